@@ -1,0 +1,1 @@
+"""The ``guardia`` command.  ``main`` wires subcommands; each lives in its own module."""

@@ -1,0 +1,15 @@
+"""`guardia routes` (not yet implemented: issue #9)."""
+
+from __future__ import annotations
+
+import typer
+
+from guardia.cli._stub import not_yet
+
+app = typer.Typer(help="[not yet available: issue #9]", no_args_is_help=False)
+
+
+@app.callback(invoke_without_command=True)
+def main() -> None:
+    """Not yet available (issue #9)."""
+    not_yet("routes", 9)

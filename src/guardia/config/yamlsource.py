@@ -1,0 +1,128 @@
+"""YAML loading that keeps where every value came from.
+
+PyYAML turns a document into plain dicts and lists and forgets positions.  We compose the
+node tree once, build the Python values from it ourselves, and record each value's line
+and column under its field path, so a validation error far from the parser can still say
+``alertmanager.yml:42:9``.  Duplicate keys are refused, as Prometheus's strict YAML does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any
+
+import yaml
+
+from guardia.config.errors import ConfigError, ConfigIssue, Path, PathPart, format_path
+
+
+@dataclass(slots=True)
+class YamlSource:
+    """A parsed YAML document and the positions of its values (1-based line and column)."""
+
+    file: str
+    data: Any
+    marks: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    key_marks: dict[Path, tuple[int, int]] = field(default_factory=dict)
+
+    def mark(self, path: Path) -> tuple[int | None, int | None]:
+        """The position of ``path``, or of its nearest ancestor that has one."""
+        p = tuple(path)
+        while True:
+            if p in self.marks:
+                return self.marks[p]
+            if not p:
+                return (None, None)
+            p = p[:-1]
+
+    def issue(
+        self, path: Path, message: str, *, severity: str = "error", at_key: bool = False
+    ) -> ConfigIssue:
+        line, col = (self.key_marks.get(tuple(path)) if at_key else None) or self.mark(path)
+        return ConfigIssue(self.file, line, col, format_path(path), message, severity)  # type: ignore[arg-type]
+
+
+class _Builder:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.marks: dict[Path, tuple[int, int]] = {}
+        self.key_marks: dict[Path, tuple[int, int]] = {}
+        self.issues: list[ConfigIssue] = []
+        self._scalar = yaml.constructor.SafeConstructor()
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        self.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            for k_node, v_node in node.value:
+                if k_node.tag == "tag:yaml.org,2002:merge":
+                    merged = self.build(v_node, path)
+                    for item in merged if isinstance(merged, list) else [merged]:
+                        if isinstance(item, dict):
+                            for k, v in item.items():
+                                out.setdefault(k, v)
+                    continue
+                key = self._scalar.construct_object(k_node, deep=True)
+                if not isinstance(key, str | int | float | bool) and key is not None:
+                    key = str(key)
+                sub: Path = (*path, key if isinstance(key, str | int) else str(key))
+                if key in out:
+                    self.issues.append(
+                        ConfigIssue(
+                            self.file, k_node.start_mark.line + 1, k_node.start_mark.column + 1,
+                            format_path(sub), f"field {key!r} is given twice in the same mapping; keep one",
+                        )
+                    )
+                self.key_marks[sub] = (k_node.start_mark.line + 1, k_node.start_mark.column + 1)
+                out[key] = self.build(v_node, sub)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        return self._scalar.construct_object(node, deep=True)
+
+
+def parse_yaml(text: str, file: str) -> YamlSource:
+    """Parse one YAML document; raise ``ConfigError`` with the parser's position on bad syntax."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else None
+        col = mark.column + 1 if mark else None
+        msg = f"invalid YAML: {e.problem or e}" + (f" ({e.context})" if e.context else "")
+        raise ConfigError([ConfigIssue(file, line, col, "", msg)]) from None
+    except yaml.YAMLError as e:
+        raise ConfigError.single(file, f"invalid YAML: {e}") from None
+    if node is None:
+        return YamlSource(file, None)
+    b = _Builder(file)
+    try:
+        data = b.build(node, ())
+    except yaml.constructor.ConstructorError as e:
+        mark = e.problem_mark
+        raise ConfigError(
+            [ConfigIssue(file, mark.line + 1 if mark else None, None, "", f"invalid YAML value: {e.problem}")]
+        ) from None
+    if b.issues:
+        raise ConfigError(b.issues)
+    return YamlSource(file, data, b.marks, b.key_marks)
+
+
+def load_yaml(path: str | FsPath) -> YamlSource:
+    p = FsPath(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError.single(str(p), "file not found; check the path") from None
+    except IsADirectoryError:
+        raise ConfigError.single(str(p), "is a directory, expected a YAML file") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError.single(str(p), f"not valid UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise ConfigError.single(str(p), f"cannot read file: {e.strerror}") from None
+    return parse_yaml(text, str(p))
+
+
+def path_of(loc: tuple[PathPart, ...]) -> Path:
+    return tuple(loc)

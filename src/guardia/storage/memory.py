@@ -1,0 +1,152 @@
+"""A small, obviously-correct in-memory engine.
+
+It is the reference the embedded TSDB is tested against and the store PromQL and rule
+unit tests run on; it is not built for volume (one Python list per series).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from guardia.model import Labels, Matcher
+from guardia.model.samples import is_stale_nan
+from guardia.storage.interface import (
+    AppendStats,
+    Series,
+    SeriesRef,
+    check_selectable,
+)
+
+
+class _SeriesData:
+    __slots__ = ("labels", "ts", "vs")
+
+    def __init__(self, labels: Labels) -> None:
+        self.labels = labels
+        self.ts: list[int] = []
+        self.vs: list[float] = []
+
+    def insert(self, t: int, v: float) -> bool:
+        """Insert keeping order; False for a duplicate timestamp with a different value."""
+        i = bisect.bisect_left(self.ts, t)
+        if i < len(self.ts) and self.ts[i] == t:
+            old = self.vs[i]
+            return old == v or (old != old and v != v and is_stale_nan(old) == is_stale_nan(v))
+        self.ts.insert(i, t)
+        self.vs.insert(i, v)
+        return True
+
+
+class MemoryStorage:
+    def __init__(self) -> None:
+        self._series: list[_SeriesData] = []
+        self._by_labels: dict[Labels, SeriesRef] = {}
+
+    def _ref(self, labels: Labels) -> SeriesRef:
+        ref = self._by_labels.get(labels)
+        if ref is None:
+            ref = len(self._series)
+            self._series.append(_SeriesData(labels))
+            self._by_labels[labels] = ref
+        return ref
+
+    def appender(self) -> MemoryAppender:
+        return MemoryAppender(self)
+
+    def querier(self, mint: int, maxt: int) -> MemoryQuerier:
+        return MemoryQuerier(self, mint, maxt)
+
+    def close(self) -> None:
+        pass
+
+    def add_series(self, labels: Labels, timestamps: Sequence[int], values: Sequence[float]) -> None:
+        """Test helper: load a whole series at once."""
+        s = self._series[self._ref(labels)]
+        for t, v in zip(timestamps, values, strict=True):
+            s.insert(int(t), float(v))
+
+
+class MemoryAppender:
+    def __init__(self, storage: MemoryStorage) -> None:
+        self._storage = storage
+        self._pending: list[tuple[SeriesRef, int, float]] = []
+
+    def ref(self, labels: Labels) -> SeriesRef:
+        return self._storage._ref(labels)
+
+    def append(self, ref: SeriesRef | Labels, t: int, v: float) -> None:
+        r = self._storage._ref(ref) if isinstance(ref, Labels) else ref
+        self._pending.append((r, int(t), float(v)))
+
+    def append_batch(
+        self,
+        refs: npt.NDArray[np.int64] | Sequence[SeriesRef],
+        t: int,
+        values: npt.NDArray[np.float64] | Sequence[float],
+    ) -> None:
+        for r, v in zip(list(refs), list(values), strict=True):
+            self._pending.append((int(r), int(t), float(v)))
+
+    def commit(self) -> AppendStats:
+        stats = AppendStats()
+        for r, t, v in self._pending:
+            if self._storage._series[r].insert(t, v):
+                stats.appended += 1
+            else:
+                stats.duplicate += 1
+        self._pending = []
+        return stats
+
+    def rollback(self) -> None:
+        self._pending = []
+
+
+class MemoryQuerier:
+    def __init__(self, storage: MemoryStorage, mint: int, maxt: int) -> None:
+        self._storage = storage
+        self.mint = mint
+        self.maxt = maxt
+
+    def _matching(self, matchers: Sequence[Matcher]) -> list[_SeriesData]:
+        out = []
+        for s in self._storage._series:
+            if all(m.matches(s.labels.get(m.name)) for m in matchers):
+                lo = bisect.bisect_left(s.ts, self.mint)
+                if lo < len(s.ts) and s.ts[lo] <= self.maxt:
+                    out.append(s)
+        return out
+
+    def select(self, matchers: Sequence[Matcher], *, sort: bool = False) -> list[Series]:
+        check_selectable(matchers)
+        out = []
+        for s in self._matching(matchers):
+            lo = bisect.bisect_left(s.ts, self.mint)
+            hi = bisect.bisect_right(s.ts, self.maxt)
+            out.append(
+                Series(
+                    s.labels,
+                    np.array(s.ts[lo:hi], dtype=np.int64),
+                    np.array(s.vs[lo:hi], dtype=np.float64),
+                )
+            )
+        if sort:
+            out.sort(key=lambda x: x.labels)
+        return out
+
+    def label_names(self, matchers: Sequence[Matcher] = ()) -> list[str]:
+        names: set[str] = set()
+        for s in self._matching(matchers):
+            names.update(s.labels.names())
+        return sorted(names)
+
+    def label_values(self, name: str, matchers: Sequence[Matcher] = ()) -> list[str]:
+        values = {s.labels.get(name) for s in self._matching(matchers)}
+        values.discard("")
+        return sorted(values)
+
+    def close(self) -> None:
+        pass

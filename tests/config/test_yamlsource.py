@@ -1,0 +1,41 @@
+import pytest
+
+from guardia.config import ConfigError, parse_yaml
+from guardia.config.validate import StrictModel, validate
+
+
+def test_marks_point_at_values() -> None:
+    src = parse_yaml("route:\n  routes:\n    - receiver: a\n    - receiver: b\n", "am.yml")
+    assert src.mark(("route", "routes", 1, "receiver")) == (4, 17)
+    issue = src.issue(("route", "routes", 1, "receiver"), 'receiver "b" is not defined')
+    assert str(issue) == 'am.yml:4:17: route.routes[1].receiver: receiver "b" is not defined'
+
+
+def test_duplicate_keys_are_errors() -> None:
+    with pytest.raises(ConfigError) as e:
+        parse_yaml("a: 1\nb: 2\na: 3\n", "x.yml")
+    assert "x.yml:3:1" in str(e.value) and "twice" in str(e.value)
+
+
+def test_syntax_error_has_position() -> None:
+    with pytest.raises(ConfigError) as e:
+        parse_yaml("a: [1, 2\nb: 3\n", "x.yml")
+    assert e.value.issues[0].line is not None
+    assert "invalid YAML" in str(e.value)
+
+
+class Inner(StrictModel):
+    name: str
+
+
+class Outer(StrictModel):
+    items: list[Inner]
+
+
+def test_unknown_field_is_reported_at_its_key() -> None:
+    src = parse_yaml("items:\n  - name: a\n  - name: b\n    nmae: c\n", "f.yml")
+    with pytest.raises(ConfigError) as e:
+        validate(Outer, src)
+    (issue,) = e.value.issues
+    assert (issue.line, issue.path) == (4, "items[1].nmae")
+    assert "unknown field" in issue.message
