@@ -1,0 +1,876 @@
+"""alertmanager.yml as Alertmanager 0.27 reads it, validated with positions.
+
+The models mirror Alertmanager's configuration (global, route tree, receivers, inhibit
+rules, time intervals, templates).  ``parse_alertmanager_config`` validates the schema with
+pydantic, then runs the cross-field checks Alertmanager runs (receivers defined, root route
+shape, time intervals defined, ...), then fills receiver settings from ``global`` the way
+Alertmanager does, so runtime code reads one resolved value per field.  Placeholder secrets
+and URLs (``YOUR/WEBHOOK/URL``) are reported as errors for the receiver that uses them:
+such a receiver looks configured and delivers nothing.
+"""
+
+from __future__ import annotations
+
+import glob
+import re
+from pathlib import Path
+from typing import Annotated, Any, ClassVar
+
+import pydantic
+from pydantic import BeforeValidator, Field, PlainSerializer
+
+from guardia.config.errors import ConfigError, ConfigIssue
+from guardia.config.errors import Path as FieldPath
+from guardia.config.placeholders import placeholder_reason
+from guardia.config.secrets import Secret, SecretResolutionError, expand_env, read_secret_file
+from guardia.config.validate import StrictModel, issues_from
+from guardia.config.yamlsource import YamlSource, load_yaml
+from guardia.model.durations import DurationError, format_duration, parse_duration
+from guardia.model.labels import is_valid_label_name
+from guardia.model.matchers import Matcher, MatcherError, MatchType
+
+# --------------------------------------------------------------------------- matchers
+
+
+_MATCHER_RE = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(=~|=|!=|!~)\s*(.*?)\s*$", re.DOTALL)
+
+
+def parse_am_matcher(text: str) -> Matcher:
+    """One matcher as Alertmanager reads it: ``name op value``, value quoted or bare."""
+    m = _MATCHER_RE.match(text)
+    if not m:
+        raise MatcherError(f"bad matcher format: {text}")
+    raw = m.group(3)
+    expect_quote = raw.startswith('"')
+    if expect_quote:
+        raw = raw[1:]
+    out: list[str] = []
+    escaped = False
+    for i, ch in enumerate(raw):
+        if escaped:
+            escaped = False
+            if ch == "n":
+                out.append("\n")
+            elif ch in '"\\':
+                out.append(ch)
+            else:
+                out.append("\\" + ch)
+            continue
+        if ch == "\\":
+            if i < len(raw) - 1:
+                escaped = True
+                continue
+            out.append("\\")
+        elif ch == '"':
+            if not expect_quote or i < len(raw) - 1:
+                raise MatcherError(f"matcher value contains unescaped double quote: {m.group(3)}")
+            expect_quote = False
+        else:
+            out.append(ch)
+    if expect_quote:
+        raise MatcherError(f"missing terminating double quote: {m.group(3)}")
+    return Matcher(m.group(1), MatchType.parse(m.group(2)), "".join(out))
+
+
+def parse_am_matchers(text: str) -> list[Matcher]:
+    """``{a="b", c=~d}`` or ``a=b,c=d``: comma-separated, commas inside quotes kept."""
+    s = text.strip()
+    if s.startswith("{"):
+        s = s[1:]
+    if s.endswith("}"):
+        s = s[:-1]
+    tokens: list[str] = []
+    tok: list[str] = []
+    in_quotes = escaped = False
+    for ch in s:
+        if ch == "," and not in_quotes:
+            tokens.append("".join(tok))
+            tok = []
+            continue
+        if ch == '"':
+            if not escaped:
+                in_quotes = not in_quotes
+            else:
+                escaped = False
+        elif ch == "\\":
+            escaped = not escaped
+        else:
+            escaped = False
+        tok.append(ch)
+    last = "".join(tok).strip()
+    if last:
+        tokens.append(last)
+    return [parse_am_matcher(t) for t in tokens]
+
+
+def sort_matchers(ms: list[Matcher]) -> list[Matcher]:
+    """Alertmanager's order: by name, then value, then operator (``=`` < ``!=`` < ``=~`` < ``!~``)."""
+    order = {MatchType.EQUAL: 0, MatchType.NOT_EQUAL: 1, MatchType.REGEX: 2, MatchType.NOT_REGEX: 3}
+    return sorted(ms, key=lambda m: (m.name, m.value, order[m.type]))
+
+
+def format_matchers(ms: list[Matcher] | tuple[Matcher, ...]) -> str:
+    """``{a="b",c=~"d"}``: the spelling Alertmanager uses inside route keys."""
+    return "{" + ",".join(_go_quote_matcher(m) for m in ms) + "}"
+
+
+def _go_quote_matcher(m: Matcher) -> str:
+    return f"{m.name}{m.type.value}{go_quote(m.value)}"
+
+
+def go_quote(s: str) -> str:
+    """Go's ``%q`` for the printable strings labels carry."""
+    out = ['"']
+    for ch in s:
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _matchers_field(v: Any) -> list[Matcher]:
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        raise ValueError('must be a list of matcher strings such as ["severity=\\"critical\\""]')
+    out: list[Matcher] = []
+    for item in v:
+        if isinstance(item, Matcher):
+            out.append(item)
+            continue
+        if not isinstance(item, str):
+            raise ValueError(f"matcher {item!r} must be a string such as 'severity=\"critical\"'")
+        try:
+            out.extend(parse_am_matchers(item))
+        except MatcherError as e:
+            raise ValueError(str(e)) from None
+    return sort_matchers(out)
+
+
+Matchers = Annotated[
+    list[Matcher],
+    BeforeValidator(_matchers_field),
+    PlainSerializer(lambda ms: [str(m) for m in ms], return_type=list),
+]
+
+
+def _label_map(v: Any) -> dict[str, str]:
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise ValueError("must be a map of label name to value")
+    for k in v:
+        if not isinstance(k, str) or not is_valid_label_name(k):
+            raise ValueError(f'"{k}" is not a valid label name')
+    return {str(k): "" if val is None else str(val) for k, val in v.items()}
+
+
+def _regex_map(v: Any) -> dict[str, str]:
+    out = _label_map(v)
+    for k, pat in out.items():
+        try:
+            Matcher(k, MatchType.REGEX, pat)
+        except MatcherError as e:
+            raise ValueError(f"{k}: {e}") from None
+    return out
+
+
+LabelMap = Annotated[dict[str, str], BeforeValidator(_label_map)]
+RegexMap = Annotated[dict[str, str], BeforeValidator(_regex_map)]
+
+
+def _duration(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, str | int):
+        raise ValueError("must be a duration such as 30s, 5m or 4h")
+    if isinstance(v, int):
+        if v == 0:
+            return 0
+        raise ValueError(f"{v} has no unit; write it as a duration such as {v}s")
+    try:
+        return parse_duration(v)
+    except DurationError as e:
+        raise ValueError(str(e)) from None
+
+
+Duration = Annotated[int, BeforeValidator(_duration), PlainSerializer(format_duration, return_type=str)]
+
+
+class Model(StrictModel):
+    model_config = pydantic.ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, arbitrary_types_allowed=True
+    )
+
+
+# --------------------------------------------------------------------------- http / global
+
+
+class BasicAuth(Model):
+    username: str = ""
+    username_file: str | None = None
+    password: Secret | None = None
+    password_file: str | None = None
+
+
+class Authorization(Model):
+    type: str = "Bearer"
+    credentials: Secret | None = None
+    credentials_file: str | None = None
+
+
+class TLSConfig(Model):
+    ca: str | None = None
+    ca_file: str | None = None
+    cert: str | None = None
+    cert_file: str | None = None
+    key: Secret | None = None
+    key_file: str | None = None
+    server_name: str | None = None
+    insecure_skip_verify: bool = False
+    min_version: str | None = None
+    max_version: str | None = None
+
+
+class HTTPConfig(Model):
+    basic_auth: BasicAuth | None = None
+    authorization: Authorization | None = None
+    bearer_token: Secret | None = None
+    bearer_token_file: str | None = None
+    oauth2: dict[str, Any] | None = None
+    tls_config: TLSConfig | None = None
+    proxy_url: str | None = None
+    no_proxy: str | None = None
+    proxy_from_environment: bool = False
+    proxy_connect_header: dict[str, Any] | None = None
+    follow_redirects: bool = True
+    enable_http2: bool = True
+    http_headers: dict[str, Any] | None = None
+
+
+class GlobalConfig(Model):
+    resolve_timeout: Duration = 5 * 60 * 1000
+    http_config: HTTPConfig | None = None
+    smtp_from: str | None = None
+    smtp_hello: str = "localhost"
+    smtp_smarthost: str | None = None
+    smtp_auth_username: str | None = None
+    smtp_auth_password: Secret | None = None
+    smtp_auth_password_file: str | None = None
+    smtp_auth_secret: Secret | None = None
+    smtp_auth_identity: str | None = None
+    smtp_require_tls: bool = True
+    slack_api_url: Secret | None = None
+    slack_api_url_file: str | None = None
+    pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
+    telegram_api_url: str = "https://api.telegram.org"
+    opsgenie_api_url: str | None = None
+    opsgenie_api_key: Secret | None = None
+    opsgenie_api_key_file: str | None = None
+    wechat_api_url: str | None = None
+    wechat_api_secret: Secret | None = None
+    wechat_api_corp_id: str | None = None
+    victorops_api_url: str | None = None
+    victorops_api_key: Secret | None = None
+    victorops_api_key_file: str | None = None
+    webex_api_url: str | None = None
+
+
+# --------------------------------------------------------------------------- receivers
+
+
+class NotifierConfig(Model):
+    send_resolved: bool | None = None
+    http_config: HTTPConfig | None = None
+
+    default_send_resolved: ClassVar[bool] = True
+
+    @property
+    def resolved(self) -> bool:
+        """``send_resolved`` with Alertmanager's per-integration default."""
+        return self.default_send_resolved if self.send_resolved is None else self.send_resolved
+
+
+class WebhookConfig(NotifierConfig):
+    url: Secret | None = None
+    url_file: str | None = None
+    max_alerts: int = Field(default=0, ge=0)
+    timeout: Duration = 0
+
+
+class EmailConfig(NotifierConfig):
+    default_send_resolved: ClassVar[bool] = False
+    to: str | None = None
+    from_: str | None = Field(default=None, alias="from")
+    hello: str | None = None
+    smarthost: str | None = None
+    auth_username: str | None = None
+    auth_password: Secret | None = None
+    auth_password_file: str | None = None
+    auth_secret: Secret | None = None
+    auth_identity: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    html: str | None = None
+    text: str | None = None
+    require_tls: bool | None = None
+    tls_config: TLSConfig | None = None
+
+
+class SlackField(Model):
+    title: str
+    value: str
+    short: bool | None = None
+
+
+class SlackConfig(NotifierConfig):
+    default_send_resolved: ClassVar[bool] = False
+    api_url: Secret | None = None
+    api_url_file: str | None = None
+    channel: str | None = None
+    username: str | None = None
+    color: str | None = None
+    title: str | None = None
+    title_link: str | None = None
+    pretext: str | None = None
+    text: str | None = None
+    fields: list[SlackField] = Field(default_factory=list)
+    short_fields: bool = False
+    footer: str | None = None
+    fallback: str | None = None
+    callback_id: str | None = None
+    icon_emoji: str | None = None
+    icon_url: str | None = None
+    image_url: str | None = None
+    thumb_url: str | None = None
+    link_names: bool = False
+    mrkdwn_in: list[str] | None = None
+    actions: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class PagerdutyConfig(NotifierConfig):
+    routing_key: Secret | None = None
+    routing_key_file: str | None = None
+    service_key: Secret | None = None
+    service_key_file: str | None = None
+    url: str | None = None
+    client: str | None = None
+    client_url: str | None = None
+    description: str | None = None
+    details: dict[str, str] | None = None
+    images: list[dict[str, Any]] = Field(default_factory=list)
+    links: list[dict[str, Any]] = Field(default_factory=list)
+    source: str | None = None
+    severity: str | None = None
+    class_: str | None = Field(default=None, alias="class")
+    component: str | None = None
+    group: str | None = None
+
+
+class TelegramConfig(NotifierConfig):
+    api_url: str | None = None
+    bot_token: Secret | None = None
+    bot_token_file: str | None = None
+    chat_id: int | None = None
+    message_thread_id: int | None = None
+    message: str | None = None
+    disable_notifications: bool = False
+    parse_mode: str = "HTML"
+
+
+class MSTeamsConfig(NotifierConfig):
+    webhook_url: Secret | None = None
+    webhook_url_file: str | None = None
+    title: str | None = None
+    summary: str | None = None
+    text: str | None = None
+
+
+INTEGRATIONS = ("webhook", "email", "slack", "pagerduty", "telegram", "msteams")
+_UNSUPPORTED = (
+    "opsgenie", "wechat", "victorops", "sns", "webex", "pushover", "discord", "msteamsv2", "jira",
+    "rocketchat",
+)
+
+
+class Receiver(Model):
+    name: str
+    webhook_configs: list[WebhookConfig] = Field(default_factory=list)
+    email_configs: list[EmailConfig] = Field(default_factory=list)
+    slack_configs: list[SlackConfig] = Field(default_factory=list)
+    pagerduty_configs: list[PagerdutyConfig] = Field(default_factory=list)
+    telegram_configs: list[TelegramConfig] = Field(default_factory=list)
+    msteams_configs: list[MSTeamsConfig] = Field(default_factory=list)
+    opsgenie_configs: list[Any] | None = None
+    wechat_configs: list[Any] | None = None
+    victorops_configs: list[Any] | None = None
+    sns_configs: list[Any] | None = None
+    webex_configs: list[Any] | None = None
+    pushover_configs: list[Any] | None = None
+    discord_configs: list[Any] | None = None
+    msteamsv2_configs: list[Any] | None = None
+    jira_configs: list[Any] | None = None
+    rocketchat_configs: list[Any] | None = None
+
+    def integrations(self) -> list[tuple[str, int, NotifierConfig]]:
+        """``(integration name, index, config)`` for every configured integration."""
+        out: list[tuple[str, int, NotifierConfig]] = []
+        for kind in INTEGRATIONS:
+            for i, c in enumerate(getattr(self, f"{kind}_configs")):
+                out.append((kind, i, c))
+        return out
+
+
+# --------------------------------------------------------------------------- route / inhibit / time
+
+
+class Route(Model):
+    receiver: str | None = None
+    group_by: list[str] | None = None
+    continue_: bool = Field(default=False, alias="continue")
+    match: LabelMap = Field(default_factory=dict)
+    match_re: RegexMap = Field(default_factory=dict)
+    matchers: Matchers = Field(default_factory=list)
+    group_wait: Duration | None = None
+    group_interval: Duration | None = None
+    repeat_interval: Duration | None = None
+    mute_time_intervals: list[str] = Field(default_factory=list)
+    active_time_intervals: list[str] = Field(default_factory=list)
+    routes: list[Route] = Field(default_factory=list)
+
+    def all_matchers(self) -> list[Matcher]:
+        """Legacy ``match``/``match_re`` and ``matchers`` together, in Alertmanager's order."""
+        ms = [Matcher(k, MatchType.EQUAL, v) for k, v in self.match.items()]
+        ms += [Matcher(k, MatchType.REGEX, v) for k, v in self.match_re.items()]
+        return sort_matchers(ms + list(self.matchers))
+
+
+class InhibitRule(Model):
+    source_match: LabelMap = Field(default_factory=dict)
+    source_match_re: RegexMap = Field(default_factory=dict)
+    source_matchers: Matchers = Field(default_factory=list)
+    target_match: LabelMap = Field(default_factory=dict)
+    target_match_re: RegexMap = Field(default_factory=dict)
+    target_matchers: Matchers = Field(default_factory=list)
+    equal: list[str] = Field(default_factory=list)
+
+    def sources(self) -> list[Matcher]:
+        ms = [Matcher(k, MatchType.EQUAL, v) for k, v in self.source_match.items()]
+        ms += [Matcher(k, MatchType.REGEX, v) for k, v in self.source_match_re.items()]
+        return ms + list(self.source_matchers)
+
+    def targets(self) -> list[Matcher]:
+        ms = [Matcher(k, MatchType.EQUAL, v) for k, v in self.target_match.items()]
+        ms += [Matcher(k, MatchType.REGEX, v) for k, v in self.target_match_re.items()]
+        return ms + list(self.target_matchers)
+
+
+_WEEKDAYS = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"]
+_MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september",
+           "october", "november", "december"]
+_HHMM = re.compile(r"^(\d{2}):(\d{2})$")
+
+
+def _ranges(v: Any, what: str, lo: int, hi: int, names: list[str] | None, allow_negative: bool = False
+            ) -> list[tuple[int, int]]:
+    if not isinstance(v, list):
+        raise ValueError(f"{what} must be a list of ranges such as '1:5'")
+    out = []
+    for item in v:
+        text = str(item).strip().lower()
+        parts = text.split(":")
+        if len(parts) > 2:
+            raise ValueError(f"invalid range {item!r}")
+
+        def one(p: str, text: str = text) -> int:
+            if names is not None and p in names:
+                return names.index(p) + (0 if what == "weekdays" else 1)
+            try:
+                n = int(p)
+            except ValueError:
+                raise ValueError(f"{p!r} is not a valid {what[:-1]}") from None
+            if allow_negative and -hi <= n <= -1:
+                return n
+            if not lo <= n <= hi:
+                raise ValueError(f"{what[:-1]} {n} out of range {lo}..{hi} in {text!r}")
+            return n
+
+        a = one(parts[0])
+        b = one(parts[-1])
+        if (a >= 0) == (b >= 0) and a > b:
+            raise ValueError(f"start of range {item!r} is after its end")
+        out.append((a, b))
+    return out
+
+
+def _times(v: Any) -> list[tuple[int, int]]:
+    if not isinstance(v, list):
+        raise ValueError("times must be a list of {start_time, end_time}")
+    out = []
+    for item in v:
+        if not isinstance(item, dict) or set(item) - {"start_time", "end_time"}:
+            raise ValueError("each time range needs exactly start_time and end_time")
+        mins = []
+        for key in ("start_time", "end_time"):
+            m = _HHMM.match(str(item.get(key, "")))
+            if not m:
+                raise ValueError(f"{key} must be HH:MM (24h), got {item.get(key)!r}")
+            h, mi = int(m.group(1)), int(m.group(2))
+            if h > 24 or mi > 59 or (h == 24 and mi != 0):
+                raise ValueError(f"{key} {item.get(key)!r} is not a valid time of day")
+            mins.append(h * 60 + mi)
+        if mins[0] >= mins[1]:
+            raise ValueError("start_time must be before end_time")
+        out.append((mins[0], mins[1]))
+    return out
+
+
+class TimeInterval(Model):
+    """One interval; every given field must match (lists within a field are alternatives)."""
+
+    times: Annotated[list[tuple[int, int]], BeforeValidator(_times)] = Field(default_factory=list)
+    weekdays: Annotated[
+        list[tuple[int, int]], BeforeValidator(lambda v: _ranges(v, "weekdays", 0, 6, _WEEKDAYS))
+    ] = Field(default_factory=list)
+    days_of_month: Annotated[
+        list[tuple[int, int]], BeforeValidator(lambda v: _ranges(v, "days", 1, 31, None, True))
+    ] = Field(default_factory=list)
+    months: Annotated[
+        list[tuple[int, int]], BeforeValidator(lambda v: _ranges(v, "months", 1, 12, _MONTHS))
+    ] = Field(default_factory=list)
+    years: Annotated[
+        list[tuple[int, int]], BeforeValidator(lambda v: _ranges(v, "years", 1, 9999, None))
+    ] = Field(default_factory=list)
+    location: str | None = None
+
+
+class NamedTimeInterval(Model):
+    name: str
+    time_intervals: list[TimeInterval] = Field(default_factory=list)
+
+
+class AlertmanagerConfig(Model):
+    global_: GlobalConfig = Field(default_factory=GlobalConfig, alias="global")
+    route: Route | None = None
+    receivers: list[Receiver] = Field(default_factory=list)
+    inhibit_rules: list[InhibitRule] = Field(default_factory=list)
+    time_intervals: list[NamedTimeInterval] = Field(default_factory=list)
+    mute_time_intervals: list[NamedTimeInterval] = Field(default_factory=list)
+    templates: list[str] = Field(default_factory=list)
+
+    file: str = Field(default="", exclude=True)
+    template_files: list[str] = Field(default_factory=list, exclude=True)
+    original: str = Field(default="", exclude=True)
+
+    def receiver(self, name: str) -> Receiver | None:
+        for r in self.receivers:
+            if r.name == name:
+                return r
+        return None
+
+    def intervals(self) -> dict[str, list[TimeInterval]]:
+        """All named time intervals (``time_intervals`` and the deprecated top-level list)."""
+        out = {t.name: list(t.time_intervals) for t in self.mute_time_intervals}
+        out.update({t.name: list(t.time_intervals) for t in self.time_intervals})
+        return out
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_alertmanager_config(path: str | Path) -> AlertmanagerConfig:
+    """Read and validate an alertmanager.yml; ``ConfigError`` lists every problem."""
+    return parse_alertmanager_config(load_yaml(path))
+
+
+def parse_alertmanager_config(src: YamlSource) -> AlertmanagerConfig:
+    data = src.data if src.data is not None else {}
+    if not isinstance(data, dict):
+        raise ConfigError([src.issue((), "alertmanager.yml must be a YAML mapping")])
+    try:
+        cfg = AlertmanagerConfig.model_validate(data)
+    except pydantic.ValidationError as e:
+        raise ConfigError(issues_from(e, src)) from None
+    checker = _Checker(src, cfg)
+    resolved = checker.run()
+    errors = [i for i in checker.issues if i.severity == "error"]
+    if errors:
+        raise ConfigError(checker.issues)
+    return resolved
+
+
+class _Checker:
+    """Alertmanager's semantic checks plus guardia's placeholder checks, with positions."""
+
+    def __init__(self, src: YamlSource, cfg: AlertmanagerConfig) -> None:
+        self.src = src
+        self.cfg = cfg
+        self.issues: list[ConfigIssue] = []
+        self.base_dir = str(Path(src.file).parent) if src.file else "."
+
+    def err(self, path: FieldPath, msg: str, *, at_key: bool = False) -> None:
+        self.issues.append(self.src.issue(path, msg, at_key=at_key))
+
+    def run(self) -> AlertmanagerConfig:
+        cfg = self.cfg
+        names: set[str] = set()
+        for i, r in enumerate(cfg.receivers):
+            if not r.name:
+                self.err(("receivers", i, "name"), "missing name in receiver")
+            elif r.name in names:
+                self.err(("receivers", i, "name"), f'notification config name "{r.name}" is not unique')
+            names.add(r.name)
+            for kind in _UNSUPPORTED:
+                if getattr(r, f"{kind}_configs"):
+                    self.err(
+                        ("receivers", i, f"{kind}_configs"),
+                        f"{kind} integration is valid for Alertmanager but guardia cannot deliver to it; "
+                        f"use one of {', '.join(INTEGRATIONS)} (or a webhook bridge)",
+                    )
+        tnames: set[str] = set()
+        for key in ("time_intervals", "mute_time_intervals"):
+            for i, t in enumerate(getattr(cfg, key)):
+                if t.name in tnames:
+                    self.err((key, i, "name"), f'time interval "{t.name}" is not unique')
+                tnames.add(t.name)
+                for j, ti in enumerate(t.time_intervals):
+                    if ti.location is not None:
+                        self._check_location((key, i, "time_intervals", j, "location"), ti.location)
+        if cfg.route is None:
+            self.err((), "no route provided in config; add a route with a default receiver")
+        else:
+            self._check_root(cfg.route)
+            self._check_route(cfg.route, ("route",), names, tnames)
+        for i, rule in enumerate(cfg.inhibit_rules):
+            for j, e in enumerate(rule.equal):
+                if not is_valid_label_name(e):
+                    self.err(("inhibit_rules", i, "equal", j), f'"{e}" is not a valid label name')
+        receivers = [self._resolve_receiver(i, r) for i, r in enumerate(cfg.receivers)]
+        self._check_global_placeholders()
+        templates = self._templates()
+        return cfg.model_copy(update={
+            "receivers": receivers, "file": self.src.file, "template_files": templates,
+        })
+
+    def _check_location(self, path: FieldPath, loc: str) -> None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(loc)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.err(path, f'unknown time zone "{loc}" (use an IANA name such as Europe/Madrid)')
+
+    def _check_root(self, r: Route) -> None:
+        if not r.receiver:
+            self.err(("route",), "root route must specify a default receiver", at_key=True)
+        if r.match or r.match_re or r.matchers:
+            self.err(("route",), "root route must not have any matchers", at_key=True)
+        if r.mute_time_intervals:
+            self.err(("route", "mute_time_intervals"), "root route must not have any mute time intervals")
+        if r.active_time_intervals:
+            self.err(("route", "active_time_intervals"), "root route must not have any active time intervals")
+        if r.continue_:
+            self.err(("route", "continue"), "cannot have continue in root route")
+
+    def _check_route(self, r: Route, path: FieldPath, receivers: set[str], intervals: set[str]) -> None:
+        if r.receiver and r.receiver not in receivers:
+            defined = ", ".join(sorted(receivers)) or "(none)"
+            self.err((*path, "receiver"),
+                     f'receiver "{r.receiver}" is not defined; defined receivers: {defined}')
+        if r.group_by is not None:
+            if "..." in r.group_by and len(r.group_by) > 1:
+                self.err((*path, "group_by"),
+                         "cannot have wildcard group_by (`...`) and other labels at the same time")
+            seen: set[str] = set()
+            for j, g in enumerate(r.group_by):
+                if g != "..." and not is_valid_label_name(g):
+                    self.err((*path, "group_by", j), f"invalid label name {g!r} in group_by")
+                if g in seen:
+                    self.err((*path, "group_by", j), f"duplicated label {g!r} in group_by")
+                seen.add(g)
+        for key in ("group_interval", "repeat_interval"):
+            if getattr(r, key) == 0:
+                self.err((*path, key), f"{key} cannot be zero")
+        for key in ("mute_time_intervals", "active_time_intervals"):
+            for j, name in enumerate(getattr(r, key)):
+                if name not in intervals:
+                    self.err((*path, key, j), f'undefined time interval "{name}" used in route')
+        for i, child in enumerate(r.routes):
+            self._check_route(child, (*path, "routes", i), receivers, intervals)
+
+    # ---- receivers
+
+    def _secret(self, path: FieldPath, value: Secret | None, file: str | None, what: str,
+                receiver: str) -> Secret | None:
+        """Resolve a secret (inline with ``${VAR}`` expansion, or ``*_file``) and check it."""
+        if file:
+            try:
+                value = read_secret_file(file, self.base_dir)
+            except SecretResolutionError as e:
+                self.err((*path[:-1], str(path[-1]) + "_file"), f"{e} (receiver \"{receiver}\")")
+                return None
+        elif value is not None:
+            raw = value.reveal()
+            if "${" in raw:
+                try:
+                    value = Secret(expand_env(raw))
+                except SecretResolutionError as e:
+                    self.err(path, f'{e}; receiver "{receiver}" would have no {what}')
+                    return None
+        if value is not None:
+            reason = placeholder_reason(value.reveal())
+            if reason:
+                self.err(path, f'{what} {reason}; receiver "{receiver}" would never deliver — '
+                               "set the real value (or use the *_file variant)")
+        return value
+
+    def _resolve_receiver(self, i: int, r: Receiver) -> Receiver:
+        g = self.cfg.global_
+        upd: dict[str, Any] = {}
+        base: FieldPath = ("receivers", i)
+        name = r.name
+
+        def http(c: NotifierConfig) -> HTTPConfig | None:
+            return c.http_config if c.http_config is not None else g.http_config
+
+        out: list[Any] = []
+        for j, w in enumerate(r.webhook_configs):
+            p = (*base, "webhook_configs", j)
+            if w.url is None and not w.url_file:
+                self.err(p, "one of url or url_file must be configured")
+            if w.url is not None and w.url_file:
+                self.err(p, "at most one of url & url_file must be configured")
+            url = self._secret((*p, "url"), w.url, w.url_file, "webhook url", name)
+            if url is not None and not url.reveal().startswith(("http://", "https://")) \
+                    and not placeholder_reason(url.reveal()):
+                self.err((*p, "url"),
+                         f'unsupported scheme in webhook url for receiver "{name}" (use http or https)')
+            out.append(w.model_copy(update={"url": url, "url_file": None, "http_config": http(w)}))
+        upd["webhook_configs"] = out
+
+        out = []
+        for j, e in enumerate(r.email_configs):
+            p = (*base, "email_configs", j)
+            if not e.to:
+                self.err(p, "missing to address in email config")
+            smarthost = e.smarthost or g.smtp_smarthost
+            sender = e.from_ or g.smtp_from
+            if not smarthost:
+                self.err(p, "no global SMTP smarthost set (set smtp_smarthost in global or smarthost here)")
+            elif ":" not in smarthost:
+                self.err((*p, "smarthost"), f"address {smarthost}: missing port in address (use host:587)")
+            if not sender:
+                self.err(p, "no global SMTP from set (set smtp_from in global or from here)")
+            if e.auth_password is not None or e.auth_password_file:
+                pw = self._secret((*p, "auth_password"), e.auth_password, e.auth_password_file,
+                                  "SMTP password", name)
+            elif g.smtp_auth_password is not None or g.smtp_auth_password_file:
+                pw = self._secret(("global", "smtp_auth_password"), g.smtp_auth_password,
+                                  g.smtp_auth_password_file, "SMTP password", name)
+            else:
+                pw = None
+            for key, val in (("to", e.to), ("from", sender)):
+                if val and placeholder_reason(val) and "@" not in val:
+                    self.err((*p, key), f'email {key} {placeholder_reason(val)}; receiver "{name}"')
+            out.append(e.model_copy(update={
+                "smarthost": smarthost, "from_": sender, "hello": e.hello or g.smtp_hello,
+                "auth_username": e.auth_username if e.auth_username is not None else g.smtp_auth_username,
+                "auth_password": pw, "auth_password_file": None,
+                "auth_secret": e.auth_secret if e.auth_secret is not None else g.smtp_auth_secret,
+                "auth_identity": e.auth_identity if e.auth_identity is not None else g.smtp_auth_identity,
+                "require_tls": e.require_tls if e.require_tls is not None else g.smtp_require_tls,
+            }))
+        upd["email_configs"] = out
+
+        out = []
+        for j, s in enumerate(r.slack_configs):
+            p = (*base, "slack_configs", j)
+            if s.api_url is not None or s.api_url_file:
+                url = self._secret((*p, "api_url"), s.api_url, s.api_url_file, "Slack webhook URL", name)
+            elif g.slack_api_url is not None or g.slack_api_url_file:
+                url = self._secret(("global", "slack_api_url"), g.slack_api_url, g.slack_api_url_file,
+                                   "Slack webhook URL", name)
+            else:
+                self.err(p, "no global Slack API URL set (set slack_api_url in global or api_url here)")
+                url = None
+            out.append(s.model_copy(update={"api_url": url, "api_url_file": None, "http_config": http(s)}))
+        upd["slack_configs"] = out
+
+        out = []
+        for j, pd in enumerate(r.pagerduty_configs):
+            p = (*base, "pagerduty_configs", j)
+            rk = sk = None
+            if pd.routing_key is None and not pd.routing_key_file and pd.service_key is None \
+                    and not pd.service_key_file:
+                self.err(p, "missing service or routing key in PagerDuty config")
+            if pd.routing_key is not None or pd.routing_key_file:
+                rk = self._secret((*p, "routing_key"), pd.routing_key, pd.routing_key_file,
+                                  "PagerDuty routing key", name)
+            if pd.service_key is not None or pd.service_key_file:
+                sk = self._secret((*p, "service_key"), pd.service_key, pd.service_key_file,
+                                  "PagerDuty service key", name)
+            out.append(pd.model_copy(update={
+                "routing_key": rk, "service_key": sk, "routing_key_file": None, "service_key_file": None,
+                "url": pd.url or g.pagerduty_url, "http_config": http(pd),
+            }))
+        upd["pagerduty_configs"] = out
+
+        out = []
+        for j, t in enumerate(r.telegram_configs):
+            p = (*base, "telegram_configs", j)
+            if t.bot_token is None and not t.bot_token_file:
+                self.err(p, "missing bot_token or bot_token_file on telegram_config")
+            if not t.chat_id:
+                self.err(p, "missing chat_id on telegram_config")
+            if t.parse_mode not in ("", "Markdown", "MarkdownV2", "HTML"):
+                self.err((*p, "parse_mode"), "unknown parse_mode on telegram_config, must be Markdown, "
+                                             "MarkdownV2, HTML or empty string")
+            tok = self._secret((*p, "bot_token"), t.bot_token, t.bot_token_file, "Telegram bot token", name)
+            out.append(t.model_copy(update={
+                "bot_token": tok, "bot_token_file": None, "api_url": t.api_url or g.telegram_api_url,
+                "http_config": http(t),
+            }))
+        upd["telegram_configs"] = out
+
+        out = []
+        for j, m in enumerate(r.msteams_configs):
+            p = (*base, "msteams_configs", j)
+            if m.webhook_url is None and not m.webhook_url_file:
+                self.err(p, "one of webhook_url or webhook_url_file must be configured")
+            url = self._secret((*p, "webhook_url"), m.webhook_url, m.webhook_url_file, "Teams webhook URL",
+                               name)
+            out.append(m.model_copy(update={"webhook_url": url, "webhook_url_file": None,
+                                            "http_config": http(m)}))
+        upd["msteams_configs"] = out
+        return r.model_copy(update=upd)
+
+    def _check_global_placeholders(self) -> None:
+        g = self.cfg.global_
+        for key in ("smtp_smarthost", "smtp_from"):
+            v = getattr(g, key)
+            reason = placeholder_reason(v) if v else None
+            if reason and not (key == "smtp_from" and "@" in v and "example." not in v):
+                self.issues.append(self.src.issue(("global", key), f"{key} {reason}", severity="warning"))
+
+    def _templates(self) -> list[str]:
+        files: list[str] = []
+        for i, pattern in enumerate(self.cfg.templates):
+            p = pattern if Path(pattern).is_absolute() else str(Path(self.base_dir) / pattern)
+            try:
+                matches = sorted(glob.glob(p))
+            except re.error as e:  # pragma: no cover - glob rarely raises
+                self.err(("templates", i), f"invalid template glob {pattern!r}: {e}")
+                continue
+            if not matches and not glob.has_magic(p):
+                self.err(("templates", i), f"template file {p!r} does not exist")
+            files.extend(matches)
+        return files
