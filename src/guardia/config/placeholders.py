@@ -8,6 +8,12 @@ exactly that.  Such values are reported as errors, and never sent to.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from typing import Any
+
+import pydantic
+
+from guardia.config.secrets import Secret
 
 _EXACT = {
     "changeme", "change-me", "change_me", "changeme123", "changeme123!", "changeit",
@@ -54,3 +60,46 @@ def _redact_hint(v: str) -> str:
     if len(v) <= 12:
         return repr(v)
     return repr(v[:4] + "…" + v[-4:])
+
+
+def secret_placeholder_reason(value: str) -> str | None:
+    """Like ``placeholder_reason`` but never quotes the value: it sits in a secret field."""
+    reason = placeholder_reason(value)
+    if reason is None:
+        return None
+    if reason == "is empty":
+        return reason
+    return "is a placeholder, not a real secret"
+
+
+FieldPath = tuple[str | int, ...]
+
+
+def iter_secrets(obj: Any, base: FieldPath = ()) -> Iterator[tuple[FieldPath, Secret]]:
+    """Every ``Secret`` inside a validated config model, with its YAML field path."""
+    if isinstance(obj, Secret):
+        yield base, obj
+    elif isinstance(obj, pydantic.BaseModel):
+        for name, info in type(obj).model_fields.items():
+            value = getattr(obj, name)
+            if value is None:
+                continue
+            yield from iter_secrets(value, (*base, info.alias or name))
+    elif isinstance(obj, tuple | list):
+        for i, item in enumerate(obj):
+            yield from iter_secrets(item, (*base, i))
+    elif isinstance(obj, dict):
+        for k, item in obj.items():
+            yield from iter_secrets(item, (*base, str(k)))
+
+
+def placeholder_findings(model: Any, base: FieldPath = ()) -> list[tuple[FieldPath, str, str]]:
+    """An error for every secret in ``model`` that was left as a placeholder (value never shown)."""
+    out = []
+    for path, secret in iter_secrets(model, base):
+        reason = secret_placeholder_reason(secret.reveal())
+        if reason:
+            field = next((p for p in reversed(path) if isinstance(p, str)), "secret")
+            out.append((path, f"{field} {reason}; set the real value (or use {field}_file pointing at a file "
+                        "that holds it)", "error"))
+    return out

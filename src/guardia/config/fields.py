@@ -1,0 +1,143 @@
+"""Field types shared by the Prometheus-format config models.
+
+Prometheus spells durations (``15s``), sizes (``10MB``) and label names its own way; these
+annotated types parse them once at validation, so runtime code reads plain integers and
+never re-parses text.  Serialising turns them back into Prometheus's spelling, which is what
+``/api/v1/status/config`` shows.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+import pydantic
+from pydantic import BeforeValidator, PlainSerializer
+
+from guardia.config.validate import StrictModel
+from guardia.model.durations import DurationError, format_duration, parse_duration
+from guardia.model.labels import is_valid_label_name
+
+
+class PromModel(StrictModel):
+    """A StrictModel that reads an explicit YAML ``null`` as "not set", as Go's YAML decoder does.
+
+    ``scrape_configs:`` with nothing under it is an empty list to Prometheus, not an error.
+    """
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _drop_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v is not None}
+        return data
+
+
+def _duration(v: Any) -> int:
+    if isinstance(v, bool):
+        raise ValueError("must be a duration such as 15s, 1m or 1h30m, not a boolean")
+    if isinstance(v, int):
+        if v == 0:
+            return 0
+        raise ValueError(f"{v} has no unit; write it as a duration such as {v}s or {v}ms")
+    if not isinstance(v, str):
+        raise ValueError("must be a duration such as 15s, 1m or 1h30m")
+    try:
+        return parse_duration(v)
+    except DurationError as e:
+        raise ValueError(str(e)) from None
+
+
+Duration = Annotated[int, BeforeValidator(_duration), PlainSerializer(format_duration, return_type=str)]
+"""A Prometheus duration held as milliseconds."""
+
+# Base-2 units as Prometheus's size parser reads them: KB and KiB both mean 1024 bytes.
+_SIZE_UNITS = {
+    "b": 1,
+    "kb": 1 << 10, "kib": 1 << 10,
+    "mb": 1 << 20, "mib": 1 << 20,
+    "gb": 1 << 30, "gib": 1 << 30,
+    "tb": 1 << 40, "tib": 1 << 40,
+    "pb": 1 << 50, "pib": 1 << 50,
+    "eb": 1 << 60, "eib": 1 << 60,
+}
+_SIZE_PART = re.compile(r"(\d+)([A-Za-z]+)")
+
+
+def parse_size(text: str) -> int:
+    """``10MB`` → 10485760 (sizes are base 2, as Prometheus reads ``body_size_limit``)."""
+    s = text.strip()
+    if s.isdigit():
+        return int(s)
+    pos = 0
+    total = 0
+    while pos < len(s):
+        m = _SIZE_PART.match(s, pos)
+        if not m or m.group(2).lower() not in _SIZE_UNITS:
+            raise ValueError(
+                f"not a valid size: {text!r} (use e.g. 512KB, 10MB, 1GB; units B KB MB GB TB)"
+            )
+        total += int(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]
+        pos = m.end()
+    if pos == 0:
+        raise ValueError(f"not a valid size: {text!r} (use e.g. 512KB, 10MB, 1GB)")
+    return total
+
+
+def format_size(n: int) -> str:
+    for unit, size in (("EB", 1 << 60), ("PB", 1 << 50), ("TB", 1 << 40), ("GB", 1 << 30),
+                       ("MB", 1 << 20), ("KB", 1 << 10)):
+        if n and n % size == 0:
+            return f"{n // size}{unit}"
+    return f"{n}B"
+
+
+def _size(v: Any) -> int:
+    if isinstance(v, bool):
+        raise ValueError("must be a size such as 10MB")
+    if isinstance(v, int):
+        if v < 0:
+            raise ValueError("must not be negative")
+        return v
+    if not isinstance(v, str):
+        raise ValueError("must be a size such as 10MB")
+    return parse_size(v)
+
+
+SizeBytes = Annotated[int, BeforeValidator(_size), PlainSerializer(format_size, return_type=str)]
+"""A size in bytes, written ``10MB`` (base 2)."""
+
+
+NAME_RULE = "letters, digits and _, not starting with a digit"
+
+
+def _label_name(v: Any) -> str:
+    if not isinstance(v, str) or not is_valid_label_name(v):
+        raise ValueError(f"{v!r} is not a valid label name ({NAME_RULE})")
+    return v
+
+
+LabelName = Annotated[str, BeforeValidator(_label_name)]
+
+
+def _label_set(v: Any) -> Any:
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise ValueError("must be a mapping of label names to values")
+    out: dict[str, str] = {}
+    for k, val in v.items():
+        if not isinstance(k, str) or not is_valid_label_name(k):
+            raise ValueError(f"{k!r} is not a valid label name ({NAME_RULE})")
+        if isinstance(val, bool):
+            val = "true" if val else "false"
+        if isinstance(val, int | float):
+            val = str(val)
+        if not isinstance(val, str):
+            raise ValueError(f"label {k!r} must have a string value")
+        out[k] = val
+    return out
+
+
+LabelSet = Annotated[dict[str, str], BeforeValidator(_label_set)]
+"""A mapping of valid label names to string values (numbers are read as text, as YAML gives them)."""

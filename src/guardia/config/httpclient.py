@@ -1,0 +1,189 @@
+"""HTTP client settings shared by scrape configs, alertmanagers, remote write and receivers.
+
+Prometheus and Alertmanager embed the same block (``basic_auth``, ``authorization``,
+``oauth2``, ``tls_config``, proxy settings) in many places; one model and one set of
+cross-field checks keeps their rules identical everywhere, as upstream's shared library does.
+Secrets are ``Secret`` values; ``*_file`` paths are kept as given and made absolute by the
+loader, and read when a request is made (so rotating the file needs no reload).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+from guardia.config.errors import Path as FieldPath
+from guardia.config.fields import PromModel
+from guardia.config.secrets import Secret, read_secret_file
+
+Finding = tuple[FieldPath, str, str]
+"""(field path, message, severity): a problem found after the schema validated."""
+
+
+def secret_value(inline: Secret | None, file: str | None) -> Secret | None:
+    """The secret to send: the inline value, or the file's current content."""
+    if inline is not None:
+        return inline
+    if file:
+        return read_secret_file(file)
+    return None
+
+
+class BasicAuth(PromModel):
+    username: str = ""
+    username_file: str | None = None
+    password: Secret | None = None
+    password_file: str | None = None
+
+    def password_secret(self) -> Secret | None:
+        return secret_value(self.password, self.password_file)
+
+
+class Authorization(PromModel):
+    type: str = "Bearer"
+    credentials: Secret | None = None
+    credentials_file: str | None = None
+
+    def credentials_secret(self) -> Secret | None:
+        return secret_value(self.credentials, self.credentials_file)
+
+
+TLSVersion = Literal["TLS10", "TLS11", "TLS12", "TLS13"]
+
+
+class TLSConfig(PromModel):
+    ca: str | None = None
+    ca_file: str | None = None
+    cert: str | None = None
+    cert_file: str | None = None
+    key: Secret | None = None
+    key_file: str | None = None
+    server_name: str | None = None
+    insecure_skip_verify: bool = False
+    min_version: TLSVersion | None = None
+    max_version: TLSVersion | None = None
+
+
+class OAuth2(PromModel):
+    client_id: str = ""
+    client_secret: Secret | None = None
+    client_secret_file: str | None = None
+    scopes: tuple[str, ...] = ()
+    token_url: str = ""
+    endpoint_params: dict[str, str] | None = None
+    tls_config: TLSConfig = TLSConfig()
+    proxy_url: str | None = None
+    no_proxy: str | None = None
+    proxy_from_environment: bool = False
+
+
+class HTTPClientFields(PromModel):
+    """The inline HTTP client block; scrape, alertmanager and remote configs inherit it."""
+
+    basic_auth: BasicAuth | None = None
+    authorization: Authorization | None = None
+    oauth2: OAuth2 | None = None
+    bearer_token: Secret | None = None
+    bearer_token_file: str | None = None
+    tls_config: TLSConfig = TLSConfig()
+    proxy_url: str | None = None
+    no_proxy: str | None = None
+    proxy_from_environment: bool = False
+    proxy_connect_header: dict[str, tuple[Secret, ...]] | None = None
+    follow_redirects: bool = True
+    enable_http2: bool = True
+    http_headers: dict[str, dict[str, object]] | None = None
+
+
+class HTTPClientConfig(HTTPClientFields):
+    """The same block nested under a key (``http_config:`` in alertmanager.yml)."""
+
+
+def check_http_client(c: HTTPClientFields, base: FieldPath = ()) -> Iterator[Finding]:
+    """Prometheus's cross-field rules for an HTTP client block (common/config ``Validate``)."""
+    auths = [n for n, set_ in (
+        ("basic_auth", c.basic_auth is not None),
+        ("authorization", c.authorization is not None),
+        ("oauth2", c.oauth2 is not None),
+        ("bearer_token", c.bearer_token is not None or c.bearer_token_file is not None),
+    ) if set_]
+    if len(auths) > 1:
+        yield ((*base, auths[1]),
+               f"at most one of basic_auth, authorization, oauth2, bearer_token & bearer_token_file "
+               f"must be configured (found {' and '.join(auths)})", "error")
+    if c.bearer_token is not None and c.bearer_token_file is not None:
+        yield ((*base, "bearer_token_file"),
+               "at most one of bearer_token & bearer_token_file must be configured", "error")
+    if c.bearer_token is not None or c.bearer_token_file is not None:
+        field = "bearer_token" if c.bearer_token is not None else "bearer_token_file"
+        yield ((*base, field), f"{field} is deprecated; use authorization: {{credentials"
+               f"{'_file' if field.endswith('_file') else ''}: ...}} instead", "warning")
+    if c.basic_auth is not None:
+        b = c.basic_auth
+        p = (*base, "basic_auth")
+        if b.password is not None and b.password_file is not None:
+            yield ((*p, "password_file"),
+                   "at most one of basic_auth password & password_file must be configured", "error")
+        if b.username and b.username_file:
+            yield ((*p, "username_file"),
+                   "at most one of basic_auth username & username_file must be configured", "error")
+        if b.password is None and b.password_file is None:
+            yield (p, "basic_auth has no password or password_file; requests will send an empty password",
+                   "warning")
+    if c.authorization is not None:
+        a = c.authorization
+        p = (*base, "authorization")
+        if a.type.strip().lower() == "basic":
+            yield ((*p, "type"), 'authorization type cannot be set to "basic", use "basic_auth" instead',
+                   "error")
+        if a.credentials is not None and a.credentials_file is not None:
+            yield ((*p, "credentials_file"),
+                   "at most one of authorization credentials & credentials_file must be configured", "error")
+    if c.oauth2 is not None:
+        o = c.oauth2
+        p = (*base, "oauth2")
+        if not o.client_id:
+            yield ((*p, "client_id"), "oauth2 client_id must be configured", "error")
+        if o.client_secret is not None and o.client_secret_file is not None:
+            yield ((*p, "client_secret_file"),
+                   "at most one of oauth2 client_secret & client_secret_file must be configured", "error")
+        if not o.token_url:
+            yield ((*p, "token_url"), "oauth2 token_url must be configured", "error")
+        yield from check_tls(o.tls_config, (*p, "tls_config"))
+    yield from check_tls(c.tls_config, (*base, "tls_config"))
+    if c.proxy_from_environment and c.proxy_url:
+        yield ((*base, "proxy_url"),
+               "if proxy_from_environment is configured, proxy_url must not be configured", "error")
+    if c.no_proxy and not c.proxy_url:
+        yield ((*base, "no_proxy"), "if no_proxy is configured, proxy_url must also be configured", "error")
+
+
+def check_tls(t: TLSConfig, base: FieldPath) -> Iterator[Finding]:
+    for a, b in (("ca", "ca_file"), ("cert", "cert_file"), ("key", "key_file")):
+        if getattr(t, a) is not None and getattr(t, b) is not None:
+            yield ((*base, b), f"at most one of {a} and {b} must be configured", "error")
+    has_cert = t.cert is not None or t.cert_file is not None
+    has_key = t.key is not None or t.key_file is not None
+    if has_cert and not has_key:
+        yield (base, "exactly one of key or key_file must be configured when a client certificate is "
+               "configured", "error")
+    if has_key and not has_cert:
+        yield (base, "exactly one of cert or cert_file must be configured when a client key is configured",
+               "error")
+    order = ["TLS10", "TLS11", "TLS12", "TLS13"]
+    if t.min_version and t.max_version and order.index(t.min_version) > order.index(t.max_version):
+        yield ((*base, "min_version"), f"tls_config.max_version ({t.max_version}) is lower than "
+               f"min_version ({t.min_version})", "error")
+
+
+FILE_FIELDS = (
+    "password_file", "username_file", "credentials_file", "bearer_token_file",
+    "client_secret_file", "ca_file", "cert_file", "key_file",
+)
+"""Field names holding paths that Prometheus resolves relative to the config file."""
+
+
+def resolve_path(value: str, base_dir: Path) -> str:
+    p = Path(value)
+    return str(p if p.is_absolute() else (base_dir / p))
