@@ -1,0 +1,232 @@
+"""Turn one scrape body into arrays of series refs and values: the scrape hot path.
+
+A target exposes the same series scrape after scrape, so the part of each line before the
+value (its *series text*) is remembered with the storage ref it resolved to (or -1 when
+metric relabeling dropped it).  A steady-state line then costs one ``rpartition``, one
+dictionary look-up and one ``float``; only unseen lines go through the strict parser, the
+target-label merge, metric relabeling and the limit checks.  A cache hit is always correct:
+its key is exactly a series text that was fully parsed and validated before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from guardia.config.relabel import RelabelConfig
+from guardia.model import Labels
+from guardia.model.labels import is_valid_label_name
+from guardia.scrape import parse as P
+from guardia.scrape.relabel import process
+from guardia.storage.interface import Appender
+
+_DROPPED = -1
+
+
+class ScrapeError(Exception):
+    """The scrape failed as a whole (parse error, limit breached); ``up`` becomes 0."""
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOptions:
+    honor_labels: bool = False
+    honor_timestamps: bool = True
+    sample_limit: int = 0
+    label_limit: int = 0
+    label_name_length_limit: int = 0
+    label_value_length_limit: int = 0
+    metric_relabel: tuple[RelabelConfig, ...] = ()
+
+
+@dataclass(slots=True)
+class IngestResult:
+    refs: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float64]
+    scraped: int
+    # Samples with their own timestamp (honor_timestamps): (ref, t_ms, value).
+    timestamped: list[tuple[int, int, float]] = field(default_factory=list)
+    duplicates: int = 0
+
+    @property
+    def post_relabel(self) -> int:
+        return int(self.refs.shape[0]) + len(self.timestamped)
+
+
+def merge_target_labels(
+    scraped: list[tuple[str, str]], target: Sequence[tuple[str, str]], honor: bool
+) -> dict[str, str]:
+    """Attach target labels to a scraped series as Prometheus does.
+
+    ``honor_labels: true`` keeps the scraped value on a clash; otherwise the scraped label
+    is renamed ``exported_<name>`` (prefixing again while that name is taken) and the target
+    label wins.
+    """
+    lb = dict(scraped)
+    if honor:
+        for k, v in target:
+            if k not in lb:
+                lb[k] = v
+        return lb
+    clashes = [(k, lb[k]) for k, _ in target if k in lb]
+    for k, v in target:
+        lb[k] = v
+    if clashes:
+        taken = set(lb) | {k for k, _ in target}
+        for k, v in clashes:
+            new = "exported_" + k
+            while new in taken:
+                new = "exported_" + new
+            lb[new] = v
+            taken.add(new)
+    return lb
+
+
+class Ingester:
+    """Per-target parse-and-resolve state; one per scrape loop."""
+
+    def __init__(self, target_labels: Sequence[tuple[str, str]], options: IngestOptions) -> None:
+        self.target_labels = tuple(target_labels)
+        self.options = options
+        self._cache: dict[str, int] = {}
+        self._comments: set[str] = set()
+        self._openmetrics: bool | None = None
+        self.metadata: dict[str, P.Metadata] = {}
+
+    def reset(self) -> None:
+        self._cache.clear()
+        self._comments.clear()
+
+    def resolve(self, name: str, scraped: tuple[tuple[str, str], ...], app: Appender, lineno: int) -> int:
+        """Final labels for a scraped series → its ref, or -1 when relabeling drops it."""
+        o = self.options
+        lb = merge_target_labels([("__name__", name), *scraped], self.target_labels, o.honor_labels)
+        if o.metric_relabel:
+            out = process(lb, o.metric_relabel)
+            if out is None:
+                return _DROPPED
+        if not lb:
+            return _DROPPED
+        if not lb.get("__name__"):
+            raise ScrapeError(f"line {lineno}: missing metric name (__name__ label) after relabeling")
+        if o.label_limit and len(lb) > o.label_limit:
+            raise ScrapeError(
+                f"label_limit exceeded (metric: {name}, number of labels: {len(lb)}, limit: {o.label_limit})"
+            )
+        for k, v in lb.items():
+            if o.label_name_length_limit and len(k) > o.label_name_length_limit:
+                raise ScrapeError(
+                    f"label_name_length_limit exceeded (metric: {name}, label name: {k}, "
+                    f"limit: {o.label_name_length_limit})"
+                )
+            if o.label_value_length_limit and len(v) > o.label_value_length_limit:
+                raise ScrapeError(
+                    f"label_value_length_limit exceeded (metric: {name}, label name: {k}, "
+                    f"value: {v[:40]!r}, limit: {o.label_value_length_limit})"
+                )
+            if not is_valid_label_name(k):
+                raise ScrapeError(f"line {lineno}: invalid label name {k!r} after relabeling")
+        return app.ref(Labels(lb))
+
+    def ingest(self, text: str, openmetrics: bool, app: Appender, scrape_ms: int) -> IngestResult:
+        """Parse ``text`` into refs/values; raises ``ScrapeError`` naming the line on bad input."""
+        if openmetrics is not self._openmetrics:
+            self.reset()
+            self._openmetrics = openmetrics
+        if len(self._cache) > 4 * (text.count("\n") + 64):
+            self.reset()  # series churn: forget series texts that no longer appear
+        lines = text.split("\n")
+        if openmetrics:
+            try:
+                P.check_eof(lines)
+            except P.ParseError as e:
+                raise ScrapeError(str(e)) from None
+        cache_get = self._cache.get
+        refs: list[int] = []
+        vals: list[float] = []
+        ra = refs.append
+        va = vals.append
+        stamped: list[tuple[int, int, float]] = []
+        dropped = 0
+        honor_ts = self.options.honor_timestamps
+        try:
+            for lineno, line in enumerate(lines, 1):
+                key, _, val = line.rpartition(" ")
+                ref = cache_get(key)
+                if ref is not None:
+                    if ref >= 0:
+                        ra(ref)
+                        va(float(val) if "_" not in val else P.parse_float(val, lineno))
+                    else:
+                        dropped += 1
+                    continue
+                if not line:
+                    continue
+                if line[0] == "#":
+                    self._comment(line, lineno, openmetrics)
+                    continue
+                if key:
+                    # The line may carry a timestamp after the value.
+                    key2, _, val2 = key.rpartition(" ")
+                    ref = cache_get(key2)
+                    if ref is not None and not (openmetrics and " # " in line):
+                        if ref < 0:
+                            dropped += 1
+                            continue
+                        v = P.parse_float(val2, lineno)
+                        if honor_ts:
+                            ts = P._parse_ts(val, lineno, openmetrics)
+                            stamped.append((ref, ts, v))
+                        else:
+                            ra(ref)
+                            va(v)
+                        continue
+                s = P.parse_sample(line, lineno, openmetrics)
+                ref = self.resolve(s.name, s.labels, app, lineno)
+                self._cache[line[: s.series_end]] = ref
+                if ref < 0:
+                    dropped += 1
+                elif s.timestamp_ms is not None and honor_ts:
+                    stamped.append((ref, s.timestamp_ms, s.value))
+                else:
+                    ra(ref)
+                    va(s.value)
+        except P.ParseError as e:
+            raise ScrapeError(str(e)) from None
+        except ValueError:
+            # float() refused a value on the fast path: let the strict parser say why.
+            lineno = len(refs) + 1
+            for i, line in enumerate(lines, 1):
+                if line and line[0] != "#":
+                    try:
+                        P.parse_sample(line, i, openmetrics)
+                    except P.ParseError as e:
+                        raise ScrapeError(str(e)) from None
+            raise ScrapeError(f"line {lineno}: invalid sample value") from None
+        ref_arr = np.fromiter(refs, dtype=np.int64, count=len(refs))
+        val_arr = np.fromiter(vals, dtype=np.float64, count=len(vals))
+        scraped = len(refs) + len(stamped) + dropped
+        dups = 0
+        if ref_arr.size > 1:
+            uniq, first = np.unique(ref_arr, return_index=True)
+            if uniq.size != ref_arr.size:
+                dups = int(ref_arr.size - uniq.size)
+                keep = np.sort(first)
+                ref_arr = ref_arr[keep]
+                val_arr = val_arr[keep]
+        limit = self.options.sample_limit
+        if limit and ref_arr.size + len(stamped) > limit:
+            raise ScrapeError(
+                f"sample limit exceeded (number of samples: {ref_arr.size + len(stamped)}, limit: {limit})"
+            )
+        return IngestResult(ref_arr, val_arr, scraped, stamped, dups)
+
+    def _comment(self, line: str, lineno: int, openmetrics: bool) -> None:
+        if line in self._comments:
+            return
+        c = P.parse_comment(line, lineno, openmetrics)
+        if c.kind in ("HELP", "TYPE", "UNIT"):
+            P.apply_comment(self.metadata, c)
+        self._comments.add(line)

@@ -1,0 +1,272 @@
+"""Exposition parsing: the Prometheus text format 0.0.4 and OpenMetrics 1.0 text.
+
+This is the slow, strict path: it parses one line completely and says exactly what is wrong
+with it (``ParseError`` carries the 1-based line number and the reason).  The scrape loop
+only calls it for lines whose series text it has not seen before (see ``ingest.py``); a
+steady-state scrape never gets here.
+
+The two grammars differ in details handled by the ``openmetrics`` flag: OpenMetrics has
+timestamps in seconds (float) instead of milliseconds, ``# UNIT``, more metric types,
+exemplars after `` # `` (parsed and dropped), a mandatory final ``# EOF`` and no free-form
+comments.  Label values unescape ``\\\\``, ``\\"`` and ``\\n`` in both.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import NamedTuple
+
+TEXT_TYPES = frozenset({"counter", "gauge", "histogram", "summary", "untyped"})
+OM_TYPES = frozenset(
+    {"counter", "gauge", "histogram", "gaugehistogram", "summary", "info", "stateset", "unknown"}
+)
+
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_LABEL_VALUE = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
+_WS = re.compile(r"[ \t]*")
+_TOKEN = re.compile(r"[^ \t]+")
+_ESCAPE = re.compile(r"\\(.)")
+
+
+class ParseError(ValueError):
+    """A malformed exposition: ``line`` is 1-based, ``reason`` says what was expected."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        self.line = line
+        self.reason = reason
+        super().__init__(f"line {line}: {reason}")
+
+
+class Sample(NamedTuple):
+    """One parsed sample line.  ``series_end`` is where the series text ends in the line."""
+
+    name: str
+    labels: tuple[tuple[str, str], ...]
+    value: float
+    timestamp_ms: int | None
+    series_end: int
+
+
+@dataclass(slots=True)
+class Metadata:
+    """What HELP/TYPE/UNIT said about one metric family."""
+
+    type: str = "unknown"
+    help: str = ""
+    unit: str = ""
+
+
+def _unescape_label(raw: str) -> str:
+    if "\\" not in raw:
+        return raw
+    return _ESCAPE.sub(lambda m: {"n": "\n", "\\": "\\", '"': '"'}.get(m.group(1), "\\" + m.group(1)), raw)
+
+
+def _unescape_help(raw: str) -> str:
+    if "\\" not in raw:
+        return raw
+    return _ESCAPE.sub(lambda m: {"n": "\n", "\\": "\\"}.get(m.group(1), "\\" + m.group(1)), raw)
+
+
+def parse_float(token: str, line: int, what: str = "value") -> float:
+    """Parse as Go's ``strconv.ParseFloat`` would (no ``_`` separators, no spaces)."""
+    if "_" in token:
+        raise ParseError(line, f"invalid {what} {token!r}")
+    try:
+        return float(token)
+    except ValueError:
+        raise ParseError(
+            line, f"invalid {what} {token!r}, expected a float such as 1.5, NaN or +Inf"
+        ) from None
+
+
+def _parse_labels(line: str, pos: int, lineno: int) -> tuple[tuple[tuple[str, str], ...], int]:
+    """Parse ``{a="b",...}`` starting just after ``{``; returns labels and the position after ``}``."""
+    pairs: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    n = len(line)
+    while True:
+        pos = _WS.match(line, pos).end()  # type: ignore[union-attr]
+        if pos >= n:
+            raise ParseError(lineno, "unexpected end of line inside label set, expected '}'")
+        if line[pos] == "}":
+            return tuple(pairs), pos + 1
+        m = _LABEL_NAME.match(line, pos)
+        if m is None:
+            raise ParseError(
+                lineno, f"expected a label name at column {pos + 1}, got {line[pos : pos + 10]!r}"
+            )
+        name = m.group()
+        pos = _WS.match(line, m.end()).end()  # type: ignore[union-attr]
+        if pos >= n or line[pos] != "=":
+            raise ParseError(lineno, f"expected '=' after label name {name!r} at column {pos + 1}")
+        pos = _WS.match(line, pos + 1).end()  # type: ignore[union-attr]
+        vm = _LABEL_VALUE.match(line, pos)
+        if vm is None:
+            raise ParseError(
+                lineno,
+                f"expected a quoted label value for {name!r} at column {pos + 1} (unterminated string?)",
+            )
+        if name in seen:
+            raise ParseError(lineno, f"duplicate label name {name!r}")
+        seen.add(name)
+        pairs.append((name, _unescape_label(vm.group(1))))
+        pos = _WS.match(line, vm.end()).end()  # type: ignore[union-attr]
+        if pos < n and line[pos] == ",":
+            pos += 1
+        elif pos >= n or line[pos] != "}":
+            raise ParseError(
+                lineno, f"expected ',' or '}}' after label value of {name!r} at column {pos + 1}"
+            )
+
+
+def parse_sample(line: str, lineno: int, openmetrics: bool = False) -> Sample:
+    """Parse one sample line completely (name, labels, value, timestamp, exemplar)."""
+    m = _METRIC_NAME.match(line)
+    if m is None:
+        raise ParseError(lineno, f"expected a metric name at the start of the line, got {line[:20]!r}")
+    name = m.group()
+    pos = m.end()
+    labels: tuple[tuple[str, str], ...] = ()
+    if pos < len(line) and line[pos] == "{":
+        labels, pos = _parse_labels(line, pos + 1, lineno)
+    series_end = pos
+    rest = line[pos:]
+    exemplar = ""
+    if openmetrics and " # " in rest:
+        rest, _, exemplar = rest.partition(" # ")
+    tokens = rest.split()
+    if not rest[:1].isspace() and rest:
+        raise ParseError(lineno, f"expected a space after the series {line[:pos]!r}, got {rest[:10]!r}")
+    if not tokens:
+        raise ParseError(lineno, f"expected a value after the series {line[:pos][:200]!r}")
+    if len(tokens) > 2:
+        raise ParseError(lineno, f"unexpected {tokens[2]!r} after the value and timestamp")
+    value = parse_float(tokens[0], lineno)
+    ts: int | None = None
+    if len(tokens) == 2:
+        ts = _parse_ts(tokens[1], lineno, openmetrics)
+    if exemplar:
+        _check_exemplar(exemplar, lineno)
+    return Sample(name, labels, value, ts, series_end)
+
+
+def _parse_ts(token: str, lineno: int, openmetrics: bool) -> int:
+    if openmetrics:
+        f = parse_float(token, lineno, "timestamp")
+        if math.isnan(f) or math.isinf(f):
+            raise ParseError(lineno, f"invalid timestamp {token!r}")
+        return round(f * 1000)
+    try:
+        return int(token)
+    except ValueError:
+        raise ParseError(lineno, f"invalid timestamp {token!r}, expected integer milliseconds") from None
+
+
+def _check_exemplar(text: str, lineno: int) -> None:
+    """Validate an exemplar (``{labels} value [timestamp]``); it is then dropped."""
+    if not text.startswith("{"):
+        raise ParseError(lineno, "expected '{' to start the exemplar's label set")
+    labels, pos = _parse_labels(text, 1, lineno)
+    if sum(len(k) + len(v) for k, v in labels) > 128:
+        raise ParseError(lineno, "exemplar label set is longer than 128 characters")
+    tokens = text[pos:].split()
+    if not tokens or len(tokens) > 2:
+        raise ParseError(lineno, "expected the exemplar's value (and optional timestamp)")
+    parse_float(tokens[0], lineno, "exemplar value")
+    if len(tokens) == 2:
+        parse_float(tokens[1], lineno, "exemplar timestamp")
+
+
+class Comment(NamedTuple):
+    kind: str  # "HELP", "TYPE", "UNIT", "EOF" or "" for a free comment
+    metric: str
+    text: str
+
+
+def parse_comment(line: str, lineno: int, openmetrics: bool = False) -> Comment:
+    """Parse a ``#`` line.  Text format ignores unknown comments; OpenMetrics refuses them."""
+    if openmetrics and line == "# EOF":
+        return Comment("EOF", "", "")
+    parts = line.split(None, 3) if not openmetrics else line.split(" ", 3)
+    if (
+        len(parts) < 2
+        or parts[0] != "#"
+        or parts[1] not in ("HELP", "TYPE", "UNIT")
+        or (parts[1] == "UNIT" and not openmetrics)
+    ):
+        if openmetrics:
+            raise ParseError(
+                lineno,
+                f"invalid comment {line[:40]!r}: OpenMetrics allows only # HELP, # TYPE, # UNIT and # EOF",
+            )
+        return Comment("", "", "")
+    kind = parts[1]
+    if len(parts) < 3 or not _METRIC_NAME.fullmatch(parts[2]):
+        raise ParseError(lineno, f"expected a metric name after # {kind}")
+    metric = parts[2]
+    text = parts[3] if len(parts) > 3 else ""
+    if kind == "TYPE":
+        t = text.strip()
+        allowed = OM_TYPES if openmetrics else TEXT_TYPES
+        if t not in allowed:
+            raise ParseError(
+                lineno,
+                f"invalid metric type {t!r} for {metric!r}; expected one of " + ", ".join(sorted(allowed)),
+            )
+        text = t
+    elif kind == "HELP":
+        text = _unescape_help(text)
+    return Comment(kind, metric, text)
+
+
+class Exposition(NamedTuple):
+    samples: list[Sample]
+    metadata: dict[str, Metadata]
+
+
+def parse(text: str, openmetrics: bool = False) -> Exposition:
+    """Parse a whole exposition (tests, tools): every sample and the metadata."""
+    samples: list[Sample] = []
+    meta: dict[str, Metadata] = {}
+    lines = text.split("\n")
+    if openmetrics:
+        check_eof(lines)
+    for i, line in enumerate(lines, 1):
+        if not line:
+            continue
+        if line[0] == "#":
+            c = parse_comment(line, i, openmetrics)
+            if c.kind == "EOF":
+                break
+            if c.kind:
+                apply_comment(meta, c)
+            continue
+        samples.append(parse_sample(line, i, openmetrics))
+    return Exposition(samples, meta)
+
+
+def apply_comment(meta: dict[str, Metadata], c: Comment) -> None:
+    md = meta.get(c.metric)
+    if md is None:
+        md = meta[c.metric] = Metadata()
+    if c.kind == "TYPE":
+        md.type = c.text
+    elif c.kind == "HELP":
+        md.help = c.text
+    elif c.kind == "UNIT":
+        md.unit = c.text
+
+
+def check_eof(lines: list[str]) -> None:
+    """OpenMetrics must end with ``# EOF`` (optionally followed by one newline)."""
+    last = len(lines)
+    while last > 0 and lines[last - 1] == "":
+        last -= 1
+    if last == 0 or lines[last - 1] != "# EOF":
+        raise ParseError(max(last, 1), "data does not end with # EOF")
+    if len(lines) - last > 1:
+        raise ParseError(last + 1, "unexpected content after # EOF")

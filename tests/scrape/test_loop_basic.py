@@ -1,0 +1,77 @@
+"""One scrape loop against local targets: samples, synthetic series, staleness, errors."""
+
+from __future__ import annotations
+
+import math
+
+from guardia.model.samples import is_stale_nan
+from guardia.scrape.loop import ScrapeLoop, make_client
+from guardia.scrape.target import Target, populate_labels
+from guardia.storage.memory import MemoryStorage
+from tests.scrape.helpers import Sink, job, respond, select
+
+
+def _loop(sink: Sink, storage: MemoryStorage, extra: str = "") -> ScrapeLoop:
+    cfg = job(
+        f"scrape_configs:\n  - job_name: t\n    static_configs: [{{targets: ['{sink.address}']}}]\n{extra}"
+    )
+    final, pre = populate_labels({"__address__": sink.address}, cfg)
+    assert final is not None
+    return ScrapeLoop(Target("t", final, pre), cfg, storage, make_client(cfg))
+
+
+async def test_scrape_appends_samples_and_report_series() -> None:
+    sink = Sink(respond('# TYPE a counter\na_total{x="1"} 3\nb 2.5\n'))
+    storage = MemoryStorage()
+    loop = _loop(sink, storage)
+    try:
+        await loop.scrape_once()
+    finally:
+        sink.close()
+        await loop.client.aclose()
+    assert loop.target.health == "up", loop.target.last_error
+    (s,) = select(storage, __name__="a_total")
+    assert dict(s.labels) == {"__name__": "a_total", "x": "1", "job": "t", "instance": sink.address}
+    assert s.values.tolist() == [3.0]
+    (up,) = select(storage, __name__="up")
+    assert up.values.tolist() == [1.0]
+    (n,) = select(storage, __name__="scrape_samples_scraped")
+    assert n.values.tolist() == [2.0]
+    (added,) = select(storage, __name__="scrape_series_added")
+    assert added.values.tolist() == [2.0]
+    assert "openmetrics" in sink.requests[0]["accept"]
+
+
+async def test_disappearing_series_get_a_stale_marker() -> None:
+    bodies = iter(["a 1\nb 2\n", "a 1\n"])
+    sink = Sink(lambda req: respond(next(bodies))(req))
+    storage = MemoryStorage()
+    loop = _loop(sink, storage)
+    try:
+        await loop.scrape_once()
+        await loop.scrape_once()
+    finally:
+        sink.close()
+        await loop.client.aclose()
+    (b,) = select(storage, __name__="b")
+    assert b.values[0] == 2.0 and is_stale_nan(float(b.values[1]))
+
+
+async def test_malformed_line_fails_the_scrape_with_line_number() -> None:
+    bodies = iter(["a 1\nb 2\n", "a 1\nb{x=\"1\" 2\n"])
+    sink = Sink(lambda req: respond(next(bodies))(req))
+    storage = MemoryStorage()
+    loop = _loop(sink, storage)
+    try:
+        await loop.scrape_once()
+        await loop.scrape_once()
+    finally:
+        sink.close()
+        await loop.client.aclose()
+    assert loop.target.health == "down"
+    assert loop.target.last_error.startswith("line 2:"), loop.target.last_error
+    (up,) = select(storage, __name__="up")
+    assert up.values.tolist() == [1.0, 0.0]
+    (a,) = select(storage, __name__="a")
+    assert a.values[0] == 1.0 and is_stale_nan(float(a.values[1]))
+    assert not math.isnan(a.values[0])
