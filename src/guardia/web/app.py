@@ -1,0 +1,105 @@
+"""The Starlette application: every HTTP route guardia serves, wired to narrow dependencies.
+
+``create_app`` takes an ``AppDeps`` of protocols (a queryable store, a PromQL engine, target,
+rule and status retrievers, a reloader) so it can be built in tests on ``MemoryStorage`` and in
+production by ``guardia.web.process``.  Routes live under ``route_prefix`` when
+``--web.external-url`` has a path, as with Prometheus behind a reverse proxy.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from guardia.storage.interface import Storage
+from guardia.web import api_v1
+from guardia.web.api_v1 import ApiDeps
+from guardia.web.federate import federate_endpoint
+from guardia.web.protocols import Reloader
+from guardia.web.remote_write import RemoteWriteReceiver
+from guardia.web.selfmetrics import HttpMetrics, HttpMetricsMiddleware, QueryMetrics, metrics_endpoint
+
+log = logging.getLogger("guardia.web")
+
+
+@dataclass
+class AppDeps:
+    api: ApiDeps
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    write_storage: Storage | None = None
+    reloader: Reloader | None = None
+    is_ready: Callable[[], bool] = lambda: True
+    external_labels: Callable[[], Mapping[str, str]] = dict
+    extra_routes: Sequence[BaseRoute] = ()
+    route_prefix: str = ""
+
+
+def create_app(deps: AppDeps) -> Starlette:
+    http_metrics = HttpMetrics(deps.registry)
+    if deps.api.on_query is None:
+        deps.api.on_query = QueryMetrics(deps.registry).observe
+
+    async def healthy(request: Request) -> Response:
+        return PlainTextResponse("Guardia Server is Healthy.\n")
+
+    async def ready(request: Request) -> Response:
+        if deps.is_ready():
+            return PlainTextResponse("Guardia Server is Ready.\n")
+        return PlainTextResponse("Service Unavailable\n", status_code=503)
+
+    async def reload(request: Request) -> Response:
+        if deps.reloader is None:
+            return PlainTextResponse("reloading is not available\n", status_code=503)
+        try:
+            await deps.reloader.reload()
+        except ValueError as e:
+            return PlainTextResponse(f"failed to reload config: {e}\n", status_code=500)
+        return PlainTextResponse("")
+
+    async def root(request: Request) -> Response:
+        return RedirectResponse(url=f"{deps.route_prefix}/api/v1/status/buildinfo", status_code=302)
+
+    routes: list[BaseRoute] = [
+        Route("/-/healthy", healthy, methods=["GET", "HEAD"], name="/-/healthy"),
+        Route("/-/ready", ready, methods=["GET", "HEAD"], name="/-/ready"),
+        Route("/-/reload", reload, methods=["POST", "PUT"], name="/-/reload"),
+        Route("/metrics", metrics_endpoint(deps.registry), methods=["GET"], name="/metrics"),
+        Route(
+            "/federate",
+            federate_endpoint(deps.api.storage, deps.api.lookback_delta_ms, deps.external_labels),  # type: ignore[arg-type]
+            methods=["GET"],
+            name="/federate",
+        ),
+        *api_v1.routes(deps.api),
+        *deps.extra_routes,
+    ]
+    if deps.write_storage is not None:
+        receiver = RemoteWriteReceiver(deps.write_storage, deps.registry)
+        routes.append(Route("/api/v1/write", receiver.handle, methods=["POST"], name="/api/v1/write"))
+    routes.append(Route("/", root, methods=["GET"], name="/"))
+
+    names: dict[int, str] = {}
+    _collect_names(routes, names)
+    if deps.route_prefix:
+        routes = [Mount(deps.route_prefix, routes=routes)]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(HttpMetricsMiddleware, metrics=http_metrics, handler_names=names)],
+    )
+
+
+def _collect_names(routes: Sequence[BaseRoute], out: dict[int, Any]) -> None:
+    for r in routes:
+        if isinstance(r, Route):
+            out[id(r.endpoint)] = r.name
+        elif isinstance(r, Mount):
+            _collect_names(r.routes, out)

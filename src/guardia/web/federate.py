@@ -1,0 +1,88 @@
+"""``/federate``: the newest sample of every series matching ``match[]``, in text exposition.
+
+Another Prometheus (or guardia) scrapes this to pull selected series.  Samples older than
+the lookback delta and staleness markers are left out, external labels are added where a
+series does not carry them, as Prometheus does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Mapping
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from guardia.model import Labels
+from guardia.model.samples import is_stale_nan
+from guardia.web.envelope import ApiError
+from guardia.web.params import parse_match_params, read_params
+from guardia.web.protocols import Queryable
+
+
+def _escape(v: str) -> str:
+    return v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _fmt(v: float) -> str:
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    return repr(v)
+
+
+def render(
+    storage: Queryable, selectors: list[list[object]], now_ms: int, lookback_ms: int,
+    external_labels: Mapping[str, str],
+) -> str:
+    q = storage.querier(now_ms - lookback_ms, now_ms)
+    latest: dict[Labels, tuple[int, float]] = {}
+    try:
+        for ms in selectors:
+            for s in q.select(ms):  # type: ignore[arg-type]
+                if len(s) == 0:
+                    continue
+                v = float(s.values[-1])
+                if is_stale_nan(v):
+                    continue
+                latest[s.labels] = (int(s.timestamps[-1]), v)
+    finally:
+        q.close()
+    by_name: dict[str, list[str]] = {}
+    for lbl, (t, v) in sorted(latest.items()):
+        d = dict(lbl)
+        for k, ev in external_labels.items():
+            d.setdefault(k, ev)
+        name = d.pop("__name__", "")
+        inner = ",".join(f'{k}="{_escape(val)}"' for k, val in sorted(d.items()))
+        by_name.setdefault(name, []).append(f"{name}{{{inner}}} {_fmt(v)} {t}")
+    out = []
+    for name in sorted(by_name):
+        out.append(f"# TYPE {name} untyped")
+        out.extend(by_name[name])
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def federate_endpoint(
+    storage: Queryable,
+    lookback_ms: int,
+    external_labels: Callable[[], Mapping[str, str]],
+) -> Callable[[Request], object]:
+    async def handle(request: Request) -> Response:
+        try:
+            params = await read_params(request)
+            selectors = parse_match_params(params)
+        except ApiError as e:
+            return PlainTextResponse(f"{e.message}\n", status_code=e.status)
+        if not selectors:
+            return PlainTextResponse("no match[] parameter provided; e.g. ?match[]={job=\"node\"}\n", 400)
+        now = int(time.time() * 1000)
+        text = await asyncio.to_thread(
+            render, storage, selectors, now, lookback_ms, external_labels()  # type: ignore[arg-type]
+        )
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return handle

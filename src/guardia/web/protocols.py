@@ -1,0 +1,137 @@
+"""What the HTTP API needs from the rest of guardia, and nothing more.
+
+Each ``*Retriever`` is a one-job protocol returning the plain view types below.  The process
+(``guardia.web.process``) adapts the real subsystems to them; tests hand in small fakes or the
+in-memory store.  The API module never imports scrape, rules or alerting directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from guardia.model import Labels
+from guardia.storage.interface import Querier
+
+
+class Queryable(Protocol):
+    """Anything with a querier: the storage, or a fan-out over storage and remote read."""
+
+    def querier(self, mint: int, maxt: int) -> Querier: ...
+
+
+class QueryEngine(Protocol):
+    """The PromQL engine as the API uses it (``guardia.promql.Engine`` satisfies it)."""
+
+    def instant(self, storage: Any, expr: str, t_ms: int) -> Any: ...
+
+    def range(self, storage: Any, expr: str, start_ms: int, end_ms: int, step_ms: int) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MetricMetadata:
+    type: str
+    help: str
+    unit: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TargetView:
+    discovered_labels: Labels
+    labels: Labels
+    scrape_pool: str
+    scrape_url: str
+    health: str  # "up" | "down" | "unknown"
+    last_error: str = ""
+    last_scrape_ms: int | None = None
+    last_scrape_duration_s: float = 0.0
+    scrape_interval: str = "1m"
+    scrape_timeout: str = "10s"
+    global_url: str = ""
+    metadata: Mapping[str, MetricMetadata] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DroppedTargetView:
+    discovered_labels: Labels
+    scrape_pool: str
+
+
+class TargetRetriever(Protocol):
+    def active_targets(self) -> Sequence[TargetView]: ...
+
+    def dropped_targets(self) -> Sequence[DroppedTargetView]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    labels: Labels
+    annotations: Labels
+    state: str  # "pending" | "firing"
+    active_at_ms: int | None
+    value: float
+    keep_firing_since_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleView:
+    name: str
+    query: str
+    type: str  # "alerting" | "recording"
+    labels: Labels = field(default_factory=Labels)
+    annotations: Labels = field(default_factory=Labels)
+    duration_s: float = 0.0
+    keep_firing_for_s: float = 0.0
+    health: str = "unknown"  # "ok" | "err" | "unknown"
+    last_error: str = ""
+    evaluation_time_s: float = 0.0
+    last_evaluation_ms: int | None = None
+    alerts: Sequence[AlertView] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RuleGroupView:
+    name: str
+    file: str
+    interval_s: float
+    rules: Sequence[RuleView]
+    limit: int = 0
+    evaluation_time_s: float = 0.0
+    last_evaluation_ms: int | None = None
+
+
+class RulesRetriever(Protocol):
+    def rule_groups(self) -> Sequence[RuleGroupView]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeView:
+    start_time_ms: int
+    cwd: str
+    reload_config_success: bool
+    last_config_time_ms: int
+    last_reload_error: str
+    storage_retention: str
+
+
+class StatusRetriever(Protocol):
+    """Process-level facts: the loaded config (secrets redacted), flags, runtime info."""
+
+    def config_yaml(self) -> str: ...
+
+    def flags(self) -> Mapping[str, str]: ...
+
+    def runtime(self) -> RuntimeView: ...
+
+
+class Snapshotter(Protocol):
+    def snapshot(self, directory: str, with_head: bool) -> str:
+        """Write a snapshot and return its name (a directory under ``<data>/snapshots``)."""
+        ...
+
+
+class Reloader(Protocol):
+    async def reload(self) -> None:
+        """Reload the configuration; raise ``ValueError`` with the reason if it is refused."""
+        ...

@@ -1,0 +1,380 @@
+"""Remote write 1.0 receiver (``POST /api/v1/write``): snappy-compressed protobuf WriteRequest.
+
+Decoding is hand-written rather than generated: a ``WriteRequest`` is a flat list of
+``TimeSeries{labels, samples}`` and the costly parts are per-series label sets and per-sample
+varints.  The decoder walks series in Python but never builds a label set it has seen
+before: the raw bytes of a series' label block key a cache of storage refs.  Sample values
+and timestamps are not decoded one by one: their byte offsets are collected and decoded
+afterwards with a few numpy gathers.
+
+A payload is decoded and validated completely before anything is appended, so a bad request
+is refused with 400 and a reason and stores nothing.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import cramjam
+import numpy as np
+import numpy.typing as npt
+from prometheus_client import CollectorRegistry, Counter
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from guardia.model import Labels
+from guardia.model.labels import is_valid_label_name
+from guardia.storage.interface import AppendError, Storage
+
+MAX_COMPRESSED_BYTES = 32 * 1024 * 1024
+MAX_DECOMPRESSED_BYTES = 128 * 1024 * 1024
+_REF_CACHE_LIMIT = 2_000_000
+_unpack_double = struct.Struct("<d").unpack_from
+
+
+class RemoteWriteError(ValueError):
+    """A payload the receiver refuses (HTTP 400), with a reason the sender can act on."""
+
+
+@dataclass(slots=True)
+class DecodedWrite:
+    """Samples of one request: ``refs`` index storage refs, or ``-1 - i`` for ``new_keys[i]``."""
+
+    refs: npt.NDArray[np.int64]
+    timestamps: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float64]
+    new_keys: list[bytes]
+    skipped_histograms: int = 0
+
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    result = 0
+    shift = 0
+    while True:
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+        if shift >= 70:
+            raise RemoteWriteError("protobuf: varint overflows 64 bits")
+
+
+def _skip_field(buf: bytes, pos: int, tag: int) -> int:
+    """Skip an unknown field (forward compatibility), by its wire type."""
+    wt = tag & 7
+    if wt == 0:
+        return _varint(buf, pos)[1]
+    if wt == 1:
+        return pos + 8
+    if wt == 2:
+        ln, pos = _varint(buf, pos)
+        return pos + ln
+    if wt == 5:
+        return pos + 4
+    raise RemoteWriteError(f"protobuf: unsupported wire type {wt}")
+
+
+def _tag(buf: bytes, pos: int) -> tuple[int, int]:
+    b = buf[pos]
+    if b < 0x80:
+        return b, pos + 1
+    return _varint(buf, pos)
+
+
+def _decode_sample(buf: bytes, start: int, end: int) -> tuple[float, int]:
+    """A Sample message in the general form (fields omitted when zero, any order)."""
+    v = 0.0
+    t = 0
+    p = start
+    while p < end:
+        tag, p = _tag(buf, p)
+        if tag == 0x09:
+            v = _unpack_double(buf, p)[0]
+            p += 8
+        elif tag == 0x10:
+            t, p = _varint(buf, p)
+            if t >= 1 << 63:
+                t -= 1 << 64
+        else:
+            p = _skip_field(buf, p, tag)
+    if p != end:
+        raise RemoteWriteError("protobuf: sample overruns its message")
+    return v, t
+
+
+def decode_write_request(buf: bytes, cache: dict[bytes, int]) -> DecodedWrite:
+    """Decode a (decompressed) WriteRequest; ``cache`` maps label-block bytes to refs."""
+    try:
+        return _decode(buf, cache)
+    except IndexError:
+        raise RemoteWriteError("protobuf: unexpected end of message (truncated payload?)") from None
+
+
+def _decode(buf: bytes, cache: dict[bytes, int]) -> DecodedWrite:
+    n = len(buf)
+    cache_get = cache.get
+    new_keys: list[bytes] = []
+    new_index: dict[bytes, int] = {}
+    f_refs: list[int] = []
+    f_voff: list[int] = []
+    f_toff: list[int] = []
+    f_tlen: list[int] = []
+    s_refs: list[int] = []
+    s_vals: list[float] = []
+    s_ts: list[int] = []
+    histograms = 0
+    pos = 0
+    while pos < n:
+        tag = buf[pos]
+        if tag != 0x0A:
+            tag, pos = _tag(buf, pos)
+            pos = _skip_field(buf, pos, tag)  # metadata (3) and future fields
+            continue
+        ln = buf[pos + 1]
+        if ln < 0x80:
+            start = pos + 2
+        else:
+            ln, start = _varint(buf, pos + 1)
+        end = start + ln
+        if end > n:
+            raise RemoteWriteError("protobuf: time series overruns the message (truncated payload?)")
+        p = start
+        while p < end and buf[p] == 0x0A:
+            ll = buf[p + 1]
+            if ll < 0x80:
+                p += 2 + ll
+            else:
+                ll, q = _varint(buf, p + 1)
+                p = q + ll
+        key = buf[start:p]
+        ref = cache_get(key)
+        if ref is None:
+            idx = new_index.get(key)
+            if idx is None:
+                idx = new_index[key] = len(new_keys)
+                new_keys.append(key)
+            ref = -1 - idx
+        while p < end:
+            t = buf[p]
+            if t == 0x12:
+                sl = buf[p + 1]
+                if sl < 0x80 and sl >= 11 and buf[p + 2] == 0x09 and buf[p + 11] == 0x10:
+                    f_refs.append(ref)
+                    f_voff.append(p + 3)
+                    f_toff.append(p + 12)
+                    f_tlen.append(sl - 10)
+                    p += 2 + sl
+                else:
+                    sl, q = _varint(buf, p + 1)
+                    if q + sl > end:
+                        raise RemoteWriteError("protobuf: sample overruns its time series")
+                    v, ts = _decode_sample(buf, q, q + sl)
+                    s_refs.append(ref)
+                    s_vals.append(v)
+                    s_ts.append(ts)
+                    p = q + sl
+            elif t == 0x0A:
+                raise RemoteWriteError("protobuf: labels must come before samples in a time series")
+            else:
+                tag, p = _tag(buf, p)
+                if tag == 0x22:
+                    histograms += 1
+                p = _skip_field(buf, p, tag)
+        if p != end:
+            raise RemoteWriteError("protobuf: field overruns its time series")
+        pos = end
+    if pos != n:
+        raise RemoteWriteError("protobuf: trailing bytes after the last field")
+
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    if f_voff:
+        voff = np.asarray(f_voff, dtype=np.int64)
+        vals = arr[voff[:, None] + np.arange(8)].copy().view("<f8").reshape(-1)
+        toff = np.asarray(f_toff, dtype=np.int64)
+        tlen = np.asarray(f_tlen, dtype=np.int64)
+        if (tlen < 1).any() or (tlen > 10).any():
+            raise RemoteWriteError("protobuf: bad timestamp varint in a sample")
+        j = np.arange(10)
+        idx = np.minimum(toff[:, None] + j, arr.shape[0] - 1)
+        b = arr[idx].astype(np.uint64)
+        inside = j[None, :] < tlen[:, None]
+        last = b[np.arange(b.shape[0]), tlen - 1]
+        cont = (b & np.uint64(0x80)) != 0
+        if (last & np.uint64(0x80)).any() or (cont & inside).sum(axis=1).tolist() != (tlen - 1).tolist():
+            raise RemoteWriteError("protobuf: bad timestamp varint in a sample")
+        parts = np.where(inside, (b & np.uint64(0x7F)) << (np.uint64(7) * j.astype(np.uint64)), 0)
+        ts_arr = parts.sum(axis=1, dtype=np.uint64).view(np.int64)
+        refs = np.asarray(f_refs, dtype=np.int64)
+    else:
+        vals = np.empty(0, dtype=np.float64)
+        ts_arr = np.empty(0, dtype=np.int64)
+        refs = np.empty(0, dtype=np.int64)
+    if s_refs:
+        refs = np.concatenate([refs, np.asarray(s_refs, dtype=np.int64)])
+        vals = np.concatenate([vals, np.asarray(s_vals, dtype=np.float64)])
+        ts_arr = np.concatenate([ts_arr, np.asarray(s_ts, dtype=np.int64)])
+    return DecodedWrite(refs, ts_arr, vals, new_keys, histograms)
+
+
+def decode_labels(block: bytes) -> Labels:
+    """A series' repeated Label fields to a label set, validated as Prometheus does."""
+    pairs: dict[str, str] = {}
+    p = 0
+    n = len(block)
+    try:
+        while p < n:
+            tag, p = _tag(block, p)
+            ln, p = _varint(block, p)
+            end = p + ln
+            if tag != 0x0A or end > n:
+                raise RemoteWriteError("protobuf: malformed label")
+            name = value = ""
+            while p < end:
+                t, p = _tag(block, p)
+                fl, p = _varint(block, p)
+                raw = block[p : p + fl]
+                if p + fl > end:
+                    raise RemoteWriteError("protobuf: label field overruns its label")
+                if t == 0x0A:
+                    name = raw.decode("utf-8")
+                elif t == 0x12:
+                    value = raw.decode("utf-8")
+                p += fl
+            if not is_valid_label_name(name):
+                raise RemoteWriteError(f"invalid label name {name!r} in a time series")
+            if name in pairs:
+                raise RemoteWriteError(f"duplicate label name {name!r} in a time series")
+            pairs[name] = value
+    except UnicodeDecodeError:
+        raise RemoteWriteError("label name or value is not valid UTF-8") from None
+    except IndexError:
+        raise RemoteWriteError("protobuf: truncated label") from None
+    labels = Labels(pairs)
+    if not labels.name:
+        raise RemoteWriteError(f"time series without a metric name (__name__): {dict(labels)}")
+    return labels
+
+
+def decompress(body: bytes) -> bytes:
+    """Snappy block format, refusing a declared size beyond the limit before inflating."""
+    try:
+        declared, _ = _varint(body, 0)
+    except (IndexError, RemoteWriteError):
+        raise RemoteWriteError("snappy: corrupt input (no length preamble)") from None
+    if declared > MAX_DECOMPRESSED_BYTES:
+        raise RemoteWriteError(
+            f"snappy: decoded size {declared} exceeds the limit of {MAX_DECOMPRESSED_BYTES} bytes; "
+            "send smaller batches (queue_config.max_samples_per_send)"
+        )
+    try:
+        return bytes(cramjam.snappy.decompress_raw(body))
+    except Exception as e:
+        raise RemoteWriteError(f"snappy: corrupt input: {e}") from None
+
+
+class RemoteWriteReceiver:
+    """Appends decoded requests to a storage; keeps the label-bytes → ref cache."""
+
+    def __init__(self, storage: Storage, registry: CollectorRegistry | None = None) -> None:
+        self._storage = storage
+        self._cache: dict[bytes, int] = {}
+        reg = registry if registry is not None else CollectorRegistry()
+        self._samples = Counter(
+            "guardia_remote_write_samples_received_total",
+            "Samples accepted through the remote write receiver.",
+            registry=reg,
+        )
+        self._rejected = Counter(
+            "guardia_remote_write_samples_rejected_total",
+            "Samples the store refused (out of order, duplicate, too old).",
+            registry=reg,
+        )
+        self._bad = Counter(
+            "guardia_remote_write_bad_requests_total",
+            "Remote write requests refused with 400 because the payload was malformed.",
+            registry=reg,
+        )
+
+    def ingest(self, payload: bytes) -> int:
+        """Decode and append one decompressed WriteRequest; return samples appended."""
+        try:
+            dec = decode_write_request(payload, self._cache)
+            new_labels = [decode_labels(k) for k in dec.new_keys]
+        except RemoteWriteError:
+            self._bad.inc()
+            raise
+        app = self._storage.appender()
+        refs = dec.refs
+        if new_labels:
+            if len(self._cache) + len(new_labels) > _REF_CACHE_LIMIT:
+                self._cache.clear()
+            new_refs = np.empty(len(new_labels), dtype=np.int64)
+            for i, (key, lbl) in enumerate(zip(dec.new_keys, new_labels, strict=True)):
+                r = app.ref(lbl)
+                self._cache[key] = r
+                new_refs[i] = r
+            neg = refs < 0
+            if neg.any():
+                refs = refs.copy()
+                refs[neg] = new_refs[-1 - refs[neg]]
+        ts, vs = dec.timestamps, dec.values
+        try:
+            if ts.shape[0]:
+                if (ts == ts[0]).all():
+                    app.append_batch(refs, int(ts[0]), vs)
+                else:
+                    order = np.argsort(ts, kind="stable")
+                    ts_s, refs_s, vs_s = ts[order], refs[order], vs[order]
+                    uniq, starts = np.unique(ts_s, return_index=True)
+                    bounds = [*starts.tolist(), int(ts_s.shape[0])]
+                    for i, t in enumerate(uniq.tolist()):
+                        a, b = bounds[i], bounds[i + 1]
+                        app.append_batch(refs_s[a:b], int(t), vs_s[a:b])
+        except AppendError as e:
+            app.rollback()
+            self._rejected.inc(int(ts.shape[0]))
+            raise RemoteWriteError(f"sample refused by the store: {e}") from None
+        stats = app.commit()
+        self._samples.inc(stats.appended)
+        if stats.rejected:
+            self._rejected.inc(stats.rejected)
+            raise RemoteWriteError(
+                f"{stats.rejected} of {ts.shape[0]} samples refused: out_of_order={stats.out_of_order} "
+                f"duplicate={stats.duplicate} out_of_bounds={stats.out_of_bounds}"
+            )
+        return stats.appended
+
+    async def handle(self, request: Request) -> Response:
+        ctype = request.headers.get("content-type", "")
+        if "io.prometheus.write.v2" in ctype:
+            return PlainTextResponse(
+                "remote write 2.0 is not supported; configure protobuf_message: "
+                "prometheus.WriteRequest (remote write 1.0)\n",
+                status_code=415,
+            )
+        enc = request.headers.get("content-encoding", "snappy").lower()
+        if enc != "snappy":
+            return PlainTextResponse(f"unsupported Content-Encoding {enc!r}; use snappy\n", status_code=415)
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_COMPRESSED_BYTES:
+            return _too_large()
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_COMPRESSED_BYTES:
+                return _too_large()
+        try:
+            self.ingest(decompress(bytes(body)))
+        except RemoteWriteError as e:
+            return PlainTextResponse(f"{e}\n", status_code=400)
+        return Response(status_code=204)
+
+
+def _too_large() -> Response:
+    return PlainTextResponse(
+        f"request body larger than {MAX_COMPRESSED_BYTES} bytes; send smaller batches\n",
+        status_code=413,
+    )

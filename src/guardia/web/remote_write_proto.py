@@ -1,0 +1,90 @@
+"""Remote write 1.0 message types built in code with ``descriptor_pb2`` (no protoc step).
+
+The receiver decodes by hand for speed; these generated classes (upb backend) are the
+independent reference used to encode payloads in tests and benchmarks, and by anything that
+needs to send remote write.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import (  # type: ignore[import-untyped]
+    descriptor_pb2,
+    descriptor_pool,
+    message_factory,
+)
+
+_F = descriptor_pb2.FieldDescriptorProto
+
+
+def _build() -> dict[str, Any]:
+    fd = descriptor_pb2.FileDescriptorProto(
+        name="guardia_remote_write.proto", package="prometheus", syntax="proto3"
+    )
+
+    def msg(name: str, fields: list[tuple[str, int, int, int, str]]) -> None:
+        m = fd.message_type.add(name=name)
+        for fname, num, ftype, label, tname in fields:
+            f = m.field.add(name=fname, number=num, type=ftype, label=label)  # type: ignore[arg-type]
+            if tname:
+                f.type_name = tname
+
+    opt, rep = _F.LABEL_OPTIONAL, _F.LABEL_REPEATED
+    msg("Label", [("name", 1, _F.TYPE_STRING, opt, ""), ("value", 2, _F.TYPE_STRING, opt, "")])
+    msg("Sample", [("value", 1, _F.TYPE_DOUBLE, opt, ""), ("timestamp", 2, _F.TYPE_INT64, opt, "")])
+    msg(
+        "Exemplar",
+        [
+            ("labels", 1, _F.TYPE_MESSAGE, rep, ".prometheus.Label"),
+            ("value", 2, _F.TYPE_DOUBLE, opt, ""),
+            ("timestamp", 3, _F.TYPE_INT64, opt, ""),
+        ],
+    )
+    msg(
+        "TimeSeries",
+        [
+            ("labels", 1, _F.TYPE_MESSAGE, rep, ".prometheus.Label"),
+            ("samples", 2, _F.TYPE_MESSAGE, rep, ".prometheus.Sample"),
+            ("exemplars", 3, _F.TYPE_MESSAGE, rep, ".prometheus.Exemplar"),
+        ],
+    )
+    msg(
+        "MetricMetadata",
+        [
+            ("type", 1, _F.TYPE_INT32, opt, ""),
+            ("metric_family_name", 2, _F.TYPE_STRING, opt, ""),
+            ("help", 4, _F.TYPE_STRING, opt, ""),
+            ("unit", 5, _F.TYPE_STRING, opt, ""),
+        ],
+    )
+    msg(
+        "WriteRequest",
+        [
+            ("timeseries", 1, _F.TYPE_MESSAGE, rep, ".prometheus.TimeSeries"),
+            ("metadata", 3, _F.TYPE_MESSAGE, rep, ".prometheus.MetricMetadata"),
+        ],
+    )
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(fd)
+    return {
+        name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"prometheus.{name}"))
+        for name in ("Label", "Sample", "TimeSeries", "WriteRequest", "MetricMetadata")
+    }
+
+
+_CLASSES = _build()
+WriteRequest: Any = _CLASSES["WriteRequest"]
+TimeSeries: Any = _CLASSES["TimeSeries"]
+
+
+def encode_write_request(series: list[tuple[dict[str, str], list[tuple[int, float]]]]) -> bytes:
+    """Serialize ``[(labels, [(t_ms, value), ...]), ...]`` to WriteRequest bytes (uncompressed)."""
+    req = WriteRequest()
+    for labels, samples in series:
+        ts = req.timeseries.add()
+        for k, v in sorted(labels.items()):
+            ts.labels.add(name=k, value=v)
+        for t, value in samples:
+            ts.samples.add(value=value, timestamp=t)
+    return bytes(req.SerializeToString())

@@ -1,0 +1,139 @@
+"""Remote write 1.0 receiver: payloads encoded by the protobuf library, decoded by hand."""
+
+from __future__ import annotations
+
+import math
+
+import cramjam
+import httpx
+import numpy as np
+import pytest
+
+from guardia.model import Labels, Matcher
+from guardia.storage.memory import MemoryStorage
+from guardia.web.remote_write import (
+    RemoteWriteError,
+    RemoteWriteReceiver,
+    decode_labels,
+    decode_write_request,
+)
+from guardia.web.remote_write_proto import WriteRequest, encode_write_request
+
+HEADERS = {
+    "Content-Encoding": "snappy",
+    "Content-Type": "application/x-protobuf",
+    "X-Prometheus-Remote-Write-Version": "0.1.0",
+}
+
+
+def _post(client: httpx.Client, raw: bytes) -> httpx.Response:
+    return client.post("/api/v1/write", content=bytes(cramjam.snappy.compress_raw(raw)), headers=HEADERS)
+
+
+def _all(st: MemoryStorage, name: str) -> dict[Labels, list[tuple[int, float]]]:
+    q = st.querier(-(2**62), 2**62)
+    return {
+        s.labels: list(zip(s.timestamps.tolist(), s.values.tolist(), strict=True))
+        for s in q.select([Matcher.equal("__name__", name)])
+    }
+
+
+def test_decoder_matches_protobuf_for_awkward_values() -> None:
+    series = [
+        (
+            {"__name__": "m", "a": "1"},
+            [(1_700_000_000_123, 0.0), (1_700_000_000_456, 1.5)],
+        ),  # zero value omitted
+        ({"__name__": "m", "a": "2"}, [(0, 3.0)]),  # zero timestamp omitted
+        ({"__name__": "m", "a": "3"}, [(-5000, -2.5)]),  # negative timestamp: 10-byte varint
+        ({"__name__": "m", "a": "4"}, [(1, math.inf), (2, -0.0)]),
+        ({"__name__": "m", "a": "ü" * 100}, [(2**40, 1e300)]),  # long label: 2-byte length varint
+    ]
+    raw = encode_write_request(series)
+    dec = decode_write_request(raw, {})
+    labels = [decode_labels(k) for k in dec.new_keys]
+    got = sorted(
+        (dict(labels[-1 - r]).get("a"), t, v)
+        for r, t, v in zip(dec.refs.tolist(), dec.timestamps.tolist(), dec.values.tolist(), strict=True)
+    )
+    want = sorted((lbl["a"], t, v) for lbl, samples in series for t, v in samples)
+    assert got == want
+
+
+def test_cache_hit_skips_label_decoding() -> None:
+    raw = encode_write_request([({"__name__": "m"}, [(1000, 1.0)])])
+    first = decode_write_request(raw, {})
+    cache = {first.new_keys[0]: 42}
+    second = decode_write_request(raw, cache)
+    assert second.new_keys == [] and second.refs.tolist() == [42]
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (encode_write_request([({"__name__": "m"}, [(1000, 1.0)])])[:-3], "truncated"),
+        (b"\x0a\x05\x0a\x03\x0a\x01", "overruns"),
+        (encode_write_request([({"a": "1"}, [(1000, 1.0)])]), "metric name"),
+        (encode_write_request([({"__name__": "m", "bad-name": "1"}, [(1000, 1.0)])]), "invalid label name"),
+        (b"\x0f", "wire type"),
+    ],
+)
+def test_bad_payloads_are_refused_with_reason(raw: bytes, reason: str) -> None:
+    st = MemoryStorage()
+    rx = RemoteWriteReceiver(st)
+    with pytest.raises(RemoteWriteError, match=reason):
+        rx.ingest(raw)
+    assert st.querier(-(2**62), 2**62).label_names() == []
+
+
+def test_duplicate_label_names_are_refused() -> None:
+    req = WriteRequest()
+    ts = req.timeseries.add()
+    ts.labels.add(name="__name__", value="m")
+    ts.labels.add(name="job", value="a")
+    ts.labels.add(name="job", value="b")
+    ts.samples.add(value=1, timestamp=1)
+    with pytest.raises(RemoteWriteError, match="duplicate label name"):
+        RemoteWriteReceiver(MemoryStorage()).ingest(req.SerializeToString())
+
+
+def test_http_write_stores_samples_and_rejects_bad_ones(client: httpx.Client, storage: MemoryStorage) -> None:
+    series = [
+        ({"__name__": "pushed", "i": str(i)}, [(1000, float(i)), (2000, float(i) + 1)]) for i in range(50)
+    ]
+    r = _post(client, encode_write_request(series))
+    assert r.status_code == 204, r.text
+    got = _all(storage, "pushed")
+    assert len(got) == 50
+    assert got[Labels.of(__name__="pushed", i="7")] == [(1000, 7.0), (2000, 8.0)]
+
+    # a bad payload after a good series: 400, and the good series is not stored either
+    good = encode_write_request([({"__name__": "partial"}, [(1000, 1.0)])])
+    bad = encode_write_request([({"job": "no-name"}, [(1000, 1.0)])])
+    r = _post(client, good + bad)
+    assert r.status_code == 400
+    assert "metric name" in r.text
+    assert _all(storage, "partial") == {}
+
+    r = client.post("/api/v1/write", content=b"not snappy at all", headers=HEADERS)
+    assert r.status_code == 400 and "snappy" in r.text
+    huge_preamble = b"\xff\xff\xff\xff\x0f" + b"\x00" * 10
+    r = client.post("/api/v1/write", content=huge_preamble, headers=HEADERS)
+    assert r.status_code == 400 and "exceeds the limit" in r.text
+    r = client.post(
+        "/api/v1/write",
+        content=b"x",
+        headers={**HEADERS, "Content-Type": "application/x-protobuf;proto=io.prometheus.write.v2.Request"},
+    )
+    assert r.status_code == 415
+    r = client.post("/api/v1/write", content=b"\x00" * (33 * 1024 * 1024), headers=HEADERS)
+    assert r.status_code == 413
+    assert client.get("/-/healthy").status_code == 200
+
+
+def test_batch_with_many_timestamps_is_appended_in_time_order() -> None:
+    st = MemoryStorage()
+    ts = np.arange(100) * 1000
+    raw = encode_write_request([({"__name__": "m"}, [(int(t), float(t)) for t in ts[::-1]])])
+    assert RemoteWriteReceiver(st).ingest(raw) == 100
+    assert [t for t, _ in _all(st, "m")[Labels.of(__name__="m")]] == ts.tolist()
