@@ -1,0 +1,247 @@
+"""The sample codec: many series' samples compressed together, decoded back exactly.
+
+A *page* holds the samples of a set of series (rows), each row sorted by time.  Encoding
+is vectorised over the whole page so closing a chunk never costs Python work per sample:
+
+* timestamps become delta-of-deltas per row (a regular scrape grid turns into zeros); when
+  every row has the very same timestamps (one target's scrape) they are stored once;
+* values become, per row, either zig-zagged integer deltas (integer-valued rows such as
+  request counters and histogram buckets) or the XOR of each float's bits with its
+  predecessor's (everything else), so a slowly moving series is mostly zero bits;
+* the resulting 64-bit words are byte-transposed (all first bytes, then all second
+  bytes, ...), which lines up the long runs of zero high bytes, and compressed with zstd.
+
+Values round-trip bit for bit: the staleness marker NaN, other NaNs and -0.0 keep their
+exact bit pattern (rows holding them use the XOR form).
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+
+import numpy as np
+import numpy.typing as npt
+import zstandard
+
+I64 = npt.NDArray[np.int64]
+U64 = npt.NDArray[np.uint64]
+F64 = npt.NDArray[np.float64]
+I32 = npt.NDArray[np.int32]
+
+MAGIC = b"GPG1"
+_HEADER = struct.Struct("<4sIIBxxxIIII")
+_FLAG_TS_SHARED = 1
+_TWO53 = float(2**53)
+
+
+class ChunkCorruptError(ValueError):
+    """A page that cannot be decoded (bad magic, truncated, or zstd/CRC failure)."""
+
+
+_local = threading.local()
+
+
+def _compressor(level: int) -> zstandard.ZstdCompressor:
+    cache: dict[int, zstandard.ZstdCompressor] | None = getattr(_local, "c", None)
+    if cache is None:
+        cache = {}
+        _local.c = cache
+    c = cache.get(level)
+    if c is None:
+        c = zstandard.ZstdCompressor(level=level)
+        cache[level] = c
+    return c
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    d: zstandard.ZstdDecompressor | None = getattr(_local, "d", None)
+    if d is None:
+        d = zstandard.ZstdDecompressor()
+        _local.d = d
+    return d
+
+
+def _zigzag(x: I64) -> U64:
+    return ((x << 1) ^ (x >> 63)).view(np.uint64)
+
+
+def _unzigzag(u: U64) -> I64:
+    s = (u >> np.uint64(1)).view(np.int64)
+    return s ^ -(u & np.uint64(1)).view(np.int64)
+
+
+def _transpose(u: U64) -> bytes:
+    return u.view(np.uint8).reshape(-1, 8).T.tobytes()
+
+
+def _untranspose(b: bytes, n: int) -> U64:
+    arr = np.frombuffer(b, dtype=np.uint8)
+    if arr.size != 8 * n:
+        raise ChunkCorruptError(f"page payload has {arr.size} bytes, expected {8 * n}")
+    out: U64 = arr.reshape(8, n).T.copy().view(np.uint64).ravel()
+    return out
+
+
+def row_starts(counts: I32) -> I64:
+    starts = np.zeros(counts.shape[0], dtype=np.int64)
+    if counts.shape[0] > 1:
+        np.cumsum(counts[:-1], out=starts[1:])
+    return starts
+
+
+def _seg_diff(x: I64, starts: I64) -> I64:
+    """Difference with the predecessor inside each row; the first element of a row is kept."""
+    d = np.empty_like(x)
+    if x.size:
+        d[0] = x[0]
+        np.subtract(x[1:], x[:-1], out=d[1:])
+        d[starts] = x[starts]
+    return d
+
+
+def _seg_cumsum(d: I64, starts: I64, counts: I32) -> I64:
+    c = np.cumsum(d)
+    before = c[starts] - d[starts]
+    out: I64 = c - np.repeat(before, counts)
+    return out
+
+
+def _seg_xor_accumulate(d: U64, starts: I64, counts: I32) -> U64:
+    c: U64 = np.bitwise_xor.accumulate(d)
+    before = np.bitwise_xor(c[starts], d[starts])
+    out: U64 = np.bitwise_xor(c, np.repeat(before, counts))
+    return out
+
+
+def encode_timestamps(ts: I64, counts: I32) -> tuple[bool, U64]:
+    """Delta-of-delta words per row, or the first row only when all rows are equal."""
+    n = counts.shape[0]
+    if n and (counts == counts[0]).all():
+        c = int(counts[0])
+        mat = ts.reshape(n, c)
+        if (mat == mat[0]).all():
+            row = mat[0]
+            return True, _zigzag(_dod(row, np.zeros(1, dtype=np.int64)))
+    return False, _zigzag(_dod(ts, row_starts(counts)))
+
+
+def _dod(ts: I64, starts: I64) -> I64:
+    d1 = _seg_diff(ts, starts)
+    d2 = _seg_diff(d1, starts)
+    # The second element of each row is a plain delta, not a delta of deltas.
+    second = starts + 1
+    second = second[second < ts.size]
+    if second.size:
+        d2[second] = d1[second]
+    # Rows of length 1 made ``second`` point into the next row: restore their starts.
+    d2[starts] = ts[starts]
+    return d2
+
+
+def _undod(words: U64, starts: I64, counts: I32) -> I64:
+    d2 = _unzigzag(words)
+    first = d2[starts].copy()
+    d2[starts] = 0
+    d1 = _seg_cumsum(d2, starts, counts)
+    d1[starts] = 0
+    x: I64 = _seg_cumsum(d1, starts, counts) + np.repeat(first, counts)
+    return x
+
+
+def encode_values(vs: F64, counts: I32) -> tuple[npt.NDArray[np.bool_], U64]:
+    starts = row_starts(counts)
+    bits = vs.view(np.uint64)
+    with np.errstate(invalid="ignore"):
+        elem_int = (vs == np.rint(vs)) & (np.abs(vs) < _TWO53) & ~((vs == 0) & np.signbit(vs))
+    row_int = np.logical_and.reduceat(elem_int, starts) if starts.size else np.zeros(0, dtype=np.bool_)
+    out: U64
+    if row_int.all():
+        out = _zigzag(_seg_diff(vs.astype(np.int64), starts))
+    elif not row_int.any():
+        out = bits.copy()
+        if bits.size:
+            np.bitwise_xor(bits[1:], bits[:-1], out=out[1:])
+            out[starts] = bits[starts]
+    else:
+        mask = np.repeat(row_int, counts)
+        with np.errstate(invalid="ignore"):
+            ints = np.where(mask, vs, 0.0).astype(np.int64)
+        zi = _zigzag(_seg_diff(ints, starts))
+        xb = np.where(mask, np.uint64(0), bits)
+        xo = xb.copy()
+        np.bitwise_xor(xb[1:], xb[:-1], out=xo[1:])
+        xo[starts] = xb[starts]
+        out = np.where(mask, zi, xo).astype(np.uint64)
+    return row_int, out
+
+
+def decode_values(row_int: npt.NDArray[np.bool_], words: U64, counts: I32) -> F64:
+    starts = row_starts(counts)
+    if row_int.all():
+        out: F64 = _seg_cumsum(_unzigzag(words), starts, counts).astype(np.float64)
+        return out
+    if not row_int.any():
+        return _seg_xor_accumulate(words, starts, counts).view(np.float64)
+    mask = np.repeat(row_int, counts)
+    ints = _seg_cumsum(np.where(mask, _unzigzag(words), 0), starts, counts).astype(np.float64)
+    xs = _seg_xor_accumulate(np.where(mask, np.uint64(0), words), starts, counts).view(np.float64)
+    res: F64 = np.where(mask, ints, xs)
+    return res
+
+
+def encode_page(counts: I32, ts: I64, vs: F64, level: int = 1) -> bytes:
+    """Compress rows of samples (``counts[i]`` samples for row ``i``, rows concatenated)."""
+    counts = np.ascontiguousarray(counts, dtype=np.int32)
+    ts = np.ascontiguousarray(ts, dtype=np.int64)
+    vs = np.ascontiguousarray(vs, dtype=np.float64)
+    n, total = counts.shape[0], ts.shape[0]
+    if int(counts.sum()) != total or vs.shape[0] != total:
+        raise ValueError("counts do not add up to the number of samples")
+    shared, tw = encode_timestamps(ts, counts)
+    row_int, vw = encode_values(vs, counts)
+    comp = _compressor(level)
+    zc = comp.compress(counts.tobytes())
+    zf = np.packbits(row_int).tobytes()
+    zt = comp.compress(_transpose(tw))
+    zv = comp.compress(_transpose(vw))
+    head = _HEADER.pack(
+        MAGIC, n, total, _FLAG_TS_SHARED if shared else 0, len(zc), len(zf), len(zt), len(zv)
+    )
+    return b"".join((head, zc, zf, zt, zv))
+
+
+def decode_page(buf: bytes | memoryview) -> tuple[I32, I64, F64]:
+    """Inverse of ``encode_page``: (counts, timestamps, values)."""
+    try:
+        magic, n, total, flags, lc, lf, lt, lv = _HEADER.unpack_from(buf, 0)
+    except struct.error as e:
+        raise ChunkCorruptError(f"truncated page header: {e}") from None
+    if magic != MAGIC:
+        raise ChunkCorruptError("bad page magic")
+    pos = _HEADER.size
+    if pos + lc + lf + lt + lv > len(buf):
+        raise ChunkCorruptError("page shorter than its header says")
+    d = _decompressor()
+    try:
+        counts = np.frombuffer(d.decompress(bytes(buf[pos : pos + lc])), dtype=np.int32)
+        pos += lc
+        row_int = np.unpackbits(np.frombuffer(bytes(buf[pos : pos + lf]), dtype=np.uint8))[:n].astype(
+            np.bool_
+        )
+        pos += lf
+        traw = d.decompress(bytes(buf[pos : pos + lt]))
+        pos += lt
+        vraw = d.decompress(bytes(buf[pos : pos + lv]))
+    except zstandard.ZstdError as e:
+        raise ChunkCorruptError(f"page does not decompress: {e}") from None
+    if counts.shape[0] != n or int(counts.sum()) != total:
+        raise ChunkCorruptError("page row counts do not match its header")
+    if flags & _FLAG_TS_SHARED:
+        c = int(counts[0]) if n else 0
+        row = _undod(_untranspose(traw, c), np.zeros(1, dtype=np.int64), np.array([c], dtype=np.int32))
+        ts: I64 = np.tile(row, n)
+    else:
+        ts = _undod(_untranspose(traw, total), row_starts(counts), counts)
+    vs = decode_values(row_int, _untranspose(vraw, total), counts)
+    return counts.copy(), ts, vs

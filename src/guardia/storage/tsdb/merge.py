@@ -1,0 +1,97 @@
+"""Assemble per-series sample arrays from many sources, sorted and without duplicates.
+
+A query sees one series spread over several places: blocks, closed head pages, the open
+chunk, out-of-order buffers.  Each source hands over *fragments*: for some query series
+(``qidx``) a number of samples each (``counts``), concatenated.  Fragments are scattered
+straight into one flat output (series after series) with computed destinations, so the
+cost is a few numpy calls per source, not per series.  Sources normally arrive in time
+order; when they overlap (out-of-order data, backfilled blocks) the result is re-sorted
+and duplicate timestamps keep the first source's sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+I32 = npt.NDArray[np.int32]
+
+
+@dataclass(slots=True)
+class Fragment:
+    qidx: I64  # positions of the series in the query's series list, one per row
+    counts: I64  # samples per row
+    ts: I64
+    vs: F64
+
+
+def excl_cumsum(c: npt.NDArray[np.int64] | I32) -> I64:
+    out = np.zeros(c.shape[0], dtype=np.int64)
+    if c.shape[0] > 1:
+        np.cumsum(c[:-1], out=out[1:])
+    return out
+
+
+def gather_rows(starts: I64, counts: I64, rows: I64) -> tuple[I64, I64]:
+    """Flat indices of the given rows of a row-concatenated array, and their counts."""
+    c = counts[rows]
+    total = int(c.sum())
+    idx = np.repeat(starts[rows] - excl_cumsum(c), c) + np.arange(total, dtype=np.int64)
+    return idx, c
+
+
+def assemble(m: int, frags: list[Fragment], mint: int, maxt: int) -> tuple[I64, I64, F64]:
+    """Per-series (counts, ts, vs) for ``m`` query series from fragments in time order."""
+    total = np.zeros(m, dtype=np.int64)
+    for f in frags:
+        if _has_dups(f.qidx):
+            np.add.at(total, f.qidx, f.counts)
+        else:
+            total[f.qidx] += f.counts
+    n = int(total.sum())
+    out_t = np.empty(n, dtype=np.int64)
+    out_v = np.empty(n, dtype=np.float64)
+    start = excl_cumsum(total)
+    cursor = start.copy()
+    for f in frags:
+        if _has_dups(f.qidx):
+            # Rare (out-of-order buffers give one row per sample): place row by row.
+            for q, c, lo in zip(f.qidx.tolist(), f.counts.tolist(), excl_cumsum(f.counts).tolist(),
+                                strict=True):
+                d = cursor[q]
+                out_t[d : d + c] = f.ts[lo : lo + c]
+                out_v[d : d + c] = f.vs[lo : lo + c]
+                cursor[q] += c
+            continue
+        base = cursor[f.qidx]
+        dest = np.repeat(base - excl_cumsum(f.counts), f.counts) + np.arange(f.ts.shape[0])
+        out_t[dest] = f.ts
+        out_v[dest] = f.vs
+        cursor[f.qidx] += f.counts
+    sid = np.repeat(np.arange(m, dtype=np.int64), total)
+    if n > 1:
+        same = sid[1:] == sid[:-1]
+        if (same & (out_t[1:] <= out_t[:-1])).any():
+            order = np.lexsort((out_t, sid))  # stable: first source wins on ties
+            sid, out_t, out_v = sid[order], out_t[order], out_v[order]
+            dup = np.zeros(n, dtype=np.bool_)
+            dup[1:] = (sid[1:] == sid[:-1]) & (out_t[1:] == out_t[:-1])
+            if dup.any():
+                keep = ~dup
+                sid, out_t, out_v = sid[keep], out_t[keep], out_v[keep]
+    if n:
+        keep = (out_t >= mint) & (out_t <= maxt)
+        if not keep.all():
+            sid, out_t, out_v = sid[keep], out_t[keep], out_v[keep]
+    counts = np.bincount(sid, minlength=m).astype(np.int64)
+    return counts, out_t, out_v
+
+
+def _has_dups(qidx: I64) -> bool:
+    if qidx.shape[0] < 2 or bool((qidx[1:] > qidx[:-1]).all()):
+        return False
+    return bool(int(np.unique(qidx).shape[0]) != qidx.shape[0])

@@ -1,0 +1,70 @@
+"""Self-metrics of the store, under Prometheus's own names so existing dashboards work."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+class TSDBMetrics:
+    """All metric objects of one store, registered on the registry the owner passes in."""
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        r = registry if registry is not None else CollectorRegistry()
+        self.registry = r
+        self.head_series = Gauge("prometheus_tsdb_head_series", "Total number of series in the head block.",
+                                 registry=r)
+        self.head_series_created = Counter("prometheus_tsdb_head_series_created_total",
+                                           "Total number of series created in the head.", registry=r)
+        self.head_chunks = Gauge("prometheus_tsdb_head_chunks",
+                                 "Total number of closed chunk pages in the head.", registry=r)
+        self.head_min_time = Gauge("prometheus_tsdb_head_min_time",
+                                   "Minimum time bound of the head block (ms).", registry=r)
+        self.head_max_time = Gauge("prometheus_tsdb_head_max_time",
+                                   "Maximum timestamp of the head block (ms).", registry=r)
+        self.samples_appended = Counter("prometheus_tsdb_head_samples_appended_total",
+                                        "Total number of appended samples.", ["type"], registry=r)
+        self.out_of_order = Counter("prometheus_tsdb_out_of_order_samples_total",
+                                    "Total number of out of order samples ingestion failed attempts.",
+                                    ["type"], registry=r)
+        self.out_of_bound = Counter("prometheus_tsdb_out_of_bound_samples_total",
+                                    "Total number of out of bound samples ingestion failed attempts.",
+                                    ["type"], registry=r)
+        self.duplicate = Counter("prometheus_tsdb_duplicate_samples_total",
+                                 "Samples refused for a timestamp already holding a different value.",
+                                 registry=r)
+        self.head_truncations = Counter("prometheus_tsdb_head_truncations_total",
+                                        "Total number of head truncations attempted.", registry=r)
+        self.wal_corruptions = Counter("prometheus_tsdb_wal_corruptions_total",
+                                       "Total number of WAL corruptions.", registry=r)
+        self.wal_truncations = Counter("prometheus_tsdb_wal_truncations_total",
+                                       "Total number of WAL truncations attempted.", registry=r)
+        self.wal_fsyncs = Counter("prometheus_tsdb_wal_fsyncs_total", "Total number of WAL fsyncs.",
+                                  registry=r)
+        self.wal_bytes = Counter("prometheus_tsdb_wal_written_bytes_total",
+                                 "Bytes written to the WAL.", registry=r)
+        self.checkpoints = Counter("prometheus_tsdb_checkpoint_creations_total",
+                                   "Total number of checkpoint creations attempted.", registry=r)
+        self.replay_seconds = Gauge("prometheus_tsdb_data_replay_duration_seconds",
+                                    "Time taken to replay the data on disk.", registry=r)
+        self.compactions = Counter("prometheus_tsdb_compactions_total",
+                                   "Total number of compactions that were executed for the partition.",
+                                   registry=r)
+        self.compactions_failed = Counter("prometheus_tsdb_compactions_failed_total",
+                                          "Total number of compactions that failed for the partition.",
+                                          registry=r)
+        self.blocks_loaded = Gauge("prometheus_tsdb_blocks_loaded",
+                                   "Number of currently loaded data blocks.", registry=r)
+        self.block_corruptions = Counter("guardia_tsdb_block_corruptions_total",
+                                         "Block chunk pages that failed their checksum and were skipped.",
+                                         registry=r)
+        self.blocks_bytes = Gauge("prometheus_tsdb_storage_blocks_bytes",
+                                  "The number of bytes currently used for local storage by all blocks.",
+                                  registry=r)
+        self.time_retentions = Counter("prometheus_tsdb_time_retentions_total",
+                                       "Number of times that blocks were deleted because the maximum time "
+                                       "limit was exceeded.", registry=r)
+        self.size_retentions = Counter("prometheus_tsdb_size_retentions_total",
+                                       "Number of times that blocks were deleted because the maximum number "
+                                       "of bytes was exceeded.", registry=r)
+        self.lowest_timestamp = Gauge("prometheus_tsdb_lowest_timestamp",
+                                      "Lowest timestamp value stored in the database (ms).", registry=r)

@@ -1,0 +1,102 @@
+"""Read view over head and blocks: one ``Series`` per label set, samples merged in order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from guardia.model import Labels, Matcher
+from guardia.storage.interface import Series, check_selectable
+from guardia.storage.tsdb.merge import Fragment, assemble
+
+if TYPE_CHECKING:
+    from guardia.storage.tsdb.db import TSDB
+
+I64 = npt.NDArray[np.int64]
+
+
+class SeriesSource(Protocol):
+    """What the querier needs from the head and from a block."""
+
+    mint: int
+    maxt: int
+
+    def select_ids(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> I64: ...
+
+    def labels_of(self, ids: I64) -> list[Labels]: ...
+
+    def fragments(self, ids: I64, mint: int, maxt: int) -> list[Fragment]: ...
+
+    def label_names(self, ids: I64 | None) -> set[str]: ...
+
+    def label_values(self, name: str, ids: I64 | None) -> set[str]: ...
+
+
+class TSDBQuerier:
+    """Reads ``[mint, maxt]``; sources are fixed when the querier is made."""
+
+    def __init__(self, db: TSDB, mint: int, maxt: int) -> None:
+        self.mint = mint
+        self.maxt = maxt
+        self._db = db
+        self._sources = db._sources_for(mint, maxt)
+
+    def select(self, matchers: Sequence[Matcher], *, sort: bool = False) -> list[Series]:
+        check_selectable(matchers)
+        with self._db._lock:
+            return self._select(matchers, sort)
+
+    def _select(self, matchers: Sequence[Matcher], sort: bool) -> list[Series]:
+        keys: dict[Labels, int] = {}
+        labels: list[Labels] = []
+        frags: list[Fragment] = []
+        for src in self._sources:
+            ids = src.select_ids(matchers, self.mint, self.maxt)
+            if not ids.size:
+                continue
+            lbs = src.labels_of(ids)
+            remap = np.empty(len(lbs), dtype=np.int64)
+            for i, lb in enumerate(lbs):
+                q = keys.get(lb)
+                if q is None:
+                    q = keys[lb] = len(labels)
+                    labels.append(lb)
+                remap[i] = q
+            for f in src.fragments(ids, self.mint, self.maxt):
+                f.qidx = remap[f.qidx]
+                frags.append(f)
+        if not labels:
+            return []
+        counts, ts, vs = assemble(len(labels), frags, self.mint, self.maxt)
+        out: list[Series] = []
+        pos = 0
+        for lb, c in zip(labels, counts.tolist(), strict=True):
+            if c:
+                out.append(Series(lb, ts[pos : pos + c], vs[pos : pos + c]))
+                pos += c
+        if sort:
+            out.sort(key=lambda s: s.labels)
+        return out
+
+    def label_names(self, matchers: Sequence[Matcher] = ()) -> list[str]:
+        names: set[str] = set()
+        with self._db._lock:
+            for src in self._sources:
+                ids = src.select_ids(matchers, self.mint, self.maxt)
+                names |= src.label_names(ids)
+        return sorted(names)
+
+    def label_values(self, name: str, matchers: Sequence[Matcher] = ()) -> list[str]:
+        values: set[str] = set()
+        with self._db._lock:
+            for src in self._sources:
+                ids = src.select_ids(matchers, self.mint, self.maxt)
+                values |= src.label_values(name, ids)
+        values.discard("")
+        return sorted(values)
+
+    def close(self) -> None:
+        self._sources = []

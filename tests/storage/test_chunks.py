@@ -1,0 +1,67 @@
+"""The page codec round-trips every bit pattern and compresses regular data well."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from guardia.model import STALE_NAN
+from guardia.storage.tsdb.chunks import ChunkCorruptError, decode_page, encode_page
+
+finite_or_special = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-(2**60), 2**60).map(float),
+    st.just(STALE_NAN),
+    st.just(-0.0),
+)
+
+
+@given(
+    rows=st.lists(
+        st.lists(st.tuples(st.integers(-(2**40), 2**40), finite_or_special), min_size=1, max_size=20),
+        max_size=8,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_it_round_trips_any_rows_bit_for_bit(rows: list[list[tuple[int, float]]]) -> None:
+    counts, ts, vs = [], [], []
+    for row in rows:
+        uniq = sorted({t: v for t, v in row}.items())
+        counts.append(len(uniq))
+        ts.extend(t for t, _ in uniq)
+        vs.extend(v for _, v in uniq)
+    c = np.array(counts, dtype=np.int32)
+    t = np.array(ts, dtype=np.int64)
+    v = np.array(vs, dtype=np.float64)
+    c2, t2, v2 = decode_page(encode_page(c, t, v))
+    assert c2.tolist() == c.tolist()
+    assert t2.tolist() == t.tolist()
+    assert v2.view(np.uint64).tolist() == v.view(np.uint64).tolist()
+
+
+def test_it_keeps_the_staleness_marker_bits() -> None:
+    c = np.array([3, 2], dtype=np.int32)
+    t = np.array([0, 15, 30, 0, 15], dtype=np.int64)
+    v = np.array([1.0, 2.0, STALE_NAN, float("nan"), STALE_NAN])
+    _, _, v2 = decode_page(encode_page(c, t, v))
+    assert v2.view(np.uint64).tolist() == v.view(np.uint64).tolist()
+
+
+def test_a_scrape_grid_of_counters_costs_about_a_byte_per_sample() -> None:
+    rng = np.random.default_rng(7)
+    n, k = 1000, 16
+    ts = np.tile(np.arange(k, dtype=np.int64) * 15_000 + 1_700_000_000_000, n)
+    vs = np.cumsum(rng.poisson(20, size=(n, k)), axis=1).ravel().astype(np.float64)
+    blob = encode_page(np.full(n, k, dtype=np.int32), ts, vs)
+    assert len(blob) / (n * k) < 1.2
+
+
+def test_a_damaged_page_is_reported_not_misread() -> None:
+    blob = bytearray(encode_page(np.array([2], dtype=np.int32), np.array([1, 2]), np.array([1.0, 2.0])))
+    blob[0:4] = b"XXXX"
+    with pytest.raises(ChunkCorruptError):
+        decode_page(bytes(blob))
+    with pytest.raises(ChunkCorruptError):
+        decode_page(bytes(blob[:10]))

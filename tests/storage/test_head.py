@@ -1,0 +1,201 @@
+"""Append semantics and reads of the in-memory head, through the Storage protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from guardia.model import STALE_NAN, Labels, Matcher, MatchType
+from guardia.storage.interface import AppendError
+from guardia.storage.tsdb import TSDB, TSDBOptions
+
+from .conftest import dump
+
+Open = Callable[..., TSDB]
+
+
+def lb(**kw: str) -> Labels:
+    return Labels(kw)
+
+
+def test_a_scrape_batch_is_visible_after_commit_only(open_db: Open) -> None:
+    db = open_db()
+    app = db.appender()
+    refs = [app.ref(lb(__name__="up", instance=f"i{i}")) for i in range(3)]
+    app.append_batch(refs, 1000, [1.0, 0.0, 1.0])
+    assert db.querier(0, 2000).select([Matcher.equal("__name__", "up")]) == []
+    stats = app.commit()
+    assert stats.appended == 3
+    sel = db.querier(0, 2000).select([Matcher.equal("__name__", "up")])
+    got = {str(s.labels): s.values.tolist() for s in sel}
+    assert got == {'up{instance="i0"}': [1.0], 'up{instance="i1"}': [0.0], 'up{instance="i2"}': [1.0]}
+
+
+def test_rollback_drops_queued_samples(open_db: Open) -> None:
+    db = open_db()
+    app = db.appender()
+    r = app.ref(lb(__name__="x"))
+    app.append(r, 1, 1.0)
+    app.rollback()
+    assert app.commit().appended == 0
+    assert dump(db.querier(0, 10)) == {}
+
+
+def test_duplicate_timestamp_with_other_value_is_rejected_and_counted(open_db: Open) -> None:
+    db = open_db()
+    app = db.appender()
+    r = app.ref(lb(__name__="x"))
+    app.append(r, 10, 1.0)
+    app.commit()
+    app.append(r, 10, 1.0)  # identical: ignored silently
+    s = app.commit()
+    assert (s.appended, s.duplicate) == (0, 0)
+    app.append(r, 10, 2.0)
+    s = app.commit()
+    assert (s.appended, s.duplicate) == (0, 1)
+    assert db.querier(0, 100).select([Matcher.equal("__name__", "x")])[0].values.tolist() == [1.0]
+    assert db.metrics.registry.get_sample_value("prometheus_tsdb_duplicate_samples_total") == 1
+
+
+def test_out_of_order_is_rejected_without_a_window(open_db: Open) -> None:
+    db = open_db()
+    app = db.appender()
+    r = app.ref(lb(__name__="x"))
+    app.append(r, 100, 1.0)
+    app.commit()
+    app.append(r, 50, 2.0)
+    s = app.commit()
+    assert s.out_of_order == 1 and s.appended == 0
+    reg = db.metrics.registry
+    assert reg.get_sample_value("prometheus_tsdb_out_of_order_samples_total", {"type": "float"}) == 1
+
+
+def test_out_of_order_within_the_window_is_merged_in_time_order(open_db: Open) -> None:
+    db = open_db(TSDBOptions(out_of_order_time_window_ms=1000))
+    app = db.appender()
+    r = app.ref(lb(__name__="x"))
+    for t in (100, 200, 300):
+        app.append(r, t, float(t))
+    app.commit()
+    app.append(r, 150, 1.5)
+    app.append(r, 200, 9.0)  # same timestamp, other value: duplicate
+    app.append(r, -5000, 1.0)  # outside the window
+    s = app.commit()
+    assert (s.appended, s.duplicate, s.out_of_order) == (1, 1, 1)
+    got = db.querier(0, 1000).select([Matcher.equal("__name__", "x")])[0]
+    assert got.timestamps.tolist() == [100, 150, 200, 300]
+    assert got.values.tolist() == [100.0, 1.5, 200.0, 300.0]
+
+
+def test_samples_before_the_head_lower_bound_are_out_of_bounds(open_db: Open) -> None:
+    db = open_db()
+    app = db.appender()
+    r = app.ref(lb(__name__="x"))
+    app.append(r, 5000, 1.0)
+    app.commit()
+    db.head.truncate(4000)
+    app.append(lb(__name__="y"), 3000, 1.0)
+    s = app.commit()
+    assert s.out_of_bounds == 1
+
+
+def test_staleness_markers_survive_chunk_closing(open_db: Open) -> None:
+    db = open_db(TSDBOptions(chunk_slots=4))
+    app = db.appender()
+    r = app.ref(lb(__name__="x"))
+    vals = [1.0, STALE_NAN, 2.0, float("nan"), 3.0, STALE_NAN, 4.0, 5.0, STALE_NAN]
+    for i, v in enumerate(vals):
+        app.append_batch([r], i * 15_000, [v])
+        app.commit()
+    assert len(db.head.pages) == 2
+    got = db.querier(0, 10**9).select([Matcher.equal("__name__", "x")])[0]
+    assert got.values.view(np.uint64).tolist() == np.array(vals).view(np.uint64).tolist()
+
+
+def test_a_batch_repeating_a_ref_keeps_the_first_and_counts_the_other(open_db: Open) -> None:
+    db = open_db()
+    app = db.appender()
+    r = app.ref(lb(__name__="x"))
+    app.append_batch([r, r], 10, [1.0, 2.0])
+    s = app.commit()
+    assert (s.appended, s.duplicate) == (1, 1)
+
+
+def test_unknown_refs_and_mismatched_batches_are_refused(open_db: Open) -> None:
+    app = open_db().appender()
+    with pytest.raises(AppendError, match="unknown series ref"):
+        app.append(7, 1, 1.0)
+    r = app.ref(lb(__name__="x"))
+    with pytest.raises(AppendError, match="as many values"):
+        app.append_batch([r], 1, [1.0, 2.0])
+
+
+@pytest.fixture
+def populated(open_db: Open) -> TSDB:
+    db = open_db(TSDBOptions(chunk_slots=4, page_rows=3))
+    app = db.appender()
+    sets = [
+        lb(__name__="http_requests_total", job="api", code="200"),
+        lb(__name__="http_requests_total", job="api", code="500"),
+        lb(__name__="http_requests_total", job="web", code="200"),
+        lb(__name__="up", job="api"),
+        lb(__name__="up", job="web", env="prod"),
+    ]
+    refs = np.array([app.ref(s) for s in sets])
+    for k in range(10):
+        app.append_batch(refs, 1000 * k, np.arange(5, dtype=np.float64) + k)
+        app.commit()
+    return db
+
+
+@pytest.mark.parametrize(
+    ("matchers", "expected"),
+    [
+        ([("__name__", "=", "up")], {'up{job="api"}', 'up{env="prod", job="web"}'}),
+        ([("__name__", "=", "up"), ("env", "=", "")], {'up{job="api"}'}),
+        ([("__name__", "=", "up"), ("env", "!=", "")], {'up{env="prod", job="web"}'}),
+        (
+            [("job", "!=", "api"), ("__name__", "=~", ".+")],
+            {'http_requests_total{code="200", job="web"}', 'up{env="prod", job="web"}'},
+        ),
+        ([("code", "=~", "5..")], {'http_requests_total{code="500", job="api"}'}),
+        ([("__name__", "=~", "h.*"), ("code", "=~", "2..|")], {'http_requests_total{code="200", job="api"}',
+                                    'http_requests_total{code="200", job="web"}'}),
+        ([("__name__", "=~", "http.*"), ("code", "!~", "2..")],
+         {'http_requests_total{code="500", job="api"}'}),
+        ([("__name__", "=~", ".+"), ("code", "!~", "2..|5..")],
+         {'up{job="api"}', 'up{env="prod", job="web"}'}),
+        ([("__name__", "=", "nothing")], set()),
+    ],
+)
+def test_select_supports_all_matcher_types(
+    populated: TSDB, matchers: list[tuple[str, str, str]], expected: set[str]
+) -> None:
+    ms = [Matcher.parse(*m) for m in matchers]
+    got = populated.querier(0, 10**6).select(ms, sort=True)
+    assert {str(s.labels) for s in got} == expected
+    for s in got:
+        assert s.timestamps.tolist() == [1000 * k for k in range(10)]
+
+
+def test_select_refuses_matchers_that_match_everything(populated: TSDB) -> None:
+    with pytest.raises(ValueError, match="non-empty matcher"):
+        populated.querier(0, 10).select([Matcher("job", MatchType.REGEX, ".*")])
+
+
+def test_time_range_is_inclusive_and_trims_samples(populated: TSDB) -> None:
+    s = populated.querier(2000, 4000).select([Matcher.equal("__name__", "up"), Matcher.equal("job", "api")])
+    assert s[0].timestamps.tolist() == [2000, 3000, 4000]
+    assert populated.querier(20_000, 30_000).select([Matcher.equal("__name__", "up")]) == []
+
+
+def test_label_names_and_values_with_matchers_and_time(populated: TSDB) -> None:
+    q = populated.querier(0, 10**6)
+    assert q.label_names() == ["__name__", "code", "env", "job"]
+    assert q.label_names([Matcher.equal("__name__", "up")]) == ["__name__", "env", "job"]
+    assert q.label_values("job") == ["api", "web"]
+    assert q.label_values("code", [Matcher.equal("job", "web")]) == ["200"]
+    assert q.label_values("__name__", [Matcher.parse("env", "=~", "p.*")]) == ["up"]
+    assert populated.querier(10**7, 10**8).label_values("job") == []
