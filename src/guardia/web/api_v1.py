@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import platform
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -91,7 +92,10 @@ def _is_promql_error(e: BaseException) -> bool:
     return isinstance(getattr(e, "error_type", None), str)
 
 
-async def _run_query(deps: ApiDeps, params: Params, fn: Callable[[QueryEngine], Any], expr: str) -> Any:
+QueryFn = Callable[[QueryEngine, float, threading.Event], Any]
+
+
+async def _run_query(deps: ApiDeps, params: Params, fn: QueryFn, expr: str) -> Any:
     timeout_ms = parse_duration_param(params, "timeout")
     if deps.engine is None:
         raise ApiError("unavailable", "the PromQL engine is not available in this guardia")
@@ -100,10 +104,16 @@ async def _run_query(deps: ApiDeps, params: Params, fn: Callable[[QueryEngine], 
     if timeout_ms is not None and timeout_ms > 0:
         timeout = min(timeout, timeout_ms / 1000)
     started = time.perf_counter()
+    cancel = threading.Event()
     try:
-        result = await asyncio.wait_for(asyncio.to_thread(fn, engine), timeout)
+        # The engine enforces the timeout itself; the wait here is a backstop (+1 s).
+        result = await asyncio.wait_for(asyncio.to_thread(fn, engine, timeout, cancel), timeout + 1)
     except TimeoutError:
+        cancel.set()
         raise ApiError("timeout", "query timed out in expression evaluation") from None
+    except asyncio.CancelledError:
+        cancel.set()  # client went away: stop the evaluation thread too
+        raise
     except ApiError:
         raise
     except Exception as e:
@@ -139,7 +149,9 @@ async def query(deps: ApiDeps, params: Params) -> Response:
     expr = _required(params, "query")
     t = parse_time_param(params, "time", deps.now_ms())
     limit = parse_limit(params)
-    res = await _run_query(deps, params, lambda e: e.instant(deps.storage, expr, t), expr)
+    res = await _run_query(
+        deps, params, lambda e, to, c: e.instant(deps.storage, expr, t, timeout_s=to, cancel=c), expr
+    )
     value, warns = _truncate(res, limit)
     return success(result_data(res.type, value), [*res.warnings, *warns], res.infos)
 
@@ -169,7 +181,9 @@ async def query_range(deps: ApiDeps, params: Params) -> Response:
     if not expr:
         _required(params, "query")
     limit = parse_limit(params)
-    res = await _run_query(deps, params, lambda e: e.range(deps.storage, expr, start, end, step), expr)
+    res = await _run_query(deps, params, lambda e, to, c: e.range(
+            deps.storage, expr, start, end, step, timeout_s=to, cancel=c
+        ), expr)
     value, warns = _truncate(res, limit)
     return success(result_data(res.type, value), [*res.warnings, *warns], res.infos)
 

@@ -24,9 +24,21 @@ class Queryable(Protocol):
 class QueryEngine(Protocol):
     """The PromQL engine as the API uses it (``guardia.promql.Engine`` satisfies it)."""
 
-    def instant(self, storage: Any, expr: str, t_ms: int) -> Any: ...
+    def instant(
+        self, storage: Any, expr: str, t_ms: int, *, timeout_s: float | None = None, cancel: Any = None
+    ) -> Any: ...
 
-    def range(self, storage: Any, expr: str, start_ms: int, end_ms: int, step_ms: int) -> Any: ...
+    def range(
+        self,
+        storage: Any,
+        expr: str,
+        start_ms: int,
+        end_ms: int,
+        step_ms: int,
+        *,
+        timeout_s: float | None = None,
+        cancel: Any = None,
+    ) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
