@@ -287,6 +287,15 @@ def target_problem(target: str, path_field: str = "metrics_path") -> str | None:
     return None
 
 
+def rewrites_address(relabels: tuple[RelabelConfig, ...]) -> bool:
+    """Whether relabeling may set ``__address__`` (the blackbox pattern: URLs as targets,
+    rewritten to the prober's address), in which case the final address is known only then."""
+    for rc in relabels:
+        if rc.target_label == "__address__" or "$" in rc.target_label or rc.action.value == "labelmap":
+            return True
+    return False
+
+
 def _check_static(
     configs: tuple[StaticConfig, ...], base: FieldPath, path_field: str = "metrics_path"
 ) -> Iterator[Finding]:
@@ -364,7 +373,8 @@ def check_prometheus(cfg: PrometheusConfig) -> list[Finding]:
         if not sc.metrics_path.startswith("/"):
             out.append(((*base, "metrics_path"), f"metrics_path {sc.metrics_path!r} must start with '/'",
                         "error"))
-        out.extend(_check_static(sc.static_configs, (*base, "static_configs")))
+        if not rewrites_address(sc.relabel_configs):
+            out.extend(_check_static(sc.static_configs, (*base, "static_configs")))
         out.extend(_check_file_sd(sc.file_sd_configs, (*base, "file_sd_configs")))
         out.extend(check_http_client(sc, base))
         if not sc.static_configs and not sc.file_sd_configs:
@@ -376,7 +386,8 @@ def check_prometheus(cfg: PrometheusConfig) -> list[Finding]:
         if am.api_version != "v2":
             out.append(((*base, "api_version"), f"expected Alertmanager api version to be one of [v2], "
                         f"got {am.api_version!r}", "error"))
-        out.extend(_check_static(am.static_configs, (*base, "static_configs"), "path_prefix"))
+        if not rewrites_address(am.relabel_configs):
+            out.extend(_check_static(am.static_configs, (*base, "static_configs"), "path_prefix"))
         out.extend(_check_file_sd(am.file_sd_configs, (*base, "file_sd_configs")))
         out.extend(check_http_client(am, base))
 

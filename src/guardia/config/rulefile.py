@@ -1,0 +1,199 @@
+"""Rule files (``groups:`` of recording and alerting rules) as Prometheus 3 reads them.
+
+Checks follow Prometheus's rule-file validation: a rule is either ``record`` or ``alert``,
+its ``expr`` parses as PromQL, recording rules carry no ``for``/``keep_firing_for``/
+``annotations`` and are named like metrics, label names are valid, group names are unique
+in a file.  Like ``promtool check rules``, rules with the same name and labels are reported
+as warnings (they compete for the same series but Prometheus loads them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import promql_parser
+import pydantic
+from pydantic import NonNegativeInt
+
+from guardia.config.errors import ConfigError, ConfigIssue
+from guardia.config.errors import Path as FieldPath
+from guardia.config.fields import Duration, PromModel
+from guardia.config.validate import issues_from
+from guardia.config.yamlsource import YamlSource, load_yaml
+from guardia.model.labels import METRIC_NAME, is_valid_label_name, is_valid_metric_name
+
+
+def _text(v: Any) -> Any:
+    """YAML hands ``expr: 1`` or ``severity: 2`` over as numbers; Prometheus reads them as text."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return str(v)
+    return v
+
+
+def _text_map(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _text(val) for k, val in v.items()}
+    return v
+
+
+class Rule(PromModel):
+    """One rule: ``name`` is the record or alert name, whichever is set."""
+
+    record: str | None = None
+    alert: str | None = None
+    expr: str = ""
+    for_: Duration = pydantic.Field(default=0, alias="for")
+    keep_firing_for: Duration = 0
+    labels: dict[str, str] = pydantic.Field(default_factory=dict)
+    annotations: dict[str, str] = pydantic.Field(default_factory=dict)
+
+    _text_fields = pydantic.field_validator("record", "alert", "expr", mode="before")(_text)
+    _text_maps = pydantic.field_validator("labels", "annotations", mode="before")(_text_map)
+
+    @property
+    def name(self) -> str:
+        return self.record if self.record is not None else (self.alert or "")
+
+    @property
+    def is_alerting(self) -> bool:
+        return self.alert is not None
+
+
+class RuleGroup(PromModel):
+    name: str = ""
+    interval: Duration | None = None
+    query_offset: Duration | None = None
+    limit: NonNegativeInt = 0
+    labels: dict[str, str] = pydantic.Field(default_factory=dict)
+    rules: tuple[Rule, ...] = ()
+
+    _text_maps = pydantic.field_validator("labels", mode="before")(_text_map)
+
+    def interval_ms(self, default_ms: int) -> int:
+        """The evaluation interval: the group's own, else the global ``evaluation_interval``."""
+        return self.interval if self.interval else default_ms
+
+
+class RuleFile(PromModel):
+    groups: tuple[RuleGroup, ...] = ()
+    _file: str = pydantic.PrivateAttr(default="")
+
+    @property
+    def file(self) -> str:
+        """The path this file was loaded from (for messages and the rules API)."""
+        return self._file
+
+
+def expr_error(expr: str) -> str | None:
+    """The PromQL parser's complaint about ``expr``, or None if it parses."""
+    try:
+        promql_parser.parse(expr)
+    except (ValueError, TypeError) as e:
+        return str(e) or "invalid PromQL expression"
+    return None
+
+
+def _check_labels(labels: dict[str, str], base: FieldPath, what: str) -> list[tuple[FieldPath, str, str]]:
+    out = []
+    for k in labels:
+        if not is_valid_label_name(k) or (what == "label" and k == METRIC_NAME):
+            out.append(((*base, k), f"invalid {what} name: {k}", "error"))
+    return out
+
+
+def check_rule_file(rf: RuleFile) -> list[tuple[FieldPath, str, str]]:
+    out: list[tuple[FieldPath, str, str]] = []
+    seen_groups: dict[str, int] = {}
+    for gi, g in enumerate(rf.groups):
+        gp: FieldPath = ("groups", gi)
+        if not g.name:
+            out.append(((*gp, "name"), "Groupname must not be empty", "error"))
+        elif g.name in seen_groups:
+            out.append(((*gp, "name"), f'groupname: "{g.name}" is repeated in the same file '
+                        f"(first at groups[{seen_groups[g.name]}])", "error"))
+        else:
+            seen_groups[g.name] = gi
+        out.extend(_check_labels(g.labels, (*gp, "labels"), "label"))
+        for ri, r in enumerate(g.rules):
+            out.extend(_check_rule(r, (*gp, "rules", ri), g.name, ri))
+    out.extend(_duplicates(rf))
+    return out
+
+
+def _check_rule(r: Rule, rp: FieldPath, group: str, index: int) -> list[tuple[FieldPath, str, str]]:
+    out: list[tuple[FieldPath, str, str]] = []
+    where = f'group "{group}", rule {index + 1}'
+    if r.record is not None and r.alert is not None:
+        out.append(((*rp, "alert"), f"{where}: only one of 'record' and 'alert' must be set", "error"))
+    elif r.record is None and r.alert is None:
+        out.append((rp, f"{where}: one of 'record' or 'alert' must be set", "error"))
+    if not r.expr.strip():
+        out.append(((*rp, "expr"), f"{where}: field 'expr' must be set in rule", "error"))
+    else:
+        err = expr_error(r.expr)
+        if err:
+            out.append(((*rp, "expr"), f'{where}, "{r.name}": could not parse expression: {err}', "error"))
+    if r.record is not None and r.alert is None:
+        if r.annotations:
+            out.append(((*rp, "annotations"), f"{where}: invalid field 'annotations' in recording rule",
+                        "error"))
+        if r.for_:
+            out.append(((*rp, "for"), f"{where}: invalid field 'for' in recording rule", "error"))
+        if r.keep_firing_for:
+            out.append(((*rp, "keep_firing_for"),
+                        f"{where}: invalid field 'keep_firing_for' in recording rule", "error"))
+        if not is_valid_metric_name(r.record):
+            out.append(((*rp, "record"), f"{where}: invalid recording rule name: {r.record!r} (metric names "
+                        "use letters, digits, _ and :, not starting with a digit)", "error"))
+    if r.alert is not None and r.alert.strip() == "":
+        out.append(((*rp, "alert"), f"{where}: alert name must not be empty", "error"))
+    out.extend(_check_labels(r.labels, (*rp, "labels"), "label"))
+    out.extend(_check_labels(r.annotations, (*rp, "annotations"), "annotation"))
+    return out
+
+
+def _duplicates(rf: RuleFile) -> list[tuple[FieldPath, str, str]]:
+    """Rules with the same name and labels in one file, as ``promtool check rules`` lints them."""
+    first: dict[tuple[str, tuple[tuple[str, str], ...]], FieldPath] = {}
+    out: list[tuple[FieldPath, str, str]] = []
+    for gi, g in enumerate(rf.groups):
+        for ri, r in enumerate(g.rules):
+            if not r.name:
+                continue
+            key = (r.name, tuple(sorted(r.labels.items())))
+            path: FieldPath = ("groups", gi, "rules", ri)
+            if key in first:
+                f = first[key]
+                out.append((path, f"duplicate rule: {r.name!r} with the same labels as groups[{f[1]}].rules"
+                            f"[{f[3]}]; both write the same series, which makes results inconsistent",
+                            "warning"))
+            else:
+                first[key] = path
+    return out
+
+
+def parse_rule_file(src: YamlSource) -> tuple[RuleFile | None, list[ConfigIssue]]:
+    """Validate a rule file; the result is None when any issue is an error."""
+    data = src.data if src.data is not None else {}
+    if not isinstance(data, dict):
+        return None, [src.issue((), "a rule file must be a mapping with a 'groups' list")]
+    try:
+        rf = RuleFile.model_validate(data)
+    except pydantic.ValidationError as e:
+        return None, issues_from(e, src)
+    issues = [src.issue(p, m, severity=s) for p, m, s in check_rule_file(rf)]  # type: ignore[arg-type]
+    if any(i.severity == "error" for i in issues):
+        return None, issues
+    rf._file = src.file
+    return rf, issues
+
+
+def load_rule_file(path: str | Path) -> RuleFile:
+    """Read and validate one rule file; ``ConfigError`` lists every problem."""
+    rf, issues = parse_rule_file(load_yaml(path))
+    if rf is None:
+        raise ConfigError(issues)
+    return rf

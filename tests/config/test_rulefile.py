@@ -1,0 +1,67 @@
+"""Table-driven rule file validation, plus the loaded model's shape."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from guardia.config import ConfigError, parse_yaml
+from guardia.config.rulefile import load_rule_file, parse_rule_file
+
+DATA = Path(__file__).parent / "data"
+CASES: list[dict[str, Any]] = yaml.safe_load((DATA / "rulefile_cases.yml").read_text())
+
+
+def issues_for(text: str) -> list[str]:
+    try:
+        src = parse_yaml(text, "rules.yml")
+    except ConfigError as e:
+        issues = e.issues
+    else:
+        _, issues = parse_rule_file(src)
+    issues = sorted(issues, key=lambda i: (i.line or 0, i.column or 0))
+    return [f"{i.line}:{i.column} {i.severity} {i.path}: {i.message}" for i in issues]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_case(case: dict[str, Any]) -> None:
+    got = issues_for(case["rules"])
+    want: list[str] = case["expect"]
+    assert len(got) == len(want), "\n".join(got)
+    for g, w in zip(got, want, strict=True):
+        assert g.startswith(w), f"\n got: {g}\nwant: {w}"
+
+
+def test_loaded_rules_have_names_and_durations(tmp_path: Path) -> None:
+    f = tmp_path / "r.yml"
+    f.write_text(CASES[0]["rules"])
+    rf = load_rule_file(f)
+    assert rf.file == str(f)
+    g = rf.groups[0]
+    assert (g.name, g.interval, g.limit, g.query_offset) == ("api", 30_000, 10, 60_000)
+    assert g.labels == {"team": "backend"}
+    assert g.interval_ms(15_000) == 30_000
+    alert, rec, one = g.rules
+    assert alert.is_alerting and alert.name == "APIDown" and alert.for_ == 60_000
+    assert alert.keep_firing_for == 300_000
+    assert not rec.is_alerting and rec.name == "job:http_requests:rate5m" and rec.for_ == 0
+    assert one.expr == "1"
+
+
+def test_group_interval_defaults_to_evaluation_interval() -> None:
+    rf, _ = parse_rule_file(parse_yaml("groups: [{name: g, rules: []}]", "r.yml"))
+    assert rf is not None and rf.groups[0].interval_ms(15_000) == 15_000
+
+
+def test_load_rule_file_raises_with_every_error(tmp_path: Path) -> None:
+    f = tmp_path / "bad.yml"
+    f.write_text(
+        "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up ==\n      - expr: up\n"
+    )
+    with pytest.raises(ConfigError) as e:
+        load_rule_file(f)
+    assert len(e.value.errors) == 2
+    assert f"{f}:5:15: groups[0].rules[0].expr" in str(e.value)
