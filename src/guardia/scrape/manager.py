@@ -75,7 +75,10 @@ class _Job:
 
 
 def _fingerprint(cfg: ScrapeConfig) -> str:
-    return hashlib.blake2b(repr(cfg).encode(), digest_size=16).hexdigest()
+    """Identity of how a job scrapes, leaving out where its targets come from: changing the
+    target list must not restart the loops of targets that stay."""
+    scrape_part = cfg.model_copy(update={"static_configs": (), "file_sd_configs": ()})
+    return hashlib.blake2b(repr(scrape_part).encode(), digest_size=16).hexdigest()
 
 
 class ScrapeManager:
@@ -110,6 +113,9 @@ class ScrapeManager:
             fp = _fingerprint(sc)
             old = self._jobs.get(sc.job_name)
             if old is not None and old.fingerprint == fp:
+                if old.cfg.file_sd_configs != sc.file_sd_configs:
+                    old.files = [FileDiscovery(f, self.base_dir) for f in sc.file_sd_configs]
+                old.cfg = sc
                 new_jobs[sc.job_name] = old
                 continue
             job = _Job(sc, fp, [FileDiscovery(f, self.base_dir) for f in sc.file_sd_configs])

@@ -131,6 +131,8 @@ def parse_sample(line: str, lineno: int, openmetrics: bool = False) -> Sample:
     name = m.group()
     pos = m.end()
     labels: tuple[tuple[str, str], ...] = ()
+    if not openmetrics and (line.startswith(" {", pos) or line.startswith("\t{", pos)):
+        pos = _WS.match(line, pos).end()  # type: ignore[union-attr]  # the text lexer skips blanks
     if pos < len(line) and line[pos] == "{":
         labels, pos = _parse_labels(line, pos + 1, lineno)
     series_end = pos
