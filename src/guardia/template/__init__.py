@@ -1,0 +1,42 @@
+"""Go text/template semantics as Prometheus and Alertmanager use them.
+
+One implementation serves rule annotations (``prometheus_funcs``) and notification templates
+(``alertmanager_funcs``), so a template behaves the same in both places and as in Go.
+"""
+
+from guardia.template.alertmanager import alertmanager_funcs
+from guardia.template.builtins import StringMap
+from guardia.template.errors import TemplateError, TemplateFuncError
+from guardia.template.gofmt import format_value, sprint, sprintf
+from guardia.template.gotime import GoDuration, GoTime, as_go_time, go_time_format
+from guardia.template.prometheus import (
+    ALERT_DEFS,
+    AlertTemplateData,
+    QuerySample,
+    check_alert_template,
+    expand_alert_template,
+    prometheus_funcs,
+)
+from guardia.template.template import ArgTypeError, Template
+
+__all__ = [
+    "ALERT_DEFS",
+    "AlertTemplateData",
+    "ArgTypeError",
+    "GoDuration",
+    "GoTime",
+    "QuerySample",
+    "StringMap",
+    "Template",
+    "TemplateError",
+    "TemplateFuncError",
+    "alertmanager_funcs",
+    "as_go_time",
+    "check_alert_template",
+    "expand_alert_template",
+    "format_value",
+    "go_time_format",
+    "prometheus_funcs",
+    "sprint",
+    "sprintf",
+]

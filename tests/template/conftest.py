@@ -1,0 +1,42 @@
+"""Shared loaders for the data-driven template cases."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from guardia.model import Labels
+from guardia.model.matchers import Matcher
+
+DATA = Path(__file__).parent / "data"
+
+# The two series the Prometheus cases may query (also fed to promtool by test_oracles.py).
+QUERY_SERIES: list[tuple[Labels, float]] = [
+    (Labels({"__name__": "up", "job": "api", "instance": "a.example.com:9100"}), 1.0),
+    (Labels({"__name__": "up", "job": "db", "instance": "b:5432"}), 0.0),
+]
+
+_SELECTOR = re.compile(r'^(\w+)(?:\{(.*)\})?$')
+_MATCHER = re.compile(r'(\w+)\s*(=~|!=|!~|=)\s*"((?:[^"\\]|\\.)*)"')
+
+
+def query_series(expr: str) -> list[tuple[Labels, float]]:
+    """Answer the plain selectors the cases use from QUERY_SERIES (the engine is tested
+    elsewhere; here only the template side of ``query`` is under test)."""
+    m = _SELECTOR.match(expr.strip())
+    if m is None:
+        raise ValueError(f"test query helper only answers selectors, got {expr!r}")
+    matchers = [Matcher.parse("__name__", "=", m.group(1))]
+    for mm in _MATCHER.finditer(m.group(2) or ""):
+        matchers.append(Matcher.parse(mm.group(1), mm.group(2), mm.group(3)))
+    return [(ls, v) for ls, v in QUERY_SERIES if all(x.matches(ls.get(x.name)) for x in matchers)]
+
+
+def load_cases(name: str) -> dict[str, Any]:
+    with open(DATA / name, encoding="utf-8") as f:
+        doc = yaml.safe_load(f)
+    assert isinstance(doc, dict)
+    return doc

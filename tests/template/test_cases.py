@@ -1,0 +1,65 @@
+"""Data-driven template cases: Go semantics, Prometheus's and Alertmanager's functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from tests.template.conftest import load_cases, query_series
+
+from guardia.template import (
+    AlertTemplateData,
+    Template,
+    TemplateError,
+    alertmanager_funcs,
+    check_alert_template,
+    expand_alert_template,
+)
+
+PROM = load_cases("prometheus_cases.yml")
+GO = load_cases("go_cases.yml")
+AM = load_cases("alertmanager_cases.yml")
+PARSE = load_cases("parse_errors.yml")
+
+
+def _ids(doc: dict[str, Any]) -> list[str]:
+    return [c["name"] for c in doc["cases"]]
+
+
+@pytest.mark.parametrize("case", PROM["cases"], ids=_ids(PROM))
+def test_prometheus_alert_template(case: dict[str, Any]) -> None:
+    defaults = PROM["defaults"]
+    labels = case.get("labels", defaults["labels"])
+    value = float(case.get("value", defaults["value"]))
+    data = AlertTemplateData(dict(labels), {"cluster": "prod"}, "", value)
+    got = expand_alert_template(case["template"], "T", data, query_func=query_series)
+    assert got == case["expected"]
+
+
+@pytest.mark.parametrize("case", GO["cases"], ids=_ids(GO))
+def test_go_semantics(case: dict[str, Any]) -> None:
+    tmpl = Template()
+    if "error" in case:
+        with pytest.raises(TemplateError) as err:
+            tmpl.parse(case["template"], "t").execute(case["data"])
+        assert str(err.value) == case["error"]
+    else:
+        assert tmpl.parse(case["template"], "t").execute(case["data"]) == case["expected"]
+
+
+@pytest.mark.parametrize("case", AM["cases"], ids=_ids(AM))
+def test_alertmanager_funcs(case: dict[str, Any]) -> None:
+    tmpl = Template(alertmanager_funcs()).parse(case["template"], "t")
+    assert tmpl.execute({}) == case["expected"]
+
+
+@pytest.mark.parametrize("case", PARSE["cases"], ids=_ids(PARSE))
+def test_parse_errors(case: dict[str, Any]) -> None:
+    assert check_alert_template(case["template"], "T") == case["expected"]
+
+
+def test_parse_error_carries_line_and_column() -> None:
+    with pytest.raises(TemplateError) as err:
+        Template().parse("ok\n  {{ nosuch }}", "t")
+    assert (err.value.line, err.value.col) == (2, 5)
+    assert err.value.detail == 'function "nosuch" not defined'
