@@ -1,0 +1,225 @@
+"""Aggregation operators (``sum by (...)`` & co.), all steps at once.
+
+Rows are grouped once in Python (by label set); the arithmetic then runs on
+``(group, step)`` arrays with ``reduceat`` over group-sorted rows.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from guardia.model import Labels
+from guardia.model.labels import is_valid_label_name
+from guardia.promql import plan
+from guardia.promql.errors import BadDataError, ExecutionError
+from guardia.promql.values import F64, I64, Scalar, Value, Vector
+
+if TYPE_CHECKING:
+    from guardia.promql.evaluator import Evaluator
+
+
+def group_key_fn(node: plan.Aggregate):  # type: ignore[no-untyped-def]
+    names = node.grouping
+    if node.without:
+        drop = {*names, "__name__"}
+        return lambda ls: Labels.from_sorted(p for p in ls if p[0] not in drop)
+    keep = set(names)
+    return lambda ls: Labels.from_sorted(p for p in ls if p[0] in keep)
+
+
+def _groups(vec: Vector, node: plan.Aggregate) -> tuple[list[Labels], np.ndarray]:
+    keyf = group_key_fn(node)
+    index: dict[Labels, int] = {}
+    gidx = np.empty(len(vec.labels), dtype=np.intp)
+    cache: dict[Labels, Labels] = {}
+    for i, ls in enumerate(vec.labels):
+        key = cache.get(ls)
+        if key is None:
+            key = cache[ls] = keyf(ls)
+        gidx[i] = index.setdefault(key, len(index))
+    return list(index), gidx
+
+
+def _reduce(ufunc: np.ufunc, vals: F64, gidx: np.ndarray, ngroups: int) -> F64:
+    """``ufunc.reduceat`` over rows grouped by ``gidx``; every group must have rows."""
+    order = np.argsort(gidx, kind="stable")
+    sg = gidx[order]
+    bounds = np.flatnonzero(np.r_[True, sg[1:] != sg[:-1]])
+    out: F64 = ufunc.reduceat(vals[order], bounds, axis=0)
+    return out
+
+
+def evaluate(ev: Evaluator, node: plan.Aggregate, ts: I64) -> Value:
+    op = node.op
+    param: Scalar | str | None = None
+    if node.param is not None:
+        param = ev.eval_string(node.param, ts) if op == "count_values" else ev.eval_scalar(node.param, ts)
+    vec = ev.eval_vector(node.expr, ts)
+    n = len(ts)
+    if op in ("topk", "bottomk", "limitk", "limit_ratio", "quantile"):
+        assert isinstance(param, Scalar)
+        return _param_op(ev, op, vec, param.values, node, n)
+    if op == "count_values":
+        assert isinstance(param, str)
+        return _count_values(vec, param, node)
+    if not vec.labels:
+        return Vector.empty(n)
+    keys, gidx = _groups(vec, node)
+    g = len(keys)
+    pres = vec.present
+    cnt = _reduce(np.add, pres.astype(np.float64), gidx, g)
+    out_present = cnt > 0
+    with np.errstate(all="ignore"):
+        if op == "sum":
+            res = _sum(vec.values, pres, gidx, g)
+        elif op == "avg":
+            s = _sum(vec.values, pres, gidx, g)
+            res = s / cnt
+            bad = np.isinf(s) & out_present
+            if bad.any():
+                res = np.where(bad, _incremental_mean(vec.values, pres, gidx, g), res)
+        elif op == "count":
+            res = cnt
+        elif op == "group":
+            res = np.ones_like(cnt)
+        elif op in ("min", "max"):
+            masked = np.where(pres, vec.values, np.nan)
+            res = _reduce(np.fmin if op == "min" else np.fmax, masked, gidx, g)
+        elif op in ("stddev", "stdvar"):
+            s = _sum(vec.values, pres, gidx, g)
+            mean = s / cnt
+            dev = np.where(pres, vec.values - mean[gidx], 0.0)
+            var = _reduce(np.add, dev * dev, gidx, g) / cnt
+            res = np.sqrt(var) if op == "stddev" else var
+        else:
+            raise ExecutionError(f"unknown aggregation {op!r}")
+    return Vector(keys, np.where(out_present, res, 0.0), out_present).compact()
+
+
+def _sum(values: F64, pres: np.ndarray, gidx: np.ndarray, g: int) -> F64:
+    return _reduce(np.add, np.where(pres, values, 0.0), gidx, g)
+
+
+def _incremental_mean(values: F64, pres: np.ndarray, gidx: np.ndarray, g: int) -> F64:
+    """Mean without overflowing the sum, for groups whose plain sum hit ±Inf."""
+    mean = np.zeros((g, values.shape[1]))
+    count = np.zeros((g, values.shape[1]))
+    for i in range(values.shape[0]):
+        p = pres[i]
+        gi = gidx[i]
+        count[gi] += p
+        with np.errstate(all="ignore"):
+            c = np.maximum(count[gi], 1)
+            step = np.where(p, values[i] / c - mean[gi] / c, 0.0)
+        mean[gi] += step
+    return mean
+
+
+def _param_op(ev: Evaluator, op: str, vec: Vector, p: F64, node: plan.Aggregate, n: int) -> Vector:
+    if op in ("topk", "bottomk", "limitk") and np.isnan(p).any():
+        raise BadDataError("Parameter value is NaN")
+    if op == "limit_ratio" and np.isnan(p).any():
+        raise BadDataError("Ratio value is NaN")
+    if not vec.labels:
+        return Vector.empty(n)
+    keys, gidx = _groups(vec, node)
+    if op == "quantile":
+        return _quantile(vec, p, keys, gidx)
+    if op == "limit_ratio":
+        raise ExecutionError("limit_ratio is experimental and not supported by guardia")
+    kk = np.clip(np.nan_to_num(p, nan=0.0, posinf=2**62, neginf=-(2**62)), -(2**62), 2**62).astype(np.int64)
+    out_present = np.zeros_like(vec.present)
+    for gi in range(len(keys)):
+        rows = np.flatnonzero(gidx == gi)
+        vals = vec.values[rows]
+        pres = vec.present[rows]
+        if op == "limitk":
+            rank = np.cumsum(pres, axis=0) - 1
+        else:
+            # Rank: larger first for topk (NaN last); smaller first for bottomk (NaN last).
+            key = -vals if op == "topk" else vals.copy()
+            key = np.where(np.isnan(key), np.inf, key)
+            nanflag = np.isnan(vals).astype(np.int8)
+            absent = (~pres).astype(np.int8)
+            pos = np.broadcast_to(np.arange(len(rows))[:, None], vals.shape)
+            order = np.lexsort((pos, key, nanflag, absent), axis=0)
+            rank = np.empty_like(order)
+            np.put_along_axis(rank, order, np.ascontiguousarray(pos), axis=0)
+        out_present[rows] = pres & (rank < kk[None, :])
+    res = Vector(list(vec.labels), vec.values.copy(), out_present).compact()
+    res.ordered = True
+    return res
+
+
+def quantile_sorted(sorted_vals: F64, counts: np.ndarray, q: F64) -> F64:
+    """Prometheus's quantile on column-sorted values (present ones first in each column)."""
+    with np.errstate(all="ignore"):
+        c = counts.astype(np.float64)
+        rank = q * (c - 1)
+        lower = np.maximum(np.floor(rank), 0)
+        upper = np.minimum(lower + 1, c - 1)
+        w = rank - np.floor(rank)
+        top = max(sorted_vals.shape[0] - 1, 0)
+        li = np.clip(np.nan_to_num(lower), 0, top).astype(np.intp)
+        ui = np.clip(np.nan_to_num(upper), 0, top).astype(np.intp)
+        lv = np.take_along_axis(sorted_vals, li[None, :], axis=0)[0]
+        uv = np.take_along_axis(sorted_vals, ui[None, :], axis=0)[0]
+        res = lv * (1 - w) + uv * w
+    res = np.where(q < 0, -np.inf, np.where(q > 1, np.inf, res))
+    res = np.where(np.isnan(q), np.nan, res)
+    out: F64 = res
+    return out
+
+
+def sort_present(vals: F64, pres: np.ndarray) -> F64:
+    """Sort each column: NaN first (as Go's sort.Float64s), then values, absent last."""
+    key_absent = (~pres).astype(np.int8)
+    key_num = (~np.isnan(vals)).astype(np.int8)
+    filled = np.where(np.isnan(vals), 0.0, vals)
+    order = np.lexsort((filled, key_num, key_absent), axis=0)
+    out: F64 = np.take_along_axis(vals, order, axis=0)
+    return out
+
+
+def _quantile(vec: Vector, q: F64, keys: list[Labels], gidx: np.ndarray) -> Vector:
+    n = vec.n_steps
+    values = np.zeros((len(keys), n))
+    present = np.zeros((len(keys), n), dtype=bool)
+    for gi in range(len(keys)):
+        rows = np.flatnonzero(gidx == gi)
+        pres = vec.present[rows]
+        sv = sort_present(vec.values[rows], pres)
+        cnt = pres.sum(axis=0)
+        values[gi] = quantile_sorted(sv, cnt, q)
+        present[gi] = cnt > 0
+    return Vector(keys, np.where(present, values, 0.0), present).compact()
+
+
+def format_value(v: float) -> str:
+    """Go's ``strconv.FormatFloat(v, 'f', -1, 64)``."""
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    return np.format_float_positional(v, trim="-")
+
+
+def _count_values(vec: Vector, label: str, node: plan.Aggregate) -> Vector:
+    if not is_valid_label_name(label):
+        raise BadDataError(f"invalid label name {label!r}")
+    n = vec.n_steps
+    keyf = group_key_fn(node)
+    rows_out: dict[Labels, np.ndarray] = {}
+    rows, cols = np.nonzero(vec.present)
+    for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
+        key = keyf(vec.labels[r]).set(label, format_value(float(vec.values[r, c])))
+        arr = rows_out.get(key)
+        if arr is None:
+            arr = rows_out[key] = np.zeros(n)
+        arr[c] += 1
+    labels = list(rows_out)
+    values = np.array([rows_out[k] for k in labels]).reshape(len(labels), n)
+    return Vector(labels, values, values > 0)

@@ -1,0 +1,226 @@
+"""Binary operators: arithmetic, comparison and set operations, with vector matching.
+
+Matching is decided per step (a series may match at some steps and not others) but
+computed with whole-row numpy operations: Python only walks the series to pair them up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from guardia.model import Labels
+from guardia.promql import plan
+from guardia.promql.dedupe import drop_name, merge_duplicates
+from guardia.promql.errors import ExecutionError
+from guardia.promql.text import labels_str
+from guardia.promql.values import F64, I64, Scalar, Value, Vector
+
+if TYPE_CHECKING:
+    from guardia.promql.evaluator import Evaluator
+
+ARITHMETIC = {"+", "-", "*", "/", "%", "^", "atan2"}
+COMPARISON = {"==", "!=", ">", "<", ">=", "<="}
+SET = {"and", "or", "unless"}
+
+
+_OPS: dict[str, Callable[[F64, F64], F64]] = {
+    "+": np.add,
+    "-": np.subtract,
+    "*": np.multiply,
+    "/": np.divide,
+    "%": np.fmod,  # Go's math.Mod: the sign of the dividend
+    "^": np.power,
+    "atan2": np.arctan2,
+    "==": lambda a, b: (a == b).astype(np.float64),
+    "!=": lambda a, b: (a != b).astype(np.float64),
+    ">": lambda a, b: (a > b).astype(np.float64),
+    "<": lambda a, b: (a < b).astype(np.float64),
+    ">=": lambda a, b: (a >= b).astype(np.float64),
+    "<=": lambda a, b: (a <= b).astype(np.float64),
+}
+
+
+def apply_op(op: str, a: F64, b: F64) -> F64:
+    """Element-wise operator with Go float semantics (no exceptions on /0 or NaN)."""
+    fn = _OPS.get(op)
+    if fn is None:
+        raise ExecutionError(f"operator {op!r} not allowed here")
+    with np.errstate(all="ignore"):
+        return fn(a, b)
+
+
+def evaluate(ev: Evaluator, node: plan.Binary, ts: I64) -> Value:
+    lhs = ev.eval(node.lhs, ts)
+    rhs = ev.eval(node.rhs, ts)
+    op = node.op
+    if isinstance(lhs, Scalar) and isinstance(rhs, Scalar):
+        return Scalar(apply_op(op, lhs.values, rhs.values))
+    if isinstance(lhs, Vector) and isinstance(rhs, Scalar):
+        return _vector_scalar(op, lhs, rhs.values, node.return_bool, swap=False)
+    if isinstance(lhs, Scalar) and isinstance(rhs, Vector):
+        return _vector_scalar(op, rhs, lhs.values, node.return_bool, swap=True)
+    if isinstance(lhs, Vector) and isinstance(rhs, Vector):
+        matching = node.matching or plan.VectorMatching("one-to-one", False, ())
+        if op in SET:
+            return _set_op(op, lhs, rhs, matching)
+        return _vector_vector(op, lhs, rhs, matching, node.return_bool)
+    raise ExecutionError("binary expression must contain only scalar and instant vector types")
+
+
+def _vector_scalar(op: str, vec: Vector, s: F64, return_bool: bool, swap: bool) -> Vector:
+    sv = np.broadcast_to(s[None, :], vec.values.shape)
+    res = apply_op(op, sv, vec.values) if swap else apply_op(op, vec.values, sv)
+    if op in COMPARISON:
+        if return_bool:
+            return merge_duplicates(Vector(drop_name(vec.labels), res, vec.present.copy()))
+        present = vec.present & (res == 1.0)
+        return Vector(list(vec.labels), vec.values.copy(), present).compact()
+    return merge_duplicates(Vector(drop_name(vec.labels), res, vec.present.copy()))
+
+
+def signature_fn(matching: plan.VectorMatching):  # type: ignore[no-untyped-def]
+    names = matching.labels
+    if matching.on:
+        keep = set(names)
+        return lambda ls: Labels.from_sorted(p for p in ls if p[0] in keep)
+    drop = {*names, "__name__"}
+    return lambda ls: Labels.from_sorted(p for p in ls if p[0] not in drop)
+
+
+def _sig_presence(vec: Vector, sigs: list[Labels]) -> tuple[dict[Labels, int], np.ndarray]:
+    """Per distinct signature, whether any series with it is present at each step."""
+    index: dict[Labels, int] = {}
+    rows: list[int] = []
+    for s in sigs:
+        rows.append(index.setdefault(s, len(index)))
+    pres = np.zeros((len(index), vec.n_steps), dtype=bool)
+    if rows:
+        np.logical_or.at(pres, np.asarray(rows), vec.present)
+    return index, pres
+
+
+def _set_op(op: str, lhs: Vector, rhs: Vector, matching: plan.VectorMatching) -> Vector:
+    sigf = signature_fn(matching)
+    lsig = [sigf(ls) for ls in lhs.labels]
+    rsig = [sigf(ls) for ls in rhs.labels]
+    n = lhs.n_steps
+    if op in ("and", "unless"):
+        index, pres = _sig_presence(rhs, rsig)
+        other = np.zeros((len(lsig), n), dtype=bool)
+        for i, s in enumerate(lsig):
+            j = index.get(s)
+            if j is not None:
+                other[i] = pres[j]
+        keep = lhs.present & (other if op == "and" else ~other)
+        return Vector(list(lhs.labels), lhs.values.copy(), keep).compact()
+    index, pres = _sig_presence(lhs, lsig)
+    blocked = np.zeros((len(rsig), n), dtype=bool)
+    for i, s in enumerate(rsig):
+        j = index.get(s)
+        if j is not None:
+            blocked[i] = pres[j]
+    rpres = rhs.present & ~blocked
+    out = Vector(
+        list(lhs.labels) + list(rhs.labels),
+        np.concatenate([lhs.values, rhs.values]),
+        np.concatenate([lhs.present, rpres]),
+    ).compact()
+    return merge_duplicates(out)
+
+
+def _vector_vector(
+    op: str, lhs: Vector, rhs: Vector, matching: plan.VectorMatching, return_bool: bool
+) -> Vector:
+    card = matching.card
+    if card == "many-to-many":
+        raise ExecutionError("many-to-many only allowed for set operators")
+    swap = card == "one-to-many"
+    many, one = (rhs, lhs) if swap else (lhs, rhs)
+    sigf = signature_fn(matching)
+    one_sig = [sigf(ls) for ls in one.labels]
+    many_sig = [sigf(ls) for ls in many.labels]
+    groups: dict[Labels, list[int]] = {}
+    for r, s in enumerate(one_sig):
+        groups.setdefault(s, []).append(r)
+    # The "one" side must be unique per signature at every step.
+    for s, rows in groups.items():
+        if len(rows) > 1:
+            p = one.present[rows]
+            both = np.flatnonzero(p.sum(axis=0) > 1)
+            if len(both):
+                step = both[0]
+                hits = [one.labels[r] for r in rows if one.present[r, step]]
+                side = "left" if swap else "right"
+                ml = s
+                raise ExecutionError(
+                    f"found duplicate series for the match group {labels_str(ml)} on the {side} "
+                    f"hand-side of the operation: [{labels_str(hits[1])}, {labels_str(hits[0])}]"
+                    ";many-to-many matching not allowed: matching labels must be unique on one side"
+                )
+    pair_many: list[int] = []
+    pair_one: list[int] = []
+    for i, s in enumerate(many_sig):
+        for r in groups.get(s, ()):
+            pair_many.append(i)
+            pair_one.append(r)
+    n = lhs.n_steps
+    if not pair_many:
+        return Vector.empty(n)
+    pm = np.asarray(pair_many)
+    po = np.asarray(pair_one)
+    present = many.present[pm] & one.present[po]
+    if card == "one-to-one":
+        # Two "many"-side series matching the same "one" series at one step.
+        cnt: dict[int, list[int]] = {}
+        for idx, r in enumerate(pair_one):
+            cnt.setdefault(r, []).append(idx)
+        for idxs in cnt.values():
+            if len(idxs) > 1 and (present[idxs].sum(axis=0) > 1).any():
+                raise ExecutionError(
+                    "multiple matches for labels: many-to-one matching must be explicit "
+                    "(group_left/group_right)"
+                )
+    mv = many.values[pm]
+    ov = one.values[po]
+    lv, rv = (ov, mv) if swap else (mv, ov)
+    res = apply_op(op, lv, rv)
+    drop = op in ARITHMETIC or return_bool
+    labels = [
+        _result_labels(many.labels[i], one.labels[r], matching, drop)
+        for i, r in zip(pair_many, pair_one, strict=True)
+    ]
+    if op in COMPARISON and not return_bool:
+        present = present & (res == 1.0)
+        res = lv.copy()
+    out = Vector(labels, res, present).compact()
+    try:
+        return merge_duplicates(out)
+    except ExecutionError:
+        if card == "one-to-one":
+            raise
+        raise ExecutionError(
+            "multiple matches for labels: grouping labels must ensure unique matches"
+        ) from None
+
+
+def _result_labels(many: Labels, one: Labels, matching: plan.VectorMatching, drop: bool) -> Labels:
+    d = dict(many)
+    if drop:
+        d.pop("__name__", None)
+    if matching.card == "one-to-one":
+        if matching.on:
+            keep = set(matching.labels)
+            d = {k: v for k, v in d.items() if k in keep}
+        else:
+            for k in matching.labels:
+                d.pop(k, None)
+    for name in matching.include:
+        v = one.get(name)
+        if v:
+            d[name] = v
+        else:
+            d.pop(name, None)
+    return Labels(d)

@@ -1,0 +1,61 @@
+"""Per-query evaluation state: the storage, the steps, limits and collected annotations."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from guardia.promql.errors import QueryCanceledError, QueryTimeoutError, TooManySamplesError
+from guardia.promql.values import I64
+
+
+@dataclass
+class EvalContext:
+    storage: Any  # anything with querier(mint, maxt)
+    start: int
+    end: int
+    step: int
+    lookback: int
+    max_samples: int
+    deadline: float  # time.monotonic() limit
+    cancel: threading.Event | None
+    subquery_step: int = 60_000
+    query: str = ""
+    warnings: dict[str, None] = field(default_factory=dict)
+    infos: dict[str, None] = field(default_factory=dict)
+    total_samples: int = 0
+    # Samples held per top-level step, to enforce max_samples the way Prometheus does
+    # (per evaluation step, not summed over a range query).
+    peak_samples: int = 0
+
+    def check(self) -> None:
+        """Raise if the query ran out of time or its client went away."""
+        if self.cancel is not None and self.cancel.is_set():
+            raise QueryCanceledError()
+        if time.monotonic() > self.deadline:
+            raise QueryTimeoutError()
+
+    def add_samples(self, per_step: np.ndarray | int, total: int | None = None) -> None:
+        """Account loaded samples; ``per_step`` is the count at each step (or one number)."""
+        peak = int(np.max(per_step)) if isinstance(per_step, np.ndarray) and per_step.size else int(
+            per_step if not isinstance(per_step, np.ndarray) else 0
+        )
+        self.total_samples += int(total if total is not None else np.sum(per_step))
+        self.peak_samples += peak
+        if self.peak_samples > self.max_samples:
+            raise TooManySamplesError()
+        self.check()
+
+    def warn(self, msg: str) -> None:
+        self.warnings[msg] = None
+
+    def info(self, msg: str) -> None:
+        self.infos[msg] = None
+
+    def steps(self) -> I64:
+        n = (self.end - self.start) // self.step + 1 if self.step > 0 else 1
+        return self.start + np.arange(n, dtype=np.int64) * max(self.step, 1)

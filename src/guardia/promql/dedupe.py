@@ -1,0 +1,50 @@
+"""Label-set collisions: the "vector cannot contain metrics with the same labelset" rule.
+
+After a function or operator rewrites labels (dropping ``__name__``, ``label_replace``),
+two series may end up identical.  Prometheus refuses that only if both have a value at
+the same step; series that never overlap in time merge into one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from guardia.model import Labels
+from guardia.promql.errors import ExecutionError
+from guardia.promql.values import Vector
+
+DUP_MSG = "vector cannot contain metrics with the same labelset"
+
+
+def merge_duplicates(vec: Vector) -> Vector:
+    """Merge rows with equal labels; raise if any two are present at the same step."""
+    if len(vec.labels) < 2:
+        return vec
+    groups: dict[Labels, list[int]] = {}
+    for i, ls in enumerate(vec.labels):
+        groups.setdefault(ls, []).append(i)
+    if len(groups) == len(vec.labels):
+        return vec
+    labels: list[Labels] = []
+    values = np.zeros((len(groups), vec.n_steps))
+    present = np.zeros((len(groups), vec.n_steps), dtype=bool)
+    for g, (ls, rows) in enumerate(groups.items()):
+        labels.append(ls)
+        if len(rows) == 1:
+            values[g] = vec.values[rows[0]]
+            present[g] = vec.present[rows[0]]
+            continue
+        p = vec.present[rows]
+        if (p.sum(axis=0) > 1).any():
+            raise ExecutionError(DUP_MSG)
+        present[g] = p.any(axis=0)
+        values[g] = np.where(p, vec.values[rows], 0.0).sum(axis=0)
+        # NaN values where present must survive the sum of zeros elsewhere.
+        nan_rows = p & np.isnan(vec.values[rows])
+        if nan_rows.any():
+            values[g][nan_rows.any(axis=0)] = np.nan
+    return Vector(labels, values, present)
+
+
+def drop_name(labels: list[Labels]) -> list[Labels]:
+    return [ls.without_name() for ls in labels]

@@ -1,0 +1,148 @@
+"""The public entry point: ``Engine.instant`` / ``Engine.range``.
+
+An instant query is a range query with one step; both evaluate every node for all steps
+at once (see ``values``).  Results come back in the shapes the HTTP API serialises.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from guardia.model import Labels
+from guardia.promql import plan
+from guardia.promql.context import EvalContext
+from guardia.promql.errors import BadDataError, PromQLError
+from guardia.promql.evaluator import Evaluator
+from guardia.promql.parse import parse
+from guardia.promql.values import RangeVector, Scalar, String, Vector
+from guardia.storage.interface import Series
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    lookback_delta_ms: int = 5 * 60_000
+    max_samples: int = 50_000_000
+    timeout_s: float = 120.0
+    # Step of subqueries written without one (``x[1h:]``): Prometheus uses the global
+    # evaluation interval, 1m by default.
+    subquery_step_ms: int = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    labels: Labels
+    t: int
+    v: float
+
+
+@dataclass(slots=True)
+class QueryResult:
+    type: Literal["vector", "matrix", "scalar", "string"]
+    value: Any
+    warnings: list[str] = field(default_factory=list)
+    infos: list[str] = field(default_factory=list)
+    # Samples the query touched (Prometheus's totalQueryableSamples), for stats and benchmarks.
+    samples: int = 0
+    # Whether the order of an instant vector is meaningful (sort functions, topk).
+    ordered: bool = False
+
+
+class Engine:
+    def __init__(self, options: EngineOptions | None = None) -> None:
+        self.options = options or EngineOptions()
+
+    def _ctx(
+        self, storage: Any, expr: str, start: int, end: int, step: int,
+        timeout_s: float | None, cancel: threading.Event | None,
+    ) -> EvalContext:
+        o = self.options
+        return EvalContext(
+            storage=storage,
+            start=start,
+            end=end,
+            step=step,
+            lookback=o.lookback_delta_ms,
+            max_samples=o.max_samples,
+            deadline=time.monotonic() + (timeout_s if timeout_s is not None else o.timeout_s),
+            cancel=cancel,
+            subquery_step=o.subquery_step_ms,
+            query=expr,
+        )
+
+    def instant(
+        self, storage: Any, expr: str, t_ms: int, *,
+        timeout_s: float | None = None, cancel: threading.Event | None = None,
+    ) -> QueryResult:
+        node = parse(expr)
+        ctx = self._ctx(storage, expr, t_ms, t_ms, 0, timeout_s, cancel)
+        ts = np.array([t_ms], dtype=np.int64)
+        val = Evaluator(ctx).eval(node, ts)
+        return self._instant_result(ctx, val, t_ms)
+
+    def range(
+        self, storage: Any, expr: str, start_ms: int, end_ms: int, step_ms: int, *,
+        timeout_s: float | None = None, cancel: threading.Event | None = None,
+    ) -> QueryResult:
+        if step_ms <= 0:
+            raise BadDataError(
+                "zero or negative query resolution step widths are not accepted. "
+                "Try a positive integer"
+            )
+        if end_ms < start_ms:
+            raise BadDataError("end timestamp must not be before start time")
+        node = parse(expr)
+        vt = plan.value_type(node)
+        if vt not in ("vector", "scalar"):
+            raise BadDataError(
+                f'invalid expression type "{_type_name(vt)}" for range query, '
+                "must be Scalar or instant Vector"
+            )
+        ctx = self._ctx(storage, expr, start_ms, end_ms, step_ms, timeout_s, cancel)
+        ts = ctx.steps()
+        val = Evaluator(ctx).eval(node, ts)
+        if isinstance(val, Scalar):
+            series = [Series(Labels(), ts.copy(), val.values.copy())]
+        elif isinstance(val, Vector):
+            series = []
+            for i in _sorted_rows(val):
+                m = val.present[i]
+                if m.any():
+                    series.append(Series(val.labels[i], ts[m], val.values[i][m]))
+        else:
+            raise PromQLError("range query produced neither vector nor scalar")
+        return QueryResult("matrix", series, list(ctx.warnings), list(ctx.infos), ctx.total_samples)
+
+    def _instant_result(self, ctx: EvalContext, val: Any, t: int) -> QueryResult:
+        w, i = list(ctx.warnings), list(ctx.infos)
+        if isinstance(val, Scalar):
+            return QueryResult("scalar", (t, float(val.values[0])), w, i, ctx.total_samples)
+        if isinstance(val, String):
+            return QueryResult("string", (t, val.value), w, i, ctx.total_samples)
+        if isinstance(val, Vector):
+            out = [
+                Sample(val.labels[r], t, float(val.values[r, 0]))
+                for r in range(len(val.labels))
+                if val.present[r, 0]
+            ]
+            return QueryResult("vector", out, w, i, ctx.total_samples, val.ordered)
+        if isinstance(val, RangeVector):
+            series = []
+            for j, ls in enumerate(val.labels):
+                lo, hi = int(val.lo[j, 0]), int(val.hi[j, 0])
+                if hi > lo:
+                    series.append(Series(ls, val.t[lo:hi].copy(), val.v[lo:hi].copy()))
+            return QueryResult("matrix", series, w, i, ctx.total_samples)
+        raise PromQLError(f"unexpected result {type(val).__name__}")
+
+
+def _sorted_rows(val: Vector) -> list[int]:
+    return sorted(range(len(val.labels)), key=lambda r: val.labels[r])
+
+
+def _type_name(vt: str) -> str:
+    return {"matrix": "range vector", "vector": "instant vector"}.get(vt, vt)

@@ -1,0 +1,433 @@
+"""PromQL functions: dispatch, return types and the element-wise / label functions.
+
+Range-vector functions live in ``rangefuncs``, histogram functions in ``histograms``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from guardia.model import Labels
+from guardia.model.matchers import MatchType
+from guardia.promql import annotate, histograms, plan, rangefuncs
+from guardia.promql.dedupe import drop_name, merge_duplicates
+from guardia.promql.errors import BadDataError, ExecutionError
+from guardia.promql.values import F64, I64, RangeVector, Scalar, Value, Vector
+
+if TYPE_CHECKING:
+    from guardia.promql.evaluator import Evaluator
+
+_SCALAR_FUNCS = {"time", "pi", "scalar", "step", "range"}
+_MATH: dict[str, Callable[[F64], F64]] = {
+    "abs": np.abs,
+    "ceil": np.ceil,
+    "floor": np.floor,
+    "exp": np.exp,
+    "sqrt": np.sqrt,
+    "ln": np.log,
+    "log2": np.log2,
+    "log10": np.log10,
+    "sin": np.sin,
+    "cos": np.cos,
+    "tan": np.tan,
+    "asin": np.arcsin,
+    "acos": np.arccos,
+    "atan": np.arctan,
+    "sinh": np.sinh,
+    "cosh": np.cosh,
+    "tanh": np.tanh,
+    "asinh": np.arcsinh,
+    "acosh": np.arccosh,
+    "atanh": np.arctanh,
+    "deg": np.degrees,
+    "rad": np.radians,
+    "sgn": np.sign,
+}
+_RANGE: dict[str, Callable[[RangeVector], tuple[F64, np.ndarray]]] = {
+    "rate": lambda rv: rangefuncs.extrapolated_rate(rv, True, True),
+    "increase": lambda rv: rangefuncs.extrapolated_rate(rv, True, False),
+    "delta": lambda rv: rangefuncs.extrapolated_rate(rv, False, False),
+    "irate": lambda rv: rangefuncs.instant_delta(rv, True),
+    "idelta": lambda rv: rangefuncs.instant_delta(rv, False),
+    "count_over_time": rangefuncs.count,
+    "sum_over_time": rangefuncs.sum_,
+    "avg_over_time": rangefuncs.avg,
+    "min_over_time": rangefuncs.min_,
+    "max_over_time": rangefuncs.max_,
+    "last_over_time": rangefuncs.last,
+    "first_over_time": rangefuncs.first,
+    "present_over_time": rangefuncs.present,
+    "changes": rangefuncs.changes,
+    "resets": rangefuncs.resets,
+    "stddev_over_time": lambda rv: rangefuncs.per_window(rv, lambda w: math.sqrt(_stdvar(w))),
+    "stdvar_over_time": lambda rv: rangefuncs.per_window(rv, _stdvar),
+    "mad_over_time": lambda rv: rangefuncs.per_window(rv, _mad),
+}
+# Functions that keep the metric name of their input.
+_KEEP_NAME = {"last_over_time", "first_over_time", "sort", "sort_desc", "sort_by_label", "sort_by_label_desc",
+              "label_replace", "label_join", "limitk"}
+_DATE = {"day_of_month", "day_of_week", "day_of_year", "days_in_month", "hour", "minute", "month", "year"}
+
+
+def return_type(name: str) -> plan.ValueType:
+    return "scalar" if name in _SCALAR_FUNCS else "vector"
+
+
+def _stdvar(w: F64) -> float:
+    if len(w) == 0:
+        return 0.0
+    if np.all(w == w[0]):
+        return 0.0 if math.isfinite(float(w[0])) else math.nan
+    return float(np.var(w))
+
+
+def _mad(w: F64) -> float:
+    med = float(np.median(w))
+    return float(np.median(np.abs(w - med)))
+
+
+def call(ev: Evaluator, node: plan.Call, ts: I64) -> Value:
+    name = node.func
+    args = node.args
+    ctx = ev.ctx
+    n = len(ts)
+    if name == "time":
+        return Scalar(ts / 1000.0)
+    if name == "pi":
+        return Scalar(np.full(n, math.pi))
+    if name == "step":
+        return Scalar(np.full(n, ctx.step / 1000.0 if n > 1 or ctx.end != ctx.start else 0.0))
+    if name == "range":
+        return Scalar(np.full(n, (ctx.end - ctx.start) / 1000.0))
+    if name == "scalar":
+        vec = ev.eval_vector(args[0], ts)
+        cnt = vec.present.sum(axis=0)
+        vals = np.where(vec.present, vec.values, 0.0).sum(axis=0)
+        return Scalar(np.where(cnt == 1, vals, np.nan))
+    if name == "vector":
+        s = ev.eval_scalar(args[0], ts)
+        return Vector([Labels()], s.values[None, :].copy(), np.ones((1, n), dtype=bool))
+    if name in _RANGE:
+        rv = ev.eval_range(args[0], ts)
+        if name in ("rate", "increase", "irate"):
+            _check_counter_names(ev, rv, args[0])
+        vals, ok = _RANGE[name](rv)
+        labels = rv.labels if name in _KEEP_NAME else drop_name(rv.labels)
+        return merge_duplicates(Vector(labels, np.where(ok, vals, 0.0), ok).compact())
+    if name in ("deriv", "predict_linear"):
+        rv = ev.eval_range(args[0], ts)
+        slope, intercept, ok = rangefuncs.linear_regression(rv, name == "predict_linear")
+        if name == "deriv":
+            vals = slope
+        else:
+            d = ev.eval_scalar(args[1], ts).values
+            vals = slope * d[None, :] + intercept
+        return merge_duplicates(Vector(drop_name(rv.labels), np.where(ok, vals, 0.0), ok).compact())
+    if name == "quantile_over_time":
+        q = ev.eval_scalar(args[0], ts).values
+        rv = ev.eval_range(args[1], ts)
+        _quantile_warnings(ev, q)
+        return merge_duplicates(_quantile_over_time(rv, q))
+    if name == "absent_over_time":
+        rv = ev.eval_range(args[0], ts)
+        any_present = (rv.hi > rv.lo).any(axis=0) if len(rv.labels) else np.zeros(n, dtype=bool)
+        return _absent(args[0], ~any_present)
+    if name == "absent":
+        vec = ev.eval_vector(args[0], ts)
+        any_present = vec.present.any(axis=0) if vec.labels else np.zeros(n, dtype=bool)
+        return _absent(args[0], ~any_present)
+    if name in _MATH:
+        vec = ev.eval_vector(args[0], ts)
+        with np.errstate(all="ignore"):
+            vals = _MATH[name](vec.values)
+        return merge_duplicates(Vector(drop_name(vec.labels), vals, vec.present))
+    if name == "round":
+        vec = ev.eval_vector(args[0], ts)
+        to = ev.eval_scalar(args[1], ts).values if len(args) > 1 else np.ones(n)
+        with np.errstate(all="ignore"):
+            inv = 1.0 / to
+            vals = np.floor(vec.values * inv[None, :] + 0.5) / inv[None, :]
+        return merge_duplicates(Vector(drop_name(vec.labels), vals, vec.present))
+    if name in ("clamp", "clamp_min", "clamp_max"):
+        vec = ev.eval_vector(args[0], ts)
+        lo = ev.eval_scalar(args[1], ts).values if name != "clamp_max" else None
+        hi = (
+            ev.eval_scalar(args[2], ts).values
+            if name == "clamp"
+            else ev.eval_scalar(args[1], ts).values
+            if name == "clamp_max"
+            else None
+        )
+        vals = vec.values
+        present = vec.present
+        with np.errstate(all="ignore"):
+            if lo is not None:
+                vals = np.where(np.isnan(lo)[None, :], np.nan, np.fmax(vals, lo[None, :]))
+            if hi is not None:
+                vals = np.where(np.isnan(hi)[None, :], np.nan, np.fmin(vals, hi[None, :]))
+            if lo is not None and hi is not None:
+                present = present & ~(hi < lo)[None, :]
+        return merge_duplicates(Vector(drop_name(vec.labels), vals, present).compact())
+    if name == "timestamp":
+        return _timestamp(ev, args[0], ts)
+    if name in _DATE:
+        if args:
+            vec = ev.eval_vector(args[0], ts)
+        else:
+            vec = Vector([Labels()], (ts / 1000.0)[None, :], np.ones((1, n), dtype=bool))
+        return merge_duplicates(Vector(drop_name(vec.labels), _date_part(name, vec.values), vec.present))
+    if name in ("sort", "sort_desc", "sort_by_label", "sort_by_label_desc"):
+        vec = ev.eval_vector(args[0], ts)
+        if n > 1 and name in ("sort", "sort_desc"):
+            ctx.warn(f"{annotate.sort_ineffective()} ({annotate.position(ctx.query, name)})")
+            return vec
+        if n > 1:
+            return vec
+        keys = [ev.eval_string(a, ts) for a in args[1:]]
+        return _sort(vec, name, keys)
+    if name == "label_replace":
+        vec = ev.eval_vector(args[0], ts)
+        dst, repl, src, regex = (ev.eval_string(a, ts) for a in args[1:5])
+        return merge_duplicates(_label_replace(vec, dst, repl, src, regex))
+    if name == "label_join":
+        vec = ev.eval_vector(args[0], ts)
+        dst, sep = ev.eval_string(args[1], ts), ev.eval_string(args[2], ts)
+        srcs = [ev.eval_string(a, ts) for a in args[3:]]
+        return merge_duplicates(_label_join(vec, dst, sep, srcs))
+    if name == "histogram_quantile":
+        q = ev.eval_scalar(args[0], ts).values
+        vec = ev.eval_vector(args[1], ts)
+        _quantile_warnings(ev, q)
+        return histograms.histogram_quantile(ctx, q, vec)
+    if name == "histogram_fraction":
+        lo_v = ev.eval_scalar(args[0], ts).values
+        hi_v = ev.eval_scalar(args[1], ts).values
+        vec = ev.eval_vector(args[2], ts)
+        return histograms.histogram_fraction(ctx, lo_v, hi_v, vec)
+    if name in ("histogram_count", "histogram_sum", "histogram_avg", "histogram_stddev", "histogram_stdvar"):
+        ev.eval_vector(args[0], ts)
+        return Vector.empty(n)  # only native histograms have these; floats give nothing
+    if name == "double_exponential_smoothing":
+        rv = ev.eval_range(args[0], ts)
+        sf = ev.eval_scalar(args[1], ts).values
+        tf = ev.eval_scalar(args[2], ts).values
+        return _double_exp(rv, sf, tf)
+    raise ExecutionError(f"function {name!r} is not supported by guardia")
+
+
+def _check_counter_names(ev: Evaluator, rv: RangeVector, arg: plan.Node) -> None:
+    seen: set[str] = set()
+    for ls in rv.labels:
+        nm = ls.name
+        if nm in seen:
+            continue
+        seen.add(nm)
+        if nm and not nm.endswith(("_total", "_sum", "_count", "_bucket")):
+            ev.ctx.info(
+                f"{annotate.possible_non_counter(nm)} ({annotate.position(ev.ctx.query, nm)})"
+            )
+
+
+def _quantile_warnings(ev: Evaluator, q: F64) -> None:
+    for v in np.unique(q[~((q >= 0) & (q <= 1))]):
+        ev.ctx.warn(annotate.invalid_quantile(float(v)))
+
+
+def _quantile_over_time(rv: RangeVector, q: F64) -> Vector:
+    ok = rv.hi > rv.lo
+    out = np.zeros(rv.lo.shape)
+    for j, i in zip(*np.nonzero(ok), strict=True):
+        w = np.sort(rv.v[rv.lo[j, i] : rv.hi[j, i]])
+        w = np.concatenate([w[np.isnan(w)], w[~np.isnan(w)]])
+        out[j, i] = _quantile(float(q[i]), w)
+    return Vector(drop_name(rv.labels), out, ok).compact()
+
+
+def _quantile(q: float, sorted_vals: F64) -> float:
+    if math.isnan(q):
+        return math.nan
+    if q < 0:
+        return -math.inf
+    if q > 1:
+        return math.inf
+    n = len(sorted_vals)
+    rank = q * (n - 1)
+    lower = max(0, math.floor(rank))
+    upper = min(n - 1, lower + 1)
+    w = rank - math.floor(rank)
+    return float(sorted_vals[lower] * (1 - w) + sorted_vals[upper] * w)
+
+
+def _absent(arg: plan.Node, missing: np.ndarray | np.bool_) -> Vector:
+    sel: plan.VectorSelector | None = None
+    if isinstance(arg, plan.VectorSelector):
+        sel = arg
+    elif isinstance(arg, plan.MatrixSelector):
+        sel = arg.selector
+    labels: dict[str, str] = {}
+    if sel is not None:
+        seen: set[str] = set()
+        for m in sel.matchers:
+            if m.name == "__name__":
+                continue
+            if m.type is MatchType.EQUAL and m.name not in seen:
+                labels[m.name] = m.value
+            elif m.name in labels:
+                del labels[m.name]
+            seen.add(m.name)
+    miss = np.asarray(missing, dtype=bool)
+    vals = np.ones((1, len(miss)))
+    return Vector([Labels(labels)], vals, miss[None, :].copy()).compact()
+
+
+def _timestamp(ev: Evaluator, arg: plan.Node, ts: I64) -> Vector:
+    inner = arg
+    while isinstance(inner, plan.Paren):
+        inner = inner.expr
+    if isinstance(inner, plan.VectorSelector):
+        from guardia.promql.selectors import instant
+
+        vec = instant(ev.ctx, inner, ts, want_timestamps=True)
+        return merge_duplicates(Vector(drop_name(vec.labels), vec.values, vec.present))
+    vec = ev.eval_vector(arg, ts)
+    vals = np.broadcast_to((ts / 1000.0)[None, :], vec.values.shape).copy()
+    return merge_duplicates(Vector(drop_name(vec.labels), vals, vec.present))
+
+
+def _date_part(name: str, vals: F64) -> F64:
+    finite = np.isfinite(vals)
+    secs = np.where(finite, vals, 0).astype(np.int64)
+    dt = secs.astype("datetime64[s]")
+    days = dt.astype("datetime64[D]")
+    months = dt.astype("datetime64[M]")
+    years = dt.astype("datetime64[Y]")
+    if name == "year":
+        r = years.astype(np.int64) + 1970
+    elif name == "month":
+        r = months.astype(np.int64) % 12 + 1
+    elif name == "day_of_month":
+        r = (days - months.astype("datetime64[D]")).astype(np.int64) + 1
+    elif name == "day_of_year":
+        r = (days - years.astype("datetime64[D]")).astype(np.int64) + 1
+    elif name == "day_of_week":
+        r = (days.astype(np.int64) + 4) % 7
+    elif name == "hour":
+        r = (secs // 3600) % 24
+    elif name == "minute":
+        r = (secs // 60) % 60
+    else:  # days_in_month
+        r = ((months + 1).astype("datetime64[D]") - months.astype("datetime64[D]")).astype(np.int64)
+    return np.where(finite, r.astype(np.float64), np.nan)
+
+
+def _sort(vec: Vector, name: str, keys: list[str]) -> Vector:
+    col = vec.values[:, 0] if vec.n_steps else np.zeros(0)
+    rows = [i for i in range(len(vec.labels)) if vec.present[i, 0]]
+    if name in ("sort", "sort_desc"):
+        nan = [i for i in rows if math.isnan(col[i])]
+        num = [i for i in rows if not math.isnan(col[i])]
+        num.sort(key=lambda i: col[i], reverse=name == "sort_desc")
+        order = num + nan
+    else:
+        order = sorted(
+            rows,
+            key=lambda i: [_natural_key(vec.labels[i].get(k)) for k in keys] + [list(vec.labels[i])],
+            reverse=name == "sort_by_label_desc",
+        )
+    out = vec.take(order)
+    out.ordered = True
+    return out
+
+
+def _natural_key(s: str) -> list[tuple[int, int | str]]:
+    return [(0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", s) if p]
+
+
+_GO_GROUP = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))|\$\$")
+
+
+def _expand(template: str, m: re.Match[str]) -> str:
+    def rep(g: re.Match[str]) -> str:
+        if g.group(0) == "$$":
+            return "$"
+        key = g.group(1) or g.group(2)
+        try:
+            idx = int(key)
+            val = m.group(idx) if idx <= (m.re.groups or 0) else None
+        except ValueError:
+            val = m.groupdict().get(key)
+        except IndexError:
+            val = None
+        return val or ""
+
+    return _GO_GROUP.sub(rep, template)
+
+
+def _valid_label_name(name: str) -> bool:
+    if not name:
+        return False
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _label_replace(vec: Vector, dst: str, repl: str, src: str, regex: str) -> Vector:
+    from guardia.model.matchers import MatcherError, compile_anchored
+
+    try:
+        rx = compile_anchored(_go_named_groups(regex))
+    except MatcherError as e:
+        raise BadDataError(f"invalid regular expression in label_replace(): {regex}") from e
+    if not _valid_label_name(dst):
+        raise BadDataError(f"invalid destination label name in label_replace(): {dst}")
+    out = []
+    for ls in vec.labels:
+        m = rx.fullmatch(ls.get(src))
+        if m is None:
+            out.append(ls)
+            continue
+        out.append(ls.set(dst, _expand(repl, m)))
+    return Vector(out, vec.values, vec.present)
+
+
+def _go_named_groups(regex: str) -> str:
+    """Go spells named groups ``(?P<name>...)`` and also ``(?<name>...)``."""
+    return re.sub(r"\(\?<([A-Za-z_][A-Za-z0-9_]*)>", r"(?P<\1>", regex)
+
+
+def _label_join(vec: Vector, dst: str, sep: str, srcs: list[str]) -> Vector:
+    if not _valid_label_name(dst):
+        raise BadDataError(f"invalid destination label name in label_join(): {dst}")
+    out = [ls.set(dst, sep.join(ls.get(s) for s in srcs)) for ls in vec.labels]
+    return Vector(out, vec.values, vec.present)
+
+
+def _double_exp(rv: RangeVector, sf: F64, tf: F64) -> Vector:
+    for v in (sf, tf):
+        bad = v[(v <= 0) | (v >= 1)]
+        if len(bad):
+            which = "smoothing" if v is sf else "trend"
+            raise BadDataError(f"invalid {which} factor. Expected: 0 < sf < 1, got: {bad[0]:g}")
+    ok = (rv.hi - rv.lo) >= 2
+    out = np.zeros(rv.lo.shape)
+    for j, i in zip(*np.nonzero(ok), strict=True):
+        w = rv.v[rv.lo[j, i] : rv.hi[j, i]]
+        s, t = float(sf[i]), float(tf[i])
+        s1 = float(w[0])
+        b = float(w[1] - w[0])
+        s0 = s1
+        for k in range(1, len(w)):
+            if k > 1:
+                b = t * (s1 - s0) + (1 - t) * b
+            x = s * float(w[k])
+            y = (1 - s) * (s1 + b)
+            s0, s1 = s1, x + y
+        out[j, i] = s1
+    return Vector(drop_name(rv.labels), out, ok).compact()

@@ -1,0 +1,184 @@
+"""Turn PromQL text into guardia's plan, using the compiled Prometheus grammar.
+
+``promql-parser`` (a Rust port of the Prometheus parser) does the syntax and type checks;
+this module only converts its AST into ``guardia.promql.plan`` nodes.  Two quirks of the
+binding are worked around here: numeric ``@`` timestamps are read from the query text
+(the binding converts them through ``SystemTime`` and cannot represent negative ones),
+and parse errors carry no position, so one is derived where the message allows.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from functools import lru_cache
+from typing import Any
+
+import promql_parser as pp
+
+from guardia.model import Matcher, MatchType
+from guardia.model.matchers import MatcherError
+from guardia.promql import plan
+from guardia.promql.errors import ParseError
+
+_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`', re.DOTALL)
+_AT_RE = re.compile(
+    r"@\s*(start\s*\(\s*\)|end\s*\(\s*\)|[-+]?(?:0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|Inf|NaN))",
+    re.IGNORECASE,
+)
+_OPS = [
+    (pp.MatchOp.Equal, MatchType.EQUAL),
+    (pp.MatchOp.NotEqual, MatchType.NOT_EQUAL),
+    (pp.MatchOp.Re, MatchType.REGEX),
+    (pp.MatchOp.NotRe, MatchType.NOT_REGEX),
+]
+_CARD = [
+    (pp.VectorMatchCardinality.OneToOne, "one-to-one"),
+    (pp.VectorMatchCardinality.ManyToOne, "many-to-one"),
+    (pp.VectorMatchCardinality.OneToMany, "one-to-many"),
+    (pp.VectorMatchCardinality.ManyToMany, "many-to-many"),
+]
+
+
+def _lookup(table: list[tuple[Any, Any]], key: Any) -> Any:
+    """The binding's enums compare but do not hash."""
+    for k, v in table:
+        if k == key:
+            return v
+    raise ParseError(f"unknown parser value {key!r}")
+
+
+def parse(expr: str) -> plan.Node:
+    """Parse ``expr`` into a plan; raises ``ParseError`` (``bad_data``) for invalid PromQL."""
+    return _parse_cached(expr)
+
+
+@lru_cache(maxsize=1024)
+def _parse_cached(expr: str) -> plan.Node:
+    if not expr.strip():
+        raise ParseError("no expression found in input", 1, 1)
+    try:
+        ast = pp.parse(expr)
+    except ValueError as e:
+        raise _parse_error(expr, str(e)) from None
+    except BaseException as e:  # the binding panics on a few malformed inputs
+        if isinstance(e, KeyboardInterrupt | SystemExit):
+            raise
+        raise ParseError(f"invalid query: {e}") from None
+    ats = [m.group(1) for m in _AT_RE.finditer(_STRING_RE.sub('""', expr))]
+    conv = _Converter(ats)
+    return conv.node(ast)
+
+
+def _parse_error(expr: str, msg: str) -> ParseError:
+    """Give the message a position where it clearly refers to the end of the input."""
+    lines = expr.split("\n")
+    if "end of input" in msg or "unclosed" in msg or msg == "invalid promql query":
+        return ParseError(msg, len(lines), len(lines[-1]) + 1)
+    return ParseError(msg)
+
+
+def _duration_ms(td: Any) -> int:
+    if td is None:
+        return 0
+    if isinstance(td, _dt.timedelta):
+        return (td.days * 86_400_000) + td.seconds * 1000 + td.microseconds // 1000
+    return int(td)
+
+
+class _Converter:
+    def __init__(self, ats: list[str]) -> None:
+        self._ats = ats
+        self._at_i = 0
+
+    def _at(self, at: Any) -> plan.AtSpec:
+        if at is None:
+            return None
+        text = self._ats[self._at_i] if self._at_i < len(self._ats) else None
+        self._at_i += 1
+        if at.type == pp.AtModifierType.Start:
+            return "start"
+        if at.type == pp.AtModifierType.End:
+            return "end"
+        if text is not None and not text.lower().startswith(("start", "end")):
+            v = float(int(text, 16)) if text.lower().lstrip("+-").startswith("0x") else float(text)
+            if v != v or v in (float("inf"), float("-inf")):
+                raise ParseError(f"timestamp out of bounds for @ modifier: {v}")
+            return round(v * 1000)
+        ts = at.at
+        return round(ts.timestamp() * 1000)
+
+    def _selector(self, vs: Any) -> plan.VectorSelector:
+        matchers: list[Matcher] = []
+        if vs.name:
+            matchers.append(Matcher("__name__", MatchType.EQUAL, vs.name))
+        ms = vs.matchers
+        if ms.or_matchers:
+            raise ParseError("'or' inside label matchers is not PromQL")
+        for m in ms.matchers:
+            try:
+                matchers.append(Matcher(m.name, _lookup(_OPS, m.op), m.value))
+            except MatcherError as e:
+                raise ParseError(str(e)) from None
+        if all(m.matches_empty for m in matchers):
+            raise ParseError("vector selector must contain at least one non-empty matcher")
+        at = self._at(vs.at)
+        return plan.VectorSelector(vs.name, tuple(matchers), _duration_ms(vs.offset), at, str(vs))
+
+    def node(self, e: Any) -> plan.Node:
+        if isinstance(e, pp.NumberLiteral):
+            return plan.NumberLiteral(float(e.val))
+        if isinstance(e, pp.StringLiteral):
+            return plan.StringLiteral(str(e.val))
+        if isinstance(e, pp.VectorSelector):
+            return self._selector(e)
+        if isinstance(e, pp.MatrixSelector):
+            sel = self._selector(e.vector_selector)
+            return plan.MatrixSelector(sel, _duration_ms(e.range))
+        if isinstance(e, pp.SubqueryExpr):
+            inner = self.node(e.expr)
+            at = self._at(e.at)
+            rng, step, off = _duration_ms(e.range), _duration_ms(e.step), _duration_ms(e.offset)
+            return plan.Subquery(inner, rng, step, off, at)
+        if isinstance(e, pp.ParenExpr):
+            return plan.Paren(self.node(e.expr))
+        if isinstance(e, pp.UnaryExpr):
+            return plan.Unary("-", self.node(e.expr))
+        if isinstance(e, pp.BinaryExpr):
+            lhs = self.node(e.lhs)
+            rhs = self.node(e.rhs)
+            mod = e.modifier
+            op = str(e.op)
+            matching = None
+            return_bool = False
+            if mod is not None:
+                return_bool = bool(mod.return_bool)
+                card = _lookup(_CARD, mod.card)
+                on = False
+                labels: tuple[str, ...] = ()
+                if mod.matching is not None:
+                    on = mod.matching.type == pp.LabelModifierType.Include
+                    labels = tuple(mod.matching.labels)
+                include = tuple(mod.group_labels or ())
+                matching = plan.VectorMatching(card, on, labels, include)  # type: ignore[arg-type]
+            if op in ("and", "or", "unless"):
+                lm = matching or plan.VectorMatching("many-to-many", False, ())
+                matching = plan.VectorMatching("many-to-many", lm.on, lm.labels, ())
+            return plan.Binary(op, lhs, rhs, return_bool, matching)
+        if isinstance(e, pp.AggregateExpr):
+            op = str(e.op)
+            param = self.node(e.param) if e.param is not None else None
+            expr = self.node(e.expr)
+            amod = e.modifier
+            grouping: tuple[str, ...] = ()
+            without = False
+            has = False
+            if amod is not None:
+                has = True
+                grouping = tuple(amod.labels)
+                without = amod.type == pp.AggModifierType.Without
+            return plan.Aggregate(op, expr, param, grouping, without, has)
+        if isinstance(e, pp.Call):
+            args = tuple(self.node(a) for a in e.args)
+            return plan.Call(str(e.func.name), args)
+        raise ParseError(f"unsupported expression {e!r}")

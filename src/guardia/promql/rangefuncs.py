@@ -1,0 +1,233 @@
+"""Functions over range vectors (``rate``, ``*_over_time``, ...), vectorised over windows.
+
+Every window is ``[lo, hi)`` in the flat sample array of a ``RangeVector``.  Sums use
+``reduceat`` over the windows, pair-wise counts (resets, changes) use cumulative sums of
+integer indicators, so there is no Python loop per step or per series on the hot paths.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from guardia.promql.values import F64, I64, RangeVector
+
+_SENTINEL_PAD = 1
+
+
+def window_reduce(ufunc: np.ufunc, arr: np.ndarray, lo: I64, hi: I64) -> np.ndarray:
+    """``ufunc`` over each window ``arr[lo:hi]``; empty windows give garbage (mask them)."""
+    if arr.shape[0] == 0:
+        return np.zeros(lo.shape, dtype=arr.dtype)
+    ext = np.concatenate([arr, arr[:1]])
+    idx = np.empty(lo.size * 2, dtype=np.int64)
+    idx[0::2] = lo.ravel()
+    idx[1::2] = hi.ravel()
+    res = ufunc.reduceat(ext, idx)[0::2]
+    return np.asarray(res).reshape(lo.shape)
+
+
+def _pair_cumsum(ind: np.ndarray) -> I64:
+    c = np.zeros(len(ind) + 1, dtype=ind.dtype)
+    np.cumsum(ind, out=c[1:])
+    return c  # type: ignore[return-value]
+
+
+def _pair_sum(rv: RangeVector, ind: np.ndarray) -> np.ndarray:
+    """Sum of a per-pair indicator over pairs ``(i-1, i)`` with ``lo < i < hi``.
+
+    ``ind[i]`` must be 0 where sample ``i`` is the first of its series.
+    """
+    c = _pair_cumsum(ind)
+    lo1 = np.minimum(rv.lo + 1, rv.hi)
+    out: np.ndarray = c[rv.hi] - c[lo1]
+    return out
+
+
+def _first_of_series(rv: RangeVector) -> np.ndarray:
+    first = np.zeros(len(rv.t), dtype=bool)
+    s = rv.starts[:-1][rv.starts[:-1] < len(rv.t)]
+    first[s] = True
+    return first
+
+
+def _prev(v: np.ndarray) -> np.ndarray:
+    p = np.empty_like(v)
+    if len(v):
+        p[0] = v[0]
+        p[1:] = v[:-1]
+    return p
+
+
+def extrapolated_rate(rv: RangeVector, is_counter: bool, is_rate: bool) -> tuple[F64, np.ndarray]:
+    """Prometheus's ``extrapolatedRate``: rate/increase/delta for every window."""
+    lo, hi = rv.lo, rv.hi
+    c = hi - lo
+    ok = c >= 2
+    v, t = rv.v, rv.t
+    if len(v) == 0:
+        return np.zeros(lo.shape), ok
+    loc = np.minimum(lo, len(v) - 1)
+    hic = np.clip(hi - 1, 0, len(v) - 1)
+    first_v = v[loc]
+    last_v = v[hic]
+    result = last_v - first_v
+    if is_counter:
+        prev = _prev(v)
+        drops = (v < prev) & ~_first_of_series(rv)
+        if drops.any():
+            result = result + _pair_sum(rv, np.where(drops, prev, 0.0))
+    first_t = t[loc]
+    last_t = t[hic]
+    range_start = rv.step_times[None, :] - rv.range_ms
+    range_end = rv.step_times[None, :]
+    with np.errstate(all="ignore"):
+        dur_start = (first_t - range_start) / 1000.0
+        dur_end = (range_end - last_t) / 1000.0
+        sampled = (last_t - first_t) / 1000.0
+        avg_between = sampled / np.maximum(c - 1, 1)
+        threshold = avg_between * 1.1
+        dur_start = np.where(dur_start >= threshold, avg_between / 2, dur_start)
+        if is_counter:
+            to_zero = sampled * (first_v / result)
+            use_zero = (result > 0) & (first_v >= 0) & (to_zero < dur_start)
+            dur_start = np.where(use_zero, to_zero, dur_start)
+        dur_end = np.where(dur_end >= threshold, avg_between / 2, dur_end)
+        factor = (sampled + dur_start + dur_end) / sampled
+        if is_rate:
+            factor = factor / (rv.range_ms / 1000.0)
+        out: F64 = result * factor
+    return out, ok
+
+
+def instant_delta(rv: RangeVector, is_rate: bool) -> tuple[F64, np.ndarray]:
+    """``irate`` / ``idelta``: the last two samples of each window."""
+    ok = (rv.hi - rv.lo) >= 2
+    v, t = rv.v, rv.t
+    if len(v) == 0:
+        return np.zeros(rv.lo.shape), ok
+    i1 = np.clip(rv.hi - 1, 0, len(v) - 1)
+    i0 = np.clip(rv.hi - 2, 0, len(v) - 1)
+    last, prev = v[i1], v[i0]
+    with np.errstate(all="ignore"):
+        if is_rate:
+            res = np.where(last < prev, last, last - prev)
+            dt = (t[i1] - t[i0]) / 1000.0
+            res = res / dt
+            ok = ok & (dt != 0)
+        else:
+            res = last - prev
+    return res, ok
+
+
+def count(rv: RangeVector) -> tuple[F64, np.ndarray]:
+    c = (rv.hi - rv.lo).astype(np.float64)
+    return c, c > 0
+
+
+def sum_(rv: RangeVector) -> tuple[F64, np.ndarray]:
+    ok = rv.hi > rv.lo
+    return window_reduce(np.add, rv.v, rv.lo, rv.hi), ok
+
+
+def avg(rv: RangeVector) -> tuple[F64, np.ndarray]:
+    s, ok = sum_(rv)
+    c = np.maximum(rv.hi - rv.lo, 1)
+    with np.errstate(all="ignore"):
+        res = s / c
+    bad = ok & np.isinf(s)
+    if bad.any():
+        for j, i in zip(*np.nonzero(bad), strict=True):
+            w = rv.v[rv.lo[j, i] : rv.hi[j, i]]
+            mean = 0.0
+            for n, x in enumerate(w, 1):
+                mean += x / n - mean / n
+            res[j, i] = mean
+    return res, ok
+
+
+def min_(rv: RangeVector) -> tuple[F64, np.ndarray]:
+    return window_reduce(np.fmin, rv.v, rv.lo, rv.hi), rv.hi > rv.lo
+
+
+def max_(rv: RangeVector) -> tuple[F64, np.ndarray]:
+    return window_reduce(np.fmax, rv.v, rv.lo, rv.hi), rv.hi > rv.lo
+
+
+def last(rv: RangeVector) -> tuple[F64, np.ndarray]:
+    ok = rv.hi > rv.lo
+    if len(rv.v) == 0:
+        return np.zeros(rv.lo.shape), ok
+    return rv.v[np.clip(rv.hi - 1, 0, len(rv.v) - 1)], ok
+
+
+def first(rv: RangeVector) -> tuple[F64, np.ndarray]:
+    ok = rv.hi > rv.lo
+    if len(rv.v) == 0:
+        return np.zeros(rv.lo.shape), ok
+    return rv.v[np.clip(rv.lo, 0, len(rv.v) - 1)], ok
+
+
+def present(rv: RangeVector) -> tuple[F64, np.ndarray]:
+    ok = rv.hi > rv.lo
+    return np.ones(rv.lo.shape), ok
+
+
+def changes(rv: RangeVector) -> tuple[F64, np.ndarray]:
+    v = rv.v
+    prev = _prev(v)
+    with np.errstate(invalid="ignore"):
+        ind = (v != prev) & ~(np.isnan(v) & np.isnan(prev)) & ~_first_of_series(rv)
+    return _pair_sum(rv, ind.astype(np.int64)).astype(np.float64), rv.hi > rv.lo
+
+
+def resets(rv: RangeVector) -> tuple[F64, np.ndarray]:
+    v = rv.v
+    with np.errstate(invalid="ignore"):
+        ind = (v < _prev(v)) & ~_first_of_series(rv)
+    return _pair_sum(rv, ind.astype(np.int64)).astype(np.float64), rv.hi > rv.lo
+
+
+def linear_regression(rv: RangeVector, intercept_at_eval: bool) -> tuple[F64, F64, np.ndarray]:
+    """Least-squares slope and intercept per window (Prometheus's ``linearRegression``).
+
+    x is in seconds relative to each series' first sample so the sums stay exact enough;
+    the intercept is moved to the first sample of the window (deriv) or to the step time
+    (predict_linear).
+    """
+    ok = (rv.hi - rv.lo) >= 2
+    t, v = rv.t, rv.v
+    if len(v) == 0:
+        z = np.zeros(rv.lo.shape)
+        return z, z, ok
+    seg = np.repeat(np.arange(len(rv.starts) - 1), np.diff(rv.starts))
+    base = t[np.minimum(rv.starts[:-1], len(t) - 1)]
+    x = (t - base[seg]) / 1000.0
+    lo, hi = rv.lo, rv.hi
+    n = (hi - lo).astype(np.float64)
+    with np.errstate(all="ignore"):
+        sx = window_reduce(np.add, x, lo, hi)
+        sy = window_reduce(np.add, v, lo, hi)
+        sxy = window_reduce(np.add, x * v, lo, hi)
+        sxx = window_reduce(np.add, x * x, lo, hi)
+        vmin = window_reduce(np.fmin, v, lo, hi)
+        vmax = window_reduce(np.fmax, v, lo, hi)
+        cov = sxy - sx * sy / n
+        var = sxx - sx * sx / n
+        slope = cov / var
+        loc = np.minimum(lo, len(v) - 1)
+        c = (rv.step_times[None, :] - base[:, None]) / 1000.0 if intercept_at_eval else x[loc]
+        intercept = sy / n - slope * (sx / n - c)
+        const = (vmin == vmax) & ~np.isnan(v[loc])
+        first_v = v[loc]
+        slope = np.where(const, np.where(np.isinf(first_v), np.nan, 0.0), slope)
+        intercept = np.where(const, np.where(np.isinf(first_v), np.nan, first_v), intercept)
+    return slope, intercept, ok
+
+
+def per_window(rv: RangeVector, fn) -> tuple[F64, np.ndarray]:  # type: ignore[no-untyped-def]
+    """Fallback for rarely used functions: ``fn(values) -> float`` on every non-empty window."""
+    ok = rv.hi > rv.lo
+    out = np.zeros(rv.lo.shape)
+    for j, i in zip(*np.nonzero(ok), strict=True):
+        out[j, i] = fn(rv.v[rv.lo[j, i] : rv.hi[j, i]])
+    return out, ok

@@ -1,0 +1,495 @@
+"""Runner for PromQL test scripts (Prometheus's ``promqltest`` format).
+
+``load``/``clear``/``eval`` commands run against a fresh ``MemoryStorage`` per file; every
+``eval`` becomes a pass, a failure (with the query and the difference) or a skip (native
+histograms are out of scope: their loads are skipped, and so is every eval that would read
+one of the series those loads would have created).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from guardia.model import STALE_NAN, Labels, parse_duration
+from guardia.model.durations import DurationError
+from guardia.promql import plan
+from guardia.promql.engine import Engine, EngineOptions, QueryResult
+from guardia.promql.errors import PromQLError
+from guardia.promql.parse import parse
+from guardia.storage.memory import MemoryStorage
+
+_NUM = r"[-+]?(?:0[xX][0-9a-fA-F]+|(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[Ii]nf|NaN|nan)"
+_UNSIGNED = r"(?:0[xX][0-9a-fA-F]+|(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[Ii]nf)"
+_EXPAND_RE = re.compile(rf"^({_NUM})([+-])({_UNSIGNED})x(\d+)$")
+_REPEAT_RE = re.compile(rf"^({_NUM})x(\d+)$")
+_GAP_RE = re.compile(r"^_x(\d+)$")
+_NUM_RE = re.compile(rf"^{_NUM}$")
+_EVAL_INSTANT = re.compile(r"^eval(?:_(fail|warn|info|ordered))?\s+instant\s+at\s+(\S+)\s+(.+)$")
+_EVAL_RANGE = re.compile(
+    r"^eval(?:_(fail|warn|info|ordered))?\s+range\s+from\s+(\S+)\s+to\s+(\S+)\s+step\s+(\S+)\s+(.+)$"
+)
+_RANGE_VEC = re.compile(r"^expect\s+range\s+vector\s+from\s+(\S+)\s+to\s+(\S+)\s+step\s+(\S+)$")
+EPSILON = 1e-6
+
+
+class ScriptError(ValueError):
+    """The test script itself is malformed."""
+
+
+@dataclass
+class Failure:
+    file: str
+    line: int
+    query: str
+    diff: str
+
+
+@dataclass
+class FileReport:
+    file: str
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    failures: list[Failure] = field(default_factory=list)
+
+
+def _float(s: str) -> float:
+    low = s.lower()
+    if low in ("inf", "+inf"):
+        return math.inf
+    if low == "-inf":
+        return -math.inf
+    if low == "nan":
+        return math.nan
+    if low.lstrip("+-").startswith("0x"):
+        return float(int(s, 16))
+    return float(s)
+
+
+def parse_time(s: str) -> int:
+    """A script time: a PromQL duration since the epoch or plain seconds."""
+    if _NUM_RE.match(s):
+        return round(_float(s) * 1000)
+    try:
+        return parse_duration(s)
+    except DurationError as e:
+        raise ScriptError(f"invalid time {s!r}: {e}") from None
+
+
+def expand_points(tokens: list[str]) -> list[float | None]:
+    """``0+10x3 _ stale 5`` → values with ``None`` for gaps (``_``)."""
+    out: list[float | None] = []
+    for tok in tokens:
+        if tok == "_":
+            out.append(None)
+        elif tok == "stale":
+            out.append(STALE_NAN)
+        elif m := _GAP_RE.match(tok):
+            out.extend([None] * int(m.group(1)))
+        elif m := _EXPAND_RE.match(tok):
+            a, sign, b, n = _float(m.group(1)), m.group(2), _float(m.group(3)), int(m.group(4))
+            d = b if sign == "+" else -b
+            out.extend(a + d * i for i in range(n + 1))
+        elif m := _REPEAT_RE.match(tok):
+            out.extend([_float(m.group(1))] * (int(m.group(2)) + 1))
+        elif _NUM_RE.match(tok):
+            out.append(_float(tok))
+        else:
+            raise ScriptError(f"invalid point {tok!r}")
+    return out
+
+
+def split_series(text: str) -> tuple[str, str]:
+    """Split ``metric{a="b c"} 1 2`` into the series descriptor and the rest."""
+    text = text.strip()
+    i = 0
+    in_str: str | None = None
+    brace = False
+    while i < len(text):
+        c = text[i]
+        if in_str:
+            if c == "\\":
+                i += 2
+                continue
+            if c == in_str:
+                in_str = None
+        elif c in "\"'`" and brace:
+            in_str = c
+        elif c == "{":
+            brace = True
+        elif c == "}":
+            return text[: i + 1], text[i + 1 :].strip()
+        elif c.isspace() and not brace:
+            return text[:i], text[i:].strip()
+        i += 1
+    return text, ""
+
+
+def parse_labels(desc: str) -> Labels:
+    if desc.strip() == "{}":
+        return Labels()
+    node = parse(desc)
+    if not isinstance(node, plan.VectorSelector):
+        raise ScriptError(f"invalid series {desc!r}")
+    return Labels((m.name, m.value) for m in node.matchers)
+
+
+def _eq(a: float, b: float) -> bool:
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    if a == b:
+        return True
+    if math.isinf(a) or math.isinf(b):
+        return False
+    diff = abs(a - b)
+    abs_sum = abs(a) + abs(b)
+    min_normal = 2.2250738585072014e-308
+    if a == 0 or b == 0 or abs_sum < min_normal:
+        return diff < EPSILON * min_normal
+    return diff / min(abs_sum, 1.7976931348623157e308) < EPSILON
+
+
+def _selectors(node: plan.Node) -> list[plan.VectorSelector]:
+    out: list[plan.VectorSelector] = []
+
+    def walk(n: object) -> None:
+        if isinstance(n, plan.VectorSelector):
+            out.append(n)
+            return
+        for attr in ("expr", "lhs", "rhs", "param", "selector"):
+            child = getattr(n, attr, None)
+            if child is not None:
+                walk(child)
+        for a in getattr(n, "args", ()):
+            walk(a)
+
+    walk(node)
+    return out
+
+
+@dataclass
+class _Eval:
+    line: int
+    query: str
+    instant: bool
+    start: int
+    end: int
+    step: int
+    fail: bool = False
+    fail_msg: str | None = None
+    fail_regex: str | None = None
+    ordered: bool = False
+    warn: bool | None = None
+    warn_msgs: list[str] = field(default_factory=list)
+    info: bool | None = None
+    info_msgs: list[str] = field(default_factory=list)
+    expect_string: str | None = None
+    range_vector: tuple[int, int, int] | None = None
+    expected: list[tuple[Labels | None, list[float | None]]] = field(default_factory=list)
+    native: bool = False
+
+
+class ScriptRunner:
+    def __init__(self, engine: Engine | None = None) -> None:
+        self.engine = engine or Engine(EngineOptions(timeout_s=60.0))
+
+    def run_file(self, path: Path) -> FileReport:
+        text = path.read_text(encoding="utf-8")
+        return self.run_text(text, str(path))
+
+    def run_text(self, text: str, name: str = "<script>") -> FileReport:
+        report = FileReport(name)
+        lines = text.split("\n")
+        storage = MemoryStorage()
+        skipped_series: list[Labels] = []
+        i = 0
+        while i < len(lines):
+            raw = lines[i]
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                i += 1
+                continue
+            body, i2 = self._block(lines, i + 1)
+            if line == "clear":
+                storage = MemoryStorage()
+                skipped_series = []
+            elif line.startswith("load"):
+                self._load(storage, line, body, skipped_series)
+            elif line.startswith("eval"):
+                ev = self._parse_eval(line, body, i + 1)
+                self._run_eval(storage, ev, skipped_series, report, name)
+            else:
+                raise ScriptError(f"{name}:{i + 1}: unknown command {line!r}")
+            i = i2
+        return report
+
+    @staticmethod
+    def _block(lines: list[str], i: int) -> tuple[list[str], int]:
+        body: list[str] = []
+        while i < len(lines) and (lines[i][:1] in (" ", "\t") or not lines[i].strip()):
+            if lines[i].strip() and not lines[i].strip().startswith("#"):
+                body.append(lines[i].strip())
+            elif not lines[i].strip():
+                # A blank line ends the block.
+                break
+            i += 1
+        return body, i
+
+    def _load(self, storage: MemoryStorage, line: str, body: list[str], skipped: list[Labels]) -> None:
+        parts = line.split()
+        interval = parse_duration(parts[1])
+        # A series with native-histogram points is skipped (with every eval reading it);
+        # ``load_with_nhcb`` derives histograms from all its series, so it is skipped whole.
+        nhcb = parts[0] == "load_with_nhcb"
+        app = storage.appender()
+        for b in body:
+            desc, rest = split_series(b)
+            labels = parse_labels(desc)
+            if nhcb or "{{" in rest:
+                skipped.append(labels)
+                if nhcb and labels.name.endswith("_bucket"):
+                    skipped.append(labels.without("le").set("__name__", labels.name[: -len("_bucket")]))
+                continue
+            ref = app.ref(labels)
+            for k, v in enumerate(expand_points(rest.split())):
+                if v is not None:
+                    app.append(ref, k * interval, v)
+        app.commit()
+
+    def _parse_eval(self, line: str, body: list[str], lineno: int) -> _Eval:
+        m = _EVAL_INSTANT.match(line)
+        if m:
+            kind, at, query = m.group(1), m.group(2), m.group(3)
+            t = parse_time(at)
+            ev = _Eval(lineno, query.strip(), True, t, t, 0)
+        else:
+            m = _EVAL_RANGE.match(line)
+            if not m:
+                raise ScriptError(f"line {lineno}: invalid eval command {line!r}")
+            kind = m.group(1)
+            ev = _Eval(
+                lineno, m.group(5).strip(), False, parse_time(m.group(2)), parse_time(m.group(3)),
+                parse_time(m.group(4)),
+            )
+        if kind == "fail":
+            ev.fail = True
+        elif kind == "warn":
+            ev.warn = True
+        elif kind == "info":
+            ev.info = True
+        elif kind == "ordered":
+            ev.ordered = True
+        for b in body:
+            if "{{" in b:
+                ev.native = True
+            if b.startswith("expect ") or b.startswith("expected_fail"):
+                self._expect(ev, b)
+                continue
+            desc, rest = split_series(b)
+            if _NUM_RE.match(desc) and not rest:
+                ev.expected.append((None, [_float(desc)]))
+                continue
+            ev.expected.append((parse_labels(desc), expand_points(rest.split()) if "{{" not in rest else []))
+        return ev
+
+    @staticmethod
+    def _expect(ev: _Eval, b: str) -> None:
+        if b.startswith("expected_fail_message"):
+            ev.fail, ev.fail_msg = True, b.split(None, 1)[1] if " " in b else ""
+            return
+        if b.startswith("expected_fail_regexp"):
+            ev.fail, ev.fail_regex = True, b.split(None, 1)[1] if " " in b else ""
+            return
+        rest = b[len("expect ") :].strip()
+        m = _RANGE_VEC.match(b)
+        if m:
+            ev.range_vector = (parse_time(m.group(1)), parse_time(m.group(2)), parse_time(m.group(3)))
+            return
+        word, _, arg = rest.partition(" ")
+        arg = arg.strip()
+        msg = None
+        regex = None
+        if arg.startswith("msg:"):
+            msg = arg[4:].strip()
+        elif arg.startswith("regex:"):
+            regex = arg[6:].strip()
+        if word == "fail":
+            ev.fail, ev.fail_msg, ev.fail_regex = True, msg, regex
+        elif word == "ordered":
+            ev.ordered = True
+        elif word == "warn":
+            ev.warn = True
+            if msg:
+                ev.warn_msgs.append(msg)
+        elif word == "no_warn":
+            ev.warn = False
+        elif word == "info":
+            ev.info = True
+            if msg:
+                ev.info_msgs.append(msg)
+        elif word == "no_info":
+            ev.info = False
+        elif word == "string":
+            ev.expect_string = _unquote(arg)
+        else:
+            raise ScriptError(f"line {ev.line}: unknown expectation {b!r}")
+
+    def _reads_native(self, ev: _Eval, skipped: list[Labels]) -> bool:
+        if ev.native:
+            return True
+        if not skipped:
+            return False
+        try:
+            node = parse(ev.query)
+        except PromQLError:
+            return False
+        for sel in _selectors(node):
+            for ls in skipped:
+                if all(m.matches(ls.get(m.name)) for m in sel.matchers):
+                    return True
+        return False
+
+    def _run_eval(
+        self, storage: MemoryStorage, ev: _Eval, skipped: list[Labels], report: FileReport, name: str
+    ) -> None:
+        if self._reads_native(ev, skipped):
+            report.skipped += 1
+            return
+        diff = self._check(storage, ev)
+        if diff is None:
+            report.passed += 1
+        else:
+            report.failed += 1
+            report.failures.append(Failure(name, ev.line, ev.query, diff))
+
+    def _check(self, storage: MemoryStorage, ev: _Eval) -> str | None:
+        try:
+            if ev.instant:
+                res = self.engine.instant(storage, ev.query, ev.start)
+            else:
+                res = self.engine.range(storage, ev.query, ev.start, ev.end, ev.step)
+        except Exception as e:
+            if not isinstance(e, PromQLError):
+                return f"internal error: {type(e).__name__}: {e}"
+            if not ev.fail:
+                return f"unexpected error: {e.message}"
+            if ev.fail_msg is not None and e.message != ev.fail_msg:
+                return f"expected error {ev.fail_msg!r}, got {e.message!r}"
+            if ev.fail_regex is not None and not re.search(ev.fail_regex, e.message):
+                return f"expected error matching {ev.fail_regex!r}, got {e.message!r}"
+            return None
+        if ev.fail:
+            return "expected an error, got a result"
+        problems = self._annotations(ev, res)
+        if problems:
+            return problems
+        return self._compare(ev, res)
+
+    @staticmethod
+    def _annotations(ev: _Eval, res: QueryResult) -> str | None:
+        for kind, want, msgs, got in (
+            ("warn", ev.warn, ev.warn_msgs, res.warnings),
+            ("info", ev.info, ev.info_msgs, res.infos),
+        ):
+            if want is True and not got:
+                return f"expected {kind} annotations, got none"
+            if want is False and got:
+                return f"expected no {kind} annotations, got {got}"
+            for m in msgs:
+                if m not in got:
+                    return f"expected {kind} {m!r}, got {got}"
+        return None
+
+    def _compare(self, ev: _Eval, res: QueryResult) -> str | None:
+        if ev.expect_string is not None:
+            if res.type != "string" or res.value[1] != ev.expect_string:
+                return f"expected string {ev.expect_string!r}, got {res.type} {res.value!r}"
+            return None
+        if res.type == "scalar":
+            if len(ev.expected) != 1 or ev.expected[0][0] is not None:
+                return f"expected {len(ev.expected)} series, got scalar {res.value[1]}"
+            want = ev.expected[0][1][0]
+            assert want is not None
+            return None if _eq(res.value[1], want) else f"expected scalar {want}, got {res.value[1]}"
+        if res.type == "vector":
+            if not ev.instant:
+                return "range query returned a vector"
+            return self._compare_vector(ev, res)
+        if res.type == "matrix":
+            return self._compare_matrix(ev, res)
+        return f"unexpected result type {res.type}"
+
+    def _compare_vector(self, ev: _Eval, res: QueryResult) -> str | None:
+        got = {s.labels: s.v for s in res.value}
+        if len(got) != len(res.value):
+            return "result has duplicate label sets"
+        exp: dict[Labels, float] = {}
+        for ls, pts in ev.expected:
+            if ls is None:
+                return f"expected scalar, got vector of {len(res.value)}"
+            if len(pts) != 1 or pts[0] is None:
+                return f"expected value for {ls} must be one number"
+            exp[ls] = pts[0]
+        if ev.ordered:
+            got_order = [s.labels for s in res.value]
+            exp_order = [ls for ls, _ in ev.expected]
+            if got_order != exp_order:
+                return (
+                    f"order differs: expected {[str(x) for x in exp_order]}, "
+                    f"got {[str(x) for x in got_order]}"
+                )
+        return _diff_maps(exp, got, lambda a, b: _eq(a, b))
+
+    def _compare_matrix(self, ev: _Eval, res: QueryResult) -> str | None:
+        if ev.instant:
+            if ev.range_vector is None:
+                start, step = 0, 0
+                return "instant query returned a range vector without 'expect range vector'"
+            start, _end, step = ev.range_vector
+        else:
+            start, step = ev.start, ev.step
+        exp: dict[Labels, list[tuple[int, float]]] = {}
+        for ls, pts in ev.expected:
+            if ls is None:
+                return "expected scalar, got matrix"
+            exp[ls] = [(start + k * step, v) for k, v in enumerate(pts) if v is not None]
+        got: dict[Labels, list[tuple[int, float]]] = {}
+        for s in res.value:
+            if s.labels in got:
+                return f"result has duplicate series {s.labels}"
+            got[s.labels] = list(zip(s.timestamps.tolist(), s.values.tolist(), strict=True))
+
+        def same(a: list[tuple[int, float]], b: list[tuple[int, float]]) -> bool:
+            return len(a) == len(b) and all(
+                x[0] == y[0] and _eq(x[1], y[1]) for x, y in zip(a, b, strict=True)
+            )
+
+        return _diff_maps(exp, got, same)
+
+
+def _diff_maps(exp: dict, got: dict, same) -> str | None:  # type: ignore[no-untyped-def,type-arg]
+    lines = []
+    for k, v in exp.items():
+        if k not in got:
+            lines.append(f"  missing {k}: {v}")
+        elif not same(v, got[k]):
+            lines.append(f"  {k}: expected {v}, got {got[k]}")
+    for k, v in got.items():
+        if k not in exp:
+            lines.append(f"  unexpected {k}: {v}")
+    return "\n".join(lines) if lines else None
+
+
+def _unquote(s: str) -> str:
+    s = s.strip()
+    if len(s) >= 2 and s[0] == s[-1] and s[0] in "\"'`":
+        import json
+
+        return json.loads(s) if s[0] == '"' else s[1:-1]
+    return s
+
+
+__all__ = ["Failure", "FileReport", "ScriptError", "ScriptRunner", "expand_points"]

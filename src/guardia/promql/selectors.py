@@ -1,0 +1,113 @@
+"""Instant and range vector selectors and subqueries, evaluated for all steps at once."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from guardia.model import Labels
+from guardia.model.samples import stale_mask
+from guardia.promql import plan
+from guardia.promql.context import EvalContext
+from guardia.promql.values import I64, RangeVector, Vector
+from guardia.promql.windows import filter_flat, flatten, search
+from guardia.storage.interface import Series
+
+if TYPE_CHECKING:
+    from guardia.promql.evaluator import Evaluator
+
+
+def eval_times(ctx: EvalContext, ts: I64, offset_ms: int, at: plan.AtSpec) -> I64:
+    """The storage time each step reads at, after ``@`` and ``offset``."""
+    if at is None:
+        base = ts
+    else:
+        fixed = ctx.start if at == "start" else ctx.end if at == "end" else int(at)
+        base = np.full(ts.shape, fixed, dtype=np.int64)
+    out: I64 = base - offset_ms
+    return out
+
+
+def _select(ctx: EvalContext, sel: plan.VectorSelector, mint: int, maxt: int) -> list[Series]:
+    ctx.check()
+    q = ctx.storage.querier(mint, maxt)
+    try:
+        return list(q.select(list(sel.matchers)))
+    finally:
+        q.close()
+
+
+def instant(ctx: EvalContext, sel: plan.VectorSelector, ts: I64, want_timestamps: bool = False) -> Vector:
+    """Latest sample at or before each step within the lookback delta, unless stale."""
+    et = eval_times(ctx, ts, sel.offset_ms, sel.at)
+    n = len(ts)
+    if n == 0:
+        return Vector.empty(0)
+    series = _select(ctx, sel, int(et.min()) - ctx.lookback + 1, int(et.max()))
+    if not series:
+        return Vector.empty(n)
+    t, v, starts = flatten(series)
+    hi = search(t, starts, et, "right")
+    idx = hi - 1
+    has = hi > starts[:-1, None]
+    idx_c = np.where(has, idx, 0)
+    if len(t):
+        tt = t[idx_c]
+        vv = v[idx_c]
+    else:
+        tt = np.zeros(idx_c.shape, dtype=np.int64)
+        vv = np.zeros(idx_c.shape)
+    present = has & (tt > et[None, :] - ctx.lookback) & ~stale_mask(vv)
+    values = np.where(present, tt / 1000.0 if want_timestamps else vv, 0.0)
+    ctx.add_samples(present.sum(axis=0))
+    return Vector([s.labels for s in series], values, present).compact()
+
+
+def range_(ctx: EvalContext, sel: plan.MatrixSelector, ts: I64) -> RangeVector:
+    vs = sel.selector
+    et = eval_times(ctx, ts, vs.offset_ms, vs.at)
+    if len(ts) == 0:
+        series: list[Series] = []
+    else:
+        series = _select(ctx, vs, int(et.min()) - sel.range_ms + 1, int(et.max()))
+    return windowed(ctx, [s.labels for s in series], *flatten(series), et, sel.range_ms)
+
+
+def windowed(
+    ctx: EvalContext, labels: list[Labels], t: I64, v: np.ndarray, starts: I64, et: I64, range_ms: int
+) -> RangeVector:
+    """Window bounds ``(et - range, et]`` for every series and step, stale markers dropped."""
+    t, v, starts = filter_flat(t, v, starts, ~stale_mask(v))
+    lo = search(t, starts, et - range_ms, "right")
+    hi = search(t, starts, et, "right")
+    counts = hi - lo
+    ctx.add_samples(counts.sum(axis=0) if counts.size else 0)
+    return RangeVector(labels, t, v, starts, lo, hi, range_ms, et)
+
+
+def subquery(ctx: EvalContext, node: plan.Subquery, ts: I64, ev: Evaluator) -> RangeVector:
+    """Evaluate the inner expression on its own step grid, then window it like a selector."""
+    et = eval_times(ctx, ts, node.offset_ms, node.at)
+    step = node.step_ms or ctx.subquery_step
+    if len(ts) == 0:
+        return windowed(ctx, [], *flatten([]), et, node.range_ms)
+    lo_t = int(et.min()) - node.range_ms
+    # First step-aligned time after the window start (Go's truncating division).
+    q = abs(lo_t) // step * (1 if lo_t >= 0 else -1)
+    first = step * q
+    if first < lo_t:
+        first += step
+    last = int(et.max())
+    sub_ts = first + np.arange(max((last - first) // step + 1, 0), dtype=np.int64) * step
+    val = ev.eval_vector_like(node.expr, sub_ts)
+    labels = val.labels
+    # Flatten the present points of the inner result into raw series.
+    k = len(labels)
+    counts = val.present.sum(axis=1).astype(np.int64)
+    starts = np.zeros(k + 1, dtype=np.int64)
+    np.cumsum(counts, out=starts[1:])
+    rows, cols = np.nonzero(val.present)
+    t = sub_ts[cols]
+    v = val.values[rows, cols]
+    return windowed(ctx, labels, t, v, starts, et, node.range_ms)

@@ -1,0 +1,87 @@
+"""Intermediate values: every expression is evaluated for all query steps at once.
+
+An instant vector is a label list plus two ``(series, steps)`` arrays: the values and a
+presence mask (a series may exist at some steps only; NaN is a legitimate value, so
+absence needs its own mask).  A scalar is one value per step.  A range vector (the
+argument of ``rate`` & co.) keeps the raw samples of every series flattened into one array
+so window functions run over all series and steps in a handful of numpy calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from guardia.model import Labels
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+BOOL = npt.NDArray[np.bool_]
+
+
+@dataclass(slots=True)
+class Vector:
+    labels: list[Labels]
+    values: F64  # shape (k, n)
+    present: BOOL  # shape (k, n)
+    # Set by sort()/sort_desc()/sort_by_label(): the order of an instant result matters.
+    ordered: bool = False
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.values.shape[1])
+
+    @classmethod
+    def empty(cls, n: int) -> Vector:
+        return cls([], np.zeros((0, n)), np.zeros((0, n), dtype=bool))
+
+    def take(self, rows: npt.NDArray[np.intp] | list[int]) -> Vector:
+        idx = np.asarray(rows, dtype=np.intp)
+        return Vector([self.labels[i] for i in idx], self.values[idx], self.present[idx])
+
+    def compact(self) -> Vector:
+        """Drop series that are absent at every step."""
+        keep = np.flatnonzero(self.present.any(axis=1))
+        if len(keep) == len(self.labels):
+            return self
+        return self.take(keep)
+
+
+@dataclass(slots=True)
+class Scalar:
+    values: F64  # shape (n,)
+
+
+@dataclass(slots=True)
+class String:
+    value: str
+
+
+@dataclass(slots=True)
+class RangeVector:
+    """Raw samples of many series plus the window of each step.
+
+    ``t``/``v`` hold all series' samples back to back (stale markers removed); series ``j``
+    owns ``[starts[j], starts[j+1])``.  For series ``j`` and step ``i`` the window is
+    ``[lo[j, i], hi[j, i])``, i.e. the samples with ``t_i - range < t <= t_i``.
+    """
+
+    labels: list[Labels]
+    t: I64
+    v: F64
+    starts: I64
+    lo: I64  # shape (k, n)
+    hi: I64  # shape (k, n)
+    range_ms: int
+    step_times: I64  # (n,) evaluation time of each step after offset/@
+    metric_names: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> I64:
+        c: I64 = self.hi - self.lo
+        return c
+
+
+Value = Vector | Scalar | String | RangeVector

@@ -1,0 +1,62 @@
+"""Vectorised window bounds over many series at once.
+
+All series' samples are concatenated in one sorted-per-series array.  Prefixing each
+timestamp with its series number (``series * span + t``) makes the whole array globally
+sorted, so one ``searchsorted`` finds the window bounds of every series at every step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from guardia.promql.values import F64, I64
+from guardia.storage.interface import Series
+
+
+def flatten(series: Sequence[Series]) -> tuple[I64, F64, I64]:
+    """Concatenate series' samples; returns ``(t, v, starts)`` with ``len(starts) == k + 1``."""
+    counts = np.fromiter((len(s) for s in series), dtype=np.int64, count=len(series))
+    starts = np.zeros(len(series) + 1, dtype=np.int64)
+    np.cumsum(counts, out=starts[1:])
+    if len(series) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0), starts
+    t = np.concatenate([np.asarray(s.timestamps, dtype=np.int64) for s in series])
+    v = np.concatenate([np.asarray(s.values, dtype=np.float64) for s in series])
+    return t, v, starts
+
+
+def filter_flat(t: I64, v: F64, starts: I64, keep: np.ndarray) -> tuple[I64, F64, I64]:
+    """Drop samples where ``keep`` is False, keeping per-series boundaries right."""
+    if keep.all():
+        return t, v, starts
+    cum = np.zeros(len(keep) + 1, dtype=np.int64)
+    np.cumsum(keep, out=cum[1:])
+    return t[keep], v[keep], cum[starts]
+
+
+def search(t: I64, starts: I64, q: I64, side: str = "right") -> I64:
+    """Per-series ``searchsorted``: result ``[j, i]`` indexes the flat array for series ``j``.
+
+    ``q`` is either ``(n,)`` (the same query times for all series) or ``(k, n)``.
+    """
+    k = len(starts) - 1
+    q2 = np.broadcast_to(q, (k, q.shape[-1])) if q.ndim == 1 else q
+    if k == 0:
+        return np.zeros((0, q.shape[-1]), dtype=np.int64)
+    if len(t) == 0:
+        return np.broadcast_to(starts[:-1, None], q2.shape).copy()
+    base = min(int(t.min()), int(q2.min()))
+    span = max(int(t.max()), int(q2.max())) - base + 1
+    if span * (k + 1) < 2**62:
+        seg = np.repeat(np.arange(k, dtype=np.int64), np.diff(starts))
+        keys = seg * span + (t - base)
+        qk = np.arange(k, dtype=np.int64)[:, None] * span + (q2 - base)
+        out: I64 = np.searchsorted(keys, qk.ravel(), side=side).reshape(q2.shape).astype(np.int64)  # type: ignore[call-overload]
+        return out
+    res = np.empty(q2.shape, dtype=np.int64)
+    for j in range(k):
+        a, b = int(starts[j]), int(starts[j + 1])
+        res[j] = a + np.searchsorted(t[a:b], q2[j], side=side)  # type: ignore[call-overload]
+    return res
