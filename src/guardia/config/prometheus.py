@@ -496,7 +496,11 @@ def findings_to_issues(src: YamlSource, findings: list[Finding]) -> list[ConfigI
 def parse_prometheus_config(
     src: YamlSource, data: Any = None
 ) -> tuple[PrometheusConfig | None, list[ConfigIssue]]:
-    """Validate a prometheus.yml document; the config is None when any issue is an error.
+    """Validate a prometheus.yml document.
+
+    The config is None only when the schema itself failed; cross-field errors are returned
+    with the (resolved) config so the loader can go on to check the rule files it names.
+    Callers must treat any issue of severity "error" as a failed load.
 
     ``data`` defaults to the whole document (a guardia.yml passes it without its own keys).
     Every problem is returned, schema errors and cross-field errors alike, so one run of
@@ -516,6 +520,4 @@ def parse_prometheus_config(
         return None, issues + issues_from(e, src)
     findings = check_prometheus(cfg) + placeholder_findings(cfg)
     issues += findings_to_issues(src, findings)
-    if any(i.severity == "error" for i in issues):
-        return None, issues
     return resolve_defaults(cfg), issues

@@ -1,0 +1,330 @@
+"""One entry point for configuration: load, resolve, check and reload.
+
+``load_config`` reads a prometheus.yml or guardia.yml, the rule files it names and the
+alertmanager config it embeds or points at, and returns one frozen ``Config``.  Paths
+(``*_file`` secrets, TLS files, file_sd patterns, rule_files globs) are resolved against
+the config file's directory, as Prometheus does.  Every problem in every file is collected
+before anything is raised, so one run shows the whole list.  ``reload`` keeps the running
+config when the new one does not validate, and says why.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import yaml
+
+from guardia.config.alertmanager import AlertmanagerConfig, parse_alertmanager_config
+from guardia.config.errors import ConfigError, ConfigIssue
+from guardia.config.errors import Path as FieldPath
+from guardia.config.guardia_file import GuardiaSections, parse_guardia_sections, split_guardia
+from guardia.config.httpclient import FILE_FIELDS, Finding
+from guardia.config.kinds import Kind, detect_kind
+from guardia.config.placeholders import secret_placeholder_reason
+from guardia.config.prometheus import FileSDConfig, PrometheusConfig, parse_prometheus_config
+from guardia.config.rulefile import RuleFile, parse_rule_file
+from guardia.config.secrets import SecretResolutionError, expand_env
+from guardia.config.yamlsource import YamlSource, load_yaml
+
+SECRET_FILE_FIELDS = frozenset({
+    "password_file", "username_file", "credentials_file", "bearer_token_file", "client_secret_file",
+})
+_GLOB_CHARS = set("*?[")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Everything ``guardia serve`` runs from, validated and resolved; never mutated."""
+
+    file: str
+    kind: Kind
+    prometheus: PrometheusConfig
+    alertmanager: AlertmanagerConfig | None = None
+    alertmanager_file: str | None = None
+    rule_files: tuple[str, ...] = ()
+    rules: tuple[RuleFile, ...] = ()
+    sections: GuardiaSections = field(default_factory=GuardiaSections)
+    warnings: tuple[ConfigIssue, ...] = ()
+
+    @property
+    def probes(self) -> tuple[Any, ...]:
+        return self.sections.probes
+
+    @property
+    def checks(self) -> tuple[Any, ...]:
+        return self.sections.checks
+
+    @property
+    def slos(self) -> tuple[Any, ...]:
+        return self.sections.slos
+
+    @property
+    def web(self) -> Any:
+        return self.sections.web
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """What ``guardia check config`` reports for one file."""
+
+    file: str
+    kind: Kind
+    issues: tuple[ConfigIssue, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not any(i.severity == "error" for i in self.issues)
+
+
+# --- public API ----------------------------------------------------------------------------
+
+
+def load_config(path: str | Path) -> Config:
+    """Load a prometheus.yml or guardia.yml with everything it references; ``ConfigError`` on any error."""
+    cfg, issues = _load(str(path))
+    if cfg is None:
+        raise ConfigError(issues)
+    return cfg
+
+
+def reload(old: Config, path: str | Path | None = None) -> tuple[Config, ConfigError | None]:
+    """Load the config again; on failure keep ``old`` and return the error that explains why."""
+    try:
+        return load_config(path if path is not None else old.file), None
+    except ConfigError as e:
+        return old, e
+
+
+def check_file(path: str | Path) -> CheckResult:
+    """Validate any supported file, detecting its kind; never raises for config problems."""
+    p = str(path)
+    try:
+        src = load_yaml(p)
+    except ConfigError as e:
+        return CheckResult(p, Kind.UNKNOWN, tuple(e.issues))
+    kind = detect_kind(src.data, p)
+    issues: list[ConfigIssue]
+    if kind in (Kind.PROMETHEUS, Kind.GUARDIA):
+        _, issues = _load_source(src, kind)
+    elif kind is Kind.ALERTMANAGER:
+        try:
+            parse_alertmanager_config(src)
+            issues = []
+        except ConfigError as e:
+            issues = e.issues
+    elif kind is Kind.RULES:
+        _, issues = parse_rule_file(src)
+    elif kind is Kind.RULE_TESTS:
+        issues = [src.issue((), "this is a rule unit test file, not a configuration; run it with "
+                            "`guardia test rules`", severity="warning")]
+    else:
+        issues = [src.issue((), "cannot tell what kind of file this is: expected scrape_configs/global "
+                            "(prometheus.yml), route/receivers (alertmanager.yml), groups (rule file) or "
+                            "probes/alertmanager (guardia.yml) at the top level")]
+    return CheckResult(p, kind, tuple(issues))
+
+
+def dump_redacted(config: Config | pydantic.BaseModel) -> str:
+    """The config as YAML with every secret shown as ``<secret>`` (for /api/v1/status/config)."""
+    model = config.prometheus if isinstance(config, Config) else config
+    data = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+def _load(path: str) -> tuple[Config | None, list[ConfigIssue]]:
+    try:
+        src = load_yaml(path)
+    except ConfigError as e:
+        return None, e.issues
+    kind = detect_kind(src.data, path)
+    if kind is Kind.ALERTMANAGER:
+        return None, [src.issue((), "this is an alertmanager.yml; give guardia a prometheus.yml or "
+                                "guardia.yml and reference it from there (alertmanager: {file: "
+                                "alertmanager.yml})")]
+    if kind is Kind.RULES:
+        return None, [src.issue((), "this is a rule file; list it under rule_files: in prometheus.yml or "
+                                "guardia.yml")]
+    if kind is Kind.RULE_TESTS:
+        return None, [src.issue((), "this is a rule unit test file; run it with `guardia test rules`")]
+    return _load_source(src, Kind.GUARDIA if kind is Kind.GUARDIA else Kind.PROMETHEUS)
+
+
+def _load_source(src: YamlSource, kind: Kind) -> tuple[Config | None, list[ConfigIssue]]:
+    data = src.data if src.data is not None else {}
+    if not isinstance(data, dict):
+        msg = "the file must be a YAML mapping of sections (global, scrape_configs, ...)"
+        return None, [src.issue((), msg)]
+    base_dir = Path(src.file).parent
+    prom_data, own = split_guardia(data)
+    if own:
+        kind = Kind.GUARDIA
+    prom, issues = parse_prometheus_config(src, prom_data)
+    sections, sec_issues = parse_guardia_sections(src, own)
+    issues += sec_issues
+
+    rule_paths: list[str] = []
+    rules: list[RuleFile] = []
+    if prom is not None:
+        prom, findings = _resolve_paths(prom, base_dir)
+        issues += [src.issue(p, m, severity=s) for p, m, s in findings]  # type: ignore[arg-type]
+        prom, env_issues = _expand_external_labels(src, prom)
+        issues += env_issues
+        rule_paths, rule_issues = _expand_rule_files(src, prom.rule_files)
+        issues += rule_issues
+        for rp in rule_paths:
+            try:
+                rsrc = load_yaml(rp)
+            except ConfigError as e:
+                issues += e.issues
+                continue
+            rf, r_issues = parse_rule_file(rsrc)
+            issues += r_issues
+            if rf is not None:
+                rules.append(rf)
+
+    am: AlertmanagerConfig | None = None
+    am_file: str | None = None
+    if sections.alertmanager_file is not None:
+        am_file = os.path.normpath(str(base_dir / sections.alertmanager_file))
+        try:
+            am = parse_alertmanager_config(load_yaml(am_file))
+        except ConfigError as e:
+            issues += e.issues
+    elif sections.alertmanager_inline is not None:
+        try:
+            am = parse_alertmanager_config(_sub_source(src, ("alertmanager",)))
+        except ConfigError as e:
+            issues += [_prefixed(i, "alertmanager") for i in e.issues]
+
+    if prom is None or any(i.severity == "error" for i in issues):
+        return None, issues
+    cfg = Config(
+        file=src.file,
+        kind=kind,
+        prometheus=prom,
+        alertmanager=am,
+        alertmanager_file=am_file,
+        rule_files=tuple(rule_paths),
+        rules=tuple(rules),
+        sections=sections,
+        warnings=tuple(issues),
+    )
+    return cfg, issues
+
+
+def _sub_source(src: YamlSource, prefix: FieldPath) -> YamlSource:
+    """The part of ``src`` under ``prefix`` as its own document, keeping positions."""
+    n = len(prefix)
+    data: Any = src.data
+    for part in prefix:
+        data = data[part]
+    marks = {p[n:]: m for p, m in src.marks.items() if p[:n] == prefix}
+    key_marks = {p[n:]: m for p, m in src.key_marks.items() if p[:n] == prefix}
+    return YamlSource(src.file, data, marks, key_marks)
+
+
+def _prefixed(issue: ConfigIssue, prefix: str) -> ConfigIssue:
+    path = f"{prefix}.{issue.path}" if issue.path else prefix
+    return ConfigIssue(issue.file, issue.line, issue.column, path, issue.message, issue.severity)
+
+
+# --- path resolution -----------------------------------------------------------------------
+
+
+def _resolve_paths(cfg: PrometheusConfig, base_dir: Path) -> tuple[PrometheusConfig, list[Finding]]:
+    findings: list[Finding] = []
+    new = _rebase(cfg, base_dir, (), findings)
+    rule_files = tuple(_join(base_dir, r) for r in cfg.rule_files)
+    return new.model_copy(update={"rule_files": rule_files}), findings
+
+
+def _join(base_dir: Path, p: str) -> str:
+    return p if os.path.isabs(p) else os.path.normpath(str(base_dir / p))
+
+
+def _rebase(obj: Any, base_dir: Path, path: FieldPath, findings: list[Finding]) -> Any:
+    """Copy of ``obj`` with every file path made relative to the config's directory, each checked."""
+    if isinstance(obj, tuple):
+        items = tuple(_rebase(v, base_dir, (*path, i), findings) for i, v in enumerate(obj))
+        return items if any(a is not b for a, b in zip(items, obj, strict=True)) else obj
+    if not isinstance(obj, pydantic.BaseModel):
+        return obj
+    upd: dict[str, Any] = {}
+    for name, info in type(obj).model_fields.items():
+        value = getattr(obj, name)
+        key = info.alias or name
+        if name in FILE_FIELDS and isinstance(value, str) and value:
+            resolved = _join(base_dir, value)
+            upd[name] = resolved
+            findings.extend(_check_file(resolved, name, (*path, key)))
+        elif name == "files" and isinstance(obj, FileSDConfig):
+            upd[name] = tuple(_join(base_dir, f) for f in value)
+        elif isinstance(value, pydantic.BaseModel | tuple):
+            new = _rebase(value, base_dir, (*path, key), findings)
+            if new is not value:
+                upd[name] = new
+    return obj.model_copy(update=upd) if upd else obj
+
+
+def _check_file(p: str, name: str, path: FieldPath) -> list[Finding]:
+    if not os.path.isfile(p):
+        return [(path, f"{name} {p!r} does not exist or is not a file", "error")]
+    if name in SECRET_FILE_FIELDS:
+        try:
+            content = Path(p).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as e:
+            return [(path, f"cannot read {name} {p!r}: {e}", "error")]
+        reason = secret_placeholder_reason(content)
+        if reason:
+            return [(path, f"the secret in {name} {p!r} {reason}; write the real value to the file", "error")]
+    return []
+
+
+def _expand_external_labels(
+    src: YamlSource, cfg: PrometheusConfig
+) -> tuple[PrometheusConfig, list[ConfigIssue]]:
+    """``${VAR}`` in external label values (Prometheus's expand-external-labels behaviour)."""
+    labels = cfg.global_.external_labels
+    if not any("${" in v for v in labels.values()):
+        return cfg, []
+    issues: list[ConfigIssue] = []
+    out: dict[str, str] = {}
+    for k, v in labels.items():
+        try:
+            out[k] = expand_env(v)
+        except SecretResolutionError as e:
+            issues.append(src.issue(("global", "external_labels", k),
+                                    f"{e}; set it or write the value literally"))
+            out[k] = v
+    g = cfg.global_.model_copy(update={"external_labels": out})
+    return cfg.model_copy(update={"global_": g}), issues
+
+
+def _expand_rule_files(src: YamlSource, patterns: tuple[str, ...]) -> tuple[list[str], list[ConfigIssue]]:
+    found: list[str] = []
+    issues: list[ConfigIssue] = []
+    for i, pattern in enumerate(patterns):
+        if _GLOB_CHARS & set(pattern):
+            matches = sorted(glob.glob(pattern))
+            if not matches:
+                issues.append(src.issue(("rule_files", i),
+                                        f"rule_files pattern {pattern!r} matches no files; "
+                                        "no rules will be loaded from it", severity="warning"))
+        elif os.path.isfile(pattern):
+            matches = [pattern]
+        else:
+            issues.append(src.issue(("rule_files", i), f"rule file {pattern!r} does not exist (paths are "
+                                    "relative to the config file's directory)"))
+            matches = []
+        for m in matches:
+            if m not in found:
+                found.append(m)
+    return found, issues
