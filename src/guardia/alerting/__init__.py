@@ -1,0 +1,10 @@
+"""Alertmanager semantics in-process: route, group, inhibit, silence, dedupe, deliver.
+
+``Alertmanager`` is the public entry point; the stages live in their own modules, named
+for what they do, in the order alerts flow through them.
+"""
+
+from guardia.alerting.alertmanager import Alertmanager, AlertValidationError
+from guardia.alerting.types import Alert
+
+__all__ = ["Alert", "AlertValidationError", "Alertmanager"]

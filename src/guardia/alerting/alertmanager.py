@@ -1,0 +1,424 @@
+"""``Alertmanager``: alerts in, notifications out, with Alertmanager's semantics.
+
+Ties together the alert store, the dispatcher (routing tree + aggregation groups), the
+pipeline (inhibit, time intervals, silences, dedupe, retry) and the receivers.  Alerts,
+silences and the notification log persist under ``data_dir``; on start the stored alerts
+are fed back into the dispatcher and the notification log keeps them from being resent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from guardia.alerting.dispatch import Dispatcher, FlushInfo
+from guardia.alerting.inhibit import Inhibitor, InhibitRule
+from guardia.alerting.metrics import NotifyMetrics
+from guardia.alerting.nflog import NotificationLog, ReceiverKey
+from guardia.alerting.persist import read_json, write_atomic
+from guardia.alerting.receivers import build_notifier
+from guardia.alerting.receivers.base import Notifier, NotifyContext
+from guardia.alerting.route import Route
+from guardia.alerting.silence import Silence, Silences, matcher_to_api
+from guardia.alerting.stages import Backoff, Integration, MultiStage, build_pipeline
+from guardia.alerting.timeinterval import Intervener
+from guardia.alerting.types import Alert, Clock, fingerprint_hex, format_time, parse_time, system_clock
+from guardia.config.alertmanager import AlertmanagerConfig, NotifierConfig
+from guardia.model.labels import Labels, is_valid_label_name
+from guardia.model.matchers import Matcher
+
+log = logging.getLogger("guardia.alerting")
+VERSION = "0.27.0-guardia"
+NotifierFactory = Callable[[str, NotifierConfig, AlertmanagerConfig], Notifier]
+
+
+class AlertValidationError(ValueError):
+    """An alert posted with bad labels or times; the message names the problem."""
+
+
+class Alertmanager:
+    def __init__(
+        self,
+        config: AlertmanagerConfig,
+        *,
+        data_dir: str | Path | None = None,
+        registry: CollectorRegistry | None = None,
+        external_url: str = "http://localhost:9093",
+        clock: Clock = system_clock,
+        notifier_factory: NotifierFactory | None = None,
+        backoff: Backoff | None = None,
+        maintenance_interval_s: float = 30.0,
+    ) -> None:
+        self.config = config
+        self.data_dir = Path(data_dir) if data_dir is not None else None
+        self.external_url = external_url
+        self.clock = clock
+        self.metrics = NotifyMetrics.create(registry)
+        self.notifier_factory = notifier_factory or build_notifier
+        self.backoff = backoff
+        self.maintenance_interval_s = maintenance_interval_s
+        self.started_at = clock()
+        self.silences = Silences(self._file("silences.json"), clock=clock)
+        self.nflog = NotificationLog(self._file("nflog.json"), clock=clock)
+        self._alerts: dict[int, Alert] = {}
+        store = self._file("alerts.json")
+        for d in (read_json(store) or []) if store is not None else []:
+            a = _alert_from_store(d)
+            self._alerts[a.fingerprint] = a
+        self._dispatcher: Dispatcher | None = None
+        self._maint: asyncio.Task[None] | None = None
+        self._apply(config)
+
+    def _file(self, name: str) -> Path | None:
+        return self.data_dir / name if self.data_dir is not None else None
+
+    # ---- configuration
+
+    def _apply(self, config: AlertmanagerConfig) -> None:
+        assert config.route is not None, "validated config always has a route"
+        self.config = config
+        self.route = Route.from_config(config.route)
+        self.inhibitor = Inhibitor((InhibitRule.from_config(r) for r in config.inhibit_rules),
+                                   lambda: self._alerts.values(), self.clock)
+        self.intervener = Intervener(config.intervals())
+        integrations: dict[str, list[Integration]] = {}
+        for r in config.receivers:
+            integrations[r.name] = [
+                Integration(ReceiverKey(r.name, kind, i), self.notifier_factory(kind, c, config), c.resolved)
+                for kind, i, c in r.integrations()
+            ]
+        self.pipelines: dict[str, MultiStage] = build_pipeline(
+            integrations, inhibitor=self.inhibitor, silencer=_SilenceMuter(self.silences),
+            intervener=self.intervener, nflog=self.nflog, metrics=self.metrics, clock=self.clock,
+            backoff=self.backoff,
+        )
+        self.integrations = integrations
+
+    async def reload(self, config: AlertmanagerConfig) -> None:
+        """Swap in a new (already validated) config; groups are rebuilt from the stored alerts."""
+        running = self._dispatcher is not None
+        if running:
+            assert self._dispatcher is not None
+            await self._dispatcher.stop()
+        self._apply(config)
+        if running:
+            self._dispatcher = Dispatcher(self.route, self._notify, self.clock)
+            for a in self._alerts.values():
+                self._dispatcher.process(a)
+
+    # ---- lifecycle
+
+    async def start(self) -> None:
+        self._dispatcher = Dispatcher(self.route, self._notify, self.clock)
+        for a in self._alerts.values():
+            self._dispatcher.process(a)
+        self._maint = asyncio.get_running_loop().create_task(self._maintenance_loop())
+
+    async def stop(self) -> None:
+        if self._maint is not None:
+            self._maint.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maint
+        if self._dispatcher is not None:
+            await self._dispatcher.stop()
+            self._dispatcher = None
+        self._save_alerts()
+
+    async def __aenter__(self) -> Alertmanager:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def _maintenance_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.maintenance_interval_s)
+            await self.maintenance()
+
+    async def maintenance(self) -> None:
+        """GC expired silences and log entries, drop empty groups and long-resolved alerts."""
+        self.silences.gc()
+        self.nflog.gc()
+        if self._dispatcher is not None:
+            await self._dispatcher.maintenance()
+            in_groups = {fp for g in self._dispatcher.groups.values() for fp in g.alerts}
+        else:
+            in_groups = set()
+        now = self.clock()
+        old = [fp for fp, a in self._alerts.items() if a.resolved_at(now) and fp not in in_groups]
+        for fp in old:
+            del self._alerts[fp]
+        if old:
+            self._save_alerts()
+        self._update_gauges()
+
+    def _update_gauges(self) -> None:
+        now = self.clock()
+        counts = {"active": 0, "suppressed": 0, "unprocessed": 0}
+        for a in self._alerts.values():
+            if not a.resolved_at(now):
+                counts[self._status(a)["state"]] += 1
+        for k, v in counts.items():
+            self.metrics.alerts.labels(k).set(v)
+        sc = {"active": 0, "pending": 0, "expired": 0}
+        for s in self.silences.all():
+            sc[s.state(now)] += 1
+        for k, v in sc.items():
+            self.metrics.silences.labels(k).set(v)
+        self.metrics.nflog_entries.set(len(self.nflog.entries()))
+
+    # ---- alerts in
+
+    async def put(self, alerts: Iterable[Mapping[str, Any] | Alert]) -> None:
+        """Receive alerts (API v2 ``postableAlert`` dicts or ``Alert``); all-or-nothing validation."""
+        now = self.clock()
+        resolve_ns = self.config.global_.resolve_timeout * 1_000_000
+        batch: list[Alert] = []
+        errors: list[str] = []
+        for i, raw in enumerate(alerts):
+            try:
+                a = raw if isinstance(raw, Alert) else _alert_from_api(raw)
+                _validate(a)
+            except (AlertValidationError, ValueError) as e:
+                errors.append(f"alert {i}: {e}")
+                self.metrics.alerts_invalid.labels("v2").inc()
+                continue
+            a = a.replace(updated_at=now)
+            if a.starts_at == 0:
+                a = a.replace(starts_at=a.ends_at or now)
+            if a.ends_at == 0:
+                a = a.replace(ends_at=now + resolve_ns, timeout=True)
+            self.metrics.alerts_received.labels("firing" if a.ends_at > now else "resolved", "v2").inc()
+            batch.append(a)
+        if errors:
+            raise AlertValidationError("; ".join(errors))
+        for a in batch:
+            fp = a.fingerprint
+            old = self._alerts.get(fp)
+            if old is not None and (
+                (old.starts_at < a.ends_at < old.ends_at) or (old.starts_at < a.starts_at < old.ends_at)
+            ):
+                a = old.merge(a)
+            self._alerts[fp] = a
+            if self._dispatcher is not None:
+                self._dispatcher.process(a)
+        self._save_alerts()
+
+    def _save_alerts(self) -> None:
+        p = self._file("alerts.json")
+        if p is not None:
+            write_atomic(p, [_alert_to_store(a) for a in self._alerts.values()])
+
+    # ---- the pipeline
+
+    async def _notify(self, info: FlushInfo, alerts: list[Alert]) -> bool:
+        receiver = info.route.receiver
+        pipeline = self.pipelines.get(receiver)
+        if pipeline is None:
+            log.error("event=unknown_receiver receiver=%s", receiver)
+            return False
+        ctx = NotifyContext(
+            group_key=info.group_key, receiver=receiver, group_labels=info.group_labels, now=info.now,
+            repeat_interval_ns=info.route.repeat_interval_ms * 1_000_000,
+            mute_time_intervals=info.route.mute_time_intervals,
+            active_time_intervals=info.route.active_time_intervals,
+            deadline=info.deadline, external_url=self.external_url,
+        )
+        try:
+            await pipeline.exec(ctx, alerts)
+        except Exception as e:
+            log.error("event=notify_pipeline_failed receiver=%s group_key=%s error=%r",
+                      receiver, info.group_key, str(e))
+            return False
+        return True
+
+    # ---- queries (API v2 shapes)
+
+    def _status(self, a: Alert) -> dict[str, Any]:
+        silenced = self.silences.mutes(a.labels)
+        inh = self.inhibitor.mutes(a.labels)
+        inhibited = [fingerprint_hex(inh)] if inh is not None else []
+        state = "suppressed" if silenced or inhibited else "active"
+        return {"state": state, "silencedBy": silenced, "inhibitedBy": inhibited}
+
+    def _receivers_of(self, a: Alert) -> list[str]:
+        out: list[str] = []
+        for r in self.route.match(a.labels):
+            if r.receiver not in out:
+                out.append(r.receiver)
+        return out
+
+    def alerts(self, *, matchers: list[Matcher] | None = None, active: bool = True, silenced: bool = True,
+               inhibited: bool = True, unprocessed: bool = True, receiver: str | None = None
+               ) -> list[dict[str, Any]]:
+        """API v2 ``gettableAlerts``: unresolved alerts, filtered as the API's query flags say."""
+        import re
+
+        now = self.clock()
+        rx = re.compile(receiver) if receiver else None
+        out = []
+        for a in sorted(self._alerts.values(), key=lambda x: x.fingerprint):
+            if a.resolved_at(now):
+                continue
+            if matchers and not all(m.matches(a.labels.get(m.name)) for m in matchers):
+                continue
+            receivers = self._receivers_of(a)
+            if rx is not None and not any(rx.fullmatch(r) for r in receivers):
+                continue
+            st = self._status(a)
+            if st["state"] == "active" and not active:
+                continue
+            if st["silencedBy"] and not silenced:
+                continue
+            if st["inhibitedBy"] and not inhibited:
+                continue
+            out.append(_alert_to_api(a, st, receivers))
+        return out
+
+    def groups(self, *, matchers: list[Matcher] | None = None, active: bool = True, silenced: bool = True,
+               inhibited: bool = True, receiver: str | None = None) -> list[dict[str, Any]]:
+        """API v2 ``alertGroups``."""
+        import re
+
+        if self._dispatcher is None:
+            return []
+        now = self.clock()
+        rx = re.compile(receiver) if receiver else None
+        out = []
+        for g in self._dispatcher.groups.values():
+            if rx is not None and not rx.fullmatch(g.route.receiver):
+                continue
+            items = []
+            for a in sorted(g.alerts.values(), key=lambda x: x.fingerprint):
+                if a.resolved_at(now):
+                    continue
+                if matchers and not all(m.matches(a.labels.get(m.name)) for m in matchers):
+                    continue
+                st = self._status(a)
+                if st["state"] == "active" and not active:
+                    continue
+                if st["silencedBy"] and not silenced:
+                    continue
+                if st["inhibitedBy"] and not inhibited:
+                    continue
+                items.append(_alert_to_api(a, st, [g.route.receiver]))
+            if items:
+                out.append({"labels": dict(g.labels), "receiver": {"name": g.route.receiver},
+                            "alerts": items})
+        return out
+
+    def silence_list(self, matchers: list[Matcher] | None = None) -> list[dict[str, Any]]:
+        now = self.clock()
+        out = []
+        for s in self.silences.all():
+            if matchers and not _silence_matches_filter(s, matchers):
+                continue
+            out.append(s.to_api(now))
+        order = {"active": 0, "pending": 1, "expired": 2}
+        out.sort(key=lambda d: (order[d["status"]["state"]],
+                                d["endsAt"] if d["status"]["state"] != "pending" else d["startsAt"]))
+        return out
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "cluster": {"status": "disabled", "peers": [], "name": ""},
+            "versionInfo": {"version": VERSION, "revision": "", "branch": "", "buildUser": "",
+                            "buildDate": "", "goVersion": "python"},
+            "config": {"original": _config_yaml(self.config)},
+            "uptime": format_time(self.started_at),
+        }
+
+    def receiver_names(self) -> list[str]:
+        return [r.name for r in self.config.receivers]
+
+
+class _SilenceMuter:
+    def __init__(self, silences: Silences) -> None:
+        self.silences = silences
+
+    def mutes(self, labels: Labels) -> bool:
+        return bool(self.silences.mutes(labels))
+
+
+def _silence_matches_filter(s: Silence, matchers: list[Matcher]) -> bool:
+    """API filter on silences: every filter matcher must match one of the silence's matchers' values."""
+    labels = Labels({m.name: m.value for m in s.matchers})
+    return all(m.matches(labels.get(m.name)) for m in matchers)
+
+
+def _config_yaml(cfg: AlertmanagerConfig) -> str:
+    import yaml
+
+    data = cfg.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def _labels_from(d: Any, what: str) -> Labels:
+    if d is None:
+        return Labels()
+    if not isinstance(d, dict):
+        raise AlertValidationError(f"{what} must be an object of strings")
+    return Labels({str(k): str(v) for k, v in d.items()})
+
+
+def _alert_from_api(d: Mapping[str, Any]) -> Alert:
+    if not isinstance(d, Mapping):
+        raise AlertValidationError("alert must be a JSON object")
+    if "labels" not in d:
+        raise AlertValidationError("labels in body is required")
+    t = {k: parse_time(str(d[k])) if d.get(k) else 0 for k in ("startsAt", "endsAt")}
+    return Alert(
+        labels=_labels_from(d["labels"], "labels"),
+        annotations=_labels_from(d.get("annotations"), "annotations"),
+        starts_at=t["startsAt"], ends_at=t["endsAt"], generator_url=str(d.get("generatorURL") or ""),
+    )
+
+
+def _validate(a: Alert) -> None:
+    if not a.labels:
+        raise AlertValidationError("at least one label pair required")
+    for k, _ in a.labels:
+        if not is_valid_label_name(k):
+            raise AlertValidationError(f'invalid label set: invalid name "{k}"')
+    if a.starts_at and a.ends_at and a.ends_at < a.starts_at:
+        raise AlertValidationError("start time must be before end time")
+
+
+def _alert_to_api(a: Alert, status: dict[str, Any], receivers: list[str]) -> dict[str, Any]:
+    return {
+        "annotations": dict(a.annotations),
+        "endsAt": format_time(a.ends_at),
+        "fingerprint": fingerprint_hex(a.fingerprint),
+        "receivers": [{"name": r} for r in receivers],
+        "startsAt": format_time(a.starts_at),
+        "status": status,
+        "updatedAt": format_time(a.updated_at),
+        "generatorURL": a.generator_url,
+        "labels": dict(a.labels),
+    }
+
+
+def _alert_to_store(a: Alert) -> dict[str, Any]:
+    return {"labels": dict(a.labels), "annotations": dict(a.annotations), "startsAt": a.starts_at,
+            "endsAt": a.ends_at, "generatorURL": a.generator_url, "updatedAt": a.updated_at,
+            "timeout": a.timeout}
+
+
+def _alert_from_store(d: dict[str, Any]) -> Alert:
+    return Alert(Labels(d["labels"]), Labels(d["annotations"]), d["startsAt"], d["endsAt"],
+                 d["generatorURL"], d["updatedAt"], d["timeout"])
+
+
+def monotonic_s() -> float:
+    return time.monotonic()
+
+
+__all__ = ["AlertValidationError", "Alertmanager", "matcher_to_api"]
