@@ -32,7 +32,8 @@ GAD_EXPECTED = [
 
 CEP_EXPECTED = [
     *(f"{CEP}/alertmanager.yml:10:23: error: " + SMTP.format(r=r) for r in (
-        "critical-alerts", "platform-team", "backend-team", "marketing-team", "database-team", "security-team")),
+        "critical-alerts", "platform-team", "backend-team", "marketing-team", "database-team",
+        "security-team")),
     f"{CEP}/alertmanager.yml:51:18: error: receivers[0].slack_configs[0].api_url: "
     + SLACK.format(r="critical-alerts"),
     f"{CEP}/alertmanager.yml:55:22: error: receivers[0].pagerduty_configs[0].service_key: PagerDuty service "
