@@ -1,0 +1,185 @@
+"""Hand-written engine cases the conformance scripts do not cover: limits, cancellation,
+bad queries, unicode, and the documented arithmetic of rate/increase and histogram_quantile.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from guardia.model import Labels
+from guardia.promql import (
+    Engine,
+    EngineOptions,
+    ParseError,
+    PromQLError,
+    QueryCanceledError,
+    QueryTimeoutError,
+    TooManySamplesError,
+    parse,
+)
+from guardia.storage.memory import MemoryStorage
+
+
+def _storage(series: dict[str, tuple[list[int], list[float]]]) -> MemoryStorage:
+    s = MemoryStorage()
+    for text, (ts, vs) in series.items():
+        from guardia.promql.scripttest import parse_labels
+
+        s.add_series(parse_labels(text), ts, vs)
+    return s
+
+
+def _one(res_value: list) -> float:  # type: ignore[type-arg]
+    assert len(res_value) == 1
+    return float(res_value[0].v)
+
+
+def test_max_samples_fails_with_prometheus_error() -> None:
+    st = _storage({"m": (list(range(0, 600_000, 15_000)), [1.0] * 40)})
+    eng = Engine(EngineOptions(max_samples=10))
+    with pytest.raises(TooManySamplesError) as ei:
+        eng.instant(st, "sum_over_time(m[10m])", 600_000)
+    assert ei.value.error_type == "execution"
+    assert ei.value.message == (
+        "query processing would load too many samples into memory in query execution"
+    )
+    # Within the limit the same engine answers.
+    assert _one(eng.instant(st, "m", 600_000).value) == 1.0
+
+
+def test_timeout() -> None:
+    st = _storage({"m": ([0], [1.0])})
+    with pytest.raises(QueryTimeoutError) as ei:
+        Engine(EngineOptions(timeout_s=0.0)).instant(st, "m", 0)
+    assert ei.value.error_type == "timeout"
+    assert "query timed out" in ei.value.message
+
+
+def test_cancellation() -> None:
+    st = _storage({"m": ([0], [1.0])})
+    ev = threading.Event()
+    ev.set()
+    with pytest.raises(QueryCanceledError) as ei:
+        Engine().range(st, "rate(m[5m])", 0, 60_000, 15_000, cancel=ev)
+    assert ei.value.error_type == "canceled"
+
+
+@pytest.mark.parametrize(
+    ("query", "fragment"),
+    [
+        ("sum(", "unclosed left parenthesis"),
+        ("foo{", "unexpected end of input inside braces"),
+        ("rate(foo)", "expected type matrix in call to function 'rate', got vector"),
+        ('{a=""}', "vector selector must contain at least one non-empty matcher"),
+        ("", "no expression found in input"),
+        ("foo offset 5m[5m]", "no offset modifiers allowed before range"),
+    ],
+)
+def test_bad_queries(query: str, fragment: str) -> None:
+    with pytest.raises(ParseError) as ei:
+        parse(query)
+    assert ei.value.error_type == "bad_data"
+    assert "parse error: " in ei.value.message
+    assert fragment in ei.value.message
+
+
+def test_parse_error_has_position_at_end_of_input() -> None:
+    with pytest.raises(ParseError) as ei:
+        parse("sum(rate(x[5m])")
+    assert ei.value.message.startswith("1:16: parse error:")
+
+
+def test_range_query_refuses_range_vector() -> None:
+    with pytest.raises(PromQLError) as ei:
+        Engine().range(MemoryStorage(), "foo[5m]", 0, 60_000, 15_000)
+    assert ei.value.error_type == "bad_data"
+    assert 'invalid expression type "range vector"' in ei.value.message
+
+
+def test_unicode_label_values_round_trip() -> None:
+    st = _storage({'m{city="São Paulo", emoji="🔥"}': ([0], [3.0])})
+    res = Engine().instant(st, 'm{city="São Paulo"}', 0)
+    assert res.value[0].labels == Labels({"__name__": "m", "city": "São Paulo", "emoji": "🔥"})
+    res = Engine().instant(st, 'label_replace(m, "c", "$1!", "city", "(S.o) .*")', 0)
+    assert res.value[0].labels.get("c") == "São!"
+    res = Engine().instant(st, 'sum by (emoji) (m{emoji=~".+"})', 0)
+    assert res.value[0].labels == Labels({"emoji": "🔥"})
+
+
+def test_increase_extrapolates_to_window_edges() -> None:
+    # 0, 10, 20, 30, 40 every 15 s; at t=60s the window (0, 60] holds 10..40.
+    st = _storage({"c_total": ([0, 15_000, 30_000, 45_000, 60_000], [0, 10, 20, 30, 40])})
+    eng = Engine()
+    # 30 over 45 s sampled, extrapolated by 15 s at the start (zero point at exactly 15 s).
+    assert _one(eng.instant(st, "increase(c_total[1m])", 60_000).value) == pytest.approx(40.0)
+    assert _one(eng.instant(st, "rate(c_total[1m])", 60_000).value) == pytest.approx(40.0 / 60)
+
+
+def test_increase_of_series_starting_inside_window_extrapolates_half_interval() -> None:
+    st = _storage({"c_total": ([45_000, 60_000], [100, 110])})
+    # Raw 10 over 15 s; the start gap (45 s) exceeds 1.1 x interval, so only 7.5 s is added.
+    assert _one(Engine().instant(st, "increase(c_total[1m])", 60_000).value) == pytest.approx(15.0)
+
+
+def test_counter_resets_are_compensated() -> None:
+    st = _storage({"c_total": ([0, 15_000, 30_000, 45_000, 60_000], [0, 10, 20, 5, 15])})
+    eng = Engine()
+    # 15 - 0 plus the 20 lost at the reset; the zero point caps start extrapolation at 0 s.
+    assert _one(eng.instant(st, "increase(c_total[75s])", 60_000).value) == pytest.approx(35.0)
+    assert _one(eng.instant(st, "resets(c_total[75s])", 60_000).value) == 1.0
+    # irate after a reset is the new value over the interval.
+    assert _one(eng.instant(st, "irate(c_total[1m])", 45_000).value) == pytest.approx(5 / 15)
+
+
+def test_histogram_quantile_fixes_non_monotonic_buckets() -> None:
+    st = _storage(
+        {
+            'h_bucket{le="1"}': ([0], [10.0]),
+            'h_bucket{le="2"}': ([0], [8.0]),
+            'h_bucket{le="+Inf"}': ([0], [12.0]),
+        }
+    )
+    res = Engine().instant(st, "histogram_quantile(0.5, h_bucket)", 0)
+    # Buckets become 10, 10, 12: rank 6 falls in the first bucket -> 0.6.
+    assert _one(res.value) == pytest.approx(0.6)
+    assert any("needed to be fixed for monotonicity" in i for i in res.infos)
+
+
+def test_rate_on_non_counter_name_gives_info() -> None:
+    st = _storage({"gauge": ([0, 15_000, 30_000], [1, 2, 3])})
+    res = Engine().instant(st, "rate(gauge[1m])", 30_000)
+    assert res.infos == [
+        'PromQL info: metric might not be a counter, name does not end in '
+        '_total/_sum/_count/_bucket: "gauge" (1:6)'
+    ]
+
+
+def test_many_to_many_matching_is_refused() -> None:
+    st = _storage(
+        {'a{x="1", y="1"}': ([0], [1.0]), 'a{x="1", y="2"}': ([0], [2.0]), 'b{x="1"}': ([0], [3.0])}
+    )
+    with pytest.raises(PromQLError) as ei:
+        Engine().instant(st, "b + on(x) a", 0)
+    assert "many-to-many matching not allowed" in ei.value.message
+
+
+def test_range_query_evaluates_all_steps() -> None:
+    ts = list(range(0, 3_600_000, 15_000))
+    st = _storage({'c_total{i="1"}': (ts, [float(i) for i in range(len(ts))])})
+    res = Engine().range(st, "rate(c_total[5m])", 600_000, 1_200_000, 60_000)
+    assert res.type == "matrix"
+    (series,) = res.value
+    assert list(series.timestamps) == list(range(600_000, 1_200_001, 60_000))
+    np.testing.assert_allclose(series.values, 1 / 15)
+
+
+def test_negative_offset_and_at_modifier() -> None:
+    st = _storage({"m": ([0, 60_000, 120_000], [1.0, 2.0, 3.0])})
+    eng = Engine()
+    assert _one(eng.instant(st, "m offset -1m", 60_000).value) == 3.0
+    assert _one(eng.instant(st, "m @ 0", 120_000).value) == 1.0
+    res = eng.range(st, "m @ end()", 0, 120_000, 60_000)
+    np.testing.assert_array_equal(res.value[0].values, [3.0, 3.0, 3.0])
