@@ -13,6 +13,7 @@ import pytest
 import uvicorn
 
 from guardia.model import Labels
+from guardia.promql import Engine
 from guardia.storage.memory import MemoryStorage
 from guardia.web import AppDeps, create_app
 from guardia.web.api_v1 import ApiDeps
@@ -62,17 +63,18 @@ class LiveServer:
         self.thread.join(5)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def storage() -> MemoryStorage:
     return sample_storage()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def app_deps(storage: MemoryStorage) -> AppDeps:
-    return AppDeps(api=ApiDeps(storage=storage, now_ms=lambda: T0 + 600_000), write_storage=storage)
+    api = ApiDeps(storage=storage, engine=Engine(), now_ms=lambda: T0 + 600_000)
+    return AppDeps(api=api, write_storage=storage)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def client(app_deps: AppDeps) -> Iterator[httpx.Client]:
     with LiveServer(create_app(app_deps)) as srv, httpx.Client(base_url=srv.url, timeout=10) as c:
         yield c

@@ -545,6 +545,8 @@ async def runtimeinfo(deps: ApiDeps, params: Params) -> Response:
             "startTime": format_rfc3339(rt.start_time_ms),
             "CWD": rt.cwd,
             "reloadConfigSuccess": rt.reload_config_success,
+            # guardia's addition: why the last reload was refused ("" when it succeeded)
+            "reloadConfigError": rt.last_reload_error,
             "lastConfigTime": format_rfc3339(rt.last_config_time_ms),
             "corruptionCount": 0,
             "goroutineCount": len(asyncio.all_tasks()),

@@ -1,0 +1,174 @@
+"""`guardia serve` as a real subprocess: quickstart, reload (SIGHUP and HTTP), clean SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Serve:
+    def __init__(self, tmp: Path, *args: str) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tmp / "serve.log"
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "guardia.cli.main",
+                "serve",
+                "--web.listen-address",
+                f"127.0.0.1:{self.port}",
+                "--storage.tsdb.path",
+                str(tmp / "data"),
+                *args,
+            ],
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+            cwd=tmp,
+        )
+        self.http = httpx.Client(base_url=self.url, timeout=5)
+
+    def wait_ready(self, timeout: float = 20) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            assert self.proc.poll() is None, self.log.read_text()
+            try:
+                if self.http.get("/-/ready").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"not ready in {timeout}s:\n{self.log.read_text()}")
+
+    def wait_up(self, job: str, timeout: float = 20) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            r = self.http.get("/api/v1/query", params={"query": f'up{{job="{job}"}} == 1'}).json()
+            if r["status"] == "success" and r["data"]["result"]:
+                return
+            time.sleep(0.25)
+        raise AssertionError(f"up{{job={job!r}}} never became 1:\n{self.log.read_text()}")
+
+    def stop(self) -> float:
+        started = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(15)
+        self.http.close()
+        return time.monotonic() - started
+
+
+@pytest.fixture
+def serve_factory(tmp_path: Path) -> Iterator[list[Serve]]:
+    made: list[Serve] = []
+    yield made
+    for s in made:
+        if s.proc.poll() is None:
+            s.proc.kill()
+            s.proc.wait()
+
+
+def test_quickstart_scrapes_itself_and_the_demo_and_stops_cleanly(
+    tmp_path: Path, serve_factory: list[Serve]
+) -> None:
+    s = Serve(tmp_path)
+    serve_factory.append(s)
+    s.wait_ready()
+    s.wait_up("guardia")
+    s.wait_up("demo-shop")
+    names = s.http.get("/api/v1/label/__name__/values").json()["data"]
+    assert "http_requests_total" in names and "prometheus_http_requests_total" in names
+    targets = s.http.get("/api/v1/targets").json()["data"]["activeTargets"]
+    assert {t["labels"]["job"] for t in targets} == {"guardia", "demo-shop"}
+    assert s.http.get("/api/v1/status/config").json()["data"]["yaml"].count("job_name") == 2
+    elapsed = s.stop()
+    assert s.proc.returncode == 0, s.log.read_text()
+    assert elapsed < 10
+    assert "event=shutdown_complete" in s.log.read_text()
+
+
+CONFIG = """
+global: {{scrape_interval: 1s}}
+scrape_configs:
+  - job_name: self
+    static_configs: [{{targets: ["127.0.0.1:{port}"]}}]
+{extra}
+"""
+
+
+def test_broken_config_on_reload_keeps_the_old_one(tmp_path: Path, serve_factory: list[Serve]) -> None:
+    cfg = tmp_path / "prometheus.yml"
+    cfg.write_text(CONFIG.format(port=_free_port(), extra=""))
+    s = Serve(tmp_path, "--config", str(cfg))
+    serve_factory.append(s)
+    # the listen port was chosen by Serve; rewrite the config to scrape it, then reload
+    cfg.write_text(CONFIG.format(port=s.port, extra=""))
+    s.wait_ready()
+    assert s.http.post("/-/reload").status_code == 200
+    s.wait_up("self")
+
+    cfg.write_text("scrape_configs:\n  - job_name: self\n    scrape_interval: often\n")
+    os.kill(s.proc.pid, signal.SIGHUP)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        info = s.http.get("/api/v1/status/runtimeinfo").json()["data"]
+        if not info["reloadConfigSuccess"]:
+            break
+        time.sleep(0.1)
+    assert info["reloadConfigSuccess"] is False
+    assert "scrape_interval" in info["reloadConfigError"]
+    r = s.http.post("/-/reload")
+    assert r.status_code == 500 and "scrape_interval" in r.text
+    # the old config still runs: same target, still scraped
+    before = s.http.get("/api/v1/query", params={"query": 'timestamp(up{job="self"})'}).json()
+    time.sleep(1.5)
+    after = s.http.get("/api/v1/query", params={"query": 'timestamp(up{job="self"})'}).json()
+    assert float(after["data"]["result"][0]["value"][1]) > float(before["data"]["result"][0]["value"][1])
+    assert "prometheus_config_last_reload_successful 0.0" in s.http.get("/metrics").text
+
+    extra = f'  - job_name: again\n    static_configs: [{{targets: ["127.0.0.1:{s.port}"]}}]'
+    cfg.write_text(CONFIG.format(port=s.port, extra=extra))
+    assert s.http.post("/-/reload").status_code == 200
+    s.wait_up("again")
+    assert s.http.get("/api/v1/status/runtimeinfo").json()["data"]["reloadConfigSuccess"] is True
+    assert s.stop() < 10
+    assert s.proc.returncode == 0
+
+
+def test_broken_config_at_start_is_refused_with_the_reason(tmp_path: Path) -> None:
+    cfg = tmp_path / "prometheus.yml"
+    cfg.write_text("scrape_configs:\n  - job_name: x\n    static_configs: [{targets: ['nohostport/x']}]\n")
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "guardia.cli.main",
+            "serve",
+            "--config",
+            str(cfg),
+            "--web.listen-address",
+            f"127.0.0.1:{_free_port()}",
+            "--storage.tsdb.path",
+            str(tmp_path / "d"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 1
+    assert "prometheus.yml" in out.stderr
