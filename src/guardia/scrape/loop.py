@@ -54,6 +54,18 @@ _TLS_VERSIONS = {
 }
 
 
+def _http_error(e: httpx.HTTPError) -> str:
+    """A reason a person can act on; httpx often leaves the message empty."""
+    detail = f": {e}" if str(e) else ""
+    if isinstance(e, httpx.ConnectError):
+        return f"connection failed (is the target listening?){detail}"
+    if isinstance(e, httpx.ReadError):
+        return f"connection reset while reading the response{detail}"
+    if isinstance(e, httpx.RemoteProtocolError):
+        return f"the target broke the HTTP protocol{detail}"
+    return f"{type(e).__name__}{detail}"
+
+
 def ssl_context(tls: TLSConfig) -> ssl.SSLContext:
     """An SSL context from a tls_config block (CA, client cert, verification, versions)."""
     ctx = ssl.create_default_context()
@@ -217,7 +229,7 @@ class ScrapeLoop:
         except TimeoutError:
             raise ScrapeError(f"context deadline exceeded (scrape timeout {timeout_s:g}s)") from None
         except httpx.HTTPError as e:
-            raise ScrapeError(f"{type(e).__name__}: {e or 'connection failed'}") from None
+            raise ScrapeError(_http_error(e)) from None
         except (ssl.SSLError, OSError) as e:
             raise ScrapeError(f"{type(e).__name__}: {e}") from None
         return b"".join(chunks), resp.headers.get("content-type", "")

@@ -1,0 +1,108 @@
+"""HTTP options: HTTPS with tls_config, basic_auth, authorization, params, headers, proxy off."""
+
+from __future__ import annotations
+
+import base64
+import ssl
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from guardia.scrape.loop import ScrapeLoop, make_client
+from guardia.scrape.target import Target, populate_labels
+from guardia.storage.memory import MemoryStorage
+from tests.scrape.helpers import Sink, job, respond, select
+
+
+def _loop(address: str, storage: MemoryStorage, extra: str) -> ScrapeLoop:
+    cfg = job(f"scrape_configs:\n  - job_name: t\n    static_configs: [{{targets: ['{address}']}}]\n{extra}")
+    final, pre = populate_labels({"__address__": address}, cfg)
+    assert final is not None
+    return ScrapeLoop(Target("t", final, pre), cfg, storage, make_client(cfg))
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("tls")
+    key, crt = d / "key.pem", d / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(crt),
+         "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True,
+    )
+    return crt, key
+
+
+async def test_https_with_ca_file_and_basic_auth(
+    cert: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # must be ignored: proxy is off by default
+    crt, key = cert
+    sink = Sink(respond("secure 1\n"))
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(crt, key)
+    sink.server.socket = ctx.wrap_socket(sink.server.socket, server_side=True)
+    storage = MemoryStorage()
+    extra = (
+        f"    scheme: https\n    tls_config: {{ca_file: '{crt}'}}\n"
+        "    basic_auth: {username: u, password: p}\n"
+        "    params: {module: [http_2xx], target: ['a b']}\n"
+    )
+    loop = _loop(sink.address, storage, extra)
+    try:
+        await loop.scrape_once()
+    finally:
+        await loop.client.aclose()
+        sink.close()
+    assert loop.target.health == "up", loop.target.last_error
+    req = sink.requests[0]
+    assert req["authorization"] == "Basic " + base64.b64encode(b"u:p").decode()
+    assert req["path"] == "/metrics?module=http_2xx&target=a+b"
+    assert req["x-prometheus-scrape-timeout-seconds"] == "10"
+    assert req["accept-encoding"] == "gzip"
+    assert select(storage, __name__="secure")
+
+
+async def test_https_without_trusted_ca_fails_with_the_reason(cert: tuple[Path, Path]) -> None:
+    crt, key = cert
+    sink = Sink(respond("secure 1\n"))
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(crt, key)
+    sink.server.socket = ctx.wrap_socket(sink.server.socket, server_side=True)
+    loop = _loop(sink.address, MemoryStorage(), "    scheme: https\n")
+    try:
+        await loop.scrape_once()
+    finally:
+        await loop.client.aclose()
+        sink.close()
+    assert loop.target.health == "down"
+    assert "CERTIFICATE_VERIFY_FAILED" in loop.target.last_error
+
+
+async def test_authorization_header_and_no_compression() -> None:
+    sink = Sink(respond("x 1\n"))
+    loop = _loop(sink.address, MemoryStorage(),
+                 "    authorization: {credentials: tok}\n    enable_compression: false\n")
+    try:
+        await loop.scrape_once()
+    finally:
+        await loop.client.aclose()
+        sink.close()
+    assert sink.requests[0]["authorization"] == "Bearer tok"
+    assert sink.requests[0]["accept-encoding"] == "identity"
+
+
+def test_phase_is_stable_across_restarts() -> None:
+    cfg = job("scrape_configs:\n  - job_name: t\n    scrape_interval: 15s\n"
+              "    static_configs: [{targets: ['h:1']}]\n")
+    final, pre = populate_labels({"__address__": "h:1"}, cfg)
+    assert final is not None
+    t1, t2 = Target("t", dict(final), pre), Target("t", dict(final), pre)
+    assert t1.offset_ms(7) == t2.offset_ms(7)
+    assert 0 <= t1.offset_ms(7) < 15_000
+    loop = ScrapeLoop(t1, cfg, MemoryStorage(), make_client(cfg), jitter_seed=7)
+    # Both starts land on the same point of the 15s grid.
+    for now in (1000.0, 1003.3):
+        at = now + loop.first_delay(now)
+        assert round(at * 1000) % 15_000 == t1.offset_ms(7)
