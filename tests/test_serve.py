@@ -86,20 +86,37 @@ def serve_factory(tmp_path: Path) -> Iterator[list[Serve]]:
 def test_quickstart_scrapes_itself_and_the_demo_and_stops_cleanly(
     tmp_path: Path, serve_factory: list[Serve]
 ) -> None:
-    s = Serve(tmp_path)
+    s = Serve(tmp_path, "--web.enable-admin-api")
     serve_factory.append(s)
     s.wait_ready()
     s.wait_up("guardia")
     s.wait_up("demo-shop")
+    snap = s.http.post("/api/v1/admin/tsdb/snapshot").json()
+    assert snap["status"] == "success", snap
+    assert (tmp_path / "data" / "snapshots" / snap["data"]["name"]).is_dir()
+    assert s.http.get("/api/v1/status/tsdb").json()["data"]["headStats"]["numSeries"] > 10
     names = s.http.get("/api/v1/label/__name__/values").json()["data"]
     assert "http_requests_total" in names and "prometheus_http_requests_total" in names
     targets = s.http.get("/api/v1/targets").json()["data"]["activeTargets"]
     assert {t["labels"]["job"] for t in targets} == {"guardia", "demo-shop"}
     assert s.http.get("/api/v1/status/config").json()["data"]["yaml"].count("job_name") == 2
+    md = s.http.get("/api/v1/metadata", params={"metric": "http_requests_total"}).json()["data"]
+    assert md["http_requests_total"][0]["type"] == "counter"
+    tmd = s.http.get("/api/v1/targets/metadata", params={"match_target": '{job="demo-shop"}'}).json()["data"]
+    assert any(e["metric"] == "http_request_duration_seconds" and e["type"] == "histogram" for e in tmd)
+    seen_at = time.time()
     elapsed = s.stop()
     assert s.proc.returncode == 0, s.log.read_text()
     assert elapsed < 10
     assert "event=shutdown_complete" in s.log.read_text()
+
+    # a restart on the same data directory still has what was scraped (WAL replay)
+    again = Serve(tmp_path)
+    serve_factory.append(again)
+    again.wait_ready()
+    r = again.http.get("/api/v1/query", params={"query": 'up{job="demo-shop"}', "time": seen_at}).json()
+    assert r["data"]["result"], r
+    assert again.stop() < 10
 
 
 CONFIG = """

@@ -40,6 +40,7 @@ from guardia.web.selfmetrics import register_process_collectors
 log = logging.getLogger("guardia.serve")
 
 SHUTDOWN_BUDGET_S = 8.0
+MAINTENANCE_EVERY_S = 30.0
 
 
 @dataclass
@@ -74,34 +75,26 @@ class _Server(uvicorn.Server):
         yield
 
 
-def open_storage(opts: ServeOptions, registry: CollectorRegistry) -> Storage:
-    """The embedded TSDB at ``--storage.tsdb.path`` (in-memory store if it is not built in)."""
-    try:
-        from guardia.storage import tsdb
-    except ImportError:
-        tsdb = None  # type: ignore[assignment]
-    tsdb_cls: Any = getattr(tsdb, "TSDB", None)
-    if tsdb_cls is None:
-        from guardia.storage.memory import MemoryStorage
+def open_storage(opts: ServeOptions, registry: CollectorRegistry) -> Any:
+    """The embedded TSDB at ``--storage.tsdb.path`` with the retention flags applied."""
+    from guardia.storage.tsdb import TSDB, TSDBOptions
 
-        log.warning("event=storage_fallback reason=%r", "embedded TSDB not available; data is kept in memory")
-        return MemoryStorage()
-    options_cls: Any = getattr(tsdb, "TSDBOptions", None)
-    kwargs: dict[str, Any] = {}
-    if options_cls is not None:
-        wanted = {
-            "retention_ms": opts.retention_time_ms,
-            "retention_time_ms": opts.retention_time_ms,
-            "retention_bytes": opts.retention_size,
-            "retention_size": opts.retention_size,
-            "registry": registry,
-        }
-        fields = getattr(options_cls, "__dataclass_fields__", {}) or getattr(options_cls, "model_fields", {})
-        kwargs = {k: v for k, v in wanted.items() if k in fields}
-        storage: Storage = tsdb_cls.open(opts.storage_path, options_cls(**kwargs))
-    else:
-        storage = tsdb_cls.open(opts.storage_path)
-    return storage
+    options = TSDBOptions(retention_ms=opts.retention_time_ms, retention_bytes=opts.retention_size)
+    return TSDB.open(opts.storage_path, options, registry)
+
+
+async def maintenance_loop(storage: Any, stop: asyncio.Event, every_s: float = MAINTENANCE_EVERY_S) -> None:
+    """Head cut, compaction and retention, off the event loop, until ``stop``."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every_s)
+        if stop.is_set():
+            return
+        try:
+            rep = await asyncio.to_thread(storage.maintain)
+            log.debug("event=tsdb_maintenance report=%r", rep)
+        except Exception:
+            log.exception("event=tsdb_maintenance_failed")
 
 
 def make_engine(opts: ServeOptions, registry: CollectorRegistry) -> Any:
@@ -134,7 +127,7 @@ class GuardiaProcess:
         self.opts = opts
         self.registry = CollectorRegistry(auto_describe=True)
         register_process_collectors(self.registry)
-        self.storage: Storage | None = None
+        self.storage: Any = None
         self.config: Config | None = None
         self.config_path: str = opts.config_file or ""
         self.scrape: Any = None
@@ -266,9 +259,8 @@ class GuardiaProcess:
         if demo_sock is not None:
             self._serve(create_demo_app(), demo_sock)
         self._tasks.append(asyncio.create_task(self.scrape.run(), name="scrape"))
-        maint = getattr(self.storage, "run_maintenance", None)
-        if callable(maint):
-            self._tasks.append(asyncio.create_task(maint(), name="tsdb-maintenance"))
+        if callable(getattr(self.storage, "maintain", None)):
+            self._tasks.append(asyncio.create_task(maintenance_loop(self.storage, self._stop), name="tsdb"))
         for srv in self._servers:
             while not srv.started:
                 await asyncio.sleep(0.01)
