@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from guardia.model import Labels
-from guardia.model.labels import is_valid_label_name
-from guardia.promql import plan
+from guardia.promql import annotate, plan
 from guardia.promql.errors import BadDataError, ExecutionError
+from guardia.promql.kahan import group_ranks, grouped_sum
+from guardia.promql.text import go_quote, valid_label_name
 from guardia.promql.values import F64, I64, Scalar, Value, Vector
 
 if TYPE_CHECKING:
@@ -43,12 +44,12 @@ def _groups(vec: Vector, node: plan.Aggregate) -> tuple[list[Labels], np.ndarray
     return list(index), gidx
 
 
-def _reduce(ufunc: np.ufunc, vals: F64, gidx: np.ndarray, ngroups: int) -> F64:
+def _reduce(ufunc: np.ufunc, vals: np.ndarray, gidx: np.ndarray, ngroups: int) -> np.ndarray:
     """``ufunc.reduceat`` over rows grouped by ``gidx``; every group must have rows."""
     order = np.argsort(gidx, kind="stable")
     sg = gidx[order]
     bounds = np.flatnonzero(np.r_[True, sg[1:] != sg[:-1]])
-    out: F64 = ufunc.reduceat(vals[order], bounds, axis=0)
+    out: np.ndarray = ufunc.reduceat(vals[order], bounds, axis=0)
     return out
 
 
@@ -74,13 +75,10 @@ def evaluate(ev: Evaluator, node: plan.Aggregate, ts: I64) -> Value:
     out_present = cnt > 0
     with np.errstate(all="ignore"):
         if op == "sum":
-            res = _sum(vec.values, pres, gidx, g)
+            s, c = grouped_sum(vec.values, pres, gidx, g)
+            res = s + c
         elif op == "avg":
-            s = _sum(vec.values, pres, gidx, g)
-            res = s / cnt
-            bad = np.isinf(s) & out_present
-            if bad.any():
-                res = np.where(bad, _incremental_mean(vec.values, pres, gidx, g), res)
+            res = _avg(vec.values, pres, gidx, g, cnt)
         elif op == "count":
             res = cnt
         elif op == "group":
@@ -89,18 +87,41 @@ def evaluate(ev: Evaluator, node: plan.Aggregate, ts: I64) -> Value:
             masked = np.where(pres, vec.values, np.nan)
             res = _reduce(np.fmin if op == "min" else np.fmax, masked, gidx, g)
         elif op in ("stddev", "stdvar"):
-            s = _sum(vec.values, pres, gidx, g)
-            mean = s / cnt
-            dev = np.where(pres, vec.values - mean[gidx], 0.0)
-            var = _reduce(np.add, dev * dev, gidx, g) / cnt
+            var = _welford(vec.values, pres, gidx, g)
             res = np.sqrt(var) if op == "stddev" else var
         else:
             raise ExecutionError(f"unknown aggregation {op!r}")
     return Vector(keys, np.where(out_present, res, 0.0), out_present).compact()
 
 
-def _sum(values: F64, pres: np.ndarray, gidx: np.ndarray, g: int) -> F64:
-    return _reduce(np.add, np.where(pres, values, 0.0), gidx, g)
+def _avg(values: F64, pres: np.ndarray, gidx: np.ndarray, g: int, cnt: F64) -> F64:
+    """Direct mean with compensated sum; incremental mean where the sum overflows."""
+    s, c = grouped_sum(values, pres, gidx, g)
+    res: F64 = (s + c) / cnt
+    has_inf = _reduce(np.logical_or, pres & np.isinf(values), gidx, g)
+    overflow = np.isinf(s) & ~has_inf
+    if overflow.any():
+        res = np.where(overflow, _incremental_mean(values, pres, gidx, g), res)
+    return res
+
+
+def _welford(values: F64, pres: np.ndarray, gidx: np.ndarray, g: int) -> F64:
+    """Population variance per group and step, updated one series at a time."""
+    n = values.shape[1]
+    count = np.zeros((g, n))
+    mean = np.zeros((g, n))
+    m2 = np.zeros((g, n))
+    for rows, grp in group_ranks(gidx, g):
+        p = pres[rows]
+        x = values[rows]
+        cnt = count[grp] + p
+        delta = np.where(p, x - mean[grp], 0.0)
+        new_mean = mean[grp] + np.where(p, delta / np.maximum(cnt, 1), 0.0)
+        m2[grp] = m2[grp] + np.where(p, delta * (x - new_mean), 0.0)
+        mean[grp] = new_mean
+        count[grp] = cnt
+    out: F64 = m2 / count
+    return out
 
 
 def _incremental_mean(values: F64, pres: np.ndarray, gidx: np.ndarray, g: int) -> F64:
@@ -127,11 +148,14 @@ def _param_op(ev: Evaluator, op: str, vec: Vector, p: F64, node: plan.Aggregate,
         return Vector.empty(n)
     keys, gidx = _groups(vec, node)
     if op == "quantile":
+        for q in np.unique(p[~((p >= 0) & (p <= 1))]):
+            ev.ctx.warn(annotate.invalid_quantile(float(q)))
         return _quantile(vec, p, keys, gidx)
     if op == "limit_ratio":
         raise ExecutionError("limit_ratio is experimental and not supported by guardia")
     kk = np.clip(np.nan_to_num(p, nan=0.0, posinf=2**62, neginf=-(2**62)), -(2**62), 2**62).astype(np.int64)
     out_present = np.zeros_like(vec.present)
+    instant_order: list[int] = []
     for gi in range(len(keys)):
         rows = np.flatnonzero(gidx == gi)
         vals = vec.values[rows]
@@ -148,10 +172,17 @@ def _param_op(ev: Evaluator, op: str, vec: Vector, p: F64, node: plan.Aggregate,
             order = np.lexsort((pos, key, nanflag, absent), axis=0)
             rank = np.empty_like(order)
             np.put_along_axis(rank, order, np.ascontiguousarray(pos), axis=0)
-        out_present[rows] = pres & (rank < kk[None, :])
-    res = Vector(list(vec.labels), vec.values.copy(), out_present).compact()
-    res.ordered = True
-    return res
+        keep = pres & (rank < kk[None, :])
+        out_present[rows] = keep
+        if n == 1:
+            # An instant result lists each group's selection best first, as Prometheus does.
+            chosen = sorted(np.flatnonzero(keep[:, 0]), key=lambda i: rank[i, 0])
+            instant_order.extend(int(rows[i]) for i in chosen)
+    if n == 1:
+        res = Vector(list(vec.labels), vec.values.copy(), out_present).take(instant_order)
+        res.ordered = op != "limitk"
+        return res
+    return Vector(list(vec.labels), vec.values.copy(), out_present).compact()
 
 
 def quantile_sorted(sorted_vals: F64, counts: np.ndarray, q: F64) -> F64:
@@ -208,8 +239,8 @@ def format_value(v: float) -> str:
 
 
 def _count_values(vec: Vector, label: str, node: plan.Aggregate) -> Vector:
-    if not is_valid_label_name(label):
-        raise BadDataError(f"invalid label name {label!r}")
+    if not valid_label_name(label):
+        raise BadDataError(f"invalid label name {go_quote(label)}")
     n = vec.n_steps
     keyf = group_key_fn(node)
     rows_out: dict[Labels, np.ndarray] = {}

@@ -157,7 +157,7 @@ def _vector_vector(
                 ml = s
                 raise ExecutionError(
                     f"found duplicate series for the match group {labels_str(ml)} on the {side} "
-                    f"hand-side of the operation: [{labels_str(hits[1])}, {labels_str(hits[0])}]"
+                    f"hand-side of the operation: [{labels_str(hits[0])}, {labels_str(hits[1])}]"
                     ";many-to-many matching not allowed: matching labels must be unique on one side"
                 )
     pair_many: list[int] = []

@@ -14,15 +14,17 @@ import numpy as np
 
 from guardia.model import Labels
 from guardia.model.matchers import MatchType
-from guardia.promql import annotate, histograms, plan, rangefuncs
+from guardia.promql import annotate, histograms, plan, rangefuncs, rx
 from guardia.promql.dedupe import drop_name, merge_duplicates
 from guardia.promql.errors import BadDataError, ExecutionError
+from guardia.promql.kahan import kahan_inc_scalar
+from guardia.promql.text import go_quote, valid_label_name
 from guardia.promql.values import F64, I64, RangeVector, Scalar, Value, Vector
 
 if TYPE_CHECKING:
     from guardia.promql.evaluator import Evaluator
 
-_SCALAR_FUNCS = {"time", "pi", "scalar", "step", "range"}
+_SCALAR_FUNCS = {"time", "pi", "scalar", "step", "range", "start", "end", "min_of", "max_of"}
 _MATH: dict[str, Callable[[F64], F64]] = {
     "abs": np.abs,
     "ceil": np.ceil,
@@ -67,6 +69,10 @@ _RANGE: dict[str, Callable[[RangeVector], tuple[F64, np.ndarray]]] = {
     "stddev_over_time": lambda rv: rangefuncs.per_window(rv, lambda w: math.sqrt(_stdvar(w))),
     "stdvar_over_time": lambda rv: rangefuncs.per_window(rv, _stdvar),
     "mad_over_time": lambda rv: rangefuncs.per_window(rv, _mad),
+    "ts_of_last_over_time": rangefuncs.ts_of_last,
+    "ts_of_first_over_time": rangefuncs.ts_of_first,
+    "ts_of_min_over_time": lambda rv: rangefuncs.ts_of_extreme(rv, np.nanargmin),
+    "ts_of_max_over_time": lambda rv: rangefuncs.ts_of_extreme(rv, np.nanargmax),
 }
 # Functions that keep the metric name of their input.
 _KEEP_NAME = {"last_over_time", "first_over_time", "sort", "sort_desc", "sort_by_label", "sort_by_label_desc",
@@ -79,11 +85,15 @@ def return_type(name: str) -> plan.ValueType:
 
 
 def _stdvar(w: F64) -> float:
-    if len(w) == 0:
-        return 0.0
-    if np.all(w == w[0]):
-        return 0.0 if math.isfinite(float(w[0])) else math.nan
-    return float(np.var(w))
+    """Welford's update with compensated sums, as Prometheus's varianceOverTime."""
+    count = 0
+    mean = c_mean = aux = c_aux = 0.0
+    for x in w.tolist():
+        count += 1
+        delta = x - (mean + c_mean)
+        mean, c_mean = kahan_inc_scalar(delta / count, mean, c_mean)
+        aux, c_aux = kahan_inc_scalar(delta * (x - (mean + c_mean)), aux, c_aux)
+    return (aux + c_aux) / count
 
 
 def _mad(w: F64) -> float:
@@ -104,6 +114,14 @@ def call(ev: Evaluator, node: plan.Call, ts: I64) -> Value:
         return Scalar(np.full(n, ctx.step / 1000.0 if n > 1 or ctx.end != ctx.start else 0.0))
     if name == "range":
         return Scalar(np.full(n, (ctx.end - ctx.start) / 1000.0))
+    if name == "start":
+        return Scalar(np.full(n, ctx.start / 1000.0))
+    if name == "end":
+        return Scalar(np.full(n, ctx.end / 1000.0))
+    if name in ("min_of", "max_of"):
+        a = ev.eval_scalar(args[0], ts).values
+        b = ev.eval_scalar(args[1], ts).values
+        return Scalar(np.minimum(a, b) if name == "min_of" else np.maximum(a, b))
     if name == "scalar":
         vec = ev.eval_vector(args[0], ts)
         cnt = vec.present.sum(axis=0)
@@ -183,10 +201,8 @@ def call(ev: Evaluator, node: plan.Call, ts: I64) -> Value:
         return merge_duplicates(Vector(drop_name(vec.labels), _date_part(name, vec.values), vec.present))
     if name in ("sort", "sort_desc", "sort_by_label", "sort_by_label_desc"):
         vec = ev.eval_vector(args[0], ts)
-        if n > 1 and name in ("sort", "sort_desc"):
-            ctx.warn(f"{annotate.sort_ineffective()} ({annotate.position(ctx.query, name)})")
-            return vec
         if n > 1:
+            ctx.warn(f"{annotate.sort_ineffective()} ({annotate.position(ctx.query, name)})")
             return vec
         keys = [ev.eval_string(a, ts) for a in args[1:]]
         return _sort(vec, name, keys)
@@ -368,28 +384,18 @@ def _expand(template: str, m: re.Match[str]) -> str:
     return _GO_GROUP.sub(rep, template)
 
 
-def _valid_label_name(name: str) -> bool:
-    if not name:
-        return False
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _label_replace(vec: Vector, dst: str, repl: str, src: str, regex: str) -> Vector:
     from guardia.model.matchers import MatcherError, compile_anchored
 
     try:
-        rx = compile_anchored(_go_named_groups(regex))
+        pattern = compile_anchored(rx.translate(_go_named_groups(regex)))
     except MatcherError as e:
         raise BadDataError(f"invalid regular expression in label_replace(): {regex}") from e
-    if not _valid_label_name(dst):
-        raise BadDataError(f"invalid destination label name in label_replace(): {dst}")
+    if not valid_label_name(dst):
+        raise BadDataError(f"invalid destination label name in label_replace(): {go_quote(dst)[1:-1]}")
     out = []
     for ls in vec.labels:
-        m = rx.fullmatch(ls.get(src))
+        m = pattern.fullmatch(ls.get(src))
         if m is None:
             out.append(ls)
             continue
@@ -403,8 +409,8 @@ def _go_named_groups(regex: str) -> str:
 
 
 def _label_join(vec: Vector, dst: str, sep: str, srcs: list[str]) -> Vector:
-    if not _valid_label_name(dst):
-        raise BadDataError(f"invalid destination label name in label_join(): {dst}")
+    if not valid_label_name(dst):
+        raise BadDataError(f"invalid destination label name in label_join(): {go_quote(dst)[1:-1]}")
     out = [ls.set(dst, sep.join(ls.get(s) for s in srcs)) for ls in vec.labels]
     return Vector(out, vec.values, vec.present)
 

@@ -18,7 +18,7 @@ import promql_parser as pp
 
 from guardia.model import Matcher, MatchType
 from guardia.model.matchers import MatcherError
-from guardia.promql import plan
+from guardia.promql import plan, rx
 from guardia.promql.errors import ParseError
 
 _STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`', re.DOTALL)
@@ -66,7 +66,7 @@ def _parse_cached(expr: str) -> plan.Node:
             raise
         raise ParseError(f"invalid query: {e}") from None
     ats = [m.group(1) for m in _AT_RE.finditer(_STRING_RE.sub('""', expr))]
-    conv = _Converter(ats)
+    conv = _Converter(ats, _invalid_utf8_literals(expr))
     return conv.node(ast)
 
 
@@ -86,10 +86,58 @@ def _duration_ms(td: Any) -> int:
     return int(td)
 
 
+_ESC_RE = re.compile(r"\\(x[0-9a-fA-F]{2}|[0-7]{3}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)", re.DOTALL)
+_SIMPLE_ESC = {"a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11}
+
+
+def _invalid_utf8_literals(expr: str) -> dict[str, str]:
+    """String literals whose escapes (``"\\xff"``) make invalid UTF-8, as Go sees them.
+
+    The binding turns ``\\xNN`` into the code point U+00NN; Go into the byte NN.  For
+    literals where that matters the parser's value is mapped to a Python string carrying
+    the raw bytes as surrogate escapes, so label-name checks can refuse it as Prometheus.
+    """
+    out: dict[str, str] = {}
+    for m in _STRING_RE.finditer(expr):
+        lit = m.group(0)
+        if lit[0] == "`" or "\\" not in lit:
+            continue
+        body = lit[1:-1]
+        raw = bytearray()
+        parser_value: list[str] = []
+        pos = 0
+        for e in _ESC_RE.finditer(body):
+            chunk = body[pos : e.start()]
+            raw += chunk.encode()
+            parser_value.append(chunk)
+            esc = e.group(1)
+            if esc[0] == "x" or (len(esc) == 3 and esc.isdigit()):
+                code = int(esc[1:], 16) if esc[0] == "x" else int(esc, 8)
+                raw.append(code)
+                parser_value.append(chr(code))
+            elif esc[0] in "uU" and len(esc) > 1:
+                ch = chr(int(esc[1:], 16))
+                raw += ch.encode()
+                parser_value.append(ch)
+            else:
+                ch = chr(_SIMPLE_ESC[esc]) if esc in _SIMPLE_ESC else esc
+                raw += ch.encode()
+                parser_value.append(ch)
+            pos = e.end()
+        raw += body[pos:].encode()
+        parser_value.append(body[pos:])
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            out["".join(parser_value)] = bytes(raw).decode("utf-8", "surrogateescape")
+    return out
+
+
 class _Converter:
-    def __init__(self, ats: list[str]) -> None:
+    def __init__(self, ats: list[str], strings: dict[str, str]) -> None:
         self._ats = ats
         self._at_i = 0
+        self._strings = strings
 
     def _at(self, at: Any) -> plan.AtSpec:
         if at is None:
@@ -116,8 +164,12 @@ class _Converter:
         if ms.or_matchers:
             raise ParseError("'or' inside label matchers is not PromQL")
         for m in ms.matchers:
+            mt = _lookup(_OPS, m.op)
+            value = m.value
+            if mt in (MatchType.REGEX, MatchType.NOT_REGEX):
+                value = rx.translate(value)
             try:
-                matchers.append(Matcher(m.name, _lookup(_OPS, m.op), m.value))
+                matchers.append(Matcher(m.name, mt, value))
             except MatcherError as e:
                 raise ParseError(str(e)) from None
         if all(m.matches_empty for m in matchers):
@@ -129,7 +181,8 @@ class _Converter:
         if isinstance(e, pp.NumberLiteral):
             return plan.NumberLiteral(float(e.val))
         if isinstance(e, pp.StringLiteral):
-            return plan.StringLiteral(str(e.val))
+            val = str(e.val)
+            return plan.StringLiteral(self._strings.get(val, val))
         if isinstance(e, pp.VectorSelector):
             return self._selector(e)
         if isinstance(e, pp.MatrixSelector):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from guardia.promql.kahan import window_sum
 from guardia.promql.values import F64, I64, RangeVector
 
 _SENTINEL_PAD = 1
@@ -125,8 +126,20 @@ def count(rv: RangeVector) -> tuple[F64, np.ndarray]:
 
 
 def sum_(rv: RangeVector) -> tuple[F64, np.ndarray]:
+    """Window sums; windows where plain addition may lose precision are re-added with
+    Neumaier compensation (as Prometheus always does), so the fast path stays vectorised.
+    """
     ok = rv.hi > rv.lo
-    return window_reduce(np.add, rv.v, rv.lo, rv.hi), ok
+    with np.errstate(all="ignore"):
+        s = window_reduce(np.add, rv.v, rv.lo, rv.hi)
+        mag = window_reduce(np.add, np.abs(rv.v), rv.lo, rv.hi)
+        n = (rv.hi - rv.lo).astype(np.float64)
+        # Rounding error of a plain sum is at most n * eps * sum(|v|).
+        risky = ok & np.isfinite(mag) & (n * 2.3e-16 * mag > 1e-13 * np.abs(s))
+    for j, i in zip(*np.nonzero(risky), strict=True):
+        ks, kc = window_sum(rv.v[rv.lo[j, i] : rv.hi[j, i]])
+        s[j, i] = ks + kc
+    return s, ok
 
 
 def avg(rv: RangeVector) -> tuple[F64, np.ndarray]:
@@ -134,7 +147,8 @@ def avg(rv: RangeVector) -> tuple[F64, np.ndarray]:
     c = np.maximum(rv.hi - rv.lo, 1)
     with np.errstate(all="ignore"):
         res = s / c
-    bad = ok & np.isinf(s)
+        has_inf = window_reduce(np.logical_or, np.isinf(rv.v), rv.lo, rv.hi)
+    bad = ok & np.isinf(s) & ~has_inf
     if bad.any():
         for j, i in zip(*np.nonzero(bad), strict=True):
             w = rv.v[rv.lo[j, i] : rv.hi[j, i]]
@@ -215,7 +229,8 @@ def linear_regression(rv: RangeVector, intercept_at_eval: bool) -> tuple[F64, F6
         var = sxx - sx * sx / n
         slope = cov / var
         loc = np.minimum(lo, len(v) - 1)
-        c = (rv.step_times[None, :] - base[:, None]) / 1000.0 if intercept_at_eval else x[loc]
+        # predict_linear anchors at the step's own time (not the @/offset-shifted one).
+        c = (rv.eval_ts[None, :] - base[:, None]) / 1000.0 if intercept_at_eval else x[loc]
         intercept = sy / n - slope * (sx / n - c)
         const = (vmin == vmax) & ~np.isnan(v[loc])
         first_v = v[loc]
@@ -230,4 +245,30 @@ def per_window(rv: RangeVector, fn) -> tuple[F64, np.ndarray]:  # type: ignore[n
     out = np.zeros(rv.lo.shape)
     for j, i in zip(*np.nonzero(ok), strict=True):
         out[j, i] = fn(rv.v[rv.lo[j, i] : rv.hi[j, i]])
+    return out, ok
+
+
+def ts_of_last(rv: RangeVector) -> tuple[F64, np.ndarray]:
+    ok = rv.hi > rv.lo
+    if len(rv.t) == 0:
+        return np.zeros(rv.lo.shape), ok
+    return rv.t[np.clip(rv.hi - 1, 0, len(rv.t) - 1)] / 1000.0, ok
+
+
+def ts_of_first(rv: RangeVector) -> tuple[F64, np.ndarray]:
+    ok = rv.hi > rv.lo
+    if len(rv.t) == 0:
+        return np.zeros(rv.lo.shape), ok
+    return rv.t[np.clip(rv.lo, 0, len(rv.t) - 1)] / 1000.0, ok
+
+
+def ts_of_extreme(rv: RangeVector, argfn) -> tuple[F64, np.ndarray]:  # type: ignore[no-untyped-def]
+    """Timestamp of the (first) minimum / maximum sample; NaN only counts if all are NaN."""
+    ok = rv.hi > rv.lo
+    out = np.zeros(rv.lo.shape)
+    for j, i in zip(*np.nonzero(ok), strict=True):
+        lo, hi = int(rv.lo[j, i]), int(rv.hi[j, i])
+        w = rv.v[lo:hi]
+        k = 0 if np.isnan(w).all() else int(argfn(w))
+        out[j, i] = rv.t[lo + k] / 1000.0
     return out, ok

@@ -244,7 +244,7 @@ class ScriptRunner:
         # A series with native-histogram points is skipped (with every eval reading it);
         # ``load_with_nhcb`` derives histograms from all its series, so it is skipped whole.
         nhcb = parts[0] == "load_with_nhcb"
-        app = storage.appender()
+        points: dict[Labels, dict[int, float]] = {}
         for b in body:
             desc, rest = split_series(b)
             labels = parse_labels(desc)
@@ -253,10 +253,16 @@ class ScriptRunner:
                 if nhcb and labels.name.endswith("_bucket"):
                     skipped.append(labels.without("le").set("__name__", labels.name[: -len("_bucket")]))
                 continue
-            ref = app.ref(labels)
+            # A series listed twice: the later line's values win (as the reference runner).
+            series = points.setdefault(labels, {})
             for k, v in enumerate(expand_points(rest.split())):
                 if v is not None:
-                    app.append(ref, k * interval, v)
+                    series[k * interval] = v
+        app = storage.appender()
+        for labels, pts in points.items():
+            ref = app.ref(labels)
+            for t, v in pts.items():
+                app.append(ref, t, v)
         app.commit()
 
     def _parse_eval(self, line: str, body: list[str], lineno: int) -> _Eval:

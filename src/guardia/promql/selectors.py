@@ -71,11 +71,12 @@ def range_(ctx: EvalContext, sel: plan.MatrixSelector, ts: I64) -> RangeVector:
         series: list[Series] = []
     else:
         series = _select(ctx, vs, int(et.min()) - sel.range_ms + 1, int(et.max()))
-    return windowed(ctx, [s.labels for s in series], *flatten(series), et, sel.range_ms)
+    return windowed(ctx, [s.labels for s in series], *flatten(series), et, sel.range_ms, ts)
 
 
 def windowed(
-    ctx: EvalContext, labels: list[Labels], t: I64, v: np.ndarray, starts: I64, et: I64, range_ms: int
+    ctx: EvalContext, labels: list[Labels], t: I64, v: np.ndarray, starts: I64, et: I64, range_ms: int,
+    ts: I64,
 ) -> RangeVector:
     """Window bounds ``(et - range, et]`` for every series and step, stale markers dropped."""
     t, v, starts = filter_flat(t, v, starts, ~stale_mask(v))
@@ -83,7 +84,7 @@ def windowed(
     hi = search(t, starts, et, "right")
     counts = hi - lo
     ctx.add_samples(counts.sum(axis=0) if counts.size else 0)
-    return RangeVector(labels, t, v, starts, lo, hi, range_ms, et)
+    return RangeVector(labels, t, v, starts, lo, hi, range_ms, et, ts)
 
 
 def subquery(ctx: EvalContext, node: plan.Subquery, ts: I64, ev: Evaluator) -> RangeVector:
@@ -91,7 +92,7 @@ def subquery(ctx: EvalContext, node: plan.Subquery, ts: I64, ev: Evaluator) -> R
     et = eval_times(ctx, ts, node.offset_ms, node.at)
     step = node.step_ms or ctx.subquery_step
     if len(ts) == 0:
-        return windowed(ctx, [], *flatten([]), et, node.range_ms)
+        return windowed(ctx, [], *flatten([]), et, node.range_ms, ts)
     lo_t = int(et.min()) - node.range_ms
     # First step-aligned time after the window start (Go's truncating division).
     q = abs(lo_t) // step * (1 if lo_t >= 0 else -1)
@@ -110,4 +111,4 @@ def subquery(ctx: EvalContext, node: plan.Subquery, ts: I64, ev: Evaluator) -> R
     rows, cols = np.nonzero(val.present)
     t = sub_ts[cols]
     v = val.values[rows, cols]
-    return windowed(ctx, labels, t, v, starts, et, node.range_ms)
+    return windowed(ctx, labels, t, v, starts, et, node.range_ms, ts)

@@ -76,6 +76,7 @@ class RangeVector:
     hi: I64  # shape (k, n)
     range_ms: int
     step_times: I64  # (n,) evaluation time of each step after offset/@
+    eval_ts: I64  # (n,) the steps themselves
     metric_names: list[str] = field(default_factory=list)
 
     @property
