@@ -448,9 +448,13 @@ class Route(Model):
     routes: list[Route] = Field(default_factory=list)
 
     def all_matchers(self) -> list[Matcher]:
-        """Legacy ``match``/``match_re`` and ``matchers`` together, in Alertmanager's order."""
+        """Legacy ``match``/``match_re`` and ``matchers`` together, in Alertmanager's order.
+
+        ``match_re`` values carry the anchors Alertmanager adds (``^(?:re)$``): they show in
+        route keys, hence in group keys, and must be spelled the same to match its nflog.
+        """
         ms = [Matcher(k, MatchType.EQUAL, v) for k, v in self.match.items()]
-        ms += [Matcher(k, MatchType.REGEX, v) for k, v in self.match_re.items()]
+        ms += [Matcher(k, MatchType.REGEX, f"^(?:{v})$") for k, v in self.match_re.items()]
         return sort_matchers(ms + list(self.matchers))
 
 
