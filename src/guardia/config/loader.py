@@ -133,6 +133,10 @@ def dump_redacted(config: Config | pydantic.BaseModel) -> str:
     """The config as YAML with every secret shown as ``<secret>`` (for /api/v1/status/config)."""
     model = config.prometheus if isinstance(config, Config) else config
     data = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    # Name first, as Prometheus prints a job (the HTTP client fields come first by inheritance).
+    for key, name in (("scrape_configs", "job_name"), ("remote_write", "url"), ("remote_read", "url")):
+        if isinstance(data.get(key), list):
+            data[key] = [{name: e[name], **e} if name in e else e for e in data[key]]
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
 
 

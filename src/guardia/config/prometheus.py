@@ -31,9 +31,9 @@ DEFAULT_SCRAPE_INTERVAL_MS = 60_000
 DEFAULT_SCRAPE_TIMEOUT_MS = 10_000
 DEFAULT_EVALUATION_INTERVAL_MS = 60_000
 
+# Prometheus 3's default Accept order (the protobuf format only when native histograms are on).
 SCRAPE_PROTOCOLS = (
-    "PrometheusProto", "OpenMetricsText1.0.0", "OpenMetricsText0.0.1", "PrometheusText1.0.0",
-    "PrometheusText0.0.4",
+    "OpenMetricsText1.0.0", "OpenMetricsText0.0.1", "PrometheusText1.0.0", "PrometheusText0.0.4",
 )
 ScrapeProtocol = Literal[
     "PrometheusProto", "OpenMetricsText1.0.0", "OpenMetricsText0.0.1", "PrometheusText1.0.0",

@@ -1,0 +1,48 @@
+"""How long `guardia check config` takes on the example configs, as a user runs it.
+
+Runs the real command (a fresh Python process each time, so interpreter start-up and imports
+are included) on every file of examples/grupo-gad and examples/cepcomunicacion, a few times,
+and prints the median wall time of one invocation in seconds as the last line.  The issue's
+target is under 0.5 s for the seed configs.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = 5
+
+
+def example_files() -> list[str]:
+    files: list[str] = []
+    for d in ("grupo-gad", "cepcomunicacion"):
+        files += sorted(str(p.relative_to(ROOT)) for p in (ROOT / "examples" / d).rglob("*.yml"))
+    return files
+
+
+def time_once(files: list[str]) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "guardia.cli.main", "check", "config", *files],
+                          cwd=ROOT, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode not in (0, 1):  # 1 = the examples' placeholders, as expected
+        raise SystemExit(f"check config crashed:\n{proc.stderr}")
+    return elapsed
+
+
+def main() -> None:
+    files = example_files()
+    times = [time_once(files) for _ in range(RUNS)]
+    print(f"files checked per run: {len(files)}; runs: {RUNS}; "
+          f"min {min(times):.3f}s, median {statistics.median(times):.3f}s")
+    print("guardia check config on the example configs, median seconds per invocation:")
+    print(f"{statistics.median(times):.3f}")
+
+
+if __name__ == "__main__":
+    main()
