@@ -152,6 +152,24 @@ def _check_rule(r: Rule, rp: FieldPath, group: str, index: int) -> list[tuple[Fi
         out.append(((*rp, "alert"), f"{where}: alert name must not be empty", "error"))
     out.extend(_check_labels(r.labels, (*rp, "labels"), "label"))
     out.extend(_check_labels(r.annotations, (*rp, "annotations"), "annotation"))
+    if r.alert:
+        out.extend(_check_templates(r, rp, f'{where}, "{r.name}"'))
+    return out
+
+
+def _check_templates(r: Rule, rp: FieldPath, where: str) -> list[tuple[FieldPath, str, str]]:
+    """Alert labels and annotations are Go templates; a broken one fails every evaluation."""
+    # Imported here: only rule files with alerting rules need the template engine.
+    from guardia.template import check_alert_template
+
+    out: list[tuple[FieldPath, str, str]] = []
+    for kind, values in (("label", r.labels), ("annotation", r.annotations)):
+        for k, v in values.items():
+            if "{{" not in v:
+                continue
+            err = check_alert_template(v, r.name)
+            if err:
+                out.append(((*rp, f"{kind}s", k), f'{where}: {kind} "{k}": {err}', "error"))
     return out
 
 
