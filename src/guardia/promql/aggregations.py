@@ -14,7 +14,7 @@ import numpy as np
 from guardia.model import Labels
 from guardia.promql import annotate, plan
 from guardia.promql.errors import BadDataError, ExecutionError
-from guardia.promql.kahan import group_ranks, grouped_sum
+from guardia.promql.kahan import grouped_sum
 from guardia.promql.text import go_quote, valid_label_name
 from guardia.promql.values import F64, I64, Scalar, Value, Vector
 
@@ -75,8 +75,7 @@ def evaluate(ev: Evaluator, node: plan.Aggregate, ts: I64) -> Value:
     out_present = cnt > 0
     with np.errstate(all="ignore"):
         if op == "sum":
-            s, c = grouped_sum(vec.values, pres, gidx, g)
-            res = s + c
+            res = grouped_sum(vec.values, pres, gidx, g)
         elif op == "avg":
             res = _avg(vec.values, pres, gidx, g, cnt)
         elif op == "count":
@@ -87,7 +86,7 @@ def evaluate(ev: Evaluator, node: plan.Aggregate, ts: I64) -> Value:
             masked = np.where(pres, vec.values, np.nan)
             res = _reduce(np.fmin if op == "min" else np.fmax, masked, gidx, g)
         elif op in ("stddev", "stdvar"):
-            var = _welford(vec.values, pres, gidx, g)
+            var = _variance(vec.values, pres, gidx, g, cnt)
             res = np.sqrt(var) if op == "stddev" else var
         else:
             raise ExecutionError(f"unknown aggregation {op!r}")
@@ -96,8 +95,8 @@ def evaluate(ev: Evaluator, node: plan.Aggregate, ts: I64) -> Value:
 
 def _avg(values: F64, pres: np.ndarray, gidx: np.ndarray, g: int, cnt: F64) -> F64:
     """Direct mean with compensated sum; incremental mean where the sum overflows."""
-    s, c = grouped_sum(values, pres, gidx, g)
-    res: F64 = (s + c) / cnt
+    s = grouped_sum(values, pres, gidx, g)
+    res: F64 = s / cnt
     has_inf = _reduce(np.logical_or, pres & np.isinf(values), gidx, g)
     overflow = np.isinf(s) & ~has_inf
     if overflow.any():
@@ -105,22 +104,18 @@ def _avg(values: F64, pres: np.ndarray, gidx: np.ndarray, g: int, cnt: F64) -> F
     return res
 
 
-def _welford(values: F64, pres: np.ndarray, gidx: np.ndarray, g: int) -> F64:
-    """Population variance per group and step, updated one series at a time."""
-    n = values.shape[1]
-    count = np.zeros((g, n))
-    mean = np.zeros((g, n))
-    m2 = np.zeros((g, n))
-    for rows, grp in group_ranks(gidx, g):
-        p = pres[rows]
-        x = values[rows]
-        cnt = count[grp] + p
-        delta = np.where(p, x - mean[grp], 0.0)
-        new_mean = mean[grp] + np.where(p, delta / np.maximum(cnt, 1), 0.0)
-        m2[grp] = m2[grp] + np.where(p, delta * (x - new_mean), 0.0)
-        mean[grp] = new_mean
-        count[grp] = cnt
-    out: F64 = m2 / count
+def _variance(values: F64, pres: np.ndarray, gidx: np.ndarray, g: int, cnt: F64) -> F64:
+    """Population variance per group and step (two-pass: mean, then squared deviations).
+
+    Groups whose values are all equal get exactly 0, as Welford's update gives them.
+    """
+    mean = grouped_sum(values, pres, gidx, g) / cnt
+    dev = np.where(pres, values - mean[gidx], 0.0)
+    var: F64 = grouped_sum(dev * dev, pres, gidx, g) / cnt
+    lo = _reduce(np.fmin, np.where(pres, values, np.nan), gidx, g)
+    hi = _reduce(np.fmax, np.where(pres, values, np.nan), gidx, g)
+    const = (lo == hi) & np.isfinite(lo)
+    out: F64 = np.where(const, 0.0, var)
     return out
 
 

@@ -39,13 +39,16 @@ class EvalContext:
         if time.monotonic() > self.deadline:
             raise QueryTimeoutError()
 
-    def add_samples(self, per_step: np.ndarray | int, total: int | None = None) -> None:
-        """Account loaded samples; ``per_step`` is the count at each step (or one number)."""
-        peak = int(np.max(per_step)) if isinstance(per_step, np.ndarray) and per_step.size else int(
-            per_step if not isinstance(per_step, np.ndarray) else 0
-        )
-        self.total_samples += int(total if total is not None else np.sum(per_step))
-        self.peak_samples += peak
+    def add_samples(self, held: int, total: int) -> None:
+        """Account samples a selector loaded.
+
+        ``held`` is what stays in memory at once, as Prometheus counts it: every point of
+        an instant selector (a range query keeps them all), but only one step's windows of
+        a range selector (windows are consumed step by step).  ``total`` is every sample
+        read, the figure query statistics report.
+        """
+        self.total_samples += total
+        self.peak_samples += held
         if self.peak_samples > self.max_samples:
             raise TooManySamplesError()
         self.check()

@@ -60,7 +60,8 @@ def instant(ctx: EvalContext, sel: plan.VectorSelector, ts: I64, want_timestamps
         vv = np.zeros(idx_c.shape)
     present = has & (tt > et[None, :] - ctx.lookback) & ~stale_mask(vv)
     values = np.where(present, tt / 1000.0 if want_timestamps else vv, 0.0)
-    ctx.add_samples(present.sum(axis=0))
+    loaded = int(present.sum())
+    ctx.add_samples(loaded, loaded)
     return Vector([s.labels for s in series], values, present).compact()
 
 
@@ -83,7 +84,8 @@ def windowed(
     lo = search(t, starts, et - range_ms, "right")
     hi = search(t, starts, et, "right")
     counts = hi - lo
-    ctx.add_samples(counts.sum(axis=0) if counts.size else 0)
+    if counts.size:
+        ctx.add_samples(int(counts.sum(axis=0).max()), int(counts.sum()))
     return RangeVector(labels, t, v, starts, lo, hi, range_ms, et, ts)
 
 
