@@ -183,3 +183,20 @@ def test_negative_offset_and_at_modifier() -> None:
     assert _one(eng.instant(st, "m @ 0", 120_000).value) == 1.0
     res = eng.range(st, "m @ end()", 0, 120_000, 60_000)
     np.testing.assert_array_equal(res.value[0].values, [3.0, 3.0, 3.0])
+
+
+def test_chunked_range_evaluation_matches_single_pass() -> None:
+    ts = list(range(0, 3_600_000, 15_000))
+    st = _storage(
+        {
+            'c_total{i="1"}': (ts, [float(i) for i in range(len(ts))]),
+            'c_total{i="2"}': (ts[:100], [2.0 * i for i in range(100)]),
+        }
+    )
+    q = "sum by (i) (rate(c_total[5m])) * on() group_left vector(time()) or vector(1)"
+    whole = Engine().range(st, q, 0, 3_600_000, 15_000)
+    chunked = Engine(EngineOptions(max_chunk_steps=7)).range(st, q, 0, 3_600_000, 15_000)
+    assert [s.labels for s in whole.value] == [s.labels for s in chunked.value]
+    for a, b in zip(whole.value, chunked.value, strict=True):
+        np.testing.assert_array_equal(a.timestamps, b.timestamps)
+        np.testing.assert_allclose(a.values, b.values)

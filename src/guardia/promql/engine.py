@@ -31,6 +31,8 @@ class EngineOptions:
     # Step of subqueries written without one (``x[1h:]``): Prometheus uses the global
     # evaluation interval, 1m by default.
     subquery_step_ms: int = 60_000
+    # Steps evaluated together in a range query (bounds memory at series x steps).
+    max_chunk_steps: int = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,18 +105,31 @@ class Engine:
                 "must be Scalar or instant Vector"
             )
         ctx = self._ctx(storage, expr, start_ms, end_ms, step_ms, timeout_s, cancel)
-        ts = ctx.steps()
-        val = Evaluator(ctx).eval(node, ts)
-        if isinstance(val, Scalar):
-            series = [Series(Labels(), ts.copy(), val.values.copy())]
-        elif isinstance(val, Vector):
-            series = []
-            for i in _sorted_rows(val):
-                m = val.present[i]
-                if m.any():
-                    series.append(Series(val.labels[i], ts[m], val.values[i][m]))
-        else:
-            raise PromQLError("range query produced neither vector nor scalar")
+        steps = ctx.steps()
+        # Long ranges are evaluated in chunks of steps so (series x steps) arrays stay
+        # bounded; every PromQL operation is local to a step, so chunks are independent.
+        parts: dict[Labels, list[tuple[np.ndarray, np.ndarray]]] = {}
+        for c0 in range(0, len(steps), self.options.max_chunk_steps):
+            ts = steps[c0 : c0 + self.options.max_chunk_steps]
+            val = Evaluator(ctx).eval(node, ts)
+            if isinstance(val, Scalar):
+                parts.setdefault(Labels(), []).append((ts, val.values))
+            elif isinstance(val, Vector):
+                for i, ls in enumerate(val.labels):
+                    m = val.present[i]
+                    if m.any():
+                        parts.setdefault(ls, []).append((ts[m], val.values[i][m]))
+            else:
+                raise PromQLError("range query produced neither vector nor scalar")
+        series = []
+        for ls in sorted(parts):
+            segs = parts[ls]
+            if len(segs) == 1:
+                series.append(Series(ls, segs[0][0].copy(), segs[0][1].copy()))
+            else:
+                series.append(
+                    Series(ls, np.concatenate([s[0] for s in segs]), np.concatenate([s[1] for s in segs]))
+                )
         return QueryResult("matrix", series, list(ctx.warnings), list(ctx.infos), ctx.total_samples)
 
     def _instant_result(self, ctx: EvalContext, val: Any, t: int) -> QueryResult:
@@ -138,10 +153,6 @@ class Engine:
                     series.append(Series(ls, val.t[lo:hi].copy(), val.v[lo:hi].copy()))
             return QueryResult("matrix", series, w, i, ctx.total_samples)
         raise PromQLError(f"unexpected result {type(val).__name__}")
-
-
-def _sorted_rows(val: Vector) -> list[int]:
-    return sorted(range(len(val.labels)), key=lambda r: val.labels[r])
 
 
 def _type_name(vt: str) -> str:
