@@ -1,15 +1,18 @@
-"""`guardia test rules` (not yet implemented: issue #8)."""
+"""`guardia test rules FILE...`: promtool's rule unit tests, same files, output and exit codes."""
 
 from __future__ import annotations
 
 import typer
 
-from guardia.cli._stub import not_yet
+from guardia.rules.unittest import run_unit_tests
 
-app = typer.Typer(help="[not yet available: issue #8]", no_args_is_help=False)
+app = typer.Typer(help="Run rule unit tests written in promtool's format.",
+                  no_args_is_help=True)
 
 
 @app.callback(invoke_without_command=True)
-def main() -> None:
-    """Not yet available (issue #8)."""
-    not_yet("test rules", 8)
+def main(
+    files: list[str] = typer.Argument(..., help="Unit test files (promtool test rules format)."),
+) -> None:
+    """Run the unit tests of each FILE; exit 1 if any fails (as `promtool test rules`)."""
+    raise typer.Exit(run_unit_tests(files))

@@ -1,0 +1,220 @@
+"""Sends alerts from rule evaluation to Alertmanagers, the way Prometheus's notifier does.
+
+Alerts become API v2 ``postableAlert`` objects with the external labels added (alert labels
+win), and go to guardia's own Alertmanager (a callback) and to every Alertmanager of
+``alerting.alertmanagers`` with ``POST /api/v2/alerts``.  Rule evaluation only enqueues
+(it may run in a worker thread); one asyncio task drains the queue in batches.  A full queue
+drops the oldest alerts and counts them, as Prometheus does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from prometheus_client import CollectorRegistry, Counter, Gauge, Summary
+
+from guardia.rules.alerting import Alert
+from guardia.template.prometheus import table_link
+
+log = logging.getLogger("guardia.rules.notifier")
+
+LocalSink = Callable[[list[dict[str, Any]]], Awaitable[None]]
+MAX_BATCH = 256
+
+
+def rfc3339(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+def to_postable(alert: Alert, expr: str, external_labels: dict[str, str],
+                external_url: str) -> dict[str, Any]:
+    """Prometheus's sendAlerts conversion: startsAt = fired time, endsAt = resolved time or
+    validUntil (four resend intervals ahead, so an Alertmanager resolves it if we vanish)."""
+    labels = dict(external_labels)
+    labels.update(dict(alert.labels))
+    ends = alert.resolved_at_ms if alert.resolved_at_ms else alert.valid_until_ms
+    return {
+        "labels": labels,
+        "annotations": dict(alert.annotations),
+        "startsAt": rfc3339(alert.fired_at_ms or alert.active_at_ms),
+        "endsAt": rfc3339(ends),
+        "generatorURL": external_url.rstrip("/") + table_link(expr),
+    }
+
+
+class AlertmanagerTarget:
+    """One external Alertmanager: its alerts URL and the HTTP client settings to reach it."""
+
+    def __init__(self, url: str, client: httpx.AsyncClient, timeout_s: float = 10.0) -> None:
+        self.url = url
+        self.client = client
+        self.timeout_s = timeout_s
+
+
+def targets_from_config(alertmanagers: Sequence[Any]) -> list[AlertmanagerTarget]:
+    """Static targets of ``alerting.alertmanagers`` (AlertmanagerEndpointConfig objects)."""
+    out = []
+    for am in alertmanagers:
+        if getattr(am, "api_version", "v2") != "v2":
+            log.warning("only Alertmanager API v2 is supported api_version=%s", am.api_version)
+        client = _client(am)
+        prefix = "/" + am.path_prefix.strip("/")
+        prefix = "" if prefix == "/" else prefix
+        for sc in am.static_configs:
+            for target in sc.targets:
+                out.append(AlertmanagerTarget(
+                    f"{am.scheme}://{target}{prefix}/api/v2/alerts", client, am.timeout / 1000))
+    return out
+
+
+def _client(am: Any) -> httpx.AsyncClient:
+    headers = {"User-Agent": "guardia", "Content-Type": "application/json"}
+    auth: httpx.BasicAuth | None = None
+    if am.basic_auth is not None:
+        pw = am.basic_auth.password_secret()
+        auth = httpx.BasicAuth(am.basic_auth.username, pw.reveal() if pw else "")
+    if am.authorization is not None:
+        cred = am.authorization.credentials_secret()
+        headers["Authorization"] = f"{am.authorization.type} {cred.reveal() if cred else ''}"
+    elif am.bearer_token is not None:
+        headers["Authorization"] = f"Bearer {am.bearer_token.reveal()}"
+    verify: ssl.SSLContext | bool = True
+    tls = am.tls_config
+    if am.scheme == "https":
+        ctx = ssl.create_default_context(cafile=tls.ca_file) if tls.ca_file else (
+            ssl.create_default_context())
+        if tls.insecure_skip_verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        if tls.cert_file and tls.key_file:
+            ctx.load_cert_chain(tls.cert_file, tls.key_file)
+        verify = ctx
+    return httpx.AsyncClient(headers=headers, auth=auth, verify=verify, trust_env=False,
+                             follow_redirects=am.follow_redirects)
+
+
+class Notifier:
+    def __init__(self, *, external_labels: dict[str, str] | None = None,
+                 external_url: str = "", targets: Sequence[AlertmanagerTarget] = (),
+                 local: LocalSink | None = None, capacity: int = 10_000,
+                 registry: CollectorRegistry | None = None) -> None:
+        self.external_labels = dict(external_labels or {})
+        self.external_url = external_url
+        self.targets = list(targets)
+        self.local = local
+        self.capacity = capacity
+        self._queue: collections.deque[dict[str, Any]] = collections.deque()
+        self._lock = threading.Lock()
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        r = registry if registry is not None else CollectorRegistry()
+        am = ["alertmanager"]
+        self.m_sent = Counter("prometheus_notifications_sent",
+                              "Total number of alerts sent.", am, registry=r)
+        self.m_errors = Counter("prometheus_notifications_errors",
+                                "Total number of sent alerts affected by errors.", am, registry=r)
+        self.m_latency = Summary("prometheus_notifications_latency_seconds",
+                                 "Latency quantiles for sending alert notifications.", am,
+                                 registry=r)
+        self.m_dropped = Counter("prometheus_notifications_dropped",
+                                 "Total number of alerts dropped due to errors when sending to "
+                                 "Alertmanager.", registry=r)
+        self.m_queue_len = Gauge("prometheus_notifications_queue_length",
+                                 "The number of alert notifications in the queue.", registry=r)
+        Gauge("prometheus_notifications_queue_capacity",
+              "The capacity of the alert notifications queue.", registry=r).set(capacity)
+        Gauge("prometheus_notifications_alertmanagers_discovered",
+              "The number of alertmanagers discovered and active.", registry=r).set_function(
+                  lambda: len(self.targets))
+
+    # --- producer side (any thread)
+    def notify(self, expr: str, alerts: Sequence[Alert]) -> None:
+        """NotifyFunc for rule groups."""
+        items = [to_postable(a, expr, self.external_labels, self.external_url) for a in alerts]
+        self.enqueue(items)
+
+    def enqueue(self, items: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._queue.extend(items)
+            overflow = len(self._queue) - self.capacity
+            if overflow > 0:
+                for _ in range(overflow):
+                    self._queue.popleft()
+                self.m_dropped.inc(overflow)
+                log.warning("alert queue full, dropped oldest alerts count=%d", overflow)
+            self.m_queue_len.set(len(self._queue))
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            loop.call_soon_threadsafe(wake.set)
+
+    def _take(self) -> list[dict[str, Any]]:
+        with self._lock:
+            n = min(MAX_BATCH, len(self._queue))
+            batch = [self._queue.popleft() for _ in range(n)]
+            self.m_queue_len.set(len(self._queue))
+        return batch
+
+    # --- consumer side (event loop)
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        while not stop.is_set():
+            batch = self._take()
+            if not batch:
+                self._wake.clear()
+                waiter = asyncio.ensure_future(self._wake.wait())
+                stopper = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                stopper.cancel()
+                continue
+            await self.send_batch(batch)
+        for t in {t.client for t in self.targets}:
+            await t.aclose()
+
+    async def flush(self) -> None:
+        """Send everything queued now (tests, shutdown)."""
+        while batch := self._take():
+            await self.send_batch(batch)
+
+    async def send_batch(self, batch: list[dict[str, Any]]) -> None:
+        jobs = [self._post(t, batch) for t in self.targets]
+        if self.local is not None:
+            jobs.append(self._local(batch))
+        await asyncio.gather(*jobs)
+
+    async def _local(self, batch: list[dict[str, Any]]) -> None:
+        assert self.local is not None
+        t0 = time.perf_counter()
+        try:
+            await self.local(batch)
+            self.m_sent.labels("local").inc(len(batch))
+        except Exception as e:  # a failing sink must not stop the others
+            self.m_errors.labels("local").inc(len(batch))
+            log.error("sending alerts to the built-in Alertmanager failed err=%s", e)
+        self.m_latency.labels("local").observe(time.perf_counter() - t0)
+
+    async def _post(self, target: AlertmanagerTarget, batch: list[dict[str, Any]]) -> None:
+        t0 = time.perf_counter()
+        try:
+            resp = await target.client.post(target.url, json=batch, timeout=target.timeout_s)
+            if resp.status_code // 100 != 2:
+                raise httpx.HTTPStatusError(
+                    f"bad response status {resp.status_code}: {resp.text[:200]}",
+                    request=resp.request, response=resp)
+            self.m_sent.labels(target.url).inc(len(batch))
+        except httpx.HTTPError as e:
+            self.m_errors.labels(target.url).inc(len(batch))
+            log.error("error sending alerts alertmanager=%s count=%d err=%s", target.url,
+                      len(batch), e or type(e).__name__)
+        self.m_latency.labels(target.url).observe(time.perf_counter() - t0)
