@@ -22,6 +22,7 @@ from guardia.promql import plan, rx
 from guardia.promql.errors import ParseError
 
 _STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`', re.DOTALL)
+_COMMENT_RE = re.compile(r"#[^\n]*")
 _AT_RE = re.compile(
     r"@\s*(start\s*\(\s*\)|end\s*\(\s*\)|[-+]?(?:0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|Inf|NaN))",
     re.IGNORECASE,
@@ -65,7 +66,8 @@ def _parse_cached(expr: str) -> plan.Node:
         if isinstance(e, KeyboardInterrupt | SystemExit):
             raise
         raise ParseError(f"invalid query: {e}") from None
-    ats = [m.group(1) for m in _AT_RE.finditer(_STRING_RE.sub('""', expr))]
+    code = _COMMENT_RE.sub("", _STRING_RE.sub('""', expr))
+    ats = [m.group(1) for m in _AT_RE.finditer(code)]
     conv = _Converter(ats, _invalid_utf8_literals(expr))
     return conv.node(ast)
 
@@ -73,7 +75,7 @@ def _parse_cached(expr: str) -> plan.Node:
 def _parse_error(expr: str, msg: str) -> ParseError:
     """Give the message a position where it clearly refers to the end of the input."""
     lines = expr.split("\n")
-    if "end of input" in msg or "unclosed" in msg or msg == "invalid promql query":
+    if "end of input" in msg or "unclosed" in msg:
         return ParseError(msg, len(lines), len(lines[-1]) + 1)
     return ParseError(msg)
 
