@@ -88,11 +88,11 @@ def test_json_output(tmp_path: Path) -> None:
     p.write_text("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up ==\n")
     result = CliRunner().invoke(app, ["check", "config", "--json", str(p)])
     assert result.exit_code == 1
-    assert json.loads(result.output) == [{
-        "file": str(p), "line": 5, "column": 15, "path": "groups[0].rules[0].expr",
-        "message": 'group "g", rule 1, "A": could not parse expression: invalid promql query',
-        "severity": "error",
-    }]
+    [issue] = json.loads(result.output)
+    message = issue.pop("message")
+    assert issue == {"file": str(p), "line": 5, "column": 15, "path": "groups[0].rules[0].expr",
+                     "severity": "error"}
+    assert message.startswith('group "g", rule 1, "A": could not parse expression: ')
 
 
 def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:

@@ -83,7 +83,7 @@ def test_issues_from_every_file_are_collected_at_once(tmp_path: Path) -> None:
         f"{cfg}:4:44: warning: rule_files[2]: rule_files pattern '{tmp_path}/nothing/*.yml' matches no "
         "files; no rules will be loaded from it",
         f'{rules}/a.yml:5:15: groups[0].rules[0].expr: group "a", rule 1, "Broken": could not parse '
-        "expression: unclosed left parenthesis",
+        "expression: 1:11: parse error: unclosed left parenthesis",
         f"{rules}/b.yml:4:17: groups[0].rules[0].record: group \"b\", rule 1: invalid recording rule name: "
         "'bad-name' (metric names use letters, digits, _ and :, not starting with a digit)",
     ])

@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import promql_parser
 import pydantic
 from pydantic import NonNegativeInt
 
@@ -88,11 +87,24 @@ class RuleFile(PromModel):
 
 
 def expr_error(expr: str) -> str | None:
-    """The PromQL parser's complaint about ``expr``, or None if it parses."""
+    """What is wrong with a rule's ``expr`` (parse error or result type), or None.
+
+    The engine's own parser is used, so a rule accepted here is one the engine can run; it
+    reports positions and wording as Prometheus does (``1:16: parse error: ...``).
+    """
+    # Imported here: the engine is only needed when a rule file is actually checked.
+    from guardia.promql import ParseError, parse
+    from guardia.promql.plan import value_type
+
     try:
-        promql_parser.parse(expr)
-    except (ValueError, TypeError) as e:
-        return str(e) or "invalid PromQL expression"
+        node = parse(expr)
+    except ParseError as e:
+        return f"could not parse expression: {str(e) or 'invalid PromQL'}"
+    kind = value_type(node)
+    if kind in ("matrix", "string"):
+        what = "a range vector" if kind == "matrix" else "a string"
+        return (f"expression returns {what}, but a rule needs an instant vector or a scalar "
+                "(wrap a range in a function such as rate() or avg_over_time())")
     return None
 
 
@@ -135,7 +147,7 @@ def _check_rule(r: Rule, rp: FieldPath, group: str, index: int) -> list[tuple[Fi
     else:
         err = expr_error(r.expr)
         if err:
-            out.append(((*rp, "expr"), f'{where}, "{r.name}": could not parse expression: {err}', "error"))
+            out.append(((*rp, "expr"), f'{where}, "{r.name}": {err}', "error"))
     if r.record is not None and r.alert is None:
         if r.annotations:
             out.append(((*rp, "annotations"), f"{where}: invalid field 'annotations' in recording rule",
