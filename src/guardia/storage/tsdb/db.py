@@ -1,14 +1,27 @@
 """``TSDB``: the embedded store behind the ``Storage`` protocol.
 
 One lock serialises appends, cuts and index reads; numpy does the heavy lifting inside
-it.  Order of a commit: series records and samples go to the WAL first, then into the
-head, so whatever ``commit`` returned for is replayed after a crash.
+it.  Order of a commit: new series and the samples go to the WAL first, then into the
+head, so whatever ``commit`` returned for is replayed after a crash.  Replay runs the
+same append logic, so samples rejected once are rejected again and the head comes back
+exactly as it was.
+
+``maintain(now_ms)`` is the housekeeping the server calls periodically: cut the head into
+a block once it spans 1.5 block ranges, checkpoint the WAL, compact blocks, apply
+retention.  It runs under the lock (appends wait while a block is written).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import logging
+import os
+import shutil
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,26 +30,64 @@ from prometheus_client import CollectorRegistry
 
 from guardia.model import Labels
 from guardia.storage.interface import AppendError, AppendStats, SeriesRef
+from guardia.storage.tsdb import wal
+from guardia.storage.tsdb.block import Block, BlockCorruptError, is_block_dir
+from guardia.storage.tsdb.compact import expired, plan, write_block
 from guardia.storage.tsdb.head import Head
 from guardia.storage.tsdb.metrics import TSDBMetrics
 from guardia.storage.tsdb.options import TSDBOptions
 from guardia.storage.tsdb.querier import SeriesSource, TSDBQuerier
 
-__all__ = ["TSDB", "TSDBAppender", "TSDBQuerier"]
+__all__ = ["TSDB", "MaintenanceReport", "StorageLockedError", "TSDBAppender", "TSDBQuerier"]
+
+log = logging.getLogger("guardia.storage.tsdb")
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 
 
-class TSDB:
-    """A durable time-series store in one directory."""
+class StorageLockedError(RuntimeError):
+    """Another process has the data directory open."""
 
-    def __init__(self, path: Path, options: TSDBOptions, registry: CollectorRegistry | None) -> None:
+
+@dataclass(slots=True)
+class MaintenanceReport:
+    """What one ``maintain`` call did, for logs and tests."""
+
+    blocks_cut: list[str] = field(default_factory=list)
+    compacted: list[str] = field(default_factory=list)
+    deleted: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ReplayReport:
+    records: int = 0
+    samples: int = 0
+    corruptions: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class TSDB:
+    """A durable time-series store in one directory (see module docs)."""
+
+    def __init__(
+        self,
+        path: Path,
+        options: TSDBOptions,
+        registry: CollectorRegistry | None,
+        read_only: bool,
+    ) -> None:
         self.path = path
         self.options = options
+        self.read_only = read_only
         self.metrics = TSDBMetrics(registry)
         self._lock = threading.RLock()
         self.head = Head(options)
+        self.blocks: list[Block] = []
+        self._pending_series: list[tuple[int, Labels]] = []
+        self._lockfile: int = -1
+        self._wal: wal.WALWriter | None = None
+        self.replay = ReplayReport()
         self._closed = False
 
     @classmethod
@@ -45,10 +96,148 @@ class TSDB:
         path: str | Path,
         options: TSDBOptions | None = None,
         registry: CollectorRegistry | None = None,
+        *,
+        read_only: bool = False,
     ) -> TSDB:
+        """Open (creating if needed) the store in ``path``: load blocks, replay the WAL.
+
+        ``read_only`` opens without the directory lock and never writes: for snapshots,
+        ``analyze`` and other tools that look at a directory a server is using.
+        """
         p = Path(path)
-        p.mkdir(parents=True, exist_ok=True)
-        return cls(p, options or TSDBOptions(), registry)
+        if read_only:
+            if not p.is_dir():
+                raise FileNotFoundError(f"data directory {p} does not exist")
+        else:
+            p.mkdir(parents=True, exist_ok=True)
+        db = cls(p, options or TSDBOptions(), registry, read_only)
+        try:
+            if not read_only:
+                db._acquire_lock()
+            db._load_blocks()
+            db._replay()
+            if not read_only:
+                db._wal = wal.WALWriter(
+                    p / "wal", db.options.wal_fsync, db.options.wal_group_commit_ms,
+                    db.options.wal_segment_bytes,
+                )
+        except BaseException:
+            db._release()
+            raise
+        db._update_gauges()
+        return db
+
+    def _acquire_lock(self) -> None:
+        fd = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StorageLockedError(
+                f"data directory {self.path} is in use by another process (lock file "
+                f"{self.path / 'lock'}); stop it or use a read-only tool"
+            ) from None
+        self._lockfile = fd
+
+    def _release(self) -> None:
+        if self._wal is not None:
+            self._wal.close()
+            self._wal = None
+        for b in self.blocks:
+            b.close()
+        self.blocks = []
+        if self._lockfile >= 0:
+            os.close(self._lockfile)
+            self._lockfile = -1
+
+    # --- blocks -----------------------------------------------------------------------------
+
+    def _on_block_corrupt(self, block: Block, page: int, reason: str) -> None:
+        self.metrics.block_corruptions.inc()
+
+    def _load_blocks(self) -> None:
+        loaded: list[Block] = []
+        for d in sorted(self.path.iterdir()):
+            if d.name.endswith(".tmp") and d.is_dir():
+                if not self.read_only:
+                    shutil.rmtree(d, ignore_errors=True)  # an interrupted write
+                continue
+            if not is_block_dir(d):
+                continue
+            try:
+                loaded.append(Block(d, self._on_block_corrupt))
+            except BlockCorruptError as e:
+                log.error("event=block_unreadable block=%s error=%r action=skipped", d.name, str(e))
+                self.metrics.block_corruptions.inc()
+        # A compaction that crashed after writing its result leaves its inputs behind.
+        superseded = set()
+        for b in loaded:
+            for other in loaded:
+                if other is not b and b.ulid in other.sources and len(other.sources) > len(b.sources):
+                    superseded.add(b.ulid)
+        for b in loaded:
+            if b.ulid in superseded:
+                b.close()
+                if not self.read_only:
+                    shutil.rmtree(b.path, ignore_errors=True)
+        self.blocks = sorted((b for b in loaded if b.ulid not in superseded), key=lambda b: b.mint)
+        if self.blocks:
+            self.head.min_valid_t = max(b.maxt for b in self.blocks) + 1
+
+    # --- WAL replay -------------------------------------------------------------------------
+
+    def _replay(self) -> None:
+        t0 = time.perf_counter()
+        rep = self.replay
+        head = self.head
+        stats = AppendStats()
+        waldir = self.path / "wal"
+        for rec in wal.replay_records(waldir, repair=not self.read_only):
+            if isinstance(rec, wal.Corruption):
+                msg = f"{rec.segment}: offset {rec.offset}: {rec.reason}"
+                rep.corruptions.append(msg)
+                self.metrics.wal_corruptions.inc()
+                log.warning("event=wal_corruption where=%r action=truncated_here", msg)
+                continue
+            rtype, payload = rec
+            rep.records += 1
+            if rtype == wal.REC_SERIES:
+                for ref, labels in wal.decode_series(payload):
+                    if ref < head.num_series:
+                        continue
+                    if ref > head.num_series:
+                        log.warning("event=wal_series_gap ref=%d expected=%d", ref, head.num_series)
+                        continue
+                    head.ref_for(labels)
+            elif rtype == wal.REC_SAMPLES_T:
+                refs, t, vs = wal.decode_samples_t(payload)
+                self._replay_samples(refs, t, vs, stats)
+            elif rtype == wal.REC_SAMPLES:
+                refs, ts, vs = wal.decode_samples(payload)
+                self._replay_samples(refs, ts, vs, stats)
+            elif rtype == wal.REC_PAGE:
+                refs, blob = wal.decode_page_record(payload)
+                if refs.size and int(refs.max()) < head.num_series:
+                    head.load_page(refs, blob)
+            elif rtype == wal.REC_OOO:
+                refs, ts, vs = wal.decode_samples(payload)
+                ok = refs < head.num_series
+                head.load_ooo(refs[ok], ts[ok], vs[ok])
+            elif rtype == wal.REC_STATE:
+                head.min_valid_t = max(head.min_valid_t, wal.decode_state(payload))
+        rep.samples = stats.appended
+        rep.seconds = time.perf_counter() - t0
+        self.metrics.replay_seconds.set(rep.seconds)
+        self.metrics.head_series_created.inc(head.num_series)
+
+    def _replay_samples(self, refs: I64, t: int | I64, vs: F64, stats: AppendStats) -> None:
+        n = self.head.num_series
+        if refs.size and int(refs.max()) >= n:
+            ok = refs < n
+            refs, vs = refs[ok], vs[ok]
+            if not isinstance(t, int):
+                t = t[ok]
+        self.head.append(refs, t, vs, stats)
 
     # --- Storage protocol -------------------------------------------------------------------
 
@@ -59,7 +248,14 @@ class TSDB:
         return TSDBQuerier(self, mint, maxt)
 
     def close(self) -> None:
-        self._closed = True
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._pending_series and self._wal is not None:
+                with contextlib.suppress(OSError):
+                    self._wal.write(self._series_record())
+            self._release()
 
     # --- internals used by appender and querier ---------------------------------------------
 
@@ -67,15 +263,33 @@ class TSDB:
         with self._lock:
             ref, created = self.head.ref_for(labels)
             if created:
+                self._pending_series.append((ref, self.head.index.labels[ref]))
                 self.metrics.head_series_created.inc()
-                self.metrics.head_series.set(self.head.num_series)
             return ref
 
-    def _commit(self, batches: list[tuple[I64, int | I64, F64]]) -> AppendStats:
+    def _series_record(self) -> bytes:
+        rec = wal.frame(wal.REC_SERIES, wal.encode_series(self._pending_series))
+        return rec
+
+    def _commit(self, refs: I64, t: int | I64, vs: F64) -> AppendStats:
+        """Log then apply one commit's samples (one WAL record, replayed the same way)."""
+        if self.read_only:
+            raise AppendError("the store was opened read-only")
         stats = AppendStats()
         with self._lock:
-            for refs, t, vs in batches:
-                self.head.append(refs, t, vs, stats)
+            if self._closed:
+                raise AppendError("the store is closed")
+            recs: list[bytes] = []
+            if self._pending_series:
+                recs.append(self._series_record())
+            if isinstance(t, int):
+                recs.append(wal.frame(wal.REC_SAMPLES_T, wal.encode_samples_t(refs, t, vs)))
+            else:
+                recs.append(wal.frame(wal.REC_SAMPLES, wal.encode_samples(refs, t, vs)))
+            assert self._wal is not None
+            self._wal.write(recs[0] if len(recs) == 1 else b"".join(recs))
+            self._pending_series = []
+            self.head.append(refs, t, vs, stats)
             self._count(stats)
         return stats
 
@@ -90,21 +304,205 @@ class TSDB:
         if stats.duplicate:
             m.duplicate.inc(stats.duplicate)
         h = self.head
+        m.head_series.set(h.num_series)
         m.head_chunks.set(len(h.pages))
         if h.maxt >= h.mint:
             m.head_min_time.set(h.mint)
             m.head_max_time.set(h.maxt)
 
+    def _update_gauges(self) -> None:
+        m = self.metrics
+        m.blocks_loaded.set(len(self.blocks))
+        m.head_series.set(self.head.num_series)
+        m.head_chunks.set(len(self.head.pages))
+        m.blocks_bytes.set(sum(b.size_bytes() for b in self.blocks))
+        lows = [b.mint for b in self.blocks]
+        if self.head.maxt >= self.head.mint:
+            lows.append(self.head.mint)
+            m.head_min_time.set(self.head.mint)
+            m.head_max_time.set(self.head.maxt)
+        if lows:
+            m.lowest_timestamp.set(min(lows))
+
     def _sources_for(self, mint: int, maxt: int) -> list[SeriesSource]:
-        return [self.head]
+        with self._lock:
+            srcs: list[SeriesSource] = [b for b in self.blocks if b.maxt >= mint and b.mint <= maxt]
+            srcs.append(self.head)
+            return srcs
+
+    # --- housekeeping -----------------------------------------------------------------------
+
+    def maintain(self, now_ms: int | None = None) -> MaintenanceReport:
+        """Cut, checkpoint, compact and expire as needed; cheap when there is nothing to do.
+
+        ``now_ms`` is accepted for the server's convenience; decisions follow the data's own
+        timestamps (as Prometheus does), so replayed or backfilled data behaves the same.
+        """
+        rep = MaintenanceReport()
+        if self.read_only:
+            return rep
+        with self._lock:
+            self._cut_head(rep)
+            self._compact(rep)
+            self._retain(rep)
+            self._update_gauges()
+        return rep
+
+    def _cut_head(self, rep: MaintenanceReport) -> None:
+        h = self.head
+        r = self.options.block_range_ms
+        cut = False
+        while h.maxt >= h.mint and h.maxt - h.mint > r * 3 // 2:
+            start = (h.mint // r) * r
+            end = start + r
+            path = write_block(
+                self.path, [h], start, end, level=1, page_rows=self.options.block_page_rows,
+                zstd_level=self.options.block_zstd_level,
+            )
+            if path is not None:
+                self.blocks.append(Block(path, self._on_block_corrupt))
+                rep.blocks_cut.append(path.name)
+            h.truncate(end)
+            self.metrics.head_truncations.inc()
+            cut = True
+        if cut:
+            self.blocks.sort(key=lambda b: b.mint)
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Replace the WAL written so far by a checkpoint of the head as it is now."""
+        with self._lock:
+            if self._wal is None:
+                return
+            upto = self._wal.rotate()
+            wal.write_checkpoint(self.path / "wal", upto, self._checkpoint_records())
+            self.metrics.checkpoints.inc()
+            self.metrics.wal_truncations.inc()
+
+    def _checkpoint_records(self) -> Iterator[bytes]:
+        h = self.head
+        yield wal.frame(wal.REC_STATE, wal.encode_state(h.min_valid_t))
+        lbs = h.index.labels
+        for lo in range(0, len(lbs), 10_000):
+            items = [(i, lbs[i]) for i in range(lo, min(lo + 10_000, len(lbs)))]
+            yield wal.frame(wal.REC_SERIES, wal.encode_series(items))
+        for p in h.pages:
+            yield wal.frame(wal.REC_PAGE, wal.encode_page_record(p.refs(), p.blob))
+        refs, ts, vs = h.open_samples()
+        if refs.size:
+            yield wal.frame(wal.REC_SAMPLES, wal.encode_samples(refs, ts, vs))
+        refs, ts, vs = h.ooo_samples()
+        if refs.size:
+            yield wal.frame(wal.REC_OOO, wal.encode_samples(refs, ts, vs))
+        self._pending_series = []
+
+    def _compact(self, rep: MaintenanceReport) -> None:
+        while True:
+            p = plan(self.blocks, self.options.compaction_ranges())
+            if p is None:
+                return
+            sources = sorted({s for b in p.blocks for s in b.sources})
+            try:
+                path = write_block(
+                    self.path, p.blocks, p.mint, p.maxt_excl,
+                    level=max(b.level for b in p.blocks) + 1, block_sources=sources,
+                    page_rows=self.options.block_page_rows, zstd_level=self.options.block_zstd_level,
+                )
+            except (OSError, ValueError) as e:
+                self.metrics.compactions_failed.inc()
+                log.error("event=compaction_failed blocks=%s error=%r", [b.ulid for b in p.blocks], e)
+                return
+            self.metrics.compactions.inc()
+            for b in p.blocks:
+                self._delete_block(b)
+            if path is not None:
+                nb = Block(path, self._on_block_corrupt)
+                self.blocks.append(nb)
+                rep.compacted.append(nb.ulid)
+                log.info("event=compacted into=%s from=%d reason=%r", nb.ulid, len(p.blocks), p.reason)
+            self.blocks.sort(key=lambda b: b.mint)
+
+    def _delete_block(self, b: Block) -> None:
+        self.blocks = [x for x in self.blocks if x is not b]
+        b.close()
+        # Rename first: a crash halfway through deleting must not leave a block that
+        # looks complete.  ``*.tmp`` directories are removed on open.
+        doomed = b.path.with_name(b.path.name + ".deleting.tmp")
+        try:
+            os.replace(b.path, doomed)
+        except OSError:
+            doomed = b.path
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    def _retain(self, rep: MaintenanceReport) -> None:
+        opts = self.options
+        for b, why in expired(self.blocks, opts.retention_ms, opts.retention_bytes):
+            self._delete_block(b)
+            rep.deleted.append((b.ulid, why))
+            (self.metrics.time_retentions if why == "time" else self.metrics.size_retentions).inc()
+            log.info("event=block_deleted block=%s reason=retention_%s", b.ulid, why)
+
+    # --- snapshots --------------------------------------------------------------------------
+
+    def snapshot(self, out: str | Path, with_head: bool = True) -> list[str]:
+        """A consistent copy of the store's data as blocks in ``out``; returns block names.
+
+        Blocks are immutable, so they are hard-linked (copied across file systems); the
+        head is written as one more block.  Taken under the lock: appends wait meanwhile.
+        """
+        dest = Path(out)
+        dest.mkdir(parents=True, exist_ok=True)
+        names: list[str] = []
+        with self._lock:
+            for b in self.blocks:
+                _link_tree(b.path, dest / b.path.name)
+                names.append(b.path.name)
+            h = self.head
+            if with_head and h.maxt >= h.mint:
+                path = write_block(
+                    dest, [h], h.mint, h.maxt + 1, page_rows=self.options.block_page_rows,
+                    zstd_level=self.options.block_zstd_level,
+                )
+                if path is not None:
+                    names.append(path.name)
+        return names
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                "head_series": self.head.num_series,
+                "head_samples": self.head.num_samples(),
+                "head_chunk_bytes": self.head.chunk_bytes(),
+                "blocks": len(self.blocks),
+                "block_samples": sum(b.num_samples for b in self.blocks),
+                "block_bytes": sum(b.size_bytes() for b in self.blocks),
+            }
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    dst.mkdir(parents=True, exist_ok=True)
+    for p in src.rglob("*"):
+        target = dst / p.relative_to(src)
+        if p.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(p, target)
+        except OSError:
+            shutil.copy2(p, target)
 
 
 class TSDBAppender:
-    """Queues samples until ``commit``; nothing is visible before it returns."""
+    """Queues samples until ``commit``; nothing is visible before it returns.
+
+    A commit is one set of samples: they are applied in (series, timestamp) order, and
+    among samples with the same series and timestamp the one queued first wins.
+    """
 
     def __init__(self, db: TSDB) -> None:
         self._db = db
-        self._batches: list[tuple[I64, int | I64, F64]] = []
+        self._chunks: list[tuple[I64, int | I64, F64]] = []
         self._one_r: list[int] = []
         self._one_t: list[int] = []
         self._one_v: list[float] = []
@@ -132,26 +530,37 @@ class TSDBAppender:
             raise AppendError(f"append_batch needs as many values as refs (got {r.shape} and {v.shape})")
         if r.size and (int(r.min()) < 0 or int(r.max()) >= self._db.head.num_series):
             raise AppendError("append_batch got an unknown series ref: get refs from Appender.ref(labels)")
-        self._batches.append((r, int(t), v))
+        self._flush_singles()
+        self._chunks.append((r, int(t), v))
 
-    def commit(self) -> AppendStats:
-        batches = self._batches
+    def _flush_singles(self) -> None:
         if self._one_r:
-            batches = [
-                *batches,
+            self._chunks.append(
                 (
                     np.array(self._one_r, dtype=np.int64),
                     np.array(self._one_t, dtype=np.int64),
                     np.array(self._one_v, dtype=np.float64),
-                ),
-            ]
+                )
+            )
+            self._one_r, self._one_t, self._one_v = [], [], []
+
+    def commit(self) -> AppendStats:
+        self._flush_singles()
+        chunks = self._chunks
         self.rollback()
-        if not batches:
+        if not chunks:
             return AppendStats()
-        return self._db._commit(batches)
+        if len(chunks) == 1:
+            return self._db._commit(*chunks[0])
+        refs = np.concatenate([c[0] for c in chunks])
+        ts = np.concatenate(
+            [np.full(c[0].shape[0], c[1], dtype=np.int64) if isinstance(c[1], int) else c[1] for c in chunks]
+        )
+        vs = np.concatenate([c[2] for c in chunks])
+        return self._db._commit(refs, ts, vs)
 
     def rollback(self) -> None:
-        self._batches = []
+        self._chunks = []
         self._one_r = []
         self._one_t = []
         self._one_v = []

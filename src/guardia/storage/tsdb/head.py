@@ -461,3 +461,47 @@ class Head:
 
     def label_values(self, name: str, ids: I64 | None) -> set[str]:
         return self.index.label_values(name, ids)
+
+    # --- restoring from a checkpoint ------------------------------------------------------
+
+    def load_page(self, refs: I64, blob: bytes) -> None:
+        """Adopt a page written by a checkpoint (its series exist already)."""
+        p = Page.from_blob(refs, blob)
+        counts, ts, vs = p.decode()
+        starts = row_starts(counts.astype(np.int32))
+        ends = starts + counts - 1
+        last = ts[ends]
+        newer = last > self.last_t[refs]
+        self.last_t[refs[newer]] = last[newer]
+        self.last_bits[refs[newer]] = vs[ends][newer].view(np.uint64)
+        self.first_t[refs] = np.minimum(self.first_t[refs], ts[starts])
+        self.mint = min(self.mint, p.mint)
+        self.maxt = max(self.maxt, p.maxt)
+        self.pages.append(p)
+
+    def load_ooo(self, refs: I64, ts: I64, vs: F64) -> None:
+        for r, t, v in zip(refs.tolist(), ts.tolist(), vs.tolist(), strict=True):
+            self.ooo.setdefault(r, {})[t] = v
+            if t < self.first_t[r]:
+                self.first_t[r] = t
+            self.mint = min(self.mint, t)
+
+    def open_samples(self) -> tuple[I64, I64, F64]:
+        """Every open-chunk sample as flat (refs, ts, vs), for checkpoints."""
+        n = self.num_series
+        cnt = self.open_n[:n].astype(np.int64)
+        has = np.nonzero(cnt)[0]
+        mask = np.arange(self.S)[None, :] < cnt[has][:, None]
+        refs = np.repeat(has, cnt[has]).astype(np.int64)
+        return refs, self.open_t[has][mask], self.open_v[has][mask]
+
+    def ooo_samples(self) -> tuple[I64, I64, F64]:
+        r: list[int] = []
+        t: list[int] = []
+        v: list[float] = []
+        for ref, buf in self.ooo.items():
+            for tt, vv in buf.items():
+                r.append(ref)
+                t.append(tt)
+                v.append(vv)
+        return (np.array(r, dtype=np.int64), np.array(t, dtype=np.int64), np.array(v, dtype=np.float64))

@@ -1,0 +1,385 @@
+"""Immutable on-disk blocks: one directory per time range.
+
+Layout of a block directory (named by a ULID, as Prometheus names blocks)::
+
+    meta.json        time range [minTime, maxTime), stats, compaction level and sources
+    index            zstd-compressed: symbol table, series label sets (sorted), page table
+    chunks/000001    page blobs (``chunks.encode_page``) back to back
+
+Series are stored in label order, so the series of one metric sit next to each other and
+a selector reads a few pages, each holding up to ``block_page_rows`` series over the
+whole block range.  Pages carry a CRC in the page table; a damaged page is reported and
+skipped, the rest of the block still serves.  A block is written into ``<ulid>.tmp`` and
+renamed into place, so a crash never leaves a half block that looks complete.  Reads go
+through ``mmap``: the OS page cache holds hot pages, the process only what it decodes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mmap
+import os
+import secrets
+import shutil
+import struct
+import time
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import zstandard
+
+from guardia.model import Labels, Matcher
+from guardia.storage.tsdb.chunks import ChunkCorruptError, decode_page, encode_page, row_starts
+from guardia.storage.tsdb.index import MemIndex
+from guardia.storage.tsdb.merge import Fragment, excl_cumsum, gather_rows
+
+log = logging.getLogger("guardia.storage.tsdb.block")
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+
+INDEX_MAGIC = b"GIDX1\n"
+CHUNKS_FILE = "000001"
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+class BlockCorruptError(ValueError):
+    """A block whose meta or index cannot be read: the block is skipped as a whole."""
+
+
+def new_ulid(ms: int | None = None) -> str:
+    """A ULID: 48-bit millisecond time + 80 random bits, Crockford base32, sortable by time."""
+    t = int(time.time() * 1000) if ms is None else ms
+    n = (t & ((1 << 48) - 1)) << 80 | int.from_bytes(secrets.token_bytes(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[n & 31])
+        n >>= 5
+    return "".join(reversed(chars))
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+class BlockWriter:
+    """Streams series (in label order) into a new block directory."""
+
+    def __init__(
+        self,
+        parent: Path,
+        mint: int,
+        maxt: int,
+        *,
+        level: int = 1,
+        sources: Sequence[str] = (),
+        page_rows: int = 256,
+        zstd_level: int = 9,
+    ) -> None:
+        self.ulid = new_ulid()
+        self.parent = parent
+        self.tmp = parent / f"{self.ulid}.tmp"
+        (self.tmp / "chunks").mkdir(parents=True)
+        self.mint, self.maxt = mint, maxt
+        self.level = level
+        self.sources = list(sources) or [self.ulid]
+        self.page_rows = page_rows
+        self.zstd_level = zstd_level
+        self._chunks = open(self.tmp / "chunks" / CHUNKS_FILE, "wb")  # noqa: SIM115
+        self._offset = 0
+        self.labels: list[Labels] = []
+        self._pages: list[tuple[int, int, int, int, int, int]] = []
+        self._pending_l: list[Labels] = []
+        self._pending: list[tuple[I64, I64, F64]] = []
+        self._pending_rows = 0
+        self.num_samples = 0
+        self.data_mint = 2**63 - 1
+        self.data_maxt = -(2**63)
+        self._last: Labels | None = None
+
+    def add(self, labels: Sequence[Labels], counts: I64, ts: I64, vs: F64) -> None:
+        """Series in label order with their samples (rows of ``counts`` samples)."""
+        keep = counts > 0
+        if not keep.all():
+            idx = np.nonzero(keep)[0]
+            labels = [labels[i] for i in idx.tolist()]
+            sel, _ = gather_rows(excl_cumsum(counts), counts, idx)
+            counts, ts, vs = counts[idx], ts[sel], vs[sel]
+        if not labels:
+            return
+        if self._last is not None and not self._last < labels[0]:
+            raise ValueError("series must be added to a block in label order")
+        self._last = labels[-1]
+        self._pending_l.extend(labels)
+        self._pending.append((counts, ts, vs))
+        self._pending_rows += len(labels)
+        while self._pending_rows >= self.page_rows:
+            self._flush(self.page_rows)
+
+    def _flush(self, rows: int) -> None:
+        counts = np.concatenate([p[0] for p in self._pending])
+        ts = np.concatenate([p[1] for p in self._pending])
+        vs = np.concatenate([p[2] for p in self._pending])
+        n = int(counts[:rows].sum())
+        blob = encode_page(counts[:rows].astype(np.int32), ts[:n], vs[:n], self.zstd_level)
+        self._chunks.write(blob)
+        first = len(self.labels)
+        self.labels.extend(self._pending_l[:rows])
+        pmin, pmax = int(ts[:n].min()), int(ts[:n].max())
+        self._pages.append((self._offset, len(blob), first, zlib.crc32(blob), pmin, pmax))
+        self._offset += len(blob)
+        self.num_samples += n
+        self.data_mint = min(self.data_mint, pmin)
+        self.data_maxt = max(self.data_maxt, pmax)
+        self._pending_l = self._pending_l[rows:]
+        self._pending = [(counts[rows:], ts[n:], vs[n:])] if counts.shape[0] > rows else []
+        self._pending_rows -= rows
+
+    def finish(self) -> Path | None:
+        """Write index and meta, then rename into place; None if the block would be empty."""
+        if self._pending_rows:
+            self._flush(self._pending_rows)
+        self._chunks.flush()
+        os.fsync(self._chunks.fileno())
+        self._chunks.close()
+        if not self.labels:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return None
+        write_index(self.tmp / "index", self.labels, self._pages)
+        meta = {
+            "ulid": self.ulid,
+            "minTime": self.mint,
+            "maxTime": self.maxt,
+            "stats": {
+                "numSamples": self.num_samples,
+                "numSeries": len(self.labels),
+                "numChunks": len(self._pages),
+            },
+            "compaction": {"level": self.level, "sources": sorted(self.sources)},
+            "version": 1,
+            "guardia": {"format": "guardia-block-1"},
+        }
+        with open(self.tmp / "meta.json", "w") as f:
+            json.dump(meta, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        final = self.parent / self.ulid
+        os.replace(self.tmp, final)
+        _fsync_dir(self.parent)
+        return final
+
+    def abort(self) -> None:
+        if not self._chunks.closed:
+            self._chunks.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def write_index(path: Path, labels: list[Labels], pages: list[tuple[int, int, int, int, int, int]]) -> None:
+    symbols: dict[str, int] = {}
+    for lb in labels:
+        for k, v in lb:
+            if k not in symbols:
+                symbols[k] = 0
+            if v not in symbols:
+                symbols[v] = 0
+    sym_list = sorted(symbols)
+    for i, s in enumerate(sym_list):
+        symbols[s] = i
+    sym_blob = b"".join(struct.pack("<I", len(b)) + b for b in (s.encode() for s in sym_list))
+    nlab = np.array([len(lb) for lb in labels], dtype="<u2")
+    pairs = np.array([symbols[x] for lb in labels for kv in lb for x in kv], dtype="<u4")
+    pt = np.array(pages, dtype=np.int64).reshape(-1, 6)
+    body = b"".join(
+        (
+            struct.pack("<III", len(sym_list), len(labels), len(pages)),
+            sym_blob,
+            nlab.tobytes(),
+            pairs.tobytes(),
+            pt.astype("<i8").tobytes(),
+        )
+    )
+    z = zstandard.ZstdCompressor(level=3).compress(body)
+    with open(path, "wb") as f:
+        f.write(INDEX_MAGIC + struct.pack("<I", zlib.crc32(z)) + z)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_index(path: Path) -> tuple[list[Labels], I64]:
+    raw = path.read_bytes()
+    if not raw.startswith(INDEX_MAGIC):
+        raise BlockCorruptError(f"{path}: not a guardia block index")
+    (crc,) = struct.unpack_from("<I", raw, len(INDEX_MAGIC))
+    z = raw[len(INDEX_MAGIC) + 4 :]
+    if zlib.crc32(z) != crc:
+        raise BlockCorruptError(f"{path}: index checksum mismatch")
+    body = zstandard.ZstdDecompressor().decompress(z)
+    nsym, nser, npages = struct.unpack_from("<III", body, 0)
+    pos = 12
+    syms: list[str] = []
+    for _ in range(nsym):
+        (ln,) = struct.unpack_from("<I", body, pos)
+        pos += 4
+        syms.append(body[pos : pos + ln].decode())
+        pos += ln
+    nlab = np.frombuffer(body, dtype="<u2", count=nser, offset=pos).astype(np.int64)
+    pos += 2 * nser
+    npairs = int(nlab.sum())
+    pairs = np.frombuffer(body, dtype="<u4", count=2 * npairs, offset=pos).tolist()
+    pos += 8 * npairs
+    pt = np.frombuffer(body, dtype="<i8", count=6 * npages, offset=pos).reshape(npages, 6).astype(np.int64)
+    labels: list[Labels] = []
+    i = 0
+    for n in nlab.tolist():
+        labels.append(
+            Labels.from_sorted((syms[pairs[j]], syms[pairs[j + 1]]) for j in range(i, i + 2 * n, 2))
+        )
+        i += 2 * n
+    return labels, pt
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+class Block:
+    """A loaded block: its index in memory, its chunks mapped."""
+
+    def __init__(self, path: Path, on_corrupt: Any = None) -> None:
+        self.path = path
+        try:
+            self.meta: dict[str, Any] = json.loads((path / "meta.json").read_text())
+            self.ulid: str = self.meta["ulid"]
+            self.mint: int = int(self.meta["minTime"])
+            self.maxt: int = int(self.meta["maxTime"]) - 1  # inclusive for range checks
+            labels, self._pt = read_index(path / "index")
+        except (OSError, ValueError, KeyError, struct.error, zstandard.ZstdError) as e:
+            raise BlockCorruptError(f"block {path.name}: {e}") from None
+        self.index = MemIndex()
+        self.index.add_all(labels)
+        self._first = self._pt[:, 2].copy()
+        self._bad: set[int] = set()
+        self._on_corrupt = on_corrupt
+        cpath = path / "chunks" / CHUNKS_FILE
+        try:
+            self._file = open(cpath, "rb")  # noqa: SIM115
+        except OSError as e:
+            raise BlockCorruptError(f"block {path.name}: {e}") from None
+        size = os.fstat(self._file.fileno()).st_size
+        self._mm: mmap.mmap | None = (
+            mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ) if size else None
+        )
+        self._verify(size)
+
+    @property
+    def level(self) -> int:
+        return int(self.meta.get("compaction", {}).get("level", 1))
+
+    @property
+    def sources(self) -> list[str]:
+        return list(self.meta.get("compaction", {}).get("sources", [self.ulid]))
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.meta.get("stats", {}).get("numSamples", 0))
+
+    @property
+    def num_series(self) -> int:
+        return len(self.index)
+
+    def size_bytes(self) -> int:
+        total = 0
+        for p in self.path.rglob("*"):
+            if p.is_file():
+                total += p.stat().st_size
+        return total
+
+    def _verify(self, size: int) -> None:
+        for i, (off, ln, _first, crc, _a, _b) in enumerate(self._pt.tolist()):
+            if off + ln > size or self._mm is None or zlib.crc32(self._mm[off : off + ln]) != crc:
+                self._mark_bad(i, "checksum mismatch" if off + ln <= size else "chunk file truncated")
+
+    def _mark_bad(self, i: int, reason: str) -> None:
+        if i in self._bad:
+            return
+        self._bad.add(i)
+        lo, hi = self._page_series(i)
+        log.warning(
+            "event=block_chunk_corrupt block=%s page=%d series=%d..%d reason=%r action=skipped",
+            self.ulid, i, lo, hi - 1, reason,
+        )
+        if self._on_corrupt is not None:
+            self._on_corrupt(self, i, reason)
+
+    def _page_series(self, i: int) -> tuple[int, int]:
+        lo = int(self._first[i])
+        hi = int(self._first[i + 1]) if i + 1 < self._first.shape[0] else len(self.index)
+        return lo, hi
+
+    @property
+    def corrupt_pages(self) -> set[int]:
+        return set(self._bad)
+
+    def close(self) -> None:
+        if self._mm is not None:
+            self._mm.close()
+            self._mm = None
+        self._file.close()
+
+    # --- querier view -----------------------------------------------------------------
+
+    def select_ids(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> I64:
+        if mint > self.maxt or maxt < self.mint:
+            return np.zeros(0, dtype=np.int64)
+        return self.index.postings_for(matchers) if matchers else self.index.all_ids()
+
+    def labels_of(self, ids: I64) -> list[Labels]:
+        lbs = self.index.labels
+        return [lbs[i] for i in ids.tolist()]
+
+    def label_names(self, ids: I64 | None) -> set[str]:
+        return self.index.label_names(ids)
+
+    def label_values(self, name: str, ids: I64 | None) -> set[str]:
+        return self.index.label_values(name, ids)
+
+    def fragments(self, ids: I64, mint: int, maxt: int) -> list[Fragment]:
+        out: list[Fragment] = []
+        if not ids.size or self._mm is None:
+            return out
+        page_of = np.searchsorted(self._first, ids, side="right") - 1
+        bounds = np.nonzero(np.diff(page_of))[0] + 1
+        starts = np.concatenate(([0], bounds))
+        ends = np.concatenate((bounds, [ids.shape[0]]))
+        for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+            pi = int(page_of[a])
+            if pi in self._bad:
+                continue
+            off, ln, first, _crc, pmin, pmax = self._pt[pi].tolist()
+            if pmax < mint or pmin > maxt:
+                continue
+            try:
+                counts, ts, vs = decode_page(self._mm[off : off + ln])
+            except ChunkCorruptError as e:
+                self._mark_bad(pi, str(e))
+                continue
+            counts64 = counts.astype(np.int64)
+            rows = ids[a:b] - first
+            idx, c = gather_rows(row_starts(counts), counts64, rows)
+            out.append(Fragment(np.arange(a, b, dtype=np.int64), c, ts[idx], vs[idx]))
+        return out
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def is_block_dir(p: Path) -> bool:
+    return p.is_dir() and len(p.name) == 26 and (p / "meta.json").is_file()

@@ -1,0 +1,178 @@
+"""Cutting the head into blocks, compaction, retention, snapshots, damaged blocks."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from guardia.model import Labels, Matcher
+from guardia.storage.tsdb import TSDB, TSDBOptions
+from guardia.storage.tsdb.block import Block
+
+from .conftest import dump
+
+Open = Callable[..., TSDB]
+MIN = 60_000
+R = 10 * MIN  # a 10-minute block range keeps the tests small
+
+
+def opts(**kw: int) -> TSDBOptions:
+    base: dict[str, int] = {"block_range_ms": R, "retention_ms": 0, "chunk_slots": 4}
+    base.update(kw)
+    return TSDBOptions(**base)  # type: ignore[arg-type]
+
+
+def scrape(db: TSDB, n_series: int, t_from: int, t_to: int, step: int = 15_000, name: str = "m") -> None:
+    app = db.appender()
+    refs = np.array([app.ref(Labels.of(__name__=name, i=str(i))) for i in range(n_series)])
+    for t in range(t_from, t_to, step):
+        app.append_batch(refs, t, np.full(n_series, float(t // 1000)))
+        app.commit()
+
+
+def test_the_head_is_cut_into_aligned_blocks_and_reads_stay_the_same(open_db: Open) -> None:
+    db = open_db(opts(max_block_range_ms=R))  # no compaction here
+    scrape(db, 30, 0, 4 * R)
+    before = dump(db.querier(0, 10**9))
+    rep = db.maintain()
+    assert rep.blocks_cut
+    assert [(b.mint, b.maxt + 1) for b in db.blocks][:2] == [(0, R), (R, 2 * R)]
+    assert db.head.mint >= db.blocks[-1].maxt + 1
+    assert dump(db.querier(0, 10**9)) == before
+    # Appends older than the head are refused with a clear reason.
+    app = db.appender()
+    app.append(0, 1000, 1.0)
+    assert app.commit().out_of_bounds == 1
+
+
+def test_blocks_and_head_survive_a_restart(open_db: Open, tmp_path: Path) -> None:
+    db = open_db(opts())
+    scrape(db, 30, 0, 4 * R)
+    db.maintain()
+    scrape(db, 30, 4 * R, 4 * R + 5 * MIN)
+    before = dump(db.querier(0, 10**9))
+    db.close()
+    db2 = open_db(opts())
+    assert dump(db2.querier(0, 10**9)) == before
+    assert db2.metrics.registry.get_sample_value("prometheus_tsdb_blocks_loaded") == len(db2.blocks)
+
+
+def test_compaction_merges_adjacent_blocks_into_a_larger_range(open_db: Open) -> None:
+    db = open_db(opts())
+    scrape(db, 10, 0, 8 * R)
+    before = dump(db.querier(0, 10**9))
+    rep = db.maintain()
+    assert rep.compacted
+    assert any(b.level >= 2 and b.maxt + 1 - b.mint == 3 * R for b in db.blocks)
+    assert dump(db.querier(0, 10**9)) == before
+    assert db.metrics.registry.get_sample_value("prometheus_tsdb_compactions_total") >= 1
+
+
+def test_overlapping_blocks_are_merged_without_duplicates(open_db: Open, tmp_path: Path) -> None:
+    db = open_db(opts())
+    scrape(db, 5, 0, 2 * R)
+    db.maintain()
+    first = db.blocks[0].ulid
+    db.snapshot(tmp_path / "snap")
+    db.close()
+    # Copy a block in twice under another name: same samples, overlapping range.
+    src = tmp_path / "snap" / first
+    copy = tmp_path / "data" / "01ZZZZZZZZZZZZZZZZZZZZZZZZ"
+    shutil.copytree(src, copy)
+    meta = (copy / "meta.json").read_text().replace(src.name, copy.name)
+    (copy / "meta.json").write_text(meta)
+    db2 = open_db(opts())
+    before = dump(db2.querier(0, 10**9))
+    rep = db2.maintain()
+    assert rep.compacted
+    assert dump(db2.querier(0, 10**9)) == before
+    s = db2.querier(0, 10**9).select([Matcher.equal("i", "0")])[0]
+    assert (np.diff(s.timestamps) > 0).all()
+
+
+def test_retention_by_time_deletes_old_blocks(open_db: Open) -> None:
+    db = open_db(opts(retention_ms=2 * R, max_block_range_ms=R))
+    scrape(db, 5, 0, 6 * R)
+    rep = db.maintain()
+    assert [why for _, why in rep.deleted] and {why for _, why in rep.deleted} == {"time"}
+    newest = max(b.maxt for b in db.blocks) + 1
+    assert all(b.maxt + 1 > newest - 2 * R for b in db.blocks)
+    assert db.querier(0, R - 1).select([Matcher.equal("i", "0")]) == []
+    assert db.metrics.registry.get_sample_value("prometheus_tsdb_time_retentions_total") >= 1
+
+
+def test_retention_by_size_deletes_oldest_blocks_first(open_db: Open) -> None:
+    db = open_db(opts(max_block_range_ms=R))
+    scrape(db, 50, 0, 6 * R)
+    db.maintain()
+    sizes = sorted((b.mint, b.size_bytes()) for b in db.blocks)
+    assert len(sizes) >= 3
+    limit = sizes[-1][1] + sizes[-2][1] + 10
+    db2_opts = opts(max_block_range_ms=R, retention_bytes=limit)
+    db.close()
+    db2 = open_db(db2_opts)
+    rep = db2.maintain()
+    assert {why for _, why in rep.deleted} == {"size"}
+    assert sum(b.size_bytes() for b in db2.blocks) <= limit
+    assert min(b.mint for b in db2.blocks) == sizes[-2][0]
+
+
+def test_snapshot_is_a_usable_copy_with_the_head(open_db: Open, tmp_path: Path) -> None:
+    db = open_db(opts())
+    scrape(db, 10, 0, 3 * R)
+    db.maintain()
+    before = dump(db.querier(0, 10**9))
+    names = db.snapshot(tmp_path / "snap")
+    assert len(names) == len(db.blocks) + 1
+    restored = TSDB.open(tmp_path / "snap", opts())
+    try:
+        assert dump(restored.querier(0, 10**9)) == before
+    finally:
+        restored.close()
+
+
+def test_a_damaged_block_page_is_reported_and_the_rest_served(
+    open_db: Open, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = open_db(opts(block_page_rows=4))
+    scrape(db, 12, 0, 2 * R)
+    db.maintain()
+    block = db.blocks[0]
+    db.close()
+    chunks = block.path / "chunks" / "000001"
+    data = bytearray(chunks.read_bytes())
+    data[len(data) // 2] ^= 0x55
+    chunks.write_bytes(bytes(data))
+    db2 = open_db(opts(block_page_rows=4))
+    assert "block_chunk_corrupt" in caplog.text
+    assert db2.metrics.registry.get_sample_value("guardia_tsdb_block_corruptions_total") == 1
+    b2 = next(b for b in db2.blocks if b.ulid == block.ulid)
+    assert len(b2.corrupt_pages) == 1
+    got = db2.querier(block.mint, block.maxt).select([Matcher.equal("__name__", "m")])
+    assert len(got) == 12 - 4  # one page of four series is gone, the others serve
+    assert all(len(s) == R // 15_000 for s in got)
+
+
+def test_an_unreadable_block_index_skips_the_block(open_db: Open, tmp_path: Path) -> None:
+    db = open_db(opts())
+    scrape(db, 3, 0, 3 * R)
+    db.maintain()
+    victim = db.blocks[0].path
+    db.close()
+    (victim / "index").write_bytes(b"garbage")
+    db2 = open_db(opts())
+    assert victim.name not in {b.ulid for b in db2.blocks}
+    assert db2.querier(0, 10**9).select([Matcher.equal("i", "0")])
+
+
+def test_block_files_are_readable_directly(open_db: Open) -> None:
+    db = open_db(opts())
+    scrape(db, 3, 0, 3 * R)
+    db.maintain()
+    b = Block(db.blocks[0].path)
+    assert b.num_series == 3 and b.meta["stats"]["numSamples"] == 3 * R // 15_000
+    b.close()
