@@ -113,110 +113,174 @@ def decode_write_request(buf: bytes, cache: dict[bytes, int]) -> DecodedWrite:
         raise RemoteWriteError("protobuf: unexpected end of message (truncated payload?)") from None
 
 
+_PAD = bytes(32)
+_TAGS_LEN_DELIMITED = (0x0A, 0x12, 0x1A)
+
+
+def _varints_at(arr: npt.NDArray[np.uint8], pos: npt.NDArray[np.int64]) -> tuple[
+    npt.NDArray[np.int64], npt.NDArray[np.int64]
+]:
+    """Decode up to 5-byte varints starting at every ``pos`` at once: (length, value).
+
+    A length of 0 marks a varint longer than 5 bytes (a field over 32 GiB: malformed here).
+    """
+    b0 = arr[pos]
+    if not (b0 & 0x80).any():  # the usual case: every length below 128
+        return np.ones(pos.shape[0], dtype=np.int64), b0.astype(np.int64)
+    b = arr[pos[:, None] + np.arange(5)].astype(np.int64)
+    more = b >= 0x80
+    alive = np.cumprod(more, axis=1)  # alive[:, k]: bytes 0..k all had the continuation bit
+    used = np.ones_like(b, dtype=bool)
+    used[:, 1:] = alive[:, :-1].astype(bool)
+    vlen = used.sum(axis=1)
+    vlen[alive[:, 4].astype(bool)] = 0
+    shifts = np.array([0, 7, 14, 21, 28], dtype=np.int64)
+    val = (np.where(used, (b & 0x7F) << shifts, 0)).sum(axis=1)
+    return vlen, val
+
+
+def _slow_samples(
+    buf: bytes, p: int, end: int, ref: int, refs: list[int], vals: list[float], tss: list[int]
+) -> int:
+    """Samples of one series in the general form; returns how many histograms were skipped."""
+    histograms = 0
+    while p < end:
+        tag, p = _tag(buf, p)
+        if tag == 0x12:
+            sl, p = _varint(buf, p)
+            if p + sl > end:
+                raise RemoteWriteError("protobuf: sample overruns its time series")
+            v, ts = _decode_sample(buf, p, p + sl)
+            refs.append(ref)
+            vals.append(v)
+            tss.append(ts)
+            p += sl
+        elif tag == 0x0A:
+            raise RemoteWriteError("protobuf: labels must come before samples in a time series")
+        else:
+            if tag == 0x22:
+                histograms += 1
+            p = _skip_field(buf, p, tag)
+    if p != end:
+        raise RemoteWriteError("protobuf: field overruns its time series")
+    return histograms
+
+
 def _decode(buf: bytes, cache: dict[bytes, int]) -> DecodedWrite:
+    """Vectorised walk: field boundaries for every candidate tag byte are computed at once
+    with numpy; Python only hops from series to series and slices the label blocks."""
     n = len(buf)
-    cache_get = cache.get
-    new_keys: list[bytes] = []
-    new_index: dict[bytes, int] = {}
-    f_refs: list[int] = []
-    f_voff: list[int] = []
-    f_toff: list[int] = []
-    f_tlen: list[int] = []
+    arr = np.frombuffer(buf + _PAD, dtype=np.uint8)
+
+    # top level: hop from field to field in Python (time series are tag 0x0A)
+    firsts: list[int] = []
+    ends_l: list[int] = []
+    add_first = firsts.append
+    add_end = ends_l.append
+    pos = 0
+    while pos < n:
+        if buf[pos] == 0x0A:
+            ln = buf[pos + 1]
+            if ln < 0x80:
+                start = pos + 2
+            else:
+                ln2 = buf[pos + 2]
+                if ln2 < 0x80:
+                    ln = (ln & 0x7F) | (ln2 << 7)
+                    start = pos + 3
+                else:
+                    ln, start = _varint(buf, pos + 1)
+            pos = start + ln
+            add_first(start)
+            add_end(pos)
+        else:
+            tag, pos = _tag(buf, pos)
+            pos = _skip_field(buf, pos, tag)  # metadata (3) and future fields
+    if pos != n:
+        raise RemoteWriteError("protobuf: field overruns the message (truncated payload?)")
+
     s_refs: list[int] = []
     s_vals: list[float] = []
     s_ts: list[int] = []
     histograms = 0
-    pos = 0
-    while pos < n:
-        tag = buf[pos]
-        if tag != 0x0A:
-            tag, pos = _tag(buf, pos)
-            pos = _skip_field(buf, pos, tag)  # metadata (3) and future fields
-            continue
-        ln = buf[pos + 1]
-        if ln < 0x80:
-            start = pos + 2
-        else:
-            ln, start = _varint(buf, pos + 1)
-        end = start + ln
-        if end > n:
-            raise RemoteWriteError("protobuf: time series overruns the message (truncated payload?)")
-        p = start
-        while p < end and buf[p] == 0x0A:
-            ll = buf[p + 1]
-            if ll < 0x80:
-                p += 2 + ll
-            else:
-                ll, q = _varint(buf, p + 1)
-                p = q + ll
-        key = buf[start:p]
-        ref = cache_get(key)
-        if ref is None:
-            idx = new_index.get(key)
-            if idx is None:
-                idx = new_index[key] = len(new_keys)
-                new_keys.append(key)
-            ref = -1 - idx
-        while p < end:
-            t = buf[p]
-            if t == 0x12:
-                sl = buf[p + 1]
-                if sl < 0x80 and sl >= 11 and buf[p + 2] == 0x09 and buf[p + 11] == 0x10:
-                    f_refs.append(ref)
-                    f_voff.append(p + 3)
-                    f_toff.append(p + 12)
-                    f_tlen.append(sl - 10)
-                    p += 2 + sl
-                else:
-                    sl, q = _varint(buf, p + 1)
-                    if q + sl > end:
-                        raise RemoteWriteError("protobuf: sample overruns its time series")
-                    v, ts = _decode_sample(buf, q, q + sl)
-                    s_refs.append(ref)
-                    s_vals.append(v)
-                    s_ts.append(ts)
-                    p = q + sl
-            elif t == 0x0A:
-                raise RemoteWriteError("protobuf: labels must come before samples in a time series")
-            else:
-                tag, p = _tag(buf, p)
-                if tag == 0x22:
-                    histograms += 1
-                p = _skip_field(buf, p, tag)
-        if p != end:
-            raise RemoteWriteError("protobuf: field overruns its time series")
-        pos = end
-    if pos != n:
-        raise RemoteWriteError("protobuf: trailing bytes after the last field")
+    new_keys: list[bytes] = []
+    if not firsts:
+        return DecodedWrite(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), new_keys)
+    first = np.asarray(firsts, dtype=np.int64)
+    ends = np.asarray(ends_l, dtype=np.int64)
+    cur = first.copy()
+    # labels: every series at once, one label field per round
+    active = np.ones(first.shape[0], dtype=bool)
+    while True:
+        active &= (cur < ends) & (arr[cur] == 0x0A)
+        idx = np.flatnonzero(active)
+        if idx.shape[0] == 0:
+            break
+        c = cur[idx]
+        vlen, val = _varints_at(arr, c + 1)
+        if (vlen == 0).any():
+            raise RemoteWriteError("protobuf: malformed label length")
+        cur[idx] = c + 1 + vlen + val
+        if (cur > ends).any():
+            raise RemoteWriteError("protobuf: label overruns its time series")
+    label_end = cur
 
-    arr = np.frombuffer(buf, dtype=np.uint8)
-    if f_voff:
-        voff = np.asarray(f_voff, dtype=np.int64)
-        vals = arr[voff[:, None] + np.arange(8)].copy().view("<f8").reshape(-1)
-        toff = np.asarray(f_toff, dtype=np.int64)
-        tlen = np.asarray(f_tlen, dtype=np.int64)
-        if (tlen < 1).any() or (tlen > 10).any():
-            raise RemoteWriteError("protobuf: bad timestamp varint in a sample")
-        j = np.arange(10)
-        idx = np.minimum(toff[:, None] + j, arr.shape[0] - 1)
-        b = arr[idx].astype(np.uint64)
-        inside = j[None, :] < tlen[:, None]
-        last = b[np.arange(b.shape[0]), tlen - 1]
-        cont = (b & np.uint64(0x80)) != 0
-        if (last & np.uint64(0x80)).any() or (cont & inside).sum(axis=1).tolist() != (tlen - 1).tolist():
-            raise RemoteWriteError("protobuf: bad timestamp varint in a sample")
-        parts = np.where(inside, (b & np.uint64(0x7F)) << (np.uint64(7) * j.astype(np.uint64)), 0)
-        ts_arr = parts.sum(axis=1, dtype=np.uint64).view(np.int64)
-        refs = np.asarray(f_refs, dtype=np.int64)
-    else:
-        vals = np.empty(0, dtype=np.float64)
-        ts_arr = np.empty(0, dtype=np.int64)
-        refs = np.empty(0, dtype=np.int64)
+    cache_get = cache.get
+    keys = [buf[a:b] for a, b in zip(first.tolist(), label_end.tolist(), strict=True)]
+    refs_list = list(map(cache_get, keys))
+    if None in refs_list:
+        new_index: dict[bytes, int] = {}
+        for i, r in enumerate(refs_list):
+            if r is None:
+                k = keys[i]
+                slot = new_index.get(k)
+                if slot is None:
+                    slot = new_index[k] = len(new_keys)
+                    new_keys.append(k)
+                refs_list[i] = -1 - slot
+    series_refs = np.asarray(refs_list, dtype=np.int64)
+
+    # samples: the common shape (one sample, value and timestamp present) decoded in bulk
+    le = label_end
+    sl = arr[le + 1].astype(np.int64)
+    fast = (
+        (arr[le] == 0x12) & (sl >= 11) & (sl < 0x80) & (arr[le + 2] == 0x09)
+        & (arr[le + 11] == 0x10) & (le + 2 + sl == ends)
+    )
+    for i in np.flatnonzero(~fast).tolist():
+        histograms += _slow_samples(buf, int(le[i]), int(ends[i]), int(series_refs[i]), s_refs, s_vals, s_ts)
+    fi = np.flatnonzero(fast)
+    voff = le[fi] + 3
+    vals = arr[voff[:, None] + np.arange(8)].copy().view("<f8").reshape(-1)
+    toff = le[fi] + 12
+    tlen = sl[fi] - 10
+    ts_arr = _timestamps(arr, toff, tlen)
+    refs = series_refs[fi]
     if s_refs:
         refs = np.concatenate([refs, np.asarray(s_refs, dtype=np.int64)])
         vals = np.concatenate([vals, np.asarray(s_vals, dtype=np.float64)])
         ts_arr = np.concatenate([ts_arr, np.asarray(s_ts, dtype=np.int64)])
     return DecodedWrite(refs, ts_arr, vals, new_keys, histograms)
+
+
+def _timestamps(
+    arr: npt.NDArray[np.uint8], toff: npt.NDArray[np.int64], tlen: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """int64 varints of known lengths (1..10 bytes) at ``toff``, decoded together."""
+    if toff.shape[0] == 0:
+        return np.empty(0, dtype=np.int64)
+    if (tlen < 1).any() or (tlen > 10).any():
+        raise RemoteWriteError("protobuf: bad timestamp varint in a sample")
+    j = np.arange(10)
+    b = arr[toff[:, None] + j].astype(np.uint64)
+    inside = j[None, :] < tlen[:, None]
+    cont = (b & np.uint64(0x80)) != 0
+    last_has_more = cont[np.arange(b.shape[0]), tlen - 1].any()
+    if last_has_more or not np.array_equal((cont & inside).sum(axis=1), tlen - 1):
+        raise RemoteWriteError("protobuf: bad timestamp varint in a sample")
+    parts = np.where(inside, (b & np.uint64(0x7F)) << (np.uint64(7) * j.astype(np.uint64)), np.uint64(0))
+    ts: npt.NDArray[np.int64] = parts.sum(axis=1, dtype=np.uint64).view(np.int64)
+    return ts
 
 
 def decode_labels(block: bytes) -> Labels:

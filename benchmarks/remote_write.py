@@ -1,0 +1,144 @@
+"""Remote write receiver throughput: samples/s accepted through POST /api/v1/write.
+
+10,000 series, each request one remote-write batch of 2,000 samples (one sample per series,
+as Prometheus sends them), snappy-compressed protobuf encoded beforehand by the protobuf
+library.  The receiver runs in uvicorn on 127.0.0.1 in its own process and appends to the
+embedded TSDB (WAL included); the client posts the batches for a few seconds over 4
+connections, as Prometheus's remote-write shards do.
+Also printed: the decode+append rate without HTTP.  The last line is the HTTP rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import cramjam
+
+from guardia.storage.tsdb import TSDB
+from guardia.web import AppDeps, create_app
+from guardia.web.api_v1 import ApiDeps
+from guardia.web.remote_write import RemoteWriteReceiver, decompress
+from guardia.web.remote_write_proto import encode_write_request
+
+SERIES = 10_000
+BATCH = 2_000
+ROUNDS = 40
+SECONDS = 5.0
+T0 = 1_700_000_000_000
+
+
+def build_payloads() -> list[bytes]:
+    labels = [
+        {
+            "__name__": "http_requests_total",
+            "job": "api",
+            "instance": f"10.0.{i // 250}.{i % 250}:8080",
+            "path": f"/r{i % 40}",
+            "code": ("200", "500", "404")[i % 3],
+        }
+        for i in range(SERIES)
+    ]
+    out = []
+    for r in range(ROUNDS):
+        t = T0 + r * 15_000
+        for b in range(0, SERIES, BATCH):
+            series = [(labels[i], [(t, float(r * 10 + i % 7))]) for i in range(b, b + BATCH)]
+            out.append(bytes(cramjam.snappy.compress_raw(encode_write_request(series))))
+    return out
+
+
+def bench_in_process(payloads: list[bytes]) -> float:
+    with tempfile.TemporaryDirectory() as d:
+        db = TSDB.open(d)
+        rx = RemoteWriteReceiver(db)
+        started = time.perf_counter()
+        n = 0
+        for p in payloads:
+            n += rx.ingest(decompress(p))
+            if time.perf_counter() - started > SECONDS:
+                break
+        elapsed = time.perf_counter() - started
+        db.close()
+    return n / elapsed
+
+
+def serve(port: int, data_dir: str) -> None:
+    """The receiver alone in this process (the benchmark's server side)."""
+    import uvicorn
+
+    db = TSDB.open(data_dir)
+    app = create_app(AppDeps(api=ApiDeps(storage=db), write_storage=db))
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+async def _post_all(host: str, port: int, payloads: list[bytes], concurrency: int) -> float:
+    """A minimal keep-alive HTTP/1.1 client (raw asyncio streams) so the client's own cost
+    stays small next to the server's; every response must be 204."""
+    for _ in range(100):  # wait until the server listens
+        try:
+            _, w = await asyncio.open_connection(host, port)
+            w.close()
+            break
+        except OSError:
+            await asyncio.sleep(0.1)
+    requests = [
+        (
+            f"POST /api/v1/write HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Encoding: snappy\r\n"
+            "Content-Type: application/x-protobuf\r\nX-Prometheus-Remote-Write-Version: 0.1.0\r\n"
+            f"Content-Length: {len(p)}\r\n\r\n"
+        ).encode()
+        + p
+        for p in payloads
+    ]
+    queue = list(reversed(requests))
+    sent = 0
+    started = time.perf_counter()
+
+    async def worker() -> None:
+        nonlocal sent
+        reader, writer = await asyncio.open_connection(host, port)
+        while queue and time.perf_counter() - started < SECONDS:
+            writer.write(queue.pop())
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 204"):
+                raise SystemExit(f"write refused: {head[:200]!r}")
+            sent += BATCH
+        writer.close()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return sent / (time.perf_counter() - started)
+
+
+def bench_http(payloads: list[bytes], concurrency: int = 4) -> float:
+    """Server in its own process (as in production), client posting from this one."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory() as d:
+        proc = subprocess.Popen([sys.executable, "-m", "benchmarks.remote_write", "--serve", str(port), d])
+        try:
+            return asyncio.run(_post_all("127.0.0.1", port, payloads, concurrency))
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--serve":
+        serve(int(sys.argv[2]), sys.argv[3])
+        return
+    payloads = build_payloads()
+    print(
+        f"payloads: {len(payloads)} x {BATCH} samples, {sum(map(len, payloads)) / len(payloads):.0f} B each"
+    )
+    print(f"decode+append (no HTTP): {bench_in_process(payloads):,.0f} samples/s")
+    print(f"remote_write over HTTP, batches of {BATCH}: {bench_http(payloads):,.0f} samples/s")
+
+
+if __name__ == "__main__":
+    main()
