@@ -1,15 +1,60 @@
-"""`guardia check rules` (not yet implemented: issue #8)."""
+"""`guardia check rules FILE...`: what `promtool check rules` checks, plus templates and,
+with ``--url``, whether the metrics each rule reads exist on a running guardia/Prometheus."""
 
 from __future__ import annotations
 
+import httpx
 import typer
 
-from guardia.cli._stub import not_yet
+from guardia.rules.check import check_file, fetch_metric_names, missing_metrics
 
-app = typer.Typer(help="[not yet available: issue #8]", no_args_is_help=False)
+app = typer.Typer(help="Check rule files: syntax, duplicates, templates, metrics that exist.",
+                  no_args_is_help=True)
 
 
 @app.callback(invoke_without_command=True)
-def main() -> None:
-    """Not yet available (issue #8)."""
-    not_yet("check rules", 8)
+def main(
+    files: list[str] = typer.Argument(..., help="Rule files to check."),
+    url: str = typer.Option(
+        "", "--url",
+        help="A running guardia or Prometheus (http://host:port): report rules whose metrics "
+             "it does not have, so they can never fire."),
+    lint_fatal: bool = typer.Option(False, "--lint-fatal",
+                                    help="Exit 3 when only lint warnings were found."),
+) -> None:
+    """Exit 0 when all files are valid, 1 on errors, 3 on warnings with --lint-fatal."""
+    reports = [check_file(f) for f in files]
+    failed = any(r.errors for r in reports)
+    if url:
+        try:
+            known = fetch_metric_names(url)
+        except (httpx.HTTPError, ValueError) as e:
+            typer.echo(f"error: cannot list metric names from {url}: {e or type(e).__name__}",
+                       err=True)
+            raise typer.Exit(1) from None
+        missing_metrics(reports, known, url)
+    warned = False
+    for r in reports:
+        typer.echo(f"Checking {r.path}")
+        if r.errors:
+            typer.echo("  FAILED:", err=True)
+            for e in r.errors:
+                typer.echo(e, err=True)
+            typer.echo()
+            continue
+        for w in r.warnings:
+            typer.echo(f"  WARNING: {w}", err=True)
+        if r.missing:
+            failed = True
+            typer.echo(f"  FAILED: {len(r.missing)} rules read metrics that do not exist:",
+                       err=True)
+            for m in r.missing:
+                typer.echo(f"  {m}", err=True)
+        else:
+            typer.echo(f"  SUCCESS: {r.rules} rules found")
+        warned |= bool(r.warnings)
+        typer.echo()
+    if failed:
+        raise typer.Exit(1)
+    if warned and lint_fatal:
+        raise typer.Exit(3)
