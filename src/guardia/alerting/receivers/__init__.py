@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from guardia.alerting.receivers.base import Notifier, NotifyContext, NotifyError
+from guardia.alerting.templates import Templater
 from guardia.config.alertmanager import (
     AlertmanagerConfig,
+    EmailConfig,
+    MSTeamsConfig,
     NotifierConfig,
+    PagerdutyConfig,
+    SlackConfig,
+    TelegramConfig,
     WebhookConfig,
 )
 
-if TYPE_CHECKING:
-    pass
+_TEMPLATERS: dict[tuple[str, ...], Templater] = {}
+
+
+def templater_for(am: AlertmanagerConfig) -> Templater:
+    """One parsed template set per list of template files (parsing is not free)."""
+    key = tuple(am.template_files)
+    if key not in _TEMPLATERS:
+        _TEMPLATERS[key] = Templater(list(key))
+    return _TEMPLATERS[key]
 
 
 def build_notifier(kind: str, cfg: NotifierConfig, am: AlertmanagerConfig) -> Notifier:
@@ -22,7 +33,33 @@ def build_notifier(kind: str, cfg: NotifierConfig, am: AlertmanagerConfig) -> No
 
         assert isinstance(cfg, WebhookConfig)
         return Webhook(cfg)
-    raise NotImplementedError(f"integration {kind} is not available yet")
+    t = templater_for(am)
+    if kind == "slack":
+        from guardia.alerting.receivers.slack import Slack
+
+        assert isinstance(cfg, SlackConfig)
+        return Slack(cfg, t)
+    if kind == "email":
+        from guardia.alerting.receivers.email import Email
+
+        assert isinstance(cfg, EmailConfig)
+        return Email(cfg, t)
+    if kind == "pagerduty":
+        from guardia.alerting.receivers.pagerduty import PagerDuty
+
+        assert isinstance(cfg, PagerdutyConfig)
+        return PagerDuty(cfg, t)
+    if kind == "telegram":
+        from guardia.alerting.receivers.telegram import Telegram
+
+        assert isinstance(cfg, TelegramConfig)
+        return Telegram(cfg, t)
+    if kind == "msteams":
+        from guardia.alerting.receivers.msteams import MSTeams
+
+        assert isinstance(cfg, MSTeamsConfig)
+        return MSTeams(cfg, t)
+    raise ValueError(f"unknown integration {kind!r}")
 
 
-__all__ = ["Notifier", "NotifyContext", "NotifyError", "build_notifier"]
+__all__ = ["Notifier", "NotifyContext", "NotifyError", "build_notifier", "templater_for"]

@@ -3,11 +3,20 @@ protocol, and the template data Alertmanager gives its templates."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from guardia.alerting.types import Alert, common_labels, fingerprint_hex, format_time
 from guardia.model.labels import Labels
+
+_GO_META = re.compile(r"([\\.+*?()|\[\]{}^$])")
+
+
+def quote_meta(s: str) -> str:
+    """Go's ``regexp.QuoteMeta``: Alertmanager passes the receiver name through it before
+    templates and payloads see it."""
+    return _GO_META.sub(r"\\\1", s)
 
 
 class NotifyError(Exception):
@@ -60,7 +69,7 @@ def group_status(alerts: list[Alert], now: int) -> str:
 
 def payload_common(ctx: NotifyContext, alerts: list[Alert]) -> dict[str, Any]:
     return {
-        "receiver": ctx.receiver,
+        "receiver": quote_meta(ctx.receiver),
         "status": group_status(alerts, ctx.now),
         "groupLabels": dict(ctx.group_labels),
         "commonLabels": common_labels(alerts),
