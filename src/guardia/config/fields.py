@@ -8,12 +8,16 @@ never re-parses text.  Serialising turns them back into Prometheus's spelling, w
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import re
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 import pydantic
 from pydantic import BeforeValidator, PlainSerializer
 
+from guardia.config.errors import ConfigIssue
 from guardia.config.validate import StrictModel
 from guardia.model.durations import DurationError, format_duration, parse_duration
 from guardia.model.labels import is_valid_label_name
@@ -141,3 +145,48 @@ def _label_set(v: Any) -> Any:
 
 LabelSet = Annotated[dict[str, str], BeforeValidator(_label_set)]
 """A mapping of valid label names to string values (numbers are read as text, as YAML gives them)."""
+
+
+UNKNOWN_FIELD = "field is not allowed here"
+
+
+def field_names(*models: type[pydantic.BaseModel]) -> frozenset[str]:
+    """Every YAML field name of ``models`` and the models nested in them."""
+    seen: set[type[pydantic.BaseModel]] = set()
+    names: set[str] = set()
+    todo = list(models)
+    while todo:
+        m = todo.pop()
+        if m in seen:
+            continue
+        seen.add(m)
+        for name, info in m.model_fields.items():
+            names.add(info.alias or name)
+            todo.extend(_nested_models(info.annotation))
+    return frozenset(names)
+
+
+def _nested_models(tp: Any) -> Iterable[type[pydantic.BaseModel]]:
+    if isinstance(tp, type) and issubclass(tp, pydantic.BaseModel):
+        yield tp
+    for arg in getattr(tp, "__args__", ()) or ():
+        yield from _nested_models(arg)
+
+
+def did_you_mean(key: str, known: frozenset[str]) -> str:
+    """`` — did you mean 'scrape_interval'?`` for a misspelt field, or an empty string."""
+    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def with_suggestions(issues: list[ConfigIssue], known: frozenset[str]) -> list[ConfigIssue]:
+    """Add "did you mean" to unknown-field issues (``scrape_intervall`` → ``scrape_interval``)."""
+    out = []
+    for i in issues:
+        if i.message.startswith(UNKNOWN_FIELD):
+            key = re.sub(r"\[\d+\]$", "", i.path).rsplit(".", 1)[-1]
+            hint = did_you_mean(key, known)
+            if hint:
+                i = dataclasses.replace(i, message=i.message + hint)
+        out.append(i)
+    return out

@@ -97,9 +97,13 @@ def placeholder_findings(model: Any, base: FieldPath = ()) -> list[tuple[FieldPa
     """An error for every secret in ``model`` that was left as a placeholder (value never shown)."""
     out = []
     for path, secret in iter_secrets(model, base):
+        field = next((p for p in reversed(path) if isinstance(p, str)), "secret")
+        if "${" in secret.reveal():
+            out.append((path, f"{field} contains ${{...}}, which Prometheus does not expand in this file; "
+                        f"write the secret to a file and point {field}_file at it", "error"))
+            continue
         reason = secret_placeholder_reason(secret.reveal())
         if reason:
-            field = next((p for p in reversed(path) if isinstance(p, str)), "secret")
             out.append((path, f"{field} {reason}; set the real value (or use {field}_file pointing at a file "
                         "that holds it)", "error"))
     return out

@@ -20,7 +20,7 @@ from pydantic import NonNegativeInt
 
 from guardia.config.errors import ConfigIssue
 from guardia.config.errors import Path as FieldPath
-from guardia.config.fields import Duration, LabelSet, PromModel, SizeBytes
+from guardia.config.fields import Duration, LabelSet, PromModel, SizeBytes, field_names, with_suggestions
 from guardia.config.httpclient import Finding, HTTPClientFields, check_http_client
 from guardia.config.placeholders import placeholder_findings
 from guardia.config.relabel import RelabelConfig
@@ -489,6 +489,9 @@ def resolve_defaults(cfg: PrometheusConfig) -> PrometheusConfig:
     return cfg.model_copy(update={"global_": g, "scrape_configs": tuple(jobs)})
 
 
+_KNOWN_FIELDS = field_names(PrometheusConfig)
+
+
 def findings_to_issues(src: YamlSource, findings: list[Finding]) -> list[ConfigIssue]:
     return [src.issue(path, msg, severity=sev) for path, msg, sev in findings]
 
@@ -517,7 +520,7 @@ def parse_prometheus_config(
     try:
         cfg = PrometheusConfig.model_validate(payload)
     except pydantic.ValidationError as e:
-        return None, issues + issues_from(e, src)
+        return None, issues + with_suggestions(issues_from(e, src), _KNOWN_FIELDS)
     findings = check_prometheus(cfg) + placeholder_findings(cfg)
     issues += findings_to_issues(src, findings)
     return resolve_defaults(cfg), issues

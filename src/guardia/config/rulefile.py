@@ -17,7 +17,7 @@ from pydantic import NonNegativeInt
 
 from guardia.config.errors import ConfigError, ConfigIssue
 from guardia.config.errors import Path as FieldPath
-from guardia.config.fields import Duration, PromModel
+from guardia.config.fields import Duration, PromModel, field_names, with_suggestions
 from guardia.config.validate import issues_from
 from guardia.config.yamlsource import YamlSource, load_yaml
 from guardia.model.labels import METRIC_NAME, is_valid_label_name, is_valid_metric_name
@@ -213,7 +213,7 @@ def parse_rule_file(src: YamlSource) -> tuple[RuleFile | None, list[ConfigIssue]
     try:
         rf = RuleFile.model_validate(data)
     except pydantic.ValidationError as e:
-        return None, issues_from(e, src)
+        return None, with_suggestions(issues_from(e, src), field_names(RuleFile))
     issues = [src.issue(p, m, severity=s) for p, m, s in check_rule_file(rf)]  # type: ignore[arg-type]
     if any(i.severity == "error" for i in issues):
         return None, issues
