@@ -189,3 +189,32 @@ def test_broken_config_at_start_is_refused_with_the_reason(tmp_path: Path) -> No
     )
     assert out.returncode == 1
     assert "prometheus.yml" in out.stderr
+
+
+GUARDIA_YML = """
+global: {{scrape_interval: 1s}}
+scrape_configs:
+  - job_name: self
+    static_configs: [{{targets: ["127.0.0.1:{port}"]}}]
+alertmanager:
+  route: {{receiver: team, group_wait: 1h}}
+  receivers:
+    - name: team
+"""
+
+
+def test_embedded_alertmanager_api_is_served(tmp_path: Path, serve_factory: list[Serve]) -> None:
+    cfg = tmp_path / "guardia.yml"
+    cfg.write_text(GUARDIA_YML.format(port=_free_port()))
+    s = Serve(tmp_path, "--config", str(cfg))
+    serve_factory.append(s)
+    s.wait_ready()
+    status = s.http.get("/api/v2/status")
+    assert status.status_code == 200, status.text
+    r = s.http.post("/api/v2/alerts", json=[{"labels": {"alertname": "DiskFull", "severity": "page"}}])
+    assert r.status_code == 200, r.text
+    alerts = s.http.get("/api/v2/alerts").json()
+    assert [a["labels"]["alertname"] for a in alerts] == ["DiskFull"]
+    assert s.http.get("/api/v2/receivers").json() == [{"name": "team"}]
+    assert 'handler="/api/v2/alerts"' in s.http.get("/metrics").text
+    assert s.stop() < 10

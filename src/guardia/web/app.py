@@ -100,6 +100,6 @@ def create_app(deps: AppDeps) -> Starlette:
 def _collect_names(routes: Sequence[BaseRoute], out: dict[int, Any]) -> None:
     for r in routes:
         if isinstance(r, Route):
-            out[id(r.endpoint)] = r.name
+            out[id(r.endpoint)] = r.path
         elif isinstance(r, Mount):
             _collect_names(r.routes, out)

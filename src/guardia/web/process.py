@@ -131,6 +131,7 @@ class GuardiaProcess:
         self.config: Config | None = None
         self.config_path: str = opts.config_file or ""
         self.scrape: Any = None
+        self.alertmanager: Any = None
         self.started_ms = int(time.time() * 1000)
         self.last_config_ms = 0
         self.reload_ok = True
@@ -159,6 +160,9 @@ class GuardiaProcess:
     def _apply(self, cfg: Config) -> None:
         if self.scrape is not None:
             self.scrape.apply_config(cfg.prometheus)
+        if self.alertmanager is None and cfg.alertmanager is not None and self.config is not None:
+            log.warning("event=alertmanager_added action=restart_needed reason=%r",
+                        "the embedded Alertmanager starts with the process; restart guardia to enable it")
         self.config = cfg
         self.last_config_ms = int(time.time() * 1000)
         self.reload_ok, self.reload_error = True, ""
@@ -183,6 +187,8 @@ class GuardiaProcess:
                 log.error("event=reload_failed file=%s reason=%r", self.config_path, str(e))
                 raise ValueError(self.reload_error) from None
             self._apply(cfg)
+            if self.alertmanager is not None and cfg.alertmanager is not None:
+                await self.alertmanager.reload(cfg.alertmanager)
             if self.scrape is not None:
                 await self.scrape.sync()
             log.info("event=reload_ok file=%s", self.config_path)
@@ -230,6 +236,19 @@ class GuardiaProcess:
 
         self.scrape = ScrapeManager(self.storage, self.registry, base_dir=Path(self.config_path).parent)
         self._apply(cfg)
+        extra_routes: list[Any] = []
+        if cfg.alertmanager is not None:
+            from guardia.alerting import Alertmanager
+            from guardia.web import alertmanager_api
+
+            self.alertmanager = Alertmanager(
+                cfg.alertmanager,
+                data_dir=Path(opts.storage_path) / "alertmanager",
+                registry=self.registry,
+                external_url=opts.external_url or f"http://{self.listen}",
+            )
+            await self.alertmanager.start()
+            extra_routes = alertmanager_api.routes(self.alertmanager)
 
         api = ApiDeps(
             storage=self.storage,
@@ -253,6 +272,7 @@ class GuardiaProcess:
                     dict(self.config.prometheus.global_.external_labels) if self.config else {}
                 ),
                 route_prefix=prefix,
+                extra_routes=extra_routes,
             )
         )
         self._serve(app, sock)
@@ -286,6 +306,9 @@ class GuardiaProcess:
         _, pending = await asyncio.wait(self._tasks, timeout=remaining) if self._tasks else (set(), set())
         for t in pending:
             t.cancel()
+        if self.alertmanager is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.alertmanager.stop(), timeout=2)
         if self.storage is not None:
             await asyncio.to_thread(self.storage.close)
         log.info("event=shutdown_complete seconds=%.2f", time.monotonic() - started)
