@@ -38,8 +38,8 @@ def main(
         typer.echo(f"Checking {r.path}")
         if r.errors:
             typer.echo("  FAILED:", err=True)
-            for e in r.errors:
-                typer.echo(e, err=True)
+            for problem in r.errors:
+                typer.echo(problem, err=True)
             typer.echo()
             continue
         for w in r.warnings:
