@@ -200,3 +200,18 @@ def test_chunked_range_evaluation_matches_single_pass() -> None:
     for a, b in zip(whole.value, chunked.value, strict=True):
         np.testing.assert_array_equal(a.timestamps, b.timestamps)
         np.testing.assert_allclose(a.values, b.values)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "step", "fragment"),
+    [
+        (0, 60_000, 0, "zero or negative query resolution step widths are not accepted"),
+        (60_000, 0, 15_000, "end timestamp must not be before start time"),
+        (0, 86_400_000, 1_000, "exceeded maximum resolution of 11,000 points per timeseries"),
+    ],
+)
+def test_bad_range_parameters(start: int, end: int, step: int, fragment: str) -> None:
+    with pytest.raises(PromQLError) as ei:
+        Engine().range(MemoryStorage(), "vector(1)", start, end, step)
+    assert ei.value.error_type == "bad_data"
+    assert fragment in ei.value.message

@@ -47,4 +47,5 @@ def merge_duplicates(vec: Vector) -> Vector:
 
 
 def drop_name(labels: list[Labels]) -> list[Labels]:
-    return [ls.without_name() for ls in labels]
+    new = Labels.from_sorted
+    return [new([p for p in ls if p[0] != "__name__"]) for ls in labels]

@@ -97,6 +97,12 @@ class Engine:
             )
         if end_ms < start_ms:
             raise BadDataError("end timestamp must not be before start time")
+        if (end_ms - start_ms) // step_ms > 11_000:
+            # Prometheus's API guard: a graph cannot show more points than this anyway.
+            raise BadDataError(
+                "exceeded maximum resolution of 11,000 points per timeseries. "
+                "Try decreasing the query resolution (?step=XX)"
+            )
         node = parse(expr)
         vt = plan.value_type(node)
         if vt not in ("vector", "scalar"):
