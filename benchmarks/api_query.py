@@ -183,9 +183,8 @@ def main() -> None:
             proc.terminate()
             proc.wait(10)
     lat_ms = np.array(lat) * 1000
-    print(
-        f"requests: {len(lat)}, p50 {np.percentile(lat_ms, 50):.1f} ms, p90 {np.percentile(lat_ms, 90):.1f} ms"
-    )
+    p50, p90 = np.percentile(lat_ms, 50), np.percentile(lat_ms, 90)
+    print(f"requests: {len(lat)}, p50 {p50:.1f} ms, p90 {p90:.1f} ms")
     print(f"api_query dashboard mix, 100,000 series: {rate} req/s, p99 {np.percentile(lat_ms, 99):.0f} ms")
 
 
