@@ -574,6 +574,7 @@ class AlertmanagerConfig(Model):
     file: str = Field(default="", exclude=True)
     template_files: list[str] = Field(default_factory=list, exclude=True)
     original: str = Field(default="", exclude=True)
+    warnings: tuple[ConfigIssue, ...] = Field(default=(), exclude=True)
 
     def receiver(self, name: str) -> Receiver | None:
         for r in self.receivers:
@@ -596,7 +597,13 @@ def load_alertmanager_config(path: str | Path) -> AlertmanagerConfig:
     return parse_alertmanager_config(load_yaml(path))
 
 
-def parse_alertmanager_config(src: YamlSource) -> AlertmanagerConfig:
+def parse_alertmanager_config(src: YamlSource, *, placeholders: str = "error") -> AlertmanagerConfig:
+    """Validate a parsed alertmanager.yml.
+
+    ``placeholders="warning"`` downgrades placeholder secrets/URLs to warnings (kept in
+    ``.warnings``); ``guardia notify test`` uses it to test one good receiver of a config
+    whose other receivers are not filled in yet, and to refuse a bad one with the reason.
+    """
     data = src.data if src.data is not None else {}
     if not isinstance(data, dict):
         raise ConfigError([src.issue((), "alertmanager.yml must be a YAML mapping")])
@@ -604,20 +611,21 @@ def parse_alertmanager_config(src: YamlSource) -> AlertmanagerConfig:
         cfg = AlertmanagerConfig.model_validate(data)
     except pydantic.ValidationError as e:
         raise ConfigError(issues_from(e, src)) from None
-    checker = _Checker(src, cfg)
+    checker = _Checker(src, cfg, placeholders)
     resolved = checker.run()
     errors = [i for i in checker.issues if i.severity == "error"]
     if errors:
         raise ConfigError(checker.issues)
-    return resolved
+    return resolved.model_copy(update={"warnings": tuple(checker.issues)})
 
 
 class _Checker:
     """Alertmanager's semantic checks plus guardia's placeholder checks, with positions."""
 
-    def __init__(self, src: YamlSource, cfg: AlertmanagerConfig) -> None:
+    def __init__(self, src: YamlSource, cfg: AlertmanagerConfig, placeholders: str = "error") -> None:
         self.src = src
         self.cfg = cfg
+        self.placeholder_severity = placeholders
         self.issues: list[ConfigIssue] = []
         self.base_dir = str(Path(src.file).parent) if src.file else "."
 
@@ -733,8 +741,10 @@ class _Checker:
         if value is not None:
             reason = placeholder_reason(value.reveal())
             if reason:
-                self.err(path, f'{what} {reason}; receiver "{receiver}" would never deliver — '
-                               "set the real value (or use the *_file variant)")
+                self.issues.append(self.src.issue(
+                    path, f'{what} {reason}; receiver "{receiver}" would never deliver — '
+                          "set the real value (or use the *_file variant)",
+                    severity=self.placeholder_severity))
         return value
 
     def _resolve_receiver(self, i: int, r: Receiver) -> Receiver:
