@@ -67,19 +67,25 @@ def _coalesced(bounds: list[float], rows: list[int], vec: Vector) -> tuple[F64, 
 
 
 def _monotonic(counts: F64) -> tuple[F64, np.ndarray]:
-    """Prometheus's ensureMonotonicAndIgnoreSmallDeltas, per step column."""
+    """Prometheus's two fixes, per step column: first counts that differ from the
+    previous bucket by a relative 1e-12 or less are set equal (float noise), then any
+    remaining decrease is lifted to the running maximum (reported as forced)."""
     c = counts.copy()
-    forced = np.zeros(c.shape[1], dtype=bool)
     prev = c[0].copy()
+    with np.errstate(all="ignore"):
+        for i in range(1, c.shape[0]):
+            cur = c[i]
+            delta = np.abs(cur - prev)
+            noise = (delta != 0) & (delta / cur <= _SMALL_DELTA)
+            c[i] = np.where(noise, prev, cur)
+            prev = np.where((delta != 0) & ~noise, cur, prev)
+    forced = np.zeros(c.shape[1], dtype=bool)
+    top = c[0].copy()
     for i in range(1, c.shape[0]):
-        cur = c[i]
-        same = cur == prev
-        with np.errstate(all="ignore"):
-            close = ~same & (np.abs(cur - prev) <= _SMALL_DELTA * np.maximum(np.abs(cur), np.abs(prev)))
-        lower = ~same & ~close & (cur < prev)
+        lower = c[i] < top
         forced |= lower
-        c[i] = np.where(close | lower, prev, cur)
-        prev = np.where(same | close | lower, prev, cur)
+        c[i] = np.where(lower, top, c[i])
+        top = np.maximum(top, c[i])
     return c, forced
 
 
