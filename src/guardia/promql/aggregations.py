@@ -7,6 +7,7 @@ Rows are grouped once in Python (by label set); the arithmetic then runs on
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
     from guardia.promql.evaluator import Evaluator
 
 
-def group_key_fn(node: plan.Aggregate):  # type: ignore[no-untyped-def]
+def group_key_fn(node: plan.Aggregate) -> Callable[[Labels], Labels]:
+    """The output labels of a series' group: ``by`` keeps, ``without`` drops (and the name)."""
     names = node.grouping
     if node.without:
         drop = {*names, "__name__"}

@@ -81,7 +81,8 @@ def _vector_scalar(op: str, vec: Vector, s: F64, return_bool: bool, swap: bool) 
     return merge_duplicates(Vector(drop_name(vec.labels), res, vec.present.copy()))
 
 
-def signature_fn(matching: plan.VectorMatching):  # type: ignore[no-untyped-def]
+def signature_fn(matching: plan.VectorMatching) -> Callable[[Labels], Labels]:
+    """The labels two series must share to match: ``on`` keeps, ``ignoring`` drops (and the name)."""
     names = matching.labels
     if matching.on:
         keep = set(names)

@@ -55,6 +55,16 @@ class QueryResult:
 
 
 class Engine:
+    """Evaluates PromQL against anything with ``querier(mint, maxt)``.
+
+    The engine holds no per-query state, so one instance serves every caller and thread.
+    Evaluation is synchronous and CPU-bound: an async server runs it in a worker thread
+    and passes ``cancel`` (a ``threading.Event``) which it sets when the client goes
+    away; the query then stops at its next check (between plan nodes and storage
+    reads) with ``QueryCanceledError``.  ``timeout_s`` overrides the engine default.
+    Errors are ``PromQLError`` subclasses whose ``error_type`` is the API's errorType.
+    """
+
     def __init__(self, options: EngineOptions | None = None) -> None:
         self.options = options or EngineOptions()
 

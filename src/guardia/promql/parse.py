@@ -208,14 +208,14 @@ class _Converter:
             return_bool = False
             if mod is not None:
                 return_bool = bool(mod.return_bool)
-                card = _lookup(_CARD, mod.card)
+                card: plan.Cardinality = _lookup(_CARD, mod.card)
                 on = False
                 labels: tuple[str, ...] = ()
                 if mod.matching is not None:
                     on = mod.matching.type == pp.LabelModifierType.Include
                     labels = tuple(mod.matching.labels)
                 include = tuple(mod.group_labels or ())
-                matching = plan.VectorMatching(card, on, labels, include)  # type: ignore[arg-type]
+                matching = plan.VectorMatching(card, on, labels, include)
             if op in ("and", "or", "unless"):
                 lm = matching or plan.VectorMatching("many-to-many", False, ())
                 matching = plan.VectorMatching("many-to-many", lm.on, lm.labels, ())

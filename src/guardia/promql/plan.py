@@ -67,9 +67,12 @@ class Unary(Node):
     expr: Node
 
 
+Cardinality = Literal["one-to-one", "many-to-one", "one-to-many", "many-to-many"]
+
+
 @dataclass(frozen=True, slots=True)
 class VectorMatching:
-    card: Literal["one-to-one", "many-to-one", "one-to-many", "many-to-many"]
+    card: Cardinality
     on: bool  # True: on(labels); False: ignoring(labels)
     labels: tuple[str, ...]
     include: tuple[str, ...] = ()  # group_left/group_right extra labels

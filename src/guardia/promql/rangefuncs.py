@@ -7,6 +7,8 @@ integer indicators, so there is no Python loop per step or per series on the hot
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from guardia.promql.kahan import window_sum
@@ -27,10 +29,10 @@ def window_reduce(ufunc: np.ufunc, arr: np.ndarray, lo: I64, hi: I64) -> np.ndar
     return np.asarray(res).reshape(lo.shape)
 
 
-def _pair_cumsum(ind: np.ndarray) -> I64:
+def _pair_cumsum(ind: np.ndarray) -> np.ndarray:
     c = np.zeros(len(ind) + 1, dtype=ind.dtype)
     np.cumsum(ind, out=c[1:])
-    return c  # type: ignore[return-value]
+    return c
 
 
 def _pair_sum(rv: RangeVector, ind: np.ndarray) -> np.ndarray:
@@ -239,7 +241,7 @@ def linear_regression(rv: RangeVector, intercept_at_eval: bool) -> tuple[F64, F6
     return slope, intercept, ok
 
 
-def per_window(rv: RangeVector, fn) -> tuple[F64, np.ndarray]:  # type: ignore[no-untyped-def]
+def per_window(rv: RangeVector, fn: Callable[[F64], float]) -> tuple[F64, np.ndarray]:
     """Fallback for rarely used functions: ``fn(values) -> float`` on every non-empty window."""
     ok = rv.hi > rv.lo
     out = np.zeros(rv.lo.shape)
@@ -262,7 +264,7 @@ def ts_of_first(rv: RangeVector) -> tuple[F64, np.ndarray]:
     return rv.t[np.clip(rv.lo, 0, len(rv.t) - 1)] / 1000.0, ok
 
 
-def ts_of_extreme(rv: RangeVector, argfn) -> tuple[F64, np.ndarray]:  # type: ignore[no-untyped-def]
+def ts_of_extreme(rv: RangeVector, argfn: Callable[[F64], np.intp]) -> tuple[F64, np.ndarray]:
     """Timestamp of the (first) minimum / maximum sample; NaN only counts if all are NaN."""
     ok = rv.hi > rv.lo
     out = np.zeros(rv.lo.shape)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from guardia.model import STALE_NAN, Labels, parse_duration
 from guardia.model.durations import DurationError
@@ -33,6 +35,7 @@ _EVAL_RANGE = re.compile(
 )
 _RANGE_VEC = re.compile(r"^expect\s+range\s+vector\s+from\s+(\S+)\s+to\s+(\S+)\s+step\s+(\S+)$")
 EPSILON = 1e-6
+T = TypeVar("T")
 
 
 class ScriptError(ValueError):
@@ -476,7 +479,7 @@ class ScriptRunner:
         return _diff_maps(exp, got, same)
 
 
-def _diff_maps(exp: dict, got: dict, same) -> str | None:  # type: ignore[no-untyped-def,type-arg]
+def _diff_maps(exp: dict[Labels, T], got: dict[Labels, T], same: Callable[[T, T], bool]) -> str | None:
     lines = []
     for k, v in exp.items():
         if k not in got:

@@ -8,6 +8,7 @@ sorted, so one ``searchsorted`` finds the window bounds of every series at every
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -36,7 +37,7 @@ def filter_flat(t: I64, v: F64, starts: I64, keep: np.ndarray) -> tuple[I64, F64
     return t[keep], v[keep], cum[starts]
 
 
-def search(t: I64, starts: I64, q: I64, side: str = "right") -> I64:
+def search(t: I64, starts: I64, q: I64, side: Literal["left", "right"] = "right") -> I64:
     """Per-series ``searchsorted``: result ``[j, i]`` indexes the flat array for series ``j``.
 
     ``q`` is either ``(n,)`` (the same query times for all series) or ``(k, n)``.
@@ -53,10 +54,10 @@ def search(t: I64, starts: I64, q: I64, side: str = "right") -> I64:
         seg = np.repeat(np.arange(k, dtype=np.int64), np.diff(starts))
         keys = seg * span + (t - base)
         qk = np.arange(k, dtype=np.int64)[:, None] * span + (q2 - base)
-        out: I64 = np.searchsorted(keys, qk.ravel(), side=side).reshape(q2.shape).astype(np.int64)  # type: ignore[call-overload]
+        out: I64 = np.searchsorted(keys, qk.ravel(), side=side).reshape(q2.shape).astype(np.int64)
         return out
     res = np.empty(q2.shape, dtype=np.int64)
     for j in range(k):
         a, b = int(starts[j]), int(starts[j + 1])
-        res[j] = a + np.searchsorted(t[a:b], q2[j], side=side)  # type: ignore[call-overload]
+        res[j] = a + np.searchsorted(t[a:b], q2[j], side=side)
     return res
