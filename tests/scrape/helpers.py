@@ -27,6 +27,13 @@ def job(text: str) -> ScrapeConfig:
     return config(text).scrape_configs[0]
 
 
+async def close(loop: Any) -> None:
+    """Stop a test's scrape loop and its httpx client, if it has one."""
+    await loop.stop(mark_stale=False)
+    if loop.client is not None:
+        await loop.client.aclose()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -12,14 +12,19 @@ import pytest
 from guardia.scrape.loop import ScrapeLoop, make_client
 from guardia.scrape.target import Target, populate_labels
 from guardia.storage.memory import MemoryStorage
-from tests.scrape.helpers import Sink, job, respond, select
+from tests.scrape.helpers import Sink, close, job, respond, select
 
 
-def _loop(address: str, storage: MemoryStorage, extra: str) -> ScrapeLoop:
+@pytest.fixture(params=["direct", "httpx"])
+def via(request: pytest.FixtureRequest) -> str:
+    """Both HTTP paths: the built-in client, and httpx (used when a proxy is configured)."""
+    return str(request.param)
+
+def _loop(address: str, storage: MemoryStorage, extra: str, via: str) -> ScrapeLoop:
     cfg = job(f"scrape_configs:\n  - job_name: t\n    static_configs: [{{targets: ['{address}']}}]\n{extra}")
     final, pre = populate_labels({"__address__": address}, cfg)
     assert final is not None
-    return ScrapeLoop(Target("t", final, pre), cfg, storage, make_client(cfg))
+    return ScrapeLoop(Target("t", final, pre), cfg, storage, make_client(cfg) if via == "httpx" else None)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +40,7 @@ def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 async def test_https_with_ca_file_and_basic_auth(
-    cert: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+    cert: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, via: str
 ) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # must be ignored: proxy is off by default
     crt, key = cert
@@ -49,11 +54,11 @@ async def test_https_with_ca_file_and_basic_auth(
         "    basic_auth: {username: u, password: p}\n"
         "    params: {module: [http_2xx], target: ['a b']}\n"
     )
-    loop = _loop(sink.address, storage, extra)
+    loop = _loop(sink.address, storage, extra, via)
     try:
         await loop.scrape_once()
     finally:
-        await loop.client.aclose()
+        await close(loop)
         sink.close()
     assert loop.target.health == "up", loop.target.last_error
     req = sink.requests[0]
@@ -64,30 +69,30 @@ async def test_https_with_ca_file_and_basic_auth(
     assert select(storage, __name__="secure")
 
 
-async def test_https_without_trusted_ca_fails_with_the_reason(cert: tuple[Path, Path]) -> None:
+async def test_https_without_trusted_ca_fails_with_the_reason(cert: tuple[Path, Path], via: str) -> None:
     crt, key = cert
     sink = Sink(respond("secure 1\n"))
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(crt, key)
     sink.server.socket = ctx.wrap_socket(sink.server.socket, server_side=True)
-    loop = _loop(sink.address, MemoryStorage(), "    scheme: https\n")
+    loop = _loop(sink.address, MemoryStorage(), "    scheme: https\n", via)
     try:
         await loop.scrape_once()
     finally:
-        await loop.client.aclose()
+        await close(loop)
         sink.close()
     assert loop.target.health == "down"
     assert "CERTIFICATE_VERIFY_FAILED" in loop.target.last_error
 
 
-async def test_authorization_header_and_no_compression() -> None:
+async def test_authorization_header_and_no_compression(via: str) -> None:
     sink = Sink(respond("x 1\n"))
     loop = _loop(sink.address, MemoryStorage(),
-                 "    authorization: {credentials: tok}\n    enable_compression: false\n")
+                 "    authorization: {credentials: tok}\n    enable_compression: false\n", via)
     try:
         await loop.scrape_once()
     finally:
-        await loop.client.aclose()
+        await close(loop)
         sink.close()
     assert sink.requests[0]["authorization"] == "Bearer tok"
     assert sink.requests[0]["accept-encoding"] == "identity"
@@ -101,7 +106,7 @@ def test_phase_is_stable_across_restarts() -> None:
     t1, t2 = Target("t", dict(final), pre), Target("t", dict(final), pre)
     assert t1.offset_ms(7) == t2.offset_ms(7)
     assert 0 <= t1.offset_ms(7) < 15_000
-    loop = ScrapeLoop(t1, cfg, MemoryStorage(), make_client(cfg), jitter_seed=7)
+    loop = ScrapeLoop(t1, cfg, MemoryStorage(), jitter_seed=7)
     # Both starts land on the same point of the 15s grid.
     for now in (1000.0, 1003.3):
         at = now + loop.first_delay(now)

@@ -115,6 +115,12 @@ class Ingester:
             raise ScrapeError(
                 f"label_limit exceeded (metric: {name}, number of labels: {len(lb)}, limit: {o.label_limit})"
             )
+        if o.label_name_length_limit or o.label_value_length_limit or o.metric_relabel:
+            self._check_names(lb, name, lineno)
+        return app.ref(Labels(lb))
+
+    def _check_names(self, lb: dict[str, str], name: str, lineno: int) -> None:
+        o = self.options
         for k, v in lb.items():
             if o.label_name_length_limit and len(k) > o.label_name_length_limit:
                 raise ScrapeError(
@@ -128,16 +134,15 @@ class Ingester:
                 )
             if not is_valid_label_name(k):
                 raise ScrapeError(f"line {lineno}: invalid label name {k!r} after relabeling")
-        return app.ref(Labels(lb))
 
     def ingest(self, text: str, openmetrics: bool, app: Appender, scrape_ms: int) -> IngestResult:
         """Parse ``text`` into refs/values; raises ``ScrapeError`` naming the line on bad input."""
         if openmetrics is not self._openmetrics:
             self.reset()
             self._openmetrics = openmetrics
-        if len(self._cache) > 4 * (text.count("\n") + 64):
-            self.reset()  # series churn: forget series texts that no longer appear
         lines = text.split("\n")
+        if len(self._cache) > 4 * (len(lines) + 64):
+            self.reset()  # series churn: forget series texts that no longer appear
         if openmetrics:
             try:
                 P.check_eof(lines)

@@ -12,6 +12,7 @@ error; it never affects another target.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import math
@@ -27,6 +28,7 @@ import numpy.typing as npt
 from guardia.config.httpclient import TLSConfig
 from guardia.config.prometheus import ScrapeConfig
 from guardia.model import STALE_NAN, Labels
+from guardia.scrape.http import HTTPScraper
 from guardia.scrape.ingest import Ingester, IngestOptions, IngestResult, ScrapeError
 from guardia.scrape.target import Target
 from guardia.storage.interface import Storage
@@ -85,19 +87,19 @@ def ssl_context(tls: TLSConfig) -> ssl.SSLContext:
     return ctx
 
 
-def make_client(cfg: ScrapeConfig) -> httpx.AsyncClient:
-    """One client per scrape pool: auth headers, TLS, redirects; proxies only when configured."""
+def request_headers(cfg: ScrapeConfig) -> dict[str, str]:
+    """Headers every scrape of a job sends: Accept negotiation, compression, credentials."""
     headers: dict[str, str] = {"User-Agent": USER_AGENT, "Accept": ACCEPT_HEADER}
     headers["Accept-Encoding"] = "gzip" if cfg.enable_compression else "identity"
-    auth: httpx.BasicAuth | None = None
     if cfg.basic_auth is not None:
         user = cfg.basic_auth.username
         if cfg.basic_auth.username_file:
             with open(cfg.basic_auth.username_file, encoding="utf-8") as f:
                 user = f.read().strip()
         pw = cfg.basic_auth.password_secret()
-        auth = httpx.BasicAuth(user, pw.reveal() if pw else "")
-    if cfg.authorization is not None:
+        token = base64.b64encode(f"{user}:{pw.reveal() if pw else ''}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    elif cfg.authorization is not None:
         cred = cfg.authorization.credentials_secret()
         headers["Authorization"] = f"{cfg.authorization.type} {cred.reveal() if cred else ''}".strip()
     elif cfg.bearer_token is not None:
@@ -105,10 +107,19 @@ def make_client(cfg: ScrapeConfig) -> httpx.AsyncClient:
     elif cfg.bearer_token_file:
         with open(cfg.bearer_token_file, encoding="utf-8") as f:
             headers["Authorization"] = f"Bearer {f.read().strip()}"
+    return headers
+
+
+def uses_proxy(cfg: ScrapeConfig) -> bool:
+    return bool(cfg.proxy_url) or cfg.proxy_from_environment
+
+
+def make_client(cfg: ScrapeConfig) -> httpx.AsyncClient:
+    """An httpx client for jobs that go through a proxy (the direct path is ``HTTPScraper``)."""
+    headers = request_headers(cfg)
     verify: ssl.SSLContext | bool = ssl_context(cfg.tls_config) if cfg.scheme == "https" else True
     return httpx.AsyncClient(
         headers=headers,
-        auth=auth,
         verify=verify,
         trust_env=cfg.proxy_from_environment,
         proxy=cfg.proxy_url or None,
@@ -130,7 +141,7 @@ class ScrapeLoop:
         target: Target,
         cfg: ScrapeConfig,
         storage: Storage,
-        client: httpx.AsyncClient,
+        client: httpx.AsyncClient | None = None,
         *,
         jitter_seed: int = 0,
         on_scrape: Callable[[ScrapeLoop, float, bool], None] | None = None,
@@ -139,6 +150,18 @@ class ScrapeLoop:
         self.cfg = cfg
         self.storage = storage
         self.client = client
+        self._http: HTTPScraper | None = None
+        if client is None:
+            headers = request_headers(cfg)
+            headers["X-Prometheus-Scrape-Timeout-Seconds"] = f"{target.timeout_ms / 1000:g}"
+            self._http = HTTPScraper(
+                target.url,
+                headers,
+                ssl_context=ssl_context(cfg.tls_config) if target.url.startswith("https:") else None,
+                server_name=cfg.tls_config.server_name,
+                body_size_limit=cfg.body_size_limit or 0,
+                follow_redirects=cfg.follow_redirects,
+            )
         self.jitter_seed = jitter_seed
         self.on_scrape = on_scrape
         self.ingester = Ingester(
@@ -172,6 +195,8 @@ class ScrapeLoop:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._http is not None:
+            await self._http.close()
         if mark_stale:
             self._write_stale(int(time.time() * 1000), include_report=True)
 
@@ -201,6 +226,13 @@ class ScrapeLoop:
     async def fetch(self) -> tuple[bytes, str]:
         """Body and content type; raises ``ScrapeError`` with the reason on any failure."""
         timeout_s = self.target.timeout_ms / 1000.0
+        if self._http is not None:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    return await self._http.get()
+            except TimeoutError:
+                raise ScrapeError(f"context deadline exceeded (scrape timeout {timeout_s:g}s)") from None
+        assert self.client is not None
         headers = {"X-Prometheus-Scrape-Timeout-Seconds": f"{timeout_s:g}"}
         extensions = {}
         if self.cfg.tls_config.server_name:

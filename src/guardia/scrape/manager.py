@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Summary
 
 from guardia.config.prometheus import PrometheusConfig, ScrapeConfig
 from guardia.discovery import FileDiscovery, TargetGroup, static_groups
-from guardia.scrape.loop import ScrapeLoop, make_client
+from guardia.scrape.loop import ScrapeLoop, make_client, uses_proxy
 from guardia.scrape.metadata import MetadataEntry, target_metadata
 from guardia.scrape.target import DroppedTarget, Target, TargetError, populate_labels
 from guardia.storage.interface import Storage
@@ -180,7 +180,7 @@ class ScrapeManager:
         for key, (job, t) in wanted.items():
             if key in self._loops:
                 continue
-            if job.client is None:
+            if job.client is None and uses_proxy(job.cfg):
                 job.client = make_client(job.cfg)
             loop = ScrapeLoop(t, job.cfg, self.storage, job.client, jitter_seed=self.jitter_seed,
                               on_scrape=self._on_scrape)

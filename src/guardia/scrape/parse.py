@@ -123,8 +123,44 @@ def _parse_labels(line: str, pos: int, lineno: int) -> tuple[tuple[tuple[str, st
             )
 
 
+# The common shape of a sample line in one regex match; anything else goes to the scanner,
+# which accepts the rest of the grammar and explains errors.
+_SIMPLE_SAMPLE = re.compile(
+    r'([a-zA-Z_:][a-zA-Z0-9_:]*)'
+    r'(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})?'
+    r" ([^ \t#]+)(?: ([^ \t#]+))?"
+)
+_SIMPLE_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\.)*)"')
+
+
+def _simple(line: str, lineno: int, openmetrics: bool) -> Sample | None:
+    m = _SIMPLE_SAMPLE.fullmatch(line)
+    if m is None:
+        return None
+    name, braces, value, ts = m.groups()
+    labels: tuple[tuple[str, str], ...] = ()
+    if braces:
+        pairs = _SIMPLE_LABEL.findall(braces)
+        if openmetrics and braces.endswith(",}"):
+            return None
+        if len({k for k, _ in pairs}) != len(pairs):
+            return None
+        labels = tuple(pairs) if "\\" not in braces else tuple((k, _unescape_label(v)) for k, v in pairs)
+    if "_" in value:
+        return None
+    try:
+        v = float(value)
+    except ValueError:
+        return None
+    t = _parse_ts(ts, lineno, openmetrics) if ts is not None else None
+    return Sample(name, labels, v, t, m.end(2) if braces else m.end(1))
+
+
 def parse_sample(line: str, lineno: int, openmetrics: bool = False) -> Sample:
     """Parse one sample line completely (name, labels, value, timestamp, exemplar)."""
+    simple = _simple(line, lineno, openmetrics)
+    if simple is not None:
+        return simple
     m = _METRIC_NAME.match(line)
     if m is None:
         raise ParseError(lineno, f"expected a metric name at the start of the line, got {line[:20]!r}")
