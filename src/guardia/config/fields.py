@@ -190,3 +190,82 @@ def with_suggestions(issues: list[ConfigIssue], known: frozenset[str]) -> list[C
                 i = dataclasses.replace(i, message=i.message + hint)
         out.append(i)
     return out
+
+
+# --- salvage: keep checking a document whose schema failed in places -----------------------
+
+IndexMap = dict[tuple[str | int, ...], list[int]]
+
+
+def _loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    """A pydantic error location as a YAML path (validator tags and model names dropped)."""
+    return tuple(p for p in loc if isinstance(p, int) or ("[" not in str(p) and not str(p)[:1].isupper()))
+
+
+def salvage(payload: Any, exc: pydantic.ValidationError) -> tuple[Any, IndexMap] | None:
+    """``payload`` without the parts that failed validation, and how list indices moved.
+
+    A failing list entry is dropped (the innermost one holding the error); a failing
+    mapping value outside any list is removed so its default applies.  The rest can then be
+    validated and cross-checked, so one run reports schema errors and cross-field errors
+    together.  None when nothing sensible can be removed (a required top-level field).
+    """
+    drops: dict[tuple[str | int, ...], set[int]] = {}
+    keys: set[tuple[str | int, ...]] = set()
+    for err in exc.errors():
+        loc = _loc(tuple(err["loc"]))
+        ints = [i for i, p in enumerate(loc) if isinstance(p, int)]
+        if ints:
+            at = ints[-1]
+            drops.setdefault(loc[:at], set()).add(int(loc[at]))
+        elif loc and err["type"] != "missing":
+            keys.add(loc)
+        else:
+            return None
+    data = _deep_copy(payload)
+    for path in keys:
+        parent = _get(data, path[:-1])
+        if isinstance(parent, dict):
+            parent.pop(path[-1], None)
+    index_map: IndexMap = {}
+    # Deepest lists first, so dropping in an outer list does not move an inner list's path.
+    for path in sorted(drops, key=len, reverse=True):
+        lst = _get(data, path)
+        if not isinstance(lst, list):
+            return None
+        keep = [i for i in range(len(lst)) if i not in drops[path]]
+        lst[:] = [lst[i] for i in keep]
+        index_map[path] = keep
+    return data, index_map
+
+
+def remap_path(path: tuple[str | int, ...], index_map: IndexMap) -> tuple[str | int, ...]:
+    """Translate a path in the salvaged document back to the original document."""
+    out = list(path)
+    for i, part in enumerate(out):
+        if isinstance(part, int):
+            keep = index_map.get(tuple(out[:i]))
+            if keep is not None and part < len(keep):
+                out[i] = keep[part]
+    return tuple(out)
+
+
+def _get(data: Any, path: tuple[str | int, ...]) -> Any:
+    for p in path:
+        if isinstance(data, dict):
+            if p not in data:
+                return None
+            data = data[p]
+        elif isinstance(data, list) and isinstance(p, int) and p < len(data):
+            data = data[p]
+        else:
+            return None
+    return data
+
+
+def _deep_copy(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _deep_copy(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_deep_copy(v) for v in data]
+    return data

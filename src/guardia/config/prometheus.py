@@ -20,7 +20,17 @@ from pydantic import NonNegativeInt
 
 from guardia.config.errors import ConfigIssue
 from guardia.config.errors import Path as FieldPath
-from guardia.config.fields import Duration, LabelSet, PromModel, SizeBytes, field_names, with_suggestions
+from guardia.config.fields import (
+    Duration,
+    IndexMap,
+    LabelSet,
+    PromModel,
+    SizeBytes,
+    field_names,
+    remap_path,
+    salvage,
+    with_suggestions,
+)
 from guardia.config.httpclient import Finding, HTTPClientFields, check_http_client
 from guardia.config.placeholders import placeholder_findings
 from guardia.config.relabel import RelabelConfig
@@ -501,9 +511,10 @@ def parse_prometheus_config(
 ) -> tuple[PrometheusConfig | None, list[ConfigIssue]]:
     """Validate a prometheus.yml document.
 
-    The config is None only when the schema itself failed; cross-field errors are returned
-    with the (resolved) config so the loader can go on to check the rule files it names.
-    Callers must treat any issue of severity "error" as a failed load.
+    Parts that fail the schema are set aside and the rest is still cross-checked, so one run
+    lists every problem.  The returned config (None only when nothing could be salvaged) lets
+    the loader go on to check the rule files it names; callers must treat any issue of
+    severity "error" as a failed load and never run such a config.
 
     ``data`` defaults to the whole document (a guardia.yml passes it without its own keys).
     Every problem is returned, schema errors and cross-field errors alike, so one run of
@@ -517,10 +528,25 @@ def parse_prometheus_config(
         return None, [src.issue((), msg)]
     payload, sd = strip_unsupported_sd(payload)
     issues = [src.issue(path, msg, severity=sev, at_key=True) for path, msg, sev in sd]
+    index_map: IndexMap = {}
+    schema_failed = False
     try:
         cfg = PrometheusConfig.model_validate(payload)
     except pydantic.ValidationError as e:
-        return None, issues + with_suggestions(issues_from(e, src), _KNOWN_FIELDS)
+        schema_failed = True
+        issues += with_suggestions(issues_from(e, src), _KNOWN_FIELDS)
+        # Check what did validate too, so cross-field errors show up in the same run.
+        salvaged = salvage(payload, e)
+        if salvaged is None:
+            return None, issues
+        try:
+            cfg = PrometheusConfig.model_validate(salvaged[0])
+        except pydantic.ValidationError:
+            return None, issues
+        index_map = salvaged[1]
     findings = check_prometheus(cfg) + placeholder_findings(cfg)
-    issues += findings_to_issues(src, findings)
+    if index_map or schema_failed:
+        # Warnings about a salvaged document may only reflect the parts set aside.
+        findings = [f for f in findings if f[2] == "error"]
+    issues += findings_to_issues(src, [(remap_path(p, index_map), m, s) for p, m, s in findings])
     return resolve_defaults(cfg), issues

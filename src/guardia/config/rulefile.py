@@ -17,7 +17,15 @@ from pydantic import NonNegativeInt
 
 from guardia.config.errors import ConfigError, ConfigIssue
 from guardia.config.errors import Path as FieldPath
-from guardia.config.fields import Duration, PromModel, field_names, with_suggestions
+from guardia.config.fields import (
+    Duration,
+    IndexMap,
+    PromModel,
+    field_names,
+    remap_path,
+    salvage,
+    with_suggestions,
+)
 from guardia.config.validate import issues_from
 from guardia.config.yamlsource import YamlSource, load_yaml
 from guardia.model.labels import METRIC_NAME, is_valid_label_name, is_valid_metric_name
@@ -116,10 +124,13 @@ def _check_labels(labels: dict[str, str], base: FieldPath, what: str) -> list[tu
     return out
 
 
-def check_rule_file(rf: RuleFile) -> list[tuple[FieldPath, str, str]]:
+def check_rule_file(rf: RuleFile, index_map: IndexMap | None = None) -> list[tuple[FieldPath, str, str]]:
+    """Prometheus's rule-file rules; ``index_map`` maps a salvaged document's indices back."""
     out: list[tuple[FieldPath, str, str]] = []
     seen_groups: dict[str, int] = {}
-    for gi, g in enumerate(rf.groups):
+    imap = index_map or {}
+    for i, g in enumerate(rf.groups):
+        gi = int(remap_path(("groups", i), imap)[1])
         gp: FieldPath = ("groups", gi)
         if not g.name:
             out.append(((*gp, "name"), "Groupname must not be empty", "error"))
@@ -129,9 +140,10 @@ def check_rule_file(rf: RuleFile) -> list[tuple[FieldPath, str, str]]:
         else:
             seen_groups[g.name] = gi
         out.extend(_check_labels(g.labels, (*gp, "labels"), "label"))
-        for ri, r in enumerate(g.rules):
+        for j, r in enumerate(g.rules):
+            ri = int(remap_path(("groups", i, "rules", j), imap)[3])
             out.extend(_check_rule(r, (*gp, "rules", ri), g.name, ri))
-    out.extend(_duplicates(rf))
+    out.extend((remap_path(p, imap), m, s) for p, m, s in _duplicates(rf))
     return out
 
 
@@ -210,11 +222,28 @@ def parse_rule_file(src: YamlSource) -> tuple[RuleFile | None, list[ConfigIssue]
     data = src.data if src.data is not None else {}
     if not isinstance(data, dict):
         return None, [src.issue((), "a rule file must be a mapping with a 'groups' list")]
+    schema: list[ConfigIssue] = []
+    index_map: IndexMap = {}
     try:
         rf = RuleFile.model_validate(data)
     except pydantic.ValidationError as e:
-        return None, with_suggestions(issues_from(e, src), field_names(RuleFile))
-    issues = [src.issue(p, m, severity=s) for p, m, s in check_rule_file(rf)]  # type: ignore[arg-type]
+        schema = with_suggestions(issues_from(e, src), field_names(RuleFile))
+        salvaged = salvage(data, e)
+        if salvaged is None:
+            return None, schema
+        try:
+            rf = RuleFile.model_validate(salvaged[0])
+        except pydantic.ValidationError:
+            return None, schema
+        index_map = salvaged[1]
+    findings = check_rule_file(rf, index_map)
+    if schema:
+        # Warnings about a salvaged document may only reflect the parts set aside.
+        findings = [f for f in findings if f[2] == "error"]
+    issues = schema + [
+        src.issue(p, m, severity=s)  # type: ignore[arg-type]
+        for p, m, s in findings
+    ]
     if any(i.severity == "error" for i in issues):
         return None, issues
     rf._file = src.file
