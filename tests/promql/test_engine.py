@@ -215,3 +215,26 @@ def test_bad_range_parameters(start: int, end: int, step: int, fragment: str) ->
         Engine().range(MemoryStorage(), "vector(1)", start, end, step)
     assert ei.value.error_type == "bad_data"
     assert fragment in ei.value.message
+
+
+class _DisconnectingStorage:
+    """Sets the cancel event on the first read, as a client going away mid-query."""
+
+    def __init__(self, inner: MemoryStorage, cancel: threading.Event) -> None:
+        self.inner = inner
+        self.cancel = cancel
+
+    def querier(self, mint: int, maxt: int):  # type: ignore[no-untyped-def]
+        self.cancel.set()
+        return self.inner.querier(mint, maxt)
+
+
+def test_cancellation_while_running_stops_the_query() -> None:
+    ts = list(range(0, 600_000, 15_000))
+    inner = _storage({"m": (ts, [float(i) for i in range(len(ts))])})
+    ev = threading.Event()
+    with pytest.raises(QueryCanceledError):
+        Engine().range(_DisconnectingStorage(inner, ev), "stddev_over_time(m[5m]) + m", 0, 600_000, 15_000,
+                       cancel=ev)
+    # The engine is unaffected: the next query answers.
+    assert Engine().instant(inner, "m", 0).value[0].v == 0.0

@@ -257,7 +257,9 @@ def _quantile_warnings(ev: Evaluator, q: F64) -> None:
 def _quantile_over_time(rv: RangeVector, q: F64) -> Vector:
     ok = rv.hi > rv.lo
     out = np.zeros(rv.lo.shape)
-    for j, i in zip(*np.nonzero(ok), strict=True):
+    for n, (j, i) in enumerate(zip(*np.nonzero(ok), strict=True)):
+        if n % 4096 == 4095:
+            rv.check()
         w = np.sort(rv.v[rv.lo[j, i] : rv.hi[j, i]])
         w = np.concatenate([w[np.isnan(w)], w[~np.isnan(w)]])
         out[j, i] = _quantile(float(q[i]), w)
@@ -423,7 +425,9 @@ def _double_exp(rv: RangeVector, sf: F64, tf: F64) -> Vector:
             raise BadDataError(f"invalid {which} factor. Expected: 0 < sf < 1, got: {bad[0]:g}")
     ok = (rv.hi - rv.lo) >= 2
     out = np.zeros(rv.lo.shape)
-    for j, i in zip(*np.nonzero(ok), strict=True):
+    for n, (j, i) in enumerate(zip(*np.nonzero(ok), strict=True)):
+        if n % 4096 == 4095:
+            rv.check()
         w = rv.v[rv.lo[j, i] : rv.hi[j, i]]
         s, t = float(sf[i]), float(tf[i])
         s1 = float(w[0])

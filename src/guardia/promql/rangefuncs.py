@@ -245,7 +245,9 @@ def per_window(rv: RangeVector, fn: Callable[[F64], float]) -> tuple[F64, np.nda
     """Fallback for rarely used functions: ``fn(values) -> float`` on every non-empty window."""
     ok = rv.hi > rv.lo
     out = np.zeros(rv.lo.shape)
-    for j, i in zip(*np.nonzero(ok), strict=True):
+    for n, (j, i) in enumerate(zip(*np.nonzero(ok), strict=True)):
+        if n % 4096 == 4095:
+            rv.check()
         out[j, i] = fn(rv.v[rv.lo[j, i] : rv.hi[j, i]])
     return out, ok
 
@@ -268,7 +270,9 @@ def ts_of_extreme(rv: RangeVector, argfn: Callable[[F64], np.intp]) -> tuple[F64
     """Timestamp of the (first) minimum / maximum sample; NaN only counts if all are NaN."""
     ok = rv.hi > rv.lo
     out = np.zeros(rv.lo.shape)
-    for j, i in zip(*np.nonzero(ok), strict=True):
+    for n, (j, i) in enumerate(zip(*np.nonzero(ok), strict=True)):
+        if n % 4096 == 4095:
+            rv.check()
         lo, hi = int(rv.lo[j, i]), int(rv.hi[j, i])
         w = rv.v[lo:hi]
         k = 0 if np.isnan(w).all() else int(argfn(w))

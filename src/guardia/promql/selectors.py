@@ -85,7 +85,7 @@ def windowed(
     counts = hi - lo
     if counts.size:
         ctx.add_samples(int(counts.sum(axis=0).max()), int(counts.sum()))
-    return RangeVector(labels, t, v, starts, lo, hi, range_ms, et, ts)
+    return RangeVector(labels, t, v, starts, lo, hi, range_ms, et, ts, ctx.check)
 
 
 def _bounds(t: I64, starts: I64, et: I64, range_ms: int) -> tuple[I64, I64]:

@@ -9,6 +9,7 @@ so window functions run over all series and steps in a handful of numpy calls.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,7 +78,8 @@ class RangeVector:
     range_ms: int
     step_times: I64  # (n,) evaluation time of each step after offset/@
     eval_ts: I64  # (n,) the steps themselves
-    metric_names: list[str] = field(default_factory=list)
+    # Called now and then by per-window Python loops so a timeout or cancel stops them.
+    check: Callable[[], None] = field(default=lambda: None)
 
     @property
     def count(self) -> I64:
