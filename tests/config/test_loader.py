@@ -281,3 +281,30 @@ def test_check_file_reports_unknown_kind(tmp_path: Path) -> None:
     r = check_file(p)
     assert r.kind is Kind.UNKNOWN and not r.ok
     assert "cannot tell what kind of file this is" in r.issues[0].message
+
+
+@pytest.mark.parametrize("snippet", [
+    f"basic_auth: {REAL_SECRET}",
+    f"basic_auth: {{username: u, password: {REAL_SECRET}, password_file: /etc/hostname}}",
+    f"basic_auth: {{username: u, password: [{REAL_SECRET}]}}",
+    f"authorization: {{type: Basic, credentials: {REAL_SECRET}}}",
+    f"authorization: {{credentials: {REAL_SECRET}, credentials_file: /etc/hostname}}",
+    f"oauth2: {{client_secret: {REAL_SECRET}}}",
+    f"tls_config: {{key: {REAL_SECRET}}}",
+    f"bearer_token: {REAL_SECRET}\n    basic_auth: {{username: u, password: {REAL_SECRET}}}",
+])
+def test_secrets_stay_out_of_every_error(tmp_path: Path, snippet: str) -> None:
+    p = write(tmp_path / "p.yml", "scrape_configs:\n  - job_name: a\n    " + snippet + "\n"
+              "    static_configs: [{targets: ['a:1']}]\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert e.value.errors, "the snippet is invalid and must be reported"
+    assert REAL_SECRET not in str(e.value)
+    assert REAL_SECRET not in repr(e.value.issues)
+
+
+def test_reloading_an_unchanged_file_gives_an_equal_config() -> None:
+    path = EXAMPLES / "grupo-gad" / "prometheus.yml"
+    old = load_config(path)
+    new, err = reload(old)
+    assert err is None and new == old and new is not old
