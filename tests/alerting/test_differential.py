@@ -84,7 +84,8 @@ async def test_same_notifications_as_alertmanager(scenario: Path, tmp_path: Path
                 await asyncio.sleep(max(0.0, t0 + step["at"] - time.monotonic()))
                 batch = []
                 for a in step.get("post", []):
-                    batch.append({"labels": a["labels"], "startsAt": _iso(wall0 + step["at"])})
+                    starts = wall0 + a.get("starts", step["at"])
+                    batch.append({"labels": a["labels"], "startsAt": _iso(starts)})
                 for a in step.get("resolve", []):
                     batch.append({"labels": a["labels"], "startsAt": _iso(wall0 + a["starts"]),
                                   "endsAt": _iso(time.time())})

@@ -132,3 +132,55 @@ def test_dedupe_decisions() -> None:
     assert needs_update(e, {1}, {2}, True, 101 * S, 10 * S)  # resolved, send_resolved on
     assert needs_update(e, set(), {1, 2}, False, 101 * S, 10 * S)  # all resolved: clear
     assert needs_update(e, {1, 2}, set(), True, 110 * S, 10 * S)  # repeat interval passed
+
+
+def test_nflog_persists_and_expires(tmp_path: Path) -> None:
+    from guardia.alerting.nflog import NotificationLog
+
+    clock = Clock(1000 * S)
+    log = NotificationLog(tmp_path / "nflog.json", clock=clock, retention_ns=10 * S)
+    rk = ReceiverKey("team", "slack", 0)
+    log.log('{}:{alertname="A"}', rk, {1, 2}, {3})
+    again = NotificationLog(tmp_path / "nflog.json", clock=clock, retention_ns=10 * S)
+    e = again.query('{}:{alertname="A"}', rk)
+    assert e is not None and e.firing == {1, 2} and e.resolved == {3} and e.timestamp == 1000 * S
+    assert again.query('{}:{alertname="A"}', ReceiverKey("team", "slack", 1)) is None
+    clock.t += 10 * S
+    assert again.gc() == 1
+    assert NotificationLog(tmp_path / "nflog.json", clock=clock).entries() == []
+
+
+def test_custom_template_files_override_and_extend(tmp_path: Path) -> None:
+    from guardia.alerting.receivers.base import NotifyContext
+    from guardia.alerting.templates import Templater, template_data
+
+    f = tmp_path / "team.tmpl"
+    f.write_text('{{ define "team.title" }}{{ .CommonLabels.team | toUpper }}: '
+                 '{{ range .Alerts.Firing }}{{ .Annotations.summary }}{{ end }}{{ end }}\n'
+                 '{{ define "__alertmanager" }}Guardia GAD{{ end }}')
+    t = Templater([str(f)])
+    ctx = NotifyContext("g", "r", Labels(), 10 * S)
+    data = template_data(ctx, [Alert(Labels({"team": "db"}), Labels({"summary": "disk full"}), 1 * S)])
+    assert t.expand('{{ template "team.title" . }}', data) == "DB: disk full"
+    assert t.expand('{{ template "slack.default.username" . }}', data) == "Guardia GAD"
+
+
+def test_pagerduty_v1_with_service_key() -> None:
+    from guardia.alerting.receivers.base import NotifyContext
+    from guardia.alerting.receivers.pagerduty import V1_URL, PagerDuty, dedup_key
+    from guardia.alerting.templates import Templater
+    from guardia.config import parse_yaml
+    from guardia.config.alertmanager import parse_alertmanager_config
+
+    cfg = parse_alertmanager_config(parse_yaml(
+        "route: {receiver: p}\nreceivers:\n  - name: p\n    pagerduty_configs:\n"
+        "      - service_key: abcdef0123456789abcdef0123456789\n", "am.yml"))
+    r = cfg.receiver("p")
+    assert r is not None
+    pd = PagerDuty(r.pagerduty_configs[0], Templater())
+    ctx = NotifyContext('{}:{alertname="A"}', "p", Labels({"alertname": "A"}), 10 * S)
+    url, body = pd.payload(ctx, [Alert(Labels({"alertname": "A"}), starts_at=S, ends_at=5 * S)])
+    assert url == V1_URL
+    assert body["event_type"] == "resolve" and body["incident_key"] == dedup_key('{}:{alertname="A"}')
+    assert body["service_key"] == "abcdef0123456789abcdef0123456789"
+    assert body["description"] == "[RESOLVED] A "

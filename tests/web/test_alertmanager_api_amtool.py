@@ -137,3 +137,23 @@ async def test_api_errors_are_json_strings(server: tuple[str, Alertmanager]) -> 
         assert r.status_code == 400 and "bad matcher format" in r.json()
         r = await c.get("/api/v2/receivers")
         assert r.json() == [{"name": "default"}, {"name": "dba"}]
+
+
+async def test_groups_and_status_shapes(server: tuple[str, Alertmanager]) -> None:
+    url, _ = server
+    async with httpx.AsyncClient(base_url=url) as c:
+        alerts = [{"labels": {"alertname": "DBDown", "team": "db", "instance": i}} for i in ("db1", "db2")]
+        assert (await c.post("/api/v2/alerts", json=alerts)).status_code == 200
+        groups = (await c.get("/api/v2/alerts/groups")).json()
+        (g,) = groups
+        assert g["labels"] == {"alertname": "DBDown"} and g["receiver"] == {"name": "dba"}
+        assert sorted(a["labels"]["instance"] for a in g["alerts"]) == ["db1", "db2"]
+        a = g["alerts"][0]
+        assert set(a) == {"annotations", "endsAt", "fingerprint", "receivers", "startsAt", "status",
+                          "updatedAt", "generatorURL", "labels"}
+        assert a["status"] == {"state": "active", "silencedBy": [], "inhibitedBy": []}
+        assert (await c.get("/api/v2/alerts/groups", params={"receiver": "default"})).json() == []
+        st = (await c.get("/api/v2/status")).json()
+        assert st["cluster"]["status"] == "disabled" and "route:" in st["config"]["original"]
+        assert set(st["versionInfo"]) >= {"version", "revision", "branch", "buildUser", "buildDate",
+                                          "goVersion"}
