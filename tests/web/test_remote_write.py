@@ -137,3 +137,31 @@ def test_batch_with_many_timestamps_is_appended_in_time_order() -> None:
     raw = encode_write_request([({"__name__": "m"}, [(int(t), float(t)) for t in ts[::-1]])])
     assert RemoteWriteReceiver(st).ingest(raw) == 100
     assert [t for t, _ in _all(st, "m")[Labels.of(__name__="m")]] == ts.tolist()
+
+
+def test_corrupted_payloads_never_crash_or_store_partially() -> None:
+    """Random byte flips, truncations and insertions: a clean 400-style error or a valid decode."""
+    import random
+
+    rng = random.Random(1234)
+    good = encode_write_request(
+        [({"__name__": "m", "i": str(i), "path": "/x" * (i % 70)}, [(1000 + i, float(i)), (2000, 0.0)])
+         for i in range(30)]
+    )
+    for _ in range(400):
+        b = bytearray(good)
+        kind = rng.randrange(3)
+        if kind == 0:
+            for _ in range(rng.randrange(1, 4)):
+                b[rng.randrange(len(b))] = rng.randrange(256)
+        elif kind == 1:
+            del b[rng.randrange(len(b)) :]
+        else:
+            pos = rng.randrange(len(b))
+            b[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 5)))
+        st = MemoryStorage()
+        rx = RemoteWriteReceiver(st)
+        try:
+            rx.ingest(bytes(b))
+        except RemoteWriteError:
+            assert st.querier(-(2**62), 2**62).label_names() == []
