@@ -308,3 +308,59 @@ def test_reloading_an_unchanged_file_gives_an_equal_config() -> None:
     old = load_config(path)
     new, err = reload(old)
     assert err is None and new == old and new is not old
+
+
+def test_scrape_config_files_are_merged_with_global_defaults(tmp_path: Path) -> None:
+    write(tmp_path / "jobs" / "db.yml", """\
+        scrape_configs:
+          - job_name: postgres
+            static_configs: [{targets: ['pg:9187']}]
+          - job_name: redis
+            scrape_interval: 5s
+            authorization: {credentials_file: ../token}
+            static_configs: [{targets: ['redis:9121']}]
+        """)
+    write(tmp_path / "token", REAL_SECRET)
+    p = write(tmp_path / "prometheus.yml", """\
+        global: {scrape_interval: 20s, scrape_timeout: 15s}
+        scrape_config_files: ['jobs/*.yml']
+        scrape_configs:
+          - job_name: app
+            static_configs: [{targets: ['app:1']}]
+        """)
+    cfg = load_config(p)
+    jobs = {j.job_name: j for j in cfg.prometheus.scrape_configs}
+    assert list(jobs) == ["app", "postgres", "redis"]
+    assert (jobs["postgres"].scrape_interval, jobs["postgres"].scrape_timeout) == (20_000, 15_000)
+    assert (jobs["redis"].scrape_interval, jobs["redis"].scrape_timeout) == (5_000, 5_000)
+    auth = jobs["redis"].authorization
+    assert auth is not None and auth.credentials_file == str(tmp_path / "token")
+
+
+def test_scrape_config_files_errors_point_into_those_files(tmp_path: Path) -> None:
+    jobs = write(tmp_path / "jobs.yml", """\
+        scrape_configs:
+          - job_name: app
+            static_configs: [{targets: ['app:2']}]
+          - job_name: slow
+            scrape_timeout: 2m
+            static_configs: [{targets: ['s:1']}]
+        """)
+    other = write(tmp_path / "other.yml", "global: {}\nscrape_configs: []\n")
+    p = write(tmp_path / "prometheus.yml", """\
+        scrape_config_files: [jobs.yml, other.yml, missing.yml]
+        scrape_configs:
+          - job_name: app
+            static_configs: [{targets: ['app:1']}]
+        """)
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert [str(i) for i in e.value.issues] == [
+        f"{p}:1:44: scrape_config_files[2]: scrape config file '{tmp_path}/missing.yml' does not exist "
+        "(paths are relative to the config file's directory)",
+        f"{jobs}:5:21: scrape_configs[1].scrape_timeout: scrape timeout greater than scrape interval for "
+        "scrape config with job name 'slow'",
+        f"{jobs}:2:15: scrape_configs[0].job_name: found multiple scrape configs with job name 'app' "
+        f"(also in {p}); job names must be unique",
+        f"{other}:1:1: global: a scrape config file may only contain scrape_configs:",
+    ]

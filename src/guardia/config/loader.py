@@ -181,7 +181,9 @@ def _load_source(src: YamlSource, kind: Kind) -> tuple[Config | None, list[Confi
         issues += [src.issue(p, m, severity=s) for p, m, s in findings]  # type: ignore[arg-type]
         prom, env_issues = _expand_external_labels(src, prom)
         issues += env_issues
-        rule_paths, rule_issues = _expand_rule_files(src, prom.rule_files)
+        prom, sc_issues = _merge_scrape_config_files(src, prom, base_dir)
+        issues += sc_issues
+        rule_paths, rule_issues = _expand_globs(src, "rule_files", prom.rule_files, base_dir, "rule")
         issues += rule_issues
         for rp in rule_paths:
             try:
@@ -245,9 +247,7 @@ def _prefixed(issue: ConfigIssue, prefix: str) -> ConfigIssue:
 
 def _resolve_paths(cfg: PrometheusConfig, base_dir: Path) -> tuple[PrometheusConfig, list[Finding]]:
     findings: list[Finding] = []
-    new = _rebase(cfg, base_dir, (), findings)
-    rule_files = tuple(_join(base_dir, r) for r in cfg.rule_files)
-    return new.model_copy(update={"rule_files": rule_files}), findings
+    return _rebase(cfg, base_dir, (), findings), findings
 
 
 def _join(base_dir: Path, p: str) -> str:
@@ -312,20 +312,69 @@ def _expand_external_labels(
     return cfg.model_copy(update={"global_": g}), issues
 
 
-def _expand_rule_files(src: YamlSource, patterns: tuple[str, ...]) -> tuple[list[str], list[ConfigIssue]]:
+def _merge_scrape_config_files(
+    src: YamlSource, prom: PrometheusConfig, base_dir: Path
+) -> tuple[PrometheusConfig, list[ConfigIssue]]:
+    """Add the jobs of ``scrape_config_files`` (each file: only ``scrape_configs:``), as Prometheus does.
+
+    Jobs there take the main file's global defaults, their paths are relative to their own
+    file, and job names must be unique across all files.
+    """
+    if not prom.scrape_config_files:
+        return prom, []
+    issues: list[ConfigIssue] = []
+    files, glob_issues = _expand_globs(src, "scrape_config_files", prom.scrape_config_files, base_dir,
+                                       "scrape config")
+    issues += glob_issues
+    jobs = list(prom.scrape_configs)
+    seen = {j.job_name: os.path.normpath(src.file) for j in jobs}
+    for f in files:
+        try:
+            fsrc = load_yaml(f)
+        except ConfigError as e:
+            issues += e.issues
+            continue
+        data = fsrc.data if fsrc.data is not None else {}
+        if not isinstance(data, dict) or set(data) - {"scrape_configs"}:
+            extra = sorted(str(k) for k in data) if isinstance(data, dict) else []
+            path: FieldPath = (next(k for k in extra if k != "scrape_configs"),) if extra else ()
+            issues.append(fsrc.issue(path, "a scrape config file may only contain scrape_configs:",
+                                     at_key=bool(path)))
+            continue
+        sub, sub_issues = parse_prometheus_config(
+            fsrc, {"global": prom.global_, "scrape_configs": data.get("scrape_configs") or []})
+        issues += [i for i in sub_issues if i.path.startswith("scrape_configs")]
+        if sub is None:
+            continue
+        sub, findings = _resolve_paths(sub, Path(f).parent)
+        issues += [fsrc.issue(p, m, severity=s) for p, m, s in findings]  # type: ignore[arg-type]
+        for i, job in enumerate(sub.scrape_configs):
+            if job.job_name in seen:
+                issues.append(fsrc.issue(("scrape_configs", i, "job_name"),
+                                         f"found multiple scrape configs with job name {job.job_name!r} "
+                                         f"(also in {seen[job.job_name]}); job names must be unique"))
+            else:
+                seen[job.job_name] = f
+                jobs.append(job)
+    return prom.model_copy(update={"scrape_configs": tuple(jobs)}), issues
+
+
+def _expand_globs(
+    src: YamlSource, key: str, patterns: tuple[str, ...], base_dir: Path, what: str
+) -> tuple[list[str], list[ConfigIssue]]:
     found: list[str] = []
     issues: list[ConfigIssue] = []
-    for i, pattern in enumerate(patterns):
+    for i, raw in enumerate(patterns):
+        pattern = _join(base_dir, raw)
         if _GLOB_CHARS & set(pattern):
             matches = sorted(glob.glob(pattern))
             if not matches:
-                issues.append(src.issue(("rule_files", i),
-                                        f"rule_files pattern {pattern!r} matches no files; "
-                                        "no rules will be loaded from it", severity="warning"))
+                issues.append(src.issue((key, i), f"{key} pattern {pattern!r} matches no files; no {what}s "
+                                        "will be loaded from it", severity="warning"))
         elif os.path.isfile(pattern):
             matches = [pattern]
         else:
-            issues.append(src.issue(("rule_files", i), f"rule file {pattern!r} does not exist (paths are "
+            issues.append(src.issue((key, i), f"{what} file {pattern!r} does not exist (paths are "
                                     "relative to the config file's directory)"))
             matches = []
         for m in matches:

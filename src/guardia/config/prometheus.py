@@ -361,9 +361,11 @@ def check_prometheus(cfg: PrometheusConfig) -> list[Finding]:
         problem = _check_glob(pattern)
         if problem:
             out.append((("rule_files", i), problem, "error"))
-    if cfg.scrape_config_files:
-        out.append((("scrape_config_files",), "scrape_config_files is not supported by guardia yet; put the "
-                    "scrape configs in scrape_configs", "error"))
+    for i, pattern in enumerate(cfg.scrape_config_files):
+        problem = _check_glob(pattern)
+        if problem:
+            msg = problem.replace("rule file", "scrape config file")
+            out.append((("scrape_config_files", i), msg, "error"))
 
     seen: dict[str, int] = {}
     for i, sc in enumerate(cfg.scrape_configs):
