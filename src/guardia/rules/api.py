@@ -5,9 +5,12 @@ The web layer (helper G) wraps these in the ``{"status": "success", "data": ...}
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+import promql_parser
 
 from guardia.rules.alerting import Alert, AlertingRule
 from guardia.rules.group import Group
@@ -40,13 +43,22 @@ def alert_json(a: Alert) -> dict[str, Any]:
     return d
 
 
+@functools.lru_cache(maxsize=4096)
+def _query_text(expr: str) -> str:
+    """The expression as Prometheus prints it back (one line, canonical spacing)."""
+    try:
+        return str(promql_parser.parse(expr))
+    except (ValueError, TypeError):
+        return expr.strip()
+
+
 def _rule_json(r: AlertingRule | RecordingRule, exclude_alerts: bool) -> dict[str, Any]:
     h = r.health
     if isinstance(r, AlertingRule):
         d: dict[str, Any] = {
             "state": str(r.state()) if r.active_alerts() else "inactive",
             "name": r.name,
-            "query": r.expr.strip(),
+            "query": _query_text(r.expr),
             "duration": r.hold_ms / 1000,
             "keepFiringFor": r.keep_firing_for_ms / 1000,
             "labels": dict(r.labels),
@@ -55,7 +67,7 @@ def _rule_json(r: AlertingRule | RecordingRule, exclude_alerts: bool) -> dict[st
         if not exclude_alerts:
             d["alerts"] = [alert_json(a) for a in r.active_alerts()]
     else:
-        d = {"name": r.name, "query": r.expr.strip(), "labels": dict(r.labels)}
+        d = {"name": r.name, "query": _query_text(r.expr), "labels": dict(r.labels)}
     d["health"] = h.health
     if h.last_error:
         d["lastError"] = h.last_error

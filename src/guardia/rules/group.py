@@ -120,13 +120,17 @@ class Group:
 
     def _write(self, i: int, rule: Rule, samples: list[Sample], stale_t: int) -> None:
         app = self.opts.storage.appender()
-        seen: set[Labels] = set()
+        seen = {s.labels for s in samples}
+        gone = self._prev_series[i] - seen
         try:
-            for s in samples:
-                app.append(s.labels, s.t, s.v)
-                seen.add(s.labels)
-            for gone in self._prev_series[i] - seen:
-                app.append(gone, stale_t, STALE_NAN)
+            if samples:
+                # One evaluation's output shares a timestamp: one batch append.
+                refs = [app.ref(s.labels) for s in samples]
+                app.append_batch(refs, samples[0].t, np.fromiter((s.v for s in samples),
+                                                                 np.float64, len(samples)))
+            if gone:
+                app.append_batch([app.ref(ls) for ls in gone], stale_t,
+                                 np.full(len(gone), STALE_NAN))
             stats = app.commit()
         except Exception as e:  # storage refusing samples is logged, not fatal
             app.rollback()

@@ -19,7 +19,13 @@ import yaml
 
 from guardia.config.errors import ConfigError
 from guardia.config.rulefile import load_rule_file
-from guardia.model import DurationError, Labels, parse_duration
+from guardia.model import (
+    DurationError,
+    Labels,
+    TimestampError,
+    parse_duration,
+    parse_timestamp,
+)
 from guardia.promql import Engine, EngineOptions, PromQLError
 from guardia.promql.scripttest import ScriptError, expand_points, parse_labels, split_series
 from guardia.rules.alerting import ALERTNAME, AlertingRule, AlertState
@@ -30,9 +36,10 @@ from guardia.rules.query import RuleQueryError, engine_query_func
 from guardia.storage.memory import MemoryStorage
 from guardia.template.gofmt import format_float, go_quote
 
-_FILE_KEYS = {"rule_files", "evaluation_interval", "group_eval_order", "tests"}
+_FILE_KEYS = {"rule_files", "evaluation_interval", "group_eval_order", "tests",
+              "fuzzy_compare"}
 _GROUP_KEYS = {"interval", "input_series", "alert_rule_test", "promql_expr_test",
-               "external_labels", "external_url", "name"}
+               "external_labels", "external_url", "name", "start_timestamp"}
 _ALERT_TEST_KEYS = {"eval_time", "alertname", "exp_alerts"}
 _EXP_ALERT_KEYS = {"exp_labels", "exp_annotations"}
 _PROMQL_TEST_KEYS = {"expr", "eval_time", "exp_samples"}
@@ -139,6 +146,19 @@ class _TestGroup:
     promql_tests: list[dict[str, Any]] = field(default_factory=list)
     external_labels: dict[str, str] = field(default_factory=dict)
     external_url: str = ""
+    start_ms: int = 0
+
+
+def _start_timestamp(v: Any, where: str) -> int:
+    """start_timestamp: Unix seconds or RFC3339; the base of every time in the group."""
+    if v is None:
+        return 0
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return int(v * 1000)
+    try:
+        return parse_timestamp(str(v))
+    except TimestampError as e:
+        raise UnitTestError(f"{where}: {e}") from None
 
 
 def _parse_group(raw: Any, eval_interval: int, idx: int) -> _TestGroup:
@@ -182,7 +202,8 @@ def _parse_group(raw: Any, eval_interval: int, idx: int) -> _TestGroup:
         name=str(d.get("name") or ""), interval=interval, series=series,
         alert_tests=alert_tests, promql_tests=promql_tests,
         external_labels={str(k): str(v) for k, v in (d.get("external_labels") or {}).items()},
-        external_url=str(d.get("external_url") or ""))
+        external_url=str(d.get("external_url") or ""),
+        start_ms=_start_timestamp(d.get("start_timestamp"), f"{where}.start_timestamp"))
 
 
 class RulesUnitTester:
@@ -191,6 +212,7 @@ class RulesUnitTester:
     def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
+        self.fuzzy = False
 
     def run(self, files: Sequence[str]) -> int:
         failed = False
@@ -216,6 +238,7 @@ class RulesUnitTester:
                 doc = yaml.safe_load(fh)
             d = _strict(doc, _FILE_KEYS, filename)
             eval_interval = _duration(d.get("evaluation_interval"), "evaluation_interval", 60_000)
+            self.fuzzy = bool(d.get("fuzzy_compare", False))
             if eval_interval <= 0:
                 eval_interval = 60_000
             order: dict[str, int] = {}
@@ -263,7 +286,7 @@ class RulesUnitTester:
                    rule_files: list[str]) -> list[str]:
         storage = MemoryStorage()
         for ls, points in tg.series:
-            times = [i * tg.interval for i, p in enumerate(points) if p is not None]
+            times = [tg.start_ms + i * tg.interval for i, p in enumerate(points) if p is not None]
             vs = [p for p in points if p is not None]
             if times:
                 storage.add_series(ls, times, vs)
@@ -289,9 +312,10 @@ class RulesUnitTester:
         while ts <= max_t:
             eval_errs = []
             for g in groups:
-                g.eval(ts)
+                g.eval(tg.start_ms + ts)
                 for r in g.rules:
-                    if r.health.health == "err" and r.health.last_evaluation_ms == ts:
+                    if (r.health.health == "err"
+                            and r.health.last_evaluation_ms == tg.start_ms + ts):
                         eval_errs.append(f"    rule: {r.name}, time: {model_duration(ts)}, "
                                          f"err: {r.health.last_error}")
             errs.extend(eval_errs)
@@ -335,12 +359,17 @@ class RulesUnitTester:
         return (f"{name}    alertname: {case.alertname}, time: {model_duration(case.eval_time)}, "
                 f"\n        exp:{exp_s}, \n        got:{got_s}")
 
+    def _same(self, a: float, b: float) -> bool:
+        if math.isnan(a) and math.isnan(b):
+            return True
+        return _ulp_equal(a, b) if self.fuzzy else a == b
+
     def _check_promql(self, tg: _TestGroup, engine: Engine, storage: MemoryStorage,
                       p: dict[str, Any]) -> str | None:
         expr, t = p["expr"], int(p["eval_time"])
         head = f"    expr: {go_quote(expr)}, time: {model_duration(t)}"
         try:
-            got_v = engine_query_func(engine, storage)(expr, t)
+            got_v = engine_query_func(engine, storage)(expr, tg.start_ms + t)
         except RuleQueryError as e:
             return f"{head}, err: {e}"
         got = [(s.labels, s.v) for s in got_v]
@@ -354,11 +383,15 @@ class RulesUnitTester:
         got.sort(key=lambda x: tuple(x[0]))
         exp.sort(key=lambda x: tuple(x[0]))
         if len(got) == len(exp) and all(
-                a[0] == b[0] and (a[1] == b[1] or (math.isnan(a[1]) and math.isnan(b[1])))
-                for a, b in zip(got, exp, strict=True)):
+                a[0] == b[0] and self._same(a[1], b[1]) for a, b in zip(got, exp, strict=True)):
             return None
         return (f"{head},\n        exp: {_samples_string(exp)}\n"
                 f"        got: {_samples_string(got)}")
+
+
+def _ulp_equal(a: float, b: float) -> bool:
+    """Equal up to the last bit of the mantissa (promtool's fuzzy_compare)."""
+    return a == b or abs(a - b) <= math.ulp(max(abs(a), abs(b)))
 
 
 def run_unit_tests(files: Sequence[str], out: TextIO | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 from collections.abc import Callable, Iterable, Mapping
@@ -9,8 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus, urlsplit
 
-from guardia.template.builtins import StringMap
+from guardia.template.builtins import BUILTINS, StringMap
 from guardia.template.errors import TemplateError, TemplateFuncError
+from guardia.template.parse import Tree, parse_text
 from guardia.template.template import Template
 from guardia.template.textfuncs import (
     go_title,
@@ -208,13 +210,23 @@ def expand_alert_template(
     name = "__alert_" + alert_name
     tmpl = Template(prometheus_funcs(query_func, external_url))
     try:
-        tmpl.parse(ALERT_DEFS + text, name)
+        tmpl.name = name
+        tmpl.trees = dict(_parsed_alert_template(text, name))
     except TemplateError as e:
         return f"<error expanding template: error parsing template {name}: {e}>"
     try:
         return tmpl.execute(data)
     except TemplateError as e:
         return f"<error expanding template: error executing template {name}: {e}>"
+
+
+_FUNC_NAMES = frozenset(prometheus_funcs()) | frozenset(BUILTINS)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_alert_template(text: str, name: str) -> dict[str, Tree]:
+    """Parse once per (template, rule): every evaluation of every alert reuses the tree."""
+    return parse_text(ALERT_DEFS + text, name, _FUNC_NAMES)
 
 
 def check_alert_template(text: str, alert_name: str) -> str | None:
