@@ -121,40 +121,74 @@ def _edge(q: F64, res: F64) -> F64:
     return out
 
 
+def _by_pattern(
+    q: F64, ub_all: F64, cnt_all: F64, pres_all: np.ndarray, cols: np.ndarray
+) -> tuple[F64, bool]:
+    """Quantiles of one histogram at ``cols``, grouping columns by which buckets exist."""
+    out = np.full(len(cols), np.nan)
+    forced_any = False
+    patterns, inverse = np.unique(pres_all[:, cols].T, axis=0, return_inverse=True)
+    for p, mask in enumerate(patterns):
+        if not mask.any():
+            continue
+        sel = np.flatnonzero(inverse.ravel() == p)
+        counts, forced = _monotonic(cnt_all[mask][:, cols[sel]])
+        forced_any |= bool(forced.any())
+        out[sel] = _bucket_quantile(q[cols[sel]], ub_all[mask], counts)
+    return out, forced_any
+
+
 def histogram_quantile(ctx: EvalContext, q: F64, vec: Vector) -> Vector:
+    """Classic-bucket quantiles.  Histograms sharing one bucket layout are computed
+    together as a ``(buckets, histograms x steps)`` array; steps where some buckets are
+    missing fall back to a per-histogram computation."""
     n = vec.n_steps
-    labels: list[Labels] = []
-    values: list[F64] = []
-    present: list[np.ndarray] = []
-    for key, items in _group_buckets(ctx, vec).items():
-        bounds = [b for b, _ in items]
+    groups = _group_buckets(ctx, vec)
+    keys = list(groups)
+    values = np.full((len(keys), n), np.nan)
+    present = np.zeros((len(keys), n), dtype=bool)
+    forced_rows: set[int] = set()
+    layouts: dict[tuple[float, ...], list[tuple[int, list[int]]]] = {}
+    for gi, key in enumerate(keys):
+        items = sorted(groups[key])
+        bounds = tuple(b for b, _ in items)
         rows = [r for _, r in items]
-        ub_all, cnt_all, pres_all = _coalesced(bounds, rows, vec)
-        out = np.full(n, np.nan)
-        # Columns sharing one presence pattern are computed together.
-        patterns: dict[bytes, list[int]] = {}
-        for col in range(n):
-            patterns.setdefault(pres_all[:, col].tobytes(), []).append(col)
-        any_present = pres_all.any(axis=0)
-        forced_any = False
-        for pat, cols_l in patterns.items():
-            mask = np.frombuffer(pat, dtype=bool)
-            if not mask.any():
-                continue
-            cols = np.asarray(cols_l)
-            ub = ub_all[mask]
-            counts, forced = _monotonic(cnt_all[mask][:, cols])
-            forced_any |= bool(forced.any())
-            out[cols] = _bucket_quantile(q[cols], ub, counts)
-        if forced_any:
-            ctx.info(f"{annotate.forced_monotonicity(vec.labels[rows[0]].name)} "
-                     f"({annotate.position(ctx.query, 'histogram_quantile')})")
-        labels.append(key)
-        values.append(out)
-        present.append(np.asarray(any_present))
-    if not labels:
+        if len(set(bounds)) == len(bounds):
+            layouts.setdefault(bounds, []).append((gi, rows))
+            continue
+        ub_all, cnt_all, pres_all = _coalesced(list(bounds), rows, vec)
+        values[gi], forced_g = _by_pattern(q, ub_all, cnt_all, pres_all, np.arange(n))
+        present[gi] = pres_all.any(axis=0)
+        if forced_g:
+            forced_rows.add(rows[0])
+    for bounds, members in layouts.items():
+        ub = np.array(bounds)
+        gis = np.array([gi for gi, _ in members])
+        r = np.array([rows for _, rows in members])  # (G, m)
+        c = np.where(vec.present[r], vec.values[r], 0.0)  # (G, m, n)
+        p = vec.present[r]
+        g, m = r.shape
+        full = p.all(axis=1)
+        present[gis] = p.any(axis=1)
+        if full.any():
+            counts, forced = _monotonic(c.transpose(1, 0, 2).reshape(m, g * n))
+            res = _bucket_quantile(np.tile(q, g), ub, counts).reshape(g, n)
+            values[gis] = np.where(full, res, np.nan)
+            for k in np.flatnonzero((forced.reshape(g, n) & full).any(axis=1)):
+                forced_rows.add(int(r[k, 0]))
+        partial = present[gis] & ~full
+        for k in np.flatnonzero(partial.any(axis=1)):
+            cols = np.flatnonzero(partial[k])
+            vals, forced_p = _by_pattern(q, ub, c[k], p[k], cols)
+            values[gis[k], cols] = vals
+            if forced_p:
+                forced_rows.add(int(r[k, 0]))
+    for row in sorted(forced_rows):
+        ctx.info(f"{annotate.forced_monotonicity(vec.labels[row].name)} "
+                 f"({annotate.position(ctx.query, 'histogram_quantile')})")
+    if not keys:
         return Vector.empty(n)
-    return merge_duplicates(Vector(labels, np.array(values), np.array(present)).compact())
+    return merge_duplicates(Vector(keys, np.where(present, values, 0.0), present).compact())
 
 
 def histogram_fraction(ctx: EvalContext, lower: F64, upper: F64, vec: Vector) -> Vector:
