@@ -192,7 +192,8 @@ def test_broken_config_at_start_is_refused_with_the_reason(tmp_path: Path) -> No
 
 
 GUARDIA_YML = """
-global: {{scrape_interval: 1s}}
+global: {{scrape_interval: 1s, evaluation_interval: 1s}}
+rule_files: [rules.yml]
 scrape_configs:
   - job_name: self
     static_configs: [{{targets: ["127.0.0.1:{port}"]}}]
@@ -203,18 +204,50 @@ alertmanager:
 """
 
 
-def test_embedded_alertmanager_api_is_served(tmp_path: Path, serve_factory: list[Serve]) -> None:
+RULES_YML = """
+groups:
+  - name: self
+    rules:
+      - record: job:up:sum
+        expr: sum by (job) (up)
+      - alert: GuardiaScraped
+        expr: up{job="self"} == 1
+        labels: {severity: info}
+        annotations: {summary: "{{ $labels.instance }} is up"}
+"""
+
+
+def test_rules_and_embedded_alertmanager(tmp_path: Path, serve_factory: list[Serve]) -> None:
     cfg = tmp_path / "guardia.yml"
+    (tmp_path / "rules.yml").write_text(RULES_YML)
     cfg.write_text(GUARDIA_YML.format(port=_free_port()))
     s = Serve(tmp_path, "--config", str(cfg))
     serve_factory.append(s)
     s.wait_ready()
+    cfg.write_text(GUARDIA_YML.format(port=s.port))
+    assert s.http.post("/-/reload").status_code == 200
+    s.wait_up("self")
+    deadline = time.time() + 15
+    fired: list[dict[str, object]] = []
+    while time.time() < deadline and not fired:
+        fired = [
+            a for a in s.http.get("/api/v2/alerts").json() if a["labels"]["alertname"] == "GuardiaScraped"
+        ]
+        time.sleep(0.3)
+    assert fired, s.log.read_text()
+    assert fired[0]["annotations"]["summary"] == f"127.0.0.1:{s.port} is up"
+    rules = s.http.get("/api/v1/rules").json()["data"]["groups"][0]["rules"]
+    assert [r["name"] for r in rules] == ["job:up:sum", "GuardiaScraped"]
+    assert rules[1]["state"] == "firing" and rules[1]["health"] == "ok"
+    assert s.http.get("/api/v1/alerts").json()["data"]["alerts"][0]["labels"]["severity"] == "info"
+    rec = s.http.get("/api/v1/query", params={"query": 'job:up:sum{job="self"}'}).json()["data"]["result"]
+    assert rec and rec[0]["value"][1] == "1"
     status = s.http.get("/api/v2/status")
     assert status.status_code == 200, status.text
     r = s.http.post("/api/v2/alerts", json=[{"labels": {"alertname": "DiskFull", "severity": "page"}}])
     assert r.status_code == 200, r.text
     alerts = s.http.get("/api/v2/alerts").json()
-    assert [a["labels"]["alertname"] for a in alerts] == ["DiskFull"]
+    assert sorted(a["labels"]["alertname"] for a in alerts) == ["DiskFull", "GuardiaScraped"]
     assert s.http.get("/api/v2/receivers").json() == [{"name": "team"}]
     assert 'handler="/api/v2/alerts"' in s.http.get("/metrics").text
     assert s.stop() < 10

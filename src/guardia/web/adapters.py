@@ -10,10 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import promql_parser
+
 from guardia.model import Labels, format_duration
 from guardia.web.protocols import (
+    AlertView,
     DroppedTargetView,
     MetricMetadata,
+    RuleGroupView,
+    RuleView,
     RuntimeView,
     TargetView,
 )
@@ -82,3 +87,64 @@ class ProcessStatus:
 
     def runtime(self) -> RuntimeView:
         return self._runtime()
+
+
+def _query_text(expr: str) -> str:
+    """The expression as Prometheus prints it back (canonical spacing)."""
+    try:
+        return str(promql_parser.parse(expr))
+    except (ValueError, TypeError):
+        return expr.strip()
+
+
+class RuleGroups:
+    """``RulesRetriever`` over ``guardia.rules.RuleManager`` (its ``Group`` objects)."""
+
+    def __init__(self, manager: Callable[[], Any]) -> None:
+        self._manager = manager
+
+    def rule_groups(self) -> Sequence[RuleGroupView]:
+        mgr = self._manager()
+        if mgr is None:
+            return []
+        return [self._group(g) for g in mgr.rule_groups()]
+
+    def _group(self, g: Any) -> RuleGroupView:
+        return RuleGroupView(
+            name=g.name,
+            file=g.file,
+            interval_s=g.interval_ms / 1000,
+            rules=[self._rule(r) for r in g.rules],
+            limit=g.limit,
+            evaluation_time_s=g.last_duration_s,
+            last_evaluation_ms=g.last_eval_ms or None,
+        )
+
+    def _rule(self, r: Any) -> RuleView:
+        h = r.health
+        alerting = hasattr(r, "active_alerts")
+        alerts = [
+            AlertView(
+                labels=Labels(dict(a.labels)),
+                annotations=Labels(dict(a.annotations)),
+                state=str(a.state),
+                active_at_ms=a.active_at_ms or None,
+                value=float(a.value),
+                keep_firing_since_ms=a.keep_firing_since_ms or None,
+            )
+            for a in (r.active_alerts() if alerting else ())
+        ]
+        return RuleView(
+            name=r.name,
+            query=_query_text(r.expr),
+            type="alerting" if alerting else "recording",
+            labels=Labels(dict(r.labels)),
+            annotations=Labels(dict(getattr(r, "annotations", {}))),
+            duration_s=getattr(r, "hold_ms", 0) / 1000,
+            keep_firing_for_s=getattr(r, "keep_firing_for_ms", 0) / 1000,
+            health=h.health,
+            last_error=h.last_error,
+            evaluation_time_s=h.evaluation_seconds,
+            last_evaluation_ms=h.last_evaluation_ms or None,
+            alerts=alerts,
+        )

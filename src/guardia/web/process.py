@@ -30,7 +30,7 @@ from guardia.config.errors import ConfigError
 from guardia.config.loader import Config, dump_redacted, load_config
 from guardia.model import format_duration
 from guardia.storage.interface import Storage
-from guardia.web.adapters import ProcessStatus, ScrapeTargets
+from guardia.web.adapters import ProcessStatus, RuleGroups, ScrapeTargets
 from guardia.web.api_v1 import ApiDeps
 from guardia.web.app import AppDeps, create_app
 from guardia.web.demo import create_demo_app
@@ -132,6 +132,8 @@ class GuardiaProcess:
         self.config_path: str = opts.config_file or ""
         self.scrape: Any = None
         self.alertmanager: Any = None
+        self.rules: Any = None
+        self.notifier: Any = None
         self.started_ms = int(time.time() * 1000)
         self.last_config_ms = 0
         self.reload_ok = True
@@ -187,6 +189,11 @@ class GuardiaProcess:
                 log.error("event=reload_failed file=%s reason=%r", self.config_path, str(e))
                 raise ValueError(self.reload_error) from None
             self._apply(cfg)
+            if self.rules is not None:
+                try:
+                    self.rules.update(cfg.rule_files)
+                except ConfigError as e:  # the loader checked them; a file changed since
+                    log.error("event=rules_reload_failed keeping=previous_rules reason=%r", str(e))
             if self.alertmanager is not None and cfg.alertmanager is not None:
                 await self.alertmanager.reload(cfg.alertmanager)
             if self.scrape is not None:
@@ -250,10 +257,13 @@ class GuardiaProcess:
             await self.alertmanager.start()
             extra_routes = alertmanager_api.routes(self.alertmanager)
 
+        engine = make_engine(opts, self.registry)
+        await self._start_rules(cfg, engine)
         api = ApiDeps(
             storage=self.storage,
-            engine=make_engine(opts, self.registry),
+            engine=engine,
             targets=ScrapeTargets(lambda: self.scrape),
+            rules=RuleGroups(lambda: self.rules),
             status=ProcessStatus(self._config_yaml, opts.flags, self._runtime),
             snapshotter=_snapshotter(self.storage, opts.storage_path),
             enable_admin_api=opts.enable_admin_api,
@@ -288,6 +298,35 @@ class GuardiaProcess:
         self._m_ready.set(1)
         log.info("event=ready listen=%s config=%s", self.listen, self.config_path)
 
+    async def _start_rules(self, cfg: Config, engine: Any) -> None:
+        """Rule groups, and the notifier that hands their alerts to Alertmanager(s)."""
+        from guardia.rules import Notifier, RuleManager, targets_from_config
+
+        prom = cfg.prometheus
+        external_url = self.opts.external_url or f"http://{self.listen}"
+        am = self.alertmanager
+        self.notifier = Notifier(
+            external_labels=dict(prom.global_.external_labels),
+            external_url=external_url,
+            targets=targets_from_config(prom.alerting.alertmanagers),
+            local=am.put if am is not None else None,
+            registry=self.registry,
+        )
+        self.rules = RuleManager(
+            self.storage,
+            engine=engine,
+            notify=self.notifier.notify,
+            registry=self.registry,
+            evaluation_interval_ms=prom.global_.evaluation_interval,
+            external_labels=dict(prom.global_.external_labels),
+            external_url=external_url,
+            outage_tolerance_ms=self.opts.for_outage_tolerance_ms,
+            for_grace_period_ms=self.opts.for_grace_period_ms,
+        )
+        self.rules.update(cfg.rule_files)
+        await self.rules.start()
+        self._tasks.append(asyncio.create_task(self.notifier.run(self._stop), name="notifier"))
+
     def _serve(self, app: Any, sock: socket.socket) -> None:
         server = _Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
         self._servers.append(server)
@@ -306,6 +345,12 @@ class GuardiaProcess:
         _, pending = await asyncio.wait(self._tasks, timeout=remaining) if self._tasks else (set(), set())
         for t in pending:
             t.cancel()
+        if self.rules is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.rules.stop(), timeout=2)
+        if self.notifier is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.notifier.flush(), timeout=1)
         if self.alertmanager is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.alertmanager.stop(), timeout=2)
