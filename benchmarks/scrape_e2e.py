@@ -95,7 +95,13 @@ async def _guardia(config_path: str, seconds: float, data_dir: str) -> dict[str,
     for lp in mgr.loops():
         lp.on_scrape = count
     task = asyncio.create_task(mgr.run())
-    await asyncio.sleep(seconds)
+    await asyncio.sleep(seconds / 3)
+    # Mid-point mark: the parent reads Prometheus's counters now, so the last two thirds
+    # (every target past its first, uncached scrape) can be compared on their own.
+    ru_mid = resource.getrusage(resource.RUSAGE_SELF)
+    samples_mid = samples
+    print("MARK", flush=True)
+    await asyncio.sleep(seconds * 2 / 3)
     up = sum(1 for t in mgr.targets() if t.health == "up")
     await mgr.stop()
     task.cancel()
@@ -103,8 +109,9 @@ async def _guardia(config_path: str, seconds: float, data_dir: str) -> dict[str,
     ru = resource.getrusage(resource.RUSAGE_SELF)
     rss = _rss_kib(os.getpid())
     cpu = ru.ru_utime + ru.ru_stime - ru0.ru_utime - ru0.ru_stime
-    return {"cpu": cpu, "samples": samples, "rss_kib": rss,
-            "up": up}
+    steady_cpu = ru.ru_utime + ru.ru_stime - ru_mid.ru_utime - ru_mid.ru_stime
+    return {"cpu": cpu, "steady_cpu": steady_cpu, "steady_samples": samples - samples_mid,
+            "samples": samples, "rss_kib": rss, "up": up}
 
 
 def _rss_kib(pid: int) -> float:
@@ -185,15 +192,26 @@ def main() -> None:
             _wait(base + "/-/ready")
             prom_cpu0 = _cpu_seconds(prom.pid)
             prom_samples0 = _prom_samples(base)
-            g = subprocess.run(
+            g = subprocess.Popen(
                 [sys.executable, "-m", "benchmarks.scrape_e2e", "--guardia", str(t / "prometheus.yml"),
                  str(SECONDS), str(t / "guardia")],
-                capture_output=True, text=True, check=True,
+                stdout=subprocess.PIPE, text=True,
             )
-            ours = json.loads(g.stdout.strip().splitlines()[-1])
+            assert g.stdout is not None
+            last = ""
+            for line in g.stdout:
+                if line.startswith("MARK"):
+                    prom_cpu_mid = _cpu_seconds(prom.pid)
+                    prom_samples_mid = _prom_samples(base)
+                last = line
+            if g.wait() != 0:
+                raise RuntimeError("the guardia process failed")
+            ours = json.loads(last)
             prom_samples = _prom_samples(base) - prom_samples0
             prom_cpu = _cpu_seconds(prom.pid) - prom_cpu0
             prom_rss = _rss_kib(prom.pid)
+            prom_steady_cpu = _cpu_seconds(prom.pid) - prom_cpu_mid
+            prom_steady = _prom_samples(base) - prom_samples_mid
         finally:
             for p in procs:
                 p.terminate()
@@ -208,6 +226,10 @@ def main() -> None:
           f"{ours['up']} targets up")
     print(f"prometheus: {prom_samples:,.0f} samples, {prom_cpu:.1f} CPU s, "
           f"{p_cpu_per_m:.2f} CPU s per million samples, RSS {prom_rss / 1024:.0f} MiB")
+    g_steady = ours["steady_cpu"] / (ours["steady_samples"] / 1e6)
+    p_steady = prom_steady_cpu / (prom_steady / 1e6)
+    print(f"steady state (last two thirds): guardia {g_steady:.2f}, prometheus {p_steady:.2f} "
+          f"CPU s per million samples ({g_steady / p_steady:.2f}x)")
     print(f"ratios guardia/prometheus: CPU per sample {g_cpu_per_m / p_cpu_per_m:.2f}x, "
           f"RSS {ours['rss_kib'] / prom_rss:.2f}x")
     print(f"{g_cpu_per_m:.3f}")

@@ -96,3 +96,18 @@ def test_label_value_length_limit() -> None:
 def test_openmetrics_timestamps_are_seconds() -> None:
     res, _, _ = _ingest("a 1 1.5\n# EOF\n", IngestOptions(), om=True)
     assert res.timestamped[0][1:] == (1500, 1.0)
+
+
+def test_steady_state_notices_metadata_changes_and_counts_dropped_series() -> None:
+    drop = {"source_labels": ["__name__"], "regex": "drop_me", "action": "drop"}
+    rules = (RelabelConfig.model_validate(drop),)
+    storage = MemoryStorage()
+    ing = Ingester(TARGET, IngestOptions(metric_relabel=rules))
+    text = "# TYPE c gauge\nc 1\ndrop_me 2\n"
+    for i in range(2):
+        res = ing.ingest(text, False, storage.appender(), i)
+        assert (res.scraped, res.post_relabel) == (2, 1)
+    assert ing.metadata["c"].type == "gauge"
+    res = ing.ingest(text.replace("gauge", "counter"), False, storage.appender(), 3)
+    assert ing.metadata["c"].type == "counter"
+    assert res.values.tolist() == [1.0]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import compress
 
 import numpy as np
 import numpy.typing as npt
@@ -23,7 +24,8 @@ from guardia.scrape import parse as P
 from guardia.scrape.relabel import process
 from guardia.storage.interface import Appender
 
-_DROPPED = -1
+_DROPPED = -1  # cache value: metric relabeling drops this series
+_COMMENT = -2  # cache value: a comment line (checked against the full lines seen)
 
 
 class ScrapeError(Exception):
@@ -93,11 +95,13 @@ class Ingester:
         self._cache: dict[str, int] = {}
         self._comments: set[str] = set()
         self._openmetrics: bool | None = None
+        self._unique_refs: npt.NDArray[np.int64] | None = None
         self.metadata: dict[str, P.Metadata] = {}
 
     def reset(self) -> None:
         self._cache.clear()
         self._comments.clear()
+        self._unique_refs = None
 
     def resolve(self, name: str, scraped: tuple[tuple[str, str], ...], app: Appender, lineno: int) -> int:
         """Final labels for a scraped series → its ref, or -1 when relabeling drops it."""
@@ -148,6 +152,11 @@ class Ingester:
                 P.check_eof(lines)
             except P.ParseError as e:
                 raise ScrapeError(str(e)) from None
+        if lines and lines[-1] == "":
+            lines.pop()
+        fast = self._fast(lines, openmetrics)
+        if fast is not None:
+            return self._finish(fast[0], fast[1], [], fast[2])
         cache_get = self._cache.get
         refs: list[int] = []
         vals: list[float] = []
@@ -164,8 +173,10 @@ class Ingester:
                     if ref >= 0:
                         ra(ref)
                         va(float(val) if "_" not in val else P.parse_float(val, lineno))
-                    else:
+                    elif ref == _DROPPED:
                         dropped += 1
+                    else:
+                        self._comment(line, lineno, openmetrics)
                     continue
                 if not line:
                     continue
@@ -212,15 +223,54 @@ class Ingester:
             raise ScrapeError(f"line {lineno}: invalid sample value") from None
         ref_arr = np.fromiter(refs, dtype=np.int64, count=len(refs))
         val_arr = np.fromiter(vals, dtype=np.float64, count=len(vals))
-        scraped = len(refs) + len(stamped) + dropped
+        return self._finish(ref_arr, val_arr, stamped, dropped)
+
+    def _fast(
+        self, lines: list[str], openmetrics: bool
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], int] | None:
+        """The steady state: every line's series text is known.  None sends the scrape to the
+        line-by-line path (new series, timestamps, a bad value: it names the line)."""
+        if not self._cache:
+            return None
+        parts = [ln.rpartition(" ") for ln in lines]
+        refs = list(map(self._cache.get, [p[0] for p in parts]))
+        if None in refs:
+            return None
+        ra = np.array(refs, dtype=np.int64)
+        mask = ra >= 0
+        if not mask.all():
+            for i in np.flatnonzero(ra == _COMMENT).tolist():
+                if lines[i] not in self._comments:
+                    self._comment(lines[i], i + 1, openmetrics)
+        texts = list(compress([p[2] for p in parts], mask.tolist()))
+        if "_" in "".join(texts):
+            return None
+        try:
+            values = np.fromiter(map(float, texts), dtype=np.float64, count=len(texts))
+        except ValueError:
+            return None
+        return ra[mask], values, int(np.count_nonzero(ra == _DROPPED))
+
+    def _finish(
+        self,
+        ref_arr: npt.NDArray[np.int64],
+        val_arr: npt.NDArray[np.float64],
+        stamped: list[tuple[int, int, float]],
+        dropped: int,
+    ) -> IngestResult:
+        scraped = int(ref_arr.size) + len(stamped) + dropped
         dups = 0
-        if ref_arr.size > 1:
+        if self._unique_refs is not None and np.array_equal(ref_arr, self._unique_refs):
+            pass  # same series in the same order as a scrape already checked for duplicates
+        elif ref_arr.size > 1:
             uniq, first = np.unique(ref_arr, return_index=True)
             if uniq.size != ref_arr.size:
                 dups = int(ref_arr.size - uniq.size)
                 keep = np.sort(first)
                 ref_arr = ref_arr[keep]
                 val_arr = val_arr[keep]
+            else:
+                self._unique_refs = ref_arr
         limit = self.options.sample_limit
         if limit and ref_arr.size + len(stamped) > limit:
             raise ScrapeError(
@@ -235,3 +285,4 @@ class Ingester:
         if c.kind in ("HELP", "TYPE", "UNIT"):
             P.apply_comment(self.metadata, c)
         self._comments.add(line)
+        self._cache[line.rpartition(" ")[0]] = _COMMENT
