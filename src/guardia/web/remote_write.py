@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from itertools import repeat
 
 import cramjam
 import numpy as np
@@ -208,37 +209,29 @@ def _decode(buf: bytes, cache: dict[bytes, int]) -> DecodedWrite:
         return DecodedWrite(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), new_keys)
     first = np.asarray(firsts, dtype=np.int64)
     ends = np.asarray(ends_l, dtype=np.int64)
-    cur = first.copy()
-    # labels: every series at once, one label field per round
-    active = np.ones(first.shape[0], dtype=bool)
-    while True:
-        active &= (cur < ends) & (arr[cur] == 0x0A)
-        idx = np.flatnonzero(active)
-        if idx.shape[0] == 0:
-            break
-        c = cur[idx]
-        vlen, val = _varints_at(arr, c + 1)
-        if (vlen == 0).any():
-            raise RemoteWriteError("protobuf: malformed label length")
-        cur[idx] = c + 1 + vlen + val
-        if (cur > ends).any():
-            raise RemoteWriteError("protobuf: label overruns its time series")
-    label_end = cur
+    k = first.shape[0]
 
-    cache_get = cache.get
+    # Steady state: the series was seen before.  Guess where its one sample starts (the
+    # common 1-sample shape, found from the end), and look the label bytes up in the cache.
+    # A hit was validated when it was first seen, so the guess is the true boundary.
+    label_end = _guess_sample_start(arr, first, ends)
     keys = [buf[a:b] for a, b in zip(first.tolist(), label_end.tolist(), strict=True)]
-    refs_list = list(map(cache_get, keys))
-    if None in refs_list:
+    series_refs = np.asarray(list(map(cache.get, keys, repeat(_MISS, k))), dtype=np.int64)
+    miss = np.flatnonzero(series_refs == _MISS)
+    if miss.shape[0]:
+        # first sight (or another shape): walk the label fields to find the real boundary
+        label_end[miss] = _walk_labels(arr, first[miss], ends[miss])
         new_index: dict[bytes, int] = {}
-        for i, r in enumerate(refs_list):
+        for i in miss.tolist():
+            key = buf[int(first[i]) : int(label_end[i])]
+            r = cache.get(key)
             if r is None:
-                k = keys[i]
-                slot = new_index.get(k)
+                slot = new_index.get(key)
                 if slot is None:
-                    slot = new_index[k] = len(new_keys)
-                    new_keys.append(k)
-                refs_list[i] = -1 - slot
-    series_refs = np.asarray(refs_list, dtype=np.int64)
+                    slot = new_index[key] = len(new_keys)
+                    new_keys.append(key)
+                r = -1 - slot
+            series_refs[i] = r
 
     # samples: the common shape (one sample, value and timestamp present) decoded in bulk
     le = label_end
@@ -261,6 +254,51 @@ def _decode(buf: bytes, cache: dict[bytes, int]) -> DecodedWrite:
         vals = np.concatenate([vals, np.asarray(s_vals, dtype=np.float64)])
         ts_arr = np.concatenate([ts_arr, np.asarray(s_ts, dtype=np.int64)])
     return DecodedWrite(refs, ts_arr, vals, new_keys, histograms)
+
+
+_MISS = -(1 << 62)
+# Sample message lengths to try, most common first (value + a 6-byte ms timestamp = 16).
+_SAMPLE_LENGTHS = (16, 15, 17, 14, 18, 13, 19, 12, 20, 11)
+
+
+def _guess_sample_start(
+    arr: npt.NDArray[np.uint8], first: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """Where a trailing single ``Sample{value, timestamp}`` field would start (``first`` if none)."""
+    out = first.copy()
+    rem = np.arange(first.shape[0])
+    for length in _SAMPLE_LENGTHS:
+        if rem.shape[0] == 0:
+            break
+        s0 = ends[rem] - 2 - length
+        s0c = np.maximum(s0, 0)
+        ok = (
+            (s0 >= first[rem]) & (arr[s0c] == 0x12) & (arr[s0c + 1] == length)
+            & (arr[s0c + 2] == 0x09) & (arr[s0c + 11] == 0x10)
+        )
+        out[rem[ok]] = s0[ok]
+        rem = rem[~ok]
+    return out
+
+
+def _walk_labels(
+    arr: npt.NDArray[np.uint8], first: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """End of the leading Label fields of each series: all series at once, a field per round."""
+    cur = first.copy()
+    active = np.ones(first.shape[0], dtype=bool)
+    while True:
+        active &= (cur < ends) & (arr[cur] == 0x0A)
+        idx = np.flatnonzero(active)
+        if idx.shape[0] == 0:
+            return cur
+        c = cur[idx]
+        vlen, val = _varints_at(arr, c + 1)
+        if (vlen == 0).any():
+            raise RemoteWriteError("protobuf: malformed label length")
+        cur[idx] = c + 1 + vlen + val
+        if (cur > ends).any():
+            raise RemoteWriteError("protobuf: label overruns its time series")
 
 
 def _timestamps(
