@@ -118,7 +118,7 @@ def check_file(path: str | Path) -> CheckResult:
         except ConfigError as e:
             issues = e.issues
     elif kind is Kind.RULES:
-        _, issues = parse_rule_file(src)
+        _, issues = _parse_rule_file_cached(src)
     elif kind is Kind.RULE_TESTS:
         issues = [src.issue((), "this is a rule unit test file, not a configuration; run it with "
                             "`guardia test rules`", severity="warning")]
@@ -191,7 +191,7 @@ def _load_source(src: YamlSource, kind: Kind) -> tuple[Config | None, list[Confi
             except ConfigError as e:
                 issues += e.issues
                 continue
-            rf, r_issues = parse_rule_file(rsrc)
+            rf, r_issues = _parse_rule_file_cached(rsrc)
             issues += r_issues
             if rf is not None:
                 rules.append(rf)
@@ -224,6 +224,32 @@ def _load_source(src: YamlSource, kind: Kind) -> tuple[Config | None, list[Confi
         warnings=tuple(issues),
     )
     return cfg, issues
+
+
+_RULE_CACHE: dict[tuple[str, str], tuple[RuleFile | None, tuple[ConfigIssue, ...]]] = {}
+_RULE_CACHE_MAX = 512
+
+
+def _parse_rule_file_cached(src: YamlSource) -> tuple[RuleFile | None, list[ConfigIssue]]:
+    """``parse_rule_file``, remembered by file name and exact content.
+
+    A reload usually changes one file, and ``check config prometheus.yml alerts.yml`` meets
+    the same rule file twice; checking every PromQL expression and template again is the
+    slow part, and the result depends only on the text (``RuleFile`` is immutable).
+    """
+    try:
+        text = Path(src.file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        rf, issues = parse_rule_file(src)
+        return rf, issues
+    key = (src.file, text)
+    hit = _RULE_CACHE.get(key)
+    if hit is None:
+        rf, issues = parse_rule_file(src)
+        if len(_RULE_CACHE) >= _RULE_CACHE_MAX:
+            _RULE_CACHE.clear()
+        hit = _RULE_CACHE[key] = (rf, tuple(issues))
+    return hit[0], list(hit[1])
 
 
 def _sub_source(src: YamlSource, prefix: FieldPath) -> YamlSource:
