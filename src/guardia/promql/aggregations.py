@@ -34,16 +34,30 @@ def group_key_fn(node: plan.Aggregate) -> Callable[[Labels], Labels]:
 
 
 def _groups(vec: Vector, node: plan.Aggregate) -> tuple[list[Labels], np.ndarray]:
-    keyf = group_key_fn(node)
-    index: dict[Labels, int] = {}
-    gidx = np.empty(len(vec.labels), dtype=np.intp)
-    cache: dict[Labels, Labels] = {}
-    for i, ls in enumerate(vec.labels):
-        key = cache.get(ls)
-        if key is None:
-            key = cache[ls] = keyf(ls)
-        gidx[i] = index.setdefault(key, len(index))
-    return list(index), gidx
+    """Group index of every series and the labels of each group.
+
+    Keys are plain tuples (``by``: the grouping labels' values) so no label set is built
+    per series; ``Labels`` are made once per group.
+    """
+    if node.without:
+        drop = {*node.grouping, "__name__"}
+        pindex: dict[tuple[tuple[str, str], ...], int] = {}
+        pkeys = [tuple(p for p in ls if p[0] not in drop) for ls in vec.labels]
+        gidx = np.fromiter(
+            (pindex.setdefault(k, len(pindex)) for k in pkeys), dtype=np.intp, count=len(pkeys)
+        )
+        return [Labels.from_sorted(k) for k in pindex], gidx
+    names = sorted(set(node.grouping))
+    vindex: dict[tuple[str, ...], int] = {}
+    vkeys: list[tuple[str, ...]]
+    if len(names) == 1:
+        n0 = names[0]
+        vkeys = [(dict(ls).get(n0, ""),) for ls in vec.labels]
+    else:
+        vkeys = [tuple(dict(ls).get(n, "") for n in names) for ls in vec.labels]
+    gidx = np.fromiter((vindex.setdefault(k, len(vindex)) for k in vkeys), dtype=np.intp, count=len(vkeys))
+    labels = [Labels.from_sorted((n, v) for n, v in zip(names, k, strict=True) if v) for k in vindex]
+    return labels, gidx
 
 
 def _reduce(ufunc: np.ufunc, vals: np.ndarray, gidx: np.ndarray, ngroups: int) -> np.ndarray:
