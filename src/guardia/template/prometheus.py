@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import math
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -208,7 +209,7 @@ def expand_alert_template(
     raising, so one bad annotation never stops rule evaluation.
     """
     name = "__alert_" + alert_name
-    tmpl = Template(prometheus_funcs(query_func, external_url))
+    tmpl = _template_for(query_func, external_url)
     try:
         tmpl.name = name
         tmpl.trees = dict(_parsed_alert_template(text, name))
@@ -219,6 +220,19 @@ def expand_alert_template(
     except TemplateError as e:
         return f"<error expanding template: error executing template {name}: {e}>"
 
+
+def _template_for(query_func: QueryFunc | None, external_url: str) -> Template:
+    """A Template with Prometheus's functions; reused while the query function is the same
+    (one rule evaluation), since building the function map is most of a small expansion."""
+    cached: tuple[QueryFunc | None, str, Template] | None = getattr(_LAST, "t", None)
+    if cached is not None and cached[0] is query_func and cached[1] == external_url:
+        return cached[2]
+    tmpl = Template(prometheus_funcs(query_func, external_url))
+    _LAST.t = (query_func, external_url, tmpl)  # per thread: groups evaluate in parallel
+    return tmpl
+
+
+_LAST = threading.local()
 
 _FUNC_NAMES = frozenset(prometheus_funcs()) | frozenset(BUILTINS)
 

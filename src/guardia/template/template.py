@@ -63,7 +63,25 @@ class _ExecError(Exception):
         self.msg = msg
 
 
+_ARITY_CACHE: dict[Any, tuple[int, int | None]] = {}
+
+
 def _arity(fn: Callable[..., Any]) -> tuple[int, int | None]:
+    """(min, max or None for variadic) positional arguments; cached per code object, since
+    function maps are rebuilt often (one per alert expansion) from the same closures."""
+    code = getattr(fn, "__code__", None)
+    key = ((code, len(getattr(fn, "__defaults__", None) or ()), inspect.ismethod(fn))
+           if code is not None else fn)
+    try:
+        hit = _ARITY_CACHE.get(key)
+    except TypeError:  # unhashable callable
+        return _compute_arity(fn)
+    if hit is None:
+        hit = _ARITY_CACHE[key] = _compute_arity(fn)
+    return hit
+
+
+def _compute_arity(fn: Callable[..., Any]) -> tuple[int, int | None]:
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
