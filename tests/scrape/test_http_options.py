@@ -111,3 +111,30 @@ def test_phase_is_stable_across_restarts() -> None:
     for now in (1000.0, 1003.3):
         at = now + loop.first_delay(now)
         assert round(at * 1000) % 15_000 == t1.offset_ms(7)
+
+
+async def test_scrape_protocols_shape_the_accept_header(via: str) -> None:
+    sink = Sink(respond("x 1\n"))
+    loop = _loop(sink.address, MemoryStorage(), "    scrape_protocols: [PrometheusText0.0.4]\n", via)
+    try:
+        await loop.scrape_once()
+    finally:
+        await close(loop)
+        sink.close()
+    assert sink.requests[0]["accept"] == "text/plain;version=0.0.4,*/*;q=0.1"
+
+
+async def test_unsupported_content_type_fails_unless_a_fallback_is_set(via: str) -> None:
+    sink = Sink(respond("x 1\n", "text/html"))
+    storage = MemoryStorage()
+    loop = _loop(sink.address, storage, "", via)
+    fallback = _loop(sink.address, storage, "    fallback_scrape_protocol: PrometheusText0.0.4\n", via)
+    try:
+        await loop.scrape_once()
+        await fallback.scrape_once()
+    finally:
+        await close(loop)
+        await close(fallback)
+        sink.close()
+    assert "unsupported Content-Type 'text/html'" in loop.target.last_error
+    assert fallback.target.health == "up", fallback.target.last_error

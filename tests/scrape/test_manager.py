@@ -90,3 +90,23 @@ async def test_file_sd_targets_appear_and_a_broken_file_is_reported(tmp_path: Pa
         await mgr.stop()
         task.cancel()
         c.close()
+
+
+async def test_target_limit_stops_the_pool_and_keep_dropped_targets_caps_the_list() -> None:
+    a, b = Sink(respond("x 1\n")), Sink(respond("x 1\n"))
+    text = _cfg([a.address, b.address, "127.0.0.1:1", "127.0.0.2:1"]) + (
+        "    target_limit: 1\n    keep_dropped_targets: 1\n"
+    )
+    mgr = ScrapeManager(MemoryStorage(), poll_interval=0.1)
+    mgr.apply_config(config(text))
+    try:
+        await mgr.sync()
+        assert mgr.loops() == []
+        assert len(mgr.targets()) == 2
+        assert all("target_limit exceeded (number of targets: 2, limit: 1)" in t.last_error
+                   for t in mgr.targets())
+        assert len(mgr.dropped_targets()) == 1
+    finally:
+        await mgr.stop()
+        a.close()
+        b.close()

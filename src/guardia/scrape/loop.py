@@ -35,10 +35,54 @@ from guardia.storage.interface import Storage
 
 log = logging.getLogger("guardia.scrape")
 
-ACCEPT_HEADER = (
-    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
-    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+_PROTOCOL_MEDIA = {
+    "OpenMetricsText1.0.0": "application/openmetrics-text;version=1.0.0",
+    "OpenMetricsText0.0.1": "application/openmetrics-text;version=0.0.1",
+    "PrometheusText1.0.0": "text/plain;version=1.0.0",
+    "PrometheusText0.0.4": "text/plain;version=0.0.4",
+}
+DEFAULT_PROTOCOLS = (
+    "OpenMetricsText1.0.0", "OpenMetricsText0.0.1", "PrometheusText1.0.0", "PrometheusText0.0.4",
 )
+
+
+def accept_header(protocols: tuple[str, ...] | None) -> str:
+    """The Accept header for ``scrape_protocols``, weighted in order as Prometheus 3 does.
+
+    The protobuf format is not parsed by guardia, so it is never asked for.
+    """
+    media = [_PROTOCOL_MEDIA[p] for p in (protocols or DEFAULT_PROTOCOLS) if p in _PROTOCOL_MEDIA]
+    parts = []
+    q = 1.0
+    for i, m in enumerate(media):
+        parts.append(m if i == 0 else f"{m};q={q:.1f}")
+        q = max(q - 0.1, 0.2)
+    parts.append("*/*;q=0.1")
+    return ",".join(parts)
+
+
+ACCEPT_HEADER = accept_header(None)
+
+
+def choose_parser(content_type: str, fallback: str | None) -> bool:
+    """True for OpenMetrics, False for the text format; ``ScrapeError`` if neither fits."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "application/openmetrics-text":
+        return True
+    if media == "text/plain":
+        return False
+    if fallback in _PROTOCOL_MEDIA:
+        return fallback.startswith("OpenMetrics")  # type: ignore[union-attr]
+    if not media:
+        raise ScrapeError(
+            "non-compliant scrape target sending blank Content-Type and no fallback_scrape_protocol "
+            "specified for target"
+        )
+    raise ScrapeError(
+        f"received unsupported Content-Type {media!r} and no fallback_scrape_protocol specified for target"
+    )
+
+
 USER_AGENT = "guardia/0.1 (Prometheus-compatible scraper)"
 REPORT_NAMES = (
     "up",
@@ -89,7 +133,7 @@ def ssl_context(tls: TLSConfig) -> ssl.SSLContext:
 
 def request_headers(cfg: ScrapeConfig) -> dict[str, str]:
     """Headers every scrape of a job sends: Accept negotiation, compression, credentials."""
-    headers: dict[str, str] = {"User-Agent": USER_AGENT, "Accept": ACCEPT_HEADER}
+    headers: dict[str, str] = {"User-Agent": USER_AGENT, "Accept": accept_header(cfg.scrape_protocols)}
     headers["Accept-Encoding"] = "gzip" if cfg.enable_compression else "identity"
     if cfg.basic_auth is not None:
         user = cfg.basic_auth.username
@@ -181,6 +225,8 @@ class ScrapeLoop:
         self._report_refs: npt.NDArray[np.int64] | None = None
         self._task: asyncio.Task[None] | None = None
         self.last_result: IngestResult | None = None
+        self.last_interval: float | None = None
+        self._last_start = 0.0
 
     # -- scheduling -----------------------------------------------------------------------
 
@@ -268,6 +314,8 @@ class ScrapeLoop:
 
     async def scrape_once(self) -> None:
         t0 = time.time()
+        self.last_interval = t0 - self._last_start if self._last_start else None
+        self._last_start = t0
         ts = int(t0 * 1000)
         err = ""
         result: IngestResult | None = None
@@ -279,7 +327,7 @@ class ScrapeLoop:
             except UnicodeDecodeError as e:
                 line = body.count(b"\n", 0, e.start) + 1
                 raise ScrapeError(f"line {line}: invalid UTF-8 in the exposition") from None
-            openmetrics = ctype.split(";", 1)[0].strip().lower() == "application/openmetrics-text"
+            openmetrics = choose_parser(ctype, self.cfg.fallback_scrape_protocol)
             result = self.ingester.ingest(text, openmetrics, app, ts)
         except ScrapeError as e:
             err = str(e)

@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Summary
 
 from guardia.config.prometheus import PrometheusConfig, ScrapeConfig
 from guardia.discovery import FileDiscovery, TargetGroup, static_groups
+from guardia.model import format_duration
 from guardia.scrape.loop import ScrapeLoop, make_client, uses_proxy
 from guardia.scrape.metadata import MetadataEntry, target_metadata
 from guardia.scrape.target import DroppedTarget, Target, TargetError, populate_labels
@@ -59,6 +60,15 @@ class _Metrics:
         )
         self.file_errors = Counter(
             "prometheus_sd_file_read_errors", "The number of File-SD read errors.", registry=registry
+        )
+        self.duplicates = Counter(
+            "prometheus_target_scrapes_sample_duplicate_timestamp",
+            "Total number of samples rejected due to duplicate timestamps but different values.",
+            registry=registry,
+        )
+        self.target_limit = Counter(
+            "prometheus_target_scrape_pool_exceeded_target_limit",
+            "Total number of times scrape pools hit the target limit.", registry=registry,
         )
         self.sync_failed = Counter(
             "prometheus_target_sync_failed", "Total number of target sync failures.", ["scrape_job"],
@@ -101,6 +111,9 @@ class ScrapeManager:
         self._target_errors: dict[str, list[str]] = {}
         self._file_errors_seen = 0
         self._running = False
+        self._sync_needed = False
+        self._pending_clients: list[httpx.AsyncClient] = []
+        self._limited: dict[str, list[Target]] = {}
         self._stop = asyncio.Event()
         self.jitter_seed = int(hashlib.blake2b(socket.gethostname().encode(), digest_size=8).hexdigest(), 16)
 
@@ -159,7 +172,8 @@ class ScrapeManager:
                 out.setdefault(t.key(), t)
         for fd in job.files:
             errors.extend(fd.errors.values())
-        self._dropped[job.cfg.job_name] = dropped
+        keep = job.cfg.keep_dropped_targets or 0
+        self._dropped[job.cfg.job_name] = dropped[:keep] if keep else dropped
         self._target_errors[job.cfg.job_name] = errors
         self._m.discovered.labels("config", job.cfg.job_name).set(len(out) + len(dropped))
         self._m.pool_targets.labels(job.cfg.job_name).set(len(out))
@@ -169,8 +183,19 @@ class ScrapeManager:
         """Reconcile running loops with the current configuration and discovered targets."""
         self._sync_needed = False
         wanted: dict[tuple[str, str], tuple[_Job, Target]] = {}
+        self._limited = {}
         for name, job in self._jobs.items():
-            for tkey, t in self._build_targets(job).items():
+            targets = self._build_targets(job)
+            limit = job.cfg.target_limit or 0
+            if limit and len(targets) > limit:
+                # As Prometheus: the whole pool stops scraping until it fits again.
+                self._m.target_limit.inc()
+                err = f"target_limit exceeded (number of targets: {len(targets)}, limit: {limit})"
+                for t in targets.values():
+                    t.report("down", err, 0.0, 0.0)
+                self._limited[name] = list(targets.values())
+                continue
+            for tkey, t in targets.items():
                 wanted[(name, job.fingerprint + tkey)] = (job, t)
         for gone in [k for k in self._loops if k not in wanted]:
             await self._loops.pop(gone).stop(mark_stale=True)
@@ -187,11 +212,15 @@ class ScrapeManager:
             self._loops[key] = loop
             if self._running:
                 loop.start()
-        for c in getattr(self, "_pending_clients", []):
+        for c in self._pending_clients:
             await c.aclose()
         self._pending_clients = []
 
     def _on_scrape(self, loop: ScrapeLoop, duration: float, ok: bool) -> None:
+        if loop.last_interval is not None:
+            self._m.interval_length.labels(format_duration(loop.target.interval_ms)).observe(loop.last_interval)
+        if loop.last_result is not None and loop.last_result.duplicates:
+            self._m.duplicates.inc(loop.last_result.duplicates)
         if not ok:
             self._m.scrapes_failed.labels(loop.target.job).inc()
             if loop.target.last_error.startswith("sample limit exceeded"):
@@ -211,7 +240,7 @@ class ScrapeManager:
                 await asyncio.wait_for(self._stop.wait(), timeout=self.poll_interval)
             if self._stop.is_set():
                 break
-            changed = getattr(self, "_sync_needed", False)
+            changed = self._sync_needed
             for job in self._jobs.values():
                 for fd in job.files:
                     before = fd.read_errors
@@ -241,7 +270,8 @@ class ScrapeManager:
         return list(self._loops.values())
 
     def targets(self) -> list[Target]:
-        return [loop.target for loop in self._loops.values()]
+        limited = [t for ts in self._limited.values() for t in ts]
+        return [loop.target for loop in self._loops.values()] + limited
 
     def dropped_targets(self) -> list[DroppedTarget]:
         return [d for ds in self._dropped.values() for d in ds]
