@@ -238,3 +238,24 @@ def test_cancellation_while_running_stops_the_query() -> None:
                        cancel=ev)
     # The engine is unaffected: the next query answers.
     assert Engine().instant(inner, "m", 0).value[0].v == 0.0
+
+
+def test_sums_are_compensated_like_prometheus() -> None:
+    import math
+
+    rng = np.random.default_rng(5)
+    small = rng.uniform(0, 10, 300)
+    series: dict[str, tuple[list[int], list[float]]] = {}
+    vals = []
+    for i in range(300):
+        v = float(small[i]) + (1e100 if i % 3 == 0 else -1e100 if i % 3 == 1 else 0.0)
+        vals.append(v)
+        series[f'm{{i="{i}"}}'] = ([0], [v])
+    st = _storage(series)
+    got = _one(Engine().instant(st, "sum(m)", 0).value)
+    # Neumaier keeps the small terms a plain sum would absorb (exact here up to rounding).
+    assert got == pytest.approx(math.fsum(vals), rel=1e-9)
+    ts = list(range(0, 300_000, 1_000))
+    st2 = _storage({"g": (ts, vals)})
+    got2 = _one(Engine().instant(st2, "sum_over_time(g[5m])", 299_000).value)
+    assert got2 == pytest.approx(math.fsum(vals), rel=1e-9)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from guardia.promql.kahan import window_sum
+from guardia.promql.kahan import REL_TOL, segment_sums
 from guardia.promql.values import F64, I64, RangeVector
 
 _SENTINEL_PAD = 1
@@ -137,10 +137,9 @@ def sum_(rv: RangeVector) -> tuple[F64, np.ndarray]:
         mag = window_reduce(np.add, np.abs(rv.v), rv.lo, rv.hi)
         n = (rv.hi - rv.lo).astype(np.float64)
         # Rounding error of a plain sum is at most n * eps * sum(|v|).
-        risky = ok & np.isfinite(mag) & (n * 2.3e-16 * mag > 1e-13 * np.abs(s))
-    for j, i in zip(*np.nonzero(risky), strict=True):
-        ks, kc = window_sum(rv.v[rv.lo[j, i] : rv.hi[j, i]])
-        s[j, i] = ks + kc
+        risky = ok & np.isfinite(mag) & (n * 2.3e-16 * mag > REL_TOL * np.abs(s))
+    if risky.any():
+        s[risky] = segment_sums(rv.v, rv.lo[risky], (rv.hi - rv.lo)[risky])
     return s, ok
 
 
