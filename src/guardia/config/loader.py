@@ -199,11 +199,15 @@ def _load_source(src: YamlSource, kind: Kind) -> tuple[Config | None, list[Confi
     am: AlertmanagerConfig | None = None
     am_file: str | None = None
     if sections.alertmanager_file is not None:
-        am_file = os.path.normpath(str(base_dir / sections.alertmanager_file))
-        try:
-            am = parse_alertmanager_config(load_yaml(am_file))
-        except ConfigError as e:
-            issues += e.issues
+        am_file = _join(base_dir, sections.alertmanager_file)
+        if not os.path.isfile(am_file):
+            issues.append(src.issue(("alertmanager", "file"), f"alertmanager file {am_file!r} does not exist "
+                                    "(paths are relative to this file's directory)"))
+        else:
+            try:
+                am = parse_alertmanager_config(load_yaml(am_file))
+            except ConfigError as e:
+                issues += e.issues
     elif sections.alertmanager_inline is not None:
         try:
             am = parse_alertmanager_config(_sub_source(src, ("alertmanager",)))
