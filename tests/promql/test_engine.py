@@ -259,3 +259,11 @@ def test_sums_are_compensated_like_prometheus() -> None:
     st2 = _storage({"g": (ts, vals)})
     got2 = _one(Engine().instant(st2, "sum_over_time(g[5m])", 299_000).value)
     assert got2 == pytest.approx(math.fsum(vals), rel=1e-9)
+
+
+def test_lookback_delta_is_configurable() -> None:
+    st = _storage({"m": ([0], [1.0])})
+    assert Engine().instant(st, "m", 299_000).value  # default 5m
+    assert not Engine().instant(st, "m", 300_000).value  # (t - 5m, t] excludes t=0
+    assert not Engine(EngineOptions(lookback_delta_ms=60_000)).instant(st, "m", 60_000).value
+    assert Engine().instant(st, "m", 400_000, lookback_delta_ms=600_000).value

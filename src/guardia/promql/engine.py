@@ -70,7 +70,7 @@ class Engine:
 
     def _ctx(
         self, storage: Any, expr: str, start: int, end: int, step: int,
-        timeout_s: float | None, cancel: threading.Event | None,
+        timeout_s: float | None, cancel: threading.Event | None, lookback_ms: int | None,
     ) -> EvalContext:
         o = self.options
         return EvalContext(
@@ -78,7 +78,7 @@ class Engine:
             start=start,
             end=end,
             step=step,
-            lookback=o.lookback_delta_ms,
+            lookback=lookback_ms if lookback_ms and lookback_ms > 0 else o.lookback_delta_ms,
             max_samples=o.max_samples,
             deadline=time.monotonic() + (timeout_s if timeout_s is not None else o.timeout_s),
             cancel=cancel,
@@ -89,9 +89,12 @@ class Engine:
     def instant(
         self, storage: Any, expr: str, t_ms: int, *,
         timeout_s: float | None = None, cancel: threading.Event | None = None,
+        lookback_delta_ms: int | None = None,
     ) -> QueryResult:
+        """Evaluate ``expr`` at ``t_ms``.  ``lookback_delta_ms`` overrides the engine's
+        lookback for this query (the API's ``lookback_delta`` parameter)."""
         node = parse(expr)
-        ctx = self._ctx(storage, expr, t_ms, t_ms, 0, timeout_s, cancel)
+        ctx = self._ctx(storage, expr, t_ms, t_ms, 0, timeout_s, cancel, lookback_delta_ms)
         ts = np.array([t_ms], dtype=np.int64)
         val = Evaluator(ctx).eval(node, ts)
         return self._instant_result(ctx, val, t_ms)
@@ -99,7 +102,9 @@ class Engine:
     def range(
         self, storage: Any, expr: str, start_ms: int, end_ms: int, step_ms: int, *,
         timeout_s: float | None = None, cancel: threading.Event | None = None,
+        lookback_delta_ms: int | None = None,
     ) -> QueryResult:
+        """Evaluate ``expr`` at every ``step_ms`` from ``start_ms`` to ``end_ms``."""
         if step_ms <= 0:
             raise BadDataError(
                 "zero or negative query resolution step widths are not accepted. "
@@ -120,7 +125,7 @@ class Engine:
                 f'invalid expression type "{_type_name(vt)}" for range query, '
                 "must be Scalar or instant Vector"
             )
-        ctx = self._ctx(storage, expr, start_ms, end_ms, step_ms, timeout_s, cancel)
+        ctx = self._ctx(storage, expr, start_ms, end_ms, step_ms, timeout_s, cancel, lookback_delta_ms)
         steps = ctx.steps()
         # Long ranges are evaluated in chunks of steps so (series x steps) arrays stay
         # bounded; every PromQL operation is local to a step, so chunks are independent.
