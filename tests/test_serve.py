@@ -100,10 +100,42 @@ def test_quickstart_scrapes_itself_and_the_demo_and_stops_cleanly(
     targets = s.http.get("/api/v1/targets").json()["data"]["activeTargets"]
     assert {t["labels"]["job"] for t in targets} == {"guardia", "demo-shop"}
     assert s.http.get("/api/v1/status/config").json()["data"]["yaml"].count("job_name") == 2
+    metrics = s.http.get("/metrics").text
+    for family in (
+        "process_resident_memory_bytes",
+        "prometheus_http_requests_total",
+        "prometheus_target_scrape_pool_targets",
+        "prometheus_tsdb_head_series",
+        "prometheus_config_last_reload_successful 1.0",
+        "prometheus_rule_evaluations_total",
+    ):
+        assert family in metrics, family
+    fed = s.http.get("/federate", params={"match[]": '{job="demo-shop"}'})
+    assert fed.status_code == 200 and 'http_requests_total{code="200"' in fed.text
+    assert s.http.get("/federate").status_code == 400
     md = s.http.get("/api/v1/metadata", params={"metric": "http_requests_total"}).json()["data"]
     assert md["http_requests_total"][0]["type"] == "counter"
     tmd = s.http.get("/api/v1/targets/metadata", params={"match_target": '{job="demo-shop"}'}).json()["data"]
     assert any(e["metric"] == "http_request_duration_seconds" and e["type"] == "histogram" for e in tmd)
+    # a second guardia on the same data directory is refused with the reason
+    second = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "guardia.cli.main",
+            "serve",
+            "--web.listen-address",
+            f"127.0.0.1:{_free_port()}",
+            "--storage.tsdb.path",
+            str(tmp_path / "data"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
+    assert second.returncode == 1 and "lock" in second.stderr.lower(), second.stderr
+
     seen_at = time.time()
     elapsed = s.stop()
     assert s.proc.returncode == 0, s.log.read_text()

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from guardia.config.errors import ConfigError
 from guardia.model import DurationError, parse_duration
+from guardia.storage.tsdb.db import StorageLockedError
 from guardia.web.process import GuardiaProcess, ServeOptions, split_host_port
 
 app = typer.Typer(
@@ -141,6 +142,9 @@ def serve(
         asyncio.run(GuardiaProcess(opts).run())
     except ConfigError as e:
         Console(stderr=True).print(f"[red]guardia serve: the configuration does not load[/]\n{e}")
+        raise typer.Exit(code=1) from None
+    except StorageLockedError as e:
+        Console(stderr=True).print(f"[red]guardia serve: {e}[/]")
         raise typer.Exit(code=1) from None
     except OSError as e:
         Console(stderr=True).print(f"[red]guardia serve: {e}[/] (is another process using {listen}?)")

@@ -568,12 +568,19 @@ async def status_tsdb(deps: ApiDeps, params: Params) -> Response:
     stats_fn = getattr(deps.storage, "tsdb_status", None)
     if callable(stats_fn):
         return success(await asyncio.to_thread(stats_fn, limit))
-    return success(await asyncio.to_thread(_generic_tsdb_status, deps.storage, limit))
+    now = deps.now_ms()
+    window = (now - STATUS_WINDOW_MS, now)
+    return success(await asyncio.to_thread(_generic_tsdb_status, deps.storage, limit, window))
 
 
-def _generic_tsdb_status(storage: Queryable, limit: int) -> dict[str, Any]:
+# Cardinality on /status/tsdb is computed over series with samples in the last hour (what
+# Prometheus's head holds, roughly), so the page stays cheap on a store with long history.
+STATUS_WINDOW_MS = 3600 * 1000
+
+
+def _generic_tsdb_status(storage: Queryable, limit: int, window: tuple[int, int]) -> dict[str, Any]:
     """Cardinality figures computed through the querier, for engines without their own."""
-    q = storage.querier(MIN_TIME_MS, MAX_TIME_MS)
+    q = storage.querier(*window)
     try:
         all_series = q.select([Matcher.parse("__name__", "=~", ".+")])
     finally:
@@ -601,9 +608,13 @@ def _generic_tsdb_status(storage: Queryable, limit: int) -> dict[str, Any]:
         items = sorted(d.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
         return [{"name": k, "value": v} for k, v in items]
 
+    num_series = len(all_series)
+    stats_fn = getattr(storage, "stats", None)
+    if callable(stats_fn):
+        num_series = int(stats_fn().get("head_series", num_series))
     return {
         "headStats": {
-            "numSeries": len(all_series),
+            "numSeries": num_series,
             "numLabelPairs": len(pairs),
             "chunkCount": chunks,
             "minTime": mint if all_series else 0,

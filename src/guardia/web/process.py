@@ -229,6 +229,9 @@ class GuardiaProcess:
         sock.bind((host, port))
         port = sock.getsockname()[1]
         self.listen = f"{host}:{port}"
+        # the store first: its lock tells a second guardia on the same directory to stop
+        # before it touches anything there (such as the rendered quickstart config)
+        self.storage = await asyncio.to_thread(open_storage, opts, self.registry)
         demo_sock: socket.socket | None = None
         if not self.config_path:
             demo_sock = socket.socket()
@@ -237,8 +240,6 @@ class GuardiaProcess:
             self.config_path = str(render_quickstart(self.listen, demo_addr, Path(opts.storage_path)))
             log.info("event=quickstart config=%s demo=%s", self.config_path, demo_addr)
         cfg = load_config(self.config_path)  # ConfigError here: refuse to start
-
-        self.storage = await asyncio.to_thread(open_storage, opts, self.registry)
         from guardia.scrape import ScrapeManager
 
         self.scrape = ScrapeManager(self.storage, self.registry, base_dir=Path(self.config_path).parent)
