@@ -153,3 +153,18 @@ async def test_unreachable_alertmanager_counts_errors_and_does_not_raise() -> No
     (target,) = n.targets
     assert reg.get_sample_value("prometheus_notifications_errors_total",
                                 {"alertmanager": target.url}) == 1
+
+
+def test_alert_relabel_configs_drop_and_rewrite() -> None:
+    from guardia.config.relabel import RelabelConfig
+    from guardia.scrape.relabel import process
+
+    rules = [RelabelConfig.model_validate({"source_labels": ["severity"], "regex": "critical",
+                                           "action": "drop"}),
+             RelabelConfig.model_validate({"target_label": "team", "replacement": "ops"})]
+    n = Notifier(relabel=lambda labels: process(labels, rules))
+    warn = _alert()
+    warn.labels = warn.labels.set("severity", "warning")
+    n.notify("up", [_alert(), warn])  # the critical one is dropped
+    (only,) = n._take()
+    assert only["labels"]["severity"] == "warning" and only["labels"]["team"] == "ops"

@@ -119,7 +119,9 @@ class RuleManager:
             if key not in new_by_key:
                 self._cancel(key)
                 try:
-                    old.mark_stale(old.last_eval_ms + 1 if old.last_eval_ms else 0)
+                    if old.last_eval_ms:
+                        old.mark_stale(max(old.last_eval_ms + 1,
+                                           int(self.opts.clock() * 1000)))
                 except Exception as e:
                     log.warning("stale markers for removed group failed group=%s err=%s", key, e)
                 self.metrics.forget(key)

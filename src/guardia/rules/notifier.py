@@ -28,6 +28,10 @@ from guardia.template.prometheus import table_link
 log = logging.getLogger("guardia.rules.notifier")
 
 LocalSink = Callable[[list[dict[str, Any]]], Awaitable[None]]
+# Relabeling (alert_relabel_configs) as a function: labels in, labels or None (drop) out.
+# Passed in by the wiring so this package needs no scrape-side code.
+Relabel = Callable[[dict[str, str]], dict[str, str] | None]
+RelabelFactory = Callable[[Sequence[Any]], Relabel]
 MAX_BATCH = 256
 
 
@@ -55,16 +59,23 @@ def to_postable(alert: Alert, expr: str, external_labels: dict[str, str],
 class AlertmanagerTarget:
     """One external Alertmanager: its alerts URL and the HTTP client settings to reach it."""
 
-    def __init__(self, url: str, client: httpx.AsyncClient, timeout_s: float = 10.0) -> None:
+    def __init__(self, url: str, client: httpx.AsyncClient, timeout_s: float = 10.0,
+                 relabel: Relabel | None = None) -> None:
         self.url = url
         self.client = client
         self.timeout_s = timeout_s
+        self.relabel = relabel
 
 
-def targets_from_config(alertmanagers: Sequence[Any]) -> list[AlertmanagerTarget]:
-    """Static targets of ``alerting.alertmanagers`` (AlertmanagerEndpointConfig objects)."""
+def targets_from_config(alertmanagers: Sequence[Any],
+                        relabel_factory: RelabelFactory | None = None
+                        ) -> list[AlertmanagerTarget]:
+    """Static targets of ``alerting.alertmanagers`` (AlertmanagerEndpointConfig objects);
+    each entry's ``alert_relabel_configs`` apply when ``relabel_factory`` is given."""
     out = []
     for am in alertmanagers:
+        rules = getattr(am, "alert_relabel_configs", ())
+        relabel = relabel_factory(rules) if relabel_factory is not None and rules else None
         if getattr(am, "api_version", "v2") != "v2":
             log.warning("only Alertmanager API v2 is supported api_version=%s", am.api_version)
         client = _client(am)
@@ -73,7 +84,8 @@ def targets_from_config(alertmanagers: Sequence[Any]) -> list[AlertmanagerTarget
         for sc in am.static_configs:
             for target in sc.targets:
                 out.append(AlertmanagerTarget(
-                    f"{am.scheme}://{target}{prefix}/api/v2/alerts", client, am.timeout / 1000))
+                    f"{am.scheme}://{target}{prefix}/api/v2/alerts", client, am.timeout / 1000,
+                    relabel))
     return out
 
 
@@ -107,12 +119,14 @@ class Notifier:
     def __init__(self, *, external_labels: dict[str, str] | None = None,
                  external_url: str = "", targets: Sequence[AlertmanagerTarget] = (),
                  local: LocalSink | None = None, capacity: int = 10_000,
-                 registry: CollectorRegistry | None = None) -> None:
+                 registry: CollectorRegistry | None = None,
+                 relabel: Relabel | None = None) -> None:
         self.external_labels = dict(external_labels or {})
         self.external_url = external_url
         self.targets = list(targets)
         self.local = local
         self.capacity = capacity
+        self.relabel = relabel
         self._queue: collections.deque[dict[str, Any]] = collections.deque()
         self._lock = threading.Lock()
         self._wake: asyncio.Event | None = None
@@ -140,8 +154,17 @@ class Notifier:
     # --- producer side (any thread)
     def notify(self, expr: str, alerts: Sequence[Alert]) -> None:
         """NotifyFunc for rule groups."""
-        items = [to_postable(a, expr, self.external_labels, self.external_url) for a in alerts]
-        self.enqueue(items)
+        items = []
+        for a in alerts:
+            p = to_postable(a, expr, self.external_labels, self.external_url)
+            if self.relabel is not None:
+                labels = self.relabel(dict(p["labels"]))
+                if not labels:
+                    continue  # dropped by alerting.alert_relabel_configs
+                p["labels"] = labels
+            items.append(p)
+        if items:
+            self.enqueue(items)
 
     def enqueue(self, items: list[dict[str, Any]]) -> None:
         with self._lock:
@@ -205,6 +228,10 @@ class Notifier:
         self.m_latency.labels("local").observe(time.perf_counter() - t0)
 
     async def _post(self, target: AlertmanagerTarget, batch: list[dict[str, Any]]) -> None:
+        if target.relabel is not None:
+            batch = _relabeled(batch, target.relabel)
+            if not batch:
+                return
         t0 = time.perf_counter()
         try:
             resp = await target.client.post(target.url, json=batch, timeout=target.timeout_s)
@@ -218,3 +245,12 @@ class Notifier:
             log.error("error sending alerts alertmanager=%s count=%d err=%s", target.url,
                       len(batch), e or type(e).__name__)
         self.m_latency.labels(target.url).observe(time.perf_counter() - t0)
+
+
+def _relabeled(batch: list[dict[str, Any]], relabel: Relabel) -> list[dict[str, Any]]:
+    out = []
+    for p in batch:
+        labels = relabel(dict(p["labels"]))
+        if labels:
+            out.append({**p, "labels": labels})
+    return out
