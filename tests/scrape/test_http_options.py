@@ -138,3 +138,36 @@ async def test_unsupported_content_type_fails_unless_a_fallback_is_set(via: str)
         sink.close()
     assert "unsupported Content-Type 'text/html'" in loop.target.last_error
     assert fallback.target.health == "up", fallback.target.last_error
+
+
+async def test_redirects_and_chunked_bodies(via: str) -> None:
+    from http.server import BaseHTTPRequestHandler
+
+    def handler(req: BaseHTTPRequestHandler) -> None:
+        if req.path == "/metrics":
+            req.send_response(302)
+            req.send_header("Location", "/real")
+            req.send_header("Content-Length", "0")
+            req.end_headers()
+            return
+        req.send_response(200)
+        req.send_header("Content-Type", "text/plain; version=0.0.4")
+        req.send_header("Transfer-Encoding", "chunked")
+        req.end_headers()
+        for part in (b"a 1\n", b"b 2\n"):
+            req.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+        req.wfile.write(b"0\r\n\r\n")
+
+    sink = Sink(handler)
+    storage = MemoryStorage()
+    loop = _loop(sink.address, storage, "", via)
+    try:
+        await loop.scrape_once()
+        await loop.scrape_once()
+    finally:
+        await close(loop)
+        sink.close()
+    assert loop.target.health == "up", loop.target.last_error
+    assert [r["path"] for r in sink.requests] == ["/metrics", "/real"] * 2
+    (b,) = select(storage, __name__="b")
+    assert b.values.tolist() == [2.0, 2.0]

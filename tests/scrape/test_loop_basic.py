@@ -82,3 +82,18 @@ async def test_malformed_line_fails_the_scrape_with_line_number(via: str) -> Non
     (a,) = select(storage, __name__="a")
     assert a.values[0] == 1.0 and is_stale_nan(float(a.values[1]))
     assert not math.isnan(a.values[0])
+
+
+async def test_series_with_explicit_timestamps_get_no_stale_marker(via: str) -> None:
+    bodies = iter(["a 1 1000\nb 2\n", "b 2\n"])
+    sink = Sink(lambda req: respond(next(bodies))(req))
+    storage = MemoryStorage()
+    loop = _loop(sink, storage, via)
+    try:
+        await loop.scrape_once()
+        await loop.scrape_once()
+    finally:
+        sink.close()
+        await close(loop)
+    (a,) = select(storage, __name__="a")
+    assert a.timestamps.tolist() == [1000] and a.values.tolist() == [1.0]

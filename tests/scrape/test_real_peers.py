@@ -30,6 +30,17 @@ scrape_configs:
     static_configs: [{{targets: ['{app}']}}]
     relabel_configs:
       - {{source_labels: [__address__], regex: '(.*):(\\d+)', target_label: port, replacement: '$2'}}
+      - {{source_labels: [__address__], modulus: 7, target_label: shard, action: hashmod}}
+      - {{regex: '__(scheme|metrics_path)__', action: labelmap}}
+      - {{source_labels: [job], target_label: job_upper, action: uppercase}}
+      - {{source_labels: [job_upper], target_label: job_lower, action: lowercase}}
+      - {{source_labels: [__address__], target_label: __address__, action: keepequal}}
+      - {{source_labels: [__address__], regex: '(?P<host>[^:]+):.*', target_label: host,
+          replacement: '$host'}}
+    metric_relabel_configs:
+      - {{source_labels: [__name__, method], separator: '@', regex: 'app_requests_total@(.*)',
+          target_label: verb, replacement: '${{1}}'}}
+      - {{regex: 'job_lower', action: labeldrop}}
 """
 
 
@@ -78,7 +89,10 @@ async def test_same_series_as_prometheus(tmp_path: Path) -> None:
     names = {s.name for s in ours}
     assert {"app_requests_total", "app_requests_created", "app_build_info", "app_state"} <= names
     assert any(s.get("path") == '/b"quoted"\\' for s in ours)
-    assert any(s.get("port") for s in ours if s.get("job") == "app")
+    app_series = [s for s in ours if s.get("job") == "app"]
+    assert all(s.get("port") and s.get("shard") and s.get("job_upper") == "APP" for s in app_series)
+    assert all(s.get("scheme") == "http" and s.get("host") == "127.0.0.1" for s in app_series)
+    assert any(s.get("verb") == "GET" for s in app_series)
     assert not any(s.name.startswith("node_cpu_guest") for s in ours)
     assert len([s for s in ours if s.get("job") == "node"]) > 50
 

@@ -340,9 +340,9 @@ class ScrapeLoop:
             app.append_batch(result.refs, ts, result.values)
             for ref, t, v in result.timestamped:
                 app.append(ref, t, v)
+            # Series with their own timestamps are left out of staleness tracking, as in
+            # Prometheus: their samples say when they were true, not that they still are.
             cur = result.refs
-            if result.timestamped:
-                cur = np.union1d(cur, np.array([r for r, _, _ in result.timestamped], dtype=np.int64))
             prev = self._prev_refs
             if not (prev.shape == cur.shape and np.array_equal(prev, cur)):
                 gone = np.setdiff1d(prev, cur)
