@@ -75,6 +75,10 @@ def test_parse_error_and_execution_error(client: httpx.Client) -> None:
     )
     assert r.status_code == 422, r.text
     assert r.json()["errorType"] == "execution"
+    metrics = client.get("/metrics").text
+    assert 'guardia_api_query_failures_total{type="bad_data"}' in metrics
+    assert 'guardia_api_query_failures_total{type="execution"}' in metrics
+    assert "prometheus_engine_queries 0.0" in metrics
 
 
 def test_query_timeout_parameter(client: httpx.Client) -> None:

@@ -43,12 +43,14 @@ from guardia.web.protocols import (
     AlertView,
     Queryable,
     QueryEngine,
+    QueryObserver,
     RuleGroupView,
     RulesRetriever,
     RuleView,
     Snapshotter,
     StatusRetriever,
     TargetRetriever,
+    TSDBStatusRetriever,
 )
 
 MAX_POINTS_PER_SERIES = 11_000
@@ -68,7 +70,8 @@ class ApiDeps:
     query_timeout_s: float = 120.0
     lookback_delta_ms: int = 5 * 60 * 1000
     now_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
-    on_query: Callable[[str, float], None] | None = None
+    query_observer: QueryObserver | None = None
+    tsdb_status: TSDBStatusRetriever | None = None
 
 
 Handler = Callable[[Request, Params], Awaitable[Response]]
@@ -103,31 +106,42 @@ async def _run_query(deps: ApiDeps, params: Params, fn: QueryFn, expr: str) -> A
     timeout = deps.query_timeout_s
     if timeout_ms is not None and timeout_ms > 0:
         timeout = min(timeout, timeout_ms / 1000)
+    obs = deps.query_observer
+    if obs is not None:
+        obs.started()
     started = time.perf_counter()
+    failure: str | None = None
     cancel = threading.Event()
     try:
         # The engine enforces the timeout itself; the wait here is a backstop (+1 s).
-        result = await asyncio.wait_for(asyncio.to_thread(fn, engine, timeout, cancel), timeout + 1)
+        return await asyncio.wait_for(asyncio.to_thread(fn, engine, timeout, cancel), timeout + 1)
     except TimeoutError:
         cancel.set()
+        failure = "timeout"
         raise ApiError("timeout", "query timed out in expression evaluation") from None
     except asyncio.CancelledError:
         cancel.set()  # client went away: stop the evaluation thread too
-        raise
-    except ApiError:
+        failure = "canceled"
         raise
     except Exception as e:
-        if _is_promql_error(e):
-            etype = str(e.error_type)  # type: ignore[attr-defined]
-            msg = str(e)
-            if etype == "bad_data" and type(e).__name__ == "ParseError":
-                msg = f'invalid parameter "query": {msg}'
-            raise ApiError(etype, msg) from None
-        raise ApiError("execution", f"{type(e).__name__}: {e}") from None
+        err = _as_api_error(e)
+        failure = err.error_type
+        raise err from None
     finally:
-        if deps.on_query is not None:
-            deps.on_query(expr, time.perf_counter() - started)
-    return result
+        if obs is not None:
+            obs.finished(time.perf_counter() - started, failure)
+
+
+def _as_api_error(e: Exception) -> ApiError:
+    if isinstance(e, ApiError):
+        return e
+    if _is_promql_error(e):
+        etype = str(e.error_type)  # type: ignore[attr-defined]
+        msg = str(e)
+        if etype == "bad_data" and type(e).__name__ == "ParseError":
+            msg = f'invalid parameter "query": {msg}'
+        return ApiError(etype, msg)
+    return ApiError("execution", f"{type(e).__name__}: {e}")
 
 
 def _required(params: Params, name: str) -> str:
@@ -565,9 +579,8 @@ async def status_tsdb(deps: ApiDeps, params: Params) -> Response:
         limit = 10
     if limit <= 0:
         raise bad_data('invalid parameter "limit": limit must be a positive number')
-    stats_fn = getattr(deps.storage, "tsdb_status", None)
-    if callable(stats_fn):
-        return success(await asyncio.to_thread(stats_fn, limit))
+    if deps.tsdb_status is not None:
+        return success(await asyncio.to_thread(deps.tsdb_status.tsdb_status, limit))
     now = deps.now_ms()
     window = (now - STATUS_WINDOW_MS, now)
     return success(await asyncio.to_thread(_generic_tsdb_status, deps.storage, limit, window))

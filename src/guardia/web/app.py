@@ -45,8 +45,8 @@ class AppDeps:
 
 def create_app(deps: AppDeps) -> Starlette:
     http_metrics = HttpMetrics(deps.registry)
-    if deps.api.on_query is None:
-        deps.api.on_query = QueryMetrics(deps.registry).observe
+    if deps.api.query_observer is None:
+        deps.api.query_observer = QueryMetrics(deps.registry)
 
     async def healthy(request: Request) -> Response:
         return PlainTextResponse("Guardia Server is Healthy.\n")

@@ -137,6 +137,20 @@ class StatusRetriever(Protocol):
     def runtime(self) -> RuntimeView: ...
 
 
+class TSDBStatusRetriever(Protocol):
+    def tsdb_status(self, limit: int) -> Mapping[str, Any]:
+        """The ``data`` of /api/v1/status/tsdb (headStats and the top-``limit`` lists)."""
+        ...
+
+
+class QueryObserver(Protocol):
+    """Told about every PromQL query the API runs (self-metrics)."""
+
+    def started(self) -> None: ...
+
+    def finished(self, seconds: float, error_type: str | None) -> None: ...
+
+
 class Snapshotter(Protocol):
     def snapshot(self, directory: str, with_head: bool) -> str:
         """Write a snapshot and return its name (a directory under ``<data>/snapshots``)."""

@@ -14,6 +14,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -53,16 +54,32 @@ class HttpMetrics:
 
 
 class QueryMetrics:
+    """``QueryObserver`` feeding query self-metrics (in flight, duration, failures by type)."""
+
     def __init__(self, registry: CollectorRegistry) -> None:
+        self.in_flight = Gauge(
+            "prometheus_engine_queries", "The current number of queries being executed or waiting.",
+            registry=registry,
+        )
         self.duration = Histogram(
             "guardia_api_query_duration_seconds",
             "Wall time of PromQL queries served by the HTTP API, including waiting for a worker.",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
             registry=registry,
         )
+        self.failed = Counter(
+            "guardia_api_query_failures_total", "PromQL queries that failed, by API error type.",
+            ["type"], registry=registry,
+        )
 
-    def observe(self, expr: str, seconds: float) -> None:
+    def started(self) -> None:
+        self.in_flight.inc()
+
+    def finished(self, seconds: float, error_type: str | None) -> None:
+        self.in_flight.dec()
         self.duration.observe(seconds)
+        if error_type is not None:
+            self.failed.labels(error_type).inc()
 
 
 class HttpMetricsMiddleware:
