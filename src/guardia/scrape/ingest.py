@@ -91,6 +91,7 @@ class Ingester:
 
     def __init__(self, target_labels: Sequence[tuple[str, str]], options: IngestOptions) -> None:
         self.target_labels = tuple(target_labels)
+        self._target_names = frozenset(k for k, _ in self.target_labels) | {"__name__"}
         self.options = options
         self._cache: dict[str, int] = {}
         self._comments: set[str] = set()
@@ -106,6 +107,17 @@ class Ingester:
     def resolve(self, name: str, scraped: tuple[tuple[str, str], ...], app: Appender, lineno: int) -> int:
         """Final labels for a scraped series → its ref, or -1 when relabeling drops it."""
         o = self.options
+        if not o.metric_relabel and not o.honor_labels and not o.label_limit:
+            # Common case: no relabeling and no clash with target labels, so the final
+            # label set is the scraped pairs plus the target's, sorted once.
+            pairs = [p for p in scraped if p[1]]
+            if not any(k in self._target_names for k, _ in pairs):
+                pairs.append(("__name__", name))
+                pairs.extend(self.target_labels)
+                pairs.sort()
+                if o.label_name_length_limit or o.label_value_length_limit:
+                    self._check_names(dict(pairs), name, lineno)
+                return app.ref(Labels.from_sorted(pairs))
         lb = merge_target_labels([("__name__", name), *scraped], self.target_labels, o.honor_labels)
         if o.metric_relabel:
             out = process(lb, o.metric_relabel)
