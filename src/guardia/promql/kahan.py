@@ -94,10 +94,3 @@ def segment_sums(flat: F64, start: np.ndarray, count: np.ndarray, stride: int = 
     out = np.empty(len(st))
     out[order] = s + c
     return out
-
-
-def window_sum(v: F64) -> tuple[float, float]:
-    s = c = 0.0
-    for x in v.tolist():
-        s, c = kahan_inc_scalar(x, s, c)
-    return s, c

@@ -14,8 +14,6 @@ import numpy as np
 from guardia.promql.kahan import REL_TOL, segment_sums
 from guardia.promql.values import F64, I64, RangeVector
 
-_SENTINEL_PAD = 1
-
 
 def window_reduce(ufunc: np.ufunc, arr: np.ndarray, lo: I64, hi: I64) -> np.ndarray:
     """``ufunc`` over each window ``arr[lo:hi]``; empty windows give garbage (mask them)."""
