@@ -13,6 +13,7 @@ from guardia.rules.unittest import run_unit_tests
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_TESTS = sorted((ROOT / "examples" / "grupo-gad" / "tests").glob("*_test.yml"))
 DATA = Path(__file__).parent / "data"
+PARITY = sorted((DATA / "parity").glob("*_test.yml"))
 PROMTOOL = "/usr/bin/promtool"
 
 
@@ -57,3 +58,11 @@ def test_wrong_expectation_fails_under_both_with_the_same_report(
     assert (p_rc, g_rc) == (1, 1)
     assert g_out == p_out
     assert "got:[]" in g_out and 'severity="critical"' in g_out
+
+
+@pytest.mark.parametrize("path", PARITY, ids=[p.name for p in PARITY])
+def test_parity_cases_give_the_same_report(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Passing and failing cases: same exit code, same stdout and stderr, byte for byte."""
+    monkeypatch.chdir(ROOT)
+    rel = str(path.relative_to(ROOT))
+    assert _guardia([rel]) == _promtool([rel])

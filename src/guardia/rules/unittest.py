@@ -119,14 +119,10 @@ def _duration(v: Any, where: str, default: int | None = None) -> int:
 
 
 def _float(v: Any) -> float:
-    if isinstance(v, str):
-        low = v.strip().lower()
-        if low in ("nan",):
-            return math.nan
-        if low in ("inf", "+inf"):
-            return math.inf
-        if low == "-inf":
-            return -math.inf
+    """A YAML float, as promtool reads ``value:`` (``.nan``, ``.inf``; text is an error)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError(f"cannot unmarshal !!str `{v}` into float64 (write .nan, .inf or "
+                         "a number)")
     return float(v)
 
 
@@ -377,7 +373,11 @@ class RulesUnitTester:
         for s in p["exp_samples"]:
             text = str(s.get("labels", "") or "{}")
             try:
-                exp.append((parse_labels(text), _float(s.get("value", 0))))
+                value = _float(s.get("value", 0))
+            except ValueError as e:
+                return f"{head}, err: value: {e}"
+            try:
+                exp.append((parse_labels(text), value))
             except (ScriptError, PromQLError, ValueError) as e:
                 return f'{head}, err: labels {go_quote(text)}: {e}'
         got.sort(key=lambda x: tuple(x[0]))
