@@ -289,12 +289,15 @@ class GuardiaProcess:
         self._serve(app, sock)
         if demo_sock is not None:
             self._serve(create_demo_app(), demo_sock)
-        self._tasks.append(asyncio.create_task(self.scrape.run(), name="scrape"))
         if callable(getattr(self.storage, "maintain", None)):
             self._tasks.append(asyncio.create_task(maintenance_loop(self.storage, self._stop), name="tsdb"))
         for srv in self._servers:
             while not srv.started:
+                if srv.should_exit or any(t.done() for t in self._tasks if t.get_name() == "http"):
+                    raise OSError(f"the HTTP server on {self.listen} did not start")
                 await asyncio.sleep(0.01)
+        # scrape once HTTP listens, so guardia's scrape of itself (and the demo) succeeds at once
+        self._tasks.append(asyncio.create_task(self.scrape.run(), name="scrape"))
         self._ready = True
         self._m_ready.set(1)
         log.info("event=ready listen=%s config=%s", self.listen, self.config_path)
