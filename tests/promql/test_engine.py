@@ -55,7 +55,7 @@ def test_timeout() -> None:
     with pytest.raises(QueryTimeoutError) as ei:
         Engine(EngineOptions(timeout_s=0.0)).instant(st, "m", 0)
     assert ei.value.error_type == "timeout"
-    assert "query timed out" in ei.value.message
+    assert ei.value.message == "query timed out in expression evaluation"
 
 
 def test_cancellation() -> None:

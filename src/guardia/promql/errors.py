@@ -38,14 +38,14 @@ class BadDataError(PromQLError):
 class QueryTimeoutError(PromQLError):
     error_type = "timeout"
 
-    def __init__(self, where: str = "query execution") -> None:
+    def __init__(self, where: str = "expression evaluation") -> None:
         super().__init__(f"query timed out in {where}")
 
 
 class QueryCanceledError(PromQLError):
     error_type = "canceled"
 
-    def __init__(self, where: str = "query execution") -> None:
+    def __init__(self, where: str = "expression evaluation") -> None:
         super().__init__(f"query was canceled in {where}")
 
 
