@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.text import Text
 
 from guardia.config.errors import ConfigIssue
-from guardia.config.loader import CheckResult, check_file
+from guardia.config.loader import CheckResult, check_files
 
 HELP = (
     "Check configuration files before you deploy them.\n\n"
@@ -47,7 +47,7 @@ def _norm(issue: ConfigIssue) -> ConfigIssue:
 def collect(files: list[Path]) -> tuple[list[CheckResult], list[ConfigIssue]]:
     """Check every file; issues deduplicated (a rule file named on the command line and also
     referenced from prometheus.yml is reported once), in file then position order."""
-    results = [check_file(f) for f in files]
+    results = check_files(files)
     seen: set[ConfigIssue] = set()
     ordered: list[ConfigIssue] = []
     for r in results:

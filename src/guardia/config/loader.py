@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import pydantic
 import yaml
 
 from guardia.config.alertmanager import AlertmanagerConfig, parse_alertmanager_config
+from guardia.config.coherence import check_coherence
 from guardia.config.errors import ConfigError, ConfigIssue
 from guardia.config.errors import Path as FieldPath
 from guardia.config.guardia_file import GuardiaSections, parse_guardia_sections, split_guardia
@@ -75,6 +77,10 @@ class CheckResult:
     file: str
     kind: Kind
     issues: tuple[ConfigIssue, ...]
+    # What the file defined, for checks that span files (``check_files``).
+    rules: tuple[RuleFile, ...] = ()
+    alertmanager: AlertmanagerConfig | None = None
+    source: YamlSource | None = None
 
     @property
     def ok(self) -> bool:
@@ -86,7 +92,7 @@ class CheckResult:
 
 def load_config(path: str | Path) -> Config:
     """Load a prometheus.yml or guardia.yml with everything it references; ``ConfigError`` on any error."""
-    cfg, issues = _load(str(path))
+    cfg, issues, _ = _load(str(path))
     if cfg is None:
         raise ConfigError(issues)
     return cfg
@@ -109,16 +115,20 @@ def check_file(path: str | Path) -> CheckResult:
         return CheckResult(p, Kind.UNKNOWN, tuple(e.issues))
     kind = detect_kind(src.data, p)
     issues: list[ConfigIssue]
+    rules: list[RuleFile] = []
+    am: AlertmanagerConfig | None = None
     if kind in (Kind.PROMETHEUS, Kind.GUARDIA):
-        _, issues = _load_source(src, kind)
+        _, issues, rules = _load_source(src, kind)
     elif kind is Kind.ALERTMANAGER:
         try:
-            parse_alertmanager_config(src)
+            am = parse_alertmanager_config(src)
             issues = []
         except ConfigError as e:
             issues = e.issues
+            am = _schema_only_alertmanager(src)
     elif kind is Kind.RULES:
-        _, issues = _parse_rule_file_cached(src)
+        rf, issues = _parse_rule_file_cached(src)
+        rules = [rf] if rf is not None else []
     elif kind is Kind.RULE_TESTS:
         issues = [src.issue((), "this is a rule unit test file, not a configuration; run it with "
                             "`guardia test rules`", severity="warning")]
@@ -126,7 +136,38 @@ def check_file(path: str | Path) -> CheckResult:
         issues = [src.issue((), "cannot tell what kind of file this is: expected scrape_configs/global "
                             "(prometheus.yml), route/receivers (alertmanager.yml), groups (rule file) or "
                             "probes/alertmanager (guardia.yml) at the top level")]
-    return CheckResult(p, kind, tuple(issues))
+    return CheckResult(p, kind, tuple(issues), tuple(rules), am, src)
+
+
+def check_files(paths: Iterable[str | Path]) -> list[CheckResult]:
+    """``check_file`` for each path, plus the checks that need several files together.
+
+    An alertmanager.yml checked alongside rule files (named directly or through a
+    prometheus.yml) is also checked against the alerts those rules define: inhibitions of
+    alerts nobody defines, routes no defined alert can reach.
+    """
+    results = [check_file(p) for p in paths]
+    rule_files: dict[str, RuleFile] = {}
+    for r in results:
+        for rf in r.rules:
+            rule_files.setdefault(os.path.realpath(rf.file), rf)
+    if not rule_files:
+        return results
+    out = []
+    for r in results:
+        if r.kind is Kind.ALERTMANAGER and r.alertmanager is not None and r.source is not None:
+            extra = check_coherence(r.alertmanager, r.source, rule_files.values())
+            r = CheckResult(r.file, r.kind, r.issues + tuple(extra), r.rules, r.alertmanager, r.source)
+        out.append(r)
+    return out
+
+
+def _schema_only_alertmanager(src: YamlSource) -> AlertmanagerConfig | None:
+    """The alertmanager.yml's routes and inhibitions even when, say, a secret is a placeholder."""
+    try:
+        return AlertmanagerConfig.model_validate(src.data if src.data is not None else {})
+    except pydantic.ValidationError:
+        return None
 
 
 def dump_redacted(config: Config | pydantic.BaseModel) -> str:
@@ -143,29 +184,29 @@ def dump_redacted(config: Config | pydantic.BaseModel) -> str:
 # --- loading -------------------------------------------------------------------------------
 
 
-def _load(path: str) -> tuple[Config | None, list[ConfigIssue]]:
+def _load(path: str) -> tuple[Config | None, list[ConfigIssue], list[RuleFile]]:
     try:
         src = load_yaml(path)
     except ConfigError as e:
-        return None, e.issues
+        return None, e.issues, []
     kind = detect_kind(src.data, path)
     if kind is Kind.ALERTMANAGER:
         return None, [src.issue((), "this is an alertmanager.yml; give guardia a prometheus.yml or "
                                 "guardia.yml and reference it from there (alertmanager: {file: "
-                                "alertmanager.yml})")]
+                                "alertmanager.yml})")], []
     if kind is Kind.RULES:
         return None, [src.issue((), "this is a rule file; list it under rule_files: in prometheus.yml or "
-                                "guardia.yml")]
+                                "guardia.yml")], []
     if kind is Kind.RULE_TESTS:
-        return None, [src.issue((), "this is a rule unit test file; run it with `guardia test rules`")]
+        return None, [src.issue((), "this is a rule unit test file; run it with `guardia test rules`")], []
     return _load_source(src, Kind.GUARDIA if kind is Kind.GUARDIA else Kind.PROMETHEUS)
 
 
-def _load_source(src: YamlSource, kind: Kind) -> tuple[Config | None, list[ConfigIssue]]:
+def _load_source(src: YamlSource, kind: Kind) -> tuple[Config | None, list[ConfigIssue], list[RuleFile]]:
     data = src.data if src.data is not None else {}
     if not isinstance(data, dict):
         msg = "the file must be a YAML mapping of sections (global, scrape_configs, ...)"
-        return None, [src.issue((), msg)]
+        return None, [src.issue((), msg)], []
     base_dir = Path(src.file).parent
     prom_data, own = split_guardia(data)
     if own:
@@ -205,17 +246,29 @@ def _load_source(src: YamlSource, kind: Kind) -> tuple[Config | None, list[Confi
                                     "(paths are relative to this file's directory)"))
         else:
             try:
-                am = parse_alertmanager_config(load_yaml(am_file))
+                am_src = load_yaml(am_file)
+                try:
+                    am = parse_alertmanager_config(am_src)
+                except ConfigError as e:
+                    issues += e.issues
+                if rules:
+                    am_model = am or _schema_only_alertmanager(am_src)
+                    if am_model is not None:
+                        issues += check_coherence(am_model, am_src, rules)
             except ConfigError as e:
                 issues += e.issues
     elif sections.alertmanager_inline is not None:
+        am_src = _sub_source(src, ("alertmanager",))
         try:
-            am = parse_alertmanager_config(_sub_source(src, ("alertmanager",)))
+            am = parse_alertmanager_config(am_src)
         except ConfigError as e:
             issues += [_prefixed(i, "alertmanager") for i in e.issues]
+        am_model = am or _schema_only_alertmanager(am_src)
+        if rules and am_model is not None:
+            issues += [_prefixed(i, "alertmanager") for i in check_coherence(am_model, am_src, rules)]
 
     if prom is None or any(i.severity == "error" for i in issues):
-        return None, issues
+        return None, issues, rules
     cfg = Config(
         file=src.file,
         kind=kind,
@@ -227,7 +280,7 @@ def _load_source(src: YamlSource, kind: Kind) -> tuple[Config | None, list[Confi
         sections=sections,
         warnings=tuple(issues),
     )
-    return cfg, issues
+    return cfg, issues, rules
 
 
 _RULE_CACHE: dict[tuple[str, str], tuple[RuleFile | None, tuple[ConfigIssue, ...]]] = {}
