@@ -1,4 +1,5 @@
-"""A real Prometheus (Debian 2.42) remote-writes what it scrapes to guardia; both answer alike."""
+"""A real Prometheus (Debian 2.42) remote-writes what it scrapes to guardia (embedded TSDB); both
+answer alike."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import httpx
 import pytest
 
 from guardia.promql import Engine
-from guardia.storage.memory import MemoryStorage
+from guardia.storage.tsdb import TSDB
 from guardia.web import AppDeps, create_app
 from guardia.web.api_v1 import ApiDeps
 from tests.web.conftest import LiveServer
@@ -38,9 +39,9 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client, httpx.Client]]:
-    storage = MemoryStorage()
-    app = create_app(AppDeps(api=ApiDeps(storage=storage, engine=Engine()), write_storage=storage))
     tmp = tmp_path_factory.mktemp("prom")
+    storage = TSDB.open(tmp / "guardia")
+    app = create_app(AppDeps(api=ApiDeps(storage=storage, engine=Engine()), write_storage=storage))
     with LiveServer(app) as guardia:
         port = _free_port()
         cfg = tmp / "prometheus.yml"
@@ -74,6 +75,7 @@ remote_write:
         finally:
             proc.terminate()
             proc.wait(10)
+    storage.close()
 
 
 def _wait_for(g: httpx.Client, t: float) -> None:

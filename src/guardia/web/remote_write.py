@@ -13,6 +13,7 @@ is refused with 400 and a reason and stores nothing.
 
 from __future__ import annotations
 
+import asyncio
 import struct
 from dataclasses import dataclass
 from itertools import repeat
@@ -449,6 +450,14 @@ class RemoteWriteReceiver:
             )
         return stats.appended
 
+    def _ingest_compressed(self, body: bytes) -> int:
+        try:
+            payload = decompress(body)
+        except RemoteWriteError:
+            self._bad.inc()
+            raise
+        return self.ingest(payload)
+
     async def handle(self, request: Request) -> Response:
         ctype = request.headers.get("content-type", "")
         if "io.prometheus.write.v2" in ctype:
@@ -469,7 +478,8 @@ class RemoteWriteReceiver:
             if len(body) > MAX_COMPRESSED_BYTES:
                 return _too_large()
         try:
-            self.ingest(decompress(bytes(body)))
+            # in a worker thread: the event loop keeps serving scrapes and queries meanwhile
+            await asyncio.to_thread(self._ingest_compressed, bytes(body))
         except RemoteWriteError as e:
             return PlainTextResponse(f"{e}\n", status_code=400)
         return Response(status_code=204)
