@@ -40,3 +40,31 @@ def load_cases(name: str) -> dict[str, Any]:
         doc = yaml.safe_load(f)
     assert isinstance(doc, dict)
     return doc
+
+
+def amdata_example() -> Any:
+    """The example data `amtool template render` fills templates with (times left out)."""
+    import datetime as dt
+
+    from guardia.template.amdata import Alerts, AMAlert, AMData, kv
+    from guardia.template.gotime import as_go_time
+
+    common = {"commonlabelkey1": "commonlabelvalue1", "commonlabelkey2": "commonlabelvalue2"}
+    common_ann = {"commonannotationkey1": "commonannotationvalue1",
+                  "commonannotationkey2": "commonannotationvalue2"}
+    t = as_go_time(dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
+    return AMData(
+        Receiver="receiver", Status="alertstatus", ExternalURL="https://example.com",
+        GroupLabels=kv({"grouplabelkey1": "grouplabelvalue1",
+                        "grouplabelkey2": "grouplabelvalue2"}),
+        CommonLabels=kv(common), CommonAnnotations=kv(common_ann),
+        Alerts=Alerts([
+            AMAlert("alertstatus",
+                    kv({**common, "instance": "foo.bar:1234", "label1": "value1",
+                        "label2": "value2"}),
+                    kv({**common_ann, "annotation1": "value1", "annotation2": "value2"}),
+                    t, t, "https://generatorurl.com", "fingerprint1"),
+            AMAlert("alertstatus", kv({**common, "foo": "bar", "baz": "qux"}),
+                    kv({**common_ann, "aaa": "bbb", "ccc": "ddd"}),
+                    t, t, "https://generatorurl.com", "fingerprint2"),
+        ]))

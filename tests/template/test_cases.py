@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.template.conftest import load_cases, query_series
+from tests.template.conftest import amdata_example, load_cases, query_series
 
 from guardia.template import (
     AlertTemplateData,
@@ -20,6 +20,7 @@ PROM = load_cases("prometheus_cases.yml")
 GO = load_cases("go_cases.yml")
 AM = load_cases("alertmanager_cases.yml")
 PARSE = load_cases("parse_errors.yml")
+AMDATA = load_cases("alertmanager_data_cases.yml")
 
 
 def _ids(doc: dict[str, Any]) -> list[str]:
@@ -63,3 +64,9 @@ def test_parse_error_carries_line_and_column() -> None:
         Template().parse("ok\n  {{ nosuch }}", "t")
     assert (err.value.line, err.value.col) == (2, 5)
     assert err.value.detail == 'function "nosuch" not defined'
+
+
+@pytest.mark.parametrize("case", AMDATA["cases"], ids=_ids(AMDATA))
+def test_alertmanager_data(case: dict[str, Any]) -> None:
+    tmpl = Template(alertmanager_funcs()).parse(case["template"], "t")
+    assert tmpl.execute(amdata_example()) == case["expected"]

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from tests.template.conftest import QUERY_SERIES, load_cases
 
@@ -81,8 +82,9 @@ def test_parse_error_cases_match_promtool(tmp_path: Path) -> None:
         c["name"]: c["expected"] for c in doc["cases"]}
 
 
-def test_alertmanager_cases_match_amtool(tmp_path: Path) -> None:
-    doc = load_cases("alertmanager_cases.yml")
+@pytest.mark.parametrize("cases", ["alertmanager_cases.yml", "alertmanager_data_cases.yml"])
+def test_alertmanager_cases_match_amtool(tmp_path: Path, cases: str) -> None:
+    doc = load_cases(cases)
     glob = tmp_path / "empty.tmpl"
     glob.write_text('{{ define "unused" }}{{ end }}')
     for case in doc["cases"]:

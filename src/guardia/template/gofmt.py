@@ -7,6 +7,7 @@ verb), so the output of a rule's annotation is the same as under Prometheus.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import math
 from collections.abc import Mapping, Sequence
@@ -161,6 +162,10 @@ def format_value(v: Any) -> str:
         return f"map[{inner}]"
     if isinstance(v, (list, tuple)) and not hasattr(v, "_fields"):
         return "[" + " ".join(format_value(x) for x in v) + "]"
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        # Go prints a struct as {field1 field2 ...}
+        return "{" + " ".join(format_value(getattr(v, f.name))
+                              for f in dataclasses.fields(v)) + "}"
     return str(v)
 
 
