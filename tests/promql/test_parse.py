@@ -72,3 +72,23 @@ def test_invalid_utf8_label_names_are_refused(query: str, message: str) -> None:
     # A valid non-ASCII name is fine (Prometheus 3 accepts UTF-8 label names).
     res = Engine().instant(st, 'count_values("versión", foo)', 0)
     assert res.value[0].labels.get("versión") == "1"
+
+
+@pytest.mark.parametrize(
+    ("query", "prefix"),
+    [
+        ('foo{a~"b"}', "1:6: parse error: unexpected character inside braces"),
+        ("foo[5x]", "1:5: parse error: bad number or duration syntax"),
+        ("sum(unknown_fn(x))", "1:5: parse error: unknown function with name 'unknown_fn'"),
+        ('foo{a="rate"} + rate(foo)', "1:17: parse error: expected type matrix"),
+        ('foo{a="b}', "1:7: parse error: unterminated quoted string"),
+        ('foo\n  + bar{a~"x"}', "2:10: parse error: unexpected character inside braces"),
+        ("sum(rate(x[5m])", "1:16: parse error: unclosed left parenthesis"),
+    ],
+)
+def test_parse_errors_carry_positions(query: str, prefix: str) -> None:
+    from guardia.promql import ParseError
+
+    with pytest.raises(ParseError) as ei:
+        parse(query)
+    assert ei.value.message.startswith(prefix), ei.value.message

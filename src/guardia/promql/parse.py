@@ -72,12 +72,38 @@ def _parse_cached(expr: str) -> plan.Node:
     return conv.node(ast)
 
 
+# Messages of the binding that name the offending text: where to look for it.
+_TOKEN_IN_MSG = [
+    re.compile(r"unexpected character inside braces: '(.+)'$"),
+    re.compile(r"bad number or duration syntax: (\S+)$"),
+    re.compile(r"unknown function with name '(.+)'$"),
+    re.compile(r"in call to function '(.+?)'"),
+    re.compile(r"unexpected character: '(.+)'$"),
+]
+
+
 def _parse_error(expr: str, msg: str) -> ParseError:
-    """Give the message a position where it clearly refers to the end of the input."""
+    """Attach a 1-based position where the message allows finding it: the end of the
+    input for incomplete queries, or the offending text the message quotes."""
     lines = expr.split("\n")
     if "end of input" in msg or "unclosed" in msg:
         return ParseError(msg, len(lines), len(lines[-1]) + 1)
+    if msg.startswith("unterminated quoted string"):
+        quote = msg.rstrip()[-1]
+        return _at(expr, msg, expr.rfind(quote))
+    for pattern in _TOKEN_IN_MSG:
+        m = pattern.search(msg)
+        if m:
+            return _at(expr, msg, _STRING_RE.sub(lambda s: " " * len(s.group(0)), expr).find(m.group(1)))
     return ParseError(msg)
+
+
+def _at(expr: str, msg: str, offset: int) -> ParseError:
+    if offset < 0:
+        return ParseError(msg)
+    line = expr.count("\n", 0, offset) + 1
+    col = offset - (expr.rfind("\n", 0, offset) + 1) + 1
+    return ParseError(msg, line, col)
 
 
 def _duration_ms(td: Any) -> int:
