@@ -43,28 +43,29 @@ def load_cases(name: str) -> dict[str, Any]:
 
 
 def amdata_example() -> Any:
-    """The example data `amtool template render` fills templates with (times left out)."""
+    """The example data `amtool template render` fills templates with (times left out),
+    built with the alerting package's template data types (the ones notifications use)."""
     import datetime as dt
 
-    from guardia.template.amdata import Alerts, AMAlert, AMData, kv
+    from guardia.alerting.templates import KV, Alerts, TemplateAlert, TemplateData
     from guardia.template.gotime import as_go_time
 
     common = {"commonlabelkey1": "commonlabelvalue1", "commonlabelkey2": "commonlabelvalue2"}
     common_ann = {"commonannotationkey1": "commonannotationvalue1",
                   "commonannotationkey2": "commonannotationvalue2"}
     t = as_go_time(dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
-    return AMData(
+    return TemplateData(
         Receiver="receiver", Status="alertstatus", ExternalURL="https://example.com",
-        GroupLabels=kv({"grouplabelkey1": "grouplabelvalue1",
+        GroupLabels=KV({"grouplabelkey1": "grouplabelvalue1",
                         "grouplabelkey2": "grouplabelvalue2"}),
-        CommonLabels=kv(common), CommonAnnotations=kv(common_ann),
+        CommonLabels=KV(common), CommonAnnotations=KV(common_ann),
         Alerts=Alerts([
-            AMAlert("alertstatus",
-                    kv({**common, "instance": "foo.bar:1234", "label1": "value1",
-                        "label2": "value2"}),
-                    kv({**common_ann, "annotation1": "value1", "annotation2": "value2"}),
-                    t, t, "https://generatorurl.com", "fingerprint1"),
-            AMAlert("alertstatus", kv({**common, "foo": "bar", "baz": "qux"}),
-                    kv({**common_ann, "aaa": "bbb", "ccc": "ddd"}),
-                    t, t, "https://generatorurl.com", "fingerprint2"),
+            TemplateAlert("alertstatus",
+                          KV({**common, "instance": "foo.bar:1234", "label1": "value1",
+                              "label2": "value2"}),
+                          KV({**common_ann, "annotation1": "value1", "annotation2": "value2"}),
+                          t, t, "https://generatorurl.com", "fingerprint1"),
+            TemplateAlert("alertstatus", KV({**common, "foo": "bar", "baz": "qux"}),
+                          KV({**common_ann, "aaa": "bbb", "ccc": "ddd"}),
+                          t, t, "https://generatorurl.com", "fingerprint2"),
         ]))

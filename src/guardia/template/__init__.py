@@ -5,7 +5,6 @@ One implementation serves rule annotations (``prometheus_funcs``) and notificati
 """
 
 from guardia.template.alertmanager import alertmanager_funcs
-from guardia.template.amdata import KV, Alerts, AMAlert, AMData, Pair, Pairs
 from guardia.template.builtins import StringMap
 from guardia.template.errors import TemplateError, TemplateFuncError
 from guardia.template.gofmt import format_value, sprint, sprintf
@@ -22,16 +21,10 @@ from guardia.template.template import ArgTypeError, Template
 
 __all__ = [
     "ALERT_DEFS",
-    "KV",
-    "AMAlert",
-    "AMData",
     "AlertTemplateData",
-    "Alerts",
     "ArgTypeError",
     "GoDuration",
     "GoTime",
-    "Pair",
-    "Pairs",
     "QuerySample",
     "StringMap",
     "Template",
