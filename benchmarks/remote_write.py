@@ -106,22 +106,29 @@ async def _post_all(host: str, port: int, payloads: list[bytes], concurrency: in
         + p
         for p in payloads
     ]
-    queue = list(reversed(requests))
+    # Shard as Prometheus does: a series always goes through the same connection, in order.
+    per_round = SERIES // BATCH
+    shards = [
+        list(reversed([r for i, r in enumerate(requests) if (i % per_round) % concurrency == k]))
+        for k in range(concurrency)
+    ]
     sent = 0
     started = time.perf_counter()
 
-    async def worker() -> None:
+    async def worker(queue: list[bytes]) -> None:
         nonlocal sent
         reader, writer = await asyncio.open_connection(host, port)
         while queue and time.perf_counter() - started < SECONDS:
             writer.write(queue.pop())
             head = await reader.readuntil(b"\r\n\r\n")
             if not head.startswith(b"HTTP/1.1 204"):
-                raise SystemExit(f"write refused: {head[:200]!r}")
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                body = await reader.readexactly(length)
+                raise SystemExit(f"write refused: {head.splitlines()[0]!r} {body!r}")
             sent += BATCH
         writer.close()
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(q) for q in shards))
     return sent / (time.perf_counter() - started), sent
 
 
