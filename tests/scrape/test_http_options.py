@@ -171,3 +171,23 @@ async def test_redirects_and_chunked_bodies(via: str) -> None:
     assert [r["path"] for r in sink.requests] == ["/metrics", "/real"] * 2
     (b,) = select(storage, __name__="b")
     assert b.values.tolist() == [2.0, 2.0]
+
+
+async def test_credentials_file_is_reread_on_every_scrape(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("one\n")
+    sink = Sink(respond("x 1\n"))
+    extra = f"    authorization: {{credentials_file: '{token}'}}\n"
+    loop = _loop(sink.address, MemoryStorage(), extra, "direct")
+    try:
+        await loop.scrape_once()
+        token.write_text("two\n")
+        await loop.scrape_once()
+        token.unlink()
+        await loop.scrape_once()
+    finally:
+        await close(loop)
+        sink.close()
+    assert [r["authorization"] for r in sink.requests] == ["Bearer one", "Bearer two"]
+    assert loop.target.health == "down"
+    assert "cannot read the scrape credentials" in loop.target.last_error

@@ -45,13 +45,18 @@ class HTTPScraper:
         path = parts.path or "/"
         if parts.query:
             path += "?" + parts.query
-        hostport = parts.netloc.rsplit("@", 1)[-1]
-        lines = [f"GET {path} HTTP/1.1", f"Host: {hostport}"]
+        self._path = path
+        self._hostport = parts.netloc.rsplit("@", 1)[-1]
+        self.set_headers(headers)
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    def set_headers(self, headers: dict[str, str]) -> None:
+        """Prepare the request bytes once; called again only when credentials change."""
+        lines = [f"GET {self._path} HTTP/1.1", f"Host: {self._hostport}"]
         lines += [f"{k}: {v}" for k, v in headers.items()]
         self._request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         self._headers = headers
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
 
     async def close(self) -> None:
         w = self._writer

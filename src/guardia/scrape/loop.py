@@ -154,6 +154,15 @@ def request_headers(cfg: ScrapeConfig) -> dict[str, str]:
     return headers
 
 
+def _has_credential_files(cfg: ScrapeConfig) -> bool:
+    b, a = cfg.basic_auth, cfg.authorization
+    return bool(
+        (b is not None and (b.password_file or b.username_file))
+        or (a is not None and a.credentials_file)
+        or cfg.bearer_token_file
+    )
+
+
 def uses_proxy(cfg: ScrapeConfig) -> bool:
     return bool(cfg.proxy_url) or cfg.proxy_from_environment
 
@@ -195,12 +204,12 @@ class ScrapeLoop:
         self.storage = storage
         self.client = client
         self._http: HTTPScraper | None = None
+        # Credentials kept in files are read on every scrape, so rotating them needs no reload.
+        self._reread_headers = _has_credential_files(cfg)
         if client is None:
-            headers = request_headers(cfg)
-            headers["X-Prometheus-Scrape-Timeout-Seconds"] = f"{target.timeout_ms / 1000:g}"
             self._http = HTTPScraper(
                 target.url,
-                headers,
+                self._headers(),
                 ssl_context=ssl_context(cfg.tls_config) if target.url.startswith("https:") else None,
                 server_name=cfg.tls_config.server_name,
                 body_size_limit=cfg.body_size_limit or 0,
@@ -233,6 +242,11 @@ class ScrapeLoop:
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"scrape {self.target.url}")
+
+    def _headers(self) -> dict[str, str]:
+        headers = request_headers(self.cfg)
+        headers["X-Prometheus-Scrape-Timeout-Seconds"] = f"{self.target.timeout_ms / 1000:g}"
+        return headers
 
     async def stop(self, mark_stale: bool = True) -> None:
         """Stop scraping; when the target went away, mark all its series stale."""
@@ -274,6 +288,11 @@ class ScrapeLoop:
         timeout_s = self.target.timeout_ms / 1000.0
         if self._http is not None:
             try:
+                if self._reread_headers:
+                    try:
+                        self._http.set_headers(self._headers())
+                    except (OSError, ValueError) as e:
+                        raise ScrapeError(f"cannot read the scrape credentials: {e}") from None
                 async with asyncio.timeout(timeout_s):
                     return await self._http.get()
             except TimeoutError:
