@@ -1,8 +1,8 @@
 """Rule group evaluation: a recording rule over many series plus an alerting rule with
 templated annotations firing for a share of them.
 
-Runs on the embedded TSDB.  Prints the time of one group evaluation and the alerts templated per second; the last line
-is the figure (group evaluations per second).
+Runs on the embedded TSDB.  Prints the time of one group evaluation and the alerts
+templated per second; the last line is the figure (group evaluations per second).
 """
 
 from __future__ import annotations
