@@ -76,7 +76,9 @@ def test_grafana_request_shapes(client: httpx.Client) -> None:
     headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Grafana-Org-Id": "1"}
     # health check / version detection
     bi = client.get("/api/v1/status/buildinfo").json()
-    assert bi["status"] == "success" and bi["data"]["version"]
+    assert bi["status"] == "success"
+    assert bi["data"]["version"].startswith("3.")  # Grafana picks API features by this
+    assert bi["data"]["application"] == "guardia"
     # query_range as POST form with the interval Grafana computes (step in seconds)
     r = client.post(
         "/api/v1/query_range",

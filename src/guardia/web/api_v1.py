@@ -525,10 +525,18 @@ async def alerts(deps: ApiDeps, params: Params) -> Response:
 # ---------------------------------------------------------------- status
 
 
+# The Prometheus version whose API and PromQL guardia implements.  Grafana reads ``version``
+# to decide which API features to use, so it must be a Prometheus version, as Mimir and
+# VictoriaMetrics also do; guardia's own version is in ``guardiaVersion``.
+PROMETHEUS_COMPAT_VERSION = "3.0.0"
+
+
 async def buildinfo(deps: ApiDeps, params: Params) -> Response:
     return success(
         {
-            "version": __version__,
+            "version": PROMETHEUS_COMPAT_VERSION,
+            "application": "guardia",
+            "guardiaVersion": __version__,
             "revision": "",
             "branch": "",
             "buildUser": "guardia",
