@@ -167,3 +167,24 @@ def test_external_url_path_becomes_the_route_prefix() -> None:
         assert client.get("/guardia/api/v1/labels").json() == {"status": "success", "data": []}
         assert client.get("/guardia/-/ready").status_code == 200
         assert client.get("/api/v1/labels").status_code == 404
+
+
+class _FailingDisk:
+    """A store whose reads fail, as when the data directory's disk goes away."""
+
+    def querier(self, mint: int, maxt: int) -> object:
+        raise OSError(5, "Input/output error")
+
+
+def test_unexpected_storage_failure_is_an_internal_error_envelope_not_a_traceback() -> None:
+    app = create_app(AppDeps(api=ApiDeps(storage=_FailingDisk())))  # type: ignore[arg-type]
+    with LiveServer(app) as srv, httpx.Client(base_url=srv.url) as client:
+        for path in ("/api/v1/labels", "/api/v1/label/job/values"):
+            r = client.get(path)
+            assert r.status_code == 500
+            body = r.json()
+            assert body["errorType"] == "internal" and "Input/output error" in body["error"]
+            assert "Traceback" not in r.text
+        r = client.get("/api/v1/series", params={"match[]": "up"})
+        assert r.status_code == 500 and r.json()["errorType"] == "internal"
+        assert client.get("/-/healthy").status_code == 200

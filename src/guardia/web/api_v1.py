@@ -9,6 +9,7 @@ query; a ``timeout`` bounds how long the client waits.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import platform
 import threading
@@ -54,6 +55,7 @@ from guardia.web.protocols import (
 )
 
 MAX_POINTS_PER_SERIES = 11_000
+log = logging.getLogger("guardia.web.api")
 
 
 @dataclass
@@ -74,7 +76,10 @@ class ApiDeps:
     tsdb_status: TSDBStatusRetriever | None = None
 
 
-Handler = Callable[[Request, Params], Awaitable[Response]]
+def _internal(request: Request, e: Exception) -> Response:
+    """An unexpected failure: logged with its traceback, answered with the envelope only."""
+    log.exception("event=api_internal_error path=%s", request.url.path)
+    return error_response(ApiError("internal", f"{type(e).__name__}: {e}"))
 
 
 def _endpoint(deps: ApiDeps, fn: Callable[[ApiDeps, Params], Awaitable[Response]]) -> Any:
@@ -84,6 +89,8 @@ def _endpoint(deps: ApiDeps, fn: Callable[[ApiDeps, Params], Awaitable[Response]
             return await fn(deps, params)
         except ApiError as e:
             return error_response(e)
+        except Exception as e:
+            return _internal(request, e)
 
     return handle
 
@@ -313,6 +320,8 @@ def label_values_endpoint(deps: ApiDeps) -> Any:
             return success(out, warns)
         except ApiError as e:
             return error_response(e)
+        except Exception as e:
+            return _internal(request, e)
 
     return handle
 
