@@ -33,7 +33,8 @@ async def test_reload_keeps_unchanged_loops_and_stales_removed_targets(tmp_path:
     b = Sink(respond("m_b 2\n"))
     storage = MemoryStorage()
     reg = CollectorRegistry()
-    mgr = ScrapeManager(storage, reg, poll_interval=0.1)
+    # A long poll: the reload below must take effect at once, not at the next poll.
+    mgr = ScrapeManager(storage, reg, poll_interval=60)
     mgr.apply_config(config(_cfg([a.address, b.address, "127.0.0.1:1"])))
     task = asyncio.create_task(mgr.run())
     try:

@@ -115,6 +115,7 @@ class ScrapeManager:
         self._pending_clients: list[httpx.AsyncClient] = []
         self._limited: dict[str, list[Target]] = {}
         self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
         self.jitter_seed = int(hashlib.blake2b(socket.gethostname().encode(), digest_size=8).hexdigest(), 16)
 
     # -- configuration ---------------------------------------------------------------------
@@ -141,6 +142,7 @@ class ScrapeManager:
         self._m.pools.set(len(new_jobs))
         self._pending_clients = stale_clients
         self._sync_needed = True
+        self._wake.set()  # a running manager re-syncs now, not at the next poll
 
     def _groups(self, job: _Job) -> list[TargetGroup]:
         groups = static_groups(job.cfg.job_name, job.cfg.static_configs)
@@ -232,12 +234,14 @@ class ScrapeManager:
         """Run until ``stop``: start loops, poll file discovery, re-sync on changes."""
         self._running = True
         self._stop.clear()
+        self._wake.clear()
         await self.sync()
         for loop in self._loops.values():
             loop.start()
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=self.poll_interval)
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+            self._wake.clear()
             if self._stop.is_set():
                 break
             changed = self._sync_needed
@@ -255,6 +259,7 @@ class ScrapeManager:
     async def stop(self) -> None:
         """Stop all loops (no staleness markers: the data stays valid until it ages out)."""
         self._stop.set()
+        self._wake.set()
         self._running = False
         for loop in self._loops.values():
             await loop.stop(mark_stale=False)
