@@ -267,3 +267,14 @@ def test_lookback_delta_is_configurable() -> None:
     assert not Engine().instant(st, "m", 300_000).value  # (t - 5m, t] excludes t=0
     assert not Engine(EngineOptions(lookback_delta_ms=60_000)).instant(st, "m", 60_000).value
     assert Engine().instant(st, "m", 400_000, lookback_delta_ms=600_000).value
+
+
+def test_chunks_split_when_raw_samples_exceed_budget() -> None:
+    ts = list(range(0, 3_600_000, 15_000))
+    st = _storage({f'c_total{{i="{i}"}}': (ts, [float(k * i) for k in range(len(ts))]) for i in range(5)})
+    q = "sum(rate(c_total[5m])) + count(c_total)"
+    whole = Engine().range(st, q, 300_000, 3_600_000, 15_000)
+    small = Engine(EngineOptions(max_chunk_raw_samples=100)).range(st, q, 300_000, 3_600_000, 15_000)
+    assert len(whole.value) == len(small.value) == 1
+    np.testing.assert_array_equal(whole.value[0].timestamps, small.value[0].timestamps)
+    np.testing.assert_allclose(whole.value[0].values, small.value[0].values)

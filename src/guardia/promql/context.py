@@ -13,6 +13,10 @@ from guardia.promql.errors import QueryCanceledError, QueryTimeoutError, TooMany
 from guardia.promql.values import I64
 
 
+class SplitSteps(Exception):
+    """A selector would load more raw samples than one chunk may hold: split the steps."""
+
+
 @dataclass
 class EvalContext:
     storage: Any  # anything with querier(mint, maxt)
@@ -25,6 +29,9 @@ class EvalContext:
     cancel: threading.Event | None
     subquery_step: int = 60_000
     query: str = ""
+    raw_budget: int = 20_000_000
+    # Set by a range query while the current chunk has several steps and may be split.
+    can_split: bool = False
     warnings: dict[str, None] = field(default_factory=dict)
     infos: dict[str, None] = field(default_factory=dict)
     total_samples: int = 0
@@ -52,6 +59,11 @@ class EvalContext:
         if self.peak_samples > self.max_samples:
             raise TooManySamplesError()
         self.check()
+
+    def check_raw(self, raw: int) -> None:
+        """Ask for a smaller chunk of steps when a selector read too much raw data."""
+        if raw > self.raw_budget and self.can_split:
+            raise SplitSteps()
 
     def warn(self, msg: str) -> None:
         self.warnings[msg] = None

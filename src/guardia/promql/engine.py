@@ -15,7 +15,7 @@ import numpy as np
 
 from guardia.model import Labels
 from guardia.promql import plan
-from guardia.promql.context import EvalContext
+from guardia.promql.context import EvalContext, SplitSteps
 from guardia.promql.errors import BadDataError, PromQLError
 from guardia.promql.evaluator import Evaluator
 from guardia.promql.parse import parse
@@ -33,6 +33,8 @@ class EngineOptions:
     subquery_step_ms: int = 60_000
     # Steps evaluated together in a range query (bounds memory at series x steps).
     max_chunk_steps: int = 2048
+    # Raw samples one chunk may read before it is split (bounds memory on long ranges).
+    max_chunk_raw_samples: int = 20_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,7 @@ class Engine:
             cancel=cancel,
             subquery_step=o.subquery_step_ms,
             query=expr,
+            raw_budget=o.max_chunk_raw_samples,
         )
 
     def instant(
@@ -129,10 +132,23 @@ class Engine:
         steps = ctx.steps()
         # Long ranges are evaluated in chunks of steps so (series x steps) arrays stay
         # bounded; every PromQL operation is local to a step, so chunks are independent.
+        # A chunk whose selectors would read more raw samples than ``max_chunk_raw_samples``
+        # is split in halves and retried, so memory follows the data, not the range.
         parts: dict[Labels, list[tuple[np.ndarray, np.ndarray]]] = {}
-        for c0 in range(0, len(steps), self.options.max_chunk_steps):
-            ts = steps[c0 : c0 + self.options.max_chunk_steps]
-            val = Evaluator(ctx).eval(node, ts)
+        size = self.options.max_chunk_steps
+        todo = [(c0, min(c0 + size, len(steps))) for c0 in range(0, len(steps), size)][::-1]
+        while todo:
+            a, b = todo.pop()
+            ts = steps[a:b]
+            ctx.can_split = b - a > 1
+            saved = (ctx.total_samples, ctx.peak_samples)
+            try:
+                val = Evaluator(ctx).eval(node, ts)
+            except SplitSteps:
+                ctx.total_samples, ctx.peak_samples = saved
+                mid = (a + b) // 2
+                todo.extend([(mid, b), (a, mid)])
+                continue
             if isinstance(val, Scalar):
                 parts.setdefault(Labels(), []).append((ts, val.values))
             elif isinstance(val, Vector):

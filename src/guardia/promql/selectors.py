@@ -47,6 +47,7 @@ def instant(ctx: EvalContext, sel: plan.VectorSelector, ts: I64, want_timestamps
     series = _select(ctx, sel, int(et.min()) - ctx.lookback + 1, int(et.max()))
     if not series:
         return Vector.empty(n)
+    ctx.check_raw(sum(len(s) for s in series))
     t, v, starts = flatten(series)
     hi = search(t, starts, et, "right")
     idx = hi - 1
@@ -72,6 +73,7 @@ def range_(ctx: EvalContext, sel: plan.MatrixSelector, ts: I64) -> RangeVector:
         series: list[Series] = []
     else:
         series = _select(ctx, vs, int(et.min()) - sel.range_ms + 1, int(et.max()))
+        ctx.check_raw(sum(len(s) for s in series))
     return windowed(ctx, [s.labels for s in series], *flatten(series), et, sel.range_ms, ts)
 
 
