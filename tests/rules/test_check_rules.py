@@ -125,9 +125,12 @@ def test_orphan_alert_reported_against_real_prometheus(prometheus: str) -> None:
             "have: websocket_connections_active (exposed with a similar name: "
             "ggrt_active_connections)") in out
     assert 'alert "HighWebSocketBroadcastErrors"' in out
-    # `up` and http_requests_total exist there: those rules are not orphans.
+    # `up{job="api"}` exists there: not reported.
     assert '"APIDown"' not in out
-    assert '"HighErrorRate"' not in out
+    # The metric exists but not with these labels: the job is named differently there.
+    assert ('alert "PostgreSQLDown": selectors that match no series on '
+            f'{prometheus}: up{{job="postgres"}} (job there: api)') in out
+    assert 'http_requests_total{job="api",status=~"5.."} (job there: api; status there: 200)' in out
 
 
 def test_unreachable_url_is_a_clear_error() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import typer
 
-from guardia.rules.check import check_file, fetch_metric_names, missing_metrics
+from guardia.rules.check import Server, check_file, missing_metrics
 
 app = typer.Typer(help="Check rule files: syntax, duplicates, templates, metrics that exist.",
                   no_args_is_help=True)
@@ -26,13 +26,16 @@ def main(
     reports = [check_file(f) for f in files]
     failed = any(r.errors for r in reports)
     if url:
+        server = Server(url)
         try:
-            known = fetch_metric_names(url)
+            known = server.metric_names()
+            missing_metrics(reports, known, url, server)
         except (httpx.HTTPError, ValueError) as e:
             typer.echo(f"error: cannot list metric names from {url}: {e or type(e).__name__}",
                        err=True)
             raise typer.Exit(1) from None
-        missing_metrics(reports, known, url)
+        finally:
+            server.close()
     warned = False
     for r in reports:
         typer.echo(f"Checking {r.path}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,14 +110,45 @@ def metric_names(expr: str) -> tuple[set[str], list[str]]:
     return names, patterns
 
 
-def fetch_metric_names(url: str, timeout: float = 10.0) -> set[str]:
-    """Metric names a running guardia/Prometheus knows (/api/v1/label/__name__/values)."""
-    r = httpx.get(url.rstrip("/") + "/api/v1/label/__name__/values", timeout=timeout)
-    r.raise_for_status()
-    body = r.json()
-    if body.get("status") != "success":
-        raise ValueError(f"{url} answered {body.get('errorType')}: {body.get('error')}")
-    return set(body.get("data") or [])
+class Server:
+    """The running guardia/Prometheus ``--url`` points at, asked through its HTTP API."""
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self.client = httpx.Client(timeout=timeout)
+        self._series: dict[str, bool | None] = {}
+
+    def metric_names(self) -> set[str]:
+        r = self.client.get(self.url + "/api/v1/label/__name__/values")
+        r.raise_for_status()
+        body = r.json()
+        if body.get("status") != "success":
+            raise ValueError(f"{self.url} answered {body.get('errorType')}: {body.get('error')}")
+        return set(body.get("data") or [])
+
+    def has_series(self, selector: str) -> bool | None:
+        """Whether ``selector`` matched any series in the last hour (None: cannot tell)."""
+        if selector not in self._series:
+            now = time.time()
+            try:
+                r = self.client.get(self.url + "/api/v1/series", params={
+                    "match[]": selector, "start": f"{now - 3600:.3f}", "end": f"{now:.3f}"})
+                ok = r.status_code == 200 and r.json().get("status") == "success"
+                self._series[selector] = bool(r.json().get("data")) if ok else None
+            except (httpx.HTTPError, ValueError):
+                self._series[selector] = None
+        return self._series[selector]
+
+    def label_values(self, metric: str, label: str) -> list[str]:
+        try:
+            r = self.client.get(self.url + f"/api/v1/label/{label}/values",
+                                params={"match[]": metric})
+            return list(r.json().get("data") or []) if r.status_code == 200 else []
+        except (httpx.HTTPError, ValueError):
+            return []
+
+    def close(self) -> None:
+        self.client.close()
 
 
 def _words(name: str) -> set[str]:
@@ -139,8 +171,11 @@ def similar(name: str, known: Iterable[str]) -> list[str]:
     return out[:3]
 
 
-def missing_metrics(reports: list[FileReport], known: set[str], url: str) -> None:
-    """Fill ``report.missing`` with one line per rule that reads absent metrics."""
+def missing_metrics(reports: list[FileReport], known: set[str], url: str,
+                    server: Server | None = None) -> None:
+    """Fill ``report.missing`` with one line per rule that reads absent metrics, or (with
+    ``server``) whose selectors match no series although the metric exists, e.g. a
+    ``job="api"`` when the job is called ``fastapi`` there."""
     recorded = {r.record for rep in reports if rep.rule_file
                 for g in rep.rule_file.groups for r in g.rules if r.record}
     available = known | recorded | ALWAYS_PRESENT
@@ -159,6 +194,14 @@ def missing_metrics(reports: list[FileReport], known: set[str], url: str) -> Non
                     if not any(rx.fullmatch(n) for n in available):
                         absent.append(f"{{__name__=~{p!r}}}")
                 if not absent:
+                    if server is not None:
+                        empty = _empty_selectors(r.expr, known, server)
+                        if empty:
+                            kind = "alert" if r.alert else "recording rule"
+                            rep.missing.append(
+                                f'{rep.path}: group "{g.name}", rule {ri + 1}, {kind} '
+                                f'"{r.name}": selectors that match no series on {url}: '
+                                + "; ".join(empty))
                     continue
                 parts = []
                 for n in absent:
@@ -169,3 +212,23 @@ def missing_metrics(reports: list[FileReport], known: set[str], url: str) -> Non
                 rep.missing.append(
                     f'{rep.path}: group "{g.name}", rule {ri + 1}, {kind} "{r.name}": '
                     f"reads metrics that {url} does not have: {'; '.join(parts)}")
+
+
+def _empty_selectors(expr: str, known: set[str], server: Server) -> list[str]:
+    out = []
+    for sel in selectors(expr):
+        if not sel.name or sel.name not in known:
+            continue
+        others = [m for m in sel.matchers if m.name != METRIC_NAME]
+        if not others:
+            continue
+        text = sel.name + "{" + ",".join(str(m) for m in others) + "}"
+        if server.has_series(text) is not False:
+            continue
+        hints = []
+        for m in others:
+            values = server.label_values(sel.name, m.name)
+            shown = ", ".join(values[:5]) + (", ..." if len(values) > 5 else "")
+            hints.append(f"{m.name} there: {shown}" if values else f"no {m.name} label there")
+        out.append(f"{text} ({'; '.join(hints)})")
+    return out
