@@ -39,3 +39,4 @@ def test_time_prints_like_go_and_date_tz_functions() -> None:
         '{{ .T }}|{{ date "15:04 MST" (tz "Europe/Madrid" .T) }}|{{ .T.Format "Jan 2" }}', "t")
     assert tmpl.execute({"T": as_go_time(T)}) == (
         "2024-03-05 14:07:09.12 +0000 UTC|15:07 CET|Mar 5")
+

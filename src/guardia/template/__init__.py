@@ -5,7 +5,7 @@ One implementation serves rule annotations (``prometheus_funcs``) and notificati
 """
 
 from guardia.template.alertmanager import alertmanager_funcs
-from guardia.template.builtins import StringMap
+from guardia.template.builtins import SafeHTML, StringMap
 from guardia.template.errors import TemplateError, TemplateFuncError
 from guardia.template.gofmt import format_value, sprint, sprintf
 from guardia.template.gotime import GoDuration, GoTime, as_go_time, go_time_format
@@ -26,6 +26,7 @@ __all__ = [
     "GoDuration",
     "GoTime",
     "QuerySample",
+    "SafeHTML",
     "StringMap",
     "Template",
     "TemplateError",

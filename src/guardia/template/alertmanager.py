@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from guardia.template.builtins import SafeHTML
 from guardia.template.errors import TemplateFuncError
 from guardia.template.gotime import GoDuration, as_go_time, go_time_format
 from guardia.template.textfuncs import cases_title, humanize_duration, match, re_replace_all
@@ -62,7 +63,7 @@ def alertmanager_funcs() -> dict[str, Callable[..., Any]]:
         "trimSpace": lambda s: s.strip(" \t\n\r\v\f"),
         "join": _join,
         "match": match,
-        "safeHtml": lambda text: text,
+        "safeHtml": SafeHTML,
         "safeUrl": lambda text: text,
         "urlUnescape": _url_unescape,
         "reReplaceAll": re_replace_all,

@@ -29,6 +29,12 @@ def truth(v: Any) -> bool:
         return True
 
 
+class SafeHTML(str):
+    """Text marked safe by ``safeHtml``: an HTML-escaping template prints it unchanged."""
+
+    __slots__ = ()
+
+
 class StringMap(dict[str, str]):
     """A map[string]string (labels, annotations): a missing key reads as "" under
     missingkey=zero even when the map is empty, as in Go."""

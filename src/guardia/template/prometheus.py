@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus, urlsplit
 
-from guardia.template.builtins import BUILTINS, StringMap
+from guardia.template.builtins import BUILTINS, SafeHTML, StringMap
 from guardia.template.errors import TemplateError, TemplateFuncError
 from guardia.template.parse import Tree, parse_text
 from guardia.template.template import Template
@@ -156,7 +156,7 @@ def prometheus_funcs(query_func: QueryFunc | None = None,
         "strvalue": strvalue,
         "args": _args,
         "reReplaceAll": re_replace_all,
-        "safeHtml": lambda text: text,
+        "safeHtml": SafeHTML,
         "match": match,
         "title": go_title,
         "toUpper": lambda s: s.upper(),

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from guardia.template.builtins import BUILTINS, truth, zero_for_map
+from guardia.template.builtins import BUILTINS, SafeHTML, html_escape, truth, zero_for_map
 from guardia.template.errors import TemplateError, TemplateFuncError
 from guardia.template.gofmt import format_value, go_type_name
 from guardia.template.parse import (
@@ -104,7 +104,7 @@ class Template:
     """A set of templates sharing one function map (Go's ``*template.Template``)."""
 
     def __init__(self, funcs: Mapping[str, Callable[..., Any]] | None = None, *,
-                 missingkey: str = "zero") -> None:
+                 missingkey: str = "zero", escape_html: bool = False) -> None:
         self.funcs: dict[str, Callable[..., Any]] = dict(BUILTINS)
         if funcs:
             self.funcs.update(funcs)
@@ -112,6 +112,10 @@ class Template:
         if missingkey not in ("zero", "default", "invalid", "error"):
             raise ValueError(f"unrecognized missingkey option {missingkey!r}")
         self.missingkey = missingkey
+        # HTML mode (Alertmanager's email bodies use html/template): every action's output is
+        # HTML-escaped unless it is SafeHTML.  Only the HTML-text context is handled, not
+        # html/template's JS/CSS/URL attribute contexts.
+        self.escape_html = escape_html
         self.name: str | None = None
         self.trees: dict[str, Tree] = {}
 
@@ -221,7 +225,10 @@ class _State:
             pipe: PipeNode = node.pipe  # type: ignore[attr-defined]
             val = self._pipeline(dot, pipe)
             if not pipe.decl:
-                self.out.append(self._printable(node, val))
+                text = self._printable(node, val)
+                if self.tmpl.escape_html and not isinstance(val, SafeHTML):
+                    text = html_escape(text)
+                self.out.append(text)
 
     def _printable(self, node: Node, val: Any) -> str:
         if val is None:
