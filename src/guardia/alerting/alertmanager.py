@@ -22,7 +22,7 @@ from guardia.alerting.dispatch import Dispatcher, FlushInfo
 from guardia.alerting.inhibit import Inhibitor, InhibitRule
 from guardia.alerting.metrics import NotifyMetrics
 from guardia.alerting.nflog import NotificationLog, ReceiverKey
-from guardia.alerting.persist import read_json, write_atomic
+from guardia.alerting.persist import Journal
 from guardia.alerting.receivers import build_notifier
 from guardia.alerting.receivers.base import Notifier, NotifyContext
 from guardia.alerting.route import Route
@@ -68,10 +68,13 @@ class Alertmanager:
         self.silences = Silences(self._file("silences.json"), clock=clock)
         self.nflog = NotificationLog(self._file("nflog.json"), clock=clock)
         self._alerts: dict[int, Alert] = {}
+        self._version = 0  # bumped on every change of the alert store (inhibition index)
         store = self._file("alerts.json")
-        for d in (read_json(store) or []) if store is not None else []:
-            a = _alert_from_store(d)
-            self._alerts[a.fingerprint] = a
+        self._store = Journal(store) if store is not None else None
+        if self._store is not None:
+            for d in self._store.load(lambda r: fingerprint_hex(Labels(r["labels"]).fingerprint())).values():
+                a = _alert_from_store(d)
+                self._alerts[a.fingerprint] = a
         self._dispatcher: Dispatcher | None = None
         self._maint: asyncio.Task[None] | None = None
         self._apply(config)
@@ -86,7 +89,7 @@ class Alertmanager:
         self.config = config
         self.route = Route.from_config(config.route)
         self.inhibitor = Inhibitor((InhibitRule.from_config(r) for r in config.inhibit_rules),
-                                   lambda: self._alerts.values(), self.clock)
+                                   lambda: self._alerts.values(), self.clock, lambda: self._version)
         self.intervener = Intervener(config.intervals())
         integrations: dict[str, list[Integration]] = {}
         for r in config.receivers:
@@ -129,7 +132,9 @@ class Alertmanager:
         if self._dispatcher is not None:
             await self._dispatcher.stop()
             self._dispatcher = None
-        self._save_alerts()
+        if self._store is not None:
+            self._store.compact(_alert_to_store(a) for a in self._alerts.values())
+        self.nflog.close()
 
     async def __aenter__(self) -> Alertmanager:
         await self.start()
@@ -157,7 +162,9 @@ class Alertmanager:
         for fp in old:
             del self._alerts[fp]
         if old:
-            self._save_alerts()
+            self._version += 1
+            if self._store is not None:
+                self._store.append((fingerprint_hex(fp), None) for fp in old)
         self._update_gauges()
 
     def _update_gauges(self) -> None:
@@ -200,6 +207,7 @@ class Alertmanager:
             batch.append(a)
         if errors:
             raise AlertValidationError("; ".join(errors))
+        stored: list[Alert] = []
         for a in batch:
             fp = a.fingerprint
             old = self._alerts.get(fp)
@@ -208,14 +216,14 @@ class Alertmanager:
             ):
                 a = old.merge(a)
             self._alerts[fp] = a
+            stored.append(a)
+            self._version += 1
             if self._dispatcher is not None:
                 self._dispatcher.process(a)
-        self._save_alerts()
-
-    def _save_alerts(self) -> None:
-        p = self._file("alerts.json")
-        if p is not None:
-            write_atomic(p, [_alert_to_store(a) for a in self._alerts.values()])
+        if self._store is not None:
+            self._store.append((fingerprint_hex(a.fingerprint), _alert_to_store(a)) for a in stored)
+            if self._store.needs_compaction(len(self._alerts)):
+                self._store.compact(_alert_to_store(a) for a in self._alerts.values())
 
     # ---- the pipeline
 

@@ -1,7 +1,12 @@
-"""Atomic JSON snapshots: write a temp file, fsync, rename over the old one.
+"""Durable state on disk: atomic JSON snapshots, and snapshot + append-only journal.
 
-A crash leaves either the previous snapshot or the new one, never half of one, so the
-silences and the notification log read back after a restart are always consistent.
+``write_atomic`` writes a temp file, fsyncs and renames it over the old one, so a crash
+leaves the previous snapshot or the new one, never half of one.  ``Journal`` keeps keyed
+records (notification log entries, alerts) as such a snapshot plus a journal of JSON lines
+appended per change: a change costs one small write instead of rewriting everything, and
+the journal is folded into a fresh snapshot once it is longer than the state it describes.
+Appends are flushed to the OS at once (a killed process loses nothing); the snapshot is
+fsynced when it is compacted and on close.
 """
 
 from __future__ import annotations
@@ -9,8 +14,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 
 def write_atomic(path: Path, data: Any) -> None:
@@ -36,3 +42,71 @@ def read_json(path: Path) -> Any:
             return json.load(f)
     except FileNotFoundError:
         return None
+
+
+class Journal:
+    """Keyed records in ``<path>`` (snapshot: a JSON list) + ``<path>.journal`` (JSON lines).
+
+    A journal line is ``{"k": key, "v": record}`` or ``{"k": key, "del": true}``.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.journal_path = path.with_name(path.name + ".journal")
+        self._fh: IO[str] | None = None
+        self._lines = 0
+
+    def load(self, key_of: Any) -> dict[str, Any]:
+        """All records, snapshot first and then the journal replayed (a torn last line is skipped)."""
+        records: dict[str, Any] = {}
+        for rec in read_json(self.path) or []:
+            records[key_of(rec)] = rec
+        try:
+            with open(self.journal_path, encoding="utf-8") as f:
+                for line in f:
+                    try:
+                        entry = json.loads(line)
+                    except ValueError:
+                        break  # the process died mid-write: everything before is intact
+                    self._lines += 1
+                    if entry.get("del"):
+                        records.pop(entry["k"], None)
+                    else:
+                        records[entry["k"]] = entry["v"]
+        except FileNotFoundError:
+            pass
+        return records
+
+    def _handle(self) -> IO[str]:
+        if self._fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.journal_path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
+        return self._fh
+
+    def append(self, changes: Iterable[tuple[str, Any | None]]) -> None:
+        """Record changes; a value of None deletes the key."""
+        fh = self._handle()
+        n = 0
+        for key, value in changes:
+            entry = {"k": key, "del": True} if value is None else {"k": key, "v": value}
+            fh.write(json.dumps(entry, separators=(",", ":")) + "\n")
+            n += 1
+        fh.flush()
+        self._lines += n
+
+    def needs_compaction(self, live: int) -> bool:
+        return self._lines > max(64, 2 * live)
+
+    def compact(self, records: Iterable[Any]) -> None:
+        """Write all live records as the new snapshot and start an empty journal."""
+        write_atomic(self.path, list(records))
+        self.close()
+        with open(self.journal_path, "w", encoding="utf-8") as f:
+            f.flush()
+            os.fsync(f.fileno())
+        self._lines = 0
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None

@@ -108,10 +108,14 @@ class Alert:
     generator_url: str = ""
     updated_at: int = 0
     timeout: bool = False
+    _fp: int = field(default=0, init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_fp", fingerprint(self.labels))  # asked for at every stage
 
     @property
     def fingerprint(self) -> int:
-        return fingerprint(self.labels)
+        return self._fp
 
     def resolved_at(self, now: int) -> bool:
         return self.ends_at != 0 and self.ends_at <= now
