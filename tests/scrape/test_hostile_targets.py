@@ -63,7 +63,18 @@ def _gzip(req: BaseHTTPRequestHandler) -> None:
     req.wfile.write(body)
 
 
+def _gzip_bomb(req: BaseHTTPRequestHandler) -> None:
+    body = gzip.compress(b"bomb_total 1\n" * 500_000)  # ~6.5 MB inflated, a few KB on the wire
+    req.send_response(200)
+    req.send_header("Content-Type", "text/plain; version=0.0.4")
+    req.send_header("Content-Encoding", "gzip")
+    req.send_header("Content-Length", str(len(body)))
+    req.end_headers()
+    req.wfile.write(body)
+
+
 HOSTILE: dict[str, tuple[Handler, str]] = {
+    "gzip_bomb": (_gzip_bomb, "body size limit exceeded"),
     "garbage": (respond(b"ok 1\n\x00\x01\x02 garbage !!\n"), "line 2: expected a metric name"),
     "bad_utf8": (respond(b"ok 1\nbad{x=\"\xff\xfe\"} 1\n"), "line 2: invalid UTF-8"),
     "huge": (respond("big_total 1\n" * 200_000), "body size limit exceeded"),

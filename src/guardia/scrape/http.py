@@ -22,6 +22,13 @@ _MAX_HEAD = 64 * 1024
 _MAX_REDIRECTS = 10
 
 
+def _min_inflated(compressed: int) -> int:
+    """A lower bound of what ``compressed`` gzip bytes inflate to: deflate never grows data by
+    more than a few bytes per 16 KiB block, so a compressed body much larger than the limit
+    is refused before it is inflated."""
+    return int((compressed - 1024) / 1.01)
+
+
 class HTTPScraper:
     def __init__(
         self,
@@ -217,7 +224,7 @@ class HTTPScraper:
             if not gz:
                 self._cap(size)
             elif self.body_size_limit:
-                self._cap(size // 64)  # compressed data this large cannot fit the limit
+                self._cap(_min_inflated(size))
             chunks.append(await reader.readexactly(n))
             await reader.readexactly(2)
         return b"".join(chunks)
@@ -230,7 +237,7 @@ class HTTPScraper:
             if not chunk:
                 break
             size += len(chunk)
-            self._cap(size // 64 if gz else size)
+            self._cap(_min_inflated(size) if gz else size)
             chunks.append(chunk)
         return b"".join(chunks)
 

@@ -393,6 +393,8 @@ class ScrapeLoop:
         warnings = []
         if result is not None and result.duplicates:
             warnings.append(f"{result.duplicates} duplicate series in the exposition were ignored")
+            log.warning("duplicate series in exposition target=%s dropped=%d", self.target.url,
+                        result.duplicates)
         self.target.warnings = warnings
         self.target.report("down" if err else "up", err, t0, duration)
         if self.on_scrape is not None:
