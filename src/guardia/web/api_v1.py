@@ -74,6 +74,12 @@ class ApiDeps:
     now_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
     query_observer: QueryObserver | None = None
     tsdb_status: TSDBStatusRetriever | None = None
+    # cancel events of the queries running now, so shutdown can stop them promptly
+    running: set[threading.Event] = field(default_factory=set)
+
+    def cancel_running_queries(self) -> None:
+        for ev in list(self.running):
+            ev.set()
 
 
 def _internal(request: Request, e: Exception) -> Response:
@@ -119,6 +125,7 @@ async def _run_query(deps: ApiDeps, params: Params, fn: QueryFn, expr: str) -> A
     started = time.perf_counter()
     failure: str | None = None
     cancel = threading.Event()
+    deps.running.add(cancel)
     try:
         # The engine enforces the timeout itself; the wait here is a backstop (+1 s).
         return await asyncio.wait_for(asyncio.to_thread(fn, engine, timeout, cancel), timeout + 1)
@@ -135,6 +142,7 @@ async def _run_query(deps: ApiDeps, params: Params, fn: QueryFn, expr: str) -> A
         failure = err.error_type
         raise err from None
     finally:
+        deps.running.discard(cancel)
         if obs is not None:
             obs.finished(time.perf_counter() - started, failure)
 

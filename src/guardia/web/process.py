@@ -133,6 +133,7 @@ class GuardiaProcess:
         self.scrape: Any = None
         self.alertmanager: Any = None
         self.rules: Any = None
+        self.api: ApiDeps | None = None
         self.notifier: Any = None
         self.started_ms = int(time.time() * 1000)
         self.last_config_ms = 0
@@ -260,7 +261,7 @@ class GuardiaProcess:
 
         engine = make_engine(opts, self.registry)
         await self._start_rules(cfg, engine)
-        api = ApiDeps(
+        api = self.api = ApiDeps(
             storage=self.storage,
             engine=engine,
             targets=ScrapeTargets(lambda: self.scrape),
@@ -332,7 +333,11 @@ class GuardiaProcess:
         self._tasks.append(asyncio.create_task(self.notifier.run(self._stop), name="notifier"))
 
     def _serve(self, app: Any, sock: socket.socket) -> None:
-        server = _Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
+        server = _Server(
+            uvicorn.Config(
+                app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=3
+            )
+        )
         self._servers.append(server)
         self._tasks.append(asyncio.create_task(server.serve(sockets=[sock]), name="http"))
 
@@ -342,6 +347,8 @@ class GuardiaProcess:
         started = time.monotonic()
         for srv in self._servers:
             srv.should_exit = True
+        if self.api is not None:
+            self.api.cancel_running_queries()
         if self.scrape is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.scrape.stop(), timeout=SHUTDOWN_BUDGET_S / 2)
