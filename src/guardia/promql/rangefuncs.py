@@ -60,7 +60,14 @@ def _prev(v: np.ndarray) -> np.ndarray:
 
 
 def extrapolated_rate(rv: RangeVector, is_counter: bool, is_rate: bool) -> tuple[F64, np.ndarray]:
-    """Prometheus's ``extrapolatedRate``: rate/increase/delta for every window."""
+    """Prometheus's ``extrapolatedRate``: rate/increase/delta for every window.
+
+    The difference between the last and first sample (plus what counter resets lost) is
+    extrapolated towards the window edges: all the way when the gap to an edge is at most
+    1.1 average sample intervals, otherwise by half an interval; a counter is never
+    extrapolated below zero.  Written with in-place operations: it runs on every
+    (series, step) cell of the hottest query shape.
+    """
     lo, hi = rv.lo, rv.hi
     c = hi - lo
     ok = c >= 2
@@ -68,36 +75,46 @@ def extrapolated_rate(rv: RangeVector, is_counter: bool, is_rate: bool) -> tuple
     if len(v) == 0:
         return np.zeros(lo.shape), ok
     loc = np.minimum(lo, len(v) - 1)
-    hic = np.clip(hi - 1, 0, len(v) - 1)
+    hic = hi - 1
+    np.clip(hic, 0, len(v) - 1, out=hic)
     first_v = v[loc]
-    last_v = v[hic]
-    result = last_v - first_v
+    result = v[hic]
+    result -= first_v
     if is_counter:
         prev = _prev(v)
         drops = (v < prev) & ~_first_of_series(rv)
         if drops.any():
-            result = result + _pair_sum(rv, np.where(drops, prev, 0.0))
+            result += _pair_sum(rv, np.where(drops, prev, 0.0))
     first_t = t[loc]
     last_t = t[hic]
-    range_start = rv.step_times[None, :] - rv.range_ms
-    range_end = rv.step_times[None, :]
+    end = rv.step_times[None, :]
     with np.errstate(all="ignore"):
-        dur_start = (first_t - range_start) / 1000.0
-        dur_end = (range_end - last_t) / 1000.0
-        sampled = (last_t - first_t) / 1000.0
-        avg_between = sampled / np.maximum(c - 1, 1)
-        threshold = avg_between * 1.1
-        dur_start = np.where(dur_start >= threshold, avg_between / 2, dur_start)
+        # Durations in seconds: sampled span, gaps to the window start and end.
+        sampled = (last_t - first_t).astype(np.float64)
+        sampled *= 1e-3
+        dur_start = (first_t - (end - rv.range_ms)).astype(np.float64)
+        dur_start *= 1e-3
+        dur_end = (end - last_t).astype(np.float64)
+        dur_end *= 1e-3
+        c -= 1
+        np.maximum(c, 1, out=c)
+        half = sampled / c
+        threshold = half * 1.1
+        half *= 0.5
+        np.copyto(dur_start, half, where=dur_start >= threshold)
         if is_counter:
-            to_zero = sampled * (first_v / result)
+            to_zero = first_v / result
+            to_zero *= sampled
             use_zero = (result > 0) & (first_v >= 0) & (to_zero < dur_start)
-            dur_start = np.where(use_zero, to_zero, dur_start)
-        dur_end = np.where(dur_end >= threshold, avg_between / 2, dur_end)
-        factor = (sampled + dur_start + dur_end) / sampled
+            np.copyto(dur_start, to_zero, where=use_zero)
+        np.copyto(dur_end, half, where=dur_end >= threshold)
+        dur_start += dur_end
+        dur_start += sampled
+        dur_start /= sampled
         if is_rate:
-            factor = factor / (rv.range_ms / 1000.0)
-        out: F64 = result * factor
-    return out, ok
+            dur_start /= rv.range_ms / 1000.0
+        result *= dur_start
+    return result, ok
 
 
 def instant_delta(rv: RangeVector, is_rate: bool) -> tuple[F64, np.ndarray]:
