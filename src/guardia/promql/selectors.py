@@ -94,18 +94,31 @@ def _bounds(t: I64, starts: I64, et: I64, range_ms: int) -> tuple[I64, I64]:
     """Window bounds for every series and step.
 
     On a regular step grid whose step divides the range (5m windows at 15s steps), the
-    start of window i is the end of window i - range/step, so one search over the
-    extended grid gives both bounds.
+    start of window i is the end of window i - range/step, so the counts of samples up
+    to each point of the extended grid give both bounds; those counts come from binning
+    every sample to its first grid point (one ``bincount``), not from a search.
     """
     n = len(et)
     if n > 1:
         d = int(et[1] - et[0])
         if d > 0 and range_ms % d == 0 and bool((np.diff(et) == d).all()):
             r = range_ms // d
-            grid = et[0] - range_ms + np.arange(n + r, dtype=np.int64) * d
-            h = search(t, starts, grid, "right")
+            h = _grid_counts(t, starts, int(et[0]) - range_ms, d, n + r)
             return h[:, :n], h[:, r:]
     return search(t, starts, et - range_ms, "right"), search(t, starts, et, "right")
+
+
+def _grid_counts(t: I64, starts: I64, g0: int, d: int, g: int) -> I64:
+    """``[j, i]``: flat index just past series j's samples with ``t <= g0 + i*d``."""
+    k = len(starts) - 1
+    if len(t) == 0 or k == 0:
+        return np.broadcast_to(starts[:-1, None], (k, g)).copy()
+    first = -((g0 - t) // d)  # ceil((t - g0) / d): the first grid point at or after t
+    np.clip(first, 0, g, out=first)
+    seg = np.repeat(np.arange(k, dtype=np.int64), np.diff(starts))
+    cnt = np.bincount(seg * (g + 1) + first, minlength=k * (g + 1)).reshape(k, g + 1)[:, :g]
+    out: I64 = np.cumsum(cnt, axis=1) + starts[:-1, None]
+    return out
 
 
 def subquery(ctx: EvalContext, node: plan.Subquery, ts: I64, ev: Evaluator) -> RangeVector:
