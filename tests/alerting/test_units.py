@@ -184,3 +184,18 @@ def test_pagerduty_v1_with_service_key() -> None:
     assert body["event_type"] == "resolve" and body["incident_key"] == dedup_key('{}:{alertname="A"}')
     assert body["service_key"] == "abcdef0123456789abcdef0123456789"
     assert body["description"] == "[RESOLVED] A "
+
+
+def test_journal_survives_a_torn_last_line(tmp_path: Path) -> None:
+    from guardia.alerting.persist import Journal
+
+    j = Journal(tmp_path / "alerts.json")
+    j.append([("a", {"id": "a", "v": 1}), ("b", {"id": "b", "v": 1})])
+    j.append([("a", {"id": "a", "v": 2}), ("b", None)])
+    j.close()
+    with open(tmp_path / "alerts.json.journal", "a") as f:
+        f.write('{"k": "c", "v": {"id": "c"')  # the process died mid-write
+    assert Journal(tmp_path / "alerts.json").load(lambda r: r["id"]) == {"a": {"id": "a", "v": 2}}
+    j2 = Journal(tmp_path / "alerts.json")
+    j2.compact([{"id": "a", "v": 3}])
+    assert Journal(tmp_path / "alerts.json").load(lambda r: r["id"]) == {"a": {"id": "a", "v": 3}}

@@ -668,6 +668,7 @@ class _Checker:
                     self.err(("inhibit_rules", i, "equal", j), f'"{e}" is not a valid label name')
         receivers = [self._resolve_receiver(i, r) for i, r in enumerate(cfg.receivers)]
         self._check_global_placeholders()
+        self._check_template_strings()
         templates = self._templates()
         return cfg.model_copy(update={
             "receivers": receivers, "file": self.src.file, "template_files": templates,
@@ -875,7 +876,39 @@ class _Checker:
             if reason and not (key == "smtp_from" and "@" in v and "example." not in v):
                 self.issues.append(self.src.issue(("global", key), f"{key} {reason}", severity="warning"))
 
+    def _check_template_strings(self) -> None:
+        """Template syntax in receiver fields (titles, texts, headers) is checked now, not at
+        3 a.m. when the first alert renders it (Alertmanager only finds out then)."""
+        from guardia.template import Template, TemplateError, alertmanager_funcs
+
+        funcs = alertmanager_funcs()
+
+        def check(path: FieldPath, value: Any) -> None:
+            if isinstance(value, str):
+                if "{{" not in value:
+                    return
+                try:
+                    Template(funcs).parse(value, "field")
+                except TemplateError as e:
+                    self.err(path, f"invalid template: {e.message.removeprefix('template: field:1: ')}")
+            elif isinstance(value, dict):
+                for k, v in value.items():
+                    check((*path, k), v)
+            elif isinstance(value, list):
+                for i, v in enumerate(value):
+                    check((*path, i), v)
+
+        raw = self.src.data if isinstance(self.src.data, dict) else {}
+        for i, r in enumerate(raw.get("receivers") or []):
+            if not isinstance(r, dict):
+                continue
+            for key, configs in r.items():
+                if key.endswith("_configs") and isinstance(configs, list):
+                    check(("receivers", i, key), configs)
+
     def _templates(self) -> list[str]:
+        from guardia.template import Template, TemplateError, alertmanager_funcs
+
         files: list[str] = []
         for i, pattern in enumerate(self.cfg.templates):
             p = pattern if Path(pattern).is_absolute() else str(Path(self.base_dir) / pattern)
@@ -886,5 +919,12 @@ class _Checker:
                 continue
             if not matches and not glob.has_magic(p):
                 self.err(("templates", i), f"template file {p!r} does not exist")
+            for f in matches:
+                try:
+                    Template(alertmanager_funcs()).parse(Path(f).read_text(encoding="utf-8"), Path(f).name)
+                except TemplateError as e:
+                    self.err(("templates", i), f"{f}: {e.message}")
+                except (OSError, UnicodeDecodeError) as e:
+                    self.err(("templates", i), f"cannot read template file {f}: {e}")
             files.extend(matches)
         return files
