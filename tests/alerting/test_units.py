@@ -195,7 +195,12 @@ def test_journal_survives_a_torn_last_line(tmp_path: Path) -> None:
     j.close()
     with open(tmp_path / "alerts.json.journal", "a") as f:
         f.write('{"k": "c", "v": {"id": "c"')  # the process died mid-write
-    assert Journal(tmp_path / "alerts.json").load(lambda r: r["id"]) == {"a": {"id": "a", "v": 2}}
+    j1 = Journal(tmp_path / "alerts.json")
+    assert j1.load(lambda r: r["id"]) == {"a": {"id": "a", "v": 2}}
+    j1.append([("d", {"id": "d"})])  # appends after a torn tail must still be readable
+    j1.close()
+    reread = Journal(tmp_path / "alerts.json").load(lambda r: r["id"])
+    assert reread == {"a": {"id": "a", "v": 2}, "d": {"id": "d"}}
     j2 = Journal(tmp_path / "alerts.json")
     j2.compact([{"id": "a", "v": 3}])
     assert Journal(tmp_path / "alerts.json").load(lambda r: r["id"]) == {"a": {"id": "a", "v": 3}}

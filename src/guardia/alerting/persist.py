@@ -61,13 +61,19 @@ class Journal:
         records: dict[str, Any] = {}
         for rec in read_json(self.path) or []:
             records[key_of(rec)] = rec
+        good = 0
+        torn = False
         try:
-            with open(self.journal_path, encoding="utf-8") as f:
+            with open(self.journal_path, "rb") as f:
                 for line in f:
                     try:
                         entry = json.loads(line)
+                        if not line.endswith(b"\n"):
+                            raise ValueError("unterminated")
                     except ValueError:
-                        break  # the process died mid-write: everything before is intact
+                        torn = True  # the process died mid-write: everything before is intact
+                        break
+                    good += len(line)
                     self._lines += 1
                     if entry.get("del"):
                         records.pop(entry["k"], None)
@@ -75,6 +81,10 @@ class Journal:
                         records[entry["k"]] = entry["v"]
         except FileNotFoundError:
             pass
+        if torn:
+            # cut the torn tail so that later appends start on a clean line
+            with open(self.journal_path, "r+b") as f:
+                f.truncate(good)
         return records
 
     def _handle(self) -> IO[str]:
