@@ -1,4 +1,16 @@
-"""PromQL as Prometheus 3.x evaluates it, over any storage with ``querier(mint, maxt)``."""
+"""PromQL as Prometheus 3.x evaluates it, over any storage with ``querier(mint, maxt)``.
+
+Layout: ``parse`` (the compiled Prometheus grammar via ``promql-parser``, converted into
+``plan`` nodes), ``evaluator`` (walks the plan for an array of steps at once), one module
+per job (``selectors``, ``windows``, ``rangefuncs``, ``functions``, ``aggregations``,
+``binops``, ``histograms``, ``kahan``, ``dedupe``), ``annotate`` (warning/info texts),
+``errors`` and ``engine`` (the public entry point).  ``scripttest`` runs Prometheus's
+promqltest scripts (``guardia promqltest``).
+
+Float samples only: native histograms are not stored by guardia, so functions that only
+apply to them return nothing.  Not supported: the experimental ``limit_ratio`` (its
+sampling depends on Prometheus's internal label hash) and ``info()``.
+"""
 
 from guardia.promql.engine import Engine, EngineOptions, QueryResult, Sample
 from guardia.promql.errors import (
