@@ -6,6 +6,11 @@ alertmanager config it embeds or points at, and returns one frozen ``Config``.  
 the config file's directory, as Prometheus does.  Every problem in every file is collected
 before anything is raised, so one run shows the whole list.  ``reload`` keeps the running
 config when the new one does not validate, and says why.
+
+``${VAR}`` is expanded only in ``external_labels`` values (Prometheus's expand-external-labels
+behaviour, always on here; an unset variable is an error rather than an empty value).
+Prometheus expands nothing else, so ``${VAR}`` in a password is reported with advice to use
+the ``*_file`` field instead.
 """
 
 from __future__ import annotations
