@@ -7,7 +7,8 @@ import math
 import pytest
 
 from guardia.model.samples import is_stale_nan
-from guardia.scrape.loop import ScrapeLoop, make_client
+from guardia.scrape.loop import ScrapeLoop
+from guardia.scrape.request import make_client
 from guardia.scrape.target import Target, populate_labels
 from guardia.storage.memory import MemoryStorage
 from tests.scrape.helpers import Sink, close, job, respond, select

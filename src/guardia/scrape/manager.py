@@ -25,8 +25,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Summary
 from guardia.config.prometheus import PrometheusConfig, ScrapeConfig
 from guardia.discovery import FileDiscovery, TargetGroup, static_groups
 from guardia.model import format_duration
-from guardia.scrape.loop import ScrapeLoop, make_client, uses_proxy
+from guardia.scrape.loop import ScrapeLoop
 from guardia.scrape.metadata import MetadataEntry, target_metadata
+from guardia.scrape.request import make_client, uses_proxy
 from guardia.scrape.target import DroppedTarget, Target, TargetError, populate_labels
 from guardia.storage.interface import Storage
 
