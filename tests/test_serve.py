@@ -155,6 +155,7 @@ CONFIG = """
 global: {{scrape_interval: 1s}}
 scrape_configs:
   - job_name: self
+    basic_auth: {{username: monitor, password: hunter2-not-shown}}
     static_configs: [{{targets: ["127.0.0.1:{port}"]}}]
 {extra}
 """
@@ -170,6 +171,8 @@ def test_broken_config_on_reload_keeps_the_old_one(tmp_path: Path, serve_factory
     s.wait_ready()
     assert s.http.post("/-/reload").status_code == 200
     s.wait_up("self")
+    shown = s.http.get("/api/v1/status/config").json()["data"]["yaml"]
+    assert "hunter2-not-shown" not in shown and "<secret>" in shown and "monitor" in shown
 
     cfg.write_text("scrape_configs:\n  - job_name: self\n    scrape_interval: often\n")
     os.kill(s.proc.pid, signal.SIGHUP)
