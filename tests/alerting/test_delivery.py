@@ -70,6 +70,24 @@ async def test_it_does_not_retry_a_400() -> None:
                   reason="clientError") == 1
 
 
+async def test_a_failing_integration_stays_visible_until_delivered() -> None:
+    sink = await HTTPSink(fail_first=1, fail_status=403).start()
+    async with Alertmanager(config(sink.url, group_interval="300ms"), backoff=FAST) as am:
+        await am.put([{"labels": {"alertname": "DBDown"}}])
+        for _ in range(50):
+            (st,) = am.integration_status()
+            if st["consecutiveFailures"]:
+                break
+            await asyncio.sleep(0.02)
+        assert "unexpected status code 403" in st["lastNotifyAttemptError"] and st["failingSince"]
+        await sink.wait_for(1, 5)
+        await asyncio.sleep(0.05)
+        (st,) = am.integration_status()
+    await sink.stop()
+    assert st["lastNotifyAttemptError"] == "" and st["failingSince"] is None
+    assert st["receiver"] == "hook" and st["integration"] == "webhook"
+
+
 async def test_failed_flush_is_retried_next_interval_until_delivered() -> None:
     # Retries inside one flush stop at the notify deadline; the next flush tries again.
     sink = await HTTPSink(fail_first=2, fail_status=400).start()

@@ -344,6 +344,27 @@ class Alertmanager:
             "uptime": format_time(self.started_at),
         }
 
+    def integration_status(self) -> list[dict[str, Any]]:
+        """Per receiver integration: last attempt, its error, since when it has been failing.
+
+        A failed notification stays visible here (and in ``alertmanager_notifications_failed_total``)
+        until a later attempt delivers it: status pages show it, loudly.
+        """
+        out = []
+        for name, integs in self.integrations.items():
+            for i in integs:
+                st = i.state
+                out.append({
+                    "receiver": name, "integration": i.key.integration, "index": i.key.index,
+                    "sendResolved": i.send_resolved,
+                    "lastNotifyAttempt": format_time(st.last_attempt_ns),
+                    "lastNotifyAttemptDuration": f"{st.last_duration_s:.3f}s",
+                    "lastNotifyAttemptError": st.last_error,
+                    "failingSince": format_time(st.failing_since_ns) if st.failing_since_ns else None,
+                    "consecutiveFailures": st.consecutive_failures,
+                })
+        return out
+
     def receiver_names(self) -> list[str]:
         return [r.name for r in self.config.receivers]
 

@@ -15,7 +15,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from guardia.alerting.metrics import NotifyMetrics
@@ -157,12 +157,33 @@ class Backoff:
 
 
 @dataclass
+class IntegrationState:
+    """Last delivery attempt of one integration: shown by status pages until it succeeds."""
+
+    last_attempt_ns: int = 0
+    last_duration_s: float = 0.0
+    last_error: str = ""
+    failing_since_ns: int = 0
+    consecutive_failures: int = 0
+
+    def succeeded(self, at: int, duration: float) -> None:
+        self.last_attempt_ns, self.last_duration_s = at, duration
+        self.last_error, self.failing_since_ns, self.consecutive_failures = "", 0, 0
+
+    def failed(self, at: int, duration: float, error: str) -> None:
+        self.last_attempt_ns, self.last_duration_s, self.last_error = at, duration, error
+        self.failing_since_ns = self.failing_since_ns or at
+        self.consecutive_failures += 1
+
+
+@dataclass
 class RetryStage:
     notifier: Notifier
     key: ReceiverKey
     send_resolved: bool
     metrics: NotifyMetrics
     backoff: Backoff
+    state: IntegrationState = field(default_factory=IntegrationState)
 
     async def exec(self, ctx: NotifyContext, alerts: list[Alert]) -> list[Alert]:
         if self.send_resolved:
@@ -187,6 +208,7 @@ class RetryStage:
                                       reason="contextDeadlineExceeded")
                 await asyncio.wait_for(self.notifier.send(ctx, sent), timeout=remaining)
                 self.metrics.latency.labels(integ, name).observe(time.monotonic() - t0)
+                self.state.succeeded(time.time_ns(), time.monotonic() - t0)
                 log.info("event=notify_success receiver=%s integration=%s attempts=%d group_key=%s alerts=%d",
                          name, integ, attempt, ctx.group_key, len(sent))
                 return alerts
@@ -199,6 +221,7 @@ class RetryStage:
             delay = next(delays)
             if not err.retryable or loop.time() + delay >= ctx.deadline:
                 self.metrics.failed.labels(integ, name, err.reason).inc()
+                self.state.failed(time.time_ns(), time.monotonic() - t0, str(err))
                 log.error("event=notify_failed receiver=%s integration=%s attempts=%d retryable=%s error=%r",
                           name, integ, attempt, err.retryable, str(err))
                 raise NotifyError(f"{self.key}: notify retry canceled after {attempt} attempts: {err}",
@@ -225,6 +248,7 @@ class Integration:
     key: ReceiverKey
     notifier: Notifier
     send_resolved: bool
+    state: IntegrationState = field(default_factory=IntegrationState)
 
 
 def build_pipeline(
@@ -245,7 +269,7 @@ def build_pipeline(
         per_integration: list[Stage] = [
             MultiStage([
                 DedupStage(nflog, i.key, i.send_resolved, clock),
-                RetryStage(i.notifier, i.key, i.send_resolved, metrics, bo),
+                RetryStage(i.notifier, i.key, i.send_resolved, metrics, bo, i.state),
                 SetNotifiesStage(nflog, i.key),
             ])
             for i in integs
