@@ -70,3 +70,12 @@ def test_parse_error_carries_line_and_column() -> None:
 def test_alertmanager_data(case: dict[str, Any]) -> None:
     tmpl = Template(alertmanager_funcs()).parse(case["template"], "t")
     assert tmpl.execute(amdata_example()) == case["expected"]
+
+
+def test_prometheus3_now_and_to_duration() -> None:
+    """Prometheus 3 additions (not in promtool 2.42, so not in the oracle-checked file)."""
+    data = AlertTemplateData({"a": "b"}, {}, "", 1.0)
+    got = expand_alert_template(
+        "{{ now }}|{{ toDuration 90.5 }}|{{ 3725 | toDuration }}|"
+        "{{ humanizeDuration (toDuration 61) }}", "X", data, None, "", 1_700_000_000_123)
+    assert got == "1.700000000123e+09|1m30.5s|1h2m5s|1m 1s"

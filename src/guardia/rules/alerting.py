@@ -99,7 +99,7 @@ class AlertingRule:
 
             def expand(text: str, data: AlertTemplateData = data) -> str:
                 return expand_alert_template(text, self.name, data, template_query,
-                                             self.external_url)
+                                             self.external_url, t_ms)
 
             d = dict(labels)
             for k, v in self.labels.items():

@@ -6,6 +6,7 @@ import functools
 import ipaddress
 import math
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,7 @@ from urllib.parse import quote_plus, urlsplit
 
 from guardia.template.builtins import BUILTINS, SafeHTML, StringMap
 from guardia.template.errors import TemplateError, TemplateFuncError
+from guardia.template.gotime import GoDuration
 from guardia.template.parse import Tree, parse_text
 from guardia.template.template import Template
 from guardia.template.textfuncs import (
@@ -107,11 +109,13 @@ def _args(*args: Any) -> dict[str, Any]:
 
 
 def prometheus_funcs(query_func: QueryFunc | None = None,
-                     external_url: str = "") -> dict[str, Callable[..., Any]]:
+                     external_url: str = "",
+                     eval_time_ms: int | None = None) -> dict[str, Callable[..., Any]]:
     """The function map Prometheus gives alert and console templates.
 
     ``query_func(expr)`` runs an instant query at the evaluation time and returns samples
     (objects with ``.labels`` and ``.v``/``.value``, or ``(labels, value)`` pairs).
+    ``eval_time_ms`` is what ``now`` returns (the rule's evaluation time; default: the clock).
     """
     url = urlsplit(external_url)
 
@@ -148,7 +152,18 @@ def prometheus_funcs(query_func: QueryFunc | None = None,
             raise TemplateFuncError(f"cannot convert {v} to time")
         return time_from_seconds(v)
 
+    def to_duration(i: Any) -> GoDuration:
+        v = to_float(i)
+        if math.isnan(v) or math.isinf(v):
+            raise TemplateFuncError(f"cannot convert {v} to duration")
+        return GoDuration.from_seconds(v)
+
+    def now() -> float:
+        return (eval_time_ms if eval_time_ms is not None else int(time.time() * 1000)) / 1000
+
     return {
+        "toDuration": to_duration,
+        "now": now,
         "query": query,
         "first": first,
         "label": label,
@@ -202,6 +217,7 @@ def expand_alert_template(
     data: AlertTemplateData,
     query_func: QueryFunc | None = None,
     external_url: str = "",
+    eval_time_ms: int | None = None,
 ) -> str:
     """Expand one label/annotation template exactly as Prometheus's alerting rule does.
 
@@ -209,7 +225,7 @@ def expand_alert_template(
     raising, so one bad annotation never stops rule evaluation.
     """
     name = "__alert_" + alert_name
-    tmpl = _template_for(query_func, external_url)
+    tmpl = _template_for(query_func, external_url, eval_time_ms)
     try:
         tmpl.name = name
         tmpl.trees = dict(_parsed_alert_template(text, name))
@@ -221,14 +237,18 @@ def expand_alert_template(
         return f"<error expanding template: error executing template {name}: {e}>"
 
 
-def _template_for(query_func: QueryFunc | None, external_url: str) -> Template:
+def _template_for(query_func: QueryFunc | None, external_url: str,
+                  eval_time_ms: int | None) -> Template:
     """A Template with Prometheus's functions; reused while the query function is the same
     (one rule evaluation), since building the function map is most of a small expansion."""
-    cached: tuple[QueryFunc | None, str, Template] | None = getattr(_LAST, "t", None)
-    if cached is not None and cached[0] is query_func and cached[1] == external_url:
-        return cached[2]
-    tmpl = Template(prometheus_funcs(query_func, external_url))
-    _LAST.t = (query_func, external_url, tmpl)  # per thread: groups evaluate in parallel
+    cached: tuple[QueryFunc | None, str, int | None, Template] | None = getattr(
+        _LAST, "t", None)
+    if (cached is not None and cached[0] is query_func and cached[1] == external_url
+            and cached[2] == eval_time_ms):
+        return cached[3]
+    tmpl = Template(prometheus_funcs(query_func, external_url, eval_time_ms))
+    # Per thread: groups evaluate in parallel worker threads.
+    _LAST.t = (query_func, external_url, eval_time_ms, tmpl)
     return tmpl
 
 
