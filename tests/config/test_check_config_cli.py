@@ -131,3 +131,14 @@ def test_real_command_line() -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip().startswith("OK, 0 warnings in 2 files")
+
+
+def test_a_rule_file_named_twice_is_reported_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rules.yml").write_text("groups:\n  - name: g\n    rules:\n      - record: bad-name\n"
+                                        "        expr: up\n")
+    (tmp_path / "prometheus.yml").write_text("rule_files: [rules.yml]\n")
+    code, lines = run("prometheus.yml", "rules.yml", "./rules.yml")
+    assert code == 1
+    assert [line.split(": error: ")[0] for line in lines[:-1]] == ["rules.yml:4:17"]
+    assert lines[-1].startswith("FAILED: 1 error, 0 warnings in 3 files")
