@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from guardia.alerting import Alertmanager
+from guardia.alerting.silence import parse_api_silence
 from guardia.alerting.types import format_time
 from guardia.config import parse_yaml
 from guardia.config.alertmanager import parse_alertmanager_config
@@ -75,13 +76,25 @@ async def test_same_notifications_as_alertmanager(scenario: Path, tmp_path: Path
             for s in spec.get("silences", []):
                 body = {**s, "startsAt": _iso(wall0 - 1), "endsAt": _iso(wall0 + 3600), "createdBy": "test"}
                 (await client.post("/api/v2/silences", json=body)).raise_for_status()
-                from guardia.alerting.silence import parse_api_silence
-
                 guardia.silences.set(**parse_api_silence(body))
             t0 = time.monotonic()
             wall0 = time.time()
+            silence_ids: dict[str, tuple[str, str]] = {}
             for step in spec["steps"]:
                 await asyncio.sleep(max(0.0, t0 + step["at"] - time.monotonic()))
+                if "silence" in step:
+                    body = {"matchers": step["silence"]["matchers"], "startsAt": _iso(time.time() - 1),
+                            "endsAt": _iso(time.time() + 3600), "createdBy": "test", "comment": "diff"}
+                    resp = await client.post("/api/v2/silences", json=body)
+                    resp.raise_for_status()
+                    silence_ids[step["silence"]["name"]] = (
+                        resp.json()["silenceID"], guardia.silences.set(**parse_api_silence(body)))
+                    continue
+                if "expire" in step:
+                    ref_id, our_id = silence_ids[step["expire"]]
+                    (await client.delete(f"/api/v2/silence/{ref_id}")).raise_for_status()
+                    guardia.silences.expire(our_id)
+                    continue
                 batch = []
                 for a in step.get("post", []):
                     starts = wall0 + a.get("starts", step["at"])
