@@ -52,3 +52,18 @@ def test_parse_matchers_forms() -> None:
     assert parse_matchers('alertname="APIDown"')[0].value == "APIDown"
     with pytest.raises(MatcherError):
         parse_matchers("{job=api}")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "expected"),
+    [
+        ("prod-(?i)EU.*", "prod-eu-west", True),
+        ("prod-(?i)EU.*", "PROD-eu-west", False),
+        ("[[:digit:]]+", "123", True),
+        ("[[:alpha:]]+", "abc1", False),
+    ],
+)
+def test_re2_only_syntax_is_understood(pattern: str, value: str, expected: bool) -> None:
+    m = Matcher.parse("l", "=~", pattern)
+    assert m.matches(value) is expected
+    assert m.value == pattern  # the user's spelling is kept for display and APIs

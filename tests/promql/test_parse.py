@@ -7,7 +7,7 @@ import re
 import pytest
 
 from guardia.promql import BadDataError, Engine, parse, plan
-from guardia.promql.rx import translate
+from guardia.model.re2syntax import translate
 from guardia.storage.memory import MemoryStorage
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from guardia.model.labels import Labels
+from guardia.model.re2syntax import translate
 
 
 class MatcherError(ValueError):
@@ -41,7 +42,8 @@ def compile_anchored(pattern: str) -> re.Pattern[str]:
     """Compile a Prometheus regex: dot matches newline; callers use ``fullmatch`` to anchor.
 
     RE2 (the engine Prometheus uses) has no look-around and no back-references; they are
-    refused here too, so a config valid for guardia is valid for Prometheus.
+    refused here too, so a config valid for guardia is valid for Prometheus.  RE2 features
+    Python spells differently (mid-pattern flags, POSIX classes) are translated first.
     """
     if _RE2_UNSUPPORTED.search(pattern):
         raise MatcherError(
@@ -49,7 +51,7 @@ def compile_anchored(pattern: str) -> re.Pattern[str]:
             "supported (Prometheus uses RE2 syntax)"
         )
     try:
-        return re.compile(pattern, re.DOTALL)
+        return re.compile(translate(pattern), re.DOTALL)
     except re.error as e:
         raise MatcherError(f"invalid regular expression {pattern!r}: {e}") from None
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from guardia.model import Labels
 from guardia.model.matchers import MatchType
-from guardia.promql import annotate, histograms, plan, rangefuncs, rx
+from guardia.promql import annotate, histograms, plan, rangefuncs
 from guardia.promql.dedupe import drop_name, merge_duplicates
 from guardia.promql.errors import BadDataError, ExecutionError
 from guardia.promql.kahan import kahan_inc_scalar
@@ -390,7 +390,7 @@ def _label_replace(vec: Vector, dst: str, repl: str, src: str, regex: str) -> Ve
     from guardia.model.matchers import MatcherError, compile_anchored
 
     try:
-        pattern = compile_anchored(rx.translate(_go_named_groups(regex)))
+        pattern = compile_anchored(_go_named_groups(regex))
     except MatcherError as e:
         raise BadDataError(f"invalid regular expression in label_replace(): {regex}") from e
     if not valid_label_name(dst):

@@ -18,7 +18,7 @@ import promql_parser as pp
 
 from guardia.model import Matcher, MatchType
 from guardia.model.matchers import MatcherError
-from guardia.promql import plan, rx
+from guardia.promql import plan
 from guardia.promql.errors import ParseError
 
 _STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`', re.DOTALL)
@@ -193,11 +193,8 @@ class _Converter:
             raise ParseError("'or' inside label matchers is not PromQL")
         for m in ms.matchers:
             mt = _lookup(_OPS, m.op)
-            value = m.value
-            if mt in (MatchType.REGEX, MatchType.NOT_REGEX):
-                value = rx.translate(value)
             try:
-                matchers.append(Matcher(m.name, mt, value))
+                matchers.append(Matcher(m.name, mt, m.value))
             except MatcherError as e:
                 raise ParseError(str(e)) from None
         if all(m.matches_empty for m in matchers):
