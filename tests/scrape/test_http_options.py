@@ -192,3 +192,24 @@ async def test_credentials_file_is_reread_on_every_scrape(tmp_path: Path) -> Non
     assert [r["authorization"] for r in sink.requests] == ["Bearer one", "Bearer two"]
     assert loop.target.health == "down"
     assert "cannot read the scrape credentials" in loop.target.last_error
+
+
+async def test_mutual_tls_with_a_client_certificate(cert: tuple[Path, Path], via: str) -> None:
+    crt, key = cert
+    sink = Sink(respond("mtls 1\n"))
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(crt, key)
+    ctx.load_verify_locations(crt)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    sink.server.socket = ctx.wrap_socket(sink.server.socket, server_side=True)
+    storage = MemoryStorage()
+    tls = f"{{ca_file: '{crt}', cert_file: '{crt}', key_file: '{key}'}}"
+    extra = f"    scheme: https\n    tls_config: {tls}\n"
+    loop = _loop(sink.address, storage, extra, via)
+    try:
+        await loop.scrape_once()
+    finally:
+        await close(loop)
+        sink.close()
+    assert loop.target.health == "up", loop.target.last_error
+    assert select(storage, __name__="mtls")
