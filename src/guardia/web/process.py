@@ -302,6 +302,11 @@ class GuardiaProcess:
         self._ready = True
         self._m_ready.set(1)
         log.info("event=ready listen=%s config=%s", self.listen, self.config_path)
+        log.info(
+            "event=hint try=%r grafana_datasource=%r",
+            f"curl 'http://{self.listen}/api/v1/query?query=up'",
+            f"Prometheus type, URL http://{self.listen}",
+        )
 
     async def _start_rules(self, cfg: Config, engine: Any) -> None:
         """Rule groups, and the notifier that hands their alerts to Alertmanager(s)."""
