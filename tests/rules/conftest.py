@@ -34,7 +34,7 @@ def make_group(text: str, storage: MemoryStorage, *, query: QueryFunc | None = N
                        "http://guardia.example:9090", restore=restore)
 
 
-def series(storage: MemoryStorage, name: str, mint: int = 0, maxt: int = 10**12
+def series(storage: MemoryStorage, name: str, mint: int = 0, maxt: int = 2**62
            ) -> dict[Labels, list[tuple[int, float]]]:
     """All samples of metric ``name`` (NaN staleness markers included)."""
     q = storage.querier(mint, maxt)

@@ -239,3 +239,33 @@ def test_short_for_is_not_restored_within_the_grace_period() -> None:
     after.restore_for_state(MIN)
     a = next(iter(_rule(after).active.values()))
     assert a.active_at_ms == MIN and _rule(after).restored
+
+
+async def test_running_group_restores_after_its_second_evaluation() -> None:
+    import asyncio
+    import time as _time
+
+    storage = MemoryStorage()
+    now = int(_time.time() * 1000)
+    storage.add_series(Labels({"__name__": "up", "job": "api", "instance": "a:1"}),
+                       [now - 60_000 + i * 1000 for i in range(120)], [0.0] * 120)
+    g = make_group("""
+groups:
+  - name: g
+    interval: 100ms
+    rules:
+      - alert: Down
+        expr: up == 0
+        for: 1h
+""", storage, restore=True, for_grace_period_ms=0)
+    stop = asyncio.Event()
+    task = asyncio.create_task(g.run(stop))
+    while g.evaluations < 4:
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    rule = _rule(g)
+    assert rule.restored
+    (pts,) = series(storage, "ALERTS").values()
+    # Nothing written by the first two evaluations: ALERTS start after the restore.
+    assert len(pts) == g.evaluations - 2
