@@ -80,3 +80,18 @@ def test_alerts_data() -> None:
     data = alerts_data([_group()])
     assert [a["labels"]["instance"] for a in data["alerts"]] == ["a:1"]
     assert data["alerts"][0]["state"] == "pending"
+
+
+def test_manager_exposes_the_same_data(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from guardia.rules import RuleManager
+
+    f = tmp_path / "r.yml"
+    f.write_text(RULES)
+    storage = MemoryStorage()
+    storage.add_series(Labels({"__name__": "up", "job": "api", "instance": "a:1"}), [0], [0])
+    m = RuleManager(storage)
+    m.update([str(f)])
+    for g in m.rule_groups():
+        g.eval(0)
+    assert m.rules(type_="alert")["groups"][0]["rules"][0]["name"] == "InstanceDown"
+    assert m.alerts()["alerts"][0]["labels"]["instance"] == "a:1"

@@ -20,6 +20,7 @@ from guardia.config.errors import ConfigError
 from guardia.config.rulefile import RuleFile, load_rule_file
 from guardia.promql import Engine
 from guardia.rules.alerting import AlertingRule
+from guardia.rules.api import alerts_data, rules_data
 from guardia.rules.group import Group, GroupOptions, NotifyFunc, Rule
 from guardia.rules.metrics import RuleMetrics
 from guardia.rules.query import QueryFunc, engine_query_func
@@ -163,6 +164,14 @@ class RuleManager:
     # --- views for the API
     def rule_groups(self) -> list[Group]:
         return sorted(self.groups.values(), key=lambda g: (g.file, g.name))
+
+    def rules(self, **filters: Any) -> dict[str, Any]:
+        """``data`` of GET /api/v1/rules (filters as ``rules_data`` takes them)."""
+        return rules_data(self.rule_groups(), **filters)
+
+    def alerts(self) -> dict[str, Any]:
+        """``data`` of GET /api/v1/alerts."""
+        return alerts_data(self.rule_groups())
 
 
 def _copy_state(old: Group, new: Group) -> None:
