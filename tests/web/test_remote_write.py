@@ -165,3 +165,15 @@ def test_corrupted_payloads_never_crash_or_store_partially() -> None:
             rx.ingest(bytes(b))
         except RemoteWriteError:
             assert st.querier(-(2**62), 2**62).label_names() == []
+
+
+def test_native_histograms_are_counted_not_stored() -> None:
+    from prometheus_client import CollectorRegistry
+
+    label = b"\x0a\x08__name__\x12\x01h"
+    series = b"\x0a" + bytes([len(label)]) + label + b"\x22\x02\x08\x01"  # labels + one Histogram
+    raw = b"\x0a" + bytes([len(series)]) + series
+    reg = CollectorRegistry()
+    st = MemoryStorage()
+    assert RemoteWriteReceiver(st, reg).ingest(raw) == 0
+    assert reg.get_sample_value("guardia_remote_write_histograms_dropped_total") == 1.0

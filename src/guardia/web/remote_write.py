@@ -2,10 +2,12 @@
 
 Decoding is hand-written rather than generated: a ``WriteRequest`` is a flat list of
 ``TimeSeries{labels, samples}`` and the costly parts are per-series label sets and per-sample
-varints.  The decoder walks series in Python but never builds a label set it has seen
-before: the raw bytes of a series' label block key a cache of storage refs.  Sample values
-and timestamps are not decoded one by one: their byte offsets are collected and decoded
-afterwards with a few numpy gathers.
+varints.  Python only hops from series to series; everything else is numpy over all series
+of the request at once.  A label set seen before is never decoded again: the raw bytes of a
+series' label block key a cache of storage refs, and for the usual one-sample series the
+boundary between labels and sample is found from the end of the series, so a cache hit
+skips the label fields entirely.  Values and timestamps are gathered and decoded in bulk.
+Native histograms are not stored (counted in ``guardia_remote_write_histograms_dropped_total``).
 
 A payload is decoded and validated completely before anything is appended, so a bad request
 is refused with 400 and a reason and stores nothing.
@@ -400,6 +402,11 @@ class RemoteWriteReceiver:
             "Remote write requests refused with 400 because the payload was malformed.",
             registry=reg,
         )
+        self._histograms = Counter(
+            "guardia_remote_write_histograms_dropped_total",
+            "Native histogram samples received and not stored (guardia stores float samples).",
+            registry=reg,
+        )
 
     def ingest(self, payload: bytes) -> int:
         """Decode and append one decompressed WriteRequest; return samples appended."""
@@ -409,6 +416,8 @@ class RemoteWriteReceiver:
         except RemoteWriteError:
             self._bad.inc()
             raise
+        if dec.skipped_histograms:
+            self._histograms.inc(dec.skipped_histograms)
         app = self._storage.appender()
         refs = dec.refs
         if new_labels:
