@@ -4,6 +4,7 @@ across files collected, secrets never shown."""
 from __future__ import annotations
 
 import os
+import re
 import textwrap
 from pathlib import Path
 
@@ -73,7 +74,10 @@ def test_issues_from_every_file_are_collected_at_once(tmp_path: Path) -> None:
         """)
     with pytest.raises(ConfigError) as e:
         load_config(cfg)
-    got = sorted(str(i) for i in e.value.issues)
+    # The PromQL parser's own wording belongs to guardia.promql; only its presence matters here.
+    got = sorted(re.sub(r"could not parse expression: .*unclosed left parenthesis",
+                        "could not parse expression: <unclosed left parenthesis>", str(i))
+                 for i in e.value.issues)
     rules = tmp_path / "rules"
     assert got == sorted([
         f"{cfg}:3:19: global.scrape_timeout: global scrape timeout greater than scrape interval "
@@ -83,7 +87,7 @@ def test_issues_from_every_file_are_collected_at_once(tmp_path: Path) -> None:
         f"{cfg}:4:44: warning: rule_files[2]: rule_files pattern '{tmp_path}/nothing/*.yml' matches no "
         "files; no rules will be loaded from it",
         f'{rules}/a.yml:5:15: groups[0].rules[0].expr: group "a", rule 1, "Broken": could not parse '
-        "expression: 1:11: parse error: unclosed left parenthesis",
+        "expression: <unclosed left parenthesis>",
         f"{rules}/b.yml:4:17: groups[0].rules[0].record: group \"b\", rule 1: invalid recording rule name: "
         "'bad-name' (metric names use letters, digits, _ and :, not starting with a digit)",
     ])

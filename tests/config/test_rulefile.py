@@ -65,3 +65,11 @@ def test_load_rule_file_raises_with_every_error(tmp_path: Path) -> None:
         load_rule_file(f)
     assert len(e.value.errors) == 2
     assert f"{f}:5:15: groups[0].rules[0].expr" in str(e.value)
+
+
+def test_parse_errors_carry_the_parsers_explanation() -> None:
+    got = issues_for("groups:\n  - name: g\n    rules:\n      - {record: a, expr: 'sum(rate(x[5m])'}\n"
+                     "      - {record: b, expr: 'rate(up)'}\n")
+    assert len(got) == 2
+    assert got[0].endswith("unclosed left parenthesis")
+    assert "in call to function 'rate'" in got[1]
