@@ -8,6 +8,8 @@ import socket
 import time
 from http.server import BaseHTTPRequestHandler
 
+from prometheus_client import CollectorRegistry
+
 from guardia.scrape.manager import ScrapeManager
 from guardia.storage.memory import MemoryStorage
 from tests.scrape.helpers import Handler, Sink, config, respond, select, wait_for
@@ -106,7 +108,8 @@ async def test_each_hostile_target_fails_alone() -> None:
         f" '{wide.address}']}}]\n"
     )
     storage = MemoryStorage()
-    mgr = ScrapeManager(storage, poll_interval=0.2)
+    reg = CollectorRegistry()
+    mgr = ScrapeManager(storage, reg, poll_interval=0.2)
     mgr.apply_config(config(text))
     task = asyncio.create_task(mgr.run())
     try:
@@ -119,6 +122,8 @@ async def test_each_hostile_target_fails_alone() -> None:
             assert reason in t.last_error, (name, t.last_error)
             (up,) = select(storage, __name__="up", job=name)
             assert set(up.values.tolist()) == {0.0}
+            failed = reg.get_sample_value("guardia_target_scrapes_failed_total", {"scrape_job": name})
+            assert (failed or 0) >= 1
         goods = [t for t in mgr.targets() if t.job == "good"]
         assert all(t.health == "up" for t in goods), [t.last_error for t in goods]
         (g,) = select(storage, __name__="good_total")

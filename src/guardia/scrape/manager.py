@@ -48,8 +48,8 @@ class _Metrics:
             "prometheus_target_scrape_pools_total", "Number of scrape pools configured.", registry=registry
         )
         self.scrapes_failed = Counter(
-            "prometheus_target_scrapes_failed", "Scrapes that failed (guardia).", ["scrape_job"],
-            registry=registry,
+            "guardia_target_scrapes_failed", "Scrapes that failed (HTTP, parse or limit errors).",
+            ["scrape_job"], registry=registry,
         )
         self.sample_limit = Counter(
             "prometheus_target_scrapes_exceeded_sample_limit",
