@@ -128,9 +128,10 @@ def dashboard_requests() -> list[tuple[str, str, dict[str, str]]]:
     ]
 
 
-async def load(url: str, concurrency: int) -> tuple[int, list[float]]:
+async def load(url: str, concurrency: int) -> tuple[int, list[float], dict[str, list[float]]]:
     reqs = dashboard_requests()
     latencies: list[float] = []
+    by_request: dict[str, list[float]] = {}
     done = 0
     async with httpx.AsyncClient(base_url=url, timeout=60) as c:
         started = time.perf_counter()
@@ -146,13 +147,15 @@ async def load(url: str, concurrency: int) -> tuple[int, list[float]]:
                 else:
                     r = await c.post(path, data=params)
                 latencies.append(time.perf_counter() - t0)
+                label = f"{path} {params.get('query', params.get('match[]', ''))[:60]}"
+                by_request.setdefault(label, []).append(latencies[-1])
                 if r.status_code != 200 or r.json()["status"] != "success":
                     raise SystemExit(f"{path} failed: {r.text[:300]}")
                 done += 1
                 i += 1
 
         await asyncio.gather(*(worker(k * 3) for k in range(concurrency)))
-        return int(done / (time.perf_counter() - started)), latencies
+        return int(done / (time.perf_counter() - started)), latencies, by_request
 
 
 def main() -> None:
@@ -178,10 +181,12 @@ def main() -> None:
                     break
                 except httpx.TransportError:
                     time.sleep(0.1)
-            rate, lat = asyncio.run(load(url, 4))
+            rate, lat, by_request = asyncio.run(load(url, 4))
         finally:
             proc.terminate()
             proc.wait(10)
+    for label, values in by_request.items():
+        print(f"  median {np.median(values) * 1000:8.1f} ms  {label}")
     lat_ms = np.array(lat) * 1000
     p50, p90 = np.percentile(lat_ms, 50), np.percentile(lat_ms, 90)
     print(f"requests: {len(lat)}, p50 {p50:.1f} ms, p90 {p90:.1f} ms")
