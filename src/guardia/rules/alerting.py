@@ -111,16 +111,19 @@ class AlertingRule:
                     "vector contains metrics with the same labelset after applying alert labels")
             found[ls] = Alert(ls, {k: expand(v) for k, v in self.annotations.items()},
                               AlertState.PENDING, t_ms, s.v)
+        # Work on a copy and swap it in at the end: the API reads `active` from another
+        # thread while groups evaluate in worker threads.
+        active = dict(self.active)
         for ls, a in found.items():
-            cur = self.active.get(ls)
+            cur = active.get(ls)
             if cur is not None and cur.state != AlertState.INACTIVE:
                 cur.value = a.value
                 cur.annotations = a.annotations
                 continue
-            self.active[ls] = a
+            active[ls] = a
         out: list[Sample] = []
         active_pending = 0
-        for ls, a in list(self.active.items()):
+        for ls, a in list(active.items()):
             if ls not in found:
                 keep_firing = False
                 if a.state == AlertState.FIRING and self.keep_firing_for_ms > 0:
@@ -130,7 +133,7 @@ class AlertingRule:
                         keep_firing = True
                 if a.state == AlertState.PENDING or (
                         a.resolved_at_ms and t_ms - a.resolved_at_ms > RESOLVED_RETENTION_MS):
-                    del self.active[ls]
+                    del active[ls]
                 if a.state != AlertState.INACTIVE and not keep_firing:
                     a.state = AlertState.INACTIVE
                     a.resolved_at_ms = t_ms
@@ -147,8 +150,9 @@ class AlertingRule:
                 out.append(Sample(self._series(a, ALERTS_FOR_STATE_METRIC), ts,
                                   float(a.active_at_ms // 1000)))
         if limit > 0 and active_pending > limit:
-            self.active.clear()
+            self.active = {}
             raise RuleQueryError(f"exceeded limit of {limit} with {active_pending} alerts")
+        self.active = active
         return out
 
     @staticmethod

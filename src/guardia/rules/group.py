@@ -153,7 +153,20 @@ class Group:
 
     # --- restoring `for` state after a restart
     def restore_for_state(self, t_ms: int) -> None:
-        """Prometheus's RestoreForState: resume pending alerts from ALERTS_FOR_STATE."""
+        """Prometheus's RestoreForState: resume pending alerts from ALERTS_FOR_STATE.
+
+        If the store cannot be read, alerts keep their new active time (as if no state had
+        been saved) and ALERTS writing starts anyway, rather than never.
+        """
+        try:
+            self._restore(t_ms)
+        except Exception as e:
+            log.error("restoring for state failed group=%s err=%r", self.key, e)
+            for rule in self.rules:
+                if isinstance(rule, AlertingRule):
+                    rule.restored = True
+
+    def _restore(self, t_ms: int) -> None:
         r0 = time.perf_counter()
         mint = t_ms - self.opts.outage_tolerance_ms
         q = self.opts.storage.querier(mint, t_ms)
@@ -233,10 +246,13 @@ class Group:
                             self.key, missed, interval_s)
                 next_ts += missed * self.interval_ms
             self.opts.metrics.iterations_scheduled.labels(self.key).inc()
-            await self._eval_async(next_ts)
-            if restore_at and self.evaluations >= restore_at:
-                self.restore_for_state(int(clock() * 1000))
-                restore_at = 0
+            try:
+                await self._eval_async(next_ts)
+                if restore_at and self.evaluations >= restore_at:
+                    restore_at = 0
+                    self.restore_for_state(int(clock() * 1000))
+            except Exception as e:  # the loop must survive anything; the next slot retries
+                log.error("rule group evaluation crashed group=%s err=%r", self.key, e)
             next_ts += self.interval_ms
 
     async def _eval_async(self, t_ms: int) -> None:
