@@ -58,6 +58,8 @@ async def test_reload_keeps_unchanged_loops_and_stales_removed_targets(tmp_path:
         (up_b,) = select(storage, __name__="up", instance=b.address)
         assert is_stale_nan(float(up_b.values[-1]))
         assert reg.get_sample_value("prometheus_target_scrape_pool_targets", {"scrape_job": "app"}) == 1
+        sd = {"config": "app", "name": "scrape"}
+        assert reg.get_sample_value("prometheus_sd_discovered_targets", sd) == 1
     finally:
         await mgr.stop()
         task.cancel()

@@ -178,7 +178,7 @@ class ScrapeManager:
         keep = job.cfg.keep_dropped_targets or 0
         self._dropped[job.cfg.job_name] = dropped[:keep] if keep else dropped
         self._target_errors[job.cfg.job_name] = errors
-        self._m.discovered.labels("config", job.cfg.job_name).set(len(out) + len(dropped))
+        self._m.discovered.labels(job.cfg.job_name, "scrape").set(len(out) + len(dropped))
         self._m.pool_targets.labels(job.cfg.job_name).set(len(out))
         return out
 
