@@ -205,7 +205,7 @@ class Ingester:
                             continue
                         v = P.parse_float(val2, lineno)
                         if honor_ts:
-                            ts = P._parse_ts(val, lineno, openmetrics)
+                            ts = P.parse_ts(val, lineno, openmetrics)
                             stamped.append((ref, ts, v))
                         else:
                             ra(ref)
@@ -224,7 +224,7 @@ class Ingester:
         except P.ParseError as e:
             raise ScrapeError(str(e)) from None
         except ValueError:
-            # float() refused a value on the fast path: let the strict parser say why.
+            # float() refused the value of a known series: let the strict parser say why.
             lineno = len(refs) + 1
             for i, line in enumerate(lines, 1):
                 if line and line[0] != "#":

@@ -152,7 +152,7 @@ def _simple(line: str, lineno: int, openmetrics: bool) -> Sample | None:
         v = float(value)
     except ValueError:
         return None
-    t = _parse_ts(ts, lineno, openmetrics) if ts is not None else None
+    t = parse_ts(ts, lineno, openmetrics) if ts is not None else None
     return Sample(name, labels, v, t, m.end(2) if braces else m.end(1))
 
 
@@ -186,13 +186,13 @@ def parse_sample(line: str, lineno: int, openmetrics: bool = False) -> Sample:
     value = parse_float(tokens[0], lineno)
     ts: int | None = None
     if len(tokens) == 2:
-        ts = _parse_ts(tokens[1], lineno, openmetrics)
+        ts = parse_ts(tokens[1], lineno, openmetrics)
     if exemplar:
         _check_exemplar(exemplar, lineno)
     return Sample(name, labels, value, ts, series_end)
 
 
-def _parse_ts(token: str, lineno: int, openmetrics: bool) -> int:
+def parse_ts(token: str, lineno: int, openmetrics: bool) -> int:
     if openmetrics:
         f = parse_float(token, lineno, "timestamp")
         if math.isnan(f) or math.isinf(f):
