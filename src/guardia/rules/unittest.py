@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 import yaml
 
-from guardia.config.errors import ConfigError
+from guardia.config.errors import ConfigError, ConfigIssue
 from guardia.config.rulefile import load_rule_file
 from guardia.model import (
     DurationError,
@@ -270,7 +270,7 @@ class RulesUnitTester:
             try:
                 rf = load_rule_file(f)
             except ConfigError as e:
-                errs.extend(str(i) for i in e.issues)
+                errs.extend(_promtool_issue(i) for i in e.issues if i.severity == "error")
                 continue
             for g in rf.groups:
                 groups.append(build_group(f, g, opts, tg.interval, tg.external_labels,
@@ -387,6 +387,13 @@ class RulesUnitTester:
             return None
         return (f"{head},\n        exp: {_samples_string(exp)}\n"
                 f"        got: {_samples_string(got)}")
+
+
+def _promtool_issue(issue: ConfigIssue) -> str:
+    """A rule-file problem as promtool prints it: ``FILE: LINE:COL: message``."""
+    if issue.line is None:
+        return f"{issue.file}: {issue.message}"
+    return f"{issue.file}: {issue.line}:{issue.column or 0}: {issue.message}"
 
 
 def _ulp_equal(a: float, b: float) -> bool:
