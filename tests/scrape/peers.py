@@ -65,6 +65,7 @@ def client_registry() -> CollectorRegistry:
     h = Histogram("app_latency_seconds", "Latency.", ["route"], registry=reg)
     for v in (0.01, 0.2, 3.0):
         h.labels("/x").observe(v)
+    h.labels("/y").observe(0.3, {"trace_id": "KOO5S4vxi0o"})  # an exemplar, parsed and dropped
     s = Summary("app_payload_bytes", "Payload sizes.", registry=reg)
     s.observe(512)
     Info("app_build", "Build info.", registry=reg).info({"version": "1.2.3", "commit": "abc"})
