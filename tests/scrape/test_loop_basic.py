@@ -98,3 +98,18 @@ async def test_series_with_explicit_timestamps_get_no_stale_marker(via: str) -> 
         await close(loop)
     (a,) = select(storage, __name__="a")
     assert a.timestamps.tolist() == [1000] and a.values.tolist() == [1.0]
+
+
+async def test_track_timestamps_staleness_marks_them_too() -> None:
+    bodies = iter(["a 1 1000\nb 2\n", "b 2\n"])
+    sink = Sink(lambda req: respond(next(bodies))(req))
+    storage = MemoryStorage()
+    loop = _loop(sink, storage, "direct", "    track_timestamps_staleness: true\n")
+    try:
+        await loop.scrape_once()
+        await loop.scrape_once()
+    finally:
+        sink.close()
+        await close(loop)
+    (a,) = select(storage, __name__="a")
+    assert a.values[0] == 1.0 and is_stale_nan(float(a.values[-1]))

@@ -224,8 +224,12 @@ class ScrapeLoop:
             for ref, t, v in result.timestamped:
                 app.append(ref, t, v)
             # Series with their own timestamps are left out of staleness tracking, as in
-            # Prometheus: their samples say when they were true, not that they still are.
+            # Prometheus: their samples say when they were true, not that they still are
+            # (unless track_timestamps_staleness asks for it).
             cur = result.refs
+            if result.timestamped and self.cfg.track_timestamps_staleness:
+                stamped = np.array([r for r, _, _ in result.timestamped], dtype=np.int64)
+                cur = np.union1d(cur, stamped)
             prev = self._prev_refs
             if not (prev.shape == cur.shape and np.array_equal(prev, cur)):
                 gone = np.setdiff1d(prev, cur)
