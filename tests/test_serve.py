@@ -100,6 +100,12 @@ def test_quickstart_scrapes_itself_and_the_demo_and_stops_cleanly(
     targets = s.http.get("/api/v1/targets").json()["data"]["activeTargets"]
     assert {t["labels"]["job"] for t in targets} == {"guardia", "demo-shop"}
     assert s.http.get("/api/v1/status/config").json()["data"]["yaml"].count("job_name") == 2
+    flags = s.http.get("/api/v1/status/flags").json()["data"]
+    assert flags["web.listen-address"] == f"127.0.0.1:{s.port}"
+    assert flags["storage.tsdb.retention.time"] == "15d"
+    rt = s.http.get("/api/v1/status/runtimeinfo").json()["data"]
+    assert rt["reloadConfigSuccess"] is True and rt["storageRetention"] == "15d"
+    assert rt["CWD"] == str(tmp_path)
     metrics = s.http.get("/metrics").text
     for family in (
         "process_resident_memory_bytes",

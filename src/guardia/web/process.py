@@ -208,7 +208,8 @@ class GuardiaProcess:
             reload_config_success=self.reload_ok,
             last_config_time_ms=self.last_config_ms,
             last_reload_error=self.reload_error,
-            storage_retention=format_duration(self.opts.retention_time_ms),
+            storage_retention=self.opts.flags.get("storage.tsdb.retention.time")
+            or format_duration(self.opts.retention_time_ms),
         )
 
     def _external_labels(self) -> dict[str, str]:
