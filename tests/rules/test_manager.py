@@ -76,3 +76,14 @@ async def test_runs_groups_as_tasks_and_stops(tmp_path: Path) -> None:
     runs = reg.get_sample_value("prometheus_rule_evaluations_total", key)
     assert runs is not None and 2 <= runs <= 6
     assert reg.get_sample_value("prometheus_rule_group_interval_seconds", key) == 0.1
+
+
+def test_global_rule_query_offset_is_the_default(tmp_path: Path) -> None:
+    f = tmp_path / "r.yml"
+    f.write_text("groups:\n"
+                 "  - {name: own, query_offset: 30s, rules: [{record: a, expr: vector(1)}]}\n"
+                 "  - {name: inherits, rules: [{record: b, expr: vector(1)}]}\n")
+    m = RuleManager(MemoryStorage(), query_offset_ms=60_000)
+    m.update([str(f)])
+    offsets = {g.name: g.query_offset_ms for g in m.rule_groups()}
+    assert offsets == {"own": 30_000, "inherits": 60_000}

@@ -44,7 +44,7 @@ def expand_rule_files(patterns: Iterable[str]) -> list[str]:
 
 def build_group(rf_file: str, g: Any, opts: GroupOptions, default_interval_ms: int,
                 external_labels: dict[str, str], external_url: str,
-                restore: bool = True) -> Group:
+                restore: bool = True, default_query_offset_ms: int = 0) -> Group:
     rules: list[Rule] = []
     for r in g.rules:
         if r.alert is not None:
@@ -58,7 +58,10 @@ def build_group(rf_file: str, g: Any, opts: GroupOptions, default_interval_ms: i
                 rr.labels = {**g.labels, **rr.labels}
             rules.append(rr)
     return Group(g.name, rf_file, g.interval_ms(default_interval_ms), rules, opts,
-                 limit=g.limit, query_offset_ms=g.query_offset or 0, restore=restore)
+                 limit=g.limit,
+                 query_offset_ms=(g.query_offset if g.query_offset is not None
+                                  else default_query_offset_ms),
+                 restore=restore)
 
 
 class RuleManager:
@@ -77,6 +80,7 @@ class RuleManager:
         for_grace_period_ms: int = 600_000,
         resend_delay_ms: int = 60_000,
         run_in_thread: bool = True,
+        query_offset_ms: int = 0,
     ) -> None:
         self.storage = storage
         self.metrics = RuleMetrics(registry)
@@ -86,6 +90,8 @@ class RuleManager:
                                  for_grace_period_ms=for_grace_period_ms,
                                  resend_delay_ms=resend_delay_ms, run_in_thread=run_in_thread)
         self.evaluation_interval_ms = evaluation_interval_ms
+        # global.rule_query_offset: the default for groups without their own query_offset.
+        self.query_offset_ms = query_offset_ms
         self.external_labels = dict(external_labels or {})
         self.external_url = external_url
         self.groups: dict[str, Group] = {}
@@ -107,7 +113,8 @@ class RuleManager:
             for g in rf.groups:
                 groups.append(build_group(str(Path(path)), g, self.opts,
                                           self.evaluation_interval_ms, self.external_labels,
-                                          self.external_url, restore=not self._started))
+                                          self.external_url, restore=not self._started,
+                                          default_query_offset_ms=self.query_offset_ms))
         if errors:
             raise ConfigError(errors)
         return groups
