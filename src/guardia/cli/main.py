@@ -2,51 +2,91 @@
 
 Each subcommand group lives in its own module exposing a ``typer.Typer`` named ``app``;
 this file only arranges them, so adding a command never means editing another's module.
+
+Modules are imported only for the subcommand being run: ``guardia check config`` should
+not pay for importing the HTTP server, the store and the query engine (it is meant to run
+in a pre-commit hook or CI step in well under a second).
 """
 
 from __future__ import annotations
 
+import importlib
+import sys
+from typing import Any
+
 import typer
 
 from guardia import __version__
-from guardia.cli import check_config, check_rules, notify, promqltest, routes, serve, test_rules, tsdb
 
-app = typer.Typer(
-    name="guardia",
-    help=(
-        "Monitoring and alerting in one process: scrape Prometheus metrics, store them, answer "
-        "PromQL, evaluate rules, route notifications the Alertmanager way.\n\n"
-        "Start with:  guardia serve   (runs the built-in quickstart config)\n"
-        "Check configs before deploying:  guardia check config prometheus.yml alertmanager.yml"
-    ),
-    no_args_is_help=True,
-    rich_markup_mode="rich",
-    context_settings={"help_option_names": ["-h", "--help"]},
+_HELP = (
+    "Monitoring and alerting in one process: scrape Prometheus metrics, store them, answer "
+    "PromQL, evaluate rules, route notifications the Alertmanager way.\n\n"
+    "Start with:  guardia serve   (runs the built-in quickstart config)\n\n"
+    "Check configs before deploying:  guardia check config prometheus.yml alertmanager.yml"
 )
 
-check_app = typer.Typer(help="Validate configuration and rule files the way they will be loaded.")
-check_app.add_typer(check_config.app, name="config")
-check_app.add_typer(check_rules.app, name="rules")
-test_app = typer.Typer(help="Run unit tests for rules (promtool's test format).")
-test_app.add_typer(test_rules.app, name="rules")
+# top-level command -> (help for a group of subcommands or None, [(subcommand, module)])
+_COMMANDS: dict[str, tuple[str | None, list[tuple[str, str]]]] = {
+    "serve": (None, [("serve", "guardia.cli.serve")]),
+    "check": (
+        "Validate configuration and rule files the way they will be loaded.",
+        [("config", "guardia.cli.check_config"), ("rules", "guardia.cli.check_rules")],
+    ),
+    "test": (
+        "Run unit tests for rules (promtool's test format).",
+        [("rules", "guardia.cli.test_rules")],
+    ),
+    "tsdb": (None, [("tsdb", "guardia.cli.tsdb")]),
+    "promqltest": (None, [("promqltest", "guardia.cli.promqltest")]),
+    "routes": (None, [("routes", "guardia.cli.routes")]),
+    "notify": (None, [("notify", "guardia.cli.notify")]),
+}
 
-app.add_typer(serve.app, name="serve")
-app.add_typer(check_app, name="check")
-app.add_typer(test_app, name="test")
-app.add_typer(tsdb.app, name="tsdb")
-app.add_typer(promqltest.app, name="promqltest")
-app.add_typer(routes.app, name="routes")
-app.add_typer(notify.app, name="notify")
+
+def build_app(only: str | None = None, only_sub: str | None = None) -> typer.Typer:
+    """The command tree; with ``only`` (and ``only_sub``), just that command (faster start-up)."""
+    root = typer.Typer(
+        name="guardia",
+        help=_HELP,
+        no_args_is_help=True,
+        rich_markup_mode="rich",
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    for name, (group_help, subs) in _COMMANDS.items():
+        if only is not None and name != only:
+            continue
+        if group_help is None:
+            (_, module), = subs
+            root.add_typer(importlib.import_module(module).app, name=name)
+            continue
+        group = typer.Typer(help=group_help, no_args_is_help=True)
+        for sub, module in subs:
+            if only_sub is not None and sub != only_sub:
+                continue
+            group.add_typer(importlib.import_module(module).app, name=sub)
+        root.add_typer(group, name=name)
+
+    @root.command()
+    def version() -> None:
+        """Print guardia's version."""
+        typer.echo(f"guardia {__version__}")
+
+    return root
 
 
-@app.command()
-def version() -> None:
-    """Print guardia's version."""
-    typer.echo(f"guardia {__version__}")
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        return build_app()
+    raise AttributeError(name)
 
 
 def main() -> None:
-    app()
+    words = [a for a in sys.argv[1:] if not a.startswith("-")][:2]
+    first = words[0] if words and words[0] in _COMMANDS else None
+    second = None
+    if first is not None and len(words) > 1 and any(words[1] == s for s, _ in _COMMANDS[first][1]):
+        second = words[1]
+    build_app(first, second)()
 
 
 if __name__ == "__main__":
