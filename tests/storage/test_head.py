@@ -109,9 +109,15 @@ def test_staleness_markers_survive_chunk_closing(open_db: Open) -> None:
     for i, v in enumerate(vals):
         app.append_batch([r], i * 15_000, [v])
         app.commit()
-    assert len(db.head.pages) == 2
+    assert db.head.num_chunks() == 2  # two spills of four slots
     got = db.querier(0, 10**9).select([Matcher.equal("__name__", "x")])[0]
     assert got.values.view(np.uint64).tolist() == np.array(vals).view(np.uint64).tolist()
+    # Much later data compresses the window (spills and buffer) into a frame.
+    app.append_batch([r], 3_600_000, [STALE_NAN])
+    app.commit()
+    assert len(db.head.spans) == 1 and db.head.num_chunks() == 1
+    got = db.querier(0, 10**9).select([Matcher.equal("__name__", "x")])[0]
+    assert got.values.view(np.uint64).tolist() == np.array([*vals, STALE_NAN]).view(np.uint64).tolist()
 
 
 def test_a_batch_repeating_a_ref_keeps_the_first_and_counts_the_other(open_db: Open) -> None:

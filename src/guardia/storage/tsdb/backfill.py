@@ -22,6 +22,7 @@ import numpy.typing as npt
 from guardia.model import Labels
 from guardia.scrape.parse import ParseError, check_eof, parse_comment, parse_sample
 from guardia.storage.tsdb.block import BlockWriter
+from guardia.storage.tsdb.index import layout_key
 from guardia.storage.tsdb.options import HOUR_MS
 
 I64 = npt.NDArray[np.int64]
@@ -222,7 +223,8 @@ def write_blocks(
     res = BackfillResult(series=len(parsed.labels))
     if not parsed.sid.size:
         return res
-    order_labels = sorted(range(len(parsed.labels)), key=lambda i: parsed.labels[i])
+    keys = [layout_key(lb) for lb in parsed.labels]
+    order_labels = sorted(range(len(parsed.labels)), key=keys.__getitem__)
     rank = np.empty(len(parsed.labels), dtype=np.int64)
     rank[np.array(order_labels, dtype=np.int64)] = np.arange(len(order_labels))
     r = rank[parsed.sid]

@@ -6,8 +6,9 @@ Layout of a block directory (named by a ULID, as Prometheus names blocks)::
     index            zstd-compressed: symbol table, series label sets (sorted), page table
     chunks/000001    page blobs (``chunks.encode_page``) back to back
 
-Series are stored in label order, so the series of one metric sit next to each other and
-a selector reads a few pages, each holding up to ``block_page_rows`` series over the
+Series are stored in layout order (``index.layout_key``: metric name, other labels,
+target labels last), so the series a selector picks sit next to each other and it reads a
+few pages, each holding up to ``block_page_rows`` series over the
 whole block range.  Pages carry a CRC in the page table; a damaged page is reported and
 skipped, the rest of the block still serves.  A block is written into ``<ulid>.tmp`` and
 renamed into place, so a crash never leaves a half block that looks complete.  Reads go
@@ -35,7 +36,7 @@ import zstandard
 
 from guardia.model import Labels, Matcher
 from guardia.storage.tsdb.chunks import ChunkCorruptError, decode_page, encode_page, row_starts
-from guardia.storage.tsdb.index import MemIndex
+from guardia.storage.tsdb.index import MemIndex, layout_key
 from guardia.storage.tsdb.merge import Fragment, excl_cumsum, gather_rows
 
 log = logging.getLogger("guardia.storage.tsdb.block")
@@ -99,7 +100,7 @@ class BlockWriter:
         self.num_samples = 0
         self.data_mint = 2**63 - 1
         self.data_maxt = -(2**63)
-        self._last: Labels | None = None
+        self._last: tuple[str, tuple[tuple[str, str], ...], tuple[str, str]] | None = None
 
     def add(self, labels: Sequence[Labels], counts: I64, ts: I64, vs: F64) -> None:
         """Series in label order with their samples (rows of ``counts`` samples)."""
@@ -111,9 +112,10 @@ class BlockWriter:
             counts, ts, vs = counts[idx], ts[sel], vs[sel]
         if not labels:
             return
-        if self._last is not None and not self._last < labels[0]:
-            raise ValueError("series must be added to a block in label order")
-        self._last = labels[-1]
+        first = layout_key(labels[0])
+        if self._last is not None and not self._last < first:
+            raise ValueError("series must be added to a block in layout order (index.layout_key)")
+        self._last = layout_key(labels[-1])
         self._pending_l.extend(labels)
         self._pending.append((counts, ts, vs))
         self._pending_rows += len(labels)

@@ -20,6 +20,7 @@ import numpy as np
 
 from guardia.model import Labels
 from guardia.storage.tsdb.block import Block, BlockWriter
+from guardia.storage.tsdb.index import layout_key
 from guardia.storage.tsdb.merge import Fragment, assemble
 from guardia.storage.tsdb.querier import SeriesSource
 
@@ -45,7 +46,7 @@ def write_block(
         ids = src.select_ids([], mint, maxt)
         for lb, i in zip(src.labels_of(ids), ids.tolist(), strict=True):
             where.setdefault(lb, []).append((si, i))
-    order = sorted(where)
+    order = sorted(where, key=layout_key)
     writer = BlockWriter(
         parent, mint, maxt_excl, level=level, sources=block_sources, page_rows=page_rows,
         zstd_level=zstd_level,

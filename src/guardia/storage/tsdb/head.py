@@ -1,20 +1,30 @@
 """The head: recent samples of every active series, in memory.
 
-Layout (why it is fast): series refs are dense integers, so per-series state lives in
-numpy arrays indexed by ref — the newest timestamp and value bits (for order and
-duplicate checks), and an *open chunk* matrix of ``chunk_slots`` timestamp/value slots per
-series.  Appending a scrape (many refs, one timestamp) is a handful of fancy-indexed
-array operations.  When rows of the open matrix fill up — a scrape fills all its series'
-rows at the same time — they are closed together into one compressed ``Page``
-(``chunks.encode_page``), so the Python cost is per page, never per sample.
+Layout, and why it is fast and small:
 
-Out-of-order samples accepted within the configured window live in a small per-series
-side buffer; they are rare and merged at read time.
+* Series refs are dense integers, so per-series state lives in numpy arrays indexed by
+  ref: the newest timestamp and value bits (order and duplicate checks) and the oldest
+  timestamp (time-bounded label queries).
+* Time is cut into aligned *windows* (``block_range / 30``: 4 minutes for 2 h blocks).
+  Samples of the current window sit uncompressed in a window buffer: a matrix of
+  ``chunk_slots`` (timestamp offset, value) slots per series.  Appending a scrape —
+  many refs, one timestamp — is a handful of fancy-indexed numpy writes.
+* Once every target has moved past a window, the whole window is compressed at once: all
+  series, in label order, in *frames* of ``page_rows`` series (``chunks.encode_page``).
+  Because frames follow label order, the series of one metric sit in a few frames, so a
+  query decodes a few frames per window no matter how many targets expose the metric.
+* A series that fills its slots before the window ends (scraped faster than every
+  ``window / chunk_slots``) spills the full rows into a compressed page of the window;
+  spills are folded into the window's frames when it is compressed.
+* Out-of-order samples accepted within the configured window live in a small per-series
+  side buffer; they are rare and merged at read time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import ctypes
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -22,8 +32,8 @@ import numpy.typing as npt
 from guardia.model import Labels, Matcher
 from guardia.storage.interface import AppendStats
 from guardia.storage.tsdb.chunks import decode_page, encode_page, row_starts
-from guardia.storage.tsdb.index import MemIndex
-from guardia.storage.tsdb.merge import Fragment, gather_rows
+from guardia.storage.tsdb.index import MemIndex, layout_key
+from guardia.storage.tsdb.merge import Fragment, assemble, gather_rows
 from guardia.storage.tsdb.options import TSDBOptions
 
 I64 = npt.NDArray[np.int64]
@@ -35,22 +45,34 @@ INT64_MIN = int(np.iinfo(np.int64).min)
 INT64_MAX = int(np.iinfo(np.int64).max)
 
 
-class Page:
-    """Closed, compressed rows of several series (refs sorted ascending)."""
+def _malloc_trim() -> Callable[[], None]:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        return lambda: None
 
-    __slots__ = ("_counts", "_refs", "blob", "maxt", "mint", "nsamples", "ref_lo")
+    def release() -> None:
+        trim(0)
+
+    return release
+
+
+release_free_memory = _malloc_trim()
+"""Give freed heap memory back to the OS.
+
+Compressing a window allocates and frees many medium-sized temporary arrays; glibc keeps
+that memory in its heap, where it would count as resident forever.
+"""
+
+
+class Page:
+    """Compressed rows of several series (refs sorted ascending)."""
+
+    __slots__ = ("_refs", "blob", "maxt", "mint", "nsamples")
 
     def __init__(self, refs: I64, counts: I64, ts: I64, vs: F64, level: int) -> None:
-        self.ref_lo = int(refs[0])
-        # Refs of one scrape are usually consecutive: keep only the first then.
-        contiguous = int(refs[-1]) - self.ref_lo + 1 == refs.shape[0]
-        self._refs: npt.NDArray[np.int32] | int = (
-            refs.shape[0] if contiguous else refs.astype(np.int32)
-        )
-        c0 = int(counts[0])
-        self._counts: npt.NDArray[np.int32] | tuple[int, int] = (
-            (c0, counts.shape[0]) if (counts == c0).all() else counts.astype(np.int32)
-        )
+        self._refs = refs.astype(np.int32)
         self.mint = int(ts.min())
         self.maxt = int(ts.max())
         self.nsamples = int(ts.shape[0])
@@ -58,13 +80,9 @@ class Page:
 
     @classmethod
     def from_blob(cls, refs: I64, blob: bytes) -> Page:
-        counts, ts, _ = decode_page(blob)
+        _, ts, _ = decode_page(blob)
         p = cls.__new__(cls)
-        p.ref_lo = int(refs[0])
-        contiguous = int(refs[-1]) - p.ref_lo + 1 == refs.shape[0]
-        p._refs = refs.shape[0] if contiguous else refs.astype(np.int32)
-        c0 = int(counts[0])
-        p._counts = (c0, counts.shape[0]) if (counts == c0).all() else counts
+        p._refs = refs.astype(np.int32)
         p.mint = int(ts.min())
         p.maxt = int(ts.max())
         p.nsamples = int(ts.shape[0])
@@ -72,18 +90,46 @@ class Page:
         return p
 
     def refs(self) -> I64:
-        if isinstance(self._refs, int):
-            return np.arange(self.ref_lo, self.ref_lo + self._refs, dtype=np.int64)
         return self._refs.astype(np.int64)
-
-    def counts(self) -> I64:
-        if isinstance(self._counts, tuple):
-            return np.full(self._counts[1], self._counts[0], dtype=np.int64)
-        return self._counts.astype(np.int64)
 
     def decode(self) -> tuple[I64, I64, F64]:
         counts, ts, vs = decode_page(self.blob)
         return counts.astype(np.int64), ts, vs
+
+    def fragment(self, q: I64, qidx: I64) -> Fragment:
+        """Rows of ``q`` (all present in this page) as a fragment for ``qidx``."""
+        rows = np.searchsorted(self._refs, q).astype(np.int64)
+        counts, ts, vs = self.decode()
+        idx, c = gather_rows(row_starts(counts.astype(np.int32)), counts, rows)
+        return Fragment(qidx, c, ts[idx], vs[idx])
+
+
+@dataclass(slots=True)
+class Window:
+    """Uncompressed samples of one time window (timestamps as offsets from ``base``)."""
+
+    wid: int
+    base: int
+    ts: npt.NDArray[np.int32]
+    vs: F64
+    n: npt.NDArray[np.uint8]
+    spills: list[Page] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Span:
+    """A compressed window: frames of label-ordered series, and which frame holds a ref."""
+
+    start: int
+    end: int
+    frames: list[Page]
+    frame_of: npt.NDArray[np.int32]
+    mint: int
+    maxt: int
+
+    @property
+    def nsamples(self) -> int:
+        return sum(f.nsamples for f in self.frames)
 
 
 class Head:
@@ -93,19 +139,24 @@ class Head:
         self.options = options
         self.index = MemIndex()
         self.S = options.chunk_slots
+        self.W = max(1000, options.block_range_ms // 30)
+        self.grace = max(self.W // 2, 1)
+        if not 1 <= self.S <= 255:
+            raise ValueError("chunk_slots must be between 1 and 255")
         self._cap = 0
-        self.open_t = np.zeros((0, self.S), dtype=np.int64)
-        self.open_v = np.zeros((0, self.S), dtype=np.float64)
-        self.open_n = np.zeros(0, dtype=np.int32)
         self.last_t = np.zeros(0, dtype=np.int64)
         self.last_bits = np.zeros(0, dtype=np.uint64)
         self.first_t = np.zeros(0, dtype=np.int64)
-        self.pages: list[Page] = []
+        self.windows: dict[int, Window] = {}
+        self.spans: list[Span] = []
         self.ooo: dict[int, dict[int, float]] = {}
         self.min_valid_t = INT64_MIN
         self.mint = INT64_MAX
         self.maxt = INT64_MIN
         self.ooo_window = options.out_of_order_time_window_ms
+        self._mark = np.zeros(0, dtype=np.int64)
+        self._mark_base = 1
+        self._rank: I64 | None = None
 
     # --- series ---------------------------------------------------------------------------
 
@@ -120,27 +171,38 @@ class Head:
             return ref, False
         ref = self.index.add(labels)
         self._grow(ref + 1)
+        self._rank = None
         return ref, True
 
     def _grow(self, n: int) -> None:
         if n <= self._cap:
             return
         cap = max(n, self._cap * 2, 1024)
-        S = self.S
 
         def grow(a: npt.NDArray[np.generic], fill: int) -> npt.NDArray[np.generic]:
-            shape = (cap, S) if a.ndim == 2 else (cap,)
-            b = np.full(shape, fill, dtype=a.dtype)
+            b = np.full((cap, *a.shape[1:]), fill, dtype=a.dtype)
             b[: a.shape[0]] = a
             return b
 
-        self.open_t = grow(self.open_t, 0)  # type: ignore[assignment]
-        self.open_v = grow(self.open_v, 0)  # type: ignore[assignment]
-        self.open_n = grow(self.open_n, 0)  # type: ignore[assignment]
         self.last_t = grow(self.last_t, INT64_MIN)  # type: ignore[assignment]
         self.last_bits = grow(self.last_bits, 0)  # type: ignore[assignment]
         self.first_t = grow(self.first_t, INT64_MAX)  # type: ignore[assignment]
+        for w in self.windows.values():
+            w.ts = grow(w.ts, 0)  # type: ignore[assignment]
+            w.vs = grow(w.vs, 0)  # type: ignore[assignment]
+            w.n = grow(w.n, 0)  # type: ignore[assignment]
         self._cap = cap
+
+    def _label_rank(self) -> I64:
+        """Position of each ref in label order (cached until a series is added)."""
+        if self._rank is None or self._rank.shape[0] != self.num_series:
+            lbs = self.index.labels
+            keys = [layout_key(lb) for lb in lbs]
+            order = sorted(range(len(lbs)), key=keys.__getitem__)
+            rank = np.empty(len(lbs), dtype=np.int64)
+            rank[np.array(order, dtype=np.int64)] = np.arange(len(lbs))
+            self._rank = rank
+        return self._rank
 
     # --- appending ------------------------------------------------------------------------
 
@@ -152,6 +214,7 @@ class Head:
         if isinstance(ts, int):
             if self._unique(refs):
                 self._round(refs, ts, vs, stats)
+                self._finalize_due()
                 return
             ts = np.full(n, ts, dtype=np.int64)
         order = np.lexsort((ts, refs))
@@ -162,29 +225,33 @@ class Head:
         rank = np.arange(n) - gstart
         if int(rank.max()) == 0:
             self._round(r, t, v, stats)
-            return
-        by_rank = np.argsort(rank, kind="stable")
-        bounds = np.concatenate(([0], np.cumsum(np.bincount(rank))))
-        for k in range(bounds.shape[0] - 1):
-            sel = by_rank[bounds[k] : bounds[k + 1]]
-            self._round(r[sel], t[sel], v[sel], stats)
+        else:
+            by_rank = np.argsort(rank, kind="stable")
+            bounds = np.concatenate(([0], np.cumsum(np.bincount(rank))))
+            for k in range(bounds.shape[0] - 1):
+                sel = by_rank[bounds[k] : bounds[k + 1]]
+                self._round(r[sel], t[sel], v[sel], stats)
+        self._finalize_due()
 
     def _unique(self, refs: I64) -> bool:
         if refs.shape[0] < 2:
             return True
         if refs.shape[0] < 64:
             return bool(len(set(refs.tolist())) == refs.shape[0])
-        mark = np.zeros(self._cap, dtype=np.int32)
-        pos = np.arange(1, refs.shape[0] + 1, dtype=np.int32)
-        mark[refs] = pos
-        return bool((mark[refs] == pos).all())
+        # Stamp each ref with its position; a repeated ref keeps only one stamp.  Stamps
+        # grow across calls, so the array never needs clearing.
+        if self._mark.shape[0] < self._cap:
+            self._mark = np.zeros(self._cap, dtype=np.int64)
+        pos = np.arange(self._mark_base, self._mark_base + refs.shape[0], dtype=np.int64)
+        self._mark_base += refs.shape[0]
+        self._mark[refs] = pos
+        return bool((self._mark[refs] == pos).all())
 
     def _round(self, refs: I64, t: I64 | int, vs: F64, stats: AppendStats) -> None:
         """Append at most one sample per series (``refs`` unique)."""
         lt = self.last_t[refs]
         bits = vs.view(np.uint64)
-        scalar = isinstance(t, int)
-        if scalar and t > self.min_valid_t and bool((lt < t).all()):
+        if isinstance(t, int) and t >= self.min_valid_t and bool((lt < t).all()):
             self._write(refs, t, vs, bits)
             stats.appended += refs.shape[0]
             return
@@ -208,27 +275,68 @@ class Head:
                 stats.out_of_order += int(older.sum())
         if gt.any():
             sel = np.nonzero(gt)[0]
-            self._write(refs[sel], tt[sel], vs[sel], bits[sel])
+            r, ts_sel, v_sel, b_sel = refs[sel], tt[sel], vs[sel], bits[sel]
+            wids = ts_sel // self.W
+            w0 = int(wids[0])
+            if bool((wids == w0).all()):
+                self._write(r, ts_sel, v_sel, b_sel)
+            else:
+                for w in np.unique(wids).tolist():
+                    m = wids == w
+                    self._write(r[m], ts_sel[m], v_sel[m], b_sel[m])
             stats.appended += sel.shape[0]
 
+    def _window(self, wid: int) -> Window:
+        w = self.windows.get(wid)
+        if w is None:
+            cap = self._cap
+            # np.zeros maps pages lazily: a window costs memory only where it is written.
+            w = Window(
+                wid, wid * self.W,
+                np.zeros((cap, self.S), dtype=np.int32),
+                np.zeros((cap, self.S), dtype=np.float64),
+                np.zeros(cap, dtype=np.uint8),
+            )
+            self.windows[wid] = w
+        return w
+
     def _write(self, r: I64, t: I64 | int, vs: F64, bits: U64) -> None:
-        pos = self.open_n[r]
-        self.open_t[r, pos] = t
-        self.open_v[r, pos] = vs
-        pos += 1
-        self.open_n[r] = pos
+        """In-order samples of one window (``r`` unique)."""
+        t_first = t if isinstance(t, int) else int(t[0])
+        w = self._window(t_first // self.W)
+        pos = w.n[r]
+        full = pos >= self.S
+        if full.any():
+            self._spill(w, r[full])
+            pos = w.n[r]
+        w.ts[r, pos] = t - w.base
+        w.vs[r, pos] = vs
+        w.n[r] = pos + 1
         self.last_t[r] = t
         self.last_bits[r] = bits
-        self.first_t[r] = np.minimum(self.first_t[r], t)
+        first = pos == 0
+        if first.any():
+            rf = r[first]
+            tf = t if isinstance(t, int) else t[first]
+            self.first_t[rf] = np.minimum(self.first_t[rf], tf)
         if isinstance(t, int):
-            self.mint = min(self.mint, t)
-            self.maxt = max(self.maxt, t)
+            lo = hi = t
         else:
-            self.mint = min(self.mint, int(t.min()))
-            self.maxt = max(self.maxt, int(t.max()))
-        full = r[pos == self.S]
-        if full.size:
-            self.close_rows(full)
+            lo, hi = int(t.min()), int(t.max())
+        if lo < self.mint:
+            self.mint = lo
+        if hi > self.maxt:
+            self.maxt = hi
+
+    def _spill(self, w: Window, refs: I64) -> None:
+        """Compress full rows of a window into a page and empty them."""
+        refs = np.sort(refs)
+        n = w.n[refs].astype(np.int64)
+        mask = np.arange(self.S)[None, :] < n[:, None]
+        ts = w.ts[refs][mask].astype(np.int64) + w.base
+        vs = w.vs[refs][mask]
+        w.spills.append(Page(refs, n, ts, vs, self.options.head_zstd_level))
+        w.n[refs] = 0
 
     def _append_ooo(self, refs: I64, ts: I64, vs: F64, stats: AppendStats) -> None:
         for r, t, v in zip(refs.tolist(), ts.tolist(), vs.tolist(), strict=True):
@@ -245,13 +353,6 @@ class Head:
 
     def _sample_at(self, ref: int, t: int) -> float | None:
         """The value already stored for (ref, t), looking in every head structure."""
-        buf = self.ooo.get(ref)
-        if buf is not None and t in buf:
-            return buf[t]
-        n = int(self.open_n[ref])
-        if n and int(self.open_t[ref, 0]) <= t:
-            hit = np.nonzero(self.open_t[ref, :n] == t)[0]
-            return float(self.open_v[ref, hit[0]]) if hit.size else None
         q = np.array([ref], dtype=np.int64)
         for f in self.fragments(q, t, t):
             hit = np.nonzero(f.ts == t)[0]
@@ -259,38 +360,114 @@ class Head:
                 return float(f.vs[hit[0]])
         return None
 
-    def close_rows(self, refs: I64) -> None:
-        """Compress the open chunks of ``refs`` into pages and empty them."""
-        refs = np.sort(refs)
-        n = self.open_n[refs].astype(np.int64)
-        keep = n > 0
-        if not keep.all():
-            refs, n = refs[keep], n[keep]
+    # --- compressing windows ----------------------------------------------------------------
+
+    def _finalize_due(self) -> None:
+        if len(self.windows) < 2 and not self._late_windows():
+            return
+        for wid in sorted(self.windows):
+            if (wid + 1) * self.W + self.grace <= self.maxt:
+                self.finalize(wid)
+
+    def _late_windows(self) -> bool:
+        return any((wid + 1) * self.W + self.grace <= self.maxt for wid in self.windows)
+
+    def finalize(self, wid: int) -> None:
+        """Compress window ``wid`` (spills and buffer) into label-ordered frames."""
+        w = self.windows.pop(wid)
+        n = self.num_series
+        has = np.nonzero(w.n[:n])[0].astype(np.int64)
+        spill_refs = [p.refs() for p in w.spills]
+        refs = np.unique(np.concatenate([has, *spill_refs])) if spill_refs else has
         if not refs.size:
             return
-        if (n == n[0]).all():
-            c = int(n[0])
-            ts = self.open_t[refs, :c].ravel()
-            vs = self.open_v[refs, :c].ravel()
-        else:
-            mask = np.arange(self.S)[None, :] < n[:, None]
-            ts = self.open_t[refs][mask]
-            vs = self.open_v[refs][mask]
+        frags: list[Fragment] = []
+        for p in w.spills:
+            pr = p.refs()
+            frags.append(p.fragment(pr, np.searchsorted(refs, pr).astype(np.int64)))
+        if has.size:
+            frags.append(self._buffer_fragment(w, has, np.searchsorted(refs, has).astype(np.int64)))
+        counts, ts, vs = assemble(refs.shape[0], frags, INT64_MIN, INT64_MAX)
+        self._add_span(w.base, w.base + self.W, refs, counts, ts, vs)
+        release_free_memory()
+
+    def _add_span(self, start: int, end: int, refs: I64, counts: I64, ts: I64, vs: F64) -> None:
+        """Frames for sorted ``refs`` with their rows; rows without samples are dropped."""
+        keep = counts > 0
+        if not keep.all():
+            idx, _ = gather_rows(row_starts(counts.astype(np.int32)), counts, np.nonzero(keep)[0])
+            refs, counts, ts, vs = refs[keep], counts[keep], ts[idx], vs[idx]
+        if not refs.size:
+            return
+        rank = self._label_rank()[refs]
+        by_label = np.argsort(rank, kind="stable")
+        starts = row_starts(counts.astype(np.int32))
+        frame_of = np.full(self.num_series, -1, dtype=np.int32)
+        frames: list[Page] = []
         rows = self.options.page_rows
-        starts = row_starts(n.astype(np.int32))
         level = self.options.head_zstd_level
         for lo in range(0, refs.shape[0], rows):
-            hi = min(lo + rows, refs.shape[0])
-            a = int(starts[lo])
-            b = int(starts[hi]) if hi < refs.shape[0] else ts.shape[0]
-            self.pages.append(Page(refs[lo:hi], n[lo:hi], ts[a:b], vs[a:b], level))
-        self.open_n[refs] = 0
+            member = np.sort(by_label[lo : lo + rows])  # positions in refs, ascending ref order
+            idx, c = gather_rows(starts, counts, member)
+            frame_of[refs[member]] = len(frames)
+            frames.append(Page(refs[member], c, ts[idx], vs[idx], level))
+        self.spans.append(
+            Span(start, end, frames, frame_of, min(f.mint for f in frames), max(f.maxt for f in frames))
+        )
 
-    def flush(self) -> None:
-        """Close every open chunk (before a cut or a checkpoint)."""
-        refs = np.nonzero(self.open_n[: self.num_series])[0].astype(np.int64)
-        if refs.size:
-            self.close_rows(refs)
+    def _buffer_fragment(self, w: Window, q: I64, qidx: I64) -> Fragment:
+        c = w.n[q].astype(np.int64)
+        mask = np.arange(self.S)[None, :] < c[:, None]
+        ts = w.ts[q][mask].astype(np.int64) + w.base
+        return Fragment(qidx, c, ts, w.vs[q][mask])
+
+    def merge_spans(self, factor: int = 8) -> int:
+        """Merge the spans of each complete aligned ``factor × window`` range into one.
+
+        Longer rows compress better (one raw first value per row instead of one per
+        window) and a query touches fewer frames.  Returns how many ranges were merged.
+        """
+        width = self.W * factor
+        live = {wid * self.W // width for wid in self.windows}
+        groups: dict[int, list[int]] = {}
+        for i, sp in enumerate(self.spans):
+            if sp.end - sp.start < width:
+                groups.setdefault(sp.start // width, []).append(i)
+        merged = 0
+        done: set[int] = set()
+        new_spans: list[tuple[int, Span]] = []
+        for k, idxs in groups.items():
+            end = (k + 1) * width
+            if k in live or end + self.grace > self.maxt or len(idxs) < 2:
+                continue
+            parts = [self.spans[i] for i in idxs]
+            refs = np.unique(np.concatenate([np.nonzero(sp.frame_of >= 0)[0] for sp in parts])).astype(
+                np.int64
+            )
+            frags: list[Fragment] = []
+            for sp in parts:
+                frags.extend(self._span_fragments(sp, refs))
+            counts, ts, vs = assemble(refs.shape[0], frags, INT64_MIN, INT64_MAX)
+            before = len(self.spans)
+            self._add_span(k * width, end, refs, counts, ts, vs)
+            if len(self.spans) > before:
+                new_spans.append((idxs[0], self.spans.pop()))
+            done.update(idxs)
+            merged += 1
+        if merged:
+            keep: list[Span] = []
+            first_of = dict(new_spans)
+            for i, sp in enumerate(self.spans):
+                if i in first_of:
+                    keep.append(first_of[i])
+                if i not in done:
+                    keep.append(sp)
+            self.spans = keep
+        return merged
+
+    def finalize_all(self) -> None:
+        for wid in sorted(self.windows):
+            self.finalize(wid)
 
     # --- reading --------------------------------------------------------------------------
 
@@ -302,43 +479,45 @@ class Head:
         out: list[Fragment] = []
         if not q.size:
             return out
-        qlo, qhi = int(q[0]), int(q[-1])
-        for p in self.pages:
-            if p.maxt < mint or p.mint > maxt:
+        for sp in self.spans:
+            if sp.maxt < mint or sp.mint > maxt:
                 continue
-            if isinstance(p._refs, int):
-                if p.ref_lo > qhi or p.ref_lo + p._refs <= qlo:
+            inside = q < sp.frame_of.shape[0]
+            fo = np.full(q.shape[0], -1, dtype=np.int32)
+            fo[inside] = sp.frame_of[q[inside]]
+            hit = np.nonzero(fo >= 0)[0]
+            if not hit.size:
+                continue
+            fh = fo[hit]
+            order = np.argsort(fh, kind="stable")
+            hit, fh = hit[order], fh[order]
+            bounds = np.nonzero(np.diff(fh))[0] + 1
+            for a, b in zip(np.concatenate(([0], bounds)).tolist(),
+                            np.concatenate((bounds, [fh.shape[0]])).tolist(), strict=True):
+                f = sp.frames[int(fh[a])]
+                if f.maxt < mint or f.mint > maxt:
                     continue
-                lo = int(np.searchsorted(q, p.ref_lo))
-                hi = int(np.searchsorted(q, p.ref_lo + p._refs))
-                if lo == hi:
+                qi = hit[a:b]
+                out.append(f.fragment(q[qi], qi.astype(np.int64)))
+        for wid in sorted(self.windows):
+            w = self.windows[wid]
+            if w.base > maxt or w.base + self.W <= mint:
+                continue
+            for p in w.spills:
+                if p.maxt < mint or p.mint > maxt:
                     continue
-                qidx = np.arange(lo, hi, dtype=np.int64)
-                rows = q[lo:hi] - p.ref_lo
-            else:
                 prefs = p._refs
-                if int(prefs[0]) > qhi or int(prefs[-1]) < qlo:
-                    continue
-                pos = np.searchsorted(prefs, q)
-                pos_c = np.minimum(pos, prefs.shape[0] - 1)
-                hit = prefs[pos_c] == q
-                if not hit.any():
-                    continue
-                qidx = np.nonzero(hit)[0].astype(np.int64)
-                rows = pos_c[hit].astype(np.int64)
-            counts, ts, vs = p.decode()
-            idx, c = gather_rows(row_starts(counts.astype(np.int32)), counts, rows)
-            out.append(Fragment(qidx, c, ts[idx], vs[idx]))
-        n = self.open_n[q].astype(np.int64)
-        has = np.nonzero(n)[0]
-        if has.size:
-            rows_t = self.open_t[q[has]]
-            rows_v = self.open_v[q[has]]
-            c = n[has]
-            mask = np.arange(self.S)[None, :] < c[:, None]
-            out.append(Fragment(has.astype(np.int64), c, rows_t[mask], rows_v[mask]))
+                pos = np.minimum(np.searchsorted(prefs, q), prefs.shape[0] - 1)
+                hitm = prefs[pos] == q
+                if hitm.any():
+                    qi = np.nonzero(hitm)[0].astype(np.int64)
+                    out.append(p.fragment(q[qi], qi))
+            c = w.n[q]
+            has = np.nonzero(c)[0].astype(np.int64)
+            if has.size:
+                out.append(self._buffer_fragment(w, q[has], has))
         if self.ooo:
-            qi: list[int] = []
+            qis: list[int] = []
             cs: list[int] = []
             tss: list[int] = []
             vss: list[float] = []
@@ -346,14 +525,14 @@ class Head:
                 buf = self.ooo.get(r)
                 if buf:
                     items = sorted(buf.items())
-                    qi.append(i)
+                    qis.append(i)
                     cs.append(len(items))
                     tss.extend(t for t, _ in items)
                     vss.extend(v for _, v in items)
-            if qi:
+            if qis:
                 out.append(
                     Fragment(
-                        np.array(qi, dtype=np.int64),
+                        np.array(qis, dtype=np.int64),
                         np.array(cs, dtype=np.int64),
                         np.array(tss, dtype=np.int64),
                         np.array(vss, dtype=np.float64),
@@ -373,44 +552,46 @@ class Head:
         return m
 
     def num_samples(self) -> int:
-        return sum(p.nsamples for p in self.pages) + int(self.open_n.sum()) + sum(
-            len(b) for b in self.ooo.values()
-        )
+        total = sum(sp.nsamples for sp in self.spans)
+        for w in self.windows.values():
+            total += int(w.n.sum(dtype=np.int64)) + sum(p.nsamples for p in w.spills)
+        return total + sum(len(b) for b in self.ooo.values())
+
+    def num_chunks(self) -> int:
+        return sum(len(sp.frames) for sp in self.spans) + sum(len(w.spills) for w in self.windows.values())
 
     def chunk_bytes(self) -> int:
-        return sum(len(p.blob) for p in self.pages)
+        total = sum(len(f.blob) for sp in self.spans for f in sp.frames)
+        return total + sum(len(p.blob) for w in self.windows.values() for p in w.spills)
 
     # --- truncation -----------------------------------------------------------------------
 
     def truncate(self, before: int) -> None:
         """Drop every sample older than ``before`` and refuse such samples from now on."""
         self.min_valid_t = max(self.min_valid_t, before)
-        kept: list[Page] = []
-        level = self.options.head_zstd_level
-        for p in self.pages:
-            if p.maxt < before:
+        kept: list[Span] = []
+        for sp in self.spans:
+            if sp.maxt < before:
                 continue
-            if p.mint >= before:
-                kept.append(p)
+            if sp.mint >= before:
+                kept.append(sp)
                 continue
-            counts, ts, vs = p.decode()
-            refs = p.refs()
-            keep = ts >= before
-            sid = np.repeat(np.arange(refs.shape[0]), counts)[keep]
-            nc = np.bincount(sid, minlength=refs.shape[0])
-            rows = nc > 0
-            if rows.any():
-                kept.append(Page(refs[rows], nc[rows], ts[keep], vs[keep], level))
-        self.pages = kept
-        n = self.num_series
-        old_rows = np.nonzero((self.open_n[:n] > 0) & (self.open_t[:n, 0] < before))[0]
-        for r in old_rows.tolist():
-            c = int(self.open_n[r])
-            keep_idx = np.nonzero(self.open_t[r, :c] >= before)[0]
-            k = keep_idx.shape[0]
-            self.open_t[r, :k] = self.open_t[r, keep_idx]
-            self.open_v[r, :k] = self.open_v[r, keep_idx]
-            self.open_n[r] = k
+            refs_all = np.nonzero(sp.frame_of >= 0)[0].astype(np.int64)
+            frags = self._span_fragments(sp, refs_all)
+            counts, ts, vs = assemble(refs_all.shape[0], frags, before, INT64_MAX)
+            before_len = len(self.spans)
+            self._add_span(max(sp.start, before), sp.end, refs_all, counts, ts, vs)
+            if len(self.spans) > before_len:
+                kept.append(self.spans.pop())
+        self.spans = kept
+        for wid in sorted(self.windows):
+            w = self.windows[wid]
+            if w.base + self.W <= before:
+                del self.windows[wid]
+            elif w.base < before:
+                self.finalize(wid)  # straddles the cut: compress, then trim as a span
+                self.truncate(before)
+                return
         for r in list(self.ooo):
             buf = {t: v for t, v in self.ooo[r].items() if t >= before}
             if buf:
@@ -419,24 +600,35 @@ class Head:
                 del self.ooo[r]
         self._recompute_bounds()
 
+    def _span_fragments(self, sp: Span, q: I64) -> list[Fragment]:
+        saved, wins, ooo = self.spans, self.windows, self.ooo
+        self.spans, self.windows, self.ooo = [sp], {}, {}
+        try:
+            return self.fragments(q, INT64_MIN, INT64_MAX)
+        finally:
+            self.spans, self.windows, self.ooo = saved, wins, ooo
+
     def _recompute_bounds(self) -> None:
         n = self.num_series
         first = np.full(n, INT64_MAX, dtype=np.int64)
-        for p in self.pages:
-            refs = p.refs()
-            counts = p.counts()
-            # Row minimum = its first timestamp; pages are in time order per series, so
-            # only series not seen yet take this page's value.
+        # Spans are in time order per series: the first one holding a series has its minimum.
+        for sp in self.spans:
+            refs = np.nonzero(sp.frame_of[:n] >= 0)[0]
             cur = first[refs]
             unseen = cur == INT64_MAX
             if unseen.any():
-                counts32 = counts.astype(np.int32)
-                starts = row_starts(counts32)
-                _, ts, _ = p.decode()
-                cur[unseen] = ts[starts[unseen]]
-                first[refs] = cur
-        has = self.open_n[:n] > 0
-        first[has] = np.minimum(first[has], self.open_t[:n][has, 0])
+                sp_min = np.full(n, INT64_MAX, dtype=np.int64)
+                for f in sp.frames:
+                    counts, ts, _ = f.decode()
+                    sp_min[f.refs()] = ts[row_starts(counts.astype(np.int32))]
+                first[refs[unseen]] = sp_min[refs[unseen]]
+        for w in self.windows.values():
+            for p in w.spills:
+                counts, ts, _ = p.decode()
+                pr = p.refs()
+                first[pr] = np.minimum(first[pr], ts[row_starts(counts.astype(np.int32))])
+            has = np.nonzero(w.n[:n])[0]
+            first[has] = np.minimum(first[has], w.ts[has, 0].astype(np.int64) + w.base)
         for r, buf in self.ooo.items():
             first[r] = min(int(first[r]), min(buf))
         self.first_t[:n] = first
@@ -462,22 +654,60 @@ class Head:
     def label_values(self, name: str, ids: I64 | None) -> set[str]:
         return self.index.label_values(name, ids)
 
-    # --- restoring from a checkpoint ------------------------------------------------------
+    # --- checkpoints ----------------------------------------------------------------------
 
-    def load_page(self, refs: I64, blob: bytes) -> None:
-        """Adopt a page written by a checkpoint (its series exist already)."""
-        p = Page.from_blob(refs, blob)
-        counts, ts, vs = p.decode()
-        starts = row_starts(counts.astype(np.int32))
-        ends = starts + counts - 1
-        last = ts[ends]
-        newer = last > self.last_t[refs]
-        self.last_t[refs[newer]] = last[newer]
-        self.last_bits[refs[newer]] = vs[ends][newer].view(np.uint64)
-        self.first_t[refs] = np.minimum(self.first_t[refs], ts[starts])
-        self.mint = min(self.mint, p.mint)
-        self.maxt = max(self.maxt, p.maxt)
-        self.pages.append(p)
+    def export_frames(self) -> Iterator[tuple[int, int, int, I64, bytes]]:
+        """(span number, start, end, refs, blob) of every compressed frame."""
+        for i, sp in enumerate(self.spans):
+            for f in sp.frames:
+                yield i, sp.start, sp.end, f.refs(), f.blob
+
+    def export_samples(self) -> tuple[I64, I64, F64]:
+        """Every sample not in a span (window buffers and spills) as flat arrays."""
+        rs: list[I64] = []
+        tss: list[I64] = []
+        vss: list[F64] = []
+        n = self.num_series
+        q = np.arange(n, dtype=np.int64)
+        for wid in sorted(self.windows):
+            w = self.windows[wid]
+            for p in w.spills:
+                counts, ts, vs = p.decode()
+                rs.append(np.repeat(p.refs(), counts))
+                tss.append(ts)
+                vss.append(vs)
+            c = w.n[:n].astype(np.int64)
+            has = np.nonzero(c)[0]
+            if has.size:
+                f = self._buffer_fragment(w, q[has], has.astype(np.int64))
+                rs.append(np.repeat(q[has], f.counts))
+                tss.append(f.ts)
+                vss.append(f.vs)
+        if not rs:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
+        return np.concatenate(rs), np.concatenate(tss), np.concatenate(vss)
+
+    def load_span(self, start: int, end: int, frames: list[tuple[I64, bytes]]) -> None:
+        """Adopt a span written by a checkpoint (its series exist already)."""
+        frame_of = np.full(self.num_series, -1, dtype=np.int32)
+        pages: list[Page] = []
+        for refs, blob in frames:
+            p = Page.from_blob(refs, blob)
+            counts, ts, vs = p.decode()
+            starts = row_starts(counts.astype(np.int32))
+            ends = starts + counts - 1
+            last = ts[ends]
+            newer = last > self.last_t[refs]
+            self.last_t[refs[newer]] = last[newer]
+            self.last_bits[refs[newer]] = vs[ends][newer].view(np.uint64)
+            self.first_t[refs] = np.minimum(self.first_t[refs], ts[starts])
+            frame_of[refs] = len(pages)
+            pages.append(p)
+        if pages:
+            sp = Span(start, end, pages, frame_of, min(p.mint for p in pages), max(p.maxt for p in pages))
+            self.spans.append(sp)
+            self.mint = min(self.mint, sp.mint)
+            self.maxt = max(self.maxt, sp.maxt)
 
     def load_ooo(self, refs: I64, ts: I64, vs: F64) -> None:
         for r, t, v in zip(refs.tolist(), ts.tolist(), vs.tolist(), strict=True):
@@ -485,15 +715,6 @@ class Head:
             if t < self.first_t[r]:
                 self.first_t[r] = t
             self.mint = min(self.mint, t)
-
-    def open_samples(self) -> tuple[I64, I64, F64]:
-        """Every open-chunk sample as flat (refs, ts, vs), for checkpoints."""
-        n = self.num_series
-        cnt = self.open_n[:n].astype(np.int64)
-        has = np.nonzero(cnt)[0]
-        mask = np.arange(self.S)[None, :] < cnt[has][:, None]
-        refs = np.repeat(has, cnt[has]).astype(np.int64)
-        return refs, self.open_t[has][mask], self.open_v[has][mask]
 
     def ooo_samples(self) -> tuple[I64, I64, F64]:
         r: list[int] = []

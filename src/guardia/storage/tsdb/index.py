@@ -21,6 +21,21 @@ IDs = npt.NDArray[np.int64]
 _EMPTY: IDs = np.zeros(0, dtype=np.int64)
 
 
+_TARGET_LABELS = ("instance", "job")
+
+
+def layout_key(labels: Labels) -> tuple[str, tuple[tuple[str, str], ...], tuple[str, str]]:
+    """Storage order of series: metric name, other labels, then the target labels.
+
+    Frames and block pages hold neighbours in this order.  A dashboard query usually
+    fixes a metric and some labels and spans every target; with ``instance`` and ``job``
+    compared last, those series are adjacent, so a query reads a few frames instead of a
+    slice of every frame.
+    """
+    rest = tuple(p for p in labels if p[0] != "__name__" and p[0] not in _TARGET_LABELS)
+    return (labels.get("__name__"), rest, (labels.get("instance"), labels.get("job")))
+
+
 class LabelInterner:
     """Shares one string object per distinct label name/value and one tuple per pair.
 

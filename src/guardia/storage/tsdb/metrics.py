@@ -66,5 +66,9 @@ class TSDBMetrics:
         self.size_retentions = Counter("prometheus_tsdb_size_retentions_total",
                                        "Number of times that blocks were deleted because the maximum number "
                                        "of bytes was exceeded.", registry=r)
+        # Children bound once: ``labels()`` costs a dict lookup and a lock per call.
+        self.appended_float = self.samples_appended.labels("float")
+        self.ooo_float = self.out_of_order.labels("float")
+        self.oob_float = self.out_of_bound.labels("float")
         self.lowest_timestamp = Gauge("prometheus_tsdb_lowest_timestamp",
                                       "Lowest timestamp value stored in the database (ms).", registry=r)

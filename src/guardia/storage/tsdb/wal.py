@@ -48,7 +48,7 @@ F64 = npt.NDArray[np.float64]
 REC_SERIES = 1
 REC_SAMPLES_T = 2  # one timestamp for the whole batch (a scrape)
 REC_SAMPLES = 3  # one timestamp per sample
-REC_PAGE = 4  # checkpoint: a closed head page as is
+REC_PAGE = 4  # checkpoint: a compressed head frame as is
 REC_OOO = 5  # checkpoint: out-of-order buffer samples
 REC_STATE = 6  # checkpoint: head lower bound
 
@@ -128,14 +128,18 @@ def decode_samples(payload: bytes) -> tuple[I64, I64, F64]:
     return refs, ts, vs
 
 
-def encode_page_record(refs: I64, blob: bytes) -> bytes:
-    return b"".join((_N.pack(refs.shape[0]), refs.astype("<i4").tobytes(), blob))
+_PAGE = struct.Struct("<IqqI")
 
 
-def decode_page_record(payload: bytes) -> tuple[I64, bytes]:
-    (n,) = _N.unpack_from(payload, 0)
-    refs = np.frombuffer(payload, dtype="<i4", count=n, offset=_N.size).astype(np.int64)
-    return refs, payload[_N.size + 4 * n :]
+def encode_page_record(span: int, start: int, end: int, refs: I64, blob: bytes) -> bytes:
+    """A compressed head frame as is: which span (window) it belongs to, refs, blob."""
+    return b"".join((_PAGE.pack(span, start, end, refs.shape[0]), refs.astype("<i4").tobytes(), blob))
+
+
+def decode_page_record(payload: bytes) -> tuple[int, int, int, I64, bytes]:
+    span, start, end, n = _PAGE.unpack_from(payload, 0)
+    refs = np.frombuffer(payload, dtype="<i4", count=n, offset=_PAGE.size).astype(np.int64)
+    return int(span), int(start), int(end), refs, payload[_PAGE.size + 4 * n :]
 
 
 def encode_state(min_valid_t: int) -> bytes:
