@@ -74,3 +74,22 @@ def test_model_duration_matches_prometheus_spelling() -> None:
     assert [model_duration(ms) for ms in (0, 90_000, 3_600_000, 5_400_000, 604_800_000,
                                           694_800_000)] == ["0s", "1m30s", "1h", "1h30m",
                                                             "1w", "8d1h"]
+
+
+def test_run_filter_and_junit_report(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    report = tmp_path / "junit.xml"
+    wrong = str(DATA / "grupo_gad_wrong_test.yml")
+    ok = str(DATA.parents[2] / "examples" / "grupo-gad" / "tests" / "redis_test.yml")
+    out, err = io.StringIO(), io.StringIO()
+    rc = run_unit_tests([ok, wrong], out=out, err=err, run=["memory", "wrong"],
+                        junit=str(report))
+    assert rc == 1
+    suites = ET.parse(report).getroot().findall("testsuite")
+    assert [(s.get("tests"), s.get("failures")) for s in suites] == [("2", "0"), ("1", "1")]
+    names = [c.get("name") for c in suites[0].findall("testcase")]
+    assert names == ["memory at 95% of maxmemory", "memory at 50% of maxmemory"]
+    failures = list(suites[1].iter("failure"))
+    assert len(failures) == 3  # one per failed expectation of the group
+    assert "alertname: APIDown" in (failures[0].text or "")

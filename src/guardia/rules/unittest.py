@@ -9,7 +9,9 @@ firing alerts are compared at each ``eval_time`` and PromQL expressions at their
 from __future__ import annotations
 
 import math
+import re
 import sys
+import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,10 +207,16 @@ def _parse_group(raw: Any, eval_interval: int, idx: int) -> _TestGroup:
 class RulesUnitTester:
     """Runs test files; output goes to ``out`` (progress) and ``err`` (failures)."""
 
-    def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None, *,
+                 run: Sequence[str] = (), junit: str | None = None) -> None:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.fuzzy = False
+        # --run: only test groups whose name matches one of these regular expressions.
+        self.run_patterns = [re.compile(p) for p in run]
+        self.junit_path = junit
+        # (file, [(test group name, errors)]) for the JUnit report.
+        self.results: list[tuple[str, list[tuple[str, list[str]]]]] = []
 
     def run(self, files: Sequence[str]) -> int:
         failed = False
@@ -226,6 +234,8 @@ class RulesUnitTester:
             print(file=self.out)
             self.out.flush()
             self.err.flush()
+        if self.junit_path:
+            write_junit(self.junit_path, self.results)
         return 1 if failed else 0
 
     def run_file(self, filename: str) -> list[str]:
@@ -245,10 +255,17 @@ class RulesUnitTester:
             rule_files = self._rule_files(Path(filename).parent, d.get("rule_files") or [])
             groups = [_parse_group(t, eval_interval, i) for i, t in enumerate(d.get("tests") or [])]
         except (OSError, yaml.YAMLError, UnitTestError) as e:
+            self.results.append((filename, [("", [str(e)])]))
             return [str(e)]
         errs: list[str] = []
+        per_group: list[tuple[str, list[str]]] = []
         for tg in groups:
-            errs.extend(self._run_group(tg, eval_interval, order, rule_files))
+            if self.run_patterns and not any(p.search(tg.name) for p in self.run_patterns):
+                continue
+            group_errs = self._run_group(tg, eval_interval, order, rule_files)
+            per_group.append((tg.name, group_errs))
+            errs.extend(group_errs)
+        self.results.append((filename, per_group))
         return errs
 
     def _rule_files(self, base: Path, patterns: list[str]) -> list[str]:
@@ -401,7 +418,24 @@ def _ulp_equal(a: float, b: float) -> bool:
     return a == b or abs(a - b) <= math.ulp(max(abs(a), abs(b)))
 
 
+def write_junit(path: str, results: list[tuple[str, list[tuple[str, list[str]]]]]) -> None:
+    """A JUnit XML report (one testsuite per file, one testcase per test group), as
+    ``promtool test rules --junit`` writes for CI systems."""
+    root = ET.Element("testsuites")
+    for filename, groups in results:
+        failures = sum(1 for _, errs in groups if errs)
+        suite = ET.SubElement(root, "testsuite", name=filename, tests=str(len(groups)),
+                              failures=str(failures), errors="0")
+        for name, errs in groups:
+            case = ET.SubElement(suite, "testcase", name=name)
+            for e in errs:
+                failure = ET.SubElement(case, "failure", message=e.strip().splitlines()[0])
+                failure.text = e
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
 def run_unit_tests(files: Sequence[str], out: TextIO | None = None,
-                   err: TextIO | None = None) -> int:
+                   err: TextIO | None = None, *, run: Sequence[str] = (),
+                   junit: str | None = None) -> int:
     """``guardia test rules FILE...``; returns promtool's exit code (0 pass, 1 fail)."""
-    return RulesUnitTester(out, err).run(files)
+    return RulesUnitTester(out, err, run=run, junit=junit).run(files)
