@@ -230,6 +230,7 @@ def test_broken_config_at_start_is_refused_with_the_reason(tmp_path: Path) -> No
     )
     assert out.returncode == 1
     assert "prometheus.yml" in out.stderr
+    assert not (tmp_path / "d").exists()  # nothing created for a config that does not load
 
 
 GUARDIA_YML = """

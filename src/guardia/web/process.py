@@ -231,17 +231,20 @@ class GuardiaProcess:
         sock.bind((host, port))
         port = sock.getsockname()[1]
         self.listen = f"{host}:{port}"
-        # the store first: its lock tells a second guardia on the same directory to stop
-        # before it touches anything there (such as the rendered quickstart config)
-        self.storage = await asyncio.to_thread(open_storage, opts, self.registry)
         demo_sock: socket.socket | None = None
-        if not self.config_path:
+        if self.config_path:
+            cfg = load_config(self.config_path)  # ConfigError here: refuse to start, touch nothing
+            self.storage = await asyncio.to_thread(open_storage, opts, self.registry)
+        else:
+            # the store first: its lock stops a second guardia on the same directory before it
+            # overwrites anything there (such as the rendered quickstart config)
+            self.storage = await asyncio.to_thread(open_storage, opts, self.registry)
             demo_sock = socket.socket()
             demo_sock.bind(("127.0.0.1", 0))
             demo_addr = f"127.0.0.1:{demo_sock.getsockname()[1]}"
             self.config_path = str(render_quickstart(self.listen, demo_addr, Path(opts.storage_path)))
             log.info("event=quickstart config=%s demo=%s", self.config_path, demo_addr)
-        cfg = load_config(self.config_path)  # ConfigError here: refuse to start
+            cfg = load_config(self.config_path)
         from guardia.scrape import ScrapeManager
 
         self.scrape = ScrapeManager(self.storage, self.registry, base_dir=Path(self.config_path).parent)
