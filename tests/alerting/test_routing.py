@@ -81,3 +81,9 @@ def test_broken_config_is_reported_with_position(tmp_path: Path) -> None:
     assert r.exit_code == 1
     assert 'undefined_receiver.yml:10:17: route.routes[2].receiver: receiver "database-team" is not defined' \
         in r.output
+
+
+def test_placeholders_do_not_block_showing_routes() -> None:
+    cfg_file = DATA.parent / "configs" / "invalid" / "placeholder_slack.yml"
+    r = CliRunner().invoke(app, ["routes", "test", "--config", str(cfg_file), "severity=critical"])
+    assert r.exit_code == 0 and r.stdout.strip() == "slack"

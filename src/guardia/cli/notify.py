@@ -55,7 +55,7 @@ async def _run(cfg: AlertmanagerConfig, name: str, external_url: str) -> int:
         names = ", ".join(r.name for r in cfg.receivers) or "(none)"
         typer.echo(f'receiver "{name}" is not defined; defined receivers: {names}', err=True)
         return 1
-    refused = [w for w in cfg.warnings if f'receiver "{name}" would never deliver' in w.message]
+    refused = [w for w in cfg.warnings if "would never deliver" in w.message and f'"{name}"' in w.message]
     if refused:
         for w in refused:
             typer.echo(f"REFUSED {w}", err=True)

@@ -626,6 +626,7 @@ class _Checker:
         self.src = src
         self.cfg = cfg
         self.placeholder_severity = placeholders
+        self._secret_notes: dict[tuple[FieldPath, str, str], list[str]] = {}
         self.issues: list[ConfigIssue] = []
         self.base_dir = str(Path(src.file).parent) if src.file else "."
 
@@ -667,6 +668,7 @@ class _Checker:
                 if not is_valid_label_name(e):
                     self.err(("inhibit_rules", i, "equal", j), f'"{e}" is not a valid label name')
         receivers = [self._resolve_receiver(i, r) for i, r in enumerate(cfg.receivers)]
+        self._emit_secret_notes()
         self._check_global_placeholders()
         self._check_template_strings()
         templates = self._templates()
@@ -724,12 +726,15 @@ class _Checker:
 
     def _secret(self, path: FieldPath, value: Secret | None, file: str | None, what: str,
                 receiver: str) -> Secret | None:
-        """Resolve a secret (inline with ``${VAR}`` expansion, or ``*_file``) and check it."""
+        """Resolve a secret (inline with ``${VAR}`` expansion, or ``*_file``) and check it.
+
+        Problems are collected per field and reported per receiver they break.
+        """
         if file:
             try:
                 value = read_secret_file(file, self.base_dir)
             except SecretResolutionError as e:
-                self.err((*path[:-1], str(path[-1]) + "_file"), f"{e} (receiver \"{receiver}\")")
+                self._note((*path[:-1], str(path[-1]) + "_file"), str(e), "error", receiver)
                 return None
         elif value is not None:
             raw = value.reveal()
@@ -737,16 +742,24 @@ class _Checker:
                 try:
                     value = Secret(expand_env(raw))
                 except SecretResolutionError as e:
-                    self.err(path, f'{e}; receiver "{receiver}" would have no {what}')
+                    self._note(path, f"{e}, so the {what} is unknown", "error", receiver)
                     return None
         if value is not None:
             reason = placeholder_reason(value.reveal())
             if reason:
-                self.issues.append(self.src.issue(
-                    path, f'{what} {reason}; receiver "{receiver}" would never deliver — '
-                          "set the real value (or use the *_file variant)",
-                    severity=self.placeholder_severity))
+                self._note(path, f"{what} {reason}", self.placeholder_severity, receiver)
         return value
+
+    def _note(self, path: FieldPath, text: str, severity: str, receiver: str) -> None:
+        self._secret_notes.setdefault((path, text, severity), []).append(receiver)
+
+    def _emit_secret_notes(self) -> None:
+        # One issue per receiver (``guardia check config`` output and its tests list them so).
+        for (path, text, severity), receivers in self._secret_notes.items():
+            for r in dict.fromkeys(receivers):
+                self.issues.append(self.src.issue(
+                    path, f'{text}; receiver "{r}" would never deliver — set the real value (or use the '
+                          "*_file variant)", severity=severity))
 
     def _resolve_receiver(self, i: int, r: Receiver) -> Receiver:
         g = self.cfg.global_
