@@ -184,3 +184,31 @@ async def test_invalid_alerts_are_rejected_whole() -> None:
             await am.put([{"labels": {"a": "1"}, "startsAt": "2020-01-02T00:00:00Z",
                            "endsAt": "2020-01-01T00:00:00Z"}])
         assert am.alerts() == []
+
+
+async def test_reload_reroutes_current_alerts_without_resending() -> None:
+    sink = await HTTPSink().start()
+    first = config(sink.url, group_interval="300ms")
+    second = parse_alertmanager_config(parse_yaml(f"""
+route:
+  receiver: hook
+  group_by: [alertname]
+  group_wait: 200ms
+  group_interval: 300ms
+  routes:
+    - {{matchers: [team=db], receiver: dba}}
+receivers:
+  - name: hook
+    webhook_configs: [{{url: '{sink.url}/hook'}}]
+  - name: dba
+    webhook_configs: [{{url: '{sink.url}/dba'}}]
+""", "am.yml"))
+    async with Alertmanager(first) as am:
+        await am.put([{"labels": {"alertname": "A", "team": "db"}}, {"labels": {"alertname": "B"}}])
+        await sink.wait_for(2, 3)
+        await am.reload(second)
+        await sink.wait_for(3, 3)
+        await asyncio.sleep(0.8)
+    await sink.stop()
+    paths = sorted(r.path for r in sink.requests)
+    assert paths == ["/dba", "/hook", "/hook"], paths  # A now goes to dba; B is not resent

@@ -204,3 +204,35 @@ async def test_email_refuses_a_server_without_starttls_when_tls_is_required() ->
         assert sink.messages == []
     finally:
         ctl.stop()
+
+
+async def test_email_over_implicit_tls_smtps(tls_files: tuple[Path, Path]) -> None:
+    from guardia.alerting.receivers.base import NotifyContext
+    from guardia.alerting.receivers.email import Email
+    from guardia.alerting.templates import Templater
+    from guardia.alerting.types import Alert
+    from guardia.model.labels import Labels
+
+    cert, key = tls_files
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    sink = MailSink()
+    port = _free_port()
+    ctl = Controller(sink, hostname="127.0.0.1", port=port, ssl_context=server_ctx)
+    ctl.start()
+    try:
+        cfg = parse_alertmanager_config(parse_yaml(
+            "route: {receiver: m}\nreceivers:\n  - name: m\n    email_configs:\n"
+            "      - {to: a@grupogad.gob.ec, from: b@grupogad.gob.ec,\n"
+            "         smarthost: 'smtp.grupogad.gob.ec:465',\n"
+            f"         tls_config: {{ca_file: '{cert}'}}}}\n", "am.yml"))
+        r = cfg.receiver("m")
+        assert r is not None
+        notifier = Email(r.email_configs[0], Templater())
+        assert notifier.implicit_tls  # port 465 means SMTPS
+        notifier.host, notifier.port = "127.0.0.1", port  # the local stand-in for smtp:465
+        await notifier.send(NotifyContext("{}:{}", "m", Labels(), 0), [Alert(Labels({"alertname": "X"}))])
+        (env, msg), = sink.messages
+        assert env.rcpt_tos == ["a@grupogad.gob.ec"] and msg["Subject"] == "[FIRING:1]  (X)"
+    finally:
+        ctl.stop()

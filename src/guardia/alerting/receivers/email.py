@@ -27,6 +27,7 @@ class Email:
         self.t = templater
         host, _, port = str(cfg.smarthost).rpartition(":")
         self.host, self.port = host.strip("[]"), int(port)
+        self.implicit_tls = self.port == 465  # SMTPS, as Alertmanager decides it: by the port
 
     def message(self, ctx: NotifyContext, alerts: list[Alert]) -> EmailMessage:
         data = template_data(ctx, alerts)
@@ -61,7 +62,7 @@ class Email:
     async def send(self, ctx: NotifyContext, alerts: list[Alert]) -> None:
         c = self.cfg
         msg = self.message(ctx, alerts)
-        implicit = self.port == 465
+        implicit = self.implicit_tls
         tls = self._tls_context()
         server_name = (c.tls_config.server_name if c.tls_config and c.tls_config.server_name else self.host)
         smtp = aiosmtplib.SMTP(hostname=self.host, port=self.port, use_tls=implicit, start_tls=False,
