@@ -189,8 +189,19 @@ class GuardiaProcess:
                 self._m_reload_ok.set(0)
                 log.error("event=reload_failed file=%s reason=%r", self.config_path, str(e))
                 raise ValueError(self.reload_error) from None
+            old_config = self.config
             self._apply(cfg)
             if self.rules is not None:
+                g = cfg.prometheus.global_
+                self.rules.external_labels = dict(g.external_labels)
+                self.rules.evaluation_interval_ms = g.evaluation_interval
+                if self.notifier is not None:
+                    from guardia.rules import targets_from_config
+
+                    self.notifier.external_labels = dict(g.external_labels)
+                    ams = cfg.prometheus.alerting.alertmanagers
+                    if old_config is None or ams != old_config.prometheus.alerting.alertmanagers:
+                        self.notifier.targets = targets_from_config(ams)
                 try:
                     self.rules.update(cfg.rule_files)
                 except ConfigError as e:  # the loader checked them; a file changed since
