@@ -111,3 +111,10 @@ def test_steady_state_notices_metadata_changes_and_counts_dropped_series() -> No
     res = ing.ingest(text.replace("gauge", "counter"), False, storage.appender(), 3)
     assert ing.metadata["c"].type == "counter"
     assert res.values.tolist() == [1.0]
+
+
+def test_empty_target_label_values_are_absent() -> None:
+    storage = MemoryStorage()
+    ing = Ingester([("env", ""), ("job", "j")], IngestOptions())
+    res = ing.ingest("a 1\n", False, storage.appender(), 0)
+    assert storage._series[int(res.refs[0])].labels == Labels({"__name__": "a", "job": "j"})

@@ -90,7 +90,7 @@ class Ingester:
     """Per-target parse-and-resolve state; one per scrape loop."""
 
     def __init__(self, target_labels: Sequence[tuple[str, str]], options: IngestOptions) -> None:
-        self.target_labels = tuple(target_labels)
+        self.target_labels = tuple((k, v) for k, v in target_labels if v)  # empty = absent
         self._target_names = frozenset(k for k, _ in self.target_labels) | {"__name__"}
         self.options = options
         self._cache: dict[str, int] = {}

@@ -139,6 +139,10 @@ class ScrapeManager:
             j.client for name, j in self._jobs.items()
             if j.client is not None and (name not in new_jobs or new_jobs[name] is not j)
         ]
+        for gone in set(self._jobs) - set(new_jobs):
+            for gauge, labels in ((self._m.pool_targets, (gone,)), (self._m.discovered, (gone, "scrape"))):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(*labels)
         self._jobs = new_jobs
         self._m.pools.set(len(new_jobs))
         self._pending_clients = stale_clients
