@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
+import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from guardia.alerting.persist import Journal
 from guardia.alerting.receivers import build_notifier
 from guardia.alerting.receivers.base import Notifier, NotifyContext
 from guardia.alerting.route import Route
-from guardia.alerting.silence import Silence, Silences, matcher_to_api
+from guardia.alerting.silence import Silence, Silences
 from guardia.alerting.stages import Backoff, Integration, MultiStage, build_pipeline
 from guardia.alerting.timeinterval import Intervener
 from guardia.alerting.types import Alert, Clock, fingerprint_hex, format_time, parse_time, system_clock
@@ -268,8 +268,6 @@ class Alertmanager:
                inhibited: bool = True, unprocessed: bool = True, receiver: str | None = None
                ) -> list[dict[str, Any]]:
         """API v2 ``gettableAlerts``: unresolved alerts, filtered as the API's query flags say."""
-        import re
-
         now = self.clock()
         rx = re.compile(receiver) if receiver else None
         out = []
@@ -294,8 +292,6 @@ class Alertmanager:
     def groups(self, *, matchers: list[Matcher] | None = None, active: bool = True, silenced: bool = True,
                inhibited: bool = True, receiver: str | None = None) -> list[dict[str, Any]]:
         """API v2 ``alertGroups``."""
-        import re
-
         if self._dispatcher is None:
             return []
         now = self.clock()
@@ -446,8 +442,4 @@ def _alert_from_store(d: dict[str, Any]) -> Alert:
                  d["generatorURL"], d["updatedAt"], d["timeout"])
 
 
-def monotonic_s() -> float:
-    return time.monotonic()
-
-
-__all__ = ["AlertValidationError", "Alertmanager", "matcher_to_api"]
+__all__ = ["AlertValidationError", "Alertmanager"]

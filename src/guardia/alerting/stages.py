@@ -15,7 +15,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from guardia.alerting.metrics import NotifyMetrics
@@ -70,8 +70,7 @@ class FanoutStage:
 
 
 def _copy(ctx: NotifyContext) -> NotifyContext:
-    from dataclasses import replace
-
+    """Each integration gets its own context: dedupe writes its firing/resolved sets there."""
     return replace(ctx, firing=set(), resolved=set())
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from guardia.alerting.receivers.base import Notifier, NotifyContext, NotifyError
 from guardia.alerting.templates import Templater
 from guardia.config.alertmanager import (
@@ -15,14 +17,17 @@ from guardia.config.alertmanager import (
     WebhookConfig,
 )
 
-_TEMPLATERS: dict[tuple[str, ...], Templater] = {}
+_TEMPLATERS: dict[tuple[tuple[str, int], ...], Templater] = {}
 
 
 def templater_for(am: AlertmanagerConfig) -> Templater:
-    """One parsed template set per list of template files (parsing is not free)."""
-    key = tuple(am.template_files)
+    """One parsed template set per set of template files and their modification times, so
+    all receivers share one parse and a reload after editing a template picks it up."""
+    key = tuple((f, os.stat(f).st_mtime_ns if os.path.exists(f) else 0) for f in am.template_files)
     if key not in _TEMPLATERS:
-        _TEMPLATERS[key] = Templater(list(key))
+        if len(_TEMPLATERS) > 16:
+            _TEMPLATERS.clear()
+        _TEMPLATERS[key] = Templater(list(am.template_files))
     return _TEMPLATERS[key]
 
 
