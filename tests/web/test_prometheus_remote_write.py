@@ -28,6 +28,9 @@ QUERIES = [
     "sum(prometheus_http_requests_total)",
     "max_over_time(scrape_duration_seconds[10s])",
     'count({__name__=~"prometheus_tsdb_.*"})',
+    "sum by (handler) (rate(prometheus_http_requests_total[5s]))",
+    "histogram_quantile(0.9, sum by (le) (rate(prometheus_http_request_duration_seconds_bucket[5s])))",
+    "increase(prometheus_tsdb_head_samples_appended_total[3s])",
 ]
 
 
