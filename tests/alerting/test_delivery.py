@@ -151,13 +151,18 @@ async def test_silence_persists_across_restart(tmp_path: Path) -> None:
     cfg = config(sink.url, group_interval="300ms")
     am = Alertmanager(cfg, data_dir=tmp_path)
     sid = am.silences.set(**_silence("alertname", "A"))
-    am2 = Alertmanager(cfg, data_dir=tmp_path)
+    reg = CollectorRegistry()
+    am2 = Alertmanager(cfg, data_dir=tmp_path, registry=reg)
     async with am2:
         assert am2.silences.get(sid).state(am2.clock()) == "active"
         await am2.put([{"labels": {"alertname": "A"}}, {"labels": {"alertname": "B"}}])
         await sink.wait_for(1, 3)
         await asyncio.sleep(0.6)
         api = {a["labels"]["alertname"]: a["status"] for a in am2.alerts()}
+        assert sample(reg, "alertmanager_alerts", state="suppressed") == 1
+        assert sample(reg, "alertmanager_alerts", state="active") == 1
+        assert sample(reg, "alertmanager_silences", state="active") == 1
+        assert sample(reg, "alertmanager_nflog_entries") == 1
     await sink.stop()
     assert [r.json()["groupLabels"]["alertname"] for r in sink.requests] == ["B"]
     assert api["A"]["state"] == "suppressed" and api["A"]["silencedBy"] == [sid]

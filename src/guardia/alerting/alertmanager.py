@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from guardia.alerting.dispatch import Dispatcher, FlushInfo
 from guardia.alerting.inhibit import Inhibitor, InhibitRule
-from guardia.alerting.metrics import NotifyMetrics
+from guardia.alerting.metrics import NotifyMetrics, StateCollector
 from guardia.alerting.nflog import NotificationLog, ReceiverKey
 from guardia.alerting.persist import Journal
 from guardia.alerting.receivers import build_notifier
@@ -61,6 +61,7 @@ class Alertmanager:
         self.external_url = external_url
         self.clock = clock
         self.metrics = NotifyMetrics.create(registry)
+        self.metrics.registry.register(StateCollector(self._state_counts))  # type: ignore[arg-type]
         self.notifier_factory = notifier_factory or build_notifier
         self.backoff = backoff
         self.maintenance_interval_s = maintenance_interval_s
@@ -165,22 +166,17 @@ class Alertmanager:
             self._version += 1
             if self._store is not None:
                 self._store.append((fingerprint_hex(fp), None) for fp in old)
-        self._update_gauges()
 
-    def _update_gauges(self) -> None:
+    def _state_counts(self) -> tuple[dict[str, int], dict[str, int], int]:
         now = self.clock()
         counts = {"active": 0, "suppressed": 0, "unprocessed": 0}
         for a in self._alerts.values():
             if not a.resolved_at(now):
                 counts[self._status(a)["state"]] += 1
-        for k, v in counts.items():
-            self.metrics.alerts.labels(k).set(v)
         sc = {"active": 0, "pending": 0, "expired": 0}
         for s in self.silences.all():
             sc[s.state(now)] += 1
-        for k, v in sc.items():
-            self.metrics.silences.labels(k).set(v)
-        self.metrics.nflog_entries.set(len(self.nflog.entries()))
+        return counts, sc, len(self.nflog.entries())
 
     # ---- alerts in
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
 
 
 @dataclass
@@ -16,9 +18,7 @@ class NotifyMetrics:
     latency: Histogram
     alerts_received: Counter
     alerts_invalid: Counter
-    alerts: Gauge
-    silences: Gauge
-    nflog_entries: Gauge
+    registry: CollectorRegistry
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None) -> NotifyMetrics:
@@ -40,8 +40,25 @@ class NotifyMetrics:
                                     ["status", "version"], registry=reg),
             alerts_invalid=Counter("alertmanager_alerts_invalid", "The total number of received alerts that "
                                    "were invalid.", ["version"], registry=reg),
-            alerts=Gauge("alertmanager_alerts", "How many alerts by state.", ["state"], registry=reg),
-            silences=Gauge("alertmanager_silences", "How many silences by state.", ["state"], registry=reg),
-            nflog_entries=Gauge("alertmanager_nflog_entries", "Entries in the notification log.",
-                                registry=reg),
+            registry=reg,
         )
+
+
+class StateCollector:
+    """``alertmanager_alerts{state}``, ``alertmanager_silences{state}`` and the notification log
+    size, computed when scraped so they are never stale."""
+
+    def __init__(self, counts: Callable[[], tuple[dict[str, int], dict[str, int], int]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        alerts, silences, nflog = self._counts()
+        g = GaugeMetricFamily("alertmanager_alerts", "How many alerts by state.", labels=["state"])
+        for k, v in alerts.items():
+            g.add_metric([k], v)
+        yield g
+        g = GaugeMetricFamily("alertmanager_silences", "How many silences by state.", labels=["state"])
+        for k, v in silences.items():
+            g.add_metric([k], v)
+        yield g
+        yield GaugeMetricFamily("alertmanager_nflog_entries", "Entries in the notification log.", value=nflog)
