@@ -19,7 +19,7 @@ F64 = npt.NDArray[np.float64]
 LE = ["0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"]
 HANDLERS = ["/api/orders", "/api/users", "/login", "/health"]
 STEP_MS = 15_000
-START_MS = 1_700_000_000_000 - (1_700_000_000_000 % (2 * 3_600_000))
+START_MS = 1_700_000_000_000 - (1_700_000_000_000 % (6 * 3_600_000))  # aligned like compaction
 
 
 def target_series(instance: str, job: str) -> list[tuple[str, dict[str, str]]]:

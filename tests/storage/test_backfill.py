@@ -144,3 +144,26 @@ def test_restore_refuses_a_running_store(tmp_path: Path) -> None:
     finally:
         db.close()
     shutil.rmtree(tmp_path / "s")
+
+
+def test_every_parsing_path_reads_the_same(tmp_path: Path) -> None:
+    import numpy as np
+
+    from guardia.storage.tsdb.backfill import _Fallback, _parse_fast, _parse_runs, _parse_slow
+
+    text = (DATA / "backfill_small.om").read_text()
+    # Interleave two series and add an exemplar: the fast paths must step aside or agree.
+    extra = 'b_total 1 10\na_total 1 10\nb_total 2 20 # {trace_id="x"} 1 20\na_total 2 20\n'
+    variants = [text, text.replace("# EOF\n", extra + "# EOF\n")]
+    for body in variants:
+        data = body.encode()
+        slow = _parse_slow(Path("x"), body.split("\n"), None)
+        for fast in (_parse_runs, _parse_fast):
+            try:
+                got = fast(data, None)
+            except _Fallback:
+                continue
+            assert got.labels == slow.labels
+            assert got.sid.tolist() == slow.sid.tolist()
+            assert got.ts.tolist() == slow.ts.tolist()
+            assert got.vs.view(np.uint64).tolist() == slow.vs.view(np.uint64).tolist()

@@ -86,6 +86,7 @@ class TSDB:
         self.blocks: list[Block] = []
         self._pending_series: list[tuple[int, Labels]] = []
         self._created = 0
+        self._frame_samples = 0
         self._lockfile: int = -1
         self._wal: wal.WALWriter | None = None
         self.replay = ReplayReport()
@@ -231,19 +232,21 @@ class TSDB:
                 head.min_valid_t = max(head.min_valid_t, wal.decode_state(payload))
         if frames:
             self._load_frames(frames)
-        rep.samples = stats.appended + sum(sp.nsamples for sp in head.spans)
+        rep.samples = stats.appended + self._frame_samples
         rep.seconds = time.perf_counter() - t0
         self.metrics.replay_seconds.set(rep.seconds)
         self.metrics.head_series_created.inc(head.num_series)
 
     def _load_frames(self, frames: list[tuple[int, int, int, I64, bytes]]) -> None:
         n = self.head.num_series
+        before = len(self.head.spans)
         by_span: dict[int, list[tuple[int, int, int, I64, bytes]]] = {}
         for f in frames:
             by_span.setdefault(f[0], []).append(f)
         for _, fs in sorted(by_span.items()):
             ok = [(refs, blob) for _, _, _, refs, blob in fs if refs.size and int(refs.max()) < n]
             self.head.load_span(fs[0][1], fs[0][2], ok)
+        self._frame_samples += sum(sp.nsamples for sp in self.head.spans[before:])
 
     def _replay_samples(self, refs: I64, t: int | I64, vs: F64, stats: AppendStats) -> None:
         n = self.head.num_series
