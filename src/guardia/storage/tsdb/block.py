@@ -35,7 +35,7 @@ import numpy.typing as npt
 import zstandard
 
 from guardia.model import Labels, Matcher
-from guardia.storage.tsdb.chunks import ChunkCorruptError, decode_page, encode_page, row_starts
+from guardia.storage.tsdb.chunks import ChunkCorruptError, decode_page_rows, encode_page
 from guardia.storage.tsdb.index import MemIndex, layout_key
 from guardia.storage.tsdb.merge import Fragment, excl_cumsum, gather_rows
 
@@ -363,15 +363,13 @@ class Block:
             off, ln, first, _crc, pmin, pmax = self._pt[pi].tolist()
             if pmax < mint or pmin > maxt:
                 continue
+            rows = ids[a:b] - first
             try:
-                counts, ts, vs = decode_page(self._mm[off : off + ln])
+                c, ts, vs = decode_page_rows(self._mm[off : off + ln], rows)
             except ChunkCorruptError as e:
                 self._mark_bad(pi, str(e))
                 continue
-            counts64 = counts.astype(np.int64)
-            rows = ids[a:b] - first
-            idx, c = gather_rows(row_starts(counts), counts64, rows)
-            out.append(Fragment(np.arange(a, b, dtype=np.int64), c, ts[idx], vs[idx]))
+            out.append(Fragment(np.arange(a, b, dtype=np.int64), c.astype(np.int64), ts, vs))
         return out
 
 

@@ -213,6 +213,15 @@ def encode_page(counts: I32, ts: I64, vs: F64, level: int = 1) -> bytes:
 
 def decode_page(buf: bytes | memoryview) -> tuple[I32, I64, F64]:
     """Inverse of ``encode_page``: (counts, timestamps, values)."""
+    return decode_page_rows(buf, None)
+
+
+def decode_page_rows(buf: bytes | memoryview, rows: npt.NDArray[np.int64] | None) -> tuple[I32, I64, F64]:
+    """Decode only ``rows`` (sorted row numbers; None for all): their counts and samples.
+
+    zstd must inflate the whole page, but the byte planes are gathered for the wanted
+    samples only, so the numpy work is proportional to what the query asked for.
+    """
     try:
         magic, n, total, flags, lc, lf, lt, lv = _HEADER.unpack_from(buf, 0)
     except struct.error as e:
@@ -237,11 +246,38 @@ def decode_page(buf: bytes | memoryview) -> tuple[I32, I64, F64]:
         raise ChunkCorruptError(f"page does not decompress: {e}") from None
     if counts.shape[0] != n or int(counts.sum()) != total:
         raise ChunkCorruptError("page row counts do not match its header")
+    if rows is None:
+        if flags & _FLAG_TS_SHARED:
+            c = int(counts[0]) if n else 0
+            row = _undod(_untranspose(traw, c), np.zeros(1, dtype=np.int64), np.array([c], dtype=np.int32))
+            ts: I64 = np.tile(row, n)
+        else:
+            ts = _undod(_untranspose(traw, total), row_starts(counts), counts)
+        vs = decode_values(row_int, _untranspose(vraw, total), counts)
+        return counts.copy(), ts, vs
+    starts = row_starts(counts)
+    sel_counts = counts[rows]
+    k = int(sel_counts.sum())
+    idx = np.repeat(starts[rows] - row_starts(sel_counts), sel_counts) + np.arange(k, dtype=np.int64)
     if flags & _FLAG_TS_SHARED:
         c = int(counts[0]) if n else 0
         row = _undod(_untranspose(traw, c), np.zeros(1, dtype=np.int64), np.array([c], dtype=np.int32))
-        ts: I64 = np.tile(row, n)
+        ts = np.tile(row, rows.shape[0])
     else:
-        ts = _undod(_untranspose(traw, total), row_starts(counts), counts)
-    vs = decode_values(row_int, _untranspose(vraw, total), counts)
-    return counts.copy(), ts, vs
+        ts = _undod(_gather_planes(traw, total, idx), row_starts(sel_counts), sel_counts)
+    vs = decode_values(row_int[rows], _gather_planes(vraw, total, idx), sel_counts)
+    return sel_counts.copy(), ts, vs
+
+
+def _gather_planes(b: bytes, n: int, idx: npt.NDArray[np.int64]) -> U64:
+    arr = np.frombuffer(b, dtype=np.uint8)
+    if arr.size != 8 * n:
+        raise ChunkCorruptError(f"page payload has {arr.size} bytes, expected {8 * n}")
+    planes = arr.reshape(8, n)
+    k = idx.shape[0]
+    if k and int(idx[-1]) - int(idx[0]) + 1 == k:  # adjacent rows: a slice, no gather
+        sel = planes[:, int(idx[0]) : int(idx[0]) + k]
+    else:
+        sel = planes[:, idx]
+    out: U64 = sel.T.copy().view(np.uint64).ravel()
+    return out
