@@ -19,16 +19,11 @@ from dataclasses import dataclass
 
 from guardia.alerting.route import Route
 from guardia.alerting.types import Alert, Clock, alert_sort_key
-from guardia.config.alertmanager import go_quote
+from guardia.model.gostrings import labels_string
 from guardia.model.labels import Labels
 
 log = logging.getLogger("guardia.alerting")
 MIN_NOTIFY_TIMEOUT_S = 10.0
-
-
-def labels_string(labels: Labels) -> str:
-    """Prometheus's ``LabelSet.String``: ``{a="1", b="2"}``."""
-    return "{" + ", ".join(f"{k}={go_quote(v)}" for k, v in labels) + "}"
 
 
 @dataclass

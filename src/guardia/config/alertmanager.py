@@ -26,6 +26,7 @@ from guardia.config.secrets import Secret, SecretResolutionError, expand_env, re
 from guardia.config.validate import StrictModel, issues_from
 from guardia.config.yamlsource import YamlSource, load_yaml
 from guardia.model.durations import DurationError, format_duration, parse_duration
+from guardia.model.gostrings import go_quote
 from guardia.model.labels import is_valid_label_name
 from guardia.model.matchers import Matcher, MatcherError, MatchType
 
@@ -116,28 +117,6 @@ def format_matchers(ms: list[Matcher] | tuple[Matcher, ...]) -> str:
 
 def _go_quote_matcher(m: Matcher) -> str:
     return f"{m.name}{m.type.value}{go_quote(m.value)}"
-
-
-def go_quote(s: str) -> str:
-    """Go's ``%q`` for the printable strings labels carry."""
-    out = ['"']
-    for ch in s:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
 
 
 def _matchers_field(v: Any) -> list[Matcher]:

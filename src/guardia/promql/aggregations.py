@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from guardia.model import Labels
+from guardia.model.gostrings import go_quote
 from guardia.promql import annotate, plan
 from guardia.promql.errors import BadDataError, ExecutionError
 from guardia.promql.kahan import grouped_sum
-from guardia.promql.text import go_quote, valid_label_name
+from guardia.promql.text import valid_label_name
 from guardia.promql.values import F64, I64, Scalar, Value, Vector
 
 if TYPE_CHECKING:

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from guardia.model import Labels
+from guardia.model.gostrings import labels_string
 from guardia.promql import plan
 from guardia.promql.dedupe import drop_name, merge_duplicates
 from guardia.promql.errors import ExecutionError
-from guardia.promql.text import labels_str
 from guardia.promql.values import F64, I64, Scalar, Value, Vector
 
 if TYPE_CHECKING:
@@ -157,8 +157,8 @@ def _vector_vector(
                 side = "left" if swap else "right"
                 ml = s
                 raise ExecutionError(
-                    f"found duplicate series for the match group {labels_str(ml)} on the {side} "
-                    f"hand-side of the operation: [{labels_str(hits[0])}, {labels_str(hits[1])}]"
+                    f"found duplicate series for the match group {labels_string(ml)} on the {side} "
+                    f"hand-side of the operation: [{labels_string(hits[0])}, {labels_string(hits[1])}]"
                     ";many-to-many matching not allowed: matching labels must be unique on one side"
                 )
     pair_many: list[int] = []

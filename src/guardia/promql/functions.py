@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from guardia.model import Labels
+from guardia.model.gostrings import go_quote
 from guardia.model.matchers import MatchType
 from guardia.promql import annotate, histograms, plan, rangefuncs
 from guardia.promql.dedupe import drop_name, merge_duplicates
 from guardia.promql.errors import BadDataError, ExecutionError
 from guardia.promql.kahan import kahan_inc_scalar
-from guardia.promql.text import go_quote, valid_label_name
+from guardia.promql.text import valid_label_name
 from guardia.promql.values import F64, I64, RangeVector, Scalar, Value, Vector
 
 if TYPE_CHECKING:

@@ -28,6 +28,7 @@ from guardia.model import (
     parse_duration,
     parse_timestamp,
 )
+from guardia.model.gostrings import go_quote, labels_string
 from guardia.promql import Engine, EngineOptions, PromQLError
 from guardia.promql.scripttest import ScriptError, expand_points, parse_labels, split_series
 from guardia.rules.alerting import ALERTNAME, AlertingRule, AlertState
@@ -36,7 +37,7 @@ from guardia.rules.manager import build_group
 from guardia.rules.metrics import RuleMetrics
 from guardia.rules.query import RuleQueryError, engine_query_func
 from guardia.storage.memory import MemoryStorage
-from guardia.template.gofmt import format_float, go_quote
+from guardia.template.gofmt import format_float
 
 _FILE_KEYS = {"rule_files", "evaluation_interval", "group_eval_order", "tests",
               "fuzzy_compare"}
@@ -72,8 +73,7 @@ def model_duration(ms: int) -> str:
 
 def go_labels(d: dict[str, str] | Labels) -> str:
     """labels.Labels.String(): ``{a="1", b="2"}`` sorted by name."""
-    items = sorted(dict(d).items())
-    return "{" + ", ".join(f"{k}={go_quote(v)}" for k, v in items) + "}"
+    return labels_string(sorted(dict(d).items()))
 
 
 def _indent(text: str, indent: str) -> str:

@@ -600,7 +600,7 @@ class _End:
 
 def _describe(tok: Token, desc: str) -> str:
     """Go's item.String(): keywords in angle brackets, everything else quoted."""
-    from guardia.template.gofmt import go_quote
+    from guardia.model.gostrings import go_quote
 
     if tok.kind is T.KEYWORD:
         return f"<{desc}>"
