@@ -122,7 +122,7 @@ class Span:
     start: int
     end: int
     frames: list[Page]
-    frame_of: npt.NDArray[np.int32]
+    frame_of: npt.NDArray[np.int16] | npt.NDArray[np.int32]
     mint: int
     maxt: int
 
@@ -390,7 +390,9 @@ class Head:
         self._add_span(w.base, w.base + self.W, refs, counts, ts, vs)
         release_free_memory()
 
-    def _add_span(self, start: int, end: int, refs: I64, counts: I64, ts: I64, vs: F64) -> None:
+    def _add_span(
+        self, start: int, end: int, refs: I64, counts: I64, ts: I64, vs: F64, level: int | None = None
+    ) -> None:
         """Frames for sorted ``refs`` with their rows; rows without samples are dropped."""
         keep = counts > 0
         if not keep.all():
@@ -401,10 +403,15 @@ class Head:
         rank = self._label_rank()[refs]
         by_label = np.argsort(rank, kind="stable")
         starts = row_starts(counts.astype(np.int32))
-        frame_of = np.full(self.num_series, -1, dtype=np.int32)
-        frames: list[Page] = []
         rows = self.options.page_rows
-        level = self.options.head_zstd_level
+        nframes = -(-refs.shape[0] // rows)
+        frame_of: npt.NDArray[np.int16] | npt.NDArray[np.int32] = (
+            np.full(self.num_series, -1, dtype=np.int16)
+            if nframes < 2**15
+            else np.full(self.num_series, -1, dtype=np.int32)
+        )
+        frames: list[Page] = []
+        level = self.options.head_zstd_level if level is None else level
         for lo in range(0, refs.shape[0], rows):
             member = np.sort(by_label[lo : lo + rows])  # positions in refs, ascending ref order
             idx, c = gather_rows(starts, counts, member)
@@ -482,7 +489,7 @@ class Head:
             if sp.maxt < mint or sp.mint > maxt:
                 continue
             inside = q < sp.frame_of.shape[0]
-            fo = np.full(q.shape[0], -1, dtype=np.int32)
+            fo = np.full(q.shape[0], -1, dtype=sp.frame_of.dtype)
             fo[inside] = sp.frame_of[q[inside]]
             hit = np.nonzero(fo >= 0)[0]
             if not hit.size:
@@ -688,7 +695,11 @@ class Head:
 
     def load_span(self, start: int, end: int, frames: list[tuple[I64, bytes]]) -> None:
         """Adopt a span written by a checkpoint (its series exist already)."""
-        frame_of = np.full(self.num_series, -1, dtype=np.int32)
+        frame_of: npt.NDArray[np.int16] | npt.NDArray[np.int32] = (
+            np.full(self.num_series, -1, dtype=np.int16)
+            if len(frames) < 2**15
+            else np.full(self.num_series, -1, dtype=np.int32)
+        )
         pages: list[Page] = []
         for refs, blob in frames:
             p = Page.from_blob(refs, blob)
