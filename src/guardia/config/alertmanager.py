@@ -21,6 +21,7 @@ from pydantic import BeforeValidator, Field, PlainSerializer
 
 from guardia.config.errors import ConfigError, ConfigIssue
 from guardia.config.errors import Path as FieldPath
+from guardia.config.httpclient import HTTPClientConfig, TLSConfig
 from guardia.config.placeholders import placeholder_reason
 from guardia.config.secrets import Secret, SecretResolutionError, expand_env, read_secret_file
 from guardia.config.validate import StrictModel, issues_from
@@ -195,46 +196,9 @@ class Model(StrictModel):
 # --------------------------------------------------------------------------- http / global
 
 
-class BasicAuth(Model):
-    username: str = ""
-    username_file: str | None = None
-    password: Secret | None = None
-    password_file: str | None = None
-
-
-class Authorization(Model):
-    type: str = "Bearer"
-    credentials: Secret | None = None
-    credentials_file: str | None = None
-
-
-class TLSConfig(Model):
-    ca: str | None = None
-    ca_file: str | None = None
-    cert: str | None = None
-    cert_file: str | None = None
-    key: Secret | None = None
-    key_file: str | None = None
-    server_name: str | None = None
-    insecure_skip_verify: bool = False
-    min_version: str | None = None
-    max_version: str | None = None
-
-
-class HTTPConfig(Model):
-    basic_auth: BasicAuth | None = None
-    authorization: Authorization | None = None
-    bearer_token: Secret | None = None
-    bearer_token_file: str | None = None
-    oauth2: dict[str, Any] | None = None
-    tls_config: TLSConfig | None = None
-    proxy_url: str | None = None
-    no_proxy: str | None = None
-    proxy_from_environment: bool = False
-    proxy_connect_header: dict[str, Any] | None = None
-    follow_redirects: bool = True
-    enable_http2: bool = True
-    http_headers: dict[str, Any] | None = None
+# The HTTP client block is the one Prometheus uses (guardia.config.httpclient): Alertmanager
+# embeds the same prometheus/common struct under ``http_config``.
+HTTPConfig = HTTPClientConfig
 
 
 class GlobalConfig(Model):

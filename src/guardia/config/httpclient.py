@@ -5,10 +5,14 @@ Prometheus and Alertmanager embed the same block (``basic_auth``, ``authorizatio
 cross-field checks keeps their rules identical everywhere, as upstream's shared library does.
 Secrets are ``Secret`` values; ``*_file`` paths are kept as given and made absolute by the
 loader, and read when a request is made (so rotating the file needs no reload).
+``ssl_context`` and ``authorization_header`` turn a block into what a client sends, so
+scrapes, the rule notifier and the receivers present credentials and certificates alike.
 """
 
 from __future__ import annotations
 
+import base64
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -98,6 +102,65 @@ class HTTPClientFields(PromModel):
 
 class HTTPClientConfig(HTTPClientFields):
     """The same block nested under a key (``http_config:`` in alertmanager.yml)."""
+
+
+_TLS_VERSIONS = {
+    "TLS10": ssl.TLSVersion.TLSv1,
+    "TLS11": ssl.TLSVersion.TLSv1_1,
+    "TLS12": ssl.TLSVersion.TLSv1_2,
+    "TLS13": ssl.TLSVersion.TLSv1_3,
+}
+
+
+def ssl_context(tls: TLSConfig | None) -> ssl.SSLContext:
+    """An SSL context from a ``tls_config`` block (CA, client cert, verification, versions).
+
+    Files are read now, so a client built per request or per reload sees rotated certificates.
+    """
+    ctx = ssl.create_default_context()
+    if tls is None:
+        return ctx
+    if tls.ca_file:
+        ctx.load_verify_locations(cafile=tls.ca_file)
+    elif tls.ca:
+        ctx.load_verify_locations(cadata=tls.ca)
+    if tls.cert_file and tls.key_file:
+        ctx.load_cert_chain(tls.cert_file, tls.key_file)
+    if tls.insecure_skip_verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if tls.min_version:
+        ctx.minimum_version = _TLS_VERSIONS[tls.min_version]
+    if tls.max_version:
+        ctx.maximum_version = _TLS_VERSIONS[tls.max_version]
+    return ctx
+
+
+def _read_text(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read().strip()
+
+
+def authorization_header(c: HTTPClientFields) -> str | None:
+    """The ``Authorization`` value the block asks for (basic, typed credentials, bearer), or None.
+
+    Secrets and ``*_file`` contents are read at each call, so a rotated file takes effect on
+    the next client without a reload.  ``check_http_client`` has already rejected blocks that
+    set more than one kind of credential.
+    """
+    if c.basic_auth is not None:
+        user = _read_text(c.basic_auth.username_file) if c.basic_auth.username_file else c.basic_auth.username
+        pw = c.basic_auth.password_secret()
+        token = base64.b64encode(f"{user}:{pw.reveal() if pw else ''}".encode()).decode()
+        return f"Basic {token}"
+    if c.authorization is not None:
+        cred = c.authorization.credentials_secret()
+        return f"{c.authorization.type} {cred.reveal() if cred else ''}".strip()
+    if c.bearer_token is not None:
+        return f"Bearer {c.bearer_token.reveal()}"
+    if c.bearer_token_file:
+        return f"Bearer {_read_text(c.bearer_token_file)}"
+    return None
 
 
 def check_http_client(c: HTTPClientFields, base: FieldPath = ()) -> Iterator[Finding]:

@@ -22,6 +22,8 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Summary
 
+from guardia.config.httpclient import authorization_header, ssl_context
+from guardia.config.prometheus import AlertmanagerEndpointConfig
 from guardia.rules.alerting import Alert
 from guardia.template.prometheus import table_link
 
@@ -67,7 +69,7 @@ class AlertmanagerTarget:
         self.relabel = relabel
 
 
-def targets_from_config(alertmanagers: Sequence[Any],
+def targets_from_config(alertmanagers: Sequence[AlertmanagerEndpointConfig],
                         relabel_factory: RelabelFactory | None = None
                         ) -> list[AlertmanagerTarget]:
     """Static targets of ``alerting.alertmanagers`` (AlertmanagerEndpointConfig objects);
@@ -89,29 +91,13 @@ def targets_from_config(alertmanagers: Sequence[Any],
     return out
 
 
-def _client(am: Any) -> httpx.AsyncClient:
+def _client(am: AlertmanagerEndpointConfig) -> httpx.AsyncClient:
     headers = {"User-Agent": "guardia", "Content-Type": "application/json"}
-    auth: httpx.BasicAuth | None = None
-    if am.basic_auth is not None:
-        pw = am.basic_auth.password_secret()
-        auth = httpx.BasicAuth(am.basic_auth.username, pw.reveal() if pw else "")
-    if am.authorization is not None:
-        cred = am.authorization.credentials_secret()
-        headers["Authorization"] = f"{am.authorization.type} {cred.reveal() if cred else ''}"
-    elif am.bearer_token is not None:
-        headers["Authorization"] = f"Bearer {am.bearer_token.reveal()}"
-    verify: ssl.SSLContext | bool = True
-    tls = am.tls_config
-    if am.scheme == "https":
-        ctx = ssl.create_default_context(cafile=tls.ca_file) if tls.ca_file else (
-            ssl.create_default_context())
-        if tls.insecure_skip_verify:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        if tls.cert_file and tls.key_file:
-            ctx.load_cert_chain(tls.cert_file, tls.key_file)
-        verify = ctx
-    return httpx.AsyncClient(headers=headers, auth=auth, verify=verify, trust_env=False,
+    auth = authorization_header(am)
+    if auth is not None:
+        headers["Authorization"] = auth
+    verify: ssl.SSLContext | bool = ssl_context(am.tls_config) if am.scheme == "https" else True
+    return httpx.AsyncClient(headers=headers, verify=verify, trust_env=False,
                              follow_redirects=am.follow_redirects)
 
 

@@ -23,6 +23,7 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
+from guardia.config.httpclient import ssl_context
 from guardia.config.prometheus import ScrapeConfig
 from guardia.model import STALE_NAN, Labels
 from guardia.scrape.http import HTTPScraper
@@ -32,7 +33,6 @@ from guardia.scrape.request import (
     has_credential_files,
     http_error,
     request_headers,
-    ssl_context,
 )
 from guardia.scrape.target import Target
 from guardia.storage.interface import Storage

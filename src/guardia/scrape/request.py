@@ -8,22 +8,15 @@ the built-in client (``http.py``) and the httpx client used behind proxies.
 
 from __future__ import annotations
 
-import base64
 import ssl
 
 import httpx
 
-from guardia.config.httpclient import TLSConfig
+from guardia.config.httpclient import authorization_header, ssl_context
 from guardia.config.prometheus import ScrapeConfig
 from guardia.scrape.ingest import ScrapeError
 
 USER_AGENT = "guardia/0.1 (Prometheus-compatible scraper)"
-_TLS_VERSIONS = {
-    "TLS10": ssl.TLSVersion.TLSv1,
-    "TLS11": ssl.TLSVersion.TLSv1_1,
-    "TLS12": ssl.TLSVersion.TLSv1_2,
-    "TLS13": ssl.TLSVersion.TLSv1_3,
-}
 
 _PROTOCOL_MEDIA = {
     "OpenMetricsText1.0.0": "application/openmetrics-text;version=1.0.0",
@@ -85,45 +78,13 @@ def http_error(e: httpx.HTTPError) -> str:
     return f"{type(e).__name__}{detail}"
 
 
-def ssl_context(tls: TLSConfig) -> ssl.SSLContext:
-    """An SSL context from a tls_config block (CA, client cert, verification, versions)."""
-    ctx = ssl.create_default_context()
-    if tls.ca_file:
-        ctx.load_verify_locations(cafile=tls.ca_file)
-    elif tls.ca:
-        ctx.load_verify_locations(cadata=tls.ca)
-    if tls.cert_file and tls.key_file:
-        ctx.load_cert_chain(tls.cert_file, tls.key_file)
-    if tls.insecure_skip_verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    if tls.min_version:
-        ctx.minimum_version = _TLS_VERSIONS[tls.min_version]
-    if tls.max_version:
-        ctx.maximum_version = _TLS_VERSIONS[tls.max_version]
-    return ctx
-
-
 def request_headers(cfg: ScrapeConfig) -> dict[str, str]:
     """Headers every scrape of a job sends: Accept negotiation, compression, credentials."""
     headers: dict[str, str] = {"User-Agent": USER_AGENT, "Accept": accept_header(cfg.scrape_protocols)}
     headers["Accept-Encoding"] = "gzip" if cfg.enable_compression else "identity"
-    if cfg.basic_auth is not None:
-        user = cfg.basic_auth.username
-        if cfg.basic_auth.username_file:
-            with open(cfg.basic_auth.username_file, encoding="utf-8") as f:
-                user = f.read().strip()
-        pw = cfg.basic_auth.password_secret()
-        token = base64.b64encode(f"{user}:{pw.reveal() if pw else ''}".encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
-    elif cfg.authorization is not None:
-        cred = cfg.authorization.credentials_secret()
-        headers["Authorization"] = f"{cfg.authorization.type} {cred.reveal() if cred else ''}".strip()
-    elif cfg.bearer_token is not None:
-        headers["Authorization"] = f"Bearer {cfg.bearer_token.reveal()}"
-    elif cfg.bearer_token_file:
-        with open(cfg.bearer_token_file, encoding="utf-8") as f:
-            headers["Authorization"] = f"Bearer {f.read().strip()}"
+    auth = authorization_header(cfg)
+    if auth is not None:
+        headers["Authorization"] = auth
     return headers
 
 

@@ -19,6 +19,7 @@ from guardia.alerting.receivers.base import NotifyContext, NotifyError
 from guardia.alerting.templates import Templater, template_data
 from guardia.alerting.types import Alert
 from guardia.config.alertmanager import EmailConfig
+from guardia.config.httpclient import ssl_context
 
 
 class Email:
@@ -50,14 +51,7 @@ class Email:
         return msg
 
     def _tls_context(self) -> ssl.SSLContext:
-        tls = self.cfg.tls_config
-        ctx = ssl.create_default_context(cafile=tls.ca_file if tls and tls.ca_file else None)
-        if tls is not None and tls.insecure_skip_verify:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        if tls is not None and tls.cert_file and tls.key_file:
-            ctx.load_cert_chain(tls.cert_file, tls.key_file)
-        return ctx
+        return ssl_context(self.cfg.tls_config)
 
     async def send(self, ctx: NotifyContext, alerts: list[Alert]) -> None:
         c = self.cfg

@@ -14,55 +14,23 @@ import httpx
 
 from guardia.alerting.receivers.base import NotifyError
 from guardia.config.alertmanager import HTTPConfig
-from guardia.config.secrets import read_secret_file
+from guardia.config.httpclient import TLSConfig, authorization_header, ssl_context
 
 USER_AGENT = "guardia-alertmanager/0.1"
 
 
-def _ssl_context(cfg: HTTPConfig) -> ssl.SSLContext | bool:
-    tls = cfg.tls_config
-    if tls is None:
-        return True
-    ctx = ssl.create_default_context(cafile=tls.ca_file) if tls.ca_file else ssl.create_default_context()
-    if tls.insecure_skip_verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    if tls.cert_file and tls.key_file:
-        ctx.load_cert_chain(tls.cert_file, tls.key_file)
-    return ctx
-
-
 def client_for(cfg: HTTPConfig | None, timeout_s: float = 30.0) -> httpx.AsyncClient:
+    """A client with the receiver's ``http_config`` credentials, TLS, proxy and redirects."""
     headers = {"User-Agent": USER_AGENT}
-    auth: httpx.Auth | None = None
-    verify: ssl.SSLContext | bool = True
-    proxy: str | None = None
-    follow = True
-    if cfg is not None:
-        verify = _ssl_context(cfg)
-        proxy = cfg.proxy_url
-        follow = cfg.follow_redirects
-        if cfg.basic_auth is not None:
-            pw = cfg.basic_auth.password.reveal() if cfg.basic_auth.password else ""
-            if cfg.basic_auth.password_file:
-                pw = read_secret_file(cfg.basic_auth.password_file).reveal()
-            auth = httpx.BasicAuth(cfg.basic_auth.username, pw)
-        token = None
-        kind = "Bearer"
-        if cfg.authorization is not None:
-            kind = cfg.authorization.type or "Bearer"
-            if cfg.authorization.credentials is not None:
-                token = cfg.authorization.credentials.reveal()
-            elif cfg.authorization.credentials_file:
-                token = read_secret_file(cfg.authorization.credentials_file).reveal()
-        elif cfg.bearer_token is not None:
-            token = cfg.bearer_token.reveal()
-        elif cfg.bearer_token_file:
-            token = read_secret_file(cfg.bearer_token_file).reveal()
-        if token:
-            headers["Authorization"] = f"{kind} {token}"
-    return httpx.AsyncClient(headers=headers, auth=auth, verify=verify, proxy=proxy,
-                             follow_redirects=follow, timeout=timeout_s)
+    if cfg is None:
+        return httpx.AsyncClient(headers=headers, follow_redirects=True, timeout=timeout_s)
+    auth = authorization_header(cfg)
+    if auth is not None:
+        headers["Authorization"] = auth
+    # An untouched tls_config keeps httpx's own CA bundle; any setting builds a context from it.
+    verify: ssl.SSLContext | bool = ssl_context(cfg.tls_config) if cfg.tls_config != TLSConfig() else True
+    return httpx.AsyncClient(headers=headers, verify=verify, proxy=cfg.proxy_url,
+                             follow_redirects=cfg.follow_redirects, timeout=timeout_s)
 
 
 def redact_url(url: str) -> str:
