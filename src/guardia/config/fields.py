@@ -12,13 +12,14 @@ import dataclasses
 import difflib
 import re
 from collections.abc import Iterable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import pydantic
 from pydantic import BeforeValidator, PlainSerializer
 
 from guardia.config.errors import ConfigIssue
-from guardia.config.validate import StrictModel
+from guardia.config.validate import StrictModel, issues_from
+from guardia.config.yamlsource import YamlSource
 from guardia.model.durations import DurationError, format_duration, parse_duration
 from guardia.model.labels import is_valid_label_name
 
@@ -237,6 +238,31 @@ def salvage(payload: Any, exc: pydantic.ValidationError) -> tuple[Any, IndexMap]
         lst[:] = [lst[i] for i in keep]
         index_map[path] = keep
     return data, index_map
+
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+def validate_salvaging(
+    model: type[M], data: Any, src: YamlSource, known: frozenset[str]
+) -> tuple[M | None, list[ConfigIssue], IndexMap]:
+    """Validate ``data``; on schema errors, also validate what ``salvage`` leaves.
+
+    Returns the model (None when nothing could be salvaged), the schema issues (with "did
+    you mean"), and the index map to pass to ``remap_path`` for findings on the salvaged
+    model.  Empty issues mean the document validated as it is.
+    """
+    try:
+        return model.model_validate(data), [], {}
+    except pydantic.ValidationError as e:
+        schema = with_suggestions(issues_from(e, src), known)
+        salvaged = salvage(data, e)
+    if salvaged is None:
+        return None, schema, {}
+    try:
+        return model.model_validate(salvaged[0]), schema, salvaged[1]
+    except pydantic.ValidationError:
+        return None, schema, {}
 
 
 def remap_path(path: tuple[str | int, ...], index_map: IndexMap) -> tuple[str | int, ...]:

@@ -22,19 +22,16 @@ from guardia.config.errors import ConfigIssue
 from guardia.config.errors import Path as FieldPath
 from guardia.config.fields import (
     Duration,
-    IndexMap,
     LabelSet,
     PromModel,
     SizeBytes,
     field_names,
     remap_path,
-    salvage,
-    with_suggestions,
+    validate_salvaging,
 )
 from guardia.config.httpclient import Finding, HTTPClientFields, check_http_client
 from guardia.config.placeholders import placeholder_findings
 from guardia.config.relabel import RelabelConfig
-from guardia.config.validate import issues_from
 from guardia.config.yamlsource import YamlSource
 
 DEFAULT_SCRAPE_INTERVAL_MS = 60_000
@@ -530,24 +527,14 @@ def parse_prometheus_config(
         return None, [src.issue((), msg)]
     payload, sd = strip_unsupported_sd(payload)
     issues = [src.issue(path, msg, severity=sev, at_key=True) for path, msg, sev in sd]
-    index_map: IndexMap = {}
-    schema_failed = False
-    try:
-        cfg = PrometheusConfig.model_validate(payload)
-    except pydantic.ValidationError as e:
-        schema_failed = True
-        issues += with_suggestions(issues_from(e, src), _KNOWN_FIELDS)
-        # Check what did validate too, so cross-field errors show up in the same run.
-        salvaged = salvage(payload, e)
-        if salvaged is None:
-            return None, issues
-        try:
-            cfg = PrometheusConfig.model_validate(salvaged[0])
-        except pydantic.ValidationError:
-            return None, issues
-        index_map = salvaged[1]
+    # On schema errors, what did validate is checked too, so cross-field errors show up in
+    # the same run.
+    cfg, schema, index_map = validate_salvaging(PrometheusConfig, payload, src, _KNOWN_FIELDS)
+    issues += schema
+    if cfg is None:
+        return None, issues
     findings = check_prometheus(cfg) + placeholder_findings(cfg)
-    if index_map or schema_failed:
+    if schema:
         # Warnings about a salvaged document may only reflect the parts set aside.
         findings = [f for f in findings if f[2] == "error"]
     issues += findings_to_issues(src, [(remap_path(p, index_map), m, s) for p, m, s in findings])

@@ -23,10 +23,8 @@ from guardia.config.fields import (
     PromModel,
     field_names,
     remap_path,
-    salvage,
-    with_suggestions,
+    validate_salvaging,
 )
-from guardia.config.validate import issues_from
 from guardia.config.yamlsource import YamlSource, load_yaml
 from guardia.model.labels import METRIC_NAME, is_valid_label_name, is_valid_metric_name
 
@@ -222,20 +220,9 @@ def parse_rule_file(src: YamlSource) -> tuple[RuleFile | None, list[ConfigIssue]
     data = src.data if src.data is not None else {}
     if not isinstance(data, dict):
         return None, [src.issue((), "a rule file must be a mapping with a 'groups' list")]
-    schema: list[ConfigIssue] = []
-    index_map: IndexMap = {}
-    try:
-        rf = RuleFile.model_validate(data)
-    except pydantic.ValidationError as e:
-        schema = with_suggestions(issues_from(e, src), field_names(RuleFile))
-        salvaged = salvage(data, e)
-        if salvaged is None:
-            return None, schema
-        try:
-            rf = RuleFile.model_validate(salvaged[0])
-        except pydantic.ValidationError:
-            return None, schema
-        index_map = salvaged[1]
+    rf, schema, index_map = validate_salvaging(RuleFile, data, src, field_names(RuleFile))
+    if rf is None:
+        return None, schema
     findings = check_rule_file(rf, index_map)
     if schema:
         # Warnings about a salvaged document may only reflect the parts set aside.
