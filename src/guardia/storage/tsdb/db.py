@@ -82,6 +82,7 @@ class TSDB:
         self.read_only = read_only
         self.metrics = TSDBMetrics(registry)
         self._lock = threading.RLock()
+        self._maintain_lock = threading.Lock()
         self.head = Head(options)
         self.blocks: list[Block] = []
         self._pending_series: list[tuple[int, Labels]] = []
@@ -355,37 +356,48 @@ class TSDB:
 
         ``now_ms`` is accepted for the server's convenience; decisions follow the data's own
         timestamps (as Prometheus does), so replayed or backfilled data behaves the same.
+        Writing a block cut from the head runs without the lock (appends and queries go
+        on); merging head spans, compaction and retention hold it.
         """
         rep = MaintenanceReport()
         if self.read_only:
             return rep
-        with self._lock:
-            self.head.merge_spans()
+        with self._maintain_lock:
+            with self._lock:
+                self.head.merge_spans()
             self._cut_head(rep)
-            self._compact(rep)
-            self._retain(rep)
-            self._update_gauges()
+            with self._lock:
+                self._compact(rep)
+                self._retain(rep)
+                self._update_gauges()
         return rep
 
     def _cut_head(self, rep: MaintenanceReport) -> None:
         h = self.head
         r = self.options.block_range_ms
         cut = False
-        while h.maxt >= h.mint and h.maxt - h.mint > r * 3 // 2:
-            start = (h.mint // r) * r
-            end = start + r
+        while True:
+            with self._lock:
+                if not (h.maxt >= h.mint and h.maxt - h.mint > r * 3 // 2):
+                    break
+                start = (h.mint // r) * r
+                end = start + r
+                # From here on the head refuses samples below the cut, so the view is final.
+                h.min_valid_t = max(h.min_valid_t, end)
+                view = h.frozen_before(end)
             path = write_block(
-                self.path, [h], start, end, level=1, page_rows=self.options.block_page_rows,
+                self.path, [view], start, end, level=1, page_rows=self.options.block_page_rows,
                 zstd_level=self.options.block_zstd_level,
             )
-            if path is not None:
-                self.blocks.append(Block(path, self._on_block_corrupt))
-                rep.blocks_cut.append(path.name)
-            h.truncate(end)
-            self.metrics.head_truncations.inc()
+            with self._lock:
+                if path is not None:
+                    self.blocks.append(Block(path, self._on_block_corrupt))
+                    self.blocks.sort(key=lambda b: b.mint)
+                    rep.blocks_cut.append(path.name)
+                h.truncate(end)
+                self.metrics.head_truncations.inc()
             cut = True
         if cut:
-            self.blocks.sort(key=lambda b: b.mint)
             self.checkpoint()
 
     def checkpoint(self) -> None:

@@ -427,7 +427,7 @@ class Head:
         ts = w.ts[q][mask].astype(np.int64) + w.base
         return Fragment(qidx, c, ts, w.vs[q][mask])
 
-    def merge_spans(self, factor: int = 8) -> int:
+    def merge_spans(self, factor: int = 10) -> int:
         """Merge the spans of each complete aligned ``factor × window`` range into one.
 
         Longer rows compress better (one raw first value per row instead of one per
@@ -660,6 +660,15 @@ class Head:
     def label_values(self, name: str, ids: I64 | None) -> set[str]:
         return self.index.label_values(name, ids)
 
+    def frozen_before(self, end: int) -> FrozenHead:
+        """A read-only view of the samples older than ``end``, safe to read without the lock.
+
+        Callers first raise ``min_valid_t`` to ``end`` so nothing new lands there; spans are
+        immutable once made and the view keeps its own lists, so appends, window
+        compression and queries can go on while a block is written from the view.
+        """
+        return FrozenHead(self, end)
+
     # --- checkpoints ----------------------------------------------------------------------
 
     def export_frames(self) -> Iterator[tuple[int, int, int, I64, bytes]]:
@@ -736,3 +745,30 @@ class Head:
                 t.append(tt)
                 v.append(vv)
         return (np.array(r, dtype=np.int64), np.array(t, dtype=np.int64), np.array(v, dtype=np.float64))
+
+
+class FrozenHead(Head):
+    """See ``Head.frozen_before``: spans, late windows and out-of-order samples below a time."""
+
+    def __init__(self, head: Head, end: int) -> None:
+        n = head.num_series
+        self.options = head.options
+        self.S, self.W, self.grace = head.S, head.W, head.grace
+        self.spans = [sp for sp in head.spans if sp.mint < end]
+        self.windows = {
+            wid: Window(w.wid, w.base, w.ts.copy(), w.vs.copy(), w.n.copy(), list(w.spills))
+            for wid, w in head.windows.items()
+            if w.base < end
+        }
+        self.ooo = {r: {t: v for t, v in buf.items() if t < end} for r, buf in head.ooo.items()}
+        self._labels = list(head.index.labels[:n])
+        self._first = head.first_t[:n].copy()
+        self._n = n
+
+    def select_ids(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> I64:
+        if matchers:
+            raise ValueError("a frozen head view only lists all its series")
+        return np.nonzero(self._first <= maxt)[0].astype(np.int64)
+
+    def labels_of(self, ids: I64) -> list[Labels]:
+        return [self._labels[i] for i in ids.tolist()]
