@@ -176,3 +176,37 @@ def test_block_files_are_readable_directly(open_db: Open) -> None:
     b = Block(db.blocks[0].path)
     assert b.num_series == 3 and b.meta["stats"]["numSamples"] == 3 * R // 15_000
     b.close()
+
+
+def test_appends_and_queries_go_on_while_a_block_is_written(open_db: Open) -> None:
+    import threading
+
+    db = open_db(opts(max_block_range_ms=R))
+    scrape(db, 200, 0, 3 * R)
+    app = db.appender()
+    refs = np.array([app.ref(Labels.of(__name__="m", i=str(i))) for i in range(200)])
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def maintain() -> None:
+        try:
+            db.maintain()
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+        finally:
+            done.set()
+
+    th = threading.Thread(target=maintain)
+    th.start()
+    t = 3 * R
+    while not done.is_set() or t < 3 * R + 20 * 15_000:
+        app.append_batch(refs, t, np.full(200, float(t // 1000)))
+        app.commit()
+        assert db.querier(t, t).select([Matcher.equal("i", "7")])[0].values.tolist() == [t // 1000]
+        t += 15_000
+    th.join()
+    assert not errors
+    assert db.blocks
+    s = db.querier(0, 10**9).select([Matcher.equal("i", "7")])[0]
+    assert s.timestamps.tolist() == list(range(0, t, 15_000))
+    assert s.values.tolist() == [float(x // 1000) for x in range(0, t, 15_000)]
