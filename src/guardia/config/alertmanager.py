@@ -21,12 +21,12 @@ from pydantic import BeforeValidator, Field, PlainSerializer
 
 from guardia.config.errors import ConfigError, ConfigIssue
 from guardia.config.errors import Path as FieldPath
+from guardia.config.fields import Duration
 from guardia.config.httpclient import HTTPClientConfig, TLSConfig
 from guardia.config.placeholders import placeholder_reason
 from guardia.config.secrets import Secret, SecretResolutionError, expand_env, read_secret_file
 from guardia.config.validate import StrictModel, issues_from
 from guardia.config.yamlsource import YamlSource, load_yaml
-from guardia.model.durations import DurationError, format_duration, parse_duration
 from guardia.model.gostrings import go_quote
 from guardia.model.labels import is_valid_label_name
 from guardia.model.matchers import Matcher, MatcherError, MatchType
@@ -169,22 +169,6 @@ def _regex_map(v: Any) -> dict[str, str]:
 
 LabelMap = Annotated[dict[str, str], BeforeValidator(_label_map)]
 RegexMap = Annotated[dict[str, str], BeforeValidator(_regex_map)]
-
-
-def _duration(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, str | int):
-        raise ValueError("must be a duration such as 30s, 5m or 4h")
-    if isinstance(v, int):
-        if v == 0:
-            return 0
-        raise ValueError(f"{v} has no unit; write it as a duration such as {v}s")
-    try:
-        return parse_duration(v)
-    except DurationError as e:
-        raise ValueError(str(e)) from None
-
-
-Duration = Annotated[int, BeforeValidator(_duration), PlainSerializer(format_duration, return_type=str)]
 
 
 class Model(StrictModel):
