@@ -293,3 +293,71 @@ def test_rules_and_embedded_alertmanager(tmp_path: Path, serve_factory: list[Ser
     assert s.http.get("/api/v2/receivers").json() == [{"name": "team"}]
     assert 'handler="/api/v2/alerts"' in s.http.get("/metrics").text
     assert s.stop() < 10
+
+
+WIRING_YML = """
+global: {scrape_interval: 1s, evaluation_interval: 1s, rule_query_offset: 10m}
+rule_files: [wiring_rules.yml]
+scrape_configs:
+  - job_name: limited
+    target_limit: 1
+    static_configs: [{targets: ["127.0.0.1:1", "127.0.0.1:2"]}]
+  - job_name: files
+    file_sd_configs: [{files: [broken_sd.json]}]
+alerting:
+  alert_relabel_configs:
+    - {target_label: team, replacement: infra}
+    - {source_labels: [alertname], regex: Dropped, action: drop}
+alertmanager:
+  route: {receiver: team, group_wait: 1h}
+  receivers:
+    - name: team
+"""
+
+WIRING_RULES_YML = """
+groups:
+  - name: wiring
+    rules:
+      - record: eval_time
+        expr: vector(time())
+      - alert: Kept
+        expr: vector(1)
+      - alert: Dropped
+        expr: vector(1)
+"""
+
+
+def test_query_offset_alert_relabel_and_held_back_targets(
+    tmp_path: Path, serve_factory: list[Serve]
+) -> None:
+    (tmp_path / "wiring_rules.yml").write_text(WIRING_RULES_YML)
+    (tmp_path / "broken_sd.json").write_text('[{"targets": ')
+    cfg = tmp_path / "guardia.yml"
+    cfg.write_text(WIRING_YML)
+    s = Serve(tmp_path, "--config", str(cfg))
+    serve_factory.append(s)
+    s.wait_ready()
+    # global.rule_query_offset: rules evaluate (and record) 10 minutes in the past
+    deadline = time.time() + 15
+    lag: list[dict[str, object]] = []
+    while time.time() < deadline and not lag:
+        lag = s.http.get(
+            "/api/v1/query", params={"query": "time() - last_over_time(eval_time[1h])"}
+        ).json()["data"]["result"]
+        time.sleep(0.3)
+    assert lag, s.log.read_text()
+    assert 595 <= float(lag[0]["value"][1]) <= 615  # type: ignore[index]
+    # alerting.alert_relabel_configs: a label added, an alert dropped before Alertmanager
+    deadline = time.time() + 15
+    alerts: list[dict[str, object]] = []
+    while time.time() < deadline and not alerts:
+        alerts = s.http.get("/api/v2/alerts").json()
+        time.sleep(0.3)
+    assert [a["labels"] for a in alerts] == [{"alertname": "Kept", "team": "infra"}]
+    # targets held back by target_limit are listed with the reason; discovery errors are warnings
+    body = s.http.get("/api/v1/targets").json()
+    limited = [t for t in body["data"]["activeTargets"] if t["scrapePool"] == "limited"]
+    assert len(limited) == 2, body
+    assert all(t["health"] == "down" and "target_limit exceeded" in t["lastError"] for t in limited)
+    assert any(w.startswith('scrape pool "files": ') for w in body["warnings"]), body
+    assert s.stop() < 10

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import httpx
 import pytest
@@ -84,11 +84,15 @@ class Targets:
                 scrape_interval="15s",
                 scrape_timeout="10s",
                 metadata={"http_requests_total": MetricMetadata("counter", "Requests.")},
+                warnings=("2 duplicate series in the exposition were ignored",),
             )
         ]
 
     def dropped_targets(self) -> Sequence[DroppedTargetView]:
         return [DroppedTargetView(Labels.of(__address__="db:9187", job="api"), "api")]
+
+    def discovery_errors(self) -> Mapping[str, Sequence[str]]:
+        return {"files": ["targets.json: invalid JSON at line 1"]}
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +149,14 @@ def test_targets_and_metadata(c: httpx.Client) -> None:
     t = data["activeTargets"][0]
     assert t["health"] == "down" and t["lastError"] == "connection refused"
     assert t["lastScrape"] == "2023-11-14T22:13:20Z" and t["scrapePool"] == "api"
+    assert c.get("/api/v1/targets").json()["warnings"] == [
+        'scrape pool "files": targets.json: invalid JSON at line 1',
+        "target http://api:8000/metrics: 2 duplicate series in the exposition were ignored",
+    ]
+    only_api = c.get("/api/v1/targets", params={"scrapePool": "api"}).json()
+    assert only_api["warnings"] == [
+        "target http://api:8000/metrics: 2 duplicate series in the exposition were ignored"
+    ]
     assert data["droppedTargets"] == [
         {"discoveredLabels": {"__address__": "db:9187", "job": "api"}, "scrapePool": "api"}
     ]

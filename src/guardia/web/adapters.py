@@ -12,7 +12,9 @@ from typing import Any
 
 import promql_parser
 
+from guardia.config.relabel import RelabelConfig
 from guardia.model import Labels, format_duration
+from guardia.scrape.relabel import process as relabel_process
 from guardia.web.protocols import (
     AlertView,
     DroppedTargetView,
@@ -34,12 +36,13 @@ class ScrapeTargets:
         mgr = self._manager()
         if mgr is None:
             return []
+        # targets() also holds the targets a pool's target_limit keeps from scraping (with the
+        # reason as their error); metadata lives on the loops of the targets that do scrape
+        ingesters = {id(loop.target): getattr(loop, "ingester", None) for loop in mgr.loops()}
         out = []
-        for loop in mgr.loops():
-            t = loop.target
+        for t in mgr.targets():
             md: dict[str, MetricMetadata] = {}
-            ingester = getattr(loop, "ingester", None)
-            for name, m in sorted(getattr(ingester, "metadata", {}).items()):
+            for name, m in sorted(getattr(ingesters.get(id(t)), "metadata", {}).items()):
                 md[name] = MetricMetadata(m.type, m.help, m.unit)
             public = Labels({k: v for k, v in t.labels.items() if not k.startswith("__")})
             out.append(
@@ -55,6 +58,7 @@ class ScrapeTargets:
                     scrape_interval=format_duration(t.interval_ms),
                     scrape_timeout=format_duration(t.timeout_ms),
                     metadata=md,
+                    warnings=tuple(t.warnings),
                 )
             )
         return out
@@ -64,6 +68,12 @@ class ScrapeTargets:
         if mgr is None:
             return []
         return [DroppedTargetView(Labels(d.discovered_labels), d.job) for d in mgr.dropped_targets()]
+
+    def discovery_errors(self) -> Mapping[str, Sequence[str]]:
+        mgr = self._manager()
+        if mgr is None:
+            return {}
+        return {pool: list(errs) for pool, errs in mgr.discovery_errors().items()}
 
 
 class ProcessStatus:
@@ -95,6 +105,18 @@ def _query_text(expr: str) -> str:
         return str(promql_parser.parse(expr))
     except (ValueError, TypeError):
         return expr.strip()
+
+
+def alert_relabeler(rules: Sequence[RelabelConfig]) -> Callable[[dict[str, str]], dict[str, str] | None]:
+    """``alert_relabel_configs`` as the notifier's hook: labels in, labels or None (drop) out.
+
+    The same relabel engine as scraping, so an alert relabels exactly as a target would."""
+    rules = tuple(rules)
+
+    def relabel(labels: dict[str, str]) -> dict[str, str] | None:
+        return relabel_process(dict(labels), rules)
+
+    return relabel
 
 
 class RuleGroups:

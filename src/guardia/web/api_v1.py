@@ -361,11 +361,17 @@ async def targets(deps: ApiDeps, params: Params) -> Response:
     active: list[dict[str, Any]] = []
     dropped: list[dict[str, Any]] = []
     counts: dict[str, int] = {}
+    warnings: list[str] = []
     if tr is not None:
+        # Prometheus's target JSON has no field for these; the envelope's warnings do
+        for pool, errs in sorted(tr.discovery_errors().items()):
+            if not pools or pool in pools:
+                warnings.extend(f'scrape pool "{pool}": {e}' for e in errs)
         if state in ("active", "any", ""):
             for t in tr.active_targets():
                 if pools and t.scrape_pool not in pools:
                     continue
+                warnings.extend(f"target {t.scrape_url}: {w}" for w in t.warnings)
                 active.append(
                     {
                         "discoveredLabels": dict(t.discovered_labels),
@@ -387,7 +393,9 @@ async def targets(deps: ApiDeps, params: Params) -> Response:
             counts[d.scrape_pool] = counts.get(d.scrape_pool, 0) + 1
             if state in ("dropped", "any", ""):
                 dropped.append({"discoveredLabels": dict(d.discovered_labels), "scrapePool": d.scrape_pool})
-    return success({"activeTargets": active, "droppedTargets": dropped, "droppedTargetCounts": counts})
+    return success(
+        {"activeTargets": active, "droppedTargets": dropped, "droppedTargetCounts": counts}, warnings
+    )
 
 
 async def targets_metadata(deps: ApiDeps, params: Params) -> Response:

@@ -30,7 +30,7 @@ from guardia.config.errors import ConfigError
 from guardia.config.loader import Config, dump_redacted, load_config
 from guardia.model import format_duration
 from guardia.storage.interface import Storage
-from guardia.web.adapters import ProcessStatus, RuleGroups, ScrapeTargets
+from guardia.web.adapters import ProcessStatus, RuleGroups, ScrapeTargets, alert_relabeler
 from guardia.web.api_v1 import ApiDeps
 from guardia.web.app import AppDeps, create_app
 from guardia.web.demo import create_demo_app
@@ -197,13 +197,15 @@ class GuardiaProcess:
                 g = cfg.prometheus.global_
                 self.rules.external_labels = dict(g.external_labels)
                 self.rules.evaluation_interval_ms = g.evaluation_interval
+                self.rules.query_offset_ms = g.rule_query_offset
                 if self.notifier is not None:
                     from guardia.rules import targets_from_config
 
                     self.notifier.external_labels = dict(g.external_labels)
+                    self.notifier.relabel = _global_alert_relabel(cfg)
                     ams = cfg.prometheus.alerting.alertmanagers
                     if old_config is None or ams != old_config.prometheus.alerting.alertmanagers:
-                        self.notifier.targets = targets_from_config(ams)
+                        self.notifier.targets = targets_from_config(ams, relabel_factory=alert_relabeler)
                 try:
                     self.rules.update(cfg.rule_files)
                 except ConfigError as e:  # the loader checked them; a file changed since
@@ -335,9 +337,10 @@ class GuardiaProcess:
         self.notifier = Notifier(
             external_labels=dict(prom.global_.external_labels),
             external_url=external_url,
-            targets=targets_from_config(prom.alerting.alertmanagers),
+            targets=targets_from_config(prom.alerting.alertmanagers, relabel_factory=alert_relabeler),
             local=am.put if am is not None else None,
             registry=self.registry,
+            relabel=_global_alert_relabel(cfg),
         )
         self.rules = RuleManager(
             self.storage,
@@ -345,6 +348,7 @@ class GuardiaProcess:
             notify=self.notifier.notify,
             registry=self.registry,
             evaluation_interval_ms=prom.global_.evaluation_interval,
+            query_offset_ms=prom.global_.rule_query_offset,
             external_labels=dict(prom.global_.external_labels),
             external_url=external_url,
             outage_tolerance_ms=self.opts.for_outage_tolerance_ms,
@@ -409,6 +413,12 @@ class GuardiaProcess:
                 await self.reload()
 
         self._tasks.append(asyncio.create_task(go(), name="reload"))
+
+
+def _global_alert_relabel(cfg: Config) -> Callable[[dict[str, str]], dict[str, str] | None] | None:
+    """``alerting.alert_relabel_configs``: applies to every alert before any Alertmanager."""
+    rules = cfg.prometheus.alerting.alert_relabel_configs
+    return alert_relabeler(rules) if rules else None
 
 
 def _route_prefix(external_url: str) -> str:

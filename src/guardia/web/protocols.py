@@ -62,6 +62,8 @@ class TargetView:
     scrape_timeout: str = "10s"
     global_url: str = ""
     metadata: Mapping[str, MetricMetadata] = field(default_factory=dict)
+    # what the last scrape noticed but did not fail on (e.g. duplicate series ignored)
+    warnings: Sequence[str] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,10 @@ class TargetRetriever(Protocol):
     def active_targets(self) -> Sequence[TargetView]: ...
 
     def dropped_targets(self) -> Sequence[DroppedTargetView]: ...
+
+    def discovery_errors(self) -> Mapping[str, Sequence[str]]:
+        """Per scrape pool, why discovered targets could not be used (bad file_sd, ...)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
