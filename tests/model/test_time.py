@@ -43,6 +43,12 @@ def test_format_duration_round_trips(ms: int) -> None:
     assert parse_duration(format_duration(ms)) == ms
 
 
+def test_format_duration_uses_weeks_and_years_only_when_exact() -> None:
+    day = 86_400_000
+    assert [format_duration(ms) for ms in (7 * day, 8 * day, 14 * day, 365 * day, 366 * day)] == [
+        "1w", "8d", "2w", "1y", "366d"]
+
+
 def test_timestamps() -> None:
     assert parse_timestamp("1761739200") == 1_761_739_200_000
     assert parse_timestamp("1761739200.5") == 1_761_739_200_500

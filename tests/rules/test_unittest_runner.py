@@ -8,7 +8,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from guardia.cli.main import app
-from guardia.rules.unittest import model_duration, run_unit_tests
+from guardia.model import format_duration as model_duration
+from guardia.rules.unittest import run_unit_tests
 
 DATA = Path(__file__).parent / "data"
 

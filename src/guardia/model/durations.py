@@ -68,7 +68,11 @@ def parse_duration(text: str, *, allow_float_seconds: bool = False) -> int:
 
 
 def format_duration(ms: int) -> str:
-    """Inverse of ``parse_duration``: the shortest Prometheus spelling (``90000`` → ``1m30s``)."""
+    """Inverse of ``parse_duration``, spelt as prometheus/common ``model.Duration.String()``.
+
+    ``90000`` → ``1m30s``; years and weeks are used only when they divide the duration
+    exactly (``8d``, not ``1w1d``), which is what promtool and the status pages print.
+    """
     if ms == 0:
         return "0s"
     sign = "-" if ms < 0 else ""
@@ -76,6 +80,8 @@ def format_duration(ms: int) -> str:
     out = []
     for unit in _ORDER:
         size = _UNITS_MS[unit]
+        if unit in ("y", "w") and ms % size:
+            continue
         if ms >= size:
             n, ms = divmod(ms, size)
             out.append(f"{n}{unit}")

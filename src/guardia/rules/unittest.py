@@ -25,6 +25,7 @@ from guardia.model import (
     DurationError,
     Labels,
     TimestampError,
+    format_duration,
     parse_duration,
     parse_timestamp,
 )
@@ -52,23 +53,6 @@ _SERIES_KEYS = {"series", "values"}
 
 class UnitTestError(Exception):
     """A test file that cannot be run; printed under FAILED like promtool's errors."""
-
-
-def model_duration(ms: int) -> str:
-    """prometheus/common model.Duration.String(): ``1h30m``, ``2w`` (y/w only when exact)."""
-    if ms == 0:
-        return "0s"
-    out = ""
-    for unit, mult, exact in (("y", 365 * 86_400_000, True), ("w", 7 * 86_400_000, True),
-                              ("d", 86_400_000, False), ("h", 3_600_000, False),
-                              ("m", 60_000, False), ("s", 1000, False), ("ms", 1, False)):
-        if exact and ms % mult:
-            continue
-        v = ms // mult
-        if v > 0:
-            out += f"{v}{unit}"
-            ms -= v * mult
-    return out
 
 
 def go_labels(d: dict[str, str] | Labels) -> str:
@@ -313,7 +297,7 @@ class RulesUnitTester:
             if not at.alertname:
                 suffix = f" (in TestGroup {tg.name})" if tg.name else ""
                 return [f"an item under alert_rule_test misses required attribute alertname "
-                        f"at eval_time {model_duration(at.eval_time)}{suffix}"]
+                        f"at eval_time {format_duration(at.eval_time)}{suffix}"]
         by_time: dict[int, list[_AlertTest]] = {}
         for at in tg.alert_tests:
             by_time.setdefault(at.eval_time, []).append(at)
@@ -329,7 +313,7 @@ class RulesUnitTester:
                 for r in g.rules:
                     if (r.health.health == "err"
                             and r.health.last_evaluation_ms == tg.start_ms + ts):
-                        eval_errs.append(f"    rule: {r.name}, time: {model_duration(ts)}, "
+                        eval_errs.append(f"    rule: {r.name}, time: {format_duration(ts)}, "
                                          f"err: {r.health.last_error}")
             errs.extend(eval_errs)
             if eval_errs:
@@ -369,7 +353,7 @@ class RulesUnitTester:
         name = f"    name: {tg.name},\n" if tg.name else ""
         exp_s = _indent(_alerts_string(exp), "            ")
         got_s = _indent(_alerts_string(got), "            ")
-        return (f"{name}    alertname: {case.alertname}, time: {model_duration(case.eval_time)}, "
+        return (f"{name}    alertname: {case.alertname}, time: {format_duration(case.eval_time)}, "
                 f"\n        exp:{exp_s}, \n        got:{got_s}")
 
     def _same(self, a: float, b: float) -> bool:
@@ -380,7 +364,7 @@ class RulesUnitTester:
     def _check_promql(self, tg: _TestGroup, engine: Engine, storage: MemoryStorage,
                       p: dict[str, Any]) -> str | None:
         expr, t = p["expr"], int(p["eval_time"])
-        head = f"    expr: {go_quote(expr)}, time: {model_duration(t)}"
+        head = f"    expr: {go_quote(expr)}, time: {format_duration(t)}"
         try:
             got_v = engine_query_func(engine, storage)(expr, tg.start_ms + t)
         except RuleQueryError as e:
