@@ -32,7 +32,7 @@ from guardia.alerting.timeinterval import Intervener
 from guardia.alerting.types import Alert, Clock, fingerprint_hex, format_time, parse_time, system_clock
 from guardia.config.alertmanager import AlertmanagerConfig, NotifierConfig
 from guardia.model.labels import Labels, is_valid_label_name
-from guardia.model.matchers import Matcher
+from guardia.model.matchers import Matcher, matches_all
 
 log = logging.getLogger("guardia.alerting")
 VERSION = "0.27.0-guardia"
@@ -61,7 +61,6 @@ class Alertmanager:
         self.external_url = external_url
         self.clock = clock
         self.metrics = NotifyMetrics.create(registry)
-        self.metrics.registry.register(StateCollector(self._state_counts))  # type: ignore[arg-type]
         self.notifier_factory = notifier_factory or build_notifier
         self.backoff = backoff
         self.maintenance_interval_s = maintenance_interval_s
@@ -79,6 +78,8 @@ class Alertmanager:
         self._dispatcher: Dispatcher | None = None
         self._maint: asyncio.Task[None] | None = None
         self._apply(config)
+        # last: an auto_describe registry collects once at registration, so the state must exist
+        self.metrics.registry.register(StateCollector(self._state_counts))  # type: ignore[arg-type]
 
     def _file(self, name: str) -> Path | None:
         return self.data_dir / name if self.data_dir is not None else None
@@ -253,6 +254,25 @@ class Alertmanager:
         state = "suppressed" if silenced or inhibited else "active"
         return {"state": state, "silencedBy": silenced, "inhibitedBy": inhibited}
 
+    def _listed(self, a: Alert, now: int, matchers: list[Matcher] | None, active: bool, silenced: bool,
+                inhibited: bool) -> dict[str, Any] | None:
+        """The alert's API status when the API's filter flags list it, else None.
+
+        ``alerts`` and ``groups`` take the same query flags; one filter keeps them agreeing.
+        """
+        if a.resolved_at(now):
+            return None
+        if matchers and not matches_all(matchers, a.labels):
+            return None
+        st = self._status(a)
+        if st["state"] == "active" and not active:
+            return None
+        if st["silencedBy"] and not silenced:
+            return None
+        if st["inhibitedBy"] and not inhibited:
+            return None
+        return st
+
     def _receivers_of(self, a: Alert) -> list[str]:
         out: list[str] = []
         for r in self.route.match(a.labels):
@@ -268,19 +288,11 @@ class Alertmanager:
         rx = re.compile(receiver) if receiver else None
         out = []
         for a in sorted(self._alerts.values(), key=lambda x: x.fingerprint):
-            if a.resolved_at(now):
-                continue
-            if matchers and not all(m.matches(a.labels.get(m.name)) for m in matchers):
+            st = self._listed(a, now, matchers, active, silenced, inhibited)
+            if st is None:
                 continue
             receivers = self._receivers_of(a)
             if rx is not None and not any(rx.fullmatch(r) for r in receivers):
-                continue
-            st = self._status(a)
-            if st["state"] == "active" and not active:
-                continue
-            if st["silencedBy"] and not silenced:
-                continue
-            if st["inhibitedBy"] and not inhibited:
                 continue
             out.append(_alert_to_api(a, st, receivers))
         return out
@@ -298,16 +310,8 @@ class Alertmanager:
                 continue
             items = []
             for a in sorted(g.alerts.values(), key=lambda x: x.fingerprint):
-                if a.resolved_at(now):
-                    continue
-                if matchers and not all(m.matches(a.labels.get(m.name)) for m in matchers):
-                    continue
-                st = self._status(a)
-                if st["state"] == "active" and not active:
-                    continue
-                if st["silencedBy"] and not silenced:
-                    continue
-                if st["inhibitedBy"] and not inhibited:
+                st = self._listed(a, now, matchers, active, silenced, inhibited)
+                if st is None:
                     continue
                 items.append(_alert_to_api(a, st, [g.route.receiver]))
             if items:
