@@ -104,7 +104,7 @@ class Labels(tuple[tuple[str, str], ...]):
 
     def __str__(self) -> str:
         name = self.name
-        inner = ", ".join(f'{k}="{_escape(v)}"' for k, v in self if k != METRIC_NAME)
+        inner = ", ".join(f'{k}="{escape_label_value(v)}"' for k, v in self if k != METRIC_NAME)
         if name and not inner:
             return name
         return f"{name}{{{inner}}}"
@@ -113,5 +113,6 @@ class Labels(tuple[tuple[str, str], ...]):
         return f"Labels({dict(self)!r})"
 
 
-def _escape(value: str) -> str:
+def escape_label_value(value: str) -> str:
+    """A label value inside double quotes as PromQL and the text exposition format write it."""
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')

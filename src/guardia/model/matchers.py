@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from guardia.model.labels import Labels
+from guardia.model.labels import Labels, escape_label_value
 from guardia.model.re2syntax import translate
 
 
@@ -94,8 +94,7 @@ class Matcher:
         return self.matches("")
 
     def __str__(self) -> str:
-        v = self.value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        return f'{self.name}{self.type.value}"{v}"'
+        return f'{self.name}{self.type.value}"{escape_label_value(self.value)}"'
 
 
 def matches_all(matchers: list[Matcher] | tuple[Matcher, ...], labels: Labels) -> bool:

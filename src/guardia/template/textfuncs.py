@@ -9,6 +9,7 @@ import re
 import unicodedata
 from typing import Any
 
+from guardia.model.gostrings import go_quote
 from guardia.template.errors import TemplateFuncError
 from guardia.template.gofmt import go_type_name, sprintf
 from guardia.template.gotime import GoDuration
@@ -21,11 +22,7 @@ def _compile(pattern: str) -> re.Pattern[str]:
         return re.compile(pattern)
     except re.error as e:
         raise TemplateFuncError(
-            f"regexp: Compile({_goq(pattern)}): error parsing regexp: {e}") from None
-
-
-def _goq(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            f"regexp: Compile({go_quote(pattern)}): error parsing regexp: {e}") from None
 
 
 def re_replace_all(pattern: str, repl: str, text: str) -> str:
@@ -108,7 +105,7 @@ def to_float(v: Any) -> float:
             return _parse_go_float(s)
         except ValueError:
             raise TemplateFuncError(
-                f'strconv.ParseFloat: parsing {_goq(s)}: invalid syntax') from None
+                f'strconv.ParseFloat: parsing {go_quote(s)}: invalid syntax') from None
     raise TemplateFuncError(f"can't convert {go_type_name(v)} to float")
 
 
