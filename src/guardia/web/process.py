@@ -125,9 +125,9 @@ def render_quickstart(guardia_address: str, demo_address: str, directory: Path) 
 class GuardiaProcess:
     def __init__(self, opts: ServeOptions) -> None:
         self.opts = opts
-        # no auto_describe: some collectors compute at scrape time from state that is not
-        # there yet while their component is still being constructed
-        self.registry = CollectorRegistry()
+        # auto_describe: a second metric with a taken name fails at registration, not as a
+        # duplicate series at scrape time
+        self.registry = CollectorRegistry(auto_describe=True)
         register_process_collectors(self.registry)
         self.storage: Any = None
         self.config: Config | None = None
