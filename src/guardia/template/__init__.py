@@ -2,6 +2,11 @@
 
 One implementation serves rule annotations (``prometheus_funcs``) and notification templates
 (``alertmanager_funcs``), so a template behaves the same in both places and as in Go.
+
+Layering: a leaf package.  It imports only the standard library and ``guardia.model``
+(Go string quoting, durations), never a stage, so ``config`` (validating templates in rule
+files and alertmanager.yml), ``rules`` (annotations) and ``alerting`` (notifications) may all
+import it.  Queries reach it only as a ``query_func`` callable handed to ``prometheus_funcs``.
 """
 
 from guardia.template.alertmanager import alertmanager_funcs
