@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from guardia.config import ConfigError, parse_yaml
+from guardia.config import parse_yaml
 from guardia.config.prometheus import parse_prometheus_config, resolve_defaults
+from tests.config.cases import issue_lines, load_cases
 
-DATA = Path(__file__).parent / "data"
-CASES: list[dict[str, Any]] = yaml.safe_load((DATA / "prometheus_cases.yml").read_text())
+CASES = load_cases("prometheus_cases.yml")
 
 
 def issues_for(text: str) -> list[str]:
-    try:
-        src = parse_yaml(text, "prometheus.yml")
-    except ConfigError as e:
-        issues = e.issues
-    else:
-        _, issues = parse_prometheus_config(src)
-    issues = sorted(issues, key=lambda i: (i.line or 0, i.column or 0))
-    return [f"{i.line}:{i.column} {i.severity} {i.path}: {i.message}" for i in issues]
+    return issue_lines(text, "prometheus.yml", parse_prometheus_config)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])

@@ -6,24 +6,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from guardia.config import ConfigError, parse_yaml
 from guardia.config.rulefile import load_rule_file, parse_rule_file
+from tests.config.cases import issue_lines, load_cases
 
-DATA = Path(__file__).parent / "data"
-CASES: list[dict[str, Any]] = yaml.safe_load((DATA / "rulefile_cases.yml").read_text())
+CASES = load_cases("rulefile_cases.yml")
 
 
 def issues_for(text: str) -> list[str]:
-    try:
-        src = parse_yaml(text, "rules.yml")
-    except ConfigError as e:
-        issues = e.issues
-    else:
-        _, issues = parse_rule_file(src)
-    issues = sorted(issues, key=lambda i: (i.line or 0, i.column or 0))
-    return [f"{i.line}:{i.column} {i.severity} {i.path}: {i.message}" for i in issues]
+    return issue_lines(text, "rules.yml", parse_rule_file)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
