@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from guardia.model import STALE_NAN, Labels, parse_duration
 from guardia.model.durations import DurationError
+from guardia.model.gostrings import go_unescape
 from guardia.promql import plan
 from guardia.promql.engine import Engine, EngineOptions, QueryResult
 from guardia.promql.errors import PromQLError
@@ -495,9 +496,7 @@ def _diff_maps(exp: dict[Labels, T], got: dict[Labels, T], same: Callable[[T, T]
 def _unquote(s: str) -> str:
     s = s.strip()
     if len(s) >= 2 and s[0] == s[-1] and s[0] in "\"'`":
-        import json
-
-        return json.loads(s) if s[0] == '"' else s[1:-1]
+        return go_unescape(s[1:-1]) if s[0] == '"' else s[1:-1]
     return s
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from typing import Any
 
+from guardia.model.gostrings import go_unescape
 from guardia.template.errors import TemplateError
 from guardia.template.lexer import Lexer, T, Token
 
@@ -196,46 +197,11 @@ _TERM_KINDS = {T.BOOL, T.CHAR, T.DOT, T.FIELD, T.IDENT, T.NUMBER, T.RAWSTRING, T
                T.VARIABLE, T.LPAREN}
 
 
-_SIMPLE_ESCAPES = {"a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11, "\\": 92,
-                   '"': 34, "'": 39}
-
-
 def unquote(tok: Token) -> str:
     """strconv.Unquote: Go escapes, where \\x and octal escapes are bytes of UTF-8 text."""
     if tok.kind is T.RAWSTRING:
         return tok.text[1:-1].replace("\r", "")
     return go_unescape(tok.text[1:-1])
-
-
-def go_unescape(body: str) -> str:
-    out = bytearray()
-    i = 0
-    n = len(body)
-    while i < n:
-        c = body[i]
-        if c != "\\":
-            out += c.encode()
-            i += 1
-            continue
-        if i + 1 >= n:
-            raise ValueError("invalid syntax")
-        e = body[i + 1]
-        if e in _SIMPLE_ESCAPES:
-            out.append(_SIMPLE_ESCAPES[e])
-            i += 2
-        elif e == "x":
-            out.append(int(body[i + 2:i + 4], 16))
-            i += 4
-        elif e in "01234567":
-            out.append(int(body[i + 1:i + 4], 8))
-            i += 4
-        elif e in "uU":
-            width = 4 if e == "u" else 8
-            out += chr(int(body[i + 2:i + 2 + width], 16)).encode()
-            i += 2 + width
-        else:
-            raise ValueError("invalid syntax")
-    return out.decode("utf-8", errors="replace")
 
 
 def parse_number(tok: Token) -> int | float:
