@@ -107,9 +107,11 @@ _MATCHER_RE = re.compile(
 
 
 def parse_matchers(text: str) -> list[Matcher]:
-    """Parse ``{a="b", c=~"d"}`` or ``a="b",c=~"d"`` (the Alertmanager/amtool form too).
+    """Parse a series selector: ``up{a="b", c=~"d"}``, ``{a="b"}`` or ``a="b",c=~"d"``.
 
-    A bare metric name before the braces becomes a ``__name__`` equality matcher.
+    Values must be double-quoted; a bare metric name before the braces becomes a
+    ``__name__`` equality matcher.  Alertmanager's grammar (bare values, ``{a=b}``) is a
+    different language and lives in ``guardia.config.alertmanager.parse_am_matchers``.
     """
     s = text.strip()
     out: list[Matcher] = []

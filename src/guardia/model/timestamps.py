@@ -42,7 +42,7 @@ def _from_seconds(f: float, original: str) -> int:
 
 
 def format_rfc3339(ms: int) -> str:
-    """RFC 3339 in UTC with millisecond precision when needed (``...T12:00:00.5Z``)."""
+    """RFC 3339 in UTC, with three fraction digits only when needed (``...T12:00:00.500Z``)."""
     dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
     if ms % 1000:
         return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
