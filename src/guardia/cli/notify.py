@@ -16,25 +16,12 @@ from guardia.alerting.receivers import build_notifier
 from guardia.alerting.receivers.base import NotifyContext, NotifyError
 from guardia.alerting.types import Alert, system_clock
 from guardia.cli.routes import load_am_config
-from guardia.config import ConfigError, load_yaml
-from guardia.config.alertmanager import AlertmanagerConfig, parse_alertmanager_config
+from guardia.config.alertmanager import AlertmanagerConfig
 from guardia.model.labels import Labels
 
 app = typer.Typer(help="Send test notifications through configured receivers.", no_args_is_help=True)
 
 TEST_ALERTNAME = "GuardiaTestNotification"
-
-
-def _load(path: str) -> AlertmanagerConfig:
-    try:
-        src = load_yaml(path)
-        if isinstance(src.data, dict) and ("route" in src.data or "receivers" in src.data):
-            return parse_alertmanager_config(src, placeholders="warning")
-    except ConfigError as e:
-        for issue in e.issues:
-            typer.echo(str(issue), err=True)
-        raise typer.Exit(1) from None
-    return load_am_config(path)
 
 
 def test_alert(receiver: str, now_ns: int) -> Alert:
@@ -97,5 +84,5 @@ def test(
                                      help="Link shown in the notification"),
 ) -> None:
     """Send one test alert through every integration of RECEIVER; exit 1 if any failed."""
-    cfg = _load(config)
+    cfg = load_am_config(config)
     raise typer.Exit(asyncio.run(_run(cfg, receiver, external_url)))
