@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from guardia.promql import BadDataError, Engine, parse, plan
 from guardia.model.re2syntax import translate
+from guardia.promql import BadDataError, Engine, parse, plan
 from guardia.storage.memory import MemoryStorage
 
 
