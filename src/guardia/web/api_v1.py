@@ -27,8 +27,8 @@ from guardia import __version__
 from guardia.model import Labels, Matcher, format_rfc3339
 from guardia.model.labels import is_valid_label_name
 from guardia.model.matchers import matches_all
-from guardia.web.envelope import ApiError, bad_data, error_response, success
-from guardia.web.format import fmt_time, fmt_value_e, result_data
+from guardia.web.envelope import ApiError, bad_data, error_response, success, success_raw
+from guardia.web.format import fmt_time, fmt_value_e, result_json
 from guardia.web.params import (
     MAX_TIME_MS,
     MIN_TIME_MS,
@@ -182,7 +182,7 @@ async def query(deps: ApiDeps, params: Params) -> Response:
         deps, params, lambda e, to, c: e.instant(deps.storage, expr, t, timeout_s=to, cancel=c), expr
     )
     value, warns = _truncate(res, limit)
-    return success(result_data(res.type, value), [*res.warnings, *warns], res.infos)
+    return success_raw(result_json(res.type, value), [*res.warnings, *warns], res.infos)
 
 
 async def query_range(deps: ApiDeps, params: Params) -> Response:
@@ -214,7 +214,7 @@ async def query_range(deps: ApiDeps, params: Params) -> Response:
             deps.storage, expr, start, end, step, timeout_s=to, cancel=c
         ), expr)
     value, warns = _truncate(res, limit)
-    return success(result_data(res.type, value), [*res.warnings, *warns], res.infos)
+    return success_raw(result_json(res.type, value), [*res.warnings, *warns], res.infos)
 
 
 async def format_query(deps: ApiDeps, params: Params) -> Response:

@@ -59,6 +59,17 @@ def success(
     return json_response(body)
 
 
+def success_raw(data_json: bytes, warnings: Sequence[str] = (), infos: Sequence[str] = ()) -> Response:
+    """``success`` with ``data`` already encoded (query results, see ``format.result_json``)."""
+    parts = [b'{"status":"success","data":', data_json]
+    if warnings:
+        parts += [b',"warnings":', orjson.dumps(list(warnings))]
+    if infos:
+        parts += [b',"infos":', orjson.dumps(list(infos))]
+    parts.append(b"}")
+    return Response(b"".join(parts), status_code=200, media_type="application/json")
+
+
 def error_response(err: ApiError, data: Any = None) -> Response:
     body: dict[str, Any] = {"status": "error", "errorType": err.error_type, "error": err.message}
     if data is not None:

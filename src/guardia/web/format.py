@@ -3,17 +3,18 @@
 Sample values are strings formatted like Go's ``strconv.FormatFloat(v, 'f', -1, 64)``
 (shortest round-trip digits, never an exponent; ``NaN``, ``+Inf``, ``-Inf``), timestamps are
 JSON numbers in seconds with millisecond decimals.  Alert values use the ``'e'`` format.
-A matrix is formatted one series at a time from its numpy arrays.
+A matrix is encoded one series at a time from its numpy arrays straight to JSON text.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from guardia.model import Labels, format_rfc3339
 from guardia.storage.interface import Series
@@ -59,56 +60,79 @@ def labels_dict(labels: Labels) -> dict[str, str]:
     return dict(labels)
 
 
-def fmt_values(values: npt.NDArray[np.float64]) -> list[str]:
-    """``fmt_value`` over an array, with C-speed paths for the common cases."""
-    finite = np.isfinite(values)
-    if finite.all():
-        whole = values == np.floor(values)
-        if whole.all() and (np.abs(values) < 2**53).all():
-            out = list(map(str, values.astype(np.int64).tolist()))
-            if (values == 0).any():  # keep the sign of -0.0 as Go does
-                neg0 = np.flatnonzero((values == 0) & np.signbit(values))
-                for i in neg0.tolist():
-                    out[i] = "-0"
-            return out
-        reprs = list(map(repr, values.tolist()))
-        if not any("e" in r for r in reprs):
-            return [r[:-2] if r.endswith(".0") else r for r in reprs]
-    return list(map(fmt_value, values.tolist()))
-
-
-def series_points(s: Series) -> list[tuple[int | float, str]]:
-    ts = s.timestamps
-    if ts.shape[0] == 0:
+def _float_texts(values: npt.NDArray[np.float64]) -> list[str]:
+    """Go's 'f' format for an array in one orjson call (shortest round-trip digits, the same
+    as ``repr``): "1.0" loses its ".0" in one string replace; the rare exponent forms
+    (below 1e-4 or from 1e16) and non-finite values (orjson's ``null``) go through
+    ``fmt_value`` one by one."""
+    if values.shape[0] == 0:
         return []
-    if not (ts % 1000).any():
-        tl: list[Any] = (ts // 1000).tolist()
-    else:
-        tl = [fmt_ts(t) for t in ts.tolist()]
-    return list(zip(tl, fmt_values(s.values), strict=True))
+    body = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    body = ("," + body[1:-1] + ",").replace(".0,", ",")
+    out = body[1:-1].split(",")
+    if "e" in body or "n" in body:  # "1e-7", "null"
+        vals = values.tolist()
+        out = [fmt_value(v) if ("e" in x or x == "null") else x for x, v in zip(out, vals, strict=True)]
+    return out
 
 
-def matrix(series: Iterable[Series]) -> list[dict[str, Any]]:
-    return [{"metric": dict(s.labels), "values": series_points(s)} for s in series]
+def fmt_values(values: npt.NDArray[np.float64]) -> list[str]:
+    """``fmt_value`` over an array without a Python call per value."""
+    return _float_texts(np.asarray(values, dtype=np.float64))
 
 
-def vector(samples: Iterable[Any]) -> list[dict[str, Any]]:
-    """Samples with ``.labels``, ``.t`` (ms) and ``.v``."""
-    return [{"metric": dict(s.labels), "value": (fmt_ts(s.t), fmt_value(s.v))} for s in samples]
+def fmt_ts_texts(ts: npt.NDArray[np.int64]) -> list[str]:
+    """JSON number text of ``fmt_ts`` for a whole array: seconds with at most three decimals
+    (``t / 1000`` prints as its shortest round-trip digits, which never need more)."""
+    return _float_texts(ts / 1000.0)
 
 
-def result_data(result_type: str, value: Any) -> dict[str, Any]:
-    """``data`` of a query answer from an engine result's type and value."""
+def points_json(ts: npt.NDArray[np.int64], values: npt.NDArray[np.float64]) -> str:
+    """``[[t,"v"],...]`` for one series, joined in C from the two formatted columns."""
+    if ts.shape[0] == 0:
+        return "[]"
+    pairs = zip(fmt_ts_texts(ts), fmt_values(values), strict=True)
+    return "[[" + '"],['.join(map(',"'.join, pairs)) + '"]]'
+
+
+def _labels_json(labels: Labels) -> str:
+    return orjson.dumps(dict(labels)).decode()
+
+
+def matrix_json(series: Iterable[Series]) -> str:
+    return "[" + ",".join(
+        '{"metric":' + _labels_json(s.labels) + ',"values":' + points_json(s.timestamps, s.values) + "}"
+        for s in series
+    ) + "]"
+
+
+def vector_json(samples: Sequence[Any]) -> str:
+    """Samples with ``.labels``, ``.t`` (ms) and ``.v``; numbers formatted column-wise."""
+    if not samples:
+        return "[]"
+    ts = fmt_ts_texts(np.fromiter((s.t for s in samples), np.int64, len(samples)))
+    vs = fmt_values(np.fromiter((s.v for s in samples), np.float64, len(samples)))
+    return "[" + ",".join(
+        '{"metric":' + _labels_json(s.labels) + ',"value":[' + t + ',"' + v + '"]}'
+        for s, t, v in zip(samples, ts, vs, strict=True)
+    ) + "]"
+
+
+def result_json(result_type: str, value: Any) -> bytes:
+    """``data`` of a query answer as JSON bytes, from an engine result's type and value.
+
+    A range answer can hold millions of points: each series is one pre-formatted fragment
+    built from its numpy columns, never a Python list or tuple per point."""
     if result_type == "vector":
-        out: Any = vector(value)
+        out = vector_json(list(value))
     elif result_type == "matrix":
-        out = matrix(value)
+        out = matrix_json(value)
     elif result_type == "scalar":
         t, v = value
-        out = (fmt_ts(int(t)), fmt_value(float(v)))
+        out = orjson.dumps((fmt_ts(int(t)), fmt_value(float(v)))).decode()
     elif result_type == "string":
         t, v = value
-        out = (fmt_ts(int(t)), str(v))
+        out = orjson.dumps((fmt_ts(int(t)), str(v))).decode()
     else:
         raise ValueError(f"unknown result type {result_type!r}")
-    return {"resultType": result_type, "result": out}
+    return ('{"resultType":"' + result_type + '","result":' + out + "}").encode()
