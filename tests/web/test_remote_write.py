@@ -60,6 +60,28 @@ def test_decoder_matches_protobuf_for_awkward_values() -> None:
     assert got == want
 
 
+def _decoded(raw: bytes, cache: dict[bytes, int]) -> list[tuple[int, int, float]]:
+    dec = decode_write_request(raw, cache)
+    assert dec.new_keys == [] or not cache
+    return sorted(zip(dec.refs.tolist(), dec.timestamps.tolist(), dec.values.tolist(), strict=True))
+
+
+def test_known_series_in_every_sample_shape_decode_as_on_first_sight() -> None:
+    """The steady-state guess (labels + one 16-byte sample) must give way for every other
+    shape: timestamps of 1 to 10 varint bytes, zero values (field omitted), two samples."""
+    stamps = [1, 200, 20_000, 2**21 + 5, 2**28 + 1, 2**35 + 1, 2**42 + 1, 2**49 + 1, 2**56 + 1, -1]
+    series = [({"__name__": "m", "i": str(i)}, [(t, 0.25 * i)]) for i, t in enumerate(stamps)]
+    series += [({"__name__": "zero"}, [(1_700_000_000_000, 0.0)])]
+    series += [({"__name__": "two"}, [(1_700_000_000_000, 1.0), (1_700_000_015_000, 2.0)])]
+    raw = encode_write_request(series)
+    cold = decode_write_request(raw, {})
+    cache = {k: 100 + i for i, k in enumerate(cold.new_keys)}
+    warm = _decoded(raw, cache)
+    assert warm == sorted((100 + (-1 - r), t, v) for r, t, v in _decoded(raw, {}))
+    want = sorted((t, v) for _, samples in series for t, v in samples)
+    assert sorted((t, v) for _, t, v in warm) == want
+
+
 def test_cache_hit_skips_label_decoding() -> None:
     raw = encode_write_request([({"__name__": "m"}, [(1000, 1.0)])])
     first = decode_write_request(raw, {})

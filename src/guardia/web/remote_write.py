@@ -4,9 +4,11 @@ Decoding is hand-written rather than generated: a ``WriteRequest`` is a flat lis
 ``TimeSeries{labels, samples}`` and the costly parts are per-series label sets and per-sample
 varints.  Python only hops from series to series; everything else is numpy over all series
 of the request at once.  A label set seen before is never decoded again: the raw bytes of a
-series' label block key a cache of storage refs, and for the usual one-sample series the
-boundary between labels and sample is found from the end of the series, so a cache hit
-skips the label fields entirely.  Values and timestamps are gathered and decoded in bulk.
+series' label block key a cache of storage refs.  During the hop each series is looked up
+as the steady-state shape (labels, then one 18-byte sample field), so a repeat series costs
+one slice and one dict lookup; the shape is then checked for all series at once and only
+the others walk their label fields.  Values and timestamps (each read as one little-endian
+word through a sliding window on the buffer) are decoded in bulk.
 Native histograms are not stored (counted in ``guardia_remote_write_histograms_dropped_total``).
 
 A payload is decoded and validated completely before anything is appended, so a bad request
@@ -17,12 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import repeat
 
 import cramjam
 import numpy as np
 import numpy.typing as npt
+from numpy.lib.stride_tricks import sliding_window_view
 from prometheus_client import CollectorRegistry, Counter
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -176,11 +179,16 @@ def _decode(buf: bytes, cache: dict[bytes, int]) -> DecodedWrite:
     n = len(buf)
     arr = np.frombuffer(buf + _PAD, dtype=np.uint8)
 
-    # top level: hop from field to field in Python (time series are tag 0x0A)
+    # top level: hop from field to field in Python (time series are tag 0x0A).  On the way,
+    # look each series up as if it were the steady-state shape: labels, then one 16-byte
+    # Sample{value, 6-byte ms timestamp}.  The shape is checked below, all series at once.
     firsts: list[int] = []
     ends_l: list[int] = []
+    refs_l: list[int] = []
     add_first = firsts.append
     add_end = ends_l.append
+    add_ref = refs_l.append
+    get = cache.get
     pos = 0
     while pos < n:
         if buf[pos] == 0x0A:
@@ -197,6 +205,7 @@ def _decode(buf: bytes, cache: dict[bytes, int]) -> DecodedWrite:
             pos = start + ln
             add_first(start)
             add_end(pos)
+            add_ref(get(buf[start : pos - _STEADY_TAIL], _MISS))
         else:
             tag, pos = _tag(buf, pos)
             pos = _skip_field(buf, pos, tag)  # metadata (3) and future fields
@@ -212,15 +221,13 @@ def _decode(buf: bytes, cache: dict[bytes, int]) -> DecodedWrite:
         return DecodedWrite(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), new_keys)
     first = np.asarray(firsts, dtype=np.int64)
     ends = np.asarray(ends_l, dtype=np.int64)
-    k = first.shape[0]
+    series_refs = np.asarray(refs_l, dtype=np.int64)
 
-    # Steady state: the series was seen before.  Guess where its one sample starts (the
-    # common 1-sample shape, found from the end), and look the label bytes up in the cache.
-    # A hit was validated when it was first seen, so the guess is the true boundary.
-    label_end = _guess_sample_start(arr, first, ends)
-    keys = [buf[a:b] for a, b in zip(first.tolist(), label_end.tolist(), strict=True)]
-    series_refs = np.asarray(list(map(cache.get, keys, repeat(_MISS, k))), dtype=np.int64)
-    miss = np.flatnonzero(series_refs == _MISS)
+    # A hit whose tail really is one well-formed sample is that series (its label bytes were
+    # validated when first seen).  Anything else: walk the label fields to the true boundary.
+    label_end = np.maximum(ends - _STEADY_TAIL, first)
+    guessed = (series_refs != _MISS) & (ends - _STEADY_TAIL > first)  # (a negative slice end)
+    miss = np.flatnonzero(~guessed | ~_one_sample(arr, label_end, ends))
     if miss.shape[0]:
         # first sight (or another shape): walk the label fields to find the real boundary
         label_end[miss] = _walk_labels(arr, first[miss], ends[miss])
@@ -239,18 +246,16 @@ def _decode(buf: bytes, cache: dict[bytes, int]) -> DecodedWrite:
     # samples: the common shape (one sample, value and timestamp present) decoded in bulk
     le = label_end
     sl = arr[le + 1].astype(np.int64)
-    fast = (
-        (arr[le] == 0x12) & (sl >= 11) & (sl < 0x80) & (arr[le + 2] == 0x09)
-        & (arr[le + 11] == 0x10) & (le + 2 + sl == ends)
-    )
+    fast = _one_sample(arr, le, ends)
     for i in np.flatnonzero(~fast).tolist():
         histograms += _slow_samples(buf, int(le[i]), int(ends[i]), int(series_refs[i]), s_refs, s_vals, s_ts)
     fi = np.flatnonzero(fast)
     voff = le[fi] + 3
-    vals = arr[voff[:, None] + np.arange(8)].copy().view("<f8").reshape(-1)
+    windows = sliding_window_view(arr, 8)  # windows[i] = the 8 bytes at i, no copy
+    vals = windows[voff].copy().view("<f8").reshape(-1)
     toff = le[fi] + 12
     tlen = sl[fi] - 10
-    ts_arr = _timestamps(arr, toff, tlen)
+    ts_arr = _timestamps(arr, toff, tlen, windows)
     refs = series_refs[fi]
     if s_refs:
         refs = np.concatenate([refs, np.asarray(s_refs, dtype=np.int64)])
@@ -260,28 +265,22 @@ def _decode(buf: bytes, cache: dict[bytes, int]) -> DecodedWrite:
 
 
 _MISS = -(1 << 62)
-# Sample message lengths to try, most common first (value + a 6-byte ms timestamp = 16).
-_SAMPLE_LENGTHS = (16, 15, 17, 14, 18, 13, 19, 12, 20, 11)
+# Bytes after the labels in the steady-state series: Sample tag, its length (16), value tag,
+# 8-byte double, timestamp tag, 6-byte varint (every ms timestamp from 1971 to 2109).
+_STEADY_TAIL = 18
 
 
-def _guess_sample_start(
-    arr: npt.NDArray[np.uint8], first: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]
-) -> npt.NDArray[np.int64]:
-    """Where a trailing single ``Sample{value, timestamp}`` field would start (``first`` if none)."""
-    out = first.copy()
-    rem = np.arange(first.shape[0])
-    for length in _SAMPLE_LENGTHS:
-        if rem.shape[0] == 0:
-            break
-        s0 = ends[rem] - 2 - length
-        s0c = np.maximum(s0, 0)
-        ok = (
-            (s0 >= first[rem]) & (arr[s0c] == 0x12) & (arr[s0c + 1] == length)
-            & (arr[s0c + 2] == 0x09) & (arr[s0c + 11] == 0x10)
-        )
-        out[rem[ok]] = s0[ok]
-        rem = rem[~ok]
-    return out
+def _one_sample(
+    arr: npt.NDArray[np.uint8], le: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]
+) -> npt.NDArray[np.bool_]:
+    """Whether each series is, from ``le`` to its end, exactly one Sample field holding a
+    value (tag 1, double) followed by a timestamp (tag 2, varint)."""
+    sl = arr[le + 1].astype(np.int64)
+    ok: npt.NDArray[np.bool_] = (
+        (arr[le] == 0x12) & (sl >= 11) & (sl < 0x80) & (arr[le + 2] == 0x09)
+        & (arr[le + 11] == 0x10) & (le + 2 + sl == ends)
+    )
+    return ok
 
 
 def _walk_labels(
@@ -304,14 +303,36 @@ def _walk_labels(
             raise RemoteWriteError("protobuf: label overruns its time series")
 
 
+# Per varint length L (1..8): the bytes it occupies in a little-endian uint64, and the
+# continuation bits they must carry (set on bytes 0..L-2, clear on byte L-1).
+_LEN_BYTES = np.array([0] + [(1 << (8 * n)) - 1 for n in range(1, 8)] + [(1 << 64) - 1], dtype=np.uint64)
+_CONT_MASK = np.array([0] + [sum(0x80 << (8 * i) for i in range(n)) for n in range(1, 9)], dtype=np.uint64)
+_CONT_WANT = np.array(
+    [0] + [sum(0x80 << (8 * i) for i in range(n - 1)) for n in range(1, 9)], dtype=np.uint64
+)
+
+
 def _timestamps(
-    arr: npt.NDArray[np.uint8], toff: npt.NDArray[np.int64], tlen: npt.NDArray[np.int64]
+    arr: npt.NDArray[np.uint8],
+    toff: npt.NDArray[np.int64],
+    tlen: npt.NDArray[np.int64],
+    windows: npt.NDArray[np.uint8] | None = None,
 ) -> npt.NDArray[np.int64]:
     """int64 varints of known lengths (1..10 bytes) at ``toff``, decoded together."""
     if toff.shape[0] == 0:
         return np.empty(0, dtype=np.int64)
     if (tlen < 1).any() or (tlen > 10).any():
         raise RemoteWriteError("protobuf: bad timestamp varint in a sample")
+    if windows is not None and (tlen <= 8).all():
+        # the usual case (a ms timestamp is 6 bytes): each varint read as one uint64, its
+        # 7-bit groups gathered with a few whole-array shifts
+        x = windows[toff].copy().view("<u8").reshape(-1) & _LEN_BYTES[tlen]
+        if not np.array_equal(x & _CONT_MASK[tlen], _CONT_WANT[tlen]):
+            raise RemoteWriteError("protobuf: bad timestamp varint in a sample")
+        out = x & np.uint64(0x7F)
+        for i in range(1, int(tlen.max())):
+            out |= ((x >> np.uint64(8 * i)) & np.uint64(0x7F)) << np.uint64(7 * i)
+        return out.view(np.int64)
     j = np.arange(10)
     b = arr[toff[:, None] + j].astype(np.uint64)
     inside = j[None, :] < tlen[:, None]
@@ -386,6 +407,9 @@ class RemoteWriteReceiver:
     def __init__(self, storage: Storage, registry: CollectorRegistry | None = None) -> None:
         self._storage = storage
         self._cache: dict[bytes, int] = {}
+        # One writer thread: the store takes one commit at a time anyway, and concurrent
+        # requests in several threads would only fight over the GIL and the store's lock.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="remote-write")
         reg = registry if registry is not None else CollectorRegistry()
         self._samples = Counter(
             "guardia_remote_write_samples_received_total",
@@ -488,7 +512,8 @@ class RemoteWriteReceiver:
                 return _too_large()
         try:
             # in a worker thread: the event loop keeps serving scrapes and queries meanwhile
-            await asyncio.to_thread(self._ingest_compressed, bytes(body))
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._writer, self._ingest_compressed, bytes(body))
         except RemoteWriteError as e:
             return PlainTextResponse(f"{e}\n", status_code=400)
         return Response(status_code=204)
