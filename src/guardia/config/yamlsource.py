@@ -82,10 +82,14 @@ class _Builder:
         return self._scalar.construct_object(node, deep=True)
 
 
+# libyaml's C parser when PyYAML was built with it: composing is most of a config check's time.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse_yaml(text: str, file: str) -> YamlSource:
     """Parse one YAML document; raise ``ConfigError`` with the parser's position on bad syntax."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else None

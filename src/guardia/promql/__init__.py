@@ -12,7 +12,8 @@ apply to them return nothing.  Not supported: the experimental ``limit_ratio`` (
 sampling depends on Prometheus's internal label hash) and ``info()``.
 """
 
-from guardia.promql.engine import Engine, EngineOptions, QueryResult, Sample
+from typing import TYPE_CHECKING, Any
+
 from guardia.promql.errors import (
     BadDataError,
     ExecutionError,
@@ -23,6 +24,21 @@ from guardia.promql.errors import (
     TooManySamplesError,
 )
 from guardia.promql.parse import parse
+
+if TYPE_CHECKING:
+    from guardia.promql.engine import Engine, EngineOptions, QueryResult, Sample
+
+# The evaluator (and numpy) load on first use of the engine: validating expressions, as
+# ``guardia check config`` does for every rule, needs only the parser.
+_ENGINE_NAMES = {"Engine", "EngineOptions", "QueryResult", "Sample"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ENGINE_NAMES:
+        from guardia.promql import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module 'guardia.promql' has no attribute {name!r}")
 
 __all__ = [
     "BadDataError",

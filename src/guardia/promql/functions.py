@@ -25,7 +25,6 @@ from guardia.promql.values import F64, I64, RangeVector, Scalar, Value, Vector
 if TYPE_CHECKING:
     from guardia.promql.evaluator import Evaluator
 
-_SCALAR_FUNCS = {"time", "pi", "scalar", "step", "range", "start", "end", "min_of", "max_of"}
 _MATH: dict[str, Callable[[F64], F64]] = {
     "abs": np.abs,
     "ceil": np.ceil,
@@ -79,10 +78,6 @@ _RANGE: dict[str, Callable[[RangeVector], tuple[F64, np.ndarray]]] = {
 _KEEP_NAME = {"last_over_time", "first_over_time", "sort", "sort_desc", "sort_by_label", "sort_by_label_desc",
               "label_replace", "label_join", "limitk"}
 _DATE = {"day_of_month", "day_of_week", "day_of_year", "days_in_month", "hour", "minute", "month", "year"}
-
-
-def return_type(name: str) -> plan.ValueType:
-    return "scalar" if name in _SCALAR_FUNCS else "vector"
 
 
 def _stdvar(w: F64) -> float:

@@ -122,7 +122,13 @@ def value_type(node: Node) -> ValueType:
     if isinstance(node, Aggregate):
         return "vector"
     if isinstance(node, Call):
-        from guardia.promql.functions import return_type
-
         return return_type(node.func)
     raise TypeError(f"unknown plan node {node!r}")
+
+
+# Functions whose result is a scalar; every other function returns an instant vector.
+SCALAR_FUNCS = frozenset({"time", "pi", "scalar", "step", "range", "start", "end", "min_of", "max_of"})
+
+
+def return_type(name: str) -> ValueType:
+    return "scalar" if name in SCALAR_FUNCS else "vector"
