@@ -205,7 +205,10 @@ def _decode(buf: bytes, cache: dict[bytes, int]) -> DecodedWrite:
             pos = start + ln
             add_first(start)
             add_end(pos)
-            add_ref(get(buf[start : pos - _STEADY_TAIL], _MISS))
+            r = get(buf[start : pos - _STEADY_TAIL])
+            if r is None:  # perhaps a 0.0 value (left out of the encoding): shorter tail
+                r = get(buf[start : pos - _ZERO_TAIL], _MISS - _ZERO_FLAG) + _ZERO_FLAG
+            add_ref(r)
         else:
             tag, pos = _tag(buf, pos)
             pos = _skip_field(buf, pos, tag)  # metadata (3) and future fields
@@ -225,9 +228,16 @@ def _decode(buf: bytes, cache: dict[bytes, int]) -> DecodedWrite:
 
     # A hit whose tail really is one well-formed sample is that series (its label bytes were
     # validated when first seen).  Anything else: walk the label fields to the true boundary.
-    label_end = np.maximum(ends - _STEADY_TAIL, first)
-    guessed = (series_refs != _MISS) & (ends - _STEADY_TAIL > first)  # (a negative slice end)
-    miss = np.flatnonzero(~guessed | ~_one_sample(arr, label_end, ends))
+    zero_tail = series_refs >= _ZERO_FLAG
+    if zero_tail.any():
+        series_refs[zero_tail] -= _ZERO_FLAG
+        label_end = np.maximum(ends - np.where(zero_tail, _ZERO_TAIL, _STEADY_TAIL), first)
+        shape_ok = np.where(zero_tail, _zero_sample(arr, label_end, ends), _one_sample(arr, label_end, ends))
+    else:
+        label_end = np.maximum(ends - _STEADY_TAIL, first)
+        shape_ok = _one_sample(arr, label_end, ends)
+    guessed = (series_refs != _MISS) & (label_end > first)  # (not from a negative slice end)
+    miss = np.flatnonzero(~(guessed & shape_ok))
     if miss.shape[0]:
         # first sight (or another shape): walk the label fields to find the real boundary
         label_end[miss] = _walk_labels(arr, first[miss], ends[miss])
@@ -243,20 +253,26 @@ def _decode(buf: bytes, cache: dict[bytes, int]) -> DecodedWrite:
                 r = -1 - slot
             series_refs[i] = r
 
-    # samples: the common shape (one sample, value and timestamp present) decoded in bulk
+    # samples: the common shapes decoded in bulk: one sample with value and timestamp, or
+    # with a timestamp only (a 0.0 value is left out of the encoding)
     le = label_end
     sl = arr[le + 1].astype(np.int64)
     fast = _one_sample(arr, le, ends)
-    for i in np.flatnonzero(~fast).tolist():
+    zero = ~fast
+    if zero.any():
+        zero &= _zero_sample(arr, le, ends)
+    for i in np.flatnonzero(~(fast | zero)).tolist():
         histograms += _slow_samples(buf, int(le[i]), int(ends[i]), int(series_refs[i]), s_refs, s_vals, s_ts)
     fi = np.flatnonzero(fast)
-    voff = le[fi] + 3
+    zi = np.flatnonzero(zero)
     windows = sliding_window_view(arr, 8)  # windows[i] = the 8 bytes at i, no copy
-    vals = windows[voff].copy().view("<f8").reshape(-1)
-    toff = le[fi] + 12
-    tlen = sl[fi] - 10
-    ts_arr = _timestamps(arr, toff, tlen, windows)
+    vals = windows[le[fi] + 3].copy().view("<f8").reshape(-1)
+    ts_arr = _timestamps(arr, le[fi] + 12, sl[fi] - 10, windows)
     refs = series_refs[fi]
+    if zi.shape[0]:
+        refs = np.concatenate([refs, series_refs[zi]])
+        vals = np.concatenate([vals, np.zeros(zi.shape[0])])
+        ts_arr = np.concatenate([ts_arr, _timestamps(arr, le[zi] + 3, sl[zi] - 1, windows)])
     if s_refs:
         refs = np.concatenate([refs, np.asarray(s_refs, dtype=np.int64)])
         vals = np.concatenate([vals, np.asarray(s_vals, dtype=np.float64)])
@@ -268,6 +284,9 @@ _MISS = -(1 << 62)
 # Bytes after the labels in the steady-state series: Sample tag, its length (16), value tag,
 # 8-byte double, timestamp tag, 6-byte varint (every ms timestamp from 1971 to 2109).
 _STEADY_TAIL = 18
+# The same with a 0.0 value, which the encoding leaves out: tag, length 7, timestamp field.
+_ZERO_TAIL = 9
+_ZERO_FLAG = 1 << 60  # marks a ref found with the zero-value tail during the hop
 
 
 def _one_sample(
@@ -279,6 +298,18 @@ def _one_sample(
     ok: npt.NDArray[np.bool_] = (
         (arr[le] == 0x12) & (sl >= 11) & (sl < 0x80) & (arr[le + 2] == 0x09)
         & (arr[le + 11] == 0x10) & (le + 2 + sl == ends)
+    )
+    return ok
+
+
+def _zero_sample(
+    arr: npt.NDArray[np.uint8], le: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]
+) -> npt.NDArray[np.bool_]:
+    """Whether each series is, from ``le`` to its end, exactly one Sample field holding only
+    a timestamp (tag 2, varint): the encoding of a 0.0 value."""
+    sl = arr[le + 1].astype(np.int64)
+    ok: npt.NDArray[np.bool_] = (
+        (arr[le] == 0x12) & (sl >= 2) & (sl < 0x80) & (arr[le + 2] == 0x10) & (le + 2 + sl == ends)
     )
     return ok
 
