@@ -39,3 +39,13 @@ def test_unknown_field_is_reported_at_its_key() -> None:
     (issue,) = e.value.issues
     assert (issue.line, issue.path) == (4, "items[1].nmae")
     assert "unknown field" in issue.message
+
+
+def test_mapping_used_as_key_is_refused_like_go_yaml() -> None:
+    # `[{{targets: [...]}}]` is a flow mapping whose key is a mapping; Go's yaml refuses it
+    # ("cannot unmarshal !!map into string") and so must we, not load a job with no targets.
+    with pytest.raises(ConfigError) as e:
+        parse_yaml('scrape_configs:\n  - job_name: x\n    static_configs: [{{targets: ["a:1"]}}]\n', "p.yml")
+    (issue,) = e.value.issues
+    assert (issue.line, issue.path) == (3, "scrape_configs[0].static_configs[0]")
+    assert "used as a field name" in issue.message

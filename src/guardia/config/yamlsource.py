@@ -63,6 +63,17 @@ class _Builder:
                             for k, v in item.items():
                                 out.setdefault(k, v)
                     continue
+                if not isinstance(k_node, yaml.ScalarNode):
+                    kind = "mapping" if isinstance(k_node, yaml.MappingNode) else "list"
+                    self.issues.append(
+                        ConfigIssue(
+                            self.file, k_node.start_mark.line + 1, k_node.start_mark.column + 1,
+                            format_path(path),
+                            f"a {kind} is used as a field name; field names are plain words "
+                            "(doubled braces like {{...}} or a stray '?' cause this)",
+                        )
+                    )
+                    continue
                 key = self._scalar.construct_object(k_node, deep=True)
                 if not isinstance(key, str | int | float | bool) and key is not None:
                     key = str(key)
