@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from guardia.model import STALE_NAN
-from guardia.storage.tsdb.chunks import ChunkCorruptError, decode_page, encode_page
+from guardia.storage.tsdb.chunks import ChunkCorruptError, decode_page, decode_page_rows, encode_page
 
 finite_or_special = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
@@ -65,3 +65,24 @@ def test_a_damaged_page_is_reported_not_misread() -> None:
         decode_page(bytes(blob))
     with pytest.raises(ChunkCorruptError):
         decode_page(bytes(blob[:10]))
+
+
+def test_row_subsets_decode_like_the_whole_page() -> None:
+    """Adjacent rows (sliced), scattered rows (gathered), equal and unequal row lengths."""
+    rng = np.random.default_rng(7)
+    for equal in (True, False):
+        n = 9
+        counts = np.full(n, 6, dtype=np.int32) if equal else rng.integers(1, 9, n).astype(np.int32)
+        ts = np.concatenate([np.sort(rng.choice(10**6, c, replace=False)) for c in counts.tolist()])
+        vs = rng.integers(-50, 50, ts.shape[0]).astype(np.float64)
+        float_rows = np.repeat(np.arange(n) % 3 == 0, counts)
+        vs[float_rows] = rng.standard_normal(int(float_rows.sum()))
+        blob = encode_page(counts, ts.astype(np.int64), vs)
+        c_all, t_all, v_all = decode_page(blob)
+        starts = np.concatenate(([0], np.cumsum(c_all)[:-1]))
+        for rows in (np.arange(2, 6), np.array([0, 3, 4, 8]), np.arange(n)):
+            c, t, v = decode_page_rows(blob, rows.astype(np.int64))
+            idx = np.concatenate([np.arange(starts[r], starts[r] + c_all[r]) for r in rows])
+            np.testing.assert_array_equal(c, c_all[rows])
+            np.testing.assert_array_equal(t, t_all[idx])
+            np.testing.assert_array_equal(v.view(np.uint64), v_all[idx].view(np.uint64))

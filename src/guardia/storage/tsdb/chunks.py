@@ -67,8 +67,12 @@ def _zigzag(x: I64) -> U64:
 
 
 def _unzigzag(u: U64) -> I64:
-    s = (u >> np.uint64(1)).view(np.int64)
-    return s ^ -(u & np.uint64(1)).view(np.int64)
+    # In place on two temporaries: fresh large arrays cost page faults, not just copies.
+    s: I64 = np.right_shift(u, np.uint64(1)).view(np.int64)
+    m: I64 = np.bitwise_and(u, np.uint64(1)).view(np.int64)
+    np.negative(m, out=m)
+    np.bitwise_xor(s, m, out=s)
+    return s
 
 
 def _transpose(u: U64) -> bytes:
@@ -76,11 +80,24 @@ def _transpose(u: U64) -> bytes:
 
 
 def _untranspose(b: bytes, n: int) -> U64:
+    return _planes_slice(b, n, 0, n)
+
+
+def _planes_slice(b: bytes, n: int, lo: int, k: int) -> U64:
+    """Words ``lo .. lo+k`` of a byte-transposed buffer of ``n`` words.
+
+    One strided copy per byte plane: numpy's generic transpose-copy of a (8, k) uint8
+    array is about twice as slow as eight plane-wise writes into the interleaved result.
+    """
     arr = np.frombuffer(b, dtype=np.uint8)
     if arr.size != 8 * n:
         raise ChunkCorruptError(f"page payload has {arr.size} bytes, expected {8 * n}")
-    out: U64 = arr.reshape(8, n).T.copy().view(np.uint64).ravel()
-    return out
+    planes = arr.reshape(8, n)
+    out = np.empty((k, 8), dtype=np.uint8)
+    for j in range(8):
+        out[:, j] = planes[j, lo : lo + k]
+    res: U64 = out.view(np.uint64).ravel()
+    return res
 
 
 def row_starts(counts: I32) -> I64:
@@ -139,8 +156,29 @@ def _dod(ts: I64, starts: I64) -> I64:
     return d2
 
 
+def _uniform(counts: I32) -> int:
+    """The common row length, or -1 when rows differ (or there are none)."""
+    if not counts.shape[0]:
+        return -1
+    c = int(counts[0])
+    return c if c > 0 and bool((counts == c).all()) else -1
+
+
 def _undod(words: U64, starts: I64, counts: I32) -> I64:
     d2 = _unzigzag(words)
+    c = _uniform(counts)
+    if c > 0:
+        # Equal rows (one scrape interval for all): accumulate along rows of a matrix,
+        # no per-sample row bookkeeping.
+        mat = d2.reshape(-1, c)
+        grid = np.empty_like(mat)
+        grid[:, 0] = mat[:, 0]
+        if c > 1:
+            d1 = np.cumsum(mat[:, 1:], axis=1)
+            np.cumsum(d1, axis=1, out=grid[:, 1:])
+            grid[:, 1:] += mat[:, :1]
+        flat: I64 = grid.ravel()
+        return flat
     first = d2[starts].copy()
     d2[starts] = 0
     d1 = _seg_cumsum(d2, starts, counts)
@@ -177,6 +215,9 @@ def encode_values(vs: F64, counts: I32) -> tuple[npt.NDArray[np.bool_], U64]:
 
 
 def decode_values(row_int: npt.NDArray[np.bool_], words: U64, counts: I32) -> F64:
+    c = _uniform(counts)
+    if c > 0:
+        return _decode_values_uniform(row_int, words.reshape(-1, c))
     starts = row_starts(counts)
     if row_int.all():
         out: F64 = _seg_cumsum(_unzigzag(words), starts, counts).astype(np.float64)
@@ -187,6 +228,23 @@ def decode_values(row_int: npt.NDArray[np.bool_], words: U64, counts: I32) -> F6
     ints = _seg_cumsum(np.where(mask, _unzigzag(words), 0), starts, counts).astype(np.float64)
     xs = _seg_xor_accumulate(np.where(mask, np.uint64(0), words), starts, counts).view(np.float64)
     res: F64 = np.where(mask, ints, xs)
+    return res
+
+
+def _decode_values_uniform(row_int: npt.NDArray[np.bool_], mat: U64) -> F64:
+    """``decode_values`` for rows of equal length: per-row accumulation along axis 1."""
+    if row_int.all():
+        ints: F64 = np.cumsum(_unzigzag(mat), axis=1).astype(np.float64).ravel()
+        return ints
+    if not row_int.any():
+        xs: F64 = np.bitwise_xor.accumulate(mat, axis=1).view(np.float64).ravel()
+        return xs
+    out = np.empty(mat.shape, dtype=np.float64)
+    ii = np.nonzero(row_int)[0]
+    ff = np.nonzero(~row_int)[0]
+    out[ii] = np.cumsum(_unzigzag(mat[ii]), axis=1)
+    out[ff] = np.bitwise_xor.accumulate(mat[ff], axis=1).view(np.float64)
+    res: F64 = out.ravel()
     return res
 
 
@@ -246,26 +304,31 @@ def decode_page_rows(buf: bytes | memoryview, rows: npt.NDArray[np.int64] | None
         raise ChunkCorruptError(f"page does not decompress: {e}") from None
     if counts.shape[0] != n or int(counts.sum()) != total:
         raise ChunkCorruptError("page row counts do not match its header")
-    if rows is None:
-        if flags & _FLAG_TS_SHARED:
-            c = int(counts[0]) if n else 0
-            row = _undod(_untranspose(traw, c), np.zeros(1, dtype=np.int64), np.array([c], dtype=np.int32))
-            ts: I64 = np.tile(row, n)
-        else:
-            ts = _undod(_untranspose(traw, total), row_starts(counts), counts)
-        vs = decode_values(row_int, _untranspose(vraw, total), counts)
-        return counts.copy(), ts, vs
     starts = row_starts(counts)
-    sel_counts = counts[rows]
-    k = int(sel_counts.sum())
-    idx = np.repeat(starts[rows] - row_starts(sel_counts), sel_counts) + np.arange(k, dtype=np.int64)
-    if flags & _FLAG_TS_SHARED:
+    if rows is None or (rows.shape[0] and int(rows[-1]) - int(rows[0]) + 1 == rows.shape[0]):
+        # Adjacent rows (the usual case: frames follow label order): plain slices.
+        r0, r1 = (0, n) if rows is None else (int(rows[0]), int(rows[-1]) + 1)
+        sel_counts = counts[r0:r1]
+        sel_int = row_int[r0:r1]
+        lo = int(starts[r0]) if r1 > r0 else 0
+        k = int(sel_counts.sum())
+        vwords = _planes_slice(vraw, total, lo, k)
+        twords = None if flags & _FLAG_TS_SHARED else _planes_slice(traw, total, lo, k)
+    else:
+        sel_counts = counts[rows]
+        sel_int = row_int[rows]
+        k = int(sel_counts.sum())
+        idx = np.repeat(starts[rows] - row_starts(sel_counts), sel_counts) + np.arange(k, dtype=np.int64)
+        vwords = _gather_planes(vraw, total, idx)
+        twords = None if flags & _FLAG_TS_SHARED else _gather_planes(traw, total, idx)
+    nsel = sel_counts.shape[0]
+    if twords is None:
         c = int(counts[0]) if n else 0
         row = _undod(_untranspose(traw, c), np.zeros(1, dtype=np.int64), np.array([c], dtype=np.int32))
-        ts = np.tile(row, rows.shape[0])
+        ts: I64 = np.tile(row, nsel)
     else:
-        ts = _undod(_gather_planes(traw, total, idx), row_starts(sel_counts), sel_counts)
-    vs = decode_values(row_int[rows], _gather_planes(vraw, total, idx), sel_counts)
+        ts = _undod(twords, row_starts(sel_counts), sel_counts)
+    vs = decode_values(sel_int, vwords, sel_counts)
     return sel_counts.copy(), ts, vs
 
 
@@ -274,10 +337,8 @@ def _gather_planes(b: bytes, n: int, idx: npt.NDArray[np.int64]) -> U64:
     if arr.size != 8 * n:
         raise ChunkCorruptError(f"page payload has {arr.size} bytes, expected {8 * n}")
     planes = arr.reshape(8, n)
-    k = idx.shape[0]
-    if k and int(idx[-1]) - int(idx[0]) + 1 == k:  # adjacent rows: a slice, no gather
-        sel = planes[:, int(idx[0]) : int(idx[0]) + k]
-    else:
-        sel = planes[:, idx]
-    out: U64 = sel.T.copy().view(np.uint64).ravel()
-    return out
+    out = np.empty((idx.shape[0], 8), dtype=np.uint8)
+    for j in range(8):
+        out[:, j] = planes[j][idx]
+    res: U64 = out.view(np.uint64).ravel()
+    return res

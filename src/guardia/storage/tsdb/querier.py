@@ -50,33 +50,40 @@ class TSDBQuerier:
             return self._select(matchers, sort)
 
     def _select(self, matchers: Sequence[Matcher], sort: bool) -> list[Series]:
-        keys: dict[Labels, int] = {}
+        found = [(src, src.select_ids(matchers, self.mint, self.maxt)) for src in self._sources]
+        hits = [(src, ids) for src, ids in found if ids.size]
         labels: list[Labels] = []
         frags: list[Fragment] = []
-        for src in self._sources:
-            ids = src.select_ids(matchers, self.mint, self.maxt)
-            if not ids.size:
-                continue
-            lbs = src.labels_of(ids)
-            remap = np.empty(len(lbs), dtype=np.int64)
-            for i, lb in enumerate(lbs):
-                q = keys.get(lb)
-                if q is None:
-                    q = keys[lb] = len(labels)
-                    labels.append(lb)
-                remap[i] = q
-            for f in src.fragments(ids, self.mint, self.maxt):
-                f.qidx = remap[f.qidx]
-                frags.append(f)
+        if len(hits) == 1:
+            # One source (a query inside the head or inside one block): its series are
+            # the query's, in its order; no label-set dictionary needed.
+            src, ids = hits[0]
+            labels = src.labels_of(ids)
+            frags = src.fragments(ids, self.mint, self.maxt)
+        else:
+            keys: dict[Labels, int] = {}
+            for src, ids in hits:
+                lbs = src.labels_of(ids)
+                remap = np.empty(len(lbs), dtype=np.int64)
+                for i, lb in enumerate(lbs):
+                    q = keys.get(lb)
+                    if q is None:
+                        q = keys[lb] = len(labels)
+                        labels.append(lb)
+                    remap[i] = q
+                for f in src.fragments(ids, self.mint, self.maxt):
+                    f.qidx = remap[f.qidx]
+                    frags.append(f)
         if not labels:
             return []
         counts, ts, vs = assemble(len(labels), frags, self.mint, self.maxt)
-        out: list[Series] = []
-        pos = 0
-        for lb, c in zip(labels, counts.tolist(), strict=True):
-            if c:
-                out.append(Series(lb, ts[pos : pos + c], vs[pos : pos + c]))
-                pos += c
+        nz = np.nonzero(counts)[0]
+        ends = np.cumsum(counts[nz]).tolist()
+        starts = [0, *ends[:-1]] if ends else []
+        out = [
+            Series(labels[i], ts[a:b], vs[a:b])
+            for i, a, b in zip(nz.tolist(), starts, ends, strict=True)
+        ]
         if sort:
             out.sort(key=lambda s: s.labels)
         return out
