@@ -234,7 +234,9 @@ def decode_values(row_int: npt.NDArray[np.bool_], words: U64, counts: I32) -> F6
 def _decode_values_uniform(row_int: npt.NDArray[np.bool_], mat: U64) -> F64:
     """``decode_values`` for rows of equal length: per-row accumulation along axis 1."""
     if row_int.all():
-        ints: F64 = np.cumsum(_unzigzag(mat), axis=1).astype(np.float64).ravel()
+        z = _unzigzag(mat)
+        np.cumsum(z, axis=1, out=z)
+        ints: F64 = z.astype(np.float64).ravel()
         return ints
     if not row_int.any():
         xs: F64 = np.bitwise_xor.accumulate(mat, axis=1).view(np.float64).ravel()

@@ -22,6 +22,7 @@ _EMPTY: IDs = np.zeros(0, dtype=np.int64)
 
 
 _TARGET_LABELS = ("instance", "job")
+_ARRAY_CACHE = 4096  # postings lists kept as numpy arrays (bounded: labels can be many)
 
 
 def layout_key(labels: Labels) -> tuple[str, tuple[tuple[str, str], ...], tuple[str, str]]:
@@ -70,6 +71,7 @@ class MemIndex:
         self.by_labels: dict[Labels, int] = {}
         self._postings: dict[str, dict[str, array[int]]] = {}
         self._interner = LabelInterner()
+        self._arrays: dict[tuple[str, str], IDs] = {}
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -106,11 +108,28 @@ class MemIndex:
         lst = self._postings.get(name, {}).get(value)
         if lst is None:
             return _EMPTY
-        return np.array(lst, dtype=np.int64)
+        return self._as_array(name, value, lst)
+
+    def _as_array(self, name: str, value: str, lst: array[int]) -> IDs:
+        """The postings list as int64, converted once per growth of the list.
+
+        Lists only ever grow (ids are appended), so a cached array of the same length is
+        still exact; dashboards repeat the same selectors every refresh.
+        """
+        key = (name, value)
+        hit = self._arrays.get(key)
+        if hit is not None and hit.shape[0] == len(lst):
+            return hit
+        arr = np.frombuffer(lst, dtype=np.int32).astype(np.int64)
+        arr.flags.writeable = False
+        if len(self._arrays) >= _ARRAY_CACHE:
+            self._arrays.clear()
+        self._arrays[key] = arr
+        return arr
 
     def _union(self, name: str, values: Iterable[str]) -> IDs:
         byval = self._postings.get(name, {})
-        parts = [np.array(byval[v], dtype=np.int64) for v in values if v in byval]
+        parts = [self._as_array(name, v, byval[v]) for v in values if v in byval]
         if not parts:
             return _EMPTY
         if len(parts) == 1:
@@ -145,7 +164,7 @@ class MemIndex:
             for other in include[1:]:
                 if not ids.size:
                     break
-                ids = np.intersect1d(ids, other, assume_unique=True)
+                ids = _intersect_sorted(ids, other)
         else:
             ids = self.all_ids()
         for ex in exclude:
@@ -192,3 +211,15 @@ class MemIndex:
             out.add(name)
             out.update(byval)
         return out
+
+
+def _intersect_sorted(a: IDs, b: IDs) -> IDs:
+    """Common ids of two sorted unique arrays: binary search of the smaller in the larger."""
+    if a.shape[0] > b.shape[0]:
+        a, b = b, a
+    if not a.size or not b.size:
+        return _EMPTY
+    pos = np.searchsorted(b, a)
+    pos[pos == b.shape[0]] = 0
+    out: IDs = a[b[pos] == a]
+    return out

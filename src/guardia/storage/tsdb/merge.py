@@ -23,6 +23,8 @@ I32 = npt.NDArray[np.int32]
 
 @dataclass(slots=True)
 class Fragment:
+    """Rows of samples; each row strictly increasing in time (every source stores them so)."""
+
     qidx: I64  # positions of the series in the query's series list, one per row
     counts: I64  # samples per row
     ts: I64
@@ -57,12 +59,17 @@ def _trim(f: Fragment, mint: int, maxt: int) -> Fragment:
     """The fragment without samples outside [mint, maxt], and without emptied rows."""
     if not f.ts.shape[0]:
         return Fragment(f.qidx[:0], f.counts[:0], f.ts, f.vs)
-    if int(f.ts.min()) >= mint and int(f.ts.max()) <= maxt and bool((f.counts > 0).all()):
+    starts = excl_cumsum(f.counts)
+    # Rows are sorted: their first and last samples bound the fragment.
+    if (
+        bool((f.counts > 0).all())
+        and int(f.ts[starts].min()) >= mint
+        and int(f.ts[starts + f.counts - 1].max()) <= maxt
+    ):
         return f
     keep = (f.ts >= mint) & (f.ts <= maxt)
     cs = np.zeros(keep.shape[0] + 1, dtype=np.int64)
     np.cumsum(keep, out=cs[1:])
-    starts = excl_cumsum(f.counts)
     counts = cs[starts + f.counts] - cs[starts]
     rows = counts > 0
     return Fragment(f.qidx[rows], counts[rows], f.ts[keep], f.vs[keep])
