@@ -93,6 +93,9 @@ def _planes_slice(b: bytes, n: int, lo: int, k: int) -> U64:
     if arr.size != 8 * n:
         raise ChunkCorruptError(f"page payload has {arr.size} bytes, expected {8 * n}")
     planes = arr.reshape(8, n)
+    if k < 4096:  # small: one call beats eight
+        small: U64 = planes[:, lo : lo + k].T.copy().view(np.uint64).ravel()
+        return small
     out = np.empty((k, 8), dtype=np.uint8)
     for j in range(8):
         out[:, j] = planes[j, lo : lo + k]
@@ -292,16 +295,15 @@ def decode_page_rows(buf: bytes | memoryview, rows: npt.NDArray[np.int64] | None
     if pos + lc + lf + lt + lv > len(buf):
         raise ChunkCorruptError("page shorter than its header says")
     d = _decompressor()
+    mv = memoryview(buf)  # slices of a view: no copy of the compressed streams
     try:
-        counts = np.frombuffer(d.decompress(bytes(buf[pos : pos + lc])), dtype=np.int32)
+        counts = np.frombuffer(d.decompress(mv[pos : pos + lc]), dtype=np.int32)
         pos += lc
-        row_int = np.unpackbits(np.frombuffer(bytes(buf[pos : pos + lf]), dtype=np.uint8))[:n].astype(
-            np.bool_
-        )
+        row_int = np.unpackbits(np.frombuffer(mv[pos : pos + lf], dtype=np.uint8))[:n].astype(np.bool_)
         pos += lf
-        traw = d.decompress(bytes(buf[pos : pos + lt]))
+        traw = d.decompress(mv[pos : pos + lt])
         pos += lt
-        vraw = d.decompress(bytes(buf[pos : pos + lv]))
+        vraw = d.decompress(mv[pos : pos + lv])
     except zstandard.ZstdError as e:
         raise ChunkCorruptError(f"page does not decompress: {e}") from None
     if counts.shape[0] != n or int(counts.sum()) != total:

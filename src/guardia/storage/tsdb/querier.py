@@ -78,12 +78,22 @@ class TSDBQuerier:
             return []
         counts, ts, vs = assemble(len(labels), frags, self.mint, self.maxt)
         nz = np.nonzero(counts)[0]
-        ends = np.cumsum(counts[nz]).tolist()
-        starts = [0, *ends[:-1]] if ends else []
-        out = [
-            Series(labels[i], ts[a:b], vs[a:b])
-            for i, a, b in zip(nz.tolist(), starts, ends, strict=True)
-        ]
+        width = int(counts[nz[0]]) if nz.size else 0
+        if nz.size and bool((counts[nz] == width).all()):
+            # Equal series (the usual dashboard case): rows of a matrix are cheaper views
+            # than slices of a flat array.
+            shape = (nz.shape[0], width)
+            out = [
+                Series(labels[i], t, v)
+                for i, t, v in zip(nz.tolist(), ts.reshape(shape), vs.reshape(shape), strict=True)
+            ]
+        else:
+            ends = np.cumsum(counts[nz]).tolist()
+            starts = [0, *ends[:-1]] if ends else []
+            out = [
+                Series(labels[i], ts[a:b], vs[a:b])
+                for i, a, b in zip(nz.tolist(), starts, ends, strict=True)
+            ]
         if sort:
             out.sort(key=lambda s: s.labels)
         return out
