@@ -69,3 +69,16 @@ def test_random_fragments_match() -> None:
             t0 += int(rng.integers(-30, 90))
         lo, hi = sorted(rng.integers(-50, 400, 2).tolist())
         _check(m, frags, lo, hi)
+
+
+def test_shared_timestamp_rows_assemble_like_materialised_ones() -> None:
+    rng = np.random.default_rng(6)
+    for mint, maxt in ((-(2**62), 2**62), (20, 70)):
+        plain = [_frag([2, 0], 4, 0, rng), _frag([1, 0, 2], 3, 60, rng)]
+        shared = [
+            Fragment(f.qidx, f.counts, None, f.vs, f.ts[: int(f.counts[0])].copy()) for f in plain
+        ]
+        got = assemble(3, shared, mint, maxt)
+        want = _assemble_scatter(3, plain, mint, maxt)
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w)

@@ -35,7 +35,7 @@ import numpy.typing as npt
 import zstandard
 
 from guardia.model import Labels, Matcher
-from guardia.storage.tsdb.chunks import ChunkCorruptError, decode_page_rows, encode_page
+from guardia.storage.tsdb.chunks import ChunkCorruptError, decode_page_rows_shared, encode_page
 from guardia.storage.tsdb.index import MemIndex, layout_key
 from guardia.storage.tsdb.merge import Fragment, excl_cumsum, gather_rows
 
@@ -365,11 +365,11 @@ class Block:
                 continue
             rows = ids[a:b] - first
             try:
-                c, ts, vs = decode_page_rows(self._mm[off : off + ln], rows)
+                c, ts, row, vs = decode_page_rows_shared(self._mm[off : off + ln], rows)
             except ChunkCorruptError as e:
                 self._mark_bad(pi, str(e))
                 continue
-            out.append(Fragment(np.arange(a, b, dtype=np.int64), c.astype(np.int64), ts, vs))
+            out.append(Fragment(np.arange(a, b, dtype=np.int64), c.astype(np.int64), ts, vs, row))
         return out
 
 

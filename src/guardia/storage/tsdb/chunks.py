@@ -285,6 +285,21 @@ def decode_page_rows(buf: bytes | memoryview, rows: npt.NDArray[np.int64] | None
     zstd must inflate the whole page, but the byte planes are gathered for the wanted
     samples only, so the numpy work is proportional to what the query asked for.
     """
+    counts, ts, row, vs = decode_page_rows_shared(buf, rows)
+    if ts is None:
+        assert row is not None
+        ts = np.tile(row, counts.shape[0])
+    return counts, ts, vs
+
+
+def decode_page_rows_shared(
+    buf: bytes | memoryview, rows: npt.NDArray[np.int64] | None
+) -> tuple[I32, I64 | None, I64 | None, F64]:
+    """``decode_page_rows`` that hands back one row of timestamps when all rows share it.
+
+    Returns (counts, ts, shared_row, values) with exactly one of ts / shared_row set, so
+    a query can broadcast the row instead of materialising a copy per series.
+    """
     try:
         magic, n, total, flags, lc, lf, lt, lv = _HEADER.unpack_from(buf, 0)
     except struct.error as e:
@@ -325,15 +340,12 @@ def decode_page_rows(buf: bytes | memoryview, rows: npt.NDArray[np.int64] | None
         idx = np.repeat(starts[rows] - row_starts(sel_counts), sel_counts) + np.arange(k, dtype=np.int64)
         vwords = _gather_planes(vraw, total, idx)
         twords = None if flags & _FLAG_TS_SHARED else _gather_planes(traw, total, idx)
-    nsel = sel_counts.shape[0]
+    vs = decode_values(sel_int, vwords, sel_counts)
     if twords is None:
         c = int(counts[0]) if n else 0
         row = _undod(_untranspose(traw, c), np.zeros(1, dtype=np.int64), np.array([c], dtype=np.int32))
-        ts: I64 = np.tile(row, nsel)
-    else:
-        ts = _undod(twords, row_starts(sel_counts), sel_counts)
-    vs = decode_values(sel_int, vwords, sel_counts)
-    return sel_counts.copy(), ts, vs
+        return sel_counts.copy(), None, row, vs
+    return sel_counts.copy(), _undod(twords, row_starts(sel_counts), sel_counts), None, vs
 
 
 def _gather_planes(b: bytes, n: int, idx: npt.NDArray[np.int64]) -> U64:

@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from guardia.model import Labels, Matcher
 from guardia.storage.interface import AppendStats
-from guardia.storage.tsdb.chunks import decode_page, decode_page_rows, encode_page, row_starts
+from guardia.storage.tsdb.chunks import decode_page, decode_page_rows_shared, encode_page, row_starts
 from guardia.storage.tsdb.index import MemIndex, layout_key
 from guardia.storage.tsdb.merge import Fragment, assemble, gather_rows
 from guardia.storage.tsdb.options import TSDBOptions
@@ -99,8 +99,8 @@ class Page:
     def fragment(self, q: I64, qidx: I64) -> Fragment:
         """Rows of ``q`` (all present in this page) as a fragment for ``qidx``."""
         rows = np.searchsorted(self._refs, q).astype(np.int64)
-        c, ts, vs = decode_page_rows(self.blob, rows)
-        return Fragment(qidx, c.astype(np.int64), ts, vs)
+        c, ts, row, vs = decode_page_rows_shared(self.blob, rows)
+        return Fragment(qidx, c.astype(np.int64), ts, vs, row)
 
 
 @dataclass(slots=True)

@@ -11,8 +11,6 @@ and duplicate timestamps keep the first source's sample.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import numpy.typing as npt
 
@@ -21,14 +19,31 @@ F64 = npt.NDArray[np.float64]
 I32 = npt.NDArray[np.int32]
 
 
-@dataclass(slots=True)
 class Fragment:
-    """Rows of samples; each row strictly increasing in time (every source stores them so)."""
+    """Rows of samples; each row strictly increasing in time (every source stores them so).
 
-    qidx: I64  # positions of the series in the query's series list, one per row
-    counts: I64  # samples per row
-    ts: I64
-    vs: F64
+    ``qidx``: positions of the series in the query's series list, one per row; ``counts``:
+    samples per row.  When every row has the same timestamps (one target's scrapes) a
+    source may pass just that ``row``; ``ts`` is then only built if a slow path needs it.
+    """
+
+    __slots__ = ("_ts", "counts", "qidx", "row", "vs")
+
+    def __init__(self, qidx: I64, counts: I64, ts: I64 | None, vs: F64, row: I64 | None = None) -> None:
+        if ts is None and row is None:
+            raise ValueError("a fragment needs timestamps or a shared row")
+        self.qidx = qidx
+        self.counts = counts
+        self._ts = ts
+        self.vs = vs
+        self.row = row
+
+    @property
+    def ts(self) -> I64:
+        if self._ts is None:
+            assert self.row is not None
+            self._ts = np.tile(self.row, self.counts.shape[0])
+        return self._ts
 
 
 def excl_cumsum(c: npt.NDArray[np.int64] | I32) -> I64:
@@ -57,6 +72,10 @@ def assemble(m: int, frags: list[Fragment], mint: int, maxt: int) -> tuple[I64, 
 
 def _trim(f: Fragment, mint: int, maxt: int) -> Fragment:
     """The fragment without samples outside [mint, maxt], and without emptied rows."""
+    row = f.row
+    if row is not None and row.shape[0] and f.counts.shape[0]:  # noqa: SIM102
+        if int(row[0]) >= mint and int(row[-1]) <= maxt:
+            return f
     if not f.ts.shape[0]:
         return Fragment(f.qidx[:0], f.counts[:0], f.ts, f.vs)
     starts = excl_cumsum(f.counts)
@@ -94,10 +113,15 @@ def _assemble_grid(m: int, frags: list[Fragment]) -> tuple[I64, I64, F64] | None
         c0 = int(cur[0])
         if bool((cur != c0).any()):
             return None
-        mat = f.ts.reshape(-1, c)
-        if bool((mat[:, 0] <= last[f.qidx]).any()):
+        if f.row is not None:
+            first_t: I64 | int = int(f.row[0])
+            last_t: I64 | int = int(f.row[-1])
+        else:
+            mat = f.ts.reshape(-1, c)
+            first_t, last_t = mat[:, 0], mat[:, -1]
+        if bool((first_t <= last[f.qidx]).any()):
             return None  # overlapping or out of order: sort and dedupe instead
-        last[f.qidx] = mat[:, -1]
+        last[f.qidx] = last_t
         cursor[f.qidx] = c0 + c
         plan.append((f, c0, c))
     present = cursor > 0
@@ -112,7 +136,7 @@ def _assemble_grid(m: int, frags: list[Fragment]) -> tuple[I64, I64, F64] | None
         rows = rowpos[f.qidx]
         r0 = int(rows[0])
         sel: slice | I64 = slice(r0, r0 + rows.shape[0]) if int(rows[-1]) - r0 + 1 == rows.shape[0] else rows
-        out_t[sel, c0 : c0 + c] = f.ts.reshape(-1, c)
+        out_t[sel, c0 : c0 + c] = f.row if f.row is not None else f.ts.reshape(-1, c)
         out_v[sel, c0 : c0 + c] = f.vs.reshape(-1, c)
     counts = np.where(present, width, 0).astype(np.int64)
     return counts, out_t.ravel(), out_v.ravel()
