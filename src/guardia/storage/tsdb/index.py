@@ -23,6 +23,7 @@ _EMPTY: IDs = np.zeros(0, dtype=np.int64)
 
 _TARGET_LABELS = ("instance", "job")
 _ARRAY_CACHE = 4096  # postings lists kept as numpy arrays (bounded: labels can be many)
+_ARRAY_CACHE_IDS = 1 << 20  # and at most 8 MiB of cached ids per index
 
 
 def layout_key(labels: Labels) -> tuple[str, tuple[tuple[str, str], ...], tuple[str, str]]:
@@ -72,6 +73,7 @@ class MemIndex:
         self._postings: dict[str, dict[str, array[int]]] = {}
         self._interner = LabelInterner()
         self._arrays: dict[tuple[str, str], IDs] = {}
+        self._cached_ids = 0
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -122,9 +124,11 @@ class MemIndex:
             return hit
         arr = np.frombuffer(lst, dtype=np.int32).astype(np.int64)
         arr.flags.writeable = False
-        if len(self._arrays) >= _ARRAY_CACHE:
+        if len(self._arrays) >= _ARRAY_CACHE or self._cached_ids + arr.shape[0] > _ARRAY_CACHE_IDS:
             self._arrays.clear()
+            self._cached_ids = 0
         self._arrays[key] = arr
+        self._cached_ids += arr.shape[0]
         return arr
 
     def _union(self, name: str, values: Iterable[str]) -> IDs:
