@@ -27,6 +27,7 @@ from guardia import __version__
 from guardia.model import Labels, Matcher, format_rfc3339
 from guardia.model.labels import is_valid_label_name
 from guardia.model.matchers import matches_all
+from guardia.storage.interface import Querier
 from guardia.web.envelope import ApiError, bad_data, error_response, success, success_raw
 from guardia.web.format import fmt_time, fmt_value_e, result_json
 from guardia.web.params import (
@@ -88,17 +89,31 @@ def _internal(request: Request, e: Exception) -> Response:
     return error_response(ApiError("internal", f"{type(e).__name__}: {e}"))
 
 
+async def _guarded(request: Request, respond: Callable[[], Awaitable[Response]]) -> Response:
+    """Every handler's failures become the error envelope, never a stack trace."""
+    try:
+        return await respond()
+    except ApiError as e:
+        return error_response(e)
+    except Exception as e:
+        return _internal(request, e)
+
+
 def _endpoint(deps: ApiDeps, fn: Callable[[ApiDeps, Params], Awaitable[Response]]) -> Any:
     async def handle(request: Request) -> Response:
-        try:
-            params = await read_params(request)
-            return await fn(deps, params)
-        except ApiError as e:
-            return error_response(e)
-        except Exception as e:
-            return _internal(request, e)
+        async def respond() -> Response:
+            return await fn(deps, await read_params(request))
+
+        return await _guarded(request, respond)
 
     return handle
+
+
+def _limited(out: list[Any], limit: int) -> Response:
+    """Apply the API's ``limit`` parameter with Prometheus's truncation warning."""
+    if limit and len(out) > limit:
+        return success(out[:limit], ["results truncated due to limit"])
+    return success(out, [])
 
 
 # ---------------------------------------------------------------- queries
@@ -265,14 +280,13 @@ async def series(deps: ApiDeps, params: Params) -> Response:
             q.close()
         return [dict(lbl) for lbl in sorted(seen)]
 
-    out = await asyncio.to_thread(run)
-    warns: list[str] = []
-    if limit and len(out) > limit:
-        out, warns = out[:limit], ["results truncated due to limit"]
-    return success(out, warns)
+    return _limited(await asyncio.to_thread(run), limit)
 
 
-async def label_names(deps: ApiDeps, params: Params) -> Response:
+async def _label_listing(
+    deps: ApiDeps, params: Params, fetch: Callable[[Querier, Sequence[Matcher]], list[str]]
+) -> Response:
+    """Label names or values in a time range, unioned over the ``match[]`` selectors."""
     selectors = parse_match_params(params)
     start, end = _range(deps, params)
     limit = parse_limit(params)
@@ -281,55 +295,33 @@ async def label_names(deps: ApiDeps, params: Params) -> Response:
         q = deps.storage.querier(start, end)
         try:
             if not selectors:
-                return list(q.label_names())
-            names: set[str] = set()
+                return list(fetch(q, ()))
+            found: set[str] = set()
             for ms in selectors:
-                names.update(q.label_names(ms))
-            return sorted(names)
+                found.update(fetch(q, ms))
+            return sorted(found)
         finally:
             q.close()
 
-    out = await asyncio.to_thread(run)
-    warns: list[str] = []
-    if limit and len(out) > limit:
-        out, warns = out[:limit], ["results truncated due to limit"]
-    return success(out, warns)
+    return _limited(await asyncio.to_thread(run), limit)
+
+
+async def label_names(deps: ApiDeps, params: Params) -> Response:
+    return await _label_listing(deps, params, lambda q, ms: q.label_names(ms))
 
 
 def label_values_endpoint(deps: ApiDeps) -> Any:
     async def handle(request: Request) -> Response:
-        try:
+        async def respond() -> Response:
             name = request.path_params["name"]
             if name.startswith("U__"):
                 name = _unescape_utf8_name(name)
             if not (is_valid_label_name(name) or name == "__name__"):
                 raise bad_data(f'invalid label name: "{name}"')
             params = await read_params(request)
-            selectors = parse_match_params(params)
-            start, end = _range(deps, params)
-            limit = parse_limit(params)
+            return await _label_listing(deps, params, lambda q, ms: q.label_values(name, ms))
 
-            def run() -> list[str]:
-                q = deps.storage.querier(start, end)
-                try:
-                    if not selectors:
-                        return list(q.label_values(name))
-                    vals: set[str] = set()
-                    for ms in selectors:
-                        vals.update(q.label_values(name, ms))
-                    return sorted(vals)
-                finally:
-                    q.close()
-
-            out = await asyncio.to_thread(run)
-            warns: list[str] = []
-            if limit and len(out) > limit:
-                out, warns = out[:limit], ["results truncated due to limit"]
-            return success(out, warns)
-        except ApiError as e:
-            return error_response(e)
-        except Exception as e:
-            return _internal(request, e)
+        return await _guarded(request, respond)
 
     return handle
 
