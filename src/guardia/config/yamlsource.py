@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from guardia.config.errors import ConfigError, ConfigIssue, Path, PathPart, format_path
+from guardia.config.errors import ConfigError, ConfigIssue, Path, format_path
 
 
 @dataclass(slots=True)
@@ -138,6 +138,3 @@ def load_yaml(path: str | FsPath) -> YamlSource:
         raise ConfigError.single(str(p), f"cannot read file: {e.strerror}") from None
     return parse_yaml(text, str(p))
 
-
-def path_of(loc: tuple[PathPart, ...]) -> Path:
-    return tuple(loc)
