@@ -199,3 +199,19 @@ def test_native_histograms_are_counted_not_stored() -> None:
     st = MemoryStorage()
     assert RemoteWriteReceiver(st, reg).ingest(raw) == 0
     assert reg.get_sample_value("guardia_remote_write_histograms_dropped_total") == 1.0
+
+
+@pytest.mark.parametrize("inline_max", [0, 1 << 20], ids=["worker-thread", "inline"])
+def test_small_and_large_requests_store_the_same(
+    client: httpx.Client, storage: MemoryStorage, monkeypatch: pytest.MonkeyPatch, inline_max: int
+) -> None:
+    """Requests below INLINE_MAX_DECOMPRESSED are ingested on the event loop, larger ones in
+    the writer thread: both paths store the same samples and refuse the same bad input."""
+    import guardia.web.remote_write as rw
+
+    monkeypatch.setattr(rw, "INLINE_MAX_DECOMPRESSED", inline_max)
+    series = [({"__name__": "both", "i": str(i)}, [(5000, float(i))]) for i in range(20)]
+    assert _post(client, encode_write_request(series)).status_code == 204
+    assert len(_all(storage, "both")) == 20
+    r = _post(client, encode_write_request([({"job": "x"}, [(5000, 1.0)])]))
+    assert r.status_code == 400 and "metric name" in r.text
