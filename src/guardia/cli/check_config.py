@@ -3,17 +3,19 @@
 Each file's kind (prometheus.yml, alertmanager.yml, rule file, guardia.yml) is detected from
 its content, every issue in every file is printed as ``file:line:col: field.path: message``,
 and the exit status is 1 if any issue is an error, so the command can gate a deploy.
+
+The command runs in pre-commit hooks and CI steps, so start-up counts: ``run`` needs neither
+typer nor rich (``guardia.cli.main`` calls it directly for a plain command line), and the
+typer command (``app``, for ``--help`` and everything unusual) is built only when asked for.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
-
-import typer
-from rich.console import Console
-from rich.text import Text
+from typing import Any, TextIO
 
 from guardia.config.errors import ConfigIssue
 from guardia.config.loader import CheckResult, check_files
@@ -36,7 +38,6 @@ HELP = (
     "guardia check config --json guardia.yml | jq .\n"
 )
 
-app = typer.Typer(help=HELP, no_args_is_help=True, subcommand_metavar="")
 
 
 def _norm(issue: ConfigIssue) -> ConfigIssue:
@@ -60,47 +61,86 @@ def collect(files: list[Path]) -> tuple[list[CheckResult], list[ConfigIssue]]:
     return results, ordered
 
 
-def _render(issue: ConfigIssue) -> Text:
-    t = Text()
-    t.append(issue.location() + ": ", style="bold")
+# ANSI styles, as rich showed them before: only on a terminal, and never with NO_COLOR set.
+_STYLES = {"bold": "1", "bold red": "1;31", "bold yellow": "1;33", "bold green": "1;32", "cyan": "36"}
+
+
+def _use_color(out: TextIO) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    isatty = getattr(out, "isatty", None)
+    return bool(isatty and isatty()) and os.environ.get("TERM") != "dumb"
+
+
+def _styled(parts: list[tuple[str, str | None]], color: bool) -> str:
+    if not color:
+        return "".join(text for text, _ in parts)
+    return "".join(f"\x1b[{_STYLES[style]}m{text}\x1b[0m" if style else text for text, style in parts)
+
+
+def _render(issue: ConfigIssue) -> list[tuple[str, str | None]]:
+    parts: list[tuple[str, str | None]] = [(issue.location() + ": ", "bold")]
     if issue.severity == "error":
-        t.append("error: ", style="bold red")
+        parts.append(("error: ", "bold red"))
     else:
-        t.append("warning: ", style="bold yellow")
+        parts.append(("warning: ", "bold yellow"))
     if issue.path:
-        t.append(issue.path + ": ", style="cyan")
-    t.append(issue.message)
-    return t
+        parts.append((issue.path + ": ", "cyan"))
+    parts.append((issue.message, None))
+    return parts
 
 
-@app.callback(invoke_without_command=True)
-def main(
-    files: list[Path] = typer.Argument(..., help="Config files to check (any kind, any number).",
-                                       show_default=False, metavar="FILE"),
-    warnings: bool = typer.Option(True, "--warnings/--no-warnings", help="Also print warnings."),
-    as_json: bool = typer.Option(False, "--json", help="Print the issues as a JSON list instead."),
-) -> None:
+def run(files: list[Path], *, warnings: bool = True, as_json: bool = False, out: TextIO | None = None) -> int:
+    """Check ``files``, print every issue (or a JSON list), return the exit status (1 on errors)."""
+    stream = out if out is not None else sys.stdout
     results, issues = collect(files)
     errors = sum(1 for i in issues if i.severity == "error")
     warns = len(issues) - errors
     if as_json:
         shown = [i for i in issues if warnings or i.severity == "error"]
-        typer.echo(json.dumps([
+        stream.write(json.dumps([
             {"file": i.file, "line": i.line, "column": i.column, "path": i.path, "message": i.message,
              "severity": i.severity} for i in shown
-        ], indent=2))
-        raise typer.Exit(code=1 if errors else 0)
-    out = Console(highlight=False, soft_wrap=True)
-    for issue in issues:
-        if warnings or issue.severity == "error":
-            out.print(_render(issue))
+        ], indent=2) + "\n")
+        return 1 if errors else 0
+    color = _use_color(stream)
+    lines = [_styled(_render(i), color) for i in issues if warnings or i.severity == "error"]
     kinds = ", ".join(f"{os.path.normpath(r.file)} ({r.kind.value})" for r in results)
-    summary = Text()
     if errors:
-        summary.append(f"FAILED: {errors} error{'s' if errors != 1 else ''}", style="bold red")
+        head = (f"FAILED: {errors} error{'s' if errors != 1 else ''}", "bold red")
     else:
-        summary.append("OK", style="bold green")
-    summary.append(f", {warns} warning{'s' if warns != 1 else ''} in {len(results)} "
-                   f"file{'s' if len(results) != 1 else ''}: {kinds}")
-    out.print(summary)
-    raise typer.Exit(code=1 if errors else 0)
+        head = ("OK", "bold green")
+    lines.append(_styled([head, (f", {warns} warning{'s' if warns != 1 else ''} in {len(results)} "
+                                 f"file{'s' if len(results) != 1 else ''}: {kinds}", None)], color))
+    stream.write("\n".join(lines) + "\n")
+    stream.flush()
+    return 1 if errors else 0
+
+
+def _build_app() -> Any:
+    import typer
+
+    app = typer.Typer(help=HELP, no_args_is_help=True, subcommand_metavar="")
+
+    @app.callback(invoke_without_command=True)
+    def main(
+        files: list[Path] = typer.Argument(..., help="Config files to check (any kind, any number).",
+                                           show_default=False, metavar="FILE"),
+        warnings: bool = typer.Option(True, "--warnings/--no-warnings", help="Also print warnings."),
+        as_json: bool = typer.Option(False, "--json", help="Print the issues as a JSON list instead."),
+    ) -> None:
+        raise typer.Exit(code=run(files, warnings=warnings, as_json=as_json))
+
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    # ``app`` (the typer command) is built on first access: importing typer costs more than
+    # checking a few files, and the plain command line does not need it.
+    if name == "app":
+        app = _build_app()
+        globals()["app"] = app
+        return app
+    raise AttributeError(name)

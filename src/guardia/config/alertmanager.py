@@ -1,8 +1,8 @@
 """alertmanager.yml as Alertmanager 0.27 reads it, validated with positions.
 
 The models mirror Alertmanager's configuration (global, route tree, receivers, inhibit
-rules, time intervals, templates).  ``parse_alertmanager_config`` validates the schema with
-pydantic, then runs the cross-field checks Alertmanager runs (receivers defined, root route
+rules, time intervals, templates).  ``parse_alertmanager_config`` validates the schema,
+then runs the cross-field checks Alertmanager runs (receivers defined, root route
 shape, time intervals defined, ...), then fills receiver settings from ``global`` the way
 Alertmanager does, so runtime code reads one resolved value per field.  Placeholder secrets
 and URLs (``YOUR/WEBHOOK/URL``) are reported as errors for the receiver that uses them:
@@ -16,14 +16,12 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
-import pydantic
-from pydantic import BeforeValidator, Field, PlainSerializer
-
 from guardia.config.errors import ConfigError, ConfigIssue
 from guardia.config.errors import Path as FieldPath
 from guardia.config.fields import Duration
 from guardia.config.httpclient import HTTPClientConfig, TLSConfig
 from guardia.config.placeholders import placeholder_reason
+from guardia.config.schema import BeforeValidator, Field, PlainSerializer, ValidationError
 from guardia.config.secrets import Secret, SecretResolutionError, expand_env, read_secret_file
 from guardia.config.validate import StrictModel, issues_from
 from guardia.config.yamlsource import YamlSource, load_yaml
@@ -172,9 +170,7 @@ RegexMap = Annotated[dict[str, str], BeforeValidator(_regex_map)]
 
 
 class Model(StrictModel):
-    model_config = pydantic.ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, arbitrary_types_allowed=True
-    )
+    """Base of the alertmanager.yml models."""
 
 
 # --------------------------------------------------------------------------- http / global
@@ -536,7 +532,7 @@ def parse_alertmanager_config(src: YamlSource, *, placeholders: str = "error") -
         raise ConfigError([src.issue((), "alertmanager.yml must be a YAML mapping")])
     try:
         cfg = AlertmanagerConfig.model_validate(data)
-    except pydantic.ValidationError as e:
+    except ValidationError as e:
         raise ConfigError(issues_from(e, src)) from None
     checker = _Checker(src, cfg, placeholders)
     resolved = checker.run()

@@ -14,11 +14,9 @@ import re
 from collections.abc import Iterable
 from typing import Annotated, Any, TypeVar
 
-import pydantic
-from pydantic import BeforeValidator, PlainSerializer
-
 from guardia.config.errors import ConfigIssue
-from guardia.config.validate import StrictModel, issues_from
+from guardia.config.schema import BeforeValidator, Model, PlainSerializer, ValidationError, model_validator
+from guardia.config.validate import StrictModel, clean_loc, issues_from
 from guardia.config.yamlsource import YamlSource
 from guardia.model.durations import DurationError, format_duration, parse_duration
 from guardia.model.labels import is_valid_label_name
@@ -30,7 +28,7 @@ class PromModel(StrictModel):
     ``scrape_configs:`` with nothing under it is an empty list to Prometheus, not an error.
     """
 
-    @pydantic.model_validator(mode="before")
+    @model_validator(mode="before")
     @classmethod
     def _drop_nulls(cls, data: Any) -> Any:
         if isinstance(data, dict):
@@ -151,9 +149,9 @@ LabelSet = Annotated[dict[str, str], BeforeValidator(_label_set)]
 UNKNOWN_FIELD = "field is not allowed here"
 
 
-def field_names(*models: type[pydantic.BaseModel]) -> frozenset[str]:
+def field_names(*models: type[Model]) -> frozenset[str]:
     """Every YAML field name of ``models`` and the models nested in them."""
-    seen: set[type[pydantic.BaseModel]] = set()
+    seen: set[type[Model]] = set()
     names: set[str] = set()
     todo = list(models)
     while todo:
@@ -167,8 +165,8 @@ def field_names(*models: type[pydantic.BaseModel]) -> frozenset[str]:
     return frozenset(names)
 
 
-def _nested_models(tp: Any) -> Iterable[type[pydantic.BaseModel]]:
-    if isinstance(tp, type) and issubclass(tp, pydantic.BaseModel):
+def _nested_models(tp: Any) -> Iterable[type[Model]]:
+    if isinstance(tp, type) and issubclass(tp, Model):
         yield tp
     for arg in getattr(tp, "__args__", ()) or ():
         yield from _nested_models(arg)
@@ -198,12 +196,7 @@ def with_suggestions(issues: list[ConfigIssue], known: frozenset[str]) -> list[C
 IndexMap = dict[tuple[str | int, ...], list[int]]
 
 
-def _loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
-    """A pydantic error location as a YAML path (validator tags and model names dropped)."""
-    return tuple(p for p in loc if isinstance(p, int) or ("[" not in str(p) and not str(p)[:1].isupper()))
-
-
-def salvage(payload: Any, exc: pydantic.ValidationError) -> tuple[Any, IndexMap] | None:
+def salvage(payload: Any, exc: ValidationError) -> tuple[Any, IndexMap] | None:
     """``payload`` without the parts that failed validation, and how list indices moved.
 
     A failing list entry is dropped (the innermost one holding the error); a failing
@@ -214,7 +207,7 @@ def salvage(payload: Any, exc: pydantic.ValidationError) -> tuple[Any, IndexMap]
     drops: dict[tuple[str | int, ...], set[int]] = {}
     keys: set[tuple[str | int, ...]] = set()
     for err in exc.errors():
-        loc = _loc(tuple(err["loc"]))
+        loc = clean_loc(tuple(err["loc"]))
         ints = [i for i, p in enumerate(loc) if isinstance(p, int)]
         if ints:
             at = ints[-1]
@@ -240,7 +233,7 @@ def salvage(payload: Any, exc: pydantic.ValidationError) -> tuple[Any, IndexMap]
     return data, index_map
 
 
-M = TypeVar("M", bound=pydantic.BaseModel)
+M = TypeVar("M", bound=Model)
 
 
 def validate_salvaging(
@@ -254,14 +247,14 @@ def validate_salvaging(
     """
     try:
         return model.model_validate(data), [], {}
-    except pydantic.ValidationError as e:
+    except ValidationError as e:
         schema = with_suggestions(issues_from(e, src), known)
         salvaged = salvage(data, e)
     if salvaged is None:
         return None, schema, {}
     try:
         return model.model_validate(salvaged[0]), schema, salvaged[1]
-    except pydantic.ValidationError:
+    except ValidationError:
         return None, schema, {}
 
 

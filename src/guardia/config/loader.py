@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pydantic
 import yaml
 
 from guardia.config.alertmanager import AlertmanagerConfig, parse_alertmanager_config
@@ -35,6 +34,7 @@ from guardia.config.kinds import Kind, detect_kind
 from guardia.config.placeholders import secret_placeholder_reason
 from guardia.config.prometheus import FileSDConfig, PrometheusConfig, parse_prometheus_config
 from guardia.config.rulefile import RuleFile, parse_rule_file
+from guardia.config.schema import Model, ValidationError
 from guardia.config.secrets import SecretResolutionError, expand_env
 from guardia.config.yamlsource import YamlSource, load_yaml
 
@@ -171,11 +171,11 @@ def _schema_only_alertmanager(src: YamlSource) -> AlertmanagerConfig | None:
     """The alertmanager.yml's routes and inhibitions even when, say, a secret is a placeholder."""
     try:
         return AlertmanagerConfig.model_validate(src.data if src.data is not None else {})
-    except pydantic.ValidationError:
+    except ValidationError:
         return None
 
 
-def dump_redacted(config: Config | pydantic.BaseModel) -> str:
+def dump_redacted(config: Config | Model) -> str:
     """The config as YAML with every secret shown as ``<secret>`` (for /api/v1/status/config)."""
     model = config.prometheus if isinstance(config, Config) else config
     data = model.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -347,7 +347,7 @@ def _rebase(obj: Any, base_dir: Path, path: FieldPath, findings: list[Finding]) 
     if isinstance(obj, tuple):
         items = tuple(_rebase(v, base_dir, (*path, i), findings) for i, v in enumerate(obj))
         return items if any(a is not b for a, b in zip(items, obj, strict=True)) else obj
-    if not isinstance(obj, pydantic.BaseModel):
+    if not isinstance(obj, Model):
         return obj
     upd: dict[str, Any] = {}
     for name, info in type(obj).model_fields.items():
@@ -359,7 +359,7 @@ def _rebase(obj: Any, base_dir: Path, path: FieldPath, findings: list[Finding]) 
             findings.extend(_check_file(resolved, name, (*path, key)))
         elif name == "files" and isinstance(obj, FileSDConfig):
             upd[name] = tuple(_join(base_dir, f) for f in value)
-        elif isinstance(value, pydantic.BaseModel | tuple):
+        elif isinstance(value, Model | tuple):
             new = _rebase(value, base_dir, (*path, key), findings)
             if new is not value:
                 upd[name] = new

@@ -11,8 +11,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import pydantic
-
+from guardia.config.schema import Model
 from guardia.config.secrets import Secret
 
 _EXACT = {
@@ -79,7 +78,7 @@ def iter_secrets(obj: Any, base: FieldPath = ()) -> Iterator[tuple[FieldPath, Se
     """Every ``Secret`` inside a validated config model, with its YAML field path."""
     if isinstance(obj, Secret):
         yield base, obj
-    elif isinstance(obj, pydantic.BaseModel):
+    elif isinstance(obj, Model):
         for name, info in type(obj).model_fields.items():
             value = getattr(obj, name)
             if value is None:

@@ -1,6 +1,6 @@
 """prometheus.yml as Prometheus 3 reads it: models, defaults and cross-field checks.
 
-The schema (field names, types, unknown fields refused) lives in the pydantic models; the
+The schema (field names, types, unknown fields refused) lives in the models; the
 rules that span fields or entries (a timeout longer than its interval, two jobs with one
 name, a target written as a URL) live in ``check_prometheus``, which returns findings with
 exact field paths so the loader can point at the line.  ``resolve_defaults`` then fills
@@ -14,9 +14,6 @@ import fnmatch
 import re
 from collections.abc import Iterator
 from typing import Any, Literal
-
-import pydantic
-from pydantic import NonNegativeInt
 
 from guardia.config.errors import ConfigIssue
 from guardia.config.errors import Path as FieldPath
@@ -32,6 +29,7 @@ from guardia.config.fields import (
 from guardia.config.httpclient import Finding, HTTPClientFields, check_http_client
 from guardia.config.placeholders import placeholder_findings
 from guardia.config.relabel import RelabelConfig
+from guardia.config.schema import Field, NonNegativeInt, field_validator
 from guardia.config.yamlsource import YamlSource
 
 DEFAULT_SCRAPE_INTERVAL_MS = 60_000
@@ -56,7 +54,7 @@ class GlobalConfig(PromModel):
     scrape_timeout: Duration | None = None
     evaluation_interval: Duration = DEFAULT_EVALUATION_INTERVAL_MS
     rule_query_offset: Duration = 0
-    external_labels: LabelSet = pydantic.Field(default_factory=dict)
+    external_labels: LabelSet = Field(default_factory=dict)
     query_log_file: str | None = None
     scrape_failure_log_file: str | None = None
     scrape_protocols: tuple[ScrapeProtocol, ...] | None = None
@@ -75,9 +73,9 @@ class GlobalConfig(PromModel):
 
 class StaticConfig(PromModel):
     targets: tuple[str, ...] = ()
-    labels: LabelSet = pydantic.Field(default_factory=dict)
+    labels: LabelSet = Field(default_factory=dict)
 
-    @pydantic.field_validator("targets", mode="before")
+    @field_validator("targets", mode="before")
     @classmethod
     def _targets(cls, v: Any) -> Any:
         if isinstance(v, str):
@@ -123,7 +121,7 @@ class ScrapeConfig(HTTPClientFields):
     relabel_configs: tuple[RelabelConfig, ...] = ()
     metric_relabel_configs: tuple[RelabelConfig, ...] = ()
 
-    @pydantic.field_validator("params", mode="before")
+    @field_validator("params", mode="before")
     @classmethod
     def _params(cls, v: Any) -> Any:
         if isinstance(v, dict):
@@ -203,7 +201,7 @@ class RemoteReadConfig(HTTPClientFields):
     headers: dict[str, str] | None = None
     read_recent: bool = False
     name: str | None = None
-    required_matchers: LabelSet = pydantic.Field(default_factory=dict)
+    required_matchers: LabelSet = Field(default_factory=dict)
     filter_external_labels: bool = True
 
 
@@ -223,7 +221,7 @@ class StorageConfig(PromModel):
 class PrometheusConfig(PromModel):
     """A whole prometheus.yml.  ``global_`` is spelled ``global`` in YAML."""
 
-    global_: GlobalConfig = pydantic.Field(default=GlobalConfig(), alias="global")
+    global_: GlobalConfig = Field(default=GlobalConfig(), alias="global")
     alerting: AlertingConfig = AlertingConfig()
     rule_files: tuple[str, ...] = ()
     scrape_config_files: tuple[str, ...] = ()

@@ -13,8 +13,7 @@ import json
 import re
 from typing import Any
 
-import pydantic
-
+from guardia.config.schema import PrivateAttr, field_validator, model_validator
 from guardia.config.validate import StrictModel
 from guardia.model.labels import is_valid_label_name
 from guardia.model.matchers import MatcherError, compile_anchored
@@ -76,9 +75,9 @@ class RelabelConfig(StrictModel):
     replacement: str = DEFAULT_REPLACEMENT
     action: RelabelAction = RelabelAction.REPLACE
 
-    _compiled: re.Pattern[str] = pydantic.PrivateAttr()
+    _compiled: re.Pattern[str] = PrivateAttr()
 
-    @pydantic.field_validator("action", mode="before")
+    @field_validator("action", mode="before")
     @classmethod
     def _action(cls, v: Any) -> Any:
         # Prometheus lower-cases the action before looking it up.
@@ -90,7 +89,7 @@ class RelabelConfig(StrictModel):
             return low
         return v
 
-    @pydantic.field_validator("regex", mode="before")
+    @field_validator("regex", mode="before")
     @classmethod
     def _regex(cls, v: Any) -> Any:
         # YAML may hand over a number or bool (regex: 200); Prometheus reads it as text.
@@ -100,7 +99,7 @@ class RelabelConfig(StrictModel):
             return str(v)
         return v
 
-    @pydantic.field_validator("source_labels", mode="before")
+    @field_validator("source_labels", mode="before")
     @classmethod
     def _source_labels(cls, v: Any) -> Any:
         if v is None:
@@ -113,14 +112,14 @@ class RelabelConfig(StrictModel):
                     raise ValueError(f"{_q(name)} is not a valid label name")
         return v
 
-    @pydantic.field_validator("modulus")
+    @field_validator("modulus")
     @classmethod
     def _modulus(cls, v: int) -> int:
         if v < 0 or v >= 2**64:
             raise ValueError("modulus must be a non-negative integer below 2^64")
         return v
 
-    @pydantic.model_validator(mode="after")
+    @model_validator(mode="after")
     def _check(self) -> RelabelConfig:
         a = self.action
         if a is RelabelAction.HASHMOD and self.modulus == 0:

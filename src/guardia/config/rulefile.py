@@ -12,9 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pydantic
-from pydantic import NonNegativeInt
-
 from guardia.config.errors import ConfigError, ConfigIssue
 from guardia.config.errors import Path as FieldPath
 from guardia.config.fields import (
@@ -25,6 +22,7 @@ from guardia.config.fields import (
     remap_path,
     validate_salvaging,
 )
+from guardia.config.schema import Field, NonNegativeInt, PrivateAttr, field_validator
 from guardia.config.yamlsource import YamlSource, load_yaml
 from guardia.model.labels import METRIC_NAME, is_valid_label_name, is_valid_metric_name
 
@@ -50,13 +48,13 @@ class Rule(PromModel):
     record: str | None = None
     alert: str | None = None
     expr: str = ""
-    for_: Duration = pydantic.Field(default=0, alias="for")
+    for_: Duration = Field(default=0, alias="for")
     keep_firing_for: Duration = 0
-    labels: dict[str, str] = pydantic.Field(default_factory=dict)
-    annotations: dict[str, str] = pydantic.Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
 
-    _text_fields = pydantic.field_validator("record", "alert", "expr", mode="before")(_text)
-    _text_maps = pydantic.field_validator("labels", "annotations", mode="before")(_text_map)
+    _text_fields = field_validator("record", "alert", "expr", mode="before")(_text)
+    _text_maps = field_validator("labels", "annotations", mode="before")(_text_map)
 
     @property
     def name(self) -> str:
@@ -72,10 +70,10 @@ class RuleGroup(PromModel):
     interval: Duration | None = None
     query_offset: Duration | None = None
     limit: NonNegativeInt = 0
-    labels: dict[str, str] = pydantic.Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
     rules: tuple[Rule, ...] = ()
 
-    _text_maps = pydantic.field_validator("labels", mode="before")(_text_map)
+    _text_maps = field_validator("labels", mode="before")(_text_map)
 
     def interval_ms(self, default_ms: int) -> int:
         """The evaluation interval: the group's own, else the global ``evaluation_interval``."""
@@ -84,7 +82,7 @@ class RuleGroup(PromModel):
 
 class RuleFile(PromModel):
     groups: tuple[RuleGroup, ...] = ()
-    _file: str = pydantic.PrivateAttr(default="")
+    _file: str = PrivateAttr(default="")
 
     @property
     def file(self) -> str:

@@ -13,8 +13,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic_core import core_schema
-
 REDACTED = "<secret>"
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -47,20 +45,17 @@ class Secret:
     def __bool__(self) -> bool:
         return bool(self._value)
 
+    # How the config schema reads a secret from YAML and dumps one (never the value).
     @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> core_schema.CoreSchema:
-        return core_schema.no_info_plain_validator_function(
-            cls._validate,
-            serialization=core_schema.plain_serializer_function_ser_schema(lambda s: REDACTED),
-        )
-
-    @classmethod
-    def _validate(cls, value: Any) -> Secret:
+    def __config_validate__(cls, value: Any) -> Secret:
         if isinstance(value, Secret):
             return value
         if isinstance(value, str | int | float):
             return cls(str(value))
         raise ValueError("must be a string")
+
+    def __config_dump__(self) -> str:
+        return REDACTED
 
 
 def expand_env(value: str, environ: dict[str, str] | None = None) -> str:

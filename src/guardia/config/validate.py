@@ -1,7 +1,7 @@
-"""Turn pydantic validation errors into positioned ``ConfigIssue``s.
+"""Turn schema validation errors into positioned ``ConfigIssue``s.
 
-Models are declared with pydantic (``extra="forbid"`` so unknown fields are errors, as in
-Prometheus); this module is the one place that knows how pydantic spells its errors and
+Models are declared with ``guardia.config.schema`` (unknown fields are errors, as in
+Prometheus); this module is the one place that knows how the schema spells its errors and
 rewrites them in the words a Prometheus user expects.
 """
 
@@ -9,31 +9,24 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-import pydantic
-
 from guardia.config.errors import ConfigError, ConfigIssue, Path
+from guardia.config.schema import Model, ValidationError
 from guardia.config.yamlsource import YamlSource
 
-M = TypeVar("M", bound=pydantic.BaseModel)
+M = TypeVar("M", bound=Model)
 
 
-class StrictModel(pydantic.BaseModel):
-    """Base for config models: immutable, unknown fields refused."""
-
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+class StrictModel(Model):
+    """Base for config models: immutable, unknown fields refused (both are ``Model``'s rules)."""
 
 
-def _clean_loc(loc: tuple[Any, ...]) -> Path:
-    """Drop pydantic's union/validator tags (``function-after[...]``, model names) from a loc."""
-    out: list[str | int] = []
-    for part in loc:
-        if isinstance(part, int):
-            out.append(part)
-        elif "[" in str(part) or str(part)[:1].isupper():
-            continue
-        else:
-            out.append(str(part))
-    return tuple(out)
+KEY_TAG = "[key]"
+"""The schema's marker for "the error is in this mapping key, not its value"."""
+
+
+def clean_loc(loc: tuple[Any, ...]) -> Path:
+    """An error location as a YAML path (the ``[key]`` marker dropped)."""
+    return tuple(p if isinstance(p, int) else str(p) for p in loc if p != KEY_TAG)
 
 
 def _message(err: Any) -> str:
@@ -49,11 +42,11 @@ def _message(err: Any) -> str:
     return msg
 
 
-def issues_from(exc: pydantic.ValidationError, src: YamlSource, base: Path = ()) -> list[ConfigIssue]:
+def issues_from(exc: ValidationError, src: YamlSource, base: Path = ()) -> list[ConfigIssue]:
     out = []
     seen = set()
     for err in exc.errors():
-        path = (*base, *_clean_loc(tuple(err["loc"])))
+        path = (*base, *clean_loc(tuple(err["loc"])))
         msg = _message(err)
         if (path, msg) in seen:
             continue
@@ -69,5 +62,5 @@ def validate(model: type[M], src: YamlSource, data: Any = None, base: Path = ())
         payload = {}
     try:
         return model.model_validate(payload)
-    except pydantic.ValidationError as e:
+    except ValidationError as e:
         raise ConfigError(issues_from(e, src, base)) from None
