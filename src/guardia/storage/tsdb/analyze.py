@@ -57,13 +57,13 @@ def analyze(db: TSDB, limit: int = 10) -> Analysis:
         out.blocks.append(
             BlockInfo(b.ulid, b.mint, b.maxt + 1, b.level, b.num_series, b.num_samples, b.size_bytes())
         )
-        all_series.update(b.index.labels)
+        all_series.update(b.index.iter_labels())
     h = db.head
     out.head_series = h.num_series
     out.head_samples = h.num_samples()
     if h.maxt >= h.mint:
         out.head_mint, out.head_maxt = h.mint, h.maxt
-    all_series.update(h.index.labels)
+    all_series.update(h.index.iter_labels())
     out.series = len(all_series)
     metrics: Counter[str] = Counter()
     pairs: Counter[str] = Counter()

@@ -339,8 +339,7 @@ class Block:
         return self.index.postings_for(matchers) if matchers else self.index.all_ids()
 
     def labels_of(self, ids: I64) -> list[Labels]:
-        lbs = self.index.labels
-        return [lbs[i] for i in ids.tolist()]
+        return self.index.labels_of(ids)
 
     def label_names(self, ids: I64 | None) -> set[str]:
         return self.index.label_names(ids)

@@ -282,7 +282,7 @@ class TSDB:
         with self._lock:
             ref, created = self.head.ref_for(labels)
             if created:
-                self._pending_series.append((ref, self.head.index.labels[ref]))
+                self._pending_series.append((ref, labels))
                 self._created += 1
             return ref
 
@@ -413,9 +413,10 @@ class TSDB:
     def _checkpoint_records(self) -> Iterator[bytes]:
         h = self.head
         yield wal.frame(wal.REC_STATE, wal.encode_state(h.min_valid_t))
-        lbs = h.index.labels
-        for lo in range(0, len(lbs), 10_000):
-            items = [(i, lbs[i]) for i in range(lo, min(lo + 10_000, len(lbs)))]
+        n = h.num_series
+        for lo in range(0, n, 10_000):
+            ids = np.arange(lo, min(lo + 10_000, n), dtype=np.int64)
+            items = list(zip(ids.tolist(), h.index.labels_of(ids), strict=True))
             yield wal.frame(wal.REC_SERIES, wal.encode_series(items))
         for span, start, end, refs, blob in h.export_frames():
             yield wal.frame(wal.REC_PAGE, wal.encode_page_record(span, start, end, refs, blob))

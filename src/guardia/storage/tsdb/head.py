@@ -23,8 +23,10 @@ Layout, and why it is fast and small:
 from __future__ import annotations
 
 import ctypes
+import mmap
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -64,6 +66,42 @@ release_free_memory = _malloc_trim()
 Compressing a window allocates and frees many medium-sized temporary arrays; glibc keeps
 that memory in its heap, where it would count as resident forever.
 """
+
+
+_FRAMES_PER_BATCH = 16  # frames built per batch when compressing (8,192 series at 512 rows)
+_MAPPED_MIN = 1 << 20
+
+A = TypeVar("A", bound=np.generic)
+
+
+def mapped_zeros(shape: tuple[int, int], dtype: type[A]) -> npt.NDArray[A]:
+    """A zeroed array in its own anonymous memory map.
+
+    A window buffer is written only where series have samples and dropped whole once
+    compressed.  From ``np.zeros`` it may come out of the allocator's heap, reusing
+    memory that must be cleared (all of it resident at once) and, once freed, staying in
+    the heap; a map is zero pages until written and goes back to the OS when dropped.
+    """
+    nbytes = shape[0] * shape[1] * np.dtype(dtype).itemsize
+    if nbytes < _MAPPED_MIN:
+        return np.zeros(shape, dtype=dtype)
+    out: npt.NDArray[A] = np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype).reshape(shape)
+    return out
+
+
+def mapped_grow(a: npt.NDArray[A], cap: int) -> npt.NDArray[A]:
+    b = mapped_zeros((cap, a.shape[1]), a.dtype.type)
+    b[: a.shape[0]] = a
+    return b
+
+
+def _member(sorted_a: I64, sorted_b: I64) -> npt.NDArray[np.bool_]:
+    """Which elements of ``sorted_a`` are in ``sorted_b`` (both sorted, unique)."""
+    if not sorted_b.size:
+        return np.zeros(sorted_a.shape[0], dtype=np.bool_)
+    pos = np.minimum(np.searchsorted(sorted_b, sorted_a), sorted_b.shape[0] - 1)
+    out: npt.NDArray[np.bool_] = sorted_b[pos] == sorted_a
+    return out
 
 
 class Page:
@@ -165,13 +203,11 @@ class Head:
 
     def ref_for(self, labels: Labels) -> tuple[int, bool]:
         """The ref of a label set, and whether it was created now."""
-        ref = self.index.get(labels)
-        if ref is not None:
-            return ref, False
-        ref = self.index.add(labels)
-        self._grow(ref + 1)
-        self._rank = None
-        return ref, True
+        ref, created = self.index.get_or_add(labels)
+        if created:
+            self._grow(ref + 1)
+            self._rank = None
+        return ref, created
 
     def _grow(self, n: int) -> None:
         if n <= self._cap:
@@ -187,19 +223,19 @@ class Head:
         self.last_bits = grow(self.last_bits, 0)  # type: ignore[assignment]
         self.first_t = grow(self.first_t, INT64_MAX)  # type: ignore[assignment]
         for w in self.windows.values():
-            w.ts = grow(w.ts, 0)  # type: ignore[assignment]
-            w.vs = grow(w.vs, 0)  # type: ignore[assignment]
+            w.ts = mapped_grow(w.ts, cap)
+            w.vs = mapped_grow(w.vs, cap)
             w.n = grow(w.n, 0)  # type: ignore[assignment]
         self._cap = cap
 
     def _label_rank(self) -> I64:
         """Position of each ref in label order (cached until a series is added)."""
         if self._rank is None or self._rank.shape[0] != self.num_series:
-            lbs = self.index.labels
-            keys = [layout_key(lb) for lb in lbs]
-            order = sorted(range(len(lbs)), key=keys.__getitem__)
-            rank = np.empty(len(lbs), dtype=np.int64)
-            rank[np.array(order, dtype=np.int64)] = np.arange(len(lbs))
+            n = self.num_series
+            keys = [layout_key(lb) for lb in self.index.iter_labels()]
+            order = sorted(range(n), key=keys.__getitem__)
+            rank = np.empty(n, dtype=np.int64)
+            rank[np.array(order, dtype=np.int64)] = np.arange(n)
             self._rank = rank
         return self._rank
 
@@ -289,11 +325,10 @@ class Head:
         w = self.windows.get(wid)
         if w is None:
             cap = self._cap
-            # np.zeros maps pages lazily: a window costs memory only where it is written.
             w = Window(
                 wid, wid * self.W,
-                np.zeros((cap, self.S), dtype=np.int32),
-                np.zeros((cap, self.S), dtype=np.float64),
+                mapped_zeros((cap, self.S), np.int32),
+                mapped_zeros((cap, self.S), np.float64),
                 np.zeros(cap, dtype=np.uint8),
             )
             self.windows[wid] = w
@@ -373,53 +408,71 @@ class Head:
 
     def finalize(self, wid: int) -> None:
         """Compress window ``wid`` (spills and buffer) into label-ordered frames."""
-        w = self.windows.pop(wid)
+        self._compress_window(self.windows.pop(wid))
+        release_free_memory()  # the window and the decoded batches are gone now
+
+    def _compress_window(self, w: Window) -> None:
         n = self.num_series
         has = np.nonzero(w.n[:n])[0].astype(np.int64)
         spill_refs = [p.refs() for p in w.spills]
         refs = np.unique(np.concatenate([has, *spill_refs])) if spill_refs else has
         if not refs.size:
             return
-        frags: list[Fragment] = []
-        for p in w.spills:
-            pr = p.refs()
-            frags.append(p.fragment(pr, np.searchsorted(refs, pr).astype(np.int64)))
-        if has.size:
-            frags.append(self._buffer_fragment(w, has, np.searchsorted(refs, has).astype(np.int64)))
-        counts, ts, vs = assemble(refs.shape[0], frags, INT64_MIN, INT64_MAX)
-        self._add_span(w.base, w.base + self.W, refs, counts, ts, vs)
-        release_free_memory()
+
+        def rows_of(sub: I64) -> tuple[I64, I64, F64]:
+            frags: list[Fragment] = []
+            for p in w.spills:
+                pr = p.refs()
+                pr = pr[_member(pr, sub)]
+                if pr.size:
+                    frags.append(p.fragment(pr, np.searchsorted(sub, pr).astype(np.int64)))
+            hs = sub[w.n[sub] > 0]
+            if hs.size:
+                frags.append(self._buffer_fragment(w, hs, np.searchsorted(sub, hs).astype(np.int64)))
+            return assemble(sub.shape[0], frags, INT64_MIN, INT64_MAX)
+
+        self._add_span(w.base, w.base + self.W, refs, rows_of)
 
     def _add_span(
-        self, start: int, end: int, refs: I64, counts: I64, ts: I64, vs: F64, level: int | None = None
+        self, start: int, end: int, refs: I64, rows_of: Callable[[I64], tuple[I64, I64, F64]],
+        level: int | None = None,
     ) -> None:
-        """Frames for sorted ``refs`` with their rows; rows without samples are dropped."""
-        keep = counts > 0
-        if not keep.all():
-            idx, _ = gather_rows(row_starts(counts.astype(np.int32)), counts, np.nonzero(keep)[0])
-            refs, counts, ts, vs = refs[keep], counts[keep], ts[idx], vs[idx]
+        """Frames for sorted ``refs``; rows without samples are dropped.
+
+        ``rows_of(sub)`` gives (counts, ts, vs) of the sorted refs ``sub``.  It is asked
+        for a few frames' worth of series at a time, in label order, so compressing a
+        window or merging spans holds a few MiB of decoded samples, not all of them: a
+        peak of decoded samples would stay in the allocator's heap as resident memory.
+        """
         if not refs.size:
             return
-        rank = self._label_rank()[refs]
-        by_label = np.argsort(rank, kind="stable")
-        starts = row_starts(counts.astype(np.int32))
+        by_label = refs[np.argsort(self._label_rank()[refs], kind="stable")]
         rows = self.options.page_rows
-        nframes = -(-refs.shape[0] // rows)
+        batch = rows * _FRAMES_PER_BATCH
+        max_frames = -(-refs.shape[0] // rows) + -(-refs.shape[0] // batch)
         frame_of: npt.NDArray[np.int16] | npt.NDArray[np.int32] = (
             np.full(self.num_series, -1, dtype=np.int16)
-            if nframes < 2**15
+            if max_frames < 2**15
             else np.full(self.num_series, -1, dtype=np.int32)
         )
         frames: list[Page] = []
         level = self.options.head_zstd_level if level is None else level
-        for lo in range(0, refs.shape[0], rows):
-            member = np.sort(by_label[lo : lo + rows])  # positions in refs, ascending ref order
-            idx, c = gather_rows(starts, counts, member)
-            frame_of[refs[member]] = len(frames)
-            frames.append(Page(refs[member], c, ts[idx], vs[idx], level))
-        self.spans.append(
-            Span(start, end, frames, frame_of, min(f.mint for f in frames), max(f.maxt for f in frames))
-        )
+        for lo in range(0, by_label.shape[0], batch):
+            in_label = by_label[lo : lo + batch]
+            sub = np.sort(in_label)
+            counts, ts, vs = rows_of(sub)
+            pos = np.searchsorted(sub, in_label)  # label order, as rows of ``sub``
+            pos = pos[counts[pos] > 0]
+            starts = row_starts(counts.astype(np.int32))
+            for f in range(0, pos.shape[0], rows):
+                member = np.sort(pos[f : f + rows])  # rows in ascending ref order
+                idx, c = gather_rows(starts, counts, member)
+                frame_of[sub[member]] = len(frames)
+                frames.append(Page(sub[member], c, ts[idx], vs[idx], level))
+        if frames:
+            self.spans.append(
+                Span(start, end, frames, frame_of, min(f.mint for f in frames), max(f.maxt for f in frames))
+            )
 
     def _buffer_fragment(self, w: Window, q: I64, qidx: I64) -> Fragment:
         c = w.n[q].astype(np.int64)
@@ -450,12 +503,15 @@ class Head:
             refs = np.unique(np.concatenate([np.nonzero(sp.frame_of >= 0)[0] for sp in parts])).astype(
                 np.int64
             )
-            frags: list[Fragment] = []
-            for sp in parts:
-                frags.extend(self._span_fragments(sp, refs))
-            counts, ts, vs = assemble(refs.shape[0], frags, INT64_MIN, INT64_MAX)
+
+            def rows_of(sub: I64, parts: list[Span] = parts) -> tuple[I64, I64, F64]:
+                frags: list[Fragment] = []
+                for sp in parts:
+                    frags.extend(self._span_fragments(sp, sub))
+                return assemble(sub.shape[0], frags, INT64_MIN, INT64_MAX)
+
             before = len(self.spans)
-            self._add_span(k * width, end, refs, counts, ts, vs)
+            self._add_span(k * width, end, refs, rows_of)
             if len(self.spans) > before:
                 new_spans.append((idxs[0], self.spans.pop()))
             done.update(idxs)
@@ -469,6 +525,7 @@ class Head:
                 if i not in done:
                     keep.append(sp)
             self.spans = keep
+            release_free_memory()
         return merged
 
     def finalize_all(self) -> None:
@@ -583,10 +640,12 @@ class Head:
                 kept.append(sp)
                 continue
             refs_all = np.nonzero(sp.frame_of >= 0)[0].astype(np.int64)
-            frags = self._span_fragments(sp, refs_all)
-            counts, ts, vs = assemble(refs_all.shape[0], frags, before, INT64_MAX)
+
+            def rows_of(sub: I64, sp: Span = sp) -> tuple[I64, I64, F64]:
+                return assemble(sub.shape[0], self._span_fragments(sp, sub), before, INT64_MAX)
+
             before_len = len(self.spans)
-            self._add_span(max(sp.start, before), sp.end, refs_all, counts, ts, vs)
+            self._add_span(max(sp.start, before), sp.end, refs_all, rows_of)
             if len(self.spans) > before_len:
                 kept.append(self.spans.pop())
         self.spans = kept
@@ -651,8 +710,7 @@ class Head:
         return ids
 
     def labels_of(self, ids: I64) -> list[Labels]:
-        lbs = self.index.labels
-        return [lbs[i] for i in ids.tolist()]
+        return self.index.labels_of(ids)
 
     def label_names(self, ids: I64 | None) -> set[str]:
         return self.index.label_names(ids)
@@ -761,9 +819,13 @@ class FrozenHead(Head):
             if w.base < end
         }
         self.ooo = {r: {t: v for t, v in buf.items() if t < end} for r, buf in head.ooo.items()}
-        self._labels = list(head.index.labels[:n])
+        self.index = head.index  # append-only: the first ``n`` series never change
         self._first = head.first_t[:n].copy()
         self._n = n
+
+    @property
+    def num_series(self) -> int:
+        return self._n
 
     def select_ids(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> I64:
         if matchers:
@@ -771,4 +833,6 @@ class FrozenHead(Head):
         return np.nonzero(self._first <= maxt)[0].astype(np.int64)
 
     def labels_of(self, ids: I64) -> list[Labels]:
-        return [self._labels[i] for i in ids.tolist()]
+        if ids.size and int(ids.max()) >= self._n:
+            raise IndexError("series created after the view was taken")
+        return self.index.labels_of(ids)

@@ -10,7 +10,7 @@ postings; the others subtract the postings of the values they exclude.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -38,54 +38,113 @@ def layout_key(labels: Labels) -> tuple[str, tuple[tuple[str, str], ...], tuple[
     return (labels.get("__name__"), rest, (labels.get("instance"), labels.get("job")))
 
 
-class LabelInterner:
-    """Shares one string object per distinct label name/value and one tuple per pair.
+class MemIndex:
+    """An append-only index; ``add`` must be called with ids 0, 1, 2, ... in order.
 
-    A busy head holds 100,000 label sets made of a few hundred distinct strings; sharing
-    them is most of what keeps a series' index cost to a couple of hundred bytes.
+    Memory is what matters here: a head holds every active series, and a Python object per
+    series (a label tuple, a dict entry, an int) costs 100+ bytes each.  So the index keeps
+    no object per series:
+
+    * each distinct (name, value) pair gets a small integer id, once;
+    * a series is its pair ids (a slice of one flat int32 array, delimited by offsets);
+    * label set → id lookups go through an open-addressing table of series ids keyed by the
+      label set's ``hash()`` (kept per series), confirmed by comparing pair ids;
+    * postings are compact int32 arrays per pair.
+
+    ``Labels`` objects are built only when a reader asks for series (``labels_of``).  The
+    flat arrays are numpy arrays replaced (never resized in place) when they grow, so a
+    reader holding an older array still sees every series that existed when it looked.
     """
 
-    __slots__ = ("_pairs", "_strings")
-
     def __init__(self) -> None:
-        self._pairs: dict[tuple[str, str], tuple[str, str]] = {}
+        self._n = 0
+        self._pairs: dict[tuple[str, str], int] = {}  # pair → pair id
+        self._pair_of: list[tuple[str, str]] = []  # pair id → the one shared tuple
         self._strings: dict[str, str] = {}
-
-    def intern(self, labels: Labels) -> Labels:
-        pairs = self._pairs
-        out = []
-        for p in labels:
-            q = pairs.get(p)
-            if q is None:
-                strs = self._strings
-                q = (strs.setdefault(p[0], p[0]), strs.setdefault(p[1], p[1]))
-                pairs[q] = q
-            out.append(q)
-        return Labels.from_sorted(out)
-
-
-class MemIndex:
-    """An append-only index; ``add`` must be called with ids 0, 1, 2, ... in order."""
-
-    def __init__(self) -> None:
-        self.labels: list[Labels] = []
-        self.by_labels: dict[Labels, int] = {}
+        self._set = np.zeros(1024, dtype=np.int32)  # pair ids of all series, concatenated
+        self._off = np.zeros(1025, dtype=np.int64)  # series i: _set[_off[i]:_off[i + 1]]
+        self._hash: array[int] = array("q")  # hash() of each label set
+        self._table: array[int] | None = None  # built on first lookup (blocks never look up)
+        self._mask = 0
         self._postings: dict[str, dict[str, array[int]]] = {}
-        self._interner = LabelInterner()
         self._arrays: dict[tuple[str, str], IDs] = {}
         self._cached_ids = 0
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return self._n
+
+    # --- series -----------------------------------------------------------------------
 
     def get(self, labels: Labels) -> int | None:
-        return self.by_labels.get(labels)
+        pids = self._known_pids(labels)
+        if pids is None:
+            return None
+        return self._find(labels, hash(labels), pids)
+
+    def get_or_add(self, labels: Labels) -> tuple[int, bool]:
+        """The id of a label set, and whether it was added now (one hash, one lookup)."""
+        h = hash(labels)
+        pids = self._known_pids(labels)
+        if pids is not None:
+            sid = self._find(labels, h, pids)
+            if sid is not None:
+                return sid, False
+        return self._add(labels, h), True
 
     def add(self, labels: Labels) -> int:
-        labels = self._interner.intern(labels)
-        sid = len(self.labels)
-        self.labels.append(labels)
-        self.by_labels[labels] = sid
+        return self._add(labels, hash(labels))
+
+    def add_all(self, labels: Iterable[Labels]) -> None:
+        for lb in labels:
+            self._add(lb, hash(lb))
+
+    def _known_pids(self, labels: Labels) -> list[int] | None:
+        """Pair ids of a label set, or None when one pair was never seen (a new series)."""
+        get = self._pairs.get
+        out = []
+        for p in labels:
+            pid = get(p)
+            if pid is None:
+                return None
+            out.append(pid)
+        return out
+
+    def _find(self, labels: Labels, h: int, pids: list[int]) -> int | None:
+        if self._table is None:
+            self._rebuild_table()
+        tab = self._table
+        assert tab is not None
+        hashes, mask = self._hash, self._mask
+        slot = h & mask
+        while True:
+            sid = tab[slot]
+            if sid < 0:
+                return None
+            if hashes[sid] == h and self._pids(sid) == pids:
+                return sid
+            slot = (slot + 1) & mask
+
+    def _pids(self, sid: int) -> list[int]:
+        off = self._off
+        out: list[int] = self._set[int(off[sid]) : int(off[sid + 1])].tolist()
+        return out
+
+    def _add(self, labels: Labels, h: int) -> int:
+        sid = self._n
+        pids = [self._pair_id(p) for p in labels]
+        lo = int(self._off[sid])
+        hi = lo + len(pids)
+        if hi > self._set.shape[0]:
+            grown = np.zeros(max(hi, self._set.shape[0] * 2), dtype=np.int32)
+            grown[:lo] = self._set[:lo]
+            self._set = grown
+        if sid + 2 > self._off.shape[0]:
+            offs = np.zeros(self._off.shape[0] * 2, dtype=np.int64)
+            offs[: sid + 1] = self._off[: sid + 1]
+            self._off = offs
+        self._set[lo:hi] = pids
+        self._off[sid + 1] = hi
+        self._hash.append(h)
         postings = self._postings
         for name, value in labels:
             byval = postings.get(name)
@@ -95,16 +154,83 @@ class MemIndex:
             if lst is None:
                 lst = byval[value] = array("i")
             lst.append(sid)
+        self._n = sid + 1  # readers see the series only once it is complete
+        if self._table is not None:
+            if 2 * self._n > len(self._table):
+                self._rebuild_table()
+            else:
+                self._insert(sid, h)
         return sid
 
-    def add_all(self, labels: Iterable[Labels]) -> None:
-        for lb in labels:
-            self.add(lb)
+    def _pair_id(self, pair: tuple[str, str]) -> int:
+        pid = self._pairs.get(pair)
+        if pid is None:
+            strs = self._strings
+            name, value = pair
+            q = (strs.setdefault(name, name), strs.setdefault(value, value))
+            pid = self._pairs[q] = len(self._pair_of)
+            self._pair_of.append(q)
+        return pid
+
+    def _insert(self, sid: int, h: int) -> None:
+        tab, mask = self._table, self._mask
+        assert tab is not None
+        slot = h & mask
+        while tab[slot] >= 0:
+            slot = (slot + 1) & mask
+        tab[slot] = sid
+
+    def _rebuild_table(self) -> None:
+        """A table at most half full (short probe sequences), rebuilt when it fills up."""
+        size = 1024
+        while size < 2 * self._n + 2:
+            size *= 2
+        self._table = array("i", [-1]) * size
+        self._mask = size - 1
+        for sid, h in enumerate(self._hash):
+            self._insert(sid, h)
+
+    def labels_at(self, sid: int) -> Labels:
+        pt = self._pair_of
+        return Labels.from_sorted([pt[p] for p in self._pids(sid)])
+
+    def labels_of(self, ids: IDs) -> list[Labels]:
+        """Label sets of ``ids``, built now (the index keeps none)."""
+        if not ids.size:
+            return []
+        off, pairs = self._off, self._set  # one consistent snapshot
+        lo, hi = off[ids], off[ids + 1]
+        lens = hi - lo
+        flat = pairs[np.repeat(lo - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))]
+        pt = self._pair_of
+        items = [pt[p] for p in flat.tolist()]
+        out: list[Labels] = []
+        pos = 0
+        make = Labels.from_sorted
+        for k in lens.tolist():
+            out.append(make(items[pos : pos + k]))
+            pos += k
+        return out
+
+    def iter_labels(self, batch: int = 10_000) -> Iterator[Labels]:
+        """Every label set in id order, built a batch at a time."""
+        n = self._n
+        for lo in range(0, n, batch):
+            yield from self.labels_of(np.arange(lo, min(lo + batch, n), dtype=np.int64))
+
+    def _pair_ids_of(self, ids: IDs) -> npt.NDArray[np.int32]:
+        """Distinct pair ids carried by the series ``ids``."""
+        off, pairs = self._off, self._set
+        lo, hi = off[ids], off[ids + 1]
+        lens = hi - lo
+        flat = pairs[np.repeat(lo - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))]
+        out: npt.NDArray[np.int32] = np.unique(flat)
+        return out
 
     # --- reading -------------------------------------------------------------------------
 
     def all_ids(self) -> IDs:
-        return np.arange(len(self.labels), dtype=np.int64)
+        return np.arange(self._n, dtype=np.int64)
 
     def _posting(self, name: str, value: str) -> IDs:
         lst = self._postings.get(name, {}).get(value)
@@ -179,35 +305,19 @@ class MemIndex:
     def label_names(self, ids: IDs | None = None) -> set[str]:
         if ids is None:
             return {n for n, byval in self._postings.items() if byval}
-        if ids.size * 4 < len(self._postings) * 64:
-            names: set[str] = set()
-            for i in ids.tolist():
-                names.update(k for k, _ in self.labels[i])
-            return names
-        mask = np.zeros(len(self.labels), dtype=np.bool_)
-        mask[ids] = True
-        out = set()
-        for name, byval in self._postings.items():
-            for lst in byval.values():
-                if mask[np.array(lst, dtype=np.int64)].any():
-                    out.add(name)
-                    break
-        return out
+        if not ids.size:
+            return set()
+        pt = self._pair_of
+        return {pt[p][0] for p in self._pair_ids_of(ids).tolist()}
 
     def label_values(self, name: str, ids: IDs | None = None) -> set[str]:
         byval = self._postings.get(name, {})
         if ids is None:
             return {v for v, lst in byval.items() if len(lst)}
-        if ids.size < len(byval) * 8:
-            out: set[str] = set()
-            for i in ids.tolist():
-                v = self.labels[i].get(name)
-                if v:
-                    out.add(v)
-            return out
-        mask = np.zeros(len(self.labels), dtype=np.bool_)
-        mask[ids] = True
-        return {v for v, lst in byval.items() if mask[np.array(lst, dtype=np.int64)].any()}
+        if not ids.size or not byval:
+            return set()
+        pt = self._pair_of
+        return {v for n, v in (pt[p] for p in self._pair_ids_of(ids).tolist()) if n == name and v}
 
     def symbols(self) -> set[str]:
         out: set[str] = set()
