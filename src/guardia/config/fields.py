@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import re
 from collections.abc import Iterable
 from typing import Annotated, Any, TypeVar
@@ -149,8 +150,13 @@ LabelSet = Annotated[dict[str, str], BeforeValidator(_label_set)]
 UNKNOWN_FIELD = "field is not allowed here"
 
 
+@functools.cache
 def field_names(*models: type[Model]) -> frozenset[str]:
-    """Every YAML field name of ``models`` and the models nested in them."""
+    """Every YAML field name of ``models`` and the models nested in them.
+
+    Computed on the first misspelt field, not at import: walking every nested model compiles
+    each one, and a document that validates never needs the list.
+    """
     seen: set[type[Model]] = set()
     names: set[str] = set()
     todo = list(models)
@@ -237,18 +243,18 @@ M = TypeVar("M", bound=Model)
 
 
 def validate_salvaging(
-    model: type[M], data: Any, src: YamlSource, known: frozenset[str]
+    model: type[M], data: Any, src: YamlSource
 ) -> tuple[M | None, list[ConfigIssue], IndexMap]:
     """Validate ``data``; on schema errors, also validate what ``salvage`` leaves.
 
     Returns the model (None when nothing could be salvaged), the schema issues (with "did
-    you mean"), and the index map to pass to ``remap_path`` for findings on the salvaged
-    model.  Empty issues mean the document validated as it is.
+    you mean" any field name of ``model``), and the index map to pass to ``remap_path`` for
+    findings on the salvaged model.  Empty issues mean the document validated as it is.
     """
     try:
         return model.model_validate(data), [], {}
     except ValidationError as e:
-        schema = with_suggestions(issues_from(e, src), known)
+        schema = with_suggestions(issues_from(e, src), field_names(model))
         salvaged = salvage(data, e)
     if salvaged is None:
         return None, schema, {}

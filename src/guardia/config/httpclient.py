@@ -19,6 +19,7 @@ from typing import Literal
 
 from guardia.config.errors import Path as FieldPath
 from guardia.config.fields import PromModel
+from guardia.config.schema import Field
 from guardia.config.secrets import Secret, read_secret_file
 
 Finding = tuple[FieldPath, str, str]
@@ -76,7 +77,7 @@ class OAuth2(PromModel):
     scopes: tuple[str, ...] = ()
     token_url: str = ""
     endpoint_params: dict[str, str] | None = None
-    tls_config: TLSConfig = TLSConfig()
+    tls_config: TLSConfig = Field(default_factory=TLSConfig)
     proxy_url: str | None = None
     no_proxy: str | None = None
     proxy_from_environment: bool = False
@@ -90,7 +91,7 @@ class HTTPClientFields(PromModel):
     oauth2: OAuth2 | None = None
     bearer_token: Secret | None = None
     bearer_token_file: str | None = None
-    tls_config: TLSConfig = TLSConfig()
+    tls_config: TLSConfig = Field(default_factory=TLSConfig)
     proxy_url: str | None = None
     no_proxy: str | None = None
     proxy_from_environment: bool = False

@@ -22,7 +22,6 @@ from guardia.config.fields import (
     LabelSet,
     PromModel,
     SizeBytes,
-    field_names,
     remap_path,
     validate_salvaging,
 )
@@ -191,8 +190,8 @@ class RemoteWriteConfig(HTTPClientFields):
     protobuf_message: Literal["prometheus.WriteRequest", "io.prometheus.write.v2.Request"] = (
         "prometheus.WriteRequest"
     )
-    queue_config: QueueConfig = QueueConfig()
-    metadata_config: MetadataConfig = MetadataConfig()
+    queue_config: QueueConfig = Field(default_factory=QueueConfig)
+    metadata_config: MetadataConfig = Field(default_factory=MetadataConfig)
 
 
 class RemoteReadConfig(HTTPClientFields):
@@ -214,19 +213,19 @@ class ExemplarsConfig(PromModel):
 
 
 class StorageConfig(PromModel):
-    tsdb: TSDBConfig = TSDBConfig()
-    exemplars: ExemplarsConfig = ExemplarsConfig()
+    tsdb: TSDBConfig = Field(default_factory=TSDBConfig)
+    exemplars: ExemplarsConfig = Field(default_factory=ExemplarsConfig)
 
 
 class PrometheusConfig(PromModel):
     """A whole prometheus.yml.  ``global_`` is spelled ``global`` in YAML."""
 
-    global_: GlobalConfig = Field(default=GlobalConfig(), alias="global")
-    alerting: AlertingConfig = AlertingConfig()
+    global_: GlobalConfig = Field(default_factory=GlobalConfig, alias="global")
+    alerting: AlertingConfig = Field(default_factory=AlertingConfig)
     rule_files: tuple[str, ...] = ()
     scrape_config_files: tuple[str, ...] = ()
     scrape_configs: tuple[ScrapeConfig, ...] = ()
-    storage: StorageConfig = StorageConfig()
+    storage: StorageConfig = Field(default_factory=StorageConfig)
     remote_write: tuple[RemoteWriteConfig, ...] = ()
     remote_read: tuple[RemoteReadConfig, ...] = ()
     # Accepted so a Prometheus config loads unchanged; guardia has no use for them yet.
@@ -496,9 +495,6 @@ def resolve_defaults(cfg: PrometheusConfig) -> PrometheusConfig:
     return cfg.model_copy(update={"global_": g, "scrape_configs": tuple(jobs)})
 
 
-_KNOWN_FIELDS = field_names(PrometheusConfig)
-
-
 def findings_to_issues(src: YamlSource, findings: list[Finding]) -> list[ConfigIssue]:
     return [src.issue(path, msg, severity=sev) for path, msg, sev in findings]
 
@@ -527,7 +523,7 @@ def parse_prometheus_config(
     issues = [src.issue(path, msg, severity=sev, at_key=True) for path, msg, sev in sd]
     # On schema errors, what did validate is checked too, so cross-field errors show up in
     # the same run.
-    cfg, schema, index_map = validate_salvaging(PrometheusConfig, payload, src, _KNOWN_FIELDS)
+    cfg, schema, index_map = validate_salvaging(PrometheusConfig, payload, src)
     issues += schema
     if cfg is None:
         return None, issues

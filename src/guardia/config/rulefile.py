@@ -18,7 +18,6 @@ from guardia.config.fields import (
     Duration,
     IndexMap,
     PromModel,
-    field_names,
     remap_path,
     validate_salvaging,
 )
@@ -218,7 +217,7 @@ def parse_rule_file(src: YamlSource) -> tuple[RuleFile | None, list[ConfigIssue]
     data = src.data if src.data is not None else {}
     if not isinstance(data, dict):
         return None, [src.issue((), "a rule file must be a mapping with a 'groups' list")]
-    rf, schema, index_map = validate_salvaging(RuleFile, data, src, field_names(RuleFile))
+    rf, schema, index_map = validate_salvaging(RuleFile, data, src)
     if rf is None:
         return None, schema
     findings = check_rule_file(rf, index_map)

@@ -231,6 +231,16 @@ class Model(metaclass=_ModelMeta):
     """
 
     __dict__: dict[str, Any]
+    __private_defaults__: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Private attributes leave the class namespace, so an unset one raises AttributeError
+        # instead of returning its declaration (fields are compiled later, on first use).
+        super().__init_subclass__(**kwargs)
+        own = {name: v.default for name, v in vars(cls).items() if isinstance(v, _PrivateSpec)}
+        for name in own:
+            delattr(cls, name)
+        cls.__private_defaults__ = {**cls.__private_defaults__, **own}
 
     def __init__(self, **data: Any) -> None:
         built = type(self).model_validate(data)
@@ -300,7 +310,9 @@ _M = TypeVar("_M", bound=Model)
 def _compiled(cls: type) -> _Compiled:
     c = _COMPILED.get(cls)
     if c is None:
-        c = _compile_model(cls)
+        # Published only once complete (a reload thread may validate at the same time); two
+        # threads racing here both build the same thing and one copy wins.
+        c = _COMPILED.setdefault(cls, _compile_model(cls))
     return c
 
 
@@ -309,9 +321,9 @@ def _is_classvar(hint: Any) -> bool:
 
 
 def _compile_model(cls: type) -> _Compiled:
+    # Nested models are looked up when a value is validated, not here, so a model that nests
+    # itself (Route) or one declared later compiles without recursion.
     c = _Compiled()
-    # Registered before the fields compile, so a model that nests itself (Route) finds it.
-    _COMPILED[cls] = c
     hints = _annotations(cls)
     field_validators: dict[str, _FieldValidator] = {}
     model_validators: dict[str, _ModelValidator] = {}
@@ -324,11 +336,9 @@ def _compile_model(cls: type) -> _Compiled:
     for name, hint in hints.items():
         if _is_classvar(hint):
             continue
-        raw = _class_default(cls, name)
         if name.startswith("_"):
-            if isinstance(raw, _PrivateSpec):
-                c.privates[name] = raw.default
             continue
+        raw = _class_default(cls, name)
         spec = raw if isinstance(raw, _FieldSpec) else _FieldSpec(raw, None, None, None, False)
         info = FieldInfo(name, hint, spec)
         mine = [v for v in field_validators.values() if name in v.fields]
@@ -340,6 +350,10 @@ def _compile_model(cls: type) -> _Compiled:
         c.by_key[name] = info
         if spec.alias:
             c.by_key[spec.alias] = info
+    unknown = {f for v in field_validators.values() for f in v.fields} - set(c.fields)
+    if unknown:
+        raise TypeError(f"{cls.__name__}: validators name fields it does not have: {sorted(unknown)}")
+    c.privates = {n: d for n, d in getattr(cls, "__private_defaults__", {}).items() if d is not _MISSING}
     for v in model_validators.values():
         (c.before if v.mode == "before" else c.after).append(_bind(cls, v.func))
     return c
@@ -381,7 +395,7 @@ def _call_user(func: Callable[[Any], Any], value: Any) -> Any:
     try:
         return func(value)
     except (ValueError, AssertionError) as e:
-        if isinstance(e, _Invalid | ValidationError):
+        if isinstance(e, ValidationError):
             raise
         raise _fail("value_error", str(e)) from None
 
@@ -436,9 +450,7 @@ def _validate_model(cls: type[_M], data: Any) -> _M:
     if errors:
         raise _Invalid(errors)
     obj = object.__new__(cls)
-    for pname, pdefault in c.privates.items():
-        if pdefault is not _MISSING:
-            values[pname] = pdefault
+    values.update(c.privates)
     object.__setattr__(obj, "__dict__", values)
     for f in c.after:
         obj = _call_user(f, obj)
