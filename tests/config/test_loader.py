@@ -13,6 +13,7 @@ import pytest
 from guardia.config import ConfigError
 from guardia.config.kinds import Kind
 from guardia.config.loader import Config, check_file, dump_redacted, load_config, reload
+from guardia.config.schema import ValidationError
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 REAL_SECRET = "Zq8-real-S3cret-v4lue"
@@ -275,8 +276,8 @@ def test_config_is_immutable() -> None:
     cfg = load_config(EXAMPLES / "grupo-gad" / "prometheus.yml")
     with pytest.raises(AttributeError):
         cfg.prometheus = cfg.prometheus  # type: ignore[misc]
-    with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen error type
-        cfg.prometheus.scrape_configs[0].job_name = "x"  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="frozen"):
+        cfg.prometheus.scrape_configs[0].job_name = "x"
     assert isinstance(cfg, Config)
 
 
