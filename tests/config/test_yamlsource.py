@@ -49,3 +49,14 @@ def test_mapping_used_as_key_is_refused_like_go_yaml() -> None:
     (issue,) = e.value.issues
     assert (issue.line, issue.path) == (3, "scrape_configs[0].static_configs[0]")
     assert "used as a field name" in issue.message
+
+
+def test_a_recursive_alias_is_an_error_not_a_crash() -> None:
+    with pytest.raises(ConfigError) as e:
+        parse_yaml("scrape_configs: &jobs\n  - job_name: a\n    static_configs: *jobs\n", "p.yml")
+    [issue] = e.value.issues
+    assert (issue.line, issue.column, issue.path) == (3, 5, "scrape_configs[0].static_configs")
+    assert "refers to a mapping or list that contains it" in issue.message
+    # An alias to a sibling (not an ancestor) is fine, as in Prometheus configs that share labels.
+    src = parse_yaml("a: &l {x: 1}\nb: *l\nc: [*l, *l]\n", "p.yml")
+    assert src.data == {"a": {"x": 1}, "b": {"x": 1}, "c": [{"x": 1}, {"x": 1}]}

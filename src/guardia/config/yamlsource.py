@@ -50,9 +50,27 @@ class _Builder:
         self.key_marks: dict[Path, tuple[int, int]] = {}
         self.issues: list[ConfigIssue] = []
         self._scalar = yaml.constructor.SafeConstructor()
+        self._open: set[int] = set()  # collections being built: an alias back to one is a cycle
 
     def build(self, node: yaml.Node, path: Path) -> Any:
         self.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.CollectionNode):
+            if id(node) in self._open:
+                # The alias itself has no position in PyYAML's tree; its key does.
+                line, col = self.key_marks.get(path) or self.marks[path]
+                self.issues.append(ConfigIssue(
+                    self.file, line, col, format_path(path),
+                    "a YAML alias (*name) refers to a mapping or list that contains it; configuration "
+                    "cannot be recursive, so copy the values instead"))
+                return None
+            self._open.add(id(node))
+            try:
+                return self._collection(node, path)
+            finally:
+                self._open.discard(id(node))
+        return self._scalar.construct_object(node, deep=True)
+
+    def _collection(self, node: yaml.CollectionNode, path: Path) -> Any:
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for k_node, v_node in node.value:
@@ -88,9 +106,7 @@ class _Builder:
                 self.key_marks[sub] = (k_node.start_mark.line + 1, k_node.start_mark.column + 1)
                 out[key] = self.build(v_node, sub)
             return out
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        return self._scalar.construct_object(node, deep=True)
+        return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
 
 
 # libyaml's C parser when PyYAML was built with it: composing is most of a config check's time.
