@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -205,3 +207,42 @@ def test_label_names_and_values_with_matchers_and_time(populated: TSDB) -> None:
     assert q.label_values("code", [Matcher.equal("job", "web")]) == ["200"]
     assert q.label_values("__name__", [Matcher.parse("env", "=~", "p.*")]) == ["up"]
     assert populated.querier(10**7, 10**8).label_values("job") == []
+
+
+def test_many_series_through_windows_merges_and_a_cut_read_back(open_db: Open, tmp_path: Path) -> None:
+    # Enough series that window buffers are memory maps and each compression or merge
+    # runs in several batches of frames; every sample must come back from head and block.
+    n, step = 20_000, 12_000
+    opts = TSDBOptions(block_range_ms=30 * 60_000, retention_ms=0, page_rows=64, chunk_slots=4)
+    db = open_db(opts)
+    app = db.appender()
+    refs = np.array(
+        [app.ref(lb(__name__=f"m{i % 7}", instance=f"i{i // 7}", job="j")) for i in range(n)], dtype=np.int64
+    )
+    rng = np.random.default_rng(3)
+    rounds = 250  # 50 minutes of 1-minute windows (each spills once): merges, one block cut
+    expect = np.cumsum(rng.integers(0, 5, size=(rounds, n)), axis=0).astype(np.float64)
+    for k in range(rounds):
+        t = k * step + (k % 3)  # jitter: timestamps are not a perfect grid
+        app.append_batch(refs, t, expect[k])
+        app.commit()
+        if k % 20 == 19:
+            db.maintain()
+    owner: object = next(iter(db.head.windows.values())).vs
+    while isinstance(owner, np.ndarray):
+        owner = owner.base
+    assert isinstance(owner, memoryview) and isinstance(owner.obj, mmap.mmap)  # a map of its own
+    assert db.blocks and any(sp.end - sp.start > db.head.W for sp in db.head.spans)
+    pick = rng.choice(n, 300, replace=False)
+    got = {s.labels: s for s in db.querier(0, rounds * step).select([Matcher.equal("job", "j")])}
+    assert len(got) == n
+    times = np.array([k * step + (k % 3) for k in range(rounds)])
+    for i in pick.tolist():
+        s = got[lb(__name__=f"m{i % 7}", instance=f"i{i // 7}", job="j")]
+        assert s.timestamps.tolist() == times.tolist()
+        assert s.values.tolist() == expect[:, i].tolist()
+    db.close()
+    db2 = open_db(opts, tmp_path / "data")
+    sel = [Matcher.equal("instance", "i5"), Matcher.equal("__name__", "m3")]
+    s = db2.querier(0, rounds * step).select(sel)
+    assert len(s) == 1 and s[0].values.tolist() == expect[:, 5 * 7 + 3].tolist()

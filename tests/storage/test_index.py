@@ -26,3 +26,64 @@ def test_intersect_sorted_matches_numpy() -> None:
         a = np.unique(rng.integers(0, 60, int(rng.integers(0, 30)))).astype(np.int64)
         b = np.unique(rng.integers(0, 60, int(rng.integers(0, 30)))).astype(np.int64)
         np.testing.assert_array_equal(_intersect_sorted(a, b), np.intersect1d(a, b))
+
+
+def _random_sets(n: int, seed: int) -> list[Labels]:
+    """Label sets sharing names and values in many combinations (and some duplicates)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        d = {"__name__": f"m{rng.integers(0, 7)}", "job": f"j{rng.integers(0, 3)}"}
+        for name in ("instance", "code", "le"):
+            if rng.random() < 0.7:
+                d[name] = f"{name[0]}{rng.integers(0, 40)}"
+        out.append(Labels(d))
+    return out
+
+
+def test_lookup_finds_every_set_and_nothing_else() -> None:
+    idx = MemIndex()
+    seen: dict[Labels, int] = {}
+    for lbs in _random_sets(6000, seed=1):  # grows the lookup table several times
+        sid, created = idx.get_or_add(lbs)
+        assert created == (lbs not in seen)
+        seen.setdefault(lbs, sid)
+        assert sid == seen[lbs]
+    assert len(idx) == len(seen)
+    for lbs, sid in seen.items():
+        assert idx.get(lbs) == sid
+    # Known pairs in a combination never added, and a pair never seen at all.
+    fresh = [s for s in _random_sets(3000, seed=2) if s not in seen]
+    assert fresh
+    assert all(idx.get(s) is None for s in fresh)
+    assert idx.get(Labels.of(__name__="m1", job="nope")) is None
+    ids = np.array(sorted(seen.values())[::7], dtype=np.int64)
+    by_id = {sid: lbs for lbs, sid in seen.items()}
+    assert idx.labels_of(ids) == [by_id[i] for i in ids.tolist()]
+    assert list(idx.iter_labels(batch=1000)) == [by_id[i] for i in range(len(idx))]
+
+
+def test_equal_hashes_are_told_apart_by_their_pairs() -> None:
+    # Different label sets whose hash() collides must stay different series.
+    idx = MemIndex()
+    a, b, c = Labels.of(__name__="a"), Labels.of(__name__="b"), Labels.of(__name__="c")
+    assert idx._add(a, 42) == 0
+    assert idx._add(b, 42) == 1
+    assert idx._find(a, 42, [0]) == 0
+    assert idx._find(b, 42, [1]) == 1
+    idx._add(c, 42 + 1024)  # same slot once masked: the probe sequence passes a and b
+    assert idx._find(c, 42 + 1024, [2]) == 2
+    assert idx._find(c, 42, [2]) is None
+
+
+def test_label_names_and_values_of_some_series() -> None:
+    idx = MemIndex()
+    idx.add(Labels.of(__name__="up", job="a", instance="x"))
+    idx.add(Labels.of(__name__="up", job="b"))
+    idx.add(Labels.of(__name__="go", env="prod"))
+    some = np.array([0, 1], dtype=np.int64)
+    assert idx.label_names(some) == {"__name__", "job", "instance"}
+    assert idx.label_values("job", some) == {"a", "b"}
+    assert idx.label_values("env", some) == set()
+    assert idx.label_values("env", None) == {"prod"}
+    assert idx.label_names(np.zeros(0, dtype=np.int64)) == set()

@@ -82,3 +82,15 @@ def test_shared_timestamp_rows_assemble_like_materialised_ones() -> None:
         want = _assemble_scatter(3, plain, mint, maxt)
         for g, w in zip(got, want, strict=True):
             np.testing.assert_array_equal(g, w)
+
+
+def test_rows_permuting_a_contiguous_range_land_on_their_own_series() -> None:
+    # Block writing remaps a source's fragments into label order: qidx [0, 2, 1, 3] spans
+    # a contiguous range without being in order, and must not be copied as one slice.
+    rng = np.random.default_rng(2)
+    frags = [_frag([0, 2, 1, 3], 3, 0, rng)]
+    assert _assemble_grid(4, [_trim(f, -(2**62), 2**62) for f in frags]) is not None
+    counts, _, vs = _check(4, frags, -(2**62), 2**62)
+    assert counts.tolist() == [3, 3, 3, 3]
+    mine = frags[0].vs.reshape(4, 3)
+    assert vs.reshape(4, 3)[2].tolist() == mine[1].tolist()  # series 2 is the second row

@@ -85,7 +85,10 @@ class TSDB:
         self._maintain_lock = threading.Lock()
         self.head = Head(options)
         self.blocks: list[Block] = []
-        self._pending_series: list[tuple[int, Labels]] = []
+        # Series from this ref on are not in the WAL yet (logged with the next commit).  A
+        # ref, not a list of (ref, labels): a tuple per new series would be garbage
+        # scattered through the small-object heap, which then stays resident.
+        self._pending_from = 0
         self._created = 0
         self._frame_samples = 0
         self._lockfile: int = -1
@@ -237,6 +240,7 @@ class TSDB:
         rep.seconds = time.perf_counter() - t0
         self.metrics.replay_seconds.set(rep.seconds)
         self.metrics.head_series_created.inc(head.num_series)
+        self._pending_from = head.num_series
 
     def _load_frames(self, frames: list[tuple[int, int, int, I64, bytes]]) -> None:
         n = self.head.num_series
@@ -271,7 +275,7 @@ class TSDB:
             if self._closed:
                 return
             self._closed = True
-            if self._pending_series and self._wal is not None:
+            if self._has_pending_series() and self._wal is not None:
                 with contextlib.suppress(OSError):
                     self._wal.write(self._series_record())
             self._release()
@@ -282,13 +286,16 @@ class TSDB:
         with self._lock:
             ref, created = self.head.ref_for(labels)
             if created:
-                self._pending_series.append((ref, labels))
                 self._created += 1
             return ref
 
+    def _has_pending_series(self) -> bool:
+        return self.head.num_series > self._pending_from
+
     def _series_record(self) -> bytes:
-        rec = wal.frame(wal.REC_SERIES, wal.encode_series(self._pending_series))
-        return rec
+        ids = np.arange(self._pending_from, self.head.num_series, dtype=np.int64)
+        items = list(zip(ids.tolist(), self.head.index.labels_of(ids), strict=True))
+        return wal.frame(wal.REC_SERIES, wal.encode_series(items))
 
     def _commit(self, refs: I64, t: int | I64, vs: F64) -> AppendStats:
         """Log then apply one commit's samples (one WAL record, replayed the same way)."""
@@ -299,7 +306,7 @@ class TSDB:
             if self._closed:
                 raise AppendError("the store is closed")
             recs: list[bytes] = []
-            if self._pending_series:
+            if self._has_pending_series():
                 recs.append(self._series_record())
                 self.metrics.head_series_created.inc(self._created)
                 self._created = 0
@@ -309,7 +316,7 @@ class TSDB:
                 recs.append(wal.frame(wal.REC_SAMPLES, wal.encode_samples(refs, t, vs)))
             assert self._wal is not None
             self._wal.write(recs[0] if len(recs) == 1 else b"".join(recs))
-            self._pending_series = []
+            self._pending_from = self.head.num_series
             self.head.append(refs, t, vs, stats)
             self._count(stats)
         return stats
@@ -426,7 +433,7 @@ class TSDB:
         refs, ts, vs = h.ooo_samples()
         if refs.size:
             yield wal.frame(wal.REC_OOO, wal.encode_samples(refs, ts, vs))
-        self._pending_series = []
+        self._pending_from = n
 
     def _compact(self, rep: MaintenanceReport) -> None:
         while True:

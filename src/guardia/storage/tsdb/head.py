@@ -418,14 +418,17 @@ class Head:
         refs = np.unique(np.concatenate([has, *spill_refs])) if spill_refs else has
         if not refs.size:
             return
+        # Spill pages are in ref order and batches in label order (every batch touches
+        # every page): decode each page once, not once per batch.
+        spills = [(pr, *p.decode()) for pr, p in zip(spill_refs, w.spills, strict=True)]
 
         def rows_of(sub: I64) -> tuple[I64, I64, F64]:
             frags: list[Fragment] = []
-            for p in w.spills:
-                pr = p.refs()
-                pr = pr[_member(pr, sub)]
-                if pr.size:
-                    frags.append(p.fragment(pr, np.searchsorted(sub, pr).astype(np.int64)))
+            for pr, counts, ts, vs in spills:
+                rows = np.nonzero(_member(pr, sub))[0]
+                if rows.size:
+                    idx, c = gather_rows(row_starts(counts.astype(np.int32)), counts, rows)
+                    frags.append(Fragment(np.searchsorted(sub, pr[rows]), c, ts[idx], vs[idx]))
             hs = sub[w.n[sub] > 0]
             if hs.size:
                 frags.append(self._buffer_fragment(w, hs, np.searchsorted(sub, hs).astype(np.int64)))

@@ -135,7 +135,10 @@ def _assemble_grid(m: int, frags: list[Fragment]) -> tuple[I64, I64, F64] | None
     for f, c0, c in plan:
         rows = rowpos[f.qidx]
         r0 = int(rows[0])
-        sel: slice | I64 = slice(r0, r0 + rows.shape[0]) if int(rows[-1]) - r0 + 1 == rows.shape[0] else rows
+        # A slice only for rows in ascending order: a fragment remapped to another series
+        # order (block writing) may hold a permutation of a contiguous range.
+        contiguous = int(rows[-1]) - r0 + 1 == rows.shape[0] and bool((rows[1:] > rows[:-1]).all())
+        sel: slice | I64 = slice(r0, r0 + rows.shape[0]) if contiguous else rows
         out_t[sel, c0 : c0 + c] = f.row if f.row is not None else f.ts.reshape(-1, c)
         out_v[sel, c0 : c0 + c] = f.vs.reshape(-1, c)
     counts = np.where(present, width, 0).astype(np.int64)
