@@ -20,6 +20,7 @@ from guardia.config.errors import ConfigError, ConfigIssue
 from guardia.config.errors import Path as FieldPath
 from guardia.config.fields import Duration
 from guardia.config.httpclient import HTTPClientConfig, TLSConfig
+from guardia.config.paths import config_dir, rebase_files
 from guardia.config.placeholders import placeholder_reason
 from guardia.config.schema import BeforeValidator, Field, PlainSerializer, ValidationError
 from guardia.config.secrets import Secret, SecretResolutionError, expand_env, read_secret_file
@@ -534,7 +535,10 @@ def parse_alertmanager_config(src: YamlSource, *, placeholders: str = "error") -
         cfg = AlertmanagerConfig.model_validate(data)
     except ValidationError as e:
         raise ConfigError(issues_from(e, src)) from None
+    # Paths first: receivers inherit global's http_config, which must already be resolved.
+    cfg, findings = rebase_files(cfg, config_dir(src.file))
     checker = _Checker(src, cfg, placeholders)
+    checker.issues += [src.issue(p, m, severity=s) for p, m, s in findings]
     resolved = checker.run()
     errors = [i for i in checker.issues if i.severity == "error"]
     if errors:
@@ -551,7 +555,7 @@ class _Checker:
         self.placeholder_severity = placeholders
         self._secret_notes: dict[tuple[FieldPath, str, str], list[str]] = {}
         self.issues: list[ConfigIssue] = []
-        self.base_dir = str(Path(src.file).parent) if src.file else "."
+        self.base_dir = config_dir(src.file)
 
     def err(self, path: FieldPath, msg: str, *, at_key: bool = False) -> None:
         self.issues.append(self.src.issue(path, msg, at_key=at_key))

@@ -29,18 +29,15 @@ from guardia.config.coherence import check_coherence
 from guardia.config.errors import ConfigError, ConfigIssue
 from guardia.config.errors import Path as FieldPath
 from guardia.config.guardia_file import GuardiaSections, parse_guardia_sections, split_guardia
-from guardia.config.httpclient import FILE_FIELDS, Finding
+from guardia.config.httpclient import Finding
 from guardia.config.kinds import Kind, detect_kind
-from guardia.config.placeholders import secret_placeholder_reason
-from guardia.config.prometheus import FileSDConfig, PrometheusConfig, parse_prometheus_config
+from guardia.config.paths import rebase_files
+from guardia.config.prometheus import PrometheusConfig, parse_prometheus_config
 from guardia.config.rulefile import RuleFile, parse_rule_file
 from guardia.config.schema import Model, ValidationError
 from guardia.config.secrets import SecretResolutionError, expand_env
 from guardia.config.yamlsource import YamlSource, load_yaml
 
-SECRET_FILE_FIELDS = frozenset({
-    "password_file", "username_file", "credentials_file", "bearer_token_file", "client_secret_file",
-})
 _GLOB_CHARS = set("*?[")
 
 
@@ -334,50 +331,12 @@ def _prefixed(issue: ConfigIssue, prefix: str) -> ConfigIssue:
 
 
 def _resolve_paths(cfg: PrometheusConfig, base_dir: Path) -> tuple[PrometheusConfig, list[Finding]]:
-    findings: list[Finding] = []
-    return _rebase(cfg, base_dir, (), findings), findings
+    new, findings = rebase_files(cfg, base_dir)
+    return new, findings
 
 
 def _join(base_dir: Path, p: str) -> str:
     return p if os.path.isabs(p) else os.path.normpath(str(base_dir / p))
-
-
-def _rebase(obj: Any, base_dir: Path, path: FieldPath, findings: list[Finding]) -> Any:
-    """Copy of ``obj`` with every file path made relative to the config's directory, each checked."""
-    if isinstance(obj, tuple):
-        items = tuple(_rebase(v, base_dir, (*path, i), findings) for i, v in enumerate(obj))
-        return items if any(a is not b for a, b in zip(items, obj, strict=True)) else obj
-    if not isinstance(obj, Model):
-        return obj
-    upd: dict[str, Any] = {}
-    for name, info in type(obj).model_fields.items():
-        value = getattr(obj, name)
-        key = info.alias or name
-        if name in FILE_FIELDS and isinstance(value, str) and value:
-            resolved = _join(base_dir, value)
-            upd[name] = resolved
-            findings.extend(_check_file(resolved, name, (*path, key)))
-        elif name == "files" and isinstance(obj, FileSDConfig):
-            upd[name] = tuple(_join(base_dir, f) for f in value)
-        elif isinstance(value, Model | tuple):
-            new = _rebase(value, base_dir, (*path, key), findings)
-            if new is not value:
-                upd[name] = new
-    return obj.model_copy(update=upd) if upd else obj
-
-
-def _check_file(p: str, name: str, path: FieldPath) -> list[Finding]:
-    if not os.path.isfile(p):
-        return [(path, f"{name} {p!r} does not exist or is not a file", "error")]
-    if name in SECRET_FILE_FIELDS:
-        try:
-            content = Path(p).read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as e:
-            return [(path, f"cannot read {name} {p!r}: {e}", "error")]
-        reason = secret_placeholder_reason(content)
-        if reason:
-            return [(path, f"the secret in {name} {p!r} {reason}; write the real value to the file", "error")]
-    return []
 
 
 def _expand_external_labels(

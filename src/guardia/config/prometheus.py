@@ -13,7 +13,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from guardia.config.errors import ConfigIssue
 from guardia.config.errors import Path as FieldPath
@@ -84,6 +84,7 @@ class StaticConfig(PromModel):
 
 class FileSDConfig(PromModel):
     files: tuple[str, ...]
+    relative_path_lists: ClassVar[frozenset[str]] = frozenset({"files"})
     refresh_interval: Duration = 300_000
 
 
