@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from guardia.model import Labels, Matcher
-from guardia.storage.tsdb.index import MemIndex, _intersect_sorted
+from guardia.storage.tsdb.index import MemIndex, _intersect_sorted, layout_key
 
 
 def test_cached_postings_follow_new_series() -> None:
@@ -87,3 +87,22 @@ def test_label_names_and_values_of_some_series() -> None:
     assert idx.label_values("env", some) == set()
     assert idx.label_values("env", None) == {"prod"}
     assert idx.label_names(np.zeros(0, dtype=np.int64)) == set()
+
+
+def test_layout_rank_orders_series_as_layout_key_does() -> None:
+    rng = np.random.default_rng(4)
+    idx = MemIndex()
+    sets = []
+    odds = (("__name__", 0.9), ("instance", 0.6), ("job", 0.6), ("a", 0.4), ("b", 0.4), ("zz", 0.3))
+    for _ in range(3000):
+        d = {}
+        for name, p in odds:
+            if rng.random() < p:
+                d[name] = f"v{rng.integers(0, 12)}"
+        sets.append(Labels(d))
+    for s in sets:
+        idx.get_or_add(s)
+    added = list(idx.iter_labels())
+    want = sorted(range(len(added)), key=lambda i: layout_key(added[i]))
+    rank = idx.layout_rank()
+    assert np.argsort(rank).tolist() == want

@@ -34,7 +34,7 @@ import numpy.typing as npt
 from guardia.model import Labels, Matcher
 from guardia.storage.interface import AppendStats
 from guardia.storage.tsdb.chunks import decode_page, decode_page_rows_shared, encode_page, row_starts
-from guardia.storage.tsdb.index import MemIndex, layout_key
+from guardia.storage.tsdb.index import MemIndex
 from guardia.storage.tsdb.merge import Fragment, assemble, gather_rows
 from guardia.storage.tsdb.options import TSDBOptions
 
@@ -69,7 +69,7 @@ that memory in its heap, where it would count as resident forever.
 
 
 _FRAMES_PER_BATCH = 16  # frames built per batch when compressing (8,192 series at 512 rows)
-_MAPPED_MIN = 1 << 20
+_MAPPED_MIN = 1 << 18
 
 A = TypeVar("A", bound=np.generic)
 
@@ -93,15 +93,6 @@ def mapped_grow(a: npt.NDArray[A], cap: int) -> npt.NDArray[A]:
     b = mapped_zeros((cap, a.shape[1]), a.dtype.type)
     b[: a.shape[0]] = a
     return b
-
-
-def _member(sorted_a: I64, sorted_b: I64) -> npt.NDArray[np.bool_]:
-    """Which elements of ``sorted_a`` are in ``sorted_b`` (both sorted, unique)."""
-    if not sorted_b.size:
-        return np.zeros(sorted_a.shape[0], dtype=np.bool_)
-    pos = np.minimum(np.searchsorted(sorted_b, sorted_a), sorted_b.shape[0] - 1)
-    out: npt.NDArray[np.bool_] = sorted_b[pos] == sorted_a
-    return out
 
 
 class Page:
@@ -191,9 +182,9 @@ class Head:
         self.mint = INT64_MAX
         self.maxt = INT64_MIN
         self.ooo_window = options.out_of_order_time_window_ms
-        self._mark = np.zeros(0, dtype=np.int64)
+        self._mark = np.zeros(0, dtype=np.int32)
         self._mark_base = 1
-        self._rank: I64 | None = None
+        self._rank: I32 | None = None
 
     # --- series ---------------------------------------------------------------------------
 
@@ -212,7 +203,9 @@ class Head:
     def _grow(self, n: int) -> None:
         if n <= self._cap:
             return
-        cap = max(n, self._cap * 2, 1024)
+        # Grow by a quarter: these arrays are filled (resident) to capacity, and doubling
+        # would leave up to half of them unused for good.
+        cap = max(n, self._cap + self._cap // 4, 1024)
 
         def grow(a: npt.NDArray[np.generic], fill: int) -> npt.NDArray[np.generic]:
             b = np.full((cap, *a.shape[1:]), fill, dtype=a.dtype)
@@ -228,15 +221,10 @@ class Head:
             w.n = grow(w.n, 0)  # type: ignore[assignment]
         self._cap = cap
 
-    def _label_rank(self) -> I64:
+    def _label_rank(self) -> I32:
         """Position of each ref in label order (cached until a series is added)."""
         if self._rank is None or self._rank.shape[0] != self.num_series:
-            n = self.num_series
-            keys = [layout_key(lb) for lb in self.index.iter_labels()]
-            order = sorted(range(n), key=keys.__getitem__)
-            rank = np.empty(n, dtype=np.int64)
-            rank[np.array(order, dtype=np.int64)] = np.arange(n)
-            self._rank = rank
+            self._rank = self.index.layout_rank().astype(np.int32)
         return self._rank
 
     # --- appending ------------------------------------------------------------------------
@@ -275,9 +263,10 @@ class Head:
             return bool(len(set(refs.tolist())) == refs.shape[0])
         # Stamp each ref with its position; a repeated ref keeps only one stamp.  Stamps
         # grow across calls, so the array never needs clearing.
-        if self._mark.shape[0] < self._cap:
-            self._mark = np.zeros(self._cap, dtype=np.int64)
-        pos = np.arange(self._mark_base, self._mark_base + refs.shape[0], dtype=np.int64)
+        if self._mark.shape[0] < self._cap or self._mark_base + refs.shape[0] >= 2**31:
+            self._mark = np.zeros(self._cap, dtype=np.int32)  # new, or stamps ran out
+            self._mark_base = 1
+        pos = np.arange(self._mark_base, self._mark_base + refs.shape[0], dtype=np.int32)
         self._mark_base += refs.shape[0]
         self._mark[refs] = pos
         return bool((self._mark[refs] == pos).all())
@@ -413,22 +402,29 @@ class Head:
 
     def _compress_window(self, w: Window) -> None:
         n = self.num_series
-        has = np.nonzero(w.n[:n])[0].astype(np.int64)
+        present = w.n[:n] > 0
         spill_refs = [p.refs() for p in w.spills]
-        refs = np.unique(np.concatenate([has, *spill_refs])) if spill_refs else has
+        for pr in spill_refs:
+            present[pr] = True
+        refs = np.nonzero(present)[0].astype(np.int64)
         if not refs.size:
             return
         # Spill pages are in ref order and batches in label order (every batch touches
         # every page): decode each page once, not once per batch.
         spills = [(pr, *p.decode()) for pr, p in zip(spill_refs, w.spills, strict=True)]
+        starts = [row_starts(c.astype(np.int32)) for _, c, _, _ in spills]
+        slot = np.full(n, -1, dtype=np.int64)  # ref → its row in the current batch
 
         def rows_of(sub: I64) -> tuple[I64, I64, F64]:
             frags: list[Fragment] = []
-            for pr, counts, ts, vs in spills:
-                rows = np.nonzero(_member(pr, sub))[0]
+            slot[sub] = np.arange(sub.shape[0])
+            for (pr, counts, ts, vs), st in zip(spills, starts, strict=True):
+                qi = slot[pr]
+                rows = np.nonzero(qi >= 0)[0]
                 if rows.size:
-                    idx, c = gather_rows(row_starts(counts.astype(np.int32)), counts, rows)
-                    frags.append(Fragment(np.searchsorted(sub, pr[rows]), c, ts[idx], vs[idx]))
+                    idx, c = gather_rows(st, counts, rows)
+                    frags.append(Fragment(qi[rows], c, ts[idx], vs[idx]))
+            slot[sub] = -1
             hs = sub[w.n[sub] > 0]
             if hs.size:
                 frags.append(self._buffer_fragment(w, hs, np.searchsorted(sub, hs).astype(np.int64)))

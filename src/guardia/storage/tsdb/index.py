@@ -24,6 +24,7 @@ _EMPTY: IDs = np.zeros(0, dtype=np.int64)
 _TARGET_LABELS = ("instance", "job")
 _ARRAY_CACHE = 4096  # postings lists kept as numpy arrays (bounded: labels can be many)
 _ARRAY_CACHE_IDS = 1 << 20  # and at most 8 MiB of cached ids per index
+_FEW = 256  # up to this many series are looked up one by one, more from a copy
 
 
 def layout_key(labels: Labels) -> tuple[str, tuple[tuple[str, str], ...], tuple[str, str]]:
@@ -51,9 +52,10 @@ class MemIndex:
       label set's ``hash()`` (kept per series), confirmed by comparing pair ids;
     * postings are compact int32 arrays per pair.
 
-    ``Labels`` objects are built only when a reader asks for series (``labels_of``).  The
-    flat arrays are numpy arrays replaced (never resized in place) when they grow, so a
-    reader holding an older array still sees every series that existed when it looked.
+    ``Labels`` objects are built only when a reader asks for series (``labels_of``).
+    Readers never hold a buffer of the growing arrays (an exported buffer would make the
+    next append fail): they index them or work on a copy, so a block being written from
+    a frozen head view can read while appends go on.
     """
 
     def __init__(self) -> None:
@@ -61,12 +63,13 @@ class MemIndex:
         self._pairs: dict[tuple[str, str], int] = {}  # pair → pair id
         self._pair_of: list[tuple[str, str]] = []  # pair id → the one shared tuple
         self._strings: dict[str, str] = {}
-        self._set = np.zeros(1024, dtype=np.int32)  # pair ids of all series, concatenated
-        self._off = np.zeros(1025, dtype=np.int64)  # series i: _set[_off[i]:_off[i + 1]]
+        self._set: array[int] = array("i")  # pair ids of all series, concatenated
+        self._off: array[int] = array("I", [0])  # series i: _set[_off[i]:_off[i + 1]]
         self._hash: array[int] = array("q")  # hash() of each label set
         self._table: array[int] | None = None  # built on first lookup (blocks never look up)
         self._mask = 0
-        self._postings: dict[str, dict[str, array[int]]] = {}
+        self._postings: dict[str, dict[str, array[int]]] = {}  # name → value → ids
+        self._plists: list[array[int]] = []  # pair id → the same postings lists
         self._arrays: dict[tuple[str, str], IDs] = {}
         self._cached_ids = 0
 
@@ -89,7 +92,7 @@ class MemIndex:
             sid = self._find(labels, h, pids)
             if sid is not None:
                 return sid, False
-        return self._add(labels, h), True
+        return self._add(labels, h, pids), True
 
     def add(self, labels: Labels) -> int:
         return self._add(labels, hash(labels))
@@ -126,34 +129,19 @@ class MemIndex:
 
     def _pids(self, sid: int) -> list[int]:
         off = self._off
-        out: list[int] = self._set[int(off[sid]) : int(off[sid + 1])].tolist()
+        out: list[int] = self._set[off[sid] : off[sid + 1]].tolist()
         return out
 
-    def _add(self, labels: Labels, h: int) -> int:
+    def _add(self, labels: Labels, h: int, pids: list[int] | None = None) -> int:
         sid = self._n
-        pids = [self._pair_id(p) for p in labels]
-        lo = int(self._off[sid])
-        hi = lo + len(pids)
-        if hi > self._set.shape[0]:
-            grown = np.zeros(max(hi, self._set.shape[0] * 2), dtype=np.int32)
-            grown[:lo] = self._set[:lo]
-            self._set = grown
-        if sid + 2 > self._off.shape[0]:
-            offs = np.zeros(self._off.shape[0] * 2, dtype=np.int64)
-            offs[: sid + 1] = self._off[: sid + 1]
-            self._off = offs
-        self._set[lo:hi] = pids
-        self._off[sid + 1] = hi
+        if pids is None:
+            pids = [self._pair_id(p) for p in labels]
+        self._set.extend(pids)
+        self._off.append(len(self._set))
         self._hash.append(h)
-        postings = self._postings
-        for name, value in labels:
-            byval = postings.get(name)
-            if byval is None:
-                byval = postings[name] = {}
-            lst = byval.get(value)
-            if lst is None:
-                lst = byval[value] = array("i")
-            lst.append(sid)
+        plists = self._plists
+        for pid in pids:
+            plists[pid].append(sid)
         self._n = sid + 1  # readers see the series only once it is complete
         if self._table is not None:
             if 2 * self._n > len(self._table):
@@ -170,6 +158,9 @@ class MemIndex:
             q = (strs.setdefault(name, name), strs.setdefault(value, value))
             pid = self._pairs[q] = len(self._pair_of)
             self._pair_of.append(q)
+            lst: array[int] = array("i")
+            self._postings.setdefault(q[0], {})[q[1]] = lst
+            self._plists.append(lst)
         return pid
 
     def _insert(self, sid: int, h: int) -> None:
@@ -198,19 +189,33 @@ class MemIndex:
         """Label sets of ``ids``, built now (the index keeps none)."""
         if not ids.size:
             return []
-        off, pairs = self._off, self._set  # one consistent snapshot
-        lo, hi = off[ids], off[ids + 1]
-        lens = hi - lo
-        flat = pairs[np.repeat(lo - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))]
         pt = self._pair_of
+        make = Labels.from_sorted
+        if ids.shape[0] < _FEW:
+            off, pairs = self._off, self._set
+            return [make([pt[p] for p in pairs[off[i] : off[i + 1]]]) for i in ids.tolist()]
+        lens, flat = self._gather(ids)
         items = [pt[p] for p in flat.tolist()]
         out: list[Labels] = []
         pos = 0
-        make = Labels.from_sorted
         for k in lens.tolist():
             out.append(make(items[pos : pos + k]))
             pos += k
         return out
+
+    def _snapshot(self, upto: int) -> tuple[IDs, npt.NDArray[np.int32]]:
+        """Copies of the offsets and pair ids of the first ``upto`` series."""
+        off = np.frombuffer(self._off[: upto + 1], dtype=np.uint32).astype(np.int64)
+        pairs = np.frombuffer(self._set[: int(off[-1])], dtype=np.int32)
+        return off, pairs
+
+    def _gather(self, ids: IDs) -> tuple[IDs, npt.NDArray[np.int32]]:
+        """Pair counts of ``ids`` and their pair ids, concatenated."""
+        off, pairs = self._snapshot(int(ids.max()) + 1)
+        lo = off[ids]
+        lens = off[ids + 1] - lo
+        flat = pairs[np.repeat(lo - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))]
+        return lens, flat
 
     def iter_labels(self, batch: int = 10_000) -> Iterator[Labels]:
         """Every label set in id order, built a batch at a time."""
@@ -220,11 +225,47 @@ class MemIndex:
 
     def _pair_ids_of(self, ids: IDs) -> npt.NDArray[np.int32]:
         """Distinct pair ids carried by the series ``ids``."""
-        off, pairs = self._off, self._set
-        lo, hi = off[ids], off[ids + 1]
-        lens = hi - lo
-        flat = pairs[np.repeat(lo - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))]
-        out: npt.NDArray[np.int32] = np.unique(flat)
+        out: npt.NDArray[np.int32] = np.unique(self._gather(ids)[1])
+        return out
+
+    def layout_rank(self) -> IDs:
+        """Position of every series in ``layout_key`` order, without building label sets.
+
+        Pairs are ranked once by (name, value); a series becomes a row of pair ranks
+        (metric name, the other labels in name order, instance, job; -1 where absent,
+        which sorts first as a missing value or a shorter tuple does), and one lexsort
+        orders the rows as ``layout_key`` orders the label sets.
+        """
+        n = self._n
+        if not n:
+            return np.zeros(0, dtype=np.int64)
+        pt = self._pair_of
+        order = sorted(range(len(pt)), key=pt.__getitem__)
+        prank = np.empty(len(pt), dtype=np.int64)
+        prank[np.array(order, dtype=np.int64)] = np.arange(len(pt))
+        kind_of = {"__name__": 0, _TARGET_LABELS[0]: 1, _TARGET_LABELS[1]: 2}
+        pkind = np.array([kind_of.get(name, 3) for name, _ in pt], dtype=np.int8)
+        off, flat = self._snapshot(n)
+        lens = np.diff(off)
+        owner = np.repeat(np.arange(n, dtype=np.int64), lens)
+        kind, rank = pkind[flat], prank[flat]
+        cols = []
+        for k in (0, 1, 2):
+            col = np.full(n, -1, dtype=np.int64)
+            m = kind == k
+            col[owner[m]] = rank[m]
+            cols.append(col)
+        m = kind == 3
+        o_owner, o_rank = owner[m], rank[m]
+        first = np.searchsorted(o_owner, o_owner)  # owners are grouped: start of each group
+        pos = np.arange(o_owner.shape[0]) - first
+        width = int(pos.max()) + 1 if pos.size else 0
+        rest = np.full((n, width), -1, dtype=np.int64)
+        rest[o_owner, pos] = o_rank
+        keys = [cols[2], cols[1], *(rest[:, j] for j in range(width - 1, -1, -1)), cols[0]]
+        by_layout = np.lexsort(keys)
+        out = np.empty(n, dtype=np.int64)
+        out[by_layout] = np.arange(n)
         return out
 
     # --- reading -------------------------------------------------------------------------

@@ -28,7 +28,7 @@ class TSDBOptions:
     wal_fsync: FsyncPolicy = "group"
     wal_group_commit_ms: int = 1000
     wal_segment_bytes: int = 128 * 1024 * 1024
-    chunk_slots: int = 8  # per series and head window (4 min): a 15 s scrape spills once, half-way
+    chunk_slots: int = 16  # per series and head window (4 min): a 15 s scrape fills it exactly
     page_rows: int = 512
     block_page_rows: int = 256
     head_zstd_level: int = 1
