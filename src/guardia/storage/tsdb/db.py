@@ -33,7 +33,7 @@ from guardia.storage.interface import AppendError, AppendStats, SeriesRef
 from guardia.storage.tsdb import wal
 from guardia.storage.tsdb.block import Block, BlockCorruptError, is_block_dir
 from guardia.storage.tsdb.compact import expired, plan, write_block
-from guardia.storage.tsdb.head import Head
+from guardia.storage.tsdb.head import Head, release_free_memory
 from guardia.storage.tsdb.metrics import TSDBMetrics
 from guardia.storage.tsdb.options import TSDBOptions
 from guardia.storage.tsdb.querier import SeriesSource, TSDBQuerier
@@ -377,6 +377,9 @@ class TSDB:
                 self._compact(rep)
                 self._retain(rep)
                 self._update_gauges()
+        # Commits free their temporaries into the allocator's heap, which keeps much of
+        # it resident; a periodic trim (a few ms, once a minute) gives it back.
+        release_free_memory()
         return rep
 
     def _cut_head(self, rep: MaintenanceReport) -> None:
