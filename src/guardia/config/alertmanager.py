@@ -22,6 +22,7 @@ from guardia.config.fields import Duration
 from guardia.config.httpclient import HTTPClientConfig, TLSConfig
 from guardia.config.paths import config_dir, rebase_files
 from guardia.config.placeholders import placeholder_reason
+from guardia.config.scalars import describe, item_text
 from guardia.config.schema import BeforeValidator, Field, PlainSerializer, ValidationError
 from guardia.config.secrets import Secret, SecretResolutionError, expand_env, read_secret_file
 from guardia.config.validate import StrictModel, issues_from
@@ -146,14 +147,20 @@ Matchers = Annotated[
 
 
 def _label_map(v: Any) -> dict[str, str]:
+    """``match:``-style maps; values are read as Alertmanager reads them (``true`` is "true")."""
     if v is None:
         return {}
     if not isinstance(v, dict):
         raise ValueError("must be a map of label name to value")
+    out: dict[str, str] = {}
     for k in v:
         if not isinstance(k, str) or not is_valid_label_name(k):
             raise ValueError(f'"{k}" is not a valid label name')
-    return {str(k): "" if val is None else str(val) for k, val in v.items()}
+        text = item_text(v, k)
+        if text is None:
+            raise ValueError(f'label "{k}" must have one value, not {describe(v[k])}')
+        out[k] = text
+    return out
 
 
 def _regex_map(v: Any) -> dict[str, str]:
@@ -413,8 +420,11 @@ def _ranges(v: Any, what: str, lo: int, hi: int, names: list[str] | None, allow_
     if not isinstance(v, list):
         raise ValueError(f"{what} must be a list of ranges such as '1:5'")
     out = []
-    for item in v:
-        text = str(item).strip().lower()
+    for i, item in enumerate(v):
+        raw = item_text(v, i)
+        if raw is None:
+            raise ValueError(f"each {what[:-1]} range must be text such as '1:5', not {describe(item)}")
+        text = raw.strip().lower()
         parts = text.split(":")
         if len(parts) > 2:
             raise ValueError(f"invalid range {item!r}")
@@ -449,7 +459,8 @@ def _times(v: Any) -> list[tuple[int, int]]:
             raise ValueError("each time range needs exactly start_time and end_time")
         mins = []
         for key in ("start_time", "end_time"):
-            m = _HHMM.match(str(item.get(key, "")))
+            # item_text: YAML 1.1 reads an unquoted 10:30 as the number 630; Go reads "10:30".
+            m = _HHMM.match((item_text(item, key) or "") if key in item else "")
             if not m:
                 raise ValueError(f"{key} must be HH:MM (24h), got {item.get(key)!r}")
             h, mi = int(m.group(1)), int(m.group(2))

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import Annotated, Any, TypeVar
 
 from guardia.config.errors import ConfigIssue
+from guardia.config.scalars import TextMap, describe, item_text
 from guardia.config.schema import BeforeValidator, Model, PlainSerializer, ValidationError, model_validator
 from guardia.config.validate import StrictModel, clean_loc, issues_from
 from guardia.config.yamlsource import YamlSource
@@ -33,7 +34,9 @@ class PromModel(StrictModel):
     @classmethod
     def _drop_nulls(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            return {k: v for k, v in data.items() if v is not None}
+            kept = {k: v for k, v in data.items() if v is not None}
+            # Keep the source spellings, so string fields still read ``1.50`` as written.
+            return TextMap(kept, data.texts) if isinstance(data, TextMap) else kept
         return data
 
 
@@ -133,18 +136,15 @@ def _label_set(v: Any) -> Any:
     for k, val in v.items():
         if not isinstance(k, str) or not is_valid_label_name(k):
             raise ValueError(f"{k!r} is not a valid label name ({NAME_RULE})")
-        if isinstance(val, bool):
-            val = "true" if val else "false"
-        if isinstance(val, int | float):
-            val = str(val)
-        if not isinstance(val, str):
-            raise ValueError(f"label {k!r} must have a string value")
-        out[k] = val
+        text = item_text(v, k)
+        if text is None:
+            raise ValueError(f"label {k!r} must have one text value, not {describe(val)}")
+        out[k] = text
     return out
 
 
 LabelSet = Annotated[dict[str, str], BeforeValidator(_label_set)]
-"""A mapping of valid label names to string values (numbers are read as text, as YAML gives them)."""
+"""A mapping of valid label names to string values (other scalars are read as Go reads them: as written)."""
 
 
 UNKNOWN_FIELD = "field is not allowed here"

@@ -13,6 +13,7 @@ import json
 import re
 from typing import Any
 
+from guardia.config.scalars import scalar_text
 from guardia.config.schema import PrivateAttr, field_validator, model_validator
 from guardia.config.validate import StrictModel
 from guardia.model.labels import is_valid_label_name
@@ -93,11 +94,8 @@ class RelabelConfig(StrictModel):
     @classmethod
     def _regex(cls, v: Any) -> Any:
         # YAML may hand over a number or bool (regex: 200); Prometheus reads it as text.
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, int | float):
-            return str(v)
-        return v
+        text = scalar_text(v)
+        return v if text is None or v is None else text
 
     @field_validator("source_labels", mode="before")
     @classmethod

@@ -21,23 +21,25 @@ from guardia.config.fields import (
     remap_path,
     validate_salvaging,
 )
+from guardia.config.scalars import item_text, scalar_text
 from guardia.config.schema import Field, NonNegativeInt, PrivateAttr, field_validator
 from guardia.config.yamlsource import YamlSource, load_yaml
 from guardia.model.labels import METRIC_NAME, is_valid_label_name, is_valid_metric_name
 
 
 def _text(v: Any) -> Any:
-    """YAML hands ``expr: 1`` or ``severity: 2`` over as numbers; Prometheus reads them as text."""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return str(v)
-    return v
+    """YAML hands ``expr: 1`` over as a number; Prometheus reads it as text."""
+    text = scalar_text(v)
+    return v if text is None or v is None else text
 
 
 def _text_map(v: Any) -> Any:
+    """Label and annotation values as Prometheus reads them: ``true``, ``1.50``, ``0x1F`` as written.
+
+    Mappings and lists are left for the schema to refuse, with the position of the value.
+    """
     if isinstance(v, dict):
-        return {k: _text(val) for k, val in v.items()}
+        return {k: v[k] if (t := item_text(v, k)) is None else t for k in v}
     return v
 
 

@@ -23,6 +23,8 @@ import typing
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Literal, TypeVar, Union
 
+from guardia.config.scalars import TextList, TextMap
+
 __all__ = [
     "BeforeValidator", "Field", "FieldInfo", "Ge", "Model", "NonNegativeInt", "PlainSerializer",
     "PrivateAttr", "ValidationError", "field_validator", "model_validator",
@@ -180,7 +182,8 @@ def model_validator(*, mode: Literal["before", "after"]) -> Callable[[Any], Any]
 class FieldInfo:
     """One compiled field: its YAML name, default, type, and how to check and dump it."""
 
-    __slots__ = ("alias", "annotation", "default", "default_factory", "dump", "exclude", "name", "validate")
+    __slots__ = ("alias", "annotation", "default", "default_factory", "dump", "exclude", "name", "text",
+                 "validate")
 
     def __init__(self, name: str, annotation: Any, spec: _FieldSpec) -> None:
         self.name = name
@@ -191,6 +194,8 @@ class FieldInfo:
         self.exclude = spec.exclude
         self.validate: Callable[[Any], Any] = _identity
         self.dump: Callable[[Any, _DumpOptions], Any] = _dump_any
+        # A string field: a YAML ``true`` or ``1.50`` arrives as written, as Go decodes it.
+        self.text = _wants_text(annotation)
 
     @property
     def required(self) -> bool:
@@ -438,8 +443,11 @@ def _validate_model(cls: type[_M], data: Any) -> _M:
             else:
                 values[name] = info.get_default()
             continue
+        value = data[key]
+        if info.text and type(data) is TextMap and key in data.texts:
+            value = data.texts[key]
         try:
-            values[name] = info.validate(data[key])
+            values[name] = info.validate(value)
         except _Invalid as e:
             errors.extend(_prefixed((key,), e))
     for key in data:
@@ -557,6 +565,21 @@ _PRIMITIVES: dict[Any, Callable[[Any], Any]] = {
 }
 
 
+def _wants_text(tp: Any) -> bool:
+    """Whether a YAML scalar for ``tp`` should arrive as its source text (Go's rule for strings).
+
+    True for ``str``, types that read text (``__config_text__``, e.g. ``Secret``), and
+    ``Optional``/``Annotated`` forms of them; a union with a non-text type keeps the value.
+    """
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _wants_text(typing.get_args(tp)[0])
+    if origin is Union or origin is types.UnionType:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return bool(args) and all(_wants_text(a) for a in args)
+    return tp is str or bool(getattr(tp, "__config_text__", False))
+
+
 def _type_validator(tp: Any) -> Callable[[Any], Any]:
     """A function checking and converting one value of annotation ``tp`` (raises ``_Invalid``)."""
     prim = _PRIMITIVES.get(tp)
@@ -573,10 +596,12 @@ def _type_validator(tp: Any) -> Callable[[Any], Any]:
     if origin is tuple:
         return _tuple_validator(args)
     if origin is list:
-        return _list_validator(_type_validator(args[0]) if args else _identity)
+        return _list_validator(_type_validator(args[0]) if args else _identity,
+                               bool(args) and _wants_text(args[0]))
     if origin is dict:
         return _dict_validator(_type_validator(args[0]) if args else _identity,
-                               _type_validator(args[1]) if args else _identity)
+                               _type_validator(args[1]) if args else _identity,
+                               len(args) == 2 and _wants_text(args[1]))
     if isinstance(tp, type):
         if issubclass(tp, Model):
             model = tp
@@ -666,10 +691,13 @@ def _instance_validator(tp: type) -> Callable[[Any], Any]:
 _SEQUENCES = (list, tuple, set, frozenset)
 
 
-def _items(v: Any, check: Callable[[Any], Any]) -> list[Any]:
+def _items(v: Any, check: Callable[[Any], Any], text: bool = False) -> list[Any]:
     out: list[Any] = []
     errors: list[tuple[Loc, str, str]] = []
+    texts = v.texts if text and type(v) is TextList else None
     for i, item in enumerate(v):
+        if texts is not None and i in texts:
+            item = texts[i]
         try:
             out.append(check(item))
         except _Invalid as e:
@@ -679,11 +707,11 @@ def _items(v: Any, check: Callable[[Any], Any]) -> list[Any]:
     return out
 
 
-def _list_validator(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def _list_validator(check: Callable[[Any], Any], text: bool = False) -> Callable[[Any], Any]:
     def run(v: Any) -> Any:
         if not isinstance(v, _SEQUENCES):
             raise _fail("list_type", "Input should be a valid list")
-        return _items(v, check)
+        return _items(v, check, text)
     return run
 
 
@@ -721,13 +749,17 @@ def _tuple_validator(args: tuple[Any, ...]) -> Callable[[Any], Any]:
     return fixed
 
 
-def _dict_validator(key: Callable[[Any], Any], value: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def _dict_validator(key: Callable[[Any], Any], value: Callable[[Any], Any],
+                    text: bool = False) -> Callable[[Any], Any]:
     def run(v: Any) -> Any:
         if not isinstance(v, dict):
             raise _fail("dict_type", "Input should be a valid dictionary")
         out: dict[Any, Any] = {}
         errors: list[tuple[Loc, str, str]] = []
+        texts = v.texts if text and type(v) is TextMap else None
         for k, item in v.items():
+            if texts is not None and k in texts:
+                item = texts[k]
             ok = True
             try:
                 nk = key(k)

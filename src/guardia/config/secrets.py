@@ -13,6 +13,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from guardia.config.scalars import scalar_text
+
 REDACTED = "<secret>"
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -45,13 +47,16 @@ class Secret:
     def __bool__(self) -> bool:
         return bool(self._value)
 
-    # How the config schema reads a secret from YAML and dumps one (never the value).
+    # How the config schema reads a secret from YAML and dumps one (never the value); a YAML
+    # ``0123`` reaches ``__config_validate__`` as the text "0123", not the number 83.
+    __config_text__ = True
+
     @classmethod
     def __config_validate__(cls, value: Any) -> Secret:
         if isinstance(value, Secret):
             return value
         if isinstance(value, str | int | float):
-            return cls(str(value))
+            return cls(scalar_text(value) or "")
         raise ValueError("must be a string")
 
     def __config_dump__(self) -> str:

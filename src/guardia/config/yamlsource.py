@@ -4,6 +4,8 @@ PyYAML turns a document into plain dicts and lists and forgets positions.  We co
 node tree once, build the Python values from it ourselves, and record each value's line
 and column under its field path, so a validation error far from the parser can still say
 ``alertmanager.yml:42:9``.  Duplicate keys are refused, as Prometheus's strict YAML does.
+Non-string scalars inside mappings and lists keep their source spelling (``scalars``), for
+the fields Go would decode as text.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import yaml
 
 from guardia.config.errors import ConfigError, ConfigIssue, Path, format_path
+from guardia.config.scalars import TextList, TextMap
 
 
 @dataclass(slots=True)
@@ -73,13 +76,18 @@ class _Builder:
     def _collection(self, node: yaml.CollectionNode, path: Path) -> Any:
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
+            texts: dict[Any, str] = {}
             for k_node, v_node in node.value:
                 if k_node.tag == "tag:yaml.org,2002:merge":
                     merged = self.build(v_node, path)
                     for item in merged if isinstance(merged, list) else [merged]:
                         if isinstance(item, dict):
+                            item_texts = item.texts if isinstance(item, TextMap) else {}
                             for k, v in item.items():
-                                out.setdefault(k, v)
+                                if k not in out:
+                                    out[k] = v
+                                    if k in item_texts:
+                                        texts[k] = item_texts[k]
                     continue
                 if not isinstance(k_node, yaml.ScalarNode):
                     kind = "mapping" if isinstance(k_node, yaml.MappingNode) else "list"
@@ -104,9 +112,20 @@ class _Builder:
                         )
                     )
                 self.key_marks[sub] = (k_node.start_mark.line + 1, k_node.start_mark.column + 1)
-                out[key] = self.build(v_node, sub)
-            return out
-        return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+                value = out[key] = self.build(v_node, sub)
+                if value is not None and type(value) is not str and isinstance(v_node, yaml.ScalarNode):
+                    texts[key] = v_node.value
+                else:
+                    texts.pop(key, None)
+            return TextMap(out, texts) if texts else out
+        items: list[Any] = []
+        spelled: dict[int, str] = {}
+        for i, item_node in enumerate(node.value):
+            value = self.build(item_node, (*path, i))
+            items.append(value)
+            if value is not None and type(value) is not str and isinstance(item_node, yaml.ScalarNode):
+                spelled[i] = item_node.value
+        return TextList(items, spelled) if spelled else items
 
 
 # libyaml's C parser when PyYAML was built with it: composing is most of a config check's time.
