@@ -86,3 +86,31 @@ def test_row_subsets_decode_like_the_whole_page() -> None:
             np.testing.assert_array_equal(c, c_all[rows])
             np.testing.assert_array_equal(t, t_all[idx])
             np.testing.assert_array_equal(v.view(np.uint64), v_all[idx].view(np.uint64))
+
+
+@pytest.mark.parametrize("kind", ["int", "float", "mixed"])
+def test_rows_without_samples_encode_and_decode_anywhere(kind: str) -> None:
+    """Empty rows first, last, in a run, alone, or every row: whole pages and row subsets."""
+    rng = np.random.default_rng(11)
+    layouts = [[0, 3, 2], [3, 2, 0], [2, 0, 0, 4], [0], [0, 0], [4, 0, 4], [0, 5, 0, 5, 0]]
+    for layout in layouts:
+        counts = np.array(layout, dtype=np.int32)
+        ts = np.concatenate([np.arange(c, dtype=np.int64) * 15 + 1000 for c in layout])
+        vs = rng.integers(0, 99, ts.shape[0]).astype(np.float64)
+        if kind != "int":
+            floats = np.repeat(np.arange(len(layout)) % 2 == 0, counts) if kind == "mixed" else slice(None)
+            vs[floats] = rng.standard_normal(vs[floats].shape[0])
+        blob = encode_page(counts, ts, vs)
+        c, t, v = decode_page(blob)
+        assert c.tolist() == layout and t.tolist() == ts.tolist()
+        assert v.view(np.uint64).tolist() == vs.view(np.uint64).tolist()
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        n = len(layout)
+        for rows in [np.array([r]) for r in range(n)] + [np.arange(1, n), np.arange(0, n, 2)]:
+            if not rows.size:
+                continue
+            c, t, v = decode_page_rows(blob, rows.astype(np.int64))
+            idx = np.concatenate([np.arange(starts[r], starts[r] + counts[r]) for r in rows]).astype(np.int64)
+            assert c.tolist() == counts[rows].tolist()
+            assert t.tolist() == ts[idx].tolist()
+            assert v.view(np.uint64).tolist() == vs[idx].view(np.uint64).tolist()

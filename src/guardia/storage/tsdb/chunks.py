@@ -137,13 +137,14 @@ def _seg_xor_accumulate(d: U64, starts: I64, counts: I32) -> U64:
 def encode_timestamps(ts: I64, counts: I32) -> tuple[bool, U64]:
     """Delta-of-delta words per row, or the first row only when all rows are equal."""
     n = counts.shape[0]
-    if n and (counts == counts[0]).all():
+    if n and counts[0] > 0 and (counts == counts[0]).all():
         c = int(counts[0])
         mat = ts.reshape(n, c)
         if (mat == mat[0]).all():
             row = mat[0]
             return True, _zigzag(_dod(row, np.zeros(1, dtype=np.int64)))
-    return False, _zigzag(_dod(ts, row_starts(counts)))
+    # Rows without samples add nothing to the words (and have no first sample).
+    return False, _zigzag(_dod(ts, row_starts(counts[counts > 0])))
 
 
 def _dod(ts: I64, starts: I64) -> I64:
@@ -168,6 +169,10 @@ def _uniform(counts: I32) -> int:
 
 
 def _undod(words: U64, starts: I64, counts: I32) -> I64:
+    nonempty = counts > 0
+    if not nonempty.all():
+        counts = counts[nonempty]
+        starts = row_starts(counts)
     d2 = _unzigzag(words)
     c = _uniform(counts)
     if c > 0:
@@ -191,6 +196,13 @@ def _undod(words: U64, starts: I64, counts: I32) -> I64:
 
 
 def encode_values(vs: F64, counts: I32) -> tuple[npt.NDArray[np.bool_], U64]:
+    nonempty = counts > 0
+    if not nonempty.all():
+        # Rows without samples: encode the others; their flag is meaningless (True).
+        row_int_ne, words = encode_values(vs, counts[nonempty])
+        row_int_all = np.ones(counts.shape[0], dtype=np.bool_)
+        row_int_all[nonempty] = row_int_ne
+        return row_int_all, words
     starts = row_starts(counts)
     bits = vs.view(np.uint64)
     with np.errstate(invalid="ignore"):
@@ -218,6 +230,9 @@ def encode_values(vs: F64, counts: I32) -> tuple[npt.NDArray[np.bool_], U64]:
 
 
 def decode_values(row_int: npt.NDArray[np.bool_], words: U64, counts: I32) -> F64:
+    nonempty = counts > 0
+    if not nonempty.all():
+        return decode_values(row_int[nonempty], words, counts[nonempty])
     c = _uniform(counts)
     if c > 0:
         return _decode_values_uniform(row_int, words.reshape(-1, c))
