@@ -210,3 +210,36 @@ def test_appends_and_queries_go_on_while_a_block_is_written(open_db: Open) -> No
     s = db.querier(0, 10**9).select([Matcher.equal("i", "7")])[0]
     assert s.timestamps.tolist() == list(range(0, t, 15_000))
     assert s.values.tolist() == [float(x // 1000) for x in range(0, t, 15_000)]
+
+
+def test_a_querier_keeps_reading_blocks_that_compaction_replaces(open_db: Open, tmp_path: Path) -> None:
+    db = open_db(opts(max_block_range_ms=R))  # cut three blocks, no compaction yet
+    scrape(db, 10, 0, 4 * R)
+    db.maintain()
+    assert len(db.blocks) == 3
+    db.close()
+    db2 = open_db(opts(), tmp_path / "data")
+    want = dump(db2.querier(0, 3 * R - 1))
+    q = db2.querier(0, 3 * R - 1)  # made before the compaction, read after it
+    old = list(db2.blocks)
+    assert db2.maintain().compacted
+    assert all(not b.path.exists() for b in old)
+    assert dump(q) == want
+    q.close()
+    assert dump(db2.querier(0, 3 * R - 1)) == want
+
+
+def test_a_querier_keeps_reading_blocks_that_retention_deletes(open_db: Open) -> None:
+    db = open_db(opts(max_block_range_ms=R, retention_ms=2 * R))
+    scrape(db, 10, 0, 4 * R)
+    db.maintain()
+    kept = {b.ulid for b in db.blocks}
+    assert kept
+    want = dump(db.querier(0, 3 * R - 1))
+    q = db.querier(0, 3 * R - 1)
+    scrape(db, 10, 4 * R, 8 * R)
+    rep = db.maintain()
+    assert kept & {ulid for ulid, _ in rep.deleted}
+    assert dump(q) == want  # the deleted blocks stay readable until the querier is done
+    q.close()
+    assert dump(db.querier(0, 3 * R - 1)) != want

@@ -24,6 +24,7 @@ import os
 import secrets
 import shutil
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Sequence
@@ -265,6 +266,9 @@ class Block:
         self._first = self._pt[:, 2].copy()
         self._bad: set[int] = set()
         self._on_corrupt = on_corrupt
+        self._readers_lock = threading.Lock()
+        self._readers = 0
+        self._retired = False
         cpath = path / "chunks" / CHUNKS_FILE
         try:
             self._file = open(cpath, "rb")  # noqa: SIM115
@@ -325,7 +329,30 @@ class Block:
     def corrupt_pages(self) -> set[int]:
         return set(self._bad)
 
+    def acquire(self) -> None:
+        """A querier reads this block until it calls ``release``."""
+        with self._readers_lock:
+            self._readers += 1
+
+    def release(self) -> None:
+        with self._readers_lock:
+            self._readers -= 1
+            if self._readers == 0 and self._retired:
+                self._close_now()
+
     def close(self) -> None:
+        """Close now, or when the last querier reading the block releases it.
+
+        Compaction and retention delete a block's directory while queriers made before
+        may still read it: the open map keeps the deleted files' data readable (and on
+        disk) until the block is really closed.
+        """
+        with self._readers_lock:
+            self._retired = True
+            if self._readers == 0:
+                self._close_now()
+
+    def _close_now(self) -> None:
         if self._mm is not None:
             self._mm.close()
             self._mm = None

@@ -351,9 +351,12 @@ class TSDB:
             m.lowest_timestamp.set(min(lows))
 
     def _sources_for(self, mint: int, maxt: int) -> list[SeriesSource]:
+        """Blocks and head for a querier; the blocks are acquired (the querier releases)."""
         with self._lock:
-            srcs: list[SeriesSource] = [b for b in self.blocks if b.maxt >= mint and b.mint <= maxt]
-            srcs.append(self.head)
+            blocks = [b for b in self.blocks if b.maxt >= mint and b.mint <= maxt]
+            for b in blocks:
+                b.acquire()
+            srcs: list[SeriesSource] = [*blocks, self.head]
             return srcs
 
     # --- housekeeping -----------------------------------------------------------------------

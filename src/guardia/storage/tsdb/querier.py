@@ -10,6 +10,7 @@ import numpy.typing as npt
 
 from guardia.model import Labels, Matcher
 from guardia.storage.interface import Series, check_selectable
+from guardia.storage.tsdb.block import Block
 from guardia.storage.tsdb.merge import Fragment, assemble
 
 if TYPE_CHECKING:
@@ -116,4 +117,12 @@ class TSDBQuerier:
         return sorted(values)
 
     def close(self) -> None:
-        self._sources = []
+        """Release the blocks: one compacted or deleted meanwhile is closed now."""
+        sources, self._sources = getattr(self, "_sources", []), []
+        for src in sources:
+            if isinstance(src, Block):
+                src.release()
+
+    def __del__(self) -> None:
+        # A querier dropped without close() must not keep deleted blocks open for good.
+        self.close()
