@@ -9,7 +9,9 @@ validators lazily, on first use, and only for what is used, in plain Python.
 Semantics follow pydantic's lax mode for what the config package uses, including the error
 ``type``s and messages (users see them, and the tests pin them): models are frozen, unknown
 fields are refused, ``"10"`` is accepted for an int and ``yes`` for a bool, a list is accepted
-for a tuple, defaults are not validated, ``model_copy`` does not revalidate.
+for a tuple, defaults are not validated, ``model_copy`` does not revalidate.  One departure, for
+Go's sake: a string field (or list/dict item) given an unquoted YAML scalar gets its source
+text (``true``, ``1.50``, ``0123``) when the YAML builder recorded it (``scalars.TextMap``).
 """
 
 from __future__ import annotations
