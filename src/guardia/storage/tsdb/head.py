@@ -332,8 +332,9 @@ class Head:
         if full.any():
             self._spill(w, r[full])
             pos = w.n[r]
-        w.ts[r, pos] = t - w.base
-        w.vs[r, pos] = vs
+        flat = r * self.S + pos  # 1-D stores: about three times cheaper than 2-D fancy ones
+        w.ts.reshape(-1)[flat] = t - w.base
+        w.vs.reshape(-1)[flat] = vs
         w.n[r] = pos + 1
         self.last_t[r] = t
         self.last_bits[r] = bits
@@ -475,6 +476,8 @@ class Head:
 
     def _buffer_fragment(self, w: Window, q: I64, qidx: I64) -> Fragment:
         c = w.n[q].astype(np.int64)
+        if c.shape[0] and bool((c == self.S).all()):  # full rows (a compressed window): no mask
+            return Fragment(qidx, c, w.ts[q].ravel().astype(np.int64) + w.base, w.vs[q].ravel())
         mask = np.arange(self.S)[None, :] < c[:, None]
         ts = w.ts[q][mask].astype(np.int64) + w.base
         return Fragment(qidx, c, ts, w.vs[q][mask])
