@@ -19,7 +19,7 @@ from typing import Annotated, Any, ClassVar
 from guardia.config.errors import ConfigError, ConfigIssue
 from guardia.config.errors import Path as FieldPath
 from guardia.config.fields import Duration
-from guardia.config.httpclient import HTTPClientConfig, TLSConfig
+from guardia.config.httpclient import Finding, HTTPClientConfig, TLSConfig, check_http_client, check_tls
 from guardia.config.paths import config_dir, rebase_files
 from guardia.config.placeholders import placeholder_reason
 from guardia.config.scalars import describe, item_text
@@ -548,6 +548,7 @@ def parse_alertmanager_config(src: YamlSource, *, placeholders: str = "error") -
         raise ConfigError(issues_from(e, src)) from None
     # Paths first: receivers inherit global's http_config, which must already be resolved.
     cfg, findings = rebase_files(cfg, config_dir(src.file))
+    findings += _http_client_findings(cfg)
     checker = _Checker(src, cfg, placeholders)
     checker.issues += [src.issue(p, m, severity=s) for p, m, s in findings]
     resolved = checker.run()
@@ -555,6 +556,25 @@ def parse_alertmanager_config(src: YamlSource, *, placeholders: str = "error") -
     if errors:
         raise ConfigError(checker.issues)
     return resolved.model_copy(update={"warnings": tuple(checker.issues)})
+
+
+def _http_client_findings(cfg: AlertmanagerConfig) -> list[Finding]:
+    """prometheus/common's rules for every ``http_config`` (and email ``tls_config``), as amtool runs them.
+
+    Alertmanager embeds the same client block as Prometheus, so the same checks apply:
+    one kind of credentials, not both a secret and its file, cert and key together.
+    """
+    out: list[Finding] = []
+    if cfg.global_.http_config is not None:
+        out += check_http_client(cfg.global_.http_config, ("global", "http_config"))
+    for i, r in enumerate(cfg.receivers):
+        for kind, j, c in r.integrations():
+            if c.http_config is not None:
+                out += check_http_client(c.http_config, ("receivers", i, f"{kind}_configs", j, "http_config"))
+        for j, e in enumerate(r.email_configs):
+            if e.tls_config is not None:
+                out += check_tls(e.tls_config, ("receivers", i, "email_configs", j, "tls_config"))
+    return out
 
 
 class _Checker:
