@@ -85,10 +85,10 @@ class TSDB:
         self._maintain_lock = threading.Lock()
         self.head = Head(options)
         self.blocks: list[Block] = []
-        # Series from this ref on are not in the WAL yet (logged with the next commit).  A
-        # ref, not a list of (ref, labels): a tuple per new series would be garbage
-        # scattered through the small-object heap, which then stays resident.
-        self._pending_from = 0
+        # Series not in the WAL yet (logged with the next commit), encoded as they are
+        # created: one growing buffer, not a (ref, labels) tuple per new series, which
+        # would be garbage scattered through the small-object heap (and stay resident).
+        self._pending_series = bytearray()
         self._created = 0
         self._frame_samples = 0
         self._lockfile: int = -1
@@ -240,7 +240,6 @@ class TSDB:
         rep.seconds = time.perf_counter() - t0
         self.metrics.replay_seconds.set(rep.seconds)
         self.metrics.head_series_created.inc(head.num_series)
-        self._pending_from = head.num_series
 
     def _load_frames(self, frames: list[tuple[int, int, int, I64, bytes]]) -> None:
         n = self.head.num_series
@@ -286,16 +285,15 @@ class TSDB:
         with self._lock:
             ref, created = self.head.ref_for(labels)
             if created:
+                wal.encode_series_into(self._pending_series, ref, labels)
                 self._created += 1
             return ref
 
     def _has_pending_series(self) -> bool:
-        return self.head.num_series > self._pending_from
+        return bool(self._pending_series)
 
     def _series_record(self) -> bytes:
-        ids = np.arange(self._pending_from, self.head.num_series, dtype=np.int64)
-        items = list(zip(ids.tolist(), self.head.index.labels_of(ids), strict=True))
-        return wal.frame(wal.REC_SERIES, wal.encode_series(items))
+        return wal.frame(wal.REC_SERIES, bytes(self._pending_series))
 
     def _commit(self, refs: I64, t: int | I64, vs: F64) -> AppendStats:
         """Log then apply one commit's samples (one WAL record, replayed the same way)."""
@@ -316,7 +314,7 @@ class TSDB:
                 recs.append(wal.frame(wal.REC_SAMPLES, wal.encode_samples(refs, t, vs)))
             assert self._wal is not None
             self._wal.write(recs[0] if len(recs) == 1 else b"".join(recs))
-            self._pending_from = self.head.num_series
+            self._pending_series = bytearray()
             self.head.append(refs, t, vs, stats)
             self._count(stats)
         return stats
@@ -439,7 +437,7 @@ class TSDB:
         refs, ts, vs = h.ooo_samples()
         if refs.size:
             yield wal.frame(wal.REC_OOO, wal.encode_samples(refs, ts, vs))
-        self._pending_from = n
+        self._pending_series = bytearray()
 
     def _compact(self, rep: MaintenanceReport) -> None:
         while True:

@@ -69,7 +69,7 @@ that memory in its heap, where it would count as resident forever.
 
 
 _FRAMES_PER_BATCH = 16  # frames built per batch when compressing (8,192 series at 512 rows)
-_MAPPED_MIN = 1 << 18
+_MAPPED_MIN = 1 << 18  # smaller window buffers (small heads, tests) come from np.zeros
 
 A = TypeVar("A", bound=np.generic)
 
@@ -262,7 +262,7 @@ class Head:
         if refs.shape[0] < 64:
             return bool(len(set(refs.tolist())) == refs.shape[0])
         # Stamp each ref with its position; a repeated ref keeps only one stamp.  Stamps
-        # grow across calls, so the array never needs clearing.
+        # grow across calls, so the array is cleared only when int32 stamps run out.
         if self._mark.shape[0] < self._cap or self._mark_base + refs.shape[0] >= 2**31:
             self._mark = np.zeros(self._cap, dtype=np.int32)  # new, or stamps ran out
             self._mark_base = 1

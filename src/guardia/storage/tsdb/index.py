@@ -181,10 +181,6 @@ class MemIndex:
         for sid, h in enumerate(self._hash):
             self._insert(sid, h)
 
-    def labels_at(self, sid: int) -> Labels:
-        pt = self._pair_of
-        return Labels.from_sorted([pt[p] for p in self._pids(sid)])
-
     def labels_of(self, ids: IDs) -> list[Labels]:
         """Label sets of ``ids``, built now (the index keeps none)."""
         if not ids.size:

@@ -72,13 +72,18 @@ def frame(rtype: int, payload: bytes) -> bytes:
 def encode_series(items: list[tuple[int, Labels]]) -> bytes:
     out = bytearray()
     for ref, labels in items:
-        out += struct.pack("<IH", ref, len(labels))
-        for k, v in labels:
-            kb, vb = k.encode(), v.encode()
-            out += struct.pack("<HI", len(kb), len(vb))
-            out += kb
-            out += vb
+        encode_series_into(out, ref, labels)
     return bytes(out)
+
+
+def encode_series_into(out: bytearray, ref: int, labels: Labels) -> None:
+    """Append one series to a series record's payload (``encode_series`` of many)."""
+    out += struct.pack("<IH", ref, len(labels))
+    for k, v in labels:
+        kb, vb = k.encode(), v.encode()
+        out += struct.pack("<HI", len(kb), len(vb))
+        out += kb
+        out += vb
 
 
 def decode_series(payload: bytes) -> list[tuple[int, Labels]]:
