@@ -49,16 +49,37 @@ def _groups(vec: Vector, node: plan.Aggregate) -> tuple[list[Labels], np.ndarray
         )
         return [Labels.from_sorted(k) for k in pindex], gidx
     names = sorted(set(node.grouping))
-    vindex: dict[tuple[str, ...], int] = {}
-    vkeys: list[tuple[str, ...]]
-    if len(names) == 1:
-        n0 = names[0]
-        vkeys = [(dict(ls).get(n0, ""),) for ls in vec.labels]
-    else:
-        vkeys = [tuple(dict(ls).get(n, "") for n in names) for ls in vec.labels]
-    gidx = np.fromiter((vindex.setdefault(k, len(vindex)) for k in vkeys), dtype=np.intp, count=len(vkeys))
+    columns = [label_values(vec.labels, n) for n in names]
+    vkeys: list[tuple[str, ...]] = list(zip(*columns, strict=True)) if names else [()] * len(vec.labels)
+    # First-seen order of groups, then one C-level lookup per series.
+    vindex = {k: i for i, k in enumerate(dict.fromkeys(vkeys))}
+    gidx = np.fromiter(map(vindex.__getitem__, vkeys), dtype=np.intp, count=len(vkeys))
     labels = [Labels.from_sorted((n, v) for n, v in zip(names, k, strict=True) if v) for k in vindex]
     return labels, gidx
+
+
+def label_values(labels: list[Labels], name: str) -> list[str]:
+    """The value of ``name`` in every label set ("" where missing).
+
+    Series of one query mostly share their label names, so the position where the name
+    was found in the previous set is tried first; only a miss scans the pairs.  That is
+    one tuple lookup per series instead of building a dict per series.
+    """
+    out: list[str] = []
+    add = out.append
+    i = -1
+    for ls in labels:
+        if 0 <= i < len(ls) and ls[i][0] == name:
+            add(ls[i][1])
+            continue
+        for j, (k, v) in enumerate(ls):
+            if k == name:
+                i = j
+                add(v)
+                break
+        else:
+            add("")
+    return out
 
 
 def _reduce(ufunc: np.ufunc, vals: np.ndarray, gidx: np.ndarray, ngroups: int) -> np.ndarray:

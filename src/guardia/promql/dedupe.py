@@ -18,7 +18,8 @@ DUP_MSG = "vector cannot contain metrics with the same labelset"
 
 def merge_duplicates(vec: Vector) -> Vector:
     """Merge rows with equal labels; raise if any two are present at the same step."""
-    if len(vec.labels) < 2:
+    if len(vec.labels) < 2 or len(set(vec.labels)) == len(vec.labels):
+        # The usual case, checked by hashing in C: nothing collides.
         return vec
     groups: dict[Labels, list[int]] = {}
     for i, ls in enumerate(vec.labels):
@@ -47,5 +48,15 @@ def merge_duplicates(vec: Vector) -> Vector:
 
 
 def drop_name(labels: list[Labels]) -> list[Labels]:
-    new = Labels.from_sorted
-    return [new([p for p in ls if p[0] != "__name__"]) for ls in labels]
+    """Every label set without ``__name__``.
+
+    This runs once per series after most functions and operators, so the common shape
+    (the name sorts first, as it does unless a label name starts with a digit, an
+    upper-case letter or ``:``) is a tuple slice, built without re-validating the order.
+    """
+    new = tuple.__new__
+    return [
+        new(Labels, ls[1:]) if ls and ls[0][0] == "__name__"
+        else new(Labels, [p for p in ls if p[0] != "__name__"])
+        for ls in labels
+    ]

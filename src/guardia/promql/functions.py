@@ -234,7 +234,13 @@ def call(ev: Evaluator, node: plan.Call, ts: I64) -> Value:
 
 def _check_counter_names(ev: Evaluator, rv: RangeVector, arg: plan.Node) -> None:
     seen: set[str] = set()
-    for ls in rv.labels:
+    labels: list[Labels] = rv.labels
+    fixed = _fixed_name(arg)
+    if fixed is not None and labels:
+        # Every selected series carries the name the selector asks for: check it once
+        # instead of reading it off thousands of label sets.
+        labels = labels[:1]
+    for ls in labels:
         nm = ls.name
         if nm in seen:
             continue
@@ -243,6 +249,15 @@ def _check_counter_names(ev: Evaluator, rv: RangeVector, arg: plan.Node) -> None
             ev.ctx.info(
                 f"{annotate.possible_non_counter(nm)} ({annotate.position(ev.ctx.query, nm)})"
             )
+
+
+def _fixed_name(arg: plan.Node) -> str | None:
+    """The metric name a range selector pins with ``name{...}`` or ``{__name__="..."}``."""
+    if isinstance(arg, plan.MatrixSelector):
+        for m in arg.selector.matchers:
+            if m.name == "__name__" and m.type is MatchType.EQUAL:
+                return m.value
+    return None
 
 
 def _quantile_warnings(ev: Evaluator, q: F64) -> None:

@@ -65,49 +65,62 @@ def extrapolated_rate(rv: RangeVector, is_counter: bool, is_rate: bool) -> tuple
     The difference between the last and first sample (plus what counter resets lost) is
     extrapolated towards the window edges: all the way when the gap to an edge is at most
     1.1 average sample intervals, otherwise by half an interval; a counter is never
-    extrapolated below zero.  Written with in-place operations: it runs on every
-    (series, step) cell of the hottest query shape.
+    extrapolated below zero.
+
+    This runs on every (series, step) cell of the hottest query shape, and what it costs
+    is mostly fresh (series x steps) arrays being faulted in, so every intermediate is
+    computed into a buffer that an earlier step no longer needs.  Times are gathered as
+    float64 (millisecond integers are exact there, and so are their differences), so the
+    arithmetic is the same, operation for operation, as on integer differences.
     """
     lo, hi = rv.lo, rv.hi
     c = hi - lo
     ok = c >= 2
-    v, t = rv.v, rv.t
-    if len(v) == 0:
+    v = rv.v
+    nv = len(v)
+    if nv == 0:
         return np.zeros(lo.shape), ok
-    loc = np.minimum(lo, len(v) - 1)
-    hic = hi - 1
-    np.clip(hic, 0, len(v) - 1, out=hic)
-    first_v = v[loc]
-    result = v[hic]
+    ft = rv.t.astype(np.float64)
+    idx = np.minimum(lo, nv - 1)
+    first_v = v[idx]
+    first_t = ft[idx]
+    np.subtract(hi, 1, out=idx)
+    np.clip(idx, 0, nv - 1, out=idx)
+    result = v[idx]
+    last_t = ft[idx]
+    del idx
     result -= first_v
     if is_counter:
         prev = _prev(v)
         drops = (v < prev) & ~_first_of_series(rv)
         if drops.any():
             result += _pair_sum(rv, np.where(drops, prev, 0.0))
-    first_t = t[loc]
-    last_t = t[hic]
-    end = rv.step_times[None, :]
+    end = rv.step_times.astype(np.float64)[None, :]
+    start = (rv.step_times - rv.range_ms).astype(np.float64)[None, :]
     with np.errstate(all="ignore"):
         # Durations in seconds: sampled span, gaps to the window start and end.
-        sampled = (last_t - first_t).astype(np.float64)
+        sampled = np.subtract(last_t, first_t)
         sampled *= 1e-3
-        dur_start = (first_t - (end - rv.range_ms)).astype(np.float64)
+        dur_start = np.subtract(first_t, start, out=first_t)
         dur_start *= 1e-3
-        dur_end = (end - last_t).astype(np.float64)
+        dur_end = np.subtract(end, last_t, out=last_t)
         dur_end *= 1e-3
         c -= 1
         np.maximum(c, 1, out=c)
-        half = sampled / c
-        threshold = half * 1.1
+        half = np.divide(sampled, c)
+        threshold = np.multiply(half, 1.1)
+        far_start = dur_start >= threshold
+        far_end = dur_end >= threshold
         half *= 0.5
-        np.copyto(dur_start, half, where=dur_start >= threshold)
+        np.copyto(dur_start, half, where=far_start)
         if is_counter:
-            to_zero = first_v / result
+            to_zero = np.divide(first_v, result, out=threshold)
             to_zero *= sampled
-            use_zero = (result > 0) & (first_v >= 0) & (to_zero < dur_start)
+            use_zero = result > 0
+            use_zero &= first_v >= 0
+            use_zero &= to_zero < dur_start
             np.copyto(dur_start, to_zero, where=use_zero)
-        np.copyto(dur_end, half, where=dur_end >= threshold)
+        np.copyto(dur_end, half, where=far_end)
         dur_start += dur_end
         dur_start += sampled
         dur_start /= sampled

@@ -11,7 +11,7 @@ from guardia.model.samples import stale_mask
 from guardia.promql import plan
 from guardia.promql.context import EvalContext
 from guardia.promql.values import I64, RangeVector, Vector
-from guardia.promql.windows import filter_flat, flatten, search
+from guardia.promql.windows import filter_flat, flatten, raw_count, search
 from guardia.storage.interface import Series
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def instant(ctx: EvalContext, sel: plan.VectorSelector, ts: I64, want_timestamps
     series = _select(ctx, sel, int(et.min()) - ctx.lookback + 1, int(et.max()))
     if not series:
         return Vector.empty(n)
-    ctx.check_raw(sum(len(s) for s in series))
+    ctx.check_raw(raw_count(series))
     t, v, starts = flatten(series)
     hi = search(t, starts, et, "right")
     idx = hi - 1
@@ -73,7 +73,7 @@ def range_(ctx: EvalContext, sel: plan.MatrixSelector, ts: I64) -> RangeVector:
         series: list[Series] = []
     else:
         series = _select(ctx, vs, int(et.min()) - sel.range_ms + 1, int(et.max()))
-        ctx.check_raw(sum(len(s) for s in series))
+        ctx.check_raw(raw_count(series))
     return windowed(ctx, [s.labels for s in series], *flatten(series), et, sel.range_ms, ts)
 
 

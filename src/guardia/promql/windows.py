@@ -18,14 +18,22 @@ from guardia.storage.interface import Series
 
 def flatten(series: Sequence[Series]) -> tuple[I64, F64, I64]:
     """Concatenate series' samples; returns ``(t, v, starts)`` with ``len(starts) == k + 1``."""
-    counts = np.fromiter((len(s) for s in series), dtype=np.int64, count=len(series))
     starts = np.zeros(len(series) + 1, dtype=np.int64)
-    np.cumsum(counts, out=starts[1:])
     if len(series) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0), starts
-    t = np.concatenate([np.asarray(s.timestamps, dtype=np.int64) for s in series])
-    v = np.concatenate([np.asarray(s.values, dtype=np.float64) for s in series])
+    # One pass of attribute reads, then C-level len/concatenate: this runs on every
+    # selected series of every query.
+    ts = [s.timestamps for s in series]
+    vs = [s.values for s in series]
+    np.cumsum(np.fromiter(map(len, ts), dtype=np.int64, count=len(ts)), out=starts[1:])
+    t: I64 = np.concatenate(ts, dtype=np.int64, casting="unsafe")
+    v: F64 = np.concatenate(vs, dtype=np.float64, casting="unsafe")
     return t, v, starts
+
+
+def raw_count(series: Sequence[Series]) -> int:
+    """Samples held by ``series`` (what a selector read), without a Python call per series."""
+    return sum(map(len, [s.timestamps for s in series]))
 
 
 def filter_flat(t: I64, v: F64, starts: I64, keep: np.ndarray) -> tuple[I64, F64, I64]:
