@@ -4,9 +4,10 @@
 as Prometheus sends them), snappy-compressed protobuf encoded beforehand by the protobuf
 library.  120 rounds at 15 s: half an hour of data, so the run covers several head windows
 being compressed and the one-off costs of new series (the head's label ordering) weigh
-as little as they do in a server that has been up for a while.  The receiver runs in uvicorn on 127.0.0.1 in its own process and appends to the
-embedded TSDB (WAL included); the client posts the batches for a few seconds over 4
-connections, as Prometheus's remote-write shards do.
+as little as they do in a server that has been up for a while.  The receiver runs in
+uvicorn on 127.0.0.1 in its own process and appends to the embedded TSDB (WAL included);
+the client posts the batches for a few seconds over 4 connections, as Prometheus's
+remote-write shards do.
 Also printed: the decode+append rate without HTTP.  The last line is the HTTP rate.
 """
 
