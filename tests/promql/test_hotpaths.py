@@ -4,13 +4,13 @@ the plain definitions give, including the shapes the shortcuts do not cover."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from guardia.model import Labels
-from guardia.promql import Engine, plan
+from guardia.promql import Engine, plan, rangefuncs
 from guardia.promql.aggregations import _groups, label_values
 from guardia.promql.context import EvalContext
 from guardia.promql.dedupe import drop_name, merge_duplicates
-from guardia.promql.rangefuncs import extrapolated_rate
 from guardia.promql.selectors import windowed
 from guardia.promql.values import Vector
 from guardia.promql.windows import flatten
@@ -90,7 +90,11 @@ def _rate_reference(t: np.ndarray, v: np.ndarray, end: int, range_ms: int, is_co
     return result * (sampled + dstart + dend) / sampled
 
 
-def test_extrapolated_rate_matches_the_per_window_definition() -> None:
+@pytest.mark.parametrize("block_cells", [1 << 16, 100, 1])
+def test_extrapolated_rate_matches_the_per_window_definition(
+    block_cells: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rangefuncs, "_BLOCK_CELLS", block_cells)
     rng = np.random.default_rng(11)
     series = []
     for j in range(12):
@@ -103,13 +107,16 @@ def test_extrapolated_rate_matches_the_per_window_definition() -> None:
     ctx = EvalContext(MemoryStorage(), 0, 0, 0, 300_000, 10**9, float("inf"), None)
     rv = windowed(ctx, [s.labels for s in series], *flatten(series), et, 300_000, et)
     for counter in (True, False):
-        res, ok = extrapolated_rate(rv, counter, False)
+        res, ok = rangefuncs.extrapolated_rate(rv, counter, False)
         for j, s in enumerate(series):
             for i, end in enumerate(et.tolist()):
                 want = _rate_reference(s.timestamps, s.values, end, 300_000, counter)
                 assert bool(ok[j, i]) == (want is not None)
                 if want is not None:
                     assert np.isclose(res[j, i], want, rtol=1e-12, atol=0)
+    rate, ok = rangefuncs.extrapolated_rate(rv, True, True)
+    increase, _ = rangefuncs.extrapolated_rate(rv, True, False)
+    np.testing.assert_allclose(rate[ok], increase[ok] / 300.0, rtol=1e-12)
 
 
 def test_rate_with_fixed_name_still_reports_non_counter() -> None:
@@ -120,3 +127,27 @@ def test_rate_with_fixed_name_still_reports_non_counter() -> None:
     assert len(res.infos) == 1 and "temperature" in res.infos[0]
     res = Engine().instant(s, 'sum(rate({__name__="temperature"}[1m]))', 30_000)
     assert len(res.infos) == 1
+
+
+def test_grouped_sums_are_exact_enough_for_every_group_shape() -> None:
+    import math
+
+    from guardia.promql.kahan import grouped_sum
+
+    rng = np.random.default_rng(5)
+    k, n = 600, 7
+    for vals in (rng.uniform(0, 5, (k, n)), rng.normal(0, 1, (k, n)) * 10.0 ** rng.integers(-8, 8, (k, n))):
+        vals[3, 2] = np.nan
+        pres = rng.uniform(size=(k, n)) > 0.1
+        for gidx in (np.zeros(k, dtype=np.intp), np.tile(np.arange(4), k // 4), np.repeat(np.arange(200), 3)):
+            g = int(gidx.max()) + 1
+            got = grouped_sum(vals, pres, gidx, g)
+            for gg in range(0, g, max(g // 5, 1)):
+                for c in range(n):
+                    terms = vals[(gidx == gg) & pres[:, c], c]
+                    if np.isnan(terms).any():
+                        assert np.isnan(got[gg, c])
+                        continue
+                    want = math.fsum(terms.tolist())
+                    # Relative to the result, not to the magnitudes: cancellation is compensated.
+                    assert abs(got[gg, c] - want) <= 1e-9 * abs(want) + 1e-14 * np.abs(terms).sum()

@@ -91,6 +91,16 @@ def _reduce(ufunc: np.ufunc, vals: np.ndarray, gidx: np.ndarray, ngroups: int) -
     return out
 
 
+def _present_counts(pres: np.ndarray, gidx: np.ndarray, g: int, order: np.ndarray) -> F64:
+    """Present series per group and step, summed as bytes (not floats: a tenth of the data)."""
+    counts = np.bincount(gidx, minlength=g)
+    bounds = np.zeros(g, dtype=np.int64)
+    np.cumsum(counts[:-1], out=bounds[1:])
+    srt = pres[order].view(np.uint8)
+    out: F64 = np.add.reduceat(srt, bounds, axis=0, dtype=np.int32).astype(np.float64)
+    return out
+
+
 def evaluate(ev: Evaluator, node: plan.Aggregate, ts: I64) -> Value:
     op = node.op
     param: Scalar | str | None = None
@@ -109,11 +119,12 @@ def evaluate(ev: Evaluator, node: plan.Aggregate, ts: I64) -> Value:
     keys, gidx = _groups(vec, node)
     g = len(keys)
     pres = vec.present
-    cnt = _reduce(np.add, pres.astype(np.float64), gidx, g)
+    order = np.argsort(gidx, kind="stable")
+    cnt = _present_counts(pres, gidx, g, order)
     out_present = cnt > 0
     with np.errstate(all="ignore"):
         if op == "sum":
-            res = grouped_sum(vec.values, pres, gidx, g)
+            res = grouped_sum(vec.values, pres, gidx, g, order)
         elif op == "avg":
             res = _avg(vec.values, pres, gidx, g, cnt)
         elif op == "count":

@@ -41,37 +41,53 @@ REL_TOL = 1e-10
 _PAIRWISE_FROM = 32
 
 
-def grouped_sum(values: F64, present: np.ndarray, gidx: np.ndarray, ngroups: int) -> F64:
+def grouped_sum(
+    values: F64, present: np.ndarray, gidx: np.ndarray, ngroups: int, order: np.ndarray | None = None
+) -> F64:
     """Per group and step: the sum of present values, as accurate as Prometheus's.
 
     The fast path is a plain (or, for big groups, pairwise) numpy sum; only cells whose
     error bound is not negligible against the result (cancellation, mixed magnitudes)
-    are re-added with Neumaier compensation in series order.
+    are re-added with Neumaier compensation in series order.  ``order`` is
+    ``argsort(gidx, kind="stable")`` when the caller already has it.
     """
     masked = np.where(present, values, 0.0)
-    order = np.argsort(gidx, kind="stable")
-    sg = gidx[order]
-    counts = np.bincount(sg, minlength=ngroups)
+    if order is None:
+        order = np.argsort(gidx, kind="stable")
+    counts = np.bincount(gidx, minlength=ngroups)
     bounds = np.zeros(ngroups, dtype=np.int64)
     np.cumsum(counts[:-1], out=bounds[1:])
-    srt = masked[order]
+    # Rows already in group order (one group, or grouped input) need no reordering copy.
+    srt = masked if bool((order[1:] > order[:-1]).all()) else masked[order]
+    n = srt.shape[1]
     with np.errstate(all="ignore"):
-        s: F64 = np.add.reduceat(srt, bounds, axis=0)
-        mag = np.add.reduceat(np.abs(srt), bounds, axis=0)
         factor = counts.astype(np.float64)
-        big = np.flatnonzero(counts >= _PAIRWISE_FROM)
-        if len(big):
-            cols = np.ascontiguousarray(srt.T)
-            for g in big.tolist():
-                a = int(bounds[g])
-                s[g] = cols[:, a : a + int(counts[g])].sum(axis=1)
-                factor[g] = np.log2(counts[g]) + 1
+        big = counts >= _PAIRWISE_FROM
+        s: F64 = np.empty((ngroups, n)) if big.all() else np.add.reduceat(srt, bounds, axis=0)
+        for g in np.flatnonzero(big).tolist():
+            a = int(bounds[g])
+            s[g] = _pairwise_rows(srt[a : a + int(counts[g])])
+            factor[g] = np.log2(counts[g]) + 1
+        # Without negative terms the sum of magnitudes is the sum itself (NaN fails the test).
+        mag = s if srt.size == 0 or bool(srt.min() >= 0) else np.add.reduceat(np.abs(srt), bounds, axis=0)
         risky = np.isfinite(mag) & (factor[:, None] * _EPS * mag > REL_TOL * np.abs(s))
     rg, rc = np.nonzero(risky)
     if len(rg):
-        n = srt.shape[1]
         s[rg, rc] = segment_sums(srt.ravel(), bounds[rg] * n + rc, counts[rg], stride=n)
     return s
+
+
+def _pairwise_rows(block: F64) -> F64:
+    """Column sums by adding halves of the rows until one is left: pairwise summation (error
+    grows with log2 of the row count) without transposing the block first."""
+    while block.shape[0] > 1:
+        half = block.shape[0] // 2
+        top = block[:half] + block[half : 2 * half]
+        if block.shape[0] % 2:
+            top[0] += block[-1]
+        block = top
+    out: F64 = block[0]
+    return out
 
 
 def segment_sums(flat: F64, start: np.ndarray, count: np.ndarray, stride: int = 1) -> F64:

@@ -59,6 +59,17 @@ def _prev(v: np.ndarray) -> np.ndarray:
     return p
 
 
+# Cells per block of series in the window functions: each temporary is ~512 KiB, so
+# blocks stay in cache and reuse freed heap memory instead of faulting in fresh pages.
+_BLOCK_CELLS = 1 << 16
+
+
+def row_blocks(k: int, n: int) -> list[slice]:
+    """Slices of ``k`` series in blocks of about ``_BLOCK_CELLS`` (series x steps) cells."""
+    rows = max(1, _BLOCK_CELLS // max(n, 1))
+    return [slice(a, min(a + rows, k)) for a in range(0, k, rows)]
+
+
 def extrapolated_rate(rv: RangeVector, is_counter: bool, is_rate: bool) -> tuple[F64, np.ndarray]:
     """Prometheus's ``extrapolatedRate``: rate/increase/delta for every window.
 
@@ -67,20 +78,42 @@ def extrapolated_rate(rv: RangeVector, is_counter: bool, is_rate: bool) -> tuple
     1.1 average sample intervals, otherwise by half an interval; a counter is never
     extrapolated below zero.
 
-    This runs on every (series, step) cell of the hottest query shape, and what it costs
-    is mostly fresh (series x steps) arrays being faulted in, so every intermediate is
-    computed into a buffer that an earlier step no longer needs.  Times are gathered as
-    float64 (millisecond integers are exact there, and so are their differences), so the
-    arithmetic is the same, operation for operation, as on integer differences.
+    This runs on every (series, step) cell of the hottest query shape, where a dozen
+    whole-size temporaries would cost more in memory traffic than in arithmetic, so the
+    cells are computed in blocks of series.  Times are gathered as float64 (millisecond
+    integers are exact there, and so are their differences), so the arithmetic is the
+    same, operation for operation, as on integer differences.
     """
     lo, hi = rv.lo, rv.hi
-    c = hi - lo
-    ok = c >= 2
+    ok = hi - lo >= 2
     v = rv.v
-    nv = len(v)
-    if nv == 0:
+    if len(v) == 0:
         return np.zeros(lo.shape), ok
     ft = rv.t.astype(np.float64)
+    # Counter resets: cumulative sum of what each drop lost, read at the window edges.
+    lost = None
+    if is_counter:
+        prev = _prev(v)
+        drops = (v < prev) & ~_first_of_series(rv)
+        if drops.any():
+            lost = _pair_cumsum(np.where(drops, prev, 0.0))
+    end = rv.step_times.astype(np.float64)[None, :]
+    start = (rv.step_times - rv.range_ms).astype(np.float64)[None, :]
+    out = np.empty(lo.shape)
+    for rows in row_blocks(lo.shape[0], lo.shape[1]):
+        out[rows] = _rate_block(
+            v, ft, lo[rows], hi[rows], lost, end, start, rv.range_ms, is_counter, is_rate
+        )
+    return out, ok
+
+
+def _rate_block(
+    v: F64, ft: F64, lo: I64, hi: I64, lost: F64 | None, end: F64, start: F64,
+    range_ms: int, is_counter: bool, is_rate: bool,
+) -> F64:
+    """``extrapolated_rate`` of one block of series; every temporary reuses a buffer."""
+    nv = len(v)
+    c = hi - lo
     idx = np.minimum(lo, nv - 1)
     first_v = v[idx]
     first_t = ft[idx]
@@ -88,15 +121,13 @@ def extrapolated_rate(rv: RangeVector, is_counter: bool, is_rate: bool) -> tuple
     np.clip(idx, 0, nv - 1, out=idx)
     result = v[idx]
     last_t = ft[idx]
-    del idx
     result -= first_v
-    if is_counter:
-        prev = _prev(v)
-        drops = (v < prev) & ~_first_of_series(rv)
-        if drops.any():
-            result += _pair_sum(rv, np.where(drops, prev, 0.0))
-    end = rv.step_times.astype(np.float64)[None, :]
-    start = (rv.step_times - rv.range_ms).astype(np.float64)[None, :]
+    if lost is not None:
+        # Pairs (i-1, i) with lo < i < hi: what drops inside the window lost.
+        np.add(lo, 1, out=idx)
+        np.minimum(idx, hi, out=idx)
+        result += lost[hi]
+        result -= lost[idx]
     with np.errstate(all="ignore"):
         # Durations in seconds: sampled span, gaps to the window start and end.
         sampled = np.subtract(last_t, first_t)
@@ -125,9 +156,9 @@ def extrapolated_rate(rv: RangeVector, is_counter: bool, is_rate: bool) -> tuple
         dur_start += sampled
         dur_start /= sampled
         if is_rate:
-            dur_start /= rv.range_ms / 1000.0
+            dur_start /= range_ms / 1000.0
         result *= dur_start
-    return result, ok
+    return result
 
 
 def instant_delta(rv: RangeVector, is_rate: bool) -> tuple[F64, np.ndarray]:

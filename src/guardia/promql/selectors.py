@@ -84,9 +84,10 @@ def windowed(
     """Window bounds ``(et - range, et]`` for every series and step, stale markers dropped."""
     t, v, starts = filter_flat(t, v, starts, ~stale_mask(v))
     lo, hi = _bounds(t, starts, et, range_ms)
-    counts = hi - lo
-    if counts.size:
-        ctx.add_samples(int(counts.sum(axis=0).max()), int(counts.sum()))
+    if lo.size:
+        # Samples in each step's windows, without a (series x steps) array of counts.
+        per_step = hi.sum(axis=0) - lo.sum(axis=0)
+        ctx.add_samples(int(per_step.max()), int(per_step.sum()))
     return RangeVector(labels, t, v, starts, lo, hi, range_ms, et, ts, ctx.check)
 
 
@@ -109,15 +110,23 @@ def _bounds(t: I64, starts: I64, et: I64, range_ms: int) -> tuple[I64, I64]:
 
 
 def _grid_counts(t: I64, starts: I64, g0: int, d: int, g: int) -> I64:
-    """``[j, i]``: flat index just past series j's samples with ``t <= g0 + i*d``."""
+    """``[j, i]``: flat index just past series j's samples with ``t <= g0 + i*d``.
+
+    Written in place on two sample-sized arrays and one ``(series, grid)`` array: the
+    grid is as big as the query's output and this runs for every range selector.
+    """
     k = len(starts) - 1
     if len(t) == 0 or k == 0:
         return np.broadcast_to(starts[:-1, None], (k, g)).copy()
-    first = -((g0 - t) // d)  # ceil((t - g0) / d): the first grid point at or after t
-    np.clip(first, 0, g, out=first)
-    seg = np.repeat(np.arange(k, dtype=np.int64), np.diff(starts))
-    cnt = np.bincount(seg * (g + 1) + first, minlength=k * (g + 1)).reshape(k, g + 1)[:, :g]
-    out: I64 = np.cumsum(cnt, axis=1) + starts[:-1, None]
+    # The first grid point at or after t: ceil((t - g0) / d), as a floor division.
+    key = t - (g0 - d + 1)
+    key //= d
+    np.clip(key, 0, g, out=key)
+    key += np.repeat(np.arange(0, k * (g + 1), g + 1, dtype=np.int64), np.diff(starts))
+    cnt = np.bincount(key, minlength=k * (g + 1)).reshape(k, g + 1)
+    np.cumsum(cnt, axis=1, out=cnt)
+    cnt += starts[:-1, None]
+    out: I64 = cnt[:, :g]
     return out
 
 
