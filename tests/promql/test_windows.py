@@ -36,3 +36,23 @@ def test_regular_grid_bounds_equal_two_searches() -> None:
     lo, hi = _bounds(t, starts, et, 300_000)
     np.testing.assert_array_equal(lo, _naive(t, starts, et - 300_000))
     np.testing.assert_array_equal(hi, _naive(t, starts, et))
+
+
+def test_search_for_few_times_counts_samples_per_series() -> None:
+    """Instant queries take the counting path: empty series (also at the end) and query
+    times equal to sample times must give what a per-series search gives."""
+    rng = np.random.default_rng(9)
+    for _ in range(200):
+        k = int(rng.integers(1, 30))
+        counts = rng.integers(0, 6, k) * rng.integers(0, 2, k)
+        counts[0] = max(int(counts[0]), 1)
+        starts = np.zeros(k + 1, dtype=np.int64)
+        np.cumsum(counts, out=starts[1:])
+        t = np.concatenate([np.sort(rng.choice(100, c, replace=False)) for c in counts]).astype(np.int64)
+        q = rng.integers(-5, 105, int(rng.integers(1, 5))).astype(np.int64)
+        for side in ("left", "right"):
+            want = np.empty((k, len(q)), dtype=np.int64)
+            for j in range(k):
+                a, b = starts[j], starts[j + 1]
+                want[j] = a + np.searchsorted(t[a:b], q, side=side)
+            np.testing.assert_array_equal(search(t, starts, q, side), want)

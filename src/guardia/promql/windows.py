@@ -45,6 +45,35 @@ def filter_flat(t: I64, v: F64, starts: I64, keep: np.ndarray) -> tuple[I64, F64
     return t[keep], v[keep], cum[starts]
 
 
+# Up to this many query times, counting samples per series beats building sort keys.
+_FEW_STEPS = 4
+
+
+def _count_search(t: I64, starts: I64, q: I64, side: Literal["left", "right"]) -> I64:
+    """``search`` for a few query times shared by all series (instant queries).
+
+    Samples are sorted within each series, so the index past the samples at or before
+    ``q`` is the series' start plus how many of its samples are: one comparison over the
+    flat array and one ``reduceat`` per time, no per-sample keys.
+    """
+    k = len(starts) - 1
+    out = np.empty((k, len(q)), dtype=np.int64)
+    # A trailing zero makes every start a valid reduceat index, including empty series
+    # at the end; empty series are masked (reduceat gives them one element, not zero).
+    hit = np.zeros(len(t) + 1, dtype=np.uint8)
+    empty = starts[1:] == starts[:-1]
+    for i, qi in enumerate(q.tolist()):
+        if side == "right":
+            np.less_equal(t, qi, out=hit[:-1].view(np.bool_))
+        else:
+            np.less(t, qi, out=hit[:-1].view(np.bool_))
+        cnt = np.add.reduceat(hit, starts[:-1], dtype=np.int64)
+        cnt[empty] = 0
+        cnt += starts[:-1]
+        out[:, i] = cnt
+    return out
+
+
 def search(t: I64, starts: I64, q: I64, side: Literal["left", "right"] = "right") -> I64:
     """Per-series ``searchsorted``: result ``[j, i]`` indexes the flat array for series ``j``.
 
@@ -56,6 +85,8 @@ def search(t: I64, starts: I64, q: I64, side: Literal["left", "right"] = "right"
         return np.zeros((0, q.shape[-1]), dtype=np.int64)
     if len(t) == 0:
         return np.broadcast_to(starts[:-1, None], q2.shape).copy()
+    if q.ndim == 1 and q.shape[0] <= _FEW_STEPS:
+        return _count_search(t, starts, q, side)
     base = min(int(t.min()), int(q2.min()))
     span = max(int(t.max()), int(q2.max())) - base + 1
     if span * (k + 1) < 2**62:
