@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from guardia.model import Labels
-from guardia.promql import Engine, plan, rangefuncs
+from guardia.promql import Engine, plan, rangefuncs, windows
 from guardia.promql.aggregations import _groups, label_values
 from guardia.promql.context import EvalContext
 from guardia.promql.dedupe import drop_name, merge_duplicates
@@ -94,7 +94,7 @@ def _rate_reference(t: np.ndarray, v: np.ndarray, end: int, range_ms: int, is_co
 def test_extrapolated_rate_matches_the_per_window_definition(
     block_cells: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(rangefuncs, "_BLOCK_CELLS", block_cells)
+    monkeypatch.setattr(windows, "_BLOCK_CELLS", block_cells)
     rng = np.random.default_rng(11)
     series = []
     for j in range(12):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from guardia.promql import windows
 from guardia.promql.selectors import _bounds
 from guardia.promql.windows import search
 
@@ -26,9 +28,13 @@ def test_search_matches_per_series_searchsorted() -> None:
     np.testing.assert_array_equal(search(t, starts, q), _naive(t, starts, q))
 
 
-def test_regular_grid_bounds_equal_two_searches() -> None:
+@pytest.mark.parametrize("block_cells", [1 << 16, 500, 1])
+def test_regular_grid_bounds_equal_two_searches(block_cells: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Also with the series binned in many blocks (one series per block at the smallest)."""
+    monkeypatch.setattr(windows, "_BLOCK_CELLS", block_cells)
     rng = np.random.default_rng(3)
     series = [np.unique(rng.integers(0, 3_600_000, size=200)) for _ in range(10)]
+    series[4] = series[9] = np.zeros(0, dtype=np.int64)
     starts = np.zeros(len(series) + 1, dtype=np.int64)
     np.cumsum([len(s) for s in series], out=starts[1:])
     t = np.concatenate(series).astype(np.int64)

@@ -132,7 +132,10 @@ def call(ev: Evaluator, node: plan.Call, ts: I64) -> Value:
             _check_counter_names(ev, rv, args[0])
         vals, ok = _RANGE[name](rv)
         labels = rv.labels if name in _KEEP_NAME else drop_name(rv.labels)
-        return merge_duplicates(Vector(labels, np.where(ok, vals, 0.0), ok).compact())
+        # Every range function returns a fresh array: clear its empty windows in place
+        # rather than copying a (series x steps) array.
+        np.copyto(vals, 0.0, where=~ok)
+        return merge_duplicates(Vector(labels, vals, ok).compact())
     if name in ("deriv", "predict_linear"):
         rv = ev.eval_range(args[0], ts)
         slope, intercept, ok = rangefuncs.linear_regression(rv, name == "predict_linear")

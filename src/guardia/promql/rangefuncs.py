@@ -13,6 +13,7 @@ import numpy as np
 
 from guardia.promql.kahan import REL_TOL, segment_sums
 from guardia.promql.values import F64, I64, RangeVector
+from guardia.promql.windows import row_blocks
 
 
 def window_reduce(ufunc: np.ufunc, arr: np.ndarray, lo: I64, hi: I64) -> np.ndarray:
@@ -59,17 +60,6 @@ def _prev(v: np.ndarray) -> np.ndarray:
     return p
 
 
-# Cells per block of series in the window functions: each temporary is ~512 KiB, so
-# blocks stay in cache and reuse freed heap memory instead of faulting in fresh pages.
-_BLOCK_CELLS = 1 << 16
-
-
-def row_blocks(k: int, n: int) -> list[slice]:
-    """Slices of ``k`` series in blocks of about ``_BLOCK_CELLS`` (series x steps) cells."""
-    rows = max(1, _BLOCK_CELLS // max(n, 1))
-    return [slice(a, min(a + rows, k)) for a in range(0, k, rows)]
-
-
 def extrapolated_rate(rv: RangeVector, is_counter: bool, is_rate: bool) -> tuple[F64, np.ndarray]:
     """Prometheus's ``extrapolatedRate``: rate/increase/delta for every window.
 
@@ -85,10 +75,9 @@ def extrapolated_rate(rv: RangeVector, is_counter: bool, is_rate: bool) -> tuple
     same, operation for operation, as on integer differences.
     """
     lo, hi = rv.lo, rv.hi
-    ok = hi - lo >= 2
     v = rv.v
     if len(v) == 0:
-        return np.zeros(lo.shape), ok
+        return np.zeros(lo.shape), hi - lo >= 2
     ft = rv.t.astype(np.float64)
     # Counter resets: cumulative sum of what each drop lost, read at the window edges.
     lost = None
@@ -100,26 +89,30 @@ def extrapolated_rate(rv: RangeVector, is_counter: bool, is_rate: bool) -> tuple
     end = rv.step_times.astype(np.float64)[None, :]
     start = (rv.step_times - rv.range_ms).astype(np.float64)[None, :]
     out = np.empty(lo.shape)
+    ok = np.empty(lo.shape, dtype=bool)
     for rows in row_blocks(lo.shape[0], lo.shape[1]):
-        out[rows] = _rate_block(
-            v, ft, lo[rows], hi[rows], lost, end, start, rv.range_ms, is_counter, is_rate
+        _rate_block(
+            v, ft, lo[rows], hi[rows], lost, end, start, rv.range_ms, is_counter, is_rate,
+            out[rows], ok[rows],
         )
     return out, ok
 
 
 def _rate_block(
     v: F64, ft: F64, lo: I64, hi: I64, lost: F64 | None, end: F64, start: F64,
-    range_ms: int, is_counter: bool, is_rate: bool,
-) -> F64:
-    """``extrapolated_rate`` of one block of series; every temporary reuses a buffer."""
+    range_ms: int, is_counter: bool, is_rate: bool, result: F64, ok: np.ndarray,
+) -> None:
+    """``extrapolated_rate`` of one block of series into ``result`` and ``ok`` (views of
+    the block's rows); every temporary reuses a buffer."""
     nv = len(v)
     c = hi - lo
+    np.greater_equal(c, 2, out=ok)
     idx = np.minimum(lo, nv - 1)
     first_v = v[idx]
     first_t = ft[idx]
     np.subtract(hi, 1, out=idx)
     np.clip(idx, 0, nv - 1, out=idx)
-    result = v[idx]
+    np.take(v, idx, out=result)
     last_t = ft[idx]
     result -= first_v
     if lost is not None:
@@ -158,7 +151,6 @@ def _rate_block(
         if is_rate:
             dur_start /= range_ms / 1000.0
         result *= dur_start
-    return result
 
 
 def instant_delta(rv: RangeVector, is_rate: bool) -> tuple[F64, np.ndarray]:

@@ -11,7 +11,7 @@ from guardia.model.samples import stale_mask
 from guardia.promql import plan
 from guardia.promql.context import EvalContext
 from guardia.promql.values import I64, RangeVector, Vector
-from guardia.promql.windows import filter_flat, flatten, raw_count, search
+from guardia.promql.windows import filter_flat, flatten, raw_count, row_blocks, search
 from guardia.storage.interface import Series
 
 if TYPE_CHECKING:
@@ -112,21 +112,24 @@ def _bounds(t: I64, starts: I64, et: I64, range_ms: int) -> tuple[I64, I64]:
 def _grid_counts(t: I64, starts: I64, g0: int, d: int, g: int) -> I64:
     """``[j, i]``: flat index just past series j's samples with ``t <= g0 + i*d``.
 
-    Written in place on two sample-sized arrays and one ``(series, grid)`` array: the
-    grid is as big as the query's output and this runs for every range selector.
+    Series are binned in blocks whose temporaries stay cache-sized: this runs for every
+    range selector, over every sample and every point of the grid.
     """
     k = len(starts) - 1
     if len(t) == 0 or k == 0:
         return np.broadcast_to(starts[:-1, None], (k, g)).copy()
-    # The first grid point at or after t: ceil((t - g0) / d), as a floor division.
-    key = t - (g0 - d + 1)
-    key //= d
-    np.clip(key, 0, g, out=key)
-    key += np.repeat(np.arange(0, k * (g + 1), g + 1, dtype=np.int64), np.diff(starts))
-    cnt = np.bincount(key, minlength=k * (g + 1)).reshape(k, g + 1)
-    np.cumsum(cnt, axis=1, out=cnt)
-    cnt += starts[:-1, None]
-    out: I64 = cnt[:, :g]
+    out = np.empty((k, g), dtype=np.int64)
+    for rows in row_blocks(k, g):
+        a, b = rows.start, rows.stop
+        s0, s1 = int(starts[a]), int(starts[b])
+        # The first grid point at or after t: ceil((t - g0) / d), as a floor division.
+        key = t[s0:s1] - (g0 - d + 1)
+        key //= d
+        np.clip(key, 0, g, out=key)
+        key += np.repeat(np.arange(0, (b - a) * (g + 1), g + 1, dtype=np.int64), np.diff(starts[a : b + 1]))
+        cnt = np.bincount(key, minlength=(b - a) * (g + 1)).reshape(b - a, g + 1)[:, :g]
+        np.cumsum(cnt, axis=1, out=out[rows])
+        out[rows] += starts[a:b, None]
     return out
 
 

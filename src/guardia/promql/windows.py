@@ -15,6 +15,16 @@ import numpy as np
 from guardia.promql.values import F64, I64
 from guardia.storage.interface import Series
 
+# Cells per block of series in the window functions: each temporary is ~512 KiB, so
+# blocks stay in cache and reuse freed heap memory instead of faulting in fresh pages.
+_BLOCK_CELLS = 1 << 16
+
+
+def row_blocks(k: int, n: int) -> list[slice]:
+    """Slices of ``k`` series in blocks of about ``_BLOCK_CELLS`` (series x steps) cells."""
+    rows = max(1, _BLOCK_CELLS // max(n, 1))
+    return [slice(a, min(a + rows, k)) for a in range(0, k, rows)]
+
 
 def flatten(series: Sequence[Series]) -> tuple[I64, F64, I64]:
     """Concatenate series' samples; returns ``(t, v, starts)`` with ``len(starts) == k + 1``."""
