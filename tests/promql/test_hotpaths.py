@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from guardia.model import Labels
-from guardia.promql import Engine, plan, rangefuncs, windows
+from guardia.promql import Engine, PromQLError, plan, rangefuncs, windows
 from guardia.promql.aggregations import _groups, label_values
 from guardia.promql.context import EvalContext
 from guardia.promql.dedupe import drop_name, merge_duplicates
@@ -151,3 +151,21 @@ def test_grouped_sums_are_exact_enough_for_every_group_shape() -> None:
                     want = math.fsum(terms.tolist())
                     # Relative to the result, not to the magnitudes: cancellation is compensated.
                     assert abs(got[gg, c] - want) <= 1e-9 * abs(want) + 1e-14 * np.abs(terms).sum()
+
+
+def test_aggregation_over_rate_of_one_metric_name_drops_it_from_groups() -> None:
+    s = MemoryStorage()
+    for i in range(4):
+        for name in ("a_total", "b_total"):
+            ls = Labels.of(__name__=name, i=str(i), job=f"j{i % 2}")
+            s.add_series(ls, [0, 15_000, 30_000], [0.0, 3.0, 6.0 * (i + 1)])
+    e = Engine()
+    res = e.instant(s, "sum without (i) (rate(a_total[1m]))", 30_000)
+    assert [x.labels for x in res.value] == [Labels.of(job="j0"), Labels.of(job="j1")]
+    by_job = e.instant(s, "sum by (job) (rate(a_total[1m]))", 30_000)
+    assert [(x.labels, x.v) for x in by_job.value] == [(x.labels, x.v) for x in res.value]
+    kept = e.instant(s, "sum by (__name__) (rate(a_total[1m]))", 30_000)
+    assert [x.labels for x in kept.value] == [Labels()]
+    # Two names: dropping them makes series collide, which stays an error.
+    with pytest.raises(PromQLError, match="same labelset"):
+        e.instant(s, 'sum(rate({__name__=~"a_total|b_total"}[1m]))', 30_000)

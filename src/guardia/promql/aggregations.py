@@ -14,7 +14,7 @@ import numpy as np
 
 from guardia.model import Labels
 from guardia.model.gostrings import go_quote
-from guardia.promql import annotate, plan
+from guardia.promql import annotate, functions, plan
 from guardia.promql.errors import BadDataError, ExecutionError
 from guardia.promql.kahan import grouped_sum
 from guardia.promql.text import valid_label_name
@@ -91,6 +91,27 @@ def _reduce(ufunc: np.ufunc, vals: np.ndarray, gidx: np.ndarray, ngroups: int) -
     return out
 
 
+# Aggregations whose output labels are only the grouping labels (the others keep or
+# build series labels: topk & co. return input series, count_values adds a label).
+_GROUPING_ONLY = frozenset({"sum", "avg", "count", "group", "min", "max", "stddev", "stdvar"})
+
+
+def _input(ev: Evaluator, node: plan.Aggregate, ts: I64) -> Vector:
+    """The aggregated vector; a function call is told when its ``__name__`` goes unread."""
+    expr = node.expr
+    if (
+        isinstance(expr, plan.Call)
+        and node.op in _GROUPING_ONLY
+        and (node.without or "__name__" not in node.grouping)
+    ):
+        ev.ctx.check()
+        val = functions.call(ev, expr, ts, names_unused=True)
+        if not isinstance(val, Vector):
+            raise ExecutionError(f"expected instant vector, got {type(val).__name__.lower()}")
+        return val
+    return ev.eval_vector(expr, ts)
+
+
 def _present_counts(pres: np.ndarray, gidx: np.ndarray, g: int, order: np.ndarray) -> F64:
     """Present series per group and step, summed as bytes (not floats: a tenth of the data)."""
     counts = np.bincount(gidx, minlength=g)
@@ -106,7 +127,7 @@ def evaluate(ev: Evaluator, node: plan.Aggregate, ts: I64) -> Value:
     param: Scalar | str | None = None
     if node.param is not None:
         param = ev.eval_string(node.param, ts) if op == "count_values" else ev.eval_scalar(node.param, ts)
-    vec = ev.eval_vector(node.expr, ts)
+    vec = _input(ev, node, ts)
     n = len(ts)
     if op in ("topk", "bottomk", "limitk", "limit_ratio", "quantile"):
         assert isinstance(param, Scalar)

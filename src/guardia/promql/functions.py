@@ -97,7 +97,14 @@ def _mad(w: F64) -> float:
     return float(np.median(np.abs(w - med)))
 
 
-def call(ev: Evaluator, node: plan.Call, ts: I64) -> Value:
+def call(ev: Evaluator, node: plan.Call, ts: I64, *, names_unused: bool = False) -> Value:
+    """Evaluate a function call.
+
+    ``names_unused``: the caller never reads ``__name__`` of the result (an aggregation
+    grouping by other labels), so a range function over a selector that pins one metric
+    name may keep the name: dropping it could not make two series collide, and it would
+    cost a new label set per series on the most common dashboard query.
+    """
     name = node.func
     args = node.args
     ctx = ev.ctx
@@ -131,7 +138,8 @@ def call(ev: Evaluator, node: plan.Call, ts: I64) -> Value:
         if name in ("rate", "increase", "irate"):
             _check_counter_names(ev, rv, args[0])
         vals, ok = _RANGE[name](rv)
-        labels = rv.labels if name in _KEEP_NAME else drop_name(rv.labels)
+        keep = name in _KEEP_NAME or (names_unused and _fixed_name(args[0]) is not None)
+        labels = rv.labels if keep else drop_name(rv.labels)
         # Every range function returns a fresh array: clear its empty windows in place
         # rather than copying a (series x steps) array.
         np.copyto(vals, 0.0, where=~ok)
