@@ -110,25 +110,39 @@ async def _post_all(host: str, port: int, payloads: list[bytes], concurrency: in
         for p in payloads
     ]
     # Shard as Prometheus does: a series always goes through the same connection, in order.
+    # The shards also stay in step: Prometheus sends what it scraped in the last seconds, so
+    # no shard is minutes of data ahead of another.  A request of round r waits until every
+    # request of round r - 2 is acknowledged (at most a round of skew, 15 s of data); free
+    # running shards would drift apart by many rounds and make the head reopen windows it
+    # had already compressed, which a live sender never does.
     per_round = SERIES // BATCH
     shards = [
-        list(reversed([r for i, r in enumerate(requests) if (i % per_round) % concurrency == k]))
+        [(i // per_round, r) for i, r in enumerate(requests) if (i % per_round) % concurrency == k][::-1]
         for k in range(concurrency)
     ]
+    done = [0] * (len(requests) // per_round + 1)
+    progressed = asyncio.Condition()
     sent = 0
     started = time.perf_counter()
 
-    async def worker(queue: list[bytes]) -> None:
+    async def worker(queue: list[tuple[int, bytes]]) -> None:
         nonlocal sent
         reader, writer = await asyncio.open_connection(host, port)
         while queue and time.perf_counter() - started < SECONDS:
-            writer.write(queue.pop())
+            rnd, req = queue.pop()
+            if rnd >= 2:
+                async with progressed:
+                    await progressed.wait_for(lambda r=rnd - 2: done[r] == per_round)
+            writer.write(req)
             head = await reader.readuntil(b"\r\n\r\n")
             if not head.startswith(b"HTTP/1.1 204"):
                 length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
                 body = await reader.readexactly(length)
                 raise SystemExit(f"write refused: {head.splitlines()[0]!r} {body!r}")
             sent += BATCH
+            async with progressed:
+                done[rnd] += 1
+                progressed.notify_all()
         writer.close()
 
     await asyncio.gather(*(worker(q) for q in shards))
