@@ -246,3 +246,51 @@ def test_many_series_through_windows_merges_and_a_cut_read_back(open_db: Open, t
     sel = [Matcher.equal("instance", "i5"), Matcher.equal("__name__", "m3")]
     s = db2.querier(0, rounds * step).select(sel)
     assert len(s) == 1 and s[0].values.tolist() == expect[:, 5 * 7 + 3].tolist()
+
+
+def test_a_lagging_sender_reopens_a_window_once_not_once_per_batch(
+    open_db: Open, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two senders, one of them a few windows of data behind (a remote-write shard catching
+    up): its batches land in windows the head has already compressed.  Each reopened window
+    is compressed once, not after every late batch, and every sample reads back."""
+    db = open_db()
+    head = db.head
+    compressed: list[int] = []
+    real = type(head).finalize
+
+    def counting(self: object, wid: int) -> None:
+        compressed.append(wid)
+        real(self, wid)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(head), "finalize", counting)
+    app = db.appender()
+    ahead = np.array([app.ref(lb(__name__="m", s="ahead", i=str(i))) for i in range(50)], dtype=np.int64)
+    behind = np.array([app.ref(lb(__name__="m", s="behind", i=str(i))) for i in range(50)], dtype=np.int64)
+    step = 15_000
+    lag = (2 * head.W) // step  # the lagging sender is two windows of data behind
+    rounds = 6 * head.W // step
+    want: dict[Labels, list[tuple[int, float]]] = {}
+    for k in range(rounds + lag):
+        for refs, t_idx in ((ahead, k), (behind, k - lag)):
+            if 0 <= t_idx < rounds:
+                t = 1_700_000_000_000 + t_idx * step
+                vals = np.arange(50, dtype=np.float64) + t_idx
+                app.append_batch(refs, t, vals)
+                app.commit()
+    for name in ("ahead", "behind"):
+        for i in range(50):
+            want[lb(__name__="m", s=name, i=str(i))] = [
+                (1_700_000_000_000 + k * step, float(i + k)) for k in range(rounds)
+            ]
+    windows = set(compressed)
+    assert len(compressed) <= 2 * len(windows), compressed  # compressed, then at most once more
+    q = db.querier(0, 2**62)
+    got = {s.labels: list(zip(s.timestamps.tolist(), s.values.tolist(), strict=True))
+           for s in q.select([Matcher.equal("__name__", "m")])}
+    assert got == want
+    db.close()
+    again = open_db(path=tmp_path / "data")
+    got = {s.labels: list(zip(s.timestamps.tolist(), s.values.tolist(), strict=True))
+           for s in again.querier(0, 2**62).select([Matcher.equal("__name__", "m")])}
+    assert got == want

@@ -95,6 +95,10 @@ def mapped_grow(a: npt.NDArray[A], cap: int) -> npt.NDArray[A]:
     return b
 
 
+# How many windows of data a reopened window may trail the newest sample before it is
+# compressed even though a late sender may still be writing to it.
+_REOPENED_PATIENCE = 4
+
 class Page:
     """Compressed rows of several series (refs sorted ascending)."""
 
@@ -169,6 +173,7 @@ class Head:
         self.S = options.chunk_slots
         self.W = max(1000, options.block_range_ms // 30)
         self.grace = max(self.W // 2, 1)
+        self._compressed_upto = -(1 << 62)  # highest window id compressed so far
         if not 1 <= self.S <= 255:
             raise ValueError("chunk_slots must be between 1 and 255")
         self._cap = 0
@@ -390,14 +395,33 @@ class Head:
         if len(self.windows) < 2 and not self._late_windows():
             return
         for wid in sorted(self.windows):
-            if (wid + 1) * self.W + self.grace <= self.maxt:
+            if self._due(wid):
                 self.finalize(wid)
 
+    def _due(self, wid: int) -> bool:
+        """Whether window ``wid`` is complete enough to compress.
+
+        A window reopened by late samples (a sender lagging minutes behind the others, such
+        as a remote-write shard catching up) is compressed when the late sender has moved on
+        to a later window, not after each of its batches: otherwise every late batch would
+        pay a whole compression for a few thousand samples and leave a tiny span behind.
+        Past ``_REOPENED_PATIENCE`` windows of lag it is compressed anyway, so a sender that
+        stops cannot keep a buffer uncompressed until the next block cut.
+        """
+        end = (wid + 1) * self.W + self.grace
+        if end > self.maxt:
+            return False
+        if wid > self._compressed_upto:
+            return True
+        newest_reopened = max(w for w in self.windows if w <= self._compressed_upto)
+        return wid != newest_reopened or end + _REOPENED_PATIENCE * self.W <= self.maxt
+
     def _late_windows(self) -> bool:
-        return any((wid + 1) * self.W + self.grace <= self.maxt for wid in self.windows)
+        return any(self._due(wid) for wid in self.windows)
 
     def finalize(self, wid: int) -> None:
         """Compress window ``wid`` (spills and buffer) into label-ordered frames."""
+        self._compressed_upto = max(self._compressed_upto, wid)
         self._compress_window(self.windows.pop(wid))
         release_free_memory()  # the window and the decoded batches are gone now
 
@@ -814,6 +838,7 @@ class FrozenHead(Head):
         n = head.num_series
         self.options = head.options
         self.S, self.W, self.grace = head.S, head.W, head.grace
+        self._compressed_upto = head._compressed_upto
         self.spans = [sp for sp in head.spans if sp.mint < end]
         self.windows = {
             wid: Window(w.wid, w.base, w.ts.copy(), w.vs.copy(), w.n.copy(), list(w.spills))
