@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+import guardia.storage.tsdb.index as index_mod
 from guardia.model import Labels, Matcher
 from guardia.storage.tsdb.index import MemIndex, _intersect_sorted, layout_key
 
@@ -106,3 +108,21 @@ def test_layout_rank_orders_series_as_layout_key_does() -> None:
     want = sorted(range(len(added)), key=lambda i: layout_key(added[i]))
     rank = idx.layout_rank()
     assert np.argsort(rank).tolist() == want
+
+
+def test_built_label_sets_are_reused_and_the_cache_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Label sets built for one query serve the next (dashboards re-read the same series);
+    the cache is cleared when full, and a mix of cached and new ids reads back in order."""
+    monkeypatch.setattr(index_mod, "_BUILT_CAP", 300)
+    idx = MemIndex()
+    sets = [Labels.of(__name__="m", i=str(i), job=f"j{i % 7}") for i in range(1_000)]
+    for lb in sets:
+        idx.add(lb)
+    first = idx.labels_of(np.arange(0, 200, dtype=np.int64))
+    again = idx.labels_of(np.arange(0, 200, dtype=np.int64))
+    assert first == sets[:200] and all(a is b for a, b in zip(first, again, strict=True))
+    mixed = np.array([5, 250, 7, 999, 150, 600], dtype=np.int64)
+    assert idx.labels_of(mixed) == [sets[i] for i in mixed.tolist()]
+    many = np.arange(0, 1_000, 3, dtype=np.int64)  # more than the cap at once
+    assert idx.labels_of(many) == [sets[i] for i in many.tolist()]
+    assert len(idx._built) <= 300

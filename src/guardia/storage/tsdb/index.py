@@ -25,6 +25,9 @@ _TARGET_LABELS = ("instance", "job")
 _ARRAY_CACHE = 4096  # postings lists kept as numpy arrays (bounded: labels can be many)
 _ARRAY_CACHE_IDS = 1 << 20  # and at most 8 MiB of cached ids per index
 _FEW = 256  # up to this many series are looked up one by one, more from a copy
+# Label sets built for queries are kept for the next query of the same series (dashboards
+# refresh the same panels); each costs ~100 B since its pairs are the index's shared tuples.
+_BUILT_CAP = 32_768
 
 
 def layout_key(labels: Labels) -> tuple[str, tuple[tuple[str, str], ...], tuple[str, str]]:
@@ -72,6 +75,7 @@ class MemIndex:
         self._plists: list[array[int]] = []  # pair id → the same postings lists
         self._arrays: dict[tuple[str, str], IDs] = {}
         self._cached_ids = 0
+        self._built: dict[int, Labels] = {}  # id → label set built for a query (bounded)
 
     def __len__(self) -> int:
         return self._n
@@ -182,22 +186,39 @@ class MemIndex:
             self._insert(sid, h)
 
     def labels_of(self, ids: IDs) -> list[Labels]:
-        """Label sets of ``ids``, built now (the index keeps none)."""
+        """Label sets of ``ids``: the recently built ones from a bounded cache, the rest built
+        now (the index itself keeps only pair ids)."""
         if not ids.size:
             return []
+        built = self._built
+        wanted = ids.tolist()
+        out: list[Labels | None] = list(map(built.get, wanted))
+        missing = [k for k, lb in enumerate(out) if lb is None]
+        if not missing:
+            return out  # type: ignore[return-value]
+        fresh = self._build([wanted[k] for k in missing])
+        if len(built) + len(fresh) > _BUILT_CAP:
+            built.clear()
+        for k, lb in zip(missing, fresh, strict=True):
+            out[k] = lb
+            if len(fresh) <= _BUILT_CAP:
+                built[wanted[k]] = lb
+        return out  # type: ignore[return-value]
+
+    def _build(self, ids: list[int]) -> list[Labels]:
         pt = self._pair_of
         make = Labels.from_sorted
-        if ids.shape[0] < _FEW:
+        if len(ids) < _FEW:
             off, pairs = self._off, self._set
-            return [make([pt[p] for p in pairs[off[i] : off[i + 1]]]) for i in ids.tolist()]
-        lens, flat = self._gather(ids)
+            return [make([pt[p] for p in pairs[off[i] : off[i + 1]]]) for i in ids]
+        lens, flat = self._gather(np.array(ids, dtype=np.int64))
         items = [pt[p] for p in flat.tolist()]
-        out: list[Labels] = []
+        res: list[Labels] = []
         pos = 0
         for k in lens.tolist():
-            out.append(make(items[pos : pos + k]))
+            res.append(make(items[pos : pos + k]))
             pos += k
-        return out
+        return res
 
     def _snapshot(self, upto: int) -> tuple[IDs, npt.NDArray[np.int32]]:
         """Copies of the offsets and pair ids of the first ``upto`` series."""
