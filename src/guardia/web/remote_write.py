@@ -58,7 +58,7 @@ class DecodedWrite:
     skipped_histograms: int = 0
 
 
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+def _varint(buf: bytes | bytearray, pos: int) -> tuple[int, int]:
     result = 0
     shift = 0
     while True:
@@ -561,13 +561,11 @@ class RemoteWriteReceiver:
 
 def _declared_size(body: bytes | bytearray) -> int:
     """The decompressed size a snappy block announces (its length preamble); a malformed
-    preamble reads as huge, leaving the error to the full decoder."""
-    size = 0
-    for i, b in enumerate(body[:10]):
-        size |= (b & 0x7F) << (7 * i)
-        if b < 0x80:
-            return size
-    return MAX_DECOMPRESSED_BYTES + 1
+    preamble reads as huge, leaving the error to ``decompress``."""
+    try:
+        return _varint(body, 0)[0]
+    except (IndexError, RemoteWriteError):
+        return MAX_DECOMPRESSED_BYTES + 1
 
 
 def _too_large() -> Response:

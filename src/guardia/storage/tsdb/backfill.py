@@ -164,13 +164,10 @@ def _parse_runs(data: bytes, progress: Callable[[int], None] | None) -> ParsedFi
         nums = _bulk_floats_text(out.tobytes(), 2 * n)
     except ValueError:
         raise _Fallback from None
-    vs = nums[0::2].copy()
-    tsf = nums[1::2]
-    if not np.isfinite(tsf).all():
-        raise _Fallback
+    parsed = _pairs_to_parsed(labels, line_sid[sample], nums)
     if progress is not None:
         progress(nlines - reported)
-    return ParsedFile(labels, line_sid[sample], np.round(tsf * 1000).astype(np.int64), vs)
+    return parsed
 
 
 def _parse_fast(data: bytes, progress: Callable[[int], None] | None) -> ParsedFile:
@@ -245,13 +242,19 @@ def _parse_fast(data: bytes, progress: Callable[[int], None] | None) -> ParsedFi
         nums = _bulk_floats_text(tails.tobytes().decode("ascii"), 2 * sids.shape[0])
     except (ValueError, UnicodeDecodeError):
         raise _Fallback from None
-    vs = nums[0::2].copy()
+    parsed = _pairs_to_parsed(labels, sids, nums)
+    if progress is not None:
+        progress(len(blines) % step)
+    return parsed
+
+
+def _pairs_to_parsed(labels: list[Labels], sids: I64, nums: F64) -> ParsedFile:
+    """Interleaved (value, timestamp in seconds) pairs as a ParsedFile; a timestamp that is
+    not finite sends the file to the line-by-line parser, which reports it with its line."""
     tsf = nums[1::2]
     if not np.isfinite(tsf).all():
         raise _Fallback
-    if progress is not None:
-        progress(len(blines) % step)
-    return ParsedFile(labels, sids, np.round(tsf * 1000).astype(np.int64), vs)
+    return ParsedFile(labels, sids, np.round(tsf * 1000).astype(np.int64), nums[0::2].copy())
 
 
 def _bulk_floats_text(joined: str | bytes, expect: int) -> F64:

@@ -197,12 +197,12 @@ class MemIndex:
         if not missing:
             return out  # type: ignore[return-value]
         fresh = self._build([wanted[k] for k in missing])
-        if len(built) + len(fresh) > _BUILT_CAP:
-            built.clear()
         for k, lb in zip(missing, fresh, strict=True):
             out[k] = lb
-            if len(fresh) <= _BUILT_CAP:
-                built[wanted[k]] = lb
+        if len(fresh) <= _BUILT_CAP:  # a larger answer would only evict itself
+            if len(built) + len(fresh) > _BUILT_CAP:
+                built.clear()
+            built.update((wanted[k], lb) for k, lb in zip(missing, fresh, strict=True))
         return out  # type: ignore[return-value]
 
     def _build(self, ids: list[int]) -> list[Labels]:
