@@ -215,3 +215,30 @@ def test_small_and_large_requests_store_the_same(
     assert len(_all(storage, "both")) == 20
     r = _post(client, encode_write_request([({"job": "x"}, [(5000, 1.0)])]))
     assert r.status_code == 400 and "metric name" in r.text
+
+
+def test_metadata_and_unknown_fields_between_series_are_skipped() -> None:
+    """Prometheus may put MetricMetadata (field 3) in a request; a newer sender may add fields
+    we do not know.  Neither changes which samples are decoded."""
+    req = WriteRequest()
+    md = req.metadata.add()
+    md.type, md.metric_family_name, md.help = 1, "m", "a counter"
+    plain = encode_write_request([({"__name__": "m", "i": str(i)}, [(1000, float(i))]) for i in range(5)])
+    unknown_varint, unknown_bytes = b"\x20\x07", b"\x2a\x03abc"  # fields 4 and 5
+    # cut between whole series: find a series boundary in the plain encoding
+    cut = 0
+    while cut < len(plain) // 2:
+        cut += 2 + plain[cut + 1]
+    raw = req.SerializeToString() + plain[:cut] + unknown_varint + unknown_bytes + plain[cut:]
+    st = MemoryStorage()
+    assert RemoteWriteReceiver(st).ingest(raw) == 5
+    assert sorted(v for [(_, v)] in _all(st, "m").values()) == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+def test_payload_only_upb_refuses_gets_a_generic_reason() -> None:
+    """A group end tag at top level is malformed for upb; the field walker has no finer
+    reason for it, so the error says the request is malformed and nothing is stored."""
+    st = MemoryStorage()
+    with pytest.raises(RemoteWriteError, match="protobuf: malformed|wire type"):
+        RemoteWriteReceiver(st).ingest(b"\x0c")
+    assert st.querier(-(2**62), 2**62).label_names() == []

@@ -1,12 +1,12 @@
 """Remote write 1.0 receiver (``POST /api/v1/write``): snappy-compressed protobuf WriteRequest.
 
-Decoding is hand-written rather than generated: a ``WriteRequest`` is a flat list of
-``TimeSeries{labels, samples}`` and the costly parts are per-series label sets and per-sample
-varints.  Python only hops from series to series; everything else is numpy over all series
-of the request at once.  A label set seen before is never decoded again: the raw bytes of a
-series' label block key a cache of storage refs.  During the hop each series is looked up
-as the steady-state shape (labels, then one 18-byte sample field), so a repeat series costs
-one slice and one dict lookup; the shape is then checked for all series at once and only
+A ``WriteRequest`` is a flat list of ``TimeSeries{labels, samples}``; the costly parts are
+per-series label sets and per-sample varints, so nothing here takes a Python step per label or
+per sample.  upb (the protobuf library's C parser) splits the request into one bytes object
+per series, through a schema that leaves each series as raw bytes.  A label set seen before is
+never decoded again: the raw bytes of a series' label block key a cache of storage refs, and
+every series is looked up, through C-level ``map``, as the steady-state shape (labels, then one
+18-byte sample field).  That guess is then checked for all series at once with numpy, and only
 the others walk their label fields.  Values and timestamps (each read as one little-endian
 word through a sliding window on the buffer) are decoded in bulk.
 Native histograms are not stored (counted in ``guardia_remote_write_histograms_dropped_total``).
@@ -21,6 +21,8 @@ import asyncio
 import struct
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import repeat
+from operator import itemgetter
 
 import cramjam
 import numpy as np
@@ -33,6 +35,8 @@ from starlette.responses import PlainTextResponse, Response
 from guardia.model import Labels
 from guardia.model.labels import is_valid_label_name
 from guardia.storage.interface import AppendError, Storage
+from guardia.web.remote_write_proto import ProtobufDecodeError as _ProtobufDecodeError
+from guardia.web.remote_write_proto import RawWriteRequest as _RawWriteRequest
 
 MAX_COMPRESSED_BYTES = 32 * 1024 * 1024
 MAX_DECOMPRESSED_BYTES = 128 * 1024 * 1024
@@ -124,7 +128,20 @@ def decode_write_request(buf: bytes, cache: dict[bytes, int]) -> DecodedWrite:
 
 
 _PAD = bytes(32)
-_TAGS_LEN_DELIMITED = (0x0A, 0x12, 0x1A)
+
+
+def _explain_malformed(buf: bytes) -> None:
+    """Raise the precise reason a payload upb refused is malformed, walking its top level."""
+    n = len(buf)
+    pos = 0
+    try:
+        while pos < n:
+            tag, pos = _tag(buf, pos)
+            pos = _skip_field(buf, pos, tag)
+    except IndexError:
+        raise RemoteWriteError("protobuf: unexpected end of message (truncated payload?)") from None
+    if pos != n:
+        raise RemoteWriteError("protobuf: field overruns the message (truncated payload?)")
 
 
 def _varints_at(arr: npt.NDArray[np.uint8], pos: npt.NDArray[np.int64]) -> tuple[
@@ -177,70 +194,88 @@ def _slow_samples(
 
 
 def _decode(buf: bytes, cache: dict[bytes, int]) -> DecodedWrite:
-    """Vectorised walk: field boundaries for every candidate tag byte are computed at once
-    with numpy; Python only hops from series to series and slices the label blocks."""
-    n = len(buf)
-    arr = np.frombuffer(buf + _PAD, dtype=np.uint8)
+    """Series boundaries from upb, lookups through C-level ``map``, the rest numpy."""
+    try:
+        # upb splits the top level into one bytes object per TimeSeries in C; metadata and
+        # unknown fields are kept aside by the parser and never looked at
+        series_list = list(_RawWriteRequest.FromString(buf).timeseries)
+    except _ProtobufDecodeError:
+        _explain_malformed(buf)
+        raise RemoteWriteError("protobuf: malformed WriteRequest") from None
+    count = len(series_list)
+    if not count:
+        return DecodedWrite(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), [])
+    # Every series is looked up as if it were the steady-state shape: its labels, then one
+    # 18-byte Sample field.
+    guess = np.fromiter(map(cache.get, map(_STEADY_LABELS, series_list), repeat(_MISS)), np.int64, count)
+    lens = np.fromiter(map(len, series_list), np.int64, count)
+    joined = b"".join(series_list)  # from here on, positions are in the series laid end to end
+    arr = np.frombuffer(joined + _PAD, dtype=np.uint8)
+    ends = np.cumsum(lens)
 
-    # top level: hop from field to field in Python (time series are tag 0x0A).  On the way,
-    # look each series up as if it were the steady-state shape: labels, then one 16-byte
-    # Sample{value, 6-byte ms timestamp}.  The shape is checked below, all series at once.
-    firsts: list[int] = []
-    ends_l: list[int] = []
-    refs_l: list[int] = []
-    add_first = firsts.append
-    add_end = ends_l.append
-    add_ref = refs_l.append
-    get = cache.get
-    pos = 0
-    while pos < n:
-        if buf[pos] == 0x0A:
-            ln = buf[pos + 1]
-            if ln < 0x80:
-                start = pos + 2
-            else:
-                ln2 = buf[pos + 2]
-                if ln2 < 0x80:
-                    ln = (ln & 0x7F) | (ln2 << 7)
-                    start = pos + 3
-                else:
-                    ln, start = _varint(buf, pos + 1)
-            pos = start + ln
-            add_first(start)
-            add_end(pos)
-            r = get(buf[start : pos - _STEADY_TAIL])
-            if r is None:  # perhaps a 0.0 value (left out of the encoding): shorter tail
-                r = get(buf[start : pos - _ZERO_TAIL], _MISS - _ZERO_FLAG) + _ZERO_FLAG
-            add_ref(r)
-        else:
-            tag, pos = _tag(buf, pos)
-            pos = _skip_field(buf, pos, tag)  # metadata (3) and future fields
-    if pos != n:
-        raise RemoteWriteError("protobuf: field overruns the message (truncated payload?)")
+    # A hit whose tail really is one well-formed sample is that series: its label bytes were
+    # validated when first seen.  All tails are checked at once, as an (n, 18) byte array.
+    tails = sliding_window_view(arr, _STEADY_TAIL)[np.maximum(ends - _STEADY_TAIL, 0)]
+    ok = (guess != _MISS) & (lens > _STEADY_TAIL) & (tails[:, _TAIL_FIXED] == _TAIL_WANT).all(axis=1)
+    if ok.all():
+        return DecodedWrite(guess, _tail_timestamps(tails), _tail_values(tails), [])
+    hit = np.flatnonzero(ok)
+    rest = _decode_others(joined, arr, series_list, np.flatnonzero(~ok), ends - lens, ends, cache)
+    return DecodedWrite(
+        np.concatenate([guess[hit], rest.refs]),
+        np.concatenate([_tail_timestamps(tails[hit]), rest.timestamps]),
+        np.concatenate([_tail_values(tails[hit]), rest.values]),
+        rest.new_keys,
+        rest.skipped_histograms,
+    )
 
+
+# In a steady-state tail: Sample tag and length 16, value tag, timestamp tag
+_TAIL_FIXED = np.array([0, 1, 2, 11])
+_TAIL_WANT = np.array([0x12, 16, 0x09, 0x10], dtype=np.uint8)
+
+
+def _tail_values(tails: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
+    values: npt.NDArray[np.float64] = tails[:, 3:11].copy().view("<f8").reshape(-1)
+    return values
+
+
+def _tail_timestamps(tails: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
+    """The 6-byte timestamp varints ending each steady-state tail."""
+    words = np.zeros((tails.shape[0], 8), dtype=np.uint8)
+    words[:, :6] = tails[:, 12:]
+    x = words.view("<u8").reshape(-1)
+    if not np.array_equal(x & _CONT_MASK[6], np.full_like(x, _CONT_WANT[6])):
+        raise RemoteWriteError("protobuf: bad timestamp varint in a sample")
+    out = x & np.uint64(0x7F)
+    for i in range(1, 6):
+        out |= ((x >> np.uint64(8 * i)) & np.uint64(0x7F)) << np.uint64(7 * i)
+    return out.view(np.int64)
+
+
+def _decode_others(
+    buf: bytes,
+    arr: npt.NDArray[np.uint8],
+    series_list: list[bytes],
+    idx: npt.NDArray[np.int64],
+    all_first: npt.NDArray[np.int64],
+    all_ends: npt.NDArray[np.int64],
+    cache: dict[bytes, int],
+) -> DecodedWrite:
+    """The series ``idx`` that are not in the steady-state shape, or not yet in the cache."""
+    first = all_first[idx]
+    ends = all_ends[idx]
     s_refs: list[int] = []
     s_vals: list[float] = []
     s_ts: list[int] = []
     histograms = 0
     new_keys: list[bytes] = []
-    if not firsts:
-        return DecodedWrite(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), new_keys)
-    first = np.asarray(firsts, dtype=np.int64)
-    ends = np.asarray(ends_l, dtype=np.int64)
-    series_refs = np.asarray(refs_l, dtype=np.int64)
-
-    # A hit whose tail really is one well-formed sample is that series (its label bytes were
-    # validated when first seen).  Anything else: walk the label fields to the true boundary.
-    zero_tail = series_refs >= _ZERO_FLAG
-    if zero_tail.any():
-        series_refs[zero_tail] -= _ZERO_FLAG
-        label_end = np.maximum(ends - np.where(zero_tail, _ZERO_TAIL, _STEADY_TAIL), first)
-        shape_ok = np.where(zero_tail, _zero_sample(arr, label_end, ends), _one_sample(arr, label_end, ends))
-    else:
-        label_end = np.maximum(ends - _STEADY_TAIL, first)
-        shape_ok = _one_sample(arr, label_end, ends)
-    guessed = (series_refs != _MISS) & (label_end > first)  # (not from a negative slice end)
-    miss = np.flatnonzero(~(guessed & shape_ok))
+    # perhaps a 0.0 value, which the encoding leaves out: a shorter tail
+    retry = map(_ZERO_LABELS, map(series_list.__getitem__, idx.tolist()))
+    series_refs = np.fromiter(map(cache.get, retry, repeat(_MISS)), np.int64, idx.shape[0])
+    label_end = np.maximum(ends - _ZERO_TAIL, first)
+    guessed = (series_refs != _MISS) & (label_end > first) & _zero_sample(arr, label_end, ends)
+    miss = np.flatnonzero(~guessed)
     if miss.shape[0]:
         # first sight (or another shape): walk the label fields to find the real boundary
         label_end[miss] = _walk_labels(arr, first[miss], ends[miss])
@@ -289,7 +324,8 @@ _MISS = -(1 << 62)
 _STEADY_TAIL = 18
 # The same with a 0.0 value, which the encoding leaves out: tag, length 7, timestamp field.
 _ZERO_TAIL = 9
-_ZERO_FLAG = 1 << 60  # marks a ref found with the zero-value tail during the hop
+_STEADY_LABELS = itemgetter(slice(None, -_STEADY_TAIL))
+_ZERO_LABELS = itemgetter(slice(None, -_ZERO_TAIL))
 
 
 def _one_sample(

@@ -1,8 +1,9 @@
 """Remote write 1.0 message types built in code with ``descriptor_pb2`` (no protoc step).
 
-The receiver decodes by hand for speed; these generated classes (upb backend) are the
-independent reference used to encode payloads in tests and benchmarks, and by anything that
-needs to send remote write.
+These generated classes (upb backend) are the independent reference used to encode payloads
+in tests and benchmarks, and by anything that needs to send remote write.  The receiver uses
+only ``RawWriteRequest``, the same message with each series kept as bytes: upb splits a
+request into series in C, and the receiver decodes the series themselves in bulk.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from google.protobuf import (  # type: ignore[import-untyped]
     descriptor_pool,
     message_factory,
 )
+from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
 _F = descriptor_pb2.FieldDescriptorProto
 
@@ -65,17 +67,22 @@ def _build() -> dict[str, Any]:
             ("metadata", 3, _F.TYPE_MESSAGE, rep, ".prometheus.MetricMetadata"),
         ],
     )
+    # The receiver's view of the same bytes: each TimeSeries left as its raw bytes, so the
+    # C parser splits a request into series and Python never hops through it field by field.
+    msg("RawWriteRequest", [("timeseries", 1, _F.TYPE_BYTES, rep, "")])
     pool = descriptor_pool.DescriptorPool()
     pool.Add(fd)
     return {
         name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"prometheus.{name}"))
-        for name in ("Label", "Sample", "TimeSeries", "WriteRequest", "MetricMetadata")
+        for name in ("Label", "Sample", "TimeSeries", "WriteRequest", "MetricMetadata", "RawWriteRequest")
     }
 
 
 _CLASSES = _build()
 WriteRequest: Any = _CLASSES["WriteRequest"]
 TimeSeries: Any = _CLASSES["TimeSeries"]
+RawWriteRequest: Any = _CLASSES["RawWriteRequest"]
+ProtobufDecodeError: type[Exception] = DecodeError
 
 
 def encode_write_request(series: list[tuple[dict[str, str], list[tuple[int, float]]]]) -> bytes:
