@@ -236,9 +236,9 @@ def test_metadata_and_unknown_fields_between_series_are_skipped() -> None:
 
 
 def test_payload_only_upb_refuses_gets_a_generic_reason() -> None:
-    """A group end tag at top level is malformed for upb; the field walker has no finer
-    reason for it, so the error says the request is malformed and nothing is stored."""
+    """Field number 0 is invalid protobuf and upb refuses it; the field walker that explains
+    refusals finds no finer reason, so the error says the request is malformed."""
     st = MemoryStorage()
-    with pytest.raises(RemoteWriteError, match="protobuf: malformed|wire type"):
-        RemoteWriteReceiver(st).ingest(b"\x0c")
+    with pytest.raises(RemoteWriteError, match="protobuf: malformed WriteRequest"):
+        RemoteWriteReceiver(st).ingest(b"\x02\x00" + encode_write_request([({"__name__": "m"}, [(1, 1.0)])]))
     assert st.querier(-(2**62), 2**62).label_names() == []
