@@ -242,3 +242,25 @@ def test_payload_only_upb_refuses_gets_a_generic_reason() -> None:
     with pytest.raises(RemoteWriteError, match="protobuf: malformed WriteRequest"):
         RemoteWriteReceiver(st).ingest(b"\x02\x00" + encode_write_request([({"__name__": "m"}, [(1, 1.0)])]))
     assert st.querier(-(2**62), 2**62).label_names() == []
+
+
+def test_value_whose_bytes_look_like_a_zero_value_tail_decodes_as_itself() -> None:
+    """The last 9 bytes of a valued sample can read as the tail of a 0.0 sample (value bytes
+    12 07, then the timestamp tag): the valued shape must win, warm or cold."""
+    import struct
+
+    (tricky,) = struct.unpack("<d", bytes([1, 2, 3, 4, 5, 6, 0x12, 0x07]))
+    series = [
+        ({"__name__": "m", "i": "tricky"}, [(1_700_000_000_000, tricky)]),
+        ({"__name__": "m", "i": "zero"}, [(1_700_000_000_000, 0.0)]),
+        ({"__name__": "m", "i": "one"}, [(1_700_000_000_000, 1.0)]),
+    ]
+    raw = encode_write_request(series)
+    cold = decode_write_request(raw, {})
+    cache = {k: 100 + i for i, k in enumerate(cold.new_keys)}
+    warm = decode_write_request(raw, cache)
+    assert warm.new_keys == []
+    got = sorted(zip(warm.refs.tolist(), warm.values.tolist(), strict=True))
+    want = sorted((100 + (-1 - r), v) for r, v in zip(cold.refs.tolist(), cold.values.tolist(), strict=True))
+    assert got == want
+    assert sorted(v for _, v in got) == sorted([0.0, 1.0, tricky])

@@ -5,9 +5,10 @@ per-series label sets and per-sample varints, so nothing here takes a Python ste
 per sample.  upb (the protobuf library's C parser) splits the request into one bytes object
 per series, through a schema that leaves each series as raw bytes.  A label set seen before is
 never decoded again: the raw bytes of a series' label block key a cache of storage refs, and
-every series is looked up, through C-level ``map``, as the steady-state shape (labels, then one
-18-byte sample field).  That guess is then checked for all series at once with numpy, and only
-the others walk their label fields.  Values and timestamps (each read as one little-endian
+the last bytes of every series are checked at once with numpy for the two steady-state shapes
+(labels, then one sample field with a value, or with the value 0.0 left out).  Series in one of
+them are looked up, through C-level ``map``, by the bytes before that tail; only the others
+(first sight, several samples, histograms) walk their label fields.  Values and timestamps (each read as one little-endian
 word through a sliding window on the buffer) are decoded in bulk.
 Native histograms are not stored (counted in ``guardia_remote_write_histograms_dropped_total``).
 
@@ -21,7 +22,7 @@ import asyncio
 import struct
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import compress, repeat
 from operator import itemgetter
 
 import cramjam
@@ -205,34 +206,60 @@ def _decode(buf: bytes, cache: dict[bytes, int]) -> DecodedWrite:
     count = len(series_list)
     if not count:
         return DecodedWrite(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), [])
-    # Every series is looked up as if it were the steady-state shape: its labels, then one
-    # 18-byte Sample field.
-    guess = np.fromiter(map(cache.get, map(_STEADY_LABELS, series_list), repeat(_MISS)), np.int64, count)
     lens = np.fromiter(map(len, series_list), np.int64, count)
-    joined = b"".join(series_list)  # from here on, positions are in the series laid end to end
-    arr = np.frombuffer(joined + _PAD, dtype=np.uint8)
-    ends = np.cumsum(lens)
+    # From here on, positions are in the series laid end to end after _TAIL zero bytes, so
+    # the last _TAIL bytes of every series can be viewed at once as an (n, _TAIL) array.
+    padded = b"".join((_FRONT_PAD, *series_list, _PAD))
+    arr = np.frombuffer(padded, dtype=np.uint8)
+    ends = np.cumsum(lens) + _TAIL
+    tails = sliding_window_view(arr, _TAIL)[ends - _TAIL]
 
-    # A hit whose tail really is one well-formed sample is that series: its label bytes were
-    # validated when first seen.  All tails are checked at once, as an (n, 18) byte array.
-    tails = sliding_window_view(arr, _STEADY_TAIL)[np.maximum(ends - _STEADY_TAIL, 0)]
-    ok = (guess != _MISS) & (lens > _STEADY_TAIL) & (tails[:, _TAIL_FIXED] == _TAIL_WANT).all(axis=1)
+    # The two steady-state shapes: labels, then one Sample field holding a value and a
+    # 6-byte ms timestamp, or holding only the timestamp (a 0.0 value is left out).  Each
+    # series in one of them is looked up by the label bytes before its tail; a hit is that
+    # series (its labels were validated when first seen; a tail starting with a sample tag
+    # cannot be mistaken for a label field).
+    valued = (lens > _TAIL) & (tails[:, _VALUED_AT] == _VALUED_WANT).all(axis=1)
+    zero = (lens > _ZERO_TAIL) & (tails[:, _ZERO_AT] == _ZERO_WANT).all(axis=1) & ~valued
+    get = cache.get
+    if zero.any():
+        guess = np.full(count, _MISS, dtype=np.int64)
+        for shape, cut in ((valued, _VALUED_LABELS), (zero, _ZERO_LABELS)):
+            picked = compress(series_list, shape.tolist())
+            guess[shape] = np.fromiter(map(get, map(cut, picked), repeat(_MISS)), np.int64, int(shape.sum()))
+        values = np.where(zero, 0.0, _tail_values(tails))
+    else:
+        guess = np.fromiter(map(get, map(_VALUED_LABELS, series_list), repeat(_MISS)), np.int64, count)
+        values = _tail_values(tails)
+    ok = (guess != _MISS) & (valued | zero)
     if ok.all():
-        return DecodedWrite(guess, _tail_timestamps(tails), _tail_values(tails), [])
+        return DecodedWrite(guess, _tail_timestamps(tails), values, [])
     hit = np.flatnonzero(ok)
-    rest = _decode_others(joined, arr, series_list, np.flatnonzero(~ok), ends - lens, ends, cache)
+    rest = _decode_others(padded, arr, np.flatnonzero(~ok), ends - lens, ends, cache)
     return DecodedWrite(
         np.concatenate([guess[hit], rest.refs]),
         np.concatenate([_tail_timestamps(tails[hit]), rest.timestamps]),
-        np.concatenate([_tail_values(tails[hit]), rest.values]),
+        np.concatenate([values[hit], rest.values]),
         rest.new_keys,
         rest.skipped_histograms,
     )
 
 
-# In a steady-state tail: Sample tag and length 16, value tag, timestamp tag
-_TAIL_FIXED = np.array([0, 1, 2, 11])
-_TAIL_WANT = np.array([0x12, 16, 0x09, 0x10], dtype=np.uint8)
+# The steady-state tails, from the end of the labels to the end of the series:
+#   valued: 12 10 | 09 <8-byte double> | 10 <6-byte varint>   (Sample tag, length 16)
+#   zero:                      12 07 | 10 <6-byte varint>     (Sample tag, length 7)
+# A 6-byte varint holds every ms timestamp from 1971 to 2109.  Both end the same way, so
+# one (n, 18) view of the last 18 bytes serves both.
+_TAIL = 18
+_ZERO_TAIL = 9
+_VALUED_AT = np.array([0, 1, 2, 11])
+_VALUED_WANT = np.array([0x12, 16, 0x09, 0x10], dtype=np.uint8)
+_ZERO_AT = np.array([9, 10, 11])
+_ZERO_WANT = np.array([0x12, 7, 0x10], dtype=np.uint8)
+_VALUED_LABELS = itemgetter(slice(None, -_TAIL))
+_ZERO_LABELS = itemgetter(slice(None, -_ZERO_TAIL))
+_FRONT_PAD = bytes(_TAIL)
+_MISS = -(1 << 62)
 
 
 def _tail_values(tails: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
@@ -256,13 +283,13 @@ def _tail_timestamps(tails: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
 def _decode_others(
     buf: bytes,
     arr: npt.NDArray[np.uint8],
-    series_list: list[bytes],
     idx: npt.NDArray[np.int64],
     all_first: npt.NDArray[np.int64],
     all_ends: npt.NDArray[np.int64],
     cache: dict[bytes, int],
 ) -> DecodedWrite:
-    """The series ``idx`` that are not in the steady-state shape, or not yet in the cache."""
+    """The series ``idx``: first seen, or not in a steady-state shape.  Their label fields
+    are walked to find where the labels end."""
     first = all_first[idx]
     ends = all_ends[idx]
     s_refs: list[int] = []
@@ -270,26 +297,19 @@ def _decode_others(
     s_ts: list[int] = []
     histograms = 0
     new_keys: list[bytes] = []
-    # perhaps a 0.0 value, which the encoding leaves out: a shorter tail
-    retry = map(_ZERO_LABELS, map(series_list.__getitem__, idx.tolist()))
-    series_refs = np.fromiter(map(cache.get, retry, repeat(_MISS)), np.int64, idx.shape[0])
-    label_end = np.maximum(ends - _ZERO_TAIL, first)
-    guessed = (series_refs != _MISS) & (label_end > first) & _zero_sample(arr, label_end, ends)
-    miss = np.flatnonzero(~guessed)
-    if miss.shape[0]:
-        # first sight (or another shape): walk the label fields to find the real boundary
-        label_end[miss] = _walk_labels(arr, first[miss], ends[miss])
-        new_index: dict[bytes, int] = {}
-        for i in miss.tolist():
-            key = buf[int(first[i]) : int(label_end[i])]
-            r = cache.get(key)
-            if r is None:
-                slot = new_index.get(key)
-                if slot is None:
-                    slot = new_index[key] = len(new_keys)
-                    new_keys.append(key)
-                r = -1 - slot
-            series_refs[i] = r
+    label_end = _walk_labels(arr, first, ends)
+    series_refs = np.empty(idx.shape[0], dtype=np.int64)
+    new_index: dict[bytes, int] = {}
+    for i, (a, b) in enumerate(zip(first.tolist(), label_end.tolist(), strict=True)):
+        key = buf[a:b]
+        r = cache.get(key)
+        if r is None:
+            slot = new_index.get(key)
+            if slot is None:
+                slot = new_index[key] = len(new_keys)
+                new_keys.append(key)
+            r = -1 - slot
+        series_refs[i] = r
 
     # samples: the common shapes decoded in bulk: one sample with value and timestamp, or
     # with a timestamp only (a 0.0 value is left out of the encoding)
@@ -316,16 +336,6 @@ def _decode_others(
         vals = np.concatenate([vals, np.asarray(s_vals, dtype=np.float64)])
         ts_arr = np.concatenate([ts_arr, np.asarray(s_ts, dtype=np.int64)])
     return DecodedWrite(refs, ts_arr, vals, new_keys, histograms)
-
-
-_MISS = -(1 << 62)
-# Bytes after the labels in the steady-state series: Sample tag, its length (16), value tag,
-# 8-byte double, timestamp tag, 6-byte varint (every ms timestamp from 1971 to 2109).
-_STEADY_TAIL = 18
-# The same with a 0.0 value, which the encoding leaves out: tag, length 7, timestamp field.
-_ZERO_TAIL = 9
-_STEADY_LABELS = itemgetter(slice(None, -_STEADY_TAIL))
-_ZERO_LABELS = itemgetter(slice(None, -_ZERO_TAIL))
 
 
 def _one_sample(
