@@ -8,7 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from guardia.model import STALE_NAN
-from guardia.storage.tsdb.chunks import ChunkCorruptError, decode_page, decode_page_rows, encode_page
+from guardia.storage.tsdb.chunks import (
+    ChunkCorruptError,
+    decode_page,
+    decode_page_rows,
+    decode_pages_rows,
+    encode_page,
+)
 
 finite_or_special = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
@@ -114,3 +120,57 @@ def test_rows_without_samples_encode_and_decode_anywhere(kind: str) -> None:
             assert c.tolist() == counts[rows].tolist()
             assert t.tolist() == ts[idx].tolist()
             assert v.view(np.uint64).tolist() == vs[idx].view(np.uint64).tolist()
+
+
+def _random_page(rng: np.random.Generator, shape: str) -> bytes:
+    n = int(rng.integers(1, 12))
+    if shape == "shared":  # one target's scrape: every row the same timestamps
+        counts = np.full(n, 5, dtype=np.int32)
+        ts = np.tile(np.arange(5, dtype=np.int64) * 15_000 + int(rng.integers(0, 10**6)), n)
+    else:
+        counts = rng.integers(0 if shape == "sparse" else 1, 8, n).astype(np.int32)
+        ts = np.concatenate([np.sort(rng.choice(10**6, c, replace=False)) for c in counts.tolist()])
+    vs = rng.integers(-50, 50, ts.shape[0]).astype(np.float64)
+    floats = np.repeat(rng.random(n) < 0.4, counts)
+    vs[floats] = rng.standard_normal(int(floats.sum()))
+    return encode_page(counts, ts.astype(np.int64), vs)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_many_pages_decode_together_as_one_by_one(seed: int) -> None:
+    """The batched decoder: pages with a shared timestamp row (the same one or different
+    ones), per-row timestamps, empty rows, adjacent, scattered and all rows, and damaged
+    pages, which are reported by position while the others are decoded."""
+    rng = np.random.default_rng(seed)
+    same = _random_page(rng, "shared")
+    items: list[tuple[bytes, np.ndarray | None]] = []
+    want_c: list[int] = []
+    want_t: list[int] = []
+    want_v: list[int] = []
+    damaged: list[int] = []
+    for i in range(int(rng.integers(1, 9))):
+        shape = str(rng.choice(["shared", "same", "rows", "sparse", "bad"]))
+        blob = same if shape == "same" else _random_page(rng, "shared" if shape == "bad" else shape)
+        if shape == "bad":
+            blob = blob[:4] + b"\xff" * 8 + blob[12:]  # a header that lies about its rows
+            damaged.append(i)
+            items.append((blob, None))
+            continue
+        c_all, _, _ = decode_page(blob)
+        n = c_all.shape[0]
+        pick = rng.integers(0, 3)
+        rows = None if pick == 0 else np.sort(rng.choice(n, int(rng.integers(1, n + 1)), replace=False))
+        if pick == 1 and rows is not None:
+            rows = np.arange(int(rows[0]), n)
+        items.append((blob, None if rows is None else rows.astype(np.int64)))
+        c, t, v = decode_page_rows(blob, items[-1][1])
+        want_c += c.tolist()
+        want_t += t.tolist()
+        want_v += v.view(np.uint64).tolist()
+    got = decode_pages_rows(items)
+    assert [i for i, _ in got.bad] == damaged
+    assert got.ok == [i for i in range(len(items)) if i not in damaged]
+    ts = got.ts if got.ts is not None else np.tile(got.row, got.counts.shape[0])
+    assert got.counts.tolist() == want_c
+    assert ts.tolist() == want_t
+    assert got.vs.view(np.uint64).tolist() == want_v

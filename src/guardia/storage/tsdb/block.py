@@ -36,7 +36,7 @@ import numpy.typing as npt
 import zstandard
 
 from guardia.model import Labels, Matcher
-from guardia.storage.tsdb.chunks import ChunkCorruptError, decode_page_rows_shared, encode_page
+from guardia.storage.tsdb.chunks import decode_pages_rows, encode_page
 from guardia.storage.tsdb.index import MemIndex, layout_key
 from guardia.storage.tsdb.merge import Fragment, excl_cumsum, gather_rows
 
@@ -248,6 +248,10 @@ def read_index(path: Path) -> tuple[list[Labels], I64]:
 # --- reading ------------------------------------------------------------------------------
 
 
+# Selected samples decoded per batch of pages (see ``Block.fragments``).
+_BATCH_SAMPLES = 1 << 20
+
+
 class Block:
     """A loaded block: its index in memory, its chunks mapped."""
 
@@ -382,21 +386,42 @@ class Block:
         bounds = np.nonzero(np.diff(page_of))[0] + 1
         starts = np.concatenate(([0], bounds))
         ends = np.concatenate((bounds, [ids.shape[0]]))
+        wanted: list[tuple[int, int, int]] = []  # (page, first query position, end)
         for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
             pi = int(page_of[a])
             if pi in self._bad:
                 continue
-            off, ln, first, _crc, pmin, pmax = self._pt[pi].tolist()
-            if pmax < mint or pmin > maxt:
-                continue
-            rows = ids[a:b] - first
-            try:
-                c, ts, row, vs = decode_page_rows_shared(self._mm[off : off + ln], rows)
-            except ChunkCorruptError as e:
-                self._mark_bad(pi, str(e))
-                continue
-            out.append(Fragment(np.arange(a, b, dtype=np.int64), c.astype(np.int64), ts, vs, row))
+            _off, _ln, _first, _crc, pmin, pmax = self._pt[pi].tolist()
+            if pmax >= mint and pmin <= maxt:
+                wanted.append((pi, a, b))
+        # Pages are decoded in batches (numpy's per-call cost shared by many pages), each
+        # batch a bounded number of samples so a huge select does not hold two copies.
+        per_series = max(1, self.num_samples // max(self.num_series, 1))
+        batch: list[tuple[int, int, int]] = []
+        budget = 0
+        for pi, a, b in wanted:
+            batch.append((pi, a, b))
+            budget += (b - a) * per_series
+            if budget >= _BATCH_SAMPLES:
+                out.extend(self._decode_batch(batch, ids))
+                batch, budget = [], 0
+        if batch:
+            out.extend(self._decode_batch(batch, ids))
         return out
+
+    def _decode_batch(self, batch: list[tuple[int, int, int]], ids: I64) -> list[Fragment]:
+        assert self._mm is not None  # fragments() returns early for an empty chunks file
+        items = []
+        for pi, a, b in batch:
+            off, ln, first = (int(x) for x in self._pt[pi, :3])
+            items.append((self._mm[off : off + ln], ids[a:b] - first))
+        dec = decode_pages_rows(items)
+        for i, reason in dec.bad:
+            self._mark_bad(batch[i][0], reason)
+        if not dec.ok:
+            return []
+        qidx = np.concatenate([np.arange(batch[i][1], batch[i][2], dtype=np.int64) for i in dec.ok])
+        return [Fragment(qidx, dec.counts.astype(np.int64), dec.ts, dec.vs, dec.row)]
 
 
 def _fsync_dir(path: Path) -> None:

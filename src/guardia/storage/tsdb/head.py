@@ -33,7 +33,13 @@ import numpy.typing as npt
 
 from guardia.model import Labels, Matcher
 from guardia.storage.interface import AppendStats
-from guardia.storage.tsdb.chunks import decode_page, decode_page_rows_shared, encode_page, row_starts
+from guardia.storage.tsdb.chunks import (
+    ChunkCorruptError,
+    decode_page,
+    decode_pages_rows,
+    encode_page,
+    row_starts,
+)
 from guardia.storage.tsdb.index import MemIndex
 from guardia.storage.tsdb.merge import Fragment, assemble, gather_rows
 from guardia.storage.tsdb.options import TSDBOptions
@@ -125,15 +131,18 @@ class Page:
     def refs(self) -> I64:
         return self._refs.astype(np.int64)
 
+    @property
+    def nrows(self) -> int:
+        return int(self._refs.shape[0])
+
     def decode(self) -> tuple[I64, I64, F64]:
         counts, ts, vs = decode_page(self.blob)
         return counts.astype(np.int64), ts, vs
 
-    def fragment(self, q: I64, qidx: I64) -> Fragment:
-        """Rows of ``q`` (all present in this page) as a fragment for ``qidx``."""
-        rows = np.searchsorted(self._refs, q).astype(np.int64)
-        c, ts, row, vs = decode_page_rows_shared(self.blob, rows)
-        return Fragment(qidx, c.astype(np.int64), ts, vs, row)
+    def rows(self, q: I64) -> I64:
+        """Row numbers of the refs ``q`` (all present in this page)."""
+        rows: I64 = np.searchsorted(self._refs, q).astype(np.int64)
+        return rows
 
 
 @dataclass(slots=True)
@@ -581,17 +590,18 @@ class Head:
             order = np.argsort(fh, kind="stable")
             hit, fh = hit[order], fh[order]
             bounds = np.nonzero(np.diff(fh))[0] + 1
+            pages: list[tuple[Page, I64]] = []
             for a, b in zip(np.concatenate(([0], bounds)).tolist(),
                             np.concatenate((bounds, [fh.shape[0]])).tolist(), strict=True):
                 f = sp.frames[int(fh[a])]
-                if f.maxt < mint or f.mint > maxt:
-                    continue
-                qi = hit[a:b]
-                out.append(f.fragment(q[qi], qi.astype(np.int64)))
+                if f.mint <= maxt and f.maxt >= mint:
+                    pages.append((f, hit[a:b].astype(np.int64)))
+            out.extend(_pages_fragments(pages, q))
         for wid in sorted(self.windows):
             w = self.windows[wid]
             if w.base > maxt or w.base + self.W <= mint:
                 continue
+            spilled: list[tuple[Page, I64]] = []
             for p in w.spills:
                 if p.maxt < mint or p.mint > maxt:
                     continue
@@ -599,8 +609,10 @@ class Head:
                 pos = np.minimum(np.searchsorted(prefs, q), prefs.shape[0] - 1)
                 hitm = prefs[pos] == q
                 if hitm.any():
-                    qi = np.nonzero(hitm)[0].astype(np.int64)
-                    out.append(p.fragment(q[qi], qi))
+                    spilled.append((p, np.nonzero(hitm)[0].astype(np.int64)))
+            # one fragment per page: a series may be in several spill pages of a window
+            for page in spilled:
+                out.extend(_pages_fragments([page], q))
             c = w.n[q]
             has = np.nonzero(c)[0].astype(np.int64)
             if has.size:
@@ -863,3 +875,34 @@ class FrozenHead(Head):
         if ids.size and int(ids.max()) >= self._n:
             raise IndexError("series created after the view was taken")
         return self.index.labels_of(ids)
+
+
+# Selected samples decoded per batch of pages: enough to amortise numpy's per-call cost over
+# many pages, few enough that a huge select does not hold two copies of everything.
+_BATCH_SAMPLES = 1 << 20
+
+
+def _pages_fragments(pages: list[tuple[Page, I64]], q: I64) -> list[Fragment]:
+    """Fragments for the query positions ``qidx`` held by each page, pages decoded in
+    batches (``chunks.decode_pages_rows``): a job's series are spread over every frame of
+    a metric, so a select often wants a few rows from each of many pages."""
+    out: list[Fragment] = []
+    batch: list[tuple[Page, I64]] = []
+    budget = 0
+    for page, qidx in pages:
+        batch.append((page, qidx))
+        budget += page.nsamples * qidx.shape[0] // max(page.nrows, 1)
+        if budget >= _BATCH_SAMPLES:
+            out.append(_batch_fragment(batch, q))
+            batch, budget = [], 0
+    if batch:
+        out.append(_batch_fragment(batch, q))
+    return out
+
+
+def _batch_fragment(batch: list[tuple[Page, I64]], q: I64) -> Fragment:
+    dec = decode_pages_rows([(page.blob, page.rows(q[qidx])) for page, qidx in batch])
+    if dec.bad:  # head pages are built in memory: a failure is a bug, not disk damage
+        raise ChunkCorruptError(f"head page {dec.bad[0][0]} does not decode: {dec.bad[0][1]}")
+    qidx_all = batch[0][1] if len(batch) == 1 else np.concatenate([qidx for _, qidx in batch])
+    return Fragment(qidx_all, dec.counts.astype(np.int64), dec.ts, dec.vs, dec.row)
