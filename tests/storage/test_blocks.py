@@ -243,3 +243,28 @@ def test_a_querier_keeps_reading_blocks_that_retention_deletes(open_db: Open) ->
     assert dump(q) == want  # the deleted blocks stay readable until the querier is done
     q.close()
     assert dump(db.querier(0, 3 * R - 1)) != want
+
+
+def test_series_lists_label_sets_without_samples_from_blocks_and_head(open_db: Open) -> None:
+    """``Querier.series`` (the series API) answers from the indexes: the same label sets
+    as ``select`` over head and blocks, a series once even when both hold it, and the
+    same refusal of a selector that matches everything."""
+    db = open_db(opts(max_block_range_ms=R))
+    scrape(db, 12, 0, 3 * R)
+    db.maintain()
+    scrape(db, 12, 3 * R, 3 * R + 5 * MIN)
+    scrape(db, 3, 3 * R, 3 * R + 5 * MIN, name="late")  # only in the head
+    assert db.blocks
+    for mint, maxt in ((0, 10**9), (0, R - 1), (3 * R, 10**9)):
+        q = db.querier(mint, maxt)
+        for ms in ([Matcher.equal("__name__", "m")], [Matcher.parse("i", "=~", "1.*")],
+                   [Matcher.parse("__name__", "=~", ".+")]):
+            got = q.series(ms)
+            assert len(got) == len(set(got))
+            assert sorted(got) == sorted(s.labels for s in q.select(ms)), (mint, maxt, ms)
+        q.close()
+    q = db.querier(0, R - 1)
+    assert q.series([Matcher.equal("__name__", "late")]) == []
+    with pytest.raises(ValueError, match="non-empty matcher"):
+        q.series([Matcher.parse("x", "=~", ".*")])
+    q.close()

@@ -112,6 +112,16 @@ class Querier(Protocol):
         """
         ...
 
+    def series(self, matchers: Sequence[Matcher]) -> list[Labels]:
+        """Label sets of the series matching ``matchers`` in range, without their samples.
+
+        For ``/api/v1/series`` and the like, which want names only: as in Prometheus, the
+        index decides at the granularity of what it tracks (a block's whole time range),
+        so a series listed may have no sample inside ``[mint, maxt]`` itself.  The same
+        matcher rules as ``select`` apply.
+        """
+        ...
+
     def label_names(self, matchers: Sequence[Matcher] = ()) -> list[str]:
         """Sorted label names of series in range (matching ``matchers`` if given)."""
         ...

@@ -137,6 +137,10 @@ class MemoryQuerier:
             out.sort(key=lambda x: x.labels)
         return out
 
+    def series(self, matchers: Sequence[Matcher]) -> list[Labels]:
+        check_selectable(matchers)
+        return [s.labels for s in self._matching(matchers)]
+
     def label_names(self, matchers: Sequence[Matcher] = ()) -> list[str]:
         names: set[str] = set()
         for s in self._matching(matchers):

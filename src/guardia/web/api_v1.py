@@ -274,8 +274,7 @@ async def series(deps: ApiDeps, params: Params) -> Response:
         try:
             seen: dict[Labels, None] = {}
             for ms in selectors:
-                for s in q.select(ms):
-                    seen[s.labels] = None
+                seen.update(dict.fromkeys(q.series(ms)))
         finally:
             q.close()
         return [dict(lbl) for lbl in sorted(seen)]

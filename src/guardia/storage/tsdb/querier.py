@@ -99,6 +99,16 @@ class TSDBQuerier:
             out.sort(key=lambda s: s.labels)
         return out
 
+    def series(self, matchers: Sequence[Matcher]) -> list[Labels]:
+        check_selectable(matchers)
+        seen: dict[Labels, None] = {}
+        with self._db._lock:
+            for src in self._sources:
+                ids = src.select_ids(matchers, self.mint, self.maxt)
+                if ids.size:
+                    seen.update(dict.fromkeys(src.labels_of(ids)))
+        return list(seen)
+
     def label_names(self, matchers: Sequence[Matcher] = ()) -> list[str]:
         names: set[str] = set()
         with self._db._lock:
