@@ -6,8 +6,8 @@ Layout of a block directory (named by a ULID, as Prometheus names blocks)::
     index            zstd-compressed: symbol table, series label sets (sorted), page table
     chunks/000001    page blobs (``chunks.encode_page``) back to back
 
-Series are stored in layout order (``index.layout_key``: metric name, other labels,
-target labels last), so the series a selector picks sit next to each other and it reads a
+Series are stored in layout order (``index.layout_key``: metric name, job, other labels,
+instance), so the series a selector picks sit next to each other and it reads a
 few pages, each holding up to ``block_page_rows`` series over the
 whole block range.  Pages carry a CRC in the page table; a damaged page is reported and
 skipped, the rest of the block still serves.  A block is written into ``<ulid>.tmp`` and
@@ -101,7 +101,7 @@ class BlockWriter:
         self.num_samples = 0
         self.data_mint = 2**63 - 1
         self.data_maxt = -(2**63)
-        self._last: tuple[str, tuple[tuple[str, str], ...], tuple[str, str]] | None = None
+        self._last: tuple[str, str, tuple[tuple[str, str], ...], str] | None = None
 
     def add(self, labels: Sequence[Labels], counts: I64, ts: I64, vs: F64) -> None:
         """Series in label order with their samples (rows of ``counts`` samples)."""

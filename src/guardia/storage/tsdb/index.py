@@ -30,16 +30,19 @@ _FEW = 256  # up to this many series are looked up one by one, more from a copy
 _BUILT_CAP = 32_768
 
 
-def layout_key(labels: Labels) -> tuple[str, tuple[tuple[str, str], ...], tuple[str, str]]:
-    """Storage order of series: metric name, other labels, then the target labels.
+def layout_key(labels: Labels) -> tuple[str, str, tuple[tuple[str, str], ...], str]:
+    """Storage order of series: metric name, job, other labels, then instance.
 
-    Frames and block pages hold neighbours in this order.  A dashboard query usually
-    fixes a metric and some labels and spans every target; with ``instance`` and ``job``
-    compared last, those series are adjacent, so a query reads a few frames instead of a
-    slice of every frame.
+    Frames and block pages hold neighbours in this order, and a query reads every page
+    holding one of its series: the order decides how many it reads.  Dashboard queries fix
+    a metric and a job (Grafana's ``$job``) and often some other labels, and span every
+    instance: with ``job`` right after the name those series are one run per job, and with
+    ``instance`` compared last the runs stay whole when other labels are fixed too.  The
+    same labels across instances are also the most alike values, which compress best
+    side by side.
     """
     rest = tuple(p for p in labels if p[0] != "__name__" and p[0] not in _TARGET_LABELS)
-    return (labels.get("__name__"), rest, (labels.get("instance"), labels.get("job")))
+    return (labels.get("__name__"), labels.get("job"), rest, labels.get("instance"))
 
 
 class MemIndex:
@@ -249,7 +252,7 @@ class MemIndex:
         """Position of every series in ``layout_key`` order, without building label sets.
 
         Pairs are ranked once by (name, value); a series becomes a row of pair ranks
-        (metric name, the other labels in name order, instance, job; -1 where absent,
+        (metric name, job, the other labels in name order, instance; -1 where absent,
         which sorts first as a missing value or a shorter tuple does), and one lexsort
         orders the rows as ``layout_key`` orders the label sets.
         """
@@ -279,7 +282,8 @@ class MemIndex:
         width = int(pos.max()) + 1 if pos.size else 0
         rest = np.full((n, width), -1, dtype=np.int64)
         rest[o_owner, pos] = o_rank
-        keys = [cols[2], cols[1], *(rest[:, j] for j in range(width - 1, -1, -1)), cols[0]]
+        # lexsort: the last key is the primary one
+        keys = [cols[1], *(rest[:, j] for j in range(width - 1, -1, -1)), cols[2], cols[0]]
         by_layout = np.lexsort(keys)
         out = np.empty(n, dtype=np.int64)
         out[by_layout] = np.arange(n)
