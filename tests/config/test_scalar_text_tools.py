@@ -54,3 +54,25 @@ def test_route_matchers_match_amtool(tmp_path: Path) -> None:
     cfg = load_alertmanager_config(am)
     assert cfg.route is not None
     assert format_matchers(cfg.route.routes[0].all_matchers()) == amtool_matchers
+
+
+def test_label_names_spelled_like_booleans_match_promtool(tmp_path: Path) -> None:
+    """YAML 1.1 reads `true:`, `on:` and `yes:` as the boolean true; Go keeps a key as
+    written, so they are three different label names, not one given three times."""
+    names = ["true", "on", "yes", "off", "no", "False"]
+    labels = "".join(f"      {n}: v{i}\n" for i, n in enumerate(names))
+    rules = tmp_path / "rules.yml"
+    rules.write_text("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: vector(1)\n    labels:\n"
+                     + labels)
+    (tmp_path / "test.yml").write_text(
+        "rule_files: [rules.yml]\nevaluation_interval: 1m\ntests:\n- interval: 1m\n  input_series: []\n"
+        "  alert_rule_test:\n  - eval_time: 1m\n    alertname: A\n    exp_alerts: [{exp_labels: {}}]\n")
+    proc = subprocess.run(["promtool", "test", "rules", "test.yml"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    got_line = (proc.stdout + proc.stderr).split("got:", 1)[1]
+    promtool = dict(_LABEL.findall(got_line.split("Labels:", 1)[1].split("}", 1)[0]))
+
+    rf, issues = parse_rule_file(parse_yaml(rules.read_text(), str(rules)))
+    assert rf is not None, issues
+    assert {"alertname": "A", **rf.groups[0].rules[0].labels} == promtool
+    assert len(promtool) == len(names) + 1

@@ -101,8 +101,11 @@ class _Builder:
                     )
                     continue
                 key = self._scalar.construct_object(k_node, deep=True)
-                if not isinstance(key, str | int | float | bool) and key is not None:
-                    key = str(key)
+                if key is not None and not isinstance(key, str):
+                    # Every mapping in these files is keyed by text (field, label, header
+                    # names), and Go keeps a key as written: `true:`, `on:` and `1:` are the
+                    # names "true", "on" and "1", not a boolean twice and a number.
+                    key = k_node.value
                 sub: Path = (*path, key if isinstance(key, str | int) else str(key))
                 if key in out:
                     self.issues.append(
