@@ -268,3 +268,31 @@ def test_series_lists_label_sets_without_samples_from_blocks_and_head(open_db: O
     with pytest.raises(ValueError, match="non-empty matcher"):
         q.series([Matcher.parse("x", "=~", ".*")])
     q.close()
+
+
+def test_select_flat_holds_what_select_returns(open_db: Open) -> None:
+    """The flat form the PromQL engine reads: same series, same samples, from head and
+    blocks together, including ranges where some matched series have no samples."""
+    db = open_db(opts(max_block_range_ms=R))
+    scrape(db, 2, 0, R // 2, name="gone")  # in the first block, no samples in its second half
+    scrape(db, 8, 0, 3 * R)
+    db.maintain()
+    scrape(db, 8, 3 * R, 3 * R + 5 * MIN)
+    scrape(db, 2, 3 * R + 4 * MIN, 3 * R + 5 * MIN, name="late")
+    q = db.querier(R - 2 * MIN, R - MIN)
+    assert q.series([Matcher.equal("__name__", "gone")])  # the block's index lists them
+    assert q.select_flat([Matcher.equal("__name__", "gone")]).labels == []  # without samples
+    q.close()
+    for mint, maxt in ((0, 10**9), (R - 2 * MIN, R + 30_000), (3 * R, 3 * R + 2 * MIN), (5 * R, 6 * R)):
+        q = db.querier(mint, maxt)
+        for ms in ([Matcher.parse("__name__", "=~", ".+")], [Matcher.equal("i", "3")]):
+            flat = q.select_flat(ms)
+            assert flat.starts.shape[0] == len(flat.labels) + 1 and int(flat.starts[-1]) == len(flat.values)
+            got = {
+                lb: (flat.timestamps[a:b].tolist(), flat.values[a:b].tolist())
+                for lb, a, b in zip(flat.labels, flat.starts[:-1].tolist(), flat.starts[1:].tolist(),
+                                    strict=True)
+            }
+            want = {s.labels: (s.timestamps.tolist(), s.values.tolist()) for s in q.select(ms)}
+            assert got == want, (mint, maxt, ms)
+        q.close()

@@ -11,8 +11,8 @@ from guardia.model.samples import stale_mask
 from guardia.promql import plan
 from guardia.promql.context import EvalContext
 from guardia.promql.values import I64, RangeVector, Vector
-from guardia.promql.windows import filter_flat, flatten, raw_count, row_blocks, search
-from guardia.storage.interface import Series
+from guardia.promql.windows import filter_flat, flatten, row_blocks, search
+from guardia.storage.interface import SeriesSet
 
 if TYPE_CHECKING:
     from guardia.promql.evaluator import Evaluator
@@ -29,11 +29,12 @@ def eval_times(ctx: EvalContext, ts: I64, offset_ms: int, at: plan.AtSpec) -> I6
     return out
 
 
-def _select(ctx: EvalContext, sel: plan.VectorSelector, mint: int, maxt: int) -> list[Series]:
+def _select(ctx: EvalContext, sel: plan.VectorSelector, mint: int, maxt: int) -> SeriesSet:
     ctx.check()
     q = ctx.storage.querier(mint, maxt)
     try:
-        return list(q.select(list(sel.matchers)))
+        flat: SeriesSet = q.select_flat(list(sel.matchers))
+        return flat
     finally:
         q.close()
 
@@ -44,11 +45,11 @@ def instant(ctx: EvalContext, sel: plan.VectorSelector, ts: I64, want_timestamps
     n = len(ts)
     if n == 0:
         return Vector.empty(0)
-    series = _select(ctx, sel, int(et.min()) - ctx.lookback + 1, int(et.max()))
-    if not series:
+    found = _select(ctx, sel, int(et.min()) - ctx.lookback + 1, int(et.max()))
+    if not found.labels:
         return Vector.empty(n)
-    ctx.check_raw(raw_count(series))
-    t, v, starts = flatten(series)
+    ctx.check_raw(len(found.timestamps))
+    t, v, starts = found.timestamps, found.values, found.starts
     hi = search(t, starts, et, "right")
     idx = hi - 1
     has = hi > starts[:-1, None]
@@ -63,18 +64,17 @@ def instant(ctx: EvalContext, sel: plan.VectorSelector, ts: I64, want_timestamps
     values = np.where(present, tt / 1000.0 if want_timestamps else vv, 0.0)
     loaded = int(present.sum())
     ctx.add_samples(loaded, loaded)
-    return Vector([s.labels for s in series], values, present).compact()
+    return Vector(found.labels, values, present).compact()
 
 
 def range_(ctx: EvalContext, sel: plan.MatrixSelector, ts: I64) -> RangeVector:
     vs = sel.selector
     et = eval_times(ctx, ts, vs.offset_ms, vs.at)
     if len(ts) == 0:
-        series: list[Series] = []
-    else:
-        series = _select(ctx, vs, int(et.min()) - sel.range_ms + 1, int(et.max()))
-        ctx.check_raw(raw_count(series))
-    return windowed(ctx, [s.labels for s in series], *flatten(series), et, sel.range_ms, ts)
+        return windowed(ctx, [], *flatten([]), et, sel.range_ms, ts)
+    found = _select(ctx, vs, int(et.min()) - sel.range_ms + 1, int(et.max()))
+    ctx.check_raw(len(found.timestamps))
+    return windowed(ctx, found.labels, found.timestamps, found.values, found.starts, et, sel.range_ms, ts)
 
 
 def windowed(

@@ -41,11 +41,6 @@ def flatten(series: Sequence[Series]) -> tuple[I64, F64, I64]:
     return t, v, starts
 
 
-def raw_count(series: Sequence[Series]) -> int:
-    """Samples held by ``series`` (what a selector read), without a Python call per series."""
-    return sum(map(len, [s.timestamps for s in series]))
-
-
 def filter_flat(t: I64, v: F64, starts: I64, keep: np.ndarray) -> tuple[I64, F64, I64]:
     """Drop samples where ``keep`` is False, keeping per-series boundaries right."""
     if keep.all():

@@ -57,6 +57,37 @@ class Series:
 
 
 @dataclass(slots=True)
+class SeriesSet:
+    """Many series' samples in flat arrays: series ``i`` is ``labels[i]`` with samples
+    ``timestamps[starts[i]:starts[i + 1]]`` (``len(starts) == len(labels) + 1``).
+
+    The shape the PromQL engine computes on.  A store that assembles a select into flat
+    arrays anyway hands them over as they are, instead of one ``Series`` (and two array
+    views) per series that the engine would concatenate again.
+    """
+
+    labels: list[Labels]
+    timestamps: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float64]
+    starts: npt.NDArray[np.int64]
+
+    @classmethod
+    def of(cls, series: Sequence[Series]) -> SeriesSet:
+        """The flat form of a list of ``Series`` (for stores that build those)."""
+        starts = np.zeros(len(series) + 1, dtype=np.int64)
+        if not series:
+            return cls([], np.zeros(0, dtype=np.int64), np.zeros(0), starts)
+        ts = [s.timestamps for s in series]
+        np.cumsum(np.fromiter(map(len, ts), dtype=np.int64, count=len(ts)), out=starts[1:])
+        return cls(
+            [s.labels for s in series],
+            np.concatenate(ts, dtype=np.int64, casting="unsafe"),
+            np.concatenate([s.values for s in series], dtype=np.float64, casting="unsafe"),
+            starts,
+        )
+
+
+@dataclass(slots=True)
 class AppendStats:
     """What a commit did; rejected samples are counted by reason, never raised for a batch."""
 
@@ -110,6 +141,11 @@ class Querier(Protocol):
         At least one matcher must not match the empty string (as in Prometheus), otherwise
         ``ValueError`` is raised.  Series with no samples in range are omitted.
         """
+        ...
+
+    def select_flat(self, matchers: Sequence[Matcher]) -> SeriesSet:
+        """``select`` as one ``SeriesSet`` (no order promised), for readers that compute on
+        all series at once."""
         ...
 
     def series(self, matchers: Sequence[Matcher]) -> list[Labels]:

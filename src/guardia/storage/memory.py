@@ -18,6 +18,7 @@ from guardia.storage.interface import (
     AppendStats,
     Series,
     SeriesRef,
+    SeriesSet,
     check_selectable,
 )
 
@@ -136,6 +137,9 @@ class MemoryQuerier:
         if sort:
             out.sort(key=lambda x: x.labels)
         return out
+
+    def select_flat(self, matchers: Sequence[Matcher]) -> SeriesSet:
+        return SeriesSet.of(self.select(matchers))
 
     def series(self, matchers: Sequence[Matcher]) -> list[Labels]:
         check_selectable(matchers)

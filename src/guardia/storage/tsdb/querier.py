@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from guardia.model import Labels, Matcher
-from guardia.storage.interface import Series, check_selectable
+from guardia.storage.interface import Series, SeriesSet, check_selectable
 from guardia.storage.tsdb.block import Block
 from guardia.storage.tsdb.merge import Fragment, assemble
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from guardia.storage.tsdb.db import TSDB
 
 I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
 
 
 class SeriesSource(Protocol):
@@ -48,9 +49,43 @@ class TSDBQuerier:
     def select(self, matchers: Sequence[Matcher], *, sort: bool = False) -> list[Series]:
         check_selectable(matchers)
         with self._db._lock:
-            return self._select(matchers, sort)
+            labels, counts, ts, vs = self._assemble(matchers)
+        nz = np.nonzero(counts)[0]
+        width = int(counts[nz[0]]) if nz.size else 0
+        if nz.size and bool((counts[nz] == width).all()):
+            # Equal series (the usual dashboard case): rows of a matrix are cheaper views
+            # than slices of a flat array.
+            shape = (nz.shape[0], width)
+            out = [
+                Series(labels[i], t, v)
+                for i, t, v in zip(nz.tolist(), ts.reshape(shape), vs.reshape(shape), strict=True)
+            ]
+        else:
+            ends = np.cumsum(counts[nz]).tolist()
+            starts = [0, *ends[:-1]] if ends else []
+            out = [
+                Series(labels[i], ts[a:b], vs[a:b])
+                for i, a, b in zip(nz.tolist(), starts, ends, strict=True)
+            ]
+        if sort:
+            out.sort(key=lambda s: s.labels)
+        return out
 
-    def _select(self, matchers: Sequence[Matcher], sort: bool) -> list[Series]:
+    def select_flat(self, matchers: Sequence[Matcher]) -> SeriesSet:
+        check_selectable(matchers)
+        with self._db._lock:
+            labels, counts, ts, vs = self._assemble(matchers)
+        starts = np.zeros(len(labels) + 1, dtype=np.int64)
+        if labels:
+            np.cumsum(counts, out=starts[1:])
+            if not bool(counts.all()):  # series without samples in range are left out
+                nz = np.nonzero(counts)[0]
+                labels = [labels[i] for i in nz.tolist()]
+                starts = np.concatenate(([0], starts[1:][nz]))
+        return SeriesSet(labels, ts, vs, starts)
+
+    def _assemble(self, matchers: Sequence[Matcher]) -> tuple[list[Labels], I64, I64, F64]:
+        """Label sets of the matching series and their samples, flat (series after series)."""
         found = [(src, src.select_ids(matchers, self.mint, self.maxt)) for src in self._sources]
         hits = [(src, ids) for src, ids in found if ids.size]
         labels: list[Labels] = []
@@ -76,28 +111,9 @@ class TSDBQuerier:
                     f.qidx = remap[f.qidx]
                     frags.append(f)
         if not labels:
-            return []
+            return [], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
         counts, ts, vs = assemble(len(labels), frags, self.mint, self.maxt)
-        nz = np.nonzero(counts)[0]
-        width = int(counts[nz[0]]) if nz.size else 0
-        if nz.size and bool((counts[nz] == width).all()):
-            # Equal series (the usual dashboard case): rows of a matrix are cheaper views
-            # than slices of a flat array.
-            shape = (nz.shape[0], width)
-            out = [
-                Series(labels[i], t, v)
-                for i, t, v in zip(nz.tolist(), ts.reshape(shape), vs.reshape(shape), strict=True)
-            ]
-        else:
-            ends = np.cumsum(counts[nz]).tolist()
-            starts = [0, *ends[:-1]] if ends else []
-            out = [
-                Series(labels[i], ts[a:b], vs[a:b])
-                for i, a, b in zip(nz.tolist(), starts, ends, strict=True)
-            ]
-        if sort:
-            out.sort(key=lambda s: s.labels)
-        return out
+        return labels, counts, ts, vs
 
     def series(self, matchers: Sequence[Matcher]) -> list[Labels]:
         check_selectable(matchers)
