@@ -28,7 +28,6 @@ from operator import itemgetter
 import cramjam
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import sliding_window_view
 from prometheus_client import CollectorRegistry, Counter
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -212,7 +211,7 @@ def _decode(buf: bytes, cache: dict[bytes, int]) -> DecodedWrite:
     padded = b"".join((_FRONT_PAD, *series_list, _PAD))
     arr = np.frombuffer(padded, dtype=np.uint8)
     ends = np.cumsum(lens) + _TAIL
-    tails = sliding_window_view(arr, _TAIL)[ends - _TAIL]
+    tails = _windows(arr, _TAIL)[ends - _TAIL]
 
     # The two steady-state shapes: labels, then one Sample field holding a value and a
     # 6-byte ms timestamp, or holding only the timestamp (a 0.0 value is left out).  Each
@@ -220,18 +219,19 @@ def _decode(buf: bytes, cache: dict[bytes, int]) -> DecodedWrite:
     # series (its labels were validated when first seen; a tail starting with a sample tag
     # cannot be mistaken for a label field).
     valued = (lens > _TAIL) & (tails[:, _VALUED_AT] == _VALUED_WANT).all(axis=1)
-    zero = (lens > _ZERO_TAIL) & (tails[:, _ZERO_AT] == _ZERO_WANT).all(axis=1) & ~valued
     get = cache.get
-    if zero.any():
+    if valued.all():  # the usual request: no numpy calls for the other shape
+        guess = np.fromiter(map(get, map(_VALUED_LABELS, series_list), repeat(_MISS)), np.int64, count)
+        values = _tail_values(tails)
+        ok = guess != _MISS
+    else:
+        zero = (lens > _ZERO_TAIL) & (tails[:, _ZERO_AT] == _ZERO_WANT).all(axis=1) & ~valued
         guess = np.full(count, _MISS, dtype=np.int64)
         for shape, cut in ((valued, _VALUED_LABELS), (zero, _ZERO_LABELS)):
             picked = compress(series_list, shape.tolist())
             guess[shape] = np.fromiter(map(get, map(cut, picked), repeat(_MISS)), np.int64, int(shape.sum()))
         values = np.where(zero, 0.0, _tail_values(tails))
-    else:
-        guess = np.fromiter(map(get, map(_VALUED_LABELS, series_list), repeat(_MISS)), np.int64, count)
-        values = _tail_values(tails)
-    ok = (guess != _MISS) & (valued | zero)
+        ok = (guess != _MISS) & (valued | zero)
     if ok.all():
         return DecodedWrite(guess, _tail_timestamps(tails), values, [])
     hit = np.flatnonzero(ok)
@@ -243,6 +243,15 @@ def _decode(buf: bytes, cache: dict[bytes, int]) -> DecodedWrite:
         rest.new_keys,
         rest.skipped_histograms,
     )
+
+
+def _windows(arr: npt.NDArray[np.uint8], width: int) -> npt.NDArray[np.uint8]:
+    """``[i]`` is the ``width`` bytes starting at ``i``: a strided view, no copy.  (numpy's
+    ``sliding_window_view`` does the same after checks that cost ~20 µs a call.)"""
+    view: npt.NDArray[np.uint8] = np.ndarray(
+        (arr.shape[0] - width + 1, width), dtype=np.uint8, buffer=arr, offset=0, strides=(1, 1)
+    )
+    return view
 
 
 # The steady-state tails, from the end of the labels to the end of the series:
@@ -334,7 +343,7 @@ def _decode_others(
         histograms += _slow_samples(buf, int(le[i]), int(ends[i]), int(series_refs[i]), s_refs, s_vals, s_ts)
     fi = np.flatnonzero(fast)
     zi = np.flatnonzero(zero)
-    windows = sliding_window_view(arr, 8)  # windows[i] = the 8 bytes at i, no copy
+    windows = _windows(arr, 8)
     vals = windows[le[fi] + 3].copy().view("<f8").reshape(-1)
     ts_arr = _timestamps(arr, le[fi] + 12, sl[fi] - 10, windows)
     refs = series_refs[fi]
