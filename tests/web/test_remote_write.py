@@ -264,3 +264,43 @@ def test_value_whose_bytes_look_like_a_zero_value_tail_decodes_as_itself() -> No
     want = sorted((100 + (-1 - r), v) for r, v in zip(cold.refs.tolist(), cold.values.tolist(), strict=True))
     assert got == want
     assert sorted(v for _, v in got) == sorted([0.0, 1.0, tricky])
+
+
+def test_write_requests_are_counted_and_other_methods_refused(client: httpx.Client, app_deps: object) -> None:
+    """POST /api/v1/write skips Starlette's stack, but it is still counted in the HTTP
+    metrics like every other handler; other methods on the path still get 405."""
+    from guardia.web import AppDeps
+
+    assert isinstance(app_deps, AppDeps)
+    reg = app_deps.registry
+
+    def count(code: str) -> float:
+        labels = {"code": code, "handler": "/api/v1/write"}
+        return reg.get_sample_value("prometheus_http_requests_total", labels) or 0.0
+
+    ok0, bad0 = count("204"), count("400")
+    assert _post(client, encode_write_request([({"__name__": "counted"}, [(7000, 1.0)])])).status_code == 204
+    assert _post(client, encode_write_request([({"job": "x"}, [(7000, 1.0)])])).status_code == 400
+    assert (count("204"), count("400")) == (ok0 + 1, bad0 + 1)
+    assert client.get("/api/v1/write").status_code == 405
+    no_encoding = {k: v for k, v in HEADERS.items() if k != "Content-Encoding"}  # snappy is implied
+    raw = bytes(cramjam.snappy.compress_raw(encode_write_request([({"__name__": "implied"}, [(7000, 2.0)])])))
+    assert client.post("/api/v1/write", content=raw, headers=no_encoding).status_code == 204
+    r = client.post("/api/v1/write", content=raw, headers={**HEADERS, "Content-Encoding": "gzip"})
+    assert r.status_code == 415 and "snappy" in r.text
+
+
+def test_write_under_a_route_prefix() -> None:
+    """With --web.external-url=http://host/guardia the receiver answers under the prefix."""
+    from guardia.web import AppDeps, create_app
+    from guardia.web.api_v1 import ApiDeps
+
+    from .conftest import LiveServer
+
+    st = MemoryStorage()
+    app = create_app(AppDeps(api=ApiDeps(storage=st), write_storage=st, route_prefix="/guardia"))
+    with LiveServer(app) as srv, httpx.Client(base_url=srv.url, timeout=10) as c:
+        body = bytes(cramjam.snappy.compress_raw(encode_write_request([({"__name__": "p"}, [(1000, 3.0)])])))
+        assert c.post("/guardia/api/v1/write", content=body, headers=HEADERS).status_code == 204
+        assert c.post("/api/v1/write", content=body, headers=HEADERS).status_code == 404
+    assert _all(st, "p") == {Labels.of(__name__="p"): [(1000, 3.0)]}

@@ -9,16 +9,18 @@ production by ``guardia.web.process``.  Routes live under ``route_prefix`` when
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from guardia.storage.interface import Storage
 from guardia.web import api_v1
@@ -43,7 +45,7 @@ class AppDeps:
     route_prefix: str = ""
 
 
-def create_app(deps: AppDeps) -> Starlette:
+def create_app(deps: AppDeps) -> ASGIApp:
     http_metrics = HttpMetrics(deps.registry)
     if deps.api.query_observer is None:
         deps.api.query_observer = QueryMetrics(deps.registry)
@@ -82,19 +84,56 @@ def create_app(deps: AppDeps) -> Starlette:
         *api_v1.routes(deps.api),
         *deps.extra_routes,
     ]
+    receiver: RemoteWriteReceiver | None = None
     if deps.write_storage is not None:
         receiver = RemoteWriteReceiver(deps.write_storage, deps.registry)
-        routes.append(Route("/api/v1/write", receiver.handle, methods=["POST"], name="/api/v1/write"))
+        routes.append(Route("/api/v1/write", receiver, methods=["POST"], name="/api/v1/write"))
     routes.append(Route("/", root, methods=["GET"], name="/"))
 
     names: dict[int, str] = {}
     _collect_names(routes, names)
     if deps.route_prefix:
         routes = [Mount(deps.route_prefix, routes=routes)]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         middleware=[Middleware(HttpMetricsMiddleware, metrics=http_metrics, handler_names=names)],
     )
+    if receiver is None:
+        return app
+    return _RemoteWriteFirst(app, receiver, deps.route_prefix + "/api/v1/write", http_metrics)
+
+
+class _RemoteWriteFirst:
+    """Hands ``POST /api/v1/write`` straight to the receiver, ahead of Starlette's routing
+    and middleware; everything else (other methods on that path included) goes to ``app``.
+
+    Remote write is the one endpoint called hundreds of times a second with a fixed job;
+    the Starlette stack costs ~0.1 ms a request there, 5-10% of ingesting a 2,000-sample
+    batch.  The request is counted in the HTTP metrics all the same.
+    """
+
+    def __init__(self, app: ASGIApp, receiver: RemoteWriteReceiver, path: str, metrics: HttpMetrics) -> None:
+        self.app = app
+        self.receiver = receiver
+        self.path = path
+        self.requests: dict[int, Counter] = {}  # status → its counter child, bound once
+        self.metrics = metrics
+        self.duration = metrics.duration.labels("/api/v1/write")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        try:
+            status = await self.receiver.serve(scope, receive, send)
+        finally:
+            counter = self.requests.get(status)
+            if counter is None:
+                counter = self.requests[status] = self.metrics.requests.labels(str(status), "/api/v1/write")
+            counter.inc()
+            self.duration.observe(time.perf_counter() - started)
 
 
 def _collect_names(routes: Sequence[BaseRoute], out: dict[int, Any]) -> None:
