@@ -99,6 +99,11 @@ def test_matrix_json_is_byte_identical_to_the_point_by_point_encoding() -> None:
             rng.normal(0, 1e3, 500).tolist(),
         ),
     ]
+    # series on one step grid (their timestamp texts are reused), then one off it
+    grid = [T + 15_000 * i for i in range(5)]
+    series += [_series(Labels.of(q="grid", i=str(i)), grid, rng.normal(0, 9, 5).tolist()) for i in range(3)]
+    series += [_series(Labels.of(q="off"), [g + 1 for g in grid], [1.0] * 5)]
+    series += [_series(Labels.of(q="grid", i="again"), grid, [2.0] * 5)]
     got = result_json("matrix", series)
     assert got == _expected("matrix", series)
     assert json.loads(got)["result"][0]["values"] == [[1700000000, "1"], [1700000015.25, "0.1"]]

@@ -87,11 +87,14 @@ def fmt_ts_texts(ts: npt.NDArray[np.int64]) -> list[str]:
     return _float_texts(ts / 1000.0)
 
 
-def points_json(ts: npt.NDArray[np.int64], values: npt.NDArray[np.float64]) -> str:
-    """``[[t,"v"],...]`` for one series, joined in C from the two formatted columns."""
+def points_json(
+    ts: npt.NDArray[np.int64], values: npt.NDArray[np.float64], ts_texts: list[str] | None = None
+) -> str:
+    """``[[t,"v"],...]`` for one series, joined in C from the two formatted columns
+    (``ts_texts``: ``fmt_ts_texts(ts)`` when the caller has it already)."""
     if ts.shape[0] == 0:
         return "[]"
-    pairs = zip(fmt_ts_texts(ts), fmt_values(values), strict=True)
+    pairs = zip(fmt_ts_texts(ts) if ts_texts is None else ts_texts, fmt_values(values), strict=True)
     return "[[" + '"],['.join(map(',"'.join, pairs)) + '"]]'
 
 
@@ -100,10 +103,18 @@ def _labels_json(labels: Labels) -> str:
 
 
 def matrix_json(series: Iterable[Series]) -> str:
-    return "[" + ",".join(
-        '{"metric":' + _labels_json(s.labels) + ',"values":' + points_json(s.timestamps, s.values) + "}"
-        for s in series
-    ) + "]"
+    """Series after series; the series of a range answer usually share the step grid, so a
+    series with the same timestamps as the one before reuses their texts."""
+    parts = []
+    last_ts: npt.NDArray[np.int64] | None = None
+    last_texts: list[str] = []
+    for s in series:
+        ts = s.timestamps
+        if last_ts is None or not np.array_equal(ts, last_ts):
+            last_ts, last_texts = ts, fmt_ts_texts(ts)
+        points = points_json(ts, s.values, last_texts)
+        parts.append('{"metric":' + _labels_json(s.labels) + ',"values":' + points + "}")
+    return "[" + ",".join(parts) + "]"
 
 
 def vector_json(samples: Sequence[Any]) -> str:
