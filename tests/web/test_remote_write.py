@@ -304,3 +304,31 @@ def test_write_under_a_route_prefix() -> None:
         assert c.post("/guardia/api/v1/write", content=body, headers=HEADERS).status_code == 204
         assert c.post("/api/v1/write", content=body, headers=HEADERS).status_code == 404
     assert _all(st, "p") == {Labels.of(__name__="p"): [(1000, 3.0)]}
+
+
+def test_a_store_that_refuses_all_writes_answers_503_so_senders_retry(tmp_path: object) -> None:
+    """During shutdown the store is closed: a batch is not at fault, so the answer is a 5xx
+    (Prometheus retries those and drops 4xx batches), and the server stays up."""
+    from pathlib import Path
+
+    from guardia.storage.tsdb import TSDB
+    from guardia.web import AppDeps, create_app
+    from guardia.web.api_v1 import ApiDeps
+
+    from .conftest import LiveServer
+
+    assert isinstance(tmp_path, Path)
+    db = TSDB.open(tmp_path / "data")
+    app = create_app(AppDeps(api=ApiDeps(storage=db), write_storage=db))
+
+    def body(name: str) -> bytes:
+        return bytes(cramjam.snappy.compress_raw(encode_write_request([({"__name__": name}, [(1000, 1.0)])])))
+
+    with LiveServer(app) as srv, httpx.Client(base_url=srv.url, timeout=10) as c:
+        assert c.post("/api/v1/write", content=body("known"), headers=HEADERS).status_code == 204
+        db.close()
+        for name in ("known", "new"):
+            r = c.post("/api/v1/write", content=body(name), headers=HEADERS)
+            assert r.status_code == 503, r.text
+            assert "not accepting writes" in r.text and "closed" in r.text
+        assert c.get("/-/healthy").status_code == 200

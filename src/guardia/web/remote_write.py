@@ -12,6 +12,7 @@ is refused with 400 and a reason and stores nothing.
 from __future__ import annotations
 
 import asyncio
+import logging
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -35,16 +36,24 @@ __all__ = [
     "DecodedWrite",
     "RemoteWriteError",
     "RemoteWriteReceiver",
+    "StoreUnavailableError",
     "decode_labels",
     "decode_write_request",
     "decompress",
 ]
+
+log = logging.getLogger("guardia.web")
 
 MAX_COMPRESSED_BYTES = 32 * 1024 * 1024
 # Requests up to this size (decompressed) are decoded on the event loop itself: ~8,000
 # samples, a few milliseconds of work.
 INLINE_MAX_DECOMPRESSED = 1024 * 1024
 _REF_CACHE_LIMIT = 2_000_000
+
+
+class StoreUnavailableError(RuntimeError):
+    """The store refuses all writes for now (closed for shutdown, opened read-only): the
+    sender's batch is fine and should be retried, so this is a 503, not a 400."""
 
 
 class RemoteWriteReceiver:
@@ -119,7 +128,10 @@ class RemoteWriteReceiver:
             app.rollback()
             self._rejected.inc(int(ts.shape[0]))
             raise RemoteWriteError(f"sample refused by the store: {e}") from None
-        stats = app.commit()
+        try:
+            stats = app.commit()
+        except AppendError as e:  # the store refuses every write (closed, read-only)
+            raise StoreUnavailableError(str(e)) from None
         self._samples.inc(stats.appended)
         if stats.rejected:
             self._rejected.inc(stats.rejected)
@@ -184,6 +196,12 @@ class RemoteWriteReceiver:
                 await loop.run_in_executor(self._writer, self._ingest_compressed, bytes(body))
         except RemoteWriteError as e:
             return await _reply(send, 400, f"{e}\n")
+        except StoreUnavailableError as e:
+            # 5xx: Prometheus keeps the batch and retries, where a 4xx would drop it
+            return await _reply(send, 503, f"the store is not accepting writes: {e}\n")
+        except OSError as e:
+            log.error("event=remote_write_store_failed err=%r", str(e))
+            return await _reply(send, 500, f"writing to the store failed: {e}\n")
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
         return 204
