@@ -884,8 +884,9 @@ _BATCH_SAMPLES = 1 << 20
 
 def _pages_fragments(pages: list[tuple[Page, I64]], q: I64) -> list[Fragment]:
     """Fragments for the query positions ``qidx`` held by each page, pages decoded in
-    batches (``chunks.decode_pages_rows``): a job's series are spread over every frame of
-    a metric, so a select often wants a few rows from each of many pages."""
+    batches (``chunks.decode_pages_rows``): a selector that cuts across the storage order
+    (one instance of a big job, say) wants a few rows from each of many pages.  A series
+    must not appear in two pages of one call: each batch becomes one fragment."""
     out: list[Fragment] = []
     batch: list[tuple[Page, I64]] = []
     budget = 0
