@@ -344,8 +344,8 @@ def decode_pages_rows(
 ) -> PagesDecoded:
     """Decode ``rows`` (sorted row numbers; None for all) of each page, all pages at once.
 
-    A query touches many pages for a few rows each (a job's series are spread over every
-    page of the metric).  Per page only zstd and a gather of the wanted words run; the
+    A query often touches many pages for a few rows each (a selector across the storage
+    order, or a long range).  Per page only zstd and a gather of the wanted words run; the
     numpy decoding of values and timestamps runs once over all pages' rows, so a page
     costs a dozen numpy calls instead of a hundred.  zstd must inflate a whole page, but
     the byte planes are gathered for the wanted samples only.
