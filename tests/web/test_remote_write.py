@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import struct
 
 import cramjam
 import httpx
@@ -332,3 +333,36 @@ def test_a_store_that_refuses_all_writes_answers_503_so_senders_retry(tmp_path: 
             assert r.status_code == 503, r.text
             assert "not accepting writes" in r.text and "closed" in r.text
         assert c.get("/-/healthy").status_code == 200
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_many_samples_per_series_decode_as_protobuf_reads_them(seed: int) -> None:
+    """Senders such as vmagent put many samples in one series: 0.0 values and a 0 timestamp
+    (both left out of the encoding), negative and small timestamps, specials, mixed within
+    a series.  Known or new, every sample comes out as the protobuf library reads it."""
+    rng = np.random.default_rng(seed)
+    choices = [0.0, -0.0, 1.5, math.inf, -2.0, 1e300, float(2**53)]
+    series = []
+    for i in range(60):
+        n = int(rng.integers(1, 25))
+        stamps = np.unique(rng.integers(-5000, 2**43, n)).tolist()
+        if i % 7 == 0:
+            stamps[0] = 0
+        vals = [choices[int(rng.integers(len(choices)))] if rng.random() < 0.4 else float(rng.normal())
+                for _ in range(n)]
+        series.append(({"__name__": "multi", "i": str(i)}, list(zip(stamps, vals, strict=True))))
+    raw = encode_write_request(series)
+    reference = WriteRequest.FromString(raw)
+    want = sorted(
+        (i, s.timestamp, struct.pack("<d", s.value))
+        for i, ts in enumerate(reference.timeseries)
+        for s in ts.samples
+    )
+    cold = decode_write_request(raw, {})
+    cache = {k: i for i, k in enumerate(cold.new_keys)}
+    for dec, to_index in ((cold, lambda r: -1 - r), (decode_write_request(raw, cache), lambda r: r)):
+        got = sorted(
+            (to_index(r), t, struct.pack("<d", v))
+            for r, t, v in zip(dec.refs.tolist(), dec.timestamps.tolist(), dec.values.tolist(), strict=True)
+        )
+        assert got == want

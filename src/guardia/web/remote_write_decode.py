@@ -300,10 +300,6 @@ def _decode_others(
     are walked to find where the labels end."""
     first = all_first[idx]
     ends = all_ends[idx]
-    s_refs: list[int] = []
-    s_vals: list[float] = []
-    s_ts: list[int] = []
-    histograms = 0
     new_keys: list[bytes] = []
     label_end = _walk_labels(arr, first, ends)
     series_refs = np.empty(idx.shape[0], dtype=np.int64)
@@ -318,57 +314,75 @@ def _decode_others(
                 new_keys.append(key)
             r = -1 - slot
         series_refs[i] = r
-
-    # samples: the common shapes decoded in bulk: one sample with value and timestamp, or
-    # with a timestamp only (a 0.0 value is left out of the encoding)
-    le = label_end
-    sl = arr[le + 1].astype(np.int64)
-    fast = _one_sample(arr, le, ends)
-    zero = ~fast
-    if zero.any():
-        zero &= _zero_sample(arr, le, ends)
-    for i in np.flatnonzero(~(fast | zero)).tolist():
-        histograms += _slow_samples(buf, int(le[i]), int(ends[i]), int(series_refs[i]), s_refs, s_vals, s_ts)
-    fi = np.flatnonzero(fast)
-    zi = np.flatnonzero(zero)
-    windows = _windows(arr, 8)
-    vals = windows[le[fi] + 3].copy().view("<f8").reshape(-1)
-    ts_arr = _timestamps(arr, le[fi] + 12, sl[fi] - 10, windows)
-    refs = series_refs[fi]
-    if zi.shape[0]:
-        refs = np.concatenate([refs, series_refs[zi]])
-        vals = np.concatenate([vals, np.zeros(zi.shape[0])])
-        ts_arr = np.concatenate([ts_arr, _timestamps(arr, le[zi] + 3, sl[zi] - 1, windows)])
-    if s_refs:
-        refs = np.concatenate([refs, np.asarray(s_refs, dtype=np.int64)])
-        vals = np.concatenate([vals, np.asarray(s_vals, dtype=np.float64)])
-        ts_arr = np.concatenate([ts_arr, np.asarray(s_ts, dtype=np.int64)])
+    refs, ts_arr, vals, histograms = _samples(buf, arr, label_end, ends, series_refs)
     return DecodedWrite(refs, ts_arr, vals, new_keys, histograms)
 
 
-def _one_sample(
-    arr: npt.NDArray[np.uint8], le: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]
-) -> npt.NDArray[np.bool_]:
-    """Whether each series is, from ``le`` to its end, exactly one Sample field holding a
-    value (tag 1, double) followed by a timestamp (tag 2, varint)."""
-    sl = arr[le + 1].astype(np.int64)
-    ok: npt.NDArray[np.bool_] = (
-        (arr[le] == 0x12) & (sl >= 11) & (sl < 0x80) & (arr[le + 2] == 0x09)
-        & (arr[le + 11] == 0x10) & (le + 2 + sl == ends)
-    )
-    return ok
+def _samples(
+    buf: bytes,
+    arr: npt.NDArray[np.uint8],
+    le: npt.NDArray[np.int64],
+    ends: npt.NDArray[np.int64],
+    series_refs: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64], int]:
+    """The Sample fields of every series (from ``le`` to its end): (refs, timestamps,
+    values, histograms skipped).
 
-
-def _zero_sample(
-    arr: npt.NDArray[np.uint8], le: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]
-) -> npt.NDArray[np.bool_]:
-    """Whether each series is, from ``le`` to its end, exactly one Sample field holding only
-    a timestamp (tag 2, varint): the encoding of a 0.0 value."""
-    sl = arr[le + 1].astype(np.int64)
-    ok: npt.NDArray[np.bool_] = (
-        (arr[le] == 0x12) & (sl >= 2) & (sl < 0x80) & (arr[le + 2] == 0x10) & (le + 2 + sl == ends)
-    )
-    return ok
+    All series are walked at once, one Sample field per round, so a sender that puts many
+    samples in one series (vmagent, OpenTelemetry) costs numpy calls per round, not Python
+    steps per sample.  A series holding anything else (histograms, exemplars, fields out
+    of the usual order) is decoded by the general walker instead, which also names what is
+    wrong with a malformed one.
+    """
+    n = le.shape[0]
+    cur = le.copy()
+    odd = np.zeros(n, dtype=bool)
+    starts: list[npt.NDArray[np.int64]] = []
+    lengths: list[npt.NDArray[np.int64]] = []
+    owners: list[npt.NDArray[np.int64]] = []
+    while True:
+        live = np.flatnonzero((cur < ends) & ~odd)
+        if not live.shape[0]:
+            break
+        c = cur[live]
+        ln = arr[c + 1].astype(np.int64)
+        nxt = c + 2 + ln
+        good = (arr[c] == 0x12) & (ln < 0x80) & (nxt <= ends[live])
+        odd[live[~good]] = True
+        live, c, ln = live[good], c[good], ln[good]
+        starts.append(c + 2)
+        lengths.append(ln)
+        owners.append(live)
+        cur[live] = c + 2 + ln
+    s = np.concatenate(starts) if starts else np.zeros(0, dtype=np.int64)
+    length = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
+    owner = np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64)
+    # A Sample is {value (tag 1, double), timestamp (tag 2, varint)}; a 0.0 value is left
+    # out.  A 0 timestamp (left out too) or another field order goes the general way.
+    valued = (arr[s] == 0x09) & (length >= 11) & (length <= 20) & (arr[s + 9] == 0x10)
+    zero = (arr[s] == 0x10) & (length >= 2) & (length <= 11)
+    odd[owner[~(valued | zero)]] = True
+    keep = ~odd[owner]
+    vi = np.flatnonzero(valued & keep)
+    zi = np.flatnonzero(zero & keep)
+    windows = _windows(arr, 8)
+    refs = np.concatenate([series_refs[owner[vi]], series_refs[owner[zi]]])
+    vals = np.concatenate([windows[s[vi] + 1].copy().view("<f8").reshape(-1), np.zeros(zi.shape[0])])
+    ts = np.concatenate([
+        _timestamps(arr, s[vi] + 10, length[vi] - 10, windows),
+        _timestamps(arr, s[zi] + 1, length[zi] - 1, windows),
+    ])
+    histograms = 0
+    s_refs: list[int] = []
+    s_vals: list[float] = []
+    s_ts: list[int] = []
+    for i in np.flatnonzero(odd).tolist():
+        histograms += _slow_samples(buf, int(le[i]), int(ends[i]), int(series_refs[i]), s_refs, s_vals, s_ts)
+    if s_refs:
+        refs = np.concatenate([refs, np.asarray(s_refs, dtype=np.int64)])
+        vals = np.concatenate([vals, np.asarray(s_vals, dtype=np.float64)])
+        ts = np.concatenate([ts, np.asarray(s_ts, dtype=np.int64)])
+    return refs, ts, vals, histograms
 
 
 def _walk_labels(
