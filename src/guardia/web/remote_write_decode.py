@@ -223,7 +223,8 @@ def _decode(buf: bytes, cache: dict[bytes, int]) -> DecodedWrite:
     if ok.all():
         return DecodedWrite(guess, _tail_timestamps(tails), values, [])
     hit = np.flatnonzero(ok)
-    rest = _decode_others(padded, arr, np.flatnonzero(~ok), ends - lens, ends, cache)
+    others = np.flatnonzero(~ok)
+    rest = _decode_others(padded, arr, (ends - lens)[others], ends[others], cache)
     return DecodedWrite(
         np.concatenate([guess[hit], rest.refs]),
         np.concatenate([_tail_timestamps(tails[hit]), rest.timestamps]),
@@ -289,20 +290,14 @@ _TS_GROUPS = [(np.uint64(i), np.uint64(0x7F << (7 * i))) for i in range(1, 6)]
 
 
 def _decode_others(
-    buf: bytes,
-    arr: npt.NDArray[np.uint8],
-    idx: npt.NDArray[np.int64],
-    all_first: npt.NDArray[np.int64],
-    all_ends: npt.NDArray[np.int64],
+    buf: bytes, arr: npt.NDArray[np.uint8], first: npt.NDArray[np.int64], ends: npt.NDArray[np.int64],
     cache: dict[bytes, int],
 ) -> DecodedWrite:
-    """The series ``idx``: first seen, or not in a steady-state shape.  Their label fields
-    are walked to find where the labels end."""
-    first = all_first[idx]
-    ends = all_ends[idx]
+    """The series at ``[first, ends)``: first seen, or not in a steady-state shape.  Their
+    label fields are walked to find where the labels end."""
     new_keys: list[bytes] = []
     label_end = _walk_labels(arr, first, ends)
-    series_refs = np.empty(idx.shape[0], dtype=np.int64)
+    series_refs = np.empty(first.shape[0], dtype=np.int64)
     new_index: dict[bytes, int] = {}
     for i, (a, b) in enumerate(zip(first.tolist(), label_end.tolist(), strict=True)):
         key = buf[a:b]
