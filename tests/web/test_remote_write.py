@@ -337,9 +337,10 @@ def test_a_store_that_refuses_all_writes_answers_503_so_senders_retry(tmp_path: 
 
 @pytest.mark.parametrize("seed", range(4))
 def test_many_samples_per_series_decode_as_protobuf_reads_them(seed: int) -> None:
-    """Senders such as vmagent put many samples in one series: 0.0 values and a 0 timestamp
-    (both left out of the encoding), negative and small timestamps, specials, mixed within
-    a series.  Known or new, every sample comes out as the protobuf library reads it."""
+    """Some senders (an OpenTelemetry exporter, a backfill) put many samples in one series:
+    0.0 values and a 0 timestamp (both left out of the encoding), negative and small
+    timestamps, specials, mixed within a series.  Known or new, every sample comes out as
+    the protobuf library reads it."""
     rng = np.random.default_rng(seed)
     choices = [0.0, -0.0, 1.5, math.inf, -2.0, 1e300, float(2**53)]
     series = []

@@ -324,8 +324,8 @@ def _samples(
     values, histograms skipped).
 
     All series are walked at once, one Sample field per round, so a sender that puts many
-    samples in one series (vmagent, OpenTelemetry) costs numpy calls per round, not Python
-    steps per sample.  A series holding anything else (histograms, exemplars, fields out
+    samples in one series (an OpenTelemetry exporter, a backfill) costs numpy calls per
+    round, not Python steps per sample.  A series holding anything else (histograms, exemplars, fields out
     of the usual order) is decoded by the general walker instead, which also names what is
     wrong with a malformed one.
     """
