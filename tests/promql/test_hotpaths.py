@@ -13,8 +13,7 @@ from guardia.promql.context import EvalContext
 from guardia.promql.dedupe import drop_name, merge_duplicates
 from guardia.promql.selectors import windowed
 from guardia.promql.values import Vector
-from guardia.promql.windows import flatten
-from guardia.storage.interface import Series
+from guardia.storage.interface import Series, SeriesSet
 from guardia.storage.memory import MemoryStorage
 
 
@@ -105,7 +104,7 @@ def test_extrapolated_rate_matches_the_per_window_definition(
         series.append(Series(Labels.of(i=str(j)), t, v))
     et = np.arange(0, 3_700_000, 60_000, dtype=np.int64)
     ctx = EvalContext(MemoryStorage(), 0, 0, 0, 300_000, 10**9, float("inf"), None)
-    rv = windowed(ctx, [s.labels for s in series], *flatten(series), et, 300_000, et)
+    rv = windowed(ctx, SeriesSet.of(series), et, 300_000, et)
     for counter in (True, False):
         res, ok = rangefuncs.extrapolated_rate(rv, counter, False)
         for j, s in enumerate(series):

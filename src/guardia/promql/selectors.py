@@ -6,12 +6,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from guardia.model import Labels
 from guardia.model.samples import stale_mask
 from guardia.promql import plan
 from guardia.promql.context import EvalContext
 from guardia.promql.values import I64, RangeVector, Vector
-from guardia.promql.windows import filter_flat, flatten, row_blocks, search
+from guardia.promql.windows import filter_flat, row_blocks, search
 from guardia.storage.interface import SeriesSet
 
 if TYPE_CHECKING:
@@ -71,18 +70,16 @@ def range_(ctx: EvalContext, sel: plan.MatrixSelector, ts: I64) -> RangeVector:
     vs = sel.selector
     et = eval_times(ctx, ts, vs.offset_ms, vs.at)
     if len(ts) == 0:
-        return windowed(ctx, [], *flatten([]), et, sel.range_ms, ts)
+        return windowed(ctx, SeriesSet.of([]), et, sel.range_ms, ts)
     found = _select(ctx, vs, int(et.min()) - sel.range_ms + 1, int(et.max()))
     ctx.check_raw(len(found.timestamps))
-    return windowed(ctx, found.labels, found.timestamps, found.values, found.starts, et, sel.range_ms, ts)
+    return windowed(ctx, found, et, sel.range_ms, ts)
 
 
-def windowed(
-    ctx: EvalContext, labels: list[Labels], t: I64, v: np.ndarray, starts: I64, et: I64, range_ms: int,
-    ts: I64,
-) -> RangeVector:
+def windowed(ctx: EvalContext, raw: SeriesSet, et: I64, range_ms: int, ts: I64) -> RangeVector:
     """Window bounds ``(et - range, et]`` for every series and step, stale markers dropped."""
-    t, v, starts = filter_flat(t, v, starts, ~stale_mask(v))
+    labels = raw.labels
+    t, v, starts = filter_flat(raw.timestamps, raw.values, raw.starts, ~stale_mask(raw.values))
     lo, hi = _bounds(t, starts, et, range_ms)
     if lo.size:
         # Samples in each step's windows, without a (series x steps) array of counts.
@@ -138,7 +135,7 @@ def subquery(ctx: EvalContext, node: plan.Subquery, ts: I64, ev: Evaluator) -> R
     et = eval_times(ctx, ts, node.offset_ms, node.at)
     step = node.step_ms or ctx.subquery_step
     if len(ts) == 0:
-        return windowed(ctx, [], *flatten([]), et, node.range_ms, ts)
+        return windowed(ctx, SeriesSet.of([]), et, node.range_ms, ts)
     lo_t = int(et.min()) - node.range_ms
     # First step-aligned time after the window start (Go's truncating division).
     q = abs(lo_t) // step * (1 if lo_t >= 0 else -1)
@@ -157,4 +154,4 @@ def subquery(ctx: EvalContext, node: plan.Subquery, ts: I64, ev: Evaluator) -> R
     rows, cols = np.nonzero(val.present)
     t = sub_ts[cols]
     v = val.values[rows, cols]
-    return windowed(ctx, labels, t, v, starts, et, node.range_ms, ts)
+    return windowed(ctx, SeriesSet(labels, t, v, starts), et, node.range_ms, ts)

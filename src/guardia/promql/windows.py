@@ -7,13 +7,11 @@ sorted, so one ``searchsorted`` finds the window bounds of every series at every
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 
 from guardia.promql.values import F64, I64
-from guardia.storage.interface import Series
 
 # Cells per block of series in the window functions: each temporary is ~512 KiB, so
 # blocks stay in cache and reuse freed heap memory instead of faulting in fresh pages.
@@ -24,21 +22,6 @@ def row_blocks(k: int, n: int) -> list[slice]:
     """Slices of ``k`` series in blocks of about ``_BLOCK_CELLS`` (series x steps) cells."""
     rows = max(1, _BLOCK_CELLS // max(n, 1))
     return [slice(a, min(a + rows, k)) for a in range(0, k, rows)]
-
-
-def flatten(series: Sequence[Series]) -> tuple[I64, F64, I64]:
-    """Concatenate series' samples; returns ``(t, v, starts)`` with ``len(starts) == k + 1``."""
-    starts = np.zeros(len(series) + 1, dtype=np.int64)
-    if len(series) == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0), starts
-    # One pass of attribute reads, then C-level len/concatenate: this runs on every
-    # selected series of every query.
-    ts = [s.timestamps for s in series]
-    vs = [s.values for s in series]
-    np.cumsum(np.fromiter(map(len, ts), dtype=np.int64, count=len(ts)), out=starts[1:])
-    t: I64 = np.concatenate(ts, dtype=np.int64, casting="unsafe")
-    v: F64 = np.concatenate(vs, dtype=np.float64, casting="unsafe")
-    return t, v, starts
 
 
 def filter_flat(t: I64, v: F64, starts: I64, keep: np.ndarray) -> tuple[I64, F64, I64]:
