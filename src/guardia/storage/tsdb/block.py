@@ -36,7 +36,7 @@ import numpy.typing as npt
 import zstandard
 
 from guardia.model import Labels, Matcher
-from guardia.storage.tsdb.chunks import decode_pages_rows, encode_page
+from guardia.storage.tsdb.chunks import decode_batches, decode_pages_rows, encode_page
 from guardia.storage.tsdb.index import MemIndex, layout_key
 from guardia.storage.tsdb.merge import Fragment, excl_cumsum, gather_rows
 
@@ -248,10 +248,6 @@ def read_index(path: Path) -> tuple[list[Labels], I64]:
 # --- reading ------------------------------------------------------------------------------
 
 
-# Selected samples decoded per batch of pages (see ``Block.fragments``).
-_BATCH_SAMPLES = 1 << 20
-
-
 class Block:
     """A loaded block: its index in memory, its chunks mapped."""
 
@@ -394,18 +390,9 @@ class Block:
             _off, _ln, _first, _crc, pmin, pmax = self._pt[pi].tolist()
             if pmax >= mint and pmin <= maxt:
                 wanted.append((pi, a, b))
-        # Pages are decoded in batches (numpy's per-call cost shared by many pages), each
-        # batch a bounded number of samples so a huge select does not hold two copies.
+        # Pages are decoded in batches: numpy's per-call cost is shared by many pages.
         per_series = max(1, self.num_samples // max(self.num_series, 1))
-        batch: list[tuple[int, int, int]] = []
-        budget = 0
-        for pi, a, b in wanted:
-            batch.append((pi, a, b))
-            budget += (b - a) * per_series
-            if budget >= _BATCH_SAMPLES:
-                out.extend(self._decode_batch(batch, ids))
-                batch, budget = [], 0
-        if batch:
+        for batch in decode_batches(wanted, lambda w: (w[2] - w[1]) * per_series):
             out.extend(self._decode_batch(batch, ids))
         return out
 

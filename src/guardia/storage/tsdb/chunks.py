@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import struct
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -320,6 +321,27 @@ def decode_page_rows_shared(
     if out.bad:
         raise ChunkCorruptError(out.bad[0][1])
     return out.counts, out.ts, out.row, out.vs
+
+
+# Selected samples a reader hands ``decode_pages_rows`` per call: enough to share numpy's
+# per-call cost among many pages, few enough that a huge select never holds two copies.
+DECODE_BATCH_SAMPLES = 1 << 20
+
+T = TypeVar("T")
+
+
+def decode_batches(items: Iterable[T], samples: Callable[[T], int]) -> Iterator[list[T]]:
+    """``items`` in consecutive groups of about ``DECODE_BATCH_SAMPLES`` selected samples."""
+    batch: list[T] = []
+    budget = 0
+    for item in items:
+        batch.append(item)
+        budget += samples(item)
+        if budget >= DECODE_BATCH_SAMPLES:
+            yield batch
+            batch, budget = [], 0
+    if batch:
+        yield batch
 
 
 class PagesDecoded:

@@ -35,6 +35,7 @@ from guardia.model import Labels, Matcher
 from guardia.storage.interface import AppendStats
 from guardia.storage.tsdb.chunks import (
     ChunkCorruptError,
+    decode_batches,
     decode_page,
     decode_pages_rows,
     encode_page,
@@ -877,28 +878,17 @@ class FrozenHead(Head):
         return self.index.labels_of(ids)
 
 
-# Selected samples decoded per batch of pages: enough to amortise numpy's per-call cost over
-# many pages, few enough that a huge select does not hold two copies of everything.
-_BATCH_SAMPLES = 1 << 20
-
-
 def _pages_fragments(pages: list[tuple[Page, I64]], q: I64) -> list[Fragment]:
     """Fragments for the query positions ``qidx`` held by each page, pages decoded in
     batches (``chunks.decode_pages_rows``): a selector that cuts across the storage order
     (one instance of a big job, say) wants a few rows from each of many pages.  A series
     must not appear in two pages of one call: each batch becomes one fragment."""
-    out: list[Fragment] = []
-    batch: list[tuple[Page, I64]] = []
-    budget = 0
-    for page, qidx in pages:
-        batch.append((page, qidx))
-        budget += page.nsamples * qidx.shape[0] // max(page.nrows, 1)
-        if budget >= _BATCH_SAMPLES:
-            out.append(_batch_fragment(batch, q))
-            batch, budget = [], 0
-    if batch:
-        out.append(_batch_fragment(batch, q))
-    return out
+
+    def selected(item: tuple[Page, I64]) -> int:
+        page, qidx = item
+        return int(page.nsamples * qidx.shape[0] // max(page.nrows, 1))
+
+    return [_batch_fragment(batch, q) for batch in decode_batches(pages, selected)]
 
 
 def _batch_fragment(batch: list[tuple[Page, I64]], q: I64) -> Fragment:
