@@ -81,30 +81,6 @@ def _transpose(u: U64) -> bytes:
     return u.view(np.uint8).reshape(-1, 8).T.tobytes()
 
 
-def _untranspose(b: bytes, n: int) -> U64:
-    return _planes_slice(b, n, 0, n)
-
-
-def _planes_slice(b: bytes, n: int, lo: int, k: int) -> U64:
-    """Words ``lo .. lo+k`` of a byte-transposed buffer of ``n`` words.
-
-    One strided copy per byte plane: numpy's generic transpose-copy of a (8, k) uint8
-    array is about twice as slow as eight plane-wise writes into the interleaved result.
-    """
-    arr = np.frombuffer(b, dtype=np.uint8)
-    if arr.size != 8 * n:
-        raise ChunkCorruptError(f"page payload has {arr.size} bytes, expected {8 * n}")
-    planes = arr.reshape(8, n)
-    if k < 4096:  # small: one call beats eight
-        small: U64 = planes[:, lo : lo + k].T.copy().view(np.uint64).ravel()
-        return small
-    out = np.empty((k, 8), dtype=np.uint8)
-    for j in range(8):
-        out[:, j] = planes[j, lo : lo + k]
-    res: U64 = out.view(np.uint64).ravel()
-    return res
-
-
 def row_starts(counts: I32) -> I64:
     starts = np.zeros(counts.shape[0], dtype=np.int64)
     if counts.shape[0] > 1:
@@ -427,7 +403,8 @@ def decode_pages_rows(
         if raw is not None and raw not in rows_of:
             width = len(raw) // 8
             one = np.array([width], dtype=np.int32)
-            rows_of[raw] = _undod(_untranspose(raw, width), np.zeros(1, dtype=np.int64), one)
+            words = _words([np.frombuffer(raw, dtype=np.uint8).reshape(8, width)])
+            rows_of[raw] = _undod(words, np.zeros(1, dtype=np.int64), one)
     if len(rows_of) == 1 and not tplanes:
         return PagesDecoded(ok, bad, counts_all.copy(), None, next(iter(rows_of.values())), vs)
     ts: I64 | None = None
