@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -116,9 +116,7 @@ class _RemoteWriteFirst:
         self.app = app
         self.receiver = receiver
         self.path = path
-        self.requests: dict[int, Counter] = {}  # status → its counter child, bound once
         self.metrics = metrics
-        self.duration = metrics.duration.labels("/api/v1/write")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "POST":
@@ -129,11 +127,7 @@ class _RemoteWriteFirst:
         try:
             status = await self.receiver.serve(scope, receive, send)
         finally:
-            counter = self.requests.get(status)
-            if counter is None:
-                counter = self.requests[status] = self.metrics.requests.labels(str(status), "/api/v1/write")
-            counter.inc()
-            self.duration.observe(time.perf_counter() - started)
+            self.metrics.observe("/api/v1/write", status, time.perf_counter() - started)
 
 
 def _collect_names(routes: Sequence[BaseRoute], out: dict[int, Any]) -> None:

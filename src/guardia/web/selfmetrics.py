@@ -52,6 +52,11 @@ class HttpMetrics:
             registry=registry,
         )
 
+    def observe(self, handler: str, status: int, seconds: float) -> None:
+        """One finished request: counted by code and handler, its latency by handler."""
+        self.requests.labels(str(status), handler).inc()
+        self.duration.labels(handler).observe(seconds)
+
 
 class QueryMetrics:
     """``QueryObserver`` feeding query self-metrics (in flight, duration, failures by type)."""
@@ -107,8 +112,7 @@ class HttpMetricsMiddleware:
         finally:
             endpoint: Any = scope.get("endpoint")
             handler = self.names.get(id(endpoint), "other") if endpoint is not None else "other"
-            self.metrics.requests.labels(str(status[0]), handler).inc()
-            self.metrics.duration.labels(handler).observe(time.perf_counter() - started)
+            self.metrics.observe(handler, status[0], time.perf_counter() - started)
 
 
 def metrics_endpoint(registry: CollectorRegistry) -> Any:
