@@ -273,9 +273,15 @@ def _tail_timestamps(tails: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
     x = np.ascontiguousarray(tails[:, _TAIL - 8 :]).view("<u8").reshape(-1) >> _U16
     if not ((x & _TS_CONT_MASK) == _TS_CONT_WANT).all():
         raise RemoteWriteError("protobuf: bad timestamp varint in a sample")
+    return _varint_values(x, 6)
+
+
+def _varint_values(x: npt.NDArray[np.uint64], nbytes: int) -> npt.NDArray[np.int64]:
+    """Varints of at most ``nbytes`` (≤ 8) bytes, each held in a little-endian word with
+    its continuation bits checked and the bytes past it zeroed: their 7-bit groups packed."""
     out = x & _U7F
     group = np.empty_like(x)
-    for shift, mask in _TS_GROUPS:  # byte i's 7 bits move down by i to bits 7i..7i+6
+    for shift, mask in _GROUPS[: nbytes - 1]:  # byte i's 7 bits move down by i to bits 7i..7i+6
         np.right_shift(x, shift, out=group)
         group &= mask
         out |= group
@@ -286,7 +292,7 @@ _U16 = np.uint64(16)
 _U7F = np.uint64(0x7F)
 _TS_CONT_MASK = np.uint64(0x8080_8080_8080)  # continuation bits of the 6 bytes
 _TS_CONT_WANT = np.uint64(0x0080_8080_8080)  # set on the first 5, clear on the last
-_TS_GROUPS = [(np.uint64(i), np.uint64(0x7F << (7 * i))) for i in range(1, 6)]
+_GROUPS = [(np.uint64(i), np.uint64(0x7F << (7 * i))) for i in range(1, 8)]
 
 
 def _decode_others(
@@ -426,10 +432,7 @@ def _timestamps(
         x = windows[toff].copy().view("<u8").reshape(-1) & _LEN_BYTES[tlen]
         if not np.array_equal(x & _CONT_MASK[tlen], _CONT_WANT[tlen]):
             raise RemoteWriteError("protobuf: bad timestamp varint in a sample")
-        out = x & np.uint64(0x7F)
-        for i in range(1, int(tlen.max())):
-            out |= ((x >> np.uint64(8 * i)) & np.uint64(0x7F)) << np.uint64(7 * i)
-        return out.view(np.int64)
+        return _varint_values(x, int(tlen.max()))
     j = np.arange(10)
     b = arr[toff[:, None] + j].astype(np.uint64)
     inside = j[None, :] < tlen[:, None]
