@@ -97,150 +97,251 @@ def _mad(w: F64) -> float:
     return float(np.median(np.abs(w - med)))
 
 
+Handler = Callable[["Evaluator", plan.Call, I64, bool], Value]
+"""How a function is evaluated: (evaluator, call node, steps, names_unused) to a value."""
+
+
 def call(ev: Evaluator, node: plan.Call, ts: I64, *, names_unused: bool = False) -> Value:
-    """Evaluate a function call.
+    """Evaluate a function call through its entry in ``FUNCTIONS``.
 
     ``names_unused``: the caller never reads ``__name__`` of the result (an aggregation
     grouping by other labels), so a range function over a selector that pins one metric
     name may keep the name: dropping it could not make two series collide, and it would
     cost a new label set per series on the most common dashboard query.
     """
-    name = node.func
-    args = node.args
+    handler = FUNCTIONS.get(node.func)
+    if handler is None:
+        raise ExecutionError(f"function {node.func!r} is not supported by guardia")
+    return handler(ev, node, ts, names_unused)
+
+
+def _scalar_of(fn: Callable[[Evaluator, I64], F64]) -> Handler:
+    """A function of the query and the steps alone (``time()``, ``pi()``, ``step()``...)."""
+
+    def handle(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+        return Scalar(fn(ev, ts))
+
+    return handle
+
+
+def _step(ev: Evaluator, ts: I64) -> F64:
     ctx = ev.ctx
-    n = len(ts)
-    if name == "time":
-        return Scalar(ts / 1000.0)
-    if name == "pi":
-        return Scalar(np.full(n, math.pi))
-    if name == "step":
-        return Scalar(np.full(n, ctx.step / 1000.0 if n > 1 or ctx.end != ctx.start else 0.0))
-    if name == "range":
-        return Scalar(np.full(n, (ctx.end - ctx.start) / 1000.0))
-    if name == "start":
-        return Scalar(np.full(n, ctx.start / 1000.0))
-    if name == "end":
-        return Scalar(np.full(n, ctx.end / 1000.0))
-    if name in ("min_of", "max_of"):
-        a = ev.eval_scalar(args[0], ts).values
-        b = ev.eval_scalar(args[1], ts).values
-        return Scalar(np.minimum(a, b) if name == "min_of" else np.maximum(a, b))
-    if name == "scalar":
-        vec = ev.eval_vector(args[0], ts)
-        cnt = vec.present.sum(axis=0)
-        vals = np.where(vec.present, vec.values, 0.0).sum(axis=0)
-        return Scalar(np.where(cnt == 1, vals, np.nan))
-    if name == "vector":
-        s = ev.eval_scalar(args[0], ts)
-        return Vector([Labels()], s.values[None, :].copy(), np.ones((1, n), dtype=bool))
-    if name in _RANGE:
-        rv = ev.eval_range(args[0], ts)
-        if name in ("rate", "increase", "irate"):
-            _check_counter_names(ev, rv, args[0])
-        vals, ok = _RANGE[name](rv)
-        keep = name in _KEEP_NAME or (names_unused and _fixed_name(args[0]) is not None)
-        labels = rv.labels if keep else drop_name(rv.labels)
-        # Every range function returns a fresh array: clear its empty windows in place
-        # rather than copying a (series x steps) array.
-        np.copyto(vals, 0.0, where=~ok)
-        return merge_duplicates(Vector(labels, vals, ok).compact())
-    if name in ("deriv", "predict_linear"):
-        rv = ev.eval_range(args[0], ts)
-        slope, intercept, ok = rangefuncs.linear_regression(rv, name == "predict_linear")
-        if name == "deriv":
-            vals = slope
-        else:
-            d = ev.eval_scalar(args[1], ts).values
-            vals = slope * d[None, :] + intercept
-        return merge_duplicates(Vector(drop_name(rv.labels), np.where(ok, vals, 0.0), ok).compact())
-    if name == "quantile_over_time":
-        q = ev.eval_scalar(args[0], ts).values
-        rv = ev.eval_range(args[1], ts)
-        _quantile_warnings(ev, q)
-        return merge_duplicates(_quantile_over_time(rv, q))
-    if name == "absent_over_time":
-        rv = ev.eval_range(args[0], ts)
-        any_present = (rv.hi > rv.lo).any(axis=0) if len(rv.labels) else np.zeros(n, dtype=bool)
-        return _absent(args[0], ~any_present)
-    if name == "absent":
-        vec = ev.eval_vector(args[0], ts)
-        any_present = vec.present.any(axis=0) if vec.labels else np.zeros(n, dtype=bool)
-        return _absent(args[0], ~any_present)
-    if name in _MATH:
-        vec = ev.eval_vector(args[0], ts)
-        with np.errstate(all="ignore"):
-            vals = _MATH[name](vec.values)
-        return merge_duplicates(Vector(drop_name(vec.labels), vals, vec.present))
-    if name == "round":
-        vec = ev.eval_vector(args[0], ts)
-        to = ev.eval_scalar(args[1], ts).values if len(args) > 1 else np.ones(n)
-        with np.errstate(all="ignore"):
-            inv = 1.0 / to
-            vals = np.floor(vec.values * inv[None, :] + 0.5) / inv[None, :]
-        return merge_duplicates(Vector(drop_name(vec.labels), vals, vec.present))
-    if name in ("clamp", "clamp_min", "clamp_max"):
-        vec = ev.eval_vector(args[0], ts)
-        lo = ev.eval_scalar(args[1], ts).values if name != "clamp_max" else None
-        hi = (
-            ev.eval_scalar(args[2], ts).values
-            if name == "clamp"
-            else ev.eval_scalar(args[1], ts).values
-            if name == "clamp_max"
-            else None
-        )
-        vals = vec.values
-        present = vec.present
-        with np.errstate(all="ignore"):
-            if lo is not None:
-                vals = np.where(np.isnan(lo)[None, :], np.nan, np.fmax(vals, lo[None, :]))
-            if hi is not None:
-                vals = np.where(np.isnan(hi)[None, :], np.nan, np.fmin(vals, hi[None, :]))
-            if lo is not None and hi is not None:
-                present = present & ~(hi < lo)[None, :]
-        return merge_duplicates(Vector(drop_name(vec.labels), vals, present).compact())
-    if name == "timestamp":
-        return _timestamp(ev, args[0], ts)
-    if name in _DATE:
-        if args:
-            vec = ev.eval_vector(args[0], ts)
-        else:
-            vec = Vector([Labels()], (ts / 1000.0)[None, :], np.ones((1, n), dtype=bool))
-        return merge_duplicates(Vector(drop_name(vec.labels), _date_part(name, vec.values), vec.present))
-    if name in ("sort", "sort_desc", "sort_by_label", "sort_by_label_desc"):
-        vec = ev.eval_vector(args[0], ts)
-        if n > 1:
-            ctx.warn(f"{annotate.sort_ineffective()} ({annotate.position(ctx.query, name)})")
-            return vec
-        keys = [ev.eval_string(a, ts) for a in args[1:]]
-        return _sort(vec, name, keys)
-    if name == "label_replace":
-        vec = ev.eval_vector(args[0], ts)
-        dst, repl, src, regex = (ev.eval_string(a, ts) for a in args[1:5])
-        return merge_duplicates(_label_replace(vec, dst, repl, src, regex))
-    if name == "label_join":
-        vec = ev.eval_vector(args[0], ts)
-        dst, sep = ev.eval_string(args[1], ts), ev.eval_string(args[2], ts)
-        srcs = [ev.eval_string(a, ts) for a in args[3:]]
-        return merge_duplicates(_label_join(vec, dst, sep, srcs))
-    if name == "histogram_quantile":
-        q = ev.eval_scalar(args[0], ts).values
-        vec = ev.eval_vector(args[1], ts)
-        _quantile_warnings(ev, q)
-        return histograms.histogram_quantile(ctx, q, vec)
-    if name == "histogram_fraction":
-        lo_v = ev.eval_scalar(args[0], ts).values
-        hi_v = ev.eval_scalar(args[1], ts).values
-        vec = ev.eval_vector(args[2], ts)
-        return histograms.histogram_fraction(ctx, lo_v, hi_v, vec)
-    if name in ("histogram_count", "histogram_sum", "histogram_avg", "histogram_stddev", "histogram_stdvar"):
-        ev.eval_vector(args[0], ts)
-        return Vector.empty(n)  # only native histograms have these; floats give nothing
-    if name == "double_exponential_smoothing":
-        rv = ev.eval_range(args[0], ts)
-        sf = ev.eval_scalar(args[1], ts).values
-        tf = ev.eval_scalar(args[2], ts).values
-        return _double_exp(rv, sf, tf)
-    raise ExecutionError(f"function {name!r} is not supported by guardia")
+    return np.full(len(ts), ctx.step / 1000.0 if len(ts) > 1 or ctx.end != ctx.start else 0.0)
+
+
+def _range(ev: Evaluator, ts: I64) -> F64:
+    return np.full(len(ts), (ev.ctx.end - ev.ctx.start) / 1000.0)
+
+
+def _start(ev: Evaluator, ts: I64) -> F64:
+    return np.full(len(ts), ev.ctx.start / 1000.0)
+
+
+def _end(ev: Evaluator, ts: I64) -> F64:
+    return np.full(len(ts), ev.ctx.end / 1000.0)
+
+
+def _min_max_of(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+    a = ev.eval_scalar(node.args[0], ts).values
+    b = ev.eval_scalar(node.args[1], ts).values
+    return Scalar(np.minimum(a, b) if node.func == "min_of" else np.maximum(a, b))
+
+
+def _scalar(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+    vec = ev.eval_vector(node.args[0], ts)
+    cnt = vec.present.sum(axis=0)
+    vals = np.where(vec.present, vec.values, 0.0).sum(axis=0)
+    return Scalar(np.where(cnt == 1, vals, np.nan))
+
+
+def _vector(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+    s = ev.eval_scalar(node.args[0], ts)
+    return Vector([Labels()], s.values[None, :].copy(), np.ones((1, len(ts)), dtype=bool))
+
+
+def _range_fn(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+    name, arg = node.func, node.args[0]
+    rv = ev.eval_range(arg, ts)
+    if name in ("rate", "increase", "irate"):
+        _check_counter_names(ev, rv, arg)
+    vals, ok = _RANGE[name](rv)
+    keep = name in _KEEP_NAME or (names_unused and _fixed_name(arg) is not None)
+    labels = rv.labels if keep else drop_name(rv.labels)
+    # Every range function returns a fresh array: clear its empty windows in place
+    # rather than copying a (series x steps) array.
+    np.copyto(vals, 0.0, where=~ok)
+    return merge_duplicates(Vector(labels, vals, ok).compact())
+
+
+def _regression(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+    rv = ev.eval_range(node.args[0], ts)
+    predict = node.func == "predict_linear"
+    slope, intercept, ok = rangefuncs.linear_regression(rv, predict)
+    if predict:
+        d = ev.eval_scalar(node.args[1], ts).values
+        vals = slope * d[None, :] + intercept
+    else:
+        vals = slope
+    return merge_duplicates(Vector(drop_name(rv.labels), np.where(ok, vals, 0.0), ok).compact())
+
+
+def _quantile_over_time_fn(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+    q = ev.eval_scalar(node.args[0], ts).values
+    rv = ev.eval_range(node.args[1], ts)
+    _quantile_warnings(ev, q)
+    return merge_duplicates(_quantile_over_time(rv, q))
+
+
+def _absent_over_time(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+    rv = ev.eval_range(node.args[0], ts)
+    any_present = (rv.hi > rv.lo).any(axis=0) if len(rv.labels) else np.zeros(len(ts), dtype=bool)
+    return _absent(node.args[0], ~any_present)
+
+
+def _absent_fn(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+    vec = ev.eval_vector(node.args[0], ts)
+    any_present = vec.present.any(axis=0) if vec.labels else np.zeros(len(ts), dtype=bool)
+    return _absent(node.args[0], ~any_present)
+
+
+def _math(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+    vec = ev.eval_vector(node.args[0], ts)
+    with np.errstate(all="ignore"):
+        vals = _MATH[node.func](vec.values)
+    return merge_duplicates(Vector(drop_name(vec.labels), vals, vec.present))
+
+
+def _round(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+    args = node.args
+    vec = ev.eval_vector(args[0], ts)
+    to = ev.eval_scalar(args[1], ts).values if len(args) > 1 else np.ones(len(ts))
+    with np.errstate(all="ignore"):
+        inv = 1.0 / to
+        vals = np.floor(vec.values * inv[None, :] + 0.5) / inv[None, :]
+    return merge_duplicates(Vector(drop_name(vec.labels), vals, vec.present))
+
+
+def _clamp(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+    name, args = node.func, node.args
+    vec = ev.eval_vector(args[0], ts)
+    lo = ev.eval_scalar(args[1], ts).values if name != "clamp_max" else None
+    hi = (
+        ev.eval_scalar(args[2], ts).values
+        if name == "clamp"
+        else ev.eval_scalar(args[1], ts).values
+        if name == "clamp_max"
+        else None
+    )
+    vals = vec.values
+    present = vec.present
+    with np.errstate(all="ignore"):
+        if lo is not None:
+            vals = np.where(np.isnan(lo)[None, :], np.nan, np.fmax(vals, lo[None, :]))
+        if hi is not None:
+            vals = np.where(np.isnan(hi)[None, :], np.nan, np.fmin(vals, hi[None, :]))
+        if lo is not None and hi is not None:
+            present = present & ~(hi < lo)[None, :]
+    return merge_duplicates(Vector(drop_name(vec.labels), vals, present).compact())
+
+
+def _timestamp_fn(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+    return _timestamp(ev, node.args[0], ts)
+
+
+def _date(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+    if node.args:
+        vec = ev.eval_vector(node.args[0], ts)
+    else:
+        vec = Vector([Labels()], (ts / 1000.0)[None, :], np.ones((1, len(ts)), dtype=bool))
+    return merge_duplicates(Vector(drop_name(vec.labels), _date_part(node.func, vec.values), vec.present))
+
+
+def _sort_fn(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+    ctx = ev.ctx
+    vec = ev.eval_vector(node.args[0], ts)
+    if len(ts) > 1:
+        ctx.warn(f"{annotate.sort_ineffective()} ({annotate.position(ctx.query, node.func)})")
+        return vec
+    keys = [ev.eval_string(a, ts) for a in node.args[1:]]
+    return _sort(vec, node.func, keys)
+
+
+def _label_replace_fn(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+    vec = ev.eval_vector(node.args[0], ts)
+    dst, repl, src, regex = (ev.eval_string(a, ts) for a in node.args[1:5])
+    return merge_duplicates(_label_replace(vec, dst, repl, src, regex))
+
+
+def _label_join_fn(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+    args = node.args
+    vec = ev.eval_vector(args[0], ts)
+    dst, sep = ev.eval_string(args[1], ts), ev.eval_string(args[2], ts)
+    srcs = [ev.eval_string(a, ts) for a in args[3:]]
+    return merge_duplicates(_label_join(vec, dst, sep, srcs))
+
+
+def _histogram_quantile(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+    q = ev.eval_scalar(node.args[0], ts).values
+    vec = ev.eval_vector(node.args[1], ts)
+    _quantile_warnings(ev, q)
+    return histograms.histogram_quantile(ev.ctx, q, vec)
+
+
+def _histogram_fraction(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+    lo_v = ev.eval_scalar(node.args[0], ts).values
+    hi_v = ev.eval_scalar(node.args[1], ts).values
+    vec = ev.eval_vector(node.args[2], ts)
+    return histograms.histogram_fraction(ev.ctx, lo_v, hi_v, vec)
+
+
+def _native_histogram_only(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+    ev.eval_vector(node.args[0], ts)
+    return Vector.empty(len(ts))  # only native histograms have these; floats give nothing
+
+
+def _double_exp_fn(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+    rv = ev.eval_range(node.args[0], ts)
+    sf = ev.eval_scalar(node.args[1], ts).values
+    tf = ev.eval_scalar(node.args[2], ts).values
+    return _double_exp(rv, sf, tf)
+
+
+FUNCTIONS: dict[str, Handler] = {
+    "time": _scalar_of(lambda ev, ts: ts / 1000.0),
+    "pi": _scalar_of(lambda ev, ts: np.full(len(ts), math.pi)),
+    "step": _scalar_of(_step),
+    "range": _scalar_of(_range),
+    "start": _scalar_of(_start),
+    "end": _scalar_of(_end),
+    "min_of": _min_max_of,
+    "max_of": _min_max_of,
+    "scalar": _scalar,
+    "vector": _vector,
+    **dict.fromkeys(_RANGE, _range_fn),
+    "deriv": _regression,
+    "predict_linear": _regression,
+    "quantile_over_time": _quantile_over_time_fn,
+    "absent_over_time": _absent_over_time,
+    "absent": _absent_fn,
+    **dict.fromkeys(_MATH, _math),
+    "round": _round,
+    "clamp": _clamp,
+    "clamp_min": _clamp,
+    "clamp_max": _clamp,
+    "timestamp": _timestamp_fn,
+    **dict.fromkeys(_DATE, _date),
+    **dict.fromkeys(("sort", "sort_desc", "sort_by_label", "sort_by_label_desc"), _sort_fn),
+    "label_replace": _label_replace_fn,
+    "label_join": _label_join_fn,
+    "histogram_quantile": _histogram_quantile,
+    "histogram_fraction": _histogram_fraction,
+    **dict.fromkeys(
+        ("histogram_count", "histogram_sum", "histogram_avg", "histogram_stddev", "histogram_stdvar"),
+        _native_histogram_only,
+    ),
+    "double_exponential_smoothing": _double_exp_fn,
+}
+"""Every PromQL function guardia evaluates, by name (parsing and arity are promql-parser's)."""
 
 
 def _check_counter_names(ev: Evaluator, rv: RangeVector, arg: plan.Node) -> None:
