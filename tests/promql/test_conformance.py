@@ -34,13 +34,15 @@ def _known() -> dict[str, str]:
 
 
 FILES = sorted(CONFORMANCE.glob("*.test"))
+# The scripts are Prometheus's (promql/promqltest/testdata), kept beside the repository in the
+# workspace, not inside it: a clone elsewhere skips them and says where they were looked for.
+ABSENT = (f"Prometheus's PromQL test scripts are not in {CONFORMANCE}: point "
+          "GUARDIA_CONFORMANCE_DIR at a copy of promql/promqltest/testdata to run them")
+PARAMS = ([pytest.param(p, id=p.name) for p in FILES]
+          or [pytest.param(None, id="absent", marks=pytest.mark.skip(reason=ABSENT))])
 
 
-def test_conformance_dir_present() -> None:
-    assert FILES, f"no conformance scripts in {CONFORMANCE} (set GUARDIA_CONFORMANCE_DIR)"
-
-
-@pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
+@pytest.mark.parametrize("path", PARAMS)
 def test_script(path: Path) -> None:
     report = ScriptRunner().run_file(path)
     known = {k for k in _known() if k.split(":")[0] == path.name}

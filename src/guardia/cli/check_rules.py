@@ -8,8 +8,18 @@ import typer
 
 from guardia.rules.check import Server, check_file, missing_metrics
 
-app = typer.Typer(help="Check rule files: syntax, duplicates, templates, metrics that exist.",
-                  no_args_is_help=True)
+HELP = (
+    "Check rule files: syntax, duplicates, templates, metrics that exist.\n\n"
+    "Output and exit codes follow `promtool check rules`: 0 when every file is valid, 1 on "
+    "errors, 3 on lint warnings alone with --lint-fatal. With --url, rules that read metrics the "
+    "server does not have (so they can never fire) are errors too.\n\n"
+    "Examples:\n\n"
+    "\b\n"
+    "  guardia check rules alerts.yml rules/*.yml\n"
+    "  guardia check rules examples/grupo-gad/alerts.yml --url http://127.0.0.1:9090\n"
+)
+
+app = typer.Typer(help=HELP, no_args_is_help=True)
 
 
 @app.callback(invoke_without_command=True)

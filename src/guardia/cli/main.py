@@ -51,13 +51,30 @@ def build_app(only: str | None = None, only_sub: str | None = None) -> typer.Typ
     """The command tree; with ``only`` (and ``only_sub``), just that command (faster start-up)."""
     import typer
 
+    from guardia.cli.shape import GuardiaGroup
+
     root = typer.Typer(
         name="guardia",
+        cls=GuardiaGroup,
         help=_HELP,
         no_args_is_help=True,
-        rich_markup_mode="rich",
+        add_completion=False,
+        pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
+
+    def show_version(value: bool) -> None:
+        if value:
+            typer.echo(f"guardia {__version__}")
+            raise typer.Exit()
+
+    @root.callback()
+    def _root(
+        version: bool = typer.Option(False, "--version", "-v", is_eager=True, callback=show_version,
+                                     help="Print guardia's version and exit."),
+    ) -> None:
+        pass
+
     for name, (group_help, subs) in _COMMANDS.items():
         if only is not None and name != only:
             continue

@@ -115,7 +115,15 @@ def test(
     verify: str = typer.Option("", "--verify-receivers", "--verify.receivers",
                                help="Expected receivers, comma separated; exit 1 if they differ"),
 ) -> None:
-    """Print the receivers an alert with these labels is routed to."""
+    """Print the receivers an alert with these labels is routed to (as `amtool config routes test`).
+
+    Examples:
+
+    \b
+      guardia routes test --config alertmanager.yml severity=critical alertname=APIDown
+      guardia routes test --config alertmanager.yml --tree severity=warning team=db
+      guardia routes test --config alertmanager.yml --verify-receivers slack-critical severity=critical
+    """
     cfg = load_am_config(config)
     assert cfg.route is not None
     root = Route.from_config(cfg.route)
@@ -135,7 +143,10 @@ def test(
 def show(
     config: str = typer.Option(..., "--config", "--config.file", help="alertmanager.yml (or guardia.yml)"),
 ) -> None:
-    """Print the routing tree with matchers, continue and receivers."""
+    """Print the routing tree with matchers, continue and receivers.
+
+    Example: guardia routes show --config alertmanager.yml
+    """
     cfg = load_am_config(config)
     assert cfg.route is not None
     typer.echo(render_tree(Route.from_config(cfg.route)) + "\n")

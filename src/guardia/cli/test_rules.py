@@ -6,8 +6,18 @@ import typer
 
 from guardia.rules.unittest import run_unit_tests
 
-app = typer.Typer(help="Run rule unit tests written in promtool's format.",
-                  no_args_is_help=True)
+HELP = (
+    "Run rule unit tests written in promtool's format.\n\n"
+    "Each FILE lists rule_files, input_series and the alerts and PromQL values expected at "
+    "given times; output and exit codes are those of `promtool test rules` (0 all passed, 1 "
+    "any failed).\n\n"
+    "Examples:\n\n"
+    "\b\n"
+    "  guardia test rules examples/grupo-gad/tests/*.yml\n"
+    "  guardia test rules tests/api_test.yml --run '^api' --junit report.xml\n"
+)
+
+app = typer.Typer(help=HELP, no_args_is_help=True)
 
 
 @app.callback(invoke_without_command=True)
