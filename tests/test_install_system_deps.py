@@ -34,7 +34,8 @@ def _run(tmp_path: Path, installed: bool, policy_exists: bool = False) -> tuple[
     status = "install ok installed" if installed else "unknown ok not-installed"
     _stub(bindir, "dpkg-query", f"printf '{status}'")
     # apt-get records whether the start-refusing policy was in place while it ran
-    _stub(bindir, "apt-get", '[ -x "$GUARDIA_POLICY_RC_D" ] && echo "policy $(tail -1 "$GUARDIA_POLICY_RC_D")" >> "$CALLS"; true')
+    _stub(bindir, "apt-get",
+          'p="$GUARDIA_POLICY_RC_D"; [ -x "$p" ] && echo "policy $(tail -1 "$p")" >> "$CALLS"; true')
     for name in ("systemctl", "service", "invoke-rc.d", "sudo"):
         _stub(bindir, name, "exit 0")
     env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "CALLS": str(calls),

@@ -25,7 +25,10 @@ ROOT = Path(__file__).parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
 
 
-def _leaves(cmd: click.Command, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+Leaf = tuple[tuple[str, ...], click.Command]
+
+
+def _leaves(cmd: click.Command, path: tuple[str, ...] = ()) -> Iterator[Leaf]:
     commands = getattr(cmd, "commands", None)
     if commands:
         for name, sub in commands.items():
@@ -34,7 +37,7 @@ def _leaves(cmd: click.Command, path: tuple[str, ...] = ()) -> Iterator[tuple[tu
         yield path, cmd
 
 
-def _tree() -> list[tuple[tuple[str, ...], click.Command]]:
+def _tree() -> list[Leaf]:
     return list(_leaves(typer.main.get_command(build_app())))
 
 
@@ -43,7 +46,7 @@ def test_every_leaf_is_a_command_that_takes_options_anywhere() -> None:
     assert len(leaves) >= 10
     for path, cmd in leaves:
         assert not getattr(cmd, "commands", None), path
-        assert cmd.allow_interspersed_args, f"guardia {' '.join(path)} reads options after arguments as arguments"
+        assert cmd.allow_interspersed_args, f"guardia {' '.join(path)} reads options after arguments as files"
 
 
 @pytest.mark.parametrize("path", [p for p, _ in _tree()], ids=lambda p: " ".join(p))
@@ -85,7 +88,8 @@ def _closed_port() -> int:
 def test_check_rules_url_after_the_file_is_an_option() -> None:
     """The README's own command line: ``--url`` after the file names."""
     url = f"http://127.0.0.1:{_closed_port()}"
-    res = CliRunner().invoke(app, ["check", "rules", str(ROOT / "examples/grupo-gad/alerts.yml"), "--url", url])
+    rules = str(ROOT / "examples/grupo-gad/alerts.yml")
+    res = CliRunner().invoke(app, ["check", "rules", rules, "--url", url])
     assert "file not found" not in res.output
     assert f"cannot list metric names from {url}" in res.output
     assert res.exit_code == 1

@@ -66,7 +66,7 @@ def _shape_params(cmd: click.Command) -> None:
 def _as_command(group: TyperGroup) -> TyperCommand:
     cmd = TyperCommand(
         group.name,
-        context_settings=group.context_settings,
+        context_settings=dict(group.context_settings),
         callback=group.callback,
         params=group.params,
         help=group.help,
@@ -76,7 +76,7 @@ def _as_command(group: TyperGroup) -> TyperCommand:
         add_help_option=group.add_help_option,
         no_args_is_help=group.no_args_is_help,
         hidden=group.hidden,
-        deprecated=group.deprecated,
+        deprecated=bool(group.deprecated),
         rich_markup_mode=None,
     )
     return cmd
