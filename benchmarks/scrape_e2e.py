@@ -149,7 +149,7 @@ def _wait(url: str, timeout: float = 60) -> None:
 
 def _prom_samples(base: str) -> float:
     """Samples Prometheus appended so far, read from its own /metrics (it does not scrape itself)."""
-    from guardia.scrape.parse import parse
+    from guardia.model.textparse import parse
 
     with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
         text = r.read().decode()

@@ -157,7 +157,7 @@ async def test_unreachable_alertmanager_counts_errors_and_does_not_raise() -> No
 
 def test_alert_relabel_configs_drop_and_rewrite() -> None:
     from guardia.config.relabel import RelabelConfig
-    from guardia.scrape.relabel import process
+    from guardia.model.relabel import process
 
     rules = [RelabelConfig.model_validate({"source_labels": ["severity"], "regex": "critical",
                                            "action": "drop"}),

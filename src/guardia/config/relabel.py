@@ -1,5 +1,8 @@
 """The relabel rule model shared by relabel_configs, metric_relabel_configs and write_relabel_configs.
 
+The actions and defaults are the engine's (``guardia.model.relabel``); this module reads and
+checks them from YAML.
+
 Defaults, per-action requirements and error wording follow Prometheus, so a rule file that
 ``promtool check config`` accepts is accepted here and one it refuses is refused with the
 same reason.  The regular expression is compiled once, at validation, fully anchored and
@@ -8,7 +11,6 @@ with ``.`` matching newlines, the way Prometheus compiles ``^(?s:<regex>)$``.
 
 from __future__ import annotations
 
-import enum
 import json
 import re
 from typing import Any
@@ -18,25 +20,7 @@ from guardia.config.schema import PrivateAttr, field_validator, model_validator
 from guardia.config.validate import StrictModel
 from guardia.model.labels import is_valid_label_name
 from guardia.model.matchers import MatcherError, compile_anchored
-
-
-class RelabelAction(enum.StrEnum):
-    REPLACE = "replace"
-    KEEP = "keep"
-    DROP = "drop"
-    KEEPEQUAL = "keepequal"
-    DROPEQUAL = "dropequal"
-    HASHMOD = "hashmod"
-    LABELMAP = "labelmap"
-    LABELDROP = "labeldrop"
-    LABELKEEP = "labelkeep"
-    LOWERCASE = "lowercase"
-    UPPERCASE = "uppercase"
-
-
-DEFAULT_SEPARATOR = ";"
-DEFAULT_REGEX = "(.*)"
-DEFAULT_REPLACEMENT = "$1"
+from guardia.model.relabel import DEFAULT_REGEX, DEFAULT_REPLACEMENT, DEFAULT_SEPARATOR, RelabelAction
 
 # A target_label of the replace action may contain ``$1``/``${name}`` references; Prometheus
 # accepts it when it is a label name after such references (its ``relabelTarget`` rule).

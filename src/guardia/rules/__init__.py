@@ -4,7 +4,7 @@ from guardia.rules.alerting import Alert, AlertingRule, AlertState
 from guardia.rules.api import RulesFilterError, alerts_data, rules_data
 from guardia.rules.group import Group, GroupOptions
 from guardia.rules.manager import RuleManager
-from guardia.rules.notifier import Notifier, targets_from_config
+from guardia.rules.notifier import Notifier, alert_relabeler, targets_from_config
 from guardia.rules.query import QueryFunc, RuleQueryError, engine_query_func
 from guardia.rules.recording import RecordingRule
 
@@ -20,6 +20,7 @@ __all__ = [
     "RuleManager",
     "RuleQueryError",
     "RulesFilterError",
+    "alert_relabeler",
     "alerts_data",
     "engine_query_func",
     "rules_data",

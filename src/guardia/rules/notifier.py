@@ -24,6 +24,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Summary
 
 from guardia.config.httpclient import authorization_header, ssl_context
 from guardia.config.prometheus import AlertmanagerEndpointConfig
+from guardia.config.relabel import RelabelConfig
+from guardia.model.relabel import process as relabel_process
 from guardia.rules.alerting import Alert
 from guardia.template.prometheus import table_link
 
@@ -31,10 +33,21 @@ log = logging.getLogger("guardia.rules.notifier")
 
 LocalSink = Callable[[list[dict[str, Any]]], Awaitable[None]]
 # Relabeling (alert_relabel_configs) as a function: labels in, labels or None (drop) out.
-# Passed in by the wiring so this package needs no scrape-side code.
 Relabel = Callable[[dict[str, str]], dict[str, str] | None]
-RelabelFactory = Callable[[Sequence[Any]], Relabel]
 MAX_BATCH = 256
+
+
+def alert_relabeler(rules: Sequence[RelabelConfig]) -> Relabel | None:
+    """``alert_relabel_configs`` as a function, or None when there are none.  The relabel
+    engine is the one scraping uses, so an alert relabels exactly as a target would."""
+    if not rules:
+        return None
+    frozen = tuple(rules)
+
+    def relabel(labels: dict[str, str]) -> dict[str, str] | None:
+        return relabel_process(dict(labels), frozen)
+
+    return relabel
 
 
 def rfc3339(ms: int) -> str:
@@ -69,15 +82,11 @@ class AlertmanagerTarget:
         self.relabel = relabel
 
 
-def targets_from_config(alertmanagers: Sequence[AlertmanagerEndpointConfig],
-                        relabel_factory: RelabelFactory | None = None
-                        ) -> list[AlertmanagerTarget]:
-    """Static targets of ``alerting.alertmanagers`` (AlertmanagerEndpointConfig objects);
-    each entry's ``alert_relabel_configs`` apply when ``relabel_factory`` is given."""
+def targets_from_config(alertmanagers: Sequence[AlertmanagerEndpointConfig]) -> list[AlertmanagerTarget]:
+    """Static targets of ``alerting.alertmanagers``, each with its ``alert_relabel_configs``."""
     out = []
     for am in alertmanagers:
-        rules = getattr(am, "alert_relabel_configs", ())
-        relabel = relabel_factory(rules) if relabel_factory is not None and rules else None
+        relabel = alert_relabeler(am.alert_relabel_configs)
         if getattr(am, "api_version", "v2") != "v2":
             log.warning("only Alertmanager API v2 is supported api_version=%s", am.api_version)
         client = _client(am)

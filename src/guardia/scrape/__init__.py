@@ -1,17 +1,15 @@
-"""Scraping: targets, exposition parsing, relabeling, staleness, ``up`` and friends."""
+"""Scraping: targets, the scrape loop, staleness, ``up`` and friends (the exposition parser and
+the relabel engine are ``guardia.model.textparse`` and ``guardia.model.relabel``)."""
 
 from guardia.scrape.ingest import Ingester, IngestOptions, ScrapeError
 from guardia.scrape.manager import ScrapeManager
-from guardia.scrape.parse import ParseError, parse
 from guardia.scrape.target import DroppedTarget, Target
 
 __all__ = [
     "DroppedTarget",
     "IngestOptions",
     "Ingester",
-    "ParseError",
     "ScrapeError",
     "ScrapeManager",
     "Target",
-    "parse",
 ]

@@ -19,9 +19,9 @@ import numpy.typing as npt
 
 from guardia.config.relabel import RelabelConfig
 from guardia.model import Labels
+from guardia.model import textparse as P
 from guardia.model.labels import is_valid_label_name
-from guardia.scrape import parse as P
-from guardia.scrape.relabel import process
+from guardia.model.relabel import process
 from guardia.storage.interface import Appender
 
 _DROPPED = -1  # cache value: metric relabeling drops this series

@@ -17,7 +17,7 @@ from guardia.config.prometheus import ScrapeConfig
 from guardia.model import Labels, format_duration, parse_duration
 from guardia.model.durations import DurationError
 from guardia.model.labels import is_valid_label_name
-from guardia.scrape.relabel import process
+from guardia.model.relabel import process
 
 
 class TargetError(ValueError):

@@ -12,9 +12,7 @@ from typing import Any
 
 import promql_parser
 
-from guardia.config.relabel import RelabelConfig
 from guardia.model import Labels, format_duration
-from guardia.scrape.relabel import process as relabel_process
 from guardia.web.protocols import (
     AlertView,
     DroppedTargetView,
@@ -105,18 +103,6 @@ def _query_text(expr: str) -> str:
         return str(promql_parser.parse(expr))
     except (ValueError, TypeError):
         return expr.strip()
-
-
-def alert_relabeler(rules: Sequence[RelabelConfig]) -> Callable[[dict[str, str]], dict[str, str] | None]:
-    """``alert_relabel_configs`` as the notifier's hook: labels in, labels or None (drop) out.
-
-    The same relabel engine as scraping, so an alert relabels exactly as a target would."""
-    rules = tuple(rules)
-
-    def relabel(labels: dict[str, str]) -> dict[str, str] | None:
-        return relabel_process(dict(labels), rules)
-
-    return relabel
 
 
 class RuleGroups:

@@ -30,7 +30,7 @@ from guardia.config.errors import ConfigError
 from guardia.config.loader import Config, dump_redacted, load_config
 from guardia.model import format_duration
 from guardia.storage.interface import Storage
-from guardia.web.adapters import ProcessStatus, RuleGroups, ScrapeTargets, alert_relabeler
+from guardia.web.adapters import ProcessStatus, RuleGroups, ScrapeTargets
 from guardia.web.api_v1 import ApiDeps
 from guardia.web.app import AppDeps, create_app
 from guardia.web.demo import create_demo_app
@@ -199,13 +199,13 @@ class GuardiaProcess:
                 self.rules.evaluation_interval_ms = g.evaluation_interval
                 self.rules.query_offset_ms = g.rule_query_offset
                 if self.notifier is not None:
-                    from guardia.rules import targets_from_config
+                    from guardia.rules import alert_relabeler, targets_from_config
 
                     self.notifier.external_labels = dict(g.external_labels)
-                    self.notifier.relabel = _global_alert_relabel(cfg)
+                    self.notifier.relabel = alert_relabeler(cfg.prometheus.alerting.alert_relabel_configs)
                     ams = cfg.prometheus.alerting.alertmanagers
                     if old_config is None or ams != old_config.prometheus.alerting.alertmanagers:
-                        self.notifier.targets = targets_from_config(ams, relabel_factory=alert_relabeler)
+                        self.notifier.targets = targets_from_config(ams)
                 try:
                     self.rules.update(cfg.rule_files)
                 except ConfigError as e:  # the loader checked them; a file changed since
@@ -329,7 +329,7 @@ class GuardiaProcess:
 
     async def _start_rules(self, cfg: Config, engine: Any) -> None:
         """Rule groups, and the notifier that hands their alerts to Alertmanager(s)."""
-        from guardia.rules import Notifier, RuleManager, targets_from_config
+        from guardia.rules import Notifier, RuleManager, alert_relabeler, targets_from_config
 
         prom = cfg.prometheus
         external_url = self.opts.external_url or f"http://{self.listen}"
@@ -337,10 +337,10 @@ class GuardiaProcess:
         self.notifier = Notifier(
             external_labels=dict(prom.global_.external_labels),
             external_url=external_url,
-            targets=targets_from_config(prom.alerting.alertmanagers, relabel_factory=alert_relabeler),
+            targets=targets_from_config(prom.alerting.alertmanagers),
             local=am.put if am is not None else None,
             registry=self.registry,
-            relabel=_global_alert_relabel(cfg),
+            relabel=alert_relabeler(prom.alerting.alert_relabel_configs),
         )
         self.rules = RuleManager(
             self.storage,
@@ -413,12 +413,6 @@ class GuardiaProcess:
                 await self.reload()
 
         self._tasks.append(asyncio.create_task(go(), name="reload"))
-
-
-def _global_alert_relabel(cfg: Config) -> Callable[[dict[str, str]], dict[str, str] | None] | None:
-    """``alerting.alert_relabel_configs``: applies to every alert before any Alertmanager."""
-    rules = cfg.prometheus.alerting.alert_relabel_configs
-    return alert_relabeler(rules) if rules else None
 
 
 def _route_prefix(external_url: str) -> str:

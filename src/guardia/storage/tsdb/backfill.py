@@ -3,7 +3,7 @@ create-blocks-from openmetrics``.
 
 Every sample needs a timestamp (seconds, as OpenMetrics writes them; any value, epoch 0
 included) and the file must end with ``# EOF``.  Lines are read in one pass: the first
-line of each series is parsed completely by the scrape parser (``guardia.scrape.parse``,
+line of each series is parsed completely by the exposition parser (``guardia.model.textparse``,
 which gives line-numbered errors); later lines of a known series only split off their
 value and timestamp, and those are converted to numbers in bulk.  Samples are then
 sorted per series and written as one block per aligned ``block_range_ms`` window, series
@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from guardia.model import Labels
-from guardia.scrape.parse import ParseError, check_eof, parse_comment, parse_sample
+from guardia.model.textparse import ParseError, check_eof, parse_comment, parse_sample
 from guardia.storage.tsdb.block import BlockWriter
 from guardia.storage.tsdb.index import layout_key
 from guardia.storage.tsdb.options import HOUR_MS
@@ -267,7 +267,7 @@ def _bulk_floats_text(joined: str | bytes, expect: int) -> F64:
 
 
 def _parse_slow(path: Path, lines: list[str], progress: Callable[[int], None] | None) -> ParsedFile:
-    """Line by line with the scrape parser: exact messages for bad input."""
+    """Line by line with the exposition parser: exact messages for bad input."""
     cache: dict[str, int] = {}
     labels: list[Labels] = []
     sids: list[int] = []

@@ -1,9 +1,10 @@
 """Exposition parsing: the Prometheus text format 0.0.4 and OpenMetrics 1.0 text.
 
 This is the slow, strict path: it parses one line completely and says exactly what is wrong
-with it (``ParseError`` carries the 1-based line number and the reason).  The scrape loop
-only calls it for lines whose series text it has not seen before (see ``ingest.py``); a
-steady-state scrape never gets here.
+with it (``ParseError`` carries the 1-based line number and the reason).  Scraping only calls
+it for lines whose series text it has not seen before (``guardia.scrape.ingest``), so a
+steady-state scrape never gets here; backfill (``guardia.storage.tsdb.backfill``) reads a
+file through it.  It sits in ``model``, below both, as Prometheus keeps ``model/textparse``.
 
 The two grammars differ in details handled by the ``openmetrics`` flag: OpenMetrics has
 timestamps in seconds (float) instead of milliseconds, ``# UNIT``, more metric types,

@@ -1,4 +1,10 @@
-"""Apply relabel rules to a label set exactly as Prometheus does.
+"""The relabel engine: apply relabel rules to a label set exactly as Prometheus does.
+
+Scrape targets (``relabel_configs``), scraped series (``metric_relabel_configs``) and alerts
+(``alert_relabel_configs``) all go through ``process``, so it sits here, below its users, as
+Prometheus keeps it in ``model/relabel``.  A rule is anything shaped like ``Rule``: the
+validated ``guardia.config.relabel.RelabelConfig`` is one; the actions and defaults live here
+so the config model and the engine read one definition.
 
 Rules run in order over one mutable ``dict`` (Prometheus's label builder); each rule sees
 what the previous one left.  Setting a label to the empty string removes it.  ``keep``/
@@ -9,12 +15,55 @@ Group references in ``target_label`` and ``replacement`` follow Go's ``Regexp.Ex
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import re
 from collections.abc import Sequence
+from typing import Protocol
 
-from guardia.config.relabel import DEFAULT_REGEX, RelabelAction, RelabelConfig
 from guardia.model.labels import is_valid_label_name
+
+
+class RelabelAction(enum.StrEnum):
+    REPLACE = "replace"
+    KEEP = "keep"
+    DROP = "drop"
+    KEEPEQUAL = "keepequal"
+    DROPEQUAL = "dropequal"
+    HASHMOD = "hashmod"
+    LABELMAP = "labelmap"
+    LABELDROP = "labeldrop"
+    LABELKEEP = "labelkeep"
+    LOWERCASE = "lowercase"
+    UPPERCASE = "uppercase"
+
+
+DEFAULT_SEPARATOR = ";"
+DEFAULT_REGEX = "(.*)"
+DEFAULT_REPLACEMENT = "$1"
+
+
+class Rule(Protocol):
+    """One validated relabel step, as the engine reads it."""
+
+    @property
+    def action(self) -> RelabelAction: ...
+    @property
+    def sources(self) -> tuple[str, ...]: ...
+    @property
+    def separator(self) -> str: ...
+    @property
+    def regex(self) -> str: ...
+    @property
+    def compiled(self) -> re.Pattern[str]:
+        """``regex`` anchored at both ends; the engine uses ``fullmatch``."""
+    @property
+    def modulus(self) -> int: ...
+    @property
+    def target_label(self) -> str: ...
+    @property
+    def replacement(self) -> str: ...
+
 
 _A = RelabelAction
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
@@ -70,7 +119,7 @@ def hashmod(value: str, modulus: int) -> int:
     return int.from_bytes(digest[8:], "big") % modulus
 
 
-def process(labels: dict[str, str], rules: Sequence[RelabelConfig]) -> dict[str, str] | None:
+def process(labels: dict[str, str], rules: Sequence[Rule]) -> dict[str, str] | None:
     """Relabel ``labels`` in place; ``None`` when a rule drops it."""
     for cfg in rules:
         if not _apply(labels, cfg):
@@ -78,7 +127,7 @@ def process(labels: dict[str, str], rules: Sequence[RelabelConfig]) -> dict[str,
     return labels
 
 
-def _apply(lb: dict[str, str], cfg: RelabelConfig) -> bool:
+def _apply(lb: dict[str, str], cfg: Rule) -> bool:
     action = cfg.action
     src = cfg.sources
     val = lb.get(src[0], "") if len(src) == 1 else cfg.separator.join([lb.get(s, "") for s in src])

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from guardia.config.relabel import RelabelConfig
-from guardia.scrape.relabel import hashmod, process
+from guardia.model.relabel import hashmod, process
 
 CASES: list[dict[str, Any]] = yaml.safe_load(
     (Path(__file__).parent / "data" / "relabel_cases.yml").read_text()

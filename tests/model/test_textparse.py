@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from guardia.scrape.parse import ParseError, parse
+from guardia.model.textparse import ParseError, parse
 
 CASES: list[dict[str, Any]] = yaml.safe_load((Path(__file__).parent / "data" / "parse_cases.yml").read_text())
 
