@@ -106,7 +106,7 @@ class Alertmanager:
         )
         self.integrations = integrations
 
-    async def reload(self, config: AlertmanagerConfig) -> None:
+    async def apply_config(self, config: AlertmanagerConfig) -> None:
         """Swap in a new (already validated) config; groups are rebuilt from the stored alerts."""
         running = self._dispatcher is not None
         if running:
@@ -117,6 +117,8 @@ class Alertmanager:
             self._dispatcher = Dispatcher(self.route, self._notify, self.clock)
             for a in self._alerts.values():
                 self._dispatcher.process(a)
+
+    reload = apply_config  # the name amtool-style callers and older tests use
 
     # ---- lifecycle
 

@@ -16,8 +16,8 @@ from rich.console import Console
 
 from guardia.config.errors import ConfigError
 from guardia.model import DurationError, parse_duration
+from guardia.server import GuardiaProcess, ServeOptions, split_host_port
 from guardia.storage.tsdb.db import StorageLockedError
-from guardia.web.process import GuardiaProcess, ServeOptions, split_host_port
 
 app = typer.Typer(
     help=(

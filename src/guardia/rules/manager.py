@@ -17,6 +17,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from guardia.config.errors import ConfigError
+from guardia.config.prometheus import GlobalConfig
 from guardia.config.rulefile import RuleFile, load_rule_file
 from guardia.promql import Engine
 from guardia.rules.alerting import AlertingRule
@@ -142,6 +143,19 @@ class RuleManager:
             self.groups[key] = g
             if self._started:
                 self._spawn(g)
+
+    def apply_config(self, global_: GlobalConfig, rule_files: Sequence[str]) -> None:
+        """A reload: the global settings groups are built with, then the rule files.
+
+        Files the loader checked may have changed since; a bad one keeps the old groups
+        running (logged), as a reload with a broken config keeps the old config."""
+        self.external_labels = dict(global_.external_labels)
+        self.evaluation_interval_ms = global_.evaluation_interval
+        self.query_offset_ms = global_.rule_query_offset
+        try:
+            self.update(rule_files)
+        except ConfigError as e:
+            log.error("event=rules_reload_failed keeping=previous_rules reason=%r", str(e))
 
     # --- running
     async def start(self) -> None:

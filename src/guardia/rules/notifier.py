@@ -23,7 +23,7 @@ import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Summary
 
 from guardia.config.httpclient import authorization_header, ssl_context
-from guardia.config.prometheus import AlertmanagerEndpointConfig
+from guardia.config.prometheus import AlertmanagerEndpointConfig, PrometheusConfig
 from guardia.config.relabel import RelabelConfig
 from guardia.model.relabel import process as relabel_process
 from guardia.rules.alerting import Alert
@@ -122,6 +122,7 @@ class Notifier:
         self.local = local
         self.capacity = capacity
         self.relabel = relabel
+        self._alertmanagers: Sequence[AlertmanagerEndpointConfig] | None = None
         self._queue: collections.deque[dict[str, Any]] = collections.deque()
         self._lock = threading.Lock()
         self._wake: asyncio.Event | None = None
@@ -145,6 +146,16 @@ class Notifier:
         Gauge("prometheus_notifications_alertmanagers_discovered",
               "The number of alertmanagers discovered and active.", registry=r).set_function(
                   lambda: len(self.targets))
+
+    def apply_config(self, config: PrometheusConfig) -> None:
+        """A reload: external labels and alert relabeling change at once; the Alertmanager
+        targets (and their HTTP clients) are rebuilt only when ``alertmanagers`` changed."""
+        self.external_labels = dict(config.global_.external_labels)
+        self.relabel = alert_relabeler(config.alerting.alert_relabel_configs)
+        ams = config.alerting.alertmanagers
+        if self._alertmanagers is None or ams != self._alertmanagers:
+            self.targets = targets_from_config(ams)
+            self._alertmanagers = ams
 
     # --- producer side (any thread)
     def notify(self, expr: str, alerts: Sequence[Alert]) -> None:

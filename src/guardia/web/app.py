@@ -2,7 +2,7 @@
 
 ``create_app`` takes an ``AppDeps`` of protocols (a queryable store, a PromQL engine, target,
 rule and status retrievers, a reloader) so it can be built in tests on ``MemoryStorage`` and in
-production by ``guardia.web.process``.  Routes live under ``route_prefix`` when
+production by ``guardia.server``.  Routes live under ``route_prefix`` when
 ``--web.external-url`` has a path, as with Prometheus behind a reverse proxy.
 """
 

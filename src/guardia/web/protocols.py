@@ -1,8 +1,9 @@
 """What the HTTP API needs from the rest of guardia, and nothing more.
 
-Each ``*Retriever`` is a one-job protocol returning the plain view types below.  The process
-(``guardia.web.process``) adapts the real subsystems to them; tests hand in small fakes or the
-in-memory store.  The API module never imports scrape, rules or alerting directly.
+Each ``*Retriever`` is a one-job protocol returning the plain view types below.  The composition
+root (``guardia.server``, through ``guardia.web.adapters``) adapts the real subsystems to them;
+tests hand in small fakes or the in-memory store.  The API module never imports scrape, rules or
+alerting directly.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""GuardiaProcess in-process: every subsystem registers on one auto_describe registry."""
+"""GuardiaProcess (guardia.server) in-process: every subsystem registers on one auto_describe registry."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from guardia.alerting import Alertmanager
 from guardia.config.loader import load_config
-from guardia.web.process import GuardiaProcess, ServeOptions
+from guardia.server import GuardiaProcess, ServeOptions
 
 CONFIG = """
 global: {scrape_interval: 1s, evaluation_interval: 1s}
@@ -71,5 +71,38 @@ async def test_process_runs_on_an_auto_describe_registry(tmp_path: Path) -> None
         # what auto_describe buys: a clashing name is refused at registration
         with pytest.raises(ValueError, match="Duplicated timeseries"):
             Gauge("prometheus_ready", "clash", registry=proc.registry)
+    finally:
+        await proc.shutdown()
+
+
+async def test_a_reload_is_one_loop_over_the_registered_reloaders(tmp_path: Path) -> None:
+    """A subsystem registered with one line gets every config, the first one included; one
+    that fails makes the reload fail with its name and reason, and the others still run."""
+    from guardia.config.loader import Config
+    from guardia.server import Reloader
+
+    opts = ServeOptions(
+        config_file=str(_write(tmp_path)),
+        listen_address="127.0.0.1:0",
+        storage_path=str(tmp_path / "data"),
+    )
+    proc = GuardiaProcess(opts)
+    await proc.start()
+    try:
+        assert [r.name for r in proc.reloaders] == ["scrape", "alertmanager", "notifier", "rules"]
+        seen: list[Config] = []
+        proc.reloaders.append(Reloader("probe-like", seen.append))
+        await proc.reload()
+        assert len(seen) == 1 and proc.config is seen[0] and proc.reload_ok
+
+        def broken(cfg: Config) -> None:
+            raise RuntimeError("cannot open the probe module")
+
+        proc.reloaders.insert(0, Reloader("broken", broken))
+        with pytest.raises(ValueError, match="broken: cannot open the probe module"):
+            await proc.reload()
+        assert len(seen) == 2  # the reloaders after the broken one still ran
+        assert not proc.reload_ok and "broken" in proc.reload_error
+        assert proc.registry.get_sample_value("prometheus_config_last_reload_successful") == 0.0
     finally:
         await proc.shutdown()

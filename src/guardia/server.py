@@ -1,11 +1,17 @@
-"""The one guardia process: HTTP, discovery and scraping, storage maintenance, reloads.
+"""The composition root: the one place that builds every subsystem, wires them, runs and reloads them.
 
-Everything runs on one asyncio loop.  ``GuardiaProcess.run`` opens the store, loads the
-config, starts the subsystems and the HTTP server, and waits for a stop.  SIGHUP and
-``POST /-/reload`` reload the config: a config that does not load is refused, the old one keeps
-running, the reason is logged and shown by ``/-/reload`` and ``/api/v1/status/runtimeinfo``.
-SIGTERM/SIGINT stop scraping, stop HTTP and close the store (WAL flushed, blocks closed)
-within a bounded time.
+``GuardiaProcess.run`` opens the store, loads the config, builds the subsystems, applies the
+config to them, starts them and the HTTP server, and waits for a stop.  Nothing else in guardia
+constructs a subsystem or knows how two of them connect: scrape, rules and alerting never see
+each other, the web package sees them only through the narrow retrievers it declares.
+
+A reload (SIGHUP or ``POST /-/reload``) is one loop over ``reloaders``, as Prometheus's
+``main.go`` does it: each subsystem registers one ``Reloader`` that hands it its part of the
+new config (``apply_config``).  A config that does not load is refused before any reloader
+runs: the old one keeps running, the reason is logged and shown by ``/-/reload`` and
+``/api/v1/status/runtimeinfo``.  A new subsystem (probes, SLOs, logs, ...) is built in
+``start`` and registered with one line there.  SIGTERM/SIGINT stop scraping, stop HTTP and
+close the store (WAL flushed, blocks closed) within a bounded time.
 """
 
 from __future__ import annotations
@@ -17,19 +23,28 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlparse
 
 import uvicorn
 from prometheus_client import CollectorRegistry, Gauge
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
 
+from guardia.alerting import Alertmanager
 from guardia.config.errors import ConfigError
 from guardia.config.loader import Config, dump_redacted, load_config
 from guardia.model import format_duration
+from guardia.promql import Engine, EngineOptions
+from guardia.rules import Notifier, RuleManager
+from guardia.scrape import ScrapeManager
 from guardia.storage.interface import Storage
+from guardia.storage.tsdb import TSDB, TSDBOptions
+from guardia.web import alertmanager_api
 from guardia.web.adapters import ProcessStatus, RuleGroups, ScrapeTargets
 from guardia.web.api_v1 import ApiDeps
 from guardia.web.app import AppDeps, create_app
@@ -60,6 +75,28 @@ class ServeOptions:
     flags: dict[str, str] = field(default_factory=dict)
 
 
+class ServedStorage(Storage, Protocol):
+    """The store as the server drives it: appends and queries (``Storage``), plus the
+    periodic head cut / compaction / retention and the admin API's snapshots."""
+
+    def maintain(self) -> object: ...
+
+    def snapshot(self, out: str | Path, with_head: bool = True) -> object: ...
+
+
+# What a subsystem does with a new config; a coroutine when applying it has to wait (the
+# Alertmanager stops its dispatcher before rebuilding the routing tree).
+ApplyConfig = Callable[[Config], Awaitable[None] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Reloader:
+    """One subsystem's part of a reload: its name (for the log) and its ``apply_config``."""
+
+    name: str
+    apply_config: ApplyConfig
+
+
 def split_host_port(addr: str) -> tuple[str, int]:
     host, _, port = addr.rpartition(":")
     if not host or not port.isdigit():
@@ -75,15 +112,15 @@ class _Server(uvicorn.Server):
         yield
 
 
-def open_storage(opts: ServeOptions, registry: CollectorRegistry) -> Any:
+def open_storage(opts: ServeOptions, registry: CollectorRegistry) -> TSDB:
     """The embedded TSDB at ``--storage.tsdb.path`` with the retention flags applied."""
-    from guardia.storage.tsdb import TSDB, TSDBOptions
-
     options = TSDBOptions(retention_ms=opts.retention_time_ms, retention_bytes=opts.retention_size)
     return TSDB.open(opts.storage_path, options, registry)
 
 
-async def maintenance_loop(storage: Any, stop: asyncio.Event, every_s: float = MAINTENANCE_EVERY_S) -> None:
+async def maintenance_loop(
+    storage: ServedStorage, stop: asyncio.Event, every_s: float = MAINTENANCE_EVERY_S
+) -> None:
     """Head cut, compaction and retention, off the event loop, until ``stop``."""
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
@@ -97,12 +134,7 @@ async def maintenance_loop(storage: Any, stop: asyncio.Event, every_s: float = M
             log.exception("event=tsdb_maintenance_failed")
 
 
-def make_engine(opts: ServeOptions, registry: CollectorRegistry) -> Any:
-    try:
-        from guardia.promql import Engine, EngineOptions
-    except ImportError:
-        log.warning("event=promql_unavailable")
-        return None
+def make_engine(opts: ServeOptions) -> Engine:
     return Engine(
         EngineOptions(
             lookback_delta_ms=opts.lookback_delta_ms,
@@ -123,29 +155,42 @@ def render_quickstart(guardia_address: str, demo_address: str, directory: Path) 
 
 
 class GuardiaProcess:
+    """Owns every subsystem for the life of ``guardia serve``.
+
+    The fields are filled by ``start`` in the order data flows (storage, scrape, alerting,
+    rules, HTTP); before ``start`` they do not exist, so nothing can use a half-built process.
+    """
+
+    storage: ServedStorage
+    engine: Engine
+    scrape: ScrapeManager
+    notifier: Notifier
+    rules: RuleManager
+    alertmanager: Alertmanager | None
+    api: ApiDeps
+    listen: str
+
     def __init__(self, opts: ServeOptions) -> None:
         self.opts = opts
         # auto_describe: a second metric with a taken name fails at registration, not as a
         # duplicate series at scrape time
         self.registry = CollectorRegistry(auto_describe=True)
         register_process_collectors(self.registry)
-        self.storage: Any = None
         self.config: Config | None = None
         self.config_path: str = opts.config_file or ""
-        self.scrape: Any = None
-        self.alertmanager: Any = None
-        self.rules: Any = None
-        self.api: ApiDeps | None = None
-        self.notifier: Any = None
+        self.reloaders: list[Reloader] = []
         self.started_ms = int(time.time() * 1000)
         self.last_config_ms = 0
         self.reload_ok = True
         self.reload_error = ""
+        self._started = False
         self._ready = False
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._servers: list[_Server] = []
         self._reload_lock = asyncio.Lock()
+        self._on_stop = contextlib.AsyncExitStack()
+        self._stopping_since = 0.0
         self._m_reload_ok = Gauge(
             "prometheus_config_last_reload_successful",
             "Whether the last configuration reload attempt was successful.",
@@ -162,17 +207,29 @@ class GuardiaProcess:
 
     # -- config ------------------------------------------------------------------------------
 
-    def _apply(self, cfg: Config) -> None:
-        if self.scrape is not None:
-            self.scrape.apply_config(cfg.prometheus)
-        if self.alertmanager is None and cfg.alertmanager is not None and self.config is not None:
-            log.warning("event=alertmanager_added action=restart_needed reason=%r",
-                        "the embedded Alertmanager starts with the process; restart guardia to enable it")
+    async def _apply_config(self, cfg: Config) -> None:
+        """Hand ``cfg`` to every reloader in registration order; all run even if one fails."""
+        failed: list[str] = []
+        for r in self.reloaders:
+            try:
+                pending = r.apply_config(cfg)
+                if pending is not None:
+                    await pending
+            except Exception as e:
+                log.exception("event=apply_config_failed subsystem=%s", r.name)
+                failed.append(f"{r.name}: {e}")
+        if failed:
+            raise ValueError("applying the new configuration failed for " + "; ".join(failed))
         self.config = cfg
         self.last_config_ms = int(time.time() * 1000)
         self.reload_ok, self.reload_error = True, ""
         self._m_reload_ok.set(1)
         self._m_reload_ts.set(time.time())
+
+    def _reload_failed(self, reason: str) -> ValueError:
+        self.reload_ok, self.reload_error = False, reason
+        self._m_reload_ok.set(0)
+        return ValueError(reason)
 
     async def reload(self) -> None:
         """Reload from disk; on any error keep the running config and raise ``ValueError``."""
@@ -180,40 +237,17 @@ class GuardiaProcess:
             try:
                 cfg = await asyncio.to_thread(load_config, self.config_path)
             except ConfigError as e:
-                self.reload_ok, self.reload_error = False, str(e)
-                self._m_reload_ok.set(0)
                 log.error(
                     "event=reload_failed file=%s keeping=previous_config reason=%r", self.config_path, str(e)
                 )
-                raise ValueError(str(e)) from None
+                raise self._reload_failed(str(e)) from None
             except OSError as e:
-                self.reload_ok, self.reload_error = False, f"cannot read {self.config_path}: {e}"
-                self._m_reload_ok.set(0)
                 log.error("event=reload_failed file=%s reason=%r", self.config_path, str(e))
-                raise ValueError(self.reload_error) from None
-            old_config = self.config
-            self._apply(cfg)
-            if self.rules is not None:
-                g = cfg.prometheus.global_
-                self.rules.external_labels = dict(g.external_labels)
-                self.rules.evaluation_interval_ms = g.evaluation_interval
-                self.rules.query_offset_ms = g.rule_query_offset
-                if self.notifier is not None:
-                    from guardia.rules import alert_relabeler, targets_from_config
-
-                    self.notifier.external_labels = dict(g.external_labels)
-                    self.notifier.relabel = alert_relabeler(cfg.prometheus.alerting.alert_relabel_configs)
-                    ams = cfg.prometheus.alerting.alertmanagers
-                    if old_config is None or ams != old_config.prometheus.alerting.alertmanagers:
-                        self.notifier.targets = targets_from_config(ams)
-                try:
-                    self.rules.update(cfg.rule_files)
-                except ConfigError as e:  # the loader checked them; a file changed since
-                    log.error("event=rules_reload_failed keeping=previous_rules reason=%r", str(e))
-            if self.alertmanager is not None and cfg.alertmanager is not None:
-                await self.alertmanager.reload(cfg.alertmanager)
-            if self.scrape is not None:
-                await self.scrape.sync()
+                raise self._reload_failed(f"cannot read {self.config_path}: {e}") from None
+            try:
+                await self._apply_config(cfg)
+            except ValueError as e:
+                raise self._reload_failed(str(e)) from None
             log.info("event=reload_ok file=%s", self.config_path)
 
     def _runtime(self) -> RuntimeView:
@@ -232,6 +266,63 @@ class GuardiaProcess:
 
     def _config_yaml(self) -> str:
         return dump_redacted(self.config) if self.config is not None else ""
+
+    # -- building ----------------------------------------------------------------------------
+
+    def _build(self, cfg: Config, external_url: str) -> list[BaseRoute]:
+        """Every subsystem, wired, and its reloader; returns the HTTP routes they add.
+
+        A new subsystem is built here and registered with one ``self.reloaders.append``."""
+        opts = self.opts
+        self.engine = make_engine(opts)
+        self.scrape = ScrapeManager(self.storage, self.registry, base_dir=Path(self.config_path).parent)
+        self.reloaders.append(Reloader("scrape", lambda c: self.scrape.apply_config(c.prometheus)))
+
+        routes: list[BaseRoute] = []
+        self.alertmanager = None
+        if cfg.alertmanager is not None:
+            self.alertmanager = Alertmanager(
+                cfg.alertmanager,
+                data_dir=Path(opts.storage_path) / "alertmanager",
+                registry=self.registry,
+                external_url=external_url,
+            )
+            routes.extend(alertmanager_api.routes(self.alertmanager))
+        self.reloaders.append(Reloader("alertmanager", self._apply_alertmanager))
+
+        am = self.alertmanager
+        self.notifier = Notifier(
+            external_url=external_url,
+            local=am.put if am is not None else None,
+            registry=self.registry,
+        )
+        self.reloaders.append(Reloader("notifier", lambda c: self.notifier.apply_config(c.prometheus)))
+        self.rules = RuleManager(
+            self.storage,
+            engine=self.engine,
+            notify=self.notifier.notify,
+            registry=self.registry,
+            external_url=external_url,
+            outage_tolerance_ms=opts.for_outage_tolerance_ms,
+            for_grace_period_ms=opts.for_grace_period_ms,
+        )
+        self.reloaders.append(
+            Reloader("rules", lambda c: self.rules.apply_config(c.prometheus.global_, c.rule_files))
+        )
+        return routes
+
+    def _apply_alertmanager(self, cfg: Config) -> Awaitable[None] | None:
+        """The embedded Alertmanager follows its section; it is started (or not) with the process."""
+        if self.alertmanager is None:
+            if cfg.alertmanager is not None and self._started:
+                log.warning(
+                    "event=alertmanager_added action=restart_needed reason=%r",
+                    "the embedded Alertmanager starts with the process; restart guardia to enable it",
+                )
+            return None
+        if cfg.alertmanager is None or cfg.alertmanager is self.alertmanager.config:
+            return None
+        return self.alertmanager.apply_config(cfg.alertmanager)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -260,38 +351,33 @@ class GuardiaProcess:
             self.config_path = str(render_quickstart(self.listen, demo_addr, Path(opts.storage_path)))
             log.info("event=quickstart config=%s demo=%s", self.config_path, demo_addr)
             cfg = load_config(self.config_path)
-        from guardia.scrape import ScrapeManager
-
-        self.scrape = ScrapeManager(self.storage, self.registry, base_dir=Path(self.config_path).parent)
-        self._apply(cfg)
-        extra_routes: list[Any] = []
-        if cfg.alertmanager is not None:
-            from guardia.alerting import Alertmanager
-            from guardia.web import alertmanager_api
-
-            self.alertmanager = Alertmanager(
-                cfg.alertmanager,
-                data_dir=Path(opts.storage_path) / "alertmanager",
-                registry=self.registry,
-                external_url=opts.external_url or f"http://{self.listen}",
-            )
+        self._on_stop.push_async_callback(asyncio.to_thread, self.storage.close)
+        external_url = opts.external_url or f"http://{self.listen}"
+        extra_routes = self._build(cfg, external_url)
+        # the first config goes through the same loop as every reload
+        await self._apply_config(cfg)
+        self._started = True
+        # each subsystem, once started, registers how it stops; shutdown runs them in reverse
+        if self.alertmanager is not None:
             await self.alertmanager.start()
-            extra_routes = alertmanager_api.routes(self.alertmanager)
+            self._on_stop.push_async_callback(_bounded, self.alertmanager.stop, 2)
+        self._tasks.append(asyncio.create_task(self.notifier.run(self._stop), name="notifier"))
+        self._on_stop.push_async_callback(_bounded, self.notifier.flush, 1)
+        await self.rules.start()
+        self._on_stop.push_async_callback(_bounded, self.rules.stop, 2)
+        self._on_stop.push_async_callback(self._wait_tasks)
 
-        engine = make_engine(opts, self.registry)
-        await self._start_rules(cfg, engine)
         api = self.api = ApiDeps(
             storage=self.storage,
-            engine=engine,
+            engine=self.engine,
             targets=ScrapeTargets(lambda: self.scrape),
             rules=RuleGroups(lambda: self.rules),
             status=ProcessStatus(self._config_yaml, opts.flags, self._runtime),
-            snapshotter=_snapshotter(self.storage, opts.storage_path),
+            snapshotter=_Snapshots(self.storage, opts.storage_path),
             enable_admin_api=opts.enable_admin_api,
             query_timeout_s=opts.query_timeout_ms / 1000,
             lookback_delta_ms=opts.lookback_delta_ms,
         )
-        prefix = _route_prefix(opts.external_url)
         app = create_app(
             AppDeps(
                 api=api,
@@ -299,18 +385,15 @@ class GuardiaProcess:
                 write_storage=self.storage,
                 reloader=self,
                 is_ready=lambda: self._ready,
-                external_labels=lambda: (
-                    dict(self.config.prometheus.global_.external_labels) if self.config else {}
-                ),
-                route_prefix=prefix,
+                external_labels=self._external_labels,
+                route_prefix=urlparse(opts.external_url).path.rstrip("/") if opts.external_url else "",
                 extra_routes=extra_routes,
             )
         )
         self._serve(app, sock)
         if demo_sock is not None:
             self._serve(create_demo_app(), demo_sock)
-        if callable(getattr(self.storage, "maintain", None)):
-            self._tasks.append(asyncio.create_task(maintenance_loop(self.storage, self._stop), name="tsdb"))
+        self._tasks.append(asyncio.create_task(maintenance_loop(self.storage, self._stop), name="tsdb"))
         for srv in self._servers:
             while not srv.started:
                 if srv.should_exit or any(t.done() for t in self._tasks if t.get_name() == "http"):
@@ -318,6 +401,8 @@ class GuardiaProcess:
                 await asyncio.sleep(0.01)
         # scrape once HTTP listens, so guardia's scrape of itself (and the demo) succeeds at once
         self._tasks.append(asyncio.create_task(self.scrape.run(), name="scrape"))
+        self._on_stop.push_async_callback(_bounded, self.scrape.stop, SHUTDOWN_BUDGET_S / 2)
+        self._on_stop.callback(api.cancel_running_queries)
         self._ready = True
         self._m_ready.set(1)
         log.info("event=ready listen=%s config=%s", self.listen, self.config_path)
@@ -327,38 +412,7 @@ class GuardiaProcess:
             f"Prometheus type, URL http://{self.listen}",
         )
 
-    async def _start_rules(self, cfg: Config, engine: Any) -> None:
-        """Rule groups, and the notifier that hands their alerts to Alertmanager(s)."""
-        from guardia.rules import Notifier, RuleManager, alert_relabeler, targets_from_config
-
-        prom = cfg.prometheus
-        external_url = self.opts.external_url or f"http://{self.listen}"
-        am = self.alertmanager
-        self.notifier = Notifier(
-            external_labels=dict(prom.global_.external_labels),
-            external_url=external_url,
-            targets=targets_from_config(prom.alerting.alertmanagers),
-            local=am.put if am is not None else None,
-            registry=self.registry,
-            relabel=alert_relabeler(prom.alerting.alert_relabel_configs),
-        )
-        self.rules = RuleManager(
-            self.storage,
-            engine=engine,
-            notify=self.notifier.notify,
-            registry=self.registry,
-            evaluation_interval_ms=prom.global_.evaluation_interval,
-            query_offset_ms=prom.global_.rule_query_offset,
-            external_labels=dict(prom.global_.external_labels),
-            external_url=external_url,
-            outage_tolerance_ms=self.opts.for_outage_tolerance_ms,
-            for_grace_period_ms=self.opts.for_grace_period_ms,
-        )
-        self.rules.update(cfg.rule_files)
-        await self.rules.start()
-        self._tasks.append(asyncio.create_task(self.notifier.run(self._stop), name="notifier"))
-
-    def _serve(self, app: Any, sock: socket.socket) -> None:
+    def _serve(self, app: ASGIApp, sock: socket.socket) -> None:
         server = _Server(
             uvicorn.Config(
                 app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=3
@@ -367,33 +421,23 @@ class GuardiaProcess:
         self._servers.append(server)
         self._tasks.append(asyncio.create_task(server.serve(sockets=[sock]), name="http"))
 
-    async def shutdown(self) -> None:
-        self._ready = False
-        log.info("event=shutdown_started")
-        started = time.monotonic()
-        for srv in self._servers:
-            srv.should_exit = True
-        if self.api is not None:
-            self.api.cancel_running_queries()
-        if self.scrape is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.scrape.stop(), timeout=SHUTDOWN_BUDGET_S / 2)
-        remaining = max(0.5, SHUTDOWN_BUDGET_S / 2 - (time.monotonic() - started))
+    async def _wait_tasks(self) -> None:
+        """What is left of the first half of the shutdown budget for the tasks to end."""
+        remaining = max(0.5, SHUTDOWN_BUDGET_S / 2 - (time.monotonic() - self._stopping_since))
         _, pending = await asyncio.wait(self._tasks, timeout=remaining) if self._tasks else (set(), set())
         for t in pending:
             t.cancel()
-        if self.rules is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.rules.stop(), timeout=2)
-        if self.notifier is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.notifier.flush(), timeout=1)
-        if self.alertmanager is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.alertmanager.stop(), timeout=2)
-        if self.storage is not None:
-            await asyncio.to_thread(self.storage.close)
-        log.info("event=shutdown_complete seconds=%.2f", time.monotonic() - started)
+
+    async def shutdown(self) -> None:
+        """HTTP stops taking requests and running queries are cancelled, then the subsystems
+        stop in the reverse of their start (scrape, tasks, rules, notifier, Alertmanager, store)."""
+        self._ready = False
+        log.info("event=shutdown_started")
+        self._stopping_since = time.monotonic()
+        for srv in self._servers:
+            srv.should_exit = True
+        await self._on_stop.aclose()
+        log.info("event=shutdown_complete seconds=%.2f", time.monotonic() - self._stopping_since)
 
     async def run(self, install_signals: bool = True) -> None:
         loop = asyncio.get_running_loop()
@@ -415,29 +459,21 @@ class GuardiaProcess:
         self._tasks.append(asyncio.create_task(go(), name="reload"))
 
 
-def _route_prefix(external_url: str) -> str:
-    if not external_url:
-        return ""
-    from urllib.parse import urlparse
-
-    path = urlparse(external_url).path.rstrip("/")
-    return path
+async def _bounded(stop: Callable[[], Awaitable[None]], timeout_s: float) -> None:
+    """One subsystem's stop within its share of the shutdown budget; a failure there must not
+    keep the others (and the store's close) from running."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(stop(), timeout=timeout_s)
 
 
-def _snapshotter(storage: Storage, data_dir: str) -> Any:
-    snap: Callable[..., Any] | None = getattr(storage, "snapshot", None)
-    if snap is None:
-        return None
+class _Snapshots:
+    """``Snapshotter`` for the admin API: a snapshot named by time under ``<data>/snapshots``."""
 
-    class _Snap:
-        def snapshot(self, directory: str, with_head: bool) -> str:
-            name = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.urandom(8).hex()}"
-            target = Path(data_dir) / "snapshots" / name
-            assert snap is not None
-            try:
-                snap(target, with_head=with_head)
-            except TypeError:
-                snap(target)
-            return name
+    def __init__(self, storage: ServedStorage, data_dir: str) -> None:
+        self._storage = storage
+        self._data_dir = data_dir
 
-    return _Snap()
+    def snapshot(self, directory: str, with_head: bool) -> str:
+        name = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.urandom(8).hex()}"
+        self._storage.snapshot(Path(self._data_dir) / "snapshots" / name, with_head=with_head)
+        return name
