@@ -236,3 +236,31 @@ async def test_email_over_implicit_tls_smtps(tls_files: tuple[Path, Path]) -> No
         assert env.rcpt_tos == ["a@grupogad.gob.ec"] and msg["Subject"] == "[FIRING:1]  (X)"
     finally:
         ctl.stop()
+
+
+async def test_http_config_proxy_url_carries_the_webhook_through_the_proxy(tmp_path: Path) -> None:
+    """global.http_config.proxy_url applies to every receiver's requests: a real proxy
+    (tinyproxy) forwards the webhook, which arrives with the proxy's Via header."""
+    from guardia.alerting.receivers import NotifyContext, build_notifier
+    from guardia.alerting.types import Alert
+    from guardia.model import Labels
+    from tests.tinyproxy import tinyproxy
+
+    sink = await HTTPSink().start()
+    try:
+        with tinyproxy(tmp_path) as proxy:
+            am = parse_alertmanager_config(parse_yaml(
+                f"global: {{http_config: {{proxy_url: '{proxy.url}'}}}}\nroute: {{receiver: h}}\n"
+                f"receivers:\n  - name: h\n    webhook_configs: [{{url: '{sink.url}/hook'}}]\n", "am.yml"))
+            receiver = am.receiver("h")
+            assert receiver is not None
+            ((kind, _, cfg),) = receiver.integrations()
+            ctx = NotifyContext("{}:{}", "h", Labels(), now=1_700_000_000 * 10**9)
+            alert = Alert(Labels({"alertname": "APIDown"}), starts_at=ctx.now, ends_at=ctx.now + 10**12)
+            await build_notifier(kind, cfg, am).send(ctx, [alert])
+            (req,) = await sink.wait_for(1)
+            assert proxy.forwarded() == [f"POST {sink.url}/hook HTTP/1.1"]
+        assert "tinyproxy" in req.headers.get("via", "")
+        assert req.json()["alerts"][0]["labels"] == {"alertname": "APIDown"}
+    finally:
+        await sink.stop()

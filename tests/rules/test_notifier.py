@@ -168,3 +168,29 @@ def test_alert_relabel_configs_drop_and_rewrite() -> None:
     n.notify("up", [_alert(), warn])  # the critical one is dropped
     (only,) = n._take()
     assert only["labels"]["severity"] == "warning" and only["labels"]["team"] == "ops"
+
+
+async def test_proxy_url_carries_alerts_to_the_alertmanager(alertmanager: str, tmp_path: Path) -> None:
+    """alerting.alertmanagers[].proxy_url is honoured: the alerts go through a real proxy, and a
+    proxy that is down means no delivery (errors counted), not a silent direct connection."""
+    from tests.tinyproxy import free_port, tinyproxy
+
+    host = alertmanager.removeprefix("http://")
+    with tinyproxy(tmp_path) as proxy:
+        for proxy_url, delivered in ((f"http://127.0.0.1:{free_port()}", False), (proxy.url, True)):
+            cfg = AlertmanagerEndpointConfig.model_validate(
+                {"static_configs": [{"targets": [host]}], "timeout": "5s", "proxy_url": proxy_url})
+            reg = CollectorRegistry()
+            n = Notifier(targets=targets_from_config([cfg]), registry=reg)
+            a = _current_alert()
+            a.labels = a.labels.set("via", proxy_url)
+            n.notify("up == 0", [a])
+            await n.flush()
+            url = f"{alertmanager}/api/v2/alerts"
+            sent = reg.get_sample_value("prometheus_notifications_sent_total", {"alertmanager": url})
+            errors = reg.get_sample_value("prometheus_notifications_errors_total", {"alertmanager": url})
+            assert (sent, errors) == ((1, None) if delivered else (None, 1))
+        assert proxy.forwarded() == [f"POST {url} HTTP/1.1"]
+        async with httpx.AsyncClient() as c:
+            got = (await c.get(url)).json()
+        assert [g["labels"]["via"] for g in got if "via" in g["labels"]] == [proxy.url]

@@ -213,3 +213,22 @@ async def test_mutual_tls_with_a_client_certificate(cert: tuple[Path, Path], via
         sink.close()
     assert loop.target.health == "up", loop.target.last_error
     assert select(storage, __name__="mtls")
+
+
+async def test_proxy_url_scrapes_through_a_real_proxy(tmp_path: Path) -> None:
+    """A job with proxy_url is scraped through it (tinyproxy forwards and logs the request)."""
+    from tests.tinyproxy import tinyproxy
+
+    sink = Sink(respond("proxied 1\n"))
+    storage = MemoryStorage()
+    with tinyproxy(tmp_path) as proxy:
+        loop = _loop(sink.address, storage, f"    proxy_url: '{proxy.url}'\n", "httpx")
+        try:
+            await loop.scrape_once()
+        finally:
+            await close(loop)
+            sink.close()
+        assert proxy.forwarded() == [f"GET http://{sink.address}/metrics HTTP/1.1"]
+    assert loop.target.health == "up", loop.target.last_error
+    assert "tinyproxy" in sink.requests[0]["via"]
+    assert select(storage, __name__="proxied")

@@ -5,22 +5,27 @@ Prometheus and Alertmanager embed the same block (``basic_auth``, ``authorizatio
 cross-field checks keeps their rules identical everywhere, as upstream's shared library does.
 Secrets are ``Secret`` values; ``*_file`` paths are kept as given and made absolute by the
 loader, and read when a request is made (so rotating the file needs no reload).
-``ssl_context`` and ``authorization_header`` turn a block into what a client sends, so
-scrapes, the rule notifier and the receivers present credentials and certificates alike.
+``new_client`` turns a block into the HTTP client every outbound request uses (proxied
+scrapes, the rule notifier, the receivers; ``ssl_context`` and ``authorization_header`` are
+its parts, also used by the scrape loop's own client), so all of them present credentials,
+certificates and proxies alike.
 """
 
 from __future__ import annotations
 
 import base64
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from guardia.config.errors import Path as FieldPath
 from guardia.config.fields import PromModel
 from guardia.config.schema import Field
 from guardia.config.secrets import Secret, read_secret_file
+
+if TYPE_CHECKING:  # httpx is imported when a client is built: `guardia check config` needs none
+    import httpx
 
 Finding = tuple[FieldPath, str, str]
 """(field path, message, severity): a problem found after the schema validated."""
@@ -162,6 +167,33 @@ def authorization_header(c: HTTPClientFields) -> str | None:
     if c.bearer_token_file:
         return f"Bearer {_read_text(c.bearer_token_file)}"
     return None
+
+
+def new_client(c: HTTPClientFields | None, *, headers: Mapping[str, str],
+               timeout_s: float | None = None) -> httpx.AsyncClient:
+    """The HTTP client an HTTP client block describes: the one factory for outbound HTTP.
+
+    ``Authorization`` from the block's credentials (files read now) joins ``headers``; TLS is
+    ``ssl_context(tls_config)`` (the system trust store plus the block's CA, certificate and
+    versions, as Prometheus's client); ``proxy_url`` is used when set and the environment's
+    proxy variables only with ``proxy_from_environment``; ``follow_redirects`` as given.
+    ``timeout_s`` is the default for requests that do not pass their own (None: no limit).
+    """
+    import httpx
+
+    c = c if c is not None else HTTPClientFields()
+    sent = dict(headers)
+    auth = authorization_header(c)
+    if auth is not None:
+        sent["Authorization"] = auth
+    return httpx.AsyncClient(
+        headers=sent,
+        verify=ssl_context(c.tls_config),
+        proxy=c.proxy_url or None,
+        trust_env=c.proxy_from_environment,
+        follow_redirects=c.follow_redirects,
+        timeout=timeout_s,
+    )
 
 
 def check_http_client(c: HTTPClientFields, base: FieldPath = ()) -> Iterator[Finding]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -22,7 +21,7 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Summary
 
-from guardia.config.httpclient import authorization_header, ssl_context
+from guardia.config.httpclient import new_client
 from guardia.config.prometheus import AlertmanagerEndpointConfig, PrometheusConfig
 from guardia.config.relabel import RelabelConfig
 from guardia.model.relabel import process as relabel_process
@@ -101,13 +100,8 @@ def targets_from_config(alertmanagers: Sequence[AlertmanagerEndpointConfig]) -> 
 
 
 def _client(am: AlertmanagerEndpointConfig) -> httpx.AsyncClient:
-    headers = {"User-Agent": "guardia", "Content-Type": "application/json"}
-    auth = authorization_header(am)
-    if auth is not None:
-        headers["Authorization"] = auth
-    verify: ssl.SSLContext | bool = ssl_context(am.tls_config) if am.scheme == "https" else True
-    return httpx.AsyncClient(headers=headers, verify=verify, trust_env=False,
-                             follow_redirects=am.follow_redirects)
+    return new_client(am, headers={"User-Agent": "guardia", "Content-Type": "application/json"},
+                      timeout_s=am.timeout / 1000)
 
 
 class Notifier:

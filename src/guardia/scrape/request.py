@@ -8,11 +8,9 @@ the built-in client (``http.py``) and the httpx client used behind proxies.
 
 from __future__ import annotations
 
-import ssl
-
 import httpx
 
-from guardia.config.httpclient import authorization_header, ssl_context
+from guardia.config.httpclient import authorization_header, new_client
 from guardia.config.prometheus import ScrapeConfig
 from guardia.scrape.ingest import ScrapeError
 
@@ -103,13 +101,4 @@ def uses_proxy(cfg: ScrapeConfig) -> bool:
 
 def make_client(cfg: ScrapeConfig) -> httpx.AsyncClient:
     """An httpx client for jobs that go through a proxy (the direct path is ``HTTPScraper``)."""
-    headers = request_headers(cfg)
-    verify: ssl.SSLContext | bool = ssl_context(cfg.tls_config) if cfg.scheme == "https" else True
-    return httpx.AsyncClient(
-        headers=headers,
-        verify=verify,
-        trust_env=cfg.proxy_from_environment,
-        proxy=cfg.proxy_url or None,
-        follow_redirects=cfg.follow_redirects,
-        timeout=None,
-    )
+    return new_client(cfg, headers=request_headers(cfg))

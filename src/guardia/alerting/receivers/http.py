@@ -1,4 +1,5 @@
-"""The HTTP helper every HTTP integration uses: client from ``http_config``, status → retry.
+"""The HTTP helper every HTTP integration uses: client from ``http_config`` (``new_client``,
+the factory all outbound HTTP shares), status → retry.
 
 5xx and 429 are worth retrying, other 4xx are not (the request itself is wrong); network
 errors and timeouts are retried.  The error message carries the status and the start of the
@@ -7,30 +8,20 @@ response body, which is usually what the operator needs to see.
 
 from __future__ import annotations
 
-import ssl
 from typing import Any
 
 import httpx
 
 from guardia.alerting.receivers.base import NotifyError
 from guardia.config.alertmanager import HTTPConfig
-from guardia.config.httpclient import TLSConfig, authorization_header, ssl_context
+from guardia.config.httpclient import new_client
 
 USER_AGENT = "guardia-alertmanager/0.1"
 
 
 def client_for(cfg: HTTPConfig | None, timeout_s: float = 30.0) -> httpx.AsyncClient:
     """A client with the receiver's ``http_config`` credentials, TLS, proxy and redirects."""
-    headers = {"User-Agent": USER_AGENT}
-    if cfg is None:
-        return httpx.AsyncClient(headers=headers, follow_redirects=True, timeout=timeout_s)
-    auth = authorization_header(cfg)
-    if auth is not None:
-        headers["Authorization"] = auth
-    # An untouched tls_config keeps httpx's own CA bundle; any setting builds a context from it.
-    verify: ssl.SSLContext | bool = ssl_context(cfg.tls_config) if cfg.tls_config != TLSConfig() else True
-    return httpx.AsyncClient(headers=headers, verify=verify, proxy=cfg.proxy_url,
-                             follow_redirects=cfg.follow_redirects, timeout=timeout_s)
+    return new_client(cfg, headers={"User-Agent": USER_AGENT}, timeout_s=timeout_s)
 
 
 def redact_url(url: str) -> str:
