@@ -421,23 +421,20 @@ class GuardiaProcess:
         self._servers.append(server)
         self._tasks.append(asyncio.create_task(server.serve(sockets=[sock]), name="http"))
 
-    async def _wait_tasks(self) -> None:
-        """What is left of the first half of the shutdown budget for the tasks to end."""
-        remaining = max(0.5, SHUTDOWN_BUDGET_S / 2 - (time.monotonic() - self._stopping_since))
-        _, pending = await asyncio.wait(self._tasks, timeout=remaining) if self._tasks else (set(), set())
-        for t in pending:
-            t.cancel()
-
-    async def shutdown(self) -> None:
+    async def shutdown(self, quiet: bool = False) -> None:
         """HTTP stops taking requests and running queries are cancelled, then the subsystems
-        stop in the reverse of their start (scrape, tasks, rules, notifier, Alertmanager, store)."""
+        stop in the reverse of their start (scrape, tasks, rules, notifier, Alertmanager, store).
+
+        ``quiet`` after a failed start: the error is the news, and shutdown lines printed
+        before it would bury it."""
         self._ready = False
-        log.info("event=shutdown_started")
+        say = log.debug if quiet else log.info
+        say("event=shutdown_started")
         self._stopping_since = time.monotonic()
         for srv in self._servers:
             srv.should_exit = True
         await self._on_stop.aclose()
-        log.info("event=shutdown_complete seconds=%.2f", time.monotonic() - self._stopping_since)
+        say("event=shutdown_complete seconds=%.2f", time.monotonic() - self._stopping_since)
 
     async def run(self, install_signals: bool = True) -> None:
         loop = asyncio.get_running_loop()
@@ -447,6 +444,10 @@ class GuardiaProcess:
             loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         try:
             await self.start()
+        except BaseException:
+            await self.shutdown(quiet=True)
+            raise
+        try:
             await self._stop.wait()
         finally:
             await self.shutdown()

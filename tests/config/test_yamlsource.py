@@ -1,3 +1,7 @@
+import shutil
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from guardia.config import ConfigError, parse_yaml
@@ -60,3 +64,35 @@ def test_a_recursive_alias_is_an_error_not_a_crash() -> None:
     # An alias to a sibling (not an ancestor) is fine, as in Prometheus configs that share labels.
     src = parse_yaml("a: &l {x: 1}\nb: *l\nc: [*l, *l]\n", "p.yml")
     assert src.data == {"a": {"x": 1}, "b": {"x": 1}, "c": [{"x": 1}, {"x": 1}]}
+
+
+UNCLOSED = {
+    "bracket": ("global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: api\n    static_configs:\n"
+                "      - targets: [api:8000, api2:8000\n  - job_name: db\n", 6, "'['"),
+    "brace": ("scrape_configs:\n  - job_name: api\n    static_configs:\n      - labels: {env: prod\n"
+              "        targets: [a:1]\n  - job_name: db\n", 4, "'{'"),
+    "quote": ('groups:\n  - name: "abc\n    rules: []\n', 2, "quote"),
+}
+
+
+@pytest.mark.parametrize("case", UNCLOSED, ids=list(UNCLOSED))
+def test_an_unclosed_bracket_or_quote_is_reported_where_it_opens(case: str) -> None:
+    text, line, what = UNCLOSED[case]
+    with pytest.raises(ConfigError) as e:
+        parse_yaml(text, "x.yml")
+    (issue,) = e.value.issues
+    assert issue.line == line, str(issue)
+    assert f"the {what} opened here is never closed" in issue.message
+
+
+@pytest.mark.parametrize("case", UNCLOSED, ids=list(UNCLOSED))
+def test_the_line_is_the_one_promtool_names(case: str, tmp_path: Path) -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool (Debian package prometheus) is not installed")
+    text, line, _ = UNCLOSED[case]
+    f = tmp_path / "x.yml"
+    f.write_text(text)
+    out = subprocess.run([promtool, "check", "config" if "scrape" in text else "rules", str(f)],
+                         capture_output=True, text=True)
+    assert f"yaml: line {line}:" in out.stdout + out.stderr

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import socket
+from typing import Any
 
 import pytest
 
@@ -11,7 +13,7 @@ from guardia.scrape.loop import ScrapeLoop
 from guardia.scrape.request import make_client
 from guardia.scrape.target import Target, populate_labels
 from guardia.storage.memory import MemoryStorage
-from tests.scrape.helpers import Sink, close, job, respond, select
+from tests.scrape.helpers import Sink, close, free_port, job, respond, select
 
 
 @pytest.fixture(params=["direct", "httpx"])
@@ -113,3 +115,46 @@ async def test_track_timestamps_staleness_marks_them_too() -> None:
         await close(loop)
     (a,) = select(storage, __name__="a")
     assert a.values[0] == 1.0 and is_stale_nan(float(a.values[-1]))
+
+
+def _loop_at(address: str, via: str) -> ScrapeLoop:
+    cfg = job(f"scrape_configs:\n  - job_name: t\n    static_configs: [{{targets: ['{address}']}}]\n")
+    final, pre = populate_labels({"__address__": address}, cfg)
+    assert final is not None
+    client = make_client(cfg) if via == "httpx" else None
+    return ScrapeLoop(Target("t", final, pre), cfg, MemoryStorage(), client)
+
+
+async def test_a_host_name_that_does_not_resolve_says_name_not_found(
+        via: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not "is the target listening?": the fix is the name or the DNS, not the target.
+
+    No DNS server may be asked from a test here, so only this one name's lookup is answered
+    the way a resolver answers a name that does not exist; the rest of the path is real.
+    """
+    real = socket.getaddrinfo
+
+    def lookup(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "api.nosuch.invalid":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+    loop = _loop_at("api.nosuch.invalid:8000", via)
+    try:
+        await loop.scrape_once()
+    finally:
+        await close(loop)
+    assert loop.target.health == "down"
+    err = loop.target.last_error
+    assert err.startswith("name not found: the host name 'api.nosuch.invalid' does not resolve"), err
+    assert "listening" not in err
+
+
+async def test_a_refused_connection_still_asks_whether_the_target_listens(via: str) -> None:
+    loop = _loop_at(f"127.0.0.1:{free_port()}", via)
+    try:
+        await loop.scrape_once()
+    finally:
+        await close(loop)
+    assert loop.target.last_error.startswith("connection failed (is the target listening?)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -140,7 +141,7 @@ def test_restore_refuses_a_running_store(tmp_path: Path) -> None:
     db = TSDB.open(tmp_path / "d")
     try:
         res = runner.invoke(app, ["tsdb", "restore", str(tmp_path / "s"), str(tmp_path / "d")])
-        assert res.exit_code == 1 and "in use by another process" in res.output
+        assert res.exit_code == 1 and f"in use by process {os.getpid()} " in res.output
     finally:
         db.close()
     shutil.rmtree(tmp_path / "s")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def test_a_reopened_store_has_every_committed_sample(open_db: Open, tmp_path: Pa
 
 def test_a_second_writer_is_refused(open_db: Open) -> None:
     open_db()
-    with pytest.raises(StorageLockedError, match="in use by another process"):
+    with pytest.raises(StorageLockedError, match=f"in use by process {os.getpid()} "):
         open_db()
 
 

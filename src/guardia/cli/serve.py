@@ -138,14 +138,18 @@ def serve(
         enable_admin_api=enable_admin_api,
         flags=flags,
     )
+    # Errors are printed whole, one line each: never wrapped at 80 columns into a log file
+    # (soft_wrap), coloured only on a terminal (rich's own detection), markup in them not parsed.
+    err = Console(stderr=True, soft_wrap=True, highlight=False)
     try:
         asyncio.run(GuardiaProcess(opts).run())
     except ConfigError as e:
-        Console(stderr=True).print(f"[red]guardia serve: the configuration does not load[/]\n{e}")
+        err.print("[red]guardia serve: the configuration does not load[/]")
+        err.print(str(e), markup=False)
         raise typer.Exit(code=1) from None
     except StorageLockedError as e:
-        Console(stderr=True).print(f"[red]guardia serve: {e}[/]")
+        err.print(f"guardia serve: {e} with --storage.tsdb.path", style="red", markup=False)
         raise typer.Exit(code=1) from None
     except OSError as e:
-        Console(stderr=True).print(f"[red]guardia serve: {e}[/] (is another process using {listen}?)")
+        err.print(f"guardia serve: {e} (is another process using {listen}?)", style="red", markup=False)
         raise typer.Exit(code=1) from None

@@ -712,12 +712,15 @@ class _Checker:
         self._secret_notes.setdefault((path, text, severity), []).append(receiver)
 
     def _emit_secret_notes(self) -> None:
-        # One issue per receiver (``guardia check config`` output and its tests list them so).
+        # One issue per field, naming every receiver it breaks: a global SMTP password shared
+        # by four email receivers is one thing to fix, not four identical errors.
         for (path, text, severity), receivers in self._secret_notes.items():
-            for r in dict.fromkeys(receivers):
-                self.issues.append(self.src.issue(
-                    path, f'{text}; receiver "{r}" would never deliver — set the real value (or use the '
-                          "*_file variant)", severity=severity))
+            names = [f'"{r}"' for r in dict.fromkeys(receivers)]
+            who = (f"receiver {names[0]}" if len(names) == 1
+                   else f"receivers {', '.join(names[:-1])} and {names[-1]}")
+            self.issues.append(self.src.issue(
+                path, f"{text}; {who} would never deliver — set the real value (or use the "
+                      "*_file variant)", severity=severity))
 
     def _resolve_receiver(self, i: int, r: Receiver) -> Receiver:
         g = self.cfg.global_

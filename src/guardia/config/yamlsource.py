@@ -135,15 +135,34 @@ class _Builder:
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+# Errors the parser notices only where an unclosed bracket or quote runs into something else:
+# the place to fix is where it was opened (as promtool reports it), not where the parser gave up.
+_OPENED_AT = {
+    "while parsing a flow sequence": "the '[' opened here is never closed",
+    "while parsing a flow mapping": "the '{' opened here is never closed",
+    "while scanning a quoted scalar": "the quote opened here is never closed",
+}
+
+
+def yaml_error_position(e: yaml.MarkedYAMLError) -> tuple[int | None, int | None, str]:
+    """(line, column, message) for a YAML syntax error, 1-based, at the place to fix."""
+    problem, context = e.problem or str(e), e.context or ""
+    opened = _OPENED_AT.get(context)
+    pm, cm = e.problem_mark, e.context_mark
+    if opened and cm is not None and pm is not None and cm.line < pm.line:
+        return (cm.line + 1, cm.column + 1,
+                f"invalid YAML: {opened}: {problem} by line {pm.line + 1} column {pm.column + 1}")
+    mark = pm or cm
+    msg = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
+    return (mark.line + 1 if mark else None, mark.column + 1 if mark else None, msg)
+
+
 def parse_yaml(text: str, file: str) -> YamlSource:
     """Parse one YAML document; raise ``ConfigError`` with the parser's position on bad syntax."""
     try:
         node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = mark.line + 1 if mark else None
-        col = mark.column + 1 if mark else None
-        msg = f"invalid YAML: {e.problem or e}" + (f" ({e.context})" if e.context else "")
+        line, col, msg = yaml_error_position(e)
         raise ConfigError([ConfigIssue(file, line, col, "", msg)]) from None
     except yaml.YAMLError as e:
         raise ConfigError.single(file, f"invalid YAML: {e}") from None

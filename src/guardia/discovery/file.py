@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from guardia.config.prometheus import FileSDConfig
+from guardia.config.yamlsource import yaml_error_position
 from guardia.discovery.targetgroup import TargetGroup
 from guardia.model.labels import is_valid_label_name
 
@@ -47,10 +48,12 @@ def parse_file(path: str, text: str) -> list[TargetGroup]:
             raise FileSDError(f"{path}: unsupported file extension {ext!r}; use .json, .yml or .yaml")
     except json.JSONDecodeError as e:
         raise FileSDError(f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
+    except yaml.MarkedYAMLError as e:
+        line, col, msg = yaml_error_position(e)
+        where = f":{line}:{col}" if line is not None else ""
+        raise FileSDError(f"{path}{where}: {msg}") from None
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        raise FileSDError(f"{path}{where}: invalid YAML: {getattr(e, 'problem', e)}") from None
+        raise FileSDError(f"{path}: invalid YAML: {e}") from None
     if data is None:
         data = []
     if not isinstance(data, list):

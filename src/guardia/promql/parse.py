@@ -65,7 +65,7 @@ def _parse_cached(expr: str) -> plan.Node:
     except BaseException as e:  # the binding panics on a few malformed inputs
         if isinstance(e, KeyboardInterrupt | SystemExit):
             raise
-        raise ParseError(f"invalid query: {e}") from None
+        raise _parse_error(expr, f"invalid query: {e}") from None
     code = _COMMENT_RE.sub("", _STRING_RE.sub('""', expr))
     ats = [m.group(1) for m in _AT_RE.finditer(code)]
     conv = _Converter(ats, _invalid_utf8_literals(expr))
@@ -94,8 +94,50 @@ def _parse_error(expr: str, msg: str) -> ParseError:
     for pattern in _TOKEN_IN_MSG:
         m = pattern.search(msg)
         if m:
-            return _at(expr, msg, _STRING_RE.sub(lambda s: " " * len(s.group(0)), expr).find(m.group(1)))
-    return ParseError(msg)
+            found = _STRING_RE.sub(lambda s: " " * len(s.group(0)), expr).find(m.group(1))
+            if found >= 0:
+                return _at(expr, msg, found)
+    return _located(expr, msg)
+
+
+# Tokens, roughly as the PromQL lexer cuts them: enough to find where a query stops making sense.
+_TOKEN_RE = re.compile(
+    r"\s+|#[^\n]*|" + _STRING_RE.pattern
+    + r"|[A-Za-z_:][\w:.]*|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?[a-zA-Z]*(?:\d+[a-zA-Z]+)*"
+    + r"|==|!=|>=|<=|=~|!~|\S"
+)
+# Text after a prefix that a viable prefix can be completed with (an operand, closing brackets).
+_COMPLETIONS = ("", " 0", " x", " x)", " (x)", " (x) x", " (x) (x)", "x) (x)", ") (x)", "x)", ")",
+                "x[5m])", "[5m])", "5m])", "]", "5m]", "5m])", "}", '"")', '=""}', '""}', " 5m")
+
+
+def _viable(prefix: str) -> bool:
+    for tail in _COMPLETIONS:
+        try:
+            pp.parse(prefix + tail)
+            return True
+        except ValueError as e:
+            if not tail and ("end of input" in str(e) or "unclosed" in str(e)):
+                return True
+        except BaseException as e:
+            if isinstance(e, KeyboardInterrupt | SystemExit):
+                raise
+    return False
+
+
+def _located(expr: str, msg: str) -> ParseError:
+    """The binding's generic "invalid promql query" has no position: find the first token after
+    which no completion of the query parses (``1 +* 2`` -> the ``*``), or else the end of the
+    input (``up +``), and say what was found there, as Prometheus does."""
+    spans = [m.span() for m in _TOKEN_RE.finditer(expr)
+             if not m.group(0).isspace() and not m.group(0).startswith("#")]
+    for start, end in spans:
+        if not _viable(expr[:end]):
+            token = expr[start:end]
+            return _at(expr, f'unexpected "{token}"' if msg == "invalid promql query" else msg, start)
+    lines = expr.split("\n")
+    unexpected = "unexpected end of input" if msg == "invalid promql query" else msg
+    return ParseError(unexpected, len(lines), len(lines[-1].rstrip()) + 1)
 
 
 def _at(expr: str, msg: str, offset: int) -> ParseError:

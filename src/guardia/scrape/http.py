@@ -12,11 +12,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
 import zlib
 from urllib.parse import urljoin, urlsplit
 
 from guardia.scrape.ingest import ScrapeError
+
+# What resolvers say when a name does not exist (glibc, musl, macOS), for errors that reach us
+# only as text (httpx wraps the socket error in its own).
+_NO_SUCH_NAME = ("Name or service not known", "nodename nor servname", "No address associated",
+                 "Temporary failure in name resolution", "No such host", "Name does not resolve")
+
+
+def connect_failure(err: BaseException, host: str | None = None) -> str:
+    """Why a connection failed, in the words that point at the fix: a host name that does not
+    resolve is a typo or a DNS problem, not a target that is down."""
+    causes: list[BaseException] = []
+    e: BaseException | None = err
+    while e is not None and len(causes) < 8:
+        causes.append(e)
+        e = e.__cause__ or e.__context__
+    text = " ".join(str(c) for c in causes)
+    if any(isinstance(c, socket.gaierror) for c in causes) or any(n.lower() in text.lower()
+                                                                 for n in _NO_SUCH_NAME):
+        name = f" {host!r}" if host else ""
+        detail = next((c.strerror for c in causes if isinstance(c, socket.gaierror) and c.strerror), None)
+        return (f"name not found: the host name{name} does not resolve "
+                f"({detail or text.strip() or 'DNS lookup failed'}); check the spelling or the DNS")
+    detail = next((c.strerror for c in causes if isinstance(c, OSError) and c.strerror), None) or str(err)
+    return f"connection failed (is the target listening?): {detail}" if detail else \
+        "connection failed (is the target listening?)"
 
 _MAX_HEAD = 64 * 1024
 _MAX_REDIRECTS = 10
@@ -89,7 +115,7 @@ class HTTPScraper:
         except ssl.SSLError as e:
             raise ScrapeError(f"TLS handshake failed: {e}") from None
         except OSError as e:
-            raise ScrapeError(f"connection failed (is the target listening?): {e.strerror or e}") from None
+            raise ScrapeError(connect_failure(e, self.host)) from None
         return reader, writer
 
     async def get(self) -> tuple[bytes, str]:

@@ -12,6 +12,7 @@ import httpx
 
 from guardia.config.httpclient import authorization_header, new_client
 from guardia.config.prometheus import ScrapeConfig
+from guardia.scrape.http import connect_failure
 from guardia.scrape.ingest import ScrapeError
 
 USER_AGENT = "guardia/0.1 (Prometheus-compatible scraper)"
@@ -68,7 +69,11 @@ def http_error(e: httpx.HTTPError) -> str:
     """A reason a person can act on; httpx often leaves the message empty."""
     detail = f": {e}" if str(e) else ""
     if isinstance(e, httpx.ConnectError):
-        return f"connection failed (is the target listening?){detail}"
+        try:
+            host: str | None = e.request.url.host
+        except RuntimeError:  # raised outside a request
+            host = None
+        return connect_failure(e, host)
     if isinstance(e, httpx.ReadError):
         return f"connection reset while reading the response{detail}"
     if isinstance(e, httpx.RemoteProtocolError):

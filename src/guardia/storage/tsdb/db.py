@@ -47,7 +47,11 @@ F64 = npt.NDArray[np.float64]
 
 
 class StorageLockedError(RuntimeError):
-    """Another process has the data directory open."""
+    """Another process has the data directory open; ``pid`` is that process when known."""
+
+    def __init__(self, message: str, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.pid = pid
 
 
 @dataclass(slots=True)
@@ -139,11 +143,19 @@ class TSDB:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            try:
+                pid: int | None = int(os.pread(fd, 32, 0).decode().strip() or "x")
+            except ValueError:
+                pid = None  # written by a version that did not record its PID
             os.close(fd)
+            holder = f"process {pid}" if pid else "another process"
             raise StorageLockedError(
-                f"data directory {self.path} is in use by another process (lock file "
-                f"{self.path / 'lock'}); stop it or use a read-only tool"
+                f"data directory {self.path} is in use by {holder} (lock file "
+                f"{self.path / 'lock'}); stop it, or give this one another directory", pid
             ) from None
+        # The holder's PID in the lock file lets the next one name who has the directory.
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._lockfile = fd
 
     def _release(self) -> None:
