@@ -421,6 +421,13 @@ class GuardiaProcess:
         self._servers.append(server)
         self._tasks.append(asyncio.create_task(server.serve(sockets=[sock]), name="http"))
 
+    async def _wait_tasks(self) -> None:
+        """What is left of the first half of the shutdown budget for the tasks to end."""
+        remaining = max(0.5, SHUTDOWN_BUDGET_S / 2 - (time.monotonic() - self._stopping_since))
+        _, pending = await asyncio.wait(self._tasks, timeout=remaining) if self._tasks else (set(), set())
+        for t in pending:
+            t.cancel()
+
     async def shutdown(self, quiet: bool = False) -> None:
         """HTTP stops taking requests and running queries are cancelled, then the subsystems
         stop in the reverse of their start (scrape, tasks, rules, notifier, Alertmanager, store).
