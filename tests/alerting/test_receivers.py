@@ -264,3 +264,17 @@ async def test_http_config_proxy_url_carries_the_webhook_through_the_proxy(tmp_p
         assert req.json()["alerts"][0]["labels"] == {"alertname": "APIDown"}
     finally:
         await sink.stop()
+
+
+def test_every_integration_of_the_config_table_has_a_notifier() -> None:
+    """The config table names the integrations; each has its notifier module, and a receiver
+    has one field per integration (so adding an integration needs no other list)."""
+    from guardia.alerting.receivers import notifier_factory
+    from guardia.config.alertmanager import Receiver
+    from guardia.config.receivers import INTEGRATIONS, UNSUPPORTED
+
+    assert all(callable(notifier_factory(name)) for name in INTEGRATIONS)
+    with pytest.raises(ValueError, match="unknown integration 'opsgenie'"):
+        notifier_factory("opsgenie")
+    fields = [f for f in Receiver.model_fields if f.endswith("_configs")]
+    assert fields == [f"{n}_configs" for n in (*INTEGRATIONS, *UNSUPPORTED)]

@@ -15,7 +15,8 @@ from guardia.alerting.silence import SilenceError, Silences
 from guardia.alerting.stages import needs_update
 from guardia.alerting.timeinterval import interval_contains
 from guardia.alerting.types import Alert, fingerprint, format_time, parse_time
-from guardia.config.alertmanager import TimeInterval, parse_am_matchers
+from guardia.config.alertmanager import TimeInterval
+from guardia.model.am_matchers import parse_am_matchers
 from guardia.model.labels import Labels
 
 DATA = Path(__file__).parent / "data"

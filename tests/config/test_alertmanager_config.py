@@ -14,14 +14,11 @@ from pathlib import Path
 import pytest
 
 from guardia.config import ConfigError, parse_yaml
-from guardia.config.alertmanager import (
-    EmailConfig,
-    load_alertmanager_config,
-    parse_alertmanager_config,
-    parse_am_matchers,
-)
+from guardia.config.alertmanager import load_alertmanager_config, parse_alertmanager_config
+from guardia.config.receivers.email import EmailConfig
 from guardia.config.secrets import Secret
 from guardia.model import MatcherError, MatchType
+from guardia.model.am_matchers import parse_am_matchers
 
 DATA = Path(__file__).parent.parent / "alerting" / "data" / "configs"
 VALID = sorted((DATA / "valid").glob("*.yml"))

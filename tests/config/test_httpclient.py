@@ -4,8 +4,8 @@ import base64
 import ssl
 from pathlib import Path
 
-from guardia.config.alertmanager import HTTPConfig
 from guardia.config.httpclient import HTTPClientConfig, TLSConfig, authorization_header, ssl_context
+from guardia.config.receivers.base import HTTPConfig
 from guardia.config.secrets import Secret
 
 

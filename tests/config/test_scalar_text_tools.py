@@ -12,8 +12,9 @@ import subprocess
 from pathlib import Path
 
 from guardia.config import parse_yaml
-from guardia.config.alertmanager import format_matchers, load_alertmanager_config
+from guardia.config.alertmanager import load_alertmanager_config
 from guardia.config.rulefile import parse_rule_file
+from guardia.model.am_matchers import format_matchers
 
 SCALARS = ["true", "True", "yes", "off", "1.50", "0x1F", "1e3", "010", "1_000", "+12", "-0", ".inf",
            "2001-12-14", "~"]

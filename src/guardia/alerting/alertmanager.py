@@ -30,7 +30,8 @@ from guardia.alerting.silence import Silence, Silences
 from guardia.alerting.stages import Backoff, Integration, MultiStage, build_pipeline
 from guardia.alerting.timeinterval import Intervener
 from guardia.alerting.types import Alert, Clock, fingerprint_hex, format_time, parse_time, system_clock
-from guardia.config.alertmanager import AlertmanagerConfig, NotifierConfig
+from guardia.config.alertmanager import AlertmanagerConfig
+from guardia.config.receivers import NotifierConfig
 from guardia.model.labels import Labels, is_valid_label_name
 from guardia.model.matchers import Matcher, matches_all
 

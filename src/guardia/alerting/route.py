@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from guardia.config.alertmanager import Route as RouteConfig
-from guardia.config.alertmanager import format_matchers
+from guardia.model.am_matchers import format_matchers
 from guardia.model.labels import Labels
 from guardia.model.matchers import Matcher
 

@@ -11,6 +11,7 @@ bodies).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 from guardia.alerting.receivers.base import NotifyContext, group_status, quote_meta
 from guardia.alerting.types import NS, Alert, common_labels, fingerprint_hex
+from guardia.config.alertmanager import AlertmanagerConfig
 from guardia.template import StringMap, Template, alertmanager_funcs, as_go_time
 
 
@@ -129,3 +131,17 @@ class Templater:
 
     def default(self, name: str, data: TemplateData) -> str:
         return self.tmpl.execute(data, name)
+
+
+_TEMPLATERS: dict[tuple[tuple[str, int], ...], Templater] = {}
+
+
+def templater_for(am: AlertmanagerConfig) -> Templater:
+    """One parsed template set per set of template files and their modification times, so
+    all receivers share one parse and a reload after editing a template picks it up."""
+    key = tuple((f, os.stat(f).st_mtime_ns if os.path.exists(f) else 0) for f in am.template_files)
+    if key not in _TEMPLATERS:
+        if len(_TEMPLATERS) > 16:
+            _TEMPLATERS.clear()
+        _TEMPLATERS[key] = Templater(list(am.template_files))
+    return _TEMPLATERS[key]

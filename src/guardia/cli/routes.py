@@ -9,12 +9,8 @@ import typer
 
 from guardia.alerting.route import Route
 from guardia.config import ConfigError, load_yaml
-from guardia.config.alertmanager import (
-    AlertmanagerConfig,
-    format_matchers,
-    parse_alertmanager_config,
-    parse_am_matchers,
-)
+from guardia.config.alertmanager import AlertmanagerConfig, parse_alertmanager_config
+from guardia.model.am_matchers import format_matchers, parse_am_matchers
 from guardia.model.labels import Labels
 from guardia.model.matchers import MatcherError, MatchType
 

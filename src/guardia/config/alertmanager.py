@@ -7,117 +7,38 @@ shape, time intervals defined, ...), then fills receiver settings from ``global`
 Alertmanager does, so runtime code reads one resolved value per field.  Placeholder secrets
 and URLs (``YOUR/WEBHOOK/URL``) are reported as errors for the receiver that uses them:
 such a receiver looks configured and delivers nothing.
+
+Each receiver integration (its model, its checks and its global defaults) is a module of
+``guardia.config.receivers``, registered in its ``INTEGRATIONS`` table; the matcher grammar is
+``guardia.model.am_matchers``.
 """
 
 from __future__ import annotations
 
 import glob
 import re
+import types
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, TypeVar
 
 from guardia.config.errors import ConfigError, ConfigIssue
 from guardia.config.errors import Path as FieldPath
 from guardia.config.fields import Duration
-from guardia.config.httpclient import Finding, HTTPClientConfig, TLSConfig, check_http_client, check_tls
+from guardia.config.httpclient import Finding, check_http_client
 from guardia.config.paths import config_dir, rebase_files
 from guardia.config.placeholders import placeholder_reason
+from guardia.config.receivers import INTEGRATIONS, UNSUPPORTED
+from guardia.config.receivers.base import HTTPConfig, NotifierConfig
 from guardia.config.scalars import describe, item_text
 from guardia.config.schema import BeforeValidator, Field, PlainSerializer, ValidationError
 from guardia.config.secrets import Secret, SecretResolutionError, expand_env, read_secret_file
 from guardia.config.validate import StrictModel, issues_from
 from guardia.config.yamlsource import YamlSource, load_yaml
-from guardia.model.gostrings import go_quote
+from guardia.model.am_matchers import parse_am_matchers, sort_matchers
 from guardia.model.labels import is_valid_label_name
 from guardia.model.matchers import Matcher, MatcherError, MatchType
 
 # --------------------------------------------------------------------------- matchers
-
-
-_MATCHER_RE = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(=~|=|!=|!~)\s*(.*?)\s*$", re.DOTALL)
-
-
-def parse_am_matcher(text: str) -> Matcher:
-    """One matcher as Alertmanager reads it: ``name op value``, value quoted or bare."""
-    m = _MATCHER_RE.match(text)
-    if not m:
-        raise MatcherError(f"bad matcher format: {text}")
-    raw = m.group(3)
-    expect_quote = raw.startswith('"')
-    if expect_quote:
-        raw = raw[1:]
-    out: list[str] = []
-    escaped = False
-    for i, ch in enumerate(raw):
-        if escaped:
-            escaped = False
-            if ch == "n":
-                out.append("\n")
-            elif ch in '"\\':
-                out.append(ch)
-            else:
-                out.append("\\" + ch)
-            continue
-        if ch == "\\":
-            if i < len(raw) - 1:
-                escaped = True
-                continue
-            out.append("\\")
-        elif ch == '"':
-            if not expect_quote or i < len(raw) - 1:
-                raise MatcherError(f"matcher value contains unescaped double quote: {m.group(3)}")
-            expect_quote = False
-        else:
-            out.append(ch)
-    if expect_quote:
-        raise MatcherError(f"missing terminating double quote: {m.group(3)}")
-    return Matcher(m.group(1), MatchType.parse(m.group(2)), "".join(out))
-
-
-def parse_am_matchers(text: str) -> list[Matcher]:
-    """``{a="b", c=~d}`` or ``a=b,c=d``: comma-separated, commas inside quotes kept."""
-    s = text.strip()
-    if s.startswith("{"):
-        s = s[1:]
-    if s.endswith("}"):
-        s = s[:-1]
-    tokens: list[str] = []
-    tok: list[str] = []
-    in_quotes = escaped = False
-    for ch in s:
-        if ch == "," and not in_quotes:
-            tokens.append("".join(tok))
-            tok = []
-            continue
-        if ch == '"':
-            if not escaped:
-                in_quotes = not in_quotes
-            else:
-                escaped = False
-        elif ch == "\\":
-            escaped = not escaped
-        else:
-            escaped = False
-        tok.append(ch)
-    last = "".join(tok).strip()
-    if last:
-        tokens.append(last)
-    return [parse_am_matcher(t) for t in tokens]
-
-
-def sort_matchers(ms: list[Matcher]) -> list[Matcher]:
-    """Alertmanager's order: by name, then value, then operator (``=`` < ``!=`` < ``=~`` < ``!~``)."""
-    order = {MatchType.EQUAL: 0, MatchType.NOT_EQUAL: 1, MatchType.REGEX: 2, MatchType.NOT_REGEX: 3}
-    return sorted(ms, key=lambda m: (m.name, m.value, order[m.type]))
-
-
-def format_matchers(ms: list[Matcher] | tuple[Matcher, ...]) -> str:
-    """``{a="b",c=~"d"}``: the spelling Alertmanager uses inside route keys."""
-    return "{" + ",".join(_go_quote_matcher(m) for m in ms) + "}"
-
-
-def _go_quote_matcher(m: Matcher) -> str:
-    return f"{m.name}{m.type.value}{go_quote(m.value)}"
 
 
 def _matchers_field(v: Any) -> list[Matcher]:
@@ -184,11 +105,6 @@ class Model(StrictModel):
 # --------------------------------------------------------------------------- http / global
 
 
-# The HTTP client block is the one Prometheus uses (guardia.config.httpclient): Alertmanager
-# embeds the same prometheus/common struct under ``http_config``.
-HTTPConfig = HTTPClientConfig
-
-
 class GlobalConfig(Model):
     resolve_timeout: Duration = 5 * 60 * 1000
     http_config: HTTPConfig | None = None
@@ -220,143 +136,34 @@ class GlobalConfig(Model):
 # --------------------------------------------------------------------------- receivers
 
 
-class NotifierConfig(Model):
-    send_resolved: bool | None = None
-    http_config: HTTPConfig | None = None
-
-    default_send_resolved: ClassVar[bool] = True
-
-    @property
-    def resolved(self) -> bool:
-        """``send_resolved`` with Alertmanager's per-integration default."""
-        return self.default_send_resolved if self.send_resolved is None else self.send_resolved
-
-
-class WebhookConfig(NotifierConfig):
-    url: Secret | None = None
-    url_file: str | None = None
-    max_alerts: int = Field(default=0, ge=0)
-    timeout: Duration = 0
+def _with_integration_fields(cls: type[_R]) -> type[_R]:
+    """One ``NAME_configs`` list per integration of the table (and per integration guardia
+    refuses), so a new integration module needs no field here.  Fields are compiled on first
+    use, after this has run."""
+    for integration in INTEGRATIONS.values():
+        cls.__annotations__[integration.field] = types.GenericAlias(list, integration.model)
+        setattr(cls, integration.field, Field(default_factory=list))
+    for kind in UNSUPPORTED:
+        cls.__annotations__[f"{kind}_configs"] = list[Any] | None
+        setattr(cls, f"{kind}_configs", None)
+    return cls
 
 
-class EmailConfig(NotifierConfig):
-    default_send_resolved: ClassVar[bool] = False
-    to: str | None = None
-    from_: str | None = Field(default=None, alias="from")
-    hello: str | None = None
-    smarthost: str | None = None
-    auth_username: str | None = None
-    auth_password: Secret | None = None
-    auth_password_file: str | None = None
-    auth_secret: Secret | None = None
-    auth_identity: str | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
-    html: str | None = None
-    text: str | None = None
-    require_tls: bool | None = None
-    tls_config: TLSConfig | None = None
+_R = TypeVar("_R", bound=Model)
 
 
-class SlackField(Model):
-    title: str
-    value: str
-    short: bool | None = None
-
-
-class SlackConfig(NotifierConfig):
-    default_send_resolved: ClassVar[bool] = False
-    api_url: Secret | None = None
-    api_url_file: str | None = None
-    channel: str | None = None
-    username: str | None = None
-    color: str | None = None
-    title: str | None = None
-    title_link: str | None = None
-    pretext: str | None = None
-    text: str | None = None
-    fields: list[SlackField] = Field(default_factory=list)
-    short_fields: bool = False
-    footer: str | None = None
-    fallback: str | None = None
-    callback_id: str | None = None
-    icon_emoji: str | None = None
-    icon_url: str | None = None
-    image_url: str | None = None
-    thumb_url: str | None = None
-    link_names: bool = False
-    mrkdwn_in: list[str] | None = None
-    actions: list[dict[str, Any]] = Field(default_factory=list)
-
-
-class PagerdutyConfig(NotifierConfig):
-    routing_key: Secret | None = None
-    routing_key_file: str | None = None
-    service_key: Secret | None = None
-    service_key_file: str | None = None
-    url: str | None = None
-    client: str | None = None
-    client_url: str | None = None
-    description: str | None = None
-    details: dict[str, str] | None = None
-    images: list[dict[str, Any]] = Field(default_factory=list)
-    links: list[dict[str, Any]] = Field(default_factory=list)
-    source: str | None = None
-    severity: str | None = None
-    class_: str | None = Field(default=None, alias="class")
-    component: str | None = None
-    group: str | None = None
-
-
-class TelegramConfig(NotifierConfig):
-    api_url: str | None = None
-    bot_token: Secret | None = None
-    bot_token_file: str | None = None
-    chat_id: int | None = None
-    message_thread_id: int | None = None
-    message: str | None = None
-    disable_notifications: bool = False
-    parse_mode: str = "HTML"
-
-
-class MSTeamsConfig(NotifierConfig):
-    webhook_url: Secret | None = None
-    webhook_url_file: str | None = None
-    title: str | None = None
-    summary: str | None = None
-    text: str | None = None
-
-
-INTEGRATIONS = ("webhook", "email", "slack", "pagerduty", "telegram", "msteams")
-_UNSUPPORTED = (
-    "opsgenie", "wechat", "victorops", "sns", "webex", "pushover", "discord", "msteamsv2", "jira",
-    "rocketchat",
-)
-
-
+@_with_integration_fields
 class Receiver(Model):
+    """A named receiver; its integrations' fields (``webhook_configs``, ...) come from the table
+    in ``guardia.config.receivers``."""
+
     name: str
-    webhook_configs: list[WebhookConfig] = Field(default_factory=list)
-    email_configs: list[EmailConfig] = Field(default_factory=list)
-    slack_configs: list[SlackConfig] = Field(default_factory=list)
-    pagerduty_configs: list[PagerdutyConfig] = Field(default_factory=list)
-    telegram_configs: list[TelegramConfig] = Field(default_factory=list)
-    msteams_configs: list[MSTeamsConfig] = Field(default_factory=list)
-    opsgenie_configs: list[Any] | None = None
-    wechat_configs: list[Any] | None = None
-    victorops_configs: list[Any] | None = None
-    sns_configs: list[Any] | None = None
-    webex_configs: list[Any] | None = None
-    pushover_configs: list[Any] | None = None
-    discord_configs: list[Any] | None = None
-    msteamsv2_configs: list[Any] | None = None
-    jira_configs: list[Any] | None = None
-    rocketchat_configs: list[Any] | None = None
 
     def integrations(self) -> list[tuple[str, int, NotifierConfig]]:
         """``(integration name, index, config)`` for every configured integration."""
         out: list[tuple[str, int, NotifierConfig]] = []
-        for kind in INTEGRATIONS:
-            for i, c in enumerate(getattr(self, f"{kind}_configs")):
+        for kind, integration in INTEGRATIONS.items():
+            for i, c in enumerate(getattr(self, integration.field)):
                 out.append((kind, i, c))
         return out
 
@@ -568,12 +375,12 @@ def _http_client_findings(cfg: AlertmanagerConfig) -> list[Finding]:
     if cfg.global_.http_config is not None:
         out += check_http_client(cfg.global_.http_config, ("global", "http_config"))
     for i, r in enumerate(cfg.receivers):
-        for kind, j, c in r.integrations():
+        configs = r.integrations()
+        for kind, j, c in configs:
             if c.http_config is not None:
                 out += check_http_client(c.http_config, ("receivers", i, f"{kind}_configs", j, "http_config"))
-        for j, e in enumerate(r.email_configs):
-            if e.tls_config is not None:
-                out += check_tls(e.tls_config, ("receivers", i, "email_configs", j, "tls_config"))
+        for kind, j, c in configs:
+            out += INTEGRATIONS[kind].client_findings(c, ("receivers", i, f"{kind}_configs", j))
     return out
 
 
@@ -600,7 +407,7 @@ class _Checker:
             elif r.name in names:
                 self.err(("receivers", i, "name"), f'notification config name "{r.name}" is not unique')
             names.add(r.name)
-            for kind in _UNSUPPORTED:
+            for kind in UNSUPPORTED:
                 if getattr(r, f"{kind}_configs"):
                     self.err(
                         ("receivers", i, f"{kind}_configs"),
@@ -680,9 +487,16 @@ class _Checker:
         for i, child in enumerate(r.routes):
             self._check_route(child, (*path, "routes", i), receivers, intervals)
 
-    # ---- receivers
+    # ---- receivers (each integration's checks are in its module, guardia.config.receivers.NAME)
 
-    def _secret(self, path: FieldPath, value: Secret | None, file: str | None, what: str,
+    @property
+    def global_(self) -> GlobalConfig:
+        return self.cfg.global_
+
+    def http_config(self, c: NotifierConfig) -> HTTPConfig | None:
+        return c.http_config if c.http_config is not None else self.cfg.global_.http_config
+
+    def secret(self, path: FieldPath, value: Secret | None, file: str | None, what: str,
                 receiver: str) -> Secret | None:
         """Resolve a secret (inline with ``${VAR}`` expansion, or ``*_file``) and check it.
 
@@ -723,123 +537,12 @@ class _Checker:
                       "*_file variant)", severity=severity))
 
     def _resolve_receiver(self, i: int, r: Receiver) -> Receiver:
-        g = self.cfg.global_
         upd: dict[str, Any] = {}
-        base: FieldPath = ("receivers", i)
-        name = r.name
-
-        def http(c: NotifierConfig) -> HTTPConfig | None:
-            return c.http_config if c.http_config is not None else g.http_config
-
-        out: list[Any] = []
-        for j, w in enumerate(r.webhook_configs):
-            p = (*base, "webhook_configs", j)
-            if w.url is None and not w.url_file:
-                self.err(p, "one of url or url_file must be configured")
-            if w.url is not None and w.url_file:
-                self.err(p, "at most one of url & url_file must be configured")
-            url = self._secret((*p, "url"), w.url, w.url_file, "webhook url", name)
-            if url is not None and not url.reveal().startswith(("http://", "https://")) \
-                    and not placeholder_reason(url.reveal()):
-                self.err((*p, "url"),
-                         f'unsupported scheme in webhook url for receiver "{name}" (use http or https)')
-            out.append(w.model_copy(update={"url": url, "url_file": None, "http_config": http(w)}))
-        upd["webhook_configs"] = out
-
-        out = []
-        for j, e in enumerate(r.email_configs):
-            p = (*base, "email_configs", j)
-            if not e.to:
-                self.err(p, "missing to address in email config")
-            smarthost = e.smarthost or g.smtp_smarthost
-            sender = e.from_ or g.smtp_from
-            if not smarthost:
-                self.err(p, "no global SMTP smarthost set (set smtp_smarthost in global or smarthost here)")
-            elif ":" not in smarthost:
-                self.err((*p, "smarthost"), f"address {smarthost}: missing port in address (use host:587)")
-            if not sender:
-                self.err(p, "no global SMTP from set (set smtp_from in global or from here)")
-            if e.auth_password is not None or e.auth_password_file:
-                pw = self._secret((*p, "auth_password"), e.auth_password, e.auth_password_file,
-                                  "SMTP password", name)
-            elif g.smtp_auth_password is not None or g.smtp_auth_password_file:
-                pw = self._secret(("global", "smtp_auth_password"), g.smtp_auth_password,
-                                  g.smtp_auth_password_file, "SMTP password", name)
-            else:
-                pw = None
-            for key, val in (("to", e.to), ("from", sender)):
-                if val and placeholder_reason(val) and "@" not in val:
-                    self.err((*p, key), f'email {key} {placeholder_reason(val)}; receiver "{name}"')
-            out.append(e.model_copy(update={
-                "smarthost": smarthost, "from_": sender, "hello": e.hello or g.smtp_hello,
-                "auth_username": e.auth_username if e.auth_username is not None else g.smtp_auth_username,
-                "auth_password": pw, "auth_password_file": None,
-                "auth_secret": e.auth_secret if e.auth_secret is not None else g.smtp_auth_secret,
-                "auth_identity": e.auth_identity if e.auth_identity is not None else g.smtp_auth_identity,
-                "require_tls": e.require_tls if e.require_tls is not None else g.smtp_require_tls,
-            }))
-        upd["email_configs"] = out
-
-        out = []
-        for j, s in enumerate(r.slack_configs):
-            p = (*base, "slack_configs", j)
-            if s.api_url is not None or s.api_url_file:
-                url = self._secret((*p, "api_url"), s.api_url, s.api_url_file, "Slack webhook URL", name)
-            elif g.slack_api_url is not None or g.slack_api_url_file:
-                url = self._secret(("global", "slack_api_url"), g.slack_api_url, g.slack_api_url_file,
-                                   "Slack webhook URL", name)
-            else:
-                self.err(p, "no global Slack API URL set (set slack_api_url in global or api_url here)")
-                url = None
-            out.append(s.model_copy(update={"api_url": url, "api_url_file": None, "http_config": http(s)}))
-        upd["slack_configs"] = out
-
-        out = []
-        for j, pd in enumerate(r.pagerduty_configs):
-            p = (*base, "pagerduty_configs", j)
-            rk = sk = None
-            if pd.routing_key is None and not pd.routing_key_file and pd.service_key is None \
-                    and not pd.service_key_file:
-                self.err(p, "missing service or routing key in PagerDuty config")
-            if pd.routing_key is not None or pd.routing_key_file:
-                rk = self._secret((*p, "routing_key"), pd.routing_key, pd.routing_key_file,
-                                  "PagerDuty routing key", name)
-            if pd.service_key is not None or pd.service_key_file:
-                sk = self._secret((*p, "service_key"), pd.service_key, pd.service_key_file,
-                                  "PagerDuty service key", name)
-            out.append(pd.model_copy(update={
-                "routing_key": rk, "service_key": sk, "routing_key_file": None, "service_key_file": None,
-                "url": pd.url or g.pagerduty_url, "http_config": http(pd),
-            }))
-        upd["pagerduty_configs"] = out
-
-        out = []
-        for j, t in enumerate(r.telegram_configs):
-            p = (*base, "telegram_configs", j)
-            if t.bot_token is None and not t.bot_token_file:
-                self.err(p, "missing bot_token or bot_token_file on telegram_config")
-            if not t.chat_id:
-                self.err(p, "missing chat_id on telegram_config")
-            if t.parse_mode not in ("", "Markdown", "MarkdownV2", "HTML"):
-                self.err((*p, "parse_mode"), "unknown parse_mode on telegram_config, must be Markdown, "
-                                             "MarkdownV2, HTML or empty string")
-            tok = self._secret((*p, "bot_token"), t.bot_token, t.bot_token_file, "Telegram bot token", name)
-            out.append(t.model_copy(update={
-                "bot_token": tok, "bot_token_file": None, "api_url": t.api_url or g.telegram_api_url,
-                "http_config": http(t),
-            }))
-        upd["telegram_configs"] = out
-
-        out = []
-        for j, m in enumerate(r.msteams_configs):
-            p = (*base, "msteams_configs", j)
-            if m.webhook_url is None and not m.webhook_url_file:
-                self.err(p, "one of webhook_url or webhook_url_file must be configured")
-            url = self._secret((*p, "webhook_url"), m.webhook_url, m.webhook_url_file, "Teams webhook URL",
-                               name)
-            out.append(m.model_copy(update={"webhook_url": url, "webhook_url_file": None,
-                                            "http_config": http(m)}))
-        upd["msteams_configs"] = out
+        for integration in INTEGRATIONS.values():
+            upd[integration.field] = [
+                integration.resolve(c, ("receivers", i, integration.field, j), r.name, self)
+                for j, c in enumerate(getattr(r, integration.field))
+            ]
         return r.model_copy(update=upd)
 
     def _check_global_placeholders(self) -> None:

@@ -111,7 +111,7 @@ def parse_matchers(text: str) -> list[Matcher]:
 
     Values must be double-quoted; a bare metric name before the braces becomes a
     ``__name__`` equality matcher.  Alertmanager's grammar (bare values, ``{a=b}``) is a
-    different language and lives in ``guardia.config.alertmanager.parse_am_matchers``.
+    different language and lives in ``guardia.model.am_matchers``.
     """
     s = text.strip()
     out: list[Matcher] = []

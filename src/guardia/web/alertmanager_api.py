@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from guardia.alerting import Alertmanager, AlertValidationError
 from guardia.alerting.silence import SilenceError, SilenceNotFound, parse_api_silence
-from guardia.config.alertmanager import parse_am_matchers
+from guardia.model.am_matchers import parse_am_matchers
 from guardia.model.matchers import Matcher, MatcherError
 
 

@@ -1,70 +1,34 @@
-"""Integrations, one module each over the shared HTTP helper; ``build_notifier`` picks one."""
+"""Integrations' notifiers, one module each over the shared HTTP helper.
+
+The integrations are those of ``guardia.config.receivers.INTEGRATIONS``: for each name there
+the notifier is ``alerting/receivers/NAME.py``'s ``notifier(cfg, am)``.  Modules are imported
+when a receiver first uses them (email pulls in aiosmtplib).
+"""
 
 from __future__ import annotations
 
-import os
+import importlib
+from collections.abc import Callable
 
 from guardia.alerting.receivers.base import Notifier, NotifyContext, NotifyError
-from guardia.alerting.templates import Templater
-from guardia.config.alertmanager import (
-    AlertmanagerConfig,
-    EmailConfig,
-    MSTeamsConfig,
-    NotifierConfig,
-    PagerdutyConfig,
-    SlackConfig,
-    TelegramConfig,
-    WebhookConfig,
-)
+from guardia.alerting.templates import templater_for
+from guardia.config.alertmanager import AlertmanagerConfig
+from guardia.config.receivers import INTEGRATIONS, NotifierConfig
 
-_TEMPLATERS: dict[tuple[tuple[str, int], ...], Templater] = {}
+NotifierFactory = Callable[[NotifierConfig, AlertmanagerConfig], Notifier]
 
 
-def templater_for(am: AlertmanagerConfig) -> Templater:
-    """One parsed template set per set of template files and their modification times, so
-    all receivers share one parse and a reload after editing a template picks it up."""
-    key = tuple((f, os.stat(f).st_mtime_ns if os.path.exists(f) else 0) for f in am.template_files)
-    if key not in _TEMPLATERS:
-        if len(_TEMPLATERS) > 16:
-            _TEMPLATERS.clear()
-        _TEMPLATERS[key] = Templater(list(am.template_files))
-    return _TEMPLATERS[key]
+def notifier_factory(kind: str) -> NotifierFactory:
+    """``alerting/receivers/<kind>.py``'s ``notifier``, for an integration of the config table."""
+    if kind not in INTEGRATIONS:
+        raise ValueError(f"unknown integration {kind!r}")
+    factory: NotifierFactory = importlib.import_module(f"{__name__}.{kind}").notifier
+    return factory
 
 
 def build_notifier(kind: str, cfg: NotifierConfig, am: AlertmanagerConfig) -> Notifier:
     """The notifier for one integration config (validated, globals already filled in)."""
-    if kind == "webhook":
-        from guardia.alerting.receivers.webhook import Webhook
-
-        assert isinstance(cfg, WebhookConfig)
-        return Webhook(cfg)
-    t = templater_for(am)
-    if kind == "slack":
-        from guardia.alerting.receivers.slack import Slack
-
-        assert isinstance(cfg, SlackConfig)
-        return Slack(cfg, t)
-    if kind == "email":
-        from guardia.alerting.receivers.email import Email
-
-        assert isinstance(cfg, EmailConfig)
-        return Email(cfg, t)
-    if kind == "pagerduty":
-        from guardia.alerting.receivers.pagerduty import PagerDuty
-
-        assert isinstance(cfg, PagerdutyConfig)
-        return PagerDuty(cfg, t)
-    if kind == "telegram":
-        from guardia.alerting.receivers.telegram import Telegram
-
-        assert isinstance(cfg, TelegramConfig)
-        return Telegram(cfg, t)
-    if kind == "msteams":
-        from guardia.alerting.receivers.msteams import MSTeams
-
-        assert isinstance(cfg, MSTeamsConfig)
-        return MSTeams(cfg, t)
-    raise ValueError(f"unknown integration {kind!r}")
+    return notifier_factory(kind)(cfg, am)
 
 
-__all__ = ["Notifier", "NotifyContext", "NotifyError", "build_notifier", "templater_for"]
+__all__ = ["Notifier", "NotifyContext", "NotifyError", "build_notifier", "notifier_factory", "templater_for"]

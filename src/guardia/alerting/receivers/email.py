@@ -16,10 +16,12 @@ from email.utils import formatdate, make_msgid
 import aiosmtplib
 
 from guardia.alerting.receivers.base import NotifyContext, NotifyError
-from guardia.alerting.templates import Templater, template_data
+from guardia.alerting.templates import Templater, template_data, templater_for
 from guardia.alerting.types import Alert
-from guardia.config.alertmanager import EmailConfig
+from guardia.config.alertmanager import AlertmanagerConfig
 from guardia.config.httpclient import ssl_context
+from guardia.config.receivers.base import NotifierConfig
+from guardia.config.receivers.email import EmailConfig
 
 
 class Email:
@@ -90,3 +92,9 @@ class Email:
                     await smtp.quit()
                 except (aiosmtplib.SMTPException, OSError):
                     smtp.close()
+
+
+def notifier(cfg: NotifierConfig, am: AlertmanagerConfig) -> Email:
+    """The email notifier for one validated ``email_configs`` entry (see ``build_notifier``)."""
+    assert isinstance(cfg, EmailConfig)
+    return Email(cfg, templater_for(am))

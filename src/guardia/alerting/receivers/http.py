@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 
 from guardia.alerting.receivers.base import NotifyError
-from guardia.config.alertmanager import HTTPConfig
 from guardia.config.httpclient import new_client
+from guardia.config.receivers.base import HTTPConfig
 
 USER_AGENT = "guardia-alertmanager/0.1"
 

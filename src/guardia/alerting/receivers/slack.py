@@ -7,9 +7,11 @@ from typing import Any
 
 from guardia.alerting.receivers.base import NotifyContext, NotifyError
 from guardia.alerting.receivers.http import client_for, post
-from guardia.alerting.templates import Templater, template_data
+from guardia.alerting.templates import Templater, template_data, templater_for
 from guardia.alerting.types import Alert
-from guardia.config.alertmanager import SlackConfig
+from guardia.config.alertmanager import AlertmanagerConfig
+from guardia.config.receivers.base import NotifierConfig
+from guardia.config.receivers.slack import SlackConfig
 
 DEFAULTS = {
     "title": '{{ template "slack.default.title" . }}',
@@ -78,3 +80,9 @@ class Slack:
             if isinstance(data, dict) and data.get("ok") is False:
                 raise NotifyError(f"slack error: {data.get('error', 'unknown')}", retryable=False,
                                   reason="clientError")
+
+
+def notifier(cfg: NotifierConfig, am: AlertmanagerConfig) -> Slack:
+    """The slack notifier for one validated ``slack_configs`` entry (see ``build_notifier``)."""
+    assert isinstance(cfg, SlackConfig)
+    return Slack(cfg, templater_for(am))

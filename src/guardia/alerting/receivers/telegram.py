@@ -6,9 +6,11 @@ from typing import Any
 
 from guardia.alerting.receivers.base import NotifyContext, NotifyError
 from guardia.alerting.receivers.http import client_for, post
-from guardia.alerting.templates import Templater, template_data
+from guardia.alerting.templates import Templater, template_data, templater_for
 from guardia.alerting.types import Alert
-from guardia.config.alertmanager import TelegramConfig
+from guardia.config.alertmanager import AlertmanagerConfig
+from guardia.config.receivers.base import NotifierConfig
+from guardia.config.receivers.telegram import TelegramConfig
 
 MAX_MESSAGE_RUNES = 4096
 
@@ -46,3 +48,9 @@ class Telegram:
         if isinstance(data, dict) and data.get("ok") is False:
             raise NotifyError(f"telegram error: {data.get('description', 'unknown')}", retryable=False,
                               reason="clientError")
+
+
+def notifier(cfg: NotifierConfig, am: AlertmanagerConfig) -> Telegram:
+    """The telegram notifier for one validated ``telegram_configs`` entry (see ``build_notifier``)."""
+    assert isinstance(cfg, TelegramConfig)
+    return Telegram(cfg, templater_for(am))

@@ -12,7 +12,9 @@ from typing import Any
 from guardia.alerting.receivers.base import NotifyContext, alert_to_dict, payload_common
 from guardia.alerting.receivers.http import client_for, post
 from guardia.alerting.types import Alert
-from guardia.config.alertmanager import WebhookConfig
+from guardia.config.alertmanager import AlertmanagerConfig
+from guardia.config.receivers.base import NotifierConfig
+from guardia.config.receivers.webhook import WebhookConfig
 
 
 def webhook_payload(ctx: NotifyContext, alerts: list[Alert], max_alerts: int = 0) -> dict[str, Any]:
@@ -43,3 +45,9 @@ class Webhook:
         timeout = self.cfg.timeout / 1000 if self.cfg.timeout else None
         async with client_for(self.cfg.http_config) as client:
             await post(client, self.url, json=body, timeout_s=timeout)
+
+
+def notifier(cfg: NotifierConfig, am: AlertmanagerConfig) -> Webhook:
+    """The webhook notifier for one validated ``webhook_configs`` entry (see ``build_notifier``)."""
+    assert isinstance(cfg, WebhookConfig)
+    return Webhook(cfg)
