@@ -1,0 +1,561 @@
+"""The embedded log store: streams (label sets) with an open head and closed zstd chunks.
+
+A push goes to the WAL first, then to each stream's head (two list ``extend`` calls per
+stream).  A head is cut into chunks when it holds ``chunk_target_bytes`` of text, when it is
+older than ``max_chunk_age_ms``, or when the WAL has grown past ``max_wal_segments``; chunks
+are appended to chunk segment files and described by records in an append-only index file,
+each record remembering the WAL sequence its head covered so replay never adds a line twice.
+Retention deletes whole chunk segments by age and by total size.
+
+Layout under ``path``: ``wal/NNNNNNNN`` (WAL segments), ``chunks/NNNNNNNN`` (chunk
+segments), ``index`` (streams and chunk records, CRC framed).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import threading
+import time
+import zlib
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from guardia.logs import chunk as chunkfmt
+from guardia.logs.chunk import ChunkMeta, Lines
+from guardia.logs.errors import LimitError, PushError
+from guardia.logs.wal import Wal, WalEntry
+from guardia.model.labels import Labels, is_valid_label_name
+from guardia.model.matchers import Matcher, MatchType
+
+log = logging.getLogger("guardia.logs")
+
+_FRAME = struct.Struct("<II")
+_CHUNK_REC = struct.Struct("<IIQIqqIQQ")  # stream, segment, offset, length, mint, maxt, lines, raw, cut_seq
+MS = 1_000_000  # nanoseconds per millisecond
+
+
+@dataclass
+class StoreOptions:
+    chunk_target_bytes: int = 2 << 20
+    max_chunk_age_ms: int = 3600 * 1000
+    retention_ms: int = 31 * 24 * 3600 * 1000
+    retention_bytes: int = 0
+    max_streams: int = 10_000
+    max_line_bytes: int = 256 << 10
+    max_labels_per_stream: int = 15
+    chunk_segment_bytes: int = 256 << 20
+    wal_segment_bytes: int = 64 << 20
+    max_wal_segments: int = 4
+    fsync: bool = False
+    cache_bytes: int = 64 << 20
+
+
+@dataclass(slots=True)
+class PushStream:
+    """One stream of a push request: its labels, nanosecond timestamps and lines."""
+
+    labels: Labels
+    ts: Sequence[int] | npt.NDArray[np.int64]
+    lines: list[bytes]
+
+
+@dataclass
+class Stream:
+    id: int
+    labels: Labels
+    chunks: list[ChunkMeta] = field(default_factory=list)
+    head_ts: list[int] = field(default_factory=list)
+    head_lines: list[bytes] = field(default_factory=list)
+    head_bytes: int = 0
+    head_sorted: bool = True
+    head_first_seq: int = 0
+    head_last_seq: int = 0
+    head_started: float = 0.0
+    cut_seq: int = 0
+    mint: int = 1 << 62
+    maxt: int = -(1 << 62)
+    _head_view: Lines | None = None
+
+    def overlaps(self, start: int, end: int) -> bool:
+        return self.mint < end and self.maxt >= start
+
+    def head_lines_view(self) -> Lines:
+        """The head as sorted ``Lines``, rebuilt only after it changed."""
+        if self._head_view is None or len(self._head_view) != len(self.head_ts):
+            ts = np.asarray(self.head_ts, dtype=np.int64)
+            lines = self.head_lines
+            if not self.head_sorted:
+                order = np.argsort(ts, kind="stable")
+                ts = ts[order]
+                lines = [lines[i] for i in order.tolist()]
+            self._head_view = Lines.from_list(ts, lines)
+        return self._head_view
+
+
+class LogStore:
+    def __init__(self, path: str | os.PathLike[str], options: StoreOptions | None = None) -> None:
+        self.path = Path(path)
+        self.opts = options or StoreOptions()
+        self.path.mkdir(parents=True, exist_ok=True)
+        (self.path / "chunks").mkdir(exist_ok=True)
+        self._lock = threading.RLock()
+        self.streams: list[Stream | None] = []
+        self._by_labels: dict[Labels, Stream] = {}
+        self._postings: dict[str, dict[str, set[int]]] = {}
+        self._seq = 0
+        self._cache: OrderedDict[tuple[int, int], Lines] = OrderedDict()
+        self._cache_bytes = 0
+        self._segment_files: dict[int, int] = {}
+        self._segment_maxt: dict[int, int] = {}
+        self.lines_total = 0
+        self.bytes_total = 0
+        self._load_index()
+        self.wal = Wal(self.path / "wal", self.opts.wal_segment_bytes, self.opts.fsync)
+        self._replay()
+        chunk_segs = self._chunk_segments()
+        self._chunk_seg = chunk_segs[-1] if chunk_segs else 1
+        self._chunk_f = open(self._chunk_path(self._chunk_seg), "ab")  # noqa: SIM115
+        self._index_f = open(self.path / "index", "ab")  # noqa: SIM115
+        self.closed = False
+
+    # ---------------------------------------------------------------- open
+
+    def _chunk_path(self, seg: int) -> Path:
+        return self.path / "chunks" / f"{seg:08d}"
+
+    def _chunk_segments(self) -> list[int]:
+        return sorted(int(p.name) for p in (self.path / "chunks").iterdir() if p.name.isdigit())
+
+    def _load_index(self) -> None:
+        p = self.path / "index"
+        if not p.exists():
+            return
+        data = p.read_bytes()
+        pos = 0
+        while pos + _FRAME.size <= len(data):
+            length, crc = _FRAME.unpack_from(data, pos)
+            payload = data[pos + _FRAME.size : pos + _FRAME.size + length]
+            if len(payload) < length or zlib.crc32(payload) != crc:
+                break
+            self._apply_index_record(payload)
+            pos += _FRAME.size + length
+        if pos < len(data):
+            with open(p, "r+b") as f:
+                f.truncate(pos)
+
+    def _apply_index_record(self, payload: bytes) -> None:
+        kind = payload[:1]
+        if kind == b"S":
+            sid = struct.unpack_from("<I", payload, 1)[0]
+            labels = Labels.from_sorted(tuple((k, v) for k, v in orjson.loads(payload[5:])))
+            self._install_stream(sid, labels)
+        elif kind == b"C":
+            sid, seg, off, ln, mint, maxt, nlines, raw, cut_seq = _CHUNK_REC.unpack_from(payload, 1)
+            s = self.streams[sid]
+            if s is None or not self._chunk_path(seg).exists():
+                return
+            meta = ChunkMeta(seg, off, ln, mint, maxt, nlines, raw)
+            s.chunks.append(meta)
+            s.cut_seq = max(s.cut_seq, cut_seq)
+            s.mint = min(s.mint, mint)
+            s.maxt = max(s.maxt, maxt)
+            self._segment_maxt[seg] = max(self._segment_maxt.get(seg, maxt), maxt)
+            self._seq = max(self._seq, cut_seq)
+
+    def _install_stream(self, sid: int, labels: Labels) -> Stream:
+        while len(self.streams) <= sid:
+            self.streams.append(None)
+        s = Stream(sid, labels)
+        self.streams[sid] = s
+        self._by_labels[labels] = s
+        for k, v in labels:
+            self._postings.setdefault(k, {}).setdefault(v, set()).add(sid)
+        return s
+
+    def _replay(self) -> None:
+        n = 0
+        for _seg, seq, entries in self.wal.replay():
+            self._seq = max(self._seq, seq)
+            for e in entries:
+                s = self.streams[e.stream] if e.stream < len(self.streams) else None
+                if s is None or seq <= s.cut_seq:
+                    continue
+                self._to_head(s, seq, e.ts.tolist(), e.lines)
+                n += len(e.lines)
+        if n:
+            log.info("event=logs_wal_replayed lines=%d", n)
+
+    # ---------------------------------------------------------------- write
+
+    def _write_index(self, payload: bytes) -> None:
+        self._index_f.write(_FRAME.pack(len(payload), zlib.crc32(payload)) + payload)
+
+    def _new_stream(self, labels: Labels) -> Stream:
+        sid = len(self.streams)
+        s = self._install_stream(sid, labels)
+        # the stream record must reach the index before WAL records that name its id
+        self._write_index(b"S" + struct.pack("<I", sid) + orjson.dumps([list(p) for p in labels]))
+        self._index_f.flush()
+        return s
+
+    def _check_labels(self, labels: Labels) -> str | None:
+        if not labels:
+            return 'a stream needs at least one label, e.g. {job="app"}'
+        if len(labels) > self.opts.max_labels_per_stream:
+            return (
+                f"stream {labels} has {len(labels)} labels, more than the limit of "
+                f"{self.opts.max_labels_per_stream} (logs.limits.max_labels_per_stream)"
+            )
+        for k, _ in labels:
+            if not is_valid_label_name(k):
+                return f"invalid label name {k!r} in stream {labels}: use [a-zA-Z_][a-zA-Z0-9_]*"
+        return None
+
+    def push(self, streams: Iterable[PushStream]) -> int:
+        """Store every valid stream's lines; raise ``PushError`` naming the refused ones.
+
+        Lines are in the WAL (flushed to the OS) before this returns.
+        """
+        problems: list[str] = []
+        accepted = 0
+        with self._lock:
+            if self.closed:
+                raise LimitError("the log store is closed")
+            entries: list[WalEntry] = []
+            targets: list[Stream] = []
+            for ps in streams:
+                if not ps.lines:
+                    continue
+                s = self._by_labels.get(ps.labels)
+                if s is None:
+                    bad = self._check_labels(ps.labels)
+                    if bad is not None:
+                        problems.append(bad)
+                        continue
+                    if len(self._by_labels) >= self.opts.max_streams:
+                        problems.append(
+                            f"stream limit of {self.opts.max_streams} active streams reached, stream "
+                            f"{ps.labels} refused: drop high-cardinality labels (request ids, user ids) "
+                            "or raise logs.limits.max_streams"
+                        )
+                        continue
+                    s = self._new_stream(ps.labels)
+                lines = ps.lines
+                if self.opts.max_line_bytes and max(map(len, lines)) > self.opts.max_line_bytes:
+                    keep = [i for i, ln in enumerate(lines) if len(ln) <= self.opts.max_line_bytes]
+                    problems.append(
+                        f"{len(lines) - len(keep)} line(s) of stream {ps.labels} exceed "
+                        f"{self.opts.max_line_bytes} bytes (logs.limits.max_line_size) and were refused"
+                    )
+                    ts_all = list(ps.ts)
+                    lines = [lines[i] for i in keep]
+                    tsl: Sequence[int] | npt.NDArray[np.int64] = [ts_all[i] for i in keep]
+                    if not lines:
+                        continue
+                else:
+                    tsl = ps.ts
+                entries.append(WalEntry(s.id, np.asarray(tsl, dtype=np.int64), lines))
+                targets.append(s)
+            if entries:
+                self._seq += 1
+                seq = self._seq
+                self.wal.append(seq, entries)
+                for s, e in zip(targets, entries, strict=True):
+                    self._to_head(s, seq, e.ts.tolist(), e.lines)
+                    accepted += len(e.lines)
+                full = [s for s in targets if s.head_bytes >= self.opts.chunk_target_bytes]
+                if full:
+                    self._cut(full)
+        if problems:
+            raise PushError(problems, accepted)
+        return accepted
+
+    def _to_head(self, s: Stream, seq: int, ts: list[int], lines: list[bytes]) -> None:
+        if not s.head_ts:
+            s.head_first_seq = seq
+            s.head_started = time.monotonic()
+        if s.head_sorted and ts:
+            last = s.head_ts[-1] if s.head_ts else -(1 << 63)
+            if ts[0] < last or ts != sorted(ts):
+                s.head_sorted = False
+        s.head_ts.extend(ts)
+        s.head_lines.extend(lines)
+        nbytes = sum(map(len, lines))
+        s.head_bytes += nbytes
+        s.head_last_seq = seq
+        s._head_view = None
+        if ts:
+            s.mint = min(s.mint, min(ts) if not s.head_sorted else ts[0])
+            s.maxt = max(s.maxt, max(ts) if not s.head_sorted else ts[-1])
+        self.lines_total += len(lines)
+        self.bytes_total += nbytes
+
+    def _cut(self, streams: Iterable[Stream]) -> int:
+        """Close the heads of ``streams`` into chunks; returns the number of chunks written."""
+        written = 0
+        records: list[bytes] = []
+        for s in streams:
+            if not s.head_ts:
+                continue
+            view = s.head_lines_view()
+            lines = [view.line(i) for i in range(len(view))] if not s.head_sorted else s.head_lines
+            ts = view.ts
+            target = self.opts.chunk_target_bytes
+            start = 0
+            n = len(lines)
+            sizes = np.cumsum(np.fromiter(map(len, lines), dtype=np.int64, count=n))
+            while start < n:
+                base = sizes[start - 1] if start else 0
+                stop = int(np.searchsorted(sizes, base + target, side="right"))
+                stop = min(max(stop, start + 1), n)
+                data, raw = chunkfmt.encode(ts[start:stop], lines[start:stop])
+                if self._chunk_f.tell() + len(data) > self.opts.chunk_segment_bytes and self._chunk_f.tell():
+                    self._chunk_f.close()
+                    self._chunk_seg += 1
+                    self._chunk_f = open(self._chunk_path(self._chunk_seg), "ab")  # noqa: SIM115
+                off = self._chunk_f.tell()
+                self._chunk_f.write(data)
+                meta = ChunkMeta(
+                    self._chunk_seg, off, len(data), int(ts[start]), int(ts[stop - 1]), stop - start, raw
+                )
+                s.chunks.append(meta)
+                self._segment_maxt[meta.segment] = max(
+                    self._segment_maxt.get(meta.segment, meta.maxt), meta.maxt
+                )
+                records.append(
+                    b"C"
+                    + _CHUNK_REC.pack(
+                        s.id,
+                        meta.segment,
+                        off,
+                        len(data),
+                        meta.mint,
+                        meta.maxt,
+                        meta.lines,
+                        raw,
+                        s.head_last_seq,
+                    )
+                )
+                written += 1
+                start = stop
+            s.cut_seq = s.head_last_seq
+            s.head_ts = []
+            s.head_lines = []
+            s.head_bytes = 0
+            s.head_sorted = True
+            s._head_view = None
+        if records:
+            self._chunk_f.flush()
+            if self.opts.fsync:
+                os.fsync(self._chunk_f.fileno())
+            for r in records:
+                self._write_index(r)
+            self._index_f.flush()
+            if self.opts.fsync:
+                os.fsync(self._index_f.fileno())
+            self._drop_wal()
+        return written
+
+    def _drop_wal(self) -> None:
+        live = [s.head_first_seq for s in self._by_labels.values() if s.head_ts]
+        self.wal.drop_before(min(live) if live else self._seq + 1)
+
+    def flush(self) -> int:
+        """Cut every head into chunks (shutdown, tests, benchmarks)."""
+        with self._lock:
+            return self._cut(list(self._by_labels.values()))
+
+    # ---------------------------------------------------------------- maintenance
+
+    def maintain(self, now_ms: int | None = None) -> dict[str, int]:
+        """Cut old heads, keep the WAL bounded, apply retention. Safe to call from a thread."""
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        with self._lock:
+            age_s = self.opts.max_chunk_age_ms / 1000
+            mono = time.monotonic()
+            if len(self.wal.segments()) > self.opts.max_wal_segments:
+                old = list(self._by_labels.values())
+            else:
+                old = [s for s in self._by_labels.values() if s.head_ts and mono - s.head_started >= age_s]
+            cut = self._cut(old)
+            deleted = self._retention(now_ms)
+        return {"chunks_cut": cut, "segments_deleted": deleted}
+
+    def _retention(self, now_ms: int) -> int:
+        doomed: set[int] = set()
+        if self.opts.retention_ms:
+            cutoff = (now_ms - self.opts.retention_ms) * MS
+            doomed |= {
+                seg for seg, maxt in self._segment_maxt.items() if maxt < cutoff and seg != self._chunk_seg
+            }
+        if self.opts.retention_bytes:
+            segs = [s for s in self._chunk_segments() if s not in doomed]
+            sizes = {s: self._chunk_path(s).stat().st_size for s in segs}
+            total = sum(sizes.values()) + sum(f.stat().st_size for f in (self.path / "wal").iterdir())
+            for seg in segs:
+                if total <= self.opts.retention_bytes or seg == self._chunk_seg:
+                    break
+                doomed.add(seg)
+                total -= sizes[seg]
+        if not doomed:
+            return 0
+        for seg in doomed:
+            self._chunk_path(seg).unlink(missing_ok=True)
+            self._segment_maxt.pop(seg, None)
+            fd = self._segment_files.pop(seg, None)
+            if fd is not None:
+                os.close(fd)
+        self._cache.clear()
+        self._cache_bytes = 0
+        for s in list(self._by_labels.values()):
+            s.chunks = [c for c in s.chunks if c.segment not in doomed]
+            if s.chunks:
+                s.mint = min(c.mint for c in s.chunks)
+        self._rewrite_index()
+        log.info("event=logs_retention segments_deleted=%d", len(doomed))
+        return len(doomed)
+
+    def _rewrite_index(self) -> None:
+        tmp = self.path / "index.tmp"
+        with open(tmp, "wb") as f:
+            for s in self.streams:
+                if s is None:
+                    continue
+                for payload in self._stream_records(s):
+                    f.write(_FRAME.pack(len(payload), zlib.crc32(payload)) + payload)
+            f.flush()
+            os.fsync(f.fileno())
+        self._index_f.close()
+        os.replace(tmp, self.path / "index")
+        self._index_f = open(self.path / "index", "ab")  # noqa: SIM115
+
+    def _stream_records(self, s: Stream) -> list[bytes]:
+        out = [b"S" + struct.pack("<I", s.id) + orjson.dumps([list(p) for p in s.labels])]
+        for c in s.chunks:
+            out.append(
+                b"C"
+                + _CHUNK_REC.pack(
+                    s.id, c.segment, c.offset, c.length, c.mint, c.maxt, c.lines, c.raw_bytes, s.cut_seq
+                )
+            )
+        return out
+
+    def close(self) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            self._cut(list(self._by_labels.values()))
+            self.closed = True
+            self.wal.close()
+            self._chunk_f.close()
+            self._index_f.close()
+            for fd in self._segment_files.values():
+                os.close(fd)
+            self._segment_files.clear()
+
+    # ---------------------------------------------------------------- read
+
+    def select(
+        self, matchers: Sequence[Matcher], start: int = -(1 << 62), end: int = 1 << 62
+    ) -> list[Stream]:
+        """Streams matching every matcher with data in [start, end) (nanoseconds)."""
+        with self._lock:
+            candidates: set[int] | None = None
+            for m in matchers:
+                if m.type is MatchType.EQUAL and m.value:
+                    ids = self._postings.get(m.name, {}).get(m.value, set())
+                    candidates = set(ids) if candidates is None else candidates & ids
+            pool: Iterable[Stream | None] = (
+                self.streams if candidates is None else (self.streams[i] for i in sorted(candidates))
+            )
+            return [
+                s
+                for s in pool
+                if s is not None
+                and s.overlaps(start, end)
+                and all(m.matches(s.labels.get(m.name)) for m in matchers)
+            ]
+
+    def read(self, s: Stream, start: int, end: int) -> list[Lines]:
+        """The stream's lines in [start, end) as sorted pieces (chunks, then the head)."""
+        with self._lock:
+            metas = [c for c in s.chunks if c.mint < end and c.maxt >= start]
+            head = s.head_lines_view() if s.head_ts else None
+        out: list[Lines] = []
+        for c in metas:
+            out.append(_clip(self._load(c), start, end))
+        if head is not None:
+            out.append(_clip(head, start, end))
+        return [p for p in out if len(p)]
+
+    def _load(self, c: ChunkMeta) -> Lines:
+        key = (c.segment, c.offset)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        fd = self._segment_files.get(c.segment)
+        if fd is None:
+            fd = os.open(self._chunk_path(c.segment), os.O_RDONLY)
+            self._segment_files[c.segment] = fd
+        lines = chunkfmt.decode(os.pread(fd, c.length, c.offset))
+        size = len(lines.text) + 24 * len(lines)
+        if size <= self.opts.cache_bytes // 4:
+            self._cache[key] = lines
+            self._cache_bytes += size
+            while self._cache_bytes > self.opts.cache_bytes and self._cache:
+                _, old = self._cache.popitem(last=False)
+                self._cache_bytes -= len(old.text) + 24 * len(old)
+        return lines
+
+    def label_names(self, start: int, end: int) -> list[str]:
+        with self._lock:
+            names = {k for s in self._by_labels.values() if s.overlaps(start, end) for k, _ in s.labels}
+        return sorted(names)
+
+    def label_values(self, name: str, start: int, end: int, matchers: Sequence[Matcher] = ()) -> list[str]:
+        streams = self.select(matchers, start, end) if matchers else None
+        with self._lock:
+            if streams is None:
+                streams = [s for s in self._by_labels.values() if s.overlaps(start, end)]
+            values = {s.labels.get(name) for s in streams}
+        values.discard("")
+        return sorted(values)
+
+    def stats(self, matchers: Sequence[Matcher], start: int, end: int) -> dict[str, int]:
+        """Loki's index/stats: streams, chunks, entries and bytes overlapping the range."""
+        streams = self.select(matchers, start, end)
+        chunks = entries = nbytes = 0
+        with self._lock:
+            for s in streams:
+                for c in s.chunks:
+                    if c.mint < end and c.maxt >= start:
+                        chunks += 1
+                        entries += c.lines
+                        nbytes += c.raw_bytes
+                if s.head_ts:
+                    chunks += 1
+                    entries += len(s.head_ts)
+                    nbytes += s.head_bytes
+        return {"streams": len(streams), "chunks": chunks, "entries": entries, "bytes": nbytes}
+
+    def disk_bytes(self) -> int:
+        """Bytes of closed chunks on disk (the WAL and index not counted)."""
+        return sum(self._chunk_path(s).stat().st_size for s in self._chunk_segments())
+
+
+def _clip(lines: Lines, start: int, end: int) -> Lines:
+    ts = lines.ts
+    if len(ts) == 0 or (ts[0] >= start and ts[-1] < end):
+        return lines
+    lo = int(np.searchsorted(ts, start, side="left"))
+    hi = int(np.searchsorted(ts, end, side="left"))
+    return Lines(ts[lo:hi], lines.starts[lo:hi], lines.ends[lo:hi], lines.text)
