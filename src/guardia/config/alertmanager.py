@@ -28,7 +28,7 @@ from guardia.config.httpclient import Finding, check_http_client
 from guardia.config.paths import config_dir, rebase_files
 from guardia.config.placeholders import placeholder_reason
 from guardia.config.receivers import INTEGRATIONS, UNSUPPORTED
-from guardia.config.receivers.base import HTTPConfig, NotifierConfig
+from guardia.config.receivers.base import GlobalConfig, HTTPConfig, NotifierConfig
 from guardia.config.scalars import describe, item_text
 from guardia.config.schema import BeforeValidator, Field, PlainSerializer, ValidationError
 from guardia.config.secrets import Secret, SecretResolutionError, expand_env, read_secret_file
@@ -103,34 +103,6 @@ class Model(StrictModel):
 
 
 # --------------------------------------------------------------------------- http / global
-
-
-class GlobalConfig(Model):
-    resolve_timeout: Duration = 5 * 60 * 1000
-    http_config: HTTPConfig | None = None
-    smtp_from: str | None = None
-    smtp_hello: str = "localhost"
-    smtp_smarthost: str | None = None
-    smtp_auth_username: str | None = None
-    smtp_auth_password: Secret | None = None
-    smtp_auth_password_file: str | None = None
-    smtp_auth_secret: Secret | None = None
-    smtp_auth_identity: str | None = None
-    smtp_require_tls: bool = True
-    slack_api_url: Secret | None = None
-    slack_api_url_file: str | None = None
-    pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
-    telegram_api_url: str = "https://api.telegram.org"
-    opsgenie_api_url: str | None = None
-    opsgenie_api_key: Secret | None = None
-    opsgenie_api_key_file: str | None = None
-    wechat_api_url: str | None = None
-    wechat_api_secret: Secret | None = None
-    wechat_api_corp_id: str | None = None
-    victorops_api_url: str | None = None
-    victorops_api_key: Secret | None = None
-    victorops_api_key_file: str | None = None
-    webex_api_url: str | None = None
 
 
 # --------------------------------------------------------------------------- receivers

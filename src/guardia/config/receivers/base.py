@@ -8,19 +8,47 @@ its settings from ``global``; ``ReceiverChecks`` is what the alertmanager.yml ch
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 from guardia.config.errors import Path as FieldPath
+from guardia.config.fields import Duration
 from guardia.config.httpclient import HTTPClientConfig
 from guardia.config.secrets import Secret
 from guardia.config.validate import StrictModel
 
-if TYPE_CHECKING:
-    from guardia.config.alertmanager import GlobalConfig
-
 # The HTTP client block is the one Prometheus uses (guardia.config.httpclient): Alertmanager
 # embeds the same prometheus/common struct under ``http_config``.
 HTTPConfig = HTTPClientConfig
+
+
+class GlobalConfig(StrictModel):
+    """alertmanager.yml's ``global``: mostly the integrations' defaults, so it sits with them."""
+
+    resolve_timeout: Duration = 5 * 60 * 1000
+    http_config: HTTPConfig | None = None
+    smtp_from: str | None = None
+    smtp_hello: str = "localhost"
+    smtp_smarthost: str | None = None
+    smtp_auth_username: str | None = None
+    smtp_auth_password: Secret | None = None
+    smtp_auth_password_file: str | None = None
+    smtp_auth_secret: Secret | None = None
+    smtp_auth_identity: str | None = None
+    smtp_require_tls: bool = True
+    slack_api_url: Secret | None = None
+    slack_api_url_file: str | None = None
+    pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
+    telegram_api_url: str = "https://api.telegram.org"
+    opsgenie_api_url: str | None = None
+    opsgenie_api_key: Secret | None = None
+    opsgenie_api_key_file: str | None = None
+    wechat_api_url: str | None = None
+    wechat_api_secret: Secret | None = None
+    wechat_api_corp_id: str | None = None
+    victorops_api_url: str | None = None
+    victorops_api_key: Secret | None = None
+    victorops_api_key_file: str | None = None
+    webex_api_url: str | None = None
 
 
 class NotifierConfig(StrictModel):
