@@ -45,7 +45,7 @@ from guardia.scrape import ScrapeManager
 from guardia.storage.interface import Storage
 from guardia.storage.tsdb import TSDB, TSDBOptions
 from guardia.web import alertmanager_api
-from guardia.web.adapters import ProcessStatus, RuleGroups, ScrapeTargets
+from guardia.web.adapters import AlertmanagerTargets, ProcessStatus, RuleGroups, ScrapeTargets
 from guardia.web.api_v1 import ApiDeps
 from guardia.web.app import AppDeps, create_app
 from guardia.web.demo import create_demo_app
@@ -191,6 +191,7 @@ class GuardiaProcess:
         self._reload_lock = asyncio.Lock()
         self._on_stop = contextlib.AsyncExitStack()
         self._stopping_since = 0.0
+        self._external_url = ""
         self._m_reload_ok = Gauge(
             "prometheus_config_last_reload_successful",
             "Whether the last configuration reload attempt was successful.",
@@ -353,6 +354,7 @@ class GuardiaProcess:
             cfg = load_config(self.config_path)
         self._on_stop.push_async_callback(asyncio.to_thread, self.storage.close)
         external_url = opts.external_url or f"http://{self.listen}"
+        self._external_url = external_url
         extra_routes = self._build(cfg, external_url)
         # the first config goes through the same loop as every reload
         await self._apply_config(cfg)
@@ -377,6 +379,7 @@ class GuardiaProcess:
             enable_admin_api=opts.enable_admin_api,
             query_timeout_s=opts.query_timeout_ms / 1000,
             lookback_delta_ms=opts.lookback_delta_ms,
+            alertmanagers=AlertmanagerTargets(self._local_alertmanager_url, lambda: self.notifier),
         )
         app = create_app(
             AppDeps(
@@ -420,6 +423,12 @@ class GuardiaProcess:
         )
         self._servers.append(server)
         self._tasks.append(asyncio.create_task(server.serve(sockets=[sock]), name="http"))
+
+    def _local_alertmanager_url(self) -> str | None:
+        """guardia's own Alertmanager, listed among the Alertmanagers as Prometheus lists one."""
+        if self.alertmanager is None:
+            return None
+        return self._external_url.rstrip("/") + "/api/v2/alerts"
 
     async def _wait_tasks(self) -> None:
         """What is left of the first half of the shutdown budget for the tasks to end."""

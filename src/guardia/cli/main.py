@@ -29,12 +29,15 @@ _HELP = (
     "Check configs before deploying:  guardia check config prometheus.yml alertmanager.yml"
 )
 
-# top-level command -> (help for a group of subcommands or None, [(subcommand, module)])
+# top-level command -> (help for a group of subcommands or None, [(subcommand, module)]);
+# a module is "package.module" (its ``app``) or "package.module:attribute" (another typer app).
 _COMMANDS: dict[str, tuple[str | None, list[tuple[str, str]]]] = {
     "serve": (None, [("serve", "guardia.cli.serve")]),
     "check": (
         "Validate configuration and rule files the way they will be loaded.",
-        [("config", "guardia.cli.check_config"), ("rules", "guardia.cli.check_rules")],
+        [("config", "guardia.cli.check_config"), ("rules", "guardia.cli.check_rules"),
+         ("metrics", "guardia.cli.check_metrics"), ("healthy", "guardia.cli.check_server:healthy_app"),
+         ("ready", "guardia.cli.check_server:ready_app"), ("web-config", "guardia.cli.check_web_config")],
     ),
     "test": (
         "Run unit tests for rules (promtool's test format).",
@@ -44,7 +47,15 @@ _COMMANDS: dict[str, tuple[str | None, list[tuple[str, str]]]] = {
     "promqltest": (None, [("promqltest", "guardia.cli.promqltest")]),
     "routes": (None, [("routes", "guardia.cli.routes")]),
     "notify": (None, [("notify", "guardia.cli.notify")]),
+    "query": (None, [("query", "guardia.cli.query")]),
+    "alert": (None, [("alert", "guardia.cli.alert")]),
+    "silence": (None, [("silence", "guardia.cli.silence")]),
 }
+
+
+def _typer_app(spec: str) -> typer.Typer:
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr or "app")  # type: ignore[no-any-return]
 
 
 def build_app(only: str | None = None, only_sub: str | None = None) -> typer.Typer:
@@ -80,13 +91,13 @@ def build_app(only: str | None = None, only_sub: str | None = None) -> typer.Typ
             continue
         if group_help is None:
             (_, module), = subs
-            root.add_typer(importlib.import_module(module).app, name=name)
+            root.add_typer(_typer_app(module), name=name)
             continue
         group = typer.Typer(help=group_help, no_args_is_help=True)
         for sub, module in subs:
             if only_sub is not None and sub != only_sub:
                 continue
-            group.add_typer(importlib.import_module(module).app, name=sub)
+            group.add_typer(_typer_app(module), name=sub)
         root.add_typer(group, name=name)
 
     @root.command()

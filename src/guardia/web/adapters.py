@@ -156,3 +156,20 @@ class RuleGroups:
             last_evaluation_ms=h.last_evaluation_ms or None,
             alerts=alerts,
         )
+
+
+class AlertmanagerTargets:
+    """``AlertmanagerRetriever``: the embedded Alertmanager (when the config has one) and the
+    ``alerting.alertmanagers`` targets of the rule notifier, as their alerts URLs."""
+
+    def __init__(self, local_url: Callable[[], str | None], notifier: Callable[[], Any]) -> None:
+        self._local_url = local_url
+        self._notifier = notifier
+
+    def active_alertmanagers(self) -> Sequence[str]:
+        local = self._local_url()
+        n = self._notifier()
+        return [*([local] if local else []), *(t.url for t in (getattr(n, "targets", None) or []))]
+
+    def dropped_alertmanagers(self) -> Sequence[str]:
+        return []

@@ -42,6 +42,7 @@ from guardia.web.params import (
     read_params,
 )
 from guardia.web.protocols import (
+    AlertmanagerRetriever,
     AlertView,
     Queryable,
     QueryEngine,
@@ -75,6 +76,7 @@ class ApiDeps:
     now_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
     query_observer: QueryObserver | None = None
     tsdb_status: TSDBStatusRetriever | None = None
+    alertmanagers: AlertmanagerRetriever | None = None
     # cancel events of the queries running now, so shutdown can stop them promptly
     running: set[threading.Event] = field(default_factory=set)
 
@@ -664,6 +666,15 @@ def _generic_tsdb_status(storage: Queryable, limit: int, window: tuple[int, int]
     }
 
 
+async def alertmanagers(deps: ApiDeps, params: Params) -> Response:
+    """Prometheus's shape: the alerts URL of every Alertmanager rule alerts go to."""
+    am = deps.alertmanagers
+    active = list(am.active_alertmanagers()) if am is not None else []
+    dropped = list(am.dropped_alertmanagers()) if am is not None else []
+    return success({"activeAlertmanagers": [{"url": u} for u in active],
+                    "droppedAlertmanagers": [{"url": u} for u in dropped]})
+
+
 async def snapshot(deps: ApiDeps, params: Params) -> Response:
     if not deps.enable_admin_api:
         raise ApiError("unavailable", "admin APIs disabled")
@@ -696,6 +707,7 @@ def routes(deps: ApiDeps) -> list[Route]:
         ("/api/v1/targets/metadata", targets_metadata, ["GET"]),
         ("/api/v1/rules", rules, ["GET"]),
         ("/api/v1/alerts", alerts, ["GET"]),
+        ("/api/v1/alertmanagers", alertmanagers, ["GET"]),
         ("/api/v1/status/buildinfo", buildinfo, ["GET"]),
         ("/api/v1/status/config", status_config, ["GET"]),
         ("/api/v1/status/flags", status_flags, ["GET"]),

@@ -134,6 +134,14 @@ class RuntimeView:
     storage_retention: str
 
 
+class AlertmanagerRetriever(Protocol):
+    """Where rule alerts are sent: each Alertmanager's alerts URL (``/api/v1/alertmanagers``)."""
+
+    def active_alertmanagers(self) -> Sequence[str]: ...
+
+    def dropped_alertmanagers(self) -> Sequence[str]: ...
+
+
 class StatusRetriever(Protocol):
     """Process-level facts: the loaded config (secrets redacted), flags, runtime info."""
 
