@@ -23,11 +23,12 @@ import time
 
 import cramjam
 
+from guardia.storage.remote import WriteReceiver
+from guardia.storage.remote.decode import decompress
+from guardia.storage.remote.proto import encode_write_request
 from guardia.storage.tsdb import TSDB
 from guardia.web import AppDeps, create_app
 from guardia.web.api_v1 import ApiDeps
-from guardia.web.remote_write import RemoteWriteReceiver, decompress
-from guardia.web.remote_write_proto import encode_write_request
 
 SERIES = 10_000
 BATCH = 2_000
@@ -60,7 +61,7 @@ def bench_in_process(payloads: list[bytes]) -> tuple[float, float]:
     """(samples per wall second, samples per CPU second) for decompress+decode+append."""
     with tempfile.TemporaryDirectory() as d:
         db = TSDB.open(d)
-        rx = RemoteWriteReceiver(db)
+        rx = WriteReceiver(db)
         for p in payloads[: SERIES // BATCH]:  # first round creates the series
             rx.ingest(decompress(p))
         started, cpu = time.perf_counter(), time.process_time()

@@ -12,13 +12,9 @@ import pytest
 
 from guardia.model import Labels, Matcher
 from guardia.storage.memory import MemoryStorage
-from guardia.web.remote_write import (
-    RemoteWriteError,
-    RemoteWriteReceiver,
-    decode_labels,
-    decode_write_request,
-)
-from guardia.web.remote_write_proto import WriteRequest, encode_write_request
+from guardia.storage.remote.decode import RemoteWriteError, decode_labels, decode_write_request
+from guardia.storage.remote.proto import WriteRequest, encode_write_request
+from guardia.web.remote_write import RemoteWriteReceiver
 
 HEADERS = {
     "Content-Encoding": "snappy",

@@ -28,8 +28,8 @@ import numpy.typing as npt
 
 from guardia.model import Labels
 from guardia.model.labels import is_valid_label_name
-from guardia.web.remote_write_proto import ProtobufDecodeError as _ProtobufDecodeError
-from guardia.web.remote_write_proto import RawWriteRequest as _RawWriteRequest
+from guardia.storage.remote.proto import ProtobufDecodeError as _ProtobufDecodeError
+from guardia.storage.remote.proto import RawWriteRequest as _RawWriteRequest
 
 MAX_DECOMPRESSED_BYTES = 128 * 1024 * 1024
 _unpack_double = struct.Struct("<d").unpack_from
