@@ -21,7 +21,9 @@ class Kind(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
-GUARDIA_KEYS = frozenset({"alertmanager", "probes", "checks", "slos", "web"})
+GUARDIA_KEYS = frozenset({
+    "alertmanager", "probes", "probe_modules", "status_pages", "checks", "slos", "web",
+})
 PROMETHEUS_KEYS = frozenset({
     "global", "alerting", "rule_files", "scrape_config_files", "scrape_configs", "storage",
     "remote_write", "remote_read", "tracing", "otlp", "runtime",

@@ -1,0 +1,66 @@
+"""``/probe?target=&module=``: guardia answering as a Blackbox exporter does.
+
+An external Prometheus whose scrape config points ``__address__`` at a Blackbox exporter can
+point it at guardia instead: same parameters, same errors for a missing target or an unknown
+module, same timeout rule (``X-Prometheus-Scrape-Timeout-Seconds`` minus half a second), same
+metric text.  ``debug=true`` returns the failure reason, the metrics and the module, as the
+exporter's debug output does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from guardia.config.schema import Model
+from guardia.probes.modules import Module
+from guardia.probes.prober import probe_timeout, run_probe
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def probe_routes(modules: Callable[[], Mapping[str, Module]]) -> list[BaseRoute]:
+    """The ``/probe`` route over the modules ``modules()`` returns at request time (hot reload)."""
+
+    async def probe(request: Request) -> Response:
+        params = request.query_params
+        target = params.get("target", "")
+        if not target:
+            return PlainTextResponse("Target parameter is missing\n", status_code=400)
+        name = params.get("module", "http_2xx") or "http_2xx"
+        module = modules().get(name)
+        if module is None:
+            return PlainTextResponse(f'Unknown module "{name}"\n', status_code=400)
+        scrape_timeout: float | None = None
+        header = request.headers.get("X-Prometheus-Scrape-Timeout-Seconds")
+        if header:
+            try:
+                scrape_timeout = float(header)
+            except ValueError:
+                return PlainTextResponse(
+                    f"Failed to parse timeout from Prometheus header: {header!r} is not a number\n",
+                    status_code=500)
+        timeout = probe_timeout(module, scrape_timeout)
+        result = await run_probe(target, module, timeout)
+        if params.get("debug") == "true":
+            verdict = "Probe succeeded" if result.success else f"Probe failed: {result.reason}"
+            text = (f"Probe of {target} with module {name} (prober {module.prober}, timeout {timeout:g}s):\n"
+                    f"{verdict}\nduration_seconds={result.duration_s:.6f}\n\n\n\n"
+                    f"Metrics that would have been returned:\n{result.render()}\n\n\n"
+                    f"Module configuration:\n{_dump(module)}\n")
+            return PlainTextResponse(text)
+        return Response(result.render(), media_type=CONTENT_TYPE)
+
+    return [Route("/probe", probe, methods=["GET"], name="/probe")]
+
+
+def _dump(module: Module) -> str:
+    import yaml
+
+    data = module.model_dump() if isinstance(module, Model) else {}
+    keep = {"prober": data.get("prober"), "timeout": data.get("timeout")}
+    keep[module.prober] = data.get(module.prober)
+    return yaml.safe_dump(keep, sort_keys=False, default_flow_style=False)
