@@ -39,6 +39,7 @@ from guardia.alerting import Alertmanager
 from guardia.config.errors import ConfigError
 from guardia.config.loader import Config, dump_redacted, load_config
 from guardia.model import format_duration
+from guardia.probes.service import ProbeService
 from guardia.promql import Engine, EngineOptions
 from guardia.rules import Notifier, RuleManager
 from guardia.scrape import ScrapeManager
@@ -49,6 +50,7 @@ from guardia.web.adapters import AlertmanagerTargets, ProcessStatus, RuleGroups,
 from guardia.web.api_v1 import ApiDeps
 from guardia.web.app import AppDeps, create_app
 from guardia.web.demo import create_demo_app
+from guardia.web.probe_api import probe_routes, push_routes
 from guardia.web.protocols import RuntimeView
 from guardia.web.selfmetrics import register_process_collectors
 
@@ -167,6 +169,7 @@ class GuardiaProcess:
     notifier: Notifier
     rules: RuleManager
     alertmanager: Alertmanager | None
+    probes: ProbeService
     api: ApiDeps
     listen: str
 
@@ -310,6 +313,9 @@ class GuardiaProcess:
         self.reloaders.append(
             Reloader("rules", lambda c: self.rules.apply_config(c.prometheus.global_, c.rule_files))
         )
+        self.probes = ProbeService(self.storage, external_labels=self._external_labels)
+        self.reloaders.append(Reloader("probes", self.probes.apply_config))
+        routes.extend([*probe_routes(self.probes.modules), *push_routes(self.probes)])
         return routes
 
     def _apply_alertmanager(self, cfg: Config) -> Awaitable[None] | None:
@@ -367,6 +373,8 @@ class GuardiaProcess:
         self._on_stop.push_async_callback(_bounded, self.notifier.flush, 1)
         await self.rules.start()
         self._on_stop.push_async_callback(_bounded, self.rules.stop, 2)
+        await self.probes.start()
+        self._on_stop.push_async_callback(_bounded, self.probes.stop, 2)
         self._on_stop.push_async_callback(self._wait_tasks)
 
         api = self.api = ApiDeps(

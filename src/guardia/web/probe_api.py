@@ -10,14 +10,16 @@ exporter's debug output does.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from guardia.config.schema import Model
 from guardia.probes.modules import Module
 from guardia.probes.prober import probe_timeout, run_probe
+from guardia.probes.service import ProbeService
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -64,3 +66,52 @@ def _dump(module: Module) -> str:
     keep = {"prober": data.get("prober"), "timeout": data.get("timeout")}
     keep[module.prober] = data.get(module.prober)
     return yaml.safe_dump(keep, sort_keys=False, default_flow_style=False)
+
+
+def push_routes(service: ProbeService) -> list[BaseRoute]:
+    """Heartbeat pushes: Uptime Kuma's ``/api/push/<token>?status=up&msg=OK`` and healthchecks'
+    ``/ping/<token>`` (``/ping/<token>/fail`` reports a failure), so existing cron lines work."""
+
+    def push(token: str, status: str, msg: str) -> Response:
+        if status not in ("up", "down"):
+            return JSONResponse({"ok": False, "msg": "status must be up or down"}, status_code=400)
+        if service.push(token, status, msg) is None:
+            return JSONResponse({"ok": False, "msg": "Monitor not found or not active."}, status_code=404)
+        return JSONResponse({"ok": True})
+
+    async def kuma(request: Request) -> Response:
+        q = request.query_params
+        return push(request.path_params["token"], q.get("status", "up") or "up", q.get("msg", ""))
+
+    async def ping(request: Request) -> Response:
+        body = (await request.body())[:1000].decode("utf-8", "replace")
+        return push(request.path_params["token"], "up", body)
+
+    async def ping_fail(request: Request) -> Response:
+        body = (await request.body())[:1000].decode("utf-8", "replace")
+        return push(request.path_params["token"], "down", body)
+
+    async def probes(request: Request) -> Response:
+        out: list[dict[str, Any]] = []
+        for m in service.config.monitors:
+            out.append({
+                "name": m.name,
+                "module": m.module_name,
+                "kind": "heartbeat" if m.is_heartbeat else m.module.prober if m.module else "",
+                "interval": m.interval_ms / 1000,
+                "status": service.monitor_status(m.name),
+                "targets": [{
+                    "target": s.target, "status": s.status, "reason": s.reason,
+                    "lastProbe": s.last_ms / 1000 if s.last_ms else None,
+                    "lastDurationSeconds": s.last_duration_s,
+                    "events": [{"time": t / 1000, "status": st, "reason": r} for t, st, r in s.events],
+                } for s in service.state(m.name)],
+            })
+        return JSONResponse({"status": "success", "data": out})
+
+    return [
+        Route("/api/push/{token}", kuma, methods=["GET", "POST"], name="/api/push"),
+        Route("/ping/{token}", ping, methods=["GET", "POST"], name="/ping"),
+        Route("/ping/{token}/fail", ping_fail, methods=["GET", "POST"], name="/ping/fail"),
+        Route("/api/v1/probes", probes, methods=["GET"], name="/api/v1/probes"),
+    ]
