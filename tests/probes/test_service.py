@@ -32,7 +32,8 @@ def config(tmp_path: Path, text: str) -> ProbesConfig:
 
 def select(storage: MemoryStorage, name: str, **labels: str) -> dict[Labels, list[float]]:
     q = storage.querier(0, 2**62)
-    ms = [Matcher("__name__", MatchType.EQUAL, name), *(Matcher(k, MatchType.EQUAL, v) for k, v in labels.items())]
+    ms = [Matcher("__name__", MatchType.EQUAL, name),
+          *(Matcher(k, MatchType.EQUAL, v) for k, v in labels.items())]
     return {s.labels: list(s.values) for s in q.select(ms)}
 
 
@@ -129,8 +130,8 @@ probes:
     svc = ProbeService(storage, clock=clock)
     svc.apply_config(cfg)
     with TestClient(Starlette(routes=push_routes(svc))) as client:
-        assert client.get("/api/push/nightly-backup-7f3a9c2e", params={"status": "up", "msg": "OK"}).json() == \
-            {"ok": True}
+        pushed = client.get("/api/push/nightly-backup-7f3a9c2e", params={"status": "up", "msg": "OK"})
+        assert pushed.json() == {"ok": True}
         assert client.get("/api/push/wrong-token-000000000").status_code == 404
         assert svc.monitor_status("backup") == "up"
         clock.t += 80  # inside period + grace
@@ -182,6 +183,6 @@ def test_reload_with_a_bad_config_keeps_the_running_probes(tmp_path: Path) -> No
     bad.write_text("probes:\n  - {name: db, module: tcp_conect, targets: ['127.0.0.1:1']}\n")
     svc = ProbeService(None)
     svc.apply_config(load_probes(str(good)))
-    with pytest.raises(ConfigError, match="bad.yml:2"):
+    with pytest.raises(ConfigError, match=r"bad\.yml:2"):
         svc.apply_config(load_probes(str(bad)))
     assert svc.config.monitors[0].module_name == "tcp_connect"
