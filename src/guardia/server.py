@@ -40,6 +40,9 @@ from guardia.config.errors import ConfigError
 from guardia.config.loader import Config, dump_redacted, load_config
 from guardia.model import format_duration
 from guardia.probes.service import ProbeService
+from guardia.probes.status import StatusStore, alert_sync_loop
+from guardia.probes.subscribers import SubscriberNotifier
+from guardia.probes.uptime import UptimeCache
 from guardia.promql import Engine, EngineOptions
 from guardia.rules import Notifier, RuleManager
 from guardia.scrape import ScrapeManager
@@ -53,6 +56,8 @@ from guardia.web.demo import create_demo_app
 from guardia.web.probe_api import probe_routes, push_routes
 from guardia.web.protocols import RuntimeView
 from guardia.web.selfmetrics import register_process_collectors
+from guardia.web.status.pages import StatusDeps, StatusSite
+from guardia.web.status.silences import SilencesInMs, firing_alerts
 
 log = logging.getLogger("guardia.serve")
 
@@ -170,6 +175,7 @@ class GuardiaProcess:
     rules: RuleManager
     alertmanager: Alertmanager | None
     probes: ProbeService
+    status: StatusStore
     api: ApiDeps
     listen: str
 
@@ -316,6 +322,17 @@ class GuardiaProcess:
         self.probes = ProbeService(self.storage, external_labels=self._external_labels)
         self.reloaders.append(Reloader("probes", self.probes.apply_config))
         routes.extend([*probe_routes(self.probes.modules), *push_routes(self.probes)])
+        self.status = StatusStore(
+            Path(opts.storage_path) / "status" / "status.json",
+            silences=SilencesInMs(self.alertmanager.silences) if self.alertmanager is not None else None,
+        )
+        SubscriberNotifier(self.status, lambda: self.probes.config.status_pages, external_url)
+        site = StatusSite(
+            StatusDeps(self.probes, self.status, UptimeCache(self.storage, self.status.windows), self.storage,
+                       external_url),
+            base=urlparse(opts.external_url).path.rstrip("/") if opts.external_url else "",
+        )
+        routes.extend(site.routes())
         return routes
 
     def _apply_alertmanager(self, cfg: Config) -> Awaitable[None] | None:
@@ -375,6 +392,10 @@ class GuardiaProcess:
         self._on_stop.push_async_callback(_bounded, self.rules.stop, 2)
         await self.probes.start()
         self._on_stop.push_async_callback(_bounded, self.probes.stop, 2)
+        self._tasks.append(asyncio.create_task(alert_sync_loop(
+            self.status,
+            lambda: {p.slug: p.incident_alerts for p in self.probes.config.status_pages},
+            lambda: firing_alerts(self.alertmanager), self._stop), name="status-pages"))
         self._on_stop.push_async_callback(self._wait_tasks)
 
         api = self.api = ApiDeps(

@@ -116,6 +116,23 @@ class StatusAuthSpec(PromModel):
     password: Secret
 
 
+class StatusEmailSpec(PromModel):
+    """How the page emails its subscribers (an SMTP relay, as Alertmanager's email receiver)."""
+
+    smarthost: str
+    sender: str = Field(alias="from")
+    username: str = ""
+    password: Secret | None = None
+    require_tls: bool = True
+
+    @model_validator(mode="after")
+    def _hostport(self) -> StatusEmailSpec:
+        host, _, port = self.smarthost.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"smarthost {self.smarthost!r} must be host:port, e.g. smtp.example.com:587")
+        return self
+
+
 class StatusPageSpec(PromModel):
     slug: str
     title: str
@@ -123,6 +140,8 @@ class StatusPageSpec(PromModel):
     logo: str = ""
     public: bool = True
     auth: StatusAuthSpec | None = None
+    editors: StatusAuthSpec | None = None
+    email: StatusEmailSpec | None = None
     groups: tuple[StatusGroupSpec, ...] = ()
     incident_alerts: tuple[str, ...] = ()
     footer: str = ""

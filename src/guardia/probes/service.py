@@ -30,7 +30,8 @@ from guardia.storage.interface import Storage
 log = logging.getLogger("guardia.probes")
 
 FLUSH_EVERY_S = 1.0
-HEARTBEAT_CHECK_S = 5.0
+HEARTBEAT_CHECK_S = 1.0
+HEARTBEAT_STORE_EVERY_MS = 30_000
 HISTORY = 50
 
 
@@ -113,6 +114,7 @@ class ProbeService:
         self._hb_task: asyncio.Task[None] | None = None
         self._flush_task: asyncio.Task[None] | None = None
         self._pending: list[tuple[Labels, int, float]] = []
+        self._stored_ms: dict[tuple[str, str], int] = {}
         self._running = False
         self.on_change: list[Callable[[TargetState], None]] = []
 
@@ -213,11 +215,14 @@ class ProbeService:
 
     # -- results ------------------------------------------------------------------------------
 
-    def _record(self, monitor: Monitor, target: str, result: ProbeResult, t_ms: int) -> None:
-        base = {**monitor.labels, "instance": target}
-        for name, labels, value in result.samples():
-            self._pending.append((Labels({**base, **dict(labels), "__name__": name}), t_ms, value))
+    def _record(self, monitor: Monitor, target: str, result: ProbeResult, t_ms: int,
+                store: bool = True) -> None:
         state = self.states.setdefault((monitor.name, target), TargetState(monitor.name, target))
+        if store or (state.status == "up") != result.success:
+            base = {**monitor.labels, "instance": target}
+            for name, labels, value in result.samples():
+                self._pending.append((Labels({**base, **dict(labels), "__name__": name}), t_ms, value))
+            self._stored_ms[(monitor.name, target)] = t_ms
         state.last_duration_s = result.duration_s
         hold = False
         reason = result.reason
@@ -286,7 +291,9 @@ class ProbeService:
                         f"grace {hbc.grace // 1000}s)")
         result.set("probe_success", 1 if result.success else 0)
         result.set("heartbeat_last_push_timestamp_seconds", hb.last_push_ms / 1000)
-        self._record(monitor, "heartbeat", result, now_ms)
+        # judged every second, stored every 30 s (and at every change): uptime needs no more
+        last = self._stored_ms.get((monitor.name, "heartbeat"), 0)
+        self._record(monitor, "heartbeat", result, now_ms, store=now_ms - last >= HEARTBEAT_STORE_EVERY_MS)
 
     async def _heartbeat_loop(self) -> None:
         while True:
