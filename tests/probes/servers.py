@@ -18,6 +18,7 @@ from typing import Any
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    failing: set[str] = set()  # noqa: RUF012  ids of /flaky?id=... answering 503
 
     def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None,
               chunked: bool = False) -> None:
@@ -47,6 +48,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._send(302, b"", {"Location": "/health"})
         elif path == "/loop":
             self._send(302, b"", {"Location": "/loop"})
+        elif path == "/flaky":
+            ident = self.path.partition("id=")[2]
+            self._send(503 if ident in Handler.failing else 200, b"flaky")
         elif path == "/error":
             self._send(503, b"unavailable")
         elif path == "/chunked":

@@ -5,7 +5,7 @@ stored; a day without samples is "no data" (guardia was not running, or the prob
 exist yet), never downtime.  Results inside a maintenance window count as maintenance, not as
 up or down.  All monitors of a page are read in one select and counted with ``np.bincount``;
 finished days never change, so they are computed once and cached, and only today is
-recounted (at most once a minute).
+recounted (at most every ten seconds).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from guardia.model import Matcher, MatchType
 from guardia.storage.interface import Storage
 
 DAY_MS = 86_400_000
-TODAY_TTL_S = 60.0
+TODAY_TTL_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,11 @@ class Uptime:
         sel = self.days[-n_days:]
         total = sum(d.total for d in sel)
         return sum(d.up for d in sel) / total if total else None
+
+    def only_maintenance(self, n_days: int) -> bool:
+        """True when the last ``n_days`` have results, all inside maintenance windows."""
+        sel = self.days[-n_days:]
+        return not any(d.total for d in sel) and any(d.maintenance for d in sel)
 
 
 Windows = Callable[[str], Sequence[tuple[int, int]]]

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import jinja2
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -29,7 +30,7 @@ from starlette.routing import BaseRoute, Route
 from guardia.probes.config import StatusAuthSpec, StatusPageSpec
 from guardia.probes.service import ProbeService
 from guardia.probes.status import IMPACTS, INCIDENT_STATES, Incident, StatusError, StatusStore
-from guardia.probes.uptime import DAY_MS, UptimeCache, response_times
+from guardia.probes.uptime import DAY_MS, Uptime, UptimeCache, response_times
 from guardia.storage.interface import Storage
 from guardia.web.status.badges import COLORS, badge, uptime_color
 
@@ -76,6 +77,23 @@ def _pct(ratio: float | None) -> str:
     return "100%" if v >= 100 else f"{v:.2f}%" if v >= 99 else f"{v:.1f}%"
 
 
+def _day(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d")
+
+
+def _bar(day: str, ratio: float | None, maintenance: int) -> str:
+    if ratio is None:
+        kind, title = ("maint", f"{day}: maintenance") if maintenance else ("nodata", f"{day}: no data")
+    else:
+        kind = "up" if ratio >= 0.999 else "partial" if ratio >= 0.95 else "down"
+        title = f"{day}: {_pct(ratio)} up" + (" (maintenance excluded)" if maintenance else "")
+    return f'<span class="{kind}" title="{title}"></span>'
+
+
+def _pct_of(up: Uptime, days: int) -> str:
+    return "maintenance" if up.only_maintenance(days) else _pct(up.window(days))
+
+
 def _authorized(request: Request, auth: StatusAuthSpec | None) -> bool:
     if auth is None:
         return False
@@ -99,6 +117,7 @@ class StatusSite:
         self.deps = deps
         self.base = base
         self.env = _env()
+        self._rt_cache: dict[tuple[str, ...], tuple[int, dict[str, list[float | None]]]] = {}
 
     # -- data -----------------------------------------------------------------------------------
 
@@ -117,22 +136,18 @@ class StatusSite:
         now_ms = int(self.deps.clock() * 1000)
         names = [n for g in page.groups for n in g.probes]
         uptimes = self.deps.uptime.uptime(names)
-        rts = response_times(self.deps.storage, names, now_ms) if self.deps.storage is not None else {}
+        rts = self._response_times(names, now_ms)
         monitors: dict[str, dict[str, Any]] = {}
+        labels: list[str] = []
         for name in names:
             m = self.deps.service.config.monitor(name)
             up = uptimes[name]
-            bars = []
-            for i, d in enumerate(up.days):
-                day = datetime.fromtimestamp((up.first_day_ms + i * DAY_MS) / 1000, UTC).strftime("%Y-%m-%d")
-                r = d.ratio
-                if r is None:
-                    kind, title = (("maint", f"{day}: maintenance") if d.maintenance
-                                   else ("nodata", f"{day}: no data"))
-                else:
-                    kind = "up" if r >= 0.999 else "partial" if r >= 0.95 else "down"
-                    title = f"{day}: {_pct(r)} up" + (" (maintenance excluded)" if d.maintenance else "")
-                bars.append({"kind": kind, "title": title})
+            if not labels:
+                labels = [_day(up.first_day_ms + i * DAY_MS)
+                          for i in range(len(up.days))]
+            # one string per monitor: 90 spans through the template engine cost more than the rest
+            bars = Markup("".join(_bar(day, d.ratio, d.maintenance)
+                                  for day, d in zip(labels, up.days, strict=True)))
             status = self.monitor_status(name, now_ms)
             chart, rt_text = "", ""
             series = rts.get(name) or []
@@ -145,7 +160,7 @@ class StatusSite:
             monitors[name] = {
                 "name": name, "description": m.description if m else "", "status": status,
                 "status_text": STATUS_TEXT.get(status, status), "bars": bars,
-                "pct_24h": _pct(up.window(1)), "pct_30d": _pct(up.window(30)), "pct_90d": _pct(up.window(90)),
+                "pct_24h": _pct_of(up, 1), "pct_30d": _pct_of(up, 30), "pct_90d": _pct_of(up, 90),
                 "uptime_90d": up.window(90), "chart": chart, "rt_text": rt_text,
             }
         statuses = [v["status"] for v in monitors.values()]
@@ -172,6 +187,18 @@ class StatusSite:
             "maintenance": self.deps.store.page_maintenance(page.slug),
             "email_ok": page.email is not None,
         }
+
+    def _response_times(self, names: list[str], now_ms: int) -> dict[str, list[float | None]]:
+        """Per-monitor 24 h response-time buckets, recomputed at most every ten seconds."""
+        if self.deps.storage is None:
+            return {}
+        key = tuple(names)
+        cached = self._rt_cache.get(key)
+        if cached is not None and now_ms - cached[0] < 10_000:
+            return cached[1]
+        rts = response_times(self.deps.storage, names, now_ms)
+        self._rt_cache[key] = (now_ms, rts)
+        return rts
 
     def render(self, template: str, **ctx: Any) -> str:
         ctx.setdefault("base", self.base)
