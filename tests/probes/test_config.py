@@ -113,3 +113,14 @@ def test_bad_sections_name_file_line_and_fix(tmp_path: Path, text: str, where: s
         load_probes(path)
     msg = str(err.value)
     assert "guardia.yml" + where in msg and what in msg, msg
+
+
+def test_check_config_reports_probe_mistakes_with_file_and_line(tmp_path: Path) -> None:
+    from guardia.cli.check_config import collect
+
+    path = write(tmp_path, "scrape_configs: []\nprobes:\n  - {name: a, module: htp_2xx, targets: [x]}\n")
+    _, issues = collect([Path(path)])
+    assert [(i.line, i.path) for i in issues] == [(3, "probes[0].module")]
+    assert "unknown module 'htp_2xx'" in issues[0].message
+    good = write(tmp_path, GOOD, "good.yml")
+    assert collect([Path(good)])[1] == []

@@ -45,6 +45,24 @@ def _norm(issue: ConfigIssue) -> ConfigIssue:
                        issue.severity)
 
 
+_PROBE_KEYS = ("probes", "probe_modules", "status_pages")
+
+
+def _probe_issues(r: CheckResult) -> list[ConfigIssue]:
+    """The probe sections checked as ``guardia serve`` will apply them (modules, conditions, pages)."""
+    data = r.source.data if r.source is not None else None
+    if not isinstance(data, dict) or not any(k in data for k in _PROBE_KEYS):
+        return []
+    from guardia.config.errors import ConfigError
+    from guardia.probes.config import parse_probes
+
+    try:
+        parse_probes(r.source)  # type: ignore[arg-type]
+    except ConfigError as e:
+        return [i for i in e.issues if i not in r.issues]
+    return []
+
+
 def collect(files: list[Path]) -> tuple[list[CheckResult], list[ConfigIssue]]:
     """Check every file; issues deduplicated (a rule file named on the command line and also
     referenced from prometheus.yml is reported once), in file then position order."""
@@ -52,7 +70,7 @@ def collect(files: list[Path]) -> tuple[list[CheckResult], list[ConfigIssue]]:
     seen: set[ConfigIssue] = set()
     ordered: list[ConfigIssue] = []
     for r in results:
-        for issue in sorted((_norm(i) for i in r.issues),
+        for issue in sorted((_norm(i) for i in (*r.issues, *_probe_issues(r))),
                             key=lambda i: (i.file != os.path.normpath(r.file), i.file, i.line or 0,
                                            i.column or 0)):
             if issue not in seen:
