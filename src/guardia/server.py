@@ -48,7 +48,7 @@ from guardia.rules import Notifier, RuleManager
 from guardia.scrape import ScrapeManager
 from guardia.storage.interface import Storage
 from guardia.storage.tsdb import TSDB, TSDBOptions
-from guardia.web import alertmanager_api
+from guardia.web import alertmanager_api, no_alertmanager
 from guardia.web.adapters import AlertmanagerTargets, ProcessStatus, RuleGroups, ScrapeTargets
 from guardia.web.api_v1 import ApiDeps
 from guardia.web.app import AppDeps, create_app
@@ -298,6 +298,8 @@ class GuardiaProcess:
                 external_url=external_url,
             )
             routes.extend(alertmanager_api.routes(self.alertmanager))
+        else:
+            log.info("event=no_alertmanager reason=%r", no_alertmanager.MESSAGE)
         self.reloaders.append(Reloader("alertmanager", self._apply_alertmanager))
 
         am = self.alertmanager
@@ -420,6 +422,7 @@ class GuardiaProcess:
                 external_labels=self._external_labels,
                 route_prefix=urlparse(opts.external_url).path.rstrip("/") if opts.external_url else "",
                 extra_routes=extra_routes,
+                alertmanager_configured=self.alertmanager is not None,
             )
         )
         self._serve(app, sock)

@@ -122,6 +122,21 @@ def test_env_expansion_in_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "GUARDIA_TEST_HOOK is not set" in str(e.value)
 
 
+def test_env_default_in_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``${VAR:-default}``: the runnable examples work as shipped and take real secrets from
+    the environment once set."""
+    src = parse_yaml("route: {receiver: s}\nreceivers:\n  - name: s\n    slack_configs:\n"
+                     "      - api_url: '${GUARDIA_TEST_HOOK2:-http://127.0.0.1:9095/slack}'\n", "am.yml")
+    monkeypatch.delenv("GUARDIA_TEST_HOOK2", raising=False)
+    r = parse_alertmanager_config(src).receiver("s")
+    assert r is not None and r.slack_configs[0].api_url is not None
+    assert r.slack_configs[0].api_url.reveal() == "http://127.0.0.1:9095/slack"
+    monkeypatch.setenv("GUARDIA_TEST_HOOK2", "https://hooks.slack.com/services/T1/B2/realtoken123")
+    r = parse_alertmanager_config(src).receiver("s")
+    assert r is not None and r.slack_configs[0].api_url is not None
+    assert r.slack_configs[0].api_url.reveal().endswith("realtoken123")
+
+
 def test_unsupported_integration_is_named() -> None:
     src = parse_yaml("route: {receiver: o}\nreceivers:\n  - name: o\n    opsgenie_configs:\n"
                      "      - api_key: abc\n", "am.yml")

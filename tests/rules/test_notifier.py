@@ -155,6 +155,48 @@ async def test_unreachable_alertmanager_counts_errors_and_does_not_raise() -> No
                                 {"alertmanager": target.url}) == 1
 
 
+async def test_an_unreachable_alertmanager_is_logged_once_per_failure_streak(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Seed 003: an Alertmanager inherited from a prometheus.yml that nobody runs filled the log
+    with one error per batch. One line when the streak starts, one when it ends."""
+    port = _free_port()
+    cfg = AlertmanagerEndpointConfig.model_validate(
+        {"static_configs": [{"targets": [f"127.0.0.1:{port}"]}], "timeout": "1s"})
+    reg = CollectorRegistry()
+    n = Notifier(targets=targets_from_config([cfg]), registry=reg)
+    (target,) = n.targets
+    caplog.set_level("INFO", logger="guardia.rules.notifier")
+    for _ in range(5):
+        n.notify("up", [_alert()])
+        await n.flush()
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "logged once until it answers again" in errors[0].getMessage()
+    assert reg.get_sample_value("prometheus_notifications_errors_total", {"alertmanager": target.url}) == 5
+    # it comes up: one line saying so, and the next failure starts a new streak with a new error
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", port))
+    srv.listen()
+
+    async def answer() -> None:
+        conn, _ = await asyncio.get_running_loop().sock_accept(srv)
+        conn.setblocking(False)
+        await asyncio.get_running_loop().sock_recv(conn, 65536)
+        await asyncio.get_running_loop().sock_sendall(conn, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+        conn.close()
+
+    srv.setblocking(False)
+    task = asyncio.create_task(answer())
+    n.notify("up", [_alert()])
+    await n.flush()
+    await task
+    srv.close()
+    assert any("reachable again" in r.getMessage() and "failed_batches=5" in r.getMessage()
+               for r in caplog.records if r.levelname == "INFO")
+    n.notify("up", [_alert()])
+    await n.flush()
+    assert len([r for r in caplog.records if r.levelname == "ERROR"]) == 2
+
+
 def test_alert_relabel_configs_drop_and_rewrite() -> None:
     from guardia.config.relabel import RelabelConfig
     from guardia.model.relabel import process

@@ -16,7 +16,8 @@ from typing import Any
 from guardia.config.scalars import scalar_text
 
 REDACTED = "<secret>"
-_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# ${VAR}, or ${VAR:-default} (the shell's form) for a value that works until the variable is set
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class SecretResolutionError(ValueError):
@@ -64,11 +65,14 @@ class Secret:
 
 
 def expand_env(value: str, environ: dict[str, str] | None = None) -> str:
-    """Replace ``${VAR}`` with the variable's value; an unset variable is an error."""
+    """Replace ``${VAR}`` with the variable's value; an unset variable is an error unless the
+    reference gives a default, ``${VAR:-default}`` (used when VAR is unset or empty, as in sh)."""
     env = os.environ if environ is None else environ
 
     def sub(m: re.Match[str]) -> str:
-        name = m.group(1)
+        name, default = m.group(1), m.group(2)
+        if default is not None:
+            return env.get(name) or default
         if name not in env:
             raise SecretResolutionError(f"environment variable {name} is not set")
         return env[name]

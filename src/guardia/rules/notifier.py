@@ -79,6 +79,9 @@ class AlertmanagerTarget:
         self.client = client
         self.timeout_s = timeout_s
         self.relabel = relabel
+        # failed batches in the current streak: an unreachable Alertmanager is logged when the
+        # streak starts and when it ends, not once per batch (the error counter has every one)
+        self.failures = 0
 
 
 def targets_from_config(alertmanagers: Sequence[AlertmanagerEndpointConfig]) -> list[AlertmanagerTarget]:
@@ -240,10 +243,17 @@ class Notifier:
                     f"bad response status {resp.status_code}: {resp.text[:200]}",
                     request=resp.request, response=resp)
             self.m_sent.labels(target.url).inc(len(batch))
+            if target.failures:
+                log.info("alertmanager reachable again alertmanager=%s failed_batches=%d", target.url,
+                         target.failures)
+                target.failures = 0
         except httpx.HTTPError as e:
             self.m_errors.labels(target.url).inc(len(batch))
-            log.error("error sending alerts alertmanager=%s count=%d err=%s", target.url,
-                      len(batch), e or type(e).__name__)
+            target.failures += 1
+            say = log.error if target.failures == 1 else log.debug
+            say("error sending alerts alertmanager=%s count=%d err=%s%s", target.url, len(batch),
+                e or type(e).__name__, " (logged once until it answers again; every failure is counted "
+                "in prometheus_notifications_errors_total)" if target.failures == 1 else "")
         self.m_latency.labels(target.url).observe(time.perf_counter() - t0)
 
 

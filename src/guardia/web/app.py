@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -26,6 +26,8 @@ from guardia.storage.interface import Storage
 from guardia.web import api_v1
 from guardia.web.api_v1 import ApiDeps
 from guardia.web.federate import federate_endpoint
+from guardia.web.home import home_routes
+from guardia.web.no_alertmanager import no_alertmanager_routes
 from guardia.web.protocols import Reloader
 from guardia.web.remote_write import RemoteWriteReceiver
 from guardia.web.selfmetrics import HttpMetrics, HttpMetricsMiddleware, QueryMetrics, metrics_endpoint
@@ -43,6 +45,7 @@ class AppDeps:
     external_labels: Callable[[], Mapping[str, str]] = dict
     extra_routes: Sequence[BaseRoute] = ()
     route_prefix: str = ""
+    alertmanager_configured: bool = False
 
 
 def create_app(deps: AppDeps) -> ASGIApp:
@@ -67,9 +70,6 @@ def create_app(deps: AppDeps) -> ASGIApp:
             return PlainTextResponse(f"failed to reload config: {e}\n", status_code=500)
         return PlainTextResponse("")
 
-    async def root(request: Request) -> Response:
-        return RedirectResponse(url=f"{deps.route_prefix}/api/v1/status/buildinfo", status_code=302)
-
     routes: list[BaseRoute] = [
         Route("/-/healthy", healthy, methods=["GET", "HEAD"], name="/-/healthy"),
         Route("/-/ready", ready, methods=["GET", "HEAD"], name="/-/ready"),
@@ -88,7 +88,9 @@ def create_app(deps: AppDeps) -> ASGIApp:
     if deps.write_storage is not None:
         receiver = RemoteWriteReceiver(deps.write_storage, deps.registry)
         routes.append(Route("/api/v1/write", receiver, methods=["POST"], name="/api/v1/write"))
-    routes.append(Route("/", root, methods=["GET"], name="/"))
+    routes.extend(home_routes(deps.api, deps.route_prefix, deps.alertmanager_configured))
+    if not deps.alertmanager_configured:
+        routes.extend(no_alertmanager_routes())
 
     names: dict[int, str] = {}
     _collect_names(routes, names)
