@@ -15,6 +15,9 @@ from typing import Any
 
 import yaml
 
+from guardia.config.errors import ConfigError
+from guardia.config.rulefile import RuleFile, parse_rule_file
+from guardia.config.yamlsource import YamlSource
 from guardia.model.durations import format_duration
 from guardia.model.labels import escape_label_value
 from guardia.slo.period import BurnWindow, burn_windows, windows_used
@@ -224,3 +227,13 @@ _Dumper.add_representer(str, _str)
 def to_yaml(doc: Mapping[str, Any], header: str = "") -> str:
     text = yaml.dump(dict(doc), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
     return header + text
+
+
+def as_rule_file(slos: list[SLO], file: str, *, with_budget: bool = False) -> RuleFile:
+    """The rules as the rule engine loads them (checked exactly like a rule file on disk)."""
+    src = YamlSource(file, rule_file(slos, with_budget=with_budget))
+    rf, issues = parse_rule_file(src)
+    errors = [i for i in issues if i.severity == "error"]
+    if rf is None or errors:
+        raise ConfigError(errors or issues)
+    return rf
