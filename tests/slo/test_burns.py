@@ -21,6 +21,7 @@ from guardia.slo.generate import ABSENT_ALERT
 from tests.slo.synth import HOUR, MIN, STEP, T0, Traffic, error_ratio, events, runs, samples_in
 
 DATA = Path(__file__).parent / "data"
+Episodes = dict[str, list[tuple[int, int | None]]]
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def slo() -> SLO:
     return s
 
 
-def numpy_alerts(slo: SLO, tr: Traffic, t: np.ndarray) -> dict[str, list[tuple[int, int | None]]]:
+def numpy_alerts(slo: SLO, tr: Traffic, t: np.ndarray) -> Episodes:
     out = {}
     for b in burn_windows(slo.period):
         thr = b.factor * slo.budget
@@ -42,7 +43,7 @@ def numpy_alerts(slo: SLO, tr: Traffic, t: np.ndarray) -> dict[str, list[tuple[i
     return out
 
 
-def guardia_alerts(slo: SLO, tr: Traffic, start_ms: int, end_ms: int) -> dict[str, list[tuple[int, int | None]]]:
+def guardia_alerts(slo: SLO, tr: Traffic, start_ms: int, end_ms: int) -> Episodes:
     rq, iq = engine_queries(Engine(), tr.store())
     res = backtest(slo, rq, iq, start_ms, end_ms, STEP)
     out: dict[str, list[tuple[int, int | None]]] = {
@@ -59,7 +60,7 @@ def guardia_alerts(slo: SLO, tr: Traffic, start_ms: int, end_ms: int) -> dict[st
 HISTORY_MIN = 3 * 24 * 60
 
 
-def check(slo: SLO, tr: Traffic, expect: set[str], end_ms: int | None = None) -> dict[str, list[tuple[int, int | None]]]:
+def check(slo: SLO, tr: Traffic, expect: set[str], end_ms: int | None = None) -> Episodes:
     end = end_ms if end_ms is not None else tr.end_ms
     start = tr.start_ms + HISTORY_MIN * MIN
     t = np.arange(start, end + 1, STEP, dtype=np.int64)

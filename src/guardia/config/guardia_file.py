@@ -91,6 +91,8 @@ def parse_guardia_sections(src: YamlSource, own: dict[str, Any]) -> tuple[Guardi
             if not isinstance(entry, dict):
                 err((key, i), f"each entry of {key} must be a mapping with a name")
                 continue
+            if key == "slos" and "file" in entry and "name" not in entry:
+                continue  # {file: slos/*.yml}: sloth, pyrra or guardia SLO files, read by guardia.slo
             name = entry.get("name")
             if not isinstance(name, str) or not name:
                 err((key, i), f"{key}[{i}] needs a name")

@@ -78,7 +78,10 @@ def present_steps(range_query: RangeQuery, expr: str, start_ms: int, end_ms: int
     return out
 
 
-def episodes(mask: np.ndarray, start_ms: int, step_ms: int, hold_ms: int) -> list[tuple[int, int, int | None]]:
+Run = tuple[int, int, int | None]  # pending, fired, resolved (None: still firing)
+
+
+def episodes(mask: np.ndarray, start_ms: int, step_ms: int, hold_ms: int) -> list[Run]:
     """(pending, fired, resolved) times of the runs of ``mask`` that last ``hold_ms``.
 
     As the rule engine does: pending at the first step, firing at the first step at least

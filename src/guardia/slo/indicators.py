@@ -16,23 +16,31 @@ from guardia.slo.spec import Indicator, has_window, render, unknown_placeholders
 
 
 class IndicatorError(ValueError):
-    """An SLI that cannot be turned into queries; the message says what to write instead."""
+    """An SLI that cannot be turned into queries; the message says what to write instead.
+
+    ``field`` names the sub-field at fault (``errors``, ``total``) when there is one, so the
+    error points at its line.
+    """
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def _by(grouping: Sequence[str]) -> str:
     return f" by ({', '.join(grouping)})" if grouping else ""
 
 
-def check_query(text: str, what: str) -> None:
+def check_query(text: str, what: str, field: str = "") -> None:
     """The query must parse once ``{{.window}}`` is filled in."""
     bad = unknown_placeholders(text)
     if bad:
         raise IndicatorError(f"{what}: unknown template variable {{{{.{bad[0]}}}}}; only "
-                             "{{.window}} is filled in")
+                             "{{.window}} is filled in", field)
     try:
         parse(render(text, 300_000))
     except ParseError as e:
-        raise IndicatorError(f"{what}: {e}") from None
+        raise IndicatorError(f"{what}: {e}", field) from None
 
 
 def is_selector(text: str) -> bool:
@@ -46,14 +54,14 @@ def _rate_of(text: str, what: str, grouping: Sequence[str]) -> str:
     """A selector becomes ``sum(rate(SEL[{{.window}}]))``; a query must use ``{{.window}}``."""
     text = text.strip()
     if not text:
-        raise IndicatorError(f"{what} must be set")
+        raise IndicatorError(f"{what} must be set", what)
     if "{{" not in text and is_selector(text):
         return f"sum{_by(grouping)}(rate({text}[{{{{.window}}}}]))"
     if not has_window(text):
         raise IndicatorError(
             f"{what}: {text!r} is neither a series selector (like http_requests_total{{job=\"api\"}}) "
-            "nor a query using {{.window}} (like sum(rate(http_requests_total[{{.window}}])))")
-    check_query(text, what)
+            "nor a query using {{.window}} (like sum(rate(http_requests_total[{{.window}}])))", what)
+    check_query(text, what, what)
     return text
 
 

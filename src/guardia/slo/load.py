@@ -161,6 +161,23 @@ def load_config_slos(config_file: str | Path) -> tuple[list[SLO], list[ConfigIss
     return slos, issues
 
 
+_CONFIG_KEYS = ("global", "scrape_configs", "rule_files", "alerting", "alertmanager", "probes",
+                "checks", "web", "remote_write", "remote_read")
+
+
+def load_any(path: str | Path) -> tuple[list[SLO], list[ConfigIssue]]:
+    """An SLO file of any format, or a guardia.yml (its ``slos:`` section)."""
+    p = Path(path)
+    try:
+        head = p.read_text(encoding="utf-8")
+    except OSError:
+        return load_file(p)  # reports the missing or unreadable file
+    if re.search(rf"^({'|'.join(_CONFIG_KEYS)}):", head, re.M) or re.search(
+            r"^\s*-\s*file:", head, re.M):
+        return load_config_slos(p)
+    return load_file(p)
+
+
 def find(slos: list[SLO], name: str) -> SLO:
     """An SLO by ``name`` or ``service/name`` (or sloth's id ``service-name``)."""
     hits = [s for s in slos if name in (s.name, f"{s.service}/{s.name}", s.id)]

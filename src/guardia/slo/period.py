@@ -113,7 +113,7 @@ _BASE = (
 
 def _round_window(ms: float) -> int:
     """Whole minutes, at least one: range selectors read best in round units."""
-    return max(MINUTE_MS, int(round(ms / MINUTE_MS)) * MINUTE_MS)
+    return max(MINUTE_MS, round(ms / MINUTE_MS) * MINUTE_MS)
 
 
 def burn_windows(period: Period) -> tuple[BurnWindow, ...]:

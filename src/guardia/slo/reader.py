@@ -36,7 +36,8 @@ class Reader:
         try:
             yield
         except errors as e:
-            self.err(path, str(e))
+            sub = getattr(e, "field", "")
+            self.err((*path, sub) if sub else path, str(e))
 
     def mapping(self, value: Any, path: FieldPath, what: str) -> dict[str, Any] | None:
         if value is None:
