@@ -46,9 +46,10 @@ from guardia.probes.uptime import UptimeCache
 from guardia.promql import Engine, EngineOptions
 from guardia.rules import Notifier, RuleManager
 from guardia.scrape import ScrapeManager
+from guardia.slo.service import SLOService
 from guardia.storage.interface import Storage
 from guardia.storage.tsdb import TSDB, TSDBOptions
-from guardia.web import alertmanager_api, no_alertmanager
+from guardia.web import alertmanager_api, no_alertmanager, slo_api
 from guardia.web.adapters import AlertmanagerTargets, ProcessStatus, RuleGroups, ScrapeTargets
 from guardia.web.api_v1 import ApiDeps
 from guardia.web.app import AppDeps, create_app
@@ -173,6 +174,7 @@ class GuardiaProcess:
     scrape: ScrapeManager
     notifier: Notifier
     rules: RuleManager
+    slos: SLOService
     alertmanager: Alertmanager | None
     probes: ProbeService
     status: StatusStore
@@ -335,6 +337,9 @@ class GuardiaProcess:
             base=urlparse(opts.external_url).path.rstrip("/") if opts.external_url else "",
         )
         routes.extend(site.routes())
+        self.slos = SLOService(self.storage, self.engine, self.rules)
+        self.reloaders.append(Reloader("slos", self.slos.apply_config))
+        routes.extend(slo_api.routes(self.slos))
         return routes
 
     def _apply_alertmanager(self, cfg: Config) -> Awaitable[None] | None:
@@ -398,6 +403,7 @@ class GuardiaProcess:
             self.status,
             lambda: {p.slug: p.incident_alerts for p in self.probes.config.status_pages},
             lambda: firing_alerts(self.alertmanager), self._stop), name="status-pages"))
+        self._tasks.append(asyncio.create_task(self.slos.run(self._stop), name="slos"))
         self._on_stop.push_async_callback(self._wait_tasks)
 
         api = self.api = ApiDeps(

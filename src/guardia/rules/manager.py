@@ -96,6 +96,10 @@ class RuleManager:
         self.external_labels = dict(external_labels or {})
         self.external_url = external_url
         self.groups: dict[str, Group] = {}
+        # Rule files built in memory by other subsystems (SLOs), by source; kept across reloads
+        # of rule_files and run like any file's groups.
+        self._generated: dict[str, list[RuleFile]] = {}
+        self._patterns: list[str] = []
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._stop = asyncio.Event()
         self._started = False
@@ -111,18 +115,28 @@ class RuleManager:
             except ConfigError as e:
                 errors.extend(e.issues)
                 continue
-            for g in rf.groups:
-                groups.append(build_group(str(Path(path)), g, self.opts,
-                                          self.evaluation_interval_ms, self.external_labels,
-                                          self.external_url, restore=not self._started,
-                                          default_query_offset_ms=self.query_offset_ms))
+            groups.extend(self._groups_of(str(Path(path)), rf))
         if errors:
             raise ConfigError(errors)
+        for files in self._generated.values():
+            for rf in files:
+                groups.extend(self._groups_of(rf.file, rf))
         return groups
+
+    def _groups_of(self, file: str, rf: RuleFile) -> list[Group]:
+        return [build_group(file, g, self.opts, self.evaluation_interval_ms, self.external_labels,
+                            self.external_url, restore=not self._started,
+                            default_query_offset_ms=self.query_offset_ms) for g in rf.groups]
+
+    def set_generated(self, source: str, files: Sequence[RuleFile]) -> None:
+        """Replace the in-memory rule files of ``source`` (e.g. "slo") and reload the groups."""
+        self._generated[source] = list(files)
+        self.update(self._patterns)
 
     def update(self, patterns: Sequence[str]) -> None:
         """Load (or reload) rule files; keeps the old groups running if any file is bad."""
         new = self.load_files(patterns)
+        self._patterns = list(patterns)
         new_by_key = {g.key: g for g in new}
         for key, old in list(self.groups.items()):
             if key not in new_by_key:

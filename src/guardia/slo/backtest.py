@@ -15,8 +15,14 @@ from typing import Any
 import numpy as np
 
 from guardia.model import Labels
-from guardia.model.durations import format_duration, parse_duration
-from guardia.slo.generate import ABSENT_ALERT, ABSENT_FOR, absent_condition, burn_condition
+from guardia.model.durations import parse_duration
+from guardia.slo.generate import (
+    ABSENT_ALERT,
+    ABSENT_FOR,
+    absent_condition,
+    burn_condition,
+    period_ratio_expr,
+)
 from guardia.slo.period import burn_windows
 from guardia.slo.spec import SLO
 
@@ -134,16 +140,6 @@ def backtest(slo: SLO, range_query: RangeQuery, instant_query: InstantQuery, sta
     if ratio is not None:
         res.budget_remaining = 1 - ratio / slo.budget
     return res
-
-
-def period_ratio_expr(slo: SLO, range_ms: int) -> str:
-    """The error ratio over ``range_ms`` straight from the SLI (no recordings needed)."""
-    rng = max(60_000, range_ms - range_ms % 60_000)
-    if slo.indicator.counts_events:
-        return f"({slo.indicator.errors_expr(rng)})\n/\n({slo.indicator.total_expr(rng)})"
-    w0 = min(b.short_ms for b in burn_windows(slo.period))
-    return (f"avg_over_time(({slo.indicator.error_ratio_expr(w0)})"
-            f"[{format_duration(rng)}:{format_duration(w0)}])")
 
 
 def _first(samples: Sequence[tuple[Labels, float]]) -> float | None:

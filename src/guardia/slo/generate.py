@@ -192,6 +192,16 @@ def budget_exprs(slo: SLO, range_ms: int, period_total_ms: int) -> dict[str, str
             TIME_TO_EXHAUSTION: tte}
 
 
+def period_ratio_expr(slo: SLO, range_ms: int) -> str:
+    """The error ratio over ``range_ms`` straight from the SLI (no recordings needed)."""
+    rng = max(60_000, range_ms - range_ms % 60_000)
+    if slo.indicator.counts_events:
+        return f"({slo.indicator.errors_expr(rng)})\n/\n({slo.indicator.total_expr(rng)})"
+    w0 = base_window(slo)
+    return (f"avg_over_time(({slo.indicator.error_ratio_expr(w0)})"
+            f"[{format_duration(rng)}:{format_duration(w0)}])")
+
+
 def budget_rules(slo: SLO) -> list[dict[str, Any]]:
     """For a Prometheus: the budget as recording rules over a rolling period."""
     p = slo.period.nominal_ms
