@@ -26,7 +26,7 @@ from guardia.slo.generate import as_rule_file, group_name
 from guardia.slo.load import load_config_slos
 from guardia.slo.period import burn_windows
 from guardia.slo.spec import SLO
-from guardia.slo.status import Status, compute, write
+from guardia.slo.status import RatioCache, Status, compute, write
 
 log = logging.getLogger("guardia.slo")
 
@@ -49,6 +49,7 @@ class SLOService:
         self.accepted: set[Key] = set()
         self.problems: dict[Key, list[str]] = {}
         self.status: dict[Key, Status] = {}
+        self.ratios: RatioCache = {}
         self.warnings: list[str] = []
         self._installed: list[Key] | None = None
 
@@ -74,6 +75,7 @@ class SLOService:
         self.accepted = {k for k in self.accepted if old.get(k) in slos}
         self.problems = {k: v for k, v in self.problems.items() if k in {key(s) for s in slos}}
         self.status = {k: v for k, v in self.status.items() if k in self.accepted}
+        self.ratios = {}
         self.check(int(self.clock() * 1000))
         self.install()
 
@@ -127,7 +129,7 @@ class SLOService:
             if key(s) not in self.accepted:
                 continue
             try:
-                st = compute(s, self._query, now_ms)
+                st = compute(s, self._query, now_ms, self.ratios)
                 write(self.storage, st)
                 self.status[key(s)] = st
             except Exception as e:

@@ -66,7 +66,11 @@ class Status:
         }
 
 
-def compute(slo: SLO, query: InstantQuery, t_ms: int) -> Status:
+RatioCache = dict[str, tuple[int, list[tuple[Labels, float]]]]
+RATIO_EVERY_MS = 5 * 60_000
+
+
+def compute(slo: SLO, query: InstantQuery, t_ms: int, cache: RatioCache | None = None) -> Status:
     """The SLO's budget at ``t_ms``; samples to write are in ``Status.samples``.
 
     The period's error ratio comes straight from the SLI over the period as it stands (the
@@ -87,7 +91,17 @@ def compute(slo: SLO, query: InstantQuery, t_ms: int) -> Status:
         return tuple(labels.get(g) for g in slo.grouping)
 
     remaining: dict[tuple[str, ...], tuple[Labels, float]] = {}
-    for labels, ratio in query(period_ratio_expr(slo, t_ms - start), t_ms):
+    # Reading the whole period's raw samples is the expensive part (about a second for a
+    # month of four series at 15 s); the ratio moves slowly, so it is refreshed every 5
+    # minutes (and at every period start) while burn rates are read every evaluation.
+    cached = cache.get(slo.id) if cache is not None else None
+    if cached is not None and t_ms - cached[0] < RATIO_EVERY_MS and cached[0] >= start:
+        ratios = cached[1]
+    else:
+        ratios = list(query(period_ratio_expr(slo, t_ms - start), t_ms))
+        if cache is not None:
+            cache[slo.id] = (t_ms, ratios)
+    for labels, ratio in ratios:
         labels = Labels({k: v for k, v in labels if k in slo.grouping})
         left = 1 - ratio / slo.budget
         sample(PERIOD_ERROR_RATIO, labels, ratio)
