@@ -99,3 +99,17 @@ def test_backtest_names_the_known_slos_when_the_name_is_wrong() -> None:
     p = guardia("slo", "backtest", "nope", "--file", str(DATA / "api.yml"), "--url", "http://127.0.0.1:9")
     assert p.returncode == 1
     assert "no SLO named 'nope' (known: api/requests-availability)" in p.stderr
+
+
+def test_check_config_reports_slo_errors_with_their_lines(tmp_path: Path) -> None:
+    (tmp_path / "slos").mkdir()
+    bad = (DATA / "pyrra_api.yml").read_text().replace('target: "99.9"', 'target: "120"')
+    (tmp_path / "slos" / "api.yml").write_text(bad)
+    cfg = tmp_path / "guardia.yml"
+    cfg.write_text("global: {scrape_interval: 15s}\nslos:\n  - file: slos/*.yml\n"
+                   "  - name: x\n    service: y\n    objective: 99\n    indicator: {ratio: {errors: a}}\n")
+    p = guardia("check", "config", str(cfg))
+    assert p.returncode == 1
+    out = p.stdout + p.stderr
+    assert "slos/api.yml:12:" in out and "between 0 and 100" in out
+    assert "guardia.yml:7:" in out and "total is required" in out and "total must be set" not in out

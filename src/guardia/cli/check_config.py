@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from guardia.config.errors import ConfigIssue
+from guardia.config.errors import ConfigError, ConfigIssue
+from guardia.config.kinds import Kind
 from guardia.config.loader import CheckResult, check_files
 
 HELP = (
@@ -63,6 +64,19 @@ def _probe_issues(r: CheckResult) -> list[ConfigIssue]:
     return []
 
 
+def _slo_issues(r: CheckResult) -> list[ConfigIssue]:
+    """A guardia.yml's ``slos:`` (and the sloth/pyrra files it names) as ``guardia serve`` reads them."""
+    data = r.source.data if r.source is not None else None
+    if r.kind is not Kind.GUARDIA or not isinstance(data, dict) or not data.get("slos"):
+        return []
+    from guardia.slo.load import load_config_slos  # only configs with SLOs pay for the import
+
+    try:
+        return list(load_config_slos(r.file)[1])
+    except ConfigError as e:
+        return list(e.issues)
+
+
 def collect(files: list[Path]) -> tuple[list[CheckResult], list[ConfigIssue]]:
     """Check every file; issues deduplicated (a rule file named on the command line and also
     referenced from prometheus.yml is reported once), in file then position order."""
@@ -70,7 +84,7 @@ def collect(files: list[Path]) -> tuple[list[CheckResult], list[ConfigIssue]]:
     seen: set[ConfigIssue] = set()
     ordered: list[ConfigIssue] = []
     for r in results:
-        for issue in sorted((_norm(i) for i in (*r.issues, *_probe_issues(r))),
+        for issue in sorted((_norm(i) for i in (*r.issues, *_probe_issues(r), *_slo_issues(r))),
                             key=lambda i: (i.file != os.path.normpath(r.file), i.file, i.line or 0,
                                            i.column or 0)):
             if issue not in seen:

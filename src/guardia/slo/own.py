@@ -90,8 +90,10 @@ def read_indicator(r: Reader, value: Any, path: FieldPath) -> tuple[Indicator | 
                 return None, ()
             r.known(m, p, {"errors", "total", "grouping"}, "ratio")
             grouping = grouping or r.names(m, "grouping", p)
-            return indicators.ratio(r.text(m, "errors", p, required=True),
-                                    r.text(m, "total", p, required=True), grouping), grouping
+            errors, total = r.text(m, "errors", p, required=True), r.text(m, "total", p, required=True)
+            if not errors or not total:
+                return None, ()
+            return indicators.ratio(errors, total, grouping), grouping
         if kind == "latency":
             m = r.mapping(body, p, "latency")
             if m is None:
