@@ -49,7 +49,7 @@ from guardia.scrape import ScrapeManager
 from guardia.slo.service import SLOService
 from guardia.storage.interface import Storage
 from guardia.storage.tsdb import TSDB, TSDBOptions
-from guardia.web import alertmanager_api, no_alertmanager, slo_api
+from guardia.web import alertmanager_api, no_alertmanager, slo_api, slo_pages
 from guardia.web.adapters import AlertmanagerTargets, ProcessStatus, RuleGroups, ScrapeTargets
 from guardia.web.api_v1 import ApiDeps
 from guardia.web.app import AppDeps, create_app
@@ -340,6 +340,7 @@ class GuardiaProcess:
         self.slos = SLOService(self.storage, self.engine, self.rules)
         self.reloaders.append(Reloader("slos", self.slos.apply_config))
         routes.extend(slo_api.routes(self.slos))
+        routes.extend(slo_pages.routes(self.slos))
         return routes
 
     def _apply_alertmanager(self, cfg: Config) -> Awaitable[None] | None:

@@ -92,5 +92,38 @@ async def test_slos_are_served_with_their_rules_budget_and_problems(tmp_path: Pa
             q = await c.get("/api/v1/query", params={"query": "slo:error_budget_remaining:ratio"})
             (sample,) = q.json()["data"]["result"]
             assert sample["metric"]["slo_service"] == "api"
+
+            page = (await c.get("/slos")).text
+            assert page.index('data-slo="api/requests-availability"') < page.index('data-slo="shop/checkout"')
+            detail = await c.get("/slos/api/requests-availability")
+            assert detail.status_code == 200
+            assert "Error budget left this period" in detail.text and "<svg" in detail.text
+            assert (await c.get("/slos/shop/nothing")).status_code == 404
+            await browse(f"http://{proc.listen}", tmp_path)
     finally:
         await proc.shutdown()
+
+
+async def browse(base: str, out: Path) -> None:
+    """The pages in Debian's Chromium: the list links to the SLO page, which shows its charts."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"])
+        try:
+            page = await browser.new_page(viewport={"width": 1100, "height": 900})
+            await page.goto(f"{base}/slos")
+            rows = await page.locator("tr[data-slo]").evaluate_all("rs => rs.map(r => r.dataset.slo)")
+            assert rows == ["api/requests-availability", "shop/checkout"]
+            await page.click("text=requests-availability")
+            await page.wait_for_selector("svg.slo-chart")
+            assert await page.locator("svg.slo-chart").count() == 2
+            assert "99.9% over 30d" in await page.inner_text("body")
+            await page.screenshot(path=str(out / "slo.png"), full_page=True)
+            await page.goto(f"{base}/slos/shop/checkout")
+            assert "no series named shop_orders_total" in await page.inner_text("body")
+        finally:
+            await browser.close()

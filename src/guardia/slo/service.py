@@ -19,12 +19,13 @@ from typing import Any
 
 from guardia.config.errors import ConfigError
 from guardia.config.rulefile import RuleFile
+from guardia.model.durations import format_duration
 from guardia.promql import Engine
 from guardia.rules import AlertingRule, RuleManager
 from guardia.slo.datacheck import check_slo
 from guardia.slo.generate import as_rule_file, group_name
 from guardia.slo.load import load_config_slos
-from guardia.slo.period import burn_windows
+from guardia.slo.period import burn_windows, windows_used
 from guardia.slo.spec import SLO
 from guardia.slo.status import RatioCache, Status, compute, write
 
@@ -203,9 +204,40 @@ class SLOService:
 
         return sorted(out, key=order)
 
-    def get(self, name: str) -> dict[str, Any] | None:
+    def find(self, name: str) -> SLO | None:
+        """By ``service/name``, sloth's id ``service-name``, or the name alone when unique."""
         for s in self.slos:
             if name in (f"{s.service}/{s.name}", s.id) or (name == s.name and sum(
                     1 for o in self.slos if o.name == name) == 1):
-                return self.describe(s)
+                return s
         return None
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        s = self.find(name)
+        return None if s is None else self.describe(s)
+
+    def history(self, name: str, points: int = 240) -> dict[str, Any] | None:
+        """The budget and the burn rates over the current period, for the SLO's page."""
+        s = self.find(name)
+        if s is None:
+            return None
+        end = int(self.clock() * 1000)
+        start = s.period.start(end)
+        step = max(60_000, (end - start) // points // 60_000 * 60_000)
+        out: dict[str, Any] = {"start": start, "end": end, "step": step, "budget": [], "burn": []}
+        ident = ",".join(f'{k}="{v}"' for k, v in s.id_labels.items())
+        for kind, expr in (("budget", f"slo:error_budget_remaining:ratio{{{ident}}}"),
+                           ("burn", f"slo:burn_rate:ratio{{{ident}}}")):
+            try:
+                res = self.engine.range(self.storage, expr, start, end, step)
+            except Exception as e:
+                log.warning("event=slo_history_failed slo=%s/%s err=%r", s.service, s.name, e)
+                continue
+            for series in res.value:
+                label = series.labels.get("slo_window") or "budget"
+                for g in s.grouping:
+                    label += f" {series.labels.get(g)}"
+                out[kind].append((label, series.timestamps, series.values))
+        order = {format_duration(w): i for i, w in enumerate(windows_used(s.period))}
+        out["burn"].sort(key=lambda x: order.get(x[0].split(" ")[0], 99))
+        return out
