@@ -124,3 +124,23 @@ def test_a_metric_that_disappears_raises_the_absent_alert_only(slo: SLO) -> None
     last_scrape = T0 + (72 + 2) * HOUR - STEP
     assert fired == last_scrape + 4 * MIN + 10 * MIN
     assert resolved is None
+
+
+def test_a_grouped_sli_alerts_for_the_group_that_burns(tmp_path: Path) -> None:
+    p = tmp_path / "g.yml"
+    p.write_text((DATA / "pyrra_api.yml").read_text().replace(
+        'metric: http_requests_total{job="api",status=~"5.."}', 'metric: http_requests_total{status=~"5.."}'
+    ).replace('metric: http_requests_total{job="api"}', "metric: http_requests_total").replace(
+        "  indicator:\n    ratio:\n", "  indicator:\n    ratio:\n      grouping: [job]\n"))
+    (slo,), _ = load_file(p)
+    assert slo.grouping == ("job",)
+    api = Traffic.steady(72 + 5).burst(at_min=HISTORY_MIN + 180, minutes=15, ratio=0.10)
+    storage = api.store()
+    Traffic.steady(72 + 5).store(storage, job="web")
+    rq, iq = engine_queries(Engine(), storage)
+    res = backtest(slo, rq, iq, api.start_ms + HISTORY_MIN * MIN, api.end_ms, STEP)
+    fired = {(e.labels.get("job"), e.labels.get("slo_long_window")) for e in res.episodes}
+    assert fired == {("api", "1h")}
+    single = numpy_alerts(replace(slo, grouping=()), api, np.arange(
+        api.start_ms + HISTORY_MIN * MIN, api.end_ms + 1, STEP, dtype=np.int64))["page 1h/5m"]
+    assert [(e.fired_ms, e.resolved_ms) for e in res.episodes] == single
