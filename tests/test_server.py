@@ -89,7 +89,8 @@ async def test_a_reload_is_one_loop_over_the_registered_reloaders(tmp_path: Path
     proc = GuardiaProcess(opts)
     await proc.start()
     try:
-        assert [r.name for r in proc.reloaders] == ["scrape", "alertmanager", "notifier", "rules", "probes"]
+        assert [r.name for r in proc.reloaders] == [
+            "scrape", "alertmanager", "notifier", "rules", "probes", "slos"]
         seen: list[Config] = []
         proc.reloaders.append(Reloader("probe-like", seen.append))
         await proc.reload()
