@@ -25,6 +25,9 @@ def guardia(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, env=env, timeout=120)
 
 
+EXAMPLE = DATA.parents[2] / "examples" / "grupo-gad" / "slos.yml"
+
+
 @pytest.mark.parametrize("name", ["api.yml", "sloth_api.yml", "sloth_api_k8s.yml", "pyrra_api.yml"])
 def test_generate_prints_a_rule_file_promtool_accepts(tmp_path: Path, name: str) -> None:
     p = guardia("slo", "generate", str(DATA / name))
@@ -38,6 +41,21 @@ def test_generate_prints_a_rule_file_promtool_accepts(tmp_path: Path, name: str)
         pt = subprocess.run(["promtool", "check", "rules", str(out)], capture_output=True, text=True)
         assert pt.returncode == 0, pt.stdout + pt.stderr
         assert "SUCCESS: 25 rules found" in pt.stdout
+
+
+def test_the_grupo_gad_example_generates_rules_promtool_accepts(tmp_path: Path) -> None:
+    p = guardia("slo", "generate", str(EXAMPLE), "-o", str(tmp_path / "slos.rules.yml"))
+    assert p.returncode == 0, p.stderr
+    text = (tmp_path / "slos.rules.yml").read_text()
+    for group in ("slo:api:availability", "slo:api:latency", "slo:websocket:delivery",
+                  "slo:websocket:message-latency"):
+        assert f"name: {group}" in text
+    assert 'ggrt_message_latency_seconds_bucket{le="0.25"}' in text
+    assert "api/latency: month" in text  # the calendar note
+    if shutil.which("promtool"):
+        pt = subprocess.run(["promtool", "check", "rules", str(tmp_path / "slos.rules.yml")],
+                            capture_output=True, text=True)
+        assert pt.returncode == 0, pt.stdout + pt.stderr
 
 
 def test_generate_says_which_calendar_slos_are_approximated(tmp_path: Path) -> None:
