@@ -70,7 +70,8 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
         deadline = time.monotonic() + 60
         while True:
             try:
-                r = httpx.get(url + "/api/v1/query", params={"query": "count(http_requests_total)"}, timeout=2)
+                r = httpx.get(url + "/api/v1/query", params={"query": "count(http_requests_total)"},
+                              timeout=2)
                 if r.json()["data"]["result"]:
                     break
             except (httpx.HTTPError, ValueError, KeyError):
