@@ -76,6 +76,7 @@ def test_full_heads_are_cut_into_chunks_of_the_target_size(tmp_path) -> None:
     lines = [b"x" * 99 for _ in range(50)]
     store.push([PushStream(APP, [T0 + i for i in range(50)], lines)])
     s = store.select([Matcher.equal("job", "app")])[0]
+    store.wait()
     assert len(s.chunks) == 5
     assert all(c.raw_bytes <= 1000 for c in s.chunks)
     assert not s.head_ts

@@ -1,14 +1,15 @@
 """A closed chunk of one stream's lines: timestamps, line offsets and the text, in one zstd frame.
 
-The frame holds the nanosecond timestamps as deltas (int64), the line lengths (uint32) and
-then the lines joined by ``\\n``.  Reading a chunk is one decompression and three
-``np.frombuffer`` views: line filters then search the joined text with ``bytes.find``
-instead of looking at lines one by one, and the offsets turn a hit back into a line.
+The frame holds the nanosecond timestamps as deltas (int64), the line lengths (uint32, only
+when some line holds a newline itself) and the lines joined by ``\\n``.  Reading a chunk is
+one decompression and a few numpy calls: line filters then search the joined text with
+``bytes.find`` instead of looking at lines one by one, and the offsets turn a hit into a line.
 """
 
 from __future__ import annotations
 
 import struct
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,11 +17,20 @@ import numpy.typing as npt
 import zstandard
 
 _HEADER = struct.Struct("<4sIqqI")  # magic, lines, mint, maxt, raw bytes
-MAGIC = b"GLC1"
+MAGIC = b"GLC1"  # line lengths stored (some line holds a newline)
+MAGIC_SPLIT = b"GLC2"  # lines split at newlines
 LEVEL = 9
 
-_compressor = zstandard.ZstdCompressor(level=LEVEL)
-_decompressor = zstandard.ZstdDecompressor()
+# zstd contexts are not safe to share between threads (compression runs in the store's
+# background thread, queries in worker threads): one of each per thread
+_local = threading.local()
+
+
+def _zstd() -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]:
+    ctx = getattr(_local, "ctx", None)
+    if ctx is None:
+        ctx = _local.ctx = (zstandard.ZstdCompressor(level=LEVEL), zstandard.ZstdDecompressor())
+    return ctx  # type: ignore[no-any-return]
 
 
 class ChunkCorruptError(ValueError):
@@ -75,35 +85,60 @@ class Lines:
         return cls(ts, starts, starts + lengths, b"\n".join(lines))
 
 
-def encode(ts: npt.NDArray[np.int64], lines: list[bytes]) -> tuple[bytes, int]:
-    """(chunk bytes, raw line bytes) for lines already sorted by time."""
-    n = len(lines)
+def encode_lines(lines: Lines) -> tuple[bytes, int]:
+    """(chunk bytes, raw line bytes) of lines already sorted by time."""
+    ts = lines.ts
+    n = len(ts)
     deltas = np.empty(n, dtype=np.int64)
     if n:
         deltas[0] = ts[0]
         np.subtract(ts[1:], ts[:-1], out=deltas[1:])
-    lengths = np.fromiter(map(len, lines), dtype=np.uint32, count=n)
+    lengths = lines.sizes().astype(np.uint32)
     raw = int(lengths.sum())
-    body = b"".join((deltas.tobytes(), lengths.tobytes(), b"\n".join(lines)))
-    header = _HEADER.pack(MAGIC, n, int(ts[0]) if n else 0, int(ts[-1]) if n else 0, raw)
-    return header + _compressor.compress(body), raw
+    if n and (lines.starts[0] != 0 or int(lines.ends[-1]) != len(lines.text) or
+              not np.array_equal(lines.starts[1:], lines.ends[:-1] + 1)):
+        text = b"\n".join(lines.line(i) for i in range(n))
+    else:
+        text = lines.text
+    if text.count(b"\n") == max(n - 1, 0):
+        # no line holds a newline: the separators give the offsets, lengths need not be stored
+        magic, body = MAGIC_SPLIT, b"".join((deltas.tobytes(), text))
+    else:
+        magic, body = MAGIC, b"".join((deltas.tobytes(), lengths.tobytes(), text))
+    header = _HEADER.pack(magic, n, int(ts[0]) if n else 0, int(ts[-1]) if n else 0, raw)
+    return header + _zstd()[0].compress(body), raw
+
+
+def encode(ts: npt.NDArray[np.int64], lines: list[bytes]) -> tuple[bytes, int]:
+    """(chunk bytes, raw line bytes) for lines already sorted by time."""
+    return encode_lines(Lines.from_list(ts, lines))
 
 
 def decode(data: bytes) -> Lines:
     if len(data) < _HEADER.size:
         raise ChunkCorruptError("chunk shorter than its header")
     magic, n, _mint, _maxt, _raw = _HEADER.unpack_from(data)
-    if magic != MAGIC:
+    if magic not in (MAGIC, MAGIC_SPLIT):
         raise ChunkCorruptError(f"bad chunk magic {magic!r}")
     try:
-        body = _decompressor.decompress(data[_HEADER.size :])
+        body = _zstd()[1].decompress(data[_HEADER.size :])
     except zstandard.ZstdError as e:
         raise ChunkCorruptError(f"chunk does not decompress: {e}") from None
-    deltas = np.frombuffer(body, dtype=np.int64, count=n)
+    ts = np.cumsum(np.frombuffer(body, dtype=np.int64, count=n))
+    starts = np.zeros(n, dtype=np.int64)
+    if magic == MAGIC_SPLIT:
+        text = body[8 * n :]
+        newlines = np.flatnonzero(np.frombuffer(text, dtype=np.uint8) == 10)
+        if len(newlines) != max(n - 1, 0):
+            raise ChunkCorruptError(f"chunk holds {len(newlines) + 1} lines, its header says {n}")
+        starts[1:] = newlines + 1
+        ends = np.empty(n, dtype=np.int64)
+        ends[:-1] = newlines
+        if n:
+            ends[-1] = len(text)
+        return Lines(ts, starts, ends, text)
     lengths = np.frombuffer(body, dtype=np.uint32, count=n, offset=8 * n).astype(np.int64)
     text = body[12 * n :]
-    ts = np.cumsum(deltas)
-    starts = np.zeros(n, dtype=np.int64)
     if n > 1:
         np.cumsum(lengths[:-1] + 1, out=starts[1:])
     return Lines(ts, starts, starts + lengths, text)

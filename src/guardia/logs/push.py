@@ -94,7 +94,10 @@ def decode_json(body: bytes) -> list[PushStream]:
         if not isinstance(values, list):
             raise PushDecodeError(f"streams[{i}].values must be a list of [timestamp, line]")
         try:
-            ts = [_ns(v[0]) for v in values]
+            try:
+                ts = [int(v[0]) for v in values]
+            except ValueError:
+                ts = [_ns(v[0]) for v in values]
             lines = [v[1].encode() for v in values]
         except (TypeError, IndexError, ValueError, AttributeError):
             raise PushDecodeError(

@@ -13,6 +13,7 @@ segments), ``index`` (streams and chunk records, CRC framed).
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import os
 import struct
@@ -67,6 +68,17 @@ class PushStream:
     lines: list[bytes]
 
 
+@dataclass(slots=True)
+class _Pending:
+    """A cut piece of a head waiting for compression: still readable, still in the WAL."""
+
+    stream: Stream
+    lines: Lines
+    first_seq: int
+    last_seq: int
+    final: bool
+
+
 @dataclass
 class Stream:
     id: int
@@ -82,6 +94,7 @@ class Stream:
     cut_seq: int = 0
     mint: int = 1 << 62
     maxt: int = -(1 << 62)
+    pending: list[_Pending] = field(default_factory=list)
     _head_view: Lines | None = None
 
     def overlaps(self, start: int, end: int) -> bool:
@@ -114,6 +127,8 @@ class LogStore:
         self._cache: OrderedDict[tuple[int, int], Lines] = OrderedDict()
         self._cache_bytes = 0
         self._segment_files: dict[int, int] = {}
+        self._compressor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="logs-compress")
+        self._futures: list[concurrent.futures.Future[None]] = []
         self._segment_maxt: dict[int, int] = {}
         self.lines_total = 0
         self.bytes_total = 0
@@ -188,7 +203,7 @@ class LogStore:
                 s = self.streams[e.stream] if e.stream < len(self.streams) else None
                 if s is None or seq <= s.cut_seq:
                     continue
-                self._to_head(s, seq, e.ts.tolist(), e.lines)
+                self._to_head(s, seq, e.ts.tolist(), e.lines, int(e.lengths.sum()))
                 n += len(e.lines)
         if n:
             log.info("event=logs_wal_replayed lines=%d", n)
@@ -231,6 +246,7 @@ class LogStore:
                 raise LimitError("the log store is closed")
             entries: list[WalEntry] = []
             targets: list[Stream] = []
+            heads: list[list[int]] = []
             for ps in streams:
                 if not ps.lines:
                     continue
@@ -249,7 +265,8 @@ class LogStore:
                         continue
                     s = self._new_stream(ps.labels)
                 lines = ps.lines
-                if self.opts.max_line_bytes and max(map(len, lines)) > self.opts.max_line_bytes:
+                lengths = np.fromiter(map(len, lines), dtype=np.uint32, count=len(lines))
+                if self.opts.max_line_bytes and int(lengths.max()) > self.opts.max_line_bytes:
                     keep = [i for i, ln in enumerate(lines) if len(ln) <= self.opts.max_line_bytes]
                     problems.append(
                         f"{len(lines) - len(keep)} line(s) of stream {ps.labels} exceed "
@@ -258,18 +275,20 @@ class LogStore:
                     ts_all = list(ps.ts)
                     lines = [lines[i] for i in keep]
                     tsl: Sequence[int] | npt.NDArray[np.int64] = [ts_all[i] for i in keep]
+                    lengths = lengths[keep]
                     if not lines:
                         continue
                 else:
                     tsl = ps.ts
-                entries.append(WalEntry(s.id, np.asarray(tsl, dtype=np.int64), lines))
+                entries.append(WalEntry(s.id, np.asarray(tsl, dtype=np.int64), lines, lengths))
                 targets.append(s)
+                heads.append(tsl if isinstance(tsl, list) else list(tsl))
             if entries:
                 self._seq += 1
                 seq = self._seq
                 self.wal.append(seq, entries)
-                for s, e in zip(targets, entries, strict=True):
-                    self._to_head(s, seq, e.ts.tolist(), e.lines)
+                for s, e, tsl in zip(targets, entries, heads, strict=True):
+                    self._to_head(s, seq, tsl, e.lines, int(e.lengths.sum()))
                     accepted += len(e.lines)
                 full = [s for s in targets if s.head_bytes >= self.opts.chunk_target_bytes]
                 if full:
@@ -278,7 +297,7 @@ class LogStore:
             raise PushError(problems, accepted)
         return accepted
 
-    def _to_head(self, s: Stream, seq: int, ts: list[int], lines: list[bytes]) -> None:
+    def _to_head(self, s: Stream, seq: int, ts: list[int], lines: list[bytes], nbytes: int) -> None:
         if not s.head_ts:
             s.head_first_seq = seq
             s.head_started = time.monotonic()
@@ -288,7 +307,6 @@ class LogStore:
                 s.head_sorted = False
         s.head_ts.extend(ts)
         s.head_lines.extend(lines)
-        nbytes = sum(map(len, lines))
         s.head_bytes += nbytes
         s.head_last_seq = seq
         s._head_view = None
@@ -299,79 +317,94 @@ class LogStore:
         self.bytes_total += nbytes
 
     def _cut(self, streams: Iterable[Stream]) -> int:
-        """Close the heads of ``streams`` into chunks; returns the number of chunks written."""
-        written = 0
-        records: list[bytes] = []
+        """Close the heads of ``streams`` into chunks of ~``chunk_target_bytes``.
+
+        The heads are emptied at once; the pieces stay readable as pending chunks while a
+        background thread compresses them (zstd releases the GIL, so ingestion goes on on the
+        other core) and writes them out.  Returns the number of chunks queued."""
+        queued = 0
+        target = self.opts.chunk_target_bytes
         for s in streams:
             if not s.head_ts:
                 continue
             view = s.head_lines_view()
-            lines = [view.line(i) for i in range(len(view))] if not s.head_sorted else s.head_lines
-            ts = view.ts
-            target = self.opts.chunk_target_bytes
+            n = len(view)
+            sizes = np.cumsum(view.sizes())
             start = 0
-            n = len(lines)
-            sizes = np.cumsum(np.fromiter(map(len, lines), dtype=np.int64, count=n))
             while start < n:
-                base = sizes[start - 1] if start else 0
+                base = int(sizes[start - 1]) if start else 0
                 stop = int(np.searchsorted(sizes, base + target, side="right"))
                 stop = min(max(stop, start + 1), n)
-                data, raw = chunkfmt.encode(ts[start:stop], lines[start:stop])
-                if self._chunk_f.tell() + len(data) > self.opts.chunk_segment_bytes and self._chunk_f.tell():
-                    self._chunk_f.close()
-                    self._chunk_seg += 1
-                    self._chunk_f = open(self._chunk_path(self._chunk_seg), "ab")  # noqa: SIM115
-                off = self._chunk_f.tell()
-                self._chunk_f.write(data)
-                meta = ChunkMeta(
-                    self._chunk_seg, off, len(data), int(ts[start]), int(ts[stop - 1]), stop - start, raw
-                )
-                s.chunks.append(meta)
-                self._segment_maxt[meta.segment] = max(
-                    self._segment_maxt.get(meta.segment, meta.maxt), meta.maxt
-                )
-                records.append(
-                    b"C"
-                    + _CHUNK_REC.pack(
-                        s.id,
-                        meta.segment,
-                        off,
-                        len(data),
-                        meta.mint,
-                        meta.maxt,
-                        meta.lines,
-                        raw,
-                        s.head_last_seq,
-                    )
-                )
-                written += 1
+                piece = view if (start == 0 and stop == n) else view.take(np.arange(start, stop))
+                p = _Pending(s, piece, s.head_first_seq, s.head_last_seq, final=stop == n)
+                s.pending.append(p)
+                self._futures.append(self._compressor.submit(self._compress, p))
+                queued += 1
                 start = stop
-            s.cut_seq = s.head_last_seq
             s.head_ts = []
             s.head_lines = []
             s.head_bytes = 0
             s.head_sorted = True
             s._head_view = None
-        if records:
-            self._chunk_f.flush()
-            if self.opts.fsync:
-                os.fsync(self._chunk_f.fileno())
-            for r in records:
-                self._write_index(r)
-            self._index_f.flush()
-            if self.opts.fsync:
-                os.fsync(self._index_f.fileno())
-            self._drop_wal()
-        return written
+        self._futures = [f for f in self._futures if not f.done()]
+        return queued
+
+    def _compress(self, p: _Pending) -> None:
+        try:
+            data, raw = chunkfmt.encode_lines(p.lines)
+            with self._lock:
+                if self.closed and self._chunk_f.closed:
+                    return
+                self._write_chunk(p, data, raw)
+        except Exception:
+            log.exception("event=logs_chunk_write_failed stream=%s lines=%d", p.stream.labels, len(p.lines))
+
+    def _write_chunk(self, p: _Pending, data: bytes, raw: int) -> None:
+        s = p.stream
+        if self._chunk_f.tell() + len(data) > self.opts.chunk_segment_bytes and self._chunk_f.tell():
+            self._chunk_f.close()
+            self._chunk_seg += 1
+            self._chunk_f = open(self._chunk_path(self._chunk_seg), "ab")  # noqa: SIM115
+        off = self._chunk_f.tell()
+        self._chunk_f.write(data)
+        ts = p.lines.ts
+        meta = ChunkMeta(self._chunk_seg, off, len(data), int(ts[0]), int(ts[-1]), len(ts), raw)
+        if p.final:
+            s.cut_seq = max(s.cut_seq, p.last_seq)
+        s.chunks.append(meta)
+        s.pending.remove(p)
+        self._segment_maxt[meta.segment] = max(self._segment_maxt.get(meta.segment, meta.maxt), meta.maxt)
+        self._chunk_f.flush()
+        if self.opts.fsync:
+            os.fsync(self._chunk_f.fileno())
+        self._write_index(b"C" + _CHUNK_REC.pack(s.id, meta.segment, off, len(data), meta.mint, meta.maxt,
+                                                  meta.lines, raw, s.cut_seq))
+        self._index_f.flush()
+        if self.opts.fsync:
+            os.fsync(self._index_f.fileno())
+        self._drop_wal()
+
+    def wait(self) -> None:
+        """Until every queued chunk is compressed and written."""
+        while True:
+            with self._lock:
+                pending = [f for f in self._futures if not f.done()]
+                self._futures = pending
+            if not pending:
+                return
+            concurrent.futures.wait(pending)
 
     def _drop_wal(self) -> None:
         live = [s.head_first_seq for s in self._by_labels.values() if s.head_ts]
+        live.extend(p.first_seq for s in self._by_labels.values() for p in s.pending)
         self.wal.drop_before(min(live) if live else self._seq + 1)
 
     def flush(self) -> int:
-        """Cut every head into chunks (shutdown, tests, benchmarks)."""
+        """Cut every head into chunks and write them (shutdown, tests, benchmarks)."""
         with self._lock:
-            return self._cut(list(self._by_labels.values()))
+            n = self._cut(list(self._by_labels.values()))
+        self.wait()
+        return n
 
     # ---------------------------------------------------------------- maintenance
 
@@ -453,7 +486,10 @@ class LogStore:
             if self.closed:
                 return
             self._cut(list(self._by_labels.values()))
+        self.wait()
+        with self._lock:
             self.closed = True
+            self._compressor.shutdown(wait=True)
             self.wal.close()
             self._chunk_f.close()
             self._index_f.close()
@@ -488,10 +524,12 @@ class LogStore:
         """The stream's lines in [start, end) as sorted pieces (chunks, then the head)."""
         with self._lock:
             metas = [c for c in s.chunks if c.mint < end and c.maxt >= start]
+            pending = [p.lines for p in s.pending]
             head = s.head_lines_view() if s.head_ts else None
         out: list[Lines] = []
         for c in metas:
             out.append(_clip(self._load(c), start, end))
+        out.extend(_clip(p, start, end) for p in pending)
         if head is not None:
             out.append(_clip(head, start, end))
         return [p for p in out if len(p)]
@@ -541,6 +579,10 @@ class LogStore:
                         chunks += 1
                         entries += c.lines
                         nbytes += c.raw_bytes
+                for p in s.pending:
+                    chunks += 1
+                    entries += len(p.lines)
+                    nbytes += int(p.lines.sizes().sum())
                 if s.head_ts:
                     chunks += 1
                     entries += len(s.head_ts)

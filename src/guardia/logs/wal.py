@@ -30,6 +30,7 @@ class WalEntry:
     stream: int
     ts: npt.NDArray[np.int64]
     lines: list[bytes]
+    lengths: npt.NDArray[np.uint32]
 
 
 def encode_record(seq: int, entries: list[WalEntry]) -> bytes:
@@ -38,7 +39,7 @@ def encode_record(seq: int, entries: list[WalEntry]) -> bytes:
         n = len(e.lines)
         parts.append(_STREAM.pack(e.stream, n))
         parts.append(np.asarray(e.ts, dtype=np.int64).tobytes())
-        parts.append(np.fromiter(map(len, e.lines), dtype=np.uint32, count=n).tobytes())
+        parts.append(e.lengths.astype(np.uint32, copy=False).tobytes())
         parts.extend(e.lines)
     payload = b"".join(parts)
     return _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
@@ -53,13 +54,13 @@ def decode_record(payload: bytes) -> tuple[int, list[WalEntry]]:
         pos += _STREAM.size
         ts = np.frombuffer(payload, dtype=np.int64, count=n, offset=pos).copy()
         pos += 8 * n
-        lengths = np.frombuffer(payload, dtype=np.uint32, count=n, offset=pos).tolist()
+        lengths = np.frombuffer(payload, dtype=np.uint32, count=n, offset=pos).copy()
         pos += 4 * n
         lines: list[bytes] = []
-        for ln in lengths:
+        for ln in lengths.tolist():
             lines.append(payload[pos : pos + ln])
             pos += ln
-        out.append(WalEntry(sid, ts, lines))
+        out.append(WalEntry(sid, ts, lines, lengths))
     return seq, out
 
 
