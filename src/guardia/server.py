@@ -38,13 +38,17 @@ from starlette.types import ASGIApp
 from guardia.alerting import Alertmanager
 from guardia.config.errors import ConfigError
 from guardia.config.loader import Config, dump_redacted, load_config
+from guardia.logs.config import parse_logs_config
+from guardia.logs.errors import LogsError
+from guardia.logs.rules import instant_vector, rule_expr_error
+from guardia.logs.service import LogsService
 from guardia.model import format_duration
 from guardia.probes.service import ProbeService
 from guardia.probes.status import StatusStore, alert_sync_loop
 from guardia.probes.subscribers import SubscriberNotifier
 from guardia.probes.uptime import UptimeCache
-from guardia.promql import Engine, EngineOptions
-from guardia.rules import Notifier, RuleManager
+from guardia.promql import Engine, EngineOptions, Sample
+from guardia.rules import Notifier, RuleManager, RuleQueryError
 from guardia.scrape import ScrapeManager
 from guardia.slo.service import SLOService
 from guardia.storage.interface import Storage
@@ -54,6 +58,7 @@ from guardia.web.adapters import AlertmanagerTargets, ProcessStatus, RuleGroups,
 from guardia.web.api_v1 import ApiDeps
 from guardia.web.app import AppDeps, create_app
 from guardia.web.demo import create_demo_app
+from guardia.web.loki_api import LokiApi
 from guardia.web.probe_api import probe_routes, push_routes
 from guardia.web.protocols import RuntimeView
 from guardia.web.selfmetrics import register_process_collectors
@@ -175,6 +180,8 @@ class GuardiaProcess:
     notifier: Notifier
     rules: RuleManager
     slos: SLOService
+    logs: LogsService
+    log_rules: RuleManager
     alertmanager: Alertmanager | None
     probes: ProbeService
     status: StatusStore
@@ -341,7 +348,39 @@ class GuardiaProcess:
         self.reloaders.append(Reloader("slos", self.slos.apply_config))
         routes.extend(slo_api.routes(self.slos))
         routes.extend(slo_pages.routes(self.slos))
+        self._build_logs(cfg, external_url, routes)
         return routes
+
+    def _build_logs(self, cfg: Config, external_url: str, routes: list[BaseRoute]) -> None:
+        """The log store and its collectors, Loki's API, and LogQL rules on the same notifier."""
+        base = Path(cfg.file).parent
+        first = parse_logs_config(cfg.sections.logs, base)
+        self.logs = LogsService(Path(self.opts.storage_path) / "logs", first)
+        routes.extend(LokiApi(self.logs.store, self.logs.engine).routes())
+        self.reloaders.append(
+            Reloader("logs", lambda c: self.logs.apply_config(parse_logs_config(c.sections.logs, base)))
+        )
+        engine = self.logs.engine
+
+        def logql(expr: str, t_ms: int) -> list[Sample]:
+            try:
+                return [Sample(lb, t_ms, v) for lb, v in instant_vector(engine, expr, t_ms)]
+            except LogsError as e:
+                raise RuleQueryError(str(e)) from e
+
+        self.log_rules = RuleManager(
+            self.storage,
+            query=logql,
+            notify=self.notifier.notify,
+            external_url=external_url,
+            outage_tolerance_ms=self.opts.for_outage_tolerance_ms,
+            for_grace_period_ms=self.opts.for_grace_period_ms,
+            expr_check=rule_expr_error,
+        )
+        self.reloaders.append(
+            Reloader("log_rules", lambda c: self.log_rules.apply_config(c.prometheus.global_,
+                                                                        self.logs.config.rule_files))
+        )
 
     def _apply_alertmanager(self, cfg: Config) -> Awaitable[None] | None:
         """The embedded Alertmanager follows its section; it is started (or not) with the process."""
@@ -405,6 +444,10 @@ class GuardiaProcess:
             lambda: {p.slug: p.incident_alerts for p in self.probes.config.status_pages},
             lambda: firing_alerts(self.alertmanager), self._stop), name="status-pages"))
         self._tasks.append(asyncio.create_task(self.slos.run(self._stop), name="slos"))
+        await self.logs.start()
+        self._on_stop.push_async_callback(_bounded, self.logs.stop, 3)
+        await self.log_rules.start()
+        self._on_stop.push_async_callback(_bounded, self.log_rules.stop, 2)
         self._on_stop.push_async_callback(self._wait_tasks)
 
         api = self.api = ApiDeps(

@@ -32,6 +32,7 @@ class GuardiaSections:
     checks: tuple[Any, ...] = ()
     slos: tuple[Any, ...] = ()
     web: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    logs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def freeze(obj: Any) -> Any:
@@ -106,6 +107,11 @@ def parse_guardia_sections(src: YamlSource, own: dict[str, Any]) -> tuple[Guardi
     if web is not None and not isinstance(web, dict):
         err(("web",), "web must be a mapping (e.g. listen_address: 0.0.0.0:9090)")
         web = None
+    logs = own.get("logs")
+    if logs is not None and not isinstance(logs, dict):
+        err(("logs",), "logs must be a mapping (scrape_configs, retention, limits, rule_files: "
+            "see docs/logs.md)")
+        logs = None
     sections = GuardiaSections(
         alertmanager_inline=am_inline,
         alertmanager_file=am_file,
@@ -113,5 +119,6 @@ def parse_guardia_sections(src: YamlSource, own: dict[str, Any]) -> tuple[Guardi
         checks=lists["checks"],
         slos=lists["slos"],
         web=freeze(web or {}),
+        logs=freeze(logs or {}),
     )
     return sections, issues

@@ -9,6 +9,7 @@ as warnings (they compete for the same series but Prometheus loads them).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +122,9 @@ def _check_labels(labels: dict[str, str], base: FieldPath, what: str) -> list[tu
     return out
 
 
-def check_rule_file(rf: RuleFile, index_map: IndexMap | None = None) -> list[tuple[FieldPath, str, str]]:
+def check_rule_file(
+    rf: RuleFile, index_map: IndexMap | None = None, expr_check: Callable[[str], str | None] | None = None
+) -> list[tuple[FieldPath, str, str]]:
     """Prometheus's rule-file rules; ``index_map`` maps a salvaged document's indices back."""
     out: list[tuple[FieldPath, str, str]] = []
     seen_groups: dict[str, int] = {}
@@ -139,12 +142,13 @@ def check_rule_file(rf: RuleFile, index_map: IndexMap | None = None) -> list[tup
         out.extend(_check_labels(g.labels, (*gp, "labels"), "label"))
         for j, r in enumerate(g.rules):
             ri = int(remap_path(("groups", i, "rules", j), imap)[3])
-            out.extend(_check_rule(r, (*gp, "rules", ri), g.name, ri))
+            out.extend(_check_rule(r, (*gp, "rules", ri), g.name, ri, expr_check or expr_error))
     out.extend((remap_path(p, imap), m, s) for p, m, s in _duplicates(rf))
     return out
 
 
-def _check_rule(r: Rule, rp: FieldPath, group: str, index: int) -> list[tuple[FieldPath, str, str]]:
+def _check_rule(r: Rule, rp: FieldPath, group: str, index: int,
+                expr_check: Callable[[str], str | None]) -> list[tuple[FieldPath, str, str]]:
     out: list[tuple[FieldPath, str, str]] = []
     where = f'group "{group}", rule {index + 1}'
     if r.record is not None and r.alert is not None:
@@ -154,7 +158,7 @@ def _check_rule(r: Rule, rp: FieldPath, group: str, index: int) -> list[tuple[Fi
     if not r.expr.strip():
         out.append(((*rp, "expr"), f"{where}: field 'expr' must be set in rule", "error"))
     else:
-        err = expr_error(r.expr)
+        err = expr_check(r.expr)
         if err:
             out.append(((*rp, "expr"), f'{where}, "{r.name}": {err}', "error"))
     if r.record is not None and r.alert is None:
@@ -214,15 +218,18 @@ def _duplicates(rf: RuleFile) -> list[tuple[FieldPath, str, str]]:
     return out
 
 
-def parse_rule_file(src: YamlSource) -> tuple[RuleFile | None, list[ConfigIssue]]:
-    """Validate a rule file; the result is None when any issue is an error."""
+def parse_rule_file(src: YamlSource, expr_check: Callable[[str], str | None] | None = None,
+                    ) -> tuple[RuleFile | None, list[ConfigIssue]]:
+    """Validate a rule file; the result is None when any issue is an error.
+
+    ``expr_check`` checks each ``expr`` (PromQL by default; Loki ruler files pass LogQL's)."""
     data = src.data if src.data is not None else {}
     if not isinstance(data, dict):
         return None, [src.issue((), "a rule file must be a mapping with a 'groups' list")]
     rf, schema, index_map = validate_salvaging(RuleFile, data, src)
     if rf is None:
         return None, schema
-    findings = check_rule_file(rf, index_map)
+    findings = check_rule_file(rf, index_map, expr_check)
     if schema:
         # Warnings about a salvaged document may only reflect the parts set aside.
         findings = [f for f in findings if f[2] == "error"]
@@ -236,9 +243,9 @@ def parse_rule_file(src: YamlSource) -> tuple[RuleFile | None, list[ConfigIssue]
     return rf, issues
 
 
-def load_rule_file(path: str | Path) -> RuleFile:
+def load_rule_file(path: str | Path, expr_check: Callable[[str], str | None] | None = None) -> RuleFile:
     """Read and validate one rule file; ``ConfigError`` lists every problem."""
-    rf, issues = parse_rule_file(load_yaml(path))
+    rf, issues = parse_rule_file(load_yaml(path), expr_check)
     if rf is None:
         raise ConfigError(issues)
     return rf

@@ -129,7 +129,7 @@ def parse_logs_config(raw: Mapping[str, Any] | None, base_dir: str | Path = ".")
     if isinstance(positions, Mapping) and positions.get("filename"):
         kw["positions_file"] = rel(str(positions["filename"]))
     rule_files = raw.get("rule_files") or []
-    if not isinstance(rule_files, list) or not all(isinstance(x, str) for x in rule_files):
+    if not isinstance(rule_files, list | tuple) or not all(isinstance(x, str) for x in rule_files):
         err("rule_files", "must be a list of file paths or globs")
     else:
         kw["rule_files"] = tuple(rel(x) for x in rule_files)
@@ -137,7 +137,7 @@ def parse_logs_config(raw: Mapping[str, Any] | None, base_dir: str | Path = ".")
     syslogs: list[SyslogConfig] = []
     journals: list[JournalConfig] = []
     jobs = raw.get("scrape_configs") or []
-    if not isinstance(jobs, list):
+    if not isinstance(jobs, list | tuple):
         err("scrape_configs", "must be a list of jobs (Promtail's scrape_configs)")
         jobs = []
     names: set[str] = set()
@@ -163,7 +163,7 @@ def parse_logs_config(raw: Mapping[str, Any] | None, base_dir: str | Path = ".")
             )
         specs = job.get("pipeline_stages") or []
         try:
-            if not isinstance(specs, list):
+            if not isinstance(specs, list | tuple):
                 raise StageConfigError("must be a list of stages")
             stages = tuple(build_stages(specs, f"{where}.pipeline_stages"))
             multiline = build_multiline(specs, f"{where}.pipeline_stages")
@@ -226,7 +226,7 @@ def _labels(raw: Any, where: str, err: Any) -> tuple[tuple[str, str], ...]:
 def _tail_targets(
     raw: Any, name: str, stages: tuple[Any, ...], multiline: Any, where: str, err: Any, rel: Any
 ) -> list[TailTarget]:
-    if not isinstance(raw, list):
+    if not isinstance(raw, list | tuple):
         err(where, "must be a list")
         return []
     out: list[TailTarget] = []

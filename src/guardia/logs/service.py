@@ -16,6 +16,7 @@ from pathlib import Path
 
 from guardia.logs.config import LogsConfig, LogsConfigError
 from guardia.logs.journal import JournalReader
+from guardia.logs.logql import LogQLEngine
 from guardia.logs.store import LogStore, StoreOptions
 from guardia.logs.syslog import SyslogReceiver
 from guardia.logs.tail import FileTailer, Positions
@@ -39,6 +40,7 @@ class LogsService:
         cfg = cfg or LogsConfig()
         self.path = Path(cfg.path) if cfg.path else default_path
         self.store = LogStore(self.path, store_options(cfg))
+        self.engine = LogQLEngine(self.store)
         self.config = LogsConfig()
         self.tailer: FileTailer | None = None
         self.syslog: dict[object, SyslogReceiver] = {}

@@ -118,7 +118,7 @@ class JsonStage(Stage):
             cur: Any = doc
             for step in path:
                 if isinstance(step, int):
-                    cur = cur[step] if isinstance(cur, list) and step < len(cur) else None
+                    cur = cur[step] if isinstance(cur, list | tuple) and step < len(cur) else None
                 else:
                     cur = cur.get(step) if isinstance(cur, dict) else None
                 if cur is None:

@@ -70,13 +70,13 @@ class PushStream:
 
 @dataclass(slots=True)
 class _Pending:
-    """A cut piece of a head waiting for compression: still readable, still in the WAL."""
+    """A cut head waiting for compression, as chunk-sized pieces: still readable, still in the
+    WAL.  Its chunks reach the index in one record, so a crash leaves all of them or none."""
 
     stream: Stream
-    lines: Lines
+    pieces: list[Lines]
     first_seq: int
     last_seq: int
-    final: bool
 
 
 @dataclass
@@ -172,18 +172,24 @@ class LogStore:
             sid = struct.unpack_from("<I", payload, 1)[0]
             labels = Labels.from_sorted(tuple((k, v) for k, v in orjson.loads(payload[5:])))
             self._install_stream(sid, labels)
+        elif kind == b"G":
+            (count,) = struct.unpack_from("<I", payload, 1)
+            for i in range(count):
+                self._apply_chunk_record(payload, 5 + i * _CHUNK_REC.size)
         elif kind == b"C":
-            sid, seg, off, ln, mint, maxt, nlines, raw, cut_seq = _CHUNK_REC.unpack_from(payload, 1)
-            s = self.streams[sid]
-            if s is None or not self._chunk_path(seg).exists():
-                return
-            meta = ChunkMeta(seg, off, ln, mint, maxt, nlines, raw)
-            s.chunks.append(meta)
-            s.cut_seq = max(s.cut_seq, cut_seq)
-            s.mint = min(s.mint, mint)
-            s.maxt = max(s.maxt, maxt)
-            self._segment_maxt[seg] = max(self._segment_maxt.get(seg, maxt), maxt)
-            self._seq = max(self._seq, cut_seq)
+            self._apply_chunk_record(payload, 1)
+
+    def _apply_chunk_record(self, payload: bytes, pos: int) -> None:
+        sid, seg, off, ln, mint, maxt, nlines, raw, cut_seq = _CHUNK_REC.unpack_from(payload, pos)
+        s = self.streams[sid]
+        if s is None or not self._chunk_path(seg).exists():
+            return
+        s.chunks.append(ChunkMeta(seg, off, ln, mint, maxt, nlines, raw))
+        s.cut_seq = max(s.cut_seq, cut_seq)
+        s.mint = min(s.mint, mint)
+        s.maxt = max(s.maxt, maxt)
+        self._segment_maxt[seg] = max(self._segment_maxt.get(seg, maxt), maxt)
+        self._seq = max(self._seq, cut_seq)
 
     def _install_stream(self, sid: int, labels: Labels) -> Stream:
         while len(self.streams) <= sid:
@@ -331,16 +337,17 @@ class LogStore:
             n = len(view)
             sizes = np.cumsum(view.sizes())
             start = 0
+            pieces: list[Lines] = []
             while start < n:
                 base = int(sizes[start - 1]) if start else 0
                 stop = int(np.searchsorted(sizes, base + target, side="right"))
                 stop = min(max(stop, start + 1), n)
-                piece = view if (start == 0 and stop == n) else view.take(np.arange(start, stop))
-                p = _Pending(s, piece, s.head_first_seq, s.head_last_seq, final=stop == n)
-                s.pending.append(p)
-                self._futures.append(self._compressor.submit(self._compress, p))
-                queued += 1
+                pieces.append(view if (start == 0 and stop == n) else view.take(np.arange(start, stop)))
                 start = stop
+            p = _Pending(s, pieces, s.head_first_seq, s.head_last_seq)
+            s.pending.append(p)
+            self._futures.append(self._compressor.submit(self._compress, p))
+            queued += len(pieces)
             s.head_ts = []
             s.head_lines = []
             s.head_bytes = 0
@@ -351,34 +358,38 @@ class LogStore:
 
     def _compress(self, p: _Pending) -> None:
         try:
-            data, raw = chunkfmt.encode_lines(p.lines)
+            encoded = [chunkfmt.encode_lines(piece) for piece in p.pieces]
             with self._lock:
                 if self.closed and self._chunk_f.closed:
                     return
-                self._write_chunk(p, data, raw)
+                self._write_chunks(p, encoded)
         except Exception:
-            log.exception("event=logs_chunk_write_failed stream=%s lines=%d", p.stream.labels, len(p.lines))
+            log.exception("event=logs_chunk_write_failed stream=%s pieces=%d", p.stream.labels, len(p.pieces))
 
-    def _write_chunk(self, p: _Pending, data: bytes, raw: int) -> None:
+    def _write_chunks(self, p: _Pending, encoded: list[tuple[bytes, int]]) -> None:
         s = p.stream
-        if self._chunk_f.tell() + len(data) > self.opts.chunk_segment_bytes and self._chunk_f.tell():
-            self._chunk_f.close()
-            self._chunk_seg += 1
-            self._chunk_f = open(self._chunk_path(self._chunk_seg), "ab")  # noqa: SIM115
-        off = self._chunk_f.tell()
-        self._chunk_f.write(data)
-        ts = p.lines.ts
-        meta = ChunkMeta(self._chunk_seg, off, len(data), int(ts[0]), int(ts[-1]), len(ts), raw)
-        if p.final:
-            s.cut_seq = max(s.cut_seq, p.last_seq)
-        s.chunks.append(meta)
-        s.pending.remove(p)
-        self._segment_maxt[meta.segment] = max(self._segment_maxt.get(meta.segment, meta.maxt), meta.maxt)
+        metas: list[ChunkMeta] = []
+        for piece, (data, raw) in zip(p.pieces, encoded, strict=True):
+            if self._chunk_f.tell() + len(data) > self.opts.chunk_segment_bytes and self._chunk_f.tell():
+                self._chunk_f.close()
+                self._chunk_seg += 1
+                self._chunk_f = open(self._chunk_path(self._chunk_seg), "ab")  # noqa: SIM115
+            off = self._chunk_f.tell()
+            self._chunk_f.write(data)
+            ts = piece.ts
+            metas.append(ChunkMeta(self._chunk_seg, off, len(data), int(ts[0]), int(ts[-1]), len(ts), raw))
         self._chunk_f.flush()
         if self.opts.fsync:
             os.fsync(self._chunk_f.fileno())
-        self._write_index(b"C" + _CHUNK_REC.pack(s.id, meta.segment, off, len(data), meta.mint, meta.maxt,
-                                                  meta.lines, raw, s.cut_seq))
+        s.cut_seq = max(s.cut_seq, p.last_seq)
+        record = [b"G", struct.pack("<I", len(metas))]
+        for m in metas:
+            record.append(_CHUNK_REC.pack(s.id, m.segment, m.offset, m.length, m.mint, m.maxt, m.lines,
+                                          m.raw_bytes, s.cut_seq))
+            s.chunks.append(m)
+            self._segment_maxt[m.segment] = max(self._segment_maxt.get(m.segment, m.maxt), m.maxt)
+        s.pending.remove(p)
+        self._write_index(b"".join(record))
         self._index_f.flush()
         if self.opts.fsync:
             os.fsync(self._index_f.fileno())
@@ -524,7 +535,7 @@ class LogStore:
         """The stream's lines in [start, end) as sorted pieces (chunks, then the head)."""
         with self._lock:
             metas = [c for c in s.chunks if c.mint < end and c.maxt >= start]
-            pending = [p.lines for p in s.pending]
+            pending = [piece for p in s.pending for piece in p.pieces]
             head = s.head_lines_view() if s.head_ts else None
         out: list[Lines] = []
         for c in metas:
@@ -579,10 +590,10 @@ class LogStore:
                         chunks += 1
                         entries += c.lines
                         nbytes += c.raw_bytes
-                for p in s.pending:
+                for piece in (piece for p in s.pending for piece in p.pieces):
                     chunks += 1
-                    entries += len(p.lines)
-                    nbytes += int(p.lines.sizes().sum())
+                    entries += len(piece)
+                    nbytes += int(piece.sizes().sum())
                 if s.head_ts:
                     chunks += 1
                     entries += len(s.head_ts)

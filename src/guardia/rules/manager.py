@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import glob
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +82,11 @@ class RuleManager:
         resend_delay_ms: int = 60_000,
         run_in_thread: bool = True,
         query_offset_ms: int = 0,
+        expr_check: Callable[[str], str | None] | None = None,
     ) -> None:
         self.storage = storage
+        # how rule files' exprs are checked: PromQL by default, LogQL for Loki ruler files
+        self.expr_check = expr_check
         self.metrics = RuleMetrics(registry)
         q = query if query is not None else engine_query_func(engine or Engine(), storage)
         self.opts = GroupOptions(storage=storage, query=q, notify=notify, metrics=self.metrics,
@@ -111,7 +114,7 @@ class RuleManager:
         errors = []
         for path in expand_rule_files(patterns):
             try:
-                rf: RuleFile = load_rule_file(path)
+                rf: RuleFile = load_rule_file(path, self.expr_check)
             except ConfigError as e:
                 errors.extend(e.issues)
                 continue
