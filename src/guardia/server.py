@@ -347,7 +347,8 @@ class GuardiaProcess:
         self.slos = SLOService(self.storage, self.engine, self.rules)
         self.reloaders.append(Reloader("slos", self.slos.apply_config))
         routes.extend(slo_api.routes(self.slos))
-        routes.extend(slo_pages.routes(self.slos))
+        routes.extend(slo_pages.routes(
+            self.slos, urlparse(opts.external_url).path.rstrip("/") if opts.external_url else ""))
         self._build_logs(cfg, external_url, routes)
         return routes
 

@@ -27,7 +27,9 @@ def _error(e: ApiError) -> Response:
     return json_response({"status": "error", "errorType": e.error_type, "error": e.message}, e.status)
 
 
-def routes(slos: SLORetriever, prefix: str = "") -> list[Route]:
+def routes(slos: SLORetriever) -> list[Route]:
+    """Mounted by the web app under its route prefix, like the other API routes."""
+
     async def list_slos(request: Request) -> Response:
         service = request.query_params.get("service")
         data = [d for d in slos.list() if service is None or d["service"] == service]
@@ -42,6 +44,6 @@ def routes(slos: SLORetriever, prefix: str = "") -> list[Route]:
         return success(d)
 
     return [
-        Route(f"{prefix}/api/v1/slos", list_slos, methods=["GET"]),
-        Route(f"{prefix}/api/v1/slos/{{name:path}}", get_slo, methods=["GET"]),
+        Route("/api/v1/slos", list_slos, methods=["GET"]),
+        Route("/api/v1/slos/{name:path}", get_slo, methods=["GET"]),
     ]

@@ -205,7 +205,9 @@ def not_found(name: str, slos: Sequence[dict[str, Any]], prefix: str) -> str:
 
 
 def routes(slos: SLOPageSource, prefix: str = "") -> list[Route]:
-    """``/slos`` and ``/slos/SERVICE/NAME`` as pages of their own (no web UI in the process)."""
+    """``/slos`` and ``/slos/SERVICE/NAME`` as pages of their own (no web UI in the process).
+
+    The web app mounts routes under its route prefix; ``prefix`` is only for the links."""
     import asyncio
 
     async def list_page(request: Request) -> Response:
@@ -222,5 +224,5 @@ def routes(slos: SLOPageSource, prefix: str = "") -> list[Route]:
         hist = await asyncio.to_thread(slos.history, name)
         return standalone(f"{d['service']}/{d['name']}", detail_body(d, hist, prefix), prefix)
 
-    return [Route(f"{prefix}/slos", list_page, methods=["GET"]),
-            Route(f"{prefix}/slos/{{name:path}}", slo_page, methods=["GET"])]
+    return [Route("/slos", list_page, methods=["GET"]),
+            Route("/slos/{name:path}", slo_page, methods=["GET"])]
