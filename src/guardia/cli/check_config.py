@@ -77,6 +77,20 @@ def _slo_issues(r: CheckResult) -> list[ConfigIssue]:
         return list(e.issues)
 
 
+def _logs_issues(r: CheckResult) -> list[ConfigIssue]:
+    """A guardia.yml's ``logs:`` section as ``guardia serve`` reads it (jobs, stages, limits)."""
+    data = r.source.data if r.source is not None else None
+    if r.kind is not Kind.GUARDIA or not isinstance(data, dict) or not isinstance(data.get("logs"), dict):
+        return []
+    from guardia.logs.config import LogsConfigError, parse_logs_config  # only configs with logs pay
+
+    try:
+        parse_logs_config(data["logs"], Path(r.file).parent)
+    except LogsConfigError as e:
+        return [r.source.issue(path, msg) for path, msg in e.located()]  # type: ignore[union-attr]
+    return []
+
+
 def collect(files: list[Path]) -> tuple[list[CheckResult], list[ConfigIssue]]:
     """Check every file; issues deduplicated (a rule file named on the command line and also
     referenced from prometheus.yml is reported once), in file then position order."""
@@ -84,7 +98,8 @@ def collect(files: list[Path]) -> tuple[list[CheckResult], list[ConfigIssue]]:
     seen: set[ConfigIssue] = set()
     ordered: list[ConfigIssue] = []
     for r in results:
-        for issue in sorted((_norm(i) for i in (*r.issues, *_probe_issues(r), *_slo_issues(r))),
+        found = (*r.issues, *_probe_issues(r), *_slo_issues(r), *_logs_issues(r))
+        for issue in sorted((_norm(i) for i in found),
                             key=lambda i: (i.file != os.path.normpath(r.file), i.file, i.line or 0,
                                            i.column or 0)):
             if issue not in seen:

@@ -28,6 +28,7 @@ Every problem is reported with its field path (``logs.scrape_configs[0].pipeline
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,11 +43,29 @@ from guardia.model.labels import is_valid_label_name
 
 
 class LogsConfigError(LogsError):
-    """The ``logs:`` section is invalid; ``problems`` holds every ``path: message``."""
+    """The ``logs:`` section is invalid; ``problems`` holds every ``logs.path: message``."""
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("; ".join(problems))
+
+    def located(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Each problem as (field path, message), for positions in the YAML file."""
+        out: list[tuple[tuple[str | int, ...], str]] = []
+        for p in self.problems:
+            m = _LOCATED.match(p)
+            if not m:
+                out.append((("logs",), p))
+                continue
+            path: list[str | int] = []
+            for name, index in _PART.findall(m.group(1)):
+                path.append(int(index) if index else name)
+            out.append((tuple(path), m.group(2)))
+        return out
+
+
+_LOCATED = re.compile(r"^([A-Za-z_][\w.\[\]]*?)(?::\s+|\s+(?=is |must |needs |takes ))(.*)$", re.S)
+_PART = re.compile(r"([A-Za-z_]\w*)|\[(\d+)\]")
 
 
 @dataclass(frozen=True)
