@@ -12,14 +12,16 @@ bodies).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from guardia.alerting.receivers.base import NotifyContext, group_status, quote_meta
+from guardia.alerting.receivers.base import Notifier, NotifyContext, group_status, quote_meta
 from guardia.alerting.types import NS, Alert, common_labels, fingerprint_hex
 from guardia.config.alertmanager import AlertmanagerConfig
+from guardia.config.receivers import NotifierConfig
 from guardia.template import StringMap, Template, alertmanager_funcs, as_go_time
 
 
@@ -145,3 +147,18 @@ def templater_for(am: AlertmanagerConfig) -> Templater:
             _TEMPLATERS.clear()
         _TEMPLATERS[key] = Templater(list(am.template_files))
     return _TEMPLATERS[key]
+
+
+_C = TypeVar("_C", bound=NotifierConfig)
+
+
+def templated_notifier(make: Callable[[_C, Templater], Notifier], config: type[_C]
+                       ) -> Callable[[NotifierConfig, AlertmanagerConfig], Notifier]:
+    """An integration module's ``notifier`` for a notifier built from its config and the
+    Alertmanager's templates (every integration but the webhook's)."""
+
+    def notifier(cfg: NotifierConfig, am: AlertmanagerConfig) -> Notifier:
+        assert isinstance(cfg, config), f"{type(cfg).__name__} is not a {config.__name__}"
+        return make(cfg, templater_for(am))
+
+    return notifier

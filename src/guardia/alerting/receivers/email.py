@@ -16,11 +16,9 @@ from email.utils import formatdate, make_msgid
 import aiosmtplib
 
 from guardia.alerting.receivers.base import NotifyContext, NotifyError
-from guardia.alerting.templates import Templater, template_data, templater_for
+from guardia.alerting.templates import Templater, template_data, templated_notifier
 from guardia.alerting.types import Alert
-from guardia.config.alertmanager import AlertmanagerConfig
 from guardia.config.httpclient import ssl_context
-from guardia.config.receivers.base import NotifierConfig
 from guardia.config.receivers.email import EmailConfig
 
 
@@ -94,7 +92,5 @@ class Email:
                     smtp.close()
 
 
-def notifier(cfg: NotifierConfig, am: AlertmanagerConfig) -> Email:
-    """The email notifier for one validated ``email_configs`` entry (see ``build_notifier``)."""
-    assert isinstance(cfg, EmailConfig)
-    return Email(cfg, templater_for(am))
+notifier = templated_notifier(Email, EmailConfig)
+"""The email notifier for one validated ``email_configs`` entry (see ``build_notifier``)."""

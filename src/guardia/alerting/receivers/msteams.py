@@ -7,10 +7,8 @@ from typing import Any
 
 from guardia.alerting.receivers.base import NotifyContext, group_status
 from guardia.alerting.receivers.http import client_for, post
-from guardia.alerting.templates import Templater, template_data, templater_for
+from guardia.alerting.templates import Templater, template_data, templated_notifier
 from guardia.alerting.types import Alert
-from guardia.config.alertmanager import AlertmanagerConfig
-from guardia.config.receivers.base import NotifierConfig
 from guardia.config.receivers.msteams import MSTeamsConfig
 
 FIRING_COLOR = "8C1A1A"
@@ -42,7 +40,5 @@ class MSTeams:
             await post(client, self.url, json=self.payload(ctx, alerts))
 
 
-def notifier(cfg: NotifierConfig, am: AlertmanagerConfig) -> MSTeams:
-    """The msteams notifier for one validated ``msteams_configs`` entry (see ``build_notifier``)."""
-    assert isinstance(cfg, MSTeamsConfig)
-    return MSTeams(cfg, templater_for(am))
+notifier = templated_notifier(MSTeams, MSTeamsConfig)
+"""The msteams notifier for one validated ``msteams_configs`` entry (see ``build_notifier``)."""

@@ -11,10 +11,8 @@ from typing import Any
 
 from guardia.alerting.receivers.base import NotifyContext, group_status
 from guardia.alerting.receivers.http import client_for, post
-from guardia.alerting.templates import Templater, template_data, templater_for
+from guardia.alerting.templates import Templater, template_data, templated_notifier
 from guardia.alerting.types import Alert
-from guardia.config.alertmanager import AlertmanagerConfig
-from guardia.config.receivers.base import NotifierConfig
 from guardia.config.receivers.pagerduty import PagerdutyConfig
 
 V1_URL = "https://events.pagerduty.com/generic/2010-04-15/create_event.json"
@@ -85,7 +83,5 @@ class PagerDuty:
             await post(client, url, json=body)
 
 
-def notifier(cfg: NotifierConfig, am: AlertmanagerConfig) -> PagerDuty:
-    """The pagerduty notifier for one validated ``pagerduty_configs`` entry (see ``build_notifier``)."""
-    assert isinstance(cfg, PagerdutyConfig)
-    return PagerDuty(cfg, templater_for(am))
+notifier = templated_notifier(PagerDuty, PagerdutyConfig)
+"""The pagerduty notifier for one validated ``pagerduty_configs`` entry (see ``build_notifier``)."""

@@ -7,10 +7,8 @@ from typing import Any
 
 from guardia.alerting.receivers.base import NotifyContext, NotifyError
 from guardia.alerting.receivers.http import client_for, post
-from guardia.alerting.templates import Templater, template_data, templater_for
+from guardia.alerting.templates import Templater, template_data, templated_notifier
 from guardia.alerting.types import Alert
-from guardia.config.alertmanager import AlertmanagerConfig
-from guardia.config.receivers.base import NotifierConfig
 from guardia.config.receivers.slack import SlackConfig
 
 DEFAULTS = {
@@ -82,7 +80,5 @@ class Slack:
                                   reason="clientError")
 
 
-def notifier(cfg: NotifierConfig, am: AlertmanagerConfig) -> Slack:
-    """The slack notifier for one validated ``slack_configs`` entry (see ``build_notifier``)."""
-    assert isinstance(cfg, SlackConfig)
-    return Slack(cfg, templater_for(am))
+notifier = templated_notifier(Slack, SlackConfig)
+"""The slack notifier for one validated ``slack_configs`` entry (see ``build_notifier``)."""

@@ -6,10 +6,8 @@ from typing import Any
 
 from guardia.alerting.receivers.base import NotifyContext, NotifyError
 from guardia.alerting.receivers.http import client_for, post
-from guardia.alerting.templates import Templater, template_data, templater_for
+from guardia.alerting.templates import Templater, template_data, templated_notifier
 from guardia.alerting.types import Alert
-from guardia.config.alertmanager import AlertmanagerConfig
-from guardia.config.receivers.base import NotifierConfig
 from guardia.config.receivers.telegram import TelegramConfig
 
 MAX_MESSAGE_RUNES = 4096
@@ -50,7 +48,5 @@ class Telegram:
                               reason="clientError")
 
 
-def notifier(cfg: NotifierConfig, am: AlertmanagerConfig) -> Telegram:
-    """The telegram notifier for one validated ``telegram_configs`` entry (see ``build_notifier``)."""
-    assert isinstance(cfg, TelegramConfig)
-    return Telegram(cfg, templater_for(am))
+notifier = templated_notifier(Telegram, TelegramConfig)
+"""The telegram notifier for one validated ``telegram_configs`` entry (see ``build_notifier``)."""
