@@ -167,6 +167,16 @@ def render_quickstart(guardia_address: str, demo_address: str, directory: Path) 
     return path
 
 
+@dataclass(frozen=True, slots=True)
+class _AllRules:
+    """PromQL and LogQL rule groups as one list for /api/v1/rules and /api/v1/alerts."""
+
+    managers: tuple[RuleManager, ...]
+
+    def rule_groups(self) -> list[Any]:
+        return sorted((g for m in self.managers for g in m.rule_groups()), key=lambda g: (g.file, g.name))
+
+
 class GuardiaProcess:
     """Owns every subsystem for the life of ``guardia serve``.
 
@@ -455,7 +465,7 @@ class GuardiaProcess:
             storage=self.storage,
             engine=self.engine,
             targets=ScrapeTargets(lambda: self.scrape),
-            rules=RuleGroups(lambda: self.rules),
+            rules=RuleGroups(lambda: _AllRules((self.rules, self.log_rules))),
             status=ProcessStatus(self._config_yaml, opts.flags, self._runtime),
             snapshotter=_Snapshots(self.storage, opts.storage_path),
             enable_admin_api=opts.enable_admin_api,

@@ -115,6 +115,10 @@ async def test_serve_collects_queries_and_alerts_on_logs(tmp_path: Path) -> None
                 r = await c.get("/api/v2/alerts")
                 return [a for a in r.json() if a["labels"].get("alertname") == "AppLogsErrors"]
 
+            r = await c.get("/api/v1/rules")
+            groups = {g["name"]: g for g in r.json()["data"]["groups"]}
+            assert [rule["name"] for rule in groups["app-logs"]["rules"]] == ["app:log_errors:count1m",
+                                                                               "AppLogsErrors"]
             [alert] = await _eventually(alerted)
             assert alert["labels"]["severity"] == "page" and alert["labels"]["job"] == "app"
             assert alert["annotations"]["summary"] == "1 error lines in app"
