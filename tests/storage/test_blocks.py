@@ -281,12 +281,12 @@ def test_select_flat_holds_what_select_returns(open_db: Open) -> None:
     scrape(db, 2, 3 * R + 4 * MIN, 3 * R + 5 * MIN, name="late")
     q = db.querier(R - 2 * MIN, R - MIN)
     assert q.series([Matcher.equal("__name__", "gone")])  # the block's index lists them
-    assert q.select_flat([Matcher.equal("__name__", "gone")]).labels == []  # without samples
+    assert q.select([Matcher.equal("__name__", "gone")]).labels == []  # without samples
     q.close()
     for mint, maxt in ((0, 10**9), (R - 2 * MIN, R + 30_000), (3 * R, 3 * R + 2 * MIN), (5 * R, 6 * R)):
         q = db.querier(mint, maxt)
         for ms in ([Matcher.parse("__name__", "=~", ".+")], [Matcher.equal("i", "3")]):
-            flat = q.select_flat(ms)
+            flat = q.select(ms)
             assert flat.starts.shape[0] == len(flat.labels) + 1 and int(flat.starts[-1]) == len(flat.values)
             got = {
                 lb: (flat.timestamps[a:b].tolist(), flat.values[a:b].tolist())

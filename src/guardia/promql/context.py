@@ -1,16 +1,23 @@
-"""Per-query evaluation state: the storage, the steps, limits and collected annotations."""
+"""Per-query evaluation state: the storage, the steps, limits and collected annotations.
+
+The context owns the query's one querier: opened on the first select over the range
+``reads`` worked out from the plan, closed by the engine when the query is done.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
+from guardia.model import Matcher
 from guardia.promql.errors import QueryCanceledError, QueryTimeoutError, TooManySamplesError
+from guardia.promql.reads import Reads
 from guardia.promql.values import I64
+from guardia.storage.interface import Querier, Queryable, SelectHints, SeriesSet
 
 
 class SplitSteps(Exception):
@@ -19,7 +26,7 @@ class SplitSteps(Exception):
 
 @dataclass
 class EvalContext:
-    storage: Any  # anything with querier(mint, maxt)
+    storage: Queryable
     start: int
     end: int
     step: int
@@ -38,6 +45,27 @@ class EvalContext:
     # Samples held per top-level step, to enforce max_samples the way Prometheus does
     # (per evaluation step, not summed over a range query).
     peak_samples: int = 0
+    # What the query reads (the querier's range, each selector's hint function).
+    reads: Reads = field(default_factory=Reads)
+    querier: Querier | None = None
+
+    def select(
+        self, matchers: Sequence[Matcher], mint: int, maxt: int, *, func: str = "", range_ms: int = 0
+    ) -> SeriesSet:
+        """One selector's series in ``[mint, maxt]``, through the query's querier."""
+        self.check()
+        if self.querier is None or not self.reads.covers(mint, maxt):
+            # ``reads`` covers every selector of the plan; a select outside it (a plan
+            # node it does not know) widens the range rather than missing data.
+            self.reads.add(mint, maxt)
+            self.close()
+            self.querier = self.storage.querier(self.reads.mint, self.reads.maxt)
+        return self.querier.select(matchers, SelectHints(mint, maxt, self.step, func, range_ms))
+
+    def close(self) -> None:
+        if self.querier is not None:
+            self.querier.close()
+            self.querier = None
 
     def check(self) -> None:
         """Raise if the query ran out of time or its client went away."""

@@ -19,8 +19,9 @@ from guardia.promql.context import EvalContext, SplitSteps
 from guardia.promql.errors import BadDataError, PromQLError
 from guardia.promql.evaluator import Evaluator
 from guardia.promql.parse import parse
+from guardia.promql.reads import reads
 from guardia.promql.values import RangeVector, Scalar, String, Vector
-from guardia.storage.interface import Series
+from guardia.storage.interface import Queryable, Series
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,7 @@ class QueryResult:
 
 
 class Engine:
-    """Evaluates PromQL against anything with ``querier(mint, maxt)``.
+    """Evaluates PromQL against a ``Queryable``, through one querier per query.
 
     The engine holds no per-query state, so one instance serves every caller and thread.
     Evaluation is synchronous and CPU-bound: an async server runs it in a worker thread
@@ -71,39 +72,44 @@ class Engine:
         self.options = options or EngineOptions()
 
     def _ctx(
-        self, storage: Any, expr: str, start: int, end: int, step: int,
+        self, storage: Queryable, node: plan.Node, expr: str, start: int, end: int, step: int,
         timeout_s: float | None, cancel: threading.Event | None, lookback_ms: int | None,
     ) -> EvalContext:
         o = self.options
+        lookback = lookback_ms if lookback_ms and lookback_ms > 0 else o.lookback_delta_ms
         return EvalContext(
             storage=storage,
             start=start,
             end=end,
             step=step,
-            lookback=lookback_ms if lookback_ms and lookback_ms > 0 else o.lookback_delta_ms,
+            lookback=lookback,
             max_samples=o.max_samples,
             deadline=time.monotonic() + (timeout_s if timeout_s is not None else o.timeout_s),
             cancel=cancel,
             subquery_step=o.subquery_step_ms,
             query=expr,
             raw_budget=o.max_chunk_raw_samples,
+            reads=reads(node, start, end, lookback),
         )
 
     def instant(
-        self, storage: Any, expr: str, t_ms: int, *,
+        self, storage: Queryable, expr: str, t_ms: int, *,
         timeout_s: float | None = None, cancel: threading.Event | None = None,
         lookback_delta_ms: int | None = None,
     ) -> QueryResult:
         """Evaluate ``expr`` at ``t_ms``.  ``lookback_delta_ms`` overrides the engine's
         lookback for this query (the API's ``lookback_delta`` parameter)."""
         node = parse(expr)
-        ctx = self._ctx(storage, expr, t_ms, t_ms, 0, timeout_s, cancel, lookback_delta_ms)
+        ctx = self._ctx(storage, node, expr, t_ms, t_ms, 0, timeout_s, cancel, lookback_delta_ms)
         ts = np.array([t_ms], dtype=np.int64)
-        val = Evaluator(ctx).eval(node, ts)
+        try:
+            val = Evaluator(ctx).eval(node, ts)
+        finally:
+            ctx.close()
         return self._instant_result(ctx, val, t_ms)
 
     def range(
-        self, storage: Any, expr: str, start_ms: int, end_ms: int, step_ms: int, *,
+        self, storage: Queryable, expr: str, start_ms: int, end_ms: int, step_ms: int, *,
         timeout_s: float | None = None, cancel: threading.Event | None = None,
         lookback_delta_ms: int | None = None,
     ) -> QueryResult:
@@ -128,7 +134,26 @@ class Engine:
                 f'invalid expression type "{_type_name(vt)}" for range query, '
                 "must be Scalar or instant Vector"
             )
-        ctx = self._ctx(storage, expr, start_ms, end_ms, step_ms, timeout_s, cancel, lookback_delta_ms)
+        ctx = self._ctx(storage, node, expr, start_ms, end_ms, step_ms, timeout_s, cancel, lookback_delta_ms)
+        try:
+            parts = self._range_parts(ctx, node)
+        finally:
+            ctx.close()
+        series = []
+        for ls in sorted(parts):
+            segs = parts[ls]
+            if len(segs) == 1:
+                series.append(Series(ls, segs[0][0].copy(), segs[0][1].copy()))
+            else:
+                series.append(
+                    Series(ls, np.concatenate([s[0] for s in segs]), np.concatenate([s[1] for s in segs]))
+                )
+        return QueryResult("matrix", series, list(ctx.warnings), list(ctx.infos), ctx.total_samples)
+
+    def _range_parts(
+        self, ctx: EvalContext, node: plan.Node
+    ) -> dict[Labels, list[tuple[np.ndarray, np.ndarray]]]:
+        """Each result series' (steps, values) pieces, one per chunk of steps it has points in."""
         steps = ctx.steps()
         # Long ranges are evaluated in chunks of steps so (series x steps) arrays stay
         # bounded; every PromQL operation is local to a step, so chunks are independent.
@@ -158,16 +183,7 @@ class Engine:
                         parts.setdefault(ls, []).append((ts[m], val.values[i][m]))
             else:
                 raise PromQLError("range query produced neither vector nor scalar")
-        series = []
-        for ls in sorted(parts):
-            segs = parts[ls]
-            if len(segs) == 1:
-                series.append(Series(ls, segs[0][0].copy(), segs[0][1].copy()))
-            else:
-                series.append(
-                    Series(ls, np.concatenate([s[0] for s in segs]), np.concatenate([s[1] for s in segs]))
-                )
-        return QueryResult("matrix", series, list(ctx.warnings), list(ctx.infos), ctx.total_samples)
+        return parts
 
     def _instant_result(self, ctx: EvalContext, val: Any, t: int) -> QueryResult:
         w, i = list(ctx.warnings), list(ctx.infos)

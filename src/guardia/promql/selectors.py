@@ -28,14 +28,8 @@ def eval_times(ctx: EvalContext, ts: I64, offset_ms: int, at: plan.AtSpec) -> I6
     return out
 
 
-def _select(ctx: EvalContext, sel: plan.VectorSelector, mint: int, maxt: int) -> SeriesSet:
-    ctx.check()
-    q = ctx.storage.querier(mint, maxt)
-    try:
-        flat: SeriesSet = q.select_flat(list(sel.matchers))
-        return flat
-    finally:
-        q.close()
+def _select(ctx: EvalContext, sel: plan.VectorSelector, mint: int, maxt: int, range_ms: int = 0) -> SeriesSet:
+    return ctx.select(sel.matchers, mint, maxt, func=ctx.reads.funcs.get(id(sel), ""), range_ms=range_ms)
 
 
 def instant(ctx: EvalContext, sel: plan.VectorSelector, ts: I64, want_timestamps: bool = False) -> Vector:
@@ -71,7 +65,7 @@ def range_(ctx: EvalContext, sel: plan.MatrixSelector, ts: I64) -> RangeVector:
     et = eval_times(ctx, ts, vs.offset_ms, vs.at)
     if len(ts) == 0:
         return windowed(ctx, SeriesSet.of([]), et, sel.range_ms, ts)
-    found = _select(ctx, vs, int(et.min()) - sel.range_ms + 1, int(et.max()))
+    found = _select(ctx, vs, int(et.min()) - sel.range_ms + 1, int(et.max()), sel.range_ms)
     ctx.check_raw(len(found.timestamps))
     return windowed(ctx, found, et, sel.range_ms, ts)
 

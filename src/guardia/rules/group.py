@@ -15,7 +15,6 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -25,6 +24,7 @@ from guardia.rules.alerting import Alert, AlertingRule
 from guardia.rules.metrics import RuleMetrics
 from guardia.rules.query import QueryFunc
 from guardia.rules.recording import RecordingRule
+from guardia.storage.interface import Querier, Storage
 
 log = logging.getLogger("guardia.rules")
 
@@ -36,7 +36,7 @@ NotifyFunc = Callable[[str, Sequence[Alert]], None]
 class GroupOptions:
     """What every group of one manager shares."""
 
-    storage: Any  # guardia.storage.Storage: appender() and querier(mint, maxt)
+    storage: Storage
     query: QueryFunc
     notify: NotifyFunc | None = None
     metrics: RuleMetrics = field(default_factory=RuleMetrics)
@@ -184,12 +184,11 @@ class Group:
             q.close()
         self.opts.metrics.last_restore_duration.labels(self.key).set(time.perf_counter() - r0)
 
-    def _restore_alert(self, q: Any, rule: AlertingRule, a: Alert, t_ms: int) -> None:
+    def _restore_alert(self, q: Querier, rule: AlertingRule, a: Alert, t_ms: int) -> None:
         ls = rule.for_state_labels(a)
         matchers = [Matcher.equal(k, v) for k, v in ls]
-        series = q.select(matchers)
         # Only the series with exactly these labels (a subset match could pick another alert).
-        series = [s for s in series if s.labels == ls]
+        series = [s for s in q.select(matchers) if s.labels == ls]
         if not series:
             return
         s = series[0]

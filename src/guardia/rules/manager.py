@@ -26,6 +26,7 @@ from guardia.rules.group import Group, GroupOptions, NotifyFunc, Rule
 from guardia.rules.metrics import RuleMetrics
 from guardia.rules.query import QueryFunc, engine_query_func
 from guardia.rules.recording import RecordingRule
+from guardia.storage.interface import Storage
 
 log = logging.getLogger("guardia.rules")
 
@@ -68,7 +69,7 @@ def build_group(rf_file: str, g: Any, opts: GroupOptions, default_interval_ms: i
 class RuleManager:
     def __init__(
         self,
-        storage: Any,
+        storage: Storage,
         *,
         engine: Engine | None = None,
         query: QueryFunc | None = None,

@@ -7,10 +7,11 @@ Rules never see the engine or the storage (as in Prometheus, where rules get a
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from guardia.model import Labels
 from guardia.promql import Engine, Sample
+from guardia.storage.interface import Queryable
 
 
 class RuleQueryError(Exception):
@@ -21,7 +22,7 @@ class QueryFunc(Protocol):
     def __call__(self, expr: str, t_ms: int) -> list[Sample]: ...
 
 
-def engine_query_func(engine: Engine, storage: Any) -> QueryFunc:
+def engine_query_func(engine: Engine, storage: Queryable) -> QueryFunc:
     """Prometheus's EngineQueryFunc: scalars become a one-sample vector, other types fail."""
 
     def query(expr: str, t_ms: int) -> list[Sample]:

@@ -11,8 +11,11 @@ from guardia.storage.interface import (
     OutOfBoundsError,
     OutOfOrderError,
     Querier,
+    Queryable,
+    SelectHints,
     Series,
     SeriesRef,
+    SeriesSet,
     Storage,
 )
 
@@ -23,7 +26,10 @@ __all__ = [
     "OutOfBoundsError",
     "OutOfOrderError",
     "Querier",
+    "Queryable",
+    "SelectHints",
     "Series",
     "SeriesRef",
+    "SeriesSet",
     "Storage",
 ]

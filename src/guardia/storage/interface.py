@@ -9,6 +9,11 @@ dense integers handed out by ``Appender.ref`` for a label set and stay valid for
 of the storage object (a scrape loop caches them).  An ``Appender`` must end in ``commit``
 or ``rollback``; nothing is visible to queries before ``commit`` returns.
 
+Reads go through a ``Queryable``: a query opens one ``Querier`` over the whole time range
+it reads and closes it when done; each selector of the query is one ``select`` on it, with
+``SelectHints`` saying which part of the range it needs and what it is for, as Prometheus's
+``storage.Querier`` and ``SelectHints`` do.
+
 Timestamps are int64 milliseconds; values float64.  The staleness marker is
 ``guardia.model.STALE_NAN`` and is stored like any value; queries see it and PromQL
 interprets it.
@@ -16,7 +21,7 @@ interprets it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -56,14 +61,15 @@ class Series:
         return int(self.timestamps.shape[0])
 
 
-@dataclass(slots=True)
-class SeriesSet:
+@dataclass(slots=True, eq=False)
+class SeriesSet(Sequence[Series]):
     """Many series' samples in flat arrays: series ``i`` is ``labels[i]`` with samples
     ``timestamps[starts[i]:starts[i + 1]]`` (``len(starts) == len(labels) + 1``).
 
-    The shape the PromQL engine computes on.  A store that assembles a select into flat
-    arrays anyway hands them over as they are, instead of one ``Series`` (and two array
-    views) per series that the engine would concatenate again.
+    What ``Querier.select`` returns, the shape the PromQL engine computes on: a store that
+    assembles a select into flat arrays hands them over as they are.  Readers that want
+    one series at a time (federation, rule state restore, tests) index or iterate it and
+    get ``Series`` views of the flat arrays, so it compares equal to a list of them.
     """
 
     labels: list[Labels]
@@ -85,6 +91,69 @@ class SeriesSet:
             np.concatenate([s.values for s in series], dtype=np.float64, casting="unsafe"),
             starts,
         )
+
+    @classmethod
+    def labels_only(cls, labels: list[Labels]) -> SeriesSet:
+        """Label sets without samples: the answer to a ``labels_only`` select."""
+        empty = np.zeros(0, dtype=np.int64)
+        return cls(labels, empty, np.zeros(0), np.zeros(len(labels) + 1, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> Series:  # type: ignore[override]
+        if not -len(self.labels) <= i < len(self.labels):
+            raise IndexError("series index out of range")
+        i %= len(self.labels)
+        a, b = int(self.starts[i]), int(self.starts[i + 1])
+        return Series(self.labels[i], self.timestamps[a:b], self.values[a:b])
+
+    def __iter__(self) -> Iterator[Series]:
+        ts, vs = self.timestamps, self.values
+        bounds = self.starts.tolist()
+        for lb, a, b in zip(self.labels, bounds, bounds[1:], strict=False):
+            yield Series(lb, ts[a:b], vs[a:b])
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def in_label_order(self) -> SeriesSet:
+        """The same series in label order."""
+        order = sorted(range(len(self.labels)), key=self.labels.__getitem__)
+        if order == list(range(len(order))):
+            return self
+        counts = np.diff(self.starts)[order]
+        idx = np.repeat(self.starts[order] - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
+        idx += np.arange(idx.shape[0], dtype=np.int64)
+        starts = np.zeros(len(order) + 1, dtype=np.int64)
+        np.cumsum(counts, out=starts[1:])
+        return SeriesSet([self.labels[i] for i in order], self.timestamps[idx], self.values[idx], starts)
+
+
+@dataclass(frozen=True, slots=True)
+class SelectHints:
+    """What a reader will do with a ``select``, so a store can do no more than needed.
+
+    ``start``/``end`` (inclusive, milliseconds) narrow the querier's range to what this
+    selector reads (its lookback or range window, its offset and ``@``); a store returns
+    samples in their intersection with the querier's range.  ``step`` is the query's
+    resolution (0 for an instant query), ``func`` the function or aggregation the selector
+    feeds (``rate``, ``sum``...), ``range_ms`` the range of a range selector: a remote
+    engine may push the work down with them.  ``labels_only`` asks for label sets without
+    samples (the series API), answered from the index at its granularity, as Prometheus's
+    ``Func: "series"`` is.
+    """
+
+    start: int
+    end: int
+    step: int = 0
+    func: str = ""
+    range_ms: int = 0
+    labels_only: bool = False
 
 
 @dataclass(slots=True)
@@ -130,22 +199,21 @@ class Appender(Protocol):
 
 @runtime_checkable
 class Querier(Protocol):
-    """A read view over ``[mint, maxt]`` (inclusive, milliseconds)."""
+    """A read view over ``[mint, maxt]`` (inclusive, milliseconds); one per query."""
 
     mint: int
     maxt: int
 
-    def select(self, matchers: Sequence[Matcher], *, sort: bool = False) -> list[Series]:
-        """Series matching all ``matchers`` with samples in the querier's range.
+    def select(
+        self, matchers: Sequence[Matcher], hints: SelectHints | None = None, *, sort: bool = False
+    ) -> SeriesSet:
+        """Series matching all ``matchers`` with samples in range (``hints`` may narrow it).
 
         At least one matcher must not match the empty string (as in Prometheus), otherwise
-        ``ValueError`` is raised.  Series with no samples in range are omitted.
+        ``ValueError`` is raised.  Series with no samples in range are omitted, unless the
+        hints ask for labels only.  ``sort`` orders them by label set; otherwise no order
+        is promised.
         """
-        ...
-
-    def select_flat(self, matchers: Sequence[Matcher]) -> SeriesSet:
-        """``select`` as one ``SeriesSet`` (no order promised), for readers that compute on
-        all series at once."""
         ...
 
     def series(self, matchers: Sequence[Matcher]) -> list[Labels]:
@@ -156,7 +224,7 @@ class Querier(Protocol):
         so a series listed may have no sample inside ``[mint, maxt]`` itself.  The same
         matcher rules as ``select`` apply.
         """
-        ...
+        return self.select(matchers, SelectHints(self.mint, self.maxt, labels_only=True)).labels
 
     def label_names(self, matchers: Sequence[Matcher] = ()) -> list[str]:
         """Sorted label names of series in range (matching ``matchers`` if given)."""
@@ -169,12 +237,29 @@ class Querier(Protocol):
     def close(self) -> None: ...
 
 
-class Storage(Protocol):
-    def appender(self) -> Appender: ...
+class Queryable(Protocol):
+    """Anything that opens queriers: a store, or a fan-out over a store and remote read.
+
+    What promql, rules and the HTTP API read through; none of them knows which engine
+    answers.
+    """
 
     def querier(self, mint: int, maxt: int) -> Querier: ...
 
+
+class Storage(Queryable, Protocol):
+    """A store that takes appends and answers queries."""
+
+    def appender(self) -> Appender: ...
+
     def close(self) -> None: ...
+
+
+def hinted_range(q: Querier, hints: SelectHints | None) -> tuple[int, int]:
+    """The range a select reads: the querier's, narrowed by the hints."""
+    if hints is None:
+        return q.mint, q.maxt
+    return max(q.mint, hints.start), min(q.maxt, hints.end)
 
 
 def check_selectable(matchers: Sequence[Matcher]) -> None:

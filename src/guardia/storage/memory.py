@@ -16,10 +16,13 @@ from guardia.model import Labels, Matcher
 from guardia.model.samples import is_stale_nan
 from guardia.storage.interface import (
     AppendStats,
+    Querier,
+    SelectHints,
     Series,
     SeriesRef,
     SeriesSet,
     check_selectable,
+    hinted_range,
 )
 
 
@@ -106,27 +109,35 @@ class MemoryAppender:
         self._pending = []
 
 
-class MemoryQuerier:
+class MemoryQuerier(Querier):
     def __init__(self, storage: MemoryStorage, mint: int, maxt: int) -> None:
         self._storage = storage
         self.mint = mint
         self.maxt = maxt
 
-    def _matching(self, matchers: Sequence[Matcher]) -> list[_SeriesData]:
+    def _matching(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[_SeriesData]:
         out = []
         for s in self._storage._series:
             if all(m.matches(s.labels.get(m.name)) for m in matchers):
-                lo = bisect.bisect_left(s.ts, self.mint)
-                if lo < len(s.ts) and s.ts[lo] <= self.maxt:
+                lo = bisect.bisect_left(s.ts, mint)
+                if lo < len(s.ts) and s.ts[lo] <= maxt:
                     out.append(s)
         return out
 
-    def select(self, matchers: Sequence[Matcher], *, sort: bool = False) -> list[Series]:
+    def select(
+        self, matchers: Sequence[Matcher], hints: SelectHints | None = None, *, sort: bool = False
+    ) -> SeriesSet:
         check_selectable(matchers)
+        mint, maxt = hinted_range(self, hints)
+        found = self._matching(matchers, mint, maxt)
+        if sort:
+            found.sort(key=lambda x: x.labels)
+        if hints is not None and hints.labels_only:
+            return SeriesSet.labels_only([s.labels for s in found])
         out = []
-        for s in self._matching(matchers):
-            lo = bisect.bisect_left(s.ts, self.mint)
-            hi = bisect.bisect_right(s.ts, self.maxt)
+        for s in found:
+            lo = bisect.bisect_left(s.ts, mint)
+            hi = bisect.bisect_right(s.ts, maxt)
             out.append(
                 Series(
                     s.labels,
@@ -134,25 +145,16 @@ class MemoryQuerier:
                     np.array(s.vs[lo:hi], dtype=np.float64),
                 )
             )
-        if sort:
-            out.sort(key=lambda x: x.labels)
-        return out
-
-    def select_flat(self, matchers: Sequence[Matcher]) -> SeriesSet:
-        return SeriesSet.of(self.select(matchers))
-
-    def series(self, matchers: Sequence[Matcher]) -> list[Labels]:
-        check_selectable(matchers)
-        return [s.labels for s in self._matching(matchers)]
+        return SeriesSet.of(out)
 
     def label_names(self, matchers: Sequence[Matcher] = ()) -> list[str]:
         names: set[str] = set()
-        for s in self._matching(matchers):
+        for s in self._matching(matchers, self.mint, self.maxt):
             names.update(s.labels.names())
         return sorted(names)
 
     def label_values(self, name: str, matchers: Sequence[Matcher] = ()) -> list[str]:
-        values = {s.labels.get(name) for s in self._matching(matchers)}
+        values = {s.labels.get(name) for s in self._matching(matchers, self.mint, self.maxt)}
         values.discard("")
         return sorted(values)
 

@@ -27,7 +27,7 @@ from guardia import __version__
 from guardia.model import Labels, Matcher, format_rfc3339
 from guardia.model.labels import is_valid_label_name
 from guardia.model.matchers import matches_all
-from guardia.storage.interface import Querier
+from guardia.storage.interface import Querier, Queryable
 from guardia.web.envelope import ApiError, bad_data, error_response, success, success_raw
 from guardia.web.format import fmt_time, fmt_value_e, result_json
 from guardia.web.params import (
@@ -44,7 +44,6 @@ from guardia.web.params import (
 from guardia.web.protocols import (
     AlertmanagerRetriever,
     AlertView,
-    Queryable,
     QueryEngine,
     QueryObserver,
     RuleGroupView,

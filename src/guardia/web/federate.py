@@ -17,9 +17,9 @@ from starlette.responses import PlainTextResponse, Response
 
 from guardia.model import Labels
 from guardia.model.samples import is_stale_nan
+from guardia.storage.interface import Queryable
 from guardia.web.envelope import ApiError
 from guardia.web.params import parse_match_params, read_params
-from guardia.web.protocols import Queryable
 
 
 def _escape(v: str) -> str:

@@ -13,25 +13,20 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from guardia.model import Labels
-from guardia.storage.interface import Querier
-
-
-class Queryable(Protocol):
-    """Anything with a querier: the storage, or a fan-out over storage and remote read."""
-
-    def querier(self, mint: int, maxt: int) -> Querier: ...
+from guardia.storage.interface import Queryable
 
 
 class QueryEngine(Protocol):
     """The PromQL engine as the API uses it (``guardia.promql.Engine`` satisfies it)."""
 
     def instant(
-        self, storage: Any, expr: str, t_ms: int, *, timeout_s: float | None = None, cancel: Any = None
+        self, storage: Queryable, expr: str, t_ms: int, *, timeout_s: float | None = None,
+        cancel: Any = None,
     ) -> Any: ...
 
     def range(
         self,
-        storage: Any,
+        storage: Queryable,
         expr: str,
         start_ms: int,
         end_ms: int,

@@ -22,7 +22,7 @@ from guardia.model import Labels
 from guardia.storage.tsdb.block import Block, BlockWriter
 from guardia.storage.tsdb.index import layout_key
 from guardia.storage.tsdb.merge import Fragment, assemble
-from guardia.storage.tsdb.querier import SeriesSource
+from guardia.storage.tsdb.source import SeriesSource
 
 GROUP = 8192
 

@@ -20,7 +20,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +36,8 @@ from guardia.storage.tsdb.compact import expired, plan, write_block
 from guardia.storage.tsdb.head import Head, release_free_memory
 from guardia.storage.tsdb.metrics import TSDBMetrics
 from guardia.storage.tsdb.options import TSDBOptions
-from guardia.storage.tsdb.querier import SeriesSource, TSDBQuerier
+from guardia.storage.tsdb.querier import TSDBQuerier
+from guardia.storage.tsdb.source import SeriesSource
 
 __all__ = ["TSDB", "MaintenanceReport", "StorageLockedError", "TSDBAppender", "TSDBQuerier"]
 
@@ -99,6 +100,7 @@ class TSDB:
         self._wal: wal.WALWriter | None = None
         self.replay = ReplayReport()
         self._closed = False
+        self._head_cuts = 0
 
     @classmethod
     def open(
@@ -360,14 +362,24 @@ class TSDB:
         if lows:
             m.lowest_timestamp.set(min(lows))
 
-    def _sources_for(self, mint: int, maxt: int) -> list[SeriesSource]:
-        """Blocks and head for a querier; the blocks are acquired (the querier releases)."""
+    # --- what a querier reads through (``source.SourceCatalog``) ----------------------------
+
+    @property
+    def read_lock(self) -> threading.RLock:
+        return self._lock
+
+    def head_cuts(self) -> int:
+        return self._head_cuts
+
+    def acquire_sources(self, mint: int, maxt: int, covered: Collection[str]) -> list[SeriesSource]:
         with self._lock:
-            blocks = [b for b in self.blocks if b.maxt >= mint and b.mint <= maxt]
+            blocks = [
+                b for b in self.blocks
+                if b.maxt >= mint and b.mint <= maxt and not (covered and set(b.sources) <= set(covered))
+            ]
             for b in blocks:
                 b.acquire()
-            srcs: list[SeriesSource] = [*blocks, self.head]
-            return srcs
+            return [*blocks, self.head]
 
     # --- housekeeping -----------------------------------------------------------------------
 
@@ -418,6 +430,7 @@ class TSDB:
                     self.blocks.sort(key=lambda b: b.mint)
                     rep.blocks_cut.append(path.name)
                 h.truncate(end)
+                self._head_cuts += 1
                 self.metrics.head_truncations.inc()
             cut = True
         if cut:

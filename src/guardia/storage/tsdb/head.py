@@ -740,7 +740,7 @@ class Head:
         if self.mint == INT64_MAX:
             self.maxt = INT64_MIN
 
-    # --- the querier's view (``querier.SeriesSource``) -------------------------------------
+    # --- the querier's view (``source.SeriesSource``)  -------------------------------------
 
     def select_ids(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> I64:
         ids = self.index.postings_for(matchers) if matchers else self.index.all_ids()

@@ -1,0 +1,85 @@
+"""The read side's contract: one querier serves a whole query, hints narrow each select,
+labels-only selects answer from the index, and the set of series reads like a list."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from guardia.model import Labels, Matcher
+from guardia.storage.interface import SelectHints, Series, SeriesSet
+from guardia.storage.memory import MemoryStorage
+from guardia.storage.tsdb import TSDB
+
+from .conftest import ALL, dump
+from .test_blocks import MIN, R, opts, scrape
+
+Open = Callable[..., TSDB]
+
+
+def test_a_querier_open_while_the_head_is_cut_still_reads_what_moved_into_the_block(open_db: Open) -> None:
+    db = open_db(opts(max_block_range_ms=R))
+    scrape(db, 5, 0, R + 2 * MIN)
+    q = db.querier(0, R + 2 * MIN - 1)  # the query starts: all of this is in the head
+    want = dump(q)
+    scrape(db, 5, R + 2 * MIN, 2 * R)  # more data arrives; the head spans 2 ranges
+    assert db.maintain().blocks_cut  # [0, R) leaves the head for a block
+    assert dump(q) == want
+    q.close()
+
+
+def test_hints_narrow_the_select_to_the_selectors_window(open_db: Open) -> None:
+    db = open_db(opts())
+    scrape(db, 3, 0, 5 * MIN)
+    mem = MemoryStorage()
+    for s in db.querier(0, 10**9).select(ALL):
+        mem.add_series(s.labels, s.timestamps.tolist(), s.values.tolist())
+    for store in (db, mem):
+        q = store.querier(0, 10**9)
+        got = q.select([Matcher.equal("i", "1")], SelectHints(MIN, 2 * MIN, step=15_000, func="rate"))
+        assert got[0].timestamps.tolist() == list(range(MIN, 2 * MIN + 1, 15_000))
+        # the querier's own range still bounds what a hint may ask for
+        narrow = store.querier(0, MIN)
+        got = narrow.select([Matcher.equal("i", "1")], SelectHints(MIN // 2, 10 * MIN))
+        assert got[0].timestamps.tolist() == list(range(30_000, MIN + 1, 15_000))
+        narrow.close()
+        q.close()
+
+
+def test_a_labels_only_select_gives_label_sets_without_samples(open_db: Open) -> None:
+    db = open_db(opts())
+    scrape(db, 4, 0, 2 * MIN)
+    q = db.querier(0, 10**9)
+    got = q.select([Matcher.equal("__name__", "m")], SelectHints(0, 10**9, labels_only=True), sort=True)
+    assert got.labels == [Labels.of(__name__="m", i=str(i)) for i in range(4)]
+    assert got.timestamps.size == 0 and got.starts.tolist() == [0] * 5
+    assert sorted(q.series([Matcher.equal("__name__", "m")])) == got.labels
+    with pytest.raises(ValueError, match="non-empty matcher"):
+        q.select([Matcher.parse("x", "=~", ".*")], SelectHints(0, 1, labels_only=True))
+    q.close()
+
+
+def test_a_sorted_select_orders_series_by_labels_with_their_samples(open_db: Open) -> None:
+    db = open_db(opts())
+    app = db.appender()
+    for name in ("c", "a", "b"):
+        app.append(Labels.of(__name__="x", k=name), 1000, float(ord(name)))
+    app.append(Labels.of(__name__="x", k="a"), 2000, 1.0)
+    app.commit()
+    got = db.querier(0, 10**9).select([Matcher.equal("__name__", "x")], sort=True)
+    assert [s.labels.get("k") for s in got] == ["a", "b", "c"]
+    assert [s.values.tolist() for s in got] == [[97.0, 1.0], [98.0], [99.0]]
+
+
+def test_a_series_set_reads_as_a_list_of_series() -> None:
+    a = Series(Labels.of(__name__="a"), np.array([1, 2]), np.array([1.0, 2.0]))
+    b = Series(Labels.of(__name__="b"), np.array([3]), np.array([3.0]))
+    ss = SeriesSet.of([b, a])
+    assert len(ss) == 2 and ss[1].labels == a.labels and ss[-1].timestamps.tolist() == [1, 2]
+    assert [s.labels for s in ss] == [b.labels, a.labels]
+    assert [s.values.tolist() for s in ss.in_label_order()] == [[1.0, 2.0], [3.0]]
+    assert SeriesSet.of([]) == [] and ss != []
+    with pytest.raises(IndexError):
+        ss[2]
