@@ -19,7 +19,6 @@ import logging
 import os
 import shutil
 import threading
-import time
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from guardia.storage.tsdb import wal
 from guardia.storage.tsdb.block import Block, BlockCorruptError, is_block_dir
 from guardia.storage.tsdb.compact import expired, plan, write_block
 from guardia.storage.tsdb.head import Head, release_free_memory
+from guardia.storage.tsdb.head_wal import ReplayReport
 from guardia.storage.tsdb.metrics import TSDBMetrics
 from guardia.storage.tsdb.options import TSDBOptions
 from guardia.storage.tsdb.querier import TSDBQuerier
@@ -64,14 +64,6 @@ class MaintenanceReport:
     deleted: list[tuple[str, str]] = field(default_factory=list)
 
 
-@dataclass(slots=True)
-class ReplayReport:
-    records: int = 0
-    samples: int = 0
-    corruptions: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-
 class TSDB:
     """A durable time-series store in one directory (see module docs)."""
 
@@ -95,7 +87,6 @@ class TSDB:
         # would be garbage scattered through the small-object heap (and stay resident).
         self._pending_series = bytearray()
         self._created = 0
-        self._frame_samples = 0
         self._lockfile: int = -1
         self._wal: wal.WALWriter | None = None
         self.replay = ReplayReport()
@@ -208,72 +199,13 @@ class TSDB:
     # --- WAL replay -------------------------------------------------------------------------
 
     def _replay(self) -> None:
-        t0 = time.perf_counter()
-        rep = self.replay
-        head = self.head
-        stats = AppendStats()
-        waldir = self.path / "wal"
-        frames: list[tuple[int, int, int, I64, bytes]] = []
-        for rec in wal.replay_records(waldir, repair=not self.read_only):
-            if frames and (isinstance(rec, wal.Corruption) or rec[0] != wal.REC_PAGE):
-                self._load_frames(frames)
-                frames = []
-            if isinstance(rec, wal.Corruption):
-                msg = f"{rec.segment}: offset {rec.offset}: {rec.reason}"
-                rep.corruptions.append(msg)
-                self.metrics.wal_corruptions.inc()
-                log.warning("event=wal_corruption where=%r action=truncated_here", msg)
-                continue
-            rtype, payload = rec
-            rep.records += 1
-            if rtype == wal.REC_SERIES:
-                for ref, labels in wal.decode_series(payload):
-                    if ref < head.num_series:
-                        continue
-                    if ref > head.num_series:
-                        log.warning("event=wal_series_gap ref=%d expected=%d", ref, head.num_series)
-                        continue
-                    head.ref_for(labels)
-            elif rtype == wal.REC_SAMPLES_T:
-                refs, t, vs = wal.decode_samples_t(payload)
-                self._replay_samples(refs, t, vs, stats)
-            elif rtype == wal.REC_SAMPLES:
-                refs, ts, vs = wal.decode_samples(payload)
-                self._replay_samples(refs, ts, vs, stats)
-            elif rtype == wal.REC_PAGE:
-                frames.append(wal.decode_page_record(payload))
-            elif rtype == wal.REC_OOO:
-                refs, ts, vs = wal.decode_samples(payload)
-                ok = refs < head.num_series
-                head.load_ooo(refs[ok], ts[ok], vs[ok])
-            elif rtype == wal.REC_STATE:
-                head.min_valid_t = max(head.min_valid_t, wal.decode_state(payload))
-        if frames:
-            self._load_frames(frames)
-        rep.samples = stats.appended + self._frame_samples
-        rep.seconds = time.perf_counter() - t0
-        self.metrics.replay_seconds.set(rep.seconds)
-        self.metrics.head_series_created.inc(head.num_series)
+        def corrupt(where: str) -> None:
+            self.metrics.wal_corruptions.inc()
+            log.warning("event=wal_corruption where=%r action=truncated_here", where)
 
-    def _load_frames(self, frames: list[tuple[int, int, int, I64, bytes]]) -> None:
-        n = self.head.num_series
-        before = len(self.head.spans)
-        by_span: dict[int, list[tuple[int, int, int, I64, bytes]]] = {}
-        for f in frames:
-            by_span.setdefault(f[0], []).append(f)
-        for _, fs in sorted(by_span.items()):
-            ok = [(refs, blob) for _, _, _, refs, blob in fs if refs.size and int(refs.max()) < n]
-            self.head.load_span(fs[0][1], fs[0][2], ok)
-        self._frame_samples += sum(sp.nsamples for sp in self.head.spans[before:])
-
-    def _replay_samples(self, refs: I64, t: int | I64, vs: F64, stats: AppendStats) -> None:
-        n = self.head.num_series
-        if refs.size and int(refs.max()) >= n:
-            ok = refs < n
-            refs, vs = refs[ok], vs[ok]
-            if not isinstance(t, int):
-                t = t[ok]
-        self.head.append(refs, t, vs, stats)
+        self.replay = self.head.replay(self.path / "wal", repair=not self.read_only, on_corruption=corrupt)
+        self.metrics.replay_seconds.set(self.replay.seconds)
+        self.metrics.head_series_created.inc(self.head.num_series)
 
     # --- Storage protocol -------------------------------------------------------------------
 
@@ -447,22 +379,8 @@ class TSDB:
             self.metrics.wal_truncations.inc()
 
     def _checkpoint_records(self) -> Iterator[bytes]:
-        h = self.head
-        yield wal.frame(wal.REC_STATE, wal.encode_state(h.min_valid_t))
-        n = h.num_series
-        for lo in range(0, n, 10_000):
-            ids = np.arange(lo, min(lo + 10_000, n), dtype=np.int64)
-            items = list(zip(ids.tolist(), h.index.labels_of(ids), strict=True))
-            yield wal.frame(wal.REC_SERIES, wal.encode_series(items))
-        for span, start, end, refs, blob in h.export_frames():
-            yield wal.frame(wal.REC_PAGE, wal.encode_page_record(span, start, end, refs, blob))
-        refs, ts, vs = h.export_samples()
-        if refs.size:
-            yield wal.frame(wal.REC_SAMPLES, wal.encode_samples(refs, ts, vs))
-        refs, ts, vs = h.ooo_samples()
-        if refs.size:
-            yield wal.frame(wal.REC_OOO, wal.encode_samples(refs, ts, vs))
-        self._pending_series = bytearray()
+        yield from self.head.checkpoint_records()
+        self._pending_series = bytearray()  # the checkpoint holds every series now
 
     def _compact(self, rep: MaintenanceReport) -> None:
         while True:

@@ -1,0 +1,160 @@
+"""Appending to the head: order, duplicate and bounds checks, and writes into window buffers,
+many refs at once; out-of-order samples within the window go to a side buffer."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from guardia.storage.interface import AppendStats
+from guardia.storage.tsdb.head_compress import HeadCompress
+from guardia.storage.tsdb.head_layout import F64, I64, U64, Page, Window, mapped_zeros
+
+
+class HeadAppend(HeadCompress):
+    """The append path (one scrape is a handful of numpy writes)."""
+
+    def append(self, refs: I64, ts: I64 | int, vs: F64, stats: AppendStats) -> None:
+        """Append samples (any order, any refs); rejected ones are counted in ``stats``."""
+        n = refs.shape[0]
+        if n == 0:
+            return
+        if isinstance(ts, int):
+            if self._unique(refs):
+                self._round(refs, ts, vs, stats)
+                self._finalize_due()
+                return
+            ts = np.full(n, ts, dtype=np.int64)
+        order = np.lexsort((ts, refs))
+        r, t, v = refs[order], ts[order], vs[order]
+        newgrp = np.ones(n, dtype=np.bool_)
+        newgrp[1:] = r[1:] != r[:-1]
+        gstart = np.maximum.accumulate(np.where(newgrp, np.arange(n), 0))
+        rank = np.arange(n) - gstart
+        if int(rank.max()) == 0:
+            self._round(r, t, v, stats)
+        else:
+            by_rank = np.argsort(rank, kind="stable")
+            bounds = np.concatenate(([0], np.cumsum(np.bincount(rank))))
+            for k in range(bounds.shape[0] - 1):
+                sel = by_rank[bounds[k] : bounds[k + 1]]
+                self._round(r[sel], t[sel], v[sel], stats)
+        self._finalize_due()
+
+    def _unique(self, refs: I64) -> bool:
+        if refs.shape[0] < 2:
+            return True
+        if refs.shape[0] < 64:
+            return bool(len(set(refs.tolist())) == refs.shape[0])
+        # Stamp each ref with its position; a repeated ref keeps only one stamp.  Stamps
+        # grow across calls, so the array is cleared only when int32 stamps run out.
+        if self._mark.shape[0] < self._cap or self._mark_base + refs.shape[0] >= 2**31:
+            self._mark = np.zeros(self._cap, dtype=np.int32)  # new, or stamps ran out
+            self._mark_base = 1
+        pos = np.arange(self._mark_base, self._mark_base + refs.shape[0], dtype=np.int32)
+        self._mark_base += refs.shape[0]
+        self._mark[refs] = pos
+        return bool((self._mark[refs] == pos).all())
+
+    def _round(self, refs: I64, t: I64 | int, vs: F64, stats: AppendStats) -> None:
+        """Append at most one sample per series (``refs`` unique)."""
+        lt = self.last_t[refs]
+        bits = vs.view(np.uint64)
+        if isinstance(t, int) and t >= self.min_valid_t and bool((lt < t).all()):
+            self._write(refs, t, vs, bits)
+            stats.appended += refs.shape[0]
+            return
+        tt = np.full(refs.shape[0], t, dtype=np.int64) if isinstance(t, int) else t
+        oob = tt < self.min_valid_t
+        ok = ~oob
+        gt = (tt > lt) & ok
+        eq = (tt == lt) & ok
+        older = (tt < lt) & ok
+        stats.out_of_bounds += int(oob.sum())
+        if eq.any():
+            stats.duplicate += int((eq & (self.last_bits[refs] != bits)).sum())
+        if older.any():
+            if self.ooo_window > 0:
+                in_window = older & (tt >= lt - self.ooo_window)
+                stats.out_of_order += int((older & ~in_window).sum())
+                idx = np.nonzero(in_window)[0]
+                if idx.size:
+                    self._append_ooo(refs[idx], tt[idx], vs[idx], stats)
+            else:
+                stats.out_of_order += int(older.sum())
+        if gt.any():
+            sel = np.nonzero(gt)[0]
+            r, ts_sel, v_sel, b_sel = refs[sel], tt[sel], vs[sel], bits[sel]
+            wids = ts_sel // self.W
+            w0 = int(wids[0])
+            if bool((wids == w0).all()):
+                self._write(r, ts_sel, v_sel, b_sel)
+            else:
+                for w in np.unique(wids).tolist():
+                    m = wids == w
+                    self._write(r[m], ts_sel[m], v_sel[m], b_sel[m])
+            stats.appended += sel.shape[0]
+
+    def _window(self, wid: int) -> Window:
+        w = self.windows.get(wid)
+        if w is None:
+            cap = self._cap
+            w = Window(
+                wid, wid * self.W,
+                mapped_zeros((cap, self.S), np.int32),
+                mapped_zeros((cap, self.S), np.float64),
+                np.zeros(cap, dtype=np.uint8),
+            )
+            self.windows[wid] = w
+        return w
+
+    def _write(self, r: I64, t: I64 | int, vs: F64, bits: U64) -> None:
+        """In-order samples of one window (``r`` unique)."""
+        t_first = t if isinstance(t, int) else int(t[0])
+        w = self._window(t_first // self.W)
+        pos = w.n[r]
+        full = pos >= self.S
+        if full.any():
+            self._spill(w, r[full])
+            pos = w.n[r]
+        flat = r * self.S + pos  # 1-D stores: about three times cheaper than 2-D fancy ones
+        w.ts.reshape(-1)[flat] = t - w.base
+        w.vs.reshape(-1)[flat] = vs
+        w.n[r] = pos + 1
+        self.last_t[r] = t
+        self.last_bits[r] = bits
+        first = pos == 0
+        if first.any():
+            rf = r[first]
+            tf = t if isinstance(t, int) else t[first]
+            self.first_t[rf] = np.minimum(self.first_t[rf], tf)
+        if isinstance(t, int):
+            lo = hi = t
+        else:
+            lo, hi = int(t.min()), int(t.max())
+        if lo < self.mint:
+            self.mint = lo
+        if hi > self.maxt:
+            self.maxt = hi
+
+    def _spill(self, w: Window, refs: I64) -> None:
+        """Compress full rows of a window into a page and empty them."""
+        refs = np.sort(refs)
+        n = w.n[refs].astype(np.int64)
+        mask = np.arange(self.S)[None, :] < n[:, None]
+        ts = w.ts[refs][mask].astype(np.int64) + w.base
+        vs = w.vs[refs][mask]
+        w.spills.append(Page(refs, n, ts, vs, self.options.head_zstd_level))
+        w.n[refs] = 0
+
+    def _append_ooo(self, refs: I64, ts: I64, vs: F64, stats: AppendStats) -> None:
+        for r, t, v in zip(refs.tolist(), ts.tolist(), vs.tolist(), strict=True):
+            existing = self._sample_at(r, t)
+            if existing is not None:
+                if np.float64(existing).view(np.uint64) != np.float64(v).view(np.uint64):
+                    stats.duplicate += 1
+                continue
+            self.ooo.setdefault(r, {})[t] = v
+            stats.appended += 1
+            if t < self.first_t[r]:
+                self.first_t[r] = t
+            self.mint = min(self.mint, t)

@@ -1,0 +1,188 @@
+"""Compressing the head: a window whose time has passed becomes a span of label-ordered frames,
+and spans of a longer aligned range are merged into one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+from guardia.storage.tsdb.chunks import row_starts
+from guardia.storage.tsdb.head_layout import (
+    _FRAMES_PER_BATCH,
+    _REOPENED_PATIENCE,
+    F64,
+    I64,
+    INT64_MAX,
+    INT64_MIN,
+    Page,
+    Span,
+    Window,
+    release_free_memory,
+)
+from guardia.storage.tsdb.head_read import HeadRead
+from guardia.storage.tsdb.merge import Fragment, assemble, gather_rows
+
+
+class HeadCompress(HeadRead):
+    """Window compression and span merging."""
+
+    def _finalize_due(self) -> None:
+        if len(self.windows) < 2 and not self._late_windows():
+            return
+        for wid in sorted(self.windows):
+            if self._due(wid):
+                self.finalize(wid)
+
+    def _due(self, wid: int) -> bool:
+        """Whether window ``wid`` is complete enough to compress.
+
+        A window reopened by late samples (a sender lagging minutes behind the others, such
+        as a remote-write shard catching up) is compressed when the late sender has moved on
+        to a later window, not after each of its batches: otherwise every late batch would
+        pay a whole compression for a few thousand samples and leave a tiny span behind.
+        Past ``_REOPENED_PATIENCE`` windows of lag it is compressed anyway, so a sender that
+        stops cannot keep a buffer uncompressed until the next block cut.
+        """
+        end = (wid + 1) * self.W + self.grace
+        if end > self.maxt:
+            return False
+        if wid > self._compressed_upto:
+            return True
+        newest_reopened = max(w for w in self.windows if w <= self._compressed_upto)
+        return wid != newest_reopened or end + _REOPENED_PATIENCE * self.W <= self.maxt
+
+    def _late_windows(self) -> bool:
+        return any(self._due(wid) for wid in self.windows)
+
+    def finalize(self, wid: int) -> None:
+        """Compress window ``wid`` (spills and buffer) into label-ordered frames."""
+        self._compressed_upto = max(self._compressed_upto, wid)
+        self._compress_window(self.windows.pop(wid))
+        release_free_memory()  # the window and the decoded batches are gone now
+
+    def finalize_all(self) -> None:
+        for wid in sorted(self.windows):
+            self.finalize(wid)
+
+    def _compress_window(self, w: Window) -> None:
+        n = self.num_series
+        present = w.n[:n] > 0
+        spill_refs = [p.refs() for p in w.spills]
+        for pr in spill_refs:
+            present[pr] = True
+        refs = np.nonzero(present)[0].astype(np.int64)
+        if not refs.size:
+            return
+        # Spill pages are in ref order and batches in label order (every batch touches
+        # every page): decode each page once, not once per batch.
+        spills = [(pr, *p.decode()) for pr, p in zip(spill_refs, w.spills, strict=True)]
+        starts = [row_starts(c.astype(np.int32)) for _, c, _, _ in spills]
+        slot = np.full(n, -1, dtype=np.int64)  # ref → its row in the current batch
+
+        def rows_of(sub: I64) -> tuple[I64, I64, F64]:
+            frags: list[Fragment] = []
+            slot[sub] = np.arange(sub.shape[0])
+            for (pr, counts, ts, vs), st in zip(spills, starts, strict=True):
+                qi = slot[pr]
+                rows = np.nonzero(qi >= 0)[0]
+                if rows.size:
+                    idx, c = gather_rows(st, counts, rows)
+                    frags.append(Fragment(qi[rows], c, ts[idx], vs[idx]))
+            slot[sub] = -1
+            hs = sub[w.n[sub] > 0]
+            if hs.size:
+                frags.append(self._buffer_fragment(w, hs, np.searchsorted(sub, hs).astype(np.int64)))
+            return assemble(sub.shape[0], frags, INT64_MIN, INT64_MAX)
+
+        self._add_span(w.base, w.base + self.W, refs, rows_of)
+
+    def _add_span(
+        self, start: int, end: int, refs: I64, rows_of: Callable[[I64], tuple[I64, I64, F64]],
+        level: int | None = None,
+    ) -> None:
+        """Frames for sorted ``refs``; rows without samples are dropped.
+
+        ``rows_of(sub)`` gives (counts, ts, vs) of the sorted refs ``sub``.  It is asked
+        for a few frames' worth of series at a time, in label order, so compressing a
+        window or merging spans holds a few MiB of decoded samples, not all of them: a
+        peak of decoded samples would stay in the allocator's heap as resident memory.
+        """
+        if not refs.size:
+            return
+        by_label = refs[np.argsort(self._label_rank()[refs], kind="stable")]
+        rows = self.options.page_rows
+        batch = rows * _FRAMES_PER_BATCH
+        max_frames = -(-refs.shape[0] // rows) + -(-refs.shape[0] // batch)
+        frame_of: npt.NDArray[np.int16] | npt.NDArray[np.int32] = (
+            np.full(self.num_series, -1, dtype=np.int16)
+            if max_frames < 2**15
+            else np.full(self.num_series, -1, dtype=np.int32)
+        )
+        frames: list[Page] = []
+        level = self.options.head_zstd_level if level is None else level
+        for lo in range(0, by_label.shape[0], batch):
+            in_label = by_label[lo : lo + batch]
+            sub = np.sort(in_label)
+            counts, ts, vs = rows_of(sub)
+            pos = np.searchsorted(sub, in_label)  # label order, as rows of ``sub``
+            pos = pos[counts[pos] > 0]
+            starts = row_starts(counts.astype(np.int32))
+            for f in range(0, pos.shape[0], rows):
+                member = np.sort(pos[f : f + rows])  # rows in ascending ref order
+                idx, c = gather_rows(starts, counts, member)
+                frame_of[sub[member]] = len(frames)
+                frames.append(Page(sub[member], c, ts[idx], vs[idx], level))
+        if frames:
+            self.spans.append(
+                Span(start, end, frames, frame_of, min(f.mint for f in frames), max(f.maxt for f in frames))
+            )
+
+    def merge_spans(self, factor: int = 10) -> int:
+        """Merge the spans of each complete aligned ``factor × window`` range into one.
+
+        Longer rows compress better (one raw first value per row instead of one per
+        window) and a query touches fewer frames.  Returns how many ranges were merged.
+        """
+        width = self.W * factor
+        live = {wid * self.W // width for wid in self.windows}
+        groups: dict[int, list[int]] = {}
+        for i, sp in enumerate(self.spans):
+            if sp.end - sp.start < width:
+                groups.setdefault(sp.start // width, []).append(i)
+        merged = 0
+        done: set[int] = set()
+        new_spans: list[tuple[int, Span]] = []
+        for k, idxs in groups.items():
+            end = (k + 1) * width
+            if k in live or end + self.grace > self.maxt or len(idxs) < 2:
+                continue
+            parts = [self.spans[i] for i in idxs]
+            refs = np.unique(np.concatenate([np.nonzero(sp.frame_of >= 0)[0] for sp in parts])).astype(
+                np.int64
+            )
+
+            def rows_of(sub: I64, parts: list[Span] = parts) -> tuple[I64, I64, F64]:
+                frags: list[Fragment] = []
+                for sp in parts:
+                    frags.extend(self._span_fragments(sp, sub))
+                return assemble(sub.shape[0], frags, INT64_MIN, INT64_MAX)
+
+            before = len(self.spans)
+            self._add_span(k * width, end, refs, rows_of)
+            if len(self.spans) > before:
+                new_spans.append((idxs[0], self.spans.pop()))
+            done.update(idxs)
+            merged += 1
+        if merged:
+            keep: list[Span] = []
+            first_of = dict(new_spans)
+            for i, sp in enumerate(self.spans):
+                if i in first_of:
+                    keep.append(first_of[i])
+                if i not in done:
+                    keep.append(sp)
+            self.spans = keep
+            release_free_memory()
+        return merged

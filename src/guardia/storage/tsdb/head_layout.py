@@ -1,0 +1,143 @@
+"""The head's building blocks: window buffers, compressed pages and spans, and the memory
+helpers that keep them small (see ``head`` for the layout as a whole)."""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from guardia.storage.tsdb.chunks import decode_page, encode_page
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+U64 = npt.NDArray[np.uint64]
+I32 = npt.NDArray[np.int32]
+
+INT64_MIN = int(np.iinfo(np.int64).min)
+INT64_MAX = int(np.iinfo(np.int64).max)
+
+
+def _malloc_trim() -> Callable[[], None]:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        return lambda: None
+
+    def release() -> None:
+        trim(0)
+
+    return release
+
+
+release_free_memory = _malloc_trim()
+"""Give freed heap memory back to the OS.
+
+Compressing a window allocates and frees many medium-sized temporary arrays; glibc keeps
+that memory in its heap, where it would count as resident forever.
+"""
+
+
+_FRAMES_PER_BATCH = 16  # frames built per batch when compressing (8,192 series at 512 rows)
+_MAPPED_MIN = 1 << 18  # smaller window buffers (small heads, tests) come from np.zeros
+
+A = TypeVar("A", bound=np.generic)
+
+
+def mapped_zeros(shape: tuple[int, int], dtype: type[A]) -> npt.NDArray[A]:
+    """A zeroed array in its own anonymous memory map.
+
+    A window buffer is written only where series have samples and dropped whole once
+    compressed.  From ``np.zeros`` it may come out of the allocator's heap, reusing
+    memory that must be cleared (all of it resident at once) and, once freed, staying in
+    the heap; a map is zero pages until written and goes back to the OS when dropped.
+    """
+    nbytes = shape[0] * shape[1] * np.dtype(dtype).itemsize
+    if nbytes < _MAPPED_MIN:
+        return np.zeros(shape, dtype=dtype)
+    out: npt.NDArray[A] = np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype).reshape(shape)
+    return out
+
+
+def mapped_grow(a: npt.NDArray[A], cap: int) -> npt.NDArray[A]:
+    b = mapped_zeros((cap, a.shape[1]), a.dtype.type)
+    b[: a.shape[0]] = a
+    return b
+
+
+# How many windows of data a reopened window may trail the newest sample before it is
+# compressed even though a late sender may still be writing to it.
+_REOPENED_PATIENCE = 4
+
+class Page:
+    """Compressed rows of several series (refs sorted ascending)."""
+
+    __slots__ = ("_refs", "blob", "maxt", "mint", "nsamples")
+
+    def __init__(self, refs: I64, counts: I64, ts: I64, vs: F64, level: int) -> None:
+        self._refs = refs.astype(np.int32)
+        self.mint = int(ts.min())
+        self.maxt = int(ts.max())
+        self.nsamples = int(ts.shape[0])
+        self.blob = encode_page(counts.astype(np.int32), ts, vs, level)
+
+    @classmethod
+    def from_blob(cls, refs: I64, blob: bytes) -> Page:
+        _, ts, _ = decode_page(blob)
+        p = cls.__new__(cls)
+        p._refs = refs.astype(np.int32)
+        p.mint = int(ts.min())
+        p.maxt = int(ts.max())
+        p.nsamples = int(ts.shape[0])
+        p.blob = blob
+        return p
+
+    def refs(self) -> I64:
+        return self._refs.astype(np.int64)
+
+    @property
+    def nrows(self) -> int:
+        return int(self._refs.shape[0])
+
+    def decode(self) -> tuple[I64, I64, F64]:
+        counts, ts, vs = decode_page(self.blob)
+        return counts.astype(np.int64), ts, vs
+
+    def rows(self, q: I64) -> I64:
+        """Row numbers of the refs ``q`` (all present in this page)."""
+        rows: I64 = np.searchsorted(self._refs, q).astype(np.int64)
+        return rows
+
+
+@dataclass(slots=True)
+class Window:
+    """Uncompressed samples of one time window (timestamps as offsets from ``base``)."""
+
+    wid: int
+    base: int
+    ts: npt.NDArray[np.int32]
+    vs: F64
+    n: npt.NDArray[np.uint8]
+    spills: list[Page] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Span:
+    """A compressed window: frames of label-ordered series, and which frame holds a ref."""
+
+    start: int
+    end: int
+    frames: list[Page]
+    frame_of: npt.NDArray[np.int16] | npt.NDArray[np.int32]
+    mint: int
+    maxt: int
+
+    @property
+    def nsamples(self) -> int:
+        return sum(f.nsamples for f in self.frames)
