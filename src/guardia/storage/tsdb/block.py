@@ -39,6 +39,7 @@ from guardia.model import Labels, Matcher
 from guardia.storage.tsdb.chunks import decode_batches, decode_pages_rows, encode_page
 from guardia.storage.tsdb.index import MemIndex, layout_key
 from guardia.storage.tsdb.merge import Fragment, excl_cumsum, gather_rows
+from guardia.storage.tsdb.source import IndexedSource
 
 log = logging.getLogger("guardia.storage.tsdb.block")
 
@@ -248,7 +249,7 @@ def read_index(path: Path) -> tuple[list[Labels], I64]:
 # --- reading ------------------------------------------------------------------------------
 
 
-class Block:
+class Block(IndexedSource):
     """A loaded block: its index in memory, its chunks mapped."""
 
     def __init__(self, path: Path, on_corrupt: Any = None) -> None:
@@ -364,15 +365,6 @@ class Block:
         if mint > self.maxt or maxt < self.mint:
             return np.zeros(0, dtype=np.int64)
         return self.index.postings_for(matchers) if matchers else self.index.all_ids()
-
-    def labels_of(self, ids: I64) -> list[Labels]:
-        return self.index.labels_of(ids)
-
-    def label_names(self, ids: I64 | None) -> set[str]:
-        return self.index.label_names(ids)
-
-    def label_values(self, name: str, ids: I64 | None) -> set[str]:
-        return self.index.label_values(name, ids)
 
     def fragments(self, ids: I64, mint: int, maxt: int) -> list[Fragment]:
         out: list[Fragment] = []

@@ -8,14 +8,15 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from guardia.model import Labels, Matcher
+from guardia.model import Matcher
 from guardia.storage.tsdb.chunks import ChunkCorruptError, decode_batches, decode_pages_rows
 from guardia.storage.tsdb.head_layout import I64, INT64_MAX, INT64_MIN, Page, Span, Window
 from guardia.storage.tsdb.head_series import HeadSeries
 from guardia.storage.tsdb.merge import Fragment
+from guardia.storage.tsdb.source import IndexedSource
 
 
-class HeadRead(HeadSeries):
+class HeadRead(HeadSeries, IndexedSource):
     """What the querier, compaction and the WAL checkpoint read."""
 
     def fragments(self, q: I64, mint: int, maxt: int) -> list[Fragment]:
@@ -131,15 +132,6 @@ class HeadRead(HeadSeries):
         if ids.size:
             ids = ids[self.refs_in_range(mint, maxt)[ids]]
         return ids
-
-    def labels_of(self, ids: I64) -> list[Labels]:
-        return self.index.labels_of(ids)
-
-    def label_names(self, ids: I64 | None) -> set[str]:
-        return self.index.label_names(ids)
-
-    def label_values(self, name: str, ids: I64 | None) -> set[str]:
-        return self.index.label_values(name, ids)
 
     def num_samples(self) -> int:
         total = sum(sp.nsamples for sp in self.spans)

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from guardia.model import Labels, Matcher
+from guardia.storage.tsdb.index import MemIndex
 from guardia.storage.tsdb.merge import Fragment
 
 I64 = npt.NDArray[np.int64]
@@ -37,6 +38,22 @@ class SeriesSource(Protocol):
     def label_names(self, ids: I64 | None) -> set[str]: ...
 
     def label_values(self, name: str, ids: I64 | None) -> set[str]: ...
+
+
+class IndexedSource:
+    """The label half of a ``SeriesSource`` whose series ids are ids in a ``MemIndex``
+    (the head and blocks both keep one)."""
+
+    index: MemIndex
+
+    def labels_of(self, ids: I64) -> list[Labels]:
+        return self.index.labels_of(ids)
+
+    def label_names(self, ids: I64 | None) -> set[str]:
+        return self.index.label_names(ids)
+
+    def label_values(self, name: str, ids: I64 | None) -> set[str]:
+        return self.index.label_values(name, ids)
 
 
 class SourceCatalog(Protocol):
