@@ -54,10 +54,6 @@ CYCLES: dict[frozenset[str], str] = {
     ): "the node handlers recurse into sub-expressions through the Evaluator, which they import "
     "for its type only; functions.py also imports selectors lazily for absent_over_time "
     "(issue 14 part C: `storage` reshapes promql's function table)",
-    frozenset({"guardia.storage.tsdb.compact", "guardia.storage.tsdb.db", "guardia.storage.tsdb.querier"}): (
-        "the querier types its TSDB for the series sources (type-only) while db builds queriers and "
-        "compact reads through querier.SeriesSource (issue 14 part C, `storage`, breaks this circle)"
-    ),
 }
 
 
