@@ -42,19 +42,7 @@ EXCEPTIONS: tuple[Exception_, ...] = (
 )
 
 # Import cycles between modules (strongly connected sets), allowed with the reason.
-CYCLES: dict[frozenset[str], str] = {
-    frozenset(
-        {
-            "guardia.promql.aggregations",
-            "guardia.promql.binops",
-            "guardia.promql.evaluator",
-            "guardia.promql.functions",
-            "guardia.promql.selectors",
-        }
-    ): "the node handlers recurse into sub-expressions through the Evaluator, which they import "
-    "for its type only; functions.py also imports selectors lazily for absent_over_time "
-    "(issue 14 part C: `storage` reshapes promql's function table)",
-}
+CYCLES: dict[frozenset[str], str] = {}
 
 
 # -- the table --------------------------------------------------------------------------------

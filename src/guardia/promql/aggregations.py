@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from guardia.model import Labels
 from guardia.model.gostrings import go_quote
 from guardia.promql import annotate, functions, plan
+from guardia.promql.context import ExprEvaluator
 from guardia.promql.errors import BadDataError, ExecutionError
 from guardia.promql.kahan import grouped_sum
 from guardia.promql.text import valid_label_name
 from guardia.promql.values import F64, I64, Scalar, Value, Vector
-
-if TYPE_CHECKING:
-    from guardia.promql.evaluator import Evaluator
 
 
 def group_key_fn(node: plan.Aggregate) -> Callable[[Labels], Labels]:
@@ -96,7 +93,7 @@ def _reduce(ufunc: np.ufunc, vals: np.ndarray, gidx: np.ndarray, ngroups: int) -
 _GROUPING_ONLY = frozenset({"sum", "avg", "count", "group", "min", "max", "stddev", "stdvar"})
 
 
-def _input(ev: Evaluator, node: plan.Aggregate, ts: I64) -> Vector:
+def _input(ev: ExprEvaluator, node: plan.Aggregate, ts: I64) -> Vector:
     """The aggregated vector; a function call is told when its ``__name__`` goes unread."""
     expr = node.expr
     if (
@@ -122,7 +119,7 @@ def _present_counts(pres: np.ndarray, gidx: np.ndarray, g: int, order: np.ndarra
     return out
 
 
-def evaluate(ev: Evaluator, node: plan.Aggregate, ts: I64) -> Value:
+def evaluate(ev: ExprEvaluator, node: plan.Aggregate, ts: I64) -> Value:
     op = node.op
     param: Scalar | str | None = None
     if node.param is not None:
@@ -204,7 +201,7 @@ def _incremental_mean(values: F64, pres: np.ndarray, gidx: np.ndarray, g: int) -
     return mean
 
 
-def _param_op(ev: Evaluator, op: str, vec: Vector, p: F64, node: plan.Aggregate, n: int) -> Vector:
+def _param_op(ev: ExprEvaluator, op: str, vec: Vector, p: F64, node: plan.Aggregate, n: int) -> Vector:
     if op in ("topk", "bottomk", "limitk") and np.isnan(p).any():
         raise BadDataError("Parameter value is NaN")
     if op == "limit_ratio" and np.isnan(p).any():

@@ -7,19 +7,16 @@ computed with whole-row numpy operations: Python only walks the series to pair t
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from guardia.model import Labels
 from guardia.model.gostrings import labels_string
 from guardia.promql import plan
+from guardia.promql.context import ExprEvaluator
 from guardia.promql.dedupe import drop_name, merge_duplicates
 from guardia.promql.errors import ExecutionError
 from guardia.promql.values import F64, I64, Scalar, Value, Vector
-
-if TYPE_CHECKING:
-    from guardia.promql.evaluator import Evaluator
 
 ARITHMETIC = {"+", "-", "*", "/", "%", "^", "atan2"}
 COMPARISON = {"==", "!=", ">", "<", ">=", "<="}
@@ -52,7 +49,7 @@ def apply_op(op: str, a: F64, b: F64) -> F64:
         return fn(a, b)
 
 
-def evaluate(ev: Evaluator, node: plan.Binary, ts: I64) -> Value:
+def evaluate(ev: ExprEvaluator, node: plan.Binary, ts: I64) -> Value:
     lhs = ev.eval(node.lhs, ts)
     rhs = ev.eval(node.rhs, ts)
     op = node.op

@@ -10,13 +10,15 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
 from guardia.model import Matcher
+from guardia.promql import plan
 from guardia.promql.errors import QueryCanceledError, QueryTimeoutError, TooManySamplesError
 from guardia.promql.reads import Reads
-from guardia.promql.values import I64
+from guardia.promql.values import I64, RangeVector, Scalar, Value, Vector
 from guardia.storage.interface import Querier, Queryable, SelectHints, SeriesSet
 
 
@@ -102,3 +104,26 @@ class EvalContext:
     def steps(self) -> I64:
         n = (self.end - self.start) // self.step + 1 if self.step > 0 else 1
         return self.start + np.arange(n, dtype=np.int64) * max(self.step, 1)
+
+
+class ExprEvaluator(Protocol):
+    """What a node handler (aggregations, binops, functions, selectors) needs from the
+    evaluator: its context, and the evaluation of a sub-expression as a given type.
+
+    Handlers are typed against this, not ``evaluator.Evaluator``, so the evaluator imports
+    them and they never import it back.
+    """
+
+    ctx: EvalContext
+
+    def eval(self, node: plan.Node, ts: I64) -> Value: ...
+
+    def eval_vector(self, node: plan.Node, ts: I64) -> Vector: ...
+
+    def eval_vector_like(self, node: plan.Node, ts: I64) -> Vector: ...
+
+    def eval_scalar(self, node: plan.Node, ts: I64) -> Scalar: ...
+
+    def eval_range(self, node: plan.Node, ts: I64) -> RangeVector: ...
+
+    def eval_string(self, node: plan.Node, ts: I64) -> str: ...

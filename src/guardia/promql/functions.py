@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,14 +15,13 @@ from guardia.model import Labels
 from guardia.model.gostrings import go_quote
 from guardia.model.matchers import MatchType
 from guardia.promql import annotate, histograms, plan, rangefuncs
+from guardia.promql.context import ExprEvaluator
 from guardia.promql.dedupe import drop_name, merge_duplicates
 from guardia.promql.errors import BadDataError, ExecutionError
 from guardia.promql.kahan import kahan_inc_scalar
+from guardia.promql.selectors import instant
 from guardia.promql.text import valid_label_name
 from guardia.promql.values import F64, I64, RangeVector, Scalar, Value, Vector
-
-if TYPE_CHECKING:
-    from guardia.promql.evaluator import Evaluator
 
 _MATH: dict[str, Callable[[F64], F64]] = {
     "abs": np.abs,
@@ -97,11 +95,11 @@ def _mad(w: F64) -> float:
     return float(np.median(np.abs(w - med)))
 
 
-Handler = Callable[["Evaluator", plan.Call, I64, bool], Value]
+Handler = Callable[[ExprEvaluator, plan.Call, I64, bool], Value]
 """How a function is evaluated: (evaluator, call node, steps, names_unused) to a value."""
 
 
-def call(ev: Evaluator, node: plan.Call, ts: I64, *, names_unused: bool = False) -> Value:
+def call(ev: ExprEvaluator, node: plan.Call, ts: I64, *, names_unused: bool = False) -> Value:
     """Evaluate a function call through its entry in ``FUNCTIONS``.
 
     ``names_unused``: the caller never reads ``__name__`` of the result (an aggregation
@@ -115,51 +113,51 @@ def call(ev: Evaluator, node: plan.Call, ts: I64, *, names_unused: bool = False)
     return handler(ev, node, ts, names_unused)
 
 
-def _scalar_of(fn: Callable[[Evaluator, I64], F64]) -> Handler:
+def _scalar_of(fn: Callable[[ExprEvaluator, I64], F64]) -> Handler:
     """A function of the query and the steps alone (``time()``, ``pi()``, ``step()``...)."""
 
-    def handle(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+    def handle(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
         return Scalar(fn(ev, ts))
 
     return handle
 
 
-def _step(ev: Evaluator, ts: I64) -> F64:
+def _step(ev: ExprEvaluator, ts: I64) -> F64:
     ctx = ev.ctx
     return np.full(len(ts), ctx.step / 1000.0 if len(ts) > 1 or ctx.end != ctx.start else 0.0)
 
 
-def _range(ev: Evaluator, ts: I64) -> F64:
+def _range(ev: ExprEvaluator, ts: I64) -> F64:
     return np.full(len(ts), (ev.ctx.end - ev.ctx.start) / 1000.0)
 
 
-def _start(ev: Evaluator, ts: I64) -> F64:
+def _start(ev: ExprEvaluator, ts: I64) -> F64:
     return np.full(len(ts), ev.ctx.start / 1000.0)
 
 
-def _end(ev: Evaluator, ts: I64) -> F64:
+def _end(ev: ExprEvaluator, ts: I64) -> F64:
     return np.full(len(ts), ev.ctx.end / 1000.0)
 
 
-def _min_max_of(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+def _min_max_of(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
     a = ev.eval_scalar(node.args[0], ts).values
     b = ev.eval_scalar(node.args[1], ts).values
     return Scalar(np.minimum(a, b) if node.func == "min_of" else np.maximum(a, b))
 
 
-def _scalar(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+def _scalar(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
     vec = ev.eval_vector(node.args[0], ts)
     cnt = vec.present.sum(axis=0)
     vals = np.where(vec.present, vec.values, 0.0).sum(axis=0)
     return Scalar(np.where(cnt == 1, vals, np.nan))
 
 
-def _vector(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+def _vector(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
     s = ev.eval_scalar(node.args[0], ts)
     return Vector([Labels()], s.values[None, :].copy(), np.ones((1, len(ts)), dtype=bool))
 
 
-def _range_fn(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+def _range_fn(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
     name, arg = node.func, node.args[0]
     rv = ev.eval_range(arg, ts)
     if name in ("rate", "increase", "irate"):
@@ -173,7 +171,7 @@ def _range_fn(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Va
     return merge_duplicates(Vector(labels, vals, ok).compact())
 
 
-def _regression(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+def _regression(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
     rv = ev.eval_range(node.args[0], ts)
     predict = node.func == "predict_linear"
     slope, intercept, ok = rangefuncs.linear_regression(rv, predict)
@@ -185,33 +183,33 @@ def _regression(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> 
     return merge_duplicates(Vector(drop_name(rv.labels), np.where(ok, vals, 0.0), ok).compact())
 
 
-def _quantile_over_time_fn(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+def _quantile_over_time_fn(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
     q = ev.eval_scalar(node.args[0], ts).values
     rv = ev.eval_range(node.args[1], ts)
     _quantile_warnings(ev, q)
     return merge_duplicates(_quantile_over_time(rv, q))
 
 
-def _absent_over_time(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+def _absent_over_time(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
     rv = ev.eval_range(node.args[0], ts)
     any_present = (rv.hi > rv.lo).any(axis=0) if len(rv.labels) else np.zeros(len(ts), dtype=bool)
     return _absent(node.args[0], ~any_present)
 
 
-def _absent_fn(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+def _absent_fn(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
     vec = ev.eval_vector(node.args[0], ts)
     any_present = vec.present.any(axis=0) if vec.labels else np.zeros(len(ts), dtype=bool)
     return _absent(node.args[0], ~any_present)
 
 
-def _math(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+def _math(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
     vec = ev.eval_vector(node.args[0], ts)
     with np.errstate(all="ignore"):
         vals = _MATH[node.func](vec.values)
     return merge_duplicates(Vector(drop_name(vec.labels), vals, vec.present))
 
 
-def _round(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+def _round(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
     args = node.args
     vec = ev.eval_vector(args[0], ts)
     to = ev.eval_scalar(args[1], ts).values if len(args) > 1 else np.ones(len(ts))
@@ -221,7 +219,7 @@ def _round(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value
     return merge_duplicates(Vector(drop_name(vec.labels), vals, vec.present))
 
 
-def _clamp(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+def _clamp(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
     name, args = node.func, node.args
     vec = ev.eval_vector(args[0], ts)
     lo = ev.eval_scalar(args[1], ts).values if name != "clamp_max" else None
@@ -244,11 +242,11 @@ def _clamp(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value
     return merge_duplicates(Vector(drop_name(vec.labels), vals, present).compact())
 
 
-def _timestamp_fn(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+def _timestamp_fn(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
     return _timestamp(ev, node.args[0], ts)
 
 
-def _date(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+def _date(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
     if node.args:
         vec = ev.eval_vector(node.args[0], ts)
     else:
@@ -256,7 +254,7 @@ def _date(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
     return merge_duplicates(Vector(drop_name(vec.labels), _date_part(node.func, vec.values), vec.present))
 
 
-def _sort_fn(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+def _sort_fn(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
     ctx = ev.ctx
     vec = ev.eval_vector(node.args[0], ts)
     if len(ts) > 1:
@@ -266,13 +264,13 @@ def _sort_fn(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Val
     return _sort(vec, node.func, keys)
 
 
-def _label_replace_fn(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+def _label_replace_fn(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
     vec = ev.eval_vector(node.args[0], ts)
     dst, repl, src, regex = (ev.eval_string(a, ts) for a in node.args[1:5])
     return merge_duplicates(_label_replace(vec, dst, repl, src, regex))
 
 
-def _label_join_fn(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+def _label_join_fn(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
     args = node.args
     vec = ev.eval_vector(args[0], ts)
     dst, sep = ev.eval_string(args[1], ts), ev.eval_string(args[2], ts)
@@ -280,26 +278,26 @@ def _label_join_fn(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) 
     return merge_duplicates(_label_join(vec, dst, sep, srcs))
 
 
-def _histogram_quantile(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+def _histogram_quantile(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
     q = ev.eval_scalar(node.args[0], ts).values
     vec = ev.eval_vector(node.args[1], ts)
     _quantile_warnings(ev, q)
     return histograms.histogram_quantile(ev.ctx, q, vec)
 
 
-def _histogram_fraction(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+def _histogram_fraction(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
     lo_v = ev.eval_scalar(node.args[0], ts).values
     hi_v = ev.eval_scalar(node.args[1], ts).values
     vec = ev.eval_vector(node.args[2], ts)
     return histograms.histogram_fraction(ev.ctx, lo_v, hi_v, vec)
 
 
-def _native_histogram_only(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+def _native_histogram_only(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
     ev.eval_vector(node.args[0], ts)
     return Vector.empty(len(ts))  # only native histograms have these; floats give nothing
 
 
-def _double_exp_fn(ev: Evaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+def _double_exp_fn(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
     rv = ev.eval_range(node.args[0], ts)
     sf = ev.eval_scalar(node.args[1], ts).values
     tf = ev.eval_scalar(node.args[2], ts).values
@@ -344,7 +342,7 @@ FUNCTIONS: dict[str, Handler] = {
 """Every PromQL function guardia evaluates, by name (parsing and arity are promql-parser's)."""
 
 
-def _check_counter_names(ev: Evaluator, rv: RangeVector, arg: plan.Node) -> None:
+def _check_counter_names(ev: ExprEvaluator, rv: RangeVector, arg: plan.Node) -> None:
     seen: set[str] = set()
     labels: list[Labels] = rv.labels
     fixed = _fixed_name(arg)
@@ -372,7 +370,7 @@ def _fixed_name(arg: plan.Node) -> str | None:
     return None
 
 
-def _quantile_warnings(ev: Evaluator, q: F64) -> None:
+def _quantile_warnings(ev: ExprEvaluator, q: F64) -> None:
     for v in np.unique(q[~((q >= 0) & (q <= 1))]):
         ev.ctx.warn(annotate.invalid_quantile(float(v)))
 
@@ -426,13 +424,11 @@ def _absent(arg: plan.Node, missing: np.ndarray | np.bool_) -> Vector:
     return Vector([Labels(labels)], vals, miss[None, :].copy()).compact()
 
 
-def _timestamp(ev: Evaluator, arg: plan.Node, ts: I64) -> Vector:
+def _timestamp(ev: ExprEvaluator, arg: plan.Node, ts: I64) -> Vector:
     inner = arg
     while isinstance(inner, plan.Paren):
         inner = inner.expr
     if isinstance(inner, plan.VectorSelector):
-        from guardia.promql.selectors import instant
-
         vec = instant(ev.ctx, inner, ts, want_timestamps=True)
         return merge_duplicates(Vector(drop_name(vec.labels), vec.values, vec.present))
     vec = ev.eval_vector(arg, ts)

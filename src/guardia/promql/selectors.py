@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from guardia.model.samples import stale_mask
 from guardia.promql import plan
-from guardia.promql.context import EvalContext
+from guardia.promql.context import EvalContext, ExprEvaluator
 from guardia.promql.values import I64, RangeVector, Vector
 from guardia.promql.windows import filter_flat, row_blocks, search
 from guardia.storage.interface import SeriesSet
-
-if TYPE_CHECKING:
-    from guardia.promql.evaluator import Evaluator
 
 
 def eval_times(ctx: EvalContext, ts: I64, offset_ms: int, at: plan.AtSpec) -> I64:
@@ -124,7 +119,7 @@ def _grid_counts(t: I64, starts: I64, g0: int, d: int, g: int) -> I64:
     return out
 
 
-def subquery(ctx: EvalContext, node: plan.Subquery, ts: I64, ev: Evaluator) -> RangeVector:
+def subquery(ctx: EvalContext, node: plan.Subquery, ts: I64, ev: ExprEvaluator) -> RangeVector:
     """Evaluate the inner expression on its own step grid, then window it like a selector."""
     et = eval_times(ctx, ts, node.offset_ms, node.at)
     step = node.step_ms or ctx.subquery_step
