@@ -126,7 +126,7 @@ class UptimeCache:
             return out
         q = self.storage.querier(start, end - 1)
         try:
-            flat = q.select_flat([
+            flat = q.select([
                 Matcher("__name__", MatchType.EQUAL, "probe_success"),
                 Matcher("job", MatchType.REGEX, "|".join(_escape(m) for m in monitors)),
             ])
@@ -158,7 +158,7 @@ def response_times(storage: Storage, monitors: Sequence[str], now_ms: int, span_
     start = now_ms - span_ms
     q = storage.querier(start, now_ms)
     try:
-        flat = q.select_flat([
+        flat = q.select([
             Matcher("__name__", MatchType.EQUAL, "probe_duration_seconds"),
             Matcher("job", MatchType.REGEX, "|".join(_escape(m) for m in monitors)),
         ])
