@@ -195,6 +195,7 @@ class GuardiaProcess:
     alertmanager: Alertmanager | None
     probes: ProbeService
     status: StatusStore
+    _status_site: StatusSite
     api: ApiDeps
     listen: str
 
@@ -360,6 +361,8 @@ class GuardiaProcess:
         routes.extend(slo_pages.routes(
             self.slos, urlparse(opts.external_url).path.rstrip("/") if opts.external_url else ""))
         self._build_logs(cfg, external_url, routes)
+        routes.extend(slo_pages.routes(self.slos))
+        self._status_site = site
         return routes
 
     def _build_logs(self, cfg: Config, external_url: str, routes: list[BaseRoute]) -> None:
@@ -459,6 +462,7 @@ class GuardiaProcess:
         self._on_stop.push_async_callback(_bounded, self.logs.stop, 3)
         await self.log_rules.start()
         self._on_stop.push_async_callback(_bounded, self.log_rules.stop, 2)
+        self._tasks.append(asyncio.create_task(asyncio.to_thread(self._status_site.warm), name="status-warm"))
         self._on_stop.push_async_callback(self._wait_tasks)
 
         api = self.api = ApiDeps(

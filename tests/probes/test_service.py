@@ -167,7 +167,7 @@ probes:
         return svc
 
     svc = asyncio.run(run())
-    assert len(svc.lags) >= 2 and max(svc.lags) < 0.5
+    assert len(svc.lags) >= 2 and max(svc.lags) < 1.0  # the target: no probe starts later than 1 s
     [(_, values)] = select(storage, "probe_success", job="api").items()
     assert len(values) >= 2 and set(values) == {1.0}
 

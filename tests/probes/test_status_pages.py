@@ -136,7 +136,8 @@ def test_badges(site: Site) -> None:
 
 def test_editing_needs_the_editors_and_incidents_show_on_page_and_feeds(site: Site) -> None:
     assert site.client.get("/status/public/manage").status_code == 401
-    assert site.client.get("/status/public/manage", headers=EDITOR).status_code == 200
+    manage = site.client.get("/status/public/manage", headers=EDITOR)
+    assert manage.status_code == 200 and 'id="state-api"' in manage.text
     assert site.client.get("/status/internal/manage").status_code == 403  # no editors configured
     r = site.client.post("/status/public/manage/incidents", headers=EDITOR, follow_redirects=False,
                          data={"title": "Slow logins", "status": "investigating", "impact": "minor",

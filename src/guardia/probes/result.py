@@ -50,7 +50,7 @@ HELP: dict[str, str] = {
     "probe_grpc_status_code": "Response gRPC status code",
     "probe_websocket_duration_seconds": "Duration of the WebSocket probe by phase",
     "probe_websocket_message_received": "Whether the expected WebSocket message arrived",
-    "probe_condition_failed": "Conditions of the probe that did not hold (1 each)",
+    "heartbeat_last_push_timestamp_seconds": "When the job last pushed to its heartbeat URL, in unixtime",
 }
 
 LabelPairs = tuple[tuple[str, str], ...]

@@ -4,8 +4,9 @@
 monitor's 90 daily uptime bars with 24 h / 30 d / 90 d percentages and a 24 h response-time
 line; ``/status/<slug>/incidents/<id>`` an incident's timeline; ``feed.atom`` / ``feed.rss``
 incidents and maintenance; ``/status/<slug>/badge/<probe>/{status,uptime,response}.svg``
-badges; ``/status/<slug>/manage`` the forms people use to open and update incidents and
-schedule maintenance (behind the page's ``editors`` credentials).  A page that is not public
+badges; ``/status/<slug>/manage`` each probe's state with its failure reason, and the forms people use
+to open and update incidents and schedule maintenance (behind the page's ``editors``
+credentials).  A page that is not public
 asks for its ``auth`` credentials.
 """
 
@@ -188,6 +189,13 @@ class StatusSite:
             "email_ok": page.email is not None,
         }
 
+    def warm(self) -> None:
+        """Count the finished days of every page's monitors now (the first visitor would wait
+        for 90 days of series otherwise); run off the event loop at start."""
+        names = [n for p in self.deps.service.config.status_pages for g in p.groups for n in g.probes]
+        if names:
+            self.deps.uptime.uptime(names)
+
     def _response_times(self, names: list[str], now_ms: int) -> dict[str, list[float | None]]:
         """Per-monitor 24 h response-time buckets, recomputed at most every ten seconds."""
         if self.deps.storage is None:
@@ -331,7 +339,8 @@ class StatusSite:
         return HTMLResponse(self.render(
             "manage.html", page=page, incidents=self.deps.store.page_incidents(page.slug),
             maintenance=self.deps.store.page_maintenance(page.slug), states=INCIDENT_STATES, impacts=IMPACTS,
-            probes=[n for g in page.groups for n in g.probes], now=int(self.deps.clock() * 1000)))
+            probes=[n for g in page.groups for n in g.probes], now=int(self.deps.clock() * 1000),
+            probe_states=[s for g in page.groups for n in g.probes for s in self.deps.service.state(n)]))
 
     async def _input(self, request: Request) -> Mapping[str, Any]:
         if request.headers.get("content-type", "").startswith("application/json"):
