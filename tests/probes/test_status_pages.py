@@ -43,7 +43,7 @@ status_pages:
     logo: https://example.com/logo.png
     editors: {username: ops, password: s3cret-editor}
     groups:
-      - {name: Services, probes: [api, web]}
+      - {name: Services, probes: [api, web], services: [checkout]}
       - {name: Jobs, probes: [backup]}
   - slug: internal
     title: Internal
@@ -64,14 +64,15 @@ class Site:
     now: float
 
 
-def _history(storage: MemoryStorage, job: str, now_ms: int, bad_day: int | None = None) -> None:
+def _history(storage: MemoryStorage, job: str, now_ms: int, bad_day: int | None = None,
+             metric: str = "probe_success") -> None:
     today = now_ms - now_ms % DAY_MS
     ts = np.arange(today - 89 * DAY_MS, now_ms, 300_000, dtype=np.int64)
     vals = np.ones(ts.shape)
     if bad_day is not None:
         day = (ts - (today - 89 * DAY_MS)) // DAY_MS
         vals[day == bad_day] = 0
-    storage.add_series(Labels({"__name__": "probe_success", "job": job, "instance": "x"}), ts.tolist(),
+    storage.add_series(Labels({"__name__": metric, "job": job, "instance": "x"}), ts.tolist(),
                        vals.tolist())
     storage.add_series(Labels({"__name__": "probe_duration_seconds", "job": job, "instance": "x"}),
                        ts[-300:].tolist(), (0.05 + 0.01 * np.sin(np.arange(300))).tolist())
@@ -85,6 +86,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
     storage = MemoryStorage()
     _history(storage, "api", int(now * 1000), bad_day=80)
     _history(storage, "web", int(now * 1000))
+    _history(storage, "checkout", int(now * 1000), bad_day=85, metric="up")
     service = ProbeService(storage)
     service.apply_config(load_probes(str(cfg_file)))
     for m in service.config.monitors:
@@ -107,7 +109,7 @@ def test_the_page_shows_state_bars_percentages_and_response_times(site: Site) ->
     html = r.text
     assert "Example status" in html and "All systems operational" in html
     assert "<script" not in html  # works without JavaScript
-    assert html.count('<div class="bars"') == 3
+    assert html.count('<div class="bars"') == 4
     api = html.split('id="monitor-api"')[1].split('id="monitor-web"')[0]
     assert api.count("<span class=") >= 90 and 'class="down" title=' in api  # the bad day
     assert "98.9" in api  # 89 good days of 90 -> 98.9%
@@ -214,3 +216,16 @@ def test_webhook_subscribers_hear_about_incidents(site: Site) -> None:
         assert event["url"] == "http://status.example.com/status/public"
     finally:
         srv.shutdown()
+
+
+def test_a_service_is_a_scrape_job_shown_from_its_up_series(site: Site) -> None:
+    html = site.client.get("/status/public").text
+    row = html.split('id="service-checkout"')[1].split('<div class="monitor"')[0]
+    assert "Operational" in row and "98.9" in row  # one bad day of 90 in the stored up series
+    storage = site.service.storage
+    assert isinstance(storage, MemoryStorage)
+    storage.add_series(Labels({"__name__": "up", "job": "checkout", "instance": "x"}),
+                       [int(time.time() * 1000)], [0.0])
+    html = site.client.get("/status/public").text
+    assert "Down" in html.split('id="service-checkout"')[1].split("</span></span>")[0]
+    assert "Partial outage" in html

@@ -107,8 +107,11 @@ class MonitorSpec(PromModel):
 
 
 class StatusGroupSpec(PromModel):
+    """A group of the page: probes by name, and services by scrape job (their ``up`` series)."""
+
     name: str
     probes: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
 
 
 class StatusAuthSpec(PromModel):

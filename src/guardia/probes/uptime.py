@@ -83,8 +83,9 @@ class UptimeCache:
         self.windows = windows
         self.clock = clock
         self.days = days
-        self._past: dict[tuple[str, int], npt.NDArray[np.int64]] = {}  # (monitor, first day) -> counts
-        self._today: dict[str, tuple[float, int, npt.NDArray[np.int64]]] = {}
+        # (metric, monitor, first day) -> counts; (metric, monitor) -> (counted at, day, counts)
+        self._past: dict[tuple[str, str, int], npt.NDArray[np.int64]] = {}
+        self._today: dict[tuple[str, str], tuple[float, int, npt.NDArray[np.int64]]] = {}
         self._lock = threading.Lock()
 
     def invalidate(self) -> None:
@@ -93,33 +94,35 @@ class UptimeCache:
             self._past.clear()
             self._today.clear()
 
-    def uptime(self, monitors: Sequence[str]) -> dict[str, Uptime]:
+    def uptime(self, monitors: Sequence[str], metric: str = "probe_success") -> dict[str, Uptime]:
+        """Bars of each job in ``monitors`` from ``metric`` (``probe_success`` for probes, ``up``
+        for the scrape jobs a page shows as services)."""
         now_ms = int(self.clock() * 1000)
         today = now_ms - now_ms % DAY_MS
         first = today - (self.days - 1) * DAY_MS
         with self._lock:
-            need_past = [m for m in monitors if (m, first) not in self._past]
+            need_past = [m for m in monitors if (metric, m, first) not in self._past]
             if need_past:
-                counts = self._count(need_past, first, today, self.days - 1)
+                counts = self._count(need_past, first, today, self.days - 1, metric)
                 for m in need_past:
-                    self._past[(m, first)] = counts[m]
+                    self._past[(metric, m, first)] = counts[m]
             stale = [m for m in monitors
-                     if m not in self._today or self._today[m][1] != today
-                     or self.clock() - self._today[m][0] > TODAY_TTL_S]
+                     if (metric, m) not in self._today or self._today[(metric, m)][1] != today
+                     or self.clock() - self._today[(metric, m)][0] > TODAY_TTL_S]
             if stale:
-                counts = self._count(stale, today, now_ms + 1, 1)
+                counts = self._count(stale, today, now_ms + 1, 1, metric)
                 for m in stale:
-                    self._today[m] = (self.clock(), today, counts[m])
+                    self._today[(metric, m)] = (self.clock(), today, counts[m])
             out = {}
             for m in monitors:
-                rows = np.vstack([self._past[(m, first)], self._today[m][2]])
+                rows = np.vstack([self._past[(metric, m, first)], self._today[(metric, m)][2]])
                 out[m] = Uptime(tuple(DayCounts(int(u), int(t), int(x)) for u, t, x in rows), first)
             # drop entries of days that fell out of the window
-            for key in [k for k in self._past if k[1] != first]:
+            for key in [k for k in self._past if k[2] != first]:
                 del self._past[key]
         return out
 
-    def _count(self, monitors: Sequence[str], start: int, end: int, n_days: int
+    def _count(self, monitors: Sequence[str], start: int, end: int, n_days: int, metric: str
                ) -> dict[str, npt.NDArray[np.int64]]:
         out = {m: np.zeros((n_days, 3), dtype=np.int64) for m in monitors}
         if n_days <= 0:
@@ -127,7 +130,7 @@ class UptimeCache:
         q = self.storage.querier(start, end - 1)
         try:
             flat = q.select([
-                Matcher("__name__", MatchType.EQUAL, "probe_success"),
+                Matcher("__name__", MatchType.EQUAL, metric),
                 Matcher("job", MatchType.REGEX, "|".join(_escape(m) for m in monitors)),
             ])
         finally:
@@ -178,4 +181,28 @@ def response_times(storage: Storage, monitors: Sequence[str], now_ms: int, span_
         counts[job] += np.bincount(bucket, minlength=points)[:points]
     for m in monitors:
         out[m] = [float(s / c) if c else None for s, c in zip(sums[m], counts[m], strict=True)]
+    return out
+
+
+def latest_up(storage: Storage, jobs: Sequence[str], now_ms: int,
+              lookback_ms: int = 300_000) -> dict[str, str]:
+    """``up`` / ``down`` / ``unknown`` per scrape job from its targets' latest ``up`` samples
+    (down when any target is down, as a page's reader expects of a service)."""
+    out = {j: "unknown" for j in jobs}
+    if not jobs:
+        return out
+    q = storage.querier(now_ms - lookback_ms, now_ms)
+    try:
+        series = q.select([Matcher("__name__", MatchType.EQUAL, "up"),
+                           Matcher("job", MatchType.REGEX, "|".join(_escape(j) for j in jobs))])
+    finally:
+        q.close()
+    for s in series:
+        job = s.labels.get("job")
+        if job not in out or not len(s) or np.isnan(s.values[-1]):
+            continue
+        if s.values[-1] == 1:
+            out[job] = "up" if out[job] != "down" else "down"
+        else:
+            out[job] = "down"
     return out

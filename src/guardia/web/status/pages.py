@@ -31,7 +31,7 @@ from starlette.routing import BaseRoute, Route
 from guardia.probes.config import StatusAuthSpec, StatusPageSpec
 from guardia.probes.service import ProbeService
 from guardia.probes.status import IMPACTS, INCIDENT_STATES, Incident, StatusError, StatusStore
-from guardia.probes.uptime import DAY_MS, Uptime, UptimeCache, response_times
+from guardia.probes.uptime import DAY_MS, Uptime, UptimeCache, latest_up, response_times
 from guardia.storage.interface import Storage
 from guardia.web.status.badges import COLORS, badge, uptime_color
 
@@ -76,6 +76,25 @@ def _pct(ratio: float | None) -> str:
         return "no data"
     v = ratio * 100
     return "100%" if v >= 100 else f"{v:.2f}%" if v >= 99 else f"{v:.1f}%"
+
+
+def _row(row_id: str, name: str, description: str, status: str, up: Uptime, labels: list[str],
+         series: list[float | None]) -> dict[str, Any]:
+    """One line of the page: state, uptime figures, 90 bars, and the response-time polyline."""
+    # one string per line: 90 spans through the template engine cost more than the rest
+    bars = Markup("".join(_bar(day, d.ratio, d.maintenance) for day, d in zip(labels, up.days, strict=True)))
+    chart, rt_text = "", ""
+    vals = [v for v in series if v is not None]
+    if vals:
+        top = max(vals) or 1.0
+        chart = " ".join(f"{i},{30 - 28 * v / top:.1f}" for i, v in enumerate(series) if v is not None)
+        rt_text = f"avg {1000 * sum(vals) / len(vals):.0f} ms, max {1000 * max(vals):.0f} ms"
+    return {
+        "id": row_id, "name": name, "description": description, "status": status,
+        "status_text": STATUS_TEXT.get(status, status), "bars": bars,
+        "pct_24h": _pct_of(up, 1), "pct_30d": _pct_of(up, 30), "pct_90d": _pct_of(up, 90),
+        "uptime_90d": up.window(90), "chart": chart, "rt_text": rt_text,
+    }
 
 
 def _day(ms: int) -> str:
@@ -136,35 +155,24 @@ class StatusSite:
     def view(self, page: StatusPageSpec) -> dict[str, Any]:
         now_ms = int(self.deps.clock() * 1000)
         names = [n for g in page.groups for n in g.probes]
+        services = [n for g in page.groups for n in g.services]
         uptimes = self.deps.uptime.uptime(names)
+        svc_uptimes = self.deps.uptime.uptime(services, "up") if services else {}
+        svc_states = latest_up(self.deps.storage, services, now_ms) if self.deps.storage is not None else {}
         rts = self._response_times(names, now_ms)
+        labels = [_day(now_ms - now_ms % DAY_MS - (self.deps.uptime.days - 1 - i) * DAY_MS)
+                  for i in range(self.deps.uptime.days)]
         monitors: dict[str, dict[str, Any]] = {}
-        labels: list[str] = []
         for name in names:
             m = self.deps.service.config.monitor(name)
-            up = uptimes[name]
-            if not labels:
-                labels = [_day(up.first_day_ms + i * DAY_MS)
-                          for i in range(len(up.days))]
-            # one string per monitor: 90 spans through the template engine cost more than the rest
-            bars = Markup("".join(_bar(day, d.ratio, d.maintenance)
-                                  for day, d in zip(labels, up.days, strict=True)))
-            status = self.monitor_status(name, now_ms)
-            chart, rt_text = "", ""
-            series = rts.get(name) or []
-            vals = [v for v in series if v is not None]
-            if vals:
-                top = max(vals) or 1.0
-                chart = " ".join(f"{i},{30 - 28 * v / top:.1f}"
-                                 for i, v in enumerate(series) if v is not None)
-                rt_text = f"avg {1000 * sum(vals) / len(vals):.0f} ms, max {1000 * max(vals):.0f} ms"
-            monitors[name] = {
-                "name": name, "description": m.description if m else "", "status": status,
-                "status_text": STATUS_TEXT.get(status, status), "bars": bars,
-                "pct_24h": _pct_of(up, 1), "pct_30d": _pct_of(up, 30), "pct_90d": _pct_of(up, 90),
-                "uptime_90d": up.window(90), "chart": chart, "rt_text": rt_text,
-            }
-        statuses = [v["status"] for v in monitors.values()]
+            monitors[name] = _row(f"monitor-{name}", name, m.description if m else "",
+                                  self.monitor_status(name, now_ms), uptimes[name], labels,
+                                  rts.get(name) or [])
+        rows: dict[str, dict[str, Any]] = {}
+        for name in services:
+            rows[name] = _row(f"service-{name}", name, "", svc_states.get(name, "unknown"), svc_uptimes[name],
+                              labels, [])
+        statuses = [v["status"] for v in (*monitors.values(), *rows.values())]
         incidents = self.deps.store.page_incidents(page.slug)
         active = [i for i in incidents if i.open]
         if "down" in statuses:
@@ -182,7 +190,9 @@ class StatusSite:
         return {
             "page": page, "base": self.base, "now": now_ms,
             "overall": {"kind": kind, "text": text},
-            "groups": [{"name": g.name, "monitors": [monitors[n] for n in g.probes]} for g in page.groups],
+            "groups": [{"name": g.name,
+                        "monitors": [*(monitors[n] for n in g.probes), *(rows[n] for n in g.services)]}
+                       for g in page.groups],
             "active_incidents": active,
             "past_incidents": [i for i in incidents if not i.open][:20],
             "maintenance": self.deps.store.page_maintenance(page.slug),
