@@ -361,7 +361,6 @@ class GuardiaProcess:
         routes.extend(slo_pages.routes(
             self.slos, urlparse(opts.external_url).path.rstrip("/") if opts.external_url else ""))
         self._build_logs(cfg, external_url, routes)
-        routes.extend(slo_pages.routes(self.slos))
         self._status_site = site
         return routes
 
