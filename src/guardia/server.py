@@ -64,6 +64,8 @@ from guardia.web.protocols import RuntimeView
 from guardia.web.selfmetrics import register_process_collectors
 from guardia.web.status.pages import StatusDeps, StatusSite
 from guardia.web.status.silences import SilencesInMs, firing_alerts
+from guardia.web.ui import routes as ui_routes
+from guardia.web.ui.adapters import sources_from_api
 
 log = logging.getLogger("guardia.serve")
 
@@ -476,6 +478,9 @@ class GuardiaProcess:
             lookback_delta_ms=opts.lookback_delta_ms,
             alertmanagers=AlertmanagerTargets(self._local_alertmanager_url, lambda: self.notifier),
         )
+        prefix = urlparse(opts.external_url).path.rstrip("/") if opts.external_url else ""
+        ui = sources_from_api(api, alertmanager=lambda: self.alertmanager, route_prefix=prefix)
+        extra_routes += ui_routes(ui)
         app = create_app(
             AppDeps(
                 api=api,
@@ -484,7 +489,7 @@ class GuardiaProcess:
                 reloader=self,
                 is_ready=lambda: self._ready,
                 external_labels=self._external_labels,
-                route_prefix=urlparse(opts.external_url).path.rstrip("/") if opts.external_url else "",
+                route_prefix=prefix,
                 extra_routes=extra_routes,
                 alertmanager_configured=self.alertmanager is not None,
             )

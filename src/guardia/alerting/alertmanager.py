@@ -361,6 +361,9 @@ class Alertmanager:
                     "lastNotifyAttemptError": st.last_error,
                     "failingSince": format_time(st.failing_since_ns) if st.failing_since_ns else None,
                     "consecutiveFailures": st.consecutive_failures,
+                    "queued": st.queued,
+                    "recent": [{"at": format_time(a.at_ns), "groupKey": a.group_key, "alerts": a.alerts,
+                                "error": a.error} for a in reversed(st.recent)],
                 })
         return out
 

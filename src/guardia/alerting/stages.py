@@ -14,6 +14,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -155,24 +156,45 @@ class Backoff:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One finished delivery (after its retries) of one group to one integration."""
+
+    at_ns: int
+    group_key: str
+    alerts: int
+    error: str = ""
+
+
 @dataclass
 class IntegrationState:
-    """Last delivery attempt of one integration: shown by status pages until it succeeds."""
+    """Last delivery attempt of one integration: shown by status pages until it succeeds.
+
+    ``queued`` counts notifications being sent or waiting for a retry right now; ``recent``
+    keeps the last deliveries (newest last) for the UI's notification history.
+    """
 
     last_attempt_ns: int = 0
     last_duration_s: float = 0.0
     last_error: str = ""
     failing_since_ns: int = 0
     consecutive_failures: int = 0
+    queued: int = 0
+    recent: deque[Attempt] = field(default_factory=lambda: deque(maxlen=RECENT_ATTEMPTS))
 
-    def succeeded(self, at: int, duration: float) -> None:
+    def succeeded(self, at: int, duration: float, group_key: str = "", alerts: int = 0) -> None:
         self.last_attempt_ns, self.last_duration_s = at, duration
         self.last_error, self.failing_since_ns, self.consecutive_failures = "", 0, 0
+        self.recent.append(Attempt(at, group_key, alerts))
 
-    def failed(self, at: int, duration: float, error: str) -> None:
+    def failed(self, at: int, duration: float, error: str, group_key: str = "", alerts: int = 0) -> None:
         self.last_attempt_ns, self.last_duration_s, self.last_error = at, duration, error
         self.failing_since_ns = self.failing_since_ns or at
         self.consecutive_failures += 1
+        self.recent.append(Attempt(at, group_key, alerts, error or "failed"))
+
+
+RECENT_ATTEMPTS = 20
 
 
 @dataclass
@@ -191,6 +213,13 @@ class RetryStage:
             if not ctx.firing:
                 return alerts  # only resolved alerts: log them, send nothing
             sent = [a for a in alerts if not a.resolved_at(ctx.now)]
+        self.state.queued += 1
+        try:
+            return await self._deliver(ctx, alerts, sent)
+        finally:
+            self.state.queued -= 1
+
+    async def _deliver(self, ctx: NotifyContext, alerts: list[Alert], sent: list[Alert]) -> list[Alert]:
         integ, name = self.key.integration, self.key.name
         self.metrics.notifications.labels(integ, name).inc()
         delays = iter(self.backoff.delays())
@@ -207,7 +236,7 @@ class RetryStage:
                                       reason="contextDeadlineExceeded")
                 await asyncio.wait_for(self.notifier.send(ctx, sent), timeout=remaining)
                 self.metrics.latency.labels(integ, name).observe(time.monotonic() - t0)
-                self.state.succeeded(time.time_ns(), time.monotonic() - t0)
+                self.state.succeeded(time.time_ns(), time.monotonic() - t0, ctx.group_key, len(sent))
                 log.info("event=notify_success receiver=%s integration=%s attempts=%d group_key=%s alerts=%d",
                          name, integ, attempt, ctx.group_key, len(sent))
                 return alerts
@@ -220,7 +249,7 @@ class RetryStage:
             delay = next(delays)
             if not err.retryable or loop.time() + delay >= ctx.deadline:
                 self.metrics.failed.labels(integ, name, err.reason).inc()
-                self.state.failed(time.time_ns(), time.monotonic() - t0, str(err))
+                self.state.failed(time.time_ns(), time.monotonic() - t0, str(err), ctx.group_key, len(sent))
                 log.error("event=notify_failed receiver=%s integration=%s attempts=%d retryable=%s error=%r",
                           name, integ, attempt, err.retryable, str(err))
                 raise NotifyError(f"{self.key}: notify retry canceled after {attempt} attempts: {err}",
