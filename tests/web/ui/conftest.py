@@ -54,7 +54,8 @@ class AppExporter:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
         self.registry = CollectorRegistry()
-        req = Counter("http_requests_total", "Requests.", ["method", "handler", "status"], registry=self.registry)
+        req = Counter("http_requests_total", "Requests.", ["method", "handler", "status"],
+                      registry=self.registry)
         lat = Histogram("http_request_duration_seconds", "Latency.", ["handler"], registry=self.registry)
         ws = Gauge("websocket_connections_active", "Open WebSockets.", registry=self.registry)
         Gauge("node_memory_MemAvailable_bytes", "Memory.", registry=self.registry).set(2.5e9)
@@ -187,7 +188,8 @@ def guardia_server(tmp_path_factory: pytest.TempPathFactory, ui_bundle: None) ->
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (scripts/system-packages.txt lists it)")
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium "
+                    "(scripts/system-packages.txt lists it)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

@@ -29,7 +29,8 @@ def test_every_page_loads_without_console_errors(tab: Tab, path: str) -> None:
     assert resp.status == 200
     assert tab.page.locator("header.top nav a.active").count() == 1
     assert tab.page.locator(".banner").count() == 0, "the bundle banner shows: assets were not served"
-    tab.shot(_name(path) + ("-" + path.split("?")[1].replace("&", "_").replace("=", "-") if "?" in path else ""))
+    query = path.split("?")[1].replace("&", "_").replace("=", "-") if "?" in path else ""
+    tab.shot(_name(path) + ("-" + query if query else ""))
     assert tab.errors == []
 
 
