@@ -66,7 +66,7 @@ export function initDashboard(root) {
     row.addEventListener('click', () => {
       const section = row.closest('.dash-row');
       section.classList.toggle('collapsed');
-      for (const p of section.querySelectorAll('[data-panel-id][data-state="loading"]')) loadPanel(dash, p);
+      row.querySelector('[data-arrow]').textContent = section.classList.contains('collapsed') ? '▸' : '▾';
     });
   }
 }
@@ -74,7 +74,6 @@ export function initDashboard(root) {
 async function loadPanel(dash, el) {
   const body = el.querySelector('.panel-body');
   const cfg = JSON.parse(el.querySelector('script.panel-config')?.textContent || '{}');
-  if (el.closest('.dash-row.collapsed')) return;
   const url = `/api/ui/dashboards/${encodeURIComponent(dash.dataset.uid)}/panels/${el.dataset.panelId}`;
   const multi = {};
   for (const [k, v] of new URLSearchParams(window.location.search).entries()) (multi[k] ||= []).push(v);

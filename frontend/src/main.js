@@ -7,12 +7,14 @@ import { initExplore } from './explore.js';
 import { initDashboard } from './dashboard.js';
 import { initSilences } from './silences.js';
 import { initRelativeTimes } from './format.js';
+import { initForms } from './forms.js';
 
 function start() {
   initTheme();
   initEditors(document);
   initRelativeTimes(document);
   initExplore(document);
+  initForms(document);
   initDashboard(document);
   initSilences(document);
   document.documentElement.dataset.ui = 'ready';

@@ -66,6 +66,7 @@ from guardia.web.status.pages import StatusDeps, StatusSite
 from guardia.web.status.silences import SilencesInMs, firing_alerts
 from guardia.web.ui import routes as ui_routes
 from guardia.web.ui.adapters import sources_from_api
+from guardia.web.ui.dashboards.store import DashboardStore
 
 log = logging.getLogger("guardia.serve")
 
@@ -198,6 +199,7 @@ class GuardiaProcess:
     probes: ProbeService
     status: StatusStore
     _status_site: StatusSite
+    dashboards: DashboardStore
     api: ApiDeps
     listen: str
 
@@ -296,6 +298,9 @@ class GuardiaProcess:
     def _external_labels(self) -> dict[str, str]:
         return dict(self.config.prometheus.global_.external_labels) if self.config else {}
 
+    def _scrape_interval_ms(self) -> int:
+        return int(self.config.prometheus.global_.scrape_interval) if self.config is not None else 15_000
+
     def _config_yaml(self) -> str:
         return dump_redacted(self.config) if self.config is not None else ""
 
@@ -364,6 +369,8 @@ class GuardiaProcess:
             self.slos, urlparse(opts.external_url).path.rstrip("/") if opts.external_url else ""))
         self._build_logs(cfg, external_url, routes)
         self._status_site = site
+        self.dashboards = DashboardStore(Path(opts.storage_path) / "dashboards")
+        self.reloaders.append(Reloader("dashboards", self.dashboards.apply_config))
         return routes
 
     def _build_logs(self, cfg: Config, external_url: str, routes: list[BaseRoute]) -> None:
@@ -479,7 +486,8 @@ class GuardiaProcess:
             alertmanagers=AlertmanagerTargets(self._local_alertmanager_url, lambda: self.notifier),
         )
         prefix = urlparse(opts.external_url).path.rstrip("/") if opts.external_url else ""
-        ui = sources_from_api(api, alertmanager=lambda: self.alertmanager, route_prefix=prefix)
+        ui = sources_from_api(api, alertmanager=lambda: self.alertmanager, route_prefix=prefix,
+                              dashboards=self.dashboards, scrape_interval_ms=self._scrape_interval_ms)
         extra_routes += ui_routes(ui)
         app = create_app(
             AppDeps(

@@ -54,6 +54,10 @@ _COMMANDS: dict[str, tuple[str | None, list[tuple[str, str]]]] = {
         "Service level objectives: generate their rules, replay history.",
         [("generate", "guardia.cli.slo_generate"), ("backtest", "guardia.cli.slo_backtest")],
     ),
+    "dashboards": (
+        "Manage dashboards (Grafana's JSON model) on a running guardia.",
+        [("import", "guardia.cli.dashboards")],
+    ),
 }
 
 

@@ -107,6 +107,8 @@ def parse_guardia_sections(src: YamlSource, own: dict[str, Any]) -> tuple[Guardi
     if web is not None and not isinstance(web, dict):
         err(("web",), "web must be a mapping (e.g. listen_address: 0.0.0.0:9090)")
         web = None
+    elif web is not None:
+        _check_web_dashboards(web.get("dashboards"), err)
     logs = own.get("logs")
     if logs is not None and not isinstance(logs, dict):
         err(("logs",), "logs must be a mapping (scrape_configs, retention, limits, rule_files: "
@@ -122,3 +124,28 @@ def parse_guardia_sections(src: YamlSource, own: dict[str, Any]) -> tuple[Guardi
         logs=freeze(logs or {}),
     )
     return sections, issues
+
+
+def _check_web_dashboards(section: Any, err: Any) -> None:
+    """``web.dashboards``: ``provisioning`` (a folder or a list of folders) and ``builtin``."""
+    if section is None:
+        return
+    where: FieldPath = ("web", "dashboards")
+    if not isinstance(section, dict):
+        err(where, "web.dashboards must be a mapping: {provisioning: [folder, ...], builtin: true}")
+        return
+    for key in section:
+        if key not in ("provisioning", "builtin"):
+            err((*where, key), f"unknown field {key!r} in web.dashboards; use provisioning or builtin")
+    folders = section.get("provisioning")
+    if folders is not None:
+        items = [folders] if isinstance(folders, str) else folders
+        if not isinstance(items, list):
+            err((*where, "provisioning"), "provisioning must be a folder path or a list of folder paths")
+        else:
+            for i, f in enumerate(items):
+                if not isinstance(f, str) or not f.strip():
+                    err((*where, "provisioning", i), "each provisioning entry must be a folder path")
+    if "builtin" in section and not isinstance(section["builtin"], bool):
+        err((*where, "builtin"), "builtin must be true or false")
+

@@ -22,6 +22,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[3]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+DASHBOARDS = Path(__file__).resolve().parent / "dashboards"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -97,6 +98,8 @@ groups:
       - record: job:http_requests:rate1m
         expr: sum by (job) (rate(http_requests_total[1m]))
 """)
+    (tmp / "dashboards").mkdir(exist_ok=True)
+    (tmp / "dashboards" / "legacy-rows.json").write_text((DASHBOARDS / "legacy-rows.json").read_text())
     cfg = tmp / "guardia.yml"
     cfg.write_text(f"""
 global:
@@ -116,6 +119,9 @@ scrape_configs:
         target_label: node
   - job_name: broken
     static_configs: [{{targets: ["{dead_addr}"]}}]
+web:
+  dashboards:
+    provisioning: [dashboards]
 alertmanager:
   route:
     receiver: ops
@@ -178,6 +184,9 @@ def guardia_server(tmp_path_factory: pytest.TempPathFactory, ui_bundle: None) ->
         srv.wait(lambda: srv.client.get("/-/ready").status_code == 200, what="ready")
         srv.wait(lambda: len(srv.client.get("/api/v1/query", params={"query": "http_requests_total"})
                               .json()["data"]["result"]) > 0, what="scraped app metrics")
+        # a few scrapes in, so rate() over a dashboard's $__rate_interval has samples to use
+        srv.wait(lambda: srv.client.get("/api/v1/query", params={
+            "query": 'count_over_time(up{job="api"}[1m]) >= 6'}).json()["data"]["result"], what="6 scrapes")
         srv.wait(lambda: any(a["labels"]["alertname"] == "AlwaysFiring"
                              for a in srv.client.get("/api/v2/alerts").json()), what="alert in Alertmanager")
         yield srv
@@ -213,7 +222,9 @@ class Tab:
         self.page.on("console", lambda m: self.errors.append(f"console {m.type}: {m.text}")
                      if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-        self.page.on("requestfailed", lambda r: self.errors.append(f"request failed: {r.url} {r.failure}"))
+        # a navigation cancels the page's requests in flight (ERR_ABORTED): not an error
+        self.page.on("requestfailed", lambda r: None if "ERR_ABORTED" in (r.failure or "")
+                     else self.errors.append(f"request failed: {r.url} {r.failure}"))
 
     def goto(self, path: str) -> Any:
         resp = self.page.goto(self.base + path, wait_until="load")

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from guardia.web.ui import render
+from guardia.web.ui.dashboards import grafana_api
 from guardia.web.ui.pages import ALL
 from guardia.web.ui.render import Page
 from guardia.web.ui.sources import AlertmanagerView, StorageStats, UiSources
@@ -37,5 +38,7 @@ def routes(ui: UiSources, extra_pages: list[Page] | None = None) -> list[BaseRou
     out: list[BaseRoute] = [
         Route(p.path, _endpoint(p, ui), methods=list(p.methods), name=p.path) for p in pages
     ]
+    if ui.dashboards is not None:
+        out.extend(grafana_api.routes(ui.dashboards, ui.route_prefix))
     out.append(Mount("/static", app=StaticFiles(directory=render.STATIC_DIR, check_dir=False), name="static"))
     return out

@@ -30,6 +30,7 @@ def sources_from_api(
     alertmanager: Callable[[], AlertmanagerView | None] = lambda: None,
     dashboards: Any = None,
     route_prefix: str = "",
+    scrape_interval_ms: Callable[[], int] = lambda: 15_000,
 ) -> UiSources:
     stats = api.storage if callable(getattr(api.storage, "stats", None)) else None
     return UiSources(
@@ -45,4 +46,5 @@ def sources_from_api(
         route_prefix=route_prefix,
         query_timeout_s=api.query_timeout_s,
         now_ms=api.now_ms,
+        scrape_interval_ms=scrape_interval_ms,
     )

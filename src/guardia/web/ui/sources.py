@@ -60,5 +60,7 @@ class UiSources:
     route_prefix: str = ""
     build: Mapping[str, str] = field(default_factory=dict)
     query_timeout_s: float = 30.0
+    # the global scrape interval: dashboards' default step floor and $__rate_interval base
+    scrape_interval_ms: Callable[[], int] = lambda: 15_000
     now_ms: Callable[[], int] | None = None
     extra_nav: Sequence[tuple[str, str]] = ()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from guardia.web.ui.pages import (
     alerts,
+    dashboards,
     explore,
     notifications,
     overview,
@@ -21,6 +22,7 @@ ALL: list[Page] = [
     *rules.PAGES,
     *silences.PAGES,
     *explore.PAGES,
+    *dashboards.PAGES,
     *notifications.PAGES,
     *status.PAGES,
 ]

@@ -1,0 +1,242 @@
+"""Dashboards: ``/dashboards`` (list, search, upload), ``/d/{uid}`` (Grafana's URL shape:
+``var-NAME=``, ``from=``, ``to=``, ``refresh=``), and the JSON the page draws panels from
+(``/api/ui/dashboards/{uid}/panels/{id}``, with the page's own query string)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from markupsafe import Markup
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from guardia.web.ui.dashboards.markdown import render_text_panel
+from guardia.web.ui.dashboards.model import Dashboard, DashboardError, Panel, Row, load_text
+from guardia.web.ui.dashboards.panel_data import DashboardContext, context, panel_data
+from guardia.web.ui.dashboards.reader import StoreReader
+from guardia.web.ui.dashboards.store import DashboardStore, SaveError, StoredDashboard
+from guardia.web.ui.dashboards.templating import Selected, interpolate
+from guardia.web.ui.dashboards.timerange import TimeRangeError
+from guardia.web.ui.render import Page, render
+from guardia.web.ui.sources import UiSources
+
+TIME_CHOICES = [("now-15m", "Last 15 minutes"), ("now-1h", "Last 1 hour"), ("now-6h", "Last 6 hours"),
+                ("now-24h", "Last 24 hours"), ("now-7d", "Last 7 days")]
+REFRESH_CHOICES = ["", "5s", "10s", "30s", "1m", "5m", "15m"]
+CONTEXT_TTL_S = 5.0
+
+
+def _params(request: Request) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for k, v in request.query_params.multi_items():
+        out.setdefault(k, []).append(v)
+    return out
+
+
+class _ContextCache:
+    """The resolved time range and variables of a dashboard view, kept a few seconds: every
+    panel of a page asks for them with the same query string, one request each."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._items: OrderedDict[tuple[Any, ...], tuple[float, DashboardContext]] = OrderedDict()
+        self._size = size
+
+    def get(self, key: tuple[Any, ...]) -> DashboardContext | None:
+        hit = self._items.get(key)
+        if hit is None or time.monotonic() - hit[0] > CONTEXT_TTL_S:
+            return None
+        return hit[1]
+
+    def put(self, key: tuple[Any, ...], ctx: DashboardContext) -> None:
+        self._items[key] = (time.monotonic(), ctx)
+        self._items.move_to_end(key)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+
+_cache = _ContextCache()
+
+
+def _store(ui: UiSources) -> DashboardStore | None:
+    store = ui.dashboards
+    return store if isinstance(store, DashboardStore) else None
+
+
+def _reader(ui: UiSources) -> StoreReader:
+    return StoreReader(ui.storage, ui.engine, ui.query_timeout_s)
+
+
+def _now(ui: UiSources) -> int:
+    return ui.now_ms() if ui.now_ms is not None else int(time.time() * 1000)
+
+
+def dashboard_context(ui: UiSources, s: StoredDashboard, params: Mapping[str, Sequence[str]]
+                      ) -> DashboardContext:
+    """Raises ``TimeRangeError``; relative times are resolved to the second, so a page and its
+    panels (requested within the same few seconds) share one context."""
+    now = _now(ui)
+    relevant = tuple(sorted(
+        (k, tuple(v)) for k, v in params.items() if k.startswith("var-") or k in ("from", "to")
+    ))
+    key = (s.uid, s.dashboard.version, relevant, now // 5000)
+    ctx = _cache.get(key)
+    if ctx is None:
+        ctx = context(s.dashboard, params, _reader(ui), now)
+        _cache.put(key, ctx)
+    return ctx
+
+
+@dataclass(frozen=True, slots=True)
+class PanelView:
+    panel: Panel
+    row_y: int
+    title: str
+
+    @property
+    def style(self) -> str:
+        g = self.panel.grid
+        return f"grid-column: {g.x + 1} / span {g.w}; grid-row: {g.y - self.row_y + 1} / span {g.h}"
+
+    @property
+    def kind(self) -> str:
+        return "stat" if self.panel.type == "singlestat" else self.panel.type
+
+    @property
+    def config_json(self) -> Markup:
+        return Markup(json.dumps(self.panel.client_config()).replace("<", "\\u003c"))
+
+    @property
+    def text_html(self) -> Markup:
+        return render_text_panel(self.panel.content, self.panel.mode)
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    title: str
+    collapsed: bool
+    panels: list[PanelView]
+
+
+def layout(d: Dashboard, scope: Mapping[str, Selected]) -> list[Section]:
+    """Top-level panels and rows as sections, each its own 24-column grid; titles get the
+    variables' values (``Requests by $handler``)."""
+    sections: list[Section] = []
+    loose: list[Panel] = []
+
+    def views(panels: Sequence[Panel]) -> list[PanelView]:
+        y0 = min((p.grid.y for p in panels), default=0)
+        return [PanelView(p, y0, interpolate(p.title, scope)) for p in panels]
+
+    for item in d.items:
+        if isinstance(item, Row):
+            if loose:
+                sections.append(Section("", False, views(loose)))
+                loose = []
+            title = interpolate(item.title, scope) or " "
+            sections.append(Section(title, item.collapsed, views(item.panels)))
+        else:
+            loose.append(item)
+    if loose:
+        sections.append(Section("", False, views(loose)))
+    return sections
+
+
+async def dashboards_page(request: Request, ui: UiSources) -> Response:
+    store = _store(ui)
+    items = [] if store is None else store.search(request.query_params.get("query", ""),
+                                                  request.query_params.getlist("tag"))
+    folder = request.query_params.get("folder")
+    if folder is not None:
+        items = [s for s in items if s.folder == folder]
+    return render(request, ui, "dashboards.html", title="Dashboards", items=items,
+                  has_store=store is not None, errors=[] if store is None else store.errors,
+                  query=request.query_params.get("query", ""))
+
+
+async def dashboard_page(request: Request, ui: UiSources) -> Response:
+    store = _store(ui)
+    uid = request.path_params["uid"]
+    s = None if store is None else store.get(uid)
+    if s is None:
+        return render(request, ui, "dashboard_missing.html", status_code=404, title="Dashboard not found",
+                      uid=uid)
+    params = _params(request)
+    error = ""
+    ctx: DashboardContext | None = None
+    try:
+        ctx = await asyncio.to_thread(dashboard_context, ui, s, params)
+    except TimeRangeError as e:
+        error = str(e)
+    d = s.dashboard
+    return render(
+        request, ui, "dashboard.html", title=d.title, stored=s, dash=d, ctx=ctx,
+        sections=layout(d, ctx.scope if ctx else {}),
+        error=error, time_from=(params.get("from") or [d.time_from])[0],
+        time_to=(params.get("to") or [d.time_to])[0],
+        refresh=(params.get("refresh") or [d.refresh])[0], time_choices=TIME_CHOICES,
+        refresh_choices=REFRESH_CHOICES, keep={k: v for k, v in params.items() if k.startswith("var-")},
+    )
+
+
+async def panel_endpoint(request: Request, ui: UiSources) -> Response:
+    store = _store(ui)
+    uid = request.path_params["uid"]
+    s = None if store is None else store.get(uid)
+    if s is None:
+        return JSONResponse({"state": "error", "error": f"dashboard {uid!r} not found"}, status_code=404)
+    try:
+        panel_id = int(request.path_params["panel"])
+    except ValueError:
+        return JSONResponse({"state": "error", "error": "the panel id must be an integer"}, status_code=400)
+    panel = s.dashboard.panel(panel_id)
+    if panel is None:
+        return JSONResponse({"state": "error", "error": f"dashboard {uid!r} has no panel {panel_id}"},
+                            status_code=404)
+    if not panel.supported or panel.type == "text":
+        return JSONResponse({"state": "unsupported" if not panel.supported else "ok", "series": []})
+    params = _params(request)
+
+    def run() -> dict[str, Any]:
+        try:
+            ctx = dashboard_context(ui, s, params)
+        except TimeRangeError as e:
+            return {"state": "error", "error": str(e)}
+        return panel_data(panel, ctx, _reader(ui), ui.scrape_interval_ms())
+
+    return JSONResponse(await asyncio.to_thread(run))
+
+
+async def import_endpoint(request: Request, ui: UiSources) -> Response:
+    """The upload form posts the file's text here; JSON and YAML are both accepted."""
+    store = _store(ui)
+    if store is None:
+        return JSONResponse({"message": "dashboards are not available in this guardia"}, status_code=503)
+    name = request.query_params.get("filename", "")
+    try:
+        text = (await request.body()).decode("utf-8")
+        data = load_text(text, name)
+        overwrite = request.query_params.get("overwrite") == "1"
+        saved = await asyncio.to_thread(store.save, data, overwrite=overwrite)
+    except UnicodeDecodeError:
+        return JSONResponse({"message": f"{name or 'the file'} is not UTF-8 text"}, status_code=400)
+    except DashboardError as e:
+        return JSONResponse({"message": str(e), "problems": e.problems}, status_code=400)
+    except SaveError as e:
+        return JSONResponse({"message": e.message, "status": e.status}, status_code=e.http_status)
+    return JSONResponse({"uid": saved.uid, "url": ui.route_prefix + saved.url,
+                         "version": saved.dashboard.version})
+
+
+PAGES = [
+    Page("/dashboards", "Dashboards", dashboards_page),
+    Page("/d/{uid}", "", dashboard_page),
+    Page("/d/{uid}/{slug}", "", dashboard_page),
+    Page("/api/ui/dashboards/{uid}/panels/{panel}", "", panel_endpoint),
+    Page("/api/ui/dashboards/import", "", import_endpoint, methods=("POST",)),
+]
