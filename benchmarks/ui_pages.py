@@ -1,0 +1,266 @@
+"""UI pages: server time and full load in headless Chromium.
+
+* ``/targets`` with 1,000 targets (10 jobs) and ``/alerts`` with 200 firing alerts: the page
+  data come from in-memory retrievers (what the scrape manager and rule manager hand the UI),
+  so the figure is the UI's own cost (target < 1 s each).
+* A 20-panel dashboard over 24 h of data at 100,000 stored series (1,000 targets x 100
+  series of ``benchmarks._data``, one sample every 5 minutes, cut into blocks as
+  ``guardia serve`` does): time from navigation until every panel has its final
+  ``data-state`` and is drawn (target < 2 s).
+
+The store is built once into ``$GUARDIA_BENCH_DIR`` (default /tmp/guardia-bench-ui-pages) and
+reused by later runs.  Server times are medians of 5 GETs; browser times medians of 3 loads.
+The last line holds the three figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+N_TARGETS = 1000
+STEP_MS = 5 * 60_000
+SPAN_MS = 24 * 3600_000
+T_END = 1_700_000_000_000 - (1_700_000_000_000 % (2 * 3600_000))
+CHROMIUM = "/usr/bin/chromium"
+DATA = Path(os.environ.get("GUARDIA_BENCH_DIR", "/tmp/guardia-bench-ui-pages"))
+STAMP = f"v1 targets={N_TARGETS} step={STEP_MS} span={SPAN_MS} end={T_END}"
+
+
+def build_store() -> None:
+    """100,000 series over 24 h, written through the TSDB and cut into blocks."""
+    from benchmarks._data import Workload
+    from guardia.storage.tsdb import TSDB
+
+    if (DATA / "stamp").is_file() and (DATA / "stamp").read_text() == STAMP:
+        return
+    if DATA.exists():
+        import shutil
+
+        shutil.rmtree(DATA)
+    DATA.mkdir(parents=True)
+    started = time.perf_counter()
+    db = TSDB.open(str(DATA / "tsdb"))
+    w = Workload(N_TARGETS)
+    app = db.appender()
+    refs = np.array([app.ref(lb) for lb in w.labels], dtype=np.int64)
+    app.commit()
+    rounds = SPAN_MS // STEP_MS + 1
+    for k in range(rounds):
+        app = db.appender()
+        app.append_batch(refs, T_END - (rounds - 1 - k) * STEP_MS, w.step())
+        app.commit()
+        if k % 24 == 23:
+            db.maintain()
+    db.close()
+    (DATA / "stamp").write_text(STAMP)
+    print(f"built {w.n:,} series x {rounds} samples in {time.perf_counter() - started:.0f}s", flush=True)
+
+
+def dashboard() -> dict[str, Any]:
+    """20 panels of the kinds people put on a service dashboard, over the job variable."""
+    sel = 'job="$job"'
+    req = f"http_requests_total{{{sel}}}"
+    err = f'http_requests_total{{{sel},code="500"}}'
+    bucket = f"http_request_duration_seconds_bucket{{{sel}}}"
+    ri = "[$__rate_interval]"
+    exprs = [
+        ("timeseries", f"sum by (handler) (rate({req}{ri}))", "{{handler}}"),
+        ("timeseries", f"sum by (handler) (rate({err}{ri})) / sum by (handler) (rate({req}{ri}))", "{{handler}}"),
+        ("timeseries", f"histogram_quantile(0.95, sum by (le) (rate({bucket}{ri})))", "p95"),
+        ("timeseries", f"histogram_quantile(0.5, sum by (le) (rate({bucket}{ri})))", "p50"),
+        ("timeseries", f"sum by (code) (rate({req}{ri}))", "{{code}}"),
+        ("timeseries", f"sum(rate(process_cpu_seconds_total{{{sel}}}{ri}))", "cpu"),
+        ("timeseries", f"sum(process_resident_memory_bytes{{{sel}}})", "rss"),
+        ("timeseries", f"topk(5, sum by (instance) (rate({req}{ri})))", "{{instance}}"),
+        ("timeseries", f"sum by (queue) (app_queue_depth{{{sel}}})", "{{queue}}"),
+        ("timeseries", f"avg by (sensor) (app_temperature_celsius{{{sel}}})", "{{sensor}}"),
+        ("timeseries", f"sum by (op) (rate(db_queries_total{{{sel}}}{ri}))", "{{op}}"),
+        ("timeseries", f"sum(app_connections{{{sel}}})", "connections"),
+        ("stat", f"sum(rate({req}[5m]))", ""),
+        ("stat", f"sum(rate({err}[5m])) / sum(rate({req}[5m]))", ""),
+        ("stat", f"count(up{{{sel}}})", ""),
+        ("gauge", f"avg(process_open_fds{{{sel}}})", ""),
+        ("gauge", f"avg(go_goroutines{{{sel}}})", ""),
+        ("bargauge", f"sum by (handler) (rate({req}[5m]))", "{{handler}}"),
+        ("table", f"sum by (handler, code) (increase({req}[1h]))", ""),
+        ("stat", f"sum(increase({req}[$__range]))", ""),
+    ]
+    panels = []
+    for i, (kind, expr, legend) in enumerate(exprs):
+        w = 12 if kind == "timeseries" else 6
+        panels.append({"id": i + 1, "type": kind, "title": f"panel {i + 1}",
+                       "gridPos": {"x": (i * w) % 24, "y": i * 2, "w": w, "h": 8},
+                       "targets": [{"refId": "A", "expr": expr, "legendFormat": legend,
+                                    "instant": kind == "table"}]})
+    return {"uid": "bench", "title": "Benchmark: 20 panels", "time": {"from": "now-24h", "to": "now"},
+            "templating": {"list": [{"name": "job", "type": "query", "query": "label_values(up, job)",
+                                     "current": {"value": "api"}}]},
+            "panels": panels}
+
+
+def _addr(t: int) -> str:
+    return f"10.0.{t // 250}.{t % 250}:8000"
+
+
+def serve(port: int, dash_dir: str) -> None:
+    import uvicorn
+
+    from guardia.model import Labels
+    from guardia.promql import Engine
+    from guardia.storage.tsdb import TSDB
+    from guardia.web import AppDeps, create_app
+    from guardia.web.api_v1 import ApiDeps
+    from guardia.web.protocols import AlertView, RuleGroupView, RuleView, TargetView
+    from guardia.web.ui import UiSources
+    from guardia.web.ui import routes as ui_routes
+    from guardia.web.ui.dashboards.store import DashboardStore
+
+    class Targets:
+        def __init__(self) -> None:
+            self.items = [
+                TargetView(
+                    discovered_labels=Labels.of(__address__=_addr(t), job=f"job-{t % 10}"),
+                    labels=Labels.of(instance=_addr(t), job=f"job-{t % 10}", env="prod"),
+                    scrape_pool=f"job-{t % 10}", scrape_url=f"http://{_addr(t)}/metrics",
+                    health="down" if t % 97 == 0 else "up",
+                    last_error="Get: connection refused" if t % 97 == 0 else "",
+                    last_scrape_ms=T_END - 5_000, last_scrape_duration_s=0.004,
+                )
+                for t in range(N_TARGETS)
+            ]
+
+        def active_targets(self) -> list[TargetView]:
+            return self.items
+
+        def dropped_targets(self) -> list[Any]:
+            return []
+
+        def discovery_errors(self) -> dict[str, list[str]]:
+            return {}
+
+    class Rules:
+        def rule_groups(self) -> list[RuleGroupView]:
+            alerts = [
+                AlertView(labels=Labels.of(alertname="HighErrorRate", severity=("critical", "warning")[i % 2],
+                                           instance=f"10.0.0.{i}:8000", job="api"),
+                          annotations=Labels.of(summary=f"5xx above 5% on 10.0.0.{i}",
+                                                runbook_url="https://runbooks.example/high-error-rate"),
+                          state="firing", active_at_ms=T_END - 600_000, value=0.07)
+                for i in range(200)
+            ]
+            rule = RuleView(name="HighErrorRate", query="sum(rate(x[5m])) > 0.05", type="alerting",
+                            alerts=alerts, health="ok", last_evaluation_ms=T_END)
+            return [RuleGroupView(name="api", file="alerts.yml", interval_s=15, rules=[rule])]
+
+    db = TSDB.open(str(DATA / "tsdb"))
+    store = DashboardStore(dash_dir)
+    store.save(dashboard(), overwrite=True)
+    engine = Engine()
+    ui = UiSources(storage=db, engine=engine, targets=Targets(), rules=Rules(), dashboards=store,
+                   now_ms=lambda: T_END, scrape_interval_ms=lambda: STEP_MS)
+    app = create_app(AppDeps(api=ApiDeps(storage=db, engine=engine, now_ms=lambda: T_END),
+                             extra_routes=ui_routes(ui)))
+    print("ready", flush=True)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def server_ms(client: httpx.Client, path: str) -> float:
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        r = client.get(path)
+        r.raise_for_status()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1000
+
+
+def browser_ms(url: str, path: str, wait_panels: bool) -> float:
+    from playwright.sync_api import sync_playwright
+
+    times = []
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                               args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        try:
+            for _ in range(3):
+                page = b.new_page(viewport={"width": 1280, "height": 900})
+                t0 = time.perf_counter()
+                page.goto(url + path, wait_until="load")
+                page.wait_for_function("document.documentElement.dataset.ui === 'ready'")
+                if wait_panels:
+                    page.wait_for_function(
+                        "document.querySelectorAll('[data-panel-id][data-state=loading]').length === 0",
+                        timeout=120_000)
+                times.append(time.perf_counter() - t0)
+                if wait_panels:
+                    states = page.eval_on_selector_all("[data-panel-id]",
+                                                       "els => els.map(e => e.dataset.state)")
+                    bad = [s for s in states if s != "ok"]
+                    if bad:
+                        raise SystemExit(f"dashboard panels not ok: {states}")
+                page.close()
+        finally:
+            b.close()
+    return statistics.median(times) * 1000
+
+
+def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--serve":
+        serve(int(sys.argv[2]), sys.argv[3])
+        return
+    build_store()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as d:
+        proc = subprocess.Popen([sys.executable, "-m", "benchmarks.ui_pages", "--serve", str(port), d],
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None
+            print(proc.stdout.readline().strip(), flush=True)
+            with httpx.Client(base_url=url, timeout=120) as client:
+                for _ in range(300):
+                    try:
+                        client.get("/-/ready")
+                        break
+                    except httpx.TransportError:
+                        time.sleep(0.1)
+                figures = {}
+                for name, path, panels in (("targets", "/targets", False), ("alerts", "/alerts", False),
+                                           ("dashboard", "/d/bench", True)):
+                    srv = server_ms(client, path)
+                    if panels:  # the page and its 20 panel requests, as the browser makes them
+                        t0 = time.perf_counter()
+                        for i in range(1, 21):
+                            body = client.get(f"/api/ui/dashboards/bench/panels/{i}").json()
+                            assert body["state"] == "ok", (i, body)
+                        one_by_one = (time.perf_counter() - t0) * 1000
+                        print(f"  20 panel requests one after another: {one_by_one:.0f} ms")
+                    full = browser_ms(url, path, panels)
+                    figures[name] = (srv, full)
+                    print(f"  {path}: server {srv:.0f} ms, full load in Chromium {full:.0f} ms", flush=True)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    t, a, dsh = figures["targets"], figures["alerts"], figures["dashboard"]
+    print(json.dumps({k: {"server_ms": round(v[0]), "load_ms": round(v[1])} for k, v in figures.items()}))
+    print(f"ui_pages: /targets 1,000 targets {t[0]:.0f} ms server / {t[1]:.0f} ms load; /alerts 200 firing "
+          f"{a[0]:.0f} / {a[1]:.0f} ms; 20-panel dashboard, 24 h x 100,000 series: page {dsh[0]:.0f} ms, "
+          f"all panels drawn {dsh[1]:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
