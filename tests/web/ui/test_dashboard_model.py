@@ -38,7 +38,8 @@ def test_pre_5_rows_layout_and_yaml() -> None:
     d = load("legacy-rows.json")
     (row,) = d.items
     assert isinstance(row, Row) and row.title == "Traffic"
-    assert [(p.type, p.grid.x, p.grid.w, p.grid.h) for p in row.panels] == [("graph", 0, 12, 8), ("singlestat", 12, 12, 8)]
+    assert [(p.type, p.grid.x, p.grid.w, p.grid.h) for p in row.panels] == [
+        ("graph", 0, 12, 8), ("singlestat", 12, 12, 8)]
     y = load("yaml-dashboard.yml")
     assert y.uid == "ui-yaml" and y.panels()[0].targets[0].expr == "sum(websocket_connections_active)"
 
@@ -56,7 +57,8 @@ def test_every_problem_is_reported_with_its_field_path() -> None:
             {"id": 2, "type": "stat", "gridPos": {"x": -1, "y": 0, "w": 6, "h": 4}},
             {"id": 3, "type": "stat", "targets": "up"},
         ],
-        "templating": {"list": [{"name": "a", "type": "custom"}, {"name": "a", "type": "custom"}, {"type": "x"}]},
+        "templating": {"list": [{"name": "a", "type": "custom"}, {"name": "a", "type": "custom"},
+                                {"type": "x"}]},
     }
     with pytest.raises(DashboardError) as e:
         parse_dashboard(bad, "bad.json")

@@ -41,7 +41,8 @@ def test_post_get_search_delete_like_grafana(client: TestClient) -> None:
     hits = client.get("/api/search", params={"query": "simp", "tag": "t"}).json()
     assert [(h["uid"], h["type"], h["url"]) for h in hits] == [("simple", "dash-db", "/d/simple/simple")]
     assert any(h["uid"] == "guardia-api" for h in client.get("/api/search").json())  # built-ins listed
-    assert [f["title"] for f in client.get("/api/search", params={"type": "dash-folder"}).json()] == ["guardia", "team"]
+    folders = client.get("/api/search", params={"type": "dash-folder"}).json()
+    assert [f["title"] for f in folders] == ["guardia", "team"]
     assert client.delete("/api/dashboards/uid/simple").status_code == 200
     assert client.get("/api/dashboards/uid/simple").status_code == 404
 
@@ -111,7 +112,8 @@ def test_cli_import_reports_a_bad_file_and_sends_nothing(tmp_path: Path) -> None
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"title": "x", "panels": [{"id": 1, "title": "t"}]}))
     out = subprocess.run(
-        [sys.executable, "-m", "guardia.cli.main", "dashboards", "import", "--url", "http://127.0.0.1:9", str(bad)],
+        [sys.executable, "-m", "guardia.cli.main", "dashboards", "import", "--url", "http://127.0.0.1:9",
+         str(bad)],
         env={**os.environ, "PYTHONPATH": str(REPO / "src")}, capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     assert "bad.json: not imported:" in out.stderr and "panels[0].type: is missing" in out.stderr

@@ -10,7 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from guardia.config.alertmanager import parse_am_matchers
+from guardia.model.am_matchers import parse_am_matchers
 from guardia.model.matchers import MatcherError
 from guardia.web.ui.render import Page, render
 from guardia.web.ui.sources import UiSources
