@@ -141,3 +141,25 @@ def test_notifications_page_shows_the_failing_webhook(tab: Tab, guardia_server: 
     assert "failing" in row.inner_text()
     assert tab.page.locator("[data-recent-notifications] tr").count() >= 2
     tab.shot("notifications-failing")
+
+
+def test_chart_legend_toggles_and_drag_zooms_into_the_url(tab: Tab) -> None:
+    tab.goto("/explore?expr=up&range=15m")
+    tab.page.wait_for_selector("[data-explore-result][data-state=ok] canvas")
+    first = tab.page.locator(".u-legend .u-series").nth(1)
+    first.click()
+    assert "u-off" in (first.get_attribute("class") or "")
+    first.click()
+    assert "u-off" not in (first.get_attribute("class") or "")
+    box = tab.page.locator(".u-over").bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    tab.page.mouse.move(box["x"] + box["width"] * 0.5, y)
+    tab.page.mouse.down()
+    tab.page.mouse.move(box["x"] + box["width"] * 0.8, y, steps=5)
+    tab.page.mouse.up()
+    tab.page.wait_for_url("**end=**")
+    assert "range=" in tab.page.url and "range=15m" not in tab.page.url
+    # the zoomed window is queried again (it may hold no samples yet on a young server)
+    tab.page.wait_for_selector("[data-explore-result][data-state=ok], [data-explore-result][data-state=nodata]")
+    assert tab.errors == []
