@@ -161,5 +161,6 @@ def test_chart_legend_toggles_and_drag_zooms_into_the_url(tab: Tab) -> None:
     tab.page.wait_for_url("**end=**")
     assert "range=" in tab.page.url and "range=15m" not in tab.page.url
     # the zoomed window is queried again (it may hold no samples yet on a young server)
-    tab.page.wait_for_selector("[data-explore-result][data-state=ok], [data-explore-result][data-state=nodata]")
+    tab.page.wait_for_selector(
+        "[data-explore-result][data-state=ok], [data-explore-result][data-state=nodata]")
     assert tab.errors == []
