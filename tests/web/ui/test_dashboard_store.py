@@ -117,3 +117,51 @@ def test_cli_import_reports_a_bad_file_and_sends_nothing(tmp_path: Path) -> None
         env={**os.environ, "PYTHONPATH": str(REPO / "src")}, capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     assert "bad.json: not imported:" in out.stderr and "panels[0].type: is missing" in out.stderr
+
+
+def test_grafana_tools_push_and_read_dashboards(tmp_path: Path) -> None:
+    """grafanalib builds a dashboard, grafana-client pushes it through Grafana's API paths."""
+    import threading
+
+    import uvicorn
+    from grafana_client import GrafanaApi
+    from grafanalib import core as g
+    from grafanalib._gen import DashboardEncoder
+
+    from tests.web.ui.conftest import free_port
+
+    store = DashboardStore(tmp_path / "dashboards")
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(Starlette(routes=grafana_api.routes(store)), host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            threading.Event().wait(0.02)
+        board = g.Dashboard(
+            title="Built with grafanalib", uid="from-grafanalib", tags=["generated"],
+            panels=[
+                g.TimeSeries(title="Requests", gridPos=g.GridPos(h=8, w=12, x=0, y=0), unit="reqps",
+                             targets=[g.Target(expr="sum(rate(http_requests_total[$__rate_interval]))",
+                                               legendFormat="all", refId="A")]),
+                g.Stat(title="Up", gridPos=g.GridPos(h=4, w=6, x=12, y=0),
+                       targets=[g.Target(expr="sum(up)", refId="A")]),
+            ],
+        ).auto_panel_ids()
+        payload = json.loads(json.dumps({"dashboard": board.to_json_data(), "overwrite": True},
+                                        cls=DashboardEncoder))
+        api = GrafanaApi(auth=None, host="127.0.0.1", port=port)
+        answer = api.dashboard.update_dashboard(payload)
+        assert answer["status"] == "success" and answer["uid"] == "from-grafanalib"
+        got = api.dashboard.get_dashboard("from-grafanalib")
+        assert got["dashboard"]["title"] == "Built with grafanalib"
+        assert [h["uid"] for h in api.search.search_dashboards(query="grafanalib")] == ["from-grafanalib"]
+        stored = store.get("from-grafanalib")
+        assert stored is not None
+        assert [(p.type, p.unit) for p in stored.dashboard.panels()] == [("timeseries", "reqps"), ("stat", "none")]
+        api.dashboard.delete_dashboard("from-grafanalib")
+        assert store.get("from-grafanalib") is None
+    finally:
+        server.should_exit = True
+        thread.join(5)

@@ -213,7 +213,7 @@ class _Reader:
         return v
 
     def seq(self, v: Any, path: str) -> Sequence[Any]:
-        if v is None:
+        if v is None or v == "":  # grafanalib writes an empty string for "no thresholds"
             return ()
         if not isinstance(v, list | tuple):
             self.err(path, f"must be a list, not {type(v).__name__}")
