@@ -159,7 +159,8 @@ def test_grafana_tools_push_and_read_dashboards(tmp_path: Path) -> None:
         assert [h["uid"] for h in api.search.search_dashboards(query="grafanalib")] == ["from-grafanalib"]
         stored = store.get("from-grafanalib")
         assert stored is not None
-        assert [(p.type, p.unit) for p in stored.dashboard.panels()] == [("timeseries", "reqps"), ("stat", "none")]
+        panels = [(p.type, p.unit) for p in stored.dashboard.panels()]
+        assert panels == [("timeseries", "reqps"), ("stat", "none")]
         api.dashboard.delete_dashboard("from-grafanalib")
         assert store.get("from-grafanalib") is None
     finally:
