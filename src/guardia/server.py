@@ -488,7 +488,9 @@ class GuardiaProcess:
         prefix = urlparse(opts.external_url).path.rstrip("/") if opts.external_url else ""
         ui = sources_from_api(api, alertmanager=lambda: self.alertmanager, route_prefix=prefix,
                               dashboards=self.dashboards, scrape_interval_ms=self._scrape_interval_ms)
-        extra_routes += ui_routes(ui)
+        # first, so the UI's pages (/status among them, as in Prometheus) win over any
+        # subsystem route at the same path; public status pages live under /status/{slug}
+        extra_routes[:0] = ui_routes(ui)
         app = create_app(
             AppDeps(
                 api=api,
