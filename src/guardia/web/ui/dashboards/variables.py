@@ -210,9 +210,10 @@ def resolve(dash: Dashboard, params: Mapping[str, Sequence[str]], reader: Metric
             sel = Selected((var.query,))
         else:
             if not values:
+                # as Grafana: the saved selection if still offered, else the first entry
+                # of the list, which is "All" when the variable has it
                 values = [v for v in var.current if v in option_values or v in (ALL, "All")] \
-                    or ([ALL] if var.include_all and not option_values else []) \
-                    or option_values[:1]
+                    or ([ALL] if var.include_all else option_values[:1])
             sel = selection(values, option_values, multi=var.multi, include_all=var.include_all,
                             all_value=var.all_value)
         if auto_value:
