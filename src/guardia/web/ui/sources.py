@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from guardia.storage.interface import Queryable
 from guardia.web.protocols import (
-    Queryable,
     QueryEngine,
     RulesRetriever,
     StatusRetriever,

@@ -10,7 +10,8 @@ from typing import Any, Protocol
 
 from guardia.model import Matcher
 from guardia.rules.check import selectors
-from guardia.web.protocols import Queryable, QueryEngine
+from guardia.storage.interface import Queryable
+from guardia.web.protocols import QueryEngine
 
 
 class SelectorError(ValueError):
