@@ -194,8 +194,10 @@ def guardia_server(tmp_path_factory: pytest.TempPathFactory, ui_bundle: None) ->
         srv.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # module scope: Playwright's sync API keeps an event loop running while it is open, and
+    # an asyncio test in a later module would find it there
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium "
                     "(scripts/system-packages.txt lists it)")
