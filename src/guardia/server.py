@@ -365,8 +365,6 @@ class GuardiaProcess:
         self.slos = SLOService(self.storage, self.engine, self.rules)
         self.reloaders.append(Reloader("slos", self.slos.apply_config))
         routes.extend(slo_api.routes(self.slos))
-        routes.extend(slo_pages.routes(
-            self.slos, urlparse(opts.external_url).path.rstrip("/") if opts.external_url else ""))
         self._build_logs(cfg, external_url, routes)
         self._status_site = site
         self.dashboards = DashboardStore(Path(opts.storage_path) / "dashboards")
@@ -490,7 +488,7 @@ class GuardiaProcess:
                               dashboards=self.dashboards, scrape_interval_ms=self._scrape_interval_ms)
         # first, so the UI's pages (/status among them, as in Prometheus) win over any
         # subsystem route at the same path; public status pages live under /status/{slug}
-        extra_routes[:0] = ui_routes(ui)
+        extra_routes[:0] = ui_routes(ui, extra_pages=slo_pages.ui_pages(self.slos))
         app = create_app(
             AppDeps(
                 api=api,

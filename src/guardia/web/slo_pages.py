@@ -1,9 +1,10 @@
 """The SLO pages: a list sorted by remaining budget, and a page per SLO with its objective,
 SLI, budget over time, burn rates and alert state.
 
-The bodies are rendered here, escaped, as HTML fragments; they are placed in the web UI's
-layout when the UI is built into the process, or in a minimal page of their own otherwise,
-so both ways show the same page.  No JavaScript is needed (charts are SVG).
+The bodies are rendered here, escaped, as HTML fragments; ``guardia serve`` places them in
+the web UI's layout (``ui_pages``, listed as "SLOs" in its top bar); ``routes`` serves them
+in a minimal page of their own for an app without the UI.  No JavaScript is needed (charts
+are SVG).
 """
 
 from __future__ import annotations
@@ -226,3 +227,30 @@ def routes(slos: SLOPageSource, prefix: str = "") -> list[Route]:
 
     return [Route("/slos", list_page, methods=["GET"]),
             Route("/slos/{name:path}", slo_page, methods=["GET"])]
+
+
+def ui_pages(slos: SLOPageSource) -> list[Any]:
+    """The same pages inside the web UI's layout (its top bar lists "SLOs")."""
+    import asyncio
+
+    from markupsafe import Markup
+
+    from guardia.web.ui.render import Page, render
+    from guardia.web.ui.sources import UiSources
+
+    async def list_page(request: Request, ui: UiSources) -> Response:
+        data = await asyncio.to_thread(slos.list)
+        return render(request, ui, "slo.html", title="SLOs", style=Markup(STYLE),
+                      body=Markup(list_body(data, ui.route_prefix)))
+
+    async def slo_page(request: Request, ui: UiSources) -> Response:
+        name = request.path_params["name"]
+        d = await asyncio.to_thread(slos.get, name)
+        if d is None:
+            return render(request, ui, "slo.html", status_code=404, title="SLO not found",
+                          style=Markup(STYLE), body=Markup(not_found(name, slos.list(), ui.route_prefix)))
+        hist = await asyncio.to_thread(slos.history, name)
+        return render(request, ui, "slo.html", title=f"{d['service']}/{d['name']}", style=Markup(STYLE),
+                      body=Markup(detail_body(d, hist, ui.route_prefix)))
+
+    return [Page("/slos", "SLOs", list_page), Page("/slos/{name:path}", "", slo_page)]
