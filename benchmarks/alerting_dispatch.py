@@ -22,6 +22,7 @@ from guardia.config.alertmanager import (
     parse_alertmanager_config,
     parse_am_matchers,
 )
+from guardia.web.alertmanager_v2 import alerts_from_postable, gettable_alerts
 
 CONFIG = """
 route:
@@ -82,7 +83,7 @@ async def main() -> None:
         await am.start()
         t0 = time.perf_counter()
         for i in range(0, len(batch), 500):
-            await am.put(batch[i:i + 500])
+            await am.put(alerts_from_postable(batch[i:i + 500]))  # as POST /api/v2/alerts does
         put_s = time.perf_counter() - t0
         assert am._dispatcher is not None
         groups = list(am._dispatcher.groups.values())
@@ -91,7 +92,7 @@ async def main() -> None:
             await g._flush(asyncio.get_running_loop().time() + 60)
         flush_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        listed = am.alerts()
+        listed = gettable_alerts(am.alerts())
         list_s = time.perf_counter() - t0
         await am.stop()
     print(f"groups: {len(groups)}; notification pass over all groups: {flush_s:.2f}s; "

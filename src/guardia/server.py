@@ -55,6 +55,7 @@ from guardia.storage.interface import Storage
 from guardia.storage.tsdb import TSDB, TSDBOptions
 from guardia.web import alertmanager_api, no_alertmanager, slo_api, slo_pages
 from guardia.web.adapters import AlertmanagerTargets, ProcessStatus, RuleGroups, ScrapeTargets
+from guardia.web.alertmanager_v2 import ApiV2View
 from guardia.web.api_v1 import ApiDeps
 from guardia.web.app import AppDeps, create_app
 from guardia.web.demo import create_demo_app
@@ -484,7 +485,8 @@ class GuardiaProcess:
             alertmanagers=AlertmanagerTargets(self._local_alertmanager_url, lambda: self.notifier),
         )
         prefix = urlparse(opts.external_url).path.rstrip("/") if opts.external_url else ""
-        ui = sources_from_api(api, alertmanager=lambda: self.alertmanager, route_prefix=prefix,
+        am_v2 = ApiV2View(self.alertmanager) if self.alertmanager is not None else None
+        ui = sources_from_api(api, alertmanager=lambda: am_v2, route_prefix=prefix,
                               dashboards=self.dashboards, scrape_interval_ms=self._scrape_interval_ms)
         # first, so the UI's pages (/status among them, as in Prometheus) win over any
         # subsystem route at the same path; public status pages live under /status/{slug}

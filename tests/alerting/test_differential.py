@@ -19,10 +19,10 @@ import pytest
 import yaml
 
 from guardia.alerting import Alertmanager
-from guardia.alerting.silence import parse_api_silence
 from guardia.alerting.types import format_time
 from guardia.config import parse_yaml
 from guardia.config.alertmanager import parse_alertmanager_config
+from guardia.web.alertmanager_v2 import alerts_from_postable, parse_api_silence
 from tests.alerting.amproc import RealAlertmanager
 from tests.alerting.sinks import HTTPSink, Request
 
@@ -102,7 +102,8 @@ async def test_same_notifications_as_alertmanager(scenario: Path, tmp_path: Path
                 for a in step.get("resolve", []):
                     batch.append({"labels": a["labels"], "startsAt": _iso(wall0 + a["starts"]),
                                   "endsAt": _iso(time.time())})
-                resp, _ = await asyncio.gather(client.post("/api/v2/alerts", json=batch), guardia.put(batch))
+                resp, _ = await asyncio.gather(client.post("/api/v2/alerts", json=batch),
+                                               guardia.put(alerts_from_postable(batch)))
                 resp.raise_for_status()
             await asyncio.sleep(max(0.0, t0 + spec["end"] - time.monotonic()))
         ref = _normalise(sink.requests, "/am", t0)

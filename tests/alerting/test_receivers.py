@@ -20,6 +20,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from guardia.alerting import Alertmanager
 from guardia.config import parse_yaml
 from guardia.config.alertmanager import parse_alertmanager_config
+from guardia.web.alertmanager_v2 import alerts_from_postable
 from tests.alerting.sinks import HTTPSink
 
 
@@ -116,13 +117,14 @@ async def test_all_integrations_deliver_documented_bodies(smtp: tuple[MailSink, 
     http = await HTTPSink(response_body=b'{"ok":true}').start()
     cfg = parse_alertmanager_config(parse_yaml(CONFIG.format(smtp_port=port, ca=ca, http=http.url), "am.yml"))
     async with Alertmanager(cfg, external_url="http://guardia.example:9093") as am:
-        await am.put([ALERT])
+        await am.put(alerts_from_postable([ALERT]))
         await http.wait_for(4, 5)
         for _ in range(50):
             if mail.messages:
                 break
             await asyncio.sleep(0.1)
-        await am.put([{**ALERT, "startsAt": "2020-01-01T00:00:00Z", "endsAt": "2020-01-01T01:00:00Z"}])
+        await am.put(alerts_from_postable([{**ALERT, "startsAt": "2020-01-01T00:00:00Z",
+                                            "endsAt": "2020-01-01T01:00:00Z"}]))
         await http.wait_for(8, 5)
         for _ in range(50):
             if len(mail.messages) >= 2:

@@ -20,7 +20,8 @@ from guardia.config.prometheus import AlertmanagerEndpointConfig
 from guardia.config.yamlsource import parse_yaml
 from guardia.model import Labels
 from guardia.rules.alerting import Alert, AlertState
-from guardia.rules.notifier import Notifier, targets_from_config, to_postable
+from guardia.rules.notifier import Notifier, postable, targets_from_config, to_postable
+from guardia.web.alertmanager_v2 import gettable_alerts
 
 AM_CONFIG = """
 route:
@@ -75,7 +76,7 @@ async def test_local_sink_is_guardias_own_alertmanager() -> None:
                  local=am.put)
     n.notify("up == 0", [_current_alert()])
     await n.flush()
-    (got,) = am.alerts()
+    (got,) = gettable_alerts(am.alerts())
     assert got["labels"] == {"alertname": "APIDown", "instance": "api:8000",
                              "severity": "critical", "site": "madrid"}
     assert got["generatorURL"].startswith("http://g:9090/graph?g0.expr=")
@@ -208,7 +209,7 @@ def test_alert_relabel_configs_drop_and_rewrite() -> None:
     warn = _alert()
     warn.labels = warn.labels.set("severity", "warning")
     n.notify("up", [_alert(), warn])  # the critical one is dropped
-    (only,) = n._take()
+    (only,) = [postable(a) for a in n._take()]  # the queue holds alerts; as sent over HTTP
     assert only["labels"]["severity"] == "warning" and only["labels"]["team"] == "ops"
 
 

@@ -4,7 +4,22 @@
 for what they do, in the order alerts flow through them.
 """
 
-from guardia.alerting.alertmanager import Alertmanager, AlertValidationError
+from guardia.alerting.alertmanager import (
+    VERSION,
+    Alertmanager,
+    AlertStatus,
+    AlertValidationError,
+    ListedAlert,
+    ListedGroup,
+)
 from guardia.alerting.types import Alert
 
-__all__ = ["Alert", "AlertValidationError", "Alertmanager"]
+__all__ = [
+    "VERSION",
+    "Alert",
+    "AlertStatus",
+    "AlertValidationError",
+    "Alertmanager",
+    "ListedAlert",
+    "ListedGroup",
+]

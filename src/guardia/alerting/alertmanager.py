@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from guardia.alerting.route import Route
 from guardia.alerting.silence import Silence, Silences
 from guardia.alerting.stages import Backoff, Integration, MultiStage, build_pipeline
 from guardia.alerting.timeinterval import Intervener
-from guardia.alerting.types import Alert, Clock, fingerprint_hex, format_time, parse_time, system_clock
+from guardia.alerting.types import Alert, Clock, fingerprint_hex, system_clock
 from guardia.config.alertmanager import AlertmanagerConfig
 from guardia.config.receivers import NotifierConfig
 from guardia.model.labels import Labels, is_valid_label_name
@@ -42,6 +43,31 @@ NotifierFactory = Callable[[str, NotifierConfig, AlertmanagerConfig], Notifier]
 
 class AlertValidationError(ValueError):
     """An alert posted with bad labels or times; the message names the problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertStatus:
+    """Whether an alert is muted now, and by which silences and inhibiting alert."""
+
+    state: str  # "active" | "suppressed"
+    silenced_by: tuple[str, ...] = ()
+    inhibited_by: tuple[str, ...] = ()  # fingerprints (hex) of the inhibiting alerts
+
+
+@dataclass(frozen=True, slots=True)
+class ListedAlert:
+    """An alert as a listing shows it: with its status and the receivers it routes to."""
+
+    alert: Alert
+    status: AlertStatus
+    receivers: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ListedGroup:
+    labels: Labels
+    receiver: str
+    alerts: tuple[ListedAlert, ...]
 
 
 class Alertmanager:
@@ -176,7 +202,7 @@ class Alertmanager:
         counts = {"active": 0, "suppressed": 0, "unprocessed": 0}
         for a in self._alerts.values():
             if not a.resolved_at(now):
-                counts[self._status(a)["state"]] += 1
+                counts[self.alert_status(a).state] += 1
         sc = {"active": 0, "pending": 0, "expired": 0}
         for s in self.silences.all():
             sc[s.state(now)] += 1
@@ -184,17 +210,16 @@ class Alertmanager:
 
     # ---- alerts in
 
-    async def put(self, alerts: Iterable[Mapping[str, Any] | Alert]) -> None:
-        """Receive alerts (API v2 ``postableAlert`` dicts or ``Alert``); all-or-nothing validation."""
+    async def put(self, alerts: Iterable[Alert]) -> None:
+        """Receive alerts (from the API, or from rules in-process); all-or-nothing validation."""
         now = self.clock()
         resolve_ns = self.config.global_.resolve_timeout * 1_000_000
         batch: list[Alert] = []
         errors: list[str] = []
-        for i, raw in enumerate(alerts):
+        for i, a in enumerate(alerts):
             try:
-                a = raw if isinstance(raw, Alert) else _alert_from_api(raw)
                 _validate(a)
-            except (AlertValidationError, ValueError) as e:
+            except AlertValidationError as e:
                 errors.append(f"alert {i}: {e}")
                 self.metrics.alerts_invalid.labels("v2").inc()
                 continue
@@ -248,18 +273,18 @@ class Alertmanager:
             return False
         return True
 
-    # ---- queries (API v2 shapes)
+    # ---- queries (the API turns these into its JSON shapes)
 
-    def _status(self, a: Alert) -> dict[str, Any]:
+    def alert_status(self, a: Alert) -> AlertStatus:
         silenced = self.silences.mutes(a.labels)
         inh = self.inhibitor.mutes(a.labels)
-        inhibited = [fingerprint_hex(inh)] if inh is not None else []
+        inhibited = (fingerprint_hex(inh),) if inh is not None else ()
         state = "suppressed" if silenced or inhibited else "active"
-        return {"state": state, "silencedBy": silenced, "inhibitedBy": inhibited}
+        return AlertStatus(state, tuple(silenced), inhibited)
 
     def _listed(self, a: Alert, now: int, matchers: list[Matcher] | None, active: bool, silenced: bool,
-                inhibited: bool) -> dict[str, Any] | None:
-        """The alert's API status when the API's filter flags list it, else None.
+                inhibited: bool) -> AlertStatus | None:
+        """The alert's status when the API's filter flags list it, else None.
 
         ``alerts`` and ``groups`` take the same query flags; one filter keeps them agreeing.
         """
@@ -267,12 +292,12 @@ class Alertmanager:
             return None
         if matchers and not matches_all(matchers, a.labels):
             return None
-        st = self._status(a)
-        if st["state"] == "active" and not active:
+        st = self.alert_status(a)
+        if st.state == "active" and not active:
             return None
-        if st["silencedBy"] and not silenced:
+        if st.silenced_by and not silenced:
             return None
-        if st["inhibitedBy"] and not inhibited:
+        if st.inhibited_by and not inhibited:
             return None
         return st
 
@@ -285,8 +310,8 @@ class Alertmanager:
 
     def alerts(self, *, matchers: list[Matcher] | None = None, active: bool = True, silenced: bool = True,
                inhibited: bool = True, unprocessed: bool = True, receiver: str | None = None
-               ) -> list[dict[str, Any]]:
-        """API v2 ``gettableAlerts``: unresolved alerts, filtered as the API's query flags say."""
+               ) -> list[ListedAlert]:
+        """Unresolved alerts by fingerprint, filtered as the API's query flags say."""
         now = self.clock()
         rx = re.compile(receiver) if receiver else None
         out = []
@@ -297,12 +322,12 @@ class Alertmanager:
             receivers = self._receivers_of(a)
             if rx is not None and not any(rx.fullmatch(r) for r in receivers):
                 continue
-            out.append(_alert_to_api(a, st, receivers))
+            out.append(ListedAlert(a, st, tuple(receivers)))
         return out
 
     def groups(self, *, matchers: list[Matcher] | None = None, active: bool = True, silenced: bool = True,
-               inhibited: bool = True, receiver: str | None = None) -> list[dict[str, Any]]:
-        """API v2 ``alertGroups``."""
+               inhibited: bool = True, receiver: str | None = None) -> list[ListedGroup]:
+        """The aggregation groups with the alerts the filter flags list (groups left empty omitted)."""
         if self._dispatcher is None:
             return []
         now = self.clock()
@@ -316,56 +341,27 @@ class Alertmanager:
                 st = self._listed(a, now, matchers, active, silenced, inhibited)
                 if st is None:
                     continue
-                items.append(_alert_to_api(a, st, [g.route.receiver]))
+                items.append(ListedAlert(a, st, (g.route.receiver,)))
             if items:
-                out.append({"labels": dict(g.labels), "receiver": {"name": g.route.receiver},
-                            "alerts": items})
+                out.append(ListedGroup(g.labels, g.route.receiver, tuple(items)))
         return out
 
-    def silence_list(self, matchers: list[Matcher] | None = None) -> list[dict[str, Any]]:
+    def silence_list(self, matchers: list[Matcher] | None = None) -> list[Silence]:
+        """Silences the filter matches: active first (soonest to end), then pending (soonest to
+        start), then expired (most recently ended last)."""
         now = self.clock()
-        out = []
-        for s in self.silences.all():
-            if matchers and not _silence_matches_filter(s, matchers):
-                continue
-            out.append(s.to_api(now))
         order = {"active": 0, "pending": 1, "expired": 2}
-        out.sort(key=lambda d: (order[d["status"]["state"]],
-                                d["endsAt"] if d["status"]["state"] != "pending" else d["startsAt"]))
+        out = [s for s in self.silences.all() if not matchers or _silence_matches_filter(s, matchers)]
+        out.sort(key=lambda s: (order[s.state(now)], s.starts_at if s.state(now) == "pending" else s.ends_at))
         return out
 
-    def status(self) -> dict[str, Any]:
-        return {
-            "cluster": {"status": "disabled", "peers": [], "name": ""},
-            "versionInfo": {"version": VERSION, "revision": "", "branch": "", "buildUser": "",
-                            "buildDate": "", "goVersion": "python"},
-            "config": {"original": _config_yaml(self.config)},
-            "uptime": format_time(self.started_at),
-        }
-
-    def integration_status(self) -> list[dict[str, Any]]:
-        """Per receiver integration: last attempt, its error, since when it has been failing.
+    def integration_states(self) -> list[Integration]:
+        """Per receiver integration, in config order: its last attempt, error, failing since.
 
         A failed notification stays visible here (and in ``alertmanager_notifications_failed_total``)
         until a later attempt delivers it: status pages show it, loudly.
         """
-        out = []
-        for name, integs in self.integrations.items():
-            for i in integs:
-                st = i.state
-                out.append({
-                    "receiver": name, "integration": i.key.integration, "index": i.key.index,
-                    "sendResolved": i.send_resolved,
-                    "lastNotifyAttempt": format_time(st.last_attempt_ns),
-                    "lastNotifyAttemptDuration": f"{st.last_duration_s:.3f}s",
-                    "lastNotifyAttemptError": st.last_error,
-                    "failingSince": format_time(st.failing_since_ns) if st.failing_since_ns else None,
-                    "consecutiveFailures": st.consecutive_failures,
-                    "queued": st.queued,
-                    "recent": [{"at": format_time(a.at_ns), "groupKey": a.group_key, "alerts": a.alerts,
-                                "error": a.error} for a in reversed(st.recent)],
-                })
-        return out
+        return [i for integs in self.integrations.values() for i in integs]
 
     def receiver_names(self) -> list[str]:
         return [r.name for r in self.config.receivers]
@@ -385,34 +381,6 @@ def _silence_matches_filter(s: Silence, matchers: list[Matcher]) -> bool:
     return all(m.matches(labels.get(m.name)) for m in matchers)
 
 
-def _config_yaml(cfg: AlertmanagerConfig) -> str:
-    import yaml
-
-    data = cfg.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
-    return yaml.safe_dump(data, sort_keys=False)
-
-
-def _labels_from(d: Any, what: str) -> Labels:
-    if d is None:
-        return Labels()
-    if not isinstance(d, dict):
-        raise AlertValidationError(f"{what} must be an object of strings")
-    return Labels({str(k): str(v) for k, v in d.items()})
-
-
-def _alert_from_api(d: Mapping[str, Any]) -> Alert:
-    if not isinstance(d, Mapping):
-        raise AlertValidationError("alert must be a JSON object")
-    if "labels" not in d:
-        raise AlertValidationError("labels in body is required")
-    t = {k: parse_time(str(d[k])) if d.get(k) else 0 for k in ("startsAt", "endsAt")}
-    return Alert(
-        labels=_labels_from(d["labels"], "labels"),
-        annotations=_labels_from(d.get("annotations"), "annotations"),
-        starts_at=t["startsAt"], ends_at=t["endsAt"], generator_url=str(d.get("generatorURL") or ""),
-    )
-
-
 def _validate(a: Alert) -> None:
     if not a.labels:
         raise AlertValidationError("at least one label pair required")
@@ -421,20 +389,6 @@ def _validate(a: Alert) -> None:
             raise AlertValidationError(f'invalid label set: invalid name "{k}"')
     if a.starts_at and a.ends_at and a.ends_at < a.starts_at:
         raise AlertValidationError("start time must be before end time")
-
-
-def _alert_to_api(a: Alert, status: dict[str, Any], receivers: list[str]) -> dict[str, Any]:
-    return {
-        "annotations": dict(a.annotations),
-        "endsAt": format_time(a.ends_at),
-        "fingerprint": fingerprint_hex(a.fingerprint),
-        "receivers": [{"name": r} for r in receivers],
-        "startsAt": format_time(a.starts_at),
-        "status": status,
-        "updatedAt": format_time(a.updated_at),
-        "generatorURL": a.generator_url,
-        "labels": dict(a.labels),
-    }
 
 
 def _alert_to_store(a: Alert) -> dict[str, Any]:
@@ -448,4 +402,4 @@ def _alert_from_store(d: dict[str, Any]) -> Alert:
                  d["generatorURL"], d["updatedAt"], d["timeout"])
 
 
-__all__ = ["AlertValidationError", "Alertmanager"]
+__all__ = ["VERSION", "AlertStatus", "AlertValidationError", "Alertmanager", "ListedAlert", "ListedGroup"]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from guardia.alerting.persist import read_json, write_atomic
-from guardia.alerting.types import Clock, format_time, parse_time, system_clock
+from guardia.alerting.types import Clock, system_clock
 from guardia.model.labels import Labels
 from guardia.model.matchers import Matcher, MatcherError, MatchType
 
@@ -49,21 +49,9 @@ class Silence:
     def mutes(self, labels: Labels) -> bool:
         return all(m.matches(labels.get(m.name)) for m in self.matchers)
 
-    def to_api(self, now: int) -> dict[str, Any]:
-        """API v2 ``gettableSilence``."""
-        return {
-            "id": self.id,
-            "status": {"state": self.state(now)},
-            "updatedAt": format_time(self.updated_at),
-            "comment": self.comment,
-            "createdBy": self.created_by,
-            "endsAt": format_time(self.ends_at),
-            "matchers": [matcher_to_api(m) for m in self.matchers],
-            "startsAt": format_time(self.starts_at),
-        }
-
 
 def matcher_to_api(m: Matcher) -> dict[str, Any]:
+    """A matcher as Alertmanager writes it (API v2 and the silences file alike)."""
     return {
         "name": m.name,
         "value": m.value,
@@ -206,25 +194,4 @@ class Silences:
             self._by_id[s.id] = replace(s, ends_at=now, updated_at=now)
 
 
-def parse_api_silence(body: Any) -> dict[str, Any]:
-    """Validate an API v2 ``postableSilence`` into keyword arguments for ``Silences.set``."""
-    if not isinstance(body, dict):
-        raise SilenceError("silence must be a JSON object")
-    for key in ("matchers", "startsAt", "endsAt", "createdBy", "comment"):
-        if key not in body:
-            raise SilenceError(f"{key} in body is required")
-    if not isinstance(body["matchers"], list):
-        raise SilenceError("matchers in body must be of type array")
-    try:
-        starts, ends = parse_time(str(body["startsAt"])), parse_time(str(body["endsAt"]))
-    except ValueError as e:
-        raise SilenceError(str(e)) from None
-    return {
-        "matchers": [matcher_from_api(m) for m in body["matchers"]],
-        "starts_at": starts, "ends_at": ends,
-        "created_by": str(body["createdBy"]), "comment": str(body["comment"]),
-        "sid": str(body["id"]) if body.get("id") else None,
-    }
-
-
-__all__ = ["Silence", "SilenceError", "SilenceNotFound", "Silences", "parse_api_silence"]
+__all__ = ["Silence", "SilenceError", "SilenceNotFound", "Silences", "matcher_from_api", "matcher_to_api"]

@@ -1,8 +1,9 @@
 """Sends alerts from rule evaluation to Alertmanagers, the way Prometheus's notifier does.
 
-Alerts become API v2 ``postableAlert`` objects with the external labels added (alert labels
-win), and go to guardia's own Alertmanager (a callback) and to every Alertmanager of
-``alerting.alertmanagers`` with ``POST /api/v2/alerts``.  Rule evaluation only enqueues
+A rule's alert becomes a ``model.alert.Alert`` with the external labels added (alert labels
+win); guardia's own Alertmanager receives those objects in-process (a callback), and every
+Alertmanager of ``alerting.alertmanagers`` receives them as API v2 ``postableAlert`` JSON with
+``POST /api/v2/alerts``.  Rule evaluation only enqueues
 (it may run in a worker thread); one asyncio task drains the queue in batches.  A full queue
 drops the oldest alerts and counts them, as Prometheus does.
 """
@@ -24,16 +25,19 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Summary
 from guardia.config.httpclient import new_client
 from guardia.config.prometheus import AlertmanagerEndpointConfig, PrometheusConfig
 from guardia.config.relabel import RelabelConfig
+from guardia.model.alert import Alert as SentAlert
+from guardia.model.labels import Labels
 from guardia.model.relabel import process as relabel_process
 from guardia.rules.alerting import Alert
 from guardia.template.prometheus import table_link
 
 log = logging.getLogger("guardia.rules.notifier")
 
-LocalSink = Callable[[list[dict[str, Any]]], Awaitable[None]]
+LocalSink = Callable[[list[SentAlert]], Awaitable[None]]
 # Relabeling (alert_relabel_configs) as a function: labels in, labels or None (drop) out.
 Relabel = Callable[[dict[str, str]], dict[str, str] | None]
 MAX_BATCH = 256
+_NS_PER_MS = 1_000_000
 
 
 def alert_relabeler(rules: Sequence[RelabelConfig]) -> Relabel | None:
@@ -54,20 +58,41 @@ def rfc3339(ms: int) -> str:
         "+00:00", "Z")
 
 
+def to_sent(alert: Alert, expr: str, external_labels: dict[str, str], external_url: str,
+            relabel: Relabel | None = None) -> SentAlert | None:
+    """Prometheus's sendAlerts conversion: startsAt = fired time, endsAt = resolved time or
+    validUntil (four resend intervals ahead, so an Alertmanager resolves it if we vanish).
+    None when ``relabel`` (``alerting.alert_relabel_configs``) drops it."""
+    labels = {**external_labels, **dict(alert.labels)}
+    if relabel is not None:
+        kept = relabel(labels)
+        if not kept:
+            return None
+        labels = kept
+    ends = alert.resolved_at_ms if alert.resolved_at_ms else alert.valid_until_ms
+    return SentAlert(
+        Labels(labels), Labels(dict(alert.annotations)),
+        starts_at=(alert.fired_at_ms or alert.active_at_ms) * _NS_PER_MS, ends_at=ends * _NS_PER_MS,
+        generator_url=external_url.rstrip("/") + table_link(expr),
+    )
+
+
+def postable(a: SentAlert) -> dict[str, Any]:
+    """The alert as an external Alertmanager's ``POST /api/v2/alerts`` takes it."""
+    return {
+        "labels": dict(a.labels),
+        "annotations": dict(a.annotations),
+        "startsAt": rfc3339(a.starts_at // _NS_PER_MS),
+        "endsAt": rfc3339(a.ends_at // _NS_PER_MS),
+        "generatorURL": a.generator_url,
+    }
+
+
 def to_postable(alert: Alert, expr: str, external_labels: dict[str, str],
                 external_url: str) -> dict[str, Any]:
-    """Prometheus's sendAlerts conversion: startsAt = fired time, endsAt = resolved time or
-    validUntil (four resend intervals ahead, so an Alertmanager resolves it if we vanish)."""
-    labels = dict(external_labels)
-    labels.update(dict(alert.labels))
-    ends = alert.resolved_at_ms if alert.resolved_at_ms else alert.valid_until_ms
-    return {
-        "labels": labels,
-        "annotations": dict(alert.annotations),
-        "startsAt": rfc3339(alert.fired_at_ms or alert.active_at_ms),
-        "endsAt": rfc3339(ends),
-        "generatorURL": external_url.rstrip("/") + table_link(expr),
-    }
+    sent = to_sent(alert, expr, external_labels, external_url)
+    assert sent is not None  # only relabeling drops an alert
+    return postable(sent)
 
 
 class AlertmanagerTarget:
@@ -120,7 +145,7 @@ class Notifier:
         self.capacity = capacity
         self.relabel = relabel
         self._alertmanagers: Sequence[AlertmanagerEndpointConfig] | None = None
-        self._queue: collections.deque[dict[str, Any]] = collections.deque()
+        self._queue: collections.deque[SentAlert] = collections.deque()
         self._lock = threading.Lock()
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -159,17 +184,13 @@ class Notifier:
         """NotifyFunc for rule groups."""
         items = []
         for a in alerts:
-            p = to_postable(a, expr, self.external_labels, self.external_url)
-            if self.relabel is not None:
-                labels = self.relabel(dict(p["labels"]))
-                if not labels:
-                    continue  # dropped by alerting.alert_relabel_configs
-                p["labels"] = labels
-            items.append(p)
+            sent = to_sent(a, expr, self.external_labels, self.external_url, self.relabel)
+            if sent is not None:
+                items.append(sent)
         if items:
             self.enqueue(items)
 
-    def enqueue(self, items: list[dict[str, Any]]) -> None:
+    def enqueue(self, items: list[SentAlert]) -> None:
         with self._lock:
             self._queue.extend(items)
             overflow = len(self._queue) - self.capacity
@@ -183,7 +204,7 @@ class Notifier:
         if loop is not None and wake is not None:
             loop.call_soon_threadsafe(wake.set)
 
-    def _take(self) -> list[dict[str, Any]]:
+    def _take(self) -> list[SentAlert]:
         with self._lock:
             n = min(MAX_BATCH, len(self._queue))
             batch = [self._queue.popleft() for _ in range(n)]
@@ -213,13 +234,16 @@ class Notifier:
         while batch := self._take():
             await self.send_batch(batch)
 
-    async def send_batch(self, batch: list[dict[str, Any]]) -> None:
-        jobs = [self._post(t, batch) for t in self.targets]
+    async def send_batch(self, batch: list[SentAlert]) -> None:
+        jobs = []
+        if self.targets:
+            body = [postable(a) for a in batch]
+            jobs = [self._post(t, body) for t in self.targets]
         if self.local is not None:
             jobs.append(self._local(batch))
         await asyncio.gather(*jobs)
 
-    async def _local(self, batch: list[dict[str, Any]]) -> None:
+    async def _local(self, batch: list[SentAlert]) -> None:
         assert self.local is not None
         t0 = time.perf_counter()
         try:

@@ -1,9 +1,8 @@
 """Alertmanager API v2 at Alertmanager's paths, so amtool and Grafana work unchanged.
 
-Handlers translate HTTP to calls on ``guardia.alerting.Alertmanager`` and back; JSON shapes
-follow Alertmanager's OpenAPI spec (``gettableAlert``, ``alertGroup``, ``gettableSilence``,
-``alertmanagerStatus``, ``receiver``).  Errors are JSON strings with 400/404/500, as the
-Go server returns them.
+Handlers translate HTTP to calls on ``guardia.alerting.Alertmanager`` and back; the JSON shapes
+(Alertmanager's OpenAPI spec) are built by ``web.alertmanager_v2``.  Errors are JSON strings
+with 400/404/500, as the Go server returns them.
 """
 
 from __future__ import annotations
@@ -16,9 +15,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from guardia.alerting import Alertmanager, AlertValidationError
-from guardia.alerting.silence import SilenceError, SilenceNotFound, parse_api_silence
+from guardia.alerting.silence import SilenceError, SilenceNotFound
 from guardia.model.am_matchers import parse_am_matchers
 from guardia.model.matchers import Matcher, MatcherError
+from guardia.web.alertmanager_v2 import (
+    alert_groups,
+    alertmanager_status,
+    alerts_from_postable,
+    gettable_alerts,
+    gettable_silence,
+    parse_api_silence,
+)
 
 
 class _BadRequest(Exception):
@@ -70,14 +77,14 @@ def routes(am: Alertmanager) -> list[Route]:
             )
         except _BadRequest as e:
             return _error(400, str(e))
-        return JSONResponse(alerts)
+        return JSONResponse(gettable_alerts(alerts))
 
     async def post_alerts(request: Request) -> Response:
         try:
             body = await _json_body(request)
             if not isinstance(body, list):
                 raise _BadRequest("body must be a JSON array of alerts")
-            await am.put(body)
+            await am.put(alerts_from_postable(body, am))
         except (_BadRequest, AlertValidationError) as e:
             return _error(400, str(e))
         return Response(status_code=200)
@@ -91,11 +98,12 @@ def routes(am: Alertmanager) -> list[Route]:
             )
         except _BadRequest as e:
             return _error(400, str(e))
-        return JSONResponse(groups)
+        return JSONResponse(alert_groups(groups))
 
     async def get_silences(request: Request) -> Response:
         try:
-            return JSONResponse(am.silence_list(_filter(request)))
+            now = am.clock()
+            return JSONResponse([gettable_silence(s, now) for s in am.silence_list(_filter(request))])
         except _BadRequest as e:
             return _error(400, str(e))
 
@@ -115,7 +123,7 @@ def routes(am: Alertmanager) -> list[Route]:
             s = am.silences.get(sid)
         except SilenceNotFound:
             return _error(404, f"silence not found: {sid}")
-        return JSONResponse(s.to_api(am.clock()))
+        return JSONResponse(gettable_silence(s, am.clock()))
 
     async def delete_silence(request: Request) -> Response:
         sid = request.path_params["id"]
@@ -128,7 +136,7 @@ def routes(am: Alertmanager) -> list[Route]:
         return Response(status_code=200)
 
     async def get_status(request: Request) -> Response:
-        return JSONResponse(am.status())
+        return JSONResponse(alertmanager_status(am))
 
     async def get_receivers(request: Request) -> Response:
         return JSONResponse([{"name": n} for n in am.receiver_names()])
