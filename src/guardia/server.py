@@ -48,13 +48,14 @@ from guardia.probes.status import StatusStore, alert_sync_loop
 from guardia.probes.subscribers import SubscriberNotifier
 from guardia.probes.uptime import UptimeCache
 from guardia.promql import Engine, EngineOptions, Sample
-from guardia.rules import Notifier, RuleManager, RuleQueryError
+from guardia.rules import Group, Notifier, RuleManager, RuleQueryError
 from guardia.scrape import ScrapeManager
 from guardia.slo.service import SLOService
 from guardia.storage.interface import Storage
 from guardia.storage.tsdb import TSDB, TSDBOptions
+from guardia.storage.tsdb.db import HeadStats
 from guardia.web import alertmanager_api, no_alertmanager, slo_api, slo_pages
-from guardia.web.adapters import AlertmanagerTargets, ProcessStatus, RuleGroups, ScrapeTargets
+from guardia.web.adapters import AlertmanagerTargets, IndexStatus, ProcessStatus, RuleGroups, ScrapeTargets
 from guardia.web.alertmanager_v2 import ApiV2View
 from guardia.web.api_v1 import ApiDeps
 from guardia.web.app import AppDeps, create_app
@@ -94,11 +95,14 @@ class ServeOptions:
 
 class ServedStorage(Storage, Protocol):
     """The store as the server drives it: appends and queries (``Storage``), plus the
-    periodic head cut / compaction / retention and the admin API's snapshots."""
+    periodic head cut / compaction / retention, the admin API's snapshots and the head's
+    cardinality for ``/api/v1/status/tsdb``."""
 
     def maintain(self) -> object: ...
 
     def snapshot(self, out: str | Path, with_head: bool = True) -> object: ...
+
+    def head_stats(self, metric_label: str = "__name__", limit: int = 10) -> HeadStats: ...
 
 
 # What a subsystem does with a new config; a coroutine when applying it has to wait (the
@@ -177,7 +181,7 @@ class _AllRules:
 
     managers: tuple[RuleManager, ...]
 
-    def rule_groups(self) -> list[Any]:
+    def rule_groups(self) -> list[Group]:
         return sorted((g for m in self.managers for g in m.rule_groups()), key=lambda g: (g.file, g.name))
 
 
@@ -475,14 +479,15 @@ class GuardiaProcess:
         api = self.api = ApiDeps(
             storage=self.storage,
             engine=self.engine,
-            targets=ScrapeTargets(lambda: self.scrape),
-            rules=RuleGroups(lambda: _AllRules((self.rules, self.log_rules))),
+            targets=ScrapeTargets(self.scrape),
+            rules=RuleGroups(_AllRules((self.rules, self.log_rules))),
             status=ProcessStatus(self._config_yaml, opts.flags, self._runtime),
             snapshotter=_Snapshots(self.storage, opts.storage_path),
+            tsdb_status=IndexStatus(self.storage),
             enable_admin_api=opts.enable_admin_api,
             query_timeout_s=opts.query_timeout_ms / 1000,
             lookback_delta_ms=opts.lookback_delta_ms,
-            alertmanagers=AlertmanagerTargets(self._local_alertmanager_url, lambda: self.notifier),
+            alertmanagers=AlertmanagerTargets(self._local_alertmanager_url, self.notifier),
         )
         prefix = urlparse(opts.external_url).path.rstrip("/") if opts.external_url else ""
         am_v2 = ApiV2View(self.alertmanager) if self.alertmanager is not None else None

@@ -8,11 +8,15 @@ always shows what the subsystem holds right now.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from dataclasses import replace
+from typing import Any, Protocol
 
 import promql_parser
 
 from guardia.model import Labels, format_duration
+from guardia.rules import AlertingRule, Group, Notifier, RecordingRule
+from guardia.scrape import ScrapeManager
+from guardia.storage.tsdb.db import HeadStats
 from guardia.web.protocols import (
     AlertView,
     DroppedTargetView,
@@ -27,20 +31,18 @@ from guardia.web.protocols import (
 class ScrapeTargets:
     """``TargetRetriever`` over ``guardia.scrape.ScrapeManager``."""
 
-    def __init__(self, manager: Callable[[], Any]) -> None:
+    def __init__(self, manager: ScrapeManager) -> None:
         self._manager = manager
 
     def active_targets(self) -> Sequence[TargetView]:
-        mgr = self._manager()
-        if mgr is None:
-            return []
+        mgr = self._manager
         # targets() also holds the targets a pool's target_limit keeps from scraping (with the
         # reason as their error); metadata lives on the loops of the targets that do scrape
-        ingesters = {id(loop.target): getattr(loop, "ingester", None) for loop in mgr.loops()}
+        metadata_of = {id(loop.target): loop.ingester.metadata for loop in mgr.loops()}
         out = []
         for t in mgr.targets():
             md: dict[str, MetricMetadata] = {}
-            for name, m in sorted(getattr(ingesters.get(id(t)), "metadata", {}).items()):
+            for name, m in sorted(metadata_of.get(id(t), {}).items()):
                 md[name] = MetricMetadata(m.type, m.help, m.unit)
             public = Labels({k: v for k, v in t.labels.items() if not k.startswith("__")})
             out.append(
@@ -62,16 +64,43 @@ class ScrapeTargets:
         return out
 
     def dropped_targets(self) -> Sequence[DroppedTargetView]:
-        mgr = self._manager()
-        if mgr is None:
-            return []
-        return [DroppedTargetView(Labels(d.discovered_labels), d.job) for d in mgr.dropped_targets()]
+        dropped = self._manager.dropped_targets()
+        return [DroppedTargetView(Labels(d.discovered_labels), d.job) for d in dropped]
 
     def discovery_errors(self) -> Mapping[str, Sequence[str]]:
-        mgr = self._manager()
-        if mgr is None:
-            return {}
-        return {pool: list(errs) for pool, errs in mgr.discovery_errors().items()}
+        return {pool: list(errs) for pool, errs in self._manager.discovery_errors().items()}
+
+
+class HeadStatsSource(Protocol):
+    def head_stats(self, metric_label: str = "__name__", limit: int = 10) -> HeadStats: ...
+
+
+class IndexStatus:
+    """``TSDBStatusRetriever`` over the embedded store's head: cardinality from its index."""
+
+    def __init__(self, storage: HeadStatsSource) -> None:
+        self._storage = storage
+
+    def tsdb_status(self, limit: int) -> Mapping[str, Any]:
+        st = self._storage.head_stats("__name__", limit)
+        p = st.postings
+
+        def stats(items: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:
+            return [{"name": name, "value": count} for name, count in items]
+
+        return {
+            "headStats": {
+                "numSeries": st.num_series,
+                "numLabelPairs": p.num_label_pairs,
+                "chunkCount": st.chunk_count,
+                "minTime": st.min_time,
+                "maxTime": st.max_time,
+            },
+            "seriesCountByMetricName": stats(p.series_count_by_metric_name),
+            "labelValueCountByLabelName": stats(p.label_value_count_by_label_name),
+            "memoryInBytesByLabelName": stats(p.memory_in_bytes_by_label_name),
+            "seriesCountByLabelValuePair": stats(p.series_count_by_label_value_pair),
+        }
 
 
 class ProcessStatus:
@@ -105,19 +134,22 @@ def _query_text(expr: str) -> str:
         return expr.strip()
 
 
+class RuleGroupSource(Protocol):
+    """A ``RuleManager``, or several shown as one."""
+
+    def rule_groups(self) -> Sequence[Group]: ...
+
+
 class RuleGroups:
     """``RulesRetriever`` over ``guardia.rules.RuleManager`` (its ``Group`` objects)."""
 
-    def __init__(self, manager: Callable[[], Any]) -> None:
+    def __init__(self, manager: RuleGroupSource) -> None:
         self._manager = manager
 
     def rule_groups(self) -> Sequence[RuleGroupView]:
-        mgr = self._manager()
-        if mgr is None:
-            return []
-        return [self._group(g) for g in mgr.rule_groups()]
+        return [self._group(g) for g in self._manager.rule_groups()]
 
-    def _group(self, g: Any) -> RuleGroupView:
+    def _group(self, g: Group) -> RuleGroupView:
         return RuleGroupView(
             name=g.name,
             file=g.file,
@@ -128,9 +160,20 @@ class RuleGroups:
             last_evaluation_ms=g.last_eval_ms or None,
         )
 
-    def _rule(self, r: Any) -> RuleView:
+    def _rule(self, r: AlertingRule | RecordingRule) -> RuleView:
         h = r.health
-        alerting = hasattr(r, "active_alerts")
+        view = RuleView(
+            name=r.name,
+            query=_query_text(r.expr),
+            type="recording",
+            labels=Labels(dict(r.labels)),
+            health=h.health,
+            last_error=h.last_error,
+            evaluation_time_s=h.evaluation_seconds,
+            last_evaluation_ms=h.last_evaluation_ms or None,
+        )
+        if isinstance(r, RecordingRule):
+            return view
         alerts = [
             AlertView(
                 labels=Labels(dict(a.labels)),
@@ -140,20 +183,14 @@ class RuleGroups:
                 value=float(a.value),
                 keep_firing_since_ms=a.keep_firing_since_ms or None,
             )
-            for a in (r.active_alerts() if alerting else ())
+            for a in r.active_alerts()
         ]
-        return RuleView(
-            name=r.name,
-            query=_query_text(r.expr),
-            type="alerting" if alerting else "recording",
-            labels=Labels(dict(r.labels)),
-            annotations=Labels(dict(getattr(r, "annotations", {}))),
-            duration_s=getattr(r, "hold_ms", 0) / 1000,
-            keep_firing_for_s=getattr(r, "keep_firing_for_ms", 0) / 1000,
-            health=h.health,
-            last_error=h.last_error,
-            evaluation_time_s=h.evaluation_seconds,
-            last_evaluation_ms=h.last_evaluation_ms or None,
+        return replace(
+            view,
+            type="alerting",
+            annotations=Labels(dict(r.annotations)),
+            duration_s=r.hold_ms / 1000,
+            keep_firing_for_s=r.keep_firing_for_ms / 1000,
             alerts=alerts,
         )
 
@@ -162,14 +199,13 @@ class AlertmanagerTargets:
     """``AlertmanagerRetriever``: the embedded Alertmanager (when the config has one) and the
     ``alerting.alertmanagers`` targets of the rule notifier, as their alerts URLs."""
 
-    def __init__(self, local_url: Callable[[], str | None], notifier: Callable[[], Any]) -> None:
+    def __init__(self, local_url: Callable[[], str | None], notifier: Notifier) -> None:
         self._local_url = local_url
         self._notifier = notifier
 
     def active_alertmanagers(self) -> Sequence[str]:
         local = self._local_url()
-        n = self._notifier()
-        return [*([local] if local else []), *(t.url for t in (getattr(n, "targets", None) or []))]
+        return [*([local] if local else []), *(t.url for t in self._notifier.targets)]
 
     def dropped_alertmanagers(self) -> Sequence[str]:
         return []

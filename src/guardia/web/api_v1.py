@@ -617,7 +617,8 @@ STATUS_WINDOW_MS = 3600 * 1000
 
 
 def _generic_tsdb_status(storage: Queryable, limit: int, window: tuple[int, int]) -> dict[str, Any]:
-    """Cardinality figures computed through the querier, for engines without their own."""
+    """Cardinality figures computed through the querier, for storages without an index of
+    their own to read them from (the embedded store has one: ``web.adapters.IndexStatus``)."""
     q = storage.querier(*window)
     try:
         all_series = q.select([Matcher.parse("__name__", "=~", ".+")])
@@ -646,13 +647,9 @@ def _generic_tsdb_status(storage: Queryable, limit: int, window: tuple[int, int]
         items = sorted(d.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
         return [{"name": k, "value": v} for k, v in items]
 
-    num_series = len(all_series)
-    stats_fn = getattr(storage, "stats", None)
-    if callable(stats_fn):
-        num_series = int(stats_fn().get("head_series", num_series))
     return {
         "headStats": {
-            "numSeries": num_series,
+            "numSeries": len(all_series),
             "numLabelPairs": len(pairs),
             "chunkCount": chunks,
             "minTime": mint if all_series else 0,

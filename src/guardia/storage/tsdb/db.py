@@ -34,6 +34,7 @@ from guardia.storage.tsdb.block import Block, BlockCorruptError, is_block_dir
 from guardia.storage.tsdb.compact import expired, plan, write_block
 from guardia.storage.tsdb.head import Head, release_free_memory
 from guardia.storage.tsdb.head_wal import ReplayReport
+from guardia.storage.tsdb.index import PostingsStats
 from guardia.storage.tsdb.metrics import TSDBMetrics
 from guardia.storage.tsdb.options import TSDBOptions
 from guardia.storage.tsdb.querier import TSDBQuerier
@@ -45,6 +46,15 @@ log = logging.getLogger("guardia.storage.tsdb")
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class HeadStats:
+    num_series: int
+    chunk_count: int
+    min_time: int  # ms; an empty head has MaxInt64 and MinInt64, printed so as Prometheus does
+    max_time: int
+    postings: PostingsStats
 
 
 class StorageLockedError(RuntimeError):
@@ -452,6 +462,19 @@ class TSDB:
                 if path is not None:
                     names.append(path.name)
         return names
+
+    def head_stats(self, metric_label: str = "__name__", limit: int = 10) -> HeadStats:
+        """What ``/api/v1/status/tsdb`` shows: the head's size and time range, and cardinality
+        from its index (series per metric, values per label, series per label pair)."""
+        with self._lock:
+            h = self.head
+            return HeadStats(
+                num_series=h.num_series,
+                chunk_count=h.num_chunks(),
+                min_time=h.mint,
+                max_time=h.maxt,
+                postings=h.index.postings_stats(metric_label, limit),
+            )
 
     def stats(self) -> dict[str, int]:
         with self._lock:

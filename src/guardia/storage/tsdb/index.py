@@ -9,8 +9,10 @@ postings; the others subtract the postings of the values they exclude.
 
 from __future__ import annotations
 
+import heapq
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +45,22 @@ def layout_key(labels: Labels) -> tuple[str, str, tuple[tuple[str, str], ...], s
     """
     rest = tuple(p for p in labels if p[0] != "__name__" and p[0] not in _TARGET_LABELS)
     return (labels.get("__name__"), labels.get("job"), rest, labels.get("instance"))
+
+
+@dataclass(frozen=True, slots=True)
+class PostingsStats:
+    """Cardinality read off the postings, as Prometheus's ``/api/v1/status/tsdb`` lists it:
+    each list is the top ``limit`` (name, count) by count, ties by name."""
+
+    num_label_pairs: int
+    series_count_by_metric_name: list[tuple[str, int]]
+    label_value_count_by_label_name: list[tuple[str, int]]
+    memory_in_bytes_by_label_name: list[tuple[str, int]]  # bytes of the distinct values
+    series_count_by_label_value_pair: list[tuple[str, int]]
+
+
+def _top(items: Iterable[tuple[str, int]], limit: int) -> list[tuple[str, int]]:
+    return heapq.nsmallest(limit, items, key=lambda kv: (-kv[1], kv[0]))
 
 
 class MemIndex:
@@ -380,6 +398,36 @@ class MemIndex:
             return set()
         pt = self._pair_of
         return {v for n, v in (pt[p] for p in self._pair_ids_of(ids).tolist()) if n == name and v}
+
+    def postings_stats(self, metric_label: str, limit: int) -> PostingsStats:
+        """Series per value of ``metric_label`` (``__name__``), values per label name, bytes of
+        the distinct values per label name, series per label pair: from the postings and their
+        lengths, without reading one sample (Prometheus 2.42's figures, checked against it)."""
+        by_metric: list[tuple[str, int]] = []
+        values_by_name: list[tuple[str, int]] = []
+        bytes_by_name: list[tuple[str, int]] = []
+        pairs: list[tuple[str, int]] = []
+        for name, byval in self._postings.items():
+            n_values = size = 0
+            for value, ids in byval.items():
+                count = len(ids)
+                if not count:
+                    continue
+                n_values += 1
+                size += len(value)
+                pairs.append((f"{name}={value}", count))
+                if name == metric_label:
+                    by_metric.append((value, count))
+            if n_values:
+                values_by_name.append((name, n_values))
+                bytes_by_name.append((name, size))
+        return PostingsStats(
+            num_label_pairs=len(pairs),
+            series_count_by_metric_name=_top(by_metric, limit),
+            label_value_count_by_label_name=_top(values_by_name, limit),
+            memory_in_bytes_by_label_name=_top(bytes_by_name, limit),
+            series_count_by_label_value_pair=_top(pairs, limit),
+        )
 
     def symbols(self) -> set[str]:
         out: set[str] = set()
