@@ -39,6 +39,14 @@ def _write(tmp_path: Path) -> Path:
     return cfg
 
 
+def _process(tmp_path: Path) -> GuardiaProcess:
+    return GuardiaProcess(ServeOptions(
+        config_file=str(_write(tmp_path)),
+        listen_address="127.0.0.1:0",
+        storage_path=str(tmp_path / "data"),
+    ))
+
+
 def test_alertmanager_registers_on_an_auto_describe_registry(tmp_path: Path) -> None:
     cfg = load_config(str(_write(tmp_path)))
     assert cfg.alertmanager is not None
@@ -49,12 +57,7 @@ def test_alertmanager_registers_on_an_auto_describe_registry(tmp_path: Path) -> 
 
 
 async def test_process_runs_on_an_auto_describe_registry(tmp_path: Path) -> None:
-    opts = ServeOptions(
-        config_file=str(_write(tmp_path)),
-        listen_address="127.0.0.1:0",
-        storage_path=str(tmp_path / "data"),
-    )
-    proc = GuardiaProcess(opts)
+    proc = _process(tmp_path)
     await proc.start()
     try:
         async with httpx.AsyncClient(base_url=f"http://{proc.listen}") as c:
@@ -81,12 +84,7 @@ async def test_a_reload_is_one_loop_over_the_registered_reloaders(tmp_path: Path
     from guardia.config.loader import Config
     from guardia.server import Reloader
 
-    opts = ServeOptions(
-        config_file=str(_write(tmp_path)),
-        listen_address="127.0.0.1:0",
-        storage_path=str(tmp_path / "data"),
-    )
-    proc = GuardiaProcess(opts)
+    proc = _process(tmp_path)
     await proc.start()
     try:
         assert [r.name for r in proc.reloaders] == [
