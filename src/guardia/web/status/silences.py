@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from guardia.alerting import ListedAlert
 from guardia.model import Matcher
+from guardia.web.alertmanager_v2 import gettable_alerts
 
 NS_PER_MS = 1_000_000
 
@@ -21,7 +23,7 @@ class _Silences(Protocol):
 class _Alerts(Protocol):
     def alerts(self, *, matchers: list[Matcher] | None = None, active: bool = True, silenced: bool = True,
                inhibited: bool = True, unprocessed: bool = True, receiver: str | None = None
-               ) -> list[dict[str, Any]]: ...
+               ) -> list[ListedAlert]: ...
 
 
 class SilencesInMs:
@@ -41,7 +43,8 @@ class SilencesInMs:
 
 
 def firing_alerts(am: _Alerts | None) -> list[Mapping[str, Any]]:
-    """Alerts that are firing and not muted (a silenced alert opens no incident)."""
+    """Alerts that are firing and not muted (a silenced alert opens no incident), in the API v2
+    ``gettableAlert`` shape."""
     if am is None:
         return []
-    return list(am.alerts(active=True, silenced=False, inhibited=False, unprocessed=True))
+    return list(gettable_alerts(am.alerts(active=True, silenced=False, inhibited=False, unprocessed=True)))
