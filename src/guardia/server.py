@@ -54,7 +54,7 @@ from guardia.slo.service import SLOService
 from guardia.storage.interface import Storage
 from guardia.storage.tsdb import TSDB, TSDBOptions
 from guardia.storage.tsdb.db import HeadStats
-from guardia.web import alertmanager_api, no_alertmanager, slo_api, slo_pages
+from guardia.web import alertmanager_api, no_alertmanager, probe_pages, slo_api, slo_pages
 from guardia.web.adapters import AlertmanagerTargets, IndexStatus, ProcessStatus, RuleGroups, ScrapeTargets
 from guardia.web.alertmanager_v2 import ApiV2View
 from guardia.web.api_v1 import ApiDeps
@@ -495,7 +495,8 @@ class GuardiaProcess:
                               dashboards=self.dashboards, scrape_interval_ms=self._scrape_interval_ms)
         # first, so the UI's pages (/status among them, as in Prometheus) win over any
         # subsystem route at the same path; public status pages live under /status/{slug}
-        extra_routes[:0] = ui_routes(ui, extra_pages=slo_pages.ui_pages(self.slos))
+        extra_pages = [*slo_pages.ui_pages(self.slos), *probe_pages.ui_pages(self.probes)]
+        extra_routes[:0] = ui_routes(ui, extra_pages=extra_pages)
         app = create_app(
             AppDeps(
                 api=api,

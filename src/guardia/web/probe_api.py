@@ -68,6 +68,32 @@ def _dump(module: Module) -> str:
     return yaml.safe_dump(keep, sort_keys=False, default_flow_style=False)
 
 
+def monitors_view(service: ProbeService) -> list[dict[str, Any]]:
+    """Every monitor with its targets' state and failure reasons: the ``/api/v1/probes`` answer
+    and what the operators' ``/probes`` page shows, built once so the two never disagree."""
+    out: list[dict[str, Any]] = []
+    for m in service.config.monitors:
+        out.append({
+            "name": m.name,
+            "description": m.description,
+            "module": m.module_name,
+            "kind": "heartbeat" if m.is_heartbeat else m.module.prober if m.module else "",
+            "interval": m.interval_ms / 1000,
+            "status": service.monitor_status(m.name),
+            **({"heartbeat": {"period": m.heartbeat.period, "grace": m.heartbeat.grace}}
+               if m.heartbeat else {}),
+            "targets": [{
+                "target": s.target, "status": s.status, "reason": s.reason,
+                "lastProbe": s.last_ms / 1000 if s.last_ms else None,
+                "lastDurationSeconds": s.last_duration_s,
+                "since": s.since_ms / 1000 if s.since_ms else None,
+                "failures": s.failures,
+                "events": [{"time": t / 1000, "status": st, "reason": r} for t, st, r in s.events],
+            } for s in service.state(m.name)],
+        })
+    return out
+
+
 def push_routes(service: ProbeService) -> list[BaseRoute]:
     """Heartbeat pushes: Uptime Kuma's ``/api/push/<token>?status=up&msg=OK`` and healthchecks'
     ``/ping/<token>`` (``/ping/<token>/fail`` reports a failure), so existing cron lines work."""
@@ -92,21 +118,7 @@ def push_routes(service: ProbeService) -> list[BaseRoute]:
         return push(request.path_params["token"], "down", body)
 
     async def probes(request: Request) -> Response:
-        out: list[dict[str, Any]] = []
-        for m in service.config.monitors:
-            out.append({
-                "name": m.name,
-                "module": m.module_name,
-                "kind": "heartbeat" if m.is_heartbeat else m.module.prober if m.module else "",
-                "interval": m.interval_ms / 1000,
-                "status": service.monitor_status(m.name),
-                "targets": [{
-                    "target": s.target, "status": s.status, "reason": s.reason,
-                    "lastProbe": s.last_ms / 1000 if s.last_ms else None,
-                    "lastDurationSeconds": s.last_duration_s,
-                    "events": [{"time": t / 1000, "status": st, "reason": r} for t, st, r in s.events],
-                } for s in service.state(m.name)],
-            })
+        out = monitors_view(service)
         return JSONResponse({"status": "success", "data": out})
 
     return [
