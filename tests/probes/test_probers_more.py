@@ -111,7 +111,8 @@ status_pages:
         pages = load_probes(str(cfg)).status_pages
         store = StatusStore(None)
         notifier = SubscriberNotifier(store, lambda: pages, "http://status.example.com")
-        store.subscribe("public", "email", "ops@example.com")
+        sub = store.subscribe("public", "email", "ops@example.com")  # no loop here: no confirmation mail
+        store.confirm("public", sub.token)
 
         async def run() -> None:
             store.open_incident("public", "API errors", "Elevated 5xx since 10:02.")
@@ -125,5 +126,6 @@ status_pages:
         assert mail.rcpt_tos == ["ops@example.com"]
         text = mail.content.decode()
         assert "Subject: [Example status] API errors: opened" in text and "Elevated 5xx since 10:02." in text
+        assert f"List-Unsubscribe: <http://status.example.com/status/public/unsubscribe/{sub.token}>" in text
     finally:
         smtp.stop()

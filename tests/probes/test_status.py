@@ -138,9 +138,10 @@ def test_people_update_incidents_and_bad_updates_say_why() -> None:
 
 def test_subscriptions_are_checked_and_kept(tmp_path: Path) -> None:
     store = StatusStore(tmp_path / "s.json", clock=clock)
-    store.subscribe("p", "email", "ops@example.com")
-    store.subscribe("p", "email", "ops@example.com")
-    assert len(store.page_subscribers("p")) == 1
+    sub = store.subscribe("p", "email", "ops@example.com")
+    assert store.subscribe("p", "email", "ops@example.com") is sub
+    assert len(store.subscribers) == 1 and store.page_subscribers("p") == []  # waits for its confirmation
+    assert store.confirm("p", sub.token) is sub and store.page_subscribers("p") == [sub]
     for kind, address in (("email", "not-an-address"), ("webhook", "ftp://x"), ("sms", "123")):
         try:
             store.subscribe("p", kind, address)

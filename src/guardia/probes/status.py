@@ -92,12 +92,22 @@ class Maintenance:
         return "in progress" if now_ms >= self.starts_ms else "scheduled"
 
 
+PENDING_FOR_MS = 7 * 86_400_000
+"""An email subscription nobody confirmed within a week is forgotten."""
+
+
 @dataclass(slots=True)
 class Subscriber:
+    """One subscription.  ``token`` is the secret in its confirm and unsubscribe links; an email
+    address hears nothing until its owner confirms (double opt-in), so a stranger cannot sign
+    somebody else up; a webhook is confirmed at once (its owner typed the URL)."""
+
     page: str
     kind: str  # email | webhook
     address: str
     created_ms: int
+    token: str = ""
+    confirmed: bool = True
 
 
 Notify = Callable[[str, Incident | Maintenance, str], None]
@@ -114,6 +124,8 @@ class StatusStore:
         self.maintenance: dict[str, Maintenance] = {}
         self.subscribers: list[Subscriber] = []
         self.listeners: list[Notify] = []
+        # called with a new (or re-requested) email subscription that waits for its confirmation
+        self.confirmation_listeners: list[Callable[[Subscriber], None]] = []
         self._load()
 
     # -- persistence --------------------------------------------------------------------------
@@ -134,6 +146,8 @@ class StatusStore:
             m = Maintenance(**d)
             self.maintenance[m.id] = m
         self.subscribers = [Subscriber(**d) for d in data.get("subscribers", [])]
+        for sub in self.subscribers:  # kept by a version without links: confirmed, as they were
+            sub.token = sub.token or secrets.token_urlsafe(24)
 
     def _save(self) -> None:
         if self.path is None:
@@ -287,22 +301,55 @@ class StatusStore:
     # -- subscribers --------------------------------------------------------------------------
 
     def subscribe(self, page: str, kind: str, address: str) -> Subscriber:
+        """Adds a subscriber (or returns the one already there).  An email address waits for its
+        confirmation: the listeners send the link, again on each repeated request."""
         _check_choice("kind", kind, ("email", "webhook"))
         address = address.strip()
         if kind == "email" and ("@" not in address or " " in address or len(address) > 254):
             raise StatusError(f"{address!r} is not an email address")
         if kind == "webhook" and not address.startswith(("http://", "https://")):
             raise StatusError(f"{address!r} is not an http(s) URL")
-        for s in self.subscribers:
-            if (s.page, s.kind, s.address) == (page, kind, address):
-                return s
-        sub = Subscriber(page, kind, address, self._now())
-        self.subscribers.append(sub)
-        self._save()
+        now = self._now()
+        self.subscribers = [s for s in self.subscribers
+                            if s.confirmed or now - s.created_ms < PENDING_FOR_MS]
+        key = (page, kind, address)
+        sub = next((s for s in self.subscribers if (s.page, s.kind, s.address) == key), None)
+        if sub is None:
+            sub = Subscriber(page, kind, address, now, secrets.token_urlsafe(24), confirmed=kind != "email")
+            self.subscribers.append(sub)
+            self._save()
+        if not sub.confirmed:
+            for listener in self.confirmation_listeners:
+                try:
+                    listener(sub)
+                except Exception:
+                    log.exception("event=confirmation_listener_failed page=%s", page)
+        return sub
+
+    def by_token(self, page: str, token: str) -> Subscriber | None:
+        return next((s for s in self.subscribers
+                     if s.page == page and secrets.compare_digest(s.token, token)), None)
+
+    def confirm(self, page: str, token: str) -> Subscriber | None:
+        """The owner followed the link: deliveries start.  None for an unknown or expired link."""
+        sub = self.by_token(page, token)
+        if sub is None or (not sub.confirmed and self._now() - sub.created_ms >= PENDING_FOR_MS):
+            return None
+        if not sub.confirmed:
+            sub.confirmed = True
+            self._save()
+        return sub
+
+    def unsubscribe(self, page: str, token: str) -> Subscriber | None:
+        sub = self.by_token(page, token)
+        if sub is not None:
+            self.subscribers.remove(sub)
+            self._save()
         return sub
 
     def page_subscribers(self, page: str) -> list[Subscriber]:
-        return [s for s in self.subscribers if s.page == page]
+        """The confirmed subscribers: who hears about incidents and maintenance."""
+        return [s for s in self.subscribers if s.page == page and s.confirmed]
 
 
 def _check_choice(name: str, value: str, allowed: Sequence[str]) -> None:

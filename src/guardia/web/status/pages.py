@@ -223,9 +223,10 @@ class StatusSite:
         ctx.setdefault("page", None)
         return self.env.get_template(template).render(**ctx)
 
-    def message(self, page: StatusPageSpec | None, heading: str, message: str, status: int = 200) -> Response:
-        return HTMLResponse(self.render("message.html", page=page, heading=heading, message=message),
-                            status_code=status)
+    def message(self, page: StatusPageSpec | None, heading: str, message: str, status: int = 200,
+                action: str = "", button: str = "") -> Response:
+        return HTMLResponse(self.render("message.html", page=page, heading=heading, message=message,
+                                        action=action, button=button), status_code=status)
 
     # -- routes ---------------------------------------------------------------------------------
 
@@ -334,11 +335,38 @@ class StatusSite:
             return self.message(page, "Not subscribed",
                                 "This page does not send email; use a webhook or the feed.", 400)
         try:
-            self.deps.store.subscribe(page.slug, kind, address)
+            sub = self.deps.store.subscribe(page.slug, kind, address)
         except StatusError as e:
             return self.message(page, "Not subscribed", str(e), 400)
+        if not sub.confirmed:
+            return self.message(page, "Check your inbox", f"We sent a link to {address}: follow it to "
+                                "confirm. Nothing is sent to this address until then.")
         return self.message(page, "Subscribed", f"{address} will hear about incidents and maintenance on "
                                                 f"{page.title}.")
+
+    async def confirm(self, request: Request) -> Response:
+        page = self.page(request.path_params["slug"])
+        sub = self.deps.store.confirm(page.slug, request.path_params["token"]) if page else None
+        if page is None or sub is None:
+            return self.message(page, "Link not valid", "This confirmation link is unknown or older than a "
+                                "week. Subscribe again from the status page.", 404)
+        return self.message(page, "Subscribed", f"{sub.address} will hear about incidents and maintenance "
+                                                f"on {page.title}.")
+
+    async def unsubscribe(self, request: Request) -> Response:
+        """GET asks (so a mail scanner following links unsubscribes nobody); POST does it, also
+        as the one-click request of RFC 8058 that mail clients send."""
+        page = self.page(request.path_params["slug"])
+        token = request.path_params["token"]
+        if page is None or self.deps.store.by_token(page.slug, token) is None:
+            return self.message(page, "Link not valid", "This link is unknown: the address may already be "
+                                "unsubscribed.", 404)
+        if request.method == "GET":
+            return self.message(page, "Unsubscribe?", f"Stop messages from {page.title}?",
+                                action=str(request.url.path), button="Unsubscribe")
+        sub = self.deps.store.unsubscribe(page.slug, token)
+        address = sub.address if sub else "This address"
+        return self.message(page, "Unsubscribed", f"{address} will hear nothing more from {page.title}.")
 
     # -- editing ----------------------------------------------------------------------------------
 
@@ -441,6 +469,9 @@ class StatusSite:
             Route("/status/{slug}/badge/{probe}/{kind}.svg", self.badge, methods=["GET"],
                   name="/status/badge"),
             Route("/status/{slug}/subscribe", self.subscribe, methods=["POST"], name="/status/subscribe"),
+            Route("/status/{slug}/confirm/{token}", self.confirm, methods=["GET"], name="/status/confirm"),
+            Route("/status/{slug}/unsubscribe/{token}", self.unsubscribe, methods=["GET", "POST"],
+                  name="/status/unsubscribe"),
             Route("/status/{slug}/manage", self.manage, methods=["GET"], name="/status/manage"),
             Route("/status/{slug}/manage/incidents", self.new_incident, methods=["POST"],
                   name="/status/manage/incidents"),
