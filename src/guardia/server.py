@@ -23,7 +23,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -65,7 +65,7 @@ from guardia.web.probe_api import probe_routes, push_routes
 from guardia.web.protocols import RuntimeView
 from guardia.web.selfmetrics import register_process_collectors
 from guardia.web.status.pages import StatusDeps, StatusSite
-from guardia.web.status.silences import SilencesInMs, firing_alerts
+from guardia.web.status.silences import SilencesInMs, firing_alerts, firing_alerts_external
 from guardia.web.ui import routes as ui_routes
 from guardia.web.ui.adapters import sources_from_api
 from guardia.web.ui.dashboards.store import DashboardStore
@@ -422,6 +422,14 @@ class GuardiaProcess:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
+    async def _firing_alerts(self) -> list[Mapping[str, Any]] | None:
+        """What status pages open incidents from: the embedded Alertmanager, else the external ones."""
+        if self.alertmanager is not None:
+            return firing_alerts(self.alertmanager)
+        if self.notifier.targets:
+            return await firing_alerts_external(self.notifier.targets)
+        return []
+
     def request_stop(self) -> None:
         self._stop.set()
 
@@ -467,7 +475,7 @@ class GuardiaProcess:
         self._tasks.append(asyncio.create_task(alert_sync_loop(
             self.status,
             lambda: {p.slug: p.incident_alerts for p in self.probes.config.status_pages},
-            lambda: firing_alerts(self.alertmanager), self._stop), name="status-pages"))
+            self._firing_alerts, self._stop), name="status-pages"))
         self._tasks.append(asyncio.create_task(self.slos.run(self._stop), name="slos"))
         await self.logs.start()
         self._on_stop.push_async_callback(_bounded, self.logs.stop, 3)

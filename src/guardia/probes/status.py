@@ -17,7 +17,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -369,16 +369,19 @@ def _re_escape(text: str) -> str:
 
 
 async def alert_sync_loop(store: StatusStore, pages: Callable[[], Mapping[str, Sequence[str]]],
-                          alerts: Callable[[], Iterable[Mapping[str, Any]]], stop: Any,
+                          alerts: Callable[[], Awaitable[Iterable[Mapping[str, Any]] | None]], stop: Any,
                           every_s: float = 5.0) -> None:
-    """Keep alert-opened incidents in step with the alerts (``stop``: an ``asyncio.Event``)."""
+    """Keep alert-opened incidents in step with the alerts (``stop``: an ``asyncio.Event``).
+    ``alerts`` answering None (the Alertmanager could not be asked) leaves incidents as they are."""
     import asyncio
 
     while not stop.is_set():
         try:
             wanted = {slug: sel for slug, sel in pages().items() if sel}
             if wanted:
-                store.sync_alerts(wanted, list(alerts()))
+                current = await alerts()
+                if current is not None:
+                    store.sync_alerts(wanted, list(current))
         except Exception:
             log.exception("event=status_alert_sync_failed")
         with contextlib.suppress(TimeoutError):

@@ -1,16 +1,23 @@
 """The embedded Alertmanager's silences as maintenance windows use them (milliseconds in, nanoseconds in
-the Alertmanager), and its active alerts as status pages read them."""
+the Alertmanager), and the active alerts as status pages read them: from the embedded
+Alertmanager, or from the external ones ``alerting.alertmanagers`` names when there is none."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
+
+import httpx
 
 from guardia.alerting import ListedAlert
 from guardia.model import Matcher
+from guardia.rules.notifier import AlertmanagerTarget
 from guardia.web.alertmanager_v2 import gettable_alerts
 
 NS_PER_MS = 1_000_000
+
+log = logging.getLogger("guardia.status")
 
 
 class _Silences(Protocol):
@@ -48,3 +55,25 @@ def firing_alerts(am: _Alerts | None) -> list[Mapping[str, Any]]:
     if am is None:
         return []
     return list(gettable_alerts(am.alerts(active=True, silenced=False, inhibited=False, unprocessed=True)))
+
+
+async def firing_alerts_external(targets: Sequence[AlertmanagerTarget]) -> list[Mapping[str, Any]] | None:
+    """Active, unmuted alerts from the first external Alertmanager that answers (the members of
+    an HA cluster hold the same alerts and silences); None when none answers, so the caller keeps
+    its incidents open rather than resolving them all because a network hop failed."""
+    reasons = []
+    for t in targets:
+        try:
+            r = await t.client.get(t.url, params={"active": "true", "silenced": "false",
+                                                  "inhibited": "false"}, timeout=t.timeout_s)
+            r.raise_for_status()
+            alerts = r.json()
+            if not isinstance(alerts, list):
+                raise ValueError("the answer is not a list of alerts")
+            return [a for a in alerts
+                    if isinstance(a, dict) and (a.get("status") or {}).get("state", "active") == "active"]
+        except (httpx.HTTPError, ValueError) as e:
+            reasons.append(f"{t.url}: {e}")
+    if reasons:
+        log.warning("event=status_alerts_unavailable reason=%r", "; ".join(reasons))
+    return None
