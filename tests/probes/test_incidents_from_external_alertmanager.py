@@ -21,7 +21,8 @@ from tests.probes.servers import Handler
 from tests.probes.test_status_browser import wait_for
 from tests.test_serve import Serve
 
-pytestmark = pytest.mark.skipif(not Path(ALERTMANAGER).exists(), reason="Debian prometheus-alertmanager missing")
+pytestmark = pytest.mark.skipif(not Path(ALERTMANAGER).exists(),
+                                reason="Debian prometheus-alertmanager is not installed")
 
 CONFIG = """
 global: {{evaluation_interval: 1s}}
@@ -74,7 +75,8 @@ def test_an_alert_in_the_external_alertmanager_opens_and_resolves_an_incident(
         def page() -> str:
             return s.http.get("/status/public").text
 
-        wait_for("incident opened from the external Alertmanager's alert", lambda: "The shop is down" in page())
+        wait_for("incident opened from the external Alertmanager's alert",
+                 lambda: "The shop is down" in page())
         assert "Orders fail." in page()
         Handler.failing.discard("ext-shop")
         wait_for("incident resolved with the alert", lambda: "Past incidents" in page()
