@@ -50,7 +50,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._send(302, b"", {"Location": "/loop"})
         elif path == "/flaky":
             ident = self.path.partition("id=")[2]
-            self._send(503 if ident in Handler.failing else 200, b"flaky")
+            # "id@location" fails only for probes sending that X-Location (one guardia of several)
+            here = f"{ident}@{self.headers.get('X-Location', '')}"
+            self._send(503 if ident in Handler.failing or here in Handler.failing else 200, b"flaky")
         elif path == "/error":
             self._send(503, b"unavailable")
         elif path == "/chunked":

@@ -11,7 +11,7 @@ import pytest
 
 from guardia.scrape.loop import ScrapeLoop
 from guardia.scrape.request import make_client
-from guardia.scrape.target import Target, populate_labels
+from guardia.scrape.target import Target, populate_labels, scrape_url
 from guardia.storage.memory import MemoryStorage
 from tests.scrape.helpers import Sink, close, job, respond, select
 
@@ -232,3 +232,25 @@ async def test_proxy_url_scrapes_through_a_real_proxy(tmp_path: Path) -> None:
     assert loop.target.health == "up", loop.target.last_error
     assert "tinyproxy" in sink.requests[0]["via"]
     assert select(storage, __name__="proxied")
+
+
+def test_federation_params_as_prometheus_docs_write_them() -> None:
+    """``params: {"match[]": [...]}`` gives the internal label ``__param_match[]``, which is no
+    valid label name and need not be: internal labels never reach a series (a target with it
+    was dropped before, so federating another guardia or Prometheus did nothing)."""
+    cfg = job("scrape_configs:\n  - job_name: federate\n    honor_labels: true\n"
+              "    metrics_path: /federate\n"
+              "    params: {'match[]': ['{job=\"prometheus\"}', '{__name__=~\"job:.*\"}']}\n"
+              "    static_configs: [{targets: ['peer:9090']}]\n")
+    final, _ = populate_labels({"__address__": "peer:9090"}, cfg)
+    assert final is not None and final["__param_match[]"] == '{job="prometheus"}'
+    # every match[] is sent, as Prometheus sends them (a __param_ label replaces the first only)
+    assert scrape_url(final, cfg.params) == ("http://peer:9090/federate?match%5B%5D=%7Bjob%3D%22prometheus%22%7D"
+                                             "&match%5B%5D=%7B__name__%3D~%22job%3A.%2A%22%7D")
+    final["__param_match[]"] = "up"
+    assert scrape_url(final, cfg.params) == ("http://peer:9090/federate?match%5B%5D=up"
+                                             "&match%5B%5D=%7B__name__%3D~%22job%3A.%2A%22%7D")
+    # a public label with a bad name still stops the target, naming it
+    bad = job("scrape_configs:\n  - job_name: t\n    static_configs: [{targets: ['h:1'], labels: {ok: x}}]\n")
+    with pytest.raises(ValueError, match="'bad-name' is not a valid label name"):
+        populate_labels({"__address__": "h:1", "bad-name": "x"}, bad)

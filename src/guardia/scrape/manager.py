@@ -28,7 +28,7 @@ from guardia.model import format_duration
 from guardia.scrape.loop import ScrapeLoop
 from guardia.scrape.metadata import MetadataEntry, target_metadata
 from guardia.scrape.request import make_client, uses_proxy
-from guardia.scrape.target import DroppedTarget, Target, TargetError, populate_labels
+from guardia.scrape.target import DroppedTarget, Target, TargetError, populate_labels, scrape_url
 from guardia.storage.interface import Storage
 
 log = logging.getLogger("guardia.scrape")
@@ -175,7 +175,7 @@ class ScrapeManager:
                 if final is None:
                     dropped.append(DroppedTarget(job.cfg.job_name, pre))
                     continue
-                t = Target(job.cfg.job_name, final, pre)
+                t = Target(job.cfg.job_name, final, pre, url=scrape_url(final, job.cfg.params))
                 out.setdefault(t.key(), t)
         for fd in job.files:
             errors.extend(fd.errors.values())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -66,17 +67,26 @@ def populate_labels(
     if not out.get("instance"):
         out["instance"] = addr
     for k in out:
-        if not is_valid_label_name(k):
+        # internal labels are not checked: ``params: {"match[]": ...}`` (federation, as
+        # Prometheus's docs configure it) makes ``__param_match[]``, which Prometheus accepts
+        if not k.startswith("__") and not is_valid_label_name(k):
             raise TargetError(f"{k!r} is not a valid label name")
     return out, pre
 
 
-def scrape_url(labels: dict[str, str]) -> str:
-    params: dict[str, str] = {k[len("__param_"):]: v for k, v in labels.items() if k.startswith("__param_")}
+def scrape_url(labels: dict[str, str], params: Mapping[str, Sequence[str]] | None = None) -> str:
+    """The URL to scrape.  Every value of the job's ``params`` is sent (federation lists several
+    ``match[]``); a ``__param_<name>`` label, set by relabeling or defaulted from the first
+    value, replaces that first value, as Prometheus does."""
+    query: dict[str, list[str]] = {k: list(v) for k, v in (params or {}).items() if v}
+    for k, v in labels.items():
+        if k.startswith("__param_"):
+            name = k[len("__param_"):]
+            query[name] = [v, *query.get(name, [])[1:]]
     scheme = labels.get("__scheme__", "http")
     url = f"{scheme}://{labels['__address__']}{labels.get('__metrics_path__', '/metrics')}"
-    if params:
-        url += ("&" if "?" in url else "?") + urlencode(params)
+    if query:
+        url += ("&" if "?" in url else "?") + urlencode(query, doseq=True)
     return url
 
 
