@@ -18,6 +18,7 @@ class Targets:
     dns: str
     ws: str
     grpc: str
+    grpc_tls: str  # localhost:port, certificate of leaves["good"]
     ca_file: Path
     leaves: dict[str, Leaf]
     grpc_servicer: object
@@ -40,10 +41,13 @@ def targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Targets]:
     dns = servers.start_dns()
     ws, ws_port = servers.start_websocket()
     grpc_server, servicer, grpc_port = servers.start_grpc_health()
+    good = leaves["good"]
+    grpc_tls_server, _, grpc_tls_port = servers.start_grpc_health((good.cert, good.key))
     yield Targets(
         http=f"127.0.0.1:{http.server_address[1]}", https=https,
         banner=f"127.0.0.1:{banner.server_address[1]}", dns=f"127.0.0.1:{dns.port}",
-        ws=f"ws://127.0.0.1:{ws_port}/", grpc=f"127.0.0.1:{grpc_port}", ca_file=ca, leaves=leaves,
+        ws=f"ws://127.0.0.1:{ws_port}/", grpc=f"127.0.0.1:{grpc_port}",
+        grpc_tls=f"localhost:{grpc_tls_port}", ca_file=ca, leaves=leaves,
         grpc_servicer=servicer,
     )
     for srv in started:
@@ -52,3 +56,4 @@ def targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Targets]:
     dns.tcp_server.stop()
     ws.shutdown()
     grpc_server.stop(0)
+    grpc_tls_server.stop(0)

@@ -161,7 +161,8 @@ def start_websocket() -> tuple[Any, int]:
     return srv, port
 
 
-def start_grpc_health() -> tuple[Any, Any, int]:
+def start_grpc_health(tls: tuple[Path, Path] | None = None) -> tuple[Any, Any, int]:
+    """A gRPC health server; ``tls`` (certificate, key) serves it over TLS."""
     from concurrent import futures
 
     import grpc
@@ -173,7 +174,11 @@ def start_grpc_health() -> tuple[Any, Any, int]:
     servicer.set("service1", health_pb2.HealthCheckResponse.SERVING)
     servicer.set("sick", health_pb2.HealthCheckResponse.NOT_SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
+    if tls is None:
+        port = server.add_insecure_port("127.0.0.1:0")
+    else:
+        creds = grpc.ssl_server_credentials([(tls[1].read_bytes(), tls[0].read_bytes())])
+        port = server.add_secure_port("127.0.0.1:0", creds)
     server.start()
     return server, servicer, port
 

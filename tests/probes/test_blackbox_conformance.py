@@ -128,6 +128,11 @@ modules:
     grpc:
       tls: false
       service: sick
+  grpc_tls:
+    prober: grpc
+    grpc:
+      tls: true
+      tls_config: {{ca_file: {ca}}}
 """
 
 
@@ -163,6 +168,7 @@ def cases(t: Targets) -> list[tuple[str, str]]:
         ("127.0.0.1", "icmp"),
         (t.grpc, "grpc_plain"),
         (t.grpc, "grpc_sick"),
+        (t.grpc_tls, "grpc_tls"),
     ]
 
 

@@ -5,6 +5,8 @@ grpcio is imported on first use, so a guardia that never probes gRPC does not lo
 
 from __future__ import annotations
 
+import contextlib
+import ssl
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ from typing import Any
 from guardia.probes.modules import Module
 from guardia.probes.net import ResolveError, resolve, split_host_port
 from guardia.probes.result import ProbeResult
+from guardia.probes.tlsinfo import client_context, record_tls
 
 SERVING_STATUSES = ("UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN")
 
@@ -30,6 +33,32 @@ def _credentials(module: Module) -> tuple[Any, list[tuple[str, str]]]:
         cert, key = Path(tls.cert_file).read_bytes(), Path(tls.key_file).read_bytes()
     options = [("grpc.ssl_target_name_override", tls.server_name)] if tls.server_name else []
     return grpc.ssl_channel_credentials(root, key, cert), options
+
+
+async def _record_certificate(ip: str, port: int, server_name: str, module: Module,
+                              result: ProbeResult) -> None:
+    """The ``probe_ssl_*`` and ``probe_tls_version_info`` gauges of a TLS gRPC target.
+
+    grpcio keeps the peer's certificate chain to itself, so it is read from a second handshake
+    with the same trust settings and ALPN ``h2``: the server answers it with the chain it gave
+    the health check a moment before.  A failing second handshake costs the gauges only, not
+    the probe, whose verdict the health check already gave."""
+    import asyncio
+
+    try:
+        ctx = client_context(module.grpc.tls_config, alpn=("h2",))
+        _, writer = await asyncio.open_connection(ip, port, ssl=ctx, server_hostname=server_name)
+    except (OSError, ssl.SSLError) as e:
+        result.observed["tls_details"] = f"certificate not read: {e}"
+        return
+    try:
+        record_tls(writer.get_extra_info("ssl_object"), result)
+        # the exporter's grpc prober has no verified-chain gauge (its http and tcp probers do)
+        result.gauges.pop("probe_ssl_last_chain_expiry_timestamp_seconds", None)
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError, ssl.SSLError):
+            await writer.wait_closed()
 
 
 async def probe_grpc(target: str, module: Module, result: ProbeResult) -> bool:
@@ -79,6 +108,7 @@ async def probe_grpc(target: str, module: Module, result: ProbeResult) -> bool:
         await channel.close()
     if cfg.tls:
         result.set("probe_grpc_ssl", 1)
+        await _record_certificate(resolved.ip, port, cfg.tls_config.server_name or host, module, result)
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
     result.set("probe_grpc_healthcheck_response", 1, (("serving_status", status),))
     result.observed["grpc_status"] = status
