@@ -58,10 +58,21 @@ export function initDashboard(root) {
   const dash = root.querySelector('[data-dashboard]');
   if (!dash) return;
   const panels = [...dash.querySelectorAll('[data-panel-id][data-state="loading"]')];
-  const loadAll = () => Promise.all(panels.map((p) => loadPanel(dash, p)));
+  // Every panel request names the page's "now", so the panels of one load see the same
+  // range and the server reads each selector once for all of them; a refresh moves it on
+  // by the time passed (measured here, so the browser's clock does not matter).
+  const pageNow = Number(dash.dataset.now) || 0;
+  const t0 = performance.now();
+  let now = pageNow;
+  const loadAll = () => Promise.all(panels.map((p) => loadPanel(dash, p, now)));
   loadAll().then(() => { dash.dataset.loaded = 'true'; });
   const refresh = parseDuration(dash.dataset.refresh || '');
-  if (refresh) setInterval(loadAll, Math.max(5, refresh) * 1000);
+  if (refresh) {
+    setInterval(() => {
+      if (pageNow) now = pageNow + Math.round(performance.now() - t0);
+      loadAll();
+    }, Math.max(5, refresh) * 1000);
+  }
   for (const row of dash.querySelectorAll('[data-row-toggle]')) {
     row.addEventListener('click', () => {
       const section = row.closest('.dash-row');
@@ -71,12 +82,13 @@ export function initDashboard(root) {
   }
 }
 
-async function loadPanel(dash, el) {
+async function loadPanel(dash, el, now) {
   const body = el.querySelector('.panel-body');
   const cfg = JSON.parse(el.querySelector('script.panel-config')?.textContent || '{}');
   const url = `/api/ui/dashboards/${encodeURIComponent(dash.dataset.uid)}/panels/${el.dataset.panelId}`;
   const multi = {};
   for (const [k, v] of new URLSearchParams(window.location.search).entries()) (multi[k] ||= []).push(v);
+  if (now) multi.now = [String(now)];
   let data;
   try {
     data = await getJSON(url, multi);

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -20,6 +21,8 @@ from guardia.web.ui.dashboards.markdown import render_text_panel
 from guardia.web.ui.dashboards.model import Dashboard, DashboardError, Panel, Row, load_text
 from guardia.web.ui.dashboards.panel_data import DashboardContext, context, panel_data
 from guardia.web.ui.dashboards.reader import StoreReader
+from guardia.web.ui.dashboards.results_cache import CachingReader, ResultsCache
+from guardia.web.ui.dashboards.shared_reads import SharedReads
 from guardia.web.ui.dashboards.store import DashboardStore, SaveError, StoredDashboard
 from guardia.web.ui.dashboards.templating import Selected, interpolate
 from guardia.web.ui.dashboards.timerange import TimeRangeError
@@ -29,7 +32,8 @@ from guardia.web.ui.sources import UiSources
 TIME_CHOICES = [("now-15m", "Last 15 minutes"), ("now-1h", "Last 1 hour"), ("now-6h", "Last 6 hours"),
                 ("now-24h", "Last 24 hours"), ("now-7d", "Last 7 days")]
 REFRESH_CHOICES = ["", "5s", "10s", "30s", "1m", "5m", "15m"]
-CONTEXT_TTL_S = 5.0
+VIEW_TTL_S = 60.0
+VIEWS_WITH_READS = 4
 
 
 def _params(request: Request) -> dict[str, list[str]]:
@@ -39,28 +43,49 @@ def _params(request: Request) -> dict[str, list[str]]:
     return out
 
 
-class _ContextCache:
-    """The resolved time range and variables of a dashboard view, kept a few seconds: every
-    panel of a page asks for them with the same query string, one request each."""
+@dataclass
+class View:
+    """One view of a dashboard (its variables, time range and ``now``): the page and its
+    panel requests share its resolved context and its reads of the store."""
 
-    def __init__(self, size: int = 64) -> None:
-        self._items: OrderedDict[tuple[Any, ...], tuple[float, DashboardContext]] = OrderedDict()
+    ctx: DashboardContext
+    reader: StoreReader
+    shared: SharedReads
+    now: int
+    made: float
+
+
+class _Views:
+    """Views kept a minute: the page names its ``now`` and every panel request repeats it,
+    so a page's panels (one request each) see the same range and share one read per
+    selector."""
+
+    def __init__(self, size: int = 32) -> None:
+        self._items: OrderedDict[tuple[Any, ...], View] = OrderedDict()
         self._size = size
+        self._lock = threading.Lock()
 
-    def get(self, key: tuple[Any, ...]) -> DashboardContext | None:
-        hit = self._items.get(key)
-        if hit is None or time.monotonic() - hit[0] > CONTEXT_TTL_S:
-            return None
-        return hit[1]
+    def get(self, key: tuple[Any, ...]) -> View | None:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is None or time.monotonic() - hit.made > VIEW_TTL_S:
+                return None
+            return hit
 
-    def put(self, key: tuple[Any, ...], ctx: DashboardContext) -> None:
-        self._items[key] = (time.monotonic(), ctx)
-        self._items.move_to_end(key)
-        while len(self._items) > self._size:
-            self._items.popitem(last=False)
+    def put(self, key: tuple[Any, ...], view: View) -> None:
+        """Only the newest few views keep their reads of the store (they are what loading
+        pages still ask for); older ones keep their context alone."""
+        with self._lock:
+            self._items[key] = view
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+            for old in list(self._items.values())[:-VIEWS_WITH_READS]:
+                old.shared.clear()
 
 
-_cache = _ContextCache()
+_views = _Views()
+_results = ResultsCache()
 
 
 def _store(ui: UiSources) -> DashboardStore | None:
@@ -68,28 +93,41 @@ def _store(ui: UiSources) -> DashboardStore | None:
     return store if isinstance(store, DashboardStore) else None
 
 
-def _reader(ui: UiSources) -> StoreReader:
-    return StoreReader(ui.storage, ui.engine, ui.query_timeout_s)
-
-
 def _now(ui: UiSources) -> int:
     return ui.now_ms() if ui.now_ms is not None else int(time.time() * 1000)
 
 
-def dashboard_context(ui: UiSources, s: StoredDashboard, params: Mapping[str, Sequence[str]]
-                      ) -> DashboardContext:
-    """Raises ``TimeRangeError``; relative times are resolved to the second, so a page and its
-    panels (requested within the same few seconds) share one context."""
-    now = _now(ui)
+def view_now(ui: UiSources, params: Mapping[str, Sequence[str]]) -> int:
+    """The ``now`` a panel request names (its page's), never later than the clock; without
+    one (an older page, a script), the clock's, to the 5 seconds so neighbours share it."""
+    clock = _now(ui)
+    raw = (params.get("now") or [""])[0]
+    if raw.isdigit():
+        return min(int(raw), clock)
+    return clock // 5000 * 5000
+
+
+def dashboard_view(ui: UiSources, s: StoredDashboard, params: Mapping[str, Sequence[str]], now: int) -> View:
+    """Raises ``TimeRangeError``."""
     relevant = tuple(sorted(
         (k, tuple(v)) for k, v in params.items() if k.startswith("var-") or k in ("from", "to")
     ))
-    key = (s.uid, s.dashboard.version, relevant, now // 5000)
-    ctx = _cache.get(key)
-    if ctx is None:
-        ctx = context(s.dashboard, params, _reader(ui), now)
-        _cache.put(key, ctx)
-    return ctx
+    key = (s.uid, s.dashboard.version, relevant, now)
+    view = _views.get(key)
+    if view is None:
+        shared = SharedReads(ui.storage)
+        reader = StoreReader(shared, ui.engine, ui.query_timeout_s)
+        ctx = context(s.dashboard, params, reader, now)
+        view = View(ctx, reader, shared, now, time.monotonic())
+        _views.put(key, view)
+    return view
+
+
+def panel_reader(ui: UiSources, view: View) -> CachingReader:
+    """Panel queries of ``view`` through the results cache: steps older than two scrape
+    intervals (a minute at least) are settled and reused by later loads."""
+    settle = max(60_000, 2 * ui.scrape_interval_ms())
+    return CachingReader(view.reader, _results, view.now, view.now - settle)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,8 +207,9 @@ async def dashboard_page(request: Request, ui: UiSources) -> Response:
     params = _params(request)
     error = ""
     ctx: DashboardContext | None = None
+    now = _now(ui) // 1000 * 1000
     try:
-        ctx = await asyncio.to_thread(dashboard_context, ui, s, params)
+        ctx = (await asyncio.to_thread(dashboard_view, ui, s, params, now)).ctx
     except TimeRangeError as e:
         error = str(e)
     d = s.dashboard
@@ -180,7 +219,8 @@ async def dashboard_page(request: Request, ui: UiSources) -> Response:
         error=error, time_from=(params.get("from") or [d.time_from])[0],
         time_to=(params.get("to") or [d.time_to])[0],
         refresh=(params.get("refresh") or [d.refresh])[0], time_choices=TIME_CHOICES,
-        refresh_choices=REFRESH_CHOICES, keep={k: v for k, v in params.items() if k.startswith("var-")},
+        refresh_choices=REFRESH_CHOICES, now=now,
+        keep={k: v for k, v in params.items() if k.startswith("var-")},
     )
 
 
@@ -204,10 +244,10 @@ async def panel_endpoint(request: Request, ui: UiSources) -> Response:
 
     def run() -> dict[str, Any]:
         try:
-            ctx = dashboard_context(ui, s, params)
+            view = dashboard_view(ui, s, params, view_now(ui, params))
         except TimeRangeError as e:
             return {"state": "error", "error": str(e)}
-        return panel_data(panel, ctx, _reader(ui), ui.scrape_interval_ms())
+        return panel_data(panel, view.ctx, panel_reader(ui, view), ui.scrape_interval_ms())
 
     return JSONResponse(await asyncio.to_thread(run))
 

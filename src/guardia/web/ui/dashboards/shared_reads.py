@@ -1,0 +1,147 @@
+"""One dashboard view's reads of the store, shared by its panels.
+
+The panels of a dashboard mostly read the same few series over the same range: a service
+dashboard selects ``http_requests_total{job="api"}`` for its rate, error ratio, top-k and
+stat panels alike.  Each panel is its own query (its own request from the browser), so
+without sharing the store assembles the same 24 h of the same 16,000 series once per panel,
+and that was most of a dashboard's load time.  ``SharedReads`` sits between the PromQL
+engine and the store for one view (dashboard, variables, time range, ``now``): a selector's
+series are read once, over the widest range any panel asked for, and every later select of
+the same matchers gets a time slice of them.
+
+Entries live as long as the view (a minute at most) and are bounded in samples, so a large
+dashboard cannot pin the store's data in memory.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import numpy as np
+
+from guardia.model import Matcher
+from guardia.storage.interface import (
+    Querier,
+    Queryable,
+    SelectHints,
+    SeriesSet,
+    check_selectable,
+    hinted_range,
+)
+
+MAX_SAMPLES = 12_000_000  # ~190 MB of timestamps and values at most, per view
+
+
+def time_slice(ss: SeriesSet, mint: int, maxt: int) -> SeriesSet:
+    """The samples of ``ss`` in ``[mint, maxt]`` (copies: the engine may work in place);
+    series left without samples are dropped, as a select drops them."""
+    ts, vs, starts = ss.timestamps, ss.values, ss.starts
+    keep = (ts >= mint) & (ts <= maxt)
+    cum = np.zeros(len(ts) + 1, dtype=np.int64)
+    np.cumsum(keep, out=cum[1:])
+    counts = cum[starts[1:]] - cum[starts[:-1]]
+    labels = ss.labels
+    if not bool(counts.all()):
+        nz = np.nonzero(counts)[0]
+        labels = [labels[i] for i in nz.tolist()]
+        counts = counts[nz]
+    out_starts = np.zeros(len(labels) + 1, dtype=np.int64)
+    np.cumsum(counts, out=out_starts[1:])
+    return SeriesSet(list(labels), ts[keep], vs[keep], out_starts)
+
+
+class _Entry:
+    __slots__ = ("lock", "maxt", "mint", "series")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.mint = 0
+        self.maxt = -1
+        self.series: SeriesSet | None = None
+
+
+class SharedReads(Queryable):
+    """A ``Queryable`` over ``storage`` that reads each selector once per view."""
+
+    def __init__(self, storage: Queryable, max_samples: int = MAX_SAMPLES) -> None:
+        self.storage = storage
+        self.max_samples = max_samples
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[str, ...], _Entry] = OrderedDict()
+        self.reads = 0  # selects that went to the store (for tests and the benchmark)
+        self.shared = 0  # selects answered from an earlier read
+
+    def querier(self, mint: int, maxt: int) -> Querier:
+        return _SharedQuerier(self, mint, maxt)
+
+    def select(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> SeriesSet:
+        key = tuple(sorted(str(m) for m in matchers))
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                entry = self._entries[key] = _Entry()
+            self._entries.move_to_end(key)
+        with entry.lock:  # a second panel asking for the same series waits for the first read
+            if entry.series is None or mint < entry.mint or maxt > entry.maxt:
+                lo = mint if entry.series is None else min(mint, entry.mint)
+                hi = maxt if entry.series is None else max(maxt, entry.maxt)
+                q = self.storage.querier(lo, hi)
+                try:
+                    entry.series = q.select(matchers)
+                finally:
+                    q.close()
+                entry.mint, entry.maxt = lo, hi
+                self.reads += 1
+                self._evict()
+            else:
+                self.shared += 1
+            return time_slice(entry.series, mint, maxt)
+
+    def clear(self) -> None:
+        """Let go of every read (the view is no longer the newest)."""
+        with self._lock:
+            self._entries.clear()
+
+    def _evict(self) -> None:
+        """Drop the least recently used reads while the view holds too many samples."""
+        with self._lock:
+            held = sum(len(e.series.timestamps) for e in self._entries.values() if e.series is not None)
+            while held > self.max_samples and len(self._entries) > 1:
+                _, old = self._entries.popitem(last=False)
+                if old.series is not None:
+                    held -= len(old.series.timestamps)
+
+
+class _SharedQuerier(Querier):
+    def __init__(self, shared: SharedReads, mint: int, maxt: int) -> None:
+        self.shared = shared
+        self.mint = mint
+        self.maxt = maxt
+        self._plain: Querier | None = None
+
+    def _store(self) -> Querier:
+        if self._plain is None:
+            self._plain = self.shared.storage.querier(self.mint, self.maxt)
+        return self._plain
+
+    def select(self, matchers: Sequence[Matcher], hints: SelectHints | None = None, *, sort: bool = False
+               ) -> SeriesSet:
+        if hints is not None and hints.labels_only:
+            return self._store().select(matchers, hints, sort=sort)
+        check_selectable(matchers)
+        mint, maxt = hinted_range(self, hints)
+        found = self.shared.select(matchers, mint, maxt)
+        return found.in_label_order() if sort else found
+
+    def label_names(self, matchers: Sequence[Matcher] = ()) -> list[str]:
+        return self._store().label_names(matchers)
+
+    def label_values(self, name: str, matchers: Sequence[Matcher] = ()) -> list[str]:
+        return self._store().label_values(name, matchers)
+
+    def close(self) -> None:
+        if self._plain is not None:
+            self._plain.close()
+            self._plain = None

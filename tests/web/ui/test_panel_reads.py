@@ -1,0 +1,127 @@
+"""A dashboard view's shared reads and the results cache answer exactly what the engine
+answers alone: same series, same values, whatever was read or computed before."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from guardia.model import Labels, Matcher
+from guardia.promql import Engine
+from guardia.storage.tsdb import TSDB
+from guardia.web.ui.dashboards.reader import StoreReader
+from guardia.web.ui.dashboards.results_cache import CachingReader, ResultsCache
+from guardia.web.ui.dashboards.shared_reads import SharedReads
+
+STEP = 15_000
+T0 = 1_700_000_000_000
+N = 400  # samples per series: 100 minutes
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    d = TSDB.open(tmp_path_factory.mktemp("tsdb"))
+    app = d.appender()
+    rng = np.random.default_rng(7)
+    series = [Labels.of(__name__="http_requests_total", job="api", handler=h, code=c)
+              for h in ("/a", "/b", "/c") for c in ("200", "500")]
+    series += [Labels.of(__name__="temperature", job="api", sensor=str(i)) for i in range(4)]
+    refs = [app.ref(lb) for lb in series]
+    totals = np.zeros(len(series))
+    for k in range(N):
+        totals += rng.integers(0, 10, len(series))
+        for i, r in enumerate(refs):
+            # the last sensor stops reporting half way: a series that ends inside the range
+            if i == len(refs) - 1 and k > N // 2:
+                continue
+            app.append(r, T0 + k * STEP, float(totals[i]) if i < 6 else float(rng.normal(20, 2)))
+    app.commit()
+    yield d
+    d.close()
+
+
+def same(a: Any, b: Any) -> None:
+    assert a.type == b.type
+    av = sorted(a.value, key=lambda s: s.labels)
+    bv = sorted(b.value, key=lambda s: s.labels)
+    assert [s.labels for s in av] == [s.labels for s in bv]
+    for x, y in zip(av, bv, strict=True):
+        assert np.array_equal(x.timestamps, y.timestamps)
+        assert np.allclose(x.values, y.values, equal_nan=True)
+
+
+EXPRS = [
+    'sum by (handler) (rate(http_requests_total{job="api"}[2m]))',
+    'sum(rate(http_requests_total{job="api",code="500"}[1m]))'
+    ' / sum(rate(http_requests_total{job="api"}[5m]))',
+    'topk(2, sum by (code) (increase(http_requests_total{job="api"}[30m])))',
+    'avg by (sensor) (temperature{job="api"})',
+    'http_requests_total{job="api"} offset 10m',
+]
+
+
+def test_shared_reads_give_the_engines_answers_and_read_each_selector_once(db: Any) -> None:
+    engine = Engine()
+    shared = SharedReads(db)
+    start, end = T0 + 40 * 60_000, T0 + (N - 1) * STEP
+    for expr in EXPRS + EXPRS:
+        same(engine.range(shared, expr, start, end, 60_000), engine.range(db, expr, start, end, 60_000))
+    # reads: X{job}, X{job,code}, X{job} widened for [5m] and again for [30m], temperature;
+    # the offset selector falls inside what was read, and the second pass reads nothing
+    assert (shared.reads, shared.shared) == (5, 7)
+    q = shared.querier(start, end)
+    try:
+        assert q.label_values("handler") == ["/a", "/b", "/c"]
+        matchers = [Matcher.equal("__name__", "temperature")]
+        assert len(q.select(matchers, sort=True)) == 4
+    finally:
+        q.close()
+
+
+def test_results_cache_reuses_settled_steps_and_recomputes_the_rest(db: Any) -> None:
+    engine = Engine()
+    cache = ResultsCache()
+    plain = StoreReader(db, engine)
+    step = 60_000
+    for expr in EXPRS[:4]:
+        start = T0 // step * step + 30 * step
+        for shift in (0, 7_000, 61_000, 190_000, 190_000):  # reloads as the clock moves on
+            now = T0 + (N - 20) * STEP + shift
+            end = -(-now // step) * step
+            cached = CachingReader(plain, cache, now, now - 2 * step)
+            same(cached.range(expr, start + shift // step * step, end, step),
+                 plain.range(expr, start + shift // step * step, end, step))
+    assert cache.reused_steps > 0
+    computed = cache.computed_steps
+    # the same view again is answered whole
+    now = T0 + (N - 20) * STEP + 190_000
+    end = -(-now // step) * step
+    start = T0 // step * step + 30 * step + 190_000 // step * step
+    CachingReader(plain, cache, now, now - 2 * step).range(EXPRS[0], start, end, step)
+    assert cache.computed_steps == computed
+
+
+def test_a_late_sample_in_an_unsettled_step_is_seen_on_reload(tmp_path: Path) -> None:
+    d = TSDB.open(tmp_path / "tsdb")
+    try:
+        app = d.appender()
+        ref = app.ref(Labels.of(__name__="queue_depth", job="w"))
+        for k in range(20):
+            app.append(ref, T0 + k * STEP, 1.0)
+        app.commit()
+        cache = ResultsCache()
+        reader = StoreReader(d, Engine())
+        now = T0 + 19 * STEP
+        first = CachingReader(reader, cache, now, now - 60_000).range("queue_depth", T0, now, STEP)
+        assert first.value[0].values[-1] == 1.0
+        app = d.appender()
+        app.append(ref, T0 + 20 * STEP, 5.0)
+        app.commit()
+        now2 = now + STEP
+        second = CachingReader(reader, cache, now2, now2 - 60_000).range("queue_depth", T0, now2, STEP)
+        assert second.value[0].values[-1] == 5.0 and len(second.value[0].values) == 21
+    finally:
+        d.close()
