@@ -54,11 +54,11 @@ export function drawChart(container, data, opts = {}) {
     return {
       label: s.name,
       stroke: color,
-      width: opts.lineWidth || 1.5,
-      fill: fill ? hexAlpha(color, fill) : undefined,
+      width: s.fc?.lineWidth || opts.lineWidth || 1.5,
+      fill: seriesFill(s, fill) ? hexAlpha(color, seriesFill(s, fill)) : undefined,
       spanGaps: false,
       points: { show: data.x.length < 60 },
-      value: (_u, v) => formatValue(v, unit, opts.decimals),
+      value: (_u, v) => (s.format ? s.format(v) : formatValue(v, unit, opts.decimals)),
     };
   }));
   const u = new uPlot({
@@ -93,6 +93,11 @@ export function drawChart(container, data, opts = {}) {
     ro.observe(container);
   }
   return u;
+}
+
+// a series' own fill (an override) or the panel's
+function seriesFill(s, fill) {
+  return s.fc && s.fc.fillOpacity !== undefined ? Math.min(1, (s.fc.fillOpacity || 0) / 100) : fill;
 }
 
 function hexAlpha(hex, a) {

@@ -5,6 +5,7 @@
 import { getJSON, escapeHTML } from './api.js';
 import { alignMatrix, drawChart } from './chart.js';
 import { formatValue } from './format.js';
+import { fieldConfig, mapValue } from './fieldconfig.js';
 import { parseDuration } from './explore.js';
 
 const NAMED = {
@@ -85,10 +86,12 @@ export function initDashboard(root) {
 async function loadPanel(dash, el, now) {
   const body = el.querySelector('.panel-body');
   const cfg = JSON.parse(el.querySelector('script.panel-config')?.textContent || '{}');
-  const url = `/api/ui/dashboards/${encodeURIComponent(dash.dataset.uid)}/panels/${el.dataset.panelId}`;
+  // a repeated panel's copies are "ID-N": the same panel, with its repeat values
+  const url = `/api/ui/dashboards/${encodeURIComponent(dash.dataset.uid)}/panels/${el.dataset.panelId.split('-')[0]}`;
   const multi = {};
   for (const [k, v] of new URLSearchParams(window.location.search).entries()) (multi[k] ||= []).push(v);
   if (now) multi.now = [String(now)];
+  for (const [k, v] of Object.entries(JSON.parse(el.dataset.repeat || '{}'))) multi[`repeat-${k}`] = [v];
   let data;
   try {
     data = await getJSON(url, multi);
@@ -120,14 +123,35 @@ function setState(el, body, state, data) {
   }
 }
 
-function seriesData(data) {
-  return alignMatrix(data.series, data.start, data.end, data.step);
+function seriesData(data, cfg) {
+  const aligned = alignMatrix(data.series, data.start, data.end, data.step);
+  aligned.series.forEach((s, i) => {
+    s.refId = data.series[i].refId;
+    s.fc = fieldConfig(cfg, { name: s.name, refId: s.refId, labels: s.labels });
+    s.name = s.fc.name;
+  });
+  return aligned;
+}
+
+// A value as a panel shows it: a value mapping's text and colour first, else the unit's
+// formatting and the thresholds' colour (a fixed colour wins over thresholds).
+export function display(v, fc) {
+  const mapped = mapValue(v, fc.mappings);
+  const text = mapped?.text ?? (v === null && fc.noValue ? fc.noValue : formatValue(v, fc.unit, fc.decimals));
+  const c = mapped?.color ? color(mapped.color) : fc.color ? color(fc.color) : thresholdColor(v, fc);
+  return { text, color: c };
 }
 
 function render(el, body, cfg, data, dash) {
   const type = el.dataset.panelType;
   if (type === 'timeseries' || type === 'graph') {
-    const aligned = seriesData(data);
+    const aligned = seriesData(data, cfg);
+    aligned.series = aligned.series.filter((s) => !s.fc.hidden);
+    for (const s of aligned.series) {
+      if (s.fc.color) s.color = color(s.fc.color);
+      if (s.fc.negativeY) s.values = s.values.map((v) => (v === null ? null : -v));
+      s.format = (v) => display(v === null || !s.fc.negativeY ? v : -v, s.fc).text;
+    }
     const h = Math.max(120, body.clientHeight || el.clientHeight - 40 || 220);
     drawChart(body, aligned, {
       unit: cfg.unit, decimals: cfg.decimals, height: h - (cfg.legend === false ? 10 : 40),
@@ -141,48 +165,72 @@ function render(el, body, cfg, data, dash) {
     });
     return;
   }
-  const aligned = seriesData(data);
-  const values = aligned.series.map((s) => ({ name: s.name, labels: s.labels, v: reduce(s.values, cfg.calc) }));
+  const aligned = seriesData(data, cfg);
+  const values = aligned.series.filter((s) => !s.fc.hidden).map((s) => {
+    const v = reduce(s.values, cfg.calc);
+    return { name: s.name, labels: s.labels, refId: s.refId, v, fc: s.fc, shown: display(v, s.fc) };
+  });
   if (type === 'stat') {
     body.innerHTML = `<div class="stat-grid">${values.map((x) => {
-      const c = thresholdColor(x.v, cfg);
+      const c = x.shown.color;
       const style = cfg.colorMode === 'background' && c ? `background:${c};color:#fff` : c ? `color:${c}` : '';
-      return `<div class="stat" style="${style}"><div class="stat-value">${escapeHTML(formatValue(x.v, cfg.unit, cfg.decimals))}</div>` +
+      return `<div class="stat" style="${style}"><div class="stat-value">${escapeHTML(x.shown.text)}</div>` +
         (values.length > 1 ? `<div class="stat-name">${escapeHTML(x.name)}</div>` : '') + '</div>';
     }).join('')}</div>`;
   } else if (type === 'gauge') {
-    body.innerHTML = `<div class="stat-grid">${values.map((x) => gauge(x, cfg)).join('')}</div>`;
+    body.innerHTML = `<div class="stat-grid">${values.map((x) => gauge(x)).join('')}</div>`;
   } else if (type === 'bargauge') {
-    const min = cfg.min ?? 0;
-    const max = cfg.max ?? Math.max(...values.map((x) => x.v ?? 0), 1);
+    const top = Math.max(...values.map((x) => x.v ?? 0), 1);
     body.innerHTML = `<div class="bars">${values.map((x) => {
+      const min = x.fc.min ?? 0;
+      const max = x.fc.max ?? top;
       const pct = max === min ? 0 : Math.max(0, Math.min(100, (((x.v ?? min) - min) / (max - min)) * 100));
-      const c = thresholdColor(x.v, cfg) || 'var(--accent)';
+      const c = x.shown.color || 'var(--accent)';
       return `<div class="bar-row"><span class="bar-name">${escapeHTML(x.name)}</span>` +
         `<span class="bar"><span style="width:${pct.toFixed(1)}%;background:${c}"></span></span>` +
-        `<span class="bar-value">${escapeHTML(formatValue(x.v, cfg.unit, cfg.decimals))}</span></div>`;
+        `<span class="bar-value">${escapeHTML(x.shown.text)}</span></div>`;
     }).join('')}</div>`;
   } else if (type === 'table') {
-    const keys = [...new Set(values.flatMap((x) => Object.keys(x.labels || {})))].filter((k) => k !== '__name__').sort();
-    body.innerHTML = `<table class="data-table"><thead><tr>${keys.map((k) => `<th>${escapeHTML(k)}</th>`).join('')}<th>Value</th></tr></thead><tbody>` +
-      values.map((x) => `<tr>${keys.map((k) => `<td>${escapeHTML(x.labels?.[k] ?? '')}</td>`).join('')}` +
-        `<td class="num" style="color:${thresholdColor(x.v, cfg) || 'inherit'}">${escapeHTML(formatValue(x.v, cfg.unit, cfg.decimals))}</td></tr>`).join('') +
-      '</tbody></table>';
+    body.innerHTML = table(values, cfg);
   }
   void dash;
 }
 
-function gauge(x, cfg) {
-  const min = cfg.min ?? 0;
-  const max = cfg.max ?? 100;
+// An instant table, as Grafana shows a Prometheus table: a column per label, then the
+// value ("Value", or "Value #A" when several queries fill it).  Overrides by column name
+// rename columns, map their cells and format the values.
+function table(values, cfg) {
+  const keys = [...new Set(values.flatMap((x) => Object.keys(x.labels || {})))].filter((k) => k !== '__name__').sort();
+  const cols = keys.map((k) => ({ key: k, fc: fieldConfig(cfg, { name: k, type: 'string' }) }))
+    .filter((c) => !c.fc.hidden);
+  const several = new Set(values.map((x) => x.refId)).size > 1;
+  const rows = values.map((x) => {
+    const fc = fieldConfig(cfg, { name: several ? `Value #${x.refId}` : 'Value', refId: x.refId, labels: x.labels });
+    return { x, fc, shown: display(x.v, fc) };
+  });
+  const cell = (c, text) => {
+    const mapped = mapValue(text, c.fc.mappings);
+    const style = mapped?.color ? ` style="color:${color(mapped.color)}"` : '';
+    return `<td${style}>${escapeHTML(mapped?.text ?? text)}</td>`;
+  };
+  return `<table class="data-table"><thead><tr>${cols.map((c) => `<th>${escapeHTML(c.fc.name)}</th>`).join('')}` +
+    `<th>${escapeHTML(rows[0]?.fc.name ?? 'Value')}</th></tr></thead><tbody>` +
+    rows.map(({ x, shown }) => `<tr>${cols.map((c) => cell(c, x.labels?.[c.key] ?? '')).join('')}` +
+      `<td class="num" style="color:${shown.color || 'inherit'}">${escapeHTML(shown.text)}</td></tr>`).join('') +
+    '</tbody></table>';
+}
+
+function gauge(x) {
+  const min = x.fc.min ?? 0;
+  const max = x.fc.max ?? 100;
   const frac = x.v === null ? 0 : Math.max(0, Math.min(1, (x.v - min) / (max - min || 1)));
-  const c = thresholdColor(x.v, cfg) || 'var(--accent)';
+  const c = x.shown.color || 'var(--accent)';
   const a = Math.PI * (1 - frac);
   const ex = 50 + 40 * Math.cos(a);
   const ey = 50 - 40 * Math.sin(a);
   return `<div class="gauge"><svg viewBox="0 0 100 60" role="img" aria-label="${escapeHTML(x.name)}">` +
     '<path d="M10 50 A40 40 0 0 1 90 50" fill="none" stroke="var(--grid)" stroke-width="8"/>' +
     `<path d="M10 50 A40 40 0 0 1 ${ex.toFixed(2)} ${ey.toFixed(2)}" fill="none" stroke="${c}" stroke-width="8"/>` +
-    `<text x="50" y="48" text-anchor="middle" class="gauge-text">${escapeHTML(formatValue(x.v, cfg.unit, cfg.decimals))}</text></svg>` +
+    `<text x="50" y="48" text-anchor="middle" class="gauge-text">${escapeHTML(x.shown.text)}</text></svg>` +
     `<div class="stat-name">${escapeHTML(x.name)}</div></div>`;
 }

@@ -130,3 +130,59 @@ def test_dashboard_at_phone_width(browser: Any, guardia_server: GuardiaServer) -
         assert t.errors == []
     finally:
         t.close()
+
+
+def legend_colors(tab: Tab, panel: str) -> dict[str, str]:
+    """Each legend entry of a chart panel and its marker's colour."""
+    return tab.page.eval_on_selector_all(
+        f"[data-panel-id='{panel}'] .u-legend .u-series",
+        "els => Object.fromEntries(els.slice(1).map(e => [e.querySelector('.u-label').innerText, "
+        "getComputedStyle(e.querySelector('.u-marker')).borderColor]))")
+
+
+def test_overrides_value_mappings_and_repeats_from_grafana_json(
+        tab: Tab, guardia_server: GuardiaServer) -> None:
+    upload(tab, "fieldconfig.json")
+    states = panel_states(tab)
+    handlers = ["/api/orders", "/api/products", "/login"]
+    assert {k: v["state"] for k, v in states.items()} == {
+        k: "ok" for k in ("1", "2", "3", "4", "5", "6", "7", "8", "8-1", "8-2", "9", "11", "11-1", "11-2",
+                          "10", "10-1", "10-2")}
+    # overrides: renamed and coloured by name, hidden by regexp, coloured by query (refId)
+    colors = legend_colors(tab, "1")
+    assert set(colors) == {"/api/orders", "Sign-in", "errors"}
+    assert colors["Sign-in"] == "rgb(242, 73, 92)" and colors["errors"] == "rgb(184, 119, 217)"
+    ignored = tab.page.locator("[data-panel-id='1'] [data-ignored]").get_attribute("title") or ""
+    assert "custom.axisPlacement" in ignored and "byValue" in ignored
+    # value mappings: Grafana 8+ value, Grafana 7, singlestat valueMaps, range, regex, special
+    assert states["2"]["text"].split("\n")[-1] == "UP"
+    assert tab.page.locator("[data-panel-id='2'] .stat").evaluate(
+        "e => getComputedStyle(e).backgroundColor") == "rgb(115, 191, 105)"  # the mapping's green
+    assert states["3"]["text"].endswith("Alive") and states["4"]["text"].endswith("Running")
+    assert "Low" in states["5"]["text"] and "OK" in states["5"]["text"]
+    assert states["6"]["text"].endswith("n/a")
+    # a table's columns renamed, their cells mapped, the value formatted by an override on "Value"
+    assert tab.page.locator("[data-panel-id='7'] th").all_inner_texts() == ["Endpoint", "status", "Value"]
+    assert tab.page.locator("[data-panel-id='7'] td", has_text="Server error").count() == 3
+    assert all(v.endswith(" req") for v in tab.page.locator("[data-panel-id='7'] td.num").all_inner_texts())
+    # repeats: a copy per handler, each with its own value; a row per handler
+    titles = {k: tab.page.locator(f"[data-panel-id='{k}'] h3").inner_text() for k in ("8", "8-1", "8-2")}
+    assert sorted(titles.values()) == [f"Rate of {h}" for h in handlers]
+    for k, title in titles.items():
+        assert tab.page.locator(f"[data-panel-id='{k}'] .u-legend .u-label").all_inner_texts()[1:] == [
+            title.removeprefix("Rate of ")]
+    rows = tab.page.locator(".dash-row-title").all_inner_texts()
+    assert [r.split(" (")[0].strip("▾ ") for r in rows] == [f"Handler {h}" for h in handlers]
+    boxes = [tab.page.locator(f"[data-panel-id='{k}']").bounding_box() for k in ("11", "11-1", "11-2")]
+    assert boxes[0]["y"] < boxes[1]["y"] < boxes[2]["y"] and boxes[0]["x"] == boxes[2]["x"]  # type: ignore[index]
+    tab.shot("dashboard-fieldconfig")
+    # one handler selected: one copy
+    tab.goto("/d/ui-fieldconfig?var-handler=/login")
+    states = panel_states(tab)
+    assert "8-1" not in states and states["8"]["state"] == "ok"
+    assert states["10"]["text"].startswith("Requests to /login")
+    assert tab.errors == []
+    # a panel request for a value the view does not select is refused
+    r = guardia_server.client.get("/api/ui/dashboards/ui-fieldconfig/panels/8",
+                                  params={"var-handler": "/login", "repeat-handler": "/api/orders"})
+    assert r.json() == {"state": "error", "error": "'/api/orders' is not a selected value of $handler"}

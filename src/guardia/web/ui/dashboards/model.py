@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from guardia.web.ui.dashboards.fieldconfig import read_mappings, read_overrides, singlestat_mappings
+
 # Panel types drawn by the UI; "graph" and "singlestat" are the pre-7 names.
 SUPPORTED_TYPES = frozenset(
     {"timeseries", "graph", "stat", "singlestat", "gauge", "bargauge", "table", "text"}
@@ -79,6 +81,16 @@ class Panel:
     legend: bool = True
     fill_opacity: float = 0
     line_width: float = 1
+    # value mappings and field overrides in the shapes fieldconfig.py reads them into
+    mappings: tuple[Mapping[str, Any], ...] = ()
+    overrides: tuple[Mapping[str, Any], ...] = ()
+    ignored: tuple[str, ...] = ()  # field options guardia does not apply, named for the page
+    color: str = ""  # fieldConfig.defaults.color in "fixed" mode
+    display_name: str = ""
+    no_value: str = ""
+    repeat: str = ""  # the variable the panel is repeated for
+    repeat_direction: str = "h"
+    max_per_row: int = 4
 
     @property
     def supported(self) -> bool:
@@ -92,6 +104,8 @@ class Panel:
                            "steps": [{"color": t.color, "value": t.value} for t in self.thresholds]},
             "calc": self.calc, "colorMode": self.color_mode, "legend": self.legend,
             "fillOpacity": self.fill_opacity, "lineWidth": self.line_width,
+            "mappings": list(self.mappings), "overrides": list(self.overrides),
+            "color": self.color or None, "displayName": self.display_name, "noValue": self.no_value,
         }
 
 
@@ -101,6 +115,7 @@ class Row:
     title: str
     collapsed: bool
     panels: tuple[Panel, ...]
+    repeat: str = ""  # the variable the row (with its panels) is repeated for
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +164,10 @@ class Dashboard:
 
     def panel(self, panel_id: int) -> Panel | None:
         return next((p for p in self.panels() if p.id == panel_id), None)
+
+    def row_of(self, panel_id: int) -> Row | None:
+        return next((r for r in self.items if isinstance(r, Row) and any(p.id == panel_id for p in r.panels)),
+                    None)
 
 
 def load_text(text: str, name: str = "") -> dict[str, Any]:
@@ -302,6 +321,13 @@ class _Reader:
         text_mode = self.text(options, "mode", path, "") or self.text(p, "mode", path, "markdown")
         content = self.text(options, "content", path) or self.text(p, "content", path)
         mdp = p.get("maxDataPoints")
+        mappings = read_mappings(defaults.get("mappings"), f"{path}.fieldConfig.defaults.mappings", self.err)
+        if not mappings and ptype == "singlestat":
+            mappings = singlestat_mappings(p, path, self.err)
+        overrides, ignored = read_overrides(fc.get("overrides"), f"{path}.fieldConfig.overrides", self.err)
+        color = self.mapping(defaults.get("color"), f"{path}.fieldConfig.defaults.color")
+        repeat = self.text(p, "repeat", path)
+        per_row = p.get("maxPerRow")
         return Panel(
             id=self.panel_id(p, path, used),
             type=ptype,
@@ -324,6 +350,16 @@ class _Reader:
             legend=legend.get("showLegend", True) is not False and legend.get("displayMode") != "hidden",
             fill_opacity=float(custom.get("fillOpacity") or (p.get("fill") or 0) * 10),
             line_width=float(custom.get("lineWidth") or p.get("linewidth") or 1),
+            mappings=tuple(mappings),
+            overrides=tuple(overrides),
+            ignored=tuple(ignored),
+            color=str(color.get("fixedColor") or "") if color.get("mode") == "fixed" else "",
+            display_name=self.text(defaults, "displayName", path),
+            no_value=self.text(defaults, "noValue", path),
+            repeat=repeat,
+            repeat_direction="v" if p.get("repeatDirection") == "v" else "h",
+            max_per_row=per_row if isinstance(per_row, int) and not isinstance(per_row, bool) and per_row > 0
+            else 4,
         )
 
     @staticmethod
@@ -343,17 +379,17 @@ class _Reader:
         out: list[Panel | Row] = []
         if "panels" in data:
             current: list[Panel] | None = None
-            row_meta: tuple[int, str, bool] | None = None
+            row_meta: tuple[int, str, bool, str] | None = None
             for i, raw in enumerate(self.seq(data.get("panels"), "panels")):
                 path = f"panels[{i}]"
                 p = self.mapping(raw, path)
                 if p.get("type") == "row":
                     if row_meta is not None and current is not None:
-                        out.append(Row(row_meta[0], row_meta[1], row_meta[2], tuple(current)))
+                        out.append(Row(*row_meta[:3], tuple(current), row_meta[3]))
                     rid = self.panel_id(p, path, used)
                     collapsed = bool(p.get("collapsed"))
                     current = []
-                    row_meta = (rid, self.text(p, "title", path), collapsed)
+                    row_meta = (rid, self.text(p, "title", path), collapsed, self.text(p, "repeat", path))
                     if collapsed:
                         for j, inner in enumerate(self.seq(p.get("panels"), f"{path}.panels")):
                             panel = self.panel(inner, f"{path}.panels[{j}]", used, GridPos())
@@ -368,7 +404,7 @@ class _Reader:
                 else:
                     out.append(panel)
             if row_meta is not None and current is not None:
-                out.append(Row(row_meta[0], row_meta[1], row_meta[2], tuple(current)))
+                out.append(Row(*row_meta[:3], tuple(current), row_meta[3]))
         elif "rows" in data:  # the pre-5.0 layout: rows of panels with a 12-column span
             for i, raw in enumerate(self.seq(data.get("rows"), "rows")):
                 r = self.mapping(raw, f"rows[{i}]")
@@ -385,7 +421,8 @@ class _Reader:
                     if panel is not None:
                         panels.append(panel)
                 title = self.text(r, "title", f"rows[{i}]") if r.get("showTitle", True) else ""
-                out.append(Row(-(i + 1), title, bool(r.get("collapse")), tuple(panels)))
+                out.append(Row(-(i + 1), title, bool(r.get("collapse")), tuple(panels),
+                               self.text(r, "repeat", f"rows[{i}]")))
         return tuple(out)
 
     # -- templating ----------------------------------------------------------------------
@@ -465,6 +502,14 @@ def parse_dashboard(data: Mapping[str, Any], source: str = "") -> Dashboard:
     names = [v.name for v in variables]
     for n in {n for n in names if names.count(n) > 1}:
         r.err("templating.list", f"variable {n!r} is defined more than once")
+    for it in items:
+        for p in (it.panels if isinstance(it, Row) else (it,)):
+            if p.repeat and p.repeat not in names:
+                r.err(f"panel {p.id} ({p.title!r}).repeat", f"repeats by {p.repeat!r}, which is not a "
+                      "template variable: add it to templating.list or remove repeat")
+        if isinstance(it, Row) and it.repeat and it.repeat not in names:
+            r.err(f"row {it.title!r}.repeat", f"repeats by {it.repeat!r}, which is not a template variable: "
+                  "add it to templating.list or remove repeat")
     time = r.mapping(data.get("time"), "time")
     tags = tuple(str(t) for t in r.seq(data.get("tags"), "tags"))
     version = data.get("version", 0)

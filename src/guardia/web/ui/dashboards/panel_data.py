@@ -125,7 +125,8 @@ def panel_data(panel: Panel, ctx: DashboardContext, reader: MetricsReader, scrap
             reason = str(e) or type(e).__name__
             return {"state": "error", "error": f"query {target.ref_id} ({expr}): {reason}"}
         warnings.extend(getattr(res, "warnings", ()) or ())
-        series.extend(_series(res, interpolate(target.legend_format, scope), expr))
+        series.extend({**x, "refId": target.ref_id}
+                      for x in _series(res, interpolate(target.legend_format, scope), expr))
         with contextlib.suppress(Exception):
             names |= metric_names(expr)[0]
     base = {"start": start / 1000, "end": end / 1000, "step": interval / 1000,

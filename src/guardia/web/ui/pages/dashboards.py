@@ -5,26 +5,23 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from guardia.web.ui.dashboards.markdown import render_text_panel
-from guardia.web.ui.dashboards.model import Dashboard, DashboardError, Panel, Row, load_text
+from guardia.web.ui.dashboards.layout import allowed_repeat, layout, scoped
+from guardia.web.ui.dashboards.model import DashboardError, load_text
 from guardia.web.ui.dashboards.panel_data import DashboardContext, context, panel_data
 from guardia.web.ui.dashboards.reader import StoreReader
 from guardia.web.ui.dashboards.results_cache import CachingReader, ResultsCache
 from guardia.web.ui.dashboards.shared_reads import SharedReads
 from guardia.web.ui.dashboards.store import DashboardStore, SaveError, StoredDashboard
-from guardia.web.ui.dashboards.templating import Selected, interpolate
 from guardia.web.ui.dashboards.timerange import TimeRangeError
 from guardia.web.ui.render import Page, render
 from guardia.web.ui.sources import UiSources
@@ -130,61 +127,6 @@ def panel_reader(ui: UiSources, view: View) -> CachingReader:
     return CachingReader(view.reader, _results, view.now, view.now - settle)
 
 
-@dataclass(frozen=True, slots=True)
-class PanelView:
-    panel: Panel
-    row_y: int
-    title: str
-
-    @property
-    def style(self) -> str:
-        g = self.panel.grid
-        return f"grid-column: {g.x + 1} / span {g.w}; grid-row: {g.y - self.row_y + 1} / span {g.h}"
-
-    @property
-    def kind(self) -> str:
-        return "stat" if self.panel.type == "singlestat" else self.panel.type
-
-    @property
-    def config_json(self) -> Markup:
-        return Markup(json.dumps(self.panel.client_config()).replace("<", "\\u003c"))
-
-    @property
-    def text_html(self) -> Markup:
-        return render_text_panel(self.panel.content, self.panel.mode)
-
-
-@dataclass(frozen=True, slots=True)
-class Section:
-    title: str
-    collapsed: bool
-    panels: list[PanelView]
-
-
-def layout(d: Dashboard, scope: Mapping[str, Selected]) -> list[Section]:
-    """Top-level panels and rows as sections, each its own 24-column grid; titles get the
-    variables' values (``Requests by $handler``)."""
-    sections: list[Section] = []
-    loose: list[Panel] = []
-
-    def views(panels: Sequence[Panel]) -> list[PanelView]:
-        y0 = min((p.grid.y for p in panels), default=0)
-        return [PanelView(p, y0, interpolate(p.title, scope)) for p in panels]
-
-    for item in d.items:
-        if isinstance(item, Row):
-            if loose:
-                sections.append(Section("", False, views(loose)))
-                loose = []
-            title = interpolate(item.title, scope) or " "
-            sections.append(Section(title, item.collapsed, views(item.panels)))
-        else:
-            loose.append(item)
-    if loose:
-        sections.append(Section("", False, views(loose)))
-    return sections
-
-
 async def dashboards_page(request: Request, ui: UiSources) -> Response:
     store = _store(ui)
     items = [] if store is None else store.search(request.query_params.get("query", ""),
@@ -241,13 +183,20 @@ async def panel_endpoint(request: Request, ui: UiSources) -> Response:
     if not panel.supported or panel.type == "text":
         return JSONResponse({"state": "unsupported" if not panel.supported else "ok", "series": []})
     params = _params(request)
+    asked = {k[len("repeat-"):]: v[0] for k, v in params.items() if k.startswith("repeat-") and v}
 
     def run() -> dict[str, Any]:
         try:
             view = dashboard_view(ui, s, params, view_now(ui, params))
         except TimeRangeError as e:
             return {"state": "error", "error": str(e)}
-        return panel_data(panel, view.ctx, panel_reader(ui, view), ui.scrape_interval_ms())
+        ctx = view.ctx
+        if asked:  # one copy of a repeated panel: its variable stands for one value
+            fixed = allowed_repeat(s.dashboard, panel, ctx.scope, asked)
+            if isinstance(fixed, str):
+                return {"state": "error", "error": fixed}
+            ctx = replace(ctx, scope=scoped(ctx.scope, fixed))
+        return panel_data(panel, ctx, panel_reader(ui, view), ui.scrape_interval_ms())
 
     return JSONResponse(await asyncio.to_thread(run))
 
