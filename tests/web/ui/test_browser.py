@@ -9,7 +9,7 @@ import pytest
 from tests.web.ui.conftest import GuardiaServer, Tab
 
 PAGES = ["/", "/targets", "/alerts", "/rules", "/silences", "/explore", "/explore?expr=up&range=15m",
-         "/explore?expr=up&tab=table", "/notifications", "/status"]
+         "/explore?expr=up&tab=table", "/notifications", "/status", "/dashboards"]
 
 
 def type_promql(tab: Tab, text: str) -> None:

@@ -116,6 +116,12 @@ def test_built_in_dashboards_render_over_the_seed_metric_names(tab: Tab) -> None
     # no postgres_exporter in this test: the panels name what is missing instead of drawing nothing
     assert all(s["state"] == "nodata" for s in states.values()), states
     assert "pg_up" in states["1"]["missing"]
+    # the rest: every panel's queries run (no error state), without their exporters here
+    for uid in ("guardia-host", "guardia-websocket", "guardia-redis", "guardia-nginx", "guardia-probes"):
+        tab.goto(f"/d/{uid}")
+        states = panel_states(tab)
+        assert states and [k for k, s in states.items() if s["state"] == "error"] == [], (uid, states)
+        tab.shot(f"dashboard-builtin-{uid.removeprefix('guardia-')}")
     assert tab.errors == []
 
 

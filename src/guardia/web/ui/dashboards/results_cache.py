@@ -11,12 +11,15 @@ Cortex's query frontends cache results by the same reasoning.)
 
 A result computed for a view (one ``now``) is also reused whole by the same view, so two
 panels with the same query, or the page's own refresh of a panel, cost one evaluation.
-Results are bounded in points and dropped least-recently-used.
+Results are bounded in points and dropped least-recently-used, and reused for ten minutes
+at most, so samples written late into settled steps (a backfill, a remote-write sender
+catching up) show within that time.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +33,7 @@ from guardia.storage.interface import Series
 from guardia.web.ui.dashboards.reader import MetricsReader
 
 MAX_POINTS = 3_000_000  # ~50 MB of steps and values
+MAX_AGE_S = 600.0
 
 
 @dataclass
@@ -50,6 +54,7 @@ class _Range:
     final_until: int  # the last step whose value cannot change any more
     series: dict[Labels, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]]
     warnings: list[str]
+    made: float = field(default_factory=time.monotonic)
 
     @property
     def points(self) -> int:
@@ -98,11 +103,13 @@ class ResultsCache:
         key = (expr, step)
         old = self._get(key)
         keep_until = start - step  # the last reused step
-        if isinstance(old, _Range) and old.start <= start and (start - old.start) % step == 0:
+        fresh_enough = isinstance(old, _Range) and time.monotonic() - old.made < MAX_AGE_S
+        aligned = isinstance(old, _Range) and old.start <= start and (start - old.start) % step == 0
+        if isinstance(old, _Range) and fresh_enough and aligned:
             keep_until = max(start - step, min(end, old.end if old.now == now else old.final_until))
         reused: dict[Labels, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = {}
         warnings: list[str] = []
-        if isinstance(old, _Range) and keep_until >= start:
+        if isinstance(old, _Range) and fresh_enough and keep_until >= start:
             for ls, (t, v) in old.series.items():
                 a = int(np.searchsorted(t, start, side="left"))
                 b = int(np.searchsorted(t, keep_until, side="right"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -82,7 +83,8 @@ class _Views:
 
 
 _views = _Views()
-_results = ResultsCache()
+# one results cache per store: a process may serve several (tests, embedding)
+_results: weakref.WeakKeyDictionary[Any, ResultsCache] = weakref.WeakKeyDictionary()
 
 
 def _store(ui: UiSources) -> DashboardStore | None:
@@ -109,7 +111,7 @@ def dashboard_view(ui: UiSources, s: StoredDashboard, params: Mapping[str, Seque
     relevant = tuple(sorted(
         (k, tuple(v)) for k, v in params.items() if k.startswith("var-") or k in ("from", "to")
     ))
-    key = (s.uid, s.dashboard.version, relevant, now)
+    key = (id(ui.storage), id(ui.engine), s.uid, s.dashboard.version, relevant, now)
     view = _views.get(key)
     if view is None:
         shared = SharedReads(ui.storage)
@@ -124,7 +126,11 @@ def panel_reader(ui: UiSources, view: View) -> CachingReader:
     """Panel queries of ``view`` through the results cache: steps older than two scrape
     intervals (a minute at least) are settled and reused by later loads."""
     settle = max(60_000, 2 * ui.scrape_interval_ms())
-    return CachingReader(view.reader, _results, view.now, view.now - settle)
+    try:
+        cache = _results.setdefault(ui.storage, ResultsCache())
+    except TypeError:  # a store that cannot be weakly referenced: no cache across views
+        cache = ResultsCache()
+    return CachingReader(view.reader, cache, view.now, view.now - settle)
 
 
 async def dashboards_page(request: Request, ui: UiSources) -> Response:
