@@ -192,3 +192,17 @@ def test_overrides_value_mappings_and_repeats_from_grafana_json(
     r = guardia_server.client.get("/api/ui/dashboards/ui-fieldconfig/panels/8",
                                   params={"var-handler": "/login", "repeat-handler": "/api/orders"})
     assert r.json() == {"state": "error", "error": "'/api/orders' is not a selected value of $handler"}
+
+
+def test_auto_refresh_asks_for_later_data(tab: Tab, guardia_server: GuardiaServer) -> None:
+    """Every panel request of one load names the page's now; a refresh names a later one."""
+    asked: list[int] = []
+    tab.page.on("request", lambda r: asked.append(int(r.url.split("now=")[1].split("&")[0]))
+                if "/panels/" in r.url and "now=" in r.url else None)
+    tab.goto("/d/guardia-api?refresh=5s")
+    page_now = int(tab.page.locator("[data-dashboard]").get_attribute("data-now") or 0)
+    panel_states(tab)
+    tab.page.wait_for_timeout(6_000)
+    assert asked[0] == page_now and max(asked) >= page_now + 5_000, (page_now, asked)
+    assert all(s["state"] == "ok" for s in panel_states(tab).values())
+    assert tab.errors == []
