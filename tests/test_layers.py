@@ -39,6 +39,13 @@ EXCEPTIONS: tuple[Exception_, ...] = (
         "typed by the engine's own parser, imported lazily when a rule file is checked "
         "(permanent)",
     ),
+    Exception_(
+        "guardia.storage.remote",
+        "guardia.config",
+        "remote write out and remote read follow the `remote_write:`/`remote_read:` sections and "
+        "build their HTTP clients with the one factory `config.httpclient.new_client`, as "
+        "Prometheus's storage/remote reads its config package (permanent)",
+    ),
 )
 
 # Import cycles between modules (strongly connected sets), allowed with the reason.

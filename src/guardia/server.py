@@ -52,6 +52,8 @@ from guardia.rules import Group, Notifier, RuleManager, RuleQueryError
 from guardia.scrape import ScrapeManager
 from guardia.slo.service import SLOService
 from guardia.storage.interface import Storage
+from guardia.storage.remote.metadata import Metadata
+from guardia.storage.remote.write_storage import RemoteWriteStorage
 from guardia.storage.tsdb import TSDB, TSDBOptions
 from guardia.storage.tsdb.db import HeadStats
 from guardia.web import alertmanager_api, no_alertmanager, probe_pages, slo_api, slo_pages
@@ -202,6 +204,7 @@ class GuardiaProcess:
     log_rules: RuleManager
     alertmanager: Alertmanager | None
     probes: ProbeService
+    remote_write: RemoteWriteStorage
     status: StatusStore
     _status_site: StatusSite
     dashboards: DashboardStore
@@ -306,6 +309,14 @@ class GuardiaProcess:
     def _scrape_interval_ms(self) -> int:
         return int(self.config.prometheus.global_.scrape_interval) if self.config is not None else 15_000
 
+    def _scraped_metadata(self) -> list[Metadata]:
+        """TYPE/HELP/UNIT of every scraped metric family, once each, for remote write."""
+        seen: dict[str, Metadata] = {}
+        for loop in self.scrape.loops():
+            for name, md in loop.ingester.metadata.items():
+                seen.setdefault(name, (name, md.type, md.help, md.unit))
+        return list(seen.values())
+
     def _config_yaml(self) -> str:
         return dump_redacted(self.config) if self.config is not None else ""
 
@@ -319,6 +330,12 @@ class GuardiaProcess:
         self.engine = make_engine(opts)
         self.scrape = ScrapeManager(self.storage, self.registry, base_dir=Path(self.config_path).parent)
         self.reloaders.append(Reloader("scrape", lambda c: self.scrape.apply_config(c.prometheus)))
+        data = Path(opts.storage_path)
+        self.remote_write = RemoteWriteStorage(data / "wal", data / "remote_write", self.registry,
+                                               metadata=self._scraped_metadata)
+        self.reloaders.append(
+            Reloader("remote_write", lambda c: self.remote_write.apply_config(c.prometheus))
+        )
 
         routes: list[BaseRoute] = []
         self.alertmanager = None
@@ -466,6 +483,8 @@ class GuardiaProcess:
         if self.alertmanager is not None:
             await self.alertmanager.start()
             self._on_stop.push_async_callback(_bounded, self.alertmanager.stop, 2)
+        self.remote_write.start()
+        self._on_stop.push_async_callback(_bounded, self.remote_write.stop, 2)
         self._tasks.append(asyncio.create_task(self.notifier.run(self._stop), name="notifier"))
         self._on_stop.push_async_callback(_bounded, self.notifier.flush, 1)
         await self.rules.start()

@@ -21,6 +21,7 @@ from guardia.logs.errors import LogsError
 from guardia.logs.store import PushStream
 from guardia.model import Labels
 from guardia.model.matchers import MatcherError, MatchType, parse_matchers
+from guardia.model.varint import VarintError, read_varint
 
 
 class PushDecodeError(LogsError):
@@ -123,19 +124,10 @@ def _ns(v: Any) -> int:
 
 
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = 0
-    shift = 0
-    while True:
-        if pos >= len(buf):
-            raise PushDecodeError("truncated protobuf varint")
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise PushDecodeError("protobuf varint too long")
+    try:
+        return read_varint(buf, pos)
+    except VarintError as e:
+        raise PushDecodeError(f"protobuf: {e}") from None
 
 
 def _fields(buf: bytes, pos: int = 0, end: int | None = None) -> list[tuple[int, int, int, int]]:

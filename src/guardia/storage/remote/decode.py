@@ -28,6 +28,8 @@ import numpy.typing as npt
 
 from guardia.model import Labels
 from guardia.model.labels import is_valid_label_name
+from guardia.model.varint import VarintError
+from guardia.model.varint import read_varint as _varint
 from guardia.storage.remote.proto import ProtobufDecodeError as _ProtobufDecodeError
 from guardia.storage.remote.proto import RawWriteRequest as _RawWriteRequest
 
@@ -48,20 +50,6 @@ class DecodedWrite:
     values: npt.NDArray[np.float64]
     new_keys: list[bytes]
     skipped_histograms: int = 0
-
-
-def _varint(buf: bytes | bytearray, pos: int) -> tuple[int, int]:
-    result = 0
-    shift = 0
-    while True:
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
-        if shift >= 70:
-            raise RemoteWriteError("protobuf: varint overflows 64 bits")
 
 
 def _skip_field(buf: bytes, pos: int, tag: int) -> int:
@@ -111,7 +99,7 @@ def decode_write_request(buf: bytes, cache: dict[bytes, int]) -> DecodedWrite:
     """Decode a (decompressed) WriteRequest; ``cache`` maps label-block bytes to refs."""
     try:
         return _decode(buf, cache)
-    except IndexError:
+    except (IndexError, VarintError):
         raise RemoteWriteError("protobuf: unexpected end of message (truncated payload?)") from None
 
 
@@ -126,7 +114,7 @@ def _explain_malformed(buf: bytes) -> None:
         while pos < n:
             tag, pos = _tag(buf, pos)
             pos = _skip_field(buf, pos, tag)
-    except IndexError:
+    except (IndexError, VarintError):
         raise RemoteWriteError("protobuf: unexpected end of message (truncated payload?)") from None
     if pos != n:
         raise RemoteWriteError("protobuf: field overruns the message (truncated payload?)")
@@ -476,7 +464,7 @@ def decode_labels(block: bytes) -> Labels:
             pairs[name] = value
     except UnicodeDecodeError:
         raise RemoteWriteError("label name or value is not valid UTF-8") from None
-    except IndexError:
+    except (IndexError, VarintError):
         raise RemoteWriteError("protobuf: truncated label") from None
     labels = Labels(pairs)
     if not labels.name:
@@ -488,7 +476,7 @@ def decompress(body: bytes) -> bytes:
     """Snappy block format, refusing a declared size beyond the limit before inflating."""
     try:
         declared, _ = _varint(body, 0)
-    except (IndexError, RemoteWriteError):
+    except (IndexError, VarintError):
         raise RemoteWriteError("snappy: corrupt input (no length preamble)") from None
     if declared > MAX_DECOMPRESSED_BYTES:
         raise RemoteWriteError(
@@ -506,5 +494,5 @@ def declared_size(body: bytes | bytearray) -> int:
     preamble reads as huge, leaving the error to ``decompress``."""
     try:
         return _varint(body, 0)[0]
-    except (IndexError, RemoteWriteError):
+    except (IndexError, VarintError):
         return MAX_DECOMPRESSED_BYTES + 1

@@ -1,0 +1,101 @@
+"""Remote write's self-metrics, under the names Prometheus gives them, so its dashboards and
+alerts (``PrometheusRemoteWriteBehind``, ``PrometheusRemoteStorageFailures``...) work on guardia.
+
+One set per process, labelled by queue (``remote_name``, ``url``) as Prometheus labels them;
+a queue removed by a reload takes its series with it."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_Q = ("remote_name", "url")
+
+
+class RemoteWriteMetrics:
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        r = registry if registry is not None else CollectorRegistry()
+        self.samples_in = Counter("prometheus_remote_storage_samples_in",
+                                  "Samples read from the WAL to be sent to remote storage.", registry=r)
+        self.highest_ts = Gauge("prometheus_remote_storage_highest_timestamp_in_seconds",
+                                "Highest timestamp that has come into the remote storage via the WAL, "
+                                "in seconds since epoch.", registry=r)
+        self.sent = Counter("prometheus_remote_storage_samples",
+                            "Total number of samples sent to remote storage.", _Q, registry=r)
+        self.failed = Counter("prometheus_remote_storage_samples_failed",
+                              "Samples that failed on send and were not retried (4xx answers).", _Q,
+                              registry=r)
+        self.retried = Counter("prometheus_remote_storage_samples_retried",
+                               "Samples that failed on send and were retried (5xx, 429, network).", _Q,
+                               registry=r)
+        self.dropped = Counter("prometheus_remote_storage_samples_dropped",
+                               "Samples dropped before sending (write_relabel_configs, sample_age_limit, "
+                               "series unknown to the WAL).", _Q, registry=r)
+        self.bytes = Counter("prometheus_remote_storage_bytes",
+                             "Compressed request bytes sent to remote storage.", _Q, registry=r)
+        self.pending = Gauge("prometheus_remote_storage_samples_pending",
+                             "Samples read from the WAL and not yet acknowledged by the receiver.", _Q,
+                             registry=r)
+        self.highest_sent = Gauge("prometheus_remote_storage_queue_highest_sent_timestamp_seconds",
+                                  "Timestamp of the newest sample the receiver acknowledged, in seconds "
+                                  "since epoch.", _Q, registry=r)
+        self.shards = Gauge("prometheus_remote_storage_shards", "Shards used for sending.", _Q, registry=r)
+        self.shards_desired = Gauge("prometheus_remote_storage_shards_desired",
+                                    "Shards the backlog and send rate call for.", _Q, registry=r)
+        self.shards_min = Gauge("prometheus_remote_storage_shards_min", "queue_config.min_shards.", _Q,
+                                registry=r)
+        self.shards_max = Gauge("prometheus_remote_storage_shards_max", "queue_config.max_shards.", _Q,
+                                registry=r)
+        self.batch_seconds = Histogram("prometheus_remote_storage_sent_batch_duration_seconds",
+                                       "Duration of send calls to remote storage.", _Q, registry=r,
+                                       buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 25, 60))
+        self.segment = Gauge("prometheus_wal_watcher_current_segment",
+                             "Current WAL segment the watcher is reading records from.", ("consumer",),
+                             registry=r)
+
+        self._highest_ms = 0
+
+    def observe_highest(self, t_ms: int) -> None:
+        """The newest sample timestamp read from the WAL (by any queue) so far."""
+        if t_ms > self._highest_ms:
+            self._highest_ms = t_ms
+            self.highest_ts.set(t_ms / 1000)
+
+    def queue(self, name: str, url: str) -> QueueMetrics:
+        k = (name, url)
+        return QueueMetrics(
+            self.sent.labels(*k), self.failed.labels(*k), self.retried.labels(*k), self.dropped.labels(*k),
+            self.bytes.labels(*k), self.pending.labels(*k), self.highest_sent.labels(*k),
+            self.shards.labels(*k), self.shards_desired.labels(*k), self.shards_min.labels(*k),
+            self.shards_max.labels(*k), self.batch_seconds.labels(*k), self.segment.labels(name),
+        )
+
+    def forget(self, name: str, url: str) -> None:
+        for m in (self.sent, self.failed, self.retried, self.dropped, self.bytes, self.pending,
+                  self.highest_sent, self.shards, self.shards_desired, self.shards_min, self.shards_max,
+                  self.batch_seconds):
+            with contextlib.suppress(KeyError):
+                m.remove(name, url)
+        with contextlib.suppress(KeyError):
+            self.segment.remove(name)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueMetrics:
+    """One queue's children of the labelled metrics."""
+
+    sent: Counter
+    failed: Counter
+    retried: Counter
+    dropped: Counter
+    bytes: Counter
+    pending: Gauge
+    highest_sent: Gauge
+    shards: Gauge
+    shards_desired: Gauge
+    shards_min: Gauge
+    shards_max: Gauge
+    batch_seconds: Histogram
+    segment: Gauge

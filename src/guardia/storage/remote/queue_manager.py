@@ -1,0 +1,443 @@
+"""One remote write endpoint: read the WAL, relabel, batch, shard, send, retry, remember.
+
+Each round reads what the WAL holds past the saved position (at most ``shards`` ×
+``max_samples_per_send`` samples), drops what ``write_relabel_configs`` and
+``sample_age_limit`` drop, splits the rest by series over the shards (a series always goes to
+the same shard, so its samples arrive in order) and sends every shard's batches concurrently.
+A batch answered 5xx, 429 (unless ``retry_on_http_429: false``) or not at all is retried with
+exponential backoff from ``min_backoff`` to ``max_backoff``, waiting as long as a
+``Retry-After`` header asks; any other 4xx drops the batch (its samples counted failed), since
+sending it again cannot help.  Only when the whole round is done is the WAL position saved
+(``<data>/remote_write/<queue>.json``): a receiver outage keeps the position where it was, and a
+restart resumes there, so what was committed is sent at least once while the WAL holds it.
+
+The number of shards follows the backlog, as Prometheus's ``calculateDesiredShards``: the time
+one sample takes to send, times the rate samples come in plus a share of the backlog behind
+the reader (estimated from the WAL bytes not read yet), kept within ``min_shards`` and
+``max_shards`` and changed only when it moves by more than 30%.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+import numpy as np
+import numpy.typing as npt
+
+from guardia import __version__
+from guardia.config.httpclient import new_client
+from guardia.config.prometheus import RemoteWriteConfig
+from guardia.model import Labels
+from guardia.model.relabel import process as relabel_process
+from guardia.storage.remote.encode import PrefixTable, compress, encode_labels
+from guardia.storage.remote.metadata import MetadataSource, encode_metadata
+from guardia.storage.remote.metrics import QueueMetrics, RemoteWriteMetrics
+from guardia.storage.remote.wal_watcher import Position, WALRead, WALWatcher
+from guardia.storage.tsdb import wal
+
+log = logging.getLogger("guardia.storage.remote")
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+
+POLL_S = 0.2
+RESHARD_EVERY_S = 10.0
+WAL_BYTES_PER_SAMPLE = 12  # a scrape's record: 4-byte ref + 8-byte value per sample
+_UNKNOWN, _SEND, _DROP = 0, 1, 2
+
+
+def queue_name(cfg: RemoteWriteConfig) -> str:
+    """``remote_name``: the configured name, or a short hash of the URL as Prometheus makes one."""
+    return cfg.name or hashlib.sha256(cfg.url.encode()).hexdigest()[:6]
+
+
+def state_file(data_dir: Path, cfg: RemoteWriteConfig) -> Path:
+    """Where a queue keeps its WAL position: by name and URL, so other settings can change."""
+    key = hashlib.sha256(f"{cfg.name or ''}\0{cfg.url}".encode()).hexdigest()[:16]
+    return data_dir / f"{key}.json"
+
+
+class QueueManager:
+    """Sends the WAL to one ``remote_write`` endpoint (see the module docs)."""
+
+    def __init__(
+        self,
+        cfg: RemoteWriteConfig,
+        *,
+        waldir: Path,
+        state_path: Path,
+        external_labels: Mapping[str, str],
+        metrics: RemoteWriteMetrics,
+        metadata: MetadataSource | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.name = queue_name(cfg)
+        self.url = cfg.url
+        self.waldir = waldir
+        self.state_path = state_path
+        self.external_labels = dict(external_labels)
+        self._all_metrics = metrics
+        self.m: QueueMetrics = metrics.queue(self.name, self.url)
+        self._metadata = metadata
+        q = cfg.queue_config
+        self.min_shards = max(1, q.min_shards)
+        self.max_shards = max(self.min_shards, q.max_shards)
+        self.shards = self.min_shards
+        self.max_per_send = max(1, q.max_samples_per_send)
+        self.m.shards.set(self.shards)
+        self.m.shards_desired.set(self.shards)
+        self.m.shards_min.set(self.min_shards)
+        self.m.shards_max.set(self.max_shards)
+        self._prefixes = PrefixTable()
+        self._state = np.zeros(1024, dtype=np.int8)
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._client: httpx.AsyncClient | None = None
+        self.watcher: WALWatcher | None = None
+        # shard sizing: sums over the current window
+        self._win_start = time.monotonic()
+        self._win_in = 0
+        self._win_sent = 0
+        self._win_send_s = 0.0
+        self._rate_in = 0.0
+        self.highest_sent_ms = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"remote-write-{self.name}")
+
+    async def stop(self) -> None:
+        """Stop sending; a round in flight is abandoned (sent again from the saved position)."""
+        self._stop.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=2)
+            if not self._task.done():
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._task
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def forget_metrics(self) -> None:
+        self._all_metrics.forget(self.name, self.url)
+
+    def _new_client(self) -> httpx.AsyncClient:
+        headers = {
+            "Content-Encoding": "snappy",
+            "Content-Type": "application/x-protobuf",
+            "User-Agent": f"guardia/{__version__}",
+            "X-Prometheus-Remote-Write-Version": "0.1.0",
+            **(self.cfg.headers or {}),
+        }
+        return new_client(self.cfg, headers=headers, timeout_s=self.cfg.remote_timeout / 1000)
+
+    # -- the position ------------------------------------------------------------------------
+
+    def load_position(self) -> Position | None:
+        try:
+            d = json.loads(self.state_path.read_text())
+            return Position(int(d["segment"]), int(d["offset"]))
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError) as e:
+            log.warning("event=remote_write_state_unreadable file=%s err=%r action=start_at_wal_end",
+                        self.state_path, str(e))
+            return None
+
+    def save_position(self, pos: Position) -> None:
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"segment": pos.segment, "offset": pos.offset, "url": self.url}))
+        os.replace(tmp, self.state_path)
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        try:
+            await self._loop()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("event=remote_write_queue_failed remote_name=%s url=%s", self.name, self.url)
+
+    async def _loop(self) -> None:
+        start = self.load_position()
+        self.watcher = watcher = await asyncio.to_thread(WALWatcher, self.waldir, start)
+        if start is None:
+            self.save_position(watcher.pos)
+        self._client = self._new_client()
+        log.info("event=remote_write_started remote_name=%s url=%s segment=%d offset=%d", self.name,
+                 self.url, watcher.pos.segment, watcher.pos.offset)
+        meta_task = None
+        if self._metadata is not None and self.cfg.metadata_config.send:
+            meta_task = asyncio.create_task(self._metadata_loop(), name=f"remote-metadata-{self.name}")
+        pending: list[WALRead] = []
+        pending_n = 0
+        first_at = 0.0
+        deadline_s = self.cfg.queue_config.batch_send_deadline / 1000
+        try:
+            while not self._stop.is_set():
+                want = self.shards * self.max_per_send - pending_n
+                got = await asyncio.to_thread(watcher.read, max(want, 1))
+                self.m.segment.set(watcher.current_segment)
+                if got.size:
+                    self._observe_read(got)
+                    if not pending:
+                        first_at = time.monotonic()
+                    pending.append(got)
+                    pending_n += got.size
+                caught_up = got.size == 0 or got.size < want
+                due = bool(pending) and (
+                    pending_n >= self.shards * self.max_per_send
+                    or (caught_up and pending_n >= self.max_per_send)
+                    or time.monotonic() - first_at >= deadline_s
+                )
+                if due:
+                    self.m.pending.set(pending_n)
+                    done = await self._send_round(pending)
+                    if not done:
+                        return
+                    self.save_position(pending[-1].end)
+                    pending, pending_n = [], 0
+                    self.m.pending.set(0)
+                elif got.size == 0 and not pending:
+                    # nothing new: remember how far we got (segments may have been skipped)
+                    if start != watcher.pos:
+                        start = watcher.pos
+                        self.save_position(watcher.pos)
+                    await self._sleep(POLL_S)
+                elif caught_up:
+                    await self._sleep(min(POLL_S, deadline_s))
+                self._maybe_reshard()
+        finally:
+            if meta_task is not None:
+                meta_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await meta_task
+
+    async def _sleep(self, s: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=s)
+
+    def _observe_read(self, got: WALRead) -> None:
+        self._all_metrics.samples_in.inc(got.size)
+        self._win_in += got.size
+        self._all_metrics.observe_highest(int(got.timestamps.max()))
+
+    # -- relabeling --------------------------------------------------------------------------
+
+    def _resolve(self, refs: I64) -> npt.NDArray[np.int8]:
+        """Send/drop for each sample's series; series seen for the first time are relabeled
+        and encoded once."""
+        top = int(refs.max()) + 1 if refs.size else 0
+        if top > self._state.shape[0]:
+            self._state = np.concatenate([self._state, np.zeros(max(top, 2 * self._state.shape[0])
+                                                                - self._state.shape[0], np.int8)])
+        state = self._state[refs]
+        new = np.unique(refs[state == _UNKNOWN])
+        if new.size:
+            assert self.watcher is not None
+            labels = self.watcher.labels
+            rules = self.cfg.write_relabel_configs
+            for ref in new.tolist():
+                lb = labels[ref] if ref < len(labels) else None
+                if lb is None:
+                    continue  # a series record we never saw: counted as dropped
+                d = lb.as_dict()
+                for k, v in self.external_labels.items():
+                    d.setdefault(k, v)
+                out = relabel_process(d, rules) if rules else d
+                if out is None or not out.get("__name__"):
+                    self._state[ref] = _DROP
+                    continue
+                self._prefixes.add(ref, encode_labels(Labels({k: v for k, v in out.items() if v})))
+                self._state[ref] = _SEND
+            state = self._state[refs]
+        return state
+
+    # -- sending -----------------------------------------------------------------------------
+
+    async def _send_round(self, reads: list[WALRead]) -> bool:
+        """Send every sample of ``reads``; False if stopped before the receiver took them all."""
+        refs = np.concatenate([r.refs for r in reads])
+        ts = np.concatenate([r.timestamps for r in reads])
+        vs = np.concatenate([r.values for r in reads])
+        keep = self._resolve(refs) == _SEND
+        limit = self.cfg.queue_config.sample_age_limit
+        if limit:
+            keep &= ts >= int(time.time() * 1000) - limit
+        dropped = int(refs.shape[0] - keep.sum())
+        if dropped:
+            self.m.dropped.inc(dropped)
+            refs, ts, vs = refs[keep], ts[keep], vs[keep]
+        if not refs.size:
+            return True
+        nshards = self.shards
+        shard = refs % nshards
+        order = np.argsort(shard, kind="stable")
+        bounds = np.searchsorted(shard[order], np.arange(nshards + 1))
+        groups = [order[bounds[k] : bounds[k + 1]] for k in range(nshards) if bounds[k + 1] > bounds[k]]
+        batches = await asyncio.to_thread(self._encode_groups, groups, refs, ts, vs)
+        results = await asyncio.gather(*(self._send_shard(b) for b in batches))
+        return all(results)
+
+    def _encode_groups(self, groups: list[I64], refs: I64, ts: I64, vs: F64
+                       ) -> list[list[tuple[bytes, int, int]]]:
+        """Each shard's batches as (compressed body, samples, newest timestamp)."""
+        out: list[list[tuple[bytes, int, int]]] = []
+        step = self.max_per_send
+        for idx in groups:
+            shard: list[tuple[bytes, int, int]] = []
+            for lo in range(0, idx.shape[0], step):
+                sel = idx[lo : lo + step]
+                r, t = refs[sel], ts[sel]
+                body = compress(self._prefixes.encode(r, t, vs[sel]))
+                shard.append((body, int(sel.shape[0]), int(t.max())))
+            out.append(shard)
+        return out
+
+    async def _send_shard(self, batches: list[tuple[bytes, int, int]]) -> bool:
+        for body, n, newest in batches:
+            if not await self._send_batch(body, n):
+                return False
+            if newest > self.highest_sent_ms:
+                self.highest_sent_ms = newest
+                self.m.highest_sent.set(newest / 1000)
+        return True
+
+    async def _send_batch(self, body: bytes, n: int) -> bool:
+        """POST one batch until it is taken or refused for good; False if stopped first."""
+        q = self.cfg.queue_config
+        backoff = q.min_backoff / 1000
+        assert self._client is not None
+        while True:
+            t0 = time.monotonic()
+            status, retry_after, reason = 0, None, ""
+            try:
+                resp = await self._client.post(self.url, content=body)
+                status = resp.status_code
+                retry_after = _retry_after(resp.headers.get("Retry-After"))
+                if status >= 300:
+                    reason = resp.text[:256].strip()
+            except httpx.HTTPError as e:
+                reason = f"{type(e).__name__}: {e}"
+            elapsed = time.monotonic() - t0
+            self.m.batch_seconds.observe(elapsed)
+            if 200 <= status < 300:
+                self.m.sent.inc(n)
+                self.m.bytes.inc(len(body))
+                self._win_sent += n
+                self._win_send_s += elapsed
+                return True
+            recoverable = status == 0 or status >= 500 or (status == 429 and q.retry_on_http_429)
+            if not recoverable:
+                self.m.failed.inc(n)
+                log.error("event=remote_write_refused remote_name=%s url=%s status=%d samples=%d "
+                          "reason=%r action=dropped", self.name, self.url, status, n, reason)
+                return True
+            self.m.retried.inc(n)
+            wait = retry_after if retry_after is not None else backoff
+            log.warning("event=remote_write_retry remote_name=%s url=%s status=%s reason=%r wait_s=%.3f",
+                        self.name, self.url, status or "error", reason, wait)
+            await self._sleep(wait)
+            if self._stop.is_set():
+                return False
+            backoff = min(backoff * 2, q.max_backoff / 1000)
+
+    # -- shards ------------------------------------------------------------------------------
+
+    def backlog_samples(self) -> int:
+        """Samples in the WAL past the reader, estimated from the bytes not read yet."""
+        w = self.watcher
+        if w is None:
+            return 0
+        behind = 0
+        for seg in wal.list_segments(self.waldir):
+            if seg < w.pos.segment:
+                continue
+            try:
+                size = (self.waldir / wal.segment_name(seg)).stat().st_size
+            except FileNotFoundError:
+                continue
+            behind += size - (w.pos.offset if seg == w.pos.segment else 0)
+        return max(0, behind) // WAL_BYTES_PER_SAMPLE
+
+    def desired_shards(self, now: float) -> int:
+        span = max(now - self._win_start, 1e-3)
+        rate = self._win_in / span
+        self._rate_in = 0.8 * self._rate_in + 0.2 * rate if self._rate_in else rate
+        if self._win_sent == 0:
+            return self.shards
+        per_sample = self._win_send_s / self._win_sent  # one shard's time per sample sent
+        want = per_sample * (self._rate_in + self.backlog_samples() / 20.0)
+        return max(self.min_shards, min(self.max_shards, math.ceil(want)))
+
+    def _maybe_reshard(self) -> None:
+        now = time.monotonic()
+        if now - self._win_start < RESHARD_EVERY_S:
+            return
+        desired = self.desired_shards(now)
+        self._win_start, self._win_in, self._win_sent, self._win_send_s = now, 0, 0, 0.0
+        self.m.shards_desired.set(desired)
+        lo, hi = self.shards * 0.7, self.shards * 1.3
+        if (desired < lo or desired > hi) and desired != self.shards:
+            log.info("event=remote_write_reshard remote_name=%s from=%d to=%d", self.name, self.shards,
+                     desired)
+            self.shards = desired
+            self.m.shards.set(desired)
+
+    # -- metadata ----------------------------------------------------------------------------
+
+    async def _metadata_loop(self) -> None:
+        mc = self.cfg.metadata_config
+        assert self._metadata is not None
+        while not self._stop.is_set():
+            items = sorted(self._metadata())
+            step = max(1, mc.max_samples_per_send)
+            for lo in range(0, len(items), step):
+                body = compress(encode_metadata(items[lo : lo + step]))
+                if not await self._send_batch_metadata(body):
+                    return
+            await self._sleep(mc.send_interval / 1000)
+
+    async def _send_batch_metadata(self, body: bytes) -> bool:
+        """Metadata is best effort (resent every interval): one try, errors logged."""
+        assert self._client is not None
+        try:
+            resp = await self._client.post(self.url, content=body)
+        except httpx.HTTPError as e:
+            log.warning("event=remote_write_metadata_failed remote_name=%s err=%r", self.name, str(e))
+            return not self._stop.is_set()
+        if resp.status_code >= 300:
+            log.warning("event=remote_write_metadata_failed remote_name=%s status=%d", self.name,
+                        resp.status_code)
+        return True
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds a ``Retry-After`` header asks to wait (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+

@@ -1,0 +1,227 @@
+"""Follow the store's write-ahead log as it grows: the source of remote write out.
+
+Remote write sends what was committed, in commit order, from the WAL rather than from a
+queue in memory, as Prometheus's ``wlog.Watcher`` does: a sender that falls behind (a receiver
+down for an hour, a restart of guardia) picks up where its saved ``Position`` says, and nothing
+committed since is lost while the WAL still holds it.  The WAL keeps its segments until the
+head is cut into a block and a checkpoint replaces them (2-3 hours of data by default);
+samples in segments deleted before a sender read them are gone, and the watcher says so.
+
+Series records map the WAL's dense series refs to label sets; they are learned from the
+checkpoint and every segment before the start position (samples there are skipped), then as
+they come.  Samples are returned as flat numpy arrays per read: one record is one commit.
+A record still being written (its frame longer than the file so far) ends a read; the next
+read starts there.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from guardia.model import Labels
+from guardia.storage.tsdb import wal
+
+log = logging.getLogger("guardia.storage.remote")
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+
+_FRAME = struct.Struct("<BII")
+READ_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Position:
+    """Where the next read starts: a segment number and a byte offset in it."""
+
+    segment: int
+    offset: int
+
+
+@dataclass(slots=True)
+class WALRead:
+    """Samples of the records read, in WAL order, and where the read ended."""
+
+    refs: I64
+    timestamps: I64
+    values: F64
+    end: Position
+    lost_segments: int = 0  # segments deleted before they were read (beyond the WAL's retention)
+
+    @property
+    def size(self) -> int:
+        return int(self.refs.shape[0])
+
+
+class WALWatcher:
+    """Reads samples and series from ``waldir`` from a position on; not thread-safe (one reader)."""
+
+    def __init__(self, waldir: Path, start: Position | None) -> None:
+        self.dir = waldir
+        self.labels: list[Labels | None] = []
+        self.current_segment = 0
+        self._checkpoint_seen = -1
+        self._seen_size = 0  # the current segment's size when last looked at
+        self.pos = self._initial_position(start)
+        self._learn_series_before(self.pos)
+
+    # -- series ------------------------------------------------------------------------------
+
+    def _add_series(self, payload: bytes) -> None:
+        labels = self.labels
+        for ref, lb in wal.decode_series(payload):
+            if ref >= len(labels):
+                labels.extend([None] * (ref + 1 - len(labels)))
+            labels[ref] = lb
+
+    def _learn_checkpoint(self) -> None:
+        cp = wal.last_checkpoint(self.dir)
+        if cp is None or cp[0] <= self._checkpoint_seen:
+            return
+        self._checkpoint_seen = cp[0]
+        for f in sorted(cp[1].iterdir()):
+            try:
+                recs, _ = wal.read_records(f)
+            except FileNotFoundError:  # replaced by a newer checkpoint while we read it
+                return self._learn_checkpoint()
+            for rtype, payload in recs:
+                if rtype == wal.REC_SERIES:
+                    self._add_series(payload)
+
+    def _learn_series_before(self, pos: Position) -> None:
+        self._learn_checkpoint()
+        for seg in wal.list_segments(self.dir):
+            if seg > pos.segment:
+                break
+            limit = pos.offset if seg == pos.segment else None
+            for rtype, payload in self._records(seg, 0, limit)[0]:
+                if rtype == wal.REC_SERIES:
+                    self._add_series(payload)
+
+    # -- positions ---------------------------------------------------------------------------
+
+    def _initial_position(self, start: Position | None) -> Position:
+        segs = wal.list_segments(self.dir)
+        if start is None:  # a new sender starts at the end, as Prometheus's does
+            if not segs:
+                return Position(0, 0)
+            last = segs[-1]
+            return Position(last, _size(self.dir / wal.segment_name(last)))
+        return start
+
+    def tail_position(self) -> Position:
+        """The end of the WAL now (where a new sender would start)."""
+        return self._initial_position(None)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _records(self, seg: int, offset: int, limit: int | None, max_bytes: int | None = None
+                 ) -> tuple[list[tuple[int, bytes]], int, bool]:
+        """Complete, intact records of segment ``seg`` from ``offset`` (to ``limit`` bytes, or
+        about ``max_bytes`` of them); returns them, the offset after the last one and whether
+        a damaged record stopped the read."""
+        path = self.dir / wal.segment_name(seg)
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(offset)
+                want = -1 if limit is None else max(0, limit - offset)
+                if max_bytes is not None and (want < 0 or want > max_bytes):
+                    want = max_bytes
+                data = fh.read(want)
+                if max_bytes is not None and len(data) >= _FRAME.size:
+                    # a record larger than one read: read it whole
+                    _, length, _ = _FRAME.unpack_from(data, 0)
+                    if _FRAME.size + length > len(data):
+                        data += fh.read(_FRAME.size + length - len(data))
+        except FileNotFoundError:
+            return [], offset, False
+        out: list[tuple[int, bytes]] = []
+        pos, end = 0, len(data)
+        while end - pos >= _FRAME.size:
+            rtype, length, crc = _FRAME.unpack_from(data, pos)
+            body = pos + _FRAME.size
+            if body + length > end:
+                break  # still being written, or beyond this read
+            payload = data[body : body + length]
+            if zlib.crc32(payload) != crc:
+                log.warning("event=remote_wal_corrupt segment=%d offset=%d action=skip_rest_of_segment",
+                            seg, offset + pos)
+                return out, offset + pos, True
+            out.append((rtype, payload))
+            pos = body + length
+        return out, offset + pos, False
+
+    def read(self, max_samples: int) -> WALRead:
+        """Up to about ``max_samples`` samples from the current position (whole records)."""
+        refs: list[I64] = []
+        tss: list[I64] = []
+        vss: list[F64] = []
+        n = 0
+        lost = 0
+        while n < max_samples:
+            segs = wal.list_segments(self.dir)
+            if not segs:
+                break
+            if self.pos.segment not in segs:
+                later = [s for s in segs if s > self.pos.segment]
+                if not later:
+                    break
+                # a checkpoint deleted segments: lost if this sender had not read them whole
+                # (the current one's size is known from the last look; skipped ones are lost)
+                gone = later[0] - self.pos.segment - 1 + (self.pos.offset < self._seen_size)
+                if gone:
+                    lost += gone
+                    log.warning("event=remote_wal_segments_lost from_segment=%d resume_segment=%d "
+                                "reason=%r", self.pos.segment, later[0],
+                                "the WAL was checkpointed before these samples were sent")
+                self._learn_checkpoint()
+                self.pos = Position(later[0], 0)
+                self._seen_size = 0
+                continue
+            self.current_segment = self.pos.segment
+            self._seen_size = _size(self.dir / wal.segment_name(self.pos.segment))
+            recs, after, corrupt = self._records(self.pos.segment, self.pos.offset, None, READ_BYTES)
+            for rtype, payload in recs:
+                if rtype == wal.REC_SERIES:
+                    self._add_series(payload)
+                elif rtype == wal.REC_SAMPLES_T:
+                    r, t, v = wal.decode_samples_t(payload)
+                    refs.append(r)
+                    tss.append(np.full(r.shape[0], t, dtype=np.int64))
+                    vss.append(v)
+                    n += r.shape[0]
+                elif rtype == wal.REC_SAMPLES:
+                    r, ts, v = wal.decode_samples(payload)
+                    refs.append(r)
+                    tss.append(ts)
+                    vss.append(v)
+                    n += r.shape[0]
+            self.pos = Position(self.pos.segment, after)
+            if recs and not corrupt:
+                continue
+            # nothing more in this segment for now: move on once a later segment exists
+            later = [s for s in segs if s > self.pos.segment]
+            if not later:
+                break
+            if not corrupt and self._records(self.pos.segment, self.pos.offset, None, _FRAME.size + 1)[0]:
+                continue  # written before the writer rotated: read it first
+            self.pos = Position(later[0], 0)
+        if not refs:
+            e = np.zeros(0, np.int64)
+            return WALRead(e, e, np.zeros(0, np.float64), self.pos, lost)
+        return WALRead(np.concatenate(refs), np.concatenate(tss), np.concatenate(vss), self.pos, lost)
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0

@@ -1,0 +1,113 @@
+"""Real processes the remote-storage tests talk to: guardia itself (``guardia serve`` in a
+subprocess, so it can be stopped and started again on the same data), Debian's
+VictoriaMetrics and Prometheus (as a remote write receiver), on free 127.0.0.1 ports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+VICTORIA = "/usr/bin/victoria-metrics"
+PROMETHEUS = "/usr/bin/prometheus"
+SRC = Path(__file__).resolve().parents[3] / "src"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def need(binary: str) -> None:
+    if shutil.which(binary) is None:
+        pytest.skip(f"{binary} is not installed (scripts/system-packages.txt lists its package)")
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = f"{SRC}{os.pathsep}{env['PYTHONPATH']}" if env.get("PYTHONPATH") else str(SRC)
+    return env
+
+
+class Proc:
+    """A subprocess with an HTTP port, a log file and a readiness URL."""
+
+    def __init__(self, name: str, tmp: Path, argv: list[str], port: int, ready_path: str) -> None:
+        self.name, self.tmp, self.argv, self.port, self.ready_path = name, tmp, argv, port, ready_path
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = tmp / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.http = httpx.Client(base_url=self.url, timeout=10)
+
+    def start(self, timeout: float = 30) -> Proc:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, cwd=self.tmp,
+                                         env=_env())
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            assert self.proc.poll() is None, f"{self.name} exited:\n{self.log.read_text()[-3000:]}"
+            try:
+                if self.http.get(self.ready_path).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"{self.name} not ready in {timeout}s:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def query(self, q: str, t: float) -> Any:
+        r = self.http.get("/api/v1/query", params={"query": q, "time": t}).json()
+        assert r["status"] == "success", (self.name, q, r)
+        return r["data"]
+
+
+def guardia(tmp: Path, config: Path, port: int | None = None, *extra: str) -> Proc:
+    port = port or free_port()
+    argv = [sys.executable, "-m", "guardia.cli.main", "serve", "--config", str(config),
+            "--web.listen-address", f"127.0.0.1:{port}", "--storage.tsdb.path", str(tmp / "guardia-data"),
+            *extra]
+    return Proc("guardia", tmp, argv, port, "/-/ready")
+
+
+def victoria(tmp: Path, port: int | None = None) -> Proc:
+    need(VICTORIA)
+    port = port or free_port()
+    argv = [VICTORIA, f"-storageDataPath={tmp / 'vm-data'}", f"-httpListenAddr=127.0.0.1:{port}",
+            "-retentionPeriod=100y", "-search.latencyOffset=0s", "-search.disableCache",
+            "-dedup.minScrapeInterval=1ms", "-loggerLevel=ERROR"]
+    return Proc("victoria-metrics", tmp, argv, port, "/health")
+
+
+def prometheus_receiver(tmp: Path, port: int | None = None) -> Proc:
+    need(PROMETHEUS)
+    port = port or free_port()
+    cfg = tmp / "receiver.yml"
+    cfg.write_text("global: {scrape_interval: 1m}\n")
+    argv = [PROMETHEUS, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}",
+            f"--storage.tsdb.path={tmp / 'prom-data'}", "--web.enable-remote-write-receiver",
+            "--log.level=error"]
+    return Proc("prometheus", tmp, argv, port, "/-/ready")
+
+
+def flush_victoria(vm: Proc) -> None:
+    """VictoriaMetrics makes recent rows searchable within a second or so; this forces it."""
+    vm.http.get("/internal/force_flush")

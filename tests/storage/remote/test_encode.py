@@ -1,0 +1,51 @@
+"""Remote write requests built in bulk decode, with the protobuf library, to what was sent."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from guardia.model import Labels
+from guardia.storage.remote.decode import decompress
+from guardia.storage.remote.encode import PrefixTable, compress, encode_labels
+from guardia.storage.remote.metadata import encode_metadata
+from guardia.storage.remote.proto import WriteRequest
+
+
+def _decoded(body: bytes) -> list[tuple[dict[str, str], list[tuple[int, float]]]]:
+    req = WriteRequest()
+    req.ParseFromString(decompress(compress(body)))
+    return [({lb.name: lb.value for lb in ts.labels}, [(s.timestamp, s.value) for s in ts.samples])
+            for ts in req.timeseries]
+
+
+def test_each_sample_is_one_series_with_its_labels() -> None:
+    table = PrefixTable()
+    a = Labels({"__name__": "http_requests_total", "job": "api", "path": "/ü" * 80})  # 2-byte lengths
+    b = Labels({"__name__": "up"})
+    table.add(7, encode_labels(a))
+    table.add(2000, encode_labels(b))  # refs need not be dense
+    refs = np.array([7, 2000, 7], dtype=np.int64)
+    ts = np.array([1_700_000_000_000, 1_700_000_000_001, 2**42 - 1], dtype=np.int64)
+    vs = np.array([1.5, 0.0, -np.inf])
+    assert _decoded(table.encode(refs, ts, vs)) == [
+        (dict(a), [(1_700_000_000_000, 1.5)]), (dict(b), [(1_700_000_000_001, 0.0)]),
+        (dict(a), [(2**42 - 1, -np.inf)]),
+    ]
+
+
+def test_timestamps_outside_the_fast_range_take_the_general_path() -> None:
+    table = PrefixTable()
+    table.add(0, encode_labels(Labels({"__name__": "m"})))
+    refs = np.zeros(3, dtype=np.int64)
+    ts = np.array([0, -5000, 2**50], dtype=np.int64)
+    got = _decoded(table.encode(refs, ts, np.array([1.0, 2.0, 3.0])))
+    assert [s for _, s in got] == [[(0, 1.0)], [(-5000, 2.0)], [(2**50, 3.0)]]
+
+
+def test_metadata_is_a_request_of_metric_metadata() -> None:
+    req = WriteRequest()
+    req.ParseFromString(encode_metadata([("http_requests_total", "counter", "Requests.", ""),
+                                         ("temp", "gauge", "", "celsius"), ("odd", "unknown", "", "")]))
+    got = [(m.metric_family_name, m.type, m.help, m.unit) for m in req.metadata]
+    assert got == [("http_requests_total", 1, "Requests.", ""), ("temp", 2, "", "celsius"),
+                   ("odd", 0, "", "")]
