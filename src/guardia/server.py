@@ -36,6 +36,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from guardia.alerting import Alertmanager
+from guardia.config.agent_mode import check_agent_config
 from guardia.config.errors import ConfigError
 from guardia.config.loader import Config, dump_redacted, load_config
 from guardia.logs.config import parse_logs_config
@@ -51,6 +52,7 @@ from guardia.promql import Engine, EngineOptions, Sample
 from guardia.rules import Group, Notifier, RuleManager, RuleQueryError
 from guardia.scrape import ScrapeManager
 from guardia.slo.service import SLOService
+from guardia.storage.agent import AgentStorage
 from guardia.storage.interface import Storage
 from guardia.storage.remote.metadata import Metadata
 from guardia.storage.remote.write_storage import RemoteWriteStorage
@@ -58,6 +60,7 @@ from guardia.storage.tsdb import TSDB, TSDBOptions
 from guardia.storage.tsdb.db import HeadStats
 from guardia.web import alertmanager_api, no_alertmanager, probe_pages, slo_api, slo_pages
 from guardia.web.adapters import AlertmanagerTargets, IndexStatus, ProcessStatus, RuleGroups, ScrapeTargets
+from guardia.web.agent import create_agent_app
 from guardia.web.alertmanager_v2 import ApiV2View
 from guardia.web.api_v1 import ApiDeps
 from guardia.web.app import AppDeps, create_app
@@ -92,6 +95,8 @@ class ServeOptions:
     for_outage_tolerance_ms: int = 3600 * 1000
     for_grace_period_ms: int = 10 * 60 * 1000
     enable_admin_api: bool = False
+    agent: bool = False
+    agent_storage_path: str = "data-agent"
     flags: dict[str, str] = field(default_factory=dict)
 
 
@@ -205,6 +210,7 @@ class GuardiaProcess:
     alertmanager: Alertmanager | None
     probes: ProbeService
     remote_write: RemoteWriteStorage
+    agent_store: AgentStorage
     status: StatusStore
     _status_site: StatusSite
     dashboards: DashboardStore
@@ -287,7 +293,11 @@ class GuardiaProcess:
                 log.error("event=reload_failed file=%s reason=%r", self.config_path, str(e))
                 raise self._reload_failed(f"cannot read {self.config_path}: {e}") from None
             try:
+                if self.opts.agent:
+                    check_agent_config(cfg)
                 await self._apply_config(cfg)
+            except ConfigError as e:
+                raise self._reload_failed(str(e)) from None
             except ValueError as e:
                 raise self._reload_failed(str(e)) from None
             log.info("event=reload_ok file=%s", self.config_path)
@@ -459,6 +469,9 @@ class GuardiaProcess:
         port = sock.getsockname()[1]
         self.listen = f"{host}:{port}"
         demo_sock: socket.socket | None = None
+        if opts.agent:
+            await self._start_agent(sock)
+            return
         if self.config_path:
             cfg = load_config(self.config_path)  # ConfigError here: refuse to start, touch nothing
             self.storage = await asyncio.to_thread(open_storage, opts, self.registry)
@@ -558,6 +571,66 @@ class GuardiaProcess:
             f"curl 'http://{self.listen}/api/v1/query?query=up'",
             f"Prometheus type, URL http://{self.listen}",
         )
+
+    async def _start_agent(self, sock: socket.socket) -> None:
+        """``--agent``: scrape and probe to forward, through a store that only logs (a WAL
+        the remote write queues read), with no rules, no Alertmanager and no query engine."""
+        opts = self.opts
+        if not self.config_path:
+            raise ConfigError.single("(none)", "--agent needs --config: a config with remote_write "
+                                     "(the agent keeps no samples of its own)")
+        cfg = load_config(self.config_path)
+        check_agent_config(cfg)
+        store = self.agent_store = await asyncio.to_thread(AgentStorage, Path(opts.agent_storage_path))
+        self._on_stop.push_async_callback(asyncio.to_thread, store.close)
+        self.scrape = ScrapeManager(store, self.registry, base_dir=Path(self.config_path).parent)
+        self.reloaders.append(Reloader("scrape", lambda c: self.scrape.apply_config(c.prometheus)))
+        data = Path(opts.agent_storage_path)
+        self.remote_write = RemoteWriteStorage(store.waldir, data / "remote_write", self.registry,
+                                               metadata=self._scraped_metadata)
+        self.reloaders.append(
+            Reloader("remote_write", lambda c: self.remote_write.apply_config(c.prometheus))
+        )
+        self.probes = ProbeService(store, external_labels=self._external_labels)
+        self.reloaders.append(Reloader("probes", self.probes.apply_config))
+        await self._apply_config(cfg)
+        self._started = True
+        self.remote_write.start()
+        self._on_stop.push_async_callback(_bounded, self.remote_write.stop, 2)
+        await self.probes.start()
+        self._on_stop.push_async_callback(_bounded, self.probes.stop, 2)
+        self._on_stop.push_async_callback(self._wait_tasks)
+        app = create_agent_app(self.registry, self, lambda: self._ready,
+                               [*probe_routes(self.probes.modules), *push_routes(self.probes)])
+        self._serve(app, sock)
+        self._tasks.append(asyncio.create_task(self._agent_truncation(store), name="agent-wal"))
+        for srv in self._servers:
+            while not srv.started:
+                if srv.should_exit or any(t.done() for t in self._tasks if t.get_name() == "http"):
+                    raise OSError(f"the HTTP server on {self.listen} did not start")
+                await asyncio.sleep(0.01)
+        self._tasks.append(asyncio.create_task(self.scrape.run(), name="scrape"))
+        self._on_stop.push_async_callback(_bounded, self.scrape.stop, SHUTDOWN_BUDGET_S / 2)
+        self._ready = True
+        self._m_ready.set(1)
+        log.info("event=ready mode=agent listen=%s config=%s", self.listen, self.config_path)
+
+    async def _agent_truncation(self, store: AgentStorage, every_s: float = MAINTENANCE_EVERY_S) -> None:
+        """Delete WAL segments every queue has read (all but the newest two when none reads)."""
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=every_s)
+            if self._stop.is_set():
+                return
+            lowest = self.remote_write.lowest_position()
+            if self.remote_write.queues and lowest is None:
+                continue  # a queue has not started reading yet
+            try:
+                gone = await asyncio.to_thread(store.truncate, lowest[0] if lowest else None)
+                if gone:
+                    log.info("event=agent_wal_truncated segments=%d", gone)
+            except OSError:
+                log.exception("event=agent_wal_truncation_failed")
 
     def _serve(self, app: ASGIApp, sock: socket.socket) -> None:
         server = _Server(

@@ -17,6 +17,7 @@ from rich.console import Console
 from guardia.config.errors import ConfigError
 from guardia.model import DurationError, parse_duration
 from guardia.server import GuardiaProcess, ServeOptions, split_host_port
+from guardia.storage.agent import AgentLockedError
 from guardia.storage.tsdb.db import StorageLockedError
 
 app = typer.Typer(
@@ -93,6 +94,13 @@ def serve(
         False, "--web.enable-admin-api", help="Enable /api/v1/admin (TSDB snapshots)."
     ),
     log_level: str = typer.Option("info", "--log.level", help="debug, info, warn or error."),
+    agent: bool = typer.Option(
+        False, "--agent", help="Agent mode: scrape and probe only to forward to remote_write "
+        "(a WAL; no blocks, rules or queries)."
+    ),
+    agent_path: str = typer.Option(
+        "data-agent", "--storage.agent.path", help="Directory for the agent's WAL (with --agent)."
+    ),
 ) -> None:
     """Run guardia (see the examples above)."""
     level = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
@@ -122,6 +130,8 @@ def serve(
         "rules.alert.for-grace-period": grace_period,
         "web.enable-admin-api": str(enable_admin_api).lower(),
         "log.level": log_level,
+        "agent": str(agent).lower(),
+        "storage.agent.path": agent_path,
     }
     opts = ServeOptions(
         config_file=config,
@@ -136,6 +146,8 @@ def serve(
         for_outage_tolerance_ms=_duration(outage_tolerance, "--rules.alert.for-outage-tolerance"),
         for_grace_period_ms=_duration(grace_period, "--rules.alert.for-grace-period"),
         enable_admin_api=enable_admin_api,
+        agent=agent,
+        agent_storage_path=agent_path,
         flags=flags,
     )
     # Errors are printed whole, one line each: never wrapped at 80 columns into a log file
@@ -149,6 +161,9 @@ def serve(
         raise typer.Exit(code=1) from None
     except StorageLockedError as e:
         err.print(f"guardia serve: {e} with --storage.tsdb.path", style="red", markup=False)
+        raise typer.Exit(code=1) from None
+    except AgentLockedError as e:
+        err.print(f"guardia serve: {e} (--storage.agent.path)", style="red", markup=False)
         raise typer.Exit(code=1) from None
     except OSError as e:
         err.print(f"guardia serve: {e} (is another process using {listen}?)", style="red", markup=False)

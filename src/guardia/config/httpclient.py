@@ -5,9 +5,10 @@ Prometheus and Alertmanager embed the same block (``basic_auth``, ``authorizatio
 cross-field checks keeps their rules identical everywhere, as upstream's shared library does.
 Secrets are ``Secret`` values; ``*_file`` paths are kept as given and made absolute by the
 loader, and read when a request is made (so rotating the file needs no reload).
-``new_client`` turns a block into the HTTP client every outbound request uses (proxied
-scrapes, the rule notifier, the receivers; ``ssl_context`` and ``authorization_header`` are
-its parts, also used by the scrape loop's own client), so all of them present credentials,
+``new_client`` (``new_sync_client`` for worker threads) turns a block into the HTTP client every
+outbound request uses (proxied scrapes, the rule notifier, the receivers, remote write and
+read; ``ssl_context`` and ``authorization_header`` are its parts, also used by the scrape
+loop's own client), so all of them present credentials (OAuth2 tokens included),
 certificates and proxies alike.
 """
 
@@ -15,9 +16,11 @@ from __future__ import annotations
 
 import base64
 import ssl
-from collections.abc import Iterator, Mapping
+import time
+import urllib.parse
+from collections.abc import Generator, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from guardia.config.errors import Path as FieldPath
 from guardia.config.fields import PromModel
@@ -181,19 +184,36 @@ def new_client(c: HTTPClientFields | None, *, headers: Mapping[str, str],
     """
     import httpx
 
+    return httpx.AsyncClient(**_client_options(c, headers, timeout_s))
+
+
+def new_sync_client(c: HTTPClientFields | None, *, headers: Mapping[str, str],
+                    timeout_s: float | None = None) -> httpx.Client:
+    """``new_client`` for code that runs in a worker thread (a remote querier read by the
+    PromQL engine): the same settings, a blocking client."""
+    import httpx
+
+    return httpx.Client(**_client_options(c, headers, timeout_s))
+
+
+def _client_options(c: HTTPClientFields | None, headers: Mapping[str, str],
+                    timeout_s: float | None) -> dict[str, Any]:
     c = c if c is not None else HTTPClientFields()
     sent = dict(headers)
     auth = authorization_header(c)
     if auth is not None:
         sent["Authorization"] = auth
-    return httpx.AsyncClient(
-        headers=sent,
-        verify=ssl_context(c.tls_config),
-        proxy=c.proxy_url or None,
-        trust_env=c.proxy_from_environment,
-        follow_redirects=c.follow_redirects,
-        timeout=timeout_s,
-    )
+    opts: dict[str, Any] = {
+        "headers": sent,
+        "verify": ssl_context(c.tls_config),
+        "proxy": c.proxy_url or None,
+        "trust_env": c.proxy_from_environment,
+        "follow_redirects": c.follow_redirects,
+        "timeout": timeout_s,
+    }
+    if c.oauth2 is not None:
+        opts["auth"] = _oauth2_auth(c.oauth2)
+    return opts
 
 
 def check_http_client(c: HTTPClientFields, base: FieldPath = ()) -> Iterator[Finding]:
@@ -283,3 +303,57 @@ FILE_FIELDS = (
 def resolve_path(value: str, base_dir: Path) -> str:
     p = Path(value)
     return str(p if p.is_absolute() else (base_dir / p))
+
+
+def _oauth2_auth(cfg: OAuth2) -> httpx.Auth:
+    """OAuth2 client credentials, as Prometheus's ``oauth2:`` block: a token from ``token_url``
+    (client id and secret as basic auth), kept until a minute before ``expires_in`` ends and
+    sent as a bearer token; a 401 drops it and asks for a new one once.  The token request
+    goes through the same client (its TLS and proxy)."""
+    import httpx
+
+    class _OAuth2(httpx.Auth):
+        requires_response_body = True  # the token response is read (sync or async) before the flow sees it
+
+        def __init__(self) -> None:
+            self._token = ""
+            self._until = 0.0
+
+        def _token_request(self) -> httpx.Request:
+            secret = secret_value(cfg.client_secret, cfg.client_secret_file)
+            form = {"grant_type": "client_credentials"}
+            if cfg.scopes:
+                form["scope"] = " ".join(cfg.scopes)
+            form.update(cfg.endpoint_params or {})
+            pw = secret.reveal() if secret else ""
+            basic = base64.b64encode(
+                f"{urllib.parse.quote(cfg.client_id)}:{urllib.parse.quote(pw)}".encode()).decode()
+            return httpx.Request("POST", cfg.token_url, data=form,
+                                 headers={"Authorization": f"Basic {basic}"})
+
+        def _take(self, resp: httpx.Response) -> None:
+            if resp.status_code != 200:
+                raise httpx.HTTPStatusError(
+                    f"oauth2 token endpoint {cfg.token_url} answered {resp.status_code}",
+                    request=resp.request, response=resp)
+            try:
+                data = resp.json()
+                token = str(data["access_token"])
+            except (ValueError, KeyError, TypeError):
+                raise httpx.HTTPStatusError(f"oauth2 token endpoint {cfg.token_url} sent no access_token",
+                                            request=resp.request, response=resp) from None
+            ttl = float(data.get("expires_in") or 3600)
+            self._token, self._until = token, time.monotonic() + max(ttl - 60, ttl / 2)
+
+        def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+            for attempt in (0, 1):
+                if not self._token or time.monotonic() >= self._until:
+                    resp = yield self._token_request()
+                    self._take(resp)
+                request.headers["Authorization"] = f"Bearer {self._token}"
+                response = yield request
+                if response.status_code != 401 or attempt:
+                    return
+                self._token = ""
+
+    return _OAuth2()

@@ -161,3 +161,44 @@ def test_retry_after_as_a_date() -> None:
     assert got is not None and 3 < got <= 5
 
 
+
+
+def test_oauth2_tokens_are_fetched_once_and_sent_as_bearer(tmp_path: Path) -> None:
+    from guardia.config.httpclient import OAuth2
+
+    db = _store(tmp_path / "db")
+    rx = Receiver()
+    tokens: list[str] = []
+    auth_seen: list[str] = []
+
+    async def token(request: Request) -> Response:
+        form = (await request.body()).decode()
+        tokens.append(request.headers.get("authorization", ""))
+        assert "grant_type=client_credentials" in form and "scope=write" in form
+        return Response('{"access_token": "tok-1", "expires_in": 3600}', media_type="application/json")
+
+    inner = rx.write
+
+    async def write(request: Request) -> Response:
+        auth_seen.append(request.headers.get("authorization", ""))
+        return await inner(request)
+
+    rx.app = Starlette(routes=[Route("/token", token, methods=["POST"]),
+                               Route("/write", write, methods=["POST"])])
+    with LiveServer(rx.app) as srv:
+        async def go() -> None:
+            oauth = OAuth2(client_id="guardia", client_secret="s3cret", scopes=("write",),
+                           token_url=f"{srv.url}/token")
+            q = _queue(tmp_path, f"{srv.url}/write", oauth2=oauth)
+            q.start()
+            await _until(lambda: q.watcher is not None)
+            _append(db, T0)
+            await _until(lambda: len(rx.got) == 10)
+            _append(db, T0 + 1000)
+            await _until(lambda: len(rx.got) == 20)
+            await q.stop()
+
+        asyncio.run(go())
+    assert len(tokens) == 1 and tokens[0].startswith("Basic ")
+    assert set(auth_seen) == {"Bearer tok-1"} and len(auth_seen) >= 2
+    db.close()

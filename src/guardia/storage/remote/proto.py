@@ -1,4 +1,4 @@
-"""Remote write 1.0 message types built in code with ``descriptor_pb2`` (no protoc step).
+"""Remote write 1.0 and remote read message types built in code with ``descriptor_pb2`` (no protoc step).
 
 These generated classes (upb backend) are the independent reference used to encode payloads
 in tests and benchmarks, and by anything that needs to send remote write.  The receiver uses
@@ -67,6 +67,21 @@ def _build() -> dict[str, Any]:
             ("metadata", 3, _F.TYPE_MESSAGE, rep, ".prometheus.MetricMetadata"),
         ],
     )
+    # remote read (samples response type)
+    msg("LabelMatcher", [("type", 1, _F.TYPE_INT32, opt, ""), ("name", 2, _F.TYPE_STRING, opt, ""),
+                         ("value", 3, _F.TYPE_STRING, opt, "")])
+    msg("ReadHints", [("step_ms", 1, _F.TYPE_INT64, opt, ""), ("func", 2, _F.TYPE_STRING, opt, ""),
+                      ("start_ms", 3, _F.TYPE_INT64, opt, ""), ("end_ms", 4, _F.TYPE_INT64, opt, ""),
+                      ("grouping", 5, _F.TYPE_STRING, rep, ""), ("by", 6, _F.TYPE_BOOL, opt, ""),
+                      ("range_ms", 7, _F.TYPE_INT64, opt, "")])
+    msg("Query", [("start_timestamp_ms", 1, _F.TYPE_INT64, opt, ""),
+                  ("end_timestamp_ms", 2, _F.TYPE_INT64, opt, ""),
+                  ("matchers", 3, _F.TYPE_MESSAGE, rep, ".prometheus.LabelMatcher"),
+                  ("hints", 4, _F.TYPE_MESSAGE, opt, ".prometheus.ReadHints")])
+    msg("ReadRequest", [("queries", 1, _F.TYPE_MESSAGE, rep, ".prometheus.Query"),
+                        ("accepted_response_types", 2, _F.TYPE_INT32, rep, "")])
+    msg("QueryResult", [("timeseries", 1, _F.TYPE_MESSAGE, rep, ".prometheus.TimeSeries")])
+    msg("ReadResponse", [("results", 1, _F.TYPE_MESSAGE, rep, ".prometheus.QueryResult")])
     # The receiver's view of the same bytes: each TimeSeries left as its raw bytes, so the
     # C parser splits a request into series and Python never hops through it field by field.
     msg("RawWriteRequest", [("timeseries", 1, _F.TYPE_BYTES, rep, "")])
@@ -74,7 +89,8 @@ def _build() -> dict[str, Any]:
     pool.Add(fd)
     return {
         name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"prometheus.{name}"))
-        for name in ("Label", "Sample", "TimeSeries", "WriteRequest", "MetricMetadata", "RawWriteRequest")
+        for name in ("Label", "Sample", "TimeSeries", "WriteRequest", "MetricMetadata", "RawWriteRequest",
+                     "ReadRequest", "ReadResponse")
     }
 
 
@@ -82,6 +98,8 @@ _CLASSES = _build()
 WriteRequest: Any = _CLASSES["WriteRequest"]
 TimeSeries: Any = _CLASSES["TimeSeries"]
 RawWriteRequest: Any = _CLASSES["RawWriteRequest"]
+ReadRequest: Any = _CLASSES["ReadRequest"]
+ReadResponse: Any = _CLASSES["ReadResponse"]
 ProtobufDecodeError: type[Exception] = DecodeError
 
 

@@ -1,0 +1,212 @@
+"""The agent's store: a write-ahead log and the series index, nothing else (Prometheus's
+``tsdb/agent``).
+
+``guardia serve --agent`` scrapes and probes only to forward: samples go to the WAL, where the
+remote write queues read them, and nowhere else; no head of samples, no blocks, no queries.
+What stays in memory is one ref per label set (so a scrape's refs are resolved as the
+embedded store resolves them) and the series records not yet logged.
+
+The WAL is truncated behind the slowest queue: ``truncate(keep_from)`` writes a checkpoint
+holding every series (so a reader starting later still knows their labels) and deletes the
+segments before ``keep_from``.  With no queue configured the agent keeps only the newest
+segments (``keep_segments``), since nothing will ever read older ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from guardia.model import Labels, Matcher
+from guardia.storage.interface import AppendError, AppendStats, SelectHints, SeriesRef, SeriesSet
+from guardia.storage.tsdb import wal
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+
+SEGMENT_BYTES = 16 * 1024 * 1024
+
+
+class AgentLockedError(RuntimeError):
+    """Another process uses the directory."""
+
+
+class AgentStorage:
+    """A ``Storage`` that only logs (see the module docs)."""
+
+    def __init__(self, path: Path, segment_bytes: int = SEGMENT_BYTES) -> None:
+        self.path = path
+        self.waldir = path / "wal"
+        self._refs: dict[Labels, int] = {}
+        self._pending = bytearray()
+        self._lock = threading.Lock()
+        self._closed = False
+        path.mkdir(parents=True, exist_ok=True)
+        self._lockfd = os.open(path / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._lockfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self._lockfd)
+            raise AgentLockedError(f"{path} is in use by another guardia (its lock file is held)") from None
+        self._replay_series()
+        self._wal = wal.WALWriter(self.waldir, "group", 1000, segment_bytes)
+
+    def _replay_series(self) -> None:
+        """Series refs as they were: samples stay in the WAL for the queues, not in memory."""
+        for rec in wal.replay_records(self.waldir, repair=True):
+            if isinstance(rec, wal.Corruption):
+                continue
+            rtype, payload = rec
+            if rtype == wal.REC_SERIES:
+                for ref, labels in wal.decode_series(payload):
+                    if ref == len(self._refs):
+                        self._refs[labels] = ref
+
+    @property
+    def num_series(self) -> int:
+        return len(self._refs)
+
+    # -- Storage -----------------------------------------------------------------------------
+
+    def appender(self) -> AgentAppender:
+        return AgentAppender(self)
+
+    def querier(self, mint: int, maxt: int) -> NoQuerier:
+        return NoQuerier(mint, maxt)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._pending:
+                with contextlib.suppress(OSError):
+                    self._wal.write(wal.frame(wal.REC_SERIES, bytes(self._pending)))
+            self._wal.close()
+            os.close(self._lockfd)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _ref(self, labels: Labels) -> int:
+        with self._lock:
+            ref = self._refs.get(labels)
+            if ref is None:
+                ref = self._refs[labels] = len(self._refs)
+                wal.encode_series_into(self._pending, ref, labels)
+            return ref
+
+    def _commit(self, refs: I64, t: int | I64, vs: F64) -> AppendStats:
+        with self._lock:
+            if self._closed:
+                raise AppendError("the store is closed")
+            recs = []
+            if self._pending:
+                recs.append(wal.frame(wal.REC_SERIES, bytes(self._pending)))
+                self._pending = bytearray()
+            if isinstance(t, int):
+                recs.append(wal.frame(wal.REC_SAMPLES_T, wal.encode_samples_t(refs, t, vs)))
+            else:
+                recs.append(wal.frame(wal.REC_SAMPLES, wal.encode_samples(refs, t, vs)))
+            self._wal.write(b"".join(recs))
+        return AppendStats(appended=int(refs.shape[0]))
+
+    # -- truncation --------------------------------------------------------------------------
+
+    def truncate(self, keep_from: int | None, keep_segments: int = 2) -> int:
+        """Delete WAL segments before ``keep_from`` (the slowest queue's segment), or all but
+        the newest ``keep_segments`` when no queue reads the WAL; returns how many went."""
+        segs = wal.list_segments(self.waldir)
+        if keep_from is None:
+            keep_from = segs[-keep_segments] if len(segs) >= keep_segments else 0
+        old = [s for s in segs if s < keep_from]
+        if not old:
+            return 0
+        with self._lock:
+            items = [(ref, labels) for labels, ref in self._refs.items()]
+            records = (wal.frame(wal.REC_SERIES, wal.encode_series(items[i : i + 10_000]))
+                       for i in range(0, len(items), 10_000))
+            wal.write_checkpoint(self.waldir, old[-1], records)
+        return len(old)
+
+
+class AgentAppender:
+    """Queues samples until ``commit``, which logs them as one WAL write."""
+
+    def __init__(self, db: AgentStorage) -> None:
+        self._db = db
+        self._chunks: list[tuple[I64, int | I64, F64]] = []
+        self._one: list[tuple[int, int, float]] = []
+
+    def ref(self, labels: Labels) -> SeriesRef:
+        return self._db._ref(labels)
+
+    def append(self, ref: SeriesRef | Labels, t: int, v: float) -> None:
+        r = self._db._ref(ref) if isinstance(ref, Labels) else int(ref)
+        if not 0 <= r < self._db.num_series:
+            raise AppendError(f"unknown series ref {r}: get refs from Appender.ref(labels)")
+        self._one.append((r, int(t), float(v)))
+
+    def append_batch(self, refs: npt.NDArray[np.int64] | Sequence[SeriesRef], t: int,
+                     values: npt.NDArray[np.float64] | Sequence[float]) -> None:
+        r = np.asarray(refs, dtype=np.int64)
+        v = np.asarray(values, dtype=np.float64)
+        if r.ndim != 1 or r.shape != v.shape:
+            raise AppendError(f"append_batch needs as many values as refs (got {r.shape} and {v.shape})")
+        if r.size and (int(r.min()) < 0 or int(r.max()) >= self._db.num_series):
+            raise AppendError("append_batch got an unknown series ref: get refs from Appender.ref(labels)")
+        self._flush_singles()
+        self._chunks.append((r, int(t), v))
+
+    def _flush_singles(self) -> None:
+        if self._one:
+            r, t, v = zip(*self._one, strict=True)
+            self._chunks.append((np.array(r, np.int64), np.array(t, np.int64), np.array(v, np.float64)))
+            self._one = []
+
+    def commit(self) -> AppendStats:
+        self._flush_singles()
+        chunks, self._chunks = self._chunks, []
+        if not chunks:
+            return AppendStats()
+        if len(chunks) == 1:
+            return self._db._commit(*chunks[0])
+        refs = np.concatenate([c[0] for c in chunks])
+        ts = np.concatenate([np.full(c[0].shape[0], c[1], np.int64) if isinstance(c[1], int) else c[1]
+                             for c in chunks])
+        return self._db._commit(refs, ts, np.concatenate([c[2] for c in chunks]))
+
+    def rollback(self) -> None:
+        self._chunks = []
+        self._one = []
+
+
+class NoQuerier:
+    """What the agent answers a read with: nothing (it keeps no samples)."""
+
+    def __init__(self, mint: int, maxt: int) -> None:
+        self.mint = mint
+        self.maxt = maxt
+
+    def select(self, matchers: Sequence[Matcher], hints: SelectHints | None = None, *,
+               sort: bool = False) -> SeriesSet:
+        return SeriesSet.of([])
+
+    def series(self, matchers: Sequence[Matcher]) -> list[Labels]:
+        return []
+
+    def label_names(self, matchers: Sequence[Matcher] = ()) -> list[str]:
+        return []
+
+    def label_values(self, name: str, matchers: Sequence[Matcher] = ()) -> list[str]:
+        return []
+
+    def close(self) -> None:
+        pass
+

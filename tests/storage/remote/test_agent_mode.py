@@ -1,0 +1,71 @@
+"""``guardia serve --agent`` forwards what it scrapes to a real VictoriaMetrics, keeps only a
+WAL, answers no queries, and refuses what an agent cannot run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.storage.remote.peers import SRC, Proc, flush_victoria, free_port, guardia, victoria
+
+
+@pytest.fixture
+def procs() -> Iterator[list[Proc]]:
+    made: list[Proc] = []
+    yield made
+    for p in reversed(made):
+        p.stop()
+
+
+def test_an_agent_forwards_and_keeps_nothing_else(tmp_path: Path, procs: list[Proc]) -> None:
+    vm = victoria(tmp_path)
+    procs.append(vm.start())
+    port = free_port()
+    cfg = tmp_path / "agent.yml"
+    cfg.write_text(f"""
+global: {{scrape_interval: 500ms, external_labels: {{agent: a1}}}}
+scrape_configs:
+  - job_name: agent
+    static_configs: [{{targets: ["127.0.0.1:{port}"]}}]
+remote_write:
+  - url: {vm.url}/api/v1/write
+    queue_config: {{batch_send_deadline: 200ms}}
+""")
+    agent_dir = tmp_path / "agent-data"
+    g = guardia(tmp_path, cfg, port, "--agent", "--storage.agent.path", str(agent_dir))
+    procs.append(g.start())
+    deadline = time.time() + 30
+    while True:
+        flush_victoria(vm)
+        res = vm.query('up{job="agent", agent="a1"}', time.time())["result"]
+        if res or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    assert res and res[0]["value"][1] == "1"
+    samples = vm.query('count({job="agent"})', time.time())["result"]
+    assert samples and float(samples[0]["value"][1]) > 50  # its own metrics, forwarded
+    r = g.http.get("/api/v1/query", params={"query": "up"})
+    assert r.status_code == 422 and r.json()["errorType"] == "unavailable"
+    assert sorted(p.name for p in agent_dir.iterdir()) == ["lock", "remote_write", "wal"]
+    assert not (tmp_path / "guardia-data").exists()  # no embedded store was opened
+
+
+def test_an_agent_refuses_rules_and_a_config_without_remote_write(tmp_path: Path) -> None:
+    cfg = tmp_path / "agent.yml"
+    cfg.write_text("global: {scrape_interval: 15s}\nrule_files: [rules.yml]\n")
+    (tmp_path / "rules.yml").write_text("groups: []\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "guardia.cli.main", "serve", "--agent", "--config", str(cfg),
+         "--web.listen-address", f"127.0.0.1:{free_port()}", "--storage.agent.path", str(tmp_path / "a")],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+    )
+    assert out.returncode == 1
+    assert f"{cfg}:2:1: rule_files: not allowed in agent mode" in out.stderr
+    assert "remote_write: agent mode needs at least one remote_write endpoint" in out.stderr

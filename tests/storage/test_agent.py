@@ -1,0 +1,59 @@
+"""The agent's store logs and forgets: refs survive a restart, reads find nothing, and the WAL
+is truncated behind the slowest reader with the series kept in a checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from guardia.model import Labels, Matcher, MatchType
+from guardia.storage.agent import AgentLockedError, AgentStorage
+from guardia.storage.interface import AppendError
+from guardia.storage.remote.wal_watcher import Position, WALWatcher
+from guardia.storage.tsdb import wal
+
+T0 = 1_700_000_000_000
+
+
+def _scrape(st: AgentStorage, t: int, n: int = 50) -> list[int]:
+    app = st.appender()
+    refs = [app.ref(Labels({"__name__": "m", "i": str(i)})) for i in range(n)]
+    app.append_batch(np.array(refs), t, np.arange(n, dtype=np.float64))
+    app.commit()
+    return refs
+
+
+def test_samples_go_to_the_wal_and_nowhere_else(tmp_path: Path) -> None:
+    st = AgentStorage(tmp_path, segment_bytes=2048)
+    refs = _scrape(st, T0)
+    q = st.querier(0, T0 * 2)
+    assert list(q.select([Matcher("__name__", MatchType.EQUAL, "m")])) == [] and q.label_names() == []
+    with pytest.raises(AppendError, match="unknown series ref"):
+        st.appender().append_batch(np.array([10_000]), T0, np.array([1.0]))
+    w = WALWatcher(st.waldir, Position(0, 0))
+    got = w.read(1000)
+    assert got.size == 50 and w.labels[refs[3]] == Labels({"__name__": "m", "i": "3"})
+    with pytest.raises(AgentLockedError):
+        AgentStorage(tmp_path)
+    st.close()
+    again = AgentStorage(tmp_path)
+    assert _scrape(again, T0 + 1000) == refs  # the same refs after a restart
+    again.close()
+
+
+def test_truncation_keeps_what_the_slowest_reader_still_needs(tmp_path: Path) -> None:
+    st = AgentStorage(tmp_path, segment_bytes=1024)
+    for k in range(10):
+        _scrape(st, T0 + k * 1000)
+    segs = wal.list_segments(st.waldir)
+    assert len(segs) > 3
+    assert st.truncate(segs[2]) == 2  # a reader is in segment segs[2]
+    assert wal.list_segments(st.waldir)[0] == segs[2]
+    late = WALWatcher(st.waldir, Position(segs[2], 0))  # learns the series from the checkpoint
+    got = late.read(100_000)
+    assert got.size and all(late.labels[int(r)] is not None for r in got.refs)
+    assert st.truncate(None, keep_segments=1) >= 1  # nobody reads: keep the newest only
+    assert len(wal.list_segments(st.waldir)) == 1
+    st.close()
