@@ -50,11 +50,14 @@ from guardia.probes.subscribers import SubscriberNotifier
 from guardia.probes.uptime import UptimeCache
 from guardia.promql import Engine, EngineOptions, Sample
 from guardia.rules import Group, Notifier, RuleManager, RuleQueryError
+from guardia.rules.query import QueryFunc, engine_query_func, remote_query_func
 from guardia.scrape import ScrapeManager
 from guardia.slo.service import SLOService
 from guardia.storage.agent import AgentStorage
 from guardia.storage.interface import Storage
 from guardia.storage.remote.metadata import Metadata
+from guardia.storage.remote.query_api import PromQLAPIClient
+from guardia.storage.remote.read_client import RemoteReadClient
 from guardia.storage.remote.write_storage import RemoteWriteStorage
 from guardia.storage.tsdb import TSDB, TSDBOptions
 from guardia.storage.tsdb.db import HeadStats
@@ -377,6 +380,8 @@ class GuardiaProcess:
             outage_tolerance_ms=opts.for_outage_tolerance_ms,
             for_grace_period_ms=opts.for_grace_period_ms,
         )
+        self._remote_clients: list[PromQLAPIClient | RemoteReadClient] = []
+        self.reloaders.append(Reloader("remote_query", self._apply_remote_query))
         self.reloaders.append(
             Reloader("rules", lambda c: self.rules.apply_config(c.prometheus.global_, c.rule_files))
         )
@@ -402,6 +407,24 @@ class GuardiaProcess:
         self.dashboards = DashboardStore(Path(opts.storage_path) / "dashboards")
         self.reloaders.append(Reloader("dashboards", self.dashboards.apply_config))
         return routes
+
+    def _apply_remote_query(self, cfg: Config) -> None:
+        """Each named ``remote_read`` entry as a rule group ``source:``: its engine's PromQL API
+        (``NAME``, ``promql:NAME``), or its series read remotely and evaluated here
+        (``remote_read:NAME``)."""
+        for c in self._remote_clients:
+            c.close()
+        self._remote_clients = []
+        sources: dict[str, QueryFunc] = {}
+        external = dict(cfg.prometheus.global_.external_labels)
+        for rr in cfg.prometheus.remote_read:
+            if not rr.name:
+                continue
+            api, read = PromQLAPIClient(rr), RemoteReadClient(rr, external)
+            self._remote_clients += [api, read]
+            sources[rr.name] = sources[f"promql:{rr.name}"] = remote_query_func(api)
+            sources[f"remote_read:{rr.name}"] = engine_query_func(self.engine, read)
+        self.rules.set_sources(sources)
 
     def _build_logs(self, cfg: Config, external_url: str, routes: list[BaseRoute]) -> None:
         """The log store and its collectors, Loki's API, and LogQL rules on the same notifier."""

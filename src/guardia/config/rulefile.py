@@ -9,6 +9,7 @@ as warnings (they compete for the same series but Prometheus loads them).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,9 @@ class Rule(PromModel):
         return self.alert is not None
 
 
+SOURCE_RE = re.compile(r"local|(promql:|remote_read:)?[A-Za-z0-9_.\-]+")
+
+
 class RuleGroup(PromModel):
     name: str = ""
     interval: Duration | None = None
@@ -74,6 +78,8 @@ class RuleGroup(PromModel):
     limit: NonNegativeInt = 0
     labels: dict[str, str] = Field(default_factory=dict)
     rules: tuple[Rule, ...] = ()
+    # guardia's extension: where the group's queries run (docs/remote.md); None: guardia's store
+    source: str | None = None
 
     _text_maps = field_validator("labels", mode="before")(_text_map)
 
@@ -140,6 +146,10 @@ def check_rule_file(
         else:
             seen_groups[g.name] = gi
         out.extend(_check_labels(g.labels, (*gp, "labels"), "label"))
+        if g.source is not None and not SOURCE_RE.fullmatch(g.source):
+            out.append(((*gp, "source"), f"source {g.source!r} is not a query source: write local, the "
+                        "name of a remote_read entry (its engine's PromQL API), promql:NAME or "
+                        "remote_read:NAME", "error"))
         for j, r in enumerate(g.rules):
             ri = int(remap_path(("groups", i, "rules", j), imap)[3])
             out.extend(_check_rule(r, (*gp, "rules", ri), g.name, ri, expr_check or expr_error))

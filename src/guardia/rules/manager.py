@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import glob
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,7 @@ class RuleManager:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._stop = asyncio.Event()
         self._started = False
+        self.sources: dict[str, QueryFunc] = {}
 
     # --- loading
     def load_files(self, patterns: Sequence[str]) -> list[Group]:
@@ -128,9 +130,25 @@ class RuleManager:
         return groups
 
     def _groups_of(self, file: str, rf: RuleFile) -> list[Group]:
-        return [build_group(file, g, self.opts, self.evaluation_interval_ms, self.external_labels,
-                            self.external_url, restore=not self._started,
+        return [build_group(file, g, self._options_for(file, g), self.evaluation_interval_ms,
+                            self.external_labels, self.external_url, restore=not self._started,
                             default_query_offset_ms=self.query_offset_ms) for g in rf.groups]
+
+    def set_sources(self, sources: Mapping[str, QueryFunc]) -> None:
+        """The remote engines rule groups may name in ``source:`` (applied at the next load)."""
+        self.sources = dict(sources)
+
+    def _options_for(self, file: str, g: Any) -> GroupOptions:
+        """A group's options: its ``source:`` decides which engine evaluates its queries."""
+        source = getattr(g, "source", None)
+        if source is None or source == "local":
+            return self.opts
+        query = self.sources.get(source)
+        if query is None:
+            known = ", ".join(sorted(self.sources)) or "none: add a named remote_read entry"
+            raise ConfigError.single(file, f"group {g.name!r}: source {source!r} names no remote engine "
+                                           f"(known: {known})", path="source")
+        return replace(self.opts, query=query)
 
     def set_generated(self, source: str, files: Sequence[RuleFile]) -> None:
         """Replace the in-memory rule files of ``source`` (e.g. "slo") and reload the groups."""

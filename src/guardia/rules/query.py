@@ -41,3 +41,22 @@ def engine_query_func(engine: Engine, storage: Queryable) -> QueryFunc:
 
 
 TemplateQuery = Callable[[str], list[Sample]]
+
+
+class InstantQueryClient(Protocol):
+    """A remote engine that evaluates whole expressions (``storage.remote.PromQLAPIClient``)."""
+
+    def instant(self, expr: str, t_ms: int) -> list[tuple[Labels, int, float]]: ...
+
+
+def remote_query_func(client: InstantQueryClient) -> QueryFunc:
+    """Rules evaluated where the data is: each expression goes whole to the remote engine's
+    PromQL API (vmalert's way); its errors are this rule's errors."""
+
+    def query(expr: str, t_ms: int) -> list[Sample]:
+        try:
+            return [Sample(labels, t, v) for labels, t, v in client.instant(expr, t_ms)]
+        except Exception as e:
+            raise RuleQueryError(str(e)) from e
+
+    return query
