@@ -92,6 +92,23 @@ class CheckResult:
 # --- public API ----------------------------------------------------------------------------
 
 
+def _unknown_sources(src: YamlSource, rf: RuleFile, prom: PrometheusConfig) -> list[ConfigIssue]:
+    """Rule groups whose ``source:`` names no ``remote_read`` entry (docs/remote.md)."""
+    names = sorted(rr.name for rr in prom.remote_read if rr.name)
+    out = []
+    for gi, g in enumerate(rf.groups):
+        s = g.source
+        if s is None or s == "local":
+            continue
+        name = s.split(":", 1)[1] if s.startswith(("promql:", "remote_read:")) else s
+        if name not in names:
+            known = f"the named ones: {', '.join(names)}" if names else "none has a name"
+            out.append(src.issue(("groups", gi, "source"),
+                                 f"source {s!r}: no remote_read entry is named {name!r} ({known}); add "
+                                 f"`name: {name}` to the remote_read entry of the engine to query"))
+    return out
+
+
 def load_config(path: str | Path) -> Config:
     """Load a prometheus.yml or guardia.yml with everything it references; ``ConfigError`` on any error."""
     cfg, issues, _ = _load(str(path))
@@ -238,6 +255,7 @@ def _load_source(src: YamlSource, kind: Kind) -> tuple[Config | None, list[Confi
             issues += r_issues
             if rf is not None:
                 rules.append(rf)
+                issues += _unknown_sources(rsrc, rf, prom)
 
     am: AlertmanagerConfig | None = None
     am_file: str | None = None

@@ -124,3 +124,21 @@ def test_unreachable_or_wrong_engines_are_clear_errors(tmp_path: Path) -> None:
         PromQLAPIClient(cfg).instant("up", 0)
     with pytest.raises(RemoteReadError, match="remote_read gone: ConnectError"):
         RemoteReadClient(cfg, {}).querier(0, 1000).select([Matcher("__name__", MatchType.EQUAL, "up")])
+
+
+def test_a_source_naming_no_engine_is_refused_with_its_line(tmp_path: Path) -> None:
+    from guardia.config.errors import ConfigError
+    from guardia.config.loader import load_config
+
+    cfg = tmp_path / "prometheus.yml"
+    cfg.write_text("rule_files: [rules.yml]\nremote_read:\n"
+                   "  - {url: 'http://vm:8428/api/v1/read', name: central}\n")
+    for source, want in (
+        ("promql:centrl", "rules.yml:3:13: groups[0].source: source 'promql:centrl': no remote_read entry "
+                          "is named 'centrl' (the named ones: central)"),
+        ("'bad source'", "rules.yml:3:13: groups[0].source: source 'bad source' is not a query source"),
+    ):
+        (tmp_path / "rules.yml").write_text(f"groups:\n  - name: g\n    source: {source}\n    rules: []\n")
+        with pytest.raises(ConfigError) as e:
+            load_config(cfg)
+        assert want in str(e.value)
