@@ -102,9 +102,15 @@ class WALWatcher:
             if seg > pos.segment:
                 break
             limit = pos.offset if seg == pos.segment else None
-            for rtype, payload in self._records(seg, 0, limit)[0]:
-                if rtype == wal.REC_SERIES:
-                    self._add_series(payload)
+            offset = 0
+            while limit is None or offset < limit:  # in reads of READ_BYTES, not whole segments
+                recs, after, bad = self._records(seg, offset, limit, READ_BYTES, series_only=True)
+                for rtype, payload in recs:
+                    if rtype == wal.REC_SERIES:
+                        self._add_series(payload)
+                if after == offset or bad:
+                    break
+                offset = after
 
     # -- positions ---------------------------------------------------------------------------
 
@@ -123,8 +129,8 @@ class WALWatcher:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _records(self, seg: int, offset: int, limit: int | None, max_bytes: int | None = None
-                 ) -> tuple[list[tuple[int, bytes]], int, bool]:
+    def _records(self, seg: int, offset: int, limit: int | None, max_bytes: int | None = None,
+                 series_only: bool = False) -> tuple[list[tuple[int, bytes]], int, bool]:
         """Complete, intact records of segment ``seg`` from ``offset`` (to ``limit`` bytes, or
         about ``max_bytes`` of them); returns them, the offset after the last one and whether
         a damaged record stopped the read."""
@@ -150,6 +156,9 @@ class WALWatcher:
             body = pos + _FRAME.size
             if body + length > end:
                 break  # still being written, or beyond this read
+            if series_only and rtype != wal.REC_SERIES:
+                pos = body + length  # samples before the start position are not sent
+                continue
             payload = data[body : body + length]
             if zlib.crc32(payload) != crc:
                 log.warning("event=remote_wal_corrupt segment=%d offset=%d action=skip_rest_of_segment",
