@@ -100,6 +100,11 @@ class QueueManager:
         self.m.shards_min.set(self.min_shards)
         self.m.shards_max.set(self.max_shards)
         self._prefixes = PrefixTable()
+        if cfg.protobuf_message != "prometheus.WriteRequest":
+            log.warning("event=remote_write_version remote_name=%s url=%s asked=%s sending=%r", self.name,
+                        self.url, cfg.protobuf_message, "prometheus.WriteRequest (remote write 1.0, "
+                        "which Prometheus, VictoriaMetrics and Mimir accept; guardia does not send 2.0 "
+                        "yet)")
         self._state = np.zeros(1024, dtype=np.int8)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
