@@ -36,6 +36,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from guardia.alerting import Alertmanager
+from guardia.checks.service import CheckService
 from guardia.config.agent_mode import check_agent_config
 from guardia.config.errors import ConfigError
 from guardia.config.loader import Config, dump_redacted, load_config
@@ -61,7 +62,7 @@ from guardia.storage.remote.read_client import RemoteReadClient
 from guardia.storage.remote.write_storage import RemoteWriteStorage
 from guardia.storage.tsdb import TSDB, TSDBOptions
 from guardia.storage.tsdb.db import HeadStats
-from guardia.web import alertmanager_api, no_alertmanager, probe_pages, slo_api, slo_pages
+from guardia.web import alertmanager_api, checks_api, no_alertmanager, probe_pages, slo_api, slo_pages
 from guardia.web.adapters import AlertmanagerTargets, IndexStatus, ProcessStatus, RuleGroups, ScrapeTargets
 from guardia.web.agent import create_agent_app
 from guardia.web.alertmanager_v2 import ApiV2View
@@ -208,6 +209,7 @@ class GuardiaProcess:
     notifier: Notifier
     rules: RuleManager
     slos: SLOService
+    checks: CheckService
     logs: LogsService
     log_rules: RuleManager
     alertmanager: Alertmanager | None
@@ -402,6 +404,10 @@ class GuardiaProcess:
         self.slos = SLOService(self.storage, self.engine, self.rules)
         self.reloaders.append(Reloader("slos", self.slos.apply_config))
         routes.extend(slo_api.routes(self.slos))
+        self.checks = CheckService(self.storage,
+                                   install_rules=lambda files: self.rules.set_generated("checks", files))
+        self.reloaders.append(Reloader("checks", self.checks.apply_config))
+        routes.extend(checks_api.routes(self.checks))
         self._build_logs(cfg, external_url, routes)
         self._status_site = site
         self.dashboards = DashboardStore(Path(opts.storage_path) / "dashboards")
@@ -532,6 +538,8 @@ class GuardiaProcess:
             lambda: {p.slug: p.incident_alerts for p in self.probes.config.status_pages},
             self._firing_alerts, self._stop), name="status-pages"))
         self._tasks.append(asyncio.create_task(self.slos.run(self._stop), name="slos"))
+        await self.checks.start()
+        self._on_stop.push_async_callback(_bounded, self.checks.stop, 2)
         await self.logs.start()
         self._on_stop.push_async_callback(_bounded, self.logs.stop, 3)
         await self.log_rules.start()

@@ -91,6 +91,20 @@ def _logs_issues(r: CheckResult) -> list[ConfigIssue]:
     return []
 
 
+def _checks_issues(r: CheckResult) -> list[ConfigIssue]:
+    """A guardia.yml's ``checks:`` as ``guardia serve`` reads them (kinds, thresholds, DSNs)."""
+    data = r.source.data if r.source is not None else None
+    if r.kind is not Kind.GUARDIA or not isinstance(data, dict) or not data.get("checks"):
+        return []
+    from guardia.checks.config import parse_checks  # only configs with checks pay for the import
+
+    try:
+        parse_checks(r.source)  # type: ignore[arg-type]
+    except ConfigError as e:
+        return [i for i in e.issues if i not in r.issues]
+    return []
+
+
 def collect(files: list[Path]) -> tuple[list[CheckResult], list[ConfigIssue]]:
     """Check every file; issues deduplicated (a rule file named on the command line and also
     referenced from prometheus.yml is reported once), in file then position order."""
@@ -98,7 +112,8 @@ def collect(files: list[Path]) -> tuple[list[CheckResult], list[ConfigIssue]]:
     seen: set[ConfigIssue] = set()
     ordered: list[ConfigIssue] = []
     for r in results:
-        found = (*r.issues, *_probe_issues(r), *_slo_issues(r), *_logs_issues(r))
+        found = (*r.issues, *_probe_issues(r), *_slo_issues(r), *_logs_issues(r),
+                 *_checks_issues(r))
         for issue in sorted((_norm(i) for i in found),
                             key=lambda i: (i.file != os.path.normpath(r.file), i.file, i.line or 0,
                                            i.column or 0)):

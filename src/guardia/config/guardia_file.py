@@ -94,6 +94,9 @@ def parse_guardia_sections(src: YamlSource, own: dict[str, Any]) -> tuple[Guardi
                 continue
             if key == "slos" and "file" in entry and "name" not in entry:
                 continue  # {file: slos/*.yml}: sloth, pyrra or guardia SLO files, read by guardia.slo
+            py = entry.get("python")
+            if key == "checks" and "name" not in entry and isinstance(py, dict) and "module" in py:
+                continue  # {python: {module: m}}: the @guardia.checks.check functions of m, named there
             name = entry.get("name")
             if not isinstance(name, str) or not name:
                 err((key, i), f"{key}[{i}] needs a name")

@@ -1,0 +1,87 @@
+"""`guardia serve` with checks: series queryable, thresholds as rules in /api/v1/rules that fire,
+/api/v1/checks, and a broken checks section refused on reload with the check's name."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.test_serve import Serve
+
+PLUGIN = Path(__file__).parent / "plugins" / "check_queue.sh"
+
+CONFIG = """
+global: {{evaluation_interval: 1s}}
+scrape_configs: []
+checks:
+  - python: {{module: teamchecks}}
+    interval: 2s
+    timeout: 1s
+  - name: queue
+    interval: 2s
+    command: {{argv: ["{plugin}", "warning"]}}
+    labels: {{team: ops}}
+"""
+
+MODULE = """
+import guardia.checks
+
+@guardia.checks.check(warning="> 50000", critical="> 100000")
+def session_table():
+    return {(("table", "django_session"),): 60000}
+"""
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Serve]:
+    cfg = tmp_path / "guardia.yml"
+    cfg.write_text(CONFIG.format(plugin=PLUGIN))
+    (tmp_path / "teamchecks.py").write_text(MODULE)
+    s = Serve(tmp_path, "--config.file", str(cfg))
+    try:
+        s.wait_ready()
+        yield s
+    finally:
+        if s.proc.poll() is None:
+            s.stop()
+
+
+def _query(s: Serve, expr: str, timeout: float = 20) -> list[dict[str, object]]:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        r = s.http.get("/api/v1/query", params={"query": expr}).json()
+        if r["status"] == "success" and r["data"]["result"]:
+            return list(r["data"]["result"])
+        time.sleep(0.25)
+    raise AssertionError(f"{expr} returned nothing:\n{s.log.read_text()}")
+
+
+def test_checks_in_a_running_guardia(served: Serve, tmp_path: Path) -> None:
+    s = served
+    [row] = _query(s, 'guardia_check_value{check="queue", perfdata="age"}')
+    assert row["metric"] == {"__name__": "guardia_check_value", "check": "queue", "team": "ops",  # type: ignore[comparison-overlap]
+                             "perfdata": "age", "unit": "seconds"}
+    assert _query(s, 'guardia_check_status{check="queue"} == 1')
+    assert _query(s, 'guardia_check_success{check="session_table"} == 1')
+    assert _query(s, "guardia_check_duration_seconds")
+    groups = {g["name"]: g for g in s.http.get("/api/v1/rules").json()["data"]["groups"]}
+    rules = groups["check:session_table"]["rules"]
+    assert groups["check:session_table"]["file"] == "checks"
+    assert [(r["name"], r["query"], r["labels"]["severity"]) for r in rules] == [
+        ("session_table", 'guardia_check_value{check="session_table"} > 50000', "warning"),
+        ("session_table", 'guardia_check_value{check="session_table"} > 100000', "critical"),
+    ]
+    [alert] = _query(s, 'ALERTS{alertname="session_table", alertstate="firing"}')
+    assert alert["metric"]["severity"] == "warning" and alert["metric"]["table"] == "django_session"  # type: ignore[index]
+    listed = {c["name"]: c for c in s.http.get("/api/v1/checks").json()["data"]}
+    assert listed["queue"]["status"] == "warning" and listed["queue"]["message"] == "QUEUE WARNING - 70 jobs"
+    assert listed["session_table"]["thresholds"] == {"warning": "> 50000", "critical": "> 100000"}
+    # a broken checks section is refused with file, line and the check's name; the old checks run on
+    cfg = tmp_path / "guardia.yml"
+    cfg.write_text(cfg.read_text().replace("labels: {team: ops}", "labels: {team: ops}\n    warning: lots"))
+    r = s.http.post("/-/reload")
+    assert r.status_code == 500 and "guardia.yml:12" in r.text and "check 'queue'" in r.text, r.text
+    assert s.http.get("/api/v1/checks/queue").json()["data"]["name"] == "queue"
