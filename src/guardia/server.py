@@ -36,6 +36,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from guardia.alerting import Alertmanager
+from guardia.checks.deployments import DeploymentRecorder
 from guardia.checks.service import CheckService
 from guardia.config.agent_mode import check_agent_config
 from guardia.config.errors import ConfigError
@@ -62,7 +63,15 @@ from guardia.storage.remote.read_client import RemoteReadClient
 from guardia.storage.remote.write_storage import RemoteWriteStorage
 from guardia.storage.tsdb import TSDB, TSDBOptions
 from guardia.storage.tsdb.db import HeadStats
-from guardia.web import alertmanager_api, checks_api, no_alertmanager, probe_pages, slo_api, slo_pages
+from guardia.web import (
+    alertmanager_api,
+    checks_api,
+    deployments_api,
+    no_alertmanager,
+    probe_pages,
+    slo_api,
+    slo_pages,
+)
 from guardia.web.adapters import AlertmanagerTargets, IndexStatus, ProcessStatus, RuleGroups, ScrapeTargets
 from guardia.web.agent import create_agent_app
 from guardia.web.alertmanager_v2 import ApiV2View
@@ -408,6 +417,7 @@ class GuardiaProcess:
                                    install_rules=lambda files: self.rules.set_generated("checks", files))
         self.reloaders.append(Reloader("checks", self.checks.apply_config))
         routes.extend(checks_api.routes(self.checks))
+        routes.extend(deployments_api.routes(DeploymentRecorder(self.storage)))
         self._build_logs(cfg, external_url, routes)
         self._status_site = site
         self.dashboards = DashboardStore(Path(opts.storage_path) / "dashboards")

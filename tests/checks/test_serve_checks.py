@@ -24,6 +24,9 @@ checks:
     interval: 2s
     command: {{argv: ["{plugin}", "warning"]}}
     labels: {{team: ops}}
+  - name: dora
+    interval: 1s
+    dora: {{}}
 """
 
 MODULE = """
@@ -79,6 +82,18 @@ def test_checks_in_a_running_guardia(served: Serve, tmp_path: Path) -> None:
     listed = {c["name"]: c for c in s.http.get("/api/v1/checks").json()["data"]}
     assert listed["queue"]["status"] == "warning" and listed["queue"]["message"] == "QUEUE WARNING - 70 jobs"
     assert listed["session_table"]["thresholds"] == {"warning": "> 50000", "critical": "> 100000"}
+    # deployments: the API records the contract's series, the DORA checks read them
+    now = time.time()
+    r = s.http.post("/api/v1/deployments", json={"service": "api", "version": "1.2.0", "status": "success",
+                                                 "started": now - 300, "finished": now - 1, "commit": "abc"})
+    assert r.status_code == 200 and r.json()["data"]["leadTimeSeconds"] == pytest.approx(299)
+    [info] = _query(s, "count_over_time(guardia_deployment_info[1h])")
+    assert info["metric"] == {"service": "api", "version": "1.2.0", "status": "success", "commit": "abc"}
+    [lead] = _query(s, "last_over_time(guardia_deployment_lead_time_seconds[1h])")
+    assert float(lead["value"][1]) == pytest.approx(299)  # type: ignore[index]
+    assert _query(s, 'guardia_check_value{check="dora_deployments", service="api"} == 1')
+    bad = s.http.post("/api/v1/deployments", json={"service": "api", "version": "1", "status": "done"})
+    assert bad.status_code == 400 and bad.json()["error"].startswith("status 'done' must be one of")
     # a broken checks section is refused with file, line and the check's name; the old checks run on
     cfg = tmp_path / "guardia.yml"
     cfg.write_text(cfg.read_text().replace("labels: {team: ops}", "labels: {team: ops}\n    warning: lots"))

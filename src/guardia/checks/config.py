@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
+from guardia.checks.dora import DAY_MS, METRICS
 from guardia.checks.dsn import DSN, DSNError, resolve_dsn
 from guardia.checks.thresholds import SEVERITIES, Threshold, ThresholdError, parse_threshold
 from guardia.config.errors import ConfigError, ConfigIssue
@@ -25,7 +26,7 @@ from guardia.config.yamlsource import YamlSource, load_yaml
 
 DEFAULT_INTERVAL_MS = 60_000
 DEFAULT_TIMEOUT_MS = 10_000
-KINDS = ("python", "sql", "command")
+KINDS = ("python", "sql", "command", "dora")
 # labels the series of a check carry themselves; a check's own labels may not take them
 RESERVED_LABELS = frozenset({"__name__", "check"})
 
@@ -87,6 +88,31 @@ class CommandSpec(PromModel):
         return self
 
 
+class DORASpec(PromModel):
+    """The built-in DORA checks over recorded deployments (see ``checks/dora.py``); defaults
+    are seed 004's: no deployment in 7 days is critical, a change failure rate over 20% a warning."""
+
+    window: Duration = 30 * 86_400_000
+    no_deployment_for: Duration = 7 * 86_400_000
+    change_failure_rate: float = 0.2
+
+    @model_validator(mode="after")
+    def _ranges(self) -> DORASpec:
+        if self.window < 86_400_000:
+            raise ValueError("window must be at least 1d")
+        if not 0 <= self.change_failure_rate <= 1:
+            raise ValueError("change_failure_rate is a fraction between 0 and 1 (0.2 is 20%)")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class DORAMetric:
+    """One of the checks a ``dora:`` entry stands for."""
+
+    metric: str
+    window_ms: int
+
+
 class CheckSpec(PromModel):
     name: str = ""
     description: str = ""
@@ -96,6 +122,7 @@ class CheckSpec(PromModel):
     python: PythonSpec | None = None
     sql: SQLSpec | None = None
     command: CommandSpec | None = None
+    dora: DORASpec | None = None
     warning: str | float | None = None
     critical: str | float | None = None
     for_: Duration = Field(default=0, alias="for")
@@ -104,7 +131,7 @@ class CheckSpec(PromModel):
     def _shape(self) -> CheckSpec:
         kinds = [k for k in KINDS if getattr(self, k) is not None]
         if len(kinds) != 1:
-            raise ValueError("a check needs exactly one of python, sql or command"
+            raise ValueError("a check needs exactly one of python, sql, command or dora"
                              + (f" (got {', '.join(kinds)})" if kinds else ""))
         if not self.name and not (self.python is not None and self.python.module):
             raise ValueError("a check needs a name")
@@ -130,7 +157,7 @@ class Check:
     interval_ms: int
     timeout_ms: int
     labels: Mapping[str, str]
-    target: PythonSpec | SQLSpec | CommandSpec
+    target: PythonSpec | SQLSpec | CommandSpec | DORAMetric
     thresholds: Mapping[str, Threshold] = field(default_factory=lambda: MappingProxyType({}))
     for_ms: int = 0
     description: str = ""
@@ -179,6 +206,20 @@ def build_check(spec: CheckSpec, base_dir: str, environ: dict[str, str] | None =
                  MappingProxyType(thresholds), spec.for_, spec.description, dsn, base_dir)
 
 
+def dora_checks(spec: CheckSpec, base_dir: str) -> list[Check]:
+    """The five DORA checks of a ``dora:`` entry, with their default thresholds."""
+    d = spec.dora
+    assert d is not None
+    thresholds = {
+        "days_since_deployment": {"critical": Threshold(">", d.no_deployment_for / DAY_MS)},
+        "change_failure_rate": {"warning": Threshold(">", d.change_failure_rate)},
+    }
+    labels = MappingProxyType(dict(spec.labels))
+    return [Check(f"{spec.name}_{m}", "dora", spec.interval, spec.timeout, labels, DORAMetric(m, d.window),
+                  MappingProxyType(thresholds.get(m, {})), spec.for_,
+                  spec.description, None, base_dir) for m in METRICS]
+
+
 def parse_checks(src: YamlSource, environ: dict[str, str] | None = None) -> ChecksConfig:
     """The ``checks:`` section of ``src`` (a guardia.yml); ``ConfigError`` lists every problem."""
     doc = src.data if isinstance(src.data, Mapping) else {}
@@ -197,6 +238,14 @@ def parse_checks(src: YamlSource, environ: dict[str, str] | None = None) -> Chec
         except ValidationError as e:
             for issue in issues_from(e, src, ("checks", i)):
                 issues.append(replace(issue, message=f"{_where(name, i)}: {issue.message}"))
+            continue
+        if spec.dora is not None:
+            if spec.warning is not None or spec.critical is not None:
+                issues.append(src.issue(("checks", i, "warning" if spec.warning is not None else "critical"),
+                                        f"{_where(name, i)}: a dora entry has its own thresholds "
+                                        "(dora.no_deployment_for, dora.change_failure_rate)"))
+                continue
+            checks.extend(dora_checks(spec, base_dir))
             continue
         if spec.python is not None and spec.python.module:
             modules.append((spec, base_dir))

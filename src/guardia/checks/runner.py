@@ -83,6 +83,8 @@ class Runner:
     def _call(self, check: Check, fn: Callable[[], Any] | None) -> Awaitable[Outcome]:
         timeout_s = check.timeout_ms / 1000
         spec = check.target
+        if fn is not None:  # Python checks, and built-in ones (DORA) the service resolved to a function
+            return self._python(check.name, fn)
         if isinstance(spec, CommandSpec):
             return run_command(spec, timeout_s, check.base_dir)
         if isinstance(spec, SQLSpec):
@@ -94,8 +96,7 @@ class Runner:
                 return self._in_thread(check.name, lambda: query_mysql(dsn, spec.query, timeout_s))
             base = check.base_dir
             return self._in_thread(check.name, lambda: query_sqlite(dsn, spec.query, timeout_s, base))
-        assert fn is not None
-        return self._python(check.name, fn)
+        raise CheckImportError(f"check {check.name!r} has nothing to run")
 
     async def _python(self, name: str, fn: Callable[[], Any]) -> Outcome:
         start = time.monotonic()

@@ -20,7 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from guardia.checks.config import Check, ChecksConfig, load_checks
+from guardia.checks.config import Check, ChecksConfig, DORAMetric, load_checks
+from guardia.checks.dora import metric_function
 from guardia.checks.python_kind import CheckImportError, expand_module, resolve_function
 from guardia.checks.result import Outcome
 from guardia.checks.runner import DEFAULT_WORKERS, Runner
@@ -113,7 +114,11 @@ class CheckService:
                 errors.append(f"check {c.name!r} is defined twice")
                 continue
             checks[c.name] = c
-            if c.kind == "python":
+            if isinstance(c.target, DORAMetric):
+                if self.storage is not None:
+                    functions[c.name] = metric_function(self.storage, c.target.metric, c.target.window_ms,
+                                                        self.clock)
+            elif c.kind == "python":
                 try:
                     functions[c.name] = resolve_function(c, reload_modules)
                 except CheckImportError as e:
