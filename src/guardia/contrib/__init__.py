@@ -1,0 +1,1 @@
+"""Integrations of guardia into application frameworks (``guardia.contrib.django``)."""
