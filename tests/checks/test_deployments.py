@@ -39,8 +39,8 @@ def test_the_series_contract() -> None:
     assert info == [
         ({"__name__": "guardia_deployment_info", "service": "api", "version": "1.4.0", "status": "success",
           "commit": "abc123"}, [int((NOW - 60) * 1000)], [NOW - 60]),
-        ({"__name__": "guardia_deployment_info", "service": "api", "version": "1.4.1", "status": "rolled_back",
-          "commit": "def456"}, [int(NOW * 1000)], [NOW]),
+        ({"__name__": "guardia_deployment_info", "service": "api", "version": "1.4.1",
+          "status": "rolled_back", "commit": "def456"}, [int(NOW * 1000)], [NOW]),
     ]
     commit_time = 1_763_996_400  # 2025-11-24T15:00:00Z
     assert _series(db, "guardia_deployment_lead_time_seconds") == [
@@ -53,13 +53,15 @@ def test_the_series_contract() -> None:
 
 @pytest.mark.parametrize(("payload", "message"), [
     ({"version": "1", "status": "success"}, "service is required"),
-    ({"service": "a", "version": "1", "status": "ok"}, "status 'ok' must be one of success, failed, rolled_back"),
+    ({"service": "a", "version": "1", "status": "ok"},
+     "status 'ok' must be one of success, failed, rolled_back"),
     ({"service": "a", "version": "1", "status": "success", "finished": "yesterday"},
      "finished 'yesterday' is not an RFC 3339 time"),
     ({"service": "a", "version": "1", "status": "success", "started": NOW + 10, "finished": NOW},
      "started is after finished"),
     ({"service": "a", "version": "1", "status": "success", "env": "prod"}, "unknown field 'env'"),
-    ({"service": "a", "version": "1", "status": "success", "finished": "2025-11-24T15:00:00"}, "has no time zone"),
+    ({"service": "a", "version": "1", "status": "success", "finished": "2025-11-24T15:00:00"},
+     "has no time zone"),
     ([1, 2], "the body must be a JSON object"),
 ])
 def test_bad_deployments_name_the_field(payload: object, message: str) -> None:

@@ -26,10 +26,22 @@ _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le
         "!=": operator.ne}
 
 
-def _line(name: str, o: Outcome) -> str:
+def state_of(check: Check, o: Outcome) -> Status:
+    """The check's own state, raised to WARNING/CRITICAL by a crossed threshold (as the team's
+    cron job judged it); a failed run is UNKNOWN."""
+    if not o.ok:
+        return Status.UNKNOWN
+    state = o.status
+    for severity, t in check.thresholds.items():
+        if any(_OPS[t.op](v, t.value) for _, v in o.rows):
+            state = max(state, Status.CRITICAL if severity == "critical" else Status.WARNING)
+    return state
+
+
+def _line(name: str, state: Status, o: Outcome) -> str:
     values = ", ".join(f"{dict(lb) or ''}{'=' if lb else ''}{v:g}" for lb, v in o.rows)
-    state = o.status.name if o.ok else "FAILED"
-    return f"{name} {state} {values} - {o.message}".rstrip(" -")
+    word = state.name if o.ok else "FAILED"
+    return f"{name} {word} {values} - {o.message}".rstrip(" -")
 
 
 def _threshold_alerts(check: Check, o: Outcome) -> list[dict[str, Any]]:
@@ -71,8 +83,9 @@ class Command(BaseCommand):
         results = asyncio.run(run())
         worst = Status.OK
         for name, o in results.items():
-            self.stdout.write(_line(name, o))
-            worst = max(worst, o.status if o.ok else Status.UNKNOWN)
+            state = state_of(svc.checks[name], o)
+            self.stdout.write(_line(name, state, o))
+            worst = max(worst, state)
             if opts.get("push"):
                 alerts = _threshold_alerts(svc.checks[name], o)
                 if alerts:
