@@ -56,7 +56,7 @@ def test_the_issue_shape_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 def test_two_kinds_name_the_check_and_line(tmp_path: Path) -> None:
     errs = _errors(tmp_path, "checks:\n  - name: both\n    command: {argv: [x]}\n"
                    "    python: {function: 'a:b'}\n")
-    assert errs == ["2:checks[0]: check 'both': a check needs exactly one of python, sql or command "
+    assert errs == ["2:checks[0]: check 'both': a check needs exactly one of python, sql, command or dora "
                     "(got python, command)"]
 
 
