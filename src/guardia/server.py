@@ -64,6 +64,7 @@ from guardia.storage.remote.write_storage import RemoteWriteStorage
 from guardia.storage.tsdb import TSDB, TSDBOptions
 from guardia.storage.tsdb.db import HeadStats
 from guardia.web import (
+    acks_api,
     alertmanager_api,
     checks_api,
     deployments_api,
@@ -371,6 +372,7 @@ class GuardiaProcess:
                 external_url=external_url,
             )
             routes.extend(alertmanager_api.routes(self.alertmanager))
+            routes.extend(acks_api.routes(self.alertmanager))
         else:
             log.info("event=no_alertmanager reason=%r", no_alertmanager.MESSAGE)
         self.reloaders.append(Reloader("alertmanager", self._apply_alertmanager))

@@ -19,7 +19,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from guardia.alerting.acks import Ack, AckError, LinkSigner
 from guardia.alerting.dispatch import Dispatcher, FlushInfo
+from guardia.alerting.escalate import Escalator
 from guardia.alerting.inhibit import Inhibitor, InhibitRule
 from guardia.alerting.metrics import NotifyMetrics, StateCollector
 from guardia.alerting.nflog import NotificationLog, ReceiverKey
@@ -33,6 +35,7 @@ from guardia.alerting.timeinterval import Intervener
 from guardia.alerting.types import Alert, Clock, fingerprint_hex, system_clock
 from guardia.config.alertmanager import AlertmanagerConfig
 from guardia.config.receivers import NotifierConfig
+from guardia.model.am_matchers import format_matchers
 from guardia.model.labels import Labels, is_valid_label_name
 from guardia.model.matchers import Matcher, matches_all
 
@@ -82,6 +85,7 @@ class Alertmanager:
         notifier_factory: NotifierFactory | None = None,
         backoff: Backoff | None = None,
         maintenance_interval_s: float = 30.0,
+        escalation_tick_s: float = 5.0,
     ) -> None:
         self.config = config
         self.data_dir = Path(data_dir) if data_dir is not None else None
@@ -104,6 +108,10 @@ class Alertmanager:
                 self._alerts[a.fingerprint] = a
         self._dispatcher: Dispatcher | None = None
         self._maint: asyncio.Task[None] | None = None
+        self.escalator = Escalator(self._file("escalation.json"), clock)
+        self.ack_links = LinkSigner(self._file("ack.key"))
+        self.escalation_tick_s = escalation_tick_s
+        self._escalation: asyncio.Task[None] | None = None
         self._apply(config)
         # last: an auto_describe registry collects once at registration, so the state must exist
         self.metrics.registry.register(StateCollector(self._state_counts))  # type: ignore[arg-type]
@@ -154,12 +162,14 @@ class Alertmanager:
         for a in self._alerts.values():
             self._dispatcher.process(a)
         self._maint = asyncio.get_running_loop().create_task(self._maintenance_loop())
+        self._escalation = asyncio.get_running_loop().create_task(self._escalation_loop())
 
     async def stop(self) -> None:
-        if self._maint is not None:
-            self._maint.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._maint
+        for task in (self._maint, self._escalation):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._dispatcher is not None:
             await self._dispatcher.stop()
             self._dispatcher = None
@@ -189,6 +199,10 @@ class Alertmanager:
         else:
             in_groups = set()
         now = self.clock()
+        if self.escalator.acks.gc({fp for fp, a in self._alerts.items() if not a.resolved_at(now)}):
+            self.escalator.save()
+        if self._dispatcher is not None:
+            self.escalator.forget_missing({g.key for g in self._dispatcher.groups.values()})
         old = [fp for fp, a in self._alerts.items() if a.resolved_at(now) and fp not in in_groups]
         for fp in old:
             del self._alerts[fp]
@@ -253,25 +267,105 @@ class Alertmanager:
     # ---- the pipeline
 
     async def _notify(self, info: FlushInfo, alerts: list[Alert]) -> bool:
-        receiver = info.route.receiver
+        if info.route.escalate:
+            alerts = [self._with_ack_link(a) for a in alerts]
+        ok = await self._run_receiver(info.route, info.group_key, info.group_labels, info.route.receiver,
+                                      alerts, info.now, info.deadline)
+        if info.route.escalate:
+            await self.escalator.step(info.route, info.group_key, info.group_labels, alerts,
+                                      self._run_receiver, self._muted)
+        return ok
+
+    async def _run_receiver(self, route: Route, group_key: str, group_labels: Labels, receiver: str,
+                            alerts: list[Alert], now: int | None = None,
+                            deadline: float | None = None) -> bool:
         pipeline = self.pipelines.get(receiver)
         if pipeline is None:
             log.error("event=unknown_receiver receiver=%s", receiver)
             return False
+        if deadline is None:
+            deadline = asyncio.get_running_loop().time() + max(route.group_interval_ms / 1000, 10.0)
         ctx = NotifyContext(
-            group_key=info.group_key, receiver=receiver, group_labels=info.group_labels, now=info.now,
-            repeat_interval_ns=info.route.repeat_interval_ms * 1_000_000,
-            mute_time_intervals=info.route.mute_time_intervals,
-            active_time_intervals=info.route.active_time_intervals,
-            deadline=info.deadline, external_url=self.external_url,
+            group_key=group_key, receiver=receiver, group_labels=group_labels,
+            now=self.clock() if now is None else now,
+            repeat_interval_ns=route.repeat_interval_ms * 1_000_000,
+            mute_time_intervals=route.mute_time_intervals,
+            active_time_intervals=route.active_time_intervals,
+            deadline=deadline, external_url=self.external_url,
         )
         try:
             await pipeline.exec(ctx, alerts)
         except Exception as e:
             log.error("event=notify_pipeline_failed receiver=%s group_key=%s error=%r",
-                      receiver, info.group_key, str(e))
+                      receiver, group_key, str(e))
             return False
         return True
+
+    # ---- escalation and acknowledgement
+
+    def _muted(self, a: Alert) -> bool:
+        return bool(self.silences.mutes(a.labels)) or self.inhibitor.mutes(a.labels) is not None
+
+    def ack_url(self, fingerprint: int) -> str:
+        return f"{self.external_url.rstrip('/')}/ack/{self.ack_links.token(fingerprint)}"
+
+    def _with_ack_link(self, a: Alert) -> Alert:
+        """Alerts of an escalating route carry the link that acknowledges them."""
+        if a.resolved_at(self.clock()):
+            return a
+        return a.replace(annotations=Labels({**dict(a.annotations), "ack_url": self.ack_url(a.fingerprint)}))
+
+    async def escalation_tick(self) -> None:
+        """Notify the escalation steps that came due since the last flush of their group."""
+        if self._dispatcher is None:
+            return
+        now = self.clock()
+        for g in list(self._dispatcher.groups.values()):
+            if not g.route.escalate or not g.has_flushed or not g.alerts:
+                continue
+            batch = sorted((a if a.resolved_at(now) else a.replace(ends_at=0) for a in g.alerts.values()),
+                           key=lambda a: a.fingerprint)
+            batch = [self._with_ack_link(a) for a in batch]
+            await self.escalator.step(g.route, g.key, g.labels, batch, self._run_receiver, self._muted)
+
+    async def _escalation_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.escalation_tick_s)
+            try:
+                await self.escalation_tick()
+            except Exception:
+                log.exception("event=escalation_tick_failed")
+
+    def acknowledge(self, *, by: str, comment: str = "", matchers: list[Matcher] | None = None,
+                    fingerprints: list[int] | None = None) -> Ack:
+        """Acknowledge the firing alerts the matchers (or fingerprints) name; ``AckError`` if none."""
+        now = self.clock()
+        firing = {fp: a for fp, a in self._alerts.items() if not a.resolved_at(now)}
+        chosen = set(fingerprints or ())
+        unknown = [f"{fp:016x}" for fp in chosen if fp not in firing]
+        if unknown:
+            raise AckError(f"no firing alert has fingerprint {unknown[0]}")
+        if matchers:
+            chosen |= {fp for fp, a in firing.items() if matches_all(matchers, a.labels)}
+        named = (format_matchers(matchers),) if matchers else ()
+        ack = self.escalator.acks.add(chosen, by, comment, now, named)
+        self.escalator.save()
+        log.info("event=acknowledged id=%s by=%r alerts=%d comment=%r", ack.id, ack.by, len(ack.fingerprints),
+                 ack.comment)
+        return ack
+
+    def acknowledge_link(self, token: str, *, by: str, comment: str = "") -> Ack:
+        return self.acknowledge(by=by, comment=comment, fingerprints=[self.ack_links.verify(token)])
+
+    def alert_by_fingerprint(self, fingerprint: int) -> Alert | None:
+        return self._alerts.get(fingerprint)
+
+    def escalations(self) -> list[tuple[str, Route, list[Any]]]:
+        """Groups of escalating routes with their steps (reached or when due)."""
+        if self._dispatcher is None:
+            return []
+        return [(g.key, g.route, self.escalator.steps(g.route, g.key))
+                for g in self._dispatcher.groups.values() if g.route.escalate]
 
     # ---- queries (the API turns these into its JSON shapes)
 
@@ -402,4 +496,5 @@ def _alert_from_store(d: dict[str, Any]) -> Alert:
                  d["generatorURL"], d["updatedAt"], d["timeout"])
 
 
-__all__ = ["VERSION", "AlertStatus", "AlertValidationError", "Alertmanager", "ListedAlert", "ListedGroup"]
+__all__ = ["VERSION", "Ack", "AckError", "AlertStatus", "AlertValidationError", "Alertmanager", "ListedAlert",
+           "ListedGroup"]

@@ -36,6 +36,7 @@ class Route:
     parent: Route | None = None
     routes: list[Route] = field(default_factory=list)
     index: int = 0
+    escalate: tuple[tuple[int, str], ...] = ()  # (after ms, receiver): this route's own, not inherited
 
     @classmethod
     def from_config(cls, cfg: RouteConfig, parent: Route | None = None, index: int = 0) -> Route:
@@ -58,6 +59,7 @@ class Route:
         r.mute_time_intervals = tuple(cfg.mute_time_intervals)
         r.active_time_intervals = tuple(cfg.active_time_intervals)
         r.continue_ = cfg.continue_
+        r.escalate = tuple((step.after, step.receiver) for step in cfg.escalate)
         r.routes = [cls.from_config(c, r, i) for i, c in enumerate(cfg.routes)]
         return r
 

@@ -50,6 +50,7 @@ _COMMANDS: dict[str, tuple[str | None, list[tuple[str, str]]]] = {
     "query": (None, [("query", "guardia.cli.query")]),
     "alert": (None, [("alert", "guardia.cli.alert")]),
     "silence": (None, [("silence", "guardia.cli.silence")]),
+    "ack": (None, [("ack", "guardia.cli.ack")]),
     "slo": (
         "Service level objectives: generate their rules, replay history.",
         [("generate", "guardia.cli.slo_generate"), ("backtest", "guardia.cli.slo_backtest")],

@@ -143,6 +143,14 @@ class Receiver(Model):
 # --------------------------------------------------------------------------- route / inhibit / time
 
 
+class EscalationStep(Model):
+    """guardia's own (Alertmanager has none): notify ``receiver`` too once the route's group has
+    fired unacknowledged for ``after``."""
+
+    after: Duration = 0
+    receiver: str = ""
+
+
 class Route(Model):
     receiver: str | None = None
     group_by: list[str] | None = None
@@ -156,6 +164,7 @@ class Route(Model):
     mute_time_intervals: list[str] = Field(default_factory=list)
     active_time_intervals: list[str] = Field(default_factory=list)
     routes: list[Route] = Field(default_factory=list)
+    escalate: list[EscalationStep] = Field(default_factory=list)
 
     def all_matchers(self) -> list[Matcher]:
         """Legacy ``match``/``match_re`` and ``matchers`` together, in Alertmanager's order.
@@ -456,6 +465,18 @@ class _Checker:
             for j, name in enumerate(getattr(r, key)):
                 if name not in intervals:
                     self.err((*path, key, j), f'undefined time interval "{name}" used in route')
+        last_after = -1
+        for j, step in enumerate(r.escalate):
+            if not step.receiver:
+                self.err((*path, "escalate", j), "an escalation step needs a receiver")
+            elif step.receiver not in receivers:
+                defined = ", ".join(sorted(receivers)) or "(none)"
+                self.err((*path, "escalate", j, "receiver"),
+                         f'receiver "{step.receiver}" is not defined; defined receivers: {defined}')
+            if step.after < last_after:
+                self.err((*path, "escalate", j, "after"),
+                         "escalation steps must be in order of their after: times")
+            last_after = step.after
         for i, child in enumerate(r.routes):
             self._check_route(child, (*path, "routes", i), receivers, intervals)
 
