@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,8 @@ class HTTPSink:
     fail_first: int = 0
     fail_status: int = 500
     response_body: bytes = b'{"ok":true}'
+    # answers by request (an API that is more than a hook: Jira's search, WeChat's token...)
+    responder: Callable[[Request], bytes] | None = None
     requests: list[Request] = field(default_factory=list)
     attempts: int = 0
     port: int = 0
@@ -79,8 +82,9 @@ class HTTPSink:
                 if self.attempts <= self.fail_first:
                     status, out = self.fail_status, b"sink failing on purpose"
                 else:
-                    status, out = 200, self.response_body
-                    self.requests.append(Request(method, path, headers, body, time.monotonic()))
+                    req = Request(method, path, headers, body, time.monotonic())
+                    status, out = 200, self.response_body if self.responder is None else self.responder(req)
+                    self.requests.append(req)
                     self._event.set()
                 writer.write(
                     f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"

@@ -276,7 +276,7 @@ def test_every_integration_of_the_config_table_has_a_notifier() -> None:
     from guardia.config.receivers import INTEGRATIONS, UNSUPPORTED
 
     assert all(callable(notifier_factory(name)) for name in INTEGRATIONS)
-    with pytest.raises(ValueError, match="unknown integration 'opsgenie'"):
-        notifier_factory("opsgenie")
+    with pytest.raises(ValueError, match="unknown integration 'carrier_pigeon'"):
+        notifier_factory("carrier_pigeon")
     fields = [f for f in Receiver.model_fields if f.endswith("_configs")]
     assert fields == [f"{n}_configs" for n in (*INTEGRATIONS, *UNSUPPORTED)]

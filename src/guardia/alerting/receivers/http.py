@@ -34,13 +34,17 @@ def redact_url(url: str) -> str:
 
 
 async def post(client: httpx.AsyncClient, url: str, *, json: Any = None, data: Any = None,
-               headers: dict[str, str] | None = None, timeout_s: float | None = None) -> httpx.Response:
-    """POST and turn every failure into a ``NotifyError`` with the right retry decision."""
+               headers: dict[str, str] | None = None, timeout_s: float | None = None,
+               method: str = "POST", params: Any = None) -> httpx.Response:
+    """POST (or ``method``) and turn every failure into a ``NotifyError`` with the right retry
+    decision."""
     try:
         kwargs: dict[str, Any] = {"json": json} if data is None else {"content": data}
         if timeout_s is not None:
             kwargs["timeout"] = timeout_s
-        resp = await client.post(url, headers=headers, **kwargs)
+        if params is not None:
+            kwargs["params"] = params
+        resp = await client.request(method, url, headers=headers, **kwargs)
     except httpx.TimeoutException:
         raise NotifyError(f"timeout posting to {redact_url(url)}", retryable=True,
                           reason="contextDeadlineExceeded") from None

@@ -18,7 +18,25 @@ from typing import Any
 
 from guardia.config.errors import Path as FieldPath
 from guardia.config.httpclient import Finding
-from guardia.config.receivers import email, msteams, pagerduty, slack, telegram, webhook
+from guardia.config.receivers import (
+    apprise,
+    discord,
+    email,
+    jira,
+    msteams,
+    msteamsv2,
+    opsgenie,
+    pagerduty,
+    pushover,
+    rocketchat,
+    slack,
+    sns,
+    telegram,
+    victorops,
+    webex,
+    webhook,
+    wechat,
+)
 from guardia.config.receivers.base import HTTPConfig, NotifierConfig, ReceiverChecks
 
 
@@ -49,14 +67,22 @@ INTEGRATIONS: dict[str, Integration] = {
         Integration("pagerduty", pagerduty.PagerdutyConfig, pagerduty.resolve),
         Integration("telegram", telegram.TelegramConfig, telegram.resolve),
         Integration("msteams", msteams.MSTeamsConfig, msteams.resolve),
+        Integration("opsgenie", opsgenie.OpsgenieConfig, opsgenie.resolve),
+        Integration("victorops", victorops.VictorOpsConfig, victorops.resolve),
+        Integration("pushover", pushover.PushoverConfig, pushover.resolve),
+        Integration("discord", discord.DiscordConfig, discord.resolve),
+        Integration("webex", webex.WebexConfig, webex.resolve),
+        Integration("msteamsv2", msteamsv2.MSTeamsV2Config, msteamsv2.resolve),
+        Integration("jira", jira.JiraConfig, jira.resolve),
+        Integration("rocketchat", rocketchat.RocketchatConfig, rocketchat.resolve),
+        Integration("sns", sns.SNSConfig, sns.resolve),
+        Integration("wechat", wechat.WechatConfig, wechat.resolve),
+        Integration("apprise", apprise.AppriseConfig, apprise.resolve),
     )
 }
 """Every integration guardia delivers to, in the order receivers list and check them."""
 
-UNSUPPORTED = (
-    "opsgenie", "wechat", "victorops", "sns", "webex", "pushover", "discord", "msteamsv2", "jira",
-    "rocketchat",
-)
+UNSUPPORTED: tuple[str, ...] = ()
 """Integrations Alertmanager knows and guardia does not deliver to: accepted by the schema,
 refused by the checker with a clear reason."""
 

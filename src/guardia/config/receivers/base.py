@@ -49,6 +49,12 @@ class GlobalConfig(StrictModel):
     victorops_api_key: Secret | None = None
     victorops_api_key_file: str | None = None
     webex_api_url: str | None = None
+    jira_api_url: str | None = None
+    rocketchat_api_url: str | None = None
+    rocketchat_token: Secret | None = None
+    rocketchat_token_file: str | None = None
+    rocketchat_token_id: Secret | None = None
+    rocketchat_token_id_file: str | None = None
 
 
 class NotifierConfig(StrictModel):
