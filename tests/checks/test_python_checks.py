@@ -122,3 +122,10 @@ def test_series_of_a_result() -> None:
     assert names[0] == dict(Labels({"__name__": "guardia_check_value", "check": "q", "team": "a", "s": "x"}))
     assert [n["__name__"] for n in names[1:]] == ["guardia_check_success", "guardia_check_status",
                                                  "guardia_check_duration_seconds"]
+
+
+def test_the_pool_works_from_one_asyncio_run_to_the_next(tmp_path: Path) -> None:
+    """manage.py guardia_checks and tests run checks in fresh event loops, one after another."""
+    svc = _service(tmp_path, _fn("rows"))
+    assert asyncio.run(svc.run_once("rows")).ok
+    assert asyncio.run(svc.run_once("rows")).ok

@@ -37,6 +37,7 @@ class Runner:
     def __init__(self, workers: int = DEFAULT_WORKERS) -> None:
         self.workers = workers
         self._sem: asyncio.Semaphore | None = None
+        self._sem_loop: asyncio.AbstractEventLoop | None = None
         self._threads: dict[str, int] = {}  # check name -> threads still running (hung ones)
         self._lock = threading.Lock()
 
@@ -46,8 +47,11 @@ class Runner:
             return sum(self._threads.values())
 
     def _semaphore(self) -> asyncio.Semaphore:
-        if self._sem is None:
-            self._sem = asyncio.Semaphore(self.workers)
+        """The pool's slots, on the running loop (a management command runs each time in a
+        new ``asyncio.run``; a semaphore belongs to one loop)."""
+        loop = asyncio.get_running_loop()
+        if self._sem is None or self._sem_loop is not loop:
+            self._sem, self._sem_loop = asyncio.Semaphore(self.workers), loop
         return self._sem
 
     def _in_thread(self, name: str, fn: Callable[[], Any]) -> asyncio.Future[Any]:
