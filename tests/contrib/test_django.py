@@ -67,8 +67,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Si
         sink.close()
 
 
-def _manage(root: Path, s: Serve, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{REPO}", "GUARDIA_URL": s.url,
+def _manage(root: Path, s: Serve, *args: str, url: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{REPO}", "GUARDIA_URL": url or s.url,
            "GUARDIA_SPOOL_DIR": str(root / "spool")}
     return subprocess.run([sys.executable, "manage.py", *args], cwd=root / "callcentersite", env=env,
                           capture_output=True, text=True, timeout=120)
@@ -139,3 +139,16 @@ def test_manage_py_guardia_checks(project: tuple[Path, Sink, Serve]) -> None:
     assert ok.returncode == 0 and ok.stdout.strip() == "session_rows OK 60000"
     bad = _manage(root, s, "guardia_checks", "--check", "nope")
     assert bad.returncode == 1 and "no check named 'nope'" in bad.stderr
+    # --push: the crossed threshold fired through the client, to an Alertmanager API stand-in
+    am = Sink()
+    try:
+        pushed = _manage(root, s, "guardia_checks", "--check", "session_table", "--push", url=am.url)
+        assert pushed.returncode == 1, pushed.stderr
+        [(path, body)] = am.bodies
+        alerts = {a["labels"]["severity"]: a for a in body}
+        assert path == "/api/v2/alerts" and set(alerts) == {"warning", "critical"}
+        assert alerts["warning"]["labels"]["check"] == "session_table" and "startsAt" in alerts["warning"]
+        assert "endsAt" in alerts["critical"]  # not crossed: resolved
+        assert alerts["warning"]["annotations"]["summary"] == "check session_table: 60000 > 50000"
+    finally:
+        am.close()
