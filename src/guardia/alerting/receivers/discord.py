@@ -24,13 +24,12 @@ class Discord:
         c = self.cfg
         data = template_data(ctx, alerts)
         firing = group_status(alerts, ctx.now) == "firing"
-        body: dict[str, Any] = {"embeds": [{
+        # ``content`` is always there, empty unless configured, as Alertmanager sends it
+        body: dict[str, Any] = {"content": self.t.expand(c.content, data)[:MAX_CONTENT], "embeds": [{
             "title": self.t.expand(c.title, data)[:MAX_TITLE],
             "description": self.t.expand(c.message, data)[:MAX_DESCRIPTION],
             "color": COLOR_RED if firing else COLOR_GREEN,
         }]}
-        if c.content:
-            body["content"] = self.t.expand(c.content, data)[:MAX_CONTENT]
         if c.username:
             body["username"] = c.username
         if c.avatar_url:

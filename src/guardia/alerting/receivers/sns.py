@@ -40,6 +40,8 @@ class SNS:
         subject = self.t.expand(c.subject, data)
         if subject:
             out.append(("Subject", subject))
+        if not c.attributes:
+            out.append(("MessageAttributes", ""))  # what AWS's Go SDK sends for none (Alertmanager's)
         for i, (k, v) in enumerate(sorted(c.attributes.items()), start=1):
             out += [(f"MessageAttributes.entry.{i}.Name", k),
                     (f"MessageAttributes.entry.{i}.Value.DataType", "String"),

@@ -30,9 +30,13 @@ class WeChat:
             return self.t.expand(s, data)
 
         body: dict[str, Any] = {"touser": x(c.to_user), "toparty": x(c.to_party), "totag": x(c.to_tag),
-                                "agentid": x(c.agent_id), "safe": "0", "msgtype": c.message_type,
-                                c.message_type: {"content": x(c.message)}}
-        return {k: v for k, v in body.items() if v}
+                                "agentid": x(c.agent_id), "safe": "0", "msgtype": c.message_type}
+        body = {k: v for k, v in body.items() if v}
+        # both content objects are always there, the unused one empty, as Alertmanager sends them
+        text = x(c.message)
+        body["text"] = {"content": text if c.message_type == "text" else ""}
+        body["markdown"] = {"content": text if c.message_type == "markdown" else ""}
+        return body
 
     async def send(self, ctx: NotifyContext, alerts: list[Alert]) -> None:
         c = self.cfg
