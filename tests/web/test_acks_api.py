@@ -48,11 +48,11 @@ def served(tmp_path: Path) -> Iterator[tuple[Serve, Sink]]:
         sink.close()
 
 
-def _wait_body(sink: Sink, path: str, timeout: float = 15) -> dict[str, object]:
+def _wait_body(sink: Sink, path: str, alertname: str = "DiskFull", timeout: float = 15) -> dict[str, object]:
     deadline = time.time() + timeout
     while time.time() < deadline:
         for p, body in list(sink.bodies):
-            if p == path:
+            if p == path and body["groupLabels"].get("alertname") == alertname:
                 return dict(body)
         time.sleep(0.1)
     raise AssertionError(f"nothing sent to {path}: {sink.bodies}")
