@@ -55,6 +55,7 @@ _COMMANDS: dict[str, tuple[str | None, list[tuple[str, str]]]] = {
         "Service level objectives: generate their rules, replay history.",
         [("generate", "guardia.cli.slo_generate"), ("backtest", "guardia.cli.slo_backtest")],
     ),
+    "audit": (None, [("audit", "guardia.cli.audit")]),
     "dashboards": (
         "Manage dashboards (Grafana's JSON model) on a running guardia.",
         [("import", "guardia.cli.dashboards")],

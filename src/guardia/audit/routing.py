@@ -1,0 +1,186 @@
+"""Routing checks no linter has: they read the rules and alertmanager.yml together.
+
+An alert whose labels match none of the routes reaches the default receiver by accident; a
+route no current rule can reach pages nobody; an inhibition on a label no alert carries never
+mutes anything; a receiver no route names is dead config; a placeholder or failing receiver
+delivers nothing.  What ``guardia check config`` already reports for the pair (inhibitions of
+alerts nobody defines, routes shadowed by an earlier sibling: ``config.coherence``) is taken
+from it, not computed twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from guardia.audit import exprinfo as ei
+from guardia.audit.finding import Finding, Severity
+from guardia.audit.inputs import AuditInput
+from guardia.audit.live import Live, LiveError
+from guardia.audit.rule_checks import RuleCtx, each_rule
+from guardia.config.alertmanager import Route
+from guardia.config.coherence import check_coherence
+from guardia.config.errors import Path as FieldPath
+from guardia.model.matchers import Matcher
+
+ALERTNAME = "alertname"
+
+
+def _decide(ms: list[Matcher], labels: dict[str, str]) -> bool | None:
+    """True/False when the route's matchers certainly do/don't match, None when a label the
+    matchers read comes from the series (unknown until run time)."""
+    result: bool | None = True
+    for m in ms:
+        if m.name not in labels:
+            result = None
+        elif not m.matches(labels[m.name]):
+            return False
+    return result
+
+
+def _reach(route: Route, path: FieldPath, labels: dict[str, str], reached: set[FieldPath]) -> None:
+    reached.add(path)
+    caught = False
+    for i, child in enumerate(route.routes):
+        d = _decide(child.all_matchers(), labels)
+        if d is not False and not caught:
+            _reach(child, (*path, "routes", i), labels, reached)
+        if d is True and not child.continue_:
+            caught = True
+
+
+def _routes(route: Route, path: FieldPath) -> Iterator[tuple[FieldPath, Route]]:
+    yield path, route
+    for i, child in enumerate(route.routes):
+        yield from _routes(child, (*path, "routes", i))
+
+
+def _alert_labels(c: RuleCtx) -> dict[str, str]:
+    g = next((g for g in c.rf.groups if g.name == c.group), None)
+    return {**(g.labels if g else {}), **c.rule.labels, ALERTNAME: c.rule.alert or ""}
+
+
+def routing_checks(inp: AuditInput, live: Live | None = None) -> list[Finding]:
+    am = inp.alertmanager
+    if am is None:
+        return []
+    out: list[Finding] = []
+    file = inp.alertmanager_file
+    alerts = [c for c in each_rule(inp) if c.rule.alert]
+    coherent = _coherence(inp)
+    out += coherent
+    if am.route is not None and alerts:
+        reached: set[FieldPath] = set()
+        for c in alerts:
+            labels = _alert_labels(c)
+            mine: set[FieldPath] = set()
+            _reach(am.route, ("route",), labels, mine)
+            reached |= mine
+            if am.route.routes and mine == {("route",)}:
+                routing = sorted({m.name for _, r in _routes(am.route, ("route",)) for m in r.all_matchers()})
+                out.append(c.finding(
+                    "route/default", Severity.WARNING,
+                    f'alert "{c.rule.alert}" matches none of the routes, so it reaches only the default '
+                    f'receiver "{am.route.receiver}"; the routes match on {", ".join(routing)} and this '
+                    "alert's labels do not route it (add the label, or a route for it)", c.rule.alert or ""))
+        flagged = {f.line for f in coherent if f.check == "route/unreachable"}
+        for path, r in _routes(am.route, ("route",)):
+            line = inp.am_line(path)
+            if path not in reached and line not in flagged:
+                out.append(Finding(
+                    "route/unreachable", Severity.WARNING, file, line,
+                    f'no alert defined in the audited rules can reach this route (receiver '
+                    f'"{r.receiver or "(inherited)"}", matching '
+                    f'{", ".join(str(m) for m in r.all_matchers()) or "everything"})',
+                    arg=r.receiver or ""))
+    out += _inhibit_label_checks(inp, alerts, live)
+    used = {r.receiver for _, r in _routes(am.route, ("route",)) if r.receiver} if am.route else set()
+    for i, rcv in enumerate(am.receivers):
+        if rcv.name not in used:
+            out.append(Finding(
+                "receiver/unused", Severity.WARNING, file, inp.am_line(("receivers", i)),
+                f'receiver "{rcv.name}" is named by no route, so nothing is ever sent to it', arg=rcv.name))
+    for issue in inp.placeholder_issues:
+        out.append(Finding("receiver/placeholder", Severity.BUG, issue.file, issue.line,
+                           f"{issue.path}: {issue.message}"))
+    if live is not None:
+        out += _failing_receivers(inp, live)
+    return out
+
+
+def _coherence(inp: AuditInput) -> list[Finding]:
+    am = inp.alertmanager
+    src = inp.source(inp.alertmanager_file)
+    if am is None or not inp.rules:
+        return []
+    out = []
+    for issue in check_coherence(am, src, inp.rules, inp.alertmanager_base):
+        if "inhibit_rules" in issue.path:
+            out.append(Finding("inhibit/unknown-alert", Severity.BUG, issue.file, issue.line,
+                               f"{issue.path}: {issue.message}"))
+        else:
+            out.append(Finding("route/unreachable", Severity.WARNING, issue.file, issue.line,
+                               f"{issue.path}: {issue.message}"))
+    return out
+
+
+def _possible_labels(alerts: list[RuleCtx], live: Live | None) -> tuple[set[str], bool]:
+    """Labels some alert certainly or possibly carries; the flag is False when some alert may
+    carry any label at all (its query keeps the series' labels and nothing says which)."""
+    names: set[str] = set()
+    for c in alerts:
+        names |= set(_alert_labels(c))
+        produced = ei.result_labels(c.node)
+        if produced.names is not None:
+            names |= produced.names
+            continue
+        if live is None:
+            return names, False
+        for u in ei.selector_uses(c.node):
+            if u.name is None:
+                return names, False
+            try:
+                for s in live.series(u.text()):
+                    names |= set(s) - produced.dropped
+            except LiveError:
+                return names, False
+    return names, True
+
+
+def _inhibit_label_checks(inp: AuditInput, alerts: list[RuleCtx], live: Live | None) -> list[Finding]:
+    am = inp.alertmanager
+    if am is None or not am.inhibit_rules or not alerts:
+        return []
+    possible, complete = _possible_labels(alerts, live)
+    if not complete:
+        return []
+    out = []
+    for i, rule in enumerate(am.inhibit_rules):
+        labels = {m.name for m in (*rule.sources(), *rule.targets()) if not m.matches("")}
+        missing = sorted(n for n in labels | set(rule.equal) if n not in possible and n != ALERTNAME)
+        for n in missing:
+            why = ("it is compared in 'equal'" if n in rule.equal else "its matchers require it")
+            out.append(Finding(
+                "inhibit/labels", Severity.WARNING, inp.alertmanager_file, inp.am_line(("inhibit_rules", i)),
+                f'no alert carries the label "{n}" ({why}), so this inhibition never applies as '
+                "intended", arg=n))
+    return out
+
+
+def _failing_receivers(inp: AuditInput, live: Live) -> list[Finding]:
+    try:
+        rows = live.query("sum by (receiver_name, integration) "
+                          "(increase(alertmanager_notifications_failed_total[1d])) > 0")
+    except LiveError:
+        return []
+    am = inp.alertmanager
+    out = []
+    for labels, v in rows:
+        name = labels.get("receiver_name", "")
+        idx = next((i for i, r in enumerate(am.receivers) if r.name == name), None) if am else None
+        out.append(Finding(
+            "receiver/failing", Severity.BUG, inp.alertmanager_file if idx is not None else "",
+            inp.am_line(("receivers", idx)) if idx is not None else None,
+            f'receiver "{name}" ({labels.get("integration", "?")}) failed {v:.0f} notifications in the '
+            f"last day on {live.name}; run `guardia notify test --receiver {name}` for the reason",
+            arg=name))
+    return out
