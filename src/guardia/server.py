@@ -36,6 +36,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from guardia.alerting import Alertmanager
+from guardia.audit.service import AuditService
 from guardia.checks.deployments import DeploymentRecorder
 from guardia.checks.service import CheckService
 from guardia.config.agent_mode import check_agent_config
@@ -66,6 +67,7 @@ from guardia.storage.tsdb.db import HeadStats
 from guardia.web import (
     acks_api,
     alertmanager_api,
+    audit_api,
     checks_api,
     deployments_api,
     no_alertmanager,
@@ -220,6 +222,7 @@ class GuardiaProcess:
     rules: RuleManager
     slos: SLOService
     checks: CheckService
+    audit: AuditService
     logs: LogsService
     log_rules: RuleManager
     alertmanager: Alertmanager | None
@@ -342,6 +345,10 @@ class GuardiaProcess:
                 seen.setdefault(name, (name, md.type, md.help, md.unit))
         return list(seen.values())
 
+    def _metric_type(self, name: str) -> str | None:
+        """A metric's type from the scraped metadata (the audit's rate-over-gauge check)."""
+        return next((e.type for e in self.scrape.metadata() if e.metric == name), None)
+
     def _config_yaml(self) -> str:
         return dump_redacted(self.config) if self.config is not None else ""
 
@@ -420,6 +427,11 @@ class GuardiaProcess:
         self.reloaders.append(Reloader("checks", self.checks.apply_config))
         routes.extend(checks_api.routes(self.checks))
         routes.extend(deployments_api.routes(DeploymentRecorder(self.storage)))
+        self.audit = AuditService(
+            self.storage, self.engine, registry=self.registry, retention_s=opts.retention_time_ms / 1000,
+            web_config_file=opts.flags.get("web.config.file", ""), metadata=self._metric_type)
+        self.reloaders.append(Reloader("audit", self.audit.apply_config))
+        routes.extend(audit_api.routes(self.audit))
         self._build_logs(cfg, external_url, routes)
         self._status_site = site
         self.dashboards = DashboardStore(Path(opts.storage_path) / "dashboards")
@@ -552,6 +564,7 @@ class GuardiaProcess:
         self._tasks.append(asyncio.create_task(self.slos.run(self._stop), name="slos"))
         await self.checks.start()
         self._on_stop.push_async_callback(_bounded, self.checks.stop, 2)
+        self._tasks.append(asyncio.create_task(self.audit.run(self._stop), name="audit"))
         await self.logs.start()
         self._on_stop.push_async_callback(_bounded, self.logs.stop, 3)
         await self.log_rules.start()
@@ -578,7 +591,8 @@ class GuardiaProcess:
                               dashboards=self.dashboards, scrape_interval_ms=self._scrape_interval_ms)
         # first, so the UI's pages (/status among them, as in Prometheus) win over any
         # subsystem route at the same path; public status pages live under /status/{slug}
-        extra_pages = [*slo_pages.ui_pages(self.slos), *probe_pages.ui_pages(self.probes)]
+        extra_pages = [*slo_pages.ui_pages(self.slos), *probe_pages.ui_pages(self.probes),
+                       *audit_api.ui_pages(self.audit)]
         extra_routes[:0] = ui_routes(ui, extra_pages=extra_pages)
         app = create_app(
             AppDeps(

@@ -79,6 +79,8 @@ def _target(lines: list[str], spans: list[tuple[int, int]], at: int) -> tuple[in
     nxt = at + 1
     while nxt <= len(lines) and lines[nxt - 1].strip().startswith("#"):
         nxt += 1
+    if nxt <= len(lines) and not lines[nxt - 1].strip():
+        return None  # a blank line between: it touches nothing (as pint reads it)
     starting = [s for s in spans if s[0] == nxt]
     if starting:
         return min(starting, key=lambda s: s[1] - s[0])
@@ -112,7 +114,7 @@ def read_directives(path: str, now: datetime | None = None) -> FileDirectives:
                 out.dangling.append(Finding(
                     "audit/comment", Severity.WARNING, path, i,
                     f"cannot read the date {until_text!r} in this snooze comment: write "
-                    "'# guardia snooze YYYY-MM-DD CHECK'"))
+                    "'# guardia snooze YYYY-MM-DD CHECK'", arg=until_text))
                 continue
             if until.tzinfo is None:
                 until = until.replace(tzinfo=UTC)
@@ -134,7 +136,8 @@ def read_directives(path: str, now: datetime | None = None) -> FileDirectives:
             out.dangling.append(Finding(
                 "audit/comment", Severity.WARNING, path, i,
                 "this disable comment touches no rule, route, receiver or job, so it silences "
-                "nothing: put it inside the item or on the line right above it"))
+                "nothing: put it inside the item or on the line right above it",
+                arg=",".join(c for c, _ in names)))
             continue
         out.directives += [Directive(c, a, target[0], target[1]) for c, a in names]
     return out

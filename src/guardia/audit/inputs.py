@@ -88,7 +88,7 @@ class AuditInput:
 def _issue_finding(i: ConfigIssue) -> Finding:
     sev = Severity.BUG if i.severity == "error" else Severity.WARNING
     where = f"{i.path}: " if i.path else ""
-    return Finding("config/invalid", sev, os.path.normpath(i.file), i.line, where + i.message)
+    return Finding("config/invalid", sev, os.path.normpath(i.file), i.line, where + i.message, arg=i.path)
 
 
 def _alertmanager_from(src: YamlSource) -> tuple[AlertmanagerConfig | None, list[ConfigIssue]]:

@@ -24,8 +24,11 @@ def render(findings: list[Finding], fmt: str) -> str:
 
 def summary(findings: list[Finding]) -> str:
     by = {s: sum(1 for f in findings if f.severity is s) for s in Severity}
-    return (f"{len(findings)} problems: {by[Severity.BUG]} bugs, {by[Severity.WARNING]} warnings, "
-            f"{by[Severity.INFORMATION]} information")
+    def n(k: int, word: str) -> str:
+        return f"{k} {word}" + ("" if k == 1 or word == "information" else "s")
+
+    return (f"{n(len(findings), 'problem')}: {n(by[Severity.BUG], 'bug')}, "
+            f"{n(by[Severity.WARNING], 'warning')}, {n(by[Severity.INFORMATION], 'information')}")
 
 
 def text(findings: list[Finding]) -> str:

@@ -101,7 +101,7 @@ def routing_checks(inp: AuditInput, live: Live | None = None) -> list[Finding]:
                 f'receiver "{rcv.name}" is named by no route, so nothing is ever sent to it', arg=rcv.name))
     for issue in inp.placeholder_issues:
         out.append(Finding("receiver/placeholder", Severity.BUG, issue.file, issue.line,
-                           f"{issue.path}: {issue.message}"))
+                           f"{issue.path}: {issue.message}", arg=issue.path))
     if live is not None:
         out += _failing_receivers(inp, live)
     return out
@@ -116,11 +116,17 @@ def _coherence(inp: AuditInput) -> list[Finding]:
     for issue in check_coherence(am, src, inp.rules, inp.alertmanager_base):
         if "inhibit_rules" in issue.path:
             out.append(Finding("inhibit/unknown-alert", Severity.BUG, issue.file, issue.line,
-                               f"{issue.path}: {issue.message}"))
+                               f"{issue.path}: {issue.message}", arg=_quoted(issue.message, "named ")))
         else:
             out.append(Finding("route/unreachable", Severity.WARNING, issue.file, issue.line,
-                               f"{issue.path}: {issue.message}"))
+                               f"{issue.path}: {issue.message}", arg=_quoted(issue.message, "receiver ")))
     return out
+
+
+def _quoted(message: str, after: str) -> str:
+    """The first quoted name after ``after`` in a coherence message (the alert or receiver)."""
+    _, _, rest = message.partition(after + '"')
+    return rest.split('"', 1)[0]
 
 
 def _possible_labels(alerts: list[RuleCtx], live: Live | None) -> tuple[set[str], bool]:

@@ -1,0 +1,50 @@
+"""Every check on a firing and a non-firing case, each a directory under data/checks/.
+
+A case directory holds the files audited (every ``*.yml``), optionally ``series.txt`` (a live
+store, see ``series_file``) and ``expect.txt``: ``check: NAME`` then one ``- KEY`` line per
+finding of that check the audit must report, KEY being the finding's rule name, else its
+argument (a metric, job, receiver, label...).  A case without ``- `` lines must report no
+finding of that check.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from guardia.audit.inputs import from_files
+from guardia.audit.run import audit
+from tests.audit import series_file
+
+CASES = Path(__file__).parent / "data" / "checks"
+
+
+def _cases() -> list[Path]:
+    return sorted(p for p in CASES.iterdir() if (p / "expect.txt").is_file())
+
+
+def _expect(case: Path) -> tuple[str, list[str]]:
+    lines = [line.strip() for line in (case / "expect.txt").read_text().splitlines() if line.strip()]
+    check = lines[0].removeprefix("check:").strip()
+    return check, sorted(line[2:].strip() for line in lines[1:] if line.startswith("- "))
+
+
+@pytest.mark.parametrize("case", _cases(), ids=lambda p: p.name)
+def test_check_case(case: Path) -> None:
+    check, expected = _expect(case)
+    files = sorted(str(p) for p in case.glob("*.yml"))
+    live = series_file.load(case / "series.txt") if (case / "series.txt").is_file() else None
+    findings = audit(from_files(files), live)
+    got = sorted(f.rule or f.arg for f in findings if f.check == check)
+    assert got == expected, "\n".join(f"{f.location()}: {f.check}: {f.message}" for f in findings)
+
+
+def test_every_check_has_a_firing_and_a_quiet_case() -> None:
+    firing: set[str] = set()
+    quiet: set[str] = set()
+    for case in _cases():
+        check, expected = _expect(case)
+        (firing if expected else quiet).add(check)
+    assert firing == quiet
+    assert len(firing) >= 24
