@@ -68,9 +68,10 @@ def test_serve_audits_after_start_and_reload(tmp_path: Path) -> None:
         assert bad.status_code == 400 and "severity must be one of" in bad.json()["error"]
 
         # guardia audit --url against this running guardia, from the same files
-        res = subprocess.run([sys.executable, "-m", "guardia.cli.main", "audit", str(tmp_path / "guardia.yml"),
-                              "--url", s.url, "--format", "json"], capture_output=True, text=True,
-                             timeout=60, env={**os.environ, "PYTHONPATH": SRC})
+        res = subprocess.run([sys.executable, "-m", "guardia.cli.main", "audit",
+                              str(tmp_path / "guardia.yml"), "--url", s.url, "--format", "json"],
+                             capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "PYTHONPATH": SRC})
         assert res.returncode == 1, res.stderr
         cli = [(f["check"], f["rule"]) for f in json.loads(res.stdout) if f["severity"] == "Bug"]
         assert cli == [("promql/series", "SocketsHigh")]
