@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from guardia.audit.finding import Finding, Severity
@@ -157,9 +156,6 @@ def _attach_sections(inp: AuditInput, file: str, kind: Kind) -> None:
 
         with contextlib.suppress(ConfigError):
             inp.slos, _ = load_config_slos(file)
-    web = data.get("web")
-    if isinstance(web, dict) and web.get("config_file") and not inp.web_config_file:
-        inp.web_config_file = str(Path(file).parent / str(web["config_file"]))
 
 
 def from_files(paths: list[str]) -> AuditInput:

@@ -56,6 +56,7 @@ _COMMANDS: dict[str, tuple[str | None, list[tuple[str, str]]]] = {
         [("generate", "guardia.cli.slo_generate"), ("backtest", "guardia.cli.slo_backtest")],
     ),
     "audit": (None, [("audit", "guardia.cli.audit")]),
+    "readiness": (None, [("readiness", "guardia.cli.readiness")]),
     "dashboards": (
         "Manage dashboards (Grafana's JSON model) on a running guardia.",
         [("import", "guardia.cli.dashboards")],
