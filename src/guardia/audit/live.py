@@ -132,7 +132,9 @@ class HttpLive:
 
 
 class LocalLive:
-    """guardia's own store and engine, read in-process (no HTTP round trips)."""
+    """guardia's own store and engine, read in-process (no HTTP round trips).
+
+    Answers are cached for the object's life: make one per audit (``AuditService`` does)."""
 
     def __init__(self, storage: Queryable, engine: Engine, *, name: str = "guardia",
                  intervals: Callable[[], Mapping[str, float]] | None = None,
@@ -146,6 +148,8 @@ class LocalLive:
         self._retention = retention_s
         self._metadata = metadata
         self._now = now
+        self._series: dict[tuple[str, float], list[dict[str, str]]] = {}
+        self._queries: dict[str, list[tuple[dict[str, str], float]]] = {}
 
     def _range(self, lookback_s: float) -> tuple[int, int]:
         end = int(self._now() * 1000)
@@ -159,6 +163,12 @@ class LocalLive:
             q.close()
 
     def series(self, selector: str, lookback_s: float = HOUR_S) -> list[dict[str, str]]:
+        key = (selector, lookback_s)
+        if key not in self._series:
+            self._series[key] = self._read_series(selector, lookback_s)
+        return self._series[key]
+
+    def _read_series(self, selector: str, lookback_s: float) -> list[dict[str, str]]:
         node = parse_promql(selector)
         if not isinstance(node, VectorSelector):
             raise LiveError(f"not a selector: {selector}")
@@ -170,6 +180,11 @@ class LocalLive:
             q.close()
 
     def query(self, expr: str) -> list[tuple[dict[str, str], float]]:
+        if expr not in self._queries:
+            self._queries[expr] = self._query(expr)
+        return self._queries[expr]
+
+    def _query(self, expr: str) -> list[tuple[dict[str, str], float]]:
         try:
             res = self._engine.instant(self._storage, expr, int(self._now() * 1000), timeout_s=30)
         except Exception as e:

@@ -208,6 +208,39 @@ def live_checks(inp: AuditInput, live: Live) -> list[Finding]:
                         "deriv() or delta() for gauges", name))
         if c.rule.alert or c.rule.record:
             out += _matching_checks(c, live)
+        if c.rule.alert:
+            out += _live_template_checks(c, live)
+    return out
+
+
+def _live_template_checks(c: RuleCtx, live: Live) -> list[Finding]:
+    """Templates printing a label that none of the series the query reads carries (the static
+    check cannot tell when the query keeps the series' labels)."""
+    produced = ei.result_labels(c.node)
+    if produced.names is not None:
+        return []
+    parts = (("label", c.rule.labels), ("annotation", c.rule.annotations))
+    wanted = {(kind, k, label) for kind, items in parts for k, text in items.items()
+              for label in ei.template_labels(text) if produced.may_have(label)}
+    if not wanted:
+        return []
+    carried: set[str] = set()
+    for u in ei.selector_uses(c.node):
+        if u.name is None:
+            return []
+        found = live.series(u.text())
+        if not found:
+            return []  # no data to judge by (promql/series says why)
+        for s in found:
+            carried |= set(s)
+    out = []
+    for kind, k, label in sorted(wanted):
+        if label not in carried:
+            out.append(c.finding(
+                "alerts/template", Severity.BUG,
+                f'{kind} "{k}" prints $labels.{label}, but no series the query reads on {live.name} has a '
+                f'"{label}" label (they have {", ".join(sorted(carried - {"__name__"}))}), so it is always '
+                "empty", label))
     return out
 
 

@@ -39,7 +39,9 @@ class AuditService:
                  retention_s: float | None = None, web_config_file: str = "",
                  metadata: Callable[[str], str | None] | None = None,
                  interval_s: float = INTERVAL_S, first_delay_s: float = FIRST_DELAY_S) -> None:
-        self._live = LocalLive(storage, engine, retention_s=retention_s, metadata=metadata)
+        self._storage = storage
+        self._engine = engine
+        self._metadata = metadata
         self._retention_s = retention_s
         self._web_config_file = web_config_file
         self._interval_s = interval_s
@@ -65,8 +67,9 @@ class AuditService:
             return []
         t0 = time.monotonic()
         try:
-            found = audit(from_config(cfg, self._web_config_file), self._live,
-                          retention_s=self._retention_s)
+            live = LocalLive(self._storage, self._engine, retention_s=self._retention_s,
+                             metadata=self._metadata)  # fresh: its answers are cached for this run
+            found = audit(from_config(cfg, self._web_config_file), live, retention_s=self._retention_s)
             self.findings, self.last_error = found, ""
         except Exception as e:  # an audit bug must not stop serving; it shows on the page
             log.exception("event=audit_failed")
