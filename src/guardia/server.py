@@ -36,6 +36,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from guardia.alerting import Alertmanager
+from guardia.audit.routing import Delivery
 from guardia.audit.service import AuditService
 from guardia.checks.deployments import DeploymentRecorder
 from guardia.checks.service import CheckService
@@ -345,6 +346,13 @@ class GuardiaProcess:
                 seen.setdefault(name, (name, md.type, md.help, md.unit))
         return list(seen.values())
 
+    def _delivery_status(self) -> list[Delivery]:
+        """The embedded Alertmanager's integrations, for the audit's failing-receiver check."""
+        if self.alertmanager is None:
+            return []
+        return [Delivery(i.key.name, i.key.integration, i.state.last_error, i.state.failing_since_ns / 1e9,
+                         i.state.consecutive_failures) for i in self.alertmanager.integration_states()]
+
     def _metric_type(self, name: str) -> str | None:
         """A metric's type from the scraped metadata (the audit's rate-over-gauge check)."""
         return next((e.type for e in self.scrape.metadata() if e.metric == name), None)
@@ -429,7 +437,8 @@ class GuardiaProcess:
         routes.extend(deployments_api.routes(DeploymentRecorder(self.storage)))
         self.audit = AuditService(
             self.storage, self.engine, registry=self.registry, retention_s=opts.retention_time_ms / 1000,
-            web_config_file=opts.flags.get("web.config.file", ""), metadata=self._metric_type)
+            web_config_file=opts.flags.get("web.config.file", ""), metadata=self._metric_type,
+            delivery=self._delivery_status)
         self.reloaders.append(Reloader("audit", self.audit.apply_config))
         routes.extend(audit_api.routes(self.audit))
         self._build_logs(cfg, external_url, routes)

@@ -11,6 +11,8 @@ from it, not computed twice.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from guardia.audit import exprinfo as ei
 from guardia.audit.finding import Finding, Severity
@@ -23,6 +25,17 @@ from guardia.config.errors import Path as FieldPath
 from guardia.model.matchers import Matcher
 
 ALERTNAME = "alertname"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """The live delivery status of one receiver integration (the embedded Alertmanager's)."""
+
+    receiver: str
+    integration: str
+    error: str
+    failing_since_s: float
+    failures: int
 
 
 def _decide(ms: list[Matcher], labels: dict[str, str]) -> bool | None:
@@ -59,7 +72,8 @@ def _alert_labels(c: RuleCtx) -> dict[str, str]:
     return {**(g.labels if g else {}), **c.rule.labels, ALERTNAME: c.rule.alert or ""}
 
 
-def routing_checks(inp: AuditInput, live: Live | None = None) -> list[Finding]:
+def routing_checks(inp: AuditInput, live: Live | None = None,
+                   delivery: list[Delivery] | None = None) -> list[Finding]:
     am = inp.alertmanager
     if am is None:
         return []
@@ -102,8 +116,29 @@ def routing_checks(inp: AuditInput, live: Live | None = None) -> list[Finding]:
     for issue in inp.placeholder_issues:
         out.append(Finding("receiver/placeholder", Severity.BUG, issue.file, issue.line,
                            f"{issue.path}: {issue.message}", arg=issue.path))
+    failing = _failing_now(inp, delivery or [])
+    out += failing
     if live is not None:
-        out += _failing_receivers(inp, live)
+        named = {f.arg for f in failing}
+        out += [f for f in _failing_receivers(inp, live) if f.arg not in named]
+    return out
+
+
+def _failing_now(inp: AuditInput, delivery: list[Delivery]) -> list[Finding]:
+    """Integrations whose last attempt failed, with the receiver's own error message."""
+    am = inp.alertmanager
+    out = []
+    for d in delivery:
+        if not d.failing_since_s:
+            continue
+        idx = next((i for i, r in enumerate(am.receivers) if r.name == d.receiver), None) if am else None
+        since = datetime.fromtimestamp(d.failing_since_s, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        out.append(Finding(
+            "receiver/failing", Severity.BUG, inp.alertmanager_file if idx is not None else "",
+            inp.am_line(("receivers", idx)) if idx is not None else None,
+            f'receiver "{d.receiver}" ({d.integration}) has failed every notification since {since} '
+            f"({d.failures} attempts): {d.error or 'no error text'}; `guardia notify test --receiver "
+            f'{d.receiver}` tries it again', arg=d.receiver))
     return out
 
 

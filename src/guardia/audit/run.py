@@ -13,12 +13,12 @@ from guardia.audit.coverage import coverage_checks
 from guardia.audit.finding import Finding, Severity
 from guardia.audit.inputs import AuditInput
 from guardia.audit.live import Live, LiveError
-from guardia.audit.routing import routing_checks
+from guardia.audit.routing import Delivery, routing_checks
 from guardia.audit.rule_checks import live_checks, static_checks
 
 
 def audit(inp: AuditInput, live: Live | None = None, *, retention_s: float | None = None,
-          now: datetime | None = None) -> list[Finding]:
+          now: datetime | None = None, delivery: list[Delivery] | None = None) -> list[Finding]:
     """Every finding, disable comments applied, sorted by file and line."""
     findings: list[Finding] = list(inp.errors)
     intervals: dict[str, float] = {}
@@ -38,7 +38,7 @@ def audit(inp: AuditInput, live: Live | None = None, *, retention_s: float | Non
                                     "checks were skipped"))
             live_ok = None
     try:
-        findings += routing_checks(inp, live_ok)
+        findings += routing_checks(inp, live_ok, delivery)
         findings += coverage_checks(inp, live_ok, retention_s)
     except LiveError as e:
         findings.append(Finding("audit/live", Severity.WARNING, "", None,

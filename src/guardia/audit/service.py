@@ -22,6 +22,7 @@ from prometheus_client.core import GaugeMetricFamily
 from guardia.audit.finding import Finding, counts
 from guardia.audit.inputs import from_config
 from guardia.audit.live import LocalLive
+from guardia.audit.routing import Delivery
 from guardia.audit.run import audit
 from guardia.config.loader import Config
 from guardia.promql.engine import Engine
@@ -38,10 +39,12 @@ class AuditService:
     def __init__(self, storage: Queryable, engine: Engine, *, registry: CollectorRegistry | None = None,
                  retention_s: float | None = None, web_config_file: str = "",
                  metadata: Callable[[str], str | None] | None = None,
+                 delivery: Callable[[], list[Delivery]] | None = None,
                  interval_s: float = INTERVAL_S, first_delay_s: float = FIRST_DELAY_S) -> None:
         self._storage = storage
         self._engine = engine
         self._metadata = metadata
+        self._delivery = delivery
         self._retention_s = retention_s
         self._web_config_file = web_config_file
         self._interval_s = interval_s
@@ -69,7 +72,8 @@ class AuditService:
         try:
             live = LocalLive(self._storage, self._engine, retention_s=self._retention_s,
                              metadata=self._metadata)  # fresh: its answers are cached for this run
-            found = audit(from_config(cfg, self._web_config_file), live, retention_s=self._retention_s)
+            found = audit(from_config(cfg, self._web_config_file), live, retention_s=self._retention_s,
+                          delivery=self._delivery() if self._delivery is not None else None)
             self.findings, self.last_error = found, ""
         except Exception as e:  # an audit bug must not stop serving; it shows on the page
             log.exception("event=audit_failed")
