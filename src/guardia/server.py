@@ -681,7 +681,7 @@ class GuardiaProcess:
         self._m_ready.set(1)
         log.info("event=ready mode=agent listen=%s config=%s", self.listen, self.config_path)
 
-    async def _agent_truncation(self, store: AgentStorage, every_s: float = MAINTENANCE_EVERY_S) -> None:
+    async def _agent_truncation(self, store: AgentStorage, every_s: float = 10.0) -> None:
         """Delete WAL segments every queue has read (all but the newest two when none reads)."""
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):

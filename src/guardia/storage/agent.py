@@ -27,6 +27,7 @@ import numpy.typing as npt
 from guardia.model import Labels, Matcher
 from guardia.storage.interface import AppendError, AppendStats, SelectHints, SeriesRef, SeriesSet
 from guardia.storage.tsdb import wal
+from guardia.storage.tsdb.head_layout import release_free_memory
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -122,6 +123,7 @@ class AgentStorage:
     def truncate(self, keep_from: int | None, keep_segments: int = 2) -> int:
         """Delete WAL segments before ``keep_from`` (the slowest queue's segment), or all but
         the newest ``keep_segments`` when no queue reads the WAL; returns how many went."""
+        release_free_memory()  # scrapes' temporaries, freed, would stay resident in glibc's heap
         segs = wal.list_segments(self.waldir)
         if keep_from is None:
             keep_from = segs[-keep_segments] if len(segs) >= keep_segments else 0

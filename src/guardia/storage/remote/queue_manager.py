@@ -36,13 +36,14 @@ import numpy as np
 import numpy.typing as npt
 
 from guardia import __version__
-from guardia.config.httpclient import new_client
+from guardia.config.httpclient import authorization_header, new_client, ssl_context
 from guardia.config.prometheus import RemoteWriteConfig
 from guardia.model import Labels
 from guardia.model.relabel import process as relabel_process
 from guardia.storage.remote.encode import PrefixTable, compress, encode_labels
 from guardia.storage.remote.metadata import MetadataSource, encode_metadata
 from guardia.storage.remote.metrics import QueueMetrics, RemoteWriteMetrics
+from guardia.storage.remote.post_client import PostClient, PostError
 from guardia.storage.remote.wal_watcher import Position, WALRead, WALWatcher
 from guardia.storage.tsdb import wal
 
@@ -108,7 +109,7 @@ class QueueManager:
         self._state = np.zeros(1024, dtype=np.int8)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._client: httpx.AsyncClient | PostClient | None = None
         self.watcher: WALWatcher | None = None
         # shard sizing: sums over the current window
         self._win_start = time.monotonic()
@@ -140,15 +141,23 @@ class QueueManager:
     def forget_metrics(self) -> None:
         self._all_metrics.forget(self.name, self.url)
 
-    def _new_client(self) -> httpx.AsyncClient:
+    def _new_client(self) -> httpx.AsyncClient | PostClient:
+        """guardia's keep-alive POST client (``post_client``) with the block's TLS and
+        credentials; httpx from the one factory when a proxy or OAuth2 is configured."""
+        c = self.cfg
         headers = {
             "Content-Encoding": "snappy",
             "Content-Type": "application/x-protobuf",
             "User-Agent": f"guardia/{__version__}",
             "X-Prometheus-Remote-Write-Version": "0.1.0",
-            **(self.cfg.headers or {}),
+            **(c.headers or {}),
         }
-        return new_client(self.cfg, headers=headers, timeout_s=self.cfg.remote_timeout / 1000)
+        if c.proxy_url or c.proxy_from_environment or c.oauth2 is not None:
+            return new_client(c, headers=headers, timeout_s=c.remote_timeout / 1000)
+        auth = authorization_header(c)
+        if auth is not None:
+            headers["Authorization"] = auth
+        return PostClient(c.url, headers, ssl_context(c.tls_config), c.remote_timeout / 1000)
 
     # -- the position ------------------------------------------------------------------------
 
@@ -335,10 +344,10 @@ class QueueManager:
             try:
                 resp = await self._client.post(self.url, content=body)
                 status = resp.status_code
-                retry_after = _retry_after(resp.headers.get("Retry-After"))
+                retry_after = _retry_after(resp.headers.get("retry-after"))
                 if status >= 300:
                     reason = resp.text[:256].strip()
-            except httpx.HTTPError as e:
+            except (httpx.HTTPError, PostError) as e:
                 reason = f"{type(e).__name__}: {e}"
             elapsed = time.monotonic() - t0
             self.m.batch_seconds.observe(elapsed)
@@ -424,7 +433,7 @@ class QueueManager:
         assert self._client is not None
         try:
             resp = await self._client.post(self.url, content=body)
-        except httpx.HTTPError as e:
+        except (httpx.HTTPError, PostError) as e:
             log.warning("event=remote_write_metadata_failed remote_name=%s err=%r", self.name, str(e))
             return not self._stop.is_set()
         if resp.status_code >= 300:
