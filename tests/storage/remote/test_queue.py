@@ -202,3 +202,44 @@ def test_oauth2_tokens_are_fetched_once_and_sent_as_bearer(tmp_path: Path) -> No
     assert len(tokens) == 1 and tokens[0].startswith("Basic ")
     assert set(auth_seen) == {"Bearer tok-1"} and len(auth_seen) >= 2
     db.close()
+
+
+def test_basic_auth_and_headers_reach_the_receiver(tmp_path: Path) -> None:
+    from guardia.config.httpclient import BasicAuth
+
+    db = _store(tmp_path / "db")
+    rx = Receiver()
+    seen: list[tuple[str, str]] = []
+    inner = rx.write
+
+    async def write(request: Request) -> Response:
+        seen.append((request.headers.get("authorization", ""), request.headers.get("x-scope-orgid", "")))
+        return await inner(request)
+
+    rx.app = Starlette(routes=[Route("/write", write, methods=["POST"])])
+    with LiveServer(rx.app) as srv:
+        async def go() -> None:
+            q = _queue(tmp_path, f"{srv.url}/write", basic_auth=BasicAuth(username="site", password="pw"),
+                       headers={"X-Scope-OrgID": "tenant-1"})
+            q.start()
+            await _until(lambda: q.watcher is not None)
+            _append(db, T0)
+            await _until(lambda: len(rx.got) == 10)
+            await q.stop()
+
+        asyncio.run(go())
+    assert seen == [("Basic c2l0ZTpwdw==", "tenant-1")]
+    db.close()
+
+
+def test_shards_follow_the_backlog(tmp_path: Path) -> None:
+    q = _queue(tmp_path, "http://127.0.0.1:9/write")
+    q.max_shards = 50
+    now = q._win_start + 10
+    # 1 ms to send 2,000 samples on one shard, 20,000 samples/s coming in: one shard is plenty
+    q._win_in, q._win_sent, q._win_send_s = 200_000, 200_000, 0.1
+    assert q.desired_shards(now) == 1
+    # sending got slow (a distant receiver): 20,000/s × 0.5 ms a sample needs 10 shards
+    q._win_start, q._rate_in = now - 10, 0.0
+    q._win_in, q._win_sent, q._win_send_s = 200_000, 20_000, 10.0
+    assert q.desired_shards(now) == 10
