@@ -176,8 +176,13 @@ def test_an_outage_and_a_restart_lose_nothing(tmp_path: Path, procs: list[Proc])
     _wait_for_sample_at(vm, start)
     vm.stop()  # the receiver goes away ...
     time.sleep(3)
-    retried = g.query('prometheus_remote_storage_samples_retried_total{remote_name="vm"}', time.time())
-    assert retried["result"] and float(retried["result"][0]["value"][1]) > 0
+    deadline = time.time() + 20  # guardia notices on its next round, and scrapes itself to say so
+    while True:
+        retried = g.query('prometheus_remote_storage_samples_retried_total{remote_name="vm"}', time.time())
+        if retried["result"] and float(retried["result"][0]["value"][1]) > 0:
+            break
+        assert time.time() < deadline, "guardia never retried a batch while the receiver was down"
+        time.sleep(0.5)
     g.stop()  # ... and guardia restarts while it is down
     g.start()
     time.sleep(3)
