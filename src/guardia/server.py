@@ -22,6 +22,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from guardia.checks.service import CheckService
 from guardia.config.agent_mode import check_agent_config
 from guardia.config.errors import ConfigError
 from guardia.config.loader import Config, dump_redacted, load_config
+from guardia.config.webconfig import WebConfig, load_web_config
 from guardia.logs.config import parse_logs_config
 from guardia.logs.errors import LogsError
 from guardia.logs.rules import instant_vector, rule_expr_error
@@ -81,6 +83,7 @@ from guardia.web.agent import create_agent_app
 from guardia.web.alertmanager_v2 import ApiV2View
 from guardia.web.api_v1 import ApiDeps
 from guardia.web.app import AppDeps, create_app
+from guardia.web.auth import Auth, AuthMiddleware, TlsServer, audit_page, auth_routes, server_context
 from guardia.web.demo import create_demo_app
 from guardia.web.loki_api import LokiApi
 from guardia.web.probe_api import probe_routes, push_routes
@@ -114,6 +117,7 @@ class ServeOptions:
     enable_admin_api: bool = False
     agent: bool = False
     agent_storage_path: str = "data-agent"
+    web_config_file: str | None = None
     flags: dict[str, str] = field(default_factory=dict)
 
 
@@ -234,6 +238,8 @@ class GuardiaProcess:
     _status_site: StatusSite
     dashboards: DashboardStore
     api: ApiDeps
+    auth: Auth
+    http_app: ASGIApp  # everything HTTP answers, behind the auth middleware
     listen: str
 
     def __init__(self, opts: ServeOptions) -> None:
@@ -253,7 +259,8 @@ class GuardiaProcess:
         self._ready = False
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
-        self._servers: list[_Server] = []
+        self._servers: list[_Server | TlsServer] = []
+        self.web_config = WebConfig()
         self._reload_lock = asyncio.Lock()
         self._on_stop = contextlib.AsyncExitStack()
         self._stopping_since = 0.0
@@ -522,8 +529,29 @@ class GuardiaProcess:
     def request_stop(self) -> None:
         self._stop.set()
 
+    def _load_web_config(self) -> ssl.SSLContext | None:
+        """``--web.config.file``, checked before anything starts; the TLS context if it asks for TLS."""
+        path = self.opts.web_config_file
+        if not path:
+            return None
+        self.web_config = load_web_config(path)  # ConfigError: refuse to start
+        tls = self.web_config.tls
+        if tls is None:
+            return None
+        try:
+            return server_context(tls, self.web_config.http2)
+        except (ssl.SSLError, OSError) as e:
+            raise ConfigError.single(path, f"the TLS files do not load: {e}",
+                                     path="tls_server_config") from None
+
+    def _apply_web_config(self, cfg: Config) -> None:
+        """A reload re-reads the web config's users, roles and limits (TLS files need a restart)."""
+        if self.opts.web_config_file:
+            self.auth.apply(load_web_config(self.opts.web_config_file))
+
     async def start(self) -> None:
         opts = self.opts
+        tls = self._load_web_config()
         host, port = split_host_port(opts.listen_address)
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -532,7 +560,7 @@ class GuardiaProcess:
         self.listen = f"{host}:{port}"
         demo_sock: socket.socket | None = None
         if opts.agent:
-            await self._start_agent(sock)
+            await self._start_agent(sock, tls)
             return
         if self.config_path:
             cfg = load_config(self.config_path)  # ConfigError here: refuse to start, touch nothing
@@ -548,7 +576,9 @@ class GuardiaProcess:
             log.info("event=quickstart config=%s demo=%s", self.config_path, demo_addr)
             cfg = load_config(self.config_path)
         self._on_stop.push_async_callback(asyncio.to_thread, self.storage.close)
-        external_url = opts.external_url or f"http://{self.listen}"
+        external_url = opts.external_url or f"{'https' if tls else 'http'}://{self.listen}"
+        self.auth = Auth(self.web_config, opts.storage_path, external_url)
+        self.reloaders.append(Reloader("web_config", self._apply_web_config))
         self._external_url = external_url
         extra_routes = self._build(cfg, external_url)
         # the first config goes through the same loop as every reload
@@ -601,8 +631,8 @@ class GuardiaProcess:
         # first, so the UI's pages (/status among them, as in Prometheus) win over any
         # subsystem route at the same path; public status pages live under /status/{slug}
         extra_pages = [*slo_pages.ui_pages(self.slos), *probe_pages.ui_pages(self.probes),
-                       *audit_api.ui_pages(self.audit)]
-        extra_routes[:0] = ui_routes(ui, extra_pages=extra_pages)
+                       *audit_api.ui_pages(self.audit), audit_page(self.auth)]
+        extra_routes[:0] = [*ui_routes(ui, extra_pages=extra_pages), *auth_routes(self.auth, prefix)]
         app = create_app(
             AppDeps(
                 api=api,
@@ -616,7 +646,10 @@ class GuardiaProcess:
                 alertmanager_configured=self.alertmanager is not None,
             )
         )
-        self._serve(app, sock)
+        app = AuthMiddleware(app, self.auth, prefix, headers=bool(opts.web_config_file),
+                             external_host=urlparse(external_url).netloc)
+        self.http_app = app
+        self._serve(app, sock, tls)
         if demo_sock is not None:
             self._serve(create_demo_app(), demo_sock)
         self._tasks.append(asyncio.create_task(maintenance_loop(self.storage, self._stop), name="tsdb"))
@@ -638,7 +671,7 @@ class GuardiaProcess:
             f"Prometheus type, URL http://{self.listen}",
         )
 
-    async def _start_agent(self, sock: socket.socket) -> None:
+    async def _start_agent(self, sock: socket.socket, tls: ssl.SSLContext | None) -> None:
         """``--agent``: scrape and probe to forward, through a store that only logs (a WAL
         the remote write queues read), with no rules, no Alertmanager and no query engine."""
         opts = self.opts
@@ -659,6 +692,9 @@ class GuardiaProcess:
         )
         self.probes = ProbeService(store, external_labels=self._external_labels)
         self.reloaders.append(Reloader("probes", self.probes.apply_config))
+        self.auth = Auth(self.web_config, opts.agent_storage_path,
+                         opts.external_url or f"{'https' if tls else 'http'}://{self.listen}")
+        self.reloaders.append(Reloader("web_config", self._apply_web_config))
         await self._apply_config(cfg)
         self._started = True
         self.remote_write.start()
@@ -668,7 +704,8 @@ class GuardiaProcess:
         self._on_stop.push_async_callback(self._wait_tasks)
         app = create_agent_app(self.registry, self, lambda: self._ready,
                                [*probe_routes(self.probes.modules), *push_routes(self.probes)])
-        self._serve(app, sock)
+        self.http_app = AuthMiddleware(app, self.auth, headers=bool(opts.web_config_file))
+        self._serve(self.http_app, sock, tls)
         self._tasks.append(asyncio.create_task(self._agent_truncation(store), name="agent-wal"))
         for srv in self._servers:
             while not srv.started:
@@ -698,12 +735,16 @@ class GuardiaProcess:
             except OSError:
                 log.exception("event=agent_wal_truncation_failed")
 
-    def _serve(self, app: ASGIApp, sock: socket.socket) -> None:
-        server = _Server(
-            uvicorn.Config(
-                app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=3
+    def _serve(self, app: ASGIApp, sock: socket.socket, tls: ssl.SSLContext | None = None) -> None:
+        server: _Server | TlsServer
+        if tls is not None:
+            server = TlsServer(app, tls)
+        else:
+            server = _Server(
+                uvicorn.Config(
+                    app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=3
+                )
             )
-        )
         self._servers.append(server)
         self._tasks.append(asyncio.create_task(server.serve(sockets=[sock]), name="http"))
 
@@ -753,8 +794,12 @@ class GuardiaProcess:
 
     def _on_sighup(self) -> None:
         async def go() -> None:
-            with contextlib.suppress(ValueError):
+            status = 200
+            try:
                 await self.reload()
+            except ValueError:
+                status = 500
+            await asyncio.to_thread(self.auth.audit.append, "config.reload", "signal:SIGHUP", status=status)
 
         self._tasks.append(asyncio.create_task(go(), name="reload"))
 

@@ -57,6 +57,11 @@ _COMMANDS: dict[str, tuple[str | None, list[tuple[str, str]]]] = {
     ),
     "audit": (None, [("audit", "guardia.cli.audit")]),
     "readiness": (None, [("readiness", "guardia.cli.readiness")]),
+    "token": (
+        "API tokens for automation (one role each; hashed at rest, shown once).",
+        [("create", "guardia.cli.token:create_app"), ("list", "guardia.cli.token:list_app"),
+         ("revoke", "guardia.cli.token:revoke_app")],
+    ),
     "dashboards": (
         "Manage dashboards (Grafana's JSON model) on a running guardia.",
         [("import", "guardia.cli.dashboards")],

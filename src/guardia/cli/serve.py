@@ -93,6 +93,10 @@ def serve(
     enable_admin_api: bool = typer.Option(
         False, "--web.enable-admin-api", help="Enable /api/v1/admin (TSDB snapshots)."
     ),
+    web_config_file: str | None = typer.Option(
+        None, "--web.config.file",
+        help="Prometheus web config (TLS, basic_auth_users) plus guardia's roles: see docs/auth.md.",
+    ),
     log_level: str = typer.Option("info", "--log.level", help="debug, info, warn or error."),
     agent: bool = typer.Option(
         False, "--agent", help="Agent mode: scrape and probe only to forward to remote_write "
@@ -129,6 +133,7 @@ def serve(
         "rules.alert.for-outage-tolerance": outage_tolerance,
         "rules.alert.for-grace-period": grace_period,
         "web.enable-admin-api": str(enable_admin_api).lower(),
+        "web.config.file": web_config_file or "",
         "log.level": log_level,
         "agent": str(agent).lower(),
         "storage.agent.path": agent_path,
@@ -148,6 +153,7 @@ def serve(
         enable_admin_api=enable_admin_api,
         agent=agent,
         agent_storage_path=agent_path,
+        web_config_file=web_config_file,
         flags=flags,
     )
     # Errors are printed whole, one line each: never wrapped at 80 columns into a log file

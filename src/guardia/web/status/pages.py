@@ -242,6 +242,8 @@ class StatusSite:
         page = self.page(request.path_params["slug"])
         if page is None:
             return None, self.message(None, "Not found", "There is no status page here.", 404)
+        if request.scope.get("guardia.role") in ("editor", "admin"):
+            return page, None  # signed in to guardia (web config) as an editor: that is enough
         if page.editors is None:
             return page, self.message(page, "Editing is off",
                                       "This page has no editors: add editors: {username, password} to its "
@@ -375,7 +377,8 @@ class StatusSite:
         if denied is not None or page is None:
             return denied or Response(status_code=404)
         return HTMLResponse(self.render(
-            "manage.html", page=page, incidents=self.deps.store.page_incidents(page.slug),
+            "manage.html", page=page, csrf=request.scope.get("guardia.csrf", ""),
+            incidents=self.deps.store.page_incidents(page.slug),
             maintenance=self.deps.store.page_maintenance(page.slug), states=INCIDENT_STATES, impacts=IMPACTS,
             probes=[n for g in page.groups for n in g.probes], now=int(self.deps.clock() * 1000),
             probe_states=[s for g in page.groups for n in g.probes for s in self.deps.service.state(n)]))
