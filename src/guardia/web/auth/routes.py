@@ -47,6 +47,9 @@ RULES: tuple[Rule, ...] = (
     _r(READ, r"/-/auth/oidc/(start|callback)", OPEN),
     _r(READ, r"/-/auth/csrf\.js", OPEN),
     _r(READ, r"/static/.*", OPEN),
+    # the acknowledgement link in a notification: its signed token is the credential
+    _r(READ, rf"/ack/{_SEG}", OPEN),
+    _r(POST, rf"/ack/{_SEG}", OPEN, "alert.ack"),
     # public when the web config lists the group, else viewer
     _r(READ, r"/-/(healthy|ready)", "health"),
     _r(ANY, rf"/api/push/{_SEG}", "heartbeats"),
@@ -68,6 +71,9 @@ RULES: tuple[Rule, ...] = (
     _r(POST, r"/api/v2/silences", EDITOR, "silence.create"),
     _r(frozenset({"DELETE"}), rf"/api/v2/silence/{_SEG}", EDITOR, "silence.expire"),
     _r(POST, r"/api/v2/alerts", EDITOR),
+    _r(POST, r"/api/v1/acks", EDITOR, "alert.ack"),
+    _r(frozenset({"DELETE"}), rf"/api/v1/acks/{_SEG}", EDITOR, "alert.unack"),
+    _r(POST, r"/api/v1/deployments", EDITOR, "deployment.record"),
     _r(READ, rf"/status/{_SEG}/manage", EDITOR),
     _r(POST, rf"/status/{_SEG}/manage/incidents", EDITOR, "incident.create"),
     _r(POST, rf"/status/{_SEG}/manage/incidents/{_SEG}", EDITOR, "incident.update"),
