@@ -94,7 +94,8 @@ RULES: tuple[Rule, ...] = (
     _r(READ, r"/api/(search|dashboards/uid/.+|ui/dashboards/.+)", VIEWER),
     _r(READ, r"/(metrics|federate|probe)", VIEWER),
     # the UI's pages
-    _r(READ, r"/(|graph|explore|targets|alerts|rules|silences|notifications|status|dashboards|probes|audit|readiness)",
+    _r(READ, r"/(|graph|explore|targets|alerts|rules|silences|notifications|status|dashboards|probes"
+             r"|audit|readiness)",
        VIEWER),
     _r(READ, r"/(d|slos)/.+|/slos", VIEWER),
 )
