@@ -85,3 +85,17 @@ class ReceiverChecks(Protocol):
 
     def http_config(self, c: NotifierConfig) -> HTTPConfig | None:
         """The integration's ``http_config``, or global's when it sets none."""
+
+
+def secret_or_file(checks: ReceiverChecks, p: FieldPath, field: str, value: Secret | None,
+                   file: str | None, what: str, receiver: str, *, default: Secret | None = None,
+                   default_file: str | None = None, hint: str = "") -> Secret | None:
+    """Alertmanager's rule for a ``FIELD`` / ``FIELD_file`` pair: the entry gives at most one of
+    them, and one of them (or the global ``default``) must be there; the secret is resolved and
+    checked for placeholders."""
+    if value is not None and file:
+        checks.err(p, f"at most one of {field} & {field}_file must be configured")
+    value, file = value or (None if file else default), file or (None if value else default_file)
+    if value is None and not file:
+        checks.err(p, f"one of {field} or {field}_file must be configured{hint}")
+    return checks.secret((*p, field), value, file, what, receiver)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from guardia.config.errors import Path as FieldPath
-from guardia.config.receivers.base import NotifierConfig, ReceiverChecks
+from guardia.config.receivers.base import NotifierConfig, ReceiverChecks, secret_or_file
 from guardia.config.secrets import Secret
 
 
@@ -18,10 +18,7 @@ class DiscordConfig(NotifierConfig):
 
 
 def resolve(c: DiscordConfig, p: FieldPath, name: str, checks: ReceiverChecks) -> DiscordConfig:
-    if c.webhook_url is None and not c.webhook_url_file:
-        checks.err(p, "one of webhook_url or webhook_url_file must be configured")
-    if c.webhook_url is not None and c.webhook_url_file:
-        checks.err(p, "at most one of webhook_url & webhook_url_file must be configured")
-    url = checks.secret((*p, "webhook_url"), c.webhook_url, c.webhook_url_file, "Discord webhook URL", name)
+    url = secret_or_file(checks, p, "webhook_url", c.webhook_url, c.webhook_url_file, "Discord webhook URL",
+                         name)
     return c.model_copy(update={"webhook_url": url, "webhook_url_file": None,
                                 "http_config": checks.http_config(c)})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from guardia.config.errors import Path as FieldPath
-from guardia.config.receivers.base import NotifierConfig, ReceiverChecks
+from guardia.config.receivers.base import NotifierConfig, ReceiverChecks, secret_or_file
 from guardia.config.schema import Field
 from guardia.config.secrets import Secret
 from guardia.config.validate import StrictModel
@@ -38,11 +38,6 @@ class OpsgenieConfig(NotifierConfig):
 
 def resolve(c: OpsgenieConfig, p: FieldPath, name: str, checks: ReceiverChecks) -> OpsgenieConfig:
     g = checks.global_
-    key, key_file = c.api_key or g.opsgenie_api_key, c.api_key_file or g.opsgenie_api_key_file
-    if key is None and not key_file:
-        checks.err(p, "one of api_key or api_key_file must be configured (or global opsgenie_api_key)")
-    if c.api_key is not None and c.api_key_file:
-        checks.err(p, "at most one of api_key & api_key_file must be configured")
     for i, r in enumerate(c.responders):
         if not (r.id or r.name or r.username):
             checks.err((*p, "responders", i),
@@ -51,7 +46,9 @@ def resolve(c: OpsgenieConfig, p: FieldPath, name: str, checks: ReceiverChecks) 
             checks.err((*p, "responders", i, "type"),
                        f"opsGenieConfig responder {r.type!r} type does not match valid options "
                        "team, teams, user, escalation, schedule")
-    secret = checks.secret((*p, "api_key"), key, key_file, "Opsgenie API key", name)
+    secret = secret_or_file(checks, p, "api_key", c.api_key, c.api_key_file, "Opsgenie API key", name,
+                            default=g.opsgenie_api_key, default_file=g.opsgenie_api_key_file,
+                            hint=" (or global opsgenie_api_key)")
     url = c.api_url or g.opsgenie_api_url or DEFAULT_API_URL
     return c.model_copy(update={"api_key": secret, "api_key_file": None,
                                 "api_url": url if url.endswith("/") else url + "/",

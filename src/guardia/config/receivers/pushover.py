@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from guardia.config.errors import Path as FieldPath
 from guardia.config.fields import Duration
-from guardia.config.receivers.base import NotifierConfig, ReceiverChecks
+from guardia.config.receivers.base import NotifierConfig, ReceiverChecks, secret_or_file
 from guardia.config.secrets import Secret
 
 DEFAULT_API_URL = "https://api.pushover.net/1/messages.json"
@@ -31,13 +31,9 @@ class PushoverConfig(NotifierConfig):
 
 
 def resolve(c: PushoverConfig, p: FieldPath, name: str, checks: ReceiverChecks) -> PushoverConfig:
-    if c.user_key is None and not c.user_key_file:
-        checks.err(p, "one of user_key or user_key_file must be configured")
-    if c.token is None and not c.token_file:
-        checks.err(p, "one of token or token_file must be configured")
     if c.html and c.monospace:
         checks.err(p, "html and monospace options are mutually exclusive")
-    user = checks.secret((*p, "user_key"), c.user_key, c.user_key_file, "Pushover user key", name)
-    token = checks.secret((*p, "token"), c.token, c.token_file, "Pushover token", name)
+    user = secret_or_file(checks, p, "user_key", c.user_key, c.user_key_file, "Pushover user key", name)
+    token = secret_or_file(checks, p, "token", c.token, c.token_file, "Pushover token", name)
     return c.model_copy(update={"user_key": user, "user_key_file": None, "token": token, "token_file": None,
                                 "http_config": checks.http_config(c)})

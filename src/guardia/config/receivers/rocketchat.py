@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from guardia.config.errors import Path as FieldPath
-from guardia.config.receivers.base import NotifierConfig, ReceiverChecks
+from guardia.config.receivers.base import NotifierConfig, ReceiverChecks, secret_or_file
 from guardia.config.schema import Field
 from guardia.config.secrets import Secret
 from guardia.config.validate import StrictModel
@@ -47,14 +47,12 @@ class RocketchatConfig(NotifierConfig):
 
 def resolve(c: RocketchatConfig, p: FieldPath, name: str, checks: ReceiverChecks) -> RocketchatConfig:
     g = checks.global_
-    token, token_file = c.token or g.rocketchat_token, c.token_file or g.rocketchat_token_file
-    tid, tid_file = c.token_id or g.rocketchat_token_id, c.token_id_file or g.rocketchat_token_id_file
-    if token is None and not token_file:
-        checks.err(p, "one of token or token_file must be configured (or global rocketchat_token)")
-    if tid is None and not tid_file:
-        checks.err(p, "one of token_id or token_id_file must be configured (or global rocketchat_token_id)")
-    tok = checks.secret((*p, "token"), token, token_file, "Rocket.Chat token", name)
-    tok_id = checks.secret((*p, "token_id"), tid, tid_file, "Rocket.Chat token id", name)
+    tok = secret_or_file(checks, p, "token", c.token, c.token_file, "Rocket.Chat token", name,
+                         default=g.rocketchat_token, default_file=g.rocketchat_token_file,
+                         hint=" (or global rocketchat_token)")
+    tok_id = secret_or_file(checks, p, "token_id", c.token_id, c.token_id_file, "Rocket.Chat token id", name,
+                            default=g.rocketchat_token_id, default_file=g.rocketchat_token_id_file,
+                            hint=" (or global rocketchat_token_id)")
     return c.model_copy(update={"token": tok, "token_file": None, "token_id": tok_id, "token_id_file": None,
                                 "api_url": c.api_url or g.rocketchat_api_url or DEFAULT_API_URL,
                                 "http_config": checks.http_config(c)})

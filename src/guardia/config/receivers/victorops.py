@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from guardia.config.errors import Path as FieldPath
-from guardia.config.receivers.base import NotifierConfig, ReceiverChecks
+from guardia.config.receivers.base import NotifierConfig, ReceiverChecks, secret_or_file
 from guardia.config.schema import Field
 from guardia.config.secrets import Secret
 
@@ -26,16 +26,15 @@ class VictorOpsConfig(NotifierConfig):
 
 def resolve(c: VictorOpsConfig, p: FieldPath, name: str, checks: ReceiverChecks) -> VictorOpsConfig:
     g = checks.global_
-    key, key_file = c.api_key or g.victorops_api_key, c.api_key_file or g.victorops_api_key_file
     if not c.routing_key:
         checks.err((*p, "routing_key"), "missing Routing key in VictorOps config")
-    if key is None and not key_file:
-        checks.err(p, "one of api_key or api_key_file must be configured (or global victorops_api_key)")
     for k in c.custom_fields:
         if k in RESERVED_FIELDS:
             checks.err((*p, "custom_fields", k), f"victorOps config contains custom field {k} which "
                        "cannot be used as it conflicts with the fixed/static fields")
-    secret = checks.secret((*p, "api_key"), key, key_file, "VictorOps API key", name)
+    secret = secret_or_file(checks, p, "api_key", c.api_key, c.api_key_file, "VictorOps API key", name,
+                            default=g.victorops_api_key, default_file=g.victorops_api_key_file,
+                            hint=" (or global victorops_api_key)")
     url = c.api_url or g.victorops_api_url or DEFAULT_API_URL
     return c.model_copy(update={"api_key": secret, "api_key_file": None,
                                 "api_url": url if url.endswith("/") else url + "/",
