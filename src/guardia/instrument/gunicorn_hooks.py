@@ -14,19 +14,19 @@ from typing import Any
 
 from prometheus_client.multiprocess import mark_process_dead
 
-from guardia.instrument import workers
+from guardia.instrument import workers as _workers  # not "workers": gunicorn reads that name as its setting
 
 
 def on_starting(server: Any) -> None:
-    given = os.environ.get(workers.ENV)
-    path = Path(given) if given else workers.run_dir(os.getpid())
-    workers.fresh_dir(path)
-    os.environ[workers.ENV] = str(path)
+    given = os.environ.get(_workers.ENV)
+    path = Path(given) if given else _workers.run_dir(os.getpid())
+    _workers.fresh_dir(path)
+    os.environ[_workers.ENV] = str(path)
     if not given:
-        workers.remove_stale_dirs(path)
+        _workers.remove_stale_dirs(path)
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    path = os.environ.get(workers.ENV)
+    path = os.environ.get(_workers.ENV)
     if path:
         mark_process_dead(worker.pid, path)  # type: ignore[no-untyped-call]
