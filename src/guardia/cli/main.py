@@ -62,6 +62,10 @@ _COMMANDS: dict[str, tuple[str | None, list[tuple[str, str]]]] = {
         [("create", "guardia.cli.token:create_app"), ("list", "guardia.cli.token:list_app"),
          ("revoke", "guardia.cli.token:revoke_app")],
     ),
+    "init": (
+        "Start monitoring something: instrument an app and write its scrape job, rules and dashboard.",
+        [("app", "guardia.cli.init_app")],
+    ),
     "dashboards": (
         "Manage dashboards (Grafana's JSON model) on a running guardia.",
         [("import", "guardia.cli.dashboards")],

@@ -46,6 +46,21 @@ workers.current_dir()  # before the app's own metrics are made: see workers.enab
 App = TypeVar("App")
 
 
+def websocket_routes(routes: Sequence[Any], prefix: str = "") -> list[str]:
+    """Templates of the WebSocket routes of a Starlette/FastAPI route list (mounts included)."""
+    out = []
+    for route in routes:
+        path = getattr(route, "path", None)
+        if not isinstance(path, str):
+            continue
+        inner = getattr(route, "routes", None)
+        if inner and not hasattr(route, "endpoint"):
+            out += websocket_routes(inner, prefix + path)
+        elif "WebSocket" in type(route).__name__:
+            out.append(prefix + path)
+    return out
+
+
 def multiprocess_dir() -> Path | None:
     """The directory this process's workers share, or None when it is a lone process."""
     return workers.current_dir()
@@ -76,6 +91,9 @@ def instrument(
     http = HttpMetrics(settings, reg)
     ws = (WebSocketMetrics(websocket_prefix, websocket_labels, reg)
           if websocket_prefix is not None else None)
+    if ws is not None:
+        for template in websocket_routes(getattr(app, "routes", ())):
+            ws.declare(template)
     exposition = Exposition(workers.current_dir(), reg)
     add = getattr(app, "add_middleware", None)
     if callable(add):

@@ -62,6 +62,17 @@ class WebSocketMetrics:
             names, registry=registry, buckets=buckets,
         )
 
+        if self.const:
+            self.broadcasts.labels(**self.const)
+
+    def declare(self, handler: str) -> None:
+        """Create a route's series at zero before its first connection, so rules and panels over
+        them find a series (an absent one reads as "no data", not as 0)."""
+        labels = {**self.const, "handler": handler}
+        for family in (self.active, self.connects, self.received, self.sent, self.send_errors,
+                       self.latency):
+            family.labels(**labels)
+
     def record_broadcast(self) -> None:
         """For the app's own fan-out code: one broadcast made."""
         if self.const:
