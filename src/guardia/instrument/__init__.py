@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from guardia.instrument import workers
-from guardia.instrument.asgi import PrometheusMiddleware, route_template
+from guardia.instrument.asgi import PrometheusMiddleware
 from guardia.instrument.exposition import Exposition
 from guardia.instrument.http_metrics import (
     UNMATCHED,
@@ -25,6 +25,7 @@ from guardia.instrument.http_metrics import (
     Naming,
     Settings,
 )
+from guardia.instrument.routes import route_template, websocket_routes
 from guardia.instrument.websocket import WebSocketMetrics
 
 __all__ = [
@@ -44,21 +45,6 @@ __all__ = [
 workers.current_dir()  # before the app's own metrics are made: see workers.enable
 
 App = TypeVar("App")
-
-
-def websocket_routes(routes: Sequence[Any], prefix: str = "") -> list[str]:
-    """Templates of the WebSocket routes of a Starlette/FastAPI route list (mounts included)."""
-    out = []
-    for route in routes:
-        path = getattr(route, "path", None)
-        if not isinstance(path, str):
-            continue
-        inner = getattr(route, "routes", None)
-        if inner and not hasattr(route, "endpoint"):
-            out += websocket_routes(inner, prefix + path)
-        elif "WebSocket" in type(route).__name__:
-            out.append(prefix + path)
-    return out
 
 
 def multiprocess_dir() -> Path | None:

@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from guardia.instrument.exposition import Exposition
-from guardia.instrument.http_metrics import UNMATCHED, HttpMetrics
+from guardia.instrument.http_metrics import HttpMetrics
+from guardia.instrument.routes import route_template
 from guardia.instrument.websocket import WebSocketMetrics
 
 Scope = MutableMapping[str, Any]
@@ -19,22 +20,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-def route_template(scope: Scope, root_path: str) -> str:
-    """The template of the route the router matched (Starlette ≥ 0.37 leaves it in the scope).
-
-    Mounted apps: the mount's prefix (as matched) plus the inner route's template. Nothing matched
-    (404s, scanners) gives ``none``, so random paths cannot add series.
-    """
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    if route is None or not isinstance(path, str):
-        return UNMATCHED
-    prefix: str = scope.get("root_path", "")
-    if prefix and prefix.startswith(root_path) and prefix != root_path:
-        return prefix[len(root_path):] + path
-    return path
 
 
 def _content_length(scope: Scope) -> int:

@@ -17,6 +17,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from guardia.instrument.http_metrics import UNMATCHED, InstrumentError
+from guardia.instrument.routes import route_template
 
 # GRUPO_GAD's buckets for message latency: local round trips to incidents of several seconds.
 MESSAGE_BUCKETS: tuple[float, ...] = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -81,8 +82,6 @@ class WebSocketMetrics:
             self.broadcasts.inc()
 
     async def handle(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-        from guardia.instrument.asgi import route_template
-
         root_path = scope.get("root_path", "")
         const = self.const
         labels: dict[str, str] = {}
