@@ -163,8 +163,12 @@ def test_redis_commands_and_pipelines_sync_and_asyncio(redis_url: str) -> None:
     assert errors(reg, "redis", "LPUSH", "ResponseError") == 1
 
 
+def _keep_logging(**_: object) -> None:
+    return None
+
+
 def test_celery_tasks_by_state_with_a_real_worker(tmp_path: Path) -> None:
-    from celery import Celery
+    from celery import Celery, signals
     from celery.contrib.testing.worker import start_worker
 
     from guardia.instrument.celery_tasks import instrument_celery
@@ -182,6 +186,9 @@ def test_celery_tasks_by_state_with_a_real_worker(tmp_path: Path) -> None:
     def fail() -> None:
         raise ValueError("no data")
 
+    # A receiver on setup_logging tells Celery to leave this process's logging alone (it would
+    # otherwise reconfigure it and disable the loggers other tests capture).
+    signals.setup_logging.connect(_keep_logging)
     try:
         with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
             assert build.delay(21).get(timeout=20) == 42
@@ -189,8 +196,7 @@ def test_celery_tasks_by_state_with_a_real_worker(tmp_path: Path) -> None:
             with pytest.raises(ValueError):
                 fail.delay().get(timeout=20)
     finally:
-        from celery import signals
-
+        signals.setup_logging.disconnect(_keep_logging)
         signals.task_prerun.disconnect(metrics.prerun)
         signals.task_postrun.disconnect(metrics.postrun)
     text = generate_latest(reg).decode()

@@ -31,7 +31,7 @@ def _kill_busiest_and_wait_for_replacement(master: int, served: dict[int, int]) 
     raise AssertionError(f"no replacement for worker {victim}: {children(master)}")
 
 
-def _exact_after_kill(base: str, master: int, handler: str) -> None:
+def _exact_after_kill(base: str, master: int, handler: str, mp: Path) -> None:
     served = send(base, [f"/work/{i}" for i in range(PHASE)])
     victim = _kill_busiest_and_wait_for_replacement(master, dict(served))
     time.sleep(1.0)  # the replacement imports the app
@@ -45,6 +45,9 @@ def _exact_after_kill(base: str, master: int, handler: str) -> None:
     live = {int(dict(labels)["pid"]) for (name, labels) in samples(text)
             if name == "process_cpu_seconds_total"}
     assert victim not in live
+    # the dead worker's counters stay, its live gauges are gone
+    assert list(mp.rglob(f"counter_{victim}.db"))
+    assert not list(mp.rglob(f"gauge_live*_{victim}.db"))
     assert set(served2) <= live  # every worker serving now has its own process_* series
 
 
@@ -53,7 +56,7 @@ def test_uvicorn_two_workers_count_exactly_with_a_worker_killed(tmp_path: Path) 
     base = f"http://127.0.0.1:{port}"
     with server(uvicorn("tests.instrument.apps.fastapi_app:app", port, workers=2), port,
                 tmp_path) as proc:
-        _exact_after_kill(base, proc.pid, "/work/{n}")
+        _exact_after_kill(base, proc.pid, "/work/{n}", tmp_path / "mp")
     run_dirs = list((tmp_path / "mp").iterdir())
     assert len(run_dirs) == 1 and run_dirs[0].name.startswith(f"{proc.pid}-")
 
@@ -79,4 +82,4 @@ def test_gunicorn_django_two_workers_count_exactly_with_a_worker_killed(tmp_path
             "--workers", "2", "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
             "tests.instrument.apps.django_app:application"]
     with server(argv, port, tmp_path) as proc:
-        _exact_after_kill(base, proc.pid, "/work/<int:n>")
+        _exact_after_kill(base, proc.pid, "/work/<int:n>", tmp_path / "mp")
