@@ -51,28 +51,21 @@ def _exact_after_kill(base: str, master: int, handler: str, mp: Path) -> None:
     assert set(served2) <= live  # every worker serving now has its own process_* series
 
 
-def test_uvicorn_two_workers_count_exactly_with_a_worker_killed(tmp_path: Path) -> None:
+def test_uvicorn_two_workers_count_exactly_with_a_worker_killed_and_restart_from_zero(
+        tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    with server(uvicorn("tests.instrument.apps.fastapi_app:app", port, workers=2), port,
-                tmp_path) as proc:
+    argv = uvicorn("tests.instrument.apps.fastapi_app:app", port, workers=2)
+    with server(argv, port, tmp_path) as proc:
         _exact_after_kill(base, proc.pid, "/work/{n}", tmp_path / "mp")
-    run_dirs = list((tmp_path / "mp").iterdir())
-    assert len(run_dirs) == 1 and run_dirs[0].name.startswith(f"{proc.pid}-")
-
-
-def test_a_new_server_run_starts_from_zero(tmp_path: Path) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(2):
-        with server(uvicorn("tests.instrument.apps.fastapi_app:app", port, workers=2), port,
-                    tmp_path):
-            send(base, [f"/work/{i}" for i in range(10)])
-            text = httpx.get(base + "/metrics").text
-            assert value(text, "http_requests_total", handler="/work/{n}", method="GET",
-                         status="2xx") == 10
-    # the first run's directory was removed when the second run started
-    assert len(list((tmp_path / "mp").iterdir())) == 1
+    first = list((tmp_path / "mp").iterdir())
+    assert len(first) == 1 and first[0].name.startswith(f"{proc.pid}-")
+    # a new server run starts from zero, and the last run's directory goes
+    with server(argv, port, tmp_path) as proc2:
+        send(base, [f"/work/{i}" for i in range(10)])
+        text = httpx.get(base + "/metrics").text
+        assert value(text, "http_requests_total", handler="/work/{n}", method="GET", status="2xx") == 10
+    assert [d.name.split("-")[0] for d in (tmp_path / "mp").iterdir()] == [str(proc2.pid)]
 
 
 def test_gunicorn_django_two_workers_count_exactly_with_a_worker_killed(tmp_path: Path) -> None:
