@@ -94,6 +94,7 @@ from guardia.web.status.silences import SilencesInMs, firing_alerts, firing_aler
 from guardia.web.ui import routes as ui_routes
 from guardia.web.ui.adapters import sources_from_api
 from guardia.web.ui.dashboards.store import DashboardStore
+from guardia.web.ui.pages.logs import ui_pages as logs_pages
 
 log = logging.getLogger("guardia.serve")
 
@@ -631,7 +632,8 @@ class GuardiaProcess:
         # first, so the UI's pages (/status among them, as in Prometheus) win over any
         # subsystem route at the same path; public status pages live under /status/{slug}
         extra_pages = [*slo_pages.ui_pages(self.slos), *probe_pages.ui_pages(self.probes),
-                       *audit_api.ui_pages(self.audit), audit_page(self.auth)]
+                       *audit_api.ui_pages(self.audit), audit_page(self.auth),
+                       *logs_pages(self.logs.store, self.logs.engine)]
         extra_routes[:0] = [*ui_routes(ui, extra_pages=extra_pages), *auth_routes(self.auth, prefix)]
         app = create_app(
             AppDeps(
