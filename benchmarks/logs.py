@@ -224,7 +224,7 @@ def bench_scan(target_bytes: int = 1 << 30) -> tuple[float, int, int]:
 def main() -> None:
     rate, us = bench_push()
     print(f"push: {rate:,.0f} lines/s over HTTP (200-byte lines, 1,000 per push, 2 connections); "
-          f"server CPU {us:.2f} µs/line")
+          f"server CPU {us:.2f} µs/line; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     ratio = bench_ratio()
     print(f"stored bytes per raw byte, nginx access logs: {ratio:.3f}")
     mbps, raw, matches = bench_scan()

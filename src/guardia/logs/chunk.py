@@ -95,18 +95,35 @@ def encode_lines(lines: Lines) -> tuple[bytes, int]:
         np.subtract(ts[1:], ts[:-1], out=deltas[1:])
     lengths = lines.sizes().astype(np.uint32)
     raw = int(lengths.sum())
-    if n and (lines.starts[0] != 0 or int(lines.ends[-1]) != len(lines.text) or
-              not np.array_equal(lines.starts[1:], lines.ends[:-1] + 1)):
+    text: bytes | memoryview
+    if not n:
+        text = b""
+    elif np.array_equal(lines.starts[1:], lines.ends[:-1] + 1):
+        # consecutive lines of one text (a head cut into pieces): a view, no per-line work
+        # and no copy (this runs in the compression thread: every copy made here holds the
+        # GIL the ingesting thread is waiting for)
+        text = memoryview(lines.text)[int(lines.starts[0]) : int(lines.ends[-1])]
+    else:
         text = b"\n".join(lines.line(i) for i in range(n))
-    else:
-        text = lines.text
-    if text.count(b"\n") == max(n - 1, 0):
+    parts: list[bytes | memoryview] = [deltas.data]
+    if _count_newlines(text) == max(n - 1, 0):
         # no line holds a newline: the separators give the offsets, lengths need not be stored
-        magic, body = MAGIC_SPLIT, b"".join((deltas.tobytes(), text))
+        magic = MAGIC_SPLIT
     else:
-        magic, body = MAGIC, b"".join((deltas.tobytes(), lengths.tobytes(), text))
+        magic = MAGIC
+        parts.append(lengths.data)
+    parts.append(text)
     header = _HEADER.pack(magic, n, int(ts[0]) if n else 0, int(ts[-1]) if n else 0, raw)
-    return header + _zstd()[0].compress(body), raw
+    # streamed into one frame that records its size (one-shot decompression needs it)
+    z = _zstd()[0].compressobj(size=sum(len(p) if isinstance(p, bytes) else p.nbytes for p in parts))
+    out = [header, *(z.compress(p) for p in parts), z.flush()]
+    return b"".join(out), raw
+
+
+def _count_newlines(text: bytes | memoryview) -> int:
+    if isinstance(text, bytes):
+        return text.count(b"\n")
+    return int(np.count_nonzero(np.frombuffer(text, dtype=np.uint8) == 10))
 
 
 def encode(ts: npt.NDArray[np.int64], lines: list[bytes]) -> tuple[bytes, int]:
