@@ -63,7 +63,18 @@ def test_a_promtail_shaped_section_parses(tmp_path: Path) -> None:
             },
             "listen_address: is required as host:port",
         ),
-        ({"scrape_configs": [{"job_name": "a", "relabel_configs": [{}], "journal": {}}]}, "relabel_configs"),
+        (
+            {"scrape_configs": [{"job_name": "a", "relabel_configs": [{"action": "explode"}],
+                                 "journal": {}}]},
+            'logs.scrape_configs[0].relabel_configs[0].action: unknown relabel action "explode"',
+        ),
+        (
+            {"scrape_configs": [{"job_name": "a", "relabel_configs": [{"action": "replace"}],
+                                 "journal": {}}]},
+            "relabel configuration for replace action requires 'target_label' value",
+        ),
+        ({"scrape_configs": [{"job_name": "a", "relabel_configs": {}, "journal": {}}]},
+         "relabel_configs: must be a list of relabel rules"),
     ],
 )
 def test_bad_sections_name_the_field(raw: dict[str, object], msg: str) -> None:

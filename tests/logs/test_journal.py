@@ -7,6 +7,7 @@ from pathlib import Path
 from guardia.logs import LogStore
 from guardia.logs.config import JournalConfig
 from guardia.logs.journal import JournalReader, journal_entry
+from guardia.logs.relabel import parse_relabel_configs
 from guardia.model import Labels
 
 
@@ -19,6 +20,24 @@ def test_a_journal_record_becomes_a_labelled_line() -> None:
                              "severity": "informational"})
     assert ts == 1_700_000_000_123_456_000
     assert line == b"Started nginx.service."
+
+
+def test_relabel_configs_see_journal_fields_as_promtail_names_them() -> None:
+    rules = parse_relabel_configs([
+        {"source_labels": ["__journal__systemd_unit"], "target_label": "unit"},
+        {"source_labels": ["__journal_priority"], "regex": "[0-3]", "target_label": "urgent",
+         "replacement": "yes"},
+        {"source_labels": ["__journal__systemd_unit"], "regex": "session-.*", "action": "drop"},
+    ], "relabel_configs", _fail)
+    doc = {"MESSAGE": "x", "_SYSTEMD_UNIT": "nginx.service", "PRIORITY": "2", "_HOSTNAME": "web1"}
+    labels, _, _ = journal_entry(doc, (("job", "journal"),), rules)
+    assert labels == Labels({"job": "journal", "unit": "nginx.service", "urgent": "yes"})
+    dropped, _, _ = journal_entry({**doc, "_SYSTEMD_UNIT": "session-3.scope"}, (("job", "journal"),), rules)
+    assert not dropped
+
+
+def _fail(where: str, msg: str) -> None:
+    raise AssertionError(f"{where}: {msg}")
 
 
 def test_a_binary_message_arrives_as_its_bytes() -> None:

@@ -62,6 +62,38 @@ def _lines(store: LogStore, **labels: str) -> list[str]:
     return sorted(out)
 
 
+async def test_relabel_configs_see_promtails_syslog_labels(tmp_path: Path) -> None:
+    from guardia.logs.relabel import parse_relabel_configs
+
+    def fail(where: str, msg: str) -> None:
+        raise AssertionError(f"{where}: {msg}")
+
+    rules = parse_relabel_configs([
+        {"source_labels": ["__syslog_message_hostname"], "target_label": "host"},
+        {"source_labels": ["__syslog_message_app_name"], "target_label": "service"},
+        {"source_labels": ["__syslog_message_sd_origin_ip"], "target_label": "origin"},
+        {"source_labels": ["__syslog_message_severity"], "regex": "debug", "action": "drop"},
+    ], "relabel_configs", fail)
+    store = LogStore(tmp_path / "logs")
+    r = SyslogReceiver(store, SyslogConfig("127.0.0.1:0", "udp", (("job", "sys"),), flush_interval_s=0.05,
+                                           relabel=rules))
+    await r.start()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    addr = r.address
+    sock.sendto(b'<11>1 2024-01-01T00:00:00Z web1 shop 1 - [origin ip="10.0.0.1"] order failed', addr)
+    sock.sendto(b"<15>1 2024-01-01T00:00:01Z web1 shop 1 - - chatty", addr)
+    for _ in range(100):
+        if store.select([Matcher.equal("job", "sys")]):
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)
+    await r.stop()
+    assert [dict(s.labels) for s in store.select([Matcher.equal("job", "sys")])] == [
+        {"job": "sys", "host": "web1", "service": "shop", "origin": "10.0.0.1"}]
+    assert _lines(store, job="sys") == ["order failed"]
+    store.close()
+
+
 def _free_port(kind: int) -> int:
     s = socket.socket(socket.AF_INET, kind)
     s.bind(("127.0.0.1", 0))

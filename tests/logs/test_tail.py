@@ -160,3 +160,26 @@ def test_docker_json_logs_get_container_labels(tmp_path: Path) -> None:
     [p] = store.read(s, 0, 1 << 62)
     assert p.line(0) == b"GET /health 200"
     assert int(p.ts[0]) == 1704067200_500_000_000
+
+
+def test_relabel_configs_label_and_drop_files(tmp_path: Path) -> None:
+    from guardia.logs.config import parse_logs_config
+
+    (tmp_path / "shop-api.log").write_text("a\n")
+    (tmp_path / "shop-debug.log").write_text("b\n")
+    cfg = parse_logs_config({"scrape_configs": [{
+        "job_name": "app",
+        "static_configs": [{"labels": {"job": "app", "__path__": str(tmp_path / "*.log")}}],
+        "relabel_configs": [
+            {"source_labels": ["filename"], "regex": ".*/shop-(.*)\\.log", "target_label": "service"},
+            {"source_labels": ["service"], "regex": "debug", "action": "drop"},
+            {"regex": "filename", "action": "labeldrop"},
+        ],
+    }]})
+    store = LogStore(tmp_path / "store")
+    t = FileTailer(store, list(cfg.tail), Positions(tmp_path / "positions.json"))
+    assert t.poll() == 1
+    assert [dict(s.labels) for s in store.select([Matcher.equal("job", "app")])] == [
+        {"job": "app", "service": "api"}]
+    assert t.poll() == 0 and str(tmp_path / "shop-debug.log") in t.dropped
+    store.close()

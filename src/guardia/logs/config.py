@@ -34,8 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from guardia.config.relabel import RelabelConfig
 from guardia.logs.errors import LogsError
 from guardia.logs.logql.units import duration_seconds, parse_bytes
+from guardia.logs.relabel import parse_relabel_configs
 from guardia.logs.stages import StageConfigError, build_multiline, build_stages
 from guardia.logs.syslog import SyslogConfig
 from guardia.logs.tail import TailTarget
@@ -74,6 +76,7 @@ class JournalConfig:
     labels: tuple[tuple[str, str], ...] = ()
     max_age_s: float = 12 * 3600
     path: str = ""
+    relabel: tuple[RelabelConfig, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -174,12 +177,7 @@ def parse_logs_config(raw: Mapping[str, Any] | None, base_dir: str | Path = ".")
         if name in names:
             err(f"{where}.job_name", f"{name!r} is used twice")
         names.add(name)
-        if job.get("relabel_configs"):
-            err(
-                f"{where}.relabel_configs",
-                "is not supported for logs; set labels in static_configs, "
-                "syslog.labels or pipeline_stages instead",
-            )
+        rules = parse_relabel_configs(job.get("relabel_configs"), f"{where}.relabel_configs", err)
         specs = job.get("pipeline_stages") or []
         try:
             if not isinstance(specs, list | tuple):
@@ -196,11 +194,11 @@ def parse_logs_config(raw: Mapping[str, Any] | None, base_dir: str | Path = ".")
         if kinds[0] == "static_configs":
             tail.extend(
                 _tail_targets(
-                    job["static_configs"], name, stages, multiline, f"{where}.static_configs", err, rel
+                    job["static_configs"], name, stages, multiline, f"{where}.static_configs", err, rel, rules
                 )
             )
         elif kinds[0] == "syslog":
-            s = _syslog(job["syslog"], name, f"{where}.syslog", err)
+            s = _syslog(job["syslog"], name, f"{where}.syslog", err, rules)
             if s is not None:
                 syslogs.append(s)
         else:
@@ -222,6 +220,7 @@ def parse_logs_config(raw: Mapping[str, Any] | None, base_dir: str | Path = ".")
                     labels or (("job", name),),
                     max_age,
                     str(j.get("path", "")) if isinstance(j, Mapping) else "",
+                    rules,
                 )
             )
     if problems:
@@ -243,7 +242,8 @@ def _labels(raw: Any, where: str, err: Any) -> tuple[tuple[str, str], ...]:
 
 
 def _tail_targets(
-    raw: Any, name: str, stages: tuple[Any, ...], multiline: Any, where: str, err: Any, rel: Any
+    raw: Any, name: str, stages: tuple[Any, ...], multiline: Any, where: str, err: Any, rel: Any,
+    rules: tuple[RelabelConfig, ...] = (),
 ) -> list[TailTarget]:
     if not isinstance(raw, list | tuple):
         err(where, "must be a list")
@@ -270,12 +270,15 @@ def _tail_targets(
                 tuple(labels.items()),
                 stages,
                 multiline,
+                rules,
             )
         )
     return out
 
 
-def _syslog(raw: Any, name: str, where: str, err: Any) -> SyslogConfig | None:
+def _syslog(
+    raw: Any, name: str, where: str, err: Any, rules: tuple[RelabelConfig, ...] = ()
+) -> SyslogConfig | None:
     if not isinstance(raw, Mapping):
         err(where, "must be a mapping with listen_address")
         return None
@@ -305,4 +308,5 @@ def _syslog(raw: Any, name: str, where: str, err: Any) -> SyslogConfig | None:
         labels,
         bool(raw.get("use_incoming_timestamp", True)),
         bool(raw.get("label_structured_data", False)),
+        relabel=rules,
     )

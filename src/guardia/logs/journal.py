@@ -14,12 +14,15 @@ import contextlib
 import logging
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from guardia.config.relabel import RelabelConfig
 from guardia.logs.errors import LogsError
+from guardia.logs.relabel import relabeled
 from guardia.logs.store import LogStore, PushStream
 from guardia.logs.syslog import SEVERITIES
 from guardia.model.labels import Labels
@@ -31,11 +34,22 @@ log = logging.getLogger("guardia.logs.journal")
 JOURNAL_DIRS = ("/run/log/journal", "/var/log/journal")
 
 
-def journal_entry(doc: dict[str, Any], static: tuple[tuple[str, str], ...]) -> tuple[Labels, int, bytes]:
-    """(labels, timestamp ns, line) of one ``journalctl -o json`` record."""
+def journal_entry(
+    doc: dict[str, Any], static: tuple[tuple[str, str], ...], rules: Sequence[RelabelConfig] = ()
+) -> tuple[Labels, int, bytes]:
+    """(labels, timestamp ns, line) of one ``journalctl -o json`` record; with relabel rules,
+    the record's fields are ``__journal_<field>`` labels for them (empty labels: dropped)."""
     msg = doc.get("MESSAGE", "")
     # journalctl sends a message that is not UTF-8 as an array of byte values
     line = bytes(int(b) & 0xFF for b in msg) if isinstance(msg, list) else str(msg).encode()
+    ts = doc.get("__REALTIME_TIMESTAMP")
+    t = int(ts) * 1000 if isinstance(ts, str) and ts.isdigit() else time.time_ns()
+    if rules:
+        meta = dict(static)
+        meta.update((f"__journal_{k.lower()}", v) for k, v in doc.items()
+                    if isinstance(v, str) and k != "MESSAGE")
+        kept = relabeled(meta, rules)
+        return Labels(kept or {}), t, line
     labels = dict(static)
     for label, key in (("unit", "_SYSTEMD_UNIT"), ("host", "_HOSTNAME"), ("app", "SYSLOG_IDENTIFIER")):
         v = doc.get(key)
@@ -44,8 +58,6 @@ def journal_entry(doc: dict[str, Any], static: tuple[tuple[str, str], ...]) -> t
     prio = doc.get("PRIORITY")
     if isinstance(prio, str) and prio.isdigit() and int(prio) < 8:
         labels["severity"] = SEVERITIES[int(prio)]
-    ts = doc.get("__REALTIME_TIMESTAMP")
-    t = int(ts) * 1000 if isinstance(ts, str) and ts.isdigit() else time.time_ns()
     return Labels(labels), t, line
 
 
@@ -101,7 +113,9 @@ class JournalReader:
                     doc = orjson.loads(raw)
                 except orjson.JSONDecodeError:
                     continue
-                labels, t, line = journal_entry(doc, self.cfg.labels)
+                labels, t, line = journal_entry(doc, self.cfg.labels, self.cfg.relabel)
+                if not labels:
+                    continue
                 slot = pending.setdefault(labels, ([], []))
                 slot[0].append(t)
                 slot[1].append(line)

@@ -19,7 +19,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from guardia.config.relabel import RelabelConfig
 from guardia.logs.errors import LogsError
+from guardia.logs.relabel import relabeled
 from guardia.logs.store import LogStore, PushStream
 from guardia.model.labels import Labels
 
@@ -202,6 +204,7 @@ class SyslogConfig:
     label_structured_data: bool = False
     batch_size: int = 1000
     flush_interval_s: float = 0.2
+    relabel: tuple[RelabelConfig, ...] = ()
 
 
 class _Batcher:
@@ -221,6 +224,42 @@ class _Batcher:
             if self.errors <= 10 or self.errors % 1000 == 0:
                 log.warning("event=syslog_parse_error error=%r errors_total=%d", str(e), self.errors)
             return
+        if self.cfg.relabel:
+            kept = self._relabeled(msg)
+            if kept is None:
+                return
+            pairs = kept
+        else:
+            pairs = self._labels(msg)
+        labels = Labels(pairs)
+        ts = msg.ts_ns if (msg.ts_ns is not None and self.cfg.use_incoming_timestamp) else time.time_ns()
+        slot = self.pending.get(labels)
+        if slot is None:
+            slot = self.pending[labels] = ([], [])
+        slot[0].append(ts)
+        slot[1].append(msg.message.encode())
+        self.count += 1
+        self.received += 1
+
+    def _relabeled(self, msg: SyslogMessage) -> dict[str, str] | None:
+        """Promtail's ``__syslog_*`` labels through the job's relabel_configs."""
+        meta = dict(self.cfg.labels)
+        for k, v in (
+            ("__syslog_message_hostname", msg.host),
+            ("__syslog_message_app_name", msg.app),
+            ("__syslog_message_severity", msg.severity),
+            ("__syslog_message_facility", msg.facility),
+            ("__syslog_message_proc_id", msg.procid),
+            ("__syslog_message_msg_id", msg.msgid),
+        ):
+            if v:
+                meta[k] = v
+        for sd_id, params in msg.structured_data.items():
+            for k, v in params.items():
+                meta[_label_name(f"__syslog_message_sd_{sd_id}_{k}")] = v
+        return relabeled(meta, self.cfg.relabel)
+
+    def _labels(self, msg: SyslogMessage) -> dict[str, str]:
         pairs = dict(self.cfg.labels)
         for k, v in (
             ("host", msg.host),
@@ -234,15 +273,7 @@ class _Batcher:
             for sd_id, params in msg.structured_data.items():
                 for k, v in params.items():
                     pairs[_label_name(f"sd_{sd_id}_{k}")] = v
-        labels = Labels(pairs)
-        ts = msg.ts_ns if (msg.ts_ns is not None and self.cfg.use_incoming_timestamp) else time.time_ns()
-        slot = self.pending.get(labels)
-        if slot is None:
-            slot = self.pending[labels] = ([], [])
-        slot[0].append(ts)
-        slot[1].append(msg.message.encode())
-        self.count += 1
-        self.received += 1
+        return pairs
         if self.count >= self.cfg.batch_size:
             self.flush()
 

@@ -29,7 +29,9 @@ from typing import Any
 
 import orjson
 
+from guardia.config.relabel import RelabelConfig
 from guardia.logs.errors import LogsError
+from guardia.logs.relabel import relabeled
 from guardia.logs.stages import Entry, Multiline, Stage, run_stages
 from guardia.logs.store import LogStore, PushStream
 from guardia.model.labels import Labels
@@ -48,6 +50,7 @@ class TailTarget:
     labels: tuple[tuple[str, str], ...] = ()
     stages: tuple[Stage, ...] = ()
     multiline: Multiline | None = None
+    relabel: tuple[RelabelConfig, ...] = ()
 
 
 @dataclass
@@ -63,6 +66,7 @@ class _File:
     pending: list[tuple[int, str]] = field(default_factory=list)  # multi-line entry being joined
     pending_since: float = 0.0
     extra_labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)  # the file's labels, relabeled once
 
 
 class Positions:
@@ -115,6 +119,7 @@ class FileTailer:
         self.positions = positions
         self.poll_interval_s = poll_interval_s
         self.files: dict[str, _File] = {}
+        self.dropped: set[str] = set()  # refused by the job's relabel_configs
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self.lines_read = 0
@@ -129,11 +134,27 @@ class FileTailer:
                 excluded.update(glob.glob(pattern, recursive=True))
             for pattern in t.include:
                 for p in glob.glob(pattern, recursive=True):
-                    if p not in excluded and p not in out and os.path.isfile(p):
+                    if p not in excluded and p not in out and p not in self.dropped and os.path.isfile(p):
                         out[p] = t
         return out
 
     def _open(self, path: str, target: TailTarget) -> _File | None:
+        extra: dict[str, str] = {}
+        m = _DOCKER_PATH.search(path)
+        if m:
+            extra["container_id"] = m.group(1)[:12]
+            name = _docker_name(Path(path).parent / "config.v2.json")
+            if name:
+                extra["container"] = name
+        labels = {**dict(target.labels), "filename": path, **extra}
+        if target.relabel:
+            kept = relabeled({**labels, "__path__": ",".join(target.include)}, target.relabel)
+            if kept is None:
+                # remembered, so the file is not looked at again on every poll
+                self.dropped.add(path)
+                log.info("event=tail_dropped_by_relabel path=%s job=%s", path, target.job_name)
+                return None
+            labels = kept
         try:
             fd = os.open(path, os.O_RDONLY)
         except OSError as e:
@@ -144,15 +165,9 @@ class FileTailer:
         saved = self.positions.get(path)
         if saved is not None and saved[0] == st.st_dev and saved[1] == st.st_ino and saved[2] <= st.st_size:
             offset = saved[2]
-        f = _File(path, target, fd, st.st_dev, st.st_ino, offset)
+        f = _File(path, target, fd, st.st_dev, st.st_ino, offset, extra_labels=extra, labels=labels)
         if offset:
             f.signature = os.pread(fd, min(SIGNATURE_BYTES, offset), 0)
-        m = _DOCKER_PATH.search(path)
-        if m:
-            f.extra_labels["container_id"] = m.group(1)[:12]
-            name = _docker_name(Path(path).parent / "config.v2.json")
-            if name:
-                f.extra_labels["container"] = name
         log.info("event=tail_following path=%s offset=%d", path, offset)
         return f
 
@@ -260,9 +275,7 @@ class FileTailer:
     def _emit(
         self, f: _File, line: str, batches: dict[Labels, tuple[list[int], list[bytes]]], ts: int | None = None
     ) -> None:
-        labels = dict(f.target.labels)
-        labels["filename"] = f.path
-        labels.update(f.extra_labels)
+        labels = dict(f.labels)
         e = Entry(ts if ts is not None else time.time_ns(), line, labels)
         if f.target.stages and not run_stages(f.target.stages, e):
             return

@@ -353,6 +353,8 @@ class LokiApi:
             watcher.cancel()
 
     def routes(self) -> list[BaseRoute]:
+        from guardia.web.loki_index import LokiIndexApi
+
         gp = ["GET", "POST"]
         return [
             Route("/loki/api/v1/push", self.push, methods=["POST"], name="/loki/api/v1/push"),
@@ -375,4 +377,7 @@ class LokiApi:
                 name="/loki/api/v1/status/buildinfo",
             ),
             WebSocketRoute("/loki/api/v1/tail", self.tail, name="/loki/api/v1/tail"),
+            # the path Loki 1.x clients (old Promtails, old Docker drivers) push to
+            Route("/api/prom/push", self.push, methods=["POST"], name="/api/prom/push"),
+            *LokiIndexApi(self.store, self.engine).routes(),
         ]

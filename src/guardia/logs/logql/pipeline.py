@@ -71,6 +71,20 @@ def _flatten(obj: dict[str, Any], prefix: str, out: list[tuple[str, str]]) -> No
                 out.append((key, s))
 
 
+def json_fields(line: str) -> list[tuple[str, str]] | None:
+    """The fields ``| json`` extracts from a line (nested keys joined by ``_``); None when the
+    line is not a JSON object."""
+    try:
+        doc = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    out: list[tuple[str, str]] = []
+    _flatten(doc, "", out)
+    return out
+
+
 _JSON_PATH = re.compile(r'\.?([A-Za-z_][A-Za-z0-9_\-]*)|\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\]')
 
 
