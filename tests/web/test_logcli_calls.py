@@ -123,7 +123,8 @@ def test_logcli_volume_and_volume_range(logcli: tuple[httpx.Client, int]) -> Non
     # --aggregate-by-labels: one series per label name, value ""
     body = _get(c, "/loki/api/v1/index/volume", [*rng, ("query", '{job="api"}'), ("limit", "100"),
                                                  ("targetLabels", "job,env"), ("aggregateBy", "labels")])
-    assert sorted(tuple(r["metric"].items()) for r in body["data"]["result"]) == [(("env", ""),), (("job", ""),)]
+    metrics = sorted(tuple(r["metric"].items()) for r in body["data"]["result"])
+    assert metrics == [(("env", ""),), (("job", ""),)]
     # logcli volume_range --step=30s
     body = _get(c, "/loki/api/v1/index/volume_range", [
         ("start", str(now - 120 * NS)), ("end", str(now + NS)), ("query", '{job="web"}'), ("limit", "100"),
@@ -146,9 +147,10 @@ def test_logcli_detected_fields_and_labels(logcli: tuple[httpx.Client, int]) -> 
     assert (fields["status"]["type"], fields["status"]["cardinality"]) == ("int", 2)
     assert fields["latency"]["type"] == "duration" and fields["level"]["type"] == "string"
     assert fields["msg"]["parsers"] == ["logfmt"]
-    labels = _get(c, "/loki/api/v1/detected_labels", [("query", '{env=~".+"}'),
-                                                        ("start", str(now - 3600 * NS)), ("end", str(now + 1))])
-    assert labels["detectedLabels"] == [{"label": "env", "cardinality": 2}, {"label": "job", "cardinality": 2}]
+    labels = _get(c, "/loki/api/v1/detected_labels",
+                  [("query", '{env=~".+"}'), ("start", str(now - 3600 * NS)), ("end", str(now + 1))])
+    assert labels["detectedLabels"] == [{"label": "env", "cardinality": 2},
+                                        {"label": "job", "cardinality": 2}]
 
 
 def test_logcli_tail_websocket(tmp_path: Path) -> None:
