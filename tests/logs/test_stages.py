@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from guardia.logs.stages import Entry, LimitStage, StageConfigError, build_stages, run_stages
@@ -90,3 +92,68 @@ def test_bad_stages_name_the_stage_and_field(specs: list[dict[str, object]], msg
     with pytest.raises(StageConfigError) as info:
         build_stages(specs)
     assert msg in str(info.value)
+
+
+def test_labeldrop_and_labelallow_take_lists() -> None:
+    e = _run([{"static_labels": {"a": "1", "b": "2"}}, {"labeldrop": ["a"]}], "x")
+    assert e is not None and e.labels == {"job": "x", "b": "2"}
+    e = _run([{"static_labels": {"a": "1", "b": "2"}}, {"labelallow": ["job", "b"]}], "x")
+    assert e is not None and e.labels == {"job": "x", "b": "2"}
+
+
+def test_replace_masks_each_captured_group_with_its_template() -> None:
+    e = _run([{"replace": {"expression": r"password=(\S+)", "replace": "****"}}],
+             "user=ana password=hunter2 ok")
+    assert e is not None and e.line == "user=ana password=**** ok"
+    e = _run([{"replace": {"expression": r"(?P<user>ana|bob)", "replace": "{{ .Value | ToUpper }}"}}],
+             "login ana then bob")
+    assert e is not None and e.line == "login ANA then BOB" and e.extracted["user"] == "bob"
+
+
+def test_template_rewrites_an_extracted_value_and_structured_metadata_keeps_it() -> None:
+    e = _run([
+        {"logfmt": {"mapping": {"level": None, "trace": "trace_id"}}},
+        {"template": {"source": "level", "template": "{{ ToUpper .Value }}"}},
+        {"labels": {"level": None}},
+        {"structured_metadata": {"trace_id": "trace"}},
+    ], "level=warn trace_id=abc msg=x")
+    assert e is not None and e.labels == {"job": "x", "level": "WARN"} and e.metadata == {"trace_id": "abc"}
+
+
+def test_match_runs_its_stages_on_matching_entries_and_drops_with_action_drop() -> None:
+    specs: list[dict[str, object]] = [
+        {"match": {"selector": '{job="x"} |= "healthz"', "action": "drop"}},
+        {"match": {"selector": '{job="x"} |~ "level=(error|warn)"',
+                   "stages": [{"static_labels": {"alert": "yes"}}]}},
+    ]
+    assert _run(specs, "GET /healthz 200") is None
+    e = _run(specs, "level=error boom")
+    assert e is not None and e.labels == {"job": "x", "alert": "yes"}
+    e = _run(specs, "level=info fine")
+    assert e is not None and e.labels == {"job": "x"}
+    e = _run([{"match": {"selector": '{job="other"}', "action": "drop"}}], "anything")
+    assert e is not None
+
+
+def test_pack_decolorize_and_sampling() -> None:
+    e = _run([{"static_labels": {"pod": "p1"}}, {"pack": {"labels": ["pod"], "ingest_timestamp": False}}],
+             "hi")
+    assert e is not None and e.labels == {"job": "x"} and e.line == '{"pod":"p1","_entry":"hi"}' and e.ts == 1
+    e = _run([{"decolorize": {}}], "\x1b[31mred\x1b[0m text")
+    assert e is not None and e.line == "red text"
+    assert _run([{"sampling": {"rate": 0}}], "x") is None
+    assert _run([{"sampling": {"rate": 1}}], "x") is not None
+
+
+@pytest.mark.parametrize(("spec", "msg"), [
+    ({"labeldrop": {"a": 1}}, "pipeline_stages[0].labeldrop: must be a list of label names"),
+    ({"replace": {"expression": "no groups"}}, "replace.expression needs at least one capture group"),
+    ({"template": {"source": "x", "template": "{{ .Value "}}, "template.template: invalid template"),
+    ({"match": {"selector": "job=x", "action": "drop"}}, "match.selector: parse error"),
+    ({"match": {"selector": '{job="x"}'}}, "match.stages is required when action is keep"),
+    ({"sampling": {"rate": 2}}, "sampling.rate must be a number from 0 to 1"),
+    ({"tenant": {"value": "a"}}, "unknown stage 'tenant'"),
+])
+def test_bad_rewrite_stages_name_the_field(spec: dict[str, object], msg: str) -> None:
+    with pytest.raises(StageConfigError, match=re.escape(msg)):
+        build_stages([spec])

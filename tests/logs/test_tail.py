@@ -183,3 +183,23 @@ def test_relabel_configs_label_and_drop_files(tmp_path: Path) -> None:
         {"job": "app", "service": "api"}]
     assert t.poll() == 0 and str(tmp_path / "shop-debug.log") in t.dropped
     store.close()
+
+
+def test_structured_metadata_stage_reaches_the_store(tmp_path: Path) -> None:
+    from guardia.logs.logql import LogQLEngine, StreamsResult
+
+    (tmp_path / "app.log").write_text("level=info trace_id=t1 msg=a\nlevel=info msg=b\n")
+    stages = tuple(build_stages([{"logfmt": {"mapping": {"trace_id": None}}},
+                                 {"structured_metadata": {"trace_id": None}}]))
+    store = LogStore(tmp_path / "store")
+    t = _tailer(store, tmp_path, str(tmp_path / "*.log"), stages=stages)
+    assert t.poll() == 2
+    now = time.time_ns()
+    res = LogQLEngine(store).query_range('{job="app"} | trace_id="t1"', now - 3600 * 10**9, now + 10**9,
+                                         10**9, 100, "forward")
+    assert isinstance(res, StreamsResult)
+    assert [(labels.get("trace_id"), [line for _, line in v]) for labels, v in res.streams] == [
+        ("t1", ["level=info trace_id=t1 msg=a"])]
+    assert [dict(s.labels) for s in store.select([Matcher.equal("job", "app")])] == [
+        {"job": "app", "filename": str(tmp_path / "app.log")}]
+    store.close()

@@ -14,11 +14,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 import zstandard
 
 _HEADER = struct.Struct("<4sIqqI")  # magic, lines, mint, maxt, raw bytes
 MAGIC = b"GLC1"  # line lengths stored (some line holds a newline)
 MAGIC_SPLIT = b"GLC2"  # lines split at newlines
+# the same two with each line's structured metadata (Loki 3) before the lengths: its lengths
+# (uint32) and the encoded metadata back to back
+MAGIC_META = b"GLM1"
+MAGIC_SPLIT_META = b"GLM2"
+_WITH_META = {MAGIC_META: MAGIC, MAGIC_SPLIT_META: MAGIC_SPLIT}
 LEVEL = 9
 
 # zstd contexts are not safe to share between threads (compression runs in the store's
@@ -62,6 +68,9 @@ class Lines:
     starts: npt.NDArray[np.int64]
     ends: npt.NDArray[np.int64]
     text: bytes
+    # each line's structured metadata (``encode_metadata``; b"" for none); None when no line
+    # of these has any, the usual case, which then costs nothing
+    meta: list[bytes] | None = None
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -71,18 +80,27 @@ class Lines:
 
     def take(self, idx: npt.NDArray[np.intp]) -> Lines:
         """The subset at ``idx`` (sorted indexes), sharing ``text``."""
-        return Lines(self.ts[idx], self.starts[idx], self.ends[idx], self.text)
+        meta = self.meta
+        return Lines(self.ts[idx], self.starts[idx], self.ends[idx], self.text,
+                     None if meta is None else [meta[i] for i in idx.tolist()])
+
+    def slice(self, lo: int, hi: int) -> Lines:
+        meta = self.meta
+        return Lines(self.ts[lo:hi], self.starts[lo:hi], self.ends[lo:hi], self.text,
+                     None if meta is None else meta[lo:hi])
 
     def sizes(self) -> npt.NDArray[np.int64]:
         return self.ends - self.starts
 
     @classmethod
-    def from_list(cls, ts: npt.NDArray[np.int64], lines: list[bytes]) -> Lines:
+    def from_list(
+        cls, ts: npt.NDArray[np.int64], lines: list[bytes], meta: list[bytes] | None = None
+    ) -> Lines:
         lengths = np.fromiter(map(len, lines), dtype=np.int64, count=len(lines))
         starts = np.zeros(len(lines), dtype=np.int64)
         if len(lines) > 1:
             np.cumsum(lengths[:-1] + 1, out=starts[1:])
-        return cls(ts, starts, starts + lengths, b"\n".join(lines))
+        return cls(ts, starts, starts + lengths, b"\n".join(lines), meta)
 
 
 def encode_lines(lines: Lines) -> tuple[bytes, int]:
@@ -106,11 +124,15 @@ def encode_lines(lines: Lines) -> tuple[bytes, int]:
     else:
         text = b"\n".join(lines.line(i) for i in range(n))
     parts: list[bytes | memoryview] = [deltas.data]
+    meta = lines.meta if lines.meta is not None and any(lines.meta) else None
+    if meta is not None:
+        parts.append(np.fromiter(map(len, meta), dtype=np.uint32, count=n).data)
+        parts.append(b"".join(meta))
     if _count_newlines(text) == max(n - 1, 0):
         # no line holds a newline: the separators give the offsets, lengths need not be stored
-        magic = MAGIC_SPLIT
+        magic = MAGIC_SPLIT if meta is None else MAGIC_SPLIT_META
     else:
-        magic = MAGIC
+        magic = MAGIC if meta is None else MAGIC_META
         parts.append(lengths.data)
     parts.append(text)
     header = _HEADER.pack(magic, n, int(ts[0]) if n else 0, int(ts[-1]) if n else 0, raw)
@@ -135,16 +157,26 @@ def decode(data: bytes) -> Lines:
     if len(data) < _HEADER.size:
         raise ChunkCorruptError("chunk shorter than its header")
     magic, n, _mint, _maxt, _raw = _HEADER.unpack_from(data)
-    if magic not in (MAGIC, MAGIC_SPLIT):
+    if magic not in (MAGIC, MAGIC_SPLIT, MAGIC_META, MAGIC_SPLIT_META):
         raise ChunkCorruptError(f"bad chunk magic {magic!r}")
     try:
         body = _zstd()[1].decompress(data[_HEADER.size :])
     except zstandard.ZstdError as e:
         raise ChunkCorruptError(f"chunk does not decompress: {e}") from None
     ts = np.cumsum(np.frombuffer(body, dtype=np.int64, count=n))
+    pos = 8 * n
+    meta: list[bytes] | None = None
+    if magic in _WITH_META:
+        mlens = np.frombuffer(body, dtype=np.uint32, count=n, offset=pos).tolist()
+        pos += 4 * n
+        meta = []
+        for ln in mlens:
+            meta.append(body[pos : pos + ln])
+            pos += ln
+        magic = _WITH_META[magic]
     starts = np.zeros(n, dtype=np.int64)
     if magic == MAGIC_SPLIT:
-        text = body[8 * n :]
+        text = body[pos:]
         newlines = np.flatnonzero(np.frombuffer(text, dtype=np.uint8) == 10)
         if len(newlines) != max(n - 1, 0):
             raise ChunkCorruptError(f"chunk holds {len(newlines) + 1} lines, its header says {n}")
@@ -153,9 +185,18 @@ def decode(data: bytes) -> Lines:
         ends[:-1] = newlines
         if n:
             ends[-1] = len(text)
-        return Lines(ts, starts, ends, text)
-    lengths = np.frombuffer(body, dtype=np.uint32, count=n, offset=8 * n).astype(np.int64)
-    text = body[12 * n :]
+        return Lines(ts, starts, ends, text, meta)
+    lengths = np.frombuffer(body, dtype=np.uint32, count=n, offset=pos).astype(np.int64)
+    text = body[pos + 4 * n :]
     if n > 1:
         np.cumsum(lengths[:-1] + 1, out=starts[1:])
-    return Lines(ts, starts, starts + lengths, text)
+    return Lines(ts, starts, starts + lengths, text, meta)
+
+
+def encode_metadata(pairs: dict[str, str] | None) -> bytes:
+    """A line's structured metadata as stored (b"" for none): JSON, keys sorted."""
+    return orjson.dumps(pairs, option=orjson.OPT_SORT_KEYS) if pairs else b""
+
+
+def decode_metadata(raw: bytes) -> dict[str, str]:
+    return orjson.loads(raw) if raw else {}  # type: ignore[no-any-return]

@@ -1,9 +1,10 @@
 """Decoding Loki push requests: JSON (optionally gzip) and protobuf + snappy.
 
 JSON: ``{"streams": [{"stream": {"job": "app"}, "values": [["<unix ns>", "line"], ...]}]}``;
-a third element of a value (structured metadata) is accepted and not stored.
+a third element of a value is the line's structured metadata (``{"trace_id": "..."}``).
 Protobuf: ``logproto.PushRequest`` (streams = 1; a stream's labels = 1 as a selector string,
-entries = 2; an entry's timestamp = 1 as google.protobuf.Timestamp, line = 2), snappy block
+entries = 2; an entry's timestamp = 1 as google.protobuf.Timestamp, line = 2, structured
+metadata = 3 as name = 1 / value = 2 pairs), snappy block
 compressed, as Promtail, Alloy and the Docker driver send it.  The wire format is read here
 directly: three nested messages do not need generated code.
 """
@@ -18,9 +19,11 @@ from typing import Any
 import cramjam
 import orjson
 
+from guardia.logs.chunk import encode_metadata
 from guardia.logs.errors import LogsError
 from guardia.logs.store import PushStream
 from guardia.model import Labels
+from guardia.model.labels import is_valid_label_name
 from guardia.model.matchers import MatcherError, MatchType, parse_matchers
 from guardia.model.varint import VarintError, read_varint
 
@@ -105,11 +108,29 @@ def decode_json(body: bytes) -> list[PushStream]:
             except ValueError:
                 ts = [_ns(v[0]) for v in values]
             lines = list(map(str.encode, map(_second, values)))
+            with_meta = bool(values) and max(map(len, values)) > 2
         except (TypeError, IndexError, ValueError, AttributeError, KeyError):
             raise PushDecodeError(
                 f'streams[{i}].values: each value must be ["<unix epoch in nanoseconds>", "<line>"]'
             ) from None
-        out.append(PushStream(lbls, ts, lines))
+        meta = _json_metadata(values, i) if with_meta else None
+        out.append(PushStream(lbls, ts, lines, meta))
+    return out
+
+
+def _json_metadata(values: list[Any], i: int) -> list[bytes]:
+    out: list[bytes] = []
+    for j, v in enumerate(values):
+        m = v[2] if len(v) > 2 else None
+        if m is not None and (
+            not isinstance(m, dict) or not all(isinstance(x, str) for x in m.values())
+            or not all(is_valid_label_name(k) for k in m)
+        ):
+            raise PushDecodeError(
+                f"streams[{i}].values[{j}][2]: structured metadata must be an object of string values "
+                'with label-like names, e.g. {"trace_id": "0242ac120002"}'
+            )
+        out.append(encode_metadata(m))
     return out
 
 
@@ -172,12 +193,14 @@ def decode_protobuf(raw: bytes) -> list[PushStream]:
         labels_text = ""
         ts: list[int] = []
         lines: list[bytes] = []
+        meta: list[bytes] = []
         for fnum, fwt, fa, fb in _fields(raw, a, b):
             if fnum == 1 and fwt == 2:
                 labels_text = raw[fa:fb].decode("utf-8", "replace")
             elif fnum == 2 and fwt == 2:
                 t = 0
                 line = b""
+                pairs: dict[str, str] = {}
                 for enum_, ewt, ea, eb in _fields(raw, fa, fb):
                     if enum_ == 1 and ewt == 2:
                         secs = nanos = 0
@@ -189,13 +212,25 @@ def decode_protobuf(raw: bytes) -> list[PushStream]:
                         t = secs * 1_000_000_000 + nanos
                     elif enum_ == 2 and ewt == 2:
                         line = raw[ea:eb]
+                    elif enum_ == 3 and ewt == 2:
+                        name = value = ""
+                        for pnum, pwt, pa, pb in _fields(raw, ea, eb):
+                            if pwt == 2 and pnum == 1:
+                                name = raw[pa:pb].decode("utf-8", "replace")
+                            elif pwt == 2 and pnum == 2:
+                                value = raw[pa:pb].decode("utf-8", "replace")
+                        if not is_valid_label_name(name):
+                            raise PushDecodeError(
+                                f"structured metadata name {name!r} is not a valid label name")
+                        pairs[name] = value
                 ts.append(t)
                 lines.append(line)
-        out.append(PushStream(parse_stream_selector(labels_text), ts, lines))
+                meta.append(encode_metadata(pairs))
+        out.append(PushStream(parse_stream_selector(labels_text), ts, lines, meta if any(meta) else None))
     return out
 
 
-def encode_protobuf(streams: list[tuple[str, list[tuple[int, str]]]]) -> bytes:
+def encode_protobuf(streams: list[tuple[str, list[tuple[int, str]]]] | list[Any]) -> bytes:
     """A snappy-compressed PushRequest: what Promtail sends (tests and benchmarks use it)."""
 
     def varint(n: int) -> bytes:
@@ -215,8 +250,10 @@ def encode_protobuf(streams: list[tuple[str, list[tuple[int, str]]]]) -> bytes:
     msg = bytearray()
     for labels, entries in streams:
         body = bytearray(field(1, labels.encode()))
-        for t, line in entries:
+        for t, line, *rest in entries:
             tsmsg = varint(1 << 3) + varint(t // 1_000_000_000) + varint(2 << 3) + varint(t % 1_000_000_000)
-            body += field(2, field(1, tsmsg) + field(2, line.encode()))
+            pairs = rest[0] if rest else {}
+            sm = b"".join(field(3, field(1, k.encode()) + field(2, v.encode())) for k, v in pairs.items())
+            body += field(2, field(1, tsmsg) + field(2, line.encode()) + sm)
         msg += field(1, bytes(body))
     return bytes(cramjam.snappy.compress_raw(bytes(msg)))

@@ -17,52 +17,25 @@ import datetime as dt
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from guardia.logs.errors import LogsError
 from guardia.logs.logql.pipeline import parse_logfmt
 from guardia.logs.logql.units import duration_seconds, parse_bytes
+from guardia.logs.rewrite_stages import KINDS as REWRITE_KINDS
+from guardia.logs.rewrite_stages import build_rewrite, match_stage
+from guardia.logs.stage_base import Entry, Stage, StageConfigError, fields_allowed, to_str
 from guardia.model.labels import is_valid_label_name
 from guardia.model.re2syntax import translate
-
-
-class StageConfigError(LogsError):
-    """A pipeline stage that cannot be built; the message names the stage and field."""
-
-
-@dataclass(slots=True)
-class Entry:
-    ts: int
-    line: str
-    labels: dict[str, str]
-    extracted: dict[str, Any] = field(default_factory=dict)
-
-
-class Stage:
-    name = ""
-
-    def process(self, e: Entry) -> bool:
-        raise NotImplementedError
 
 
 def _source(e: Entry, source: str | None) -> str | None:
     if source is None:
         return e.line
     v = e.extracted.get(source)
-    return None if v is None else (v if isinstance(v, str) else _to_str(v))
-
-
-def _to_str(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    if isinstance(v, dict | list):
-        return orjson.dumps(v).decode()
-    return str(v)
+    return None if v is None else (v if isinstance(v, str) else to_str(v))
 
 
 class RegexStage(Stage):
@@ -156,7 +129,7 @@ class LabelsStage(Stage):
         for label, src in self.mapping:
             v = e.extracted.get(src)
             if v is not None and v != "":
-                e.labels[label] = _to_str(v)
+                e.labels[label] = to_str(v)
         return True
 
 
@@ -180,7 +153,7 @@ class OutputStage(Stage):
     def process(self, e: Entry) -> bool:
         v = e.extracted.get(self.source)
         if v is not None:
-            e.line = _to_str(v)
+            e.line = to_str(v)
         return True
 
 
@@ -289,7 +262,7 @@ class TimestampStage(Stage):
             return True
         # on failure Promtail keeps the read time ("fudge" and "skip" alike for a single line)
         with contextlib.suppress(ValueError):
-            e.ts = _parse_time(_to_str(v), self.fmt, self.tz)
+            e.ts = _parse_time(to_str(v), self.fmt, self.tz)
         return True
 
 
@@ -405,12 +378,6 @@ class CriStage(Stage):
         return True
 
 
-def _fields(stage: Mapping[str, Any], where: str, allowed: set[str]) -> None:
-    extra = sorted(set(stage) - allowed)
-    if extra:
-        raise StageConfigError(f"{where}: unknown field {extra[0]!r}; allowed: {', '.join(sorted(allowed))}")
-
-
 def build_stages(specs: Sequence[Any], where: str = "pipeline_stages") -> list[Stage]:
     """Promtail's ``pipeline_stages`` YAML (a list of one-key mappings) as stages.
 
@@ -425,9 +392,16 @@ def build_stages(specs: Sequence[Any], where: str = "pipeline_stages") -> list[S
             )
         kind, body = next(iter(spec.items()))
         body = body if body is not None else {}
+        loc = f"{here}.{kind}"
+        if kind in REWRITE_KINDS or kind == "match":
+            try:
+                out.append(build_rewrite(str(kind), body, loc) if kind != "match" else
+                           match_stage(body, build_stages, loc))
+            except re.error as e:
+                raise StageConfigError(f"{loc}: invalid regular expression: {e}") from None
+            continue
         if not isinstance(body, Mapping):
             raise StageConfigError(f"{here}.{kind}: must be a mapping")
-        loc = f"{here}.{kind}"
         try:
             stage = _build_one(str(kind), body, loc)
         except re.error as e:
@@ -439,18 +413,18 @@ def build_stages(specs: Sequence[Any], where: str = "pipeline_stages") -> list[S
 
 def _build_one(kind: str, body: Mapping[str, Any], loc: str) -> Stage | None:
     if kind == "regex":
-        _fields(body, loc, {"expression", "source"})
+        fields_allowed(body, loc, {"expression", "source"})
         if not body.get("expression"):
             raise StageConfigError(f"{loc}.expression is required")
         return RegexStage(str(body["expression"]), body.get("source"))
     if kind == "json":
-        _fields(body, loc, {"expressions", "source", "drop_malformed"})
+        fields_allowed(body, loc, {"expressions", "source", "drop_malformed"})
         exprs = body.get("expressions")
         if not isinstance(exprs, Mapping) or not exprs:
             raise StageConfigError(f"{loc}.expressions must map names to JMESPath expressions")
         return JsonStage(exprs, body.get("source"), bool(body.get("drop_malformed", False)))
     if kind == "logfmt":
-        _fields(body, loc, {"mapping", "source"})
+        fields_allowed(body, loc, {"mapping", "source"})
         mapping = body.get("mapping")
         if not isinstance(mapping, Mapping) or not mapping:
             raise StageConfigError(f"{loc}.mapping must map names to logfmt keys")
@@ -463,12 +437,12 @@ def _build_one(kind: str, body: Mapping[str, Any], loc: str) -> Stage | None:
             return LabelsStage({str(k): (str(v) if v else None) for k, v in body.items()})
         return StaticLabelsStage({str(k): str(v) for k, v in body.items()})
     if kind == "output":
-        _fields(body, loc, {"source"})
+        fields_allowed(body, loc, {"source"})
         if not body.get("source"):
             raise StageConfigError(f"{loc}.source is required")
         return OutputStage(str(body["source"]))
     if kind == "timestamp":
-        _fields(body, loc, {"source", "format", "location", "fallback_formats", "action_on_failure"})
+        fields_allowed(body, loc, {"source", "format", "location", "fallback_formats", "action_on_failure"})
         if not body.get("source") or not body.get("format"):
             raise StageConfigError(
                 f"{loc}: source and format are required (format: RFC3339, Unix, UnixMs, "
@@ -481,7 +455,7 @@ def _build_one(kind: str, body: Mapping[str, Any], loc: str) -> Stage | None:
             str(body.get("action_on_failure", "fudge")),
         )
     if kind == "drop":
-        _fields(
+        fields_allowed(
             body, loc, {"source", "expression", "value", "older_than", "longer_than", "drop_counter_reason"}
         )
         if body.get("expression") and body.get("value") is not None:
@@ -495,7 +469,7 @@ def _build_one(kind: str, body: Mapping[str, Any], loc: str) -> Stage | None:
             raise StageConfigError(f"{loc}: {e}") from None
         return DropStage(body.get("source"), body.get("expression"), body.get("value"), older_s, longer_b)
     if kind == "limit":
-        _fields(body, loc, {"rate", "burst", "drop", "by_label_name", "max_distinct_labels"})
+        fields_allowed(body, loc, {"rate", "burst", "drop", "by_label_name", "max_distinct_labels"})
         rate = body.get("rate")
         if not isinstance(rate, int | float) or rate <= 0:
             raise StageConfigError(f"{loc}.rate must be a positive number of lines per second")
@@ -509,7 +483,8 @@ def _build_one(kind: str, body: Mapping[str, Any], loc: str) -> Stage | None:
         return None
     raise StageConfigError(
         f"{loc}: unknown stage {kind!r}; guardia supports regex, json, logfmt, labels, "
-        "static_labels, timestamp, output, drop, limit, docker, cri, multiline"
+        "static_labels, timestamp, output, drop, limit, docker, cri, multiline, labeldrop, labelallow, "
+        "replace, template, match, structured_metadata, pack, decolorize, sampling"
     )
 
 
@@ -540,3 +515,6 @@ def build_multiline(specs: Sequence[Any], where: str = "pipeline_stages") -> Mul
 
 def run_stages(stages: Sequence[Stage], e: Entry) -> bool:
     return all(st.process(e) for st in stages)
+
+
+__all__ = ["Entry", "Stage", "StageConfigError", "build_multiline", "build_stages", "run_stages"]

@@ -66,6 +66,7 @@ class PushStream:
     labels: Labels
     ts: Sequence[int] | npt.NDArray[np.int64]
     lines: list[bytes]
+    meta: list[bytes] | None = None  # per line structured metadata (chunk.encode_metadata)
 
 
 @dataclass(slots=True)
@@ -86,6 +87,7 @@ class Stream:
     chunks: list[ChunkMeta] = field(default_factory=list)
     head_ts: list[int] = field(default_factory=list)
     head_lines: list[bytes] = field(default_factory=list)
+    head_meta: list[bytes] | None = None  # only once a line with structured metadata came
     head_bytes: int = 0
     head_sorted: bool = True
     head_first_seq: int = 0
@@ -105,11 +107,14 @@ class Stream:
         if self._head_view is None or len(self._head_view) != len(self.head_ts):
             ts = np.asarray(self.head_ts, dtype=np.int64)
             lines = self.head_lines
+            meta = self.head_meta
             if not self.head_sorted:
                 order = np.argsort(ts, kind="stable")
                 ts = ts[order]
                 lines = [lines[i] for i in order.tolist()]
-            self._head_view = Lines.from_list(ts, lines)
+                if meta is not None:
+                    meta = [meta[i] for i in order.tolist()]
+            self._head_view = Lines.from_list(ts, lines, None if meta is None else list(meta))
         return self._head_view
 
 
@@ -209,7 +214,7 @@ class LogStore:
                 s = self.streams[e.stream] if e.stream < len(self.streams) else None
                 if s is None or seq <= s.cut_seq:
                     continue
-                self._to_head(s, seq, e.ts.tolist(), e.lines, int(e.lengths.sum()))
+                self._to_head(s, seq, e.ts.tolist(), e.lines, int(e.lengths.sum()), e.meta)
                 n += len(e.lines)
         if n:
             log.info("event=logs_wal_replayed lines=%d", n)
@@ -271,6 +276,7 @@ class LogStore:
                         continue
                     s = self._new_stream(ps.labels)
                 lines = ps.lines
+                meta = ps.meta if ps.meta is not None and any(ps.meta) else None
                 lengths = np.fromiter(map(len, lines), dtype=np.uint32, count=len(lines))
                 if self.opts.max_line_bytes and int(lengths.max()) > self.opts.max_line_bytes:
                     keep = [i for i, ln in enumerate(lines) if len(ln) <= self.opts.max_line_bytes]
@@ -280,13 +286,15 @@ class LogStore:
                     )
                     ts_all = list(ps.ts)
                     lines = [lines[i] for i in keep]
+                    if meta is not None:
+                        meta = [meta[i] for i in keep]
                     tsl: Sequence[int] | npt.NDArray[np.int64] = [ts_all[i] for i in keep]
                     lengths = lengths[keep]
                     if not lines:
                         continue
                 else:
                     tsl = ps.ts
-                entries.append(WalEntry(s.id, np.asarray(tsl, dtype=np.int64), lines, lengths))
+                entries.append(WalEntry(s.id, np.asarray(tsl, dtype=np.int64), lines, lengths, meta))
                 targets.append(s)
                 heads.append(tsl if isinstance(tsl, list) else list(tsl))
             if entries:
@@ -294,7 +302,7 @@ class LogStore:
                 seq = self._seq
                 self.wal.append(seq, entries)
                 for s, e, tsl in zip(targets, entries, heads, strict=True):
-                    self._to_head(s, seq, tsl, e.lines, int(e.lengths.sum()))
+                    self._to_head(s, seq, tsl, e.lines, int(e.lengths.sum()), e.meta)
                     accepted += len(e.lines)
                 full = [s for s in targets if s.head_bytes >= self.opts.chunk_target_bytes]
                 if full:
@@ -303,7 +311,16 @@ class LogStore:
             raise PushError(problems, accepted)
         return accepted
 
-    def _to_head(self, s: Stream, seq: int, ts: list[int], lines: list[bytes], nbytes: int) -> None:
+    def _to_head(
+        self, s: Stream, seq: int, ts: list[int], lines: list[bytes], nbytes: int,
+        meta: list[bytes] | None = None,
+    ) -> None:
+        if meta is not None:
+            if s.head_meta is None:
+                s.head_meta = [b""] * len(s.head_lines)
+            s.head_meta.extend(meta)
+        elif s.head_meta is not None:
+            s.head_meta.extend([b""] * len(lines))
         if not s.head_ts:
             s.head_first_seq = seq
             s.head_started = time.monotonic()
@@ -350,6 +367,7 @@ class LogStore:
             queued += len(pieces)
             s.head_ts = []
             s.head_lines = []
+            s.head_meta = None
             s.head_bytes = 0
             s.head_sorted = True
             s._head_view = None
@@ -611,4 +629,4 @@ def _clip(lines: Lines, start: int, end: int) -> Lines:
         return lines
     lo = int(np.searchsorted(ts, start, side="left"))
     hi = int(np.searchsorted(ts, end, side="left"))
-    return Lines(ts[lo:hi], lines.starts[lo:hi], lines.ends[lo:hi], lines.text)
+    return lines.slice(lo, hi)

@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 
 from guardia.config.relabel import RelabelConfig
+from guardia.logs.chunk import encode_metadata
 from guardia.logs.errors import LogsError
 from guardia.logs.relabel import relabeled
 from guardia.logs.stages import Entry, Multiline, Stage, run_stages
@@ -40,6 +41,9 @@ log = logging.getLogger("guardia.logs.tail")
 READ_CHUNK = 4 << 20
 SIGNATURE_BYTES = 64
 _DOCKER_PATH = re.compile(r"/containers/([0-9a-f]{12,64})/[0-9a-f]{12,64}-json\.log(?:\.\d+)?$")
+
+
+_Batch = tuple[list[int], list[bytes], list[bytes]]  # per stream: timestamps, lines, metadata
 
 
 @dataclass(frozen=True)
@@ -181,7 +185,7 @@ class FileTailer:
                 f = self._open(path, target)
                 if f is not None:
                     self.files[path] = f
-        batches: dict[Labels, tuple[list[int], list[bytes]]] = {}
+        batches: dict[Labels, _Batch] = {}
         now = time.monotonic()
         for path, f in list(self.files.items()):
             if self._truncated(f):
@@ -222,7 +226,7 @@ class FileTailer:
             return True
         return bool(f.signature) and os.pread(f.fd, len(f.signature), 0) != f.signature
 
-    def _drain(self, f: _File, batches: dict[Labels, tuple[list[int], list[bytes]]], now: float) -> None:
+    def _drain(self, f: _File, batches: dict[Labels, _Batch], now: float) -> None:
         while True:
             data = os.pread(f.fd, READ_CHUNK, f.offset)
             if not data:
@@ -247,7 +251,7 @@ class FileTailer:
         self._flush_multiline(f, batches, force=False, now=now)
 
     def _add_multiline(
-        self, f: _File, line: str, batches: dict[Labels, tuple[list[int], list[bytes]]], now: float
+        self, f: _File, line: str, batches: dict[Labels, _Batch], now: float
     ) -> None:
         ml = f.target.multiline
         assert ml is not None
@@ -260,7 +264,7 @@ class FileTailer:
             self._flush_multiline(f, batches, force=True)
 
     def _flush_multiline(
-        self, f: _File, batches: dict[Labels, tuple[list[int], list[bytes]]], force: bool, now: float = 0.0
+        self, f: _File, batches: dict[Labels, _Batch], force: bool, now: float = 0.0
     ) -> None:
         if not f.pending:
             return
@@ -273,7 +277,7 @@ class FileTailer:
         self._emit(f, text, batches, ts)
 
     def _emit(
-        self, f: _File, line: str, batches: dict[Labels, tuple[list[int], list[bytes]]], ts: int | None = None
+        self, f: _File, line: str, batches: dict[Labels, _Batch], ts: int | None = None
     ) -> None:
         labels = dict(f.labels)
         e = Entry(ts if ts is not None else time.time_ns(), line, labels)
@@ -282,16 +286,18 @@ class FileTailer:
         key = Labels(e.labels)
         slot = batches.get(key)
         if slot is None:
-            slot = batches[key] = ([], [])
+            slot = batches[key] = ([], [], [])
         slot[0].append(e.ts)
         slot[1].append(e.line.encode())
+        slot[2].append(encode_metadata(e.metadata))
 
-    def _push(self, batches: dict[Labels, tuple[list[int], list[bytes]]]) -> int:
+    def _push(self, batches: dict[Labels, _Batch]) -> int:
         if not batches:
             return 0
         n = sum(len(v[1]) for v in batches.values())
         try:
-            self.store.push([PushStream(k, ts, lines) for k, (ts, lines) in batches.items()])
+            self.store.push([PushStream(k, ts, lines, meta if any(meta) else None)
+                             for k, (ts, lines, meta) in batches.items()])
         except LogsError as e:
             log.warning("event=tail_push_refused error=%r", str(e))
         self.lines_read += n

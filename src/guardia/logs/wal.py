@@ -31,16 +31,24 @@ class WalEntry:
     ts: npt.NDArray[np.int64]
     lines: list[bytes]
     lengths: npt.NDArray[np.uint32]
+    meta: list[bytes] | None = None  # structured metadata per line (chunk.encode_metadata)
+
+
+_HAS_META = 1 << 31  # set in a stream's line count when its metadata follows its lines
 
 
 def encode_record(seq: int, entries: list[WalEntry]) -> bytes:
     parts: list[bytes] = [_REC.pack(seq, len(entries))]
     for e in entries:
         n = len(e.lines)
-        parts.append(_STREAM.pack(e.stream, n))
+        meta = e.meta if e.meta is not None and any(e.meta) else None
+        parts.append(_STREAM.pack(e.stream, n | (_HAS_META if meta is not None else 0)))
         parts.append(np.asarray(e.ts, dtype=np.int64).tobytes())
         parts.append(e.lengths.astype(np.uint32, copy=False).tobytes())
         parts.extend(e.lines)
+        if meta is not None:
+            parts.append(np.fromiter(map(len, meta), dtype=np.uint32, count=n).tobytes())
+            parts.extend(meta)
     payload = b"".join(parts)
     return _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
 
@@ -51,6 +59,8 @@ def decode_record(payload: bytes) -> tuple[int, list[WalEntry]]:
     out: list[WalEntry] = []
     for _ in range(count):
         sid, n = _STREAM.unpack_from(payload, pos)
+        has_meta = bool(n & _HAS_META)
+        n &= ~_HAS_META
         pos += _STREAM.size
         ts = np.frombuffer(payload, dtype=np.int64, count=n, offset=pos).copy()
         pos += 8 * n
@@ -60,7 +70,15 @@ def decode_record(payload: bytes) -> tuple[int, list[WalEntry]]:
         for ln in lengths.tolist():
             lines.append(payload[pos : pos + ln])
             pos += ln
-        out.append(WalEntry(sid, ts, lines, lengths))
+        meta: list[bytes] | None = None
+        if has_meta:
+            mlens = np.frombuffer(payload, dtype=np.uint32, count=n, offset=pos).tolist()
+            pos += 4 * n
+            meta = []
+            for ln in mlens:
+                meta.append(payload[pos : pos + ln])
+                pos += ln
+        out.append(WalEntry(sid, ts, lines, lengths, meta))
     return seq, out
 
 

@@ -28,61 +28,21 @@ from guardia.logs.logql import (
     Result,
     ScalarResult,
     StreamsResult,
-    default_step_ns,
     parse,
 )
 from guardia.logs.logql import ast as logql_ast
-from guardia.logs.logql.units import duration_seconds
 from guardia.logs.push import PushDecodeError, decode_push
 from guardia.logs.store import LogStore
-from guardia.model.timestamps import TimestampError, parse_timestamp
 from guardia.web.envelope import ApiError, json_response
 from guardia.web.format import fmt_value
+from guardia.web.loki_index import LokiIndexApi
+from guardia.web.loki_params import NS, BadRequest, parse_step_ns, parse_time_ns
 from guardia.web.params import Params, read_params
 
+__all__ = ["NS", "LokiApi", "encode_result", "parse_step_ns", "parse_time_ns"]
+
 log = logging.getLogger("guardia.web.loki")
-NS = 1_000_000_000
 MAX_PUSH_BYTES = 64 << 20
-
-
-class _BadRequest(Exception):
-    pass
-
-
-def parse_time_ns(text: str | None, default: int) -> int:
-    """A Loki time parameter: nanoseconds (more than 10 digits), seconds (with or without a
-    fraction) or RFC 3339."""
-    if text is None or text == "":
-        return default
-    t = text.strip()
-    if t.isdigit() or (t.startswith("-") and t[1:].isdigit()):
-        n = int(t)
-        return n if len(t.lstrip("-")) > 10 else n * NS
-    try:
-        return parse_timestamp(t) * 1_000_000 if not _is_float(t) else round(float(t) * NS)
-    except TimestampError:
-        raise _BadRequest(f"invalid time {text!r}: use Unix nanoseconds, seconds or RFC 3339") from None
-
-
-def _is_float(t: str) -> bool:
-    try:
-        float(t)
-    except ValueError:
-        return False
-    return True
-
-
-def parse_step_ns(text: str | None, start: int, end: int) -> int:
-    if not text:
-        return default_step_ns(start, end)
-    try:
-        return round(float(text) * NS)
-    except ValueError:
-        pass
-    try:
-        return round(duration_seconds(text) * NS)
-    except ValueError:
-        raise _BadRequest(f"invalid step {text!r}: use seconds (15) or a duration (15s)") from None
 
 
 def _ts_text(ns: int) -> str:
@@ -164,7 +124,7 @@ class LokiApi:
         try:
             return await read_params(request)
         except ApiError as e:
-            raise _BadRequest(e.message) from None
+            raise BadRequest(e.message) from None
 
     async def push(self, request: Request) -> Response:
         body = await request.body()
@@ -197,7 +157,7 @@ class LokiApi:
             result = await asyncio.to_thread(
                 self.engine.query_range, query, start, end, step, limit, direction
             )
-        except (LogsError, _BadRequest, ValueError) as e:
+        except (LogsError, BadRequest, ValueError) as e:
             return PlainTextResponse(f"{e}\n", 400)
         data = encode_result(result, instant=False)
         data["stats"] = _stats(result, started)
@@ -219,7 +179,7 @@ class LokiApi:
                 )
             else:
                 result = await asyncio.to_thread(self.engine.query_instant, expr, t, limit, direction)
-        except (LogsError, _BadRequest, ValueError) as e:
+        except (LogsError, BadRequest, ValueError) as e:
             return PlainTextResponse(f"{e}\n", 400)
         data = encode_result(result, instant=True)
         data["stats"] = _stats(result, started)
@@ -235,7 +195,7 @@ class LokiApi:
         try:
             p = await self._params(request)
             start, end = self._range(p)
-        except _BadRequest as e:
+        except BadRequest as e:
             return PlainTextResponse(f"{e}\n", 400)
         return json_response({"status": "success", "data": self.store.label_names(start, end)})
 
@@ -248,9 +208,9 @@ class LokiApi:
             if p.get("query"):
                 expr = parse(p.get("query") or "")
                 if not isinstance(expr, logql_ast.LogSelector):
-                    raise _BadRequest('query must be a stream selector such as {job="app"}')
+                    raise BadRequest('query must be a stream selector such as {job="app"}')
                 matchers = expr.matchers
-        except (LogsError, _BadRequest) as e:
+        except (LogsError, BadRequest) as e:
             return PlainTextResponse(f"{e}\n", 400)
         return json_response(
             {"status": "success", "data": self.store.label_values(name, start, end, matchers)}
@@ -259,21 +219,21 @@ class LokiApi:
     async def series(self, request: Request) -> Response:
         try:
             p = await self._params(request)
-        except _BadRequest as e:
+        except BadRequest as e:
             return PlainTextResponse(f"{e}\n", 400)
         matches = p.getlist("match[]") or p.getlist("match")
         try:
             start, end = self._range(p)
             if not matches:
-                raise _BadRequest('at least one match[] selector is required, e.g. match[]={job="app"}')
+                raise BadRequest('at least one match[] selector is required, e.g. match[]={job="app"}')
             seen: dict[tuple[tuple[str, str], ...], None] = {}
             for m in matches:
                 expr = parse(m)
                 if not isinstance(expr, logql_ast.LogSelector):
-                    raise _BadRequest(f"match[] {m!r} must be a stream selector")
+                    raise BadRequest(f"match[] {m!r} must be a stream selector")
                 for s in self.store.select(list(expr.matchers), start, end):
                     seen[tuple(s.labels)] = None
-        except (LogsError, _BadRequest) as e:
+        except (LogsError, BadRequest) as e:
             return PlainTextResponse(f"{e}\n", 400)
         return json_response({"status": "success", "data": [dict(k) for k in seen]})
 
@@ -283,8 +243,8 @@ class LokiApi:
             start, end = self._range(p)
             expr = parse(p.get("query") or "")
             if not isinstance(expr, logql_ast.LogSelector):
-                raise _BadRequest("query must be a stream selector")
-        except (LogsError, _BadRequest) as e:
+                raise BadRequest("query must be a stream selector")
+        except (LogsError, BadRequest) as e:
             return PlainTextResponse(f"{e}\n", 400)
         return json_response(self.store.stats(list(expr.matchers), start, end))
 
@@ -309,11 +269,11 @@ class LokiApi:
         try:
             expr = parse(p.get("query") or "")
             if not isinstance(expr, logql_ast.LogSelector):
-                raise _BadRequest("tail needs a log query, not a metric query")
+                raise BadRequest("tail needs a log query, not a metric query")
             limit = int(p.get("limit") or "100")
             delay = min(int(p.get("delay_for") or "0"), 5) * NS
             start = parse_time_ns(p.get("start"), time.time_ns() - 3600 * NS)
-        except (LogsError, _BadRequest, ValueError) as e:
+        except (LogsError, BadRequest, ValueError) as e:
             await ws.close(code=1008, reason=str(e)[:120])
             return
         last = start - 1
@@ -353,8 +313,6 @@ class LokiApi:
             watcher.cancel()
 
     def routes(self) -> list[BaseRoute]:
-        from guardia.web.loki_index import LokiIndexApi
-
         gp = ["GET", "POST"]
         return [
             Route("/loki/api/v1/push", self.push, methods=["POST"], name="/loki/api/v1/push"),

@@ -27,7 +27,7 @@ from guardia.logs.store import LogStore
 from guardia.model.matchers import Matcher, MatchType
 from guardia.web.envelope import ApiError, json_response
 from guardia.web.format import fmt_value
-from guardia.web.loki_api import NS, _BadRequest, parse_step_ns, parse_time_ns
+from guardia.web.loki_params import NS, BadRequest, parse_step_ns, parse_time_ns
 from guardia.web.params import Params, read_params
 
 MAX_VOLUME_SERIES = 10_000
@@ -50,22 +50,22 @@ class LokiIndexApi:
         try:
             return await read_params(request)
         except ApiError as e:
-            raise _BadRequest(e.message) from None
+            raise BadRequest(e.message) from None
 
     def _selector_of(self, p: Params) -> tuple[Matcher, ...]:
         text = p.get("query") or ""
         if not text:
-            raise _BadRequest('query is required: a stream selector such as {job="app"}')
+            raise BadRequest('query is required: a stream selector such as {job="app"}')
         expr = parse(text)
         if not isinstance(expr, logql_ast.LogSelector) or expr.stages:
-            raise _BadRequest(f"query {text!r} must be a stream selector (label matchers only)")
+            raise BadRequest(f"query {text!r} must be a stream selector (label matchers only)")
         return expr.matchers
 
     def _range(self, p: Params) -> tuple[int, int]:
         end = parse_time_ns(p.get("end"), time.time_ns())
         start = parse_time_ns(p.get("start"), end - 3600 * NS)
         if end <= start:
-            raise _BadRequest("end must be after start")
+            raise BadRequest("end must be after start")
         return start, end
 
     def _volume_queries(
@@ -75,7 +75,7 @@ class LokiIndexApi:
         targets = _label_list(p.get("targetLabels") or "") or list(dict.fromkeys(m.name for m in matchers))
         by = p.get("aggregateBy") or "series"
         if by not in ("series", "labels"):
-            raise _BadRequest(f"aggregateBy {by!r}: use series or labels")
+            raise BadRequest(f"aggregateBy {by!r}: use series or labels")
         if by == "series":
             grouping = ", ".join(targets)
             return [(f"sum by ({grouping}) (bytes_over_time({_selector(matchers)} [{window_s}s]))", "")]
@@ -101,7 +101,7 @@ class LokiIndexApi:
                     if v == v and v > 0:
                         metric = {name: ""} if name else dict(key)
                         results.append({"metric": metric, "value": [end // NS, fmt_value(v)]})
-        except (LogsError, _BadRequest, ValueError) as e:
+        except (LogsError, BadRequest, ValueError) as e:
             return PlainTextResponse(f"{e}\n", 400)
         results.sort(key=lambda r: -float(r["value"][1]))
         return json_response({"status": "success",
@@ -125,7 +125,7 @@ class LokiIndexApi:
                     if points:
                         metric = {name: ""} if name else dict(key)
                         series.append((float(np.nansum(row)), {"metric": metric, "values": points}))
-        except (LogsError, _BadRequest, ValueError) as e:
+        except (LogsError, BadRequest, ValueError) as e:
             return PlainTextResponse(f"{e}\n", 400)
         series.sort(key=lambda s: -s[0])
         return json_response({"status": "success",
@@ -137,13 +137,13 @@ class LokiIndexApi:
             query = p.get("query") or ""
             expr = parse(query)
             if not isinstance(expr, logql_ast.LogSelector):
-                raise _BadRequest("query must be a log query such as {job=\"app\"}")
+                raise BadRequest("query must be a log query such as {job=\"app\"}")
             start, end = self._range(p)
             line_limit = int(p.get("line_limit") or "1000")
             field_limit = int(p.get("field_limit") or p.get("limit") or "1000")
             res = await asyncio.to_thread(
                 self.engine.query_range, expr, start, end, NS, line_limit, "backward")
-        except (LogsError, _BadRequest, ValueError) as e:
+        except (LogsError, BadRequest, ValueError) as e:
             return PlainTextResponse(f"{e}\n", 400)
         assert isinstance(res, StreamsResult)
         stream_labels = {k for labels, _ in res.streams for k in labels}
@@ -158,7 +158,7 @@ class LokiIndexApi:
             matchers: tuple[Matcher, ...] = ()
             if p.get("query"):
                 matchers = self._selector_of(p)
-        except (LogsError, _BadRequest, ValueError) as e:
+        except (LogsError, BadRequest, ValueError) as e:
             return PlainTextResponse(f"{e}\n", 400)
         if matchers:
             streams = self.store.select(list(matchers), start, end)

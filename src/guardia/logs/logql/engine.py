@@ -14,12 +14,13 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from guardia.logs.chunk import Lines
+from guardia.logs.chunk import Lines, decode_metadata
 from guardia.logs.errors import QueryError
 from guardia.logs.logql import ast
 from guardia.logs.logql.linefilter import chunk_filter
@@ -226,10 +227,16 @@ class LogQLEngine:
                     i = int(idx[o])
                     t = int(p.ts[i])
                     line = p.text[int(p.starts[i]) : int(p.ends[i])].decode("utf-8", "replace")
-                    if pipe is None:
+                    # structured metadata joins the line's labels (Loki answers without
+                    # categorize-labels that way: a stream per stream labels + metadata)
+                    sm = p.meta[i] if p.meta is not None else b""
+                    if pipe is None and not sm:
                         entries.append((t, seq, base_key, line))
+                    elif pipe is None:
+                        key = tuple(sorted({**stream_labels, **decode_metadata(sm)}.items()))
+                        entries.append((t, seq, key, line))
                     else:
-                        labels = dict(stream_labels)
+                        labels = {**stream_labels, **decode_metadata(sm)} if sm else dict(stream_labels)
                         out = pipe.run(t, line, labels)
                         if out is None:
                             continue
@@ -271,7 +278,8 @@ class LogQLEngine:
         u = agg.unwrap
         by_bytes = agg.op in ("bytes_over_time", "bytes_rate")
         out: dict[LabelKey, tuple[list[I64], list[F64]]] = {}
-        if not rest and u is None:
+        with_meta = any(p.meta is not None for sc in scans for p in sc.pieces)
+        if not rest and u is None and not with_meta:
             for sc in scans:
                 if not sc.pieces:
                     continue
@@ -289,8 +297,10 @@ class LogQLEngine:
                 acc: dict[LabelKey, tuple[list[int], list[float]]] = {}
                 for p in sc.pieces:
                     text = p.text
-                    for t, a, b in zip(p.ts.tolist(), p.starts.tolist(), p.ends.tolist(), strict=True):
-                        labels = dict(stream_labels)
+                    metas = p.meta if p.meta is not None else repeat(b"")
+                    rows = zip(p.ts.tolist(), p.starts.tolist(), p.ends.tolist(), metas, strict=False)
+                    for t, a, b, sm in rows:
+                        labels = {**stream_labels, **decode_metadata(sm)} if sm else dict(stream_labels)
                         line = pipe.run(t, text[a:b].decode("utf-8", "replace"), labels)
                         if line is None:
                             continue

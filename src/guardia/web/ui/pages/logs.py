@@ -34,6 +34,7 @@ from guardia.logs.logql import ast as logql_ast
 from guardia.logs.logql.units import duration_seconds
 from guardia.logs.store import LogStore
 from guardia.model.matchers import MatcherError, MatchType, parse_matchers
+from guardia.web.loki_params import BadRequest, parse_time_ns
 from guardia.web.slo_chart import line_chart
 from guardia.web.ui.render import Page, render
 from guardia.web.ui.sources import UiSources
@@ -83,11 +84,9 @@ def range_ns(text: str) -> int:
 
 def end_ns(text: str, now: int) -> int:
     """The range's end: empty for now, Unix seconds, or RFC 3339."""
-    from guardia.web.loki_api import _BadRequest, parse_time_ns
-
     try:
         return parse_time_ns(text, now)
-    except _BadRequest as e:
+    except BadRequest as e:
         raise ValueError(str(e)) from None
 
 
