@@ -167,12 +167,7 @@ def decode(data: bytes) -> Lines:
     pos = 8 * n
     meta: list[bytes] | None = None
     if magic in _WITH_META:
-        mlens = np.frombuffer(body, dtype=np.uint32, count=n, offset=pos).tolist()
-        pos += 4 * n
-        meta = []
-        for ln in mlens:
-            meta.append(body[pos : pos + ln])
-            pos += ln
+        meta, pos = read_sized(body, n, pos)
         magic = _WITH_META[magic]
     starts = np.zeros(n, dtype=np.int64)
     if magic == MAGIC_SPLIT:
@@ -191,6 +186,18 @@ def decode(data: bytes) -> Lines:
     if n > 1:
         np.cumsum(lengths[:-1] + 1, out=starts[1:])
     return Lines(ts, starts, starts + lengths, text, meta)
+
+
+def read_sized(buf: bytes, n: int, pos: int) -> tuple[list[bytes], int]:
+    """``n`` uint32 lengths at ``pos``, then as many byte strings back to back (the layout the
+    WAL and chunks use for metadata): the strings and the position after them."""
+    lengths = np.frombuffer(buf, dtype=np.uint32, count=n, offset=pos).tolist()
+    pos += 4 * n
+    out: list[bytes] = []
+    for ln in lengths:
+        out.append(buf[pos : pos + ln])
+        pos += ln
+    return out, pos
 
 
 def encode_metadata(pairs: dict[str, str] | None) -> bytes:

@@ -22,7 +22,7 @@ from guardia.logs.logql import ast as logql_ast
 from guardia.logs.logql import parse
 from guardia.logs.logql.pipeline import Pipeline
 from guardia.logs.logql.templates import compile_template
-from guardia.logs.stage_base import Entry, Stage, StageConfigError, fields_allowed, to_str
+from guardia.logs.stage_base import Entry, LabelsStage, Stage, StageConfigError, fields_allowed, to_str
 from guardia.model.labels import is_valid_label_name
 from guardia.model.re2syntax import translate
 
@@ -154,20 +154,13 @@ class MatchStage(Stage):
         return all(st.process(e) for st in self.stages)
 
 
-class StructuredMetadataStage(Stage):
+class StructuredMetadataStage(LabelsStage):
+    """``labels``, but into the line's structured metadata (no new stream per value)."""
+
     name = "structured_metadata"
 
-    def __init__(self, mapping: Mapping[str, str | None]) -> None:
-        self.mapping = [(k, v or k) for k, v in mapping.items()]
-
-    def process(self, e: Entry) -> bool:
-        for name, src in self.mapping:
-            v = e.extracted.get(src)
-            if v is None:
-                v = e.labels.get(src)
-            if v is not None and v != "":
-                e.metadata[name] = to_str(v)
-        return True
+    def target(self, e: Entry) -> dict[str, str]:
+        return e.metadata
 
 
 class PackStage(Stage):

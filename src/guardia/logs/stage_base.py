@@ -46,3 +46,21 @@ def fields_allowed(stage: Mapping[str, Any], where: str, allowed: set[str]) -> N
     extra = sorted(set(stage) - allowed)
     if extra:
         raise StageConfigError(f"{where}: unknown field {extra[0]!r}; allowed: {', '.join(sorted(allowed))}")
+
+
+class LabelsStage(Stage):
+    name = "labels"
+
+    def __init__(self, mapping: Mapping[str, str | None]) -> None:
+        self.mapping = [(k, v or k) for k, v in mapping.items()]
+
+    def target(self, e: Entry) -> dict[str, str]:
+        return e.labels
+
+    def process(self, e: Entry) -> bool:
+        out = self.target(e)
+        for label, src in self.mapping:
+            v = e.extracted.get(src)
+            if v is not None and v != "":
+                out[label] = to_str(v)
+        return True

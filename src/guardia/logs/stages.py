@@ -26,7 +26,7 @@ from guardia.logs.logql.pipeline import parse_logfmt
 from guardia.logs.logql.units import duration_seconds, parse_bytes
 from guardia.logs.rewrite_stages import KINDS as REWRITE_KINDS
 from guardia.logs.rewrite_stages import build_rewrite, match_stage
-from guardia.logs.stage_base import Entry, Stage, StageConfigError, fields_allowed, to_str
+from guardia.logs.stage_base import Entry, LabelsStage, Stage, StageConfigError, fields_allowed, to_str
 from guardia.model.labels import is_valid_label_name
 from guardia.model.re2syntax import translate
 
@@ -116,20 +116,6 @@ class LogfmtStage(Stage):
         for k, v in pairs:
             if k in self.mapping:
                 e.extracted[self.mapping[k]] = v
-        return True
-
-
-class LabelsStage(Stage):
-    name = "labels"
-
-    def __init__(self, mapping: Mapping[str, str | None]) -> None:
-        self.mapping = [(k, v or k) for k, v in mapping.items()]
-
-    def process(self, e: Entry) -> bool:
-        for label, src in self.mapping:
-            v = e.extracted.get(src)
-            if v is not None and v != "":
-                e.labels[label] = to_str(v)
         return True
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from guardia.logs.chunk import read_sized
+
 _FRAME = struct.Struct("<II")  # payload length, crc32
 _REC = struct.Struct("<QI")  # seq, streams
 _STREAM = struct.Struct("<II")  # stream id, lines
@@ -72,12 +74,7 @@ def decode_record(payload: bytes) -> tuple[int, list[WalEntry]]:
             pos += ln
         meta: list[bytes] | None = None
         if has_meta:
-            mlens = np.frombuffer(payload, dtype=np.uint32, count=n, offset=pos).tolist()
-            pos += 4 * n
-            meta = []
-            for ln in mlens:
-                meta.append(payload[pos : pos + ln])
-                pos += ln
+            meta, pos = read_sized(payload, n, pos)
         out.append(WalEntry(sid, ts, lines, lengths, meta))
     return seq, out
 
