@@ -59,6 +59,13 @@ _CANON = {
 }
 
 
+_LEVEL_REGEXP = '`(?i)\\b(?:level|lvl|severity|loglevel)"?\\s*[=:]\\s*"?(?P<level>[a-z]+)`'
+
+
+def _has_parser(expr: logql_ast.LogSelector) -> bool:
+    return any(isinstance(st, logql_ast.Parser) for st in expr.stages)
+
+
 def level_of(labels: Mapping[str, str], line: str) -> str:
     """The level a line is shown with: a level-like label, else a ``level=`` field or a level
     word in the line, else ``unknown``."""
@@ -270,7 +277,10 @@ class LogsPages:
             assert isinstance(result, StreamsResult)
             ctx["rows"], ctx["common"] = log_rows(result, direction, limit)
             # the volume: every matching line, not only the page shown, counted per step by level
-            vol_q = f"sum by (level) (count_over_time({query} [{step // NS}s]))"
+            # a query without a parser gets the level a `level=`/`"level":` field gives (a
+            # stream label named level wins: the extraction is then level_extracted)
+            detect = "" if _has_parser(expr) else f" | regexp {_LEVEL_REGEXP}"
+            vol_q = f"sum by (level) (count_over_time({query}{detect} [{step // NS}s]))"
             try:
                 vol = await asyncio.to_thread(self.engine.query_range, vol_q, start + step, end, step, limit)
                 assert isinstance(vol, MatrixResult)
