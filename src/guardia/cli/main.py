@@ -66,6 +66,10 @@ _COMMANDS: dict[str, tuple[str | None, list[tuple[str, str]]]] = {
         "Start monitoring something: instrument an app and write its scrape job, rules and dashboard.",
         [("app", "guardia.cli.init_app")],
     ),
+    "report": (
+        "Operations reports from stored data, every figure with its PromQL.",
+        [("ops", "guardia.cli.report")],
+    ),
     "dashboards": (
         "Manage dashboards (Grafana's JSON model) on a running guardia.",
         [("import", "guardia.cli.dashboards")],

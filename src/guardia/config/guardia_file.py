@@ -33,6 +33,8 @@ class GuardiaSections:
     slos: tuple[Any, ...] = ()
     web: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     logs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # read by guardia.reports (metrics, targets, schedules: see docs/reports.md)
+    reports: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def freeze(obj: Any) -> Any:
@@ -117,6 +119,10 @@ def parse_guardia_sections(src: YamlSource, own: dict[str, Any]) -> tuple[Guardi
         err(("logs",), "logs must be a mapping (scrape_configs, retention, limits, rule_files: "
             "see docs/logs.md)")
         logs = None
+    reports = own.get("reports")
+    if reports is not None and not isinstance(reports, dict):
+        err(("reports",), "reports must be a mapping (metrics, targets, schedules: see docs/reports.md)")
+        reports = None
     sections = GuardiaSections(
         alertmanager_inline=am_inline,
         alertmanager_file=am_file,
@@ -125,6 +131,7 @@ def parse_guardia_sections(src: YamlSource, own: dict[str, Any]) -> tuple[Guardi
         slos=lists["slos"],
         web=freeze(web or {}),
         logs=freeze(logs or {}),
+        reports=freeze(reports or {}),
     )
     return sections, issues
 

@@ -22,7 +22,7 @@ class Kind(enum.StrEnum):
 
 
 GUARDIA_KEYS = frozenset({
-    "alertmanager", "probes", "probe_modules", "status_pages", "checks", "slos", "web", "logs",
+    "alertmanager", "probes", "probe_modules", "status_pages", "checks", "slos", "web", "logs", "reports",
 })
 PROMETHEUS_KEYS = frozenset({
     "global", "alerting", "rule_files", "scrape_config_files", "scrape_configs", "storage",

@@ -1,0 +1,164 @@
+"""Where a report reads its data: guardia's engine over a store, or any Prometheus API.
+
+The sections ask three things: an instant vector, a range query's matrix and the raw samples
+of a selector over a time range (outages, alerts and deployments need the real sample times,
+not a step grid).  ``EngineSource`` answers them in-process (a data directory opened
+read-only, or the server's own store); ``HttpSource`` over ``/api/v1/query`` and
+``/api/v1/query_range`` of a running guardia, a Prometheus, Thanos or VictoriaMetrics, so a
+report can be written from the data a team already has.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from guardia.model import Labels, format_duration
+from guardia.storage.interface import Queryable
+
+
+class SourceError(RuntimeError):
+    """A query the data source refused or could not answer; the message says which."""
+
+
+class SourceUnreachable(SourceError):
+    """The data source did not answer at all: no report can be written from it."""
+
+
+class Points(NamedTuple):
+    """One series of a matrix: label set, timestamps (ms) and values."""
+
+    labels: Labels
+    t: npt.NDArray[np.int64]
+    v: npt.NDArray[np.float64]
+
+
+class Source(Protocol):
+    description: str
+
+    def instant(self, expr: str, t_ms: int) -> list[tuple[Labels, float]]: ...
+
+    def range(self, expr: str, start_ms: int, end_ms: int, step_ms: int) -> list[Points]: ...
+
+    def raw(self, selector: str, start_ms: int, end_ms: int) -> list[Points]: ...
+
+
+def raw_expr(selector: str, start_ms: int, end_ms: int) -> str:
+    """The instant query whose answer is ``selector``'s raw samples in (start, end]."""
+    return f"{selector}[{format_duration(max(1, end_ms - start_ms))}]"
+
+
+class EngineSource:
+    """Queries through guardia's PromQL engine over a ``Queryable`` (store or data dir)."""
+
+    def __init__(self, engine: Any, storage: Queryable, description: str = "guardia store") -> None:
+        self.engine = engine
+        self.storage = storage
+        self.description = description
+
+    def _run(self, call: Any, *args: Any) -> Any:
+        from guardia.promql import PromQLError
+
+        try:
+            return call(self.storage, *args)
+        except PromQLError as e:
+            raise SourceError(f"{args[0]}: {e}") from e
+
+    def instant(self, expr: str, t_ms: int) -> list[tuple[Labels, float]]:
+        r = self._run(self.engine.instant, expr, t_ms)
+        if r.type == "scalar":
+            return [(Labels(), float(r.value[1]))]
+        if r.type != "vector":
+            raise SourceError(f"{expr}: expected an instant vector, got a {r.type}")
+        return [(s.labels, s.v) for s in r.value]
+
+    def range(self, expr: str, start_ms: int, end_ms: int, step_ms: int) -> list[Points]:
+        r = self._run(self.engine.range, expr, start_ms, end_ms, step_ms)
+        return [Points(s.labels, np.asarray(s.timestamps, dtype=np.int64),
+                       np.asarray(s.values, dtype=np.float64)) for s in r.value]
+
+    def raw(self, selector: str, start_ms: int, end_ms: int) -> list[Points]:
+        expr = raw_expr(selector, start_ms, end_ms)
+        r = self._run(self.engine.instant, expr, end_ms)
+        return [Points(s.labels, np.asarray(s.timestamps, dtype=np.int64),
+                       np.asarray(s.values, dtype=np.float64)) for s in r.value]
+
+
+def _matrix(result: Sequence[dict[str, Any]]) -> list[Points]:
+    out = []
+    for s in result:
+        pts = s.get("values") or []
+        t = np.fromiter((round(float(p[0]) * 1000) for p in pts), dtype=np.int64, count=len(pts))
+        v = np.fromiter((float(p[1]) for p in pts), dtype=np.float64, count=len(pts))
+        out.append(Points(Labels(s["metric"]), t, v))
+    return out
+
+
+class HttpSource:
+    """Queries over a Prometheus API v1 (``--url``)."""
+
+    def __init__(self, url: str, timeout_s: float = 120.0) -> None:
+        import httpx
+
+        self.base = url.rstrip("/")
+        self.description = self.base
+        self._client = httpx.Client(timeout=timeout_s)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _call(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        import httpx
+
+        url = f"{self.base}{path}"
+        try:
+            r = self._client.post(url, data=params)
+        except httpx.HTTPError as e:
+            raise SourceUnreachable(f"cannot reach {url}: {e}") from e
+        try:
+            body = r.json()
+        except ValueError:
+            raise SourceError(f"{url} answered {r.status_code} without a Prometheus API body: "
+                              "is --url a Prometheus-API server?") from None
+        if body.get("status") != "success":
+            raise SourceError(f"{params.get('query', '')}: {body.get('errorType')}: {body.get('error')}")
+        data: dict[str, Any] = body["data"]
+        return data
+
+    def instant(self, expr: str, t_ms: int) -> list[tuple[Labels, float]]:
+        data = self._call("/api/v1/query", {"query": expr, "time": f"{t_ms / 1000:.3f}"})
+        if data["resultType"] == "scalar":
+            return [(Labels(), float(data["result"][1]))]
+        if data["resultType"] != "vector":
+            raise SourceError(f"{expr}: expected an instant vector, got a {data['resultType']}")
+        return [(Labels(s["metric"]), float(s["value"][1])) for s in data["result"]]
+
+    def range(self, expr: str, start_ms: int, end_ms: int, step_ms: int) -> list[Points]:
+        data = self._call("/api/v1/query_range", {
+            "query": expr, "start": f"{start_ms / 1000:.3f}", "end": f"{end_ms / 1000:.3f}",
+            "step": f"{step_ms / 1000:.3f}"})
+        return _matrix(data["result"])
+
+    def raw(self, selector: str, start_ms: int, end_ms: int) -> list[Points]:
+        expr = raw_expr(selector, start_ms, end_ms)
+        data = self._call("/api/v1/query", {"query": expr, "time": f"{end_ms / 1000:.3f}"})
+        if data["resultType"] != "matrix":
+            raise SourceError(f"{expr}: expected a range vector, got a {data['resultType']}")
+        return _matrix(data["result"])
+
+
+def finite(points: Sequence[Points]) -> list[Points]:
+    """Drop NaN values (staleness markers over HTTP arrive as NaN)."""
+    out = []
+    for p in points:
+        keep = np.isfinite(p.v) | np.isinf(p.v)
+        out.append(p if bool(keep.all()) else Points(p.labels, p.t[keep], p.v[keep]))
+    return out
+
+
+def value_or_none(v: float) -> float | None:
+    return None if math.isnan(v) else v
