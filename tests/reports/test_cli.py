@@ -65,8 +65,9 @@ def _when(ms: int) -> str:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--format", "docx"], "--format 'docx': use one of md, json"),
+    (["--format", "docx"], "--format 'docx': use one of md, json, html, pdf"),
     (["--window", "yesterday"], "yesterday"),
+    (["--format", "pdf"], "--format pdf needs --output FILE.pdf"),
     (["--since-deploy", "v9.9.9"], "no deployment of version 'v9.9.9'"),
 ])
 def test_bad_input_says_what_to_do(data_dir: Path, args: list[str], message: str) -> None:

@@ -23,12 +23,12 @@ HELP = (
     "  guardia report ops --window 24h --baseline 7d\n"
     "  guardia report ops --service api --format json --url http://127.0.0.1:9090\n"
     "  guardia report ops --since-deploy v1.4.2 --data-dir /var/lib/guardia --config guardia.yml\n"
-    "  guardia report ops --format md --output ops.md\n"
+    "  guardia report ops --format pdf --output ops.pdf\n"
 )
 
 app = typer.Typer(help=HELP)
 
-FORMATS = ("md", "json")
+FORMATS = ("md", "json", "html", "pdf")
 
 
 def _fail(msg: str) -> typer.Exit:
@@ -62,7 +62,7 @@ def ops(
     baseline: str = typer.Option("7d", "--baseline", help="The baseline: this long before the window."),
     service: str = typer.Option("", "--service", help="Only this service (the job label; deployments' "
                                 "service label)."),
-    fmt: str = typer.Option("md", "--format", "-f", help="md or json."),
+    fmt: str = typer.Option("md", "--format", "-f", help="md, json, html or pdf."),
     url: str = typer.Option("", "--url", help="A Prometheus-API server to read from."),
     data_dir: str = typer.Option("", "--data-dir", "--storage.tsdb.path",
                                  help="A guardia data directory to read from (read-only)."),
@@ -72,6 +72,9 @@ def ops(
     config: str = typer.Option("", "--config", help="guardia.yml: its slos: give the error-rate targets, "
                                "its reports: the metric names and targets."),
     end: str = typer.Option("", "--end", help="End of the window (RFC 3339 or Unix seconds); default now."),
+    explore_url: str = typer.Option("", "--explore-url", help="Base URL of the guardia whose /explore "
+                                     "page the HTML report links each query to (default: --url, or "
+                                     "http://127.0.0.1:9090)."),
     output: str = typer.Option("", "--output", "-o",
                                help="Write the report to this file (required for pdf)."),
 ) -> None:
@@ -80,6 +83,7 @@ def ops(
     from guardia.model.timestamps import TimestampError
     from guardia.reports.build import ReportRequest, build_report
     from guardia.reports.events import DeploymentNotFound, find_deployment
+    from guardia.reports.pdf import PdfError
     from guardia.reports.render import render
     from guardia.reports.settings import SettingsError, parse_settings
     from guardia.reports.source import SourceError
@@ -111,8 +115,8 @@ def ops(
         req = ReportRequest(window_ms, baseline_ms, end_ms, service, since_deploy, deploy_ms,
                             settings=settings, slos=slos)
         report = build_report(source, req)
-        body = render(report, fmt)
-    except (SourceError, DeploymentNotFound) as e:
+        body = render(report, fmt, explore_url or url or "http://127.0.0.1:9090")
+    except (SourceError, DeploymentNotFound, PdfError) as e:
         raise _fail(str(e)) from None
     finally:
         closer()

@@ -14,4 +14,13 @@ def render(report: Report, fmt: str, explore_base: str = "") -> bytes:
         from guardia.reports.markdown import render_markdown
 
         return render_markdown(report).encode()
+    if fmt == "html":
+        from guardia.reports.html import render_html
+
+        return render_html(report, explore_base).encode()
+    if fmt == "pdf":
+        from guardia.reports.html import render_html
+        from guardia.reports.pdf import html_to_pdf
+
+        return html_to_pdf(render_html(report, explore_base))
     raise ValueError(f"unknown report format {fmt!r}")
