@@ -55,6 +55,8 @@ from guardia.probes.status import StatusStore, alert_sync_loop
 from guardia.probes.subscribers import SubscriberNotifier
 from guardia.probes.uptime import UptimeCache
 from guardia.promql import Engine, EngineOptions, Sample
+from guardia.reports.schedule import ReportScheduler
+from guardia.reports.source import EngineSource
 from guardia.rules import Group, Notifier, RuleManager, RuleQueryError
 from guardia.rules.query import QueryFunc, engine_query_func, remote_query_func
 from guardia.scrape import ScrapeManager
@@ -75,6 +77,7 @@ from guardia.web import (
     deployments_api,
     no_alertmanager,
     probe_pages,
+    report_pages,
     slo_api,
     slo_pages,
 )
@@ -229,6 +232,7 @@ class GuardiaProcess:
     slos: SLOService
     checks: CheckService
     audit: AuditService
+    reports: ReportScheduler
     logs: LogsService
     log_rules: RuleManager
     alertmanager: Alertmanager | None
@@ -449,6 +453,12 @@ class GuardiaProcess:
             delivery=self._delivery_status)
         self.reloaders.append(Reloader("audit", self.audit.apply_config))
         routes.extend(audit_api.routes(self.audit))
+        self.reports = ReportScheduler(
+            Path(opts.storage_path) / "reports", EngineSource(self.engine, self.storage),
+            external_url=external_url, slos=lambda: self.slos.slos,
+            alertmanager=lambda: self.config.alertmanager if self.config else None)
+        self.reloaders.append(Reloader("reports", self.reports.apply_config))
+        routes.extend(report_pages.routes(self.reports))
         self._build_logs(cfg, external_url, routes)
         self._status_site = site
         self.dashboards = DashboardStore(Path(opts.storage_path) / "dashboards")
@@ -605,6 +615,7 @@ class GuardiaProcess:
         await self.checks.start()
         self._on_stop.push_async_callback(_bounded, self.checks.stop, 2)
         self._tasks.append(asyncio.create_task(self.audit.run(self._stop), name="audit"))
+        self._tasks.append(asyncio.create_task(self.reports.run(self._stop), name="reports"))
         await self.logs.start()
         self._on_stop.push_async_callback(_bounded, self.logs.stop, 3)
         await self.log_rules.start()
@@ -633,7 +644,8 @@ class GuardiaProcess:
         # subsystem route at the same path; public status pages live under /status/{slug}
         extra_pages = [*slo_pages.ui_pages(self.slos), *probe_pages.ui_pages(self.probes),
                        *audit_api.ui_pages(self.audit), audit_page(self.auth),
-                       *logs_pages(self.logs.store, self.logs.engine)]
+                       *logs_pages(self.logs.store, self.logs.engine),
+                       *report_pages.ui_pages(self.reports)]
         extra_routes[:0] = [*ui_routes(ui, extra_pages=extra_pages), *auth_routes(self.auth, prefix)]
         app = create_app(
             AppDeps(
