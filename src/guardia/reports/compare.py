@@ -15,7 +15,7 @@ Render = Callable[[str], str]  # a range duration -> the expression over it
 
 
 def compared(ctx: Ctx, name: str, unit: str, expr: Render, *, extra: dict[str, str] | None = None,
-             judge: bool = True, check: bool = True) -> list[Figure]:
+             judge: bool = True, check: bool = True, signal: str = "") -> list[Figure]:
     """One figure per label set ``expr`` returns over the window.
 
     ``expr(d)`` is the query over a range ``d``: evaluated with the window's length at its
@@ -23,7 +23,8 @@ def compared(ctx: Ctx, name: str, unit: str, expr: Render, *, extra: dict[str, s
     the interval every interval over both (the values the test compares).  With ``judge``, a
     significantly higher value fails (latency, error rate: higher is worse); otherwise the
     figure is a fact and the test is reported with it.  No series at all: not evaluated
-    (and, for a ``check``, a ``no_data`` figure).
+    (and, for a ``check``, a ``no_data`` figure).  With ``signal``, the per-interval series are
+    kept for the anomaly scores, which read no data of their own.
     """
     w = ctx.window
     q_value, q_base, q_iv = expr(w.w), expr(w.b), expr(w.i)
@@ -35,6 +36,8 @@ def compared(ctx: Ctx, name: str, unit: str, expr: Render, *, extra: dict[str, s
         return [fig] if fig is not None else []
     bases = ctx.at_baseline(q_base) if w.baseline_length > 0 else {}
     cur, base = ctx.per_interval(q_iv)
+    if signal:
+        ctx.signals[signal] = (q_iv, cur, base)
     out = []
     for labels in sorted(values):
         v = values[labels]

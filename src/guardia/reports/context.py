@@ -71,6 +71,8 @@ class Ctx:
     service: str = ""
     slos: list[Any] = field(default_factory=list)
     not_evaluated: list[NotEvaluated] = field(default_factory=list)
+    # per-interval series of window and baseline by signal, for the anomaly scores
+    signals: dict[str, tuple[str, dict[Labels, Points], dict[Labels, Points]]] = field(default_factory=dict)
 
     @property
     def by(self) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from guardia.reports.compare import compared
-from guardia.reports.context import Ctx, label_dict
+from guardia.reports.context import Ctx
 from guardia.reports.figures import Figure, Section
 
 
@@ -23,7 +23,9 @@ def latency(ctx: Ctx) -> Section:
             def expr(d: str, q: float = q, bucket: str = bucket) -> str:
                 return f"histogram_quantile({q:g}, sum by ({by}, le) (rate({bucket}[{d}])))"
 
-            sec.figures.extend(compared(ctx, _qname(q), "seconds", expr, extra={"histogram": hist}))
+            signal = f"{_qname(q)}:{hist}" if q == 0.95 else ""
+            sec.figures.extend(compared(ctx, _qname(q), "seconds", expr, extra={"histogram": hist},
+                                        signal=signal))
     sec.notes.append(
         "Quantiles are estimated from the histogram buckets (linear interpolation inside a bucket, "
         "as histogram_quantile does), over the whole window and the whole baseline. A change is "
@@ -50,7 +52,7 @@ def error_rates(ctx: Ctx) -> Section:
     total = ctx.sel(m.requests)
     slo_targets = {s.service: s for s in ctx.slos}
 
-    figures = compared(ctx, "error_rate", "ratio", lambda d: error_ratio(ctx, d))
+    figures = compared(ctx, "error_rate", "ratio", lambda d: error_ratio(ctx, d), signal="error_rate")
     default_target = ctx.settings.targets.error_rate
     for fig in figures:
         if fig.value is None:
@@ -59,9 +61,9 @@ def error_rates(ctx: Ctx) -> Section:
         svc = fig.labels.get(by, "")
         slo = slo_targets.get(svc)
         target = slo.budget if slo is not None else default_target
-        success = Figure("success_rate", dict(fig.labels), 1 - fig.value, "ratio", fig.query,
+        success = Figure("success_rate", dict(fig.labels), 1 - fig.value, "ratio", f"1 - (\n{fig.query}\n)",
                          baseline=None if fig.baseline is None else 1 - fig.baseline,
-                         baseline_query=fig.baseline_query, verdict="info",
+                         baseline_query=f"1 - (\n{fig.baseline_query}\n)", verdict="info",
                          note="1 − error rate")
         if target is not None:
             fig.target, fig.target_op = target, "<="
@@ -76,9 +78,9 @@ def error_rates(ctx: Ctx) -> Section:
             ctx.missing("error_rate_target", dict(fig.labels), "no target: no SLO names this service "
                         "and reports.targets.error_rate is not set", fig.query, check=False)
         sec.figures.extend([fig, success])
-    total_q = f"sum by ({by}) (increase({total}[{ctx.window.w}]))"
-    for labels, v in sorted(ctx.at_end(total_q).items()):
-        sec.figures.append(Figure("requests", label_dict(labels), v, "count", total_q))
+    sec.figures.extend(compared(ctx, "request_rate", "requests/s",
+                                lambda d: f"sum by ({by}) (rate({total}[{d}]))", judge=False, check=False,
+                                signal="request_rate"))
     sec.figures.extend(_slo_figures(ctx))
     sec.notes.append(f"error rate = requests whose {' or '.join(m.error_labels)} matches "
                      f"{m.error_regex} ÷ all requests ({m.requests}); targets come from the SLOs "

@@ -16,9 +16,11 @@ def resources(ctx: Ctx) -> Section:
     by = ctx.by
     cpu, mem = ctx.sel(m.cpu), ctx.sel(m.memory)
     sec.figures.extend(compared(ctx, "cpu_cores", "cores",
-                                lambda d: f"sum by ({by}) (rate({cpu}[{d}]))", judge=False))
+                                lambda d: f"sum by ({by}) (rate({cpu}[{d}]))", judge=False,
+                                signal="cpu_cores"))
     sec.figures.extend(compared(ctx, "memory", "bytes",
-                                lambda d: f"sum by ({by}) (avg_over_time({mem}[{d}]))", judge=False))
+                                lambda d: f"sum by ({by}) (avg_over_time({mem}[{d}]))", judge=False,
+                                signal="memory"))
     sec.figures.extend(memory_leak(ctx))
     node_cpu = ctx.sel("node_cpu_seconds_total", 'mode="idle"')
     sec.figures.extend(compared(
