@@ -125,3 +125,18 @@ def test_a_late_sample_in_an_unsettled_step_is_seen_on_reload(tmp_path: Path) ->
         assert second.value[0].values[-1] == 5.0 and len(second.value[0].values) == 21
     finally:
         d.close()
+
+
+def test_a_view_lets_go_of_its_reads_once_every_panel_is_answered(db: Any) -> None:
+    from guardia.web.ui.pages.dashboards import View
+
+    shared = SharedReads(db)
+    shared.select([Matcher.equal("__name__", "temperature")], T0, T0 + N * STEP)
+    view = View(ctx=None, reader=StoreReader(shared, Engine()), shared=shared, now=T0,  # type: ignore[arg-type]
+                made=0.0, expected=2)
+    view.answered()
+    assert shared.select([Matcher.equal("__name__", "temperature")], T0, T0 + N * STEP).labels
+    assert (shared.reads, shared.shared) == (1, 1)
+    view.answered()
+    shared.select([Matcher.equal("__name__", "temperature")], T0, T0 + N * STEP)
+    assert shared.reads == 2  # read again: the view had let go

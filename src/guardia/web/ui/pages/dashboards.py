@@ -10,7 +10,7 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from starlette.requests import Request
@@ -31,7 +31,7 @@ TIME_CHOICES = [("now-15m", "Last 15 minutes"), ("now-1h", "Last 1 hour"), ("now
                 ("now-24h", "Last 24 hours"), ("now-7d", "Last 7 days")]
 REFRESH_CHOICES = ["", "5s", "10s", "30s", "1m", "5m", "15m"]
 VIEW_TTL_S = 60.0
-VIEWS_WITH_READS = 4
+VIEWS_WITH_READS = 2
 
 
 def _params(request: Request) -> dict[str, list[str]]:
@@ -51,6 +51,18 @@ class View:
     shared: SharedReads
     now: int
     made: float
+    # panel requests the page will make (0: not known); once all are answered, the reads
+    # are let go rather than held until newer views push them out
+    expected: int = 0
+    served: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answered(self) -> None:
+        with self.lock:
+            self.served += 1
+            done = 0 < self.expected <= self.served
+        if done:
+            self.shared.clear()
 
 
 class _Views:
@@ -156,14 +168,20 @@ async def dashboard_page(request: Request, ui: UiSources) -> Response:
     error = ""
     ctx: DashboardContext | None = None
     now = _now(ui) // 1000 * 1000
+    view: View | None = None
     try:
-        ctx = (await asyncio.to_thread(dashboard_view, ui, s, params, now)).ctx
+        view = await asyncio.to_thread(dashboard_view, ui, s, params, now)
+        ctx = view.ctx
     except TimeRangeError as e:
         error = str(e)
     d = s.dashboard
+    sections = layout(d, ctx.scope if ctx else {})
+    if view is not None:
+        view.expected = sum(1 for sec in sections for v in sec.panels
+                            if v.panel.supported and v.panel.type != "text")
     return render(
         request, ui, "dashboard.html", title=d.title, stored=s, dash=d, ctx=ctx,
-        sections=layout(d, ctx.scope if ctx else {}),
+        sections=sections,
         error=error, time_from=(params.get("from") or [d.time_from])[0],
         time_to=(params.get("to") or [d.time_to])[0],
         refresh=(params.get("refresh") or [d.refresh])[0], time_choices=TIME_CHOICES,
@@ -202,7 +220,10 @@ async def panel_endpoint(request: Request, ui: UiSources) -> Response:
             if isinstance(fixed, str):
                 return {"state": "error", "error": fixed}
             ctx = replace(ctx, scope=scoped(ctx.scope, fixed))
-        return panel_data(panel, ctx, panel_reader(ui, view), ui.scrape_interval_ms())
+        try:
+            return panel_data(panel, ctx, panel_reader(ui, view), ui.scrape_interval_ms())
+        finally:
+            view.answered()
 
     return JSONResponse(await asyncio.to_thread(run))
 
