@@ -74,6 +74,7 @@ RULES: tuple[Rule, ...] = (
     _r(POST, r"/api/v1/acks", EDITOR, "alert.ack"),
     _r(frozenset({"DELETE"}), rf"/api/v1/acks/{_SEG}", EDITOR, "alert.unack"),
     _r(POST, r"/api/v1/deployments", EDITOR, "deployment.record"),
+    _r(POST, rf"/api/v1/reports/{_SEG}/run", EDITOR, "report.run"),  # it delivers to receivers
     _r(READ, rf"/status/{_SEG}/manage", EDITOR),
     _r(POST, rf"/status/{_SEG}/manage/incidents", EDITOR, "incident.create"),
     _r(POST, rf"/status/{_SEG}/manage/incidents/{_SEG}", EDITOR, "incident.update"),
@@ -99,6 +100,7 @@ RULES: tuple[Rule, ...] = (
              r"|audit|readiness)",
        VIEWER),
     _r(READ, r"/(d|slos)/.+|/slos", VIEWER),
+    _r(READ, rf"/reports(/{_SEG})?", VIEWER),
 )
 
 _FALLBACK = Rule(ANY, re.compile(""), ADMIN)
