@@ -9,27 +9,19 @@ includes a sample there, Prometheus 3 and guardia do not).
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from guardia.promql import Engine
 from guardia.reports import EngineSource, HttpSource, Report, ReportRequest, build_report
+from tests.prometheus_backfill import backfilled_prometheus
 from tests.reports import synth
 
 pytestmark = pytest.mark.skipif(
     shutil.which("prometheus") is None or shutil.which("promtool") is None,
     reason="Debian's prometheus package (prometheus, promtool) is not installed")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _openmetrics(ds: synth.Dataset) -> str:
@@ -57,34 +49,9 @@ def shifted() -> tuple[synth.Dataset, int]:
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory, shifted: tuple[synth.Dataset, int]) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("prom")
-    (tmp / "history.om").write_text(_openmetrics(shifted[0]))
-    subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(tmp / "history.om"),
-                    str(tmp / "data")], check=True, capture_output=True, timeout=300)
-    (tmp / "prometheus.yml").write_text("global: {scrape_interval: 1m}\n")
-    port = _free_port()
-    proc = subprocess.Popen(
-        ["prometheus", f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=30d"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                r = httpx.get(url + "/api/v1/query", params={"query": "count(count_over_time(up[1d]))"},
-                              timeout=2)
-                if r.json()["data"]["result"]:
-                    break
-            except (httpx.HTTPError, ValueError, KeyError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("Prometheus did not load the backfilled blocks within 90s")
-            time.sleep(0.3)
+    with backfilled_prometheus(tmp_path_factory.mktemp("prom"), _openmetrics(shifted[0]),
+                               "count(count_over_time(up[1d]))") as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def _close(a: object, b: object) -> bool:

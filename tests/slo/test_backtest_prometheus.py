@@ -6,20 +6,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 
 from guardia.promql import Engine
 from guardia.slo import load_file
 from guardia.slo.backtest import backtest, engine_queries
+from tests.prometheus_backfill import backfilled_prometheus
 from tests.slo.synth import MIN, Traffic
 
 DATA = Path(__file__).parent / "data"
@@ -28,12 +27,6 @@ SRC = str(Path(__file__).resolve().parents[2] / "src")
 pytestmark = pytest.mark.skipif(
     shutil.which("prometheus") is None or shutil.which("promtool") is None,
     reason="Debian's prometheus package (prometheus, promtool) is not installed")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def history() -> Traffic:
@@ -56,33 +49,8 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
         for t, v in zip(tr.times().tolist(), np.asarray(values).tolist(), strict=True):
             lines.append(f'http_requests_total{{job="api",status="{status}"}} {v:.0f} {t / 1000:.3f}')
     lines.append("# EOF")
-    (tmp / "history.om").write_text("\n".join(lines) + "\n")
-    subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(tmp / "history.om"),
-                    str(tmp / "data")], check=True, capture_output=True, timeout=120)
-    (tmp / "prometheus.yml").write_text("global: {scrape_interval: 1m}\n")
-    port = _free_port()
-    proc = subprocess.Popen(
-        ["prometheus", f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=30d"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                r = httpx.get(url + "/api/v1/query", params={"query": "count(http_requests_total)"},
-                              timeout=2)
-                if r.json()["data"]["result"]:
-                    break
-            except (httpx.HTTPError, ValueError, KeyError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("Prometheus did not load the backfilled blocks within 60s")
-            time.sleep(0.3)
+    with backfilled_prometheus(tmp, "\n".join(lines) + "\n", "count(http_requests_total)") as url:
         yield url, tr
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_backtest_through_prometheus_finds_what_guardia_finds(prometheus: tuple[str, Traffic]) -> None:
