@@ -67,10 +67,9 @@ class SubscriberNotifier:
         if spec is None:
             return
         try:
-            loop = asyncio.get_running_loop()
+            asyncio.get_running_loop()
         except RuntimeError:
             return  # no loop (a command-line edit): nothing to deliver from here
-        del loop
         for sub in self.store.page_subscribers(page):
             self._spawn(self._deliver(spec, sub, obj, what))
 
