@@ -106,3 +106,50 @@ async def test_a_reload_is_one_loop_over_the_registered_reloaders(tmp_path: Path
         assert proc.registry.get_sample_value("prometheus_config_last_reload_successful") == 0.0
     finally:
         await proc.shutdown()
+
+
+async def test_accepted_connections_turn_nagle_off() -> None:
+    """A keep-alive response goes out in two writes (headers, then body); with Nagle on, the
+    second waits for the client's delayed ACK, 40 ms per request on Linux. asyncio disables
+    Nagle only when the socket says it is TCP, which the listener decides."""
+    import asyncio
+    import socket
+
+    from guardia.server import listen_socket
+
+    seen: list[int] = []
+
+    async def on_conn(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        writer.close()
+
+    listener = listen_socket("127.0.0.1", 0)
+    server = await asyncio.start_server(on_conn, sock=listener)
+    try:
+        port = listener.getsockname()[1]
+        _, w = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(50):
+            if seen:
+                break
+            await asyncio.sleep(0.02)
+        w.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert seen and seen[0] != 0
+
+
+async def test_keep_alive_requests_to_the_served_app_reuse_one_connection(tmp_path: Path) -> None:
+    """The served listener (the one ``guardia serve`` uses) answers many requests on one
+    keep-alive connection, the pattern Grafana and Prometheus use."""
+    proc = _process(tmp_path)
+    await proc.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://{proc.listen}",
+                                     limits=httpx.Limits(max_connections=1)) as c:
+            for _ in range(5):
+                r = await c.post("/api/v1/query", data={"query": "1+1"})
+                assert r.json()["data"]["result"][1] == "2"
+    finally:
+        await proc.shutdown()
