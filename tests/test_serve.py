@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -65,12 +66,37 @@ class Serve:
             time.sleep(0.25)
         raise AssertionError(f"up{{job={job!r}}} never became 1:\n{self.log.read_text()}")
 
+    def query_until(self, expr: str, timeout: float = 20) -> list[dict[str, object]]:
+        """The instant query's result once it is not empty: what a subsystem started by serve
+        (probes, checks) writes appears after its first run, not at readiness."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            r = self.http.get("/api/v1/query", params={"query": expr}).json()
+            if r["status"] == "success" and r["data"]["result"]:
+                return list(r["data"]["result"])
+            time.sleep(0.25)
+        raise AssertionError(f"{expr} returned nothing:\n{self.log.read_text()}")
+
     def stop(self) -> float:
         started = time.monotonic()
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(15)
         self.http.close()
         return time.monotonic() - started
+
+
+@contextlib.contextmanager
+def serving(tmp: Path, config: str) -> Iterator[Serve]:
+    """``guardia serve`` on ``config`` (written to tmp/guardia.yml), ready, stopped afterwards."""
+    cfg = tmp / "guardia.yml"
+    cfg.write_text(config)
+    s = Serve(tmp, "--config.file", str(cfg))
+    try:
+        s.wait_ready()
+        yield s
+    finally:
+        if s.proc.poll() is None:
+            s.stop()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_serve import Serve
+from tests.test_serve import Serve, serving
 
 PLUGIN = Path(__file__).parent / "plugins" / "check_queue.sh"
 
@@ -40,36 +40,19 @@ def session_table():
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Serve]:
-    cfg = tmp_path / "guardia.yml"
-    cfg.write_text(CONFIG.format(plugin=PLUGIN))
     (tmp_path / "teamchecks.py").write_text(MODULE)
-    s = Serve(tmp_path, "--config.file", str(cfg))
-    try:
-        s.wait_ready()
+    with serving(tmp_path, CONFIG.format(plugin=PLUGIN)) as s:
         yield s
-    finally:
-        if s.proc.poll() is None:
-            s.stop()
-
-
-def _query(s: Serve, expr: str, timeout: float = 20) -> list[dict[str, object]]:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        r = s.http.get("/api/v1/query", params={"query": expr}).json()
-        if r["status"] == "success" and r["data"]["result"]:
-            return list(r["data"]["result"])
-        time.sleep(0.25)
-    raise AssertionError(f"{expr} returned nothing:\n{s.log.read_text()}")
 
 
 def test_checks_in_a_running_guardia(served: Serve, tmp_path: Path) -> None:
     s = served
-    [row] = _query(s, 'guardia_check_value{check="queue", perfdata="age"}')
+    [row] = s.query_until('guardia_check_value{check="queue", perfdata="age"}')
     assert row["metric"] == {"__name__": "guardia_check_value", "check": "queue", "team": "ops",  # type: ignore[comparison-overlap]
                              "perfdata": "age", "unit": "seconds"}
-    assert _query(s, 'guardia_check_status{check="queue"} == 1')
-    assert _query(s, 'guardia_check_success{check="session_table"} == 1')
-    assert _query(s, "guardia_check_duration_seconds")
+    assert s.query_until('guardia_check_status{check="queue"} == 1')
+    assert s.query_until('guardia_check_success{check="session_table"} == 1')
+    assert s.query_until("guardia_check_duration_seconds")
     groups = {g["name"]: g for g in s.http.get("/api/v1/rules").json()["data"]["groups"]}
     rules = groups["check:session_table"]["rules"]
     assert groups["check:session_table"]["file"] == "checks"
@@ -77,7 +60,7 @@ def test_checks_in_a_running_guardia(served: Serve, tmp_path: Path) -> None:
         ("session_table", 'guardia_check_value{check="session_table"} > 50000', "warning"),
         ("session_table", 'guardia_check_value{check="session_table"} > 100000', "critical"),
     ]
-    [alert] = _query(s, 'ALERTS{alertname="session_table", alertstate="firing"}')
+    [alert] = s.query_until('ALERTS{alertname="session_table", alertstate="firing"}')
     assert alert["metric"]["severity"] == "warning" and alert["metric"]["table"] == "django_session"  # type: ignore[index]
     listed = {c["name"]: c for c in s.http.get("/api/v1/checks").json()["data"]}
     assert listed["queue"]["status"] == "warning" and listed["queue"]["message"] == "QUEUE WARNING - 70 jobs"
@@ -87,11 +70,11 @@ def test_checks_in_a_running_guardia(served: Serve, tmp_path: Path) -> None:
     r = s.http.post("/api/v1/deployments", json={"service": "api", "version": "1.2.0", "status": "success",
                                                  "started": now - 300, "finished": now - 1, "commit": "abc"})
     assert r.status_code == 200 and r.json()["data"]["leadTimeSeconds"] == pytest.approx(299)
-    [info] = _query(s, "count_over_time(guardia_deployment_info[1h])")
+    [info] = s.query_until("count_over_time(guardia_deployment_info[1h])")
     assert info["metric"] == {"service": "api", "version": "1.2.0", "status": "success", "commit": "abc"}
-    [lead] = _query(s, "last_over_time(guardia_deployment_lead_time_seconds[1h])")
+    [lead] = s.query_until("last_over_time(guardia_deployment_lead_time_seconds[1h])")
     assert float(lead["value"][1]) == pytest.approx(299)  # type: ignore[index]
-    assert _query(s, 'guardia_check_value{check="dora_deployments", service="api"} == 1')
+    assert s.query_until('guardia_check_value{check="dora_deployments", service="api"} == 1')
     bad = s.http.post("/api/v1/deployments", json={"service": "api", "version": "1", "status": "done"})
     assert bad.status_code == 400 and bad.json()["error"].startswith("status 'done' must be one of")
     # a broken checks section is refused with file, line and the check's name; the old checks run on

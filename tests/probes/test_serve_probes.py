@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.probes.conftest import Targets
-from tests.test_serve import Serve
+from tests.test_serve import Serve, serving
 
 CONFIG = """
 scrape_configs: []
@@ -26,33 +25,16 @@ probes:
 
 @pytest.fixture
 def served(tmp_path: Path, targets: Targets) -> Iterator[Serve]:
-    cfg = tmp_path / "guardia.yml"
-    cfg.write_text(CONFIG.format(http=targets.http))
-    s = Serve(tmp_path, "--config.file", str(cfg))
-    try:
-        s.wait_ready()
+    with serving(tmp_path, CONFIG.format(http=targets.http)) as s:
         yield s
-    finally:
-        if s.proc.poll() is None:
-            s.stop()
-
-
-def _query(s: Serve, expr: str, timeout: float = 15) -> list[dict[str, object]]:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        r = s.http.get("/api/v1/query", params={"query": expr}).json()
-        if r["status"] == "success" and r["data"]["result"]:
-            return list(r["data"]["result"])
-        time.sleep(0.25)
-    raise AssertionError(f"{expr} returned nothing:\n{s.log.read_text()}")
 
 
 def test_probe_series_pushes_and_reload(served: Serve, targets: Targets, tmp_path: Path) -> None:
     s = served
-    [row] = _query(s, 'probe_success{job="api"} == 1')
+    [row] = s.query_until('probe_success{job="api"} == 1')
     assert row["metric"] == {"__name__": "probe_success", "job": "api",  # type: ignore[comparison-overlap]
                              "instance": f"http://{targets.http}/health"}
-    assert _query(s, 'probe_http_duration_seconds{job="api",phase="processing"}')
+    assert s.query_until('probe_http_duration_seconds{job="api",phase="processing"}')
     # guardia as an external Prometheus's blackbox exporter
     text = s.http.get("/probe", params={"target": f"http://{targets.http}/health", "module": "http_2xx"}).text
     assert "probe_success 1" in text and 'probe_http_duration_seconds{phase="connect"}' in text
@@ -64,5 +46,5 @@ def test_probe_series_pushes_and_reload(served: Serve, targets: Targets, tmp_pat
     cfg.write_text(cfg.read_text().replace("module: http_2xx", "module: http_2xxx"))
     r = s.http.post("/-/reload")
     assert r.status_code == 500 and "guardia.yml:5" in r.text and "http_2xxx" in r.text
-    before = len(_query(s, 'count_over_time(probe_success{job="api"}[1m])'))
+    before = len(s.query_until('count_over_time(probe_success{job="api"}[1m])'))
     assert before == 1
