@@ -112,6 +112,7 @@ class ServeOptions:
     storage_path: str = "data"
     retention_time_ms: int = 15 * 24 * 3600 * 1000
     retention_size: int = 0
+    wal_keep_for_remote_bytes: int = 2 << 30
     lookback_delta_ms: int = 5 * 60 * 1000
     query_timeout_ms: int = 2 * 60 * 1000
     query_max_samples: int = 50_000_000
@@ -182,7 +183,8 @@ class _Server(uvicorn.Server):
 
 def open_storage(opts: ServeOptions, registry: CollectorRegistry) -> TSDB:
     """The embedded TSDB at ``--storage.tsdb.path`` with the retention flags applied."""
-    options = TSDBOptions(retention_ms=opts.retention_time_ms, retention_bytes=opts.retention_size)
+    options = TSDBOptions(retention_ms=opts.retention_time_ms, retention_bytes=opts.retention_size,
+                          wal_keep_for_remote_bytes=opts.wal_keep_for_remote_bytes)
     return TSDB.open(opts.storage_path, options, registry)
 
 
@@ -400,6 +402,8 @@ class GuardiaProcess:
         data = Path(opts.storage_path)
         self.remote_write = RemoteWriteStorage(data / "wal", data / "remote_write", self.registry,
                                                metadata=self._scraped_metadata)
+        if isinstance(self.storage, TSDB):  # checkpoints keep what a queue has not sent
+            self.storage.wal_readers = self.remote_write.lowest_segment
         self.reloaders.append(
             Reloader("remote_write", lambda c: self.remote_write.apply_config(c.prometheus))
         )

@@ -72,6 +72,11 @@ def serve(
         "--storage.tsdb.retention.size",
         help="Delete oldest blocks beyond this size (e.g. 10GB; 0 = off).",
     ),
+    wal_keep_size: str = typer.Option(
+        "2GB",
+        "--storage.remote.wal-keep-size",
+        help="WAL kept past a checkpoint for remote_write queues still sending it (0 = none).",
+    ),
     lookback_delta: str = typer.Option(
         "5m", "--query.lookback-delta", help="How far back a query looks for the latest sample."
     ),
@@ -126,6 +131,7 @@ def serve(
         "storage.tsdb.path": storage_path,
         "storage.tsdb.retention.time": retention_time,
         "storage.tsdb.retention.size": retention_size,
+        "storage.remote.wal-keep-size": wal_keep_size,
         "query.lookback-delta": lookback_delta,
         "query.timeout": query_timeout,
         "query.max-samples": str(query_max_samples),
@@ -144,6 +150,7 @@ def serve(
         storage_path=storage_path,
         retention_time_ms=_duration(retention_time, "--storage.tsdb.retention.time"),
         retention_size=parse_size(retention_size),
+        wal_keep_for_remote_bytes=parse_size(wal_keep_size),
         lookback_delta_ms=_duration(lookback_delta, "--query.lookback-delta"),
         query_timeout_ms=_duration(query_timeout, "--query.timeout"),
         query_max_samples=query_max_samples,

@@ -3,8 +3,8 @@
 Remote write sends what was committed, in commit order, from the WAL rather than from a
 queue in memory, as Prometheus's ``wlog.Watcher`` does: a sender that falls behind (a receiver
 down for an hour, a restart of guardia) picks up where its saved ``Position`` says, and nothing
-committed since is lost while the WAL still holds it.  The WAL keeps its segments until the
-head is cut into a block and a checkpoint replaces them (2-3 hours of data by default);
+committed since is lost while the WAL still holds it.  A checkpoint keeps the segments the
+slowest sender has not read (``TSDB._wal_keep_from``, up to ``--storage.remote.wal-keep-size``);
 samples in segments deleted before a sender read them are gone, and the watcher says so.
 
 Series records map the WAL's dense series refs to label sets; they are learned from the

@@ -18,6 +18,7 @@ from guardia.config.prometheus import PrometheusConfig, RemoteWriteConfig
 from guardia.storage.remote.metadata import MetadataSource
 from guardia.storage.remote.metrics import RemoteWriteMetrics
 from guardia.storage.remote.queue_manager import QueueManager, state_file
+from guardia.storage.tsdb import wal
 
 log = logging.getLogger("guardia.storage.remote")
 
@@ -68,6 +69,23 @@ class RemoteWriteStorage:
 
     async def stop(self) -> None:
         await asyncio.gather(*(q.stop() for _, q in self.queues.values()))
+
+    def lowest_segment(self) -> int | None:
+        """The oldest WAL segment a queue still has to send (from its saved position), or
+        None when no queue has one: what the store's checkpoint must keep.  Read from the
+        saved positions, not the readers', since a restart resumes from those; a position at
+        the end of a segment needs only the ones after it."""
+        segments = []
+        for _, q in list(self.queues.values()):
+            p = q.load_position()
+            if p is None:
+                continue
+            try:
+                done = p.offset >= (self.waldir / wal.segment_name(p.segment)).stat().st_size
+            except FileNotFoundError:
+                done = True  # already gone: the queue resumes at the next one
+            segments.append(p.segment + 1 if done else p.segment)
+        return min(segments) if segments else None
 
     def lowest_position(self) -> tuple[int, int] | None:
         """The WAL position every queue has passed (what an agent may delete before)."""

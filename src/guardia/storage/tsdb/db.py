@@ -19,7 +19,7 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,6 +102,9 @@ class TSDB:
         self.replay = ReplayReport()
         self._closed = False
         self._head_cuts = 0
+        # The oldest WAL segment a reader outside the store (remote write) still needs, or
+        # None: a checkpoint keeps the segments from there on (see ``_wal_keep_from``).
+        self.wal_readers: Callable[[], int | None] | None = None
 
     @classmethod
     def open(
@@ -384,9 +387,51 @@ class TSDB:
             if self._wal is None:
                 return
             upto = self._wal.rotate()
-            wal.write_checkpoint(self.path / "wal", upto, self._checkpoint_records())
+            keep_from = self._wal_keep_from(upto)
+            wal.write_checkpoint(self.path / "wal", upto, self._checkpoint_records(), keep_from)
             self.metrics.checkpoints.inc()
             self.metrics.wal_truncations.inc()
+
+    def _wal_keep_from(self, upto: int) -> int | None:
+        """The first segment up to ``upto`` a checkpoint must not delete, or None.
+
+        A remote write queue reads the WAL, not the head: deleting segments it has not sent
+        would lose those samples for good (a receiver down across a head cut).  The segments
+        from the slowest queue's saved position on are kept, at most
+        ``wal_keep_for_remote_bytes`` of them; beyond that the oldest go, and the loss is
+        logged here as well as by the queue when it finds them gone."""
+        if self.wal_readers is None:
+            return None
+        try:
+            needed = self.wal_readers()
+        except Exception:  # a reader's state that cannot be read must not stop checkpoints
+            log.exception("event=wal_readers_unknown action=checkpoint_without_keeping")
+            return None
+        if needed is None or needed > upto:
+            return None
+        waldir = self.path / "wal"
+        segs = [s for s in wal.list_segments(waldir) if needed <= s <= upto]
+        budget = self.options.wal_keep_for_remote_bytes
+        total = 0
+        keep_from: int | None = None
+        for s in reversed(segs):  # the newest first: an outage's oldest samples go first
+            size = 0
+            with contextlib.suppress(FileNotFoundError):
+                size = (waldir / wal.segment_name(s)).stat().st_size
+            if total + size > budget:
+                break
+            total += size
+            keep_from = s
+        dropped = [s for s in segs if keep_from is None or s < keep_from]
+        if dropped:
+            log.warning("event=wal_unsent_segments_deleted segments=%d first=%d last=%d limit_bytes=%d "
+                        "reason=%r", len(dropped), dropped[0], dropped[-1], budget,
+                        "remote write has not sent them and keeping them would pass "
+                        "--storage.remote.wal-keep-size")
+        if keep_from is not None:
+            log.info("event=wal_segments_kept_for_remote_write first=%d upto=%d bytes=%d", keep_from,
+                     upto, total)
+        return keep_from
 
     def _checkpoint_records(self) -> Iterator[bytes]:
         yield from self.head.checkpoint_records()

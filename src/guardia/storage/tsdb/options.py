@@ -34,6 +34,9 @@ class TSDBOptions:
     head_zstd_level: int = 1
     block_zstd_level: int = 9
     max_block_range_ms: int = 0  # 0: 10% of retention, capped at 31 days, as Prometheus
+    # WAL segments a checkpoint covers but a remote write queue has not sent are kept, up
+    # to this many bytes (the oldest go first beyond it); 0 keeps none (Prometheus's way)
+    wal_keep_for_remote_bytes: int = 2 << 30
 
     def compaction_ranges(self) -> list[int]:
         """Block widths compaction builds: 2h, 6h, 18h, ... up to the maximum range."""

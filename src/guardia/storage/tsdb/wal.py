@@ -342,8 +342,12 @@ class WALWriter:
                 self._fd = -1
 
 
-def write_checkpoint(waldir: Path, upto: int, records: Iterator[bytes]) -> Path:
-    """Write ``checkpoint.<upto>`` atomically and delete what it replaces."""
+def write_checkpoint(waldir: Path, upto: int, records: Iterator[bytes], keep_from: int | None = None) -> Path:
+    """Write ``checkpoint.<upto>`` atomically and delete what it replaces.
+
+    Segments from ``keep_from`` on are left in place even when the checkpoint covers them:
+    a remote write queue still has to read them.  Replay never reads them again (it starts
+    after the checkpoint's number), so keeping them costs disk, not correctness."""
     final = waldir / f"checkpoint.{upto:08d}"
     tmp = waldir / f"checkpoint.{upto:08d}.tmp"
     if tmp.exists():
@@ -360,7 +364,7 @@ def write_checkpoint(waldir: Path, upto: int, records: Iterator[bytes]) -> Path:
     os.replace(tmp, final)
     _fsync_dir(waldir)
     for s in list_segments(waldir):
-        if s <= upto:
+        if s <= upto and (keep_from is None or s < keep_from):
             (waldir / segment_name(s)).unlink()
     for p in waldir.iterdir():
         if p.is_dir() and p.name.startswith("checkpoint.") and p != final:
