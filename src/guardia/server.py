@@ -400,10 +400,13 @@ class GuardiaProcess:
         self.scrape = ScrapeManager(self.storage, self.registry, base_dir=Path(self.config_path).parent)
         self.reloaders.append(Reloader("scrape", lambda c: self.scrape.apply_config(c.prometheus)))
         data = Path(opts.storage_path)
-        self.remote_write = RemoteWriteStorage(data / "wal", data / "remote_write", self.registry,
-                                               metadata=self._scraped_metadata)
-        if isinstance(self.storage, TSDB):  # checkpoints keep what a queue has not sent
-            self.storage.wal_readers = self.remote_write.lowest_segment
+        tsdb = self.storage if isinstance(self.storage, TSDB) else None
+        self.remote_write = RemoteWriteStorage(
+            data / "wal", data / "remote_write", self.registry, metadata=self._scraped_metadata,
+            highest_appended_ms=(lambda: max(0, tsdb.head.maxt)) if tsdb is not None else None,
+        )
+        if tsdb is not None:  # checkpoints keep what a queue has not sent
+            tsdb.wal_readers = self.remote_write.lowest_segment
         self.reloaders.append(
             Reloader("remote_write", lambda c: self.remote_write.apply_config(c.prometheus))
         )
@@ -717,7 +720,8 @@ class GuardiaProcess:
         self.reloaders.append(Reloader("scrape", lambda c: self.scrape.apply_config(c.prometheus)))
         data = Path(opts.agent_storage_path)
         self.remote_write = RemoteWriteStorage(store.waldir, data / "remote_write", self.registry,
-                                               metadata=self._scraped_metadata)
+                                               metadata=self._scraped_metadata,
+                                               highest_appended_ms=lambda: store.highest_ms)
         self.reloaders.append(
             Reloader("remote_write", lambda c: self.remote_write.apply_config(c.prometheus))
         )

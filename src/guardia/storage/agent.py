@@ -49,6 +49,7 @@ class AgentStorage:
         self._pending = bytearray()
         self._lock = threading.Lock()
         self._closed = False
+        self.highest_ms = 0  # the newest sample timestamp appended (remote write's lag metric)
         path.mkdir(parents=True, exist_ok=True)
         self._lockfd = os.open(path / "lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -116,6 +117,9 @@ class AgentStorage:
             else:
                 recs.append(wal.frame(wal.REC_SAMPLES, wal.encode_samples(refs, t, vs)))
             self._wal.write(b"".join(recs))
+            hi = t if isinstance(t, int) else int(t.max()) if t.size else 0
+            if hi > self.highest_ms:
+                self.highest_ms = hi
         return AppendStats(appended=int(refs.shape[0]))
 
     # -- truncation --------------------------------------------------------------------------

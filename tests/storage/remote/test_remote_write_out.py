@@ -193,3 +193,46 @@ def test_an_outage_and_a_restart_lose_nothing(tmp_path: Path, procs: list[Proc])
     mine = _window(_raw_from_api(g, '{job="guardia"}', end, 20), lo, hi)
     assert sum(len(s) for s in mine.values()) > 1000
     _eventually_same(mine, lambda: _window(_raw_from_victoria(vm, '{job="guardia"}', start - 1, end), lo, hi))
+
+
+def _lag_s(g: Proc) -> float:
+    """highest_timestamp (appended locally) - highest_sent (acknowledged), from /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    vals: dict[str, float] = {}
+    for fam in text_string_to_metric_families(g.http.get("/metrics").text):
+        for s in fam.samples:
+            if s.name == "prometheus_remote_storage_highest_timestamp_in_seconds" or (
+                s.name == "prometheus_remote_storage_queue_highest_sent_timestamp_seconds"
+                and s.labels.get("remote_name") == "vm"
+            ):
+                vals[s.name] = s.value
+    return vals["prometheus_remote_storage_highest_timestamp_in_seconds"] - vals[
+        "prometheus_remote_storage_queue_highest_sent_timestamp_seconds"]
+
+
+def test_the_lag_grows_while_the_receiver_is_down(tmp_path: Path, procs: list[Proc]) -> None:
+    """As in Prometheus, the highest timestamp is what the local store took, not what the queue
+    read: with the receiver killed the queue stands still and the lag grows with the outage."""
+    vm = victoria(tmp_path)
+    procs.append(vm.start())
+    port = free_port()
+    g = guardia(tmp_path, _config(tmp_path, port, {"vm": vm.url}), port)
+    procs.append(g.start())
+    _wait_for_sample_at(vm, time.time() - 0.5)
+    assert _lag_s(g) < 2.5
+    assert vm.proc is not None
+    vm.proc.kill()  # killed, not stopped
+    vm.proc.wait()
+    vm.proc = None
+    time.sleep(1.5)
+    first = _lag_s(g)
+    time.sleep(4)
+    second = _lag_s(g)
+    assert second - first >= 3  # scraped every 500 ms: the lag follows the wall clock
+    assert second >= 4.5
+    vm.start()  # back: the queue catches up and the lag falls back
+    deadline = time.time() + 30
+    while _lag_s(g) > 2.5:
+        assert time.time() < deadline, f"lag still {_lag_s(g)} s after the receiver came back"
+        time.sleep(0.3)

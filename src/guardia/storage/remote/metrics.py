@@ -7,6 +7,7 @@ a queue removed by a reload takes its series with it."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -22,6 +23,7 @@ class RemoteWriteMetrics:
         self.highest_ts = Gauge("prometheus_remote_storage_highest_timestamp_in_seconds",
                                 "Highest timestamp that has come into the remote storage via the WAL, "
                                 "in seconds since epoch.", registry=r)
+        self.highest_ts.set_function(self._highest_seconds)
         self.sent = Counter("prometheus_remote_storage_samples",
                             "Total number of samples sent to remote storage.", _Q, registry=r)
         self.failed = Counter("prometheus_remote_storage_samples_failed",
@@ -56,12 +58,25 @@ class RemoteWriteMetrics:
                              registry=r)
 
         self._highest_ms = 0
+        self._appended: Callable[[], int] | None = None
+
+    def follow_appended(self, highest_appended_ms: Callable[[], int]) -> None:
+        """Take the highest timestamp from the local store's appends, as Prometheus does: a
+        queue stuck behind a dead receiver reads nothing new, so a figure taken from its
+        reads would stand still with the queue, and the lag against
+        ``queue_highest_sent_timestamp_seconds`` would not grow during an outage."""
+        self._appended = highest_appended_ms
 
     def observe_highest(self, t_ms: int) -> None:
-        """The newest sample timestamp read from the WAL (by any queue) so far."""
+        """A timestamp a queue read from the WAL (never above what was appended; the figure
+        for stores that cannot say what they hold)."""
         if t_ms > self._highest_ms:
             self._highest_ms = t_ms
-            self.highest_ts.set(t_ms / 1000)
+
+    def _highest_seconds(self) -> float:
+        if self._appended is not None:
+            self.observe_highest(self._appended())
+        return self._highest_ms / 1000
 
     def queue(self, name: str, url: str) -> QueueMetrics:
         k = (name, url)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -27,10 +28,13 @@ class RemoteWriteStorage:
     """Owns the queues; ``apply_config`` is its reloader, ``stop`` ends them all."""
 
     def __init__(self, waldir: Path, state_dir: Path, registry: CollectorRegistry | None,
-                 metadata: MetadataSource | None = None) -> None:
+                 metadata: MetadataSource | None = None,
+                 highest_appended_ms: Callable[[], int] | None = None) -> None:
         self.waldir = waldir
         self.state_dir = state_dir
         self.metrics = RemoteWriteMetrics(registry)
+        if highest_appended_ms is not None:
+            self.metrics.follow_appended(highest_appended_ms)
         self.metadata = metadata
         self.queues: dict[tuple[str, str], tuple[object, QueueManager]] = {}
         self._started = False
