@@ -7,6 +7,13 @@ are appended to chunk segment files and described by records in an append-only i
 each record remembering the WAL sequence its head covered so replay never adds a line twice.
 Retention deletes whole chunk segments by age and by total size.
 
+Cut heads are compressed at zstd's fast level (``chunk.FAST_LEVEL``) so ingestion spends
+little CPU on them; ``compact`` later rewrites the segments holding such chunks (or holding
+space freed by deletions) at ``chunk.LEVEL``, the level the storage target needs, into new
+segments, swaps the index atomically and removes the old segments.  It runs from
+``maintain`` once no push has come for ``compact_idle_s`` seconds, or when fast chunks pile up
+past ``compact_backlog_bytes``.
+
 Layout under ``path``: ``wal/NNNNNNNN`` (WAL segments), ``chunks/NNNNNNNN`` (chunk
 segments), ``index`` (streams and chunk records, CRC framed).
 """
@@ -21,9 +28,10 @@ import threading
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -57,6 +65,10 @@ class StoreOptions:
     max_wal_segments: int = 4
     fsync: bool = False
     cache_bytes: int = 64 << 20
+    # level of chunks cut on the ingest path; compaction brings them to chunk.LEVEL
+    cut_level: int = chunkfmt.FAST_LEVEL
+    compact_idle_s: float = 10.0
+    compact_backlog_bytes: int = 1 << 30
 
 
 @dataclass(slots=True)
@@ -135,13 +147,19 @@ class LogStore:
         self._compressor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="logs-compress")
         self._futures: list[concurrent.futures.Future[None]] = []
         self._segment_maxt: dict[int, int] = {}
+        # maintenance (cuts, retention, compaction, deletion) one at a time; ingestion and
+        # queries only take _lock, which compaction holds only to swap chunk references
+        self._maint_lock = threading.Lock()
+        self._last_push = 0.0
         self.lines_total = 0
         self.bytes_total = 0
         self._load_index()
+        self._remove_unreferenced_segments()
+        chunk_segs = self._chunk_segments()
+        self._max_seg = chunk_segs[-1] if chunk_segs else 0
+        self._chunk_seg = self._alloc_segment()
         self.wal = Wal(self.path / "wal", self.opts.wal_segment_bytes, self.opts.fsync)
         self._replay()
-        chunk_segs = self._chunk_segments()
-        self._chunk_seg = chunk_segs[-1] if chunk_segs else 1
         self._chunk_f = open(self._chunk_path(self._chunk_seg), "ab")  # noqa: SIM115
         self._index_f = open(self.path / "index", "ab")  # noqa: SIM115
         self.closed = False
@@ -153,6 +171,23 @@ class LogStore:
 
     def _chunk_segments(self) -> list[int]:
         return sorted(int(p.name) for p in (self.path / "chunks").iterdir() if p.name.isdigit())
+
+    def _alloc_segment(self) -> int:
+        """A segment number never used before (appends and compaction output both take one)."""
+        self._max_seg += 1
+        return self._max_seg
+
+    def _referenced_segments(self) -> set[int]:
+        return {c.segment for s in self.streams if s is not None for c in s.chunks}
+
+    def _remove_unreferenced_segments(self) -> None:
+        """Segments no index record names: compaction output or an append cut short by a
+        crash before the index swap (their lines are still in the WAL or in the old
+        segments), or old segments a crash kept after the swap."""
+        used = self._referenced_segments()
+        for seg in self._chunk_segments():
+            if seg not in used:
+                self._chunk_path(seg).unlink(missing_ok=True)
 
     def _load_index(self) -> None:
         p = self.path / "index"
@@ -177,19 +212,25 @@ class LogStore:
             sid = struct.unpack_from("<I", payload, 1)[0]
             labels = Labels.from_sorted(tuple((k, v) for k, v in orjson.loads(payload[5:])))
             self._install_stream(sid, labels)
-        elif kind == b"G":
+        elif kind in (b"G", b"F"):  # F: chunks at the fast cut level
             (count,) = struct.unpack_from("<I", payload, 1)
             for i in range(count):
-                self._apply_chunk_record(payload, 5 + i * _CHUNK_REC.size)
-        elif kind == b"C":
-            self._apply_chunk_record(payload, 1)
+                self._apply_chunk_record(payload, 5 + i * _CHUNK_REC.size, kind == b"F")
+        elif kind in (b"C", b"c"):
+            self._apply_chunk_record(payload, 1, kind == b"c")
+        elif kind == b"Q":  # the WAL sequence a stream's chunks cover, kept when it has none left
+            sid, cut_seq = struct.unpack_from("<IQ", payload, 1)
+            st = self.streams[sid] if sid < len(self.streams) else None
+            if st is not None:
+                st.cut_seq = max(st.cut_seq, cut_seq)
+                self._seq = max(self._seq, cut_seq)
 
-    def _apply_chunk_record(self, payload: bytes, pos: int) -> None:
+    def _apply_chunk_record(self, payload: bytes, pos: int, fast: bool = False) -> None:
         sid, seg, off, ln, mint, maxt, nlines, raw, cut_seq = _CHUNK_REC.unpack_from(payload, pos)
         s = self.streams[sid]
         if s is None or not self._chunk_path(seg).exists():
             return
-        s.chunks.append(ChunkMeta(seg, off, ln, mint, maxt, nlines, raw))
+        s.chunks.append(ChunkMeta(seg, off, ln, mint, maxt, nlines, raw, fast))
         s.cut_seq = max(s.cut_seq, cut_seq)
         s.mint = min(s.mint, mint)
         s.maxt = max(s.maxt, maxt)
@@ -298,6 +339,7 @@ class LogStore:
                 targets.append(s)
                 heads.append(tsl if isinstance(tsl, list) else list(tsl))
             if entries:
+                self._last_push = time.monotonic()
                 self._seq += 1
                 seq = self._seq
                 self.wal.append(seq, entries)
@@ -376,7 +418,7 @@ class LogStore:
 
     def _compress(self, p: _Pending) -> None:
         try:
-            encoded = [chunkfmt.encode_lines(piece) for piece in p.pieces]
+            encoded = [chunkfmt.encode_lines(piece, self.opts.cut_level) for piece in p.pieces]
             with self._lock:
                 if self.closed and self._chunk_f.closed:
                     return
@@ -387,20 +429,21 @@ class LogStore:
     def _write_chunks(self, p: _Pending, encoded: list[tuple[bytes, int]]) -> None:
         s = p.stream
         metas: list[ChunkMeta] = []
+        fast = self.opts.cut_level != chunkfmt.LEVEL
         for piece, (data, raw) in zip(p.pieces, encoded, strict=True):
             if self._chunk_f.tell() + len(data) > self.opts.chunk_segment_bytes and self._chunk_f.tell():
-                self._chunk_f.close()
-                self._chunk_seg += 1
-                self._chunk_f = open(self._chunk_path(self._chunk_seg), "ab")  # noqa: SIM115
+                self._roll_segment()
             off = self._chunk_f.tell()
             self._chunk_f.write(data)
             ts = piece.ts
-            metas.append(ChunkMeta(self._chunk_seg, off, len(data), int(ts[0]), int(ts[-1]), len(ts), raw))
+            metas.append(
+                ChunkMeta(self._chunk_seg, off, len(data), int(ts[0]), int(ts[-1]), len(ts), raw, fast)
+            )
         self._chunk_f.flush()
         if self.opts.fsync:
             os.fsync(self._chunk_f.fileno())
         s.cut_seq = max(s.cut_seq, p.last_seq)
-        record = [b"G", struct.pack("<I", len(metas))]
+        record = [b"F" if fast else b"G", struct.pack("<I", len(metas))]
         for m in metas:
             record.append(_CHUNK_REC.pack(s.id, m.segment, m.offset, m.length, m.mint, m.maxt, m.lines,
                                           m.raw_bytes, s.cut_seq))
@@ -412,6 +455,11 @@ class LogStore:
         if self.opts.fsync:
             os.fsync(self._index_f.fileno())
         self._drop_wal()
+
+    def _roll_segment(self) -> None:
+        self._chunk_f.close()
+        self._chunk_seg = self._alloc_segment()
+        self._chunk_f = open(self._chunk_path(self._chunk_seg), "ab")  # noqa: SIM115
 
     def wait(self) -> None:
         """Until every queued chunk is compressed and written."""
@@ -440,16 +488,189 @@ class LogStore:
     def maintain(self, now_ms: int | None = None) -> dict[str, int]:
         """Cut old heads, keep the WAL bounded, apply retention. Safe to call from a thread."""
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        with self._maint_lock:
+            with self._lock:
+                if self.closed:
+                    return {"chunks_cut": 0, "segments_deleted": 0, "segments_compacted": 0}
+                age_s = self.opts.max_chunk_age_ms / 1000
+                mono = time.monotonic()
+                if len(self.wal.segments()) > self.opts.max_wal_segments:
+                    old = list(self._by_labels.values())
+                else:
+                    old = [s for s in self._by_labels.values()
+                           if s.head_ts and mono - s.head_started >= age_s]
+                cut = self._cut(old)
+                deleted = self._retention(now_ms)
+            compacted = self._compact(force=False)
+        return {"chunks_cut": cut, "segments_deleted": deleted, "segments_compacted": compacted}
+
+    def compact(self, force: bool = True) -> int:
+        """Rewrite the segments that hold fast-level chunks or space freed by deletions, every
+        chunk at ``chunk.LEVEL``; the number of segments rewritten.  ``force`` does it even while
+        pushes keep coming (``maintain`` waits for ``compact_idle_s`` without a push)."""
+        with self._maint_lock:
+            return self._compact(force)
+
+    def _compact(self, force: bool) -> int:
         with self._lock:
-            age_s = self.opts.max_chunk_age_ms / 1000
-            mono = time.monotonic()
-            if len(self.wal.segments()) > self.opts.max_wal_segments:
-                old = list(self._by_labels.values())
-            else:
-                old = [s for s in self._by_labels.values() if s.head_ts and mono - s.head_started >= age_s]
-            cut = self._cut(old)
-            deleted = self._retention(now_ms)
-        return {"chunks_cut": cut, "segments_deleted": deleted}
+            if self.closed:
+                return 0
+            idle = force or time.monotonic() - self._last_push >= self.opts.compact_idle_s
+            live: dict[int, int] = {}
+            fast: dict[int, int] = {}
+            for s in self._by_labels.values():
+                for c in s.chunks:
+                    live[c.segment] = live.get(c.segment, 0) + c.length
+                    if c.fast:
+                        fast[c.segment] = fast.get(c.segment, 0) + c.length
+            if not idle and sum(fast.values()) < self.opts.compact_backlog_bytes:
+                return 0
+            targets = set(fast)
+            for seg, n in live.items():
+                if seg != self._chunk_seg and n < self._segment_size(seg) // 2:
+                    targets.add(seg)  # deletions freed more than half of it
+            if not idle:
+                targets.discard(self._chunk_seg)
+            if not targets:
+                return 0
+            if self._chunk_seg in targets:
+                self._roll_segment()
+            work = sorted(
+                ((s, c) for s in self._by_labels.values() for c in s.chunks if c.segment in targets),
+                key=lambda sc: (sc[1].segment, sc[1].offset),
+            )
+
+        def level(data: bytes, c: ChunkMeta) -> ChunkMeta | tuple[bytes, ChunkMeta] | None:
+            return (chunkfmt.recompress(data), c) if c.fast else (data, c)
+
+        # the rewrite itself runs without the lock: ingestion and queries go on meanwhile
+        moved = self._rewrite_chunks(work, level)
+        with self._lock:
+            self._swap(moved, targets)
+        log.info("event=logs_compacted segments=%d chunks=%d", len(targets), len(work))
+        return len(targets)
+
+    def delete(
+        self,
+        matchers: Sequence[Matcher],
+        start: int,
+        end: int,
+        line_match: Callable[[Lines], npt.NDArray[np.bool_]] | None = None,
+    ) -> int:
+        """Remove the lines of matching streams with ``start <= ts <= end`` (nanoseconds) for
+        which ``line_match`` is true (every line when None); the number of lines removed.
+
+        Heads are cut first so every line is in a chunk; each chunk holding such lines is
+        rewritten without them, the index swapped atomically; the space freed is reclaimed by
+        compaction.  Lines pushed while this runs are not looked at."""
+        with self._maint_lock:
+            with self._lock:
+                if self.closed:
+                    raise LimitError("the log store is closed")
+                streams = self.select(matchers, start, end + 1)
+                self._cut(streams)
+            self.wait()
+            with self._lock:
+                work = [(s, c) for s in streams for c in s.chunks if c.mint <= end and c.maxt >= start]
+            removed = 0
+
+            def drop(data: bytes, c: ChunkMeta) -> ChunkMeta | tuple[bytes, ChunkMeta] | None:
+                nonlocal removed
+                lines = chunkfmt.decode(data)
+                lo = int(np.searchsorted(lines.ts, start, side="left"))
+                hi = int(np.searchsorted(lines.ts, end, side="right"))
+                mask = np.zeros(len(lines), dtype=np.bool_)
+                mask[lo:hi] = True if line_match is None else line_match(lines.slice(lo, hi))
+                k = int(mask.sum())
+                if not k:
+                    return c
+                removed += k
+                if k == len(lines):
+                    return None
+                kept = lines.take(np.flatnonzero(~mask))
+                out, raw = chunkfmt.encode_lines(kept)
+                return out, ChunkMeta(0, 0, 0, int(kept.ts[0]), int(kept.ts[-1]), len(kept), raw)
+
+            moved = self._rewrite_chunks(work, drop)
+            with self._lock:
+                self._swap(moved, set())
+        log.info("event=logs_deleted lines=%d chunks=%d", removed, len(work))
+        return removed
+
+    def _rewrite_chunks(
+        self,
+        work: list[tuple[Stream, ChunkMeta]],
+        transform: Callable[[bytes, ChunkMeta], ChunkMeta | tuple[bytes, ChunkMeta] | None],
+    ) -> list[tuple[Stream, ChunkMeta, ChunkMeta | None]]:
+        """Each chunk through ``transform`` (the chunk itself: unchanged; None: dropped; else new
+        bytes and their metadata), new bytes written to fresh segments, fsynced before the
+        index may name them.  The (stream, old, new) changes."""
+        moved: list[tuple[Stream, ChunkMeta, ChunkMeta | None]] = []
+        f = None
+        seg = 0
+        try:
+            for s, c in work:
+                res = transform(self._chunk_bytes(c), c)
+                if res is c:
+                    continue
+                if res is None:
+                    moved.append((s, c, None))
+                    continue
+                assert isinstance(res, tuple)
+                data, m = res
+                if f is None or (f.tell() and f.tell() + len(data) > self.opts.chunk_segment_bytes):
+                    if f is not None:
+                        _sync_close(f)
+                    with self._lock:
+                        seg = self._alloc_segment()
+                    f = open(self._chunk_path(seg), "wb")  # noqa: SIM115
+                off = f.tell()
+                f.write(data)
+                moved.append(
+                    (s, c, ChunkMeta(seg, off, len(data), m.mint, m.maxt, m.lines, m.raw_bytes, False))
+                )
+        finally:
+            if f is not None:
+                _sync_close(f)
+        return moved
+
+    def _swap(self, moved: list[tuple[Stream, ChunkMeta, ChunkMeta | None]], retired: set[int]) -> None:
+        """Point the streams at the rewritten chunks, write the index anew (atomically), then
+        remove the segments nothing names any more."""
+        by_stream: dict[int, dict[tuple[int, int], ChunkMeta | None]] = {}
+        for s, old, new in moved:
+            by_stream.setdefault(s.id, {})[(old.segment, old.offset)] = new
+        for sid, changes in by_stream.items():
+            st = self.streams[sid]
+            if st is None:
+                continue
+            chunks: list[ChunkMeta] = []
+            for c in st.chunks:
+                new = changes.get((c.segment, c.offset), c)
+                if new is not None:
+                    chunks.append(new)
+                    if new is not c:
+                        self._segment_maxt[new.segment] = max(self._segment_maxt.get(new.segment, new.maxt),
+                                                              new.maxt)
+            st.chunks = chunks
+        self._rewrite_index()
+        used = self._referenced_segments()
+        doomed = {seg for seg in self._chunk_segments() if seg not in used and seg != self._chunk_seg}
+        doomed |= {seg for seg in retired if seg not in used}
+        for seg in doomed:
+            self._chunk_path(seg).unlink(missing_ok=True)
+            self._segment_maxt.pop(seg, None)
+            fd = self._segment_files.pop(seg, None)
+            if fd is not None:
+                os.close(fd)
+        for key in [k for k in self._cache if k[0] in doomed]:
+            self._cache_bytes -= _cached_size(self._cache.pop(key))
+
+    def _segment_size(self, seg: int) -> int:
+        try:
+            return self._chunk_path(seg).stat().st_size
+        except FileNotFoundError:
+            return 0
 
     def _retention(self, now_ms: int) -> int:
         doomed: set[int] = set()
@@ -459,7 +680,9 @@ class LogStore:
                 seg for seg, maxt in self._segment_maxt.items() if maxt < cutoff and seg != self._chunk_seg
             }
         if self.opts.retention_bytes:
-            segs = [s for s in self._chunk_segments() if s not in doomed]
+            # oldest data first (compaction output takes new numbers for old data)
+            segs = sorted((s for s in self._chunk_segments() if s not in doomed),
+                          key=lambda s: self._segment_maxt.get(s, 1 << 62))
             sizes = {s: self._chunk_path(s).stat().st_size for s in segs}
             total = sum(sizes.values()) + sum(f.stat().st_size for f in (self.path / "wal").iterdir())
             for seg in segs:
@@ -501,9 +724,11 @@ class LogStore:
 
     def _stream_records(self, s: Stream) -> list[bytes]:
         out = [b"S" + struct.pack("<I", s.id) + orjson.dumps([list(p) for p in s.labels])]
+        if s.cut_seq and not s.chunks:  # deleted or expired: replay must still skip what was cut
+            out.append(b"Q" + struct.pack("<IQ", s.id, s.cut_seq))
         for c in s.chunks:
             out.append(
-                b"C"
+                (b"c" if c.fast else b"C")
                 + _CHUNK_REC.pack(
                     s.id, c.segment, c.offset, c.length, c.mint, c.maxt, c.lines, c.raw_bytes, s.cut_seq
                 )
@@ -511,20 +736,21 @@ class LogStore:
         return out
 
     def close(self) -> None:
-        with self._lock:
-            if self.closed:
-                return
-            self._cut(list(self._by_labels.values()))
-        self.wait()
-        with self._lock:
-            self.closed = True
-            self._compressor.shutdown(wait=True)
-            self.wal.close()
-            self._chunk_f.close()
-            self._index_f.close()
-            for fd in self._segment_files.values():
-                os.close(fd)
-            self._segment_files.clear()
+        with self._maint_lock:
+            with self._lock:
+                if self.closed:
+                    return
+                self._cut(list(self._by_labels.values()))
+            self.wait()
+            with self._lock:
+                self.closed = True
+                self._compressor.shutdown(wait=True)
+                self.wal.close()
+                self._chunk_f.close()
+                self._index_f.close()
+                for fd in self._segment_files.values():
+                    os.close(fd)
+                self._segment_files.clear()
 
     # ---------------------------------------------------------------- read
 
@@ -551,6 +777,14 @@ class LogStore:
 
     def read(self, s: Stream, start: int, end: int) -> list[Lines]:
         """The stream's lines in [start, end) as sorted pieces (chunks, then the head)."""
+        for _ in range(3):
+            try:
+                return self._read(s, start, end)
+            except FileNotFoundError:
+                continue  # compaction or deletion replaced a chunk meanwhile: read the new ones
+        return self._read(s, start, end)
+
+    def _read(self, s: Stream, start: int, end: int) -> list[Lines]:
         with self._lock:
             metas = [c for c in s.chunks if c.mint < end and c.maxt >= start]
             pending = [piece for p in s.pending for piece in p.pieces]
@@ -565,23 +799,30 @@ class LogStore:
 
     def _load(self, c: ChunkMeta) -> Lines:
         key = (c.segment, c.offset)
-        hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
-            return hit
-        fd = self._segment_files.get(c.segment)
-        if fd is None:
-            fd = os.open(self._chunk_path(c.segment), os.O_RDONLY)
-            self._segment_files[c.segment] = fd
-        lines = chunkfmt.decode(os.pread(fd, c.length, c.offset))
-        size = len(lines.text) + 24 * len(lines)
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        lines = chunkfmt.decode(self._chunk_bytes(c))
+        size = _cached_size(lines)
         if size <= self.opts.cache_bytes // 4:
-            self._cache[key] = lines
-            self._cache_bytes += size
-            while self._cache_bytes > self.opts.cache_bytes and self._cache:
-                _, old = self._cache.popitem(last=False)
-                self._cache_bytes -= len(old.text) + 24 * len(old)
+            with self._lock:
+                self._cache[key] = lines
+                self._cache_bytes += size
+                while self._cache_bytes > self.opts.cache_bytes and self._cache:
+                    _, old = self._cache.popitem(last=False)
+                    self._cache_bytes -= _cached_size(old)
         return lines
+
+    def _chunk_bytes(self, c: ChunkMeta) -> bytes:
+        # under the lock: compaction closes the descriptors of the segments it removes
+        with self._lock:
+            fd = self._segment_files.get(c.segment)
+            if fd is None:
+                fd = os.open(self._chunk_path(c.segment), os.O_RDONLY)
+                self._segment_files[c.segment] = fd
+            return os.pread(fd, c.length, c.offset)
 
     def label_names(self, start: int, end: int) -> list[str]:
         with self._lock:
@@ -621,6 +862,16 @@ class LogStore:
     def disk_bytes(self) -> int:
         """Bytes of closed chunks on disk (the WAL and index not counted)."""
         return sum(self._chunk_path(s).stat().st_size for s in self._chunk_segments())
+
+
+def _cached_size(lines: Lines) -> int:
+    return len(lines.text) + 24 * len(lines)
+
+
+def _sync_close(f: BinaryIO) -> None:
+    f.flush()
+    os.fsync(f.fileno())
+    f.close()
 
 
 def _clip(lines: Lines, start: int, end: int) -> Lines:
