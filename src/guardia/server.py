@@ -37,6 +37,8 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from guardia.alerting import Alertmanager
+from guardia.alerting.notify_test import NotifyTestLog
+from guardia.audit import notify_tests
 from guardia.audit.routing import Delivery
 from guardia.audit.service import AuditService
 from guardia.checks.deployments import DeploymentRecorder
@@ -76,6 +78,7 @@ from guardia.web import (
     checks_api,
     deployments_api,
     no_alertmanager,
+    notify_test_api,
     probe_pages,
     report_pages,
     slo_api,
@@ -380,7 +383,8 @@ class GuardiaProcess:
         if self.alertmanager is None:
             return []
         return [Delivery(i.key.name, i.key.integration, i.state.last_error, i.state.failing_since_ns / 1e9,
-                         i.state.consecutive_failures) for i in self.alertmanager.integration_states()]
+                         i.state.consecutive_failures, i.key.index, i.state.last_attempt_ns / 1e9)
+                for i in self.alertmanager.integration_states()]
 
     def _metric_type(self, name: str) -> str | None:
         """A metric's type from the scraped metadata (the audit's rate-over-gauge check)."""
@@ -472,9 +476,11 @@ class GuardiaProcess:
         self.audit = AuditService(
             self.storage, self.engine, registry=self.registry, retention_s=opts.retention_time_ms / 1000,
             web_config_file=opts.flags.get("web.config.file", ""), metadata=self._metric_type,
-            delivery=self._delivery_status)
+            delivery=self._delivery_status, tests=lambda: notify_tests.from_data_dir(opts.storage_path))
         self.reloaders.append(Reloader("audit", self.audit.apply_config))
         routes.extend(audit_api.routes(self.audit))
+        routes.extend(notify_test_api.routes(lambda: self.config.alertmanager if self.config else None,
+                                             NotifyTestLog(opts.storage_path), external_url))
         self.reports = ReportScheduler(
             Path(opts.storage_path) / "reports", EngineSource(self.engine, self.storage),
             external_url=external_url, slos=lambda: self.slos.slos,

@@ -1,7 +1,9 @@
 """Every check on a firing and a non-firing case, each a directory under data/checks/.
 
 A case directory holds the files audited (every ``*.yml``), optionally ``series.txt`` (a live
-store, see ``series_file``) and ``expect.txt``: ``check: NAME`` then one ``- KEY`` line per
+store, see ``series_file``) or ``url.txt`` (a ``--url`` to audit against),
+``alertmanager/notify_tests.jsonl`` (recorded ``guardia notify test`` outcomes: the case
+directory is the data directory) and ``expect.txt``: ``check: NAME`` then one ``- KEY`` line per
 finding of that check the audit must report, KEY being the finding's rule name, else its
 argument (a metric, job, receiver, label...).  A case without ``- `` lines must report no
 finding of that check.
@@ -14,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from guardia.audit.inputs import from_files
+from guardia.audit.live import HttpLive, Live
+from guardia.audit.notify_tests import from_data_dir
 from guardia.audit.run import audit
 from tests.audit import series_file
 
@@ -34,8 +38,11 @@ def _expect(case: Path) -> tuple[str, list[str]]:
 def test_check_case(case: Path) -> None:
     check, expected = _expect(case)
     files = sorted(str(p) for p in case.glob("*.yml"))
-    live = series_file.load(case / "series.txt") if (case / "series.txt").is_file() else None
-    findings = audit(from_files(files), live)
+    live: Live | None = series_file.load(case / "series.txt") if (case / "series.txt").is_file() else None
+    if (case / "url.txt").is_file():
+        live = HttpLive((case / "url.txt").read_text().strip(), timeout=2)
+    tests = from_data_dir(str(case)) if (case / "alertmanager" / "notify_tests.jsonl").is_file() else None
+    findings = audit(from_files(files), live, tests=tests)
     got = sorted(f.rule or f.arg for f in findings if f.check == check)
     assert got == expected, "\n".join(f"{f.location()}: {f.check}: {f.message}" for f in findings)
 

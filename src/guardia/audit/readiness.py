@@ -29,6 +29,8 @@ import yaml
 from guardia.audit.finding import Finding, Severity
 from guardia.audit.inputs import AuditInput
 from guardia.audit.live import Live, LiveError
+from guardia.audit.notify_tests import TestEvidence
+from guardia.audit.routing import Delivery
 from guardia.config.placeholders import placeholder_reason
 
 PASS, FAIL, UNKNOWN = "PASS", "FAIL", "UNKNOWN"
@@ -106,6 +108,8 @@ class Sources:
     web_config_file: str = ""
     retention_s: float | None = None
     now: float = field(default_factory=time.time)
+    tests: TestEvidence | None = None  # recorded `guardia notify test` outcomes
+    delivery: list[Delivery] | None = None  # serve's live integration status
 
 
 # -- items -------------------------------------------------------------------------------------
@@ -132,39 +136,85 @@ def coverage(s: Sources, p: Profile) -> Item:
 
 
 def delivery(s: Sources, p: Profile) -> Item:
+    """Per receiver a route uses: a passing ``guardia notify test`` in the window, or a
+    notification the Alertmanager delivered in it (its counters, or serve's live status)."""
     title = f"Alert delivery: every receiver delivered a notification in the last {p.delivery_days} days"
     am = s.inp.alertmanager
     if am is None:
         return Item("delivery", title, UNKNOWN, "no alertmanager configuration was given")
     broken = [f for f in s.findings if f.check in ("receiver/placeholder", "receiver/failing")]
     ev = [Evidence(f"{f.check}: {f.message}", file=f.file, line=f.line) for f in broken]
-    if s.live is None:
-        status = FAIL if broken else UNKNOWN
-        return Item("delivery", title, status, "receivers with placeholders or failures" if broken else
-                    "without --url the delivery history is unknown", ev)
     used = _used_receivers(s)
+    horizon = s.now - p.delivery_days * DAY
     window = f"{p.delivery_days}d"
-    sent = f"sum by (receiver_name) (increase(alertmanager_notifications_total[{window}]))"
-    failed = f"sum by (receiver_name) (increase(alertmanager_notifications_failed_total[{window}]))"
-    # no failure series at all means no failure (guardia creates them on the first failure)
-    q_ok = f"{sent} - ({failed} or {sent} * 0)"
-    try:
-        rows = s.live.query(q_ok)
-    except LiveError as e:
-        return Item("delivery", title, UNKNOWN, f"{s.live.name} did not answer: {e}", ev)
-    delivered = {labels.get("receiver_name", ""): v for labels, v in rows}
+    tested = _tested(s, used, horizon, ev)
+    live_sent = {d.receiver for d in s.delivery or [] if d.last_attempt_s >= horizon and not d.error}
+    counted: dict[str, float] = {}
+    q_ok = ""
+    live_error = ""
+    if s.live is not None:
+        sent = f"sum by (receiver_name) (increase(alertmanager_notifications_total[{window}]))"
+        failed = f"sum by (receiver_name) (increase(alertmanager_notifications_failed_total[{window}]))"
+        # no failure series at all means no failure (guardia creates them on the first failure)
+        q_ok = f"{sent} - ({failed} or {sent} * 0)"
+        try:
+            counted = {labels.get("receiver_name", ""): v for labels, v in s.live.query(q_ok)}
+        except LiveError as e:
+            live_error = f"{s.live.name} did not answer: {e}"
+            ev.append(Evidence(live_error, timestamp=s.now))
+    unproven: list[str] = []
+    unknown: list[str] = []
     for name in sorted(used):
-        v = delivered.get(name)
-        value = "no data" if v is None else f"{v:.0f}"
-        ok = v is not None and v >= 1
-        ev.append(Evidence(f'receiver "{name}": {"delivered" if ok else "no successful delivery"}',
-                           query=q_ok, value=value, timestamp=s.now))
-        if not ok:
-            broken.append(Finding("readiness", Severity.BUG, "", None, name))
-    if broken:
-        return Item("delivery", title, FAIL, f"{len(broken)} receivers not proven to deliver "
-                    f"(send one with `guardia notify test --receiver NAME`)", ev)
-    return Item("delivery", title, PASS, f"{len(used)} receivers delivered in the last {window}", ev)
+        if s.live is not None and not live_error:
+            v = counted.get(name)
+            ev.append(Evidence(f'receiver "{name}": '
+                               f'{"delivered" if v is not None and v >= 1 else "no successful delivery"}',
+                               query=q_ok, value="no data" if v is None else f"{v:.0f}", timestamp=s.now))
+        if name in live_sent:
+            last = max(d.last_attempt_s for d in s.delivery or [] if d.receiver == name and not d.error)
+            ev.append(Evidence(f'receiver "{name}": the running Alertmanager delivered a notification',
+                               timestamp=last))
+        if tested.get(name) or name in live_sent or counted.get(name, 0.0) >= 1:
+            continue
+        known = (s.live is not None and not live_error) or s.tests is not None or s.delivery is not None
+        (unproven if known or tested.get(name) is False else unknown).append(name)
+    hint = "send one with `guardia notify test --receiver NAME`"
+    if broken or unproven:
+        names = sorted({f.arg for f in broken if f.check == "receiver/failing"} | set(unproven))
+        return Item("delivery", title, FAIL, f"{len(names) or len(broken)} receivers not proven to "
+                    f"deliver in the last {window}{': ' + ', '.join(names) if names else ''} ({hint})", ev)
+    if unknown:
+        return Item("delivery", title, UNKNOWN, f"no delivery evidence for {', '.join(unknown)}: give --url "
+                    f"(the Alertmanager's counters) or --storage.tsdb.path (recorded tests), or {hint}", ev)
+    return Item("delivery", title, PASS,
+                f"{len(used)} receivers delivered or passed a test in the last {window}", ev)
+
+
+def _tested(s: Sources, used: set[str], horizon: float, ev: list[Evidence]) -> dict[str, bool]:
+    """receiver -> True when its newest test in the window passed on every integration it has
+    now, False when it failed; receivers without a test in the window are absent."""
+    am = s.inp.alertmanager
+    if s.tests is None or am is None:
+        return {}
+    last = s.tests.latest()
+    out: dict[str, bool] = {}
+    for name in sorted(used):
+        rc = am.receiver(name)
+        integs = [f"{k}[{i}]" for k, i, _ in rc.integrations()] if rc is not None else []
+        recs = [last[(name, i)] for i in integs if (name, i) in last and last[(name, i)].time >= horizon]
+        for o in recs:
+            ev.append(Evidence(f'receiver "{name}" ({o.integration}): `guardia notify test` '
+                               f"{'delivered' if o.ok else 'FAILED: ' + o.error}"
+                               + (f" (by {o.by})" if o.by else ""),
+                               file=s.tests.source, value="ok" if o.ok else "error", timestamp=o.time))
+        if recs:
+            passed = all(o.ok for o in recs)
+            out[name] = passed and len(recs) == len(integs)
+            if passed and not out[name]:
+                untested = [i for i in integs if not any(o.integration == i for o in recs)]
+                ev.append(Evidence(f'receiver "{name}": {", ".join(untested)} not tested in the window',
+                                   file=s.tests.source, timestamp=s.now))
+    return out
 
 
 def _used_receivers(s: Sources) -> set[str]:

@@ -18,6 +18,7 @@ from guardia.audit import exprinfo as ei
 from guardia.audit.finding import Finding, Severity
 from guardia.audit.inputs import AuditInput
 from guardia.audit.live import Live, LiveError
+from guardia.audit.notify_tests import TestEvidence
 from guardia.audit.rule_checks import RuleCtx, each_rule
 from guardia.config.alertmanager import Route
 from guardia.config.coherence import check_coherence
@@ -36,6 +37,13 @@ class Delivery:
     error: str
     failing_since_s: float
     failures: int
+    index: int = 0
+    last_attempt_s: float = 0.0
+
+    @property
+    def name(self) -> str:
+        """``slack[0]``: as ``guardia notify test`` names the integration."""
+        return f"{self.integration}[{self.index}]"
 
 
 def _decide(ms: list[Matcher], labels: dict[str, str]) -> bool | None:
@@ -72,8 +80,8 @@ def _alert_labels(c: RuleCtx) -> dict[str, str]:
     return {**(g.labels if g else {}), **c.rule.labels, ALERTNAME: c.rule.alert or ""}
 
 
-def routing_checks(inp: AuditInput, live: Live | None = None,
-                   delivery: list[Delivery] | None = None) -> list[Finding]:
+def routing_checks(inp: AuditInput, live: Live | None = None, delivery: list[Delivery] | None = None,
+                   tests: TestEvidence | None = None) -> list[Finding]:
     am = inp.alertmanager
     if am is None:
         return []
@@ -117,10 +125,40 @@ def routing_checks(inp: AuditInput, live: Live | None = None,
         out.append(Finding("receiver/placeholder", Severity.BUG, issue.file, issue.line,
                            f"{issue.path}: {issue.message}", arg=issue.path))
     failing = _failing_now(inp, delivery or [])
+    named = {f.arg for f in failing}
+    if tests is not None:
+        failing += [f for f in _failed_tests(inp, tests, delivery or []) if f.arg not in named]
+        named = {f.arg for f in failing}
+        out += tests.findings()
     out += failing
     if live is not None:
-        named = {f.arg for f in failing}
         out += [f for f in _failing_receivers(inp, live) if f.arg not in named]
+    return out
+
+
+def _when(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _failed_tests(inp: AuditInput, tests: TestEvidence, delivery: list[Delivery]) -> list[Finding]:
+    """Receivers whose last ``guardia notify test`` failed, unless the live Alertmanager has
+    delivered through that integration since (then the test's failure is history)."""
+    am = inp.alertmanager
+    if am is None:
+        return []
+    delivered = {(d.receiver, d.name): d.last_attempt_s for d in delivery if d.last_attempt_s and not d.error}
+    out: list[Finding] = []
+    for (name, integ), o in sorted(tests.latest().items()):
+        idx = next((i for i, r in enumerate(am.receivers) if r.name == name), None)
+        if o.ok or idx is None or delivered.get((name, integ), 0.0) > o.time:
+            continue
+        if integ not in {f"{k}[{i}]" for k, i, _ in am.receivers[idx].integrations()}:
+            continue  # the receiver no longer has that integration: the test was of another config
+        out.append(Finding(
+            "receiver/failing", Severity.BUG, inp.alertmanager_file, inp.am_line(("receivers", idx)),
+            f'receiver "{name}" ({integ}) failed its last test at {_when(o.time)}'
+            f"{f' (by {o.by})' if o.by else ''}: {o.error or 'no error text'}; fix it and run "
+            f"`guardia notify test --receiver {name}` again (recorded in {tests.source})", arg=name))
     return out
 
 
@@ -132,7 +170,7 @@ def _failing_now(inp: AuditInput, delivery: list[Delivery]) -> list[Finding]:
         if not d.failing_since_s:
             continue
         idx = next((i for i, r in enumerate(am.receivers) if r.name == d.receiver), None) if am else None
-        since = datetime.fromtimestamp(d.failing_since_s, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        since = _when(d.failing_since_s)
         out.append(Finding(
             "receiver/failing", Severity.BUG, inp.alertmanager_file if idx is not None else "",
             inp.am_line(("receivers", idx)) if idx is not None else None,

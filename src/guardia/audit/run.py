@@ -13,12 +13,14 @@ from guardia.audit.coverage import coverage_checks
 from guardia.audit.finding import Finding, Severity
 from guardia.audit.inputs import AuditInput
 from guardia.audit.live import Live, LiveError
+from guardia.audit.notify_tests import TestEvidence
 from guardia.audit.routing import Delivery, routing_checks
 from guardia.audit.rule_checks import live_checks, static_checks
 
 
 def audit(inp: AuditInput, live: Live | None = None, *, retention_s: float | None = None,
-          now: datetime | None = None, delivery: list[Delivery] | None = None) -> list[Finding]:
+          now: datetime | None = None, delivery: list[Delivery] | None = None,
+          tests: TestEvidence | None = None) -> list[Finding]:
     """Every finding, disable comments applied, sorted by file and line."""
     findings: list[Finding] = list(inp.errors)
     intervals: dict[str, float] = {}
@@ -35,14 +37,15 @@ def audit(inp: AuditInput, live: Live | None = None, *, retention_s: float | Non
         except LiveError as e:
             findings.append(Finding("audit/live", Severity.WARNING, "", None,
                                     f"cannot check the rules against {live.name}: {e}; the live "
-                                    "checks were skipped"))
+                                    "checks were skipped", arg=live.name))
             live_ok = None
     try:
-        findings += routing_checks(inp, live_ok, delivery)
+        findings += routing_checks(inp, live_ok, delivery, tests)
         findings += coverage_checks(inp, live_ok, retention_s)
     except LiveError as e:
         findings.append(Finding("audit/live", Severity.WARNING, "", None,
-                                f"{live.name if live else 'the store'} stopped answering: {e}"))
+                                f"{live.name if live else 'the store'} stopped answering: {e}",
+                                arg=live.name if live else ""))
     kept = disable.apply(findings, now)
     kept += disable.extra_files(kept, inp.files, now)
     return sorted(dict.fromkeys(kept), key=Finding.sort_key)

@@ -22,6 +22,7 @@ from prometheus_client.core import GaugeMetricFamily
 from guardia.audit.finding import Finding, counts
 from guardia.audit.inputs import from_config
 from guardia.audit.live import LocalLive
+from guardia.audit.notify_tests import TestEvidence
 from guardia.audit.routing import Delivery
 from guardia.audit.run import audit
 from guardia.config.loader import Config
@@ -40,11 +41,13 @@ class AuditService:
                  retention_s: float | None = None, web_config_file: str = "",
                  metadata: Callable[[str], str | None] | None = None,
                  delivery: Callable[[], list[Delivery]] | None = None,
+                 tests: Callable[[], TestEvidence] | None = None,
                  interval_s: float = INTERVAL_S, first_delay_s: float = FIRST_DELAY_S) -> None:
         self._storage = storage
         self._engine = engine
         self._metadata = metadata
         self._delivery = delivery
+        self._tests = tests
         self._retention_s = retention_s
         self._web_config_file = web_config_file
         self._interval_s = interval_s
@@ -73,7 +76,8 @@ class AuditService:
             live = LocalLive(self._storage, self._engine, retention_s=self._retention_s,
                              metadata=self._metadata)  # fresh: its answers are cached for this run
             found = audit(from_config(cfg, self._web_config_file), live, retention_s=self._retention_s,
-                          delivery=self._delivery() if self._delivery is not None else None)
+                          delivery=self._delivery() if self._delivery is not None else None,
+                          tests=self._tests() if self._tests is not None else None)
             self.findings, self.last_error = found, ""
         except Exception as e:  # an audit bug must not stop serving; it shows on the page
             log.exception("event=audit_failed")

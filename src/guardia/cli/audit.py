@@ -38,7 +38,11 @@ def main(
                                      "warning or bug."),
     retention: str = typer.Option("", "--retention",
                                   help="The store's retention (e.g. 15d) when --url cannot tell it."),
+    data_dir: str = typer.Option("", "--storage.tsdb.path",
+                                 help="A guardia data directory: its recorded `guardia notify test` "
+                                      "outcomes are read (with --url alone, the running guardia's)."),
 ) -> None:
+    from guardia.audit import notify_tests
     from guardia.audit.finding import Severity, exit_code
     from guardia.audit.inputs import from_files
     from guardia.audit.live import HttpLive
@@ -64,8 +68,9 @@ def main(
         raise typer.Exit(2)
     inp = from_files(list(files or []))
     live = HttpLive(url) if url else None
+    tests = notify_tests.from_data_dir(data_dir) if data_dir else notify_tests.from_url(url) if url else None
     try:
-        findings = audit(inp, live, retention_s=retention_s)
+        findings = audit(inp, live, retention_s=retention_s, tests=tests)
     finally:
         if live is not None:
             live.close()

@@ -38,6 +38,7 @@ def main(
     retention: str = typer.Option("", "--retention",
                                   help="The retention, when --url cannot tell it (e.g. 90d)."),
 ) -> None:
+    from guardia.audit import notify_tests
     from guardia.audit.inputs import from_files
     from guardia.audit.live import HttpLive
     from guardia.audit.readiness import PROFILES, Sources, checklist, render
@@ -63,10 +64,12 @@ def main(
         raise typer.Exit(2)
     inp = from_files(list(files or []))
     live = HttpLive(url) if url else None
+    tests = notify_tests.from_data_dir(data_dir) if data_dir else notify_tests.from_url(url) if url else None
     try:
-        findings = audit(inp, live, retention_s=retention_s)
+        findings = audit(inp, live, retention_s=retention_s, tests=tests)
         src = Sources(inp, findings, live, url=url, data_dir=data_dir,
-                      web_config_file=web_config or inp.web_config_file, retention_s=retention_s)
+                      web_config_file=web_config or inp.web_config_file, retention_s=retention_s,
+                      tests=tests)
         result = checklist(src, profile)
     finally:
         if live is not None:

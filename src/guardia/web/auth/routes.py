@@ -75,6 +75,7 @@ RULES: tuple[Rule, ...] = (
     _r(frozenset({"DELETE"}), rf"/api/v1/acks/{_SEG}", EDITOR, "alert.unack"),
     _r(POST, r"/api/v1/deployments", EDITOR, "deployment.record"),
     _r(POST, rf"/api/v1/reports/{_SEG}/run", EDITOR, "report.run"),  # it delivers to receivers
+    _r(POST, r"/api/v1/notify/test", EDITOR, "notify.test"),  # a test notification reaches people
     _r(READ, rf"/status/{_SEG}/manage", EDITOR),
     _r(POST, rf"/status/{_SEG}/manage/incidents", EDITOR, "incident.create"),
     _r(POST, rf"/status/{_SEG}/manage/incidents/{_SEG}", EDITOR, "incident.update"),
