@@ -56,12 +56,12 @@ def decode_push(body: bytes, content_type: str, content_encoding: str = "") -> l
             except Exception as e:
                 raise PushDecodeError(f"protobuf push body is not snappy block compressed: {e}") from None
         else:
-            raw = _uncompress(body, enc)
+            raw = uncompress(body, enc)
         return decode_protobuf(raw)
-    return decode_json(_uncompress(body, enc))
+    return decode_json(uncompress(body, enc))
 
 
-def _uncompress(body: bytes, enc: str) -> bytes:
+def uncompress(body: bytes, enc: str) -> bytes:
     if enc in ("", "identity"):
         return body
     try:
@@ -183,6 +183,9 @@ def _fields(buf: bytes, pos: int = 0, end: int | None = None) -> list[tuple[int,
     if pos != end:
         raise PushDecodeError("truncated protobuf message")
     return out
+
+
+protobuf_fields = _fields  # the OTLP decoder walks its messages with the same reader
 
 
 def decode_protobuf(raw: bytes) -> list[PushStream]:

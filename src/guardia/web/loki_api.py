@@ -31,11 +31,13 @@ from guardia.logs.logql import (
     parse,
 )
 from guardia.logs.logql import ast as logql_ast
+from guardia.logs.logql.format import format_expr
 from guardia.logs.push import PushDecodeError, decode_push
 from guardia.logs.store import LogStore
 from guardia.web.envelope import ApiError, json_response
 from guardia.web.format import fmt_value
 from guardia.web.loki_index import LokiIndexApi
+from guardia.web.loki_otlp import OtlpLogsApi
 from guardia.web.loki_params import NS, BadRequest, parse_step_ns, parse_time_ns
 from guardia.web.params import Params, read_params
 
@@ -248,6 +250,14 @@ class LokiApi:
             return PlainTextResponse(f"{e}\n", 400)
         return json_response(self.store.stats(list(expr.matchers), start, end))
 
+    async def format_query(self, request: Request) -> Response:
+        try:
+            p = await self._params(request)
+            text = format_expr(parse(p.get("query") or ""))
+        except (LogsError, BadRequest) as e:
+            return PlainTextResponse(f"{e}\n", 400)
+        return json_response({"status": "success", "data": text})
+
     async def buildinfo(self, request: Request) -> Response:
         from guardia import __version__
 
@@ -329,6 +339,9 @@ class LokiApi:
             Route("/loki/api/v1/series", self.series, methods=gp, name="/loki/api/v1/series"),
             Route("/loki/api/v1/index/stats", self.index_stats, methods=gp, name="/loki/api/v1/index/stats"),
             Route(
+                "/loki/api/v1/format_query", self.format_query, methods=gp, name="/loki/api/v1/format_query"
+            ),
+            Route(
                 "/loki/api/v1/status/buildinfo",
                 self.buildinfo,
                 methods=["GET"],
@@ -338,4 +351,5 @@ class LokiApi:
             # the path Loki 1.x clients (old Promtails, old Docker drivers) push to
             Route("/api/prom/push", self.push, methods=["POST"], name="/api/prom/push"),
             *LokiIndexApi(self.store, self.engine).routes(),
+            *OtlpLogsApi(self.store).routes(),
         ]
