@@ -66,6 +66,8 @@ from guardia.slo.service import SLOService
 from guardia.storage.agent import AgentStorage
 from guardia.storage.interface import Storage
 from guardia.storage.remote.metadata import Metadata
+from guardia.storage.remote.otlp_names import Strategy
+from guardia.storage.remote.otlp_translate import OtlpSettings
 from guardia.storage.remote.query_api import PromQLAPIClient
 from guardia.storage.remote.read_client import RemoteReadClient
 from guardia.storage.remote.write_storage import RemoteWriteStorage
@@ -362,6 +364,22 @@ class GuardiaProcess:
             last_reload_error=self.reload_error,
             storage_retention=self.opts.flags.get("storage.tsdb.retention.time")
             or format_duration(self.opts.retention_time_ms),
+        )
+
+    def _otlp_settings(self) -> OtlpSettings:
+        """The running config's ``otlp:`` section as the OTLP receiver reads it."""
+        lookback = self.opts.lookback_delta_ms
+        if self.config is None:
+            return OtlpSettings(lookback_delta_ms=lookback)
+        o = self.config.prometheus.otlp
+        return OtlpSettings(
+            strategy=Strategy(o.translation_strategy),
+            promote_resource_attributes=frozenset(a.strip() for a in o.promote_resource_attributes),
+            promote_all_resource_attributes=o.promote_all_resource_attributes,
+            ignore_resource_attributes=frozenset(a.strip() for a in o.ignore_resource_attributes),
+            keep_identifying_resource_attributes=o.keep_identifying_resource_attributes,
+            promote_scope_metadata=o.promote_scope_metadata,
+            lookback_delta_ms=lookback,
         )
 
     def _external_labels(self) -> dict[str, str]:
@@ -684,6 +702,7 @@ class GuardiaProcess:
                 route_prefix=prefix,
                 extra_routes=extra_routes,
                 alertmanager_configured=self.alertmanager is not None,
+                otlp_settings=self._otlp_settings,
             )
         )
         app = AuthMiddleware(app, self.auth, prefix, headers=bool(opts.web_config_file),

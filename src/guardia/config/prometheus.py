@@ -213,6 +213,24 @@ class ExemplarsConfig(PromModel):
     max_exemplars: NonNegativeInt = 100_000
 
 
+OTLPTranslationStrategy = Literal[
+    "UnderscoreEscapingWithSuffixes", "UnderscoreEscapingWithoutSuffixes", "NoUTF8EscapingWithSuffixes",
+    "NoTranslation",
+]
+
+
+class OTLPConfig(PromModel):
+    """``otlp:``, how the OTLP receiver (``/api/v1/otlp/v1/metrics``) names what it stores."""
+
+    promote_resource_attributes: tuple[str, ...] = ()
+    promote_all_resource_attributes: bool = False
+    ignore_resource_attributes: tuple[str, ...] = ()
+    translation_strategy: OTLPTranslationStrategy = "UnderscoreEscapingWithSuffixes"
+    keep_identifying_resource_attributes: bool = False
+    convert_histograms_to_nhcb: bool = False
+    promote_scope_metadata: bool = False
+
+
 class StorageConfig(PromModel):
     tsdb: TSDBConfig = Field(default_factory=TSDBConfig)
     exemplars: ExemplarsConfig = Field(default_factory=ExemplarsConfig)
@@ -231,7 +249,7 @@ class PrometheusConfig(PromModel):
     remote_read: tuple[RemoteReadConfig, ...] = ()
     # Accepted so a Prometheus config loads unchanged; guardia has no use for them yet.
     tracing: dict[str, Any] | None = None
-    otlp: dict[str, Any] | None = None
+    otlp: OTLPConfig = Field(default_factory=OTLPConfig)
     runtime: dict[str, Any] | None = None
 
     def scrape_config(self, job_name: str) -> ScrapeConfig | None:
@@ -362,6 +380,8 @@ def check_prometheus(cfg: PrometheusConfig) -> list[Finding]:
             msg = problem.replace("rule file", "scrape config file")
             out.append((("scrape_config_files", i), msg, "error"))
 
+    out.extend(_check_otlp(cfg.otlp))
+
     seen: dict[str, int] = {}
     for i, sc in enumerate(cfg.scrape_configs):
         base: FieldPath = ("scrape_configs", i)
@@ -424,6 +444,29 @@ def check_prometheus(cfg: PrometheusConfig) -> list[Finding]:
         out.extend(_check_remote_url(rr.url, base, "remote_read"))
         out.extend(check_http_client(rr, base))
     return out
+
+
+def _check_otlp(otlp: OTLPConfig) -> Iterator[Finding]:
+    """Prometheus 3's checks of ``otlp:``, plus what guardia cannot do yet."""
+    for key in ("promote_resource_attributes", "ignore_resource_attributes"):
+        seen: set[str] = set()
+        for i, attr in enumerate(getattr(otlp, key)):
+            attr = attr.strip()
+            if not attr:
+                yield (("otlp", key, i), f"empty attribute in {key}; remove the entry", "error")
+            elif attr in seen:
+                yield (("otlp", key, i), f"duplicated attribute {attr!r} in {key}", "error")
+            seen.add(attr)
+    if otlp.promote_all_resource_attributes and otlp.promote_resource_attributes:
+        yield (("otlp", "promote_resource_attributes"), "'promote_all_resource_attributes' and "
+               "'promote_resource_attributes' cannot be configured simultaneously", "error")
+    if otlp.ignore_resource_attributes and not otlp.promote_all_resource_attributes:
+        yield (("otlp", "ignore_resource_attributes"), "'ignore_resource_attributes' cannot be configured "
+               "unless 'promote_all_resource_attributes' is true", "error")
+    if otlp.convert_histograms_to_nhcb:
+        yield (("otlp", "convert_histograms_to_nhcb"), "convert_histograms_to_nhcb needs native histograms, "
+               "which guardia does not store yet; remove it (histograms are stored as classic "
+               "_bucket/_sum/_count series)", "error")
 
 
 def _check_remote_url(url: str, base: FieldPath, what: str) -> Iterator[Finding]:

@@ -23,11 +23,15 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from guardia.storage.interface import Storage
+from guardia.storage.remote.otlp_receive import OtlpReceiver
+from guardia.storage.remote.otlp_translate import OtlpSettings
 from guardia.web import api_v1
 from guardia.web.api_v1 import ApiDeps
 from guardia.web.federate import federate_endpoint
 from guardia.web.home import home_routes
 from guardia.web.no_alertmanager import no_alertmanager_routes
+from guardia.web.otlp import PATH as OTLP_PATH
+from guardia.web.otlp import otlp_endpoint
 from guardia.web.protocols import Reloader
 from guardia.web.remote_write import RemoteWriteReceiver
 from guardia.web.selfmetrics import HttpMetrics, HttpMetricsMiddleware, QueryMetrics, metrics_endpoint
@@ -46,6 +50,8 @@ class AppDeps:
     extra_routes: Sequence[BaseRoute] = ()
     route_prefix: str = ""
     alertmanager_configured: bool = False
+    # the config's ``otlp:`` section as the OTLP receiver reads it, per request (reloads apply)
+    otlp_settings: Callable[[], OtlpSettings] = OtlpSettings
 
 
 def create_app(deps: AppDeps) -> ASGIApp:
@@ -88,6 +94,9 @@ def create_app(deps: AppDeps) -> ASGIApp:
     if deps.write_storage is not None:
         receiver = RemoteWriteReceiver(deps.write_storage, deps.registry)
         routes.append(Route("/api/v1/write", receiver, methods=["POST"], name="/api/v1/write"))
+        otlp = OtlpReceiver(deps.write_storage, deps.registry)
+        routes.append(Route(OTLP_PATH, otlp_endpoint(otlp, deps.otlp_settings), methods=["POST"],  # type: ignore[arg-type]
+                            name=OTLP_PATH))
     routes.extend(home_routes(deps.api, deps.route_prefix, deps.alertmanager_configured))
     if not deps.alertmanager_configured:
         routes.extend(no_alertmanager_routes())

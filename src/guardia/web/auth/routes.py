@@ -85,6 +85,7 @@ RULES: tuple[Rule, ...] = (
     _r(frozenset({"DELETE"}), rf"/api/dashboards/uid/{_SEG}", EDITOR, "dashboard.delete"),
     _r(POST, r"/api/ui/dashboards/import", EDITOR, "dashboard.import"),
     _r(POST, r"/api/v1/write", EDITOR),
+    _r(POST, r"/api/v1/otlp/v1/metrics", EDITOR),
     _r(POST, r"/(loki/api/v1|api/prom)/push", EDITOR),
     _r(POST, r"/otlp/v1/logs", EDITOR),
     # viewer: queries (POST is a read there, as in Prometheus and Loki) and every read API
