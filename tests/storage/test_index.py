@@ -126,3 +126,36 @@ def test_built_label_sets_are_reused_and_the_cache_stays_bounded(monkeypatch: py
     many = np.arange(0, 1_000, 3, dtype=np.int64)  # more than the cap at once
     assert idx.labels_of(many) == [sets[i] for i in many.tolist()]
     assert len(idx._built) <= 300
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_an_index_built_from_a_stored_table_answers_like_one_built_series_by_series(
+    dense: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks build their index with numpy from the file's symbol table (a lookup table of
+    pair codes, or a sort when symbols are many): the same postings, label sets, lookups."""
+    if not dense:
+        monkeypatch.setattr(index_mod, "_DENSE_PAIR_CODES", 0)
+    sets = sorted(set(_random_sets(3000, seed=3)), key=layout_key)
+    ref = MemIndex()
+    ref.add_all(sets)
+    symbols = sorted({x for lb in sets for kv in lb for x in kv})
+    sym = {s: i for i, s in enumerate(symbols)}
+    nlab = np.array([len(lb) for lb in sets], dtype=np.int64)
+    pairs = np.array([sym[x] for lb in sets for kv in lb for x in kv], dtype=np.uint32)
+    idx = MemIndex.from_table(symbols, nlab, pairs)
+    ids = np.arange(len(sets), dtype=np.int64)
+    assert len(idx) == len(ref) and idx.labels_of(ids) == sets
+    for sel in ([Matcher.equal("__name__", "m3")], [Matcher.parse("code", "=~", "c1.*")],
+                [Matcher.parse("job", "!=", "j1"), Matcher.equal("le", "")],
+                [Matcher.parse("instance", "!~", "i[0-5]"), Matcher.equal("__name__", "m1")]):
+        np.testing.assert_array_equal(idx.postings_for(sel), ref.postings_for(sel))
+    assert idx.label_names() == ref.label_names() and idx.symbols() == ref.symbols()
+    assert idx.label_values("code", ids[::7]) == ref.label_values("code", ids[::7])
+    np.testing.assert_array_equal(idx.layout_rank(), ref.layout_rank())
+    assert idx.postings_stats("__name__", 5) == ref.postings_stats("__name__", 5)
+    # lookups by label set work (hashes computed on the first), and so do appends after
+    assert all(idx.get(lb) == i for i, lb in enumerate(sets[::97]) for i in [sets.index(lb)])
+    new = Labels.of(__name__="fresh", job="j0")
+    assert idx.get_or_add(new) == (len(sets), True) and idx.get(new) == len(sets)
+    assert idx.get_or_add(sets[5]) == (5, False)

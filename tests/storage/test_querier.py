@@ -83,3 +83,34 @@ def test_a_series_set_reads_as_a_list_of_series() -> None:
     assert SeriesSet.of([]) == [] and ss != []
     with pytest.raises(IndexError):
         ss[2]
+
+
+def test_a_select_over_many_blocks_merges_each_series_once_even_when_keys_collide(
+    open_db: Open, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Series found in several blocks are matched by a key over their label pairs; equal
+    keys are confirmed pair by pair, so forced collisions fall back to the exact path and
+    the answer does not change."""
+    import guardia.storage.tsdb.querier as querier_mod
+
+    db = open_db(opts())
+    scrape(db, 30, 0, 5 * R)
+    db.maintain()
+    assert db.blocks
+    expected = dump(db.querier(0, 5 * R))
+    assert len(expected) == 30
+    calls: list[int] = []
+    slow = querier_mod._merge_by_dict
+
+    def counted(hits):  # type: ignore[no-untyped-def]
+        calls.append(len(hits))
+        return slow(hits)
+
+    monkeypatch.setattr(querier_mod, "_merge_by_dict", counted)
+    assert dump(db.querier(0, 5 * R)) == expected and not calls  # the fast path
+    class Ones:
+        def integers(self, lo: int, hi: int, size: int, dtype: type) -> np.ndarray:
+            return np.ones(size, dtype=dtype)
+
+    monkeypatch.setattr(querier_mod, "_rng", Ones())  # label sets of as many pairs: one key
+    assert dump(db.querier(0, 5 * R)) == expected and calls  # confirmed unequal: the exact path

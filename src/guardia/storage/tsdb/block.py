@@ -213,7 +213,8 @@ def write_index(path: Path, labels: list[Labels], pages: list[tuple[int, int, in
         os.fsync(f.fileno())
 
 
-def read_index(path: Path) -> tuple[list[Labels], I64]:
+def read_index(path: Path) -> tuple[list[str], I64, npt.NDArray[np.uint32], I64]:
+    """(symbols, labels per series, their (name, value) symbol numbers, page table)."""
     raw = path.read_bytes()
     if not raw.startswith(INDEX_MAGIC):
         raise BlockCorruptError(f"{path}: not a guardia block index")
@@ -233,17 +234,19 @@ def read_index(path: Path) -> tuple[list[Labels], I64]:
     nlab = np.frombuffer(body, dtype="<u2", count=nser, offset=pos).astype(np.int64)
     pos += 2 * nser
     npairs = int(nlab.sum())
-    pairs = np.frombuffer(body, dtype="<u4", count=2 * npairs, offset=pos).tolist()
+    pairs = np.frombuffer(body, dtype="<u4", count=2 * npairs, offset=pos)
+    if npairs and int(pairs.max()) >= nsym:
+        raise BlockCorruptError(f"{path}: a label refers to symbol {int(pairs.max())} of {nsym}")
     pos += 8 * npairs
     pt = np.frombuffer(body, dtype="<i8", count=6 * npages, offset=pos).reshape(npages, 6).astype(np.int64)
-    labels: list[Labels] = []
-    i = 0
-    for n in nlab.tolist():
-        labels.append(
-            Labels.from_sorted((syms[pairs[j]], syms[pairs[j + 1]]) for j in range(i, i + 2 * n, 2))
-        )
-        i += 2 * n
-    return labels, pt
+    return syms, nlab, pairs, pt
+
+
+def read_index_labels(path: Path) -> tuple[list[Labels], I64]:
+    """Every label set of a block index, and its page table (for tools and tests)."""
+    syms, nlab, pairs, pt = read_index(path)
+    index = MemIndex.from_table(syms, nlab, pairs)
+    return list(index.iter_labels()), pt
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -259,11 +262,10 @@ class Block(IndexedSource):
             self.ulid: str = self.meta["ulid"]
             self.mint: int = int(self.meta["minTime"])
             self.maxt: int = int(self.meta["maxTime"]) - 1  # inclusive for range checks
-            labels, self._pt = read_index(path / "index")
+            syms, nlab, pairs, self._pt = read_index(path / "index")
         except (OSError, ValueError, KeyError, struct.error, zstandard.ZstdError) as e:
             raise BlockCorruptError(f"block {path.name}: {e}") from None
-        self.index = MemIndex()
-        self.index.add_all(labels)
+        self.index = MemIndex.from_table(syms, nlab, pairs)
         self._first = self._pt[:, 2].copy()
         self._bad: set[int] = set()
         self._on_corrupt = on_corrupt

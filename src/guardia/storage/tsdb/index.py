@@ -30,6 +30,9 @@ _FEW = 256  # up to this many series are looked up one by one, more from a copy
 # Label sets built for queries are kept for the next query of the same series (dashboards
 # refresh the same panels); each costs ~100 B since its pairs are the index's shared tuples.
 _BUILT_CAP = 32_768
+# Up to this many possible (name, value) symbol codes, a block's pairs are numbered with a
+# lookup table instead of a sort (at most 36 MiB of flags and ranks, freed at once).
+_DENSE_PAIR_CODES = 1 << 22
 
 
 def layout_key(labels: Labels) -> tuple[str, str, tuple[tuple[str, str], ...], str]:
@@ -97,6 +100,7 @@ class MemIndex:
         self._arrays: dict[tuple[str, str], IDs] = {}
         self._cached_ids = 0
         self._built: dict[int, Labels] = {}  # id → label set built for a query (bounded)
+        self._lazy_hash = False  # from_table: hashes computed on the first lookup
 
     def __len__(self) -> int:
         return self._n
@@ -125,6 +129,61 @@ class MemIndex:
     def add_all(self, labels: Iterable[Labels]) -> None:
         for lb in labels:
             self._add(lb, hash(lb))
+
+    @classmethod
+    def from_table(cls, symbols: Sequence[str], nlab: IDs, pairs: npt.NDArray[np.uint32]) -> MemIndex:
+        """The index of a stored series table, built with numpy instead of per series.
+
+        A block's index file holds each series as (name, value) symbol numbers in label
+        order; a block of 100,000 series read one label set at a time costs a second of
+        Python, and a query over a week of 2-hour blocks opens a hundred of them.  Here
+        the distinct pairs get their ids (in (name, value) order: symbols are sorted),
+        each series' pair ids and the postings are arrays cut from one sort, and label
+        sets are built only when a query asks for them.  The hashes used for lookups by
+        label set (``get``) are computed on the first lookup (blocks never look up).
+        """
+        idx = cls()
+        n = int(nlab.shape[0])
+        if not n:
+            return idx
+        nsym = len(symbols)
+        flat = pairs.astype(np.int64)
+        codes = flat[0::2] * nsym + flat[1::2]
+        if nsym * nsym <= _DENSE_PAIR_CODES:
+            # a table over every possible code: no sort (blocks have a few thousand symbols)
+            seen = np.zeros(nsym * nsym, dtype=np.bool_)
+            seen[codes] = True
+            uniq = np.flatnonzero(seen)
+            rank = np.zeros(nsym * nsym, dtype=np.int64)
+            rank[uniq] = np.arange(uniq.shape[0])
+            inverse = rank[codes]
+        else:
+            uniq, inverse = np.unique(codes, return_inverse=True)
+            inverse = inverse.ravel()
+        strs = idx._strings
+        for code in uniq.tolist():
+            name, value = symbols[code // nsym], symbols[code % nsym]
+            q = (strs.setdefault(name, name), strs.setdefault(value, value))
+            idx._pairs[q] = len(idx._pair_of)
+            idx._pair_of.append(q)
+        idx._set = array("i", inverse.astype(np.int32).tobytes())
+        off = np.zeros(n + 1, dtype=np.uint32)
+        np.cumsum(nlab, out=off[1:])
+        idx._off = array("I", off.tobytes())
+        owner = np.repeat(np.arange(n, dtype=np.int32), nlab)
+        # by pair, ids ascending within a pair (16-bit keys sort by radix, in linear time)
+        keys = inverse.astype(np.uint16) if len(idx._pair_of) <= 1 << 16 else inverse
+        order = np.argsort(keys, kind="stable")
+        bounds = np.searchsorted(inverse[order], np.arange(len(idx._pair_of) + 1))
+        by_pair = owner[order]
+        for pid, (name, value) in enumerate(idx._pair_of):
+            lst = array("i", by_pair[bounds[pid] : bounds[pid + 1]].tobytes())
+            idx._postings.setdefault(name, {})[value] = lst
+            idx._plists.append(lst)
+        idx._hash = array("q")
+        idx._lazy_hash = True
+        idx._n = n
+        return idx
 
     def _known_pids(self, labels: Labels) -> list[int] | None:
         """Pair ids of a label set, or None when one pair was never seen (a new series)."""
@@ -158,6 +217,8 @@ class MemIndex:
         return out
 
     def _add(self, labels: Labels, h: int, pids: list[int] | None = None) -> int:
+        if self._lazy_hash:
+            self._rebuild_table()
         sid = self._n
         if pids is None:
             pids = [self._pair_id(p) for p in labels]
@@ -198,6 +259,9 @@ class MemIndex:
 
     def _rebuild_table(self) -> None:
         """A table at most half full (short probe sequences), rebuilt when it fills up."""
+        if self._lazy_hash:
+            self._hash = array("q", (hash(lb) for lb in self.iter_labels()))
+            self._lazy_hash = False
         size = 1024
         while size < 2 * self._n + 2:
             size *= 2
@@ -254,6 +318,14 @@ class MemIndex:
         lens = off[ids + 1] - lo
         flat = pairs[np.repeat(lo - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))]
         return lens, flat
+
+    def pair_rows(self, ids: IDs) -> tuple[IDs, npt.NDArray[np.int32], list[tuple[str, str]]]:
+        """Label count of each of ``ids``, their pair ids concatenated (in label order), and
+        the (name, value) pair of every pair id: label sets compared without building them."""
+        if not ids.size:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32), self._pair_of
+        lens, flat = self._gather(ids)
+        return lens, flat, self._pair_of
 
     def iter_labels(self, batch: int = 10_000) -> Iterator[Labels]:
         """Every label set in id order, built a batch at a time."""

@@ -11,7 +11,7 @@ from guardia.model import Labels, Matcher
 from guardia.storage.interface import Querier, SelectHints, SeriesSet, check_selectable, hinted_range
 from guardia.storage.tsdb.block import Block
 from guardia.storage.tsdb.merge import Fragment, assemble
-from guardia.storage.tsdb.source import SeriesSource, SourceCatalog
+from guardia.storage.tsdb.source import IndexedSource, SeriesSource, SourceCatalog
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -81,17 +81,11 @@ class TSDBQuerier(Querier):
             src, ids = hits[0]
             labels = src.labels_of(ids)
             frags = src.fragments(ids, mint, maxt)
-        else:
-            keys: dict[Labels, int] = {}
-            for src, ids in hits:
-                lbs = src.labels_of(ids)
-                remap = np.empty(len(lbs), dtype=np.int64)
-                for i, lb in enumerate(lbs):
-                    q = keys.get(lb)
-                    if q is None:
-                        q = keys[lb] = len(labels)
-                        labels.append(lb)
-                    remap[i] = q
+        elif hits:
+            indexed = all(isinstance(src, IndexedSource) for src, _ in hits)
+            merge = _merge_indexed if indexed else _merge_by_dict
+            labels, remaps = merge(hits)  # type: ignore[arg-type]
+            for (src, ids), remap in zip(hits, remaps, strict=True):
                 for f in src.fragments(ids, mint, maxt):
                     f.qidx = remap[f.qidx]
                     frags.append(f)
@@ -136,3 +130,101 @@ class TSDBQuerier(Querier):
     def __del__(self) -> None:
         # A querier dropped without close() must not keep deleted blocks open for good.
         self.close()
+
+
+# One random 64-bit number per distinct label pair of a query: a label set's key is the
+# (wrapping) sum over its pairs.  Equal keys are then confirmed pair by pair, so a collision
+# costs the slow path, never a wrong answer.
+_rng = np.random.default_rng(0x9E3779B97F4A7C15)
+
+
+def _merge_indexed(hits: list[tuple[IndexedSource, I64]]) -> tuple[list[Labels], list[I64]]:
+    """The distinct label sets of several sources' series, in order of first appearance, and
+    for each source the position of each of its series among them.
+
+    A query over a week of 2-hour blocks finds the same series in every block: building a
+    label set per series per block and looking each up in a dictionary costs more than
+    decoding the samples.  Here each series is its pairs' global numbers (one dictionary
+    lookup per distinct pair of a block, not per series), keyed by a sum of random words,
+    grouped with one ``np.unique``; label sets are built once per distinct series.
+    """
+    gid: dict[tuple[str, str], int] = {}
+    rows: list[tuple[I64, I64]] = []  # per distinct source content: label counts, pair numbers
+    same_as: list[int] = []  # per source: its entry in ``rows``
+    for src, ids in hits:
+        lens, flat, pair_of = src.index.pair_rows(ids)
+        used = np.unique(flat)
+        gmap = np.zeros(len(pair_of), dtype=np.int64)
+        gmap[used] = [gid.setdefault(pair_of[p], len(gid)) for p in used.tolist()]
+        g = gmap[flat]
+        if rows and np.array_equal(rows[-1][0], lens) and np.array_equal(rows[-1][1], g):
+            # the very series of the source before, in the same order (a stable fleet's
+            # blocks): the same positions, nothing to match
+            same_as.append(len(rows) - 1)
+            continue
+        same_as.append(len(rows))
+        rows.append((lens, g))
+    if len(rows) < len(hits):
+        firsts = [same_as.index(k) for k in range(len(rows))]
+        labels, remaps = _merge_indexed_rows([hits[i] for i in firsts], rows, len(gid))
+        return labels, [remaps[k] for k in same_as]
+    return _merge_indexed_rows(hits, rows, len(gid))
+
+
+def _merge_indexed_rows(
+    hits: list[tuple[IndexedSource, I64]], rows: list[tuple[I64, I64]], n_pairs: int
+) -> tuple[list[Labels], list[I64]]:
+    lens_all = np.concatenate([r[0] for r in rows])
+    flat_all = np.concatenate([r[1] for r in rows])
+    if not lens_all.size or not bool((lens_all > 0).all()):
+        return _merge_by_dict(hits)
+    words = _rng.integers(1, 2**63, size=n_pairs, dtype=np.int64).view(np.uint64)
+    starts = np.zeros(lens_all.shape[0] + 1, dtype=np.int64)
+    np.cumsum(lens_all, out=starts[1:])
+    keys = np.add.reduceat(words[flat_all], starts[:-1])
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    rep = first[inverse]  # each series' first series with the same key
+    # confirm: same label count and the same pairs, position by position
+    if not bool((lens_all[rep] == lens_all).all()):
+        return _merge_by_dict(hits)
+    pos = np.arange(flat_all.shape[0], dtype=np.int64)
+    owner = np.repeat(np.arange(lens_all.shape[0], dtype=np.int64), lens_all)
+    if not bool((flat_all[starts[rep][owner] + pos - starts[owner]] == flat_all).all()):
+        return _merge_by_dict(hits)
+    order = np.argsort(first, kind="stable")  # distinct series in order of first appearance
+    rank = np.empty(order.shape[0], dtype=np.int64)
+    rank[order] = np.arange(order.shape[0])
+    q_all = rank[inverse]
+    bounds = np.zeros(len(hits) + 1, dtype=np.int64)
+    np.cumsum([ids.shape[0] for _, ids in hits], out=bounds[1:])
+    labels: list[Labels | None] = [None] * order.shape[0]
+    reps = first[order]  # global row of each distinct series' first appearance
+    src_of = np.searchsorted(bounds, reps, side="right") - 1
+    for si in np.unique(src_of).tolist():
+        mine = np.flatnonzero(src_of == si)
+        src, ids = hits[si]
+        built = src.labels_of(ids[reps[mine] - bounds[si]])
+        for k, lb in zip(mine.tolist(), built, strict=True):
+            labels[k] = lb
+    remaps = [q_all[bounds[i] : bounds[i + 1]] for i in range(len(hits))]
+    return labels, remaps  # type: ignore[return-value]
+
+
+def _merge_by_dict(
+    hits: Sequence[tuple[SeriesSource | IndexedSource, I64]],
+) -> tuple[list[Labels], list[I64]]:
+    keys: dict[Labels, int] = {}
+    labels: list[Labels] = []
+    remaps = []
+    for src, ids in hits:
+        lbs = src.labels_of(ids)
+        remap = np.empty(len(lbs), dtype=np.int64)
+        for i, lb in enumerate(lbs):
+            q = keys.get(lb)
+            if q is None:
+                q = keys[lb] = len(labels)
+                labels.append(lb)
+            remap[i] = q
+        remaps.append(remap)
+    return labels, remaps
