@@ -56,9 +56,9 @@ def test_http_write_stores_samples_and_rejects_bad_ones(client: httpx.Client, st
     r = client.post(
         "/api/v1/write",
         content=b"x",
-        headers={**HEADERS, "Content-Type": "application/x-protobuf;proto=io.prometheus.write.v2.Request"},
+        headers={**HEADERS, "Content-Type": "application/x-protobuf;proto=io.prometheus.write.v3.Request"},
     )
-    assert r.status_code == 415
+    assert r.status_code == 415 and "io.prometheus.write.v2.Request" in r.text
     r = client.post("/api/v1/write", content=b"\x00" * (33 * 1024 * 1024), headers=HEADERS)
     assert r.status_code == 413
     assert client.get("/-/healthy").status_code == 200
@@ -147,3 +147,46 @@ def test_a_store_that_refuses_all_writes_answers_503_so_senders_retry(tmp_path: 
             assert "not accepting writes" in r.text and "closed" in r.text
         assert c.get("/-/healthy").status_code == 200
 
+
+
+V2_HEADERS = {**HEADERS, "Content-Type": "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+              "X-Prometheus-Remote-Write-Version": "2.0.0"}
+
+
+def _v2(symbols: list[str], series: list[tuple[list[int], list[tuple[int, float]]]]) -> bytes:
+    from guardia.storage.remote.proto import V2Request
+
+    req = V2Request()
+    req.symbols.extend(symbols)
+    for refs, samples in series:
+        ts = req.timeseries.add()
+        ts.labels_refs.extend(refs)
+        for t, v in samples:
+            ts.samples.add(timestamp=t, value=v)
+    return bytes(cramjam.snappy.compress_raw(req.SerializeToString()))
+
+
+def test_remote_write_2_0_is_stored_and_its_counts_answered(client: httpx.Client,
+                                                            storage: MemoryStorage) -> None:
+    symbols = ["", "__name__", "pushed_v2", "i", "1", "2"]
+    body = _v2(symbols, [([1, 2, 3, 4], [(1000, 1.0), (2000, 2.0)]), ([1, 2, 3, 5], [(1000, 5.0)])])
+    r = client.post("/api/v1/write", content=body, headers=V2_HEADERS)
+    assert r.status_code == 204, r.text
+    assert r.headers["X-Prometheus-Remote-Write-Samples-Written"] == "3"
+    assert r.headers["X-Prometheus-Remote-Write-Histograms-Written"] == "0"
+    assert r.headers["X-Prometheus-Remote-Write-Exemplars-Written"] == "0"
+    assert _all(storage, "pushed_v2") == {Labels.of(__name__="pushed_v2", i="1"): [(1000, 1.0), (2000, 2.0)],
+                                          Labels.of(__name__="pushed_v2", i="2"): [(1000, 5.0)]}
+    # bad references: 400 with the reason, nothing stored, counts of 0
+    for syms, refs, reason in (
+        (symbols, [1, 2, 3, 40], "symbol references below 6"),
+        (symbols, [1, 2, 3], "pairs"),
+        (["__name__", "x"], [0, 1], "empty string"),
+        (symbols, [3, 4], "no metric name"),
+    ):
+        r = client.post("/api/v1/write", content=_v2(syms, [(refs, [(5000, 1.0)])]), headers=V2_HEADERS)
+        assert r.status_code == 400 and reason in r.text, (refs, r.text)
+        assert r.headers["X-Prometheus-Remote-Write-Samples-Written"] == "0"
+    r = client.post("/api/v1/write", content=b"\x00\x07garbage", headers=V2_HEADERS)
+    assert r.status_code == 400
+    assert len(_all(storage, "pushed_v2")[Labels.of(__name__="pushed_v2", i="1")]) == 2

@@ -1,4 +1,8 @@
-"""Remote write 1.0 endpoint (``POST /api/v1/write``): snappy-compressed protobuf WriteRequest.
+"""Remote write endpoint (``POST /api/v1/write``): snappy-compressed protobuf, 1.0's
+``prometheus.WriteRequest`` or 2.0's ``io.prometheus.write.v2.Request`` as ``Content-Type``
+names it (``application/x-protobuf;proto=...``; no ``proto`` parameter means 1.0).  A 2.0
+answer carries the ``X-Prometheus-Remote-Write-{Samples,Histograms,Exemplars}-Written``
+counts; a message this receiver does not know is answered 415, as the 2.0 spec asks.
 
 The HTTP side only: headers, body size limits, status codes, and where a request is ingested
 (usual-size ones on the event loop, big ones in one writer thread).  Decoding and appending
@@ -52,12 +56,14 @@ class RemoteWriteReceiver(WriteReceiver):
                 enc = value.decode("latin-1").lower()
             elif name == b"content-length":
                 declared = value.decode("latin-1")
-        if "io.prometheus.write.v2" in ctype:
+        proto = _proto_of(ctype)
+        if proto not in (_V1, _V2):
             return await _reply(
                 send, 415,
-                "remote write 2.0 is not supported; configure protobuf_message: "
-                "prometheus.WriteRequest (remote write 1.0)\n",
+                f"unsupported protobuf message {proto!r}; send prometheus.WriteRequest or "
+                f"io.prometheus.write.v2.Request\n",
             )
+        v2 = proto == _V2
         if enc not in ("", "snappy"):
             return await _reply(send, 415, f"unsupported Content-Encoding {enc!r}; use snappy\n")
         if declared.isdigit() and int(declared) > MAX_COMPRESSED_BYTES:
@@ -72,6 +78,8 @@ class RemoteWriteReceiver(WriteReceiver):
                 return await _reply(send, 413, _TOO_LARGE)
             if not message.get("more_body", False):
                 break
+        if v2:
+            return await self._serve_v2(bytes(body), send)
         try:
             if declared_size(body) <= INLINE_MAX_DECOMPRESSED:
                 # A usual batch takes a few ms: handing it to a thread costs more than it
@@ -95,10 +103,47 @@ class RemoteWriteReceiver(WriteReceiver):
         return 204
 
 
+    async def _serve_v2(self, body: bytes, send: Send) -> int:
+        written = (0, 0, 0)
+        try:
+            loop = asyncio.get_running_loop()
+            written = await loop.run_in_executor(self._writer, self.ingest_compressed_v2, body)
+        except RemoteWriteError as e:
+            return await _reply(send, 400, f"{e}\n", _written(written))
+        except StoreUnavailableError as e:
+            return await _reply(send, 503, f"the store is not accepting writes: {e}\n", _written(written))
+        except OSError as e:
+            log.error("event=remote_write_store_failed err=%r", str(e))
+            return await _reply(send, 500, f"writing to the store failed: {e}\n", _written(written))
+        await send({"type": "http.response.start", "status": 204, "headers": _written(written)})
+        await send({"type": "http.response.body", "body": b""})
+        return 204
+
+
+_V1 = "prometheus.WriteRequest"
+_V2 = "io.prometheus.write.v2.Request"
+
+
+def _proto_of(content_type: str) -> str:
+    """The ``proto`` parameter of a Content-Type (1.0's message when absent)."""
+    for param in content_type.split(";")[1:]:
+        k, _, v = param.partition("=")
+        if k.strip().lower() == "proto":
+            return v.strip().strip('"')
+    return _V1
+
+
+def _written(counts: tuple[int, int, int]) -> list[tuple[bytes, bytes]]:
+    s, h, e = counts
+    return [(b"x-prometheus-remote-write-samples-written", str(s).encode()),
+            (b"x-prometheus-remote-write-histograms-written", str(h).encode()),
+            (b"x-prometheus-remote-write-exemplars-written", str(e).encode())]
+
+
 _TOO_LARGE = f"request body larger than {MAX_COMPRESSED_BYTES} bytes; send smaller batches\n"
 
 
-async def _reply(send: Send, status: int, text: str) -> int:
+async def _reply(send: Send, status: int, text: str, extra: list[tuple[bytes, bytes]] | None = None) -> int:
     body = text.encode()
     await send({
         "type": "http.response.start",
@@ -106,6 +151,7 @@ async def _reply(send: Send, status: int, text: str) -> int:
         "headers": [
             (b"content-type", b"text/plain; charset=utf-8"),
             (b"content-length", str(len(body)).encode()),
+            *(extra or []),
         ],
     })
     await send({"type": "http.response.body", "body": body})

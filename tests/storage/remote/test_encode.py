@@ -49,3 +49,32 @@ def test_metadata_is_a_request_of_metric_metadata() -> None:
     got = [(m.metric_family_name, m.type, m.help, m.unit) for m in req.metadata]
     assert got == [("http_requests_total", 1, "Requests.", ""), ("temp", 2, "", "celsius"),
                    ("odd", 0, "", "")]
+
+
+def test_2_0_requests_carry_labels_samples_and_metadata_through_the_symbol_table() -> None:
+    import numpy as np
+
+    from guardia.model import Labels
+    from guardia.storage.remote.encode_v2 import V2Encoder, family_metadata
+    from guardia.storage.remote.proto import V2Request
+    from guardia.storage.remote.write_receiver import WriteReceiver
+
+    enc = V2Encoder()
+    enc.add(0, Labels({"__name__": "http_requests_total", "code": "200"}))
+    enc.add(3, Labels({"__name__": "temperature", "room": "a b"}))
+    meta = family_metadata({"http_requests": ("http_requests", "counter", "Requests served.", ""),
+                            "temperature": ("temperature", "gauge", "", "celsius")})
+    refs = np.array([0, 3, 0], np.int64)
+    ts = np.array([1_700_000_000_000, 1_700_000_000_001, 1_700_000_015_000], np.int64)
+    vs = np.array([1.0, -3.5, 2.0])
+    raw = enc.encode(refs, ts, vs, meta)
+    req = V2Request()
+    req.ParseFromString(raw)
+    assert req.symbols[0] == "" and len(set(req.symbols)) == len(req.symbols)  # each string once
+    series, md, histograms = WriteReceiver._decode_v2(raw)
+    assert histograms == 0
+    assert series == [(Labels({"__name__": "http_requests_total", "code": "200"}),
+                       [(1_700_000_000_000, 1.0), (1_700_000_015_000, 2.0)]),
+                      (Labels({"__name__": "temperature", "room": "a b"}), [(1_700_000_000_001, -3.5)])]
+    assert md == {"http_requests": ("http_requests", "counter", "Requests served.", ""),
+                  "temperature": ("temperature", "gauge", "", "celsius")}

@@ -243,3 +243,28 @@ def test_shards_follow_the_backlog(tmp_path: Path) -> None:
     q._win_start, q._rate_in = now - 10, 0.0
     q._win_in, q._win_sent, q._win_send_s = 200_000, 20_000, 10.0
     assert q.desired_shards(now) == 10
+
+
+def test_a_415_to_a_2_0_request_falls_back_to_1_0_and_loses_nothing(tmp_path: Path) -> None:
+    """The 2.0 spec's answer for a message the receiver does not take; the batch that got it
+    is sent again as 1.0, and so is everything after."""
+    db = _store(tmp_path / "db")
+    rx = Receiver()
+    rx.script = [(415, {})]
+    with LiveServer(rx.app) as srv:
+        async def go() -> QueueManager:
+            q = _queue(tmp_path, f"{srv.url}/write", protobuf_message="io.prometheus.write.v2.Request")
+            assert q.v2
+            q.start()
+            await _until(lambda: q.watcher is not None)
+            _append(db, T0)
+            await _until(lambda: len(rx.got) == 10)
+            _append(db, T0 + 1000)
+            await _until(lambda: len(rx.got) == 20)
+            await q.stop()
+            return q
+
+        q = asyncio.run(go())
+    assert not q.v2 and q.m.failed._value.get() == 0 and q.m.sent._value.get() == 20
+    assert sorted({t for _, t, _ in rx.got}) == [T0, T0 + 1000]
+    db.close()

@@ -15,7 +15,7 @@ Metadata = tuple[str, str, str, str]
 MetadataSource = Callable[[], Iterable[Metadata]]
 
 # prometheus.MetricMetadata.MetricType
-_TYPES = {"unknown": 0, "counter": 1, "gauge": 2, "histogram": 3, "gaugehistogram": 4, "summary": 5,
+METRIC_TYPES = {"unknown": 0, "counter": 1, "gauge": 2, "histogram": 3, "gaugehistogram": 4, "summary": 5,
           "info": 6, "stateset": 7}
 
 
@@ -28,7 +28,7 @@ def encode_metadata(items: Iterable[Metadata]) -> bytes:
     """An uncompressed WriteRequest holding ``items`` as ``MetricMetadata`` (field 3)."""
     out = bytearray()
     for family, mtype, help_, unit in items:
-        t = _TYPES.get(mtype, 0)
+        t = METRIC_TYPES.get(mtype, 0)
         body = (b"\x08" + encode_varint(t) if t else b"") + _string(2, family) + _string(4, help_) + \
             _string(5, unit)
         out += b"\x1a" + encode_varint(len(body)) + body

@@ -1,4 +1,4 @@
-"""Remote write 1.0 and remote read message types built in code with ``descriptor_pb2`` (no protoc step).
+"""Remote write 1.0 and 2.0 and remote read message types built with ``descriptor_pb2`` (no protoc).
 
 These generated classes (upb backend) are the independent reference used to encode payloads
 in tests and benchmarks, and by anything that needs to send remote write.  The receiver uses
@@ -94,7 +94,45 @@ def _build() -> dict[str, Any]:
     }
 
 
+def _build_v2() -> dict[str, Any]:
+    """Remote write 2.0's ``io.prometheus.write.v2`` messages.  Native histograms and exemplars
+    are kept as raw bytes: guardia stores neither, only counts them."""
+    fd = descriptor_pb2.FileDescriptorProto(
+        name="guardia_remote_write_v2.proto", package="io.prometheus.write.v2", syntax="proto3"
+    )
+    opt, rep = _F.LABEL_OPTIONAL, _F.LABEL_REPEATED
+    p = ".io.prometheus.write.v2."
+
+    def msg(name: str, fields: list[tuple[str, int, int, int, str]]) -> None:
+        m = fd.message_type.add(name=name)
+        for fname, num, ftype, label, tname in fields:
+            f = m.field.add(name=fname, number=num, type=ftype, label=label)  # type: ignore[arg-type]
+            if tname:
+                f.type_name = tname
+
+    msg("Sample", [("value", 1, _F.TYPE_DOUBLE, opt, ""), ("timestamp", 2, _F.TYPE_INT64, opt, "")])
+    msg("Metadata", [("type", 1, _F.TYPE_INT32, opt, ""), ("help_ref", 3, _F.TYPE_UINT32, opt, ""),
+                     ("unit_ref", 4, _F.TYPE_UINT32, opt, "")])
+    msg("TimeSeries", [
+        ("labels_refs", 1, _F.TYPE_UINT32, rep, ""),
+        ("samples", 2, _F.TYPE_MESSAGE, rep, p + "Sample"),
+        ("histograms", 3, _F.TYPE_BYTES, rep, ""),
+        ("exemplars", 4, _F.TYPE_BYTES, rep, ""),
+        ("metadata", 5, _F.TYPE_MESSAGE, opt, p + "Metadata"),
+        ("created_timestamp", 6, _F.TYPE_INT64, opt, ""),
+    ])
+    msg("Request", [("symbols", 4, _F.TYPE_STRING, rep, ""), ("timeseries", 5, _F.TYPE_MESSAGE, rep,
+                                                              p + "TimeSeries")])
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(fd)
+    find = pool.FindMessageTypeByName
+    return {name: message_factory.GetMessageClass(find(f"io.prometheus.write.v2.{name}"))
+            for name in ("Request", "TimeSeries")}
+
+
 _CLASSES = _build()
+_V2 = _build_v2()
+V2Request: Any = _V2["Request"]
 WriteRequest: Any = _CLASSES["WriteRequest"]
 TimeSeries: Any = _CLASSES["TimeSeries"]
 RawWriteRequest: Any = _CLASSES["RawWriteRequest"]

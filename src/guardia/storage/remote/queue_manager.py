@@ -29,6 +29,7 @@ import math
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -41,6 +42,13 @@ from guardia.config.prometheus import RemoteWriteConfig
 from guardia.model import Labels
 from guardia.model.relabel import process as relabel_process
 from guardia.storage.remote.encode import PrefixTable, compress, encode_labels
+from guardia.storage.remote.encode_v2 import (
+    V2_CONTENT_TYPE,
+    V2_MESSAGE,
+    MetadataLookup,
+    V2Encoder,
+    family_metadata,
+)
 from guardia.storage.remote.metadata import MetadataSource, encode_metadata
 from guardia.storage.remote.metrics import QueueMetrics, RemoteWriteMetrics
 from guardia.storage.remote.post_client import PostClient, PostError
@@ -56,6 +64,25 @@ POLL_S = 0.2
 RESHARD_EVERY_S = 10.0
 WAL_BYTES_PER_SAMPLE = 12  # a scrape's record: 4-byte ref + 8-byte value per sample
 _UNKNOWN, _SEND, _DROP = 0, 1, 2
+
+
+@dataclass(slots=True)
+class Batch:
+    """One request's samples, and their body in the version it was last encoded in."""
+
+    refs: I64
+    ts: I64
+    vs: F64
+    body: bytes = b""
+    v2: bool = False
+
+    @property
+    def n(self) -> int:
+        return int(self.refs.shape[0])
+
+    @property
+    def newest(self) -> int:
+        return int(self.ts.max())
 
 
 def queue_name(cfg: RemoteWriteConfig) -> str:
@@ -101,11 +128,11 @@ class QueueManager:
         self.m.shards_min.set(self.min_shards)
         self.m.shards_max.set(self.max_shards)
         self._prefixes = PrefixTable()
-        if cfg.protobuf_message != "prometheus.WriteRequest":
-            log.warning("event=remote_write_version remote_name=%s url=%s asked=%s sending=%r", self.name,
-                        self.url, cfg.protobuf_message, "prometheus.WriteRequest (remote write 1.0, "
-                        "which Prometheus, VictoriaMetrics and Mimir accept; guardia does not send 2.0 "
-                        "yet)")
+        # remote write 2.0 when configured, until the receiver shows it does not take it
+        self.v2 = cfg.protobuf_message == V2_MESSAGE
+        self._v2 = V2Encoder() if self.v2 else None
+        self._v2_metadata: MetadataLookup | None = None
+        self._retired: list[httpx.AsyncClient | PostClient] = []
         self._state = np.zeros(1024, dtype=np.int8)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -137,6 +164,9 @@ class QueueManager:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        for old in self._retired:
+            await old.aclose()
+        self._retired = []
 
     def forget_metrics(self) -> None:
         self._all_metrics.forget(self.name, self.url)
@@ -146,11 +176,11 @@ class QueueManager:
         credentials; httpx from the one factory when a proxy or OAuth2 is configured."""
         c = self.cfg
         headers = {
+            **(c.headers or {}),  # the protocol's own headers below cannot be overridden
             "Content-Encoding": "snappy",
-            "Content-Type": "application/x-protobuf",
+            "Content-Type": V2_CONTENT_TYPE if self.v2 else "application/x-protobuf",
             "User-Agent": f"guardia/{__version__}",
-            "X-Prometheus-Remote-Write-Version": "0.1.0",
-            **(c.headers or {}),
+            "X-Prometheus-Remote-Write-Version": "2.0.0" if self.v2 else "0.1.0",
         }
         if c.proxy_url or c.proxy_from_environment or c.oauth2 is not None:
             return new_client(c, headers=headers, timeout_s=c.remote_timeout / 1000)
@@ -278,7 +308,10 @@ class QueueManager:
                 if out is None or not out.get("__name__"):
                     self._state[ref] = _DROP
                     continue
-                self._prefixes.add(ref, encode_labels(Labels({k: v for k, v in out.items() if v})))
+                sent_labels = Labels({k: v for k, v in out.items() if v})
+                self._prefixes.add(ref, encode_labels(sent_labels))
+                if self._v2 is not None:
+                    self._v2.add(ref, sent_labels)
                 self._state[ref] = _SEND
             state = self._state[refs]
         return state
@@ -309,50 +342,90 @@ class QueueManager:
         results = await asyncio.gather(*(self._send_shard(b) for b in batches))
         return all(results)
 
-    def _encode_groups(self, groups: list[I64], refs: I64, ts: I64, vs: F64
-                       ) -> list[list[tuple[bytes, int, int]]]:
-        """Each shard's batches as (compressed body, samples, newest timestamp)."""
-        out: list[list[tuple[bytes, int, int]]] = []
+    def _encode_groups(self, groups: list[I64], refs: I64, ts: I64, vs: F64) -> list[list[Batch]]:
+        """Each shard's batches, encoded in the protocol version in use now."""
+        out: list[list[Batch]] = []
         step = self.max_per_send
         for idx in groups:
-            shard: list[tuple[bytes, int, int]] = []
+            shard: list[Batch] = []
             for lo in range(0, idx.shape[0], step):
                 sel = idx[lo : lo + step]
-                r, t = refs[sel], ts[sel]
-                body = compress(self._prefixes.encode(r, t, vs[sel]))
-                shard.append((body, int(sel.shape[0]), int(t.max())))
+                b = Batch(refs[sel], ts[sel], vs[sel])
+                self._encode(b)
+                shard.append(b)
             out.append(shard)
         return out
 
-    async def _send_shard(self, batches: list[tuple[bytes, int, int]]) -> bool:
-        for body, n, newest in batches:
-            if not await self._send_batch(body, n):
+    def _encode(self, b: Batch) -> None:
+        if self.v2 and self._v2 is not None:
+            b.body = compress(self._v2.encode(b.refs, b.ts, b.vs, self._v2_metadata))
+            b.v2 = True
+        else:
+            b.body = compress(self._prefixes.encode(b.refs, b.ts, b.vs))
+            b.v2 = False
+
+    def _fall_back_to_v1(self, why: str) -> None:
+        """The receiver does not take 2.0: send 1.0 from now on (the 2.0 spec lets a sender
+        fall back so on 415; Prometheus 3 instead counts the batch failed)."""
+        if not self.v2:
+            return
+        self.v2 = False
+        log.error("event=remote_write_v2_refused remote_name=%s url=%s reason=%r action=%r", self.name,
+                  self.url, why, "sending remote write 1.0 (prometheus.WriteRequest) from now on; set "
+                  "protobuf_message: prometheus.WriteRequest for this receiver")
+        if self._client is not None:
+            self._retired.append(self._client)  # requests in flight on it finish there
+        self._client = self._new_client()
+
+    async def _send_shard(self, batches: list[Batch]) -> bool:
+        for b in batches:
+            newest = b.newest
+            if not await self._send_batch(b):
                 return False
             if newest > self.highest_sent_ms:
                 self.highest_sent_ms = newest
                 self.m.highest_sent.set(newest / 1000)
         return True
 
-    async def _send_batch(self, body: bytes, n: int) -> bool:
+    async def _send_batch(self, b: Batch) -> bool:
         """POST one batch until it is taken or refused for good; False if stopped first."""
         q = self.cfg.queue_config
         backoff = q.min_backoff / 1000
-        assert self._client is not None
+        n = b.n
         while True:
+            if b.v2 and not self.v2:
+                self._encode(b)  # encoded before the fall back: send it as 1.0
+            body = b.body
+            assert self._client is not None
             t0 = time.monotonic()
             status, retry_after, reason = 0, None, ""
+            written: str | None = None
             try:
                 resp = await self._client.post(self.url, content=body)
                 status = resp.status_code
                 retry_after = _retry_after(resp.headers.get("retry-after"))
+                written = resp.headers.get("x-prometheus-remote-write-samples-written")
                 if status >= 300:
                     reason = resp.text[:256].strip()
             except (httpx.HTTPError, PostError) as e:
                 reason = f"{type(e).__name__}: {e}"
             elapsed = time.monotonic() - t0
             self.m.batch_seconds.observe(elapsed)
+            if b.v2 and (status == 415 or (200 <= status < 300 and not written)):
+                # 415: not a message it takes; 2xx without the count 2.0 requires: a 1.x
+                # receiver that read the body as a 1.0 request and found nothing in it
+                self._fall_back_to_v1(f"HTTP 415 {reason}" if status == 415 else
+                                      f"HTTP {status} without X-Prometheus-Remote-Write-Samples-Written")
+                continue
             if 200 <= status < 300:
-                self.m.sent.inc(n)
+                took = n
+                if b.v2 and written is not None and written.strip().isdigit():
+                    took = min(n, int(written))
+                    if took < n:
+                        self.m.failed.inc(n - took)
+                        log.error("event=remote_write_partial remote_name=%s url=%s sent=%d written=%d",
+                                  self.name, self.url, n, took)
+                self.m.sent.inc(took)
                 self.m.bytes.inc(len(body))
                 self._win_sent += n
                 self._win_send_s += elapsed
@@ -421,6 +494,10 @@ class QueueManager:
         assert self._metadata is not None
         while not self._stop.is_set():
             items = sorted(self._metadata())
+            if self.v2:  # 2.0 carries metadata with each series: keep it at hand, send nothing
+                self._v2_metadata = family_metadata({md[0]: md for md in items})
+                await self._sleep(mc.send_interval / 1000)
+                continue
             step = max(1, mc.max_samples_per_send)
             for lo in range(0, len(items), step):
                 body = compress(encode_metadata(items[lo : lo + step]))

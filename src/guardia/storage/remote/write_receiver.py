@@ -1,4 +1,4 @@
-"""Remote write 1.0 receiving: a decoded request's samples appended to a ``Storage``.
+"""Remote write 1.0 and 2.0 receiving: a decoded request's samples appended to a ``Storage``.
 
 The HTTP endpoint (``guardia.web.remote_write``) hands over request bodies; decoding is
 ``decode`` (one numpy pass, no Python step per sample) and this module appends the result,
@@ -6,6 +6,12 @@ keeping the label-bytes → series ref cache that lets a steady sender skip labe
 A payload is decoded and validated completely before anything is appended, so a bad request
 is refused with a reason (``RemoteWriteError``) and stores nothing.  Native histograms are not
 stored (counted in ``guardia_remote_write_histograms_dropped_total``).
+
+2.0 (``io.prometheus.write.v2.Request``) is decoded by the upb classes of ``proto``: labels and
+metadata strings are resolved through the request's symbol table, whose references are all
+checked.  Metadata (type, help, unit) is kept per metric family (``metadata``, the newest
+wins, as Prometheus keeps a target's).  Created timestamps are checked and not stored, as
+Prometheus does without ``created-timestamp-zero-ingestion``; exemplars are not stored either.
 """
 
 from __future__ import annotations
@@ -13,10 +19,17 @@ from __future__ import annotations
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter
 
+from guardia.model import Labels
+from guardia.model.labels import is_valid_label_name
 from guardia.storage.interface import AppendError, Storage
 from guardia.storage.remote.decode import RemoteWriteError, decode_labels, decode_write_request, decompress
+from guardia.storage.remote.metadata import METRIC_TYPES, Metadata
+from guardia.storage.remote.proto import ProtobufDecodeError, V2Request
 
 _REF_CACHE_LIMIT = 2_000_000
+_METADATA_LIMIT = 100_000
+_TYPE_NAMES = {v: k for k, v in METRIC_TYPES.items()}
+SeriesSamples = tuple[Labels, list[tuple[int, float]]]
 
 
 class StoreUnavailableError(RuntimeError):
@@ -46,11 +59,103 @@ class WriteReceiver:
             "Remote write requests refused with 400 because the payload was malformed.",
             registry=reg,
         )
+        self.metadata: dict[str, Metadata] = {}  # by metric family, from 2.0 requests
         self._histograms = Counter(
             "guardia_remote_write_histograms_dropped_total",
             "Native histogram samples received and not stored (guardia stores float samples).",
             registry=reg,
         )
+
+    def ingest_v2(self, payload: bytes) -> tuple[int, int, int]:
+        """Decode and append one decompressed 2.0 Request; returns the samples, histograms and
+        exemplars written (what the ``X-Prometheus-Remote-Write-*-Written`` headers say)."""
+        try:
+            series, meta, histograms = self._decode_v2(payload)
+        except RemoteWriteError:
+            self._bad.inc()
+            raise
+        if histograms:
+            self._histograms.inc(histograms)
+        app = self._storage.appender()
+        n = 0
+        try:
+            for labels, samples in series:
+                ref = app.ref(labels)
+                for t, v in samples:
+                    app.append(ref, t, v)
+                n += len(samples)
+        except AppendError as e:
+            app.rollback()
+            self._rejected.inc(n)
+            raise RemoteWriteError(f"sample refused by the store: {e}") from None
+        try:
+            stats = app.commit()
+        except AppendError as e:
+            raise StoreUnavailableError(str(e)) from None
+        self._samples.inc(stats.appended)
+        if len(self.metadata) + len(meta) > _METADATA_LIMIT:
+            self.metadata.clear()
+        self.metadata.update(meta)
+        if stats.rejected:
+            self._rejected.inc(stats.rejected)
+            raise RemoteWriteError(
+                f"{stats.rejected} of {n} samples refused: out_of_order={stats.out_of_order} "
+                f"duplicate={stats.duplicate} out_of_bounds={stats.out_of_bounds}"
+            )
+        return stats.appended, 0, 0
+
+    @staticmethod
+    def _decode_v2(payload: bytes) -> tuple[list[SeriesSamples], dict[str, Metadata], int]:
+        """The request's series with their samples, metadata by family, and how many native
+        histogram samples it held; every reference is checked before anything is stored."""
+        req = V2Request()
+        try:
+            req.ParseFromString(payload)
+        except ProtobufDecodeError as e:
+            raise RemoteWriteError(f"protobuf: not an io.prometheus.write.v2.Request: {e}") from None
+        symbols = list(req.symbols)
+        if req.timeseries and (not symbols or symbols[0] != ""):
+            raise RemoteWriteError("symbols must start with the empty string (remote write 2.0)")
+        nsym = len(symbols)
+        out: list[SeriesSamples] = []
+        meta: dict[str, Metadata] = {}
+        histograms = 0
+        for i, ts in enumerate(req.timeseries):
+            refs = list(ts.labels_refs)
+            if len(refs) % 2 or any(r >= nsym for r in refs):
+                raise RemoteWriteError(f"timeseries[{i}]: labels_refs must be pairs of symbol references "
+                                       f"below {nsym}")
+            pairs: dict[str, str] = {}
+            for k in range(0, len(refs), 2):
+                name, value = symbols[refs[k]], symbols[refs[k + 1]]
+                if not is_valid_label_name(name):
+                    raise RemoteWriteError(f"timeseries[{i}]: invalid label name {name!r}")
+                if name in pairs:
+                    raise RemoteWriteError(f"timeseries[{i}]: duplicate label name {name!r}")
+                if value:
+                    pairs[name] = value
+            labels = Labels(pairs)
+            if not labels.name:
+                raise RemoteWriteError(f"timeseries[{i}]: no metric name (__name__): {pairs}")
+            histograms += len(ts.histograms)
+            if ts.samples and ts.histograms:
+                raise RemoteWriteError(f"timeseries[{i}]: samples and histograms in one series")
+            if ts.created_timestamp < 0:
+                raise RemoteWriteError(f"timeseries[{i}]: negative created_timestamp")
+            if ts.HasField("metadata"):
+                md = ts.metadata
+                if md.help_ref >= nsym or md.unit_ref >= nsym:
+                    raise RemoteWriteError(f"timeseries[{i}]: metadata refers to a symbol beyond {nsym}")
+                family = labels.name
+                for suffix in ("_total", "_bucket", "_count", "_sum", "_created", "_info"):
+                    if md.type in (1, 3, 5, 6) and family.endswith(suffix):
+                        family = family[: -len(suffix)]
+                        break
+                meta[family] = (family, _TYPE_NAMES.get(md.type, "unknown"), symbols[md.help_ref],
+                                symbols[md.unit_ref])
+            if ts.samples:
+                out.append((labels, [(s.timestamp, s.value) for s in ts.samples]))
+        return out, meta, histograms
 
     def ingest(self, payload: bytes) -> int:
         """Decode and append one decompressed WriteRequest; return samples appended."""
@@ -114,3 +219,12 @@ class WriteReceiver:
             self._bad.inc()
             raise
         return self.ingest(payload)
+
+    def ingest_compressed_v2(self, body: bytes) -> tuple[int, int, int]:
+        """Decompress (snappy) and ``ingest_v2`` one 2.0 request body."""
+        try:
+            payload = decompress(body)
+        except RemoteWriteError:
+            self._bad.inc()
+            raise
+        return self.ingest_v2(payload)
