@@ -94,6 +94,7 @@ from guardia.web.app import AppDeps, create_app
 from guardia.web.auth import Auth, AuthMiddleware, TlsServer, audit_page, auth_routes, server_context
 from guardia.web.demo import create_demo_app
 from guardia.web.loki_api import LokiApi
+from guardia.web.loki_rules import LokiRulerApi
 from guardia.web.probe_api import probe_routes, push_routes
 from guardia.web.protocols import RuntimeView
 from guardia.web.selfmetrics import register_process_collectors
@@ -534,7 +535,8 @@ class GuardiaProcess:
         base = Path(cfg.file).parent
         first = parse_logs_config(cfg.sections.logs, base)
         self.logs = LogsService(Path(self.opts.storage_path) / "logs", first)
-        routes.extend(LokiApi(self.logs.store, self.logs.engine).routes())
+        self.loki_api = LokiApi(self.logs.store, self.logs.engine)
+        routes.extend(self.loki_api.routes())
         self.reloaders.append(
             Reloader("logs", lambda c: self.logs.apply_config(parse_logs_config(c.sections.logs, base)))
         )
@@ -555,9 +557,17 @@ class GuardiaProcess:
             for_grace_period_ms=self.opts.for_grace_period_ms,
             expr_check=rule_expr_error,
         )
+        # Loki's ruler API: groups set over HTTP live in their own files, loaded with rule_files
+        ruler = LokiRulerApi(
+            self.log_rules,
+            Path(self.opts.storage_path) / "logs-rules",
+            config_files=lambda: list(self.logs.config.rule_files),
+            reload=lambda: self.log_rules.update([*self.logs.config.rule_files, ruler.pattern]),
+        )
+        routes.extend(ruler.routes())
         self.reloaders.append(
-            Reloader("log_rules", lambda c: self.log_rules.apply_config(c.prometheus.global_,
-                                                                        self.logs.config.rule_files))
+            Reloader("log_rules", lambda c: self.log_rules.apply_config(
+                c.prometheus.global_, [*self.logs.config.rule_files, ruler.pattern]))
         )
 
     def _apply_alertmanager(self, cfg: Config) -> Awaitable[None] | None:
@@ -661,6 +671,7 @@ class GuardiaProcess:
         self._tasks.append(asyncio.create_task(self.audit.run(self._stop), name="audit"))
         self._tasks.append(asyncio.create_task(self.reports.run(self._stop), name="reports"))
         await self.logs.start()
+        self.loki_api.deletes.resume()
         self._on_stop.push_async_callback(_bounded, self.logs.stop, 3)
         await self.log_rules.start()
         self._on_stop.push_async_callback(_bounded, self.log_rules.stop, 2)

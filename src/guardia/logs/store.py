@@ -580,7 +580,9 @@ class LogStore:
                 lo = int(np.searchsorted(lines.ts, start, side="left"))
                 hi = int(np.searchsorted(lines.ts, end, side="right"))
                 mask = np.zeros(len(lines), dtype=np.bool_)
-                mask[lo:hi] = True if line_match is None else line_match(lines.slice(lo, hi))
+                # the filter runs over the whole chunk (filters search its joined text, so they
+                # take whole chunks), then only lines in the range count
+                mask[lo:hi] = True if line_match is None else line_match(lines)[lo:hi]
                 k = int(mask.sum())
                 if not k:
                     return c

@@ -36,6 +36,7 @@ from guardia.logs.push import PushDecodeError, decode_push
 from guardia.logs.store import LogStore
 from guardia.web.envelope import ApiError, json_response
 from guardia.web.format import fmt_value
+from guardia.web.loki_delete import LokiDeleteApi
 from guardia.web.loki_index import LokiIndexApi
 from guardia.web.loki_otlp import OtlpLogsApi
 from guardia.web.loki_params import NS, BadRequest, parse_step_ns, parse_time_ns
@@ -121,6 +122,7 @@ class LokiApi:
         self.store = store
         self.engine = engine or LogQLEngine(store)
         self.on_push = on_push
+        self.deletes = LokiDeleteApi(store)
 
     async def _params(self, request: Request) -> Params:
         try:
@@ -352,4 +354,5 @@ class LokiApi:
             Route("/api/prom/push", self.push, methods=["POST"], name="/api/prom/push"),
             *LokiIndexApi(self.store, self.engine).routes(),
             *OtlpLogsApi(self.store).routes(),
+            *self.deletes.routes(),
         ]

@@ -56,19 +56,25 @@ def contains_mask(lines: Lines, needles: list[bytes], fold: bool = False) -> Mas
             count=n,
         )
     hits: list[int] = []
+    hit_ends: list[int] = []
     find = text.find
+    lo, hi = int(lines.starts[0]), int(lines.ends[-1])
     for x in needles:
-        pos = find(x)
+        pos = find(x, lo, hi)
         while pos >= 0:
             hits.append(pos)
-            nl = find(b"\n", pos + len(x))
+            hit_ends.append(pos + len(x))
+            nl = find(b"\n", pos + len(x), hi)
             if nl < 0:
                 break
-            pos = find(x, nl + 1)
+            pos = find(x, nl + 1, hi)
     mask = np.zeros(n, dtype=bool)
     if hits:
         idx = np.searchsorted(lines.starts, np.asarray(hits, dtype=np.int64), side="right") - 1
-        mask[idx] = True
+        # ``lines`` may be a subset of the lines of ``text`` (a time range, a label filter): a
+        # hit counts only inside one of them, not in a line left out between two
+        inside = lines.ends[idx] >= np.asarray(hit_ends, dtype=np.int64)
+        mask[idx[inside]] = True
     return mask
 
 

@@ -64,6 +64,8 @@ RULES: tuple[Rule, ...] = (
     _r(frozenset({"POST", "PUT"}), r"/api/v1/admin/tsdb/snapshot", ADMIN, "tsdb.snapshot"),
     _r(frozenset({"POST", "PUT"}), r"/api/v1/admin/tsdb/delete_series", ADMIN, "tsdb.delete_series"),
     _r(frozenset({"POST", "PUT"}), r"/api/v1/admin/tsdb/clean_tombstones", ADMIN, "tsdb.clean_tombstones"),
+    _r(frozenset({"POST", "PUT"}), r"/loki/api/v1/delete", ADMIN, "logs.delete"),
+    _r(frozenset({"DELETE"}), r"/loki/api/v1/delete", ADMIN, "logs.delete_cancel"),
     _r(READ, r"/api/v1/status/config", ADMIN),
     _r(READ, r"/api/v1/audit/log", ADMIN),
     _r(READ, r"/audit-log", ADMIN),
@@ -88,6 +90,9 @@ RULES: tuple[Rule, ...] = (
     _r(POST, r"/api/v1/otlp/v1/metrics", EDITOR),
     _r(POST, r"/(loki/api/v1|api/prom)/push", EDITOR),
     _r(POST, r"/otlp/v1/logs", EDITOR),
+    # Loki's ruler API: LogQL rule groups by namespace (reads are in the viewer rows below)
+    _r(POST, rf"/(loki/api/v1|api/prom)/rules/{_SEG}", EDITOR, "log_rules.set"),
+    _r(frozenset({"DELETE"}), rf"/(loki/api/v1|api/prom)/rules/{_SEG}(/{_SEG})?", EDITOR, "log_rules.delete"),
     # viewer: queries (POST is a read there, as in Prometheus and Loki) and every read API
     _r(READ_OR_POST, r"/api/v1/(query|query_range|query_exemplars|format_query|series|labels)", VIEWER),
     _r(READ_OR_POST, rf"/loki/api/v1/(query|query_range|labels|label|label/{_SEG}/values|series|index/stats"
@@ -96,6 +101,8 @@ RULES: tuple[Rule, ...] = (
     _r(READ, r"/api/v1/.*", VIEWER),
     _r(READ, r"/api/v2/.*", VIEWER),
     _r(READ, r"/loki/api/v1/.*", VIEWER),
+    _r(READ, r"/api/prom/rules(/.+)?", VIEWER),
+    _r(READ, r"/prometheus/api/v1/(rules|alerts)", VIEWER),
     _r(READ, r"/api/(search|dashboards/uid/.+|ui/dashboards/.+)", VIEWER),
     _r(READ, r"/(metrics|federate|probe)", VIEWER),
     # the UI's pages
