@@ -102,6 +102,7 @@ from guardia.web.status.pages import StatusDeps, StatusSite
 from guardia.web.status.silences import SilencesInMs, firing_alerts, firing_alerts_external
 from guardia.web.ui import routes as ui_routes
 from guardia.web.ui.adapters import sources_from_api
+from guardia.web.ui.dashboards.remote_reader import RemoteEngineReader
 from guardia.web.ui.dashboards.store import DashboardStore
 from guardia.web.ui.pages.logs import ui_pages as logs_pages
 
@@ -466,6 +467,7 @@ class GuardiaProcess:
             for_grace_period_ms=opts.for_grace_period_ms,
         )
         self._remote_clients: list[PromQLAPIClient | RemoteReadClient] = []
+        self.remote_readers: dict[str, RemoteEngineReader] = {}  # dashboards' remote data sources
         self.reloaders.append(Reloader("remote_query", self._apply_remote_query))
         self.reloaders.append(
             Reloader("rules", lambda c: self.rules.apply_config(c.prometheus.global_, c.rule_files))
@@ -520,6 +522,7 @@ class GuardiaProcess:
             c.close()
         self._remote_clients = []
         sources: dict[str, QueryFunc] = {}
+        readers: dict[str, RemoteEngineReader] = {}
         external = dict(cfg.prometheus.global_.external_labels)
         for rr in cfg.prometheus.remote_read:
             if not rr.name:
@@ -528,7 +531,9 @@ class GuardiaProcess:
             self._remote_clients += [api, read]
             sources[rr.name] = sources[f"promql:{rr.name}"] = remote_query_func(api)
             sources[f"remote_read:{rr.name}"] = engine_query_func(self.engine, read)
+            readers[rr.name] = readers[f"promql:{rr.name}"] = RemoteEngineReader(api)
         self.rules.set_sources(sources)
+        self.remote_readers = readers
 
     def _build_logs(self, cfg: Config, external_url: str, routes: list[BaseRoute]) -> None:
         """The log store and its collectors, Loki's API, and LogQL rules on the same notifier."""
@@ -694,7 +699,8 @@ class GuardiaProcess:
         prefix = urlparse(opts.external_url).path.rstrip("/") if opts.external_url else ""
         am_v2 = ApiV2View(self.alertmanager) if self.alertmanager is not None else None
         ui = sources_from_api(api, alertmanager=lambda: am_v2, route_prefix=prefix,
-                              dashboards=self.dashboards, scrape_interval_ms=self._scrape_interval_ms)
+                              dashboards=self.dashboards, scrape_interval_ms=self._scrape_interval_ms,
+                              remote_readers=lambda: self.remote_readers)
         # first, so the UI's pages (/status among them, as in Prometheus) win over any
         # subsystem route at the same path; public status pages live under /status/{slug}
         extra_pages = [*slo_pages.ui_pages(self.slos), *probe_pages.ui_pages(self.probes),

@@ -4,7 +4,8 @@ A remote read moves every sample a query touches to guardia; for a central store
 sites that is the wrong way round.  This client sends the expression itself to
 ``/api/v1/query`` of the engine (VictoriaMetrics, Prometheus, Thanos Query, Mimir's
 ``/prometheus`` prefix all speak it) and takes back the instant vector or scalar, as vmalert
-does: rule groups and dashboards that name the engine evaluate there, where the data is.
+does: rule groups, dashboards, SLOs and reports that name the engine evaluate there, where the
+data is (``call`` is the general form the dashboards' and reports' readers use).
 
 Its base URL is the ``remote_read`` entry's URL without the ``/api/v1/read`` suffix, so one
 entry names an engine for both modes.  Runs in worker threads (rule evaluation), so the
@@ -12,6 +13,8 @@ client is a blocking one.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import httpx
 import orjson
@@ -49,11 +52,20 @@ class PromQLAPIClient:
     def close(self) -> None:
         self._client.close()
 
-    def instant(self, expr: str, t_ms: int) -> Vector:
-        """The instant vector (a scalar: one sample without labels) ``expr`` gives at ``t_ms``."""
+    def call(self, path: str, params: dict[str, str] | list[tuple[str, str]], method: str = "POST") -> Any:
+        """``data`` of one Prometheus API call (a POSTed form, as Grafana sends queries; GET
+        where the API has no POST, label values); ``RemoteQueryError`` with the engine's
+        reason when it refuses or is not one."""
+        if isinstance(params, list):  # repeated keys (match[]): httpx takes them as lists
+            multi: dict[str, list[str]] = {}
+            for k, v in params:
+                multi.setdefault(k, []).append(v)
+            params = multi  # type: ignore[assignment]
         try:
-            resp = self._client.post(f"{self.base}/api/v1/query",
-                                     data={"query": expr, "time": f"{t_ms / 1000:.3f}"})
+            if method == "GET":
+                resp = self._client.get(f"{self.base}{path}", params=params)  # type: ignore[arg-type]
+            else:
+                resp = self._client.post(f"{self.base}{path}", data=params)  # type: ignore[arg-type]
         except httpx.HTTPError as e:
             raise RemoteQueryError(f"{self.name}: {type(e).__name__}: {e}") from None
         try:
@@ -65,7 +77,11 @@ class PromQLAPIClient:
         if body.get("status") != "success":
             raise RemoteQueryError(f"{self.name}: {body.get('errorType', 'error')}: "
                                    f"{body.get('error', resp.status_code)}")
-        data = body["data"]
+        return body["data"]
+
+    def instant(self, expr: str, t_ms: int) -> Vector:
+        """The instant vector (a scalar: one sample without labels) ``expr`` gives at ``t_ms``."""
+        data = self.call("/api/v1/query", {"query": expr, "time": f"{t_ms / 1000:.3f}"})
         rtype, result = data.get("resultType"), data.get("result")
         if rtype == "scalar":
             return [(Labels(), round(float(result[0]) * 1000), float(result[1]))]
@@ -74,4 +90,3 @@ class PromQLAPIClient:
                                    f"{rtype}")
         return [(Labels(s["metric"]), round(float(s["value"][0]) * 1000), float(s["value"][1]))
                 for s in result]
-

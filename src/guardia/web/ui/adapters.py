@@ -31,6 +31,7 @@ def sources_from_api(
     dashboards: Any = None,
     route_prefix: str = "",
     scrape_interval_ms: Callable[[], int] = lambda: 15_000,
+    remote_readers: Callable[[], Mapping[str, Any]] = lambda: {},
 ) -> UiSources:
     stats = api.storage if callable(getattr(api.storage, "stats", None)) else None
     return UiSources(
@@ -47,4 +48,5 @@ def sources_from_api(
         query_timeout_s=api.query_timeout_s,
         now_ms=api.now_ms,
         scrape_interval_ms=scrape_interval_ms,
+        remote_readers=remote_readers,
     )

@@ -64,3 +64,5 @@ class UiSources:
     scrape_interval_ms: Callable[[], int] = lambda: 15_000
     now_ms: Callable[[], int] | None = None
     extra_nav: Sequence[tuple[str, str]] = ()
+    # remote engines by ``remote_read`` name: what a dashboard's ``datasource`` may name
+    remote_readers: Callable[[], Mapping[str, Any]] = lambda: {}

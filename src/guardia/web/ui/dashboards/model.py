@@ -50,6 +50,7 @@ class Target:
     interval: str = ""
     instant: bool = False
     hide: bool = False
+    datasource: str = ""  # a remote_read entry's name runs it there; anything else: guardia
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,7 @@ class Panel:
     repeat: str = ""  # the variable the panel is repeated for
     repeat_direction: str = "h"
     max_per_row: int = 4
+    datasource: str = ""  # the targets' source when they name none (see ``Target``)
 
     @property
     def supported(self) -> bool:
@@ -141,6 +143,7 @@ class Variable:
     auto: bool = False
     auto_count: int = 30
     auto_min: str = "10s"
+    datasource: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +171,17 @@ class Dashboard:
     def row_of(self, panel_id: int) -> Row | None:
         return next((r for r in self.items if isinstance(r, Row) and any(p.id == panel_id for p in r.panels)),
                     None)
+
+
+def datasource_name(raw: Any) -> str:
+    """A Grafana ``datasource`` field as a name: the string itself (older dashboards), or the
+    object's ``uid`` (then ``name``).  guardia maps it to a ``remote_read`` entry of that name;
+    any other (``Prometheus``, a uid of another Grafana, ``${DS_PROMETHEUS}``) is guardia."""
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, Mapping):
+        return str(raw.get("uid") or raw.get("name") or "")
+    return ""
 
 
 def load_text(text: str, name: str = "") -> dict[str, Any]:
@@ -287,6 +301,7 @@ class _Reader:
             interval=self.text(t, "interval", path),
             instant=bool(t.get("instant")) and not t.get("range", False),
             hide=bool(t.get("hide")),
+            datasource=datasource_name(t.get("datasource")),
         )
 
     def panel(self, d: Any, path: str, used: set[int], fallback: GridPos) -> Panel | None:
@@ -360,6 +375,7 @@ class _Reader:
             repeat_direction="v" if p.get("repeatDirection") == "v" else "h",
             max_per_row=per_row if isinstance(per_row, int) and not isinstance(per_row, bool) and per_row > 0
             else 4,
+            datasource=datasource_name(p.get("datasource")),
         )
 
     @staticmethod
@@ -467,6 +483,7 @@ class _Reader:
             auto=bool(v.get("auto")),
             auto_count=count if isinstance(count, int) and count > 0 else 30,
             auto_min=self.text(v, "auto_min", path, "10s"),
+            datasource=datasource_name(v.get("datasource")),
         )
 
 

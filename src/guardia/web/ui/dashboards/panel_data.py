@@ -42,15 +42,15 @@ class DashboardContext:
     scope: dict[str, Selected] = field(default_factory=dict)
 
 
-def context(dash: Dashboard, params: Mapping[str, Sequence[str]], reader: MetricsReader, now_ms: int
-            ) -> DashboardContext:
+def context(dash: Dashboard, params: Mapping[str, Sequence[str]], reader: MetricsReader, now_ms: int,
+            remote: Mapping[str, MetricsReader] | None = None) -> DashboardContext:
     """Raises ``TimeRangeError`` for a ``from``/``to`` that does not parse."""
     raw_from = (params.get("from") or [dash.time_from])[0]
     raw_to = (params.get("to") or [dash.time_to])[0]
     tr = time_range(raw_from, raw_to, now_ms)
     base = builtins(tr.start_ms, tr.end_ms, 0, 0)
     base["__dashboard"] = Selected((dash.title,))
-    resolved = resolve(dash, params, reader, tr, base)
+    resolved = resolve(dash, params, reader, tr, base, remote)
     scope = {r.name: r.selected for r in resolved}
     return DashboardContext(tr, resolved, scope)
 
@@ -90,9 +90,11 @@ def _series(result: Any, legend_format: str, expr: str) -> list[dict[str, Any]]:
     return out
 
 
-def panel_data(panel: Panel, ctx: DashboardContext, reader: MetricsReader, scrape_interval_ms: int
-               ) -> dict[str, Any]:
-    """The JSON the page draws a panel from."""
+def panel_data(panel: Panel, ctx: DashboardContext, reader: MetricsReader, scrape_interval_ms: int,
+               remote: Mapping[str, MetricsReader] | None = None) -> dict[str, Any]:
+    """The JSON the page draws a panel from.  A target whose ``datasource`` (or its panel's)
+    names a remote engine in ``remote`` runs there; ``sources`` lists the engines used."""
+    remote = remote or {}
     tr = ctx.time
     max_points = min(panel.max_data_points or 10_000, max(20, panel.grid.w * PX_PER_GRID_COLUMN))
     started = time.perf_counter()
@@ -114,13 +116,17 @@ def panel_data(panel: Panel, ctx: DashboardContext, reader: MetricsReader, scrap
     # end is rounded up so the newest samples are in the last step
     start = tr.start_ms // interval * interval
     end = -(-tr.end_ms // interval) * interval
+    used: list[str] = []
+    last = reader
     for target in targets:
         expr = interpolate(target.expr, scope)
+        ds = interpolate(target.datasource or panel.datasource, scope)
+        source = remote.get(ds)
+        if source is not None and ds not in used:
+            used.append(ds)
+        last = source or reader
         try:
-            if target.instant:
-                res = reader.instant(expr, tr.end_ms)
-            else:
-                res = reader.range(expr, start, end, interval)
+            res = last.instant(expr, tr.end_ms) if target.instant else last.range(expr, start, end, interval)
         except Exception as e:
             reason = str(e) or type(e).__name__
             return {"state": "error", "error": f"query {target.ref_id} ({expr}): {reason}"}
@@ -130,10 +136,10 @@ def panel_data(panel: Panel, ctx: DashboardContext, reader: MetricsReader, scrap
         with contextlib.suppress(Exception):
             names |= metric_names(expr)[0]
     base = {"start": start / 1000, "end": end / 1000, "step": interval / 1000,
-            "seconds": round(time.perf_counter() - started, 4)}
+            "seconds": round(time.perf_counter() - started, 4), "sources": used or ["guardia"]}
     if not targets:
         return {**base, "state": "nodata", "missing": [], "error": "the panel has no PromQL targets"}
     if not series:
-        present = reader.existing(sorted(names), tr.start_ms - LOOKBACK_MS, tr.end_ms)
+        present = last.existing(sorted(names), tr.start_ms - LOOKBACK_MS, tr.end_ms)
         return {**base, "state": "nodata", "missing": sorted(names - present), "warnings": warnings}
     return {**base, "state": "ok", "series": series, "warnings": warnings}

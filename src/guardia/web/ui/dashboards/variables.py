@@ -177,9 +177,12 @@ def _interval_options(var: Variable, tr: TimeRange) -> tuple[list[VariableOption
 
 
 def resolve(dash: Dashboard, params: Mapping[str, Sequence[str]], reader: MetricsReader, tr: TimeRange,
-            base_scope: Mapping[str, Selected]) -> list[Resolved]:
+            base_scope: Mapping[str, Selected], remote: Mapping[str, MetricsReader] | None = None
+            ) -> list[Resolved]:
     """Every variable's options and selection; a variable whose query fails gets ``error``
-    and no options, and the rest of the dashboard still renders."""
+    and no options, and the rest of the dashboard still renders.  A variable whose
+    ``datasource`` names a remote engine (``remote``) asks that engine."""
+    remote = remote or {}
     scope: dict[str, Selected] = dict(base_scope)
     out: list[Resolved] = []
     for var in dash.variables:
@@ -188,7 +191,8 @@ def resolve(dash: Dashboard, params: Mapping[str, Sequence[str]], reader: Metric
         auto_value = ""
         try:
             if var.type == "query":
-                values = query_options(interpolate(var.query, scope), reader, tr)
+                source = remote.get(interpolate(var.datasource, scope), reader)
+                values = query_options(interpolate(var.query, scope), source, tr)
                 options = _sort(_apply_regex(values, interpolate(var.regex, scope)), var.sort)
             elif var.type == "custom":
                 options = _split_custom(var.query)
@@ -197,7 +201,8 @@ def resolve(dash: Dashboard, params: Mapping[str, Sequence[str]], reader: Metric
             elif var.type == "interval":
                 options, auto_value = _interval_options(var, tr)
             elif var.type == "datasource":
-                options = [VariableOption("guardia", "guardia")]
+                # guardia itself, then each remote engine a panel may name as ${var}
+                options = [VariableOption(n, n) for n in ("guardia", *sorted(remote))]
             else:
                 error = f"variables of type {var.type!r} are not supported"
         except (SelectorError, ValueError, RuntimeError, re.error) as e:

@@ -128,7 +128,7 @@ def dashboard_view(ui: UiSources, s: StoredDashboard, params: Mapping[str, Seque
     if view is None:
         shared = SharedReads(ui.storage)
         reader = StoreReader(shared, ui.engine, ui.query_timeout_s)
-        ctx = context(s.dashboard, params, reader, now)
+        ctx = context(s.dashboard, params, reader, now, ui.remote_readers())
         view = View(ctx, reader, shared, now, time.monotonic())
         _views.put(key, view)
     return view
@@ -221,7 +221,8 @@ async def panel_endpoint(request: Request, ui: UiSources) -> Response:
                 return {"state": "error", "error": fixed}
             ctx = replace(ctx, scope=scoped(ctx.scope, fixed))
         try:
-            return panel_data(panel, ctx, panel_reader(ui, view), ui.scrape_interval_ms())
+            return panel_data(panel, ctx, panel_reader(ui, view), ui.scrape_interval_ms(),
+                              ui.remote_readers())
         finally:
             view.answered()
 
