@@ -82,6 +82,7 @@ from guardia.web import (
     no_alertmanager,
     notify_test_api,
     probe_pages,
+    readiness_api,
     report_pages,
     slo_api,
     slo_pages,
@@ -497,9 +498,11 @@ class GuardiaProcess:
         self.audit = AuditService(
             self.storage, self.engine, registry=self.registry, retention_s=opts.retention_time_ms / 1000,
             web_config_file=opts.flags.get("web.config.file", ""), metadata=self._metric_type,
-            delivery=self._delivery_status, tests=lambda: notify_tests.from_data_dir(opts.storage_path))
+            delivery=self._delivery_status, tests=lambda: notify_tests.from_data_dir(opts.storage_path),
+            data_dir=opts.storage_path, slo_list=lambda: self.slos.list())
         self.reloaders.append(Reloader("audit", self.audit.apply_config))
         routes.extend(audit_api.routes(self.audit))
+        routes.extend(readiness_api.routes(self.audit))
         routes.extend(notify_test_api.routes(lambda: self.config.alertmanager if self.config else None,
                                              NotifyTestLog(opts.storage_path), external_url))
         self.reports = ReportScheduler(
@@ -704,7 +707,8 @@ class GuardiaProcess:
         # first, so the UI's pages (/status among them, as in Prometheus) win over any
         # subsystem route at the same path; public status pages live under /status/{slug}
         extra_pages = [*slo_pages.ui_pages(self.slos), *probe_pages.ui_pages(self.probes),
-                       *audit_api.ui_pages(self.audit), audit_page(self.auth),
+                       *audit_api.ui_pages(self.audit), *readiness_api.ui_pages(self.audit),
+                       audit_page(self.auth),
                        *logs_pages(self.logs.store, self.logs.engine),
                        *report_pages.ui_pages(self.reports)]
         extra_routes[:0] = [*ui_routes(ui, extra_pages=extra_pages), *auth_routes(self.auth, prefix)]

@@ -195,7 +195,8 @@ def test_auth_and_tls_on_a_real_prometheus(tmp_path: Path) -> None:
         _, doc = _readiness("--url", url, "--web.config.file", str(web), "--profile", "government")
         item = _items(doc)["auth-tls"]
         assert item["status"] == "PASS", item
-        assert item["evidence"][-1]["value"] == "HTTP 401"
+        assert [e["value"] for e in item["evidence"] if e["value"].startswith("HTTP")] == ["HTTP 401"]
+        assert "serves the certificate of cert_file" in item["evidence"][-1]["text"]
         assert item["required"] is True
         # the same web config without users: authentication is off
         web.write_text(f"tls_server_config:\n  cert_file: {leaves['good'].cert}\n"

@@ -17,6 +17,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from html import escape
@@ -24,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 
+from guardia.audit import access
 from guardia.audit.finding import Finding, Severity
 from guardia.audit.inputs import AuditInput
 from guardia.audit.live import Live, LiveError
@@ -110,6 +111,8 @@ class Sources:
     now: float = field(default_factory=time.time)
     tests: TestEvidence | None = None  # recorded `guardia notify test` outcomes
     delivery: list[Delivery] | None = None  # serve's live integration status
+    serving: bool = False  # the checklist of the running guardia itself: web_config_file is what it uses
+    slo_list: Callable[[], list[dict[str, Any]]] | None = None  # serve's SLOs, as /api/v1/slos lists them
 
 
 # -- items -------------------------------------------------------------------------------------
@@ -264,7 +267,7 @@ def snapshots(s: Sources, p: Profile) -> Item:
     newest = snaps[-1]
     taken = newest.stat().st_mtime
     ev = [Evidence(f"newest of {len(snaps)} snapshots: {newest.name}", file=str(newest), timestamp=taken)]
-    ok, text = restore_check(newest)
+    ok, text = _restored(newest)
     ev.append(Evidence(text, file=str(newest), timestamp=s.now))
     age_days = (s.now - taken) / DAY
     if not ok:
@@ -273,6 +276,22 @@ def snapshots(s: Sources, p: Profile) -> Item:
         return Item("snapshots", title, FAIL, f"the newest snapshot is {age_days:.1f} days old "
                     f"(at most {p.snapshot_max_age_days:g} allowed)", ev)
     return Item("snapshots", title, PASS, f"{newest.name} ({age_days * 24:.1f} h old) restored: {text}", ev)
+
+
+_RESTORED: dict[tuple[Any, ...], tuple[bool, str]] = {}
+
+
+def _restored(snapshot: Path) -> tuple[bool, str]:
+    """``restore_check``, once per state of the snapshot's files: ``serve`` answers the readiness
+    page without copying gigabytes on every view, and a changed file is restored again."""
+    files = sorted((str(f), f.stat().st_size, f.stat().st_mtime_ns)
+                   for f in snapshot.rglob("*") if f.is_file())
+    key = (str(snapshot), tuple(files))
+    if key not in _RESTORED:
+        if len(_RESTORED) > 16:
+            _RESTORED.clear()
+        _RESTORED[key] = restore_check(snapshot)
+    return _RESTORED[key]
 
 
 def restore_check(snapshot: Path) -> tuple[bool, str]:
@@ -318,19 +337,23 @@ def slos(s: Sources, p: Profile) -> Item:
                     "no SLOs are defined (slos: in guardia.yml)", required=p.slos_required)
     ev = [Evidence(f'SLO "{getattr(x, "service", "")}/{getattr(x, "name", "")}" '
                    f"{getattr(x, 'objective', 0) * 100:g}%", file=getattr(x, "file", "")) for x in s.inp.slos]
-    if not s.url:
+    source = "/api/v1/slos" if s.slo_list is not None else f"{s.url}/api/v1/slos"
+    if s.slo_list is not None:
+        data = s.slo_list()
+    elif not s.url:
         return Item("slos", title, UNKNOWN, f"{len(s.inp.slos)} SLOs defined; their budgets need --url "
                     "pointing at guardia (/api/v1/slos)", ev, required=p.slos_required)
-    try:
-        data = httpx.get(s.url.rstrip("/") + "/api/v1/slos", timeout=15).json()["data"]
-    except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
-        return Item("slos", title, UNKNOWN, f"{s.url} has no /api/v1/slos (a Prometheus has no SLOs): "
-                    f"{type(e).__name__}", ev, required=p.slos_required)
+    else:
+        try:
+            data = httpx.get(s.url.rstrip("/") + "/api/v1/slos", timeout=15).json()["data"]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
+            return Item("slos", title, UNKNOWN, f"{s.url} has no /api/v1/slos (a Prometheus has no SLOs): "
+                        f"{type(e).__name__}", ev, required=p.slos_required)
     spent = []
     for d in data:
         left = (d.get("status") or {}).get("errorBudgetRemaining")
         ev.append(Evidence(f'{d.get("service")}/{d.get("name")}: budget left',
-                           query=f"{s.url}/api/v1/slos", value="no data" if left is None else f"{left:.1%}",
+                           query=source, value="no data" if left is None else f"{left:.1%}",
                            timestamp=s.now))
         if left is None or left <= 0:
             spent.append(f'{d.get("service")}/{d.get("name")}')
@@ -380,43 +403,45 @@ def _walk(v: Any, path: tuple[Any, ...]) -> Any:
 
 
 def auth_tls(s: Sources, p: Profile) -> Item:
+    """guardia's own web config (TLS, users and roles, no anonymous admin), each fact at its
+    file:line, and what the server at ``--url`` does (an unauthenticated request to an
+    admin-only route, the certificate it serves)."""
     title = "Access: the web endpoints require authentication and serve TLS"
-    ev: list[Evidence] = []
-    tls = auth = None
+    req = p.auth_tls_required
+    found: list[access.Access] = []
     if s.web_config_file:
-        try:
-            data = yaml.safe_load(Path(s.web_config_file).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as e:
-            return Item("auth-tls", title, FAIL, f"the web config file cannot be read: {e}",
-                        [Evidence(str(e), file=s.web_config_file)], required=p.auth_tls_required)
-        t = data.get("tls_server_config") or {} if isinstance(data, dict) else {}
-        tls = bool(t.get("cert_file") and t.get("key_file"))
-        users = data.get("basic_auth_users") if isinstance(data, dict) else None
-        auth = bool(users) or any(k in data for k in ("users", "tokens", "oidc", "auth")) \
-            if isinstance(data, dict) else False
-        ev.append(Evidence(f"tls_server_config {'has' if tls else 'lacks'} cert_file and key_file; "
-                           f"{'users are' if auth else 'no user is'} defined", file=s.web_config_file))
+        found.append(access.from_web_config(s.web_config_file, s.now))
+    elif s.serving:
+        found.append(access.Access(False, False, [access.Fact(
+            False, "guardia serves without --web.config.file: plain HTTP and no sign-in, so anyone who "
+                   "reaches the port is admin (see docs/auth.md)")]))
     if s.url:
-        scheme_tls = s.url.startswith("https://")
-        tls = scheme_tls if tls is None else (tls and scheme_tls)
-        try:
-            r = httpx.get(s.url.rstrip("/") + "/api/v1/status/config", timeout=10, verify=False)
-            open_ = r.status_code == 200
-            auth = (not open_) if auth is None else (auth and not open_)
-            ev.append(Evidence("an unauthenticated GET /api/v1/status/config",
-                               query=f"{s.url}/api/v1/status/config",
-                               value=f"HTTP {r.status_code}", timestamp=s.now))
-        except httpx.HTTPError as e:
-            ev.append(Evidence(f"{s.url} did not answer: {type(e).__name__}", timestamp=s.now))
+        found.append(access.from_url(s.url, found[0].cert_file if found else ""))
+    if not found:
+        return Item("auth-tls", title, UNKNOWN, "give --web.config.file (the file guardia serves with) or "
+                    "--url to check access", required=req)
+    facts = [f for a in found for f in a.facts or []]
+    ev = [Evidence(f.text, query=f.query, value=f.value, file=f.file, line=f.line,
+                   timestamp=s.now if f.query else None) for f in facts]
+    tls, auth = _all(a.tls for a in found), _all(a.auth for a in found)
+    bad = [f for f in facts if f.ok is False]
+    off = [w for w, on in (("authentication", auth), ("TLS", tls)) if on is False]
+    if off or bad:
+        others = len(bad) - len(off)
+        summary = (f"{' and '.join(off)} off" if off else "") \
+            + ("; " if off and others > 0 else "") + (f"{others} problems" if others > 0 else "")
+        return Item("auth-tls", title, FAIL, summary or f"{len(bad)} problems", ev, required=req)
     if tls is None or auth is None:
-        return Item("auth-tls", title, UNKNOWN,
-                    "give --web.config.file (the file guardia serves with) or --url "
-                    "to check access", ev, required=p.auth_tls_required)
-    if tls and auth:
-        return Item("auth-tls", title, PASS, "authentication and TLS are on", ev,
-                    required=p.auth_tls_required)
-    off = [w for w, on in (("authentication", auth), ("TLS", tls)) if not on]
-    return Item("auth-tls", title, FAIL, f"{' and '.join(off)} off", ev, required=p.auth_tls_required)
+        missing = " and ".join(w for w, on in (("authentication", auth), ("TLS", tls)) if on is None)
+        return Item("auth-tls", title, UNKNOWN, f"{missing} could not be checked", ev, required=req)
+    return Item("auth-tls", title, PASS, "authentication and TLS are on, and no anonymous request is admin",
+                ev, required=req)
+
+
+def _all(values: Any) -> bool | None:
+    """False if any source says off, True if one says on and none off, None if none knows."""
+    vs = [v for v in values if v is not None]
+    return None if not vs else all(vs)
 
 
 def audit_clean(s: Sources, p: Profile) -> Item:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -23,6 +24,7 @@ from guardia.audit.finding import Finding, counts
 from guardia.audit.inputs import from_config
 from guardia.audit.live import LocalLive
 from guardia.audit.notify_tests import TestEvidence
+from guardia.audit.readiness import PROFILES, Sources, checklist
 from guardia.audit.routing import Delivery
 from guardia.audit.run import audit
 from guardia.config.loader import Config
@@ -42,12 +44,16 @@ class AuditService:
                  metadata: Callable[[str], str | None] | None = None,
                  delivery: Callable[[], list[Delivery]] | None = None,
                  tests: Callable[[], TestEvidence] | None = None,
+                 data_dir: str = "", slo_list: Callable[[], list[dict[str, Any]]] | None = None,
                  interval_s: float = INTERVAL_S, first_delay_s: float = FIRST_DELAY_S) -> None:
         self._storage = storage
         self._engine = engine
         self._metadata = metadata
         self._delivery = delivery
         self._tests = tests
+        self._data_dir = data_dir
+        self._slo_list = slo_list
+        self._readiness_lock = threading.Lock()
         self._retention_s = retention_s
         self._web_config_file = web_config_file
         self._interval_s = interval_s
@@ -102,6 +108,28 @@ class AuditService:
             finally:
                 for w in waits:
                     w.cancel()
+
+    def readiness(self, profile: str) -> dict[str, Any]:
+        """The go/no-go checklist of this running guardia, the same document as ``guardia
+        readiness --format json``: its config and store, its web config, its snapshots, its
+        recorded receiver tests and live delivery, its SLOs.  One at a time (a snapshot is
+        restored into a temporary directory); ``KeyError`` for an unknown profile."""
+        if profile not in PROFILES:
+            raise KeyError(profile)
+        cfg = self._config
+        if cfg is None:
+            raise RuntimeError("the configuration is not loaded yet")
+        with self._readiness_lock:
+            live = LocalLive(self._storage, self._engine, retention_s=self._retention_s,
+                             metadata=self._metadata)
+            inp = from_config(cfg, self._web_config_file)
+            delivery = self._delivery() if self._delivery is not None else None
+            tests = self._tests() if self._tests is not None else None
+            found = audit(inp, live, retention_s=self._retention_s, delivery=delivery, tests=tests)
+            src = Sources(inp, found, live, data_dir=self._data_dir, web_config_file=self._web_config_file,
+                          retention_s=self._retention_s, tests=tests, delivery=delivery, serving=True,
+                          slo_list=self._slo_list)
+            return checklist(src, profile).to_dict()
 
     def view(self) -> dict[str, Any]:
         """What ``/api/v1/audit`` returns and the page shows."""
