@@ -53,6 +53,9 @@ class ReportRequest:
     title: str = "Operations report"
     settings: ReportSettings = field(default_factory=ReportSettings)
     slos: Sequence[Any] = ()
+    # counters read once for all rate figures (in-process sources); False: each figure as
+    # its PromQL, the reference the tests compare with
+    read_once: bool = True
 
 
 def score(report: Report) -> Score:
@@ -79,7 +82,7 @@ def window_of(req: ReportRequest) -> Window:
 
 def build_report(source: Source, req: ReportRequest) -> Report:
     w = window_of(req)
-    ctx = Ctx(source, w, req.settings, req.service, list(req.slos))
+    ctx = Ctx(source, w, req.settings, req.service, list(req.slos), read_once=req.read_once)
     report = Report(req.title, int(time.time() * 1000), w.start, w.end, w.baseline_start, w.baseline_end,
                     w.interval, source.description, req.service, req.since_deploy)
     for key, title, section in SECTIONS:

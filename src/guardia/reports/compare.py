@@ -9,13 +9,15 @@ import numpy as np
 
 from guardia.reports.context import Ctx, label_dict
 from guardia.reports.figures import Figure, Verdict
+from guardia.reports.rates import Evaluated
 from guardia.reports.stats import Comparison, mann_whitney
 
 Render = Callable[[str], str]  # a range duration -> the expression over it
 
 
 def compared(ctx: Ctx, name: str, unit: str, expr: Render, *, extra: dict[str, str] | None = None,
-             judge: bool = True, check: bool = True, signal: str = "") -> list[Figure]:
+             judge: bool = True, check: bool = True, signal: str = "",
+             read_once: Callable[[], Evaluated | None] | None = None) -> list[Figure]:
     """One figure per label set ``expr`` returns over the window.
 
     ``expr(d)`` is the query over a range ``d``: evaluated with the window's length at its
@@ -24,18 +26,24 @@ def compared(ctx: Ctx, name: str, unit: str, expr: Render, *, extra: dict[str, s
     significantly higher value fails (latency, error rate: higher is worse); otherwise the
     figure is a fact and the test is reported with it.  No series at all: not evaluated
     (and, for a ``check``, a ``no_data`` figure).  With ``signal``, the per-interval series are
-    kept for the anomaly scores, which read no data of their own.
+    kept for the anomaly scores, which read no data of their own.  ``read_once`` gives the
+    same four answers from counters read once for the whole report (``rates``), or None
+    to have them evaluated as the PromQL here.
     """
     w = ctx.window
     q_value, q_base, q_iv = expr(w.w), expr(w.b), expr(w.i)
     extra = extra or {}
-    values = ctx.at_end(q_value)
+    got = read_once() if read_once is not None else None
+    values = ctx.at_end(q_value) if got is None else got.values
     if not values:
         fig = ctx.missing(name, {**extra, **({ctx.by: ctx.service} if ctx.service else {})},
                           "no data: no series in the window", q_value, unit, check)
         return [fig] if fig is not None else []
-    bases = ctx.at_baseline(q_base) if w.baseline_length > 0 else {}
-    cur, base = ctx.per_interval(q_iv)
+    if got is None:
+        bases = ctx.at_baseline(q_base) if w.baseline_length > 0 else {}
+        cur, base = ctx.per_interval(q_iv)
+    else:
+        bases, cur, base = got.bases, got.cur, got.base
     if signal:
         ctx.signals[signal] = (q_iv, cur, base)
     out = []

@@ -8,6 +8,7 @@ from typing import Any
 
 from guardia.model import Labels, format_duration
 from guardia.reports.figures import Figure, NotEvaluated
+from guardia.reports.rollup import Cells, Grid, cells
 from guardia.reports.settings import ReportSettings
 from guardia.reports.source import Points, Source
 
@@ -73,6 +74,31 @@ class Ctx:
     not_evaluated: list[NotEvaluated] = field(default_factory=list)
     # per-interval series of window and baseline by signal, for the anomaly scores
     signals: dict[str, tuple[str, dict[Labels, Points], dict[Labels, Points]]] = field(default_factory=dict)
+    # counters read once for every rate figure (``rollup``); False: every figure as PromQL
+    read_once: bool = True
+    _cells: dict[str, Cells | None] = field(default_factory=dict)
+
+    def grid(self) -> Grid | None:
+        """The intervals of the baseline and the window together, when both are whole
+        intervals (they are unless ``--baseline`` is not a multiple of the interval)."""
+        w = self.window
+        iv = w.interval
+        if w.length % iv or w.baseline_length % iv:
+            return None
+        return Grid(w.baseline_start, iv, (w.end - w.baseline_start) // iv)
+
+    def counters(self, selector: str) -> Cells | None:
+        """``selector`` read once over the baseline and the window, reduced to ``rollup``
+        cells; None where the figures must come from PromQL instead."""
+        if not self.read_once:
+            return None
+        if selector not in self._cells:
+            self._cells.clear()  # one selector's cells at a time: sections read in turn
+            grid = self.grid()
+            found = None if grid is None else self.source.series(
+                selector, self.window.baseline_start, self.window.end)
+            self._cells[selector] = None if found is None or grid is None else cells(found, grid)
+        return self._cells[selector]
 
     @property
     def by(self) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from guardia.reports.compare import compared
 from guardia.reports.context import Ctx
 from guardia.reports.figures import Figure, Section
+from guardia.reports.rates import error_ratio_of, quantile_of, sum_of, summed_rates
 
 
 def _qname(q: float) -> str:
@@ -19,13 +20,15 @@ def latency(ctx: Ctx) -> Section:
     by = ctx.by
     for hist in ctx.settings.metrics.latency_histograms:
         bucket = ctx.sel(f"{hist}_bucket")
+        grouped = summed_rates(ctx, bucket, [by, "le"])  # read once, for every quantile
         for q in ctx.settings.targets.quantiles:
             def expr(d: str, q: float = q, bucket: str = bucket) -> str:
                 return f"histogram_quantile({q:g}, sum by ({by}, le) (rate({bucket}[{d}])))"
 
             signal = f"{_qname(q)}:{hist}" if q == 0.95 else ""
             sec.figures.extend(compared(ctx, _qname(q), "seconds", expr, extra={"histogram": hist},
-                                        signal=signal))
+                                        signal=signal,
+                                        read_once=quantile_of(q, grouped, expr(ctx.window.w))))
     sec.notes.append(
         "Quantiles are estimated from the histogram buckets (linear interpolation inside a bucket, "
         "as histogram_quantile does), over the whole window and the whole baseline. A change is "
@@ -34,12 +37,17 @@ def latency(ctx: Ctx) -> Section:
     return sec
 
 
+def error_selectors(ctx: Ctx) -> list[str]:
+    m = ctx.settings.metrics
+    return [ctx.sel(m.requests, f'{lab}=~"{m.error_regex}"') for lab in m.error_labels]
+
+
 def error_ratio(ctx: Ctx, d: str) -> str:
     """Errors ÷ requests over ``d`` by service; 0 (not "no data") where no request failed."""
     m = ctx.settings.metrics
     by = ctx.by
     total = ctx.sel(m.requests)
-    errs = [ctx.sel(m.requests, f'{lab}=~"{m.error_regex}"') for lab in m.error_labels]
+    errs = error_selectors(ctx)
     err = " or ".join(f"rate({e}[{d}])" for e in errs)
     return (f"(sum by ({by}) ({err}) or sum by ({by}) (rate({total}[{d}])) * 0)\n"
             f"/ sum by ({by}) (rate({total}[{d}]))")
@@ -52,7 +60,8 @@ def error_rates(ctx: Ctx) -> Section:
     total = ctx.sel(m.requests)
     slo_targets = {s.service: s for s in ctx.slos}
 
-    figures = compared(ctx, "error_rate", "ratio", lambda d: error_ratio(ctx, d), signal="error_rate")
+    figures = compared(ctx, "error_rate", "ratio", lambda d: error_ratio(ctx, d), signal="error_rate",
+                       read_once=error_ratio_of(ctx, total, error_selectors(ctx)))
     default_target = ctx.settings.targets.error_rate
     for fig in figures:
         if fig.value is None:
@@ -80,7 +89,7 @@ def error_rates(ctx: Ctx) -> Section:
         sec.figures.extend([fig, success])
     sec.figures.extend(compared(ctx, "request_rate", "requests/s",
                                 lambda d: f"sum by ({by}) (rate({total}[{d}]))", judge=False, check=False,
-                                signal="request_rate"))
+                                signal="request_rate", read_once=sum_of(summed_rates(ctx, total, [by]))))
     sec.figures.extend(_slo_figures(ctx))
     sec.notes.append(f"error rate = requests whose {' or '.join(m.error_labels)} matches "
                      f"{m.error_regex} ÷ all requests ({m.requests}); targets come from the SLOs "

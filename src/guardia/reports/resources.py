@@ -7,6 +7,7 @@ from guardia.model import Labels, format_rfc3339
 from guardia.reports.compare import compared
 from guardia.reports.context import Ctx, label_dict
 from guardia.reports.figures import Figure, Section
+from guardia.reports.rates import sum_of, summed_rates
 from guardia.reports.stats import LEAK_RULE, Trend, trend
 
 
@@ -17,7 +18,7 @@ def resources(ctx: Ctx) -> Section:
     cpu, mem = ctx.sel(m.cpu), ctx.sel(m.memory)
     sec.figures.extend(compared(ctx, "cpu_cores", "cores",
                                 lambda d: f"sum by ({by}) (rate({cpu}[{d}]))", judge=False,
-                                signal="cpu_cores"))
+                                signal="cpu_cores", read_once=sum_of(summed_rates(ctx, cpu, [by]))))
     sec.figures.extend(compared(ctx, "memory", "bytes",
                                 lambda d: f"sum by ({by}) (avg_over_time({mem}[{d}]))", judge=False,
                                 signal="memory"))

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from guardia.model import Labels, format_duration
-from guardia.storage.interface import Queryable
+from guardia.storage.interface import Queryable, SeriesSet
 
 
 class SourceError(RuntimeError):
@@ -45,6 +45,11 @@ class Source(Protocol):
     def range(self, expr: str, start_ms: int, end_ms: int, step_ms: int) -> list[Points]: ...
 
     def raw(self, selector: str, start_ms: int, end_ms: int) -> list[Points]: ...
+
+    def series(self, selector: str, start_ms: int, end_ms: int) -> SeriesSet | None:
+        """``selector``'s samples in (start, end] as flat arrays, or None when the source
+        only answers PromQL (then the report evaluates its figures as PromQL)."""
+        ...
 
 
 def raw_expr(selector: str, start_ms: int, end_ms: int) -> str:
@@ -86,6 +91,22 @@ class EngineSource:
         r = self._run(self.engine.instant, expr, end_ms)
         return [Points(s.labels, np.asarray(s.timestamps, dtype=np.int64),
                        np.asarray(s.values, dtype=np.float64)) for s in r.value]
+
+    def series(self, selector: str, start_ms: int, end_ms: int) -> SeriesSet | None:
+        from guardia.model.matchers import MatcherError, parse_matchers
+
+        if "\\" in selector:
+            return None  # escapes: leave them to the PromQL parser
+        try:
+            matchers = parse_matchers(selector)
+        except MatcherError:
+            return None
+        q = self.storage.querier(start_ms + 1, end_ms)
+        try:
+            found = q.select(matchers)
+        finally:
+            q.close()
+        return found
 
 
 def _matrix(result: Sequence[dict[str, Any]]) -> list[Points]:
@@ -149,6 +170,9 @@ class HttpSource:
         if data["resultType"] != "matrix":
             raise SourceError(f"{expr}: expected a range vector, got a {data['resultType']}")
         return _matrix(data["result"])
+
+    def series(self, selector: str, start_ms: int, end_ms: int) -> SeriesSet | None:
+        return None  # a week of raw samples over HTTP costs more than the server's PromQL
 
 
 def finite(points: Sequence[Points]) -> list[Points]:

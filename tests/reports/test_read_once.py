@@ -1,0 +1,197 @@
+"""Rate figures from counters read once for the whole report equal their PromQL.
+
+The report computes latency quantiles, error and request rates and CPU from one read per
+counter selector (``reports.rollup``/``reports.rates``) and prints the PromQL expression
+each figure equals.  Here the same report is built both ways, over the synthetic service
+plus a second one whose counters reset (inside an interval, exactly at an interval's
+edge, and in the baseline) and go stale, and every figure, baseline, per-interval point
+and test result must agree.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from guardia.model import Labels
+from guardia.model.samples import STALE_NAN_BITS
+from guardia.promql import Engine
+from guardia.reports import EngineSource, Report, ReportRequest, build_report
+from guardia.reports.rollup import Grid, cells, window_rate
+from guardia.storage.interface import SeriesSet
+from guardia.storage.tsdb import TSDB
+from tests.reports import synth
+
+STALE = np.array([STALE_NAN_BITS], dtype=np.uint64).view(np.float64)[0]
+
+
+def _with_resets(ds: synth.Dataset) -> synth.Dataset:
+    """A ``batch`` service scraped every 45 s (not a divisor of the interval), whose
+    counters restart from zero, and one series that goes stale for an hour."""
+    t = np.arange(synth.FIRST + 7_000, synth.END + 1, 45_000, dtype=np.int64)
+    rng = np.random.default_rng(11)
+    resets = [synth.END - 5 * synth.HOUR + 17 * synth.MIN,  # inside an interval
+              synth.END - 7 * synth.HOUR,  # at an interval's edge
+              synth.START - 2 * synth.DAY + 3 * synth.MIN]  # in the baseline
+    resets.sort()  # each restart from the value the counter has by then
+    for code in ("200", "500", "503"):
+        inc = rng.poisson(30 if code == "200" else 2, size=t.size).astype(np.float64)
+        v = np.cumsum(inc)
+        for r in resets:
+            after = t >= r
+            v[after] -= v[after][0] - inc[after][0]
+        lab = {"__name__": "http_requests_total", "job": "batch", "instance": "b:1", "code": code}
+        if code == "503":
+            gone = (t > synth.END - 3 * synth.HOUR) & (t < synth.END - 2 * synth.HOUR)
+            v = np.where(gone, STALE, v)
+        ds.add(lab, t, v)
+    counts = np.cumsum(rng.poisson(20, size=(t.size, 4)), axis=0).cumsum(axis=1).astype(np.float64)
+    for r in resets:
+        after = t >= r
+        counts[after] -= counts[after][0] - 1
+    for k, le in enumerate(["0.1", "0.5", "2", "+Inf"]):
+        bucket = {"__name__": "http_request_duration_seconds_bucket", "job": "batch", "le": le}
+        ds.add(bucket, t, counts[:, k])
+    cpu = np.cumsum(rng.uniform(0, 40, size=t.size))
+    cpu[t >= resets[0]] -= cpu[t >= resets[0]][0]
+    ds.add({"__name__": "process_cpu_seconds_total", "job": "batch", "instance": "b:1"}, t, cpu)
+    return ds
+
+
+@pytest.fixture(scope="module")
+def data() -> synth.Dataset:
+    return _with_resets(synth.build())
+
+
+def _both(source: EngineSource) -> tuple[Report, Report]:
+    req = dict(window_ms=synth.WINDOW, baseline_ms=synth.BASELINE, end_ms=synth.END)
+    return (build_report(source, ReportRequest(**req)),  # type: ignore[arg-type]
+            build_report(source, ReportRequest(**req, read_once=False)))  # type: ignore[arg-type]
+
+
+def _close(a: Any, b: Any, where: str) -> None:
+    if isinstance(a, float) and isinstance(b, float):
+        assert (math.isnan(a) and math.isnan(b)) or a == pytest.approx(b, rel=1e-9, abs=1e-12), where
+    elif isinstance(a, dict) and isinstance(b, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            _close(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _close(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where
+
+
+RATE_FIGURES = ("latency_p50", "latency_p95", "latency_p99", "error_rate", "success_rate", "request_rate",
+                "cpu_cores")
+
+
+def _compare(fast: Report, slow: Report) -> int:
+    compared = 0
+    for name in RATE_FIGURES:
+        a = sorted(fast.find(name), key=lambda f: sorted(f.labels.items()))
+        b = sorted(slow.find(name), key=lambda f: sorted(f.labels.items()))
+        assert [f.labels for f in a] == [f.labels for f in b], name
+        for fa, fb in zip(a, b, strict=True):
+            for attr in ("value", "baseline", "points", "baseline_points", "test", "verdict", "note", "query",
+                         "baseline_query"):
+                _close(getattr(fa, attr), getattr(fb, attr), f"{name}{fa.labels}.{attr}")
+            compared += 1
+    # the anomalies read the same per-interval series
+    _close([f.details for f in fast.find("anomalies")], [f.details for f in slow.find("anomalies")],
+           "anomalies")
+    assert fast.score == slow.score
+    return compared
+
+
+def test_rates_read_once_equal_their_promql_in_memory(data: synth.Dataset,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import guardia.reports.context as context_mod
+
+    reads: list[int] = []
+
+    def counted(found: SeriesSet, grid: Grid) -> Any:
+        reads.append(len(found.labels))
+        return cells(found, grid)
+
+    monkeypatch.setattr(context_mod, "cells", counted)
+    fast, slow = _both(EngineSource(Engine(), synth.load_memory(data)))
+    # one read each: the buckets (every quantile), the requests (errors and rate), CPU
+    assert reads == [16, 5, 3]
+    assert _compare(fast, slow) >= 14
+    assert all(f.value is not None and f.value >= 0 for f in fast.find("request_rate"))
+    p95 = fast.find("latency_p95", job="batch")[0]
+    assert p95.value is not None and p95.test["n_window"] == 48
+
+
+def test_rates_read_once_equal_their_promql_over_blocks(data: synth.Dataset, tmp_path: Path) -> None:
+    synth.load_tsdb(data, str(tmp_path / "tsdb"))
+    db = TSDB.open(tmp_path / "tsdb", read_only=True)
+    try:
+        fast, slow = _both(EngineSource(Engine(), db))
+    finally:
+        db.close()
+    assert _compare(fast, slow) >= 14
+
+
+def test_a_window_off_the_interval_grid_is_left_to_promql(data: synth.Dataset) -> None:
+    """A baseline that is not whole intervals (100 minutes of 30): no cells, PromQL only,
+    and the same report as when asked for PromQL."""
+    source = EngineSource(Engine(), synth.load_memory(data))
+    req = dict(window_ms=synth.WINDOW, baseline_ms=100 * synth.MIN, end_ms=synth.END)
+    fast = build_report(source, ReportRequest(**req))  # type: ignore[arg-type]
+    slow = build_report(source, ReportRequest(**req, read_once=False))  # type: ignore[arg-type]
+    _compare(fast, slow)
+
+
+def test_cells_give_prometheus_rate_over_any_run_of_intervals() -> None:
+    """Against Prometheus's extrapolatedRate written out sample by sample (resets, gaps,
+    a window starting mid-series), for windows of one and of several intervals."""
+    rng = np.random.default_rng(3)
+    step, k = 600_000, 12
+    series, ts, vs, starts = [], [], [], [0]
+    for i in range(40):
+        t = np.sort(rng.choice(np.arange(1, k * step, 7_000), size=int(rng.integers(0, 90)), replace=False))
+        v = np.cumsum(rng.integers(0, 9, size=t.size)).astype(np.float64)
+        if t.size > 5 and i % 3 == 0:
+            v[t.size // 2 :] -= v[t.size // 2] - 1
+        series.append(Labels.of(__name__="c", i=str(i)))
+        ts.append(t)
+        vs.append(v)
+        starts.append(starts[-1] + t.size)
+    found = SeriesSet(series, np.concatenate(ts).astype(np.int64), np.concatenate(vs),
+                      np.array(starts, dtype=np.int64))
+    cc = cells(found, Grid(0, step, k))
+    for a, b in ((0, k), (3, 4), (2, 9), (11, 12)):
+        got, ok = window_rate(cc, a * step, b * step)  # type: ignore[misc]
+        for i in range(len(series)):
+            want = _prometheus_rate(ts[i], vs[i], a * step, b * step)
+            assert ok[i] == (want is not None)
+            if want is not None:
+                assert got[i] == pytest.approx(want, rel=1e-12)
+
+
+def _prometheus_rate(t: np.ndarray, v: np.ndarray, start: int, end: int) -> float | None:
+    keep = (t > start) & (t <= end)
+    t, v = t[keep], v[keep]
+    if t.size < 2:
+        return None
+    delta = float(v[-1] - v[0]) + sum(float(v[i - 1]) for i in range(1, v.size) if v[i] < v[i - 1])
+    sampled = (t[-1] - t[0]) / 1000
+    avg = sampled / (t.size - 1)
+    to_start = (t[0] - start) / 1000
+    to_end = (end - t[-1]) / 1000
+    if to_start >= avg * 1.1:
+        to_start = avg / 2
+    if delta > 0 and v[0] >= 0:
+        to_zero = sampled * (v[0] / delta)
+        to_start = min(to_start, to_zero)
+    if to_end >= avg * 1.1:
+        to_end = avg / 2
+    return delta * (sampled + to_start + to_end) / sampled / ((end - start) / 1000)
