@@ -1,5 +1,5 @@
 """Loki's exploration endpoints over the log store: ``index/volume``, ``index/volume_range``,
-``detected_fields`` and ``detected_labels`` (Grafana's Logs Drilldown and logcli's ``volume``,
+``detected_fields``, ``detected_labels`` and ``patterns`` (Grafana's Logs Drilldown and logcli's ``volume``,
 ``volume_range`` and ``detected-fields`` commands call them).
 
 Volumes are the bytes of the matching lines, aggregated as Loki aggregates them: by default
@@ -20,6 +20,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from guardia.logs.detect import detect_fields, detect_labels
+from guardia.logs.drain import detect as detect_patterns
 from guardia.logs.errors import LogsError
 from guardia.logs.logql import LogQLEngine, MatrixResult, StreamsResult, parse
 from guardia.logs.logql import ast as logql_ast
@@ -31,6 +32,7 @@ from guardia.web.loki_params import NS, BadRequest, parse_step_ns, parse_time_ns
 from guardia.web.params import Params, read_params
 
 MAX_VOLUME_SERIES = 10_000
+MAX_PATTERN_LINES = 50_000
 
 
 def _selector(matchers: tuple[Matcher, ...] | list[Matcher]) -> str:
@@ -166,6 +168,33 @@ class LokiIndexApi:
             streams = [s for s in self.store.streams if s is not None and s.overlaps(start, end)]
         return json_response({"detectedLabels": detect_labels(dict(s.labels) for s in streams)})
 
+    async def patterns(self, request: Request) -> Response:
+        """Loki's ``patterns``: the templates of the matching lines (``guardia.logs.drain``) with
+        their line counts per ``step``, from the newest lines (as many as a log query may return,
+        the engine's max_lines, at most ``MAX_PATTERN_LINES``)."""
+        try:
+            p = await self._params(request)
+            expr = parse(p.get("query") or "")
+            if not isinstance(expr, logql_ast.LogSelector):
+                raise BadRequest('query must be a log query such as {service_name="checkout"}')
+            start, end = self._range(p)
+            step = parse_step_ns(p.get("step"), start, end)
+            if step <= 0:
+                raise BadRequest("step must be positive")
+            res = await asyncio.to_thread(
+                self.engine.query_range, expr, start, end, step,
+                min(MAX_PATTERN_LINES, self.engine.opts.max_lines), "backward")
+        except (LogsError, BadRequest, ValueError) as e:
+            return PlainTextResponse(f"{e}\n", 400)
+        assert isinstance(res, StreamsResult)
+        lines = ((t, line) for _, values in res.streams for t, line in values)
+        templates = await asyncio.to_thread(detect_patterns, lines, step)
+        data = [
+            {"pattern": t.text(), "samples": [[k // NS, v] for k, v in sorted(t.samples.items())]}
+            for t in templates
+        ]
+        return json_response({"status": "success", "data": data})
+
     def routes(self) -> list[BaseRoute]:
         gp = ["GET", "POST"]
         return [
@@ -175,5 +204,6 @@ class LokiIndexApi:
                 ("/loki/api/v1/index/volume_range", self.volume_range),
                 ("/loki/api/v1/detected_fields", self.detected_fields),
                 ("/loki/api/v1/detected_labels", self.detected_labels),
+                ("/loki/api/v1/patterns", self.patterns),
             )
         ]

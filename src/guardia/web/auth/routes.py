@@ -96,7 +96,7 @@ RULES: tuple[Rule, ...] = (
     # viewer: queries (POST is a read there, as in Prometheus and Loki) and every read API
     _r(READ_OR_POST, r"/api/v1/(query|query_range|query_exemplars|format_query|series|labels)", VIEWER),
     _r(READ_OR_POST, rf"/loki/api/v1/(query|query_range|labels|label|label/{_SEG}/values|series|index/stats"
-       r"|index/volume|index/volume_range|detected_fields|detected_labels|format_query)", VIEWER),
+       r"|index/volume|index/volume_range|detected_fields|detected_labels|format_query|patterns)", VIEWER),
     _r(READ, r"/logs(/around)?", VIEWER),
     _r(READ, r"/api/v1/.*", VIEWER),
     _r(READ, r"/api/v2/.*", VIEWER),
