@@ -45,6 +45,7 @@ from guardia.checks.deployments import DeploymentRecorder
 from guardia.checks.service import CheckService
 from guardia.config.agent_mode import check_agent_config
 from guardia.config.errors import ConfigError
+from guardia.config.httpclient import new_sync_client
 from guardia.config.loader import Config, dump_redacted, load_config
 from guardia.config.webconfig import WebConfig, load_web_config
 from guardia.logs.config import parse_logs_config
@@ -58,7 +59,7 @@ from guardia.probes.subscribers import SubscriberNotifier
 from guardia.probes.uptime import UptimeCache
 from guardia.promql import Engine, EngineOptions, Sample
 from guardia.reports.schedule import ReportScheduler
-from guardia.reports.source import EngineSource
+from guardia.reports.source import EngineSource, HttpSource
 from guardia.rules import Group, Notifier, RuleManager, RuleQueryError
 from guardia.rules.query import QueryFunc, engine_query_func, remote_query_func
 from guardia.scrape import ScrapeManager
@@ -68,7 +69,7 @@ from guardia.storage.interface import Storage
 from guardia.storage.remote.metadata import Metadata
 from guardia.storage.remote.otlp_names import Strategy
 from guardia.storage.remote.otlp_translate import OtlpSettings
-from guardia.storage.remote.query_api import PromQLAPIClient
+from guardia.storage.remote.query_api import PromQLAPIClient, api_base
 from guardia.storage.remote.read_client import RemoteReadClient
 from guardia.storage.remote.write_storage import RemoteWriteStorage
 from guardia.storage.tsdb import TSDB, TSDBOptions
@@ -469,6 +470,7 @@ class GuardiaProcess:
         )
         self._remote_clients: list[PromQLAPIClient | RemoteReadClient] = []
         self.remote_readers: dict[str, RemoteEngineReader] = {}  # dashboards' remote data sources
+        self.report_sources: dict[str, HttpSource] = {}  # scheduled reports' ``source:``
         self.reloaders.append(Reloader("remote_query", self._apply_remote_query))
         self.reloaders.append(
             Reloader("rules", lambda c: self.rules.apply_config(c.prometheus.global_, c.rule_files))
@@ -508,7 +510,8 @@ class GuardiaProcess:
         self.reports = ReportScheduler(
             Path(opts.storage_path) / "reports", EngineSource(self.engine, self.storage),
             external_url=external_url, slos=lambda: self.slos.slos,
-            alertmanager=lambda: self.config.alertmanager if self.config else None)
+            alertmanager=lambda: self.config.alertmanager if self.config else None,
+            remote_sources=lambda: self.report_sources)
         self.reloaders.append(Reloader("reports", self.reports.apply_config))
         routes.extend(report_pages.routes(self.reports))
         self._build_logs(cfg, external_url, routes)
@@ -521,9 +524,10 @@ class GuardiaProcess:
         """Each named ``remote_read`` entry as a rule group ``source:``: its engine's PromQL API
         (``NAME``, ``promql:NAME``), or its series read remotely and evaluated here
         (``remote_read:NAME``)."""
-        for c in self._remote_clients:
+        for c in [*self._remote_clients, *self.report_sources.values()]:
             c.close()
         self._remote_clients = []
+        reports: dict[str, HttpSource] = {}
         sources: dict[str, QueryFunc] = {}
         readers: dict[str, RemoteEngineReader] = {}
         external = dict(cfg.prometheus.global_.external_labels)
@@ -535,8 +539,12 @@ class GuardiaProcess:
             sources[rr.name] = sources[f"promql:{rr.name}"] = remote_query_func(api)
             sources[f"remote_read:{rr.name}"] = engine_query_func(self.engine, read)
             readers[rr.name] = readers[f"promql:{rr.name}"] = RemoteEngineReader(api)
+            client = new_sync_client(rr, headers={"User-Agent": "guardia-reports"}, timeout_s=120.0)
+            reports[rr.name] = HttpSource(api_base(rr.url), client=client,
+                                          description=f"remote_read {rr.name} ({api_base(rr.url)})")
         self.rules.set_sources(sources)
         self.remote_readers = readers
+        self.report_sources = reports
 
     def _build_logs(self, cfg: Config, external_url: str, routes: list[BaseRoute]) -> None:
         """The log store and its collectors, Loki's API, and LogQL rules on the same notifier."""

@@ -26,11 +26,12 @@ from guardia.reports.deliver import Delivery, deliver
 from guardia.reports.figures import Report
 from guardia.reports.render import render
 from guardia.reports.settings import ReportSettings, SettingsError, parse_settings
-from guardia.reports.source import Source
+from guardia.reports.source import Source, SourceUnreachable
 
 log = logging.getLogger("guardia.reports")
 
-SCHEDULE_FIELDS = ("name", "schedule", "window", "baseline", "service", "receivers", "keep", "title")
+SCHEDULE_FIELDS = ("name", "schedule", "window", "baseline", "service", "receivers", "keep", "title",
+                   "source")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -44,6 +45,7 @@ class Schedule:
     receivers: tuple[str, ...] = ()
     keep: int = 30
     title: str = ""
+    source: str = ""  # a remote_read entry's name: the report reads that engine's PromQL API
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +100,11 @@ def parse_reports_config(section: Mapping[str, Any] | None) -> ReportsConfig:
         keep = s.get("keep", 30)
         if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
             raise SettingsError(f"{where}.keep must be a positive number of reports to keep")
+        source = s.get("source") or ""
+        if not isinstance(source, str):
+            raise SettingsError(f"{where}.source must be the name of a remote_read entry")
         out.append(Schedule(name, cron, window, baseline, str(s.get("service") or ""), tuple(receivers),
-                            keep, str(s.get("title") or "")))
+                            keep, str(s.get("title") or ""), source))
     return ReportsConfig(settings, tuple(out))
 
 
@@ -183,9 +188,11 @@ class ReportScheduler:
 
     def __init__(self, directory: Path, source: Source, *, external_url: str = "",
                  slos: Callable[[], Sequence[Any]] = tuple, alertmanager: Callable[[], Any] = lambda: None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 remote_sources: Callable[[], Mapping[str, Source]] = dict) -> None:
         self.store = ReportStore(directory)
         self.source = source
+        self.remote_sources = remote_sources
         self.external_url = external_url
         self.slos = slos
         self.alertmanager = alertmanager
@@ -199,6 +206,12 @@ class ReportScheduler:
             parsed = parse_reports_config(cfg.sections.reports)
         except SettingsError as e:
             raise ValueError(str(e)) from None
+        named = {rr.name for rr in getattr(getattr(cfg, "prometheus", None), "remote_read", ()) if rr.name}
+        for i, s in enumerate(parsed.schedules):
+            if s.source and s.source not in named:
+                known = ", ".join(sorted(named)) or "none: add a remote_read entry with a name"
+                raise ValueError(f"reports.schedules[{i}].source: {s.source!r} names no remote_read entry "
+                                 f"(known: {known})")
         now = int(self.clock() * 1000)
         before = {s.name: s.cron.text for s in self.config.schedules}
         self.config = parsed
@@ -217,7 +230,13 @@ class ReportScheduler:
         req = ReportRequest(sched.window_ms, sched.baseline_ms, int(self.clock() * 1000), sched.service,
                             title=sched.title or f"Operations report: {sched.name}",
                             settings=self.config.settings, slos=tuple(self.slos()))
-        return build_report(self.source, req)
+        source = self.source
+        if sched.source:
+            remote = self.remote_sources().get(sched.source)
+            if remote is None:
+                raise SourceUnreachable(f"schedule {sched.name}: source {sched.source!r} is not configured")
+            source = remote
+        return build_report(source, req)
 
     async def run_now(self, name: str) -> Entry:
         """Write schedule ``name``'s report now and deliver it (the API's "run now")."""

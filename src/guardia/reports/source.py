@@ -122,12 +122,14 @@ def _matrix(result: Sequence[dict[str, Any]]) -> list[Points]:
 class HttpSource:
     """Queries over a Prometheus API v1 (``--url``)."""
 
-    def __init__(self, url: str, timeout_s: float = 120.0) -> None:
+    def __init__(self, url: str, timeout_s: float = 120.0, client: Any = None, description: str = "") -> None:
+        """``client``: an ``httpx.Client`` carrying a ``remote_read`` entry's TLS and credentials
+        (a scheduled report's ``source:``); a plain one otherwise."""
         import httpx
 
         self.base = url.rstrip("/")
-        self.description = self.base
-        self._client = httpx.Client(timeout=timeout_s)
+        self.description = description or self.base
+        self._client = client if client is not None else httpx.Client(timeout=timeout_s)
 
     def close(self) -> None:
         self._client.close()

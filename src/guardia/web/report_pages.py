@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from guardia.reports.source import SourceUnreachable
 from guardia.web.envelope import ApiError, json_response, success
 
 MEDIA = {"html": "text/html; charset=utf-8", "md": "text/markdown; charset=utf-8",
@@ -62,6 +63,8 @@ def routes(reports: ReportRetriever) -> list[Route]:
         except KeyError:
             known = ", ".join(s["name"] for s in reports.schedules()) or "none"
             return _error(ApiError("not_found", f"no report schedule {name!r} (known: {known})"))
+        except SourceUnreachable as e:  # the schedule's remote engine did not answer
+            return _error(ApiError("unavailable", str(e)))
         return success(entry)
 
     return [
