@@ -19,20 +19,29 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from guardia.alerting import outbox
 from guardia.alerting.acks import Ack, AckError, LinkSigner
 from guardia.alerting.dispatch import Dispatcher, FlushInfo
 from guardia.alerting.escalate import Escalator
 from guardia.alerting.inhibit import Inhibitor, InhibitRule
-from guardia.alerting.metrics import NotifyMetrics, StateCollector
+from guardia.alerting.metrics import NotifyMetrics, QueueCollector, StateCollector
 from guardia.alerting.nflog import NotificationLog, ReceiverKey
+from guardia.alerting.outbox import Pending, RetryQueue
 from guardia.alerting.persist import Journal
 from guardia.alerting.receivers import build_notifier
 from guardia.alerting.receivers.base import Notifier, NotifyContext
 from guardia.alerting.route import Route
 from guardia.alerting.silence import Silence, Silences
-from guardia.alerting.stages import Backoff, Integration, MultiStage, build_pipeline
+from guardia.alerting.stages import Backoff, Integration, MultiStage, build_pipeline, redeliver_due
 from guardia.alerting.timeinterval import Intervener
-from guardia.alerting.types import Alert, Clock, fingerprint_hex, system_clock
+from guardia.alerting.types import (
+    Alert,
+    Clock,
+    alert_from_record,
+    alert_to_record,
+    fingerprint_hex,
+    system_clock,
+)
 from guardia.config.alertmanager import AlertmanagerConfig
 from guardia.config.receivers import NotifierConfig
 from guardia.model.am_matchers import format_matchers
@@ -86,6 +95,7 @@ class Alertmanager:
         backoff: Backoff | None = None,
         maintenance_interval_s: float = 30.0,
         escalation_tick_s: float = 5.0,
+        queue_tick_s: float = 1.0,
     ) -> None:
         self.config = config
         self.data_dir = Path(data_dir) if data_dir is not None else None
@@ -98,13 +108,17 @@ class Alertmanager:
         self.started_at = clock()
         self.silences = Silences(self._file("silences.json"), clock=clock)
         self.nflog = NotificationLog(self._file("nflog.json"), clock=clock)
+        self.queue = RetryQueue(self._file(outbox.FILE_NAME), clock)
+        self.queue_tick_s = queue_tick_s
+        self._redelivery: asyncio.Task[None] | None = None
+        self._reloading = False
         self._alerts: dict[int, Alert] = {}
         self._version = 0  # bumped on every change of the alert store (inhibition index)
         store = self._file("alerts.json")
         self._store = Journal(store) if store is not None else None
         if self._store is not None:
             for d in self._store.load(lambda r: fingerprint_hex(Labels(r["labels"]).fingerprint())).values():
-                a = _alert_from_store(d)
+                a = alert_from_record(d)
                 self._alerts[a.fingerprint] = a
         self._dispatcher: Dispatcher | None = None
         self._maint: asyncio.Task[None] | None = None
@@ -115,6 +129,8 @@ class Alertmanager:
         self._apply(config)
         # last: an auto_describe registry collects once at registration, so the state must exist
         self.metrics.registry.register(StateCollector(self._state_counts))  # type: ignore[arg-type]
+        self.metrics.registry.register(QueueCollector(  # type: ignore[arg-type]
+            lambda: [i.key for i in self.integration_states()], self.queue.pending, clock))
 
     def _file(self, name: str) -> Path | None:
         return self.data_dir / name if self.data_dir is not None else None
@@ -137,21 +153,25 @@ class Alertmanager:
         self.pipelines: dict[str, MultiStage] = build_pipeline(
             integrations, inhibitor=self.inhibitor, silencer=_SilenceMuter(self.silences),
             intervener=self.intervener, nflog=self.nflog, metrics=self.metrics, clock=self.clock,
-            backoff=self.backoff,
+            backoff=self.backoff, queue=self.queue,
         )
         self.integrations = integrations
 
     async def apply_config(self, config: AlertmanagerConfig) -> None:
         """Swap in a new (already validated) config; groups are rebuilt from the stored alerts."""
         running = self._dispatcher is not None
-        if running:
-            assert self._dispatcher is not None
-            await self._dispatcher.stop()
-        self._apply(config)
-        if running:
-            self._dispatcher = Dispatcher(self.route, self._notify, self.clock)
-            for a in self._alerts.values():
-                self._dispatcher.process(a)
+        self._reloading = True
+        try:
+            if running:
+                assert self._dispatcher is not None
+                await self._dispatcher.stop()
+            self._apply(config)
+            if running:
+                self._dispatcher = Dispatcher(self.route, self._notify, self.clock)
+                for a in self._alerts.values():
+                    self._dispatcher.process(a)
+        finally:
+            self._reloading = False
 
     reload = apply_config  # the name amtool-style callers and older tests use
 
@@ -163,9 +183,10 @@ class Alertmanager:
             self._dispatcher.process(a)
         self._maint = asyncio.get_running_loop().create_task(self._maintenance_loop())
         self._escalation = asyncio.get_running_loop().create_task(self._escalation_loop())
+        self._redelivery = asyncio.get_running_loop().create_task(self._redelivery_loop())
 
     async def stop(self) -> None:
-        for task in (self._maint, self._escalation):
+        for task in (self._maint, self._escalation, self._redelivery):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -174,8 +195,9 @@ class Alertmanager:
             await self._dispatcher.stop()
             self._dispatcher = None
         if self._store is not None:
-            self._store.compact(_alert_to_store(a) for a in self._alerts.values())
+            self._store.compact(alert_to_record(a) for a in self._alerts.values())
         self.nflog.close()
+        self.queue.close()
 
     async def __aenter__(self) -> Alertmanager:
         await self.start()
@@ -183,6 +205,32 @@ class Alertmanager:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+    async def _redelivery_loop(self) -> None:
+        while True:
+            try:
+                await self.redeliver()
+            except Exception:
+                log.exception("event=redelivery_failed")
+            await asyncio.sleep(self.queue_tick_s)
+
+    async def redeliver(self) -> int:
+        """Try the queued notifications whose next try has come (those a restart found, and
+        those whose flush ran out of time); returns how many were delivered."""
+        return await redeliver_due(self.queue, self.nflog, self._integration, self.metrics,
+                                   self.backoff or Backoff(), self.clock)
+
+    def _integration(self, e: Pending) -> Integration | str | None:
+        """The integration a queued notification goes to, why it goes nowhere now, or None
+        while a reload rebuilds the groups."""
+        if self._dispatcher is None or self._reloading:
+            return None
+        if not any(g.key == e.group_key for g in self._dispatcher.groups.values()):
+            return "no such aggregation group now (its alerts are gone or routed elsewhere)"
+        for i in self.integrations.get(e.receiver.name, ()):
+            if i.key == e.receiver:
+                return i
+        return "integration no longer configured"
 
     async def _maintenance_loop(self) -> None:
         while True:
@@ -260,9 +308,9 @@ class Alertmanager:
             if self._dispatcher is not None:
                 self._dispatcher.process(a)
         if self._store is not None:
-            self._store.append((fingerprint_hex(a.fingerprint), _alert_to_store(a)) for a in stored)
+            self._store.append((fingerprint_hex(a.fingerprint), alert_to_record(a)) for a in stored)
             if self._store.needs_compaction(len(self._alerts)):
-                self._store.compact(_alert_to_store(a) for a in self._alerts.values())
+                self._store.compact(alert_to_record(a) for a in self._alerts.values())
 
     # ---- the pipeline
 
@@ -457,6 +505,11 @@ class Alertmanager:
         """
         return [i for integs in self.integrations.values() for i in integs]
 
+    def pending_notifications(self) -> list[Pending]:
+        """Notifications due but not delivered yet (retrying, or found on disk at start), oldest
+        first; also counted by ``alertmanager_notification_queue_length``."""
+        return self.queue.pending()
+
     def receiver_names(self) -> list[str]:
         return [r.name for r in self.config.receivers]
 
@@ -483,17 +536,6 @@ def _validate(a: Alert) -> None:
             raise AlertValidationError(f'invalid label set: invalid name "{k}"')
     if a.starts_at and a.ends_at and a.ends_at < a.starts_at:
         raise AlertValidationError("start time must be before end time")
-
-
-def _alert_to_store(a: Alert) -> dict[str, Any]:
-    return {"labels": dict(a.labels), "annotations": dict(a.annotations), "startsAt": a.starts_at,
-            "endsAt": a.ends_at, "generatorURL": a.generator_url, "updatedAt": a.updated_at,
-            "timeout": a.timeout}
-
-
-def _alert_from_store(d: dict[str, Any]) -> Alert:
-    return Alert(Labels(d["labels"]), Labels(d["annotations"]), d["startsAt"], d["endsAt"],
-                 d["generatorURL"], d["updatedAt"], d["timeout"])
 
 
 __all__ = ["VERSION", "Ack", "AckError", "AlertStatus", "AlertValidationError", "Alertmanager", "ListedAlert",

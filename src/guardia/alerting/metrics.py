@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
+from guardia.alerting.nflog import ReceiverKey
+from guardia.alerting.outbox import Pending
+
 
 @dataclass
 class NotifyMetrics:
@@ -62,3 +65,40 @@ class StateCollector:
             g.add_metric([k], v)
         yield g
         yield GaugeMetricFamily("alertmanager_nflog_entries", "Entries in the notification log.", value=nflog)
+
+
+class QueueCollector:
+    """The retry queue's length and oldest entry's age per integration, computed when scraped.
+
+    Every configured integration is listed (0 when nothing waits), so an alert on
+    ``alertmanager_notification_queue_oldest_age_seconds > 600`` needs no ``absent()``.
+    """
+
+    def __init__(self, integrations: Callable[[], list[ReceiverKey]], pending: Callable[[], list[Pending]],
+                 clock: Callable[[], int]) -> None:
+        self._integrations = integrations
+        self._pending = pending
+        self._clock = clock
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        now = self._clock()
+        count: dict[tuple[str, str], int] = {}
+        oldest: dict[tuple[str, str], int] = {}
+        for k in self._integrations():
+            count.setdefault((k.integration, k.name), 0)
+        for e in self._pending():
+            lk = (e.receiver.integration, e.receiver.name)
+            count[lk] = count.get(lk, 0) + 1
+            oldest[lk] = min(oldest.get(lk, e.queued_at), e.queued_at)
+        g = GaugeMetricFamily("alertmanager_notification_queue_length",
+                              "Notifications due but not delivered yet (in the retry queue).",
+                              labels=["integration", "receiver_name"])
+        for lk, n in sorted(count.items()):
+            g.add_metric(list(lk), n)
+        yield g
+        g = GaugeMetricFamily("alertmanager_notification_queue_oldest_age_seconds",
+                              "Age of the oldest undelivered notification (0 when none waits).",
+                              labels=["integration", "receiver_name"])
+        for lk in sorted(count):
+            g.add_metric(list(lk), max(0, now - oldest[lk]) / 1e9 if lk in oldest else 0.0)
+        yield g

@@ -82,7 +82,8 @@ class NotificationLog:
         e = Entry(group_key, receiver, frozenset(firing), frozenset(resolved), now, now + self.retention_ns)
         self._entries[e.key()] = e
         if self._journal is not None:
-            self._journal.append([(e.key(), e.to_record())])
+            # fsynced: the entry is what keeps a restart from sending this notification again
+            self._journal.append([(e.key(), e.to_record())], sync=True)
             if self._journal.needs_compaction(len(self._entries)):
                 self._journal.compact(x.to_record() for x in self._entries.values())
 

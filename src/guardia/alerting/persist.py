@@ -5,8 +5,9 @@ leaves the previous snapshot or the new one, never half of one.  ``Journal`` kee
 records (notification log entries, alerts) as such a snapshot plus a journal of JSON lines
 appended per change: a change costs one small write instead of rewriting everything, and
 the journal is folded into a fresh snapshot once it is longer than the state it describes.
-Appends are flushed to the OS at once (a killed process loses nothing); the snapshot is
-fsynced when it is compacted and on close.
+Appends are flushed to the OS at once (a killed process loses nothing) and fsynced where the
+caller asks (the notification log: a lost entry means a notification sent twice); the snapshot
+is fsynced when it is compacted and on close.
 """
 
 from __future__ import annotations
@@ -93,8 +94,9 @@ class Journal:
             self._fh = open(self.journal_path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
         return self._fh
 
-    def append(self, changes: Iterable[tuple[str, Any | None]]) -> None:
-        """Record changes; a value of None deletes the key."""
+    def append(self, changes: Iterable[tuple[str, Any | None]], *, sync: bool = False) -> None:
+        """Record changes; a value of None deletes the key.  ``sync`` fsyncs them before
+        returning (where a lost change would make the process act twice)."""
         fh = self._handle()
         n = 0
         for key, value in changes:
@@ -102,6 +104,8 @@ class Journal:
             fh.write(json.dumps(entry, separators=(",", ":")) + "\n")
             n += 1
         fh.flush()
+        if sync:
+            os.fsync(fh.fileno())
         self._lines += n
 
     def needs_compaction(self, live: int) -> bool:

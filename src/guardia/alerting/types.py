@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 # re-exported: the stages know the alert by this module
 from guardia.model.alert import Alert as Alert
@@ -122,3 +123,15 @@ def common_labels(alerts: list[Alert], attr: str = "labels") -> dict[str, str]:
             if other.get(k) != common[k]:
                 del common[k]
     return common
+
+
+def alert_to_record(a: Alert) -> dict[str, Any]:
+    """An alert as the alert store and the notification retry queue keep it on disk."""
+    return {"labels": dict(a.labels), "annotations": dict(a.annotations), "startsAt": a.starts_at,
+            "endsAt": a.ends_at, "generatorURL": a.generator_url, "updatedAt": a.updated_at,
+            "timeout": a.timeout}
+
+
+def alert_from_record(d: dict[str, Any]) -> Alert:
+    return Alert(Labels(d["labels"]), Labels(d["annotations"]), d["startsAt"], d["endsAt"],
+                 d["generatorURL"], d["updatedAt"], d["timeout"])

@@ -25,6 +25,7 @@ from guardia.web.alertmanager_v2 import (
     gettable_alerts,
     gettable_silence,
     parse_api_silence,
+    pending_notifications,
 )
 
 
@@ -141,6 +142,9 @@ def routes(am: Alertmanager) -> list[Route]:
     async def get_receivers(request: Request) -> Response:
         return JSONResponse([{"name": n} for n in am.receiver_names()])
 
+    async def get_pending(request: Request) -> Response:
+        return JSONResponse(pending_notifications(am.pending_notifications(), am.clock()))
+
     return [
         Route("/api/v2/alerts", get_alerts, methods=["GET"]),
         Route("/api/v2/alerts", post_alerts, methods=["POST"]),
@@ -151,4 +155,5 @@ def routes(am: Alertmanager) -> list[Route]:
         Route("/api/v2/silence/{id}", delete_silence, methods=["DELETE"]),
         Route("/api/v2/status", get_status, methods=["GET"]),
         Route("/api/v2/receivers", get_receivers, methods=["GET"]),
+        Route("/api/v2/notifications/pending", get_pending, methods=["GET"]),
     ]

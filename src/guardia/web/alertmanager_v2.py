@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from guardia.alerting import VERSION, Alert, Alertmanager, AlertValidationError, ListedAlert, ListedGroup
+from guardia.alerting.outbox import Pending
 from guardia.alerting.silence import Silence, SilenceError, matcher_from_api, matcher_to_api
 from guardia.alerting.stages import Integration
 from guardia.alerting.types import fingerprint_hex, format_time, parse_time
@@ -150,6 +151,18 @@ def alertmanager_status(am: Alertmanager) -> dict[str, Any]:
         "config": {"original": _config_yaml(am.config)},
         "uptime": format_time(am.started_at),
     }
+
+
+def pending_notifications(pending: Sequence[Pending], now: int) -> list[dict[str, Any]]:
+    """The retry queue as ``GET /api/v2/notifications/pending`` shows it (a guardia addition to
+    API v2): one object per undelivered notification, oldest first."""
+    return [{
+        "id": e.id, "receiver": e.receiver.name, "integration": e.receiver.integration,
+        "index": e.receiver.index, "groupKey": e.group_key, "groupLabels": e.group_labels,
+        "alerts": len(e.alerts), "attempts": e.attempts, "lastError": e.last_error,
+        "queuedAt": format_time(e.queued_at), "ageSeconds": round(max(0, now - e.queued_at) / 1e9, 3),
+        "nextAttempt": format_time(e.next_try),
+    } for e in pending]
 
 
 def integration_status(integrations: Sequence[Integration]) -> list[dict[str, Any]]:

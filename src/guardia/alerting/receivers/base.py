@@ -43,6 +43,9 @@ class NotifyContext:
     external_url: str = ""
     firing: set[int] = field(default_factory=set)
     resolved: set[int] = field(default_factory=set)
+    # the retry queue's id of this notification: the same on every retry and after a restart,
+    # sent as ``Idempotency-Key`` by the webhook so a receiver can drop a duplicate
+    notification_id: str = ""
 
 
 class Notifier(Protocol):

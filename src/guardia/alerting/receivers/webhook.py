@@ -44,7 +44,8 @@ class Webhook:
         body = webhook_payload(ctx, alerts, self.cfg.max_alerts)
         timeout = self.cfg.timeout / 1000 if self.cfg.timeout else None
         async with client_for(self.cfg.http_config) as client:
-            await post(client, self.url, json=body, timeout_s=timeout)
+            headers = {"Idempotency-Key": ctx.notification_id} if ctx.notification_id else None
+            await post(client, self.url, json=body, headers=headers, timeout_s=timeout)
 
 
 def notifier(cfg: NotifierConfig, am: AlertmanagerConfig) -> Webhook:
