@@ -55,3 +55,23 @@ def test_every_check_has_a_firing_and_a_quiet_case() -> None:
         (firing if expected else quiet).add(check)
     assert firing == quiet
     assert len(firing) >= 24
+
+
+def test_every_check_the_code_reports_is_documented_and_has_both_cases() -> None:
+    """The checks named in src/guardia/audit, the table of docs/audit.md and the data cases
+    are the same set, so a new check cannot ship without its documentation and its cases."""
+    import re
+
+    repo = Path(__file__).resolve().parents[2]
+    code = {m for p in (repo / "src" / "guardia" / "audit").glob("*.py")
+            for m in re.findall(r'"([a-z]+/[a-z-]+)",\s*(?:Severity\.|sev,)', p.read_text())}
+    doc = (repo / "docs" / "audit.md").read_text()
+    table = doc[doc.index("## The checks"):doc.index("## GRUPO_GAD")]
+    documented = {name for line in table.splitlines() if line.startswith("| `")
+                  for name in re.findall(r"`([a-z]+/[a-z-]+)`", line.split("|")[1])}
+    cases: dict[str, set[bool]] = {}
+    for case in _cases():
+        check, expected = _expect(case)
+        cases.setdefault(check, set()).add(bool(expected))
+    assert code == documented
+    assert {c for c, kinds in cases.items() if kinds == {True, False}} == documented

@@ -231,5 +231,20 @@ def test_through_a_running_guardia(tmp_path: Path, sink: tuple[int, type[_Sink]]
         assert item["status"] == "FAIL"
         via_api = [e for e in item["evidence"] if e["file"].endswith("/api/v1/notify/tests")]
         assert {e["value"] for e in via_api} == {"ok", "error"}
+
+        # the server's own checklist: FAIL with the failed test, PASS once pager is repaired and
+        # tested again, each test its evidence (the record file, receiver, result, time)
+        ready = s.http.get("/api/v1/readiness", timeout=60).json()["data"]
+        item = next(i for i in ready["items"] if i["id"] == "delivery")
+        assert item["status"] == "FAIL" and "pager" in item["summary"]
+        handler.status["bad"] = 200
+        assert _cli("notify", "test", "--url", s.url, "--receiver", "pager").returncode == 0
+        ready = s.http.get("/api/v1/readiness", timeout=60).json()["data"]
+        item = next(i for i in ready["items"] if i["id"] == "delivery")
+        assert item["status"] == "PASS", item
+        tests = [e for e in item["evidence"] if e["file"] == str(record)]
+        got = sorted((e["text"].split('"')[1], e["value"]) for e in tests)
+        assert got == [("pager", "ok"), ("team", "ok")]
+        assert all(e["timestamp"] for e in tests)
     finally:
         s.stop()

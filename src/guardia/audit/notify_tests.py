@@ -39,7 +39,8 @@ def from_data_dir(data_dir: str) -> TestEvidence:
 
 
 def from_url(url: str, client: httpx.Client | None = None) -> TestEvidence | None:
-    """The running guardia's records; None when ``url`` keeps none (a Prometheus)."""
+    """The running guardia's records; None when ``url`` keeps none (a Prometheus: 404) or does
+    not answer (the audit reports that as ``audit/live``)."""
     endpoint = url.rstrip("/") + "/api/v1/notify/tests"
     own = client is None
     c = client or httpx.Client(timeout=15)
@@ -51,6 +52,10 @@ def from_url(url: str, client: httpx.Client | None = None) -> TestEvidence | Non
     finally:
         if own:
             c.close()
+    if r.status_code in (401, 403):
+        return TestEvidence(endpoint, problems=[LogProblem(
+            endpoint, None, f"answered HTTP {r.status_code}: the recorded receiver tests need a viewer's "
+                            "credentials (user:password@ in --url)")])
     if not isinstance(body, dict) or body.get("status") != "success" \
             or not isinstance(body.get("data"), dict):
         return None

@@ -179,7 +179,9 @@ def delivery(s: Sources, p: Profile) -> Item:
                                timestamp=last))
         if tested.get(name) or name in live_sent or counted.get(name, 0.0) >= 1:
             continue
-        known = (s.live is not None and not live_error) or s.tests is not None or s.delivery is not None
+        # a record that could not be read at all (no access, not a file) proves nothing either way
+        tests_read = s.tests is not None and not any(x.line is None for x in s.tests.problems)
+        known = (s.live is not None and not live_error) or tests_read or s.delivery is not None
         (unproven if known or tested.get(name) is False else unknown).append(name)
     hint = "send one with `guardia notify test --receiver NAME`"
     if broken or unproven:
