@@ -44,6 +44,7 @@ ScrapeProtocol = Literal[
     "PrometheusText0.0.4",
 ]
 NameValidationScheme = Literal["utf8", "legacy"]
+NameEscapingScheme = Literal["allow-utf-8", "underscores", "dots", "values"]
 
 
 class GlobalConfig(PromModel):
@@ -65,7 +66,7 @@ class GlobalConfig(PromModel):
     target_limit: NonNegativeInt = 0
     keep_dropped_targets: NonNegativeInt = 0
     metric_name_validation_scheme: NameValidationScheme | None = None
-    metric_name_escaping_scheme: str | None = None
+    metric_name_escaping_scheme: NameEscapingScheme | None = None
     always_scrape_classic_histograms: bool = False
     convert_classic_histograms_to_nhcb: bool = False
 
@@ -115,7 +116,7 @@ class ScrapeConfig(HTTPClientFields):
     native_histogram_bucket_limit: NonNegativeInt = 0
     native_histogram_min_bucket_factor: float = 0.0
     metric_name_validation_scheme: NameValidationScheme | None = None
-    metric_name_escaping_scheme: str | None = None
+    metric_name_escaping_scheme: NameEscapingScheme | None = None
     static_configs: tuple[StaticConfig, ...] = ()
     file_sd_configs: tuple[FileSDConfig, ...] = ()
     relabel_configs: tuple[RelabelConfig, ...] = ()
@@ -381,6 +382,14 @@ def check_prometheus(cfg: PrometheusConfig) -> list[Finding]:
             out.append((("scrape_config_files", i), msg, "error"))
 
     out.extend(_check_otlp(cfg.otlp))
+    g_scheme = g.metric_name_validation_scheme or "utf8"
+    if g.metric_name_escaping_scheme == "allow-utf-8" and g_scheme == "legacy":
+        out.append((("global", "metric_name_escaping_scheme"), _ALLOW_UTF8_WITH_LEGACY, "error"))
+    for i, sc in enumerate(cfg.scrape_configs):
+        scheme = sc.metric_name_validation_scheme or g_scheme
+        if sc.metric_name_escaping_scheme == "allow-utf-8" and scheme == "legacy":
+            out.append((("scrape_configs", i, "metric_name_escaping_scheme"), _ALLOW_UTF8_WITH_LEGACY,
+                        "error"))
 
     seen: dict[str, int] = {}
     for i, sc in enumerate(cfg.scrape_configs):
@@ -444,6 +453,12 @@ def check_prometheus(cfg: PrometheusConfig) -> list[Finding]:
         out.extend(_check_remote_url(rr.url, base, "remote_read"))
         out.extend(check_http_client(rr, base))
     return out
+
+
+_ALLOW_UTF8_WITH_LEGACY = (
+    "metric_name_escaping_scheme cannot be set to 'allow-utf-8' while metric_name_validation_scheme is "
+    "'legacy'; use underscores, dots or values, or validate with utf8"
+)
 
 
 def _check_otlp(otlp: OTLPConfig) -> Iterator[Finding]:
@@ -531,6 +546,11 @@ def resolve_defaults(cfg: PrometheusConfig) -> PrometheusConfig:
                 upd[f] = getattr(g, f)
         if sc.scrape_protocols is None:
             upd["scrape_protocols"] = g.scrape_protocols or SCRAPE_PROTOCOLS
+        scheme = sc.metric_name_validation_scheme or g.metric_name_validation_scheme or "utf8"
+        upd["metric_name_validation_scheme"] = scheme
+        if sc.metric_name_escaping_scheme is None:
+            upd["metric_name_escaping_scheme"] = g.metric_name_escaping_scheme or (
+                "allow-utf-8" if scheme == "utf8" else "underscores")
         if sc.always_scrape_classic_histograms is None:
             upd["always_scrape_classic_histograms"] = g.always_scrape_classic_histograms
         if sc.convert_classic_histograms_to_nhcb is None:

@@ -8,8 +8,13 @@ file through it.  It sits in ``model``, below both, as Prometheus keeps ``model/
 
 The two grammars differ in details handled by the ``openmetrics`` flag: OpenMetrics has
 timestamps in seconds (float) instead of milliseconds, ``# UNIT``, more metric types,
-exemplars after `` # `` (parsed and dropped), a mandatory final ``# EOF`` and no free-form
-comments.  Label values unescape ``\\\\``, ``\\"`` and ``\\n`` in both.
+exemplars after `` # `` (returned with the sample), a mandatory final ``# EOF`` and no
+free-form comments.  Label values unescape ``\\\\``, ``\\"`` and ``\\n`` in both.
+
+Both accept Prometheus 3's UTF-8 names: a label name may be a quoted string
+(``{"k8s.pod.name"="a"}``), and a metric name that needs quoting is written as the first
+quoted string inside the braces (``{"http.server.duration", le="1"} 3``) and quoted in
+``# HELP``/``# TYPE``/``# UNIT`` lines.
 """
 
 from __future__ import annotations
@@ -41,6 +46,14 @@ class ParseError(ValueError):
         super().__init__(f"line {line}: {reason}")
 
 
+class Exemplar(NamedTuple):
+    """An OpenMetrics exemplar: ``timestamp_ms`` is None when the line gave none."""
+
+    labels: tuple[tuple[str, str], ...]
+    value: float
+    timestamp_ms: int | None
+
+
 class Sample(NamedTuple):
     """One parsed sample line.  ``series_end`` is where the series text ends in the line."""
 
@@ -49,6 +62,7 @@ class Sample(NamedTuple):
     value: float
     timestamp_ms: int | None
     series_end: int
+    exemplar: Exemplar | None = None
 
 
 @dataclass(slots=True)
@@ -84,24 +98,48 @@ def parse_float(token: str, line: int, what: str = "value") -> float:
         ) from None
 
 
-def _parse_labels(line: str, pos: int, lineno: int) -> tuple[tuple[tuple[str, str], ...], int]:
-    """Parse ``{a="b",...}`` starting just after ``{``; returns labels and the position after ``}``."""
+def _parse_labels(
+    line: str, pos: int, lineno: int, allow_name: bool = False,
+) -> tuple[tuple[tuple[str, str], ...], int, str | None]:
+    """Parse ``{a="b",...}`` starting just after ``{``; returns the labels, the position after
+    ``}`` and the metric name when ``allow_name`` and one was given as a bare quoted string."""
     pairs: list[tuple[str, str]] = []
     seen: set[str] = set()
+    metric: str | None = None
     n = len(line)
     while True:
         pos = _WS.match(line, pos).end()  # type: ignore[union-attr]
         if pos >= n:
             raise ParseError(lineno, "unexpected end of line inside label set, expected '}'")
         if line[pos] == "}":
-            return tuple(pairs), pos + 1
-        m = _LABEL_NAME.match(line, pos)
-        if m is None:
-            raise ParseError(
-                lineno, f"expected a label name at column {pos + 1}, got {line[pos : pos + 10]!r}"
-            )
-        name = m.group()
-        pos = _WS.match(line, m.end()).end()  # type: ignore[union-attr]
+            return tuple(pairs), pos + 1, metric
+        if line[pos] == '"':
+            qm = _LABEL_VALUE.match(line, pos)
+            if qm is None:
+                raise ParseError(lineno, f"unterminated quoted name at column {pos + 1}")
+            name = _unescape_label(qm.group(1))
+            after = _WS.match(line, qm.end()).end()  # type: ignore[union-attr]
+            if after < n and line[after] in ",}":
+                if not allow_name or metric is not None:
+                    raise ParseError(lineno, f"unexpected quoted metric name {name!r} at column {pos + 1}: a "
+                                     "series has one name, before the braces or first inside them")
+                if not name:
+                    raise ParseError(lineno, "empty metric name")
+                metric = name
+                pos = after + 1 if line[after] == "," else after
+                continue
+            end = qm.end()
+        else:
+            m = _LABEL_NAME.match(line, pos)
+            if m is None:
+                raise ParseError(
+                    lineno, f"expected a label name at column {pos + 1}, got {line[pos : pos + 10]!r}"
+                )
+            name = m.group()
+            end = m.end()
+        if not name:
+            raise ParseError(lineno, f"empty label name at column {pos + 1}")
+        pos = _WS.match(line, end).end()  # type: ignore[union-attr]
         if pos >= n or line[pos] != "=":
             raise ParseError(lineno, f"expected '=' after label name {name!r} at column {pos + 1}")
         pos = _WS.match(line, pos + 1).end()  # type: ignore[union-attr]
@@ -162,16 +200,23 @@ def parse_sample(line: str, lineno: int, openmetrics: bool = False) -> Sample:
     simple = _simple(line, lineno, openmetrics)
     if simple is not None:
         return simple
-    m = _METRIC_NAME.match(line)
-    if m is None:
-        raise ParseError(lineno, f"expected a metric name at the start of the line, got {line[:20]!r}")
-    name = m.group()
-    pos = m.end()
     labels: tuple[tuple[str, str], ...] = ()
-    if not openmetrics and (line.startswith(" {", pos) or line.startswith("\t{", pos)):
-        pos = _WS.match(line, pos).end()  # type: ignore[union-attr]  # the text lexer skips blanks
-    if pos < len(line) and line[pos] == "{":
-        labels, pos = _parse_labels(line, pos + 1, lineno)
+    if line.startswith("{"):
+        labels, pos, quoted = _parse_labels(line, 1, lineno, allow_name=True)
+        if quoted is None:
+            raise ParseError(lineno, "expected a metric name: as the first quoted string inside the braces "
+                             'when it needs quoting, e.g. {"http.server.duration", le="1"} 3')
+        name = quoted
+    else:
+        m = _METRIC_NAME.match(line)
+        if m is None:
+            raise ParseError(lineno, f"expected a metric name at the start of the line, got {line[:20]!r}")
+        name = m.group()
+        pos = m.end()
+        if not openmetrics and (line.startswith(" {", pos) or line.startswith("\t{", pos)):
+            pos = _WS.match(line, pos).end()  # type: ignore[union-attr]  # the text lexer skips blanks
+        if pos < len(line) and line[pos] == "{":
+            labels, pos, _ = _parse_labels(line, pos + 1, lineno)
     series_end = pos
     rest = line[pos:]
     exemplar = ""
@@ -188,9 +233,8 @@ def parse_sample(line: str, lineno: int, openmetrics: bool = False) -> Sample:
     ts: int | None = None
     if len(tokens) == 2:
         ts = parse_ts(tokens[1], lineno, openmetrics)
-    if exemplar:
-        _check_exemplar(exemplar, lineno)
-    return Sample(name, labels, value, ts, series_end)
+    ex = _parse_exemplar(exemplar, lineno) if exemplar else None
+    return Sample(name, labels, value, ts, series_end, ex)
 
 
 def parse_ts(token: str, lineno: int, openmetrics: bool) -> int:
@@ -205,19 +249,24 @@ def parse_ts(token: str, lineno: int, openmetrics: bool) -> int:
         raise ParseError(lineno, f"invalid timestamp {token!r}, expected integer milliseconds") from None
 
 
-def _check_exemplar(text: str, lineno: int) -> None:
-    """Validate an exemplar (``{labels} value [timestamp]``); it is then dropped."""
+def _parse_exemplar(text: str, lineno: int) -> Exemplar:
+    """An exemplar (``{labels} value [timestamp in seconds]``), checked as OpenMetrics says."""
     if not text.startswith("{"):
         raise ParseError(lineno, "expected '{' to start the exemplar's label set")
-    labels, pos = _parse_labels(text, 1, lineno)
+    labels, pos, _ = _parse_labels(text, 1, lineno)
     if sum(len(k) + len(v) for k, v in labels) > 128:
         raise ParseError(lineno, "exemplar label set is longer than 128 characters")
     tokens = text[pos:].split()
     if not tokens or len(tokens) > 2:
         raise ParseError(lineno, "expected the exemplar's value (and optional timestamp)")
-    parse_float(tokens[0], lineno, "exemplar value")
+    value = parse_float(tokens[0], lineno, "exemplar value")
+    ts: int | None = None
     if len(tokens) == 2:
-        parse_float(tokens[1], lineno, "exemplar timestamp")
+        f = parse_float(tokens[1], lineno, "exemplar timestamp")
+        if math.isnan(f) or math.isinf(f):
+            raise ParseError(lineno, f"invalid exemplar timestamp {tokens[1]!r}")
+        ts = round(f * 1000)
+    return Exemplar(labels, value, ts)
 
 
 class Comment(NamedTuple):
@@ -244,10 +293,13 @@ def parse_comment(line: str, lineno: int, openmetrics: bool = False) -> Comment:
             )
         return Comment("", "", "")
     kind = parts[1]
-    if len(parts) < 3 or not _METRIC_NAME.fullmatch(parts[2]):
-        raise ParseError(lineno, f"expected a metric name after # {kind}")
-    metric = parts[2]
-    text = parts[3] if len(parts) > 3 else ""
+    if len(parts) >= 3 and parts[2].startswith('"'):
+        metric, text = _quoted_comment_name(line, kind, lineno)
+    else:
+        if len(parts) < 3 or not _METRIC_NAME.fullmatch(parts[2]):
+            raise ParseError(lineno, f"expected a metric name after # {kind}")
+        metric = parts[2]
+        text = parts[3] if len(parts) > 3 else ""
     if kind == "TYPE":
         t = text.strip()
         allowed = OM_TYPES if openmetrics else TEXT_TYPES
@@ -260,6 +312,18 @@ def parse_comment(line: str, lineno: int, openmetrics: bool = False) -> Comment:
     elif kind == "HELP":
         text = _unescape_help(text)
     return Comment(kind, metric, text)
+
+
+def _quoted_comment_name(line: str, kind: str, lineno: int) -> tuple[str, str]:
+    """``# HELP "a.b" text``: the quoted name and the text after it."""
+    start = line.index('"', line.index(kind) + len(kind))
+    qm = _LABEL_VALUE.match(line, start)
+    if qm is None or not qm.group(1):
+        raise ParseError(lineno, f"expected a metric name after # {kind} (unterminated quoted name?)")
+    rest = line[qm.end():]
+    if rest and not rest[0].isspace():
+        raise ParseError(lineno, f"expected a space after the quoted metric name in # {kind}")
+    return _unescape_label(qm.group(1)), rest[1:] if rest else ""
 
 
 class Exposition(NamedTuple):

@@ -20,6 +20,7 @@ import numpy.typing as npt
 from guardia.config.relabel import RelabelConfig
 from guardia.model import Labels
 from guardia.model import textparse as P
+from guardia.model.escaping import is_legacy_metric_name
 from guardia.model.labels import is_valid_label_name
 from guardia.model.relabel import process
 from guardia.storage.interface import Appender
@@ -41,6 +42,8 @@ class IngestOptions:
     label_name_length_limit: int = 0
     label_value_length_limit: int = 0
     metric_relabel: tuple[RelabelConfig, ...] = ()
+    # metric_name_validation_scheme: legacy refuses UTF-8 names (Prometheus 3's default is utf8)
+    legacy_names: bool = False
 
 
 @dataclass(slots=True)
@@ -107,6 +110,8 @@ class Ingester:
     def resolve(self, name: str, scraped: tuple[tuple[str, str], ...], app: Appender, lineno: int) -> int:
         """Final labels for a scraped series → its ref, or -1 when relabeling drops it."""
         o = self.options
+        if o.legacy_names:
+            self._check_legacy(name, scraped, lineno)
         if not o.metric_relabel and not o.honor_labels and not o.label_limit:
             # Common case: no relabeling and no clash with target labels, so the final
             # label set is the scraped pairs plus the target's, sorted once.
@@ -148,8 +153,18 @@ class Ingester:
                     f"label_value_length_limit exceeded (metric: {name}, label name: {k}, "
                     f"value: {v[:40]!r}, limit: {o.label_value_length_limit})"
                 )
-            if not is_valid_label_name(k):
+            if not k or (o.legacy_names and not is_valid_label_name(k)):
                 raise ScrapeError(f"line {lineno}: invalid label name {k!r} after relabeling")
+
+    @staticmethod
+    def _check_legacy(name: str, scraped: tuple[tuple[str, str], ...], lineno: int) -> None:
+        if not is_legacy_metric_name(name):
+            raise ScrapeError(f"line {lineno}: {name!r} is not a legacy metric name and the job's "
+                              "metric_name_validation_scheme is legacy")
+        for k, _ in scraped:
+            if not is_valid_label_name(k):
+                raise ScrapeError(f"line {lineno}: label name {k!r} is not a legacy label name and the "
+                                  "job's metric_name_validation_scheme is legacy")
 
     def ingest(self, text: str, openmetrics: bool, app: Appender, scrape_ms: int) -> IngestResult:
         """Parse ``text`` into refs/values; raises ``ScrapeError`` naming the line on bad input."""

@@ -91,6 +91,7 @@ class ScrapeLoop:
                 label_name_length_limit=cfg.label_name_length_limit or 0,
                 label_value_length_limit=cfg.label_value_length_limit or 0,
                 metric_relabel=cfg.metric_relabel_configs,
+                legacy_names=cfg.metric_name_validation_scheme == "legacy",
             ),
         )
         self.body_size_limit = cfg.body_size_limit or 0

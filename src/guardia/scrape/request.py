@@ -28,12 +28,17 @@ DEFAULT_PROTOCOLS = (
 )
 
 
-def accept_header(protocols: tuple[str, ...] | None) -> str:
+def accept_header(protocols: tuple[str, ...] | None, escaping: str | None = None) -> str:
     """The Accept header for ``scrape_protocols``, weighted in order as Prometheus 3 does.
 
-    The protobuf format is not parsed by guardia, so it is never asked for.
+    The protobuf format is not parsed by guardia, so it is never asked for.  The 1.0.0 text
+    formats carry the job's ``metric_name_escaping_scheme`` (``allow-utf-8`` by default: send
+    UTF-8 names as they are), as Prometheus 3 asks for them.
     """
-    media = [_PROTOCOL_MEDIA[p] for p in (protocols or DEFAULT_PROTOCOLS) if p in _PROTOCOL_MEDIA]
+    media = [
+        _PROTOCOL_MEDIA[p] + (f";escaping={escaping}" if escaping and p.endswith("1.0.0") else "")
+        for p in (protocols or DEFAULT_PROTOCOLS) if p in _PROTOCOL_MEDIA
+    ]
     parts = []
     q = 1.0
     for i, m in enumerate(media):
@@ -83,7 +88,8 @@ def http_error(e: httpx.HTTPError) -> str:
 
 def request_headers(cfg: ScrapeConfig) -> dict[str, str]:
     """Headers every scrape of a job sends: Accept negotiation, compression, credentials."""
-    headers: dict[str, str] = {"User-Agent": USER_AGENT, "Accept": accept_header(cfg.scrape_protocols)}
+    headers: dict[str, str] = {"User-Agent": USER_AGENT, "Accept": accept_header(
+        cfg.scrape_protocols, cfg.metric_name_escaping_scheme)}
     headers["Accept-Encoding"] = "gzip" if cfg.enable_compression else "identity"
     auth = authorization_header(cfg)
     if auth is not None:

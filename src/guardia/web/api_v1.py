@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from guardia import __version__
 from guardia.model import Labels, Matcher, format_rfc3339
-from guardia.model.labels import is_valid_label_name
+from guardia.model.escaping import unescape_values
 from guardia.model.matchers import matches_all
 from guardia.storage.interface import Querier, Queryable
 from guardia.web.envelope import ApiError, bad_data, error_response, success, success_raw
@@ -313,10 +313,10 @@ async def label_names(deps: ApiDeps, params: Params) -> Response:
 def label_values_endpoint(deps: ApiDeps) -> Any:
     async def handle(request: Request) -> Response:
         async def respond() -> Response:
-            name = request.path_params["name"]
-            if name.startswith("U__"):
-                name = _unescape_utf8_name(name)
-            if not (is_valid_label_name(name) or name == "__name__"):
+            # Prometheus 3: a UTF-8 name travels in the path escaped with the "values" scheme
+            # (``U__k8s_2e_pod_2e_name``); any other non-empty UTF-8 name is valid as it is
+            name = unescape_values(request.path_params["name"])
+            if not name:
                 raise bad_data(f'invalid label name: "{name}"')
             params = await read_params(request)
             return await _label_listing(deps, params, lambda q, ms: q.label_values(name, ms))
@@ -324,17 +324,6 @@ def label_values_endpoint(deps: ApiDeps) -> Any:
         return await _guarded(request, respond)
 
     return handle
-
-
-def _unescape_utf8_name(name: str) -> str:
-    """Prometheus 3's ``U__`` escaping of label names in URL paths (``_2e_`` is ``.``)."""
-    import re
-
-    body = name[3:]
-    try:
-        return re.sub(r"_([0-9a-fA-F]+)_", lambda m: chr(int(m.group(1), 16)), body).replace("__", "_")
-    except ValueError:
-        raise bad_data(f'invalid label name: "{name}"') from None
 
 
 # ---------------------------------------------------------------- targets & metadata

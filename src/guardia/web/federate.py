@@ -2,7 +2,10 @@
 
 Another Prometheus (or guardia) scrapes this to pull selected series.  Samples older than
 the lookback delta and staleness markers are left out, external labels are added where a
-series does not carry them, as Prometheus does.
+series does not carry them, as Prometheus does.  Names that are not legacy-valid (UTF-8 names
+such as ``http.server.duration``) are written as the client's ``Accept`` asks
+(``guardia.model.escaping``): quoted with ``escaping=allow-utf-8``, escaped to legacy names
+otherwise, so a Prometheus 2 federating from guardia reads every series.
 """
 
 from __future__ import annotations
@@ -16,14 +19,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from guardia.model import Labels
+from guardia.model.escaping import ALLOW_UTF8, escape_labels, metric_text, negotiate, series_text
 from guardia.model.samples import is_stale_nan
 from guardia.storage.interface import Queryable
 from guardia.web.envelope import ApiError
 from guardia.web.params import parse_match_params, read_params
-
-
-def _escape(v: str) -> str:
-    return v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
 def _fmt(v: float) -> str:
@@ -36,7 +36,7 @@ def _fmt(v: float) -> str:
 
 def render(
     storage: Queryable, selectors: list[list[object]], now_ms: int, lookback_ms: int,
-    external_labels: Mapping[str, str],
+    external_labels: Mapping[str, str], escaping: str = ALLOW_UTF8,
 ) -> str:
     q = storage.querier(now_ms - lookback_ms, now_ms)
     latest: dict[Labels, tuple[int, float]] = {}
@@ -56,12 +56,13 @@ def render(
         d = dict(lbl)
         for k, ev in external_labels.items():
             d.setdefault(k, ev)
-        name = d.pop("__name__", "")
-        inner = ",".join(f'{k}="{_escape(val)}"' for k, val in sorted(d.items()))
-        by_name.setdefault(name, []).append(f"{name}{{{inner}}} {_fmt(v)} {t}")
+        pairs = sorted(escape_labels(d.items(), escaping))
+        name = next((val for k, val in pairs if k == "__name__"), "")
+        inner = [(k, val) for k, val in pairs if k != "__name__"]
+        by_name.setdefault(name, []).append(f"{series_text(name, inner)} {_fmt(v)} {t}")
     out = []
     for name in sorted(by_name):
-        out.append(f"# TYPE {name} untyped")
+        out.append(f"# TYPE {metric_text(name)} untyped")
         out.extend(by_name[name])
     return "\n".join(out) + ("\n" if out else "")
 
@@ -80,9 +81,11 @@ def federate_endpoint(
         if not selectors:
             return PlainTextResponse("no match[] parameter provided; e.g. ?match[]={job=\"node\"}\n", 400)
         now = int(time.time() * 1000)
+        version, escaping = negotiate(request.headers.get("accept", ""))
         text = await asyncio.to_thread(
-            render, storage, selectors, now, lookback_ms, external_labels()  # type: ignore[arg-type]
+            render, storage, selectors, now, lookback_ms, external_labels(), escaping  # type: ignore[arg-type]
         )
-        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+        return PlainTextResponse(
+            text, media_type=f"text/plain; version={version}; charset=utf-8; escaping={escaping}")
 
     return handle
