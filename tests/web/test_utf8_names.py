@@ -79,6 +79,7 @@ def test_scraped_utf8_names_are_stored_and_selected_with_quotes(guardia: Serve) 
     assert sorted((r["metric"]["a.b"], r["value"][1]) for r in by) == [("x", "1"), ("y", "2")]
     assert _query(guardia, 'plain_metric{"k8s.pod.name"="web-1", job="utf8"}')[0]["value"][1] == "7"
     # guardia asked for UTF-8 names as Prometheus 3 does (the 1.0.0 text formats carry escaping=)
+    _query(guardia, 'up{job="legacy"}')  # the legacy job has scraped once too
     assert any("text/plain;version=1.0.0;escaping=allow-utf-8" in a for a in _Target.accepts)
     assert any("escaping=underscores" in a for a in _Target.accepts)  # the legacy job
 
