@@ -157,3 +157,30 @@ def test_delete_removes_matching_lines_in_the_range_only_and_survives_a_restart(
     assert _lines(again, WEB) == web
     again.close()
     assert _lines(LogStore(tmp_path)) == []
+
+
+def test_close_stops_a_compaction_under_way_and_nothing_is_lost(tmp_path, monkeypatch) -> None:
+    store = LogStore(tmp_path, StoreOptions(chunk_target_bytes=8 << 10, chunk_segment_bytes=32 << 10))
+    want = _fill(store, APP, 20_000, 8)
+    store.flush()
+    real = chunkfmt.recompress
+    started = threading.Event()
+
+    def slow(data: bytes, level: int = chunkfmt.LEVEL) -> bytes:
+        started.set()
+        threading.Event().wait(0.01)
+        return real(data, level)
+
+    # each chunk's recompression made slow, so close() comes while the compaction runs
+    monkeypatch.setattr(chunkfmt, "recompress", slow)
+    t = threading.Thread(target=store.compact)
+    t.start()
+    started.wait(5)
+    store.close()  # returns without waiting for the whole compaction
+    t.join(5)
+    assert not t.is_alive()
+    monkeypatch.undo()
+    again = LogStore(tmp_path)
+    assert _lines(again) == want
+    assert any(c.fast for c in again.streams[0].chunks)  # type: ignore[union-attr]
+    again.close()

@@ -163,6 +163,7 @@ class LogStore:
         self._chunk_f = open(self._chunk_path(self._chunk_seg), "ab")  # noqa: SIM115
         self._index_f = open(self.path / "index", "ab")  # noqa: SIM115
         self.closed = False
+        self._closing = False  # set by close(): a running compaction stops and leaves no trace
 
     # ---------------------------------------------------------------- open
 
@@ -544,7 +545,12 @@ class LogStore:
             return (chunkfmt.recompress(data), c) if c.fast else (data, c)
 
         # the rewrite itself runs without the lock: ingestion and queries go on meanwhile
-        moved = self._rewrite_chunks(work, level)
+        try:
+            moved = self._rewrite_chunks(work, level, abortable=True)
+        except _Aborted as e:
+            for seg in e.segments:
+                self._chunk_path(seg).unlink(missing_ok=True)
+            return 0
         with self._lock:
             self._swap(moved, targets)
         log.info("event=logs_compacted segments=%d chunks=%d", len(targets), len(work))
@@ -603,6 +609,7 @@ class LogStore:
         self,
         work: list[tuple[Stream, ChunkMeta]],
         transform: Callable[[bytes, ChunkMeta], ChunkMeta | tuple[bytes, ChunkMeta] | None],
+        abortable: bool = False,
     ) -> list[tuple[Stream, ChunkMeta, ChunkMeta | None]]:
         """Each chunk through ``transform`` (the chunk itself: unchanged; None: dropped; else new
         bytes and their metadata), new bytes written to fresh segments, fsynced before the
@@ -610,8 +617,11 @@ class LogStore:
         moved: list[tuple[Stream, ChunkMeta, ChunkMeta | None]] = []
         f = None
         seg = 0
+        written: list[int] = []
         try:
             for s, c in work:
+                if abortable and self._closing:
+                    raise _Aborted(written)
                 res = transform(self._chunk_bytes(c), c)
                 if res is c:
                     continue
@@ -625,6 +635,7 @@ class LogStore:
                         _sync_close(f)
                     with self._lock:
                         seg = self._alloc_segment()
+                    written.append(seg)
                     f = open(self._chunk_path(seg), "wb")  # noqa: SIM115
                 off = f.tell()
                 f.write(data)
@@ -738,6 +749,7 @@ class LogStore:
         return out
 
     def close(self) -> None:
+        self._closing = True  # a compaction under way gives up (its work is redone next time)
         with self._maint_lock:
             with self._lock:
                 if self.closed:
@@ -864,6 +876,14 @@ class LogStore:
     def disk_bytes(self) -> int:
         """Bytes of closed chunks on disk (the WAL and index not counted)."""
         return sum(self._chunk_path(s).stat().st_size for s in self._chunk_segments())
+
+
+class _Aborted(Exception):
+    """A compaction stopped by close(); ``segments`` are the ones it had begun writing."""
+
+    def __init__(self, segments: list[int]) -> None:
+        super().__init__("compaction aborted")
+        self.segments = segments
 
 
 def _cached_size(lines: Lines) -> int:
