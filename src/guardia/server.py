@@ -471,6 +471,7 @@ class GuardiaProcess:
         self._remote_clients: list[PromQLAPIClient | RemoteReadClient] = []
         self.remote_readers: dict[str, RemoteEngineReader] = {}  # dashboards' remote data sources
         self.report_sources: dict[str, HttpSource] = {}  # scheduled reports' ``source:``
+        self.remote_apis: dict[str, PromQLAPIClient] = {}  # SLOs' ``source:``
         self.reloaders.append(Reloader("remote_query", self._apply_remote_query))
         self.reloaders.append(
             Reloader("rules", lambda c: self.rules.apply_config(c.prometheus.global_, c.rule_files))
@@ -489,7 +490,7 @@ class GuardiaProcess:
             base=urlparse(opts.external_url).path.rstrip("/") if opts.external_url else "",
         )
         routes.extend(site.routes())
-        self.slos = SLOService(self.storage, self.engine, self.rules)
+        self.slos = SLOService(self.storage, self.engine, self.rules, remote=lambda: self.remote_apis)
         self.reloaders.append(Reloader("slos", self.slos.apply_config))
         routes.extend(slo_api.routes(self.slos))
         self.checks = CheckService(self.storage,
@@ -528,6 +529,7 @@ class GuardiaProcess:
             c.close()
         self._remote_clients = []
         reports: dict[str, HttpSource] = {}
+        apis: dict[str, PromQLAPIClient] = {}
         sources: dict[str, QueryFunc] = {}
         readers: dict[str, RemoteEngineReader] = {}
         external = dict(cfg.prometheus.global_.external_labels)
@@ -539,12 +541,14 @@ class GuardiaProcess:
             sources[rr.name] = sources[f"promql:{rr.name}"] = remote_query_func(api)
             sources[f"remote_read:{rr.name}"] = engine_query_func(self.engine, read)
             readers[rr.name] = readers[f"promql:{rr.name}"] = RemoteEngineReader(api)
+            apis[rr.name] = api
             client = new_sync_client(rr, headers={"User-Agent": "guardia-reports"}, timeout_s=120.0)
             reports[rr.name] = HttpSource(api_base(rr.url), client=client,
                                           description=f"remote_read {rr.name} ({api_base(rr.url)})")
         self.rules.set_sources(sources)
         self.remote_readers = readers
         self.report_sources = reports
+        self.remote_apis = apis
 
     def _build_logs(self, cfg: Config, external_url: str, routes: list[BaseRoute]) -> None:
         """The log store and its collectors, Loki's API, and LogQL rules on the same notifier."""

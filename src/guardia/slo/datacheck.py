@@ -17,7 +17,7 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
-from guardia.model import Matcher
+from guardia.model import Labels, Matcher
 from guardia.model.labels import METRIC_NAME
 from guardia.promql import parse
 from guardia.promql.plan import Node, VectorSelector
@@ -91,6 +91,29 @@ def check_selector(q: Any, sel: VectorSelector, strict: bool) -> list[str]:
     if not problems and strict and not q.series(together):
         problems.append(f"{where}: no series matches all of its matchers together")
     return problems
+
+
+class RemoteSeries:
+    """The ``querier`` ``check_slo`` reads, over a remote engine's ``/api/v1/series`` (an SLO
+    whose ``source`` names a ``remote_read`` entry): the same checks, on that engine's data."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client  # a storage.remote.PromQLAPIClient
+        self._range = (0, 0)
+
+    def querier(self, mint: int, maxt: int) -> RemoteSeries:
+        self._range = (mint, maxt)
+        return self
+
+    def series(self, matchers: list[Matcher]) -> list[Labels]:
+        sel = "{" + ",".join(str(m) for m in matchers) + "}"
+        lo, hi = self._range
+        data = self.client.call("/api/v1/series", [("match[]", sel), ("start", f"{lo / 1000:.3f}"),
+                                                    ("end", f"{hi / 1000:.3f}")])
+        return [Labels(d) for d in data or []]
+
+    def close(self) -> None:
+        pass
 
 
 def check_slo(slo: SLO, queryable: Any, now_ms: int) -> list[str]:

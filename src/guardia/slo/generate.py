@@ -163,7 +163,13 @@ def alert_rules(slo: SLO) -> list[dict[str, Any]]:
 
 
 def rule_groups(slo: SLO) -> list[dict[str, Any]]:
-    return [{"name": group_name(slo), "rules": recording_rules(slo) + alert_rules(slo)}]
+    """One group; with a remote ``source``, the SLI recordings in a group of their own
+    evaluated on that engine (``<group>-sli``, its results stored here), and the alerts, which
+    read those recordings, in the group evaluated here."""
+    if not slo.source:
+        return [{"name": group_name(slo), "rules": recording_rules(slo) + alert_rules(slo)}]
+    return [{"name": f"{group_name(slo)}-sli", "source": slo.source, "rules": recording_rules(slo)},
+            {"name": group_name(slo), "rules": alert_rules(slo)}]
 
 
 def budget_exprs(slo: SLO, range_ms: int, period_total_ms: int) -> dict[str, str]:
@@ -214,10 +220,10 @@ def rule_file(slos: list[SLO], *, with_budget: bool = True) -> dict[str, Any]:
     for slo in slos:
         for g in rule_groups(slo):
             rules = g["rules"]
-            if with_budget:
+            if with_budget and "source" not in g:  # the budget reads recordings stored here
                 n = sum(1 for r in rules if "record" in r)
                 rules = rules[:n] + budget_rules(slo) + rules[n:]
-            groups.append({"name": g["name"], "rules": rules})
+            groups.append({**g, "rules": rules})
     return {"groups": groups}
 
 

@@ -24,7 +24,7 @@ from guardia.slo.reader import Reader
 from guardia.slo.spec import DEFAULT_MIN_EVENTS, SLO, Alerting, AlertSpec, Indicator
 
 _FIELDS = {"name", "service", "objective", "window", "description", "labels", "indicator",
-           "alerting", "min_events"}
+           "alerting", "min_events", "source"}
 _INDICATORS = {"ratio", "latency", "probe", "bool_gauge", "raw"}
 
 
@@ -51,7 +51,8 @@ def read_own(r: Reader, d: dict[str, Any], path: FieldPath) -> SLO | None:
     assert objective is not None and period is not None and ind is not None
     return SLO(service=service, name=name, objective=objective, period=period, indicator=ind,
                description=r.text(d, "description", path), labels=r.labels(d, "labels", path),
-               alerting=alerting, grouping=grouping, min_events=min_events, file=r.src.file)
+               alerting=alerting, grouping=grouping, min_events=min_events, file=r.src.file,
+               source=r.text(d, "source", path))
 
 
 def read_period(r: Reader, value: Any, path: FieldPath) -> Period | None:

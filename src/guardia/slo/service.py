@@ -14,7 +14,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from guardia.config.errors import ConfigError
@@ -22,7 +22,7 @@ from guardia.config.rulefile import RuleFile
 from guardia.model.durations import format_duration
 from guardia.promql import Engine
 from guardia.rules import AlertingRule, RuleManager
-from guardia.slo.datacheck import check_slo
+from guardia.slo.datacheck import RemoteSeries, check_slo
 from guardia.slo.generate import as_rule_file, group_name
 from guardia.slo.load import load_config_slos
 from guardia.slo.period import burn_windows, windows_used
@@ -40,8 +40,12 @@ def key(slo: SLO) -> Key:
 
 class SLOService:
     def __init__(self, storage: Any, engine: Engine, rules: RuleManager, *,
-                 interval_ms: int = 60_000, clock: Callable[[], float] = time.time) -> None:
+                 interval_ms: int = 60_000, clock: Callable[[], float] = time.time,
+                 remote: Callable[[], Mapping[str, Any]] = dict) -> None:
+        """``remote``: the ``remote_read`` engines by name (``PromQLAPIClient``), for SLOs
+        whose ``source`` names one."""
         self.storage = storage
+        self.remote = remote
         self.engine = engine
         self.rules = rules
         self.interval_ms = interval_ms
@@ -88,7 +92,7 @@ class SLOService:
             if k in self.accepted:
                 continue
             try:
-                problems = check_slo(s, self.storage, now_ms)
+                problems = self._check(s, now_ms)
             except Exception as e:  # a store that cannot answer is not the SLO's fault
                 log.warning("event=slo_check_failed slo=%s/%s err=%r", s.service, s.name, e)
                 continue
@@ -103,6 +107,21 @@ class SLOService:
                 changed = True
                 log.info("event=slo_accepted slo=%s/%s", s.service, s.name)
         return changed
+
+    def _check(self, s: SLO, now_ms: int) -> list[str]:
+        if not s.source:
+            return check_slo(s, self.storage, now_ms)
+        client = self.remote().get(s.source)
+        if client is None:
+            known = ", ".join(sorted(k for k in self.remote() if ":" not in k)) or "none"
+            return [f"source {s.source!r} names no remote_read entry (known: {known})"]
+        return check_slo(s, RemoteSeries(client), now_ms)
+
+    def _sli_query(self, s: SLO) -> Callable[[str, int], list[tuple[Any, float]]] | None:
+        client = self.remote().get(s.source) if s.source else None
+        if client is None:
+            return None
+        return lambda expr, t_ms: [(labels, v) for labels, _, v in client.instant(expr, t_ms)]
 
     def rule_files(self) -> list[RuleFile]:
         return [as_rule_file([s], s.file or "slos") for s in self.slos if key(s) in self.accepted]
@@ -130,7 +149,7 @@ class SLOService:
             if key(s) not in self.accepted:
                 continue
             try:
-                st = compute(s, self._query, now_ms, self.ratios)
+                st = compute(s, self._query, now_ms, self.ratios, self._sli_query(s))
                 write(self.storage, st)
                 self.status[key(s)] = st
             except Exception as e:

@@ -103,6 +103,9 @@ class SLO:
     min_events: int = DEFAULT_MIN_EVENTS
     file: str = ""
     format: str = "guardia"  # guardia | sloth | pyrra
+    # a remote_read entry's name: the SLI is read on that engine (its recordings and the
+    # period's ratio pushed down), the budget and alerts computed here from the recordings
+    source: str = ""
 
     @property
     def id(self) -> str:

@@ -70,12 +70,15 @@ RatioCache = dict[str, tuple[int, list[tuple[Labels, float]]]]
 RATIO_EVERY_MS = 5 * 60_000
 
 
-def compute(slo: SLO, query: InstantQuery, t_ms: int, cache: RatioCache | None = None) -> Status:
+def compute(slo: SLO, query: InstantQuery, t_ms: int, cache: RatioCache | None = None,
+            sli_query: InstantQuery | None = None) -> Status:
     """The SLO's budget at ``t_ms``; samples to write are in ``Status.samples``.
 
     The period's error ratio comes straight from the SLI over the period as it stands (the
     stored history, not the recordings, which begin when the SLO was added: a new SLO shows
     the budget its history already spent); burn rates come from the window recordings.
+    ``sli_query`` answers the SLI's own queries when the SLI lives on another engine (an
+    SLO's ``source``); the recordings are always read with ``query``.
     """
     start, end = slo.period.start(t_ms), slo.period.end(t_ms)
     if not slo.period.calendar:
@@ -98,7 +101,7 @@ def compute(slo: SLO, query: InstantQuery, t_ms: int, cache: RatioCache | None =
     if cached is not None and t_ms - cached[0] < RATIO_EVERY_MS and cached[0] >= start:
         ratios = cached[1]
     else:
-        ratios = list(query(period_ratio_expr(slo, t_ms - start), t_ms))
+        ratios = list((sli_query or query)(period_ratio_expr(slo, t_ms - start), t_ms))
         if cache is not None:
             cache[slo.id] = (t_ms, ratios)
     for labels, ratio in ratios:
