@@ -142,8 +142,8 @@ scrape_configs:
                 r = httpx.get(f"http://127.0.0.1:{port}/api/v1/query",
                               params={"query": 'my_metric{job="utf8"}'}, timeout=5).json()
                 result = r["data"]["result"] if r.get("status") == "success" else []
-            except httpx.TransportError:
-                pass
+            except (httpx.TransportError, ValueError):
+                pass  # not listening yet, or "Service Unavailable" while it starts
             time.sleep(0.5)
         assert sorted((x["metric"]["a_b"], x["value"][1]) for x in result) == [("x", "1"), ("y", "2")]
         up = httpx.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": "up"}).json()
