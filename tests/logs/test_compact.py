@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 
 import numpy as np
 
@@ -73,14 +74,25 @@ def test_cut_chunks_are_fast_and_compaction_rewrites_them_smaller_with_the_same_
     again.close()
 
 
-def test_maintain_compacts_only_once_pushes_have_stopped(tmp_path) -> None:
-    store = LogStore(tmp_path, StoreOptions(chunk_target_bytes=32 << 10, compact_idle_s=3600))
-    _fill(store, APP, 3_000, 3)
+def test_maintain_compacts_when_pushes_stop_or_trickle_but_not_while_busy(tmp_path) -> None:
+    opts = StoreOptions(chunk_target_bytes=4 << 10, chunk_segment_bytes=8 << 10, compact_idle_s=3600,
+                        compact_busy_lines_per_s=0)  # every rate counts as busy
+    store = LogStore(tmp_path, opts)
+    want = _fill(store, APP, 6_000, 3, time.time_ns() - 60 * NS)  # recent: retention keeps them
     store.flush()
-    assert store.maintain()["segments_compacted"] == 0  # a push came a moment ago
+    segments = store._chunk_segments()
+    assert len(segments) > 2
+    assert store.maintain()["segments_compacted"] == 0  # busy, and pushes came a moment ago
+    # a trickle: the closed segments are compacted, the one being appended to waits
+    store.opts.compact_busy_lines_per_s = 1e12
+    assert store.maintain()["segments_compacted"] == len(segments) - 1
+    fast = {c.segment for c in store.streams[0].chunks if c.fast}  # type: ignore[union-attr]
+    assert fast == {store._chunk_seg}
+    # no push for compact_idle_s: everything
     store.opts.compact_idle_s = 0
-    assert store.maintain()["segments_compacted"] >= 1
+    assert store.maintain()["segments_compacted"] == 1
     assert not any(c.fast for c in store.streams[0].chunks)  # type: ignore[union-attr]
+    assert _lines(store) == want
     store.close()
 
 

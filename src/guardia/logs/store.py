@@ -11,8 +11,10 @@ Cut heads are compressed at zstd's fast level (``chunk.FAST_LEVEL``) so ingestio
 little CPU on them; ``compact`` later rewrites the segments holding such chunks (or holding
 space freed by deletions) at ``chunk.LEVEL``, the level the storage target needs, into new
 segments, swaps the index atomically and removes the old segments.  It runs from
-``maintain`` once no push has come for ``compact_idle_s`` seconds, or when fast chunks pile up
-past ``compact_backlog_bytes``.
+``maintain`` once no push has come for ``compact_idle_s`` seconds; while pushes trickle in
+(below ``compact_busy_lines_per_s``) for the closed segments and, once it holds
+``compact_min_bytes`` of fast chunks, the one being appended to; under heavy ingestion only
+when fast chunks pile up past ``compact_backlog_bytes``.
 
 Layout under ``path``: ``wal/NNNNNNNN`` (WAL segments), ``chunks/NNNNNNNN`` (chunk
 segments), ``index`` (streams and chunk records, CRC framed).
@@ -68,6 +70,10 @@ class StoreOptions:
     # level of chunks cut on the ingest path; compaction brings them to chunk.LEVEL
     cut_level: int = chunkfmt.FAST_LEVEL
     compact_idle_s: float = 10.0
+    # below this push rate the store is not busy: closed segments are compacted at each
+    # maintenance pass, and the segment being appended to once it holds compact_min_bytes
+    compact_busy_lines_per_s: float = 20_000.0
+    compact_min_bytes: int = 16 << 20
     compact_backlog_bytes: int = 1 << 30
 
 
@@ -151,6 +157,8 @@ class LogStore:
         # queries only take _lock, which compaction holds only to swap chunk references
         self._maint_lock = threading.Lock()
         self._last_push = 0.0
+        self._rate_lines = 0
+        self._rate_since = time.monotonic()
         self.lines_total = 0
         self.bytes_total = 0
         self._load_index()
@@ -516,7 +524,13 @@ class LogStore:
         with self._lock:
             if self.closed:
                 return 0
-            idle = force or time.monotonic() - self._last_push >= self.opts.compact_idle_s
+            mono = time.monotonic()
+            idle = force or mono - self._last_push >= self.opts.compact_idle_s
+            # the push rate since the last pass: a store taking a trickle of lines is not busy,
+            # and compacts without waiting for a pause that may never come
+            rate = (self.lines_total - self._rate_lines) / max(mono - self._rate_since, 1e-3)
+            self._rate_lines, self._rate_since = self.lines_total, mono
+            busy = rate >= self.opts.compact_busy_lines_per_s
             live: dict[int, int] = {}
             fast: dict[int, int] = {}
             for s in self._by_labels.values():
@@ -524,14 +538,14 @@ class LogStore:
                     live[c.segment] = live.get(c.segment, 0) + c.length
                     if c.fast:
                         fast[c.segment] = fast.get(c.segment, 0) + c.length
-            if not idle and sum(fast.values()) < self.opts.compact_backlog_bytes:
+            if busy and not idle and sum(fast.values()) < self.opts.compact_backlog_bytes:
                 return 0
             targets = set(fast)
             for seg, n in live.items():
                 if seg != self._chunk_seg and n < self._segment_size(seg) // 2:
                     targets.add(seg)  # deletions freed more than half of it
-            if not idle:
-                targets.discard(self._chunk_seg)
+            if not idle and (busy or fast.get(self._chunk_seg, 0) < self.opts.compact_min_bytes):
+                targets.discard(self._chunk_seg)  # the segment being appended to waits
             if not targets:
                 return 0
             if self._chunk_seg in targets:
