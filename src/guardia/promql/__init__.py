@@ -27,6 +27,7 @@ from guardia.promql.parse import parse
 
 if TYPE_CHECKING:
     from guardia.promql.engine import Engine, EngineOptions, QueryResult, Sample
+    from guardia.promql.memo import Memo
 
 # The evaluator (and numpy) load on first use of the engine: validating expressions, as
 # ``guardia check config`` does for every rule, needs only the parser.
@@ -38,6 +39,10 @@ def __getattr__(name: str) -> Any:
         from guardia.promql import engine
 
         return getattr(engine, name)
+    if name == "Memo":
+        from guardia.promql import memo
+
+        return memo.Memo
     raise AttributeError(f"module 'guardia.promql' has no attribute {name!r}")
 
 __all__ = [
@@ -45,6 +50,7 @@ __all__ = [
     "Engine",
     "EngineOptions",
     "ExecutionError",
+    "Memo",
     "ParseError",
     "PromQLError",
     "QueryCanceledError",

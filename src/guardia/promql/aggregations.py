@@ -13,7 +13,7 @@ import numpy as np
 
 from guardia.model import Labels
 from guardia.model.gostrings import go_quote
-from guardia.promql import annotate, functions, plan
+from guardia.promql import annotate, plan
 from guardia.promql.context import ExprEvaluator
 from guardia.promql.errors import BadDataError, ExecutionError
 from guardia.promql.kahan import grouped_sum
@@ -101,8 +101,7 @@ def _input(ev: ExprEvaluator, node: plan.Aggregate, ts: I64) -> Vector:
         and node.op in _GROUPING_ONLY
         and (node.without or "__name__" not in node.grouping)
     ):
-        ev.ctx.check()
-        val = functions.call(ev, expr, ts, names_unused=True)
+        val = ev.eval_names_unused(expr, ts)
         if not isinstance(val, Vector):
             raise ExecutionError(f"expected instant vector, got {type(val).__name__.lower()}")
         return val

@@ -6,9 +6,10 @@ The context owns the query's one querier: opened on the first select over the ra
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -20,6 +21,13 @@ from guardia.promql.errors import QueryCanceledError, QueryTimeoutError, TooMany
 from guardia.promql.reads import Reads
 from guardia.promql.values import I64, RangeVector, Scalar, Value, Vector
 from guardia.storage.interface import Querier, Queryable, SelectHints, SeriesSet
+
+
+class SharedResults(Protocol):
+    """Subexpression results shared by the queries of a view (``memo.Memo``)."""
+
+    def value(self, ctx: EvalContext, node: plan.Node, ts: I64, variant: Hashable,
+              compute: Callable[[], Value]) -> Value: ...
 
 
 class SplitSteps(Exception):
@@ -50,6 +58,10 @@ class EvalContext:
     # What the query reads (the querier's range, each selector's hint function).
     reads: Reads = field(default_factory=Reads)
     querier: Querier | None = None
+    # Subexpression results shared with the other queries of a view (``memo.Memo``).
+    memo: SharedResults | None = None
+    # Annotations collected for memoised subexpressions being evaluated (``recording``).
+    _recorders: list[tuple[dict[str, None], dict[str, None]]] = field(default_factory=list)
 
     def select(
         self, matchers: Sequence[Matcher], mint: int, maxt: int, *, func: str = "", range_ms: int = 0
@@ -97,9 +109,25 @@ class EvalContext:
 
     def warn(self, msg: str) -> None:
         self.warnings[msg] = None
+        for w, _ in self._recorders:
+            w[msg] = None
 
     def info(self, msg: str) -> None:
         self.infos[msg] = None
+        for _, i in self._recorders:
+            i[msg] = None
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[tuple[dict[str, None], dict[str, None]]]:
+        """The warnings and infos raised inside the block, even those the query had
+        already (a memoised result replays them in other queries)."""
+        rec: tuple[dict[str, None], dict[str, None]] = ({}, {})
+        self._recorders.append(rec)
+        try:
+            yield rec
+        finally:
+            # by identity: two recorders that saw the same messages compare equal
+            del self._recorders[next(i for i, r in enumerate(self._recorders) if r is rec)]
 
     def steps(self) -> I64:
         n = (self.end - self.start) // self.step + 1 if self.step > 0 else 1
@@ -117,6 +145,8 @@ class ExprEvaluator(Protocol):
     ctx: EvalContext
 
     def eval(self, node: plan.Node, ts: I64) -> Value: ...
+
+    def eval_names_unused(self, node: plan.Call, ts: I64) -> Value: ...
 
     def eval_vector(self, node: plan.Node, ts: I64) -> Vector: ...
 

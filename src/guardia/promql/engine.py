@@ -18,6 +18,7 @@ from guardia.promql import plan
 from guardia.promql.context import EvalContext, SplitSteps
 from guardia.promql.errors import BadDataError, PromQLError
 from guardia.promql.evaluator import Evaluator
+from guardia.promql.memo import Memo
 from guardia.promql.parse import parse
 from guardia.promql.reads import reads
 from guardia.promql.values import RangeVector, Scalar, String, Vector
@@ -74,6 +75,7 @@ class Engine:
     def _ctx(
         self, storage: Queryable, node: plan.Node, expr: str, start: int, end: int, step: int,
         timeout_s: float | None, cancel: threading.Event | None, lookback_ms: int | None,
+        memo: Memo | None = None,
     ) -> EvalContext:
         o = self.options
         lookback = lookback_ms if lookback_ms and lookback_ms > 0 else o.lookback_delta_ms
@@ -90,17 +92,20 @@ class Engine:
             query=expr,
             raw_budget=o.max_chunk_raw_samples,
             reads=reads(node, start, end, lookback),
+            memo=memo,
         )
 
     def instant(
         self, storage: Queryable, expr: str, t_ms: int, *,
         timeout_s: float | None = None, cancel: threading.Event | None = None,
-        lookback_delta_ms: int | None = None,
+        lookback_delta_ms: int | None = None, memo: Memo | None = None,
     ) -> QueryResult:
         """Evaluate ``expr`` at ``t_ms``.  ``lookback_delta_ms`` overrides the engine's
-        lookback for this query (the API's ``lookback_delta`` parameter)."""
+        lookback for this query (the API's ``lookback_delta`` parameter).  ``memo`` shares
+        subexpression results with the other queries of a view over an unchanging store
+        (see ``memo.Memo``)."""
         node = parse(expr)
-        ctx = self._ctx(storage, node, expr, t_ms, t_ms, 0, timeout_s, cancel, lookback_delta_ms)
+        ctx = self._ctx(storage, node, expr, t_ms, t_ms, 0, timeout_s, cancel, lookback_delta_ms, memo)
         ts = np.array([t_ms], dtype=np.int64)
         try:
             val = Evaluator(ctx).eval(node, ts)
@@ -111,7 +116,7 @@ class Engine:
     def range(
         self, storage: Queryable, expr: str, start_ms: int, end_ms: int, step_ms: int, *,
         timeout_s: float | None = None, cancel: threading.Event | None = None,
-        lookback_delta_ms: int | None = None,
+        lookback_delta_ms: int | None = None, memo: Memo | None = None,
     ) -> QueryResult:
         """Evaluate ``expr`` at every ``step_ms`` from ``start_ms`` to ``end_ms``."""
         if step_ms <= 0:
@@ -134,7 +139,9 @@ class Engine:
                 f'invalid expression type "{_type_name(vt)}" for range query, '
                 "must be Scalar or instant Vector"
             )
-        ctx = self._ctx(storage, node, expr, start_ms, end_ms, step_ms, timeout_s, cancel, lookback_delta_ms)
+        ctx = self._ctx(
+            storage, node, expr, start_ms, end_ms, step_ms, timeout_s, cancel, lookback_delta_ms, memo
+        )
         try:
             parts = self._range_parts(ctx, node)
         finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from guardia.model import Labels
-from guardia.promql import aggregations, binops, functions, plan, selectors
+from guardia.promql import aggregations, binops, functions, memo, plan, selectors
 from guardia.promql.context import EvalContext
 from guardia.promql.dedupe import drop_name, merge_duplicates
 from guardia.promql.errors import ExecutionError
@@ -17,6 +17,22 @@ class Evaluator:
         self.ctx = ctx
 
     def eval(self, node: plan.Node, ts: I64) -> Value:
+        m = self.ctx.memo
+        if m is not None and memo.worth(node):
+            variant = self.ctx.reads.funcs.get(id(node), "") if isinstance(node, plan.VectorSelector) else ""
+            return m.value(self.ctx, node, ts, variant, lambda: self._eval(node, ts))
+        return self._eval(node, ts)
+
+    def eval_names_unused(self, node: plan.Call, ts: I64) -> Value:
+        """A function call whose result's ``__name__`` the caller never reads."""
+        self.ctx.check()
+        m = self.ctx.memo
+        if m is not None and memo.worth(node):
+            return m.value(self.ctx, node, ts, "names unused",
+                           lambda: functions.call(self, node, ts, names_unused=True))
+        return functions.call(self, node, ts, names_unused=True)
+
+    def _eval(self, node: plan.Node, ts: I64) -> Value:
         ctx = self.ctx
         ctx.check()
         if isinstance(node, plan.NumberLiteral):

@@ -21,7 +21,7 @@ class QueryEngine(Protocol):
 
     def instant(
         self, storage: Queryable, expr: str, t_ms: int, *, timeout_s: float | None = None,
-        cancel: Any = None,
+        cancel: Any = None, memo: Any = None,
     ) -> Any: ...
 
     def range(
@@ -34,6 +34,7 @@ class QueryEngine(Protocol):
         *,
         timeout_s: float | None = None,
         cancel: Any = None,
+        memo: Any = None,
     ) -> Any: ...
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from guardia.model import Labels, Matcher
-from guardia.promql import Engine
+from guardia.promql import Engine, Memo
 from guardia.storage.tsdb import TSDB
 from guardia.web.ui.dashboards.reader import StoreReader
 from guardia.web.ui.dashboards.results_cache import CachingReader, ResultsCache
@@ -81,6 +81,18 @@ def test_shared_reads_give_the_engines_answers_and_read_each_selector_once(db: A
         q.close()
 
 
+def test_a_views_memo_gives_the_engines_answers_and_evaluates_each_repeat_once(db: Any) -> None:
+    engine = Engine()
+    memo = Memo()
+    reader = StoreReader(SharedReads(db), engine, memo=memo)
+    start, end = T0 + 40 * 60_000, T0 + (N - 1) * STEP
+    for expr in EXPRS + EXPRS:
+        same(reader.range(expr, start, end, 60_000), engine.range(db, expr, start, end, 60_000))
+        got, want = reader.instant(expr, end), engine.instant(db, expr, end)
+        assert sorted((x.labels, x.v) for x in got.value) == sorted((x.labels, x.v) for x in want.value)
+    assert memo.hits >= 2 * len(EXPRS)  # the second pass is answered whole
+
+
 def test_results_cache_reuses_settled_steps_and_recomputes_the_rest(db: Any) -> None:
     engine = Engine()
     cache = ResultsCache()
@@ -132,11 +144,15 @@ def test_a_view_lets_go_of_its_reads_once_every_panel_is_answered(db: Any) -> No
 
     shared = SharedReads(db)
     shared.select([Matcher.equal("__name__", "temperature")], T0, T0 + N * STEP)
-    view = View(ctx=None, reader=StoreReader(shared, Engine()), shared=shared, now=T0,  # type: ignore[arg-type]
-                made=0.0, expected=2)
+    memo = Memo()
+    view = View(ctx=None, reader=StoreReader(shared, Engine(), memo=memo),  # type: ignore[arg-type]
+                shared=shared, memo=memo, now=T0, made=0.0, expected=2)
+    view.reader.range(EXPRS[0], T0 + 40 * 60_000, T0 + 60 * 60_000, 60_000)
+    assert memo._entries
     view.answered()
     assert shared.select([Matcher.equal("__name__", "temperature")], T0, T0 + N * STEP).labels
-    assert (shared.reads, shared.shared) == (1, 1)
+    assert (shared.reads, shared.shared) == (2, 1)  # temperature, and the panel's selector
     view.answered()
+    assert not memo._entries  # subexpression results let go as well
     shared.select([Matcher.equal("__name__", "temperature")], T0, T0 + N * STEP)
-    assert shared.reads == 2  # read again: the view had let go
+    assert shared.reads == 3  # read again: the view had let go

@@ -52,6 +52,8 @@ class StoreReader:
     storage: Queryable
     engine: QueryEngine | None
     timeout_s: float = 30.0
+    # A view's ``guardia.promql.Memo``: its queries evaluate a shared subexpression once.
+    memo: Any = None
 
     def label_values(self, label: str, selector: str, start_ms: int, end_ms: int) -> list[str]:
         q = self.storage.querier(start_ms, end_ms)
@@ -75,10 +77,15 @@ class StoreReader:
         return self.engine
 
     def instant(self, expr: str, t_ms: int) -> Any:
-        return self._engine().instant(self.storage, expr, t_ms, timeout_s=self.timeout_s)
+        if self.memo is None:
+            return self._engine().instant(self.storage, expr, t_ms, timeout_s=self.timeout_s)
+        return self._engine().instant(self.storage, expr, t_ms, timeout_s=self.timeout_s, memo=self.memo)
 
     def range(self, expr: str, start_ms: int, end_ms: int, step_ms: int) -> Any:
-        return self._engine().range(self.storage, expr, start_ms, end_ms, step_ms, timeout_s=self.timeout_s)
+        eng, t = self._engine(), self.timeout_s
+        if self.memo is None:
+            return eng.range(self.storage, expr, start_ms, end_ms, step_ms, timeout_s=t)
+        return eng.range(self.storage, expr, start_ms, end_ms, step_ms, timeout_s=t, memo=self.memo)
 
     def existing(self, names: Sequence[str], start_ms: int, end_ms: int) -> set[str]:
         if not names:

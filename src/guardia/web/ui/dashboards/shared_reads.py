@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from guardia.model import Matcher
+from guardia.model import Labels, Matcher
 from guardia.storage.interface import (
     Querier,
     Queryable,
@@ -30,6 +30,7 @@ from guardia.storage.interface import (
     check_selectable,
     hinted_range,
 )
+from guardia.storage.tsdb.merge import Fragment, assemble
 
 MAX_SAMPLES = 12_000_000  # ~190 MB of timestamps and values at most, per view
 
@@ -50,6 +51,28 @@ def time_slice(ss: SeriesSet, mint: int, maxt: int) -> SeriesSet:
     out_starts = np.zeros(len(labels) + 1, dtype=np.int64)
     np.cumsum(counts, out=out_starts[1:])
     return SeriesSet(list(labels), ts[keep], vs[keep], out_starts)
+
+
+def concat_in_time(parts: Sequence[SeriesSet]) -> SeriesSet:
+    """The series of ``parts`` (reads of one selector over ranges that follow each other,
+    oldest first) as one set: a series in several parts gets their samples in order."""
+    index: dict[Labels, int] = {}
+    labels: list[Labels] = []
+    frags: list[Fragment] = []
+    for ss in parts:
+        qidx = np.empty(len(ss.labels), dtype=np.int64)
+        for i, lb in enumerate(ss.labels):
+            q = index.get(lb)
+            if q is None:
+                q = index[lb] = len(labels)
+                labels.append(lb)
+            qidx[i] = q
+        frags.append(Fragment(qidx, np.diff(ss.starts), ss.timestamps, ss.values))
+    int64 = np.iinfo(np.int64)
+    counts, ts, vs = assemble(len(labels), frags, int64.min, int64.max)
+    starts = np.zeros(len(labels) + 1, dtype=np.int64)
+    np.cumsum(counts, out=starts[1:])
+    return SeriesSet(labels, ts, vs, starts)
 
 
 class _Entry:
@@ -84,20 +107,33 @@ class SharedReads(Queryable):
                 entry = self._entries[key] = _Entry()
             self._entries.move_to_end(key)
         with entry.lock:  # a second panel asking for the same series waits for the first read
-            if entry.series is None or mint < entry.mint or maxt > entry.maxt:
-                lo = mint if entry.series is None else min(mint, entry.mint)
-                hi = maxt if entry.series is None else max(maxt, entry.maxt)
-                q = self.storage.querier(lo, hi)
-                try:
-                    entry.series = q.select(matchers)
-                finally:
-                    q.close()
-                entry.mint, entry.maxt = lo, hi
+            if entry.series is None:
+                entry.series = self._read(matchers, mint, maxt)
+                entry.mint, entry.maxt = mint, maxt
+                self.reads += 1
+                self._evict()
+            elif mint < entry.mint or maxt > entry.maxt:
+                # a wider window (rate over 15m after 5m, increase over the whole range):
+                # only the part not read yet comes from the store
+                parts = [entry.series]
+                if mint < entry.mint:
+                    parts.insert(0, self._read(matchers, mint, entry.mint - 1))
+                if maxt > entry.maxt:
+                    parts.append(self._read(matchers, entry.maxt + 1, maxt))
+                entry.series = concat_in_time(parts)
+                entry.mint, entry.maxt = min(mint, entry.mint), max(maxt, entry.maxt)
                 self.reads += 1
                 self._evict()
             else:
                 self.shared += 1
             return time_slice(entry.series, mint, maxt)
+
+    def _read(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> SeriesSet:
+        q = self.storage.querier(mint, maxt)
+        try:
+            return q.select(matchers)
+        finally:
+            q.close()
 
     def clear(self) -> None:
         """Let go of every read (the view is no longer the newest)."""

@@ -16,6 +16,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from guardia.promql.memo import Memo
 from guardia.web.ui.dashboards.layout import allowed_repeat, layout, scoped
 from guardia.web.ui.dashboards.model import DashboardError, load_text
 from guardia.web.ui.dashboards.panel_data import DashboardContext, context, panel_data
@@ -49,6 +50,7 @@ class View:
     ctx: DashboardContext
     reader: StoreReader
     shared: SharedReads
+    memo: Memo
     now: int
     made: float
     # panel requests the page will make (0: not known); once all are answered, the reads
@@ -62,7 +64,12 @@ class View:
             self.served += 1
             done = 0 < self.expected <= self.served
         if done:
-            self.shared.clear()
+            self.release()
+
+    def release(self) -> None:
+        """Let go of the store reads and subexpression results the view holds."""
+        self.shared.clear()
+        self.memo.clear()
 
 
 class _Views:
@@ -91,7 +98,7 @@ class _Views:
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
             for old in list(self._items.values())[:-VIEWS_WITH_READS]:
-                old.shared.clear()
+                old.release()
 
 
 _views = _Views()
@@ -127,9 +134,10 @@ def dashboard_view(ui: UiSources, s: StoredDashboard, params: Mapping[str, Seque
     view = _views.get(key)
     if view is None:
         shared = SharedReads(ui.storage)
-        reader = StoreReader(shared, ui.engine, ui.query_timeout_s)
+        memo = Memo()
+        reader = StoreReader(shared, ui.engine, ui.query_timeout_s, memo)
         ctx = context(s.dashboard, params, reader, now, ui.remote_readers())
-        view = View(ctx, reader, shared, now, time.monotonic())
+        view = View(ctx, reader, shared, memo, now, time.monotonic())
         _views.put(key, view)
     return view
 
