@@ -59,22 +59,29 @@ export function drawChart(container, data, opts = {}) {
       spanGaps: false,
       points: { show: data.x.length < 60 },
       value: (_u, v) => (s.format ? s.format(v) : formatValue(v, unit, opts.decimals)),
+      scale: s.scale || 'y',
     };
   }));
+  // y axes: the left one for scale y, a right one (side 1) for scale y2 when a series is
+  // placed right (opts.axes from the panel's axisPlacement); hidden ones are not drawn
+  const layout = opts.axes || { left: true, right: false, shown: ['left'] };
+  const yAxis = (scale, side) => ({
+    scale, side, show: layout.shown.includes(side === 1 ? 'right' : 'left'),
+    stroke: axisColor, grid: { stroke: gridColor, show: side === 3 || !layout.shown.includes('left') },
+    ticks: { stroke: gridColor }, size: 70,
+    values: (_u, ticks) => ticks.map((t) => formatValue(t, unit, opts.decimals)),
+  });
+  const axes = [{ stroke: axisColor, grid: { stroke: gridColor }, ticks: { stroke: gridColor } }];
+  if (layout.left || !layout.right) axes.push(yAxis('y', 3));
+  if (layout.right) axes.push(yAxis('y2', 1));
   const u = new uPlot({
     width,
     height,
     series,
     legend: { show: opts.legend !== false, live: true },
     cursor: { drag: { x: true, y: false, setScale: !opts.onZoom } },
-    scales: { x: { time: true } },
-    axes: [
-      { stroke: axisColor, grid: { stroke: gridColor }, ticks: { stroke: gridColor } },
-      {
-        stroke: axisColor, grid: { stroke: gridColor }, ticks: { stroke: gridColor },
-        size: 70, values: (_u, ticks) => ticks.map((t) => formatValue(t, unit, opts.decimals)),
-      },
-    ],
+    scales: layout.right ? { x: { time: true }, y: { auto: true }, y2: { auto: true } } : { x: { time: true } },
+    axes,
     hooks: {
       setSelect: [(self) => {
         if (!opts.onZoom || self.select.width < 5) return;

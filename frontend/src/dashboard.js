@@ -7,6 +7,9 @@ import { alignMatrix, drawChart } from './chart.js';
 import { formatValue } from './format.js';
 import { fieldConfig, mapValue } from './fieldconfig.js';
 import { parseDuration } from './explore.js';
+import { reduce } from './reducers.js';
+
+export { reduce };
 
 const NAMED = {
   green: '#73bf69', 'dark-green': '#37872d', 'semi-dark-green': '#56a64b', 'light-green': '#96d98d',
@@ -34,25 +37,6 @@ export function thresholdColor(v, cfg) {
     if (s.value === null || s.value === undefined || x >= s.value) c = s.color;
   }
   return color(c);
-}
-
-const REDUCERS = {
-  lastNotNull: (v) => { for (let i = v.length - 1; i >= 0; i--) if (v[i] !== null) return v[i]; return null; },
-  last: (v) => (v.length ? v[v.length - 1] : null),
-  firstNotNull: (v) => v.find((x) => x !== null) ?? null,
-  first: (v) => (v.length ? v[0] : null),
-  mean: (v) => { const f = v.filter((x) => x !== null); return f.length ? f.reduce((a, b) => a + b, 0) / f.length : null; },
-  max: (v) => { const f = v.filter((x) => x !== null); return f.length ? Math.max(...f) : null; },
-  min: (v) => { const f = v.filter((x) => x !== null); return f.length ? Math.min(...f) : null; },
-  sum: (v) => v.reduce((a, b) => a + (b ?? 0), 0),
-  count: (v) => v.filter((x) => x !== null).length,
-};
-REDUCERS.avg = REDUCERS.mean;
-REDUCERS.current = REDUCERS.lastNotNull;
-REDUCERS.total = REDUCERS.sum;
-
-export function reduce(values, calc) {
-  return (REDUCERS[calc] || REDUCERS.lastNotNull)(values);
 }
 
 export function initDashboard(root) {
@@ -127,7 +111,7 @@ function seriesData(data, cfg) {
   const aligned = alignMatrix(data.series, data.start, data.end, data.step);
   aligned.series.forEach((s, i) => {
     s.refId = data.series[i].refId;
-    s.fc = fieldConfig(cfg, { name: s.name, refId: s.refId, labels: s.labels });
+    s.fc = fieldConfig(cfg, { name: s.name, refId: s.refId, labels: s.labels, values: s.values });
     s.name = s.fc.name;
   });
   return aligned;
@@ -153,7 +137,11 @@ function render(el, body, cfg, data, dash) {
       s.format = (v) => display(v === null || !s.fc.negativeY ? v : -v, s.fc).text;
     }
     const h = Math.max(120, body.clientHeight || el.clientHeight - 40 || 220);
+    const axes = axisLayout(aligned.series);
+    el.dataset.axes = axes.shown.join(' ');
+    el.dataset.rightSeries = aligned.series.filter((s) => s.scale === 'y2').map((s) => s.name).join('|');
     drawChart(body, aligned, {
+      axes,
       unit: cfg.unit, decimals: cfg.decimals, height: h - (cfg.legend === false ? 10 : 40),
       legend: cfg.legend !== false, fillOpacity: cfg.fillOpacity, lineWidth: cfg.lineWidth,
       onZoom: (min, max) => {
@@ -168,14 +156,20 @@ function render(el, body, cfg, data, dash) {
   const aligned = seriesData(data, cfg);
   const values = aligned.series.filter((s) => !s.fc.hidden).map((s) => {
     const v = reduce(s.values, cfg.calc);
-    return { name: s.name, labels: s.labels, refId: s.refId, v, fc: s.fc, shown: display(v, s.fc) };
+    return {
+      name: s.name, labels: s.labels, refId: s.refId, v, fc: s.fc, shown: display(v, s.fc), values: s.values,
+    };
   });
-  if (type === 'stat') {
+  if (type === 'stat' || type === 'singlestat') {
+    const spark = cfg.graphMode === 'area' || cfg.graphMode === 'line';
     body.innerHTML = `<div class="stat-grid">${values.map((x) => {
       const c = x.shown.color;
-      const style = cfg.colorMode === 'background' && c ? `background:${c};color:#fff` : c ? `color:${c}` : '';
-      return `<div class="stat" style="${style}"><div class="stat-value">${escapeHTML(x.shown.text)}</div>` +
-        (values.length > 1 ? `<div class="stat-name">${escapeHTML(x.name)}</div>` : '') + '</div>';
+      const bg = cfg.colorMode === 'background' && c;
+      const style = bg ? `background:${c};color:#fff` : c ? `color:${c}` : '';
+      return `<div class="stat${spark ? ' with-sparkline' : ''}" style="${style}">` +
+        `<div class="stat-value">${escapeHTML(x.shown.text)}</div>` +
+        (values.length > 1 ? `<div class="stat-name">${escapeHTML(x.name)}</div>` : '') +
+        (spark ? sparkline(x.values, cfg.graphMode, bg ? '#fff' : (c || 'var(--accent)')) : '') + '</div>';
     }).join('')}</div>`;
   } else if (type === 'gauge') {
     body.innerHTML = `<div class="stat-grid">${values.map((x) => gauge(x)).join('')}</div>`;
@@ -205,7 +199,9 @@ function table(values, cfg) {
     .filter((c) => !c.fc.hidden);
   const several = new Set(values.map((x) => x.refId)).size > 1;
   const rows = values.map((x) => {
-    const fc = fieldConfig(cfg, { name: several ? `Value #${x.refId}` : 'Value', refId: x.refId, labels: x.labels });
+    const fc = fieldConfig(cfg, {
+      name: several ? `Value #${x.refId}` : 'Value', refId: x.refId, labels: x.labels, values: [x.v],
+    });
     return { x, fc, shown: display(x.v, fc) };
   });
   const cell = (c, text) => {
@@ -218,6 +214,42 @@ function table(values, cfg) {
     rows.map(({ x, shown }) => `<tr>${cols.map((c) => cell(c, x.labels?.[c.key] ?? '')).join('')}` +
       `<td class="num" style="color:${shown.color || 'inherit'}">${escapeHTML(shown.text)}</td></tr>`).join('') +
     '</tbody></table>';
+}
+
+// Where each series' y axis goes (custom.axisPlacement, panel default or override): series
+// placed right share a second scale drawn on the right; auto and left share the left one;
+// hidden draws no axis for them.  An axis is shown when a series on it is not hidden.
+export function axisLayout(series) {
+  for (const s of series) s.scale = s.fc?.axisPlacement === 'right' ? 'y2' : 'y';
+  const on = (scale) => series.filter((s) => s.scale === scale);
+  const visible = (list) => list.some((s) => s.fc?.axisPlacement !== 'hidden');
+  const left = on('y');
+  const right = on('y2');
+  const shown = [];
+  if (left.length && visible(left)) shown.push('left');
+  if (right.length) shown.push('right');
+  return { left: left.length > 0, right: right.length > 0, shown };
+}
+
+// A stat's sparkline (Grafana's graphMode area/line): the series over the panel's range,
+// scaled to its own min and max, as an SVG under the value.
+export function sparkline(values, mode, stroke) {
+  const pts = (values || []).map((v, i) => [i, v]).filter(([, v]) => v !== null && Number.isFinite(v));
+  if (pts.length < 2) return '';
+  const n = Math.max(1, values.length - 1);
+  const lo = Math.min(...pts.map(([, v]) => v));
+  const hi = Math.max(...pts.map(([, v]) => v));
+  const y = (v) => (hi === lo ? 15 : 28 - ((v - lo) / (hi - lo)) * 26);
+  const line = pts.map(([i, v], k) => `${k ? 'L' : 'M'}${((i / n) * 100).toFixed(2)} ${y(v).toFixed(2)}`).join(' ');
+  const first = ((pts[0][0] / n) * 100).toFixed(2);
+  const last = ((pts[pts.length - 1][0] / n) * 100).toFixed(2);
+  const area = mode === 'area'
+    ? `<path class="spark-area" d="${line} L${last} 30 L${first} 30 Z" fill="${stroke}" fill-opacity="0.2" stroke="none"/>`
+    : '';
+  return `<svg class="sparkline" data-graph-mode="${mode}" data-points="${pts.length}" viewBox="0 0 100 30" ` +
+    `preserveAspectRatio="none" aria-hidden="true">${area}` +
+    `<path class="spark-line" d="${line}" fill="none" stroke="${stroke}" stroke-width="1.5" ` +
+    'vector-effect="non-scaling-stroke"/></svg>';
 }
 
 function gauge(x) {

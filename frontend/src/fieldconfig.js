@@ -1,7 +1,8 @@
 // Grafana's field options for one series: the panel's defaults, then each override whose
-// matcher picks the series (byName, byRegexp, byFrameRefID, byNames, byType), and value
-// mappings (value, range, regex, special) that turn a number into text and a colour.
+// matcher picks the series (byName, byRegexp, byFrameRefID, byNames, byType, byValue), and
+// value mappings (value, range, regex, special) that turn a number into text and a colour.
 // The server reads the dashboard JSON into these shapes (dashboards/fieldconfig.py).
+import { matchesValue } from './reducers.js';
 
 function matches(m, field) {
   const o = m.options;
@@ -16,17 +17,19 @@ function matches(m, field) {
       return o.mode === 'exclude' ? !hit : hit;
     }
     case 'byType': return o === (field.type || 'number');
+    // the series' values reduced (max, mean, lastNotNull...) and compared with a number
+    case 'byValue': return (field.type || 'number') === 'number' && matchesValue(field.values, o);
     default: return false;
   }
 }
 
-// field: {name, refId, labels, type}; returns the settings that apply to it
+// field: {name, refId, labels, type, values}; returns the settings that apply to it
 export function fieldConfig(cfg, field) {
   const out = {
     unit: cfg.unit, decimals: cfg.decimals, min: cfg.min, max: cfg.max, thresholds: cfg.thresholds,
     mappings: cfg.mappings || [], color: cfg.color || null, displayName: cfg.displayName || '',
     noValue: cfg.noValue || '', fillOpacity: cfg.fillOpacity, lineWidth: cfg.lineWidth,
-    hidden: false, hideLegend: false, negativeY: false,
+    hidden: false, hideLegend: false, negativeY: false, axisPlacement: cfg.axisPlacement || 'auto',
   };
   for (const o of cfg.overrides || []) {
     if (matches(o.matcher, field)) Object.assign(out, o.properties);

@@ -159,7 +159,11 @@ def test_overrides_value_mappings_and_repeats_from_grafana_json(
     assert set(colors) == {"/api/orders", "Sign-in", "errors"}
     assert colors["Sign-in"] == "rgb(242, 73, 92)" and colors["errors"] == "rgb(184, 119, 217)"
     ignored = tab.page.locator("[data-panel-id='1'] [data-ignored]").get_attribute("title") or ""
-    assert "custom.axisPlacement" in ignored and "byValue" in ignored
+    assert "custom.drawStyle" in ignored and "axisPlacement" not in ignored and "byValue" not in ignored
+    # the errors query (refId B) is placed on a right axis; byValue (max >= 1e9) matches nothing
+    axes = tab.page.locator("[data-panel-id='1']")
+    assert axes.get_attribute("data-axes") == "left right"
+    assert axes.get_attribute("data-right-series") == "errors"
     # value mappings: Grafana 8+ value, Grafana 7, singlestat valueMaps, range, regex, special
     assert states["2"]["text"].split("\n")[-1] == "UP"
     assert tab.page.locator("[data-panel-id='2'] .stat").evaluate(
@@ -192,6 +196,49 @@ def test_overrides_value_mappings_and_repeats_from_grafana_json(
     r = guardia_server.client.get("/api/ui/dashboards/ui-fieldconfig/panels/8",
                                   params={"var-handler": "/login", "repeat-handler": "/api/orders"})
     assert r.json() == {"state": "error", "error": "'/api/orders' is not a selected value of $handler"}
+
+
+def test_stat_sparklines_by_value_overrides_and_axis_placement(tab: Tab) -> None:
+    """Grafana's options.graphMode (area, line, none), the byValue override matcher, and
+    custom.axisPlacement (auto, left, right, hidden; as a default and as an override)."""
+    upload(tab, "panel-options.json")
+    states = panel_states(tab)
+    assert {k: v["state"] for k, v in states.items()} == {str(i): "ok" for i in range(1, 9)}
+
+    def sparklines(panel: str) -> list[dict[str, Any]]:
+        return tab.page.eval_on_selector_all(
+            f"[data-panel-id='{panel}'] svg.sparkline",
+            "els => els.map(e => ({mode: e.dataset.graphMode, points: Number(e.dataset.points), "
+            "area: !!e.querySelector('.spark-area'), "
+            "stroke: e.querySelector('.spark-line').getAttribute('stroke'), "
+            "height: e.getBoundingClientRect().height}))")
+
+    # area (Grafana's default when graphMode is absent): a line with its area, the value's colour
+    (area,) = sparklines("1")
+    assert area["mode"] == "area" and area["area"] and area["points"] >= 10 and area["height"] > 5
+    assert area["stroke"] == "#5794f2"  # the threshold's blue
+    assert tab.page.locator("[data-panel-id='1'] .stat-value").evaluate(
+        "e => getComputedStyle(e).color") == "rgb(87, 148, 242)"
+    assert sparklines("2") == []  # graphMode none
+    (line,) = sparklines("3")
+    assert line["mode"] == "line" and not line["area"] and line["stroke"] == "#fff"  # on its background
+    assert len(sparklines("4")) == 2  # one per series, a flat one included
+    # byValue: the series whose max is >= 10 turns orange; the one whose last value is < 10
+    # goes to a right axis
+    colors = legend_colors(tab, "5")
+    assert colors["fifty"] == "rgb(255, 152, 48)" and colors["five"] != colors["fifty"]
+    p5 = tab.page.locator("[data-panel-id='5']")
+    assert p5.get_attribute("data-axes") == "left right" and p5.get_attribute("data-right-series") == "five"
+    # axis placement as the panel's default: hidden draws no axis; right puts every series on
+    # the right but the one an override places left
+    assert tab.page.locator("[data-panel-id='6']").get_attribute("data-axes") == ""
+    p7 = tab.page.locator("[data-panel-id='7']")
+    assert p7.get_attribute("data-axes") == "left right" and p7.get_attribute("data-right-series") == "one"
+    # a table row matched by value gets the override's decimals; the other keeps its own
+    cells = sorted(tab.page.locator("[data-panel-id='8'] td.num").all_inner_texts())
+    assert cells == ["7.5", "70.129"]  # (without the override: 70.1)
+    tab.shot("dashboard-panel-options")
+    assert tab.errors == []
 
 
 def test_auto_refresh_asks_for_later_data(tab: Tab, guardia_server: GuardiaServer) -> None:

@@ -31,13 +31,16 @@ def test_every_generation_of_value_mappings_becomes_one_list_of_rules() -> None:
 
 def test_overrides_keep_what_is_drawn_and_name_what_is_not() -> None:
     p = dash().panel(1)
-    assert [o["matcher"] for o in p.overrides] == [
+    assert [o["matcher"]["id"] for o in p.overrides] == ["byName", "byRegexp", "byFrameRefID", "byValue"]
+    assert [o["matcher"] for o in p.overrides[:3]] == [
         {"id": "byName", "options": "/login"}, {"id": "byRegexp", "options": "/api/prod.*"},
         {"id": "byFrameRefID", "options": "B"}]
     assert p.overrides[0]["properties"] == {"displayName": "Sign-in", "color": "red"}
     assert p.overrides[1]["properties"] == {"hidden": True, "hideLegend": True}
-    assert p.overrides[2]["properties"] == {"color": "purple", "negativeY": True}
-    assert p.ignored == ("override property 'custom.axisPlacement'", "override matcher 'byValue'")
+    assert p.overrides[2]["properties"] == {"color": "purple", "negativeY": True, "axisPlacement": "right"}
+    by_value = {"id": "byValue", "options": {"reducer": "max", "op": "gte", "value": 1e9}}
+    assert p.overrides[3] == {"matcher": by_value, "properties": {"color": "orange"}}
+    assert p.ignored == ("override property 'custom.drawStyle'",)
     config = p.client_config()
     assert config["overrides"] == list(p.overrides) and config["mappings"] == []
 
@@ -52,6 +55,15 @@ def test_bad_mappings_overrides_and_repeats_are_named_by_path() -> None:
             "overrides": [{"matcher": "byName"}, {"matcher": {"id": "byRegexp", "options": "["}},
                           {"matcher": {"id": "byName", "options": "x"}, "properties": [{"value": 1}]}]}},
         {"id": 2, "type": "stat", "repeat": "host"},
+        {"id": 4, "type": "stat", "options": {"graphMode": "bars"}, "fieldConfig": {
+            "defaults": {"custom": {"axisPlacement": "top"}},
+            "overrides": [
+                {"matcher": {"id": "byValue", "options": {"reducer": "median", "op": "gte", "value": 1}}},
+                {"matcher": {"id": "byValue", "options": {"reducer": "max", "op": ">=", "value": 1}}},
+                {"matcher": {"id": "byValue", "options": {"reducer": "max", "op": "gt"}}},
+                {"matcher": {"id": "byValue", "options": "max > 1"}},
+                {"matcher": {"id": "byName", "options": "x"},
+                 "properties": [{"id": "custom.axisPlacement", "value": "middle"}]}]}},
         {"id": 3, "type": "row", "title": "R", "repeat": "dc", "panels": []},
     ]}
     with pytest.raises(DashboardError) as e:
@@ -67,6 +79,13 @@ def test_bad_mappings_overrides_and_repeats_are_named_by_path() -> None:
         "panels[0].fieldConfig.overrides[2].properties[0]: must be an object with an id",
         "panel 2 ('').repeat: repeats by 'host', which is not a template variable",
         "row 'R'.repeat: repeats by 'dc', which is not a template variable",
+        "panels[2].options.graphMode: 'bars' is not a graph mode: use area, line or none",
+        "panels[2].fieldConfig.defaults.custom.axisPlacement: 'top' is not an axis placement",
+        "panels[2].fieldConfig.overrides[0].matcher.options.reducer: 'median' is not a reducer",
+        "panels[2].fieldConfig.overrides[1].matcher.options.op: '>=' is not a comparison: use one of eq, gt,",
+        "panels[2].fieldConfig.overrides[2].matcher.options.value: is missing",
+        "panels[2].fieldConfig.overrides[3].matcher.options: must be an object with reducer, op and value",
+        "panels[2].fieldConfig.overrides[4].properties[0].value: 'middle' is not an axis placement",
     ):
         assert part in text, part
 

@@ -10,9 +10,10 @@ order: ``{"type": "value", "value": "1", "text": "Up", "color": "green"}``, ``{"
 "special", "match": "null"|"nan"|"null+nan"|"true"|"false"|"empty", ...}``.
 
 Overrides keep Grafana's matchers (``byName``, ``byRegexp``, ``byFrameRefID``, ``byNames``,
-``byType``) and turn the property list into one mapping of the settings guardia draws
-(unit, decimals, min, max, displayName, color, thresholds, mappings, line width, fill,
-hidden series, negative-Y).  An override guardia cannot apply (another matcher, a property
+``byType``, and ``byValue``: a series whose values, reduced, compare true with a number) and
+turn the property list into one mapping of the settings guardia draws (unit, decimals, min,
+max, displayName, color, thresholds, mappings, line width, fill, hidden series, negative-Y,
+axis placement).  An override guardia cannot apply (another matcher, a property
 it does not draw) is not an error, since dashboards from grafana.com carry many: it is named
 in ``ignored`` and the panel says so.
 """
@@ -23,8 +24,14 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-MATCHERS = frozenset({"byName", "byRegexp", "byFrameRefID", "byNames", "byType"})
+MATCHERS = frozenset({"byName", "byRegexp", "byFrameRefID", "byNames", "byType", "byValue"})
 SPECIAL = frozenset({"null", "nan", "null+nan", "true", "false", "empty"})
+# byValue: the reducers and comparisons of Grafana's "Fields with values" matcher that the
+# browser computes (frontend/src/reducers.js); allIsNull/allIsZero are true/false tests
+REDUCERS = frozenset({"lastNotNull", "last", "firstNotNull", "first", "mean", "max", "min", "sum",
+                      "count", "range", "delta", "diff", "allIsNull", "allIsZero"})
+OPS = frozenset({"eq", "neq", "lt", "lte", "gt", "gte"})
+AXIS_PLACEMENTS = frozenset({"auto", "left", "right", "hidden"})
 
 Err = Callable[[str, str], None]
 
@@ -134,6 +141,41 @@ def read_thresholds(raw: Any, path: str, err: Err) -> dict[str, Any]:
     return {"mode": str(t.get("mode") or "absolute"), "steps": steps}
 
 
+def axis_placement(value: Any, path: str, err: Err) -> str | None:
+    """``custom.axisPlacement``: where a series' y axis is drawn (auto is left)."""
+    if value in (None, ""):
+        return "auto"
+    if value not in AXIS_PLACEMENTS:
+        err(path, f"{value!r} is not an axis placement: use auto, left, right or hidden")
+        return None
+    return str(value)
+
+
+def _by_value(opts: Any, path: str, err: Err) -> dict[str, Any] | None:
+    """byValue's options: ``{"reducer": "max", "op": "gte", "value": 10}`` (older
+    dashboards say ``reduce``)."""
+    o = opts if isinstance(opts, Mapping) else {}
+    if not isinstance(opts, Mapping):
+        err(path, "must be an object with reducer, op and value")
+        return None
+    reducer = str(o.get("reducer", o.get("reduce")) or "")
+    if reducer not in REDUCERS:
+        err(f"{path}.reducer", f"{reducer!r} is not a reducer: use one of " + ", ".join(sorted(REDUCERS)))
+        return None
+    if reducer in ("allIsNull", "allIsZero"):
+        return {"reducer": reducer, "op": "eq", "value": None}
+    op = str(o.get("op") or "gte")
+    if op not in OPS:
+        err(f"{path}.op", f"{op!r} is not a comparison: use one of " + ", ".join(sorted(OPS)))
+        return None
+    value = _num(o.get("value"), f"{path}.value", err)
+    if value is None:
+        if o.get("value") in (None, ""):
+            err(f"{path}.value", "is missing: the number the reduced value is compared with")
+        return None
+    return {"reducer": reducer, "op": op, "value": value}
+
+
 def _property(pid: str, value: Any, path: str, err: Err, props: dict[str, Any]) -> bool:
     """Put one override property into ``props``; False if guardia does not draw it."""
     if pid == "unit":
@@ -167,6 +209,11 @@ def _property(pid: str, value: Any, path: str, err: Err, props: dict[str, Any]) 
         h = value if isinstance(value, Mapping) else {}
         props["hidden"] = bool(h.get("viz"))
         props["hideLegend"] = bool(h.get("legend"))
+    elif pid == "custom.axisPlacement":
+        placement = axis_placement(value, path, err)
+        if placement is None:
+            return True  # named as an error
+        props["axisPlacement"] = placement
     elif pid == "custom.transform":
         if value not in ("negative-Y", "constant"):
             return False
@@ -192,7 +239,7 @@ def read_overrides(raw: Any, path: str, err: Err) -> tuple[list[dict[str, Any]],
             continue
         matcher = o.get("matcher")
         if not isinstance(matcher, Mapping) or not isinstance(matcher.get("id"), str):
-            err(f"{p}.matcher", "must be an object with an id (byName, byRegexp, byFrameRefID, ...)")
+            err(f"{p}.matcher", "must be an object with an id (byName, byRegexp, byFrameRefID, byValue, ...)")
             continue
         mid, opts = matcher["id"], matcher.get("options")
         if mid not in MATCHERS:
@@ -203,6 +250,10 @@ def read_overrides(raw: Any, path: str, err: Err) -> tuple[list[dict[str, Any]],
             if pattern is None:
                 continue
             opts = pattern
+        elif mid == "byValue":
+            opts = _by_value(opts, f"{p}.matcher.options", err)
+            if opts is None:
+                continue
         elif mid == "byNames":
             o_opts = opts if isinstance(opts, Mapping) else {}
             names = o_opts.get("names")

@@ -16,7 +16,12 @@ from typing import Any
 
 import yaml
 
-from guardia.web.ui.dashboards.fieldconfig import read_mappings, read_overrides, singlestat_mappings
+from guardia.web.ui.dashboards.fieldconfig import (
+    axis_placement,
+    read_mappings,
+    read_overrides,
+    singlestat_mappings,
+)
 
 # Panel types drawn by the UI; "graph" and "singlestat" are the pre-7 names.
 SUPPORTED_TYPES = frozenset(
@@ -93,6 +98,8 @@ class Panel:
     repeat_direction: str = "h"
     max_per_row: int = 4
     datasource: str = ""  # the targets' source when they name none (see ``Target``)
+    graph_mode: str = "none"  # a stat's sparkline: area, line or none
+    axis_placement: str = "auto"  # fieldConfig.defaults.custom.axisPlacement
 
     @property
     def supported(self) -> bool:
@@ -108,6 +115,7 @@ class Panel:
             "fillOpacity": self.fill_opacity, "lineWidth": self.line_width,
             "mappings": list(self.mappings), "overrides": list(self.overrides),
             "color": self.color or None, "displayName": self.display_name, "noValue": self.no_value,
+            "graphMode": self.graph_mode, "axisPlacement": self.axis_placement,
         }
 
 
@@ -343,6 +351,8 @@ class _Reader:
         color = self.mapping(defaults.get("color"), f"{path}.fieldConfig.defaults.color")
         repeat = self.text(p, "repeat", path)
         per_row = p.get("maxPerRow")
+        placement = axis_placement(custom.get("axisPlacement"),
+                                   f"{path}.fieldConfig.defaults.custom.axisPlacement", self.err) or "auto"
         return Panel(
             id=self.panel_id(p, path, used),
             type=ptype,
@@ -376,7 +386,23 @@ class _Reader:
             max_per_row=per_row if isinstance(per_row, int) and not isinstance(per_row, bool) and per_row > 0
             else 4,
             datasource=datasource_name(p.get("datasource")),
+            graph_mode=self.graph_mode(ptype, p, options, path),
+            axis_placement=placement,
         )
+
+    def graph_mode(self, ptype: str, p: Mapping[str, Any], options: Mapping[str, Any], path: str) -> str:
+        """A stat's ``options.graphMode`` (Grafana draws the sparkline, ``area``, unless told
+        ``none``); singlestat's ``sparkline.show``."""
+        if ptype == "singlestat":
+            spark = p.get("sparkline")
+            return "area" if isinstance(spark, Mapping) and spark.get("show") else "none"
+        if ptype != "stat":
+            return "none"
+        mode = options.get("graphMode", "area")
+        if mode not in ("area", "line", "none"):
+            self.err(f"{path}.options.graphMode", f"{mode!r} is not a graph mode: use area, line or none")
+            return "none"
+        return str(mode)
 
     @staticmethod
     def _legacy_unit(p: Mapping[str, Any]) -> str:
