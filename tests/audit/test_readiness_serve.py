@@ -195,6 +195,7 @@ def test_auth_and_tls_from_guardias_own_web_config(tmp_path: Path) -> None:
         # to an admin route, and serving the web config's certificate
         doc = _readiness("--url", f"https://admin:{PASSWORD}@localhost:{s.port}",
                          "--web.config.file", str(web), "--profile", "government", env=env)
+        assert PASSWORD not in json.dumps(doc)  # the credentials of --url are never printed
         item = _items(doc)["auth-tls"]
         assert item["status"] == "PASS", item
         lines = {e["line"] for e in item["evidence"] if e["file"] == str(web)}
@@ -214,6 +215,22 @@ def test_auth_and_tls_from_guardias_own_web_config(tmp_path: Path) -> None:
         assert httpx.get(base + "/api/v1/readiness", verify=tls).status_code == 401
         page = httpx.get(base + "/readiness", auth=("viewer", PASSWORD), verify=tls, timeout=60)
         assert page.status_code == 200 and 'data-item="auth-tls" data-status="PASS"' in page.text
+
+        # a test notification through the server needs an editor, and is in the audit log
+        notify = [sys.executable, "-m", "guardia.cli.main", "notify", "test", "--receiver", "team", "--url"]
+        run_env = {**os.environ, "PYTHONPATH": SRC, **env}
+        res = subprocess.run([*notify, f"https://viewer:{PASSWORD}@localhost:{s.port}"], capture_output=True,
+                             text=True, timeout=60, env=run_env)
+        assert res.returncode == 1 and "answered HTTP 403" in res.stderr and "needs an editor" in res.stderr
+        assert PASSWORD not in res.stderr and f"https://localhost:{s.port}/api/v1/notify/test" in res.stderr
+        res = subprocess.run([*notify, f"https://admin:{PASSWORD}@localhost:{s.port}"], capture_output=True,
+                             text=True, timeout=60, env=run_env)
+        assert res.returncode == 1 and "FAILED  team/webhook[0]" in res.stdout  # nothing listens on :9
+        (rec,) = [json.loads(x) for x in (tmp_path / "data" / "alertmanager" / "notify_tests.jsonl")
+                  .read_text().splitlines()]
+        assert rec["by"] == "admin" and rec["ok"] is False
+        log = [json.loads(x) for x in (tmp_path / "data" / "audit" / "audit.jsonl").read_text().splitlines()]
+        assert [e["user"] for e in log if e["action"] == "notify.test"] == ["admin"]
 
         # another certificate than the one served: the file given is not what the server uses
         (tmp_path / "other").mkdir()
@@ -246,3 +263,60 @@ def test_auth_and_tls_from_guardias_own_web_config(tmp_path: Path) -> None:
 def test_auth_tls_is_unknown_without_evidence(args: tuple[str, ...]) -> None:
     item = _items(_readiness("--profile", "small-team", *args))["auth-tls"]
     assert item["status"] == "UNKNOWN", item
+
+
+SLO_CONFIG = """
+global: {scrape_interval: 1s, evaluation_interval: 1s}
+scrape_configs:
+  - job_name: guardia
+    static_configs: [{targets: ['127.0.0.1:PORT']}]
+  - job_name: dead
+    static_configs: [{targets: ['127.0.0.1:9']}]
+slos:
+  - name: up
+    service: guardia
+    objective: 99
+    window: 1d
+    indicator: {bool_gauge: 'up{job="guardia"}'}
+"""
+DEAD_SLO = """  - name: up-dead
+    service: dead
+    objective: 99
+    window: 1d
+    indicator: {bool_gauge: 'up{job="dead"}'}
+"""
+
+
+def test_slos_within_and_out_of_budget(tmp_path: Path) -> None:
+    os.environ["PYTHONPATH"] = SRC
+    cfg = tmp_path / "guardia.yml"
+    s = Serve(tmp_path, "--config.file", str(cfg))
+    cfg.write_text(SLO_CONFIG.replace("PORT", str(s.port)) + DEAD_SLO)
+    try:
+        s.wait_ready()
+        deadline = time.time() + 60
+        while True:
+            slos = s.http.get("/api/v1/slos").json()["data"]
+            left = {d["service"]: (d.get("status") or {}).get("errorBudgetRemaining") for d in slos}
+            if left.get("guardia") is not None and left.get("dead") is not None:
+                break
+            assert time.time() < deadline, left
+            time.sleep(0.5)
+        doc = s.http.get("/api/v1/readiness", params={"profile": "government"}, timeout=60).json()["data"]
+        item = _items(doc)["slos"]
+        assert item["status"] == "FAIL" and item["summary"] == "out of budget or without data: dead/up-dead"
+        assert item["required"] is True
+        budgets = {e["text"]: e["value"] for e in item["evidence"] if e["query"] == "/api/v1/slos"}
+        assert budgets["guardia/up: budget left"] == "100.0%"
+        assert budgets["dead/up-dead: budget left"].startswith("-")
+        # the CLI against the same guardia reads the same budgets over HTTP
+        cli = _items(_readiness(str(cfg), "--url", s.url, "--profile", "government"))["slos"]
+        assert cli["status"] == "FAIL" and cli["summary"] == item["summary"]
+
+        cfg.write_text(SLO_CONFIG.replace("PORT", str(s.port)))
+        assert s.http.post("/-/reload").status_code == 200
+        doc = s.http.get("/api/v1/readiness", params={"profile": "government"}, timeout=60).json()["data"]
+        item = _items(doc)["slos"]
+        assert item["status"] == "PASS" and item["summary"] == "1 SLOs within budget", item
+    finally:
+        s.stop()

@@ -14,12 +14,13 @@ import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from guardia.audit.live import redact_url
 from guardia.config.errors import ConfigError
 from guardia.config.webconfig import WebConfig, check_web_config, load_web_config
 from guardia.config.yamlsource import YamlSource, load_yaml
@@ -157,17 +158,11 @@ def _auth_facts(acc: Access, cfg: WebConfig, src: YamlSource, path: str) -> None
                  path, _line(src, "guardia", "public") if opened else None))
 
 
-def _without_userinfo(url: str) -> str:
-    p = urlsplit(url)
-    host = p.netloc.rsplit("@", 1)[-1]
-    return urlunsplit((p.scheme, host, p.path, p.query, p.fragment)).rstrip("/")
-
-
 def from_url(url: str, cert_file: str = "", timeout: float = 10.0) -> Access:
     """What the server at ``url`` does: HTTPS or not, an unauthenticated request to an
     admin-only route, and (given ``cert_file``) whether it serves that certificate."""
     acc = Access()
-    base = _without_userinfo(url)
+    base = redact_url(url).rstrip("/")
     p = urlsplit(base)
     try:
         r = httpx.get(base + ADMIN_PROBE, timeout=timeout, verify=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -44,6 +45,14 @@ class Live(Protocol):
     def retention_s(self) -> float | None: ...
 
 
+def redact_url(url: str) -> str:
+    """``url`` without the ``user:password@`` it may carry (``--url`` takes credentials there)."""
+    p = urlsplit(url)
+    if "@" not in p.netloc:
+        return url
+    return urlunsplit((p.scheme, p.netloc.rsplit("@", 1)[-1], p.path, p.query, p.fragment))
+
+
 def _seconds(text: str) -> float | None:
     """``15d`` (or Prometheus's ``15d or 10GiB``) in seconds; None when there is no time limit."""
     first = text.strip().split(" ")[0] if text else ""
@@ -57,7 +66,8 @@ class HttpLive:
     """A guardia or Prometheus asked through its HTTP API; answers are cached for one audit."""
 
     def __init__(self, url: str, timeout: float = 15.0, client: httpx.Client | None = None) -> None:
-        self.name = url.rstrip("/")
+        self._base = url.rstrip("/")
+        self.name = redact_url(self._base)  # what findings print: never the password of user:pw@
         self._client = client or httpx.Client(timeout=timeout)
         self._cache: dict[tuple[str, ...], Any] = {}
 
@@ -69,10 +79,10 @@ class HttpLive:
         if key in self._cache:
             return self._cache[key]
         try:
-            r = self._client.get(self.name + path, params=params)
+            r = self._client.get(self._base + path, params=params)
             body = r.json()
         except (httpx.HTTPError, ValueError) as e:
-            raise LiveError(f"{self.name}{path}: {e or type(e).__name__}") from None
+            raise LiveError(f"{self.name}{path}: {redact_url(str(e)) or type(e).__name__}") from None
         if not isinstance(body, dict) or body.get("status") != "success":
             err = body.get("error") if isinstance(body, dict) else r.text[:200]
             raise LiveError(f"{self.name}{path} answered HTTP {r.status_code}: {err}")

@@ -15,6 +15,7 @@ import httpx
 
 from guardia.alerting.notify_test import LogProblem, NotifyTestLog, TestOutcome, latest
 from guardia.audit.finding import Finding, Severity
+from guardia.audit.live import redact_url
 
 
 @dataclass(slots=True)
@@ -41,11 +42,12 @@ def from_data_dir(data_dir: str) -> TestEvidence:
 def from_url(url: str, client: httpx.Client | None = None) -> TestEvidence | None:
     """The running guardia's records; None when ``url`` keeps none (a Prometheus: 404) or does
     not answer (the audit reports that as ``audit/live``)."""
-    endpoint = url.rstrip("/") + "/api/v1/notify/tests"
+    full = url.rstrip("/") + "/api/v1/notify/tests"
+    endpoint = redact_url(full)
     own = client is None
     c = client or httpx.Client(timeout=15)
     try:
-        r = c.get(endpoint)
+        r = c.get(full)
         body: Any = r.json() if r.status_code == 200 else None
     except (httpx.HTTPError, ValueError):
         return None

@@ -29,7 +29,7 @@ import httpx
 from guardia.audit import access
 from guardia.audit.finding import Finding, Severity
 from guardia.audit.inputs import AuditInput
-from guardia.audit.live import Live, LiveError
+from guardia.audit.live import Live, LiveError, redact_url
 from guardia.audit.notify_tests import TestEvidence
 from guardia.audit.routing import Delivery
 from guardia.config.placeholders import placeholder_reason
@@ -339,7 +339,7 @@ def slos(s: Sources, p: Profile) -> Item:
                     "no SLOs are defined (slos: in guardia.yml)", required=p.slos_required)
     ev = [Evidence(f'SLO "{getattr(x, "service", "")}/{getattr(x, "name", "")}" '
                    f"{getattr(x, 'objective', 0) * 100:g}%", file=getattr(x, "file", "")) for x in s.inp.slos]
-    source = "/api/v1/slos" if s.slo_list is not None else f"{s.url}/api/v1/slos"
+    source = "/api/v1/slos" if s.slo_list is not None else f"{redact_url(s.url)}/api/v1/slos"
     if s.slo_list is not None:
         data = s.slo_list()
     elif not s.url:
@@ -349,8 +349,8 @@ def slos(s: Sources, p: Profile) -> Item:
         try:
             data = httpx.get(s.url.rstrip("/") + "/api/v1/slos", timeout=15).json()["data"]
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
-            return Item("slos", title, UNKNOWN, f"{s.url} has no /api/v1/slos (a Prometheus has no SLOs): "
-                        f"{type(e).__name__}", ev, required=p.slos_required)
+            return Item("slos", title, UNKNOWN, f"{redact_url(s.url)} has no /api/v1/slos (a Prometheus has "
+                        f"no SLOs): {type(e).__name__}", ev, required=p.slos_required)
     spent = []
     for d in data:
         left = (d.get("status") or {}).get("errorBudgetRemaining")

@@ -71,24 +71,29 @@ def _local(config: str, receiver: str, external_url: str, data_dir: str) -> int:
 def _remote(url: str, receiver: str) -> int:
     import httpx
 
+    from guardia.audit.live import redact_url  # messages never print the password of user:pw@
+
     headers = {"Authorization": f"Bearer {os.environ[TOKEN_ENV]}"} if os.environ.get(TOKEN_ENV) else {}
     endpoint = url.rstrip("/") + "/api/v1/notify/test"
+    shown = redact_url(endpoint)
     try:
         r = httpx.post(endpoint, json={"receiver": receiver}, headers=headers, timeout=120)
-        body: Any = r.json()
     except httpx.HTTPError as e:
-        typer.echo(f"error: {endpoint}: {e or type(e).__name__}", err=True)
+        typer.echo(f"error: {shown}: {type(e).__name__}: {redact_url(str(e))}", err=True)
         return 1
+    try:
+        body: Any = r.json()
     except ValueError:
-        typer.echo(f"error: {endpoint} answered HTTP {r.status_code} without JSON"
-                   + (" (is it a guardia? a Prometheus cannot send notifications)" if r.status_code == 404
-                      else ""), err=True)
-        return 1
+        body = None
     if not isinstance(body, dict) or body.get("status") != "success":
-        err = body.get("error") if isinstance(body, dict) else str(body)[:200]
-        hint = f" (set {TOKEN_ENV} to an editor's API token, or put user:password in the URL)" \
-            if r.status_code in (401, 403) else ""
-        typer.echo(f"error: {endpoint} answered HTTP {r.status_code}: {err}{hint}", err=True)
+        err = body.get("error") if isinstance(body, dict) else r.text.strip()[:200] or "(no body)"
+        hint = ""
+        if r.status_code in (401, 403):
+            hint = (f" (sending a test needs an editor: set {TOKEN_ENV} to an editor's API token, or put an "
+                    "editor's user:password@ in the URL)")
+        elif r.status_code in (404, 405):
+            hint = " (is it a guardia? a Prometheus cannot send notifications)"
+        typer.echo(f"error: {shown} answered HTTP {r.status_code}: {err}{hint}", err=True)
         return 1
     data = body["data"]
     outcomes = [TestOutcome.from_dict(o) for o in data.get("outcomes") or []]
@@ -97,7 +102,7 @@ def _remote(url: str, receiver: str) -> int:
         typer.echo(f"error: the running guardia could not record the outcome: {data['recordError']}",
                    err=True)
         return 1
-    typer.echo(f"recorded by {url.rstrip('/')} in {data.get('recordedIn', '?')}", err=True)
+    typer.echo(f"recorded by {redact_url(url.rstrip('/'))} in {data.get('recordedIn', '?')}", err=True)
     return 0 if outcomes and all(o.ok for o in outcomes) else 1
 
 
