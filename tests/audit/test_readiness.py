@@ -151,6 +151,11 @@ def test_running_guardia_with_and_without_snapshot_and_delivery(tmp_path: Path, 
         assert "read back" in items["snapshots"]["evidence"][1]["text"]
         assert items["delivery"]["status"] == "PASS", items["delivery"]
         assert "increase(alertmanager_notifications_total[30d])" in items["delivery"]["evidence"][0]["query"]
+        # the server's own checklist also sees its embedded Alertmanager's last delivery
+        own = {i["id"]: i for i in s.http.get("/api/v1/readiness", timeout=60).json()["data"]["items"]}
+        assert own["delivery"]["status"] == "PASS", own["delivery"]
+        assert any(e["text"] == 'receiver "team": the running Alertmanager delivered a notification'
+                   and e["timestamp"] for e in own["delivery"]["evidence"])
 
         # a snapshot that no longer restores fails, with the reason
         snapdir = Path(data) / "snapshots" / snap["data"]["name"]

@@ -238,7 +238,7 @@ def _used_receivers(s: Sources) -> set[str]:
 def retention(s: Sources, p: Profile) -> Item:
     title = f"Retention: at least {p.retention_days} days and every rule range and SLO window"
     have = s.retention_s
-    where = "--retention"
+    where = "--storage.tsdb.retention.time" if s.serving else "--retention"
     if have is None and s.live is not None:
         have, where = s.live.retention_s(), f"{s.live.name}/api/v1/status/runtimeinfo"
     if have is None:
