@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
 
 import uvicorn
@@ -36,77 +36,46 @@ from prometheus_client import CollectorRegistry, Gauge
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
-from guardia.alerting import Alertmanager
-from guardia.alerting.notify_test import NotifyTestLog
-from guardia.audit import notify_tests
-from guardia.audit.routing import Delivery
-from guardia.audit.service import AuditService
-from guardia.checks.deployments import DeploymentRecorder
-from guardia.checks.service import CheckService
 from guardia.config.agent_mode import check_agent_config
 from guardia.config.errors import ConfigError
-from guardia.config.httpclient import new_sync_client
 from guardia.config.loader import Config, dump_redacted, load_config
 from guardia.config.webconfig import WebConfig, load_web_config
-from guardia.logs.config import parse_logs_config
-from guardia.logs.errors import LogsError
-from guardia.logs.rules import instant_vector, rule_expr_error
-from guardia.logs.service import LogsService
 from guardia.model import format_duration
 from guardia.probes.service import ProbeService
-from guardia.probes.status import StatusStore, alert_sync_loop
-from guardia.probes.subscribers import SubscriberNotifier
-from guardia.probes.uptime import UptimeCache
-from guardia.promql import Engine, EngineOptions, Sample
-from guardia.reports.schedule import ReportScheduler
-from guardia.reports.source import EngineSource, HttpSource
-from guardia.rules import Group, Notifier, RuleManager, RuleQueryError
-from guardia.rules.query import QueryFunc, engine_query_func, remote_query_func
 from guardia.scrape import ScrapeManager
-from guardia.slo.service import SLOService
 from guardia.storage.agent import AgentStorage
 from guardia.storage.interface import Storage
-from guardia.storage.remote.metadata import Metadata
-from guardia.storage.remote.otlp_names import Strategy
-from guardia.storage.remote.otlp_translate import OtlpSettings
-from guardia.storage.remote.query_api import PromQLAPIClient, api_base
-from guardia.storage.remote.read_client import RemoteReadClient
 from guardia.storage.remote.write_storage import RemoteWriteStorage
-from guardia.storage.tsdb import TSDB, TSDBOptions
-from guardia.storage.tsdb.db import HeadStats
-from guardia.web import (
-    acks_api,
-    alertmanager_api,
-    audit_api,
-    checks_api,
-    deployments_api,
-    no_alertmanager,
-    notify_test_api,
-    probe_pages,
-    readiness_api,
-    report_pages,
-    slo_api,
-    slo_pages,
-)
-from guardia.web.adapters import AlertmanagerTargets, IndexStatus, ProcessStatus, RuleGroups, ScrapeTargets
 from guardia.web.agent import create_agent_app
-from guardia.web.alertmanager_v2 import ApiV2View
-from guardia.web.api_v1 import ApiDeps
-from guardia.web.app import AppDeps, create_app
-from guardia.web.auth import Auth, AuthMiddleware, TlsServer, audit_page, auth_routes, server_context
-from guardia.web.demo import create_demo_app
-from guardia.web.loki_api import LokiApi
-from guardia.web.loki_rules import LokiRulerApi
+from guardia.web.auth import Auth, AuthMiddleware
 from guardia.web.probe_api import probe_routes, push_routes
 from guardia.web.protocols import RuntimeView
 from guardia.web.selfmetrics import register_process_collectors
-from guardia.web.status.pages import StatusDeps, StatusSite
-from guardia.web.status.silences import SilencesInMs, firing_alerts, firing_alerts_external
-from guardia.web.ui import routes as ui_routes
-from guardia.web.ui.adapters import sources_from_api
-from guardia.web.ui.dashboards.remote_reader import RemoteEngineReader
-from guardia.web.ui.dashboards.store import DashboardStore
-from guardia.web.ui.pages.logs import ui_pages as logs_pages
+
+if TYPE_CHECKING:  # full mode's subsystems: imported where built (agent mode never loads them)
+    from guardia.alerting import Alertmanager
+    from guardia.audit.routing import Delivery
+    from guardia.audit.service import AuditService
+    from guardia.checks.service import CheckService
+    from guardia.logs.service import LogsService
+    from guardia.probes.status import StatusStore
+    from guardia.promql import Engine, Sample
+    from guardia.reports.schedule import ReportScheduler
+    from guardia.reports.source import HttpSource
+    from guardia.rules import Group, Notifier, RuleManager
+    from guardia.rules.query import QueryFunc
+    from guardia.slo.service import SLOService
+    from guardia.storage.remote.metadata import Metadata
+    from guardia.storage.remote.otlp_translate import OtlpSettings
+    from guardia.storage.remote.query_api import PromQLAPIClient
+    from guardia.storage.remote.read_client import RemoteReadClient
+    from guardia.storage.tsdb import TSDB
+    from guardia.storage.tsdb.db import HeadStats
+    from guardia.web.api_v1 import ApiDeps
+    from guardia.web.auth.tls import TlsServer
+    from guardia.web.status.pages import StatusSite
+    from guardia.web.ui.dashboards.remote_reader import RemoteEngineReader
+    from guardia.web.ui.dashboards.store import DashboardStore
 
 log = logging.getLogger("guardia.serve")
 
@@ -192,6 +161,7 @@ class _Server(uvicorn.Server):
 
 def open_storage(opts: ServeOptions, registry: CollectorRegistry) -> TSDB:
     """The embedded TSDB at ``--storage.tsdb.path`` with the retention flags applied."""
+    from guardia.storage.tsdb import TSDB, TSDBOptions
     options = TSDBOptions(retention_ms=opts.retention_time_ms, retention_bytes=opts.retention_size,
                           wal_keep_for_remote_bytes=opts.wal_keep_for_remote_bytes)
     return TSDB.open(opts.storage_path, options, registry)
@@ -214,6 +184,7 @@ async def maintenance_loop(
 
 
 def make_engine(opts: ServeOptions) -> Engine:
+    from guardia.promql import Engine, EngineOptions
     return Engine(
         EngineOptions(
             lookback_delta_ms=opts.lookback_delta_ms,
@@ -372,6 +343,8 @@ class GuardiaProcess:
 
     def _otlp_settings(self) -> OtlpSettings:
         """The running config's ``otlp:`` section as the OTLP receiver reads it."""
+        from guardia.storage.remote.otlp_names import Strategy
+        from guardia.storage.remote.otlp_translate import OtlpSettings
         lookback = self.opts.lookback_delta_ms
         if self.config is None:
             return OtlpSettings(lookback_delta_ms=lookback)
@@ -402,6 +375,7 @@ class GuardiaProcess:
 
     def _delivery_status(self) -> list[Delivery]:
         """The embedded Alertmanager's integrations, for the audit's failing-receiver check."""
+        from guardia.audit.routing import Delivery
         if self.alertmanager is None:
             return []
         return [Delivery(i.key.name, i.key.integration, i.state.last_error, i.state.failing_since_ns / 1e9,
@@ -421,6 +395,35 @@ class GuardiaProcess:
         """Every subsystem, wired, and its reloader; returns the HTTP routes they add.
 
         A new subsystem is built here and registered with one ``self.reloaders.append``."""
+        from guardia.alerting import Alertmanager
+        from guardia.alerting.notify_test import NotifyTestLog
+        from guardia.audit import notify_tests
+        from guardia.audit.service import AuditService
+        from guardia.checks.deployments import DeploymentRecorder
+        from guardia.checks.service import CheckService
+        from guardia.probes.status import StatusStore
+        from guardia.probes.subscribers import SubscriberNotifier
+        from guardia.probes.uptime import UptimeCache
+        from guardia.reports.schedule import ReportScheduler
+        from guardia.reports.source import EngineSource
+        from guardia.rules import Notifier, RuleManager
+        from guardia.slo.service import SLOService
+        from guardia.storage.tsdb import TSDB
+        from guardia.web import (
+            acks_api,
+            alertmanager_api,
+            audit_api,
+            checks_api,
+            deployments_api,
+            no_alertmanager,
+            notify_test_api,
+            readiness_api,
+            report_pages,
+            slo_api,
+        )
+        from guardia.web.status.pages import StatusDeps, StatusSite
+        from guardia.web.status.silences import SilencesInMs
+        from guardia.web.ui.dashboards.store import DashboardStore
         opts = self.opts
         self.engine = make_engine(opts)
         self.scrape = ScrapeManager(self.storage, self.registry, base_dir=Path(self.config_path).parent)
@@ -525,6 +528,12 @@ class GuardiaProcess:
         """Each named ``remote_read`` entry as a rule group ``source:``: its engine's PromQL API
         (``NAME``, ``promql:NAME``), or its series read remotely and evaluated here
         (``remote_read:NAME``)."""
+        from guardia.config.httpclient import new_sync_client
+        from guardia.reports.source import HttpSource
+        from guardia.rules.query import engine_query_func, remote_query_func
+        from guardia.storage.remote.query_api import PromQLAPIClient, api_base
+        from guardia.storage.remote.read_client import RemoteReadClient
+        from guardia.web.ui.dashboards.remote_reader import RemoteEngineReader
         for c in [*self._remote_clients, *self.report_sources.values()]:
             c.close()
         self._remote_clients = []
@@ -552,6 +561,12 @@ class GuardiaProcess:
 
     def _build_logs(self, cfg: Config, external_url: str, routes: list[BaseRoute]) -> None:
         """The log store and its collectors, Loki's API, and LogQL rules on the same notifier."""
+        from guardia.logs.config import parse_logs_config
+        from guardia.logs.rules import rule_expr_error
+        from guardia.logs.service import LogsService
+        from guardia.rules import RuleManager
+        from guardia.web.loki_api import LokiApi
+        from guardia.web.loki_rules import LokiRulerApi
         base = Path(cfg.file).parent
         first = parse_logs_config(cfg.sections.logs, base)
         self.logs = LogsService(Path(self.opts.storage_path) / "logs", first)
@@ -563,6 +578,10 @@ class GuardiaProcess:
         engine = self.logs.engine
 
         def logql(expr: str, t_ms: int) -> list[Sample]:
+            from guardia.logs.errors import LogsError
+            from guardia.logs.rules import instant_vector
+            from guardia.promql import Sample
+            from guardia.rules import RuleQueryError
             try:
                 return [Sample(lb, t_ms, v) for lb, v in instant_vector(engine, expr, t_ms)]
             except LogsError as e:
@@ -607,6 +626,7 @@ class GuardiaProcess:
 
     async def _firing_alerts(self) -> list[Mapping[str, Any]] | None:
         """What status pages open incidents from: the embedded Alertmanager, else the external ones."""
+        from guardia.web.status.silences import firing_alerts, firing_alerts_external
         if self.alertmanager is not None:
             return firing_alerts(self.alertmanager)
         if self.notifier.targets:
@@ -625,6 +645,8 @@ class GuardiaProcess:
         tls = self.web_config.tls
         if tls is None:
             return None
+        from guardia.web.auth.tls import server_context  # hypercorn and h2 load only for HTTPS
+
         try:
             return server_context(tls, self.web_config.http2)
         except (ssl.SSLError, OSError) as e:
@@ -647,6 +669,23 @@ class GuardiaProcess:
         if opts.agent:
             await self._start_agent(sock, tls)
             return
+        from guardia.probes.status import alert_sync_loop
+        from guardia.web import audit_api, probe_pages, readiness_api, report_pages, slo_pages
+        from guardia.web.adapters import (
+            AlertmanagerTargets,
+            IndexStatus,
+            ProcessStatus,
+            RuleGroups,
+            ScrapeTargets,
+        )
+        from guardia.web.alertmanager_v2 import ApiV2View
+        from guardia.web.api_v1 import ApiDeps
+        from guardia.web.app import AppDeps, create_app
+        from guardia.web.auth import audit_page, auth_routes
+        from guardia.web.demo import create_demo_app
+        from guardia.web.ui import routes as ui_routes
+        from guardia.web.ui.adapters import sources_from_api
+        from guardia.web.ui.pages.logs import ui_pages as logs_pages
         if self.config_path:
             cfg = load_config(self.config_path)  # ConfigError here: refuse to start, touch nothing
             self.storage = await asyncio.to_thread(open_storage, opts, self.registry)
@@ -831,6 +870,8 @@ class GuardiaProcess:
     def _serve(self, app: ASGIApp, sock: socket.socket, tls: ssl.SSLContext | None = None) -> None:
         server: _Server | TlsServer
         if tls is not None:
+            from guardia.web.auth.tls import TlsServer
+
             server = TlsServer(app, tls)
         else:
             server = _Server(

@@ -18,7 +18,6 @@ from guardia.config.errors import ConfigError
 from guardia.model import DurationError, parse_duration
 from guardia.server import GuardiaProcess, ServeOptions, split_host_port
 from guardia.storage.agent import AgentLockedError
-from guardia.storage.tsdb.db import StorageLockedError
 
 app = typer.Typer(
     help=(
@@ -166,13 +165,18 @@ def serve(
     # Errors are printed whole, one line each: never wrapped at 80 columns into a log file
     # (soft_wrap), coloured only on a terminal (rich's own detection), markup in them not parsed.
     err = Console(stderr=True, soft_wrap=True, highlight=False)
+    locked: tuple[type[Exception], ...] = ()
+    if not agent:  # the agent never loads the store (nor its error types)
+        from guardia.storage.tsdb.db import StorageLockedError
+
+        locked = (StorageLockedError,)
     try:
         asyncio.run(GuardiaProcess(opts).run())
     except ConfigError as e:
         err.print("[red]guardia serve: the configuration does not load[/]")
         err.print(str(e), markup=False)
         raise typer.Exit(code=1) from None
-    except StorageLockedError as e:
+    except locked as e:
         err.print(f"guardia serve: {e} with --storage.tsdb.path", style="red", markup=False)
         raise typer.Exit(code=1) from None
     except AgentLockedError as e:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import ssl
 from functools import lru_cache
-from typing import Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from typing import TYPE_CHECKING, Any
 
 from guardia.config.httpclient import TLSConfig, ssl_context
 from guardia.probes.result import ProbeResult
+
+if TYPE_CHECKING:  # cryptography (14 MiB resident) loads with the first TLS probe, not at start
+    from cryptography import x509
 
 GO_ZERO_TIME = -62135596800.0
 _ENCODING_DER = 2  # _ssl.ENCODING_DER: the chain accessors hand out _ssl.Certificate objects
@@ -38,6 +38,8 @@ def _name(name: x509.Name) -> str:
 
 
 def _sans(cert: x509.Certificate) -> str:
+    from cryptography import x509
+
     try:
         ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
@@ -47,6 +49,8 @@ def _sans(cert: x509.Certificate) -> str:
 
 
 def _certs(chain: Any) -> list[x509.Certificate]:
+    from cryptography import x509
+
     out = []
     for c in chain or ():
         der = c.public_bytes(_ENCODING_DER) if hasattr(c, "public_bytes") else c
@@ -55,6 +59,9 @@ def _certs(chain: Any) -> list[x509.Certificate]:
 
 
 def record_tls(sslobj: ssl.SSLObject | ssl.SSLSocket | None, result: ProbeResult) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
     """Set the exporter's ``probe_ssl_*`` and ``probe_tls_version_info`` gauges from a handshake."""
     if sslobj is None:
         return

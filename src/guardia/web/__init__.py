@@ -5,7 +5,19 @@ narrow protocols in ``guardia.web.protocols``, so the API can be tested on an in
 and each subsystem can change without touching the handlers.
 """
 
+from typing import TYPE_CHECKING, Any
 
-from guardia.web.app import AppDeps, create_app
+if TYPE_CHECKING:
+    from guardia.web.app import AppDeps, create_app
 
 __all__ = ["AppDeps", "create_app"]
+
+
+def __getattr__(name: str) -> Any:
+    """``AppDeps``/``create_app`` on first use: importing one handler module (the agent's
+    few endpoints) must not load the whole API, UI and receivers."""
+    if name in __all__:
+        from guardia.web import app
+
+        return getattr(app, name)
+    raise AttributeError(f"module 'guardia.web' has no attribute {name!r}")

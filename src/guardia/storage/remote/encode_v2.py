@@ -16,7 +16,6 @@ import numpy.typing as npt
 
 from guardia.model import Labels
 from guardia.storage.remote.metadata import METRIC_TYPES, Metadata
-from guardia.storage.remote.proto import V2Request
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -59,6 +58,8 @@ class V2Encoder:
 
     def encode(self, refs: I64, timestamps: I64, values: F64, metadata: MetadataLookup | None) -> bytes:
         """An uncompressed Request: one TimeSeries per series, its samples in WAL order."""
+        from guardia.storage.remote.proto import V2Request  # protobuf: loaded by 2.0 senders only
+
         req = V2Request()
         symbols: dict[str, int] = {"": 0}
 

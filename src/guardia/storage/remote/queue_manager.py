@@ -221,6 +221,7 @@ class QueueManager:
     async def _loop(self) -> None:
         start = self.load_position()
         self.watcher = watcher = await asyncio.to_thread(WALWatcher, self.waldir, start)
+        watcher.settled = self._settled
         if start is None:
             self.save_position(watcher.pos)
         self._client = self._new_client()
@@ -284,6 +285,9 @@ class QueueManager:
 
     # -- relabeling --------------------------------------------------------------------------
 
+    def _settled(self, ref: int) -> bool:
+        return ref < self._state.shape[0] and self._state[ref] != _UNKNOWN
+
     def _resolve(self, refs: I64) -> npt.NDArray[np.int8]:
         """Send/drop for each sample's series; series seen for the first time are relabeled
         and encoded once."""
@@ -301,6 +305,7 @@ class QueueManager:
                 lb = labels[ref] if ref < len(labels) else None
                 if lb is None:
                     continue  # a series record we never saw: counted as dropped
+                labels[ref] = None  # resolved for good below: the labels are not needed again
                 d = lb.as_dict()
                 for k, v in self.external_labels.items():
                     d.setdefault(k, v)

@@ -20,6 +20,7 @@ import logging
 import os
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +68,9 @@ class WALWatcher:
     def __init__(self, waldir: Path, start: Position | None) -> None:
         self.dir = waldir
         self.labels: list[Labels | None] = []
+        # refs the reader has no more use for (its queue resolved them once: relabeled and
+        # encoded); their labels are not kept, which is most of a long-running reader's memory
+        self.settled: Callable[[int], bool] | None = None
         self.current_segment = 0
         self._checkpoint_seen = -1
         self._seen_size = 0  # the current segment's size when last looked at
@@ -77,7 +81,10 @@ class WALWatcher:
 
     def _add_series(self, payload: bytes) -> None:
         labels = self.labels
+        settled = self.settled
         for ref, lb in wal.decode_series(payload):
+            if settled is not None and settled(ref):
+                continue
             if ref >= len(labels):
                 labels.extend([None] * (ref + 1 - len(labels)))
             labels[ref] = lb
