@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from guardia.model import Labels
+from guardia.model.matchers import parse_matchers
 from guardia.model.samples import STALE_NAN_BITS
 from guardia.promql import Engine
 from guardia.reports import EngineSource, Report, ReportRequest, build_report
@@ -112,15 +113,15 @@ def _compare(fast: Report, slow: Report) -> int:
 
 def test_rates_read_once_equal_their_promql_in_memory(data: synth.Dataset,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    import guardia.reports.context as context_mod
-
     reads: list[int] = []
+    read = EngineSource.counter_cells
 
-    def counted(found: SeriesSet, grid: Grid) -> Any:
-        reads.append(len(found.labels))
-        return cells(found, grid)
+    def counted(self: EngineSource, selector: str, grid: Grid) -> Any:
+        got = read(self, selector, grid)
+        reads.append(len(got.labels))
+        return got
 
-    monkeypatch.setattr(context_mod, "cells", counted)
+    monkeypatch.setattr(EngineSource, "counter_cells", counted)
     fast, slow = _both(EngineSource(Engine(), synth.load_memory(data)))
     # one read each: the buckets (every quantile), the requests (errors and rate), CPU
     assert reads == [16, 5, 3]
@@ -131,10 +132,29 @@ def test_rates_read_once_equal_their_promql_in_memory(data: synth.Dataset,
 
 
 def test_rates_read_once_equal_their_promql_over_blocks(data: synth.Dataset, tmp_path: Path) -> None:
+    """Over blocks the cells are built block by block as the samples are decoded (no
+    array of all samples): the same cells as from one select, the same figures as PromQL."""
     synth.load_tsdb(data, str(tmp_path / "tsdb"))
     db = TSDB.open(tmp_path / "tsdb", read_only=True)
     try:
-        fast, slow = _both(EngineSource(Engine(), db))
+        assert len(db.blocks) > 10
+        source = EngineSource(Engine(), db)
+        iv = 30 * synth.MIN
+        grid = Grid(synth.START - synth.BASELINE, iv, (synth.WINDOW + synth.BASELINE) // iv)
+        for selector in ("http_requests_total", "http_request_duration_seconds_bucket",
+                         'process_cpu_seconds_total{job="batch"}'):
+            streamed = source.counter_cells(selector, grid)
+            q = db.querier(grid.origin + 1, grid.origin + grid.step * grid.count)
+            assert q.select_pieces(parse_matchers(selector)) is not None  # block by block
+            whole = cells(q.select(parse_matchers(selector)), grid)
+            q.close()
+            assert streamed is not None and streamed.labels == whole.labels
+            for name in ("n", "first_t", "last_t", "first_v", "last_v"):
+                np.testing.assert_array_equal(getattr(streamed, name), getattr(whole, name), name)
+            for name in ("lost", "lost_edge"):
+                np.testing.assert_allclose(getattr(streamed, name), getattr(whole, name), rtol=1e-12)
+            assert streamed.lost.any() or streamed.lost_edge.any() or "cpu" not in selector
+        fast, slow = _both(source)
     finally:
         db.close()
     assert _compare(fast, slow) >= 14

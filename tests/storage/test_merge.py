@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from guardia.storage.tsdb.merge import Fragment, _assemble_grid, _assemble_scatter, _trim, assemble
+from guardia.storage.tsdb.merge import Fragment, _assemble_grid, _assemble_scatter, assemble, trim
 
 
 def _frag(qidx: list[int], c: int, t0: int, rng: np.random.Generator) -> Fragment:
@@ -30,7 +30,7 @@ def test_uniform_windows_take_the_matrix_path_and_match() -> None:
         _frag([3, 0, 5], 4, 0, rng), _frag([1, 2], 4, 0, rng),
         _frag([2, 5, 3], 2, 60, rng), _frag([0, 1], 2, 60, rng),
     ]
-    trimmed = [_trim(f, -(2**62), 2**62) for f in frags]
+    trimmed = [trim(f, -(2**62), 2**62) for f in frags]
     assert _assemble_grid(7, trimmed) is not None
     counts, _, _ = _check(7, frags, -(2**62), 2**62)
     assert counts.tolist() == [6, 6, 6, 6, 0, 6, 0]
@@ -89,7 +89,7 @@ def test_rows_permuting_a_contiguous_range_land_on_their_own_series() -> None:
     # a contiguous range without being in order, and must not be copied as one slice.
     rng = np.random.default_rng(2)
     frags = [_frag([0, 2, 1, 3], 3, 0, rng)]
-    assert _assemble_grid(4, [_trim(f, -(2**62), 2**62) for f in frags]) is not None
+    assert _assemble_grid(4, [trim(f, -(2**62), 2**62) for f in frags]) is not None
     counts, _, vs = _check(4, frags, -(2**62), 2**62)
     assert counts.tolist() == [3, 3, 3, 3]
     mine = frags[0].vs.reshape(4, 3)

@@ -4,6 +4,7 @@ labels-only selects answer from the index, and the set of series reads like a li
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -114,3 +115,54 @@ def test_a_select_over_many_blocks_merges_each_series_once_even_when_keys_collid
 
     monkeypatch.setattr(querier_mod, "_rng", Ones())  # label sets of as many pairs: one key
     assert dump(db.querier(0, 5 * R)) == expected and calls  # confirmed unequal: the exact path
+
+
+def _backfill(path: Path, n: int, t0: int, t1: int, step: int, value: float = 0.0) -> None:
+    from guardia.storage.tsdb.backfill import ParsedFile, write_blocks
+
+    ts = np.arange(t0, t1, step, dtype=np.int64)
+    labels = [Labels.of(__name__="m", i=str(i)) for i in range(n)]
+    sid = np.repeat(np.arange(n, dtype=np.int64), ts.size)
+    vs = np.tile(ts / 1000 + value, n) + sid
+    write_blocks(ParsedFile(labels, sid, np.tile(ts, n), vs.astype(np.float64)), path, block_range_ms=R)
+
+
+def test_select_pieces_hands_over_block_samples_in_time_order(tmp_path: Path) -> None:
+    """Pieces of a select over blocks, put together per series, are the select's samples;
+    a head holding samples in the range makes it decline (None), and blocks whose samples
+    overlap stop the iteration with PiecesOverlap."""
+    from guardia.storage.tsdb.querier import PiecesOverlap
+
+    _backfill(tmp_path / "a", 12, 0, 5 * R, 7_000)
+    db = TSDB.open(tmp_path / "a", read_only=True)
+    sel = [Matcher.equal("__name__", "m")]
+    q = db.querier(R // 2, 4 * R)
+    whole = q.select(sel)
+    got = q.select_pieces(sel)
+    assert got is not None
+    labels, pieces = got
+    per: dict[int, list[tuple[int, float]]] = {}
+    for f in pieces:
+        starts = np.concatenate(([0], np.cumsum(f.counts)))
+        for r, qi in enumerate(f.qidx.tolist()):
+            a, b = int(starts[r]), int(starts[r + 1])
+            per.setdefault(qi, []).extend(zip(f.ts[a:b].tolist(), f.vs[a:b].tolist(), strict=True))
+    assert {labels[i]: v for i, v in per.items()} == {
+        s.labels: list(zip(s.timestamps.tolist(), s.values.tolist(), strict=True)) for s in whole}
+    q.close()
+    db.close()
+    _backfill(tmp_path / "a", 12, R + 3_000, 2 * R, 7_000, value=0.5)  # same series, same range
+    db = TSDB.open(tmp_path / "a", read_only=True)
+    q = db.querier(0, 5 * R)
+    got = q.select_pieces(sel)
+    assert got is not None
+    with pytest.raises(PiecesOverlap):
+        list(got[1])
+    q.close()
+    db.close()
+    live = TSDB.open(tmp_path / "b", opts())
+    scrape(live, 3, 0, 2 * MIN)
+    q = live.querier(0, 2 * MIN)
+    assert q.select_pieces(sel) is None  # in the head
+    q.close()
+    live.close()

@@ -8,7 +8,7 @@ from typing import Any
 
 from guardia.model import Labels, format_duration
 from guardia.reports.figures import Figure, NotEvaluated
-from guardia.reports.rollup import Cells, Grid, cells
+from guardia.reports.rollup import Cells, Grid
 from guardia.reports.settings import ReportSettings
 from guardia.reports.source import Points, Source
 
@@ -77,6 +77,8 @@ class Ctx:
     # counters read once for every rate figure (``rollup``); False: every figure as PromQL
     read_once: bool = True
     _cells: dict[str, Cells | None] = field(default_factory=dict)
+    # what is computed from the current cells (each selector's rates), dropped with them
+    memo: dict[str, Any] = field(default_factory=dict)
 
     def grid(self) -> Grid | None:
         """The intervals of the baseline and the window together, when both are whole
@@ -94,10 +96,9 @@ class Ctx:
             return None
         if selector not in self._cells:
             self._cells.clear()  # one selector's cells at a time: sections read in turn
+            self.memo.clear()
             grid = self.grid()
-            found = None if grid is None else self.source.series(
-                selector, self.window.baseline_start, self.window.end)
-            self._cells[selector] = None if found is None or grid is None else cells(found, grid)
+            self._cells[selector] = None if grid is None else self.source.counter_cells(selector, grid)
         return self._cells[selector]
 
     @property

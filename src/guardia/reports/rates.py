@@ -201,8 +201,12 @@ def counter_ranges(ctx: Ctx, selector: str) -> Ranges | None:
     cc = ctx.counters(selector)
     if cc is None:
         return None
-    w = ctx.window
-    return counter_rates(cc, w.start, w.end, w.baseline_start, w.baseline_length >= 3 * w.interval)
+    if selector not in ctx.memo:  # the error ratio and the request rate share them
+        w = ctx.window
+        ctx.memo[selector] = counter_rates(cc, w.start, w.end, w.baseline_start,
+                                           w.baseline_length >= 3 * w.interval)
+    got: Ranges | None = ctx.memo[selector]
+    return got
 
 
 class Lazy:

@@ -120,6 +120,139 @@ def _reduce(out: Cells, a: int, b: int, t: I64, v: F64, starts: I64) -> None:
                                                       minlength=size)
 
 
+class Stream:
+    """Cells built from samples handed over a piece at a time (``select_pieces``): rows of
+    some series, each piece after the previous ones of the same series in time.  No array
+    of all samples is ever built: for a week of 24,000 series that array alone is 900 MB,
+    whose first touch costs more than reducing the samples.
+
+    The cells are kept interval-major while they fill (a piece writes one interval of
+    many neighbouring series at a time: contiguous memory) and handed out as the usual
+    (series, interval) views.
+    """
+
+    def __init__(self, labels: list[Labels], grid: Grid) -> None:
+        self.labels = labels
+        self.grid = grid
+        s, k = len(labels), grid.count
+        self.n = np.zeros((k, s), dtype=np.int64)
+        self.first_t = np.zeros((k, s), dtype=np.int64)
+        self.last_t = np.zeros((k, s), dtype=np.int64)
+        self.first_v = np.zeros((k, s))
+        self.last_v = np.zeros((k, s))
+        self.lost = np.zeros((k, s))
+        self.lost_edge = np.zeros((k, s))
+        # each series' latest sample so far: its value and interval (-1: none yet)
+        self.prev_v = np.zeros(s)
+        self.prev_col = np.full(s, -1, dtype=np.int64)
+
+    @property
+    def out(self) -> Cells:
+        return Cells(self.labels, self.grid, self.n.T, self.first_t.T, self.last_t.T, self.first_v.T,
+                     self.last_v.T, self.lost.T, self.lost_edge.T)
+
+    def add(self, q: I64, counts: I64, t: I64 | None, v: F64, row: I64 | None) -> None:
+        """Rows ``q`` (series positions) with ``counts`` samples each: times ``t`` (flat) or
+        one ``row`` of times shared by every row; values ``v`` (flat)."""
+        stale = stale_mask(v)
+        if row is not None and not bool(stale.any()) and row.shape[0]:
+            self._add_shared(q, row, v.reshape(q.shape[0], row.shape[0]))
+            return
+        if t is None:
+            assert row is not None
+            t = np.tile(row, q.shape[0])
+        starts = np.zeros(q.shape[0] + 1, dtype=np.int64)
+        np.cumsum(counts, out=starts[1:])
+        t, v, starts = filter_flat(t, v, starts, ~stale)
+        keep = np.diff(starts) > 0
+        if not bool(keep.any()):
+            return
+        q, starts = q[keep], np.concatenate((starts[:-1][keep], starts[-1:]))
+        self._add_flat(q, t, v, starts)
+
+    def _col(self, t: I64) -> I64:
+        g = self.grid
+        col: I64 = (t - g.origin - 1) // g.step
+        if bool((col < 0).any()) or bool((col >= g.count).any()):
+            raise ValueError("samples outside the grid: read exactly its range")
+        return col
+
+    def _add_shared(self, q: I64, row: I64, vals: F64) -> None:
+        col = self._col(row)
+        run = np.flatnonzero(np.diff(col)) + 1
+        first = np.concatenate(([0], run))
+        last = np.concatenate((run - 1, [col.shape[0] - 1]))
+        q0 = int(q[0])
+        # the rows of a piece are usually neighbouring series: a slice, not a gather
+        rows: slice | I64 = slice(q0, q0 + q.shape[0]) if int(q[-1]) - q0 + 1 == q.shape[0] and bool(
+            (q[1:] > q[:-1]).all()) else q
+        for a, b in zip(first.tolist(), last.tolist(), strict=True):
+            c = int(col[a])
+            n = self.n[c]
+            fresh = n[rows] == 0
+            if bool(fresh.all()):
+                self.first_t[c, rows] = row[a]
+                self.first_v[c, rows] = vals[:, a]
+            else:
+                qf = q[fresh]
+                self.first_t[c, qf] = row[a]
+                self.first_v[c, qf] = vals[fresh, a]
+            n[rows] += b - a + 1
+            self.last_t[c, rows] = row[b]
+            self.last_v[c, rows] = vals[:, b]
+        # resets inside the piece, and between it and each series' sample before it
+        r, i = np.nonzero(vals[:, 1:] < vals[:, :-1])
+        i = i + 1
+        self._lost(q[r], col[i - 1], col[i], vals[r, i - 1])
+        self._edges(q, np.full(q.shape[0], int(col[0]), dtype=np.int64), vals[:, 0])
+        self.prev_v[q] = vals[:, -1]
+        self.prev_col[q] = int(col[-1])
+
+    def _add_flat(self, q: I64, t: I64, v: F64, starts: I64) -> None:
+        s = len(self.labels)
+        counts = np.diff(starts)
+        sid = np.repeat(q, counts)
+        col = self._col(t)
+        cell = col * s + sid  # interval-major flat index
+        new = np.ones(cell.shape[0], dtype=np.bool_)
+        new[1:] = cell[1:] != cell[:-1]
+        fi = np.flatnonzero(new)
+        li = np.empty_like(fi)
+        li[:-1] = fi[1:] - 1
+        li[-1] = cell.shape[0] - 1
+        c = cell[fi]  # distinct within a piece (rows are distinct series)
+        n, ft, lt = self.n.reshape(-1), self.first_t.reshape(-1), self.last_t.reshape(-1)
+        fv, lv = self.first_v.reshape(-1), self.last_v.reshape(-1)
+        fresh = n[c] == 0
+        ft[c[fresh]] = t[fi[fresh]]
+        fv[c[fresh]] = v[fi[fresh]]
+        n[c] += li - fi + 1
+        lt[c] = t[li]
+        lv[c] = v[li]
+        drop = np.flatnonzero((v[1:] < v[:-1]) & (sid[1:] == sid[:-1])) + 1
+        self._lost(sid[drop], col[drop - 1], col[drop], v[drop - 1])
+        self._edges(q, col[starts[:-1]], v[starts[:-1]])
+        ends = starts[1:] - 1
+        self.prev_v[q] = v[ends]
+        self.prev_col[q] = col[ends]
+
+    def _lost(self, q: I64, col_before: I64, col: I64, before: F64) -> None:
+        """Drops at sample pairs of series ``q``: inside a cell, or across its left edge."""
+        if not q.shape[0]:
+            return
+        inside = col_before == col
+        np.add.at(self.lost, (col[inside], q[inside]), before[inside])
+        np.add.at(self.lost_edge, (col[~inside], q[~inside]), before[~inside])
+
+    def _edges(self, q: I64, col: I64, first_v: F64) -> None:
+        """A piece's first samples against each series' sample before them (earlier pieces)."""
+        dropped = (self.prev_col[q] >= 0) & (first_v < self.prev_v[q])
+        if not bool(dropped.any()):
+            return
+        qd = q[dropped]
+        self._lost(qd, self.prev_col[qd], col[dropped], self.prev_v[qd])
+
+
 def extrapolated_rate(first_v: F64, first_t: I64, last_v: F64, last_t: I64, count: I64, lost: F64,
                       start: F64 | float, end: F64 | float, range_ms: int) -> tuple[F64, BOOL]:
     """Prometheus's ``extrapolatedRate`` for a counter's ``rate()``, from a window's first and
@@ -127,30 +260,35 @@ def extrapolated_rate(first_v: F64, first_t: I64, last_v: F64, last_t: I64, coun
     ``guardia.promql.rangefuncs`` does them, so the figures agree to the last bits."""
     ok = count >= 2
     result = last_v - first_v
-    result = result + lost
-    ft = first_t.astype(np.float64)
-    lt = last_t.astype(np.float64)
+    result += lost
     with np.errstate(all="ignore"):
-        sampled = (lt - ft) * 1e-3
-        dur_start = (ft - start) * 1e-3
-        dur_end = (end - lt) * 1e-3
-        c = np.maximum(count - 1, 1)
-        half = sampled / c
+        ft = first_t.astype(np.float64)
+        lt = last_t.astype(np.float64)
+        sampled = lt - ft
+        sampled *= 1e-3
+        dur_start = np.subtract(ft, start, out=ft)
+        dur_start *= 1e-3
+        dur_end = np.subtract(end, lt, out=lt)
+        dur_end *= 1e-3
+        half = sampled / np.maximum(count - 1, 1)
         threshold = half * 1.1
         far_start = dur_start >= threshold
         far_end = dur_end >= threshold
-        half = half * 0.5
-        dur_start = np.where(far_start, half, dur_start)
-        to_zero = first_v / result
-        to_zero = to_zero * sampled
-        use_zero = (result > 0) & (first_v >= 0) & (to_zero < dur_start)
-        dur_start = np.where(use_zero, to_zero, dur_start)
-        dur_end = np.where(far_end, half, dur_end)
-        factor = dur_start + dur_end
-        factor = factor + sampled
-        factor = factor / sampled
-        factor = factor / (range_ms / 1000.0)
-        rate: F64 = result * factor
+        half *= 0.5
+        np.copyto(dur_start, half, where=far_start)
+        to_zero = np.divide(first_v, result, out=threshold)
+        to_zero *= sampled
+        use_zero = result > 0
+        use_zero &= first_v >= 0
+        use_zero &= to_zero < dur_start
+        np.copyto(dur_start, to_zero, where=use_zero)
+        np.copyto(dur_end, half, where=far_end)
+        dur_start += dur_end
+        dur_start += sampled
+        dur_start /= sampled
+        dur_start /= range_ms / 1000.0
+        result *= dur_start
+        rate: F64 = result
     return rate, ok
 
 

@@ -18,7 +18,8 @@ import numpy as np
 import numpy.typing as npt
 
 from guardia.model import Labels, format_duration
-from guardia.storage.interface import Queryable, SeriesSet
+from guardia.reports.rollup import Cells, Grid, Stream, cells
+from guardia.storage.interface import Queryable
 
 
 class SourceError(RuntimeError):
@@ -46,9 +47,9 @@ class Source(Protocol):
 
     def raw(self, selector: str, start_ms: int, end_ms: int) -> list[Points]: ...
 
-    def series(self, selector: str, start_ms: int, end_ms: int) -> SeriesSet | None:
-        """``selector``'s samples in (start, end] as flat arrays, or None when the source
-        only answers PromQL (then the report evaluates its figures as PromQL)."""
+    def counter_cells(self, selector: str, grid: Grid) -> Cells | None:
+        """``selector``'s samples over the grid reduced to ``rollup`` cells, or None when
+        the source only answers PromQL (then the report evaluates its figures as PromQL)."""
         ...
 
 
@@ -92,8 +93,9 @@ class EngineSource:
         return [Points(s.labels, np.asarray(s.timestamps, dtype=np.int64),
                        np.asarray(s.values, dtype=np.float64)) for s in r.value]
 
-    def series(self, selector: str, start_ms: int, end_ms: int) -> SeriesSet | None:
+    def counter_cells(self, selector: str, grid: Grid) -> Cells | None:
         from guardia.model.matchers import MatcherError, parse_matchers
+        from guardia.storage.tsdb.querier import PiecesOverlap, TSDBQuerier
 
         if "\\" in selector:
             return None  # escapes: leave them to the PromQL parser
@@ -101,12 +103,21 @@ class EngineSource:
             matchers = parse_matchers(selector)
         except MatcherError:
             return None
-        q = self.storage.querier(start_ms + 1, end_ms)
+        q = self.storage.querier(grid.origin + 1, grid.origin + grid.step * grid.count)
         try:
-            found = q.select(matchers)
+            got = q.select_pieces(matchers) if isinstance(q, TSDBQuerier) else None
+            if got is None:  # the head, overlapping blocks, another store: one array
+                return cells(q.select(matchers), grid)
+            labels, pieces = got
+            stream = Stream(labels, grid)
+            try:
+                for f in pieces:
+                    stream.add(f.qidx, f.counts, None if f.row is not None else f.ts, f.vs, f.row)
+            except PiecesOverlap:
+                return cells(q.select(matchers), grid)
+            return stream.out
         finally:
             q.close()
-        return found
 
 
 def _matrix(result: Sequence[dict[str, Any]]) -> list[Points]:
@@ -173,7 +184,7 @@ class HttpSource:
             raise SourceError(f"{expr}: expected a range vector, got a {data['resultType']}")
         return _matrix(data["result"])
 
-    def series(self, selector: str, start_ms: int, end_ms: int) -> SeriesSet | None:
+    def counter_cells(self, selector: str, grid: Grid) -> Cells | None:
         return None  # a week of raw samples over HTTP costs more than the server's PromQL
 
 

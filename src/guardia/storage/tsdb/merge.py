@@ -63,14 +63,14 @@ def gather_rows(starts: I64, counts: I64, rows: I64) -> tuple[I64, I64]:
 
 def assemble(m: int, frags: list[Fragment], mint: int, maxt: int) -> tuple[I64, I64, F64]:
     """Per-series (counts, ts, vs) for ``m`` query series from fragments in time order."""
-    frags = [g for g in (_trim(f, mint, maxt) for f in frags) if g.counts.shape[0]]
+    frags = [g for g in (trim(f, mint, maxt) for f in frags) if g.counts.shape[0]]
     grid = _assemble_grid(m, frags)
     if grid is not None:
         return grid
     return _assemble_scatter(m, frags, mint, maxt)
 
 
-def _trim(f: Fragment, mint: int, maxt: int) -> Fragment:
+def trim(f: Fragment, mint: int, maxt: int) -> Fragment:
     """The fragment without samples outside [mint, maxt], and without emptied rows."""
     row = f.row
     if row is not None and row.shape[0] and f.counts.shape[0]:  # noqa: SIM102

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -10,7 +11,7 @@ import numpy.typing as npt
 from guardia.model import Labels, Matcher
 from guardia.storage.interface import Querier, SelectHints, SeriesSet, check_selectable, hinted_range
 from guardia.storage.tsdb.block import Block
-from guardia.storage.tsdb.merge import Fragment, assemble
+from guardia.storage.tsdb.merge import Fragment, assemble, trim
 from guardia.storage.tsdb.source import IndexedSource, SeriesSource, SourceCatalog
 
 I64 = npt.NDArray[np.int64]
@@ -94,6 +95,54 @@ class TSDBQuerier(Querier):
         counts, ts, vs = assemble(len(labels), frags, mint, maxt)
         return labels, counts, ts, vs
 
+    def select_pieces(
+        self, matchers: Sequence[Matcher], hints: SelectHints | None = None
+    ) -> tuple[list[Labels], Iterator[Fragment]] | None:
+        """A select's series, and their samples as the blocks hold them, block after block:
+        for a reader that reduces samples as they come (a report over a week of 100,000
+        series) instead of assembling them into one array first.
+
+        Fragments come in time order for every series and never overlap, so a reader sees
+        each series' samples in order; ``qidx`` indexes the series list.  None when that
+        cannot be promised (samples in the head, whose pages and out-of-order buffers may
+        overlap): ``select`` sorts those out.  Blocks whose ranges overlap (a backfill
+        written a day at a time shares a 2-hour range between two blocks) are read in
+        order of their start, and each fragment is checked to start after what came
+        before it for every series: if one does not, iterating raises ``PiecesOverlap``
+        and the reader falls back to ``select``.
+        """
+        check_selectable(matchers)
+        mint, maxt = hinted_range(self, hints)
+        with self._lock:
+            found = [(src, src.select_ids(matchers, mint, maxt)) for src in self._current()]
+            hits = [(src, ids) for src, ids in found if ids.size]
+            if not all(isinstance(src, Block) for src, _ in hits):
+                return None
+            blocks = sorted(hits, key=lambda h: h[0].mint)
+            overlap = any(b[0].mint <= a[0].maxt for a, b in itertools.pairwise(blocks))
+            if not blocks:
+                return [], iter(())
+            if len(blocks) == 1:
+                labels, remaps = blocks[0][0].labels_of(blocks[0][1]), [np.arange(blocks[0][1].shape[0])]
+            else:
+                labels, remaps = _merge_indexed(blocks)  # type: ignore[arg-type]
+
+        def pieces() -> Iterator[Fragment]:
+            latest = np.full(len(labels), np.iinfo(np.int64).min, dtype=np.int64) if overlap else None
+            for (src, ids), remap in zip(blocks, remaps, strict=True):
+                with self._lock:
+                    frags = src.fragments(ids, mint, maxt)
+                for f in frags:
+                    g = trim(f, mint, maxt)
+                    if not g.counts.shape[0]:
+                        continue
+                    g.qidx = remap[g.qidx]
+                    if latest is not None:
+                        _check_order(g, latest)
+                    yield g
+
+        return labels, pieces()
+
     def _labels(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[Labels]:
         seen: dict[Labels, None] = {}
         with self._lock:
@@ -130,6 +179,25 @@ class TSDBQuerier(Querier):
     def __del__(self) -> None:
         # A querier dropped without close() must not keep deleted blocks open for good.
         self.close()
+
+
+class PiecesOverlap(RuntimeError):
+    """Blocks whose samples overlap in time: ``select_pieces`` cannot hand them over in
+    order (``select`` merges them)."""
+
+
+def _check_order(f: Fragment, latest: I64) -> None:
+    """Raise unless every row of ``f`` starts after its series' latest sample so far."""
+    if f.row is not None:
+        first = np.full(f.qidx.shape[0], int(f.row[0]), dtype=np.int64)
+        last = np.full(f.qidx.shape[0], int(f.row[-1]), dtype=np.int64)
+    else:
+        starts = np.zeros(f.counts.shape[0], dtype=np.int64)
+        np.cumsum(f.counts[:-1], out=starts[1:])
+        first, last = f.ts[starts], f.ts[starts + f.counts - 1]
+    if bool((first <= latest[f.qidx]).any()):
+        raise PiecesOverlap("blocks overlap in time for some series")
+    latest[f.qidx] = last
 
 
 # One random 64-bit number per distinct label pair of a query: a label set's key is the
