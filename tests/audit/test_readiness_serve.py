@@ -232,6 +232,22 @@ def test_auth_and_tls_from_guardias_own_web_config(tmp_path: Path) -> None:
         log = [json.loads(x) for x in (tmp_path / "data" / "audit" / "audit.jsonl").read_text().splitlines()]
         assert [e["user"] for e in log if e["action"] == "notify.test"] == ["admin"]
 
+        # guardia audit --url with a viewer's API token in $GUARDIA_TOKEN: the live checks and the
+        # recorded test (team failed above) are read through the API
+        made = subprocess.run([sys.executable, "-m", "guardia.cli.main", "token", "create", "--name", "ci",
+                               "--role", "viewer", "--storage.tsdb.path", str(tmp_path / "data")],
+                              capture_output=True, text=True, timeout=60, env=run_env)
+        token = next(w for w in made.stdout.split() if w.startswith("gdt_"))
+        audit = [sys.executable, "-m", "guardia.cli.main", "audit", str(tmp_path / "guardia.yml"),
+                 "--url", base, "--format", "json"]
+        res = subprocess.run(audit, capture_output=True, text=True, timeout=60,
+                             env={**run_env, "GUARDIA_TOKEN": token})
+        found = json.loads(res.stdout)
+        assert [f for f in found if f["check"] == "audit/live"] == []
+        assert [f["arg"] for f in found if f["check"] == "receiver/failing"] == ["team"]
+        res = subprocess.run(audit, capture_output=True, text=True, timeout=60, env=run_env)
+        assert any("HTTP 401" in f["message"] for f in json.loads(res.stdout) if f["check"] == "audit/live")
+
         # another certificate than the one served: the file given is not what the server uses
         (tmp_path / "other").mkdir()
         other = _web(tmp_path / "other", leaves["wrongname"].cert, leaves["wrongname"].key)

@@ -8,6 +8,7 @@ engine in-process (the continuous audit inside ``serve``).  Checks never know wh
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -53,6 +54,16 @@ def redact_url(url: str) -> str:
     return urlunsplit((p.scheme, p.netloc.rsplit("@", 1)[-1], p.path, p.query, p.fragment))
 
 
+TOKEN_ENV = "GUARDIA_TOKEN"
+
+
+def auth_headers() -> dict[str, str]:
+    """``Authorization: Bearer $GUARDIA_TOKEN`` when set: an API token for a guardia with sign-in
+    (``user:password@`` in the URL works too)."""
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 def _seconds(text: str) -> float | None:
     """``15d`` (or Prometheus's ``15d or 10GiB``) in seconds; None when there is no time limit."""
     first = text.strip().split(" ")[0] if text else ""
@@ -68,7 +79,7 @@ class HttpLive:
     def __init__(self, url: str, timeout: float = 15.0, client: httpx.Client | None = None) -> None:
         self._base = url.rstrip("/")
         self.name = redact_url(self._base)  # what findings print: never the password of user:pw@
-        self._client = client or httpx.Client(timeout=timeout)
+        self._client = client or httpx.Client(timeout=timeout, headers=auth_headers())
         self._cache: dict[tuple[str, ...], Any] = {}
 
     def close(self) -> None:
@@ -80,9 +91,15 @@ class HttpLive:
             return self._cache[key]
         try:
             r = self._client.get(self._base + path, params=params)
-            body = r.json()
-        except (httpx.HTTPError, ValueError) as e:
+        except httpx.HTTPError as e:
             raise LiveError(f"{self.name}{path}: {redact_url(str(e)) or type(e).__name__}") from None
+        if r.status_code in (401, 403):
+            raise LiveError(f"{self.name}{path} answered HTTP {r.status_code}: give a viewer's credentials "
+                            f"(user:password@ in --url, or an API token in ${TOKEN_ENV})")
+        try:
+            body = r.json()
+        except ValueError:
+            body = None
         if not isinstance(body, dict) or body.get("status") != "success":
             err = body.get("error") if isinstance(body, dict) else r.text[:200]
             raise LiveError(f"{self.name}{path} answered HTTP {r.status_code}: {err}")

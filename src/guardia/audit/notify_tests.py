@@ -15,7 +15,7 @@ import httpx
 
 from guardia.alerting.notify_test import LogProblem, NotifyTestLog, TestOutcome, latest
 from guardia.audit.finding import Finding, Severity
-from guardia.audit.live import redact_url
+from guardia.audit.live import auth_headers, redact_url
 
 
 @dataclass(slots=True)
@@ -45,7 +45,7 @@ def from_url(url: str, client: httpx.Client | None = None) -> TestEvidence | Non
     full = url.rstrip("/") + "/api/v1/notify/tests"
     endpoint = redact_url(full)
     own = client is None
-    c = client or httpx.Client(timeout=15)
+    c = client or httpx.Client(timeout=15, headers=auth_headers())
     try:
         r = c.get(full)
         body: Any = r.json() if r.status_code == 200 else None

@@ -29,7 +29,7 @@ import httpx
 from guardia.audit import access
 from guardia.audit.finding import Finding, Severity
 from guardia.audit.inputs import AuditInput
-from guardia.audit.live import Live, LiveError, redact_url
+from guardia.audit.live import Live, LiveError, auth_headers, redact_url
 from guardia.audit.notify_tests import TestEvidence
 from guardia.audit.routing import Delivery
 from guardia.config.placeholders import placeholder_reason
@@ -347,7 +347,8 @@ def slos(s: Sources, p: Profile) -> Item:
                     "pointing at guardia (/api/v1/slos)", ev, required=p.slos_required)
     else:
         try:
-            data = httpx.get(s.url.rstrip("/") + "/api/v1/slos", timeout=15).json()["data"]
+            r = httpx.get(s.url.rstrip("/") + "/api/v1/slos", timeout=15, headers=auth_headers())
+            data = r.json()["data"]
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
             return Item("slos", title, UNKNOWN, f"{redact_url(s.url)} has no /api/v1/slos (a Prometheus has "
                         f"no SLOs): {type(e).__name__}", ev, required=p.slos_required)

@@ -24,7 +24,7 @@ from guardia.cli.routes import load_am_config
 
 app = typer.Typer(help="Send test notifications through configured receivers.", no_args_is_help=True)
 
-TOKEN_ENV = "GUARDIA_TOKEN"
+TOKEN_ENV = "GUARDIA_TOKEN"  # as guardia.audit.live.TOKEN_ENV (not imported: it pulls in the engine)
 
 
 def _who() -> str:
