@@ -97,6 +97,7 @@ class ScrapeLoop:
         self.body_size_limit = cfg.body_size_limit or 0
         self._prev_refs: npt.NDArray[np.int64] = _EMPTY
         self._report_refs: npt.NDArray[np.int64] | None = None
+        self._ref_epoch = 0  # the store's series GC epoch the refs kept here belong to
         self._task: asyncio.Task[None] | None = None
         self.last_result: IngestResult | None = None
         self.last_interval: float | None = None
@@ -204,6 +205,7 @@ class ScrapeLoop:
         err = ""
         result: IngestResult | None = None
         app = self.storage.appender()
+        self._follow_gc(app)
         try:
             body, ctype = await self.fetch()
             try:
@@ -269,6 +271,19 @@ class ScrapeLoop:
         if self.on_scrape is not None:
             self.on_scrape(self, duration, not err)
 
+    def _follow_gc(self, app: object) -> None:
+        """After a series GC of the store (its refs renumbered), drop the cached refs and carry
+        the last scrape's over to the new numbering (staleness markers need them)."""
+        epoch = getattr(app, "ref_epoch", 0)
+        if epoch == self._ref_epoch:
+            return
+        translate = getattr(app, "translate", None)
+        moved = translate(self._prev_refs, self._ref_epoch) if translate is not None else None
+        self._prev_refs = _EMPTY if moved is None else moved[moved >= 0]
+        self._report_refs = None
+        self.ingester.reset()
+        self._ref_epoch = epoch
+
     def _report(self, app: object) -> npt.NDArray[np.int64]:
         if self._report_refs is None:
             refs = []
@@ -289,6 +304,11 @@ class ScrapeLoop:
         if not refs.size:
             return
         app = self.storage.appender()
+        if getattr(app, "ref_epoch", 0) != self._ref_epoch:
+            self._follow_gc(app)
+            refs = self._prev_refs
+            if not refs.size:
+                return
         app.append_batch(refs, ts, np.full(refs.size, STALE_NAN))
         app.commit()
         self._prev_refs = _EMPTY

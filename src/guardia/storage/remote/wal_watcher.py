@@ -89,6 +89,12 @@ class WALWatcher:
                 labels.extend([None] * (ref + 1 - len(labels)))
             labels[ref] = lb
 
+    def _apply_gc(self, payload: bytes) -> None:
+        """The store's series GC: dropped refs are let go, the others renumbered as the head
+        renumbered them (records after this one use the new numbers)."""
+        dead = set(wal.decode_gc(payload).tolist())
+        self.labels = [lb for i, lb in enumerate(self.labels) if i not in dead]
+
     def _learn_checkpoint(self) -> None:
         cp = wal.last_checkpoint(self.dir)
         if cp is None or cp[0] <= self._checkpoint_seen:
@@ -104,8 +110,23 @@ class WALWatcher:
                     self._add_series(payload)
 
     def _learn_series_before(self, pos: Position) -> None:
+        """The series (and their numbering) as they are at ``pos``: the checkpoint, then the
+        series and GC records of the segments after it up to ``pos``.  A sender resuming in
+        segments the checkpoint already covers, across a series GC, cannot know the numbering
+        there: it resumes after the checkpoint instead (logged), rather than mislabel."""
         self._learn_checkpoint()
+        cp = wal.last_checkpoint(self.dir)
+        upto = cp[0] if cp is not None else -1
+        if pos.segment <= upto:
+            if self._gc_between(pos, upto):
+                log.warning("event=remote_wal_resume_skipped from_segment=%d resume_segment=%d reason=%r",
+                            pos.segment, upto + 1, "a series garbage collection renumbered the series "
+                            "since this position and the checkpoint no longer tells the old numbers")
+                self.pos = Position(upto + 1, 0)
+            return
         for seg in wal.list_segments(self.dir):
+            if seg <= upto:
+                continue
             if seg > pos.segment:
                 break
             limit = pos.offset if seg == pos.segment else None
@@ -115,9 +136,24 @@ class WALWatcher:
                 for rtype, payload in recs:
                     if rtype == wal.REC_SERIES:
                         self._add_series(payload)
+                    elif rtype == wal.REC_GC:
+                        self._apply_gc(payload)
                 if after == offset or bad:
                     break
                 offset = after
+
+    def _gc_between(self, pos: Position, upto: int) -> bool:
+        for seg in wal.list_segments(self.dir):
+            if pos.segment <= seg <= upto:
+                offset = pos.offset if seg == pos.segment else 0
+                while True:
+                    recs, after, bad = self._records(seg, offset, None, READ_BYTES, series_only=True)
+                    if any(rtype == wal.REC_GC for rtype, _ in recs):
+                        return True
+                    if after == offset or bad:
+                        break
+                    offset = after
+        return False
 
     # -- positions ---------------------------------------------------------------------------
 
@@ -163,7 +199,7 @@ class WALWatcher:
             body = pos + _FRAME.size
             if body + length > end:
                 break  # still being written, or beyond this read
-            if series_only and rtype != wal.REC_SERIES:
+            if series_only and rtype not in (wal.REC_SERIES, wal.REC_GC):
                 pos = body + length  # samples before the start position are not sent
                 continue
             payload = data[body : body + length]
@@ -205,7 +241,16 @@ class WALWatcher:
             self.current_segment = self.pos.segment
             self._seen_size = _size(self.dir / wal.segment_name(self.pos.segment))
             recs, after, corrupt = self._records(self.pos.segment, self.pos.offset, None, READ_BYTES)
+            at = self.pos.offset
+            stop = False
             for rtype, payload in recs:
+                if rtype == wal.REC_GC:
+                    if refs:
+                        # samples read so far use the old numbering: hand them out first
+                        stop = True
+                        break
+                    self._apply_gc(payload)
+                at += _FRAME.size + len(payload)
                 if rtype == wal.REC_SERIES:
                     self._add_series(payload)
                 elif rtype == wal.REC_SAMPLES_T:
@@ -220,7 +265,9 @@ class WALWatcher:
                     tss.append(ts)
                     vss.append(v)
                     n += r.shape[0]
-            self.pos = Position(self.pos.segment, after)
+            self.pos = Position(self.pos.segment, at if stop else after)
+            if stop:
+                break
             if recs and not corrupt:
                 continue
             # nothing more in this segment for now: move on once a later segment exists

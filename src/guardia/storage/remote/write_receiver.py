@@ -43,6 +43,7 @@ class WriteReceiver:
     def __init__(self, storage: Storage, registry: CollectorRegistry | None = None) -> None:
         self._storage = storage
         self._cache: dict[bytes, int] = {}
+        self._cache_epoch = 0  # the store's series GC epoch the cached refs belong to
         reg = registry if registry is not None else CollectorRegistry()
         self._samples = Counter(
             "guardia_remote_write_samples_received_total",
@@ -159,6 +160,12 @@ class WriteReceiver:
 
     def ingest(self, payload: bytes) -> int:
         """Decode and append one decompressed WriteRequest; return samples appended."""
+        app = self._storage.appender()
+        epoch = getattr(app, "ref_epoch", 0)
+        if epoch != self._cache_epoch:
+            # the store's series GC renumbered its refs: the cached ones mean nothing now
+            self._cache.clear()
+            self._cache_epoch = epoch
         try:
             dec = decode_write_request(payload, self._cache)
             new_labels = [decode_labels(k) for k in dec.new_keys]
@@ -167,7 +174,6 @@ class WriteReceiver:
             raise
         if dec.skipped_histograms:
             self._histograms.inc(dec.skipped_histograms)
-        app = self._storage.appender()
         refs = dec.refs
         if new_labels:
             if len(self._cache) + len(new_labels) > _REF_CACHE_LIMIT:

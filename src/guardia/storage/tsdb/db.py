@@ -105,6 +105,13 @@ class TSDB:
         # The oldest WAL segment a reader outside the store (remote write) still needs, or
         # None: a checkpoint keeps the segments from there on (see ``_wal_keep_from``).
         self.wal_readers: Callable[[], int | None] | None = None
+        # Series garbage collection renumbers refs.  ``ref_epoch`` counts GCs; ``_gc_map`` is
+        # the last one's old → new map, so a commit whose refs are one GC old is translated;
+        # only series that existed at the previous GC are candidates (``_gc_floor``), so a
+        # series just created by a scrape in flight survives to be translated.
+        self.ref_epoch = 0
+        self._gc_map: I64 = np.zeros(0, dtype=np.int64)
+        self._gc_floor = 0
 
     @classmethod
     def open(
@@ -217,6 +224,7 @@ class TSDB:
             log.warning("event=wal_corruption where=%r action=truncated_here", where)
 
         self.replay = self.head.replay(self.path / "wal", repair=not self.read_only, on_corruption=corrupt)
+        self._gc_floor = self.head.num_series
         self.metrics.replay_seconds.set(self.replay.seconds)
         self.metrics.head_series_created.inc(self.head.num_series)
 
@@ -241,12 +249,55 @@ class TSDB:
     # --- internals used by appender and querier ---------------------------------------------
 
     def _ref(self, labels: Labels) -> SeriesRef:
+        return self._ref_at(labels)[0]
+
+    def _ref_at(self, labels: Labels) -> tuple[SeriesRef, int]:
+        """The ref of a label set and the GC epoch it belongs to."""
         with self._lock:
             ref, created = self.head.ref_for(labels)
             if created:
                 wal.encode_series_into(self._pending_series, ref, labels)
                 self._created += 1
-            return ref
+            return ref, self.ref_epoch
+
+    def translate_refs(self, refs: I64, epoch: int) -> I64 | None:
+        """Refs handed out at GC epoch ``epoch`` in today's numbering (-1 for a series GC
+        dropped), or None when they are more than one GC old (get them again by labels)."""
+        with self._lock:
+            if epoch == self.ref_epoch:
+                return refs
+            if epoch != self.ref_epoch - 1:
+                return None
+            m = self._gc_map
+            out = np.full(refs.shape[0], -1, dtype=np.int64)
+            ok = (refs >= 0) & (refs < m.shape[0])
+            out[ok] = m[refs[ok]]
+            return out
+
+    def _collect_garbage(self) -> int:
+        """Drop the series with no sample left in the head (call after a truncation, with the
+        lock held); returns how many.  The WAL gets the drop as a record before any ref of the
+        new numbering, so replay drops and renumbers the same way at the same point."""
+        h = self.head
+        dead = h.dead_series(self._gc_floor)
+        if not dead.size or self._wal is None:
+            self._gc_floor = h.num_series
+            return 0
+        recs = []
+        if self._has_pending_series():
+            recs.append(self._series_record())  # still in the old numbering: log it first
+            self.metrics.head_series_created.inc(self._created)
+            self._created = 0
+            self._pending_series = bytearray()
+        recs.append(wal.frame(wal.REC_GC, wal.encode_gc(dead)))
+        self._wal.write(b"".join(recs))
+        self._gc_map = h.drop_series(dead)
+        self.ref_epoch += 1
+        self._gc_floor = h.num_series
+        self.metrics.head_series_removed.inc(int(dead.size))
+        log.info("event=head_gc series_dropped=%d series_kept=%d epoch=%d", dead.size, h.num_series,
+                 self.ref_epoch)
+        return int(dead.size)
 
     def _has_pending_series(self) -> bool:
         return bool(self._pending_series)
@@ -254,14 +305,25 @@ class TSDB:
     def _series_record(self) -> bytes:
         return wal.frame(wal.REC_SERIES, bytes(self._pending_series))
 
-    def _commit(self, refs: I64, t: int | I64, vs: F64) -> AppendStats:
-        """Log then apply one commit's samples (one WAL record, replayed the same way)."""
+    def _commit(self, refs: I64, t: int | I64, vs: F64, epoch: int | None = None) -> AppendStats:
+        """Log then apply one commit's samples (one WAL record, replayed the same way).
+
+        ``epoch`` is the GC epoch the refs were handed out at: refs one GC old are translated
+        (a scrape that was in flight during the GC), older ones refused."""
         if self.read_only:
             raise AppendError("the store was opened read-only")
         stats = AppendStats()
         with self._lock:
             if self._closed:
                 raise AppendError("the store is closed")
+            if epoch is not None and epoch != self.ref_epoch:
+                moved = self.translate_refs(refs, epoch)
+                if moved is None or (moved.size and int(moved.min()) < 0):
+                    raise AppendError("series refs from before a series garbage collection: get them "
+                                      "again with Appender.ref(labels)")
+                refs = moved
+            if refs.size and (int(refs.min()) < 0 or int(refs.max()) >= self.head.num_series):
+                raise AppendError("unknown series ref: get refs from Appender.ref(labels)")
             recs: list[bytes] = []
             if self._has_pending_series():
                 recs.append(self._series_record())
@@ -375,6 +437,7 @@ class TSDB:
                     self.blocks.sort(key=lambda b: b.mint)
                     rep.blocks_cut.append(path.name)
                 h.truncate(end)
+                self._collect_garbage()
                 self._head_cuts += 1
                 self.metrics.head_truncations.inc()
             cut = True
@@ -557,17 +620,33 @@ class TSDBAppender:
 
     def __init__(self, db: TSDB) -> None:
         self._db = db
+        # the GC epoch this appender's refs belong to (``TSDB.ref_epoch``); a ref handed out in
+        # a later one while this appender is open makes its commit refuse rather than mix them
+        self.ref_epoch = db.ref_epoch
+        self._mixed = False
         self._chunks: list[tuple[I64, int | I64, F64]] = []
         self._one_r: list[int] = []
         self._one_t: list[int] = []
         self._one_v: list[float] = []
 
     def ref(self, labels: Labels) -> SeriesRef:
-        return self._db._ref(labels)
+        ref, epoch = self._db._ref_at(labels)
+        if epoch != self.ref_epoch:
+            self._mixed = True
+        return ref
+
+    def translate(self, refs: I64, epoch: int) -> I64 | None:
+        """Refs kept from an appender of GC epoch ``epoch`` in this appender's numbering
+        (-1 for dropped series), or None when too old; see ``TSDB.translate_refs``."""
+        if epoch == self.ref_epoch:
+            return refs
+        if epoch != self.ref_epoch - 1 or self._db.ref_epoch != self.ref_epoch:
+            return None
+        return self._db.translate_refs(refs, epoch)
 
     def append(self, ref: SeriesRef | Labels, t: int, v: float) -> None:
-        r = self._db._ref(ref) if isinstance(ref, Labels) else int(ref)
-        if not 0 <= r < self._db.head.num_series:
+        r = self.ref(ref) if isinstance(ref, Labels) else int(ref)
+        if r < 0 or (self._db.ref_epoch == self.ref_epoch and r >= self._db.head.num_series):
             raise AppendError(f"unknown series ref {r}: get refs from Appender.ref(labels)")
         self._one_r.append(r)
         self._one_t.append(int(t))
@@ -583,7 +662,8 @@ class TSDBAppender:
         v = np.asarray(values, dtype=np.float64)
         if r.ndim != 1 or r.shape != v.shape:
             raise AppendError(f"append_batch needs as many values as refs (got {r.shape} and {v.shape})")
-        if r.size and (int(r.min()) < 0 or int(r.max()) >= self._db.head.num_series):
+        if r.size and (int(r.min()) < 0 or (self._db.ref_epoch == self.ref_epoch
+                                              and int(r.max()) >= self._db.head.num_series)):
             raise AppendError("append_batch got an unknown series ref: get refs from Appender.ref(labels)")
         self._flush_singles()
         self._chunks.append((r, int(t), v))
@@ -602,19 +682,25 @@ class TSDBAppender:
     def commit(self) -> AppendStats:
         self._flush_singles()
         chunks = self._chunks
+        mixed, epoch = self._mixed, self.ref_epoch
         self.rollback()
         if not chunks:
             return AppendStats()
+        if mixed:
+            raise AppendError("a series garbage collection ran while this appender was open: its refs "
+                              "mix two numberings; nothing was appended")
         if len(chunks) == 1:
-            return self._db._commit(*chunks[0])
+            return self._db._commit(*chunks[0], epoch=epoch)
         refs = np.concatenate([c[0] for c in chunks])
         ts = np.concatenate(
             [np.full(c[0].shape[0], c[1], dtype=np.int64) if isinstance(c[1], int) else c[1] for c in chunks]
         )
         vs = np.concatenate([c[2] for c in chunks])
-        return self._db._commit(refs, ts, vs)
+        return self._db._commit(refs, ts, vs, epoch=epoch)
 
     def rollback(self) -> None:
+        self._mixed = False
+        self.ref_epoch = self._db.ref_epoch
         self._chunks = []
         self._one_r = []
         self._one_t = []

@@ -30,13 +30,12 @@ import numpy as np
 
 from guardia.model import Labels, Matcher
 from guardia.storage.tsdb.head_layout import I64, Window, release_free_memory
-from guardia.storage.tsdb.head_truncate import HeadTruncate
 from guardia.storage.tsdb.head_wal import HeadWAL
 
 __all__ = ["FrozenHead", "Head", "release_free_memory"]
 
 
-class Head(HeadTruncate, HeadWAL):
+class Head(HeadWAL):
     """In-memory recent data; not thread-safe (the database serialises access).
 
     One object, its methods grouped by concern as Prometheus groups head.go's: series

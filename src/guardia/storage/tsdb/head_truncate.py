@@ -2,16 +2,77 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+import numpy.typing as npt
 
 from guardia.storage.tsdb.chunks import row_starts
 from guardia.storage.tsdb.head_compress import HeadCompress
-from guardia.storage.tsdb.head_layout import F64, I64, INT64_MAX, INT64_MIN, Span
+from guardia.storage.tsdb.head_layout import F64, I64, INT64_MAX, INT64_MIN, Page, Span, Window, mapped_zeros
 from guardia.storage.tsdb.merge import assemble
 
 
 class HeadTruncate(HeadCompress):
-    """Truncation below a time."""
+    """Truncation below a time, and the series garbage collection that follows it."""
+
+    def dead_series(self, below: int) -> I64:
+        """Refs under ``below`` with no sample left in the head (after ``truncate``, exact)."""
+        n = min(self.num_series, below)
+        out: I64 = np.flatnonzero(self.first_t[:n] == INT64_MAX).astype(np.int64)
+        return out
+
+    def drop_series(self, dead: I64) -> I64:
+        """Forget the series ``dead`` and renumber the others 0, 1, 2, ... in their order, as
+        Prometheus's head GC drops series without chunks.  Returns the map old ref → new ref
+        (-1 for a dropped one) so holders of refs can follow.
+
+        Every per-ref array, window row, page and span is rebuilt at the new size (new
+        objects: a frozen view or a reader of the old ones is not disturbed) and the index is
+        rebuilt without the dropped series, their postings and the label values only they had.
+        Dropped series hold no samples, so no answer changes.
+        """
+        n = self.num_series
+        keep = np.ones(n, dtype=np.bool_)
+        keep[dead] = False
+        newid = np.cumsum(keep, dtype=np.int64) - 1
+        newid[~keep] = -1
+        k = int(keep.sum())
+        self.index = self.index.compacted(keep)
+        cap = max(k + k // 4, 1024)
+
+        def shrink(a: npt.NDArray[np.generic], fill: int) -> npt.NDArray[np.generic]:
+            b = np.full((cap, *a.shape[1:]), fill, dtype=a.dtype)
+            b[:k] = a[:n][keep]
+            return b
+
+        def page(p: Page) -> Page:
+            q = Page.__new__(Page)
+            q._refs = newid[p.refs()].astype(np.int32)
+            q.mint, q.maxt, q.nsamples, q.blob = p.mint, p.maxt, p.nsamples, p.blob
+            return q
+
+        self.last_t = shrink(self.last_t, INT64_MIN)  # type: ignore[assignment]
+        self.last_bits = shrink(self.last_bits, 0)  # type: ignore[assignment]
+        self.first_t = shrink(self.first_t, INT64_MAX)  # type: ignore[assignment]
+        for wid, w in list(self.windows.items()):
+            ts = mapped_zeros((cap, self.S), np.int32)
+            vs = mapped_zeros((cap, self.S), np.float64)
+            ts[:k] = w.ts[:n][keep]
+            vs[:k] = w.vs[:n][keep]
+            self.windows[wid] = Window(w.wid, w.base, ts, vs, shrink(w.n, 0),  # type: ignore[arg-type]
+                                       [page(p) for p in w.spills])
+        spans = []
+        for sp in self.spans:
+            m = keep[: sp.frame_of.shape[0]]
+            spans.append(replace(sp, frames=[page(p) for p in sp.frames], frame_of=sp.frame_of[m].copy()))
+        self.spans = spans
+        self.ooo = {int(newid[r]): buf for r, buf in self.ooo.items()}
+        self._cap = cap
+        self._mark = np.zeros(0, dtype=np.int32)
+        self._mark_base = 1
+        self._rank = None
+        return newid
 
     def truncate(self, before: int) -> None:
         """Drop every sample older than ``before`` and refuse such samples from now on."""

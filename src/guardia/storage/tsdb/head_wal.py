@@ -17,6 +17,7 @@ from guardia.storage.tsdb import wal
 from guardia.storage.tsdb.chunks import row_starts
 from guardia.storage.tsdb.head_append import HeadAppend
 from guardia.storage.tsdb.head_layout import F64, I64, Page, Span
+from guardia.storage.tsdb.head_truncate import HeadTruncate
 
 log = logging.getLogger("guardia.storage.tsdb")
 
@@ -29,9 +30,10 @@ class ReplayReport:
     samples: int = 0
     corruptions: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    series_dropped: int = 0
 
 
-class HeadWAL(HeadAppend):
+class HeadWAL(HeadAppend, HeadTruncate):
     """Replay and checkpoints.
 
     Replay runs the same append logic as live commits, so samples rejected once are
@@ -79,6 +81,14 @@ class HeadWAL(HeadAppend):
                 self.load_ooo(refs[ok], ts[ok], vs[ok])
             elif rtype == wal.REC_STATE:
                 self.min_valid_t = max(self.min_valid_t, wal.decode_state(payload))
+            elif rtype == wal.REC_GC:
+                # the same drop and renumbering as the live head did, at the same point of
+                # the log: later records use the new numbers, and dropped series stay dropped
+                dead = wal.decode_gc(payload)
+                dead = dead[dead < self.num_series]
+                if dead.size:
+                    self.drop_series(dead)
+                    rep.series_dropped += int(dead.size)
         if frames:
             frame_samples += self._load_frames(frames)
         rep.samples = stats.appended + frame_samples

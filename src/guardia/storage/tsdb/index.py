@@ -67,7 +67,8 @@ def _top(items: Iterable[tuple[str, int]], limit: int) -> list[tuple[str, int]]:
 
 
 class MemIndex:
-    """An append-only index; ``add`` must be called with ids 0, 1, 2, ... in order.
+    """An append-only index; ``add`` must be called with ids 0, 1, 2, ... in order.  Series
+    garbage collection does not delete in place: ``compacted`` builds the next index.
 
     Memory is what matters here: a head holds every active series, and a Python object per
     series (a label tuple, a dict entry, an int) costs 100+ bytes each.  So the index keeps
@@ -183,6 +184,45 @@ class MemIndex:
         idx._hash = array("q")
         idx._lazy_hash = True
         idx._n = n
+        return idx
+
+    def compacted(self, keep: npt.NDArray[np.bool_]) -> MemIndex:
+        """A new index of the series ``keep`` marks, renumbered 0, 1, 2, ... in their old order
+        (series garbage collection).  Pairs no kept series carries are gone with their postings
+        and label values; the old index is left as it was (a frozen head view may read it).
+        """
+        n = self._n
+        kept = np.flatnonzero(keep[:n]).astype(np.int64)
+        idx = MemIndex()
+        if not kept.size:
+            return idx
+        lens, flat = self._gather(kept)
+        used, inverse = np.unique(flat, return_inverse=True)
+        strs = idx._strings
+        for pid in used.tolist():
+            name, value = self._pair_of[pid]
+            q = (strs.setdefault(name, name), strs.setdefault(value, value))
+            idx._pairs[q] = len(idx._pair_of)
+            idx._pair_of.append(q)
+        new_pids = inverse.ravel().astype(np.int32)
+        idx._set = array("i", new_pids.tobytes())
+        off = np.zeros(kept.shape[0] + 1, dtype=np.uint32)
+        np.cumsum(lens, out=off[1:])
+        idx._off = array("I", off.tobytes())
+        owner = np.repeat(np.arange(kept.shape[0], dtype=np.int32), lens)
+        order = np.argsort(new_pids, kind="stable")
+        bounds = np.searchsorted(new_pids[order], np.arange(len(idx._pair_of) + 1))
+        by_pair = owner[order]
+        for pid, (name, value) in enumerate(idx._pair_of):
+            lst = array("i", by_pair[bounds[pid] : bounds[pid + 1]].tobytes())
+            idx._postings.setdefault(name, {})[value] = lst
+            idx._plists.append(lst)
+        if self._lazy_hash:
+            idx._hash = array("q")
+            idx._lazy_hash = True
+        else:
+            idx._hash = array("q", np.frombuffer(self._hash, dtype=np.int64)[kept].tobytes())
+        idx._n = int(kept.shape[0])
         return idx
 
     def _known_pids(self, labels: Labels) -> list[int] | None:

@@ -15,6 +15,8 @@ class TSDBMetrics:
                                  registry=r)
         self.head_series_created = Counter("prometheus_tsdb_head_series_created_total",
                                            "Total number of series created in the head.", registry=r)
+        self.head_series_removed = Counter("prometheus_tsdb_head_series_removed_total",
+                                           "Total number of series removed in the head.", registry=r)
         self.head_chunks = Gauge("prometheus_tsdb_head_chunks",
                                  "Total number of closed chunk pages in the head.", registry=r)
         self.head_min_time = Gauge("prometheus_tsdb_head_min_time",

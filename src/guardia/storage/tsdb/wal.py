@@ -51,6 +51,7 @@ REC_SAMPLES = 3  # one timestamp per sample
 REC_PAGE = 4  # checkpoint: a compressed head frame as is
 REC_OOO = 5  # checkpoint: out-of-order buffer samples
 REC_STATE = 6  # checkpoint: head lower bound
+REC_GC = 7  # series garbage collection: these refs are dropped, the others renumbered in order
 
 _FRAME = struct.Struct("<BII")
 _T_N = struct.Struct("<qI")
@@ -155,6 +156,25 @@ def decode_state(payload: bytes) -> int:
     return int(_STATE.unpack_from(payload, 0)[0])
 
 
+def encode_gc(dead: npt.NDArray[np.int64]) -> bytes:
+    """The refs a head GC dropped (ascending).  Every later record numbers series as the head
+    does after it: a surviving ref ``r`` becomes ``r`` minus the dropped refs below it."""
+    return np.ascontiguousarray(dead, dtype="<i8").tobytes()
+
+
+def decode_gc(payload: bytes) -> npt.NDArray[np.int64]:
+    return np.frombuffer(payload, dtype="<i8").astype(np.int64)
+
+
+def gc_map(n: int, dead: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Old ref → new ref after a GC record (-1 for a dropped one), for ``n`` series."""
+    keep = np.ones(n, dtype=np.bool_)
+    keep[dead[dead < n]] = False
+    out = np.cumsum(keep, dtype=np.int64) - 1
+    out[~keep] = -1
+    return out
+
+
 # --- reading ------------------------------------------------------------------------------
 
 
@@ -174,7 +194,7 @@ def read_records(path: Path) -> tuple[list[tuple[int, bytes]], Corruption | None
         if end - pos < _FRAME.size:
             return out, Corruption(path, pos, "torn record header")
         rtype, length, crc = _FRAME.unpack_from(data, pos)
-        if rtype not in (REC_SERIES, REC_SAMPLES_T, REC_SAMPLES, REC_PAGE, REC_OOO, REC_STATE):
+        if rtype not in (REC_SERIES, REC_SAMPLES_T, REC_SAMPLES, REC_PAGE, REC_OOO, REC_STATE, REC_GC):
             return out, Corruption(path, pos, f"unknown record type {rtype}")
         body = pos + _FRAME.size
         if body + length > end:
