@@ -5,8 +5,10 @@ these protocols, so the stages to their right never know which one they talk to.
 
 Appends are batch-first: a scrape's samples share one timestamp and arrive as numpy arrays
 of series refs and values, so the hot path has no Python object per sample.  Refs are
-dense integers handed out by ``Appender.ref`` for a label set and stay valid for the life
-of the storage object (a scrape loop caches them).  An ``Appender`` must end in ``commit``
+dense integers handed out by ``Appender.ref`` for a label set.  The embedded TSDB renumbers
+them when its series garbage collection drops dead series: its appenders carry the
+``ref_epoch`` their refs belong to, so a holder of refs across appenders (a scrape loop's
+cache) drops or translates them when the epoch moves.  An ``Appender`` must end in ``commit``
 or ``rollback``; nothing is visible to queries before ``commit`` returns.
 
 Reads go through a ``Queryable``: a query opens one ``Querier`` over the whole time range
