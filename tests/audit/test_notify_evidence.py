@@ -172,6 +172,8 @@ def test_a_corrupt_record_file_is_reported_and_loses_nothing_else(tmp_path: Path
     found = _json(_cli("audit", str(am), "--storage.tsdb.path", str(data), "--format", "json"))
     evidence = [f for f in found if f["check"] == "audit/evidence"]
     assert len(evidence) == 1 and "cannot be read" in evidence[0]["message"]
+    # a record that cannot be read proves nothing either way: UNKNOWN, never PASS or FAIL
+    assert _delivery(str(am), "--storage.tsdb.path", str(data))["status"] == "UNKNOWN"
 
 
 CONFIG = """
