@@ -44,6 +44,7 @@ from guardia.model import format_duration
 from guardia.probes.service import ProbeService
 from guardia.scrape import ScrapeManager
 from guardia.storage.agent import AgentStorage
+from guardia.storage.exemplars import ExemplarStore
 from guardia.storage.interface import Storage
 from guardia.storage.remote.write_storage import RemoteWriteStorage
 from guardia.web.agent import create_agent_app
@@ -427,6 +428,11 @@ class GuardiaProcess:
         opts = self.opts
         self.engine = make_engine(opts)
         self.scrape = ScrapeManager(self.storage, self.registry, base_dir=Path(self.config_path).parent)
+        # exemplars from scrapes, remote write and OTLP (storage.exemplars.max_exemplars; 0: off)
+        self.exemplars = ExemplarStore(cfg.prometheus.storage.exemplars.max_exemplars, self.registry)
+        self.scrape.exemplars = self.exemplars
+        self.reloaders.append(Reloader(
+            "exemplars", lambda c: self.exemplars.resize(c.prometheus.storage.exemplars.max_exemplars)))
         self.reloaders.append(Reloader("scrape", lambda c: self.scrape.apply_config(c.prometheus)))
         data = Path(opts.storage_path)
         tsdb = self.storage if isinstance(self.storage, TSDB) else None
@@ -749,6 +755,7 @@ class GuardiaProcess:
             query_timeout_s=opts.query_timeout_ms / 1000,
             lookback_delta_ms=opts.lookback_delta_ms,
             alertmanagers=AlertmanagerTargets(self._local_alertmanager_url, self.notifier),
+            exemplars=self.exemplars,
         )
         prefix = urlparse(opts.external_url).path.rstrip("/") if opts.external_url else ""
         am_v2 = ApiV2View(self.alertmanager) if self.alertmanager is not None else None
@@ -775,6 +782,7 @@ class GuardiaProcess:
                 extra_routes=extra_routes,
                 alertmanager_configured=self.alertmanager is not None,
                 otlp_settings=self._otlp_settings,
+                exemplars=self.exemplars,
             )
         )
         app = AuthMiddleware(app, self.auth, prefix, headers=bool(opts.web_config_file),

@@ -93,6 +93,9 @@ def test_api_returns_utf8_names_and_takes_them_escaped_in_paths(guardia: Serve) 
     assert {s["a.b"] for s in series} == {"x", "y"}
     names = guardia.http.get("/api/v1/label/__name__/values").json()["data"]
     assert "my.metric" in names
+    # any UTF-8 name is a valid label name now (Prometheus 3 answers 200 too, where 2.x said 400)
+    r = guardia.http.get("/api/v1/label/no-such-name/values")
+    assert (r.status_code, r.json()["data"]) == (200, [])
 
 
 def test_legacy_validation_refuses_the_scrape(guardia: Serve) -> None:

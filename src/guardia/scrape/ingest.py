@@ -54,6 +54,8 @@ class IngestResult:
     # Samples with their own timestamp (honor_timestamps): (ref, t_ms, value).
     timestamped: list[tuple[int, int, float]] = field(default_factory=list)
     duplicates: int = 0
+    # OpenMetrics exemplars of this scrape: (final series labels, exemplar)
+    exemplars: list[tuple[Labels, P.Exemplar]] = field(default_factory=list)
 
     @property
     def post_relabel(self) -> int:
@@ -101,6 +103,7 @@ class Ingester:
         self._openmetrics: bool | None = None
         self._unique_refs: npt.NDArray[np.int64] | None = None
         self.metadata: dict[str, P.Metadata] = {}
+        self.last_labels: Labels | None = None  # the label set ``resolve`` built last
 
     def reset(self) -> None:
         self._cache.clear()
@@ -122,7 +125,8 @@ class Ingester:
                 pairs.sort()
                 if o.label_name_length_limit or o.label_value_length_limit:
                     self._check_names(dict(pairs), name, lineno)
-                return app.ref(Labels.from_sorted(pairs))
+                self.last_labels = Labels.from_sorted(pairs)
+                return app.ref(self.last_labels)
         lb = merge_target_labels([("__name__", name), *scraped], self.target_labels, o.honor_labels)
         if o.metric_relabel:
             out = process(lb, o.metric_relabel)
@@ -138,7 +142,8 @@ class Ingester:
             )
         if o.label_name_length_limit or o.label_value_length_limit or o.metric_relabel:
             self._check_names(lb, name, lineno)
-        return app.ref(Labels(lb))
+        self.last_labels = Labels(lb)
+        return app.ref(self.last_labels)
 
     def _check_names(self, lb: dict[str, str], name: str, lineno: int) -> None:
         o = self.options
@@ -190,6 +195,7 @@ class Ingester:
         ra = refs.append
         va = vals.append
         stamped: list[tuple[int, int, float]] = []
+        exemplars: list[tuple[Labels, P.Exemplar]] = []
         dropped = 0
         honor_ts = self.options.honor_timestamps
         try:
@@ -229,6 +235,8 @@ class Ingester:
                 s = P.parse_sample(line, lineno, openmetrics)
                 ref = self.resolve(s.name, s.labels, app, lineno)
                 self._cache[line[: s.series_end]] = ref
+                if s.exemplar is not None and ref >= 0 and self.last_labels is not None:
+                    exemplars.append((self.last_labels, s.exemplar))
                 if ref < 0:
                     dropped += 1
                 elif s.timestamp_ms is not None and honor_ts:
@@ -250,7 +258,9 @@ class Ingester:
             raise ScrapeError(f"line {lineno}: invalid sample value") from None
         ref_arr = np.fromiter(refs, dtype=np.int64, count=len(refs))
         val_arr = np.fromiter(vals, dtype=np.float64, count=len(vals))
-        return self._finish(ref_arr, val_arr, stamped, dropped)
+        result = self._finish(ref_arr, val_arr, stamped, dropped)
+        result.exemplars = exemplars
+        return result
 
     def _fast(
         self, lines: list[str], openmetrics: bool

@@ -35,6 +35,7 @@ from guardia.scrape.request import (
     request_headers,
 )
 from guardia.scrape.target import Target
+from guardia.storage.exemplars import Exemplar, ExemplarStore
 from guardia.storage.interface import Storage
 
 log = logging.getLogger("guardia.scrape")
@@ -62,8 +63,10 @@ class ScrapeLoop:
         *,
         jitter_seed: int = 0,
         on_scrape: Callable[[ScrapeLoop, float, bool], None] | None = None,
+        exemplars: ExemplarStore | None = None,
     ) -> None:
         self.target = target
+        self.exemplars = exemplars
         self.cfg = cfg
         self.storage = storage
         self.client = client
@@ -261,6 +264,14 @@ class ScrapeLoop:
             log.exception("append failed target=%s", self.target.url)
             app.rollback()
             err = err or f"storage error: {e}"
+        else:
+            if result is not None and result.exemplars and self.exemplars is not None:
+                # an exemplar without its own timestamp gets the scrape's, as in Prometheus
+                self.exemplars.add_many(
+                    (series, Exemplar(Labels(ex.labels), ex.value,
+                                      ts if ex.timestamp_ms is None else ex.timestamp_ms))
+                    for series, ex in result.exemplars
+                )
         warnings = []
         if result is not None and result.duplicates:
             warnings.append(f"{result.duplicates} duplicate series in the exposition were ignored")

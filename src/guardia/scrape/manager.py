@@ -29,6 +29,7 @@ from guardia.scrape.loop import ScrapeLoop
 from guardia.scrape.metadata import MetadataEntry, target_metadata
 from guardia.scrape.request import make_client, uses_proxy
 from guardia.scrape.target import DroppedTarget, Target, TargetError, populate_labels, scrape_url
+from guardia.storage.exemplars import ExemplarStore
 from guardia.storage.interface import Storage
 
 log = logging.getLogger("guardia.scrape")
@@ -102,6 +103,8 @@ class ScrapeManager:
         poll_interval: float = 5.0,
     ) -> None:
         self.storage = storage
+        # where OpenMetrics exemplars of every scrape go (None: dropped)
+        self.exemplars: ExemplarStore | None = None
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         self.base_dir = base_dir
         self.poll_interval = poll_interval
@@ -215,7 +218,7 @@ class ScrapeManager:
             if job.client is None and uses_proxy(job.cfg):
                 job.client = make_client(job.cfg)
             loop = ScrapeLoop(t, job.cfg, self.storage, job.client, jitter_seed=self.jitter_seed,
-                              on_scrape=self._on_scrape)
+                              on_scrape=self._on_scrape, exemplars=self.exemplars)
             self._loops[key] = loop
             if self._running:
                 loop.start()

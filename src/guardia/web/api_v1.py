@@ -27,7 +27,9 @@ from guardia import __version__
 from guardia.model import Labels, Matcher, format_rfc3339
 from guardia.model.escaping import unescape_values
 from guardia.model.matchers import matches_all
+from guardia.storage.exemplars import ExemplarStore
 from guardia.storage.interface import Querier, Queryable
+from guardia.web import exemplars_api
 from guardia.web.envelope import ApiError, bad_data, error_response, success, success_raw
 from guardia.web.format import fmt_time, fmt_value_e, result_json
 from guardia.web.params import (
@@ -76,6 +78,7 @@ class ApiDeps:
     query_observer: QueryObserver | None = None
     tsdb_status: TSDBStatusRetriever | None = None
     alertmanagers: AlertmanagerRetriever | None = None
+    exemplars: ExemplarStore | None = None
     # cancel events of the queries running now, so shutdown can stop them promptly
     running: set[threading.Event] = field(default_factory=set)
 
@@ -242,14 +245,22 @@ async def format_query(deps: ApiDeps, params: Params) -> Response:
 
 
 async def query_exemplars(deps: ApiDeps, params: Params) -> Response:
-    expr = _required(params, "query")
+    # Prometheus reports this endpoint's parse errors without the 'invalid parameter "query"'
+    # prefix its query endpoints use
+    expr = params.get("query") or ""
+    start = parse_time_param(params, "start", MIN_TIME_MS)
+    end = parse_time_param(params, "end", MAX_TIME_MS)
+    if end < start:
+        raise bad_data("end timestamp must not be before start timestamp")
     try:
-        promql_parser.parse(expr)
-    except ValueError as e:
-        raise bad_data(f'invalid parameter "query": 1:1: parse error: {e}') from None
-    parse_time_param(params, "start", MIN_TIME_MS)
-    parse_time_param(params, "end", MAX_TIME_MS)
-    return success([])
+        data = await asyncio.to_thread(exemplars_api.query, deps.exemplars, expr, start, end)
+    except Exception as e:
+        if _is_promql_error(e) and type(e).__name__ == "ParseError":
+            raise bad_data(str(e)) from None
+        raise _as_api_error(e) from None
+    if data is None:  # no selector in the expression: Prometheus answers 204 with no body
+        return Response(status_code=204)
+    return success(data)
 
 
 # ---------------------------------------------------------------- series & labels

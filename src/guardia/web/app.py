@@ -22,6 +22,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from guardia.storage.exemplars import ExemplarStore
 from guardia.storage.interface import Storage
 from guardia.storage.remote.otlp_receive import OtlpReceiver
 from guardia.storage.remote.otlp_translate import OtlpSettings
@@ -52,6 +53,8 @@ class AppDeps:
     alertmanager_configured: bool = False
     # the config's ``otlp:`` section as the OTLP receiver reads it, per request (reloads apply)
     otlp_settings: Callable[[], OtlpSettings] = OtlpSettings
+    # where exemplars received by remote write and OTLP go (None: dropped)
+    exemplars: ExemplarStore | None = None
 
 
 def create_app(deps: AppDeps) -> ASGIApp:
@@ -93,8 +96,9 @@ def create_app(deps: AppDeps) -> ASGIApp:
     receiver: RemoteWriteReceiver | None = None
     if deps.write_storage is not None:
         receiver = RemoteWriteReceiver(deps.write_storage, deps.registry)
+        receiver.exemplars = deps.exemplars
         routes.append(Route("/api/v1/write", receiver, methods=["POST"], name="/api/v1/write"))
-        otlp = OtlpReceiver(deps.write_storage, deps.registry)
+        otlp = OtlpReceiver(deps.write_storage, deps.registry, deps.exemplars)
         routes.append(Route(OTLP_PATH, otlp_endpoint(otlp, deps.otlp_settings), methods=["POST"],  # type: ignore[arg-type]
                             name=OTLP_PATH))
     routes.extend(home_routes(deps.api, deps.route_prefix, deps.alertmanager_configured))

@@ -18,7 +18,7 @@ be refused whole, with a reason (``RemoteWriteError``).
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import compress, repeat
 from operator import itemgetter
 
@@ -50,6 +50,8 @@ class DecodedWrite:
     values: npt.NDArray[np.float64]
     new_keys: list[bytes]
     skipped_histograms: int = 0
+    # (the series' label bytes, one Exemplar message's bytes): rare, decoded by the receiver
+    exemplars: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
 def _skip_field(buf: bytes, pos: int, tag: int) -> int:
@@ -143,9 +145,11 @@ def _varints_at(arr: npt.NDArray[np.uint8], pos: npt.NDArray[np.int64]) -> tuple
 
 
 def _slow_samples(
-    buf: bytes, p: int, end: int, ref: int, refs: list[int], vals: list[float], tss: list[int]
+    buf: bytes, p: int, end: int, ref: int, refs: list[int], vals: list[float], tss: list[int],
+    exemplars: list[bytes] | None = None,
 ) -> int:
-    """Samples of one series in the general form; returns how many histograms were skipped."""
+    """Samples of one series in the general form; returns how many histograms were skipped.
+    The series' Exemplar messages go to ``exemplars`` as bytes."""
     histograms = 0
     while p < end:
         tag, p = _tag(buf, p)
@@ -160,6 +164,12 @@ def _slow_samples(
             p += sl
         elif tag == 0x0A:
             raise RemoteWriteError("protobuf: labels must come before samples in a time series")
+        elif tag == 0x1A and exemplars is not None:
+            el, p = _varint(buf, p)
+            if p + el > end:
+                raise RemoteWriteError("protobuf: exemplar overruns its time series")
+            exemplars.append(buf[p:p + el])
+            p += el
         else:
             if tag == 0x22:
                 histograms += 1
@@ -219,6 +229,7 @@ def _decode(buf: bytes, cache: dict[bytes, int]) -> DecodedWrite:
         np.concatenate([values[hit], rest.values]),
         rest.new_keys,
         rest.skipped_histograms,
+        rest.exemplars,
     )
 
 
@@ -303,8 +314,10 @@ def _decode_others(
                 new_keys.append(key)
             r = -1 - slot
         series_refs[i] = r
-    refs, ts_arr, vals, histograms = _samples(buf, arr, label_end, ends, series_refs)
-    return DecodedWrite(refs, ts_arr, vals, new_keys, histograms)
+    found: list[tuple[int, bytes]] = []
+    refs, ts_arr, vals, histograms = _samples(buf, arr, label_end, ends, series_refs, found)
+    exemplars = [(buf[int(first[i]):int(label_end[i])], raw) for i, raw in found]
+    return DecodedWrite(refs, ts_arr, vals, new_keys, histograms, exemplars)
 
 
 def _samples(
@@ -313,6 +326,7 @@ def _samples(
     le: npt.NDArray[np.int64],
     ends: npt.NDArray[np.int64],
     series_refs: npt.NDArray[np.int64],
+    exemplars: list[tuple[int, bytes]] | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64], int]:
     """The Sample fields of every series (from ``le`` to its end): (refs, timestamps,
     values, histograms skipped).
@@ -366,7 +380,11 @@ def _samples(
     s_vals: list[float] = []
     s_ts: list[int] = []
     for i in np.flatnonzero(odd).tolist():
-        histograms += _slow_samples(buf, int(le[i]), int(ends[i]), int(series_refs[i]), s_refs, s_vals, s_ts)
+        mine: list[bytes] = []
+        histograms += _slow_samples(buf, int(le[i]), int(ends[i]), int(series_refs[i]), s_refs, s_vals, s_ts,
+                                    mine)
+        if exemplars is not None:
+            exemplars.extend((i, raw) for raw in mine)
     if s_refs:
         refs = np.concatenate([refs, np.asarray(s_refs, dtype=np.int64)])
         vals = np.concatenate([vals, np.asarray(s_vals, dtype=np.float64)])

@@ -25,8 +25,9 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (  # ty
 )
 from prometheus_client import CollectorRegistry, Counter
 
+from guardia.storage.exemplars import ExemplarStore
 from guardia.storage.interface import AppendError, Storage
-from guardia.storage.remote.otlp_translate import Exemplar, OtlpSettings, Translation, translate
+from guardia.storage.remote.otlp_translate import OtlpSettings, Translation, translate
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -137,18 +138,11 @@ class IngestResult:
         return "; ".join(self.errors)
 
 
-class ExemplarSink:
-    """Where translated exemplars go (the exemplar store); the default drops them."""
-
-    def add_exemplars(self, series: Any, exemplars: list[Exemplar]) -> None:  # pragma: no cover - interface
-        return None
-
-
 class OtlpReceiver:
     """Appends translated requests to a storage and counts what it did."""
 
     def __init__(self, storage: Storage, registry: CollectorRegistry | None = None,
-                 exemplars: ExemplarSink | None = None) -> None:
+                 exemplars: ExemplarStore | None = None) -> None:
         self._storage = storage
         self._exemplars = exemplars
         reg = registry if registry is not None else CollectorRegistry()
@@ -172,8 +166,7 @@ class OtlpReceiver:
         result.appended = self._append(tr)
         self._samples.inc(result.appended)
         if self._exemplars is not None:
-            for series, exs in tr.exemplars.items():
-                self._exemplars.add_exemplars(series, exs)
+            self._exemplars.add_many((series, ex) for series, exs in tr.exemplars.items() for ex in exs)
         return result
 
     def _append(self, tr: Translation) -> int:

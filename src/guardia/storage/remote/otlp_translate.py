@@ -27,6 +27,7 @@ from typing import Any
 
 from guardia.model.labels import Labels
 from guardia.model.samples import STALE_NAN
+from guardia.storage.exemplars import Exemplar
 from guardia.storage.remote.otlp_names import Kind, Strategy, format_float, label_name, metric_name
 
 SERVICE_NAME = "service.name"
@@ -51,13 +52,6 @@ class OtlpSettings:
     keep_identifying_resource_attributes: bool = False
     promote_scope_metadata: bool = False
     lookback_delta_ms: int = 5 * 60 * 1000
-
-
-@dataclass
-class Exemplar:
-    labels: Labels
-    value: float
-    timestamp_ms: int
 
 
 @dataclass

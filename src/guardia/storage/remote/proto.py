@@ -89,7 +89,8 @@ def _build() -> dict[str, Any]:
     pool.Add(fd)
     return {
         name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"prometheus.{name}"))
-        for name in ("Label", "Sample", "TimeSeries", "WriteRequest", "MetricMetadata", "RawWriteRequest",
+        for name in ("Label", "Sample", "Exemplar", "TimeSeries", "WriteRequest", "MetricMetadata",
+                     "RawWriteRequest",
                      "ReadRequest", "ReadResponse")
     }
 
@@ -135,6 +136,7 @@ _V2 = _build_v2()
 V2Request: Any = _V2["Request"]
 WriteRequest: Any = _CLASSES["WriteRequest"]
 TimeSeries: Any = _CLASSES["TimeSeries"]
+Exemplar: Any = _CLASSES["Exemplar"]
 RawWriteRequest: Any = _CLASSES["RawWriteRequest"]
 ReadRequest: Any = _CLASSES["ReadRequest"]
 ReadResponse: Any = _CLASSES["ReadResponse"]

@@ -21,9 +21,11 @@ from prometheus_client import CollectorRegistry, Counter
 
 from guardia.model import Labels
 from guardia.model.labels import is_valid_label_name
+from guardia.storage.exemplars import Exemplar, ExemplarStore
 from guardia.storage.interface import AppendError, Storage
 from guardia.storage.remote.decode import RemoteWriteError, decode_labels, decode_write_request, decompress
 from guardia.storage.remote.metadata import METRIC_TYPES, Metadata
+from guardia.storage.remote.proto import Exemplar as ExemplarMessage
 from guardia.storage.remote.proto import ProtobufDecodeError, V2Request
 
 _REF_CACHE_LIMIT = 2_000_000
@@ -42,6 +44,8 @@ class WriteReceiver:
 
     def __init__(self, storage: Storage, registry: CollectorRegistry | None = None) -> None:
         self._storage = storage
+        # where the requests' exemplars go (None: dropped, as Prometheus without exemplar storage)
+        self.exemplars: ExemplarStore | None = None
         self._cache: dict[bytes, int] = {}
         self._cache_epoch = 0  # the store's series GC epoch the cached refs belong to
         reg = registry if registry is not None else CollectorRegistry()
@@ -209,6 +213,8 @@ class WriteReceiver:
         except AppendError as e:  # the store refuses every write (closed, read-only)
             raise StoreUnavailableError(str(e)) from None
         self._samples.inc(stats.appended)
+        if dec.exemplars and self.exemplars is not None:
+            self._store_exemplars(dec.exemplars)
         if stats.rejected:
             self._rejected.inc(stats.rejected)
             raise RemoteWriteError(
@@ -216,6 +222,20 @@ class WriteReceiver:
                 f"duplicate={stats.duplicate} out_of_bounds={stats.out_of_bounds}"
             )
         return stats.appended
+
+    def _store_exemplars(self, found: list[tuple[bytes, bytes]]) -> None:
+        """Exemplars are best effort, as in Prometheus: one out of order or malformed is
+        dropped (and counted by the store) without failing the request's samples."""
+        assert self.exemplars is not None
+        items = []
+        for key, raw in found:
+            try:
+                msg = ExemplarMessage.FromString(raw)
+            except ProtobufDecodeError:
+                continue
+            labels = Labels((lb.name, lb.value) for lb in msg.labels)
+            items.append((decode_labels(key), Exemplar(labels, float(msg.value), int(msg.timestamp))))
+        self.exemplars.add_many(items)
 
     def ingest_compressed(self, body: bytes) -> int:
         """Decompress (snappy) and ``ingest`` one request body."""

@@ -1,0 +1,194 @@
+"""Exemplars: a bounded circular store, as Prometheus's ``CircularExemplarStorage``.
+
+An exemplar ties a sample of a series (typically a histogram bucket) to a trace: its own small
+label set (``trace_id="..."``), a value and a timestamp.  They come from OpenMetrics scrapes,
+remote write and OTLP.  Memory is fixed: ``storage.exemplars.max_exemplars`` slots in one ring,
+shared by every series, the oldest overwritten first; each series keeps its exemplars as a
+chain through the ring (oldest → newest), so a query walks only the series that match.
+
+As in Prometheus, an exemplar equal to the newest one of its series (same labels, value and
+time) is a duplicate and ignored, and one older than the newest of its series is out of order
+and refused (counted).  ``max_exemplars: 0`` turns storage off.  Exemplars live in memory only:
+a restart starts with an empty store (Prometheus replays them from its WAL).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from guardia.model.labels import Labels
+from guardia.model.matchers import Matcher
+
+DEFAULT_MAX_EXEMPLARS = 100_000
+MAX_LABELS_RUNES = 128
+
+
+@dataclass(frozen=True, slots=True)
+class Exemplar:
+    labels: Labels
+    value: float
+    timestamp_ms: int
+
+
+@dataclass(slots=True)
+class SeriesExemplars:
+    """One series' exemplars in a query's time range, oldest first."""
+
+    series: Labels
+    exemplars: list[Exemplar]
+
+
+class ExemplarError(ValueError):
+    """An exemplar refused: out of order, or a label set over OpenMetrics's 128 characters."""
+
+
+class ExemplarStore:
+    """The ring of exemplars and, per series, where its chain starts and ends."""
+
+    def __init__(self, max_exemplars: int = DEFAULT_MAX_EXEMPLARS,
+                 registry: CollectorRegistry | None = None) -> None:
+        self._lock = threading.Lock()
+        self._size = 0
+        self._slots: list[Exemplar | None] = []
+        self._owner: list[Labels | None] = []
+        self._next: list[int] = []
+        self._series: dict[Labels, list[int]] = {}  # [oldest slot, newest slot]
+        self._cursor = 0
+        self._count = 0
+        reg = registry if registry is not None else CollectorRegistry()
+        # Prometheus's own names, so the same dashboards read both
+        self._appended = Counter("prometheus_tsdb_exemplar_exemplars_appended_total",
+                                 "Total number of appended exemplars.", registry=reg)
+        self._ooo = Counter("prometheus_tsdb_exemplar_out_of_order_exemplars_total",
+                            "Total number of out of order exemplar ingestion failed attempts.", registry=reg)
+        self._in_storage = Gauge("prometheus_tsdb_exemplar_exemplars_in_storage",
+                                 "Number of exemplars currently in circular storage.", registry=reg)
+        self._series_gauge = Gauge("prometheus_tsdb_exemplar_series_with_exemplars_in_storage",
+                                   "Number of series with exemplars currently in circular storage.",
+                                   registry=reg)
+        self._max = Gauge("prometheus_tsdb_exemplar_max_exemplars",
+                          "Total number of exemplars the exemplar storage can store, resizeable.",
+                          registry=reg)
+        self.resize(max_exemplars)
+
+    @property
+    def max_exemplars(self) -> int:
+        return self._size
+
+    def resize(self, n: int) -> None:
+        """Change the capacity, keeping the newest exemplars (a reload of ``max_exemplars``)."""
+        with self._lock:
+            if n == self._size:
+                return
+            kept = self._in_order()
+            self._size = max(n, 0)
+            self._slots = [None] * self._size
+            self._owner = [None] * self._size
+            self._next = [-1] * self._size
+            self._series = {}
+            self._cursor = 0
+            self._count = 0
+            for series, ex in kept[len(kept) - self._size:] if self._size else []:
+                self._put(series, ex)
+            self._max.set(self._size)
+            self._update_gauges()
+
+    def _in_order(self) -> list[tuple[Labels, Exemplar]]:
+        """Every stored exemplar, oldest slot first."""
+        out: list[tuple[Labels, Exemplar]] = []
+        for i in range(self._size):
+            j = (self._cursor + i) % self._size
+            ex, owner = self._slots[j], self._owner[j]
+            if ex is not None and owner is not None:
+                out.append((owner, ex))
+        return out
+
+    def add(self, series: Labels, exemplar: Exemplar) -> bool:
+        """Store one exemplar; False for a duplicate of the series' newest.  Raises
+        ``ExemplarError`` for one out of order or with too long a label set."""
+        if sum(len(k) + len(v) for k, v in exemplar.labels) > MAX_LABELS_RUNES:
+            raise ExemplarError(f"exemplar label set is longer than {MAX_LABELS_RUNES} characters")
+        with self._lock:
+            if self._size == 0:
+                return False
+            chain = self._series.get(series)
+            if chain is not None:
+                newest = self._slots[chain[1]]
+                if newest is not None:
+                    if newest == exemplar:
+                        return False
+                    if exemplar.timestamp_ms < newest.timestamp_ms:
+                        self._ooo.inc()
+                        raise ExemplarError("out of order exemplar")
+            self._put(series, exemplar)
+            self._appended.inc()
+            self._update_gauges()
+            return True
+
+    def add_many(self, items: Iterable[tuple[Labels, Exemplar]]) -> int:
+        """Store several, skipping duplicates and refused ones; returns how many were refused."""
+        refused = 0
+        for series, ex in items:
+            try:
+                self.add(series, ex)
+            except ExemplarError:
+                refused += 1
+        return refused
+
+    def _put(self, series: Labels, exemplar: Exemplar) -> None:
+        i = self._cursor
+        old_owner = self._owner[i]
+        if old_owner is None:
+            self._count += 1
+        else:
+            # the slot is the oldest of its series: that series' chain now starts at the next
+            old = self._series[old_owner]
+            if old[0] == old[1]:
+                del self._series[old_owner]
+            else:
+                old[0] = self._next[i]
+        self._slots[i] = exemplar
+        self._owner[i] = series
+        self._next[i] = -1
+        chain = self._series.get(series)
+        if chain is None:
+            self._series[series] = [i, i]
+        else:
+            self._next[chain[1]] = i
+            chain[1] = i
+        self._cursor = (i + 1) % self._size
+
+    def _update_gauges(self) -> None:
+        self._in_storage.set(self._count)
+        self._series_gauge.set(len(self._series))
+
+    def select(
+        self, start_ms: int, end_ms: int, matcher_sets: Sequence[Sequence[Matcher]]
+    ) -> list[SeriesExemplars]:
+        """Exemplars in [start, end] of the series any matcher set selects, as Prometheus's
+        ``Select``: series in label order, each series' exemplars oldest first."""
+        out: list[SeriesExemplars] = []
+        with self._lock:
+            for series, chain in self._series.items():
+                if not any(_matches(series, ms) for ms in matcher_sets):
+                    continue
+                picked: list[Exemplar] = []
+                i = chain[0]
+                while i != -1:
+                    ex = self._slots[i]
+                    if ex is not None and start_ms <= ex.timestamp_ms <= end_ms:
+                        picked.append(ex)
+                    i = self._next[i]
+                if picked:
+                    out.append(SeriesExemplars(series, picked))
+        out.sort(key=lambda s: s.series)
+        return out
+
+
+def _matches(series: Labels, matchers: Sequence[Matcher]) -> bool:
+    d = dict(series)
+    return all(m.matches(d.get(m.name, "")) for m in matchers)

@@ -1,0 +1,64 @@
+"""The circular exemplar store: fixed capacity shared by all series, oldest overwritten first,
+duplicates ignored and out-of-order exemplars refused as Prometheus's storage does."""
+
+from __future__ import annotations
+
+import pytest
+
+from guardia.model import Labels, Matcher
+from guardia.storage.exemplars import Exemplar, ExemplarError, ExemplarStore
+
+A = Labels.of(__name__="req_total", job="api")
+B = Labels.of(__name__="req_total", job="db")
+
+
+def ex(trace: str, t: int, v: float = 1.0) -> Exemplar:
+    return Exemplar(Labels.of(trace_id=trace), v, t)
+
+
+def traces(
+    store: ExemplarStore, *matchers: Matcher, start: int = 0, end: int = 10**13
+) -> dict[str, list[str]]:
+    sets = [list(matchers)] if matchers else [[Matcher.equal("__name__", "req_total")]]
+    return {s.series.get("job"): [e.labels.get("trace_id") for e in s.exemplars]
+            for s in store.select(start, end, sets)}
+
+
+def test_ring_overwrites_the_oldest_across_series() -> None:
+    store = ExemplarStore(3)
+    store.add(A, ex("a1", 1))
+    store.add(B, ex("b1", 2))
+    store.add(A, ex("a2", 3))
+    assert traces(store) == {"api": ["a1", "a2"], "db": ["b1"]}
+    store.add(A, ex("a3", 4))  # overwrites a1
+    assert traces(store) == {"api": ["a2", "a3"], "db": ["b1"]}
+    store.add(A, ex("a4", 5))  # overwrites b1: db has none left
+    assert traces(store) == {"api": ["a2", "a3", "a4"]}
+    assert traces(store, start=4, end=4) == {"api": ["a3"]}
+    assert traces(store, Matcher.equal("job", "db")) == {}
+
+
+def test_duplicates_and_out_of_order() -> None:
+    store = ExemplarStore(10)
+    assert store.add(A, ex("a1", 10)) is True
+    assert store.add(A, ex("a1", 10)) is False  # the same as the newest: ignored
+    with pytest.raises(ExemplarError, match="out of order"):
+        store.add(A, ex("a0", 9))
+    assert store.add(B, ex("b0", 9)) is True  # order is per series
+    with pytest.raises(ExemplarError, match="128"):
+        store.add(A, Exemplar(Labels.of(trace_id="x" * 130), 1.0, 11))
+    assert store.add_many([(A, ex("a0", 1)), (A, ex("a2", 12))]) == 1
+    assert traces(store) == {"api": ["a1", "a2"], "db": ["b0"]}
+
+
+def test_resize_keeps_the_newest_and_zero_turns_storage_off() -> None:
+    store = ExemplarStore(5)
+    for i in range(5):
+        store.add(A if i % 2 else B, ex(f"t{i}", i))
+    store.resize(2)
+    assert traces(store) == {"api": ["t3"], "db": ["t4"]}
+    store.resize(4)
+    store.add(A, ex("t5", 5))
+    assert traces(store) == {"api": ["t3", "t5"], "db": ["t4"]}
+    store.resize(0)
+    assert store.add(A, ex("t6", 6)) is False and traces(store) == {}
