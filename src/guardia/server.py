@@ -577,10 +577,15 @@ class GuardiaProcess:
         first = parse_logs_config(cfg.sections.logs, base)
         self.logs = LogsService(Path(self.opts.storage_path) / "logs", first)
         self.loki_api = LokiApi(self.logs.store, self.logs.engine)
+        self.loki_api.deletes.cancel_period_s = first.delete_request_cancel_period_s
         routes.extend(self.loki_api.routes())
-        self.reloaders.append(
-            Reloader("logs", lambda c: self.logs.apply_config(parse_logs_config(c.sections.logs, base)))
-        )
+
+        def apply_logs(c: Config) -> Awaitable[None] | None:
+            lc = parse_logs_config(c.sections.logs, base)
+            self.loki_api.deletes.cancel_period_s = lc.delete_request_cancel_period_s
+            return self.logs.apply_config(lc)
+
+        self.reloaders.append(Reloader("logs", apply_logs))
         engine = self.logs.engine
 
         def logql(expr: str, t_ms: int) -> list[Sample]:

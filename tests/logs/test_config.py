@@ -44,6 +44,11 @@ def test_a_promtail_shaped_section_parses(tmp_path: Path) -> None:
     assert cfg.journal[0].max_age_s == 3600
 
 
+def test_delete_request_cancel_period_is_a_duration() -> None:
+    assert parse_logs_config({"delete_request_cancel_period": "24h"}).delete_request_cancel_period_s == 86400
+    assert parse_logs_config({"retention": "1d"}).delete_request_cancel_period_s == 0
+
+
 @pytest.mark.parametrize(
     ("raw", "msg"),
     [
@@ -75,6 +80,7 @@ def test_a_promtail_shaped_section_parses(tmp_path: Path) -> None:
         ),
         ({"scrape_configs": [{"job_name": "a", "relabel_configs": {}, "journal": {}}]},
          "relabel_configs: must be a list of relabel rules"),
+        ({"delete_request_cancel_period": "soon"}, "logs.delete_request_cancel_period: "),
     ],
 )
 def test_bad_sections_name_the_field(raw: dict[str, object], msg: str) -> None:

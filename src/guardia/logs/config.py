@@ -9,6 +9,7 @@ logs:
   limits: {max_streams: 10000, max_line_size: 256KB, max_labels_per_stream: 15}
   positions: {filename: data/logs/positions.json}
   rule_files: [loki-rules/*.yml]          # Loki ruler format: LogQL in expr
+  delete_request_cancel_period: 24h        # /loki/api/v1/delete requests wait this long (default 0s)
   scrape_configs:
     - job_name: nginx
       static_configs:
@@ -92,9 +93,13 @@ class LogsConfig:
     syslog: tuple[SyslogConfig, ...] = ()
     journal: tuple[JournalConfig, ...] = ()
     rule_files: tuple[str, ...] = ()
+    # how long a log deletion request waits before it is processed, and may be cancelled
+    # (Loki's compactor.delete_request_cancel_period; guardia processes at once by default)
+    delete_request_cancel_period_s: float = 0.0
 
 
-TOP = {"path", "retention", "retention_size", "limits", "positions", "scrape_configs", "rule_files"}
+TOP = {"path", "retention", "retention_size", "limits", "positions", "scrape_configs", "rule_files",
+       "delete_request_cancel_period"}
 JOB = {"job_name", "static_configs", "pipeline_stages", "syslog", "journal", "relabel_configs"}
 
 
@@ -150,6 +155,11 @@ def parse_logs_config(raw: Mapping[str, Any] | None, base_dir: str | Path = ".")
     positions = raw.get("positions") or {}
     if isinstance(positions, Mapping) and positions.get("filename"):
         kw["positions_file"] = rel(str(positions["filename"]))
+    if raw.get("delete_request_cancel_period") is not None:
+        try:
+            kw["delete_request_cancel_period_s"] = duration_seconds(str(raw["delete_request_cancel_period"]))
+        except ValueError as e:
+            err("delete_request_cancel_period", f"{e} (a duration such as 24h)")
     rule_files = raw.get("rule_files") or []
     if not isinstance(rule_files, list | tuple) or not all(isinstance(x, str) for x in rule_files):
         err("rule_files", "must be a list of file paths or globs")
