@@ -54,6 +54,14 @@ remote_write:
     assert r.status_code == 422 and r.json()["errorType"] == "unavailable"
     assert sorted(p.name for p in agent_dir.iterdir()) == ["lock", "remote_write", "wal"]
     assert not (tmp_path / "guardia-data").exists()  # no embedded store was opened
+    # the lag metric's two sides: what the WAL took (newest scrape) and what was acknowledged
+    from prometheus_client.parser import text_string_to_metric_families
+
+    vals = {s.name: s.value for f in text_string_to_metric_families(g.http.get("/metrics").text)
+            for s in f.samples}
+    highest = vals["prometheus_remote_storage_highest_timestamp_in_seconds"]
+    assert time.time() - 5 < highest <= time.time() + 1
+    assert 0 <= highest - vals["prometheus_remote_storage_queue_highest_sent_timestamp_seconds"] < 5
 
 
 def test_an_agent_refuses_rules_and_a_config_without_remote_write(tmp_path: Path) -> None:
@@ -69,3 +77,21 @@ def test_an_agent_refuses_rules_and_a_config_without_remote_write(tmp_path: Path
     assert out.returncode == 1
     assert f"{cfg}:2:1: rule_files: not allowed in agent mode" in out.stderr
     assert "remote_write: agent mode needs at least one remote_write endpoint" in out.stderr
+
+
+def test_agent_mode_does_not_import_the_full_server() -> None:
+    """What ``guardia serve --agent`` imports before it starts (``guardia.cli.serve`` and the
+    server module): none of the query engine, UI, rules, alerting, logs, reports, the TSDB
+    proper, protobuf or the HTTPS listener, which full mode imports where it builds them."""
+    code = """
+import sys
+import guardia.cli.serve, guardia.server
+heavy = ("guardia.promql", "guardia.web.ui", "guardia.rules", "guardia.alerting", "guardia.logs",
+         "guardia.reports", "guardia.slo", "guardia.storage.tsdb.db", "guardia.web.api_v1", "jinja2",
+         "google.protobuf", "hypercorn", "cryptography")
+print(sorted({h for h in heavy for m in sys.modules if m == h or m.startswith(h + ".")}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(SRC)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

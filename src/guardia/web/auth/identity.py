@@ -18,7 +18,6 @@ from pathlib import Path
 
 from guardia.config.webconfig import WebConfig
 from guardia.web.auth.audit import AuditLog
-from guardia.web.auth.oidc import OidcClient
 from guardia.web.auth.passwords import PasswordChecker
 from guardia.web.auth.ratelimit import FailedLogins
 from guardia.web.auth.sessions import Session, SessionStore
@@ -63,7 +62,11 @@ class Auth:
         self.config = config
         self.passwords = PasswordChecker(dict(config.users))
         callback = self.external_url + "/-/auth/oidc/callback"
-        self.oidc = OidcClient(config.oidc, callback) if config.oidc else None
+        self.oidc = None
+        if config.oidc:
+            from guardia.web.auth.oidc import OidcClient  # cryptography: only with OIDC sign-in
+
+            self.oidc = OidcClient(config.oidc, callback)
         f = config.failed_logins
         self.failures = FailedLogins(f.per_account, f.per_address, f.window_ms / 1000)
         old = getattr(self, "sessions", None)
