@@ -82,7 +82,7 @@ def test_cache_hit_skips_label_decoding() -> None:
         (encode_write_request([({"__name__": "m"}, [(1000, 1.0)])])[:-3], "truncated"),
         (b"\x0a\x05\x0a\x03\x0a\x01", "overruns"),
         (encode_write_request([({"a": "1"}, [(1000, 1.0)])]), "metric name"),
-        (encode_write_request([({"__name__": "m", "bad-name": "1"}, [(1000, 1.0)])]), "invalid label name"),
+        (encode_write_request([({"__name__": "m", "": "1"}, [(1000, 1.0)])]), "invalid label name"),
         (b"\x0f", "wire type"),
     ],
 )
@@ -235,3 +235,11 @@ def test_many_samples_per_series_decode_as_protobuf_reads_them(seed: int) -> Non
         )
         assert got == want
 
+
+
+def test_utf8_names_are_accepted_as_prometheus_3_does() -> None:
+    st = MemoryStorage()
+    rx = WriteReceiver(st)
+    series = {"__name__": "http.server.duration", "k8s.pod.name": "a"}
+    rx.ingest(encode_write_request([(series, [(1000, 1.0)])]))
+    assert st.querier(0, 2000).label_values("k8s.pod.name") == ["a"]

@@ -27,7 +27,6 @@ import numpy as np
 import numpy.typing as npt
 
 from guardia.model import Labels
-from guardia.model.labels import is_valid_label_name
 from guardia.model.varint import VarintError
 from guardia.model.varint import read_varint as _varint
 from guardia.storage.remote.proto import ProtobufDecodeError as _ProtobufDecodeError
@@ -475,7 +474,7 @@ def decode_labels(block: bytes) -> Labels:
                 elif t == 0x12:
                     value = raw.decode("utf-8")
                 p += fl
-            if not is_valid_label_name(name):
+            if not name:  # any other UTF-8 name is valid, as in Prometheus 3 (``k8s.pod.name``)
                 raise RemoteWriteError(f"invalid label name {name!r} in a time series")
             if name in pairs:
                 raise RemoteWriteError(f"duplicate label name {name!r} in a time series")
