@@ -68,19 +68,27 @@ def counter_rates(cc: Cells, start: int, end: int, baseline_start: int,
     return Ranges(cc.labels, value, baseline, cur, base)
 
 
-def _sum(values: F64, ok: BOOL, rows: BOOL, gidx: I64, groups: int) -> tuple[F64, BOOL]:
-    present = ok & rows[:, None]
+def _sum(values: F64, ok: BOOL, rows: I64, gidx: I64, groups: int) -> tuple[F64, BOOL]:
+    """``sum`` as the engine computes it over the vector PromQL would have built: the rows
+    in its order, without those absent at every step (``compact``), so the additions
+    happen in the same order and agree to the last bit."""
+    live = rows[ok[rows].any(axis=1)]
+    has = np.zeros((groups, values.shape[1]), dtype=np.bool_)
+    if not live.shape[0]:
+        return np.zeros((groups, values.shape[1])), has
+    sub = gidx[live]
     counts = np.zeros((groups, values.shape[1]), dtype=np.int64)
-    np.add.at(counts, gidx, present.astype(np.int64))
-    out = grouped_sum(values, present, gidx, groups)
+    np.add.at(counts, sub, ok[live].astype(np.int64))
+    out = grouped_sum(values[live], ok[live], sub, groups)
     has = counts > 0
     return np.where(has, out, 0.0), has
 
 
-def summed(r: Ranges, by: Sequence[str], rows: BOOL | None = None) -> Ranges:
-    """``sum by (by) (...)`` over the rows ``rows`` (all by default); groups of every row."""
+def summed(r: Ranges, by: Sequence[str], rows: I64 | None = None) -> Ranges:
+    """``sum by (by) (...)`` over the rows ``rows`` (positions, in the order PromQL's
+    vector has them; all by default); groups of every row."""
     keys, gidx = group_index(r.labels, by)
-    sel = np.ones(len(r.labels), dtype=np.bool_) if rows is None else rows
+    sel = np.arange(len(r.labels), dtype=np.int64) if rows is None else rows
     g = len(keys)
 
     def col(p: tuple[F64, BOOL]) -> tuple[F64, BOOL]:
@@ -181,12 +189,17 @@ def evaluated(r: Ranges) -> Evaluated:
     return Evaluated(col(r.value), col(r.baseline), grid(r.cur), grid(r.base))
 
 
-def rows_matching(labels: Sequence[Labels], any_of: Sequence[Sequence[Matcher]]) -> BOOL:
-    """Series selected by any of several selectors (``a or b``: each series once)."""
-    out = np.zeros(len(labels), dtype=np.bool_)
-    for i, ls in enumerate(labels):
-        out[i] = any(all(m.matches(ls.get(m.name)) for m in ms) for ms in any_of)
-    return out
+def rows_matching(labels: Sequence[Labels], any_of: Sequence[Sequence[Matcher]]) -> I64:
+    """Series selected by any of several selectors, as ``a or b`` lists them: those of the
+    first in order, then those of the next not listed yet (each series once)."""
+    out: list[int] = []
+    seen: set[int] = set()
+    for ms in any_of:
+        for i, ls in enumerate(labels):
+            if i not in seen and all(m.matches(ls.get(m.name)) for m in ms):
+                out.append(i)
+                seen.add(i)
+    return np.array(out, dtype=np.int64)
 
 
 def _eval_context(query: str) -> EvalContext:
