@@ -135,6 +135,8 @@ def test_select_pieces_hands_over_block_samples_in_time_order(tmp_path: Path) ->
 
     _backfill(tmp_path / "a", 12, 0, 5 * R, 7_000)
     db = TSDB.open(tmp_path / "a", read_only=True)
+    # blocks of the very same series share one index
+    assert len(db.blocks) == 5 and len({id(b.index) for b in db.blocks}) == 1
     sel = [Matcher.equal("__name__", "m")]
     q = db.querier(R // 2, 4 * R)
     whole = q.select(sel)

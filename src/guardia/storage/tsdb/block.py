@@ -213,8 +213,10 @@ def write_index(path: Path, labels: list[Labels], pages: list[tuple[int, int, in
         os.fsync(f.fileno())
 
 
-def read_index(path: Path) -> tuple[list[str], I64, npt.NDArray[np.uint32], I64]:
-    """(symbols, labels per series, their (name, value) symbol numbers, page table)."""
+def read_index(path: Path) -> tuple[list[str], I64, npt.NDArray[np.uint32], I64, bytes]:
+    """(symbols, labels per series, their (name, value) symbol numbers, page table, and the
+    series table's bytes: blocks with equal bytes hold the very same series in the same
+    order, and share one index)."""
     raw = path.read_bytes()
     if not raw.startswith(INDEX_MAGIC):
         raise BlockCorruptError(f"{path}: not a guardia block index")
@@ -239,12 +241,12 @@ def read_index(path: Path) -> tuple[list[str], I64, npt.NDArray[np.uint32], I64]
         raise BlockCorruptError(f"{path}: a label refers to symbol {int(pairs.max())} of {nsym}")
     pos += 8 * npairs
     pt = np.frombuffer(body, dtype="<i8", count=6 * npages, offset=pos).reshape(npages, 6).astype(np.int64)
-    return syms, nlab, pairs, pt
+    return syms, nlab, pairs, pt, body[4:pos]  # series count, symbols, label counts, pairs
 
 
 def read_index_labels(path: Path) -> tuple[list[Labels], I64]:
     """Every label set of a block index, and its page table (for tools and tests)."""
-    syms, nlab, pairs, pt = read_index(path)
+    syms, nlab, pairs, pt, _ = read_index(path)
     index = MemIndex.from_table(syms, nlab, pairs)
     return list(index.iter_labels()), pt
 
@@ -255,17 +257,26 @@ def read_index_labels(path: Path) -> tuple[list[Labels], I64]:
 class Block(IndexedSource):
     """A loaded block: its index in memory, its chunks mapped."""
 
-    def __init__(self, path: Path, on_corrupt: Any = None) -> None:
+    def __init__(
+        self, path: Path, on_corrupt: Any = None, tables: dict[bytes, MemIndex] | None = None
+    ) -> None:
+        """``tables``: indexes of blocks loaded before, by their series table; a block with
+        the same table shares that index (a backfilled or uncompacted store holds the same
+        series in every 2-hour block: one index instead of a hundred, and a select over
+        them recognises the same series without comparing them)."""
         self.path = path
         try:
             self.meta: dict[str, Any] = json.loads((path / "meta.json").read_text())
             self.ulid: str = self.meta["ulid"]
             self.mint: int = int(self.meta["minTime"])
             self.maxt: int = int(self.meta["maxTime"]) - 1  # inclusive for range checks
-            syms, nlab, pairs, self._pt = read_index(path / "index")
+            syms, nlab, pairs, self._pt, table = read_index(path / "index")
         except (OSError, ValueError, KeyError, struct.error, zstandard.ZstdError) as e:
             raise BlockCorruptError(f"block {path.name}: {e}") from None
-        self.index = MemIndex.from_table(syms, nlab, pairs)
+        shared = tables.get(table) if tables is not None else None
+        self.index = shared if shared is not None else MemIndex.from_table(syms, nlab, pairs)
+        if tables is not None and shared is None:
+            tables[table] = self.index
         self._first = self._pt[:, 2].copy()
         self._bad: set[int] = set()
         self._on_corrupt = on_corrupt

@@ -34,7 +34,7 @@ from guardia.storage.tsdb.block import Block, BlockCorruptError, is_block_dir
 from guardia.storage.tsdb.compact import expired, plan, write_block
 from guardia.storage.tsdb.head import Head, release_free_memory
 from guardia.storage.tsdb.head_wal import ReplayReport
-from guardia.storage.tsdb.index import PostingsStats
+from guardia.storage.tsdb.index import MemIndex, PostingsStats
 from guardia.storage.tsdb.metrics import TSDBMetrics
 from guardia.storage.tsdb.options import TSDBOptions
 from guardia.storage.tsdb.querier import TSDBQuerier
@@ -189,6 +189,7 @@ class TSDB:
 
     def _load_blocks(self) -> None:
         loaded: list[Block] = []
+        tables: dict[bytes, MemIndex] = {}  # blocks holding the same series share an index
         for d in sorted(self.path.iterdir()):
             if d.name.endswith(".tmp") and d.is_dir():
                 if not self.read_only:
@@ -197,7 +198,7 @@ class TSDB:
             if not is_block_dir(d):
                 continue
             try:
-                loaded.append(Block(d, self._on_block_corrupt))
+                loaded.append(Block(d, self._on_block_corrupt, tables))
             except BlockCorruptError as e:
                 log.error("event=block_unreadable block=%s error=%r action=skipped", d.name, str(e))
                 self.metrics.block_corruptions.inc()

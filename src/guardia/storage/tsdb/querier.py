@@ -219,7 +219,12 @@ def _merge_indexed(hits: list[tuple[IndexedSource, I64]]) -> tuple[list[Labels],
     gid: dict[tuple[str, str], int] = {}
     rows: list[tuple[I64, I64]] = []  # per distinct source content: label counts, pair numbers
     same_as: list[int] = []  # per source: its entry in ``rows``
+    prev: tuple[object, I64] | None = None
     for src, ids in hits:
+        if prev is not None and src.index is prev[0] and np.array_equal(ids, prev[1]):
+            same_as.append(len(rows) - 1)  # blocks sharing an index: the same series
+            continue
+        prev = (src.index, ids)
         lens, flat, pair_of = src.index.pair_rows(ids)
         used = np.unique(flat)
         gmap = np.zeros(len(pair_of), dtype=np.int64)
