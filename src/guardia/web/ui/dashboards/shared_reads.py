@@ -36,10 +36,16 @@ MAX_SAMPLES = 12_000_000  # ~190 MB of timestamps and values at most, per view
 
 
 def time_slice(ss: SeriesSet, mint: int, maxt: int) -> SeriesSet:
-    """The samples of ``ss`` in ``[mint, maxt]`` (copies: the engine may work in place);
-    series left without samples are dropped, as a select drops them."""
+    """The samples of ``ss`` in ``[mint, maxt]``; series left without samples are dropped,
+    as a select drops them.  When every sample is in range the arrays are shared, not
+    copied: they are made read-only, so a reader that wrote into them would fail loudly
+    instead of changing another panel's data."""
     ts, vs, starts = ss.timestamps, ss.values, ss.starts
     keep = (ts >= mint) & (ts <= maxt)
+    if bool(keep.all()):
+        for a in (ts, vs, starts):
+            a.setflags(write=False)
+        return SeriesSet(list(ss.labels), ts, vs, starts)
     cum = np.zeros(len(ts) + 1, dtype=np.int64)
     np.cumsum(keep, out=cum[1:])
     counts = cum[starts[1:]] - cum[starts[:-1]]
