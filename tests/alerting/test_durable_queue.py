@@ -115,9 +115,14 @@ async def test_kill_9_during_retries_delivers_each_notification_exactly_once(
             while sink.attempts < len(names):
                 assert time.monotonic() < deadline, s.log.read_text()
                 await asyncio.sleep(0.05)
-            pending = (await c.get("/api/v2/notifications/pending")).json()
+            # the queue records an attempt after the sink's refusal reaches the server: poll
+            while True:
+                pending = (await c.get("/api/v2/notifications/pending")).json()
+                if all(p["attempts"] >= 1 and p["lastError"] for p in pending):
+                    break
+                assert time.monotonic() < deadline, (pending, s.log.read_text())
+                await asyncio.sleep(0.05)
             assert sorted(p["groupLabels"]["alertname"] for p in pending) == names
-            assert all(p["attempts"] >= 1 and p["lastError"] for p in pending), pending
             metrics = (await c.get("/metrics")).text
             assert 'alertmanager_notification_queue_length{integration="webhook",receiver_name="hook"} 3.0' \
                 in metrics, metrics
