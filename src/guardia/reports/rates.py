@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -48,6 +48,8 @@ class Ranges:
     baseline: tuple[F64, BOOL] | None
     cur: tuple[I64, F64, BOOL]  # step times, (rows, steps)
     base: tuple[I64, F64, BOOL] | None
+    # ``sum by`` groups of the rows, by grouping labels (the error ratio sums twice)
+    groups: dict[tuple[str, ...], tuple[list[Labels], I64]] = field(default_factory=dict)
 
 
 def counter_rates(cc: Cells, start: int, end: int, baseline_start: int,
@@ -77,17 +79,23 @@ def _sum(values: F64, ok: BOOL, rows: I64, gidx: I64, groups: int) -> tuple[F64,
     if not live.shape[0]:
         return np.zeros((groups, values.shape[1])), has
     sub = gidx[live]
-    counts = np.zeros((groups, values.shape[1]), dtype=np.int64)
-    np.add.at(counts, sub, ok[live].astype(np.int64))
-    out = grouped_sum(values[live], ok[live], sub, groups)
-    has = counts > 0
+    present = ok[live]
+    order = np.argsort(sub, kind="stable")
+    size = np.bincount(sub, minlength=groups)
+    used = np.flatnonzero(size)
+    bounds = (np.cumsum(size) - size)[used]
+    has[used] = np.logical_or.reduceat(present[order], bounds, axis=0)
+    out = grouped_sum(values[live], present, sub, groups, order)
     return np.where(has, out, 0.0), has
 
 
 def summed(r: Ranges, by: Sequence[str], rows: I64 | None = None) -> Ranges:
     """``sum by (by) (...)`` over the rows ``rows`` (positions, in the order PromQL's
     vector has them; all by default); groups of every row."""
-    keys, gidx = group_index(r.labels, by)
+    key = tuple(by)
+    if key not in r.groups:
+        r.groups[key] = group_index(r.labels, by)
+    keys, gidx = r.groups[key]
     sel = np.arange(len(r.labels), dtype=np.int64) if rows is None else rows
     g = len(keys)
 
