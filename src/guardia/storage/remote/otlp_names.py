@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from enum import Enum, StrEnum
+from functools import lru_cache
 
 import numpy as np
 
@@ -128,8 +129,10 @@ def _escaped_name(name: str, unit: str, kind: Kind, suffixes: bool) -> str:
     return "_" + out if out[:1].isdigit() else out
 
 
+@lru_cache(maxsize=4096)
 def label_name(name: str, strategy: Strategy) -> str:
-    """The Prometheus label name for an attribute key (UTF-8 strategies keep it as sent)."""
+    """The Prometheus label name for an attribute key (UTF-8 strategies keep it as sent);
+    cached: a sender repeats the same few keys on every point."""
     if not name or not strategy.escapes:
         return name
     out = _NOT_LABEL_CHAR.sub("_", name)

@@ -125,28 +125,34 @@ class _Resource:
         self.promoted = sorted((k, attrs[k]) for k in chosen)
 
 
-def _label_set(
+def _base(
     point_attrs: dict[str, str], res: _Resource, scope: dict[str, str], settings: OtlpSettings,
-    name: str, extra: tuple[str, str] | None = None, promote: bool = True,
-) -> Labels:
-    """Prometheus's merge order: the point's attributes (colliding sanitized names joined with
-    ';'), promoted resource attributes where the point has no such label, scope metadata, then
-    job and instance over anything else."""
+    promote: bool = True,
+) -> dict[str, str]:
+    """A data point's labels but its name, in Prometheus's merge order: the point's attributes
+    (colliding sanitized names joined with ';'), promoted resource attributes where the point
+    has no such label, scope metadata, then job and instance over anything else."""
     out: dict[str, str] = {}
+    strategy = settings.strategy
     for key in sorted(point_attrs):
-        final = label_name(key, settings.strategy)
+        final = label_name(key, strategy)
         out[final] = f"{out[final]};{point_attrs[key]}" if final in out else point_attrs[key]
     for key, value in res.promoted if promote else ():
-        out.setdefault(label_name(key, settings.strategy), value)
+        out.setdefault(label_name(key, strategy), value)
     out.update(scope)
     if res.job:
         out["job"] = res.job
     if res.instance is not None:
         out["instance"] = res.instance
+    return out
+
+
+def _named(base: dict[str, str], name: str, extra: tuple[str, str] | None = None) -> Labels:
+    d = dict(base)
     if extra is not None:
-        out[extra[0]] = extra[1]
-    out["__name__"] = name
-    return Labels(out)
+        d[extra[0]] = extra[1]
+    d["__name__"] = name
+    return Labels(d)
 
 
 def _scope_labels(scope_metrics: Any, settings: OtlpSettings) -> dict[str, str]:
@@ -251,7 +257,7 @@ def _value(p: Any) -> float:
 def _numbers(out: Translation, points: Any, res: _Resource, scope: dict[str, str], settings: OtlpSettings,
              name: str) -> None:
     for p in points:
-        labels = _label_set(_attrs(p.attributes), res, scope, settings, name)
+        labels = _named(_base(_attrs(p.attributes), res, scope, settings), name)
         t = p.time_unix_nano // 1_000_000
         out.add(labels, t, _value(p))
         _exemplars(out, labels, p.exemplars)
@@ -260,21 +266,20 @@ def _numbers(out: Translation, points: Any, res: _Resource, scope: dict[str, str
 def _histogram(out: Translation, points: Any, res: _Resource, scope: dict[str, str], settings: OtlpSettings,
                name: str) -> None:
     for p in points:
-        attrs = _attrs(p.attributes)
+        base = _base(_attrs(p.attributes), res, scope, settings)
         t = p.time_unix_nano // 1_000_000
         stale = bool(p.flags & _NO_RECORDED_VALUE)
         if p.HasField("sum"):
-            out.add(_label_set(attrs, res, scope, settings, name + "_sum"), t, STALE_NAN if stale else p.sum)
-        out.add(_label_set(attrs, res, scope, settings, name + "_count"), t,
-                STALE_NAN if stale else float(p.count))
+            out.add(_named(base, name + "_sum"), t, STALE_NAN if stale else p.sum)
+        out.add(_named(base, name + "_count"), t, STALE_NAN if stale else float(p.count))
         running = 0
         bounds: list[tuple[float, Labels]] = []
         for bound, n in zip(p.explicit_bounds, p.bucket_counts, strict=False):
             running += n
-            labels = _label_set(attrs, res, scope, settings, name + "_bucket", ("le", format_float(bound)))
+            labels = _named(base, name + "_bucket", ("le", format_float(bound)))
             out.add(labels, t, STALE_NAN if stale else float(running))
             bounds.append((bound, labels))
-        inf = _label_set(attrs, res, scope, settings, name + "_bucket", ("le", "+Inf"))
+        inf = _named(base, name + "_bucket", ("le", "+Inf"))
         out.add(inf, t, STALE_NAN if stale else float(p.count))
         bounds.append((float("inf"), inf))
         # each exemplar goes to the first bucket whose bound holds its value, as Prometheus does
@@ -289,14 +294,13 @@ def _histogram(out: Translation, points: Any, res: _Resource, scope: dict[str, s
 def _summary(out: Translation, points: Any, res: _Resource, scope: dict[str, str], settings: OtlpSettings,
              name: str) -> None:
     for p in points:
-        attrs = _attrs(p.attributes)
+        base = _base(_attrs(p.attributes), res, scope, settings)
         t = p.time_unix_nano // 1_000_000
         stale = bool(p.flags & _NO_RECORDED_VALUE)
-        out.add(_label_set(attrs, res, scope, settings, name + "_sum"), t, STALE_NAN if stale else p.sum)
-        out.add(_label_set(attrs, res, scope, settings, name + "_count"), t,
-                STALE_NAN if stale else float(p.count))
+        out.add(_named(base, name + "_sum"), t, STALE_NAN if stale else p.sum)
+        out.add(_named(base, name + "_count"), t, STALE_NAN if stale else float(p.count))
         for q in p.quantile_values:
-            labels = _label_set(attrs, res, scope, settings, name, ("quantile", format_float(q.quantile)))
+            labels = _named(base, name, ("quantile", format_float(q.quantile)))
             out.add(labels, t, STALE_NAN if stale else q.value)
 
 
@@ -333,7 +337,7 @@ def _target_info(
     if not others or (not res.job and res.instance is None):
         return
     shown = res.attrs if settings.keep_identifying_resource_attributes else others
-    labels = _label_set(shown, res, {}, settings, "target_info", promote=False)
+    labels = _named(_base(shown, res, {}, settings, promote=False), "target_info")
     step = max(settings.lookback_delta_ms // 2, 1)
     t = earliest
     while t < latest:
