@@ -78,14 +78,16 @@ def _sum(values: F64, ok: BOOL, rows: I64, gidx: I64, groups: int) -> tuple[F64,
     has = np.zeros((groups, values.shape[1]), dtype=np.bool_)
     if not live.shape[0]:
         return np.zeros((groups, values.shape[1])), has
-    sub = gidx[live]
-    present = ok[live]
+    # every row, in order: no copies
+    whole = live.shape[0] == values.shape[0] and bool((live[1:] > live[:-1]).all())
+    sub = gidx if whole else gidx[live]
+    present = ok if whole else ok[live]
     order = np.argsort(sub, kind="stable")
     size = np.bincount(sub, minlength=groups)
     used = np.flatnonzero(size)
     bounds = (np.cumsum(size) - size)[used]
     has[used] = np.logical_or.reduceat(present[order], bounds, axis=0)
-    out = grouped_sum(values[live], present, sub, groups, order)
+    out = grouped_sum(values if whole else values[live], present, sub, groups, order)
     return np.where(has, out, 0.0), has
 
 
