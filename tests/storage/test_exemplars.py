@@ -3,6 +3,8 @@ duplicates ignored and out-of-order exemplars refused as Prometheus's storage do
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from guardia.model import Labels, Matcher
@@ -62,3 +64,18 @@ def test_resize_keeps_the_newest_and_zero_turns_storage_off() -> None:
     assert traces(store) == {"api": ["t3", "t5"], "db": ["t4"]}
     store.resize(0)
     assert store.add(A, ex("t6", 6)) is False and traces(store) == {}
+
+
+def test_save_and_load_keep_order_and_survive_a_damaged_tail(tmp_path: Path) -> None:
+    store = ExemplarStore(10)
+    for i in range(4):
+        store.add(A if i % 2 else B, ex(f"t{i}", i, v=i * 0.5))
+    path = tmp_path / "exemplars.jsonl"
+    assert store.save(path) == 4
+    again = ExemplarStore(3)  # smaller: the oldest one does not fit
+    assert again.load(path) == 3
+    assert traces(again) == {"api": ["t1", "t3"], "db": ["t2"]}
+    with path.open("ab") as f:
+        f.write(b'[["broken"\n')
+    third = ExemplarStore(10)
+    assert third.load(path) == 4 and third.load(tmp_path / "missing") == 0

@@ -169,13 +169,16 @@ def test_otlp_exemplars_are_stored(tmp_path: Path) -> None:
         trace_id = format(span.get_span_context().trace_id, "032x")
     req = encode_metrics(reader.get_metrics_data())
     provider.shutdown()
+    q = {"query": "rpc_duration_milliseconds_bucket"}
     with serving(tmp_path, "global: {scrape_interval: 1h}\n") as s:
         r = s.http.post("/api/v1/otlp/v1/metrics", content=req.SerializeToString(),
                         headers={"Content-Type": "application/x-protobuf"})
         assert r.status_code == 200
-        q = {"query": "rpc_duration_milliseconds_bucket"}
         got = s.http.get("/api/v1/query_exemplars", params=q).json()
         [series] = got["data"]
         assert series["seriesLabels"]["le"] == "50" and series["seriesLabels"]["job"] == "api"
         assert series["exemplars"][0]["labels"]["trace_id"] == trace_id
         assert series["exemplars"][0]["value"] == "42"
+    # a clean restart keeps them
+    with serving(tmp_path, "global: {scrape_interval: 1h}\n") as s:
+        assert s.http.get("/api/v1/query_exemplars", params=q).json()["data"] == got["data"]

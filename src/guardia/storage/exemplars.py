@@ -8,16 +8,20 @@ chain through the ring (oldest → newest), so a query walks only the series tha
 
 As in Prometheus, an exemplar equal to the newest one of its series (same labels, value and
 time) is a duplicate and ignored, and one older than the newest of its series is out of order
-and refused (counted).  ``max_exemplars: 0`` turns storage off.  Exemplars live in memory only:
-a restart starts with an empty store (Prometheus replays them from its WAL).
+and refused (counted).  ``max_exemplars: 0`` turns storage off.  Exemplars live in memory;
+a clean shutdown writes them to a file (``save``) that the next start reads back (``load``),
+so a restart keeps them, but a crash loses them (Prometheus replays them from its WAL).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from guardia.model.labels import Labels
@@ -106,6 +110,38 @@ class ExemplarStore:
             if ex is not None and owner is not None:
                 out.append((owner, ex))
         return out
+
+    def save(self, path: Path) -> int:
+        """Write every stored exemplar, oldest first, to ``path`` (atomically); returns how many."""
+        with self._lock:
+            items = self._in_order()
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("wb") as f:
+            for series, ex in items:
+                f.write(orjson.dumps([list(series), list(ex.labels), ex.value, ex.timestamp_ms]) + b"\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        return len(items)
+
+    def load(self, path: Path) -> int:
+        """Read what ``save`` wrote; returns how many were stored.  A damaged line ends the
+        reading there (what was read stays): exemplars are worth keeping, not worth refusing
+        to start over."""
+        items: list[tuple[Labels, Exemplar]] = []
+        try:
+            with path.open("rb") as f:
+                for line in f:
+                    try:
+                        series, labels, value, ts = orjson.loads(line)
+                        ex = Exemplar(Labels.from_sorted(tuple(p) for p in labels), float(value), int(ts))
+                        items.append((Labels.from_sorted(tuple(p) for p in series), ex))
+                    except (orjson.JSONDecodeError, TypeError, ValueError):
+                        break
+        except FileNotFoundError:
+            return 0
+        items = items[len(items) - self._size:] if self._size else []  # the newest that fit
+        return len(items) - self.add_many(items)
 
     def add(self, series: Labels, exemplar: Exemplar) -> bool:
         """Store one exemplar; False for a duplicate of the series' newest.  Raises
