@@ -90,6 +90,10 @@ def test_sdk_exporter_pushes_and_guardia_answers(guardia: Serve) -> None:
     info = guardia.query_until('target_info{job="shop/checkout"}')
     assert info[0]["metric"]["host_name"] == "node-1"  # type: ignore[index]
     assert "service_name" not in info[0]["metric"]  # type: ignore[operator]
+    md = guardia.http.get("/api/v1/metadata").json()["data"]
+    assert md["http_server_requests_total"] == [{"type": "counter", "help": "", "unit": "{request}"}]
+    assert md["http_server_request_duration_milliseconds"][0]["type"] == "histogram"
+    assert md["queue_depth"][0]["type"] == "gauge"
     # the usual join: a series enriched with a resource attribute from target_info
     joined = guardia.query_until(
         "http_server_requests_total * on (job, instance) group_left (host_name) target_info")

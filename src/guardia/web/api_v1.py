@@ -14,7 +14,7 @@ import os
 import platform
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +79,8 @@ class ApiDeps:
     tsdb_status: TSDBStatusRetriever | None = None
     alertmanagers: AlertmanagerRetriever | None = None
     exemplars: ExemplarStore | None = None
+    # metadata of pushed metrics (OTLP): family name -> (type, help, unit)
+    pushed_metadata: Callable[[], Mapping[str, tuple[str, str, str]]] | None = None
     # cancel events of the queries running now, so shutdown can stop them promptly
     running: set[threading.Event] = field(default_factory=set)
 
@@ -429,19 +431,25 @@ async def metadata(deps: ApiDeps, params: Params) -> Response:
     per_metric = _int_param(params, "limit_per_metric")
     metric = params.get("metric") or ""
     out: dict[str, list[dict[str, str]]] = {}
+
+    def add(name: str, entry: dict[str, str]) -> None:
+        if metric and name != metric:
+            return
+        entries = out.get(name)
+        if entries is None:
+            if limit >= 0 and len(out) >= limit:
+                return
+            entries = out[name] = []
+        if entry not in entries and not (per_metric > 0 and len(entries) >= per_metric):
+            entries.append(entry)
+
     if deps.targets is not None:
         for t in deps.targets.active_targets():
             for name, md in t.metadata.items():
-                if metric and name != metric:
-                    continue
-                entries = out.get(name)
-                if entries is None:
-                    if limit >= 0 and len(out) >= limit:
-                        continue
-                    entries = out[name] = []
-                entry = {"type": md.type, "help": md.help, "unit": md.unit}
-                if entry not in entries and not (per_metric > 0 and len(entries) >= per_metric):
-                    entries.append(entry)
+                add(name, {"type": md.type, "help": md.help, "unit": md.unit})
+    if deps.pushed_metadata is not None:  # metrics pushed over OTLP
+        for name, (mtype, help_, unit) in sorted(deps.pushed_metadata().items()):
+            add(name, {"type": mtype, "help": help_, "unit": unit})
     return success(out)
 
 

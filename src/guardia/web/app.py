@@ -99,6 +99,7 @@ def create_app(deps: AppDeps) -> ASGIApp:
         receiver.exemplars = deps.exemplars
         routes.append(Route("/api/v1/write", receiver, methods=["POST"], name="/api/v1/write"))
         otlp = OtlpReceiver(deps.write_storage, deps.registry, deps.exemplars)
+        deps.api.pushed_metadata = lambda: otlp.metadata
         routes.append(Route(OTLP_PATH, otlp_endpoint(otlp, deps.otlp_settings), methods=["POST"],  # type: ignore[arg-type]
                             name=OTLP_PATH))
     routes.extend(home_routes(deps.api, deps.route_prefix, deps.alertmanager_configured))

@@ -32,6 +32,7 @@ from guardia.storage.remote.otlp_translate import OtlpSettings, Translation, tra
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 MAX_DECODED_BYTES = 64 * 1024 * 1024
+_METADATA_LIMIT = 100_000
 
 
 class OtlpDecodeError(ValueError):
@@ -145,6 +146,8 @@ class OtlpReceiver:
                  exemplars: ExemplarStore | None = None) -> None:
         self._storage = storage
         self._exemplars = exemplars
+        # family name -> (type, help, unit) of the metrics received, for /api/v1/metadata
+        self.metadata: dict[str, tuple[str, str, str]] = {}
         reg = registry if registry is not None else CollectorRegistry()
         self._samples = Counter("guardia_otlp_samples_received_total",
                                 "Samples stored from OTLP metrics requests.", registry=reg)
@@ -165,6 +168,9 @@ class OtlpReceiver:
             self._rejected.inc(tr.rejected_points)
         result.appended = self._append(tr)
         self._samples.inc(result.appended)
+        if len(self.metadata) + len(tr.metadata) > _METADATA_LIMIT:
+            self.metadata.clear()  # a sender churning names must not grow this without bound
+        self.metadata.update(tr.metadata)
         if self._exemplars is not None:
             self._exemplars.add_many((series, ex) for series, exs in tr.exemplars.items() for ex in exs)
         return result

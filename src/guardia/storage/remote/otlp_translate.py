@@ -62,6 +62,8 @@ class Translation:
     exemplars: dict[Labels, list[Exemplar]] = field(default_factory=dict)
     rejected_points: int = 0
     errors: list[str] = field(default_factory=list)
+    # family name -> (type, help, unit), what Prometheus keeps as the metric's metadata
+    metadata: dict[str, tuple[str, str, str]] = field(default_factory=dict)
 
     def add(self, labels: Labels, t: int, v: float) -> None:
         self.samples.setdefault(labels, []).append((t, v))
@@ -232,6 +234,7 @@ def translate(request: Any, settings: OtlpSettings) -> Translation:
                     out.rejected_points += len(points)
                     continue
                 name = metric_name(metric.name, metric.unit, kind, settings.strategy)
+                out.metadata[name] = (_PROM_TYPES[kind], metric.description, metric.unit)
                 if kind is Kind.HISTOGRAM:
                     _histogram(out, points, res, scope, settings, name)
                 elif kind is Kind.SUMMARY:
@@ -241,6 +244,12 @@ def translate(request: Any, settings: OtlpSettings) -> Translation:
         if earliest is not None:
             _target_info(out, res, settings, earliest // 1_000_000, latest // 1_000_000)
     return out
+
+
+_PROM_TYPES = {
+    Kind.GAUGE: "gauge", Kind.COUNTER: "counter", Kind.NON_MONOTONIC_SUM: "gauge",
+    Kind.HISTOGRAM: "histogram", Kind.EXPONENTIAL_HISTOGRAM: "histogram", Kind.SUMMARY: "summary",
+}
 
 
 def _value(p: Any) -> float:
