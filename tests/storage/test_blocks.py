@@ -111,14 +111,36 @@ def test_retention_by_size_deletes_oldest_blocks_first(open_db: Open) -> None:
     db.maintain()
     sizes = sorted((b.mint, b.size_bytes()) for b in db.blocks)
     assert len(sizes) >= 3
-    limit = sizes[-1][1] + sizes[-2][1] + 10
+    wal_size = db.wal_bytes()
+    assert wal_size > 0
+    limit = sizes[-1][1] + sizes[-2][1] + wal_size + 10
     db2_opts = opts(max_block_range_ms=R, retention_bytes=limit)
     db.close()
     db2 = open_db(db2_opts)
     rep = db2.maintain()
     assert {why for _, why in rep.deleted} == {"size"}
-    assert sum(b.size_bytes() for b in db2.blocks) <= limit
+    assert sum(b.size_bytes() for b in db2.blocks) + db2.wal_bytes() <= limit
     assert min(b.mint for b in db2.blocks) == sizes[-2][0]
+
+
+def test_retention_by_size_counts_the_wal_and_head(open_db: Open, tmp_path: Path) -> None:
+    """Blocks that fit the limit alone do not once the WAL (the head on disk) is counted, as
+    Prometheus counts ``--storage.tsdb.retention.size``."""
+    db = open_db(opts(max_block_range_ms=R))
+    scrape(db, 50, 0, 6 * R)
+    db.maintain()
+    sizes = sorted((b.mint, b.size_bytes()) for b in db.blocks)
+    wal_size = db.wal_bytes()
+    blocks_only = sum(sz for _, sz in sizes)
+    limit = blocks_only + wal_size - sizes[0][1] // 2  # blocks alone fit easily; with the WAL, not
+    assert blocks_only < limit
+    db.close()
+    db2 = open_db(opts(max_block_range_ms=R, retention_bytes=limit), tmp_path / "data")
+    assert db2.wal_bytes() == wal_size
+    rep = db2.maintain()
+    assert len(rep.deleted) == 1 and rep.deleted[0][1] == "size"
+    assert sorted((b.mint, b.size_bytes()) for b in db2.blocks) == sizes[1:]  # the oldest went
+    assert sum(b.size_bytes() for b in db2.blocks) + db2.wal_bytes() <= limit
 
 
 def test_snapshot_is_a_usable_copy_with_the_head(open_db: Open, tmp_path: Path) -> None:

@@ -69,7 +69,8 @@ def serve(
     retention_size: str = typer.Option(
         "0",
         "--storage.tsdb.retention.size",
-        help="Delete oldest blocks beyond this size (e.g. 10GB; 0 = off).",
+        help="Delete oldest blocks while blocks plus the WAL (the head on disk) pass this size "
+        "(e.g. 10GB; 0 = off).",
     ),
     wal_keep_size: str = typer.Option(
         "2GB",

@@ -539,9 +539,22 @@ class TSDB:
             doomed = b.path
         shutil.rmtree(doomed, ignore_errors=True)
 
+    def wal_bytes(self) -> int:
+        """Bytes of the WAL directory: segments and checkpoint, which is where the head lives
+        on disk (a checkpoint holds the head's compressed pages as they are)."""
+        total = 0
+        for f in (self.path / "wal").rglob("*"):
+            with contextlib.suppress(OSError):
+                if f.is_file():
+                    total += f.stat().st_size
+        return total
+
     def _retain(self, rep: MaintenanceReport) -> None:
+        """Time retention, then size retention over blocks plus the WAL and head, as Prometheus
+        counts ``--storage.tsdb.retention.size``: the oldest blocks go until all fits."""
         opts = self.options
-        for b, why in expired(self.blocks, opts.retention_ms, opts.retention_bytes):
+        head_bytes = self.wal_bytes() if opts.retention_bytes > 0 else 0
+        for b, why in expired(self.blocks, opts.retention_ms, opts.retention_bytes, head_bytes):
             self._delete_block(b)
             rep.deleted.append((b.ulid, why))
             (self.metrics.time_retentions if why == "time" else self.metrics.size_retentions).inc()
