@@ -208,7 +208,6 @@ class ScrapeLoop:
         err = ""
         result: IngestResult | None = None
         app = self.storage.appender()
-        self._follow_gc(app)
         try:
             body, ctype = await self.fetch()
             try:
@@ -217,6 +216,7 @@ class ScrapeLoop:
                 line = body.count(b"\n", 0, e.start) + 1
                 raise ScrapeError(f"line {line}: invalid UTF-8 in the exposition") from None
             openmetrics = choose_parser(ctype, self.cfg.fallback_scrape_protocol)
+            self._follow_gc(app)  # after the fetch: from here to the commit nothing awaits
             result = self.ingester.ingest(text, openmetrics, app, ts)
         except ScrapeError as e:
             err = str(e)
@@ -225,6 +225,7 @@ class ScrapeLoop:
             err = f"internal error: {type(e).__name__}: {e}"
         duration = time.time() - t0
         added = 0
+        self._follow_gc(app)
         if result is not None:
             app.append_batch(result.refs, ts, result.values)
             for ref, t, v in result.timestamped:

@@ -19,6 +19,7 @@ import logging
 import os
 import shutil
 import threading
+import weakref
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +113,8 @@ class TSDB:
         self.ref_epoch = 0
         self._gc_map: I64 = np.zeros(0, dtype=np.int64)
         self._gc_floor = 0
+        # appenders holding refs or samples: GC waits until none is (next ``maintain``)
+        self._active_appenders: weakref.WeakSet[TSDBAppender] = weakref.WeakSet()
 
     @classmethod
     def open(
@@ -280,6 +283,8 @@ class TSDB:
         lock held); returns how many.  The WAL gets the drop as a record before any ref of the
         new numbering, so replay drops and renumbers the same way at the same point."""
         h = self.head
+        if len(self._active_appenders):
+            return 0  # refs in use: the next maintain tries again
         dead = h.dead_series(self._gc_floor)
         if not dead.size or self._wal is None:
             self._gc_floor = h.num_series
@@ -407,6 +412,7 @@ class TSDB:
                 self.head.merge_spans()
             self._cut_head(rep)
             with self._lock:
+                self._collect_garbage()
                 self._compact(rep)
                 self._retain(rep)
                 self._update_gauges()
@@ -438,11 +444,12 @@ class TSDB:
                     self.blocks.sort(key=lambda b: b.mint)
                     rep.blocks_cut.append(path.name)
                 h.truncate(end)
-                self._collect_garbage()
                 self._head_cuts += 1
                 self.metrics.head_truncations.inc()
             cut = True
         if cut:
+            with self._lock:
+                self._collect_garbage()  # before the checkpoint: it carries only live series
             self.checkpoint()
 
     def checkpoint(self) -> None:
@@ -634,19 +641,32 @@ class TSDBAppender:
 
     def __init__(self, db: TSDB) -> None:
         self._db = db
-        # the GC epoch this appender's refs belong to (``TSDB.ref_epoch``); a ref handed out in
-        # a later one while this appender is open makes its commit refuse rather than mix them
+        # the GC epoch this appender's refs belong to (``TSDB.ref_epoch``).  Once it hands out a
+        # ref or queues a sample it is *active* and the store defers GC until it commits or
+        # rolls back; a GC before that moves it to the new epoch (refs the caller kept from
+        # earlier appenders are translated at commit, one GC back at most).
         self.ref_epoch = db.ref_epoch
         self._mixed = False
+        self._active = False
         self._chunks: list[tuple[I64, int | I64, F64]] = []
         self._one_r: list[int] = []
         self._one_t: list[int] = []
         self._one_v: list[float] = []
 
+    def _activate(self) -> None:
+        if not self._active:
+            self._db._active_appenders.add(self)
+            self._active = True
+
     def ref(self, labels: Labels) -> SeriesRef:
+        was_active = self._active
+        self._activate()
         ref, epoch = self._db._ref_at(labels)
         if epoch != self.ref_epoch:
-            self._mixed = True
+            if was_active:
+                self._mixed = True  # cannot happen while GC waits for active appenders
+            else:
+                self.ref_epoch = epoch
         return ref
 
     def translate(self, refs: I64, epoch: int) -> I64 | None:
@@ -659,6 +679,7 @@ class TSDBAppender:
         return self._db.translate_refs(refs, epoch)
 
     def append(self, ref: SeriesRef | Labels, t: int, v: float) -> None:
+        self._activate()
         r = self.ref(ref) if isinstance(ref, Labels) else int(ref)
         if r < 0 or (self._db.ref_epoch == self.ref_epoch and r >= self._db.head.num_series):
             raise AppendError(f"unknown series ref {r}: get refs from Appender.ref(labels)")
@@ -679,6 +700,7 @@ class TSDBAppender:
         if r.size and (int(r.min()) < 0 or (self._db.ref_epoch == self.ref_epoch
                                               and int(r.max()) >= self._db.head.num_series)):
             raise AppendError("append_batch got an unknown series ref: get refs from Appender.ref(labels)")
+        self._activate()
         self._flush_singles()
         self._chunks.append((r, int(t), v))
 
@@ -714,6 +736,9 @@ class TSDBAppender:
 
     def rollback(self) -> None:
         self._mixed = False
+        if self._active:
+            self._db._active_appenders.discard(self)
+            self._active = False
         self.ref_epoch = self._db.ref_epoch
         self._chunks = []
         self._one_r = []
