@@ -160,11 +160,14 @@ class _Server(uvicorn.Server):
         yield
 
 
-def open_storage(opts: ServeOptions, registry: CollectorRegistry) -> TSDB:
-    """The embedded TSDB at ``--storage.tsdb.path`` with the retention flags applied."""
+def open_storage(opts: ServeOptions, registry: CollectorRegistry, ooo_window_ms: int = 0) -> TSDB:
+    """The embedded TSDB at ``--storage.tsdb.path`` with the retention flags applied, and the
+    config's out-of-order window (known before the WAL replays, so late samples it accepted
+    are accepted again)."""
     from guardia.storage.tsdb import TSDB, TSDBOptions
     options = TSDBOptions(retention_ms=opts.retention_time_ms, retention_bytes=opts.retention_size,
-                          wal_keep_for_remote_bytes=opts.wal_keep_for_remote_bytes)
+                          wal_keep_for_remote_bytes=opts.wal_keep_for_remote_bytes,
+                          out_of_order_time_window_ms=ooo_window_ms)
     return TSDB.open(opts.storage_path, options, registry)
 
 
@@ -456,6 +459,10 @@ class GuardiaProcess:
         self.reloaders.append(Reloader("scrape", lambda c: self.scrape.apply_config(c.prometheus)))
         data = Path(opts.storage_path)
         tsdb = self.storage if isinstance(self.storage, TSDB) else None
+        if tsdb is not None:
+            store = tsdb
+            self.reloaders.append(Reloader("tsdb", lambda c: store.set_out_of_order_window(
+                int(c.prometheus.storage.tsdb.out_of_order_time_window))))
         self.remote_write = RemoteWriteStorage(
             data / "wal", data / "remote_write", self.registry, metadata=self._scraped_metadata,
             highest_appended_ms=(lambda: max(0, tsdb.head.maxt)) if tsdb is not None else None,
@@ -719,7 +726,8 @@ class GuardiaProcess:
         from guardia.web.ui.pages.logs import ui_pages as logs_pages
         if self.config_path:
             cfg = load_config(self.config_path)  # ConfigError here: refuse to start, touch nothing
-            self.storage = await asyncio.to_thread(open_storage, opts, self.registry)
+            self.storage = await asyncio.to_thread(open_storage, opts, self.registry,
+                                                   int(cfg.prometheus.storage.tsdb.out_of_order_time_window))
         else:
             # the store first: its lock stops a second guardia on the same directory before it
             # overwrites anything there (such as the rendered quickstart config)

@@ -14,6 +14,7 @@ retention.  It runs under the lock (appends wait while a block is written).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import logging
 import os
@@ -545,6 +546,13 @@ class TSDB:
         except OSError:
             doomed = b.path
         shutil.rmtree(doomed, ignore_errors=True)
+
+    def set_out_of_order_window(self, ms: int) -> None:
+        """``storage.tsdb.out_of_order_time_window`` from a (re)loaded config: samples up to
+        ``ms`` older than their series' newest are accepted from now on."""
+        with self._lock:
+            self.options = dataclasses.replace(self.options, out_of_order_time_window_ms=ms)
+            self.head.ooo_window = ms
 
     def wal_bytes(self) -> int:
         """Bytes of the WAL directory: segments and checkpoint, which is where the head lives
