@@ -88,7 +88,8 @@ async def test_a_reload_is_one_loop_over_the_registered_reloaders(tmp_path: Path
     await proc.start()
     try:
         assert [r.name for r in proc.reloaders] == [
-            "web_config", "exemplars", "scrape", "tsdb", "remote_write", "alertmanager", "notifier", "remote_query",
+            "web_config", "exemplars", "scrape", "tsdb", "remote_write", "alertmanager", "notifier",
+            "remote_query",
             "rules", "probes", "slos", "checks", "audit", "reports", "logs", "log_rules", "dashboards"]
         seen: list[Config] = []
         proc.reloaders.append(Reloader("probe-like", seen.append))
