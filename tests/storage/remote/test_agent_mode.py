@@ -7,20 +7,9 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.storage.remote.peers import SRC, Proc, flush_victoria, free_port, guardia, victoria
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Proc]]:
-    made: list[Proc] = []
-    yield made
-    for p in reversed(made):
-        p.stop()
 
 
 def test_an_agent_forwards_and_keeps_nothing_else(tmp_path: Path, procs: list[Proc]) -> None:

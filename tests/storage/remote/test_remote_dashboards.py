@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,14 +36,6 @@ def _dashboard() -> dict[str, object]:
              "targets": [{"refId": "A", "expr": "sum(site_temperature_celsius)", "instant": True}]},
         ],
     }
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Proc]]:
-    made: list[Proc] = []
-    yield made
-    for p in reversed(made):
-        p.stop()
 
 
 def test_a_dashboard_reads_a_remote_engine_named_by_its_datasource(tmp_path: Path, procs: list[Proc]) -> None:

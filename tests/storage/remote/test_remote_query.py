@@ -5,7 +5,6 @@ Prometheus through remote read and evaluated by guardia's engine."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +34,6 @@ GROUP = """
       - record: {name}:up:count
         expr: count by (job) (up{{job="guardia"}})
 """
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Proc]]:
-    made: list[Proc] = []
-    yield made
-    for p in reversed(made):
-        p.stop()
 
 
 def _setup(tmp: Path, receiver: Proc, source: str) -> Proc:

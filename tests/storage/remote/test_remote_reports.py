@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +30,6 @@ reports:
       service: shop
       source: {source}
 """
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Proc]]:
-    made: list[Proc] = []
-    yield made
-    for p in reversed(made):
-        p.stop()
 
 
 def _figures(doc: dict[str, Any]) -> dict[tuple[str, str], Any]:

@@ -5,7 +5,6 @@ SLO reading guardia's own store is rejected (no such series here)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,14 +44,6 @@ slos:
         errors: http_requests_total{{job="shop",code=~"5.."}}
         total: http_requests_total{{job="shop"}}
 """
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Proc]]:
-    made: list[Proc] = []
-    yield made
-    for p in reversed(made):
-        p.stop()
 
 
 def _slo(g: Proc, name: str) -> dict[str, Any]:

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.storage.remote.peers import Proc, flush_victoria, free_port, guardia, prometheus_receiver, victoria
 
@@ -116,14 +114,6 @@ def _wait_for_sample_at(p: Proc, t: float, timeout: float = 30) -> None:
             return
         time.sleep(0.3)
     raise AssertionError(f"{p.name} did not receive guardia's samples up to {t} in {timeout} s")
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Proc]]:
-    made: list[Proc] = []
-    yield made
-    for p in reversed(made):
-        p.stop()
 
 
 def test_receivers_hold_and_answer_what_guardia_holds(tmp_path: Path, procs: list[Proc]) -> None:

@@ -7,7 +7,6 @@ sender falls back to 1.0 without losing a sample."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,14 +41,6 @@ remote_write:
 def _metric(g: Proc, name: str, remote: str) -> float:
     res = g.query(f'{name}{{remote_name="{remote}"}}', time.time())["result"]
     return float(res[0]["value"][1]) if res else 0.0
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Proc]]:
-    made: list[Proc] = []
-    yield made
-    for p in reversed(made):
-        p.stop()
 
 
 def test_guardia_sends_2_0_to_a_receiver_that_takes_it(tmp_path: Path, procs: list[Proc]) -> None:
