@@ -199,3 +199,26 @@ def test_remote_write_wal_reader_follows_the_renumbering(tmp_path: Path) -> None
     assert not [r for r in recs if isinstance(r, wal.Corruption)]
     assert any(r[0] == wal.REC_GC for r in recs if not isinstance(r, wal.Corruption))
     db.close()
+
+
+def test_pin_tells_a_cache_holder_which_numbering_and_holds_gc_off(tmp_path: Path) -> None:
+    """An appender made before a GC (a scrape's, during the fetch) reads the new epoch from
+    ``pin``, and once pinned GC waits for its commit or rollback."""
+    db = TSDB.open(tmp_path / "d", OPTS)
+    churn = Churn()
+    churn.run(db, 50)
+    early = db.appender()
+    before = early.ref_epoch
+    with db.read_lock:
+        db.head.truncate(churn.t - 5 * MIN)
+        assert db._collect_garbage() > 0  # not pinned yet: GC goes ahead
+    assert early.pin() == before + 1 == db.ref_epoch
+    churn.run(db, 50)  # scrapes, cuts and maintenance while it is pinned
+    with db.read_lock:
+        db.head.truncate(churn.t - 5 * MIN)
+        assert db._collect_garbage() == 0  # pinned: waits
+    early.rollback()
+    with db.read_lock:
+        assert db._collect_garbage() > 0
+    db.close()
+

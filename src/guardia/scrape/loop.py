@@ -286,7 +286,8 @@ class ScrapeLoop:
     def _follow_gc(self, app: object) -> None:
         """After a series GC of the store (its refs renumbered), drop the cached refs and carry
         the last scrape's over to the new numbering (staleness markers need them)."""
-        epoch = getattr(app, "ref_epoch", 0)
+        pin = getattr(app, "pin", None)
+        epoch = pin() if pin is not None else getattr(app, "ref_epoch", 0)
         if epoch == self._ref_epoch:
             return
         translate = getattr(app, "translate", None)
@@ -316,10 +317,12 @@ class ScrapeLoop:
         if not refs.size:
             return
         app = self.storage.appender()
-        if getattr(app, "ref_epoch", 0) != self._ref_epoch:
-            self._follow_gc(app)
+        before = self._ref_epoch
+        self._follow_gc(app)
+        if self._ref_epoch != before:
             refs = self._prev_refs
             if not refs.size:
+                app.rollback()
                 return
         app.append_batch(refs, ts, np.full(refs.size, STALE_NAN))
         app.commit()

@@ -165,7 +165,8 @@ class WriteReceiver:
     def ingest(self, payload: bytes) -> int:
         """Decode and append one decompressed WriteRequest; return samples appended."""
         app = self._storage.appender()
-        epoch = getattr(app, "ref_epoch", 0)
+        pin = getattr(app, "pin", None)  # GC waits from here to the commit; see TSDBAppender.pin
+        epoch = pin() if pin is not None else getattr(app, "ref_epoch", 0)
         if epoch != self._cache_epoch:
             # the store's series GC renumbered its refs: the cached ones mean nothing now
             self._cache.clear()
@@ -175,6 +176,7 @@ class WriteReceiver:
             new_labels = [decode_labels(k) for k in dec.new_keys]
         except RemoteWriteError:
             self._bad.inc()
+            app.rollback()  # pinned: let GC go now, not when the appender is collected
             raise
         if dec.skipped_histograms:
             self._histograms.inc(dec.skipped_histograms)

@@ -666,6 +666,22 @@ class TSDBAppender:
             self._db._active_appenders.add(self)
             self._active = True
 
+    def pin(self) -> int:
+        """Hold GC off from now to the commit, and return the epoch this appender's refs
+        belong to.
+
+        A caller with refs cached from earlier appenders (a scrape loop, the remote-write
+        receiver) calls this right before using them and compares the epoch with its cache's.
+        Reading ``ref_epoch`` alone is not enough: until the appender is active a GC (in the
+        maintenance thread) may run, and the first ``ref`` then moves the appender to the new
+        numbering while the caller's cached refs are still in the old one."""
+        with self._db._lock:
+            if not self._active:
+                self._db._active_appenders.add(self)
+                self._active = True
+                self.ref_epoch = self._db.ref_epoch
+            return self.ref_epoch
+
     def ref(self, labels: Labels) -> SeriesRef:
         was_active = self._active
         self._activate()
