@@ -121,6 +121,19 @@ def _rate_block(
         np.minimum(idx, hi, out=idx)
         result += lost[hi]
         result -= lost[idx]
+    extrapolate(result, first_v, first_t, last_t, c, start, end, range_ms, is_counter, is_rate)
+
+
+def extrapolate(
+    result: F64, first_v: F64, first_t: F64, last_t: F64, count: I64, start: F64 | float,
+    end: F64 | float, range_ms: int, is_counter: bool, is_rate: bool,
+) -> None:
+    """Prometheus's ``extrapolatedRate`` from each window's raw increase (``result``, scaled
+    in place), first value, first and last sample times (ms, as floats) and sample count.
+
+    ``first_t``, ``last_t`` and ``count`` are used as scratch buffers and overwritten.  One
+    body for the engine and for the reports' per-interval cells, so their figures agree to
+    the last bit."""
     with np.errstate(all="ignore"):
         # Durations in seconds: sampled span, gaps to the window start and end.
         sampled = np.subtract(last_t, first_t)
@@ -129,9 +142,9 @@ def _rate_block(
         dur_start *= 1e-3
         dur_end = np.subtract(end, last_t, out=last_t)
         dur_end *= 1e-3
-        c -= 1
-        np.maximum(c, 1, out=c)
-        half = np.divide(sampled, c)
+        count -= 1
+        np.maximum(count, 1, out=count)
+        half = np.divide(sampled, count)
         threshold = np.multiply(half, 1.1)
         far_start = dur_start >= threshold
         far_end = dur_end >= threshold

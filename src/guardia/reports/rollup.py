@@ -25,6 +25,7 @@ import numpy.typing as npt
 
 from guardia.model import Labels
 from guardia.model.samples import stale_mask
+from guardia.promql.rangefuncs import extrapolate
 from guardia.promql.windows import filter_flat, row_blocks
 from guardia.storage.interface import SeriesSet
 
@@ -257,39 +258,14 @@ def extrapolated_rate(first_v: F64, first_t: I64, last_v: F64, last_t: I64, coun
                       start: F64 | float, end: F64 | float, range_ms: int) -> tuple[F64, BOOL]:
     """Prometheus's ``extrapolatedRate`` for a counter's ``rate()``, from a window's first and
     last sample, its sample count and what resets lost in it; the operations in the order
-    ``guardia.promql.rangefuncs`` does them, so the figures agree to the last bits."""
+    ``guardia.promql.rangefuncs`` does them (its own ``extrapolate``), so the figures agree
+    to the last bits."""
     ok = count >= 2
     result = last_v - first_v
     result += lost
-    with np.errstate(all="ignore"):
-        ft = first_t.astype(np.float64)
-        lt = last_t.astype(np.float64)
-        sampled = lt - ft
-        sampled *= 1e-3
-        dur_start = np.subtract(ft, start, out=ft)
-        dur_start *= 1e-3
-        dur_end = np.subtract(end, lt, out=lt)
-        dur_end *= 1e-3
-        half = sampled / np.maximum(count - 1, 1)
-        threshold = half * 1.1
-        far_start = dur_start >= threshold
-        far_end = dur_end >= threshold
-        half *= 0.5
-        np.copyto(dur_start, half, where=far_start)
-        to_zero = np.divide(first_v, result, out=threshold)
-        to_zero *= sampled
-        use_zero = result > 0
-        use_zero &= first_v >= 0
-        use_zero &= to_zero < dur_start
-        np.copyto(dur_start, to_zero, where=use_zero)
-        np.copyto(dur_end, half, where=far_end)
-        dur_start += dur_end
-        dur_start += sampled
-        dur_start /= sampled
-        dur_start /= range_ms / 1000.0
-        result *= dur_start
-        rate: F64 = result
-    return rate, ok
+    extrapolate(result, first_v, first_t.astype(np.float64), last_t.astype(np.float64),
+                count.astype(np.int64), start, end, range_ms, is_counter=True, is_rate=True)
+    return result, ok
 
 
 def window_rate(cc: Cells, start: int, end: int) -> tuple[F64, BOOL] | None:
