@@ -134,7 +134,7 @@ def test_otlp_json_body_with_nested_and_typed_attributes(served) -> None:
     [
         (b"{", "application/json", 400, "not JSON"),
         (b'{"resourceLogs": [{"scopeLogs": 5}]}', "application/json", 400, "ExportLogsServiceRequest"),
-        (b"\x0a\xff", "application/x-protobuf", 400, "truncated"),
+        (b"\x0a\xff", "application/x-protobuf", 400, "not a protobuf ExportLogsServiceRequest"),
         (b"x", "text/plain", 415, "application/x-protobuf"),
     ],
 )

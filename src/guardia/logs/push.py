@@ -185,7 +185,6 @@ def _fields(buf: bytes, pos: int = 0, end: int | None = None) -> list[tuple[int,
     return out
 
 
-protobuf_fields = _fields  # the OTLP decoder walks its messages with the same reader
 
 
 def decode_protobuf(raw: bytes) -> list[PushStream]:

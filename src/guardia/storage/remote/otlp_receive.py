@@ -11,7 +11,6 @@ as rejected data points with a reason each.
 
 from __future__ import annotations
 
-import base64
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +24,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (  # ty
 )
 from prometheus_client import CollectorRegistry, Counter
 
+from guardia.model.otlp_values import hex_ids_to_base64
 from guardia.storage.exemplars import ExemplarStore
 from guardia.storage.interface import AppendError, Storage
 from guardia.storage.remote.otlp_translate import OtlpSettings, Translation, translate
@@ -76,7 +76,7 @@ def decode(body: bytes, content_type: str, content_encoding: str) -> Any:
     if not isinstance(doc, dict):
         raise OtlpDecodeError("invalid JSON: an ExportMetricsServiceRequest is an object")
     try:
-        _hex_ids_to_base64(doc)
+        hex_ids_to_base64(doc)
         json_format.ParseDict(doc, req, ignore_unknown_fields=True)
     except (json_format.ParseError, ValueError, TypeError) as e:
         raise OtlpDecodeError(f"invalid ExportMetricsServiceRequest: {e}") from None
@@ -95,25 +95,6 @@ def _gunzip(body: bytes) -> bytes:
     if not d.eof:
         raise OtlpDecodeError("gzip: unexpected EOF")
     return out
-
-
-_ID_KEYS = ("traceId", "spanId", "trace_id", "span_id")
-
-
-def _hex_ids_to_base64(node: Any) -> None:
-    """OTLP/JSON writes trace and span ids in hex where protobuf's JSON mapping has base64."""
-    if isinstance(node, dict):
-        for k, v in node.items():
-            if k in _ID_KEYS and isinstance(v, str):
-                try:
-                    node[k] = base64.b64encode(bytes.fromhex(v)).decode()
-                except ValueError:
-                    raise ValueError(f"{k} {v!r} is not hex") from None
-            else:
-                _hex_ids_to_base64(v)
-    elif isinstance(node, list):
-        for v in node:
-            _hex_ids_to_base64(v)
 
 
 def encode_response(rejected: int, message: str, content_type: str) -> bytes:

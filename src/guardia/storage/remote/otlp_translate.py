@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from guardia.model.labels import Labels
+from guardia.model.otlp_values import plain_value
 from guardia.model.samples import STALE_NAN
 from guardia.storage.exemplars import Exemplar
 from guardia.storage.remote.otlp_names import Kind, Strategy, format_float, label_name, metric_name
@@ -88,22 +89,14 @@ def attribute_text(value: Any) -> str:
         return format_float(value.double_value)
     if kind == "bytes_value":
         return base64.b64encode(value.bytes_value).decode()
-    return json.dumps(_plain(value), separators=(",", ":"))
+    return json.dumps(plain_value(value), separators=(",", ":"), default=_bytes_as_base64)
 
 
-def _plain(value: Any) -> Any:
-    kind = value.WhichOneof("value")
-    if kind == "array_value":
-        return [_plain(v) for v in value.array_value.values]
-    if kind == "kvlist_value":
-        return {kv.key: _plain(kv.value) for kv in value.kvlist_value.values}
-    if kind == "double_value":
-        return value.double_value
-    if kind == "int_value":
-        return value.int_value
-    if kind == "bool_value":
-        return value.bool_value
-    return attribute_text(value)
+def _bytes_as_base64(v: Any) -> str:
+    if isinstance(v, bytes):
+        return base64.b64encode(v).decode()
+    raise TypeError(f"{type(v).__name__} is not an AnyValue")
+
 
 
 def _attrs(kvs: Iterable[Any]) -> dict[str, str]:
