@@ -17,9 +17,9 @@ def main(
                                        dir_okay=False, readable=True),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only print failures and the totals."),
 ) -> None:
-    """Print passed/failed/skipped per file and in total; exit 1 on any failure."""
+    """Print passed/failed per file and in total; exit 1 on any failure."""
     runner = ScriptRunner()
-    total = [0, 0, 0]
+    total = [0, 0]
     broken = False
     for f in files:
         try:
@@ -33,15 +33,11 @@ def main(
             for line in fl.diff.splitlines():
                 typer.echo(f"    {line}")
         if not quiet or rep.failed:
-            typer.echo(f"{f}: {rep.passed} passed, {rep.failed} failed, {rep.skipped} skipped")
+            typer.echo(f"{f}: {rep.passed} passed, {rep.failed} failed")
         total[0] += rep.passed
         total[1] += rep.failed
-        total[2] += rep.skipped
-    in_scope = total[0] + total[1]
-    share = 100.0 * total[0] / in_scope if in_scope else 100.0
-    typer.echo(
-        f"total: {total[0]} passed, {total[1]} failed, {total[2]} skipped (out of scope); "
-        f"{share:.1f}% of in-scope evals pass"
-    )
+    evals = total[0] + total[1]
+    share = 100.0 * total[0] / evals if evals else 100.0
+    typer.echo(f"total: {total[0]} passed, {total[1]} failed; {share:.1f}% of evals pass")
     if total[1] or broken:
         raise typer.Exit(1)

@@ -29,22 +29,28 @@ def merge_duplicates(vec: Vector) -> Vector:
     labels: list[Labels] = []
     values = np.zeros((len(groups), vec.n_steps))
     present = np.zeros((len(groups), vec.n_steps), dtype=bool)
+    hists = np.full((len(groups), vec.n_steps), None, dtype=object) if vec.hists is not None else None
     for g, (ls, rows) in enumerate(groups.items()):
         labels.append(ls)
         if len(rows) == 1:
             values[g] = vec.values[rows[0]]
             present[g] = vec.present[rows[0]]
+            if hists is not None and vec.hists is not None:
+                hists[g] = vec.hists[rows[0]]
             continue
         p = vec.present[rows]
         if (p.sum(axis=0) > 1).any():
             raise ExecutionError(DUP_MSG)
         present[g] = p.any(axis=0)
+        if hists is not None and vec.hists is not None:
+            for r in rows:
+                hists[g] = np.where(vec.present[r], vec.hists[r], hists[g])
         values[g] = np.where(p, vec.values[rows], 0.0).sum(axis=0)
         # NaN values where present must survive the sum of zeros elsewhere.
         nan_rows = p & np.isnan(vec.values[rows])
         if nan_rows.any():
             values[g][nan_rows.any(axis=0)] = np.nan
-    return Vector(labels, values, present)
+    return Vector(labels, values, present, hists=hists)
 
 
 def drop_name(labels: list[Labels]) -> list[Labels]:

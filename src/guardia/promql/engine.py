@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from guardia.model import Labels
+from guardia.model.histogram import FloatHistogram
 from guardia.promql import plan
 from guardia.promql.context import EvalContext, SplitSteps
 from guardia.promql.errors import BadDataError, PromQLError
@@ -21,7 +22,7 @@ from guardia.promql.evaluator import Evaluator
 from guardia.promql.memo import Memo
 from guardia.promql.parse import parse
 from guardia.promql.reads import reads
-from guardia.promql.values import RangeVector, Scalar, String, Vector
+from guardia.promql.values import RangeVector, Scalar, String, Vector, not_none
 from guardia.storage.interface import Queryable, Series
 
 
@@ -44,6 +45,8 @@ class Sample:
     labels: Labels
     t: int
     v: float
+    # A native histogram point (``v`` is then meaningless), or None for a float.
+    h: FloatHistogram | None = None
 
 
 @dataclass(slots=True)
@@ -149,24 +152,28 @@ class Engine:
         series = []
         for ls in sorted(parts):
             segs = parts[ls]
+            hs = None
+            if any(s[2] is not None for s in segs):
+                hs = np.concatenate([s[2] if s[2] is not None else np.full(len(s[0]), None, dtype=object)
+                                     for s in segs])
             if len(segs) == 1:
-                series.append(Series(ls, segs[0][0].copy(), segs[0][1].copy()))
+                series.append(Series(ls, segs[0][0].copy(), segs[0][1].copy(), hs))
             else:
                 series.append(
-                    Series(ls, np.concatenate([s[0] for s in segs]), np.concatenate([s[1] for s in segs]))
+                    Series(ls, np.concatenate([s[0] for s in segs]), np.concatenate([s[1] for s in segs]), hs)
                 )
         return QueryResult("matrix", series, list(ctx.warnings), list(ctx.infos), ctx.total_samples)
 
     def _range_parts(
         self, ctx: EvalContext, node: plan.Node
-    ) -> dict[Labels, list[tuple[np.ndarray, np.ndarray]]]:
+    ) -> dict[Labels, list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]]:
         """Each result series' (steps, values) pieces, one per chunk of steps it has points in."""
         steps = ctx.steps()
         # Long ranges are evaluated in chunks of steps so (series x steps) arrays stay
         # bounded; every PromQL operation is local to a step, so chunks are independent.
         # A chunk whose selectors would read more raw samples than ``max_chunk_raw_samples``
         # is split in halves and retried, so memory follows the data, not the range.
-        parts: dict[Labels, list[tuple[np.ndarray, np.ndarray]]] = {}
+        parts: dict[Labels, list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]] = {}
         size = self.options.max_chunk_steps
         todo = [(c0, min(c0 + size, len(steps))) for c0 in range(0, len(steps), size)][::-1]
         while todo:
@@ -182,12 +189,15 @@ class Engine:
                 todo.extend([(mid, b), (a, mid)])
                 continue
             if isinstance(val, Scalar):
-                parts.setdefault(Labels(), []).append((ts, val.values))
+                parts.setdefault(Labels(), []).append((ts, val.values, None))
             elif isinstance(val, Vector):
                 for i, ls in enumerate(val.labels):
                     m = val.present[i]
                     if m.any():
-                        parts.setdefault(ls, []).append((ts[m], val.values[i][m]))
+                        h = val.hists[i][m] if val.hists is not None else None
+                        if h is not None and not not_none(h).any():
+                            h = None
+                        parts.setdefault(ls, []).append((ts[m], val.values[i][m], h))
             else:
                 raise PromQLError("range query produced neither vector nor scalar")
         return parts
@@ -199,8 +209,9 @@ class Engine:
         if isinstance(val, String):
             return QueryResult("string", (t, val.value), w, i, ctx.total_samples)
         if isinstance(val, Vector):
+            hs = val.hists
             out = [
-                Sample(val.labels[r], t, float(val.values[r, 0]))
+                Sample(val.labels[r], t, float(val.values[r, 0]), None if hs is None else hs[r, 0])
                 for r in range(len(val.labels))
                 if val.present[r, 0]
             ]
@@ -210,7 +221,10 @@ class Engine:
             for j, ls in enumerate(val.labels):
                 lo, hi = int(val.lo[j, 0]), int(val.hi[j, 0])
                 if hi > lo:
-                    series.append(Series(ls, val.t[lo:hi].copy(), val.v[lo:hi].copy()))
+                    h = val.h[lo:hi].copy() if val.h is not None else None
+                    if h is not None and not not_none(h).any():
+                        h = None
+                    series.append(Series(ls, val.t[lo:hi].copy(), val.v[lo:hi].copy(), h))
             return QueryResult("matrix", series, w, i, ctx.total_samples)
         raise PromQLError(f"unexpected result {type(val).__name__}")
 

@@ -52,7 +52,11 @@ class Evaluator:
             if isinstance(val, Scalar):
                 return Scalar(-val.values)
             if isinstance(val, Vector):
-                return merge_duplicates(Vector(drop_name(val.labels), -val.values, val.present))
+                hists = None
+                if val.hists is not None:
+                    hists = np.empty(val.hists.shape, dtype=object)
+                    hists[:] = [[None if h is None else h.copy().mul(-1) for h in row] for row in val.hists]
+                return merge_duplicates(Vector(drop_name(val.labels), -val.values, val.present, hists=hists))
             raise ExecutionError(
                 "unary expression only allowed on expressions of type scalar or instant vector"
             )
@@ -65,6 +69,12 @@ class Evaluator:
         raise ExecutionError(f"cannot evaluate {node!r}")
 
     def eval_vector(self, node: plan.Node, ts: I64) -> Vector:
+        """An instant vector's float points: histogram points are dropped, so a handler
+        that knows nothing of native histograms never sees one (``eval_vector_h`` keeps
+        them)."""
+        return self.eval_vector_h(node, ts).floats()[0]
+
+    def eval_vector_h(self, node: plan.Node, ts: I64) -> Vector:
         val = self.eval(node, ts)
         if not isinstance(val, Vector):
             raise ExecutionError(f"expected instant vector, got {type(val).__name__.lower()}")
@@ -87,6 +97,10 @@ class Evaluator:
         return val
 
     def eval_range(self, node: plan.Node, ts: I64) -> RangeVector:
+        """A range vector's float samples (``eval_range_h`` keeps histogram samples)."""
+        return selectors.floats_of(self.eval_range_h(node, ts))[0]
+
+    def eval_range_h(self, node: plan.Node, ts: I64) -> RangeVector:
         val = self.eval(node, ts)
         if not isinstance(val, RangeVector):
             raise ExecutionError(f"expected range vector, got {type(val).__name__.lower()}")

@@ -1,9 +1,9 @@
 """Runner for PromQL test scripts (Prometheus's ``promqltest`` format).
 
-``load``/``clear``/``eval`` commands run against a fresh ``MemoryStorage`` per file; every
-``eval`` becomes a pass, a failure (with the query and the difference) or a skip (native
-histograms are out of scope: their loads are skipped, and so is every eval that would read
-one of the series those loads would have created).
+``load``/``load_with_nhcb``/``clear``/``eval`` commands run against a fresh
+``MemoryStorage`` per file; every ``eval`` becomes a pass or a failure (with the query and
+the difference).  Native histogram points use the ``{{...}}`` notation of
+``histogram_text``, in loads and in expectations alike.
 """
 
 from __future__ import annotations
@@ -18,11 +18,15 @@ from typing import TypeVar
 from guardia.model import STALE_NAN, Labels, parse_duration
 from guardia.model.durations import DurationError
 from guardia.model.gostrings import go_unescape
+from guardia.model.histogram import CUSTOM_BUCKETS_SCHEMA, FloatHistogram
 from guardia.promql import plan
 from guardia.promql.engine import Engine, EngineOptions, QueryResult
 from guardia.promql.errors import PromQLError
+from guardia.promql.histogram_text import HistogramSyntaxError, expand_histogram, split_tokens
 from guardia.promql.parse import parse
 from guardia.storage.memory import MemoryStorage
+
+Point = float | FloatHistogram | None
 
 _NUM = r"[-+]?(?:0[xX][0-9a-fA-F]+|(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[Ii]nf|NaN|nan)"
 _UNSIGNED = r"(?:0[xX][0-9a-fA-F]+|(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[Ii]nf)"
@@ -56,7 +60,6 @@ class FileReport:
     file: str
     passed: int = 0
     failed: int = 0
-    skipped: int = 0
     failures: list[Failure] = field(default_factory=list)
 
 
@@ -83,11 +86,16 @@ def parse_time(s: str) -> int:
         raise ScriptError(f"invalid time {s!r}: {e}") from None
 
 
-def expand_points(tokens: list[str]) -> list[float | None]:
-    """``0+10x3 _ stale 5`` → values with ``None`` for gaps (``_``)."""
-    out: list[float | None] = []
+def expand_points(tokens: list[str]) -> list[Point]:
+    """``0+10x3 _ stale 5 {{count:1}}x2`` → values with ``None`` for gaps (``_``)."""
+    out: list[Point] = []
     for tok in tokens:
-        if tok == "_":
+        if tok.startswith("{{"):
+            try:
+                out.extend(expand_histogram(tok))
+            except HistogramSyntaxError as e:
+                raise ScriptError(str(e)) from None
+        elif tok == "_":
             out.append(None)
         elif tok == "stale":
             out.append(STALE_NAN)
@@ -156,24 +164,6 @@ def _eq(a: float, b: float) -> bool:
     return diff / min(abs_sum, 1.7976931348623157e308) < EPSILON
 
 
-def _selectors(node: plan.Node) -> list[plan.VectorSelector]:
-    out: list[plan.VectorSelector] = []
-
-    def walk(n: object) -> None:
-        if isinstance(n, plan.VectorSelector):
-            out.append(n)
-            return
-        for attr in ("expr", "lhs", "rhs", "param", "selector"):
-            child = getattr(n, attr, None)
-            if child is not None:
-                walk(child)
-        for a in getattr(n, "args", ()):
-            walk(a)
-
-    walk(node)
-    return out
-
-
 @dataclass
 class _Eval:
     line: int
@@ -192,8 +182,7 @@ class _Eval:
     info_msgs: list[str] = field(default_factory=list)
     expect_string: str | None = None
     range_vector: tuple[int, int, int] | None = None
-    expected: list[tuple[Labels | None, list[float | None]]] = field(default_factory=list)
-    native: bool = False
+    expected: list[tuple[Labels | None, list[Point]]] = field(default_factory=list)
 
 
 class ScriptRunner:
@@ -208,7 +197,6 @@ class ScriptRunner:
         report = FileReport(name)
         lines = text.split("\n")
         storage = MemoryStorage()
-        skipped_series: list[Labels] = []
         i = 0
         while i < len(lines):
             raw = lines[i]
@@ -219,12 +207,17 @@ class ScriptRunner:
             body, i2 = self._block(lines, i + 1)
             if line == "clear":
                 storage = MemoryStorage()
-                skipped_series = []
             elif line.startswith("load"):
-                self._load(storage, line, body, skipped_series)
+                try:
+                    self._load(storage, line, body)
+                except ScriptError as e:
+                    raise ScriptError(f"{name}:{i + 1}: {e}") from None
             elif line.startswith("eval"):
-                ev = self._parse_eval(line, body, i + 1)
-                self._run_eval(storage, ev, skipped_series, report, name)
+                try:
+                    ev = self._parse_eval(line, body, i + 1)
+                except ScriptError as e:
+                    raise ScriptError(f"{name}:{i + 1}: {e}") from None
+                self._run_eval(storage, ev, report, name)
             else:
                 raise ScriptError(f"{name}:{i + 1}: unknown command {line!r}")
             i = i2
@@ -242,31 +235,28 @@ class ScriptRunner:
             i += 1
         return body, i
 
-    def _load(self, storage: MemoryStorage, line: str, body: list[str], skipped: list[Labels]) -> None:
+    def _load(self, storage: MemoryStorage, line: str, body: list[str]) -> None:
         parts = line.split()
         interval = parse_duration(parts[1])
-        # A series with native-histogram points is skipped (with every eval reading it);
-        # ``load_with_nhcb`` derives histograms from all its series, so it is skipped whole.
-        nhcb = parts[0] == "load_with_nhcb"
-        points: dict[Labels, dict[int, float]] = {}
+        points: dict[Labels, dict[int, float | FloatHistogram]] = {}
         for b in body:
             desc, rest = split_series(b)
             labels = parse_labels(desc)
-            if nhcb or "{{" in rest:
-                skipped.append(labels)
-                if nhcb and labels.name.endswith("_bucket"):
-                    skipped.append(labels.without("le").set("__name__", labels.name[: -len("_bucket")]))
-                continue
             # A series listed twice: the later line's values win (as the reference runner).
             series = points.setdefault(labels, {})
-            for k, v in enumerate(expand_points(rest.split())):
+            for k, v in enumerate(expand_points(split_tokens(rest))):
                 if v is not None:
                     series[k * interval] = v
+        if parts[0] == "load_with_nhcb":
+            points.update(_nhcb(points))
         app = storage.appender()
         for labels, pts in points.items():
             ref = app.ref(labels)
             for t, v in pts.items():
-                app.append(ref, t, v)
+                if isinstance(v, FloatHistogram):
+                    app.append_histogram(ref, t, v)
+                else:
+                    app.append(ref, t, v)
         app.commit()
 
     def _parse_eval(self, line: str, body: list[str], lineno: int) -> _Eval:
@@ -293,8 +283,6 @@ class ScriptRunner:
         elif kind == "ordered":
             ev.ordered = True
         for b in body:
-            if "{{" in b:
-                ev.native = True
             if b.startswith("expect ") or b.startswith("expected_fail"):
                 self._expect(ev, b)
                 continue
@@ -302,7 +290,11 @@ class ScriptRunner:
             if _NUM_RE.match(desc) and not rest:
                 ev.expected.append((None, [_float(desc)]))
                 continue
-            ev.expected.append((parse_labels(desc), expand_points(rest.split()) if "{{" not in rest else []))
+            if desc.startswith("{{"):
+                # A histogram expected with no labels at all.
+                ev.expected.append((Labels(), expand_points(split_tokens(b))))
+                continue
+            ev.expected.append((parse_labels(desc), expand_points(split_tokens(rest))))
         return ev
 
     @staticmethod
@@ -347,27 +339,7 @@ class ScriptRunner:
         else:
             raise ScriptError(f"line {ev.line}: unknown expectation {b!r}")
 
-    def _reads_native(self, ev: _Eval, skipped: list[Labels]) -> bool:
-        if ev.native:
-            return True
-        if not skipped:
-            return False
-        try:
-            node = parse(ev.query)
-        except PromQLError:
-            return False
-        for sel in _selectors(node):
-            for ls in skipped:
-                if all(m.matches(ls.get(m.name)) for m in sel.matchers):
-                    return True
-        return False
-
-    def _run_eval(
-        self, storage: MemoryStorage, ev: _Eval, skipped: list[Labels], report: FileReport, name: str
-    ) -> None:
-        if self._reads_native(ev, skipped):
-            report.skipped += 1
-            return
+    def _run_eval(self, storage: MemoryStorage, ev: _Eval, report: FileReport, name: str) -> None:
         diff = self._check(storage, ev)
         if diff is None:
             report.passed += 1
@@ -422,7 +394,8 @@ class ScriptRunner:
             if len(ev.expected) != 1 or ev.expected[0][0] is not None:
                 return f"expected {len(ev.expected)} series, got scalar {res.value[1]}"
             want = ev.expected[0][1][0]
-            assert want is not None
+            if not isinstance(want, float):
+                return f"expected {want}, got scalar {res.value[1]}"
             return None if _eq(res.value[1], want) else f"expected scalar {want}, got {res.value[1]}"
         if res.type == "vector":
             if not ev.instant:
@@ -433,10 +406,10 @@ class ScriptRunner:
         return f"unexpected result type {res.type}"
 
     def _compare_vector(self, ev: _Eval, res: QueryResult) -> str | None:
-        got = {s.labels: s.v for s in res.value}
+        got: dict[Labels, float | FloatHistogram] = {s.labels: s.v if s.h is None else s.h for s in res.value}
         if len(got) != len(res.value):
             return "result has duplicate label sets"
-        exp: dict[Labels, float] = {}
+        exp: dict[Labels, float | FloatHistogram] = {}
         for ls, pts in ev.expected:
             if ls is None:
                 return f"expected scalar, got vector of {len(res.value)}"
@@ -451,7 +424,7 @@ class ScriptRunner:
                     f"order differs: expected {[str(x) for x in exp_order]}, "
                     f"got {[str(x) for x in got_order]}"
                 )
-        return _diff_maps(exp, got, lambda a, b: _eq(a, b))
+        return _diff_maps(exp, got, _same_point)
 
     def _compare_matrix(self, ev: _Eval, res: QueryResult) -> str | None:
         if ev.instant:
@@ -461,23 +434,93 @@ class ScriptRunner:
             start, _end, step = ev.range_vector
         else:
             start, step = ev.start, ev.step
-        exp: dict[Labels, list[tuple[int, float]]] = {}
+        exp: dict[Labels, list[tuple[int, float | FloatHistogram]]] = {}
         for ls, pts in ev.expected:
             if ls is None:
                 return "expected scalar, got matrix"
             exp[ls] = [(start + k * step, v) for k, v in enumerate(pts) if v is not None]
-        got: dict[Labels, list[tuple[int, float]]] = {}
+        got: dict[Labels, list[tuple[int, float | FloatHistogram]]] = {}
         for s in res.value:
             if s.labels in got:
                 return f"result has duplicate series {s.labels}"
-            got[s.labels] = list(zip(s.timestamps.tolist(), s.values.tolist(), strict=True))
+            hs = s.histograms.tolist() if s.histograms is not None else [None] * len(s)
+            got[s.labels] = [(t, v if h is None else h)
+                             for t, v, h in zip(s.timestamps.tolist(), s.values.tolist(), hs, strict=True)]
 
-        def same(a: list[tuple[int, float]], b: list[tuple[int, float]]) -> bool:
+        Pts = list[tuple[int, float | FloatHistogram]]
+
+        def same(a: Pts, b: Pts) -> bool:
             return len(a) == len(b) and all(
-                x[0] == y[0] and _eq(x[1], y[1]) for x, y in zip(a, b, strict=True)
+                x[0] == y[0] and _same_point(x[1], y[1]) for x, y in zip(a, b, strict=True)
             )
 
         return _diff_maps(exp, got, same)
+
+
+def _same_point(a: Point, b: Point) -> bool:
+    if a is None or b is None:
+        return a is b
+    if isinstance(a, FloatHistogram) or isinstance(b, FloatHistogram):
+        return isinstance(a, FloatHistogram) and isinstance(b, FloatHistogram) and same_histogram(a, b)
+    return _eq(a, b)
+
+
+def same_histogram(exp: FloatHistogram, got: FloatHistogram) -> bool:
+    """Prometheus's test comparison: both compacted, floats within the epsilon, the layout
+    (schema, custom bounds, zero threshold, bucket indexes) exact; the hint is not compared."""
+    a, b = exp.copy().compact(), got.copy().compact()
+    if a.schema != b.schema or not _eq(a.count, b.count) or not _eq(a.sum, b.sum):
+        return False
+    if a.uses_custom_buckets and a.custom_values != b.custom_values:
+        return False
+    if a.zero_threshold != b.zero_threshold or not _eq(a.zero_count, b.zero_count):
+        return False
+    for x, y in ((a.positive, b.positive), (a.negative, b.negative)):
+        if list(x) != list(y) or not all(_eq(x[i], y[i]) for i in x):
+            return False
+    return True
+
+
+Points = dict[Labels, dict[int, float | FloatHistogram]]
+
+
+def _nhcb(points: Points) -> Points:
+    """``load_with_nhcb``: every classic histogram (``_bucket`` series with ``le``, and its
+    ``_sum``/``_count``) also as a native histogram with custom buckets, per timestamp."""
+    groups: dict[Labels, dict[float, dict[int, float | FloatHistogram]]] = {}
+    for ls, pts in points.items():
+        if ls.name.endswith("_bucket") and ls.get("le"):
+            try:
+                le = _float(ls.get("le"))
+            except ValueError:
+                continue
+            key = ls.without("le").set("__name__", ls.name[: -len("_bucket")])
+            groups.setdefault(key, {})[le] = pts
+    out: dict[Labels, dict[int, float | FloatHistogram]] = {}
+    for key, by_le in groups.items():
+        bounds = sorted(by_le)
+        sums = points.get(key.set("__name__", key.name + "_sum"), {})
+        times = sorted({t for pts in by_le.values() for t in pts})
+        series: dict[int, float | FloatHistogram] = {}
+        for t in times:
+            cum = [by_le[le].get(t) for le in bounds]
+            if any(not isinstance(c, float) for c in cum):
+                continue
+            counts = [float(c) for c in cum if isinstance(c, float)]
+            finite = [b for b in bounds if b != math.inf]
+            if bounds[-1] != math.inf:
+                counts.append(counts[-1])
+            h = FloatHistogram(schema=CUSTOM_BUCKETS_SCHEMA, custom_values=finite)
+            prev = 0.0
+            for i, c in enumerate(counts):
+                h.positive[i] = c - prev
+                prev = c
+            h.count = counts[-1]
+            s = sums.get(t)
+            h.sum = s if isinstance(s, float) else 0.0
+            series[t] = h.compact()
+        out[key] = series
+    return out
 
 
 def _diff_maps(exp: dict[Labels, T], got: dict[Labels, T], same: Callable[[T, T], bool]) -> str | None:
@@ -500,4 +543,4 @@ def _unquote(s: str) -> str:
     return s
 
 
-__all__ = ["Failure", "FileReport", "ScriptError", "ScriptRunner", "expand_points"]
+__all__ = ["Failure", "FileReport", "ScriptError", "ScriptRunner", "expand_points", "same_histogram"]

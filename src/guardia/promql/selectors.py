@@ -7,7 +7,7 @@ import numpy as np
 from guardia.model.samples import stale_mask
 from guardia.promql import plan
 from guardia.promql.context import EvalContext, ExprEvaluator
-from guardia.promql.values import I64, RangeVector, Vector
+from guardia.promql.values import I64, RangeVector, Vector, not_none
 from guardia.promql.windows import filter_flat, row_blocks, search
 from guardia.storage.interface import SeriesSet
 
@@ -52,7 +52,13 @@ def instant(ctx: EvalContext, sel: plan.VectorSelector, ts: I64, want_timestamps
     values = np.where(present, tt / 1000.0 if want_timestamps else vv, 0.0)
     loaded = int(present.sum())
     ctx.add_samples(loaded, loaded)
-    return Vector(found.labels, values, present).compact()
+    hists = None
+    if found.histograms is not None and len(t) and not want_timestamps:
+        hists = found.histograms[idx_c]
+        hists[~present] = None
+        if not not_none(hists).any():
+            hists = None
+    return Vector(found.labels, values, present, hists=hists).compact()
 
 
 def range_(ctx: EvalContext, sel: plan.MatrixSelector, ts: I64) -> RangeVector:
@@ -68,13 +74,30 @@ def range_(ctx: EvalContext, sel: plan.MatrixSelector, ts: I64) -> RangeVector:
 def windowed(ctx: EvalContext, raw: SeriesSet, et: I64, range_ms: int, ts: I64) -> RangeVector:
     """Window bounds ``(et - range, et]`` for every series and step, stale markers dropped."""
     labels = raw.labels
-    t, v, starts = filter_flat(raw.timestamps, raw.values, raw.starts, ~stale_mask(raw.values))
+    keep = ~stale_mask(raw.values)
+    t, v, starts = filter_flat(raw.timestamps, raw.values, raw.starts, keep)
+    h = None
+    if raw.histograms is not None:
+        h = raw.histograms[keep] if not keep.all() else raw.histograms
+        if not not_none(h).any():
+            h = None
     lo, hi = _bounds(t, starts, et, range_ms)
     if lo.size:
         # Samples in each step's windows, without a (series x steps) array of counts.
         per_step = hi.sum(axis=0) - lo.sum(axis=0)
         ctx.add_samples(int(per_step.max()), int(per_step.sum()))
-    return RangeVector(labels, t, v, starts, lo, hi, range_ms, et, ts, ctx.check)
+    return RangeVector(labels, t, v, starts, lo, hi, range_ms, et, ts, ctx.check, h)
+
+
+def floats_of(rv: RangeVector) -> tuple[RangeVector, bool]:
+    """The float samples of a range vector alone, and whether histograms were dropped."""
+    if rv.h is None:
+        return rv, False
+    keep = ~not_none(rv.h)
+    t, v, starts = filter_flat(rv.t, rv.v, rv.starts, keep)
+    lo, hi = _bounds(t, starts, rv.step_times, rv.range_ms)
+    out = RangeVector(rv.labels, t, v, starts, lo, hi, rv.range_ms, rv.step_times, rv.eval_ts, rv.check)
+    return out, True
 
 
 def _bounds(t: I64, starts: I64, et: I64, range_ms: int) -> tuple[I64, I64]:
@@ -143,4 +166,5 @@ def subquery(ctx: EvalContext, node: plan.Subquery, ts: I64, ev: ExprEvaluator) 
     rows, cols = np.nonzero(val.present)
     t = sub_ts[cols]
     v = val.values[rows, cols]
-    return windowed(ctx, SeriesSet(labels, t, v, starts), et, node.range_ms, ts)
+    hs = val.hists[rows, cols] if val.hists is not None else None
+    return windowed(ctx, SeriesSet(labels, t, v, starts, hs), et, node.range_ms, ts)

@@ -20,6 +20,13 @@ from guardia.model import Labels
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 BOOL = npt.NDArray[np.bool_]
+OBJ = npt.NDArray[np.object_]
+
+
+def not_none(a: OBJ) -> BOOL:
+    """Where an object array (a histogram column) holds something."""
+    out: BOOL = np.asarray(a != None, dtype=bool)  # noqa: E711 (element-wise)
+    return out
 
 
 @dataclass(slots=True)
@@ -29,6 +36,10 @@ class Vector:
     present: BOOL  # shape (k, n)
     # Set by sort()/sort_desc()/sort_by_label(): the order of an instant result matters.
     ordered: bool = False
+    # Native histogram samples, shape (k, n): a ``FloatHistogram`` where the point is one
+    # (``present`` is True there and ``values`` NaN), None elsewhere; None for a vector of
+    # floats only, so float paths never look at it.
+    hists: OBJ | None = None
 
     @property
     def n_steps(self) -> int:
@@ -40,7 +51,28 @@ class Vector:
 
     def take(self, rows: npt.NDArray[np.intp] | list[int]) -> Vector:
         idx = np.asarray(rows, dtype=np.intp)
-        return Vector([self.labels[i] for i in idx], self.values[idx], self.present[idx])
+        hists = self.hists[idx] if self.hists is not None else None
+        return Vector([self.labels[i] for i in idx], self.values[idx], self.present[idx], hists=hists)
+
+    def hist_mask(self) -> BOOL:
+        """Where the points are histograms."""
+        if self.hists is None:
+            return np.zeros(self.present.shape, dtype=bool)
+        return not_none(self.hists) & self.present
+
+    def floats(self) -> tuple[Vector, bool]:
+        """The float points alone, and whether any histogram point was dropped."""
+        if self.hists is None:
+            return self, False
+        hm = self.hist_mask()
+        if not hm.any():
+            return Vector(self.labels, self.values, self.present, self.ordered), False
+        return Vector(self.labels, self.values, self.present & ~hm, self.ordered), True
+
+    def histograms_only(self) -> Vector:
+        """The histogram points alone."""
+        hm = self.hist_mask()
+        return Vector(self.labels, self.values, hm, self.ordered, self.hists)
 
     def compact(self) -> Vector:
         """Drop series that are absent at every step."""
@@ -80,6 +112,8 @@ class RangeVector:
     eval_ts: I64  # (n,) the steps themselves
     # Called now and then by per-window Python loops so a timeout or cancel stops them.
     check: Callable[[], None] = field(default=lambda: None)
+    # Native histogram samples beside ``v`` (``FloatHistogram`` or None), or None.
+    h: OBJ | None = None
 
     @property
     def count(self) -> I64:

@@ -153,9 +153,12 @@ def _parse_group(raw: Any, eval_interval: int, idx: int) -> _TestGroup:
         desc = str(sd.get("series", ""))
         try:
             ls = parse_labels(split_series(desc)[0] if desc.strip() != "{}" else "{}")
-            points = expand_points(str(sd.get("values", "")).split())
+            expanded = expand_points(str(sd.get("values", "")).split())
         except (ScriptError, PromQLError, ValueError) as e:
             raise UnitTestError(f"{where}.input_series[{i}]: {e}") from None
+        points = [p for p in expanded if p is None or isinstance(p, float)]
+        if len(points) != len(expanded):
+            raise UnitTestError(f"{where}.input_series[{i}]: native histogram values are not supported here")
         series.append((ls, points))
     alert_tests = []
     for i, a in enumerate(d.get("alert_rule_test") or []):

@@ -58,6 +58,10 @@ class Series:
     labels: Labels
     timestamps: npt.NDArray[np.int64]
     values: npt.NDArray[np.float64]
+    # Native histogram samples: an object array beside ``values`` holding a
+    # ``FloatHistogram`` where the sample is one (its float value is then NaN) and None
+    # elsewhere; None when the series has float samples only.
+    histograms: npt.NDArray[np.object_] | None = None
 
     def __len__(self) -> int:
         return int(self.timestamps.shape[0])
@@ -78,6 +82,8 @@ class SeriesSet(Sequence[Series]):
     timestamps: npt.NDArray[np.int64]
     values: npt.NDArray[np.float64]
     starts: npt.NDArray[np.int64]
+    # Native histogram samples beside ``values`` (see ``Series.histograms``), or None.
+    histograms: npt.NDArray[np.object_] | None = None
 
     @classmethod
     def of(cls, series: Sequence[Series]) -> SeriesSet:
@@ -87,11 +93,18 @@ class SeriesSet(Sequence[Series]):
             return cls([], np.zeros(0, dtype=np.int64), np.zeros(0), starts)
         ts = [s.timestamps for s in series]
         np.cumsum(np.fromiter(map(len, ts), dtype=np.int64, count=len(ts)), out=starts[1:])
+        hists = None
+        if any(s.histograms is not None for s in series):
+            hists = np.concatenate([
+                s.histograms if s.histograms is not None else np.full(len(s), None, dtype=object)
+                for s in series
+            ])
         return cls(
             [s.labels for s in series],
             np.concatenate(ts, dtype=np.int64, casting="unsafe"),
             np.concatenate([s.values for s in series], dtype=np.float64, casting="unsafe"),
             starts,
+            hists,
         )
 
     @classmethod
@@ -108,13 +121,13 @@ class SeriesSet(Sequence[Series]):
             raise IndexError("series index out of range")
         i %= len(self.labels)
         a, b = int(self.starts[i]), int(self.starts[i + 1])
-        return Series(self.labels[i], self.timestamps[a:b], self.values[a:b])
+        return Series(self.labels[i], self.timestamps[a:b], self.values[a:b], _part(self.histograms, a, b))
 
     def __iter__(self) -> Iterator[Series]:
-        ts, vs = self.timestamps, self.values
+        ts, vs, hs = self.timestamps, self.values, self.histograms
         bounds = self.starts.tolist()
         for lb, a, b in zip(self.labels, bounds, bounds[1:], strict=False):
-            yield Series(lb, ts[a:b], vs[a:b])
+            yield Series(lb, ts[a:b], vs[a:b], _part(hs, a, b))
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Sequence):
@@ -133,7 +146,16 @@ class SeriesSet(Sequence[Series]):
         idx += np.arange(idx.shape[0], dtype=np.int64)
         starts = np.zeros(len(order) + 1, dtype=np.int64)
         np.cumsum(counts, out=starts[1:])
-        return SeriesSet([self.labels[i] for i in order], self.timestamps[idx], self.values[idx], starts)
+        hs = self.histograms[idx] if self.histograms is not None else None
+        return SeriesSet([self.labels[i] for i in order], self.timestamps[idx], self.values[idx], starts, hs)
+
+
+def _part(hs: npt.NDArray[np.object_] | None, a: int, b: int) -> npt.NDArray[np.object_] | None:
+    """One series' slice of the histogram column, None when it has no histogram."""
+    if hs is None:
+        return None
+    part = hs[a:b]
+    return part if any(x is not None for x in part) else None
 
 
 @dataclass(frozen=True, slots=True)

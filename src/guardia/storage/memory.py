@@ -7,12 +7,14 @@ unit tests run on; it is not built for volume (one Python list per series).
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
 from guardia.model import Labels, Matcher
+from guardia.model.histogram import FloatHistogram
 from guardia.model.samples import is_stale_nan
 from guardia.storage.interface import (
     AppendStats,
@@ -32,13 +34,16 @@ class _SeriesData:
     def __init__(self, labels: Labels) -> None:
         self.labels = labels
         self.ts: list[int] = []
-        self.vs: list[float] = []
+        # A float, or a native histogram sample.
+        self.vs: list[float | FloatHistogram] = []
 
-    def insert(self, t: int, v: float) -> bool:
+    def insert(self, t: int, v: float | FloatHistogram) -> bool:
         """Insert keeping order; False for a duplicate timestamp with a different value."""
         i = bisect.bisect_left(self.ts, t)
         if i < len(self.ts) and self.ts[i] == t:
             old = self.vs[i]
+            if isinstance(old, FloatHistogram) or isinstance(v, FloatHistogram):
+                return old == v
             return old == v or (old != old and v != v and is_stale_nan(old) == is_stale_nan(v))
         self.ts.insert(i, t)
         self.vs.insert(i, v)
@@ -77,7 +82,7 @@ class MemoryStorage:
 class MemoryAppender:
     def __init__(self, storage: MemoryStorage) -> None:
         self._storage = storage
-        self._pending: list[tuple[SeriesRef, int, float]] = []
+        self._pending: list[tuple[SeriesRef, int, float | FloatHistogram]] = []
 
     def ref(self, labels: Labels) -> SeriesRef:
         return self._storage._ref(labels)
@@ -85,6 +90,11 @@ class MemoryAppender:
     def append(self, ref: SeriesRef | Labels, t: int, v: float) -> None:
         r = self._storage._ref(ref) if isinstance(ref, Labels) else ref
         self._pending.append((r, int(t), float(v)))
+
+    def append_histogram(self, ref: SeriesRef | Labels, t: int, h: FloatHistogram) -> None:
+        """A native histogram sample (kept as given; a float stale marker ends the series)."""
+        r = self._storage._ref(ref) if isinstance(ref, Labels) else ref
+        self._pending.append((r, int(t), h))
 
     def append_batch(
         self,
@@ -138,13 +148,14 @@ class MemoryQuerier(Querier):
         for s in found:
             lo = bisect.bisect_left(s.ts, mint)
             hi = bisect.bisect_right(s.ts, maxt)
-            out.append(
-                Series(
-                    s.labels,
-                    np.array(s.ts[lo:hi], dtype=np.int64),
-                    np.array(s.vs[lo:hi], dtype=np.float64),
-                )
-            )
+            vs = s.vs[lo:hi]
+            hists = None
+            if any(isinstance(v, FloatHistogram) for v in vs):
+                hists = np.empty(len(vs), dtype=object)
+                hists[:] = [v if isinstance(v, FloatHistogram) else None for v in vs]
+                vs = [math.nan if isinstance(v, FloatHistogram) else v for v in vs]
+            ts = np.array(s.ts[lo:hi], dtype=np.int64)
+            out.append(Series(s.labels, ts, np.array(vs, dtype=np.float64), hists))
         return SeriesSet.of(out)
 
     def label_names(self, matchers: Sequence[Matcher] = ()) -> list[str]:
