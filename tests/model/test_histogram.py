@@ -18,12 +18,12 @@ from guardia.model.histogram import (
     exp_bound,
     go_g,
 )
-from guardia.promql.histogram_text import HistogramSyntaxError, expand_histogram, parse_histogram, split_tokens
 
 
 def test_string_is_prometheus_string() -> None:
     # The label count_values gives this histogram in Prometheus's aggregators.test.
-    h = parse_histogram("schema:0 sum:10 count:20 z_bucket_w:0.001 z_bucket:2 buckets:[1 2] n_buckets:[1 2]")
+    h = FloatHistogram(schema=0, sum=10, count=20, zero_threshold=0.001, zero_count=2,
+                       positive={0: 1.0, 1: 2.0}, negative={0: 1.0, 1: 2.0})
     assert str(h) == "{count:20, sum:10, [-2,-1):2, [-1,-0.5):1, [-0.001,0.001]:2, (0.5,1]:1, (1,2]:2}"
 
 
@@ -113,20 +113,6 @@ def test_hints() -> None:
     assert adjust_hint(UNKNOWN, GAUGE) == (GAUGE, False)
     assert adjust_hint(NOT_COUNTER_RESET, UNKNOWN) == (UNKNOWN, False)
     assert adjust_hint(COUNTER_RESET, NOT_COUNTER_RESET) == (UNKNOWN, True)
-
-
-def test_text_notation() -> None:
-    toks = split_tokens("0 {{schema:1 sum:2 count:3}}x2 _ {{count:1}}+{{count:2 buckets:[1]}}x2 stale")
-    assert toks == ["0", "{{schema:1 sum:2 count:3}}x2", "_", "{{count:1}}+{{count:2 buckets:[1]}}x2", "stale"]
-    assert len(expand_histogram(toks[1])) == 3
-    series = expand_histogram(toks[3])
-    assert [h.count for h in series] == [1, 3, 5]
-    assert series[2].positive == {0: 2.0}
-    h = parse_histogram("schema:-53 custom_values:[5 10] buckets:[1 2] offset:1 counter_reset_hint:gauge")
-    assert h.positive == {1: 1.0, 2: 2.0} and h.counter_reset_hint == GAUGE and h.custom_values == [5, 10]
-    for bad in ("schema:0 buckets:1", "bogus:1", "counter_reset_hint:maybe", "sum:x"):
-        with pytest.raises(HistogramSyntaxError):
-            parse_histogram(bad)
 
 
 def test_spans_round_trip() -> None:
