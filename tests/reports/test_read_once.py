@@ -10,6 +10,7 @@ and test result must agree.
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from guardia.model.matchers import parse_matchers
 from guardia.model.samples import STALE_NAN_BITS
 from guardia.promql import Engine
 from guardia.reports import EngineSource, Report, ReportRequest, build_report
-from guardia.reports.rollup import Grid, cells, window_rate
+from guardia.reports.rollup import Grid, Stream, cells, window_rate
 from guardia.storage.interface import SeriesSet
 from guardia.storage.tsdb import TSDB
 from tests.reports import synth
@@ -140,20 +141,29 @@ def test_rates_read_once_equal_their_promql_over_blocks(data: synth.Dataset, tmp
         assert len(db.blocks) > 10
         source = EngineSource(Engine(), db)
         iv = 30 * synth.MIN
-        grid = Grid(synth.START - synth.BASELINE, iv, (synth.WINDOW + synth.BASELINE) // iv)
-        for selector in ("http_requests_total", "http_request_duration_seconds_bucket",
-                         'process_cpu_seconds_total{job="batch"}'):
+        aligned = Grid(synth.START - synth.BASELINE, iv, (synth.WINDOW + synth.BASELINE) // iv)
+        # intervals across the blocks' 2-hour boundaries: a piece's first interval already
+        # holds the previous block's samples
+        shifted = Grid(aligned.origin + 7 * synth.MIN, iv, aligned.count - 1)
+        selectors = ("http_requests_total", "http_request_duration_seconds_bucket",
+                     'process_cpu_seconds_total{job="batch"}')
+        for selector, grid in itertools.product(selectors, (aligned, shifted)):
             streamed = source.counter_cells(selector, grid)
             q = db.querier(grid.origin + 1, grid.origin + grid.step * grid.count)
             assert q.select_pieces(parse_matchers(selector)) is not None  # block by block
             whole = cells(q.select(parse_matchers(selector)), grid)
             q.close()
             assert streamed is not None and streamed.labels == whole.labels
-            for name in ("n", "first_t", "last_t", "first_v", "last_v"):
+            for name in ("n", "first_dt", "last_dt", "first_v", "last_v"):
                 np.testing.assert_array_equal(getattr(streamed, name), getattr(whole, name), name)
-            for name in ("lost", "lost_edge"):
-                np.testing.assert_allclose(getattr(streamed, name), getattr(whole, name), rtol=1e-12)
-            assert streamed.lost.any() or streamed.lost_edge.any() or "cpu" not in selector
+            assert streamed.n.dtype == np.int32 and streamed.first_dt.dtype == np.int32
+            # reset losses are kept only where a reset was seen (the batch CPU counter restarts)
+            assert (streamed.lost is None) == (whole.lost is None)
+            if streamed.lost is not None:
+                for name in ("lost", "lost_edge"):
+                    np.testing.assert_allclose(getattr(streamed, name), getattr(whole, name), rtol=1e-12)
+            assert "cpu" not in selector or (streamed.lost is not None and streamed.lost_edge is not None
+                                             and (streamed.lost.any() or streamed.lost_edge.any()))
         fast, slow = _both(source)
     finally:
         db.close()
@@ -168,6 +178,33 @@ def test_a_window_off_the_interval_grid_is_left_to_promql(data: synth.Dataset) -
     fast = build_report(source, ReportRequest(**req))  # type: ignore[arg-type]
     slow = build_report(source, ReportRequest(**req, read_once=False))  # type: ignore[arg-type]
     _compare(fast, slow)
+
+
+def test_stream_of_pieces_in_any_row_order_builds_the_cells_of_one_select() -> None:
+    """Pieces as blocks hand them over, with rows sharing their timestamps: rows in any
+    order (a gather, not a slice), time gaps leaving intervals empty, pieces split inside
+    an interval, resets inside a piece and across pieces; the cells equal those of the
+    whole samples reduced at once."""
+    rng = np.random.default_rng(11)
+    step, k, s = 60_000, 30, 9
+    times = np.sort(rng.choice(np.arange(1, k * step, 5_000), size=200, replace=False)).astype(np.int64)
+    times = times[(times < 7 * step) | (times > 9 * step)]  # intervals 7 and 8 empty
+    vals = np.cumsum(rng.integers(0, 5, size=(s, times.size)), axis=1).astype(np.float64)
+    vals[2, 60:] -= vals[2, 60] - 1  # a reset inside a piece
+    vals[5, 100:] -= vals[5, 100]  # one at the first sample of a piece
+    labels = [Labels.of(__name__="c", i=str(i)) for i in range(s)]
+    grid = Grid(0, step, k)
+    whole = cells(SeriesSet(labels, np.tile(times, s), vals.reshape(-1), np.arange(s + 1, dtype=np.int64)
+                            * times.size), grid)
+    stream = Stream(labels, grid)
+    for a, b in ((0, 37), (37, 100), (100, 101), (101, times.size)):
+        for rows in (np.array([4, 0, 7, 2]), np.array([1, 3, 5, 6, 8])):
+            stream.add(rows, np.full(rows.shape[0], b - a), None, vals[rows, a:b].reshape(-1), times[a:b])
+    got = stream.out
+    for name in ("n", "first_dt", "last_dt", "first_v", "last_v", "lost", "lost_edge"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(whole, name), name)
+    assert got.lost is not None and got.lost.any() and got.lost_edge is not None and got.lost_edge.any()
+    assert not got.n[:, 7:9].any() and got.n.sum() == s * times.size
 
 
 def test_cells_give_prometheus_rate_over_any_run_of_intervals() -> None:
