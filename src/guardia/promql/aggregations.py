@@ -13,7 +13,7 @@ import numpy as np
 
 from guardia.model import Labels
 from guardia.model.gostrings import go_quote
-from guardia.promql import annotate, plan
+from guardia.promql import annotate, nativehist, plan
 from guardia.promql.context import ExprEvaluator
 from guardia.promql.errors import BadDataError, ExecutionError
 from guardia.promql.kahan import grouped_sum
@@ -105,7 +105,7 @@ def _input(ev: ExprEvaluator, node: plan.Aggregate, ts: I64) -> Vector:
         if not isinstance(val, Vector):
             raise ExecutionError(f"expected instant vector, got {type(val).__name__.lower()}")
         return val
-    return ev.eval_vector(expr, ts)
+    return ev.eval_vector_h(expr, ts)
 
 
 def _present_counts(pres: np.ndarray, gidx: np.ndarray, g: int, order: np.ndarray) -> F64:
@@ -124,6 +124,16 @@ def evaluate(ev: ExprEvaluator, node: plan.Aggregate, ts: I64) -> Value:
     if node.param is not None:
         param = ev.eval_string(node.param, ts) if op == "count_values" else ev.eval_scalar(node.param, ts)
     vec = _input(ev, node, ts)
+    if vec.hists is not None and op not in ("count", "group", "count_values", "limitk", "limit_ratio"):
+        return _with_histograms(ev, node, op, vec, param, ts)
+    return evaluate_vector(ev, node, vec, param, ts)
+
+
+def evaluate_vector(ev: ExprEvaluator, node: plan.Aggregate, vec: Vector, param: Scalar | str | None,
+                    ts: I64) -> Value:
+    """The aggregation of an evaluated vector (floats; histograms only where the
+    operation takes them as they are: count, group, count_values, limitk)."""
+    op = node.op
     n = len(ts)
     if op in ("topk", "bottomk", "limitk", "limit_ratio", "quantile"):
         assert isinstance(param, Scalar)
@@ -157,6 +167,69 @@ def evaluate(ev: ExprEvaluator, node: plan.Aggregate, ts: I64) -> Value:
         else:
             raise ExecutionError(f"unknown aggregation {op!r}")
     return Vector(keys, np.where(out_present, res, 0.0), out_present).compact()
+
+
+def _with_histograms(
+    ev: ExprEvaluator, node: plan.Aggregate, op: str, vec: Vector, param: Scalar | str | None, ts: I64
+) -> Value:
+    """An aggregation over a vector holding histogram points.
+
+    ``sum`` and ``avg`` add histograms up (a group mixing floats and histograms at a step
+    has no result there, with a warning); the others ignore histograms, with an info."""
+    floats, _ = vec.floats()
+    hm = vec.hist_mask()
+    pos = annotate.position(ev.ctx.query, op)
+    if op not in ("sum", "avg"):
+        ev.ctx.info(f"{annotate.histogram_ignored_in_aggregation(op)} ({pos})")
+        return evaluate_vector(ev, node, floats, param, ts)
+    out = evaluate_vector(ev, node, floats, param, ts)
+    assert isinstance(out, Vector)
+    keys, gidx = _groups(vec, node)
+    index = {k: i for i, k in enumerate(out.labels)}
+    n = len(ts)
+    extra_labels: list[Labels] = []
+    rows_values: list[np.ndarray] = []
+    values = out.values.copy()
+    present = out.present.copy()
+    hists = nativehist.empty_column(present.shape)
+    extra_h: list[np.ndarray] = []
+    extra_p: list[np.ndarray] = []
+    notes = nativehist.Notes()
+    for gi, key in enumerate(keys):
+        rows = np.flatnonzero(gidx == gi)
+        gh = hm[rows]
+        if not gh.any():
+            continue
+        gf = floats.present[rows]
+        row = index.get(key)
+        if row is None:
+            extra_labels.append(key)
+            rows_values.append(np.zeros(n))
+            extra_h.append(np.full(n, None, dtype=object))
+            extra_p.append(np.zeros(n, dtype=bool))
+        for j in np.flatnonzero(gh.any(axis=0)):
+            if gf[:, j].any():
+                ev.ctx.warn(f"{annotate.mixed_floats_histograms_agg()} ({pos})")
+                if row is not None:
+                    present[row, j] = False
+                continue
+            hs = [vec.hists[r, j] for r in rows[gh[:, j]]] if vec.hists is not None else []
+            total = nativehist.sum_histograms(hs, notes, vec.labels[rows[0]].name)
+            if total is not None and op == "avg":
+                total = total.div(float(len(hs)))
+            if total is None:
+                continue
+            if row is None:
+                extra_h[-1][j], extra_p[-1][j] = total, True
+            else:
+                hists[row, j], present[row, j] = total, True
+    nativehist.report(ev.ctx, notes, pos)
+    labels = list(out.labels) + extra_labels
+    if extra_labels:
+        values = np.concatenate([values, np.array(rows_values)])
+        present = np.concatenate([present, np.array(extra_p)])
+        hists = np.concatenate([hists, np.array(extra_h)])
+    return Vector(labels, values, present, hists=hists).compact()
 
 
 def _avg(values: F64, pres: np.ndarray, gidx: np.ndarray, g: int, cnt: F64) -> F64:
@@ -240,10 +313,10 @@ def _param_op(ev: ExprEvaluator, op: str, vec: Vector, p: F64, node: plan.Aggreg
             chosen = sorted(np.flatnonzero(keep[:, 0]), key=lambda i: rank[i, 0])
             instant_order.extend(int(rows[i]) for i in chosen)
     if n == 1:
-        res = Vector(list(vec.labels), vec.values.copy(), out_present).take(instant_order)
+        res = Vector(list(vec.labels), vec.values.copy(), out_present, hists=vec.hists).take(instant_order)
         res.ordered = op != "limitk"
         return res
-    return Vector(list(vec.labels), vec.values.copy(), out_present).compact()
+    return Vector(list(vec.labels), vec.values.copy(), out_present, hists=vec.hists).compact()
 
 
 def quantile_sorted(sorted_vals: F64, counts: np.ndarray, q: F64) -> F64:
@@ -306,8 +379,11 @@ def _count_values(vec: Vector, label: str, node: plan.Aggregate) -> Vector:
     keyf = group_key_fn(node)
     rows_out: dict[Labels, np.ndarray] = {}
     rows, cols = np.nonzero(vec.present)
+    hs = vec.hists
     for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
-        key = keyf(vec.labels[r]).set(label, format_value(float(vec.values[r, c])))
+        h = hs[r, c] if hs is not None else None
+        text = str(h) if h is not None else format_value(float(vec.values[r, c]))
+        key = keyf(vec.labels[r]).set(label, text)
         arr = rows_out.get(key)
         if arr is None:
             arr = rows_out[key] = np.zeros(n)

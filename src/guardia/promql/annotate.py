@@ -52,6 +52,52 @@ def forced_monotonicity(metric: str) -> str:
     )
 
 
+def incompatible_types(ltype: str, op: str, rtype: str) -> str:
+    return f"{INFO}: incompatible sample types encountered for binary operator {_q(op)}: {ltype} {op} {rtype}"
+
+
+def incompatible_bucket_layout(op: str) -> str:
+    return f"{WARNING}: incompatible bucket layout encountered for binary operator {op}"
+
+
+def mismatched_custom_buckets(during: str) -> str:
+    return f"{INFO}: mismatched custom buckets were reconciled during {during}"
+
+
+def mixed_exponential_custom(metric: str) -> str:
+    return (
+        f"{WARNING}: vector contains a mix of histograms with exponential and custom buckets "
+        f"schemas for metric name {_q(metric)}"
+    )
+
+
+def mixed_floats_histograms(metric: str) -> str:
+    return f"{WARNING}: encountered a mix of histograms and floats for metric name {_q(metric)}"
+
+
+def mixed_floats_histograms_agg() -> str:
+    return f"{WARNING}: encountered a mix of histograms and floats for aggregation"
+
+
+def histogram_ignored_in_aggregation(op: str) -> str:
+    return f"{INFO}: ignored histogram in {op} aggregation"
+
+
+def histograms_ignored_in_mixed_range(metric: str) -> str:
+    return (
+        f"{INFO}: ignored histograms in a range containing both floats and histograms "
+        f"for metric name {_q(metric)}"
+    )
+
+
+def not_a_counter(metric: str) -> str:
+    return f"{WARNING}: this native histogram metric is not a counter: {_q(metric)}"
+
+
+def not_a_gauge(metric: str) -> str:
+    return f"{WARNING}: this native histogram metric is not a gauge: {_q(metric)}"
+
+
 def sort_ineffective() -> str:
     return f"{WARNING}: sort is ineffective for range queries since results are always ordered by labels"
 

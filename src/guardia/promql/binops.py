@@ -12,7 +12,7 @@ import numpy as np
 
 from guardia.model import Labels
 from guardia.model.gostrings import labels_string
-from guardia.promql import plan
+from guardia.promql import nativehist, plan
 from guardia.promql.context import ExprEvaluator
 from guardia.promql.dedupe import drop_name, merge_duplicates
 from guardia.promql.errors import ExecutionError
@@ -55,27 +55,44 @@ def evaluate(ev: ExprEvaluator, node: plan.Binary, ts: I64) -> Value:
     op = node.op
     if isinstance(lhs, Scalar) and isinstance(rhs, Scalar):
         return Scalar(apply_op(op, lhs.values, rhs.values))
-    if isinstance(lhs, Vector) and isinstance(rhs, Scalar):
-        return _vector_scalar(op, lhs, rhs.values, node.return_bool, swap=False)
-    if isinstance(lhs, Scalar) and isinstance(rhs, Vector):
-        return _vector_scalar(op, rhs, lhs.values, node.return_bool, swap=True)
-    if isinstance(lhs, Vector) and isinstance(rhs, Vector):
-        matching = node.matching or plan.VectorMatching("one-to-one", False, ())
-        if op in SET:
-            return _set_op(op, lhs, rhs, matching)
-        return _vector_vector(op, lhs, rhs, matching, node.return_bool)
+    notes = nativehist.Notes()
+    try:
+        if isinstance(lhs, Vector) and isinstance(rhs, Scalar):
+            return _vector_scalar(op, lhs, rhs.values, node.return_bool, swap=False, notes=notes)
+        if isinstance(lhs, Scalar) and isinstance(rhs, Vector):
+            return _vector_scalar(op, rhs, lhs.values, node.return_bool, swap=True, notes=notes)
+        if isinstance(lhs, Vector) and isinstance(rhs, Vector):
+            matching = node.matching or plan.VectorMatching("one-to-one", False, ())
+            if op in SET:
+                return _set_op(op, lhs, rhs, matching)
+            return _vector_vector(op, lhs, rhs, matching, node.return_bool, notes)
+    finally:
+        nativehist.report(ev.ctx, notes, "1:1")
     raise ExecutionError("binary expression must contain only scalar and instant vector types")
 
 
-def _vector_scalar(op: str, vec: Vector, s: F64, return_bool: bool, swap: bool) -> Vector:
+def _vector_scalar(
+    op: str, vec: Vector, s: F64, return_bool: bool, swap: bool, notes: nativehist.Notes
+) -> Vector:
     sv = np.broadcast_to(s[None, :], vec.values.shape)
     res = apply_op(op, sv, vec.values) if swap else apply_op(op, vec.values, sv)
-    if op in COMPARISON:
-        if return_bool:
-            return merge_duplicates(Vector(drop_name(vec.labels), res, vec.present.copy()))
-        present = vec.present & (res == 1.0)
-        return Vector(list(vec.labels), vec.values.copy(), present).compact()
-    return merge_duplicates(Vector(drop_name(vec.labels), res, vec.present.copy()))
+    fvec, has_hists = vec.floats()
+    keep_name = op in COMPARISON and not return_bool
+    if keep_name:
+        values, present = vec.values.copy(), fvec.present & (res == 1.0)
+    else:
+        values, present = res, fvec.present.copy()
+    hists = None
+    if has_hists:
+        lv, rv = (sv, vec.values) if swap else (vec.values, sv)
+        lh, rh = (None, vec.hists) if swap else (vec.hists, None)
+        todo = nativehist.hist_positions(vec.present, lh, rh)
+        values, present, hists = nativehist.overlay_binop(
+            op, lv, rv, lh, rh, todo, values, present, return_bool, op in COMPARISON, notes
+        )
+    if keep_name:
+        return Vector(list(vec.labels), values, present, hists=hists).compact()
+    return merge_duplicates(Vector(drop_name(vec.labels), values, present, hists=hists))
 
 
 def signature_fn(matching: plan.VectorMatching) -> Callable[[Labels], Labels]:
@@ -113,7 +130,7 @@ def _set_op(op: str, lhs: Vector, rhs: Vector, matching: plan.VectorMatching) ->
             if j is not None:
                 other[i] = pres[j]
         keep = lhs.present & (other if op == "and" else ~other)
-        return Vector(list(lhs.labels), lhs.values.copy(), keep).compact()
+        return Vector(list(lhs.labels), lhs.values.copy(), keep, hists=lhs.hists).compact()
     index, pres = _sig_presence(lhs, lsig)
     blocked = np.zeros((len(rsig), n), dtype=bool)
     for i, s in enumerate(rsig):
@@ -121,16 +138,23 @@ def _set_op(op: str, lhs: Vector, rhs: Vector, matching: plan.VectorMatching) ->
         if j is not None:
             blocked[i] = pres[j]
     rpres = rhs.present & ~blocked
+    hists = None
+    if lhs.hists is not None or rhs.hists is not None:
+        hists = np.concatenate([
+            v.hists if v.hists is not None else nativehist.empty_column(v.present.shape) for v in (lhs, rhs)
+        ])
     out = Vector(
         list(lhs.labels) + list(rhs.labels),
         np.concatenate([lhs.values, rhs.values]),
         np.concatenate([lhs.present, rpres]),
+        hists=hists,
     ).compact()
     return merge_duplicates(out)
 
 
 def _vector_vector(
-    op: str, lhs: Vector, rhs: Vector, matching: plan.VectorMatching, return_bool: bool
+    op: str, lhs: Vector, rhs: Vector, matching: plan.VectorMatching, return_bool: bool,
+    notes: nativehist.Notes,
 ) -> Vector:
     card = matching.card
     if card == "many-to-many":
@@ -190,10 +214,22 @@ def _vector_vector(
         _result_labels(many.labels[i], one.labels[r], matching, drop)
         for i, r in zip(pair_many, pair_one, strict=True)
     ]
+    todo = None
+    if many.hists is not None or one.hists is not None:
+        mh = many.hists[pm] if many.hists is not None else None
+        oh = one.hists[po] if one.hists is not None else None
+        lh, rh = (oh, mh) if swap else (mh, oh)
+        todo = nativehist.hist_positions(present, lh, rh)
+        present = present & ~todo
     if op in COMPARISON and not return_bool:
         present = present & (res == 1.0)
         res = lv.copy()
-    out = Vector(labels, res, present).compact()
+    hists = None
+    if todo is not None and todo.any():
+        res, present, hists = nativehist.overlay_binop(
+            op, lv, rv, lh, rh, todo, res, present, return_bool, op in COMPARISON, notes
+        )
+    out = Vector(labels, res, present, hists=hists).compact()
     try:
         return merge_duplicates(out)
     except ExecutionError:
