@@ -2,7 +2,7 @@
 // this file asks the server for each panel's data with the page's own query string (from,
 // to, var-NAME...) and draws it.  The server does all templating, so what a panel queries is
 // decided in one place; data-state ends as ok, nodata (with data-missing) or error.
-import { getJSON, escapeHTML } from './api.js';
+import { escapeHTML, prefix } from './api.js';
 import { alignMatrix, drawChart } from './chart.js';
 import { formatValue } from './format.js';
 import { fieldConfig, mapValue } from './fieldconfig.js';
@@ -49,7 +49,7 @@ export function initDashboard(root) {
   const pageNow = Number(dash.dataset.now) || 0;
   const t0 = performance.now();
   let now = pageNow;
-  const loadAll = () => Promise.all(panels.map((p) => loadPanel(dash, p, now)));
+  const loadAll = () => loadPanels(dash, panels, now);
   loadAll().then(() => { dash.dataset.loaded = 'true'; });
   const refresh = parseDuration(dash.dataset.refresh || '');
   if (refresh) {
@@ -67,21 +67,70 @@ export function initDashboard(root) {
   }
 }
 
-async function loadPanel(dash, el, now) {
+// All panels in one request: the server streams one JSON line per panel as each is
+// computed (a browser opens only six connections to a host, so twenty panel requests
+// queued behind the slowest), and each panel is drawn as its line arrives.
+async function loadPanels(dash, els, now) {
+  if (!els.length) return;
+  const byKey = new Map(els.map((el) => [el.dataset.panelId, el]));
+  const items = els.map((el) => ({
+    key: el.dataset.panelId,
+    id: Number(el.dataset.panelId.split('-')[0]),
+    repeat: JSON.parse(el.dataset.repeat || '{}'),
+  }));
+  const url = new URL(`${prefix()}/api/ui/dashboards/${encodeURIComponent(dash.dataset.uid)}/panels`,
+    window.location.origin);
+  for (const [k, v] of new URLSearchParams(window.location.search).entries()) {
+    if (k !== 'now' && k !== 'panels') url.searchParams.append(k, v);
+  }
+  if (now) url.searchParams.set('now', String(now));
+  url.searchParams.set('panels', JSON.stringify(items));
+  const fail = (message) => {
+    for (const el of byKey.values()) setState(el, el.querySelector('.panel-body'), 'error', { error: message });
+  };
+  let r;
+  try {
+    r = await fetch(url, { headers: { Accept: 'application/x-ndjson' } });
+  } catch (e) {
+    return fail(e.message);
+  }
+  if (!r.ok || !r.body) {
+    let reason = `${r.status} ${r.statusText}`;
+    try { reason = (await r.json()).error || reason; } catch (e) { /* not JSON */ }
+    return fail(reason);
+  }
+  const reader = r.body.getReader();
+  const decoder = new TextDecoder();
+  let buf = '';
+  const take = (line) => {
+    if (!line.trim()) return;
+    const data = JSON.parse(line);
+    const el = byKey.get(data.key);
+    if (!el) return;
+    byKey.delete(data.key);
+    showPanel(dash, el, data);
+  };
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      buf += decoder.decode(value, { stream: true });
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        take(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+      }
+    }
+    take(buf + decoder.decode());
+  } catch (e) {
+    return fail(`reading the panels' data failed: ${e.message}`);
+  }
+  if (byKey.size) fail('the server sent no data for this panel');
+}
+
+function showPanel(dash, el, data) {
   const body = el.querySelector('.panel-body');
   const cfg = JSON.parse(el.querySelector('script.panel-config')?.textContent || '{}');
-  // a repeated panel's copies are "ID-N": the same panel, with its repeat values
-  const url = `/api/ui/dashboards/${encodeURIComponent(dash.dataset.uid)}/panels/${el.dataset.panelId.split('-')[0]}`;
-  const multi = {};
-  for (const [k, v] of new URLSearchParams(window.location.search).entries()) (multi[k] ||= []).push(v);
-  if (now) multi.now = [String(now)];
-  for (const [k, v] of Object.entries(JSON.parse(el.dataset.repeat || '{}'))) multi[`repeat-${k}`] = [v];
-  let data;
-  try {
-    data = await getJSON(url, multi);
-  } catch (e) {
-    return setState(el, body, 'error', { error: e.message });
-  }
   if (data.state !== 'ok') return setState(el, body, data.state, data);
   try {
     render(el, body, cfg, data, dash);

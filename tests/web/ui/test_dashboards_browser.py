@@ -198,6 +198,55 @@ def test_overrides_value_mappings_and_repeats_from_grafana_json(
     assert r.json() == {"state": "error", "error": "'/api/orders' is not a selected value of $handler"}
 
 
+def batch(guardia_server: GuardiaServer, uid: str, items: Any, **params: str) -> Any:
+    import json
+
+    return guardia_server.client.get(f"/api/ui/dashboards/{uid}/panels",
+                                     params={**params, "panels": json.dumps(items)})
+
+
+def test_batch_request_streams_one_line_per_panel_as_the_single_requests_answer(
+        tab: Tab, guardia_server: GuardiaServer) -> None:
+    """The page asks for all its panels in one request; each line is what the panel's own
+    request answers (same state, series and values), with the panel element's key."""
+    import json
+
+    upload(tab, "fieldconfig.json")
+    page_now = tab.page.locator("[data-dashboard]").get_attribute("data-now") or ""
+    keys = tab.page.eval_on_selector_all(
+        "[data-panel-id][data-state]:not([data-state=unsupported])",
+        "els => els.map(e => [e.dataset.panelId, e.dataset.repeat || '{}'])")
+    items = [{"key": k, "id": int(k.split("-")[0]), "repeat": json.loads(rep)} for k, rep in keys]
+    assert any(it["repeat"] for it in items)  # repeated copies are in the batch too
+    r = batch(guardia_server, "ui-fieldconfig", [*items, {"key": "x", "id": 999}], now=page_now)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson")
+    lines = [json.loads(x) for x in r.text.splitlines()]
+    got = {x.pop("key"): x for x in lines}
+    assert sorted(got) == sorted([it["key"] for it in items] + ["x"])
+    assert got["x"] == {"state": "error", "error": "dashboard 'ui-fieldconfig' has no panel 999"}
+    for it in items:
+        params = {"now": page_now, **{f"repeat-{k}": v for k, v in it["repeat"].items()}}
+        one = guardia_server.client.get(f"/api/ui/dashboards/ui-fieldconfig/panels/{it['id']}",
+                                        params=params).json()
+        b = got[it["key"]]
+        for d in (one, b):
+            d.pop("seconds", None)
+        assert b == one, it
+    assert sum(1 for x in got.values() if x["state"] == "ok") >= 5
+    # a copy for a value the view does not select is that line's error
+    r = batch(guardia_server, "ui-fieldconfig", [{"key": "8-9", "id": 8, "repeat": {"handler": "/nope"}}],
+              **{"var-handler": "/login"})
+    assert [json.loads(x) for x in r.text.splitlines()] == [
+        {"key": "8-9", "state": "error", "error": "'/nope' is not a selected value of $handler"}]
+    # bad batches are refused whole, saying what a batch looks like
+    for bad in ("[{\"id\": \"3\"}]", "{}", "not json", json.dumps([{"id": 3, "repeat": {"a": 1}}])):
+        r = guardia_server.client.get("/api/ui/dashboards/ui-fieldconfig/panels", params={"panels": bad})
+        assert r.status_code == 400, bad
+        assert "panels" in r.json()["error"] and "key" in r.json()["error"], r.json()
+    r = batch(guardia_server, "no-such-dashboard", [{"key": "1", "id": 1}])
+    assert r.status_code == 404
+
+
 def test_stat_sparklines_by_value_overrides_and_axis_placement(tab: Tab) -> None:
     """Grafana's options.graphMode (area, line, none), the byValue override matcher, and
     custom.axisPlacement (auto, left, right, hidden; as a default and as an override)."""
@@ -242,14 +291,15 @@ def test_stat_sparklines_by_value_overrides_and_axis_placement(tab: Tab) -> None
 
 
 def test_auto_refresh_asks_for_later_data(tab: Tab, guardia_server: GuardiaServer) -> None:
-    """Every panel request of one load names the page's now; a refresh names a later one."""
+    """One load is one batch request naming the page's now; a refresh names a later one."""
     asked: list[int] = []
     tab.page.on("request", lambda r: asked.append(int(r.url.split("now=")[1].split("&")[0]))
-                if "/panels/" in r.url and "now=" in r.url else None)
+                if "/panels" in r.url and "now=" in r.url else None)
     tab.goto("/d/guardia-api?refresh=5s")
     page_now = int(tab.page.locator("[data-dashboard]").get_attribute("data-now") or 0)
     panel_states(tab)
     tab.page.wait_for_timeout(6_000)
     assert asked[0] == page_now and max(asked) >= page_now + 5_000, (page_now, asked)
+    assert asked.count(page_now) == 1  # every panel of the first load in one request
     assert all(s["state"] == "ok" for s in panel_states(tab).values())
     assert tab.errors == []
