@@ -26,6 +26,20 @@ def position(query: str, needle: str) -> str:
     return f"{line}:{col}"
 
 
+def name_position(query: str, name: str) -> str:
+    """``line:col`` of a metric name where it stands as a whole name (a selector), so
+    ``m`` in ``max_over_time(m[5m])`` is found at the selector, not inside the function name."""
+    import re
+
+    m = re.search(rf"(?<![A-Za-z0-9_:]){re.escape(name)}(?![A-Za-z0-9_:])", query) if name else None
+    if m is None:
+        return position(query, name)
+    i = m.start()
+    line = query.count("\n", 0, i) + 1
+    col = i - (query.rfind("\n", 0, i) + 1) + 1
+    return f"{line}:{col}"
+
+
 def possible_non_counter(metric: str) -> str:
     return (
         f"{INFO}: metric might not be a counter, name does not end in "

@@ -14,12 +14,12 @@ import numpy as np
 from guardia.model import Labels
 from guardia.model.gostrings import go_quote
 from guardia.model.matchers import MatchType
-from guardia.promql import annotate, histograms, plan, rangefuncs
+from guardia.promql import annotate, histograms, histrange, plan, rangefuncs
 from guardia.promql.context import ExprEvaluator
 from guardia.promql.dedupe import drop_name, merge_duplicates
 from guardia.promql.errors import BadDataError, ExecutionError
 from guardia.promql.kahan import kahan_inc_scalar
-from guardia.promql.selectors import instant
+from guardia.promql.selectors import floats_of, instant
 from guardia.promql.text import valid_label_name
 from guardia.promql.values import F64, I64, RangeVector, Scalar, Value, Vector
 
@@ -75,6 +75,22 @@ _RANGE: dict[str, Callable[[RangeVector], tuple[F64, np.ndarray]]] = {
 # Functions that keep the metric name of their input.
 _KEEP_NAME = {"last_over_time", "first_over_time", "sort", "sort_desc", "sort_by_label", "sort_by_label_desc",
               "label_replace", "label_join", "limitk"}
+# Range functions that take histogram samples, and how a window holding some is computed.
+_HIST_WINDOW: dict[str, histrange.WindowFn] = {
+    "rate": histrange.rate_fn(True, True),
+    "increase": histrange.rate_fn(True, False),
+    "delta": histrange.rate_fn(False, False),
+    "irate": histrange.instant_fn(True),
+    "idelta": histrange.instant_fn(False),
+    "sum_over_time": histrange.sum_fn(False),
+    "avg_over_time": histrange.sum_fn(True),
+    "last_over_time": histrange.last_fn,
+    "first_over_time": histrange.first_fn,
+    "resets": histrange.resets_fn,
+    "changes": histrange.changes_fn,
+}
+# Range functions that read sample times or counts only: histograms count as samples.
+_ANY_SAMPLE = {"count_over_time", "present_over_time", "ts_of_last_over_time", "ts_of_first_over_time"}
 _DATE = {"day_of_month", "day_of_week", "day_of_year", "days_in_month", "hour", "minute", "month", "year"}
 
 
@@ -159,20 +175,40 @@ def _vector(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> 
 
 def _range_fn(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
     name, arg = node.func, node.args[0]
-    rv = ev.eval_range(arg, ts)
+    full = ev.eval_range_h(arg, ts)
+    rv = full
+    if full.h is not None and name not in _ANY_SAMPLE:
+        rv = floats_of(full)[0]
+        if name not in _HIST_WINDOW:
+            histrange.mixed_info(ev.ctx, full)
     if name in ("rate", "increase", "irate"):
         _check_counter_names(ev, rv, arg)
     vals, ok = _RANGE[name](rv)
+    hists = None
+    if full.h is not None and name in _HIST_WINDOW:
+        vals, ok, hists = histrange.patch(
+            ev.ctx, full, _HIST_WINDOW[name], vals, ok, every_window=name in ("resets", "changes")
+        )
     keep = name in _KEEP_NAME or (names_unused and _fixed_name(arg) is not None)
     labels = rv.labels if keep else drop_name(rv.labels)
     # Every range function returns a fresh array: clear its empty windows in place
     # rather than copying a (series x steps) array.
     np.copyto(vals, 0.0, where=~ok)
-    return merge_duplicates(Vector(labels, vals, ok).compact())
+    return merge_duplicates(Vector(labels, vals, ok, hists=hists).compact())
+
+
+def _float_range(ev: ExprEvaluator, arg: plan.Node, ts: I64) -> RangeVector:
+    """A range argument of a function of floats: histogram samples dropped, with
+    Prometheus's info for windows that held both kinds."""
+    full = ev.eval_range_h(arg, ts)
+    if full.h is None:
+        return full
+    histrange.mixed_info(ev.ctx, full)
+    return floats_of(full)[0]
 
 
 def _regression(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
-    rv = ev.eval_range(node.args[0], ts)
+    rv = _float_range(ev, node.args[0], ts)
     predict = node.func == "predict_linear"
     slope, intercept, ok = rangefuncs.linear_regression(rv, predict)
     if predict:
@@ -185,19 +221,19 @@ def _regression(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool)
 
 def _quantile_over_time_fn(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
     q = ev.eval_scalar(node.args[0], ts).values
-    rv = ev.eval_range(node.args[1], ts)
+    rv = _float_range(ev, node.args[1], ts)
     _quantile_warnings(ev, q)
     return merge_duplicates(_quantile_over_time(rv, q))
 
 
 def _absent_over_time(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
-    rv = ev.eval_range(node.args[0], ts)
+    rv = ev.eval_range_h(node.args[0], ts)
     any_present = (rv.hi > rv.lo).any(axis=0) if len(rv.labels) else np.zeros(len(ts), dtype=bool)
     return _absent(node.args[0], ~any_present)
 
 
 def _absent_fn(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
-    vec = ev.eval_vector(node.args[0], ts)
+    vec = ev.eval_vector_h(node.args[0], ts)
     any_present = vec.present.any(axis=0) if vec.labels else np.zeros(len(ts), dtype=bool)
     return _absent(node.args[0], ~any_present)
 
@@ -233,10 +269,11 @@ def _clamp(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> V
     vals = vec.values
     present = vec.present
     with np.errstate(all="ignore"):
-        if lo is not None:
-            vals = np.where(np.isnan(lo)[None, :], np.nan, np.fmax(vals, lo[None, :]))
+        # Go's math.Max(min, math.Min(max, v)): a NaN bound or value gives NaN.
         if hi is not None:
-            vals = np.where(np.isnan(hi)[None, :], np.nan, np.fmin(vals, hi[None, :]))
+            vals = np.minimum(vals, hi[None, :])
+        if lo is not None:
+            vals = np.maximum(vals, lo[None, :])
         if lo is not None and hi is not None:
             present = present & ~(hi < lo)[None, :]
     return merge_duplicates(Vector(drop_name(vec.labels), vals, present).compact())
@@ -298,7 +335,7 @@ def _native_histogram_only(ev: ExprEvaluator, node: plan.Call, ts: I64, names_un
 
 
 def _double_exp_fn(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
-    rv = ev.eval_range(node.args[0], ts)
+    rv = _float_range(ev, node.args[0], ts)
     sf = ev.eval_scalar(node.args[1], ts).values
     tf = ev.eval_scalar(node.args[2], ts).values
     return _double_exp(rv, sf, tf)
