@@ -41,7 +41,8 @@ def mixed_info(ctx: EvalContext, rv: RangeVector) -> None:
     mixed = (hc > 0) & (hc < rv.hi - rv.lo)
     for j in np.flatnonzero(mixed.any(axis=1)):
         name = rv.labels[j].name
-        ctx.info(f"{annotate.histograms_ignored_in_mixed_range(name)} ({annotate.name_position(ctx.query, name)})")
+        pos = annotate.name_position(ctx.query, name)
+        ctx.info(f"{annotate.histograms_ignored_in_mixed_range(name)} ({pos})")
 
 
 Window = list[tuple[int, float, FloatHistogram | None]]
