@@ -83,9 +83,12 @@ def test_out_of_order_within_the_window_is_merged_in_time_order(open_db: Open) -
     app.commit()
     app.append(r, 150, 1.5)
     app.append(r, 200, 9.0)  # same timestamp, other value: duplicate
-    app.append(r, -5000, 1.0)  # outside the window
+    app.append(r, -5000, 1.0)  # outside the window: "too old", as Prometheus 3 counts it
     s = app.commit()
-    assert (s.appended, s.duplicate, s.out_of_order) == (1, 1, 1)
+    assert (s.appended, s.duplicate, s.out_of_order, s.too_old) == (1, 1, 0, 1)
+    reg = db.metrics.registry
+    assert reg.get_sample_value("prometheus_tsdb_too_old_samples_total", {"type": "float"}) == 1
+    assert reg.get_sample_value("prometheus_tsdb_head_out_of_order_samples_appended_total", {"type": "float"}) == 1
     got = db.querier(0, 1000).select([Matcher.equal("__name__", "x")])[0]
     assert got.timestamps.tolist() == [100, 150, 200, 300]
     assert got.values.tolist() == [100.0, 1.5, 200.0, 300.0]

@@ -188,10 +188,15 @@ class AppendStats:
     out_of_order: int = 0
     duplicate: int = 0
     out_of_bounds: int = 0
+    # refused with an out-of-order window set: older than the window allows (Prometheus's
+    # "too old sample"); without a window such samples are out_of_order or out_of_bounds
+    too_old: int = 0
+    # of ``appended``: accepted out of order (within ``storage.tsdb.out_of_order_time_window``)
+    ooo_appended: int = 0
 
     @property
     def rejected(self) -> int:
-        return self.out_of_order + self.duplicate + self.out_of_bounds
+        return self.out_of_order + self.duplicate + self.out_of_bounds + self.too_old
 
 
 class Appender(Protocol):

@@ -180,6 +180,7 @@ class OtlpReceiver:
         if stats.rejected:
             raise OtlpStoreError(
                 f"{stats.rejected} of {len(flat)} samples refused: out_of_order={stats.out_of_order} "
-                f"duplicate={stats.duplicate} out_of_bounds={stats.out_of_bounds}", bad_request=True)
+                f"duplicate={stats.duplicate} out_of_bounds={stats.out_of_bounds} too_old={stats.too_old}",
+                bad_request=True)
         return stats.appended
 

@@ -259,7 +259,7 @@ class WALWatcher:
                     tss.append(np.full(r.shape[0], t, dtype=np.int64))
                     vss.append(v)
                     n += r.shape[0]
-                elif rtype == wal.REC_SAMPLES:
+                elif rtype in (wal.REC_SAMPLES, wal.REC_OOO_LATE):  # late samples are sent too
                     r, ts, v = wal.decode_samples(payload)
                     refs.append(r)
                     tss.append(ts)

@@ -105,7 +105,7 @@ class WriteReceiver:
             self._rejected.inc(stats.rejected)
             raise RemoteWriteError(
                 f"{stats.rejected} of {n} samples refused: out_of_order={stats.out_of_order} "
-                f"duplicate={stats.duplicate} out_of_bounds={stats.out_of_bounds}"
+                f"duplicate={stats.duplicate} out_of_bounds={stats.out_of_bounds} too_old={stats.too_old}"
             )
         return stats.appended, 0, 0
 
@@ -221,7 +221,7 @@ class WriteReceiver:
             self._rejected.inc(stats.rejected)
             raise RemoteWriteError(
                 f"{stats.rejected} of {ts.shape[0]} samples refused: out_of_order={stats.out_of_order} "
-                f"duplicate={stats.duplicate} out_of_bounds={stats.out_of_bounds}"
+                f"duplicate={stats.duplicate} out_of_bounds={stats.out_of_bounds} too_old={stats.too_old}"
             )
         return stats.appended
 

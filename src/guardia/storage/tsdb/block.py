@@ -55,10 +55,23 @@ class BlockCorruptError(ValueError):
     """A block whose meta or index cannot be read: the block is skipped as a whole."""
 
 
+_last_ulid = [0]
+_ulid_lock = threading.Lock()
+
+
 def new_ulid(ms: int | None = None) -> str:
-    """A ULID: 48-bit millisecond time + 80 random bits, Crockford base32, sortable by time."""
+    """A ULID: 48-bit millisecond time + 80 random bits, Crockford base32, sortable by time.
+
+    Monotonic within the process (two in the same millisecond count up), so the ULID order of
+    blocks is the order they were written in: where blocks overlap, it decides which
+    sample wins (``compact.block_order``)."""
     t = int(time.time() * 1000) if ms is None else ms
     n = (t & ((1 << 48) - 1)) << 80 | int.from_bytes(secrets.token_bytes(10), "big")
+    if ms is None:
+        with _ulid_lock:
+            if n <= _last_ulid[0] and n >> 80 == _last_ulid[0] >> 80:
+                n = _last_ulid[0] + 1
+            _last_ulid[0] = n
     chars = []
     for _ in range(26):
         chars.append(_CROCKFORD[n & 31])

@@ -3,9 +3,10 @@
 * ``write_block`` streams any set of sources (the head, blocks, backfill input) over a time
   range into one new block, merging each series' samples in time order without duplicates.
   Series go in label-sorted groups so memory stays bounded by the group, not the range.
-* ``plan`` picks what to compact next: overlapping blocks first (out-of-order or backfilled
-  data), then runs of adjacent blocks that fill a larger aligned range (2h → 6h → 18h ...),
-  once newer data shows the range is complete — the policy Prometheus uses.
+* ``plan`` picks what to compact next: overlapping blocks first (late samples written below
+  the head, or backfilled data: "vertical compaction", duplicates resolved by ``block_order``),
+  then runs of adjacent blocks that fill a larger aligned range (2h → 6h → 18h ...), once
+  newer data shows the range is complete — the policy Prometheus uses.
 * ``expired`` applies retention by time (relative to the newest block) and by size
   (oldest blocks go first).
 """
@@ -80,12 +81,30 @@ def write_block(
         raise
 
 
+def block_order(b: Block) -> tuple[int, str]:
+    """The order blocks are read and merged in: by start, then by ULID (creation time).
+
+    Where blocks overlap and hold samples at the same timestamp for a series, the first in
+    this order wins, in queries (``merge.assemble`` keeps the first source's sample) and in
+    the block compaction writes, so both give the same answer.  For the blocks guardia writes
+    that is the sample that reached a block first: a block of late samples is newer than
+    the block it overlaps, and a compacted block older than any late block it overlaps
+    (overlapping blocks are merged before any other compaction).
+    """
+    return (b.mint, b.ulid)
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
-    blocks: list[Block]
+    blocks: list[Block]  # in ``block_order``: the first wins on equal timestamps
     mint: int
     maxt_excl: int
     reason: str
+
+    @property
+    def vertical(self) -> bool:
+        """Blocks that overlap in time (Prometheus's "vertical compaction")."""
+        return self.reason == "overlapping"
 
 
 def plan(blocks: Sequence[Block], ranges: Sequence[int]) -> Plan | None:
@@ -102,7 +121,7 @@ def plan(blocks: Sequence[Block], ranges: Sequence[int]) -> Plan | None:
             end = max(end, bs[j].maxt)
             j += 1
         if len(group) > 1:
-            return Plan(group, min(b.mint for b in group), end + 1, "overlapping")
+            return Plan(sorted(group, key=block_order), min(b.mint for b in group), end + 1, "overlapping")
         i = j
     if not bs:
         return None
@@ -118,7 +137,8 @@ def plan(blocks: Sequence[Block], ranges: Sequence[int]) -> Plan | None:
             group = windows[k]
             end = (k + 1) * r
             if len(group) >= 2 and end <= newest:
-                return Plan(group, min(b.mint for b in group), max(b.maxt for b in group) + 1,
+                return Plan(sorted(group, key=block_order), min(b.mint for b in group),
+                            max(b.maxt for b in group) + 1,
                             f"range {r // 3_600_000}h")
     return None
 

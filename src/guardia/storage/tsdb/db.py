@@ -33,7 +33,7 @@ from guardia.model import Labels
 from guardia.storage.interface import AppendError, AppendStats, SeriesRef
 from guardia.storage.tsdb import wal
 from guardia.storage.tsdb.block import Block, BlockCorruptError, is_block_dir
-from guardia.storage.tsdb.compact import expired, plan, write_block
+from guardia.storage.tsdb.compact import block_order, expired, plan, write_block
 from guardia.storage.tsdb.head import Head, release_free_memory
 from guardia.storage.tsdb.head_wal import ReplayReport
 from guardia.storage.tsdb.index import MemIndex, PostingsStats
@@ -217,7 +217,7 @@ class TSDB:
                 b.close()
                 if not self.read_only:
                     shutil.rmtree(b.path, ignore_errors=True)
-        self.blocks = sorted((b for b in loaded if b.ulid not in superseded), key=lambda b: b.mint)
+        self.blocks = sorted((b for b in loaded if b.ulid not in superseded), key=block_order)
         if self.blocks:
             self.head.min_valid_t = max(b.maxt for b in self.blocks) + 1
 
@@ -331,6 +331,9 @@ class TSDB:
                 refs = moved
             if refs.size and (int(refs.min()) < 0 or int(refs.max()) >= self.head.num_series):
                 raise AppendError("unknown series ref: get refs from Appender.ref(labels)")
+            late: tuple[I64, I64, F64] | None = None
+            if self.head.ooo_window > 0:
+                refs, t, vs, late = self._split_late(refs, t, vs, stats)
             recs: list[bytes] = []
             if self._has_pending_series():
                 recs.append(self._series_record())
@@ -338,14 +341,44 @@ class TSDB:
                 self._created = 0
             if isinstance(t, int):
                 recs.append(wal.frame(wal.REC_SAMPLES_T, wal.encode_samples_t(refs, t, vs)))
-            else:
+            elif t.size or late is None:
                 recs.append(wal.frame(wal.REC_SAMPLES, wal.encode_samples(refs, t, vs)))
+            if late is not None:
+                recs.append(wal.frame(wal.REC_OOO_LATE, wal.encode_samples(*late)))
             assert self._wal is not None
             self._wal.write(recs[0] if len(recs) == 1 else b"".join(recs))
             self._pending_series = bytearray()
             self.head.append(refs, t, vs, stats)
+            if late is not None:
+                self.head.append_late(*late, stats)
             self._count(stats)
         return stats
+
+    def _split_late(
+        self, refs: I64, t: int | I64, vs: F64, stats: AppendStats
+    ) -> tuple[I64, int | I64, F64, tuple[I64, I64, F64] | None]:
+        """Take out of a commit the samples below the head's lower bound (their time range is
+        in blocks already).  With an out-of-order window they are *late*: accepted if no older
+        than the window allows, counted from the newest sample of the head (Prometheus 3's
+        rule), logged as their own WAL record and kept in the head until a cut writes them
+        into blocks of their own; the others are refused as too old.  A scrape (one
+        timestamp) costs one comparison."""
+        h = self.head
+        mvt = h.min_valid_t
+        if isinstance(t, int):
+            if t >= mvt:
+                return refs, t, vs, None
+            ts = np.full(refs.shape[0], t, dtype=np.int64)
+        else:
+            ts = t
+        below = ts < mvt
+        if not below.any():
+            return refs, t, vs, None
+        ok = below & (ts >= h.newest() - h.ooo_window)
+        stats.too_old += int(below.sum()) - int(ok.sum())
+        keep = ~below
+        late = (refs[ok], ts[ok], vs[ok]) if ok.any() else None
+        return refs[keep], ts[keep], vs[keep], late
 
     def _count(self, stats: AppendStats) -> None:
         m = self.metrics
@@ -355,6 +388,10 @@ class TSDB:
             m.ooo_float.inc(stats.out_of_order)
         if stats.out_of_bounds:
             m.oob_float.inc(stats.out_of_bounds)
+        if stats.too_old:
+            m.too_old_float.inc(stats.too_old)
+        if stats.ooo_appended:
+            m.ooo_appended_float.inc(stats.ooo_appended)
         if stats.duplicate:
             m.duplicate.inc(stats.duplicate)
 
@@ -422,17 +459,46 @@ class TSDB:
         release_free_memory()
         return rep
 
+    def _cut_due(self) -> bool:
+        """Whether the head should be cut now (call with the lock held): its in-order data
+        spans more than 1.5 block ranges, or late samples (below its lower bound) wait and
+        either there are many or no in-order data will bring a cut."""
+        h = self.head
+        r = self.options.block_range_ms
+        lo = max(h.mint, h.min_valid_t)
+        if h.maxt >= lo and h.maxt - lo > r * 3 // 2:
+            return True
+        if h.mint >= h.min_valid_t or not h.ooo:
+            return False
+        return h.maxt < h.min_valid_t or h.late_samples() >= self.options.ooo_late_flush_samples
+
     def _cut_head(self, rep: MaintenanceReport) -> None:
+        """Write the head's oldest block range(s) into blocks and drop them from the head.
+
+        Late samples go first: their range is below the head's lower bound, so their block
+        overlaps one written before (or a compacted one) and ``_compact`` merges the two.
+        Such a block ends at the lower bound at most, so it never takes in-order data early.
+        """
         h = self.head
         r = self.options.block_range_ms
         cut = False
-        while True:
+        with self._lock:
+            due = self._cut_due()
+        last_start: int | None = None
+        while due:
             with self._lock:
-                if not (h.maxt >= h.mint and h.maxt - h.mint > r * 3 // 2):
+                below = h.mint < h.min_valid_t  # late samples (or older head data) wait
+                if not below and not (h.maxt >= h.mint and h.maxt - h.mint > r * 3 // 2):
                     break
                 start = (h.mint // r) * r
+                if last_start is not None and start <= last_start:
+                    break  # late samples that came while that range was written: next time
+                last_start = start
                 end = start + r
-                # From here on the head refuses samples below the cut, so the view is final.
+                if below and start < h.min_valid_t:
+                    end = min(end, h.min_valid_t)
+                # From here on the head takes no in-order sample below the cut; late samples
+                # that come meanwhile are not in the view and stay for the next cut.
                 h.min_valid_t = max(h.min_valid_t, end)
                 view = h.frozen_before(end)
             path = write_block(
@@ -442,9 +508,9 @@ class TSDB:
             with self._lock:
                 if path is not None:
                     self.blocks.append(Block(path, self._on_block_corrupt))
-                    self.blocks.sort(key=lambda b: b.mint)
+                    self.blocks.sort(key=block_order)
                     rep.blocks_cut.append(path.name)
-                h.truncate(end)
+                h.truncate(end, view.ooo)
                 self._head_cuts += 1
                 self.metrics.head_truncations.inc()
             cut = True
@@ -526,6 +592,8 @@ class TSDB:
                 log.error("event=compaction_failed blocks=%s error=%r", [b.ulid for b in p.blocks], e)
                 return
             self.metrics.compactions.inc()
+            if p.vertical:
+                self.metrics.vertical_compactions.inc()
             for b in p.blocks:
                 self._delete_block(b)
             if path is not None:
@@ -533,7 +601,7 @@ class TSDB:
                 self.blocks.append(nb)
                 rep.compacted.append(nb.ulid)
                 log.info("event=compacted into=%s from=%d reason=%r", nb.ulid, len(p.blocks), p.reason)
-            self.blocks.sort(key=lambda b: b.mint)
+            self.blocks.sort(key=block_order)
 
     def _delete_block(self, b: Block) -> None:
         self.blocks = [x for x in self.blocks if x is not b]

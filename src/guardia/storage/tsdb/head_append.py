@@ -74,8 +74,10 @@ class HeadAppend(HeadCompress):
             stats.duplicate += int((eq & (self.last_bits[refs] != bits)).sum())
         if older.any():
             if self.ooo_window > 0:
-                in_window = older & (tt >= lt - self.ooo_window)
-                stats.out_of_order += int((older & ~in_window).sum())
+                # Prometheus's rule: the window counts back from the newest sample of the
+                # whole head, not of the series (a series scraped late is not favoured)
+                in_window = older & (tt >= self.newest() - self.ooo_window)
+                stats.too_old += int((older & ~in_window).sum())
                 idx = np.nonzero(in_window)[0]
                 if idx.size:
                     self._append_ooo(refs[idx], tt[idx], vs[idx], stats)
@@ -146,15 +148,42 @@ class HeadAppend(HeadCompress):
         w.spills.append(Page(refs, n, ts, vs, self.options.head_zstd_level))
         w.n[refs] = 0
 
+    def newest(self) -> int:
+        """The newest time the head has seen: its newest sample, or just below its lower
+        bound when it is empty (after a restart with blocks and no WAL, after a cut)."""
+        return max(self.maxt, self.min_valid_t - 1)
+
     def _append_ooo(self, refs: I64, ts: I64, vs: F64, stats: AppendStats) -> None:
+        """Out-of-order samples within the window into the side buffer; a timestamp the head
+        holds already keeps its sample (the first stored wins; another value is a duplicate)."""
+        mvt = self.min_valid_t
         for r, t, v in zip(refs.tolist(), ts.tolist(), vs.tolist(), strict=True):
-            existing = self._sample_at(r, t)
+            buf = self.ooo.get(r)
+            # below the head's in-order range only the side buffer can hold this time
+            existing = (None if buf is None else buf.get(t)) if t < mvt else self._sample_at(r, t)
             if existing is not None:
                 if np.float64(existing).view(np.uint64) != np.float64(v).view(np.uint64):
                     stats.duplicate += 1
                 continue
-            self.ooo.setdefault(r, {})[t] = v
+            if buf is None:
+                buf = self.ooo[r] = {}
+            buf[t] = v
             stats.appended += 1
+            stats.ooo_appended += 1
             if t < self.first_t[r]:
                 self.first_t[r] = t
             self.mint = min(self.mint, t)
+
+    def append_late(self, refs: I64, ts: I64, vs: F64, stats: AppendStats) -> None:
+        """Samples older than the head's lower bound (``min_valid_t``: their time range is in
+        blocks already) that the database accepted within the out-of-order window.  They wait in
+        the side buffer, queryable, until ``maintain`` writes them into blocks of their own
+        that overlap the older ones (vertical compaction merges them).  Replay calls this for
+        ``REC_OOO_LATE`` records without the window check: the commit decided."""
+        if refs.size:
+            self._append_ooo(refs, ts, vs, stats)
+
+    def late_samples(self) -> int:
+        """How many out-of-order samples wait below ``min_valid_t`` (see ``append_late``)."""
+        mvt = self.min_valid_t
+        return sum(1 for buf in self.ooo.values() for t in buf if t < mvt)

@@ -74,8 +74,13 @@ class HeadTruncate(HeadCompress):
         self._rank = None
         return newid
 
-    def truncate(self, before: int) -> None:
-        """Drop every sample older than ``before`` and refuse such samples from now on."""
+    def truncate(self, before: int, written_ooo: dict[int, dict[int, float]] | None = None) -> None:
+        """Drop every sample older than ``before`` and refuse such samples from now on.
+
+        ``written_ooo``: the out-of-order samples the block just written holds (its view's
+        copy).  Late samples accepted below ``before`` while the block was written (the
+        out-of-order window reaches below the head) are not in it and stay for the next cut.
+        """
         self.min_valid_t = max(self.min_valid_t, before)
         kept: list[Span] = []
         for sp in self.spans:
@@ -100,10 +105,12 @@ class HeadTruncate(HeadCompress):
                 del self.windows[wid]
             elif w.base < before:
                 self.finalize(wid)  # straddles the cut: compress, then trim as a span
-                self.truncate(before)
+                self.truncate(before, written_ooo)
                 return
         for r in list(self.ooo):
-            buf = {t: v for t, v in self.ooo[r].items() if t >= before}
+            done = None if written_ooo is None else written_ooo.get(r, {})
+            buf = {t: v for t, v in self.ooo[r].items()
+                   if t >= before or (done is not None and t not in done)}
             if buf:
                 self.ooo[r] = buf
             else:
@@ -113,8 +120,11 @@ class HeadTruncate(HeadCompress):
     def _recompute_bounds(self) -> None:
         n = self.num_series
         first = np.full(n, INT64_MAX, dtype=np.int64)
-        # Spans are in time order per series: the first one holding a series has its minimum.
-        for sp in self.spans:
+        # Spans cover disjoint windows, so in order of their start the first one holding a
+        # series has its minimum.  The list itself is not in time order when windows were
+        # compressed out of order (a commit reaching back, out-of-order samples): walking it
+        # as it is gave a too-high first time, and the next cut then left the series out.
+        for sp in sorted(self.spans, key=lambda sp: sp.start):
             refs = np.nonzero(sp.frame_of[:n] >= 0)[0]
             cur = first[refs]
             unseen = cur == INT64_MAX

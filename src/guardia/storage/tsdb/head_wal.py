@@ -75,6 +75,10 @@ class HeadWAL(HeadAppend, HeadTruncate):
                 self._replay_samples(refs, ts, vs, stats)
             elif rtype == wal.REC_PAGE:
                 frames.append(wal.decode_page_record(payload))
+            elif rtype == wal.REC_OOO_LATE:
+                refs, ts, vs = wal.decode_samples(payload)
+                ok = refs < self.num_series
+                self.append_late(refs[ok], ts[ok], vs[ok], stats)
             elif rtype == wal.REC_OOO:
                 refs, ts, vs = wal.decode_samples(payload)
                 ok = refs < self.num_series

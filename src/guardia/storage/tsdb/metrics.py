@@ -31,6 +31,15 @@ class TSDBMetrics:
         self.out_of_bound = Counter("prometheus_tsdb_out_of_bound_samples_total",
                                     "Total number of out of bound samples ingestion failed attempts.",
                                     ["type"], registry=r)
+        self.too_old = Counter("prometheus_tsdb_too_old_samples_total",
+                               "Total number of out of order samples ingestion failed attempts with out of "
+                               "order support enabled, but sample outside of time window.", ["type"],
+                               registry=r)
+        self.ooo_appended = Counter("prometheus_tsdb_head_out_of_order_samples_appended_total",
+                                    "Total number of appended out of order samples.", ["type"], registry=r)
+        self.vertical_compactions = Counter("prometheus_tsdb_vertical_compactions_total",
+                                            "Total number of compactions done on overlapping blocks.",
+                                            registry=r)
         self.duplicate = Counter("prometheus_tsdb_duplicate_samples_total",
                                  "Samples refused for a timestamp already holding a different value.",
                                  registry=r)
@@ -72,5 +81,7 @@ class TSDBMetrics:
         self.appended_float = self.samples_appended.labels("float")
         self.ooo_float = self.out_of_order.labels("float")
         self.oob_float = self.out_of_bound.labels("float")
+        self.too_old_float = self.too_old.labels("float")
+        self.ooo_appended_float = self.ooo_appended.labels("float")
         self.lowest_timestamp = Gauge("prometheus_tsdb_lowest_timestamp",
                                       "Lowest timestamp value stored in the database (ms).", registry=r)

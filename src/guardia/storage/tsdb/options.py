@@ -25,6 +25,9 @@ class TSDBOptions:
     retention_ms: int = 15 * DAY_MS
     retention_bytes: int = 0
     out_of_order_time_window_ms: int = 0
+    # late samples (out of order, below the head's range: their blocks exist) wait in memory
+    # until the next head cut writes them into blocks, or until there are this many
+    ooo_late_flush_samples: int = 500_000
     wal_fsync: FsyncPolicy = "group"
     wal_group_commit_ms: int = 1000
     wal_segment_bytes: int = 128 * 1024 * 1024

@@ -11,6 +11,7 @@ import numpy.typing as npt
 from guardia.model import Labels, Matcher
 from guardia.storage.interface import Querier, SelectHints, SeriesSet, check_selectable, hinted_range
 from guardia.storage.tsdb.block import Block
+from guardia.storage.tsdb.compact import block_order
 from guardia.storage.tsdb.merge import Fragment, assemble, trim
 from guardia.storage.tsdb.source import IndexedSource, SeriesSource, SourceCatalog
 
@@ -43,7 +44,7 @@ class TSDBQuerier(Querier):
             held = [s for s in self._sources if isinstance(s, Block)]
             covered = {u for b in held for u in b.sources}
             fresh = self._catalog.acquire_sources(self.mint, self.maxt, covered)
-            blocks = sorted([*held, *(s for s in fresh if isinstance(s, Block))], key=lambda b: b.mint)
+            blocks = sorted([*held, *(s for s in fresh if isinstance(s, Block))], key=block_order)
             self._sources = [*blocks, *(s for s in fresh if not isinstance(s, Block))]
             self._cuts = cuts
         return self._sources

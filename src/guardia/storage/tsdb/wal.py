@@ -52,6 +52,12 @@ REC_PAGE = 4  # checkpoint: a compressed head frame as is
 REC_OOO = 5  # checkpoint: out-of-order buffer samples
 REC_STATE = 6  # checkpoint: head lower bound
 REC_GC = 7  # series garbage collection: these refs are dropped, the others renumbered in order
+# out-of-order samples below the head's lower bound that a commit accepted within the window:
+# replayed without the window check (the commit decided), first sample per timestamp wins
+REC_OOO_LATE = 8
+
+_KNOWN = frozenset((REC_SERIES, REC_SAMPLES_T, REC_SAMPLES, REC_PAGE, REC_OOO, REC_STATE, REC_GC,
+                    REC_OOO_LATE))
 
 _FRAME = struct.Struct("<BII")
 _T_N = struct.Struct("<qI")
@@ -194,7 +200,7 @@ def read_records(path: Path) -> tuple[list[tuple[int, bytes]], Corruption | None
         if end - pos < _FRAME.size:
             return out, Corruption(path, pos, "torn record header")
         rtype, length, crc = _FRAME.unpack_from(data, pos)
-        if rtype not in (REC_SERIES, REC_SAMPLES_T, REC_SAMPLES, REC_PAGE, REC_OOO, REC_STATE, REC_GC):
+        if rtype not in _KNOWN:
             return out, Corruption(path, pos, f"unknown record type {rtype}")
         body = pos + _FRAME.size
         if body + length > end:
