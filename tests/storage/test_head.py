@@ -88,7 +88,9 @@ def test_out_of_order_within_the_window_is_merged_in_time_order(open_db: Open) -
     assert (s.appended, s.duplicate, s.out_of_order, s.too_old) == (1, 1, 0, 1)
     reg = db.metrics.registry
     assert reg.get_sample_value("prometheus_tsdb_too_old_samples_total", {"type": "float"}) == 1
-    assert reg.get_sample_value("prometheus_tsdb_head_out_of_order_samples_appended_total", {"type": "float"}) == 1
+    appended = reg.get_sample_value("prometheus_tsdb_head_out_of_order_samples_appended_total",
+                                    {"type": "float"})
+    assert appended == 1
     got = db.querier(0, 1000).select([Matcher.equal("__name__", "x")])[0]
     assert got.timestamps.tolist() == [100, 150, 200, 300]
     assert got.values.tolist() == [100.0, 1.5, 200.0, 300.0]

@@ -6,6 +6,7 @@ queries and in compaction (``compact.block_order``)."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +60,7 @@ def series(db: TSDB, i: int, mint: int = 0, maxt: int = 100 * H) -> dict[int, fl
 
 def overlapping(db: TSDB) -> list[tuple[str, str]]:
     bs = sorted(db.blocks, key=lambda b: b.mint)
-    return [(a.ulid, b.ulid) for a, b in zip(bs, bs[1:], strict=False) if b.mint <= a.maxt]
+    return [(a.ulid, b.ulid) for a, b in itertools.pairwise(bs) if b.mint <= a.maxt]
 
 
 def store_with_blocks(open_db, **kw: int) -> TSDB:  # type: ignore[no-untyped-def]
@@ -119,7 +120,9 @@ def test_late_samples_are_replayed_from_their_own_wal_record(open_db, tmp_path: 
     assert series(db2, 0)[H + 30_000] == 7.0
 
 
-def test_late_samples_go_to_a_block_of_their_own_at_the_next_cut_and_compaction_merges_it(open_db) -> None:  # type: ignore[no-untyped-def]
+def test_late_samples_go_to_a_block_of_their_own_at_the_next_cut_and_compaction_merges_it(  # type: ignore[no-untyped-def]
+    open_db
+) -> None:
     db = store_with_blocks(open_db)
     push(db, [(i, H + 30_000, 0.5) for i in range(N)])
     db.maintain()  # the head spans 2h–5h: no cut due, so the late samples wait in the head
@@ -160,7 +163,9 @@ def test_queries_across_overlapping_blocks_match_the_compacted_result(open_db) -
     assert series(db, 0) == over
 
 
-def test_late_samples_that_arrive_while_their_block_is_written_wait_for_the_next_cut(open_db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_late_samples_arriving_while_their_block_is_written_wait_for_the_next_cut(  # type: ignore[no-untyped-def]
+    open_db, monkeypatch
+) -> None:
     import guardia.storage.tsdb.db as dbmod
 
     db = store_with_blocks(open_db, ooo_late_flush_samples=1)
@@ -184,7 +189,9 @@ def test_late_samples_that_arrive_while_their_block_is_written_wait_for_the_next
     assert series(db, 0) == got
 
 
-def test_a_crash_after_the_late_block_before_the_checkpoint_loses_nothing_and_doubles_nothing(open_db) -> None:  # type: ignore[no-untyped-def]
+def test_a_crash_after_the_late_block_before_the_checkpoint_loses_and_doubles_nothing(  # type: ignore[no-untyped-def]
+    open_db
+) -> None:
     db = store_with_blocks(open_db, ooo_late_flush_samples=1)
     push(db, [(i, H + 30_000, 0.5) for i in range(N)])
     db.checkpoint = lambda: None  # type: ignore[method-assign]  # "crash" before it
@@ -196,7 +203,8 @@ def test_a_crash_after_the_late_block_before_the_checkpoint_loses_nothing_and_do
     db2.maintain()  # written again and merged: duplicates collapse
     assert overlapping(db2) == [] and not db2.head.ooo
     assert dump(db2.querier(0, 100 * H)) == want
-    assert sum(b.num_samples for b in db2.blocks) + db2.head.num_samples() == sum(len(v) for v in want.values())
+    stored = sum(b.num_samples for b in db2.blocks) + db2.head.num_samples()
+    assert stored == sum(len(v) for v in want.values())
 
 
 def test_the_window_counts_from_the_newest_sample_of_the_head_not_of_the_series(open_db) -> None:  # type: ignore[no-untyped-def]
