@@ -85,6 +85,10 @@ def mixed_exponential_custom(metric: str) -> str:
     )
 
 
+def mixed_classic_native(metric: str) -> str:
+    return f"{WARNING}: vector contains a mix of classic and native histograms for metric name {_q(metric)}"
+
+
 def mixed_floats_histograms(metric: str) -> str:
     return f"{WARNING}: encountered a mix of histograms and floats for metric name {_q(metric)}"
 

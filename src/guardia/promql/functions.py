@@ -14,7 +14,7 @@ import numpy as np
 from guardia.model import Labels
 from guardia.model.gostrings import go_quote
 from guardia.model.matchers import MatchType
-from guardia.promql import annotate, histograms, histrange, plan, rangefuncs
+from guardia.promql import annotate, histograms, histrange, native_funcs, plan, rangefuncs
 from guardia.promql.context import ExprEvaluator
 from guardia.promql.dedupe import drop_name, merge_duplicates
 from guardia.promql.errors import BadDataError, ExecutionError
@@ -317,21 +317,55 @@ def _label_join_fn(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bo
 
 def _histogram_quantile(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
     q = ev.eval_scalar(node.args[0], ts).values
-    vec = ev.eval_vector(node.args[1], ts)
+    vec = ev.eval_vector_h(node.args[1], ts)
     _quantile_warnings(ev, q)
-    return histograms.histogram_quantile(ev.ctx, q, vec)
+    floats, has_hists = vec.floats()
+    classic = histograms.histogram_quantile(ev.ctx, q, floats.compact())
+    if not has_hists:
+        return classic
+    native = native_funcs.per_point(vec, lambda h, j: native_funcs.quantile(float(q[j]), h))
+    return _with_native(ev, classic, native, node.args[1])
 
 
 def _histogram_fraction(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
     lo_v = ev.eval_scalar(node.args[0], ts).values
     hi_v = ev.eval_scalar(node.args[1], ts).values
-    vec = ev.eval_vector(node.args[2], ts)
-    return histograms.histogram_fraction(ev.ctx, lo_v, hi_v, vec)
+    vec = ev.eval_vector_h(node.args[2], ts)
+    floats, has_hists = vec.floats()
+    classic = histograms.histogram_fraction(ev.ctx, lo_v, hi_v, floats.compact())
+    if not has_hists:
+        return classic
+    native = native_funcs.per_point(
+        vec, lambda h, j: native_funcs.fraction(float(lo_v[j]), float(hi_v[j]), h)
+    )
+    return _with_native(ev, classic, native, node.args[2])
+
+
+def _with_native(ev: ExprEvaluator, classic: Vector, native: Vector, arg: plan.Node) -> Vector:
+    """Classic and native results side by side; where both give the same series at a step,
+    neither is right (Prometheus warns and drops the classic one)."""
+    index = {ls: i for i, ls in enumerate(native.labels)}
+    cpres = classic.present.copy()
+    for r, ls in enumerate(classic.labels):
+        i = index.get(ls)
+        if i is not None and (clash := cpres[r] & native.present[i]).any():
+            cpres[r] &= ~clash
+            name = _fixed_name(arg) or ""
+            ev.ctx.warn(
+                f"{annotate.mixed_classic_native(name)} ({annotate.name_position(ev.ctx.query, name)})"
+            )
+    labels = list(classic.labels) + list(native.labels)
+    values = np.concatenate([classic.values, native.values])
+    present = np.concatenate([cpres, native.present])
+    return merge_duplicates(Vector(labels, values, present).compact())
 
 
 def _native_histogram_only(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
-    ev.eval_vector(node.args[0], ts)
-    return Vector.empty(len(ts))  # only native histograms have these; floats give nothing
+    """histogram_count/sum/avg/stddev/stdvar: one float per histogram point; float
+    points have no such property and give nothing."""
+    vec = ev.eval_vector_h(node.args[0], ts)
+    fn = native_funcs.SCALARS[node.func]
+    return merge_duplicates(native_funcs.per_point(vec, lambda h, j: fn(h)))
 
 
 def _double_exp_fn(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
