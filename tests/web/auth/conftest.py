@@ -39,8 +39,10 @@ alertmanager:
 """
 
 
-def bcrypt_hash(password: str) -> str:
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+def bcrypt_hash(password: str, salt: str = "") -> str:
+    """A cheap (4-round) hash; ``salt`` (22 characters of bcrypt's alphabet) makes it fixed."""
+    s = f"$2b$04${salt}".encode() if salt else bcrypt.gensalt(rounds=4)
+    return bcrypt.hashpw(password.encode(), s).decode()
 
 
 def web_yaml(extra: str = "", guardia: str = "") -> str:

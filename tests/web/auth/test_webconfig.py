@@ -12,7 +12,9 @@ from guardia.config.webconfig import load_web_config
 from guardia.server import GuardiaProcess, ServeOptions
 from tests.web.auth.conftest import bcrypt_hash, make_chain
 
-HASH = bcrypt_hash("pw")
+# a fixed salt: the hash is part of parametrized test ids, which must be the same in every
+# process that collects them (pytest-xdist workers compare their collections)
+HASH = bcrypt_hash("pw", salt="Guardia.tests.salt.abe")
 
 
 def _write(tmp_path: Path, text: str) -> str:
