@@ -45,7 +45,7 @@ class Serve:
         )
         self.http = httpx.Client(base_url=self.url, timeout=5)
 
-    def wait_ready(self, timeout: float = 20) -> None:
+    def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.time() + timeout
         while time.time() < deadline:
             assert self.proc.poll() is None, self.log.read_text()

@@ -30,7 +30,7 @@ class RealAlertmanager:
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
 
-    async def ready(self, timeout: float = 15.0) -> None:
+    async def ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient() as c:
             while time.monotonic() < deadline:

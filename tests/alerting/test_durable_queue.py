@@ -56,7 +56,7 @@ class Serve:
              "--web.listen-address", f"127.0.0.1:{self.port}", "--storage.tsdb.path", str(tmp / "data")],
             stdout=self.log.open("wb"), stderr=subprocess.STDOUT, cwd=tmp)
 
-    async def ready(self, timeout: float = 30) -> None:
+    async def ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient(base_url=self.url, timeout=2) as c:
             while time.monotonic() < deadline:

@@ -188,7 +188,7 @@ def test_auth_and_tls_on_a_real_prometheus(tmp_path: Path) -> None:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"https://localhost:{port}"
     try:
-        deadline = time.time() + 30
+        deadline = time.time() + 60
         while time.time() < deadline:
             try:
                 r = httpx.get(url + "/-/ready", auth=("admin", "secret"), verify=False, timeout=2)

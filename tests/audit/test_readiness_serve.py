@@ -180,7 +180,7 @@ def test_auth_and_tls_from_guardias_own_web_config(tmp_path: Path) -> None:
     env = {"SSL_CERT_FILE": str(ca)}
     tls = ssl.create_default_context(cafile=str(ca))
     try:
-        deadline = time.time() + 30
+        deadline = time.time() + 60
         while True:
             assert s.proc.poll() is None, s.log.read_text()
             try:

@@ -50,7 +50,7 @@ class Proc:
         self.proc: subprocess.Popen[bytes] | None = None
         self.http = httpx.Client(base_url=self.url, timeout=10)
 
-    def start(self, timeout: float = 30) -> Proc:
+    def start(self, timeout: float = 60) -> Proc:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, cwd=self.tmp,
                                          env=_env())

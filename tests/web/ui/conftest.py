@@ -181,7 +181,7 @@ class GuardiaServer:
 def guardia_server(tmp_path_factory: pytest.TempPathFactory, ui_bundle: None) -> Iterator[GuardiaServer]:
     srv = GuardiaServer(tmp_path_factory.mktemp("guardia-ui"))
     try:
-        srv.wait(lambda: srv.client.get("/-/ready").status_code == 200, what="ready")
+        srv.wait(lambda: srv.client.get("/-/ready").status_code == 200, timeout=60, what="ready")
         srv.wait(lambda: len(srv.client.get("/api/v1/query", params={"query": "http_requests_total"})
                               .json()["data"]["result"]) > 0, what="scraped app metrics")
         # a few scrapes in, so rate() over a dashboard's $__rate_interval has samples to use
