@@ -17,6 +17,7 @@ import numpy.typing as npt
 import orjson
 
 from guardia.model import Labels, format_rfc3339
+from guardia.model.histogram import FloatHistogram
 from guardia.storage.interface import Series
 
 _INF = math.inf
@@ -98,6 +99,26 @@ def points_json(
     return "[[" + '"],['.join(map(',"'.join, pairs)) + '"]]'
 
 
+# Prometheus's bucket boundary rules, by (lower inclusive, upper inclusive).
+_RULES = {(False, True): 0, (True, False): 1, (False, False): 2, (True, True): 3}
+
+
+def histogram_json(h: FloatHistogram) -> str:
+    """A native histogram as the API writes it: count and sum as strings, and every
+    non-empty bucket as ``[boundary rule, "lower", "upper", "count"]`` (rule 0: ``(l,u]``,
+    1: ``[l,u)``, 3: ``[l,u]``; the positive, negative and zero buckets respectively)."""
+    out = '{"count":"' + fmt_value(h.count) + '","sum":"' + fmt_value(h.sum) + '"'
+    buckets = []
+    for b in h.all_buckets():
+        if b.count == 0:
+            continue
+        rule = _RULES[(b.lower_inclusive, b.upper_inclusive)]
+        buckets.append(f'[{rule},"{fmt_value(b.lower)}","{fmt_value(b.upper)}","{fmt_value(b.count)}"]')
+    if buckets:
+        out += ',"buckets":[' + ",".join(buckets) + "]"
+    return out + "}"
+
+
 def _labels_json(labels: Labels) -> str:
     return orjson.dumps(dict(labels)).decode()
 
@@ -112,9 +133,28 @@ def matrix_json(series: Iterable[Series]) -> str:
         ts = s.timestamps
         if last_ts is None or not np.array_equal(ts, last_ts):
             last_ts, last_texts = ts, fmt_ts_texts(ts)
-        points = points_json(ts, s.values, last_texts)
-        parts.append('{"metric":' + _labels_json(s.labels) + ',"values":' + points + "}")
+        if s.histograms is None:
+            points = points_json(ts, s.values, last_texts)
+            parts.append('{"metric":' + _labels_json(s.labels) + ',"values":' + points + "}")
+            continue
+        parts.append(_mixed_series_json(s, last_texts))
     return "[" + ",".join(parts) + "]"
+
+
+def _mixed_series_json(s: Series, ts_texts: list[str]) -> str:
+    """A series holding histogram points: its floats under ``values`` and its histograms
+    under ``histograms``, each key only when it has points (as Prometheus writes them)."""
+    assert s.histograms is not None
+    is_h = np.asarray(s.histograms != None, dtype=bool)  # noqa: E711 (element-wise)
+    out = '{"metric":' + _labels_json(s.labels)
+    if not is_h.all():
+        keep = ~is_h
+        out += ',"values":' + points_json(s.timestamps[keep], s.values[keep])
+    hs = [
+        "[" + ts_texts[i] + "," + histogram_json(h) + "]"
+        for i, h in enumerate(s.histograms.tolist()) if h is not None
+    ]
+    return out + ',"histograms":[' + ",".join(hs) + "]}"
 
 
 def vector_json(samples: Sequence[Any]) -> str:
@@ -125,6 +165,8 @@ def vector_json(samples: Sequence[Any]) -> str:
     vs = fmt_values(np.fromiter((s.v for s in samples), np.float64, len(samples)))
     return "[" + ",".join(
         '{"metric":' + _labels_json(s.labels) + ',"value":[' + t + ',"' + v + '"]}'
+        if getattr(s, "h", None) is None
+        else '{"metric":' + _labels_json(s.labels) + ',"histogram":[' + t + "," + histogram_json(s.h) + "]}"
         for s, t, v in zip(samples, ts, vs, strict=True)
     ) + "]"
 
