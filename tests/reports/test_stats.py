@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from guardia.reports.stats import mann_whitney, robust_z, trend
+from guardia.reports.stats import mann_whitney, robust_z, trend, trends
 
 stats = pytest.importorskip("scipy.stats", reason="scipy is the reference the tests compare with")
 
@@ -55,6 +55,29 @@ def test_a_step_is_not_a_leak_and_a_flat_series_is_not_either() -> None:
     flat = trend(t, np.full(48, 7.0))
     assert flat is not None and not flat.leak and flat.p == 1.0
     assert trend(t[:11], np.arange(11.0)) is None
+
+
+def test_trends_of_many_series_are_trend_of_each() -> None:
+    """The thousand instances of a report in one array: exactly the numbers ``trend``
+    gives series by series, including rows with ties, flat rows, NaN, other timestamps,
+    too few points and more than the thinning limit."""
+    rng = np.random.default_rng(8)
+    t = np.arange(48) * 1_800_000.0
+    series: list[tuple[np.ndarray, np.ndarray]] = []
+    for k in range(60):
+        y = 1e9 + rng.normal(0, 1e6, 48) + (k % 3) * 1e5 * np.arange(48)
+        if k % 4 == 0:
+            y = np.round(y, -6)  # ties
+        series.append((t, y))
+    series.append((t, np.full(48, 7.0)))
+    series.append((t, np.where(np.arange(48) == 5, np.nan, np.arange(48.0))))
+    series.append((t + 60_000, np.arange(48.0) ** 1.5))
+    series.append((t[:11], np.arange(11.0)))
+    long_t = np.arange(500) * 60_000.0
+    series.append((long_t, np.sin(np.arange(500) / 30.0)))
+    got = trends(series)
+    assert got == [trend(a, b) for a, b in series]
+    assert got[-2] is None and sum(tr is not None and tr.leak for tr in got) >= 10
 
 
 def test_robust_z() -> None:

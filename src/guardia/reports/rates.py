@@ -24,7 +24,7 @@ from guardia.promql.histograms import histogram_quantile
 from guardia.promql.kahan import grouped_sum
 from guardia.promql.values import Vector
 from guardia.reports.context import Ctx
-from guardia.reports.rollup import BOOL, F64, I64, Cells, group_index, interval_rates, window_rate
+from guardia.reports.rollup import BOOL, F64, I64, Cells, LabelColumns, interval_rates, window_rate
 from guardia.reports.source import Points
 
 
@@ -50,6 +50,12 @@ class Ranges:
     base: tuple[I64, F64, BOOL] | None
     # ``sum by`` groups of the rows, by grouping labels (the error ratio sums twice)
     groups: dict[tuple[str, ...], tuple[list[Labels], I64]] = field(default_factory=dict)
+    columns: LabelColumns | None = None
+
+    def table(self) -> LabelColumns:
+        if self.columns is None:
+            self.columns = LabelColumns(self.labels)
+        return self.columns
 
 
 def counter_rates(cc: Cells, start: int, end: int, baseline_start: int,
@@ -96,7 +102,7 @@ def summed(r: Ranges, by: Sequence[str], rows: I64 | None = None) -> Ranges:
     vector has them; all by default); groups of every row."""
     key = tuple(by)
     if key not in r.groups:
-        r.groups[key] = group_index(r.labels, by)
+        r.groups[key] = r.table().group_index(by)
     keys, gidx = r.groups[key]
     sel = np.arange(len(r.labels), dtype=np.int64) if rows is None else rows
     g = len(keys)
@@ -199,17 +205,16 @@ def evaluated(r: Ranges) -> Evaluated:
     return Evaluated(col(r.value), col(r.baseline), grid(r.cur), grid(r.base))
 
 
-def rows_matching(labels: Sequence[Labels], any_of: Sequence[Sequence[Matcher]]) -> I64:
+def rows_matching(table: LabelColumns, any_of: Sequence[Sequence[Matcher]]) -> I64:
     """Series selected by any of several selectors, as ``a or b`` lists them: those of the
     first in order, then those of the next not listed yet (each series once)."""
-    out: list[int] = []
-    seen: set[int] = set()
+    out: list[I64] = []
+    taken = np.zeros(len(table.labels), dtype=np.bool_)
     for ms in any_of:
-        for i, ls in enumerate(labels):
-            if i not in seen and all(m.matches(ls.get(m.name)) for m in ms):
-                out.append(i)
-                seen.add(i)
-    return np.array(out, dtype=np.int64)
+        hit = table.matching(ms) & ~taken
+        out.append(np.flatnonzero(hit))
+        taken |= hit
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
 def _eval_context(query: str) -> EvalContext:
@@ -286,6 +291,6 @@ def error_ratio_of(ctx: Ctx, total: str, errors: Sequence[str]) -> Callable[[], 
         except MatcherError:
             return None
         by = [ctx.by]
-        return evaluated(error_ratio(summed(r, by), summed(r, by, rows_matching(r.labels, wanted))))
+        return evaluated(error_ratio(summed(r, by), summed(r, by, rows_matching(r.table(), wanted))))
 
     return run

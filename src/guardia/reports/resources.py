@@ -8,7 +8,7 @@ from guardia.reports.compare import compared
 from guardia.reports.context import Ctx, label_dict
 from guardia.reports.figures import Figure, Section
 from guardia.reports.rates import sum_of, summed_rates
-from guardia.reports.stats import LEAK_RULE, Trend, trend
+from guardia.reports.stats import LEAK_RULE, Trend, trends
 
 
 def resources(ctx: Ctx) -> Section:
@@ -47,9 +47,9 @@ def memory_leak(ctx: Ctx) -> list[Figure]:
                           f"no data: no {m.memory} series in the window", q, "bytes/hour")
         return [fig] if fig is not None else []
     groups: dict[str, list[tuple[dict[str, str], Trend | None]]] = {}
-    for s in series:
+    for s, tr in zip(series, trends([(s.t, s.v) for s in series]), strict=True):
         lab = label_dict(s.labels)
-        groups.setdefault(lab.get(ctx.by, ""), []).append((lab, trend(s.t, s.v)))
+        groups.setdefault(lab.get(ctx.by, ""), []).append((lab, tr))
     out = []
     for key in sorted(groups):
         gl = {ctx.by: key}

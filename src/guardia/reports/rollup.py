@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from guardia.model import Labels
+from guardia.model.matchers import Matcher
 from guardia.model.samples import stale_mask
 from guardia.promql.rangefuncs import extrapolate
 from guardia.promql.windows import filter_flat, row_blocks
@@ -383,12 +384,46 @@ def interval_rates(cc: Cells, start: int, end: int) -> tuple[I64, F64, BOOL] | N
     return ends, rate, ok
 
 
-def group_index(labels: Sequence[Labels], by: Sequence[str]) -> tuple[list[Labels], I64]:
-    """``sum by (by)``'s groups: their label sets and each series' group."""
-    keep = set(by)
-    keys: dict[Labels, int] = {}
-    gidx = np.empty(len(labels), dtype=np.int64)
-    for i, ls in enumerate(labels):
-        key = Labels.from_sorted(p for p in ls if p[0] in keep)
-        gidx[i] = keys.setdefault(key, len(keys))
-    return list(keys), gidx
+class LabelColumns:
+    """The values of a few label names for every series, each name read once: grouping
+    and matching 24,000 series go through columns of strings and a lookup per distinct
+    value, not a label set built or a matcher run per series."""
+
+    def __init__(self, labels: Sequence[Labels]) -> None:
+        self.labels = labels
+        self._dicts: list[dict[str, str]] | None = None
+        self._cols: dict[str, list[str]] = {}
+
+    def column(self, name: str) -> list[str]:
+        """``name``'s value in every series ("" where absent, as a matcher sees it)."""
+        got = self._cols.get(name)
+        if got is None:
+            if self._dicts is None:
+                self._dicts = [dict(ls) for ls in self.labels]
+            got = self._cols[name] = [d.get(name, "") for d in self._dicts]
+        return got
+
+    def group_index(self, by: Sequence[str]) -> tuple[list[Labels], I64]:
+        """``sum by (by)``'s groups in order of first appearance: their label sets and each
+        series' group."""
+        keep = set(by)
+        names = sorted(keep)
+        keys: dict[tuple[str, ...], int] = {}
+        gidx = np.fromiter((keys.setdefault(k, len(keys)) for k in zip(*(self.column(n) for n in names),
+                                                                          strict=True)) if names
+                           else (0 for _ in self.labels), dtype=np.int64, count=len(self.labels))
+        groups = [Labels.from_sorted(p for p in zip(names, k, strict=True) if p[1] != "") for k in keys]
+        if not names and self.labels:
+            groups = [Labels()]
+        return groups, gidx
+
+    def matching(self, ms: Sequence[Matcher]) -> BOOL:
+        """Which series every matcher of ``ms`` selects (each distinct value tried once)."""
+        out = np.ones(len(self.labels), dtype=np.bool_)
+        for m in ms:
+            col = self.column(m.name)
+            seen: dict[str, bool] = {}
+            hit = np.fromiter((seen[v] if v in seen else seen.setdefault(v, m.matches(v)) for v in col),
+                              dtype=np.bool_, count=len(col))
+            out &= hit
+        return out

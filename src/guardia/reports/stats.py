@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -175,3 +176,63 @@ def trend(t_ms: npt.ArrayLike, values: npt.ArrayLike) -> Trend | None:
     quarters = tuple(float(np.median(q)) for q in np.array_split(y, 4))
     sustained = all(b > a for a, b in itertools.pairwise(quarters))
     return Trend(slope, p, sustained, n, quarters)
+
+
+def trends(series: Sequence[tuple[npt.ArrayLike, npt.ArrayLike]]) -> list[Trend | None]:
+    """``trend`` of many series: those with the same timestamps and only finite values
+    (every instance scraped on one schedule) as rows of one array, each statistic over
+    all rows at once; the rest one by one.  The same numbers as ``trend`` series by series
+    (the same medians of the same values, sums of whole numbers): a report tests a
+    thousand instances, and ``trend`` costs a third of a millisecond each."""
+    out: list[Trend | None] = [None] * len(series)
+    rows: dict[bytes, list[int]] = {}
+    arrays: list[tuple[F64, F64]] = []
+    for k, (t_ms, values) in enumerate(series):
+        t = np.asarray(t_ms, dtype=np.float64)
+        y = np.asarray(values, dtype=np.float64)
+        arrays.append((t, y))
+        if 12 <= y.size <= MAX_TREND_POINTS and t.shape == y.shape and bool(np.isfinite(y).all()):
+            rows.setdefault(t.tobytes(), []).append(k)
+        else:
+            out[k] = trend(t, y)
+    for members in rows.values():
+        t = arrays[members[0]][0]
+        y = np.stack([arrays[k][1] for k in members])
+        for k, tr in zip(members, _trend_rows(t, y), strict=True):
+            out[k] = tr
+    return out
+
+
+def _trend_rows(t: F64, y: F64) -> list[Trend]:
+    """``trend`` of each row of ``y`` (finite, 12 to ``MAX_TREND_POINTS`` values) over ``t``."""
+    m, n = y.shape
+    i, j = np.triu_indices(n, k=1)
+    dt = (t[j] - t[i]) / 3_600_000.0
+    dy = y[:, j] - y[:, i]
+    ok = dt > 0
+    slopes = np.median(dy[:, ok] / dt[ok], axis=1) if ok.any() else np.zeros(m)
+    signs = np.sign(dy).sum(axis=1)
+    # ties: runs of equal values in each sorted row
+    srt = np.sort(y, axis=1)
+    new = np.ones((m, n), dtype=np.bool_)
+    new[:, 1:] = srt[:, 1:] != srt[:, :-1]
+    flat = new.ravel()
+    run = np.cumsum(flat) - 1
+    tf = np.bincount(run).astype(np.float64)
+    run_row = np.flatnonzero(flat) // n
+    tie_terms = np.bincount(run_row, weights=tf * (tf - 1) * (2 * tf + 5), minlength=m)
+    quarters = [np.median(q, axis=1) for q in np.array_split(y, 4, axis=1)]
+    out = []
+    for r in range(m):
+        s = float(signs[r])
+        var = (n * (n - 1) * (2 * n + 5) - float(tie_terms[r])) / 18.0
+        if var <= 0 or s <= 0:
+            p = 1.0 if s <= 0 else 0.0
+        else:
+            z = (s - 1.0) / math.sqrt(var)
+            p = 0.5 * math.erfc(z / math.sqrt(2.0))
+        qs = tuple(float(q[r]) for q in quarters)
+        sustained = all(b > a for a, b in itertools.pairwise(qs))
+        out.append(Trend(float(slopes[r]), p, sustained, n, qs))
+    return out
+
