@@ -1,15 +1,23 @@
-"""End-to-end scraping cost: guardia vs Prometheus on the same targets, at the same time.
+"""End-to-end scraping cost: guardia vs Prometheus and VictoriaMetrics, same targets, same run.
 
 50 local targets each serve a ~2,000-series exposition (counters, gauges, 12-bucket
 histograms, values changing every scrape) and one Debian node exporter runs beside them.
 guardia's scrape manager writing to the embedded TSDB (WAL included) runs in its own
-process; Debian's Prometheus scrapes the same targets with the same prometheus.yml.  Both
-scrape every 5 s for ``SCRAPE_E2E_SECONDS`` (default 60; the issue's full run is 120).
+process; Debian's Prometheus 2.42 and VictoriaMetrics 1.79 (``-promscrape.config``) scrape
+the same targets with the same prometheus.yml.  All three scrape every 5 s for
+``SCRAPE_E2E_SECONDS`` (default 60; the issue's full run is 120).  ``SCRAPE_E2E_VM=0``
+leaves VictoriaMetrics out.
 
-Reported for each: CPU seconds (user+system of the whole process tree) per million samples
-appended, and RSS at the end; then the ratios guardia/Prometheus.  The target servers run
-in a third process that neither side is charged for.  The last line is guardia's CPU
-seconds per million samples.
+Reported for each: CPU seconds (user+system of the process) per million samples appended,
+and RSS at the end; then the ratios of guardia to each.  The target servers run in a process
+that no side is charged for.
+
+``--profile OUT`` runs guardia under ``py-spy record`` (sampling from outside, non-blocking)
+and prints the share of guardia's samples per stage of the scrape path (see ``STAGES``);
+the raw collapsed stacks are kept in OUT.  The profiled run's CPU figure is not the one to
+quote (py-spy takes a core's share of its own).
+
+The last line is guardia's CPU seconds per million samples.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -32,6 +41,27 @@ from benchmarks.exposition import make_exposition
 SECONDS = float(os.environ.get("SCRAPE_E2E_SECONDS", "60"))
 TARGETS = int(os.environ.get("SCRAPE_E2E_TARGETS", "50"))
 INTERVAL = os.environ.get("SCRAPE_E2E_INTERVAL", "5s")
+WITH_VM = os.environ.get("SCRAPE_E2E_VM", "1") != "0"
+
+# Stages of the scrape path, for --profile: a sample is charged to the stage of its innermost
+# frame that a rule matches (rules tried in order for each frame; patterns are regexes over
+# py-spy's "function (file:line)").
+STAGES: list[tuple[str, tuple[str, ...]]] = [
+    ("imports (lazy, first scrape)", (r"importlib",)),
+    ("WAL framing + writes + fsync", (r"storage/tsdb/wal\.py", r"head_wal\.py")),
+    ("head window compression", (r"head_compress\.py", r"head_layout\.py")),
+    ("block cutting / truncation / GC", (r"compact\.py", r"head_truncate\.py", r"tsdb/block\.py",
+                                          r"tsdb/chunks\.py", r"maintenance", r"garbage")),
+    ("new series (parse, labels, index)", (r"head_series\.py", r"tsdb/index\.py", r"\bresolve ",
+                                            r"_ref_at", r"textparse\.py", r"model/labels\.py")),
+    ("append + commit (head)", (r"head_append\.py", r"tsdb/head\.py", r"tsdb/db\.py")),
+    ("parse (steady state)", (r"scrape/ingest\.py", r"scrape/fastpath\.py")),
+    ("decompression", (r"_inflate",)),
+    ("HTTP client", (r"scrape/http\.py", r"asyncio/streams\.py", r"asyncio/selector_events\.py")),
+    ("staleness, report series, loop", (r"scrape/loop\.py",)),
+    ("self-metrics / target state", (r"scrape/target\.py", r"scrape/manager\.py", r"metrics")),
+    ("asyncio scheduling + timers", (r"asyncio/", r"selectors\.py")),
+]
 
 
 # -- target servers (own process) ------------------------------------------------------------
@@ -147,17 +177,62 @@ def _wait(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def _prom_samples(base: str) -> float:
-    """Samples Prometheus appended so far, read from its own /metrics (it does not scrape itself)."""
+def _metric_sum(base: str, name: str) -> float:
+    """A counter's value (all its series added), read from a server's own /metrics."""
     from guardia.model.textparse import parse
 
     with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
         text = r.read().decode()
-    name = "prometheus_tsdb_head_samples_appended_total"
     return sum(s.value for s in parse(text).samples if s.name == name)
 
 
+def _prom_samples(base: str) -> float:
+    """Samples Prometheus appended so far, read from its own /metrics (it does not scrape itself)."""
+    return _metric_sum(base, "prometheus_tsdb_head_samples_appended_total")
+
+
+def _vm_samples(base: str) -> float:
+    """Rows VictoriaMetrics added to its storage so far (it does not scrape itself here)."""
+    return _metric_sum(base, "vm_rows_added_to_storage_total")
+
+
+def stage_breakdown(collapsed: Path) -> list[tuple[str, float]]:
+    """Share of py-spy's samples per stage, from its collapsed ("raw") output."""
+    import re
+
+    rules = [(name, [re.compile(p) for p in pats]) for name, pats in STAGES]
+    counts: dict[str, int] = {}
+    total = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        total += int(n)
+        stage = next((name for f in reversed(stack.split(";")) for name, pats in rules
+                      if any(p.search(f) for p in pats)), "other")
+        counts[stage] = counts.get(stage, 0) + int(n)
+    return sorted(((k, v / max(total, 1)) for k, v in counts.items()), key=lambda kv: -kv[1])
+
+
+class _Peer:
+    """A Go server scraping the same targets: its CPU and its own count of samples stored."""
+
+    def __init__(self, name: str, proc: subprocess.Popen[bytes], base: str,
+                 samples: Callable[[str], float]) -> None:
+        self.name, self.proc, self.base, self._samples = name, proc, base, samples
+        self.marks: list[tuple[float, float]] = []
+
+    def mark(self) -> None:
+        self.marks.append((_cpu_seconds(self.proc.pid), self._samples(self.base)))
+
+    def figures(self) -> dict[str, float]:
+        (c0, s0), (cm, sm), (c1, s1) = self.marks
+        return {"cpu": c1 - c0, "samples": s1 - s0, "steady_cpu": c1 - cm, "steady_samples": s1 - sm,
+                "rss_kib": _rss_kib(self.proc.pid)}
+
+
 def main() -> None:
+    profile = Path(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[1] == "--profile" else None
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
         ready = t / "ports.json"
@@ -167,6 +242,7 @@ def main() -> None:
         node = subprocess.Popen(["prometheus-node-exporter", f"--web.listen-address=127.0.0.1:{node_port}"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs = [servers, node]
+        peers: list[_Peer] = []
         try:
             while not ready.exists():
                 time.sleep(0.1)
@@ -188,51 +264,69 @@ def main() -> None:
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )
             procs.append(prom)
-            base = f"http://127.0.0.1:{prom_port}"
-            _wait(base + "/-/ready")
-            prom_cpu0 = _cpu_seconds(prom.pid)
-            prom_samples0 = _prom_samples(base)
-            g = subprocess.Popen(
-                [sys.executable, "-m", "benchmarks.scrape_e2e", "--guardia", str(t / "prometheus.yml"),
-                 str(SECONDS), str(t / "guardia")],
-                stdout=subprocess.PIPE, text=True,
-            )
+            peers.append(_Peer("prometheus", prom, f"http://127.0.0.1:{prom_port}", _prom_samples))
+            if WITH_VM:
+                vm_port = _free_port()
+                vm = subprocess.Popen(
+                    ["victoria-metrics", f"-storageDataPath={t / 'vm'}",
+                     f"-httpListenAddr=127.0.0.1:{vm_port}", f"-promscrape.config={t / 'prometheus.yml'}",
+                     "-retentionPeriod=100y", "-loggerLevel=ERROR"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )
+                procs.append(vm)
+                peers.append(_Peer("victoriametrics", vm, f"http://127.0.0.1:{vm_port}", _vm_samples))
+            _wait(peers[0].base + "/-/ready")
+            for peer in peers[1:]:
+                _wait(peer.base + "/health")
+            for peer in peers:
+                peer.mark()
+            cmd = [sys.executable, "-m", "benchmarks.scrape_e2e", "--guardia", str(t / "prometheus.yml"),
+                   str(SECONDS), str(t / "guardia")]
+            if profile is not None:
+                cmd = ["py-spy", "record", "--nonblocking", "--format", "raw", "--rate", "200",
+                       "--output", str(profile), "--", *cmd]
+            g = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
             assert g.stdout is not None
             last = ""
             for line in g.stdout:
                 if line.startswith("MARK"):
-                    prom_cpu_mid = _cpu_seconds(prom.pid)
-                    prom_samples_mid = _prom_samples(base)
-                last = line
+                    for peer in peers:
+                        peer.mark()
+                if line.startswith("{"):
+                    last = line
             if g.wait() != 0:
                 raise RuntimeError("the guardia process failed")
             ours = json.loads(last)
-            prom_samples = _prom_samples(base) - prom_samples0
-            prom_cpu = _cpu_seconds(prom.pid) - prom_cpu0
-            prom_rss = _rss_kib(prom.pid)
-            prom_steady_cpu = _cpu_seconds(prom.pid) - prom_cpu_mid
-            prom_steady = _prom_samples(base) - prom_samples_mid
+            for peer in peers:
+                peer.mark()
+            theirs = {peer.name: peer.figures() for peer in peers}
         finally:
             for p in procs:
                 p.terminate()
             for p in procs:
                 p.wait(30)
-    g_cpu_per_m = ours["cpu"] / (ours["samples"] / 1e6)
-    p_cpu_per_m = prom_cpu / (prom_samples / 1e6)
-    print(f"load: {TARGETS} targets x ~2,000 series + node exporter every {INTERVAL} for {SECONDS:.0f} s "
-          f"(shared 2-core machine; both ran at the same time)")
-    print(f"guardia:    {ours['samples']:,.0f} samples, {ours['cpu']:.1f} CPU s, "
-          f"{g_cpu_per_m:.2f} CPU s per million samples, RSS {ours['rss_kib'] / 1024:.0f} MiB, "
-          f"{ours['up']} targets up")
-    print(f"prometheus: {prom_samples:,.0f} samples, {prom_cpu:.1f} CPU s, "
-          f"{p_cpu_per_m:.2f} CPU s per million samples, RSS {prom_rss / 1024:.0f} MiB")
-    g_steady = ours["steady_cpu"] / (ours["steady_samples"] / 1e6)
-    p_steady = prom_steady_cpu / (prom_steady / 1e6)
-    print(f"steady state (last two thirds): guardia {g_steady:.2f}, prometheus {p_steady:.2f} "
-          f"CPU s per million samples ({g_steady / p_steady:.2f}x)")
-    print(f"ratios guardia/prometheus: CPU per sample {g_cpu_per_m / p_cpu_per_m:.2f}x, "
-          f"RSS {ours['rss_kib'] / prom_rss:.2f}x")
-    print(f"{g_cpu_per_m:.3f}")
+    names = ["guardia", *theirs]
+    figs = {"guardia": ours, **theirs}
+    per_m = {n: f["cpu"] / (f["samples"] / 1e6) for n, f in figs.items()}
+    steady = {n: f["steady_cpu"] / (f["steady_samples"] / 1e6) for n, f in figs.items()}
+    print(f"load: {TARGETS} targets x ~2,000 series + node exporter every {INTERVAL} for {SECONDS:.0f} s, "
+          f"{', '.join(names)} at the same time (shared 2-core machine); load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    for n in names:
+        f = figs[n]
+        up = f", {f['up']} targets up" if "up" in f else ""
+        print(f"{n + ':':17}{f['samples']:>12,.0f} samples, {f['cpu']:6.1f} CPU s, {per_m[n]:.2f} CPU s per "
+              f"million samples (steady state, last two thirds: {steady[n]:.2f}), "
+              f"RSS {f['rss_kib'] / 1024:.0f} MiB{up}")
+    for n in names[1:]:
+        print(f"ratios guardia/{n}: CPU per sample {per_m['guardia'] / per_m[n]:.2f}x "
+              f"(steady state {steady['guardia'] / steady[n]:.2f}x), "
+              f"RSS {ours['rss_kib'] / figs[n]['rss_kib']:.2f}x")
+    if profile is not None:
+        print(f"guardia's py-spy samples by stage ({profile}):")
+        for stage, share in stage_breakdown(profile):
+            print(f"  {stage:32} {share * 100:5.1f} %")
+    print(f"{per_m['guardia']:.3f}")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from guardia.model import textparse as P
 from guardia.model.escaping import is_legacy_metric_name
 from guardia.model.labels import is_valid_label_name
 from guardia.model.relabel import process
+from guardia.scrape.fastpath import RepeatBody, split
 from guardia.storage.interface import Appender
 
 _DROPPED = -1  # cache value: metric relabeling drops this series
@@ -104,11 +105,28 @@ class Ingester:
         self._unique_refs: npt.NDArray[np.int64] | None = None
         self.metadata: dict[str, P.Metadata] = {}
         self.last_labels: Labels | None = None  # the label set ``resolve`` built last
+        self._repeat = RepeatBody()
 
     def reset(self) -> None:
         self._cache.clear()
         self._comments.clear()
         self._unique_refs = None
+        self._repeat.clear()
+
+    def ingest_body(self, body: bytes, openmetrics: bool, app: Appender, scrape_ms: int) -> IngestResult:
+        """``ingest`` for the raw body: a body whose series lines repeat the last scrape's
+        (see ``fastpath``) has only its values read; any other is decoded and parsed."""
+        parts = split(body) if self._cache and openmetrics is self._openmetrics else None
+        hit = self._repeat.match(parts)
+        if hit is not None:
+            shape, values = hit
+            return IngestResult(shape.refs, values, shape.scraped, [], shape.duplicates)
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as e:
+            line = body.count(b"\n", 0, e.start) + 1
+            raise ScrapeError(f"line {line}: invalid UTF-8 in the exposition") from None
+        return self.ingest(text, openmetrics, app, scrape_ms, parts)
 
     def resolve(self, name: str, scraped: tuple[tuple[str, str], ...], app: Appender, lineno: int) -> int:
         """Final labels for a scraped series → its ref, or -1 when relabeling drops it."""
@@ -171,8 +189,18 @@ class Ingester:
                 raise ScrapeError(f"line {lineno}: label name {k!r} is not a legacy label name and the "
                                   "job's metric_name_validation_scheme is legacy")
 
-    def ingest(self, text: str, openmetrics: bool, app: Appender, scrape_ms: int) -> IngestResult:
-        """Parse ``text`` into refs/values; raises ``ScrapeError`` naming the line on bad input."""
+    def ingest(
+        self,
+        text: str,
+        openmetrics: bool,
+        app: Appender,
+        scrape_ms: int,
+        parts: tuple[bytes, bytes, npt.NDArray[np.int64]] | None = None,
+    ) -> IngestResult:
+        """Parse ``text`` into refs/values; raises ``ScrapeError`` naming the line on bad input.
+        ``parts`` is ``fastpath.split`` of the same body, when the caller made it: a scrape
+        resolved wholly from the cache then leaves its shape for the next one."""
+        self._repeat.clear()
         if openmetrics is not self._openmetrics:
             self.reset()
             self._openmetrics = openmetrics
@@ -188,7 +216,11 @@ class Ingester:
             lines.pop()
         fast = self._fast(lines, openmetrics)
         if fast is not None:
-            return self._finish(fast[0], fast[1], [], fast[2])
+            result, keep = self._finish(fast[0], fast[1], [], fast[2])
+            if parts is not None:
+                self._repeat.remember(parts, fast[3], keep, result.refs, result.scraped, fast[2],
+                                      result.duplicates)
+            return result
         cache_get = self._cache.get
         refs: list[int] = []
         vals: list[float] = []
@@ -258,15 +290,17 @@ class Ingester:
             raise ScrapeError(f"line {lineno}: invalid sample value") from None
         ref_arr = np.fromiter(refs, dtype=np.int64, count=len(refs))
         val_arr = np.fromiter(vals, dtype=np.float64, count=len(vals))
-        result = self._finish(ref_arr, val_arr, stamped, dropped)
+        result, _ = self._finish(ref_arr, val_arr, stamped, dropped)
         result.exemplars = exemplars
         return result
 
     def _fast(
         self, lines: list[str], openmetrics: bool
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], int] | None:
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], int, npt.NDArray[np.int64]] | None:
         """The steady state: every line's series text is known.  None sends the scrape to the
-        line-by-line path (new series, timestamps, a bad value: it names the line)."""
+        line-by-line path (new series, timestamps, a bad value: it names the line).  Returns
+        the resolved refs, their values, how many lines were dropped, and the cache's answer
+        for every line."""
         if not self._cache:
             return None
         parts = [ln.rpartition(" ") for ln in lines]
@@ -286,7 +320,7 @@ class Ingester:
             values = np.fromiter(map(float, texts), dtype=np.float64, count=len(texts))
         except ValueError:
             return None
-        return ra[mask], values, int(np.count_nonzero(ra == _DROPPED))
+        return ra[mask], values, int(np.count_nonzero(ra == _DROPPED)), ra
 
     def _finish(
         self,
@@ -294,9 +328,11 @@ class Ingester:
         val_arr: npt.NDArray[np.float64],
         stamped: list[tuple[int, int, float]],
         dropped: int,
-    ) -> IngestResult:
+    ) -> tuple[IngestResult, npt.NDArray[np.intp] | None]:
+        """The result, and which of the lines survived the duplicate check (None: all)."""
         scraped = int(ref_arr.size) + len(stamped) + dropped
         dups = 0
+        keep: npt.NDArray[np.intp] | None = None
         if self._unique_refs is not None and np.array_equal(ref_arr, self._unique_refs):
             pass  # same series in the same order as a scrape already checked for duplicates
         elif ref_arr.size > 1:
@@ -313,7 +349,7 @@ class Ingester:
             raise ScrapeError(
                 f"sample limit exceeded (number of samples: {ref_arr.size + len(stamped)}, limit: {limit})"
             )
-        return IngestResult(ref_arr, val_arr, scraped, stamped, dups)
+        return IngestResult(ref_arr, val_arr, scraped, stamped, dups), keep
 
     def _comment(self, line: str, lineno: int, openmetrics: bool) -> None:
         if line in self._comments:

@@ -210,14 +210,9 @@ class ScrapeLoop:
         app = self.storage.appender()
         try:
             body, ctype = await self.fetch()
-            try:
-                text = body.decode("utf-8")
-            except UnicodeDecodeError as e:
-                line = body.count(b"\n", 0, e.start) + 1
-                raise ScrapeError(f"line {line}: invalid UTF-8 in the exposition") from None
             openmetrics = choose_parser(ctype, self.cfg.fallback_scrape_protocol)
             self._follow_gc(app)  # after the fetch: from here to the commit nothing awaits
-            result = self.ingester.ingest(text, openmetrics, app, ts)
+            result = self.ingester.ingest_body(body, openmetrics, app, ts)
         except ScrapeError as e:
             err = str(e)
         except Exception as e:  # a bug must not kill the loop; it shows as the target's error

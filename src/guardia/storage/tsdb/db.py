@@ -819,6 +819,14 @@ class TSDBAppender:
                               "mix two numberings; nothing was appended")
         if len(chunks) == 1:
             return self._db._commit(*chunks[0], epoch=epoch)
+        t0 = chunks[0][1]
+        if all(isinstance(c[1], int) and c[1] == t0 for c in chunks):
+            # A scrape: its samples, staleness markers and report series share one timestamp.
+            # Kept as one int, the WAL record needs no timestamp column and the head appends
+            # them as one round when the refs are distinct (the same order rule holds: a
+            # repeated ref goes through the sorting path, first queued first).
+            return self._db._commit(np.concatenate([c[0] for c in chunks]), t0,
+                                    np.concatenate([c[2] for c in chunks]), epoch=epoch)
         refs = np.concatenate([c[0] for c in chunks])
         ts = np.concatenate(
             [np.full(c[0].shape[0], c[1], dtype=np.int64) if isinstance(c[1], int) else c[1] for c in chunks]
