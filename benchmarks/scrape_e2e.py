@@ -6,7 +6,8 @@ guardia's scrape manager writing to the embedded TSDB (WAL included) runs in its
 process; Debian's Prometheus 2.42 and VictoriaMetrics 1.79 (``-promscrape.config``) scrape
 the same targets with the same prometheus.yml.  All three scrape every 5 s for
 ``SCRAPE_E2E_SECONDS`` (default 60; the issue's full run is 120).  ``SCRAPE_E2E_VM=0``
-leaves VictoriaMetrics out.
+leaves VictoriaMetrics out; ``SCRAPE_E2E_GUARDIA_SRC=DIR`` runs guardia from another source
+tree (an older version, to compare versions in alternating runs).
 
 Reported for each: CPU seconds (user+system of the process) per million samples appended,
 and RSS at the end; then the ratios of guardia to each.  The target servers run in a process
@@ -26,6 +27,7 @@ import asyncio
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -257,10 +259,17 @@ def main() -> None:
                 f"  - job_name: node\n    static_configs: [{{targets: ['127.0.0.1:{node_port}']}}]\n"
             )
             (t / "prometheus.yml").write_text(config)
+            # The peers start with no targets and are given them (a config reload) when
+            # guardia starts, so every side's first scrapes (all series created) fall inside
+            # the measured window; before, a peer that started first had created part of its
+            # series before its counters were read.
+            (t / "peers.yml").write_text(f"global: {{scrape_interval: {INTERVAL}, scrape_timeout: 4s}}\n"
+                                         "scrape_configs: []\n")
             prom_port = _free_port()
             prom = subprocess.Popen(
-                ["prometheus", f"--config.file={t / 'prometheus.yml'}", f"--storage.tsdb.path={t / 'prom'}",
-                 f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=error"],
+                ["prometheus", f"--config.file={t / 'peers.yml'}", f"--storage.tsdb.path={t / 'prom'}",
+                 f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=error",
+                 "--web.enable-lifecycle"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )
             procs.append(prom)
@@ -269,7 +278,7 @@ def main() -> None:
                 vm_port = _free_port()
                 vm = subprocess.Popen(
                     ["victoria-metrics", f"-storageDataPath={t / 'vm'}",
-                     f"-httpListenAddr=127.0.0.1:{vm_port}", f"-promscrape.config={t / 'prometheus.yml'}",
+                     f"-httpListenAddr=127.0.0.1:{vm_port}", f"-promscrape.config={t / 'peers.yml'}",
                      "-retentionPeriod=100y", "-loggerLevel=ERROR"],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 )
@@ -280,12 +289,21 @@ def main() -> None:
                 _wait(peer.base + "/health")
             for peer in peers:
                 peer.mark()
+            (t / "peers.yml").write_text(config)
+            urllib.request.urlopen(urllib.request.Request(peers[0].base + "/-/reload", method="POST"),
+                                   timeout=30).close()
+            for peer in peers[1:]:
+                peer.proc.send_signal(signal.SIGHUP)  # VictoriaMetrics re-reads -promscrape.config
             cmd = [sys.executable, "-m", "benchmarks.scrape_e2e", "--guardia", str(t / "prometheus.yml"),
                    str(SECONDS), str(t / "guardia")]
             if profile is not None:
                 cmd = ["py-spy", "record", "--nonblocking", "--format", "raw", "--rate", "200",
                        "--output", str(profile), "--", *cmd]
-            g = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+            env = dict(os.environ)
+            if os.environ.get("SCRAPE_E2E_GUARDIA_SRC"):
+                env["PYTHONPATH"] = os.pathsep.join([os.environ["SCRAPE_E2E_GUARDIA_SRC"],
+                                                     str(Path(__file__).resolve().parents[1])])
+            g = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
             assert g.stdout is not None
             last = ""
             for line in g.stdout:

@@ -233,7 +233,7 @@ class ScrapeLoop:
                 stamped = np.array([r for r, _, _ in result.timestamped], dtype=np.int64)
                 cur = np.union1d(cur, stamped)
             prev = self._prev_refs
-            if not (prev.shape == cur.shape and np.array_equal(prev, cur)):
+            if not (prev is cur or (prev.shape == cur.shape and np.array_equal(prev, cur))):
                 gone = np.setdiff1d(prev, cur)
                 if gone.size:
                     app.append_batch(gone, ts, np.full(gone.size, STALE_NAN))
