@@ -70,7 +70,7 @@ def extrapolated_rate(rv: RangeVector, is_counter: bool, is_rate: bool) -> tuple
 
     This runs on every (series, step) cell of the hottest query shape, where a dozen
     whole-size temporaries would cost more in memory traffic than in arithmetic, so the
-    cells are computed in blocks of series.  Times are gathered as float64 (millisecond
+    cells are computed in blocks of series.  Times are made float64 (millisecond
     integers are exact there, and so are their differences), so the arithmetic is the
     same, operation for operation, as on integer differences.
     """
@@ -78,44 +78,48 @@ def extrapolated_rate(rv: RangeVector, is_counter: bool, is_rate: bool) -> tuple
     v = rv.v
     if len(v) == 0:
         return np.zeros(lo.shape), hi - lo >= 2
-    ft = rv.t.astype(np.float64)
     # Counter resets: cumulative sum of what each drop lost, read at the window edges.
+    # Found with one comparison of neighbours; the arrays of what was lost only when some
+    # series did reset (most windows over most counters have none).
     lost = None
     if is_counter:
-        prev = _prev(v)
-        drops = (v < prev) & ~_first_of_series(rv)
+        drops = np.empty(len(v), dtype=bool)
+        drops[0] = False
+        np.less(v[1:], v[:-1], out=drops[1:])
+        drops[rv.starts[:-1][rv.starts[:-1] < len(v)]] = False  # a series' first sample
         if drops.any():
-            lost = _pair_cumsum(np.where(drops, prev, 0.0))
+            lost = _pair_cumsum(np.where(drops, _prev(v), 0.0))
     end = rv.step_times.astype(np.float64)[None, :]
     start = (rv.step_times - rv.range_ms).astype(np.float64)[None, :]
     out = np.empty(lo.shape)
     ok = np.empty(lo.shape, dtype=bool)
     for rows in row_blocks(lo.shape[0], lo.shape[1]):
         _rate_block(
-            v, ft, lo[rows], hi[rows], lost, end, start, rv.range_ms, is_counter, is_rate,
+            v, rv.t, lo[rows], hi[rows], lost, end, start, rv.range_ms, is_counter, is_rate,
             out[rows], ok[rows],
         )
     return out, ok
 
 
 def _rate_block(
-    v: F64, ft: F64, lo: I64, hi: I64, lost: F64 | None, end: F64, start: F64,
+    v: F64, t: I64, lo: I64, hi: I64, lost: F64 | None, end: F64, start: F64,
     range_ms: int, is_counter: bool, is_rate: bool, result: F64, ok: np.ndarray,
 ) -> None:
     """``extrapolated_rate`` of one block of series into ``result`` and ``ok`` (views of
-    the block's rows); every temporary reuses a buffer."""
+    the block's rows); every temporary reuses a buffer.  Sample times are gathered for the
+    block's windows and made float64 there, not for every sample."""
     nv = len(v)
     c = hi - lo
     np.greater_equal(c, 2, out=ok)
     idx = np.minimum(lo, nv - 1)
-    first_v = v[idx]
-    first_t = ft[idx]
+    first_v = np.take(v, idx, mode="clip")
+    first_t = np.take(t, idx, mode="clip").astype(np.float64)
     np.subtract(hi, 1, out=idx)
     np.clip(idx, 0, nv - 1, out=idx)
     # mode="clip" (idx is in range already): with the default "raise" numpy buffers ``out``
     # and the take costs several times more
     np.take(v, idx, out=result, mode="clip")
-    last_t = ft[idx]
+    last_t = np.take(t, idx, mode="clip").astype(np.float64)
     result -= first_v
     if lost is not None:
         # Pairs (i-1, i) with lo < i < hi: what drops inside the window lost.

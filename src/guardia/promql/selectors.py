@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from guardia.model.samples import stale_mask
+from guardia.model.samples import STALE_NAN_BITS, stale_mask
 from guardia.promql import plan
 from guardia.promql.context import EvalContext, ExprEvaluator
-from guardia.promql.values import I64, RangeVector, Vector, not_none
-from guardia.promql.windows import filter_flat, row_blocks, search
+from guardia.promql.values import BOOL, F64, I64, RangeVector, Vector, not_none
+from guardia.promql.windows import FEW_STEPS, filter_flat, row_blocks, search
 from guardia.storage.interface import SeriesSet
 
 
@@ -37,6 +37,16 @@ def instant(ctx: EvalContext, sel: plan.VectorSelector, ts: I64, want_timestamps
     if not found.labels:
         return Vector.empty(n)
     ctx.check_raw(len(found.timestamps))
+    if found.histograms is not None:
+        return _instant_with_histograms(ctx, found, et, want_timestamps)
+    values, present = _latest(found.timestamps, found.values, found.starts, et, ctx.lookback, want_timestamps)
+    loaded = int(np.count_nonzero(present))
+    ctx.add_samples(loaded, loaded)
+    return Vector(found.labels, values, present).compact()
+
+
+def _instant_with_histograms(ctx: EvalContext, found: SeriesSet, et: I64, want_timestamps: bool) -> Vector:
+    """``instant`` over series that hold native histograms (objects beside the floats)."""
     t, v, starts = found.timestamps, found.values, found.starts
     hi = search(t, starts, et, "right")
     idx = hi - 1
@@ -59,6 +69,47 @@ def instant(ctx: EvalContext, sel: plan.VectorSelector, ts: I64, want_timestamps
         if not not_none(hists).any():
             hists = None
     return Vector(found.labels, values, present, hists=hists).compact()
+
+
+def _latest(t: I64, v: F64, starts: I64, et: I64, lookback: int, want_timestamps: bool) -> tuple[F64, BOOL]:
+    """Each series' latest sample at or before each step within the lookback, unless it is
+    a stale marker: the value (or its time in seconds) and where there is one.
+
+    Computed in blocks of series whose temporaries stay cache-sized (a gauge panel over
+    10,000 series and 288 steps would otherwise make a dozen 23 MB arrays), and on a
+    regular step grid with one ``bincount`` per block rather than a search."""
+    k, n = len(starts) - 1, len(et)
+    values = np.empty((k, n))
+    present = np.empty((k, n), dtype=bool)
+    d = int(et[1] - et[0]) if n > FEW_STEPS else 0
+    regular = d > 0 and bool((np.diff(et) == d).all())
+    since = et[None, :] - lookback
+    for rows in row_blocks(k, n):
+        a, b = rows.start, rows.stop
+        s0, s1 = int(starts[a]), int(starts[b])
+        bt, bv = t[s0:s1], v[s0:s1]
+        bstarts = starts[a : b + 1] - s0
+        if s1 == s0:
+            present[rows] = False
+            values[rows] = 0.0
+            continue
+        hi = _grid_counts(bt, bstarts, int(et[0]), d, n) if regular else search(bt, bstarts, et, "right")
+        has = hi > bstarts[:-1, None]
+        hi -= 1
+        np.maximum(hi, 0, out=hi)  # where there is no sample: any index, masked below
+        tt = np.take(bt, hi, mode="clip")
+        vv = np.take(bv, hi, mode="clip")
+        ok = present[rows]
+        np.greater(tt, since, out=ok)
+        ok &= has
+        ok &= vv.view(np.uint64) != np.uint64(STALE_NAN_BITS)
+        out = values[rows]
+        out[...] = 0.0
+        if want_timestamps:
+            np.divide(tt, 1000.0, out=out, where=ok)
+        else:
+            np.copyto(out, vv, where=ok)
+    return values, present
 
 
 def range_(ctx: EvalContext, sel: plan.MatrixSelector, ts: I64) -> RangeVector:

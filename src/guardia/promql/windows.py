@@ -34,7 +34,7 @@ def filter_flat(t: I64, v: F64, starts: I64, keep: np.ndarray) -> tuple[I64, F64
 
 
 # Up to this many query times, counting samples per series beats building sort keys.
-_FEW_STEPS = 4
+FEW_STEPS = 4
 
 
 def _count_search(t: I64, starts: I64, q: I64, side: Literal["left", "right"]) -> I64:
@@ -73,7 +73,7 @@ def search(t: I64, starts: I64, q: I64, side: Literal["left", "right"] = "right"
         return np.zeros((0, q.shape[-1]), dtype=np.int64)
     if len(t) == 0:
         return np.broadcast_to(starts[:-1, None], q2.shape).copy()
-    if q.ndim == 1 and q.shape[0] <= _FEW_STEPS:
+    if q.ndim == 1 and q.shape[0] <= FEW_STEPS:
         return _count_search(t, starts, q, side)
     base = min(int(t.min()), int(q2.min()))
     span = max(int(t.max()), int(q2.max())) - base + 1

@@ -69,9 +69,10 @@ def test_shared_reads_give_the_engines_answers_and_read_each_selector_once(db: A
     start, end = T0 + 40 * 60_000, T0 + (N - 1) * STEP
     for expr in EXPRS + EXPRS:
         same(engine.range(shared, expr, start, end, 60_000), engine.range(db, expr, start, end, 60_000))
-    # reads: X{job}, X{job,code}, X{job} widened for [5m] and again for [30m], temperature;
-    # the offset selector falls inside what was read, and the second pass reads nothing
-    assert (shared.reads, shared.shared) == (5, 7)
+    # reads: X{job}, X{job} widened for [5m] and again for [30m], temperature; X{job,code}
+    # is cut from X{job}'s read, the offset selector falls inside what was read, and the
+    # second pass reads nothing
+    assert (shared.reads, shared.shared) == (4, 8)
     q = shared.querier(start, end)
     try:
         assert q.label_values("handler") == ["/a", "/b", "/c"]
@@ -79,6 +80,42 @@ def test_shared_reads_give_the_engines_answers_and_read_each_selector_once(db: A
         assert len(q.select(matchers, sort=True)) == 4
     finally:
         q.close()
+
+
+def test_a_narrower_selector_is_cut_from_a_wider_read_as_the_store_selects_it(db: Any) -> None:
+    """``{job="api", code="500"}`` after ``{job="api"}`` over a covered range comes from
+    that read: the same series (regex, negative and absent-label matchers too) and samples
+    as the store's own select; a range the read does not cover goes to the store."""
+    shared = SharedReads(db)
+    start, end = T0 + 10 * 60_000, T0 + 90 * 60_000
+    wide = [Matcher.equal("job", "api")]
+    q = shared.querier(start, end)
+    q.select(wide)
+    assert (shared.reads, shared.shared) == (1, 0)
+    narrower = [
+        [Matcher.equal("job", "api"), Matcher.equal("code", "500")],
+        [Matcher.equal("job", "api"), Matcher.parse("code", "=~", "5..|404")],
+        [Matcher.equal("job", "api"), Matcher.parse("code", "!=", "500")],
+        [Matcher.equal("job", "api"), Matcher.equal("code", "")],  # series without a code
+        [Matcher.equal("job", "api"), Matcher.equal("__name__", "temperature"), Matcher.equal("sensor", "3")],
+    ]
+    for ms in narrower:
+        for lo, hi in ((start, end), (start + 600_000, end - 60_000)):
+            got = shared.querier(lo, hi).select(ms, sort=True)
+            plain = db.querier(lo, hi)
+            try:
+                want = plain.select(ms, sort=True)
+            finally:
+                plain.close()
+            assert got.labels == want.labels and len(got.labels) > 0, ms
+            np.testing.assert_array_equal(got.timestamps, want.timestamps)
+            np.testing.assert_array_equal(got.values, want.values)
+            np.testing.assert_array_equal(got.starts, want.starts)
+    assert (shared.reads, shared.shared) == (1, 2 * len(narrower))
+    # outside the read's range: a read of its own
+    shared.querier(start - 600_000, end).select(narrower[0])
+    assert shared.reads == 2
+    q.close()
 
 
 def test_a_views_memo_gives_the_engines_answers_and_evaluates_each_repeat_once(db: Any) -> None:

@@ -40,12 +40,12 @@ def time_slice(ss: SeriesSet, mint: int, maxt: int) -> SeriesSet:
     as a select drops them.  When every sample is in range the arrays are shared, not
     copied: they are made read-only, so a reader that wrote into them would fail loudly
     instead of changing another panel's data."""
-    ts, vs, starts = ss.timestamps, ss.values, ss.starts
+    ts, vs, starts, hs = ss.timestamps, ss.values, ss.starts, ss.histograms
     keep = (ts >= mint) & (ts <= maxt)
     if bool(keep.all()):
-        for a in (ts, vs, starts):
+        for a in (ts, vs, starts) if hs is None else (ts, vs, starts, hs):
             a.setflags(write=False)
-        return SeriesSet(list(ss.labels), ts, vs, starts)
+        return SeriesSet(list(ss.labels), ts, vs, starts, hs)
     cum = np.zeros(len(ts) + 1, dtype=np.int64)
     np.cumsum(keep, out=cum[1:])
     counts = cum[starts[1:]] - cum[starts[:-1]]
@@ -56,12 +56,27 @@ def time_slice(ss: SeriesSet, mint: int, maxt: int) -> SeriesSet:
         counts = counts[nz]
     out_starts = np.zeros(len(labels) + 1, dtype=np.int64)
     np.cumsum(counts, out=out_starts[1:])
-    return SeriesSet(list(labels), ts[keep], vs[keep], out_starts)
+    return SeriesSet(list(labels), ts[keep], vs[keep], out_starts, None if hs is None else hs[keep])
+
+
+def take_series(ss: SeriesSet, rows: list[int]) -> SeriesSet:
+    """The series ``rows`` of ``ss`` (in that order), their samples copied out."""
+    idx = np.asarray(rows, dtype=np.int64)
+    counts = ss.starts[idx + 1] - ss.starts[idx]
+    starts = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(counts, out=starts[1:])
+    flat = np.repeat(ss.starts[idx] - starts[:-1], counts) + np.arange(int(starts[-1]), dtype=np.int64)
+    hs = None if ss.histograms is None else ss.histograms[flat]
+    return SeriesSet([ss.labels[i] for i in rows], ss.timestamps[flat], ss.values[flat], starts, hs)
 
 
 def concat_in_time(parts: Sequence[SeriesSet]) -> SeriesSet:
     """The series of ``parts`` (reads of one selector over ranges that follow each other,
     oldest first) as one set: a series in several parts gets their samples in order."""
+    nonempty = [ss for ss in parts if len(ss.timestamps)]
+    if len(nonempty) == 1:
+        # the usual widening: the range added (before the data begins) holds nothing
+        return nonempty[0]
     index: dict[Labels, int] = {}
     labels: list[Labels] = []
     frags: list[Fragment] = []
@@ -109,13 +124,31 @@ class SharedReads(Queryable):
         key = tuple(sorted(str(m) for m in matchers))
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None:
+            wider = self._wider(key, mint, maxt) if entry is None else None
+            if entry is None and wider is None:
                 entry = self._entries[key] = _Entry()
-            self._entries.move_to_end(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+        if wider is not None:
+            # the series of a selector that narrows one read already: filtered by the
+            # extra matchers, without going to the store
+            found, have = wider
+            extra = [m for m in matchers if str(m) not in have]
+            rows = [i for i, lb in enumerate(found.labels) if all(m.matches(lb.get(m.name)) for m in extra)]
+            self.shared += 1
+            return time_slice(take_series(found, rows), mint, maxt)
+        assert entry is not None
         with entry.lock:  # a second panel asking for the same series waits for the first read
             if entry.series is None:
                 entry.series = self._read(matchers, mint, maxt)
                 entry.mint, entry.maxt = mint, maxt
+                self.reads += 1
+                self._evict()
+            elif (mint < entry.mint or maxt > entry.maxt) and entry.series.histograms is not None:
+                # native histograms are not concatenated in time: read the union again
+                lo, hi = min(mint, entry.mint), max(maxt, entry.maxt)
+                entry.series = self._read(matchers, lo, hi)
+                entry.mint, entry.maxt = lo, hi
                 self.reads += 1
                 self._evict()
             elif mint < entry.mint or maxt > entry.maxt:
@@ -133,6 +166,19 @@ class SharedReads(Queryable):
             else:
                 self.shared += 1
             return time_slice(entry.series, mint, maxt)
+
+    def _wider(self, key: tuple[str, ...], mint: int, maxt: int) -> tuple[SeriesSet, set[str]] | None:
+        """A settled read of fewer matchers (``{job="api"}`` for ``{job="api",
+        code="500"}``) over a range covering ``[mint, maxt]``, and its matchers.  Called
+        with the lock held; the read's arrays are never changed, only replaced."""
+        have = set(key)
+        for other, entry in reversed(self._entries.items()):
+            if len(other) >= len(key) or not have.issuperset(other) or entry.series is None:
+                continue
+            if entry.mint <= mint and maxt <= entry.maxt:
+                self._entries.move_to_end(other)
+                return entry.series, set(other)
+        return None
 
     def _read(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> SeriesSet:
         q = self.storage.querier(mint, maxt)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import threading
 import time
 import weakref
@@ -23,7 +24,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from guardia.promql.memo import Memo
 from guardia.web.ui.dashboards.layout import allowed_repeat, layout, scoped
-from guardia.web.ui.dashboards.model import DashboardError, Panel, load_text
+from guardia.web.ui.dashboards.model import Dashboard, DashboardError, Panel, load_text
 from guardia.web.ui.dashboards.panel_data import DashboardContext, context, panel_data
 from guardia.web.ui.dashboards.reader import StoreReader
 from guardia.web.ui.dashboards.results_cache import CachingReader, ResultsCache
@@ -247,7 +248,10 @@ async def panel_endpoint(request: Request, ui: UiSources) -> Response:
     return JSONResponse(await asyncio.to_thread(_answer, ui, s, panel, params, asked))
 
 
-def _batch_items(raw: str) -> list[tuple[str, int, dict[str, str]]] | str:
+_Item = tuple[str, int, dict[str, str]]  # a batch's panel: key, id, repeat values
+
+
+def _batch_items(raw: str) -> list[_Item] | str:
     """``panels=`` of a batch request: a JSON list of ``{"key", "id", "repeat"}`` (``key``
     is the panel element's ``data-panel-id``, ``repeat`` a copy's variable values), or the
     reason it is not one."""
@@ -269,6 +273,26 @@ def _batch_items(raw: str) -> list[tuple[str, int, dict[str, str]]] | str:
     return out
 
 
+_METRIC = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{")
+
+
+def in_read_order(dash: Dashboard, items: list[_Item]) -> list[_Item]:
+    """Panels that read the same metric next to each other (in the order each metric first
+    appears): the view keeps its reads within a bound, least recently used out first, so
+    a metric read for the first panel is still held when the last one that needs it runs
+    rather than read again after the others pushed it out."""
+    first: dict[str, int] = {}
+
+    def key(item: _Item) -> int:
+        panel = dash.panel(item[1])
+        exprs = [t.expr for t in panel.targets if not t.hide] if panel is not None else []
+        found = next((m.group(1) for e in exprs for m in _METRIC.finditer(e)), None)
+        name = found or "\0".join(exprs)
+        return first.setdefault(name, len(first))
+
+    return sorted(items, key=key)
+
+
 async def panels_endpoint(request: Request, ui: UiSources) -> Response:
     """Every panel of a page in one request: one JSON line per panel (its ``key`` and what
     the single-panel endpoint answers), each sent as soon as it is computed.
@@ -287,6 +311,7 @@ async def panels_endpoint(request: Request, ui: UiSources) -> Response:
         return JSONResponse({"state": "error", "error": items}, status_code=400)
     params = {k: v for k, v in _params(request).items() if k != "panels"}
     stored = s
+    items = in_read_order(s.dashboard, items)
 
     def one(key: str, panel_id: int, asked: dict[str, str]) -> bytes:
         panel = stored.dashboard.panel(panel_id)
@@ -304,7 +329,7 @@ async def panels_endpoint(request: Request, ui: UiSources) -> Response:
     async def lines() -> AsyncIterator[bytes]:
         gate = asyncio.Semaphore(BATCH_WORKERS)
 
-        async def run(item: tuple[str, int, dict[str, str]]) -> bytes:
+        async def run(item: _Item) -> bytes:
             async with gate:
                 return await asyncio.to_thread(one, *item)
 
