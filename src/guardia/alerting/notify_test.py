@@ -158,15 +158,24 @@ class LogRead:
 
 
 class NotifyTestLog:
-    """``<data>/alertmanager/notify_tests.jsonl``: one JSON object a line, appended, never rewritten.
+    """``<data>/alertmanager/notify_tests.jsonl``: one JSON object a line, appended.
 
     A line that does not parse (a crash in the middle of a write, a hand edit) is skipped with
     its file and line, and the rest is still read; the next append starts on a new line, so a
     torn last line never swallows a new record.
+
+    A scheduled ``notify test`` (cron, a CI job) would grow the file forever, and every audit
+    reads all of it; so once it passes ``max_bytes`` an append rewrites it with the newest
+    ``keep_per_integration`` records of each (receiver, integration): the evidence the audit
+    and readiness read (the latest outcome) and a recent history stay. The rewrite goes to a
+    temporary file renamed over the old one, so a crash leaves one whole file or the other.
     """
 
-    def __init__(self, data_dir: str | Path) -> None:
+    def __init__(self, data_dir: str | Path, max_bytes: int = 1 << 20,
+                 keep_per_integration: int = 50) -> None:
         self.path = log_path(data_dir)
+        self.max_bytes = max_bytes
+        self.keep_per_integration = keep_per_integration
 
     def append(self, outcomes: Iterable[TestOutcome]) -> None:
         """Append the records and fsync; ``OSError`` (with the path) when the file cannot be written."""
@@ -181,8 +190,32 @@ class NotifyTestLog:
                 text = "\n" + text
             os.write(fd, text.encode())
             os.fsync(fd)
+            size = os.fstat(fd).st_size
         finally:
             os.close(fd)
+        if size > self.max_bytes:
+            self._compact()
+
+    def _compact(self) -> None:
+        by_key: dict[tuple[str, str], list[TestOutcome]] = {}
+        for r in self.read().records:
+            by_key.setdefault((r.receiver, r.integration), []).append(r)
+        kept: list[TestOutcome] = []
+        for recs in by_key.values():
+            recs.sort(key=lambda r: r.time)
+            kept += recs[-self.keep_per_integration:]
+        kept.sort(key=lambda r: r.time)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with tmp.open("w", encoding="utf-8") as f:
+            f.writelines(json.dumps(o.to_dict(), ensure_ascii=False) + "\n" for o in kept)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        dfd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
 
     def read(self) -> LogRead:
         if not self.path.exists():
