@@ -917,9 +917,12 @@ class GuardiaProcess:
 
             server = TlsServer(app, tls)
         else:
+            # the agent serves no WebSocket (full mode's live log tail does): uvicorn would
+            # import the websockets library (about 1 MiB) to offer the upgrade
             server = _Server(
                 uvicorn.Config(
-                    app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=3
+                    app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=3,
+                    ws="none" if self.opts.agent else "auto",
                 )
             )
         self._servers.append(server)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from guardia.model import Labels, Matcher, MatchType
-from guardia.storage.agent import AgentLockedError, AgentStorage
+from guardia.storage.agent import AgentLockedError, AgentStorage, series_key, split_series
 from guardia.storage.interface import AppendError
 from guardia.storage.remote.wal_watcher import Position, WALWatcher
 from guardia.storage.tsdb import wal
@@ -57,3 +57,30 @@ def test_truncation_keeps_what_the_slowest_reader_still_needs(tmp_path: Path) ->
     assert st.truncate(None, keep_segments=1) >= 1  # nobody reads: keep the newest only
     assert len(wal.list_segments(st.waldir)) == 1
     st.close()
+
+
+def test_series_keys_are_the_wal_encoding_and_survive_a_checkpoint(tmp_path: Path) -> None:
+    """The agent keeps each label set as its WAL bytes; what it logs and checkpoints from them
+    must decode to the same labels as the WAL's own encoder writes (UTF-8 included)."""
+    lsets = [Labels({"__name__": "m", "i": str(i), "ü": "ñ" * i}) for i in range(5)]
+    lsets.append(Labels({"__name__": "x"}))
+    payload = wal.encode_series(list(enumerate(lsets)))
+    assert split_series(payload) == [(i, series_key(ls)) for i, ls in enumerate(lsets)]
+    st = AgentStorage(tmp_path, segment_bytes=512)
+    app = st.appender()
+    refs = [app.ref(ls) for ls in lsets]
+    assert refs == list(range(6)) and app.ref(Labels({"i": "0", "__name__": "m", "ü": ""})) == 0
+    for k in range(20):
+        app = st.appender()
+        app.append_batch(np.array(refs), T0 + k, np.ones(6))
+        app.commit()
+    segs = wal.list_segments(st.waldir)
+    assert st.truncate(segs[-1]) > 0
+    st.close()
+    (cp,) = [p for p in st.waldir.iterdir() if p.name.startswith("checkpoint.")]
+    got = [s for f in sorted(cp.iterdir()) for rtype, payload in wal.read_records(f)[0]
+           if rtype == wal.REC_SERIES for s in wal.decode_series(payload)]
+    assert got == list(enumerate(lsets))
+    again = AgentStorage(tmp_path)  # refs from the checkpoint and the newest segment
+    assert [again.appender().ref(ls) for ls in lsets] == refs and again.num_series == 6
+    again.close()

@@ -174,6 +174,12 @@ def main() -> None:
         code = fast_check_config(sys.argv[3:])
         if code is not None:
             sys.exit(code)
+    if sys.argv[1:2] == ["serve"]:
+        from guardia.cli.serve_run import fast_serve
+
+        code = fast_serve(sys.argv[2:])
+        if code is not None:
+            sys.exit(code)
     words = [a for a in sys.argv[1:] if not a.startswith("-")][:2]
     first = words[0] if words and words[0] in _COMMANDS else None
     second = None

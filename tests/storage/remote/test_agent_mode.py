@@ -12,6 +12,13 @@ from pathlib import Path
 from tests.storage.remote.peers import SRC, Proc, flush_victoria, free_port, guardia, victoria
 
 
+# what an agent must never load: the CLI's libraries (typer, rich, pygments, pydantic, httpx's
+# CLI), the WebSocket library, and full mode's subsystems
+AGENT_NEVER = {"typer", "rich", "pygments", "pydantic", "websockets", "jinja2", "hypercorn", "cryptography"}
+FULL_ONLY = ("guardia.promql", "guardia.web.ui", "guardia.rules", "guardia.alerting", "guardia.logs",
+             "guardia.reports", "guardia.slo", "guardia.storage.tsdb.db", "guardia.web.api_v1", "google.protobuf")
+
+
 def test_an_agent_forwards_and_keeps_nothing_else(tmp_path: Path, procs: list[Proc]) -> None:
     vm = victoria(tmp_path)
     procs.append(vm.start())
@@ -28,6 +35,7 @@ remote_write:
 """)
     agent_dir = tmp_path / "agent-data"
     g = guardia(tmp_path, cfg, port, "--agent", "--storage.agent.path", str(agent_dir))
+    g.argv[1:1] = ["-X", "importtime"]  # every module the process imports, whenever, to its log
     procs.append(g.start())
     deadline = time.time() + 30
     while True:
@@ -51,6 +59,13 @@ remote_write:
     highest = vals["prometheus_remote_storage_highest_timestamp_in_seconds"]
     assert time.time() - 5 < highest <= time.time() + 1
     assert 0 <= highest - vals["prometheus_remote_storage_queue_highest_sent_timestamp_seconds"] < 5
+    # having scraped, sent, answered /metrics and refused a query, the agent has not imported
+    # what it does not run, nor what only reads a command line (``guardia.cli.serve_run``)
+    g.stop()
+    imported = {line.rsplit("|", 1)[1].strip() for line in g.log.read_text().splitlines()
+                if line.startswith("import time:") and "|" in line}
+    assert "guardia.scrape.loop" in imported and "guardia.storage.remote.queue_manager" in imported
+    assert sorted(m for m in imported if m.split(".")[0] in AGENT_NEVER or m.startswith(FULL_ONLY)) == []
 
 
 def test_an_agent_refuses_rules_and_a_config_without_remote_write(tmp_path: Path) -> None:

@@ -1,0 +1,247 @@
+"""`guardia serve` without typer: its flags as data, their parsing, and the run itself.
+
+The server is a long-lived process, and everything imported only to read its command line
+stays resident for its whole life: typer, click's help machinery, rich (typer's and httpx's
+output), pygments and pydantic (typer's parameter coercion) cost about 7 MiB in every server
+and every agent (``guardia serve --agent`` is meant to run at a fraction of a full guardia's
+memory).  So ``guardia serve`` reads its flags here, from the same table its typer command is
+declared from (``guardia.cli.serve``), and typer is loaded only for what it does better:
+``--help``, an unknown flag or a bad value, whose messages stay typer's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from guardia.server import ServeOptions
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """One ``guardia serve`` flag: the parameter it fills, its spellings, default and help.
+    A bool default makes it a switch (no value); an int default, an integer."""
+
+    param: str
+    names: tuple[str, ...]
+    default: str | int | bool | None
+    help: str
+
+
+FLAGS: tuple[Flag, ...] = (
+    Flag("config", ("--config", "--config.file"), None,
+         "prometheus.yml or guardia.yml to run (default: quickstart)."),
+    Flag("listen", ("--web.listen-address",), "127.0.0.1:9090",
+         "host:port for the UI and API (0.0.0.0:9090 for all)."),
+    Flag("storage_path", ("--storage.tsdb.path",), "data", "Directory for samples and WAL."),
+    Flag("retention_time", ("--storage.tsdb.retention.time",), "15d",
+         "Delete data older than this (e.g. 15d, 26w)."),
+    Flag("retention_size", ("--storage.tsdb.retention.size",), "0",
+         "Delete oldest blocks while blocks plus the WAL (the head on disk) pass this size "
+         "(e.g. 10GB; 0 = off)."),
+    Flag("wal_keep_size", ("--storage.remote.wal-keep-size",), "2GB",
+         "WAL kept past a checkpoint for remote_write queues still sending it (0 = none)."),
+    Flag("lookback_delta", ("--query.lookback-delta",), "5m",
+         "How far back a query looks for the latest sample."),
+    Flag("query_timeout", ("--query.timeout",), "2m", "Longest a query may run."),
+    Flag("query_max_samples", ("--query.max-samples",), 50_000_000,
+         "Most samples one query may load into memory."),
+    Flag("external_url", ("--web.external-url",), "",
+         "URL guardia is reachable at (its path becomes the route prefix)."),
+    Flag("outage_tolerance", ("--rules.alert.for-outage-tolerance",), "1h",
+         "Max downtime for which alert 'for' state is restored."),
+    Flag("grace_period", ("--rules.alert.for-grace-period",), "10m",
+         "Min time left of 'for' after a restart."),
+    Flag("enable_admin_api", ("--web.enable-admin-api",), False, "Enable /api/v1/admin (TSDB snapshots)."),
+    Flag("web_config_file", ("--web.config.file",), None,
+         "Prometheus web config (TLS, basic_auth_users) plus guardia's roles: see docs/auth.md."),
+    Flag("log_level", ("--log.level",), "info", "debug, info, warn or error."),
+    Flag("agent", ("--agent",), False,
+         "Agent mode: scrape and probe only to forward to remote_write "
+         "(a WAL; no blocks, rules or queries)."),
+    Flag("agent_path", ("--storage.agent.path",), "data-agent",
+         "Directory for the agent's WAL (with --agent)."),
+)
+FLAG = {f.param: f for f in FLAGS}
+_BY_NAME = {n: f for f in FLAGS for n in f.names}
+
+_SIZE_UNITS = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40, "PB": 1 << 50}
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
+
+
+class FlagError(ValueError):
+    """A flag's value is refused; the message names the flag or the value."""
+
+
+def parse_size(text: str) -> int:
+    """Prometheus byte sizes: ``512MB``, ``10GB`` (powers of 1024), or ``0`` for no limit."""
+    s = text.strip().upper()
+    if s in ("", "0"):
+        return 0
+    for unit in sorted(_SIZE_UNITS, key=len, reverse=True):
+        if s.endswith(unit) and s[: -len(unit)].strip().isdigit():
+            return int(s[: -len(unit)]) * _SIZE_UNITS[unit]
+    raise FlagError(f"{text!r} is not a size; use e.g. 512MB, 10GB (units B KB MB GB TB PB)")
+
+
+def _duration(text: str, flag: str) -> int:
+    from guardia.model import DurationError, parse_duration
+
+    try:
+        return parse_duration(text)
+    except DurationError as e:
+        raise FlagError(f"{flag}: {e}") from None
+
+
+def parse_args(args: list[str]) -> dict[str, Any] | None:
+    """Flag values from a ``guardia serve`` command line, or None for anything but known flags
+    with well-formed values (help, an unknown flag, a missing or non-integer value, an
+    argument): typer then reads the line and says what is wrong, as it always did."""
+    values: dict[str, Any] = {f.param: f.default for f in FLAGS}
+    i = 0
+    while i < len(args):
+        name, eq, value = args[i].partition("=")
+        f = _BY_NAME.get(name)
+        if f is None:
+            return None
+        if isinstance(f.default, bool):
+            if eq:
+                return None
+            values[f.param] = True
+        else:
+            if not eq:
+                i += 1
+                if i >= len(args):
+                    return None
+                value = args[i]
+            if isinstance(f.default, int):
+                try:
+                    values[f.param] = int(value)
+                except ValueError:
+                    return None
+            else:
+                values[f.param] = value
+        i += 1
+    return values
+
+
+def options(v: dict[str, Any]) -> ServeOptions:
+    """The server's options from the flags' values; ``FlagError`` names a refused one."""
+    from guardia.server import ServeOptions, split_host_port
+
+    if v["log_level"] not in _LEVELS:
+        raise FlagError("--log.level must be one of debug, info, warn, error")
+    try:
+        split_host_port(v["listen"])
+    except ValueError as e:
+        raise FlagError(str(e)) from None
+    flags = {
+        "config.file": v["config"] or "",
+        "web.listen-address": v["listen"],
+        "storage.tsdb.path": v["storage_path"],
+        "storage.tsdb.retention.time": v["retention_time"],
+        "storage.tsdb.retention.size": v["retention_size"],
+        "storage.remote.wal-keep-size": v["wal_keep_size"],
+        "query.lookback-delta": v["lookback_delta"],
+        "query.timeout": v["query_timeout"],
+        "query.max-samples": str(v["query_max_samples"]),
+        "web.external-url": v["external_url"],
+        "rules.alert.for-outage-tolerance": v["outage_tolerance"],
+        "rules.alert.for-grace-period": v["grace_period"],
+        "web.enable-admin-api": str(v["enable_admin_api"]).lower(),
+        "web.config.file": v["web_config_file"] or "",
+        "log.level": v["log_level"],
+        "agent": str(v["agent"]).lower(),
+        "storage.agent.path": v["agent_path"],
+    }
+    return ServeOptions(
+        config_file=v["config"],
+        listen_address=v["listen"],
+        storage_path=v["storage_path"],
+        retention_time_ms=_duration(v["retention_time"], "--storage.tsdb.retention.time"),
+        retention_size=parse_size(v["retention_size"]),
+        wal_keep_for_remote_bytes=parse_size(v["wal_keep_size"]),
+        lookback_delta_ms=_duration(v["lookback_delta"], "--query.lookback-delta"),
+        query_timeout_ms=_duration(v["query_timeout"], "--query.timeout"),
+        query_max_samples=v["query_max_samples"],
+        external_url=v["external_url"],
+        for_outage_tolerance_ms=_duration(v["outage_tolerance"], "--rules.alert.for-outage-tolerance"),
+        for_grace_period_ms=_duration(v["grace_period"], "--rules.alert.for-grace-period"),
+        enable_admin_api=v["enable_admin_api"],
+        agent=v["agent"],
+        agent_storage_path=v["agent_path"],
+        web_config_file=v["web_config_file"],
+        flags=flags,
+    )
+
+
+def _error(text: str) -> None:
+    """One error line on stderr, whole (never wrapped into a log file), red only on a terminal
+    that has not asked for no colour."""
+    if sys.stderr.isatty() and not os.environ.get("NO_COLOR"):
+        text = f"\x1b[31m{text}\x1b[0m"
+    print(text, file=sys.stderr, flush=True)
+
+
+def run(opts: ServeOptions, log_level: str) -> int:
+    """Run the server until it is stopped; the exit status (1 when it could not start)."""
+    from guardia.config.errors import ConfigError
+    from guardia.server import GuardiaProcess
+    from guardia.storage.agent import AgentLockedError
+
+    logging.basicConfig(
+        level=_LEVELS[log_level],
+        stream=sys.stderr,
+        format="ts=%(asctime)s level=%(levelname)s %(name)s %(message)s",
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per scrape is noise
+    locked: tuple[type[Exception], ...] = ()
+    if not opts.agent:  # the agent never loads the store (nor its error types)
+        from guardia.storage.tsdb.db import StorageLockedError
+
+        locked = (StorageLockedError,)
+    try:
+        asyncio.run(GuardiaProcess(opts).run())
+    except ConfigError as e:
+        _error("guardia serve: the configuration does not load")
+        print(str(e), file=sys.stderr, flush=True)
+        return 1
+    except locked as e:
+        _error(f"guardia serve: {e} with --storage.tsdb.path")
+        return 1
+    except AgentLockedError as e:
+        _error(f"guardia serve: {e} (--storage.agent.path)")
+        return 1
+    except OSError as e:
+        _error(f"guardia serve: {e} (is another process using {opts.listen_address}?)")
+        return 1
+    return 0
+
+
+def skip_httpx_cli() -> None:
+    """Keep httpx from importing its command-line client.
+
+    ``import httpx`` loads ``httpx._main`` (rich, click, pygments: about 4 MiB resident) whenever
+    those are installed, and typer's dependencies install them; httpx falls back to a stub when
+    that import fails, which a ``None`` in ``sys.modules`` makes it do.  Only for ``guardia
+    serve``, which never runs httpx's CLI; a library user's process is left alone."""
+    if "httpx" not in sys.modules:
+        sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
+
+def fast_serve(args: list[str]) -> int | None:
+    """Run ``guardia serve ARGS`` without typer, or None when typer should read the line."""
+    values = parse_args(args)
+    if values is None:
+        return None
+    skip_httpx_cli()
+    try:
+        opts = options(values)
+    except FlagError:
+        return None  # typer says what is wrong with the value, in its usual words
+    return run(opts, values["log_level"])

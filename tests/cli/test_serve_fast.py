@@ -1,0 +1,73 @@
+"""`guardia serve FLAGS...` without typer: the same options as the typer command, typer for the rest.
+
+A plain serve command line is read by ``guardia.cli.serve_run`` so the long-lived server does not
+keep typer, rich, pygments and pydantic resident; these tests hold that reader to the typer
+command's reading, and the server process to not importing them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import guardia.cli.serve
+from guardia.cli.main import build_app
+from guardia.cli.serve_run import FLAGS, fast_serve, options, parse_args
+from guardia.server import ServeOptions
+
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.mark.parametrize("args", [
+    [],
+    ["--config", "p.yml", "--storage.tsdb.path", "/tmp/x", "--web.listen-address=0.0.0.0:9999"],
+    ["--config.file=p.yml", "--storage.tsdb.retention.time", "30d", "--storage.tsdb.retention.size", "10GB"],
+    ["--agent", "--storage.agent.path", "a", "--config", "c.yml", "--log.level", "warn"],
+    ["--query.max-samples", "1000", "--query.timeout=10s", "--query.lookback-delta", "1m",
+     "--web.enable-admin-api", "--web.external-url", "http://h:1/prefix", "--web.config.file", "w.yml"],
+    ["--rules.alert.for-outage-tolerance", "2h", "--rules.alert.for-grace-period=1m",
+     "--storage.remote.wal-keep-size", "0", "--config", "first.yml", "--config", "last.yml"],
+])
+def test_the_same_options_as_the_typer_command(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[ServeOptions] = []
+
+    def record(opts: ServeOptions, log_level: str) -> int:
+        seen.append(opts)
+        return 0
+
+    monkeypatch.setattr(guardia.cli.serve, "run", record)
+    result = CliRunner().invoke(build_app("serve"), ["serve", *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    values = parse_args(args)
+    assert values is not None and seen == [options(values)]
+
+
+@pytest.mark.parametrize("args", [
+    ["--help"], ["-h"], ["--bogus"], ["--config"], ["--agent=true"], ["--query.max-samples", "many"],
+    ["extra"], ["--log.level", "loud"], ["--storage.tsdb.retention.time", "3x"],
+    ["--web.listen-address", "nohostport"], ["--storage.tsdb.retention.size", "10 parsecs"],
+])
+def test_help_unknown_flags_and_bad_values_are_left_to_typer(args: list[str]) -> None:
+    assert fast_serve(args) is None
+
+
+def test_the_flag_table_is_the_typer_command() -> None:
+    import typer.main
+
+    root = typer.main.get_command(build_app("serve"))
+    cmd = root.commands["serve"]  # type: ignore[attr-defined]
+    got = {p.name: (tuple(p.opts), p.default, p.help) for p in cmd.params}
+    assert got == {f.param: (f.names, f.default, f.help) for f in FLAGS}
+
+
+def test_a_bad_value_gets_typer_s_message(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "guardia.cli.main", "serve", "--log.level", "loud"],
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert out.returncode == 2
+    assert "--log.level must be one of debug, info, warn, error" in out.stderr
