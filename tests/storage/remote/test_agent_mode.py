@@ -11,12 +11,12 @@ from pathlib import Path
 
 from tests.storage.remote.peers import SRC, Proc, flush_victoria, free_port, guardia, victoria
 
-
 # what an agent must never load: the CLI's libraries (typer, rich, pygments, pydantic, httpx's
 # CLI), the WebSocket library, and full mode's subsystems
 AGENT_NEVER = {"typer", "rich", "pygments", "pydantic", "websockets", "jinja2", "hypercorn", "cryptography"}
 FULL_ONLY = ("guardia.promql", "guardia.web.ui", "guardia.rules", "guardia.alerting", "guardia.logs",
-             "guardia.reports", "guardia.slo", "guardia.storage.tsdb.db", "guardia.web.api_v1", "google.protobuf")
+             "guardia.reports", "guardia.slo", "guardia.storage.tsdb.db", "guardia.web.api_v1",
+             "google.protobuf")
 
 
 def test_an_agent_forwards_and_keeps_nothing_else(tmp_path: Path, procs: list[Proc]) -> None:
