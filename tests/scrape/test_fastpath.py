@@ -162,3 +162,44 @@ def test_the_cache_reset_after_a_series_gc_forgets_the_shape() -> None:
     assert ing._repeat.shape is None
     got = ing.ingest_body(b"a 3\n", False, storage.appender(), 2)
     assert got.values.tolist() == [3.0] and not math.isnan(got.values[0])
+
+
+def test_plain_numbers_read_by_orjson_equal_float_bit_for_bit() -> None:
+    from guardia.scrape.fastpath import _plain_numbers
+
+    rng = random.Random(5)
+    texts: list[str] = []
+    for _ in range(300_000):
+        c = rng.random()
+        if c < 0.25:
+            s = str(rng.randint(-(10**20), 10**20))
+        elif c < 0.5:
+            s = repr(rng.uniform(-1e6, 1e6))
+        elif c < 0.65:
+            s = f"{rng.uniform(-1e12, 1e12):.{rng.randint(0, 17)}e}"
+        elif c < 0.8:  # any finite double, as Python writes it shortest
+            x = np.frombuffer(rng.getrandbits(64).to_bytes(8, "little"), dtype=np.float64)[0]
+            s = repr(float(x)) if np.isfinite(x) else "1"
+        elif c < 0.9:  # long mantissas: rounding decided by the last digits
+            whole, frac = rng.randint(0, 10**30), rng.randint(0, 10**30)
+            s = f"{rng.randint(1, 9)}{whole}.{frac}e{rng.randint(-300, 250)}"
+        else:
+            s = rng.choice(["0", "-0.0", "0.0", "1e5", "1E-5", "1e+22", "1e-22", "9007199254740993",
+                            "9007199254740993.0", "2.2250738585072011e-308", "2.2250738585072012e-308",
+                            "4.9406564584124654e-324", "2.4703282292062327e-324", "2.4703282292062328e-324",
+                            "1.7976931348623157e308", "0.30000000000000004", "18446744073709551616",
+                            "-9223372036854775809", "1.00000000000000011102230246251565404236316680908203125",
+                            "1.00000000000000011102230246251565404236316680908203124"])
+        texts.append(s)
+    got = _plain_numbers(("\n".join(texts) + "\n").encode())
+    assert got is not None
+    want = np.array([float(s) for s in texts])
+    np.testing.assert_array_equal(got.view(np.uint64), want.view(np.uint64))
+
+
+@pytest.mark.parametrize("text", [b"-0", b"+1", b".5", b"5.", b"01", b"NaN", b"+Inf", b"1e", b"1e400", b"1,2",
+                                  b"[1]", b"1\r", b"\t1"])
+def test_values_json_reads_otherwise_are_left_to_float(text: bytes) -> None:
+    from guardia.scrape.fastpath import _plain_numbers
+
+    assert _plain_numbers(b"1\n" + text + b"\n") is None

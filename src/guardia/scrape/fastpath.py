@@ -7,8 +7,9 @@ it cuts each sample line's value (the text after the line's last space) out of t
 and when what remains (the body's *skeleton*: every comment, every series text, every
 newline) is byte-identical to the skeleton of the last scrape that went through the
 cached path, the refs, the dropped and duplicate lines and the metadata are the last
-scrape's, and only the values are parsed (``float`` over the ASCII value texts, the same
-function the cached path uses).
+scrape's, and only the values are parsed: by orjson in one call when they are all plain
+JSON numbers, else by ``float`` (the function the cached path uses), with the same results
+bit for bit.
 
 The skeleton is not kept: its SHA-256 digest is (32 bytes per target, where the skeleton
 itself is most of the body's size).  A match is therefore exact short of a SHA-256
@@ -25,10 +26,12 @@ from operator import itemgetter
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 _NL = 10
 _SPACE = 32
 _HASH = 35
+_JSON_NUMBER_BYTES = b"0123456789+-.eE\n"
 
 
 @dataclass(slots=True)
@@ -78,6 +81,26 @@ def split(body: bytes) -> tuple[bytes, bytes, npt.NDArray[np.int64]] | None:
     return digest, values, lines
 
 
+def _plain_numbers(values: bytes) -> npt.NDArray[np.float64] | None:
+    """Values written as JSON numbers (digits, sign, point, exponent: what almost every exporter
+    writes), read by orjson in one call; None when any is written otherwise (NaN, +Inf, a
+    leading "+" or ".", "-0", which JSON reads as the integer 0) and ``float`` must read them.
+
+    orjson (a dependency already, for the API) reads numbers correctly rounded, as ``float``
+    does, at a fifth of the cost of calling ``float`` once per value (test_fastpath checks
+    the two agree bit for bit on 300,000 values, hard cases included)."""
+    if values.translate(None, _JSON_NUMBER_BYTES) or values.startswith(b"-0\n") or b"\n-0\n" in values:
+        return None
+    try:
+        parsed = orjson.loads(b"[" + values[:-1].replace(b"\n", b",") + b"]")
+    except orjson.JSONDecodeError:  # "01", "1.", "1e" and the like: float() judges them
+        return None
+    out = np.array(parsed, dtype=np.float64)
+    if out.ndim != 1 or out.shape[0] != values.count(b"\n"):
+        return None
+    return out
+
+
 class RepeatBody:
     """Per target: the last skeleton's digest and what it resolved to."""
 
@@ -100,14 +123,19 @@ class RepeatBody:
         values = parts[1]
         if not values.isascii() or b"_" in values:
             return None  # the line-by-line path reads (or refuses) these the way it always has
-        texts = values.split(b"\n")
-        texts.pop()
-        if sh.take is not None:
-            texts = list(itemgetter(*sh.take)(texts)) if len(sh.take) != 1 else [texts[sh.take[0]]]
-        try:
-            vals = np.fromiter(map(float, texts), dtype=np.float64, count=len(texts))
-        except ValueError:
-            return None
+        vals = _plain_numbers(values)
+        if vals is not None:
+            if sh.take is not None:
+                vals = vals[np.array(sh.take, dtype=np.intp)]
+        else:
+            texts = values.split(b"\n")
+            texts.pop()
+            if sh.take is not None:
+                texts = list(itemgetter(*sh.take)(texts)) if len(sh.take) != 1 else [texts[sh.take[0]]]
+            try:
+                vals = np.fromiter(map(float, texts), dtype=np.float64, count=len(texts))
+            except ValueError:
+                return None
         self.hits += 1
         return sh, vals
 
