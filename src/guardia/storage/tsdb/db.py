@@ -30,12 +30,17 @@ import numpy.typing as npt
 from prometheus_client import CollectorRegistry
 
 from guardia.model import Labels
+from guardia.model.histogram import FloatHistogram
 from guardia.storage.interface import AppendError, AppendStats, SeriesRef
 from guardia.storage.tsdb import wal
 from guardia.storage.tsdb.block import Block, BlockCorruptError, is_block_dir
 from guardia.storage.tsdb.compact import block_order, expired, plan, write_block
 from guardia.storage.tsdb.head import Head, release_free_memory
 from guardia.storage.tsdb.head_wal import ReplayReport
+from guardia.storage.tsdb.histograms import HistogramDecodeError, HistogramStore
+from guardia.storage.tsdb.histograms import Sample as HistogramSample
+from guardia.storage.tsdb.histograms import decode_samples as decode_histograms
+from guardia.storage.tsdb.histograms import encode_samples as encode_histograms
 from guardia.storage.tsdb.index import MemIndex, PostingsStats
 from guardia.storage.tsdb.metrics import TSDBMetrics
 from guardia.storage.tsdb.options import TSDBOptions
@@ -94,6 +99,8 @@ class TSDB:
         self._maintain_lock = threading.Lock()
         self.head = Head(options)
         self.blocks: list[Block] = []
+        # native histogram samples (beside the float head; see ``tsdb.histograms``)
+        self.histograms = HistogramStore(path / "histograms", read_only)
         # Series not in the WAL yet (logged with the next commit), encoded as they are
         # created: one growing buffer, not a (ref, labels) tuple per new series, which
         # would be garbage scattered through the small-object heap (and stay resident).
@@ -228,10 +235,56 @@ class TSDB:
             self.metrics.wal_corruptions.inc()
             log.warning("event=wal_corruption where=%r action=truncated_here", where)
 
+        self.head.histogram_sink = self._replay_histograms
         self.replay = self.head.replay(self.path / "wal", repair=not self.read_only, on_corruption=corrupt)
+        self.head.histogram_sink = None
         self._gc_floor = self.head.num_series
         self.metrics.replay_seconds.set(self.replay.seconds)
         self.metrics.head_series_created.inc(self.head.num_series)
+
+    def _replay_histograms(self, payload: bytes) -> None:
+        try:
+            samples = decode_histograms(payload)
+        except HistogramDecodeError as e:
+            self.metrics.wal_corruptions.inc()
+            log.warning("event=wal_corruption where=histogram_record error=%r action=skipped", str(e))
+            return
+        self.histograms.add([s for s in samples if self.histograms.check(*s) is None])
+
+    def _commit_histograms(self, samples: list[HistogramSample]) -> AppendStats:
+        """Log then keep one commit's native histogram samples (one WAL record)."""
+        if self.read_only:
+            raise AppendError("the store was opened read-only")
+        stats = AppendStats()
+        with self._lock:
+            if self._closed:
+                raise AppendError("the store is closed")
+            ok: list[HistogramSample] = []
+            for s in samples:
+                why = self.histograms.check(*s)
+                if why is None:
+                    ok.append(s)
+                elif why == "out of bounds":
+                    stats.out_of_bounds += 1
+                elif why.startswith("duplicate"):
+                    stats.duplicate += 1
+                else:
+                    stats.out_of_order += 1
+            recs: list[bytes] = []
+            if self._has_pending_series():
+                recs.append(self._series_record())
+                self.metrics.head_series_created.inc(self._created)
+                self._created = 0
+                self._pending_series = bytearray()
+            if ok:
+                recs.append(wal.frame(wal.REC_HISTOGRAMS, encode_histograms(ok)))
+            if recs:
+                assert self._wal is not None
+                self._wal.write(b"".join(recs))
+            self.histograms.add(ok)
+            stats.appended = len(ok)
+            self._count(stats)
+        return stats
 
     # --- Storage protocol -------------------------------------------------------------------
 
@@ -514,10 +567,27 @@ class TSDB:
                 self._head_cuts += 1
                 self.metrics.head_truncations.inc()
             cut = True
-        if cut:
+        moved = self._cut_histograms(last_start)
+        if cut or moved:
             with self._lock:
                 self._collect_garbage()  # before the checkpoint: it carries only live series
             self.checkpoint()
+
+    def _cut_histograms(self, float_cut_start: int | None) -> bool:
+        """Move histogram samples into a range file where the float head was cut, or (a
+        store of histograms alone) once they span 1.5 block ranges, as the head is cut."""
+        hs = self.histograms
+        r = self.options.block_range_ms
+        with self._lock:
+            end = self.head.min_valid_t
+            if float_cut_start is None:
+                if hs.empty:
+                    return False
+                end = (hs.max_t - r * 3 // 2) // r * r  # the newest 1.5 ranges stay in memory
+                if end <= hs.min_valid_t:
+                    return False
+            start = end - r
+            return hs.persist_before(end, start) is not None
 
     def checkpoint(self) -> None:
         """Replace the WAL written so far by a checkpoint of the head as it is now."""
@@ -574,6 +644,8 @@ class TSDB:
     def _checkpoint_records(self) -> Iterator[bytes]:
         yield from self.head.checkpoint_records()
         self._pending_series = bytearray()  # the checkpoint holds every series now
+        for payload in self.histograms.records():
+            yield wal.frame(wal.REC_HISTOGRAMS, payload)
 
     def _compact(self, rep: MaintenanceReport) -> None:
         while True:
@@ -642,6 +714,10 @@ class TSDB:
             rep.deleted.append((b.ulid, why))
             (self.metrics.time_retentions if why == "time" else self.metrics.size_retentions).inc()
             log.info("event=block_deleted block=%s reason=retention_%s", b.ulid, why)
+        newest = max([self.histograms.max_t, *(b.maxt for b in self.blocks)])
+        if opts.retention_ms > 0 and newest > -(2**62):
+            for p in self.histograms.delete_before(newest - opts.retention_ms):
+                log.info("event=histogram_file_deleted file=%s reason=retention_time", p.name)
 
     # --- snapshots --------------------------------------------------------------------------
 
@@ -728,6 +804,7 @@ class TSDBAppender:
         self._one_r: list[int] = []
         self._one_t: list[int] = []
         self._one_v: list[float] = []
+        self._hists: list[HistogramSample] = []
 
     def _activate(self) -> None:
         if not self._active:
@@ -779,6 +856,19 @@ class TSDBAppender:
         self._one_t.append(int(t))
         self._one_v.append(float(v))
 
+    def append_histogram(self, ref: SeriesRef | Labels, t: int, h: FloatHistogram) -> None:
+        """A native histogram sample (the series is known by its label set from here on)."""
+        self._activate()
+        if isinstance(ref, Labels):
+            labels = ref
+            self.ref(ref)  # the series is listed by the label APIs like any other
+        else:
+            with self._db._lock:
+                if self._db.ref_epoch != self.ref_epoch or not 0 <= int(ref) < self._db.head.num_series:
+                    raise AppendError(f"unknown series ref {ref}: get refs from Appender.ref(labels)")
+                labels = self._db.head.index.labels_of(np.array([int(ref)], dtype=np.int64))[0]
+        self._hists.append((labels, int(t), h))
+
     def append_batch(
         self,
         refs: npt.NDArray[np.int64] | Sequence[SeriesRef],
@@ -809,6 +899,17 @@ class TSDBAppender:
 
     def commit(self) -> AppendStats:
         self._flush_singles()
+        hists = self._hists
+        if hists:
+            self._hists = []
+            try:
+                hstats = self._db._commit_histograms(hists)
+            except BaseException:
+                self.rollback()
+                raise
+            fstats = self.commit()
+            return AppendStats(*(a + b for a, b in zip(dataclasses.astuple(hstats),
+                                                      dataclasses.astuple(fstats), strict=True)))
         chunks = self._chunks
         mixed, epoch = self._mixed, self.ref_epoch
         self.rollback()
@@ -844,3 +945,4 @@ class TSDBAppender:
         self._one_r = []
         self._one_t = []
         self._one_v = []
+        self._hists = []

@@ -40,6 +40,9 @@ class HeadWAL(HeadAppend, HeadTruncate):
     rejected again and the head comes back exactly as it was.
     """
 
+    # Where replay hands native histogram records (the store's ``HistogramStore``).
+    histogram_sink: Callable[[bytes], None] | None = None
+
     def replay(self, waldir: Path, *, repair: bool, on_corruption: Callable[[str], None]) -> ReplayReport:
         """Load every record of the WAL in ``waldir``; a damaged record ends its segment
         (``repair`` truncates it there) and is reported to ``on_corruption``."""
@@ -85,6 +88,9 @@ class HeadWAL(HeadAppend, HeadTruncate):
                 self.load_ooo(refs[ok], ts[ok], vs[ok])
             elif rtype == wal.REC_STATE:
                 self.min_valid_t = max(self.min_valid_t, wal.decode_state(payload))
+            elif rtype == wal.REC_HISTOGRAMS:
+                if self.histogram_sink is not None:
+                    self.histogram_sink(payload)
             elif rtype == wal.REC_GC:
                 # the same drop and renumbering as the live head did, at the same point of
                 # the log: later records use the new numbers, and dropped series stay dropped

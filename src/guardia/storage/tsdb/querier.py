@@ -12,6 +12,7 @@ from guardia.model import Labels, Matcher
 from guardia.storage.interface import Querier, SelectHints, SeriesSet, check_selectable, hinted_range
 from guardia.storage.tsdb.block import Block
 from guardia.storage.tsdb.compact import block_order
+from guardia.storage.tsdb.histograms import HistogramStore, merge_into
 from guardia.storage.tsdb.merge import Fragment, assemble, trim
 from guardia.storage.tsdb.source import IndexedSource, SeriesSource, SourceCatalog
 
@@ -54,8 +55,13 @@ class TSDBQuerier(Querier):
     ) -> SeriesSet:
         check_selectable(matchers)
         mint, maxt = hinted_range(self, hints)
+        hs: HistogramStore | None = getattr(self._catalog, "histograms", None)
+        extra = hs.select(matchers, mint, maxt) if hs is not None and not hs.empty else {}
         if hints is not None and hints.labels_only:
-            found = SeriesSet.labels_only(self._labels(matchers, mint, maxt))
+            names = self._labels(matchers, mint, maxt)
+            if extra:
+                names = sorted({*names, *extra})
+            found = SeriesSet.labels_only(names)
         else:
             with self._lock:
                 labels, counts, ts, vs = self._assemble(matchers, mint, maxt)
@@ -67,6 +73,9 @@ class TSDBQuerier(Querier):
                     labels = [labels[i] for i in nz.tolist()]
                     starts = np.concatenate(([0], starts[1:][nz]))
             found = SeriesSet(labels, ts, vs, starts)
+            if extra:
+                # native histogram samples merged in (a rare, per-series path)
+                found = SeriesSet.of(merge_into(labels, ts, vs, starts, extra))
         return found.in_label_order() if sort else found
 
     def _assemble(
@@ -159,7 +168,16 @@ class TSDBQuerier(Querier):
             for src in self._current():
                 ids = src.select_ids(matchers, self.mint, self.maxt)
                 names |= src.label_names(ids)
+        for ls in self._histogram_series(matchers):
+            names.update(n for n, _ in ls)
         return sorted(names)
+
+    def _histogram_series(self, matchers: Sequence[Matcher]) -> list[Labels]:
+        """Series with native histogram samples in range (they may have no float samples)."""
+        hs: HistogramStore | None = getattr(self._catalog, "histograms", None)
+        if hs is None or hs.empty:
+            return []
+        return hs.label_sets(matchers, self.mint, self.maxt)
 
     def label_values(self, name: str, matchers: Sequence[Matcher] = ()) -> list[str]:
         values: set[str] = set()
@@ -167,6 +185,7 @@ class TSDBQuerier(Querier):
             for src in self._current():
                 ids = src.select_ids(matchers, self.mint, self.maxt)
                 values |= src.label_values(name, ids)
+        values.update(ls.get(name) for ls in self._histogram_series(matchers))
         values.discard("")
         return sorted(values)
 

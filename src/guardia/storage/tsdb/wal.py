@@ -55,9 +55,11 @@ REC_GC = 7  # series garbage collection: these refs are dropped, the others renu
 # out-of-order samples below the head's lower bound that a commit accepted within the window:
 # replayed without the window check (the commit decided), first sample per timestamp wins
 REC_OOO_LATE = 8
+# native histogram samples, self-contained (label set, timestamp, histogram): see tsdb.histograms
+REC_HISTOGRAMS = 9
 
 _KNOWN = frozenset((REC_SERIES, REC_SAMPLES_T, REC_SAMPLES, REC_PAGE, REC_OOO, REC_STATE, REC_GC,
-                    REC_OOO_LATE))
+                    REC_OOO_LATE, REC_HISTOGRAMS))
 
 _FRAME = struct.Struct("<BII")
 _T_N = struct.Struct("<qI")

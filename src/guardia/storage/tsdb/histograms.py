@@ -1,0 +1,395 @@
+"""Native histogram samples of the embedded store: in memory, in the WAL, in range files.
+
+Histogram samples are few beside floats (one per histogram series and scrape, where a
+classic histogram has one float per bucket), so they live beside the float head rather
+than in it: a per-series list of (timestamp, histogram), keyed by label set so the
+head's series garbage collection and ref renumbering never touch them.
+
+Durability follows the float path: each commit is one WAL record (``REC_HISTOGRAMS``,
+self-contained: label set, timestamp, histogram), replayed on open; a checkpoint writes
+the samples still in memory.  When the head is cut, the histogram samples older than the
+cut go into an immutable range file ``histograms/<start>-<end>.nh`` (written to a
+temporary name and renamed, then dropped from memory); retention deletes whole files.
+
+Encoding (WAL records and range files alike), per histogram: the hint, the schema, then
+the zero threshold, zero count, count and sum, the custom bounds, and each side's buckets
+as (index delta, count) pairs.  Counts that are whole numbers (every scraped histogram's)
+are varints; the others are float64s, flagged once per histogram.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import math
+import os
+import struct
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from guardia.model import Labels, Matcher
+from guardia.model.histogram import FloatHistogram
+from guardia.model.varint import encode_varint, read_varint
+from guardia.storage.interface import Series
+
+_F64 = struct.Struct("<d")
+_WHOLE = 1  # flag: every count is a whole number, written as a varint
+SUFFIX = ".nh"
+
+
+class HistogramDecodeError(ValueError):
+    """A damaged histogram record or range file."""
+
+
+def _zz(n: int) -> int:
+    return (n << 1) ^ (n >> 63)
+
+
+def _unzz(n: int) -> int:
+    return (n >> 1) ^ -(n & 1)
+
+
+def _whole(c: float) -> bool:
+    return math.isfinite(c) and 0 <= c < 2**53 and c == int(c)
+
+
+def encode_histogram(out: bytearray, h: FloatHistogram) -> None:
+    counts = [h.zero_count, h.count, *h.positive.values(), *h.negative.values()]
+    whole = all(_whole(c) for c in counts)
+    out.append(h.counter_reset_hint | (_WHOLE << 4 if whole else 0))
+    out += encode_varint(_zz(h.schema))
+    out += _F64.pack(h.zero_threshold)
+    out += _F64.pack(h.sum)
+
+    def count(c: float) -> None:
+        if whole:
+            out.extend(encode_varint(int(c)))
+        else:
+            out.extend(_F64.pack(c))
+
+    count(h.zero_count)
+    count(h.count)
+    out += encode_varint(len(h.custom_values))
+    for v in h.custom_values:
+        out += _F64.pack(v)
+    for side in (h.positive, h.negative):
+        out += encode_varint(len(side))
+        prev = 0
+        for i in sorted(side):
+            out += encode_varint(_zz(i - prev))
+            prev = i
+            count(side[i])
+
+
+def decode_histogram(buf: bytes | memoryview, pos: int) -> tuple[FloatHistogram, int]:
+    try:
+        flags = buf[pos]
+        pos += 1
+        whole = bool(flags >> 4 & _WHOLE)
+        z, pos = read_varint(buf, pos)
+        h = FloatHistogram(schema=_unzz(z), counter_reset_hint=flags & 0x0F)
+        h.zero_threshold = _F64.unpack_from(buf, pos)[0]
+        h.sum = _F64.unpack_from(buf, pos + 8)[0]
+        pos += 16
+
+        def count(p: int) -> tuple[float, int]:
+            if whole:
+                v, p = read_varint(buf, p)
+                return float(v), p
+            return _F64.unpack_from(buf, p)[0], p + 8
+
+        h.zero_count, pos = count(pos)
+        h.count, pos = count(pos)
+        n, pos = read_varint(buf, pos)
+        h.custom_values = [_F64.unpack_from(buf, pos + 8 * k)[0] for k in range(n)]
+        pos += 8 * n
+        for side in (h.positive, h.negative):
+            n, pos = read_varint(buf, pos)
+            idx = 0
+            for _ in range(n):
+                d, pos = read_varint(buf, pos)
+                idx += _unzz(d)
+                side[idx], pos = count(pos)
+        return h, pos
+    except (IndexError, struct.error, ValueError) as e:
+        raise HistogramDecodeError(f"damaged histogram at byte {pos}: {e}") from None
+
+
+def _encode_labels(out: bytearray, labels: Labels) -> None:
+    out += encode_varint(len(labels))
+    for name, value in labels:
+        for s in (name, value):
+            b = s.encode()
+            out += encode_varint(len(b))
+            out += b
+
+
+def _decode_labels(buf: bytes | memoryview, pos: int) -> tuple[Labels, int]:
+    n, pos = read_varint(buf, pos)
+    pairs = []
+    for _ in range(n):
+        ln, pos = read_varint(buf, pos)
+        name = bytes(buf[pos : pos + ln]).decode()
+        pos += ln
+        lv, pos = read_varint(buf, pos)
+        value = bytes(buf[pos : pos + lv]).decode()
+        pos += lv
+        pairs.append((name, value))
+    return Labels(pairs), pos
+
+
+Sample = tuple[Labels, int, FloatHistogram]
+
+
+def encode_samples(samples: Sequence[Sample]) -> bytes:
+    """Samples as one record: per sample its label set, timestamp and histogram."""
+    out = bytearray(encode_varint(len(samples)))
+    for labels, t, h in samples:
+        _encode_labels(out, labels)
+        out += encode_varint(_zz(t))
+        encode_histogram(out, h)
+    return bytes(out)
+
+
+def decode_samples(buf: bytes | memoryview) -> list[Sample]:
+    try:
+        n, pos = read_varint(buf, 0)
+        out: list[Sample] = []
+        for _ in range(n):
+            labels, pos = _decode_labels(buf, pos)
+            t, pos = read_varint(buf, pos)
+            h, pos = decode_histogram(buf, pos)
+            out.append((labels, _unzz(t), h))
+        return out
+    except (IndexError, ValueError, UnicodeDecodeError) as e:
+        raise HistogramDecodeError(f"damaged histogram record: {e}") from None
+
+
+class _Series:
+    __slots__ = ("hs", "ts")
+
+    def __init__(self) -> None:
+        self.ts: list[int] = []
+        self.hs: list[FloatHistogram] = []
+
+
+class HistogramStore:
+    """The store's histogram samples: recent ones in memory, older ones in range files."""
+
+    def __init__(self, directory: Path, read_only: bool = False) -> None:
+        self.dir = directory
+        self.read_only = read_only
+        self._mem: dict[Labels, _Series] = {}
+        self._lock = threading.Lock()
+        # Samples below this time are in range files and refused as too old.
+        self.min_valid_t = -(2**63)
+        self._files: list[tuple[int, int, Path]] = []
+        self._cache: dict[Path, dict[Labels, list[tuple[int, FloatHistogram]]]] = {}
+        self.max_t = -(2**63)
+        if directory.is_dir():
+            for p in sorted(directory.iterdir()):
+                if p.name.endswith(".tmp"):
+                    if not read_only:
+                        p.unlink(missing_ok=True)
+                    continue
+                rng = _range_of(p)
+                if rng is not None:
+                    self._files.append((rng[0], rng[1], p))
+                    self.min_valid_t = max(self.min_valid_t, rng[1])
+                    self.max_t = max(self.max_t, rng[1] - 1)
+        self._files.sort()
+
+    def __len__(self) -> int:
+        return sum(len(s.ts) for s in self._mem.values())
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def check(self, labels: Labels, t: int, h: FloatHistogram) -> str | None:
+        """Why a sample would be refused (None: it would be taken)."""
+        if t < self.min_valid_t:
+            return "out of bounds"
+        s = self._mem.get(labels)
+        if s is not None and s.ts and t <= s.ts[-1]:
+            # as the float head: only the newest sample's timestamp may come again (same value)
+            if t == s.ts[-1]:
+                return None if s.hs[-1] == h else "duplicate sample for timestamp"
+            return "out of order sample"
+        return None
+
+    def add(self, samples: Sequence[Sample]) -> None:
+        """Samples already checked (and logged): appended to their series."""
+        with self._lock:
+            for labels, t, h in samples:
+                s = self._mem.get(labels)
+                if s is None:
+                    s = self._mem[labels] = _Series()
+                if s.ts and t <= s.ts[-1]:
+                    continue  # a duplicate of the newest (checked equal)
+                s.ts.append(t)
+                s.hs.append(h)
+                if t > self.max_t:
+                    self.max_t = t
+
+    def records(self) -> Iterator[bytes]:
+        """The samples in memory as WAL record payloads (for a checkpoint)."""
+        batch: list[Sample] = []
+        for labels, s in list(self._mem.items()):
+            batch.extend((labels, t, h) for t, h in zip(s.ts, s.hs, strict=True))
+            if len(batch) >= 5000:
+                yield encode_samples(batch)
+                batch = []
+        if batch:
+            yield encode_samples(batch)
+
+    def persist_before(self, end: int, start: int) -> Path | None:
+        """Move the samples older than ``end`` into the range file ``start``-``end``."""
+        if self.read_only:
+            return None
+        with self._lock:
+            old: list[Sample] = []
+            for labels, s in self._mem.items():
+                k = bisect.bisect_left(s.ts, end)
+                old.extend((labels, t, h) for t, h in zip(s.ts[:k], s.hs[:k], strict=True))
+            if not old:
+                self.min_valid_t = max(self.min_valid_t, end)
+                return None
+            start = min(start, min(t for _, t, _ in old))
+            self.dir.mkdir(parents=True, exist_ok=True)
+            path = self.dir / f"{start}-{end}{SUFFIX}"
+            n = 1
+            while path.exists():  # late samples for a range written before: a second file
+                path = self.dir / f"{start}-{end}.{n}{SUFFIX}"
+                n += 1
+            tmp = path.with_name(path.name + ".tmp")
+            with open(tmp, "wb") as f:
+                f.write(encode_samples(old))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+            for s in self._mem.values():
+                k = bisect.bisect_left(s.ts, end)
+                del s.ts[:k]
+                del s.hs[:k]
+            self._mem = {lb: s for lb, s in self._mem.items() if s.ts}
+            self._files.append((start, end, path))
+            self._files.sort()
+            self.min_valid_t = max(self.min_valid_t, end)
+            return path
+
+    def delete_before(self, t: int) -> list[Path]:
+        """Retention: delete the range files that end at or before ``t``."""
+        gone = [f for f in self._files if f[1] <= t]
+        for _, _, p in gone:
+            self._cache.pop(p, None)
+            with contextlib.suppress(OSError):
+                p.unlink()
+        self._files = [f for f in self._files if f[1] > t]
+        return [p for _, _, p in gone]
+
+    def size_bytes(self) -> int:
+        total = 0
+        for _, _, p in self._files:
+            with contextlib.suppress(OSError):
+                total += p.stat().st_size
+        return total
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _file(self, path: Path) -> dict[Labels, list[tuple[int, FloatHistogram]]]:
+        got = self._cache.get(path)
+        if got is None:
+            got = {}
+            for labels, t, h in decode_samples(path.read_bytes()):
+                got.setdefault(labels, []).append((t, h))
+            if len(self._cache) >= 8:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[path] = got
+        return got
+
+    def select(
+        self, matchers: Sequence[Matcher], mint: int, maxt: int
+    ) -> dict[Labels, list[tuple[int, FloatHistogram]]]:
+        """Samples of the matching series in ``[mint, maxt]``, by series, in time order."""
+        out: dict[Labels, list[tuple[int, FloatHistogram]]] = {}
+
+        def take(labels: Labels, pts: Iterator[tuple[int, FloatHistogram]]) -> None:
+            if all(m.matches(labels.get(m.name)) for m in matchers):
+                sel = [p for p in pts if mint <= p[0] <= maxt]
+                if sel:
+                    out.setdefault(labels, []).extend(sel)
+
+        for start, end, path in list(self._files):
+            if end <= mint or start > maxt:
+                continue
+            try:
+                content = self._file(path)
+            except (OSError, HistogramDecodeError):
+                continue
+            for labels, pts in content.items():
+                take(labels, iter(pts))
+        with self._lock:
+            for labels, s in self._mem.items():
+                take(labels, zip(s.ts, s.hs, strict=True))
+        for pts in out.values():
+            pts.sort(key=lambda p: p[0])
+        return out
+
+    def label_sets(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[Labels]:
+        return list(self.select(matchers, mint, maxt))
+
+    @property
+    def empty(self) -> bool:
+        return not self._mem and not self._files
+
+
+def _range_of(p: Path) -> tuple[int, int] | None:
+    if not p.name.endswith(SUFFIX):
+        return None
+    stem = p.name[: -len(SUFFIX)].split(".")[0]
+    a, sep, b = stem.rpartition("-")
+    if not sep:
+        return None
+    try:
+        return int(a), int(b)
+    except ValueError:
+        return None
+
+
+def merge_into(found_labels: list[Labels], ts: np.ndarray, vs: np.ndarray, starts: np.ndarray,
+               extra: dict[Labels, list[tuple[int, FloatHistogram]]]) -> list[Series]:
+    """The float series of a select with the histogram samples of ``extra`` merged in
+    (a histogram wins over a float at the same timestamp); series sorted as they came,
+    histogram-only series after them."""
+    out: list[Series] = []
+    bounds = starts.tolist()
+    for i, labels in enumerate(found_labels):
+        a, b = bounds[i], bounds[i + 1]
+        pts = extra.pop(labels, None)
+        if not pts:
+            out.append(Series(labels, ts[a:b], vs[a:b]))
+            continue
+        out.append(_merged(labels, ts[a:b].tolist(), vs[a:b].tolist(), pts))
+    for labels, pts in extra.items():
+        out.append(_merged(labels, [], [], pts))
+    return out
+
+
+def _merged(
+    labels: Labels, fts: list[int], fvs: list[float], pts: list[tuple[int, FloatHistogram]]
+) -> Series:
+    by_t: dict[int, float | FloatHistogram] = dict(zip(fts, fvs, strict=True))
+    for t, h in pts:
+        by_t[t] = h
+    order = sorted(by_t)
+    vals = [by_t[t] for t in order]
+    hists = np.empty(len(order), dtype=object)
+    hists[:] = [v if isinstance(v, FloatHistogram) else None for v in vals]
+    return Series(
+        labels,
+        np.array(order, dtype=np.int64),
+        np.array([np.nan if isinstance(v, FloatHistogram) else v for v in vals], dtype=np.float64),
+        hists,
+    )

@@ -1,0 +1,128 @@
+"""Native histogram samples in the embedded store: WAL, checkpoint, range files, retention,
+and queries through the PromQL engine."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from guardia.model import Labels, Matcher, MatchType
+from guardia.model.histogram import CUSTOM_BUCKETS_SCHEMA, GAUGE, FloatHistogram
+from guardia.promql import Engine
+from guardia.storage.tsdb import TSDB, TSDBOptions
+from guardia.storage.tsdb.histograms import (
+    HistogramDecodeError,
+    decode_histogram,
+    decode_samples,
+    encode_histogram,
+    encode_samples,
+)
+
+H = Labels({"__name__": "req_duration_seconds", "job": "api"})
+SEL = [Matcher("__name__", MatchType.EQUAL, "req_duration_seconds")]
+MIN = 60_000
+
+
+def hist(i: int) -> FloatHistogram:
+    """The i-th scrape of a counter histogram: one observation per minute in (1,2]."""
+    return FloatHistogram(schema=0, count=float(i), sum=1.5 * i, zero_threshold=2.0**-128,
+                          positive={1: float(i)})
+
+
+def test_codec_round_trip() -> None:
+    cases = [
+        hist(7),
+        FloatHistogram(schema=-4, count=0.5, sum=-3.25, zero_count=0.25, negative={-3: 0.25, 5: 0.25},
+                       counter_reset_hint=GAUGE),
+        FloatHistogram(schema=CUSTOM_BUCKETS_SCHEMA, count=6, sum=math.inf, custom_values=[0.1, 1, 10],
+                       positive={0: 1.0, 3: 5.0}),
+    ]
+    for h in cases:
+        buf = bytearray()
+        encode_histogram(buf, h)
+        got, end = decode_histogram(bytes(buf), 0)
+        assert got == h and end == len(buf)
+    # whole-number counts are varints: a scraped histogram with 4 buckets fits in few bytes
+    small = bytearray()
+    encode_histogram(small, FloatHistogram(count=10, sum=12.5, positive={0: 1.0, 1: 2.0, 2: 3.0, 3: 4.0}))
+    assert len(small) < 40
+    samples = [(H, 123, cases[0]), (Labels({"__name__": "x"}), -5, cases[1])]
+    assert decode_samples(encode_samples(samples)) == samples
+    with pytest.raises(HistogramDecodeError):
+        decode_samples(encode_samples(samples)[:-3])
+
+
+def _fill(db: TSDB, n: int, step: int = MIN) -> None:
+    for i in range(1, n + 1):
+        app = db.appender()
+        app.append_histogram(H, i * step, hist(i))
+        app.append(Labels({"__name__": "up", "job": "api"}), i * step, 1.0)
+        assert app.commit().appended == 2
+
+
+def _points(db: TSDB, mint: int = 0, maxt: int = 10**12) -> list[tuple[int, float]]:
+    q = db.querier(mint, maxt)
+    try:
+        (s,) = q.select(SEL)
+        assert s.histograms is not None
+        return [(t, h.count) for t, h in zip(s.timestamps.tolist(), s.histograms.tolist(), strict=True)]
+    finally:
+        q.close()
+
+
+def test_append_query_and_replay(tmp_path: Path) -> None:
+    db = TSDB.open(tmp_path)
+    _fill(db, 10)
+    # refused like floats: out of order and a different value at the same time
+    app = db.appender()
+    app.append_histogram(H, 5 * MIN, hist(99))
+    app.append_histogram(H, 10 * MIN, hist(99))
+    app.append_histogram(H, 10 * MIN, hist(10))  # the same again: fine, not stored twice
+    st = app.commit()
+    assert (st.out_of_order, st.duplicate, st.appended) == (1, 1, 1)
+    assert _points(db) == [(i * MIN, float(i)) for i in range(1, 11)]
+    # PromQL over the store: one observation per minute
+    res = Engine().instant(db, "histogram_count(rate(req_duration_seconds[5m]))", 10 * MIN)
+    assert [round(s.v * 60, 6) for s in res.value] == [1.0]
+    res = Engine().instant(db, "histogram_quantile(0.5, rate(req_duration_seconds[5m]))", 10 * MIN)
+    assert res.value[0].v == pytest.approx(math.sqrt(2))
+    assert "req_duration_seconds" in db.querier(0, 10**12).label_values("__name__")
+    db.close()
+    db = TSDB.open(tmp_path)  # the WAL brings them back
+    assert _points(db) == [(i * MIN, float(i)) for i in range(1, 11)]
+    db.checkpoint()
+    db.close()
+    db = TSDB.open(tmp_path)  # and so does a checkpoint
+    assert _points(db) == [(i * MIN, float(i)) for i in range(1, 11)]
+    db.close()
+
+
+def test_range_files_and_retention(tmp_path: Path) -> None:
+    r = 20 * MIN
+    opts = TSDBOptions(block_range_ms=r, retention_ms=60 * MIN)
+    db = TSDB.open(tmp_path, opts)
+    _fill(db, 120)  # two hours, a sample a minute
+    db.maintain()
+    files = sorted(p.name for p in (tmp_path / "histograms").iterdir())
+    assert files, "older histogram samples moved to range files"
+    assert len(db.histograms) < 120
+    assert _points(db) == [(i * MIN, float(i)) for i in range(1, 121)]
+    # older than what the files hold: refused as out of bounds
+    app = db.appender()
+    app.append_histogram(H, 2 * MIN, hist(2))
+    assert app.commit().out_of_bounds == 1
+    db.close()
+    db = TSDB.open(tmp_path, opts)
+    assert _points(db) == [(i * MIN, float(i)) for i in range(1, 121)]
+    # an hour later, retention (60 min) drops the oldest files
+    for i in range(121, 181):
+        app = db.appender()
+        app.append_histogram(H, i * MIN, hist(i))
+        app.commit()
+    db.maintain()
+    pts = _points(db)
+    assert pts[-1] == (180 * MIN, 180.0)
+    assert pts[0][0] >= (180 - 60 - 20) * MIN  # whole files go: at most one range more is kept
+    db.close()
