@@ -252,3 +252,43 @@ def _prometheus_rate(t: np.ndarray, v: np.ndarray, start: int, end: int) -> floa
     if to_end >= avg * 1.1:
         to_end = avg / 2
     return delta * (sampled + to_start + to_end) / sampled / ((end - start) / 1000)
+
+
+def test_sums_a_few_columns_at_a_time_equal_one_sum_of_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``sum by`` over the rate rows, a few columns per call of the engine's
+    ``grouped_sum``: bit for bit one call over all columns, with groups large enough
+    for pairwise summation, cancellation that needs compensation, absent cells, and a
+    subset of rows; negative terms (which change how the engine bounds its error) make
+    it one call again."""
+    from guardia.promql.kahan import grouped_sum
+    from guardia.reports import rates
+
+    rng = np.random.default_rng(5)
+    n_rows, width, groups = 300, 50, 4
+    values = rng.lognormal(0, 3, size=(n_rows, width))
+    values[7, :] = 1e17  # big terms beside small ones: compensated sums
+    ok = rng.random((n_rows, width)) > 0.1
+    ok[20] = False  # a row absent at every step
+    gidx = rng.integers(0, groups, size=n_rows)
+    gidx[:80] = 0  # a group of more than 32 rows: pairwise
+    monkeypatch.setattr(rates, "_SUM_CELLS", 1000)  # 3 to 5 columns a call
+    calls: list[int] = []
+
+    def counted(v: np.ndarray, *args: object) -> np.ndarray:
+        calls.append(v.shape[1])
+        return grouped_sum(v, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rates, "grouped_sum", counted)
+    all_there = ok.copy()
+    all_there[20, 0] = True
+    for present, rows in ((all_there, np.arange(n_rows)), (ok, np.arange(n_rows)),
+                          (ok, np.sort(rng.choice(n_rows, 200, replace=False)))):
+        for vals, chunked in ((values, True), (values - 1.0, False)):
+            calls.clear()
+            got, has = rates._sum(vals, present, rows, gidx, groups)
+            assert (len(calls) > 1) == chunked and sum(calls) == width
+            live = rows[present[rows].any(axis=1)]
+            whole = grouped_sum(vals[live], present[live], gidx[live], groups,
+                                np.argsort(gidx[live], kind="stable"))
+            np.testing.assert_array_equal(got, np.where(has, whole, 0.0))
+            assert has[:, 0].all()
