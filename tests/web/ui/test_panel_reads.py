@@ -118,6 +118,46 @@ def test_a_narrower_selector_is_cut_from_a_wider_read_as_the_store_selects_it(db
     q.close()
 
 
+def test_a_view_starts_from_the_settled_reads_of_the_view_before(tmp_path: Path) -> None:
+    """A reload's reads start from the previous view's samples up to its settled time and
+    read only what is newer: answers equal the store's, a sample written after the first
+    view is seen, and a selector the first view did not read is read whole."""
+    d = TSDB.open(tmp_path / "tsdb")
+    try:
+        app = d.appender()
+        refs = [app.ref(Labels.of(__name__="requests_total", job="api", instance=str(i))) for i in range(5)]
+        for k in range(200):
+            for i, r in enumerate(refs):
+                app.append(r, T0 + k * STEP, float(k * (i + 1)))
+        app.commit()
+        engine = Engine()
+        now = T0 + 199 * STEP
+        exprs = ['sum by (instance) (rate(requests_total{job="api"}[5m]))',
+                 'increase(requests_total{job="api",instance="3"}[30m])']
+        first = SharedReads(d)
+        for e in exprs:
+            engine.range(first, e, now - 3_600_000, now, 60_000)
+        app = d.appender()
+        for i, r in enumerate(refs):  # written after the first view: newer than its now
+            app.append(r, T0 + 200 * STEP, 1e6 * (i + 1))
+        app.commit()
+        now2 = now + STEP
+        second = SharedReads(d, parent=first, parent_settled=now - 60_000)
+        for e in [*exprs, 'requests_total{job="api"}']:
+            for start in (now2 - 3_600_000, now2 - 1_800_000):
+                same(engine.range(second, e, start, now2, 15_000), engine.range(d, e, start, now2, 15_000))
+        assert second.inherited == 2  # both selectors of the first view
+        last = engine.instant(second, 'requests_total{job="api",instance="0"}', now2).value
+        assert [x.v for x in last] == [1e6]
+        # a range starting before the first view's reads: read whole, not inherited
+        third = SharedReads(d, parent=first, parent_settled=now - 60_000)
+        same(engine.range(third, exprs[0], now - 7_200_000, now2, 60_000),
+             engine.range(d, exprs[0], now - 7_200_000, now2, 60_000))
+        assert third.inherited == 0
+    finally:
+        d.close()
+
+
 def test_a_views_memo_gives_the_engines_answers_and_evaluates_each_repeat_once(db: Any) -> None:
     engine = Engine()
     memo = Memo()
@@ -176,7 +216,8 @@ def test_a_late_sample_in_an_unsettled_step_is_seen_on_reload(tmp_path: Path) ->
         d.close()
 
 
-def test_a_view_lets_go_of_its_reads_once_every_panel_is_answered(db: Any) -> None:
+def test_a_view_lets_go_of_its_results_once_every_panel_is_answered_and_of_its_reads_later(
+        db: Any) -> None:
     from guardia.web.ui.pages.dashboards import View
 
     shared = SharedReads(db)
@@ -190,6 +231,11 @@ def test_a_view_lets_go_of_its_reads_once_every_panel_is_answered(db: Any) -> No
     assert shared.select([Matcher.equal("__name__", "temperature")], T0, T0 + N * STEP).labels
     assert (shared.reads, shared.shared) == (2, 1)  # temperature, and the panel's selector
     view.answered()
-    assert not memo._entries  # subexpression results let go as well
+    assert not memo._entries  # subexpression results let go at once
+    # the reads stay a minute, for the next view (a reload) to start from, then go
+    shared.select([Matcher.equal("__name__", "temperature")], T0, T0 + N * STEP)
+    assert shared.reads == 2
+    view.release()
+    assert view.released
     shared.select([Matcher.equal("__name__", "temperature")], T0, T0 + N * STEP)
     assert shared.reads == 3  # read again: the view had let go

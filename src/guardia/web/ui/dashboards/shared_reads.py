@@ -109,9 +109,18 @@ class _Entry:
 class SharedReads(Queryable):
     """A ``Queryable`` over ``storage`` that reads each selector once per view."""
 
-    def __init__(self, storage: Queryable, max_samples: int = MAX_SAMPLES) -> None:
+    def __init__(self, storage: Queryable, max_samples: int = MAX_SAMPLES, *,
+                 parent: SharedReads | None = None, parent_settled: int = 0) -> None:
+        """``parent``: the reads of the view before this one (the same store), whose
+        samples at or before ``parent_settled`` (its ``now`` less the time samples take to
+        arrive) this view takes instead of reading them again: a reload, an auto-refresh or
+        a range moved a little then reads only what is newer.  The results cache reuses
+        settled steps on the same reasoning."""
         self.storage = storage
         self.max_samples = max_samples
+        self.parent = parent
+        self.parent_settled = parent_settled
+        self.inherited = 0  # selects that started from the parent's read
         self._lock = threading.Lock()
         self._entries: OrderedDict[tuple[str, ...], _Entry] = OrderedDict()
         self.reads = 0  # selects that went to the store (for tests and the benchmark)
@@ -139,6 +148,8 @@ class SharedReads(Queryable):
             return time_slice(take_series(found, rows), mint, maxt)
         assert entry is not None
         with entry.lock:  # a second panel asking for the same series waits for the first read
+            if entry.series is None and self.parent is not None:
+                self._inherit(entry, key, mint, maxt)
             if entry.series is None:
                 entry.series = self._read(matchers, mint, maxt)
                 entry.mint, entry.maxt = mint, maxt
@@ -166,6 +177,24 @@ class SharedReads(Queryable):
             else:
                 self.shared += 1
             return time_slice(entry.series, mint, maxt)
+
+    def _inherit(self, entry: _Entry, key: tuple[str, ...], mint: int, maxt: int) -> None:
+        """Start ``entry`` from the parent's read of the same selector: its settled samples
+        (the rest is read by the caller, as any widening is)."""
+        parent = self.parent
+        assert parent is not None
+        with parent._lock:
+            old = parent._entries.get(key)
+        if old is None:
+            return
+        with old.lock:  # wait for the parent's read if it is still running
+            series, lo, hi = old.series, old.mint, min(old.maxt, self.parent_settled)
+        # only a read that covers where this one starts, and some of it: else a plain read
+        if series is None or not (lo <= mint <= hi):
+            return
+        entry.series = time_slice(series, lo, hi)
+        entry.mint, entry.maxt = lo, hi
+        self.inherited += 1
 
     def _wider(self, key: tuple[str, ...], mint: int, maxt: int) -> tuple[SeriesSet, set[str]] | None:
         """A settled read of fewer matchers (``{job="api"}`` for ``{job="api",

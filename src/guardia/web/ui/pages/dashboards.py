@@ -67,6 +67,7 @@ class View:
     # are let go rather than held until newer views push them out
     expected: int = 0
     served: int = 0
+    released: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def answered(self) -> None:
@@ -74,10 +75,16 @@ class View:
             self.served += 1
             done = 0 < self.expected <= self.served
         if done:
-            self.release()
+            # subexpression results are of no use to another view: let go of them now; the
+            # reads stay a minute for the next view (a reload, a refresh) to start from
+            self.memo.clear()
+            timer = threading.Timer(VIEW_TTL_S, self.release)
+            timer.daemon = True
+            timer.start()
 
     def release(self) -> None:
         """Let go of the store reads and subexpression results the view holds."""
+        self.released = True
         self.shared.clear()
         self.memo.clear()
 
@@ -98,6 +105,15 @@ class _Views:
             if hit is None or time.monotonic() - hit.made > VIEW_TTL_S:
                 return None
             return hit
+
+    def newest_with_reads(self, storage: Any) -> View | None:
+        """The newest view over ``storage`` that still holds its reads."""
+        with self._lock:
+            for view in reversed(self._items.values()):
+                fresh = time.monotonic() - view.made <= VIEW_TTL_S
+                if view.shared.storage is storage and fresh and not view.released:
+                    return view
+        return None
 
     def put(self, key: tuple[Any, ...], view: View) -> None:
         """Only the newest few views keep their reads of the store (they are what loading
@@ -143,7 +159,10 @@ def dashboard_view(ui: UiSources, s: StoredDashboard, params: Mapping[str, Seque
     key = (id(ui.storage), id(ui.engine), s.uid, s.dashboard.version, relevant, now)
     view = _views.get(key)
     if view is None:
-        shared = SharedReads(ui.storage)
+        # the newest view over the same store lends its settled reads (a reload, a refresh)
+        parent = _views.newest_with_reads(ui.storage)
+        shared = SharedReads(ui.storage, parent=None if parent is None else parent.shared,
+                             parent_settled=0 if parent is None else parent.now - settle_ms(ui))
         memo = Memo()
         reader = StoreReader(shared, ui.engine, ui.query_timeout_s, memo)
         ctx = context(s.dashboard, params, reader, now, ui.remote_readers())
@@ -152,10 +171,16 @@ def dashboard_view(ui: UiSources, s: StoredDashboard, params: Mapping[str, Seque
     return view
 
 
+def settle_ms(ui: UiSources) -> int:
+    """How long after ``now`` samples may still arrive: two scrape intervals, a minute at
+    least.  Steps (and read samples) older than that are reused by later views."""
+    return max(60_000, 2 * ui.scrape_interval_ms())
+
+
 def panel_reader(ui: UiSources, view: View) -> CachingReader:
     """Panel queries of ``view`` through the results cache: steps older than two scrape
     intervals (a minute at least) are settled and reused by later loads."""
-    settle = max(60_000, 2 * ui.scrape_interval_ms())
+    settle = settle_ms(ui)
     try:
         cache = _results.setdefault(ui.storage, ResultsCache())
     except TypeError:  # a store that cannot be weakly referenced: no cache across views
