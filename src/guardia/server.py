@@ -345,24 +345,23 @@ class GuardiaProcess:
             or format_duration(self.opts.retention_time_ms),
         )
 
-    def _exemplars_file(self) -> Path:
-        return Path(self.opts.storage_path) / "exemplars.jsonl"
-
-    def _load_exemplars(self) -> None:
-        """What the last clean shutdown saved (see ``_save_exemplars``)."""
+    def _open_exemplars(self) -> None:
+        """What earlier runs kept (snapshot + journal, see ``ExemplarStore.open_journal``), and
+        a journal for what comes, so exemplars survive a crash as samples do."""
+        data = Path(self.opts.storage_path)
         try:
-            n = self.exemplars.load(self._exemplars_file())
+            n = self.exemplars.open_journal(data / "exemplars.jsonl", data / "exemplars.journal")
         except OSError as e:
-            log.warning("event=exemplars_not_loaded file=%s err=%r", self._exemplars_file(), str(e))
+            log.warning("event=exemplars_not_journaled dir=%s err=%r", data, str(e))
             return
         if n:
             log.info("event=exemplars_loaded count=%d", n)
 
-    def _save_exemplars(self) -> None:
+    def _close_exemplars(self) -> None:
         try:
-            self.exemplars.save(self._exemplars_file())
+            self.exemplars.close_journal()
         except OSError as e:
-            log.warning("event=exemplars_not_saved file=%s err=%r", self._exemplars_file(), str(e))
+            log.warning("event=exemplars_not_saved dir=%s err=%r", self.opts.storage_path, str(e))
 
     def _otlp_settings(self) -> OtlpSettings:
         """The running config's ``otlp:`` section as the OTLP receiver reads it."""
@@ -452,7 +451,7 @@ class GuardiaProcess:
         self.scrape = ScrapeManager(self.storage, self.registry, base_dir=Path(self.config_path).parent)
         # exemplars from scrapes, remote write and OTLP (storage.exemplars.max_exemplars; 0: off)
         self.exemplars = ExemplarStore(cfg.prometheus.storage.exemplars.max_exemplars, self.registry)
-        self._load_exemplars()
+        self._open_exemplars()
         self.scrape.exemplars = self.exemplars
         self.reloaders.append(Reloader(
             "exemplars", lambda c: self.exemplars.resize(c.prometheus.storage.exemplars.max_exemplars)))
@@ -744,8 +743,8 @@ class GuardiaProcess:
         self.reloaders.append(Reloader("web_config", self._apply_web_config))
         self._external_url = external_url
         extra_routes = self._build(cfg, external_url)
-        # a clean stop keeps the exemplars for the next start (a file of their own, not the WAL)
-        self._on_stop.push_async_callback(asyncio.to_thread, self._save_exemplars)
+        # a clean stop writes the exemplars' snapshot and removes their journal
+        self._on_stop.push_async_callback(asyncio.to_thread, self._close_exemplars)
         # the first config goes through the same loop as every reload
         await self._apply_config(cfg)
         self._started = True

@@ -79,3 +79,16 @@ def test_save_and_load_keep_order_and_survive_a_damaged_tail(tmp_path: Path) -> 
         f.write(b'[["broken"\n')
     third = ExemplarStore(10)
     assert third.load(path) == 4 and third.load(tmp_path / "missing") == 0
+
+
+def test_growing_the_ring_or_loading_fewer_than_it_holds_keeps_every_exemplar(tmp_path: Path) -> None:
+    store = ExemplarStore(6)
+    for i in range(6):
+        store.add(A if i % 2 else B, ex(f"t{i}", i))
+    store.resize(10)  # more room: nothing may be dropped (a negative slice start once dropped 2)
+    assert traces(store) == {"api": ["t1", "t3", "t5"], "db": ["t0", "t2", "t4"]}
+    path = tmp_path / "exemplars.jsonl"
+    store.save(path)
+    bigger = ExemplarStore(10)
+    assert bigger.load(path) == 6
+    assert traces(bigger) == traces(store)

@@ -8,13 +8,21 @@ chain through the ring (oldest → newest), so a query walks only the series tha
 
 As in Prometheus, an exemplar equal to the newest one of its series (same labels, value and
 time) is a duplicate and ignored, and one older than the newest of its series is out of order
-and refused (counted).  ``max_exemplars: 0`` turns storage off.  Exemplars live in memory;
-a clean shutdown writes them to a file (``save``) that the next start reads back (``load``),
-so a restart keeps them, but a crash loses them (Prometheus replays them from its WAL).
+and refused (counted).  ``max_exemplars: 0`` turns storage off.
+
+Exemplars live in memory and survive a crash as samples do: ``open_journal`` makes every
+accepted batch one append to ``exemplars.journal`` (written before ``add_many`` returns, as
+the WAL is), and the next start reads the snapshot ``exemplars.jsonl`` and then the journal.
+The journal is cut back once it holds twice the ring: it is renamed ``.old``, a new one is
+opened, a snapshot is written in a thread and only then is ``.old`` removed, so a crash at any
+point leaves snapshot + old + new journal, which replay to the same store (a replayed
+duplicate is ignored).  Prometheus does the same with exemplar records in its WAL.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import threading
 from collections.abc import Iterable, Sequence
@@ -26,6 +34,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from guardia.model.labels import Labels
 from guardia.model.matchers import Matcher
+
+log = logging.getLogger("guardia.storage.exemplars")
 
 DEFAULT_MAX_EXEMPLARS = 100_000
 MAX_LABELS_RUNES = 128
@@ -63,6 +73,7 @@ class ExemplarStore:
         self._series: dict[Labels, list[int]] = {}  # [oldest slot, newest slot]
         self._cursor = 0
         self._count = 0
+        self._journal: _Journal | None = None
         reg = registry if registry is not None else CollectorRegistry()
         # Prometheus's own names, so the same dashboards read both
         self._appended = Counter("prometheus_tsdb_exemplar_exemplars_appended_total",
@@ -96,7 +107,7 @@ class ExemplarStore:
             self._series = {}
             self._cursor = 0
             self._count = 0
-            for series, ex in kept[len(kept) - self._size:] if self._size else []:
+            for series, ex in kept[max(0, len(kept) - self._size):] if self._size else []:
                 self._put(series, ex)
             self._max.set(self._size)
             self._update_gauges()
@@ -118,13 +129,31 @@ class ExemplarStore:
         tmp = path.with_name(path.name + ".tmp")
         with tmp.open("wb") as f:
             for series, ex in items:
-                f.write(orjson.dumps([list(series), list(ex.labels), ex.value, ex.timestamp_ms]) + b"\n")
+                f.write(_line(series, ex))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
         return len(items)
 
-    def load(self, path: Path) -> int:
+    def open_journal(self, snapshot: Path, journal: Path) -> int:
+        """Recover what a previous run kept (snapshot, then the journals, oldest first) and
+        journal every batch from now on; returns how many exemplars were recovered."""
+        n = self.load(snapshot)
+        for p in (_old(journal), journal):
+            n += self.load(p, quiet=True)
+        self.save(snapshot)  # a torn journal tail is left behind, not appended to
+        for p in (_old(journal), journal):
+            p.unlink(missing_ok=True)
+        self._journal = _Journal(self, snapshot, journal)
+        return n
+
+    def close_journal(self) -> None:
+        """A clean stop: the snapshot holds everything, the journals are removed."""
+        j, self._journal = self._journal, None
+        if j is not None:
+            j.close()
+
+    def load(self, path: Path, quiet: bool = False) -> int:
         """Read what ``save`` wrote; returns how many were stored.  A damaged line ends the
         reading there (what was read stays): exemplars are worth keeping, not worth refusing
         to start over."""
@@ -140,12 +169,22 @@ class ExemplarStore:
                         break
         except FileNotFoundError:
             return 0
-        items = items[len(items) - self._size:] if self._size else []  # the newest that fit
-        return len(items) - self.add_many(items)
+        items = items[max(0, len(items) - self._size):] if self._size else []  # the newest that fit
+        stored = 0
+        for series, ex in items:
+            with contextlib.suppress(ExemplarError):
+                stored += self._add(series, ex, count_refused=not quiet)
+        return stored
 
     def add(self, series: Labels, exemplar: Exemplar) -> bool:
         """Store one exemplar; False for a duplicate of the series' newest.  Raises
         ``ExemplarError`` for one out of order or with too long a label set."""
+        stored = self._add(series, exemplar)
+        if stored and self._journal is not None:
+            self._journal.write([(series, exemplar)])
+        return stored
+
+    def _add(self, series: Labels, exemplar: Exemplar, count_refused: bool = True) -> bool:
         if sum(len(k) + len(v) for k, v in exemplar.labels) > MAX_LABELS_RUNES:
             raise ExemplarError(f"exemplar label set is longer than {MAX_LABELS_RUNES} characters")
         with self._lock:
@@ -158,7 +197,8 @@ class ExemplarStore:
                     if newest == exemplar:
                         return False
                     if exemplar.timestamp_ms < newest.timestamp_ms:
-                        self._ooo.inc()
+                        if count_refused:
+                            self._ooo.inc()
                         raise ExemplarError("out of order exemplar")
             self._put(series, exemplar)
             self._appended.inc()
@@ -168,11 +208,15 @@ class ExemplarStore:
     def add_many(self, items: Iterable[tuple[Labels, Exemplar]]) -> int:
         """Store several, skipping duplicates and refused ones; returns how many were refused."""
         refused = 0
+        stored: list[tuple[Labels, Exemplar]] = []
         for series, ex in items:
             try:
-                self.add(series, ex)
+                if self._add(series, ex):
+                    stored.append((series, ex))
             except ExemplarError:
                 refused += 1
+        if stored and self._journal is not None:
+            self._journal.write(stored)
         return refused
 
     def _put(self, series: Labels, exemplar: Exemplar) -> None:
@@ -223,6 +267,69 @@ class ExemplarStore:
                     out.append(SeriesExemplars(series, picked))
         out.sort(key=lambda s: s.series)
         return out
+
+
+def _line(series: Labels, ex: Exemplar) -> bytes:
+    return orjson.dumps([list(series), list(ex.labels), ex.value, ex.timestamp_ms]) + b"\n"
+
+
+def _old(journal: Path) -> Path:
+    return journal.with_name(journal.name + ".old")
+
+
+class _Journal:
+    """The append-only file behind ``open_journal``; cut back by a snapshot in a thread."""
+
+    def __init__(self, store: ExemplarStore, snapshot: Path, path: Path) -> None:
+        self.store, self.snapshot, self.path = store, snapshot, path
+        self._lock = threading.Lock()
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._lines = 0
+        self._cutting: threading.Thread | None = None
+
+    def write(self, items: list[tuple[Labels, Exemplar]]) -> None:
+        data = b"".join(_line(series, ex) for series, ex in items)
+        with self._lock:
+            if self._fd < 0:
+                return
+            try:
+                os.write(self._fd, data)
+            except OSError as e:  # a full disk costs crash safety, not ingestion
+                log.warning("event=exemplar_journal_write_failed file=%s err=%r", self.path, str(e))
+                return
+            self._lines += len(items)
+            if self._lines > 2 * max(self.store.max_exemplars, 1) and self._cutting is None:
+                self._rotate()
+
+    def _rotate(self) -> None:
+        os.close(self._fd)
+        os.replace(self.path, _old(self.path))
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._lines = 0
+        self._cutting = threading.Thread(target=self._cut, name="guardia-exemplar-snapshot", daemon=True)
+        self._cutting.start()
+
+    def _cut(self) -> None:
+        try:
+            self.store.save(self.snapshot)
+            _old(self.path).unlink(missing_ok=True)
+        except OSError as e:
+            log.warning("event=exemplar_snapshot_failed file=%s err=%r", self.snapshot, str(e))
+        finally:
+            with self._lock:
+                self._cutting = None
+
+    def close(self) -> None:
+        cutting = self._cutting
+        if cutting is not None:
+            cutting.join()
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+        self.store.save(self.snapshot)
+        for p in (_old(self.path), self.path):
+            p.unlink(missing_ok=True)
 
 
 def _matches(series: Labels, matchers: Sequence[Matcher]) -> bool:
