@@ -9,11 +9,12 @@ import struct
 import numpy as np
 import pytest
 
-from guardia.model import Labels, Matcher
+from guardia.model import Labels, Matcher, MatchType
+from guardia.model.histogram import NOT_COUNTER_RESET
 from guardia.storage.memory import MemoryStorage
 from guardia.storage.remote import WriteReceiver
 from guardia.storage.remote.decode import RemoteWriteError, decode_labels, decode_write_request
-from guardia.storage.remote.proto import WriteRequest, encode_write_request
+from guardia.storage.remote.proto import Histogram, WriteRequest, encode_write_request
 
 
 def _all(st: MemoryStorage, name: str) -> dict[Labels, list[tuple[int, float]]]:
@@ -141,16 +142,79 @@ def test_corrupted_payloads_never_crash_or_store_partially() -> None:
             assert st.querier(-(2**62), 2**62).label_names() == []
 
 
-def test_native_histograms_are_counted_not_stored() -> None:
+def _histogram_request(ts: int) -> bytes:
+    """A WriteRequest with one integer native histogram (deltas) and one float one (counts)."""
+    req = WriteRequest()
+    for name, fill in (("lat_int", "int"), ("lat_float", "float")):
+        series = req.timeseries.add()
+        series.labels.add(name="__name__", value=name)
+        raw = Histogram(schema=0, sum=7.5, zero_threshold=0.001, timestamp=ts)
+        raw.positive_spans.add(offset=-1, length=2)
+        raw.positive_spans.add(offset=1, length=1)
+        raw.negative_spans.add(offset=0, length=1)
+        if fill == "int":
+            raw.count_int, raw.zero_count_int = 9, 1
+            raw.positive_deltas.extend([2, 1, -2])  # absolute 2, 3, 1
+            raw.negative_deltas.extend([2])
+            raw.reset_hint = 2
+        else:
+            raw.count_float, raw.zero_count_float = 9.5, 1.5
+            raw.positive_counts.extend([2.0, 3.0, 1.0])
+            raw.negative_counts.extend([2.0])
+        series.ParseFromString(series.SerializeToString() + b"\x22" + _len(raw.SerializeToString()))
+    return bytes(req.SerializeToString())
+
+
+def _len(b: bytes) -> bytes:
+    from guardia.model.varint import encode_varint
+
+    return encode_varint(len(b)) + b
+
+
+def test_native_histograms_are_stored() -> None:
     from prometheus_client import CollectorRegistry
 
-    label = b"\x0a\x08__name__\x12\x01h"
-    series = b"\x0a" + bytes([len(label)]) + label + b"\x22\x02\x08\x01"  # labels + one Histogram
-    raw = b"\x0a" + bytes([len(series)]) + series
     reg = CollectorRegistry()
     st = MemoryStorage()
-    assert WriteReceiver(st, reg).ingest(raw) == 0
-    assert reg.get_sample_value("guardia_remote_write_histograms_dropped_total") == 1.0
+    WriteReceiver(st, reg).ingest(_histogram_request(60_000))
+    assert reg.get_sample_value("guardia_remote_write_histograms_received_total") == 2.0
+    q = st.querier(-(2**62), 2**62)
+    got = {s.labels.name: s for s in q.select([Matcher("__name__", MatchType.REGEX, "lat_.*")])}
+    h = got["lat_int"].histograms[0]
+    assert (h.count, h.zero_count, h.sum, h.counter_reset_hint) == (9, 1, 7.5, NOT_COUNTER_RESET)
+    assert h.positive == {-1: 2.0, 0: 3.0, 2: 1.0} and h.negative == {0: 2.0}
+    f = got["lat_float"].histograms[0]
+    assert (f.count, f.zero_count) == (9.5, 1.5) and f.positive == {-1: 2.0, 0: 3.0, 2: 1.0}
+    assert got["lat_int"].timestamps.tolist() == [60_000]
+
+
+def test_malformed_histogram_is_refused_whole() -> None:
+    req = WriteRequest()
+    series = req.timeseries.add()
+    series.labels.add(name="__name__", value="bad")
+    raw = Histogram(schema=0, count_int=1)
+    raw.positive_spans.add(offset=0, length=3)
+    raw.positive_deltas.extend([1])  # three buckets announced, one given
+    series.ParseFromString(series.SerializeToString() + b"\x22" + _len(raw.SerializeToString()))
+    st = MemoryStorage()
+    with pytest.raises(RemoteWriteError, match="spans need more buckets"):
+        WriteReceiver(st).ingest(bytes(req.SerializeToString()))
+    assert st.querier(-(2**62), 2**62).label_names() == []
+
+
+def test_native_histograms_are_counted_where_not_storable() -> None:
+    """A storage without ``append_histogram`` (agent mode) drops them, counted."""
+    from prometheus_client import CollectorRegistry
+
+    class FloatsOnly(MemoryStorage):
+        def appender(self):  # type: ignore[no-untyped-def]
+            app = super().appender()
+            app.append_histogram = None  # type: ignore[assignment,method-assign]
+            return app
+
+    reg = CollectorRegistry()
+    WriteReceiver(FloatsOnly(), reg).ingest(_histogram_request(0))
+    assert reg.get_sample_value("guardia_remote_write_histograms_dropped_total") == 2.0
 
 
 def test_metadata_and_unknown_fields_between_series_are_skipped() -> None:
@@ -243,3 +307,30 @@ def test_utf8_names_are_accepted_as_prometheus_3_does() -> None:
     series = {"__name__": "http.server.duration", "k8s.pod.name": "a"}
     rx.ingest(encode_write_request([(series, [(1000, 1.0)])]))
     assert st.querier(0, 2000).label_values("k8s.pod.name") == ["a"]
+
+
+def test_remote_write_2_histograms_are_stored_and_counted() -> None:
+    from guardia.storage.remote.proto import V2Request
+
+    req = V2Request()
+    req.symbols.extend(["", "__name__", "lat", "job", "api"])
+    ts = req.timeseries.add()
+    ts.labels_refs.extend([1, 2, 3, 4])
+    h = Histogram(schema=-53, count_int=3, sum=0.75, timestamp=5_000)
+    h.custom_values.extend([0.25, 0.5])
+    h.positive_spans.add(offset=0, length=3)
+    h.positive_deltas.extend([1, 0, 0])
+    ts.histograms.append(h.SerializeToString())
+    st = MemoryStorage()
+    assert WriteReceiver(st).ingest_v2(bytes(req.SerializeToString())) == (0, 1, 0)
+    (s,) = st.querier(-(2**62), 2**62).select([Matcher.equal("__name__", "lat")])
+    got = s.histograms[0]
+    assert s.labels == Labels({"__name__": "lat", "job": "api"})
+    assert got.custom_values == [0.25, 0.5] and got.positive == {0: 1.0, 1: 1.0, 2: 1.0}
+    bad = V2Request()
+    bad.symbols.extend(["", "__name__", "lat"])
+    b = bad.timeseries.add()
+    b.labels_refs.extend([1, 2])
+    b.histograms.append(Histogram(schema=9).SerializeToString())
+    with pytest.raises(RemoteWriteError, match=r"timeseries\[0\].histograms\[0\]: schema 9"):
+        WriteReceiver(MemoryStorage()).ingest_v2(bytes(bad.SerializeToString()))

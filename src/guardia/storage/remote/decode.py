@@ -48,9 +48,11 @@ class DecodedWrite:
     timestamps: npt.NDArray[np.int64]
     values: npt.NDArray[np.float64]
     new_keys: list[bytes]
-    skipped_histograms: int = 0
+    skipped_histograms: int = 0  # native histogram samples found (kept in ``histograms``)
     # (the series' label bytes, one Exemplar message's bytes): rare, decoded by the receiver
     exemplars: list[tuple[bytes, bytes]] = field(default_factory=list)
+    # (the series' label bytes, one Histogram message's bytes), decoded by the receiver
+    histograms: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
 def _skip_field(buf: bytes, pos: int, tag: int) -> int:
@@ -145,10 +147,10 @@ def _varints_at(arr: npt.NDArray[np.uint8], pos: npt.NDArray[np.int64]) -> tuple
 
 def _slow_samples(
     buf: bytes, p: int, end: int, ref: int, refs: list[int], vals: list[float], tss: list[int],
-    exemplars: list[bytes] | None = None,
+    exemplars: list[bytes] | None = None, hists: list[bytes] | None = None,
 ) -> int:
-    """Samples of one series in the general form; returns how many histograms were skipped.
-    The series' Exemplar messages go to ``exemplars`` as bytes."""
+    """Samples of one series in the general form; returns how many histograms it held.
+    The series' Exemplar and Histogram messages go to ``exemplars`` and ``hists`` as bytes."""
     histograms = 0
     while p < end:
         tag, p = _tag(buf, p)
@@ -169,9 +171,15 @@ def _slow_samples(
                 raise RemoteWriteError("protobuf: exemplar overruns its time series")
             exemplars.append(buf[p:p + el])
             p += el
+        elif tag == 0x22:
+            histograms += 1
+            hl, p = _varint(buf, p)
+            if p + hl > end:
+                raise RemoteWriteError("protobuf: histogram overruns its time series")
+            if hists is not None:
+                hists.append(buf[p:p + hl])
+            p += hl
         else:
-            if tag == 0x22:
-                histograms += 1
             p = _skip_field(buf, p, tag)
     if p != end:
         raise RemoteWriteError("protobuf: field overruns its time series")
@@ -229,6 +237,7 @@ def _decode(buf: bytes, cache: dict[bytes, int]) -> DecodedWrite:
         rest.new_keys,
         rest.skipped_histograms,
         rest.exemplars,
+        rest.histograms,
     )
 
 
@@ -314,9 +323,11 @@ def _decode_others(
             r = -1 - slot
         series_refs[i] = r
     found: list[tuple[int, bytes]] = []
-    refs, ts_arr, vals, histograms = _samples(buf, arr, label_end, ends, series_refs, found)
+    found_h: list[tuple[int, bytes]] = []
+    refs, ts_arr, vals, histograms = _samples(buf, arr, label_end, ends, series_refs, found, found_h)
     exemplars = [(buf[int(first[i]):int(label_end[i])], raw) for i, raw in found]
-    return DecodedWrite(refs, ts_arr, vals, new_keys, histograms, exemplars)
+    hists = [(buf[int(first[i]):int(label_end[i])], raw) for i, raw in found_h]
+    return DecodedWrite(refs, ts_arr, vals, new_keys, histograms, exemplars, hists)
 
 
 def _samples(
@@ -326,6 +337,7 @@ def _samples(
     ends: npt.NDArray[np.int64],
     series_refs: npt.NDArray[np.int64],
     exemplars: list[tuple[int, bytes]] | None = None,
+    hists: list[tuple[int, bytes]] | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64], int]:
     """The Sample fields of every series (from ``le`` to its end): (refs, timestamps,
     values, histograms skipped).
@@ -380,10 +392,13 @@ def _samples(
     s_ts: list[int] = []
     for i in np.flatnonzero(odd).tolist():
         mine: list[bytes] = []
+        mine_h: list[bytes] = []
         histograms += _slow_samples(buf, int(le[i]), int(ends[i]), int(series_refs[i]), s_refs, s_vals, s_ts,
-                                    mine)
+                                    mine, mine_h)
         if exemplars is not None:
             exemplars.extend((i, raw) for raw in mine)
+        if hists is not None:
+            hists.extend((i, raw) for raw in mine_h)
     if s_refs:
         refs = np.concatenate([refs, np.asarray(s_refs, dtype=np.int64)])
         vals = np.concatenate([vals, np.asarray(s_vals, dtype=np.float64)])

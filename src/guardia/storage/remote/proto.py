@@ -51,6 +51,29 @@ def _build() -> dict[str, Any]:
             ("exemplars", 3, _F.TYPE_MESSAGE, rep, ".prometheus.Exemplar"),
         ],
     )
+    # Native histograms (prompb.Histogram; remote write 2.0's has the same fields and numbers)
+    msg("BucketSpan", [("offset", 1, _F.TYPE_SINT32, opt, ""), ("length", 2, _F.TYPE_UINT32, opt, "")])
+    msg(
+        "Histogram",
+        [
+            ("count_int", 1, _F.TYPE_UINT64, opt, ""),
+            ("count_float", 2, _F.TYPE_DOUBLE, opt, ""),
+            ("sum", 3, _F.TYPE_DOUBLE, opt, ""),
+            ("schema", 4, _F.TYPE_SINT32, opt, ""),
+            ("zero_threshold", 5, _F.TYPE_DOUBLE, opt, ""),
+            ("zero_count_int", 6, _F.TYPE_UINT64, opt, ""),
+            ("zero_count_float", 7, _F.TYPE_DOUBLE, opt, ""),
+            ("negative_spans", 8, _F.TYPE_MESSAGE, rep, ".prometheus.BucketSpan"),
+            ("negative_deltas", 9, _F.TYPE_SINT64, rep, ""),
+            ("negative_counts", 10, _F.TYPE_DOUBLE, rep, ""),
+            ("positive_spans", 11, _F.TYPE_MESSAGE, rep, ".prometheus.BucketSpan"),
+            ("positive_deltas", 12, _F.TYPE_SINT64, rep, ""),
+            ("positive_counts", 13, _F.TYPE_DOUBLE, rep, ""),
+            ("reset_hint", 14, _F.TYPE_INT32, opt, ""),
+            ("timestamp", 15, _F.TYPE_INT64, opt, ""),
+            ("custom_values", 16, _F.TYPE_DOUBLE, rep, ""),
+        ],
+    )
     msg(
         "MetricMetadata",
         [
@@ -90,14 +113,14 @@ def _build() -> dict[str, Any]:
     return {
         name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"prometheus.{name}"))
         for name in ("Label", "Sample", "Exemplar", "TimeSeries", "WriteRequest", "MetricMetadata",
-                     "RawWriteRequest",
+                     "RawWriteRequest", "Histogram", "BucketSpan",
                      "ReadRequest", "ReadResponse")
     }
 
 
 def _build_v2() -> dict[str, Any]:
     """Remote write 2.0's ``io.prometheus.write.v2`` messages.  Native histograms and exemplars
-    are kept as raw bytes: guardia stores neither, only counts them."""
+    are kept as raw bytes (histograms are decoded with 1.0's ``Histogram``: same fields)."""
     fd = descriptor_pb2.FileDescriptorProto(
         name="guardia_remote_write_v2.proto", package="io.prometheus.write.v2", syntax="proto3"
     )
@@ -137,6 +160,8 @@ V2Request: Any = _V2["Request"]
 WriteRequest: Any = _CLASSES["WriteRequest"]
 TimeSeries: Any = _CLASSES["TimeSeries"]
 Exemplar: Any = _CLASSES["Exemplar"]
+Histogram: Any = _CLASSES["Histogram"]
+BucketSpan: Any = _CLASSES["BucketSpan"]
 RawWriteRequest: Any = _CLASSES["RawWriteRequest"]
 ReadRequest: Any = _CLASSES["ReadRequest"]
 ReadResponse: Any = _CLASSES["ReadResponse"]

@@ -4,8 +4,10 @@ The HTTP endpoint (``guardia.web.remote_write``) hands over request bodies; deco
 ``decode`` (one numpy pass, no Python step per sample) and this module appends the result,
 keeping the label-bytes → series ref cache that lets a steady sender skip label decoding.
 A payload is decoded and validated completely before anything is appended, so a bad request
-is refused with a reason (``RemoteWriteError``) and stores nothing.  Native histograms are not
-stored (counted in ``guardia_remote_write_histograms_dropped_total``).
+is refused with a reason (``RemoteWriteError``) and stores nothing.  Native histograms (1.0 and
+2.0, integer and float, exponential and custom buckets) are stored where the storage takes them
+(``append_histogram``, the embedded TSDB); elsewhere (agent mode) they are counted in
+``guardia_remote_write_histograms_dropped_total``.
 
 2.0 (``io.prometheus.write.v2.Request``) is decoded by the upb classes of ``proto``: labels and
 metadata strings are resolved through the request's symbol table, whose references are all
@@ -20,10 +22,12 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter
 
 from guardia.model import Labels
+from guardia.model.histogram import FloatHistogram
 from guardia.model.labels import is_valid_label_name
 from guardia.storage.exemplars import Exemplar, ExemplarStore
 from guardia.storage.interface import AppendError, Storage
 from guardia.storage.remote.decode import RemoteWriteError, decode_labels, decode_write_request, decompress
+from guardia.storage.remote.histograms import decode_histogram
 from guardia.storage.remote.metadata import METRIC_TYPES, Metadata
 from guardia.storage.remote.proto import Exemplar as ExemplarMessage
 from guardia.storage.remote.proto import ProtobufDecodeError, V2Request
@@ -32,6 +36,7 @@ _REF_CACHE_LIMIT = 2_000_000
 _METADATA_LIMIT = 100_000
 _TYPE_NAMES = {v: k for k, v in METRIC_TYPES.items()}
 SeriesSamples = tuple[Labels, list[tuple[int, float]]]
+HistogramSamples = list[tuple[Labels, int, FloatHistogram]]
 
 
 class StoreUnavailableError(RuntimeError):
@@ -67,20 +72,51 @@ class WriteReceiver:
         self.metadata: dict[str, Metadata] = {}  # by metric family, from 2.0 requests
         self._histograms = Counter(
             "guardia_remote_write_histograms_dropped_total",
-            "Native histogram samples received and not stored (guardia stores float samples).",
+            "Native histogram samples received and not stored (the storage takes float samples only).",
             registry=reg,
         )
+        self._histograms_in = Counter(
+            "guardia_remote_write_histograms_received_total",
+            "Native histogram samples accepted through the remote write receiver.",
+            registry=reg,
+        )
+
+    def _append_histograms(self, hists: HistogramSamples) -> int:
+        """Store decoded histogram samples in their own commit; returns how many were stored.
+        Refused ones (out of order, duplicate, too old) fail the request as samples do."""
+        if not hists:
+            return 0
+        app = self._storage.appender()
+        add = getattr(app, "append_histogram", None)  # the agent's store has none
+        if add is None:
+            app.rollback()
+            self._histograms.inc(len(hists))
+            return 0
+        try:
+            for labels, t, h in hists:
+                add(labels, t, h)
+            stats = app.commit()
+        except AppendError as e:
+            app.rollback()
+            raise StoreUnavailableError(str(e)) from None
+        self._histograms_in.inc(stats.appended)
+        if stats.rejected:
+            self._rejected.inc(stats.rejected)
+            raise RemoteWriteError(
+                f"{stats.rejected} of {len(hists)} histogram samples refused: "
+                f"out_of_order={stats.out_of_order} duplicate={stats.duplicate} "
+                f"out_of_bounds={stats.out_of_bounds}"
+            )
+        return stats.appended
 
     def ingest_v2(self, payload: bytes) -> tuple[int, int, int]:
         """Decode and append one decompressed 2.0 Request; returns the samples, histograms and
         exemplars written (what the ``X-Prometheus-Remote-Write-*-Written`` headers say)."""
         try:
-            series, meta, histograms = self._decode_v2(payload)
+            series, meta, hists = self._decode_v2(payload)
         except RemoteWriteError:
             self._bad.inc()
             raise
-        if histograms:
-            self._histograms.inc(histograms)
         app = self._storage.appender()
         n = 0
         try:
@@ -107,12 +143,12 @@ class WriteReceiver:
                 f"{stats.rejected} of {n} samples refused: out_of_order={stats.out_of_order} "
                 f"duplicate={stats.duplicate} out_of_bounds={stats.out_of_bounds} too_old={stats.too_old}"
             )
-        return stats.appended, 0, 0
+        return stats.appended, self._append_histograms(hists), 0
 
     @staticmethod
-    def _decode_v2(payload: bytes) -> tuple[list[SeriesSamples], dict[str, Metadata], int]:
-        """The request's series with their samples, metadata by family, and how many native
-        histogram samples it held; every reference is checked before anything is stored."""
+    def _decode_v2(payload: bytes) -> tuple[list[SeriesSamples], dict[str, Metadata], HistogramSamples]:
+        """The request's series with their samples, metadata by family, and its native
+        histogram samples; every reference is checked before anything is stored."""
         req = V2Request()
         try:
             req.ParseFromString(payload)
@@ -124,7 +160,7 @@ class WriteReceiver:
         nsym = len(symbols)
         out: list[SeriesSamples] = []
         meta: dict[str, Metadata] = {}
-        histograms = 0
+        hists: HistogramSamples = []
         for i, ts in enumerate(req.timeseries):
             refs = list(ts.labels_refs)
             if len(refs) % 2 or any(r >= nsym for r in refs):
@@ -142,7 +178,9 @@ class WriteReceiver:
             labels = Labels(pairs)
             if not labels.name:
                 raise RemoteWriteError(f"timeseries[{i}]: no metric name (__name__): {pairs}")
-            histograms += len(ts.histograms)
+            for k, raw in enumerate(ts.histograms):
+                t, h = decode_histogram(raw, f"timeseries[{i}].histograms[{k}]")
+                hists.append((labels, t, h))
             if ts.samples and ts.histograms:
                 raise RemoteWriteError(f"timeseries[{i}]: samples and histograms in one series")
             if ts.created_timestamp < 0:
@@ -160,7 +198,7 @@ class WriteReceiver:
                                 symbols[md.unit_ref])
             if ts.samples:
                 out.append((labels, [(s.timestamp, s.value) for s in ts.samples]))
-        return out, meta, histograms
+        return out, meta, hists
 
     def ingest(self, payload: bytes) -> int:
         """Decode and append one decompressed WriteRequest; return samples appended."""
@@ -174,12 +212,14 @@ class WriteReceiver:
         try:
             dec = decode_write_request(payload, self._cache)
             new_labels = [decode_labels(k) for k in dec.new_keys]
+            hists: HistogramSamples = []
+            for i, (key, raw) in enumerate(dec.histograms):
+                t, h = decode_histogram(raw, f"histogram {i}")
+                hists.append((decode_labels(key), t, h))
         except RemoteWriteError:
             self._bad.inc()
             app.rollback()  # pinned: let GC go now, not when the appender is collected
             raise
-        if dec.skipped_histograms:
-            self._histograms.inc(dec.skipped_histograms)
         refs = dec.refs
         if new_labels:
             if len(self._cache) + len(new_labels) > _REF_CACHE_LIMIT:
@@ -217,6 +257,7 @@ class WriteReceiver:
         self._samples.inc(stats.appended)
         if dec.exemplars and self.exemplars is not None:
             self._store_exemplars(dec.exemplars)
+        self._append_histograms(hists)
         if stats.rejected:
             self._rejected.inc(stats.rejected)
             raise RemoteWriteError(

@@ -1,0 +1,70 @@
+"""Remote write's native histogram messages (``prompb.Histogram``, 1.0 and 2.0 alike) to
+``FloatHistogram`` samples.
+
+An integer histogram carries its bucket counts as deltas (each bucket's count minus the
+previous bucket's, across all spans); a float histogram carries absolute counts.  The reset
+hint's numbers are the model's (unknown, reset, not reset, gauge).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+from guardia.model.histogram import CUSTOM_BUCKETS_SCHEMA, MAX_SCHEMA, MIN_SCHEMA, FloatHistogram
+from guardia.storage.remote.decode import RemoteWriteError
+from guardia.storage.remote.proto import Histogram as HistogramMessage
+from guardia.storage.remote.proto import ProtobufDecodeError
+
+
+def _buckets(spans: object, deltas: list[int], counts: list[float], where: str) -> dict[int, float]:
+    values: list[float]
+    if counts:
+        values = list(counts)
+    else:
+        values, c = [], 0
+        for d in deltas:
+            c += d
+            values.append(float(c))
+    out: dict[int, float] = {}
+    idx, k = 0, 0
+    for span in spans:  # type: ignore[attr-defined]
+        idx += span.offset
+        for _ in range(span.length):
+            if k >= len(values):
+                raise RemoteWriteError(f"{where}: spans need more buckets than the histogram has")
+            out[idx] = values[k]
+            idx += 1
+            k += 1
+    if k != len(values):
+        raise RemoteWriteError(f"{where}: {len(values)} buckets but spans for {k}")
+    return out
+
+
+def decode_histogram(raw: bytes, where: str = "histogram") -> tuple[int, FloatHistogram]:
+    """(timestamp, histogram) of one Histogram message; malformed ones are refused."""
+    try:
+        m = HistogramMessage.FromString(raw)
+    except ProtobufDecodeError as e:
+        raise RemoteWriteError(f"protobuf: {where}: {e}") from None
+    schema = int(m.schema)
+    if not (MIN_SCHEMA <= schema <= MAX_SCHEMA or schema == CUSTOM_BUCKETS_SCHEMA):
+        raise RemoteWriteError(f"{where}: schema {schema} is not -4..8 or -53 (custom buckets)")
+    is_float = bool(m.positive_counts or m.negative_counts or m.count_float or m.zero_count_float)
+    h = FloatHistogram(
+        schema=schema,
+        count=float(m.count_float) if is_float else float(m.count_int),
+        sum=float(m.sum),
+        zero_threshold=float(m.zero_threshold),
+        zero_count=float(m.zero_count_float) if is_float else float(m.zero_count_int),
+        positive=_buckets(m.positive_spans, list(m.positive_deltas), list(m.positive_counts), where),
+        negative=_buckets(m.negative_spans, list(m.negative_deltas), list(m.negative_counts), where),
+        custom_values=list(m.custom_values),
+        counter_reset_hint=int(m.reset_hint) if 0 <= m.reset_hint <= 3 else 0,
+    )
+    bounds = h.custom_values
+    if h.uses_custom_buckets and (
+        h.negative or any(not a < b for a, b in itertools.pairwise(bounds)) or any(map(math.isinf, bounds))
+    ):
+        raise RemoteWriteError(f"{where}: custom buckets need increasing finite bounds, no negative buckets")
+    return int(m.timestamp), h
