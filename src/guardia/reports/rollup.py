@@ -158,6 +158,16 @@ def _reduce(out: Cells, a: int, b: int, t: I64, v: F64, starts: I64) -> None:
                                                       minlength=size)
 
 
+def _every(idx: I64) -> slice | I64:
+    """``idx`` as a slice when it is evenly spaced (a regular scrape: every sixth sample
+    starts an interval): a strided view copies faster than a gather."""
+    if idx.shape[0] > 1:
+        d = int(idx[1] - idx[0])
+        if d > 0 and bool((np.diff(idx) == d).all()):
+            return slice(int(idx[0]), int(idx[-1]) + 1, d)
+    return idx
+
+
 class Stream:
     """Cells built from samples handed over a piece at a time (``select_pieces``): rows of
     some series, each piece after the previous ones of the same series in time.  No array
@@ -222,21 +232,19 @@ class Stream:
         # the rows of a piece are usually neighbouring series, its intervals a run of
         # neighbours: then the block is a slice (a view), not a gather
         rows_slice = int(q[-1]) - q0 + 1 == nrows and bool((q[1:] > q[:-1]).all())
-        block: tuple[slice | I64, ...]
-        if rows_slice and c1 - c0 == cs.shape[0]:
-            block = (slice(q0, q0 + nrows), slice(c0, c1))
-        else:
-            block = np.ix_(q, cs)
+        rows: slice | I64 = slice(q0, q0 + nrows) if rows_slice else q
+        whole = rows_slice and c1 - c0 == cs.shape[0]
+        block: tuple[slice | I64, ...] = (rows, slice(c0, c1)) if whole else np.ix_(q, cs)
         # the first interval may hold the samples of this series' previous piece
-        held = cc.n[q, c0] > 0
+        held = cc.n[rows, c0] > 0
         if bool(held.any()):
             qh = q[held]
             keep_dt, keep_v = cc.first_dt[qh, c0], cc.first_v[qh, c0]
         cc.n[block] += (last - first + 1).astype(np.int32)
         cc.first_dt[block] = dt[first]
         cc.last_dt[block] = dt[last]
-        cc.first_v[block] = vals[:, first]
-        cc.last_v[block] = vals[:, last]
+        cc.first_v[block] = vals[:, _every(first)]
+        cc.last_v[block] = vals[:, _every(last)]
         if bool(held.any()):
             cc.first_dt[qh, c0] = keep_dt
             cc.first_v[qh, c0] = keep_v
@@ -252,8 +260,8 @@ class Stream:
             r, i = np.divmod(at, width)
             self._lost(q[r], col[i - 1], col[i], flat[at - 1])
         self._edges(q, np.full(nrows, c0, dtype=np.int64), vals[:, 0])
-        self.prev_v[q] = vals[:, -1]
-        self.prev_col[q] = c1 - 1
+        self.prev_v[rows] = vals[:, -1]
+        self.prev_col[rows] = c1 - 1
 
     def _add_flat(self, q: I64, t: I64, v: F64, starts: I64) -> None:
         g, cc = self.grid, self.cells
