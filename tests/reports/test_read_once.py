@@ -91,7 +91,7 @@ def _close(a: Any, b: Any, where: str) -> None:
 
 
 RATE_FIGURES = ("latency_p50", "latency_p95", "latency_p99", "error_rate", "success_rate", "request_rate",
-                "cpu_cores")
+                "cpu_cores", "memory")
 
 
 def _compare(fast: Report, slow: Report) -> int:
@@ -105,6 +105,10 @@ def _compare(fast: Report, slow: Report) -> int:
                          "baseline_query"):
                 _close(getattr(fa, attr), getattr(fb, attr), f"{name}{fa.labels}.{attr}")
             compared += 1
+    # the memory-leak test reads the same per-interval averages
+    leaks = [(f.labels, f.value, f.verdict, f.note, f.details, f.test) for f in fast.find("memory_leak")]
+    assert leaks and leaks == [(f.labels, f.value, f.verdict, f.note, f.details, f.test)
+                               for f in slow.find("memory_leak")]
     # the anomalies read the same per-interval series
     _close([f.details for f in fast.find("anomalies")], [f.details for f in slow.find("anomalies")],
            "anomalies")

@@ -79,6 +79,8 @@ class Ctx:
     _cells: dict[str, Cells | None] = field(default_factory=dict)
     # what is computed from the current cells (each selector's rates), dropped with them
     memo: dict[str, Any] = field(default_factory=dict)
+    # ``averages.avg_ranges`` of each gauge selector read once (small: one series a target)
+    averages: dict[str, Any] = field(default_factory=dict)
 
     def grid(self) -> Grid | None:
         """The intervals of the baseline and the window together, when both are whole

@@ -4,10 +4,11 @@ node exporter's CPU and memory use where it runs."""
 from __future__ import annotations
 
 from guardia.model import Labels, format_rfc3339
+from guardia.reports.averages import avg_ranges, interval_series
 from guardia.reports.compare import compared
 from guardia.reports.context import Ctx, label_dict
 from guardia.reports.figures import Figure, Section
-from guardia.reports.rates import sum_of, summed_rates
+from guardia.reports.rates import Lazy, Ranges, sum_of, summed, summed_rates
 from guardia.reports.stats import LEAK_RULE, Trend, trends
 
 
@@ -21,7 +22,7 @@ def resources(ctx: Ctx) -> Section:
                                 signal="cpu_cores", read_once=sum_of(summed_rates(ctx, cpu, [by]))))
     sec.figures.extend(compared(ctx, "memory", "bytes",
                                 lambda d: f"sum by ({by}) (avg_over_time({mem}[{d}]))", judge=False,
-                                signal="memory"))
+                                signal="memory", read_once=sum_of(summed_avgs(ctx, mem, [by]))))
     sec.figures.extend(memory_leak(ctx))
     node_cpu = ctx.sel("node_cpu_seconds_total", 'mode="idle"')
     sec.figures.extend(compared(
@@ -41,7 +42,9 @@ def memory_leak(ctx: Ctx) -> list[Figure]:
     m = ctx.settings.metrics
     w = ctx.window
     q = f"avg_over_time({ctx.sel(m.memory)}[{w.i}])"
-    series = ctx.source.range(q, w.start + w.interval, w.end, w.interval)
+    avgs = avg_ranges(ctx, ctx.sel(m.memory))
+    series = ctx.source.range(q, w.start + w.interval, w.end, w.interval) if avgs is None else \
+        interval_series(avgs)
     if not series:
         fig = ctx.missing("memory_leak", {ctx.by: ctx.service} if ctx.service else {},
                           f"no data: no {m.memory} series in the window", q, "bytes/hour")
@@ -135,3 +138,14 @@ def caches(ctx: Ctx) -> Section:
     sec.notes.append("Hit ratio = hits ÷ (hits + misses) for each cache whose counters exist: "
                      + ", ".join(f"{c.name} ({c.hits}, {c.misses})" for c in ctx.settings.metrics.caches))
     return sec
+
+
+def summed_avgs(ctx: Ctx, selector: str, by: list[str]) -> Lazy:
+    """``sum by (by) (avg_over_time(selector[d]))`` over the report's ranges, from one read."""
+
+    def make() -> Ranges | None:
+        r = avg_ranges(ctx, selector)
+        return None if r is None else summed(r, by)
+
+    return Lazy(make)
+

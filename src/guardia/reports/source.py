@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from guardia.model import Labels, format_duration
 from guardia.reports.rollup import Cells, Grid, Stream, cells
-from guardia.storage.interface import Queryable
+from guardia.storage.interface import Queryable, SeriesSet
 
 
 class SourceError(RuntimeError):
@@ -50,6 +50,11 @@ class Source(Protocol):
     def counter_cells(self, selector: str, grid: Grid) -> Cells | None:
         """``selector``'s samples over the grid reduced to ``rollup`` cells, or None when
         the source only answers PromQL (then the report evaluates its figures as PromQL)."""
+        ...
+
+    def samples(self, selector: str, start_ms: int, end_ms: int) -> SeriesSet | None:
+        """``selector``'s raw samples in (start, end] as the engine's selectors read them,
+        or None when the source only answers PromQL (``averages``)."""
         ...
 
 
@@ -92,6 +97,21 @@ class EngineSource:
         r = self._run(self.engine.instant, expr, end_ms)
         return [Points(s.labels, np.asarray(s.timestamps, dtype=np.int64),
                        np.asarray(s.values, dtype=np.float64)) for s in r.value]
+
+    def samples(self, selector: str, start_ms: int, end_ms: int) -> SeriesSet | None:
+        from guardia.model.matchers import MatcherError, parse_matchers
+
+        if "\\" in selector:
+            return None  # escapes: leave them to the PromQL parser
+        try:
+            matchers = parse_matchers(selector)
+        except MatcherError:
+            return None
+        q = self.storage.querier(start_ms + 1, end_ms)
+        try:
+            return q.select(matchers)
+        finally:
+            q.close()
 
     def counter_cells(self, selector: str, grid: Grid) -> Cells | None:
         from guardia.model.matchers import MatcherError, parse_matchers
@@ -186,6 +206,9 @@ class HttpSource:
 
     def counter_cells(self, selector: str, grid: Grid) -> Cells | None:
         return None  # a week of raw samples over HTTP costs more than the server's PromQL
+
+    def samples(self, selector: str, start_ms: int, end_ms: int) -> SeriesSet | None:
+        return None
 
 
 def finite(points: Sequence[Points]) -> list[Points]:
