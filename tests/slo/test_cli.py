@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from guardia.storage.tsdb import TSDB
 from tests.slo.synth import MIN, Traffic
@@ -54,6 +55,23 @@ def test_the_grupo_gad_example_generates_rules_promtool_accepts(tmp_path: Path) 
     assert "api/latency: month" in text  # the calendar note
     if shutil.which("promtool"):
         pt = subprocess.run(["promtool", "check", "rules", str(tmp_path / "slos.rules.yml")],
+                            capture_output=True, text=True)
+        assert pt.returncode == 0, pt.stdout + pt.stderr
+
+
+def test_an_slo_on_a_remote_engine_generates_rules_promtool_accepts(tmp_path: Path) -> None:
+    f = tmp_path / "remote.yml"
+    f.write_text((DATA / "api.yml").read_text().replace("window: 30d", "window: 30d\n    source: central"))
+    p = guardia("slo", "generate", str(f), "-o", str(tmp_path / "out.yml"))
+    assert p.returncode == 0, p.stderr
+    text = (tmp_path / "out.yml").read_text()
+    assert "api/requests-availability on remote_read 'central'" in text  # said in the header
+    rules = yaml.safe_load(text)
+    assert [g["name"] for g in rules["groups"]] == ["slo:api:requests-availability-sli",
+                                                    "slo:api:requests-availability"]
+    assert all("source" not in g for g in rules["groups"])
+    if shutil.which("promtool"):
+        pt = subprocess.run(["promtool", "check", "rules", str(tmp_path / "out.yml")],
                             capture_output=True, text=True)
         assert pt.returncode == 0, pt.stdout + pt.stderr
 

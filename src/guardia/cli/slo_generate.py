@@ -66,6 +66,12 @@ def main(
                    + ") cannot follow the calendar in PromQL: their budget rules here use a rolling\n"
                    "# window of the same nominal length; guardia itself resets them at the start of "
                    "each month/week.\n")
+    remote = [s for s in slos if s.source]
+    if remote:
+        header += ("# guardia evaluates the SLI recordings of " + ", ".join(
+            f"{s.service}/{s.name} on remote_read {s.source!r}" for s in remote)
+            + " (source:);\n# a Prometheus has no such field: here they run where this file is "
+            "loaded, so load it where those series are.\n")
     text = to_yaml(rule_file(slos, with_budget=budget), header)
     if output:
         Path(output).write_text(text, encoding="utf-8")

@@ -216,6 +216,9 @@ def budget_rules(slo: SLO) -> list[dict[str, Any]]:
 
 
 def rule_file(slos: list[SLO], *, with_budget: bool = True) -> dict[str, Any]:
+    """The rule file for a Prometheus: a remote ``source`` is guardia's own group field, which
+    Prometheus refuses, and the Prometheus that loads the file is where the data is, so it is
+    left out (the SLI group keeps its name; the caller says so in the file's header)."""
     groups = []
     for slo in slos:
         for g in rule_groups(slo):
@@ -223,7 +226,7 @@ def rule_file(slos: list[SLO], *, with_budget: bool = True) -> dict[str, Any]:
             if with_budget and "source" not in g:  # the budget reads recordings stored here
                 n = sum(1 for r in rules if "record" in r)
                 rules = rules[:n] + budget_rules(slo) + rules[n:]
-            groups.append({**g, "rules": rules})
+            groups.append({k: v for k, v in g.items() if k != "source"} | {"rules": rules})
     return {"groups": groups}
 
 
