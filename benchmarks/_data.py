@@ -10,6 +10,8 @@ Values are generated a whole scrape round at a time with numpy (``Workload.step`
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 
@@ -55,14 +57,16 @@ def target_series(instance: str, job: str) -> list[tuple[str, dict[str, str]]]:
 class Workload:
     """``n_targets`` × 100 series; ``step()`` returns the next scrape's values of all series."""
 
-    def __init__(self, n_targets: int, seed: int = 0) -> None:
+    def __init__(self, n_targets: int, seed: int = 0, job_of: Callable[[int], str] | None = None) -> None:
+        """``job_of(target)`` names each target's job (default: a third "worker", the rest "api")."""
         self.rng = np.random.default_rng(seed)
         kinds: list[str] = []
         self.labels: list[Labels] = []
         self.target: list[int] = []
         for t in range(n_targets):
             inst = f"10.0.{t // 250}.{t % 250}:8000"
-            for k, lb in target_series(inst, "api" if t % 3 else "worker"):
+            job = job_of(t) if job_of is not None else ("api" if t % 3 else "worker")
+            for k, lb in target_series(inst, job):
                 kinds.append(k)
                 self.labels.append(Labels(lb))
                 self.target.append(t)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -318,3 +319,86 @@ def test_select_flat_holds_what_select_returns(open_db: Open) -> None:
             want = {s.labels: (s.timestamps.tolist(), s.values.tolist()) for s in q.select(ms)}
             assert got == want, (mint, maxt, ms)
         q.close()
+
+
+FORMAT1 = Path(__file__).parent / "data" / "block_format1"
+
+
+def test_a_block_written_in_page_format_1_is_still_read_and_compacted(open_db: Open, tmp_path: Path) -> None:
+    """``data/block_format1`` was written by the writer before page framing (``GPG1``
+    pages: see ``make_block_format1.py``).  It is read bit for bit, a selector picking
+    scattered rows of its pages included, and compacting it with a new block writes
+    framed pages holding the same samples."""
+    import json
+
+    expected = json.loads((FORMAT1 / "expected.json").read_text())
+    ulid = next(p.name for p in FORMAT1.iterdir() if p.is_dir())
+    data = tmp_path / "data"
+    shutil.copytree(FORMAT1 / ulid, data / ulid)
+    assert (data / ulid / "chunks" / "000001").read_bytes()[:4] == b"GPG1"
+    db = open_db(TSDBOptions(retention_ms=0, max_block_range_ms=3 * 7_200_000), path=data)
+    assert [b.ulid for b in db.blocks] == [ulid] and not db.blocks[0].corrupt_pages
+    want = {
+        Labels(e["labels"]): list(zip(e["ts"], e["bits"], strict=True)) for e in expected
+    }
+    assert dump(db.querier(0, 2 * 10**12)) == want
+    for picks in (["i01", "i04", "i09"], ["i05"], ["i02", "i03"]):
+        got = db.querier(0, 2 * 10**12).select([Matcher.parse("instance", "=~", "|".join(picks))])
+        assert {s.labels.get("instance") for s in got} == set(picks)
+        for s in got:
+            pairs = zip(s.timestamps.tolist(), s.values.view(np.uint64).tolist(), strict=True)
+            assert list(pairs) == want[s.labels]
+    # A new block beside it, then compaction of both into one framed block.
+    t0 = db.blocks[0].mint
+    app = db.appender()
+    ref = app.ref(Labels.of(__name__="fixture_metric", job="new", instance="n0"))
+    for k in range(3 * 480):
+        app.append(ref, t0 + 7_200_000 + k * 15_000, float(k))
+    app.commit()
+    db.maintain()
+    assert db.blocks and all(b.ulid != ulid for b in db.blocks)
+    compacted = next(b for b in db.blocks if b.mint == t0)
+    assert (compacted.path / "chunks" / "000001").read_bytes()[:4] == b"GPG2"
+    got = dump(db.querier(0, t0 + 7_200_000 - 1))
+    assert {k: v for k, v in got.items() if k.get("job") == "old"} == want
+
+
+def test_bad_framing_in_a_block_page_names_the_block_file_and_page(
+    open_db: Open, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A page whose checksum is right but whose frame table is not (a writer bug, not disk
+    damage): reading it reports the block, its chunk file and the page, and serves the
+    other pages; no sample of that page is made up."""
+    from guardia.storage.tsdb.block import read_index_labels, write_index
+    from guardia.storage.tsdb.chunks import _HEADER
+
+    db = open_db(opts(block_page_rows=4))
+    scrape(db, 12, 0, 2 * R)
+    db.maintain()
+    block = db.blocks[0]
+    before = dump(db.querier(block.mint, block.maxt))
+    db.close()
+    chunks = block.path / "chunks" / "000001"
+    data = bytearray(chunks.read_bytes())
+    labels, pt = read_index_labels(block.path / "index")
+    off, ln = int(pt[1, 0]), int(pt[1, 1])
+    page = data[off : off + ln]
+    *_, lc, lf, lt = _HEADER.unpack_from(page)
+    table = off + _HEADER.size + lc + lf + lt
+    first = int(np.frombuffer(bytes(data[table : table + 4]), dtype="<u4")[0])
+    data[table : table + 4] = np.array([first + 1], dtype="<u4").tobytes()  # frame 0 one byte too long
+    chunks.write_bytes(bytes(data))
+    pages = [tuple(int(x) for x in row) for row in pt.tolist()]
+    pages[1] = (*pages[1][:3], zlib.crc32(bytes(data[off : off + ln])), *pages[1][4:])
+    write_index(block.path / "index", labels, pages)  # type: ignore[arg-type]
+    db2 = open_db(opts(block_page_rows=4))
+    b2 = next(b for b in db2.blocks if b.ulid == block.ulid)
+    assert not b2.corrupt_pages  # the checksum is right: nothing to see until it is read
+    got = dump(db2.querier(block.mint, block.maxt))
+    assert "event=block_chunk_corrupt" in caplog.text
+    line = next(r.getMessage() for r in caplog.records if "block_chunk_corrupt" in r.getMessage())
+    assert f"block={block.ulid}" in line and f"file={chunks}" in line and "page=1 " in line
+    assert "frame table covers 25 bytes of frames, the page holds 24" in line and "series=4..7" in line
+    assert b2.corrupt_pages == {1}
+    lost = {lb for lb in before if lb not in got}
+    assert len(lost) == 4 and all(got[lb] == before[lb] for lb in got)

@@ -47,6 +47,10 @@ I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 
 INDEX_MAGIC = b"GIDX1\n"
+# Samples per zstd frame of a block page (``chunks``): one or two series per frame for
+# 2 h blocks, one for compacted ones.  Smaller frames make a read of a few series of a
+# page cheaper; these cost 1% more bytes than unframed pages in 6 h blocks, 7% in 2 h ones.
+BLOCK_FRAME_SAMPLES = 1024
 CHUNKS_FILE = "000001"
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -142,7 +146,9 @@ class BlockWriter:
         ts = np.concatenate([p[1] for p in self._pending])
         vs = np.concatenate([p[2] for p in self._pending])
         n = int(counts[:rows].sum())
-        blob = encode_page(counts[:rows].astype(np.int32), ts[:n], vs[:n], self.zstd_level)
+        blob = encode_page(
+            counts[:rows].astype(np.int32), ts[:n], vs[:n], self.zstd_level, BLOCK_FRAME_SAMPLES
+        )
         self._chunks.write(blob)
         first = len(self.labels)
         self.labels.extend(self._pending_l[:rows])
@@ -340,9 +346,11 @@ class Block(IndexedSource):
             return
         self._bad.add(i)
         lo, hi = self._page_series(i)
+        off, ln = (int(x) for x in self._pt[i, :2])
         log.warning(
-            "event=block_chunk_corrupt block=%s page=%d series=%d..%d reason=%r action=skipped",
-            self.ulid, i, lo, hi - 1, reason,
+            "event=block_chunk_corrupt block=%s file=%s page=%d offset=%d length=%d series=%d..%d "
+            "reason=%r action=skipped",
+            self.ulid, self.path / "chunks" / CHUNKS_FILE, i, off, ln, lo, hi - 1, reason,
         )
         if self._on_corrupt is not None:
             self._on_corrupt(self, i, reason)

@@ -1,22 +1,37 @@
-"""The sample codec: many series' samples compressed together, decoded back exactly.
+"""Pages: many series' samples compressed together, and read back a few rows at a time.
 
-A *page* holds the samples of a set of series (rows), each row sorted by time.  Encoding
-is vectorised over the whole page so closing a chunk never costs Python work per sample:
+A *page* holds the samples of a set of series (rows), each row sorted by time; the head's
+frames and a block's chunk file are made of pages.  ``codec`` turns rows into 64-bit
+words; a page byte-transposes them (all first bytes, then all second bytes, ...), which
+lines up the long runs of zero high bytes, and compresses them with zstd.
 
-* timestamps become delta-of-deltas per row (a regular scrape grid turns into zeros); when
-  every row has the very same timestamps (one target's scrape) they are stored once;
-* values become, per row, either zig-zagged integer deltas (integer-valued rows such as
-  request counters and histogram buckets) or the XOR of each float's bits with its
-  predecessor's (everything else), so a slowly moving series is mostly zero bits;
-* the resulting 64-bit words are byte-transposed (all first bytes, then all second
-  bytes, ...), which lines up the long runs of zero high bytes, and compressed with zstd.
+Format 2 (magic ``GPG2``, written since 2026-12) cuts the rows into *frames* of
+``group_rows`` consecutive rows, each compressed on its own, so a query that wants a few
+rows of a page (one instance of a big job: a row or two in each of the job's pages)
+inflates only the frames holding them instead of the whole page::
 
-Values round-trip bit for bit: the staleness marker NaN, other NaNs and -0.0 keep their
-exact bit pattern (rows holding them use the XOR form).
+    header      32 bytes, little-endian: magic "GPG2", rows (u32), samples (u32),
+                flags (u8: 1 = one timestamp row shared by all rows, 2 = all rows hold the
+                same number of samples), 3 bytes zero, group_rows (u32), then the lengths
+                of the three streams below (u32 each)
+    counts      zstd of the rows' sample counts (int32); empty when flag 2 is set
+    row kinds   one bit per row, packed (numpy ``packbits``): integer-delta or XOR values
+    ts row      zstd of the shared timestamp row's transposed words; empty without flag 1
+    frame table one u32 per frame: its compressed length
+    frames      per frame, zstd of [its timestamp words transposed (absent with flag 1)]
+                [its value words transposed]
+
+Frames hold about ``FRAME_SAMPLES`` samples each: long enough that cutting costs little
+compression, short enough that a few rows cost a few microseconds of zstd.  Format 1
+(``GPG1``, one zstd stream for all timestamps and one for all values) is still read: old
+blocks and WAL checkpoints stay readable.  A page that does not decode raises (or, in a
+batch, reports) ``ChunkCorruptError`` saying what is wrong with it; the reader adds
+which block file and page.
 """
 
 from __future__ import annotations
 
+import itertools
 import struct
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -26,19 +41,43 @@ import numpy as np
 import numpy.typing as npt
 import zstandard
 
-I64 = npt.NDArray[np.int64]
-U64 = npt.NDArray[np.uint64]
-F64 = npt.NDArray[np.float64]
-I32 = npt.NDArray[np.int32]
+from guardia.storage.tsdb.codec import (
+    F64,
+    I32,
+    I64,
+    U64,
+    decode_values,
+    encode_timestamps,
+    encode_values,
+    row_starts,
+    transpose,
+    undod,
+    uniform_count,
+)
 
-MAGIC = b"GPG1"
+__all__ = [
+    "FRAME_SAMPLES",
+    "ChunkCorruptError",
+    "PagesDecoded",
+    "decode_batches",
+    "decode_page",
+    "decode_page_rows",
+    "decode_page_rows_shared",
+    "decode_pages_rows",
+    "encode_page",
+    "row_starts",
+]
+
+MAGIC = b"GPG2"
+MAGIC_V1 = b"GPG1"
 _HEADER = struct.Struct("<4sIIBxxxIIII")
 _FLAG_TS_SHARED = 1
-_TWO53 = float(2**53)
+_FLAG_EQUAL_ROWS = 2
+FRAME_SAMPLES = 2048
 
 
 class ChunkCorruptError(ValueError):
-    """A page that cannot be decoded (bad magic, truncated, or zstd/CRC failure)."""
+    """A page that cannot be decoded (bad magic, truncated, bad framing, zstd failure)."""
 
 
 _local = threading.local()
@@ -64,189 +103,19 @@ def _decompressor() -> zstandard.ZstdDecompressor:
     return d
 
 
-def _zigzag(x: I64) -> U64:
-    return ((x << 1) ^ (x >> 63)).view(np.uint64)
+# --- writing ------------------------------------------------------------------------------
 
 
-def _unzigzag(u: U64) -> I64:
-    # In place on two temporaries: fresh large arrays cost page faults, not just copies.
-    s: I64 = np.right_shift(u, np.uint64(1)).view(np.int64)
-    m: I64 = np.bitwise_and(u, np.uint64(1)).view(np.int64)
-    np.negative(m, out=m)
-    np.bitwise_xor(s, m, out=s)
-    return s
+def frame_rows(n: int, total: int, frame_samples: int = FRAME_SAMPLES) -> int:
+    """Rows per frame: as many as hold about ``frame_samples`` samples (at least one)."""
+    if n <= 0 or total <= 0:
+        return max(n, 1)
+    return max(1, min(n, frame_samples * n // total))
 
 
-def _transpose(u: U64) -> bytes:
-    return u.view(np.uint8).reshape(-1, 8).T.tobytes()
-
-
-def row_starts(counts: I32) -> I64:
-    starts = np.zeros(counts.shape[0], dtype=np.int64)
-    if counts.shape[0] > 1:
-        np.cumsum(counts[:-1], out=starts[1:])
-    return starts
-
-
-def _seg_diff(x: I64, starts: I64) -> I64:
-    """Difference with the predecessor inside each row; the first element of a row is kept."""
-    d = np.empty_like(x)
-    if x.size:
-        d[0] = x[0]
-        np.subtract(x[1:], x[:-1], out=d[1:])
-        d[starts] = x[starts]
-    return d
-
-
-def _seg_cumsum(d: I64, starts: I64, counts: I32) -> I64:
-    c = np.cumsum(d)
-    before = c[starts] - d[starts]
-    out: I64 = c - np.repeat(before, counts)
-    return out
-
-
-def _seg_xor_accumulate(d: U64, starts: I64, counts: I32) -> U64:
-    c: U64 = np.bitwise_xor.accumulate(d)
-    before = np.bitwise_xor(c[starts], d[starts])
-    out: U64 = np.bitwise_xor(c, np.repeat(before, counts))
-    return out
-
-
-def encode_timestamps(ts: I64, counts: I32) -> tuple[bool, U64]:
-    """Delta-of-delta words per row, or the first row only when all rows are equal."""
-    n = counts.shape[0]
-    if n and counts[0] > 0 and (counts == counts[0]).all():
-        c = int(counts[0])
-        mat = ts.reshape(n, c)
-        if (mat == mat[0]).all():
-            row = mat[0]
-            return True, _zigzag(_dod(row, np.zeros(1, dtype=np.int64)))
-    # Rows without samples add nothing to the words (and have no first sample).
-    return False, _zigzag(_dod(ts, row_starts(counts[counts > 0])))
-
-
-def _dod(ts: I64, starts: I64) -> I64:
-    d1 = _seg_diff(ts, starts)
-    d2 = _seg_diff(d1, starts)
-    # The second element of each row is a plain delta, not a delta of deltas.
-    second = starts + 1
-    second = second[second < ts.size]
-    if second.size:
-        d2[second] = d1[second]
-    # Rows of length 1 made ``second`` point into the next row: restore their starts.
-    d2[starts] = ts[starts]
-    return d2
-
-
-def _uniform(counts: I32) -> int:
-    """The common row length, or -1 when rows differ (or there are none)."""
-    if not counts.shape[0]:
-        return -1
-    c = int(counts[0])
-    return c if c > 0 and bool((counts == c).all()) else -1
-
-
-def _undod(words: U64, starts: I64, counts: I32) -> I64:
-    nonempty = counts > 0
-    if not nonempty.all():
-        counts = counts[nonempty]
-        starts = row_starts(counts)
-    d2 = _unzigzag(words)
-    c = _uniform(counts)
-    if c > 0:
-        # Equal rows (one scrape interval for all): accumulate along rows of a matrix,
-        # no per-sample row bookkeeping.
-        mat = d2.reshape(-1, c)
-        grid = np.empty_like(mat)
-        grid[:, 0] = mat[:, 0]
-        if c > 1:
-            d1 = np.cumsum(mat[:, 1:], axis=1)
-            np.cumsum(d1, axis=1, out=grid[:, 1:])
-            grid[:, 1:] += mat[:, :1]
-        flat: I64 = grid.ravel()
-        return flat
-    first = d2[starts].copy()
-    d2[starts] = 0
-    d1 = _seg_cumsum(d2, starts, counts)
-    d1[starts] = 0
-    x: I64 = _seg_cumsum(d1, starts, counts) + np.repeat(first, counts)
-    return x
-
-
-def encode_values(vs: F64, counts: I32) -> tuple[npt.NDArray[np.bool_], U64]:
-    nonempty = counts > 0
-    if not nonempty.all():
-        # Rows without samples: encode the others; their flag is meaningless (True).
-        row_int_ne, words = encode_values(vs, counts[nonempty])
-        row_int_all = np.ones(counts.shape[0], dtype=np.bool_)
-        row_int_all[nonempty] = row_int_ne
-        return row_int_all, words
-    starts = row_starts(counts)
-    bits = vs.view(np.uint64)
-    with np.errstate(invalid="ignore"):
-        elem_int = (vs == np.rint(vs)) & (np.abs(vs) < _TWO53) & ~((vs == 0) & np.signbit(vs))
-    row_int = np.logical_and.reduceat(elem_int, starts) if starts.size else np.zeros(0, dtype=np.bool_)
-    out: U64
-    if row_int.all():
-        out = _zigzag(_seg_diff(vs.astype(np.int64), starts))
-    elif not row_int.any():
-        out = bits.copy()
-        if bits.size:
-            np.bitwise_xor(bits[1:], bits[:-1], out=out[1:])
-            out[starts] = bits[starts]
-    else:
-        mask = np.repeat(row_int, counts)
-        with np.errstate(invalid="ignore"):
-            ints = np.where(mask, vs, 0.0).astype(np.int64)
-        zi = _zigzag(_seg_diff(ints, starts))
-        xb = np.where(mask, np.uint64(0), bits)
-        xo = xb.copy()
-        np.bitwise_xor(xb[1:], xb[:-1], out=xo[1:])
-        xo[starts] = xb[starts]
-        out = np.where(mask, zi, xo).astype(np.uint64)
-    return row_int, out
-
-
-def decode_values(row_int: npt.NDArray[np.bool_], words: U64, counts: I32) -> F64:
-    nonempty = counts > 0
-    if not nonempty.all():
-        return decode_values(row_int[nonempty], words, counts[nonempty])
-    c = _uniform(counts)
-    if c > 0:
-        return _decode_values_uniform(row_int, words.reshape(-1, c))
-    starts = row_starts(counts)
-    if row_int.all():
-        out: F64 = _seg_cumsum(_unzigzag(words), starts, counts).astype(np.float64)
-        return out
-    if not row_int.any():
-        return _seg_xor_accumulate(words, starts, counts).view(np.float64)
-    mask = np.repeat(row_int, counts)
-    ints = _seg_cumsum(np.where(mask, _unzigzag(words), 0), starts, counts).astype(np.float64)
-    xs = _seg_xor_accumulate(np.where(mask, np.uint64(0), words), starts, counts).view(np.float64)
-    res: F64 = np.where(mask, ints, xs)
-    return res
-
-
-def _decode_values_uniform(row_int: npt.NDArray[np.bool_], mat: U64) -> F64:
-    """``decode_values`` for rows of equal length: per-row accumulation along axis 1."""
-    if row_int.all():
-        z = _unzigzag(mat)
-        np.cumsum(z, axis=1, out=z)
-        ints: F64 = z.astype(np.float64).ravel()
-        return ints
-    if not row_int.any():
-        xs: F64 = np.bitwise_xor.accumulate(mat, axis=1).view(np.float64).ravel()
-        return xs
-    out = np.empty(mat.shape, dtype=np.float64)
-    ii = np.nonzero(row_int)[0]
-    ff = np.nonzero(~row_int)[0]
-    out[ii] = np.cumsum(_unzigzag(mat[ii]), axis=1)
-    out[ff] = np.bitwise_xor.accumulate(mat[ff], axis=1).view(np.float64)
-    res: F64 = out.ravel()
-    return res
-
-
-def encode_page(counts: I32, ts: I64, vs: F64, level: int = 1) -> bytes:
+def encode_page(
+    counts: I32, ts: I64, vs: F64, level: int = 1, frame_samples: int = FRAME_SAMPLES
+) -> bytes:
     """Compress rows of samples (``counts[i]`` samples for row ``i``, rows concatenated)."""
     counts = np.ascontiguousarray(counts, dtype=np.int32)
     ts = np.ascontiguousarray(ts, dtype=np.int64)
@@ -257,14 +126,42 @@ def encode_page(counts: I32, ts: I64, vs: F64, level: int = 1) -> bytes:
     shared, tw = encode_timestamps(ts, counts)
     row_int, vw = encode_values(vs, counts)
     comp = _compressor(level)
+    equal = uniform_count(counts) > 0
+    zc = b"" if equal else comp.compress(counts.tobytes())
+    zf = np.packbits(row_int).tobytes()
+    zt = comp.compress(transpose(tw)) if shared else b""
+    gr = frame_rows(n, total, frame_samples)
+    bounds = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=bounds[1:])
+    frames: list[bytes] = []
+    for r0 in range(0, n, gr):
+        lo, hi = int(bounds[r0]), int(bounds[min(n, r0 + gr)])
+        body = transpose(vw[lo:hi]) if shared else transpose(tw[lo:hi]) + transpose(vw[lo:hi])
+        frames.append(comp.compress(body))
+    table = np.array([len(f) for f in frames], dtype="<u4").tobytes()
+    flags = (_FLAG_TS_SHARED if shared else 0) | (_FLAG_EQUAL_ROWS if equal else 0)
+    head = _HEADER.pack(MAGIC, n, total, flags, gr, len(zc), len(zf), len(zt))
+    return b"".join((head, zc, zf, zt, table, *frames))
+
+
+def _encode_page_v1(counts: I32, ts: I64, vs: F64, level: int = 1) -> bytes:
+    """Format 1, as written before 2026-12: kept so tests check old pages still decode."""
+    counts = np.ascontiguousarray(counts, dtype=np.int32)
+    n, total = counts.shape[0], int(np.shape(ts)[0])
+    shared, tw = encode_timestamps(np.ascontiguousarray(ts, dtype=np.int64), counts)
+    row_int, vw = encode_values(np.ascontiguousarray(vs, dtype=np.float64), counts)
+    comp = _compressor(level)
     zc = comp.compress(counts.tobytes())
     zf = np.packbits(row_int).tobytes()
-    zt = comp.compress(_transpose(tw))
-    zv = comp.compress(_transpose(vw))
+    zt = comp.compress(transpose(tw))
+    zv = comp.compress(transpose(vw))
     head = _HEADER.pack(
-        MAGIC, n, total, _FLAG_TS_SHARED if shared else 0, len(zc), len(zf), len(zt), len(zv)
+        MAGIC_V1, n, total, _FLAG_TS_SHARED if shared else 0, len(zc), len(zf), len(zt), len(zv)
     )
     return b"".join((head, zc, zf, zt, zv))
+
+
+# --- reading ------------------------------------------------------------------------------
 
 
 def decode_page(buf: bytes | memoryview) -> tuple[I32, I64, F64]:
@@ -273,11 +170,7 @@ def decode_page(buf: bytes | memoryview) -> tuple[I32, I64, F64]:
 
 
 def decode_page_rows(buf: bytes | memoryview, rows: npt.NDArray[np.int64] | None) -> tuple[I32, I64, F64]:
-    """Decode only ``rows`` (sorted row numbers; None for all): their counts and samples.
-
-    zstd must inflate the whole page, but the byte planes are gathered for the wanted
-    samples only, so the numpy work is proportional to what the query asked for.
-    """
+    """Decode only ``rows`` (sorted row numbers; None for all): their counts and samples."""
     counts, ts, row, vs = decode_page_rows_shared(buf, rows)
     if ts is None:
         assert row is not None
@@ -337,99 +230,85 @@ class PagesDecoded:
         self.ok, self.bad, self.counts, self.ts, self.row, self.vs = ok, bad, counts, ts, row, vs
 
 
+class _Selected:
+    """What one page contributes to a batch: the selected rows' counts and row kinds, their
+    words as byte planes (8, k) per frame touched, and the page's shared timestamp row."""
+
+    __slots__ = ("counts", "ints", "shared", "tplanes", "vplanes")
+
+    def __init__(self) -> None:
+        self.counts: I32 = np.zeros(0, dtype=np.int32)
+        self.ints: npt.NDArray[np.bool_] = np.zeros(0, dtype=np.bool_)
+        self.vplanes: list[npt.NDArray[np.uint8]] = []
+        self.tplanes: list[npt.NDArray[np.uint8]] = []
+        self.shared: bytes | None = None
+
+
 def decode_pages_rows(
     items: Sequence[tuple[bytes | memoryview, npt.NDArray[np.int64] | None]],
 ) -> PagesDecoded:
     """Decode ``rows`` (sorted row numbers; None for all) of each page, all pages at once.
 
     A query often touches many pages for a few rows each (a selector across the storage
-    order, or a long range).  Per page only zstd and a gather of the wanted words run; the
-    numpy decoding of values and timestamps runs once over all pages' rows, so a page
-    costs a dozen numpy calls instead of a hundred.  zstd must inflate a whole page, but
-    the byte planes are gathered for the wanted samples only.
+    order, or a long range).  Per page only zstd of the frames holding the wanted rows and
+    a gather of their words run; the numpy decoding of values and timestamps runs once over
+    all pages' rows, so a page costs a few numpy calls instead of a hundred.
     """
     ok: list[int] = []
     bad: list[tuple[int, str]] = []
-    sel_counts: list[I32] = []
-    sel_int: list[npt.NDArray[np.bool_]] = []
-    vplanes: list[npt.NDArray[np.uint8]] = []
-    tplanes: list[npt.NDArray[np.uint8]] = []
-    shared: list[bytes | None] = []  # per ok page: its one stored timestamp row, or None
+    sels: list[_Selected] = []
     d = _decompressor()
     for i, (buf, rows) in enumerate(items):
         try:
-            counts, row_int, traw, vraw, is_shared, total = _inflate(d, buf)
+            sel = _select(d, buf, rows)
         except ChunkCorruptError as e:
             bad.append((i, str(e)))
             continue
-        n = counts.shape[0]
-        vpl = np.frombuffer(vraw, dtype=np.uint8).reshape(8, total)
-        tpl = None if is_shared else np.frombuffer(traw, dtype=np.uint8).reshape(8, total)
-        if rows is None or (rows.shape[0] and int(rows[-1]) - int(rows[0]) + 1 == rows.shape[0]):
-            # adjacent rows (the usual case in blocks: pages follow label order): slices
-            r0, r1 = (0, n) if rows is None else (int(rows[0]), int(rows[-1]) + 1)
-            c = counts[r0:r1]
-            lo = int(counts[:r0].sum())
-            hi = lo + int(c.sum())
-            vplanes.append(vpl[:, lo:hi])
-            if tpl is not None:
-                tplanes.append(tpl[:, lo:hi])
-            sel_int.append(row_int[r0:r1])
-        else:
-            c = counts[rows]
-            first = int(counts[0]) if n else 0
-            if is_shared or (first * n == total and bool((counts == first).all())):
-                # equal rows: a row's words are at row * length
-                idx = (rows[:, None] * first + np.arange(first)).ravel()
-            else:
-                starts = row_starts(counts)
-                k = int(c.sum())
-                idx = np.repeat(starts[rows] - row_starts(c), c) + np.arange(k, dtype=np.int64)
-            vplanes.append(vpl[:, idx])
-            if tpl is not None:
-                tplanes.append(tpl[:, idx])
-            sel_int.append(row_int[rows])
-        sel_counts.append(c)
-        shared.append(bytes(traw) if is_shared else None)
+        sels.append(sel)
         ok.append(i)
     if not ok:
         empty_i = np.zeros(0, dtype=np.int64)
         return PagesDecoded(ok, bad, np.zeros(0, dtype=np.int32), empty_i, None, np.zeros(0))
-    counts_all = sel_counts[0] if len(ok) == 1 else np.concatenate(sel_counts)
-    ints = sel_int[0] if len(ok) == 1 else np.concatenate(sel_int)
-    vs = decode_values(ints, _words(vplanes), counts_all)
+    counts_all = sels[0].counts if len(sels) == 1 else np.concatenate([s.counts for s in sels])
+    ints = sels[0].ints if len(sels) == 1 else np.concatenate([s.ints for s in sels])
+    vplanes = [p for s in sels for p in s.vplanes]
+    vs = decode_values(ints, _words(vplanes), counts_all) if vplanes else np.zeros(0)
     rows_of: dict[bytes, I64] = {}
-    for raw in shared:
+    for s in sels:
+        raw = s.shared
         if raw is not None and raw not in rows_of:
             width = len(raw) // 8
             one = np.array([width], dtype=np.int32)
             words = _words([np.frombuffer(raw, dtype=np.uint8).reshape(8, width)])
-            rows_of[raw] = _undod(words, np.zeros(1, dtype=np.int64), one)
-    if len(rows_of) == 1 and not tplanes:
+            rows_of[raw] = undod(words, np.zeros(1, dtype=np.int64), one)
+    tplanes = [p for s in sels for p in s.tplanes]
+    if len(rows_of) == 1 and all(s.shared is not None for s in sels):
         return PagesDecoded(ok, bad, counts_all.copy(), None, next(iter(rows_of.values())), vs)
     ts: I64 | None = None
     if tplanes:
-        tcounts = [c for c, raw in zip(sel_counts, shared, strict=True) if raw is None]
+        tcounts = [s.counts for s in sels if s.shared is None]
         tc = tcounts[0] if len(tcounts) == 1 else np.concatenate(tcounts)
-        ts = _undod(_words(tplanes), row_starts(tc), tc)
+        ts = undod(_words(tplanes), row_starts(tc), tc)
     if rows_of:
         # pages with different stored rows, or with and without one: one flat array
         pieces: list[I64] = []
         pos = 0
-        for c, raw in zip(sel_counts, shared, strict=True):
-            if raw is not None:
-                pieces.append(np.tile(rows_of[raw], c.shape[0]))
+        for s in sels:
+            if s.shared is not None:
+                pieces.append(np.tile(rows_of[s.shared], s.counts.shape[0]))
             else:
                 assert ts is not None
-                k = int(c.sum())
+                k = int(s.counts.sum())
                 pieces.append(ts[pos : pos + k])
                 pos += k
         ts = np.concatenate(pieces)
+    if ts is None:  # no samples selected at all
+        ts = np.zeros(0, dtype=np.int64)
     return PagesDecoded(ok, bad, counts_all.copy(), ts, None, vs)
 
 
 def _words(planes: list[npt.NDArray[np.uint8]]) -> U64:
-    """Byte planes (8, k) of several pages as one array of 64-bit words."""
+    """Byte planes (8, k) of several frames as one array of 64-bit words."""
     joined = planes[0] if len(planes) == 1 else np.concatenate(planes, axis=1)
     k = joined.shape[1]
     if k < 4096:  # small: one call beats eight
@@ -444,21 +323,195 @@ def _words(planes: list[npt.NDArray[np.uint8]]) -> U64:
     return big
 
 
-def _inflate(
-    d: zstandard.ZstdDecompressor, buf: bytes | memoryview
-) -> tuple[I32, npt.NDArray[np.bool_], bytes, bytes, bool, int]:
-    """A page's header checked and its streams decompressed: (counts, integer-row flags,
-    timestamp words, value words, whether one timestamp row is shared, samples)."""
+def _select(d: zstandard.ZstdDecompressor, buf: bytes | memoryview, rows: I64 | None) -> _Selected:
+    """The wanted rows of one page (format 1 or 2), inflating only what holds them."""
     try:
-        magic, n, total, flags, lc, lf, lt, lv = _HEADER.unpack_from(buf, 0)
+        magic, n, total, flags, f1, f2, f3, f4 = _HEADER.unpack_from(buf, 0)
     except struct.error as e:
         raise ChunkCorruptError(f"truncated page header: {e}") from None
-    if magic != MAGIC:
-        raise ChunkCorruptError("bad page magic")
+    if magic == MAGIC:
+        return _select_v2(d, memoryview(buf), rows, n, total, flags, f1, f2, f3, f4)
+    if magic == MAGIC_V1:
+        return _select_v1(d, memoryview(buf), rows, n, total, flags, f1, f2, f3, f4)
+    raise ChunkCorruptError(f"bad page magic {bytes(magic)!r} (expected {MAGIC!r} or {MAGIC_V1!r})")
+
+
+def _inflate(d: zstandard.ZstdDecompressor, mv: memoryview, what: str, size: int) -> bytes:
+    try:
+        # a frame must fill its slot exactly: a frame table that is off fails here
+        raw = d.decompress(mv, max_output_size=size, allow_extra_data=False)
+    except zstandard.ZstdError as e:
+        raise ChunkCorruptError(f"page {what} does not decompress: {e}") from None
+    if len(raw) != size:
+        raise ChunkCorruptError(f"page {what} holds {len(raw)} bytes, expected {size}")
+    return raw
+
+
+def _select_v2(
+    d: zstandard.ZstdDecompressor, mv: memoryview, rows: I64 | None,
+    n: int, total: int, flags: int, gr: int, lc: int, lf: int, lt: int,
+) -> _Selected:
+    shared = bool(flags & _FLAG_TS_SHARED)
+    equal = bool(flags & _FLAG_EQUAL_ROWS)
+    ng = -(-n // gr) if gr else -1
+    if ng < 0 or (n and ng == 0) or lf != (n + 7) // 8:
+        raise ChunkCorruptError(f"page header is inconsistent: {n} rows, {gr} rows per frame, "
+                                f"{lf} bytes of row kinds")
     pos = _HEADER.size
-    if pos + lc + lf + lt + lv > len(buf):
+    table = pos + lc + lf + lt
+    data = table + 4 * ng
+    if data > len(mv):
+        raise ChunkCorruptError(f"page of {len(mv)} bytes is shorter than its header says ({data})")
+    if equal:
+        if lc or not n or total % n:
+            raise ChunkCorruptError(f"page says its {n} rows are equal but holds {total} samples")
+        c = total // n
+        counts: I32 | None = None
+    else:
+        c = -1
+        counts = np.frombuffer(_inflate(d, mv[pos : pos + lc], "row counts", 4 * n), dtype=np.int32)
+        if int(counts.sum()) != total or bool((counts < 0).any()):
+            raise ChunkCorruptError(f"page row counts add up to {int(counts.sum())}, header says {total}")
+    sel = _Selected()
+    if shared:
+        if not equal:
+            raise ChunkCorruptError("page with one shared timestamp row has rows of different lengths")
+        sel.shared = _inflate(d, mv[table - lt : table], "timestamp row", 8 * c)
+    if rows is not None and rows.shape[0] <= _FEW_ROWS:
+        _select_few(d, mv, rows.tolist(), sel, n, c, counts, gr, ng, pos + lc, table, data, shared)
+        return sel
+    lens = np.frombuffer(mv, dtype="<u4", count=ng, offset=table).astype(np.int64)
+    ends = np.cumsum(lens) + data
+    if (int(ends[-1]) if ng else data) != len(mv):
+        raise ChunkCorruptError(_table_error(int(ends[-1]) - data if ng else 0, len(mv) - data))
+    bits = np.frombuffer(mv[pos + lc : pos + lc + lf], dtype=np.uint8)
+    starts: I64 | None = None
+    if counts is not None:
+        starts = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=starts[1:])
+    if rows is None:
+        groups: list[int] = list(range(ng))
+        cuts: list[int] = [0] * (ng + 1)
+    else:
+        if rows.shape[0] and (int(rows[0]) < 0 or int(rows[-1]) >= n):
+            raise ChunkCorruptError(f"rows {int(rows[0])}..{int(rows[-1])} asked of a page of {n}")
+        g = rows // gr
+        cut = np.nonzero(g[1:] != g[:-1])[0] + 1
+        groups = g[np.concatenate(([0], cut))].tolist() if rows.shape[0] else []
+        cuts = [0, *cut.tolist(), rows.shape[0]]
+    per = 8 if shared else 16
+    for j, gi in enumerate(groups):
+        r0, r1 = gi * gr, min(n, gi * gr + gr)
+        if starts is None:
+            s0, k = r0 * c, (r1 - r0) * c
+        else:
+            s0, k = int(starts[r0]), int(starts[r1] - starts[r0])
+        a = int(ends[gi - 1]) if gi else data
+        frame = _inflate(d, mv[a : int(ends[gi])], f"frame {gi} of {ng}", per * k)
+        raw = np.frombuffer(frame, dtype=np.uint8)
+        tpl = None if shared else raw[: 8 * k].reshape(8, k)
+        vpl = raw[8 * k if not shared else 0 :].reshape(8, k)
+        if rows is None:
+            _take(sel, vpl, tpl, slice(0, k))
+            continue
+        want = rows[cuts[j] : cuts[j + 1]]
+        lo, hi = int(want[0]), int(want[-1]) + 1
+        if hi - lo == want.shape[0]:  # a run of rows: a slice of the frame
+            if starts is None:
+                _take(sel, vpl, tpl, slice((lo - r0) * c, (hi - r0) * c))
+            else:
+                _take(sel, vpl, tpl, slice(int(starts[lo]) - s0, int(starts[hi]) - s0))
+        elif starts is None:
+            _take(sel, vpl, tpl, ((want - r0)[:, None] * c + np.arange(c)).ravel())
+        else:
+            assert counts is not None
+            wc = counts[want]
+            first = np.zeros(wc.shape[0], dtype=np.int64)
+            np.cumsum(wc[:-1], out=first[1:])
+            idx = np.repeat(starts[want] - s0 - first, wc) + np.arange(int(wc.sum()), dtype=np.int64)
+            _take(sel, vpl, tpl, idx)
+    if rows is None:
+        sel.counts = counts if counts is not None else np.full(n, c, dtype=np.int32)
+        sel.ints = np.unpackbits(bits, count=n).astype(np.bool_)
+    else:
+        sel.counts = counts[rows] if counts is not None else np.full(rows.shape[0], c, dtype=np.int32)
+        sel.ints = ((bits[rows >> 3] >> (7 - (rows & 7)).astype(np.uint8)) & 1).astype(np.bool_)
+    return sel
+
+
+# Up to this many rows of a page are picked out with Python integers rather than numpy
+# arrays: a selector across the storage order wants a row or two from each of many pages,
+# and a dozen numpy calls per page would cost more than inflating the frames.
+_FEW_ROWS = 8
+
+
+def _table_error(covered: int, held: int) -> str:
+    return f"page frame table covers {covered} bytes of frames, the page holds {held}"
+
+
+def _select_few(
+    d: zstandard.ZstdDecompressor, mv: memoryview, rl: list[int], sel: _Selected,
+    n: int, c: int, counts: I32 | None, gr: int, ng: int, bits_at: int, table: int, data: int,
+    shared: bool,
+) -> None:
+    """``_select_v2`` for a few rows (``rl``, sorted): scalar bookkeeping, one zstd call and
+    one view per frame touched."""
+    if rl and (rl[0] < 0 or rl[-1] >= n):
+        raise ChunkCorruptError(f"rows {rl[0]}..{rl[-1]} asked of a page of {n}")
+    lens = struct.unpack_from(f"<{ng}I", mv, table)
+    if data + sum(lens) != len(mv):
+        raise ChunkCorruptError(_table_error(sum(lens), len(mv) - data))
+    starts: list[int] | None = None
+    if counts is not None:
+        starts = [0, *itertools.accumulate(counts.tolist())]
+    per = 8 if shared else 16
+    i = 0
+    while i < len(rl):
+        gi = rl[i] // gr
+        j = i + 1
+        while j < len(rl) and rl[j] // gr == gi:
+            j += 1
+        r0, r1 = gi * gr, min(n, gi * gr + gr)
+        if starts is None:
+            s0, k = r0 * c, (r1 - r0) * c
+        else:
+            s0, k = starts[r0], starts[r1] - starts[r0]
+        a = data + sum(lens[:gi])
+        raw = np.frombuffer(_inflate(d, mv[a : a + lens[gi]], f"frame {gi} of {ng}", per * k), dtype=np.uint8)
+        tpl = None if shared else raw[: 8 * k].reshape(8, k)
+        vpl = raw[8 * k if not shared else 0 :].reshape(8, k)
+        while i < j:  # runs of adjacent rows: one slice each
+            e = i + 1
+            while e < j and rl[e] == rl[e - 1] + 1:
+                e += 1
+            if starts is None:
+                _take(sel, vpl, tpl, slice((rl[i] - r0) * c, (rl[e - 1] + 1 - r0) * c))
+            else:
+                _take(sel, vpl, tpl, slice(starts[rl[i]] - s0, starts[rl[e - 1] + 1] - s0))
+            i = e
+    bits = mv[bits_at : bits_at + (n + 7) // 8]
+    sel.ints = np.array([(bits[r >> 3] >> (7 - (r & 7))) & 1 for r in rl], dtype=np.bool_)
+    sel.counts = (
+        np.full(len(rl), c, dtype=np.int32) if counts is None else counts[np.array(rl, dtype=np.int64)]
+    )
+
+
+def _take(
+    sel: _Selected, vpl: npt.NDArray[np.uint8], tpl: npt.NDArray[np.uint8] | None, at: slice | I64
+) -> None:
+    sel.vplanes.append(vpl[:, at])
+    if tpl is not None:
+        sel.tplanes.append(tpl[:, at])
+
+
+def _select_v1(
+    d: zstandard.ZstdDecompressor, mv: memoryview, rows: I64 | None,
+    n: int, total: int, flags: int, lc: int, lf: int, lt: int, lv: int,
+) -> _Selected:
+    """Format 1: one stream of timestamps and one of values, inflated whole."""
+    pos = _HEADER.size
+    if pos + lc + lf + lt + lv > len(mv):
         raise ChunkCorruptError("page shorter than its header says")
-    mv = memoryview(buf)  # slices of a view: no copy of the compressed streams
     try:
         counts = np.frombuffer(d.decompress(mv[pos : pos + lc]), dtype=np.int32)
         pos += lc
@@ -479,4 +532,24 @@ def _inflate(
             raise ChunkCorruptError("page with one shared timestamp row has rows of different lengths")
     elif len(traw) != 8 * total:
         raise ChunkCorruptError(f"page payload has {len(traw)} bytes, expected {8 * total}")
-    return counts, row_int, traw, vraw, is_shared, total
+    sel = _Selected()
+    vpl = np.frombuffer(vraw, dtype=np.uint8).reshape(8, total)
+    tpl = None if is_shared else np.frombuffer(traw, dtype=np.uint8).reshape(8, total)
+    sel.shared = bytes(traw) if is_shared else None
+    if rows is None or (rows.shape[0] and int(rows[-1]) - int(rows[0]) + 1 == rows.shape[0]):
+        r0, r1 = (0, n) if rows is None else (int(rows[0]), int(rows[-1]) + 1)
+        c = counts[r0:r1]
+        lo = int(counts[:r0].sum())
+        _take(sel, vpl, tpl, slice(lo, lo + int(c.sum())))
+        sel.counts, sel.ints = c, row_int[r0:r1]
+        return sel
+    c = counts[rows]
+    first = int(counts[0]) if n else 0
+    if is_shared or (first * n == total and bool((counts == first).all())):
+        idx = (rows[:, None] * first + np.arange(first)).ravel()
+    else:
+        starts = row_starts(counts)
+        idx = np.repeat(starts[rows] - row_starts(c), c) + np.arange(int(c.sum()), dtype=np.int64)
+    _take(sel, vpl, tpl, idx)
+    sel.counts, sel.ints = c, row_int[rows]
+    return sel
