@@ -146,7 +146,7 @@ def test_promote_all_but_ignored_and_utf8_strategy() -> None:
     assert "http.server.request.duration_seconds_bucket" in got
 
 
-def test_delta_and_exponential_histograms_are_refused_with_reasons() -> None:
+def test_delta_is_refused_with_reasons_and_exponential_histograms_are_native() -> None:
     delta = translate(_sdk_request(_record_all, AggregationTemporality.DELTA), OtlpSettings())
     assert delta.rejected_points == 2 + 1 + 1  # two counter points, the up-down counter, the histogram
     assert any("invalid temporality and type combination for metric 'http.server.requests'" in e
@@ -156,10 +156,16 @@ def test_delta_and_exponential_histograms_are_refused_with_reasons() -> None:
     expo = translate(_sdk_request(_record_all, views=(View(instrument_type=Histogram,
                                                           aggregation=ExponentialBucketHistogramAggregation()),)),
                      OtlpSettings())
-    assert expo.rejected_points == 1
-    assert any("exponential histogram 'http.server.request.duration' dropped: it needs native histograms" in e
-               for e in expo.errors)
+    assert expo.rejected_points == 0 and expo.errors == []
     assert "http_server_requests_total" in _by_name(expo)
+    ((labels, [(_, h)]),) = expo.histograms.items()
+    assert labels.name == "http_server_request_duration_seconds" and labels.get("http_route") == "/cart"
+    assert h.count == 5 and h.sum == pytest.approx(30.743) and -4 <= h.schema <= 8
+    assert sum(h.positive.values()) == 5 and not h.negative
+    # each observation is in the Prometheus bucket (base**(i-1), base**i] that holds it
+    for v in (0.003, 0.02, 0.7, 30.0):
+        i = math.ceil(math.log2(v) * 2**h.schema)
+        assert h.positive.get(i, 0) >= 1, (v, i, h.positive)
 
 
 def test_no_recorded_value_is_a_staleness_marker_and_target_info_spans_the_batch() -> None:

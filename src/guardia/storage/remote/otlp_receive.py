@@ -164,12 +164,19 @@ class OtlpReceiver:
             ((t, ref_key, v) for ref_key, samples in enumerate(tr.samples.values()) for t, v in samples),
             key=lambda s: (s[0], s[1]),
         )
-        if not flat:
+        add_h = getattr(app, "append_histogram", None)  # the agent's store takes floats only
+        if not flat and not (tr.histograms and add_h is not None):
+            app.rollback()
             return 0
         try:
             refs = [app.ref(labels) for labels in tr.samples]
             for t, i, v in flat:
                 app.append(refs[i], t, v)
+            if add_h is not None:
+                for labels, hs in tr.histograms.items():
+                    for t, h in sorted(hs, key=lambda x: x[0]):
+                        add_h(labels, t, h)
+                        flat.append((t, -1, 0.0))
         except AppendError as e:
             app.rollback()
             raise OtlpStoreError(f"sample refused by the store: {e}", bad_request=True) from None

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from guardia.model.histogram import MAX_SCHEMA, MIN_SCHEMA, FloatHistogram
 from guardia.model.labels import Labels
 from guardia.model.otlp_values import plain_value
 from guardia.model.samples import STALE_NAN
@@ -60,6 +61,8 @@ class Translation:
     """The series a request becomes, what was refused and why (one line per metric)."""
 
     samples: dict[Labels, list[tuple[int, float]]] = field(default_factory=dict)
+    # exponential histograms, as native histograms
+    histograms: dict[Labels, list[tuple[int, FloatHistogram]]] = field(default_factory=dict)
     exemplars: dict[Labels, list[Exemplar]] = field(default_factory=dict)
     rejected_points: int = 0
     errors: list[str] = field(default_factory=list)
@@ -71,7 +74,7 @@ class Translation:
 
     @property
     def sample_count(self) -> int:
-        return sum(len(s) for s in self.samples.values())
+        return sum(len(s) for s in self.samples.values()) + sum(len(h) for h in self.histograms.values())
 
 
 def attribute_text(value: Any) -> str:
@@ -217,18 +220,11 @@ def translate(request: Any, settings: OtlpSettings) -> Translation:
                         )
                         out.rejected_points += len(points)
                         continue
-                if kind is Kind.EXPONENTIAL_HISTOGRAM:
-                    out.errors.append(
-                        f"exponential histogram {metric.name!r} dropped: it needs native histograms, "
-                        "which guardia does not store yet; configure the SDK's explicit-bucket histogram "
-                        "aggregation "
-                        "(OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION=explicit_bucket_histogram)"
-                    )
-                    out.rejected_points += len(points)
-                    continue
                 name = metric_name(metric.name, metric.unit, kind, settings.strategy)
                 out.metadata[name] = (_PROM_TYPES[kind], metric.description, metric.unit)
-                if kind is Kind.HISTOGRAM:
+                if kind is Kind.EXPONENTIAL_HISTOGRAM:
+                    _exponential(out, points, res, scope, settings, name, metric.name)
+                elif kind is Kind.HISTOGRAM:
                     _histogram(out, points, res, scope, settings, name)
                 elif kind is Kind.SUMMARY:
                     _summary(out, points, res, scope, settings, name)
@@ -291,6 +287,35 @@ def _histogram(out: Translation, points: Any, res: _Resource, scope: dict[str, s
                 if value <= bound:
                     _exemplars(out, labels, [ex])
                     break
+
+
+def _exponential(out: Translation, points: Any, res: _Resource, scope: dict[str, str],
+                 settings: OtlpSettings, name: str, otlp_name: str) -> None:
+    """Exponential histogram points as native histograms, as Prometheus 3 converts them: the
+    scale is the schema (above 8 the buckets are merged down to 8; below -4 the point is
+    refused), OTLP bucket ``i`` (``(base**i, base**(i+1)]``) is Prometheus bucket ``i + 1``."""
+    for p in points:
+        labels = _named(_base(_attrs(p.attributes), res, scope, settings), name)
+        t = p.time_unix_nano // 1_000_000
+        if p.flags & _NO_RECORDED_VALUE:
+            out.add(labels, t, STALE_NAN)
+            continue
+        scale = int(p.scale)
+        if scale < MIN_SCHEMA:
+            out.errors.append(f"exponential histogram {otlp_name!r}: scale {scale} is below -4 (dropped)")
+            out.rejected_points += 1
+            continue
+        down = max(scale - MAX_SCHEMA, 0)
+        h = FloatHistogram(schema=scale - down, count=float(p.count),
+                           sum=float(p.sum) if p.HasField("sum") else 0.0,
+                           zero_threshold=float(p.zero_threshold), zero_count=float(p.zero_count))
+        for side, buckets in ((h.positive, p.positive), (h.negative, p.negative)):
+            for i, c in enumerate(buckets.bucket_counts):
+                if c:
+                    k = ((buckets.offset + i) >> down) + 1
+                    side[k] = side.get(k, 0.0) + float(c)
+        out.histograms.setdefault(labels, []).append((t, h))
+        _exemplars(out, labels, p.exemplars)
 
 
 def _summary(out: Translation, points: Any, res: _Resource, scope: dict[str, str], settings: OtlpSettings,

@@ -1,0 +1,130 @@
+"""Native versus classic histograms in the embedded store: ingest CPU, bytes on disk, and
+``histogram_quantile(0.99, ...)`` over the rate of 1,000 histogram series for 1 h.
+
+The same observations are stored both ways: 1,000 series scraped every 15 s for an hour
+(240 scrapes), each scrape adding observations spread over 20 buckets.  Native: one
+schema-3 histogram sample per series and scrape (``Appender.append_histogram``).  Classic:
+``_bucket`` series for 20 bounds and ``+Inf`` plus ``_sum`` and ``_count`` (23 floats per
+histogram, ``append_batch`` per scrape).  Bytes are the data directory after the hour
+(WAL, and range files / blocks where written).  The query is a range query over the hour at
+a 60 s step: ``histogram_quantile(0.99, sum(rate(x[5m])))`` against
+``histogram_quantile(0.99, sum by (le) (rate(x_bucket[5m])))``.
+
+``--series N`` scales it down.  The last line is the native / classic ratio of query time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from guardia.model import Labels
+from guardia.model.histogram import FloatHistogram, exp_bound
+from guardia.promql import Engine
+from guardia.storage.tsdb import TSDB
+
+SCRAPES = 240
+STEP_MS = 15_000
+T0 = 1_700_000_000_000
+SCHEMA = 3
+FIRST = 8  # native bucket indexes FIRST..FIRST+19: bounds 2**(9/8) .. 2**(28/8)
+
+
+def _dir_bytes(p: Path) -> int:
+    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+
+
+def _counts(series: int, k: int) -> np.ndarray:
+    """Cumulative observations per bucket of each series after scrape ``k`` (series, 20)."""
+    base = np.arange(1, 21, dtype=np.float64)[None, :] * (1 + np.arange(series)[:, None] % 7)
+    out: np.ndarray = base * (k + 1)
+    return out
+
+
+def ingest_native(path: Path, series: int) -> float:
+    db = TSDB.open(path)
+    labels = [Labels({"__name__": "rpc_seconds", "pod": f"p{i}"}) for i in range(series)]
+    t0 = time.process_time()
+    for k in range(SCRAPES):
+        counts = _counts(series, k)
+        app = db.appender()
+        for i, ls in enumerate(labels):
+            c = counts[i]
+            h = FloatHistogram(schema=SCHEMA, count=float(c.sum()), sum=float(c.sum()) * 3.0,
+                               zero_threshold=2.0**-128,
+                               positive={FIRST + j: float(c[j]) for j in range(20)})
+            app.append_histogram(ls, T0 + k * STEP_MS, h)
+        app.commit()
+    cpu = time.process_time() - t0
+    db.close()
+    return cpu
+
+
+def ingest_classic(path: Path, series: int) -> float:
+    db = TSDB.open(path)
+    bounds = [exp_bound(FIRST + j, SCHEMA) for j in range(20)]
+    app = db.appender()
+    refs = []
+    for i in range(series):
+        pod = f"p{i}"
+        for b in [*(repr(x) for x in bounds), "+Inf"]:
+            refs.append(app.ref(Labels({"__name__": "rpc_seconds_bucket", "pod": pod, "le": b})))
+        refs.append(app.ref(Labels({"__name__": "rpc_seconds_sum", "pod": pod})))
+        refs.append(app.ref(Labels({"__name__": "rpc_seconds_count", "pod": pod})))
+    app.commit()
+    r = np.array(refs, dtype=np.int64)
+    t0 = time.process_time()
+    for k in range(SCRAPES):
+        c = _counts(series, k)
+        cum = np.cumsum(c, axis=1)
+        vals = np.concatenate([cum, cum[:, -1:], cum[:, -1:] * 3.0, cum[:, -1:]], axis=1).reshape(-1)
+        app = db.appender()
+        app.append_batch(r, T0 + k * STEP_MS, vals)
+        app.commit()
+    cpu = time.process_time() - t0
+    db.close()
+    return cpu
+
+
+def query(path: Path, expr: str) -> tuple[float, float]:
+    db = TSDB.open(path)
+    end = T0 + (SCRAPES - 1) * STEP_MS
+    start = end - 3_600_000 + 5 * 60_000
+    t0 = time.perf_counter()
+    res = Engine().range(db, expr, start, end, 60_000)
+    wall = time.perf_counter() - t0
+    db.close()
+    last = float(res.value[0].values[-1]) if res.value else float("nan")
+    return wall, last
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--series", type=int, default=1000)
+    args = ap.parse_args()
+    n = args.series
+    with tempfile.TemporaryDirectory() as tmp:
+        nat, cls = Path(tmp) / "native", Path(tmp) / "classic"
+        cpu_n = ingest_native(nat, n)
+        cpu_c = ingest_classic(cls, n)
+        bytes_n, bytes_c = _dir_bytes(nat), _dir_bytes(cls)
+        q_n, v_n = query(nat, "histogram_quantile(0.99, sum(rate(rpc_seconds[5m])))")
+        q_c, v_c = query(cls, "histogram_quantile(0.99, sum by (le) (rate(rpc_seconds_bucket[5m])))")
+    samples = n * SCRAPES
+    print(f"load average {os.getloadavg()[0]:.1f}; {n} histograms x {SCRAPES} scrapes ({samples} samples)")
+    print(f"ingest CPU: native {cpu_n:.2f} s ({samples / cpu_n:,.0f} histograms/s), "
+          f"classic {cpu_c:.2f} s ({samples / cpu_c:,.0f} histograms/s as 23 floats)")
+    print(f"bytes on disk: native {bytes_n:,} ({bytes_n / samples:.1f} B/histogram), "
+          f"classic {bytes_c:,} ({bytes_c / samples:.1f} B/histogram); "
+          f"native/classic {bytes_n / bytes_c:.2f}")
+    print(f"query 1 h at 60 s: native {q_n:.2f} s (p99 {v_n:.4g}), classic {q_c:.2f} s (p99 {v_c:.4g})")
+    print(f"native/classic query time {q_n / q_c:.2f}")
+
+
+if __name__ == "__main__":
+    main()
