@@ -49,15 +49,17 @@ WITH_VM = os.environ.get("SCRAPE_E2E_VM", "1") != "0"
 # frame that a rule matches (rules tried in order for each frame; patterns are regexes over
 # py-spy's "function (file:line)").
 STAGES: list[tuple[str, tuple[str, ...]]] = [
-    ("imports (lazy, first scrape)", (r"importlib",)),
-    ("WAL framing + writes + fsync", (r"storage/tsdb/wal\.py", r"head_wal\.py")),
+    ("imports (start-up, before the CPU count starts)", (r"importlib",)),
+    ("WAL fsync thread (blocked in fsync: wall time)", (r"WALWriter\._syncer", r"WALWriter\._sync_locked")),
+    ("WAL framing + writes", (r"storage/tsdb/wal\.py", r"head_wal\.py")),
     ("head window compression", (r"head_compress\.py", r"head_layout\.py")),
     ("block cutting / truncation / GC", (r"compact\.py", r"head_truncate\.py", r"tsdb/block\.py",
                                           r"tsdb/chunks\.py", r"maintenance", r"garbage")),
-    ("new series (parse, labels, index)", (r"head_series\.py", r"tsdb/index\.py", r"\bresolve ",
-                                            r"_ref_at", r"textparse\.py", r"model/labels\.py")),
+    ("line by line: new series (parse, labels, index, series record)",
+     (r"head_series\.py", r"tsdb/index\.py", r"\bresolve ", r"_ref_at", r"textparse\.py", r"model/labels\.py",
+      r"encode_series", r"_series_record", r"Ingester\.ingest \(")),
     ("append + commit (head)", (r"head_append\.py", r"tsdb/head\.py", r"tsdb/db\.py")),
-    ("parse (steady state)", (r"scrape/ingest\.py", r"scrape/fastpath\.py")),
+    ("parse (steady state: cached series)", (r"scrape/ingest\.py", r"scrape/fastpath\.py")),
     ("decompression", (r"_inflate",)),
     ("HTTP client", (r"scrape/http\.py", r"asyncio/streams\.py", r"asyncio/selector_events\.py")),
     ("staleness, report series, loop", (r"scrape/loop\.py",)),
@@ -199,21 +201,26 @@ def _vm_samples(base: str) -> float:
 
 
 def stage_breakdown(collapsed: Path) -> list[tuple[str, float]]:
-    """Share of py-spy's samples per stage, from its collapsed ("raw") output."""
+    """Share of py-spy's samples per stage, from its collapsed ("raw") output.  Start-up
+    imports (before guardia's CPU count starts) and the WAL fsync thread (a thread blocked
+    in fsync looks busy to a sampler, but spends little CPU) are listed on their own and
+    left out of the shares of the scrape path."""
     import re
 
     rules = [(name, [re.compile(p) for p in pats]) for name, pats in STAGES]
     counts: dict[str, int] = {}
-    total = 0
     for line in collapsed.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
         if not n.isdigit():
             continue
-        total += int(n)
         stage = next((name for f in reversed(stack.split(";")) for name, pats in rules
                       if any(p.search(f) for p in pats)), "other")
         counts[stage] = counts.get(stage, 0) + int(n)
-    return sorted(((k, v / max(total, 1)) for k, v in counts.items()), key=lambda kv: -kv[1])
+    aside = (STAGES[0][0], STAGES[1][0])
+    total = max(1, sum(v for k, v in counts.items() if k not in aside))
+    path = sorted(((k, v / total) for k, v in counts.items() if k not in aside), key=lambda kv: -kv[1])
+    return path + [(f"({k}: {counts.get(k, 0) / total * 100:.1f} % more, not in the shares)", 0.0)
+                   for k in aside]
 
 
 class _Peer:
@@ -343,7 +350,7 @@ def main() -> None:
     if profile is not None:
         print(f"guardia's py-spy samples by stage ({profile}):")
         for stage, share in stage_breakdown(profile):
-            print(f"  {stage:32} {share * 100:5.1f} %")
+            print(f"  {stage:64} {share * 100:5.1f} %" if share else f"  {stage}")
     print(f"{per_m['guardia']:.3f}")
 
 
