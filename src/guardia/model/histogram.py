@@ -265,6 +265,10 @@ class FloatHistogram:
                 bounds = intersect_bounds(self.custom_values, previous.custom_values)
                 cur, prev = _rebucket(self, bounds), _rebucket(previous, bounds)
             return _went_down(cur.positive, prev.positive)
+        if self.schema == previous.schema and self.zero_threshold == previous.zero_threshold:
+            # the usual case (one series' scrapes): the same layout, compared bucket by bucket
+            return (self.zero_count < previous.zero_count or _went_down(self.positive, previous.positive)
+                    or _went_down(self.negative, previous.negative))
         if self.schema > previous.schema:
             return True
         if self.zero_threshold < previous.zero_threshold:
@@ -364,13 +368,14 @@ def _reduce(m: dict[int, float], origin: int, target: int) -> dict[int, float]:
 def _above(m: dict[int, float], schema: int, threshold: float) -> dict[int, float]:
     """Buckets not merged into a zero bucket of ``threshold`` (those whose upper bound is
     above it: the threshold always falls on a bucket boundary or inside an empty one)."""
-    if threshold == 0 or schema == CUSTOM_BUCKETS_SCHEMA:
+    if threshold == 0 or schema == CUSTOM_BUCKETS_SCHEMA or not m:
         return dict(m)
     return {i: c for i, c in m.items() if exp_bound(i, schema) > threshold}
 
 
 def _went_down(cur: dict[int, float], prev: dict[int, float]) -> bool:
-    return any(c > cur.get(i, 0.0) for i, c in prev.items() if c != 0)
+    get = cur.get
+    return any(c > get(i, 0.0) for i, c in prev.items())
 
 
 def intersect_bounds(a: list[float], b: list[float]) -> list[float]:
@@ -417,7 +422,7 @@ def _combine(a: FloatHistogram, b: FloatHistogram, sign: float) -> tuple[FloatHi
         h, o = _rebucket(h, bounds), _rebucket(b, bounds)
         reconciled = True
     h.counter_reset_hint, _ = adjust_hint(a.counter_reset_hint, b.counter_reset_hint)
-    if not h.uses_custom_buckets:
+    if not h.uses_custom_buckets and (h.schema != o.schema or h.zero_threshold != o.zero_threshold):
         # Reconcile the zero buckets: both end with the wider threshold.
         o = o.copy()
         while o.zero_threshold != h.zero_threshold:
