@@ -176,3 +176,33 @@ groups:
     assert 2 <= len(calls) <= 6
     assert calls == sorted(set(calls))
     assert g.missed == missed
+
+
+def test_recording_rule_writes_native_histograms() -> None:
+    from guardia.model import Matcher
+    from guardia.model.histogram import FloatHistogram
+
+    storage = MemoryStorage()
+    app = storage.appender()
+    for pod in ("a", "b"):
+        for i in range(6):
+            app.append_histogram(Labels({"__name__": "rpc_seconds", "pod": pod}), i * MIN,
+                                 FloatHistogram(count=float(i), sum=float(i), positive={1: float(i)}))
+    app.commit()
+    g = make_group("""
+groups:
+  - name: g
+    rules:
+      - record: job:rpc_seconds:rate1m
+        expr: sum(rate(rpc_seconds[2m]))
+      - record: job:rpc_seconds:p50
+        expr: histogram_quantile(0.5, job:rpc_seconds:rate1m)
+""", storage)
+    g.eval(5 * MIN)
+    (s,) = storage.querier(0, 10 * MIN).select([Matcher.equal("__name__", "job:rpc_seconds:rate1m")])
+    assert s.histograms is not None
+    h = s.histograms[0]
+    assert h.count == h.positive[1] == 2 / 60  # two series, one observation a minute each
+    # the next rule reads the histogram the first one wrote
+    assert series(storage, "job:rpc_seconds:p50") == {
+        Labels({"__name__": "job:rpc_seconds:p50"}): [(5 * MIN, 2 ** 0.5)]}

@@ -123,6 +123,14 @@ class Group:
         seen = {s.labels for s in samples}
         gone = self._prev_series[i] - seen
         try:
+            hists = [s for s in samples if getattr(s, "h", None) is not None]
+            if hists:
+                # native histogram results (``sum(rate(h[5m]))``), where the store takes them
+                add = getattr(app, "append_histogram", None)
+                if add is not None:
+                    for s in hists:
+                        add(s.labels, s.t, s.h)
+                samples = [s for s in samples if getattr(s, "h", None) is None]
             if samples:
                 # One evaluation's output shares a timestamp: one batch append.
                 refs = [app.ref(s.labels) for s in samples]

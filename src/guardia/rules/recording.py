@@ -38,7 +38,7 @@ class RecordingRule:
                 raise RuleQueryError(
                     "vector contains metrics with the same labelset after applying rule labels")
             seen.add(ls)
-            out.append(Sample(ls, ts, s.v))
+            out.append(Sample(ls, ts, s.v, s.h))
         if limit > 0 and len(out) > limit:
             raise RuleQueryError(f"exceeded limit of {limit} with {len(out)} series")
         return out
