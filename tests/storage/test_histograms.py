@@ -126,3 +126,19 @@ def test_range_files_and_retention(tmp_path: Path) -> None:
     assert pts[-1] == (180 * MIN, 180.0)
     assert pts[0][0] >= (180 - 60 - 20) * MIN  # whole files go: at most one range more is kept
     db.close()
+
+
+def test_stale_histogram_ends_the_series(tmp_path: Path) -> None:
+    """Prometheus marks a native histogram series stale with a histogram whose sum is the
+    staleness NaN (remote write sends it so): the series ends there."""
+    from guardia.model import STALE_NAN
+
+    db = TSDB.open(tmp_path)
+    _fill(db, 3)
+    app = db.appender()
+    app.append_histogram(H, 4 * MIN, FloatHistogram(sum=STALE_NAN))
+    app.commit()
+    engine = Engine()
+    assert len(engine.instant(db, "req_duration_seconds", 3 * MIN + 30_000).value) == 1
+    assert engine.instant(db, "req_duration_seconds", 4 * MIN + 30_000).value == []
+    db.close()

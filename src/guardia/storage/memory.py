@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from guardia.model import Labels, Matcher
 from guardia.model.histogram import FloatHistogram
-from guardia.model.samples import is_stale_nan
+from guardia.model.samples import STALE_NAN, is_stale_nan
 from guardia.storage.interface import (
     AppendStats,
     Querier,
@@ -92,9 +92,10 @@ class MemoryAppender:
         self._pending.append((r, int(t), float(v)))
 
     def append_histogram(self, ref: SeriesRef | Labels, t: int, h: FloatHistogram) -> None:
-        """A native histogram sample (kept as given; a float stale marker ends the series)."""
+        """A native histogram sample; one whose sum is the staleness marker (Prometheus's
+        stale histogram) is kept as the float marker, which ends the series in queries."""
         r = self._storage._ref(ref) if isinstance(ref, Labels) else ref
-        self._pending.append((r, int(t), h))
+        self._pending.append((r, int(t), STALE_NAN if is_stale_nan(h.sum) else h))
 
     def append_batch(
         self,

@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 from prometheus_client import CollectorRegistry
 
-from guardia.model import Labels
+from guardia.model import STALE_NAN, Labels, is_stale_nan
 from guardia.model.histogram import FloatHistogram
 from guardia.storage.interface import AppendError, AppendStats, SeriesRef
 from guardia.storage.tsdb import wal
@@ -857,7 +857,13 @@ class TSDBAppender:
         self._one_v.append(float(v))
 
     def append_histogram(self, ref: SeriesRef | Labels, t: int, h: FloatHistogram) -> None:
-        """A native histogram sample (the series is known by its label set from here on)."""
+        """A native histogram sample (the series is known by its label set from here on).
+
+        A histogram whose sum is the staleness marker (how Prometheus marks a native
+        histogram series stale, in remote write too) is stored as the float marker."""
+        if is_stale_nan(h.sum):
+            self.append(ref, t, STALE_NAN)
+            return
         self._activate()
         if isinstance(ref, Labels):
             labels = ref
