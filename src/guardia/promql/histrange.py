@@ -12,6 +12,7 @@ need one kind, with Prometheus's warning.
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -45,6 +46,22 @@ def mixed_info(ctx: EvalContext, rv: RangeVector) -> None:
         ctx.info(f"{annotate.histograms_ignored_in_mixed_range(name)} ({pos})")
 
 
+_local = threading.local()
+
+
+def _reset(prev: FloatHistogram, cur: FloatHistogram) -> bool:
+    """``cur.detect_reset(prev)``, once per pair of samples in a ``patch``: overlapping
+    windows (a 5m range at a 1m step) would otherwise compare each pair several times."""
+    cache: dict[tuple[int, int], bool] | None = getattr(_local, "resets", None)
+    if cache is None:
+        return cur.detect_reset(prev)
+    key = (id(prev), id(cur))  # both held by the range vector for the whole patch
+    got = cache.get(key)
+    if got is None:
+        got = cache[key] = cur.detect_reset(prev)
+    return got
+
+
 Window = list[tuple[int, float, FloatHistogram | None]]
 Point = tuple[float, FloatHistogram | None]
 WindowFn = Callable[[Window, RangeVector, int, Notes, str], Point | None]
@@ -64,7 +81,20 @@ def patch(ctx: EvalContext, rv: RangeVector, fn: WindowFn, vals: F64, ok: BOOL,
     ok = ok.copy()
     hists = empty_column(ok.shape)
     notes = Notes()
+    _local.resets = {}
+    try:
+        _patch_windows(ctx, rv, fn, todo, vals, ok, hists, notes)
+    finally:
+        _local.resets = None
+    if not not_none(hists).any():
+        return vals, ok, None
+    return vals, ok, hists
+
+
+def _patch_windows(ctx: EvalContext, rv: RangeVector, fn: WindowFn, todo: BOOL, vals: F64, ok: BOOL,
+                   hists: OBJ, notes: Notes) -> None:
     t, v, h = rv.t, rv.v, rv.h
+    assert h is not None
     for j, i in zip(*np.nonzero(todo), strict=True):
         a, b = int(rv.lo[j, i]), int(rv.hi[j, i])
         window: Window = [(int(t[k]), float(v[k]), h[k]) for k in range(a, b)]
@@ -78,9 +108,6 @@ def patch(ctx: EvalContext, rv: RangeVector, fn: WindowFn, vals: F64, ok: BOOL,
         ok[j, i] = True
         vals[j, i] = f if hh is None else np.nan
         hists[j, i] = hh
-    if not not_none(hists).any():
-        return vals, ok, None
-    return vals, ok, hists
 
 
 def _kinds(w: Window) -> tuple[bool, bool]:
@@ -97,7 +124,7 @@ def _hist_rate(
     last = points[-1]
     if is_counter and GAUGE in (prev.counter_reset_hint, last.counter_reset_hint):
         notes.warnings.append(annotate.not_a_counter(name))
-    if is_counter and len(points) > 1 and points[1].detect_reset(prev):
+    if is_counter and len(points) > 1 and _reset(prev, points[1]):
         # A reset right after the first sample: its layout does not matter.
         prev = FloatHistogram(schema=points[1].schema, custom_values=list(points[1].custom_values))
     custom = prev.uses_custom_buckets
@@ -117,7 +144,7 @@ def _hist_rate(
         if is_counter:
             before = prev
             for cur in points[1:]:
-                if cur.detect_reset(before):
+                if _reset(before, cur):
                     res, r2 = res.add(before)
                     reconciled = reconciled or r2
                 before = cur
