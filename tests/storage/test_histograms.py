@@ -142,3 +142,16 @@ def test_stale_histogram_ends_the_series(tmp_path: Path) -> None:
     assert len(engine.instant(db, "req_duration_seconds", 3 * MIN + 30_000).value) == 1
     assert engine.instant(db, "req_duration_seconds", 4 * MIN + 30_000).value == []
     db.close()
+
+
+def test_snapshot_carries_histograms(tmp_path: Path) -> None:
+    r = 20 * MIN
+    db = TSDB.open(tmp_path / "d", TSDBOptions(block_range_ms=r))
+    _fill(db, 60)
+    db.maintain()  # some in range files, the newest in memory
+    names = db.snapshot(tmp_path / "snap")
+    assert names
+    db.close()
+    snap = TSDB.open(tmp_path / "snap", TSDBOptions(block_range_ms=r))
+    assert _points(snap) == [(i * MIN, float(i)) for i in range(1, 61)]
+    snap.close()

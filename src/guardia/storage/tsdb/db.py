@@ -725,7 +725,9 @@ class TSDB:
         """A consistent copy of the store's data as blocks in ``out``; returns block names.
 
         Blocks are immutable, so they are hard-linked (copied across file systems); the
-        head is written as one more block.  Taken under the lock: appends wait meanwhile.
+        head is written as one more block.  Native histograms go along: their range files
+        linked, the ones in memory written as one more file.  Taken under the lock: appends
+        wait meanwhile.
         """
         dest = Path(out)
         dest.mkdir(parents=True, exist_ok=True)
@@ -742,6 +744,7 @@ class TSDB:
                 )
                 if path is not None:
                     names.append(path.name)
+            self.histograms.copy_to(dest / "histograms", with_memory=with_head)
         return names
 
     def head_stats(self, metric_label: str = "__name__", limit: int = 10) -> HeadStats:

@@ -23,6 +23,7 @@ import bisect
 import contextlib
 import math
 import os
+import shutil
 import struct
 import threading
 from collections.abc import Iterator, Sequence
@@ -278,6 +279,24 @@ class HistogramStore:
             self._files.sort()
             self.min_valid_t = max(self.min_valid_t, end)
             return path
+
+    def copy_to(self, dest: Path, with_memory: bool) -> None:
+        """A snapshot's ``histograms`` directory: the range files linked (copied across file
+        systems), and the samples in memory as one more file."""
+        if not self._files and not (with_memory and self._mem):
+            return
+        dest.mkdir(parents=True, exist_ok=True)
+        for _, _, p in self._files:
+            try:
+                os.link(p, dest / p.name)
+            except OSError:
+                shutil.copy2(p, dest / p.name)
+        if with_memory and self._mem:
+            with self._lock:
+                samples = [(lb, t, h) for lb, s in self._mem.items() for t, h in zip(s.ts, s.hs, strict=True)]
+            lo = min(t for _, t, _ in samples)
+            hi = max(t for _, t, _ in samples) + 1
+            (dest / f"{lo}-{hi}{SUFFIX}").write_bytes(encode_samples(samples))
 
     def delete_before(self, t: int) -> list[Path]:
         """Retention: delete the range files that end at or before ``t``."""
