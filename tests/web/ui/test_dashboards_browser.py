@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from typing import Any
 
 from tests.web.ui.conftest import DASHBOARDS, REPO, GuardiaServer, Tab
@@ -215,8 +216,9 @@ def test_batch_request_streams_one_line_per_panel_as_the_single_requests_answer(
     page_now = tab.page.locator("[data-dashboard]").get_attribute("data-now") or ""
     keys = tab.page.eval_on_selector_all(
         "[data-panel-id][data-state]:not([data-state=unsupported])",
-        "els => els.map(e => [e.dataset.panelId, e.dataset.repeat || '{}'])")
-    items = [{"key": k, "id": int(k.split("-")[0]), "repeat": json.loads(rep)} for k, rep in keys]
+        "els => els.map(e => [e.dataset.panelId, e.dataset.repeat || '{}', e.dataset.panelType])")
+    items = [{"key": k, "id": int(k.split("-")[0]), "repeat": json.loads(rep)} for k, rep, _ in keys]
+    queried = [k for k, _, kind in keys if kind != "text"]
     assert any(it["repeat"] for it in items)  # repeated copies are in the batch too
     r = batch(guardia_server, "ui-fieldconfig", [*items, {"key": "x", "id": 999}], now=page_now)
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson")
@@ -233,6 +235,17 @@ def test_batch_request_streams_one_line_per_panel_as_the_single_requests_answer(
             d.pop("seconds", None)
         assert b == one, it
     assert sum(1 for x in got.values() if x["state"] == "ok") >= 5
+    # the browser's navigation to the page started its panels: batches of that view take them
+    assert r.headers["x-guardia-prefetched"] == str(len(queried)) and len(queried) >= 5
+    for headers, taken in (({}, 0), ({"Sec-Fetch-Dest": "document"}, len(queried))):
+        # a script fetching the page starts nothing; a browser's navigation does
+        page = guardia_server.client.get("/d/ui-fieldconfig", headers=headers)
+        r = batch(guardia_server, "ui-fieldconfig", items,
+                  now=page.text.split('data-now="', 1)[1].split('"', 1)[0])
+        assert r.headers["x-guardia-prefetched"] == str(taken), headers
+        again = {x.pop("key"): x for x in map(json.loads, r.text.splitlines())}
+        assert {k: v["state"] for k, v in again.items()} == {k: got[k]["state"] for k in again}
+        time.sleep(1.1)  # the next page is a view of its own (another second)
     # a copy for a value the view does not select is that line's error
     r = batch(guardia_server, "ui-fieldconfig", [{"key": "8-9", "id": 8, "repeat": {"handler": "/nope"}}],
               **{"var-handler": "/login"})

@@ -15,6 +15,7 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -68,6 +69,8 @@ class View:
     expected: int = 0
     served: int = 0
     released: bool = False
+    # panel key -> its data being computed since the page was sent (see ``_prefetch``)
+    prefetched: dict[str, Future[bytes]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def answered(self) -> None:
@@ -128,6 +131,8 @@ class _Views:
 
 
 _views = _Views()
+# panels are computed here: a few at a time for the whole process, whichever page asked
+_pool = ThreadPoolExecutor(max_workers=BATCH_WORKERS, thread_name_prefix="guardia-panels")
 # one results cache per store: a process may serve several (tests, embedding)
 _results: weakref.WeakKeyDictionary[Any, ResultsCache] = weakref.WeakKeyDictionary()
 
@@ -220,8 +225,11 @@ async def dashboard_page(request: Request, ui: UiSources) -> Response:
     d = s.dashboard
     sections = layout(d, ctx.scope if ctx else {})
     if view is not None:
-        view.expected = sum(1 for sec in sections for v in sec.panels
-                            if v.panel.supported and v.panel.type != "text")
+        items = [(v.dom_id, v.panel.id, dict(v.repeat)) for sec in sections for v in sec.panels
+                 if v.panel.supported and v.panel.type != "text"]
+        view.expected = len(items)
+        if request.headers.get("sec-fetch-dest") == "document" and s.dashboard.version == d.version:
+            _prefetch(ui, s, view, params, items)
     return render(
         request, ui, "dashboard.html", title=d.title, stored=s, dash=d, ctx=ctx,
         sections=sections,
@@ -318,6 +326,36 @@ def in_read_order(dash: Dashboard, items: list[_Item]) -> list[_Item]:
     return sorted(items, key=key)
 
 
+def _panel_line(ui: UiSources, s: StoredDashboard, params: Mapping[str, Sequence[str]], item: _Item) -> bytes:
+    """One line of a batch answer: the panel's key and its data (or its error)."""
+    key, panel_id, asked = item
+    panel = s.dashboard.panel(panel_id)
+    if panel is None:
+        body: dict[str, Any] = {"state": "error", "error": f"dashboard {s.uid!r} has no panel {panel_id}"}
+    elif not panel.supported or panel.type == "text":
+        body = {"state": "unsupported" if not panel.supported else "ok", "series": []}
+    else:
+        try:
+            body = _answer(ui, s, panel, params, asked)
+        except Exception as e:  # one panel's failure is that panel's error, not the batch's
+            body = {"state": "error", "error": str(e) or type(e).__name__}
+    return orjson.dumps({"key": key, **body}, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+
+
+def _prefetch(ui: UiSources, s: StoredDashboard, view: View, params: Mapping[str, Sequence[str]],
+              items: list[_Item]) -> None:
+    """Start computing the panels of a page a browser navigated to, while it loads the
+    page's scripts: the batch request the page then makes (same view, same ``now``) takes
+    these results instead of starting.  Only for navigations (``Sec-Fetch-Dest:
+    document``), so a script or a link checker fetching the page costs no queries."""
+    with_now = {**params, "now": [str(view.now)]}
+    for item in in_read_order(s.dashboard, items):
+        if item[0] not in view.prefetched:
+            fut = _pool.submit(_panel_line, ui, s, with_now, item)
+            fut.item = item  # type: ignore[attr-defined]
+            view.prefetched[item[0]] = fut
+
+
 async def panels_endpoint(request: Request, ui: UiSources) -> Response:
     """Every panel of a page in one request: one JSON line per panel (its ``key`` and what
     the single-panel endpoint answers), each sent as soon as it is computed.
@@ -335,38 +373,32 @@ async def panels_endpoint(request: Request, ui: UiSources) -> Response:
     if isinstance(items, str):
         return JSONResponse({"state": "error", "error": items}, status_code=400)
     params = {k: v for k, v in _params(request).items() if k != "panels"}
-    stored = s
     items = in_read_order(s.dashboard, items)
-
-    def one(key: str, panel_id: int, asked: dict[str, str]) -> bytes:
-        panel = stored.dashboard.panel(panel_id)
-        if panel is None:
-            body: dict[str, Any] = {"state": "error", "error": f"dashboard {uid!r} has no panel {panel_id}"}
-        elif not panel.supported or panel.type == "text":
-            body = {"state": "unsupported" if not panel.supported else "ok", "series": []}
+    try:
+        view: View | None = await asyncio.to_thread(dashboard_view, ui, s, params, view_now(ui, params))
+    except TimeRangeError:
+        view = None  # each line says so
+    futures = []
+    taken = 0
+    for item in items:
+        ready = None if view is None else view.prefetched.get(item[0])
+        if ready is None or ready.cancelled() or ready.item != item:  # type: ignore[attr-defined]
+            ready = _pool.submit(_panel_line, ui, s, params, item)
         else:
-            try:
-                body = _answer(ui, stored, panel, params, asked)
-            except Exception as e:  # one panel's failure is that panel's error, not the batch's
-                body = {"state": "error", "error": str(e) or type(e).__name__}
-        return orjson.dumps({"key": key, **body}, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+            taken += 1
+        futures.append(asyncio.wrap_future(ready))
 
     async def lines() -> AsyncIterator[bytes]:
-        gate = asyncio.Semaphore(BATCH_WORKERS)
-
-        async def run(item: _Item) -> bytes:
-            async with gate:
-                return await asyncio.to_thread(one, *item)
-
-        tasks = [asyncio.ensure_future(run(item)) for item in items]
         try:
-            for done in asyncio.as_completed(tasks):
+            for done in asyncio.as_completed(futures):
                 yield await done
         finally:
-            for t in tasks:
-                t.cancel()
+            for f in futures:
+                f.cancel()
 
-    return StreamingResponse(lines(), media_type="application/x-ndjson")
+    # how many panels were already being computed since the page was sent
+    return StreamingResponse(lines(), media_type="application/x-ndjson",
+                             headers={"X-Guardia-Prefetched": str(taken)})
 
 
 async def import_endpoint(request: Request, ui: UiSources) -> Response:
