@@ -236,15 +236,17 @@ class TSDB:
             log.warning("event=wal_corruption where=%r action=truncated_here", where)
 
         self.head.histogram_sink = self._replay_histograms
+        self._replay_labels: dict[bytes, Labels] = {}
         self.replay = self.head.replay(self.path / "wal", repair=not self.read_only, on_corruption=corrupt)
         self.head.histogram_sink = None
+        self._replay_labels = {}
         self._gc_floor = self.head.num_series
         self.metrics.replay_seconds.set(self.replay.seconds)
         self.metrics.head_series_created.inc(self.head.num_series)
 
     def _replay_histograms(self, payload: bytes) -> None:
         try:
-            samples = decode_histograms(payload)
+            samples = decode_histograms(payload, self._replay_labels)
         except HistogramDecodeError as e:
             self.metrics.wal_corruptions.inc()
             log.warning("event=wal_corruption where=histogram_record error=%r action=skipped", str(e))

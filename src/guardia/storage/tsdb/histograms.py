@@ -155,12 +155,31 @@ def encode_samples(samples: Sequence[Sample]) -> bytes:
     return bytes(out)
 
 
-def decode_samples(buf: bytes | memoryview) -> list[Sample]:
+def _label_end(buf: bytes | memoryview, pos: int) -> int:
+    n, pos = read_varint(buf, pos)
+    for _ in range(2 * n):
+        ln, pos = read_varint(buf, pos)
+        pos += ln
+    return pos
+
+
+def decode_samples(buf: bytes | memoryview, label_cache: dict[bytes, Labels] | None = None) -> list[Sample]:
+    """Samples of one record.  ``label_cache`` (label bytes to ``Labels``) spares a replay
+    decoding the same series' label set in every record."""
     try:
         n, pos = read_varint(buf, 0)
         out: list[Sample] = []
         for _ in range(n):
-            labels, pos = _decode_labels(buf, pos)
+            if label_cache is not None:
+                end = _label_end(buf, pos)
+                key = bytes(buf[pos:end])
+                cached = label_cache.get(key)
+                if cached is None:
+                    cached, _ = _decode_labels(buf, pos)
+                    label_cache[key] = cached
+                labels, pos = cached, end
+            else:
+                labels, pos = _decode_labels(buf, pos)
             t, pos = read_varint(buf, pos)
             h, pos = decode_histogram(buf, pos)
             out.append((labels, _unzz(t), h))
