@@ -296,3 +296,28 @@ def test_sums_a_few_columns_at_a_time_equal_one_sum_of_all(monkeypatch: pytest.M
                                 np.argsort(gidx[live], kind="stable"))
             np.testing.assert_array_equal(got, np.where(has, whole, 0.0))
             assert has[:, 0].all()
+
+
+def test_a_gauge_with_native_histogram_samples_is_left_to_promql(data: synth.Dataset) -> None:
+    """Memory read once averages floats; a memory series that also holds native
+    histogram samples (averaged by the engine its own way) makes the figures PromQL."""
+    from guardia.model.histogram import FloatHistogram
+    from guardia.reports.averages import avg_ranges
+    from guardia.reports.context import Ctx, Window
+    from guardia.reports.settings import parse_settings
+    from guardia.storage.memory import MemoryStorage
+
+    store = synth.load_memory(data)
+    assert isinstance(store, MemoryStorage)
+    window = Window.ending(synth.END, synth.WINDOW, synth.BASELINE)
+    settings = parse_settings({})
+    mem = settings.metrics.memory
+    floats_only = Ctx(EngineSource(Engine(), store), window, settings)
+    got = avg_ranges(floats_only, mem)
+    assert got is not None and got.value[1].any()
+    app = store.appender()
+    app.append_histogram(Labels.of(__name__=mem, job="api", instance="h:1"), synth.END - 60_000,
+                         FloatHistogram(count=3.0, sum=7.0, positive={1: 3.0}))
+    app.commit()
+    with_histograms = Ctx(EngineSource(Engine(), store), window, settings)
+    assert avg_ranges(with_histograms, mem) is None

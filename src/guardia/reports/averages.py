@@ -35,7 +35,11 @@ def avg_ranges(ctx: Ctx, selector: str) -> Ranges | None:
     if selector not in ctx.averages:
         w = ctx.window
         found = ctx.source.samples(selector, w.baseline_start, w.end)
-        ctx.averages[selector] = None if found is None else _ranges(ctx, found)
+        # native histogram samples: the engine averages those its own way (PromQL)
+        if found is not None and found.histograms is None:
+            ctx.averages[selector] = _ranges(ctx, found)
+        else:
+            ctx.averages[selector] = None
     got: Ranges | None = ctx.averages[selector]
     return got
 
