@@ -13,6 +13,7 @@ import numpy as np
 
 from guardia.model import Labels
 from guardia.model.gostrings import go_quote
+from guardia.model.histogram import go_g
 from guardia.model.matchers import MatchType
 from guardia.promql import annotate, histograms, histrange, native_funcs, plan, rangefuncs
 from guardia.promql.context import ExprEvaluator
@@ -319,12 +320,49 @@ def _histogram_quantile(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unuse
     q = ev.eval_scalar(node.args[0], ts).values
     vec = ev.eval_vector_h(node.args[1], ts)
     _quantile_warnings(ev, q)
+    return _quantile_of(ev, q, vec, node.args[1])
+
+
+def _quantile_of(ev: ExprEvaluator, q: F64, vec: Vector, arg: plan.Node) -> Vector:
+    """``histogram_quantile`` of classic bucket series and native histograms alike."""
     floats, has_hists = vec.floats()
     classic = histograms.histogram_quantile(ev.ctx, q, floats.compact())
     if not has_hists:
         return classic
     native = native_funcs.per_point(vec, lambda h, j: native_funcs.quantile(float(q[j]), h))
-    return _with_native(ev, classic, native, node.args[1])
+    return _with_native(ev, classic, native, arg)
+
+
+def _histogram_quantiles(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
+    """``histogram_quantiles(v, "label", q1, q2, ...)``: one series per input and quantile,
+    the quantile in ``label`` (OpenMetrics' float text: ``0.5``, ``1.0``)."""
+    vec = ev.eval_vector_h(node.args[0], ts)
+    label = ev.eval_string(node.args[1], ts)
+    parts: list[Vector] = []
+    for arg in node.args[2:]:
+        q = ev.eval_scalar(arg, ts).values
+        _quantile_warnings(ev, q)
+        res = _quantile_of(ev, q, vec, node.args[0])
+        for qv in dict.fromkeys(q.tolist()):
+            steps = np.isnan(q) if qv != qv else q == qv
+            part = res.take(np.arange(len(res.labels)))
+            part.present = part.present & steps[None, :]
+            part.labels = [ls.set(label, _openmetrics_float(qv)) for ls in part.labels]
+            parts.append(part.compact())
+    if not parts:
+        return Vector.empty(len(ts))
+    labels = [ls for p in parts for ls in p.labels]
+    values = np.concatenate([p.values for p in parts]).reshape(len(labels), len(ts))
+    present = np.concatenate([p.present for p in parts]).reshape(len(labels), len(ts))
+    return merge_duplicates(Vector(labels, values, present))
+
+
+def _openmetrics_float(v: float) -> str:
+    """Prometheus's ``FormatOpenMetricsFloat``: Go's shortest ``%g``, a whole number with ``.0``."""
+    s = go_g(v)
+    if v == v and abs(v) != float("inf") and not any(c in s for c in ".eI"):
+        s += ".0"
+    return s
 
 
 def _histogram_fraction(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
@@ -404,6 +442,7 @@ FUNCTIONS: dict[str, Handler] = {
     "label_join": _label_join_fn,
     "histogram_quantile": _histogram_quantile,
     "histogram_fraction": _histogram_fraction,
+    "histogram_quantiles": _histogram_quantiles,
     **dict.fromkeys(
         ("histogram_count", "histogram_sum", "histogram_avg", "histogram_stddev", "histogram_stdvar"),
         _native_histogram_only,
