@@ -171,3 +171,28 @@ def test_utf8_strategy_and_reload(tmp_path: Path) -> None:
                            headers={"Content-Type": "application/x-protobuf"}).status_code == 200
         got = s.query_until('{__name__="http.server.requests", instance="r2"}')
         assert len(got) == 2
+
+
+def test_sdk_exponential_histogram_is_a_native_histogram(guardia: Serve) -> None:
+    """The SDK's exponential bucket aggregation, exported over HTTP to ``guardia serve``,
+    stored as a native histogram and read by PromQL's histogram functions."""
+    from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
+
+    exporter = OTLPMetricExporter(endpoint=guardia.url + PATH)
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
+    provider = MeterProvider(
+        resource=Resource.create({**RESOURCE, "service.instance.id": "expo-1"}), metric_readers=[reader],
+        views=[View(instrument_type=Histogram, aggregation=ExponentialBucketHistogramAggregation())],
+    )
+    h = provider.get_meter("shop").create_histogram("rpc.duration", unit="s")
+    for v in (0.25, 0.5, 0.5, 3.0):
+        h.record(v)
+    assert provider.force_flush(10_000)
+    provider.shutdown()
+    sel = 'rpc_duration_seconds{instance="expo-1"}'
+    assert _values(guardia, f"histogram_count({sel})") == {"": 4.0}
+    assert _values(guardia, f"histogram_sum({sel})") == {"": 4.25}
+    # three of the four at or below 0.5, which is a bucket bound at every scale
+    assert _values(guardia, f"histogram_fraction(0, 0.5, {sel})") == {"": 0.75}
+    (raw,) = guardia.query_until(sel)
+    assert raw["histogram"][1]["count"] == "4"  # type: ignore[index]
