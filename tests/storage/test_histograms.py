@@ -155,3 +155,23 @@ def test_snapshot_carries_histograms(tmp_path: Path) -> None:
     snap = TSDB.open(tmp_path / "snap", TSDBOptions(block_range_ms=r))
     assert _points(snap) == [(i * MIN, float(i)) for i in range(1, 61)]
     snap.close()
+
+
+def test_size_retention_counts_histogram_files(tmp_path: Path) -> None:
+    r = 20 * MIN
+    db = TSDB.open(tmp_path, TSDBOptions(block_range_ms=r))
+    for i in range(1, 121):
+        app = db.appender()
+        app.append_histogram(H, i * MIN, hist(i))
+        app.commit()
+        if i % 20 == 0:
+            db.maintain()  # a range file at a time, as a running server cuts
+    files = sorted((tmp_path / "histograms").iterdir(), key=lambda p: int(p.name.split("-")[0]))
+    assert len(files) >= 3
+    budget = db.wal_bytes() + sum(b.size_bytes() for b in db.blocks) + files[-1].stat().st_size + 1
+    db.close()
+    db = TSDB.open(tmp_path, TSDBOptions(block_range_ms=r, retention_bytes=budget))
+    db.maintain()
+    assert db.histograms.size_bytes() <= files[-1].stat().st_size
+    assert _points(db)[-1] == (120 * MIN, 120.0)  # the newest (in memory and last file) stay
+    db.close()

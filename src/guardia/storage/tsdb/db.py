@@ -708,9 +708,12 @@ class TSDB:
 
     def _retain(self, rep: MaintenanceReport) -> None:
         """Time retention, then size retention over blocks plus the WAL and head, as Prometheus
-        counts ``--storage.tsdb.retention.size``: the oldest blocks go until all fits."""
+        counts ``--storage.tsdb.retention.size``: the oldest blocks go until all fits.  Native
+        histogram range files count with the head; the ones older than every block left go
+        too, and the oldest of them while they alone pass the limit."""
         opts = self.options
-        head_bytes = self.wal_bytes() if opts.retention_bytes > 0 else 0
+        hist_bytes = self.histograms.size_bytes() if opts.retention_bytes > 0 else 0
+        head_bytes = self.wal_bytes() + hist_bytes if opts.retention_bytes > 0 else 0
         for b, why in expired(self.blocks, opts.retention_ms, opts.retention_bytes, head_bytes):
             self._delete_block(b)
             rep.deleted.append((b.ulid, why))
@@ -720,6 +723,14 @@ class TSDB:
         if opts.retention_ms > 0 and newest > -(2**62):
             for p in self.histograms.delete_before(newest - opts.retention_ms):
                 log.info("event=histogram_file_deleted file=%s reason=retention_time", p.name)
+        if opts.retention_bytes > 0 and hist_bytes:
+            gone = []
+            if any(why == "size" for _, why in rep.deleted) and self.blocks:
+                gone += self.histograms.delete_before(min(b.mint for b in self.blocks))
+            budget = opts.retention_bytes - self.wal_bytes() - sum(b.size_bytes() for b in self.blocks)
+            gone += self.histograms.delete_oldest_until(max(budget, 0))
+            for p in gone:
+                log.info("event=histogram_file_deleted file=%s reason=retention_size", p.name)
 
     # --- snapshots --------------------------------------------------------------------------
 

@@ -327,6 +327,14 @@ class HistogramStore:
         self._files = [f for f in self._files if f[1] > t]
         return [p for _, _, p in gone]
 
+    def delete_oldest_until(self, budget: int) -> list[Path]:
+        """Size retention: delete the oldest range files until the rest fit in ``budget``."""
+        gone: list[Path] = []
+        while self._files and self.size_bytes() > budget:
+            end = self._files[0][1]
+            gone += self.delete_before(end)
+        return gone
+
     def size_bytes(self) -> int:
         total = 0
         for _, _, p in self._files:
