@@ -74,6 +74,10 @@ _HEADER = struct.Struct("<4sIIBxxxIIII")
 _FLAG_TS_SHARED = 1
 _FLAG_EQUAL_ROWS = 2
 FRAME_SAMPLES = 2048
+# A selector across the storage order wants one row per frame, whatever the frame's size:
+# short rows (a head window holds 16 samples per series) would otherwise make frames of
+# hundreds of rows, all inflated for that one.
+FRAME_MAX_ROWS = 32
 
 
 class ChunkCorruptError(ValueError):
@@ -107,10 +111,11 @@ def _decompressor() -> zstandard.ZstdDecompressor:
 
 
 def frame_rows(n: int, total: int, frame_samples: int = FRAME_SAMPLES) -> int:
-    """Rows per frame: as many as hold about ``frame_samples`` samples (at least one)."""
+    """Rows per frame: as many as hold about ``frame_samples`` samples, at least one and
+    at most ``FRAME_MAX_ROWS``."""
     if n <= 0 or total <= 0:
         return max(n, 1)
-    return max(1, min(n, frame_samples * n // total))
+    return max(1, min(n, FRAME_MAX_ROWS, frame_samples * n // total))
 
 
 def encode_page(
@@ -258,9 +263,10 @@ def decode_pages_rows(
     bad: list[tuple[int, str]] = []
     sels: list[_Selected] = []
     d = _decompressor()
+    rows_seen: dict[bytes, bytes] = {}
     for i, (buf, rows) in enumerate(items):
         try:
-            sel = _select(d, buf, rows)
+            sel = _select(d, buf, rows, rows_seen)
         except ChunkCorruptError as e:
             bad.append((i, str(e)))
             continue
@@ -323,14 +329,20 @@ def _words(planes: list[npt.NDArray[np.uint8]]) -> U64:
     return big
 
 
-def _select(d: zstandard.ZstdDecompressor, buf: bytes | memoryview, rows: I64 | None) -> _Selected:
-    """The wanted rows of one page (format 1 or 2), inflating only what holds them."""
+def _select(
+    d: zstandard.ZstdDecompressor, buf: bytes | memoryview, rows: I64 | None, rows_seen: dict[bytes, bytes]
+) -> _Selected:
+    """The wanted rows of one page (format 1 or 2), inflating only what holds them.
+
+    ``rows_seen``: shared timestamp rows inflated so far in this batch, by their compressed
+    bytes (the pages of one head window or block hold the same row: it is inflated once).
+    """
     try:
         magic, n, total, flags, f1, f2, f3, f4 = _HEADER.unpack_from(buf, 0)
     except struct.error as e:
         raise ChunkCorruptError(f"truncated page header: {e}") from None
     if magic == MAGIC:
-        return _select_v2(d, memoryview(buf), rows, n, total, flags, f1, f2, f3, f4)
+        return _select_v2(d, memoryview(buf), rows, rows_seen, n, total, flags, f1, f2, f3, f4)
     if magic == MAGIC_V1:
         return _select_v1(d, memoryview(buf), rows, n, total, flags, f1, f2, f3, f4)
     raise ChunkCorruptError(f"bad page magic {bytes(magic)!r} (expected {MAGIC!r} or {MAGIC_V1!r})")
@@ -348,7 +360,7 @@ def _inflate(d: zstandard.ZstdDecompressor, mv: memoryview, what: str, size: int
 
 
 def _select_v2(
-    d: zstandard.ZstdDecompressor, mv: memoryview, rows: I64 | None,
+    d: zstandard.ZstdDecompressor, mv: memoryview, rows: I64 | None, rows_seen: dict[bytes, bytes],
     n: int, total: int, flags: int, gr: int, lc: int, lf: int, lt: int,
 ) -> _Selected:
     shared = bool(flags & _FLAG_TS_SHARED)
@@ -376,7 +388,11 @@ def _select_v2(
     if shared:
         if not equal:
             raise ChunkCorruptError("page with one shared timestamp row has rows of different lengths")
-        sel.shared = _inflate(d, mv[table - lt : table], "timestamp row", 8 * c)
+        key = bytes(mv[table - lt : table])
+        row = rows_seen.get(key)
+        if row is None or len(row) != 8 * c:
+            row = rows_seen[key] = _inflate(d, mv[table - lt : table], "timestamp row", 8 * c)
+        sel.shared = row
     if rows is not None and rows.shape[0] <= _FEW_ROWS:
         _select_few(d, mv, rows.tolist(), sel, n, c, counts, gr, ng, pos + lc, table, data, shared)
         return sel
