@@ -74,10 +74,10 @@ _HEADER = struct.Struct("<4sIIBxxxIIII")
 _FLAG_TS_SHARED = 1
 _FLAG_EQUAL_ROWS = 2
 FRAME_SAMPLES = 2048
-# A selector across the storage order wants one row per frame, whatever the frame's size:
+# A selector across the storage order may want one row per frame, whatever its size:
 # short rows (a head window holds 16 samples per series) would otherwise make frames of
 # hundreds of rows, all inflated for that one.
-FRAME_MAX_ROWS = 32
+FRAME_MAX_ROWS = 64
 
 
 class ChunkCorruptError(ValueError):
@@ -401,58 +401,84 @@ def _select_v2(
     if (int(ends[-1]) if ng else data) != len(mv):
         raise ChunkCorruptError(_table_error(int(ends[-1]) - data if ng else 0, len(mv) - data))
     bits = np.frombuffer(mv[pos + lc : pos + lc + lf], dtype=np.uint8)
-    starts: I64 | None = None
-    if counts is not None:
-        starts = np.zeros(n + 1, dtype=np.int64)
+    starts = np.zeros(n + 1, dtype=np.int64)  # sample offset of each row in the page
+    if counts is None:
+        np.multiply(np.arange(n + 1, dtype=np.int64), c, out=starts)
+    else:
         np.cumsum(counts, out=starts[1:])
     if rows is None:
-        groups: list[int] = list(range(ng))
-        cuts: list[int] = [0] * (ng + 1)
+        groups: I64 = np.arange(ng, dtype=np.int64)
     else:
         if rows.shape[0] and (int(rows[0]) < 0 or int(rows[-1]) >= n):
             raise ChunkCorruptError(f"rows {int(rows[0])}..{int(rows[-1])} asked of a page of {n}")
-        g = rows // gr
-        cut = np.nonzero(g[1:] != g[:-1])[0] + 1
-        groups = g[np.concatenate(([0], cut))].tolist() if rows.shape[0] else []
-        cuts = [0, *cut.tolist(), rows.shape[0]]
+        groups = np.unique(rows // gr)
+    # The frames holding the wanted rows, inflated and joined into one (8, k) array of
+    # byte planes per stream: one copy for all frames instead of numpy calls per frame.
     per = 8 if shared else 16
-    for j, gi in enumerate(groups):
-        r0, r1 = gi * gr, min(n, gi * gr + gr)
-        if starts is None:
-            s0, k = r0 * c, (r1 - r0) * c
-        else:
-            s0, k = int(starts[r0]), int(starts[r1] - starts[r0])
+    raws: list[bytes] = []
+    ks: list[int] = []
+    first_row = np.minimum(groups * gr, n)
+    fstart = starts[first_row]
+    fk = starts[np.minimum(first_row + gr, n)] - fstart
+    for gi, k in zip(groups.tolist(), fk.tolist(), strict=True):
         a = int(ends[gi - 1]) if gi else data
-        frame = _inflate(d, mv[a : int(ends[gi])], f"frame {gi} of {ng}", per * k)
-        raw = np.frombuffer(frame, dtype=np.uint8)
-        tpl = None if shared else raw[: 8 * k].reshape(8, k)
-        vpl = raw[8 * k if not shared else 0 :].reshape(8, k)
-        if rows is None:
-            _take(sel, vpl, tpl, slice(0, k))
-            continue
-        want = rows[cuts[j] : cuts[j + 1]]
-        lo, hi = int(want[0]), int(want[-1]) + 1
-        if hi - lo == want.shape[0]:  # a run of rows: a slice of the frame
-            if starts is None:
-                _take(sel, vpl, tpl, slice((lo - r0) * c, (hi - r0) * c))
-            else:
-                _take(sel, vpl, tpl, slice(int(starts[lo]) - s0, int(starts[hi]) - s0))
-        elif starts is None:
-            _take(sel, vpl, tpl, ((want - r0)[:, None] * c + np.arange(c)).ravel())
-        else:
-            assert counts is not None
-            wc = counts[want]
-            first = np.zeros(wc.shape[0], dtype=np.int64)
-            np.cumsum(wc[:-1], out=first[1:])
-            idx = np.repeat(starts[want] - s0 - first, wc) + np.arange(int(wc.sum()), dtype=np.int64)
-            _take(sel, vpl, tpl, idx)
+        raws.append(_inflate(d, mv[a : int(ends[gi])], f"frame {gi} of {ng}", per * k))
+        ks.append(k)
+    vpl, tpl = _join(raws, ks, shared)
     if rows is None:
+        _take(sel, vpl, tpl, slice(0, total))
         sel.counts = counts if counts is not None else np.full(n, c, dtype=np.int32)
         sel.ints = np.unpackbits(bits, count=n).astype(np.bool_)
-    else:
-        sel.counts = counts[rows] if counts is not None else np.full(rows.shape[0], c, dtype=np.int32)
-        sel.ints = ((bits[rows >> 3] >> (7 - (rows & 7)).astype(np.uint8)) & 1).astype(np.bool_)
+        return sel
+    joff = np.zeros(groups.shape[0], dtype=np.int64)
+    np.cumsum(fk[:-1], out=joff[1:])
+    rc = (starts[rows + 1] - starts[rows]).astype(np.int32)
+    gpos = np.searchsorted(groups, rows // gr)
+    at = joff[gpos] + starts[rows] - fstart[gpos]  # each row's first sample in the joined planes
+    if rows.shape[0] and int(rows[-1]) - int(rows[0]) + 1 == rows.shape[0]:  # a run: one slice
+        _take(sel, vpl, tpl, slice(int(at[0]), int(at[-1]) + int(rc[-1])))
+    elif rows.shape[0]:
+        first = np.zeros(rows.shape[0], dtype=np.int64)
+        np.cumsum(rc[:-1], out=first[1:])
+        _take(sel, vpl, tpl, np.repeat(at - first, rc) + np.arange(int(rc.sum()), dtype=np.int64))
+    sel.counts = rc
+    sel.ints = ((bits[rows >> 3] >> (7 - (rows & 7)).astype(np.uint8)) & 1).astype(np.bool_)
     return sel
+
+
+def _join(
+    raws: list[bytes], ks: list[int], shared: bool
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8] | None]:
+    """Inflated frames (``ks[i]`` samples each) as (values, timestamps) byte planes (8, k)."""
+    per = 8 if shared else 16
+    m = len(ks)
+    if m > 1 and ks[-1] != ks[0]:
+        m -= 1  # the last frame of a page may be short
+    if m and ks[0] and all(k == ks[0] for k in ks[:m]):
+        # frames of equal size: (frame, plane, sample) to (plane, frame, sample), one copy
+        arr = np.frombuffer(b"".join(raws[:m]) if m > 1 else raws[0], dtype=np.uint8)
+        arr = arr.reshape(m, per, ks[0])
+        v = arr[:, per - 8 :, :].transpose(1, 0, 2).reshape(8, m * ks[0])
+        t = None if shared else arr[:, :8, :].transpose(1, 0, 2).reshape(8, m * ks[0])
+        if m == len(ks):
+            return v, t
+        vl, tl = [v], [t]
+        rest = zip(raws[m:], ks[m:], strict=True)
+    else:
+        vl, tl = [], []
+        rest = zip(raws, ks, strict=True)
+    for raw, k in rest:
+        a = np.frombuffer(raw, dtype=np.uint8).reshape(per, k)
+        vl.append(a[per - 8 :])
+        tl.append(a[:8])
+    if not vl:
+        return np.zeros((8, 0), dtype=np.uint8), None if shared else np.zeros((8, 0), dtype=np.uint8)
+    vj = vl[0] if len(vl) == 1 else np.concatenate(vl, axis=1)
+    if shared:
+        return vj, None
+    tj = tl[0] if len(tl) == 1 else np.concatenate(tl, axis=1)  # type: ignore[arg-type]
+    assert tj is not None
+    return vj, tj
 
 
 # Up to this many rows of a page are picked out with Python integers rather than numpy
