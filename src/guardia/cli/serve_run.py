@@ -12,6 +12,7 @@ declared from (``guardia.cli.serve``), and typer is loaded only for what it does
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -188,8 +189,26 @@ def _error(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """At most ``arenas`` glibc malloc arenas, unless ``MALLOC_ARENA_MAX`` says otherwise.
+
+    glibc gives each thread that allocates its own arena (up to 8 per core), and memory freed
+    in one stays resident there: the server's worker threads (WAL writes, remote-write
+    encoding, maintenance) left 4-6 MiB in theirs in an agent at 20,000 series (76.7 against
+    80.3-82.5 MiB, alternated runs).  Python allocates under the GIL, so the threads hardly
+    contend for a shared arena.  Called before any thread starts; not glibc: nothing to do."""
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return
+    import ctypes
+
+    m_arena_max = -8  # malloc.h
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(m_arena_max, arenas)
+
+
 def run(opts: ServeOptions, log_level: str) -> int:
     """Run the server until it is stopped; the exit status (1 when it could not start)."""
+    limit_malloc_arenas()
     from guardia.config.errors import ConfigError
     from guardia.server import GuardiaProcess
     from guardia.storage.agent import AgentLockedError
