@@ -72,7 +72,7 @@ def main(
             f"{s.service}/{s.name} on remote_read {s.source!r}" for s in remote)
             + " (source:);\n# a Prometheus has no such field: here they run where this file is "
             "loaded, so load it where those series are.\n")
-    text = to_yaml(rule_file(slos, with_budget=budget), header)
+    text = to_yaml(rule_file(slos, with_budget=budget, for_prometheus=True), header)
     if output:
         Path(output).write_text(text, encoding="utf-8")
         typer.echo(f"wrote {len(slos)} SLO(s) to {output}", err=True)

@@ -215,10 +215,10 @@ def budget_rules(slo: SLO) -> list[dict[str, Any]]:
             for name, expr in budget_exprs(slo, p, p).items()]
 
 
-def rule_file(slos: list[SLO], *, with_budget: bool = True) -> dict[str, Any]:
-    """The rule file for a Prometheus: a remote ``source`` is guardia's own group field, which
-    Prometheus refuses, and the Prometheus that loads the file is where the data is, so it is
-    left out (the SLI group keeps its name; the caller says so in the file's header)."""
+def rule_file(slos: list[SLO], *, with_budget: bool = True, for_prometheus: bool = False) -> dict[str, Any]:
+    """The rules as a rule file.  ``for_prometheus`` leaves out a remote ``source``: it is
+    guardia's own group field, which Prometheus refuses, and the Prometheus that loads the file
+    is where the data is (the SLI group keeps its name; the caller says so in the header)."""
     groups = []
     for slo in slos:
         for g in rule_groups(slo):
@@ -226,7 +226,8 @@ def rule_file(slos: list[SLO], *, with_budget: bool = True) -> dict[str, Any]:
             if with_budget and "source" not in g:  # the budget reads recordings stored here
                 n = sum(1 for r in rules if "record" in r)
                 rules = rules[:n] + budget_rules(slo) + rules[n:]
-            groups.append({k: v for k, v in g.items() if k != "source"} | {"rules": rules})
+            kept = {k: v for k, v in g.items() if not (for_prometheus and k == "source")}
+            groups.append(kept | {"rules": rules})
     return {"groups": groups}
 
 
