@@ -348,14 +348,20 @@ def _select(
     raise ChunkCorruptError(f"bad page magic {bytes(magic)!r} (expected {MAGIC!r} or {MAGIC_V1!r})")
 
 
-def _inflate(d: zstandard.ZstdDecompressor, mv: memoryview, what: str, size: int) -> bytes:
+def _inflate(
+    d: zstandard.ZstdDecompressor, mv: memoryview, what: str | int, size: int, of: int = -1
+) -> bytes:
+    """One zstd frame of exactly ``size`` bytes; ``what`` names it in an error (with
+    ``of``: "frame <what> of <of>", formatted only then: this runs once per frame)."""
     try:
         # a frame must fill its slot exactly: a frame table that is off fails here
         raw = d.decompress(mv, max_output_size=size, allow_extra_data=False)
     except zstandard.ZstdError as e:
-        raise ChunkCorruptError(f"page {what} does not decompress: {e}") from None
+        name = what if of < 0 else f"frame {what} of {of}"
+        raise ChunkCorruptError(f"page {name} does not decompress: {e}") from None
     if len(raw) != size:
-        raise ChunkCorruptError(f"page {what} holds {len(raw)} bytes, expected {size}")
+        name = what if of < 0 else f"frame {what} of {of}"
+        raise ChunkCorruptError(f"page {name} holds {len(raw)} bytes, expected {size}")
     return raw
 
 
@@ -416,14 +422,13 @@ def _select_v2(
     # byte planes per stream: one copy for all frames instead of numpy calls per frame.
     per = 8 if shared else 16
     raws: list[bytes] = []
-    ks: list[int] = []
     first_row = np.minimum(groups * gr, n)
     fstart = starts[first_row]
     fk = starts[np.minimum(first_row + gr, n)] - fstart
-    for gi, k in zip(groups.tolist(), fk.tolist(), strict=True):
-        a = int(ends[gi - 1]) if gi else data
-        raws.append(_inflate(d, mv[a : int(ends[gi])], f"frame {gi} of {ng}", per * k))
-        ks.append(k)
+    ends_at = ends.tolist()
+    ks = fk.tolist()
+    for gi, k in zip(groups.tolist(), ks, strict=True):
+        raws.append(_inflate(d, mv[ends_at[gi - 1] if gi else data : ends_at[gi]], gi, per * k, ng))
     vpl, tpl = _join(raws, ks, shared)
     if rows is None:
         _take(sel, vpl, tpl, slice(0, total))
@@ -519,7 +524,7 @@ def _select_few(
         else:
             s0, k = starts[r0], starts[r1] - starts[r0]
         a = data + sum(lens[:gi])
-        raw = np.frombuffer(_inflate(d, mv[a : a + lens[gi]], f"frame {gi} of {ng}", per * k), dtype=np.uint8)
+        raw = np.frombuffer(_inflate(d, mv[a : a + lens[gi]], gi, per * k, ng), dtype=np.uint8)
         tpl = None if shared else raw[: 8 * k].reshape(8, k)
         vpl = raw[8 * k if not shared else 0 :].reshape(8, k)
         while i < j:  # runs of adjacent rows: one slice each
