@@ -7,9 +7,11 @@ UI, everything a default start runs) and by a single-node VictoriaMetrics with
 in a third process neither is charged for.
 
 After ``SERVE_MEMORY_SECONDS`` (default 120) it prints, for both: RSS (as ``ps`` shows it), the
-peak RSS seen at 5 s samples, PSS, anonymous memory, and the series each holds (so a side
-that fell behind shows); for guardia also its resident memory by mapping (heap, anonymous,
-shared libraries).  ``SERVE_MEMORY_SRC`` runs guardia from another checkout's ``src`` (to
+mean and peak RSS of 5 s samples over the second half (guardia's head holds one 4-minute window
+of uncompressed samples, two while one is handed over to compression, so its RSS steps by
+~18 MiB at 100,000 series depending on the moment), PSS, anonymous memory, and the series
+each holds (so a side that fell behind shows); for guardia also its resident memory by mapping
+(heap, anonymous, shared libraries).  ``SERVE_MEMORY_SRC`` runs guardia from another checkout's ``src`` (to
 alternate two versions).  The last line is guardia's RSS divided by VictoriaMetrics's.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,7 +62,8 @@ def by_mapping(pid: int, top: int = 8) -> str:
 
 
 def _query(base: str, q: str) -> float:
-    with urllib.request.urlopen(f"{base}/api/v1/query?{urllib.parse.urlencode({'query': q})}", timeout=60) as r:
+    url = f"{base}/api/v1/query?{urllib.parse.urlencode({'query': q})}"
+    with urllib.request.urlopen(url, timeout=60) as r:
         res = json.load(r)["data"]["result"]
     return float(res[0]["value"][1]) if res else 0.0
 
@@ -104,12 +108,16 @@ def main() -> None:
             vm_url, g_url = f"http://127.0.0.1:{vm_port}", f"http://127.0.0.1:{g_port}"
             _wait(vm_url + "/health")
             _wait(g_url + "/-/ready")
-            peak = {"guardia": 0.0, "vm": 0.0}
-            end = time.monotonic() + SECONDS
+            seen: dict[str, list[float]] = {"guardia": [], "vm": []}
+            start = time.monotonic()
+            end = start + SECONDS
             while time.monotonic() < end:
                 time.sleep(min(5.0, max(0.0, end - time.monotonic())))
+                second_half = time.monotonic() - start >= SECONDS / 2
                 for name, p in (("guardia", g), ("vm", vm)):
-                    peak[name] = max(peak[name], memory(p.pid)["Rss"])
+                    seen[name].append(memory(p.pid)["Rss"] if second_half else 0.0)
+            peak = {k: max(v) for k, v in seen.items()}
+            half = {k: statistics.mean([x for x in v if x]) for k, v in seen.items()}
             mem = {"guardia": memory(g.pid), "vm": memory(vm.pid)}
             maps = by_mapping(g.pid)
             with urllib.request.urlopen(vm_url + "/internal/force_flush", timeout=30):
@@ -130,7 +138,8 @@ def main() -> None:
           f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f} (shared 2-vCPU machine)")
     for name, label in (("guardia", "guardia"), ("vm", "victoria-metrics")):
         m = mem[name]
-        print(f"{label}: RSS {m['Rss']:.0f} MiB (peak {peak[name]:.0f}), PSS {m['Pss']:.0f}, "
+        print(f"{label}: RSS {m['Rss']:.0f} MiB (second half: mean {half[name]:.0f}, peak {peak[name]:.0f}), "
+              f"PSS {m['Pss']:.0f}, "
               f"anonymous {m['Anonymous']:.0f}, series {series[name]:,.0f}")
     print(f"guardia resident by mapping (MiB): {maps}")
     print(f"{mem['guardia']['Rss'] / mem['vm']['Rss']:.2f}")
