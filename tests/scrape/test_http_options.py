@@ -122,7 +122,7 @@ async def test_scrape_protocols_shape_the_accept_header(via: str) -> None:
     finally:
         await close(loop)
         sink.close()
-    assert sink.requests[0]["accept"] == "text/plain;version=0.0.4,*/*;q=0.1"
+    assert sink.requests[0]["accept"] == "text/plain;version=0.0.4;q=0.6,*/*;q=0.5"
 
 
 async def test_unsupported_content_type_fails_unless_a_fallback_is_set(via: str) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from guardia.model import Labels, Matcher
 from guardia.scrape.manager import ScrapeManager
+from guardia.scrape.protoingest import om_float
 from guardia.storage.memory import MemoryStorage
 from tests.scrape.helpers import config, wait_for
 from tests.scrape.peers import client_app, node_exporter, prometheus, prometheus_get
@@ -57,6 +58,14 @@ def _prometheus_series(base: str) -> set[Labels]:
     return {Labels(d) for d in data}
 
 
+def _as_prometheus3(s: Labels) -> Labels:
+    d = dict(s)
+    for k in ("le", "quantile"):
+        if k in d:
+            d[k] = om_float(float(d[k]))
+    return Labels(d)
+
+
 async def test_same_series_as_prometheus(tmp_path: Path) -> None:
     with node_exporter() as node, client_app() as app:
         text = _config(node, app)
@@ -76,7 +85,9 @@ async def test_same_series_as_prometheus(tmp_path: Path) -> None:
 
                 await wait_for(prom_up, timeout=20)
                 await asyncio.sleep(1.5)
-                theirs = _prometheus_series(prom)
+                # Prometheus 3 (and guardia) write le/quantile values as OpenMetrics floats
+                # (le="1.0") in every format; 2.42 kept the text format's spelling
+                theirs = {_as_prometheus3(s) for s in _prometheus_series(prom)}
                 ours = _guardia_series(storage)
             finally:
                 await mgr.stop()

@@ -5,33 +5,57 @@ from __future__ import annotations
 import pytest
 
 from guardia.scrape.ingest import ScrapeError
-from guardia.scrape.request import accept_header, choose_parser, request_headers
+from guardia.scrape.request import (
+    OPENMETRICS,
+    PROTOBUF,
+    TEXT,
+    accept_header,
+    choose_parser,
+    request_headers,
+)
 from tests.scrape.helpers import job
 
 
 def test_default_accept_prefers_openmetrics_then_text() -> None:
-    assert accept_header(None) == (
-        "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.9,"
-        "text/plain;version=1.0.0;q=0.8,text/plain;version=0.0.4;q=0.7,*/*;q=0.1"
+    # Prometheus 3's header for its default protocols and escaping (scrape_test.go's expectation)
+    assert accept_header(None, "allow-utf-8") == (
+        "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"
+        "application/openmetrics-text;version=0.0.1;q=0.5,"
+        "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
     )
 
 
-def test_protobuf_is_never_requested() -> None:
-    assert accept_header(("PrometheusProto", "PrometheusText0.0.4")) == "text/plain;version=0.0.4,*/*;q=0.1"
+def test_protobuf_first_when_asked() -> None:
+    assert accept_header(("PrometheusProto", "OpenMetricsText1.0.0", "OpenMetricsText0.0.1",
+                          "PrometheusText1.0.0", "PrometheusText0.0.4"), "dots") == (
+        "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,"
+        "application/openmetrics-text;version=1.0.0;escaping=dots;q=0.5,"
+        "application/openmetrics-text;version=0.0.1;q=0.4,"
+        "text/plain;version=1.0.0;escaping=dots;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1"
+    )
 
 
 @pytest.mark.parametrize(
-    ("content_type", "fallback", "openmetrics"),
+    ("content_type", "fallback", "fmt"),
     [
-        ("application/openmetrics-text; version=1.0.0; charset=utf-8", None, True),
-        ("text/plain; version=0.0.4; charset=utf-8", None, False),
-        ("Text/Plain", None, False),
-        ("", "OpenMetricsText1.0.0", True),
-        ("application/json", "PrometheusText0.0.4", False),
+        ("application/openmetrics-text; version=1.0.0; charset=utf-8", None, OPENMETRICS),
+        ("text/plain; version=0.0.4; charset=utf-8", None, TEXT),
+        ("Text/Plain", None, TEXT),
+        ("", "OpenMetricsText1.0.0", OPENMETRICS),
+        ("application/json", "PrometheusText0.0.4", TEXT),
+        ("application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
+         None, PROTOBUF),
+        ("", "PrometheusProto", PROTOBUF),
     ],
 )
-def test_parser_from_content_type(content_type: str, fallback: str | None, openmetrics: bool) -> None:
-    assert choose_parser(content_type, fallback) is openmetrics
+def test_parser_from_content_type(content_type: str, fallback: str | None, fmt: str) -> None:
+    assert choose_parser(content_type, fallback) == fmt
+
+
+def test_protobuf_other_than_delimited_metric_families_is_refused() -> None:
+    with pytest.raises(ScrapeError, match="encoding='text'"):
+        choose_parser("application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; "
+                      "encoding=text", None)
 
 
 @pytest.mark.parametrize(

@@ -35,10 +35,12 @@ DEFAULT_SCRAPE_INTERVAL_MS = 60_000
 DEFAULT_SCRAPE_TIMEOUT_MS = 10_000
 DEFAULT_EVALUATION_INTERVAL_MS = 60_000
 
-# Prometheus 3's default Accept order (the protobuf format only when native histograms are on).
+# Prometheus 3's default Accept order; the protobuf format first when the job scrapes native
+# histograms (only that format carries them).
 SCRAPE_PROTOCOLS = (
     "OpenMetricsText1.0.0", "OpenMetricsText0.0.1", "PrometheusText1.0.0", "PrometheusText0.0.4",
 )
+PROTO_FIRST_SCRAPE_PROTOCOLS = ("PrometheusProto", *SCRAPE_PROTOCOLS)
 ScrapeProtocol = Literal[
     "PrometheusProto", "OpenMetricsText1.0.0", "OpenMetricsText0.0.1", "PrometheusText1.0.0",
     "PrometheusText0.0.4",
@@ -67,6 +69,7 @@ class GlobalConfig(PromModel):
     keep_dropped_targets: NonNegativeInt = 0
     metric_name_validation_scheme: NameValidationScheme | None = None
     metric_name_escaping_scheme: NameEscapingScheme | None = None
+    scrape_native_histograms: bool = False
     always_scrape_classic_histograms: bool = False
     convert_classic_histograms_to_nhcb: bool = False
 
@@ -101,6 +104,7 @@ class ScrapeConfig(HTTPClientFields):
     scrape_timeout: Duration | None = None
     scrape_protocols: tuple[ScrapeProtocol, ...] | None = None
     fallback_scrape_protocol: ScrapeProtocol | None = None
+    scrape_native_histograms: bool | None = None
     always_scrape_classic_histograms: bool | None = None
     convert_classic_histograms_to_nhcb: bool | None = None
     metrics_path: str = "/metrics"
@@ -385,7 +389,9 @@ def check_prometheus(cfg: PrometheusConfig) -> list[Finding]:
     g_scheme = g.metric_name_validation_scheme or "utf8"
     if g.metric_name_escaping_scheme == "allow-utf-8" and g_scheme == "legacy":
         out.append((("global", "metric_name_escaping_scheme"), _ALLOW_UTF8_WITH_LEGACY, "error"))
+    out.extend(_check_protocols(g.scrape_protocols, ("global", "scrape_protocols")))
     for i, sc in enumerate(cfg.scrape_configs):
+        out.extend(_check_protocols(sc.scrape_protocols, ("scrape_configs", i, "scrape_protocols")))
         scheme = sc.metric_name_validation_scheme or g_scheme
         if sc.metric_name_escaping_scheme == "allow-utf-8" and scheme == "legacy":
             out.append((("scrape_configs", i, "metric_name_escaping_scheme"), _ALLOW_UTF8_WITH_LEGACY,
@@ -484,6 +490,21 @@ def _check_otlp(otlp: OTLPConfig) -> Iterator[Finding]:
                "_bucket/_sum/_count series)", "error")
 
 
+def _check_protocols(protocols: tuple[str, ...] | None, path: FieldPath) -> Iterator[Finding]:
+    """Prometheus's checks of ``scrape_protocols``: not empty, no protocol twice."""
+    if protocols is None:
+        return
+    if not protocols:
+        yield (path, "scrape_protocols cannot be empty; list at least one of PrometheusProto, "
+               "OpenMetricsText1.0.0, OpenMetricsText0.0.1, PrometheusText1.0.0, PrometheusText0.0.4",
+               "error")
+    seen: set[str] = set()
+    for j, p in enumerate(protocols):
+        if p in seen:
+            yield ((*path, j), f"duplicated protocol {p!r} in scrape_protocols; list each once", "error")
+        seen.add(p)
+
+
 def _check_remote_url(url: str, base: FieldPath, what: str) -> Iterator[Finding]:
     if not url:
         yield ((*base, "url"), f"url for {what} is empty", "error")
@@ -544,8 +565,12 @@ def resolve_defaults(cfg: PrometheusConfig) -> PrometheusConfig:
                   "label_value_length_limit", "target_limit", "keep_dropped_targets"):
             if getattr(sc, f) is None:
                 upd[f] = getattr(g, f)
+        native = sc.scrape_native_histograms
+        if native is None:
+            native = upd["scrape_native_histograms"] = g.scrape_native_histograms
         if sc.scrape_protocols is None:
-            upd["scrape_protocols"] = g.scrape_protocols or SCRAPE_PROTOCOLS
+            upd["scrape_protocols"] = g.scrape_protocols or (
+                PROTO_FIRST_SCRAPE_PROTOCOLS if native else SCRAPE_PROTOCOLS)
         scheme = sc.metric_name_validation_scheme or g.metric_name_validation_scheme or "utf8"
         upd["metric_name_validation_scheme"] = scheme
         if sc.metric_name_escaping_scheme is None:

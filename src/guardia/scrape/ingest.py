@@ -10,6 +10,7 @@ its key is exactly a series text that was fully parsed and validated before.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import compress
@@ -21,9 +22,12 @@ from guardia.config.relabel import RelabelConfig
 from guardia.model import Labels
 from guardia.model import textparse as P
 from guardia.model.escaping import is_legacy_metric_name
+from guardia.model.histogram import FloatHistogram
 from guardia.model.labels import is_valid_label_name
 from guardia.model.relabel import process
 from guardia.scrape.fastpath import RepeatBody, split
+from guardia.scrape.protoingest import HistogramOptions, ProtoSeriesError, flatten, om_float
+from guardia.scrape.protoparse import ProtoParseError, decode_families
 from guardia.storage.interface import Appender
 
 _DROPPED = -1  # cache value: metric relabeling drops this series
@@ -57,10 +61,12 @@ class IngestResult:
     duplicates: int = 0
     # OpenMetrics exemplars of this scrape: (final series labels, exemplar)
     exemplars: list[tuple[Labels, P.Exemplar]] = field(default_factory=list)
+    # Native histogram samples (protobuf scrapes): (ref, own timestamp ms or None, histogram)
+    histograms: list[tuple[int, int | None, FloatHistogram]] = field(default_factory=list)
 
     @property
     def post_relabel(self) -> int:
-        return int(self.refs.shape[0]) + len(self.timestamped)
+        return int(self.refs.shape[0]) + len(self.timestamped) + len(self.histograms)
 
 
 def merge_target_labels(
@@ -106,8 +112,11 @@ class Ingester:
         self.metadata: dict[str, P.Metadata] = {}
         self.last_labels: Labels | None = None  # the label set ``resolve`` built last
         self._repeat = RepeatBody()
+        # protobuf scrapes: (name, scraped labels) → (ref, final labels)
+        self._proto_cache: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[int, Labels | None]] = {}
 
     def reset(self) -> None:
+        self._proto_cache.clear()
         self._cache.clear()
         self._comments.clear()
         self._unique_refs = None
@@ -127,6 +136,66 @@ class Ingester:
             line = body.count(b"\n", 0, e.start) + 1
             raise ScrapeError(f"line {line}: invalid UTF-8 in the exposition") from None
         return self.ingest(text, openmetrics, app, scrape_ms, parts)
+
+    def ingest_proto(self, body: bytes, app: Appender, opts: HistogramOptions) -> IngestResult:
+        """A protobuf exposition body (see ``protoingest``): floats resolved through the same
+        label merge, relabeling and limits as text lines, native histograms beside them.
+        The text path's caches are left alone: they key on series text, not on this."""
+        self._repeat.clear()
+        try:
+            flat = flatten(decode_families(body), opts, self.metadata)
+        except (ProtoParseError, ProtoSeriesError) as e:
+            raise ScrapeError(str(e)) from None
+        cache = self._proto_cache
+        if len(cache) > 4 * (len(flat) + 64):
+            cache.clear()  # series churn
+        refs: list[int] = []
+        vals: list[float] = []
+        stamped: list[tuple[int, int, float]] = []
+        hists: list[tuple[int, int | None, FloatHistogram]] = []
+        exemplars: list[tuple[Labels, P.Exemplar]] = []
+        seen_h: set[int] = set()
+        dropped = dup_h = 0
+        honor_ts = self.options.honor_timestamps
+        for name, labels, v, t, ex in flat:
+            key = (name, labels)
+            hit = cache.get(key)
+            if hit is None:
+                try:
+                    ref = self.resolve(name, labels, app, 0)
+                except ScrapeError as e:
+                    raise ScrapeError(str(e).replace("line 0: ", f"metric {name!r}: ")) from None
+                hit = cache[key] = (ref, self.last_labels if ref >= 0 else None)
+            ref, lbls = hit
+            if ref < 0:
+                dropped += 1
+                continue
+            if ex is not None and lbls is not None:
+                exemplars.append((lbls, ex))
+            t = t if honor_ts else None
+            if isinstance(v, FloatHistogram):
+                if ref in seen_h:
+                    dup_h += 1
+                    continue
+                seen_h.add(ref)
+                hists.append((ref, t, v))
+            elif t is not None:
+                stamped.append((ref, t, v))
+            else:
+                refs.append(ref)
+                vals.append(v)
+        ref_arr = np.fromiter(refs, dtype=np.int64, count=len(refs))
+        val_arr = np.fromiter(vals, dtype=np.float64, count=len(vals))
+        limit = self.options.sample_limit
+        n = len(refs) + len(stamped) + len(hists)
+        if limit and n > limit:
+            raise ScrapeError(f"sample limit exceeded (number of samples: {n}, limit: {limit})")
+        result, _ = self._finish(ref_arr, val_arr, stamped, dropped)
+        result.scraped += len(hists) + dup_h
+        result.duplicates += dup_h
+        result.histograms = hists
+        result.exemplars = exemplars
+        return result
 
     def resolve(self, name: str, scraped: tuple[tuple[str, str], ...], app: Appender, lineno: int) -> int:
         """Final labels for a scraped series → its ref, or -1 when relabeling drops it."""
@@ -265,7 +334,10 @@ class Ingester:
                             va(v)
                         continue
                 s = P.parse_sample(line, lineno, openmetrics)
-                ref = self.resolve(s.name, s.labels, app, lineno)
+                labels = s.labels
+                if labels and (("le" in (k for k, _ in labels)) or ("quantile" in (k for k, _ in labels))):
+                    labels = self._normalize_bounds(s.name, labels)
+                ref = self.resolve(s.name, labels, app, lineno)
                 self._cache[line[: s.series_end]] = ref
                 if s.exemplar is not None and ref >= 0 and self.last_labels is not None:
                     exemplars.append((self.last_labels, s.exemplar))
@@ -350,6 +422,28 @@ class Ingester:
                 f"sample limit exceeded (number of samples: {ref_arr.size + len(stamped)}, limit: {limit})"
             )
         return IngestResult(ref_arr, val_arr, scraped, stamped, dups), keep
+
+    def _normalize_bounds(
+        self, name: str, labels: tuple[tuple[str, str], ...]
+    ) -> tuple[tuple[str, str], ...]:
+        """``le`` of a histogram's ``_bucket`` series and ``quantile`` of a summary's, written as
+        OpenMetrics floats (``le="1"`` → ``le="1.0"``), as Prometheus 3 stores them whatever
+        the format: a target keeps its series when it moves between text and protobuf."""
+        if name.endswith("_bucket"):
+            md, key = self.metadata.get(name[:-7]), "le"
+            if md is None or md.type not in ("histogram", "gaugehistogram"):
+                return labels
+        else:
+            md, key = self.metadata.get(name), "quantile"
+            if md is None or md.type != "summary":
+                return labels
+        out = []
+        for k, v in labels:
+            if k == key and "_" not in v and v == v.strip():  # what Go's ParseFloat reads
+                with contextlib.suppress(ValueError):  # not a number: kept as written, as in Prometheus
+                    v = om_float(float(v))
+            out.append((k, v))
+        return tuple(out)
 
     def _comment(self, line: str, lineno: int, openmetrics: bool) -> None:
         if line in self._comments:

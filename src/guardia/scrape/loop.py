@@ -28,7 +28,10 @@ from guardia.config.prometheus import ScrapeConfig
 from guardia.model import STALE_NAN, Labels
 from guardia.scrape.http import HTTPScraper
 from guardia.scrape.ingest import Ingester, IngestOptions, IngestResult, ScrapeError
+from guardia.scrape.protoingest import HistogramOptions, pick_schema
 from guardia.scrape.request import (
+    OPENMETRICS,
+    PROTOBUF,
     choose_parser,
     has_credential_files,
     http_error,
@@ -98,6 +101,12 @@ class ScrapeLoop:
             ),
         )
         self.body_size_limit = cfg.body_size_limit or 0
+        self.histogram_options = HistogramOptions(
+            native=bool(cfg.scrape_native_histograms),
+            keep_classic=bool(cfg.always_scrape_classic_histograms),
+            bucket_limit=cfg.native_histogram_bucket_limit,
+            max_schema=pick_schema(cfg.native_histogram_min_bucket_factor),
+        )
         self._prev_refs: npt.NDArray[np.int64] = _EMPTY
         self._report_refs: npt.NDArray[np.int64] | None = None
         self._ref_epoch = 0  # the store's series GC epoch the refs kept here belong to
@@ -210,9 +219,12 @@ class ScrapeLoop:
         app = self.storage.appender()
         try:
             body, ctype = await self.fetch()
-            openmetrics = choose_parser(ctype, self.cfg.fallback_scrape_protocol)
+            fmt = choose_parser(ctype, self.cfg.fallback_scrape_protocol)
             self._follow_gc(app)  # after the fetch: from here to the commit nothing awaits
-            result = self.ingester.ingest_body(body, openmetrics, app, ts)
+            if fmt == PROTOBUF:
+                result = self.ingester.ingest_proto(body, app, self.histogram_options)
+            else:
+                result = self.ingester.ingest_body(body, fmt == OPENMETRICS, app, ts)
         except ScrapeError as e:
             err = str(e)
         except Exception as e:  # a bug must not kill the loop; it shows as the target's error
@@ -232,6 +244,8 @@ class ScrapeLoop:
             if result.timestamped and self.cfg.track_timestamps_staleness:
                 stamped = np.array([r for r, _, _ in result.timestamped], dtype=np.int64)
                 cur = np.union1d(cur, stamped)
+            if result.histograms:
+                cur = self._append_histograms(app, result, ts, cur)
             prev = self._prev_refs
             if not (prev is cur or (prev.shape == cur.shape and np.array_equal(prev, cur))):
                 gone = np.setdiff1d(prev, cur)
@@ -269,6 +283,9 @@ class ScrapeLoop:
                     for series, ex in result.exemplars
                 )
         warnings = []
+        if result is not None and result.histograms and self._histograms_dropped:
+            warnings.append(f"{self._histograms_dropped} native histograms dropped: this storage keeps "
+                            "floats only")
         if result is not None and result.duplicates:
             warnings.append(f"{result.duplicates} duplicate series in the exposition were ignored")
             log.warning("duplicate series in exposition target=%s dropped=%d", self.target.url,
@@ -277,6 +294,28 @@ class ScrapeLoop:
         self.target.report("down" if err else "up", err, t0, duration)
         if self.on_scrape is not None:
             self.on_scrape(self, duration, not err)
+
+    def _append_histograms(
+        self, app: object, result: IngestResult, ts: int, cur: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int64]:
+        """Append a protobuf scrape's native histograms; their refs join staleness tracking
+        (a series that vanishes gets the stale marker like a float one).  A store without
+        histograms (agent mode) drops them, said in the target's warnings."""
+        add = getattr(app, "append_histogram", None)
+        if add is None:
+            self._histograms_dropped = len(result.histograms)
+            return cur
+        self._histograms_dropped = 0
+        tracked = []
+        for ref, t, h in result.histograms:
+            add(ref, ts if t is None else t, h)
+            if t is None or self.cfg.track_timestamps_staleness:
+                tracked.append(ref)
+        if tracked:
+            cur = np.union1d(cur, np.array(tracked, dtype=np.int64))
+        return cur
+
+    _histograms_dropped = 0
 
     def _follow_gc(self, app: object) -> None:
         """After a series GC of the store (its refs renumbered), drop the cached refs and carry

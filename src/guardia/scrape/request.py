@@ -17,7 +17,9 @@ from guardia.scrape.ingest import ScrapeError
 
 USER_AGENT = "guardia/0.1 (Prometheus-compatible scraper)"
 
+PROTOBUF_MEDIA = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"
 _PROTOCOL_MEDIA = {
+    "PrometheusProto": PROTOBUF_MEDIA,
     "OpenMetricsText1.0.0": "application/openmetrics-text;version=1.0.0",
     "OpenMetricsText0.0.1": "application/openmetrics-text;version=0.0.1",
     "PrometheusText1.0.0": "text/plain;version=1.0.0",
@@ -26,40 +28,67 @@ _PROTOCOL_MEDIA = {
 DEFAULT_PROTOCOLS = (
     "OpenMetricsText1.0.0", "OpenMetricsText0.0.1", "PrometheusText1.0.0", "PrometheusText0.0.4",
 )
+# The body formats ``choose_parser`` names.
+TEXT, OPENMETRICS, PROTOBUF = "text", "openmetrics", "protobuf"
 
 
 def accept_header(protocols: tuple[str, ...] | None, escaping: str | None = None) -> str:
     """The Accept header for ``scrape_protocols``, weighted in order as Prometheus 3 does.
 
-    The protobuf format is not parsed by guardia, so it is never asked for.  The 1.0.0 text
-    formats carry the job's ``metric_name_escaping_scheme`` (``allow-utf-8`` by default: send
-    UTF-8 names as they are), as Prometheus 3 asks for them.
+    Every entry gets a q-weight, the first ``0.<number of known protocols + 1>`` (0.6) and one
+    tenth less for each next, and ``*/*`` the next lower weight: the target picks the first
+    format it can write.  The 1.0.0 text formats carry the job's
+    ``metric_name_escaping_scheme`` (``allow-utf-8`` by default: send UTF-8 names as they
+    are), as Prometheus 3 asks for them.
     """
-    media = [
-        _PROTOCOL_MEDIA[p] + (f";escaping={escaping}" if escaping and p.endswith("1.0.0") else "")
-        for p in (protocols or DEFAULT_PROTOCOLS) if p in _PROTOCOL_MEDIA
-    ]
     parts = []
-    q = 1.0
-    for i, m in enumerate(media):
-        parts.append(m if i == 0 else f"{m};q={q:.1f}")
-        q = max(q - 0.1, 0.2)
-    parts.append("*/*;q=0.1")
+    weight = len(_PROTOCOL_MEDIA) + 1
+    for p in protocols or DEFAULT_PROTOCOLS:
+        media = _PROTOCOL_MEDIA.get(p)
+        if media is None:
+            continue
+        if escaping and p in ("PrometheusText1.0.0", "OpenMetricsText1.0.0"):
+            media += f";escaping={escaping}"
+        parts.append(f"{media};q=0.{weight}")
+        weight -= 1
+    parts.append(f"*/*;q=0.{weight}")
     return ",".join(parts)
 
 
 ACCEPT_HEADER = accept_header(None)
 
 
-def choose_parser(content_type: str, fallback: str | None) -> bool:
-    """True for OpenMetrics, False for the text format; ``ScrapeError`` if neither fits."""
+def _params(content_type: str) -> dict[str, str]:
+    out = {}
+    for part in content_type.split(";")[1:]:
+        k, _, v = part.partition("=")
+        out[k.strip().lower()] = v.strip().strip('"')
+    return out
+
+
+def choose_parser(content_type: str, fallback: str | None) -> str:
+    """``TEXT``, ``OPENMETRICS`` or ``PROTOBUF`` for a response's Content-Type, as Prometheus 3
+    chooses: a missing or unknown type takes ``fallback_scrape_protocol`` when the job sets
+    one and fails the scrape when it does not."""
     media = content_type.split(";", 1)[0].strip().lower()
     if media == "application/openmetrics-text":
-        return True
+        return OPENMETRICS
     if media == "text/plain":
-        return False
+        return TEXT
+    if media == "application/vnd.google.protobuf":
+        params = _params(content_type)
+        proto = params.get("proto", "io.prometheus.client.MetricFamily")
+        encoding = params.get("encoding", "delimited")
+        if proto != "io.prometheus.client.MetricFamily" or encoding != "delimited":
+            raise ScrapeError(
+                f"received protobuf Content-Type with proto={proto!r} encoding={encoding!r}; only "
+                "proto=io.prometheus.client.MetricFamily with encoding=delimited is read")
+        return PROTOBUF
     if fallback in _PROTOCOL_MEDIA:
-        return fallback.startswith("OpenMetrics")  # type: ignore[union-attr]
+        assert fallback is not None
+        if fallback == "PrometheusProto":
+            return PROTOBUF
+        return OPENMETRICS if fallback.startswith("OpenMetrics") else TEXT
     if not media:
         raise ScrapeError(
             "non-compliant scrape target sending blank Content-Type and no fallback_scrape_protocol "
