@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from guardia.config.relabel import RelabelConfig
+from guardia.model import Labels
 from guardia.scrape.fastpath import split
 from guardia.scrape.ingest import Ingester, IngestOptions, IngestResult, ScrapeError
 from guardia.storage.memory import MemoryStorage
@@ -203,3 +205,52 @@ def test_values_json_reads_otherwise_are_left_to_float(text: bytes) -> None:
     from guardia.scrape.fastpath import _plain_numbers
 
     assert _plain_numbers(b"1\n" + text + b"\n") is None
+
+
+def test_new_series_made_in_one_batch_match_one_at_a_time(tmp_path: Path) -> None:
+    """A first scrape's new series get their refs in one ``ref_many`` call: the same refs,
+    WAL and cache as ``ref`` line by line (an appender without ``ref_many``), including a
+    series repeated in the scrape, a timestamped line and a dropped one; a parse error
+    halfway still creates the series read before it and caches no placeholder."""
+    from guardia.storage.tsdb import TSDB
+
+    body = (
+        "# TYPE a counter\n"
+        'a{x="1"} 1\n'
+        'b{y="2"} 2 1000\n'
+        'a{x="1"} 3\n'
+        'a{x="1",} 4\n'
+        'c 5\n'
+        'drop_me 6\n'
+        'd{z="é"} 7\n'
+    )
+
+    class OneByOne:
+        def __init__(self, app: object) -> None:
+            self.app = app
+
+        def ref(self, labels: Labels) -> int:
+            return self.app.ref(labels)  # type: ignore[attr-defined, no-any-return]
+
+    results = []
+    for i, wrap in enumerate((False, True)):
+        db = TSDB.open(tmp_path / str(i))
+        app = db.appender()
+        ing = Ingester([("instance", "h:1"), ("job", "j")], IngestOptions(metric_relabel=DROP))
+        res = ing.ingest(body, False, OneByOne(app) if wrap else app, 2000)  # type: ignore[arg-type]
+        results.append((res.refs.tolist(), res.values.tolist(), res.timestamped, res.scraped,
+                        res.duplicates, dict(ing._cache), bytes(db._pending_series)))
+        db.close()
+    assert results[0] == results[1]
+    refs, _, stamped, scraped, dups, cache, _ = results[0]
+    assert min(cache.values()) >= -2 and scraped == 7 and dups == 2 and stamped[0][1] == 1000
+    assert len(refs) == 3  # a, c, d: b has its own timestamp, drop_me is dropped
+
+    db = TSDB.open(tmp_path / "err")
+    app = db.appender()
+    ing = Ingester([("instance", "h:1"), ("job", "j")], IngestOptions())
+    with pytest.raises(ScrapeError, match="line 3"):
+        ing.ingest('a{x="1"} 1\nc 2\nbad{ 3\n', False, app, 2000)
+    assert sorted(ing._cache.values()) == [0, 1]
+    assert db.head.num_series == 2
+    db.close()

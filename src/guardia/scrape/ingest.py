@@ -32,6 +32,9 @@ from guardia.storage.interface import Appender
 
 _DROPPED = -1  # cache value: metric relabeling drops this series
 _COMMENT = -2  # cache value: a comment line (checked against the full lines seen)
+# While a scrape is read, a new series' ref is a placeholder ``_PENDING - k`` (k: its place
+# among the scrape's new series); they get their refs in one ``ref_many`` at the end.
+_PENDING = -3
 
 
 class ScrapeError(Exception):
@@ -199,6 +202,11 @@ class Ingester:
 
     def resolve(self, name: str, scraped: tuple[tuple[str, str], ...], app: Appender, lineno: int) -> int:
         """Final labels for a scraped series → its ref, or -1 when relabeling drops it."""
+        labels = self.final_labels(name, scraped, lineno)
+        return _DROPPED if labels is None else app.ref(labels)
+
+    def final_labels(self, name: str, scraped: tuple[tuple[str, str], ...], lineno: int) -> Labels | None:
+        """The label set a scraped series is stored under, or None when relabeling drops it."""
         o = self.options
         if o.legacy_names:
             self._check_legacy(name, scraped, lineno)
@@ -213,14 +221,14 @@ class Ingester:
                 if o.label_name_length_limit or o.label_value_length_limit:
                     self._check_names(dict(pairs), name, lineno)
                 self.last_labels = Labels.from_sorted(pairs)
-                return app.ref(self.last_labels)
+                return self.last_labels
         lb = merge_target_labels([("__name__", name), *scraped], self.target_labels, o.honor_labels)
         if o.metric_relabel:
             out = process(lb, o.metric_relabel)
             if out is None:
-                return _DROPPED
+                return None
         if not lb:
-            return _DROPPED
+            return None
         if not lb.get("__name__"):
             raise ScrapeError(f"line {lineno}: missing metric name (__name__ label) after relabeling")
         if o.label_limit and len(lb) > o.label_limit:
@@ -230,7 +238,7 @@ class Ingester:
         if o.label_name_length_limit or o.label_value_length_limit or o.metric_relabel:
             self._check_names(lb, name, lineno)
         self.last_labels = Labels(lb)
-        return app.ref(self.last_labels)
+        return self.last_labels
 
     def _check_names(self, lb: dict[str, str], name: str, lineno: int) -> None:
         o = self.options
@@ -299,6 +307,8 @@ class Ingester:
         exemplars: list[tuple[Labels, P.Exemplar]] = []
         dropped = 0
         honor_ts = self.options.honor_timestamps
+        new_sets: list[Labels] = []  # this scrape's new series, in line order
+        new_keys: list[str] = []  # and their series texts
         try:
             for lineno, line in enumerate(lines, 1):
                 key, _, val = line.rpartition(" ")
@@ -309,8 +319,11 @@ class Ingester:
                         va(float(val) if "_" not in val else P.parse_float(val, lineno))
                     elif ref == _DROPPED:
                         dropped += 1
-                    else:
+                    elif ref == _COMMENT:
                         self._comment(line, lineno, openmetrics)
+                    else:  # a series first seen earlier in this scrape
+                        ra(ref)
+                        va(float(val) if "_" not in val else P.parse_float(val, lineno))
                     continue
                 if not line:
                     continue
@@ -322,7 +335,7 @@ class Ingester:
                     key2, _, val2 = key.rpartition(" ")
                     ref = cache_get(key2)
                     if ref is not None and not (openmetrics and " # " in line):
-                        if ref < 0:
+                        if _PENDING < ref < 0:
                             dropped += 1
                             continue
                         v = P.parse_float(val2, lineno)
@@ -337,20 +350,28 @@ class Ingester:
                 labels = s.labels
                 if labels and (("le" in (k for k, _ in labels)) or ("quantile" in (k for k, _ in labels))):
                     labels = self._normalize_bounds(s.name, labels)
-                ref = self.resolve(s.name, labels, app, lineno)
-                self._cache[line[: s.series_end]] = ref
-                if s.exemplar is not None and ref >= 0 and self.last_labels is not None:
-                    exemplars.append((self.last_labels, s.exemplar))
-                if ref < 0:
+                final = self.final_labels(s.name, labels, lineno)
+                key = line[: s.series_end]
+                if final is None:
+                    self._cache[key] = _DROPPED
                     dropped += 1
-                elif s.timestamp_ms is not None and honor_ts:
+                    continue
+                ref = self._cache[key] = _PENDING - len(new_sets)
+                new_sets.append(final)
+                new_keys.append(key)
+                if s.exemplar is not None:
+                    exemplars.append((final, s.exemplar))
+                if s.timestamp_ms is not None and honor_ts:
                     stamped.append((ref, s.timestamp_ms, s.value))
                 else:
                     ra(ref)
                     va(s.value)
+            made = self._settle(new_sets, new_keys, app)
         except P.ParseError as e:
+            self._settle(new_sets, new_keys, app)
             raise ScrapeError(str(e)) from None
         except ValueError:
+            self._settle(new_sets, new_keys, app)
             # float() refused the value of a known series: let the strict parser say why.
             lineno = len(refs) + 1
             for i, line in enumerate(lines, 1):
@@ -360,11 +381,42 @@ class Ingester:
                     except P.ParseError as e:
                         raise ScrapeError(str(e)) from None
             raise ScrapeError(f"line {lineno}: invalid sample value") from None
+        except BaseException:
+            # The series read before the error are created, as line by line they were, and
+            # the cache never keeps a placeholder.
+            self._settle(new_sets, new_keys, app)
+            raise
         ref_arr = np.fromiter(refs, dtype=np.int64, count=len(refs))
+        if made:
+            pending = ref_arr <= _PENDING
+            if pending.any():
+                ref_arr[pending] = np.asarray(made, dtype=np.int64)[_PENDING - ref_arr[pending]]
+            if stamped:
+                stamped = [(made[_PENDING - r] if r <= _PENDING else r, t, v) for r, t, v in stamped]
         val_arr = np.fromiter(vals, dtype=np.float64, count=len(vals))
         result, _ = self._finish(ref_arr, val_arr, stamped, dropped)
         result.exemplars = exemplars
         return result
+
+    def _settle(self, new_sets: list[Labels], new_keys: list[str], app: Appender) -> list[int]:
+        """Refs for a scrape's new series, all in one call when the appender can (the
+        series are created, and logged, in line order as one at a time would be), and
+        their series texts cached with them."""
+        if not new_sets:
+            return []
+        cache = self._cache
+        try:
+            many = getattr(app, "ref_many", None)
+            made: list[int] = many(new_sets) if many is not None else [app.ref(lb) for lb in new_sets]
+        except BaseException:
+            for key in new_keys:
+                cache.pop(key, None)
+            raise
+        for key, ref in zip(new_keys, made, strict=True):
+            cache[key] = ref
+        new_sets.clear()  # settled: a second call (error path) does nothing
+        new_keys.clear()
+        return made
 
     def _fast(
         self, lines: list[str], openmetrics: bool

@@ -320,6 +320,16 @@ class TSDB:
                 self._created += 1
             return ref, self.ref_epoch
 
+    def _refs_at(self, sets: list[Labels]) -> tuple[list[int], int]:
+        """``_ref_at`` of many label sets under one lock, with one series record payload
+        for those created (logged, as always, before any sample that uses them)."""
+        with self._lock:
+            refs, added = self.head.refs_for(sets)
+            if added:
+                wal.encode_series_many_into(self._pending_series, ((refs[i], sets[i]) for i in added))
+                self._created += len(added)
+            return refs, self.ref_epoch
+
     def translate_refs(self, refs: I64, epoch: int) -> I64 | None:
         """Refs handed out at GC epoch ``epoch`` in today's numbering (-1 for a series GC
         dropped), or None when they are more than one GC old (get them again by labels)."""
@@ -853,6 +863,21 @@ class TSDBAppender:
             else:
                 self.ref_epoch = epoch
         return ref
+
+    def ref_many(self, sets: list[Labels]) -> list[SeriesRef]:
+        """``ref`` of many label sets (a scrape's new series) in one call: one lock, one
+        index pass, one growth of the head's arrays."""
+        if not sets:
+            return []
+        was_active = self._active
+        self._activate()
+        refs, epoch = self._db._refs_at(sets)
+        if epoch != self.ref_epoch:
+            if was_active:
+                self._mixed = True
+            else:
+                self.ref_epoch = epoch
+        return refs
 
     def translate(self, refs: I64, epoch: int) -> I64 | None:
         """Refs kept from an appender of GC epoch ``epoch`` in this appender's numbering

@@ -50,6 +50,15 @@ class HeadSeries:
             self._rank = None
         return ref, created
 
+    def refs_for(self, sets: list[Labels]) -> tuple[list[int], list[int]]:
+        """``ref_for`` of many label sets: their refs, and the positions of those created
+        now.  The per-series arrays grow once, before the index makes any new ref visible."""
+        self._grow(self.num_series + len(sets))
+        refs, added = self.index.get_or_add_many(sets)
+        if added:
+            self._rank = None
+        return refs, added
+
     def _grow(self, n: int) -> None:
         if n <= self._cap:
             return

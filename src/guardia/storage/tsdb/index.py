@@ -124,6 +124,54 @@ class MemIndex:
                 return sid, False
         return self._add(labels, h, pids), True
 
+    def get_or_add_many(self, sets: Sequence[Labels]) -> tuple[list[int], list[int]]:
+        """``get_or_add`` of many label sets (a scrape's new lines): the ids, and the
+        positions in ``sets`` of those added now.  One pass with everything bound once; the
+        probe that finds no match leaves the slot where the new id goes.  Sets equal to an
+        earlier one of the same call get that one's id, as sequential calls would."""
+        if self._lazy_hash or self._table is None:
+            self._rebuild_table()
+        pairs_get = self._pairs.get
+        pair_id = self._pair_id
+        plists = self._plists
+        pset, off, hashes = self._set, self._off, self._hash
+        ids: list[int] = []
+        added: list[int] = []
+        for i, labels in enumerate(sets):
+            h = hash(labels)
+            pids = [pairs_get(p) for p in labels]
+            tab, mask = self._table, self._mask
+            assert tab is not None
+            slot = h & mask
+            if None in pids:
+                pids = [pair_id(p) for p in labels]  # a new pair: no series has it yet
+                while tab[slot] >= 0:
+                    slot = (slot + 1) & mask
+            else:
+                sid = tab[slot]
+                while sid >= 0:
+                    if hashes[sid] == h and pset[off[sid] : off[sid + 1]].tolist() == pids:
+                        break
+                    slot = (slot + 1) & mask
+                    sid = tab[slot]
+                if sid >= 0:
+                    ids.append(sid)
+                    continue
+            sid = self._n
+            pset.extend(pids)  # type: ignore[arg-type]
+            off.append(len(pset))
+            hashes.append(h)
+            for pid in pids:
+                plists[pid].append(sid)  # type: ignore[index]
+            self._n = sid + 1  # readers see the series only once it is complete
+            if 2 * self._n > len(tab):
+                self._rebuild_table()
+            else:
+                tab[slot] = sid
+            ids.append(sid)
+            added.append(i)
+        return ids, added
+
     def add(self, labels: Labels) -> int:
         return self._add(labels, hash(labels))
 
