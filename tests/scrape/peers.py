@@ -89,14 +89,15 @@ def client_app(reg: CollectorRegistry | None = None) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def prometheus(config_text: str, tmp: Path) -> Iterator[str]:
-    """Debian's Prometheus 2.42 with ``config_text``; yields its base URL."""
+def prometheus(config_text: str, tmp: Path, *extra_args: str) -> Iterator[str]:
+    """Debian's Prometheus 2.42 with ``config_text`` (and ``extra_args``, e.g. feature flags);
+    yields its base URL."""
     port = free_port()
     cfg = tmp / "prometheus.yml"
     cfg.write_text(config_text)
     proc = subprocess.Popen(
         ["prometheus", f"--config.file={cfg}", f"--storage.tsdb.path={tmp / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn", *extra_args],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:

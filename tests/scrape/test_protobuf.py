@@ -118,13 +118,14 @@ def text_body(n: int) -> bytes:
 class Target_:
     """Answers protobuf when the Accept header's highest-weighted type is protobuf."""
 
-    def __init__(self, native: bool = True) -> None:
+    def __init__(self, native: bool = True, fixed: int = 0) -> None:
         self.n = 0
+        self.fixed = fixed  # serve this round every time (two scrapers see the same values)
         self.native = native
         self.sink = Sink(self.handle)
 
     def handle(self, req: BaseHTTPRequestHandler) -> None:
-        self.n += 1
+        self.n = self.fixed or self.n + 1
         accept = req.headers.get("Accept", "")
         first = accept.split(",")[0]
         if first.startswith("application/vnd.google.protobuf"):
