@@ -12,11 +12,13 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 
 from guardia.config.prometheus import PROTO_FIRST_SCRAPE_PROTOCOLS
+from guardia.model import Matcher
 from guardia.model.histogram import FloatHistogram
 from guardia.model.varint import encode_varint
 from guardia.scrape.loop import ScrapeLoop
 from guardia.scrape.protoingest import om_float, pick_schema
 from guardia.scrape.target import Target, populate_labels
+from guardia.storage.exemplars import ExemplarStore
 from guardia.storage.memory import MemoryStorage
 from tests.scrape.helpers import Sink, close, job, select
 
@@ -87,6 +89,15 @@ def proto_body(n: int, native: bool = True) -> bytes:
         _family("rpc_summary_seconds", "RPC time.", 2, [summary]),
         _family("rpc_seconds", "RPC time (native).", 4, [_msg(7, b"".join(hist))]),
     ])
+
+
+def exemplar_body() -> bytes:
+    """A counter whose exemplar has no timestamp and a classic histogram whose bucket's has."""
+    ex = _labels({"trace_id": "abc"}) + _dbl(2, 0.7)
+    counter = _msg(3, _dbl(1, 5.0) + _msg(2, ex))
+    stamped = _labels({"trace_id": "def"}) + _dbl(2, 0.05) + _msg(3, _uint(1, 1_700_000_000) + _uint(2, 5_000_000))
+    classic = _msg(7, _uint(1, 1) + _dbl(2, 0.05) + _msg(3, _uint(1, 1) + _dbl(2, 0.1) + _msg(3, stamped)))
+    return _family("jobs_total", "", 0, [counter]) + _family("req_seconds", "", 4, [classic])
 
 
 def _zz(v: int) -> int:
@@ -239,6 +250,25 @@ async def test_bucket_limit_halves_the_resolution() -> None:
     assert (h.schema, h.positive, h.count) == (-2, {1: 2.0}, 2.0)
 
 
+async def test_metric_relabeling_and_sample_limit_apply_to_protobuf() -> None:
+    storage, loop, _ = await _scrape(
+        "    scrape_native_histograms: true\n    metric_relabel_configs:\n"
+        "      - {source_labels: [__name__], regex: 'rpc_seconds|req_seconds_bucket', action: drop}\n",
+        rounds=1)
+    assert not select(storage, __name__="rpc_seconds") and not select(storage, __name__="req_seconds_bucket")
+    assert select(storage, __name__="req_seconds_count")
+    assert loop.last_result is not None and loop.last_result.post_relabel == 1 + 1 + 2 + 4
+    target = Target_()
+    limited = _loop(target.sink.address, MemoryStorage(),
+                    "    scrape_native_histograms: true\n    sample_limit: 5\n")
+    try:
+        await limited.scrape_once()
+    finally:
+        await close(limited)
+        target.sink.close()
+    assert limited.target.last_error == "sample limit exceeded (number of samples: 13, limit: 5)"
+
+
 def test_pick_schema_follows_the_bucket_factor() -> None:
     assert pick_schema(0) == 8
     assert pick_schema(1.1) == 2  # 2**(2**-3) ≈ 1.09 is the largest growth below 1.1
@@ -293,6 +323,28 @@ async def test_no_content_type_needs_a_fallback() -> None:
     assert "blank Content-Type and no fallback_scrape_protocol" in plain.target.last_error
     assert fallback.target.health == "up", fallback.target.last_error
     assert len(_hists(storage, "rpc_seconds")) == 1
+
+
+async def test_exemplars_of_counters_and_buckets_are_kept() -> None:
+    sink = Sink(lambda req: _send(req, exemplar_body(), PROTO_CT))
+    store = ExemplarStore()
+    cfg = job(f"scrape_configs:\n  - job_name: t\n    static_configs: [{{targets: ['{sink.address}']}}]\n")
+    final, pre = populate_labels({"__address__": sink.address}, cfg)
+    assert final is not None
+    loop = ScrapeLoop(Target("t", final, pre), cfg, MemoryStorage(), exemplars=store)
+    try:
+        await loop.scrape_once()
+    finally:
+        await close(loop)
+        sink.close()
+    assert loop.target.health == "up", loop.target.last_error
+    got = {str(se.series.get("__name__")) + se.series.get("le", ""): se.exemplars
+           for se in store.select(0, 2**62, [[Matcher.equal("job", "t")]])}
+    [c] = got["jobs_total"]
+    assert (dict(c.labels), c.value) == ({"trace_id": "abc"}, 0.7)
+    assert c.timestamp_ms > 1_700_000_000_000  # the scrape's time
+    [b] = got["req_seconds_bucket0.1"]
+    assert (dict(b.labels), b.value, b.timestamp_ms) == ({"trace_id": "def"}, 0.05, 1_700_000_000_005)
 
 
 def _send(req: BaseHTTPRequestHandler, body: bytes, ct: str | None) -> None:

@@ -483,7 +483,7 @@ class Ingester:
         the format: a target keeps its series when it moves between text and protobuf."""
         if name.endswith("_bucket"):
             md, key = self.metadata.get(name[:-7]), "le"
-            if md is None or md.type not in ("histogram", "gaugehistogram"):
+            if md is None or md.type != "histogram":  # not gaugehistogram: as Prometheus 3
                 return labels
         else:
             md, key = self.metadata.get(name), "quantile"
