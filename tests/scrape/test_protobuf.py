@@ -95,7 +95,8 @@ def exemplar_body() -> bytes:
     """A counter whose exemplar has no timestamp and a classic histogram whose bucket's has."""
     ex = _labels({"trace_id": "abc"}) + _dbl(2, 0.7)
     counter = _msg(3, _dbl(1, 5.0) + _msg(2, ex))
-    stamped = _labels({"trace_id": "def"}) + _dbl(2, 0.05) + _msg(3, _uint(1, 1_700_000_000) + _uint(2, 5_000_000))
+    when = _msg(3, _uint(1, 1_700_000_000) + _uint(2, 5_000_000))  # Timestamp{seconds, nanos}
+    stamped = _labels({"trace_id": "def"}) + _dbl(2, 0.05) + when
     classic = _msg(7, _uint(1, 1) + _dbl(2, 0.05) + _msg(3, _uint(1, 1) + _dbl(2, 0.1) + _msg(3, stamped)))
     return _family("jobs_total", "", 0, [counter]) + _family("req_seconds", "", 4, [classic])
 
