@@ -308,6 +308,30 @@ async def test_garbage_message_is_refused() -> None:
     assert "byte offset 0: message 1 (4 bytes) is not a valid MetricFamily" in loop.target.last_error
 
 
+@pytest.mark.parametrize(("hist", "reason"), [
+    # count 5 where the buckets hold 2
+    ([_uint(1, 5), _dbl(2, 1.0), _sint(5, 0), _msg(12, _sint(1, 1) + _uint(2, 2)),
+      _msg(13, encode_varint(_zz(1)) + encode_varint(_zz(0)))],
+     "2 observations found in the buckets, but the count is 5"),
+    # two buckets announced, one given
+    ([_uint(1, 1), _sint(5, 0), _msg(12, _sint(1, 1) + _uint(2, 2)), _msg(13, encode_varint(_zz(1)))],
+     "spans need more buckets than the 1 given"),
+    ([_uint(1, 1), _sint(5, 9), _msg(12, _sint(1, 1) + _uint(2, 1)), _msg(13, encode_varint(_zz(1)))],
+     "schema 9 is outside -4..8"),
+])
+async def test_malformed_native_histogram_fails_the_scrape(hist: list[bytes], reason: str) -> None:
+    body = _family("bad_seconds", "", 4, [_labels({"a": "b"}) + _msg(7, b"".join(hist))])
+    sink = Sink(lambda req: _send(req, body, PROTO_CT))
+    loop = _loop(sink.address, MemoryStorage(), "    scrape_native_histograms: true\n")
+    try:
+        await loop.scrape_once()
+    finally:
+        await close(loop)
+        sink.close()
+    assert loop.target.health == "down"
+    assert "bad_seconds{a='b'}" in loop.target.last_error and reason in loop.target.last_error
+
+
 async def test_no_content_type_needs_a_fallback() -> None:
     sink = Sink(lambda req: _send(req, proto_body(1), None))
     storage = MemoryStorage()

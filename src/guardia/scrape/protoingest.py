@@ -23,6 +23,7 @@ none); native histograms' only when they carry a timestamp, as Prometheus does.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ def pick_schema(bucket_factor: float) -> int:
     return int(min(max(floor, MIN_SCHEMA), MAX_SCHEMA))
 
 
+@functools.lru_cache(maxsize=4096)  # bucket bounds and quantiles repeat on every scrape
 def om_float(v: float) -> str:
     """Prometheus's ``formatOpenMetricsFloat``: Go's shortest ``%g`` with ``.0`` added to a
     whole number, so ``le`` and ``quantile`` read ``1.0``, ``0.5``, ``1e+06``, ``+Inf``."""
@@ -108,6 +110,9 @@ def _buckets(spans: Sequence[Any], deltas: Sequence[int], counts: Sequence[float
     out: dict[int, float] = {}
     idx, k = 0, 0
     for i, sp in enumerate(spans):
+        if i > 0 and sp.offset < 0:
+            raise ProtoSeriesError(f"{where}: span {i + 1} has a negative offset {sp.offset} (spans "
+                                   "must go from lower to higher buckets)")
         idx = int(sp.offset) if i == 0 else idx + int(sp.offset)
         for _ in range(int(sp.length)):
             if k >= len(absolute):
@@ -132,7 +137,14 @@ def native_histogram(h: Any, gauge: bool, where: str) -> FloatHistogram:
     zero = float(h.zero_count_float) if is_float else float(h.zero_count)
     pos = _buckets(h.positive_span, h.positive_delta, h.positive_count, is_float, where + " (positive)")
     neg = _buckets(h.negative_span, h.negative_delta, h.negative_count, is_float, where + " (negative)")
-    return FloatHistogram(schema, count, float(h.sample_sum), float(h.zero_threshold), zero, pos, neg,
+    in_buckets = zero + sum(pos.values()) + sum(neg.values())
+    total = float(h.sample_sum)
+    # Prometheus's validation: an integer histogram's count is the sum of its buckets (at
+    # least that sum when the sum is NaN); a float one's count is at least that sum
+    if (in_buckets > count * (1 + 1e-12)) or (not is_float and not math.isnan(total) and in_buckets != count):
+        raise ProtoSeriesError(f"{where}: {in_buckets:g} observations found in the buckets, but the "
+                               f"count is {count:g}")
+    return FloatHistogram(schema, count, total, float(h.zero_threshold), zero, pos, neg,
                           [], GAUGE if gauge else UNKNOWN)
 
 
