@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import struct
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler
 
 import pytest
@@ -18,6 +19,7 @@ from guardia.model.varint import encode_varint
 from guardia.scrape.loop import ScrapeLoop
 from guardia.scrape.protoingest import om_float, pick_schema
 from guardia.scrape.target import Target, populate_labels
+from guardia.storage.agent import AgentStorage
 from guardia.storage.exemplars import ExemplarStore
 from guardia.storage.memory import MemoryStorage
 from tests.scrape.helpers import Sink, close, job, select
@@ -268,6 +270,40 @@ async def test_metric_relabeling_and_sample_limit_apply_to_protobuf() -> None:
         await close(limited)
         target.sink.close()
     assert limited.target.last_error == "sample limit exceeded (number of samples: 13, limit: 5)"
+
+
+async def test_target_timestamps_are_honoured() -> None:
+    gauge = _msg(2, _dbl(1, 4.0)) + _uint(6, 1_700_000_000_123)  # timestamp_ms
+    hist = _msg(7, _uint(1, 1) + _dbl(2, 1.5) + _sint(5, 0) + _msg(12, _sint(1, 1) + _uint(2, 1))
+                + _msg(13, encode_varint(_zz(1)))) + _uint(6, 1_700_000_000_456)
+    body = _family("temp", "", 1, [gauge]) + _family("lat_seconds", "", 4, [hist])
+    sink = Sink(lambda req: _send(req, body, PROTO_CT))
+    storage = MemoryStorage()
+    loop = _loop(sink.address, storage, "    scrape_native_histograms: true\n")
+    try:
+        await loop.scrape_once()
+    finally:
+        await close(loop)
+        sink.close()
+    assert loop.target.health == "up", loop.target.last_error
+    [g] = select(storage, __name__="temp")
+    assert list(g.timestamps) == [1_700_000_000_123] and list(g.values) == [4.0]
+    [h] = select(storage, __name__="lat_seconds")
+    assert list(h.timestamps) == [1_700_000_000_456]
+
+
+async def test_agent_storage_drops_native_histograms_and_says_so(tmp_path: Path) -> None:
+    target = Target_()
+    agent = AgentStorage(tmp_path / "agent")
+    loop = _loop(target.sink.address, agent, "    scrape_native_histograms: true\n")  # type: ignore[arg-type]
+    try:
+        await loop.scrape_once()
+    finally:
+        await close(loop)
+        target.sink.close()
+        agent.close()
+    assert loop.target.health == "up", loop.target.last_error
+    assert loop.target.warnings == ["1 native histograms dropped: this storage keeps floats only"]
 
 
 def test_pick_schema_follows_the_bucket_factor() -> None:
