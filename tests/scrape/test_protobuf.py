@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import math
 import struct
-from pathlib import Path
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 
 import pytest
 
