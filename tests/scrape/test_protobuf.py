@@ -100,7 +100,13 @@ def exemplar_body() -> bytes:
     when = _msg(3, _uint(1, 1_700_000_000) + _uint(2, 5_000_000))  # Timestamp{seconds, nanos}
     stamped = _labels({"trace_id": "def"}) + _dbl(2, 0.05) + when
     classic = _msg(7, _uint(1, 1) + _dbl(2, 0.05) + _msg(3, _uint(1, 1) + _dbl(2, 0.1) + _msg(3, stamped)))
-    return _family("jobs_total", "", 0, [counter]) + _family("req_seconds", "", 4, [classic])
+    native = _msg(7, _uint(1, 1) + _dbl(2, 1.5) + _sint(5, 0) + _msg(12, _sint(1, 1) + _uint(2, 1))
+                  + _msg(13, encode_varint(_zz(1)))
+                  + _msg(16, _labels({"trace_id": "n1"}) + _dbl(2, 1.5) + when)
+                  + _msg(16, _labels({"trace_id": "untimed"}) + _dbl(2, 1.4))
+                  + _msg(16, _labels({"trace_id": "n2"}) + _dbl(2, 1.6) + when))
+    return (_family("jobs_total", "", 0, [counter]) + _family("req_seconds", "", 4, [classic])
+            + _family("nat_seconds", "", 4, [native]))
 
 
 def _zz(v: int) -> int:
@@ -389,7 +395,8 @@ async def test_no_content_type_needs_a_fallback() -> None:
 async def test_exemplars_of_counters_and_buckets_are_kept() -> None:
     sink = Sink(lambda req: _send(req, exemplar_body(), PROTO_CT))
     store = ExemplarStore()
-    cfg = job(f"scrape_configs:\n  - job_name: t\n    static_configs: [{{targets: ['{sink.address}']}}]\n")
+    cfg = job(f"scrape_configs:\n  - job_name: t\n    static_configs: [{{targets: ['{sink.address}']}}]\n"
+              "    scrape_native_histograms: true\n")
     final, pre = populate_labels({"__address__": sink.address}, cfg)
     assert final is not None
     loop = ScrapeLoop(Target("t", final, pre), cfg, MemoryStorage(), exemplars=store)
@@ -406,6 +413,8 @@ async def test_exemplars_of_counters_and_buckets_are_kept() -> None:
     assert c.timestamp_ms > 1_700_000_000_000  # the scrape's time
     [b] = got["req_seconds_bucket0.1"]
     assert (dict(b.labels), b.value, b.timestamp_ms) == ({"trace_id": "def"}, 0.05, 1_700_000_000_005)
+    # a native histogram's exemplars without a timestamp are dropped, as in Prometheus
+    assert [dict(e.labels)["trace_id"] for e in got["nat_seconds"]] == ["n1", "n2"]
 
 
 def _send(req: BaseHTTPRequestHandler, body: bytes, ct: str | None) -> None:

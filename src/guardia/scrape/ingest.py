@@ -193,7 +193,10 @@ class Ingester:
                 dropped += 1
                 continue
             if ex is not None and lbls is not None:
-                exemplars.append((lbls, ex))
+                if isinstance(ex, list):
+                    exemplars.extend((lbls, e) for e in ex)
+                else:
+                    exemplars.append((lbls, ex))
             t = t if honor_ts else None
             if isinstance(v, FloatHistogram):
                 if ref in seen_h:

@@ -75,8 +75,10 @@ def om_float(v: float) -> str:
     return s + ".0"
 
 
-# One flattened sample: (name, labels, value or histogram, timestamp ms or None, exemplar)
-Flat = tuple[str, tuple[tuple[str, str], ...], "float | FloatHistogram", "int | None", "P.Exemplar | None"]
+# One flattened sample: (name, labels, value or histogram, timestamp ms or None, exemplar(s):
+# one for a float sample, every timestamped one for a native histogram)
+Flat = tuple[str, tuple[tuple[str, str], ...], "float | FloatHistogram", "int | None",
+             "P.Exemplar | list[P.Exemplar] | None"]
 
 
 def _ts_ms(ts: Any) -> int:
@@ -204,8 +206,8 @@ def flatten(families: Sequence[Any], opts: HistogramOptions, metadata: dict[str,
                 if native:
                     where = f"{name}{{{', '.join(f'{k}={v!r}' for k, v in labels)}}}"
                     nh = limit_buckets(native_histogram(h, gauge, where), opts, where)
-                    nex = next((_exemplar(e) for e in h.exemplars if e.HasField("timestamp")), None)
-                    add((name, labels, nh, t, nex))
+                    nex = [_exemplar(e) for e in h.exemplars if e.HasField("timestamp")]
+                    add((name, labels, nh, t, nex or None))
                     if not (opts.keep_classic and len(h.bucket)):
                         continue
                 _classic(name, labels, h, t, add)
