@@ -28,6 +28,7 @@ from guardia.model.relabel import process
 from guardia.scrape.fastpath import RepeatBody, split
 from guardia.scrape.protoingest import HistogramOptions, ProtoSeriesError, flatten, om_float
 from guardia.scrape.protoparse import ProtoParseError, decode_families
+from guardia.scrape.seriescache import SeriesCache
 from guardia.storage.interface import Appender
 
 _DROPPED = -1  # cache value: metric relabeling drops this series
@@ -127,7 +128,7 @@ class Ingester:
         self.target_labels = tuple((k, v) for k, v in target_labels if v)  # empty = absent
         self._target_names = frozenset(k for k, _ in self.target_labels) | {"__name__"}
         self.options = options
-        self._cache: dict[str, int] = {}
+        self._cache = SeriesCache()
         self._comments: set[str] = set()
         self._openmetrics: bool | None = None
         self._unique_refs: npt.NDArray[np.int64] | None = None
@@ -313,6 +314,19 @@ class Ingester:
                 raise ScrapeError(str(e)) from None
         if lines and lines[-1] == "":
             lines.pop()
+        try:
+            return self._ingest_lines(lines, openmetrics, app, parts)
+        finally:
+            self._cache.settle()
+
+    def _ingest_lines(
+        self,
+        lines: list[str],
+        openmetrics: bool,
+        app: Appender,
+        parts: tuple[bytes, bytes, npt.NDArray[np.int64]] | None,
+    ) -> IngestResult:
+        """``ingest`` after the checks of the whole text (the cache settles after it)."""
         fast = self._fast(lines, openmetrics)
         if fast is not None:
             result, keep = self._finish(fast[0], fast[1], [], fast[2])
@@ -320,7 +334,7 @@ class Ingester:
                 self._repeat.remember(parts, fast[3], keep, result.refs, result.scraped, fast[2],
                                       result.duplicates)
             return result
-        cache_get = self._cache.get
+        cache_get = self._cache.view().get
         refs: list[int] = []
         vals: list[float] = []
         ra = refs.append
@@ -450,10 +464,9 @@ class Ingester:
         if not self._cache:
             return None
         parts = [ln.rpartition(" ") for ln in lines]
-        refs = list(map(self._cache.get, [p[0] for p in parts]))
-        if None in refs:
+        ra = self._cache.get_many([p[0] for p in parts])
+        if ra is None:
             return None
-        ra = np.array(refs, dtype=np.int64)
         mask = ra >= 0
         if not mask.all():
             for i in np.flatnonzero(ra == _COMMENT).tolist():

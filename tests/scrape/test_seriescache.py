@@ -1,0 +1,59 @@
+"""The compact series-text cache answers exactly as a dict would, even when hashes collide."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from guardia.scrape import seriescache
+from guardia.scrape.seriescache import SeriesCache
+
+
+def _texts(n: int, seed: int) -> list[str]:
+    rnd = random.Random(seed)
+    out = []
+    for i in range(n):
+        code = rnd.choice(["200", "404", "500", "é", "日本"])
+        out.append(f'http_requests_total{{handler="/r{i}",code="{code}"}}')
+    return out
+
+
+@pytest.mark.parametrize("collide", [False, True])
+def test_the_cache_answers_as_a_dict_does(monkeypatch: pytest.MonkeyPatch, collide: bool) -> None:
+    if collide:  # only 7 distinct hashes: every look-up must compare the texts themselves
+        monkeypatch.setattr(seriescache, "_hash", lambda s: len(s) % 7 - 3)
+    cache = SeriesCache()
+    ref: dict[str, int] = {}
+    texts = _texts(3000, 1)
+    rnd = random.Random(2)
+    for round_ in range(6):
+        for t in rnd.sample(texts, 400):
+            v = rnd.choice([-2, -1, rnd.randrange(10**12)]) if t not in ref else ref[t]
+            if round_ == 5 and rnd.random() < 0.2:
+                v = rnd.randrange(10**6)  # a text set again takes its new value
+            cache[t] = v
+            ref[t] = v
+        if round_ % 2:
+            cache.settle()
+        for t in texts:  # from the table and, before settling, the texts waiting beside it
+            assert cache.get(t) == ref.get(t)
+        cache.settle()
+        assert len(cache) == len(ref)
+        # a prefix or an extension of a known text is not a hit
+        assert cache.get(texts[0][:-1]) is None
+        assert cache.get(texts[0] + "x") is None
+    known = [t for t in texts if t in ref]
+    rnd.shuffle(known)
+    got = cache.get_many(known)
+    assert got is not None
+    assert got.tolist() == [ref[t] for t in known]
+    assert cache.get_many([*known[:5], "nope{}"]) is None
+    assert cache.get_many([*known[:5], known[0][:-1]]) is None
+    cache.clear()
+    assert len(cache) == 0
+    assert cache.get(known[0]) is None
+    assert cache.get_many(known[:3]) is None
+    empty = cache.get_many([])
+    assert empty is not None and empty.size == 0 and empty.dtype == np.int64
