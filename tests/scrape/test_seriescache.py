@@ -39,11 +39,19 @@ def test_the_cache_answers_as_a_dict_does(monkeypatch: pytest.MonkeyPatch, colli
             cache.settle()
         for t in texts:  # from the table and, before settling, the texts waiting beside it
             assert cache.get(t) == ref.get(t)
+        cache["fresh{}"] = 5  # waiting beside the table
+        ref["fresh{}"] = 5
+        gone = [*rnd.sample(sorted(ref.keys() - {"fresh{}"}), 3), "fresh{}"]
+        for t in gone:  # forgotten, whether still waiting or in the table already
+            assert cache.pop(t) == ref.pop(t)
+            assert cache.pop(t, -9) == -9
+            assert cache.get(t) is None
         cache.settle()
         assert len(cache) == len(ref)
         # a prefix or an extension of a known text is not a hit
         assert cache.get(texts[0][:-1]) is None
         assert cache.get(texts[0] + "x") is None
+        assert dict(cache) == ref
     known = [t for t in texts if t in ref]
     rnd.shuffle(known)
     got = cache.get_many(known)

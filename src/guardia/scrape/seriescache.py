@@ -22,7 +22,7 @@ from __future__ import annotations
 import zlib
 from array import array
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import ItemsView, KeysView, Sequence, ValuesView
 
 import numpy as np
 import numpy.typing as npt
@@ -74,6 +74,34 @@ class SeriesCache:
 
     def get(self, key: str) -> int | None:
         return self.view().get(key)
+
+    def __getitem__(self, key: str) -> int:
+        return self.view()[key]
+
+    def keys(self) -> KeysView[str]:
+        return self.view().keys()
+
+    def values(self) -> ValuesView[int]:
+        return self.view().values()
+
+    def items(self) -> ItemsView[str, int]:
+        return self.view().items()
+
+    def pop(self, key: str, default: int | None = None) -> int | None:
+        """Forget ``key`` (a placeholder the scrape could not settle); its ref, or ``default``."""
+        view = self.view()
+        self._merge()  # what waits joins the table: the key is in the table if anywhere
+        i = self._find(key)
+        if i < 0:
+            return default
+        ref = view.pop(key)
+        keep = np.ones(len(self._hashes), dtype=np.bool_)
+        keep[i] = False
+        self._hashes = _packed(np.frombuffer(self._hashes, dtype=np.int64)[keep], "q")
+        self._refs = _packed(np.frombuffer(self._refs, dtype=np.int64)[keep], "q")
+        self._starts = _packed(np.frombuffer(self._starts, dtype=np.int64)[keep], "q")
+        self._lens = _packed(np.frombuffer(self._lens, dtype=np.uint32).astype(np.int64)[keep], "I")
+        return ref  # its text stays in the joined str, unreferenced, until ``clear``
 
     def view(self) -> dict[str, int]:
         """Everything as a plain dict, for the line-by-line path: unpacked from the table on
