@@ -16,29 +16,30 @@ the target's error says where to look.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
-
-from google.protobuf import (  # type: ignore[import-untyped]
-    descriptor_pb2,
-    descriptor_pool,
-    message_factory,
-)
-from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
 from guardia.model.varint import VarintError, read_varint
 
 __all__ = [
     "COUNTER", "GAUGE", "GAUGE_HISTOGRAM", "HISTOGRAM", "SUMMARY", "UNTYPED",
-    "MetricFamily", "ProtoParseError", "decode_families",
+    "ProtoParseError", "decode_families", "message_class",
 ]
 
 # MetricType enum values of metrics.proto
 COUNTER, GAUGE, SUMMARY, UNTYPED, HISTOGRAM, GAUGE_HISTOGRAM = 0, 1, 2, 3, 4, 5
 
-_F = descriptor_pb2.FieldDescriptorProto
+@functools.cache
+def message_class() -> Any:
+    """The ``MetricFamily`` class, built on the first protobuf scrape: the protobuf runtime is
+    imported then, not by every process that scrapes (an agent scraping text never loads it)."""
+    from google.protobuf import (  # type: ignore[import-untyped]
+        descriptor_pb2,
+        descriptor_pool,
+        message_factory,
+    )
 
-
-def _build() -> Any:
+    _F = descriptor_pb2.FieldDescriptorProto
     fd = descriptor_pb2.FileDescriptorProto(
         name="guardia_io_prometheus_client.proto", package="io.prometheus.client", syntax="proto2"
     )
@@ -108,8 +109,6 @@ def _build() -> Any:
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("io.prometheus.client.MetricFamily"))
 
 
-MetricFamily: Any = _build()
-
 
 class ProtoParseError(ValueError):
     """A body that is not a sequence of delimited ``MetricFamily`` messages; names the offset."""
@@ -121,6 +120,9 @@ class ProtoParseError(ValueError):
 
 def decode_families(body: bytes) -> list[Any]:
     """Every ``MetricFamily`` of a delimited body, in order."""
+    from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
+
+    family = message_class()
     out: list[Any] = []
     pos = 0
     n = len(body)
@@ -136,7 +138,7 @@ def decode_families(body: bytes) -> list[Any]:
             raise ProtoParseError(start, f"message {len(out) + 1} announces {size} bytes but only "
                                          f"{n - pos} remain (truncated body?)")
         try:
-            out.append(MetricFamily.FromString(view[pos:end]))
+            out.append(family.FromString(view[pos:end]))
         except DecodeError as e:
             raise ProtoParseError(start, f"message {len(out) + 1} ({size} bytes) is not a valid "
                                          f"MetricFamily: {e}") from None
