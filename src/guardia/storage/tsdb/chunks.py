@@ -202,6 +202,7 @@ def decode_page_rows_shared(
 DECODE_BATCH_SAMPLES = 1 << 20
 
 T = TypeVar("T")
+A = TypeVar("A", bound=np.generic)
 
 
 def decode_batches(items: Iterable[T], samples: Callable[[T], int]) -> Iterator[list[T]]:
@@ -236,17 +237,155 @@ class PagesDecoded:
 
 
 class _Selected:
-    """What one page contributes to a batch: the selected rows' counts and row kinds, their
-    words as byte planes (8, k) per frame touched, and the page's shared timestamp row."""
+    """What one page read as byte planes contributes (format 1, and format 2 pages whose rows
+    differ in length): the selected rows' counts and row kinds, their words as byte planes
+    (8, k) per frame touched, and the page's shared timestamp row."""
 
     __slots__ = ("counts", "ints", "shared", "tplanes", "vplanes")
 
     def __init__(self) -> None:
-        self.counts: I32 = np.zeros(0, dtype=np.int32)
-        self.ints: npt.NDArray[np.bool_] = np.zeros(0, dtype=np.bool_)
+        self.counts: I32 = _NO_COUNTS
+        self.ints: npt.NDArray[np.bool_] = _NO_INTS
         self.vplanes: list[npt.NDArray[np.uint8]] = []
         self.tplanes: list[npt.NDArray[np.uint8]] = []
         self.shared: bytes | None = None
+
+
+_NO_COUNTS: I32 = np.zeros(0, dtype=np.int32)
+_NO_INTS: npt.NDArray[np.bool_] = np.zeros(0, dtype=np.bool_)
+
+
+class _Ints:
+    """Integers appended as small Python lists (pages read a few rows at a time) or as
+    arrays, made into one array at the end: no numpy call per small piece."""
+
+    __slots__ = ("arrays", "pending")
+
+    def __init__(self) -> None:
+        self.arrays: list[npt.NDArray[np.generic]] = []
+        self.pending: list[int] = []
+
+    def add(self, xs: list[int] | npt.NDArray[np.generic]) -> None:
+        if isinstance(xs, list):
+            self.pending.extend(xs)
+            return
+        if self.pending:
+            self.arrays.append(np.array(self.pending))
+            self.pending = []
+        self.arrays.append(xs)
+
+    def array(self, dtype: type[A]) -> npt.NDArray[A]:
+        if not self.arrays:
+            return np.array(self.pending, dtype=dtype)
+        if self.pending:
+            self.add(np.zeros(0, dtype=dtype))
+        if len(self.arrays) == 1:  # a copy: it may be a view of a page (or a block's map)
+            return np.array(self.arrays[0], dtype=dtype)
+        return np.concatenate(self.arrays).astype(dtype, copy=False)
+
+
+class _FrameGroup:
+    """Selected rows of consecutive pages whose frames have one shape ``(planes, rows, samples
+    per row)`` (format 2 pages of equally long rows, the usual case): their inflated frames,
+    joined once, and per selected row its frame and its row in that frame.  One numpy
+    gather turns them into 64-bit words, byte planes transposed on the way: no array per
+    page or per frame."""
+
+    __slots__ = ("fi", "m", "parts", "ri", "shape")
+
+    def __init__(self, shape: tuple[int, int, int]) -> None:
+        self.shape = shape
+        self.parts: list[bytes | memoryview] = []
+        self.m = 0
+        self.fi = _Ints()
+        self.ri = _Ints()
+
+    def words(self) -> tuple[U64, U64 | None]:
+        per, g, c = self.shape
+        fi, ri = self.fi.array(np.intp), self.ri.array(np.intp)
+        if not c or not fi.shape[0]:
+            return np.zeros(0, dtype=np.uint64), None if per == 8 else np.zeros(0, dtype=np.uint64)
+        buf = self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
+        a = np.frombuffer(buf, dtype=np.uint8).reshape(self.m, per, g, c)
+        v = _gather_words(a, fi, ri, per - 8)
+        return v, None if per == 8 else _gather_words(a, fi, ri, 0)
+
+
+def _gather_words(
+    a: npt.NDArray[np.uint8], fi: npt.NDArray[np.intp], ri: npt.NDArray[np.intp], lo: int
+) -> U64:
+    """Rows ``ri`` of frames ``fi`` of ``a`` (frame, plane, row, sample) as 64-bit words,
+    from the 8 byte planes starting at ``lo``."""
+    r, c = fi.shape[0], a.shape[3]
+    if r * c < 32768:
+        # small: one gather of (frame, row, sample, plane) and one transposing copy
+        w = np.ascontiguousarray(a[:, lo : lo + 8].transpose(0, 2, 3, 1)[fi, ri])
+    else:
+        # large: a gather per plane (a few hundred KiB, cache-sized) written interleaved
+        # costs a fraction of numpy's generic transposing copy of the whole
+        w = np.empty((r, c, 8), dtype=np.uint8)
+        for j in range(8):
+            w[:, :, j] = a[fi, lo + j, ri, :]
+    words: U64 = w.view(np.uint64).reshape(-1)
+    return words
+
+
+class _PlaneGroup:
+    """Selected rows of consecutive pages read as byte planes (``_Selected``)."""
+
+    __slots__ = ("tplanes", "vplanes")
+
+    def __init__(self) -> None:
+        self.vplanes: list[npt.NDArray[np.uint8]] = []
+        self.tplanes: list[npt.NDArray[np.uint8]] = []
+
+    def words(self) -> tuple[U64, U64 | None]:
+        v = _words(self.vplanes) if self.vplanes else np.zeros(0, dtype=np.uint64)
+        return v, _words(self.tplanes) if self.tplanes else None
+
+
+class _Batch:
+    """What the pages of one ``decode_pages_rows`` call contribute, in page order.  A page
+    adds to it only once it is read whole, so a bad page leaves nothing behind."""
+
+    __slots__ = ("counts", "groups", "ints", "nrows", "shared")
+
+    def __init__(self) -> None:
+        self.groups: list[_FrameGroup | _PlaneGroup] = []
+        self.counts = _Ints()
+        self.ints = _Ints()
+        self.shared: list[bytes | None] = []  # per page: its shared timestamp row
+        self.nrows: list[int] = []  # per page: rows selected
+
+    def add_frames(
+        self, shape: tuple[int, int, int], parts: list[bytes | memoryview], m: int,
+        fi: list[int] | I64, ri: list[int] | I64, ints: list[int] | npt.NDArray[np.bool_],
+        counts: list[int] | I32, shared: bytes | None,
+    ) -> None:
+        g = self.groups[-1] if self.groups else None
+        if not (isinstance(g, _FrameGroup) and g.shape == shape):
+            g = _FrameGroup(shape)
+            self.groups.append(g)
+        g.parts.extend(parts)
+        g.m += m
+        g.fi.add(fi)
+        g.ri.add(ri)
+        self.counts.add(counts)
+        self.ints.add(ints)
+        self.shared.append(shared)
+        self.nrows.append(len(fi))
+
+    def add_planes(self, sel: _Selected) -> None:
+        g = self.groups[-1] if self.groups else None
+        if not isinstance(g, _PlaneGroup):
+            g = _PlaneGroup()
+            self.groups.append(g)
+        g.vplanes.extend(sel.vplanes)
+        g.tplanes.extend(sel.tplanes)
+        self.counts.add(sel.counts)
+        self.ints.add(sel.ints)
+        self.shared.append(sel.shared)
+        self.nrows.append(int(sel.counts.shape[0]))
 
 
 def decode_pages_rows(
@@ -256,61 +395,71 @@ def decode_pages_rows(
 
     A query often touches many pages for a few rows each (a selector across the storage
     order, or a long range).  Per page only zstd of the frames holding the wanted rows and
-    a gather of their words run; the numpy decoding of values and timestamps runs once over
-    all pages' rows, so a page costs a few numpy calls instead of a hundred.
+    some integer bookkeeping run; gathering the words and the numpy decoding of values and
+    timestamps run once over all pages' rows, so a page costs a few microseconds of Python
+    besides zstd.
     """
     ok: list[int] = []
     bad: list[tuple[int, str]] = []
-    sels: list[_Selected] = []
+    acc = _Batch()
     d = _decompressor()
     rows_seen: dict[bytes, bytes] = {}
     for i, (buf, rows) in enumerate(items):
         try:
-            sel = _select(d, buf, rows, rows_seen)
+            _select(d, buf, rows, rows_seen, acc)
         except ChunkCorruptError as e:
             bad.append((i, str(e)))
             continue
-        sels.append(sel)
         ok.append(i)
     if not ok:
         empty_i = np.zeros(0, dtype=np.int64)
         return PagesDecoded(ok, bad, np.zeros(0, dtype=np.int32), empty_i, None, np.zeros(0))
-    counts_all = sels[0].counts if len(sels) == 1 else np.concatenate([s.counts for s in sels])
-    ints = sels[0].ints if len(sels) == 1 else np.concatenate([s.ints for s in sels])
-    vplanes = [p for s in sels for p in s.vplanes]
-    vs = decode_values(ints, _words(vplanes), counts_all) if vplanes else np.zeros(0)
+    counts_all = acc.counts.array(np.int32)
+    ints = acc.ints.array(np.bool_)
+    vws: list[U64] = []
+    tws: list[U64] = []
+    for g in acc.groups:
+        v, t = g.words()
+        vws.append(v)
+        if t is not None and t.shape[0]:
+            tws.append(t)
+    vw = vws[0] if len(vws) == 1 else np.concatenate(vws)
+    vs = decode_values(ints, vw, counts_all) if vw.shape[0] else np.zeros(0)
     rows_of: dict[bytes, I64] = {}
-    for s in sels:
-        raw = s.shared
+    for raw in acc.shared:
         if raw is not None and raw not in rows_of:
             width = len(raw) // 8
             one = np.array([width], dtype=np.int32)
             words = _words([np.frombuffer(raw, dtype=np.uint8).reshape(8, width)])
             rows_of[raw] = undod(words, np.zeros(1, dtype=np.int64), one)
-    tplanes = [p for s in sels for p in s.tplanes]
-    if len(rows_of) == 1 and all(s.shared is not None for s in sels):
-        return PagesDecoded(ok, bad, counts_all.copy(), None, next(iter(rows_of.values())), vs)
+    if len(rows_of) == 1 and all(s is not None for s in acc.shared):
+        return PagesDecoded(ok, bad, counts_all, None, next(iter(rows_of.values())), vs)
     ts: I64 | None = None
-    if tplanes:
-        tcounts = [s.counts for s in sels if s.shared is None]
-        tc = tcounts[0] if len(tcounts) == 1 else np.concatenate(tcounts)
-        ts = undod(_words(tplanes), row_starts(tc), tc)
+    if tws:
+        if rows_of:
+            own = np.repeat(np.array([s is None for s in acc.shared]), acc.nrows)
+            tc = counts_all[own]
+        else:
+            tc = counts_all
+        ts = undod(tws[0] if len(tws) == 1 else np.concatenate(tws), row_starts(tc), tc)
     if rows_of:
         # pages with different stored rows, or with and without one: one flat array
         pieces: list[I64] = []
         pos = 0
-        for s in sels:
-            if s.shared is not None:
-                pieces.append(np.tile(rows_of[s.shared], s.counts.shape[0]))
+        r0 = 0
+        for raw, k in zip(acc.shared, acc.nrows, strict=True):
+            if raw is not None:
+                pieces.append(np.tile(rows_of[raw], k))
             else:
                 assert ts is not None
-                k = int(s.counts.sum())
-                pieces.append(ts[pos : pos + k])
-                pos += k
+                m = int(counts_all[r0 : r0 + k].sum())
+                pieces.append(ts[pos : pos + m])
+                pos += m
+            r0 += k
         ts = np.concatenate(pieces)
     if ts is None:  # no samples selected at all
         ts = np.zeros(0, dtype=np.int64)
-    return PagesDecoded(ok, bad, counts_all.copy(), ts, None, vs)
+    return PagesDecoded(ok, bad, counts_all, ts, None, vs)
 
 
 def _words(planes: list[npt.NDArray[np.uint8]]) -> U64:
@@ -330,9 +479,11 @@ def _words(planes: list[npt.NDArray[np.uint8]]) -> U64:
 
 
 def _select(
-    d: zstandard.ZstdDecompressor, buf: bytes | memoryview, rows: I64 | None, rows_seen: dict[bytes, bytes]
-) -> _Selected:
-    """The wanted rows of one page (format 1 or 2), inflating only what holds them.
+    d: zstandard.ZstdDecompressor, buf: bytes | memoryview, rows: I64 | None,
+    rows_seen: dict[bytes, bytes], acc: _Batch,
+) -> None:
+    """Add the wanted rows of one page (format 1 or 2) to ``acc``, inflating only the
+    frames that hold them.
 
     ``rows_seen``: shared timestamp rows inflated so far in this batch, by their compressed
     bytes (the pages of one head window or block hold the same row: it is inflated once).
@@ -342,9 +493,13 @@ def _select(
     except struct.error as e:
         raise ChunkCorruptError(f"truncated page header: {e}") from None
     if magic == MAGIC:
-        return _select_v2(d, memoryview(buf), rows, rows_seen, n, total, flags, f1, f2, f3, f4)
+        sel = _select_v2(d, memoryview(buf), rows, rows_seen, acc, n, total, flags, f1, f2, f3, f4)
+        if sel is not None:
+            acc.add_planes(sel)
+        return
     if magic == MAGIC_V1:
-        return _select_v1(d, memoryview(buf), rows, n, total, flags, f1, f2, f3, f4)
+        acc.add_planes(_select_v1(d, memoryview(buf), rows, n, total, flags, f1, f2, f3, f4))
+        return
     raise ChunkCorruptError(f"bad page magic {bytes(magic)!r} (expected {MAGIC!r} or {MAGIC_V1!r})")
 
 
@@ -367,8 +522,10 @@ def _inflate(
 
 def _select_v2(
     d: zstandard.ZstdDecompressor, mv: memoryview, rows: I64 | None, rows_seen: dict[bytes, bytes],
-    n: int, total: int, flags: int, gr: int, lc: int, lf: int, lt: int,
-) -> _Selected:
+    acc: _Batch, n: int, total: int, flags: int, gr: int, lc: int, lf: int, lt: int,
+) -> _Selected | None:
+    """Format 2: pages of equally long rows are added to ``acc`` as frames (None is
+    returned), others are read as byte planes."""
     shared = bool(flags & _FLAG_TS_SHARED)
     equal = bool(flags & _FLAG_EQUAL_ROWS)
     ng = -(-n // gr) if gr else -1
@@ -384,23 +541,22 @@ def _select_v2(
         if lc or not n or total % n:
             raise ChunkCorruptError(f"page says its {n} rows are equal but holds {total} samples")
         c = total // n
-        counts: I32 | None = None
-    else:
-        c = -1
-        counts = np.frombuffer(_inflate(d, mv[pos : pos + lc], "row counts", 4 * n), dtype=np.int32)
-        if int(counts.sum()) != total or bool((counts < 0).any()):
-            raise ChunkCorruptError(f"page row counts add up to {int(counts.sum())}, header says {total}")
-    sel = _Selected()
+        row: bytes | None = None
+        if shared:
+            key = bytes(mv[table - lt : table])
+            row = rows_seen.get(key)
+            if row is None or len(row) != 8 * c:
+                row = rows_seen[key] = _inflate(d, mv[table - lt : table], "timestamp row", 8 * c)
+        _select_equal(d, mv, rows, row, acc, n, c, gr, ng, pos + lc, table, data)
+        return None
     if shared:
-        if not equal:
-            raise ChunkCorruptError("page with one shared timestamp row has rows of different lengths")
-        key = bytes(mv[table - lt : table])
-        row = rows_seen.get(key)
-        if row is None or len(row) != 8 * c:
-            row = rows_seen[key] = _inflate(d, mv[table - lt : table], "timestamp row", 8 * c)
-        sel.shared = row
+        raise ChunkCorruptError("page with one shared timestamp row has rows of different lengths")
+    counts = np.frombuffer(_inflate(d, mv[pos : pos + lc], "row counts", 4 * n), dtype=np.int32)
+    if int(counts.sum()) != total or bool((counts < 0).any()):
+        raise ChunkCorruptError(f"page row counts add up to {int(counts.sum())}, header says {total}")
+    sel = _Selected()
     if rows is not None and rows.shape[0] <= _FEW_ROWS:
-        _select_few(d, mv, rows.tolist(), sel, n, c, counts, gr, ng, pos + lc, table, data, shared)
+        _select_few(d, mv, rows.tolist(), sel, n, counts, gr, ng, pos + lc, table, data)
         return sel
     lens = np.frombuffer(mv, dtype="<u4", count=ng, offset=table).astype(np.int64)
     ends = np.cumsum(lens) + data
@@ -408,10 +564,7 @@ def _select_v2(
         raise ChunkCorruptError(_table_error(int(ends[-1]) - data if ng else 0, len(mv) - data))
     bits = np.frombuffer(mv[pos + lc : pos + lc + lf], dtype=np.uint8)
     starts = np.zeros(n + 1, dtype=np.int64)  # sample offset of each row in the page
-    if counts is None:
-        np.multiply(np.arange(n + 1, dtype=np.int64), c, out=starts)
-    else:
-        np.cumsum(counts, out=starts[1:])
+    np.cumsum(counts, out=starts[1:])
     if rows is None:
         groups: I64 = np.arange(ng, dtype=np.int64)
     else:
@@ -420,7 +573,6 @@ def _select_v2(
         groups = np.unique(rows // gr)
     # The frames holding the wanted rows, inflated and joined into one (8, k) array of
     # byte planes per stream: one copy for all frames instead of numpy calls per frame.
-    per = 8 if shared else 16
     raws: list[bytes] = []
     first_row = np.minimum(groups * gr, n)
     fstart = starts[first_row]
@@ -428,11 +580,11 @@ def _select_v2(
     ends_at = ends.tolist()
     ks = fk.tolist()
     for gi, k in zip(groups.tolist(), ks, strict=True):
-        raws.append(_inflate(d, mv[ends_at[gi - 1] if gi else data : ends_at[gi]], gi, per * k, ng))
-    vpl, tpl = _join(raws, ks, shared)
+        raws.append(_inflate(d, mv[ends_at[gi - 1] if gi else data : ends_at[gi]], gi, 16 * k, ng))
+    vpl, tpl = _join(raws, ks)
     if rows is None:
         _take(sel, vpl, tpl, slice(0, total))
-        sel.counts = counts if counts is not None else np.full(n, c, dtype=np.int32)
+        sel.counts = counts
         sel.ints = np.unpackbits(bits, count=n).astype(np.bool_)
         return sel
     joff = np.zeros(groups.shape[0], dtype=np.int64)
@@ -451,11 +603,10 @@ def _select_v2(
     return sel
 
 
-def _join(
-    raws: list[bytes], ks: list[int], shared: bool
-) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8] | None]:
-    """Inflated frames (``ks[i]`` samples each) as (values, timestamps) byte planes (8, k)."""
-    per = 8 if shared else 16
+def _join(raws: list[bytes], ks: list[int]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
+    """Inflated frames (``ks[i]`` samples each, timestamp planes then value planes) as
+    (values, timestamps) byte planes (8, k)."""
+    per = 16
     m = len(ks)
     if m > 1 and ks[-1] != ks[0]:
         m -= 1  # the last frame of a page may be short
@@ -464,7 +615,7 @@ def _join(
         arr = np.frombuffer(b"".join(raws[:m]) if m > 1 else raws[0], dtype=np.uint8)
         arr = arr.reshape(m, per, ks[0])
         v = arr[:, per - 8 :, :].transpose(1, 0, 2).reshape(8, m * ks[0])
-        t = None if shared else arr[:, :8, :].transpose(1, 0, 2).reshape(8, m * ks[0])
+        t = arr[:, :8, :].transpose(1, 0, 2).reshape(8, m * ks[0])
         if m == len(ks):
             return v, t
         vl, tl = [v], [t]
@@ -477,12 +628,9 @@ def _join(
         vl.append(a[per - 8 :])
         tl.append(a[:8])
     if not vl:
-        return np.zeros((8, 0), dtype=np.uint8), None if shared else np.zeros((8, 0), dtype=np.uint8)
+        return np.zeros((8, 0), dtype=np.uint8), np.zeros((8, 0), dtype=np.uint8)
     vj = vl[0] if len(vl) == 1 else np.concatenate(vl, axis=1)
-    if shared:
-        return vj, None
-    tj = tl[0] if len(tl) == 1 else np.concatenate(tl, axis=1)  # type: ignore[arg-type]
-    assert tj is not None
+    tj = tl[0] if len(tl) == 1 else np.concatenate(tl, axis=1)
     return vj, tj
 
 
@@ -498,20 +646,16 @@ def _table_error(covered: int, held: int) -> str:
 
 def _select_few(
     d: zstandard.ZstdDecompressor, mv: memoryview, rl: list[int], sel: _Selected,
-    n: int, c: int, counts: I32 | None, gr: int, ng: int, bits_at: int, table: int, data: int,
-    shared: bool,
+    n: int, counts: I32, gr: int, ng: int, bits_at: int, table: int, data: int,
 ) -> None:
-    """``_select_v2`` for a few rows (``rl``, sorted): scalar bookkeeping, one zstd call and
-    one view per frame touched."""
+    """``_select_v2`` for a few rows (``rl``, sorted) of a page whose rows differ in length:
+    scalar bookkeeping, one zstd call and one view per frame touched."""
     if rl and (rl[0] < 0 or rl[-1] >= n):
         raise ChunkCorruptError(f"rows {rl[0]}..{rl[-1]} asked of a page of {n}")
-    lens = struct.unpack_from(f"<{ng}I", mv, table)
+    lens = _frame_lengths(mv, table, ng)
     if data + sum(lens) != len(mv):
         raise ChunkCorruptError(_table_error(sum(lens), len(mv) - data))
-    starts: list[int] | None = None
-    if counts is not None:
-        starts = [0, *itertools.accumulate(counts.tolist())]
-    per = 8 if shared else 16
+    starts = [0, *itertools.accumulate(counts.tolist())]
     i = 0
     while i < len(rl):
         gi = rl[i] // gr
@@ -519,28 +663,127 @@ def _select_few(
         while j < len(rl) and rl[j] // gr == gi:
             j += 1
         r0, r1 = gi * gr, min(n, gi * gr + gr)
-        if starts is None:
-            s0, k = r0 * c, (r1 - r0) * c
-        else:
-            s0, k = starts[r0], starts[r1] - starts[r0]
+        s0, k = starts[r0], starts[r1] - starts[r0]
         a = data + sum(lens[:gi])
-        raw = np.frombuffer(_inflate(d, mv[a : a + lens[gi]], gi, per * k, ng), dtype=np.uint8)
-        tpl = None if shared else raw[: 8 * k].reshape(8, k)
-        vpl = raw[8 * k if not shared else 0 :].reshape(8, k)
+        raw = np.frombuffer(_inflate(d, mv[a : a + lens[gi]], gi, 16 * k, ng), dtype=np.uint8)
+        tpl = raw[: 8 * k].reshape(8, k)
+        vpl = raw[8 * k :].reshape(8, k)
         while i < j:  # runs of adjacent rows: one slice each
             e = i + 1
             while e < j and rl[e] == rl[e - 1] + 1:
                 e += 1
-            if starts is None:
-                _take(sel, vpl, tpl, slice((rl[i] - r0) * c, (rl[e - 1] + 1 - r0) * c))
-            else:
-                _take(sel, vpl, tpl, slice(starts[rl[i]] - s0, starts[rl[e - 1] + 1] - s0))
+            _take(sel, vpl, tpl, slice(starts[rl[i]] - s0, starts[rl[e - 1] + 1] - s0))
             i = e
     bits = mv[bits_at : bits_at + (n + 7) // 8]
     sel.ints = np.array([(bits[r >> 3] >> (7 - (r & 7))) & 1 for r in rl], dtype=np.bool_)
-    sel.counts = (
-        np.full(len(rl), c, dtype=np.int32) if counts is None else counts[np.array(rl, dtype=np.int64)]
+    sel.counts = counts[np.array(rl, dtype=np.int64)]
+
+
+def _frame_lengths(mv: memoryview, table: int, ng: int) -> tuple[int, ...]:
+    """A page's frame table (compressed length of each frame)."""
+    st = _TABLES.get(ng)
+    if st is None:
+        st = _TABLES[ng] = struct.Struct(f"<{ng}I")
+    try:
+        lens: tuple[int, ...] = st.unpack_from(mv, table)
+    except struct.error:
+        raise ChunkCorruptError(f"page of {len(mv)} bytes is shorter than its frame table") from None
+    return lens
+
+
+_TABLES: dict[int, struct.Struct] = {}
+
+
+def _select_equal(
+    d: zstandard.ZstdDecompressor, mv: memoryview, rows: I64 | None, row: bytes | None, acc: _Batch,
+    n: int, c: int, gr: int, ng: int, bits_at: int, table: int, data: int,
+) -> None:
+    """Add the wanted rows of a format 2 page whose ``n`` rows all hold ``c`` samples
+    (``row``: the shared timestamp row, or None when each row stores its own) to ``acc``.
+
+    Each frame touched is inflated once; a frame shorter than the others (the page's last)
+    is padded to their shape so that every frame of the group is one slot of a 4-d array.
+    Up to ``_FEW_ROWS`` rows are looked up with Python integers (a selector across the
+    storage order wants a row or two from each of many pages: this runs per page, so it
+    calls as little as it can).
+    """
+    per = 8 if row is not None else 16
+    g = min(gr, n)
+    shape = (per, g, c)
+    lens = _frame_lengths(mv, table, ng)
+    if data + sum(lens) != len(mv):
+        raise ChunkCorruptError(_table_error(sum(lens), len(mv) - data))
+    grp = acc.groups[-1] if acc.groups else None
+    if not (isinstance(grp, _FrameGroup) and grp.shape == shape):
+        grp = None
+    base = grp.m if grp is not None else 0
+    parts: list[bytes | memoryview] = []
+    if rows is not None and rows.shape[0] <= _FEW_ROWS:
+        rl: list[int] = rows.tolist()
+        if rl and (rl[0] < 0 or rl[-1] >= n):
+            raise ChunkCorruptError(f"rows {rl[0]}..{rl[-1]} asked of a page of {n}")
+        fi: list[int] = []
+        ri: list[int] = []
+        last = -1
+        slot = base - 1
+        for r in rl:
+            f = r // g
+            if f != last:
+                a = data + sum(lens[:f])
+                held = min(g, n - f * g)
+                if held == g:
+                    parts.append(_inflate(d, mv[a : a + lens[f]], f, per * g * c, ng))
+                else:
+                    _frame_parts(d, mv[a : a + lens[f]], f, ng, per, g, c, held, parts)
+                slot += 1
+                last = f
+            fi.append(slot)
+            ri.append(r - f * g)
+        if grp is None:
+            grp = _FrameGroup(shape)
+            acc.groups.append(grp)
+        grp.parts.extend(parts)
+        grp.m += slot + 1 - base
+        grp.fi.pending.extend(fi)  # ``pending`` is the tail of each sequence
+        grp.ri.pending.extend(ri)
+        acc.counts.pending.extend([c] * len(rl))
+        acc.ints.pending.extend([(mv[bits_at + (r >> 3)] >> (7 - (r & 7))) & 1 for r in rl])
+        acc.shared.append(row)
+        acc.nrows.append(len(rl))
+        return
+    if rows is None:
+        rows = np.arange(n, dtype=np.int64)
+    elif rows.shape[0] and (int(rows[0]) < 0 or int(rows[-1]) >= n):
+        raise ChunkCorruptError(f"rows {int(rows[0])}..{int(rows[-1])} asked of a page of {n}")
+    fr = rows // g
+    frames = np.unique(fr)
+    ends = list(itertools.accumulate(lens, initial=data))
+    for f in frames.tolist():
+        _frame_parts(d, mv[ends[f] : ends[f + 1]], f, ng, per, g, c, min(g, n - f * g), parts)
+    bits = np.frombuffer(mv, dtype=np.uint8, count=(n + 7) // 8, offset=bits_at)
+    ints_a = ((bits[rows >> 3] >> (7 - (rows & 7)).astype(np.uint8)) & 1).astype(np.bool_)
+    acc.add_frames(
+        shape, parts, int(frames.shape[0]), base + np.searchsorted(frames, fr), rows - fr * g, ints_a,
+        np.full(rows.shape[0], c, dtype=np.int32), row,
     )
+
+
+def _frame_parts(
+    d: zstandard.ZstdDecompressor, src: memoryview, f: int, ng: int, per: int, g: int, c: int,
+    rows: int, out: list[bytes | memoryview],
+) -> None:
+    """Inflate frame ``f`` (``rows`` rows of ``c`` samples, ``per`` byte planes) into ``out``
+    as one slot of ``g`` rows: a shorter frame's planes are padded with zero rows."""
+    k = rows * c
+    raw = _inflate(d, src, f, per * k, ng)
+    if rows == g:
+        out.append(raw)
+        return
+    pad = bytes((g - rows) * c)
+    mvr = memoryview(raw)
+    for j in range(per):
+        out.append(mvr[j * k : (j + 1) * k])
+        out.append(pad)
 
 
 def _take(

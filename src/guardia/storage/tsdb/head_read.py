@@ -9,7 +9,12 @@ import numpy as np
 import numpy.typing as npt
 
 from guardia.model import Matcher
-from guardia.storage.tsdb.chunks import ChunkCorruptError, decode_batches, decode_pages_rows
+from guardia.storage.tsdb.chunks import (
+    DECODE_BATCH_SAMPLES,
+    ChunkCorruptError,
+    decode_batches,
+    decode_pages_rows,
+)
 from guardia.storage.tsdb.head_layout import I64, INT64_MAX, INT64_MIN, Page, Span, Window
 from guardia.storage.tsdb.head_series import HeadSeries
 from guardia.storage.tsdb.merge import Fragment
@@ -27,26 +32,12 @@ class HeadRead(HeadSeries, IndexedSource):
         out: list[Fragment] = []
         if not q.size:
             return out
+        q32 = q.astype(np.int32)  # page refs are int32: keys of their type, no conversion
+        qmax = int(q.max())
         for sp in self.spans:
             if sp.maxt < mint or sp.mint > maxt:
                 continue
-            inside = q < sp.frame_of.shape[0]
-            fo = np.full(q.shape[0], -1, dtype=sp.frame_of.dtype)
-            fo[inside] = sp.frame_of[q[inside]]
-            hit = np.nonzero(fo >= 0)[0]
-            if not hit.size:
-                continue
-            fh = fo[hit]
-            order = np.argsort(fh, kind="stable")
-            hit, fh = hit[order], fh[order]
-            bounds = np.nonzero(np.diff(fh))[0] + 1
-            pages: list[tuple[Page, I64]] = []
-            for a, b in zip(np.concatenate(([0], bounds)).tolist(),
-                            np.concatenate((bounds, [fh.shape[0]])).tolist(), strict=True):
-                f = sp.frames[int(fh[a])]
-                if f.mint <= maxt and f.maxt >= mint:
-                    pages.append((f, hit[a:b].astype(np.int64)))
-            out.extend(_pages_fragments(pages, q))
+            out.extend(_span_fragments(sp, q, q32, qmax, mint, maxt))
         for wid in sorted(self.windows):
             w = self.windows[wid]
             if w.base > maxt or w.base + self.W <= mint:
@@ -147,11 +138,70 @@ class HeadRead(HeadSeries, IndexedSource):
         return total + sum(len(p.blob) for w in self.windows.values() for p in w.spills)
 
 
+def _span_fragments(
+    sp: Span, q: I64, q32: npt.NDArray[np.int32], qmax: int, mint: int, maxt: int
+) -> list[Fragment]:
+    """Fragments of the query series ``q`` held by span ``sp``.
+
+    A selector across the storage order (one instance of a big job) wants a few rows of
+    each of many pages: per page only its rows are looked up and its frames inflated
+    (``chunks.decode_pages_rows``); everything else runs once per span, in numpy.
+    """
+    fo = sp.frame_of[q] if qmax < sp.frame_of.shape[0] else _frame_of(sp, q)
+    hit = np.nonzero(fo >= 0)[0]
+    if not hit.size:
+        return []
+    fh = fo[hit]
+    if fh.shape[0] > 1 and bool((fh[1:] < fh[:-1]).any()):
+        order = np.argsort(fh, kind="stable")
+        hit, fh = hit[order], fh[order]
+    qs = q32[hit]  # the query's refs, grouped by page
+    cut = (np.nonzero(fh[1:] != fh[:-1])[0] + 1).tolist()
+    frames = sp.frames
+    per_row = max(1, frames[int(fh[0])].nsamples // max(frames[int(fh[0])].nrows, 1))
+    out: list[Fragment] = []
+    items: list[tuple[bytes, I64]] = []
+    kept: list[tuple[int, int]] = []  # positions in ``hit`` of the pages decoded
+    budget = 0
+    for a, b, f in zip([0, *cut], [*cut, fh.shape[0]], fh[[0, *cut]].tolist(), strict=True):
+        page = frames[f]
+        if page.mint > maxt or page.maxt < mint:
+            continue
+        items.append((page.blob, page._refs.searchsorted(qs[a:b])))
+        kept.append((a, b))
+        budget += (b - a) * per_row
+        if budget >= DECODE_BATCH_SAMPLES:  # a huge select never holds two copies of all
+            out.append(_decoded_fragment(items, kept, hit))
+            items, kept, budget = [], [], 0
+    if items:
+        out.append(_decoded_fragment(items, kept, hit))
+    return out
+
+
+def _frame_of(sp: Span, q: I64) -> npt.NDArray[np.int32]:
+    """``sp.frame_of[q]`` for refs that may be newer than the span (-1 for those)."""
+    inside = q < sp.frame_of.shape[0]
+    fo = np.full(q.shape[0], -1, dtype=np.int32)
+    fo[inside] = sp.frame_of[q[inside]]
+    return fo
+
+
+def _decoded_fragment(items: list[tuple[bytes, I64]], kept: list[tuple[int, int]], hit: I64) -> Fragment:
+    dec = decode_pages_rows(items)
+    if dec.bad:  # head pages are built in memory: a failure is a bug, not disk damage
+        raise ChunkCorruptError(f"head page {dec.bad[0][0]} does not decode: {dec.bad[0][1]}")
+    lo, hi = kept[0][0], kept[-1][1]
+    if hi - lo == sum(b - a for a, b in kept):  # the pages' positions are one run
+        qidx = hit[lo:hi]
+    else:
+        qidx = np.concatenate([hit[a:b] for a, b in kept])
+    return Fragment(qidx.astype(np.int64, copy=False), dec.counts.astype(np.int64), dec.ts, dec.vs, dec.row)
+
+
 def _pages_fragments(pages: list[tuple[Page, I64]], q: I64) -> list[Fragment]:
     """Fragments for the query positions ``qidx`` held by each page, pages decoded in
-    batches (``chunks.decode_pages_rows``): a selector that cuts across the storage order
-    (one instance of a big job, say) wants a few rows from each of many pages.  A series
-    must not appear in two pages of one call: each batch becomes one fragment."""
+    batches (``chunks.decode_pages_rows``).  A series must not appear in two pages of one
+    call: each batch becomes one fragment."""
 
     def selected(item: tuple[Page, I64]) -> int:
         page, qidx = item
