@@ -18,6 +18,7 @@ METRIC_NAME = "__name__"
 _LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _SEP = b"\xff"
+_new_tuple = tuple.__new__
 
 
 def is_valid_label_name(name: str) -> bool:
@@ -41,7 +42,7 @@ class Labels(tuple[tuple[str, str], ...]):
     @classmethod
     def from_sorted(cls, pairs: Iterable[tuple[str, str]]) -> Labels:
         """Build without sorting or filtering: for callers that already hold sorted pairs."""
-        return super().__new__(cls, pairs)
+        return _new_tuple(cls, pairs)  # tuple.__new__ bound once: no super() look-up per set
 
     @classmethod
     def of(cls, **kwargs: str) -> Labels:

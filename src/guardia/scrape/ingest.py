@@ -237,7 +237,7 @@ class Ingester:
             # Common case: no relabeling and no clash with target labels, so the final
             # label set is the scraped pairs plus the target's, sorted once.
             pairs = [p for p in scraped if p[1]]
-            if not any(k in self._target_names for k, _ in pairs):
+            if self._target_names.isdisjoint([k for k, _ in pairs]):
                 pairs.append(("__name__", name))
                 pairs.extend(self.target_labels)
                 pairs.sort()
