@@ -142,8 +142,12 @@ remote_write:
 def _wait_for(client: httpx.Client, t: float, who: str) -> None:
     deadline = time.time() + 60  # Prometheus starts slowly on a loaded machine
     while time.time() < deadline:
-        r = client.get("/api/v1/query", params={"query": "max(timestamp(rpc_duration_seconds))",
-                                                "time": time.time()})
+        try:
+            r = client.get("/api/v1/query", params={"query": "max(timestamp(rpc_duration_seconds))",
+                                                    "time": time.time()})
+        except httpx.TransportError:  # not listening yet
+            time.sleep(0.3)
+            continue
         res = r.json()["data"]["result"] if r.status_code == 200 else []
         if res and float(res[0]["value"][1]) >= t:
             return

@@ -148,7 +148,9 @@ def test_receivers_hold_and_answer_what_guardia_holds(tmp_path: Path, procs: lis
         assert want, q
         # sums may add in another order (last bits); VictoriaMetrics keeps 12 digits and
         # MetricsQL keeps the name through rollups
-        for p in (prom, vm):
+        # MetricsQL's rate is not PromQL's (it takes the sample before the range and does not
+        # extrapolate): VictoriaMetrics holds the same samples (checked above), not the same rate
+        for p in (prom,) if "rate(" in q else (prom, vm):
             got = _answers(p, q, tq)
             assert [k for k, _ in got] == [k for k, _ in want], (p.name, q)
             for (_, a), (_, b) in zip(got, want, strict=True):
