@@ -428,10 +428,7 @@ def decode_pages_rows(
     rows_of: dict[bytes, I64] = {}
     for raw in acc.shared:
         if raw is not None and raw not in rows_of:
-            width = len(raw) // 8
-            one = np.array([width], dtype=np.int32)
-            words = _words([np.frombuffer(raw, dtype=np.uint8).reshape(8, width)])
-            rows_of[raw] = undod(words, np.zeros(1, dtype=np.int64), one)
+            rows_of[raw] = _shared_row(raw)
     if len(rows_of) == 1 and all(s is not None for s in acc.shared):
         return PagesDecoded(ok, bad, counts_all, None, next(iter(rows_of.values())), vs)
     ts: I64 | None = None
@@ -460,6 +457,26 @@ def decode_pages_rows(
     if ts is None:  # no samples selected at all
         ts = np.zeros(0, dtype=np.int64)
     return PagesDecoded(ok, bad, counts_all, ts, None, vs)
+
+
+def _shared_row(raw: bytes) -> I64:
+    """The timestamps of an inflated shared row, decoded once while recently used: every
+    page of a head span or block holds the same row, and a query reads several spans."""
+    row = _SHARED_ROWS.get(raw)
+    if row is None:
+        width = len(raw) // 8
+        one = np.array([width], dtype=np.int32)
+        words = _words([np.frombuffer(raw, dtype=np.uint8).reshape(8, width)])
+        row = undod(words, np.zeros(1, dtype=np.int64), one)
+        row.flags.writeable = False  # handed to many queries: nobody may change it
+        if len(_SHARED_ROWS) >= _SHARED_ROWS_MAX:
+            _SHARED_ROWS.clear()
+        _SHARED_ROWS[raw] = row
+    return row
+
+
+_SHARED_ROWS: dict[bytes, I64] = {}
+_SHARED_ROWS_MAX = 128
 
 
 def _words(planes: list[npt.NDArray[np.uint8]]) -> U64:
