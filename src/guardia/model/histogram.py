@@ -19,9 +19,10 @@ reads every histogram as a float one, as Prometheus does.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 UNKNOWN = 0
 COUNTER_RESET = 1
@@ -336,6 +337,40 @@ def _fdiv(a: float, b: float) -> float:
             return math.nan
         return math.copysign(math.inf, a) * math.copysign(1.0, b)
     return a / b
+
+
+def buckets_from_spans(spans: Sequence[Any], deltas: Sequence[int],
+                       counts: Sequence[float] | None) -> dict[int, float]:
+    """The {bucket index: count} map of one side of an encoded histogram (the exposition's
+    protobuf and remote write share the encoding): ``counts`` for a float histogram, else
+    the integer ``deltas``, laid out along the spans.  Raises ``HistogramError`` for what
+    Prometheus refuses: a count that goes negative, a later span with a negative offset, spans
+    and buckets of different lengths."""
+    if counts is not None:
+        absolute = [float(c) for c in counts]
+    else:
+        absolute, run = [], 0
+        for d in deltas:
+            run += int(d)
+            if run < 0:
+                raise HistogramError("a bucket count goes negative")
+            absolute.append(float(run))
+    out: dict[int, float] = {}
+    idx, k = 0, 0
+    for i, sp in enumerate(spans):
+        if i > 0 and sp.offset < 0:
+            raise HistogramError(f"span {i + 1} has a negative offset {sp.offset} (spans must go "
+                                 "from lower to higher buckets)")
+        idx = int(sp.offset) if i == 0 else idx + int(sp.offset)
+        for _ in range(int(sp.length)):
+            if k >= len(absolute):
+                raise HistogramError(f"spans need more buckets than the {len(absolute)} given")
+            out[idx] = absolute[k]
+            idx += 1
+            k += 1
+    if k != len(absolute):
+        raise HistogramError(f"spans need {k} buckets but {len(absolute)} are given")
+    return out
 
 
 def exp_bound(index: int, schema: int) -> float:

@@ -30,7 +30,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from guardia.model import textparse as P
-from guardia.model.histogram import GAUGE, MAX_SCHEMA, MIN_SCHEMA, UNKNOWN, FloatHistogram, go_g
+from guardia.model.histogram import (
+    GAUGE,
+    MAX_SCHEMA,
+    MIN_SCHEMA,
+    UNKNOWN,
+    FloatHistogram,
+    HistogramError,
+    buckets_from_spans,
+    go_g,
+)
 from guardia.scrape.protoparse import (
     COUNTER,
     GAUGE_HISTOGRAM,
@@ -99,32 +108,10 @@ def is_native(h: Any) -> bool:
 
 def _buckets(spans: Sequence[Any], deltas: Sequence[int], counts: Sequence[float], is_float: bool,
              where: str) -> dict[int, float]:
-    if is_float:
-        absolute = [float(c) for c in counts]
-    else:
-        absolute = []
-        run = 0
-        for d in deltas:
-            run += int(d)
-            if run < 0:
-                raise ProtoSeriesError(f"{where}: a bucket count goes negative")
-            absolute.append(float(run))
-    out: dict[int, float] = {}
-    idx, k = 0, 0
-    for i, sp in enumerate(spans):
-        if i > 0 and sp.offset < 0:
-            raise ProtoSeriesError(f"{where}: span {i + 1} has a negative offset {sp.offset} (spans "
-                                   "must go from lower to higher buckets)")
-        idx = int(sp.offset) if i == 0 else idx + int(sp.offset)
-        for _ in range(int(sp.length)):
-            if k >= len(absolute):
-                raise ProtoSeriesError(f"{where}: spans need more buckets than the {len(absolute)} given")
-            out[idx] = absolute[k]
-            idx += 1
-            k += 1
-    if k != len(absolute):
-        raise ProtoSeriesError(f"{where}: spans need {k} buckets but {len(absolute)} are given")
-    return out
+    try:
+        return buckets_from_spans(spans, deltas, counts if is_float else None)
+    except HistogramError as e:
+        raise ProtoSeriesError(f"{where}: {e}") from None
 
 
 def native_histogram(h: Any, gauge: bool, where: str) -> FloatHistogram:

@@ -11,34 +11,25 @@ from __future__ import annotations
 import itertools
 import math
 
-from guardia.model.histogram import CUSTOM_BUCKETS_SCHEMA, MAX_SCHEMA, MIN_SCHEMA, FloatHistogram
+from guardia.model.histogram import (
+    CUSTOM_BUCKETS_SCHEMA,
+    MAX_SCHEMA,
+    MIN_SCHEMA,
+    FloatHistogram,
+    HistogramError,
+    buckets_from_spans,
+)
 from guardia.storage.remote.decode import RemoteWriteError
 from guardia.storage.remote.proto import Histogram as HistogramMessage
 from guardia.storage.remote.proto import ProtobufDecodeError
 
 
-def _buckets(spans: object, deltas: list[int], counts: list[float], where: str) -> dict[int, float]:
-    values: list[float]
-    if counts:
-        values = list(counts)
-    else:
-        values, c = [], 0
-        for d in deltas:
-            c += d
-            values.append(float(c))
-    out: dict[int, float] = {}
-    idx, k = 0, 0
-    for span in spans:  # type: ignore[attr-defined]
-        idx += span.offset
-        for _ in range(span.length):
-            if k >= len(values):
-                raise RemoteWriteError(f"{where}: spans need more buckets than the histogram has")
-            out[idx] = values[k]
-            idx += 1
-            k += 1
-    if k != len(values):
-        raise RemoteWriteError(f"{where}: {len(values)} buckets but spans for {k}")
-    return out
+def _buckets(spans: object, deltas: list[int], counts: list[float], is_float: bool,
+             where: str) -> dict[int, float]:
+    try:
+        return buckets_from_spans(spans, deltas, counts if is_float else None)  # type: ignore[arg-type]
+    except HistogramError as e:
+        raise RemoteWriteError(f"{where}: {e}") from None
 
 
 def decode_histogram(raw: bytes, where: str = "histogram") -> tuple[int, FloatHistogram]:
@@ -57,8 +48,10 @@ def decode_histogram(raw: bytes, where: str = "histogram") -> tuple[int, FloatHi
         sum=float(m.sum),
         zero_threshold=float(m.zero_threshold),
         zero_count=float(m.zero_count_float) if is_float else float(m.zero_count_int),
-        positive=_buckets(m.positive_spans, list(m.positive_deltas), list(m.positive_counts), where),
-        negative=_buckets(m.negative_spans, list(m.negative_deltas), list(m.negative_counts), where),
+        positive=_buckets(m.positive_spans, list(m.positive_deltas), list(m.positive_counts), is_float,
+                          where),
+        negative=_buckets(m.negative_spans, list(m.negative_deltas), list(m.negative_counts), is_float,
+                          where),
         custom_values=list(m.custom_values),
         counter_reset_hint=int(m.reset_hint) if 0 <= m.reset_hint <= 3 else 0,
     )
