@@ -55,6 +55,8 @@ class Serve:
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
+        self.proc.kill()  # a test that fails here may hold no handle to stop it: do not leak it
+        self.proc.wait()
         raise AssertionError(f"not ready in {timeout}s:\n{self.log.read_text()}")
 
     def wait_up(self, job: str, timeout: float = 20) -> None:

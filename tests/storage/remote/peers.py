@@ -63,6 +63,8 @@ class Proc:
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
+        self.proc.kill()  # the caller never got it to stop: do not leave it running
+        self.proc.wait()
         raise AssertionError(f"{self.name} not ready in {timeout}s:\n{self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
