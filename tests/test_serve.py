@@ -123,6 +123,10 @@ def test_quickstart_scrapes_itself_and_the_demo_and_stops_cleanly(
     assert snap["status"] == "success", snap
     assert (tmp_path / "data" / "snapshots" / snap["data"]["name"]).is_dir()
     assert s.http.get("/api/v1/status/tsdb").json()["data"]["headStats"]["numSeries"] > 10
+    # a first self-scrape can come before guardia has answered any request (no
+    # prometheus_http_requests_total yet): wait for the scrape that has them
+    s.query_until('prometheus_http_requests_total{job="guardia"}', timeout=60)
+    s.query_until('http_requests_total{job="demo-shop"}', timeout=60)
     names = s.http.get("/api/v1/label/__name__/values").json()["data"]
     assert "http_requests_total" in names and "prometheus_http_requests_total" in names
     targets = s.http.get("/api/v1/targets").json()["data"]["activeTargets"]
