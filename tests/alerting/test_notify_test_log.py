@@ -27,7 +27,7 @@ def test_a_long_history_is_cut_to_the_newest_records_of_each_integration(tmp_pat
     newest = latest(got.records)
     assert not newest[("team-a", "webhook[0]")].ok  # 299 is odd: the last test failed
     assert newest[("team-b", "webhook[0]")].ok
-    assert not log.path.with_name(log.path.name + ".tmp").exists()
+    assert not log.path.with_name(f".{log.path.name}.tmp").exists()
 
 
 def test_a_torn_line_is_dropped_by_the_rewrite_and_nothing_else(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from guardia.alerting.persist import write_atomic_text
 from guardia.alerting.receivers import build_notifier
 from guardia.alerting.receivers.base import NotifyContext, NotifyError
 from guardia.alerting.types import Alert
@@ -205,17 +206,8 @@ class NotifyTestLog:
             recs.sort(key=lambda r: r.time)
             kept += recs[-self.keep_per_integration:]
         kept.sort(key=lambda r: r.time)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with tmp.open("w", encoding="utf-8") as f:
-            f.writelines(json.dumps(o.to_dict(), ensure_ascii=False) + "\n" for o in kept)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-        dfd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        write_atomic_text(self.path, "".join(json.dumps(o.to_dict(), ensure_ascii=False) + "\n"
+                                             for o in kept))
 
     def read(self) -> LogRead:
         if not self.path.exists():

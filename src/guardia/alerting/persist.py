@@ -21,10 +21,15 @@ from typing import IO, Any
 
 
 def write_atomic(path: Path, data: Any) -> None:
+    write_atomic_text(path, json.dumps(data, separators=(",", ":")))
+
+
+def write_atomic_text(path: Path, text: str) -> None:
+    """``text`` as the whole of ``path``, by the same temp file, fsync and rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, separators=(",", ":"))
+        f.write(text)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
