@@ -7,9 +7,9 @@ per job (``selectors``, ``windows``, ``rangefuncs``, ``functions``, ``aggregatio
 ``errors`` and ``engine`` (the public entry point).  ``scripttest`` runs Prometheus's
 promqltest scripts (``guardia promqltest``).
 
-Float samples only: native histograms are not stored by guardia, so functions that only
-apply to them return nothing.  Not supported: the experimental ``limit_ratio`` (its
-sampling depends on Prometheus's internal label hash) and ``info()``.
+Float samples and native histograms.  Prometheus 3's experimental functions are on without a
+flag: ``limitk``, ``limit_ratio`` (with Prometheus's own label hash, ``model.labelhash``, so it
+samples the same series) and ``info()`` (``info``).
 """
 
 from typing import TYPE_CHECKING, Any

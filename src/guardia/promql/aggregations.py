@@ -13,6 +13,7 @@ import numpy as np
 
 from guardia.model import Labels
 from guardia.model.gostrings import go_quote
+from guardia.model.labelhash import labels_hash
 from guardia.promql import annotate, nativehist, plan
 from guardia.promql.context import ExprEvaluator
 from guardia.promql.errors import BadDataError, ExecutionError
@@ -286,7 +287,7 @@ def _param_op(ev: ExprEvaluator, op: str, vec: Vector, p: F64, node: plan.Aggreg
             ev.ctx.warn(annotate.invalid_quantile(float(q)))
         return _quantile(vec, p, keys, gidx)
     if op == "limit_ratio":
-        raise ExecutionError("limit_ratio is experimental and not supported by guardia")
+        return _limit_ratio(ev, vec, p)
     kk = np.clip(np.nan_to_num(p, nan=0.0, posinf=2**62, neginf=-(2**62)), -(2**62), 2**62).astype(np.int64)
     out_present = np.zeros_like(vec.present)
     instant_order: list[int] = []
@@ -317,6 +318,22 @@ def _param_op(ev: ExprEvaluator, op: str, vec: Vector, p: F64, node: plan.Aggreg
         res.ordered = op != "limitk"
         return res
     return Vector(list(vec.labels), vec.values.copy(), out_present, hists=vec.hists).compact()
+
+
+def _limit_ratio(ev: ExprEvaluator, vec: Vector, p: F64) -> Vector:
+    """``limit_ratio(r, v)``: a deterministic sample of series, the same ones Prometheus picks.
+
+    A series' place in [0, 1) is its label hash over 2^64; a ratio r >= 0 keeps those below r,
+    a negative one those at or above 1 + r, so ``limit_ratio(r)`` and ``limit_ratio(r - 1)``
+    split the input in two.  Grouping does not matter: each series is kept or not on its own."""
+    for r in np.unique(p[(p > 1) | (p < -1)]):
+        ev.ctx.warn(annotate.invalid_ratio(float(r), 1.0 if r > 1 else -1.0))
+    ratio = np.clip(p, -1.0, 1.0)[None, :]
+    hashes = np.array([labels_hash(lbls) for lbls in vec.labels], dtype=np.uint64)
+    offset = (hashes.astype(np.float64) / 18446744073709551616.0)[:, None]  # float64(MaxUint64) is 2^64
+    keep = np.where(ratio >= 0, offset < ratio, offset >= 1.0 + ratio)
+    res = Vector(list(vec.labels), vec.values.copy(), vec.present & keep, hists=vec.hists).compact()
+    return res
 
 
 def quantile_sorted(sorted_vals: F64, counts: np.ndarray, q: F64) -> F64:

@@ -54,6 +54,10 @@ def bad_bucket_label(label: str, metric: str) -> str:
     )
 
 
+def invalid_ratio(r: float, capped: float) -> str:
+    return f"{WARNING}: ratio value should be between -1 and 1, got {_g(r)}, capping to {_g(capped)}"
+
+
 def invalid_quantile(q: float) -> str:
     return f"{WARNING}: quantile value should be between 0 and 1, got {_g(q)}"
 

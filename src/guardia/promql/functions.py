@@ -15,7 +15,7 @@ from guardia.model import Labels
 from guardia.model.gostrings import go_quote
 from guardia.model.histogram import go_g
 from guardia.model.matchers import MatchType
-from guardia.promql import annotate, histograms, histrange, native_funcs, plan, rangefuncs
+from guardia.promql import annotate, histograms, histrange, info, native_funcs, plan, rangefuncs
 from guardia.promql.context import ExprEvaluator
 from guardia.promql.dedupe import drop_name, merge_duplicates
 from guardia.promql.errors import BadDataError, ExecutionError
@@ -448,6 +448,7 @@ FUNCTIONS: dict[str, Handler] = {
         _native_histogram_only,
     ),
     "double_exponential_smoothing": _double_exp_fn,
+    "info": lambda ev, node, ts, names_unused: info.evaluate(ev, node, ts),
 }
 """Every PromQL function guardia evaluates, by name (parsing and arity are promql-parser's)."""
 
