@@ -235,6 +235,37 @@ def test_appends_and_queries_go_on_while_a_block_is_written(open_db: Open) -> No
     assert s.values.tolist() == [float(x // 1000) for x in range(0, t, 15_000)]
 
 
+def test_a_cut_ends_even_when_appends_outrun_the_block_writes(
+    open_db: Open, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While each block is written, a sender brings more than a block range of new data (a
+    backfill, or the tight loop above).  ``maintain`` cuts the ranges that were due when it
+    began and returns; the rest is cut by the next call.  Before, it chased the head for as
+    long as the sender kept ahead, never reaching compaction, retention or the checkpoint."""
+    import guardia.storage.tsdb.db as db_module
+
+    db = open_db(opts(max_block_range_ms=R))
+    scrape(db, 20, 0, 3 * R)
+    written: list[int] = []
+    t_next = [3 * R]
+    real_write_block = db_module.write_block
+
+    def write_block_while_appending(*args: object, **kw: object) -> object:
+        written.append(1)
+        if len(written) <= 50:  # bounded, so the old behaviour fails instead of hanging
+            scrape(db, 20, t_next[0], t_next[0] + 2 * R)
+            t_next[0] += 2 * R
+        return real_write_block(*args, **kw)
+
+    monkeypatch.setattr(db_module, "write_block", write_block_while_appending)
+    rep = db.maintain()
+    assert len(rep.blocks_cut) == 2  # [0, R) and [R, 2R): due at the start, nothing more
+    assert db.maintain().blocks_cut  # the next call cuts what became due meanwhile
+    monkeypatch.undo()
+    s = db.querier(0, t_next[0]).select([Matcher.equal("i", "7")])[0]
+    assert s.timestamps.tolist() == list(range(0, t_next[0], 15_000))
+
+
 def test_a_querier_keeps_reading_blocks_that_compaction_replaces(open_db: Open, tmp_path: Path) -> None:
     db = open_db(opts(max_block_range_ms=R))  # cut three blocks, no compaction yet
     scrape(db, 10, 0, 4 * R)

@@ -543,17 +543,25 @@ class TSDB:
         Late samples go first: their range is below the head's lower bound, so their block
         overlaps one written before (or a compacted one) and ``_compact`` merges the two.
         Such a block ends at the lower bound at most, so it never takes in-order data early.
+
+        Only the ranges due when the cut began are cut: appends go on while a block is
+        written, and judged against the growing head the loop would never end if they
+        bring more than a block range of data per block written (a backfill, a sender
+        catching up, a test appending in a tight loop).  Maintenance would then hold its
+        lock forever and never reach compaction, retention or the checkpoint.  Ranges that
+        became due meanwhile are cut by the next call.
         """
         h = self.head
         r = self.options.block_range_ms
         cut = False
         with self._lock:
             due = self._cut_due()
+            newest = h.maxt
         last_start: int | None = None
         while due:
             with self._lock:
                 below = h.mint < h.min_valid_t  # late samples (or older head data) wait
-                if not below and not (h.maxt >= h.mint and h.maxt - h.mint > r * 3 // 2):
+                if not below and not (newest >= h.mint and newest - h.mint > r * 3 // 2):
                     break
                 start = (h.mint // r) * r
                 if last_start is not None and start <= last_start:
