@@ -12,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from guardia.promql.kahan import REL_TOL, segment_sums
+from guardia.promql.timerows import RowWindows
 from guardia.promql.values import F64, I64, RangeVector
 from guardia.promql.windows import row_blocks
 
@@ -74,21 +75,13 @@ def extrapolated_rate(rv: RangeVector, is_counter: bool, is_rate: bool) -> tuple
     integers are exact there, and so are their differences), so the arithmetic is the
     same, operation for operation, as on integer differences.
     """
+    if rv.windows is not None:
+        return _rate_rows(rv, rv.windows, is_counter, is_rate)
     lo, hi = rv.lo, rv.hi
     v = rv.v
     if len(v) == 0:
         return np.zeros(lo.shape), hi - lo >= 2
-    # Counter resets: cumulative sum of what each drop lost, read at the window edges.
-    # Found with one comparison of neighbours; the arrays of what was lost only when some
-    # series did reset (most windows over most counters have none).
-    lost = None
-    if is_counter:
-        drops = np.empty(len(v), dtype=bool)
-        drops[0] = False
-        np.less(v[1:], v[:-1], out=drops[1:])
-        drops[rv.starts[:-1][rv.starts[:-1] < len(v)]] = False  # a series' first sample
-        if drops.any():
-            lost = _pair_cumsum(np.where(drops, _prev(v), 0.0))
+    lost = _lost(rv) if is_counter else None
     end = rv.step_times.astype(np.float64)[None, :]
     start = (rv.step_times - rv.range_ms).astype(np.float64)[None, :]
     out = np.empty(lo.shape)
@@ -98,6 +91,124 @@ def extrapolated_rate(rv: RangeVector, is_counter: bool, is_rate: bool) -> tuple
             v, rv.t, lo[rows], hi[rows], lost, end, start, rv.range_ms, is_counter, is_rate,
             out[rows], ok[rows],
         )
+    return out, ok
+
+
+def _lost(rv: RangeVector) -> F64 | None:
+    """Counter resets: cumulative sum of what each drop lost, read at the window edges.
+
+    Found with one comparison of neighbours; the array of what was lost only when some
+    series did reset (most windows over most counters have none)."""
+    v = rv.v
+    drops = np.empty(len(v), dtype=bool)
+    drops[0] = False
+    np.less(v[1:], v[:-1], out=drops[1:])
+    drops[rv.starts[:-1][rv.starts[:-1] < len(v)]] = False  # a series' first sample
+    if not drops.any():
+        return None
+    out: F64 = _pair_cumsum(np.where(drops, _prev(v), 0.0))
+    return out
+
+
+def _row_factors(w: RowWindows, step_times: I64, range_ms: int, is_rate: bool) -> tuple[F64, ...]:
+    """The time arithmetic of ``extrapolate`` once per distinct row of times (it depends
+    on the window's first and last sample times and count alone), operation for operation
+    as ``extrapolate`` does it per cell: the sampled span, the start and end durations
+    after the 1.1-interval rule, and the factor a raw increase is scaled by where the
+    counter's zero point does not cut the start short."""
+    times, tst = w.row_times()
+    base = tst[:-1, None]
+    first_t = np.take(times, base + w.lo, mode="clip").astype(np.float64)
+    last_t = np.take(times, base + w.hi - 1, mode="clip").astype(np.float64)
+    end = step_times.astype(np.float64)[None, :]
+    start = (step_times - range_ms).astype(np.float64)[None, :]
+    with np.errstate(all="ignore"):
+        sampled = np.subtract(last_t, first_t)
+        sampled *= 1e-3
+        dur_start = np.subtract(first_t, start)
+        dur_start *= 1e-3
+        dur_end = np.subtract(end, last_t)
+        dur_end *= 1e-3
+        count = w.hi - w.lo
+        count -= 1
+        np.maximum(count, 1, out=count)
+        half = np.divide(sampled, count)
+        threshold = np.multiply(half, 1.1)
+        far_start = dur_start >= threshold
+        far_end = dur_end >= threshold
+        half *= 0.5
+        np.copyto(dur_start, half, where=far_start)
+        np.copyto(dur_end, half, where=far_end)
+        factor = dur_start + dur_end
+        factor += sampled
+        factor /= sampled
+        if is_rate:
+            factor /= range_ms / 1000.0
+    return sampled, dur_start, dur_end, factor
+
+
+def _rate_rows(rv: RangeVector, w: RowWindows, is_counter: bool, is_rate: bool) -> tuple[F64, np.ndarray]:
+    """``extrapolated_rate`` of series that share rows of sample times: the time
+    arithmetic is done per row (``_row_factors``); per cell there is the raw increase,
+    the counter's zero check and one multiplication.  The few cells whose extrapolation
+    stops at the counter's zero point are finished as ``extrapolate`` does them."""
+    rows = w.rows
+    v = rv.v
+    k, n = len(rows.row), w.lo.shape[1]
+    lost = _lost(rv) if is_counter else None
+    sampled, dur_start, dur_end, factor = _row_factors(w, rv.step_times, rv.range_ms, is_rate)
+    ok_row = (w.hi - w.lo) >= 2
+    out = np.empty((k, n))
+    ok = np.empty((k, n), dtype=bool)
+    single = rows.single
+    if single:
+        c = int(rows.tstarts[1])
+        s0 = int(rv.starts[0])
+        grid = v[s0 : s0 + c * k].reshape(k, c)
+        first_col = np.clip(w.lo[0], 0, c - 1)
+        last_col = np.clip(w.hi[0] - 1, 0, c - 1)
+    for blk in row_blocks(k, n):
+        result = out[blk]
+        if single:
+            part = grid[blk]
+            first_v = np.take(part, first_col, axis=1)
+            np.take(part, last_col, axis=1, out=result)
+            np.copyto(ok[blk], ok_row[:1])
+        else:
+            first_v = np.take(v, rows.expand(w.lo, rv.starts, blk), mode="clip")
+            np.take(v, rows.expand(w.hi - 1, rv.starts, blk), out=result, mode="clip")
+            np.take(ok_row, rows.row[blk], axis=0, out=ok[blk])
+        result -= first_v
+        if lost is not None:
+            lo = rows.expand(w.lo, rv.starts, blk)
+            hi = rows.expand(w.hi, rv.starts, blk)
+            np.add(lo, 1, out=lo)
+            np.minimum(lo, hi, out=lo)
+            result += lost[hi]
+            result -= lost[lo]
+        with np.errstate(all="ignore"):
+            cells: tuple[np.ndarray, ...] = ()
+            if is_counter:
+                # where a counter extrapolated to the window start would go below zero,
+                # the start is cut at its zero point (per cell: it depends on the values)
+                to_zero = np.divide(first_v, result)
+                to_zero *= rows.spread(sampled, blk)
+                use_zero = result > 0
+                use_zero &= first_v >= 0
+                use_zero &= to_zero < rows.spread(dur_start, blk)
+                if use_zero.any():
+                    cells = np.nonzero(use_zero)
+                    raw = result[cells]
+            result *= rows.spread(factor, blk)
+            if cells:
+                at = (np.zeros_like(cells[0]) if single else rows.row[blk][cells[0]], cells[1])
+                ds = to_zero[cells]
+                ds += dur_end[at]
+                ds += sampled[at]
+                ds /= sampled[at]
+                if is_rate:
+                    ds /= rv.range_ms / 1000.0
+                result[cells] = raw * ds
     return out, ok
 
 

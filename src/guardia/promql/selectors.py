@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from guardia.model.samples import STALE_NAN_BITS, stale_mask
-from guardia.promql import plan
+from guardia.promql import plan, timerows
 from guardia.promql.context import EvalContext, ExprEvaluator
+from guardia.promql.timerows import RowWindows, TimeRows
 from guardia.promql.values import BOOL, F64, I64, RangeVector, Vector, not_none
 from guardia.promql.windows import FEW_STEPS, filter_flat, row_blocks, search
 from guardia.storage.interface import SeriesSet
@@ -84,6 +85,10 @@ def _latest(t: I64, v: F64, starts: I64, et: I64, lookback: int, want_timestamps
     d = int(et[1] - et[0]) if n > FEW_STEPS else 0
     regular = d > 0 and bool((np.diff(et) == d).all())
     since = et[None, :] - lookback
+    shared = timerows.find(t, starts)
+    if shared is not None:
+        _latest_rows(shared, v, starts, et, since, d if regular else 0, want_timestamps, values, present)
+        return values, present
     for rows in row_blocks(k, n):
         a, b = rows.start, rows.stop
         s0, s1 = int(starts[a]), int(starts[b])
@@ -112,6 +117,44 @@ def _latest(t: I64, v: F64, starts: I64, et: I64, lookback: int, want_timestamps
     return values, present
 
 
+def _latest_rows(rows: TimeRows, v: F64, starts: I64, et: I64, since: I64, d: int, want_timestamps: bool,
+                 values: F64, present: BOOL) -> None:
+    """``_latest`` for series that share rows of sample times: which sample is the latest
+    at each step, and whether it is within the lookback, is found once per row; each
+    series then only reads its value there and checks for a stale marker."""
+    times, tst = rows.times, rows.tstarts
+    n = len(et)
+    hi = _grid_counts(times, tst, int(et[0]), d, n) if d else search(times, tst, et, "right")
+    ok_row = hi > tst[:-1, None]
+    hi -= 1
+    np.maximum(hi, 0, out=hi)
+    tt = np.take(times, hi, mode="clip")
+    ok_row &= tt > since
+    hi -= tst[:-1, None]  # offsets into each row; garbage (masked) where there is no sample
+    stamps = tt / 1000.0 if want_timestamps else None
+    single = rows.single
+    if single:
+        c = int(tst[1])
+        s0 = int(starts[0])
+        grid = v[s0 : s0 + c * len(rows.row)].reshape(-1, c) if c else v[:0].reshape(-1, 1)
+        col = np.clip(hi[0], 0, max(c - 1, 0))
+    for blk in row_blocks(len(rows.row), n):
+        ok = present[blk]
+        out = values[blk]
+        if single:
+            vv = np.take(grid[blk], col, axis=1, mode="clip") if c else np.zeros(out.shape)
+            np.copyto(ok, ok_row[:1])
+        else:
+            vv = np.take(v, rows.expand(hi, starts, blk), mode="clip") if len(v) else np.zeros(out.shape)
+            np.take(ok_row, rows.row[blk], axis=0, out=ok)
+        ok &= vv.view(np.uint64) != np.uint64(STALE_NAN_BITS)
+        out[...] = 0.0
+        if stamps is not None:
+            np.copyto(out, rows.spread(stamps, blk), where=ok)
+        else:
+            np.copyto(out, vv, where=ok)
+
+
 def range_(ctx: EvalContext, sel: plan.MatrixSelector, ts: I64) -> RangeVector:
     vs = sel.selector
     et = eval_times(ctx, ts, vs.offset_ms, vs.at)
@@ -132,6 +175,18 @@ def windowed(ctx: EvalContext, raw: SeriesSet, et: I64, range_ms: int, ts: I64) 
         h = raw.histograms[keep] if not keep.all() else raw.histograms
         if not not_none(h).any():
             h = None
+    rows = timerows.find(t, starts) if h is None else None
+    if rows is not None:
+        # Bounds once per distinct row of times; the series' own are made only if asked.
+        # (the two bounds may be views of one array: no subtraction in place)
+        blo, bhi = _bounds(rows.times, rows.tstarts, et, range_ms)
+        rlo = blo - rows.tstarts[:-1, None]
+        rhi = bhi - rows.tstarts[:-1, None]
+        if rlo.size:
+            per_step = (rows.sizes[:, None] * (rhi - rlo)).sum(axis=0)
+            ctx.add_samples(int(per_step.max()), int(per_step.sum()))
+        return RangeVector(labels, t, v, starts, None, None, range_ms, et, ts, ctx.check, h,
+                           RowWindows(rows, rlo, rhi))
     lo, hi = _bounds(t, starts, et, range_ms)
     if lo.size:
         # Samples in each step's windows, without a (series x steps) array of counts.

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from guardia.model import Labels
+from guardia.promql.timerows import RowWindows
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -105,8 +106,10 @@ class RangeVector:
     t: I64
     v: F64
     starts: I64
-    lo: I64  # shape (k, n)
-    hi: I64  # shape (k, n)
+    # shape (k, n) each; None when ``windows`` holds them per distinct row of times, and
+    # then made on first use (``rate`` & co. work from the rows and never need them)
+    _lo: I64 | None
+    _hi: I64 | None
     range_ms: int
     step_times: I64  # (n,) evaluation time of each step after offset/@
     eval_ts: I64  # (n,) the steps themselves
@@ -114,6 +117,22 @@ class RangeVector:
     check: Callable[[], None] = field(default=lambda: None)
     # Native histogram samples beside ``v`` (``FloatHistogram`` or None), or None.
     h: OBJ | None = None
+    # The bounds per distinct row of sample times, when series share them.
+    windows: RowWindows | None = None
+
+    @property
+    def lo(self) -> I64:
+        if self._lo is None:
+            assert self.windows is not None
+            self._lo = self.windows.rows.expand(self.windows.lo, self.starts)
+        return self._lo
+
+    @property
+    def hi(self) -> I64:
+        if self._hi is None:
+            assert self.windows is not None
+            self._hi = self.windows.rows.expand(self.windows.hi, self.starts)
+        return self._hi
 
     @property
     def count(self) -> I64:
