@@ -103,6 +103,8 @@ class ServeOptions:
     agent_storage_path: str = "data-agent"
     web_config_file: str | None = None
     flags: dict[str, str] = field(default_factory=dict)
+    # --enable-feature=promql-delayed-name-removal
+    delayed_name_removal: bool = False
 
 
 class ServedStorage(Storage, Protocol):
@@ -194,6 +196,7 @@ def make_engine(opts: ServeOptions) -> Engine:
             lookback_delta_ms=opts.lookback_delta_ms,
             max_samples=opts.query_max_samples,
             timeout_s=opts.query_timeout_ms / 1000,
+            delayed_name_removal=opts.delayed_name_removal,
         )
     )
 

@@ -32,6 +32,7 @@ ROOT = Path(__file__).parents[2]
      "--web.enable-admin-api", "--web.external-url", "http://h:1/prefix", "--web.config.file", "w.yml"],
     ["--rules.alert.for-outage-tolerance", "2h", "--rules.alert.for-grace-period=1m",
      "--storage.remote.wal-keep-size", "0", "--config", "first.yml", "--config", "last.yml"],
+    ["--enable-feature=promql-delayed-name-removal,native-histograms"],
 ])
 def test_the_same_options_as_the_typer_command(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[ServeOptions] = []
@@ -113,3 +114,19 @@ def test_a_full_server_keeps_only_what_it_runs(tmp_path: Path) -> None:
     assert "guardia.storage.tsdb.db" in imported and "guardia.audit.access" in imported
     never = {"typer", "rich", "pygments", "pydantic", "cryptography"}
     assert sorted(m for m in imported if m.split(".")[0] in never) == []
+
+
+def test_enable_feature_is_read_as_prometheus_reads_it(caplog: pytest.LogCaptureFixture) -> None:
+    """Comma-separated or repeated; features guardia always has are accepted, unknown ones
+    logged and ignored (a Prometheus unit file must still start)."""
+    values = parse_args(["--enable-feature", "native-histograms",
+                         "--enable-feature=promql-delayed-name-removal,no-such-thing"])
+    assert values is not None
+    with caplog.at_level("INFO"):
+        opts = options(values)
+    assert opts.delayed_name_removal
+    assert opts.flags["enable-feature"] == "native-histograms,promql-delayed-name-removal,no-such-thing"
+    assert "feature=no-such-thing" in caplog.text and "ignored" in caplog.text
+    assert "feature=native-histograms" in caplog.text
+    plain = parse_args([])
+    assert plain is not None and not options(plain).delayed_name_removal

@@ -57,6 +57,7 @@ def serve(
     log_level: str = _flag("log_level"),
     agent: bool = _flag("agent"),
     agent_path: str = _flag("agent_path"),
+    enable_feature: str = _flag("enable_feature"),
 ) -> None:
     """Run guardia (see the examples above)."""
     values = dict(locals())

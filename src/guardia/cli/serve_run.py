@@ -67,6 +67,10 @@ FLAGS: tuple[Flag, ...] = (
          "(a WAL; no blocks, rules or queries)."),
     Flag("agent_path", ("--storage.agent.path",), "data-agent",
          "Directory for the agent's WAL (with --agent)."),
+    Flag("enable_feature", ("--enable-feature",), "",
+         "Prometheus feature flags, comma-separated or repeated: promql-delayed-name-removal. "
+         "Features guardia always has (native-histograms, exemplar-storage, "
+         "promql-experimental-functions, ...) are accepted as they are."),
 )
 FLAG = {f.param: f for f in FLAGS}
 _BY_NAME = {n: f for f in FLAGS for n in f.names}
@@ -125,6 +129,8 @@ def parse_args(args: list[str]) -> dict[str, Any] | None:
                     values[f.param] = int(value)
                 except ValueError:
                     return None
+            elif f.param == "enable_feature" and values[f.param]:
+                values[f.param] += "," + value  # repeated, as Prometheus takes it
             else:
                 values[f.param] = value
         i += 1
@@ -159,7 +165,9 @@ def options(v: dict[str, Any]) -> ServeOptions:
         "log.level": v["log_level"],
         "agent": str(v["agent"]).lower(),
         "storage.agent.path": v["agent_path"],
+        "enable-feature": v["enable_feature"],
     }
+    features = enabled_features(v["enable_feature"])
     return ServeOptions(
         config_file=v["config"],
         listen_address=v["listen"],
@@ -178,7 +186,37 @@ def options(v: dict[str, Any]) -> ServeOptions:
         agent_storage_path=v["agent_path"],
         web_config_file=v["web_config_file"],
         flags=flags,
+        delayed_name_removal="promql-delayed-name-removal" in features,
     )
+
+
+# Prometheus feature flags whose behaviour guardia has without being asked.
+ALWAYS_ON = frozenset({
+    "native-histograms", "exemplar-storage", "promql-experimental-functions", "otlp-write-receiver",
+    "remote-write-receiver", "expand-external-labels", "memory-snapshot-on-shutdown",
+    "promql-per-step-stats", "auto-gomaxprocs", "auto-gomemlimit", "concurrent-rule-eval",
+    "utf8-names", "old-ui", "metadata-wal-records", "extra-scrape-metrics",
+})
+FEATURES = frozenset({"promql-delayed-name-removal"})
+
+
+def enabled_features(text: str) -> set[str]:
+    """The ``--enable-feature`` names guardia acts on; the others are logged, not refused, so a
+    Prometheus unit file starts as it is (Prometheus itself only warns about unknown ones)."""
+    out: set[str] = set()
+    for name in (n.strip() for n in text.split(",")):
+        if not name:
+            continue
+        if name in FEATURES:
+            out.add(name)
+        elif name in ALWAYS_ON:
+            logging.getLogger("guardia.serve").info(
+                "event=feature_always_on feature=%s msg=%r", name, "guardia does this without the flag")
+        else:
+            logging.getLogger("guardia.serve").warning(
+                "event=unknown_feature feature=%s msg=%r", name,
+                "not a feature guardia knows; it is ignored (known: promql-delayed-name-removal)")
+    return out
 
 
 def _error(text: str) -> None:

@@ -16,6 +16,7 @@ from guardia.model.gostrings import go_quote
 from guardia.model.labelhash import labels_hash
 from guardia.promql import annotate, nativehist, plan
 from guardia.promql.context import ExprEvaluator
+from guardia.promql.dedupe import DELAYED_NAME_REMOVAL, DROPPED, name_value
 from guardia.promql.errors import BadDataError, ExecutionError
 from guardia.promql.kahan import grouped_sum
 from guardia.promql.text import valid_label_name
@@ -48,10 +49,23 @@ def _groups(vec: Vector, node: plan.Aggregate) -> tuple[list[Labels], np.ndarray
         return [Labels.from_sorted(k) for k in pindex], gidx
     names = sorted(set(node.grouping))
     columns = [label_values(vec.labels, n) for n in names]
+    marked: list[bool] | None = None
+    if "__name__" in names and DELAYED_NAME_REMOVAL.get():
+        # by (__name__) groups by the name still there; a group is marked to lose it at the
+        # end if any of its series was
+        k = names.index("__name__")
+        marked = [v.startswith(DROPPED) for v in columns[k]]
+        columns[k] = [name_value(v) for v in columns[k]]
     vkeys: list[tuple[str, ...]] = list(zip(*columns, strict=True)) if names else [()] * len(vec.labels)
     # First-seen order of groups, then one C-level lookup per series.
     vindex = {k: i for i, k in enumerate(dict.fromkeys(vkeys))}
     gidx = np.fromiter(map(vindex.__getitem__, vkeys), dtype=np.intp, count=len(vkeys))
+    if marked is not None and any(marked):
+        dropped = np.zeros(len(vindex), dtype=bool)
+        np.logical_or.at(dropped, gidx, np.array(marked))
+        return [Labels.from_sorted((n, DROPPED + v if n == "__name__" and dropped[g] else v)
+                                   for n, v in zip(names, key, strict=True) if v)
+                for g, key in enumerate(vindex)], gidx
     labels = [Labels.from_sorted((n, v) for n, v in zip(names, k, strict=True) if v) for k in vindex]
     return labels, gidx
 

@@ -14,7 +14,7 @@ from guardia.model import Labels
 from guardia.model.gostrings import labels_string
 from guardia.promql import nativehist, plan
 from guardia.promql.context import ExprEvaluator
-from guardia.promql.dedupe import drop_name, merge_duplicates
+from guardia.promql.dedupe import DELAYED_NAME_REMOVAL, DROPPED, drop_name, merge_duplicates, name_value
 from guardia.promql.errors import ExecutionError
 from guardia.promql.values import F64, I64, Scalar, Value, Vector
 
@@ -100,6 +100,10 @@ def signature_fn(matching: plan.VectorMatching) -> Callable[[Labels], Labels]:
     names = matching.labels
     if matching.on:
         keep = set(names)
+        if "__name__" in keep and DELAYED_NAME_REMOVAL.get():
+            # on(__name__) matches on the name a delayed removal has not dropped yet
+            return lambda ls: Labels.from_sorted(
+                (k, name_value(v)) if k == "__name__" else (k, v) for k, v in ls if k in keep)
         return lambda ls: Labels.from_sorted(p for p in ls if p[0] in keep)
     drop = {*names, "__name__"}
     return lambda ls: Labels.from_sorted(p for p in ls if p[0] not in drop)
@@ -243,7 +247,11 @@ def _vector_vector(
 def _result_labels(many: Labels, one: Labels, matching: plan.VectorMatching, drop: bool) -> Labels:
     d = dict(many)
     if drop:
-        d.pop("__name__", None)
+        if DELAYED_NAME_REMOVAL.get():
+            if "__name__" in d and not d["__name__"].startswith(DROPPED):
+                d["__name__"] = DROPPED + d["__name__"]
+        else:
+            d.pop("__name__", None)
     if matching.card == "one-to-one":
         if matching.on:
             keep = set(matching.labels)

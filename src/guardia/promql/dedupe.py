@@ -7,6 +7,8 @@ the same step; series that never overlap in time merge into one.
 
 from __future__ import annotations
 
+import contextvars
+
 import numpy as np
 
 from guardia.model import Labels
@@ -53,16 +55,64 @@ def merge_duplicates(vec: Vector) -> Vector:
     return Vector(labels, values, present, hists=hists)
 
 
+DELAYED_NAME_REMOVAL: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "delayed_name_removal", default=False)
+"""Prometheus 3's ``promql-delayed-name-removal``, set by the engine for one evaluation.
+
+A context variable rather than an argument: the name is dropped in a dozen places deep in
+functions and operators, and the mode is a property of the whole query, like its deadline."""
+
+DROPPED = "\x00"
+"""Prefix of a ``__name__`` value that is to be dropped when the query ends.
+
+With delayed removal a function or operator does not remove the name: it marks it, so
+``label_replace`` can still read it and ``sum by (__name__)`` still groups by it, while
+default vector matching and ``without`` ignore ``__name__`` as they always do.  No metric
+name starts with NUL, so the mark cannot be confused with a name."""
+
+
 def drop_name(labels: list[Labels]) -> list[Labels]:
-    """Every label set without ``__name__``.
+    """Every label set without ``__name__`` (marked to be dropped at the end, with delayed
+    name removal).
 
     This runs once per series after most functions and operators, so the common shape
     (the name sorts first, as it does unless a label name starts with a digit, an
     upper-case letter or ``:``) is a tuple slice, built without re-validating the order.
     """
     new = tuple.__new__
+    if DELAYED_NAME_REMOVAL.get():
+        return [new(Labels, [(n, DROPPED + v) if n == "__name__" and not v.startswith(DROPPED) else (n, v)
+                             for n, v in ls]) for ls in labels]
     return [
         new(Labels, ls[1:]) if ls and ls[0][0] == "__name__"
         else new(Labels, [p for p in ls if p[0] != "__name__"])
         for ls in labels
     ]
+
+
+def name_value(value: str) -> str:
+    """A ``__name__`` value as a query reads it (``label_replace``, ``by (__name__)``):
+    without the mark of a delayed removal."""
+    return value[1:] if value.startswith(DROPPED) else value
+
+
+def finish_names(labels: list[Labels]) -> tuple[list[Labels], bool]:
+    """Drop the names marked for delayed removal; whether any was dropped."""
+    out: list[Labels] = []
+    changed = False
+    for ls in labels:
+        if ls.get("__name__").startswith(DROPPED):
+            out.append(tuple.__new__(Labels, [p for p in ls if p[0] != "__name__"]))
+            changed = True
+        else:
+            out.append(ls)
+    return out, changed
+
+
+def finish_vector(vec: Vector) -> Vector:
+    """A query's result vector with the marked names dropped; series that then collide
+    merge where they do not overlap, as Prometheus's last clean-up does, else the query fails."""
+    labels, changed = finish_names(vec.labels)
+    if not changed:
+        return vec
+    return merge_duplicates(Vector(labels, vec.values, vec.present, vec.ordered, vec.hists))

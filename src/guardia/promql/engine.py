@@ -6,6 +6,7 @@ at once (see ``values``).  Results come back in the shapes the HTTP API serialis
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,7 +18,8 @@ from guardia.model import Labels
 from guardia.model.histogram import FloatHistogram
 from guardia.promql import plan
 from guardia.promql.context import EvalContext, SplitSteps
-from guardia.promql.errors import BadDataError, PromQLError
+from guardia.promql.dedupe import DELAYED_NAME_REMOVAL, DUP_MSG, finish_names, finish_vector
+from guardia.promql.errors import BadDataError, ExecutionError, PromQLError
 from guardia.promql.evaluator import Evaluator
 from guardia.promql.memo import Memo
 from guardia.promql.parse import parse
@@ -38,6 +40,10 @@ class EngineOptions:
     max_chunk_steps: int = 2048
     # Raw samples one chunk may read before it is split (bounds memory on long ranges).
     max_chunk_raw_samples: int = 20_000_000
+    # Prometheus 3's ``--enable-feature=promql-delayed-name-removal``: functions and operators
+    # mark ``__name__`` and it is dropped when the query ends, so ``label_replace`` and
+    # ``by (__name__)`` can still use it (``dedupe.DELAYED_NAME_REMOVAL``).
+    delayed_name_removal: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +116,13 @@ class Engine:
         node = parse(expr)
         ctx = self._ctx(storage, node, expr, t_ms, t_ms, 0, timeout_s, cancel, lookback_delta_ms, memo)
         ts = np.array([t_ms], dtype=np.int64)
+        token = DELAYED_NAME_REMOVAL.set(self.options.delayed_name_removal)
         try:
             val = Evaluator(ctx).eval(node, ts)
+            if self.options.delayed_name_removal:
+                val = _finish(val)
         finally:
+            DELAYED_NAME_REMOVAL.reset(token)
             ctx.close()
         return self._instant_result(ctx, val, t_ms)
 
@@ -145,9 +155,11 @@ class Engine:
         ctx = self._ctx(
             storage, node, expr, start_ms, end_ms, step_ms, timeout_s, cancel, lookback_delta_ms, memo
         )
+        token = DELAYED_NAME_REMOVAL.set(self.options.delayed_name_removal)
         try:
             parts = self._range_parts(ctx, node)
         finally:
+            DELAYED_NAME_REMOVAL.reset(token)
             ctx.close()
         series = []
         for ls in sorted(parts):
@@ -191,6 +203,8 @@ class Engine:
             if isinstance(val, Scalar):
                 parts.setdefault(Labels(), []).append((ts, val.values, None))
             elif isinstance(val, Vector):
+                if self.options.delayed_name_removal:
+                    val = finish_vector(val)
                 for i, ls in enumerate(val.labels):
                     m = val.present[i]
                     if m.any():
@@ -227,6 +241,19 @@ class Engine:
                     series.append(Series(ls, val.t[lo:hi].copy(), val.v[lo:hi].copy(), h))
             return QueryResult("matrix", series, w, i, ctx.total_samples)
         raise PromQLError(f"unexpected result {type(val).__name__}")
+
+
+def _finish(val: Any) -> Any:
+    """The end of a query under delayed name removal: marked names dropped."""
+    if isinstance(val, Vector):
+        return finish_vector(val)
+    if isinstance(val, RangeVector):
+        labels, changed = finish_names(val.labels)
+        if changed:
+            if len(set(labels)) != len(labels):
+                raise ExecutionError(DUP_MSG)
+            val = dataclasses.replace(val, labels=labels)
+    return val
 
 
 def _type_name(vt: str) -> str:

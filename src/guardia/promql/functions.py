@@ -17,7 +17,7 @@ from guardia.model.histogram import go_g
 from guardia.model.matchers import MatchType
 from guardia.promql import annotate, histograms, histrange, info, native_funcs, plan, rangefuncs
 from guardia.promql.context import ExprEvaluator
-from guardia.promql.dedupe import drop_name, merge_duplicates
+from guardia.promql.dedupe import drop_name, merge_duplicates, name_value
 from guardia.promql.errors import BadDataError, ExecutionError
 from guardia.promql.kahan import kahan_inc_scalar
 from guardia.promql.selectors import floats_of, instant
@@ -303,14 +303,14 @@ def _sort_fn(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) ->
 
 
 def _label_replace_fn(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
-    vec = ev.eval_vector(node.args[0], ts)
+    vec = ev.eval_vector_h(node.args[0], ts)
     dst, repl, src, regex = (ev.eval_string(a, ts) for a in node.args[1:5])
     return merge_duplicates(_label_replace(vec, dst, repl, src, regex))
 
 
 def _label_join_fn(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -> Value:
     args = node.args
-    vec = ev.eval_vector(args[0], ts)
+    vec = ev.eval_vector_h(args[0], ts)
     dst, sep = ev.eval_string(args[1], ts), ev.eval_string(args[2], ts)
     srcs = [ev.eval_string(a, ts) for a in args[3:]]
     return merge_duplicates(_label_join(vec, dst, sep, srcs))
@@ -584,7 +584,7 @@ def _sort(vec: Vector, name: str, keys: list[str]) -> Vector:
     else:
         order = sorted(
             rows,
-            key=lambda i: [_natural_key(vec.labels[i].get(k)) for k in keys] + [list(vec.labels[i])],
+            key=lambda i: [_natural_key(_read(vec.labels[i], k)) for k in keys] + [list(vec.labels[i])],
             reverse=name == "sort_by_label_desc",
         )
     out = vec.take(order)
@@ -627,12 +627,18 @@ def _label_replace(vec: Vector, dst: str, repl: str, src: str, regex: str) -> Ve
         raise BadDataError(f"invalid destination label name in label_replace(): {go_quote(dst)[1:-1]}")
     out = []
     for ls in vec.labels:
-        m = pattern.fullmatch(ls.get(src))
+        m = pattern.fullmatch(_read(ls, src))
         if m is None:
             out.append(ls)
             continue
         out.append(ls.set(dst, _expand(repl, m)))
-    return Vector(out, vec.values, vec.present)
+    return Vector(out, vec.values, vec.present, hists=vec.hists)
+
+
+def _read(ls: Labels, name: str) -> str:
+    """A label as the label functions read it (a name marked for delayed removal unmarked)."""
+    v = ls.get(name)
+    return name_value(v) if name == "__name__" else v
 
 
 def _go_named_groups(regex: str) -> str:
@@ -643,8 +649,8 @@ def _go_named_groups(regex: str) -> str:
 def _label_join(vec: Vector, dst: str, sep: str, srcs: list[str]) -> Vector:
     if not valid_label_name(dst):
         raise BadDataError(f"invalid destination label name in label_join(): {go_quote(dst)[1:-1]}")
-    out = [ls.set(dst, sep.join(ls.get(s) for s in srcs)) for ls in vec.labels]
-    return Vector(out, vec.values, vec.present)
+    out = [ls.set(dst, sep.join(_read(ls, s) for s in srcs)) for ls in vec.labels]
+    return Vector(out, vec.values, vec.present, hists=vec.hists)
 
 
 def _double_exp(rv: RangeVector, sf: F64, tf: F64) -> Vector:
