@@ -104,14 +104,14 @@ def victoria(tmp: Path, port: int | None = None) -> Proc:
     return Proc("victoria-metrics", tmp, argv, port, "/health")
 
 
-def prometheus_receiver(tmp: Path, port: int | None = None) -> Proc:
+def prometheus_receiver(tmp: Path, port: int | None = None, *extra: str) -> Proc:
     need(PROMETHEUS)
     port = port or free_port()
     cfg = tmp / "receiver.yml"
     cfg.write_text("global: {scrape_interval: 1m}\n")
     argv = [PROMETHEUS, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}",
             f"--storage.tsdb.path={tmp / 'prom-data'}", "--web.enable-remote-write-receiver",
-            "--log.level=error"]
+            "--log.level=error", *extra]
     return Proc("prometheus", tmp, argv, port, "/-/ready")
 
 

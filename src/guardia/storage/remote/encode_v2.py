@@ -14,7 +14,9 @@ import numpy as np
 import numpy.typing as npt
 
 from guardia.model import Labels
+from guardia.model.histogram import FloatHistogram
 from guardia.model.varint import encode_varint
+from guardia.storage.remote.encode_histograms import histogram_message
 from guardia.storage.remote.metadata import METRIC_TYPES, Metadata
 
 I64 = npt.NDArray[np.int64]
@@ -120,3 +122,32 @@ _LEN = _SMALL[:128]  # a sample's length: one byte
 
 def _uvarint(i: int) -> bytes:
     return _SMALL[i] if i < 16384 else encode_varint(i)
+
+
+def encode_histograms(series: list[tuple[tuple[tuple[str, str], ...], list[tuple[int, FloatHistogram]]]],
+                      metadata: MetadataLookup | None) -> bytes:
+    """An uncompressed Request of native histogram samples: per series (its label pairs after
+    relabeling) one TimeSeries with its ``histograms`` (field 3) in order and its metadata."""
+    symbols: dict[str, int] = {"": 0}
+    parts: list[bytes] = []
+    for pairs, samples in series:
+        lr = b"".join([_uvarint(symbols.setdefault(x, len(symbols))) for kv in pairs for x in kv])
+        body = [b"\x0a", _uvarint(len(lr)), lr]
+        for t, h in samples:
+            m = histogram_message(t, h)
+            body += (b"\x1a", _uvarint(len(m)), m)
+        md = metadata(next((v for k, v in pairs if k == "__name__"), "")) if metadata is not None else None
+        if md is not None:
+            _, mtype, help_, unit = md
+            kind = METRIC_TYPES.get(mtype, 0)
+            meta = ((b"\x08" + _uvarint(kind) if kind else b"")
+                    + b"\x18" + _uvarint(symbols.setdefault(help_, len(symbols)))
+                    + b"\x20" + _uvarint(symbols.setdefault(unit, len(symbols))))
+            body += (b"\x2a", _uvarint(len(meta)), meta)
+        s = b"".join(body)
+        parts += (b"\x2a", _uvarint(len(s)), s)
+    table: list[bytes] = []
+    for sym in symbols:
+        raw = sym.encode()
+        table += (b"\x22", _uvarint(len(raw)), raw)
+    return b"".join(table) + b"".join(parts)

@@ -41,7 +41,8 @@ def decode_histogram(raw: bytes, where: str = "histogram") -> tuple[int, FloatHi
     schema = int(m.schema)
     if not (MIN_SCHEMA <= schema <= MAX_SCHEMA or schema == CUSTOM_BUCKETS_SCHEMA):
         raise RemoteWriteError(f"{where}: schema {schema} is not -4..8 or -53 (custom buckets)")
-    is_float = bool(m.positive_counts or m.negative_counts or m.count_float or m.zero_count_float)
+    is_float = (m.WhichOneof("count") == "count_float" or m.WhichOneof("zero_count") == "zero_count_float"
+                or bool(m.positive_counts or m.negative_counts))
     h = FloatHistogram(
         schema=schema,
         count=float(m.count_float) if is_float else float(m.count_int),

@@ -53,6 +53,24 @@ class RemoteWriteMetrics:
         self.batch_seconds = Histogram("prometheus_remote_storage_sent_batch_duration_seconds",
                                        "Duration of send calls to remote storage.", _Q, registry=r,
                                        buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 25, 60))
+        # native histogram samples (``send_native_histograms``), counted apart as Prometheus does
+        self.histograms_in = Counter("prometheus_remote_storage_histograms_in",
+                                     "Histogram samples read from the WAL to be sent to remote storage.",
+                                     registry=r)
+        self.hist_sent = Counter("prometheus_remote_storage_histograms",
+                                 "Total number of histogram samples sent to remote storage.", _Q, registry=r)
+        self.hist_failed = Counter("prometheus_remote_storage_histograms_failed",
+                                   "Histogram samples that failed on send and were not retried (4xx "
+                                   "answers).", _Q, registry=r)
+        self.hist_retried = Counter("prometheus_remote_storage_histograms_retried",
+                                    "Histogram samples that failed on send and were retried (5xx, 429, "
+                                    "network).", _Q, registry=r)
+        self.hist_dropped = Counter("prometheus_remote_storage_histograms_dropped",
+                                    "Histogram samples dropped before sending (write_relabel_configs, "
+                                    "sample_age_limit).", _Q, registry=r)
+        self.hist_pending = Gauge("prometheus_remote_storage_histograms_pending",
+                                  "Histogram samples read from the WAL and not yet acknowledged by the "
+                                  "receiver.", _Q, registry=r)
         self.segment = Gauge("prometheus_wal_watcher_current_segment",
                              "Current WAL segment the watcher is reading records from.", ("consumer",),
                              registry=r)
@@ -85,12 +103,15 @@ class RemoteWriteMetrics:
             self.bytes.labels(*k), self.pending.labels(*k), self.highest_sent.labels(*k),
             self.shards.labels(*k), self.shards_desired.labels(*k), self.shards_min.labels(*k),
             self.shards_max.labels(*k), self.batch_seconds.labels(*k), self.segment.labels(name),
+            self.hist_sent.labels(*k), self.hist_failed.labels(*k), self.hist_retried.labels(*k),
+            self.hist_dropped.labels(*k), self.hist_pending.labels(*k),
         )
 
     def forget(self, name: str, url: str) -> None:
         for m in (self.sent, self.failed, self.retried, self.dropped, self.bytes, self.pending,
                   self.highest_sent, self.shards, self.shards_desired, self.shards_min, self.shards_max,
-                  self.batch_seconds):
+                  self.batch_seconds, self.hist_sent, self.hist_failed, self.hist_retried,
+                  self.hist_dropped, self.hist_pending):
             with contextlib.suppress(KeyError):
                 m.remove(name, url)
         with contextlib.suppress(KeyError):
@@ -114,3 +135,8 @@ class QueueMetrics:
     shards_max: Gauge
     batch_seconds: Histogram
     segment: Gauge
+    hist_sent: Counter
+    hist_failed: Counter
+    hist_retried: Counter
+    hist_dropped: Counter
+    hist_pending: Gauge

@@ -49,6 +49,7 @@ def _build() -> dict[str, Any]:
             ("labels", 1, _F.TYPE_MESSAGE, rep, ".prometheus.Label"),
             ("samples", 2, _F.TYPE_MESSAGE, rep, ".prometheus.Sample"),
             ("exemplars", 3, _F.TYPE_MESSAGE, rep, ".prometheus.Exemplar"),
+            ("histograms", 4, _F.TYPE_MESSAGE, rep, ".prometheus.Histogram"),
         ],
     )
     # Native histograms (prompb.Histogram; remote write 2.0's has the same fields and numbers)
@@ -74,6 +75,13 @@ def _build() -> dict[str, Any]:
             ("custom_values", 16, _F.TYPE_DOUBLE, rep, ""),
         ],
     )
+    # count and zero count are each a oneof: which field is present tells integer from float
+    hist = fd.message_type[-1]
+    for k, name in enumerate(("count", "zero_count")):
+        hist.oneof_decl.add(name=name)
+        for f in hist.field:
+            if f.name in (f"{name}_int", f"{name}_float"):
+                f.oneof_index = k
     msg(
         "MetricMetadata",
         [

@@ -39,9 +39,12 @@ import numpy.typing as npt
 from guardia import __version__
 from guardia.config.httpclient import authorization_header, new_client, ssl_context
 from guardia.config.prometheus import RemoteWriteConfig
+from guardia.config.relabel import RelabelConfig
 from guardia.model import Labels
+from guardia.model.histogram import FloatHistogram
 from guardia.model.relabel import process as relabel_process
 from guardia.storage.remote.encode import PrefixTable, compress, encode_labels
+from guardia.storage.remote.encode_histograms import encode_v1 as encode_histograms_v1
 from guardia.storage.remote.encode_v2 import (
     V2_CONTENT_TYPE,
     V2_MESSAGE,
@@ -49,11 +52,13 @@ from guardia.storage.remote.encode_v2 import (
     V2Encoder,
     family_metadata,
 )
+from guardia.storage.remote.encode_v2 import encode_histograms as encode_histograms_v2
 from guardia.storage.remote.metadata import MetadataSource, encode_metadata
 from guardia.storage.remote.metrics import QueueMetrics, RemoteWriteMetrics
 from guardia.storage.remote.post_client import PostClient, PostError
 from guardia.storage.remote.wal_watcher import Position, WALRead, WALWatcher
 from guardia.storage.tsdb import wal
+from guardia.storage.tsdb.histograms import Sample as HistogramSample
 
 log = logging.getLogger("guardia.storage.remote")
 
@@ -62,26 +67,44 @@ F64 = npt.NDArray[np.float64]
 
 POLL_S = 0.2
 RESHARD_EVERY_S = 10.0
+HIST_SERIES_CACHE_MAX = 500_000  # histogram label sets kept relabeled (cleared beyond)
 WAL_BYTES_PER_SAMPLE = 12  # a scrape's record: 4-byte ref + 8-byte value per sample
 _UNKNOWN, _SEND, _DROP = 0, 1, 2
 
 
+@dataclass(frozen=True, slots=True)
+class SentSeries:
+    """A histogram series as sent: its 1.0 ``labels`` fields and its 2.0 label pairs."""
+
+    v1: bytes
+    pairs: tuple[tuple[str, str], ...]
+
+
+HistSample = tuple[SentSeries, int, FloatHistogram]
+_NO_I64 = np.zeros(0, np.int64)
+_NO_F64 = np.zeros(0, np.float64)
+
+
 @dataclass(slots=True)
 class Batch:
-    """One request's samples, and their body in the version it was last encoded in."""
+    """One request's samples (float samples, or native histograms when ``hists`` is set), and
+    their body in the version it was last encoded in."""
 
     refs: I64
     ts: I64
     vs: F64
     body: bytes = b""
     v2: bool = False
+    hists: list[HistSample] | None = None
 
     @property
     def n(self) -> int:
-        return int(self.refs.shape[0])
+        return len(self.hists) if self.hists is not None else int(self.refs.shape[0])
 
     @property
     def newest(self) -> int:
+        if self.hists is not None:
+            return max(t for _, t, _ in self.hists)
         return int(self.ts.max())
 
 
@@ -134,6 +157,7 @@ class QueueManager:
         self._v2_metadata: MetadataLookup | None = None
         self._retired: list[httpx.AsyncClient | PostClient] = []
         self._state = np.zeros(1024, dtype=np.int8)
+        self._hist_series: dict[Labels, SentSeries | None] = {}
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | PostClient | None = None
@@ -220,7 +244,8 @@ class QueueManager:
 
     async def _loop(self) -> None:
         start = self.load_position()
-        self.watcher = watcher = await asyncio.to_thread(WALWatcher, self.waldir, start)
+        self.watcher = watcher = await asyncio.to_thread(WALWatcher, self.waldir, start,
+                                                         self.cfg.send_native_histograms)
         watcher.settled = self._settled
         if start is None:
             self.save_position(watcher.pos)
@@ -239,27 +264,30 @@ class QueueManager:
                 want = self.shards * self.max_per_send - pending_n
                 got = await asyncio.to_thread(watcher.read, max(want, 1))
                 self.m.segment.set(watcher.current_segment)
-                if got.size:
+                if got.total:
                     self._observe_read(got)
                     if not pending:
                         first_at = time.monotonic()
                     pending.append(got)
-                    pending_n += got.size
-                caught_up = got.size == 0 or got.size < want
+                    pending_n += got.total
+                caught_up = got.total == 0 or got.total < want
                 due = bool(pending) and (
                     pending_n >= self.shards * self.max_per_send
                     or (caught_up and pending_n >= self.max_per_send)
                     or time.monotonic() - first_at >= deadline_s
                 )
                 if due:
-                    self.m.pending.set(pending_n)
+                    nh = sum(len(r.histograms) for r in pending)
+                    self.m.pending.set(pending_n - nh)
+                    self.m.hist_pending.set(nh)
                     done = await self._send_round(pending)
                     if not done:
                         return
                     self.save_position(pending[-1].end)
                     pending, pending_n = [], 0
                     self.m.pending.set(0)
-                elif got.size == 0 and not pending:
+                    self.m.hist_pending.set(0)
+                elif got.total == 0 and not pending:
                     # nothing new: remember how far we got (segments may have been skipped)
                     if start != watcher.pos:
                         start = watcher.pos
@@ -280,8 +308,14 @@ class QueueManager:
 
     def _observe_read(self, got: WALRead) -> None:
         self._all_metrics.samples_in.inc(got.size)
-        self._win_in += got.size
-        self._all_metrics.observe_highest(int(got.timestamps.max()))
+        if got.histograms:
+            self._all_metrics.histograms_in.inc(len(got.histograms))
+        self._win_in += got.total
+        newest = max((t for _, t, _ in got.histograms), default=None)
+        if got.size:
+            newest = max(int(got.timestamps.max()), newest if newest is not None else -(1 << 63))
+        if newest is not None:
+            self._all_metrics.observe_highest(newest)
 
     # -- relabeling --------------------------------------------------------------------------
 
@@ -306,20 +340,52 @@ class QueueManager:
                 if lb is None:
                     continue  # a series record we never saw: counted as dropped
                 labels[ref] = None  # resolved for good below: the labels are not needed again
-                d = lb.as_dict()
-                for k, v in self.external_labels.items():
-                    d.setdefault(k, v)
-                out = relabel_process(d, rules) if rules else d
-                if out is None or not out.get("__name__"):
+                sent_labels = self._relabel(lb, rules)
+                if sent_labels is None:
                     self._state[ref] = _DROP
                     continue
-                sent_labels = Labels({k: v for k, v in out.items() if v})
                 self._prefixes.add(ref, encode_labels(sent_labels))
                 if self._v2 is not None:
                     self._v2.add(ref, sent_labels)
                 self._state[ref] = _SEND
             state = self._state[refs]
         return state
+
+    def _relabel(self, lb: Labels, rules: tuple[RelabelConfig, ...]) -> Labels | None:
+        """A series' labels as sent (external labels added, then ``write_relabel_configs``), or
+        None when they drop it."""
+        d = lb.as_dict()
+        for k, v in self.external_labels.items():
+            d.setdefault(k, v)
+        out = relabel_process(d, rules) if rules else d
+        if out is None or not out.get("__name__"):
+            return None
+        return Labels({k: v for k, v in out.items() if v})
+
+    def _resolve_histograms(self, samples: list[HistogramSample]) -> list[HistSample]:
+        """The histogram samples to send, each with its series as sent; the others (relabeled
+        away, older than ``sample_age_limit``) are counted dropped.  Histogram records carry
+        label sets, not refs: each label set is relabeled once and remembered."""
+        cache = self._hist_series
+        if len(cache) > HIST_SERIES_CACHE_MAX:
+            cache.clear()
+        rules = self.cfg.write_relabel_configs
+        limit = self.cfg.queue_config.sample_age_limit
+        cutoff = int(time.time() * 1000) - limit if limit else None
+        out: list[HistSample] = []
+        for lb, t, h in samples:
+            if lb in cache:
+                sent = cache[lb]
+            else:
+                labels = self._relabel(lb, rules)
+                sent = None if labels is None else SentSeries(encode_labels(labels), tuple(labels))
+                cache[lb] = sent
+            if sent is None or (cutoff is not None and t < cutoff):
+                continue
+            out.append((sent, t, h))
+        if len(out) < len(samples):
+            self.m.hist_dropped.inc(len(samples) - len(out))
+        return out
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -336,32 +402,54 @@ class QueueManager:
         if dropped:
             self.m.dropped.inc(dropped)
             refs, ts, vs = refs[keep], ts[keep], vs[keep]
-        if not refs.size:
+        hists = self._resolve_histograms([h for r in reads for h in r.histograms])
+        if not refs.size and not hists:
             return True
         nshards = self.shards
         shard = refs % nshards
         order = np.argsort(shard, kind="stable")
         bounds = np.searchsorted(shard[order], np.arange(nshards + 1))
-        groups = [order[bounds[k] : bounds[k + 1]] for k in range(nshards) if bounds[k + 1] > bounds[k]]
-        batches = await asyncio.to_thread(self._encode_groups, groups, refs, ts, vs)
-        results = await asyncio.gather(*(self._send_shard(b) for b in batches))
+        groups = [order[bounds[k] : bounds[k + 1]] for k in range(nshards)]
+        # a histogram series goes to one shard too (by its labels: it has no ref), in WAL order
+        hgroups: list[list[HistSample]] = [[] for _ in range(nshards)]
+        for hs in hists:
+            hgroups[hash(hs[0].v1) % nshards].append(hs)
+        batches = await asyncio.to_thread(self._encode_groups, groups, refs, ts, vs, hgroups)
+        results = await asyncio.gather(*(self._send_shard(b) for b in batches if b))
         return all(results)
 
-    def _encode_groups(self, groups: list[I64], refs: I64, ts: I64, vs: F64) -> list[list[Batch]]:
-        """Each shard's batches, encoded in the protocol version in use now."""
+    def _encode_groups(self, groups: list[I64], refs: I64, ts: I64, vs: F64,
+                       hgroups: list[list[HistSample]]) -> list[list[Batch]]:
+        """Each shard's batches (its float samples, then its histograms), encoded in the
+        protocol version in use now."""
         out: list[list[Batch]] = []
         step = self.max_per_send
-        for idx in groups:
+        for idx, hs in zip(groups, hgroups, strict=True):
             shard: list[Batch] = []
             for lo in range(0, idx.shape[0], step):
                 sel = idx[lo : lo + step]
                 b = Batch(refs[sel], ts[sel], vs[sel])
                 self._encode(b)
                 shard.append(b)
+            for lo in range(0, len(hs), step):
+                b = Batch(_NO_I64, _NO_I64, _NO_F64, hists=hs[lo : lo + step])
+                self._encode(b)
+                shard.append(b)
             out.append(shard)
         return out
 
     def _encode(self, b: Batch) -> None:
+        if b.hists is not None:
+            by_series: dict[SentSeries, list[tuple[int, FloatHistogram]]] = {}
+            for sent, t, h in b.hists:
+                by_series.setdefault(sent, []).append((t, h))
+            if self.v2:
+                b.body = compress(encode_histograms_v2([(k.pairs, v) for k, v in by_series.items()],
+                                                       self._v2_metadata))
+            else:
+                b.body = compress(encode_histograms_v1([(k.v1, v) for k, v in by_series.items()]))
+            b.v2 = self.v2
+            return
         if self.v2 and self._v2 is not None:
             b.body = compress(self._v2.encode(b.refs, b.ts, b.vs, self._v2_metadata))
             b.v2 = True
@@ -397,6 +485,10 @@ class QueueManager:
         q = self.cfg.queue_config
         backoff = q.min_backoff / 1000
         n = b.n
+        hist = b.hists is not None
+        m = self.m
+        sent_c, failed_c, retried_c = ((m.hist_sent, m.hist_failed, m.hist_retried) if hist
+                                       else (m.sent, m.failed, m.retried))
         while True:
             if b.v2 and not self.v2:
                 self._encode(b)  # encoded before the fall back: send it as 1.0
@@ -405,11 +497,14 @@ class QueueManager:
             t0 = time.monotonic()
             status, retry_after, reason = 0, None, ""
             written: str | None = None
+            counted: str | None = None
             try:
                 resp = await self._client.post(self.url, content=body)
                 status = resp.status_code
                 retry_after = _retry_after(resp.headers.get("retry-after"))
                 written = resp.headers.get("x-prometheus-remote-write-samples-written")
+                counted = (resp.headers.get("x-prometheus-remote-write-histograms-written") if hist
+                           else written)
                 if status >= 300:
                     reason = resp.text[:256].strip()
             except (httpx.HTTPError, PostError) as e:
@@ -424,24 +519,26 @@ class QueueManager:
                 continue
             if 200 <= status < 300:
                 took = n
-                if b.v2 and written is not None and written.strip().isdigit():
-                    took = min(n, int(written))
+                if b.v2 and counted is not None and counted.strip().isdigit():
+                    took = min(n, int(counted))
                     if took < n:
-                        self.m.failed.inc(n - took)
-                        log.error("event=remote_write_partial remote_name=%s url=%s sent=%d written=%d",
-                                  self.name, self.url, n, took)
-                self.m.sent.inc(took)
+                        failed_c.inc(n - took)
+                        log.error("event=remote_write_partial remote_name=%s url=%s sent=%d written=%d "
+                                  "kind=%s", self.name, self.url, n, took,
+                                  "histograms" if hist else "samples")
+                sent_c.inc(took)
                 self.m.bytes.inc(len(body))
                 self._win_sent += n
                 self._win_send_s += elapsed
                 return True
             recoverable = status == 0 or status >= 500 or (status == 429 and q.retry_on_http_429)
             if not recoverable:
-                self.m.failed.inc(n)
-                log.error("event=remote_write_refused remote_name=%s url=%s status=%d samples=%d "
-                          "reason=%r action=dropped", self.name, self.url, status, n, reason)
+                failed_c.inc(n)
+                log.error("event=remote_write_refused remote_name=%s url=%s status=%d %s=%d "
+                          "reason=%r action=dropped", self.name, self.url, status,
+                          "histograms" if hist else "samples", n, reason)
                 return True
-            self.m.retried.inc(n)
+            retried_c.inc(n)
             wait = retry_after if retry_after is not None else backoff
             log.warning("event=remote_write_retry remote_name=%s url=%s status=%s reason=%r wait_s=%.3f",
                         self.name, self.url, status or "error", reason, wait)

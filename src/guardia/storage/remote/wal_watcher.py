@@ -12,6 +12,11 @@ checkpoint and every segment before the start position (samples there are skippe
 they come.  Samples are returned as flat numpy arrays per read: one record is one commit.
 A record still being written (its frame longer than the file so far) ends a read; the next
 read starts there.
+
+Native histogram records (``REC_HISTOGRAMS``) are self-contained (label set, timestamp,
+histogram, see ``tsdb.histograms``): when the sender sends them (``send_native_histograms``)
+they are decoded into ``WALRead.histograms``; otherwise they are passed over, as Prometheus's
+watcher passes them over.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import os
 import struct
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +34,9 @@ import numpy.typing as npt
 
 from guardia.model import Labels
 from guardia.storage.tsdb import wal
+from guardia.storage.tsdb.histograms import HistogramDecodeError
+from guardia.storage.tsdb.histograms import Sample as HistogramSample
+from guardia.storage.tsdb.histograms import decode_samples as decode_histograms
 
 log = logging.getLogger("guardia.storage.remote")
 
@@ -37,6 +45,7 @@ F64 = npt.NDArray[np.float64]
 
 _FRAME = struct.Struct("<BII")
 READ_BYTES = 8 * 1024 * 1024
+LABEL_CACHE_MAX = 200_000  # label sets of histogram records kept decoded (cleared beyond)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -56,17 +65,26 @@ class WALRead:
     values: F64
     end: Position
     lost_segments: int = 0  # segments deleted before they were read (beyond the WAL's retention)
+    histograms: list[HistogramSample] = field(default_factory=list)
 
     @property
     def size(self) -> int:
+        """Float samples read."""
         return int(self.refs.shape[0])
+
+    @property
+    def total(self) -> int:
+        """Float and histogram samples read."""
+        return int(self.refs.shape[0]) + len(self.histograms)
 
 
 class WALWatcher:
     """Reads samples and series from ``waldir`` from a position on; not thread-safe (one reader)."""
 
-    def __init__(self, waldir: Path, start: Position | None) -> None:
+    def __init__(self, waldir: Path, start: Position | None, send_histograms: bool = False) -> None:
         self.dir = waldir
+        self.send_histograms = send_histograms
+        self._hist_labels: dict[bytes, Labels] = {}
         self.labels: list[Labels | None] = []
         # refs the reader has no more use for (its queue resolved them once: relabeled and
         # encoded); their labels are not kept, which is most of a long-running reader's memory
@@ -216,6 +234,7 @@ class WALWatcher:
         refs: list[I64] = []
         tss: list[I64] = []
         vss: list[F64] = []
+        hists: list[HistogramSample] = []
         n = 0
         lost = 0
         while n < max_samples:
@@ -265,6 +284,10 @@ class WALWatcher:
                     tss.append(ts)
                     vss.append(v)
                     n += r.shape[0]
+                elif rtype == wal.REC_HISTOGRAMS and self.send_histograms:
+                    got = self._decode_histograms(payload)
+                    hists += got
+                    n += len(got)
             self.pos = Position(self.pos.segment, at if stop else after)
             if stop:
                 break
@@ -279,8 +302,20 @@ class WALWatcher:
             self.pos = Position(later[0], 0)
         if not refs:
             e = np.zeros(0, np.int64)
-            return WALRead(e, e, np.zeros(0, np.float64), self.pos, lost)
-        return WALRead(np.concatenate(refs), np.concatenate(tss), np.concatenate(vss), self.pos, lost)
+            return WALRead(e, e, np.zeros(0, np.float64), self.pos, lost, hists)
+        return WALRead(np.concatenate(refs), np.concatenate(tss), np.concatenate(vss), self.pos, lost, hists)
+
+    def _decode_histograms(self, payload: bytes) -> list[HistogramSample]:
+        """One histogram record's samples; a damaged one is skipped with a warning (its frame's
+        checksum held, so the damage is in what was written, and nothing later depends on it)."""
+        if len(self._hist_labels) > LABEL_CACHE_MAX:
+            self._hist_labels.clear()
+        try:
+            return decode_histograms(payload, self._hist_labels)
+        except HistogramDecodeError as e:
+            log.warning("event=remote_wal_corrupt where=histogram_record segment=%d error=%r action=skipped",
+                        self.pos.segment, str(e))
+            return []
 
 
 def _size(path: Path) -> int:
