@@ -84,3 +84,33 @@ def test_series_keys_are_the_wal_encoding_and_survive_a_checkpoint(tmp_path: Pat
     again = AgentStorage(tmp_path)  # refs from the checkpoint and the newest segment
     assert [again.appender().ref(ls) for ls in lsets] == refs and again.num_series == 6
     again.close()
+
+
+def test_checkpoints_copy_the_series_records_and_skip_the_samples(tmp_path: Path) -> None:
+    """The index keeps 16-byte digests, not labels: each checkpoint is the previous one's
+    series plus those of the segments it replaces, in ref order, with no sample record; series
+    first logged in later segments are added by the next checkpoint, and a restart resolves
+    every label set to its ref again."""
+    st = AgentStorage(tmp_path, segment_bytes=600)
+    made: list[Labels] = []
+    for k in range(30):
+        app = st.appender()
+        new = [Labels({"__name__": "m", "k": str(k), "j": str(j)}) for j in range(3)]
+        made += new
+        refs = [app.ref(ls) for ls in made]
+        app.append_batch(np.array(refs), T0 + k, np.ones(len(refs)))
+        app.commit()
+        if k in (9, 19):
+            assert st.truncate(wal.list_segments(st.waldir)[-1]) > 0
+    assert all(len(k) == 16 for k in st._refs)
+    (cp,) = [p for p in st.waldir.iterdir() if p.name.startswith("checkpoint.")]
+    records = [r for f in sorted(cp.iterdir()) for r in wal.read_records(f)[0]]
+    assert {rtype for rtype, _ in records} == {wal.REC_SERIES}
+    got = [s for _, payload in records for s in wal.decode_series(payload)]
+    assert got == list(enumerate(made[: len(got)])) and len(got) > 30  # more than the first one held
+    st.close()
+    again = AgentStorage(tmp_path)
+    assert [again.appender().ref(ls) for ls in made] == list(range(len(made))) and again.num_series == 90
+    late = WALWatcher(again.waldir, Position(wal.list_segments(again.waldir)[0], 0))
+    assert late.read(100_000).size and all(late.labels[r] == made[r] for r in range(len(made)))
+    again.close()

@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-import httpx
-
 from guardia.config.httpclient import OAuth2, secret_value
 from guardia.probes.tlsinfo import client_context
 
@@ -28,6 +26,8 @@ async def token_header(cfg: OAuth2) -> str:
     cached = _tokens.get(cfg)
     if cached is not None and cached[1] > time.monotonic():
         return f"Bearer {cached[0]}"
+    import httpx  # here: an agent (or server) without oauth2 probes never loads httpx
+
     async with _lock:
         secret = secret_value(cfg.client_secret, cfg.client_secret_file)
         form = {"grant_type": "client_credentials"}

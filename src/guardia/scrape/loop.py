@@ -18,8 +18,8 @@ import math
 import ssl
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import httpx
 import numpy as np
 import numpy.typing as npt
 
@@ -40,6 +40,9 @@ from guardia.scrape.request import (
 from guardia.scrape.target import Target
 from guardia.storage.exemplars import Exemplar, ExemplarStore
 from guardia.storage.interface import Storage
+
+if TYPE_CHECKING:  # httpx is loaded only by jobs behind a proxy (``request.make_client``)
+    import httpx
 
 log = logging.getLogger("guardia.scrape")
 
@@ -176,6 +179,8 @@ class ScrapeLoop:
             except TimeoutError:
                 raise ScrapeError(f"context deadline exceeded (scrape timeout {timeout_s:g}s)") from None
         assert self.client is not None
+        import httpx  # already loaded: the client is one
+
         headers = {"X-Prometheus-Scrape-Timeout-Seconds": f"{timeout_s:g}"}
         extensions = {}
         if self.cfg.tls_config.server_name:

@@ -18,8 +18,8 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Summary
 
 from guardia.config.prometheus import PrometheusConfig, ScrapeConfig
@@ -31,6 +31,9 @@ from guardia.scrape.request import make_client, uses_proxy
 from guardia.scrape.target import DroppedTarget, Target, TargetError, populate_labels, scrape_url
 from guardia.storage.exemplars import ExemplarStore
 from guardia.storage.interface import Storage
+
+if TYPE_CHECKING:  # httpx is loaded only by jobs behind a proxy (``request.make_client``)
+    import httpx
 
 log = logging.getLogger("guardia.scrape")
 

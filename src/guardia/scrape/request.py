@@ -8,12 +8,15 @@ the built-in client (``http.py``) and the httpx client used behind proxies.
 
 from __future__ import annotations
 
-import httpx
+from typing import TYPE_CHECKING
 
 from guardia.config.httpclient import authorization_header, new_client
 from guardia.config.prometheus import ScrapeConfig
 from guardia.scrape.http import connect_failure
 from guardia.scrape.ingest import ScrapeError
+
+if TYPE_CHECKING:  # httpx is loaded only by jobs behind a proxy (``make_client``)
+    import httpx
 
 USER_AGENT = "guardia/0.1 (Prometheus-compatible scraper)"
 
@@ -101,6 +104,8 @@ def choose_parser(content_type: str, fallback: str | None) -> str:
 
 def http_error(e: httpx.HTTPError) -> str:
     """A reason a person can act on; httpx often leaves the message empty."""
+    import httpx
+
     detail = f": {e}" if str(e) else ""
     if isinstance(e, httpx.ConnectError):
         try:

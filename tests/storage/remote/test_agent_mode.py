@@ -12,8 +12,10 @@ from pathlib import Path
 from tests.storage.remote.peers import SRC, Proc, flush_victoria, free_port, guardia, victoria
 
 # what an agent must never load: the CLI's libraries (typer, rich, pygments, pydantic, httpx's
-# CLI), the WebSocket library, and full mode's subsystems
-AGENT_NEVER = {"typer", "rich", "pygments", "pydantic", "websockets", "jinja2", "hypercorn", "cryptography"}
+# CLI), the WebSocket library, httpx (remote write and scrapes use guardia's own clients; httpx
+# loads only for a proxy or OAuth2), and full mode's subsystems
+AGENT_NEVER = {"typer", "rich", "pygments", "pydantic", "websockets", "jinja2", "hypercorn", "cryptography",
+               "httpx", "httpcore", "h11", "h2"}
 FULL_ONLY = ("guardia.promql", "guardia.web.ui", "guardia.rules", "guardia.alerting", "guardia.logs",
              "guardia.reports", "guardia.slo", "guardia.storage.tsdb.db", "guardia.web.api_v1",
              "google.protobuf")

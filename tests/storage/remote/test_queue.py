@@ -204,6 +204,26 @@ def test_oauth2_tokens_are_fetched_once_and_sent_as_bearer(tmp_path: Path) -> No
     db.close()
 
 
+def test_a_proxy_url_sends_through_a_real_proxy(tmp_path: Path) -> None:
+    """``proxy_url`` goes through httpx (loaded only then); tinyproxy forwards and logs each POST."""
+    from tests.tinyproxy import tinyproxy
+
+    db = _store(tmp_path / "db")
+    rx = Receiver()
+    with LiveServer(rx.app) as srv, tinyproxy(tmp_path) as proxy:
+        async def go() -> None:
+            q = _queue(tmp_path, f"{srv.url}/write", proxy_url=proxy.url)
+            q.start()
+            await _until(lambda: q.watcher is not None)
+            _append(db, T0)
+            await _until(lambda: len(rx.got) == 10)
+            await q.stop()
+
+        asyncio.run(go())
+        assert f"POST {srv.url}/write HTTP/1.1" in proxy.forwarded()
+    db.close()
+
+
 def test_basic_auth_and_headers_reach_the_receiver(tmp_path: Path) -> None:
     from guardia.config.httpclient import BasicAuth
 

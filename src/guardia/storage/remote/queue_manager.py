@@ -31,8 +31,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
 import numpy as np
 import numpy.typing as npt
 
@@ -59,6 +59,9 @@ from guardia.storage.remote.post_client import PostClient, PostError
 from guardia.storage.remote.wal_watcher import Position, WALRead, WALWatcher
 from guardia.storage.tsdb import wal
 from guardia.storage.tsdb.histograms import Sample as HistogramSample
+
+if TYPE_CHECKING:  # httpx is loaded only for a proxy or OAuth2 (``_new_client``)
+    import httpx
 
 log = logging.getLogger("guardia.storage.remote")
 
@@ -161,6 +164,9 @@ class QueueManager:
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | PostClient | None = None
+        # what a send that got no answer raises: PostError, and httpx's errors once an httpx
+        # client is built (an agent without a proxy or OAuth2 never imports httpx)
+        self._send_errors: tuple[type[Exception], ...] = (PostError,)
         self.watcher: WALWatcher | None = None
         # shard sizing: sums over the current window
         self._win_start = time.monotonic()
@@ -207,6 +213,9 @@ class QueueManager:
             "X-Prometheus-Remote-Write-Version": "2.0.0" if self.v2 else "0.1.0",
         }
         if c.proxy_url or c.proxy_from_environment or c.oauth2 is not None:
+            import httpx
+
+            self._send_errors = (httpx.HTTPError, PostError)
             return new_client(c, headers=headers, timeout_s=c.remote_timeout / 1000)
         auth = authorization_header(c)
         if auth is not None:
@@ -507,7 +516,7 @@ class QueueManager:
                            else written)
                 if status >= 300:
                     reason = resp.text[:256].strip()
-            except (httpx.HTTPError, PostError) as e:
+            except self._send_errors as e:
                 reason = f"{type(e).__name__}: {e}"
             elapsed = time.monotonic() - t0
             self.m.batch_seconds.observe(elapsed)
@@ -612,7 +621,7 @@ class QueueManager:
         assert self._client is not None
         try:
             resp = await self._client.post(self.url, content=body)
-        except (httpx.HTTPError, PostError) as e:
+        except self._send_errors as e:
             log.warning("event=remote_write_metadata_failed remote_name=%s err=%r", self.name, str(e))
             return not self._stop.is_set()
         if resp.status_code >= 300:

@@ -62,6 +62,7 @@ _KNOWN = frozenset((REC_SERIES, REC_SAMPLES_T, REC_SAMPLES, REC_PAGE, REC_OOO, R
                     REC_OOO_LATE, REC_HISTOGRAMS))
 
 _FRAME = struct.Struct("<BII")
+FRAME_SIZE = _FRAME.size  # a record's header: type, payload length, CRC-32
 _T_N = struct.Struct("<qI")
 _N = struct.Struct("<I")
 _STATE = struct.Struct("<q")
@@ -76,6 +77,12 @@ class WALError(OSError):
 
 def frame(rtype: int, payload: bytes) -> bytes:
     return _FRAME.pack(rtype, len(payload), zlib.crc32(payload)) + payload
+
+
+def unpack_frame(head: bytes) -> tuple[int, int, int]:
+    """A record header's type, payload length and CRC-32 (``FRAME_SIZE`` bytes)."""
+    rtype, length, crc = _FRAME.unpack(head)
+    return int(rtype), int(length), int(crc)
 
 
 def encode_series(items: list[tuple[int, Labels]]) -> bytes:
