@@ -105,6 +105,8 @@ class ServeOptions:
     flags: dict[str, str] = field(default_factory=dict)
     # --enable-feature=promql-delayed-name-removal
     delayed_name_removal: bool = False
+    # --enable-feature=created-timestamp-zero-ingestion (remote write 2.0 for now)
+    ct_zero_ingestion: bool = False
 
 
 class ServedStorage(Storage, Protocol):
@@ -820,6 +822,7 @@ class GuardiaProcess:
                 alertmanager_configured=self.alertmanager is not None,
                 otlp_settings=self._otlp_settings,
                 exemplars=self.exemplars,
+                ct_zero_ingestion=opts.ct_zero_ingestion,
             )
         )
         app = AuthMiddleware(app, self.auth, prefix, headers=bool(opts.web_config_file),

@@ -68,7 +68,8 @@ FLAGS: tuple[Flag, ...] = (
     Flag("agent_path", ("--storage.agent.path",), "data-agent",
          "Directory for the agent's WAL (with --agent)."),
     Flag("enable_feature", ("--enable-feature",), "",
-         "Prometheus feature flags, comma-separated or repeated: promql-delayed-name-removal. "
+         "Prometheus feature flags, comma-separated or repeated: promql-delayed-name-removal, "
+         "created-timestamp-zero-ingestion (remote write 2.0's created timestamps). "
          "Features guardia always has (native-histograms, exemplar-storage, "
          "promql-experimental-functions, ...) are accepted as they are."),
 )
@@ -187,6 +188,7 @@ def options(v: dict[str, Any]) -> ServeOptions:
         web_config_file=v["web_config_file"],
         flags=flags,
         delayed_name_removal="promql-delayed-name-removal" in features,
+        ct_zero_ingestion="created-timestamp-zero-ingestion" in features,
     )
 
 
@@ -197,7 +199,7 @@ ALWAYS_ON = frozenset({
     "promql-per-step-stats", "auto-gomaxprocs", "auto-gomemlimit", "concurrent-rule-eval",
     "utf8-names", "old-ui", "metadata-wal-records", "extra-scrape-metrics",
 })
-FEATURES = frozenset({"promql-delayed-name-removal"})
+FEATURES = frozenset({"promql-delayed-name-removal", "created-timestamp-zero-ingestion"})
 
 
 def enabled_features(text: str) -> set[str]:
@@ -215,7 +217,7 @@ def enabled_features(text: str) -> set[str]:
         else:
             logging.getLogger("guardia.serve").warning(
                 "event=unknown_feature feature=%s msg=%r", name,
-                "not a feature guardia knows; it is ignored (known: promql-delayed-name-removal)")
+                f"not a feature guardia knows; it is ignored (known: {', '.join(sorted(FEATURES))})")
     return out
 
 

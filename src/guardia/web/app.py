@@ -55,6 +55,8 @@ class AppDeps:
     otlp_settings: Callable[[], OtlpSettings] = OtlpSettings
     # where exemplars received by remote write and OTLP go (None: dropped)
     exemplars: ExemplarStore | None = None
+    # --enable-feature=created-timestamp-zero-ingestion (remote write 2.0's created timestamps)
+    ct_zero_ingestion: bool = False
 
 
 def create_app(deps: AppDeps) -> ASGIApp:
@@ -97,6 +99,7 @@ def create_app(deps: AppDeps) -> ASGIApp:
     if deps.write_storage is not None:
         receiver = RemoteWriteReceiver(deps.write_storage, deps.registry)
         receiver.exemplars = deps.exemplars
+        receiver.ct_zero_ingestion = deps.ct_zero_ingestion
         routes.append(Route("/api/v1/write", receiver, methods=["POST"], name="/api/v1/write"))
         otlp = OtlpReceiver(deps.write_storage, deps.registry, deps.exemplars)
         deps.api.pushed_metadata = lambda: otlp.metadata

@@ -71,7 +71,8 @@ def test_2_0_requests_carry_labels_samples_and_metadata_through_the_symbol_table
     req = V2Request()
     req.ParseFromString(raw)
     assert req.symbols[0] == "" and len(set(req.symbols)) == len(req.symbols)  # each string once
-    series, md, histograms = WriteReceiver._decode_v2(raw)
+    dec = WriteReceiver._decode_v2(raw)
+    series, md, histograms = dec.series, dec.metadata, dec.histograms
     assert histograms == []
     assert series == [(Labels({"__name__": "http_requests_total", "code": "200"}),
                        [(1_700_000_000_000, 1.0), (1_700_000_015_000, 2.0)]),

@@ -155,16 +155,19 @@ def _build_v2() -> dict[str, Any]:
     ])
     msg("Request", [("symbols", 4, _F.TYPE_STRING, rep, ""), ("timeseries", 5, _F.TYPE_MESSAGE, rep,
                                                               p + "TimeSeries")])
+    msg("Exemplar", [("labels_refs", 1, _F.TYPE_UINT32, rep, ""), ("value", 2, _F.TYPE_DOUBLE, opt, ""),
+                     ("timestamp", 3, _F.TYPE_INT64, opt, "")])
     pool = descriptor_pool.DescriptorPool()
     pool.Add(fd)
     find = pool.FindMessageTypeByName
     return {name: message_factory.GetMessageClass(find(f"io.prometheus.write.v2.{name}"))
-            for name in ("Request", "TimeSeries")}
+            for name in ("Request", "TimeSeries", "Exemplar")}
 
 
 _CLASSES = _build()
 _V2 = _build_v2()
 V2Request: Any = _V2["Request"]
+V2Exemplar: Any = _V2["Exemplar"]
 WriteRequest: Any = _CLASSES["WriteRequest"]
 TimeSeries: Any = _CLASSES["TimeSeries"]
 Exemplar: Any = _CLASSES["Exemplar"]

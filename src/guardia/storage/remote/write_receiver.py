@@ -12,31 +12,47 @@ is refused with a reason (``RemoteWriteError``) and stores nothing.  Native hist
 2.0 (``io.prometheus.write.v2.Request``) is decoded by the upb classes of ``proto``: labels and
 metadata strings are resolved through the request's symbol table, whose references are all
 checked.  Metadata (type, help, unit) is kept per metric family (``metadata``, the newest
-wins, as Prometheus keeps a target's).  Created timestamps are checked and not stored, as
-Prometheus does without ``created-timestamp-zero-ingestion``; exemplars are not stored either.
+wins, as Prometheus keeps a target's).  Label names may be any UTF-8, as Prometheus 3 takes
+them.  Exemplars go to the exemplar store, counted in ``X-Prometheus-Remote-Write-Exemplars-Written``.
+Created timestamps are checked, and stored as a zero sample before the series' first sample
+only with ``--enable-feature=created-timestamp-zero-ingestion`` (``ct_zero_ingestion``), as
+Prometheus does: then ``increase`` over a counter's first window counts from zero.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter
 
 from guardia.model import Labels
 from guardia.model.histogram import FloatHistogram
-from guardia.model.labels import is_valid_label_name
 from guardia.storage.exemplars import Exemplar, ExemplarStore
 from guardia.storage.interface import AppendError, Storage
 from guardia.storage.remote.decode import RemoteWriteError, decode_labels, decode_write_request, decompress
 from guardia.storage.remote.histograms import decode_histogram
 from guardia.storage.remote.metadata import METRIC_TYPES, Metadata
 from guardia.storage.remote.proto import Exemplar as ExemplarMessage
-from guardia.storage.remote.proto import ProtobufDecodeError, V2Request
+from guardia.storage.remote.proto import ProtobufDecodeError, V2Exemplar, V2Request
 
 _REF_CACHE_LIMIT = 2_000_000
 _METADATA_LIMIT = 100_000
 _TYPE_NAMES = {v: k for k, v in METRIC_TYPES.items()}
 SeriesSamples = tuple[Labels, list[tuple[int, float]]]
 HistogramSamples = list[tuple[Labels, int, FloatHistogram]]
+
+
+@dataclass(slots=True)
+class DecodedV2:
+    """One 2.0 request, every reference checked, nothing stored yet."""
+
+    series: list[SeriesSamples] = field(default_factory=list)
+    metadata: dict[str, Metadata] = field(default_factory=dict)
+    histograms: HistogramSamples = field(default_factory=list)
+    exemplars: list[tuple[Labels, Exemplar]] = field(default_factory=list)
+    # (series, created timestamp, its first sample's time, that sample's histogram or None)
+    created: list[tuple[Labels, int, int, FloatHistogram | None]] = field(default_factory=list)
 
 
 class StoreUnavailableError(RuntimeError):
@@ -51,6 +67,9 @@ class WriteReceiver:
         self._storage = storage
         # where the requests' exemplars go (None: dropped, as Prometheus without exemplar storage)
         self.exemplars: ExemplarStore | None = None
+        # --enable-feature=created-timestamp-zero-ingestion: 2.0's created timestamps stored as
+        # a zero sample ahead of the series' first one
+        self.ct_zero_ingestion = False
         self._cache: dict[bytes, int] = {}
         self._cache_epoch = 0  # the store's series GC epoch the cached refs belong to
         reg = registry if registry is not None else CollectorRegistry()
@@ -113,10 +132,13 @@ class WriteReceiver:
         """Decode and append one decompressed 2.0 Request; returns the samples, histograms and
         exemplars written (what the ``X-Prometheus-Remote-Write-*-Written`` headers say)."""
         try:
-            series, meta, hists = self._decode_v2(payload)
+            dec = self._decode_v2(payload)
         except RemoteWriteError:
             self._bad.inc()
             raise
+        series, meta, hists = dec.series, dec.metadata, dec.histograms
+        if self.ct_zero_ingestion and dec.created:
+            self._append_created(dec.created)
         app = self._storage.appender()
         n = 0
         try:
@@ -143,12 +165,35 @@ class WriteReceiver:
                 f"{stats.rejected} of {n} samples refused: out_of_order={stats.out_of_order} "
                 f"duplicate={stats.duplicate} out_of_bounds={stats.out_of_bounds} too_old={stats.too_old}"
             )
-        return stats.appended, self._append_histograms(hists), 0
+        written_h = self._append_histograms(hists)
+        written_e = 0
+        if dec.exemplars and self.exemplars is not None:
+            written_e = len(dec.exemplars) - self.exemplars.add_many(dec.exemplars)
+        return stats.appended, written_h, written_e
+
+    def _append_created(self, created: list[tuple[Labels, int, int, FloatHistogram | None]]) -> None:
+        """A zero sample at each created timestamp older than its series' first sample, in a
+        commit of its own: one that is out of order (the zero was stored by an earlier request)
+        or a duplicate is dropped without failing the request, as Prometheus ignores it."""
+        app = self._storage.appender()
+        add_h = getattr(app, "append_histogram", None)
+        try:
+            for labels, ct, first, h in created:
+                if ct >= first:
+                    continue  # a created time at or after the sample says nothing: Prometheus skips it
+                if h is None:
+                    app.append(app.ref(labels), ct, 0.0)
+                elif add_h is not None:
+                    add_h(labels, ct, _zero_like(h))
+            app.commit()
+        except AppendError:
+            app.rollback()
 
     @staticmethod
-    def _decode_v2(payload: bytes) -> tuple[list[SeriesSamples], dict[str, Metadata], HistogramSamples]:
-        """The request's series with their samples, metadata by family, and its native
-        histogram samples; every reference is checked before anything is stored."""
+    def _decode_v2(payload: bytes) -> DecodedV2:
+        """The request's series with their samples, metadata by family, native histogram
+        samples, exemplars and created timestamps; every reference is checked before anything
+        is stored."""
         req = V2Request()
         try:
             req.ParseFromString(payload)
@@ -158,26 +203,12 @@ class WriteReceiver:
         if req.timeseries and (not symbols or symbols[0] != ""):
             raise RemoteWriteError("symbols must start with the empty string (remote write 2.0)")
         nsym = len(symbols)
-        out: list[SeriesSamples] = []
-        meta: dict[str, Metadata] = {}
-        hists: HistogramSamples = []
+        dec = DecodedV2()
+        out, meta, hists = dec.series, dec.metadata, dec.histograms
         for i, ts in enumerate(req.timeseries):
-            refs = list(ts.labels_refs)
-            if len(refs) % 2 or any(r >= nsym for r in refs):
-                raise RemoteWriteError(f"timeseries[{i}]: labels_refs must be pairs of symbol references "
-                                       f"below {nsym}")
-            pairs: dict[str, str] = {}
-            for k in range(0, len(refs), 2):
-                name, value = symbols[refs[k]], symbols[refs[k + 1]]
-                if not is_valid_label_name(name):
-                    raise RemoteWriteError(f"timeseries[{i}]: invalid label name {name!r}")
-                if name in pairs:
-                    raise RemoteWriteError(f"timeseries[{i}]: duplicate label name {name!r}")
-                if value:
-                    pairs[name] = value
-            labels = Labels(pairs)
+            labels = _labels_v2(list(ts.labels_refs), symbols, f"timeseries[{i}]")
             if not labels.name:
-                raise RemoteWriteError(f"timeseries[{i}]: no metric name (__name__): {pairs}")
+                raise RemoteWriteError(f"timeseries[{i}]: no metric name (__name__): {dict(labels)}")
             for k, raw in enumerate(ts.histograms):
                 t, h = decode_histogram(raw, f"timeseries[{i}].histograms[{k}]")
                 hists.append((labels, t, h))
@@ -185,6 +216,19 @@ class WriteReceiver:
                 raise RemoteWriteError(f"timeseries[{i}]: samples and histograms in one series")
             if ts.created_timestamp < 0:
                 raise RemoteWriteError(f"timeseries[{i}]: negative created_timestamp")
+            if ts.created_timestamp and ts.samples:
+                dec.created.append((labels, ts.created_timestamp, min(x.timestamp for x in ts.samples), None))
+            elif ts.created_timestamp and ts.histograms:
+                first = min(hists[len(hists) - len(ts.histograms):], key=lambda e: e[1])
+                dec.created.append((labels, ts.created_timestamp, first[1], first[2]))
+            for k, raw in enumerate(ts.exemplars):
+                where = f"timeseries[{i}].exemplars[{k}]"
+                try:
+                    msg = V2Exemplar.FromString(raw)
+                except ProtobufDecodeError as e:
+                    raise RemoteWriteError(f"{where}: not an Exemplar: {e}") from None
+                ex_labels = _labels_v2(list(msg.labels_refs), symbols, where)
+                dec.exemplars.append((labels, Exemplar(ex_labels, float(msg.value), int(msg.timestamp))))
             if ts.HasField("metadata"):
                 md = ts.metadata
                 if md.help_ref >= nsym or md.unit_ref >= nsym:
@@ -198,7 +242,7 @@ class WriteReceiver:
                                 symbols[md.unit_ref])
             if ts.samples:
                 out.append((labels, [(s.timestamp, s.value) for s in ts.samples]))
-        return out, meta, hists
+        return dec
 
     def ingest(self, payload: bytes) -> int:
         """Decode and append one decompressed WriteRequest; return samples appended."""
@@ -297,3 +341,28 @@ class WriteReceiver:
             self._bad.inc()
             raise
         return self.ingest_v2(payload)
+
+
+def _labels_v2(refs: list[int], symbols: list[str], where: str) -> Labels:
+    """A label set from 2.0 symbol references: pairs below the table's length; any non-empty
+    UTF-8 name (Prometheus 3), an empty value meaning no label."""
+    nsym = len(symbols)
+    if len(refs) % 2 or any(r >= nsym for r in refs):
+        raise RemoteWriteError(f"{where}: labels_refs must be pairs of symbol references below {nsym}")
+    pairs: dict[str, str] = {}
+    for k in range(0, len(refs), 2):
+        name, value = symbols[refs[k]], symbols[refs[k + 1]]
+        if not name:
+            raise RemoteWriteError(f"{where}: empty label name")
+        if name in pairs:
+            raise RemoteWriteError(f"{where}: duplicate label name {name!r}")
+        if value:
+            pairs[name] = value
+    return Labels(pairs)
+
+
+def _zero_like(h: FloatHistogram) -> FloatHistogram:
+    """The empty histogram a created timestamp stands for: same schema and bucket layout,
+    nothing counted."""
+    return FloatHistogram(schema=h.schema, zero_threshold=h.zero_threshold,
+                          custom_values=list(h.custom_values))
