@@ -129,7 +129,8 @@ def test_2_0_histogram_requests_decode_through_the_symbol_table() -> None:
     assert req.symbols[0] == "" and len(set(req.symbols)) == len(req.symbols)
     (ts,) = req.timeseries
     assert ts.metadata.type == 3 and req.symbols[ts.metadata.help_ref] == "RPC time."
-    series, md, hists = WriteReceiver._decode_v2(raw)
+    _dec = WriteReceiver._decode_v2(raw)
+    series, md, hists = _dec.series, _dec.metadata, _dec.histograms
     assert series == [] and md["rpc_seconds"] == ("rpc_seconds", "histogram", "RPC time.", "seconds")
     lb = Labels({"__name__": "rpc_seconds", "job": "x"})
     assert hists == [(lb, 1000, a), (lb, 2000, b)]

@@ -60,7 +60,8 @@ class HReceiver:
         if self.script:
             return Response(status_code=self.script.pop(0), content=b"scripted refusal")
         if request.headers.get("content-type", "").endswith("io.prometheus.write.v2.Request"):
-            series, _, hists = WriteReceiver._decode_v2(body)
+            dec = WriteReceiver._decode_v2(body)
+            series, hists = dec.series, dec.histograms
             self.floats += [(lb.as_dict(), t, v) for lb, samples in series for t, v in samples]
             self.hists += [(lb.as_dict(), t, h) for lb, t, h in hists]
             return Response(status_code=204, headers={
