@@ -2,11 +2,11 @@
 
 Each ``select`` is one ``ReadRequest`` (snappy + protobuf, the samples response type) for the
 querier's time range, narrowed by the hints as Prometheus narrows them, sent to the
-``remote_read`` URL; the answer becomes the flat ``SeriesSet`` the PromQL engine reads from
-the embedded store, so rules, SLOs and reports evaluated with guardia's engine run unchanged
-over a remote Prometheus (or anything that serves ``/api/v1/read``: Thanos sidecar, Cortex,
-InfluxDB).  ``required_matchers`` gate the endpoint as in
-Prometheus: a select that does not carry them gets nothing from it.  External labels are
+``remote_read`` URL; the answer (float samples and native histograms) becomes the flat
+``SeriesSet`` the PromQL engine reads from the embedded store, so rules, SLOs and reports
+evaluated with guardia's engine run unchanged over a remote Prometheus (or anything that serves
+``/api/v1/read``: Thanos sidecar, Cortex, InfluxDB). ``required_matchers`` gate the endpoint as
+in Prometheus: a select that does not carry them gets nothing from it. External labels are
 filtered as Prometheus filters them when ``filter_external_labels`` is on: the equality
 matchers for them are added to the request and the labels stripped from the answer.
 
@@ -20,16 +20,21 @@ from collections.abc import Mapping, Sequence
 import cramjam
 import httpx
 import numpy as np
+import numpy.typing as npt
 
 from guardia import __version__
 from guardia.config.httpclient import new_sync_client
 from guardia.config.prometheus import RemoteReadConfig
 from guardia.model import Labels, Matcher, MatchType
 from guardia.storage.interface import SelectHints, Series, SeriesSet, check_selectable, hinted_range
+from guardia.storage.remote.decode import RemoteWriteError
+from guardia.storage.remote.histograms import decode_histogram
 from guardia.storage.remote.proto import ReadRequest, ReadResponse
 
 _MATCH_TYPES = {MatchType.EQUAL: 0, MatchType.NOT_EQUAL: 1, MatchType.REGEX: 2, MatchType.NOT_REGEX: 3}
 SAMPLES = 0  # ReadRequest.ResponseType.SAMPLES
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
 
 
 class RemoteReadError(RuntimeError):
@@ -91,13 +96,37 @@ class RemoteReadClient:
                                   "speak Prometheus remote read (samples)") from None
         series: list[Series] = []
         for result in out.results:
-            for ts in result.timeseries:
+            for k, ts in enumerate(result.timeseries):
                 lb = Labels({x.name: x.value for x in ts.labels if x.name not in self.external})
                 t = np.fromiter((s.timestamp for s in ts.samples), dtype=np.int64, count=len(ts.samples))
                 v = np.fromiter((s.value for s in ts.samples), dtype=np.float64, count=len(ts.samples))
-                if t.size:
+                if ts.histograms:
+                    series.append(self._with_histograms(lb, t, v, ts.histograms, k))
+                elif t.size:
                     series.append(Series(lb, t, v))
         return series
+
+    def _with_histograms(self, lb: Labels, t: I64, v: F64, hists: Sequence[object], k: int) -> Series:
+        """A series whose answer has native histograms (``TimeSeries.histograms``, as Prometheus
+        answers them): its floats and histograms merged in time order (a histogram wins a
+        tie), the histograms in the object column (their float value NaN).  A malformed one
+        fails the read naming it."""
+        decoded = []
+        for i, m in enumerate(hists):
+            try:
+                decoded.append(decode_histogram(m.SerializeToString(),  # type: ignore[attr-defined]
+                                                f"timeseries[{k}].histograms[{i}]"))
+            except RemoteWriteError as e:
+                raise RemoteReadError(f"remote_read {self.name}: {e}") from None
+        ht = np.fromiter((x[0] for x in decoded), dtype=np.int64, count=len(decoded))
+        keep = ~np.isin(t, ht)  # a histogram wins over a float at the same time, as in the store
+        t, v = t[keep], v[keep]
+        times = np.concatenate([t, ht])
+        order = np.argsort(times, kind="stable")
+        values = np.concatenate([v, np.full(len(decoded), np.nan)])[order]
+        column = np.empty(times.shape[0], dtype=object)
+        column[t.shape[0]:] = [x[1] for x in decoded]
+        return Series(lb, times[order], values, column[order])
 
 
 class RemoteReadQuerier:
