@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import mmap
 from collections.abc import Callable
 from pathlib import Path
@@ -299,3 +300,48 @@ def test_a_lagging_sender_reopens_a_window_once_not_once_per_batch(
     got = {s.labels: list(zip(s.timestamps.tolist(), s.values.tolist(), strict=True))
            for s in again.querier(0, 2**62).select([Matcher.equal("__name__", "m")])}
     assert got == want
+
+
+def test_windows_merge_into_20_then_40_minute_spans_and_read_back_bit_for_bit(
+    open_db: Open, tmp_path: Path
+) -> None:
+    """Compressed 4-minute windows are merged into a 20-minute span while their 40-minute
+    range is still open, and that span with the other windows into one 40-minute span
+    once it closes: every sample written (staleness markers, gaps, series that come and
+    go, two scrape timings) reads back bit for bit at every step and after a restart."""
+    minute = 60_000
+    n = 300
+    db = open_db(TSDBOptions(retention_ms=0, page_rows=32))
+    app = db.appender()
+    refs = np.array([app.ref(lb(__name__=f"m{i % 9}", instance=f"i{i // 9}", job="j")) for i in range(n)])
+    rng = np.random.default_rng(17)
+    expect: dict[Labels, list[tuple[int, int]]] = {}
+    layouts: set[tuple[tuple[int, int], ...]] = set()
+    counters = np.cumsum(rng.integers(0, 1000, size=(312, n)), axis=0).astype(np.float64)
+    for k in range(312):  # 78 minutes of 15 s scrapes
+        present = rng.random(n) > 0.05 + 0.4 * ((np.arange(n) // 50 + k // 40) % 3 == 0)
+        vals = np.where(np.arange(n) % 2 == 0, counters[k], rng.normal(0, 1e6, n))
+        vals[rng.random(n) < 0.02] = STALE_NAN
+        for half, jitter in ((np.arange(n) % 3 == 0, 0), (np.arange(n) % 3 != 0, 1 + k % 7)):
+            sel = np.nonzero(present & half)[0]
+            t = k * 15_000 + jitter
+            app.append_batch(refs[sel], t, vals[sel])
+            for i in sel.tolist():
+                name = lb(__name__=f"m{i % 9}", instance=f"i{i // 9}", job="j")
+                expect.setdefault(name, []).append((t, int(vals[i:i + 1].view(np.uint64)[0])))
+        app.commit()
+        if k % 16 == 15:
+            db.maintain()
+            spans = sorted((sp.start // minute, sp.end // minute) for sp in db.head.spans)
+            layouts.add(tuple(spans))
+            assert all((b - a) in (4, 20, 40) and a % (b - a) == 0 for a, b in spans)
+            assert all(b <= c for (_, b), (c, _) in itertools.pairwise(spans))  # disjoint
+        if k % 48 == 47:
+            assert dump(db.querier(0, 78 * minute)) == expect
+    db.maintain()
+    spans = sorted((sp.start // minute, sp.end // minute) for sp in db.head.spans)
+    assert spans == [(0, 40), (40, 60), (60, 64), (64, 68), (68, 72)]
+    assert any((0, 20) in layout for layout in layouts)  # 20 minutes first, merged on
+    assert dump(db.querier(0, 78 * minute)) == expect
+    db.close()
+    assert dump(open_db(None, tmp_path / "data").querier(0, 78 * minute)) == expect

@@ -13,6 +13,11 @@ Layout, and why it is fast and small:
   series, in label order, in *frames* of ``page_rows`` series (``chunks.encode_page``).
   Because frames follow label order, the series of one metric sit in a few frames, so a
   query decodes a few frames per window no matter how many targets expose the metric.
+* Compressed windows are merged into longer spans (``HeadCompress.merge_spans``): the
+  ten windows of an aligned 40-minute range into one span once the range is complete,
+  and meanwhile the first five into a 20-minute span.  Longer rows compress better, and
+  a query pays per page it visits (a few microseconds of Python and a zstd frame): the
+  newest, still open 40 minutes are read from at most 5 spans, not up to 9.
 * A series that fills its slots before the window ends (scraped faster than every
   ``window / chunk_slots``) spills the full rows into a compressed page of the window;
   spills are folded into the window's frames when it is compressed.
