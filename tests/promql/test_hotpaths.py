@@ -168,3 +168,26 @@ def test_aggregation_over_rate_of_one_metric_name_drops_it_from_groups() -> None
     # Two names: dropping them makes series collide, which stays an error.
     with pytest.raises(PromQLError, match="same labelset"):
         e.instant(s, 'sum(rate({__name__=~"a_total|b_total"}[1m]))', 30_000)
+
+
+def test_grouped_sum_masks_absent_points_as_zeros_bit_for_bit() -> None:
+    """Absent points are masked while the rows are put in group order (or not copied at
+    all when every point is present): the sums are those of the zero-masked matrix, to
+    the bit, in and out of group order."""
+    from guardia.promql.aggregations import _present_counts
+    from guardia.promql.kahan import grouped_sum
+
+    rng = np.random.default_rng(8)
+    k, n = 300, 9
+    vals = rng.normal(0, 1, (k, n)) * 10.0 ** rng.integers(-3, 3, (k, n))
+    for pres in (np.ones((k, n), dtype=bool), rng.uniform(size=(k, n)) > 0.2):
+        shapes = (np.zeros(k, dtype=np.intp), np.repeat(np.arange(6), k // 6), np.tile(np.arange(7), k)[:k],
+                  np.repeat(np.arange(100), 3)[rng.permutation(k)])
+        for gidx in shapes:
+            g = int(gidx.max()) + 1
+            got = grouped_sum(vals, pres, gidx, g)
+            want = grouped_sum(np.where(pres, vals, 0.0), np.ones((k, n), dtype=bool), gidx, g)
+            np.testing.assert_array_equal(got.view(np.uint64), want.view(np.uint64))
+            order = np.argsort(gidx, kind="stable")
+            counts = _present_counts(pres, gidx, g, order)
+            np.testing.assert_array_equal(counts, [pres[gidx == i].sum(axis=0) for i in range(g)])

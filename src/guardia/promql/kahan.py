@@ -51,14 +51,22 @@ def grouped_sum(
     are re-added with Neumaier compensation in series order.  ``order`` is
     ``argsort(gidx, kind="stable")`` when the caller already has it.
     """
-    masked = np.where(present, values, 0.0)
     if order is None:
         order = np.argsort(gidx, kind="stable")
     counts = np.bincount(gidx, minlength=ngroups)
     bounds = np.zeros(ngroups, dtype=np.int64)
     np.cumsum(counts[:-1], out=bounds[1:])
-    # Rows already in group order (one group, or grouped input) need no reordering copy.
-    srt = masked if bool((order[1:] > order[:-1]).all()) else masked[order]
+    # Absent points count as 0.  Rows already in group order (one group, or grouped input)
+    # need no reordering copy, and where every point is present (a rate over counters
+    # that cover the range) no masked copy either; otherwise one copy does both.
+    in_order = bool((order[1:] > order[:-1]).all())
+    if bool(present.all()):
+        srt = values if in_order else values[order]
+    elif in_order:
+        srt = np.where(present, values, 0.0)
+    else:
+        srt = values[order]
+        np.copyto(srt, 0.0, where=~present[order])
     n = srt.shape[1]
     with np.errstate(all="ignore"):
         factor = counts.astype(np.float64)
