@@ -384,6 +384,7 @@ class GuardiaProcess:
             keep_identifying_resource_attributes=o.keep_identifying_resource_attributes,
             promote_scope_metadata=o.promote_scope_metadata,
             lookback_delta_ms=lookback,
+            convert_histograms_to_nhcb=o.convert_histograms_to_nhcb,
         )
 
     def _external_labels(self) -> dict[str, str]:

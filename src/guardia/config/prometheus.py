@@ -390,13 +390,8 @@ def check_prometheus(cfg: PrometheusConfig) -> list[Finding]:
     if g.metric_name_escaping_scheme == "allow-utf-8" and g_scheme == "legacy":
         out.append((("global", "metric_name_escaping_scheme"), _ALLOW_UTF8_WITH_LEGACY, "error"))
     out.extend(_check_protocols(g.scrape_protocols, ("global", "scrape_protocols")))
-    if g.convert_classic_histograms_to_nhcb:
-        out.append((("global", "convert_classic_histograms_to_nhcb"), _NHCB_NOT_YET, "warning"))
     for i, sc in enumerate(cfg.scrape_configs):
         out.extend(_check_protocols(sc.scrape_protocols, ("scrape_configs", i, "scrape_protocols")))
-        if sc.convert_classic_histograms_to_nhcb:
-            out.append((("scrape_configs", i, "convert_classic_histograms_to_nhcb"), _NHCB_NOT_YET,
-                        "warning"))
         scheme = sc.metric_name_validation_scheme or g_scheme
         if sc.metric_name_escaping_scheme == "allow-utf-8" and scheme == "legacy":
             out.append((("scrape_configs", i, "metric_name_escaping_scheme"), _ALLOW_UTF8_WITH_LEGACY,
@@ -489,14 +484,6 @@ def _check_otlp(otlp: OTLPConfig) -> Iterator[Finding]:
     if otlp.ignore_resource_attributes and not otlp.promote_all_resource_attributes:
         yield (("otlp", "ignore_resource_attributes"), "'ignore_resource_attributes' cannot be configured "
                "unless 'promote_all_resource_attributes' is true", "error")
-    if otlp.convert_histograms_to_nhcb:
-        yield (("otlp", "convert_histograms_to_nhcb"), "convert_histograms_to_nhcb needs native histograms, "
-               "which guardia does not store yet; remove it (histograms are stored as classic "
-               "_bucket/_sum/_count series)", "error")
-
-
-_NHCB_NOT_YET = ("convert_classic_histograms_to_nhcb is not applied by guardia yet: classic histograms are "
-                 "stored as _bucket/_sum/_count series")
 
 
 def _check_protocols(protocols: tuple[str, ...] | None, path: FieldPath) -> Iterator[Finding]:

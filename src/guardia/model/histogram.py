@@ -18,6 +18,7 @@ reads every histogram as a float one, as Prometheus does.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -503,3 +504,32 @@ def go_g(v: float) -> str:
     if len(ds) <= x + 1:
         return f"{neg}{ds}{'0' * (x + 1 - len(ds))}"
     return f"{neg}{ds[: x + 1]}.{ds[x + 1 :]}"
+
+
+def from_classic(buckets: Sequence[tuple[float, float]], count: float | None, total: float,
+                 gauge: bool = False) -> FloatHistogram:
+    """A classic histogram's cumulative ``(le, count)`` buckets as a native histogram with custom
+    buckets (NHCB), as Prometheus 3 converts them (``convert_classic_histograms_to_nhcb``,
+    promqltest's ``load_with_nhcb``): the finite bounds become ``custom_values`` and each
+    bucket holds its own observations.  ``count`` is the ``_count`` series' value (None: the
+    ``+Inf`` bucket's).  ``HistogramError`` when the buckets are not cumulative or no count is
+    known, so the caller keeps the classic series instead."""
+    by_le = sorted(buckets)
+    if any(b[0] == a[0] for a, b in itertools.pairwise(by_le)):
+        raise HistogramError("two buckets with the same le")
+    finite = [le for le, _ in by_le if le != math.inf]
+    if count is None:
+        if not by_le or by_le[-1][0] != math.inf:
+            raise HistogramError("no +Inf bucket and no _count")
+        count = by_le[-1][1]
+    cumulative = [c for le, c in by_le if le != math.inf] + [count]
+    h = FloatHistogram(schema=CUSTOM_BUCKETS_SCHEMA, count=count, sum=total, custom_values=finite,
+                       counter_reset_hint=GAUGE if gauge else UNKNOWN)
+    prev = 0.0
+    for i, c in enumerate(cumulative):
+        if c < prev and not math.isnan(c):
+            raise HistogramError(f"bucket counts are not cumulative ({c:g} after {prev:g})")
+        if c != prev:
+            h.positive[i] = c - prev
+        prev = c
+    return h

@@ -18,7 +18,7 @@ from typing import TypeVar
 from guardia.model import STALE_NAN, Labels, parse_duration
 from guardia.model.durations import DurationError
 from guardia.model.gostrings import go_unescape
-from guardia.model.histogram import CUSTOM_BUCKETS_SCHEMA, FloatHistogram
+from guardia.model.histogram import FloatHistogram, HistogramError, from_classic
 from guardia.promql import plan
 from guardia.promql.engine import Engine, EngineOptions, QueryResult
 from guardia.promql.errors import PromQLError
@@ -503,22 +503,16 @@ def _nhcb(points: Points) -> Points:
         times = sorted({t for pts in by_le.values() for t in pts})
         series: dict[int, float | FloatHistogram] = {}
         for t in times:
-            cum = [by_le[le].get(t) for le in bounds]
-            if any(not isinstance(c, float) for c in cum):
+            cum = [c for c in (by_le[le].get(t) for le in bounds) if isinstance(c, float)]
+            if len(cum) < len(bounds):
                 continue
-            counts = [float(c) for c in cum if isinstance(c, float)]
-            finite = [b for b in bounds if b != math.inf]
-            if bounds[-1] != math.inf:
-                counts.append(counts[-1])
-            h = FloatHistogram(schema=CUSTOM_BUCKETS_SCHEMA, custom_values=finite)
-            prev = 0.0
-            for i, c in enumerate(counts):
-                h.positive[i] = c - prev
-                prev = c
-            h.count = counts[-1]
             s = sums.get(t)
-            h.sum = s if isinstance(s, float) else 0.0
-            series[t] = h.compact()
+            try:
+                series[t] = from_classic(list(zip(bounds, cum, strict=True)),
+                                         None if bounds[-1] == math.inf else cum[-1],
+                                         s if isinstance(s, float) else 0.0)
+            except HistogramError:
+                continue
         out[key] = series
     return out
 

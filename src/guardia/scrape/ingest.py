@@ -26,7 +26,8 @@ from guardia.model.histogram import FloatHistogram
 from guardia.model.labels import is_valid_label_name
 from guardia.model.relabel import process
 from guardia.scrape.fastpath import RepeatBody, split
-from guardia.scrape.protoingest import HistogramOptions, ProtoSeriesError, flatten, om_float
+from guardia.scrape.nhcb import flatten_text
+from guardia.scrape.protoingest import Flat, HistogramOptions, ProtoSeriesError, flatten, om_float
 from guardia.scrape.protoparse import ProtoParseError, decode_families
 from guardia.scrape.seriescache import SeriesCache
 from guardia.storage.interface import Appender
@@ -169,6 +170,27 @@ class Ingester:
             flat = flatten(decode_families(body), opts, self.metadata)
         except (ProtoParseError, ProtoSeriesError) as e:
             raise ScrapeError(str(e)) from None
+        return self._ingest_flat(flat, app)
+
+    def ingest_text_nhcb(
+        self, body: bytes, openmetrics: bool, app: Appender, keep_classic: bool
+    ) -> IngestResult:
+        """A text body with ``convert_classic_histograms_to_nhcb`` (see ``nhcb``): parsed whole,
+        then ingested as a protobuf body's samples are."""
+        self._repeat.clear()
+        try:
+            flat = flatten_text(body.decode("utf-8"), openmetrics, keep_classic, self.metadata)
+        except UnicodeDecodeError as e:
+            line = body.count(b"\n", 0, e.start) + 1
+            raise ScrapeError(f"line {line}: invalid UTF-8 in the exposition") from None
+        except P.ParseError as e:
+            raise ScrapeError(str(e)) from None
+        norm = self._normalize_bounds
+        return self._ingest_flat([(n, norm(n, lb), v, t, ex) for n, lb, v, t, ex in flat], app)
+
+    def _ingest_flat(self, flat: list[Flat], app: Appender) -> IngestResult:
+        """Flattened samples (floats and native histograms) through the label merge,
+        relabeling and limits of text lines; cached by (name, labels)."""
         cache = self._proto_cache
         if len(cache) > 4 * (len(flat) + 64):
             cache.clear()  # series churn

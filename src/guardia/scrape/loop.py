@@ -109,6 +109,7 @@ class ScrapeLoop:
             keep_classic=bool(cfg.always_scrape_classic_histograms),
             bucket_limit=cfg.native_histogram_bucket_limit,
             max_schema=pick_schema(cfg.native_histogram_min_bucket_factor),
+            nhcb=bool(cfg.convert_classic_histograms_to_nhcb),
         )
         self._prev_refs: npt.NDArray[np.int64] = _EMPTY
         self._report_refs: npt.NDArray[np.int64] | None = None
@@ -228,6 +229,9 @@ class ScrapeLoop:
             self._follow_gc(app)  # after the fetch: from here to the commit nothing awaits
             if fmt == PROTOBUF:
                 result = self.ingester.ingest_proto(body, app, self.histogram_options)
+            elif self.histogram_options.nhcb:
+                result = self.ingester.ingest_text_nhcb(body, fmt == OPENMETRICS, app,
+                                                        self.histogram_options.keep_classic)
             else:
                 result = self.ingester.ingest_body(body, fmt == OPENMETRICS, app, ts)
         except ScrapeError as e:

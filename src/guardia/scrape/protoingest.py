@@ -12,8 +12,10 @@ A histogram with native buckets (spans, a zero bucket or a zero threshold, Prome
 becomes one native histogram sample named after the family when the job scrapes native
 histograms (``scrape_native_histograms``); its classic buckets, when the target sent them
 too, are stored beside it only with ``always_scrape_classic_histograms``.  When the job does
-not scrape native histograms, every histogram is read as a classic one.  A native histogram
-with more buckets than ``native_histogram_bucket_limit`` has its resolution halved until it
+not scrape native histograms, every histogram is read as a classic one, or, with
+``convert_classic_histograms_to_nhcb``, as a native histogram with custom buckets (NHCB) whose
+classic series are kept only with ``always_scrape_classic_histograms``, as Prometheus 3 does.
+A native histogram with more buckets than ``native_histogram_bucket_limit`` has its resolution halved until it
 fits (an exponential schema at -4 that still does not fit fails the scrape, as in
 Prometheus), and ``native_histogram_min_bucket_factor`` caps the schema.
 
@@ -38,6 +40,7 @@ from guardia.model.histogram import (
     FloatHistogram,
     HistogramError,
     buckets_from_spans,
+    from_classic,
     go_g,
 )
 from guardia.scrape.protoparse import (
@@ -63,6 +66,7 @@ class HistogramOptions:
     keep_classic: bool = False  # always_scrape_classic_histograms
     bucket_limit: int = 0  # native_histogram_bucket_limit (0: none)
     max_schema: int = MAX_SCHEMA  # from native_histogram_min_bucket_factor
+    nhcb: bool = False  # convert_classic_histograms_to_nhcb
 
 
 def pick_schema(bucket_factor: float) -> int:
@@ -197,8 +201,28 @@ def flatten(families: Sequence[Any], opts: HistogramOptions, metadata: dict[str,
                     add((name, labels, nh, t, nex or None))
                     if not (opts.keep_classic and len(h.bucket)):
                         continue
+                elif opts.nhcb and len(h.bucket):
+                    converted = _nhcb(h, gauge)
+                    if converted is not None:
+                        nex = [_exemplar(b.exemplar) for b in h.bucket
+                               if b.HasField("exemplar") and b.exemplar.HasField("timestamp")]
+                        add((name, labels, converted, t, nex or None))
+                        if not opts.keep_classic:
+                            continue
                 _classic(name, labels, h, t, add)
     return out
+
+
+def _nhcb(h: Any, gauge: bool) -> FloatHistogram | None:
+    """A classic protobuf histogram as a custom-bucket native one (None when its buckets are
+    not cumulative: the classic series are kept then, as Prometheus keeps them)."""
+    count = float(h.sample_count_float) if h.sample_count_float > 0 else float(h.sample_count)
+    buckets = [(float(b.upper_bound), float(b.cumulative_count_float) if b.cumulative_count_float > 0
+                 else float(b.cumulative_count)) for b in h.bucket]
+    try:
+        return from_classic(buckets, count, float(h.sample_sum), gauge)
+    except HistogramError:
+        return None
 
 
 def _classic(name: str, labels: tuple[tuple[str, str], ...], h: Any, t: int | None, add: Any) -> None:

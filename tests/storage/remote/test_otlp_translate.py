@@ -135,6 +135,26 @@ def test_sdk_metrics_translate_as_prometheus_does() -> None:
     }
 
 
+def test_explicit_bucket_histograms_as_nhcb_agree_with_the_classic_series() -> None:
+    """``otlp.convert_histograms_to_nhcb``: the SDK's histogram is one native histogram with
+    custom buckets, holding what the classic series hold."""
+    classic = _by_name(translate(_sdk_request(_record_all), OtlpSettings()))
+    tr = translate(_sdk_request(_record_all), OtlpSettings(convert_histograms_to_nhcb=True))
+    assert tr.errors == [] and tr.rejected_points == 0
+    got = _by_name(tr)
+    assert not any(n.startswith("http_server_request_duration_seconds_") for n in got)
+    [(labels, points)] = [(lb, pts) for lb, pts in tr.histograms.items()
+                          if lb.name == "http_server_request_duration_seconds"]
+    [(_, h)] = points
+    assert h.schema == -53 and h.count == 5 and h.sum == pytest.approx(30.743)
+    cumulative = {lbl.get("le"): v for lbl, v in classic["http_server_request_duration_seconds_bucket"]}
+    running = 0.0
+    for i, bound in enumerate([*h.custom_values, float("inf")]):
+        running += h.positive.get(i, 0.0)
+        key = "+Inf" if bound == float("inf") else format(bound, "g")
+        assert running == cumulative[key], (bound, running, cumulative[key])
+
+
 def test_promote_all_but_ignored_and_utf8_strategy() -> None:
     settings = OtlpSettings(strategy=Strategy.NO_UTF8_ESCAPING_WITH_SUFFIXES,
                             promote_all_resource_attributes=True,

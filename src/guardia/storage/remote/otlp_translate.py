@@ -2,11 +2,12 @@
 
 - A monotonic cumulative sum is a counter (``_total``), a non-monotonic one a gauge; gauges as
   they are; explicit-bucket histograms become classic ``_bucket{le}``/``_sum``/``_count``
-  series (buckets made cumulative, ``+Inf`` = count); summaries ``{quantile}``/``_sum``/``_count``.
+  series (buckets made cumulative, ``+Inf`` = count), or with ``convert_histograms_to_nhcb``
+  one native histogram with custom buckets; exponential histograms native histograms;
+  summaries ``{quantile}``/``_sum``/``_count``.
 - Delta temporality is refused for the metric (Prometheus 3 without its experimental delta
-  feature flags does the same, "invalid temporality and type combination"), and exponential
-  histograms too, which need native histograms guardia does not store yet.  Both are counted
-  as rejected data points, so the sender hears of it through OTLP's ``partial_success``.
+  feature flags does the same, "invalid temporality and type combination"), counted as
+  rejected data points, so the sender hears of it through OTLP's ``partial_success``.
 - Resource attributes: ``service.namespace``/``service.name`` make ``job``, ``service.instance.id``
   ``instance``; the other attributes go to one ``target_info`` series per resource (value 1,
   sampled every half lookback delta over the request's time span so a join finds it), and
@@ -25,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from guardia.model.histogram import MAX_SCHEMA, MIN_SCHEMA, FloatHistogram
+from guardia.model.histogram import CUSTOM_BUCKETS_SCHEMA, MAX_SCHEMA, MIN_SCHEMA, FloatHistogram
 from guardia.model.labels import Labels
 from guardia.model.otlp_values import plain_value
 from guardia.model.samples import STALE_NAN
@@ -54,6 +55,8 @@ class OtlpSettings:
     keep_identifying_resource_attributes: bool = False
     promote_scope_metadata: bool = False
     lookback_delta_ms: int = 5 * 60 * 1000
+    # explicit-bucket histograms as native histograms with custom buckets (NHCB)
+    convert_histograms_to_nhcb: bool = False
 
 
 @dataclass
@@ -267,6 +270,9 @@ def _histogram(out: Translation, points: Any, res: _Resource, scope: dict[str, s
         base = _base(_attrs(p.attributes), res, scope, settings)
         t = p.time_unix_nano // 1_000_000
         stale = bool(p.flags & _NO_RECORDED_VALUE)
+        if settings.convert_histograms_to_nhcb:
+            _nhcb(out, p, _named(base, name), t, stale)
+            continue
         if p.HasField("sum"):
             out.add(_named(base, name + "_sum"), t, STALE_NAN if stale else p.sum)
         out.add(_named(base, name + "_count"), t, STALE_NAN if stale else float(p.count))
@@ -287,6 +293,23 @@ def _histogram(out: Translation, points: Any, res: _Resource, scope: dict[str, s
                 if value <= bound:
                     _exemplars(out, labels, [ex])
                     break
+
+
+def _nhcb(out: Translation, p: Any, labels: Labels, t: int, stale: bool) -> None:
+    """An explicit-bucket point as one native histogram with custom buckets (the bounds are
+    the custom values, the last count the ``+Inf`` bucket), as Prometheus 3 stores it with
+    ``otlp.convert_histograms_to_nhcb``."""
+    if stale:
+        out.add(labels, t, STALE_NAN)
+        return
+    h = FloatHistogram(schema=CUSTOM_BUCKETS_SCHEMA, count=float(p.count),
+                       sum=float(p.sum) if p.HasField("sum") else 0.0,
+                       custom_values=[float(b) for b in p.explicit_bounds])
+    for i, c in enumerate(p.bucket_counts):
+        if c:
+            h.positive[i] = float(c)
+    out.histograms.setdefault(labels, []).append((t, h))
+    _exemplars(out, labels, p.exemplars)
 
 
 def _exponential(out: Translation, points: Any, res: _Resource, scope: dict[str, str],
