@@ -143,8 +143,7 @@ def test_explicit_bucket_histograms_as_nhcb_agree_with_the_classic_series() -> N
     assert tr.errors == [] and tr.rejected_points == 0
     got = _by_name(tr)
     assert not any(n.startswith("http_server_request_duration_seconds_") for n in got)
-    [(labels, points)] = [(lb, pts) for lb, pts in tr.histograms.items()
-                          if lb.name == "http_server_request_duration_seconds"]
+    [points] = [pts for lb, pts in tr.histograms.items() if lb.name == "http_server_request_duration_seconds"]
     [(_, h)] = points
     assert h.schema == -53 and h.count == 5 and h.sum == pytest.approx(30.743)
     cumulative = {lbl.get("le"): v for lbl, v in classic["http_server_request_duration_seconds_bucket"]}
