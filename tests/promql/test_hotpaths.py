@@ -170,23 +170,35 @@ def test_aggregation_over_rate_of_one_metric_name_drops_it_from_groups() -> None
         e.instant(s, 'sum(rate({__name__=~"a_total|b_total"}[1m]))', 30_000)
 
 
-def test_grouped_sum_masks_absent_points_as_zeros_bit_for_bit() -> None:
-    """Absent points are masked while the rows are put in group order (or not copied at
-    all when every point is present): the sums are those of the zero-masked matrix, to
-    the bit, in and out of group order."""
+@pytest.mark.parametrize("chunk_cells", [1, 64, 1 << 40])
+def test_grouped_sum_in_chunks_of_groups_bit_for_bit(chunk_cells: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows are put in group order (absent points made 0, or left as they are when they
+    hold +0.0 already) a chunk of whole groups at a time: the sums are those of one
+    zero-masked, reordered copy of the whole input, to the bit, for every chunk size,
+    group shape, big (pairwise) and small groups, cancelling terms, NaN and -0.0."""
+    from guardia.promql import kahan
     from guardia.promql.aggregations import _present_counts
     from guardia.promql.kahan import grouped_sum
 
     rng = np.random.default_rng(8)
     k, n = 300, 9
     vals = rng.normal(0, 1, (k, n)) * 10.0 ** rng.integers(-3, 3, (k, n))
-    for pres in (np.ones((k, n), dtype=bool), rng.uniform(size=(k, n)) > 0.2):
+    vals[5, 3] = -vals[6, 3] * (1 + 1e-15)  # cancellation: compensated sums
+    vals[7, 1] = np.nan
+    partly = rng.uniform(size=(k, n)) > 0.2
+    zeroed = np.where(partly, vals, 0.0)  # absent points +0.0, as the engine leaves them
+    odd = zeroed.copy()
+    odd[~partly] = -0.0
+    for pres, v in ((np.ones((k, n), dtype=bool), vals), (np.ones((k, n), dtype=bool), np.abs(vals)),
+                    (partly, vals), (partly, zeroed), (partly, odd)):
         shapes = (np.zeros(k, dtype=np.intp), np.repeat(np.arange(6), k // 6), np.tile(np.arange(7), k)[:k],
                   np.repeat(np.arange(100), 3)[rng.permutation(k)])
         for gidx in shapes:
             g = int(gidx.max()) + 1
-            got = grouped_sum(vals, pres, gidx, g)
-            want = grouped_sum(np.where(pres, vals, 0.0), np.ones((k, n), dtype=bool), gidx, g)
+            monkeypatch.setattr(kahan, "_CHUNK_CELLS", 1 << 40)
+            want = grouped_sum(np.where(pres, v, 0.0), np.ones((k, n), dtype=bool), gidx, g)
+            monkeypatch.setattr(kahan, "_CHUNK_CELLS", chunk_cells)
+            got = grouped_sum(v, pres, gidx, g)
             np.testing.assert_array_equal(got.view(np.uint64), want.view(np.uint64))
             order = np.argsort(gidx, kind="stable")
             counts = _present_counts(pres, gidx, g, order)

@@ -41,6 +41,11 @@ REL_TOL = 1e-10
 _PAIRWISE_FROM = 32
 
 
+# Rows of a grouped sum's reordered copy made at once: a few MB, so the copy reuses freed
+# heap memory instead of mapping (and faulting in) a fresh array as large as the input.
+_CHUNK_CELLS = 1 << 18
+
+
 def grouped_sum(
     values: F64, present: np.ndarray, gidx: np.ndarray, ngroups: int, order: np.ndarray | None = None
 ) -> F64:
@@ -50,39 +55,65 @@ def grouped_sum(
     error bound is not negligible against the result (cancellation, mixed magnitudes)
     are re-added with Neumaier compensation in series order.  ``order`` is
     ``argsort(gidx, kind="stable")`` when the caller already has it.
+
+    Rows are put in group order (and absent points made 0) a chunk of whole groups at a
+    time; each group's sum depends on its own rows alone, so the chunks give what one
+    reordered copy of the whole input gives, without that copy.
     """
     if order is None:
         order = np.argsort(gidx, kind="stable")
     counts = np.bincount(gidx, minlength=ngroups)
     bounds = np.zeros(ngroups, dtype=np.int64)
     np.cumsum(counts[:-1], out=bounds[1:])
-    # Absent points count as 0.  Rows already in group order (one group, or grouped input)
-    # need no reordering copy, and where every point is present (a rate over counters
-    # that cover the range) no masked copy either; otherwise one copy does both.
+    k, n = values.shape
+    s: F64 = np.empty((ngroups, n))
+    if k == 0 or n == 0:
+        s[...] = 0.0
+        return s
     in_order = bool((order[1:] > order[:-1]).all())
-    if bool(present.all()):
-        srt = values if in_order else values[order]
-    elif in_order:
-        srt = np.where(present, values, 0.0)
-    else:
-        srt = values[order]
-        np.copyto(srt, 0.0, where=~present[order])
-    n = srt.shape[1]
+    # Absent points count as 0; the engine's vectors mostly hold +0.0 there already
+    # (compared as bits: -0.0 and NaN are not 0 here), and then need no masking.
+    clean = bool(present.all()) or not bool(np.any(values.view(np.uint64), where=~present))
+    # Without negative terms the sum of magnitudes is the sum itself (NaN fails the test).
+    nonneg = bool(np.min(values, where=present, initial=0.0) >= 0)
+    factor = counts.astype(np.float64)
+    big = counts >= _PAIRWISE_FROM
+    factor[big] = np.log2(counts[big]) + 1
+    g0 = 0
+    per_chunk = max(1, _CHUNK_CELLS // n)
+    while g0 < ngroups:
+        # whole groups, at least one, up to the chunk's rows
+        r0 = int(bounds[g0])
+        g1 = max(g0 + 1, int(np.searchsorted(bounds, r0 + per_chunk, side="right")))
+        g1 = min(g1, ngroups)
+        r1 = int(bounds[g1 - 1] + counts[g1 - 1])
+        if in_order:
+            blk = values[r0:r1] if clean else np.where(present[r0:r1], values[r0:r1], 0.0)
+        else:
+            rows = order[r0:r1]
+            blk = values[rows]
+            if not clean:
+                np.copyto(blk, 0.0, where=~present[rows])
+        _sum_chunk(blk, bounds[g0:g1] - r0, counts[g0:g1], big[g0:g1], factor[g0:g1], nonneg, s[g0:g1])
+        g0 = g1
+    return s
+
+
+def _sum_chunk(blk: F64, bounds: np.ndarray, counts: np.ndarray, big: np.ndarray, factor: F64, nonneg: bool,
+               out: F64) -> None:
+    """``grouped_sum`` of whole groups whose rows ``blk`` holds in group order."""
+    n = blk.shape[1]
     with np.errstate(all="ignore"):
-        factor = counts.astype(np.float64)
-        big = counts >= _PAIRWISE_FROM
-        s: F64 = np.empty((ngroups, n)) if big.all() else np.add.reduceat(srt, bounds, axis=0)
+        if not big.all():
+            out[...] = np.add.reduceat(blk, bounds, axis=0)
         for g in np.flatnonzero(big).tolist():
             a = int(bounds[g])
-            s[g] = _pairwise_rows(srt[a : a + int(counts[g])])
-            factor[g] = np.log2(counts[g]) + 1
-        # Without negative terms the sum of magnitudes is the sum itself (NaN fails the test).
-        mag = s if srt.size == 0 or bool(srt.min() >= 0) else np.add.reduceat(np.abs(srt), bounds, axis=0)
-        risky = np.isfinite(mag) & (factor[:, None] * _EPS * mag > REL_TOL * np.abs(s))
+            out[g] = _pairwise_rows(blk[a : a + int(counts[g])])
+        mag = out if nonneg else np.add.reduceat(np.abs(blk), bounds, axis=0)
+        risky = np.isfinite(mag) & (factor[:, None] * _EPS * mag > REL_TOL * np.abs(out))
     rg, rc = np.nonzero(risky)
     if len(rg):
-        s[rg, rc] = segment_sums(srt.ravel(), bounds[rg] * n + rc, counts[rg], stride=n)
-    return s
+        out[rg, rc] = segment_sums(blk.ravel(), bounds[rg] * n + rc, counts[rg], stride=n)
 
 
 def _pairwise_rows(block: F64) -> F64:
