@@ -171,7 +171,8 @@ def test_aggregation_over_rate_of_one_metric_name_drops_it_from_groups() -> None
 
 
 @pytest.mark.parametrize("chunk_cells", [1, 64, 1 << 40])
-def test_grouped_sum_in_chunks_of_groups_bit_for_bit(chunk_cells: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_grouped_sum_in_chunks_of_groups_bit_for_bit(chunk_cells: int,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """Rows are put in group order (absent points made 0, or left as they are when they
     hold +0.0 already) a chunk of whole groups at a time: the sums are those of one
     zero-masked, reordered copy of the whole input, to the bit, for every chunk size,
