@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
 
-import uvicorn
 from prometheus_client import CollectorRegistry, Gauge
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
@@ -54,6 +53,8 @@ from guardia.web.protocols import RuntimeView
 from guardia.web.selfmetrics import register_process_collectors
 
 if TYPE_CHECKING:  # full mode's subsystems: imported where built (agent mode never loads them)
+    import uvicorn
+
     from guardia.alerting import Alertmanager
     from guardia.audit.routing import Delivery
     from guardia.audit.service import AuditService
@@ -73,7 +74,6 @@ if TYPE_CHECKING:  # full mode's subsystems: imported where built (agent mode ne
     from guardia.storage.tsdb import TSDB
     from guardia.storage.tsdb.db import HeadStats
     from guardia.web.api_v1 import ApiDeps
-    from guardia.web.auth.tls import TlsServer
     from guardia.web.status.pages import StatusSite
     from guardia.web.ui.dashboards.remote_reader import RemoteEngineReader
     from guardia.web.ui.dashboards.store import DashboardStore
@@ -156,12 +156,28 @@ def listen_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: the process owns SIGTERM/SIGHUP."""
+class _HTTPServer(Protocol):
+    """What the process drives of an HTTP server: uvicorn's (full mode), ``TlsServer`` (HTTPS)
+    or ``SmallServer`` (an agent's plain HTTP)."""
 
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+    started: bool
+    should_exit: bool
+
+    async def serve(self, sockets: list[socket.socket]) -> None: ...
+
+
+def _uvicorn_server(app: ASGIApp) -> uvicorn.Server:
+    """uvicorn without its own signal handling: the process owns SIGTERM/SIGHUP.  Imported
+    here: an agent, which serves with ``SmallServer``, never loads it."""
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return _Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
+                                  timeout_graceful_shutdown=3))
 
 
 def open_storage(opts: ServeOptions, registry: CollectorRegistry, ooo_window_ms: int = 0) -> TSDB:
@@ -270,7 +286,7 @@ class GuardiaProcess:
         self._ready = False
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
-        self._servers: list[_Server | TlsServer] = []
+        self._servers: list[_HTTPServer] = []
         self.web_config = WebConfig()
         self._reload_lock = asyncio.Lock()
         self._on_stop = contextlib.AsyncExitStack()
@@ -917,20 +933,19 @@ class GuardiaProcess:
                 log.exception("event=agent_wal_truncation_failed")
 
     def _serve(self, app: ASGIApp, sock: socket.socket, tls: ssl.SSLContext | None = None) -> None:
-        server: _Server | TlsServer
+        server: _HTTPServer
         if tls is not None:
             from guardia.web.auth.tls import TlsServer
 
             server = TlsServer(app, tls)
+        elif self.opts.agent:
+            # a few requests a minute, no WebSocket: uvicorn and what it imports (~2.5 MiB)
+            # would be most of the agent's HTTP cost
+            from guardia.web.small_server import SmallServer
+
+            server = SmallServer(app, graceful_s=3)
         else:
-            # the agent serves no WebSocket (full mode's live log tail does): uvicorn would
-            # import the websockets library (about 1 MiB) to offer the upgrade
-            server = _Server(
-                uvicorn.Config(
-                    app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=3,
-                    ws="none" if self.opts.agent else "auto",
-                )
-            )
+            server = _uvicorn_server(app)
         self._servers.append(server)
         self._tasks.append(asyncio.create_task(server.serve(sockets=[sock]), name="http"))
 

@@ -13,9 +13,10 @@ from tests.storage.remote.peers import SRC, Proc, flush_victoria, free_port, gua
 
 # what an agent must never load: the CLI's libraries (typer, rich, pygments, pydantic, httpx's
 # CLI), the WebSocket library, httpx (remote write and scrapes use guardia's own clients; httpx
-# loads only for a proxy or OAuth2), and full mode's subsystems
+# loads only for a proxy or OAuth2), uvicorn and what it brings (the agent serves HTTP with
+# ``guardia.web.small_server``), and full mode's subsystems
 AGENT_NEVER = {"typer", "rich", "pygments", "pydantic", "websockets", "jinja2", "hypercorn", "cryptography",
-               "httpx", "httpcore", "h11", "h2"}
+               "httpx", "httpcore", "h11", "h2", "uvicorn", "click", "httptools", "uvloop", "multiprocessing"}
 FULL_ONLY = ("guardia.promql", "guardia.web.ui", "guardia.rules", "guardia.alerting", "guardia.logs",
              "guardia.reports", "guardia.slo", "guardia.storage.tsdb.db", "guardia.web.api_v1",
              "google.protobuf",
@@ -89,13 +90,14 @@ def test_an_agent_refuses_rules_and_a_config_without_remote_write(tmp_path: Path
 def test_agent_mode_does_not_import_the_full_server() -> None:
     """What ``guardia serve --agent`` imports before it starts (``guardia.cli.serve`` and the
     server module): none of the query engine, UI, rules, alerting, logs, reports, the TSDB
-    proper, protobuf or the HTTPS listener, which full mode imports where it builds them."""
+    proper, protobuf, the HTTPS listener, uvicorn or httpx, which full mode imports where it
+    builds them."""
     code = """
 import sys
 import guardia.cli.serve, guardia.server
 heavy = ("guardia.promql", "guardia.web.ui", "guardia.rules", "guardia.alerting", "guardia.logs",
          "guardia.reports", "guardia.slo", "guardia.storage.tsdb.db", "guardia.web.api_v1", "jinja2",
-         "google.protobuf", "hypercorn", "cryptography")
+         "google.protobuf", "hypercorn", "cryptography", "uvicorn", "httpx")
 print(sorted({h for h in heavy for m in sys.modules if m == h or m.startswith(h + ".")}))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
