@@ -239,3 +239,35 @@ def test_a_view_lets_go_of_its_results_once_every_panel_is_answered_and_of_its_r
     assert view.released
     shared.select([Matcher.equal("__name__", "temperature")], T0, T0 + N * STEP)
     assert shared.reads == 3  # read again: the view had let go
+
+
+def test_a_time_slice_keeps_each_series_samples_in_range() -> None:
+    """``time_slice`` equals filtering every series on its own: series that are empty
+    (at the start, in the middle, at the end) or emptied by the range are left out and
+    native histograms follow their samples; a range that keeps every sample shares the
+    arrays (read-only) instead of copying them."""
+    from guardia.storage.interface import Series, SeriesSet
+    from guardia.web.ui.dashboards.shared_reads import time_slice
+
+    rng = np.random.default_rng(3)
+    series = []
+    for i in range(12):
+        n = 0 if i in (0, 5, 11) else int(rng.integers(1, 40))
+        t = np.sort(rng.choice(10_000, n, replace=False)).astype(np.int64)
+        series.append(Series(Labels.of(i=str(i)), t, rng.normal(size=n)))
+    ss = SeriesSet.of(series)
+    hs = np.array([f"h{j}" for j in range(len(ss.timestamps))], dtype=object)
+    with_h = SeriesSet(ss.labels, ss.timestamps, ss.values, ss.starts, hs)
+    everything = time_slice(with_h, 0, 9_999)  # as it is (a store's read has no empty series)
+    assert everything.labels == ss.labels and everything.timestamps is ss.timestamps
+    assert not everything.timestamps.flags.writeable
+    for mint, maxt in ((2_000, 4_000), (9_990, 9_999), (-5, -1), (3_000, 3_000), (0, 9_000)):
+        got = time_slice(with_h, mint, maxt)
+        want = [(s.labels, s.timestamps[(s.timestamps >= mint) & (s.timestamps <= maxt)],
+                 s.values[(s.timestamps >= mint) & (s.timestamps <= maxt)]) for s in series]
+        want = [w for w in want if len(w[1])]
+        assert got.labels == [w[0] for w in want]
+        assert [g.timestamps.tolist() for g in got] == [w[1].tolist() for w in want]
+        assert [g.values.tolist() for g in got] == [w[2].tolist() for w in want]
+        keep = (ss.timestamps >= mint) & (ss.timestamps <= maxt)
+        assert got.histograms is not None and got.histograms.tolist() == hs[keep].tolist()

@@ -46,9 +46,14 @@ def time_slice(ss: SeriesSet, mint: int, maxt: int) -> SeriesSet:
         for a in (ts, vs, starts) if hs is None else (ts, vs, starts, hs):
             a.setflags(write=False)
         return SeriesSet(list(ss.labels), ts, vs, starts, hs)
-    cum = np.zeros(len(ts) + 1, dtype=np.int64)
-    np.cumsum(keep, out=cum[1:])
-    counts = cum[starts[1:]] - cum[starts[:-1]]
+    # Kept samples per series: one sum of the mask's bytes per series, not a running count
+    # of every sample (a fresh int64 array as long as the read: 37 MB for 16,000 series
+    # over a day, for an hour of them).  A trailing 0 makes every start a valid index;
+    # an empty series gets one element from reduceat, not none, so it is zeroed.
+    hit = np.zeros(len(ts) + 1, dtype=np.uint8)
+    hit[:-1] = keep
+    counts = np.add.reduceat(hit, starts[:-1], dtype=np.int64) if len(starts) > 1 else np.zeros(0, np.int64)
+    counts[starts[1:] == starts[:-1]] = 0
     labels = ss.labels
     if not bool(counts.all()):
         nz = np.nonzero(counts)[0]
