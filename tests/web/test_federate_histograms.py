@@ -9,7 +9,6 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -121,7 +120,8 @@ def test_prometheus_federating_stores_guardia_s_native_histograms(
     # a custom-bucket histogram travels as its classic buckets
     for ours, theirs in (("histogram_count(nhcb_seconds)", "nhcb_seconds_count"),
                          ("histogram_sum(nhcb_seconds)", "nhcb_seconds_sum"),
-                         ("histogram_quantile(0.7, nhcb_seconds)", "histogram_quantile(0.7, nhcb_seconds_bucket)")):
+                         ("histogram_quantile(0.7, nhcb_seconds)",
+                          "histogram_quantile(0.7, nhcb_seconds_bucket)")):
         want, got = _query(g, ours, t), _query(prom, theirs, t)
         assert [r["value"] for r in got] == [r["value"] for r in want], (ours, got, want)
 
@@ -143,8 +143,10 @@ def test_accept_negotiation() -> None:
     prom_2_42 = ("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;"
                  "q=0.7,text/plain;version=0.0.4;q=0.3,*/*;q=0.2")
     assert wants_protobuf(prom_2_42) == (True, "underscores")
-    assert wants_protobuf("text/plain;version=0.0.4;q=0.5,application/vnd.google.protobuf;"
-                          "proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.4") == (False, "underscores")
-    assert wants_protobuf("application/vnd.google.protobuf;proto=other;encoding=delimited") == (False, "underscores")
+    text_first = ("text/plain;version=0.0.4;q=0.5,application/vnd.google.protobuf;"
+                  "proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.4")
+    assert wants_protobuf(text_first) == (False, "underscores")
+    other = "application/vnd.google.protobuf;proto=other;encoding=delimited"
+    assert wants_protobuf(other) == (False, "underscores")
     assert wants_protobuf("") == (False, "underscores")
     assert render_proto([]) == b""
