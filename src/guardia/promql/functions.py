@@ -77,6 +77,8 @@ _RANGE: dict[str, Callable[[RangeVector], tuple[F64, np.ndarray]]] = {
 _KEEP_NAME = {"last_over_time", "first_over_time", "sort", "sort_desc", "sort_by_label", "sort_by_label_desc",
               "label_replace", "label_join", "limitk"}
 # Range functions that take histogram samples, and how a window holding some is computed.
+# rate/increase of histograms: dense bucket columns first where the series allows them
+_COLUMNAR_RATE = {"rate": True, "increase": False}
 _HIST_WINDOW: dict[str, histrange.WindowFn] = {
     "rate": histrange.rate_fn(True, True),
     "increase": histrange.rate_fn(True, False),
@@ -188,7 +190,8 @@ def _range_fn(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -
     hists = None
     if full.h is not None and name in _HIST_WINDOW:
         vals, ok, hists = histrange.patch(
-            ev.ctx, full, _HIST_WINDOW[name], vals, ok, every_window=name in ("resets", "changes")
+            ev.ctx, full, _HIST_WINDOW[name], vals, ok, every_window=name in ("resets", "changes"),
+            columnar_rate=_COLUMNAR_RATE.get(name),
         )
     keep = name in _KEEP_NAME or (names_unused and _fixed_name(arg) is not None)
     labels = rv.labels if keep else drop_name(rv.labels)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 
 from guardia.model.histogram import GAUGE, FloatHistogram, IncompatibleSchemaError
-from guardia.promql import annotate
+from guardia.promql import annotate, histcolumns
 from guardia.promql.context import EvalContext
 from guardia.promql.nativehist import Notes, empty_column, report
 from guardia.promql.values import BOOL, F64, I64, OBJ, RangeVector, not_none
@@ -68,11 +68,13 @@ WindowFn = Callable[[Window, RangeVector, int, Notes, str], Point | None]
 
 
 def patch(ctx: EvalContext, rv: RangeVector, fn: WindowFn, vals: F64, ok: BOOL,
-          every_window: bool = False) -> tuple[F64, BOOL, OBJ | None]:
+          every_window: bool = False, columnar_rate: bool | None = None) -> tuple[F64, BOOL, OBJ | None]:
     """Recompute, with ``fn``, the windows holding histogram samples (every window of a
-    series that has any, with ``every_window``); the float results stand elsewhere."""
+    series that has any, with ``every_window``); the float results stand elsewhere.
+    ``columnar_rate`` (True for ``rate``, False for ``increase``) first computes what it can
+    on dense bucket columns (``histcolumns``), bit for bit what ``fn`` would give."""
     assert rv.h is not None
-    _, hc = hist_counts(rv)
+    is_h, hc = hist_counts(rv)
     todo: BOOL = hc > 0
     if every_window:
         series = np.asarray(todo.any(axis=1), dtype=bool)
@@ -80,6 +82,8 @@ def patch(ctx: EvalContext, rv: RangeVector, fn: WindowFn, vals: F64, ok: BOOL,
     vals = vals.copy()
     ok = ok.copy()
     hists = empty_column(ok.shape)
+    if columnar_rate is not None:
+        _columnar_rate(rv, is_h, todo, vals, ok, hists, columnar_rate)
     notes = Notes()
     _local.resets = {}
     try:
@@ -89,6 +93,31 @@ def patch(ctx: EvalContext, rv: RangeVector, fn: WindowFn, vals: F64, ok: BOOL,
     if not not_none(hists).any():
         return vals, ok, None
     return vals, ok, hists
+
+
+def _columnar_rate(rv: RangeVector, is_h: BOOL, todo: BOOL, vals: F64, ok: BOOL, hists: OBJ,
+                   is_rate: bool) -> None:
+    """The windows of ``todo`` that ``histcolumns`` can do, done (and taken out of ``todo``):
+    series whose samples are all histograms of one layout."""
+    h = rv.h
+    assert h is not None
+    starts = rv.starts.tolist()
+    lo, hi = rv.lo, rv.hi
+    for j in np.flatnonzero(todo.any(axis=1)).tolist():
+        s, e = starts[j], starts[j + 1]
+        if e - s < 2 or not is_h[s:e].all():
+            continue
+        d = histcolumns.dense(h[s:e].tolist())
+        if d is None:
+            continue
+        rv.check()
+        done, out = histcolumns.rate_windows(d, rv.t[s:e], lo[j] - s, hi[j] - s, rv.step_times,
+                                             rv.range_ms, is_rate)
+        done &= todo[j]
+        ok[j, done] = True
+        vals[j, done] = np.nan
+        hists[j, done] = out[done]
+        todo[j, done] = False
 
 
 def _patch_windows(ctx: EvalContext, rv: RangeVector, fn: WindowFn, todo: BOOL, vals: F64, ok: BOOL,

@@ -15,6 +15,7 @@ import numpy as np
 from guardia.model.histogram import FloatHistogram, IncompatibleSchemaError
 from guardia.promql import annotate
 from guardia.promql.context import EvalContext
+from guardia.promql.histcolumns import sum_dense
 from guardia.promql.values import BOOL, F64, OBJ, not_none
 
 
@@ -117,8 +118,17 @@ def overlay_binop(
     return values, present, hists
 
 
+SUM_DENSE_MIN = 8  # fewer are added one by one (building the columns costs more)
+
+
 def sum_histograms(hs: list[FloatHistogram], notes: Notes, what: str) -> FloatHistogram | None:
-    """The sum of histograms (None, with a warning, when exponential and custom buckets mix)."""
+    """The sum of histograms (None, with a warning, when exponential and custom buckets mix).
+    Many of one layout are summed on dense columns (``histcolumns.sum_dense``: the same
+    additions in the same order)."""
+    if len(hs) >= SUM_DENSE_MIN:
+        total = sum_dense(hs)
+        if total is not None:
+            return total
     acc = hs[0].copy()
     for h in hs[1:]:
         try:

@@ -26,7 +26,9 @@ OBJ = npt.NDArray[np.object_]
 
 def not_none(a: OBJ) -> BOOL:
     """Where an object array (a histogram column) holds something."""
-    out: BOOL = np.asarray(a != None, dtype=bool)  # noqa: E711 (element-wise)
+    # truthiness, in C: a histogram is true, None false (``a != None`` calls each
+    # histogram's ``__eq__``, several times slower)
+    out: BOOL = a.astype(bool)
     return out
 
 

@@ -207,7 +207,7 @@ class HistogramStore:
         # Samples below this time are in range files and refused as too old.
         self.min_valid_t = -(2**63)
         self._files: list[tuple[int, int, Path]] = []
-        self._cache: dict[Path, dict[Labels, list[tuple[int, FloatHistogram]]]] = {}
+        self._cache: dict[Path, dict[Labels, tuple[list[int], list[FloatHistogram]]]] = {}
         self.max_t = -(2**63)
         if directory.is_dir():
             for p in sorted(directory.iterdir()):
@@ -344,12 +344,17 @@ class HistogramStore:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _file(self, path: Path) -> dict[Labels, list[tuple[int, FloatHistogram]]]:
+    def _file(self, path: Path) -> dict[Labels, tuple[list[int], list[FloatHistogram]]]:
+        """A range file's samples by series, as (timestamps, histograms) in time order."""
         got = self._cache.get(path)
         if got is None:
-            got = {}
+            pts: dict[Labels, list[tuple[int, FloatHistogram]]] = {}
             for labels, t, h in decode_samples(path.read_bytes()):
-                got.setdefault(labels, []).append((t, h))
+                pts.setdefault(labels, []).append((t, h))
+            got = {}
+            for labels, ps in pts.items():
+                ps.sort(key=lambda p: p[0])
+                got[labels] = ([t for t, _ in ps], [h for _, h in ps])
             if len(self._cache) >= 8:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[path] = got
@@ -361,12 +366,14 @@ class HistogramStore:
         """Samples of the matching series in ``[mint, maxt]``, by series, in time order."""
         out: dict[Labels, list[tuple[int, FloatHistogram]]] = {}
 
-        def take(labels: Labels, pts: Iterator[tuple[int, FloatHistogram]]) -> None:
+        def take(labels: Labels, ts: list[int], hs: list[FloatHistogram]) -> None:
+            # ``ts`` is in time order: the range is two bisections, not a test per sample
             if all(m.matches(labels.get(m.name)) for m in matchers):
-                sel = [p for p in pts if mint <= p[0] <= maxt]
-                if sel:
-                    out.setdefault(labels, []).extend(sel)
+                a, b = bisect.bisect_left(ts, mint), bisect.bisect_right(ts, maxt)
+                if a < b:
+                    out.setdefault(labels, []).extend(zip(ts[a:b], hs[a:b], strict=True))
 
+        files = 0
         for start, end, path in list(self._files):
             if end <= mint or start > maxt:
                 continue
@@ -374,13 +381,15 @@ class HistogramStore:
                 content = self._file(path)
             except (OSError, HistogramDecodeError):
                 continue
-            for labels, pts in content.items():
-                take(labels, iter(pts))
+            files += 1
+            for labels, (ts, hs) in content.items():
+                take(labels, ts, hs)
         with self._lock:
             for labels, s in self._mem.items():
-                take(labels, zip(s.ts, s.hs, strict=True))
-        for pts in out.values():
-            pts.sort(key=lambda p: p[0])
+                take(labels, s.ts, s.hs)
+        if files:  # several sources may hold one series: put its samples in time order
+            for pts in out.values():
+                pts.sort(key=lambda p: p[0])
         return out
 
     def label_sets(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[Labels]:
@@ -426,6 +435,12 @@ def merge_into(found_labels: list[Labels], ts: np.ndarray, vs: np.ndarray, start
 def _merged(
     labels: Labels, fts: list[int], fvs: list[float], pts: list[tuple[int, FloatHistogram]]
 ) -> Series:
+    if not fts:  # histograms alone, in time order: no merge needed unless times repeat
+        times = np.fromiter((t for t, _ in pts), dtype=np.int64, count=len(pts))
+        if times.shape[0] < 2 or bool((np.diff(times) > 0).all()):
+            column = np.empty(len(pts), dtype=object)
+            column[:] = [h for _, h in pts]
+            return Series(labels, times, np.full(len(pts), np.nan), column)
     by_t: dict[int, float | FloatHistogram] = dict(zip(fts, fvs, strict=True))
     for t, h in pts:
         by_t[t] = h
