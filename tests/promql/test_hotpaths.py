@@ -190,8 +190,11 @@ def test_grouped_sum_in_chunks_of_groups_bit_for_bit(chunk_cells: int,
     zeroed = np.where(partly, vals, 0.0)  # absent points +0.0, as the engine leaves them
     odd = zeroed.copy()
     odd[~partly] = -0.0
+    filling = np.ones((k, n), dtype=bool)  # a rate's first steps, before its windows fill
+    filling[:, :2] = False
+    filling[::3, 2] = False
     for pres, v in ((np.ones((k, n), dtype=bool), vals), (np.ones((k, n), dtype=bool), np.abs(vals)),
-                    (partly, vals), (partly, zeroed), (partly, odd)):
+                    (partly, vals), (partly, zeroed), (partly, odd), (filling, np.where(filling, vals, 0.0))):
         shapes = (np.zeros(k, dtype=np.intp), np.repeat(np.arange(6), k // 6), np.tile(np.arange(7), k)[:k],
                   np.repeat(np.arange(100), 3)[rng.permutation(k)])
         for gidx in shapes:

@@ -126,13 +126,16 @@ def _input(ev: ExprEvaluator, node: plan.Aggregate, ts: I64) -> Vector:
 def _present_counts(pres: np.ndarray, gidx: np.ndarray, g: int, order: np.ndarray) -> F64:
     """Present series per group and step, summed as bytes (not floats: a tenth of the data)."""
     counts = np.bincount(gidx, minlength=g)
-    if bool(pres.all()):  # every series at every step: the group sizes
-        full: F64 = np.repeat(counts.astype(np.float64)[:, None], pres.shape[1], axis=1)
-        return full
-    bounds = np.zeros(g, dtype=np.int64)
-    np.cumsum(counts[:-1], out=bounds[1:])
-    srt = pres[order].view(np.uint8)
-    out: F64 = np.add.reduceat(srt, bounds, axis=0, dtype=np.int32).astype(np.float64)
+    out: F64 = np.repeat(counts.astype(np.float64)[:, None], pres.shape[1], axis=1)
+    # Steps where every series is present have the group sizes; only the others (a
+    # range's first steps, before its windows fill) are counted.
+    gaps = np.flatnonzero(~pres.all(axis=0))
+    if len(gaps):
+        bounds = np.zeros(g, dtype=np.int64)
+        np.cumsum(counts[:-1], out=bounds[1:])
+        part = pres[:, gaps] if len(gaps) < pres.shape[1] else pres
+        srt = part[order].view(np.uint8)
+        out[:, gaps] = np.add.reduceat(srt, bounds, axis=0, dtype=np.int32)
     return out
 
 
