@@ -340,8 +340,59 @@ def test_windows_merge_into_20_then_40_minute_spans_and_read_back_bit_for_bit(
             assert dump(db.querier(0, 78 * minute)) == expect
     db.maintain()
     spans = sorted((sp.start // minute, sp.end // minute) for sp in db.head.spans)
-    assert spans == [(0, 40), (40, 60), (60, 64), (64, 68), (68, 72)]
+    # the window of 72-76 min is quiet (the head is past 76:30), so it is compressed too
+    assert spans == [(0, 40), (40, 60), (60, 64), (64, 68), (68, 72), (72, 76)]
     assert any((0, 20) in layout for layout in layouts)  # 20 minutes first, merged on
     assert dump(db.querier(0, 78 * minute)) == expect
     db.close()
     assert dump(open_db(None, tmp_path / "data").querier(0, 78 * minute)) == expect
+
+
+def test_a_quiet_window_is_compressed_before_the_grace_and_a_late_sample_still_lands(
+    open_db: Open, tmp_path: Path
+) -> None:
+    """Two targets scraped every 5 s, the second one's samples appended a few seconds after
+    the first's (a slow scrape).  A window's buffer goes once the head is ``quiet`` past both
+    its end and its last write (not only after the half-window grace), never while a slow
+    target still writes into it; a sample for it that comes later still reopens it, and
+    every sample reads back, from the head and after a restart (WAL replay)."""
+    db = open_db()
+    head = db.head
+    app = db.appender()
+    fast = np.array([app.ref(lb(__name__="m", t="fast", i=str(i))) for i in range(20)], dtype=np.int64)
+    slow = np.array([app.ref(lb(__name__="m", t="slow", i=str(i))) for i in range(20)], dtype=np.int64)
+    step, t0 = 5_000, 1_700_000_400_000 // head.W * head.W  # t0 starts a window
+    end = t0 + head.W
+    rounds = (head.W + head.grace) // step
+    seen_gone = None
+    for k in range(rounds):
+        t = t0 + k * step
+        app.append_batch(fast, t, np.full(20, float(k)))
+        app.commit()
+        if k >= 1:  # the slow target's scrape of the round before lands now
+            app.append_batch(slow, t - step, np.full(20, float(k - 1)))
+            app.commit()
+        if seen_gone is None and t0 // head.W not in head.windows:
+            seen_gone = head.maxt
+    assert seen_gone is not None, "the first window was never compressed"
+    assert end + head.quiet <= seen_gone < end + head.grace  # quiet, not the whole grace
+    last = rounds - 1
+    # a sample for the compressed window that comes even later reopens it and is kept
+    late = app.ref(lb(__name__="m", t="late"))
+    app.append_batch([late], end - 1, [7.0])
+    app.commit()
+    app.append_batch(slow, t0 + last * step, np.full(20, float(last)))
+    app.commit()
+
+    def check(d: TSDB) -> None:
+        got = {s.labels: (s.timestamps.tolist(), s.values.tolist())
+               for s in d.querier(0, 2**62).select([Matcher.equal("__name__", "m")])}
+        times = [t0 + k * step for k in range(rounds)]
+        for i in range(20):
+            for who in ("fast", "slow"):
+                assert got[lb(__name__="m", t=who, i=str(i))] == (times, [float(k) for k in range(rounds)])
+        assert got[lb(__name__="m", t="late")] == ([end - 1], [7.0])
+
+    check(db)
+    db.close()
+    check(open_db(path=tmp_path / "data"))

@@ -65,7 +65,7 @@ class FrozenHead(Head):
     def __init__(self, head: Head, end: int) -> None:
         n = head.num_series
         self.options = head.options
-        self.S, self.W, self.grace = head.S, head.W, head.grace
+        self.S, self.W, self.grace, self.quiet = head.S, head.W, head.grace, head.quiet
         self._compressed_upto = head._compressed_upto
         self.spans = [sp for sp in head.spans if sp.mint < end]
         self.windows = {

@@ -137,6 +137,7 @@ class HeadAppend(HeadCompress):
             self.mint = lo
         if hi > self.maxt:
             self.maxt = hi
+        w.touched = self.maxt
 
     def _spill(self, w: Window, refs: I64) -> None:
         """Compress full rows of a window into a page and empty them."""

@@ -125,6 +125,7 @@ class Window:
     vs: F64
     n: npt.NDArray[np.uint8]
     spills: list[Page] = field(default_factory=list)
+    touched: int = INT64_MIN  # the head's newest time when a sample was last written here
 
 
 @dataclass(slots=True)

@@ -20,6 +20,7 @@ class HeadSeries:
         self.S = options.chunk_slots
         self.W = max(1000, options.block_range_ms // 30)
         self.grace = max(self.W // 2, 1)
+        self.quiet = max(self.W // 8, 1)  # see HeadCompress._due
         self._compressed_upto = -(1 << 62)  # highest window id compressed so far
         if not 1 <= self.S <= 255:
             raise ValueError("chunk_slots must be between 1 and 255")

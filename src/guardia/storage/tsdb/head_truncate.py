@@ -61,7 +61,7 @@ class HeadTruncate(HeadCompress):
             ts[:k] = w.ts[:n][keep]
             vs[:k] = w.vs[:n][keep]
             self.windows[wid] = Window(w.wid, w.base, ts, vs, shrink(w.n, 0),  # type: ignore[arg-type]
-                                       [page(p) for p in w.spills])
+                                       [page(p) for p in w.spills], w.touched)
         spans = []
         for sp in self.spans:
             m = keep[: sp.frame_of.shape[0]]
