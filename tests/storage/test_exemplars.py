@@ -92,3 +92,33 @@ def test_growing_the_ring_or_loading_fewer_than_it_holds_keeps_every_exemplar(tm
     bigger = ExemplarStore(10)
     assert bigger.load(path) == 6
     assert traces(bigger) == traces(store)
+
+
+def test_the_ring_holds_no_slots_until_it_fills_and_answers_as_a_full_ring_would(tmp_path: Path) -> None:
+    """The ring's slots are made as it first fills: an unused store of the default size
+    holds none, and at every step (before the first wrap, across it, after a resize and a
+    save/load) the store answers as the reference: the newest ``size`` exemplars kept."""
+    assert len(ExemplarStore()._slots) == 0  # the default 100,000 slots are not held up front
+    size = 7
+    store = ExemplarStore(size)
+    kept: list[tuple[str, str]] = []  # (job, trace), oldest first: the reference
+    for i in range(25):
+        series = (A, B, Labels.of(__name__="req_total", job="web"))[i * 7 % 3]
+        job = series.get("job")
+        assert store.add(series, ex(f"t{i}", i))
+        kept = [*kept, (job, f"t{i}")][-size:]
+        assert len(store._slots) == min(i + 1, size)
+        want: dict[str, list[str]] = {}
+        for j, t in kept:
+            want.setdefault(j, []).append(t)
+        assert traces(store) == want
+        if i == 4:  # a save of a ring that has not wrapped, loaded into a smaller one
+            store.save(tmp_path / "x.jsonl")
+            small = ExemplarStore(3)
+            assert small.load(tmp_path / "x.jsonl") == 3
+            assert sorted(t for ts in traces(small).values() for t in ts) == ["t2", "t3", "t4"]
+    store.resize(10)
+    assert len(store._slots) == size  # the kept ones, in a new ring that grows again
+    store.add(A, ex("t25", 25))
+    assert [t for ts in traces(store).values() for t in ts].count("t25") == 1
+    assert sum(len(ts) for ts in traces(store).values()) == size + 1

@@ -101,9 +101,12 @@ class ExemplarStore:
                 return
             kept = self._in_order()
             self._size = max(n, 0)
-            self._slots = [None] * self._size
-            self._owner = [None] * self._size
-            self._next = [-1] * self._size
+            # The ring's lists grow as it first fills (the cursor walks 0, 1, 2, ... before it
+            # wraps), so a server that never sees an exemplar does not hold three lists of
+            # ``max_exemplars`` slots (2.3 MiB at the default 100,000).
+            self._slots = []
+            self._owner = []
+            self._next = []
             self._series = {}
             self._cursor = 0
             self._count = 0
@@ -117,6 +120,8 @@ class ExemplarStore:
         out: list[tuple[Labels, Exemplar]] = []
         for i in range(self._size):
             j = (self._cursor + i) % self._size
+            if j >= len(self._slots):  # not filled yet (the ring has not wrapped)
+                continue
             ex, owner = self._slots[j], self._owner[j]
             if ex is not None and owner is not None:
                 out.append((owner, ex))
@@ -221,6 +226,10 @@ class ExemplarStore:
 
     def _put(self, series: Labels, exemplar: Exemplar) -> None:
         i = self._cursor
+        if i == len(self._slots):  # the ring's first round: its lists grow by one slot
+            self._slots.append(None)
+            self._owner.append(None)
+            self._next.append(-1)
         old_owner = self._owner[i]
         if old_owner is None:
             self._count += 1
