@@ -76,7 +76,10 @@ def test_a_bad_value_gets_typer_s_message(tmp_path: Path) -> None:
 
 def test_a_full_server_keeps_only_what_it_runs(tmp_path: Path) -> None:
     """A real ``guardia serve`` (no TLS, no OIDC), once ready and answering: no CLI libraries
-    (typer, rich, pygments, pydantic) and no cryptography, which only certificates need."""
+    (typer, rich, pygments, pydantic) and no cryptography, which only certificates need.
+    Nor what only an unused feature needs (#28, resident memory): jinja2 before a page is
+    rendered, cramjam without remote write or Loki pushes, sqlite3 without SQL checks, dnslib
+    without DNS probes, bcrypt without basic-auth users."""
     import socket
     import time
 
@@ -105,15 +108,22 @@ def test_a_full_server_keeps_only_what_it_runs(tmp_path: Path) -> None:
             except httpx.TransportError:
                 pass
             time.sleep(0.2)
+        before_a_page = log.read_text()  # scraped and answered a query, no page rendered yet
         assert httpx.get(f"http://127.0.0.1:{port}/readiness", timeout=30).status_code == 200
     finally:
         proc.terminate()
         proc.wait(30)
-    imported = {line.rsplit("|", 1)[1].strip() for line in log.read_text().splitlines()
+
+    def imports(text: str) -> set[str]:
+        return {line.rsplit("|", 1)[1].strip() for line in text.splitlines()
                 if line.startswith("import time:") and "|" in line}
+
+    imported = imports(log.read_text())
     assert "guardia.storage.tsdb.db" in imported and "guardia.audit.access" in imported
-    never = {"typer", "rich", "pygments", "pydantic", "cryptography"}
+    never = {"typer", "rich", "pygments", "pydantic", "cryptography",
+             "cramjam", "sqlite3", "dnslib", "bcrypt"}
     assert sorted(m for m in imported if m.split(".")[0] in never) == []
+    assert "jinja2" not in imports(before_a_page) and "jinja2" in imported  # with the first page
 
 
 def test_enable_feature_is_read_as_prometheus_reads_it(caplog: pytest.LogCaptureFixture) -> None:

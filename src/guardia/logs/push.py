@@ -16,7 +16,6 @@ import operator
 import zlib
 from typing import Any
 
-import cramjam
 import orjson
 
 from guardia.logs.chunk import encode_metadata
@@ -47,6 +46,8 @@ def parse_stream_selector(text: str) -> Labels:
 
 
 def decode_push(body: bytes, content_type: str, content_encoding: str = "") -> list[PushStream]:
+    import cramjam  # here: its compiled module is 1.5 MiB resident, and most servers never use it
+
     ct = content_type.split(";")[0].strip().lower()
     enc = content_encoding.strip().lower()
     if ct in ("application/x-protobuf", "application/protobuf") or (not ct and enc == "snappy"):
@@ -62,6 +63,8 @@ def decode_push(body: bytes, content_type: str, content_encoding: str = "") -> l
 
 
 def uncompress(body: bytes, enc: str) -> bytes:
+    import cramjam  # here: its compiled module is 1.5 MiB resident, and most servers never use it
+
     if enc in ("", "identity"):
         return body
     try:
@@ -234,6 +237,8 @@ def decode_protobuf(raw: bytes) -> list[PushStream]:
 
 def encode_protobuf(streams: list[tuple[str, list[tuple[int, str]]]] | list[Any]) -> bytes:
     """A snappy-compressed PushRequest: what Promtail sends (tests and benchmarks use it)."""
+    import cramjam  # here: its compiled module is 1.5 MiB resident, and most servers never use it
+
 
     def varint(n: int) -> bytes:
         out = bytearray()

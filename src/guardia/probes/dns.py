@@ -12,8 +12,6 @@ import ssl
 import struct
 import time
 
-from dnslib import CLASS, QTYPE, RCODE, DNSError, DNSRecord
-
 from guardia.probes.modules import DNSProbe, Module, RRValidator
 from guardia.probes.net import ResolveError, resolve, split_host_port
 from guardia.probes.result import ProbeResult
@@ -34,6 +32,8 @@ class _UDPQuery(asyncio.DatagramProtocol):
 
 
 def rr_text(rr: object) -> str:
+    from dnslib import CLASS, QTYPE
+
     r = rr  # dnslib.RR
     return (f"{r.rname}\t{r.ttl}\t{CLASS.get(r.rclass)}\t{QTYPE.get(r.rtype)}\t"  # type: ignore[attr-defined]
             f"{r.rdata.toZone()}")  # type: ignore[attr-defined]
@@ -59,6 +59,8 @@ def _validate(kind: str, rrs: list[object], v: RRValidator) -> str:
 
 
 def build_query(cfg: DNSProbe) -> bytes:
+    from dnslib import DNSRecord
+
     q = DNSRecord.question(cfg.query_name, cfg.query_type.upper(), cfg.query_class.upper())
     q.header.rd = 1 if cfg.recursion_desired else 0
     return bytes(q.pack())
@@ -98,6 +100,10 @@ def _phase(result: ProbeResult, phase: str, seconds: float) -> None:
 
 
 async def probe_dns(target: str, module: Module, result: ProbeResult) -> bool:
+    # dnslib is imported where it is used, as the prober's other protocols import theirs: a
+    # server that runs no DNS probe does not keep it resident
+    from dnslib import QTYPE, RCODE, DNSError, DNSRecord
+
     cfg = module.dns
     for phase in ("resolve", "connect", "request"):
         _phase(result, phase, 0.0)

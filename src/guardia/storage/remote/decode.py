@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from itertools import compress, repeat
 from operator import itemgetter
 
-import cramjam
 import numpy as np
 import numpy.typing as npt
 
@@ -506,6 +505,8 @@ def decode_labels(block: bytes) -> Labels:
 
 def decompress(body: bytes) -> bytes:
     """Snappy block format, refusing a declared size beyond the limit before inflating."""
+    import cramjam  # here: its compiled module is 1.5 MiB resident, and most servers never use it
+
     try:
         declared, _ = _varint(body, 0)
     except (IndexError, VarintError):

@@ -17,7 +17,6 @@ import struct
 from itertools import chain
 from operator import itemgetter
 
-import cramjam
 import numpy as np
 import numpy.typing as npt
 
@@ -110,4 +109,6 @@ class PrefixTable:
 
 def compress(payload: bytes) -> bytes:
     """Snappy block format (not the framed one), as remote write requires."""
+    import cramjam  # here: its compiled module is 1.5 MiB resident, and most servers never use it
+
     return bytes(cramjam.snappy.compress_raw(payload))

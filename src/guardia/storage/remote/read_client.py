@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import cramjam
 import httpx
 import numpy as np
 import numpy.typing as npt
@@ -67,6 +66,8 @@ class RemoteReadClient:
     def read(self, matchers: Sequence[Matcher], start: int, end: int,
              hints: SelectHints | None) -> list[Series]:
         """The series matching ``matchers`` with their samples in ``[start, end]``."""
+        import cramjam  # here: its compiled module is 1.5 MiB resident, and most servers never use it
+
         for name, value in self.cfg.required_matchers.items():
             if not any(m.name == name and m.type == MatchType.EQUAL and m.value == value for m in matchers):
                 return []

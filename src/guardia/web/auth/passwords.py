@@ -13,11 +13,21 @@ import hashlib
 import hmac
 from collections import OrderedDict
 
-import bcrypt
+_dummy: bytes | None = None
 
-# a valid hash to check against when the user does not exist, so an unknown user costs the
-# same time as a wrong password and the answer's timing does not say which names exist
-_DUMMY = bcrypt.hashpw(b"guardia-no-such-user", bcrypt.gensalt(rounds=10))
+
+def _dummy_hash() -> bytes:
+    """A valid hash to check against when the user does not exist, so an unknown user costs
+    the same time as a wrong password and the answer's timing does not say which names exist.
+
+    Made (and bcrypt imported) by the first checker that has users, not at import: a server
+    without basic-auth users neither keeps bcrypt resident nor spends a hash at start-up."""
+    global _dummy
+    if _dummy is None:
+        import bcrypt
+
+        _dummy = bcrypt.hashpw(b"guardia-no-such-user", bcrypt.gensalt(rounds=10))
+    return _dummy
 
 
 class PasswordChecker:
@@ -25,6 +35,8 @@ class PasswordChecker:
         self._users = users
         self._ok: OrderedDict[bytes, None] = OrderedDict()
         self._size = cache_size
+        if users:
+            _dummy_hash()  # before any request: an unknown name's first try costs no extra hash
 
     def check(self, user: str, password: str) -> bool:
         hashed = self._users.get(user)
@@ -32,7 +44,7 @@ class PasswordChecker:
         if hashed is not None and key in self._ok:
             self._ok.move_to_end(key)
             return True
-        ok = _checkpw(password, hashed.encode() if hashed is not None else _DUMMY)
+        ok = _checkpw(password, hashed.encode() if hashed is not None else _dummy_hash())
         if hashed is None:
             return False
         if ok:
@@ -47,6 +59,8 @@ def constant_time_equal(a: str, b: str) -> bool:
 
 
 def _checkpw(password: str, hashed: bytes) -> bool:
+    import bcrypt
+
     try:
         return bcrypt.checkpw(password.encode(), hashed)
     except ValueError:  # a malformed hash, or a password over bcrypt's 72 bytes: never a match

@@ -19,10 +19,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-import jinja2
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -61,7 +60,13 @@ def _rfc822(ms: int) -> str:
     return format_datetime(datetime.fromtimestamp(ms / 1000, UTC))
 
 
+if TYPE_CHECKING:
+    import jinja2
+
+
 def _env() -> jinja2.Environment:
+    import jinja2  # here: made for the first page rendered, not at start-up (see ``StatusSite.env``)
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("guardia.web.status", "templates"),
         autoescape=jinja2.select_autoescape(["html", "xml"]),
@@ -136,7 +141,7 @@ class StatusSite:
     def __init__(self, deps: StatusDeps, base: str = "") -> None:
         self.deps = deps
         self.base = base
-        self.env = _env()
+        self._env: jinja2.Environment | None = None
         self._rt_cache: dict[tuple[str, ...], tuple[int, dict[str, list[float | None]]]] = {}
 
     # -- data -----------------------------------------------------------------------------------
@@ -217,6 +222,15 @@ class StatusSite:
         rts = response_times(self.deps.storage, names, now_ms)
         self._rt_cache[key] = (now_ms, rts)
         return rts
+
+    @property
+    def env(self) -> jinja2.Environment:
+        """The templates, made when the first status page is rendered: jinja2 is 1-2 MiB
+        resident, and a server without status pages, or whose pages nobody opens, never
+        needs it."""
+        if self._env is None:
+            self._env = _env()
+        return self._env
 
     def render(self, template: str, **ctx: Any) -> str:
         ctx.setdefault("base", self.base)

@@ -13,10 +13,9 @@ import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -113,12 +112,19 @@ def _esc(text: str) -> str:
     return html.escape(text, quote=True)
 
 
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
 _env: Environment | None = None
 
 
 def environment() -> Environment:
+    """The templates' environment, made (and jinja2 imported, about 1-2 MiB resident) when
+    the first page is rendered: a server nobody opens the UI of does not hold it."""
     global _env
     if _env is None:
+        from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
         env = Environment(
             loader=PackageLoader("guardia.web.ui", "templates"),
             autoescape=select_autoescape(["html"]),
