@@ -105,7 +105,7 @@ class ServeOptions:
     flags: dict[str, str] = field(default_factory=dict)
     # --enable-feature=promql-delayed-name-removal
     delayed_name_removal: bool = False
-    # --enable-feature=created-timestamp-zero-ingestion (remote write 2.0 for now)
+    # --enable-feature=created-timestamp-zero-ingestion (scrapes and remote write 2.0)
     ct_zero_ingestion: bool = False
 
 
@@ -471,6 +471,7 @@ class GuardiaProcess:
         opts = self.opts
         self.engine = make_engine(opts)
         self.scrape = ScrapeManager(self.storage, self.registry, base_dir=Path(self.config_path).parent)
+        self.scrape.ct_zero_ingestion = opts.ct_zero_ingestion
         # exemplars from scrapes, remote write and OTLP (storage.exemplars.max_exemplars; 0: off)
         self.exemplars = ExemplarStore(cfg.prometheus.storage.exemplars.max_exemplars, self.registry)
         self._open_exemplars()
@@ -879,6 +880,7 @@ class GuardiaProcess:
         store = self.agent_store = await asyncio.to_thread(AgentStorage, Path(opts.agent_storage_path))
         self._on_stop.push_async_callback(asyncio.to_thread, store.close)
         self.scrape = ScrapeManager(store, self.registry, base_dir=Path(self.config_path).parent)
+        self.scrape.ct_zero_ingestion = opts.ct_zero_ingestion
         self.reloaders.append(Reloader("scrape", lambda c: self.scrape.apply_config(c.prometheus)))
         data = Path(opts.agent_storage_path)
         self.remote_write = RemoteWriteStorage(store.waldir, data / "remote_write", self.registry,

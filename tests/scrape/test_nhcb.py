@@ -14,7 +14,7 @@ from guardia.model import Matcher
 from guardia.model import textparse as P
 from guardia.model.histogram import CUSTOM_BUCKETS_SCHEMA, GAUGE, FloatHistogram, HistogramError, from_classic
 from guardia.promql import Engine, EngineOptions
-from guardia.scrape.nhcb import flatten_text
+from guardia.scrape.textflat import flatten_text
 from tests.scrape.test_protobuf import _floats, _hists, _scrape
 
 NHCB = "    convert_classic_histograms_to_nhcb: true\n"
@@ -71,7 +71,7 @@ def test_text_conversion_keeps_what_it_cannot_convert() -> None:
         "# EOF",
     ]) + "\n"
     meta: dict[str, P.Metadata] = {}
-    flat = flatten_text(text, True, False, meta)
+    flat = flatten_text(text, True, meta, nhcb=True)
     names = [f[0] for f in flat]
     assert names == ["ok", "shrinking_bucket", "shrinking_bucket", "shrinking_bucket", "shrinking_count",
                      "waiting", "other_total", "ok_bucket_not_a_bucket"]
@@ -86,7 +86,7 @@ def test_text_conversion_keeps_what_it_cannot_convert() -> None:
 
 def test_a_malformed_line_is_an_error_naming_it() -> None:
     with pytest.raises(P.ParseError, match="line 2"):
-        flatten_text("# TYPE x histogram\nx_bucket{le=1} 3\n", False, False, {})
+        flatten_text("# TYPE x histogram\nx_bucket{le=1} 3\n", False, {}, nhcb=True)
 
 
 def test_from_classic_checks_its_input() -> None:

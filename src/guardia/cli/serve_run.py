@@ -69,7 +69,8 @@ FLAGS: tuple[Flag, ...] = (
          "Directory for the agent's WAL (with --agent)."),
     Flag("enable_feature", ("--enable-feature",), "",
          "Prometheus feature flags, comma-separated or repeated: promql-delayed-name-removal, "
-         "created-timestamp-zero-ingestion (remote write 2.0's created timestamps). "
+         "created-timestamp-zero-ingestion (created timestamps of scrapes and remote write 2.0 "
+         "stored as zero samples). "
          "Features guardia always has (native-histograms, exemplar-storage, "
          "promql-experimental-functions, ...) are accepted as they are."),
 )

@@ -26,10 +26,10 @@ from guardia.model.histogram import FloatHistogram
 from guardia.model.labels import is_valid_label_name
 from guardia.model.relabel import process
 from guardia.scrape.fastpath import RepeatBody, split
-from guardia.scrape.nhcb import flatten_text
 from guardia.scrape.protoingest import Flat, HistogramOptions, ProtoSeriesError, flatten, om_float
 from guardia.scrape.protoparse import ProtoParseError, decode_families
 from guardia.scrape.seriescache import SeriesCache
+from guardia.scrape.textflat import flatten_text
 from guardia.storage.interface import Appender
 
 _DROPPED = -1  # cache value: metric relabeling drops this series
@@ -87,6 +87,9 @@ class IngestResult:
     exemplars: list[tuple[Labels, P.Exemplar]] = field(default_factory=list)
     # Native histogram samples (protobuf scrapes): (ref, own timestamp ms or None, histogram)
     histograms: list[tuple[int, int | None, FloatHistogram]] = field(default_factory=list)
+    # Created timestamps (created-timestamp-zero-ingestion): (ref, created ms, the sample's
+    # own timestamp or None, its histogram or None for a float)
+    created: list[tuple[int, int, int | None, FloatHistogram | None]] = field(default_factory=list)
 
     @property
     def post_relabel(self) -> int:
@@ -166,31 +169,37 @@ class Ingester:
         label merge, relabeling and limits as text lines, native histograms beside them.
         The text path's caches are left alone: they key on series text, not on this."""
         self._repeat.clear()
+        created: dict[int, int] | None = {} if opts.ct_zero else None
         try:
-            flat = flatten(decode_families(body), opts, self.metadata)
+            flat = flatten(decode_families(body), opts, self.metadata, created)
         except (ProtoParseError, ProtoSeriesError) as e:
             raise ScrapeError(str(e)) from None
-        return self._ingest_flat(flat, app)
+        return self._ingest_flat(flat, app, created)
 
-    def ingest_text_nhcb(
-        self, body: bytes, openmetrics: bool, app: Appender, keep_classic: bool
+    def ingest_text_whole(
+        self, body: bytes, openmetrics: bool, app: Appender, opts: HistogramOptions
     ) -> IngestResult:
-        """A text body with ``convert_classic_histograms_to_nhcb`` (see ``nhcb``): parsed whole,
-        then ingested as a protobuf body's samples are."""
+        """A text body parsed whole (see ``textflat``: classic histograms converted to native
+        ones, OpenMetrics created timestamps), then ingested as a protobuf body's samples are."""
         self._repeat.clear()
+        created: dict[int, int] | None = {} if opts.ct_zero else None
         try:
-            flat = flatten_text(body.decode("utf-8"), openmetrics, keep_classic, self.metadata)
+            flat = flatten_text(body.decode("utf-8"), openmetrics, self.metadata, nhcb=opts.nhcb,
+                                keep_classic=opts.keep_classic, created=created)
         except UnicodeDecodeError as e:
             line = body.count(b"\n", 0, e.start) + 1
             raise ScrapeError(f"line {line}: invalid UTF-8 in the exposition") from None
         except P.ParseError as e:
             raise ScrapeError(str(e)) from None
         norm = self._normalize_bounds
-        return self._ingest_flat([(n, norm(n, lb), v, t, ex) for n, lb, v, t, ex in flat], app)
+        return self._ingest_flat([(n, norm(n, lb), v, t, ex) for n, lb, v, t, ex in flat], app, created)
 
-    def _ingest_flat(self, flat: list[Flat], app: Appender) -> IngestResult:
+    def _ingest_flat(
+        self, flat: list[Flat], app: Appender, created: dict[int, int] | None = None
+    ) -> IngestResult:
         """Flattened samples (floats and native histograms) through the label merge,
-        relabeling and limits of text lines; cached by (name, labels)."""
+        relabeling and limits of text lines; cached by (name, labels).  ``created``: the
+        created timestamps of some of them, by index."""
         cache = self._proto_cache
         if len(cache) > 4 * (len(flat) + 64):
             cache.clear()  # series churn
@@ -202,7 +211,8 @@ class Ingester:
         seen_h: set[int] = set()
         dropped = dup_h = 0
         honor_ts = self.options.honor_timestamps
-        for name, labels, v, t, ex in flat:
+        cts: list[tuple[int, int, int | None, FloatHistogram | None]] = []
+        for i, (name, labels, v, t, ex) in enumerate(flat):
             key = (name, labels)
             hit = cache.get(key)
             if hit is None:
@@ -215,6 +225,9 @@ class Ingester:
             if ref < 0:
                 dropped += 1
                 continue
+            if created and i in created:
+                hv = v if isinstance(v, FloatHistogram) else None
+                cts.append((ref, created[i], t if honor_ts else None, hv))
             if ex is not None and lbls is not None:
                 if isinstance(ex, list):
                     exemplars.extend((lbls, e) for e in ex)
@@ -243,6 +256,7 @@ class Ingester:
         result.duplicates += dup_h
         result.histograms = hists
         result.exemplars = exemplars
+        result.created = cts
         return result
 
     def resolve(self, name: str, scraped: tuple[tuple[str, str], ...], app: Appender, lineno: int) -> int:

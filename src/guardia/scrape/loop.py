@@ -26,6 +26,7 @@ import numpy.typing as npt
 from guardia.config.httpclient import ssl_context
 from guardia.config.prometheus import ScrapeConfig
 from guardia.model import STALE_NAN, Labels
+from guardia.model.histogram import FloatHistogram
 from guardia.scrape.http import HTTPScraper
 from guardia.scrape.ingest import Ingester, IngestOptions, IngestResult, ScrapeError
 from guardia.scrape.protoingest import HistogramOptions, pick_schema
@@ -70,6 +71,7 @@ class ScrapeLoop:
         jitter_seed: int = 0,
         on_scrape: Callable[[ScrapeLoop, float, bool], None] | None = None,
         exemplars: ExemplarStore | None = None,
+        ct_zero: bool = False,
     ) -> None:
         self.target = target
         self.exemplars = exemplars
@@ -110,6 +112,7 @@ class ScrapeLoop:
             bucket_limit=cfg.native_histogram_bucket_limit,
             max_schema=pick_schema(cfg.native_histogram_min_bucket_factor),
             nhcb=bool(cfg.convert_classic_histograms_to_nhcb),
+            ct_zero=ct_zero,
         )
         self._prev_refs: npt.NDArray[np.int64] = _EMPTY
         self._report_refs: npt.NDArray[np.int64] | None = None
@@ -118,6 +121,7 @@ class ScrapeLoop:
         self.last_result: IngestResult | None = None
         self.last_interval: float | None = None
         self._last_start = 0.0
+        self._last_scrape_ms = 0  # the last scrape that gave samples (created timestamps after it count)
 
     # -- scheduling -----------------------------------------------------------------------
 
@@ -229,9 +233,8 @@ class ScrapeLoop:
             self._follow_gc(app)  # after the fetch: from here to the commit nothing awaits
             if fmt == PROTOBUF:
                 result = self.ingester.ingest_proto(body, app, self.histogram_options)
-            elif self.histogram_options.nhcb:
-                result = self.ingester.ingest_text_nhcb(body, fmt == OPENMETRICS, app,
-                                                        self.histogram_options.keep_classic)
+            elif (hopts := self.histogram_options).nhcb or (hopts.ct_zero and fmt == OPENMETRICS):
+                result = self.ingester.ingest_text_whole(body, fmt == OPENMETRICS, app, hopts)
             else:
                 result = self.ingester.ingest_body(body, fmt == OPENMETRICS, app, ts)
         except ScrapeError as e:
@@ -243,6 +246,9 @@ class ScrapeLoop:
         added = 0
         self._follow_gc(app)
         if result is not None:
+            if result.created:
+                self._append_created(app, result, ts)
+            self._last_scrape_ms = ts
             app.append_batch(result.refs, ts, result.values)
             for ref, t, v in result.timestamped:
                 app.append(ref, t, v)
@@ -328,6 +334,24 @@ class ScrapeLoop:
         return cur
 
     _histograms_dropped = 0
+
+    def _append_created(self, app: object, result: IngestResult, ts: int) -> None:
+        """A zero sample at each created timestamp that is newer than this loop's previous
+        scrape and older than its sample (``created-timestamp-zero-ingestion``): the series
+        began (or restarted from zero) since then, so ``increase()`` counts its first
+        observations.  An older one is already behind a stored sample; Prometheus appends it
+        anyway and ignores the out-of-order refusal, which here is never asked for."""
+        add_h = getattr(app, "append_histogram", None)
+        add = app.append  # type: ignore[attr-defined]
+        since = self._last_scrape_ms
+        for ref, ct, own_t, h in result.created:
+            if not since < ct < (ts if own_t is None else own_t):
+                continue
+            if h is None:
+                add(ref, ct, 0.0)
+            elif add_h is not None:
+                add_h(ref, ct, FloatHistogram(schema=h.schema, zero_threshold=h.zero_threshold,
+                                              custom_values=list(h.custom_values)))
 
     def _follow_gc(self, app: object) -> None:
         """After a series GC of the store (its refs renumbered), drop the cached refs and carry

@@ -108,6 +108,8 @@ class ScrapeManager:
         self.storage = storage
         # where OpenMetrics exemplars of every scrape go (None: dropped)
         self.exemplars: ExemplarStore | None = None
+        # --enable-feature=created-timestamp-zero-ingestion
+        self.ct_zero_ingestion = False
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         self.base_dir = base_dir
         self.poll_interval = poll_interval
@@ -221,7 +223,8 @@ class ScrapeManager:
             if job.client is None and uses_proxy(job.cfg):
                 job.client = make_client(job.cfg)
             loop = ScrapeLoop(t, job.cfg, self.storage, job.client, jitter_seed=self.jitter_seed,
-                              on_scrape=self._on_scrape, exemplars=self.exemplars)
+                              on_scrape=self._on_scrape, exemplars=self.exemplars,
+                              ct_zero=self.ct_zero_ingestion)
             self._loops[key] = loop
             if self._running:
                 loop.start()

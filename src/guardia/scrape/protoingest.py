@@ -67,6 +67,7 @@ class HistogramOptions:
     bucket_limit: int = 0  # native_histogram_bucket_limit (0: none)
     max_schema: int = MAX_SCHEMA  # from native_histogram_min_bucket_factor
     nhcb: bool = False  # convert_classic_histograms_to_nhcb
+    ct_zero: bool = False  # --enable-feature=created-timestamp-zero-ingestion
 
 
 def pick_schema(bucket_factor: float) -> int:
@@ -157,11 +158,14 @@ def limit_buckets(h: FloatHistogram, opts: HistogramOptions, where: str) -> Floa
     return h
 
 
-def flatten(families: Sequence[Any], opts: HistogramOptions, metadata: dict[str, P.Metadata]) -> list[Flat]:
+def flatten(families: Sequence[Any], opts: HistogramOptions, metadata: dict[str, P.Metadata],
+            created: dict[int, int] | None = None) -> list[Flat]:
     """Every sample the families hold, in order; fills ``metadata`` with each family's type,
-    help and unit."""
+    help and unit, and ``created`` (when given) with the created timestamp in ms of each
+    sample whose counter, summary or histogram carries one (by index in the result)."""
     out: list[Flat] = []
     add = out.append
+    starts: list[tuple[int, int]] = []  # (first flat index of a metric, its created ms or 0)
     for fi, mf in enumerate(families, 1):
         name = mf.name
         if not name:
@@ -176,6 +180,8 @@ def flatten(families: Sequence[Any], opts: HistogramOptions, metadata: dict[str,
         for m in mf.metric:
             labels = tuple((lp.name, lp.value) for lp in m.label)
             t = int(m.timestamp_ms) if m.timestamp_ms else None
+            if created is not None:
+                starts.append((len(out), _created_ms(m, typ)))
             if typ == COUNTER:
                 c = m.counter
                 ex = _exemplar(c.exemplar) if c.HasField("exemplar") else None
@@ -210,7 +216,24 @@ def flatten(families: Sequence[Any], opts: HistogramOptions, metadata: dict[str,
                         if not opts.keep_classic:
                             continue
                 _classic(name, labels, h, t, add)
+    if created is not None:
+        for (first, ct), (end, _) in zip(starts, [*starts[1:], (len(out), 0)], strict=True):
+            if ct:
+                created.update(dict.fromkeys(range(first, end), ct))
     return out
+
+
+def _created_ms(m: Any, typ: int) -> int:
+    """A counter's, summary's or histogram's ``created_timestamp`` in ms, 0 when it has none."""
+    if typ == COUNTER:
+        holder = m.counter
+    elif typ == SUMMARY:
+        holder = m.summary
+    elif typ in (HISTOGRAM, GAUGE_HISTOGRAM):
+        holder = m.histogram
+    else:
+        return 0
+    return _ts_ms(holder.created_timestamp) if holder.HasField("created_timestamp") else 0
 
 
 def _nhcb(h: Any, gauge: bool) -> FloatHistogram | None:
