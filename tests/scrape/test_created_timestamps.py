@@ -16,7 +16,7 @@ from guardia.model.varint import encode_varint
 from guardia.scrape.loop import ScrapeLoop
 from guardia.scrape.target import Target, populate_labels
 from guardia.storage.memory import MemoryStorage
-from tests.scrape.helpers import Sink, close, job, select
+from tests.scrape.helpers import Sink, close, job, respond, select
 from tests.scrape.test_protobuf import PROTO_CT, _dbl, _family, _labels, _msg, _uint
 
 OM_CT = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -130,16 +130,7 @@ async def test_a_native_histogram_gets_an_empty_histogram_at_its_created_time() 
                   + _msg(12, encode_varint(1 << 3) + encode_varint(2)  # span: offset 1 (zigzag), length 1
                          + encode_varint(2 << 3) + encode_varint(1))
                   + _msg(13, encode_varint(2)) + _msg(15, ts))
-    body = _family("rpc_seconds", "", 4, [native])
-
-    def handle(req: BaseHTTPRequestHandler) -> None:
-        req.send_response(200)
-        req.send_header("Content-Type", PROTO_CT)
-        req.send_header("Content-Length", str(len(body)))
-        req.end_headers()
-        req.wfile.write(body)
-
-    sink = Sink(handle)
+    sink = Sink(respond(_family("rpc_seconds", "", 4, [native]), PROTO_CT))
     storage = MemoryStorage()
     loop = _loop(sink.address, storage, True, "    scrape_native_histograms: true\n")
     try:

@@ -5,8 +5,6 @@ buckets they are; a text-only client gets ``_bucket``/``_sum``/``_count`` lines,
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 
@@ -20,16 +18,10 @@ from guardia.storage.tsdb import TSDB
 from guardia.web import AppDeps, create_app
 from guardia.web.api_v1 import ApiDeps
 from guardia.web.federate import render_proto, wants_protobuf
+from tests.scrape.peers import prometheus
 from tests.web.conftest import LiveServer
 
-PROMETHEUS = "/usr/bin/prometheus"
 MATCH = '{__name__=~"rpc_seconds|nhcb_seconds|orders_total"}'
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _exponential(n: int) -> FloatHistogram:
@@ -60,9 +52,7 @@ def federated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.
     last = t0 + 15_000
     web = create_app(AppDeps(api=ApiDeps(storage=storage, engine=Engine()), write_storage=storage))
     with LiveServer(web) as guardia:
-        port = _free_port()
-        cfg = tmp / "prometheus.yml"
-        cfg.write_text(f"""
+        config = f"""
 global: {{scrape_interval: 1s}}
 scrape_configs:
   - job_name: federate
@@ -70,18 +60,11 @@ scrape_configs:
     metrics_path: /federate
     params: {{"match[]": ['{MATCH}']}}
     static_configs: [{{targets: ["{guardia.url.removeprefix('http://')}"]}}]
-""")
-        proc = subprocess.Popen(
-            [PROMETHEUS, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}",
-             f"--storage.tsdb.path={tmp / 'data'}", "--enable-feature=native-histograms"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            with (httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as prom,
-                  httpx.Client(base_url=guardia.url, timeout=10) as g):
-                yield prom, g, last
-        finally:
-            proc.terminate()
-            proc.wait(10)
+"""
+        with (prometheus(config, tmp, "--enable-feature=native-histograms") as prom_url,
+              httpx.Client(base_url=prom_url, timeout=10) as prom,
+              httpx.Client(base_url=guardia.url, timeout=10) as g):
+            yield prom, g, last
     storage.close()
 
 

@@ -130,28 +130,36 @@ def escape_labels(pairs: Iterable[tuple[str, str]], scheme: str) -> list[tuple[s
     return out
 
 
+def accept_ranges(accept: str) -> list[tuple[str, dict[str, str], float]]:
+    """An ``Accept`` header's media ranges in order: (type in lower case, parameters by lower-case
+    name, q); ranges with q of 0 (refused) are left out."""
+    out: list[tuple[str, dict[str, str], float]] = []
+    for media in accept.split(","):
+        kind, *parts = media.split(";")
+        params: dict[str, str] = {}
+        for param in parts:
+            key, _, value = param.partition("=")
+            params[key.strip().lower()] = value.strip()
+        try:
+            q = float(params.get("q", "1"))
+        except ValueError:
+            q = 1.0
+        if q > 0:
+            out.append((kind.strip().lower(), params, q))
+    return out
+
+
 def negotiate(accept: str) -> tuple[str, str]:
     """The text format version (``0.0.4`` or ``1.0.0``) and escaping scheme a request's
     ``Accept`` asks for, as ``expfmt.Negotiate`` picks them: the ``text/plain`` range with the
     highest q (ties in order), its ``escaping=`` parameter, ``underscores`` when it names none."""
-    best: tuple[float, int, dict[str, str]] | None = None
-    for i, media in enumerate(accept.split(",")):
-        kind, *parts = media.split(";")
-        if kind.strip().lower() != "text/plain":
-            continue
-        p: dict[str, str] = {}
-        for param in parts:
-            key, _, value = param.partition("=")
-            p[key.strip().lower()] = value.strip()
-        try:
-            q = float(p.get("q", "1"))
-        except ValueError:
-            q = 1.0
-        if q > 0 and (best is None or q > best[0]):
-            best = (q, i, p)
+    best: tuple[float, dict[str, str]] | None = None
+    for kind, params, q in accept_ranges(accept):
+        if kind == "text/plain" and (best is None or q > best[0]):
+            best = (q, params)
     if best is None:
         return "0.0.4", UNDERSCORES
-    chosen = best[2]
+    chosen = best[1]
     version = "1.0.0" if chosen.get("version") == "1.0.0" else "0.0.4"
     scheme = chosen.get("escaping", UNDERSCORES)
     return version, scheme if scheme in SCHEMES else UNDERSCORES

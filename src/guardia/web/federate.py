@@ -33,6 +33,7 @@ from guardia.model.escaping import (
     ALLOW_UTF8,
     SCHEMES,
     UNDERSCORES,
+    accept_ranges,
     escape_labels,
     metric_text,
     negotiate,
@@ -211,19 +212,7 @@ def wants_protobuf(accept: str) -> tuple[bool, str]:
     """Whether the client ranks the delimited protobuf format above the text format (the
     first of equal q wins, as in ``expfmt.Negotiate``), and the escaping it names there."""
     best: tuple[float, bool, str] | None = None
-    for media in accept.split(","):
-        kind, *parts = media.split(";")
-        kind = kind.strip().lower()
-        params: dict[str, str] = {}
-        for param in parts:
-            key, _, value = param.partition("=")
-            params[key.strip().lower()] = value.strip()
-        try:
-            q = float(params.get("q", "1"))
-        except ValueError:
-            q = 1.0
-        if q <= 0:
-            continue
+    for kind, params, q in accept_ranges(accept):
         if kind == PROTO_TYPE:
             if (params.get("proto"), params.get("encoding")) != (_FAMILY, "delimited"):
                 continue
