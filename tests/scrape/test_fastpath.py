@@ -254,3 +254,96 @@ def test_new_series_made_in_one_batch_match_one_at_a_time(tmp_path: Path) -> Non
     assert sorted(ing._cache.values()) == [0, 1]
     assert db.head.num_series == 2
     db.close()
+
+
+_NAMES = ["a", "a_total", "h_bucket", "h_sum", "s", "ns:sub_x", "_u", "job", "up"]
+_LABELS = ["x", "le", "quantile", "job", "instance", "__name__", "_p", "k9", "exported_job"]
+_VALUES = ["", "1", "0.5", "+Inf", "1e3", "v", "with space", "é", "a=b", 'q\\"t', "x\\\\y", "l\\n2", ",}",
+           "1_0"]
+_SAMPLE_VALUES = ["1", "-0", "0.25", "NaN", "+Inf", "-Inf", "1e400", "0x1p3", "1_000", "1.5e-3", "abc", "nan",
+                  ".5"]
+
+
+def _random_line(rng: random.Random) -> str:
+    name = rng.choice(_NAMES)
+    pairs = [f'{rng.choice(_LABELS)}="{rng.choice(_VALUES)}"' for _ in range(rng.randint(0, 4))]
+    braces = ""
+    if pairs or rng.random() < 0.2:
+        braces = "{" + ",".join(pairs) + ("," if pairs and rng.random() < 0.2 else "") + "}"
+    line = f"{name}{braces} {rng.choice(_SAMPLE_VALUES)}"
+    r = rng.random()
+    if r < 0.1:
+        line += f" {rng.choice(['1000', '-5', '1.5', 'x'])}"
+    elif r < 0.15:
+        line += ' # {t="1"} 2'
+    elif r < 0.18:
+        line = line.replace(" ", "\t", 1)
+    return line
+
+
+@pytest.mark.parametrize("openmetrics", [False, True])
+def test_new_lines_read_the_plain_way_match_the_general_way(openmetrics: bool) -> None:
+    """``_plain_new`` (a new series line of the common shape, labels built in one sort)
+    gives exactly the labels and value that ``parse_sample`` + bound normalisation +
+    ``final_labels`` give, and declines every line it cannot take that way; random lines
+    with escapes, empty and repeated labels, clashes with target labels, trailing commas,
+    timestamps, exemplars, bucket bounds and odd values."""
+    from guardia.model import textparse as P
+
+    rng = random.Random(7)
+    ing = Ingester(TARGET, IngestOptions())
+    for c in ("# TYPE h histogram", "# TYPE s summary", "# TYPE a_total counter"):
+        P.apply_comment(ing.metadata, P.parse_comment(c, 1, openmetrics))
+    taken = 0
+    for _ in range(6000):
+        line = _random_line(rng)
+        got = ing._plain_new(line, openmetrics)
+        try:
+            s = P.parse_sample(line, 1, openmetrics)
+        except P.ParseError:
+            assert got is None, line
+            continue
+        labels = s.labels
+        if labels and (s.name.endswith("_bucket") or s.name in ing.metadata):
+            labels = ing._normalize_bounds(s.name, labels)
+        try:
+            final = ing.final_labels(s.name, labels, 1)
+        except ScrapeError:
+            assert got is None, line
+            continue
+        if got is None:
+            continue
+        taken += 1
+        assert s.timestamp_ms is None and s.exemplar is None, line
+        assert line[: s.series_end] == line.rpartition(" ")[0], line
+        assert got[0] == final and type(got[0]) is Labels, line
+        assert np.float64(got[1]).view(np.uint64) == np.float64(s.value).view(np.uint64), line
+    assert taken > 500  # the common shape is common here too
+
+
+def test_a_scrape_read_the_plain_way_equals_one_read_the_general_way() -> None:
+    """Whole first and second scrapes of random bodies: the same refs, values, label sets in
+    storage, cache and errors with the plain reading of new lines as without it."""
+    rng = random.Random(11)
+    for _ in range(40):
+        lines = ["# TYPE h histogram", "# TYPE s summary"]
+        lines += [_random_line(rng) for _ in range(rng.randint(1, 30))]
+        body = "\n".join(lines) + "\n"
+        outcomes = []
+        for plain in (True, False):
+            storage = MemoryStorage()
+            ing = Ingester(TARGET, IngestOptions())
+            ing._plain_labels = plain
+            out: list[object] = []
+            for ts in (1000, 2000):
+                app = storage.appender()
+                try:
+                    res = ing.ingest(body, False, app, ts)
+                except ScrapeError as e:
+                    out.append(str(e))
+                    continue
+                out.append((res.refs.tolist(), res.values.view(np.uint64).tolist(), res.timestamped,
+                            res.scraped, res.duplicates, dict(ing._cache)))
+            out.append(list(storage._by_labels.items()))  # every label set, in the order made
+            outcomes.append(out)
+        assert outcomes[0] == outcomes[1], body

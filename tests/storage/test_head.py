@@ -396,3 +396,30 @@ def test_a_quiet_window_is_compressed_before_the_grace_and_a_late_sample_still_l
     check(db)
     db.close()
     check(open_db(path=tmp_path / "data"))
+
+
+def test_window_buffers_grow_in_place_within_their_reserved_map() -> None:
+    """``mapped_grow`` extends a mapped window buffer without copying while its map has room
+    (the rows written so far stay, the new ones are zero) and copies into a new map beyond
+    it; buffers from the heap (small ones) are always copied."""
+    import numpy as np
+
+    from guardia.storage.tsdb.head_layout import mapped_grow, mapped_zeros
+
+    a = mapped_zeros((20_000, 16), np.float64)
+    a[:] = np.arange(a.size, dtype=np.float64).reshape(a.shape)
+    b = mapped_grow(a, 25_000)
+    assert b.shape == (25_000, 16) and np.shares_memory(a, b)
+    assert np.array_equal(b[:20_000], a) and not b[20_000:].any()
+    c = mapped_grow(b, 40_000)  # the whole reservation
+    assert np.shares_memory(a, c) and not c[20_000:].any()
+    d = mapped_grow(c, 40_001)  # past it: a copy
+    assert not np.shares_memory(c, d) and np.array_equal(d[:40_000], c) and not d[40_000:].any()
+    e = mapped_grow(d, 60_000)  # the copy has its own reservation
+    assert np.shares_memory(d, e)
+    small = mapped_zeros((10, 16), np.int32)
+    small[:] = 7
+    grown = mapped_grow(small, 12)
+    assert not np.shares_memory(small, grown) and (grown[:10] == 7).all() and not grown[10:].any()
+    view = mapped_grow(a[1:], 30_000)  # not the start of its map: copied, never aliased
+    assert not np.shares_memory(view, a) and np.array_equal(view[:19_999], a[1:])

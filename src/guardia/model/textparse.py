@@ -172,6 +172,10 @@ _SIMPLE_SAMPLE = re.compile(
     r" ([^ \t#]+)(?: ([^ \t#]+))?"
 )
 _SIMPLE_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="([^"\\\n]*(?:\\.[^"\\\n]*)*)"')
+# The same two patterns for a caller that builds its label sets itself (the scrape's reading
+# of new series lines): a line they take apart the way ``_simple`` does parses the same.
+SIMPLE_SAMPLE = _SIMPLE_SAMPLE
+SIMPLE_LABEL = _SIMPLE_LABEL
 
 
 def _simple(line: str, lineno: int, openmetrics: bool) -> Sample | None:
@@ -184,7 +188,7 @@ def _simple(line: str, lineno: int, openmetrics: bool) -> Sample | None:
         pairs = _SIMPLE_LABEL.findall(braces)
         if openmetrics and braces.endswith(",}"):
             return None
-        if len({k for k, _ in pairs}) != len(pairs):
+        if len(dict(pairs)) != len(pairs):  # a repeated name: the scanner says which
             return None
         labels = tuple(pairs) if "\\" not in braces else tuple((k, _unescape_label(v)) for k, v in pairs)
     if "_" in value:

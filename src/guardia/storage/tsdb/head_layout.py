@@ -50,6 +50,9 @@ _MAPPED_MIN = 1 << 18  # smaller window buffers (small heads, tests) come from n
 A = TypeVar("A", bound=np.generic)
 
 
+_RESERVE_MAX = 1 << 29  # bytes of address space reserved beyond a buffer's rows, at most
+
+
 def mapped_zeros(shape: tuple[int, int], dtype: type[A]) -> npt.NDArray[A]:
     """A zeroed array in its own anonymous memory map.
 
@@ -57,16 +60,37 @@ def mapped_zeros(shape: tuple[int, int], dtype: type[A]) -> npt.NDArray[A]:
     compressed.  From ``np.zeros`` it may come out of the allocator's heap, reusing
     memory that must be cleared (all of it resident at once) and, once freed, staying in
     the heap; a map is zero pages until written and goes back to the OS when dropped.
+
+    The map has room for as many rows again (address space only: pages never written
+    are never resident), so ``mapped_grow`` can extend the array in place, without copying
+    the rows written so far, while a head's series count is still growing.
     """
     nbytes = shape[0] * shape[1] * np.dtype(dtype).itemsize
     if nbytes < _MAPPED_MIN:
         return np.zeros(shape, dtype=dtype)
-    out: npt.NDArray[A] = np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype).reshape(shape)
+    whole = np.frombuffer(mmap.mmap(-1, nbytes + min(nbytes, _RESERVE_MAX)), dtype=dtype)
+    out: npt.NDArray[A] = whole[: shape[0] * shape[1]].reshape(shape)
     return out
 
 
 def mapped_grow(a: npt.NDArray[A], cap: int) -> npt.NDArray[A]:
-    b = mapped_zeros((cap, a.shape[1]), a.dtype.type)
+    """``a`` with ``cap`` rows, the new ones zero: the same memory extended when its map has
+    room (see ``mapped_zeros``), else a copy in a new map."""
+    whole = a.base
+    width = a.shape[1]
+    if (
+        isinstance(whole, np.ndarray)
+        and isinstance(whole.base, memoryview)
+        and isinstance(whole.base.obj, mmap.mmap)
+        and whole.ndim == 1
+        and whole.dtype == a.dtype
+        and a.flags.c_contiguous
+        and whole.size >= cap * width
+        and a.ctypes.data == whole.ctypes.data
+    ):
+        out: npt.NDArray[A] = whole[: cap * width].reshape(cap, width)
+        return out
+    b = mapped_zeros((cap, width), a.dtype.type)
     b[: a.shape[0]] = a
     return b
 

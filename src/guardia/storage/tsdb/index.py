@@ -128,23 +128,25 @@ class MemIndex:
         """``get_or_add`` of many label sets (a scrape's new lines): the ids, and the
         positions in ``sets`` of those added now.  One pass with everything bound once; the
         probe that finds no match leaves the slot where the new id goes.  Sets equal to an
-        earlier one of the same call get that one's id, as sequential calls would."""
-        if self._lazy_hash or self._table is None:
-            self._rebuild_table()
+        earlier one of the same call get that one's id, as sequential calls would.  The
+        table is sized for all of them first, and the new ids join their postings at the
+        end, a pair's at once (readers see the new series together, once complete)."""
+        n = first = self._n
+        if self._lazy_hash or self._table is None or 2 * (n + len(sets)) > len(self._table):
+            self._rebuild_table(len(sets))
+        tab, mask = self._table, self._mask
+        assert tab is not None
         pairs_get = self._pairs.get
         pair_id = self._pair_id
-        plists = self._plists
         pset, off, hashes = self._set, self._off, self._hash
         ids: list[int] = []
         added: list[int] = []
         for i, labels in enumerate(sets):
             h = hash(labels)
-            pids = [pairs_get(p) for p in labels]
-            tab, mask = self._table, self._mask
-            assert tab is not None
+            pids = list(map(pairs_get, labels))
             slot = h & mask
             if None in pids:
-                pids = [pair_id(p) for p in labels]  # a new pair: no series has it yet
+                pids = list(map(pair_id, labels))  # a new pair: no series has it yet
                 while tab[slot] >= 0:
                     slot = (slot + 1) & mask
             else:
@@ -157,20 +159,37 @@ class MemIndex:
                 if sid >= 0:
                     ids.append(sid)
                     continue
-            sid = self._n
             pset.extend(pids)  # type: ignore[arg-type]
             off.append(len(pset))
             hashes.append(h)
-            for pid in pids:
-                plists[pid].append(sid)  # type: ignore[index]
-            self._n = sid + 1  # readers see the series only once it is complete
-            if 2 * self._n > len(tab):
-                self._rebuild_table()
-            else:
-                tab[slot] = sid
-            ids.append(sid)
+            tab[slot] = n
+            ids.append(n)
             added.append(i)
+            n += 1
+        if n > first:
+            self._post(first, n)
+            self._n = n  # readers see the series only once they are complete
         return ids, added
+
+    def _post(self, first: int, end: int) -> None:
+        """Add the ids ``first``..``end - 1`` (just written to the pair arrays) to the
+        postings of their pairs: grouped by pair, each list extended once."""
+        # slices are copies: no buffer of the growing arrays is held (see the class docstring)
+        flat = np.frombuffer(self._set[self._off[first] : self._off[end]], dtype=np.int32)
+        if not flat.size:
+            return  # label sets without labels: no postings
+        offs = np.frombuffer(self._off[first : end + 1], dtype=np.uint32).astype(np.int64)
+        counts = offs[1:] - offs[:-1]
+        owner = np.repeat(np.arange(first, end, dtype=np.int32), counts)
+        order = np.argsort(flat, kind="stable")  # ids stay ascending within a pair
+        by_pair = flat[order]
+        cut = np.flatnonzero(by_pair[1:] != by_pair[:-1]) + 1
+        starts = np.concatenate(([0], cut)).tolist()
+        ends = np.concatenate((cut, [by_pair.size])).tolist()
+        ids = owner[order]
+        plists = self._plists
+        for pid, a, b in zip(by_pair[starts].tolist(), starts, ends, strict=True):
+            plists[pid].frombytes(ids[a:b].tobytes())
 
     def add(self, labels: Labels) -> int:
         return self._add(labels, hash(labels))
@@ -345,13 +364,14 @@ class MemIndex:
             slot = (slot + 1) & mask
         tab[slot] = sid
 
-    def _rebuild_table(self) -> None:
-        """A table at most half full (short probe sequences), rebuilt when it fills up."""
+    def _rebuild_table(self, extra: int = 0) -> None:
+        """A table at most half full (short probe sequences), rebuilt when it fills up;
+        ``extra``: series about to be added, for which there is room already."""
         if self._lazy_hash:
             self._hash = array("q", (hash(lb) for lb in self.iter_labels()))
             self._lazy_hash = False
         size = 1024
-        while size < 2 * self._n + 2:
+        while size < 2 * (self._n + extra) + 2:
             size *= 2
         self._table = array("i", [-1]) * size
         self._mask = size - 1
