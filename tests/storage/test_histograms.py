@@ -54,6 +54,32 @@ def test_codec_round_trip() -> None:
         decode_samples(encode_samples(samples)[:-3])
 
 
+def test_codec_round_trips_random_layouts_and_refuses_every_truncation() -> None:
+    """Consecutive and gapped indexes, negative ones, a first index of 1 (zig-zag 2, the
+    same byte as a +1 step), counts of one to nine varint bytes, float counts."""
+    import random
+
+    rng = random.Random(9)
+    for trial in range(300):
+        n = rng.randint(0, 30)
+        start = rng.randint(-40, 40)
+        idx = list(range(start, start + n)) if trial % 3 else sorted(rng.sample(range(-200, 200), n))
+        big = rng.choice([1, 200, 70_000, 2**40, 2**62])
+        whole = trial % 5 != 0
+        counts = [float(rng.randint(0, big)) if whole else rng.uniform(0, 9) for _ in idx]
+        h = FloatHistogram(schema=rng.randint(-4, 8), count=float(sum(counts)), sum=rng.uniform(-1e9, 1e9),
+                           zero_threshold=0.001, zero_count=float(rng.randint(0, big)) if whole else 0.5,
+                           positive=dict(zip(idx, counts, strict=True)),
+                           negative={1: 3.0, 2: 4.0} if trial % 7 == 0 else {})
+        buf = bytearray()
+        encode_histogram(buf, h)
+        got, end = decode_histogram(bytes(buf), 0)
+        assert got == h and list(got.positive) == sorted(idx) and end == len(buf)
+        for cut in range(1, len(buf), 7):
+            with pytest.raises(HistogramDecodeError, match="damaged histogram"):
+                decode_histogram(bytes(buf[:cut]), 0)
+
+
 def _fill(db: TSDB, n: int, step: int = MIN) -> None:
     for i in range(1, n + 1):
         app = db.appender()

@@ -26,7 +26,8 @@ import os
 import shutil
 import struct
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import accumulate
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,31 @@ def encode_histogram(out: bytearray, h: FloatHistogram) -> None:
             count(side[i])
 
 
+def _varints(buf: bytes | memoryview, pos: int, k: int) -> tuple[list[int], int]:
+    """``k`` unsigned varints from ``pos`` (and the position after them), decoded inline: a
+    replay reads tens of millions of them, and a call per varint was most of its time."""
+    out: list[int] = []
+    append = out.append
+    for _ in range(k):
+        b = buf[pos]
+        pos += 1
+        if b < 0x80:
+            append(b)
+            continue
+        v, shift = b & 0x7F, 7
+        while True:
+            b = buf[pos]
+            pos += 1
+            v |= (b & 0x7F) << shift
+            if b < 0x80:
+                break
+            shift += 7
+            if shift >= 70:
+                raise ValueError("varint overflows 64 bits")
+        append(v)
+    return out, pos
+
+
 def decode_histogram(buf: bytes | memoryview, pos: int) -> tuple[FloatHistogram, int]:
     try:
         flags = buf[pos]
@@ -107,13 +133,30 @@ def decode_histogram(buf: bytes | memoryview, pos: int) -> tuple[FloatHistogram,
         n, pos = read_varint(buf, pos)
         h.custom_values = [_F64.unpack_from(buf, pos + 8 * k)[0] for k in range(n)]
         pos += 8 * n
-        for side in (h.positive, h.negative):
+        for k in range(2):
             n, pos = read_varint(buf, pos)
-            idx = 0
-            for _ in range(n):
-                d, pos = read_varint(buf, pos)
-                idx += _unzz(d)
-                side[idx], pos = count(pos)
+            if not n:
+                continue
+            if whole:  # (index delta, count) varints, 2n of them in a row: one tight loop
+                vals, pos = _varints(buf, pos, 2 * n)
+                deltas = vals[0::2]
+                first = (deltas[0] >> 1) ^ -(deltas[0] & 1)
+                if deltas[1:].count(2) == n - 1:  # consecutive buckets (zig-zag 2 is +1): a range
+                    idxs: Iterable[int] = range(first, first + n)
+                else:
+                    idxs = accumulate((d >> 1) ^ -(d & 1) for d in deltas)
+                side: dict[int, float] = dict(zip(idxs, map(float, vals[1::2]), strict=True))
+            else:
+                side, idx = {}, 0
+                for _ in range(n):
+                    d, pos = read_varint(buf, pos)
+                    idx += _unzz(d)
+                    side[idx] = _F64.unpack_from(buf, pos)[0]
+                    pos += 8
+            if k == 0:
+                h.positive = side
+            else:
+                h.negative = side
         return h, pos
     except (IndexError, struct.error, ValueError) as e:
         raise HistogramDecodeError(f"damaged histogram at byte {pos}: {e}") from None
@@ -143,6 +186,7 @@ def _decode_labels(buf: bytes | memoryview, pos: int) -> tuple[Labels, int]:
 
 
 Sample = tuple[Labels, int, FloatHistogram]
+Columns = tuple[list[int], list[FloatHistogram]]  # one series' timestamps and histograms
 
 
 def encode_samples(samples: Sequence[Sample]) -> bytes:
@@ -362,18 +406,25 @@ class HistogramStore:
 
     def select(
         self, matchers: Sequence[Matcher], mint: int, maxt: int
-    ) -> dict[Labels, list[tuple[int, FloatHistogram]]]:
-        """Samples of the matching series in ``[mint, maxt]``, by series, in time order."""
-        out: dict[Labels, list[tuple[int, FloatHistogram]]] = {}
+    ) -> dict[Labels, Columns]:
+        """Samples of the matching series in ``[mint, maxt]``, by series, as (timestamps,
+        histograms) in time order (two lists: no tuple per sample)."""
+        out: dict[Labels, Columns] = {}
+        several: set[Labels] = set()
 
         def take(labels: Labels, ts: list[int], hs: list[FloatHistogram]) -> None:
             # ``ts`` is in time order: the range is two bisections, not a test per sample
             if all(m.matches(labels.get(m.name)) for m in matchers):
                 a, b = bisect.bisect_left(ts, mint), bisect.bisect_right(ts, maxt)
                 if a < b:
-                    out.setdefault(labels, []).extend(zip(ts[a:b], hs[a:b], strict=True))
+                    got = out.get(labels)
+                    if got is None:
+                        out[labels] = (ts[a:b], hs[a:b])
+                    else:
+                        got[0].extend(ts[a:b])
+                        got[1].extend(hs[a:b])
+                        several.add(labels)
 
-        files = 0
         for start, end, path in list(self._files):
             if end <= mint or start > maxt:
                 continue
@@ -381,15 +432,15 @@ class HistogramStore:
                 content = self._file(path)
             except (OSError, HistogramDecodeError):
                 continue
-            files += 1
             for labels, (ts, hs) in content.items():
                 take(labels, ts, hs)
         with self._lock:
             for labels, s in self._mem.items():
                 take(labels, s.ts, s.hs)
-        if files:  # several sources may hold one series: put its samples in time order
-            for pts in out.values():
-                pts.sort(key=lambda p: p[0])
+        for labels in several:  # several sources held the series: put its samples in time order
+            ts, hs = out[labels]
+            order = sorted(range(len(ts)), key=ts.__getitem__)
+            out[labels] = ([ts[k] for k in order], [hs[k] for k in order])
         return out
 
     def label_sets(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[Labels]:
@@ -414,7 +465,7 @@ def _range_of(p: Path) -> tuple[int, int] | None:
 
 
 def merge_into(found_labels: list[Labels], ts: np.ndarray, vs: np.ndarray, starts: np.ndarray,
-               extra: dict[Labels, list[tuple[int, FloatHistogram]]]) -> list[Series]:
+               extra: dict[Labels, Columns]) -> list[Series]:
     """The float series of a select with the histogram samples of ``extra`` merged in
     (a histogram wins over a float at the same timestamp); series sorted as they came,
     histogram-only series after them."""
@@ -422,27 +473,26 @@ def merge_into(found_labels: list[Labels], ts: np.ndarray, vs: np.ndarray, start
     bounds = starts.tolist()
     for i, labels in enumerate(found_labels):
         a, b = bounds[i], bounds[i + 1]
-        pts = extra.pop(labels, None)
-        if not pts:
+        cols = extra.pop(labels, None)
+        if not cols:
             out.append(Series(labels, ts[a:b], vs[a:b]))
             continue
-        out.append(_merged(labels, ts[a:b].tolist(), vs[a:b].tolist(), pts))
-    for labels, pts in extra.items():
-        out.append(_merged(labels, [], [], pts))
+        out.append(_merged(labels, ts[a:b].tolist(), vs[a:b].tolist(), cols))
+    for labels, cols in extra.items():
+        out.append(_merged(labels, [], [], cols))
     return out
 
 
-def _merged(
-    labels: Labels, fts: list[int], fvs: list[float], pts: list[tuple[int, FloatHistogram]]
-) -> Series:
+def _merged(labels: Labels, fts: list[int], fvs: list[float], cols: Columns) -> Series:
+    hts, hhs = cols
     if not fts:  # histograms alone, in time order: no merge needed unless times repeat
-        times = np.fromiter((t for t, _ in pts), dtype=np.int64, count=len(pts))
+        times = np.array(hts, dtype=np.int64)
         if times.shape[0] < 2 or bool((np.diff(times) > 0).all()):
-            column = np.empty(len(pts), dtype=object)
-            column[:] = [h for _, h in pts]
-            return Series(labels, times, np.full(len(pts), np.nan), column)
+            column = np.empty(len(hhs), dtype=object)
+            column[:] = hhs
+            return Series(labels, times, np.full(len(hhs), np.nan), column)
     by_t: dict[int, float | FloatHistogram] = dict(zip(fts, fvs, strict=True))
-    for t, h in pts:
+    for t, h in zip(hts, hhs, strict=True):
         by_t[t] = h
     order = sorted(by_t)
     vals = [by_t[t] for t in order]
