@@ -4,7 +4,9 @@ full ``guardia serve`` with the same scrape config (also remote-writing there).
 Every process scrapes the same ``AGENT_MEMORY_TARGETS`` targets (default 10) of ~2,000 series
 each every 5 s and remote-writes to one real VictoriaMetrics, each with its own external label
 so the series stay apart.  After ``AGENT_MEMORY_SECONDS`` (default 90) the RSS of each process
-is read from /proc.  The last line is the mean agent RSS divided by the full guardia's.
+is read from /proc, and its PSS (shared pages split among the processes that map them: what
+ten agents on one machine cost together, divided by ten) for information.  The last line is
+the mean agent RSS divided by the full guardia's.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ def main() -> None:
                 _wait(f"http://127.0.0.1:{port}/-/ready")
             time.sleep(SECONDS)
             rss = {name: _rss_kib(p.pid) / 1024 for name, p in servers.items()}
+            pss = {name: _pss_kib(p.pid) / 1024 for name, p in servers.items()}
             q = urllib.parse.urlencode({"query": "count by (replica) ({job='app'})"})
             with urllib.request.urlopen(f"{vm}/api/v1/query?{q}", timeout=60) as r:
                 res = json.load(r)["data"]["result"]
@@ -87,7 +90,18 @@ def main() -> None:
     print(f"series in VictoriaMetrics per process: {sorted(set(series.values()))}")
     print(f"agent RSS: mean {mean:.0f} MiB, min {min(agents):.0f}, max {max(agents):.0f}; "
           f"full guardia RSS {rss['full']:.0f} MiB")
+    pss_agents = [v for k, v in pss.items() if k != "full"]
+    print(f"agent PSS (shared library pages split among the processes mapping them): mean "
+          f"{statistics.mean(pss_agents):.0f} MiB; full guardia PSS {pss['full']:.0f} MiB "
+          f"({statistics.mean(pss_agents) / pss['full']:.2f}x; the target is read on RSS)")
     print(f"{mean / rss['full']:.2f}")
+
+
+def _pss_kib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return float(line.split()[1])
+    return 0.0
 
 
 if __name__ == "__main__":

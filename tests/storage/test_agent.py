@@ -66,6 +66,7 @@ def test_series_keys_are_the_wal_encoding_and_survive_a_checkpoint(tmp_path: Pat
     lsets.append(Labels({"__name__": "x"}))
     payload = wal.encode_series(list(enumerate(lsets)))
     assert split_series(payload) == [(i, series_key(ls)) for i, ls in enumerate(lsets)]
+    assert [wal.decode_series_key(k) for _, k in split_series(payload)] == lsets  # what readers decode
     st = AgentStorage(tmp_path, segment_bytes=512)
     app = st.appender()
     refs = [app.ref(ls) for ls in lsets]

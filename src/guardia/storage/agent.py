@@ -38,9 +38,10 @@ import numpy as np
 import numpy.typing as npt
 
 from guardia.model import Labels, Matcher
+from guardia.storage.heap import release_free_memory
 from guardia.storage.interface import AppendError, AppendStats, SelectHints, SeriesRef, SeriesSet
 from guardia.storage.tsdb import wal
-from guardia.storage.tsdb.head_layout import release_free_memory
+from guardia.storage.tsdb.wal import split_series
 
 log = logging.getLogger("guardia.storage.agent")
 
@@ -52,6 +53,8 @@ SEGMENT_BYTES = 16 * 1024 * 1024
 _REF = struct.Struct("<I")
 _COUNT = struct.Struct("<H")
 _LENS = struct.Struct("<HI")
+
+__all__ = ["AgentLockedError", "AgentStorage", "series_digest", "series_key", "split_series"]
 
 
 def series_key(labels: Labels) -> bytes:
@@ -70,22 +73,6 @@ def series_key(labels: Labels) -> bytes:
 def series_digest(key: bytes) -> bytes:
     """What the agent's index keys a series by: 16 bytes for a ``series_key``."""
     return hashlib.blake2b(key, digest_size=16).digest()
-
-
-def split_series(payload: bytes) -> list[tuple[int, bytes]]:
-    """A series record's payload as (ref, ``series_key``) pairs, without decoding any label."""
-    out = []
-    pos, end = 0, len(payload)
-    while pos < end:
-        (ref,) = _REF.unpack_from(payload, pos)
-        start = pos + 4
-        (n,) = _COUNT.unpack_from(payload, start)
-        pos = start + 2
-        for _ in range(n):
-            lk, lv = _LENS.unpack_from(payload, pos)
-            pos += 6 + lk + lv
-        out.append((ref, payload[start:pos]))
-    return out
 
 
 class AgentLockedError(RuntimeError):

@@ -14,12 +14,15 @@ from tests.storage.remote.peers import SRC, Proc, flush_victoria, free_port, gua
 # what an agent must never load: the CLI's libraries (typer, rich, pygments, pydantic, httpx's
 # CLI), the WebSocket library, httpx (remote write and scrapes use guardia's own clients; httpx
 # loads only for a proxy or OAuth2), uvicorn and what it brings (the agent serves HTTP with
-# ``guardia.web.small_server``), and full mode's subsystems
+# ``guardia.web.small_server``), what only runs when configured (bcrypt for web users, the
+# probers and dnslib for probes), and full mode's subsystems (zstandard: the head's pages)
 AGENT_NEVER = {"typer", "rich", "pygments", "pydantic", "websockets", "jinja2", "hypercorn", "cryptography",
-               "httpx", "httpcore", "h11", "h2", "uvicorn", "click", "httptools", "uvloop", "multiprocessing"}
+               "httpx", "httpcore", "h11", "h2", "uvicorn", "click", "httptools", "uvloop", "multiprocessing",
+               "bcrypt", "dnslib", "zstandard"}
 FULL_ONLY = ("guardia.promql", "guardia.web.ui", "guardia.rules", "guardia.alerting", "guardia.logs",
              "guardia.reports", "guardia.slo", "guardia.storage.tsdb.db", "guardia.web.api_v1",
-             "google.protobuf",
+             "google.protobuf", "guardia.storage.tsdb.chunks", "guardia.storage.tsdb.head_layout",
+             "guardia.probes.http", "guardia.probes.dns", "guardia.probes.grpc",
              "numpy.ma.core")  # numpy.ma (masked arrays): np.unique without options imports it
 
 

@@ -78,6 +78,43 @@ class WALRead:
         return int(self.refs.shape[0]) + len(self.histograms)
 
 
+class SeriesLabels:
+    """Each series ref's label set, kept as its WAL encoding (``wal.split_series``) and decoded
+    when asked for.
+
+    A sender asks for each series once: its queue relabels and encodes it, then lets it go
+    (``labels[ref] = None``).  Decoding every series record as it is read held all the label
+    sets as Python strings at once, about 12 MiB at 20,000 series on a sender's first read;
+    freed right after, they left the allocator's arenas fragmented around what stays (the
+    encoded series), which an agent kept resident.  The WAL bytes are a third of that."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self) -> None:
+        self._raw: list[bytes | None] = []
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __getitem__(self, ref: int) -> Labels | None:
+        raw = self._raw[ref]
+        return None if raw is None else wal.decode_series_key(raw)
+
+    def __setitem__(self, ref: int, value: None) -> None:
+        """Only to forget a series (its sender has what it needs of it)."""
+        self._raw[ref] = value
+
+    def put(self, ref: int, key: bytes) -> None:
+        raw = self._raw
+        if ref >= len(raw):
+            raw.extend([None] * (ref + 1 - len(raw)))
+        raw[ref] = key
+
+    def drop(self, dead: set[int]) -> None:
+        """The store's series GC: ``dead`` refs go, the others are renumbered in order."""
+        self._raw = [r for i, r in enumerate(self._raw) if i not in dead]
+
+
 class WALWatcher:
     """Reads samples and series from ``waldir`` from a position on; not thread-safe (one reader)."""
 
@@ -85,7 +122,7 @@ class WALWatcher:
         self.dir = waldir
         self.send_histograms = send_histograms
         self._hist_labels: dict[bytes, Labels] = {}
-        self.labels: list[Labels | None] = []
+        self.labels = SeriesLabels()
         # refs the reader has no more use for (its queue resolved them once: relabeled and
         # encoded); their labels are not kept, which is most of a long-running reader's memory
         self.settled: Callable[[int], bool] | None = None
@@ -100,18 +137,15 @@ class WALWatcher:
     def _add_series(self, payload: bytes) -> None:
         labels = self.labels
         settled = self.settled
-        for ref, lb in wal.decode_series(payload):
+        for ref, key in wal.split_series(payload):
             if settled is not None and settled(ref):
                 continue
-            if ref >= len(labels):
-                labels.extend([None] * (ref + 1 - len(labels)))
-            labels[ref] = lb
+            labels.put(ref, key)
 
     def _apply_gc(self, payload: bytes) -> None:
         """The store's series GC: dropped refs are let go, the others renumbered as the head
         renumbered them (records after this one use the new numbers)."""
-        dead = set(wal.decode_gc(payload).tolist())
-        self.labels = [lb for i, lb in enumerate(self.labels) if i not in dead]
+        self.labels.drop(set(wal.decode_gc(payload).tolist()))
 
     def _learn_checkpoint(self) -> None:
         cp = wal.last_checkpoint(self.dir)

@@ -3,15 +3,14 @@ helpers that keep them small (see ``head`` for the layout as a whole)."""
 
 from __future__ import annotations
 
-import ctypes
 import mmap
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
+from guardia.storage.heap import release_free_memory as release_free_memory  # the head's modules' name
 from guardia.storage.tsdb.chunks import decode_page, encode_page
 
 I64 = npt.NDArray[np.int64]
@@ -21,28 +20,6 @@ I32 = npt.NDArray[np.int32]
 
 INT64_MIN = int(np.iinfo(np.int64).min)
 INT64_MAX = int(np.iinfo(np.int64).max)
-
-
-def _malloc_trim() -> Callable[[], None]:
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        return lambda: None
-
-    def release() -> None:
-        trim(0)
-
-    return release
-
-
-release_free_memory = _malloc_trim()
-"""Give freed heap memory back to the OS.
-
-Compressing a window allocates and frees many medium-sized temporary arrays; glibc keeps
-that memory in its heap, where it would count as resident forever.
-"""
-
 
 _FRAMES_PER_BATCH = 16  # frames built per batch when compressing (8,192 series at 512 rows)
 _MAPPED_MIN = 1 << 18  # smaller window buffers (small heads, tests) come from np.zeros

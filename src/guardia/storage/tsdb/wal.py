@@ -123,6 +123,44 @@ def encode_series_many_into(out: bytearray, items: Iterable[tuple[int, Labels]])
             out += b
 
 
+_REF = struct.Struct("<I")
+_COUNT = struct.Struct("<H")
+
+
+def split_series(payload: bytes) -> list[tuple[int, bytes]]:
+    """A series record's payload as (ref, key) pairs without decoding any label: the key is
+    the series' encoding after its ref (pair count, then each name and value with their
+    lengths), what ``decode_series_key`` reads and equal label sets share."""
+    out = []
+    pos, end = 0, len(payload)
+    while pos < end:
+        (ref,) = _REF.unpack_from(payload, pos)
+        start = pos + 4
+        (n,) = _COUNT.unpack_from(payload, start)
+        pos = start + 2
+        for _ in range(n):
+            lk, lv = _HI.unpack_from(payload, pos)
+            pos += 6 + lk + lv
+        out.append((ref, payload[start:pos]))
+    return out
+
+
+def decode_series_key(key: bytes) -> Labels:
+    """The label set of one ``split_series`` key."""
+    (n,) = _COUNT.unpack_from(key, 0)
+    pos = 2
+    pairs = []
+    for _ in range(n):
+        lk, lv = _HI.unpack_from(key, pos)
+        pos += 6
+        k = key[pos : pos + lk].decode()
+        pos += lk
+        v = key[pos : pos + lv].decode()
+        pos += lv
+        pairs.append((k, v))
+    return Labels.from_sorted(pairs)
+
+
 def decode_series(payload: bytes) -> list[tuple[int, Labels]]:
     out = []
     pos, end = 0, len(payload)
