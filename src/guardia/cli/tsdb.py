@@ -23,17 +23,19 @@ from guardia.storage.tsdb.analyze import analyze
 from guardia.storage.tsdb.backfill import BackfillError, parse_openmetrics, write_blocks
 from guardia.storage.tsdb.block import is_block_dir
 from guardia.storage.tsdb.db import StorageLockedError
+from guardia.storage.tsdb.dump import dump_lines
 
 HELP = (
     "Work with the data directory of guardia's embedded time-series store.\n\n"
     "The store keeps recent samples in memory (plus a write-ahead log in DATA_DIR/wal) and "
     "cuts them every 2 hours into immutable blocks (one directory each). These commands add "
-    "blocks (backfill, restore), copy them (snapshot) and report what is inside (analyze).\n\n"
+    "blocks (backfill, restore), copy them (snapshot) and report what is inside (analyze, dump).\n\n"
     "Examples:\n\n"
     "guardia tsdb create-blocks-from openmetrics history.om ./data\n\n"
     "guardia tsdb snapshot ./data ./backup-2024-05-01\n\n"
     "guardia tsdb restore ./backup-2024-05-01 ./data\n\n"
-    "guardia tsdb analyze ./data\n"
+    "guardia tsdb analyze ./data\n\n"
+    "guardia tsdb dump --match 'up{job=\"node\"}' ./data\n"
 )
 
 app = typer.Typer(help=HELP, no_args_is_help=True)
@@ -198,6 +200,19 @@ def analyze_cmd(
         span = f" ({format_rfc3339(a.head_mint)} .. {format_rfc3339(a.head_maxt)})"
     out.print(f"head: {a.head_series} series, {a.head_samples} samples{span}",
               highlight=False, soft_wrap=True)
+    if a.histogram_files or a.head_histogram_samples:
+        ht = Table(title="native histograms (range files)")
+        for c in ("file", "from", "to", "series", "samples", "bytes", "bytes/sample"):
+            ht.add_column(c)
+        for f in a.histogram_files:
+            if f.series < 0:
+                ht.add_row(f.name, format_rfc3339(f.mint), format_rfc3339(f.maxt), "damaged", "", "", "")
+                continue
+            ht.add_row(f.name, format_rfc3339(f.mint), format_rfc3339(f.maxt), str(f.series), str(f.samples),
+                       str(f.bytes), f"{f.bytes_per_sample:.2f}")
+        out.print(ht)
+        out.print(f"head: {a.head_histogram_series} native histogram series, {a.head_histogram_samples} "
+                  "native histogram samples", highlight=False, soft_wrap=True)
     bps = a.block_bytes / a.block_samples if a.block_samples else 0.0
     out.print(f"total: {a.series} distinct series; blocks hold {a.block_samples} samples in "
               f"{a.block_bytes} bytes ({bps:.2f} bytes/sample)", highlight=False, soft_wrap=True)
@@ -212,3 +227,36 @@ def analyze_cmd(
         for name, n in rows:
             tt.add_row(name, str(n))
         out.print(tt)
+
+
+@app.command("dump")
+def dump_cmd(
+    data_dir: Path = typer.Argument(Path("data"), help="The store's data directory (may be in use)."),
+    match: str = typer.Option('{__name__=~".+"}', "--match",
+                              help="Series selector (PromQL), e.g. 'up{job=\"node\"}'."),
+    min_time: int = typer.Option(-(2**63), "--min-time", help="Earliest timestamp to dump (ms)."),
+    max_time: int = typer.Option(2**63 - 1, "--max-time", help="Latest timestamp to dump (ms)."),
+) -> None:
+    """Print every sample, as promtool tsdb dump does: one line per sample, float or native
+    histogram, series in label order (blocks, the head and the histogram range files).
+
+    Example: guardia tsdb dump --match 'http_requests_total' --min-time 1700000000000 ./data
+    """
+    from guardia.web.envelope import ApiError
+    from guardia.web.params import parse_selector
+
+    if not data_dir.is_dir():
+        raise _fail(f"{data_dir}: no such data directory")
+    try:
+        matchers = parse_selector(match)
+    except ApiError as e:
+        why = e.message.removeprefix('invalid parameter "match[]": ')
+        raise _fail(f"--match {match!r}: {why}") from None
+    if min_time > max_time:
+        raise _fail(f"--min-time {min_time} is after --max-time {max_time}")
+    db = TSDB.open(data_dir, read_only=True)
+    try:
+        for line in dump_lines(db, matchers, min_time, max_time):
+            print(line)
+    finally:
+        db.close()

@@ -2,7 +2,8 @@
 
 The answers an operator needs when the disk fills up or queries slow down: which metric
 names have the most series, which labels have the most values (a request id or a user id
-in a label is the usual culprit), and how well blocks compress.
+in a label is the usual culprit), and how well blocks compress.  Native histograms are
+counted where they are kept: their range files beside the blocks, and the head.
 """
 
 from __future__ import annotations
@@ -30,6 +31,22 @@ class BlockInfo:
 
 
 @dataclass(slots=True)
+class HistogramFileInfo:
+    """A native histogram range file (``histograms/<start>-<end>.nh``; series -1: damaged)."""
+
+    name: str
+    mint: int
+    maxt: int
+    series: int
+    samples: int
+    bytes: int
+
+    @property
+    def bytes_per_sample(self) -> float:
+        return self.bytes / self.samples if self.samples else 0.0
+
+
+@dataclass(slots=True)
 class Analysis:
     blocks: list[BlockInfo] = field(default_factory=list)
     head_series: int = 0
@@ -37,6 +54,9 @@ class Analysis:
     head_mint: int | None = None
     head_maxt: int | None = None
     series: int = 0
+    histogram_files: list[HistogramFileInfo] = field(default_factory=list)
+    head_histogram_series: int = 0
+    head_histogram_samples: int = 0
     top_metrics: list[tuple[str, int]] = field(default_factory=list)
     top_label_names: list[tuple[str, int]] = field(default_factory=list)
     top_label_pairs: list[tuple[str, int]] = field(default_factory=list)
@@ -64,6 +84,9 @@ def analyze(db: TSDB, limit: int = 10) -> Analysis:
     if h.maxt >= h.mint:
         out.head_mint, out.head_maxt = h.mint, h.maxt
     all_series.update(h.index.iter_labels())
+    files, out.head_histogram_series, out.head_histogram_samples, hist_labels = db.histograms.describe()
+    out.histogram_files = [HistogramFileInfo(p.name, a, b, n, k, size) for a, b, p, n, k, size in files]
+    all_series.update(hist_labels)  # histogram-only series may be gone from the head's index
     out.series = len(all_series)
     metrics: Counter[str] = Counter()
     pairs: Counter[str] = Counter()

@@ -443,6 +443,26 @@ class HistogramStore:
             out[labels] = ([ts[k] for k in order], [hs[k] for k in order])
         return out
 
+    def describe(self) -> tuple[list[tuple[int, int, Path, int, int, int]], int, int, set[Labels]]:
+        """What ``tsdb analyze`` reports: each range file as (start, end, path, series,
+        samples, bytes; a damaged one with -1 series), the series and samples in memory, and
+        every label set."""
+        files = []
+        labels: set[Labels] = set()
+        for start, end, path in list(self._files):
+            try:
+                content = self._file(path)
+                size = path.stat().st_size
+            except (OSError, HistogramDecodeError):
+                files.append((start, end, path, -1, 0, 0))
+                continue
+            labels.update(content)
+            files.append((start, end, path, len(content), sum(len(ts) for ts, _ in content.values()), size))
+        with self._lock:
+            labels.update(self._mem)
+            mem_series, mem_samples = len(self._mem), sum(len(x.ts) for x in self._mem.values())
+        return files, mem_series, mem_samples, labels
+
     def label_sets(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[Labels]:
         return list(self.select(matchers, mint, maxt))
 
