@@ -27,6 +27,20 @@ def _endless(req: BaseHTTPRequestHandler) -> None:
         req.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
 
 
+def _big_head(req: BaseHTTPRequestHandler) -> None:
+    req.send_response(200)
+    req.send_header("X-Padding", "p" * 70_000)  # one header line past the 64 KiB the head may take
+    req.send_header("Content-Length", "4")
+    req.end_headers()
+    req.wfile.write(b"a 1\n")
+
+
+def _endless_head(req: BaseHTTPRequestHandler) -> None:
+    req.wfile.write(b"HTTP/1.1 200 OK\r\n")
+    for i in range(100_000):  # header lines and never the blank line that ends them
+        req.wfile.write(b"X-More-%d: %s\r\n" % (i, b"m" * 1000))
+
+
 def _slow(req: BaseHTTPRequestHandler) -> None:
     req.send_response(200)
     req.send_header("Content-Type", "text/plain")
@@ -81,6 +95,8 @@ HOSTILE: dict[str, tuple[Handler, str]] = {
     "bad_utf8": (respond(b"ok 1\nbad{x=\"\xff\xfe\"} 1\n"), "line 2: invalid UTF-8"),
     "huge": (respond("big_total 1\n" * 200_000), "body size limit exceeded"),
     "endless": (_endless, "body size limit exceeded"),
+    "big_head": (_big_head, "response headers larger than 64 KiB"),
+    "endless_head": (_endless_head, "response headers larger than 64 KiB"),
     "slow": (_slow, "context deadline exceeded"),
     "reset": (_reset, "connection reset while reading the response"),
     "status": (_status_500, "server returned HTTP status 500"),

@@ -45,6 +45,11 @@ def connect_failure(err: BaseException, host: str | None = None) -> str:
         "connection failed (is the target listening?)"
 
 _MAX_HEAD = 64 * 1024
+# The stream's buffer limit.  asyncio pauses reading whenever its buffer holds more than twice
+# this, and a body larger than that (most scrapes) then costs a pause and a resume of the
+# socket (two epoll changes and a loop turn) on every scrape; the head's own limit is checked
+# on what ``readuntil`` returns.
+_STREAM_LIMIT = 1 << 20
 _MAX_REDIRECTS = 10
 
 
@@ -110,7 +115,8 @@ class HTTPScraper:
             server_hostname = self.server_name or self.host
         try:
             reader, writer = await asyncio.open_connection(
-                self.host, self.port, ssl=self.ssl_context, server_hostname=server_hostname, limit=_MAX_HEAD
+                self.host, self.port, ssl=self.ssl_context, server_hostname=server_hostname,
+                limit=_STREAM_LIMIT,
             )
         except ssl.SSLError as e:
             raise ScrapeError(f"TLS handshake failed: {e}") from None
@@ -186,6 +192,8 @@ class HTTPScraper:
             err = ScrapeError(f"connection reset while reading the response: {e}")
             err.fresh_retry = True  # type: ignore[attr-defined]
             raise err from None
+        if len(head) > _MAX_HEAD:
+            raise ScrapeError("response headers larger than 64 KiB")
         text = head.decode("latin-1")
         status_line, _, rest = text.partition("\r\n")
         parts = status_line.split(" ", 2)
