@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from guardia.model import Labels, Matcher
+from guardia.promql.aggregations import label_values
 from guardia.storage.interface import (
     Querier,
     Queryable,
@@ -62,6 +63,19 @@ def time_slice(ss: SeriesSet, mint: int, maxt: int) -> SeriesSet:
     out_starts = np.zeros(len(labels) + 1, dtype=np.int64)
     np.cumsum(counts, out=out_starts[1:])
     return SeriesSet(list(labels), ts[keep], vs[keep], out_starts, None if hs is None else hs[keep])
+
+
+def matching_rows(labels: list[Labels], matchers: Sequence[Matcher]) -> list[int]:
+    """Positions of the label sets every matcher matches (a missing label matches as "").
+    Each matcher is tried once per distinct value of its label, not once per series: a
+    read of 16,000 series has three values of ``code``."""
+    keep = np.ones(len(labels), dtype=bool)
+    for m in matchers:
+        values = label_values(labels, m.name)
+        verdict = {v: m.matches(v) for v in set(values)}
+        keep &= np.fromiter(map(verdict.__getitem__, values), dtype=bool, count=len(values))
+    out: list[int] = np.flatnonzero(keep).tolist()
+    return out
 
 
 def take_series(ss: SeriesSet, rows: list[int]) -> SeriesSet:
@@ -148,7 +162,7 @@ class SharedReads(Queryable):
             # extra matchers, without going to the store
             found, have = wider
             extra = [m for m in matchers if str(m) not in have]
-            rows = [i for i, lb in enumerate(found.labels) if all(m.matches(lb.get(m.name)) for m in extra)]
+            rows = matching_rows(found.labels, extra)
             self.shared += 1
             return time_slice(take_series(found, rows), mint, maxt)
         assert entry is not None
