@@ -310,8 +310,9 @@ def test_framing_costs_little_on_a_scrape_grid() -> None:
 def test_a_batch_of_equal_row_pages_decodes_to_its_input(seed: int) -> None:
     """The gather path for pages whose rows are equally long (the head's and most blocks'
     pages): runs of pages with the same frame shape share one gather, a page's short last
-    frame is padded into its slot, shared and per-row timestamps alternate, and a few or
-    many rows of each page are asked.  Every selected row comes back exactly as written."""
+    frame is padded into its slot, frames hold up to 1, 5, 16 or 64 rows, shared and
+    per-row timestamps alternate, and a few or many rows of each page are asked.  Every
+    selected row comes back exactly as written."""
     rng = np.random.default_rng(seed)
     items: list[tuple[bytes, np.ndarray | None]] = []
     want_c: list[int] = []
@@ -330,8 +331,10 @@ def test_a_batch_of_equal_row_pages_decodes_to_its_input(seed: int) -> None:
         vs[floats] = rng.standard_normal(int(floats.sum()))
         vs[rng.random(n * c) < 0.02] = STALE_NAN
         frame = int(rng.choice([16, 64, 2048]))
-        blob = encode_page(np.full(n, c, dtype=np.int32), ts, vs, frame_samples=frame)
+        most = int(rng.choice([1, 5, 16, 64]))  # a head window's pages: 16 rows at most
+        blob = encode_page(np.full(n, c, dtype=np.int32), ts, vs, frame_samples=frame, max_rows=most)
         assert blob[12] & 2  # the flags byte: rows of equal length
+        assert _HEADER.unpack_from(blob)[4] <= most
         pick = int(rng.integers(0, 3))
         if pick == 0:
             rows = None

@@ -13,6 +13,7 @@ import pytest
 from guardia.model import STALE_NAN, Labels, Matcher, MatchType
 from guardia.storage.interface import AppendError
 from guardia.storage.tsdb import TSDB, TSDBOptions
+from guardia.storage.tsdb.chunks import _HEADER, frame_rows
 
 from .conftest import dump
 
@@ -342,6 +343,11 @@ def test_windows_merge_into_20_then_40_minute_spans_and_read_back_bit_for_bit(
     spans = sorted((sp.start // minute, sp.end // minute) for sp in db.head.spans)
     # the window of 72-76 min is quiet (the head is past 76:30), so it is compressed too
     assert spans == [(0, 40), (40, 60), (60, 64), (64, 68), (68, 72), (72, 76)]
+    for sp in db.head.spans:  # a window's zstd frames hold 16 rows at most
+        most = 16 if sp.end - sp.start == db.head.W else 64
+        for p in sp.frames:
+            assert _HEADER.unpack_from(p.blob)[4] == frame_rows(p.nrows, p.nsamples, max_rows=most)
+    assert max(_HEADER.unpack_from(p.blob)[4] for p in db.head.spans[-1].frames) == 16
     assert any((0, 20) in layout for layout in layouts)  # 20 minutes first, merged on
     assert dump(db.querier(0, 78 * minute)) == expect
     db.close()

@@ -110,18 +110,22 @@ def _decompressor() -> zstandard.ZstdDecompressor:
 # --- writing ------------------------------------------------------------------------------
 
 
-def frame_rows(n: int, total: int, frame_samples: int = FRAME_SAMPLES) -> int:
+def frame_rows(
+    n: int, total: int, frame_samples: int = FRAME_SAMPLES, max_rows: int = FRAME_MAX_ROWS
+) -> int:
     """Rows per frame: as many as hold about ``frame_samples`` samples, at least one and
-    at most ``FRAME_MAX_ROWS``."""
+    at most ``max_rows``."""
     if n <= 0 or total <= 0:
         return max(n, 1)
-    return max(1, min(n, FRAME_MAX_ROWS, frame_samples * n // total))
+    return max(1, min(n, max_rows, frame_samples * n // total))
 
 
 def encode_page(
-    counts: I32, ts: I64, vs: F64, level: int = 1, frame_samples: int = FRAME_SAMPLES
+    counts: I32, ts: I64, vs: F64, level: int = 1, frame_samples: int = FRAME_SAMPLES,
+    max_rows: int = FRAME_MAX_ROWS,
 ) -> bytes:
-    """Compress rows of samples (``counts[i]`` samples for row ``i``, rows concatenated)."""
+    """Compress rows of samples (``counts[i]`` samples for row ``i``, rows concatenated),
+    in frames of about ``frame_samples`` samples and at most ``max_rows`` rows."""
     counts = np.ascontiguousarray(counts, dtype=np.int32)
     ts = np.ascontiguousarray(ts, dtype=np.int64)
     vs = np.ascontiguousarray(vs, dtype=np.float64)
@@ -135,7 +139,7 @@ def encode_page(
     zc = b"" if equal else comp.compress(counts.tobytes())
     zf = np.packbits(row_int).tobytes()
     zt = comp.compress(transpose(tw)) if shared else b""
-    gr = frame_rows(n, total, frame_samples)
+    gr = frame_rows(n, total, frame_samples, max_rows)
     bounds = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=bounds[1:])
     frames: list[bytes] = []

@@ -13,6 +13,8 @@ Layout, and why it is fast and small:
   series, in label order, in *frames* of ``page_rows`` series (``chunks.encode_page``).
   Because frames follow label order, the series of one metric sit in a few frames, so a
   query decodes a few frames per window no matter how many targets expose the metric.
+  Inside such a page, rows are compressed in zstd frames of at most 16 rows, so a query
+  that wants a few rows of it (one instance of a big job) inflates little of it.
 * Compressed windows are merged into longer spans (``HeadCompress.merge_spans``): the
   ten windows of an aligned 40-minute range into one span once the range is complete,
   and meanwhile the first five into a 20-minute span.  Longer rows compress better, and

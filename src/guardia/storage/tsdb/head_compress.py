@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from guardia.storage.tsdb.chunks import row_starts
+from guardia.storage.tsdb.chunks import FRAME_MAX_ROWS, row_starts
 from guardia.storage.tsdb.head_layout import (
     _FRAMES_PER_BATCH,
     _REOPENED_PATIENCE,
@@ -29,6 +29,16 @@ from guardia.storage.tsdb.merge import Fragment, assemble, gather_rows
 # newest range visits at most 5 spans instead of up to 9 (costing a third compression of
 # half the samples; the 40-minute merge then decodes one span instead of five).
 SPAN_FACTORS = (10, 5)
+
+# Rows per zstd frame in a compressed window's pages (``chunks.FRAME_MAX_ROWS`` = 64 in
+# merged spans).  A window's rows are short (16 samples at a 15 s scrape), so 64 of them
+# make a small frame, yet a query that wants a row or two of it (one instance of a big
+# job, a rule over the last minutes) inflates all 64: 16 inflate a quarter as much for
+# 19% larger window pages (a few windows at a time: they are merged into longer spans
+# within 40 minutes) and about a fifth more CPU to compress a window.  Measured on
+# benchmarks/tsdb_select's head, alternating in one process at load average 5-8: one
+# instance of a 10,000-series job over 2 h 4.6-5.4 ms with 64 rows, 4.0-4.9 ms with 16.
+WINDOW_FRAME_ROWS = 16
 
 
 class HeadCompress(HeadRead):
@@ -113,13 +123,14 @@ class HeadCompress(HeadRead):
                 frags.append(self._buffer_fragment(w, hs, np.searchsorted(sub, hs).astype(np.int64)))
             return assemble(sub.shape[0], frags, INT64_MIN, INT64_MAX)
 
-        self._add_span(w.base, w.base + self.W, refs, rows_of)
+        self._add_span(w.base, w.base + self.W, refs, rows_of, max_rows=WINDOW_FRAME_ROWS)
 
     def _add_span(
         self, start: int, end: int, refs: I64, rows_of: Callable[[I64], tuple[I64, I64, F64]],
-        level: int | None = None,
+        level: int | None = None, max_rows: int = FRAME_MAX_ROWS,
     ) -> None:
-        """Frames for sorted ``refs``; rows without samples are dropped.
+        """Frames for sorted ``refs``; rows without samples are dropped.  A page's zstd
+        frames hold at most ``max_rows`` rows (``chunks.encode_page``).
 
         ``rows_of(sub)`` gives (counts, ts, vs) of the sorted refs ``sub``.  It is asked
         for a few frames' worth of series at a time, in label order, so compressing a
@@ -150,7 +161,7 @@ class HeadCompress(HeadRead):
                 member = np.sort(pos[f : f + rows])  # rows in ascending ref order
                 idx, c = gather_rows(starts, counts, member)
                 frame_of[sub[member]] = len(frames)
-                frames.append(Page(sub[member], c, ts[idx], vs[idx], level))
+                frames.append(Page(sub[member], c, ts[idx], vs[idx], level, max_rows))
         if frames:
             self.spans.append(
                 Span(start, end, frames, frame_of, min(f.mint for f in frames), max(f.maxt for f in frames))

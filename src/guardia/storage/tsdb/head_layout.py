@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from guardia.storage.heap import release_free_memory as release_free_memory  # the head's modules' name
-from guardia.storage.tsdb.chunks import decode_page, encode_page
+from guardia.storage.tsdb.chunks import FRAME_MAX_ROWS, decode_page, encode_page
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -81,12 +81,14 @@ class Page:
 
     __slots__ = ("_refs", "blob", "maxt", "mint", "nsamples")
 
-    def __init__(self, refs: I64, counts: I64, ts: I64, vs: F64, level: int) -> None:
+    def __init__(
+        self, refs: I64, counts: I64, ts: I64, vs: F64, level: int, max_rows: int = FRAME_MAX_ROWS
+    ) -> None:
         self._refs = refs.astype(np.int32)
         self.mint = int(ts.min())
         self.maxt = int(ts.max())
         self.nsamples = int(ts.shape[0])
-        self.blob = encode_page(counts.astype(np.int32), ts, vs, level)
+        self.blob = encode_page(counts.astype(np.int32), ts, vs, level, max_rows=max_rows)
 
     @classmethod
     def from_blob(cls, refs: I64, blob: bytes) -> Page:
