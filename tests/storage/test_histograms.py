@@ -54,6 +54,35 @@ def test_codec_round_trip() -> None:
         decode_samples(encode_samples(samples)[:-3])
 
 
+def _reference_encoding(h: FloatHistogram) -> bytes:
+    """The range-file / WAL encoding of a histogram written out field by field, the slow way
+    (what the encoder's fast paths must reproduce)."""
+    import struct
+
+    from guardia.model.varint import encode_varint
+
+    def zz(n: int) -> int:
+        return (n << 1) ^ (n >> 63)
+
+    counts = [h.zero_count, h.count, *h.positive.values(), *h.negative.values()]
+    whole = all(math.isfinite(c) and 0 <= c < 2**53 and c == int(c) for c in counts)
+    out = bytearray([h.counter_reset_hint | (16 if whole else 0)])
+    out += encode_varint(zz(h.schema)) + struct.pack("<dd", h.zero_threshold, h.sum)
+
+    def count(c: float) -> bytes:
+        return encode_varint(int(c)) if whole else struct.pack("<d", c)
+
+    out += count(h.zero_count) + count(h.count) + encode_varint(len(h.custom_values))
+    out += b"".join(struct.pack("<d", v) for v in h.custom_values)
+    for side in (h.positive, h.negative):
+        out += encode_varint(len(side))
+        prev = 0
+        for i in sorted(side):
+            out += encode_varint(zz(i - prev)) + count(side[i])
+            prev = i
+    return bytes(out)
+
+
 def test_codec_round_trips_random_layouts_and_refuses_every_truncation() -> None:
     """Consecutive and gapped indexes, negative ones, a first index of 1 (zig-zag 2, the
     same byte as a +1 step), counts of one to nine varint bytes, float counts."""
@@ -70,9 +99,12 @@ def test_codec_round_trips_random_layouts_and_refuses_every_truncation() -> None
         h = FloatHistogram(schema=rng.randint(-4, 8), count=float(sum(counts)), sum=rng.uniform(-1e9, 1e9),
                            zero_threshold=0.001, zero_count=float(rng.randint(0, big)) if whole else 0.5,
                            positive=dict(zip(idx, counts, strict=True)),
-                           negative={1: 3.0, 2: 4.0} if trial % 7 == 0 else {})
+                           negative={1: 3.0, 2: 4.0} if trial % 7 == 0 else {},
+                           custom_values=[0.5, 1.0] if trial % 11 == 0 else [],
+                           counter_reset_hint=trial % 4)
         buf = bytearray()
         encode_histogram(buf, h)
+        assert bytes(buf) == _reference_encoding(h)  # the format, byte for byte
         got, end = decode_histogram(bytes(buf), 0)
         assert got == h and list(got.positive) == sorted(idx) and end == len(buf)
         for cut in range(1, len(buf), 7):

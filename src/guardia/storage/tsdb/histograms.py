@@ -27,7 +27,7 @@ import shutil
 import struct
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import accumulate
+from itertools import accumulate, chain
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,7 @@ from guardia.model.varint import encode_varint, read_varint
 from guardia.storage.interface import Series
 
 _F64 = struct.Struct("<d")
+_F64x2 = struct.Struct("<dd")
 _WHOLE = 1  # flag: every count is a whole number, written as a varint
 SUFFIX = ".nh"
 
@@ -58,32 +59,61 @@ def _whole(c: float) -> bool:
     return math.isfinite(c) and 0 <= c < 2**53 and c == int(c)
 
 
+def _put_varints(out: bytearray, values: Iterable[int]) -> None:
+    """Unsigned varints appended to ``out``, those of up to three bytes inline (most of a
+    scraped histogram's: bucket index steps and counts below two million)."""
+    append = out.append
+    for v in values:
+        if v < 0x80:
+            append(v)
+        elif v < 0x4000:
+            append((v & 0x7F) | 0x80)
+            append(v >> 7)
+        elif v < 0x200000:
+            append((v & 0x7F) | 0x80)
+            append((v >> 7 & 0x7F) | 0x80)
+            append(v >> 14)
+        else:
+            out += encode_varint(v)
+
+
+def _all_whole(counts: list[float]) -> bool:
+    try:
+        return all(map(float.is_integer, counts)) and min(counts) >= 0 and max(counts) < 2**53
+    except TypeError:  # an int among them (a histogram built by hand): the general test
+        return all(_whole(c) for c in counts)
+
+
 def encode_histogram(out: bytearray, h: FloatHistogram) -> None:
     counts = [h.zero_count, h.count, *h.positive.values(), *h.negative.values()]
-    whole = all(_whole(c) for c in counts)
+    whole = _all_whole(counts)
     out.append(h.counter_reset_hint | (_WHOLE << 4 if whole else 0))
-    out += encode_varint(_zz(h.schema))
-    out += _F64.pack(h.zero_threshold)
-    out += _F64.pack(h.sum)
-
-    def count(c: float) -> None:
-        if whole:
-            out.extend(encode_varint(int(c)))
-        else:
-            out.extend(_F64.pack(c))
-
-    count(h.zero_count)
-    count(h.count)
-    out += encode_varint(len(h.custom_values))
-    for v in h.custom_values:
-        out += _F64.pack(v)
+    _put_varints(out, (_zz(h.schema),))
+    out += _F64x2.pack(h.zero_threshold, h.sum)
+    if whole:
+        _put_varints(out, (int(h.zero_count), int(h.count)))
+    else:
+        out += _F64x2.pack(h.zero_count, h.count)
+    cv = h.custom_values
+    _put_varints(out, (len(cv),))
+    if cv:
+        out += struct.pack(f"<{len(cv)}d", *cv)
     for side in (h.positive, h.negative):
-        out += encode_varint(len(side))
-        prev = 0
-        for i in sorted(side):
-            out += encode_varint(_zz(i - prev))
-            prev = i
-            count(side[i])
+        _put_varints(out, (len(side),))
+        if not side:
+            continue
+        idx = sorted(side)
+        if idx[-1] - idx[0] == len(idx) - 1:  # consecutive buckets: every later step is +1 (zz 2)
+            deltas = [_zz(idx[0]), *([2] * (len(idx) - 1))]
+        else:
+            deltas = [_zz(b - a) for a, b in zip([0, *idx[:-1]], idx, strict=True)]
+        if whole:
+            counts_int = map(int, map(side.__getitem__, idx))
+            _put_varints(out, chain.from_iterable(zip(deltas, counts_int, strict=True)))
+        else:
+            for d, i in zip(deltas, idx, strict=True):
+                _put_varints(out, (d,))
+                out += _F64.pack(side[i])
 
 
 def _varints(buf: bytes | memoryview, pos: int, k: int) -> tuple[list[int], int]:
@@ -192,11 +222,29 @@ Columns = tuple[list[int], list[FloatHistogram]]  # one series' timestamps and h
 def encode_samples(samples: Sequence[Sample]) -> bytes:
     """Samples as one record: per sample its label set, timestamp and histogram."""
     out = bytearray(encode_varint(len(samples)))
+    cache = _LABEL_BYTES
+    if len(cache) > LABEL_BYTES_MAX:
+        cache.clear()
+    stamps: dict[int, bytes] = {}
     for labels, t, h in samples:
-        _encode_labels(out, labels)
-        out += encode_varint(_zz(t))
+        lb = cache.get(labels)
+        if lb is None:
+            enc = bytearray()
+            _encode_labels(enc, labels)
+            lb = cache[labels] = bytes(enc)
+        out += lb
+        tb = stamps.get(t)
+        if tb is None:
+            tb = stamps[t] = encode_varint(_zz(t))
+        out += tb
         encode_histogram(out, h)
     return bytes(out)
+
+
+# each series' label set as written, for the next commits (a scrape writes the same series
+# every time); cleared when it holds more than LABEL_BYTES_MAX of them
+_LABEL_BYTES: dict[Labels, bytes] = {}
+LABEL_BYTES_MAX = 100_000
 
 
 def _label_end(buf: bytes | memoryview, pos: int) -> int:
