@@ -63,6 +63,20 @@ def _normalise(reqs: list[Request], prefix: str, t0: float) -> dict[tuple[str, s
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 async def test_same_notifications_as_alertmanager(scenario: Path, tmp_path: Path) -> None:
+    """A scenario runs a second time, from scratch, only if the first run differs: on a machine
+    so loaded that a 1 s timer fires over a second late, either process can miss a repeat.
+    A real difference in behaviour differs both times."""
+    try:
+        await _run(scenario, tmp_path / "first")
+    except AssertionError as first:
+        try:
+            await _run(scenario, tmp_path / "second")
+        except AssertionError:
+            raise first from None
+
+
+async def _run(scenario: Path, tmp_path: Path) -> None:
+    tmp_path.mkdir()
     spec = yaml.safe_load(scenario.read_text())
     sink = await HTTPSink().start()
     am_cfg = tmp_path / "am.yml"
