@@ -22,7 +22,7 @@ from benchmarks.scrape_parse import NullAppender
 from guardia.model.varint import encode_varint
 from guardia.scrape.ingest import Ingester, IngestOptions
 from guardia.scrape.protoingest import HistogramOptions
-from guardia.scrape.protoparse import MetricFamily
+from guardia.scrape.protoparse import message_class
 
 ROUNDS = int(os.environ.get("SCRAPE_PROTOBUF_ROUNDS", "100"))
 BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
@@ -32,7 +32,7 @@ def bodies(seed: int) -> tuple[bytes, bytes]:
     """(protobuf, text) of the same state."""
     out = bytearray()
     lines = ["# TYPE app_requests_total counter"]
-    mf = MetricFamily(name="app_requests_total", help="", type=0)
+    mf = message_class()(name="app_requests_total", help="", type=0)
     for i in range(1000):
         v = float(seed * 7 + i)
         m = mf.metric.add()
@@ -43,7 +43,7 @@ def bodies(seed: int) -> tuple[bytes, bytes]:
         lines.append(f'app_requests_total{{handler="/h{i % 50}",code="{200 + i // 50}"}} {v}')
     b = mf.SerializeToString()
     out += encode_varint(len(b)) + b
-    mf = MetricFamily(name="app_latency_seconds", help="", type=4)
+    mf = message_class()(name="app_latency_seconds", help="", type=4)
     lines.append("# TYPE app_latency_seconds histogram")
     for i in range(100):
         m = mf.metric.add()
