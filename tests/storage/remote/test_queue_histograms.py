@@ -131,6 +131,57 @@ def test_histograms_are_sent_relabeled_retried_and_counted_apart(tmp_path: Path,
     db.close()
 
 
+def test_a_series_histograms_and_its_staleness_marker_arrive_in_time_order(tmp_path: Path) -> None:
+    """A backlog round holding, per series, a histogram, the marker that ends it and a
+    histogram after it comes back: over four shards and small batches, the receiver gets each
+    series' samples in time order (one shard per series, runs of one kind in time order)."""
+    from guardia.config.prometheus import QueueConfig, RemoteWriteConfig
+    from guardia.model.samples import STALE_NAN
+    from guardia.storage.remote.metrics import RemoteWriteMetrics
+
+    db = _store(tmp_path / "db")
+    series = [Labels({"__name__": "h", "i": str(i)}) for i in range(12)]
+    for k, kind in enumerate(["h", "stale", "h", "h"]):
+        app = db.appender()
+        for lb in series:
+            if kind == "h":
+                app.append_histogram(lb, T0 + k * 1000, _h(k + 1))
+            else:
+                app.append(lb, T0 + k * 1000, STALE_NAN)
+        app.append(Labels({"__name__": "up"}), T0 + k * 1000, 1.0)
+        app.commit()
+    rx = HReceiver()
+    arrivals: list[tuple[str, int]] = []
+    real = rx.write
+
+    async def write(request: Request) -> Response:
+        n_f, n_h = len(rx.floats), len(rx.hists)
+        resp = await real(request)
+        arrivals.extend((lb.get("i", "up"), t) for lb, t, _ in rx.floats[n_f:])
+        arrivals.extend((lb["i"], t) for lb, t, _ in rx.hists[n_h:])
+        return resp
+
+    rx.app = Starlette(routes=[Route("/write", write, methods=["POST"])])
+    q_cfg = QueueConfig(min_shards=4, max_shards=4, max_samples_per_send=5, batch_send_deadline="50ms")
+    cfg = RemoteWriteConfig(url="http://x", name="order", queue_config=q_cfg, send_native_histograms=True)
+    with LiveServer(rx.app) as srv:
+        async def go() -> None:
+            q = QueueManager(cfg.model_copy(update={"url": f"{srv.url}/write"}),
+                             waldir=tmp_path / "db" / "wal", state_path=tmp_path / "state.json",
+                             external_labels={}, metrics=RemoteWriteMetrics(None))
+            q.save_position(Position(0, 0))  # the whole WAL is the backlog of one round
+            q.start()
+            await _until(lambda: len(rx.hists) == 36 and len(rx.floats) == 16)
+            await q.stop()
+            assert q.m.hist_failed._value.get() == 0
+
+        asyncio.run(go())
+    for lb in series:
+        times = [t for i, t in arrivals if i == lb.get("i")]
+        assert times == [T0, T0 + 1000, T0 + 2000, T0 + 3000], (lb, times)
+    db.close()
+
+
 def test_without_send_native_histograms_none_are_sent(tmp_path: Path) -> None:
     db = _store(tmp_path / "db")
     rx = HReceiver()

@@ -23,11 +23,13 @@ import asyncio
 import contextlib
 import email.utils
 import hashlib
+import itertools
 import json
 import logging
 import math
 import os
 import time
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +113,11 @@ class Batch:
         return int(self.ts.max())
 
 
+def shard_key(label_fields: bytes) -> int:
+    """A series' shard key, from its encoded labels as sent (any shard count takes it modulo)."""
+    return zlib.crc32(label_fields) & 0x7FFFFFFF
+
+
 def queue_name(cfg: RemoteWriteConfig) -> str:
     """``remote_name``: the configured name, or a short hash of the URL as Prometheus makes one."""
     return cfg.name or hashlib.sha256(cfg.url.encode()).hexdigest()[:6]
@@ -160,6 +167,12 @@ class QueueManager:
         self._v2_metadata: MetadataLookup | None = None
         self._retired: list[httpx.AsyncClient | PostClient] = []
         self._state = np.zeros(1024, dtype=np.int8)
+        # With native histograms sent, a series goes to the shard its label bytes hash to,
+        # float samples (by ref) and histograms (by label set) alike, so a series' histograms
+        # and its float samples (the staleness marker that ends it) stay in order; without,
+        # float samples shard by ref and nothing is kept per series.
+        self._shard_key: npt.NDArray[np.int32] | None = (
+            np.zeros(1024, dtype=np.int32) if cfg.send_native_histograms else None)
         self._hist_series: dict[Labels, SentSeries | None] = {}
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -354,7 +367,13 @@ class QueueManager:
                 if sent_labels is None:
                     self._state[ref] = _DROP
                     continue
-                self._prefixes.add(ref, encode_labels(sent_labels))
+                label_fields = encode_labels(sent_labels)
+                self._prefixes.add(ref, label_fields)
+                if self._shard_key is not None:
+                    if ref >= self._shard_key.shape[0]:
+                        grow = max(ref + 1, 2 * self._shard_key.shape[0]) - self._shard_key.shape[0]
+                        self._shard_key = np.concatenate([self._shard_key, np.zeros(grow, np.int32)])
+                    self._shard_key[ref] = shard_key(label_fields)
                 if self._v2 is not None:
                     self._v2.add(ref, sent_labels)
                 self._state[ref] = _SEND
@@ -416,37 +435,60 @@ class QueueManager:
         if not refs.size and not hists:
             return True
         nshards = self.shards
-        shard = refs % nshards
+        shard = refs % nshards if self._shard_key is None else self._shard_key[refs] % nshards
         order = np.argsort(shard, kind="stable")
         bounds = np.searchsorted(shard[order], np.arange(nshards + 1))
         groups = [order[bounds[k] : bounds[k + 1]] for k in range(nshards)]
-        # a histogram series goes to one shard too (by its labels: it has no ref), in WAL order
+        # a histogram series goes to its series' shard too (by its labels: it has no ref)
         hgroups: list[list[HistSample]] = [[] for _ in range(nshards)]
         for hs in hists:
-            hgroups[hash(hs[0].v1) % nshards].append(hs)
+            hgroups[shard_key(hs[0].v1) % nshards].append(hs)
         batches = await asyncio.to_thread(self._encode_groups, groups, refs, ts, vs, hgroups)
         results = await asyncio.gather(*(self._send_shard(b) for b in batches if b))
         return all(results)
 
     def _encode_groups(self, groups: list[I64], refs: I64, ts: I64, vs: F64,
                        hgroups: list[list[HistSample]]) -> list[list[Batch]]:
-        """Each shard's batches (its float samples, then its histograms), encoded in the
-        protocol version in use now."""
+        """Each shard's batches, encoded in the protocol version in use now.  A shard holding
+        both kinds sends them in time order, as runs of one kind: a series' last histogram
+        goes before the staleness marker that ends it (a float sample), and a histogram
+        after a marker goes after it."""
         out: list[list[Batch]] = []
-        step = self.max_per_send
         for idx, hs in zip(groups, hgroups, strict=True):
             shard: list[Batch] = []
-            for lo in range(0, idx.shape[0], step):
-                sel = idx[lo : lo + step]
-                b = Batch(refs[sel], ts[sel], vs[sel])
-                self._encode(b)
-                shard.append(b)
-            for lo in range(0, len(hs), step):
-                b = Batch(_NO_I64, _NO_I64, _NO_F64, hists=hs[lo : lo + step])
-                self._encode(b)
-                shard.append(b)
+            if not hs or not idx.size:
+                self._float_batches(shard, idx, refs, ts, vs)
+                self._hist_batches(shard, hs)
+                out.append(shard)
+                continue
+            times = np.concatenate([ts[idx], np.fromiter((t for _, t, _ in hs), np.int64, len(hs))])
+            kind = np.concatenate([np.zeros(idx.shape[0], np.int8), np.ones(len(hs), np.int8)])
+            pos = np.concatenate([np.arange(idx.shape[0]), np.arange(len(hs))])
+            order = np.argsort(times, kind="stable")
+            kind, pos = kind[order], pos[order]
+            cuts = [0, *(np.flatnonzero(np.diff(kind)) + 1).tolist(), int(kind.shape[0])]
+            for a, b in itertools.pairwise(cuts):
+                if kind[a] == 0:
+                    self._float_batches(shard, idx[np.sort(pos[a:b])], refs, ts, vs)
+                else:
+                    self._hist_batches(shard, [hs[p] for p in sorted(pos[a:b].tolist())])
             out.append(shard)
         return out
+
+    def _float_batches(self, shard: list[Batch], idx: I64, refs: I64, ts: I64, vs: F64) -> None:
+        step = self.max_per_send
+        for lo in range(0, idx.shape[0], step):
+            sel = idx[lo : lo + step]
+            b = Batch(refs[sel], ts[sel], vs[sel])
+            self._encode(b)
+            shard.append(b)
+
+    def _hist_batches(self, shard: list[Batch], hs: list[HistSample]) -> None:
+        step = self.max_per_send
+        for lo in range(0, len(hs), step):
+            b = Batch(_NO_I64, _NO_I64, _NO_F64, hists=hs[lo : lo + step])
+            self._encode(b)
+            shard.append(b)
 
     def _encode(self, b: Batch) -> None:
         if b.hists is not None:
