@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from guardia.model import STALE_NAN, Labels, Matcher, MatchType
@@ -429,3 +430,52 @@ def test_window_buffers_grow_in_place_within_their_reserved_map() -> None:
     assert not np.shares_memory(small, grown) and (grown[:10] == 7).all() and not grown[10:].any()
     view = mapped_grow(a[1:], 30_000)  # not the start of its map: copied, never aliased
     assert not np.shares_memory(view, a) and np.array_equal(view[:19_999], a[1:])
+
+
+def test_the_previous_window_is_spilled_when_the_next_opens_and_late_samples_still_land(
+    open_db: Open, tmp_path: Path
+) -> None:
+    """When the first sample of a window comes, the rows of the window before (still open for
+    late samples until it is quiet) go into a compressed page and its buffer's pages back to
+    the OS, so two window buffers are not resident at once.  Late samples for it (a slow
+    target) still land, in its emptied rows; every sample reads back bit for bit while it is
+    open, once compressed, and after a restart (WAL replay).  6,000 series, so the buffers
+    are memory maps as in a server."""
+    n = 6_000
+    db = open_db()
+    head = db.head
+    app = db.appender()
+    fast = np.array([app.ref(lb(__name__="m", t="fast", i=str(i))) for i in range(n)], dtype=np.int64)
+    slow = np.array([app.ref(lb(__name__="m", t="slow", i=str(i))) for i in range(n // 10)], dtype=np.int64)
+    step, t0 = 5_000, 1_700_000_400_000 // head.W * head.W
+    rng = np.random.default_rng(5)
+    expect: dict[Labels, list[tuple[int, int]]] = {}
+
+    def put(refs: npt.NDArray[np.int64], names: list[Labels], t: int) -> None:
+        vals = rng.normal(0, 1e6, refs.shape[0])
+        app.append_batch(refs, t, vals)
+        app.commit()
+        for name, v in zip(names, vals.view(np.uint64).tolist(), strict=True):
+            expect.setdefault(name, []).append((t, v))
+
+    fast_names = [lb(__name__="m", t="fast", i=str(i)) for i in range(n)]
+    slow_names = [lb(__name__="m", t="slow", i=str(i)) for i in range(n // 10)]
+    first = t0 // head.W
+    vacated = False
+    for k in range((head.W + head.W // 2) // step):
+        t = t0 + k * step
+        put(fast, fast_names, t)
+        if k >= 1:  # the slow target's scrape of the round before lands now, a few seconds late
+            put(slow, slow_names, t - step)
+        if not vacated and first + 1 in head.windows and first in head.windows:
+            vacated = True
+            old = head.windows[first]
+            # the new window opened: the previous one holds spill pages, no buffered row but
+            # the slow target's late ones (written after the new window opened)
+            assert old.spills and set(np.flatnonzero(old.n).tolist()) <= set(slow.tolist())
+            assert dump(db.querier(0, 2**62)) == expect
+    assert vacated
+    assert first not in head.windows  # compressed once quiet
+    assert dump(db.querier(0, 2**62)) == expect
+    db.close()
+    assert dump(open_db(path=tmp_path / "data").querier(0, 2**62)) == expect

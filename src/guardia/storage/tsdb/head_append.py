@@ -7,7 +7,16 @@ import numpy as np
 
 from guardia.storage.interface import AppendStats
 from guardia.storage.tsdb.head_compress import HeadCompress
-from guardia.storage.tsdb.head_layout import F64, I64, U64, Page, Window, mapped_zeros
+from guardia.storage.tsdb.head_layout import (
+    F64,
+    I64,
+    U64,
+    Page,
+    Window,
+    mapped_zeros,
+    release_free_memory,
+    release_pages,
+)
 
 
 class HeadAppend(HeadCompress):
@@ -99,6 +108,7 @@ class HeadAppend(HeadCompress):
     def _window(self, wid: int) -> Window:
         w = self.windows.get(wid)
         if w is None:
+            self._vacate_before(wid)
             cap = self._cap
             w = Window(
                 wid, wid * self.W,
@@ -138,6 +148,26 @@ class HeadAppend(HeadCompress):
         if hi > self.maxt:
             self.maxt = hi
         w.touched = self.maxt
+
+    def _vacate_before(self, wid: int) -> None:
+        """Before window ``wid``'s buffer is made, spill every row of the earlier windows still
+        open into a compressed page and give their buffers' pages back.
+
+        The previous window stays open for late samples until it is quiet (see ``_due``),
+        but its samples need not stay uncompressed meanwhile: without this its buffer (18 MiB
+        at 100,000 series) would be resident beside the new one's for that time.  A late
+        sample still lands in the buffer, touching only its own row's pages; the window's
+        frames are made from the spill pages and those rows when it is compressed.
+        """
+        for old in self.windows.values():
+            if old.wid >= wid:
+                continue
+            refs = np.flatnonzero(old.n[: self.num_series]).astype(np.int64)
+            if refs.size:
+                self._spill(old, refs)
+            release_pages(old.ts)
+            release_pages(old.vs)
+            release_free_memory()  # the spill's temporaries, as after a window's compression
 
     def _spill(self, w: Window, refs: I64) -> None:
         """Compress full rows of a window into a page and empty them."""

@@ -50,6 +50,18 @@ def mapped_zeros(shape: tuple[int, int], dtype: type[A]) -> npt.NDArray[A]:
     return out
 
 
+def release_pages(a: npt.NDArray[A]) -> None:
+    """Give a ``mapped_zeros`` array's pages back to the OS; it reads as zeros afterwards and
+    only the pages written again become resident.  Arrays not from a map are left as they are."""
+    base: object = a
+    while isinstance(base, np.ndarray):
+        base = base.base
+    if isinstance(base, memoryview):
+        base = base.obj
+    if isinstance(base, mmap.mmap):
+        base.madvise(mmap.MADV_DONTNEED)
+
+
 def mapped_grow(a: npt.NDArray[A], cap: int) -> npt.NDArray[A]:
     """``a`` with ``cap`` rows, the new ones zero: the same memory extended when its map has
     room (see ``mapped_zeros``), else a copy in a new map."""
