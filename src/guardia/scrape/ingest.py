@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import compress
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +27,7 @@ from guardia.model.histogram import FloatHistogram
 from guardia.model.labels import is_valid_label_name
 from guardia.model.relabel import process
 from guardia.scrape.fastpath import RepeatBody, split
+from guardia.scrape.protofast import ProtoRepeat
 from guardia.scrape.protoingest import Flat, HistogramOptions, ProtoSeriesError, flatten, om_float
 from guardia.scrape.protoparse import ProtoParseError, decode_families
 from guardia.scrape.seriescache import SeriesCache
@@ -148,9 +150,11 @@ class Ingester:
         self._repeat = RepeatBody()
         # protobuf scrapes: (name, scraped labels) → (ref, final labels)
         self._proto_cache: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[int, Labels | None]] = {}
+        self._proto_repeat = ProtoRepeat()  # protobuf bodies repeating the last one's series
 
     def reset(self) -> None:
         self._proto_cache.clear()
+        self._proto_repeat.clear()
         self._cache.clear()
         self._comments.clear()
         self._unique_refs = None
@@ -178,10 +182,15 @@ class Ingester:
         self._repeat.clear()
         created: dict[int, int] | None = {} if opts.ct_zero else None
         try:
-            flat = flatten(decode_families(body), opts, self.metadata, created)
+            families = decode_families(body)
+            hit, digest = self._proto_repeat.match(body, families, opts, self.metadata)
+            if hit is not None:  # the last scrape's series: only the values were read
+                return IngestResult(*hit)
+            flat = flatten(families, opts, self.metadata, created)
         except (ProtoParseError, ProtoSeriesError) as e:
             raise ScrapeError(str(e)) from None
-        return self._ingest_flat(flat, app, created)
+        return cast(IngestResult, self._proto_repeat.ingest_and_remember(
+            digest, families, flat, created, opts, lambda f, c: self._ingest_flat(f, app, c)))
 
     def ingest_text_whole(
         self, body: bytes, openmetrics: bool, app: Appender, opts: HistogramOptions
