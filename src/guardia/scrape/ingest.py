@@ -185,7 +185,7 @@ class Ingester:
             families = decode_families(body)
             hit, digest = self._proto_repeat.match(body, families, opts, self.metadata)
             if hit is not None:  # the last scrape's series: only the values were read
-                return IngestResult(*hit)
+                return IngestResult(**hit._asdict())
             flat = flatten(families, opts, self.metadata, created)
         except (ProtoParseError, ProtoSeriesError) as e:
             raise ScrapeError(str(e)) from None

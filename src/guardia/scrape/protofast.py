@@ -218,7 +218,7 @@ class _Shape:
     opts: HistogramOptions
     kinds: list[str]
     has_inf: list[bool]
-    take: npt.NDArray[np.intp]  # flat index of each result value
+    take: npt.NDArray[np.intp] | None  # flat index of each result value (None: all, in order)
     refs: npt.NDArray[np.int64]
     scraped: int
     duplicates: int
@@ -266,7 +266,8 @@ class ProtoRepeat:
             md.type, md.help, md.unit = typ, help_, unit
         self.hits += 1
         return Replay(
-            sh.refs, arr[sh.take], sh.scraped, [(r, t, vals[i]) for r, t, i in sh.stamped], sh.duplicates,
+            sh.refs, arr if sh.take is None else arr[sh.take], sh.scraped,
+            [(r, t, vals[i]) for r, t, i in sh.stamped], sh.duplicates,
             sh.exemplars, [(r, t, hists[i]) for r, t, i in sh.hists],
             [(r, ct, t, hists[i] if i >= 0 else None) for r, ct, t, i in sh.created],
         ), digest
@@ -302,8 +303,10 @@ class ProtoRepeat:
         result.timestamped = [(r, t, vals[i]) for r, t, i in stamped]
         got = read_values(families, opts, None)
         if got is not None and _same_bits(got[0], vals) and got[1].keys() == set(hist_at.values()):
+            whole = take.size == len(vals) and bool((take == np.arange(take.size)).all())
             self.shape = _Shape(
-                digest, opts, got[2], got[3], take, result.refs, result.scraped, result.duplicates, stamped,
+                digest, opts, got[2], got[3], None if whole else take, result.refs, result.scraped,
+                result.duplicates, stamped,
                 [(r, t, hist_at[id(h)]) for r, t, h in result.histograms], list(result.exemplars),
                 [(r, ct, t, hist_at[id(h)] if h is not None else -1) for r, ct, t, h in result.created],
                 [(mf.name, _TYPE_NAMES[int(mf.type)], mf.help, mf.unit) for mf in families],
