@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -200,7 +201,7 @@ def read_values(
                 ext([cf if (cf := b.cumulative_count_float) > 0 else float(b.cumulative_count)
                      for b in buckets])
                 if has_inf is None:
-                    inf = any(b.upper_bound == float("inf") for b in buckets)
+                    inf = math.inf in [b.upper_bound for b in buckets]
                     infs.append(inf)
                 elif classic_no < len(has_inf):
                     inf = has_inf[classic_no]
@@ -237,26 +238,40 @@ def _same_bits(a: list[float], b: list[float]) -> bool:
 class ProtoRepeat:
     """Per target: the last protobuf scrape's skeleton digest and what it resolved to."""
 
-    __slots__ = ("hits", "shape")
+    __slots__ = ("hits", "misses", "shape", "wait")
 
     def __init__(self) -> None:
         self.shape: _Shape | None = None
         self.hits = 0  # scrapes answered here (tests and profiles read it)
+        # A target whose structure changes every scrape (timestamps, exemplars that move)
+        # would pay the skeleton and the remembering on every scrape for no hit: after a
+        # remembered shape misses, the next ``wait`` scrapes go straight to the full path,
+        # a wait that doubles with each miss in a row (up to 32 scrapes) and ends at a hit.
+        self.misses = 0
+        self.wait = 0
 
     def clear(self) -> None:
         self.shape = None
+        self.wait = 0
 
     def match(self, body: bytes, families: Sequence[Any], opts: HistogramOptions,
               metadata: dict[str, P.Metadata]) -> tuple[Replay | None, bytes]:
         """This scrape's result when its skeleton is the remembered one (else None), and the
-        skeleton's digest (for ``remember``)."""
+        skeleton's digest for ``ingest_and_remember`` (empty: do not remember this one)."""
+        if self.wait:
+            self.wait -= 1
+            return None, b""
         digest = skeleton_digest(body)
         sh = self.shape
-        if sh is None or digest != sh.digest or opts != sh.opts:
+        if sh is None:
             return None, digest
-        got = read_values(families, opts, sh.has_inf)
+        got = read_values(families, opts, sh.has_inf) if digest == sh.digest and opts == sh.opts else None
         if got is None or got[2] != sh.kinds:
-            return None, digest
+            self.shape = None
+            self.wait = min(1 << self.misses, 32)
+            self.misses += 1
+            return None, b""
+        self.misses = 0
         vals, hists, _, _ = got
         arr = np.array(vals, dtype=np.float64)
         for name, typ, help_, unit in sh.families:
@@ -282,19 +297,16 @@ class ProtoRepeat:
         ingest_flat: Callable[[list[Flat], dict[int, int] | None], Any],
     ) -> Any:
         """The full path's result for ``flat`` (``ingest_flat`` is ``Ingester._ingest_flat``),
-        its shape remembered for the next scrape when the value reader agrees with it."""
+        its shape remembered for the next scrape when the value reader agrees with it (and
+        ``digest`` is not empty)."""
         self.shape = None
-        vals: list[float] = []
-        hist_at: dict[int, int] = {}
-        indexed: list[Flat] = []
-        for i, (name, labels, v, t, ex) in enumerate(flat):
-            if isinstance(v, FloatHistogram):
-                hist_at[id(v)] = i
-                vals.append(0.0)
-                indexed.append((name, labels, v, t, ex))
-            else:
-                vals.append(v)
-                indexed.append((name, labels, float(i), t, ex))
+        if not digest:
+            return ingest_flat(flat, created)
+        # flatten writes every float sample's value as a ``float``, every other as a histogram
+        indexed: list[Flat] = [(n, lb, float(i), t, ex) if type(v) is float else (n, lb, v, t, ex)
+                               for i, (n, lb, v, t, ex) in enumerate(flat)]
+        vals = [v if type(v) is float else 0.0 for _, _, v, _, _ in flat]
+        hist_at = {id(v): i for i, (_, _, v, _, _) in enumerate(flat) if type(v) is not float}
         result = ingest_flat(indexed, created)
         take = result.values.astype(np.intp)
         arr = np.array(vals, dtype=np.float64)
