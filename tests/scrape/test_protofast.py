@@ -342,3 +342,22 @@ def test_backs_off_from_a_structure_that_changes_every_scrape() -> None:
         if rnd == 79:
             assert rp.hits == 0 and digests < 20 and rp.misses >= 4, (digests, rp.misses)
     assert rp.hits >= 120 - 80 - 34 and rp.misses == 0
+
+
+async def test_scrape_loop_through_the_repeat_path_stores_what_the_full_path_stores(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real scrape loop against test_protobuf's target (counters, a summary, classic and
+    native histograms, values changing every round): the scrapes after the first are answered
+    by the repeat path, and storage ends up the same as with that path switched off."""
+    from tests.scrape.test_protobuf import _floats, _hists, _scrape
+
+    extra = "    scrape_native_histograms: true\n    always_scrape_classic_histograms: true\n"
+    fast_store, loop, _ = await _scrape(extra, rounds=4)
+    assert loop.ingester._proto_repeat.hits == 3
+    monkeypatch.setattr("guardia.scrape.protofast.ProtoRepeat.match",
+                        lambda self, *a: (None, b""))
+    full_store, loop, _ = await _scrape(extra, rounds=4)
+    assert loop.ingester._proto_repeat.hits == 0
+    assert _floats(fast_store) == _floats(full_store)
+    assert repr(_hists(fast_store, "rpc_seconds")) == repr(_hists(full_store, "rpc_seconds"))
+    assert len(_hists(fast_store, "rpc_seconds")) == 4
