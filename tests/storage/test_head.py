@@ -479,3 +479,27 @@ def test_the_previous_window_is_spilled_when_the_next_opens_and_late_samples_sti
     assert dump(db.querier(0, 2**62)) == expect
     db.close()
     assert dump(open_db(path=tmp_path / "data").querier(0, 2**62)) == expect
+
+
+def test_released_window_pages_read_as_zeros_and_leave_the_process() -> None:
+    """``release_pages`` on a mapped window buffer frees its pages: they read as zeros again
+    and are no longer resident (a shared map, mmap's default, would keep both the pages and
+    their old contents)."""
+    import numpy as np
+
+    from guardia.storage.tsdb.head_layout import mapped_grow, mapped_zeros, release_pages
+
+    def rss_kib() -> int:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    a = mapped_grow(mapped_zeros((100_000, 16), np.float64), 120_000)  # 15 MiB, grown in place
+    a[:] = 1.5
+    before = rss_kib()
+    release_pages(a)
+    assert not a.any()
+    assert before - rss_kib() > 10_000  # KiB: the pages left the process
+    a[7, 3] = 2.0  # still writable; only that page comes back
+    assert a[7, 3] == 2.0 and float(a.sum()) == 2.0

@@ -45,7 +45,10 @@ def mapped_zeros(shape: tuple[int, int], dtype: type[A]) -> npt.NDArray[A]:
     nbytes = shape[0] * shape[1] * np.dtype(dtype).itemsize
     if nbytes < _MAPPED_MIN:
         return np.zeros(shape, dtype=dtype)
-    whole = np.frombuffer(mmap.mmap(-1, nbytes + min(nbytes, _RESERVE_MAX)), dtype=dtype)
+    # Private: pages given back (``release_pages``) are freed and read as zeros again; in a
+    # shared map (mmap's default) they would stay allocated and keep their old contents.
+    size = nbytes + min(nbytes, _RESERVE_MAX)
+    whole = np.frombuffer(mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS), dtype=dtype)
     out: npt.NDArray[A] = whole[: shape[0] * shape[1]].reshape(shape)
     return out
 
