@@ -102,19 +102,10 @@ class V2Encoder:
                 else:
                     md = cached[ref] = metadata(next((v for k, v in pairs if k == "__name__"), ""))
                 if md is not None:
-                    _, mtype, help_, unit = md
-                    kind = METRIC_TYPES.get(mtype, 0)
-                    m = ((b"\x08" + _uvarint(kind) if kind else b"")
-                         + b"\x18" + _uvarint(symbols.setdefault(help_, len(symbols)))
-                         + b"\x20" + _uvarint(symbols.setdefault(unit, len(symbols))))
-                    body += (b"\x2a", _uvarint(len(m)), m)
+                    body += _metadata_field(md, symbols)
             series = b"".join(body)
             parts += (b"\x2a", _uvarint(len(series)), series)
-        table: list[bytes] = []
-        for sym in symbols:
-            raw = sym.encode()
-            table += (b"\x22", _uvarint(len(raw)), raw)
-        return b"".join(table) + b"".join(parts)
+        return _symbol_table(symbols) + b"".join(parts)
 
 
 # varints below 2**14, filled by the first ``V2Encoder``: 16,384 bytes objects (~0.55 MiB) that
@@ -147,16 +138,26 @@ def encode_histograms(series: list[tuple[tuple[tuple[str, str], ...], list[tuple
             body += (b"\x1a", _uvarint(len(m)), m)
         md = metadata(next((v for k, v in pairs if k == "__name__"), "")) if metadata is not None else None
         if md is not None:
-            _, mtype, help_, unit = md
-            kind = METRIC_TYPES.get(mtype, 0)
-            meta = ((b"\x08" + _uvarint(kind) if kind else b"")
-                    + b"\x18" + _uvarint(symbols.setdefault(help_, len(symbols)))
-                    + b"\x20" + _uvarint(symbols.setdefault(unit, len(symbols))))
-            body += (b"\x2a", _uvarint(len(meta)), meta)
+            body += _metadata_field(md, symbols)
         s = b"".join(body)
         parts += (b"\x2a", _uvarint(len(s)), s)
+    return _symbol_table(symbols) + b"".join(parts)
+
+
+def _metadata_field(md: Metadata, symbols: dict[str, int]) -> tuple[bytes, bytes, bytes]:
+    """A TimeSeries' ``metadata`` (field 5): type, and help and unit as symbol references."""
+    _, mtype, help_, unit = md
+    kind = METRIC_TYPES.get(mtype, 0)
+    m = ((b"\x08" + _uvarint(kind) if kind else b"")
+         + b"\x18" + _uvarint(symbols.setdefault(help_, len(symbols)))
+         + b"\x20" + _uvarint(symbols.setdefault(unit, len(symbols))))
+    return b"\x2a", _uvarint(len(m)), m
+
+
+def _symbol_table(symbols: dict[str, int]) -> bytes:
+    """The Request's ``symbols`` (field 4), in reference order."""
     table: list[bytes] = []
     for sym in symbols:
         raw = sym.encode()
         table += (b"\x22", _uvarint(len(raw)), raw)
-    return b"".join(table) + b"".join(parts)
+    return b"".join(table)
