@@ -123,22 +123,7 @@ def _row_factors(w: RowWindows, step_times: I64, range_ms: int, is_rate: bool) -
     end = step_times.astype(np.float64)[None, :]
     start = (step_times - range_ms).astype(np.float64)[None, :]
     with np.errstate(all="ignore"):
-        sampled = np.subtract(last_t, first_t)
-        sampled *= 1e-3
-        dur_start = np.subtract(first_t, start)
-        dur_start *= 1e-3
-        dur_end = np.subtract(end, last_t)
-        dur_end *= 1e-3
-        count = w.hi - w.lo
-        count -= 1
-        np.maximum(count, 1, out=count)
-        half = np.divide(sampled, count)
-        threshold = np.multiply(half, 1.1)
-        far_start = dur_start >= threshold
-        far_end = dur_end >= threshold
-        half *= 0.5
-        np.copyto(dur_start, half, where=far_start)
-        np.copyto(dur_end, half, where=far_end)
+        sampled, dur_start, dur_end, _ = _durations(first_t, last_t, start, end, w.hi - w.lo)
         factor = dur_start + dur_end
         factor += sampled
         factor /= sampled
@@ -252,35 +237,45 @@ def extrapolate(
     body for the engine and for the reports' per-interval cells, so their figures agree to
     the last bit."""
     with np.errstate(all="ignore"):
-        # Durations in seconds: sampled span, gaps to the window start and end.
-        sampled = np.subtract(last_t, first_t)
-        sampled *= 1e-3
-        dur_start = np.subtract(first_t, start, out=first_t)
-        dur_start *= 1e-3
-        dur_end = np.subtract(end, last_t, out=last_t)
-        dur_end *= 1e-3
-        count -= 1
-        np.maximum(count, 1, out=count)
-        half = np.divide(sampled, count)
-        threshold = np.multiply(half, 1.1)
-        far_start = dur_start >= threshold
-        far_end = dur_end >= threshold
-        half *= 0.5
-        np.copyto(dur_start, half, where=far_start)
+        sampled, dur_start, dur_end, scratch = _durations(first_t, last_t, start, end, count)
         if is_counter:
-            to_zero = np.divide(first_v, result, out=threshold)
+            to_zero = np.divide(first_v, result, out=scratch)
             to_zero *= sampled
             use_zero = result > 0
             use_zero &= first_v >= 0
             use_zero &= to_zero < dur_start
             np.copyto(dur_start, to_zero, where=use_zero)
-        np.copyto(dur_end, half, where=far_end)
         dur_start += dur_end
         dur_start += sampled
         dur_start /= sampled
         if is_rate:
             dur_start /= range_ms / 1000.0
         result *= dur_start
+
+
+def _durations(
+    first_t: F64, last_t: F64, start: F64 | float, end: F64 | float, count: I64
+) -> tuple[F64, F64, F64, F64]:
+    """Extrapolation's durations in seconds, per window: the sampled span, and the gaps to the
+    window's start and end, each cut to half an average interval where it is 1.1 intervals or
+    more.  The gaps are written into ``first_t`` and ``last_t`` and ``count`` is overwritten;
+    the fourth array is scratch of the windows' shape.  Called under ``np.errstate``."""
+    sampled = np.subtract(last_t, first_t)
+    sampled *= 1e-3
+    dur_start = np.subtract(first_t, start, out=first_t)
+    dur_start *= 1e-3
+    dur_end = np.subtract(end, last_t, out=last_t)
+    dur_end *= 1e-3
+    count -= 1
+    np.maximum(count, 1, out=count)
+    half = np.divide(sampled, count)
+    threshold = np.multiply(half, 1.1)
+    far_start = dur_start >= threshold
+    far_end = dur_end >= threshold
+    half *= 0.5
+    np.copyto(dur_start, half, where=far_start)
+    np.copyto(dur_end, half, where=far_end)
+    return sampled, dur_start, dur_end, threshold
 
 
 def instant_delta(rv: RangeVector, is_rate: bool) -> tuple[F64, np.ndarray]:
