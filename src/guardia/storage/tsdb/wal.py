@@ -145,38 +145,33 @@ def split_series(payload: bytes) -> list[tuple[int, bytes]]:
     return out
 
 
+def _decode_labels(buf: bytes, pos: int, n: int) -> tuple[Labels, int]:
+    """``n`` encoded (name, value) pairs from ``pos``: the label set and where it ends."""
+    pairs = []
+    for _ in range(n):
+        lk, lv = _HI.unpack_from(buf, pos)
+        pos += 6
+        k = buf[pos : pos + lk].decode()
+        pos += lk
+        v = buf[pos : pos + lv].decode()
+        pos += lv
+        pairs.append((k, v))
+    return Labels.from_sorted(pairs), pos
+
+
 def decode_series_key(key: bytes) -> Labels:
     """The label set of one ``split_series`` key."""
     (n,) = _COUNT.unpack_from(key, 0)
-    pos = 2
-    pairs = []
-    for _ in range(n):
-        lk, lv = _HI.unpack_from(key, pos)
-        pos += 6
-        k = key[pos : pos + lk].decode()
-        pos += lk
-        v = key[pos : pos + lv].decode()
-        pos += lv
-        pairs.append((k, v))
-    return Labels.from_sorted(pairs)
+    return _decode_labels(key, 2, n)[0]
 
 
 def decode_series(payload: bytes) -> list[tuple[int, Labels]]:
     out = []
     pos, end = 0, len(payload)
     while pos < end:
-        ref, n = struct.unpack_from("<IH", payload, pos)
-        pos += 6
-        pairs = []
-        for _ in range(n):
-            lk, lv = struct.unpack_from("<HI", payload, pos)
-            pos += 6
-            k = payload[pos : pos + lk].decode()
-            pos += lk
-            v = payload[pos : pos + lv].decode()
-            pos += lv
-            pairs.append((k, v))
-        out.append((ref, Labels.from_sorted(pairs)))
+        ref, n = _IH.unpack_from(payload, pos)
+        labels, pos = _decode_labels(payload, pos + 6, n)
+        out.append((ref, labels))
     return out
 
 
