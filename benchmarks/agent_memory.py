@@ -22,7 +22,14 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from benchmarks.scrape_e2e import _free_port, _rss_kib, _wait
+from benchmarks.scrape_e2e import (
+    _free_port,
+    _rss_kib,
+    _wait,
+    start_targets,
+    start_victoria_metrics,
+    target_ports,
+)
 
 AGENTS = int(os.environ.get("AGENT_MEMORY_AGENTS", "10"))
 TARGETS = int(os.environ.get("AGENT_MEMORY_TARGETS", "10"))
@@ -36,18 +43,11 @@ def main() -> None:
         ready = t / "ports.json"
         procs: list[subprocess.Popen[bytes]] = []
         try:
-            procs.append(subprocess.Popen([sys.executable, "-m", "benchmarks.scrape_e2e", "--serve",
-                                           str(TARGETS), str(ready)]))
+            procs.append(start_targets(TARGETS, ready))
             vm_port = _free_port()
             vm = f"http://127.0.0.1:{vm_port}"
-            procs.append(subprocess.Popen(
-                ["victoria-metrics", f"-storageDataPath={t / 'vm'}", f"-httpListenAddr=127.0.0.1:{vm_port}",
-                 "-retentionPeriod=100y", "-loggerLevel=ERROR"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            while not ready.exists():
-                time.sleep(0.1)
-            time.sleep(0.2)
-            targets = ", ".join(f"'127.0.0.1:{p}'" for p in json.loads(ready.read_text()))
+            procs.append(start_victoria_metrics(t / "vm", vm_port))
+            targets = ", ".join(f"'127.0.0.1:{p}'" for p in target_ports(ready))
             _wait(vm + "/health")
             env = dict(os.environ, PYTHONPATH=str(SRC))
             servers: dict[str, subprocess.Popen[bytes]] = {}

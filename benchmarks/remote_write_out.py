@@ -24,7 +24,15 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from benchmarks.scrape_e2e import _cpu_seconds, _free_port, _rss_kib, _wait
+from benchmarks.scrape_e2e import (
+    _cpu_seconds,
+    _free_port,
+    _rss_kib,
+    _wait,
+    start_targets,
+    start_victoria_metrics,
+    target_ports,
+)
 
 SECONDS = float(os.environ.get("REMOTE_WRITE_OUT_SECONDS", "60"))
 WARMUP = float(os.environ.get("REMOTE_WRITE_OUT_WARMUP", "25"))
@@ -55,18 +63,11 @@ def main() -> None:
         ready = t / "ports.json"
         procs: list[subprocess.Popen[bytes]] = []
         try:
-            procs.append(subprocess.Popen([sys.executable, "-m", "benchmarks.scrape_e2e", "--serve",
-                                           str(TARGETS), str(ready)]))
+            procs.append(start_targets(TARGETS, ready))
             vm_port = _free_port()
             vm = f"http://127.0.0.1:{vm_port}"
-            procs.append(subprocess.Popen(
-                ["victoria-metrics", f"-storageDataPath={t / 'vm'}", f"-httpListenAddr=127.0.0.1:{vm_port}",
-                 "-retentionPeriod=100y", "-search.latencyOffset=0s", "-loggerLevel=ERROR"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            while not ready.exists():
-                time.sleep(0.1)
-            time.sleep(0.2)
-            ports = json.loads(ready.read_text())
+            procs.append(start_victoria_metrics(t / "vm", vm_port, "-search.latencyOffset=0s"))
+            ports = target_ports(ready)
             _wait(vm + "/health")
             targets = ", ".join(f"'127.0.0.1:{p}'" for p in ports)
 

@@ -182,6 +182,29 @@ def _wait(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+def start_targets(n: int, ready: Path) -> subprocess.Popen[bytes]:
+    """``n`` local targets (this module's ``--serve``) in a process of their own; their ports
+    are written to ``ready`` once they listen (``target_ports``)."""
+    return subprocess.Popen([sys.executable, "-m", "benchmarks.scrape_e2e", "--serve", str(n), str(ready)])
+
+
+def target_ports(ready: Path) -> list[int]:
+    """The targets' ports, once ``start_targets`` has written them."""
+    while not ready.exists():
+        time.sleep(0.1)
+    time.sleep(0.2)
+    ports: list[int] = json.loads(ready.read_text())
+    return ports
+
+
+def start_victoria_metrics(data: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
+    """VictoriaMetrics with its data in ``data``, on 127.0.0.1:``port`` (``/health`` says ready)."""
+    return subprocess.Popen(
+        ["victoria-metrics", f"-storageDataPath={data}", f"-httpListenAddr=127.0.0.1:{port}",
+         *extra, "-retentionPeriod=100y", "-loggerLevel=ERROR"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def _metric_sum(base: str, name: str) -> float:
     """A counter's value (all its series added), read from a server's own /metrics."""
     from guardia.model.textparse import parse
@@ -246,18 +269,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
         ready = t / "ports.json"
-        servers = subprocess.Popen([sys.executable, "-m", "benchmarks.scrape_e2e", "--serve", str(TARGETS),
-                                    str(ready)])
+        servers = start_targets(TARGETS, ready)
         node_port = _free_port()
         node = subprocess.Popen(["prometheus-node-exporter", f"--web.listen-address=127.0.0.1:{node_port}"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs = [servers, node]
         peers: list[_Peer] = []
         try:
-            while not ready.exists():
-                time.sleep(0.1)
-            time.sleep(0.2)
-            ports = json.loads(ready.read_text())
+            ports = target_ports(ready)
             _wait(f"http://127.0.0.1:{node_port}/metrics")
             targets = ", ".join(f"'127.0.0.1:{p}'" for p in ports)
             config = (
@@ -284,12 +303,7 @@ def main() -> None:
             peers.append(_Peer("prometheus", prom, f"http://127.0.0.1:{prom_port}", _prom_samples))
             if WITH_VM:
                 vm_port = _free_port()
-                vm = subprocess.Popen(
-                    ["victoria-metrics", f"-storageDataPath={t / 'vm'}",
-                     f"-httpListenAddr=127.0.0.1:{vm_port}", f"-promscrape.config={t / 'peers.yml'}",
-                     "-retentionPeriod=100y", "-loggerLevel=ERROR"],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                )
+                vm = start_victoria_metrics(t / "vm", vm_port, f"-promscrape.config={t / 'peers.yml'}")
                 procs.append(vm)
                 peers.append(_Peer("victoriametrics", vm, f"http://127.0.0.1:{vm_port}", _vm_samples))
             _wait(peers[0].base + "/-/ready")

@@ -30,7 +30,13 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-from benchmarks.scrape_e2e import _free_port, _wait
+from benchmarks.scrape_e2e import (
+    _free_port,
+    _wait,
+    start_targets,
+    start_victoria_metrics,
+    target_ports,
+)
 
 TARGETS = int(os.environ.get("SERVE_MEMORY_TARGETS", "50"))
 SECONDS = float(os.environ.get("SERVE_MEMORY_SECONDS", "120"))
@@ -74,16 +80,12 @@ def main() -> None:
         ready = t / "ports.json"
         procs: list[subprocess.Popen[bytes]] = []
         try:
-            procs.append(subprocess.Popen([sys.executable, "-m", "benchmarks.scrape_e2e", "--serve",
-                                           str(TARGETS), str(ready)]))
+            procs.append(start_targets(TARGETS, ready))
             node_port = _free_port()
             procs.append(subprocess.Popen(["prometheus-node-exporter",
                                            f"--web.listen-address=127.0.0.1:{node_port}"],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            while not ready.exists():
-                time.sleep(0.1)
-            time.sleep(0.2)
-            targets = ", ".join(f"'127.0.0.1:{p}'" for p in json.loads(ready.read_text()))
+            targets = ", ".join(f"'127.0.0.1:{p}'" for p in target_ports(ready))
             _wait(f"http://127.0.0.1:{node_port}/metrics")
             cfg = t / "prometheus.yml"
             cfg.write_text(
@@ -93,10 +95,7 @@ def main() -> None:
                 f"  - job_name: node\n    static_configs: [{{targets: ['127.0.0.1:{node_port}']}}]\n"
             )
             vm_port, g_port = _free_port(), _free_port()
-            vm = subprocess.Popen(
-                ["victoria-metrics", f"-storageDataPath={t / 'vm'}", f"-httpListenAddr=127.0.0.1:{vm_port}",
-                 f"-promscrape.config={cfg}", "-retentionPeriod=100y", "-loggerLevel=ERROR"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            vm = start_victoria_metrics(t / "vm", vm_port, f"-promscrape.config={cfg}")
             procs.append(vm)
             g = subprocess.Popen(
                 [sys.executable, "-m", "guardia.cli.main", "serve", "--config", str(cfg),
