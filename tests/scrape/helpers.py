@@ -78,12 +78,14 @@ class Sink:
         self.server.server_close()
 
 
-def respond(body: bytes | str, content_type: str = "text/plain; version=0.0.4") -> Handler:
+def respond(body: bytes | str, content_type: str | None = "text/plain; version=0.0.4") -> Handler:
+    """A handler answering 200 with ``body`` (no Content-Type header when ``content_type`` is None)."""
     data = body.encode() if isinstance(body, str) else body
 
     def h(req: BaseHTTPRequestHandler) -> None:
         req.send_response(200)
-        req.send_header("Content-Type", content_type)
+        if content_type is not None:
+            req.send_header("Content-Type", content_type)
         req.send_header("Content-Length", str(len(data)))
         req.end_headers()
         req.wfile.write(data)

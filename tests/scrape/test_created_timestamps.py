@@ -34,11 +34,7 @@ class _Target:
 
     def handle(self, req: BaseHTTPRequestHandler) -> None:
         body, ctype = (self._proto(), PROTO_CT) if self.protobuf else (self._om(), OM_CT)
-        req.send_response(200)
-        req.send_header("Content-Type", ctype)
-        req.send_header("Content-Length", str(len(body)))
-        req.end_headers()
-        req.wfile.write(body)
+        respond(body, ctype)(req)
 
     def _ts(self) -> bytes:
         secs = int(self.created)

@@ -22,7 +22,7 @@ from guardia.scrape.target import Target, populate_labels
 from guardia.storage.agent import AgentStorage
 from guardia.storage.exemplars import ExemplarStore
 from guardia.storage.memory import MemoryStorage
-from tests.scrape.helpers import Sink, close, job, select
+from tests.scrape.helpers import Sink, close, job, respond, select
 
 PROTO_CT = "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
 
@@ -152,11 +152,7 @@ class Target_:
             body, ct = proto_body(self.n, self.native), PROTO_CT
         else:
             body, ct = text_body(self.n), "text/plain; version=0.0.4; charset=utf-8"
-        req.send_response(200)
-        req.send_header("Content-Type", ct)
-        req.send_header("Content-Length", str(len(body)))
-        req.end_headers()
-        req.wfile.write(body)
+        respond(body, ct)(req)
 
 
 def _loop(address: str, storage: MemoryStorage, extra: str = "") -> ScrapeLoop:
@@ -283,7 +279,7 @@ async def test_target_timestamps_are_honoured() -> None:
     hist = _msg(7, _uint(1, 1) + _dbl(2, 1.5) + _sint(5, 0) + _msg(12, _sint(1, 1) + _uint(2, 1))
                 + _msg(13, encode_varint(_zz(1)))) + _uint(6, 1_700_000_000_456)
     body = _family("temp", "", 1, [gauge]) + _family("lat_seconds", "", 4, [hist])
-    sink = Sink(lambda req: _send(req, body, PROTO_CT))
+    sink = Sink(respond(body, PROTO_CT))
     storage = MemoryStorage()
     loop = _loop(sink.address, storage, "    scrape_native_histograms: true\n")
     try:
@@ -322,7 +318,7 @@ def test_pick_schema_follows_the_bucket_factor() -> None:
 async def test_corrupt_body_fails_the_scrape_naming_the_offset() -> None:
     good = proto_body(1)
     body = good + b"\x09" + b"\xff" * 5  # a second message announcing 9 bytes, 5 follow
-    sink = Sink(lambda req: _send(req, body, PROTO_CT))
+    sink = Sink(respond(body, PROTO_CT))
     storage = MemoryStorage()
     loop = _loop(sink.address, storage, "    scrape_protocols: [PrometheusProto]\n")
     try:
@@ -339,7 +335,7 @@ async def test_corrupt_body_fails_the_scrape_naming_the_offset() -> None:
 
 async def test_garbage_message_is_refused() -> None:
     body = b"\x04\x0a\xff\xff\xff"  # field 1 (name) says 255+ bytes in a 4-byte message
-    sink = Sink(lambda req: _send(req, body, PROTO_CT))
+    sink = Sink(respond(body, PROTO_CT))
     loop = _loop(sink.address, MemoryStorage(), "")
     try:
         await loop.scrape_once()
@@ -363,7 +359,7 @@ async def test_garbage_message_is_refused() -> None:
 ])
 async def test_malformed_native_histogram_fails_the_scrape(hist: list[bytes], reason: str) -> None:
     body = _family("bad_seconds", "", 4, [_labels({"a": "b"}) + _msg(7, b"".join(hist))])
-    sink = Sink(lambda req: _send(req, body, PROTO_CT))
+    sink = Sink(respond(body, PROTO_CT))
     loop = _loop(sink.address, MemoryStorage(), "    scrape_native_histograms: true\n")
     try:
         await loop.scrape_once()
@@ -375,7 +371,7 @@ async def test_malformed_native_histogram_fails_the_scrape(hist: list[bytes], re
 
 
 async def test_no_content_type_needs_a_fallback() -> None:
-    sink = Sink(lambda req: _send(req, proto_body(1), None))
+    sink = Sink(respond(proto_body(1), None))
     storage = MemoryStorage()
     plain = _loop(sink.address, storage, "")
     fallback = _loop(sink.address, storage, "    fallback_scrape_protocol: PrometheusProto\n"
@@ -393,7 +389,7 @@ async def test_no_content_type_needs_a_fallback() -> None:
 
 
 async def test_exemplars_of_counters_and_buckets_are_kept() -> None:
-    sink = Sink(lambda req: _send(req, exemplar_body(), PROTO_CT))
+    sink = Sink(respond(exemplar_body(), PROTO_CT))
     store = ExemplarStore()
     cfg = job(f"scrape_configs:\n  - job_name: t\n    static_configs: [{{targets: ['{sink.address}']}}]\n"
               "    scrape_native_histograms: true\n")
@@ -415,15 +411,6 @@ async def test_exemplars_of_counters_and_buckets_are_kept() -> None:
     assert (dict(b.labels), b.value, b.timestamp_ms) == ({"trace_id": "def"}, 0.05, 1_700_000_000_005)
     # a native histogram's exemplars without a timestamp are dropped, as in Prometheus
     assert [dict(e.labels)["trace_id"] for e in got["nat_seconds"]] == ["n1", "n2"]
-
-
-def _send(req: BaseHTTPRequestHandler, body: bytes, ct: str | None) -> None:
-    req.send_response(200)
-    if ct is not None:
-        req.send_header("Content-Type", ct)
-    req.send_header("Content-Length", str(len(body)))
-    req.end_headers()
-    req.wfile.write(body)
 
 
 def test_scrape_native_histograms_puts_protobuf_first() -> None:
