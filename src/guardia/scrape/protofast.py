@@ -43,6 +43,7 @@ import numpy.typing as npt
 from guardia.model import Labels
 from guardia.model import textparse as P
 from guardia.model.histogram import FloatHistogram
+from guardia.model.protodesc import add_message
 from guardia.model.varint import read_varint
 from guardia.scrape.protoingest import (
     _TYPE_NAMES,
@@ -89,12 +90,7 @@ def skeleton_class() -> Any:
     d, s, i64, i32, s32, u32, m = (F.TYPE_DOUBLE, F.TYPE_STRING, F.TYPE_INT64, F.TYPE_INT32,
                                    F.TYPE_SINT32, F.TYPE_UINT32, F.TYPE_MESSAGE)
 
-    def msg(name: str, fields: list[tuple[str, int, int, int, str]]) -> None:
-        mt = fd.message_type.add(name=name)
-        for fname, num, ftype, label, tname in fields:
-            f = mt.field.add(name=fname, number=num, type=ftype, label=label)  # type: ignore[arg-type]
-            if tname:
-                f.type_name = ".guardia.skeleton." + tname
+    msg = functools.partial(add_message, fd, ".guardia.skeleton.")
 
     msg("Timestamp", [("seconds", 1, i64, opt, ""), ("nanos", 2, i32, opt, "")])
     msg("LabelPair", [("name", 1, s, opt, ""), ("value", 2, s, opt, "")])

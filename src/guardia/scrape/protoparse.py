@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from guardia.model.protodesc import add_message
 from guardia.model.varint import VarintError, read_varint
 
 __all__ = [
@@ -49,12 +50,7 @@ def message_class() -> Any:
         _F.TYPE_UINT32, _F.TYPE_MESSAGE,
     )
 
-    def msg(name: str, fields: list[tuple[str, int, int, int, str]]) -> None:
-        m = fd.message_type.add(name=name)
-        for fname, num, ftype, label, tname in fields:
-            f = m.field.add(name=fname, number=num, type=ftype, label=label)  # type: ignore[arg-type]
-            if tname:
-                f.type_name = ".io.prometheus.client." + tname
+    msg = functools.partial(add_message, fd, ".io.prometheus.client.")
 
     # google.protobuf.Timestamp has this wire shape; declaring it here keeps one file
     msg("Timestamp", [("seconds", 1, i64, opt, ""), ("nanos", 2, _F.TYPE_INT32, opt, "")])

@@ -8,6 +8,7 @@ request into series in C, and the receiver decodes the series themselves in bulk
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from google.protobuf import (  # type: ignore[import-untyped]
@@ -17,6 +18,8 @@ from google.protobuf import (  # type: ignore[import-untyped]
 )
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
+from guardia.model.protodesc import add_message
+
 _F = descriptor_pb2.FieldDescriptorProto
 
 
@@ -25,12 +28,7 @@ def _build() -> dict[str, Any]:
         name="guardia_remote_write.proto", package="prometheus", syntax="proto3"
     )
 
-    def msg(name: str, fields: list[tuple[str, int, int, int, str]]) -> None:
-        m = fd.message_type.add(name=name)
-        for fname, num, ftype, label, tname in fields:
-            f = m.field.add(name=fname, number=num, type=ftype, label=label)  # type: ignore[arg-type]
-            if tname:
-                f.type_name = tname
+    msg = functools.partial(add_message, fd, "")
 
     opt, rep = _F.LABEL_OPTIONAL, _F.LABEL_REPEATED
     msg("Label", [("name", 1, _F.TYPE_STRING, opt, ""), ("value", 2, _F.TYPE_STRING, opt, "")])
@@ -135,12 +133,7 @@ def _build_v2() -> dict[str, Any]:
     opt, rep = _F.LABEL_OPTIONAL, _F.LABEL_REPEATED
     p = ".io.prometheus.write.v2."
 
-    def msg(name: str, fields: list[tuple[str, int, int, int, str]]) -> None:
-        m = fd.message_type.add(name=name)
-        for fname, num, ftype, label, tname in fields:
-            f = m.field.add(name=fname, number=num, type=ftype, label=label)  # type: ignore[arg-type]
-            if tname:
-                f.type_name = tname
+    msg = functools.partial(add_message, fd, "")
 
     msg("Sample", [("value", 1, _F.TYPE_DOUBLE, opt, ""), ("timestamp", 2, _F.TYPE_INT64, opt, "")])
     msg("Metadata", [("type", 1, _F.TYPE_INT32, opt, ""), ("help_ref", 3, _F.TYPE_UINT32, opt, ""),
