@@ -18,7 +18,7 @@ import dataclasses
 import numpy as np
 
 from guardia.model import Labels
-from guardia.model.gostrings import go_quote
+from guardia.model.gostrings import labels_string
 from guardia.model.matchers import Matcher, MatchType
 from guardia.promql import plan
 from guardia.promql.context import ExprEvaluator
@@ -142,8 +142,8 @@ def _newest_per_signature(info: Vector) -> dict[tuple[str, tuple[tuple[str, str]
             a, b = (int(r) for r in idx[np.flatnonzero(stamps[:, j] == top[j])[:2]])
             t = round(float(top[j]) * 1000)
             raise ExecutionError(
-                f"found duplicate series for info metric: existing {_text(info.labels[a])} @ {t}, "
-                f"new {_text(info.labels[b])} @ {t}")
+                f"found duplicate series for info metric: existing {labels_string(info.labels[a])} @ {t}, "
+                f"new {labels_string(info.labels[b])} @ {t}")
         out[key] = np.where(np.isfinite(top), idx[best], -1)
     return out
 
@@ -163,7 +163,3 @@ def _joined(base: Labels, infos: list[Labels], data: dict[str, list[Matcher]]) -
     if not added:
         return base
     return Labels({**have, **added})
-
-
-def _text(ls: Labels) -> str:
-    return "{" + ", ".join(f"{k}={go_quote(v)}" for k, v in ls) + "}"

@@ -14,36 +14,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 
-from guardia.model import Labels, Matcher
+from guardia.model import Matcher
+from guardia.model.gostrings import labels_string
 from guardia.model.histogram import go_g
 from guardia.storage.tsdb.db import TSDB
-
-
-def _go_quote(v: str) -> str:
-    """A label value as Go's ``strconv.Quote`` writes it (printable characters as they are)."""
-    out = ['"']
-    for ch in v:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif not ch.isprintable():
-            code = ord(ch)
-            out.append(f"\\x{code:02x}" if code < 0x80 else (f"\\u{code:04x}" if code < 0x10000
-                                                               else f"\\U{code:08x}"))
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
-
-
-def label_set_text(labels: Labels) -> str:
-    """A label set as Prometheus's ``labels.Labels.String()``: every pair, name included."""
-    return "{" + ", ".join(f"{k}={_go_quote(v)}" for k, v in labels) + "}"
 
 
 def dump_lines(db: TSDB, matchers: Sequence[Matcher], mint: int, maxt: int) -> Iterator[str]:
@@ -52,7 +26,7 @@ def dump_lines(db: TSDB, matchers: Sequence[Matcher], mint: int, maxt: int) -> I
     try:
         found = q.select(matchers, sort=True)
         for s in found:
-            head = label_set_text(s.labels)
+            head = labels_string(s.labels)
             hs = s.histograms.tolist() if s.histograms is not None else None
             for k, (t, v) in enumerate(zip(s.timestamps.tolist(), s.values.tolist(), strict=True)):
                 h = hs[k] if hs is not None else None
