@@ -76,6 +76,12 @@ class FloatHistogram:
 
     # -- basics ----------------------------------------------------------------------------
 
+    def empty_like(self) -> FloatHistogram:
+        """A histogram of the same schema, zero threshold and custom bounds with nothing
+        counted: what a created timestamp stands for (a zero sample of a native histogram)."""
+        return FloatHistogram(schema=self.schema, zero_threshold=self.zero_threshold,
+                              custom_values=list(self.custom_values))
+
     def copy(self) -> FloatHistogram:
         return FloatHistogram(
             self.schema, self.count, self.sum, self.zero_threshold, self.zero_count,

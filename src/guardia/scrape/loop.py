@@ -26,7 +26,6 @@ import numpy.typing as npt
 from guardia.config.httpclient import ssl_context
 from guardia.config.prometheus import ScrapeConfig
 from guardia.model import STALE_NAN, Labels
-from guardia.model.histogram import FloatHistogram
 from guardia.scrape.http import HTTPScraper
 from guardia.scrape.ingest import Ingester, IngestOptions, IngestResult, ScrapeError
 from guardia.scrape.protoingest import HistogramOptions, pick_schema
@@ -350,8 +349,7 @@ class ScrapeLoop:
             if h is None:
                 add(ref, ct, 0.0)
             elif add_h is not None:
-                add_h(ref, ct, FloatHistogram(schema=h.schema, zero_threshold=h.zero_threshold,
-                                              custom_values=list(h.custom_values)))
+                add_h(ref, ct, h.empty_like())
 
     def _follow_gc(self, app: object) -> None:
         """After a series GC of the store (its refs renumbered), drop the cached refs and carry

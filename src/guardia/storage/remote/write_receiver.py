@@ -184,7 +184,7 @@ class WriteReceiver:
                 if h is None:
                     app.append(app.ref(labels), ct, 0.0)
                 elif add_h is not None:
-                    add_h(labels, ct, _zero_like(h))
+                    add_h(labels, ct, h.empty_like())
             app.commit()
         except AppendError:
             app.rollback()
@@ -360,9 +360,3 @@ def _labels_v2(refs: list[int], symbols: list[str], where: str) -> Labels:
             pairs[name] = value
     return Labels(pairs)
 
-
-def _zero_like(h: FloatHistogram) -> FloatHistogram:
-    """The empty histogram a created timestamp stands for: same schema and bucket layout,
-    nothing counted."""
-    return FloatHistogram(schema=h.schema, zero_threshold=h.zero_threshold,
-                          custom_values=list(h.custom_values))
