@@ -67,7 +67,7 @@ def evaluate(ev: ExprEvaluator, node: plan.Call, ts: I64) -> Vector:
         keep = [i for i, ls in enumerate(found.labels)
                 if all(ls.get(k) in vals for k, vals in wanted.items())]
         info = found.take(keep)
-        if keep and instant(ev.ctx, sel, ts).take(keep).hist_mask().any():
+        if info.hist_mask().any():
             raise ExecutionError("info sample should be float")
     chosen = _newest_per_signature(info)
     names = sorted({ls.name for ls in info.labels})

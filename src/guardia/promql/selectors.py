@@ -64,7 +64,8 @@ def _instant_with_histograms(ctx: EvalContext, found: SeriesSet, et: I64, want_t
     loaded = int(present.sum())
     ctx.add_samples(loaded, loaded)
     hists = None
-    if found.histograms is not None and len(t) and not want_timestamps:
+    if found.histograms is not None and len(t):
+        # kept with ``want_timestamps`` too: ``info()`` refuses a histogram info sample by them
         hists = found.histograms[idx_c]
         hists[~present] = None
         if not not_none(hists).any():
