@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from guardia.scrape.target import Target, populate_labels
 from guardia.storage.memory import MemoryStorage
 from tests.scrape.helpers import Sink, close, job, respond, select
 from tests.scrape.test_protobuf import PROTO_CT, _dbl, _family, _labels, _msg, _uint
+from tests.test_serve import Serve
 
 OM_CT = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
@@ -141,3 +143,54 @@ async def test_a_native_histogram_gets_an_empty_histogram_at_its_created_time() 
     assert isinstance(zero, FloatHistogram) and zero.count == 0 and not zero.positive
     assert int(s.timestamps[0]) == secs * 1000 + int((created - secs) * 1e9) // 1_000_000
     assert isinstance(first, FloatHistogram) and first.count == 1
+
+
+class _Negotiating(_Target):
+    """The same target answering in whichever format the scraper's Accept puts first."""
+
+    def handle(self, req: BaseHTTPRequestHandler) -> None:
+        self.protobuf = req.headers.get("Accept", "").startswith("application/vnd.google.protobuf")
+        super().handle(req)
+
+
+def _serve_config(tmp_path: Path, address: str, protocols: str = "") -> str:
+    cfg = tmp_path / "prometheus.yml"
+    cfg.write_text("global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: t\n"
+                   f"    static_configs: [{{targets: ['{address}']}}]\n{protocols}")
+    return str(cfg)
+
+
+def _first_accept(target: _Negotiating, s: Serve) -> str:
+    deadline = time.time() + 30
+    while not target.sink.requests and time.time() < deadline:
+        time.sleep(0.1)
+    assert target.sink.requests, s.log.read_text()
+    return target.sink.requests[0]["accept"]
+
+
+def test_the_feature_asks_for_protobuf_first_unless_scrape_protocols_says_otherwise(tmp_path: Path) -> None:
+    """As Prometheus 3 does: with ``created-timestamp-zero-ingestion`` the default scrape
+    protocols put ``PrometheusProto`` first (created timestamps of counters travel best in it);
+    a ``scrape_protocols`` the config lists is kept; without the feature, text comes first."""
+    cases = [("--enable-feature=created-timestamp-zero-ingestion", "", "application/vnd.google.protobuf"),
+             ("--enable-feature=created-timestamp-zero-ingestion",
+              "    scrape_protocols: [PrometheusText0.0.4]\n", "text/plain;version=0.0.4"),
+             ("--enable-feature=promql-delayed-name-removal", "", "application/openmetrics-text")]
+    for i, (flag, protocols, accept) in enumerate(cases):
+        target = _Negotiating(protobuf=False)
+        run = tmp_path / str(i)
+        run.mkdir()
+        s = Serve(run, "--config", _serve_config(run, target.sink.address, protocols), flag)
+        try:
+            s.wait_ready()
+            got = _first_accept(target, s)
+            assert got.startswith(accept), (flag, protocols, got)
+            conf = s.http.get("/api/v1/status/config").json()["data"]["yaml"]
+            assert ("- PrometheusProto" in conf) == accept.startswith("application/vnd"), conf
+            if i == 0:  # scraped as protobuf, the counter starts with its created-time zero
+                s.wait_up("t")
+                r = s.http.get("/api/v1/query", params={"query": "jobs_total[1m]"}).json()
+                assert r["data"]["result"][0]["values"][0][1] == "0", r
+        finally:
+            s.stop()
+            target.sink.close()

@@ -109,9 +109,13 @@ def _unknown_sources(src: YamlSource, rf: RuleFile, prom: PrometheusConfig) -> l
     return out
 
 
-def load_config(path: str | Path) -> Config:
-    """Load a prometheus.yml or guardia.yml with everything it references; ``ConfigError`` on any error."""
-    cfg, issues, _ = _load(str(path))
+def load_config(path: str | Path, *, proto_first: bool = False) -> Config:
+    """Load a prometheus.yml or guardia.yml with everything it references; ``ConfigError`` on any error.
+
+    ``proto_first``: jobs that set no ``scrape_protocols`` (nor does ``global``) ask for the
+    protobuf format first, as Prometheus 3 does under ``--enable-feature=created-timestamp-zero-
+    ingestion`` (created timestamps travel in protobuf only)."""
+    cfg, issues, _ = _load(str(path), proto_first)
     if cfg is None:
         raise ConfigError(issues)
     return cfg
@@ -203,7 +207,7 @@ def dump_redacted(config: Config | Model) -> str:
 # --- loading -------------------------------------------------------------------------------
 
 
-def _load(path: str) -> tuple[Config | None, list[ConfigIssue], list[RuleFile]]:
+def _load(path: str, proto_first: bool = False) -> tuple[Config | None, list[ConfigIssue], list[RuleFile]]:
     try:
         src = load_yaml(path)
     except ConfigError as e:
@@ -218,10 +222,11 @@ def _load(path: str) -> tuple[Config | None, list[ConfigIssue], list[RuleFile]]:
                                 "guardia.yml")], []
     if kind is Kind.RULE_TESTS:
         return None, [src.issue((), "this is a rule unit test file; run it with `guardia test rules`")], []
-    return _load_source(src, Kind.GUARDIA if kind is Kind.GUARDIA else Kind.PROMETHEUS)
+    return _load_source(src, Kind.GUARDIA if kind is Kind.GUARDIA else Kind.PROMETHEUS, proto_first)
 
 
-def _load_source(src: YamlSource, kind: Kind) -> tuple[Config | None, list[ConfigIssue], list[RuleFile]]:
+def _load_source(src: YamlSource, kind: Kind, proto_first: bool = False,
+                 ) -> tuple[Config | None, list[ConfigIssue], list[RuleFile]]:
     data = src.data if src.data is not None else {}
     if not isinstance(data, dict):
         msg = "the file must be a YAML mapping of sections (global, scrape_configs, ...)"
@@ -230,7 +235,7 @@ def _load_source(src: YamlSource, kind: Kind) -> tuple[Config | None, list[Confi
     prom_data, own = split_guardia(data)
     if own:
         kind = Kind.GUARDIA
-    prom, issues = parse_prometheus_config(src, prom_data)
+    prom, issues = parse_prometheus_config(src, prom_data, proto_first=proto_first)
     sections, sec_issues = parse_guardia_sections(src, own)
     issues += sec_issues
 
@@ -241,7 +246,7 @@ def _load_source(src: YamlSource, kind: Kind) -> tuple[Config | None, list[Confi
         issues += [src.issue(p, m, severity=s) for p, m, s in findings]  # type: ignore[arg-type]
         prom, env_issues = _expand_external_labels(src, prom)
         issues += env_issues
-        prom, sc_issues = _merge_scrape_config_files(src, prom, base_dir)
+        prom, sc_issues = _merge_scrape_config_files(src, prom, base_dir, proto_first)
         issues += sc_issues
         rule_paths, rule_issues = _expand_globs(src, "rule_files", prom.rule_files, base_dir, "rule")
         issues += rule_issues
@@ -378,7 +383,7 @@ def _expand_external_labels(
 
 
 def _merge_scrape_config_files(
-    src: YamlSource, prom: PrometheusConfig, base_dir: Path
+    src: YamlSource, prom: PrometheusConfig, base_dir: Path, proto_first: bool = False,
 ) -> tuple[PrometheusConfig, list[ConfigIssue]]:
     """Add the jobs of ``scrape_config_files`` (each file: only ``scrape_configs:``), as Prometheus does.
 
@@ -407,7 +412,8 @@ def _merge_scrape_config_files(
                                      at_key=bool(path)))
             continue
         sub, sub_issues = parse_prometheus_config(
-            fsrc, {"global": prom.global_, "scrape_configs": data.get("scrape_configs") or []})
+            fsrc, {"global": prom.global_, "scrape_configs": data.get("scrape_configs") or []},
+            proto_first=proto_first)
         issues += [i for i in sub_issues if i.path.startswith("scrape_configs")]
         if sub is None:
             continue

@@ -543,8 +543,12 @@ def strip_unsupported_sd(data: Any) -> tuple[Any, list[Finding]]:
     return out, findings
 
 
-def resolve_defaults(cfg: PrometheusConfig) -> PrometheusConfig:
-    """Fill what Prometheus inherits: global timeout, then each job's interval, timeout and limits."""
+def resolve_defaults(cfg: PrometheusConfig, *, proto_first: bool = False) -> PrometheusConfig:
+    """Fill what Prometheus inherits: global timeout, then each job's interval, timeout and limits.
+
+    A job that scrapes native histograms, or every job when ``proto_first`` (Prometheus 3's
+    ``created-timestamp-zero-ingestion``), asks for the protobuf format first unless it or
+    ``global`` lists ``scrape_protocols``: only protobuf carries those."""
     g = cfg.global_
     g_timeout = g.scrape_timeout
     if g_timeout is None:
@@ -566,7 +570,7 @@ def resolve_defaults(cfg: PrometheusConfig) -> PrometheusConfig:
             native = upd["scrape_native_histograms"] = g.scrape_native_histograms
         if sc.scrape_protocols is None:
             upd["scrape_protocols"] = g.scrape_protocols or (
-                PROTO_FIRST_SCRAPE_PROTOCOLS if native else SCRAPE_PROTOCOLS)
+                PROTO_FIRST_SCRAPE_PROTOCOLS if native or proto_first else SCRAPE_PROTOCOLS)
         scheme = sc.metric_name_validation_scheme or g.metric_name_validation_scheme or "utf8"
         upd["metric_name_validation_scheme"] = scheme
         if sc.metric_name_escaping_scheme is None:
@@ -585,7 +589,7 @@ def findings_to_issues(src: YamlSource, findings: list[Finding]) -> list[ConfigI
 
 
 def parse_prometheus_config(
-    src: YamlSource, data: Any = None
+    src: YamlSource, data: Any = None, *, proto_first: bool = False,
 ) -> tuple[PrometheusConfig | None, list[ConfigIssue]]:
     """Validate a prometheus.yml document.
 
@@ -617,4 +621,4 @@ def parse_prometheus_config(
         # Warnings about a salvaged document may only reflect the parts set aside.
         findings = [f for f in findings if f[2] == "error"]
     issues += findings_to_issues(src, [(remap_path(p, index_map), m, s) for p, m, s in findings])
-    return resolve_defaults(cfg), issues
+    return resolve_defaults(cfg, proto_first=proto_first), issues
