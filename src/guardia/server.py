@@ -489,6 +489,7 @@ class GuardiaProcess:
         self.remote_write = RemoteWriteStorage(
             data / "wal", data / "remote_write", self.registry, metadata=self._scraped_metadata,
             highest_appended_ms=(lambda: max(0, tsdb.head.maxt)) if tsdb is not None else None,
+            exemplars=self.exemplars,
         )
         if tsdb is not None:  # checkpoints keep what a queue has not sent
             tsdb.wal_readers = self.remote_write.lowest_segment

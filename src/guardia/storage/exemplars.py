@@ -25,7 +25,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +74,8 @@ class ExemplarStore:
         self._cursor = 0
         self._count = 0
         self._journal: _Journal | None = None
+        # called with every batch stored (from the thread that stored it)
+        self.listeners: list[Callable[[list[tuple[Labels, Exemplar]]], None]] = []
         reg = registry if registry is not None else CollectorRegistry()
         # Prometheus's own names, so the same dashboards read both
         self._appended = Counter("prometheus_tsdb_exemplar_exemplars_appended_total",
@@ -185,9 +187,18 @@ class ExemplarStore:
         """Store one exemplar; False for a duplicate of the series' newest.  Raises
         ``ExemplarError`` for one out of order or with too long a label set."""
         stored = self._add(series, exemplar)
-        if stored and self._journal is not None:
-            self._journal.write([(series, exemplar)])
+        if stored:
+            self._stored([(series, exemplar)])
         return stored
+
+    def _stored(self, items: list[tuple[Labels, Exemplar]]) -> None:
+        """What was just stored: to the journal, then to every listener (the remote write
+        queues with ``send_exemplars``, which read exemplars here as Prometheus's read them
+        from its WAL)."""
+        if self._journal is not None:
+            self._journal.write(items)
+        for listen in self.listeners:
+            listen(items)
 
     def _add(self, series: Labels, exemplar: Exemplar, count_refused: bool = True) -> bool:
         if sum(len(k) + len(v) for k, v in exemplar.labels) > MAX_LABELS_RUNES:
@@ -220,8 +231,8 @@ class ExemplarStore:
                     stored.append((series, ex))
             except ExemplarError:
                 refused += 1
-        if stored and self._journal is not None:
-            self._journal.write(stored)
+        if stored:
+            self._stored(stored)
         return refused
 
     def _put(self, series: Labels, exemplar: Exemplar) -> None:

@@ -8,7 +8,9 @@ at).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import struct
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +21,9 @@ from guardia.model.varint import encode_varint
 from guardia.storage.remote.encode_histograms import histogram_message
 from guardia.storage.remote.metadata import METRIC_TYPES, Metadata
 
+if TYPE_CHECKING:
+    from guardia.storage.exemplars import Exemplar
+
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 
@@ -27,6 +32,8 @@ V2_CONTENT_TYPE = f"application/x-protobuf;proto={V2_MESSAGE}"
 _FAMILY_SUFFIXES = ("_total", "_bucket", "_count", "_sum", "_created", "_info")
 
 MetadataLookup = Callable[[str], Metadata | None]
+_T = TypeVar("_T")
+_F64 = struct.Struct("<d")
 
 
 def family_metadata(table: dict[str, Metadata]) -> MetadataLookup:
@@ -87,7 +94,7 @@ class V2Encoder:
                 continue
             pairs = self.labels[int(rs[a])]
             assert pairs is not None
-            lr = b"".join([_uvarint(symbols.setdefault(x, len(symbols))) for kv in pairs for x in kv])
+            lr = _refs(pairs, symbols)
             body = [b"\x0a", _uvarint(len(lr)), lr]
             for i in range(a, b):
                 t = ts_sorted[i]
@@ -128,14 +135,41 @@ def encode_histograms(series: list[tuple[tuple[tuple[str, str], ...], list[tuple
                       metadata: MetadataLookup | None) -> bytes:
     """An uncompressed Request of native histogram samples: per series (its label pairs after
     relabeling) one TimeSeries with its ``histograms`` (field 3) in order and its metadata."""
+    return _encode_series(series, metadata, lambda t_h, _: (b"\x1a", histogram_message(*t_h)))
+
+
+def encode_exemplars(series: Sequence[tuple[tuple[tuple[str, str], ...], Sequence[Exemplar]]],
+                     metadata: MetadataLookup | None) -> bytes:
+    """An uncompressed Request of exemplars (``send_exemplars``): per series one TimeSeries
+    with no samples and its ``exemplars`` (field 4), each label set as symbol references."""
+
+    def message(ex: Exemplar, symbols: dict[str, int]) -> tuple[bytes, bytes]:
+        refs = _refs(ex.labels, symbols)
+        m = (b"\x0a" + _uvarint(len(refs)) + refs if refs else b"") + b"\x11" + _F64.pack(ex.value) \
+            + b"\x18" + encode_varint(ex.timestamp_ms & 0xFFFFFFFFFFFFFFFF)
+        return b"\x22", m
+
+    return _encode_series(series, metadata, message)
+
+
+def _refs(pairs: Iterable[tuple[str, str]], symbols: dict[str, int]) -> bytes:
+    """Packed symbol references of label pairs, adding new strings to the request's table."""
+    return b"".join([_uvarint(symbols.setdefault(x, len(symbols))) for kv in pairs for x in kv])
+
+
+def _encode_series(series: Sequence[tuple[tuple[tuple[str, str], ...], Sequence[_T]]],
+                   metadata: MetadataLookup | None,
+                   message: Callable[[_T, dict[str, int]], tuple[bytes, bytes]]) -> bytes:
+    """A Request whose series each carry messages of one kind: ``message`` gives an item's
+    field tag and body (it may add strings to the symbol table)."""
     symbols: dict[str, int] = {"": 0}
     parts: list[bytes] = []
-    for pairs, samples in series:
-        lr = b"".join([_uvarint(symbols.setdefault(x, len(symbols))) for kv in pairs for x in kv])
+    for pairs, items in series:
+        lr = _refs(pairs, symbols)
         body = [b"\x0a", _uvarint(len(lr)), lr]
-        for t, h in samples:
-            m = histogram_message(t, h)
-            body += (b"\x1a", _uvarint(len(m)), m)
+        for item in items:
+            tag, m = message(item, symbols)
+            body += (tag, _uvarint(len(m)), m)
         md = metadata(next((v for k, v in pairs if k == "__name__"), "")) if metadata is not None else None
         if md is not None:
             body += _metadata_field(md, symbols)

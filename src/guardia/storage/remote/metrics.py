@@ -71,6 +71,25 @@ class RemoteWriteMetrics:
         self.hist_pending = Gauge("prometheus_remote_storage_histograms_pending",
                                   "Histogram samples read from the WAL and not yet acknowledged by the "
                                   "receiver.", _Q, registry=r)
+        # exemplars (``send_exemplars``), counted apart as Prometheus does
+        self.exemplars_in = Counter("prometheus_remote_storage_exemplars_in",
+                                    "Exemplars stored locally and handed to the queues to be sent.",
+                                    registry=r)
+        self.ex_sent = Counter("prometheus_remote_storage_exemplars",
+                               "Total number of exemplars sent to remote storage.", _Q, registry=r)
+        self.ex_failed = Counter("prometheus_remote_storage_exemplars_failed",
+                                 "Exemplars that failed on send and were not retried (4xx answers).", _Q,
+                                 registry=r)
+        self.ex_retried = Counter("prometheus_remote_storage_exemplars_retried",
+                                  "Exemplars that failed on send and were retried (5xx, 429, network).",
+                                  _Q, registry=r)
+        self.ex_dropped = Counter("prometheus_remote_storage_exemplars_dropped",
+                                  "Exemplars dropped before sending (write_relabel_configs, "
+                                  "sample_age_limit, a queue full behind a receiver that is down).", _Q,
+                                  registry=r)
+        self.ex_pending = Gauge("prometheus_remote_storage_exemplars_pending",
+                                "Exemplars waiting in the queue, not yet acknowledged by the receiver.",
+                                _Q, registry=r)
         self.segment = Gauge("prometheus_wal_watcher_current_segment",
                              "Current WAL segment the watcher is reading records from.", ("consumer",),
                              registry=r)
@@ -105,13 +124,16 @@ class RemoteWriteMetrics:
             self.shards_max.labels(*k), self.batch_seconds.labels(*k), self.segment.labels(name),
             self.hist_sent.labels(*k), self.hist_failed.labels(*k), self.hist_retried.labels(*k),
             self.hist_dropped.labels(*k), self.hist_pending.labels(*k),
+            self.ex_sent.labels(*k), self.ex_failed.labels(*k), self.ex_retried.labels(*k),
+            self.ex_dropped.labels(*k), self.ex_pending.labels(*k),
         )
 
     def forget(self, name: str, url: str) -> None:
         for m in (self.sent, self.failed, self.retried, self.dropped, self.bytes, self.pending,
                   self.highest_sent, self.shards, self.shards_desired, self.shards_min, self.shards_max,
                   self.batch_seconds, self.hist_sent, self.hist_failed, self.hist_retried,
-                  self.hist_dropped, self.hist_pending):
+                  self.hist_dropped, self.hist_pending, self.ex_sent, self.ex_failed, self.ex_retried,
+                  self.ex_dropped, self.ex_pending):
             with contextlib.suppress(KeyError):
                 m.remove(name, url)
         with contextlib.suppress(KeyError):
@@ -140,3 +162,8 @@ class QueueMetrics:
     hist_retried: Counter
     hist_dropped: Counter
     hist_pending: Gauge
+    ex_sent: Counter
+    ex_failed: Counter
+    ex_retried: Counter
+    ex_dropped: Counter
+    ex_pending: Gauge

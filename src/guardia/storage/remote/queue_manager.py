@@ -30,6 +30,7 @@ import math
 import os
 import time
 import zlib
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,7 @@ from guardia.model import Labels
 from guardia.model.histogram import FloatHistogram
 from guardia.model.relabel import process as relabel_process
 from guardia.storage.remote.encode import PrefixTable, compress, encode_labels
+from guardia.storage.remote.encode_exemplars import encode_v1 as encode_exemplars_v1
 from guardia.storage.remote.encode_histograms import encode_v1 as encode_histograms_v1
 from guardia.storage.remote.encode_v2 import (
     V2_CONTENT_TYPE,
@@ -54,6 +56,7 @@ from guardia.storage.remote.encode_v2 import (
     V2Encoder,
     family_metadata,
 )
+from guardia.storage.remote.encode_v2 import encode_exemplars as encode_exemplars_v2
 from guardia.storage.remote.encode_v2 import encode_histograms as encode_histograms_v2
 from guardia.storage.remote.metadata import MetadataSource, encode_metadata
 from guardia.storage.remote.metrics import QueueMetrics, RemoteWriteMetrics
@@ -64,6 +67,8 @@ from guardia.storage.tsdb.histograms import Sample as HistogramSample
 
 if TYPE_CHECKING:  # httpx is loaded only for a proxy or OAuth2 (``_new_client``)
     import httpx
+
+    from guardia.storage.exemplars import Exemplar
 
 log = logging.getLogger("guardia.storage.remote")
 
@@ -79,21 +84,23 @@ _UNKNOWN, _SEND, _DROP = 0, 1, 2
 
 @dataclass(frozen=True, slots=True)
 class SentSeries:
-    """A histogram series as sent: its 1.0 ``labels`` fields and its 2.0 label pairs."""
+    """A series known by its labels (a histogram's, an exemplar's) as sent: its 1.0 ``labels``
+    fields and its 2.0 label pairs."""
 
     v1: bytes
     pairs: tuple[tuple[str, str], ...]
 
 
 HistSample = tuple[SentSeries, int, FloatHistogram]
+ExemplarSample = tuple[SentSeries, "Exemplar"]
 _NO_I64 = np.zeros(0, np.int64)
 _NO_F64 = np.zeros(0, np.float64)
 
 
 @dataclass(slots=True)
 class Batch:
-    """One request's samples (float samples, or native histograms when ``hists`` is set), and
-    their body in the version it was last encoded in."""
+    """One request's samples (float samples; native histograms when ``hists`` is set,
+    exemplars when ``exemplars`` is), and their body in the version it was last encoded in."""
 
     refs: I64
     ts: I64
@@ -101,15 +108,23 @@ class Batch:
     body: bytes = b""
     v2: bool = False
     hists: list[HistSample] | None = None
+    exemplars: list[ExemplarSample] | None = None
 
     @property
     def n(self) -> int:
-        return len(self.hists) if self.hists is not None else int(self.refs.shape[0])
+        if self.hists is not None:
+            return len(self.hists)
+        if self.exemplars is not None:
+            return len(self.exemplars)
+        return int(self.refs.shape[0])
 
     @property
     def newest(self) -> int:
+        """The newest sample's time (0 for exemplars: what was sent is told by samples)."""
         if self.hists is not None:
             return max(t for _, t, _ in self.hists)
+        if self.exemplars is not None:
+            return 0
         return int(self.ts.max())
 
 
@@ -174,6 +189,11 @@ class QueueManager:
         self._shard_key: npt.NDArray[np.int32] | None = (
             np.zeros(1024, dtype=np.int32) if cfg.send_native_histograms else None)
         self._hist_series: dict[Labels, SentSeries | None] = {}
+        # exemplars the store handed over since the last read (``send_exemplars``), at most
+        # ``capacity``: behind a receiver that is down the oldest go (counted dropped)
+        self._exemplar_feed: deque[tuple[Labels, Exemplar]] | None = (
+            deque(maxlen=max(1, q.capacity)) if cfg.send_exemplars else None)
+        self._ex_dropping = False
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | PostClient | None = None
@@ -285,6 +305,9 @@ class QueueManager:
             while not self._stop.is_set():
                 want = self.shards * self.max_per_send - pending_n
                 got = await asyncio.to_thread(watcher.read, max(want, 1))
+                wal_n = got.total
+                if self._exemplar_feed:
+                    got.exemplars = self._take_exemplars()
                 self.m.segment.set(watcher.current_segment)
                 if got.total:
                     self._observe_read(got)
@@ -292,7 +315,7 @@ class QueueManager:
                         first_at = time.monotonic()
                     pending.append(got)
                     pending_n += got.total
-                caught_up = got.total == 0 or got.total < want
+                caught_up = wal_n == 0 or wal_n < want
                 due = bool(pending) and (
                     pending_n >= self.shards * self.max_per_send
                     or (caught_up and pending_n >= self.max_per_send)
@@ -300,8 +323,10 @@ class QueueManager:
                 )
                 if due:
                     nh = sum(len(r.histograms) for r in pending)
-                    self.m.pending.set(pending_n - nh)
+                    ne = sum(len(r.exemplars) for r in pending)
+                    self.m.pending.set(pending_n - nh - ne)
                     self.m.hist_pending.set(nh)
+                    self.m.ex_pending.set(ne)
                     done = await self._send_round(pending)
                     if not done:
                         return
@@ -309,6 +334,7 @@ class QueueManager:
                     pending, pending_n = [], 0
                     self.m.pending.set(0)
                     self.m.hist_pending.set(0)
+                    self.m.ex_pending.set(0)
                 elif got.total == 0 and not pending:
                     # nothing new: remember how far we got (segments may have been skipped)
                     if start != watcher.pos:
@@ -328,10 +354,34 @@ class QueueManager:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), timeout=s)
 
+    def offer_exemplars(self, items: list[tuple[Labels, Exemplar]]) -> None:
+        """Exemplars just stored (the store's listener; any thread): queued for the next round."""
+        feed = self._exemplar_feed
+        if feed is None:
+            return
+        over = len(feed) + len(items) - (feed.maxlen or 0)
+        if over > 0:  # the oldest are pushed out
+            self.m.ex_dropped.inc(over)
+            if not self._ex_dropping:
+                log.warning("event=remote_write_exemplars_dropped remote_name=%s url=%s reason=%r",
+                            self.name, self.url, "more exemplars waiting than queue_config.capacity "
+                            "(the receiver is slow or down); the oldest are dropped")
+        self._ex_dropping = over > 0
+        feed.extend(items)
+
+    def _take_exemplars(self) -> list[tuple[Labels, Exemplar]]:
+        feed = self._exemplar_feed
+        out: list[tuple[Labels, Exemplar]] = []
+        while feed:
+            out.append(feed.popleft())
+        return out
+
     def _observe_read(self, got: WALRead) -> None:
         self._all_metrics.samples_in.inc(got.size)
         if got.histograms:
             self._all_metrics.histograms_in.inc(len(got.histograms))
+        if got.exemplars:
+            self._all_metrics.exemplars_in.inc(len(got.exemplars))
         self._win_in += got.total
         newest = max((t for _, t, _ in got.histograms), default=None)
         if got.size:
@@ -395,26 +445,46 @@ class QueueManager:
         """The histogram samples to send, each with its series as sent; the others (relabeled
         away, older than ``sample_age_limit``) are counted dropped.  Histogram records carry
         label sets, not refs: each label set is relabeled once and remembered."""
-        cache = self._hist_series
-        if len(cache) > HIST_SERIES_CACHE_MAX:
-            cache.clear()
-        rules = self.cfg.write_relabel_configs
-        limit = self.cfg.queue_config.sample_age_limit
-        cutoff = int(time.time() * 1000) - limit if limit else None
+        cutoff = self._age_cutoff()
         out: list[HistSample] = []
         for lb, t, h in samples:
-            if lb in cache:
-                sent = cache[lb]
-            else:
-                labels = self._relabel(lb, rules)
-                sent = None if labels is None else SentSeries(encode_labels(labels), tuple(labels))
-                cache[lb] = sent
+            sent = self._sent_series(lb)
             if sent is None or (cutoff is not None and t < cutoff):
                 continue
             out.append((sent, t, h))
         if len(out) < len(samples):
             self.m.hist_dropped.inc(len(samples) - len(out))
         return out
+
+    def _resolve_exemplars(self, items: list[tuple[Labels, Exemplar]]) -> list[ExemplarSample]:
+        """The exemplars to send, each with its series as sent (relabeled as its samples are);
+        the others are counted dropped, as ``_resolve_histograms`` does."""
+        cutoff = self._age_cutoff()
+        out: list[ExemplarSample] = []
+        for lb, ex in items:
+            sent = self._sent_series(lb)
+            if sent is None or (cutoff is not None and ex.timestamp_ms < cutoff):
+                continue
+            out.append((sent, ex))
+        if len(out) < len(items):
+            self.m.ex_dropped.inc(len(items) - len(out))
+        return out
+
+    def _age_cutoff(self) -> int | None:
+        limit = self.cfg.queue_config.sample_age_limit
+        return int(time.time() * 1000) - limit if limit else None
+
+    def _sent_series(self, lb: Labels) -> SentSeries | None:
+        """A series known by its labels, as sent (None: relabeled away); each label set is
+        relabeled once and remembered."""
+        cache = self._hist_series
+        if lb in cache:
+            return cache[lb]
+        if len(cache) > HIST_SERIES_CACHE_MAX:
+            cache.clear()
+        labels = self._relabel(lb, self.cfg.write_relabel_configs)
+        sent = cache[lb] = None if labels is None else SentSeries(encode_labels(labels), tuple(labels))
+        return sent
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -432,7 +502,8 @@ class QueueManager:
             self.m.dropped.inc(dropped)
             refs, ts, vs = refs[keep], ts[keep], vs[keep]
         hists = self._resolve_histograms([h for r in reads for h in r.histograms])
-        if not refs.size and not hists:
+        exs = self._resolve_exemplars([e for r in reads for e in r.exemplars])
+        if not refs.size and not hists and not exs:
             return True
         nshards = self.shards
         shard = refs % nshards if self._shard_key is None else self._shard_key[refs] % nshards
@@ -444,6 +515,12 @@ class QueueManager:
         for hs in hists:
             hgroups[shard_key(hs[0].v1) % nshards].append(hs)
         batches = await asyncio.to_thread(self._encode_groups, groups, refs, ts, vs, hgroups)
+        if exs:  # after the shard's samples: an exemplar's order against them does not matter
+            egroups: list[list[ExemplarSample]] = [[] for _ in range(nshards)]
+            for es in exs:
+                egroups[shard_key(es[0].v1) % nshards].append(es)
+            for shard_batches, eg in zip(batches, egroups, strict=True):
+                await asyncio.to_thread(self._exemplar_batches, shard_batches, eg)
         results = await asyncio.gather(*(self._send_shard(b) for b in batches if b))
         return all(results)
 
@@ -490,7 +567,23 @@ class QueueManager:
             self._encode(b)
             shard.append(b)
 
+    def _exemplar_batches(self, shard: list[Batch], es: list[ExemplarSample]) -> None:
+        step = self.max_per_send
+        for lo in range(0, len(es), step):
+            b = Batch(_NO_I64, _NO_I64, _NO_F64, exemplars=es[lo : lo + step])
+            self._encode(b)
+            shard.append(b)
+
     def _encode(self, b: Batch) -> None:
+        if b.exemplars is not None:
+            per_series: dict[SentSeries, list[Exemplar]] = {}
+            for sent, ex in b.exemplars:
+                per_series.setdefault(sent, []).append(ex)
+            b.body = compress(
+                encode_exemplars_v2([(k.pairs, v) for k, v in per_series.items()], self._v2_metadata)
+                if self.v2 else encode_exemplars_v1([(k.v1, v) for k, v in per_series.items()]))
+            b.v2 = self.v2
+            return
         if b.hists is not None:
             by_series: dict[SentSeries, list[tuple[int, FloatHistogram]]] = {}
             for sent, t, h in b.hists:
@@ -537,10 +630,12 @@ class QueueManager:
         q = self.cfg.queue_config
         backoff = q.min_backoff / 1000
         n = b.n
-        hist = b.hists is not None
+        kind = "histograms" if b.hists is not None else "exemplars" if b.exemplars is not None else "samples"
         m = self.m
-        sent_c, failed_c, retried_c = ((m.hist_sent, m.hist_failed, m.hist_retried) if hist
-                                       else (m.sent, m.failed, m.retried))
+        sent_c, failed_c, retried_c = {
+            "histograms": (m.hist_sent, m.hist_failed, m.hist_retried),
+            "exemplars": (m.ex_sent, m.ex_failed, m.ex_retried),
+        }.get(kind, (m.sent, m.failed, m.retried))
         while True:
             if b.v2 and not self.v2:
                 self._encode(b)  # encoded before the fall back: send it as 1.0
@@ -555,8 +650,8 @@ class QueueManager:
                 status = resp.status_code
                 retry_after = _retry_after(resp.headers.get("retry-after"))
                 written = resp.headers.get("x-prometheus-remote-write-samples-written")
-                counted = (resp.headers.get("x-prometheus-remote-write-histograms-written") if hist
-                           else written)
+                counted = (resp.headers.get(f"x-prometheus-remote-write-{kind}-written")
+                           if kind != "samples" else written)
                 if status >= 300:
                     reason = resp.text[:256].strip()
             except self._send_errors as e:
@@ -576,8 +671,7 @@ class QueueManager:
                     if took < n:
                         failed_c.inc(n - took)
                         log.error("event=remote_write_partial remote_name=%s url=%s sent=%d written=%d "
-                                  "kind=%s", self.name, self.url, n, took,
-                                  "histograms" if hist else "samples")
+                                  "kind=%s", self.name, self.url, n, took, kind)
                 sent_c.inc(took)
                 self.m.bytes.inc(len(body))
                 self._win_sent += n
@@ -587,8 +681,7 @@ class QueueManager:
             if not recoverable:
                 failed_c.inc(n)
                 log.error("event=remote_write_refused remote_name=%s url=%s status=%d %s=%d "
-                          "reason=%r action=dropped", self.name, self.url, status,
-                          "histograms" if hist else "samples", n, reason)
+                          "reason=%r action=dropped", self.name, self.url, status, kind, n, reason)
                 return True
             retried_c.inc(n)
             wait = retry_after if retry_after is not None else backoff

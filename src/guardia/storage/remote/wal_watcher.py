@@ -28,6 +28,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +38,9 @@ from guardia.storage.tsdb import wal
 from guardia.storage.tsdb.histograms import HistogramDecodeError
 from guardia.storage.tsdb.histograms import Sample as HistogramSample
 from guardia.storage.tsdb.histograms import decode_samples as decode_histograms
+
+if TYPE_CHECKING:
+    from guardia.storage.exemplars import Exemplar
 
 log = logging.getLogger("guardia.storage.remote")
 
@@ -66,6 +70,9 @@ class WALRead:
     end: Position
     lost_segments: int = 0  # segments deleted before they were read (beyond the WAL's retention)
     histograms: list[HistogramSample] = field(default_factory=list)
+    # exemplars stored since the previous read (``send_exemplars``: from the exemplar store,
+    # not the WAL; the queue adds them to the read)
+    exemplars: list[tuple[Labels, Exemplar]] = field(default_factory=list)
 
     @property
     def size(self) -> int:
@@ -74,8 +81,8 @@ class WALRead:
 
     @property
     def total(self) -> int:
-        """Float and histogram samples read."""
-        return int(self.refs.shape[0]) + len(self.histograms)
+        """Float and histogram samples and exemplars read."""
+        return int(self.refs.shape[0]) + len(self.histograms) + len(self.exemplars)
 
 
 class SeriesLabels:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
@@ -21,6 +22,10 @@ from guardia.storage.remote.metrics import RemoteWriteMetrics
 from guardia.storage.remote.queue_manager import QueueManager, state_file
 from guardia.storage.tsdb import wal
 
+if TYPE_CHECKING:
+    from guardia.model import Labels
+    from guardia.storage.exemplars import Exemplar, ExemplarStore
+
 log = logging.getLogger("guardia.storage.remote")
 
 
@@ -29,7 +34,8 @@ class RemoteWriteStorage:
 
     def __init__(self, waldir: Path, state_dir: Path, registry: CollectorRegistry | None,
                  metadata: MetadataSource | None = None,
-                 highest_appended_ms: Callable[[], int] | None = None) -> None:
+                 highest_appended_ms: Callable[[], int] | None = None,
+                 exemplars: ExemplarStore | None = None) -> None:
         self.waldir = waldir
         self.state_dir = state_dir
         self.metrics = RemoteWriteMetrics(registry)
@@ -38,6 +44,12 @@ class RemoteWriteStorage:
         self.metadata = metadata
         self.queues: dict[tuple[str, str], tuple[object, QueueManager]] = {}
         self._started = False
+        if exemplars is not None:  # what queues with ``send_exemplars`` send
+            exemplars.listeners.append(self._offer_exemplars)
+
+    def _offer_exemplars(self, items: list[tuple[Labels, Exemplar]]) -> None:
+        for _, q in list(self.queues.values()):
+            q.offer_exemplars(items)
 
     @staticmethod
     def _settings(cfg: RemoteWriteConfig, external: dict[str, str]) -> object:

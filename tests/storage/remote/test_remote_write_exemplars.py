@@ -1,0 +1,168 @@
+"""Exemplars out (``send_exemplars: true``): guardia scrapes an OpenMetrics target whose counter
+and histogram buckets carry exemplars, and remote-writes them to a real Prometheus (Debian 2.42,
+``--enable-feature=exemplar-storage``) over 1.0 and to another guardia over 1.0 and 2.0.  Each
+receiver's ``/api/v1/query_exemplars`` answers what the sender's does; a queue without
+``send_exemplars`` sends none.  The encoders' bytes are read back with the protobuf library."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from guardia.model import Labels
+from guardia.storage.exemplars import Exemplar
+from guardia.storage.remote.encode import encode_labels
+from guardia.storage.remote.encode_exemplars import encode_v1
+from guardia.storage.remote.encode_v2 import encode_exemplars
+from guardia.storage.remote.proto import V2Exemplar, V2Request, WriteRequest
+from tests.storage.remote.peers import Proc, guardia, prometheus_receiver
+from tests.storage.remote.test_remote_write_histograms import _eventually, _metric
+
+OM = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+
+class _Target(BaseHTTPRequestHandler):
+    """``jobs_total`` and ``wait_seconds`` whose exemplars change at every scrape (a new trace
+    id, value and time), so each scrape adds one exemplar to three series."""
+
+    scrapes = 0
+
+    def do_GET(self) -> None:
+        n = type(self).scrapes = type(self).scrapes + 1
+        t = time.time()
+        body = "\n".join([
+            "# TYPE jobs counter",
+            f'jobs_total{{code="200"}} {n} # {{trace_id="c{n}"}} 1 {t:.3f}',
+            "# TYPE wait_seconds histogram",
+            f'wait_seconds_bucket{{le="0.1"}} {n} # {{trace_id="b{n}",span_id="s{n}"}} 0.0{n % 10} {t:.3f}',
+            f'wait_seconds_bucket{{le="+Inf"}} {2 * n} # {{trace_id="i{n}"}} {n}.5 {t:.3f}',
+            f"wait_seconds_count {2 * n}", f"wait_seconds_sum {3 * n}", "# EOF", ""]).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", OM)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def target() -> Iterator[str]:
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Target)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+def _sender_config(tmp: Path, target: str, prom: str, rx: str) -> Path:
+    queue = "queue_config: {batch_send_deadline: 200ms, min_backoff: 50ms, max_backoff: 400ms}"
+    cfg = tmp / "sender.yml"
+    cfg.write_text(f"""
+global: {{scrape_interval: 500ms}}
+scrape_configs:
+  - job_name: app
+    static_configs: [{{targets: ["{target}"]}}]
+remote_write:
+  - url: {prom}/api/v1/write
+    name: prom
+    send_exemplars: true
+    {queue}
+  - url: {rx}/api/v1/write
+    name: v1
+    send_exemplars: true
+    write_relabel_configs: [{{target_label: via, replacement: v1}}]
+    {queue}
+  - url: {rx}/api/v1/write
+    name: v2
+    protobuf_message: io.prometheus.write.v2.Request
+    send_exemplars: true
+    write_relabel_configs: [{{target_label: via, replacement: v2}}]
+    {queue}
+  - url: {rx}/api/v1/write
+    name: "off"
+    write_relabel_configs: [{{target_label: via, replacement: "off"}}]
+    {queue}
+""")
+    return cfg
+
+
+def _exemplars(p: Proc, selector: str, start: float, end: float, drop: str = "via") -> dict[Any, Any]:
+    """Each series' exemplars (labels, value, time) in [start, end], by label set."""
+    r = p.http.get("/api/v1/query_exemplars", params={"query": selector, "start": start, "end": end}).json()
+    assert r["status"] == "success", (p.name, r)
+    out = {}
+    for s in r["data"]:
+        key = tuple(sorted((k, v) for k, v in s["seriesLabels"].items() if k != drop))
+        out[key] = [(tuple(sorted(e["labels"].items())), float(e["value"]), round(float(e["timestamp"]), 3))
+                    for e in s["exemplars"]]
+    return out
+
+
+def test_exemplars_reach_prometheus_and_guardia_over_1_0_and_2_0(
+    tmp_path: Path, procs: list[Proc], target: str,
+) -> None:
+    prom = prometheus_receiver(tmp_path, None, "--enable-feature=exemplar-storage")
+    procs.append(prom.start())
+    rx_dir = tmp_path / "rx"
+    rx_dir.mkdir()
+    (rx_dir / "rx.yml").write_text("global: {scrape_interval: 1m}\n")
+    rx = guardia(rx_dir, rx_dir / "rx.yml")
+    procs.append(rx.start())
+    g = guardia(tmp_path, _sender_config(tmp_path, target, prom.url, rx.url))
+    procs.append(g.start())
+    time.sleep(4)  # several scrapes, each adding one exemplar to three series
+    start, end = time.time() - 60, time.time() + 60
+    sel = '{__name__=~"jobs_total|wait_seconds_bucket"}'
+    # what the sender held then; the receivers must hold at least that much of it
+    mine = _exemplars(g, sel, start, end)
+    assert len(mine) == 3 and all(len(v) >= 3 for v in mine.values()), mine
+    first = mine
+
+    def holds(p: Proc, via: str | None) -> None:
+        got = _exemplars(p, f'{{__name__=~"jobs_total|wait_seconds_bucket", via="{via}"}}' if via else sel,
+                         start, end)
+        assert set(got) == set(first), (p.name, via, got)
+        for k, want in first.items():
+            assert got[k][: len(want)] == want, (p.name, via, k, got[k], want)
+
+    _eventually(lambda: holds(prom, None))
+    for via in ("v1", "v2"):
+        _eventually(lambda via=via: holds(rx, via))  # type: ignore[misc]
+    # the queue without send_exemplars sent the samples, not the exemplars
+    assert rx.query('jobs_total{via="off"}', time.time())["result"]
+    assert _exemplars(rx, '{via="off"}', start, end) == {}
+    queues = ("prom", "v1", "v2", "off")
+    sent = {q: _metric(g, "prometheus_remote_storage_exemplars_total", q) for q in queues}
+    assert all(sent[q] >= 9 for q in ("prom", "v1", "v2")) and sent["off"] == 0, sent
+    assert _metric(g, "prometheus_remote_storage_exemplars_failed_total", "prom") == 0
+
+
+def test_encoded_exemplars_read_back_with_the_protobuf_library() -> None:
+    series = Labels({"__name__": "jobs_total", "code": "200"})
+    exs = [Exemplar(Labels({"trace_id": "abc"}), 0.5, 1_700_000_000_123),
+           Exemplar(Labels({}), -2.0, -5)]  # no labels; a time before 1970 as int64
+    v1 = WriteRequest()
+    v1.ParseFromString(encode_v1([(encode_labels(series), exs)]))
+    [ts] = v1.timeseries
+    assert [(lb.name, lb.value) for lb in ts.labels] == list(series) and not ts.samples
+    assert [([(lb.name, lb.value) for lb in e.labels], e.value, e.timestamp) for e in ts.exemplars] == [
+        ([("trace_id", "abc")], 0.5, 1_700_000_000_123), ([], -2.0, -5)]
+    v2 = V2Request()
+    v2.ParseFromString(encode_exemplars([(tuple(series), exs)], None))
+    [ts2] = v2.timeseries
+    sym = list(v2.symbols)
+    assert sym[0] == "" and [sym[i] for i in ts2.labels_refs] == [x for kv in series for x in kv]
+    got = []
+    for raw in ts2.exemplars:
+        e = V2Exemplar()
+        e.ParseFromString(raw)
+        got.append(([sym[i] for i in e.labels_refs], e.value, e.timestamp))
+    assert got == [(["trace_id", "abc"], 0.5, 1_700_000_000_123), ([], -2.0, -5)]
