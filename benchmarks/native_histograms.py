@@ -6,9 +6,14 @@ The same observations are stored both ways: 1,000 series scraped every 15 s for 
 schema-3 histogram sample per series and scrape (``Appender.append_histogram``).  Classic:
 ``_bucket`` series for 20 bounds and ``+Inf`` plus ``_sum`` and ``_count`` (23 floats per
 histogram, ``append_batch`` per scrape).  Bytes are the data directory after the hour
-(WAL, and range files / blocks where written).  The query is a range query over the hour at
-a 60 s step: ``histogram_quantile(0.99, sum(rate(x[5m])))`` against
+(the WAL: the head holds the hour), and the hour written as one block (a snapshot of
+the head: histogram pages against float pages), with the CPU that block write took.  The
+query is a range query over the hour at a 60 s step:
+``histogram_quantile(0.99, sum(rate(x[5m])))`` against
 ``histogram_quantile(0.99, sum by (le) (rate(x_bucket[5m])))``.
+
+By default every bucket grows by the same count each scrape (a steady rate); ``--noisy``
+draws each bucket's growth at random (Poisson), which compresses less both ways.
 
 ``--series N`` scales it down.  The last line is the native / classic ratio of query time.
 """
@@ -39,14 +44,33 @@ def _dir_bytes(p: Path) -> int:
     return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
 
 
+NOISY = [False]
+_NOISY_CACHE: dict[int, np.ndarray] = {}
+
+
 def _counts(series: int, k: int) -> np.ndarray:
     """Cumulative observations per bucket of each series after scrape ``k`` (series, 20)."""
     base = np.arange(1, 21, dtype=np.float64)[None, :] * (1 + np.arange(series)[:, None] % 7)
+    if NOISY[0]:
+        cum = _NOISY_CACHE.get(series)
+        if cum is None:  # the same draws for the native and the classic store
+            rng = np.random.default_rng(7)
+            draws = rng.poisson(base[None, :, :], size=(SCRAPES, series, 20)).astype(np.float64)
+            cum = _NOISY_CACHE[series] = np.cumsum(draws, axis=0)
+        noisy: np.ndarray = cum[k]
+        return noisy
     out: np.ndarray = base * (k + 1)
     return out
 
 
-def ingest_native(path: Path, series: int) -> float:
+def _block(db: TSDB, dest: Path) -> tuple[int, float]:
+    """The head written as one block (a snapshot): its bytes and the CPU seconds it took."""
+    c0 = time.process_time()
+    db.snapshot(dest)
+    return _dir_bytes(dest), time.process_time() - c0
+
+
+def ingest_native(path: Path, series: int) -> tuple[float, int, float]:
     db = TSDB.open(path)
     labels = [Labels({"__name__": "rpc_seconds", "pod": f"p{i}"}) for i in range(series)]
     t0 = time.process_time()
@@ -61,11 +85,12 @@ def ingest_native(path: Path, series: int) -> float:
             app.append_histogram(ls, T0 + k * STEP_MS, h)
         app.commit()
     cpu = time.process_time() - t0
+    block_bytes, block_cpu = _block(db, path.with_name(path.name + "-block"))
     db.close()
-    return cpu
+    return cpu, block_bytes, block_cpu
 
 
-def ingest_classic(path: Path, series: int) -> float:
+def ingest_classic(path: Path, series: int) -> tuple[float, int, float]:
     db = TSDB.open(path)
     bounds = [exp_bound(FIRST + j, SCHEMA) for j in range(20)]
     app = db.appender()
@@ -87,8 +112,9 @@ def ingest_classic(path: Path, series: int) -> float:
         app.append_batch(r, T0 + k * STEP_MS, vals)
         app.commit()
     cpu = time.process_time() - t0
+    block_bytes, block_cpu = _block(db, path.with_name(path.name + "-block"))
     db.close()
-    return cpu
+    return cpu, block_bytes, block_cpu
 
 
 def query(path: Path, expr: str) -> tuple[float, float, float, float]:
@@ -110,12 +136,14 @@ def query(path: Path, expr: str) -> tuple[float, float, float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--series", type=int, default=1000)
+    ap.add_argument("--noisy", action="store_true", help="random (Poisson) growth per bucket")
     args = ap.parse_args()
+    NOISY[0] = args.noisy
     n = args.series
     with tempfile.TemporaryDirectory() as tmp:
         nat, cls = Path(tmp) / "native", Path(tmp) / "classic"
-        cpu_n = ingest_native(nat, n)
-        cpu_c = ingest_classic(cls, n)
+        cpu_n, blk_n, bcpu_n = ingest_native(nat, n)
+        cpu_c, blk_c, bcpu_c = ingest_classic(cls, n)
         bytes_n, bytes_c = _dir_bytes(nat), _dir_bytes(cls)
         o_n, q_n, c_n, v_n = query(nat, "histogram_quantile(0.99, sum(rate(rpc_seconds[5m])))")
         classic = "histogram_quantile(0.99, sum by (le) (rate(rpc_seconds_bucket[5m])))"
@@ -127,6 +155,9 @@ def main() -> None:
     print(f"bytes on disk: native {bytes_n:,} ({bytes_n / samples:.1f} B/histogram), "
           f"classic {bytes_c:,} ({bytes_c / samples:.1f} B/histogram); "
           f"native/classic {bytes_n / bytes_c:.2f}")
+    print(f"the hour as a block: native {blk_n:,} bytes ({blk_n / samples:.2f} B/histogram, written in "
+          f"{bcpu_n:.2f} CPU s), classic {blk_c:,} ({blk_c / samples:.2f} B/histogram, {bcpu_c:.2f} CPU s); "
+          f"native/classic {blk_n / blk_c:.2f}")
     print(f"open (WAL replay of the hour): native {o_n:.2f} s, classic {o_c:.2f} s")
     print(f"query 1 h at 60 s: native {q_n:.2f} s, {c_n:.2f} CPU s (p99 {v_n:.4g}), "
           f"classic {q_c:.2f} s, {c_c:.2f} CPU s (p99 {v_c:.4g})")

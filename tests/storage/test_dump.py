@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from guardia.cli.main import app
 from guardia.model import Labels
 from guardia.model.histogram import FloatHistogram
-from guardia.storage.tsdb import TSDB
+from guardia.storage.tsdb import TSDB, TSDBOptions
 from guardia.storage.tsdb.analyze import analyze
 
 from .test_backfill import DATA, PROMTOOL
@@ -64,8 +64,8 @@ def test_the_dump_is_promtools_line_for_line(tmp_path: Path, flags: tuple[str, .
     assert got == want
 
 
-def test_native_histograms_are_dumped_from_the_head_and_the_range_files(tmp_path: Path) -> None:
-    db = TSDB.open(tmp_path / "d")
+def test_native_histograms_are_dumped_from_the_head_and_the_blocks(tmp_path: Path) -> None:
+    db = TSDB.open(tmp_path / "d", TSDBOptions(block_range_ms=1000))
     lb = Labels({"__name__": "rpc_seconds", "job": "a"})
     for k in range(1, 4):
         app_ = db.appender()
@@ -74,9 +74,10 @@ def test_native_histograms_are_dumped_from_the_head_and_the_range_files(tmp_path
                                                            positive={1: float(k), 2: float(k)}))
         app_.append(Labels({"__name__": "up", "job": "a"}), k * 1000, 1.0)
         app_.commit()
-    db.histograms.persist_before(2500, 0)  # the first two go to a range file
+    db.maintain()  # the first second goes into a block, histograms and floats
+    (blk,) = db.blocks
+    assert blk.histograms is not None and blk.mint == 1000
     db.close()
-    assert list((tmp_path / "d" / "histograms").glob("*.nh"))
     got = _guardia_dump(tmp_path / "d").splitlines()
     assert got == [
         *(f'{{__name__="rpc_seconds", job="a"}} {{count:{3 * k}, sum:{1.5 * k:g}, [-0.001,0.001]:{k}, '
@@ -84,18 +85,19 @@ def test_native_histograms_are_dumped_from_the_head_and_the_range_files(tmp_path
         *(f'{{__name__="up", job="a"}} 1 {k * 1000}' for k in (1, 2, 3)),
     ]
     assert _guardia_dump(tmp_path / "d", "--match", "rpc_seconds", "--min-time", "2000").count("\n") == 2
-    # analyze counts them where they are: the range file and the head
+    assert _guardia_dump(tmp_path / "d", "--match", "rpc_seconds", "--max-time", "1000").count("\n") == 1
+    # analyze counts them where they are: the block's histogram part and the head
     ro = TSDB.open(tmp_path / "d", read_only=True)
     try:
         a = analyze(ro)
     finally:
         ro.close()
-    ((f),) = a.histogram_files
-    assert (f.series, f.samples, f.bytes > 0) == (1, 2, True) and f.name.endswith(".nh")
-    assert (a.head_histogram_series, a.head_histogram_samples, a.series) == (1, 1, 2)
+    ((f),) = a.histogram_parts
+    assert (f.series, f.samples, f.bytes > 0, f.ulid) == (1, 1, True, blk.ulid)
+    assert (a.head_histogram_series, a.head_histogram_samples, a.series) == (1, 2, 2)
     res = CliRunner().invoke(app, ["tsdb", "analyze", str(tmp_path / "d")])
-    assert res.exit_code == 0 and f.name in res.stdout
-    assert "head: 1 native histogram series, 1 native histogram samples" in res.stdout
+    assert res.exit_code == 0 and "native histograms (in blocks)" in res.stdout
+    assert "head: 1 native histogram series, 2 native histogram samples" in res.stdout
 
 
 @pytest.mark.parametrize(("flags", "message"), [

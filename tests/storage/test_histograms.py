@@ -157,24 +157,25 @@ def test_append_query_and_replay(tmp_path: Path) -> None:
     db.close()
 
 
-def test_range_files_and_retention(tmp_path: Path) -> None:
+def test_blocks_and_retention(tmp_path: Path) -> None:
     r = 20 * MIN
-    opts = TSDBOptions(block_range_ms=r, retention_ms=60 * MIN)
+    opts = TSDBOptions(block_range_ms=r, retention_ms=0)
     db = TSDB.open(tmp_path, opts)
     _fill(db, 120)  # two hours, a sample a minute
     db.maintain()
-    files = sorted(p.name for p in (tmp_path / "histograms").iterdir())
-    assert files, "older histogram samples moved to range files"
+    assert [b for b in db.blocks if b.histograms is not None], "older histogram samples went into blocks"
+    assert not (tmp_path / "histograms").exists()
     assert len(db.histograms) < 120
     assert _points(db) == [(i * MIN, float(i)) for i in range(1, 121)]
-    # older than what the files hold: refused as out of bounds
+    # older than what the blocks hold: refused as out of bounds
     app = db.appender()
     app.append_histogram(H, 2 * MIN, hist(2))
     assert app.commit().out_of_bounds == 1
     db.close()
+    opts = TSDBOptions(block_range_ms=r, retention_ms=60 * MIN)
     db = TSDB.open(tmp_path, opts)
     assert _points(db) == [(i * MIN, float(i)) for i in range(1, 121)]
-    # an hour later, retention (60 min) drops the oldest files
+    # an hour later, retention (60 min) drops the oldest blocks, histograms with them
     for i in range(121, 181):
         app = db.appender()
         app.append_histogram(H, i * MIN, hist(i))
@@ -182,7 +183,7 @@ def test_range_files_and_retention(tmp_path: Path) -> None:
     db.maintain()
     pts = _points(db)
     assert pts[-1] == (180 * MIN, 180.0)
-    assert pts[0][0] >= (180 - 60 - 20) * MIN  # whole files go: at most one range more is kept
+    assert (180 - 60 - 3 * 20) * MIN <= pts[0][0] <= (180 - 60) * MIN  # whole blocks go
     db.close()
 
 
@@ -215,21 +216,24 @@ def test_snapshot_carries_histograms(tmp_path: Path) -> None:
     snap.close()
 
 
-def test_size_retention_counts_histogram_files(tmp_path: Path) -> None:
+def test_size_retention_counts_histograms_in_blocks(tmp_path: Path) -> None:
     r = 20 * MIN
-    db = TSDB.open(tmp_path, TSDBOptions(block_range_ms=r))
+    db = TSDB.open(tmp_path, TSDBOptions(block_range_ms=r, max_block_range_ms=r))
     for i in range(1, 121):
         app = db.appender()
         app.append_histogram(H, i * MIN, hist(i))
         app.commit()
         if i % 20 == 0:
-            db.maintain()  # a range file at a time, as a running server cuts
-    files = sorted((tmp_path / "histograms").iterdir(), key=lambda p: int(p.name.split("-")[0]))
-    assert len(files) >= 3
-    budget = db.wal_bytes() + sum(b.size_bytes() for b in db.blocks) + files[-1].stat().st_size + 1
+            db.maintain()  # a block at a time, as a running server cuts
+    hist_blocks = [b for b in db.blocks if b.histograms is not None]
+    assert len(hist_blocks) >= 3 and all(b.num_series == 0 for b in hist_blocks)  # histograms alone
+    newest = max(db.blocks, key=lambda b: b.maxt)
+    budget = db.wal_bytes() + newest.size_bytes() + 1
+    oldest_kept = newest.mint
     db.close()
-    db = TSDB.open(tmp_path, TSDBOptions(block_range_ms=r, retention_bytes=budget))
+    db = TSDB.open(tmp_path, TSDBOptions(block_range_ms=r, max_block_range_ms=r, retention_bytes=budget))
     db.maintain()
-    assert db.histograms.size_bytes() <= files[-1].stat().st_size
-    assert _points(db)[-1] == (120 * MIN, 120.0)  # the newest (in memory and last file) stay
+    assert [b.ulid for b in db.blocks] == [newest.ulid]
+    pts = _points(db)
+    assert pts[0][0] == oldest_kept and pts[-1] == (120 * MIN, 120.0)  # the newest block and the head stay
     db.close()

@@ -200,15 +200,12 @@ def analyze_cmd(
         span = f" ({format_rfc3339(a.head_mint)} .. {format_rfc3339(a.head_maxt)})"
     out.print(f"head: {a.head_series} series, {a.head_samples} samples{span}",
               highlight=False, soft_wrap=True)
-    if a.histogram_files or a.head_histogram_samples:
-        ht = Table(title="native histograms (range files)")
-        for c in ("file", "from", "to", "series", "samples", "bytes", "bytes/sample"):
+    if a.histogram_parts or a.head_histogram_samples:
+        ht = Table(title="native histograms (in blocks)")
+        for c in ("block", "from", "to", "series", "samples", "bytes", "bytes/sample"):
             ht.add_column(c)
-        for f in a.histogram_files:
-            if f.series < 0:
-                ht.add_row(f.name, format_rfc3339(f.mint), format_rfc3339(f.maxt), "damaged", "", "", "")
-                continue
-            ht.add_row(f.name, format_rfc3339(f.mint), format_rfc3339(f.maxt), str(f.series), str(f.samples),
+        for f in a.histogram_parts:
+            ht.add_row(f.ulid, format_rfc3339(f.mint), format_rfc3339(f.maxt), str(f.series), str(f.samples),
                        str(f.bytes), f"{f.bytes_per_sample:.2f}")
         out.print(ht)
         out.print(f"head: {a.head_histogram_series} native histogram series, {a.head_histogram_samples} "
@@ -238,7 +235,7 @@ def dump_cmd(
     max_time: int = typer.Option(2**63 - 1, "--max-time", help="Latest timestamp to dump (ms)."),
 ) -> None:
     """Print every sample, as promtool tsdb dump does: one line per sample, float or native
-    histogram, series in label order (blocks, the head and the histogram range files).
+    histogram, series in label order (blocks, floats and native histograms, and the head).
 
     Example: guardia tsdb dump --match 'http_requests_total' --min-time 1700000000000 ./data
     """

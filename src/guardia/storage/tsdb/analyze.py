@@ -3,7 +3,7 @@
 The answers an operator needs when the disk fills up or queries slow down: which metric
 names have the most series, which labels have the most values (a request id or a user id
 in a label is the usual culprit), and how well blocks compress.  Native histograms are
-counted where they are kept: their range files beside the blocks, and the head.
+counted where they are kept: each block's histogram part, and the head.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ class BlockInfo:
 
 
 @dataclass(slots=True)
-class HistogramFileInfo:
-    """A native histogram range file (``histograms/<start>-<end>.nh``; series -1: damaged)."""
+class HistogramPartInfo:
+    """A block's native histogram part (``<block>/histograms``): series, samples, bytes."""
 
-    name: str
+    ulid: str
     mint: int
     maxt: int
     series: int
@@ -54,7 +54,7 @@ class Analysis:
     head_mint: int | None = None
     head_maxt: int | None = None
     series: int = 0
-    histogram_files: list[HistogramFileInfo] = field(default_factory=list)
+    histogram_parts: list[HistogramPartInfo] = field(default_factory=list)
     head_histogram_series: int = 0
     head_histogram_samples: int = 0
     top_metrics: list[tuple[str, int]] = field(default_factory=list)
@@ -78,14 +78,20 @@ def analyze(db: TSDB, limit: int = 10) -> Analysis:
             BlockInfo(b.ulid, b.mint, b.maxt + 1, b.level, b.num_series, b.num_samples, b.size_bytes())
         )
         all_series.update(b.index.iter_labels())
+        if b.histograms is not None:
+            hp = b.histograms
+            hbytes = sum(p.stat().st_size for p in hp.dir.iterdir() if p.is_file())
+            out.histogram_parts.append(
+                HistogramPartInfo(b.ulid, b.mint, b.maxt + 1, hp.num_series, hp.num_samples, hbytes)
+            )
+            all_series.update(hp.histogram_labels())
     h = db.head
     out.head_series = h.num_series
     out.head_samples = h.num_samples()
     if h.maxt >= h.mint:
         out.head_mint, out.head_maxt = h.mint, h.maxt
     all_series.update(h.index.iter_labels())
-    files, out.head_histogram_series, out.head_histogram_samples, hist_labels = db.histograms.describe()
-    out.histogram_files = [HistogramFileInfo(p.name, a, b, n, k, size) for a, b, p, n, k, size in files]
+    out.head_histogram_series, out.head_histogram_samples, hist_labels = db.histograms.describe()
     all_series.update(hist_labels)  # histogram-only series may be gone from the head's index
     out.series = len(all_series)
     metrics: Counter[str] = Counter()

@@ -36,7 +36,15 @@ import numpy.typing as npt
 import zstandard
 
 from guardia.model import Labels, Matcher
+from guardia.storage.tsdb.blockindex import (
+    BlockCorruptError,
+    fsync_dir,
+    read_index,
+    write_index,
+)
 from guardia.storage.tsdb.chunks import decode_batches, decode_pages_rows, encode_page
+from guardia.storage.tsdb.histblock import DIR as HIST_DIR
+from guardia.storage.tsdb.histblock import HistogramPart, HistogramPartWriter
 from guardia.storage.tsdb.index import MemIndex, layout_key
 from guardia.storage.tsdb.merge import Fragment, excl_cumsum, gather_rows
 from guardia.storage.tsdb.source import IndexedSource
@@ -46,17 +54,12 @@ log = logging.getLogger("guardia.storage.tsdb.block")
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 
-INDEX_MAGIC = b"GIDX1\n"
 # Samples per zstd frame of a block page (``chunks``): one or two series per frame for
 # 2 h blocks, one for compacted ones.  Smaller frames make a read of a few series of a
 # page cheaper; these cost 1% more bytes than unframed pages in 6 h blocks, 7% in 2 h ones.
 BLOCK_FRAME_SAMPLES = 1024
 CHUNKS_FILE = "000001"
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-
-class BlockCorruptError(ValueError):
-    """A block whose meta or index cannot be read: the block is skipped as a whole."""
 
 
 _last_ulid = [0]
@@ -120,6 +123,9 @@ class BlockWriter:
         self.data_mint = 2**63 - 1
         self.data_maxt = -(2**63)
         self._last: tuple[str, str, tuple[tuple[str, str], ...], str] | None = None
+        # native histogram series go to their own pages (``histblock``)
+        self.histograms = HistogramPartWriter(self.tmp, zstd_level)
+        self.meta_extra: dict[str, Any] = {}
 
     def add(self, labels: Sequence[Labels], counts: I64, ts: I64, vs: F64) -> None:
         """Series in label order with their samples (rows of ``counts`` samples)."""
@@ -169,7 +175,8 @@ class BlockWriter:
         self._chunks.flush()
         os.fsync(self._chunks.fileno())
         self._chunks.close()
-        if not self.labels:
+        self.histograms.finish()
+        if not self.labels and not self.histograms.labels:
             shutil.rmtree(self.tmp, ignore_errors=True)
             return None
         write_index(self.tmp / "index", self.labels, self._pages)
@@ -181,10 +188,12 @@ class BlockWriter:
                 "numSamples": self.num_samples,
                 "numSeries": len(self.labels),
                 "numChunks": len(self._pages),
+                "numHistogramSeries": len(self.histograms.labels),
+                "numHistogramSamples": self.histograms.num_samples,
             },
             "compaction": {"level": self.level, "sources": sorted(self.sources)},
             "version": 1,
-            "guardia": {"format": "guardia-block-1"},
+            "guardia": {"format": "guardia-block-1", **self.meta_extra},
         }
         with open(self.tmp / "meta.json", "w") as f:
             json.dump(meta, f, indent=1)
@@ -192,75 +201,14 @@ class BlockWriter:
             os.fsync(f.fileno())
         final = self.parent / self.ulid
         os.replace(self.tmp, final)
-        _fsync_dir(self.parent)
+        fsync_dir(self.parent)
         return final
 
     def abort(self) -> None:
+        self.histograms.abort()
         if not self._chunks.closed:
             self._chunks.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def write_index(path: Path, labels: list[Labels], pages: list[tuple[int, int, int, int, int, int]]) -> None:
-    symbols: dict[str, int] = {}
-    for lb in labels:
-        for k, v in lb:
-            if k not in symbols:
-                symbols[k] = 0
-            if v not in symbols:
-                symbols[v] = 0
-    sym_list = sorted(symbols)
-    for i, s in enumerate(sym_list):
-        symbols[s] = i
-    sym_blob = b"".join(struct.pack("<I", len(b)) + b for b in (s.encode() for s in sym_list))
-    nlab = np.array([len(lb) for lb in labels], dtype="<u2")
-    pairs = np.array([symbols[x] for lb in labels for kv in lb for x in kv], dtype="<u4")
-    pt = np.array(pages, dtype=np.int64).reshape(-1, 6)
-    body = b"".join(
-        (
-            struct.pack("<III", len(sym_list), len(labels), len(pages)),
-            sym_blob,
-            nlab.tobytes(),
-            pairs.tobytes(),
-            pt.astype("<i8").tobytes(),
-        )
-    )
-    z = zstandard.ZstdCompressor(level=3).compress(body)
-    with open(path, "wb") as f:
-        f.write(INDEX_MAGIC + struct.pack("<I", zlib.crc32(z)) + z)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def read_index(path: Path) -> tuple[list[str], I64, npt.NDArray[np.uint32], I64, bytes]:
-    """(symbols, labels per series, their (name, value) symbol numbers, page table, and the
-    series table's bytes: blocks with equal bytes hold the very same series in the same
-    order, and share one index)."""
-    raw = path.read_bytes()
-    if not raw.startswith(INDEX_MAGIC):
-        raise BlockCorruptError(f"{path}: not a guardia block index")
-    (crc,) = struct.unpack_from("<I", raw, len(INDEX_MAGIC))
-    z = raw[len(INDEX_MAGIC) + 4 :]
-    if zlib.crc32(z) != crc:
-        raise BlockCorruptError(f"{path}: index checksum mismatch")
-    body = zstandard.ZstdDecompressor().decompress(z)
-    nsym, nser, npages = struct.unpack_from("<III", body, 0)
-    pos = 12
-    syms: list[str] = []
-    for _ in range(nsym):
-        (ln,) = struct.unpack_from("<I", body, pos)
-        pos += 4
-        syms.append(body[pos : pos + ln].decode())
-        pos += ln
-    nlab = np.frombuffer(body, dtype="<u2", count=nser, offset=pos).astype(np.int64)
-    pos += 2 * nser
-    npairs = int(nlab.sum())
-    pairs = np.frombuffer(body, dtype="<u4", count=2 * npairs, offset=pos)
-    if npairs and int(pairs.max()) >= nsym:
-        raise BlockCorruptError(f"{path}: a label refers to symbol {int(pairs.max())} of {nsym}")
-    pos += 8 * npairs
-    pt = np.frombuffer(body, dtype="<i8", count=6 * npages, offset=pos).reshape(npages, 6).astype(np.int64)
-    return syms, nlab, pairs, pt, body[4:pos]  # series count, symbols, label counts, pairs
 
 
 def read_index_labels(path: Path) -> tuple[list[Labels], I64]:
@@ -312,6 +260,17 @@ class Block(IndexedSource):
             mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ) if size else None
         )
         self._verify(size)
+        # native histogram series, when the block has any (``histblock``)
+        self.histograms: HistogramPart | None = None
+        if (path / HIST_DIR / "index").is_file():
+            try:
+                self.histograms = HistogramPart(
+                    path, self.ulid, int(self.meta.get("stats", {}).get("numHistogramSamples", 0)),
+                    lambda i, why: on_corrupt(self, i, why) if on_corrupt is not None else None,
+                )
+            except BlockCorruptError:
+                self._close_now()
+                raise
 
     @property
     def level(self) -> int:
@@ -388,6 +347,8 @@ class Block(IndexedSource):
                 self._close_now()
 
     def _close_now(self) -> None:
+        if self.histograms is not None:
+            self.histograms.close()
         if self._mm is not None:
             self._mm.close()
             self._mm = None
@@ -435,14 +396,6 @@ class Block(IndexedSource):
             return []
         qidx = np.concatenate([np.arange(batch[i][1], batch[i][2], dtype=np.int64) for i in dec.ok])
         return [Fragment(qidx, dec.counts.astype(np.int64), dec.ts, dec.vs, dec.row)]
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def is_block_dir(p: Path) -> bool:

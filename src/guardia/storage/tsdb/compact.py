@@ -21,6 +21,7 @@ import numpy as np
 
 from guardia.model import Labels
 from guardia.storage.tsdb.block import Block, BlockWriter
+from guardia.storage.tsdb.histblock import HistogramSource, write_histograms
 from guardia.storage.tsdb.index import layout_key
 from guardia.storage.tsdb.merge import Fragment, assemble
 from guardia.storage.tsdb.source import SeriesSource
@@ -39,8 +40,12 @@ def write_block(
     page_rows: int = 256,
     zstd_level: int = 9,
     progress: Callable[[int], None] | None = None,
+    hist_sources: Sequence[HistogramSource] = (),
+    meta_extra: dict[str, object] | None = None,
 ) -> Path | None:
-    """Write every sample of ``sources`` in ``[mint, maxt_excl)`` as one block."""
+    """Write every sample of ``sources`` in ``[mint, maxt_excl)`` as one block, with the
+    native histogram samples of ``hist_sources`` (the first source wins where two hold a
+    series at the same timestamp, as for floats)."""
     maxt = maxt_excl - 1
     where: dict[Labels, list[tuple[int, int]]] = {}
     for si, src in enumerate(sources):
@@ -52,6 +57,8 @@ def write_block(
         parent, mint, maxt_excl, level=level, sources=block_sources, page_rows=page_rows,
         zstd_level=zstd_level,
     )
+    if meta_extra:
+        writer.meta_extra.update(meta_extra)
     try:
         for g in range(0, len(order), GROUP):
             group = order[g : g + GROUP]
@@ -75,6 +82,7 @@ def write_block(
             writer.add(group, counts, ts, vs)
             if progress is not None:
                 progress(len(group))
+        write_histograms(writer.histograms, hist_sources, mint, maxt)
         return writer.finish()
     except BaseException:
         writer.abort()

@@ -33,10 +33,12 @@ from guardia.model import STALE_NAN, Labels, is_stale_nan
 from guardia.model.histogram import FloatHistogram
 from guardia.storage.interface import AppendError, AppendStats, SeriesRef
 from guardia.storage.tsdb import wal
-from guardia.storage.tsdb.block import Block, BlockCorruptError, is_block_dir
+from guardia.storage.tsdb.block import Block, is_block_dir
+from guardia.storage.tsdb.blockindex import BlockCorruptError
 from guardia.storage.tsdb.compact import block_order, expired, plan, write_block
 from guardia.storage.tsdb.head import Head, release_free_memory
 from guardia.storage.tsdb.head_wal import ReplayReport
+from guardia.storage.tsdb.histmigrate import migrate_range_files, read_range_files
 from guardia.storage.tsdb.histograms import HistogramDecodeError, HistogramStore
 from guardia.storage.tsdb.histograms import Sample as HistogramSample
 from guardia.storage.tsdb.histograms import decode_samples as decode_histograms
@@ -99,8 +101,9 @@ class TSDB:
         self._maintain_lock = threading.Lock()
         self.head = Head(options)
         self.blocks: list[Block] = []
-        # native histogram samples (beside the float head; see ``tsdb.histograms``)
-        self.histograms = HistogramStore(path / "histograms", read_only)
+        # the head's native histogram samples (beside the float head; see ``tsdb.histograms``);
+        # older ones are in the blocks' histogram parts (``tsdb.histblock``)
+        self.histograms = HistogramStore()
         # Series not in the WAL yet (logged with the next commit), encoded as they are
         # created: one growing buffer, not a (ref, labels) tuple per new series, which
         # would be garbage scattered through the small-object heap (and stay resident).
@@ -149,6 +152,7 @@ class TSDB:
             if not read_only:
                 db._acquire_lock()
             db._load_blocks()
+            db._old_histogram_files()
             db._replay()
             if not read_only:
                 db._wal = wal.WALWriter(
@@ -227,6 +231,22 @@ class TSDB:
         self.blocks = sorted((b for b in loaded if b.ulid not in superseded), key=block_order)
         if self.blocks:
             self.head.min_valid_t = max(b.maxt for b in self.blocks) + 1
+            self.histograms.min_valid_t = self.head.min_valid_t
+
+    def _old_histogram_files(self) -> None:
+        """Native histogram range files beside the blocks (``histograms/*.nh``, written
+        before histograms went into blocks): each becomes a block of its own and is deleted
+        (a read-only open reads them into memory instead).  See ``histmigrate``."""
+        if self.read_only:
+            self.histograms.add(read_range_files(self.path))
+            return
+        for path in migrate_range_files(self.path, self.blocks, self.options.block_range_ms,
+                                        self.options.block_zstd_level):
+            self.blocks.append(Block(path, self._on_block_corrupt))
+        self.blocks.sort(key=block_order)
+        if self.blocks:
+            self.head.min_valid_t = max(b.maxt for b in self.blocks) + 1
+            self.histograms.min_valid_t = self.head.min_valid_t
 
     # --- WAL replay -------------------------------------------------------------------------
 
@@ -530,8 +550,9 @@ class TSDB:
         either there are many or no in-order data will bring a cut."""
         h = self.head
         r = self.options.block_range_ms
-        lo = max(h.mint, h.min_valid_t)
-        if h.maxt >= lo and h.maxt - lo > r * 3 // 2:
+        lo = max(min(h.mint, self.histograms.mint), h.min_valid_t)
+        hi = max(h.maxt, self.histograms.max_t)
+        if hi >= lo and hi - lo > r * 3 // 2:
             return True
         if h.mint >= h.min_valid_t or not h.ooo:
             return False
@@ -552,18 +573,20 @@ class TSDB:
         became due meanwhile are cut by the next call.
         """
         h = self.head
+        hs = self.histograms
         r = self.options.block_range_ms
         cut = False
         with self._lock:
             due = self._cut_due()
-            newest = h.maxt
+            newest = max(h.maxt, hs.max_t)
         last_start: int | None = None
         while due:
             with self._lock:
                 below = h.mint < h.min_valid_t  # late samples (or older head data) wait
-                if not below and not (newest >= h.mint and newest - h.mint > r * 3 // 2):
+                lo = min(h.mint, hs.mint)  # native histogram samples are cut with the floats
+                if not below and not (newest >= lo and newest - lo > r * 3 // 2):
                     break
-                start = (h.mint // r) * r
+                start = (lo // r) * r
                 if last_start is not None and start <= last_start:
                     break  # late samples that came while that range was written: next time
                 last_start = start
@@ -573,10 +596,12 @@ class TSDB:
                 # From here on the head takes no in-order sample below the cut; late samples
                 # that come meanwhile are not in the view and stay for the next cut.
                 h.min_valid_t = max(h.min_valid_t, end)
+                hs.min_valid_t = max(hs.min_valid_t, end)
                 view = h.frozen_before(end)
+                hview = hs.frozen_before(end)
             path = write_block(
                 self.path, [view], start, end, level=1, page_rows=self.options.block_page_rows,
-                zstd_level=self.options.block_zstd_level,
+                zstd_level=self.options.block_zstd_level, hist_sources=[hview],
             )
             with self._lock:
                 if path is not None:
@@ -584,30 +609,14 @@ class TSDB:
                     self.blocks.sort(key=block_order)
                     rep.blocks_cut.append(path.name)
                 h.truncate(end, view.ooo)
+                hs.drop_before(end)  # the WAL keeps them until the checkpoint below
                 self._head_cuts += 1
                 self.metrics.head_truncations.inc()
             cut = True
-        moved = self._cut_histograms(last_start)
-        if cut or moved:
+        if cut:
             with self._lock:
                 self._collect_garbage()  # before the checkpoint: it carries only live series
             self.checkpoint()
-
-    def _cut_histograms(self, float_cut_start: int | None) -> bool:
-        """Move histogram samples into a range file where the float head was cut, or (a
-        store of histograms alone) once they span 1.5 block ranges, as the head is cut."""
-        hs = self.histograms
-        r = self.options.block_range_ms
-        with self._lock:
-            end = self.head.min_valid_t
-            if float_cut_start is None:
-                if hs.empty:
-                    return False
-                end = (hs.max_t - r * 3 // 2) // r * r  # the newest 1.5 ranges stay in memory
-                if end <= hs.min_valid_t:
-                    return False
-            start = end - r
-            return hs.persist_before(end, start) is not None
 
     def checkpoint(self) -> None:
         """Replace the WAL written so far by a checkpoint of the head as it is now."""
@@ -678,6 +687,7 @@ class TSDB:
                     self.path, p.blocks, p.mint, p.maxt_excl,
                     level=max(b.level for b in p.blocks) + 1, block_sources=sources,
                     page_rows=self.options.block_page_rows, zstd_level=self.options.block_zstd_level,
+                    hist_sources=[b.histograms for b in p.blocks if b.histograms is not None],
                 )
             except (OSError, ValueError) as e:
                 self.metrics.compactions_failed.inc()
@@ -727,28 +737,14 @@ class TSDB:
     def _retain(self, rep: MaintenanceReport) -> None:
         """Time retention, then size retention over blocks plus the WAL and head, as Prometheus
         counts ``--storage.tsdb.retention.size``: the oldest blocks go until all fits.  Native
-        histogram range files count with the head; the ones older than every block left go
-        too, and the oldest of them while they alone pass the limit."""
+        histograms are in the blocks and go with them."""
         opts = self.options
-        hist_bytes = self.histograms.size_bytes() if opts.retention_bytes > 0 else 0
-        head_bytes = self.wal_bytes() + hist_bytes if opts.retention_bytes > 0 else 0
+        head_bytes = self.wal_bytes() if opts.retention_bytes > 0 else 0
         for b, why in expired(self.blocks, opts.retention_ms, opts.retention_bytes, head_bytes):
             self._delete_block(b)
             rep.deleted.append((b.ulid, why))
             (self.metrics.time_retentions if why == "time" else self.metrics.size_retentions).inc()
             log.info("event=block_deleted block=%s reason=retention_%s", b.ulid, why)
-        newest = max([self.histograms.max_t, *(b.maxt for b in self.blocks)])
-        if opts.retention_ms > 0 and newest > -(2**62):
-            for p in self.histograms.delete_before(newest - opts.retention_ms):
-                log.info("event=histogram_file_deleted file=%s reason=retention_time", p.name)
-        if opts.retention_bytes > 0 and hist_bytes:
-            gone = []
-            if any(why == "size" for _, why in rep.deleted) and self.blocks:
-                gone += self.histograms.delete_before(min(b.mint for b in self.blocks))
-            budget = opts.retention_bytes - self.wal_bytes() - sum(b.size_bytes() for b in self.blocks)
-            gone += self.histograms.delete_oldest_until(max(budget, 0))
-            for p in gone:
-                log.info("event=histogram_file_deleted file=%s reason=retention_size", p.name)
 
     # --- snapshots --------------------------------------------------------------------------
 
@@ -756,9 +752,8 @@ class TSDB:
         """A consistent copy of the store's data as blocks in ``out``; returns block names.
 
         Blocks are immutable, so they are hard-linked (copied across file systems); the
-        head is written as one more block.  Native histograms go along: their range files
-        linked, the ones in memory written as one more file.  Taken under the lock: appends
-        wait meanwhile.
+        head (its native histogram samples too) is written as one more block.  Taken under the
+        lock: appends wait meanwhile.
         """
         dest = Path(out)
         dest.mkdir(parents=True, exist_ok=True)
@@ -768,14 +763,18 @@ class TSDB:
                 _link_tree(b.path, dest / b.path.name)
                 names.append(b.path.name)
             h = self.head
-            if with_head and h.maxt >= h.mint:
+            hview = self.histograms.frozen_before(2**63 - 1)
+            every = hview.read_histograms(hview.histogram_labels(), -(2**63), 2**63 - 1)
+            hts = [ts for ts, _ in every.values()]
+            lo = min([h.mint, *(ts[0] for ts in hts)])
+            hi = max([h.maxt, *(ts[-1] for ts in hts)])
+            if with_head and hi >= lo:
                 path = write_block(
-                    dest, [h], h.mint, h.maxt + 1, page_rows=self.options.block_page_rows,
-                    zstd_level=self.options.block_zstd_level,
+                    dest, [h], lo, hi + 1, page_rows=self.options.block_page_rows,
+                    zstd_level=self.options.block_zstd_level, hist_sources=[hview],
                 )
                 if path is not None:
                     names.append(path.name)
-            self.histograms.copy_to(dest / "histograms", with_memory=with_head)
         return names
 
     def head_stats(self, metric_label: str = "__name__", limit: int = 10) -> HeadStats:

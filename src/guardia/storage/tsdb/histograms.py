@@ -1,4 +1,4 @@
-"""Native histogram samples of the embedded store: in memory, in the WAL, in range files.
+"""Native histogram samples of the embedded store's head: in memory and in the WAL.
 
 Histogram samples are few beside floats (one per histogram series and scrape, where a
 classic histogram has one float per bucket), so they live beside the float head rather
@@ -7,23 +7,20 @@ head's series garbage collection and ref renumbering never touch them.
 
 Durability follows the float path: each commit is one WAL record (``REC_HISTOGRAMS``,
 self-contained: label set, timestamp, histogram), replayed on open; a checkpoint writes
-the samples still in memory.  When the head is cut, the histogram samples older than the
-cut go into an immutable range file ``histograms/<start>-<end>.nh`` (written to a
-temporary name and renamed, then dropped from memory); retention deletes whole files.
+the samples still in memory.  When the head is cut, the histogram samples of the cut
+range go into the block with the floats (``histblock``, ``histpages``) and leave memory.
 
-Encoding (WAL records and range files alike), per histogram: the hint, the schema, then
-the zero threshold, zero count, count and sum, the custom bounds, and each side's buckets
-as (index delta, count) pairs.  Counts that are whole numbers (every scraped histogram's)
-are varints; the others are float64s, flagged once per histogram.
+Encoding of WAL records (and of the range files older versions kept beside the blocks,
+read by ``histmigrate``), per histogram: the hint, the schema, then the zero threshold,
+zero count, count and sum, the custom bounds, and each side's buckets as (index delta,
+count) pairs.  Counts that are whole numbers (every scraped histogram's) are varints; the
+others are float64s, flagged once per histogram.
 """
 
 from __future__ import annotations
 
 import bisect
-import contextlib
 import math
-import os
-import shutil
 import struct
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -36,6 +33,8 @@ from guardia.model import Labels, Matcher
 from guardia.model.histogram import FloatHistogram
 from guardia.model.varint import encode_varint, read_varint
 from guardia.storage.interface import Series
+from guardia.storage.tsdb.histblock import MemoryHistograms
+from guardia.storage.tsdb.histpages import Columns
 
 _F64 = struct.Struct("<d")
 _F64x2 = struct.Struct("<dd")
@@ -44,7 +43,7 @@ SUFFIX = ".nh"
 
 
 class HistogramDecodeError(ValueError):
-    """A damaged histogram record or range file."""
+    """A damaged histogram WAL record or (old) range file."""
 
 
 def _zz(n: int) -> int:
@@ -216,7 +215,6 @@ def _decode_labels(buf: bytes | memoryview, pos: int) -> tuple[Labels, int]:
 
 
 Sample = tuple[Labels, int, FloatHistogram]
-Columns = tuple[list[int], list[FloatHistogram]]  # one series' timestamps and histograms
 
 
 def encode_samples(samples: Sequence[Sample]) -> bytes:
@@ -289,33 +287,24 @@ class _Series:
 
 
 class HistogramStore:
-    """The store's histogram samples: recent ones in memory, older ones in range files."""
+    """The head's histogram samples (in memory, logged in the WAL); older ones are in the
+    blocks' histogram parts (``histblock``), written when the head is cut."""
 
-    def __init__(self, directory: Path, read_only: bool = False) -> None:
-        self.dir = directory
-        self.read_only = read_only
+    def __init__(self) -> None:
         self._mem: dict[Labels, _Series] = {}
         self._lock = threading.Lock()
-        # Samples below this time are in range files and refused as too old.
+        # Samples below this time are in blocks and refused as too old.
         self.min_valid_t = -(2**63)
-        self._files: list[tuple[int, int, Path]] = []
-        self._cache: dict[Path, dict[Labels, tuple[list[int], list[FloatHistogram]]]] = {}
         self.max_t = -(2**63)
-        if directory.is_dir():
-            for p in sorted(directory.iterdir()):
-                if p.name.endswith(".tmp"):
-                    if not read_only:
-                        p.unlink(missing_ok=True)
-                    continue
-                rng = _range_of(p)
-                if rng is not None:
-                    self._files.append((rng[0], rng[1], p))
-                    self.min_valid_t = max(self.min_valid_t, rng[1])
-                    self.max_t = max(self.max_t, rng[1] - 1)
-        self._files.sort()
 
     def __len__(self) -> int:
         return sum(len(s.ts) for s in self._mem.values())
+
+    @property
+    def mint(self) -> int:
+        """The oldest sample's timestamp (the largest int64 when there is none)."""
+        with self._lock:
+            return min((s.ts[0] for s in self._mem.values() if s.ts), default=2**63 - 1)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -356,101 +345,27 @@ class HistogramStore:
         if batch:
             yield encode_samples(batch)
 
-    def persist_before(self, end: int, start: int) -> Path | None:
-        """Move the samples older than ``end`` into the range file ``start``-``end``."""
-        if self.read_only:
-            return None
+    def frozen_before(self, end: int) -> MemoryHistograms:
+        """The samples older than ``end`` (set ``min_valid_t`` to ``end`` first: no more
+        come), for a block write; ``drop_before`` removes them once the block is in place."""
         with self._lock:
-            old: list[Sample] = []
+            out: dict[Labels, Columns] = {}
             for labels, s in self._mem.items():
                 k = bisect.bisect_left(s.ts, end)
-                old.extend((labels, t, h) for t, h in zip(s.ts[:k], s.hs[:k], strict=True))
-            if not old:
-                self.min_valid_t = max(self.min_valid_t, end)
-                return None
-            start = min(start, min(t for _, t, _ in old))
-            self.dir.mkdir(parents=True, exist_ok=True)
-            path = self.dir / f"{start}-{end}{SUFFIX}"
-            n = 1
-            while path.exists():  # late samples for a range written before: a second file
-                path = self.dir / f"{start}-{end}.{n}{SUFFIX}"
-                n += 1
-            tmp = path.with_name(path.name + ".tmp")
-            with open(tmp, "wb") as f:
-                f.write(encode_samples(old))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
+                if k:
+                    out[labels] = (s.ts[:k], s.hs[:k])
+        return MemoryHistograms(out)
+
+    def drop_before(self, end: int) -> None:
+        with self._lock:
             for s in self._mem.values():
                 k = bisect.bisect_left(s.ts, end)
-                del s.ts[:k]
-                del s.hs[:k]
+                if k:
+                    del s.ts[:k]
+                    del s.hs[:k]
             self._mem = {lb: s for lb, s in self._mem.items() if s.ts}
-            self._files.append((start, end, path))
-            self._files.sort()
-            self.min_valid_t = max(self.min_valid_t, end)
-            return path
-
-    def copy_to(self, dest: Path, with_memory: bool) -> None:
-        """A snapshot's ``histograms`` directory: the range files linked (copied across file
-        systems), and the samples in memory as one more file."""
-        if not self._files and not (with_memory and self._mem):
-            return
-        dest.mkdir(parents=True, exist_ok=True)
-        for _, _, p in self._files:
-            try:
-                os.link(p, dest / p.name)
-            except OSError:
-                shutil.copy2(p, dest / p.name)
-        if with_memory and self._mem:
-            with self._lock:
-                samples = [(lb, t, h) for lb, s in self._mem.items() for t, h in zip(s.ts, s.hs, strict=True)]
-            lo = min(t for _, t, _ in samples)
-            hi = max(t for _, t, _ in samples) + 1
-            (dest / f"{lo}-{hi}{SUFFIX}").write_bytes(encode_samples(samples))
-
-    def delete_before(self, t: int) -> list[Path]:
-        """Retention: delete the range files that end at or before ``t``."""
-        gone = [f for f in self._files if f[1] <= t]
-        for _, _, p in gone:
-            self._cache.pop(p, None)
-            with contextlib.suppress(OSError):
-                p.unlink()
-        self._files = [f for f in self._files if f[1] > t]
-        return [p for _, _, p in gone]
-
-    def delete_oldest_until(self, budget: int) -> list[Path]:
-        """Size retention: delete the oldest range files until the rest fit in ``budget``."""
-        gone: list[Path] = []
-        while self._files and self.size_bytes() > budget:
-            end = self._files[0][1]
-            gone += self.delete_before(end)
-        return gone
-
-    def size_bytes(self) -> int:
-        total = 0
-        for _, _, p in self._files:
-            with contextlib.suppress(OSError):
-                total += p.stat().st_size
-        return total
 
     # -- reading ---------------------------------------------------------------------------
-
-    def _file(self, path: Path) -> dict[Labels, tuple[list[int], list[FloatHistogram]]]:
-        """A range file's samples by series, as (timestamps, histograms) in time order."""
-        got = self._cache.get(path)
-        if got is None:
-            pts: dict[Labels, list[tuple[int, FloatHistogram]]] = {}
-            for labels, t, h in decode_samples(path.read_bytes()):
-                pts.setdefault(labels, []).append((t, h))
-            got = {}
-            for labels, ps in pts.items():
-                ps.sort(key=lambda p: p[0])
-                got[labels] = ([t for t, _ in ps], [h for _, h in ps])
-            if len(self._cache) >= 8:
-                self._cache.pop(next(iter(self._cache)))
-            self._cache[path] = got
-        return got
 
     def select(
         self, matchers: Sequence[Matcher], mint: int, maxt: int
@@ -458,68 +373,30 @@ class HistogramStore:
         """Samples of the matching series in ``[mint, maxt]``, by series, as (timestamps,
         histograms) in time order (two lists: no tuple per sample)."""
         out: dict[Labels, Columns] = {}
-        several: set[Labels] = set()
-
-        def take(labels: Labels, ts: list[int], hs: list[FloatHistogram]) -> None:
-            # ``ts`` is in time order: the range is two bisections, not a test per sample
-            if all(m.matches(labels.get(m.name)) for m in matchers):
-                a, b = bisect.bisect_left(ts, mint), bisect.bisect_right(ts, maxt)
-                if a < b:
-                    got = out.get(labels)
-                    if got is None:
-                        out[labels] = (ts[a:b], hs[a:b])
-                    else:
-                        got[0].extend(ts[a:b])
-                        got[1].extend(hs[a:b])
-                        several.add(labels)
-
-        for start, end, path in list(self._files):
-            if end <= mint or start > maxt:
-                continue
-            try:
-                content = self._file(path)
-            except (OSError, HistogramDecodeError):
-                continue
-            for labels, (ts, hs) in content.items():
-                take(labels, ts, hs)
         with self._lock:
             for labels, s in self._mem.items():
-                take(labels, s.ts, s.hs)
-        for labels in several:  # several sources held the series: put its samples in time order
-            ts, hs = out[labels]
-            order = sorted(range(len(ts)), key=ts.__getitem__)
-            out[labels] = ([ts[k] for k in order], [hs[k] for k in order])
+                if all(m.matches(labels.get(m.name)) for m in matchers):
+                    # ``ts`` is in time order: the range is two bisections, not a test per sample
+                    a, b = bisect.bisect_left(s.ts, mint), bisect.bisect_right(s.ts, maxt)
+                    if a < b:
+                        out[labels] = (s.ts[a:b], s.hs[a:b])
         return out
 
-    def describe(self) -> tuple[list[tuple[int, int, Path, int, int, int]], int, int, set[Labels]]:
-        """What ``tsdb analyze`` reports: each range file as (start, end, path, series,
-        samples, bytes; a damaged one with -1 series), the series and samples in memory, and
-        every label set."""
-        files = []
-        labels: set[Labels] = set()
-        for start, end, path in list(self._files):
-            try:
-                content = self._file(path)
-                size = path.stat().st_size
-            except (OSError, HistogramDecodeError):
-                files.append((start, end, path, -1, 0, 0))
-                continue
-            labels.update(content)
-            files.append((start, end, path, len(content), sum(len(ts) for ts, _ in content.values()), size))
+    def describe(self) -> tuple[int, int, set[Labels]]:
+        """What ``tsdb analyze`` reports: the series and samples in memory, and every label
+        set."""
         with self._lock:
-            labels.update(self._mem)
-            mem_series, mem_samples = len(self._mem), sum(len(x.ts) for x in self._mem.values())
-        return files, mem_series, mem_samples, labels
+            return len(self._mem), sum(len(x.ts) for x in self._mem.values()), set(self._mem)
 
     def label_sets(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[Labels]:
         return list(self.select(matchers, mint, maxt))
 
     @property
     def empty(self) -> bool:
-        return not self._mem and not self._files
+        return not self._mem
 
 
-def _range_of(p: Path) -> tuple[int, int] | None:
+def range_of(p: Path) -> tuple[int, int] | None:
     if not p.name.endswith(SUFFIX):
         return None
     stem = p.name[: -len(SUFFIX)].split(".")[0]

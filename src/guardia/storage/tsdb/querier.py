@@ -12,7 +12,9 @@ from guardia.model import Labels, Matcher
 from guardia.storage.interface import Querier, SelectHints, SeriesSet, check_selectable, hinted_range
 from guardia.storage.tsdb.block import Block
 from guardia.storage.tsdb.compact import block_order
+from guardia.storage.tsdb.histblock import merge_selects
 from guardia.storage.tsdb.histograms import HistogramStore, merge_into
+from guardia.storage.tsdb.histpages import Columns
 from guardia.storage.tsdb.merge import Fragment, assemble, trim
 from guardia.storage.tsdb.source import IndexedSource, SeriesSource, SourceCatalog
 
@@ -55,8 +57,7 @@ class TSDBQuerier(Querier):
     ) -> SeriesSet:
         check_selectable(matchers)
         mint, maxt = hinted_range(self, hints)
-        hs: HistogramStore | None = getattr(self._catalog, "histograms", None)
-        extra = hs.select(matchers, mint, maxt) if hs is not None and not hs.empty else {}
+        extra = self._histograms(matchers, mint, maxt)
         if hints is not None and hints.labels_only:
             names = self._labels(matchers, mint, maxt)
             if extra:
@@ -77,6 +78,27 @@ class TSDBQuerier(Querier):
                 # native histogram samples merged in (a rare, per-series path)
                 found = SeriesSet.of(merge_into(labels, ts, vs, starts, extra))
         return found.in_label_order() if sort else found
+
+    def _histograms(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> dict[Labels, Columns]:
+        """Native histogram samples of the matching series: the blocks' (in ``block_order``),
+        then the head's; read under the lock, so a head cut cannot move samples from one
+        to the other between the two reads."""
+        hs: HistogramStore | None = getattr(self._catalog, "histograms", None)
+        parts: list[dict[Labels, Columns]] = []
+        with self._lock:
+            for src in self._current():
+                if isinstance(src, Block) and src.histograms is not None and src.maxt >= mint \
+                        and src.mint <= maxt:
+                    got = src.histograms.select(matchers, mint, maxt)
+                    if got:
+                        parts.append(got)
+            if hs is not None and not hs.empty:
+                got = hs.select(matchers, mint, maxt)
+                if got:
+                    parts.append(got)
+        if len(parts) <= 1:
+            return parts[0] if parts else {}
+        return merge_selects(parts)
 
     def _assemble(
         self, matchers: Sequence[Matcher], mint: int, maxt: int
@@ -175,9 +197,15 @@ class TSDBQuerier(Querier):
     def _histogram_series(self, matchers: Sequence[Matcher]) -> list[Labels]:
         """Series with native histogram samples in range (they may have no float samples)."""
         hs: HistogramStore | None = getattr(self._catalog, "histograms", None)
-        if hs is None or hs.empty:
-            return []
-        return hs.label_sets(matchers, self.mint, self.maxt)
+        out: dict[Labels, None] = {}
+        with self._lock:
+            for src in self._current():
+                if isinstance(src, Block) and src.histograms is not None and src.maxt >= self.mint \
+                        and src.mint <= self.maxt:
+                    out.update(dict.fromkeys(src.histograms.labels(matchers)))
+            if hs is not None and not hs.empty:
+                out.update(dict.fromkeys(hs.label_sets(matchers, self.mint, self.maxt)))
+        return list(out)
 
     def label_values(self, name: str, matchers: Sequence[Matcher] = ()) -> list[str]:
         values: set[str] = set()

@@ -1,0 +1,302 @@
+"""The native histogram part of a block: ``<block>/histograms/index`` and
+``<block>/histograms/000001``.
+
+The same layout as the block's float part: an index (``blockindex``: series table in layout
+order and page table with CRCs and time bounds) and the pages back to back, here
+``histpages`` pages of up to ``PAGE_ROWS`` series and about ``PAGE_SAMPLES`` samples.  A
+block without histogram samples has no ``histograms`` directory (blocks written before
+histograms went into blocks have none either).
+
+``HistogramPart`` reads one; ``HistogramPartWriter`` writes one (``BlockWriter`` drives
+it).  A damaged page is logged (``event=block_chunk_corrupt ... kind=histogram``) and
+skipped, as a float page is; the rest of the block serves.
+
+Anything histogram samples can be read from for a block write (the head's frozen samples,
+a block's part, samples migrated from old range files) is a ``HistogramSource``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import logging
+import mmap
+import os
+import threading
+import zlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import zstandard
+
+from guardia.model import Labels, Matcher
+from guardia.model.histogram import FloatHistogram
+from guardia.storage.tsdb.blockindex import BlockCorruptError, read_index, write_index
+from guardia.storage.tsdb.histpages import Columns, HistogramPage, HistogramPageError, encode_page
+from guardia.storage.tsdb.index import MemIndex, layout_key
+
+log = logging.getLogger("guardia.storage.tsdb.block")
+
+I64 = npt.NDArray[np.int64]
+
+DIR = "histograms"
+CHUNKS = "000001"
+PAGE_ROWS = 64
+PAGE_SAMPLES = 16_384
+
+
+class HistogramSource(Protocol):
+    """Native histogram samples a block can be written from."""
+
+    def histogram_labels(self) -> list[Labels]:
+        """Every series with histogram samples here."""
+        ...
+
+    def read_histograms(self, labels: Sequence[Labels], mint: int, maxt: int) -> dict[Labels, Columns]:
+        """The samples of these series in ``[mint, maxt]`` (series without any left out)."""
+        ...
+
+    def histogram_samples(self) -> int:
+        """How many samples there are (to size groups of series)."""
+        ...
+
+
+class MemoryHistograms:
+    """Samples held in memory as a ``HistogramSource`` (a frozen view of the head's, or
+    the samples of an old range file)."""
+
+    def __init__(self, series: Mapping[Labels, Columns]) -> None:
+        self._series = dict(series)
+
+    def histogram_labels(self) -> list[Labels]:
+        return list(self._series)
+
+    def read_histograms(self, labels: Sequence[Labels], mint: int, maxt: int) -> dict[Labels, Columns]:
+        out: dict[Labels, Columns] = {}
+        for lb in labels:
+            got = self._series.get(lb)
+            if got is None:
+                continue
+            ts, hs = got
+            a, b = bisect.bisect_left(ts, mint), bisect.bisect_right(ts, maxt)
+            if a < b:
+                out[lb] = (ts[a:b], hs[a:b])
+        return out
+
+    def histogram_samples(self) -> int:
+        return sum(len(ts) for ts, _ in self._series.values())
+
+
+def merge_columns(parts: Sequence[Columns]) -> Columns:
+    """One series' samples from several places, in time order; where two hold the same
+    timestamp the earlier part wins (the order blocks are read in: ``compact.block_order``)."""
+    parts = [p for p in parts if p[0]]
+    if len(parts) == 1:
+        return parts[0]
+    if all(a[0][-1] < b[0][0] for a, b in itertools.pairwise(parts)):
+        return [t for p in parts for t in p[0]], [h for p in parts for h in p[1]]
+    by_t: dict[int, FloatHistogram] = {}
+    for ts, hs in parts:
+        for t, h in zip(ts, hs, strict=True):
+            by_t.setdefault(t, h)
+    order = sorted(by_t)
+    return order, [by_t[t] for t in order]
+
+
+def merge_selects(selects: Iterable[Mapping[Labels, Columns]]) -> dict[Labels, Columns]:
+    """Per series ``merge_columns`` over several selects (blocks in order, then the head)."""
+    acc: dict[Labels, list[Columns]] = {}
+    for sel in selects:
+        for lb, cols in sel.items():
+            acc.setdefault(lb, []).append(cols)
+    return {lb: parts[0] if len(parts) == 1 else merge_columns(parts) for lb, parts in acc.items()}
+
+
+class HistogramPartWriter:
+    """Streams series (in layout order) into ``<tmp block>/histograms``."""
+
+    def __init__(self, block_tmp: Path, zstd_level: int) -> None:
+        self.dir = block_tmp / DIR
+        self.zstd_level = zstd_level
+        self._file: BinaryIO | None = None
+        self._offset = 0
+        self.labels: list[Labels] = []
+        self._pages: list[tuple[int, int, int, int, int, int]] = []
+        self._pending: list[tuple[Labels, Columns]] = []
+        self._pending_samples = 0
+        self.num_samples = 0
+
+    def add(self, labels: Labels, cols: Columns) -> None:
+        if not cols[0]:
+            return
+        self._pending.append((labels, cols))
+        self._pending_samples += len(cols[0])
+        if len(self._pending) >= PAGE_ROWS or self._pending_samples >= PAGE_SAMPLES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        if self._file is None:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.dir / CHUNKS, "wb")  # noqa: SIM115
+        rows = [c for _, c in self._pending]
+        blob = encode_page(rows, self.zstd_level)
+        self._file.write(blob)
+        pmin = min(ts[0] for ts, _ in rows)
+        pmax = max(ts[-1] for ts, _ in rows)
+        self._pages.append((self._offset, len(blob), len(self.labels), zlib.crc32(blob), pmin, pmax))
+        self._offset += len(blob)
+        self.labels.extend(lb for lb, _ in self._pending)
+        self.num_samples += self._pending_samples
+        self._pending, self._pending_samples = [], 0
+
+    def finish(self) -> None:
+        """Write the last page and the index (nothing at all when no sample came)."""
+        self._flush()
+        if self._file is None:
+            return
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        write_index(self.dir / "index", self.labels, self._pages)
+
+    def abort(self) -> None:
+        if self._file is not None and not self._file.closed:
+            self._file.close()
+
+
+class HistogramPart:
+    """A block's histogram series: the index in memory, the pages mapped."""
+
+    def __init__(self, block_dir: Path, ulid: str, num_samples: int,
+                 on_corrupt: Callable[[int, str], None] | None = None) -> None:
+        self.dir = block_dir / DIR
+        self.ulid = ulid
+        self.num_samples = num_samples
+        self._on_corrupt = on_corrupt
+        try:
+            syms, nlab, pairs, self._pt, _ = read_index(self.dir / "index")
+        except (OSError, ValueError, zstandard.ZstdError) as e:
+            raise BlockCorruptError(f"block {block_dir.name}: histogram index: {e}") from None
+        self.index = MemIndex.from_table(syms, nlab, pairs)
+        self._first = self._pt[:, 2].copy()
+        self._bad: set[int] = set()
+        self._lock = threading.Lock()
+        try:
+            self._file = open(self.dir / CHUNKS, "rb")  # noqa: SIM115
+        except OSError as e:
+            raise BlockCorruptError(f"block {block_dir.name}: {e}") from None
+        size = os.fstat(self._file.fileno()).st_size
+        self._mm: mmap.mmap | None = None
+        if size:
+            self._mm = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
+        for i, (off, ln, _f, crc, _a, _b) in enumerate(self._pt.tolist()):
+            if off + ln > size or self._mm is None or zlib.crc32(self._mm[off : off + ln]) != crc:
+                self._mark_bad(i, "checksum mismatch" if off + ln <= size else "chunk file truncated")
+
+    @property
+    def num_series(self) -> int:
+        return len(self.index)
+
+    @property
+    def corrupt_pages(self) -> set[int]:
+        return set(self._bad)
+
+    def close(self) -> None:
+        if self._mm is not None:
+            self._mm.close()
+            self._mm = None
+        self._file.close()
+
+    def _mark_bad(self, i: int, reason: str) -> None:
+        if i in self._bad:
+            return
+        self._bad.add(i)
+        off, ln = (int(x) for x in self._pt[i, :2])
+        log.warning(
+            "event=block_chunk_corrupt block=%s file=%s page=%d offset=%d length=%d kind=histogram "
+            "reason=%r action=skipped", self.ulid, self.dir / CHUNKS, i, off, ln, reason,
+        )
+        if self._on_corrupt is not None:
+            self._on_corrupt(i, reason)
+
+    def _read(self, ids: I64, mint: int, maxt: int) -> dict[int, Columns]:
+        """Samples of the series ``ids`` (ascending) in ``[mint, maxt]`` by id."""
+        out: dict[int, Columns] = {}
+        if not ids.size or self._mm is None:
+            return out
+        page_of = np.searchsorted(self._first, ids, side="right") - 1
+        for pi in np.unique(page_of).tolist():
+            if pi in self._bad:
+                continue
+            off, ln, first, _crc, pmin, pmax = self._pt[pi].tolist()
+            if pmax < mint or pmin > maxt:
+                continue
+            with self._lock:
+                if self._mm is None:
+                    return out
+                blob = self._mm[off : off + ln]
+            try:
+                page = HistogramPage(blob)
+            except HistogramPageError as e:
+                self._mark_bad(pi, str(e))
+                continue
+            for sid in ids[page_of == pi].tolist():
+                row = sid - first
+                if not 0 <= row < len(page):
+                    self._mark_bad(pi, f"series {sid} is not in the page")
+                    break
+                cols = page.row(row, mint, maxt)
+                if cols[0]:
+                    out[sid] = cols
+        return out
+
+    def select(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> dict[Labels, Columns]:
+        ids = self.index.postings_for(matchers) if matchers else self.index.all_ids()
+        got = self._read(ids, mint, maxt)
+        if not got:
+            return {}
+        keys = np.array(sorted(got), dtype=np.int64)
+        return dict(zip(self.index.labels_of(keys), (got[k] for k in keys.tolist()), strict=True))
+
+    def labels(self, matchers: Sequence[Matcher]) -> list[Labels]:
+        ids = self.index.postings_for(matchers) if matchers else self.index.all_ids()
+        return self.index.labels_of(ids)
+
+    # --- HistogramSource ------------------------------------------------------------------
+
+    def histogram_labels(self) -> list[Labels]:
+        return list(self.index.iter_labels())
+
+    def read_histograms(self, labels: Sequence[Labels], mint: int, maxt: int) -> dict[Labels, Columns]:
+        ids = [self.index.get(lb) for lb in labels]
+        pairs = sorted((i, lb) for i, lb in zip(ids, labels, strict=True) if i is not None)
+        got = self._read(np.array([i for i, _ in pairs], dtype=np.int64), mint, maxt)
+        return {lb: got[i] for i, lb in pairs if i in got}
+
+    def histogram_samples(self) -> int:
+        return self.num_samples
+
+
+def write_histograms(writer: HistogramPartWriter, sources: Sequence[HistogramSource], mint: int,
+                     maxt: int) -> None:
+    """Every histogram sample of ``sources`` in ``[mint, maxt]`` through ``writer``, series in
+    layout order, a group of series at a time (memory stays bounded by the group)."""
+    if not sources:
+        return
+    labels = sorted({lb for s in sources for lb in s.histogram_labels()}, key=layout_key)
+    if not labels:
+        return
+    per_series = max(1, sum(s.histogram_samples() for s in sources) // len(labels))
+    group = max(1, min(PAGE_ROWS, PAGE_SAMPLES // per_series))
+    for g in range(0, len(labels), group):
+        part = labels[g : g + group]
+        reads = [s.read_histograms(part, mint, maxt) for s in sources]
+        for lb in part:
+            cols = [r[lb] for r in reads if lb in r]
+            if cols:
+                writer.add(lb, cols[0] if len(cols) == 1 else merge_columns(cols))

@@ -1,0 +1,343 @@
+"""Pages of native histogram samples, the block format's counterpart of ``chunks`` pages.
+
+A page holds the histogram samples of a few series (rows), each row sorted by time.  The
+encoding reuses the float pages' codec (``codec``) by seeing a histogram series as a bundle
+of float series:
+
+* a row's samples are cut into *runs* of samples with one *layout*: schema, zero
+  threshold, custom bounds and the bucket indexes present (in the order the histogram
+  holds them).  A scraped series keeps one layout for hours, so a row is one run; a new
+  bucket starts a new run.  Layouts are listed once per page;
+* a run of ``k`` samples and ``w`` = 3 + buckets columns becomes ``w`` float rows of
+  ``k`` values (count, zero count, sum, each bucket), encoded as the float pages encode
+  values: zig-zagged integer deltas for whole numbers, XOR of the bits otherwise;
+* the count is stored as what the zero count and the buckets do not explain (zero for
+  every integer histogram), when that gives the count back bit for bit;
+* a run of whole numbers whose columns grow steadily is differenced once more first
+  (a delta of deltas, as Prometheus's histogram chunks store buckets), when that is
+  smaller: a counter growing at a steady rate becomes zeros;
+* timestamps are the float pages' delta-of-deltas per row (stored once when every row
+  has the same);
+* each sample's counter-reset hint is a byte.
+
+All of it is one zstd frame; the 64-bit words (timestamps and values) are
+byte-transposed first, as in the float pages.  Every value comes back bit for bit (NaN
+sums, the staleness NaN, -0.0): see ``tests/storage/test_histpages.py``.
+
+Header (32 bytes): ``GHP1``, rows, samples, runs, layouts, value rows (u32 each), flags
+(u8: 1 = one shared timestamp row), 3 zero bytes, the body's length before compression
+(u32).  Body: the sections of ``_SECTIONS`` in that order, each preceded by its length
+(u32).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import zstandard
+
+from guardia.model.histogram import FloatHistogram
+from guardia.storage.tsdb.codec import (
+    decode_values,
+    encode_timestamps,
+    encode_values,
+    row_starts,
+    transpose,
+    undod,
+)
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+U64 = npt.NDArray[np.uint64]
+
+MAGIC = b"GHP1"
+_HEADER = struct.Struct("<4sIIIIIB3xI")
+_F64 = struct.Struct("<d")
+_SHARED_TS = 1
+# run flags
+_RESIDUAL_COUNT = 1  # column 0 holds count - (zero count + buckets)
+_SECOND_ORDER = 2  # the whole-number columns were differenced once before encoding
+_SECTIONS = ("counts", "runs_per_row", "run_len", "run_layout", "run_flags", "hints", "layouts",
+             "row_kinds", "timestamps", "values")
+
+Columns = tuple[list[int], list[FloatHistogram]]  # one series' timestamps and histograms
+LayoutKey = tuple[int, bytes, tuple[float, ...], tuple[int, ...], tuple[int, ...]]
+
+
+class HistogramPageError(ValueError):
+    """A histogram page that does not decode: which part, and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    schema: int
+    zero_threshold: float
+    custom_values: tuple[float, ...]
+    positive: tuple[int, ...]
+    negative: tuple[int, ...]
+
+    @property
+    def width(self) -> int:
+        return 3 + len(self.positive) + len(self.negative)
+
+
+def _layout_key(h: FloatHistogram) -> LayoutKey:
+    return (h.schema, _F64.pack(h.zero_threshold), tuple(h.custom_values), tuple(h.positive),
+            tuple(h.negative))
+
+
+def _encode_layouts(layouts: Sequence[Layout]) -> bytes:
+    out = bytearray()
+    for lo in layouts:
+        out += struct.pack("<idIII", lo.schema, lo.zero_threshold, len(lo.custom_values),
+                           len(lo.positive), len(lo.negative))
+        out += struct.pack(f"<{len(lo.custom_values)}d", *lo.custom_values)
+        out += struct.pack(f"<{len(lo.positive)}i", *lo.positive)
+        out += struct.pack(f"<{len(lo.negative)}i", *lo.negative)
+    return bytes(out)
+
+
+def _decode_layouts(buf: bytes, n: int) -> list[Layout]:
+    out: list[Layout] = []
+    pos = 0
+    for _ in range(n):
+        schema, zt, ncv, npos, nneg = struct.unpack_from("<idIII", buf, pos)
+        pos += 24
+        cv = struct.unpack_from(f"<{ncv}d", buf, pos)
+        pos += 8 * ncv
+        pi = struct.unpack_from(f"<{npos}i", buf, pos)
+        pos += 4 * npos
+        ni = struct.unpack_from(f"<{nneg}i", buf, pos)
+        pos += 4 * nneg
+        out.append(Layout(schema, zt, tuple(cv), tuple(pi), tuple(ni)))
+    if pos != len(buf):
+        raise HistogramPageError(f"layout table: {len(buf) - pos} bytes after {n} layouts")
+    return out
+
+
+def _explained_count(cols: F64) -> F64:
+    """Zero count plus the buckets, added column by column (the same operations, in the
+    same order, when writing and reading: the residual must give the count back exactly)."""
+    acc: F64 = cols[1].copy()
+    for j in range(3, cols.shape[0]):
+        acc += cols[j]
+    return acc
+
+
+def _whole(x: F64) -> bool:
+    with np.errstate(invalid="ignore"):
+        return bool(((x == np.rint(x)) & (np.abs(x) < 2.0**52) & ~np.signbit(x)).all())
+
+
+def _run_columns(hs: Sequence[FloatHistogram]) -> tuple[F64, int]:
+    """A run's values as ``w`` columns (rows of the result) and its flags."""
+    mat = np.array([[h.count, h.zero_count, h.sum, *h.positive.values(), *h.negative.values()]
+                    for h in hs], dtype=np.float64).T.copy()
+    flags = 0
+    explained = _explained_count(mat)
+    with np.errstate(invalid="ignore", over="ignore"):
+        resid = mat[0] - explained
+        back = explained + resid
+    if (back.view(np.uint64) == mat[0].view(np.uint64)).all() and np.isfinite(resid).all():
+        mat[0] = resid
+        flags |= _RESIDUAL_COUNT
+    k = mat.shape[1]
+    ints = np.delete(mat, 2, axis=0)  # every column but the sum
+    if k >= 3 and _whole(ints):
+        d1 = np.diff(ints, axis=1)
+        d2 = np.diff(d1, axis=1)
+        if float(np.abs(d2).sum()) < float(np.abs(d1[:, 1:]).sum()):
+            flags |= _SECOND_ORDER
+            for j in (0, 1, *range(3, mat.shape[0])):
+                mat[j, 1:] = np.diff(mat[j])
+    return mat, flags
+
+
+def encode_page(rows: Sequence[Columns], zstd_level: int = 9) -> bytes:
+    """A page of the given rows (each a series' timestamps and histograms, in time order,
+    at least one sample)."""
+    counts = np.array([len(ts) for ts, _ in rows], dtype=np.int32)
+    ts_all = np.array([t for ts, _ in rows for t in ts], dtype=np.int64)
+    layout_ids: dict[LayoutKey, int] = {}
+    layouts: list[Layout] = []
+    runs_per_row: list[int] = []
+    run_len: list[int] = []
+    run_layout: list[int] = []
+    run_flags: list[int] = []
+    hints = bytearray()
+    vcols: list[F64] = []
+    for _ts, hs in rows:
+        nruns = 0
+        a = 0
+        prev = -1
+        for i, h in enumerate(hs):
+            hints.append(h.counter_reset_hint)
+            key = _layout_key(h)
+            lid = layout_ids.get(key)
+            if lid is None:
+                lid = layout_ids[key] = len(layouts)
+                layouts.append(Layout(h.schema, h.zero_threshold, key[2], key[3], key[4]))
+            if lid != prev and i:
+                mat, fl = _run_columns(hs[a:i])
+                vcols.append(mat.ravel())
+                run_len.append(i - a)
+                run_layout.append(prev)
+                run_flags.append(fl)
+                nruns += 1
+                a = i
+            prev = lid
+        mat, fl = _run_columns(hs[a:])
+        vcols.append(mat.ravel())
+        run_len.append(len(hs) - a)
+        run_layout.append(prev)
+        run_flags.append(fl)
+        runs_per_row.append(nruns + 1)
+    lens = np.array(run_len, dtype=np.int32)
+    widths = np.array([layouts[i].width for i in run_layout], dtype=np.int64)
+    vcounts = np.repeat(lens, widths).astype(np.int32)
+    vals = np.concatenate(vcols) if vcols else np.zeros(0)
+    row_int, vwords = encode_values(vals, vcounts)
+    shared, twords = encode_timestamps(ts_all, counts)
+    sections = [
+        counts.astype("<i4").tobytes(),
+        np.array(runs_per_row, dtype="<i4").tobytes(),
+        lens.astype("<i4").tobytes(),
+        np.array(run_layout, dtype="<u4").tobytes(),
+        bytes(run_flags),
+        bytes(hints),
+        _encode_layouts(layouts),
+        np.packbits(row_int).tobytes(),
+        transpose(twords),
+        transpose(vwords),
+    ]
+    body = b"".join(struct.pack("<I", len(s)) + s for s in sections)
+    head = _HEADER.pack(MAGIC, len(rows), int(counts.sum()), len(run_len), len(layouts),
+                        int(vcounts.shape[0]), _SHARED_TS if shared else 0, len(body))
+    return head + zstandard.ZstdCompressor(level=zstd_level).compress(body)
+
+
+def _untranspose(b: bytes) -> U64:
+    n = len(b) // 8
+    out: U64 = np.frombuffer(b, dtype=np.uint8).reshape(8, n).T.copy().view(np.uint64).ravel()
+    return out
+
+
+class HistogramPage:
+    """A decoded page: timestamps and value columns as arrays; histograms are built only
+    for the samples a reader asks for (``row``)."""
+
+    def __init__(self, blob: bytes | memoryview) -> None:
+        if len(blob) < _HEADER.size:
+            raise HistogramPageError(f"page of {len(blob)} bytes is shorter than its header")
+        magic, nrows, nsamples, nruns, nlayouts, nvrows, flags, blen = _HEADER.unpack_from(blob, 0)
+        if magic != MAGIC:
+            raise HistogramPageError(f"not a histogram page (magic {bytes(magic)!r})")
+        try:
+            body = zstandard.ZstdDecompressor().decompress(bytes(blob[_HEADER.size :]),
+                                                           max_output_size=blen)
+        except zstandard.ZstdError as e:
+            raise HistogramPageError(f"body does not decompress: {e}") from None
+        if len(body) != blen:
+            raise HistogramPageError(f"body is {len(body)} bytes, the header says {blen}")
+        parts: dict[str, bytes] = {}
+        pos = 0
+        for name in _SECTIONS:
+            if pos + 4 > len(body):
+                raise HistogramPageError(f"section {name}: body ends at byte {pos}")
+            (ln,) = struct.unpack_from("<I", body, pos)
+            if pos + 4 + ln > len(body):
+                raise HistogramPageError(f"section {name}: {ln} bytes from {pos + 4} pass the body's end")
+            parts[name] = body[pos + 4 : pos + 4 + ln]
+            pos += 4 + ln
+        if pos != len(body):
+            raise HistogramPageError(f"{len(body) - pos} bytes after the last section")
+
+        def arr(name: str, dtype: str, n: int) -> npt.NDArray[np.int64]:
+            if len(parts[name]) != n * np.dtype(dtype).itemsize:
+                raise HistogramPageError(f"section {name}: {len(parts[name])} bytes for {n} entries")
+            return np.frombuffer(parts[name], dtype=dtype).astype(np.int64)
+
+        self.counts = arr("counts", "<i4", nrows)
+        self.runs_per_row = arr("runs_per_row", "<i4", nrows)
+        self.run_len = arr("run_len", "<i4", nruns)
+        self.run_layout = arr("run_layout", "<u4", nruns)
+        self.run_flags = arr("run_flags", "u1", nruns)
+        self.hints = arr("hints", "u1", nsamples)
+        if int(self.counts.sum()) != nsamples or int(self.run_len.sum()) != nsamples:
+            raise HistogramPageError("row and run lengths do not add up to the page's samples")
+        if int(self.runs_per_row.sum()) != nruns or (nruns and int(self.run_layout.max()) >= nlayouts):
+            raise HistogramPageError("run table does not match the rows or the layouts")
+        self.layouts = _decode_layouts(parts["layouts"], nlayouts)
+        widths = np.array([lo.width for lo in self.layouts], dtype=np.int64)[self.run_layout]
+        vcounts = np.repeat(self.run_len, widths).astype(np.int32)
+        if vcounts.shape[0] != nvrows:
+            raise HistogramPageError(f"{vcounts.shape[0]} value rows, the header says {nvrows}")
+        row_int = np.unpackbits(np.frombuffer(parts["row_kinds"], dtype=np.uint8))[:nvrows].astype(np.bool_)
+        if len(parts["row_kinds"]) != (nvrows + 7) // 8:
+            raise HistogramPageError("section row_kinds: wrong length")
+        tw, vw = parts["timestamps"], parts["values"]
+        ntw = (int(self.counts[0]) if nrows else 0) if flags & _SHARED_TS else nsamples
+        if len(tw) != 8 * ntw or len(vw) != 8 * int(vcounts.sum()):
+            raise HistogramPageError("timestamp or value words do not match the samples")
+        counts32 = self.counts.astype(np.int32)
+        if flags & _SHARED_TS:
+            row = undod(_untranspose(tw), np.zeros(1, dtype=np.int64), counts32[:1])
+            self.ts: I64 = np.tile(row, nrows)
+        else:
+            self.ts = undod(_untranspose(tw), row_starts(counts32), counts32)
+        self.values: F64 = decode_values(row_int, _untranspose(vw), vcounts)
+        self.sample_start = row_starts(counts32)
+        self.run_start = row_starts(self.run_len.astype(np.int32))  # first sample of each run
+        self.run_vstart = row_starts((self.run_len * widths).astype(np.int32))
+        self.first_run = row_starts(self.runs_per_row.astype(np.int32))
+
+    def __len__(self) -> int:
+        return int(self.counts.shape[0])
+
+    def row(self, i: int, mint: int, maxt: int) -> Columns:
+        """Row ``i``'s samples in ``[mint, maxt]`` as (timestamps, histograms)."""
+        a = int(self.sample_start[i])
+        b = a + int(self.counts[i])
+        ts = self.ts[a:b]
+        lo = a + int(np.searchsorted(ts, mint, side="left"))
+        hi = a + int(np.searchsorted(ts, maxt, side="right"))
+        out_t: list[int] = self.ts[lo:hi].tolist()
+        out_h: list[FloatHistogram] = []
+        if lo >= hi:
+            return out_t, out_h
+        r0 = int(self.first_run[i])
+        for r in range(r0, r0 + int(self.runs_per_row[i])):
+            s0 = int(self.run_start[r])
+            k = int(self.run_len[r])
+            if s0 + k <= lo or s0 >= hi:
+                continue
+            out_h.extend(self._run(r, max(lo, s0) - s0, min(hi, s0 + k) - s0))
+        return out_t, out_h
+
+    def _run(self, r: int, a: int, b: int) -> list[FloatHistogram]:
+        lo = self.layouts[int(self.run_layout[r])]
+        k = int(self.run_len[r])
+        v0 = int(self.run_vstart[r])
+        mat = self.values[v0 : v0 + lo.width * k].reshape(lo.width, k)
+        flags = int(self.run_flags[r])
+        if flags & (_SECOND_ORDER | _RESIDUAL_COUNT):
+            mat = mat.copy()
+            if flags & _SECOND_ORDER:
+                for j in (0, 1, *range(3, lo.width)):
+                    np.cumsum(mat[j], out=mat[j])
+            if flags & _RESIDUAL_COUNT:
+                with np.errstate(invalid="ignore", over="ignore"):
+                    mat[0] = _explained_count(mat) + mat[0]
+        rows = mat[:, a:b].T.tolist()
+        hints = self.hints[int(self.run_start[r]) + a : int(self.run_start[r]) + b].tolist()
+        npos = len(lo.positive)
+        pos, neg, cv, schema, zt = lo.positive, lo.negative, lo.custom_values, lo.schema, lo.zero_threshold
+        return [
+            FloatHistogram(schema, v[0], v[2], zt, v[1], dict(zip(pos, v[3 : 3 + npos], strict=True)),
+                           dict(zip(neg, v[3 + npos :], strict=True)), list(cv), hint)
+            for v, hint in zip(rows, hints, strict=True)
+        ]
