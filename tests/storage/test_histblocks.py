@@ -34,7 +34,8 @@ def bits(h: FloatHistogram) -> tuple[Any, ...]:
     def f(x: float) -> bytes:
         return struct.pack("<d", x)
     return (h.schema, f(h.count), f(h.sum), f(h.zero_threshold), f(h.zero_count),
-            sorted((i, f(c)) for i, c in h.positive.items()), sorted((i, f(c)) for i, c in h.negative.items()),
+            sorted((i, f(c)) for i, c in h.positive.items()),
+            sorted((i, f(c)) for i, c in h.negative.items()),
             [f(c) for c in h.custom_values], h.counter_reset_hint)
 
 
@@ -60,7 +61,9 @@ def random_hist(rng: random.Random, k: int, base: FloatHistogram | None) -> Floa
     def c() -> float:
         return float(rng.randrange(0, 50)) if whole else rng.random() * 10
 
-    custom = sorted(rng.sample([0.1, 0.5, 1.0, 2.5, 10.0, 100.0], 3)) if schema == CUSTOM_BUCKETS_SCHEMA else []
+    custom: list[float] = []
+    if schema == CUSTOM_BUCKETS_SCHEMA:
+        custom = sorted(rng.sample([0.1, 0.5, 1.0, 2.5, 10.0, 100.0], 3))
     pos = {i: c() for i in sorted(rng.sample(range(-30, 30), rng.randrange(0, 12)))}
     if custom:
         pos = {i: c() for i in range(rng.randrange(0, 4))}
@@ -150,7 +153,8 @@ def _scenario(n: int, step: int = MIN) -> dict[Labels, list[tuple[int, FloatHist
                 h = random_hist(rng, k, prev)
                 h.schema, h.counter_reset_hint = schema, (1 if prev is None and k else h.counter_reset_hint)
                 if schema == CUSTOM_BUCKETS_SCHEMA:
-                    h.custom_values, h.zero_threshold, h.zero_count, h.negative = [0.5, 1.0, 5.0], 0.0, 0.0, {}
+                    h.custom_values, h.zero_threshold = [0.5, 1.0, 5.0], 0.0
+                    h.zero_count, h.negative = 0.0, {}
                     h.positive = {i: c for i, c in h.positive.items() if 0 <= i <= 3}
                     h.count = sum(h.positive.values())
                 elif h.custom_values:
@@ -262,7 +266,8 @@ def _all_histograms(db: TSDB) -> list[tuple[Labels, int, tuple[Any, ...]]]:
         out = []
         for s in q.select([Matcher("__name__", MatchType.REGEX, ".*_seconds")]):
             assert s.histograms is not None
-            out += [(s.labels, t, bits(h)) for t, h in zip(s.timestamps.tolist(), s.histograms.tolist(), strict=True)]
+            pairs = zip(s.timestamps.tolist(), s.histograms.tolist(), strict=True)
+            out += [(s.labels, t, bits(h)) for t, h in pairs]
         return sorted(out, key=lambda x: (str(x[0]), x[1]))
     finally:
         q.close()
@@ -312,7 +317,8 @@ def test_a_crash_between_migrating_a_file_and_deleting_it_repeats_nothing(tmp_pa
     db.close()
 
 
-def test_a_damaged_range_file_is_set_aside_with_its_name(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_damaged_range_file_is_set_aside_with_its_name(tmp_path: Path,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
     d = tmp_path / "d"
     shutil.copytree(DATA / "histograms_range_files", d)
     f = d / "histograms" / "1200000-2400000.nh"
@@ -353,7 +359,8 @@ def _expected(s: int, t: int) -> FloatHistogram:
 
 def _run(path: Path, point: str, delay: float) -> list[int]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.Popen([sys.executable, str(CHILD), str(path), point], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=env)
     assert proc.stdout is not None
@@ -385,7 +392,7 @@ def test_sigkill_in_the_middle_of_a_cut_loses_nothing(tmp_path: Path, point: str
                 ts = s.timestamps.tolist()
                 assert (np.diff(s.timestamps) > 0).all(), f"run {run}: duplicate samples in {name}"
                 missing = sorted(set(acked) - set(ts))
-                assert not missing, f"run {run} ({point}): lost {len(missing)} of series {name}: {missing[:5]}"
+                assert not missing, f"run {run} ({point}): lost {len(missing)} in {name}: {missing[:5]}"
                 assert s.histograms is not None
                 for t, h in zip(ts, s.histograms.tolist(), strict=True):
                     assert bits(h) == bits(_expected(int(name), t)), (run, name, t)

@@ -34,8 +34,9 @@ def expected_samples():  # type: ignore[no-untyped-def]
                     FloatHistogram(schema=-4, count=0.5 * i, sum=-3.25 * i, zero_count=0.25 * i,
                                    negative={-3: 0.125 * i, 5: 0.125 * i}, counter_reset_hint=GAUGE)))
         out.append(({"__name__": "nhcb_seconds", "job": "api"}, t,
-                    FloatHistogram(schema=CUSTOM_BUCKETS_SCHEMA, count=float(i), sum=math.nan if i == 7 else 0.1 * i,
-                                   custom_values=[0.1, 1.0, 10.0], positive={0: float(i // 2), 3: float(i - i // 2)})))
+                    FloatHistogram(schema=CUSTOM_BUCKETS_SCHEMA, count=float(i),
+                                   sum=math.nan if i == 7 else 0.1 * i, custom_values=[0.1, 1.0, 10.0],
+                                   positive={0: float(i // 2), 3: float(i - i // 2)})))
     return out
 
 
