@@ -61,7 +61,9 @@ def _parse_cached(expr: str) -> plan.Node:
     try:
         ast = pp.parse(expr)
     except ValueError as e:
-        raise _parse_error(expr, str(e)) from None
+        ast = _parse_info_selectors(expr, str(e))
+        if ast is None:
+            raise _parse_error(expr, str(e)) from None
     except BaseException as e:  # the binding panics on a few malformed inputs
         if isinstance(e, KeyboardInterrupt | SystemExit):
             raise
@@ -70,6 +72,49 @@ def _parse_cached(expr: str) -> plan.Node:
     ats = [m.group(1) for m in _AT_RE.finditer(code)]
     conv = _Converter(ats, _invalid_utf8_literals(expr))
     return conv.node(ast)
+
+
+_EMPTY_SELECTOR = "vector selector must contain at least one non-empty matcher"
+# A matcher put into ``info()``'s second argument so the binding takes a selector of matchers that
+# all match the empty string (``{__name__!="target_info"}``), which Prometheus 3 allows there only
+# (``BypassEmptyMatcherCheck``); ``_Converter._selector`` takes it out again.
+_INFO_SENTINEL = "__guardia_info_data_labels__"
+_INFO_CALL_RE = re.compile(r"\binfo\s*\(")
+
+
+def _parse_info_selectors(expr: str, msg: str) -> Any:
+    """The AST of ``expr`` with every ``info()`` data-label selector marked, or None when that
+    is not why the binding refused it (then its error stands, at its own position)."""
+    if msg != _EMPTY_SELECTOR or "info" not in expr:
+        return None
+    code = _COMMENT_RE.sub(lambda m: " " * len(m.group(0)),
+                           _STRING_RE.sub(lambda m: " " * len(m.group(0)), expr))
+    inserts: list[int] = []
+    for call in _INFO_CALL_RE.finditer(code):
+        depth, i = 1, call.end()
+        while i < len(code) and depth:
+            c = code[i]
+            if c in "([{":
+                depth += 1
+            elif c in ")]}":
+                depth -= 1
+            elif c == "," and depth == 1:  # the second argument starts here
+                j = i + 1
+                while j < len(code) and code[j].isspace():
+                    j += 1
+                if code.startswith("{", j):
+                    inserts.append(j + 1)
+                break
+            i += 1
+    if not inserts:
+        return None
+    marked = expr
+    for pos in reversed(inserts):
+        marked = f'{marked[:pos]}{_INFO_SENTINEL}=~".+",{marked[pos:]}'
+    try:
+        return pp.parse(marked)
+    except ValueError:
+        return None
 
 
 # Messages of the binding that name the offending text: where to look for it.
@@ -233,16 +278,23 @@ class _Converter:
         ms = vs.matchers
         if ms.or_matchers:
             raise ParseError("'or' inside label matchers is not PromQL")
+        marked = False
         for m in ms.matchers:
+            if m.name == _INFO_SENTINEL:  # see _parse_info_selectors
+                marked = True
+                continue
             mt = _lookup(_OPS, m.op)
             try:
                 matchers.append(Matcher(m.name, mt, m.value))
             except MatcherError as e:
                 raise ParseError(str(e)) from None
-        if all(m.matches_empty for m in matchers):
-            raise ParseError("vector selector must contain at least one non-empty matcher")
+        if not marked and all(m.matches_empty for m in matchers):
+            raise ParseError(_EMPTY_SELECTOR)
         at = self._at(vs.at)
-        return plan.VectorSelector(vs.name, tuple(matchers), _duration_ms(vs.offset), at, str(vs))
+        text = str(vs)
+        if marked:
+            text = text.replace(f'{_INFO_SENTINEL}=~".+",', "").replace(f'{_INFO_SENTINEL}=~".+"', "")
+        return plan.VectorSelector(vs.name, tuple(matchers), _duration_ms(vs.offset), at, text)
 
     def node(self, e: Any) -> plan.Node:
         if isinstance(e, pp.NumberLiteral):
