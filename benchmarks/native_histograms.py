@@ -145,9 +145,13 @@ def main() -> None:
         cpu_n, blk_n, bcpu_n = ingest_native(nat, n)
         cpu_c, blk_c, bcpu_c = ingest_classic(cls, n)
         bytes_n, bytes_c = _dir_bytes(nat), _dir_bytes(cls)
-        o_n, q_n, c_n, v_n = query(nat, "histogram_quantile(0.99, sum(rate(rpc_seconds[5m])))")
+        native = "histogram_quantile(0.99, sum(rate(rpc_seconds[5m])))"
+        o_n, q_n, c_n, v_n = query(nat, native)
         classic = "histogram_quantile(0.99, sum by (le) (rate(rpc_seconds_bucket[5m])))"
         o_c, q_c, c_c, v_c = query(cls, classic)
+        # the same query over the hour's block (the snapshot: no head, no WAL)
+        _, bq_n, bc_n, bv_n = query(Path(tmp) / "native-block", native)
+        _, bq_c, bc_c, bv_c = query(Path(tmp) / "classic-block", classic)
     samples = n * SCRAPES
     print(f"load average {os.getloadavg()[0]:.1f}; {n} histograms x {SCRAPES} scrapes ({samples} samples)")
     print(f"ingest CPU: native {cpu_n:.2f} s ({samples / cpu_n:,.0f} histograms/s), "
@@ -161,6 +165,8 @@ def main() -> None:
     print(f"open (WAL replay of the hour): native {o_n:.2f} s, classic {o_c:.2f} s")
     print(f"query 1 h at 60 s: native {q_n:.2f} s, {c_n:.2f} CPU s (p99 {v_n:.4g}), "
           f"classic {q_c:.2f} s, {c_c:.2f} CPU s (p99 {v_c:.4g})")
+    print(f"query 1 h at 60 s from the block: native {bq_n:.2f} s, {bc_n:.2f} CPU s (p99 {bv_n:.4g}), "
+          f"classic {bq_c:.2f} s, {bc_c:.2f} CPU s (p99 {bv_c:.4g})")
     print(f"native/classic query time {q_n / q_c:.2f} (CPU {c_n / c_c:.2f})")
 
 

@@ -399,3 +399,54 @@ def test_sigkill_in_the_middle_of_a_cut_loses_nothing(tmp_path: Path, point: str
             assert any(b.histograms is not None for b in db.blocks), "cuts happened"
         finally:
             db.close()
+
+
+def test_overlapping_histogram_sources_merge_first_wins(tmp_path: Path) -> None:
+    """Two sources holding the same series over overlapping times (blocks being merged
+    vertically): one sample per timestamp, the first source's where both have one."""
+    from guardia.storage.tsdb.block import Block
+    from guardia.storage.tsdb.compact import write_block
+    from guardia.storage.tsdb.histblock import MemoryHistograms
+
+    lb = Labels({"__name__": "rpc_seconds"})
+    a = MemoryHistograms({lb: ([1000, 2000, 3000], [FloatHistogram(count=float(k)) for k in (1, 2, 3)])})
+    b = MemoryHistograms({lb: ([2000, 2500, 4000], [FloatHistogram(count=float(k)) for k in (20, 25, 40)]),
+                          Labels({"__name__": "other"}): ([1500], [FloatHistogram(sum=1.5)])})
+    path = write_block(tmp_path, [], 0, 10_000, hist_sources=[a, b])
+    assert path is not None
+    blk = Block(path)
+    assert blk.histograms is not None and blk.num_series == 0
+    got = blk.histograms.select(SEL, 0, 10_000)
+    assert [(t, h.count) for t, h in zip(*got[lb], strict=True)] == [
+        (1000, 1.0), (2000, 2.0), (2500, 25.0), (3000, 3.0), (4000, 40.0)]
+    assert blk.meta["stats"]["numHistogramSamples"] == 6 and blk.meta["stats"]["numHistogramSeries"] == 2
+    blk.close()
+
+
+def test_a_damaged_histogram_page_is_skipped_and_counted(tmp_path: Path,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    opts = TSDBOptions(block_range_ms=20 * MIN, retention_ms=0)
+    data = _scenario(70)
+    db = TSDB.open(tmp_path, opts)
+    _write(db, data, MIN, 70 * MIN)
+    db.maintain()
+    blk = next(b for b in db.blocks if b.histograms is not None)
+    db.close()
+    f = blk.path / "histograms" / "000001"
+    raw = bytearray(f.read_bytes())
+    raw[40] ^= 0xFF
+    f.write_bytes(bytes(raw))
+    db = TSDB.open(tmp_path, opts)
+    try:
+        assert "kind=histogram" in caplog.text and "checksum mismatch" in caplog.text
+        assert db.metrics.block_corruptions._value.get() >= 1
+        q = db.querier(0, 10**12)
+        series = q.select(SEL)
+        q.close()
+        assert len(series) == len(data)  # the other blocks and the head still answer
+        lost = {s.labels: s for s in series}
+        lb = next(iter(data))
+        assert not any(blk.mint <= t <= blk.maxt for t in lost[lb].timestamps.tolist())
+        assert any(t > blk.maxt for t in lost[lb].timestamps.tolist())
+    finally:
+        db.close()

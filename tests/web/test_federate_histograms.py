@@ -1,7 +1,9 @@
 """``/federate`` with native histograms: a real Prometheus (Debian 2.42,
 ``--enable-feature=native-histograms``, which asks for the protobuf format) federating from
 guardia stores the same histograms guardia holds; custom-bucket ones arrive as the classic
-buckets they are; a text-only client gets ``_bucket``/``_sum``/``_count`` lines, never NaN."""
+buckets they are; a text-only client gets ``_bucket``/``_sum``/``_count`` lines, never NaN.
+guardia's samples are in blocks by then (5-second blocks, cut before the server starts), so
+the histograms federated are read from the blocks' histogram pages."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import pytest
 from guardia.model import Labels
 from guardia.model.histogram import CUSTOM_BUCKETS_SCHEMA, FloatHistogram
 from guardia.promql import Engine
-from guardia.storage.tsdb import TSDB
+from guardia.storage.tsdb import TSDB, TSDBOptions
 from guardia.web import AppDeps, create_app
 from guardia.web.api_v1 import ApiDeps
 from guardia.web.federate import render_proto, wants_protobuf
@@ -40,7 +42,7 @@ def _custom(n: int) -> FloatHistogram:
 @pytest.fixture(scope="module")
 def federated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client, httpx.Client, int]]:
     tmp = tmp_path_factory.mktemp("fedh")
-    storage = TSDB.open(tmp / "guardia")
+    storage = TSDB.open(tmp / "guardia", TSDBOptions(block_range_ms=5_000))
     t0 = int(time.time() * 1000) - 30_000
     app = storage.appender()
     for n in (1, 2, 3):
@@ -49,6 +51,10 @@ def federated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.
         app.append_histogram(Labels({"__name__": "nhcb_seconds", "env": "test"}), t, _custom(n))
         app.append(app.ref(Labels({"__name__": "orders_total", "env": "test"})), t, 10.0 * n)
     app.commit()
+    app.append(app.ref(Labels({"__name__": "later"})), t0 + 29_000, 1.0)
+    app.commit()
+    storage.maintain()  # everything but ``later`` goes into blocks, histograms too
+    assert not len(storage.histograms) and any(b.histograms is not None for b in storage.blocks)
     last = t0 + 15_000
     web = create_app(AppDeps(api=ApiDeps(storage=storage, engine=Engine()), write_storage=storage))
     with LiveServer(web) as guardia:

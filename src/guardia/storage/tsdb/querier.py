@@ -57,13 +57,14 @@ class TSDBQuerier(Querier):
     ) -> SeriesSet:
         check_selectable(matchers)
         mint, maxt = hinted_range(self, hints)
-        extra = self._histograms(matchers, mint, maxt)
         if hints is not None and hints.labels_only:
             names = self._labels(matchers, mint, maxt)
-            if extra:
-                names = sorted({*names, *extra})
+            hist_names = self._histogram_series(matchers, mint, maxt)  # no page decoded
+            if hist_names:
+                names = sorted({*names, *hist_names})
             found = SeriesSet.labels_only(names)
         else:
+            extra = self._histograms(matchers, mint, maxt)
             with self._lock:
                 labels, counts, ts, vs = self._assemble(matchers, mint, maxt)
             starts = np.zeros(len(labels) + 1, dtype=np.int64)
@@ -194,17 +195,22 @@ class TSDBQuerier(Querier):
             names.update(n for n, _ in ls)
         return sorted(names)
 
-    def _histogram_series(self, matchers: Sequence[Matcher]) -> list[Labels]:
-        """Series with native histogram samples in range (they may have no float samples)."""
+    def _histogram_series(self, matchers: Sequence[Matcher], mint: int | None = None,
+                          maxt: int | None = None) -> list[Labels]:
+        """Series with native histogram samples in range (they may have no float samples): in
+        the head, those with samples in range; in blocks, every series of a block that overlaps
+        the range (as for floats, read off the index without decoding a page)."""
+        mint = self.mint if mint is None else mint
+        maxt = self.maxt if maxt is None else maxt
         hs: HistogramStore | None = getattr(self._catalog, "histograms", None)
         out: dict[Labels, None] = {}
         with self._lock:
             for src in self._current():
-                if isinstance(src, Block) and src.histograms is not None and src.maxt >= self.mint \
-                        and src.mint <= self.maxt:
+                if isinstance(src, Block) and src.histograms is not None and src.maxt >= mint \
+                        and src.mint <= maxt:
                     out.update(dict.fromkeys(src.histograms.labels(matchers)))
             if hs is not None and not hs.empty:
-                out.update(dict.fromkeys(hs.label_sets(matchers, self.mint, self.maxt)))
+                out.update(dict.fromkeys(hs.label_sets(matchers, mint, maxt)))
         return list(out)
 
     def label_values(self, name: str, matchers: Sequence[Matcher] = ()) -> list[str]:
