@@ -35,7 +35,15 @@ import zstandard
 from guardia.model import Labels, Matcher
 from guardia.model.histogram import FloatHistogram
 from guardia.storage.tsdb.blockindex import BlockCorruptError, read_index, write_index
-from guardia.storage.tsdb.histpages import Columns, HistogramPage, HistogramPageError, encode_page
+from guardia.storage.tsdb.histpages import (
+    Columns,
+    HistogramPage,
+    HistogramPageError,
+    Run,
+    encode_page_runs,
+    join_runs,
+    runs_of,
+)
 from guardia.storage.tsdb.index import MemIndex, layout_key
 
 log = logging.getLogger("guardia.storage.tsdb.block")
@@ -55,8 +63,9 @@ class HistogramSource(Protocol):
         """Every series with histogram samples here."""
         ...
 
-    def read_histograms(self, labels: Sequence[Labels], mint: int, maxt: int) -> dict[Labels, Columns]:
-        """The samples of these series in ``[mint, maxt]`` (series without any left out)."""
+    def read_runs(self, labels: Sequence[Labels], mint: int, maxt: int) -> dict[Labels, list[Run]]:
+        """The samples of these series in ``[mint, maxt]`` as runs (series without any left
+        out): columns, no histogram object per sample."""
         ...
 
     def histogram_samples(self) -> int:
@@ -85,6 +94,9 @@ class MemoryHistograms:
             if a < b:
                 out[lb] = (ts[a:b], hs[a:b])
         return out
+
+    def read_runs(self, labels: Sequence[Labels], mint: int, maxt: int) -> dict[Labels, list[Run]]:
+        return {lb: runs_of(ts, hs) for lb, (ts, hs) in self.read_histograms(labels, mint, maxt).items()}
 
     def histogram_samples(self) -> int:
         return sum(len(ts) for ts, _ in self._series.values())
@@ -125,15 +137,17 @@ class HistogramPartWriter:
         self._offset = 0
         self.labels: list[Labels] = []
         self._pages: list[tuple[int, int, int, int, int, int]] = []
-        self._pending: list[tuple[Labels, Columns]] = []
+        self._pending: list[tuple[Labels, list[Run]]] = []
         self._pending_samples = 0
         self.num_samples = 0
 
-    def add(self, labels: Labels, cols: Columns) -> None:
-        if not cols[0]:
+    def add(self, labels: Labels, runs: list[Run]) -> None:
+        """A series (in layout order) and its runs in time order."""
+        n = sum(len(r) for r in runs)
+        if not n:
             return
-        self._pending.append((labels, cols))
-        self._pending_samples += len(cols[0])
+        self._pending.append((labels, runs))
+        self._pending_samples += n
         if len(self._pending) >= PAGE_ROWS or self._pending_samples >= PAGE_SAMPLES:
             self._flush()
 
@@ -143,11 +157,11 @@ class HistogramPartWriter:
         if self._file is None:
             self.dir.mkdir(parents=True, exist_ok=True)
             self._file = open(self.dir / CHUNKS, "wb")  # noqa: SIM115
-        rows = [c for _, c in self._pending]
-        blob = encode_page(rows, self.zstd_level)
+        rows = [[r for r in runs if len(r)] for _, runs in self._pending]
+        blob = encode_page_runs(rows, self.zstd_level)
         self._file.write(blob)
-        pmin = min(ts[0] for ts, _ in rows)
-        pmax = max(ts[-1] for ts, _ in rows)
+        pmin = min(int(runs[0].ts[0]) for runs in rows)
+        pmax = max(int(runs[-1].ts[-1]) for runs in rows)
         self._pages.append((self._offset, len(blob), len(self.labels), zlib.crc32(blob), pmin, pmax))
         self._offset += len(blob)
         self.labels.extend(lb for lb, _ in self._pending)
@@ -224,9 +238,9 @@ class HistogramPart:
         if self._on_corrupt is not None:
             self._on_corrupt(i, reason)
 
-    def _read(self, ids: I64, mint: int, maxt: int) -> dict[int, Columns]:
-        """Samples of the series ``ids`` (ascending) in ``[mint, maxt]`` by id."""
-        out: dict[int, Columns] = {}
+    def _read(self, ids: I64, mint: int, maxt: int) -> dict[int, list[Run]]:
+        """Samples of the series ``ids`` (ascending) in ``[mint, maxt]`` by id, as runs."""
+        out: dict[int, list[Run]] = {}
         if not ids.size or self._mm is None:
             return out
         page_of = np.searchsorted(self._first, ids, side="right") - 1
@@ -250,9 +264,9 @@ class HistogramPart:
                 if not 0 <= row < len(page):
                     self._mark_bad(pi, f"series {sid} is not in the page")
                     break
-                cols = page.row(row, mint, maxt)
-                if cols[0]:
-                    out[sid] = cols
+                runs = page.row_runs(row, mint, maxt)
+                if runs:
+                    out[sid] = runs
         return out
 
     def select(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> dict[Labels, Columns]:
@@ -261,7 +275,7 @@ class HistogramPart:
         if not got:
             return {}
         keys = np.array(sorted(got), dtype=np.int64)
-        return dict(zip(self.index.labels_of(keys), (got[k] for k in keys.tolist()), strict=True))
+        return dict(zip(self.index.labels_of(keys), (_columns(got[k]) for k in keys.tolist()), strict=True))
 
     def labels(self, matchers: Sequence[Matcher]) -> list[Labels]:
         ids = self.index.postings_for(matchers) if matchers else self.index.all_ids()
@@ -272,7 +286,7 @@ class HistogramPart:
     def histogram_labels(self) -> list[Labels]:
         return list(self.index.iter_labels())
 
-    def read_histograms(self, labels: Sequence[Labels], mint: int, maxt: int) -> dict[Labels, Columns]:
+    def read_runs(self, labels: Sequence[Labels], mint: int, maxt: int) -> dict[Labels, list[Run]]:
         ids = [self.index.get(lb) for lb in labels]
         pairs = sorted((i, lb) for i, lb in zip(ids, labels, strict=True) if i is not None)
         got = self._read(np.array([i for i, _ in pairs], dtype=np.int64), mint, maxt)
@@ -280,6 +294,27 @@ class HistogramPart:
 
     def histogram_samples(self) -> int:
         return self.num_samples
+
+
+def _columns(runs: Sequence[Run]) -> Columns:
+    ts: list[int] = []
+    hs: list[FloatHistogram] = []
+    for r in runs:
+        ts += r.ts.tolist()
+        hs += r.histograms()
+    return ts, hs
+
+
+def merge_runs(parts: Sequence[list[Run]]) -> list[Run]:
+    """One series' runs from several sources (in ``block_order``): joined as they are when
+    the sources follow each other in time (adjacent blocks); else sample by sample, the
+    earlier source winning on a shared timestamp (overlapping blocks)."""
+    parts = [p for p in parts if p]
+    flat = [r for p in parts for r in p]
+    if all(int(a.ts[-1]) < int(b.ts[0]) for a, b in itertools.pairwise(flat)):
+        return join_runs(flat)
+    ts, hs = merge_columns([_columns(p) for p in parts])
+    return runs_of(ts, hs)
 
 
 def write_histograms(writer: HistogramPartWriter, sources: Sequence[HistogramSource], mint: int,
@@ -295,8 +330,8 @@ def write_histograms(writer: HistogramPartWriter, sources: Sequence[HistogramSou
     group = max(1, min(PAGE_ROWS, PAGE_SAMPLES // per_series))
     for g in range(0, len(labels), group):
         part = labels[g : g + group]
-        reads = [s.read_histograms(part, mint, maxt) for s in sources]
+        reads = [s.read_runs(part, mint, maxt) for s in sources]
         for lb in part:
-            cols = [r[lb] for r in reads if lb in r]
-            if cols:
-                writer.add(lb, cols[0] if len(cols) == 1 else merge_columns(cols))
+            got = [r[lb] for r in reads if lb in r]
+            if got:
+                writer.add(lb, join_runs(got[0]) if len(got) == 1 else merge_runs(got))

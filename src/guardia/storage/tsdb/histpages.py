@@ -84,6 +84,83 @@ class Layout:
     def width(self) -> int:
         return 3 + len(self.positive) + len(self.negative)
 
+    @property
+    def key(self) -> LayoutKey:
+        """Equal for equal layouts (the threshold by its bits: -0.0 is not 0.0 here)."""
+        return (self.schema, _F64.pack(self.zero_threshold), self.custom_values, self.positive, self.negative)
+
+
+@dataclass(slots=True)
+class Run:
+    """Consecutive samples of one series with one layout, as columns: what pages store and
+    what compaction moves from page to page without building a histogram per sample."""
+
+    ts: I64  # (k,)
+    layout: Layout
+    values: F64  # (width, k): count, zero count, sum, then each bucket in the layout's order
+    hints: npt.NDArray[np.uint8]  # (k,)
+
+    def __len__(self) -> int:
+        return int(self.ts.shape[0])
+
+    def slice(self, a: int, b: int) -> Run:
+        return Run(self.ts[a:b], self.layout, self.values[:, a:b], self.hints[a:b])
+
+    def histograms(self) -> list[FloatHistogram]:
+        lo = self.layout
+        rows = self.values.T.tolist()
+        npos = len(lo.positive)
+        pos, neg, cv, schema, zt = lo.positive, lo.negative, lo.custom_values, lo.schema, lo.zero_threshold
+        if not neg:
+            return [FloatHistogram(schema, v[0], v[2], zt, v[1], dict(zip(pos, v[3:], strict=True)), {},
+                                   list(cv), hint) for v, hint in zip(rows, self.hints.tolist(), strict=True)]
+        return [
+            FloatHistogram(schema, v[0], v[2], zt, v[1], dict(zip(pos, v[3 : 3 + npos], strict=True)),
+                           dict(zip(neg, v[3 + npos :], strict=True)), list(cv), hint)
+            for v, hint in zip(rows, self.hints.tolist(), strict=True)
+        ]
+
+
+def runs_of(ts: Sequence[int], hs: Sequence[FloatHistogram]) -> list[Run]:
+    """A series' samples (in time order) cut into runs of one layout."""
+    out: list[Run] = []
+    layouts: dict[LayoutKey, Layout] = {}
+    a = 0
+    prev: LayoutKey | None = None
+    keys = [_layout_key(h) for h in hs]
+    for i in range(len(hs) + 1):
+        key = keys[i] if i < len(hs) else None
+        if i and key != prev:
+            assert prev is not None
+            lo = layouts.get(prev)
+            if lo is None:
+                h = hs[a]
+                lo = layouts[prev] = Layout(h.schema, h.zero_threshold, prev[2], prev[3], prev[4])
+            part = hs[a:i]
+            vals = np.array([[h.count, h.zero_count, h.sum, *h.positive.values(), *h.negative.values()]
+                             for h in part], dtype=np.float64).T.copy()
+            out.append(Run(np.array(ts[a:i], dtype=np.int64), lo, vals.reshape(lo.width, i - a),
+                           np.array([h.counter_reset_hint for h in part], dtype=np.uint8)))
+            a = i
+        prev = key
+    return out
+
+
+def join_runs(runs: Sequence[Run]) -> list[Run]:
+    """Runs of a series in time order, neighbours of one layout joined into one."""
+    out: list[Run] = []
+    for r in runs:
+        if not len(r):
+            continue
+        if out and out[-1].layout.key == r.layout.key:
+            last = out[-1]
+            out[-1] = Run(np.concatenate((last.ts, r.ts)), last.layout,
+                          np.concatenate((last.values, r.values), axis=1),
+                          np.concatenate((last.hints, r.hints)))
+        else:
+            out.append(r)
+    return out
+
 
 def _layout_key(h: FloatHistogram) -> LayoutKey:
     return (h.schema, _F64.pack(h.zero_threshold), tuple(h.custom_values), tuple(h.positive),
@@ -133,10 +210,9 @@ def _whole(x: F64) -> bool:
         return bool(((x == np.rint(x)) & (np.abs(x) < 2.0**52) & ~np.signbit(x)).all())
 
 
-def _run_columns(hs: Sequence[FloatHistogram]) -> tuple[F64, int]:
-    """A run's values as ``w`` columns (rows of the result) and its flags."""
-    mat = np.array([[h.count, h.zero_count, h.sum, *h.positive.values(), *h.negative.values()]
-                    for h in hs], dtype=np.float64).T.copy()
+def _run_columns(values: F64) -> tuple[F64, int]:
+    """A run's ``w`` value rows as stored, and its flags."""
+    mat = values.copy()
     flags = 0
     explained = _explained_count(mat)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -160,42 +236,34 @@ def _run_columns(hs: Sequence[FloatHistogram]) -> tuple[F64, int]:
 def encode_page(rows: Sequence[Columns], zstd_level: int = 9) -> bytes:
     """A page of the given rows (each a series' timestamps and histograms, in time order,
     at least one sample)."""
-    counts = np.array([len(ts) for ts, _ in rows], dtype=np.int32)
-    ts_all = np.array([t for ts, _ in rows for t in ts], dtype=np.int64)
+    return encode_page_runs([runs_of(ts, hs) for ts, hs in rows], zstd_level)
+
+
+def encode_page_runs(rows: Sequence[Sequence[Run]], zstd_level: int = 9) -> bytes:
+    """A page of the given rows, each a series' runs in time order (at least one sample)."""
+    counts = np.array([sum(len(r) for r in runs) for runs in rows], dtype=np.int32)
+    ts_all = np.concatenate([r.ts for runs in rows for r in runs]) if rows else np.zeros(0, dtype=np.int64)
     layout_ids: dict[LayoutKey, int] = {}
     layouts: list[Layout] = []
-    runs_per_row: list[int] = []
+    runs_per_row = [len(runs) for runs in rows]
     run_len: list[int] = []
     run_layout: list[int] = []
     run_flags: list[int] = []
-    hints = bytearray()
+    hints: list[npt.NDArray[np.uint8]] = []
     vcols: list[F64] = []
-    for _ts, hs in rows:
-        nruns = 0
-        a = 0
-        prev = -1
-        for i, h in enumerate(hs):
-            hints.append(h.counter_reset_hint)
-            key = _layout_key(h)
+    for runs in rows:
+        for r in runs:
+            key = r.layout.key
             lid = layout_ids.get(key)
             if lid is None:
                 lid = layout_ids[key] = len(layouts)
-                layouts.append(Layout(h.schema, h.zero_threshold, key[2], key[3], key[4]))
-            if lid != prev and i:
-                mat, fl = _run_columns(hs[a:i])
-                vcols.append(mat.ravel())
-                run_len.append(i - a)
-                run_layout.append(prev)
-                run_flags.append(fl)
-                nruns += 1
-                a = i
-            prev = lid
-        mat, fl = _run_columns(hs[a:])
-        vcols.append(mat.ravel())
-        run_len.append(len(hs) - a)
-        run_layout.append(prev)
-        run_flags.append(fl)
-        runs_per_row.append(nruns + 1)
+                layouts.append(r.layout)
+            mat, fl = _run_columns(r.values)
+            vcols.append(mat.ravel())
+            run_len.append(len(r))
+            run_layout.append(lid)
+            run_flags.append(fl)
+            hints.append(r.hints)
     lens = np.array(run_len, dtype=np.int32)
     widths = np.array([layouts[i].width for i in run_layout], dtype=np.int64)
     vcounts = np.repeat(lens, widths).astype(np.int32)
@@ -208,7 +276,7 @@ def encode_page(rows: Sequence[Columns], zstd_level: int = 9) -> bytes:
         lens.astype("<i4").tobytes(),
         np.array(run_layout, dtype="<u4").tobytes(),
         bytes(run_flags),
-        bytes(hints),
+        np.concatenate(hints).astype(np.uint8).tobytes() if hints else b"",
         _encode_layouts(layouts),
         np.packbits(row_int).tobytes(),
         transpose(twords),
@@ -267,6 +335,7 @@ class HistogramPage:
         self.run_layout = arr("run_layout", "<u4", nruns)
         self.run_flags = arr("run_flags", "u1", nruns)
         self.hints = arr("hints", "u1", nsamples)
+        self.hints_u8 = self.hints.astype(np.uint8)
         if int(self.counts.sum()) != nsamples or int(self.run_len.sum()) != nsamples:
             raise HistogramPageError("row and run lengths do not add up to the page's samples")
         if int(self.runs_per_row.sum()) != nruns or (nruns and int(self.run_layout.max()) >= nlayouts):
@@ -300,25 +369,36 @@ class HistogramPage:
 
     def row(self, i: int, mint: int, maxt: int) -> Columns:
         """Row ``i``'s samples in ``[mint, maxt]`` as (timestamps, histograms)."""
+        runs = self.row_runs(i, mint, maxt)
+        ts: list[int] = []
+        hs: list[FloatHistogram] = []
+        for r in runs:
+            ts += r.ts.tolist()
+            hs += r.histograms()
+        return ts, hs
+
+    def row_runs(self, i: int, mint: int, maxt: int) -> list[Run]:
+        """Row ``i``'s samples in ``[mint, maxt]`` as runs."""
         a = int(self.sample_start[i])
         b = a + int(self.counts[i])
         ts = self.ts[a:b]
         lo = a + int(np.searchsorted(ts, mint, side="left"))
         hi = a + int(np.searchsorted(ts, maxt, side="right"))
-        out_t: list[int] = self.ts[lo:hi].tolist()
-        out_h: list[FloatHistogram] = []
+        out: list[Run] = []
         if lo >= hi:
-            return out_t, out_h
+            return out
         r0 = int(self.first_run[i])
         for r in range(r0, r0 + int(self.runs_per_row[i])):
             s0 = int(self.run_start[r])
             k = int(self.run_len[r])
             if s0 + k <= lo or s0 >= hi:
                 continue
-            out_h.extend(self._run(r, max(lo, s0) - s0, min(hi, s0 + k) - s0))
-        return out_t, out_h
+            run = self._run(r)
+            x, y = max(lo, s0) - s0, min(hi, s0 + k) - s0
+            out.append(run if (x, y) == (0, k) else run.slice(x, y))
+        return out
 
-    def _run(self, r: int, a: int, b: int) -> list[FloatHistogram]:
+    def _run(self, r: int) -> Run:
         lo = self.layouts[int(self.run_layout[r])]
         k = int(self.run_len[r])
         v0 = int(self.run_vstart[r])
@@ -332,12 +412,5 @@ class HistogramPage:
             if flags & _RESIDUAL_COUNT:
                 with np.errstate(invalid="ignore", over="ignore"):
                     mat[0] = _explained_count(mat) + mat[0]
-        rows = mat[:, a:b].T.tolist()
-        hints = self.hints[int(self.run_start[r]) + a : int(self.run_start[r]) + b].tolist()
-        npos = len(lo.positive)
-        pos, neg, cv, schema, zt = lo.positive, lo.negative, lo.custom_values, lo.schema, lo.zero_threshold
-        return [
-            FloatHistogram(schema, v[0], v[2], zt, v[1], dict(zip(pos, v[3 : 3 + npos], strict=True)),
-                           dict(zip(neg, v[3 + npos :], strict=True)), list(cv), hint)
-            for v, hint in zip(rows, hints, strict=True)
-        ]
+        s0 = int(self.run_start[r])
+        return Run(self.ts[s0 : s0 + k], lo, mat, self.hints_u8[s0 : s0 + k])
