@@ -450,3 +450,31 @@ def test_a_damaged_histogram_page_is_skipped_and_counted(tmp_path: Path,
         assert any(t > blk.maxt for t in lost[lb].timestamps.tolist())
     finally:
         db.close()
+
+
+def test_a_damaged_histogram_index_costs_the_block_its_histograms_only(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    opts = TSDBOptions(block_range_ms=20 * MIN, retention_ms=0)
+    data = _scenario(70)
+    db = TSDB.open(tmp_path, opts)
+    _write(db, data, MIN, 70 * MIN)
+    app = db.appender()
+    for t in range(MIN, 71 * MIN, MIN):
+        app.append(Labels({"__name__": "up"}), t, 1.0)
+    app.commit()
+    db.maintain()
+    blk = next(b for b in db.blocks if b.histograms is not None)
+    db.close()
+    idx = blk.path / "histograms" / "index"
+    idx.write_bytes(idx.read_bytes()[:-5])
+    db = TSDB.open(tmp_path, opts)
+    try:
+        assert "part=histograms" in caplog.text and blk.ulid in caplog.text
+        again = next(b for b in db.blocks if b.ulid == blk.ulid)
+        assert again.histograms is None and again.num_series == 1  # its floats still serve
+        q = db.querier(0, 10**12)
+        (up,) = q.select([Matcher("__name__", MatchType.EQUAL, "up")])
+        q.close()
+        assert up.timestamps.tolist()[0] == MIN
+    finally:
+        db.close()

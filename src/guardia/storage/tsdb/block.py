@@ -268,9 +268,12 @@ class Block(IndexedSource):
                     path, self.ulid, int(self.meta.get("stats", {}).get("numHistogramSamples", 0)),
                     lambda i, why: on_corrupt(self, i, why) if on_corrupt is not None else None,
                 )
-            except BlockCorruptError:
-                self._close_now()
-                raise
+            except BlockCorruptError as e:
+                # the floats still serve; the histograms of this block are lost to reads
+                log.error("event=block_unreadable block=%s part=histograms error=%r action=skipped",
+                          self.ulid, str(e))
+                if on_corrupt is not None:
+                    on_corrupt(self, -1, str(e))
 
     @property
     def level(self) -> int:
