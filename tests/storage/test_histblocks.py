@@ -478,3 +478,25 @@ def test_a_damaged_histogram_index_costs_the_block_its_histograms_only(
         assert up.timestamps.tolist()[0] == MIN
     finally:
         db.close()
+
+
+def test_select_runs_gives_the_same_samples_as_columns(tmp_path: Path) -> None:
+    db = TSDB.open(tmp_path, TSDBOptions(block_range_ms=20 * MIN, retention_ms=0))
+    data = _scenario(70)
+    _write(db, data, MIN, 70 * MIN)
+    db.maintain()
+    try:
+        parts = [b.histograms for b in db.blocks if b.histograms is not None]
+        assert parts
+        for part in parts:
+            objs = part.select(SEL, 10 * MIN, 50 * MIN)
+            runs = part.select_runs(SEL, 10 * MIN, 50 * MIN)
+            assert objs and list(objs) == list(runs)
+            for lb, (ts, hs) in objs.items():
+                rts = [t for r in runs[lb] for t in r.ts.tolist()]
+                rhs = [h for r in runs[lb] for h in r.histograms()]
+                assert rts == ts and [bits(h) for h in rhs] == [bits(h) for h in hs]
+                for r in runs[lb]:
+                    assert r.values.shape == (r.layout.width, len(r)) and r.hints.shape == (len(r),)
+    finally:
+        db.close()

@@ -270,12 +270,18 @@ class HistogramPart:
         return out
 
     def select(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> dict[Labels, Columns]:
+        """The matching series' samples in ``[mint, maxt]`` as (timestamps, histograms)."""
+        return {lb: _columns(runs) for lb, runs in self.select_runs(matchers, mint, maxt).items()}
+
+    def select_runs(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> dict[Labels, list[Run]]:
+        """The same as runs (``histpages.Run``: a layout, its value columns, hints and
+        timestamps), for a reader that computes on columns: no histogram object built."""
         ids = self.index.postings_for(matchers) if matchers else self.index.all_ids()
         got = self._read(ids, mint, maxt)
         if not got:
             return {}
         keys = np.array(sorted(got), dtype=np.int64)
-        return dict(zip(self.index.labels_of(keys), (_columns(got[k]) for k in keys.tolist()), strict=True))
+        return dict(zip(self.index.labels_of(keys), (got[k] for k in keys.tolist()), strict=True))
 
     def labels(self, matchers: Sequence[Matcher]) -> list[Labels]:
         ids = self.index.postings_for(matchers) if matchers else self.index.all_ids()
