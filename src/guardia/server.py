@@ -43,7 +43,7 @@ from guardia.model import format_duration
 from guardia.probes.service import ProbeService
 from guardia.scrape import ScrapeManager
 from guardia.storage.agent import AgentStorage
-from guardia.storage.exemplars import ExemplarStore
+from guardia.storage.exemplars import ExemplarRelay, ExemplarStore
 from guardia.storage.interface import Storage
 from guardia.storage.remote.write_storage import RemoteWriteStorage
 from guardia.web.agent import create_agent_app
@@ -886,9 +886,12 @@ class GuardiaProcess:
         self.scrape.ct_zero_ingestion = opts.ct_zero_ingestion
         self.reloaders.append(Reloader("scrape", lambda c: self.scrape.apply_config(c.prometheus)))
         data = Path(opts.agent_storage_path)
+        # exemplars of scrapes go to the queues with send_exemplars only (an agent keeps none)
+        relay = self.scrape.exemplars = ExemplarRelay()
         self.remote_write = RemoteWriteStorage(store.waldir, data / "remote_write", self.registry,
                                                metadata=self._scraped_metadata,
-                                               highest_appended_ms=lambda: store.highest_ms)
+                                               highest_appended_ms=lambda: store.highest_ms,
+                                               exemplars=relay)
         self.reloaders.append(
             Reloader("remote_write", lambda c: self.remote_write.apply_config(c.prometheus))
         )

@@ -38,7 +38,7 @@ from guardia.scrape.request import (
     request_headers,
 )
 from guardia.scrape.target import Target
-from guardia.storage.exemplars import Exemplar, ExemplarStore
+from guardia.storage.exemplars import Exemplar, ExemplarRelay, ExemplarStore
 from guardia.storage.interface import Storage
 
 if TYPE_CHECKING:  # httpx is loaded only by jobs behind a proxy (``request.make_client``)
@@ -69,7 +69,7 @@ class ScrapeLoop:
         *,
         jitter_seed: int = 0,
         on_scrape: Callable[[ScrapeLoop, float, bool], None] | None = None,
-        exemplars: ExemplarStore | None = None,
+        exemplars: ExemplarStore | ExemplarRelay | None = None,
         ct_zero: bool = False,
     ) -> None:
         self.target = target

@@ -29,7 +29,7 @@ from guardia.scrape.loop import ScrapeLoop
 from guardia.scrape.metadata import MetadataEntry, target_metadata
 from guardia.scrape.request import make_client, uses_proxy
 from guardia.scrape.target import DroppedTarget, Target, TargetError, populate_labels, scrape_url
-from guardia.storage.exemplars import ExemplarStore
+from guardia.storage.exemplars import ExemplarRelay, ExemplarStore
 from guardia.storage.interface import Storage
 
 if TYPE_CHECKING:  # httpx is loaded only by jobs behind a proxy (``request.make_client``)
@@ -107,7 +107,7 @@ class ScrapeManager:
     ) -> None:
         self.storage = storage
         # where OpenMetrics exemplars of every scrape go (None: dropped)
-        self.exemplars: ExemplarStore | None = None
+        self.exemplars: ExemplarStore | ExemplarRelay | None = None
         # --enable-feature=created-timestamp-zero-ingestion
         self.ct_zero_ingestion = False
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)

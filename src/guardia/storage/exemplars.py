@@ -289,6 +289,43 @@ class ExemplarStore:
         return out
 
 
+class ExemplarRelay:
+    """An agent's exemplar store: it keeps none to query, only each series' newest (to refuse
+    duplicates and out-of-order ones as the store does, so a target repeating its exemplar at
+    every scrape is sent it once) and hands what it takes to its listeners (the remote write
+    queues), as Prometheus's agent writes exemplars to its WAL for remote write alone."""
+
+    NEWEST_MAX = 200_000  # series remembered (forgotten all at once beyond: a repeat is resent)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._newest: dict[Labels, Exemplar] = {}
+        self.listeners: list[Callable[[list[tuple[Labels, Exemplar]]], None]] = []
+
+    def add_many(self, items: Iterable[tuple[Labels, Exemplar]]) -> int:
+        """Take several, skipping duplicates and refused ones; returns how many were refused."""
+        refused = 0
+        taken: list[tuple[Labels, Exemplar]] = []
+        with self._lock:
+            newest = self._newest
+            if len(newest) > self.NEWEST_MAX:
+                newest.clear()
+            for series, ex in items:
+                last = newest.get(series)
+                if last is not None and (last == ex or ex.timestamp_ms < last.timestamp_ms):
+                    refused += last != ex
+                    continue
+                if sum(len(k) + len(v) for k, v in ex.labels) > MAX_LABELS_RUNES:
+                    refused += 1
+                    continue
+                newest[series] = ex
+                taken.append((series, ex))
+        if taken:
+            for listen in self.listeners:
+                listen(taken)
+        return refused
+
+
 def _line(series: Labels, ex: Exemplar) -> bytes:
     return orjson.dumps([list(series), list(ex.labels), ex.value, ex.timestamp_ms]) + b"\n"
 

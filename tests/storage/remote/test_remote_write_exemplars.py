@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from guardia.model import Labels
-from guardia.storage.exemplars import Exemplar
+from guardia.storage.exemplars import Exemplar, ExemplarRelay
 from guardia.storage.remote.encode import encode_labels
 from guardia.storage.remote.encode_exemplars import encode_v1
 from guardia.storage.remote.encode_v2 import encode_exemplars
@@ -166,3 +166,85 @@ def test_encoded_exemplars_read_back_with_the_protobuf_library() -> None:
         e.ParseFromString(raw)
         got.append(([sym[i] for i in e.labels_refs], e.value, e.timestamp))
     assert got == [(["trace_id", "abc"], 0.5, 1_700_000_000_123), ([], -2.0, -5)]
+
+
+class _Repeating(BaseHTTPRequestHandler):
+    """A counter whose exemplar changes every third scrape: the two scrapes between expose it
+    again, as a client library does until the next observation."""
+
+    scrapes = 0
+
+    def do_GET(self) -> None:
+        n = type(self).scrapes = type(self).scrapes + 1
+        k = (n - 1) // 3
+        body = (f"# TYPE jobs counter\njobs_total {n} # {{trace_id=\"t{k}\"}} {k} {1_700_000_000 + k}\n"
+                "# EOF\n").encode()
+        self.send_response(200)
+        self.send_header("Content-Type", OM)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_an_agent_sends_each_exemplar_once(tmp_path: Path, procs: list[Proc]) -> None:
+    """An agent keeps no exemplars but sends them (``ExemplarRelay``), an exemplar repeated by
+    the target at every scrape once, as Prometheus's agent does."""
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Repeating)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        rx_dir = tmp_path / "rx"
+        rx_dir.mkdir()
+        (rx_dir / "rx.yml").write_text("global: {scrape_interval: 1m}\n")
+        rx = guardia(rx_dir, rx_dir / "rx.yml")
+        procs.append(rx.start())
+        cfg = tmp_path / "agent.yml"
+        cfg.write_text(f"""
+global: {{scrape_interval: 300ms}}
+scrape_configs:
+  - job_name: app
+    static_configs: [{{targets: ["127.0.0.1:{srv.server_address[1]}"]}}]
+remote_write:
+  - url: {rx.url}/api/v1/write
+    send_exemplars: true
+    queue_config: {{batch_send_deadline: 200ms}}
+""")
+        agent = guardia(tmp_path, cfg, None, "--agent", "--storage.agent.path", str(tmp_path / "agent-data"))
+        procs.append(agent.start())
+
+        def three_sent() -> None:
+            got = _exemplars(rx, "jobs_total", 1_699_999_000, 1_700_001_000)
+            assert [[e[1] for e in v] for v in got.values()][:1] == [[0.0, 1.0, 2.0]], got
+
+        _eventually(three_sent)
+        scrapes = _Repeating.scrapes
+        assert scrapes >= 7
+        sent = _metric(agent, "prometheus_remote_storage_exemplars_total", agent_queue(agent))
+        assert sent == (scrapes - 1) // 3 + 1 or sent == (scrapes - 1) // 3 + 2, (sent, scrapes)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def agent_queue(p: Proc) -> str:
+    """The agent's one queue's ``remote_name`` (a hash of its URL: it has no name)."""
+    for line in p.http.get("/metrics").text.splitlines():
+        if line.startswith("prometheus_remote_storage_exemplars_total{"):
+            return line.split('remote_name="', 1)[1].split('"', 1)[0]
+    raise AssertionError("no exemplar counter")
+
+
+def test_the_relay_refuses_what_the_store_refuses() -> None:
+    relay = ExemplarRelay()
+    got: list[list[tuple[Labels, Exemplar]]] = []
+    relay.listeners.append(got.append)
+    a, b = Labels({"__name__": "a"}), Labels({"__name__": "b"})
+    e1, e2 = Exemplar(Labels({"trace_id": "1"}), 1.0, 10), Exemplar(Labels({"trace_id": "2"}), 2.0, 20)
+    assert relay.add_many([(a, e1), (b, e1)]) == 0
+    assert relay.add_many([(a, e1)]) == 0  # a duplicate: skipped, not refused
+    assert relay.add_many([(a, e2), (b, Exemplar(Labels({}), 0.0, 5))]) == 1  # b's is out of order
+    long = Exemplar(Labels({"trace_id": "x" * 130}), 3.0, 30)
+    assert relay.add_many([(a, long)]) == 1  # over OpenMetrics's 128 characters
+    assert got == [[(a, e1), (b, e1)], [(a, e2)]]

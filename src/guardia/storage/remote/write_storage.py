@@ -24,7 +24,7 @@ from guardia.storage.tsdb import wal
 
 if TYPE_CHECKING:
     from guardia.model import Labels
-    from guardia.storage.exemplars import Exemplar, ExemplarStore
+    from guardia.storage.exemplars import Exemplar, ExemplarRelay, ExemplarStore
 
 log = logging.getLogger("guardia.storage.remote")
 
@@ -35,7 +35,7 @@ class RemoteWriteStorage:
     def __init__(self, waldir: Path, state_dir: Path, registry: CollectorRegistry | None,
                  metadata: MetadataSource | None = None,
                  highest_appended_ms: Callable[[], int] | None = None,
-                 exemplars: ExemplarStore | None = None) -> None:
+                 exemplars: ExemplarStore | ExemplarRelay | None = None) -> None:
         self.waldir = waldir
         self.state_dir = state_dir
         self.metrics = RemoteWriteMetrics(registry)

@@ -26,6 +26,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import accumulate, chain
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,8 +34,10 @@ from guardia.model import Labels, Matcher
 from guardia.model.histogram import FloatHistogram
 from guardia.model.varint import encode_varint, read_varint
 from guardia.storage.interface import Series
-from guardia.storage.tsdb.histblock import MemoryHistograms
-from guardia.storage.tsdb.histpages import Columns
+
+if TYPE_CHECKING:  # the block modules load zstandard, which an agent reading the WAL never needs
+    from guardia.storage.tsdb.histblock import MemoryHistograms
+    from guardia.storage.tsdb.histpages import Columns
 
 _F64 = struct.Struct("<d")
 _F64x2 = struct.Struct("<dd")
@@ -354,6 +357,8 @@ class HistogramStore:
                 k = bisect.bisect_left(s.ts, end)
                 if k:
                     out[labels] = (s.ts[:k], s.hs[:k])
+        from guardia.storage.tsdb.histblock import MemoryHistograms
+
         return MemoryHistograms(out)
 
     def drop_before(self, end: int) -> None:
