@@ -26,11 +26,6 @@ from typing import Any
 
 import numpy as np
 import orjson
-from google.protobuf import json_format  # type: ignore[import-untyped]
-from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (  # type: ignore[import-untyped]
-    ExportLogsServiceRequest,
-)
 
 from guardia.logs.chunk import encode_metadata
 from guardia.logs.push import PushDecodeError
@@ -155,6 +150,13 @@ def to_streams(resources: list[dict[str, Any]]) -> list[PushStream]:
 
 def decode_protobuf(raw: bytes) -> list[PushStream]:
     """An ``ExportLogsServiceRequest`` in protobuf."""
+    # protobuf and OpenTelemetry's messages are imported on the first push: together ~3 MiB
+    # resident, in every server, and most never receive OTLP logs
+    from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (  # type: ignore[import-untyped]
+        ExportLogsServiceRequest,
+    )
+
     try:
         req = ExportLogsServiceRequest.FromString(raw)
     except DecodeError as e:
@@ -172,6 +174,11 @@ def decode_json(body: bytes) -> list[PushStream]:
         raise PushDecodeError(f"OTLP body is not JSON: {e}") from None
     if not isinstance(doc, dict):
         raise PushDecodeError('OTLP JSON body must be an object: {"resourceLogs": [...]}')
+    from google.protobuf import json_format  # type: ignore[import-untyped]  # see decode_protobuf
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (  # type: ignore[import-untyped]
+        ExportLogsServiceRequest,
+    )
+
     req = ExportLogsServiceRequest()
     try:
         hex_ids_to_base64(doc)

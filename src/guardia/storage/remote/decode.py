@@ -28,8 +28,6 @@ import numpy.typing as npt
 from guardia.model import Labels
 from guardia.model.varint import VarintError
 from guardia.model.varint import read_varint as _varint
-from guardia.storage.remote.proto import ProtobufDecodeError as _ProtobufDecodeError
-from guardia.storage.remote.proto import RawWriteRequest as _RawWriteRequest
 
 MAX_DECOMPRESSED_BYTES = 128 * 1024 * 1024
 _unpack_double = struct.Struct("<d").unpack_from
@@ -187,6 +185,11 @@ def _slow_samples(
 
 def _decode(buf: bytes, cache: dict[bytes, int]) -> DecodedWrite:
     """Series boundaries from upb, lookups through C-level ``map``, the rest numpy."""
+    # protobuf is imported on the first request: with our message classes it is ~3 MiB
+    # resident, in every server, and most never receive remote write
+    from guardia.storage.remote.proto import ProtobufDecodeError as _ProtobufDecodeError
+    from guardia.storage.remote.proto import RawWriteRequest as _RawWriteRequest
+
     try:
         # upb splits the top level into one bytes object per TimeSeries in C; metadata and
         # unknown fields are kept aside by the parser and never looked at

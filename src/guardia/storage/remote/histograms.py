@@ -20,8 +20,6 @@ from guardia.model.histogram import (
     buckets_from_spans,
 )
 from guardia.storage.remote.decode import RemoteWriteError
-from guardia.storage.remote.proto import Histogram as HistogramMessage
-from guardia.storage.remote.proto import ProtobufDecodeError
 
 
 def _buckets(spans: object, deltas: list[int], counts: list[float], is_float: bool,
@@ -34,6 +32,9 @@ def _buckets(spans: object, deltas: list[int], counts: list[float], is_float: bo
 
 def decode_histogram(raw: bytes, where: str = "histogram") -> tuple[int, FloatHistogram]:
     """(timestamp, histogram) of one Histogram message; malformed ones are refused."""
+    from guardia.storage.remote.proto import Histogram as HistogramMessage  # see decode._decode
+    from guardia.storage.remote.proto import ProtobufDecodeError
+
     try:
         m = HistogramMessage.FromString(raw)
     except ProtobufDecodeError as e:

@@ -16,12 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from google.protobuf import json_format  # type: ignore[import-untyped]
-from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (  # type: ignore[import-untyped]
-    ExportMetricsServiceRequest,
-    ExportMetricsServiceResponse,
-)
 from prometheus_client import CollectorRegistry, Counter
 
 from guardia.model.otlp_values import hex_ids_to_base64
@@ -62,6 +56,14 @@ def decode(body: bytes, content_type: str, content_encoding: str) -> Any:
     elif enc not in ("", "identity"):
         raise OtlpDecodeError(f'unsupported compression: {content_encoding}. Only "gzip" or no compression '
                               "supported")
+    # protobuf and OpenTelemetry's messages are imported on the first request: together ~3 MiB
+    # resident, in every server, and most never receive OTLP
+    from google.protobuf import json_format  # type: ignore[import-untyped]
+    from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (  # type: ignore[import-untyped]
+        ExportMetricsServiceRequest,
+    )
+
     req = ExportMetricsServiceRequest()
     if ctype == PROTOBUF:
         try:
@@ -100,6 +102,11 @@ def _gunzip(body: bytes) -> bytes:
 def encode_response(rejected: int, message: str, content_type: str) -> bytes:
     """An ``ExportMetricsServiceResponse`` in the request's encoding; ``partial_success`` only
     when something was refused, as the protocol asks."""
+    from google.protobuf import json_format  # see decode
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (  # type: ignore[import-untyped]
+        ExportMetricsServiceResponse,
+    )
+
     resp = ExportMetricsServiceResponse()
     if rejected or message:
         resp.partial_success.rejected_data_points = rejected

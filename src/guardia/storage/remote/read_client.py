@@ -28,7 +28,6 @@ from guardia.model import Labels, Matcher, MatchType
 from guardia.storage.interface import SelectHints, Series, SeriesSet, check_selectable, hinted_range
 from guardia.storage.remote.decode import RemoteWriteError
 from guardia.storage.remote.histograms import decode_histogram
-from guardia.storage.remote.proto import ReadRequest, ReadResponse
 
 _MATCH_TYPES = {MatchType.EQUAL: 0, MatchType.NOT_EQUAL: 1, MatchType.REGEX: 2, MatchType.NOT_REGEX: 3}
 SAMPLES = 0  # ReadRequest.ResponseType.SAMPLES
@@ -67,6 +66,8 @@ class RemoteReadClient:
              hints: SelectHints | None) -> list[Series]:
         """The series matching ``matchers`` with their samples in ``[start, end]``."""
         import cramjam  # here: its compiled module is 1.5 MiB resident, and most servers never use it
+
+        from guardia.storage.remote.proto import ReadRequest, ReadResponse  # see decode._decode
 
         for name, value in self.cfg.required_matchers.items():
             if not any(m.name == name and m.type == MatchType.EQUAL and m.value == value for m in matchers):

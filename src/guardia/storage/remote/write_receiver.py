@@ -33,8 +33,6 @@ from guardia.storage.interface import AppendError, Storage
 from guardia.storage.remote.decode import RemoteWriteError, decode_labels, decode_write_request, decompress
 from guardia.storage.remote.histograms import decode_histogram
 from guardia.storage.remote.metadata import METRIC_TYPES, Metadata
-from guardia.storage.remote.proto import Exemplar as ExemplarMessage
-from guardia.storage.remote.proto import ProtobufDecodeError, V2Exemplar, V2Request
 
 _REF_CACHE_LIMIT = 2_000_000
 _METADATA_LIMIT = 100_000
@@ -194,6 +192,12 @@ class WriteReceiver:
         """The request's series with their samples, metadata by family, native histogram
         samples, exemplars and created timestamps; every reference is checked before anything
         is stored."""
+        from guardia.storage.remote.proto import (  # see decode._decode
+            ProtobufDecodeError,
+            V2Exemplar,
+            V2Request,
+        )
+
         req = V2Request()
         try:
             req.ParseFromString(payload)
@@ -314,6 +318,9 @@ class WriteReceiver:
         """Exemplars are best effort, as in Prometheus: one out of order or malformed is
         dropped (and counted by the store) without failing the request's samples."""
         assert self.exemplars is not None
+        from guardia.storage.remote.proto import Exemplar as ExemplarMessage  # see decode._decode
+        from guardia.storage.remote.proto import ProtobufDecodeError
+
         items = []
         for key, raw in found:
             try:
