@@ -222,6 +222,24 @@ def test_silence_add_query_expire_as_amtool(server: str) -> None:
         same(guardia(*args, *url), real(AMTOOL, *args, *url))
 
 
+def test_silence_matchers_print_escaped_as_amtool_escapes_them(server: str) -> None:
+    """amtool writes a matcher's value in double quotes escaping only ``\\``, ``"`` and a
+    newline, as OpenMetrics does: a no-break space or a control character is written raw
+    (neither Go's ``%q`` nor JSON)."""
+    url = ["--alertmanager.url", server]
+    theirs = real(AMTOOL, "silence", "add", 'team="café\u00a0\\"ops\\"\a\\\\x"', "-c", "quoting",
+                  "-a", "ops", *url)
+    assert theirs.returncode == 0, theirs.stderr
+    try:
+        for args in (["silence", "query"], ["silence", "query", "-o", "extended"]):
+            args += ["team=~caf.*"]
+            ours, amtool = guardia(*args, *url), real(AMTOOL, *args, *url)
+            assert 'team="café\u00a0\\"ops\\"\a\\\\x"' in amtool.stdout, amtool.stdout
+            same(ours, amtool)
+    finally:
+        real(AMTOOL, "silence", "expire", theirs.stdout.strip(), *url)
+
+
 def test_silence_add_wants_a_comment(server: str) -> None:
     out = guardia("silence", "add", "alertname=X", "--alertmanager.url", server)
     assert out.returncode == 2 and "a comment is required" in out.stderr

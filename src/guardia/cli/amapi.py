@@ -14,6 +14,7 @@ import httpx
 import typer
 
 from guardia.model.am_matchers import parse_am_matchers
+from guardia.model.labels import escape_label_value
 from guardia.model.matchers import Matcher, MatcherError, MatchType
 
 URL = typer.Option("http://127.0.0.1:9090", "--alertmanager.url",
@@ -69,13 +70,7 @@ def api_matchers(ms: list[Matcher]) -> list[dict[str, Any]]:
 def matcher_text(m: dict[str, Any]) -> str:
     op = {(False, True): "=", (False, False): "!=", (True, True): "=~", (True, False): "!~"}[
         (bool(m.get("isRegex")), m.get("isEqual", True) is not False)]
-    return f"{m['name']}{op}{_go_quote(m['value'])}"
-
-
-def _go_quote(s: str) -> str:
-    import json
-
-    return json.dumps(s, ensure_ascii=False)
+    return f'{m["name"]}{op}"{escape_label_value(m["value"])}"'  # amtool: OpenMetrics escaping only
 
 
 def labels_text(labels: dict[str, str]) -> str:
