@@ -137,3 +137,36 @@ def test_series_keep_their_refs_across_restarts_whatever_was_committed(open_db: 
     assert [app2.ref(lab) for lab in want] == list(range(len(want)))
     assert app2.ref(Labels.of(__name__="c", env="x")) == c
     assert db2.head.num_series == len(want)
+
+
+def test_sample_records_read_and_written_as_numpy_or_python_arrays_alike() -> None:
+    """The agent and remote write read and write sample records as Python arrays (no numpy);
+    the head as numpy arrays: the same bytes either way, and each reads the other's."""
+    from array import array
+
+    from guardia.storage.tsdb import wal
+
+    rng = np.random.default_rng(1)
+    refs = rng.integers(0, 2**31 - 1, 500)
+    ts = rng.integers(-(2**62), 2**62, 500)
+    vs = rng.standard_normal(500)
+    vs[:4] = [np.nan, np.inf, -0.0, 5e-324]
+    t0 = 1_700_000_000_123
+    t_rec = wal.encode_samples_t(refs, t0, vs)
+    pv = array("d", vs.tolist())
+    assert wal.encode_samples_t(array("q", refs.tolist()), t0, pv) == t_rec
+    assert wal.encode_samples_t(array("i", refs.tolist()), t0, pv) == t_rec
+    rec = wal.encode_samples(refs, ts, vs)
+    assert wal.encode_samples(array("q", refs.tolist()), array("q", ts.tolist()), pv) == rec
+    r, t, v = wal.decode_samples_t_arrays(t_rec)
+    nr, nt, nv = wal.decode_samples_t(t_rec)
+    assert r.typecode == "i" and v.typecode == "d" and t == nt == t0
+    assert r.tolist() == nr.tolist() == refs.tolist() and nr.dtype == np.int64
+    assert v.tobytes() == nv.tobytes() == vs.tobytes()
+    r, tt, v = wal.decode_samples_arrays(rec)
+    nr, ntt, nv = wal.decode_samples(rec)
+    assert r.tolist() == nr.tolist() == refs.tolist() and tt.tolist() == ntt.tolist() == ts.tolist()
+    assert v.tobytes() == nv.tobytes() == vs.tobytes()
+    dead = np.array([3, 9, 2**40])
+    gc = wal.encode_gc(dead)
+    assert wal.decode_gc_arrays(gc).tolist() == wal.decode_gc(gc).tolist() == dead.tolist()

@@ -11,13 +11,11 @@ its key is exactly a series text that was fully parsed and validated before.
 from __future__ import annotations
 
 import contextlib
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import compress
-from typing import cast
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, cast
 
 from guardia.config.relabel import RelabelConfig
 from guardia.model import Labels
@@ -26,13 +24,21 @@ from guardia.model.escaping import is_legacy_metric_name
 from guardia.model.histogram import FloatHistogram
 from guardia.model.labels import is_valid_label_name
 from guardia.model.relabel import process
-from guardia.scrape.fastpath import RepeatBody, split
-from guardia.scrape.protofast import ProtoRepeat
 from guardia.scrape.protoingest import Flat, HistogramOptions, ProtoSeriesError, flatten, om_float
 from guardia.scrape.protoparse import ProtoParseError, decode_families
 from guardia.scrape.seriescache import SeriesCache
 from guardia.scrape.textflat import flatten_text
 from guardia.storage.interface import Appender
+
+if TYPE_CHECKING:  # numpy is imported by an Ingester that uses it (not an agent's: see ``Ingester``)
+    import numpy as np
+    import numpy.typing as npt
+
+    from guardia.scrape.fastpath import RepeatBody
+    from guardia.scrape.protofast import ProtoRepeat
+
+    Refs = npt.NDArray[np.int64] | array[int]
+    Values = npt.NDArray[np.float64] | array[float]
 
 _DROPPED = -1  # cache value: metric relabeling drops this series
 _COMMENT = -2  # cache value: a comment line (checked against the full lines seen)
@@ -81,8 +87,8 @@ class IngestOptions:
 
 @dataclass(slots=True)
 class IngestResult:
-    refs: npt.NDArray[np.int64]
-    values: npt.NDArray[np.float64]
+    refs: Refs  # numpy arrays, or Python arrays (``q``, ``d``) from a numpy-free Ingester
+    values: Values
     scraped: int
     # Samples with their own timestamp (honor_timestamps): (ref, t_ms, value).
     timestamped: list[tuple[int, int, float]] = field(default_factory=list)
@@ -97,7 +103,7 @@ class IngestResult:
 
     @property
     def post_relabel(self) -> int:
-        return int(self.refs.shape[0]) + len(self.timestamped) + len(self.histograms)
+        return len(self.refs) + len(self.timestamped) + len(self.histograms)
 
 
 def merge_target_labels(
@@ -130,9 +136,16 @@ def merge_target_labels(
 
 
 class Ingester:
-    """Per-target parse-and-resolve state; one per scrape loop."""
+    """Per-target parse-and-resolve state; one per scrape loop.
 
-    def __init__(self, target_labels: Sequence[tuple[str, str]], options: IngestOptions) -> None:
+    ``numpy_free`` (an agent's store asks for it): results are Python arrays and numpy is never
+    imported, at the cost of the two numpy shortcuts of a steady-state scrape (``fastpath``'s
+    repeated body, ``SeriesCache.get_many``): every text scrape goes line by line, with the
+    same results (``test_ingest_numpy_free`` compares the two).  A protobuf scrape imports
+    numpy all the same (``protofast``)."""
+
+    def __init__(self, target_labels: Sequence[tuple[str, str]], options: IngestOptions,
+                 numpy_free: bool = False) -> None:
         self.target_labels = tuple((k, v) for k, v in target_labels if v)  # empty = absent
         self._target_names = frozenset(k for k, _ in self.target_labels) | {"__name__"}
         self.options = options
@@ -144,30 +157,47 @@ class Ingester:
         self._cache = SeriesCache()
         self._comments: set[str] = set()
         self._openmetrics: bool | None = None
-        self._unique_refs: npt.NDArray[np.int64] | None = None
+        self._unique_refs: Refs | None = None
         self.metadata: dict[str, P.Metadata] = {}
         self.last_labels: Labels | None = None  # the label set ``resolve`` built last
-        self._repeat = RepeatBody()
+        self.numpy_free = numpy_free
+        # bodies repeating the last one's series: text (``fastpath``) and protobuf (``protofast``)
+        self._repeat: RepeatBody | None = None
+        self._proto_repeat: ProtoRepeat | None = None
+        if not numpy_free:
+            from guardia.scrape.fastpath import RepeatBody
+            from guardia.scrape.protofast import ProtoRepeat
+
+            self._repeat = RepeatBody()
+            self._proto_repeat = ProtoRepeat()
         # protobuf scrapes: (name, scraped labels) → (ref, final labels)
         self._proto_cache: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[int, Labels | None]] = {}
-        self._proto_repeat = ProtoRepeat()  # protobuf bodies repeating the last one's series
 
     def reset(self) -> None:
         self._proto_cache.clear()
-        self._proto_repeat.clear()
+        if self._proto_repeat is not None:
+            self._proto_repeat.clear()
         self._cache.clear()
         self._comments.clear()
         self._unique_refs = None
-        self._repeat.clear()
+        self._forget_repeat()
+
+    def _forget_repeat(self) -> None:
+        if self._repeat is not None:
+            self._repeat.clear()
 
     def ingest_body(self, body: bytes, openmetrics: bool, app: Appender, scrape_ms: int) -> IngestResult:
         """``ingest`` for the raw body: a body whose series lines repeat the last scrape's
         (see ``fastpath``) has only its values read; any other is decoded and parsed."""
-        parts = split(body) if self._cache and openmetrics is self._openmetrics else None
-        hit = self._repeat.match(parts)
-        if hit is not None:
-            shape, values = hit
-            return IngestResult(shape.refs, values, shape.scraped, [], shape.duplicates)
+        parts = None
+        if self._repeat is not None:
+            from guardia.scrape.fastpath import split
+
+            parts = split(body) if self._cache and openmetrics is self._openmetrics else None
+            hit = self._repeat.match(parts)
+            if hit is not None:
+                shape, values = hit
+                return IngestResult(shape.refs, values, shape.scraped, [], shape.duplicates)
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -179,17 +209,20 @@ class Ingester:
         """A protobuf exposition body (see ``protoingest``): floats resolved through the same
         label merge, relabeling and limits as text lines, native histograms beside them.
         The text path's caches are left alone: they key on series text, not on this."""
-        self._repeat.clear()
+        self._forget_repeat()
         created: dict[int, int] | None = {} if opts.ct_zero else None
+        repeat = self._proto_repeat
         try:
             families = decode_families(body)
-            hit, digest = self._proto_repeat.match(body, families, opts, self.metadata)
+            if repeat is None:  # numpy-free: no repeat shortcut, every body is read whole
+                return self._ingest_flat(flatten(families, opts, self.metadata, created), app, created)
+            hit, digest = repeat.match(body, families, opts, self.metadata)
             if hit is not None:  # the last scrape's series: only the values were read
                 return IngestResult(**hit._asdict())
             flat = flatten(families, opts, self.metadata, created)
         except (ProtoParseError, ProtoSeriesError) as e:
             raise ScrapeError(str(e)) from None
-        return cast(IngestResult, self._proto_repeat.ingest_and_remember(
+        return cast(IngestResult, repeat.ingest_and_remember(
             digest, families, flat, created, opts, lambda f, c: self._ingest_flat(f, app, c)))
 
     def ingest_text_whole(
@@ -197,7 +230,7 @@ class Ingester:
     ) -> IngestResult:
         """A text body parsed whole (see ``textflat``: classic histograms converted to native
         ones, OpenMetrics created timestamps), then ingested as a protobuf body's samples are."""
-        self._repeat.clear()
+        self._forget_repeat()
         created: dict[int, int] | None = {} if opts.ct_zero else None
         try:
             flat = flatten_text(body.decode("utf-8"), openmetrics, self.metadata, nhcb=opts.nhcb,
@@ -261,8 +294,7 @@ class Ingester:
             else:
                 refs.append(ref)
                 vals.append(v)
-        ref_arr = np.fromiter(refs, dtype=np.int64, count=len(refs))
-        val_arr = np.fromiter(vals, dtype=np.float64, count=len(vals))
+        ref_arr, val_arr = array("q", refs), array("d", vals)
         limit = self.options.sample_limit
         n = len(refs) + len(stamped) + len(hists)
         if limit and n > limit:
@@ -352,7 +384,7 @@ class Ingester:
         """Parse ``text`` into refs/values; raises ``ScrapeError`` naming the line on bad input.
         ``parts`` is ``fastpath.split`` of the same body, when the caller made it: a scrape
         resolved wholly from the cache then leaves its shape for the next one."""
-        self._repeat.clear()
+        self._forget_repeat()
         if openmetrics is not self._openmetrics:
             self.reset()
             self._openmetrics = openmetrics
@@ -379,12 +411,12 @@ class Ingester:
         parts: tuple[bytes, bytes, npt.NDArray[np.int64]] | None,
     ) -> IngestResult:
         """``ingest`` after the checks of the whole text (the cache settles after it)."""
-        fast = self._fast(lines, openmetrics)
+        fast = None if self.numpy_free else self._fast(lines, openmetrics)
         if fast is not None:
             result, keep = self._finish(fast[0], fast[1], [], fast[2])
-            if parts is not None:
-                self._repeat.remember(parts, fast[3], keep, result.refs, result.scraped, fast[2],
-                                      result.duplicates)
+            if parts is not None and self._repeat is not None:
+                self._repeat.remember(parts, fast[3], keep, cast("npt.NDArray[np.int64]", result.refs),
+                                      result.scraped, fast[2], result.duplicates)
             return result
         cache = self._cache
         cache_get = cache.view().get
@@ -485,15 +517,11 @@ class Ingester:
             # the cache never keeps a placeholder.
             self._settle(new_sets, new_keys, app)
             raise
-        ref_arr = np.fromiter(refs, dtype=np.int64, count=len(refs))
         if made:
-            pending = ref_arr <= _PENDING
-            if pending.any():
-                ref_arr[pending] = np.asarray(made, dtype=np.int64)[_PENDING - ref_arr[pending]]
+            refs = [made[_PENDING - r] if r <= _PENDING else r for r in refs]
             if stamped:
                 stamped = [(made[_PENDING - r] if r <= _PENDING else r, t, v) for r, t, v in stamped]
-        val_arr = np.fromiter(vals, dtype=np.float64, count=len(vals))
-        result, _ = self._finish(ref_arr, val_arr, stamped, dropped)
+        result, _ = self._finish(array("q", refs), array("d", vals), stamped, dropped)
         result.exemplars = exemplars
         return result
 
@@ -562,7 +590,9 @@ class Ingester:
         """The steady state: every line's series text is known.  None sends the scrape to the
         line-by-line path (new series, timestamps, a bad value: it names the line).  Returns
         the resolved refs, their values, how many lines were dropped, and the cache's answer
-        for every line."""
+        for every line.  Not for a ``numpy_free`` Ingester."""
+        import numpy as np
+
         if not self._cache:
             return None
         parts = [ln.rpartition(" ") for ln in lines]
@@ -585,32 +615,58 @@ class Ingester:
 
     def _finish(
         self,
-        ref_arr: npt.NDArray[np.int64],
-        val_arr: npt.NDArray[np.float64],
+        ref_arr: Refs,
+        val_arr: Values,
         stamped: list[tuple[int, int, float]],
         dropped: int,
     ) -> tuple[IngestResult, npt.NDArray[np.intp] | None]:
-        """The result, and which of the lines survived the duplicate check (None: all)."""
-        scraped = int(ref_arr.size) + len(stamped) + dropped
-        dups = 0
-        keep: npt.NDArray[np.intp] | None = None
-        if self._unique_refs is not None and np.array_equal(ref_arr, self._unique_refs):
-            pass  # same series in the same order as a scrape already checked for duplicates
-        elif ref_arr.size > 1:
-            uniq, first = np.unique(ref_arr, return_index=True)
-            if uniq.size != ref_arr.size:
-                dups = int(ref_arr.size - uniq.size)
-                keep = np.sort(first)
-                ref_arr = ref_arr[keep]
-                val_arr = val_arr[keep]
-            else:
-                self._unique_refs = ref_arr
+        """The result, and which of the lines survived the duplicate check (None: all).
+        ``ref_arr`` and ``val_arr`` are numpy arrays or Python arrays (``q``, ``d``); the result
+        holds numpy arrays, or Python arrays for a ``numpy_free`` Ingester."""
+        scraped = len(ref_arr) + len(stamped) + dropped
+        if self.numpy_free:
+            ref_arr, val_arr, dups = self._unique_plain(array("q", ref_arr), array("d", val_arr))
+            keep = None
+        else:
+            ref_arr, val_arr, dups, keep = self._unique_numpy(ref_arr, val_arr)
         limit = self.options.sample_limit
-        if limit and ref_arr.size + len(stamped) > limit:
+        if limit and len(ref_arr) + len(stamped) > limit:
             raise ScrapeError(
-                f"sample limit exceeded (number of samples: {ref_arr.size + len(stamped)}, limit: {limit})"
+                f"sample limit exceeded (number of samples: {len(ref_arr) + len(stamped)}, limit: {limit})"
             )
         return IngestResult(ref_arr, val_arr, scraped, stamped, dups), keep
+
+    def _unique_numpy(
+        self, refs: Refs, vals: Values
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], int, npt.NDArray[np.intp] | None]:
+        """A scrape's samples without the later lines of a series exposed twice: the refs, the
+        values, how many went, and which positions stayed (None: all)."""
+        import numpy as np
+
+        ref_arr = np.asarray(refs, dtype=np.int64)  # a Python array's buffer, not copied
+        val_arr = np.asarray(vals, dtype=np.float64)
+        if self._unique_refs is not None and np.array_equal(ref_arr, self._unique_refs):
+            return ref_arr, val_arr, 0, None  # same series in the same order as a checked scrape
+        if ref_arr.size > 1:
+            uniq, first = np.unique(ref_arr, return_index=True)
+            if uniq.size != ref_arr.size:
+                keep = np.sort(first)
+                return ref_arr[keep], val_arr[keep], int(ref_arr.size - uniq.size), keep
+            self._unique_refs = ref_arr
+        return ref_arr, val_arr, 0, None
+
+    def _unique_plain(self, refs: array[int], vals: array[float]) -> tuple[array[int], array[float], int]:
+        """``_unique_numpy`` without numpy (the first line of a series stays, in line order)."""
+        if self._unique_refs is not None and refs == self._unique_refs:
+            return refs, vals, 0
+        if len(refs) > 1:
+            if len(set(refs)) != len(refs):
+                seen: set[int] = set()
+                keep = [i for i, r in enumerate(refs) if not (r in seen or seen.add(r))]  # type: ignore[func-returns-value]
+                return (array("q", map(refs.__getitem__, keep)), array("d", map(vals.__getitem__, keep)),
+                        len(refs) - len(keep))
+            self._unique_refs = refs
+        return refs, vals, 0
 
     def _normalize_bounds(
         self, name: str, labels: tuple[tuple[str, str], ...]

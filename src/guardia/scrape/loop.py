@@ -17,11 +17,9 @@ import logging
 import math
 import ssl
 import time
+from array import array
 from collections.abc import Callable
 from typing import TYPE_CHECKING
-
-import numpy as np
-import numpy.typing as npt
 
 from guardia.config.httpclient import ssl_context
 from guardia.config.prometheus import ScrapeConfig
@@ -44,6 +42,8 @@ from guardia.storage.interface import Storage
 if TYPE_CHECKING:  # httpx is loaded only by jobs behind a proxy (``request.make_client``)
     import httpx
 
+    from guardia.scrape.ingest import Refs
+
 log = logging.getLogger("guardia.scrape")
 
 __all__ = ["REPORT_NAMES", "ScrapeLoop"]
@@ -55,7 +55,7 @@ REPORT_NAMES = (
     "scrape_samples_post_metric_relabeling",
     "scrape_series_added",
 )
-_EMPTY = np.zeros(0, dtype=np.int64)
+_EMPTY: array[int] = array("q")
 
 class ScrapeLoop:
     """Scrapes one target forever (until ``stop``); state lives in ``target``."""
@@ -103,6 +103,7 @@ class ScrapeLoop:
                 metric_relabel=cfg.metric_relabel_configs,
                 legacy_names=cfg.metric_name_validation_scheme == "legacy",
             ),
+            numpy_free=bool(getattr(storage, "numpy_free", False)),
         )
         self.body_size_limit = cfg.body_size_limit or 0
         self.histogram_options = HistogramOptions(
@@ -113,8 +114,9 @@ class ScrapeLoop:
             nhcb=bool(cfg.convert_classic_histograms_to_nhcb),
             ct_zero=ct_zero,
         )
-        self._prev_refs: npt.NDArray[np.int64] = _EMPTY
-        self._report_refs: npt.NDArray[np.int64] | None = None
+        # the last scrape's refs (each once), numpy arrays or Python arrays as ingest gives them
+        self._prev_refs: Refs = _EMPTY
+        self._report_refs: array[int] | None = None
         self._ref_epoch = 0  # the store's series GC epoch the refs kept here belong to
         self._task: asyncio.Task[None] | None = None
         self.last_result: IngestResult | None = None
@@ -256,26 +258,25 @@ class ScrapeLoop:
             # (unless track_timestamps_staleness asks for it).
             cur = result.refs
             if result.timestamped and self.cfg.track_timestamps_staleness:
-                stamped = np.array([r for r, _, _ in result.timestamped], dtype=np.int64)
-                cur = np.union1d(cur, stamped)
+                cur = _union(cur, [r for r, _, _ in result.timestamped])
             if result.histograms:
                 cur = self._append_histograms(app, result, ts, cur)
             prev = self._prev_refs
-            if not (prev is cur or (prev.shape == cur.shape and np.array_equal(prev, cur))):
-                # both hold each ref once (ingest drops duplicates, union1d's output is
-                # unique): assume_unique skips np.unique, which also imports numpy.ma
-                # (~1.3 MiB resident) and costs 17 ms at 20,000 refs against 0.3
-                gone = np.setdiff1d(prev, cur, assume_unique=True)
-                if gone.size:
-                    app.append_batch(gone, ts, np.full(gone.size, STALE_NAN))
-                added = int(np.setdiff1d(cur, prev, assume_unique=True).size)
+            if not _same(prev, cur):
+                # both hold each ref once (ingest drops duplicates, a union is of sets)
+                now = set(cur.tolist())
+                gone = [r for r in prev.tolist() if r not in now]
+                if gone:
+                    app.append_batch(gone, ts, _stale(len(gone)))
+                added = len(now.difference(prev.tolist()))
             self._prev_refs = cur
             self.last_result = result
         else:
-            if self._prev_refs.size:
-                app.append_batch(self._prev_refs, ts, np.full(self._prev_refs.size, STALE_NAN))
+            if len(self._prev_refs):
+                app.append_batch(self._prev_refs, ts, _stale(len(self._prev_refs)))
             self._prev_refs = _EMPTY
-        report = np.array(
+        report = array(
+            "d",
             [
                 0.0 if err else 1.0,
                 duration,
@@ -312,9 +313,7 @@ class ScrapeLoop:
         if self.on_scrape is not None:
             self.on_scrape(self, duration, not err)
 
-    def _append_histograms(
-        self, app: object, result: IngestResult, ts: int, cur: npt.NDArray[np.int64]
-    ) -> npt.NDArray[np.int64]:
+    def _append_histograms(self, app: object, result: IngestResult, ts: int, cur: Refs) -> Refs:
         """Append a protobuf scrape's native histograms; their refs join staleness tracking
         (a series that vanishes gets the stale marker like a float one).  A store without
         histograms (agent mode) drops them, said in the target's warnings."""
@@ -329,7 +328,7 @@ class ScrapeLoop:
             if t is None or self.cfg.track_timestamps_staleness:
                 tracked.append(ref)
         if tracked:
-            cur = np.union1d(cur, np.array(tracked, dtype=np.int64))
+            cur = _union(cur, tracked)
         return cur
 
     _histograms_dropped = 0
@@ -359,13 +358,17 @@ class ScrapeLoop:
         if epoch == self._ref_epoch:
             return
         translate = getattr(app, "translate", None)
-        moved = translate(self._prev_refs, self._ref_epoch) if translate is not None else None
+        moved = None
+        if translate is not None:  # the embedded store's (numpy); an agent never renumbers
+            import numpy as np
+
+            moved = translate(np.asarray(self._prev_refs, dtype=np.int64), self._ref_epoch)
         self._prev_refs = _EMPTY if moved is None else moved[moved >= 0]
         self._report_refs = None
         self.ingester.reset()
         self._ref_epoch = epoch
 
-    def _report(self, app: object) -> npt.NDArray[np.int64]:
+    def _report(self, app: object) -> array[int]:
         if self._report_refs is None:
             refs = []
             for name in REPORT_NAMES:
@@ -375,23 +378,47 @@ class ScrapeLoop:
                         lb["exported_" + k] = lb[k]
                     lb[k] = v
                 refs.append(app.ref(Labels(lb)))  # type: ignore[attr-defined]
-            self._report_refs = np.array(refs, dtype=np.int64)
+            self._report_refs = array("q", refs)
         return self._report_refs
 
     def _write_stale(self, ts: int, include_report: bool) -> None:
         refs = self._prev_refs
         if include_report and self._report_refs is not None:
-            refs = np.concatenate([refs, self._report_refs])
-        if not refs.size:
+            refs = array("q", refs.tolist()) + self._report_refs
+        if not len(refs):
             return
         app = self.storage.appender()
         before = self._ref_epoch
         self._follow_gc(app)
         if self._ref_epoch != before:
             refs = self._prev_refs
-            if not refs.size:
+            if not len(refs):
                 app.rollback()
                 return
-        app.append_batch(refs, ts, np.full(refs.size, STALE_NAN))
+        app.append_batch(refs, ts, _stale(len(refs)))
         app.commit()
         self._prev_refs = _EMPTY
+
+
+def _stale(n: int) -> array[float]:
+    """``n`` staleness markers' values."""
+    return array("d", [STALE_NAN]) * n
+
+
+def _same(a: Refs, b: Refs) -> bool:
+    """The same refs in the same order (numpy arrays or Python arrays; an agent's are the
+    latter and never import numpy here)."""
+    if a is b:
+        return True
+    if len(a) != len(b):
+        return False
+    if isinstance(a, array) and isinstance(b, array):
+        return a == b
+    import numpy as np
+
+    return bool(np.array_equal(a, b))
+
+
+def _union(refs: Refs, more: list[int]) -> array[int]:
+    """The refs in both, each once, in order (a scrape's refs and its timestamped ones)."""
+    return array("q", sorted(set(refs.tolist()).union(more)))

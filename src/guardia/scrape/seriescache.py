@@ -15,6 +15,9 @@ the hash.  The joined str is decompressed on the first look-up that needs it (0.
 went the line-by-line way; a scrape that repeats the last one's series lines (``fastpath``)
 does not look here at all.  Texts added since the last ``settle`` wait in a small dict, and
 ``settle`` merges them (once per scrape that brought new series).
+
+Only ``get_many`` (a whole scrape's look-ups at once) uses numpy, and an agent's numpy-free
+``Ingester`` never calls it: the rest works on the arrays as they are.
 """
 
 from __future__ import annotations
@@ -23,17 +26,15 @@ import zlib
 from array import array
 from bisect import bisect_left
 from collections.abc import ItemsView, KeysView, Sequence, ValuesView
+from itertools import accumulate
+from operator import add
+from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 _hash = hash  # a name the tests can point at a colliding function
-
-
-def _packed(a: npt.NDArray[np.int64], code: str) -> array[int]:
-    out = array(code)
-    out.frombytes(a.astype(np.int64 if code == "q" else np.uint32).tobytes())
-    return out
 
 
 class SeriesCache:
@@ -95,12 +96,8 @@ class SeriesCache:
         if i < 0:
             return default
         ref = view.pop(key)
-        keep = np.ones(len(self._hashes), dtype=np.bool_)
-        keep[i] = False
-        self._hashes = _packed(np.frombuffer(self._hashes, dtype=np.int64)[keep], "q")
-        self._refs = _packed(np.frombuffer(self._refs, dtype=np.int64)[keep], "q")
-        self._starts = _packed(np.frombuffer(self._starts, dtype=np.int64)[keep], "q")
-        self._lens = _packed(np.frombuffer(self._lens, dtype=np.uint32).astype(np.int64)[keep], "I")
+        for a in (self._hashes, self._refs, self._starts, self._lens):
+            del a[i]
         return ref  # its text stays in the joined str, unreferenced, until ``clear``
 
     def view(self) -> dict[str, int]:
@@ -115,8 +112,8 @@ class SeriesCache:
     def _unpack(self) -> dict[str, int]:
         self._merge()
         text = self._text()
-        first = np.frombuffer(self._starts, dtype=np.int64)
-        starts, ends = first.tolist(), (first + np.frombuffer(self._lens, dtype=np.uint32)).tolist()
+        starts = self._starts.tolist()
+        ends = map(add, starts, self._lens)
         view = self._view = dict(zip(map(text.__getitem__, map(slice, starts, ends)), self._refs.tolist(),
                                      strict=True))
         return view
@@ -142,6 +139,8 @@ class SeriesCache:
 
     def get_many(self, keys: Sequence[str]) -> npt.NDArray[np.int64] | None:
         """The refs of all ``keys`` in order, or None when any is unknown."""
+        import numpy as np
+
         self._merge()
         n = len(keys)
         if not self._hashes:
@@ -182,25 +181,19 @@ class SeriesCache:
             if not new:
                 return
         keys = list(new)
-        n = len(keys)
-        lens = np.fromiter(map(len, keys), dtype=np.int64, count=n)
-        starts = np.empty(n, dtype=np.int64)
-        starts[0] = self._text_len
-        np.cumsum(lens[:-1], out=starts[1:])
-        starts[1:] += starts[0]
-        hashes = np.concatenate([np.frombuffer(self._hashes, dtype=np.int64),
-                                 np.fromiter(map(_hash, keys), dtype=np.int64, count=n)])
-        order = np.argsort(hashes, kind="stable")
+        lens = list(map(len, keys))
+        starts = list(accumulate(lens[:-1], initial=self._text_len))
+        hashes = self._hashes + array("q", map(_hash, keys))
+        order = sorted(range(len(hashes)), key=hashes.__getitem__)  # stable: equal hashes keep their order
 
-        def merged(old: array[int], dtype: type[np.generic],
-                   added: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-            return np.concatenate([np.frombuffer(old, dtype=dtype).astype(np.int64), added])[order]
+        def merged(old: array[int], added: Sequence[int]) -> array[int]:
+            both = old + array(old.typecode, added)
+            return array(old.typecode, map(both.__getitem__, order))
 
-        refs = np.fromiter(new.values(), dtype=np.int64, count=n)
-        self._refs = _packed(merged(self._refs, np.int64, refs), "q")
-        self._starts = _packed(merged(self._starts, np.int64, starts), "q")
-        self._lens = _packed(merged(self._lens, np.uint32, lens), "I")
-        self._hashes = _packed(hashes[order], "q")
+        self._refs = merged(self._refs, list(new.values()))
+        self._starts = merged(self._starts, starts)
+        self._lens = merged(self._lens, lens)
+        self._hashes = array("q", map(hashes.__getitem__, order))
         plain = self._plain = self._text() + "".join(keys)
         self._packed_text = zlib.compress(plain.encode("utf-8"), 1)
         self._text_len = len(plain)

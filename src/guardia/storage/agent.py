@@ -31,11 +31,10 @@ import os
 import struct
 import threading
 import zlib
+from array import array
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING
 
 from guardia.model import Labels, Matcher
 from guardia.storage.heap import release_free_memory
@@ -43,10 +42,11 @@ from guardia.storage.interface import AppendError, AppendStats, SelectHints, Ser
 from guardia.storage.tsdb import wal
 from guardia.storage.tsdb.wal import split_series
 
-log = logging.getLogger("guardia.storage.agent")
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
-I64 = npt.NDArray[np.int64]
-F64 = npt.NDArray[np.float64]
+log = logging.getLogger("guardia.storage.agent")
 
 SEGMENT_BYTES = 16 * 1024 * 1024
 
@@ -81,6 +81,10 @@ class AgentLockedError(RuntimeError):
 
 class AgentStorage:
     """A ``Storage`` that only logs (see the module docs)."""
+
+    # its appenders take Python arrays, and the scrape loops feeding it make those, not numpy
+    # arrays: an agent never imports numpy (``Ingester(numpy_free=True)``)
+    numpy_free = True
 
     def __init__(self, path: Path, segment_bytes: int = SEGMENT_BYTES) -> None:
         self.path = path
@@ -147,7 +151,7 @@ class AgentStorage:
                 self._pending += key
             return ref
 
-    def _commit(self, refs: I64, t: int | I64, vs: F64) -> AppendStats:
+    def _commit(self, refs: array[int], t: int | array[int], vs: array[float]) -> AppendStats:
         with self._lock:
             if self._closed:
                 raise AppendError("the store is closed")
@@ -160,10 +164,10 @@ class AgentStorage:
             else:
                 recs.append(wal.frame(wal.REC_SAMPLES, wal.encode_samples(refs, t, vs)))
             self._wal.write(b"".join(recs))
-            hi = t if isinstance(t, int) else int(t.max()) if t.size else 0
+            hi = t if isinstance(t, int) else max(t, default=0)
             if hi > self.highest_ms:
                 self.highest_ms = hi
-        return AppendStats(appended=int(refs.shape[0]))
+        return AppendStats(appended=len(refs))
 
     # -- truncation --------------------------------------------------------------------------
 
@@ -206,11 +210,13 @@ def _series_frames(path: Path) -> Iterator[bytes]:
 
 
 class AgentAppender:
-    """Queues samples until ``commit``, which logs them as one WAL write."""
+    """Queues samples until ``commit``, which logs them as one WAL write.  Batches are kept as
+    Python arrays (``array``): the agent never imports numpy, and numpy arrays given here are
+    copied into them."""
 
     def __init__(self, db: AgentStorage) -> None:
         self._db = db
-        self._chunks: list[tuple[I64, int | I64, F64]] = []
+        self._chunks: list[tuple[array[int], int | array[int], array[float]]] = []
         self._one: list[tuple[int, int, float]] = []
 
     def ref(self, labels: Labels) -> SeriesRef:
@@ -224,11 +230,11 @@ class AgentAppender:
 
     def append_batch(self, refs: npt.NDArray[np.int64] | Sequence[SeriesRef], t: int,
                      values: npt.NDArray[np.float64] | Sequence[float]) -> None:
-        r = np.asarray(refs, dtype=np.int64)
-        v = np.asarray(values, dtype=np.float64)
-        if r.ndim != 1 or r.shape != v.shape:
-            raise AppendError(f"append_batch needs as many values as refs (got {r.shape} and {v.shape})")
-        if r.size and (int(r.min()) < 0 or int(r.max()) >= self._db.num_series):
+        r = refs if isinstance(refs, array) and refs.typecode == "q" else array("q", refs)
+        v = values if isinstance(values, array) and values.typecode == "d" else array("d", values)
+        if len(r) != len(v):
+            raise AppendError(f"append_batch needs as many values as refs (got {len(r)} and {len(v)})")
+        if r and (min(r) < 0 or max(r) >= self._db.num_series):
             raise AppendError("append_batch got an unknown series ref: get refs from Appender.ref(labels)")
         self._flush_singles()
         self._chunks.append((r, int(t), v))
@@ -236,7 +242,7 @@ class AgentAppender:
     def _flush_singles(self) -> None:
         if self._one:
             r, t, v = zip(*self._one, strict=True)
-            self._chunks.append((np.array(r, np.int64), np.array(t, np.int64), np.array(v, np.float64)))
+            self._chunks.append((array("q", r), array("q", t), array("d", v)))
             self._one = []
 
     def commit(self) -> AppendStats:
@@ -246,10 +252,12 @@ class AgentAppender:
             return AppendStats()
         if len(chunks) == 1:
             return self._db._commit(*chunks[0])
-        refs = np.concatenate([c[0] for c in chunks])
-        ts = np.concatenate([np.full(c[0].shape[0], c[1], np.int64) if isinstance(c[1], int) else c[1]
-                             for c in chunks])
-        return self._db._commit(refs, ts, np.concatenate([c[2] for c in chunks]))
+        refs, ts, vs = array("q"), array("q"), array("d")
+        for r, t, v in chunks:
+            refs += r
+            ts += array("q", [t]) * len(r) if isinstance(t, int) else t
+            vs += v
+        return self._db._commit(refs, ts, vs)
 
     def rollback(self) -> None:
         self._chunks = []

@@ -25,12 +25,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from guardia.model import Labels, Matcher
+
+if TYPE_CHECKING:  # numpy is imported where series are built: an agent (which reads none) never does
+    import numpy as np
+    import numpy.typing as npt
 
 SeriesRef = int
 
@@ -88,6 +89,8 @@ class SeriesSet(Sequence[Series]):
     @classmethod
     def of(cls, series: Sequence[Series]) -> SeriesSet:
         """The flat form of a list of ``Series`` (for stores that build those)."""
+        import numpy as np
+
         starts = np.zeros(len(series) + 1, dtype=np.int64)
         if not series:
             return cls([], np.zeros(0, dtype=np.int64), np.zeros(0), starts)
@@ -110,6 +113,8 @@ class SeriesSet(Sequence[Series]):
     @classmethod
     def labels_only(cls, labels: list[Labels]) -> SeriesSet:
         """Label sets without samples: the answer to a ``labels_only`` select."""
+        import numpy as np
+
         empty = np.zeros(0, dtype=np.int64)
         return cls(labels, empty, np.zeros(0), np.zeros(len(labels) + 1, dtype=np.int64))
 
@@ -138,6 +143,8 @@ class SeriesSet(Sequence[Series]):
 
     def in_label_order(self) -> SeriesSet:
         """The same series in label order."""
+        import numpy as np
+
         order = sorted(range(len(self.labels)), key=self.labels.__getitem__)
         if order == list(range(len(order))):
             return self

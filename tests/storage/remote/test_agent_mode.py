@@ -15,15 +15,16 @@ from tests.storage.remote.peers import SRC, Proc, flush_victoria, free_port, gua
 # CLI), the WebSocket library, httpx (remote write and scrapes use guardia's own clients; httpx
 # loads only for a proxy or OAuth2), uvicorn and what it brings (the agent serves HTTP with
 # ``guardia.web.small_server``), what only runs when configured (bcrypt for web users, the
-# probers and dnslib for probes), and full mode's subsystems (zstandard: the head's pages)
+# probers and dnslib for probes), full mode's subsystems (zstandard: the head's pages), and
+# numpy: the agent's scrape path, WAL records and remote write encoders use Python arrays
 AGENT_NEVER = {"typer", "rich", "pygments", "pydantic", "websockets", "jinja2", "hypercorn", "cryptography",
                "httpx", "httpcore", "h11", "h2", "uvicorn", "click", "httptools", "uvloop", "multiprocessing",
-               "bcrypt", "dnslib", "zstandard"}
+               "bcrypt", "dnslib", "zstandard", "numpy"}
 FULL_ONLY = ("guardia.promql", "guardia.web.ui", "guardia.rules", "guardia.alerting", "guardia.logs",
              "guardia.reports", "guardia.slo", "guardia.storage.tsdb.db", "guardia.web.api_v1",
              "google.protobuf", "guardia.storage.tsdb.chunks", "guardia.storage.tsdb.head_layout",
              "guardia.probes.http", "guardia.probes.dns", "guardia.probes.grpc",
-             "numpy.ma.core")  # numpy.ma (masked arrays): np.unique without options imports it
+             "guardia.scrape.fastpath", "guardia.scrape.protofast")  # numpy shortcuts of full mode
 
 
 def test_an_agent_forwards_and_keeps_nothing_else(tmp_path: Path, procs: list[Proc]) -> None:

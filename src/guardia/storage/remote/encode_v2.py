@@ -12,20 +12,15 @@ import struct
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
-import numpy as np
-import numpy.typing as npt
-
 from guardia.model import Labels
 from guardia.model.histogram import FloatHistogram
 from guardia.model.varint import encode_varint
+from guardia.storage.remote.encode import f64_le
 from guardia.storage.remote.encode_histograms import histogram_message
 from guardia.storage.remote.metadata import METRIC_TYPES, Metadata
 
 if TYPE_CHECKING:
     from guardia.storage.exemplars import Exemplar
-
-I64 = npt.NDArray[np.int64]
-F64 = npt.NDArray[np.float64]
 
 V2_MESSAGE = "io.prometheus.write.v2.Request"
 V2_CONTENT_TYPE = f"application/x-protobuf;proto={V2_MESSAGE}"
@@ -69,7 +64,8 @@ class V2Encoder:
             self.labels.extend([None] * (ref + 1 - len(self.labels)))
         self.labels[ref] = tuple(labels)
 
-    def encode(self, refs: I64, timestamps: I64, values: F64, metadata: MetadataLookup | None) -> bytes:
+    def encode(self, refs: Sequence[int], timestamps: Sequence[int], values: Sequence[float],
+               metadata: MetadataLookup | None) -> bytes:
         """An uncompressed Request: one TimeSeries per series, its samples in WAL order.
 
         Written field by field into bytes (the protobuf library's message objects cost
@@ -77,13 +73,14 @@ class V2Encoder:
         encoded once per request, ``tests/storage/remote/test_encode.py`` decodes the result
         with the protobuf library."""
         symbols: dict[str, int] = {"": 0}
-        order = np.argsort(refs, kind="stable")
-        rs = refs[order]
-        cut = np.flatnonzero(np.diff(rs)) + 1
-        starts = [0, *cut.tolist()]
-        ends = [*cut.tolist(), int(rs.shape[0])]
-        ts_sorted = timestamps[order].tolist()
-        vs_packed = values[order].astype("<f8").tobytes()
+        order = sorted(range(len(refs)), key=refs.__getitem__)  # stable: a series' samples in order
+        rs = [refs[i] for i in order]
+        cut = [i for i in range(1, len(rs)) if rs[i] != rs[i - 1]]
+        starts = [0, *cut]
+        ends = [*cut, len(rs)]
+        ts_sorted = [timestamps[i] for i in order]
+        vb = f64_le(values)
+        vs_packed = b"".join([vb[8 * i : 8 * i + 8] for i in order])
         stamps: dict[int, bytes] = {}
         parts: list[bytes] = []
         if metadata is not self._md_for:  # refreshed (every send_interval): look up again
@@ -92,7 +89,7 @@ class V2Encoder:
         for a, b in zip(starts, ends, strict=True):
             if a == b:
                 continue
-            pairs = self.labels[int(rs[a])]
+            pairs = self.labels[rs[a]]
             assert pairs is not None
             lr = _refs(pairs, symbols)
             body = [b"\x0a", _uvarint(len(lr)), lr]
@@ -103,7 +100,7 @@ class V2Encoder:
                     tv = stamps[t] = b"\x10" + encode_varint(t)
                 body += (b"\x12", _LEN[9 + len(tv)], b"\x09", vs_packed[8 * i : 8 * i + 8], tv)
             if metadata is not None:
-                ref = int(rs[a])
+                ref = rs[a]
                 if ref in cached:
                     md = cached[ref]
                 else:

@@ -30,14 +30,13 @@ import math
 import os
 import time
 import zlib
+from array import array
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import compress as select
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from guardia import __version__
 from guardia.config.httpclient import authorization_header, new_client, ssl_context
@@ -72,8 +71,8 @@ if TYPE_CHECKING:  # httpx is loaded only for a proxy or OAuth2 (``_new_client``
 
 log = logging.getLogger("guardia.storage.remote")
 
-I64 = npt.NDArray[np.int64]
-F64 = npt.NDArray[np.float64]
+# a shard's samples: positions in a round's arrays (a range when the round has one shard)
+Positions = Sequence[int]
 
 POLL_S = 0.2
 RESHARD_EVERY_S = 10.0
@@ -93,8 +92,7 @@ class SentSeries:
 
 HistSample = tuple[SentSeries, int, FloatHistogram]
 ExemplarSample = tuple[SentSeries, "Exemplar"]
-_NO_I64 = np.zeros(0, np.int64)
-_NO_F64 = np.zeros(0, np.float64)
+_SEND_MASK = bytes(1 if i == _SEND else 0 for i in range(256))  # a state byte → 1 where sent
 
 
 @dataclass(slots=True)
@@ -102,9 +100,9 @@ class Batch:
     """One request's samples (float samples; native histograms when ``hists`` is set,
     exemplars when ``exemplars`` is), and their body in the version it was last encoded in."""
 
-    refs: I64
-    ts: I64
-    vs: F64
+    refs: array[int]
+    ts: array[int]
+    vs: array[float]
     body: bytes = b""
     v2: bool = False
     hists: list[HistSample] | None = None
@@ -116,7 +114,7 @@ class Batch:
             return len(self.hists)
         if self.exemplars is not None:
             return len(self.exemplars)
-        return int(self.refs.shape[0])
+        return len(self.refs)
 
     @property
     def newest(self) -> int:
@@ -125,7 +123,7 @@ class Batch:
             return max(t for _, t, _ in self.hists)
         if self.exemplars is not None:
             return 0
-        return int(self.ts.max())
+        return max(self.ts)
 
 
 def shard_key(label_fields: bytes) -> int:
@@ -181,13 +179,12 @@ class QueueManager:
         self._v2 = V2Encoder() if self.v2 else None
         self._v2_metadata: MetadataLookup | None = None
         self._retired: list[httpx.AsyncClient | PostClient] = []
-        self._state = np.zeros(1024, dtype=np.int8)
+        self._state = bytearray(1024)  # per ref: _UNKNOWN, _SEND or _DROP
         # With native histograms sent, a series goes to the shard its label bytes hash to,
         # float samples (by ref) and histograms (by label set) alike, so a series' histograms
         # and its float samples (the staleness marker that ends it) stay in order; without,
         # float samples shard by ref and nothing is kept per series.
-        self._shard_key: npt.NDArray[np.int32] | None = (
-            np.zeros(1024, dtype=np.int32) if cfg.send_native_histograms else None)
+        self._shard_key: array[int] | None = array("i", bytes(4096)) if cfg.send_native_histograms else None
         self._hist_series: dict[Labels, SentSeries | None] = {}
         # exemplars the store handed over since the last read (``send_exemplars``), at most
         # ``capacity``: behind a receiver that is down the oldest go (counted dropped)
@@ -385,25 +382,24 @@ class QueueManager:
         self._win_in += got.total
         newest = max((t for _, t, _ in got.histograms), default=None)
         if got.size:
-            newest = max(int(got.timestamps.max()), newest if newest is not None else -(1 << 63))
+            newest = max(max(got.timestamps), newest if newest is not None else -(1 << 63))
         if newest is not None:
             self._all_metrics.observe_highest(newest)
 
     # -- relabeling --------------------------------------------------------------------------
 
     def _settled(self, ref: int) -> bool:
-        return ref < self._state.shape[0] and self._state[ref] != _UNKNOWN
+        return ref < len(self._state) and self._state[ref] != _UNKNOWN
 
-    def _resolve(self, refs: I64) -> npt.NDArray[np.int8]:
-        """Send/drop for each sample's series; series seen for the first time are relabeled
-        and encoded once."""
-        top = int(refs.max()) + 1 if refs.size else 0
-        if top > self._state.shape[0]:
-            self._state = np.concatenate([self._state, np.zeros(max(top, 2 * self._state.shape[0])
-                                                                - self._state.shape[0], np.int8)])
-        state = self._state[refs]
-        # a set, not np.unique: that one imports numpy.ma (~1.3 MiB resident in an agent)
-        new = sorted(set(refs[state == _UNKNOWN].tolist()))
+    def _resolve(self, refs: array[int]) -> bytes:
+        """Send/drop for each sample's series (a state byte per sample); series seen for the
+        first time are relabeled and encoded once."""
+        top = max(refs) + 1 if refs else 0
+        if top > len(self._state):
+            self._state.extend(bytes(max(top, 2 * len(self._state)) - len(self._state)))
+        state = bytes(map(self._state.__getitem__, refs))
+        new = sorted({r for r, st in zip(refs, state, strict=True) if st == _UNKNOWN}) \
+            if _UNKNOWN in state else []
         if new:
             assert self.watcher is not None
             labels = self.watcher.labels
@@ -420,14 +416,14 @@ class QueueManager:
                 label_fields = encode_labels(sent_labels)
                 self._prefixes.add(ref, label_fields)
                 if self._shard_key is not None:
-                    if ref >= self._shard_key.shape[0]:
-                        grow = max(ref + 1, 2 * self._shard_key.shape[0]) - self._shard_key.shape[0]
-                        self._shard_key = np.concatenate([self._shard_key, np.zeros(grow, np.int32)])
+                    if ref >= len(self._shard_key):
+                        grow = max(ref + 1, 2 * len(self._shard_key)) - len(self._shard_key)
+                        self._shard_key.extend(array("i", bytes(4 * grow)))
                     self._shard_key[ref] = shard_key(label_fields)
                 if self._v2 is not None:
                     self._v2.add(ref, sent_labels)
                 self._state[ref] = _SEND
-            state = self._state[refs]
+            state = bytes(map(self._state.__getitem__, refs))
         return state
 
     def _relabel(self, lb: Labels, rules: tuple[RelabelConfig, ...]) -> Labels | None:
@@ -490,26 +486,39 @@ class QueueManager:
 
     async def _send_round(self, reads: list[WALRead]) -> bool:
         """Send every sample of ``reads``; False if stopped before the receiver took them all."""
-        refs = np.concatenate([r.refs for r in reads])
-        ts = np.concatenate([r.timestamps for r in reads])
-        vs = np.concatenate([r.values for r in reads])
-        keep = self._resolve(refs) == _SEND
+        refs, ts, vs = array("i"), array("q"), array("d")
+        for r in reads:
+            refs += r.refs
+            ts += r.timestamps
+            vs += r.values
+        state = self._resolve(refs)
         limit = self.cfg.queue_config.sample_age_limit
-        if limit:
-            keep &= ts >= int(time.time() * 1000) - limit
-        dropped = int(refs.shape[0] - keep.sum())
-        if dropped:
-            self.m.dropped.inc(dropped)
-            refs, ts, vs = refs[keep], ts[keep], vs[keep]
+        cutoff = int(time.time() * 1000) - limit if limit and ts else None
+        if cutoff is not None and min(ts) >= cutoff:
+            cutoff = None  # nothing too old: no per-sample check
+        if state.count(_SEND) < len(refs) or cutoff is not None:
+            keep = state.translate(_SEND_MASK)
+            if cutoff is not None:
+                keep = bytes(k and t >= cutoff for k, t in zip(keep, ts, strict=True))
+            n = len(refs)
+            refs, ts = array("i", select(refs, keep)), array("q", select(ts, keep))
+            vs = array("d", select(vs, keep))
+            if n > len(refs):
+                self.m.dropped.inc(n - len(refs))
         hists = self._resolve_histograms([h for r in reads for h in r.histograms])
         exs = self._resolve_exemplars([e for r in reads for e in r.exemplars])
-        if not refs.size and not hists and not exs:
+        if not refs and not hists and not exs:
             return True
         nshards = self.shards
-        shard = refs % nshards if self._shard_key is None else self._shard_key[refs] % nshards
-        order = np.argsort(shard, kind="stable")
-        bounds = np.searchsorted(shard[order], np.arange(nshards + 1))
-        groups = [order[bounds[k] : bounds[k + 1]] for k in range(nshards)]
+        groups: list[Positions]
+        if nshards == 1:
+            groups = [range(len(refs))]
+        else:
+            lists: list[list[int]] = [[] for _ in range(nshards)]
+            keys = refs if self._shard_key is None else map(self._shard_key.__getitem__, refs)
+            for i, k in enumerate(keys):
+                lists[k % nshards].append(i)
+            groups = list(lists)
         # a histogram series goes to its series' shard too (by its labels: it has no ref)
         hgroups: list[list[HistSample]] = [[] for _ in range(nshards)]
         for hs in hists:
@@ -524,7 +533,7 @@ class QueueManager:
         results = await asyncio.gather(*(self._send_shard(b) for b in batches if b))
         return all(results)
 
-    def _encode_groups(self, groups: list[I64], refs: I64, ts: I64, vs: F64,
+    def _encode_groups(self, groups: list[Positions], refs: array[int], ts: array[int], vs: array[float],
                        hgroups: list[list[HistSample]]) -> list[list[Batch]]:
         """Each shard's batches, encoded in the protocol version in use now.  A shard holding
         both kinds sends them in time order, as runs of one kind: a series' last histogram
@@ -533,44 +542,44 @@ class QueueManager:
         out: list[list[Batch]] = []
         for idx, hs in zip(groups, hgroups, strict=True):
             shard: list[Batch] = []
-            if not hs or not idx.size:
+            if not hs or not idx:
                 self._float_batches(shard, idx, refs, ts, vs)
                 self._hist_batches(shard, hs)
                 out.append(shard)
                 continue
-            times = np.concatenate([ts[idx], np.fromiter((t for _, t, _ in hs), np.int64, len(hs))])
-            kind = np.concatenate([np.zeros(idx.shape[0], np.int8), np.ones(len(hs), np.int8)])
-            pos = np.concatenate([np.arange(idx.shape[0]), np.arange(len(hs))])
-            order = np.argsort(times, kind="stable")
-            kind, pos = kind[order], pos[order]
-            cuts = [0, *(np.flatnonzero(np.diff(kind)) + 1).tolist(), int(kind.shape[0])]
+            times = [ts[i] for i in idx] + [t for _, t, _ in hs]
+            kind = [0] * len(idx) + [1] * len(hs)
+            pos = [*range(len(idx)), *range(len(hs))]
+            order = sorted(range(len(times)), key=times.__getitem__)  # stable
+            kind, pos = [kind[o] for o in order], [pos[o] for o in order]
+            cuts = [0, *(i for i in range(1, len(kind)) if kind[i] != kind[i - 1]), len(kind)]
             for a, b in itertools.pairwise(cuts):
                 if kind[a] == 0:
-                    self._float_batches(shard, idx[np.sort(pos[a:b])], refs, ts, vs)
+                    self._float_batches(shard, [idx[p] for p in sorted(pos[a:b])], refs, ts, vs)
                 else:
-                    self._hist_batches(shard, [hs[p] for p in sorted(pos[a:b].tolist())])
+                    self._hist_batches(shard, [hs[p] for p in sorted(pos[a:b])])
             out.append(shard)
         return out
 
-    def _float_batches(self, shard: list[Batch], idx: I64, refs: I64, ts: I64, vs: F64) -> None:
+    def _float_batches(self, shard: list[Batch], idx: Positions, refs: array[int], ts: array[int],
+                       vs: array[float]) -> None:
         step = self.max_per_send
-        for lo in range(0, idx.shape[0], step):
-            sel = idx[lo : lo + step]
-            b = Batch(refs[sel], ts[sel], vs[sel])
+        for lo in range(0, len(idx), step):
+            b = Batch(_take(refs, idx, lo, step), _take(ts, idx, lo, step), _take(vs, idx, lo, step))
             self._encode(b)
             shard.append(b)
 
     def _hist_batches(self, shard: list[Batch], hs: list[HistSample]) -> None:
         step = self.max_per_send
         for lo in range(0, len(hs), step):
-            b = Batch(_NO_I64, _NO_I64, _NO_F64, hists=hs[lo : lo + step])
+            b = Batch(array("i"), array("q"), array("d"), hists=hs[lo : lo + step])
             self._encode(b)
             shard.append(b)
 
     def _exemplar_batches(self, shard: list[Batch], es: list[ExemplarSample]) -> None:
         step = self.max_per_send
         for lo in range(0, len(es), step):
-            b = Batch(_NO_I64, _NO_I64, _NO_F64, exemplars=es[lo : lo + step])
+            b = Batch(array("i"), array("q"), array("d"), exemplars=es[lo : lo + step])
             self._encode(b)
             shard.append(b)
 
@@ -764,6 +773,14 @@ class QueueManager:
             log.warning("event=remote_write_metadata_failed remote_name=%s status=%d", self.name,
                         resp.status_code)
         return True
+
+
+def _take(a: array[int] | array[float], idx: Positions, lo: int, step: int) -> array[Any]:
+    """``a`` at positions ``idx[lo : lo + step]`` (a plain slice when ``idx`` is a range)."""
+    sel = idx[lo : lo + step]
+    if isinstance(sel, range):
+        return a[sel.start : sel.stop]
+    return array(a.typecode, map(a.__getitem__, sel))
 
 
 def _retry_after(value: str | None) -> float | None:

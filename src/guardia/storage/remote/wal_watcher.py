@@ -9,7 +9,9 @@ samples in segments deleted before a sender read them are gone, and the watcher 
 
 Series records map the WAL's dense series refs to label sets; they are learned from the
 checkpoint and every segment before the start position (samples there are skipped), then as
-they come.  Samples are returned as flat numpy arrays per read: one record is one commit.
+they come.  Samples are returned as flat Python arrays per read (refs ``i``, timestamps ``q``,
+values ``d``, as the WAL stores them: no numpy, so an agent never imports it); one record is
+one commit.
 A record still being written (its frame longer than the file so far) ends a read; the next
 read starts there.
 
@@ -25,13 +27,11 @@ import logging
 import os
 import struct
 import zlib
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import numpy as np
-import numpy.typing as npt
 
 from guardia.model import Labels
 from guardia.storage.tsdb import wal
@@ -43,9 +43,6 @@ if TYPE_CHECKING:
     from guardia.storage.exemplars import Exemplar
 
 log = logging.getLogger("guardia.storage.remote")
-
-I64 = npt.NDArray[np.int64]
-F64 = npt.NDArray[np.float64]
 
 _FRAME = struct.Struct("<BII")
 READ_BYTES = 8 * 1024 * 1024
@@ -64,9 +61,9 @@ class Position:
 class WALRead:
     """Samples of the records read, in WAL order, and where the read ended."""
 
-    refs: I64
-    timestamps: I64
-    values: F64
+    refs: array[int]  # typecode "i"
+    timestamps: array[int]  # "q"
+    values: array[float]  # "d"
     end: Position
     lost_segments: int = 0  # segments deleted before they were read (beyond the WAL's retention)
     histograms: list[HistogramSample] = field(default_factory=list)
@@ -77,12 +74,12 @@ class WALRead:
     @property
     def size(self) -> int:
         """Float samples read."""
-        return int(self.refs.shape[0])
+        return len(self.refs)
 
     @property
     def total(self) -> int:
         """Float and histogram samples and exemplars read."""
-        return int(self.refs.shape[0]) + len(self.histograms) + len(self.exemplars)
+        return len(self.refs) + len(self.histograms) + len(self.exemplars)
 
 
 class SeriesLabels:
@@ -152,7 +149,7 @@ class WALWatcher:
     def _apply_gc(self, payload: bytes) -> None:
         """The store's series GC: dropped refs are let go, the others renumbered as the head
         renumbered them (records after this one use the new numbers)."""
-        self.labels.drop(set(wal.decode_gc(payload).tolist()))
+        self.labels.drop(set(wal.decode_gc_arrays(payload)))
 
     def _learn_checkpoint(self) -> None:
         cp = wal.last_checkpoint(self.dir)
@@ -272,9 +269,9 @@ class WALWatcher:
 
     def read(self, max_samples: int) -> WALRead:
         """Up to about ``max_samples`` samples from the current position (whole records)."""
-        refs: list[I64] = []
-        tss: list[I64] = []
-        vss: list[F64] = []
+        refs: array[int] = array("i")
+        tss: array[int] = array("q")
+        vss: array[float] = array("d")
         hists: list[HistogramSample] = []
         n = 0
         lost = 0
@@ -314,17 +311,17 @@ class WALWatcher:
                 if rtype == wal.REC_SERIES:
                     self._add_series(payload)
                 elif rtype == wal.REC_SAMPLES_T:
-                    r, t, v = wal.decode_samples_t(payload)
-                    refs.append(r)
-                    tss.append(np.full(r.shape[0], t, dtype=np.int64))
-                    vss.append(v)
-                    n += r.shape[0]
+                    r, t, v = wal.decode_samples_t_arrays(payload)
+                    refs += r
+                    tss += array("q", [t]) * len(r)
+                    vss += v
+                    n += len(r)
                 elif rtype in (wal.REC_SAMPLES, wal.REC_OOO_LATE):  # late samples are sent too
-                    r, ts, v = wal.decode_samples(payload)
-                    refs.append(r)
-                    tss.append(ts)
-                    vss.append(v)
-                    n += r.shape[0]
+                    r, ts, v = wal.decode_samples_arrays(payload)
+                    refs += r
+                    tss += ts
+                    vss += v
+                    n += len(r)
                 elif rtype == wal.REC_HISTOGRAMS and self.send_histograms:
                     got = self._decode_histograms(payload)
                     hists += got
@@ -341,10 +338,7 @@ class WALWatcher:
             if not corrupt and self._records(self.pos.segment, self.pos.offset, None, _FRAME.size + 1)[0]:
                 continue  # written before the writer rotated: read it first
             self.pos = Position(later[0], 0)
-        if not refs:
-            e = np.zeros(0, np.int64)
-            return WALRead(e, e, np.zeros(0, np.float64), self.pos, lost, hists)
-        return WALRead(np.concatenate(refs), np.concatenate(tss), np.concatenate(vss), self.pos, lost, hists)
+        return WALRead(refs, tss, vss, self.pos, lost, hists)
 
     def _decode_histograms(self, payload: bytes) -> list[HistogramSample]:
         """One histogram record's samples; a damaged one is skipped with a warning (its frame's

@@ -28,14 +28,15 @@ from itertools import accumulate, chain
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from guardia.model import Labels, Matcher
 from guardia.model.histogram import FloatHistogram
 from guardia.model.varint import encode_varint, read_varint
 from guardia.storage.interface import Series
 
-if TYPE_CHECKING:  # the block modules load zstandard, which an agent reading the WAL never needs
+if TYPE_CHECKING:  # the block modules load zstandard and numpy, which an agent reading the WAL
+    # never needs; numpy is for reads (``merge_into``)
+    import numpy as np
+
     from guardia.storage.tsdb.histblock import MemoryHistograms
     from guardia.storage.tsdb.histpages import Columns
 
@@ -434,6 +435,8 @@ def merge_into(found_labels: list[Labels], ts: np.ndarray, vs: np.ndarray, start
 
 
 def _merged(labels: Labels, fts: list[int], fvs: list[float], cols: Columns) -> Series:
+    import numpy as np
+
     hts, hhs = cols
     if not fts:  # histograms alone, in time order: no merge needed unless times repeat
         times = np.array(hts, dtype=np.int64)

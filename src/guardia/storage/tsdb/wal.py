@@ -29,21 +29,30 @@ import logging
 import os
 import shutil
 import struct
+import sys
 import threading
 import zlib
+from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING
 
 from guardia.model import Labels
 
+if TYPE_CHECKING:  # numpy is imported where a function needs it: an agent never does
+    import numpy as np
+    import numpy.typing as npt
+
+    I64 = npt.NDArray[np.int64]
+    F64 = npt.NDArray[np.float64]
+
 log = logging.getLogger("guardia.storage.tsdb.wal")
 
-I64 = npt.NDArray[np.int64]
-F64 = npt.NDArray[np.float64]
+# the sample codec's two forms: numpy arrays (the head) and Python arrays (the agent and the
+# remote write reader, which never import numpy); one layout, read and written here for both
+_BIG_ENDIAN = sys.byteorder == "big"
+assert array("i").itemsize == 4 and array("q").itemsize == 8 and array("d").itemsize == 8
 
 REC_SERIES = 1
 REC_SAMPLES_T = 2  # one timestamp for the whole batch (a scrape)
@@ -175,32 +184,66 @@ def decode_series(payload: bytes) -> list[tuple[int, Labels]]:
     return out
 
 
-def encode_samples_t(refs: I64, t: int, vs: F64) -> bytes:
-    return b"".join((_T_N.pack(t, refs.shape[0]), refs.astype("<i4").tobytes(), vs.astype("<f8").tobytes()))
+def _le(a: array[int] | array[float]) -> bytes:
+    """A Python array's bytes, little-endian as the WAL stores them."""
+    if _BIG_ENDIAN:
+        a = array(a.typecode, a)
+        a.byteswap()
+    return a.tobytes()
+
+
+def _raw(payload: bytes, code: str, n: int, offset: int) -> array[int] | array[float]:
+    out = array(code)
+    out.frombytes(memoryview(payload)[offset : offset + n * out.itemsize])
+    if _BIG_ENDIAN:
+        out.byteswap()
+    return out
+
+
+def _bytes(a: I64 | F64 | array[int] | array[float], code: str) -> bytes:
+    """``a`` as the WAL's little-endian int32 (``i``), int64 (``q``) or float64 (``d``)."""
+    if isinstance(a, array):
+        return _le(a if a.typecode == code else array(code, a))  # type: ignore[arg-type]
+    return a.astype({"i": "<i4", "q": "<i8", "d": "<f8"}[code]).tobytes()
+
+
+def encode_samples_t(refs: I64 | array[int], t: int, vs: F64 | array[float]) -> bytes:
+    """One scrape's samples (one timestamp): numpy arrays or Python arrays alike."""
+    return b"".join((_T_N.pack(t, len(refs)), _bytes(refs, "i"), _bytes(vs, "d")))
+
+
+def decode_samples_t_arrays(payload: bytes) -> tuple[array[int], int, array[float]]:
+    """``decode_samples_t`` as Python arrays (refs ``i``, values ``d``), without numpy."""
+    t, n = _T_N.unpack_from(payload, 0)
+    o = _T_N.size
+    return _raw(payload, "i", n, o), int(t), _raw(payload, "d", n, o + 4 * n)  # type: ignore[return-value]
 
 
 def decode_samples_t(payload: bytes) -> tuple[I64, int, F64]:
-    t, n = _T_N.unpack_from(payload, 0)
-    o = _T_N.size
-    refs = np.frombuffer(payload, dtype="<i4", count=n, offset=o).astype(np.int64)
-    vs = np.frombuffer(payload, dtype="<f8", count=n, offset=o + 4 * n).astype(np.float64)
-    return refs, int(t), vs
+    import numpy as np
+
+    refs, t, vs = decode_samples_t_arrays(payload)
+    return np.frombuffer(refs, dtype=np.int32).astype(np.int64), t, np.frombuffer(vs, dtype=np.float64)
 
 
-def encode_samples(refs: I64, ts: I64, vs: F64) -> bytes:
-    return b"".join(
-        (_N.pack(refs.shape[0]), refs.astype("<i4").tobytes(), ts.astype("<i8").tobytes(),
-         vs.astype("<f8").tobytes())
-    )
+def encode_samples(refs: I64 | array[int], ts: I64 | array[int], vs: F64 | array[float]) -> bytes:
+    return b"".join((_N.pack(len(refs)), _bytes(refs, "i"), _bytes(ts, "q"), _bytes(vs, "d")))
+
+
+def decode_samples_arrays(payload: bytes) -> tuple[array[int], array[int], array[float]]:
+    """``decode_samples`` as Python arrays (refs ``i``, timestamps ``q``, values ``d``)."""
+    (n,) = _N.unpack_from(payload, 0)
+    o = _N.size
+    return (_raw(payload, "i", n, o), _raw(payload, "q", n, o + 4 * n),  # type: ignore[return-value]
+            _raw(payload, "d", n, o + 12 * n))
 
 
 def decode_samples(payload: bytes) -> tuple[I64, I64, F64]:
-    (n,) = _N.unpack_from(payload, 0)
-    o = _N.size
-    refs = np.frombuffer(payload, dtype="<i4", count=n, offset=o).astype(np.int64)
-    ts = np.frombuffer(payload, dtype="<i8", count=n, offset=o + 4 * n).astype(np.int64)
-    vs = np.frombuffer(payload, dtype="<f8", count=n, offset=o + 12 * n).astype(np.float64)
-    return refs, ts, vs
+    import numpy as np
+
+    refs, ts, vs = decode_samples_arrays(payload)
+    return (np.frombuffer(refs, dtype=np.int32).astype(np.int64), np.frombuffer(ts, dtype=np.int64),
+            np.frombuffer(vs, dtype=np.float64))
 
 
 _PAGE = struct.Struct("<IqqI")
@@ -212,6 +255,8 @@ def encode_page_record(span: int, start: int, end: int, refs: I64, blob: bytes) 
 
 
 def decode_page_record(payload: bytes) -> tuple[int, int, int, I64, bytes]:
+    import numpy as np
+
     span, start, end, n = _PAGE.unpack_from(payload, 0)
     refs = np.frombuffer(payload, dtype="<i4", count=n, offset=_PAGE.size).astype(np.int64)
     return int(span), int(start), int(end), refs, payload[_PAGE.size + 4 * n :]
@@ -228,15 +273,26 @@ def decode_state(payload: bytes) -> int:
 def encode_gc(dead: npt.NDArray[np.int64]) -> bytes:
     """The refs a head GC dropped (ascending).  Every later record numbers series as the head
     does after it: a surviving ref ``r`` becomes ``r`` minus the dropped refs below it."""
+    import numpy as np
+
     return np.ascontiguousarray(dead, dtype="<i8").tobytes()
 
 
 def decode_gc(payload: bytes) -> npt.NDArray[np.int64]:
-    return np.frombuffer(payload, dtype="<i8").astype(np.int64)
+    import numpy as np
+
+    return np.frombuffer(decode_gc_arrays(payload), dtype=np.int64).copy()
+
+
+def decode_gc_arrays(payload: bytes) -> array[int]:
+    """``decode_gc`` as a Python array (``q``)."""
+    return _raw(payload, "q", len(payload) // 8, 0)  # type: ignore[return-value]
 
 
 def gc_map(n: int, dead: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """Old ref → new ref after a GC record (-1 for a dropped one), for ``n`` series."""
+    import numpy as np
+
     keep = np.ones(n, dtype=np.bool_)
     keep[dead[dead < n]] = False
     out = np.cumsum(keep, dtype=np.int64) - 1
