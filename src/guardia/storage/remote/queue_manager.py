@@ -62,12 +62,12 @@ from guardia.storage.remote.metrics import QueueMetrics, RemoteWriteMetrics
 from guardia.storage.remote.post_client import PostClient, PostError
 from guardia.storage.remote.wal_watcher import Position, WALRead, WALWatcher
 from guardia.storage.tsdb import wal
-from guardia.storage.tsdb.histograms import Sample as HistogramSample
 
 if TYPE_CHECKING:  # httpx is loaded only for a proxy or OAuth2 (``_new_client``)
     import httpx
 
     from guardia.storage.exemplars import Exemplar
+    from guardia.storage.tsdb.histograms import Sample as HistogramSample
 
 log = logging.getLogger("guardia.storage.remote")
 

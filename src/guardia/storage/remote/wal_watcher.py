@@ -35,12 +35,10 @@ from typing import TYPE_CHECKING
 
 from guardia.model import Labels
 from guardia.storage.tsdb import wal
-from guardia.storage.tsdb.histograms import HistogramDecodeError
-from guardia.storage.tsdb.histograms import Sample as HistogramSample
-from guardia.storage.tsdb.histograms import decode_samples as decode_histograms
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # histogram records are decoded by ``tsdb.histograms``, imported on the first one
     from guardia.storage.exemplars import Exemplar
+    from guardia.storage.tsdb.histograms import Sample as HistogramSample
 
 log = logging.getLogger("guardia.storage.remote")
 
@@ -343,6 +341,9 @@ class WALWatcher:
     def _decode_histograms(self, payload: bytes) -> list[HistogramSample]:
         """One histogram record's samples; a damaged one is skipped with a warning (its frame's
         checksum held, so the damage is in what was written, and nothing later depends on it)."""
+        from guardia.storage.tsdb.histograms import HistogramDecodeError
+        from guardia.storage.tsdb.histograms import decode_samples as decode_histograms
+
         if len(self._hist_labels) > LABEL_CACHE_MAX:
             self._hist_labels.clear()
         try:
