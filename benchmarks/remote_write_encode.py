@@ -8,9 +8,9 @@ The last line is 2.0's CPU per sample divided by 1.0's."""
 from __future__ import annotations
 
 import os
+import random
 import time
-
-import numpy as np
+from array import array
 
 from guardia.model import Labels
 from guardia.storage.remote.encode import PrefixTable, compress, encode_labels
@@ -27,9 +27,11 @@ def main() -> None:
                      "code": ("200", "404", "500")[i % 3], "path": f"/api/items/{i}"})
         v1.add(i, encode_labels(lb))
         v2.add(i, lb)
-    refs = np.arange(N, dtype=np.int64)
-    ts = np.full(N, 1_700_000_000_000, np.int64)
-    vs = np.random.default_rng(1).random(N) * 1e6
+    # as the queue hands them over: Python arrays of the WAL's types
+    refs = array("i", range(N))
+    ts = array("q", [1_700_000_000_000]) * N
+    rng = random.Random(1)
+    vs = array("d", (rng.random() * 1e6 for _ in range(N)))
     meta = family_metadata({"http_requests": ("http_requests", "counter", "Requests served.", "")})
     cases = {"1.0": lambda: compress(v1.encode(refs, ts, vs)),
              "2.0": lambda: compress(v2.encode(refs, ts, vs, None)),

@@ -187,7 +187,7 @@ def test_remote_write_wal_reader_follows_the_renumbering(tmp_path: Path) -> None
     got: dict[Labels, list[tuple[int, float]]] = {}
     while True:
         r = w.read(1000)
-        if not r.refs.size:
+        if not r.refs:
             break
         for ref, t, v in zip(r.refs.tolist(), r.timestamps.tolist(), r.values.tolist(), strict=True):
             lb = w.labels[ref]
