@@ -503,3 +503,54 @@ def test_released_window_pages_read_as_zeros_and_leave_the_process() -> None:
     assert before - rss_kib() > 10_000  # KiB: the pages left the process
     a[7, 3] = 2.0  # still writable; only that page comes back
     assert a[7, 3] == 2.0 and float(a.sum()) == 2.0
+
+
+def test_window_timestamps_are_codes_until_a_window_has_too_many_distinct_ones(
+    open_db: Open, tmp_path: Path
+) -> None:
+    """A window stores 2-byte codes of its distinct timestamps (scrapes share theirs); one
+    that gets more distinct timestamps than codes pay for (samples with their own times)
+    turns into plain offsets mid-window.  Every sample reads back bit for bit in both forms,
+    from a frozen view, once compressed and after a restart (WAL replay)."""
+    db = open_db(TSDBOptions(chunk_slots=4))
+    head = db.head
+    app = db.appender()
+    names = [lb(__name__="m", i=str(i)) for i in range(300)]
+    refs = np.array([app.ref(x) for x in names], dtype=np.int64)
+    t0 = 1_700_000_400_000 // head.W * head.W
+    rng = np.random.default_rng(11)
+    expect: dict[Labels, list[tuple[int, int]]] = {}
+    for k in range(5):  # scrapes: one time for all their samples (spills at 4 slots included)
+        t = t0 + 1_000 + k * 5_000
+        vals = rng.normal(0, 1e6, refs.shape[0])
+        app.append_batch(refs, t, vals)
+        app.commit()
+        for x, v in zip(names, vals.view(np.uint64).tolist(), strict=True):
+            expect.setdefault(x, []).append((t, v))
+    w = head.windows[t0 // head.W]
+    assert w.times is not None and w.ts.dtype == np.uint16 and len(w.codes) == 5
+    assert dump(db.querier(0, 2**62)) == expect
+    for k in range(8):  # then every sample with a time of its own: 2,400 distinct ones
+        ts = t0 + 30_000 + k * 1_000 + rng.permutation(300)
+        vals = rng.normal(0, 1e6, 300)
+        for r, t, v in zip(refs.tolist(), ts.tolist(), vals.tolist(), strict=True):
+            app.append(r, t, v)
+        app.commit()
+        for r, t, v in zip(refs.tolist(), ts.tolist(), vals.view(np.uint64).tolist(), strict=True):
+            expect[names[r]].append((t, v))
+        if k == 0:
+            assert w.times is not None  # 305 distinct times: still codes
+    assert w.times is None and w.ts.dtype == np.int32 and not w.codes  # turned into offsets
+    assert dump(db.querier(0, 2**62)) == expect
+    view = head.frozen_before(t0 + head.W)
+    assert view.windows[t0 // head.W].times is None
+    app.append_batch(refs, t0 + 50_000, np.zeros(300))  # and it goes on taking samples
+    app.commit()
+    for x in names:
+        expect[x].append((t0 + 50_000, 0))
+    assert dump(db.querier(0, 2**62)) == expect
+    db.close()
+    db2 = open_db(TSDBOptions(chunk_slots=4), path=tmp_path / "data")
+    assert dump(db2.querier(0, 2**62)) == expect
+    db2.head.finalize_all()
+    assert not db2.head.windows and dump(db2.querier(0, 2**62)) == expect

@@ -71,7 +71,8 @@ class FrozenHead(Head):
         self._compressed_upto = head._compressed_upto
         self.spans = [sp for sp in head.spans if sp.mint < end]
         self.windows = {
-            wid: Window(w.wid, w.base, w.ts.copy(), w.vs.copy(), w.n.copy(), list(w.spills))
+            wid: Window(w.wid, w.base, w.ts.copy(), w.vs.copy(), w.n.copy(), list(w.spills),
+                        times=None if w.times is None else w.times.copy())
             for wid, w in head.windows.items()
             if w.base < end
         }

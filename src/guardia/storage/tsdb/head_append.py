@@ -13,7 +13,6 @@ from guardia.storage.tsdb.head_layout import (
     U64,
     Page,
     Window,
-    mapped_zeros,
     release_free_memory,
     release_pages,
 )
@@ -109,13 +108,7 @@ class HeadAppend(HeadCompress):
         w = self.windows.get(wid)
         if w is None:
             self._vacate_before(wid)
-            cap = self._cap
-            w = Window(
-                wid, wid * self.W,
-                mapped_zeros((cap, self.S), np.int32),
-                mapped_zeros((cap, self.S), np.float64),
-                np.zeros(cap, dtype=np.uint8),
-            )
+            w = Window.coded(wid, wid * self.W, self._cap, self.S)
             self.windows[wid] = w
         return w
 
@@ -128,8 +121,9 @@ class HeadAppend(HeadCompress):
         if full.any():
             self._spill(w, r[full])
             pos = w.n[r]
+        code = w.encode(t - w.base)  # before the store: it may turn ``w.ts`` into offsets
         flat = r * self.S + pos  # 1-D stores: about three times cheaper than 2-D fancy ones
-        w.ts.reshape(-1)[flat] = t - w.base
+        w.ts.reshape(-1)[flat] = code
         w.vs.reshape(-1)[flat] = vs
         w.n[r] = pos + 1
         self.last_t[r] = t
@@ -174,7 +168,7 @@ class HeadAppend(HeadCompress):
         refs = np.sort(refs)
         n = w.n[refs].astype(np.int64)
         mask = np.arange(self.S)[None, :] < n[:, None]
-        ts = w.ts[refs][mask].astype(np.int64) + w.base
+        ts = w.offsets(refs)[mask].astype(np.int64) + w.base
         vs = w.vs[refs][mask]
         w.spills.append(Page(refs, n, ts, vs, self.options.head_zstd_level))
         w.n[refs] = 0

@@ -85,9 +85,9 @@ class HeadRead(HeadSeries, IndexedSource):
     def _buffer_fragment(self, w: Window, q: I64, qidx: I64) -> Fragment:
         c = w.n[q].astype(np.int64)
         if c.shape[0] and bool((c == self.S).all()):  # full rows (a compressed window): no mask
-            return Fragment(qidx, c, w.ts[q].ravel().astype(np.int64) + w.base, w.vs[q].ravel())
+            return Fragment(qidx, c, w.offsets(q).ravel().astype(np.int64) + w.base, w.vs[q].ravel())
         mask = np.arange(self.S)[None, :] < c[:, None]
-        ts = w.ts[q][mask].astype(np.int64) + w.base
+        ts = w.offsets(q)[mask].astype(np.int64) + w.base
         return Fragment(qidx, c, ts, w.vs[q][mask])
 
     def _span_fragments(self, sp: Span, q: I64) -> list[Fragment]:

@@ -56,12 +56,12 @@ class HeadTruncate(HeadCompress):
         self.last_bits = shrink(self.last_bits, 0)  # type: ignore[assignment]
         self.first_t = shrink(self.first_t, INT64_MAX)  # type: ignore[assignment]
         for wid, w in list(self.windows.items()):
-            ts = mapped_zeros((cap, self.S), np.int32)
+            ts = mapped_zeros((cap, self.S), w.ts.dtype.type)
             vs = mapped_zeros((cap, self.S), np.float64)
             ts[:k] = w.ts[:n][keep]
             vs[:k] = w.vs[:n][keep]
             self.windows[wid] = Window(w.wid, w.base, ts, vs, shrink(w.n, 0),  # type: ignore[arg-type]
-                                       [page(p) for p in w.spills], w.touched)
+                                       [page(p) for p in w.spills], w.touched, w.times, w.codes)
         spans = []
         for sp in self.spans:
             m = keep[: sp.frame_of.shape[0]]
@@ -140,7 +140,7 @@ class HeadTruncate(HeadCompress):
                 pr = p.refs()
                 first[pr] = np.minimum(first[pr], ts[row_starts(counts.astype(np.int32))])
             has = np.nonzero(w.n[:n])[0]
-            first[has] = np.minimum(first[has], w.ts[has, 0].astype(np.int64) + w.base)
+            first[has] = np.minimum(first[has], w.offsets((has, 0)).astype(np.int64) + w.base)
         for r, buf in self.ooo.items():
             first[r] = min(int(first[r]), min(buf))
         self.first_t[:n] = first
