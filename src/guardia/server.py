@@ -177,7 +177,27 @@ def _uvicorn_server(app: ASGIApp) -> uvicorn.Server:
             yield
 
     return _Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
-                                  timeout_graceful_shutdown=3))
+                                  timeout_graceful_shutdown=3, ws=_websocket_protocol()))  # type: ignore[arg-type]
+
+
+def _websocket_protocol() -> Callable[..., asyncio.Protocol] | str:
+    """uvicorn's WebSocket protocol ("auto": websockets, else wsproto), imported on the first
+    WebSocket (the live log tail) instead of at start: websockets and what it imports are
+    ~1.5 MiB resident in every server, and most never serve one (#28).  uvicorn calls what it
+    is given with the protocol's keyword arguments on each upgrade; with neither library
+    installed it refuses upgrades, as "auto" makes it."""
+    import importlib.util
+
+    if importlib.util.find_spec("websockets") is None and importlib.util.find_spec("wsproto") is None:
+        return "none"
+
+    def protocol(**kwargs: Any) -> asyncio.Protocol:
+        from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
+
+        assert AutoWebSocketsProtocol is not None
+        return AutoWebSocketsProtocol(**kwargs)
+
+    return protocol
 
 
 def open_storage(opts: ServeOptions, registry: CollectorRegistry, ooo_window_ms: int = 0) -> TSDB:
