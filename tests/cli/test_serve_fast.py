@@ -80,7 +80,7 @@ def test_a_full_server_keeps_only_what_it_runs(tmp_path: Path) -> None:
     Nor what only an unused feature needs (#28, resident memory): jinja2 before a page is
     rendered, cramjam without remote write or Loki pushes, sqlite3 without SQL checks, dnslib
     without DNS probes, bcrypt without basic-auth users, protobuf and OpenTelemetry's messages
-    without a remote write or OTLP request."""
+    without a remote write or OTLP request, httpx without an outgoing request that needs it."""
     import socket
     import time
 
@@ -122,9 +122,68 @@ def test_a_full_server_keeps_only_what_it_runs(tmp_path: Path) -> None:
     imported = imports(log.read_text())
     assert "guardia.storage.tsdb.db" in imported and "guardia.audit.access" in imported
     never = {"typer", "rich", "pygments", "pydantic", "cryptography",
-             "cramjam", "sqlite3", "dnslib", "bcrypt", "google", "opentelemetry"}
+             "cramjam", "sqlite3", "dnslib", "bcrypt", "google", "opentelemetry", "httpx"}
     assert sorted(m for m in imported if m.split(".")[0] in never) == []
     assert "jinja2" not in imports(before_a_page) and "jinja2" in imported  # with the first page
+
+
+def test_the_live_log_tail_loads_its_websocket_library_with_the_first_websocket(tmp_path: Path) -> None:
+    """A real ``guardia serve`` imports uvicorn's WebSocket protocol (and websockets) only when
+    the first WebSocket comes (#28, resident memory); that WebSocket, the live log tail, works:
+    a line pushed after it opened comes through it."""
+    import asyncio
+    import json
+    import socket
+    import time
+
+    import httpx
+    from websockets.asyncio.client import connect
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "p.yml").write_text("global: {scrape_interval: 1m}\nscrape_configs: []\n")
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-X", "importtime", "-m", "guardia.cli.main", "serve", "--config", "p.yml",
+             "--web.listen-address", f"127.0.0.1:{port}", "--storage.tsdb.path", "d"],
+            stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+
+    def imported() -> set[str]:
+        return {line.rsplit("|", 1)[1].strip().split(".")[0] for line in log.read_text().splitlines()
+                if line.startswith("import time:") and "|" in line}
+
+    async def tail() -> dict[str, object]:
+        url = f"ws://127.0.0.1:{port}/loki/api/v1/tail?query=%7Bjob%3D%22t%22%7D"
+        async with connect(url) as ws, httpx.AsyncClient() as c:
+            await asyncio.sleep(0.3)
+            r = await c.post(f"http://127.0.0.1:{port}/loki/api/v1/push", json={
+                "streams": [{"stream": {"job": "t"}, "values": [[str(time.time_ns()), "hello tail"]]}]})
+            assert r.status_code == 204, r.text
+            frame: dict[str, object] = json.loads(await asyncio.wait_for(ws.recv(), 20))
+            return frame
+
+    try:
+        deadline = time.time() + 60
+        while True:
+            assert proc.poll() is None and time.time() < deadline, log.read_text()[-3000:]
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/-/ready", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        assert "websockets" not in imported()
+        frame = asyncio.run(tail())
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    streams = frame["streams"]
+    assert isinstance(streams, list)
+    assert streams[0]["stream"] == {"job": "t"} and streams[0]["values"][0][1] == "hello tail"
+    assert "websockets" in imported()
 
 
 def test_enable_feature_is_read_as_prometheus_reads_it(caplog: pytest.LogCaptureFixture) -> None:

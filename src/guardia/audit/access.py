@@ -16,8 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
-
 from guardia.audit.live import redact_url
 from guardia.config.errors import ConfigError
 from guardia.config.webconfig import WebConfig, check_web_config, load_web_config
@@ -169,6 +167,8 @@ def from_url(url: str, cert_file: str = "", timeout: float = 10.0) -> Access:
     acc = Access()
     base = redact_url(url).rstrip("/")
     p = urlsplit(base)
+    import httpx  # here: ~2 MiB resident, and most servers never make this request (#28)
+
     try:
         r = httpx.get(base + ADMIN_PROBE, timeout=timeout, verify=False)
     except httpx.HTTPError as e:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
+if TYPE_CHECKING:  # httpx is imported where a request is made (#28: ~2 MiB resident)
+    import httpx
 
 from guardia.model import parse_duration
 from guardia.model.labels import Labels
@@ -77,6 +78,8 @@ class HttpLive:
     """A guardia or Prometheus asked through its HTTP API; answers are cached for one audit."""
 
     def __init__(self, url: str, timeout: float = 15.0, client: httpx.Client | None = None) -> None:
+        import httpx  # here: ~2 MiB resident, and most servers never make this request (#28)
+
         self._base = url.rstrip("/")
         self.name = redact_url(self._base)  # what findings print: never the password of user:pw@
         self._client = client or httpx.Client(timeout=timeout, headers=auth_headers())
@@ -89,6 +92,8 @@ class HttpLive:
         key = (path, *(f"{k}={v}" for k, v in sorted(params.items())))
         if key in self._cache:
             return self._cache[key]
+        import httpx
+
         try:
             r = self._client.get(self._base + path, params=params)
         except httpx.HTTPError as e:

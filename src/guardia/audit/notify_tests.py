@@ -9,9 +9,10 @@ test evidence, which readiness reports as such, never as a pass.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:  # httpx is imported where a request is made (#28: ~2 MiB resident)
+    import httpx
 
 from guardia.alerting.notify_test import LogProblem, NotifyTestLog, TestOutcome, latest
 from guardia.audit.finding import Finding, Severity
@@ -42,6 +43,8 @@ def from_data_dir(data_dir: str) -> TestEvidence:
 def from_url(url: str, client: httpx.Client | None = None) -> TestEvidence | None:
     """The running guardia's records; None when ``url`` keeps none (a Prometheus: 404) or does
     not answer (the audit reports that as ``audit/live``)."""
+    import httpx  # here: ~2 MiB resident, and most servers never make this request (#28)
+
     full = url.rstrip("/") + "/api/v1/notify/tests"
     endpoint = redact_url(full)
     own = client is None

@@ -24,8 +24,6 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from guardia.audit import access
 from guardia.audit.finding import Finding, Severity
 from guardia.audit.inputs import AuditInput
@@ -346,6 +344,8 @@ def slos(s: Sources, p: Profile) -> Item:
         return Item("slos", title, UNKNOWN, f"{len(s.inp.slos)} SLOs defined; their budgets need --url "
                     "pointing at guardia (/api/v1/slos)", ev, required=p.slos_required)
     else:
+        import httpx  # here: ~2 MiB resident, and most servers never make this request (#28)
+
         try:
             r = httpx.get(s.url.rstrip("/") + "/api/v1/slos", timeout=15, headers=auth_headers())
             data = r.json()["data"]

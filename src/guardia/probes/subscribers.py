@@ -14,8 +14,6 @@ from dataclasses import asdict
 from email.message import EmailMessage
 from typing import Any
 
-import httpx
-
 from guardia.probes.config import StatusPageSpec
 from guardia.probes.status import Incident, Maintenance, StatusStore, Subscriber
 
@@ -83,6 +81,8 @@ class SubscriberNotifier:
         if sub.kind == "email":
             await self._send_with_retries(spec, sub, self._email(spec, sub, obj, what))
             return
+        import httpx  # here: ~2 MiB resident, and most servers never make this request (#28)
+
         body = {**self.payload(spec, obj, what), "unsubscribe": self.link(spec, "unsubscribe", sub)}
         for attempt in range(RETRIES):
             try:

@@ -17,8 +17,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from guardia.config.errors import ConfigError
 from guardia.config.rulefile import RuleFile, parse_rule_file
 from guardia.config.yamlsource import load_yaml
@@ -114,6 +112,8 @@ class Server:
     """The running guardia/Prometheus ``--url`` points at, asked through its HTTP API."""
 
     def __init__(self, url: str, timeout: float = 10.0) -> None:
+        import httpx  # here: ~2 MiB resident, and most servers never make this request (#28)
+
         self.url = url.rstrip("/")
         self.client = httpx.Client(timeout=timeout)
         self._series: dict[str, bool | None] = {}
@@ -130,6 +130,8 @@ class Server:
         """Whether ``selector`` matched any series in the last hour (None: cannot tell)."""
         if selector not in self._series:
             now = time.time()
+            import httpx
+
             try:
                 r = self.client.get(self.url + "/api/v1/series", params={
                     "match[]": selector, "start": f"{now - 3600:.3f}", "end": f"{now:.3f}"})
@@ -140,6 +142,8 @@ class Server:
         return self._series[selector]
 
     def label_values(self, metric: str, label: str) -> list[str]:
+        import httpx
+
         try:
             r = self.client.get(self.url + f"/api/v1/label/{label}/values",
                                 params={"match[]": metric})

@@ -17,9 +17,8 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Summary
 
 from guardia.config.httpclient import new_client
@@ -30,6 +29,9 @@ from guardia.model.labels import Labels
 from guardia.model.relabel import process as relabel_process
 from guardia.rules.alerting import Alert
 from guardia.template.prometheus import table_link
+
+if TYPE_CHECKING:  # httpx is imported where a request is made (#28: ~2 MiB resident)
+    import httpx
 
 log = logging.getLogger("guardia.rules.notifier")
 
@@ -255,6 +257,8 @@ class Notifier:
         self.m_latency.labels("local").observe(time.perf_counter() - t0)
 
     async def _post(self, target: AlertmanagerTarget, batch: list[dict[str, Any]]) -> None:
+        import httpx  # here: ~2 MiB resident, and most servers never make this request (#28)
+
         if target.relabel is not None:
             batch = _relabeled(batch, target.relabel)
             if not batch:

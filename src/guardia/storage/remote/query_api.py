@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import orjson
 
 from guardia import __version__
@@ -61,6 +60,8 @@ class PromQLAPIClient:
             for k, v in params:
                 multi.setdefault(k, []).append(v)
             params = multi  # type: ignore[assignment]
+        import httpx  # here: ~2 MiB resident, and most servers never make this request (#28)
+
         try:
             if method == "GET":
                 resp = self._client.get(f"{self.base}{path}", params=params)  # type: ignore[arg-type]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import httpx
 import numpy as np
 import numpy.typing as npt
 
@@ -66,6 +65,7 @@ class RemoteReadClient:
              hints: SelectHints | None) -> list[Series]:
         """The series matching ``matchers`` with their samples in ``[start, end]``."""
         import cramjam  # here: its compiled module is 1.5 MiB resident, and most servers never use it
+        import httpx  # here: ~2 MiB resident, and most servers never make this request (#28)
 
         from guardia.storage.remote.proto import ReadRequest, ReadResponse  # see decode._decode
 
