@@ -159,3 +159,29 @@ def test_an_index_built_from_a_stored_table_answers_like_one_built_series_by_ser
     new = Labels.of(__name__="fresh", job="j0")
     assert idx.get_or_add(new) == (len(sets), True) and idx.get(new) == len(sets)
     assert idx.get_or_add(sets[5]) == (5, False)
+
+
+def test_pair_ids_widen_past_two_bytes_and_every_answer_stays_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pair ids are 2 bytes each until the index has more pairs than that holds, then 4: the
+    switch comes in the middle of a batch of new series (``get_or_add_many``) and of single
+    adds, and lookups, label sets, postings, compaction and pair rows answer as before it."""
+    monkeypatch.setattr(index_mod, "_NARROW_PAIRS", 40)
+    sets = [Labels.of(__name__=f"m{i % 3}", job="j", id=str(i)) for i in range(120)]
+    idx = MemIndex()
+    refs, added = idx.get_or_add_many(sets[:30])
+    assert idx._set.typecode == "H" and refs == list(range(30)) and added == list(range(30))
+    refs, added = idx.get_or_add_many(sets[:20] + sets[30:70])  # widens in the middle
+    assert idx._set.typecode == "i" and refs == list(range(20)) + list(range(30, 70))
+    for k, lb in enumerate(sets[70:], start=70):
+        assert idx.get_or_add(lb) == (k, True)
+    assert [idx.get(lb) for lb in sets] == list(range(120))
+    assert idx.labels_of(np.arange(120, dtype=np.int64)) == sets
+    assert idx.postings_for([Matcher.equal("__name__", "m1")]).tolist() == list(range(1, 120, 3))
+    assert idx.postings_for([Matcher.equal("id", "77")]).tolist() == [77]
+    lens, flat, pairs = idx.pair_rows(np.array([5, 100], dtype=np.int64))
+    assert lens.tolist() == [3, 3] and [pairs[p] for p in flat.tolist()] == [*sets[5], *sets[100]]
+    keep = np.zeros(120, dtype=np.bool_)
+    keep[::7] = True
+    small = idx.compacted(keep)  # 18 series, 3 + 1 + 18 pairs: 2-byte ids again
+    assert small._set.typecode == "H" and small.labels_of(np.arange(18, dtype=np.int64)) == sets[::7]
+    assert small.postings_for([Matcher.equal("job", "j")]).tolist() == list(range(18))

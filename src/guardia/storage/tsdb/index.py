@@ -13,6 +13,7 @@ import heapq
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +34,20 @@ _BUILT_CAP = 32_768
 # Up to this many possible (name, value) symbol codes, a block's pairs are numbered with a
 # lookup table instead of a sort (at most 36 MiB of flags and ranks, freed at once).
 _DENSE_PAIR_CODES = 1 << 22
+# Pair ids are kept in 2 bytes each while there are at most this many pairs (a head of
+# 100,000 series has ~5 pairs each: 1 MiB less than 4-byte ids), in 4 from then on.
+_NARROW_PAIRS = 1 << 16
+
+
+def _pid_array(pids: npt.NDArray[np.integer[Any]], npairs: int) -> array[int]:
+    """Pair ids as the index keeps them: 2 bytes each while they fit."""
+    if npairs <= _NARROW_PAIRS:
+        return array("H", pids.astype(np.uint16).tobytes())
+    return array("i", pids.astype(np.int32).tobytes())
+
+
+def _pid_dtype(a: array[int]) -> type[np.uint16] | type[np.int32]:
+    return np.uint16 if a.typecode == "H" else np.int32
 
 
 def layout_key(labels: Labels) -> tuple[str, str, tuple[tuple[str, str], ...], str]:
@@ -91,7 +106,7 @@ class MemIndex:
         self._pairs: dict[tuple[str, str], int] = {}  # pair → pair id
         self._pair_of: list[tuple[str, str]] = []  # pair id → the one shared tuple
         self._strings: dict[str, str] = {}
-        self._set: array[int] = array("i")  # pair ids of all series, concatenated
+        self._set: array[int] = array("H")  # pair ids of all series, concatenated (see _NARROW_PAIRS)
         self._off: array[int] = array("I", [0])  # series i: _set[_off[i]:_off[i + 1]]
         self._hash: array[int] = array("q")  # hash() of each label set
         self._table: array[int] | None = None  # built on first lookup (blocks never look up)
@@ -147,6 +162,7 @@ class MemIndex:
             slot = h & mask
             if None in pids:
                 pids = list(map(pair_id, labels))  # a new pair: no series has it yet
+                pset = self._set  # the ids may have just been widened
                 while tab[slot] >= 0:
                     slot = (slot + 1) & mask
             else:
@@ -175,7 +191,7 @@ class MemIndex:
         """Add the ids ``first``..``end - 1`` (just written to the pair arrays) to the
         postings of their pairs: grouped by pair, each list extended once."""
         # slices are copies: no buffer of the growing arrays is held (see the class docstring)
-        flat = np.frombuffer(self._set[self._off[first] : self._off[end]], dtype=np.int32)
+        flat = np.frombuffer(self._set[self._off[first] : self._off[end]], dtype=_pid_dtype(self._set))
         if not flat.size:
             return  # label sets without labels: no postings
         offs = np.frombuffer(self._off[first : end + 1], dtype=np.uint32).astype(np.int64)
@@ -234,7 +250,7 @@ class MemIndex:
             q = (strs.setdefault(name, name), strs.setdefault(value, value))
             idx._pairs[q] = len(idx._pair_of)
             idx._pair_of.append(q)
-        idx._set = array("i", inverse.astype(np.int32).tobytes())
+        idx._set = _pid_array(inverse, len(idx._pair_of))
         off = np.zeros(n + 1, dtype=np.uint32)
         np.cumsum(nlab, out=off[1:])
         idx._off = array("I", off.tobytes())
@@ -272,7 +288,7 @@ class MemIndex:
             idx._pairs[q] = len(idx._pair_of)
             idx._pair_of.append(q)
         new_pids = inverse.ravel().astype(np.int32)
-        idx._set = array("i", new_pids.tobytes())
+        idx._set = _pid_array(new_pids, len(idx._pair_of))
         off = np.zeros(kept.shape[0] + 1, dtype=np.uint32)
         np.cumsum(lens, out=off[1:])
         idx._off = array("I", off.tobytes())
@@ -350,6 +366,8 @@ class MemIndex:
             name, value = pair
             q = (strs.setdefault(name, name), strs.setdefault(value, value))
             pid = self._pairs[q] = len(self._pair_of)
+            if pid == _NARROW_PAIRS and self._set.typecode == "H":
+                self._set = array("i", self._set.tolist())  # widened once: ids from here need 4 bytes
             self._pair_of.append(q)
             lst: array[int] = array("i")
             self._postings.setdefault(q[0], {})[q[1]] = lst
@@ -416,8 +434,8 @@ class MemIndex:
     def _snapshot(self, upto: int) -> tuple[IDs, npt.NDArray[np.int32]]:
         """Copies of the offsets and pair ids of the first ``upto`` series."""
         off = np.frombuffer(self._off[: upto + 1], dtype=np.uint32).astype(np.int64)
-        pairs = np.frombuffer(self._set[: int(off[-1])], dtype=np.int32)
-        return off, pairs
+        pairs = np.frombuffer(self._set[: int(off[-1])], dtype=_pid_dtype(self._set))
+        return off, pairs.astype(np.int32, copy=False)
 
     def _gather(self, ids: IDs) -> tuple[IDs, npt.NDArray[np.int32]]:
         """Pair counts of ``ids`` and their pair ids, concatenated."""
