@@ -161,7 +161,9 @@ def test_an_index_built_from_a_stored_table_answers_like_one_built_series_by_ser
     assert idx.get_or_add(sets[5]) == (5, False)
 
 
-def test_pair_ids_widen_past_two_bytes_and_every_answer_stays_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pair_ids_widen_past_two_bytes_and_every_answer_stays_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Pair ids are 2 bytes each until the index has more pairs than that holds, then 4: the
     switch comes in the middle of a batch of new series (``get_or_add_many``) and of single
     adds, and lookups, label sets, postings, compaction and pair rows answer as before it."""
