@@ -406,9 +406,9 @@ class HistogramPage:
         flags = int(self.run_flags[r])
         if flags & (_SECOND_ORDER | _RESIDUAL_COUNT):
             mat = mat.copy()
-            if flags & _SECOND_ORDER:
-                for j in (0, 1, *range(3, lo.width)):
-                    np.cumsum(mat[j], out=mat[j])
+            if flags & _SECOND_ORDER:  # every column but the sum (2) was differenced once more
+                np.cumsum(mat[:2], axis=1, out=mat[:2])
+                np.cumsum(mat[3:], axis=1, out=mat[3:])
             if flags & _RESIDUAL_COUNT:
                 with np.errstate(invalid="ignore", over="ignore"):
                     mat[0] = _explained_count(mat) + mat[0]
