@@ -80,7 +80,8 @@ def test_a_full_server_keeps_only_what_it_runs(tmp_path: Path) -> None:
     Nor what only an unused feature needs (#28, resident memory): jinja2 before a page is
     rendered, cramjam without remote write or Loki pushes, sqlite3 without SQL checks, dnslib
     without DNS probes, bcrypt without basic-auth users, protobuf and OpenTelemetry's messages
-    without a remote write or OTLP request, httpx without an outgoing request that needs it."""
+    without a remote write or OTLP request, httpx without an outgoing request that needs it,
+    uvicorn's command line (click) and worker supervisors (multiprocessing) ever."""
     import socket
     import time
 
@@ -122,7 +123,8 @@ def test_a_full_server_keeps_only_what_it_runs(tmp_path: Path) -> None:
     imported = imports(log.read_text())
     assert "guardia.storage.tsdb.db" in imported and "guardia.audit.access" in imported
     never = {"typer", "rich", "pygments", "pydantic", "cryptography",
-             "cramjam", "sqlite3", "dnslib", "bcrypt", "google", "opentelemetry", "httpx"}
+             "cramjam", "sqlite3", "dnslib", "bcrypt", "google", "opentelemetry", "httpx",
+             "click", "multiprocessing"}
     assert sorted(m for m in imported if m.split(".")[0] in never) == []
     assert "jinja2" not in imports(before_a_page) and "jinja2" in imported  # with the first page
 

@@ -316,6 +316,35 @@ def skip_httpx_cli() -> None:
         sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 
+def skip_uvicorn_cli() -> None:
+    """Load uvicorn's ``Config`` and ``Server`` without its package ``__init__``.
+
+    ``import uvicorn`` runs ``uvicorn.main``: its command line (click) and its worker
+    supervisors (multiprocessing), ~1.5 MiB resident that ``guardia serve`` never uses; the
+    server needs only ``uvicorn.Config`` and ``uvicorn.Server`` (and uvicorn's own modules
+    import ``Config`` from the package).  So the package is made from its spec without
+    running ``__init__`` and given those two.  If that fails (another uvicorn layout) the
+    package is imported as usual.  Only for ``guardia serve`` in full mode, before anything imports
+    uvicorn; a library user's process is left alone."""
+    if "uvicorn" in sys.modules:
+        return
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("uvicorn")
+        if spec is None or spec.loader is None:
+            return
+        pkg = importlib.util.module_from_spec(spec)
+        sys.modules["uvicorn"] = pkg
+        from uvicorn.config import Config
+        from uvicorn.server import Server
+
+        pkg.Config, pkg.Server = Config, Server  # type: ignore[attr-defined]
+    except Exception:  # anything unexpected: the ordinary import
+        for name in [m for m in sys.modules if m == "uvicorn" or m.startswith("uvicorn.")]:
+            del sys.modules[name]
+
+
 def fast_serve(args: list[str]) -> int | None:
     """Run ``guardia serve ARGS`` without typer, or None when typer should read the line."""
     values = parse_args(args)
@@ -326,4 +355,6 @@ def fast_serve(args: list[str]) -> int | None:
         opts = options(values)
     except FlagError:
         return None  # typer says what is wrong with the value, in its usual words
+    if not opts.agent and not opts.flags.get("web.config.file"):
+        skip_uvicorn_cli()  # (an agent serves with SmallServer; a web config may turn TLS on: hypercorn)
     return run(opts, values["log_level"])
