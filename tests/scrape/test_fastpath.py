@@ -278,6 +278,8 @@ def _random_line(rng: random.Random) -> str:
         line += ' # {t="1"} 2'
     elif r < 0.18:
         line = line.replace(" ", "\t", 1)
+    elif r < 0.22:  # a value the pattern refuses after a series text it takes
+        line = line.rpartition(" ")[0] + " " + rng.choice(["", "1\t", "1#", "#", "2\t3"])
     return line
 
 
@@ -287,38 +289,50 @@ def test_new_lines_read_the_plain_way_match_the_general_way(openmetrics: bool) -
     gives exactly the labels and value that ``parse_sample`` + bound normalisation +
     ``final_labels`` give, and declines every line it cannot take that way; random lines
     with escapes, empty and repeated labels, clashes with target labels, trailing commas,
-    timestamps, exemplars, bucket bounds and odd values."""
-    from guardia.model import textparse as P
+    timestamps, exemplars, bucket bounds and odd values.
 
-    rng = random.Random(7)
-    ing = Ingester(TARGET, IngestOptions())
-    for c in ("# TYPE h histogram", "# TYPE s summary", "# TYPE a_total counter"):
-        P.apply_comment(ing.metadata, P.parse_comment(c, 1, openmetrics))
-    taken = 0
-    for _ in range(6000):
-        line = _random_line(rng)
-        got = ing._plain_new(line, openmetrics)
-        try:
-            s = P.parse_sample(line, 1, openmetrics)
-        except P.ParseError:
-            assert got is None, line
-            continue
-        labels = s.labels
-        if labels and (s.name.endswith("_bucket") or s.name in ing.metadata):
-            labels = ing._normalize_bounds(s.name, labels)
-        try:
-            final = ing.final_labels(s.name, labels, 1)
-        except ScrapeError:
-            assert got is None, line
-            continue
-        if got is None:
-            continue
-        taken += 1
-        assert s.timestamp_ms is None and s.exemplar is None, line
-        assert line[: s.series_end] == line.rpartition(" ")[0], line
-        assert got[0] == final and type(got[0]) is Labels, line
-        assert np.float64(got[1]).view(np.uint64) == np.float64(s.value).view(np.uint64), line
-    assert taken > 500  # the common shape is common here too
+    The series texts it has taken apart are shared by all targets (``_SHAPES``): a second
+    target with other labels (one of them a scraped label name), other metadata and the
+    other format reads the same lines, from those shapes, with the same outcome as the
+    general way."""
+    from guardia.model import textparse as P
+    from guardia.scrape import ingest
+
+    ingest._SHAPES.clear()
+    targets = [(TARGET, ("# TYPE h histogram", "# TYPE s summary", "# TYPE a_total counter"), openmetrics),
+               ([("x", "t"), ("zone", "z")], ("# TYPE h gauge", "# TYPE a summary"), not openmetrics),
+               (TARGET, ("# TYPE h histogram", "# TYPE s summary", "# TYPE a_total counter"), openmetrics)]
+    for n, (target, comments, om) in enumerate(targets):
+        rng = random.Random(7)
+        ing = Ingester(target, IngestOptions())
+        for c in comments:
+            P.apply_comment(ing.metadata, P.parse_comment(c, 1, om))
+        taken = 0
+        for _ in range(6000):
+            line = _random_line(rng)
+            shaped = line.rpartition(" ")[0] in ingest._SHAPES
+            got = ing._plain_new(line, om)
+            try:
+                s = P.parse_sample(line, 1, om)
+            except P.ParseError:
+                assert got is None, line
+                continue
+            labels = s.labels
+            if labels and (s.name.endswith("_bucket") or s.name in ing.metadata):
+                labels = ing._normalize_bounds(s.name, labels)
+            try:
+                final = ing.final_labels(s.name, labels, 1)
+            except ScrapeError:
+                assert got is None, line
+                continue
+            if got is None:
+                continue
+            taken += shaped if n else 1
+            assert s.timestamp_ms is None and s.exemplar is None, line
+            assert line[: s.series_end] == line.rpartition(" ")[0], line
+            assert got[0] == final and type(got[0]) is Labels, line
+            assert np.float64(got[1]).view(np.uint64) == np.float64(s.value).view(np.uint64), line
+        assert taken > 500  # the common shape is common here too (from the shared shapes after the first)
 
 
 def test_a_scrape_read_the_plain_way_equals_one_read_the_general_way() -> None:
