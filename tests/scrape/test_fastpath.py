@@ -128,6 +128,30 @@ def test_a_bad_or_unusual_value_on_a_repeated_body_is_judged_by_the_line_path(ba
         assert got == "ScrapeError", got
 
 
+def test_a_repeated_body_whose_lines_are_all_dropped_reads_its_values_either_way() -> None:
+    """Every value line dropped by relabeling, and a value orjson does not read (NaN): the
+    repeat path takes none of the values (before: an empty ``itemgetter`` raised TypeError,
+    an "internal error" for the target)."""
+    drop = (RelabelConfig.model_validate({"source_labels": ["__name__"], "regex": "s", "action": "drop"}),)
+    ing = Ingester(TARGET, IngestOptions(metric_relabel=drop))
+    storage = MemoryStorage()
+    for value in ("NaN", "1", "NaN", "+Inf"):
+        res = ing.ingest_body(f"# TYPE s gauge\ns {value}\n".encode(), False, storage.appender(), 1000)
+        assert res.refs.size == 0 and res.values.size == 0 and res.scraped == 1
+    assert ing._repeat is not None and ing._repeat.hits == 2
+
+
+def test_a_body_without_a_space_after_a_good_one_names_its_line() -> None:
+    """A target that has had series and then answers lines without any space: the line it
+    cannot read is named (before: ``split`` raised IndexError, an "internal error")."""
+    ing = Ingester(TARGET, IngestOptions())
+    storage = MemoryStorage()
+    ing.ingest_body(b"a 1\n", False, storage.appender(), 1000)
+    assert split(b"garbage\n") is not None
+    with pytest.raises(ScrapeError, match="line 1"):
+        ing.ingest_body(b"garbage\n", False, storage.appender(), 2000)
+
+
 def test_invalid_utf8_still_names_the_line() -> None:
     storage = MemoryStorage()
     ing = Ingester(TARGET, IngestOptions())

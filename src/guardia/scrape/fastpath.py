@@ -60,7 +60,7 @@ def split(body: bytes) -> tuple[bytes, bytes, npt.NDArray[np.int64]] | None:
     # the last space before each line's end; a line without one (or a comment) has no value
     last = np.searchsorted(sp, nl) - 1
     has = last >= 0
-    last_sp = np.where(has, sp[np.maximum(last, 0)], -1)
+    last_sp = np.where(has, sp[np.maximum(last, 0)], -1) if sp.size else np.full_like(nl, -1)
     is_value = has & (last_sp >= starts) & (a[np.minimum(starts, a.size - 1)] != _HASH)
     lines = np.flatnonzero(is_value)
     vs = last_sp[lines] + 1
@@ -131,7 +131,7 @@ class RepeatBody:
             texts = values.split(b"\n")
             texts.pop()
             if sh.take is not None:
-                texts = list(itemgetter(*sh.take)(texts)) if len(sh.take) != 1 else [texts[sh.take[0]]]
+                texts = list(itemgetter(*sh.take)(texts)) if len(sh.take) > 1 else [texts[i] for i in sh.take]
             try:
                 vals = np.fromiter(map(float, texts), dtype=np.float64, count=len(texts))
             except ValueError:
