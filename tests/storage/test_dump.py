@@ -98,6 +98,9 @@ def test_native_histograms_are_dumped_from_the_head_and_the_blocks(tmp_path: Pat
     res = CliRunner().invoke(app, ["tsdb", "analyze", str(tmp_path / "d")])
     assert res.exit_code == 0 and "native histograms (in blocks)" in res.stdout
     assert "head: 1 native histogram series, 2 native histogram samples" in res.stdout
+    assert f"and 1 native histogram samples in {f.bytes} bytes" in res.stdout
+    (b,) = a.blocks  # the float part alone: its bytes leave the histogram pages out
+    assert b.bytes == blk.size_bytes() - f.bytes and b.samples == 1
 
 
 @pytest.mark.parametrize(("flags", "message"), [

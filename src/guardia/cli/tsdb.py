@@ -213,6 +213,11 @@ def analyze_cmd(
     bps = a.block_bytes / a.block_samples if a.block_samples else 0.0
     out.print(f"total: {a.series} distinct series; blocks hold {a.block_samples} samples in "
               f"{a.block_bytes} bytes ({bps:.2f} bytes/sample)", highlight=False, soft_wrap=True)
+    if a.histogram_parts:
+        hs = sum(f.samples for f in a.histogram_parts)
+        hb = sum(f.bytes for f in a.histogram_parts)
+        out.print(f"and {hs} native histogram samples in {hb} bytes ({hb / hs if hs else 0.0:.2f} "
+                  "bytes/histogram)", highlight=False, soft_wrap=True)
     for title, rows, what in (
         ("metric names with most series", a.top_metrics, "series"),
         ("label names with most values", a.top_label_names, "values"),

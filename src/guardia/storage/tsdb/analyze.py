@@ -17,6 +17,8 @@ from guardia.storage.tsdb.db import TSDB
 
 @dataclass(slots=True)
 class BlockInfo:
+    """A block's float part (series, samples and bytes without its native histograms)."""
+
     ulid: str
     mint: int
     maxt: int
@@ -74,10 +76,7 @@ def analyze(db: TSDB, limit: int = 10) -> Analysis:
     out = Analysis()
     all_series: set[Labels] = set()
     for b in db.blocks:
-        out.blocks.append(
-            BlockInfo(b.ulid, b.mint, b.maxt + 1, b.level, b.num_series, b.num_samples, b.size_bytes())
-        )
-        all_series.update(b.index.iter_labels())
+        hbytes = 0
         if b.histograms is not None:
             hp = b.histograms
             hbytes = sum(p.stat().st_size for p in hp.dir.iterdir() if p.is_file())
@@ -85,6 +84,10 @@ def analyze(db: TSDB, limit: int = 10) -> Analysis:
                 HistogramPartInfo(b.ulid, b.mint, b.maxt + 1, hp.num_series, hp.num_samples, hbytes)
             )
             all_series.update(hp.histogram_labels())
+        # the float part: its bytes per sample are not diluted by the histogram pages
+        fbytes = b.size_bytes() - hbytes
+        out.blocks.append(BlockInfo(b.ulid, b.mint, b.maxt + 1, b.level, b.num_series, b.num_samples, fbytes))
+        all_series.update(b.index.iter_labels())
     h = db.head
     out.head_series = h.num_series
     out.head_samples = h.num_samples()
