@@ -3,7 +3,9 @@
 
 The same observations are stored both ways: 1,000 series scraped every 15 s for an hour
 (240 scrapes), each scrape adding observations spread over 20 buckets.  Native: one
-schema-3 histogram sample per series and scrape (``Appender.append_histogram``).  Classic:
+schema-3 histogram sample per series and scrape, each scrape's as one batch of columns
+(``Appender.append_histograms``; the same through ``append_histogram``, an object per
+histogram, is reported beside it).  Classic:
 ``_bucket`` series for 20 bounds and ``+Inf`` plus ``_sum`` and ``_count`` (23 floats per
 histogram, ``append_batch`` per scrape).  Bytes are the data directory after the hour
 (the WAL: the head holds the hour), and the hour written as one block (a snapshot of
@@ -29,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from guardia.model import Labels
+from guardia.model.histcols import HistCols, Layout
 from guardia.model.histogram import FloatHistogram, exp_bound
 from guardia.promql import Engine
 from guardia.storage.tsdb import TSDB
@@ -71,6 +74,38 @@ def _block(db: TSDB, dest: Path) -> tuple[int, float]:
 
 
 def ingest_native(path: Path, series: int) -> tuple[float, int, float]:
+    """Each scrape's histograms as one batch of columns (``append_histograms``, as
+    ``ingest_classic`` appends each scrape's floats with ``append_batch``)."""
+    db = TSDB.open(path)
+    labels = [Labels({"__name__": "rpc_seconds", "pod": f"p{i}"}) for i in range(series)]
+    app = db.appender()
+    refs = np.array([app.ref(ls) for ls in labels], dtype=np.int64)
+    app.commit()
+    pos = tuple(range(FIRST, FIRST + 20))
+    rows = np.arange(series, dtype=np.int64)
+    lid = np.zeros(series, dtype=np.int32)
+    t0 = time.process_time()
+    for k in range(SCRAPES):
+        counts = _counts(series, k)
+        m = np.empty((series, 23))
+        total = counts.sum(axis=1)
+        m[:, 0] = total
+        m[:, 1] = 0.0
+        m[:, 2] = total * 3.0
+        m[:, 3:] = counts
+        layout = Layout(SCHEMA, 2.0**-128, (), pos, (), m, np.zeros(series, dtype=np.int8))
+        app = db.appender()
+        app.append_histograms(refs, T0 + k * STEP_MS, HistCols(lid, rows, [layout]))
+        app.commit()
+    cpu = time.process_time() - t0
+    block_bytes, block_cpu = _block(db, path.with_name(path.name + "-block"))
+    db.close()
+    return cpu, block_bytes, block_cpu
+
+
+def ingest_native_objects(path: Path, series: int) -> float:
+    """The same through ``append_histogram``, a ``FloatHistogram`` per sample (how scrapes
+    and remote write hand them over today)."""
     db = TSDB.open(path)
     labels = [Labels({"__name__": "rpc_seconds", "pod": f"p{i}"}) for i in range(series)]
     t0 = time.process_time()
@@ -85,9 +120,8 @@ def ingest_native(path: Path, series: int) -> tuple[float, int, float]:
             app.append_histogram(ls, T0 + k * STEP_MS, h)
         app.commit()
     cpu = time.process_time() - t0
-    block_bytes, block_cpu = _block(db, path.with_name(path.name + "-block"))
     db.close()
-    return cpu, block_bytes, block_cpu
+    return cpu
 
 
 def ingest_classic(path: Path, series: int) -> tuple[float, int, float]:
@@ -142,6 +176,7 @@ def main() -> None:
     n = args.series
     with tempfile.TemporaryDirectory() as tmp:
         nat, cls = Path(tmp) / "native", Path(tmp) / "classic"
+        cpu_o = ingest_native_objects(Path(tmp) / "objects", n)
         cpu_n, blk_n, bcpu_n = ingest_native(nat, n)
         cpu_c, blk_c, bcpu_c = ingest_classic(cls, n)
         bytes_n, bytes_c = _dir_bytes(nat), _dir_bytes(cls)
@@ -155,7 +190,8 @@ def main() -> None:
     samples = n * SCRAPES
     print(f"load average {os.getloadavg()[0]:.1f}; {n} histograms x {SCRAPES} scrapes ({samples} samples)")
     print(f"ingest CPU: native {cpu_n:.2f} s ({samples / cpu_n:,.0f} histograms/s), "
-          f"classic {cpu_c:.2f} s ({samples / cpu_c:,.0f} histograms/s as 23 floats)")
+          f"classic {cpu_c:.2f} s ({samples / cpu_c:,.0f} histograms/s as 23 floats); "
+          f"native one object per histogram (append_histogram) {cpu_o:.2f} s")
     print(f"bytes on disk: native {bytes_n:,} ({bytes_n / samples:.1f} B/histogram), "
           f"classic {bytes_c:,} ({bytes_c / samples:.1f} B/histogram); "
           f"native/classic {bytes_n / bytes_c:.2f}")
@@ -167,6 +203,7 @@ def main() -> None:
           f"classic {q_c:.2f} s, {c_c:.2f} CPU s (p99 {v_c:.4g})")
     print(f"query 1 h at 60 s from the block: native {bq_n:.2f} s, {bc_n:.2f} CPU s (p99 {bv_n:.4g}), "
           f"classic {bq_c:.2f} s, {bc_c:.2f} CPU s (p99 {bv_c:.4g})")
+    print(f"native/classic ingest CPU {cpu_n / cpu_c:.2f}")
     print(f"native/classic query time {q_n / q_c:.2f} (CPU {c_n / c_c:.2f})")
 
 

@@ -13,8 +13,9 @@ import numpy as np
 
 from guardia.model import Labels
 from guardia.model.gostrings import go_quote
+from guardia.model.histogram import FloatHistogram
 from guardia.model.labelhash import labels_hash
-from guardia.promql import annotate, nativehist, plan
+from guardia.promql import annotate, histcolumns, nativehist, plan
 from guardia.promql.context import ExprEvaluator
 from guardia.promql.dedupe import DELAYED_NAME_REMOVAL, DROPPED, name_value
 from guardia.promql.errors import BadDataError, ExecutionError
@@ -145,7 +146,7 @@ def evaluate(ev: ExprEvaluator, node: plan.Aggregate, ts: I64) -> Value:
     if node.param is not None:
         param = ev.eval_string(node.param, ts) if op == "count_values" else ev.eval_scalar(node.param, ts)
     vec = _input(ev, node, ts)
-    if vec.hists is not None and op not in ("count", "group", "count_values", "limitk", "limit_ratio"):
+    if vec.has_hists and op not in ("count", "group", "count_values", "limitk", "limit_ratio"):
         return _with_histograms(ev, node, op, vec, param, ts)
     return evaluate_vector(ev, node, vec, param, ts)
 
@@ -216,6 +217,9 @@ def _with_histograms(
     extra_h: list[np.ndarray] = []
     extra_p: list[np.ndarray] = []
     notes = nativehist.Notes()
+    hc = vec.hcols
+    # with columns: the groups' sums of one kind of histogram, added on the columns
+    colsums = histcolumns.group_sums(hc, hm, gidx, len(keys)) if hc is not None else {}
     for gi, key in enumerate(keys):
         rows = np.flatnonzero(gidx == gi)
         gh = hm[rows]
@@ -234,10 +238,20 @@ def _with_histograms(
                 if row is not None:
                     present[row, j] = False
                 continue
-            hs = [vec.hists[r, j] for r in rows[gh[:, j]]] if vec.hists is not None else []
-            total = nativehist.sum_histograms(hs, notes, vec.labels[rows[0]].name)
+            got = colsums.get((gi, int(j)))
+            total: FloatHistogram | None
+            if got is not None:
+                total, size = got
+            else:
+                at = rows[gh[:, j]]
+                if hc is not None:  # the objects of these points alone
+                    hs = hc.take((at, np.full(len(at), j))).objects().tolist()
+                else:
+                    hs = [vec.hists[r, j] for r in at] if vec.hists is not None else []
+                total = nativehist.sum_histograms(hs, notes, vec.labels[rows[0]].name)
+                size = len(hs)
             if total is not None and op == "avg":
-                total = total.div(float(len(hs)))
+                total = total.div(float(size))
             if total is None:
                 continue
             if row is None:

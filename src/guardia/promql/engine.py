@@ -6,7 +6,6 @@ at once (see ``values``).  Results come back in the shapes the HTTP API serialis
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
@@ -252,7 +251,7 @@ def _finish(val: Any) -> Any:
         if changed:
             if len(set(labels)) != len(labels):
                 raise ExecutionError(DUP_MSG)
-            val = dataclasses.replace(val, labels=labels)
+            val = val.relabeled(labels)
     return val
 
 

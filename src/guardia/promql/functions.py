@@ -13,6 +13,7 @@ import numpy as np
 
 from guardia.model import Labels
 from guardia.model.gostrings import go_quote
+from guardia.model.histcols import HistCols
 from guardia.model.histogram import go_g
 from guardia.model.matchers import MatchType
 from guardia.promql import annotate, histograms, histrange, info, native_funcs, plan, rangefuncs
@@ -22,7 +23,7 @@ from guardia.promql.errors import BadDataError, ExecutionError
 from guardia.promql.kahan import kahan_inc_scalar
 from guardia.promql.selectors import floats_of, instant
 from guardia.promql.text import valid_label_name
-from guardia.promql.values import F64, I64, RangeVector, Scalar, Value, Vector
+from guardia.promql.values import F64, I64, OBJ, RangeVector, Scalar, Value, Vector
 
 _MATH: dict[str, Callable[[F64], F64]] = {
     "abs": np.abs,
@@ -180,15 +181,15 @@ def _range_fn(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -
     name, arg = node.func, node.args[0]
     full = ev.eval_range_h(arg, ts)
     rv = full
-    if full.h is not None and name not in _ANY_SAMPLE:
+    if full.has_h and name not in _ANY_SAMPLE:
         rv = floats_of(full)[0]
         if name not in _HIST_WINDOW:
             histrange.mixed_info(ev.ctx, full)
     if name in ("rate", "increase", "irate"):
         _check_counter_names(ev, rv, arg)
     vals, ok = _RANGE[name](rv)
-    hists = None
-    if full.h is not None and name in _HIST_WINDOW:
+    hists: OBJ | HistCols | None = None
+    if full.has_h and name in _HIST_WINDOW:
         vals, ok, hists = histrange.patch(
             ev.ctx, full, _HIST_WINDOW[name], vals, ok, every_window=name in ("resets", "changes"),
             columnar_rate=_COLUMNAR_RATE.get(name),
@@ -198,6 +199,8 @@ def _range_fn(ev: ExprEvaluator, node: plan.Call, ts: I64, names_unused: bool) -
     # Every range function returns a fresh array: clear its empty windows in place
     # rather than copying a (series x steps) array.
     np.copyto(vals, 0.0, where=~ok)
+    if isinstance(hists, HistCols):  # ``rate`` of a store's columns: the results stay columns
+        return merge_duplicates(Vector(labels, vals, ok, hcols=hists).compact())
     return merge_duplicates(Vector(labels, vals, ok, hists=hists).compact())
 
 
@@ -205,7 +208,7 @@ def _float_range(ev: ExprEvaluator, arg: plan.Node, ts: I64) -> RangeVector:
     """A range argument of a function of floats: histogram samples dropped, with
     Prometheus's info for windows that held both kinds."""
     full = ev.eval_range_h(arg, ts)
-    if full.h is None:
+    if not full.has_h:
         return full
     histrange.mixed_info(ev.ctx, full)
     return floats_of(full)[0]

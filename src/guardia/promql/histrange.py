@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from guardia.model.histcols import HistCols, Layout
 from guardia.model.histogram import GAUGE, FloatHistogram, IncompatibleSchemaError
 from guardia.promql import annotate, histcolumns
 from guardia.promql.context import EvalContext
@@ -26,8 +27,8 @@ from guardia.promql.values import BOOL, F64, I64, OBJ, RangeVector, not_none
 
 def hist_counts(rv: RangeVector) -> tuple[BOOL, I64]:
     """Which flat samples are histograms, and how many each window holds."""
-    assert rv.h is not None
-    is_h = not_none(rv.h)
+    assert rv.has_h
+    is_h = rv.hmask()
     cum = np.zeros(len(is_h) + 1, dtype=np.int64)
     np.cumsum(is_h, out=cum[1:])
     counts: I64 = cum[rv.hi] - cum[rv.lo]
@@ -36,7 +37,7 @@ def hist_counts(rv: RangeVector) -> tuple[BOOL, I64]:
 
 def mixed_info(ctx: EvalContext, rv: RangeVector) -> None:
     """A float-only function over windows holding both kinds: Prometheus's info."""
-    if rv.h is None:
+    if not rv.has_h:
         return
     _, hc = hist_counts(rv)
     mixed = (hc > 0) & (hc < rv.hi - rv.lo)
@@ -67,13 +68,13 @@ Point = tuple[float, FloatHistogram | None]
 WindowFn = Callable[[Window, RangeVector, int, Notes, str], Point | None]
 
 
-def patch(ctx: EvalContext, rv: RangeVector, fn: WindowFn, vals: F64, ok: BOOL,
-          every_window: bool = False, columnar_rate: bool | None = None) -> tuple[F64, BOOL, OBJ | None]:
+def patch(ctx: EvalContext, rv: RangeVector, fn: WindowFn, vals: F64, ok: BOOL, every_window: bool = False,
+          columnar_rate: bool | None = None) -> tuple[F64, BOOL, OBJ | HistCols | None]:
     """Recompute, with ``fn``, the windows holding histogram samples (every window of a
     series that has any, with ``every_window``); the float results stand elsewhere.
     ``columnar_rate`` (True for ``rate``, False for ``increase``) first computes what it can
     on dense bucket columns (``histcolumns``), bit for bit what ``fn`` would give."""
-    assert rv.h is not None
+    assert rv.has_h
     is_h, hc = hist_counts(rv)
     todo: BOOL = hc > 0
     if every_window:
@@ -82,17 +83,48 @@ def patch(ctx: EvalContext, rv: RangeVector, fn: WindowFn, vals: F64, ok: BOOL,
     vals = vals.copy()
     ok = ok.copy()
     hists = empty_column(ok.shape)
+    h: OBJ | None = None
+    parts: list[tuple[Layout, BOOL]] | None = None
     if columnar_rate is not None:
-        _columnar_rate(rv, is_h, todo, vals, ok, hists, columnar_rate)
+        if rv.hcols is not None:
+            parts = _rate_on_columns(rv, rv.hcols, is_h, todo, vals, ok, columnar_rate)
+            h = _objects_for(rv, rv.hcols, todo)
+        else:
+            _columnar_rate(rv, is_h, todo, vals, ok, hists, columnar_rate)
+    if h is None:
+        h = rv.h
+    assert h is not None
     notes = Notes()
     _local.resets = {}
     try:
-        _patch_windows(ctx, rv, fn, todo, vals, ok, hists, notes)
+        _patch_windows(ctx, rv, h, fn, todo, vals, ok, hists, notes)
     finally:
         _local.resets = None
+    if parts is not None:
+        return vals, ok, _as_columns(parts, hists)
     if not not_none(hists).any():
         return vals, ok, None
     return vals, ok, hists
+
+
+def _as_columns(parts: list[tuple[Layout, BOOL]], hists: OBJ) -> HistCols | None:
+    """The results of the columns (``parts``) and of the per-window path (``hists``) as one
+    (series, steps) column."""
+    lid = np.full(hists.shape, -1, dtype=np.int32)
+    row = np.zeros(hists.shape, dtype=np.int64)
+    layouts: list[Layout] = []
+    for layout, where in parts:
+        js, is_ = np.nonzero(where)
+        lid[js, is_] = len(layouts)
+        row[js, is_] = np.arange(len(js), dtype=np.int64)
+        layouts.append(layout)
+    objs = not_none(hists)
+    if objs.any():
+        oc = HistCols.from_objects(hists[objs].tolist())
+        lid[objs] = oc.lid + len(layouts)
+        row[objs] = oc.row
+        layouts += oc.layouts
+    return HistCols(lid, row, layouts) if layouts else None
 
 
 def _columnar_rate(rv: RangeVector, is_h: BOOL, todo: BOOL, vals: F64, ok: BOOL, hists: OBJ,
@@ -120,10 +152,44 @@ def _columnar_rate(rv: RangeVector, is_h: BOOL, todo: BOOL, vals: F64, ok: BOOL,
         todo[j, done] = False
 
 
-def _patch_windows(ctx: EvalContext, rv: RangeVector, fn: WindowFn, todo: BOOL, vals: F64, ok: BOOL,
+def _rate_on_columns(rv: RangeVector, hc: HistCols, is_h: BOOL, todo: BOOL, vals: F64, ok: BOOL,
+                     is_rate: bool) -> list[tuple[Layout, BOOL]]:
+    """The windows of ``todo`` that ``histcolumns.rate_columns`` can do, done (and taken
+    out of ``todo``): their results as layouts with the windows each holds.  Windows of one
+    histogram sample have no result (as ``rate_fn`` gives them, without a note)."""
+    lo, hi = rv.lo, rv.hi
+    done, parts = histcolumns.rate_columns(hc, rv.t, lo, hi, rv.step_times, rv.range_ms, is_rate, todo)
+    ok[done] = True
+    vals[done] = np.nan
+    todo &= ~done
+    # one sample, a histogram: ``rate_fn`` gives nothing and says nothing
+    one = todo & (hi - lo == 1)
+    if one.any():
+        one &= is_h[np.minimum(lo, max(len(is_h) - 1, 0))]
+        ok[one] = False
+        todo &= ~one
+    return parts
+
+
+def _objects_for(rv: RangeVector, hc: HistCols, todo: BOOL) -> OBJ:
+    """The histogram objects of the samples the ``todo`` windows hold (None elsewhere):
+    what the per-window path reads, without building the others."""
+    n = rv.t.shape[0]
+    need = np.zeros(n + 1, dtype=np.int64)
+    js, is_ = np.nonzero(todo)
+    if len(js):
+        np.add.at(need, rv.lo[js, is_], 1)
+        np.add.at(need, rv.hi[js, is_], -1)
+    at = np.flatnonzero(np.cumsum(need[:-1]) > 0)
+    out: OBJ = np.full(n, None, dtype=object)
+    if at.size:
+        out[at] = hc.take(at).objects()
+    return out
+
+
+def _patch_windows(ctx: EvalContext, rv: RangeVector, h: OBJ, fn: WindowFn, todo: BOOL, vals: F64, ok: BOOL,
                    hists: OBJ, notes: Notes) -> None:
-    t, v, h = rv.t, rv.v, rv.h
-    assert h is not None
+    t, v = rv.t, rv.v
     for j, i in zip(*np.nonzero(todo), strict=True):
         a, b = int(rv.lo[j, i]), int(rv.hi[j, i])
         window: Window = [(int(t[k]), float(v[k]), h[k]) for k in range(a, b)]

@@ -38,7 +38,7 @@ def instant(ctx: EvalContext, sel: plan.VectorSelector, ts: I64, want_timestamps
     if not found.labels:
         return Vector.empty(n)
     ctx.check_raw(len(found.timestamps))
-    if found.histograms is not None:
+    if found.has_histograms:
         return _instant_with_histograms(ctx, found, et, want_timestamps)
     values, present = _latest(found.timestamps, found.values, found.starts, et, ctx.lookback, want_timestamps)
     loaded = int(np.count_nonzero(present))
@@ -64,7 +64,12 @@ def _instant_with_histograms(ctx: EvalContext, found: SeriesSet, et: I64, want_t
     loaded = int(present.sum())
     ctx.add_samples(loaded, loaded)
     hists = None
-    if found.histograms is not None and len(t):
+    if found.hcols is not None and len(t):
+        # the objects of the points alone (not of every sample the select read)
+        hc = found.hcols.take(idx_c)
+        hc.lid[~present] = -1
+        hists = hc.objects()
+    elif found.histograms is not None and len(t):
         # kept with ``want_timestamps`` too: ``info()`` refuses a histogram info sample by them
         hists = found.histograms[idx_c]
         hists[~present] = None
@@ -172,11 +177,16 @@ def windowed(ctx: EvalContext, raw: SeriesSet, et: I64, range_ms: int, ts: I64) 
     keep = ~stale_mask(raw.values)
     t, v, starts = filter_flat(raw.timestamps, raw.values, raw.starts, keep)
     h = None
-    if raw.histograms is not None:
+    hc = None
+    if raw.hcols is not None:
+        hc = raw.hcols.take(keep) if not keep.all() else raw.hcols
+        if not hc.mask().any():
+            hc = None
+    elif raw.histograms is not None:
         h = raw.histograms[keep] if not keep.all() else raw.histograms
         if not not_none(h).any():
             h = None
-    rows = timerows.find(t, starts) if h is None else None
+    rows = timerows.find(t, starts) if h is None and hc is None else None
     if rows is not None:
         # Bounds once per distinct row of times; the series' own are made only if asked.
         # (the two bounds may be views of one array: no subtraction in place)
@@ -193,14 +203,14 @@ def windowed(ctx: EvalContext, raw: SeriesSet, et: I64, range_ms: int, ts: I64) 
         # Samples in each step's windows, without a (series x steps) array of counts.
         per_step = hi.sum(axis=0) - lo.sum(axis=0)
         ctx.add_samples(int(per_step.max()), int(per_step.sum()))
-    return RangeVector(labels, t, v, starts, lo, hi, range_ms, et, ts, ctx.check, h)
+    return RangeVector(labels, t, v, starts, lo, hi, range_ms, et, ts, ctx.check, h, hcols=hc)
 
 
 def floats_of(rv: RangeVector) -> tuple[RangeVector, bool]:
     """The float samples of a range vector alone, and whether histograms were dropped."""
-    if rv.h is None:
+    if not rv.has_h:
         return rv, False
-    keep = ~not_none(rv.h)
+    keep = ~rv.hmask()
     t, v, starts = filter_flat(rv.t, rv.v, rv.starts, keep)
     lo, hi = _bounds(t, starts, rv.step_times, rv.range_ms)
     out = RangeVector(rv.labels, t, v, starts, lo, hi, rv.range_ms, rv.step_times, rv.eval_ts, rv.check)

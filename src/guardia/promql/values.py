@@ -10,12 +10,13 @@ so window functions run over all series and steps in a handful of numpy calls.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from guardia.model import Labels
+from guardia.model.histcols import HistCols
 from guardia.promql.timerows import RowWindows
 
 F64 = npt.NDArray[np.float64]
@@ -32,17 +33,47 @@ def not_none(a: OBJ) -> BOOL:
     return out
 
 
-@dataclass(slots=True)
 class Vector:
-    labels: list[Labels]
-    values: F64  # shape (k, n)
-    present: BOOL  # shape (k, n)
-    # Set by sort()/sort_desc()/sort_by_label(): the order of an instant result matters.
-    ordered: bool = False
-    # Native histogram samples, shape (k, n): a ``FloatHistogram`` where the point is one
-    # (``present`` is True there and ``values`` NaN), None elsewhere; None for a vector of
-    # floats only, so float paths never look at it.
-    hists: OBJ | None = None
+    """An instant vector over all steps: ``values`` and ``present`` of shape (series, steps).
+
+    Native histogram points are objects (``hists``: a ``FloatHistogram`` where the point is
+    one, ``present`` True there and ``values`` NaN, None elsewhere; None for a vector of
+    floats only, so float paths never look at it) or columns (``hcols``, as ``rate`` of a
+    store's columns gives them) that ``hists`` is built from when first read: ``sum`` adds
+    the columns and never builds the objects.
+    """
+
+    __slots__ = ("_hists", "hcols", "labels", "ordered", "present", "values")
+
+    def __init__(self, labels: list[Labels], values: F64, present: BOOL, ordered: bool = False,
+                 hists: OBJ | None = None, hcols: HistCols | None = None) -> None:
+        self.labels = labels
+        self.values = values  # shape (k, n)
+        self.present = present  # shape (k, n)
+        # Set by sort()/sort_desc()/sort_by_label(): the order of an instant result matters.
+        self.ordered = ordered
+        self._hists = hists
+        self.hcols = hcols if hists is None else None
+
+    @property
+    def hists(self) -> OBJ | None:
+        if self._hists is None and self.hcols is not None:
+            self._hists = self.hcols.objects()
+            self.hcols = None
+        return self._hists
+
+    @hists.setter
+    def hists(self, value: OBJ | None) -> None:
+        self._hists = value
+        self.hcols = None
+
+    @property
+    def has_hists(self) -> bool:
+        """Whether a histogram column is there (without building its objects)."""
+        return self._hists is not None or self.hcols is not None
+
+    def __repr__(self) -> str:
+        return f"Vector({self.labels!r}, {self.values!r}, {self.present!r})"
 
     @property
     def n_steps(self) -> int:
@@ -54,18 +85,24 @@ class Vector:
 
     def take(self, rows: npt.NDArray[np.intp] | list[int]) -> Vector:
         idx = np.asarray(rows, dtype=np.intp)
-        hists = self.hists[idx] if self.hists is not None else None
-        return Vector([self.labels[i] for i in idx], self.values[idx], self.present[idx], hists=hists)
+        labels = [self.labels[i] for i in idx]
+        if self.hcols is not None:
+            return Vector(labels, self.values[idx], self.present[idx], hcols=self.hcols.take(idx))
+        hists = self._hists[idx] if self._hists is not None else None
+        return Vector(labels, self.values[idx], self.present[idx], hists=hists)
 
     def hist_mask(self) -> BOOL:
         """Where the points are histograms."""
-        if self.hists is None:
+        if self.hcols is not None:
+            out: BOOL = self.hcols.mask() & self.present
+            return out
+        if self._hists is None:
             return np.zeros(self.present.shape, dtype=bool)
-        return not_none(self.hists) & self.present
+        return not_none(self._hists) & self.present
 
     def floats(self) -> tuple[Vector, bool]:
         """The float points alone, and whether any histogram point was dropped."""
-        if self.hists is None:
+        if not self.has_hists:
             return self, False
         hm = self.hist_mask()
         if not hm.any():
@@ -75,6 +112,8 @@ class Vector:
     def histograms_only(self) -> Vector:
         """The histogram points alone."""
         hm = self.hist_mask()
+        if self.hcols is not None:
+            return Vector(self.labels, self.values, hm, self.ordered, hcols=self.hcols)
         return Vector(self.labels, self.values, hm, self.ordered, self.hists)
 
     def compact(self) -> Vector:
@@ -95,32 +134,68 @@ class String:
     value: str
 
 
-@dataclass(slots=True)
 class RangeVector:
     """Raw samples of many series plus the window of each step.
 
     ``t``/``v`` hold all series' samples back to back (stale markers removed); series ``j``
     owns ``[starts[j], starts[j+1])``.  For series ``j`` and step ``i`` the window is
     ``[lo[j, i], hi[j, i])``, i.e. the samples with ``t_i - range < t <= t_i``.
+
+    Native histogram samples beside ``v`` are objects (``h``: a ``FloatHistogram`` or None
+    per sample) or columns (``hcols``, ``model.histcols``) that ``h`` is built from when first
+    read: ``rate``/``increase`` compute on the columns and never build the objects.
     """
 
-    labels: list[Labels]
-    t: I64
-    v: F64
-    starts: I64
-    # shape (k, n) each; None when ``windows`` holds them per distinct row of times, and
-    # then made on first use (``rate`` & co. work from the rows and never need them)
-    _lo: I64 | None
-    _hi: I64 | None
-    range_ms: int
-    step_times: I64  # (n,) evaluation time of each step after offset/@
-    eval_ts: I64  # (n,) the steps themselves
-    # Called now and then by per-window Python loops so a timeout or cancel stops them.
-    check: Callable[[], None] = field(default=lambda: None)
-    # Native histogram samples beside ``v`` (``FloatHistogram`` or None), or None.
-    h: OBJ | None = None
-    # The bounds per distinct row of sample times, when series share them.
-    windows: RowWindows | None = None
+    __slots__ = ("_h", "_hi", "_lo", "check", "eval_ts", "hcols", "labels", "range_ms", "starts",
+                 "step_times", "t", "v", "windows")
+
+    def __init__(self, labels: list[Labels], t: I64, v: F64, starts: I64, _lo: I64 | None, _hi: I64 | None,
+                 range_ms: int, step_times: I64, eval_ts: I64, check: Callable[[], None] = lambda: None,
+                 h: OBJ | None = None, windows: RowWindows | None = None,
+                 hcols: HistCols | None = None) -> None:
+        self.labels = labels
+        self.t = t
+        self.v = v
+        self.starts = starts
+        # shape (k, n) each; None when ``windows`` holds them per distinct row of times, and
+        # then made on first use (``rate`` & co. work from the rows and never need them)
+        self._lo = _lo
+        self._hi = _hi
+        self.range_ms = range_ms
+        self.step_times = step_times  # (n,) evaluation time of each step after offset/@
+        self.eval_ts = eval_ts  # (n,) the steps themselves
+        # Called now and then by per-window Python loops so a timeout or cancel stops them.
+        self.check = check
+        self._h = h
+        self.hcols = hcols if h is None else None
+        # The bounds per distinct row of sample times, when series share them.
+        self.windows = windows
+
+    @property
+    def h(self) -> OBJ | None:
+        """Native histogram samples beside ``v`` (``FloatHistogram`` or None), or None."""
+        if self._h is None and self.hcols is not None:
+            self._h = self.hcols.objects()
+            self.hcols = None
+        return self._h
+
+    @property
+    def has_h(self) -> bool:
+        """Whether histogram samples are there (without building their objects)."""
+        return self._h is not None or self.hcols is not None
+
+    def hmask(self) -> BOOL:
+        """Which samples are histograms."""
+        if self.hcols is not None:
+            return self.hcols.mask()
+        if self._h is None:
+            return np.zeros(self.t.shape, dtype=bool)
+        return not_none(self._h)
+
+    def relabeled(self, labels: list[Labels]) -> RangeVector:
+        """The same samples under other label sets."""
+        return RangeVector(labels, self.t, self.v, self.starts, self._lo, self._hi, self.range_ms,
+                           self.step_times, self.eval_ts, self.check, self._h, self.windows, self.hcols)
 
     @property
     def lo(self) -> I64:

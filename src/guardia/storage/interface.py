@@ -33,6 +33,8 @@ if TYPE_CHECKING:  # numpy is imported where series are built: an agent (which r
     import numpy as np
     import numpy.typing as npt
 
+    from guardia.model.histcols import HistCols
+
 SeriesRef = int
 
 
@@ -68,7 +70,6 @@ class Series:
         return int(self.timestamps.shape[0])
 
 
-@dataclass(slots=True, eq=False)
 class SeriesSet(Sequence[Series]):
     """Many series' samples in flat arrays: series ``i`` is ``labels[i]`` with samples
     ``timestamps[starts[i]:starts[i + 1]]`` (``len(starts) == len(labels) + 1``).
@@ -77,14 +78,45 @@ class SeriesSet(Sequence[Series]):
     assembles a select into flat arrays hands them over as they are.  Readers that want
     one series at a time (federation, rule state restore, tests) index or iterate it and
     get ``Series`` views of the flat arrays, so it compares equal to a list of them.
+
+    Native histogram samples beside ``values`` are either objects (``histograms``, see
+    ``Series.histograms``) or columns (``hcols``, ``model.histcols``); ``histograms`` is
+    built from the columns when first read, so a reader that computes on the columns
+    (PromQL's ``rate``) never builds the objects.
     """
 
-    labels: list[Labels]
-    timestamps: npt.NDArray[np.int64]
-    values: npt.NDArray[np.float64]
-    starts: npt.NDArray[np.int64]
-    # Native histogram samples beside ``values`` (see ``Series.histograms``), or None.
-    histograms: npt.NDArray[np.object_] | None = None
+    __slots__ = ("_histograms", "hcols", "labels", "starts", "timestamps", "values")
+
+    def __init__(self, labels: list[Labels], timestamps: npt.NDArray[np.int64],
+                 values: npt.NDArray[np.float64], starts: npt.NDArray[np.int64],
+                 histograms: npt.NDArray[np.object_] | None = None, hcols: HistCols | None = None) -> None:
+        self.labels = labels
+        self.timestamps = timestamps
+        self.values = values
+        self.starts = starts
+        self._histograms = histograms
+        self.hcols = hcols if histograms is None else None
+
+    @property
+    def histograms(self) -> npt.NDArray[np.object_] | None:
+        """The histogram column as objects (None: floats only)."""
+        if self._histograms is None and self.hcols is not None:
+            self._histograms = self.hcols.objects() if bool(self.hcols.mask().any()) else None
+            self.hcols = None
+        return self._histograms
+
+    @histograms.setter
+    def histograms(self, value: npt.NDArray[np.object_] | None) -> None:
+        self._histograms = value
+        self.hcols = None
+
+    @property
+    def has_histograms(self) -> bool:
+        """Whether a histogram column is there (as objects or columns)."""
+        return self._histograms is not None or self.hcols is not None
+
+    def __repr__(self) -> str:
+        return f"SeriesSet({self.labels!r}, {self.timestamps!r}, {self.values!r}, {self.starts!r})"
 
     @classmethod
     def of(cls, series: Sequence[Series]) -> SeriesSet:
@@ -153,6 +185,9 @@ class SeriesSet(Sequence[Series]):
         idx += np.arange(idx.shape[0], dtype=np.int64)
         starts = np.zeros(len(order) + 1, dtype=np.int64)
         np.cumsum(counts, out=starts[1:])
+        if self.hcols is not None:
+            return SeriesSet([self.labels[i] for i in order], self.timestamps[idx], self.values[idx], starts,
+                             hcols=self.hcols.take(idx))
         hs = self.histograms[idx] if self.histograms is not None else None
         return SeriesSet([self.labels[i] for i in order], self.timestamps[idx], self.values[idx], starts, hs)
 

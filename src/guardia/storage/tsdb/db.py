@@ -30,7 +30,9 @@ import numpy.typing as npt
 from prometheus_client import CollectorRegistry
 
 from guardia.model import STALE_NAN, Labels, is_stale_nan
+from guardia.model.histcols import HistCols
 from guardia.model.histogram import FloatHistogram
+from guardia.model.samples import STALE_NAN_BITS
 from guardia.storage.interface import AppendError, AppendStats, SeriesRef
 from guardia.storage.tsdb import wal
 from guardia.storage.tsdb.block import Block, is_block_dir
@@ -38,11 +40,12 @@ from guardia.storage.tsdb.blockindex import BlockCorruptError
 from guardia.storage.tsdb.compact import block_order, expired, plan, write_block
 from guardia.storage.tsdb.head import Head, release_free_memory
 from guardia.storage.tsdb.head_wal import ReplayReport
+from guardia.storage.tsdb.histencode import encode_columns as encode_histogram_columns
 from guardia.storage.tsdb.histmigrate import migrate_range_files, read_range_files
 from guardia.storage.tsdb.histograms import HistogramDecodeError, HistogramStore
 from guardia.storage.tsdb.histograms import Sample as HistogramSample
 from guardia.storage.tsdb.histograms import decode_samples as decode_histograms
-from guardia.storage.tsdb.histograms import encode_samples as encode_histograms
+from guardia.storage.tsdb.histograms import label_bytes as histogram_label_bytes
 from guardia.storage.tsdb.index import MemIndex, PostingsStats
 from guardia.storage.tsdb.metrics import TSDBMetrics
 from guardia.storage.tsdb.options import TSDBOptions
@@ -273,38 +276,64 @@ class TSDB:
             return
         self.histograms.add([s for s in samples if self.histograms.check(*s) is None])
 
-    def _commit_histograms(self, samples: list[HistogramSample]) -> AppendStats:
-        """Log then keep one commit's native histogram samples (one WAL record)."""
+    def _commit_histograms(self, samples: list[HistogramSample],
+                           batches: Sequence[tuple[list[Labels], I64, HistCols]] = ()) -> AppendStats:
+        """Log then keep one commit's native histogram samples (one WAL record): single
+        samples (objects) and batches (columns), each batch's samples at its timestamps."""
         if self.read_only:
             raise AppendError("the store was opened read-only")
+        parts = list(batches)
+        if samples:
+            parts.insert(0, ([ls for ls, _, _ in samples],
+                             np.array([t for _, t, _ in samples], dtype=np.int64),
+                             HistCols.from_objects([h for _, _, h in samples])))
         stats = AppendStats()
         with self._lock:
             if self._closed:
                 raise AppendError("the store is closed")
-            ok: list[HistogramSample] = []
-            for s in samples:
-                why = self.histograms.check(*s)
-                if why is None:
-                    ok.append(s)
-                elif why == "out of bounds":
-                    stats.out_of_bounds += 1
-                elif why.startswith("duplicate"):
-                    stats.duplicate += 1
-                else:
-                    stats.out_of_order += 1
+            ok_labels: list[Labels] = []
+            ok_ts: list[I64] = []
+            ok_cols: list[HistCols] = []
+            ok_found: list[object] = []
+            for labels, ts, cols in parts:
+                whys, found = self.histograms.check_columns(labels, ts.tolist(), cols)
+                if whys is None:
+                    ok_labels += labels
+                    ok_found += found
+                    ok_ts.append(ts)
+                    ok_cols.append(cols)
+                    continue
+                keep = np.array([w is None for w in whys], dtype=bool)
+                for why in whys:
+                    if why is None:
+                        continue
+                    if why == "out of bounds":
+                        stats.out_of_bounds += 1
+                    elif why.startswith("duplicate"):
+                        stats.duplicate += 1
+                    else:
+                        stats.out_of_order += 1
+                ok_labels += [ls for ls, k in zip(labels, keep.tolist(), strict=True) if k]
+                ok_found += [s for s, k in zip(found, keep.tolist(), strict=True) if k]
+                ok_ts.append(ts[keep])
+                ok_cols.append(cols.take(keep))
             recs: list[bytes] = []
             if self._has_pending_series():
                 recs.append(self._series_record())
                 self.metrics.head_series_created.inc(self._created)
                 self._created = 0
                 self._pending_series = bytearray()
-            if ok:
-                recs.append(wal.frame(wal.REC_HISTOGRAMS, encode_histograms(ok)))
+            ts_all = np.concatenate(ok_ts) if ok_ts else np.zeros(0, dtype=np.int64)
+            cols_all = HistCols.concat(ok_cols) if ok_cols else None
+            if ok_labels and cols_all is not None:
+                payload = encode_histogram_columns(histogram_label_bytes(ok_labels), ts_all, cols_all)
+                recs.append(wal.frame(wal.REC_HISTOGRAMS, payload))
             if recs:
                 assert self._wal is not None
                 self._wal.write(b"".join(recs))
-            self.histograms.add(ok)
-            stats.appended = len(ok)
+            if ok_labels and cols_all is not None:
+                self.histograms.add_columns(ok_labels, ts_all.tolist(), cols_all, ok_found)  # type: ignore[arg-type]
+            stats.appended = len(ok_labels)
             self._count(stats)
         return stats
 
@@ -838,6 +867,7 @@ class TSDBAppender:
         self._one_t: list[int] = []
         self._one_v: list[float] = []
         self._hists: list[HistogramSample] = []
+        self._hbatches: list[tuple[list[Labels], I64, HistCols]] = []
 
     def _activate(self) -> None:
         if not self._active:
@@ -923,6 +953,38 @@ class TSDBAppender:
                 labels = self._db.head.index.labels_of(np.array([int(ref)], dtype=np.int64))[0]
         self._hists.append((labels, int(t), h))
 
+    def append_histograms(self, refs: npt.NDArray[np.int64] | Sequence[SeriesRef], t: int,
+                          cols: HistCols) -> None:
+        """One native histogram per ref, all at timestamp ``t``, as columns
+        (``model.histcols``: position ``k`` of ``cols`` is ``refs[k]``'s histogram): the
+        batch form of ``append_histogram``, with no Python object per histogram on the way
+        to the head and the WAL.  Histograms whose sum is the staleness marker are stored
+        as the float marker, as ``append_histogram`` does."""
+        r = np.asarray(refs, dtype=np.int64)
+        if r.ndim != 1 or cols.lid.shape != r.shape or bool((cols.lid < 0).any()):
+            raise AppendError(f"append_histograms needs one histogram per ref (got {r.shape} refs and "
+                              f"{cols.lid.shape} positions)")
+        self._activate()
+        with self._db._lock:
+            if r.size and (self._db.ref_epoch != self.ref_epoch or int(r.min()) < 0
+                           or int(r.max()) >= self._db.head.num_series):
+                raise AppendError("append_histograms got an unknown series ref: "
+                                  "get refs from Appender.ref(labels)")
+            labels = self._db.head.index.labels_of(r)
+        sums = np.empty(r.shape[0], dtype=np.float64)
+        for li in np.unique(cols.lid).tolist():
+            at = cols.lid == li
+            sums[at] = cols.layouts[li].m[cols.row[at], 2]
+        stale = sums.view(np.uint64) == np.uint64(STALE_NAN_BITS)
+        if stale.any():
+            for ref in r[stale].tolist():
+                self.append(ref, t, STALE_NAN)
+            keep = ~stale
+            labels = [ls for ls, k in zip(labels, keep.tolist(), strict=True) if k]
+            r, cols = r[keep], cols.take(keep)
+        if labels:
+            self._hbatches.append((list(labels), np.full(len(labels), int(t), dtype=np.int64), cols))
+
     def append_batch(
         self,
         refs: npt.NDArray[np.int64] | Sequence[SeriesRef],
@@ -953,11 +1015,11 @@ class TSDBAppender:
 
     def commit(self) -> AppendStats:
         self._flush_singles()
-        hists = self._hists
-        if hists:
-            self._hists = []
+        hists, hbatches = self._hists, self._hbatches
+        if hists or hbatches:
+            self._hists, self._hbatches = [], []
             try:
-                hstats = self._db._commit_histograms(hists)
+                hstats = self._db._commit_histograms(hists, hbatches)
             except BaseException:
                 self.rollback()
                 raise
@@ -1000,3 +1062,4 @@ class TSDBAppender:
         self._one_t = []
         self._one_v = []
         self._hists = []
+        self._hbatches = []

@@ -31,12 +31,13 @@ from typing import TYPE_CHECKING
 from guardia.model import Labels, Matcher
 from guardia.model.histogram import FloatHistogram
 from guardia.model.varint import encode_varint, read_varint
-from guardia.storage.interface import Series
 
 if TYPE_CHECKING:  # the block modules load zstandard and numpy, which an agent reading the WAL
-    # never needs; numpy is for reads (``merge_into``)
+    # never needs: numpy (the columns, their codec) is imported by the head's functions
     import numpy as np
 
+    from guardia.model.histcols import HistCols, Layout
+    from guardia.storage.interface import SeriesSet
     from guardia.storage.tsdb.histblock import MemoryHistograms
     from guardia.storage.tsdb.histpages import Columns
 
@@ -219,6 +220,7 @@ def _decode_labels(buf: bytes | memoryview, pos: int) -> tuple[Labels, int]:
 
 
 Sample = tuple[Labels, int, FloatHistogram]
+HeadColumns = tuple[list[int], HistCols]  # one series' timestamps and histograms as columns
 
 
 def encode_samples(samples: Sequence[Sample]) -> bytes:
@@ -247,6 +249,22 @@ def encode_samples(samples: Sequence[Sample]) -> bytes:
 # every time); cleared when it holds more than LABEL_BYTES_MAX of them
 _LABEL_BYTES: dict[Labels, bytes] = {}
 LABEL_BYTES_MAX = 100_000
+
+
+def label_bytes(labels: Sequence[Labels]) -> list[bytes]:
+    """Each label set as a record writes it (cached across commits, as ``encode_samples``)."""
+    cache = _LABEL_BYTES
+    if len(cache) > LABEL_BYTES_MAX:
+        cache.clear()
+    out: list[bytes] = []
+    for ls in labels:
+        b = cache.get(ls)
+        if b is None:
+            enc = bytearray()
+            _encode_labels(enc, ls)
+            b = cache[ls] = bytes(enc)
+        out.append(b)
+    return out
 
 
 def _label_end(buf: bytes | memoryview, pos: int) -> int:
@@ -283,19 +301,30 @@ def decode_samples(buf: bytes | memoryview, label_cache: dict[bytes, Labels] | N
 
 
 class _Series:
-    __slots__ = ("hs", "ts")
+    """One series' samples in memory: timestamps, and where each histogram is (the store's
+    layout id and the row in it)."""
+
+    __slots__ = ("lid", "row", "ts")
 
     def __init__(self) -> None:
         self.ts: list[int] = []
-        self.hs: list[FloatHistogram] = []
+        self.lid: list[int] = []
+        self.row: list[int] = []
 
 
 class HistogramStore:
     """The head's histogram samples (in memory, logged in the WAL); older ones are in the
-    blocks' histogram parts (``histblock``), written when the head is cut."""
+    blocks' histogram parts (``histblock``), written when the head is cut.
+
+    In memory the histograms are columns (``model.histcols``): each commit's histograms of
+    one layout are one ``Layout`` in ``_layouts`` (ids never move while a sample uses them;
+    ``drop_before`` renumbers the ones still used), and a series lists its timestamps and
+    (layout id, row) pairs, so neither a commit nor a select builds a Python object per
+    histogram."""
 
     def __init__(self) -> None:
         self._mem: dict[Labels, _Series] = {}
+        self._layouts: list[Layout] = []
         self._lock = threading.Lock()
         # Samples below this time are in blocks and refused as too old.
         self.min_valid_t = -(2**63)
@@ -312,6 +341,19 @@ class HistogramStore:
 
     # -- writing ---------------------------------------------------------------------------
 
+    def _histograms(self, s: _Series, a: int, b: int) -> list[FloatHistogram]:
+        """Samples ``[a, b)`` of a series as objects."""
+        import numpy as np
+
+        from guardia.model.histcols import HistCols
+
+        if b <= a:
+            return []
+        cols = HistCols(np.array(s.lid[a:b], dtype=np.int32), np.array(s.row[a:b], dtype=np.int64),
+                        self._layouts)
+        out: list[FloatHistogram] = cols.objects().tolist()
+        return out
+
     def check(self, labels: Labels, t: int, h: FloatHistogram) -> str | None:
         """Why a sample would be refused (None: it would be taken)."""
         if t < self.min_valid_t:
@@ -320,34 +362,105 @@ class HistogramStore:
         if s is not None and s.ts and t <= s.ts[-1]:
             # as the float head: only the newest sample's timestamp may come again (same value)
             if t == s.ts[-1]:
-                return None if s.hs[-1] == h else "duplicate sample for timestamp"
+                return None if self._histograms(s, len(s.ts) - 1, len(s.ts))[0] == h else \
+                    "duplicate sample for timestamp"
             return "out of order sample"
         return None
 
+    def check_columns(self, labels: Sequence[Labels], ts: Sequence[int],
+                      cols: HistCols) -> tuple[list[str | None] | None, list[_Series | None]]:
+        """``check`` of each sample of a batch (the histogram is built only to compare a
+        repeated timestamp's): the reasons (None when every sample would be taken), and
+        each sample's series as found (for ``add_columns``)."""
+        floor = self.min_valid_t
+        get = self._mem.get
+        found = [get(ls) for ls in labels]
+        out: list[str | None] | None = None
+        for k, (s, t) in enumerate(zip(found, ts, strict=True)):
+            why: str | None = None
+            if t < floor:
+                why = "out of bounds"
+            elif s is not None and s.ts and t <= s.ts[-1]:
+                if t == s.ts[-1]:
+                    h = cols.take(slice(k, k + 1)).objects()[0]
+                    same = self._histograms(s, len(s.ts) - 1, len(s.ts))[0] == h
+                    why = None if same else "duplicate sample for timestamp"
+                else:
+                    why = "out of order sample"
+            if why is not None:
+                if out is None:
+                    out = [None] * len(found)
+                out[k] = why
+        return out, found
+
     def add(self, samples: Sequence[Sample]) -> None:
         """Samples already checked (and logged): appended to their series."""
+        from guardia.model.histcols import HistCols
+
+        if samples:
+            cols = HistCols.from_objects([h for _, _, h in samples])
+            self.add_columns([ls for ls, _, _ in samples], [t for _, t, _ in samples], cols)
+
+    def add_columns(self, labels: Sequence[Labels], ts: Sequence[int], cols: HistCols,
+                    found: Sequence[_Series | None] | None = None) -> None:
+        """A batch already checked (and logged): sample ``k`` of series ``labels[k]`` at
+        ``ts[k]`` is position ``k`` of ``cols`` (1-D, a histogram everywhere); ``found``:
+        each sample's series as ``check_columns`` found it."""
         with self._lock:
-            for labels, t, h in samples:
-                s = self._mem.get(labels)
+            base = len(self._layouts)
+            self._layouts.extend(cols.layouts)
+            mem = self._mem
+            max_t = self.max_t
+            if found is None:
+                found = [mem.get(ls) for ls in labels]
+            for ls, s, t, li, r in zip(labels, found, ts, (cols.lid + base).tolist(), cols.row.tolist(),
+                                       strict=True):
                 if s is None:
-                    s = self._mem[labels] = _Series()
+                    s = mem.get(ls)
+                    if s is None:
+                        s = mem[ls] = _Series()
                 if s.ts and t <= s.ts[-1]:
                     continue  # a duplicate of the newest (checked equal)
                 s.ts.append(t)
-                s.hs.append(h)
-                if t > self.max_t:
-                    self.max_t = t
+                s.lid.append(li)
+                s.row.append(r)
+                if t > max_t:
+                    max_t = t
+            self.max_t = max_t
+
+    def _encode(self, items: Sequence[tuple[Labels, _Series]]) -> bytes:
+        """The samples of the given series as one record (label sets in the given order, each
+        series' samples in time order): ``encode_samples``'s bytes, from the columns."""
+        import numpy as np
+
+        from guardia.model.histcols import HistCols
+        from guardia.storage.tsdb.histencode import encode_columns
+
+        labels: list[Labels] = []
+        ts: list[int] = []
+        lid: list[int] = []
+        row: list[int] = []
+        for ls, s in items:
+            labels += [ls] * len(s.ts)
+            ts += s.ts
+            lid += s.lid
+            row += s.row
+        cols = HistCols(np.array(lid, dtype=np.int32), np.array(row, dtype=np.int64), self._layouts)
+        return encode_columns(label_bytes(labels), np.array(ts, dtype=np.int64), cols)
 
     def records(self) -> Iterator[bytes]:
         """The samples in memory as WAL record payloads (for a checkpoint)."""
-        batch: list[Sample] = []
-        for labels, s in list(self._mem.items()):
-            batch.extend((labels, t, h) for t, h in zip(s.ts, s.hs, strict=True))
-            if len(batch) >= 5000:
-                yield encode_samples(batch)
-                batch = []
-        if batch:
-            yield encode_samples(batch)
+        with self._lock:
+            batch: list[tuple[Labels, _Series]] = []
+            size = 0
+            for labels, s in list(self._mem.items()):
+                batch.append((labels, s))
+                size += len(s.ts)
+                if size >= 5000:
+                    yield self._encode(batch)
+                    batch, size = [], 0
+            if batch:
+                yield self._encode(batch)
 
     def frozen_before(self, end: int) -> MemoryHistograms:
         """The samples older than ``end`` (set ``min_valid_t`` to ``end`` first: no more
@@ -357,7 +470,7 @@ class HistogramStore:
             for labels, s in self._mem.items():
                 k = bisect.bisect_left(s.ts, end)
                 if k:
-                    out[labels] = (s.ts[:k], s.hs[:k])
+                    out[labels] = (s.ts[:k], self._histograms(s, 0, k))
         from guardia.storage.tsdb.histblock import MemoryHistograms
 
         return MemoryHistograms(out)
@@ -368,24 +481,43 @@ class HistogramStore:
                 k = bisect.bisect_left(s.ts, end)
                 if k:
                     del s.ts[:k]
-                    del s.hs[:k]
+                    del s.lid[:k]
+                    del s.row[:k]
             self._mem = {lb: s for lb, s in self._mem.items() if s.ts}
+            self._drop_unused_layouts()
+
+    def _drop_unused_layouts(self) -> None:
+        """Renumber the layouts still used (call with the lock held)."""
+        used = sorted(set(chain.from_iterable(s.lid for s in self._mem.values())))
+        if len(used) == len(self._layouts):
+            return
+        new = {old: k for k, old in enumerate(used)}
+        self._layouts = [self._layouts[k] for k in used]
+        for s in self._mem.values():
+            s.lid = [new[x] for x in s.lid]
 
     # -- reading ---------------------------------------------------------------------------
 
     def select(
         self, matchers: Sequence[Matcher], mint: int, maxt: int
-    ) -> dict[Labels, Columns]:
+    ) -> dict[Labels, HeadColumns]:
         """Samples of the matching series in ``[mint, maxt]``, by series, as (timestamps,
-        histograms) in time order (two lists: no tuple per sample)."""
-        out: dict[Labels, Columns] = {}
+        histogram columns) in time order (no object per sample; the columns of every series
+        share one list of layouts)."""
+        import numpy as np
+
+        from guardia.model.histcols import HistCols
+
+        out: dict[Labels, HeadColumns] = {}
         with self._lock:
+            layouts = list(self._layouts)
             for labels, s in self._mem.items():
                 if all(m.matches(labels.get(m.name)) for m in matchers):
                     # ``ts`` is in time order: the range is two bisections, not a test per sample
                     a, b = bisect.bisect_left(s.ts, mint), bisect.bisect_right(s.ts, maxt)
                     if a < b:
-                        out[labels] = (s.ts[a:b], s.hs[a:b])
+                        out[labels] = (s.ts[a:b], HistCols(np.array(s.lid[a:b], dtype=np.int32),
+                                                           np.array(s.row[a:b], dtype=np.int64), layouts))
         return out
 
     def describe(self) -> tuple[int, int, set[Labels]]:
@@ -395,7 +527,10 @@ class HistogramStore:
             return len(self._mem), sum(len(x.ts) for x in self._mem.values()), set(self._mem)
 
     def label_sets(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[Labels]:
-        return list(self.select(matchers, mint, maxt))
+        with self._lock:
+            return [labels for labels, s in self._mem.items()
+                    if all(m.matches(labels.get(m.name)) for m in matchers)
+                    and bisect.bisect_left(s.ts, mint) < bisect.bisect_right(s.ts, maxt)]
 
     @property
     def empty(self) -> bool:
@@ -416,44 +551,69 @@ def range_of(p: Path) -> tuple[int, int] | None:
 
 
 def merge_into(found_labels: list[Labels], ts: np.ndarray, vs: np.ndarray, starts: np.ndarray,
-               extra: dict[Labels, Columns]) -> list[Series]:
+               extra: dict[Labels, HeadColumns]) -> SeriesSet:
     """The float series of a select with the histogram samples of ``extra`` merged in
     (a histogram wins over a float at the same timestamp); series sorted as they came,
-    histogram-only series after them."""
-    out: list[Series] = []
-    bounds = starts.tolist()
-    for i, labels in enumerate(found_labels):
-        a, b = bounds[i], bounds[i + 1]
-        cols = extra.pop(labels, None)
-        if not cols:
-            out.append(Series(labels, ts[a:b], vs[a:b]))
-            continue
-        out.append(_merged(labels, ts[a:b].tolist(), vs[a:b].tolist(), cols))
-    for labels, cols in extra.items():
-        out.append(_merged(labels, [], [], cols))
-    return out
-
-
-def _merged(labels: Labels, fts: list[int], fvs: list[float], cols: Columns) -> Series:
+    histogram-only series after them.  The histograms stay columns (``SeriesSet.hcols``)."""
     import numpy as np
 
-    hts, hhs = cols
+    from guardia.model.histcols import HistCols
+    from guardia.storage.interface import SeriesSet
+
+    labels: list[Labels] = []
+    parts_t: list[np.ndarray] = []
+    parts_v: list[np.ndarray] = []
+    parts_h: list[HistCols] = []
+    bounds = starts.tolist()
+    for i, ls in enumerate(found_labels):
+        a, b = bounds[i], bounds[i + 1]
+        cols = extra.pop(ls, None)
+        labels.append(ls)
+        if not cols:
+            parts_t.append(ts[a:b])
+            parts_v.append(vs[a:b])
+            parts_h.append(HistCols.none((b - a,)))
+            continue
+        t, v, h = _merged(ts[a:b].tolist(), vs[a:b].tolist(), cols)
+        parts_t.append(t)
+        parts_v.append(v)
+        parts_h.append(h)
+    for ls, cols in extra.items():
+        labels.append(ls)
+        t, v, h = _merged([], [], cols)
+        parts_t.append(t)
+        parts_v.append(v)
+        parts_h.append(h)
+    out_starts = np.zeros(len(labels) + 1, dtype=np.int64)
+    np.cumsum([len(t) for t in parts_t], out=out_starts[1:])
+    if not labels:
+        return SeriesSet([], np.zeros(0, dtype=np.int64), np.zeros(0), out_starts)
+    return SeriesSet(labels, np.concatenate(parts_t).astype(np.int64, copy=False),
+                     np.concatenate(parts_v).astype(np.float64, copy=False), out_starts,
+                     hcols=HistCols.concat(parts_h))
+
+
+def _merged(fts: list[int], fvs: list[float], cols: HeadColumns) -> tuple[np.ndarray, np.ndarray, HistCols]:
+    import numpy as np
+
+    from guardia.model.histcols import HistCols
+
+    hts, hc = cols
     if not fts:  # histograms alone, in time order: no merge needed unless times repeat
         times = np.array(hts, dtype=np.int64)
         if times.shape[0] < 2 or bool((np.diff(times) > 0).all()):
-            column = np.empty(len(hhs), dtype=object)
-            column[:] = hhs
-            return Series(labels, times, np.full(len(hhs), np.nan), column)
-    by_t: dict[int, float | FloatHistogram] = dict(zip(fts, fvs, strict=True))
-    for t, h in zip(hts, hhs, strict=True):
-        by_t[t] = h
+            return times, np.full(len(hts), np.nan), hc
+    by_t: dict[int, float] = dict(zip(fts, fvs, strict=True))
+    hist_at: dict[int, int] = {}
+    for k, t in enumerate(hts):
+        by_t[t] = math.nan
+        hist_at[t] = k
     order = sorted(by_t)
-    vals = [by_t[t] for t in order]
-    hists = np.empty(len(order), dtype=object)
-    hists[:] = [v if isinstance(v, FloatHistogram) else None for v in vals]
-    return Series(
-        labels,
-        np.array(order, dtype=np.int64),
-        np.array([np.nan if isinstance(v, FloatHistogram) else v for v in vals], dtype=np.float64),
-        hists,
-    )
+    pick = np.array([hist_at.get(t, -1) for t in order], dtype=np.int64)
+    is_h = pick >= 0
+    lid = np.full(len(order), -1, dtype=np.int32)
+    row = np.zeros(len(order), dtype=np.int64)
+    lid[is_h] = hc.lid[pick[is_h]]
+    row[is_h] = hc.row[pick[is_h]]
+    values = np.array([np.nan if t in hist_at else by_t[t] for t in order], dtype=np.float64)
+    return np.array(order, dtype=np.int64), values, HistCols(lid, row, hc.layouts)

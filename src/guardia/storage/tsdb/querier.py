@@ -9,11 +9,11 @@ import numpy as np
 import numpy.typing as npt
 
 from guardia.model import Labels, Matcher
+from guardia.model.histcols import HistCols
 from guardia.storage.interface import Querier, SelectHints, SeriesSet, check_selectable, hinted_range
 from guardia.storage.tsdb.block import Block
 from guardia.storage.tsdb.compact import block_order
-from guardia.storage.tsdb.histblock import merge_selects
-from guardia.storage.tsdb.histograms import HistogramStore, merge_into
+from guardia.storage.tsdb.histograms import HeadColumns, HistogramStore, merge_into
 from guardia.storage.tsdb.histpages import Columns
 from guardia.storage.tsdb.merge import Fragment, assemble, trim
 from guardia.storage.tsdb.source import IndexedSource, SeriesSource, SourceCatalog
@@ -77,29 +77,34 @@ class TSDBQuerier(Querier):
             found = SeriesSet(labels, ts, vs, starts)
             if extra:
                 # native histogram samples merged in (a rare, per-series path)
-                found = SeriesSet.of(merge_into(labels, ts, vs, starts, extra))
+                found = merge_into(labels, ts, vs, starts, extra)
         return found.in_label_order() if sort else found
 
-    def _histograms(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> dict[Labels, Columns]:
-        """Native histogram samples of the matching series: the blocks' (in ``block_order``),
-        then the head's; read under the lock, so a head cut cannot move samples from one
-        to the other between the two reads."""
+    def _histograms(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> dict[Labels, HeadColumns]:
+        """Native histogram samples of the matching series, as columns: the blocks' (in
+        ``block_order``), then the head's; read under the lock, so a head cut cannot move
+        samples from one to the other between the two reads.  Where two hold a timestamp
+        the earlier wins (``histblock.merge_columns``)."""
         hs: HistogramStore | None = getattr(self._catalog, "histograms", None)
-        parts: list[dict[Labels, Columns]] = []
+        parts: list[dict[Labels, HeadColumns]] = []
         with self._lock:
             for src in self._current():
                 if isinstance(src, Block) and src.histograms is not None and src.maxt >= mint \
                         and src.mint <= maxt:
                     got = src.histograms.select(matchers, mint, maxt)
                     if got:
-                        parts.append(got)
+                        parts.append(_as_columns(got))
             if hs is not None and not hs.empty:
-                got = hs.select(matchers, mint, maxt)
-                if got:
-                    parts.append(got)
+                head = hs.select(matchers, mint, maxt)
+                if head:
+                    parts.append(head)
         if len(parts) <= 1:
             return parts[0] if parts else {}
-        return merge_selects(parts)
+        acc: dict[Labels, list[HeadColumns]] = {}
+        for part in parts:
+            for lb, cols in part.items():
+                acc.setdefault(lb, []).append(cols)
+        return {lb: ps[0] if len(ps) == 1 else _merge_columns(ps) for lb, ps in acc.items()}
 
     def _assemble(
         self, matchers: Sequence[Matcher], mint: int, maxt: int
@@ -355,3 +360,32 @@ def _merge_by_dict(
             remap[i] = q
         remaps.append(remap)
     return labels, remaps
+
+
+def _as_columns(got: dict[Labels, Columns]) -> dict[Labels, HeadColumns]:
+    """A block's histogram samples (objects) as columns, one list of layouts for them all."""
+    labels = list(got)
+    flat = HistCols.from_objects([h for lb in labels for h in got[lb][1]])
+    out: dict[Labels, HeadColumns] = {}
+    at = 0
+    for lb in labels:
+        ts = got[lb][0]
+        out[lb] = (ts, flat.take(slice(at, at + len(ts))))
+        at += len(ts)
+    return out
+
+
+def _merge_columns(parts: Sequence[HeadColumns]) -> HeadColumns:
+    """One series' samples from several places, in time order; where two hold the same
+    timestamp the earlier part wins (as ``histblock.merge_columns``)."""
+    parts = [p for p in parts if p[0]]
+    if len(parts) == 1:
+        return parts[0]
+    cols = HistCols.concat([p[1] for p in parts])
+    if all(a[0][-1] < b[0][0] for a, b in itertools.pairwise(parts)):
+        return [t for p in parts for t in p[0]], cols
+    first: dict[int, int] = {}
+    for k, t in enumerate(t for p in parts for t in p[0]):
+        first.setdefault(t, k)
+    order = sorted(first)
+    return order, cols.take(np.array([first[t] for t in order], dtype=np.int64))
