@@ -1,7 +1,8 @@
 """The histogram WAL record written from columns (``tsdb.histencode``) is byte for byte the
-record ``encode_samples`` writes from objects, and ``HistCols`` gives back the histograms
-that went in: whole and fractional counts, NaN and infinite counts, -0.0, sparse and
-negative buckets, exponential schemas and custom buckets, every counter reset hint, large
+record ``encode_samples`` writes from objects, ``decode_columns`` (replay) reads back what
+``decode_samples`` reads, and ``HistCols`` gives back the histograms that went in: whole
+and fractional counts, NaN and infinite counts, -0.0, sparse and negative buckets,
+exponential schemas and custom buckets, every counter reset hint, large
 and negative timestamps, layouts shared by some samples and not others."""
 
 from __future__ import annotations
@@ -9,12 +10,19 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 
 from guardia.model import Labels
 from guardia.model.histcols import HistCols
 from guardia.model.histogram import FloatHistogram
 from guardia.storage.tsdb.histencode import encode_columns
-from guardia.storage.tsdb.histograms import decode_samples, encode_samples, label_bytes
+from guardia.storage.tsdb.histograms import (
+    HistogramDecodeError,
+    decode_columns,
+    decode_samples,
+    encode_samples,
+    label_bytes,
+)
 
 
 def _random(r: random.Random) -> FloatHistogram:
@@ -55,6 +63,12 @@ def test_the_record_from_columns_is_the_record_from_objects() -> None:
         back = cols.objects().tolist()
         assert [_bits(h) for h in back] == [_bits(h) for h in hs]
         assert [_bits(h) for _, _, h in decode_samples(want)] == [_bits(h) for h in hs]
+        got_labels, got_ts, got_cols = decode_columns(want, {})
+        assert (got_labels, got_ts) == (labels, ts)
+        assert [_bits(h) for h in got_cols.objects().tolist()] == [_bits(h) for h in hs]
+        for cut in range(1, len(want), max(1, len(want) // 7)):  # a damaged record is refused
+            with pytest.raises(HistogramDecodeError):
+                decode_columns(want[:cut])
 
 
 def test_columns_select_and_reorder_without_objects() -> None:

@@ -44,7 +44,7 @@ from guardia.storage.tsdb.histencode import encode_columns as encode_histogram_c
 from guardia.storage.tsdb.histmigrate import migrate_range_files, read_range_files
 from guardia.storage.tsdb.histograms import HistogramDecodeError, HistogramStore
 from guardia.storage.tsdb.histograms import Sample as HistogramSample
-from guardia.storage.tsdb.histograms import decode_samples as decode_histograms
+from guardia.storage.tsdb.histograms import decode_columns as decode_histogram_columns
 from guardia.storage.tsdb.histograms import label_bytes as histogram_label_bytes
 from guardia.storage.tsdb.index import MemIndex, PostingsStats
 from guardia.storage.tsdb.metrics import TSDBMetrics
@@ -269,12 +269,20 @@ class TSDB:
 
     def _replay_histograms(self, payload: bytes) -> None:
         try:
-            samples = decode_histograms(payload, self._replay_labels)
+            labels, ts, cols = decode_histogram_columns(payload, self._replay_labels)
         except HistogramDecodeError as e:
             self.metrics.wal_corruptions.inc()
             log.warning("event=wal_corruption where=histogram_record error=%r action=skipped", str(e))
             return
-        self.histograms.add([s for s in samples if self.histograms.check(*s) is None])
+        whys, found = self.histograms.check_columns(labels, ts, cols)
+        if whys is not None:  # the refused ones left out
+            keep = [w is None for w in whys]
+            labels = [x for x, k in zip(labels, keep, strict=True) if k]
+            ts = [x for x, k in zip(ts, keep, strict=True) if k]
+            found = [x for x, k in zip(found, keep, strict=True) if k]
+            cols = cols.take(np.array(keep, dtype=bool))
+        if labels:
+            self.histograms.add_columns(labels, ts, cols, found)
 
     def _commit_histograms(self, samples: list[HistogramSample],
                            batches: Sequence[tuple[list[Labels], I64, HistCols]] = ()) -> AppendStats:

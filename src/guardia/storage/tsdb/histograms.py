@@ -300,6 +300,99 @@ def decode_samples(buf: bytes | memoryview, label_cache: dict[bytes, Labels] | N
         raise HistogramDecodeError(f"damaged histogram record: {e}") from None
 
 
+def decode_columns(buf: bytes | memoryview, label_cache: dict[bytes, Labels] | None = None
+                   ) -> tuple[list[Labels], list[int], HistCols]:
+    """``decode_samples`` into columns: the label sets, the timestamps and the histograms
+    (one ``Layout`` per layout among them), with no ``FloatHistogram`` built (a replay
+    reads hundreds of thousands)."""
+    try:
+        n, pos = read_varint(buf, 0)
+        out_labels: list[Labels] = []
+        out_ts: list[int] = []
+        groups: dict[tuple[int, bytes, bytes, tuple[int, ...], tuple[int, ...]],
+                     tuple[list[int], list[float], list[int]]] = {}
+        unpack_dd = _F64x2.unpack_from
+        for k in range(n):
+            if label_cache is not None:
+                end = _label_end(buf, pos)
+                key_b = bytes(buf[pos:end])
+                cached = label_cache.get(key_b)
+                if cached is None:
+                    cached, _ = _decode_labels(buf, pos)
+                    label_cache[key_b] = cached
+                labels, pos = cached, end
+            else:
+                labels, pos = _decode_labels(buf, pos)
+            out_labels.append(labels)
+            t, pos = read_varint(buf, pos)
+            out_ts.append((t >> 1) ^ -(t & 1))
+            flags = buf[pos]
+            pos += 1
+            whole = flags >> 4 & _WHOLE
+            z, pos = read_varint(buf, pos)
+            thr_b = bytes(buf[pos : pos + 8])
+            total = _F64.unpack_from(buf, pos + 8)[0]
+            pos += 16
+            if whole:
+                zc_count, pos = _varints(buf, pos, 2)
+                zc, count = zc_count
+            else:
+                zc, count = unpack_dd(buf, pos)
+                pos += 16
+            ncv, pos = read_varint(buf, pos)
+            cv_b = bytes(buf[pos : pos + 8 * ncv])
+            if len(cv_b) != 8 * ncv:
+                raise ValueError("custom bounds run past the end")
+            pos += 8 * ncv
+            row: list[float] = [count, zc, total]
+            idx_sides: list[tuple[int, ...]] = []
+            for _side in range(2):
+                m, pos = read_varint(buf, pos)
+                if not m:
+                    idx_sides.append(())
+                    continue
+                if whole:
+                    vals, pos = _varints(buf, pos, 2 * m)
+                    deltas = vals[0::2]
+                    first = (deltas[0] >> 1) ^ -(deltas[0] & 1)
+                    if deltas[1:].count(2) == m - 1:
+                        idx_sides.append(tuple(range(first, first + m)))
+                    else:
+                        idx_sides.append(tuple(accumulate((d >> 1) ^ -(d & 1) for d in deltas)))
+                    row += vals[1::2]
+                else:
+                    idxs: list[int] = []
+                    i = 0
+                    for _ in range(m):
+                        d, pos = read_varint(buf, pos)
+                        i += (d >> 1) ^ -(d & 1)
+                        idxs.append(i)
+                        row.append(_F64.unpack_from(buf, pos)[0])
+                        pos += 8
+                    idx_sides.append(tuple(idxs))
+            key = ((z >> 1) ^ -(z & 1), thr_b, cv_b, idx_sides[0], idx_sides[1])
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = ([], [], [])
+            g[0].append(k)
+            g[1].extend(row)
+            g[2].append(flags & 0x0F)
+        lid = np.empty(n, dtype=np.int32)
+        rown = np.empty(n, dtype=np.int64)
+        layouts: list[Layout] = []
+        for (schema, thr_b, cv_b, pidx, nidx), (ks, flat, hints) in groups.items():
+            width = 3 + len(pidx) + len(nidx)
+            mat = np.array(flat, dtype=np.float64).reshape(len(ks), width)
+            cv = struct.unpack(f"<{len(cv_b) // 8}d", cv_b)
+            lid[ks] = len(layouts)
+            rown[ks] = np.arange(len(ks), dtype=np.int64)
+            layouts.append(Layout(schema, _F64.unpack(thr_b)[0], cv, pidx, nidx, mat,
+                                  np.array(hints, dtype=np.int8)))
+        return out_labels, out_ts, HistCols(lid, rown, layouts)
+    except (IndexError, struct.error, ValueError, UnicodeDecodeError, OverflowError) as e:
+        raise HistogramDecodeError(f"damaged histogram record: {e}") from None
+
+
 class _Series:
     """One series' samples in memory: timestamps, and where each histogram is (the store's
     layout id and the row in it)."""
