@@ -220,7 +220,7 @@ def _decode_labels(buf: bytes | memoryview, pos: int) -> tuple[Labels, int]:
 
 
 Sample = tuple[Labels, int, FloatHistogram]
-HeadColumns = tuple[list[int], HistCols]  # one series' timestamps and histograms as columns
+HeadColumns = tuple[list[int], "HistCols"]  # one series' timestamps and histograms as columns
 
 
 def encode_samples(samples: Sequence[Sample]) -> bytes:
@@ -305,6 +305,10 @@ def decode_columns(buf: bytes | memoryview, label_cache: dict[bytes, Labels] | N
     """``decode_samples`` into columns: the label sets, the timestamps and the histograms
     (one ``Layout`` per layout among them), with no ``FloatHistogram`` built (a replay
     reads hundreds of thousands)."""
+    import numpy as np
+
+    from guardia.model.histcols import HistCols, Layout
+
     try:
         n, pos = read_varint(buf, 0)
         out_labels: list[Labels] = []
