@@ -500,3 +500,39 @@ def test_select_runs_gives_the_same_samples_as_columns(tmp_path: Path) -> None:
                     assert r.values.shape == (r.layout.width, len(r)) and r.hints.shape == (len(r),)
     finally:
         db.close()
+
+
+def test_block_runs_become_the_engine_s_columns_bit_for_bit(tmp_path: Path) -> None:
+    """``querier.runs_as_columns``: a block's runs as ``model.histcols`` columns give back
+    the very histograms the objects path gives, bucket columns sorted where a histogram
+    listed its buckets out of order."""
+    from guardia.storage.tsdb.compact import write_block
+    from guardia.storage.tsdb.histblock import MemoryHistograms
+    from guardia.storage.tsdb.querier import runs_as_columns
+
+    rng = random.Random(5)
+    series: dict[Labels, tuple[list[int], list[FloatHistogram]]] = {}
+    for s in range(12):
+        prev = None
+        ts, hs = [], []
+        for k in range(60):
+            prev = random_hist(rng, k, prev)
+            ts.append((k + 1) * 1000)
+            hs.append(prev)
+        series[Labels({"__name__": "rpc_seconds", "s": str(s)})] = (ts, hs)
+    odd = FloatHistogram(schema=1, count=6.0, sum=2.0, positive={5: 1.0, 2: 3.0}, negative={0: 1.0, -4: 1.0})
+    series[Labels({"__name__": "rpc_seconds", "s": "odd"})] = ([1000, 2000], [odd, odd.copy()])
+    from guardia.storage.tsdb.block import Block
+
+    path = write_block(tmp_path, [], 0, 100_000, hist_sources=[MemoryHistograms(series)])
+    assert path is not None
+    blk = Block(path)
+    assert blk.histograms is not None
+    objs = blk.histograms.select(SEL, 0, 100_000)
+    cols = runs_as_columns(blk.histograms.select_runs(SEL, 0, 100_000))
+    assert list(objs) == list(cols)
+    for lb, (ts, hs) in objs.items():
+        cts, hc = cols[lb]
+        assert cts == ts
+        assert [bits(h) for h in hc.objects().tolist()] == [bits(h) for h in hs], lb
+    blk.close()
