@@ -8,11 +8,10 @@ on.  The same result is rendered as the exporter's ``/probe`` text and appended 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 
+from guardia.model.histogram import go_g
 from guardia.model.labels import escape_label_value
 
 HELP: dict[str, str] = {
@@ -107,24 +106,6 @@ class ProbeResult:
 def format_value(v: float) -> str:
     """A sample value as Go's ``strconv.FormatFloat(v, 'g', -1, 64)`` writes it, as the exporter
     does: shortest digits, exponent form below 1e-4 and from 1e6 up (``1.44541248e+09``)."""
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "+Inf" if v > 0 else "-Inf"
-    if v == 0:
-        return "-0" if math.copysign(1.0, v) < 0 else "0"
-    sign, digits_t, exp = Decimal(repr(v)).as_tuple()
-    assert isinstance(exp, int)
-    digits = "".join(map(str, digits_t)).rstrip("0") or "0"
-    exp += len("".join(map(str, digits_t))) - len(digits)
-    x = len(digits) + exp - 1  # decimal exponent of the first digit
-    neg = "-" if sign else ""
-    if x < -4 or x >= 6:
-        mant = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        return f"{neg}{mant}e{'-' if x < 0 else '+'}{abs(x):02d}"
-    if exp >= 0:
-        return neg + digits + "0" * exp
-    point = len(digits) + exp
-    if point > 0:
-        return f"{neg}{digits[:point]}.{digits[point:]}"
-    return f"{neg}0.{'0' * -point}{digits}"
+    return go_g(v)
+
+

@@ -15,7 +15,7 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import compress
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from guardia.config.relabel import RelabelConfig
 from guardia.model import Labels
@@ -657,7 +657,7 @@ class Ingester:
         holds numpy arrays, or Python arrays for a ``numpy_free`` Ingester."""
         scraped = len(ref_arr) + len(stamped) + dropped
         if self.numpy_free:
-            ref_arr, val_arr, dups = self._unique_plain(array("q", ref_arr), array("d", val_arr))
+            ref_arr, val_arr, dups = self._unique_plain(_plain(ref_arr, "q"), _plain(val_arr, "d"))
             keep = None
         else:
             ref_arr, val_arr, dups, keep = self._unique_numpy(ref_arr, val_arr)
@@ -728,3 +728,8 @@ class Ingester:
             P.apply_comment(self.metadata, c)
         self._comments.add(line)
         self._cache[line.rpartition(" ")[0]] = _COMMENT
+
+
+def _plain(a: Refs | Values, code: str) -> array[Any]:
+    """``a`` as a Python array of type ``code``, itself when it is one already."""
+    return a if isinstance(a, array) and a.typecode == code else array(code, a)
