@@ -7,8 +7,9 @@ Layout, and why it is fast and small:
   timestamp (time-bounded label queries).
 * Time is cut into aligned *windows* (``block_range / 30``: 4 minutes for 2 h blocks).
   Samples of the current window sit uncompressed in a window buffer: a matrix of
-  ``chunk_slots`` (timestamp offset, value) slots per series.  Appending a scrape —
-  many refs, one timestamp — is a handful of fancy-indexed numpy writes.
+  ``chunk_slots`` (timestamp, value) slots per series, the timestamp a 2-byte code of
+  the window's distinct times (``Window``).  Appending a scrape — many refs, one
+  timestamp — is a handful of fancy-indexed numpy writes.
 * Once every target has moved past a window, the whole window is compressed at once: all
   series, in label order, in *frames* of ``page_rows`` series (``chunks.encode_page``).
   Because frames follow label order, the series of one metric sit in a few frames, so a

@@ -148,7 +148,7 @@ class HeadAppend(HeadCompress):
         open into a compressed page and give their buffers' pages back.
 
         The previous window stays open for late samples until it is quiet (see ``_due``),
-        but its samples need not stay uncompressed meanwhile: without this its buffer (18 MiB
+        but its samples need not stay uncompressed meanwhile: without this its buffer (15 MiB
         at 100,000 series) would be resident beside the new one's for that time.  A late
         sample still lands in the buffer, touching only its own row's pages; the window's
         frames are made from the spill pages and those rows when it is compressed.

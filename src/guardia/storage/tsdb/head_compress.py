@@ -65,7 +65,7 @@ class HeadCompress(HeadRead):
         head's newest time is ``quiet`` (an eighth of a window, 30 s for 4-minute windows) past
         both its end and the last sample written into it.  Scrapes whose samples belong to
         a window append them within their timeout of its end, so a quiet window is done,
-        and its buffer (12 bytes × ``chunk_slots`` per series, 18 MiB at 100,000 series) is
+        and its buffer (10 bytes × ``chunk_slots`` per series, 15 MiB at 100,000 series) is
         not kept beside the next one's for the rest of the grace.  A sample that still
         comes later reopens the window as any late sample does: nothing is lost.
         """
