@@ -801,10 +801,9 @@ class TSDB:
                 names.append(b.path.name)
             h = self.head
             hview = self.histograms.frozen_before(2**63 - 1)
-            every = hview.read_histograms(hview.histogram_labels(), -(2**63), 2**63 - 1)
-            hts = [ts for ts, _ in every.values()]
-            lo = min([h.mint, *(ts[0] for ts in hts)])
-            hi = max([h.maxt, *(ts[-1] for ts in hts)])
+            span = hview.span()
+            lo = min(h.mint, span[0]) if span else h.mint
+            hi = max(h.maxt, span[1]) if span else h.maxt
             if with_head and hi >= lo:
                 path = write_block(
                     dest, [h], lo, hi + 1, page_rows=self.options.block_page_rows,

@@ -34,17 +34,20 @@ import numpy.typing as npt
 import zstandard
 
 from guardia.model import Labels, Matcher
+from guardia.model.histcols import Layout as HCLayout
 from guardia.model.histogram import FloatHistogram
 from guardia.storage.tsdb.blockindex import BlockCorruptError, read_index, write_index
 from guardia.storage.tsdb.histpages import (
     Columns,
     HistogramPage,
     HistogramPageError,
+    LayoutKey,
     Run,
     encode_page_runs,
     join_runs,
     runs_of,
 )
+from guardia.storage.tsdb.histpages import Layout as PageLayout
 from guardia.storage.tsdb.index import MemIndex, layout_key
 
 log = logging.getLogger("guardia.storage.tsdb.block")
@@ -101,6 +104,70 @@ class MemoryHistograms:
 
     def histogram_samples(self) -> int:
         return sum(len(ts) for ts, _ in self._series.values())
+
+
+class ColumnHistograms:
+    """The head's columnar samples (``model.histcols`` layouts; per series its timestamps
+    and each sample's layout id and row) as a ``HistogramSource``: runs are cut where the
+    layout changes and gathered from the layouts' rows, no histogram object built.  The
+    head cut takes this view under the store's lock (copies of the per-series lists and of
+    the layout list: a layout is never changed once made) and writes the block from it
+    outside the lock."""
+
+    def __init__(self, series: Mapping[Labels, tuple[list[int], list[int], list[int]]],
+                 layouts: Sequence[HCLayout]) -> None:
+        self._series = dict(series)
+        self._layouts = list(layouts)
+        self._keys: dict[int, tuple[LayoutKey, PageLayout]] = {}
+
+    def histogram_labels(self) -> list[Labels]:
+        return list(self._series)
+
+    def histogram_samples(self) -> int:
+        return sum(len(ts) for ts, _, _ in self._series.values())
+
+    def span(self) -> tuple[int, int] | None:
+        """The earliest and the latest timestamp held, or None."""
+        got = [(ts[0], ts[-1]) for ts, _, _ in self._series.values() if ts]
+        return (min(a for a, _ in got), max(b for _, b in got)) if got else None
+
+    def _key(self, lid: int) -> tuple[LayoutKey, PageLayout]:
+        got = self._keys.get(lid)
+        if got is None:
+            lo = self._layouts[lid]
+            if lo.keep is not None:
+                raise ValueError("a computed layout (with missing buckets) cannot be stored")
+            pl = PageLayout(lo.schema, lo.zero_threshold, tuple(lo.custom_values), tuple(lo.pos),
+                            tuple(lo.neg))
+            got = self._keys[lid] = (pl.key, pl)
+        return got
+
+    def read_runs(self, labels: Sequence[Labels], mint: int, maxt: int) -> dict[Labels, list[Run]]:
+        out: dict[Labels, list[Run]] = {}
+        for lb in labels:
+            got = self._series.get(lb)
+            if got is None:
+                continue
+            ts, lids, rows = got
+            a, b = bisect.bisect_left(ts, mint), bisect.bisect_right(ts, maxt)
+            if a >= b:
+                continue
+            runs: list[Run] = []
+            start = a
+            key, pl = self._key(lids[a])
+            for i in range(a + 1, b + 1):
+                nxt = self._key(lids[i]) if i < b else None
+                if nxt is not None and nxt[0] == key:
+                    continue
+                seg = range(start, i)
+                vals = np.stack([self._layouts[lids[j]].m[rows[j]] for j in seg], axis=1)
+                hints = np.fromiter((self._layouts[lids[j]].hint[rows[j]] for j in seg), dtype=np.int64,
+                                    count=i - start).astype(np.uint8)
+                runs.append(Run(np.array(ts[start:i], dtype=np.int64), pl, vals, hints))
+                if nxt is not None:
+                    start, (key, pl) = i, nxt
+            out[lb] = runs
+        return out
 
 
 def merge_columns(parts: Sequence[Columns]) -> Columns:

@@ -38,8 +38,7 @@ if TYPE_CHECKING:  # the block modules load zstandard and numpy, which an agent 
 
     from guardia.model.histcols import HistCols, Layout
     from guardia.storage.interface import SeriesSet
-    from guardia.storage.tsdb.histblock import MemoryHistograms
-    from guardia.storage.tsdb.histpages import Columns
+    from guardia.storage.tsdb.histblock import ColumnHistograms
 
 _F64 = struct.Struct("<d")
 _F64x2 = struct.Struct("<dd")
@@ -559,18 +558,20 @@ class HistogramStore:
             if batch:
                 yield self._encode(batch)
 
-    def frozen_before(self, end: int) -> MemoryHistograms:
+    def frozen_before(self, end: int) -> ColumnHistograms:
         """The samples older than ``end`` (set ``min_valid_t`` to ``end`` first: no more
-        come), for a block write; ``drop_before`` removes them once the block is in place."""
+        come), for a block write; ``drop_before`` removes them once the block is in place.
+        Only the per-series lists are copied here (under the lock); the block is written
+        from the layouts' rows outside it."""
+        from guardia.storage.tsdb.histblock import ColumnHistograms
+
         with self._lock:
-            out: dict[Labels, Columns] = {}
+            out: dict[Labels, tuple[list[int], list[int], list[int]]] = {}
             for labels, s in self._mem.items():
                 k = bisect.bisect_left(s.ts, end)
                 if k:
-                    out[labels] = (s.ts[:k], self._histograms(s, 0, k))
-        from guardia.storage.tsdb.histblock import MemoryHistograms
-
-        return MemoryHistograms(out)
+                    out[labels] = (s.ts[:k], s.lid[:k], s.row[:k])
+            return ColumnHistograms(out, self._layouts)
 
     def drop_before(self, end: int) -> None:
         with self._lock:

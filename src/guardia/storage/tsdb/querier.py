@@ -390,14 +390,15 @@ def runs_as_columns(got: dict[Labels, list[Run]]) -> dict[Labels, HeadColumns]:
     layouts: list[Layout] = []
     for g, first in enumerate(firsts):
         lo = first.layout
-        m = np.concatenate(mats[g], axis=1).T if len(mats[g]) > 1 else mats[g][0].T
+        # (rows, width) in one copy: the runs' columns transposed as they are joined
+        m = np.concatenate([v.T for v in mats[g]], axis=0)
         pos, neg = lo.positive, lo.negative
         if list(pos) != sorted(pos) or list(neg) != sorted(neg):  # the columns' indexes ascend
             order = np.concatenate(([0, 1, 2], 3 + np.argsort(pos), 3 + len(pos) + np.argsort(neg)))
             m = m[:, order.astype(np.int64)]
             pos, neg = tuple(sorted(pos)), tuple(sorted(neg))
-        layouts.append(Layout(lo.schema, lo.zero_threshold, lo.custom_values, pos, neg,
-                              np.ascontiguousarray(m), np.concatenate(hints[g]).astype(np.int8)))
+        layouts.append(Layout(lo.schema, lo.zero_threshold, lo.custom_values, pos, neg, m,
+                              np.concatenate(hints[g]).astype(np.int8)))
     out: dict[Labels, HeadColumns] = {}
     for lb, runs in got.items():
         at = where[lb]
