@@ -536,3 +536,32 @@ def test_block_runs_become_the_engine_s_columns_bit_for_bit(tmp_path: Path) -> N
         assert cts == ts
         assert [bits(h) for h in hc.objects().tolist()] == [bits(h) for h in hs], lb
     blk.close()
+
+
+def test_column_view_of_the_head_gives_the_stored_histograms(tmp_path: Path) -> None:
+    """``histblock.ColumnHistograms`` (the head cut's view of the columnar head): runs cut
+    where the layout changes, the very histograms the head holds; a computed layout (rows
+    missing buckets, ``keep``) goes through objects."""
+    from guardia.model.histcols import HistCols
+    from guardia.model.histcols import Layout as HCLayout
+    from guardia.storage.tsdb.histblock import ColumnHistograms
+
+    rng = random.Random(11)
+    hs, prev = [], None
+    for k in range(40):
+        prev = random_hist(rng, k, prev)
+        hs.append(prev)
+    cols = HistCols.from_objects(hs)
+    lb = Labels({"__name__": "rpc_seconds"})
+    ts = [(k + 1) * 1000 for k in range(40)]
+    view = ColumnHistograms({lb: (ts, cols.lid.tolist(), cols.row.tolist())}, cols.layouts)
+    runs = view.read_runs([lb], 5000, 30_000)[lb]
+    got = [h for r in runs for h in r.histograms()]
+    assert [t for r in runs for t in r.ts.tolist()] == ts[4:30]
+    assert [bits(h) for h in got] == [bits(h) for h in hs[4:30]]
+    assert view.span() == (1000, 40_000) and view.histogram_samples() == 40
+    keep = HCLayout(0, 0.0, (), (1, 2), (), np.array([[3.0, 0.0, 1.0, 1.0, 2.0], [1.0, 0.0, 1.0, 1.0, 0.0]]),
+                    np.zeros(2, dtype=np.int8), np.array([[True, True], [True, False]]))
+    kv = ColumnHistograms({lb: ([1, 2], [0, 0], [0, 1])}, [keep])
+    (r1, r2) = kv.read_runs([lb], 0, 10)[lb]  # two layouts: bucket 2 is not in the second
+    assert r1.histograms()[0].positive == {1: 1.0, 2: 2.0} and r2.histograms()[0].positive == {1: 1.0}

@@ -34,6 +34,7 @@ import numpy.typing as npt
 import zstandard
 
 from guardia.model import Labels, Matcher
+from guardia.model.histcols import HistCols
 from guardia.model.histcols import Layout as HCLayout
 from guardia.model.histogram import FloatHistogram
 from guardia.storage.tsdb.blockindex import BlockCorruptError, read_index, write_index
@@ -135,8 +136,6 @@ class ColumnHistograms:
         got = self._keys.get(lid)
         if got is None:
             lo = self._layouts[lid]
-            if lo.keep is not None:
-                raise ValueError("a computed layout (with missing buckets) cannot be stored")
             pl = PageLayout(lo.schema, lo.zero_threshold, tuple(lo.custom_values), tuple(lo.pos),
                             tuple(lo.neg))
             got = self._keys[lid] = (pl.key, pl)
@@ -151,6 +150,13 @@ class ColumnHistograms:
             ts, lids, rows = got
             a, b = bisect.bisect_left(ts, mint), bisect.bisect_right(ts, maxt)
             if a >= b:
+                continue
+            if any(self._layouts[li].keep is not None for li in set(lids[a:b])):
+                # a computed layout (some rows lack buckets): through objects, which say
+                # exactly which buckets each histogram holds
+                hs = HistCols(np.array(lids[a:b], dtype=np.int32), np.array(rows[a:b], dtype=np.int64),
+                              self._layouts).objects().tolist()
+                out[lb] = runs_of(ts[a:b], hs)
                 continue
             runs: list[Run] = []
             start = a
