@@ -18,6 +18,12 @@ By default every bucket grows by the same count each scrape (a steady rate); ``-
 draws each bucket's growth at random (Poisson), which compresses less both ways.
 
 ``--series N`` scales it down.  The last line is the native / classic ratio of query time.
+
+``--from-blocks`` measures only the query read from the hour's block (no WAL, no head):
+both blocks are written once, then the two queries run alternately ``--repeat`` times
+(default 5), each in a freshly opened store; the last line is the native / classic ratio
+of the median query CPU.  For profiling: ``--from-blocks --profile`` prints cProfile's
+top functions of one native block query.
 """
 
 from __future__ import annotations
@@ -167,22 +173,69 @@ def query(path: Path, expr: str) -> tuple[float, float, float, float]:
     return opened, wall, cpu, last
 
 
+NATIVE_Q = "histogram_quantile(0.99, sum(rate(rpc_seconds[5m])))"
+CLASSIC_Q = "histogram_quantile(0.99, sum by (le) (rate(rpc_seconds_bucket[5m])))"
+
+
+def from_blocks(n: int, repeat: int, profile: bool) -> None:
+    """The block query alone, native and classic alternately (see the module's docstring)."""
+    import statistics
+
+    with tempfile.TemporaryDirectory() as tmp:
+        nat, cls = Path(tmp) / "native", Path(tmp) / "classic"
+        ingest_native(nat, n)
+        ingest_classic(cls, n)
+        nb, cb = Path(tmp) / "native-block", Path(tmp) / "classic-block"
+        if profile:
+            import cProfile
+            import pstats
+
+            query(nb, NATIVE_Q)  # imports and first-use costs out of the profile
+            prof = cProfile.Profile()
+            prof.enable()
+            query(nb, NATIVE_Q)
+            prof.disable()
+            pstats.Stats(prof).sort_stats("cumulative").print_stats(35)
+            return
+        query(nb, NATIVE_Q)
+        query(cb, CLASSIC_Q)
+        cn: list[float] = []
+        cc: list[float] = []
+        for i in range(repeat):
+            _, _, c_n, v_n = query(nb, NATIVE_Q)
+            _, _, c_c, v_c = query(cb, CLASSIC_Q)
+            cn.append(c_n)
+            cc.append(c_c)
+            print(f"round {i + 1}: native {c_n:.3f} CPU s (p99 {v_n:.4g}), classic {c_c:.3f} CPU s "
+                  f"(p99 {v_c:.4g}); load average {os.getloadavg()[0]:.1f}")
+    mn, mc = statistics.median(cn), statistics.median(cc)
+    print(f"query 1 h at 60 s from the block, median of {repeat}: native {mn:.3f} CPU s "
+          f"(min {min(cn):.3f}), classic {mc:.3f} CPU s (min {min(cc):.3f})")
+    print(f"native/classic block query CPU {mn / mc:.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--series", type=int, default=1000)
     ap.add_argument("--noisy", action="store_true", help="random (Poisson) growth per bucket")
+    ap.add_argument("--from-blocks", action="store_true", help="only the query read from the hour's block")
+    ap.add_argument("--repeat", type=int, default=5, help="rounds of --from-blocks")
+    ap.add_argument("--profile", action="store_true", help="with --from-blocks: cProfile one native query")
     args = ap.parse_args()
     NOISY[0] = args.noisy
     n = args.series
+    if args.from_blocks:
+        from_blocks(n, args.repeat, args.profile)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         nat, cls = Path(tmp) / "native", Path(tmp) / "classic"
         cpu_o = ingest_native_objects(Path(tmp) / "objects", n)
         cpu_n, blk_n, bcpu_n = ingest_native(nat, n)
         cpu_c, blk_c, bcpu_c = ingest_classic(cls, n)
         bytes_n, bytes_c = _dir_bytes(nat), _dir_bytes(cls)
-        native = "histogram_quantile(0.99, sum(rate(rpc_seconds[5m])))"
+        native = NATIVE_Q
         o_n, q_n, c_n, v_n = query(nat, native)
-        classic = "histogram_quantile(0.99, sum by (le) (rate(rpc_seconds_bucket[5m])))"
+        classic = CLASSIC_Q
         o_c, q_c, c_c, v_c = query(cls, classic)
         # the same query over the hour's block (the snapshot: no head, no WAL)
         _, bq_n, bc_n, bv_n = query(Path(tmp) / "native-block", native)

@@ -565,3 +565,115 @@ def test_column_view_of_the_head_gives_the_stored_histograms(tmp_path: Path) -> 
     kv = ColumnHistograms({lb: ([1, 2], [0, 0], [0, 1])}, [keep])
     (r1, r2) = kv.read_runs([lb], 0, 10)[lb]  # two layouts: bucket 2 is not in the second
     assert r1.histograms()[0].positive == {1: 1.0, 2: 2.0} and r2.histograms()[0].positive == {1: 1.0}
+
+
+def _columns_as_objects(bc: Any) -> dict[Labels, tuple[list[int], list[tuple[Any, ...]]]]:
+    b = bc.starts.tolist()
+    hs = bc.hcols.objects().tolist()
+    ts = bc.ts.tolist()
+    return {lb: (ts[b[i] : b[i + 1]], [bits(h) for h in hs[b[i] : b[i + 1]]])
+            for i, lb in enumerate(bc.labels)}
+
+
+def test_block_pages_straight_to_columns_bit_for_bit(tmp_path: Path) -> None:
+    """``HistogramPart.select_columns`` (pages decoded straight into the engine's columns,
+    all runs of a page restored at once) against the objects path (``select``): the same
+    series, timestamps and every histogram field as bits, over random histograms of
+    schemas -4..8 and -53 (NaN and staleness-NaN sums, -0.0, new buckets: several runs per
+    page, buckets listed out of order), pages whose series all share one layout and one
+    length (the one-copy path) and pages of ragged series, for ranges that cut pages
+    anywhere and for matchers that pick some series of a page."""
+    from guardia.storage.tsdb.block import Block
+    from guardia.storage.tsdb.compact import write_block
+    from guardia.storage.tsdb.histblock import MemoryHistograms
+
+    rng = random.Random(27)
+    series: dict[Labels, tuple[list[int], list[FloatHistogram]]] = {}
+    for s in range(150):
+        n = rng.choice([1, 2, 3, 40, 90, 120])
+        t0 = rng.randrange(0, 30) * 1000
+        prev = None
+        ts, hs = [], []
+        for k in range(n):
+            prev = random_hist(rng, k, prev)
+            if rng.random() < 0.03:
+                prev = prev.copy()
+                prev.sum = STALE_NAN + 0.0  # a staleness NaN's payload, kept as bits
+            ts.append(t0 + (k + 1) * 1000 + rng.choice([0, 0, 0, 7]))
+            hs.append(prev)
+        series[Labels({"__name__": "rpc_seconds", "s": f"r{s:03d}", "g": str(s % 3)})] = (ts, hs)
+    # steady series of one layout and one length: whole pages take the one-copy path
+    for s in range(130):
+        ts = [(k + 1) * 1000 for k in range(100)]
+        hs = [FloatHistogram(schema=3, count=float(6 * k + s), sum=float(k) * 0.5, zero_count=float(s),
+                             positive={8: float(k), 9: float(2 * k), 10: float(3 * k)},
+                             counter_reset_hint=1 if k == 0 else 0) for k in range(100)]
+        series[Labels({"__name__": "rpc_seconds", "s": f"u{s:03d}", "g": str(s % 3)})] = (ts, hs)
+    odd = FloatHistogram(schema=1, count=6.0, sum=2.0, positive={5: 1.0, 2: 3.0}, negative={0: 1.0, -4: 1.0})
+    series[Labels({"__name__": "rpc_seconds", "s": "odd", "g": "0"})] = ([1000, 2000, 3000],
+                                                                          [odd, odd.copy(), odd.copy()])
+    path = write_block(tmp_path, [], 0, 200_000, hist_sources=[MemoryHistograms(series)])
+    assert path is not None
+    blk = Block(path)
+    part = blk.histograms
+    assert part is not None and len(part._pt) > 3
+    try:
+        for matchers in (SEL, [*SEL, Matcher("g", MatchType.EQUAL, "1")],
+                         [*SEL, Matcher("s", MatchType.REGEX, "u00.|odd|r01.")]):
+            for mint, maxt in ((0, 200_000), (0, 2_000), (15_500, 70_000), (60_000, 60_000),
+                               (95_000, 200_000), (300_000, 400_000)):
+                objs = part.select(matchers, mint, maxt)
+                want = {lb: (ts, [bits(h) for h in hs]) for lb, (ts, hs) in objs.items()}
+                got = part.select_columns(matchers, mint, maxt)
+                assert list(got.labels) == list(objs), (matchers, mint, maxt)
+                assert _columns_as_objects(got) == want, (matchers, mint, maxt)
+                assert got.ts.dtype == np.int64 and got.starts[-1] == got.ts.shape[0]
+                per = got.per_series()
+                assert {lb: (ts, [bits(h) for h in hc.objects().tolist()])
+                        for lb, (ts, hc) in per.items()} == want
+    finally:
+        blk.close()
+
+
+def test_a_query_of_one_block_s_histograms_reads_them_as_columns(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the querier: series holding only one block's histograms come straight from
+    the block's columns; with staleness markers (floats) in the same series and with the
+    head holding samples too they are merged series by series; either way every sample
+    is the one the objects path reads."""
+    from guardia.storage.tsdb import querier
+
+    straight: list[int] = []
+    real = querier._block_columns_alone
+
+    def spy(bc: Any) -> Any:
+        got = real(bc)
+        straight.append(0 if got is None else len(got))
+        return got
+
+    monkeypatch.setattr(querier, "_block_columns_alone", spy)
+    db = TSDB.open(tmp_path, TSDBOptions(block_range_ms=20 * MIN, retention_ms=0))
+    data = _scenario(70)
+    _write(db, data, MIN, 70 * MIN)
+    db.maintain()
+    try:
+        parts = [b.histograms for b in db.blocks if b.histograms is not None]
+        assert parts
+        _check(db, data, 70 * MIN)
+        assert not straight  # blocks and head, and staleness markers: series by series
+        plain = [*SEL, Matcher("schema", MatchType.REGEX, "-4|1|8|-53")]  # no staleness marker
+        q = db.querier(21 * MIN, 39 * MIN)
+        try:
+            got = q.select(plain)
+        finally:
+            q.close()
+        want = {lb: [(t, h) for t, h in pts if 21 * MIN <= t <= 39 * MIN] for lb, pts in data.items()
+                if lb.get("schema") in ("-4", "1", "8", "-53")}
+        assert got.hcols is not None and sorted(s.labels for s in got) == sorted(want)
+        for s in got:
+            assert s.timestamps.tolist() == [t for t, _ in want[s.labels]]
+            assert s.histograms is not None
+            assert [bits(h) for h in s.histograms.tolist()] == [bits(h) for _, h in want[s.labels] if h]
+        assert straight == [len(want)]  # one block's histograms alone: straight from its columns
+    finally:
+        db.close()

@@ -26,6 +26,7 @@ import os
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -358,6 +359,62 @@ class HistogramPart:
             if was:
                 gc.enable()
 
+    def select_columns(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> BlockColumns:
+        """The matching series' samples in ``[mint, maxt]`` straight as the query engine's
+        columns (``HistogramPage.columns``): each page's runs gathered into one matrix per
+        layout, no ``Run`` or histogram object built; series in the block's order."""
+        ids = self.index.postings_for(matchers) if matchers else self.index.all_ids()
+        out = BlockColumns.empty()
+        if not ids.size or self._mm is None:
+            return out
+        page_of = np.searchsorted(self._first, ids, side="right") - 1
+        cuts = np.flatnonzero(np.diff(page_of)) + 1
+        sids: list[I64] = []
+        counts: list[I64] = []
+        ts: list[I64] = []
+        lids: list[npt.NDArray[np.int32]] = []
+        rows: list[I64] = []
+        layouts: list[HCLayout] = []
+        for pi, grp in zip(page_of[np.concatenate(([0], cuts))].tolist(), np.split(ids, cuts), strict=True):
+            if pi in self._bad:
+                continue
+            off, ln, first, _crc, pmin, pmax = self._pt[pi].tolist()
+            if pmax < mint or pmin > maxt:
+                continue
+            with self._lock:
+                if self._mm is None:
+                    return out
+                blob = self._mm[off : off + ln]
+            try:
+                page = HistogramPage(blob)
+            except HistogramPageError as e:
+                self._mark_bad(pi, str(e))
+                continue
+            local = grp - first
+            if int(local[0]) < 0 or int(local[-1]) >= len(page):
+                self._mark_bad(pi, f"series {int(grp[-1])} is not in the page")
+                continue
+            pc = page.columns(local, mint, maxt)
+            has = pc.counts > 0
+            if not has.any():
+                continue
+            sids.append(grp[has])
+            counts.append(pc.counts[has])
+            ts.append(pc.ts)
+            lids.append(pc.lid + len(layouts) if layouts else pc.lid)
+            rows.append(pc.row)
+            for lo, m, hint in pc.layouts:
+                layouts.append(HCLayout(lo.schema, lo.zero_threshold, lo.custom_values, lo.positive,
+                                        lo.negative, m, hint))
+        if not sids:
+            return out
+        n = np.concatenate(counts)
+        starts = np.zeros(n.shape[0] + 1, dtype=np.int64)
+        np.cumsum(n, out=starts[1:])
+        return BlockColumns(self.index.labels_of(np.concatenate(sids)), starts, np.concatenate(ts),
+                            HistCols(np.concatenate(lids).astype(np.int32, copy=False), np.concatenate(rows),
+                                     layouts))
+
     def select_runs(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> dict[Labels, list[Run]]:
         """The same as runs (``histpages.Run``: a layout, its value columns, hints and
         timestamps), for a reader that computes on columns: no histogram object built."""
@@ -385,6 +442,32 @@ class HistogramPart:
 
     def histogram_samples(self) -> int:
         return self.num_samples
+
+
+@dataclass(slots=True)
+class BlockColumns:
+    """A block's histogram samples for a query, flat: series ``labels[i]`` holds the samples
+    ``starts[i]:starts[i+1]`` (timestamps ``ts``, histograms ``hcols``)."""
+
+    labels: list[Labels]
+    starts: I64
+    ts: I64
+    hcols: HistCols
+
+    @staticmethod
+    def empty() -> BlockColumns:
+        return BlockColumns([], np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64),
+                            HistCols.none((0,)))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def per_series(self) -> dict[Labels, tuple[list[int], HistCols]]:
+        """The same per series (timestamps as a list), for merging with other sources."""
+        b = self.starts.tolist()
+        ts = self.ts.tolist()
+        return {lb: (ts[b[i] : b[i + 1]], self.hcols.take(slice(b[i], b[i + 1])))
+                for i, lb in enumerate(self.labels)}
 
 
 def _columns(runs: Sequence[Run]) -> Columns:

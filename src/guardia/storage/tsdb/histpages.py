@@ -289,9 +289,29 @@ def encode_page_runs(rows: Sequence[Sequence[Run]], zstd_level: int = 9) -> byte
 
 
 def _untranspose(b: bytes) -> U64:
+    """The byte planes back into words: a plane at a time written interleaved, about half
+    of what numpy's generic transposing copy of the whole costs."""
     n = len(b) // 8
-    out: U64 = np.frombuffer(b, dtype=np.uint8).reshape(8, n).T.copy().view(np.uint64).ravel()
+    planes = np.frombuffer(b, dtype=np.uint8).reshape(8, n)
+    w = np.empty((n, 8), dtype=np.uint8)
+    for j in range(8):
+        w[:, j] = planes[j]
+    out: U64 = w.view(np.uint64).reshape(-1)
     return out
+
+
+@dataclass(slots=True)
+class PageColumns:
+    """Some rows of a page as the query engine's columns: the kept samples' timestamps
+    (row after row), how many each row kept, and for each sample the layout (an index into
+    ``layouts``: the layout with bucket indexes ascending, its (samples, width) matrix and
+    hints) and the row of that layout's matrix holding it."""
+
+    ts: I64
+    counts: I64
+    lid: npt.NDArray[np.int32]
+    row: I64
+    layouts: list[tuple[Layout, F64, npt.NDArray[np.int8]]]
 
 
 class HistogramPage:
@@ -363,6 +383,7 @@ class HistogramPage:
         self.run_start = row_starts(self.run_len.astype(np.int32))  # first sample of each run
         self.run_vstart = row_starts((self.run_len * widths).astype(np.int32))
         self.first_run = row_starts(self.runs_per_row.astype(np.int32))
+        self._restored_values: F64 | None = None
 
     def __len__(self) -> int:
         return int(self.counts.shape[0])
@@ -414,3 +435,105 @@ class HistogramPage:
                     mat[0] = _explained_count(mat) + mat[0]
         s0 = int(self.run_start[r])
         return Run(self.ts[s0 : s0 + k], lo, mat, self.hints_u8[s0 : s0 + k])
+
+    # --- columns for the query engine (no per-run objects) ---------------------------------
+
+    def _restored(self) -> F64:
+        """The page's value words as the runs hold them: second-order columns summed back
+        and residual counts added back, for every run at once (runs of one width and length
+        as one 3-D array).  The same float operations in the same order as ``_run`` does
+        per run, so the values are bit for bit the same.  Computed once per page."""
+        got = self._restored_values
+        if got is not None:
+            return got
+        vals = self.values
+        flags = self.run_flags
+        todo = np.flatnonzero(flags & (_SECOND_ORDER | _RESIDUAL_COUNT))
+        if todo.size:
+            vals = vals.copy()
+            widths = self._run_widths()
+            lens = self.run_len
+            keys = widths[todo] * (1 << 40) + lens[todo] * 4 + flags[todo]
+            if bool((keys == keys[0]).all()):
+                groups = [todo]
+            else:
+                order = np.argsort(keys, kind="stable")
+                cuts = np.flatnonzero(np.diff(keys[order])) + 1
+                groups = np.split(todo[order], cuts)
+            for g in groups:
+                r0 = int(g[0])
+                w, k, fl = int(widths[r0]), int(lens[r0]), int(flags[r0])
+                v0 = self.run_vstart[g]
+                contiguous = bool((np.diff(v0) == w * k).all())
+                if contiguous:
+                    a = int(v0[0])
+                    cube = vals[a : a + g.size * w * k].reshape(g.size, w, k)
+                else:
+                    idx = v0[:, None] + np.arange(w * k, dtype=np.int64)[None, :]
+                    cube = vals[idx].reshape(g.size, w, k)
+                with np.errstate(invalid="ignore", over="ignore"):
+                    if fl & _SECOND_ORDER:
+                        np.cumsum(cube[:, :2], axis=2, out=cube[:, :2])
+                        np.cumsum(cube[:, 3:], axis=2, out=cube[:, 3:])
+                    if fl & _RESIDUAL_COUNT:
+                        acc = cube[:, 1].copy()
+                        for j in range(3, w):
+                            acc += cube[:, j]
+                        cube[:, 0] = acc + cube[:, 0]
+                if not contiguous:
+                    vals[idx] = cube.reshape(g.size, w * k)
+        self._restored_values = vals
+        return vals
+
+    def _run_widths(self) -> I64:
+        got: I64 = np.array([lo.width for lo in self.layouts], dtype=np.int64)[self.run_layout]
+        return got
+
+    def columns(self, rows: I64, mint: int, maxt: int) -> PageColumns:
+        """Rows ``rows`` (ascending) of the page, their samples in ``[mint, maxt]``, as the
+        query engine's columns (``model.histcols``): one ``Layout`` per layout of the page
+        that any of them uses, a row per sample, bucket columns ascending; one gather per
+        layout, no object per run or per sample."""
+        nrows = len(self)
+        want = np.zeros(nrows, dtype=np.bool_)
+        want[rows] = True
+        row_of = np.repeat(np.arange(nrows, dtype=np.int64), self.counts)
+        ts = self.ts
+        keep = want[row_of]
+        if not (mint <= int(ts.min(initial=mint)) and int(ts.max(initial=maxt)) <= maxt):
+            keep &= (ts >= mint) & (ts <= maxt)
+        at = np.flatnonzero(keep)
+        counts = np.bincount(row_of[at], minlength=nrows)[rows]
+        vals = self._restored()
+        run_of = np.repeat(np.arange(self.run_len.shape[0], dtype=np.int64), self.run_len)[at]
+        within = at - self.run_start[run_of]
+        lay_of = self.run_layout[run_of]
+        lid = np.empty(at.shape[0], dtype=np.int32)
+        row = np.empty(at.shape[0], dtype=np.int64)
+        layouts: list[tuple[Layout, F64, npt.NDArray[np.int8]]] = []
+        used = np.unique(lay_of)
+        for li in used.tolist():
+            lo = self.layouts[li]
+            pick = np.arange(at.shape[0]) if used.shape[0] == 1 else np.flatnonzero(lay_of == li)
+            r = run_of[pick]
+            k = self.run_len[r]
+            base = self.run_vstart[r] + within[pick]
+            cols = np.arange(lo.width, dtype=np.int64)
+            pos, neg = lo.positive, lo.negative
+            if list(pos) != sorted(pos) or list(neg) != sorted(neg):  # the engine's ascend
+                cols = np.concatenate(([0, 1, 2], 3 + np.argsort(pos), 3 + len(pos) + np.argsort(neg)))
+                lo = Layout(lo.schema, lo.zero_threshold, lo.custom_values, tuple(sorted(pos)),
+                            tuple(sorted(neg)))
+            k0 = int(self.run_len[0])
+            if pick.shape[0] == vals.shape[0] // lo.width == self.run_len.shape[0] * k0 \
+                    and bool((self.run_len == k0).all()):
+                # every sample of the page, runs of one length: one transposing copy
+                m = vals.reshape(-1, lo.width, k0).transpose(0, 2, 1).reshape(-1, lo.width)
+                if cols.shape[0] and not bool((cols == np.arange(lo.width)).all()):
+                    m = m[:, cols]
+            else:
+                m = vals[base[:, None] + k[:, None] * cols[None, :]]
+            lid[pick] = len(layouts)
+            row[pick] = np.arange(pick.shape[0], dtype=np.int64)
+            layouts.append((lo, m, self.hints_u8[at[pick]].astype(np.int8)))
+        return PageColumns(ts[at], counts, lid, row, layouts)

@@ -13,6 +13,7 @@ from guardia.model.histcols import HistCols, Layout
 from guardia.storage.interface import Querier, SelectHints, SeriesSet, check_selectable, hinted_range
 from guardia.storage.tsdb.block import Block
 from guardia.storage.tsdb.compact import block_order
+from guardia.storage.tsdb.histblock import BlockColumns
 from guardia.storage.tsdb.histograms import HeadColumns, HistogramStore, merge_into
 from guardia.storage.tsdb.histpages import LayoutKey, Run
 from guardia.storage.tsdb.merge import Fragment, assemble, trim
@@ -64,9 +65,14 @@ class TSDBQuerier(Querier):
                 names = sorted({*names, *hist_names})
             found = SeriesSet.labels_only(names)
         else:
-            extra = self._histograms(matchers, mint, maxt)
+            hparts = self._histogram_parts(matchers, mint, maxt)
             with self._lock:
                 labels, counts, ts, vs = self._assemble(matchers, mint, maxt)
+            if not labels and len(hparts) == 1 and isinstance(hparts[0], BlockColumns):
+                alone = _block_columns_alone(hparts[0])  # histograms of one block only
+                if alone is not None:
+                    return alone.in_label_order() if sort else alone
+            extra = _merge_parts(hparts)
             starts = np.zeros(len(labels) + 1, dtype=np.int64)
             if labels:
                 np.cumsum(counts, out=starts[1:])
@@ -85,26 +91,26 @@ class TSDBQuerier(Querier):
         ``block_order``), then the head's; read under the lock, so a head cut cannot move
         samples from one to the other between the two reads.  Where two hold a timestamp
         the earlier wins (``histblock.merge_columns``)."""
+        return _merge_parts(self._histogram_parts(matchers, mint, maxt))
+
+    def _histogram_parts(self, matchers: Sequence[Matcher], mint: int,
+                         maxt: int) -> list[BlockColumns | dict[Labels, HeadColumns]]:
+        """The sources' histogram samples, each source's apart: the blocks' (in
+        ``block_order``, flat columns straight from their pages), then the head's."""
         hs: HistogramStore | None = getattr(self._catalog, "histograms", None)
-        parts: list[dict[Labels, HeadColumns]] = []
+        parts: list[BlockColumns | dict[Labels, HeadColumns]] = []
         with self._lock:
             for src in self._current():
                 if isinstance(src, Block) and src.histograms is not None and src.maxt >= mint \
                         and src.mint <= maxt:
-                    got = src.histograms.select_runs(matchers, mint, maxt)
-                    if got:
-                        parts.append(runs_as_columns(got))
+                    got = src.histograms.select_columns(matchers, mint, maxt)
+                    if len(got):
+                        parts.append(got)
             if hs is not None and not hs.empty:
                 head = hs.select(matchers, mint, maxt)
                 if head:
                     parts.append(head)
-        if len(parts) <= 1:
-            return parts[0] if parts else {}
-        acc: dict[Labels, list[HeadColumns]] = {}
-        for part in parts:
-            for lb, cols in part.items():
-                acc.setdefault(lb, []).append(cols)
-        return {lb: ps[0] if len(ps) == 1 else _merge_columns(ps) for lb, ps in acc.items()}
+        return parts
 
     def _assemble(
         self, matchers: Sequence[Matcher], mint: int, maxt: int
@@ -360,6 +366,31 @@ def _merge_by_dict(
             remap[i] = q
         remaps.append(remap)
     return labels, remaps
+
+
+def _merge_parts(parts: Sequence[BlockColumns | dict[Labels, HeadColumns]]) -> dict[Labels, HeadColumns]:
+    """Per series, the samples of several sources in time order (``_merge_columns``)."""
+    dicts = [p.per_series() if isinstance(p, BlockColumns) else p for p in parts]
+    if len(dicts) <= 1:
+        return dicts[0] if dicts else {}
+    acc: dict[Labels, list[HeadColumns]] = {}
+    for part in dicts:
+        for lb, cols in part.items():
+            acc.setdefault(lb, []).append(cols)
+    return {lb: ps[0] if len(ps) == 1 else _merge_columns(ps) for lb, ps in acc.items()}
+
+
+def _block_columns_alone(bc: BlockColumns) -> SeriesSet | None:
+    """A select whose samples are all one block's histograms, as a ``SeriesSet`` without
+    going series by series (what ``merge_into`` gives for it); None when some series'
+    timestamps do not strictly ascend (``merge_into`` keeps the last of a repeated one)."""
+    ts = bc.ts
+    if ts.shape[0] > 1:
+        up = np.diff(ts) > 0
+        up[bc.starts[1:-1] - 1] = True  # a series' first sample follows another series
+        if not bool(up.all()):
+            return None
+    return SeriesSet(bc.labels, ts, np.full(ts.shape[0], np.nan), bc.starts, hcols=bc.hcols)
 
 
 def runs_as_columns(got: dict[Labels, list[Run]]) -> dict[Labels, HeadColumns]:
