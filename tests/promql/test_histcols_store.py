@@ -267,6 +267,33 @@ def test_a_batch_refuses_what_single_appends_refuse(tmp_path: Path) -> None:
         TSDB.open(tmp_path).appender().append_histograms(refs, 3000, HistCols.from_objects([h]))
 
 
+def test_a_batch_built_by_hand_is_checked(tmp_path: Path) -> None:
+    """Bad columns are refused with what is wrong and nothing is appended."""
+    from guardia.model.histcols import Layout
+
+    db = TSDB.open(tmp_path)
+    app = db.appender()
+    refs = np.array([app.ref(Labels({"__name__": "h", "i": str(i)})) for i in range(2)], dtype=np.int64)
+    m = np.ones((2, 5))
+    hint = np.zeros(2, dtype=np.int8)
+    cases = [
+        (Layout(0, 0.0, (), (3, 1), (), m, hint), "ascending order"),
+        (Layout(0, 0.0, (), (1,), (), m, hint), "3 \\+ 1 \\+ 0 = 4 columns"),
+        (Layout(0, 0.0, (), (1, 2), (), m, hint[:1]), "one hint per row"),
+    ]
+    for layout, why in cases:
+        cols = HistCols(np.zeros(2, dtype=np.int32), np.arange(2, dtype=np.int64), [layout])
+        with pytest.raises(ValueError, match=why):
+            app.append_histograms(refs, 1000, cols)
+    good = Layout(0, 0.0, (), (1, 2), (), m, hint)
+    with pytest.raises(ValueError, match="not there"):
+        app.append_histograms(refs, 1000, HistCols(np.zeros(2, dtype=np.int32), np.array([0, 5]), [good]))
+    ok = HistCols(np.zeros(2, dtype=np.int32), np.arange(2, dtype=np.int64), [good])
+    app.append_histograms(refs, 1000, ok)
+    assert app.commit().appended == 2
+    db.close()
+
+
 def test_rate_and_sum_run_on_the_columns(stores: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     """The columns are what the engine computed ``rate`` and ``sum`` on."""
     from guardia.promql import histcolumns

@@ -19,6 +19,7 @@ cells are 0).
 
 from __future__ import annotations
 
+import itertools
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,6 +52,23 @@ class Layout:
     m: F64  # (rows, 3 + len(pos) + len(neg)): count, zero count, sum, buckets
     hint: I8  # (rows,) counter reset hints
     keep: BOOL | None = None  # (rows, len(pos) + len(neg)): buckets a row holds; None: all
+
+    def problem(self) -> str | None:
+        """What is wrong with a layout built by hand (None: nothing): the bucket indexes
+        must ascend, the matrix have a row of 3 + buckets columns per histogram and a hint
+        per row."""
+        for name, idx in (("pos", self.pos), ("neg", self.neg)):
+            if any(b <= a for a, b in itertools.pairwise(idx)):
+                return (f"Layout.{name} must list bucket indexes in ascending order, each once "
+                        f"(got {list(idx)})")
+        width = 3 + len(self.pos) + len(self.neg)
+        if self.m.ndim != 2 or self.m.shape[1] != width:
+            return (f"Layout.m must have 3 + {len(self.pos)} + {len(self.neg)} = {width} columns "
+                    f"(count, zero count, sum, the buckets); got shape {self.m.shape}")
+        if self.hint.shape != (self.m.shape[0],):
+            return (f"Layout.hint must have one hint per row of m ({self.m.shape[0]}); "
+                    f"got shape {self.hint.shape}")
+        return None
 
     @property
     def kind(self) -> tuple[int, bytes, tuple[float, ...]]:

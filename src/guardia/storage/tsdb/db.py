@@ -971,6 +971,14 @@ class TSDBAppender:
         if r.ndim != 1 or cols.lid.shape != r.shape or bool((cols.lid < 0).any()):
             raise AppendError(f"append_histograms needs one histogram per ref (got {r.shape} refs and "
                               f"{cols.lid.shape} positions)")
+        for k, layout in enumerate(cols.layouts):
+            why = layout.problem()
+            if why is not None:
+                raise AppendError(f"append_histograms: layout {k}: {why}")
+        if r.size and (int(cols.lid.max()) >= len(cols.layouts) or int(cols.row.min()) < 0 or any(
+                int(cols.row[cols.lid == li].max()) >= cols.layouts[li].m.shape[0]
+                for li in np.unique(cols.lid).tolist())):
+            raise AppendError("append_histograms: a position names a layout or a row that is not there")
         self._activate()
         with self._db._lock:
             if r.size and (self._db.ref_epoch != self.ref_epoch or int(r.min()) < 0
