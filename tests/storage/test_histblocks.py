@@ -575,7 +575,7 @@ def _columns_as_objects(bc: Any) -> dict[Labels, tuple[list[int], list[tuple[Any
             for i, lb in enumerate(bc.labels)}
 
 
-def test_block_pages_straight_to_columns_bit_for_bit(tmp_path: Path) -> None:
+def test_block_pages_straight_to_columns_bit_for_bit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``HistogramPart.select_columns`` (pages decoded straight into the engine's columns,
     all runs of a page restored at once) against the objects path (``select``): the same
     series, timestamps and every histogram field as bits, over random histograms of
@@ -601,25 +601,56 @@ def test_block_pages_straight_to_columns_bit_for_bit(tmp_path: Path) -> None:
                 prev.sum = STALE_NAN + 0.0  # a staleness NaN's payload, kept as bits
             ts.append(t0 + (k + 1) * 1000 + rng.choice([0, 0, 0, 7]))
             hs.append(prev)
-        series[Labels({"__name__": "rpc_seconds", "s": f"r{s:03d}", "g": str(s % 3)})] = (ts, hs)
-    # steady series of one layout and one length: whole pages take the one-copy path
-    for s in range(130):
-        ts = [(k + 1) * 1000 for k in range(100)]
-        hs = [FloatHistogram(schema=3, count=float(6 * k + s), sum=float(k) * 0.5, zero_count=float(s),
-                             positive={8: float(k), 9: float(2 * k), 10: float(3 * k)},
-                             counter_reset_hint=1 if k == 0 else 0) for k in range(100)]
-        series[Labels({"__name__": "rpc_seconds", "s": f"u{s:03d}", "g": str(s % 3)})] = (ts, hs)
+        series[Labels({"__name__": "rpc_seconds", "s": f"r{s:03d}", "z": str(s % 3)})] = (ts, hs)
+    # series of one layout and one length (whole pages straight from the value words):
+    # steady growth with a float sum (second-order columns); random whole growth with a
+    # whole sum, a NaN observation (a residual count) and buckets listed out of order;
+    # a float gauge (no integer columns: the general way)
+    for fam in ("ua", "ub", "uc", "ud"):
+        for s in range(130):
+            ts = [(k + 1) * 1000 for k in range(100)]
+            hs = []
+            acc = [float(s), 0.0, 0.0, 0.0]
+            step = [rng.choice([0, 1, 3, 7]) for _ in acc]
+            for k in range(100):
+                if fam == "ua":
+                    h = FloatHistogram(schema=3, count=float(6 * k + s), sum=float(k) * 0.5,
+                                       zero_count=float(s),
+                                       positive={8: float(k), 9: float(2 * k), 10: float(3 * k)})
+                elif fam in ("ub", "ud"):  # steady (second order) or by fits (first order)
+                    acc = [a + (d if fam == "ub" else 1000 * (k % 2) + d)
+                           for a, d in zip(acc, step, strict=True)]
+                    h = FloatHistogram(schema=-2, count=sum(acc) + 1, sum=float(sum(acc) * 2),
+                                       zero_count=acc[0],
+                                       positive={4: acc[1], -1: acc[2]}, negative={2: acc[3]})
+                else:
+                    h = FloatHistogram(schema=0, count=rng.random() * 5, sum=rng.random(), zero_count=0.5,
+                                       positive={1: rng.random()}, counter_reset_hint=3)
+                h.counter_reset_hint = 1 if k == 0 else h.counter_reset_hint
+                hs.append(h)
+            series[Labels({"__name__": "rpc_seconds", "s": f"{fam}{s:03d}", "z": str(s % 3)})] = (ts, hs)
     odd = FloatHistogram(schema=1, count=6.0, sum=2.0, positive={5: 1.0, 2: 3.0}, negative={0: 1.0, -4: 1.0})
-    series[Labels({"__name__": "rpc_seconds", "s": "odd", "g": "0"})] = ([1000, 2000, 3000],
+    series[Labels({"__name__": "rpc_seconds", "s": "odd", "z": "0"})] = ([1000, 2000, 3000],
                                                                           [odd, odd.copy(), odd.copy()])
+    from guardia.storage.tsdb.histpages import HistogramPage
+
+    straight: list[bool] = []
+    real = HistogramPage._uniform_matrix
+
+    def spy(page: HistogramPage) -> Any:
+        got = real(page)
+        straight.append(got is not None)
+        return got
+
+    monkeypatch.setattr(HistogramPage, "_uniform_matrix", spy)
     path = write_block(tmp_path, [], 0, 200_000, hist_sources=[MemoryHistograms(series)])
     assert path is not None
     blk = Block(path)
     part = blk.histograms
-    assert part is not None and len(part._pt) > 3
+    assert part is not None and len(part._pt) > 6
     try:
-        for matchers in (SEL, [*SEL, Matcher("g", MatchType.EQUAL, "1")],
-                         [*SEL, Matcher("s", MatchType.REGEX, "u00.|odd|r01.")]):
+        for matchers in (SEL, [*SEL, Matcher("z", MatchType.EQUAL, "1")],
+                         [*SEL, Matcher("s", MatchType.REGEX, "u[abc]0[01].|odd|r01.")]):
             for mint, maxt in ((0, 200_000), (0, 2_000), (15_500, 70_000), (60_000, 60_000),
                                (95_000, 200_000), (300_000, 400_000)):
                 objs = part.select(matchers, mint, maxt)
@@ -631,6 +662,7 @@ def test_block_pages_straight_to_columns_bit_for_bit(tmp_path: Path) -> None:
                 per = got.per_series()
                 assert {lb: (ts, [bits(h) for h in hc.objects().tolist()])
                         for lb, (ts, hc) in per.items()} == want
+        assert any(straight) and not all(straight)  # both ways were taken
     finally:
         blk.close()
 

@@ -42,6 +42,7 @@ import zstandard
 
 from guardia.model.histogram import FloatHistogram
 from guardia.storage.tsdb.codec import (
+    _unzigzag,
     decode_values,
     encode_timestamps,
     encode_values,
@@ -378,7 +379,10 @@ class HistogramPage:
             self.ts: I64 = np.tile(row, nrows)
         else:
             self.ts = undod(_untranspose(tw), row_starts(counts32), counts32)
-        self.values: F64 = decode_values(row_int, _untranspose(vw), vcounts)
+        self._row_int = row_int
+        self._words = _untranspose(vw)
+        self._vcounts = vcounts
+        self._values: F64 | None = None
         self.sample_start = row_starts(counts32)
         self.run_start = row_starts(self.run_len.astype(np.int32))  # first sample of each run
         self.run_vstart = row_starts((self.run_len * widths).astype(np.int32))
@@ -387,6 +391,14 @@ class HistogramPage:
 
     def __len__(self) -> int:
         return int(self.counts.shape[0])
+
+    @property
+    def values(self) -> F64:
+        """Every run's value rows, decoded as stored (before ``_run``/``_restored`` sum
+        second-order columns back and add the residual counts back)."""
+        if self._values is None:
+            self._values = decode_values(self._row_int, self._words, self._vcounts)
+        return self._values
 
     def row(self, i: int, mint: int, maxt: int) -> Columns:
         """Row ``i``'s samples in ``[mint, maxt]`` as (timestamps, histograms)."""
@@ -489,6 +501,46 @@ class HistogramPage:
         got: I64 = np.array([lo.width for lo in self.layouts], dtype=np.int64)[self.run_layout]
         return got
 
+    def _uniform_matrix(self) -> F64 | None:
+        """The engine's matrix of the whole page (a row per sample, bucket columns in the
+        layout's order) straight from the value words, when the page is one layout in runs
+        of one length with one set of flags, and every column but the sum holds whole
+        numbers (a scraped page): the integer deltas summed once (and once more for a
+        second-order run) in int64 and written transposed as floats in one pass, the
+        residual count added back as ``_run`` adds it.  The same values bit for bit as the
+        general way: whole numbers below 2**52 (what the writer checks before it takes
+        second-order differences) sum exactly in both.  None when the page is not so."""
+        nruns = int(self.run_len.shape[0])
+        if len(self.layouts) != 1 or not nruns:
+            return None
+        k = int(self.run_len[0])
+        fl = int(self.run_flags[0])
+        if not bool((self.run_len == k).all()) or not bool((self.run_flags == fl).all()):
+            return None
+        w = self.layouts[0].width
+        ri = self._row_int.reshape(nruns, w)
+        int_sum = bool(ri[:, 2].all())
+        if not (bool(ri[:, :2].all()) and bool(ri[:, 3:].all()) and (int_sum or not bool(ri[:, 2].any()))):
+            return None
+        words = self._words.reshape(nruns, w, k)
+        z = _unzigzag(words)
+        np.cumsum(z, axis=2, out=z)
+        if fl & _SECOND_ORDER:
+            np.cumsum(z[:, :2], axis=2, out=z[:, :2])
+            np.cumsum(z[:, 3:], axis=2, out=z[:, 3:])
+        out = np.empty((nruns * k, w), dtype=np.float64)
+        t = out.reshape(nruns, k, w).transpose(0, 2, 1)  # (run, column, sample) view of out
+        t[...] = z
+        if not int_sum:
+            t[:, 2] = np.bitwise_xor.accumulate(words[:, 2], axis=1).view(np.float64)
+        if fl & _RESIDUAL_COUNT:
+            with np.errstate(invalid="ignore", over="ignore"):
+                acc = t[:, 1].copy()
+                for j in range(3, w):
+                    acc += t[:, j]
+                t[:, 0] = acc + t[:, 0]
+        return out
+
     def columns(self, rows: I64, mint: int, maxt: int) -> PageColumns:
         """Rows ``rows`` (ascending) of the page, their samples in ``[mint, maxt]``, as the
         query engine's columns (``model.histcols``): one ``Layout`` per layout of the page
@@ -504,6 +556,20 @@ class HistogramPage:
             keep &= (ts >= mint) & (ts <= maxt)
         at = np.flatnonzero(keep)
         counts = np.bincount(row_of[at], minlength=nrows)[rows]
+        whole = self._uniform_matrix()
+        if whole is not None:
+            lo = self.layouts[0]
+            pos, neg = lo.positive, lo.negative
+            if at.shape[0] != whole.shape[0]:
+                whole = whole[at]
+            if list(pos) != sorted(pos) or list(neg) != sorted(neg):  # the engine's ascend
+                cols = np.concatenate(([0, 1, 2], 3 + np.argsort(pos), 3 + len(pos) + np.argsort(neg)))
+                whole = whole[:, cols]
+                lo = Layout(lo.schema, lo.zero_threshold, lo.custom_values, tuple(sorted(pos)),
+                            tuple(sorted(neg)))
+            return PageColumns(ts[at], counts, np.zeros(at.shape[0], dtype=np.int32),
+                               np.arange(at.shape[0], dtype=np.int64),
+                               [(lo, whole, self.hints_u8[at].astype(np.int8))])
         vals = self._restored()
         run_of = np.repeat(np.arange(self.run_len.shape[0], dtype=np.int64), self.run_len)[at]
         within = at - self.run_start[run_of]
