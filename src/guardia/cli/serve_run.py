@@ -141,6 +141,10 @@ def parse_args(args: list[str]) -> dict[str, Any] | None:
 
 def options(v: dict[str, Any]) -> ServeOptions:
     """The server's options from the flags' values; ``FlagError`` names a refused one."""
+    if v["agent"]:  # before guardia.server imports prometheus_client: an agent skips its __init__
+        from guardia.web import light_client
+
+        light_client.install()
     from guardia.server import ServeOptions, split_host_port
 
     if v["log_level"] not in _LEVELS:

@@ -44,7 +44,7 @@ def create_agent_app(registry: CollectorRegistry, reloader: Reloader, is_ready: 
         Route("/-/healthy", healthy, methods=["GET", "HEAD"]),
         Route("/-/ready", ready, methods=["GET", "HEAD"]),
         Route("/-/reload", reload, methods=["POST", "PUT"]),
-        Route("/metrics", metrics_endpoint(registry), methods=["GET"]),
+        Route("/metrics", metrics_endpoint(registry, own_writer=True), methods=["GET"]),
         *extra_routes,
         Route("/api/v1/{rest:path}", unavailable, methods=["GET", "POST"]),
     ]

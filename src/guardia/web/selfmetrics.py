@@ -10,14 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
@@ -115,7 +108,20 @@ class HttpMetricsMiddleware:
             self.metrics.observe(handler, status[0], time.perf_counter() - started)
 
 
-def metrics_endpoint(registry: CollectorRegistry) -> Any:
+def metrics_endpoint(registry: CollectorRegistry, *, own_writer: bool = False) -> Any:
+    """``/metrics``: prometheus_client's ``generate_latest``, or with ``own_writer`` (the agent)
+    :func:`guardia.web.metrics_text.text_exposition`, the same bytes without importing
+    ``prometheus_client.exposition`` (whose HTTP and e-mail modules an agent would otherwise
+    load for this one function)."""
+    if own_writer:
+        from guardia.web.metrics_text import CONTENT_TYPE, text_exposition
+
+        async def own(request: Request) -> Response:
+            return Response(text_exposition(registry), media_type=CONTENT_TYPE)
+
+        return own
+    from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
     async def handle(request: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
