@@ -194,7 +194,7 @@ def _same(a: IngestResult | None, b: IngestResult | None, where: str) -> None:
     assert np.array_equal(a.values.view(np.int64), b.values.view(np.int64)), where  # bit for bit
     assert (a.scraped, a.duplicates, a.post_relabel) == (b.scraped, b.duplicates, b.post_relabel), where
     assert repr(a.timestamped) == repr(b.timestamped), where
-    assert repr(a.histograms) == repr(b.histograms), where
+    assert repr(a.all_histograms()) == repr(b.all_histograms()), where
     assert a.exemplars == b.exemplars, where
     assert repr(a.created) == repr(b.created), where
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # numpy is imported by an Ingester that uses it (not an agent
     import numpy as np
     import numpy.typing as npt
 
+    from guardia.model.histcols import HistCols
     from guardia.scrape.fastpath import RepeatBody
     from guardia.scrape.protofast import ProtoRepeat
 
@@ -111,10 +112,26 @@ class IngestResult:
     # Created timestamps (created-timestamp-zero-ingestion): (ref, created ms, the sample's
     # own timestamp or None, its histogram or None for a float)
     created: list[tuple[int, int, int | None, FloatHistogram | None]] = field(default_factory=list)
+    # More native histograms at the scrape's time, as columns (a repeating protobuf body,
+    # ``protohist``): their refs and ``model.histcols`` columns, for ``append_histograms``
+    hist_batch: tuple[Any, HistCols] | None = None
 
     @property
     def post_relabel(self) -> int:
-        return len(self.refs) + len(self.timestamped) + len(self.histograms)
+        return len(self.refs) + len(self.timestamped) + len(self.histograms) + self.batch_size
+
+    @property
+    def batch_size(self) -> int:
+        return 0 if self.hist_batch is None else len(self.hist_batch[0])
+
+    def all_histograms(self) -> list[tuple[int, int | None, FloatHistogram]]:
+        """Every native histogram sample as (ref, own timestamp, object), by ref (tests
+        compare the column path with the object path through it)."""
+        out = list(self.histograms)
+        if self.hist_batch is not None:
+            refs, cols = self.hist_batch
+            out += [(int(r), None, h) for r, h in zip(refs.tolist(), cols.objects().tolist(), strict=True)]
+        return sorted(out, key=lambda x: x[0])
 
 
 def merge_target_labels(

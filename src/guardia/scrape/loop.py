@@ -259,7 +259,7 @@ class ScrapeLoop:
             cur = result.refs
             if result.timestamped and self.cfg.track_timestamps_staleness:
                 cur = _union(cur, [r for r, _, _ in result.timestamped])
-            if result.histograms:
+            if result.histograms or result.hist_batch is not None:
                 cur = self._append_histograms(app, result, ts, cur)
             prev = self._prev_refs
             if not _same(prev, cur):
@@ -301,7 +301,7 @@ class ScrapeLoop:
                     for series, ex in result.exemplars
                 )
         warnings = []
-        if result is not None and result.histograms and self._histograms_dropped:
+        if result is not None and (result.histograms or result.hist_batch) and self._histograms_dropped:
             warnings.append(f"{self._histograms_dropped} native histograms dropped: this storage keeps "
                             "floats only")
         if result is not None and result.duplicates:
@@ -319,10 +319,19 @@ class ScrapeLoop:
         histograms (agent mode) drops them, said in the target's warnings."""
         add = getattr(app, "append_histogram", None)
         if add is None:
-            self._histograms_dropped = len(result.histograms)
+            self._histograms_dropped = len(result.histograms) + result.batch_size
             return cur
         self._histograms_dropped = 0
         tracked = []
+        if result.hist_batch is not None:  # columns: one call, no object per histogram
+            refs, cols = result.hist_batch
+            batch = getattr(app, "append_histograms", None)
+            if batch is not None:
+                batch(refs, ts, cols)
+            else:
+                for ref, h in zip(refs.tolist(), cols.objects().tolist(), strict=True):
+                    add(ref, ts, h)
+            tracked += refs.tolist()
         for ref, t, h in result.histograms:
             add(ref, ts if t is None else t, h)
             if t is None or self.cfg.track_timestamps_staleness:

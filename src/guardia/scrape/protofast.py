@@ -42,9 +42,11 @@ import numpy.typing as npt
 
 from guardia.model import Labels
 from guardia.model import textparse as P
+from guardia.model.histcols import HistCols
 from guardia.model.histogram import FloatHistogram
 from guardia.model.protodesc import add_message
 from guardia.model.varint import read_varint
+from guardia.scrape.protohist import NativePlan
 from guardia.scrape.protoingest import (
     _TYPE_NAMES,
     Flat,
@@ -71,6 +73,8 @@ class Replay(NamedTuple):
     exemplars: list[tuple[Labels, P.Exemplar]]
     histograms: list[tuple[int, int | None, FloatHistogram]]
     created: _Created
+    # native histograms at the scrape's time as columns (``protohist``): refs, histograms
+    hist_batch: tuple[npt.NDArray[np.int64], HistCols] | None = None
 
 
 @functools.cache
@@ -136,13 +140,18 @@ def skeleton_digest(body: bytes) -> bytes:
 
 
 def read_values(
-    families: Sequence[Any], opts: HistogramOptions, has_inf: Sequence[bool] | None
+    families: Sequence[Any], opts: HistogramOptions, has_inf: Sequence[bool] | None,
+    natives: list[tuple[int, Any, bool]] | None = None,
 ) -> tuple[list[float], dict[int, FloatHistogram], list[str], list[bool]] | None:
     """Every float value in ``flatten``'s order (0.0 where ``flatten`` has a histogram), the
     histograms by that index, the kind of each histogram metric (``n`` native, ``h``
     converted to NHCB, ``c`` classic only) and whether each classic histogram had a ``+Inf``
     bucket (taken from ``has_inf``, the remembered answer, when given: bounds are part of the
-    skeleton).  None when a native histogram is invalid (the full path names it)."""
+    skeleton).  None when a native histogram is invalid (the full path names it).
+
+    With ``natives`` given, native histograms are not built: each one's (flat index,
+    protobuf ``Histogram``, whether it is a gauge histogram) is appended to it instead, for
+    ``protohist`` to read as columns."""
     out: list[float] = []
     add = out.append
     ext = out.extend
@@ -171,10 +180,13 @@ def read_values(
                 h = m.histogram
                 if opts.native and is_native(h):
                     kinds.append("n")
-                    try:
-                        hists[len(out)] = limit_buckets(native_histogram(h, gauge, ""), opts, "")
-                    except ProtoSeriesError:
-                        return None
+                    if natives is not None:
+                        natives.append((len(out), h, gauge))
+                    else:
+                        try:
+                            hists[len(out)] = limit_buckets(native_histogram(h, gauge, ""), opts, "")
+                        except ProtoSeriesError:
+                            return None
                     add(0.0)
                     if not (opts.keep_classic and len(h.bucket)):
                         continue
@@ -224,6 +236,11 @@ class _Shape:
     exemplars: list[tuple[Labels, P.Exemplar]]
     created: list[tuple[int, int, int | None, int]]  # (ref, ct, t, flat index of its histogram or -1)
     families: list[tuple[str, str, str, str]]  # metadata: name, type, help, unit
+    # native histograms read as columns (None: as objects, every one in ``hists``)
+    plan: NativePlan | None = None
+    batch_refs: npt.NDArray[np.int64] | None = None  # refs of the columns' histograms
+    batch_pick: npt.NDArray[np.intp] | None = None  # their positions among the plan's
+    rest: list[tuple[int, int | None, int]] | None = None  # ``hists`` not in the columns
 
 
 def _same_bits(a: list[float], b: list[float]) -> bool:
@@ -261,7 +278,18 @@ class ProtoRepeat:
         sh = self.shape
         if sh is None:
             return None, digest
-        got = read_values(families, opts, sh.has_inf) if digest == sh.digest and opts == sh.opts else None
+        same = digest == sh.digest and opts == sh.opts
+        cols: HistCols | None = None
+        got = None
+        if same and sh.plan is not None:
+            natives: list[tuple[int, Any, bool]] = []
+            got = read_values(families, opts, sh.has_inf, natives)
+            if got is not None and got[2] == sh.kinds:
+                cols = sh.plan.columns([h for _, h, _ in natives])
+            if cols is None:  # values the columns do not take: objects (which validate them)
+                got = read_values(families, opts, sh.has_inf)
+        elif same:
+            got = read_values(families, opts, sh.has_inf)
         if got is None or got[2] != sh.kinds:
             self.shape = None
             self.wait = min(1 << self.misses, 32)
@@ -276,11 +304,17 @@ class ProtoRepeat:
                 md = metadata[name] = P.Metadata()
             md.type, md.help, md.unit = typ, help_, unit
         self.hits += 1
+        batch = None
+        objs = sh.hists
+        if cols is not None and sh.rest is not None:
+            assert sh.batch_refs is not None and sh.batch_pick is not None
+            batch = (sh.batch_refs, cols.take(sh.batch_pick)) if sh.batch_refs.size else None
+            objs = sh.rest
         return Replay(
             sh.refs, arr if sh.take is None else arr[sh.take], sh.scraped,
             [(r, t, vals[i]) for r, t, i in sh.stamped], sh.duplicates,
-            sh.exemplars, [(r, t, hists[i]) for r, t, i in sh.hists],
-            [(r, ct, t, hists[i] if i >= 0 else None) for r, ct, t, i in sh.created],
+            sh.exemplars, [(r, t, hists[i]) for r, t, i in objs],
+            [(r, ct, t, hists[i] if i >= 0 else None) for r, ct, t, i in sh.created], batch,
         ), digest
 
     def ingest_and_remember(
@@ -319,7 +353,35 @@ class ProtoRepeat:
                 [(r, ct, t, hist_at[id(h)] if h is not None else -1) for r, ct, t, h in result.created],
                 [(mf.name, _TYPE_NAMES[int(mf.type)], mf.help, mf.unit) for mf in families],
             )
+            if opts.native and not self.shape.created:
+                _plan_columns(self.shape, families, opts, got[1])
         return result
+
+
+def _plan_columns(sh: _Shape, families: Sequence[Any], opts: HistogramOptions,
+                  hists: dict[int, FloatHistogram]) -> None:
+    """Give ``sh`` a plan reading its native histograms as columns when every one of them
+    is appended at the scrape's time and the columns give the objects ``hists`` holds (the
+    same ``FloatHistogram``s, field for field), else leave it reading objects."""
+    natives: list[tuple[int, Any, bool]] = []
+    if read_values(families, opts, sh.has_inf, natives) is None or not natives:
+        return
+    at = {i: j for j, (i, _, _) in enumerate(natives)}
+    if any(t is not None for _, t, i in sh.hists if i in at):
+        return  # timestamped native histograms: objects (appended one by one at their times)
+    msgs = [h for _, h, _ in natives]
+    plan = NativePlan.make(msgs, [g for _, _, g in natives], opts.max_schema, opts.bucket_limit)
+    cols = plan.columns(msgs) if plan is not None else None
+    if plan is None or cols is None:
+        return
+    objs = cols.objects().tolist()
+    if any(repr(objs[j]) != repr(hists[i]) for i, j in at.items()):
+        return  # never expected: the columns would differ from the objects, so they are not used
+    batch = [(r, at[i]) for r, _, i in sh.hists if i in at]
+    sh.plan = plan
+    sh.batch_refs = np.array([r for r, _ in batch], dtype=np.int64)
+    sh.batch_pick = np.array([j for _, j in batch], dtype=np.intp)
+    sh.rest = [(r, t, i) for r, t, i in sh.hists if i not in at]
 
 
 __all__ = ["ProtoRepeat", "Replay", "read_values", "skeleton_class", "skeleton_digest"]
