@@ -582,7 +582,9 @@ def test_block_pages_straight_to_columns_bit_for_bit(tmp_path: Path, monkeypatch
     schemas -4..8 and -53 (NaN and staleness-NaN sums, -0.0, new buckets: several runs per
     page, buckets listed out of order), pages whose series all share one layout and one
     length (the one-copy path) and pages of ragged series, for ranges that cut pages
-    anywhere and for matchers that pick some series of a page."""
+    anywhere and for matchers that pick some series of a page; pages of one layout
+    written into one matrix (``histblock._shared_matrix``) too."""
+    from guardia.storage.tsdb import histblock
     from guardia.storage.tsdb.block import Block
     from guardia.storage.tsdb.compact import write_block
     from guardia.storage.tsdb.histblock import MemoryHistograms
@@ -607,7 +609,7 @@ def test_block_pages_straight_to_columns_bit_for_bit(tmp_path: Path, monkeypatch
     # whole sum, a NaN observation (a residual count) and buckets listed out of order;
     # a float gauge (no integer columns: the general way)
     for fam in ("ua", "ub", "uc", "ud"):
-        for s in range(130):
+        for s in range(260 if fam == "ua" else 130):
             ts = [(k + 1) * 1000 for k in range(100)]
             hs = []
             acc = [float(s), 0.0, 0.0, 0.0]
@@ -635,14 +637,23 @@ def test_block_pages_straight_to_columns_bit_for_bit(tmp_path: Path, monkeypatch
     from guardia.storage.tsdb.histpages import HistogramPage
 
     straight: list[bool] = []
-    real = HistogramPage._uniform_matrix
+    real = HistogramPage._uniform
 
     def spy(page: HistogramPage) -> Any:
         got = real(page)
         straight.append(got is not None)
         return got
 
-    monkeypatch.setattr(HistogramPage, "_uniform_matrix", spy)
+    shared: list[bool] = []
+    real_shared = histblock._shared_matrix
+
+    def spy_shared(*args: Any) -> Any:
+        got = real_shared(*args)
+        shared.append(got is not None)
+        return got
+
+    monkeypatch.setattr(HistogramPage, "_uniform", spy)
+    monkeypatch.setattr(histblock, "_shared_matrix", spy_shared)
     path = write_block(tmp_path, [], 0, 200_000, hist_sources=[MemoryHistograms(series)])
     assert path is not None
     blk = Block(path)
@@ -650,7 +661,8 @@ def test_block_pages_straight_to_columns_bit_for_bit(tmp_path: Path, monkeypatch
     assert part is not None and len(part._pt) > 6
     try:
         for matchers in (SEL, [*SEL, Matcher("z", MatchType.EQUAL, "1")],
-                         [*SEL, Matcher("s", MatchType.REGEX, "u[abc]0[01].|odd|r01.")]):
+                         [*SEL, Matcher("s", MatchType.REGEX, "u[abc]0[01].|odd|r01.")],
+                         [*SEL, Matcher("s", MatchType.REGEX, "ua1.*")]):  # pages of one layout
             for mint, maxt in ((0, 200_000), (0, 2_000), (15_500, 70_000), (60_000, 60_000),
                                (95_000, 200_000), (300_000, 400_000)):
                 objs = part.select(matchers, mint, maxt)
@@ -663,6 +675,7 @@ def test_block_pages_straight_to_columns_bit_for_bit(tmp_path: Path, monkeypatch
                 assert {lb: (ts, [bits(h) for h in hc.objects().tolist()])
                         for lb, (ts, hc) in per.items()} == want
         assert any(straight) and not all(straight)  # both ways were taken
+        assert any(shared) and not all(shared)  # pages into one matrix, and not
     finally:
         blk.close()
 

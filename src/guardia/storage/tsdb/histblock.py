@@ -362,19 +362,17 @@ class HistogramPart:
     def select_columns(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> BlockColumns:
         """The matching series' samples in ``[mint, maxt]`` straight as the query engine's
         columns (``HistogramPage.columns``): each page's runs gathered into one matrix per
-        layout, no ``Run`` or histogram object built; series in the block's order."""
+        layout, no ``Run`` or histogram object built; series in the block's order.  When
+        every page read is one layout in runs of one length (scraped series), the pages
+        write into one matrix: the engine then takes it as it is (``histcolumns._groups``)
+        instead of copying the pages' rows into one."""
         ids = self.index.postings_for(matchers) if matchers else self.index.all_ids()
         out = BlockColumns.empty()
         if not ids.size or self._mm is None:
             return out
         page_of = np.searchsorted(self._first, ids, side="right") - 1
         cuts = np.flatnonzero(np.diff(page_of)) + 1
-        sids: list[I64] = []
-        counts: list[I64] = []
-        ts: list[I64] = []
-        lids: list[npt.NDArray[np.int32]] = []
-        rows: list[I64] = []
-        layouts: list[HCLayout] = []
+        pages: list[tuple[HistogramPage, I64, I64]] = []  # page, its series ids, their rows
         for pi, grp in zip(page_of[np.concatenate(([0], cuts))].tolist(), np.split(ids, cuts), strict=True):
             if pi in self._bad:
                 continue
@@ -394,26 +392,49 @@ class HistogramPart:
             if int(local[0]) < 0 or int(local[-1]) >= len(page):
                 self._mark_bad(pi, f"series {int(grp[-1])} is not in the page")
                 continue
-            pc = page.columns(local, mint, maxt)
+            pages.append((page, grp, local))
+        shared = _shared_matrix(pages, mint, maxt)
+        sids: list[I64] = []
+        counts: list[I64] = []
+        ts: list[I64] = []
+        lids: list[npt.NDArray[np.int32]] = []
+        rows: list[I64] = []
+        layouts: list[HCLayout] = []
+        hints: list[npt.NDArray[np.int8]] = []
+        at = 0
+        for page, grp, local in pages:
+            into = None
+            if shared is not None:
+                into = shared[1][at : at + shared[2][len(sids)]]
+            pc = page.columns(local, mint, maxt, into)
+            at += pc.ts.shape[0]
             has = pc.counts > 0
-            if not has.any():
-                continue
             sids.append(grp[has])
             counts.append(pc.counts[has])
             ts.append(pc.ts)
-            lids.append(pc.lid + len(layouts) if layouts else pc.lid)
-            rows.append(pc.row)
-            for lo, m, hint in pc.layouts:
-                layouts.append(HCLayout(lo.schema, lo.zero_threshold, lo.custom_values, lo.positive,
-                                        lo.negative, m, hint))
+            if shared is None:
+                lids.append(pc.lid + len(layouts) if layouts else pc.lid)
+                rows.append(pc.row)
+                for lo, m, hint in pc.layouts:
+                    layouts.append(HCLayout(lo.schema, lo.zero_threshold, lo.custom_values, lo.positive,
+                                            lo.negative, m, hint))
+            else:
+                hints.append(pc.layouts[0][2])
         if not sids:
             return out
         n = np.concatenate(counts)
+        if not n.shape[0]:
+            return out
         starts = np.zeros(n.shape[0] + 1, dtype=np.int64)
         np.cumsum(n, out=starts[1:])
-        return BlockColumns(self.index.labels_of(np.concatenate(sids)), starts, np.concatenate(ts),
-                            HistCols(np.concatenate(lids).astype(np.int32, copy=False), np.concatenate(rows),
-                                     layouts))
+        if shared is not None:
+            lo, m, _ = shared
+            hc = HistCols(np.zeros(at, dtype=np.int32), np.arange(at, dtype=np.int64),
+                          [HCLayout(lo.schema, lo.zero_threshold, lo.custom_values, lo.positive, lo.negative,
+                                    m, np.concatenate(hints))])
+        else:
+            hc = HistCols(np.concatenate(lids).astype(np.int32, copy=False), np.concatenate(rows), layouts)
+        return BlockColumns(self.index.labels_of(np.concatenate(sids)), starts, np.concatenate(ts), hc)
 
     def select_runs(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> dict[Labels, list[Run]]:
         """The same as runs (``histpages.Run``: a layout, its value columns, hints and
@@ -442,6 +463,25 @@ class HistogramPart:
 
     def histogram_samples(self) -> int:
         return self.num_samples
+
+
+def _shared_matrix(pages: Sequence[tuple[HistogramPage, I64, I64]], mint: int,
+                   maxt: int) -> tuple[PageLayout, npt.NDArray[np.float64], list[int]] | None:
+    """One matrix for the selected samples of every page, when they are all pages of
+    one layout read straight from their words (``HistogramPage.uniform_layout``): the
+    layout, the matrix (uninitialised) and how many rows each page fills."""
+    if len(pages) < 2:
+        return None
+    first = pages[0][0].uniform_layout()
+    if first is None:
+        return None
+    key = first.key
+    for page, _, _ in pages[1:]:
+        lo = page.uniform_layout()
+        if lo is None or lo.key != key:
+            return None
+    sizes = [int(page.selected(local, mint, maxt)[0].shape[0]) for page, _, local in pages]
+    return first, np.empty((sum(sizes), first.width), dtype=np.float64), sizes
 
 
 @dataclass(slots=True)

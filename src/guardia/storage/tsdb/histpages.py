@@ -179,7 +179,7 @@ def _encode_layouts(layouts: Sequence[Layout]) -> bytes:
     return bytes(out)
 
 
-def _decode_layouts(buf: bytes, n: int) -> list[Layout]:
+def _decode_layouts(buf: bytes | memoryview, n: int) -> list[Layout]:
     out: list[Layout] = []
     pos = 0
     for _ in range(n):
@@ -289,13 +289,16 @@ def encode_page_runs(rows: Sequence[Sequence[Run]], zstd_level: int = 9) -> byte
     return head + zstandard.ZstdCompressor(level=zstd_level).compress(body)
 
 
-def _untranspose(b: bytes) -> U64:
+def _untranspose(b: bytes | memoryview) -> U64:
     """The byte planes back into words: a plane at a time written interleaved, about half
     of what numpy's generic transposing copy of the whole costs."""
     n = len(b) // 8
     planes = np.frombuffer(b, dtype=np.uint8).reshape(8, n)
-    w = np.empty((n, 8), dtype=np.uint8)
-    for j in range(8):
+    # planes of zeros (the high bytes of small integer deltas: most of a scraped page)
+    # are left as the zeroed array has them
+    used = np.flatnonzero(np.bitwise_or.reduce(planes, axis=1)).tolist() if n else []
+    w = np.zeros((n, 8), dtype=np.uint8)
+    for j in used:
         w[:, j] = planes[j]
     out: U64 = w.view(np.uint64).reshape(-1)
     return out
@@ -326,13 +329,13 @@ class HistogramPage:
         if magic != MAGIC:
             raise HistogramPageError(f"not a histogram page (magic {bytes(magic)!r})")
         try:
-            body = zstandard.ZstdDecompressor().decompress(bytes(blob[_HEADER.size :]),
-                                                           max_output_size=blen)
+            raw = zstandard.ZstdDecompressor().decompress(bytes(blob[_HEADER.size :]), max_output_size=blen)
         except zstandard.ZstdError as e:
             raise HistogramPageError(f"body does not decompress: {e}") from None
-        if len(body) != blen:
-            raise HistogramPageError(f"body is {len(body)} bytes, the header says {blen}")
-        parts: dict[str, bytes] = {}
+        if len(raw) != blen:
+            raise HistogramPageError(f"body is {len(raw)} bytes, the header says {blen}")
+        body = memoryview(raw)  # sections as views: the value words are most of the page
+        parts: dict[str, memoryview] = {}
         pos = 0
         for name in _SECTIONS:
             if pos + 4 > len(body):
@@ -501,15 +504,22 @@ class HistogramPage:
         got: I64 = np.array([lo.width for lo in self.layouts], dtype=np.int64)[self.run_layout]
         return got
 
-    def _uniform_matrix(self) -> F64 | None:
-        """The engine's matrix of the whole page (a row per sample, bucket columns in the
-        layout's order) straight from the value words, when the page is one layout in runs
-        of one length with one set of flags, and every column but the sum holds whole
-        numbers (a scraped page): the integer deltas summed once (and once more for a
-        second-order run) in int64 and written transposed as floats in one pass, the
-        residual count added back as ``_run`` adds it.  The same values bit for bit as the
-        general way: whole numbers below 2**52 (what the writer checks before it takes
-        second-order differences) sum exactly in both.  None when the page is not so."""
+    def uniform_layout(self) -> Layout | None:
+        """The page's one layout (bucket indexes ascending) when ``_uniform_matrix`` reads
+        it straight from the value words, else None."""
+        got = self._uniform()
+        if got is None:
+            return None
+        lo = self.layouts[0]
+        pos, neg = lo.positive, lo.negative
+        if list(pos) != sorted(pos) or list(neg) != sorted(neg):
+            return Layout(lo.schema, lo.zero_threshold, lo.custom_values, tuple(sorted(pos)),
+                          tuple(sorted(neg)))
+        return lo
+
+    def _uniform(self) -> tuple[int, int, bool] | None:
+        """(run length, flags, whole sums) when the page is one layout in runs of one
+        length with one set of flags and every column but the sum holds whole numbers."""
         nruns = int(self.run_len.shape[0])
         if len(self.layouts) != 1 or not nruns:
             return None
@@ -517,18 +527,35 @@ class HistogramPage:
         fl = int(self.run_flags[0])
         if not bool((self.run_len == k).all()) or not bool((self.run_flags == fl).all()):
             return None
-        w = self.layouts[0].width
-        ri = self._row_int.reshape(nruns, w)
+        ri = self._row_int.reshape(nruns, self.layouts[0].width)
         int_sum = bool(ri[:, 2].all())
         if not (bool(ri[:, :2].all()) and bool(ri[:, 3:].all()) and (int_sum or not bool(ri[:, 2].any()))):
             return None
+        return k, fl, int_sum
+
+    def _uniform_matrix(self, out: F64 | None = None) -> F64 | None:
+        """The engine's matrix of the whole page (a row per sample, bucket columns in the
+        layout's order; into ``out`` if given) straight from the value words, when the page
+        is one layout in runs of one length with one set of flags, and every column but the
+        sum holds whole numbers (a scraped page): the integer deltas summed once (and once
+        more for a second-order run) in int64 and written transposed as floats in one pass,
+        the residual count added back as ``_run`` adds it.  The same values bit for bit as
+        the general way: whole numbers below 2**52 (what the writer checks before it takes
+        second-order differences) sum exactly in both.  None when the page is not so."""
+        got = self._uniform()
+        if got is None:
+            return None
+        k, fl, int_sum = got
+        nruns = int(self.run_len.shape[0])
+        w = self.layouts[0].width
         words = self._words.reshape(nruns, w, k)
         z = _unzigzag(words)
         np.cumsum(z, axis=2, out=z)
         if fl & _SECOND_ORDER:
             np.cumsum(z[:, :2], axis=2, out=z[:, :2])
             np.cumsum(z[:, 3:], axis=2, out=z[:, 3:])
-        out = np.empty((nruns * k, w), dtype=np.float64)
+        if out is None:
+            out = np.empty((nruns * k, w), dtype=np.float64)
         t = out.reshape(nruns, k, w).transpose(0, 2, 1)  # (run, column, sample) view of out
         t[...] = z
         if not int_sum:
@@ -541,11 +568,9 @@ class HistogramPage:
                 t[:, 0] = acc + t[:, 0]
         return out
 
-    def columns(self, rows: I64, mint: int, maxt: int) -> PageColumns:
-        """Rows ``rows`` (ascending) of the page, their samples in ``[mint, maxt]``, as the
-        query engine's columns (``model.histcols``): one ``Layout`` per layout of the page
-        that any of them uses, a row per sample, bucket columns ascending; one gather per
-        layout, no object per run or per sample."""
+    def selected(self, rows: I64, mint: int, maxt: int) -> tuple[I64, I64]:
+        """The samples (page positions) of rows ``rows`` in ``[mint, maxt]``, and how many
+        each row keeps."""
         nrows = len(self)
         want = np.zeros(nrows, dtype=np.bool_)
         want[rows] = True
@@ -556,20 +581,38 @@ class HistogramPage:
             keep &= (ts >= mint) & (ts <= maxt)
         at = np.flatnonzero(keep)
         counts = np.bincount(row_of[at], minlength=nrows)[rows]
-        whole = self._uniform_matrix()
-        if whole is not None:
+        return at, counts
+
+    def columns(self, rows: I64, mint: int, maxt: int, into: F64 | None = None) -> PageColumns:
+        """Rows ``rows`` (ascending) of the page, their samples in ``[mint, maxt]``, as the
+        query engine's columns (``model.histcols``): one ``Layout`` per layout of the page
+        that any of them uses, a row per sample, bucket columns ascending; one gather per
+        layout, no object per run or per sample.  ``into`` (only for a page with a
+        ``uniform_layout``): where its matrix goes, a row per selected sample."""
+        at, counts = self.selected(rows, mint, maxt)
+        ts = self.ts
+        if self._uniform() is not None:
             lo = self.layouts[0]
             pos, neg = lo.positive, lo.negative
-            if at.shape[0] != whole.shape[0]:
+            ordered = list(pos) == sorted(pos) and list(neg) == sorted(neg)
+            every = at.shape[0] == ts.shape[0]
+            whole = self._uniform_matrix(into if every and ordered else None)
+            assert whole is not None
+            if not every:
                 whole = whole[at]
-            if list(pos) != sorted(pos) or list(neg) != sorted(neg):  # the engine's ascend
+            if not ordered:  # the engine's bucket indexes ascend
                 cols = np.concatenate(([0, 1, 2], 3 + np.argsort(pos), 3 + len(pos) + np.argsort(neg)))
                 whole = whole[:, cols]
                 lo = Layout(lo.schema, lo.zero_threshold, lo.custom_values, tuple(sorted(pos)),
                             tuple(sorted(neg)))
+            if into is not None and whole is not into:
+                into[...] = whole
+                whole = into
             return PageColumns(ts[at], counts, np.zeros(at.shape[0], dtype=np.int32),
                                np.arange(at.shape[0], dtype=np.int64),
                                [(lo, whole, self.hints_u8[at].astype(np.int8))])
+        if into is not None:
+            raise ValueError("columns(into=) needs a page with a uniform layout")
         vals = self._restored()
         run_of = np.repeat(np.arange(self.run_len.shape[0], dtype=np.int64), self.run_len)[at]
         within = at - self.run_start[run_of]
