@@ -608,21 +608,22 @@ def test_block_pages_straight_to_columns_bit_for_bit(tmp_path: Path, monkeypatch
     # steady growth with a float sum (second-order columns); random whole growth with a
     # whole sum, a NaN observation (a residual count) and buckets listed out of order;
     # a float gauge (no integer columns: the general way)
-    for fam in ("ua", "ub", "uc", "ud"):
+    for fam in ("ua", "ub", "uc", "ud", "ue"):
         for s in range(260 if fam == "ua" else 130):
             ts = [(k + 1) * 1000 for k in range(100)]
             hs = []
-            acc = [float(s), 0.0, 0.0, 0.0]
-            step = [rng.choice([0, 1, 3, 7]) for _ in acc]
+            acc = [float(s), 0.0, 0.0, 0.0] if fam != "ue" else [2.0**51 + s] * 4  # ue: counts past 2**53
+            kind = "ub" if fam == "ue" else fam
+            step = [rng.choice([1, 3, 7]) for _ in acc]
             for k in range(100):
-                if fam == "ua":
+                if kind == "ua":
                     h = FloatHistogram(schema=3, count=float(6 * k + s), sum=float(k) * 0.5,
                                        zero_count=float(s),
                                        positive={8: float(k), 9: float(2 * k), 10: float(3 * k)})
-                elif fam in ("ub", "ud"):  # steady (second order) or by fits (first order)
-                    acc = [a + (d if fam == "ub" else 1000 * (k % 2) + d)
+                elif kind in ("ub", "ud"):  # steady (second order) or by fits (first order)
+                    acc = [a + (d if kind == "ub" else 1000 * (k % 2) + d)
                            for a, d in zip(acc, step, strict=True)]
-                    h = FloatHistogram(schema=-2, count=sum(acc) + 1, sum=float(sum(acc) * 2),
+                    h = FloatHistogram(schema=-2, count=sum(acc) + (fam != "ue"), sum=float(sum(acc) * 2),
                                        zero_count=acc[0],
                                        positive={4: acc[1], -1: acc[2]}, negative={2: acc[3]})
                 else:

@@ -386,6 +386,7 @@ class HistogramPage:
         self._words = _untranspose(vw)
         self._vcounts = vcounts
         self._values: F64 | None = None
+        self._uniform_got: tuple[tuple[int, int, bool] | None] | None = None
         self.sample_start = row_starts(counts32)
         self.run_start = row_starts(self.run_len.astype(np.int32))  # first sample of each run
         self.run_vstart = row_starts((self.run_len * widths).astype(np.int32))
@@ -520,6 +521,11 @@ class HistogramPage:
     def _uniform(self) -> tuple[int, int, bool] | None:
         """(run length, flags, whole sums) when the page is one layout in runs of one
         length with one set of flags and every column but the sum holds whole numbers."""
+        if self._uniform_got is None:
+            self._uniform_got = (self._find_uniform(),)
+        return self._uniform_got[0]
+
+    def _find_uniform(self) -> tuple[int, int, bool] | None:
         nruns = int(self.run_len.shape[0])
         if len(self.layouts) != 1 or not nruns:
             return None
@@ -554,13 +560,22 @@ class HistogramPage:
         if fl & _SECOND_ORDER:
             np.cumsum(z[:, :2], axis=2, out=z[:, :2])
             np.cumsum(z[:, 3:], axis=2, out=z[:, 3:])
+        resid = bool(fl & _RESIDUAL_COUNT)
+        if resid and fl & _SECOND_ORDER:
+            # second-order columns are whole, >= 0 and < 2**52 (the writer checked): when
+            # the explained count stays below 2**53 every partial sum is exact, in int64
+            # as in float, and adding the residual rounds the exact sum once either way
+            acc = z[:, 1] + z[:, 3:].sum(axis=1)
+            if int(acc.max(initial=0)) < 2**53:
+                z[:, 0] += acc
+                resid = False
         if out is None:
             out = np.empty((nruns * k, w), dtype=np.float64)
         t = out.reshape(nruns, k, w).transpose(0, 2, 1)  # (run, column, sample) view of out
         t[...] = z
         if not int_sum:
             t[:, 2] = np.bitwise_xor.accumulate(words[:, 2], axis=1).view(np.float64)
-        if fl & _RESIDUAL_COUNT:
+        if resid:
             with np.errstate(invalid="ignore", over="ignore"):
                 acc = t[:, 1].copy()
                 for j in range(3, w):
