@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import socket
+import time
 from typing import Any
 
 import pytest
@@ -65,6 +66,18 @@ async def test_disappearing_series_get_a_stale_marker(via: str) -> None:
         await close(loop)
     (b,) = select(storage, __name__="b")
     assert b.values[0] == 2.0 and is_stale_nan(float(b.values[1]))
+
+
+async def test_two_scrapes_in_one_millisecond_keep_their_staleness_marker(
+    via: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Back-to-back scrapes can begin in the same millisecond on a fast machine: the second
+    is stamped a millisecond later, or its stale marker would be a duplicate and lost."""
+    import guardia.scrape.loop as loop_mod
+
+    frozen = time.time()
+    monkeypatch.setattr(loop_mod.time, "time", lambda: frozen)
+    await test_disappearing_series_get_a_stale_marker(via)
 
 
 async def test_malformed_line_fails_the_scrape_with_line_number(via: str) -> None:

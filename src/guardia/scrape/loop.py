@@ -223,8 +223,12 @@ class ScrapeLoop:
     async def scrape_once(self) -> None:
         t0 = time.time()
         self.last_interval = t0 - self._last_start if self._last_start else None
-        self._last_start = t0
         ts = int(t0 * 1000)
+        if self._last_start and ts == int(self._last_start * 1000):
+            # two scrapes begun in one millisecond (back-to-back calls; no interval allows it):
+            # the second's samples, staleness markers included, would be duplicates and dropped
+            ts += 1
+        self._last_start = t0
         err = ""
         result: IngestResult | None = None
         app = self.storage.appender()
