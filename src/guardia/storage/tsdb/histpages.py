@@ -387,6 +387,7 @@ class HistogramPage:
         self._vcounts = vcounts
         self._values: F64 | None = None
         self._uniform_got: tuple[tuple[int, int, bool] | None] | None = None
+        self._selected: tuple[I64, int, int, I64, I64] | None = None
         self.sample_start = row_starts(counts32)
         self.run_start = row_starts(self.run_len.astype(np.int32))  # first sample of each run
         self.run_vstart = row_starts((self.run_len * widths).astype(np.int32))
@@ -586,16 +587,25 @@ class HistogramPage:
     def selected(self, rows: I64, mint: int, maxt: int) -> tuple[I64, I64]:
         """The samples (page positions) of rows ``rows`` in ``[mint, maxt]``, and how many
         each row keeps."""
+        last = self._selected
+        if last is not None and last[0] is rows and last[1] == mint and last[2] == maxt:
+            return last[3], last[4]
         nrows = len(self)
-        want = np.zeros(nrows, dtype=np.bool_)
-        want[rows] = True
-        row_of = np.repeat(np.arange(nrows, dtype=np.int64), self.counts)
         ts = self.ts
-        keep = want[row_of]
-        if not (mint <= int(ts.min(initial=mint)) and int(ts.max(initial=maxt)) <= maxt):
-            keep &= (ts >= mint) & (ts <= maxt)
-        at = np.flatnonzero(keep)
-        counts = np.bincount(row_of[at], minlength=nrows)[rows]
+        inside = mint <= int(ts.min(initial=mint)) and int(ts.max(initial=maxt)) <= maxt
+        if inside and rows.shape[0] == nrows:  # every sample (rows ascend, no repeats)
+            at = np.arange(ts.shape[0], dtype=np.int64)
+            counts = self.counts
+        else:
+            want = np.zeros(nrows, dtype=np.bool_)
+            want[rows] = True
+            row_of = np.repeat(np.arange(nrows, dtype=np.int64), self.counts)
+            keep = want[row_of]
+            if not inside:
+                keep &= (ts >= mint) & (ts <= maxt)
+            at = np.flatnonzero(keep)
+            counts = np.bincount(row_of[at], minlength=nrows)[rows]
+        self._selected = (rows, mint, maxt, at, counts)
         return at, counts
 
     def columns(self, rows: I64, mint: int, maxt: int, into: F64 | None = None) -> PageColumns:
@@ -623,6 +633,9 @@ class HistogramPage:
             if into is not None and whole is not into:
                 into[...] = whole
                 whole = into
+            if every:  # views (the caller joins the pages' arrays)
+                return PageColumns(ts, counts, np.zeros(at.shape[0], dtype=np.int32), at,
+                                   [(lo, whole, self.hints_u8.view(np.int8))])
             return PageColumns(ts[at], counts, np.zeros(at.shape[0], dtype=np.int32),
                                np.arange(at.shape[0], dtype=np.int64),
                                [(lo, whole, self.hints_u8[at].astype(np.int8))])
