@@ -6,10 +6,8 @@ receiver's ``/api/v1/query_exemplars`` answers what the sender's does; a queue w
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,45 +19,42 @@ from guardia.storage.remote.encode import encode_labels
 from guardia.storage.remote.encode_exemplars import encode_v1
 from guardia.storage.remote.encode_v2 import encode_exemplars
 from guardia.storage.remote.proto import V2Exemplar, V2Request, WriteRequest
+from tests.scrape.helpers import Sink, respond
 from tests.storage.remote.peers import Proc, guardia, prometheus_receiver
 from tests.storage.remote.test_remote_write_histograms import _eventually, _metric
 
 OM = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 
-class _Target(BaseHTTPRequestHandler):
+class _Changing:
     """``jobs_total`` and ``wait_seconds`` whose exemplars change at every scrape (a new trace
     id, value and time), so each scrape adds one exemplar to three series."""
 
-    scrapes = 0
+    def __init__(self) -> None:
+        self.scrapes = 0
 
-    def do_GET(self) -> None:
-        n = type(self).scrapes = type(self).scrapes + 1
+    def body(self) -> str:
+        n = self.scrapes = self.scrapes + 1
         t = time.time()
-        body = "\n".join([
+        return "\n".join([
             "# TYPE jobs counter",
             f'jobs_total{{code="200"}} {n} # {{trace_id="c{n}"}} 1 {t:.3f}',
             "# TYPE wait_seconds histogram",
             f'wait_seconds_bucket{{le="0.1"}} {n} # {{trace_id="b{n}",span_id="s{n}"}} 0.0{n % 10} {t:.3f}',
             f'wait_seconds_bucket{{le="+Inf"}} {2 * n} # {{trace_id="i{n}"}} {n}.5 {t:.3f}',
-            f"wait_seconds_count {2 * n}", f"wait_seconds_sum {3 * n}", "# EOF", ""]).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", OM)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+            f"wait_seconds_count {2 * n}", f"wait_seconds_sum {3 * n}", "# EOF", ""])
 
-    def log_message(self, *args: object) -> None:
-        pass
+
+def _serve(body: Callable[[], str]) -> Sink:
+    """A target answering each scrape with ``body()`` as OpenMetrics."""
+    return Sink(lambda req: respond(body(), OM)(req))
 
 
 @pytest.fixture
 def target() -> Iterator[str]:
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Target)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    sink = _serve(_Changing().body)
+    yield sink.address
+    sink.close()
 
 
 def _sender_config(tmp: Path, target: str, prom: str, rx: str) -> Path:
@@ -168,32 +163,24 @@ def test_encoded_exemplars_read_back_with_the_protobuf_library() -> None:
     assert got == [(["trace_id", "abc"], 0.5, 1_700_000_000_123), ([], -2.0, -5)]
 
 
-class _Repeating(BaseHTTPRequestHandler):
+class _Repeating:
     """A counter whose exemplar changes every third scrape: the two scrapes between expose it
     again, as a client library does until the next observation."""
 
-    scrapes = 0
+    def __init__(self) -> None:
+        self.scrapes = 0
 
-    def do_GET(self) -> None:
-        n = type(self).scrapes = type(self).scrapes + 1
+    def body(self) -> str:
+        n = self.scrapes = self.scrapes + 1
         k = (n - 1) // 3
-        body = (f"# TYPE jobs counter\njobs_total {n} # {{trace_id=\"t{k}\"}} {k} {1_700_000_000 + k}\n"
-                "# EOF\n").encode()
-        self.send_response(200)
-        self.send_header("Content-Type", OM)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        return f"# TYPE jobs counter\njobs_total {n} # {{trace_id=\"t{k}\"}} {k} {1_700_000_000 + k}\n# EOF\n"
 
 
 def test_an_agent_sends_each_exemplar_once(tmp_path: Path, procs: list[Proc]) -> None:
     """An agent keeps no exemplars but sends them (``ExemplarRelay``), an exemplar repeated by
     the target at every scrape once, as Prometheus's agent does."""
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Repeating)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    repeating = _Repeating()
+    sink = _serve(repeating.body)
     try:
         rx_dir = tmp_path / "rx"
         rx_dir.mkdir()
@@ -205,7 +192,7 @@ def test_an_agent_sends_each_exemplar_once(tmp_path: Path, procs: list[Proc]) ->
 global: {{scrape_interval: 300ms}}
 scrape_configs:
   - job_name: app
-    static_configs: [{{targets: ["127.0.0.1:{srv.server_address[1]}"]}}]
+    static_configs: [{{targets: ["{sink.address}"]}}]
 remote_write:
   - url: {rx.url}/api/v1/write
     send_exemplars: true
@@ -219,13 +206,12 @@ remote_write:
             assert [[e[1] for e in v] for v in got.values()][:1] == [[0.0, 1.0, 2.0]], got
 
         _eventually(three_sent)
-        scrapes = _Repeating.scrapes
+        scrapes = repeating.scrapes
         assert scrapes >= 7
         sent = _metric(agent, "prometheus_remote_storage_exemplars_total", agent_queue(agent))
         assert sent == (scrapes - 1) // 3 + 1 or sent == (scrapes - 1) // 3 + 2, (sent, scrapes)
     finally:
-        srv.shutdown()
-        srv.server_close()
+        sink.close()
 
 
 def agent_queue(p: Proc) -> str:
