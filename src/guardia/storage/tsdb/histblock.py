@@ -54,6 +54,13 @@ from guardia.storage.tsdb.index import MemIndex, layout_key
 
 log = logging.getLogger("guardia.storage.tsdb.block")
 
+
+class _Closed:
+    """What ``HistogramPart._page`` returns once the part is closed (a query racing a delete)."""
+
+
+_CLOSED = _Closed()
+
 I64 = npt.NDArray[np.int64]
 
 DIR = "histograms"
@@ -313,6 +320,24 @@ class HistogramPart:
         if self._on_corrupt is not None:
             self._on_corrupt(i, reason)
 
+    def _page(self, pi: int, mint: int, maxt: int) -> tuple[HistogramPage, int] | _Closed | None:
+        """Page ``pi`` decoded with its first series id; None when it is known damaged, outside
+        ``[mint, maxt]`` or found damaged now (then marked); ``_CLOSED`` once the part is closed."""
+        if pi in self._bad:
+            return None
+        off, ln, first, _crc, pmin, pmax = self._pt[pi].tolist()
+        if pmax < mint or pmin > maxt:
+            return None
+        with self._lock:
+            if self._mm is None:
+                return _CLOSED
+            blob = self._mm[off : off + ln]
+        try:
+            return HistogramPage(blob), int(first)
+        except HistogramPageError as e:
+            self._mark_bad(pi, str(e))
+            return None
+
     def _read(self, ids: I64, mint: int, maxt: int) -> dict[int, list[Run]]:
         """Samples of the series ``ids`` (ascending) in ``[mint, maxt]`` by id, as runs."""
         out: dict[int, list[Run]] = {}
@@ -320,20 +345,12 @@ class HistogramPart:
             return out
         page_of = np.searchsorted(self._first, ids, side="right") - 1
         for pi in np.unique(page_of).tolist():
-            if pi in self._bad:
+            got = self._page(pi, mint, maxt)
+            if isinstance(got, _Closed):
+                return out
+            if got is None:
                 continue
-            off, ln, first, _crc, pmin, pmax = self._pt[pi].tolist()
-            if pmax < mint or pmin > maxt:
-                continue
-            with self._lock:
-                if self._mm is None:
-                    return out
-                blob = self._mm[off : off + ln]
-            try:
-                page = HistogramPage(blob)
-            except HistogramPageError as e:
-                self._mark_bad(pi, str(e))
-                continue
+            page, first = got
             for sid in ids[page_of == pi].tolist():
                 row = sid - first
                 if not 0 <= row < len(page):
@@ -374,20 +391,12 @@ class HistogramPart:
         cuts = np.flatnonzero(np.diff(page_of)) + 1
         pages: list[tuple[HistogramPage, I64, I64]] = []  # page, its series ids, their rows
         for pi, grp in zip(page_of[np.concatenate(([0], cuts))].tolist(), np.split(ids, cuts), strict=True):
-            if pi in self._bad:
+            got = self._page(pi, mint, maxt)
+            if isinstance(got, _Closed):
+                return out
+            if got is None:
                 continue
-            off, ln, first, _crc, pmin, pmax = self._pt[pi].tolist()
-            if pmax < mint or pmin > maxt:
-                continue
-            with self._lock:
-                if self._mm is None:
-                    return out
-                blob = self._mm[off : off + ln]
-            try:
-                page = HistogramPage(blob)
-            except HistogramPageError as e:
-                self._mark_bad(pi, str(e))
-                continue
+            page, first = got
             local = grp - first
             if int(local[0]) < 0 or int(local[-1]) >= len(page):
                 self._mark_bad(pi, f"series {int(grp[-1])} is not in the page")
