@@ -136,6 +136,25 @@ def sum_dense(hs: Sequence[FloatHistogram]) -> FloatHistogram | None:
     )
 
 
+def _extrapolation(t: I64, first: I64, last: I64, end: I64, range_ms: int, is_rate: bool) -> F64:
+    """Per window, what its first-to-last increase is multiplied by: Prometheus's extrapolation
+    to the range's edges (at most half an average interval past the samples), over the range's
+    seconds for ``rate``."""
+    first_t, last_t = t[first], t[last]
+    start = end - range_ms
+    sampled = (last_t - first_t) / 1000
+    avg = sampled / (last - first)
+    to_start = (first_t - start) / 1000
+    to_end = (end - last_t) / 1000
+    threshold = avg * 1.1
+    to_start = np.where(to_start >= threshold, avg / 2, to_start)
+    to_end = np.where(to_end >= threshold, avg / 2, to_end)
+    factor: F64 = (sampled + to_start + to_end) / sampled
+    if is_rate:
+        factor = factor / (range_ms / 1000)
+    return factor
+
+
 def rate_windows(d: Dense, t: I64, lo: I64, hi: I64, step_times: I64, range_ms: int,
                  is_rate: bool) -> tuple[BOOL, OBJ]:
     """``rate`` (``is_rate``) or ``increase`` of the windows ``[lo, hi)`` (indexes into the
@@ -155,19 +174,7 @@ def rate_windows(d: Dense, t: I64, lo: I64, hi: I64, step_times: I64, range_ms: 
     if not idx.size:
         return done, out
     first, last = a[idx], b[idx] - 1
-    first_t, last_t = t[first], t[last]
-    end = step_times[idx]
-    start = end - range_ms
-    sampled = (last_t - first_t) / 1000
-    avg = sampled / (last - first)
-    to_start = (first_t - start) / 1000
-    to_end = (end - last_t) / 1000
-    threshold = avg * 1.1
-    to_start = np.where(to_start >= threshold, avg / 2, to_start)
-    to_end = np.where(to_end >= threshold, avg / 2, to_end)
-    factor = (sampled + to_start + to_end) / sampled
-    if is_rate:
-        factor = factor / (range_ms / 1000)
+    factor = _extrapolation(t, first, last, step_times[idx], range_ms, is_rate)
     diff = d.m[last] - d.m[first]
     scaled = diff * factor[:, None]
     keep = diff[:, 3:] != 0  # ``compact`` before ``mul``, as histrange does
@@ -301,19 +308,7 @@ def rate_columns(hc: HistCols, t: I64, lo: I64, hi: I64, step_times: I64, range_
         first, last = lo[js, is_], hi[js, is_] - 1
         loc = np.empty(n_flat, dtype=np.int64)
         loc[g.at] = np.arange(len(g.at), dtype=np.int64)
-        first_t, last_t = t[first], t[last]
-        end = step_times[is_]
-        start = end - range_ms
-        sampled = (last_t - first_t) / 1000
-        avg = sampled / (last - first)
-        to_start = (first_t - start) / 1000
-        to_end = (end - last_t) / 1000
-        threshold = avg * 1.1
-        to_start = np.where(to_start >= threshold, avg / 2, to_start)
-        to_end = np.where(to_end >= threshold, avg / 2, to_end)
-        factor = (sampled + to_start + to_end) / sampled
-        if is_rate:
-            factor = factor / (range_ms / 1000)
+        factor = _extrapolation(t, first, last, step_times[is_], range_ms, is_rate)
         diff = g.r[loc[last]] - g.r[loc[first]]
         keep = diff[:, 3:] != 0  # ``compact`` before ``mul``, as histrange does
         scaled = diff * factor[:, None]
