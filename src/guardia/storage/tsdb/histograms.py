@@ -281,22 +281,27 @@ def decode_samples(buf: bytes | memoryview, label_cache: dict[bytes, Labels] | N
         n, pos = read_varint(buf, 0)
         out: list[Sample] = []
         for _ in range(n):
-            if label_cache is not None:
-                end = _label_end(buf, pos)
-                key = bytes(buf[pos:end])
-                cached = label_cache.get(key)
-                if cached is None:
-                    cached, _ = _decode_labels(buf, pos)
-                    label_cache[key] = cached
-                labels, pos = cached, end
-            else:
-                labels, pos = _decode_labels(buf, pos)
+            labels, pos = _labels_at(buf, pos, label_cache)
             t, pos = read_varint(buf, pos)
             h, pos = decode_histogram(buf, pos)
             out.append((labels, _unzz(t), h))
         return out
     except (IndexError, ValueError, UnicodeDecodeError) as e:
         raise HistogramDecodeError(f"damaged histogram record: {e}") from None
+
+
+def _labels_at(buf: bytes | memoryview, pos: int, label_cache: dict[bytes, Labels] | None
+               ) -> tuple[Labels, int]:
+    """The label set at ``pos`` and where it ends, from ``label_cache`` when it holds these bytes."""
+    if label_cache is None:
+        return _decode_labels(buf, pos)
+    end = _label_end(buf, pos)
+    key = bytes(buf[pos:end])
+    cached = label_cache.get(key)
+    if cached is None:
+        cached, _ = _decode_labels(buf, pos)
+        label_cache[key] = cached
+    return cached, end
 
 
 def decode_columns(buf: bytes | memoryview, label_cache: dict[bytes, Labels] | None = None
@@ -316,16 +321,7 @@ def decode_columns(buf: bytes | memoryview, label_cache: dict[bytes, Labels] | N
                      tuple[list[int], list[float], list[int]]] = {}
         unpack_dd = _F64x2.unpack_from
         for k in range(n):
-            if label_cache is not None:
-                end = _label_end(buf, pos)
-                key_b = bytes(buf[pos:end])
-                cached = label_cache.get(key_b)
-                if cached is None:
-                    cached, _ = _decode_labels(buf, pos)
-                    label_cache[key_b] = cached
-                labels, pos = cached, end
-            else:
-                labels, pos = _decode_labels(buf, pos)
+            labels, pos = _labels_at(buf, pos, label_cache)
             out_labels.append(labels)
             t, pos = read_varint(buf, pos)
             out_ts.append((t >> 1) ^ -(t & 1))
