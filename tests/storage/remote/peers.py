@@ -95,6 +95,31 @@ def guardia(tmp: Path, config: Path, port: int | None = None, *extra: str) -> Pr
     return Proc("guardia", tmp, argv, port, "/-/ready")
 
 
+def guardia_receiver(tmp: Path) -> Proc:
+    """A guardia that only receives remote write (its own directory ``rx`` under ``tmp``)."""
+    rx_dir = tmp / "rx"
+    rx_dir.mkdir()
+    (rx_dir / "rx.yml").write_text("global: {scrape_interval: 1m}\n")
+    return guardia(rx_dir, rx_dir / "rx.yml")
+
+
+# Queues that retry fast, for tests waiting on what a receiver holds.
+FAST_QUEUE = "queue_config: {batch_send_deadline: 200ms, min_backoff: 50ms, max_backoff: 400ms}"
+
+
+def via_queues(rx: str, setting: str) -> str:
+    """``remote_write`` entries to one guardia receiver: ``v1`` and ``v2`` (each protocol version)
+    with ``setting: true``, ``off`` without it; each labels what it sends ``via=<name>``."""
+    out: list[str] = []
+    for name, extra in (("v1", [f"{setting}: true"]),
+                        ("v2", ["protobuf_message: io.prometheus.write.v2.Request", f"{setting}: true"]),
+                        ("off", [])):
+        out += [f"  - url: {rx}/api/v1/write", f'    name: "{name}"', *(f"    {e}" for e in extra),
+                f'    write_relabel_configs: [{{target_label: via, replacement: "{name}"}}]',
+                f"    {FAST_QUEUE}"]
+    return "\n".join(out) + "\n"
+
+
 def victoria(tmp: Path, port: int | None = None) -> Proc:
     need(VICTORIA)
     port = port or free_port()

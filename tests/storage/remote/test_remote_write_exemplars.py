@@ -20,7 +20,14 @@ from guardia.storage.remote.encode_exemplars import encode_v1
 from guardia.storage.remote.encode_v2 import encode_exemplars
 from guardia.storage.remote.proto import V2Exemplar, V2Request, WriteRequest
 from tests.scrape.helpers import Sink, respond
-from tests.storage.remote.peers import Proc, guardia, prometheus_receiver
+from tests.storage.remote.peers import (
+    FAST_QUEUE,
+    Proc,
+    guardia,
+    guardia_receiver,
+    prometheus_receiver,
+    via_queues,
+)
 from tests.storage.remote.test_remote_write_histograms import _eventually, _metric
 
 OM = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -58,7 +65,6 @@ def target() -> Iterator[str]:
 
 
 def _sender_config(tmp: Path, target: str, prom: str, rx: str) -> Path:
-    queue = "queue_config: {batch_send_deadline: 200ms, min_backoff: 50ms, max_backoff: 400ms}"
     cfg = tmp / "sender.yml"
     cfg.write_text(f"""
 global: {{scrape_interval: 500ms}}
@@ -69,23 +75,8 @@ remote_write:
   - url: {prom}/api/v1/write
     name: prom
     send_exemplars: true
-    {queue}
-  - url: {rx}/api/v1/write
-    name: v1
-    send_exemplars: true
-    write_relabel_configs: [{{target_label: via, replacement: v1}}]
-    {queue}
-  - url: {rx}/api/v1/write
-    name: v2
-    protobuf_message: io.prometheus.write.v2.Request
-    send_exemplars: true
-    write_relabel_configs: [{{target_label: via, replacement: v2}}]
-    {queue}
-  - url: {rx}/api/v1/write
-    name: "off"
-    write_relabel_configs: [{{target_label: via, replacement: "off"}}]
-    {queue}
-""")
+    {FAST_QUEUE}
+{via_queues(rx, "send_exemplars")}""")
     return cfg
 
 
@@ -106,10 +97,7 @@ def test_exemplars_reach_prometheus_and_guardia_over_1_0_and_2_0(
 ) -> None:
     prom = prometheus_receiver(tmp_path, None, "--enable-feature=exemplar-storage")
     procs.append(prom.start())
-    rx_dir = tmp_path / "rx"
-    rx_dir.mkdir()
-    (rx_dir / "rx.yml").write_text("global: {scrape_interval: 1m}\n")
-    rx = guardia(rx_dir, rx_dir / "rx.yml")
+    rx = guardia_receiver(tmp_path)
     procs.append(rx.start())
     g = guardia(tmp_path, _sender_config(tmp_path, target, prom.url, rx.url))
     procs.append(g.start())
@@ -182,10 +170,7 @@ def test_an_agent_sends_each_exemplar_once(tmp_path: Path, procs: list[Proc]) ->
     repeating = _Repeating()
     sink = _serve(repeating.body)
     try:
-        rx_dir = tmp_path / "rx"
-        rx_dir.mkdir()
-        (rx_dir / "rx.yml").write_text("global: {scrape_interval: 1m}\n")
-        rx = guardia(rx_dir, rx_dir / "rx.yml")
+        rx = guardia_receiver(tmp_path)
         procs.append(rx.start())
         cfg = tmp_path / "agent.yml"
         cfg.write_text(f"""

@@ -20,7 +20,14 @@ import pytest
 from guardia.model.varint import encode_varint
 from guardia.storage.remote.proto import Histogram, WriteRequest
 from tests.scrape.test_protobuf import PROTO_CT, _dbl, _family, _labels, _msg, _sint, _uint, _zz
-from tests.storage.remote.peers import Proc, guardia, prometheus_receiver
+from tests.storage.remote.peers import (
+    FAST_QUEUE,
+    Proc,
+    guardia,
+    guardia_receiver,
+    prometheus_receiver,
+    via_queues,
+)
 
 HISTS = "rpc_seconds|job:rpc_seconds:rate2s|pushed_seconds"
 # ``@`` stands for a receiver guardia's matcher (``{via="v1"}``), nothing elsewhere
@@ -82,7 +89,6 @@ def target() -> Iterator[str]:
 
 
 def _sender_config(tmp: Path, target: str, prom: str, rx: str) -> Path:
-    queue = "queue_config: {batch_send_deadline: 200ms, min_backoff: 50ms, max_backoff: 400ms}"
     (tmp / "rules.yml").write_text("""
 groups:
   - name: rates
@@ -106,23 +112,8 @@ remote_write:
     # Prometheus 2.42 takes integer histograms only: the float ones (rates, the pushed series)
     # go to guardia alone
     write_relabel_configs: [{{source_labels: [__name__], regex: "rpc_seconds|up", action: keep}}]
-    {queue}
-  - url: {rx}/api/v1/write
-    name: v1
-    send_native_histograms: true
-    write_relabel_configs: [{{target_label: via, replacement: v1}}]
-    {queue}
-  - url: {rx}/api/v1/write
-    name: v2
-    protobuf_message: io.prometheus.write.v2.Request
-    send_native_histograms: true
-    write_relabel_configs: [{{target_label: via, replacement: v2}}]
-    {queue}
-  - url: {rx}/api/v1/write
-    name: "off"
-    write_relabel_configs: [{{target_label: via, replacement: "off"}}]
-    {queue}
-""")
+    {FAST_QUEUE}
+{via_queues(rx, "send_native_histograms")}""")
     return cfg
 
 
@@ -181,10 +172,7 @@ def test_native_histograms_reach_prometheus_and_guardia_over_1_0_and_2_0(
 ) -> None:
     prom = prometheus_receiver(tmp_path, None, "--enable-feature=native-histograms")
     procs.append(prom.start())
-    rx_dir = tmp_path / "rx"
-    rx_dir.mkdir()
-    (rx_dir / "rx.yml").write_text("global: {scrape_interval: 1m}\n")
-    rx = guardia(rx_dir, rx_dir / "rx.yml")
+    rx = guardia_receiver(tmp_path)
     procs.append(rx.start())
     g = guardia(tmp_path, _sender_config(tmp_path, target, prom.url, rx.url))
     procs.append(g.start())

@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.storage.remote.peers import Proc, free_port, guardia, prometheus_receiver, victoria
+from tests.storage.remote.peers import (
+    Proc,
+    free_port,
+    guardia,
+    guardia_receiver,
+    prometheus_receiver,
+    victoria,
+)
 from tests.storage.remote.test_remote_write_out import (
     _eventually_same,
     _raw_from_api,
@@ -44,11 +51,7 @@ def _metric(g: Proc, name: str, remote: str) -> float:
 
 
 def test_guardia_sends_2_0_to_a_receiver_that_takes_it(tmp_path: Path, procs: list[Proc]) -> None:
-    rx_dir = tmp_path / "rx"
-    rx_dir.mkdir()
-    rx_cfg = rx_dir / "rx.yml"
-    rx_cfg.write_text("global: {scrape_interval: 1m}\n")
-    rx = guardia(rx_dir, rx_cfg)
+    rx = guardia_receiver(tmp_path)
     procs.append(rx.start())
     port = free_port()
     g = guardia(tmp_path, _config(tmp_path, port, rx.url, "g2"), port)
