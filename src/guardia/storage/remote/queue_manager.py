@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress as select
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from guardia import __version__
 from guardia.config.httpclient import authorization_header, new_client, ssl_context
@@ -124,6 +124,18 @@ class Batch:
         if self.exemplars is not None:
             return 0
         return max(self.ts)
+
+
+_Keyed = TypeVar("_Keyed", HistSample, ExemplarSample)
+
+
+def _by_shard(items: list[_Keyed], nshards: int) -> list[list[_Keyed]]:
+    """Samples known by their series' labels (histograms, exemplars), split over the shards by
+    those labels as sent, so a series' samples of every kind go to one shard."""
+    groups: list[list[_Keyed]] = [[] for _ in range(nshards)]
+    for item in items:
+        groups[shard_key(item[0].v1) % nshards].append(item)
+    return groups
 
 
 def shard_key(label_fields: bytes) -> int:
@@ -519,46 +531,42 @@ class QueueManager:
             for i, k in enumerate(keys):
                 lists[k % nshards].append(i)
             groups = list(lists)
-        # a histogram series goes to its series' shard too (by its labels: it has no ref)
-        hgroups: list[list[HistSample]] = [[] for _ in range(nshards)]
-        for hs in hists:
-            hgroups[shard_key(hs[0].v1) % nshards].append(hs)
-        batches = await asyncio.to_thread(self._encode_groups, groups, refs, ts, vs, hgroups)
-        if exs:  # after the shard's samples: an exemplar's order against them does not matter
-            egroups: list[list[ExemplarSample]] = [[] for _ in range(nshards)]
-            for es in exs:
-                egroups[shard_key(es[0].v1) % nshards].append(es)
-            for shard_batches, eg in zip(batches, egroups, strict=True):
-                await asyncio.to_thread(self._exemplar_batches, shard_batches, eg)
+        # a histogram's or an exemplar's series goes to its series' shard too (by its labels:
+        # it has no ref)
+        hgroups = _by_shard(hists, nshards)
+        egroups = _by_shard(exs, nshards)
+        batches = await asyncio.to_thread(self._encode_groups, groups, refs, ts, vs, hgroups, egroups)
         results = await asyncio.gather(*(self._send_shard(b) for b in batches if b))
         return all(results)
 
     def _encode_groups(self, groups: list[Positions], refs: array[int], ts: array[int], vs: array[float],
-                       hgroups: list[list[HistSample]]) -> list[list[Batch]]:
+                       hgroups: list[list[HistSample]], egroups: list[list[ExemplarSample]],
+                       ) -> list[list[Batch]]:
         """Each shard's batches, encoded in the protocol version in use now.  A shard holding
         both kinds sends them in time order, as runs of one kind: a series' last histogram
         goes before the staleness marker that ends it (a float sample), and a histogram
-        after a marker goes after it."""
+        after a marker goes after it.  Exemplars go last: their order against samples does
+        not matter to a receiver."""
         out: list[list[Batch]] = []
-        for idx, hs in zip(groups, hgroups, strict=True):
+        for idx, hs, es in zip(groups, hgroups, egroups, strict=True):
             shard: list[Batch] = []
+            out.append(shard)
             if not hs or not idx:
                 self._float_batches(shard, idx, refs, ts, vs)
                 self._hist_batches(shard, hs)
-                out.append(shard)
-                continue
-            times = [ts[i] for i in idx] + [t for _, t, _ in hs]
-            kind = [0] * len(idx) + [1] * len(hs)
-            pos = [*range(len(idx)), *range(len(hs))]
-            order = sorted(range(len(times)), key=times.__getitem__)  # stable
-            kind, pos = [kind[o] for o in order], [pos[o] for o in order]
-            cuts = [0, *(i for i in range(1, len(kind)) if kind[i] != kind[i - 1]), len(kind)]
-            for a, b in itertools.pairwise(cuts):
-                if kind[a] == 0:
-                    self._float_batches(shard, [idx[p] for p in sorted(pos[a:b])], refs, ts, vs)
-                else:
-                    self._hist_batches(shard, [hs[p] for p in sorted(pos[a:b])])
-            out.append(shard)
+            else:
+                times = [ts[i] for i in idx] + [t for _, t, _ in hs]
+                kind = [0] * len(idx) + [1] * len(hs)
+                pos = [*range(len(idx)), *range(len(hs))]
+                order = sorted(range(len(times)), key=times.__getitem__)  # stable
+                kind, pos = [kind[o] for o in order], [pos[o] for o in order]
+                cuts = [0, *(i for i in range(1, len(kind)) if kind[i] != kind[i - 1]), len(kind)]
+                for a, b in itertools.pairwise(cuts):
+                    if kind[a] == 0:
+                        self._float_batches(shard, [idx[p] for p in sorted(pos[a:b])], refs, ts, vs)
+                    else:
+                        self._hist_batches(shard, [hs[p] for p in sorted(pos[a:b])])
+            self._exemplar_batches(shard, es)
         return out
 
     def _float_batches(self, shard: list[Batch], idx: Positions, refs: array[int], ts: array[int],
