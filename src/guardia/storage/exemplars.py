@@ -201,7 +201,7 @@ class ExemplarStore:
             listen(items)
 
     def _add(self, series: Labels, exemplar: Exemplar, count_refused: bool = True) -> bool:
-        if sum(len(k) + len(v) for k, v in exemplar.labels) > MAX_LABELS_RUNES:
+        if _too_long(exemplar):
             raise ExemplarError(f"exemplar label set is longer than {MAX_LABELS_RUNES} characters")
         with self._lock:
             if self._size == 0:
@@ -315,7 +315,7 @@ class ExemplarRelay:
                 if last is not None and (last == ex or ex.timestamp_ms < last.timestamp_ms):
                     refused += last != ex
                     continue
-                if sum(len(k) + len(v) for k, v in ex.labels) > MAX_LABELS_RUNES:
+                if _too_long(ex):
                     refused += 1
                     continue
                 newest[series] = ex
@@ -324,6 +324,11 @@ class ExemplarRelay:
             for listen in self.listeners:
                 listen(taken)
         return refused
+
+
+def _too_long(ex: Exemplar) -> bool:
+    """Whether the label set passes OpenMetrics's limit on an exemplar's label characters."""
+    return sum(len(k) + len(v) for k, v in ex.labels) > MAX_LABELS_RUNES
 
 
 def _line(series: Labels, ex: Exemplar) -> bytes:
