@@ -347,6 +347,10 @@ class GuardiaProcess:
         self._m_reload_ok.set(1)
         self._m_reload_ts.set(time.time())
 
+    def _load_config(self) -> Config:
+        """The config file as the process's flags read it (start and every reload alike)."""
+        return load_config(self.config_path, proto_first=self.opts.ct_zero_ingestion)
+
     def _reload_failed(self, reason: str) -> ValueError:
         self.reload_ok, self.reload_error = False, reason
         self._m_reload_ok.set(0)
@@ -356,8 +360,7 @@ class GuardiaProcess:
         """Reload from disk; on any error keep the running config and raise ``ValueError``."""
         async with self._reload_lock:
             try:
-                cfg = await asyncio.to_thread(load_config, self.config_path,
-                                              proto_first=self.opts.ct_zero_ingestion)
+                cfg = await asyncio.to_thread(self._load_config)
             except ConfigError as e:
                 log.error(
                     "event=reload_failed file=%s keeping=previous_config reason=%r", self.config_path, str(e)
@@ -770,7 +773,7 @@ class GuardiaProcess:
         from guardia.web.ui.pages.logs import ui_pages as logs_pages
         if self.config_path:
             # ConfigError here: refuse to start, touch nothing
-            cfg = load_config(self.config_path, proto_first=opts.ct_zero_ingestion)
+            cfg = self._load_config()
             self.storage = await asyncio.to_thread(open_storage, opts, self.registry,
                                                    int(cfg.prometheus.storage.tsdb.out_of_order_time_window))
         else:
@@ -782,7 +785,7 @@ class GuardiaProcess:
             demo_addr = f"127.0.0.1:{demo_sock.getsockname()[1]}"
             self.config_path = str(render_quickstart(self.listen, demo_addr, Path(opts.storage_path)))
             log.info("event=quickstart config=%s demo=%s", self.config_path, demo_addr)
-            cfg = load_config(self.config_path, proto_first=opts.ct_zero_ingestion)
+            cfg = self._load_config()
         self._on_stop.push_async_callback(asyncio.to_thread, self.storage.close)
         external_url = opts.external_url or f"{'https' if tls else 'http'}://{self.listen}"
         self.auth = Auth(self.web_config, opts.storage_path, external_url)
@@ -898,7 +901,7 @@ class GuardiaProcess:
         if not self.config_path:
             raise ConfigError.single("(none)", "--agent needs --config: a config with remote_write "
                                      "(the agent keeps no samples of its own)")
-        cfg = load_config(self.config_path, proto_first=opts.ct_zero_ingestion)
+        cfg = self._load_config()
         check_agent_config(cfg)
         store = self.agent_store = await asyncio.to_thread(AgentStorage, Path(opts.agent_storage_path))
         self._on_stop.push_async_callback(asyncio.to_thread, store.close)
