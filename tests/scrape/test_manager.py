@@ -113,3 +113,19 @@ async def test_target_limit_stops_the_pool_and_keep_dropped_targets_caps_the_lis
         await mgr.stop()
         a.close()
         b.close()
+
+
+def test_scrape_pools_total_counts_pools_created_across_reloads() -> None:
+    """Prometheus's ``prometheus_target_scrape_pools_total`` is a counter of pools created (a
+    reload that keeps a job keeps its pool), so ``promtool check metrics`` has no lint for it."""
+    reg = CollectorRegistry()
+    mgr = ScrapeManager(MemoryStorage(), reg, poll_interval=60)
+    other = "  - job_name: other\n    static_configs: [{targets: ['127.0.0.1:8']}]\n"
+    two = _cfg(["127.0.0.1:9"], extra=other)
+    mgr.apply_config(config(two))
+    assert reg.get_sample_value("prometheus_target_scrape_pools_total") == 2
+    mgr.apply_config(config(two))  # same jobs: no new pool
+    mgr.apply_config(config(_cfg(["127.0.0.1:7"])))  # a changed job keeps its name: no new pool
+    assert reg.get_sample_value("prometheus_target_scrape_pools_total") == 2
+    mgr.apply_config(config(two))  # "other" comes back: a new pool
+    assert reg.get_sample_value("prometheus_target_scrape_pools_total") == 3

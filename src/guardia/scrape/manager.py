@@ -48,8 +48,11 @@ class _Metrics:
             "prometheus_target_scrape_pool_targets", "Current number of targets in this scrape pool.",
             ["scrape_job"], registry=registry,
         )
-        self.pools = Gauge(
-            "prometheus_target_scrape_pools_total", "Number of scrape pools configured.", registry=registry
+        # a counter of pools created, as Prometheus counts them (a job whose config changed
+        # keeps its pool there too): dashboards take rate() of it across reloads
+        self.pools = Counter(
+            "prometheus_target_scrape_pools", "Total number of scrape pool creation attempts.",
+            registry=registry,
         )
         self.scrapes_failed = Counter(
             "guardia_target_scrapes_failed", "Scrapes that failed (HTTP, parse or limit errors).",
@@ -151,8 +154,10 @@ class ScrapeManager:
             for gauge, labels in ((self._m.pool_targets, (gone,)), (self._m.discovered, (gone, "scrape"))):
                 with contextlib.suppress(KeyError):
                     gauge.remove(*labels)
+        created = len(set(new_jobs) - set(self._jobs))
         self._jobs = new_jobs
-        self._m.pools.set(len(new_jobs))
+        if created:
+            self._m.pools.inc(created)
         self._pending_clients = stale_clients
         self._sync_needed = True
         self._wake.set()  # a running manager re-syncs now, not at the next poll
