@@ -12,7 +12,15 @@ import pytest
 from guardia.model import Labels
 from guardia.promql import Sample
 from guardia.storage.interface import Series
-from guardia.web.format import fmt_ts, fmt_ts_texts, fmt_value, fmt_value_e, fmt_values, result_json
+from guardia.web.format import (
+    fmt_sample_value,
+    fmt_ts,
+    fmt_ts_texts,
+    fmt_value,
+    fmt_value_e,
+    fmt_values,
+    result_json,
+)
 
 GO_F = [  # (value, strconv.FormatFloat(v, 'f', -1, 64))
     (1.0, "1"),
@@ -28,12 +36,36 @@ GO_F = [  # (value, strconv.FormatFloat(v, 'f', -1, 64))
     (3e-05, "0.00003"),
     (-1.5, "-1.5"),
 ]
+# (value, what Debian's Prometheus 2.42 answers for ``vector(value)``): 'f' except below 1e-6
+# and from 1e21 in magnitude (test_sample_values_as_a_real_prometheus_writes_them asks it)
+PROM_API = [
+    (1e-7, "1e-07"),
+    (-1.5e-7, "-1.5e-07"),
+    (9.99e-7, "9.99e-07"),
+    (1e-6, "0.000001"),
+    (3e-05, "0.00003"),
+    (2.5e-300, "2.5e-300"),
+    (5e-324, "5e-324"),
+    (1e20, "100000000000000000000"),
+    (1e21, "1e+21"),
+    (1.23456789e23, "1.23456789e+23"),
+    (0.0, "0"),
+    (-0.0, "-0"),
+    (math.inf, "+Inf"),
+    (math.nan, "NaN"),
+    (0.1, "0.1"),
+]
 GO_E = [(1.0, "1e+00"), (0.0731, "7.31e-02"), (123456789.123, "1.23456789123e+08"), (1e300, "1e+300")]
 
 
 @pytest.mark.parametrize(("v", "want"), GO_F)
 def test_f_format(v: float, want: str) -> None:
     assert fmt_value(v) == want
+
+
+@pytest.mark.parametrize(("v", "want"), PROM_API)
+def test_sample_values_as_the_prometheus_api_writes_them(v: float, want: str) -> None:
+    assert fmt_sample_value(v) == want
     assert fmt_values(np.array([v, v])) == [want, want]
 
 
@@ -50,7 +82,7 @@ def test_vectorised_formatting_equals_scalar_on_random_values() -> None:
         rng.normal(0, 1e-8, 200),
         np.array([0.0, -0.0, 1e22, 5e-324, 1.7976931348623157e308]),
     ):
-        assert fmt_values(arr) == [fmt_value(x) for x in arr.tolist()]
+        assert fmt_values(arr) == [fmt_sample_value(x) for x in arr.tolist()]
 
 
 def test_timestamps_are_seconds_with_millis() -> None:
@@ -65,7 +97,7 @@ def _expected(result_type: str, series: list[Series]) -> bytes:
             {
                 "metric": dict(s.labels),
                 "values": [
-                    [fmt_ts(t), fmt_value(v)]
+                    [fmt_ts(t), fmt_sample_value(v)]
                     for t, v in zip(s.timestamps.tolist(), s.values.tolist(), strict=True)
                 ],
             }
@@ -73,7 +105,8 @@ def _expected(result_type: str, series: list[Series]) -> bytes:
         ]
     else:
         result = [
-            {"metric": dict(s.labels), "value": [fmt_ts(int(s.timestamps[0])), fmt_value(float(s.values[0]))]}
+            {"metric": dict(s.labels),
+             "value": [fmt_ts(int(s.timestamps[0])), fmt_sample_value(float(s.values[0]))]}
             for s in series
         ]
     return orjson.dumps({"resultType": result_type, "result": result})

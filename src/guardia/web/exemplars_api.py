@@ -16,7 +16,7 @@ from guardia.model import Matcher
 from guardia.promql import plan
 from guardia.promql.parse import parse
 from guardia.storage.exemplars import ExemplarStore
-from guardia.web.format import fmt_ts, fmt_value
+from guardia.web.format import fmt_sample_value, fmt_ts
 
 
 def selectors(node: Any) -> list[tuple[Matcher, ...]]:
@@ -52,7 +52,8 @@ def query(store: ExemplarStore | None, expr: str, start_ms: int, end_ms: int) ->
         {
             "seriesLabels": dict(s.series),
             "exemplars": [
-                {"labels": dict(e.labels), "value": fmt_value(e.value), "timestamp": fmt_ts(e.timestamp_ms)}
+                {"labels": dict(e.labels), "value": fmt_sample_value(e.value),
+                 "timestamp": fmt_ts(e.timestamp_ms)}
                 for e in s.exemplars
             ],
         }

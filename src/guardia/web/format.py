@@ -9,7 +9,7 @@ A matrix is encoded one series at a time from its numpy arrays straight to JSON 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,16 @@ def fmt_value(v: float) -> str:
     return s
 
 
+def fmt_sample_value(v: float) -> str:
+    """A float as Prometheus's HTTP API writes sample values, histogram numbers and
+    exemplar values: Go's ``'f'`` format, except below 1e-6 or from 1e21 in magnitude, where
+    it switches to ``'e'`` (``1e-07``, ``2.5e+22``), as the JSON encoder it follows does.
+    Loki's API keeps ``'f'`` throughout (``fmt_value``)."""
+    if v != 0 and v == v and (abs(v) < 1e-6 or 1e21 <= abs(v) < _INF):
+        return repr(v)  # Python's repr is Go's shortest 'e' form here: "1.5e-07", "1e+22"
+    return fmt_value(v)
+
+
 def fmt_value_e(v: float) -> str:
     """Go's ``FormatFloat(v, 'e', -1, 64)``, used for alert values in /api/v1/alerts."""
     if v != v:
@@ -61,11 +71,11 @@ def labels_dict(labels: Labels) -> dict[str, str]:
     return dict(labels)
 
 
-def _float_texts(values: npt.NDArray[np.float64]) -> list[str]:
+def _float_texts(values: npt.NDArray[np.float64], one: Callable[[float], str] = fmt_value) -> list[str]:
     """Go's 'f' format for an array in one orjson call (shortest round-trip digits, the same
     as ``repr``): "1.0" loses its ".0" in one string replace; the rare exponent forms
     (below 1e-4 or from 1e16) and non-finite values (orjson's ``null``) go through
-    ``fmt_value`` one by one."""
+    ``one`` one by one."""
     if values.shape[0] == 0:
         return []
     body = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY).decode()
@@ -73,13 +83,13 @@ def _float_texts(values: npt.NDArray[np.float64]) -> list[str]:
     out = body[1:-1].split(",")
     if "e" in body or "n" in body:  # "1e-7", "null"
         vals = values.tolist()
-        out = [fmt_value(v) if ("e" in x or x == "null") else x for x, v in zip(out, vals, strict=True)]
+        out = [one(v) if ("e" in x or x == "null") else x for x, v in zip(out, vals, strict=True)]
     return out
 
 
 def fmt_values(values: npt.NDArray[np.float64]) -> list[str]:
-    """``fmt_value`` over an array without a Python call per value."""
-    return _float_texts(np.asarray(values, dtype=np.float64))
+    """``fmt_sample_value`` over an array without a Python call per value."""
+    return _float_texts(np.asarray(values, dtype=np.float64), fmt_sample_value)
 
 
 def fmt_ts_texts(ts: npt.NDArray[np.int64]) -> list[str]:
@@ -107,13 +117,14 @@ def histogram_json(h: FloatHistogram) -> str:
     """A native histogram as the API writes it: count and sum as strings, and every
     non-empty bucket as ``[boundary rule, "lower", "upper", "count"]`` (rule 0: ``(l,u]``,
     1: ``[l,u)``, 3: ``[l,u]``; the positive, negative and zero buckets respectively)."""
-    out = '{"count":"' + fmt_value(h.count) + '","sum":"' + fmt_value(h.sum) + '"'
+    f = fmt_sample_value
+    out = '{"count":"' + f(h.count) + '","sum":"' + f(h.sum) + '"'
     buckets = []
     for b in h.all_buckets():
         if b.count == 0:
             continue
         rule = _RULES[(b.lower_inclusive, b.upper_inclusive)]
-        buckets.append(f'[{rule},"{fmt_value(b.lower)}","{fmt_value(b.upper)}","{fmt_value(b.count)}"]')
+        buckets.append(f'[{rule},"{f(b.lower)}","{f(b.upper)}","{f(b.count)}"]')
     if buckets:
         out += ',"buckets":[' + ",".join(buckets) + "]"
     return out + "}"
@@ -182,6 +193,8 @@ def result_json(result_type: str, value: Any) -> bytes:
         out = matrix_json(value)
     elif result_type == "scalar":
         t, v = value
+        # a scalar is written in 'f' form whatever its size (Prometheus's Scalar marshals
+        # itself, without the vector encoder's switch to 'e')
         out = orjson.dumps((fmt_ts(int(t)), fmt_value(float(v)))).decode()
     elif result_type == "string":
         t, v = value
