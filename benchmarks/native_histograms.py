@@ -44,8 +44,9 @@ from pathlib import Path
 import numpy as np
 
 from guardia.model import Labels
+from guardia.model.histbounds import exp_bound
 from guardia.model.histcols import HistCols, Layout
-from guardia.model.histogram import FloatHistogram, exp_bound
+from guardia.model.histogram import FloatHistogram
 from guardia.promql import Engine
 from guardia.storage.tsdb import TSDB
 

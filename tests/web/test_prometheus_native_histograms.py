@@ -28,6 +28,7 @@ CONTENT_TYPE = "application/vnd.google.protobuf; proto=io.prometheus.client.Metr
 
 QUERIES = [
     "rpc_duration_seconds",
+    "rpc_fine_seconds",  # every bound of schema 8, as Prometheus's table gives them
     "histogram_count(rpc_duration_seconds)",
     "histogram_sum(rpc_duration_seconds)",
     "histogram_count(rate(rpc_duration_seconds[5s]))",
@@ -74,6 +75,27 @@ def _family(n: int) -> bytes:
     metric = _bytes(1, label) + _bytes(7, hist)
     fam = (_bytes(1, b"rpc_duration_seconds") + _bytes(2, b"RPC latency.")
            + _field(3, 0, b"\x04") + _bytes(4, metric))  # type 4: HISTOGRAM
+    return encode_varint(len(fam)) + fam + _fine_family(n)
+
+
+def _fine_family(n: int) -> bytes:
+    """``rpc_fine_seconds``: schema 8, n observations in each of its 256 buckets between 1 and
+    2 and in 8 buckets near 2**-40, so the answers carry every bound of Prometheus's fraction
+    table (most of them one ulp from a correctly rounded power of two) at two scales."""
+    import struct
+
+    deltas = [n] + [0] * 255 + [0] * 8
+    hist = b"".join([
+        _field(1, 0, encode_varint(264 * n)),  # sample_count
+        _field(2, 1, struct.pack("<d", 400.0 * n)),  # sample_sum
+        _field(5, 0, encode_varint(_zz(8))),  # schema
+        _field(6, 1, struct.pack("<d", 2.0**-128)),  # zero_threshold
+        _field(7, 0, encode_varint(0)),  # zero_count
+        _bytes(12, _field(1, 0, encode_varint(_zz(-40 * 256))) + _field(2, 0, encode_varint(8))),
+        _bytes(12, _field(1, 0, encode_varint(_zz(40 * 256 - 8 + 1))) + _field(2, 0, encode_varint(256))),
+        _bytes(13, b"".join(encode_varint(_zz(d)) for d in deltas)),
+    ])
+    fam = _bytes(1, b"rpc_fine_seconds") + _field(3, 0, b"\x04") + _bytes(4, _bytes(7, hist))
     return encode_varint(len(fam)) + fam
 
 

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from guardia.model.histbounds import exp_bound
+
 UNKNOWN = 0
 COUNTER_RESET = 1
 NOT_COUNTER_RESET = 2
@@ -378,19 +380,6 @@ def buckets_from_spans(spans: Sequence[Any], deltas: Sequence[int],
     if k != len(absolute):
         raise HistogramError(f"spans need {k} buckets but {len(absolute)} are given")
     return out
-
-
-def exp_bound(index: int, schema: int) -> float:
-    """Upper bound of exponential bucket ``index`` at ``schema`` (exact at powers of two)."""
-    if schema <= 0:
-        return math.ldexp(1.0, index << -schema)
-    n = 1 << schema
-    frac_idx = index & (n - 1)
-    exp = (index >> schema) + 1
-    frac = 2.0 ** (frac_idx / n) / 2.0
-    if frac_idx == 0:
-        frac = 0.5
-    return math.ldexp(frac, exp)
 
 
 def _target_index(index: int, origin: int, target: int) -> int:
