@@ -4,11 +4,7 @@ below 1e-6 and from 1e21 in magnitude, where its JSON encoder switches to 'e'.""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -17,51 +13,20 @@ from guardia.promql import Engine
 from guardia.storage.memory import MemoryStorage
 from guardia.web import AppDeps, create_app
 from guardia.web.api_v1 import ApiDeps
+from tests.storage.remote.peers import prometheus_receiver
 from tests.web.conftest import LiveServer
 from tests.web.test_format import PROM_API
-
-PROMETHEUS = "/usr/bin/prometheus"
-pytestmark = pytest.mark.skipif(not Path(PROMETHEUS).exists(), reason="Debian's prometheus is not installed")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client, httpx.Client]]:
-    tmp = tmp_path_factory.mktemp("promfmt")
-    cfg = tmp / "prometheus.yml"
-    cfg.write_text("global: {scrape_interval: 15s}\n")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [PROMETHEUS, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}",
-         f"--storage.tsdb.path={tmp / 'data'}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    prom = prometheus_receiver(tmp_path_factory.mktemp("promfmt")).start()
     app = create_app(AppDeps(api=ApiDeps(storage=MemoryStorage(), engine=Engine())))
     try:
-        with (
-            LiveServer(app) as guardia,
-            httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as prom,
-            httpx.Client(base_url=guardia.url, timeout=10) as g,
-        ):
-            deadline = time.time() + 60
-            while True:
-                try:
-                    if prom.get("/-/ready").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.time() > deadline:
-                    raise AssertionError("Prometheus did not become ready in 60 s")
-                time.sleep(0.2)
-            yield prom, g
+        with LiveServer(app) as guardia, httpx.Client(base_url=guardia.url, timeout=10) as g:
+            yield prom.http, g
     finally:
-        proc.terminate()
-        proc.wait(10)
+        prom.stop()
 
 
 def _expr(v: float) -> str:

@@ -56,47 +56,39 @@ def _zz(n: int) -> int:
     return (n << 1) ^ (n >> 63)
 
 
-def _family(n: int) -> bytes:
-    """``rpc_duration_seconds`` after ``n`` scrapes: n observations of 1.5 s and n of 5 s,
-    schema 0 (buckets (1,2] = index 1 and (4,8] = index 3), as client_golang exposes it."""
+def _histogram(count: int, total: float, schema: int, spans: list[tuple[int, int]],
+               deltas: list[int]) -> bytes:
+    """A protobuf ``Histogram`` with integer counts, zero threshold 2**-128 and no zero count."""
     import struct
 
-    hist = b"".join([
-        _field(1, 0, encode_varint(2 * n)),  # sample_count
-        _field(2, 1, struct.pack("<d", 6.5 * n)),  # sample_sum
-        _field(5, 0, encode_varint(_zz(0))),  # schema
+    return b"".join([
+        _field(1, 0, encode_varint(count)),  # sample_count
+        _field(2, 1, struct.pack("<d", total)),  # sample_sum
+        _field(5, 0, encode_varint(_zz(schema))),
         _field(6, 1, struct.pack("<d", 2.0**-128)),  # zero_threshold
         _field(7, 0, encode_varint(0)),  # zero_count
-        _bytes(12, _field(1, 0, encode_varint(_zz(1))) + _field(2, 0, encode_varint(1))),  # span 1+1
-        _bytes(12, _field(1, 0, encode_varint(_zz(1))) + _field(2, 0, encode_varint(1))),  # span 3+1
-        _bytes(13, encode_varint(_zz(n)) + encode_varint(_zz(0))),  # deltas: n, n
-    ])
-    label = _bytes(1, b"env") + _bytes(2, b"test")
-    metric = _bytes(1, label) + _bytes(7, hist)
-    fam = (_bytes(1, b"rpc_duration_seconds") + _bytes(2, b"RPC latency.")
-           + _field(3, 0, b"\x04") + _bytes(4, metric))  # type 4: HISTOGRAM
-    return encode_varint(len(fam)) + fam + _fine_family(n)
-
-
-def _fine_family(n: int) -> bytes:
-    """``rpc_fine_seconds``: schema 8, n observations in each of its 256 buckets between 1 and
-    2 and in 8 buckets near 2**-40, so the answers carry every bound of Prometheus's fraction
-    table (most of them one ulp from a correctly rounded power of two) at two scales."""
-    import struct
-
-    deltas = [n] + [0] * 255 + [0] * 8
-    hist = b"".join([
-        _field(1, 0, encode_varint(264 * n)),  # sample_count
-        _field(2, 1, struct.pack("<d", 400.0 * n)),  # sample_sum
-        _field(5, 0, encode_varint(_zz(8))),  # schema
-        _field(6, 1, struct.pack("<d", 2.0**-128)),  # zero_threshold
-        _field(7, 0, encode_varint(0)),  # zero_count
-        _bytes(12, _field(1, 0, encode_varint(_zz(-40 * 256))) + _field(2, 0, encode_varint(8))),
-        _bytes(12, _field(1, 0, encode_varint(_zz(40 * 256 - 8 + 1))) + _field(2, 0, encode_varint(256))),
+        *(_bytes(12, _field(1, 0, encode_varint(_zz(o))) + _field(2, 0, encode_varint(k))) for o, k in spans),
         _bytes(13, b"".join(encode_varint(_zz(d)) for d in deltas)),
     ])
-    fam = _bytes(1, b"rpc_fine_seconds") + _field(3, 0, b"\x04") + _bytes(4, _bytes(7, hist))
+
+
+def _histogram_family(name: bytes, metric: bytes) -> bytes:
+    fam = _bytes(1, name) + _field(3, 0, b"\x04") + _bytes(4, metric)  # type 4: HISTOGRAM
     return encode_varint(len(fam)) + fam
+
+
+def _family(n: int) -> bytes:
+    """The target's body after ``n`` scrapes. ``rpc_duration_seconds``: n observations of 1.5 s
+    and n of 5 s, schema 0 (buckets (1,2] = index 1 and (4,8] = index 3), as client_golang
+    exposes it. ``rpc_fine_seconds``: schema 8, n observations in each of its 256 buckets
+    between 1 and 2 and in 8 buckets near 2**-40, so the answers carry every bound of
+    Prometheus's fraction table (most of them off a correctly rounded power of two) at two
+    scales."""
+    label = _bytes(1, b"env") + _bytes(2, b"test")
+    coarse = _histogram(2 * n, 6.5 * n, 0, [(1, 1), (1, 1)], [n, 0])
+    fine = _histogram(264 * n, 400.0 * n, 8, [(-40 * 256, 8), (40 * 256 - 8 + 1, 256)], [n] + [0] * 263)
+    return (_histogram_family(b"rpc_duration_seconds", _bytes(1, label) + _bytes(7, coarse))
+            + _histogram_family(b"rpc_fine_seconds", _bytes(7, fine)))
 
 
 class _Target(BaseHTTPRequestHandler):
