@@ -320,7 +320,7 @@ class WALWatcher:
                     tss += ts
                     vss += v
                     n += len(r)
-                elif rtype == wal.REC_HISTOGRAMS and self.send_histograms:
+                elif rtype in (wal.REC_HISTOGRAMS, wal.REC_HISTOGRAMS_LATE) and self.send_histograms:
                     got = self._decode_histograms(payload)
                     hists += got
                     n += len(got)

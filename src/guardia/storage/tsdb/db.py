@@ -42,6 +42,10 @@ from guardia.storage.tsdb.head import Head, release_free_memory
 from guardia.storage.tsdb.head_wal import ReplayReport
 from guardia.storage.tsdb.histencode import encode_columns as encode_histogram_columns
 from guardia.storage.tsdb.histmigrate import migrate_range_files, read_range_files
+from guardia.storage.tsdb.histograms import DROP as HIST_DROP
+from guardia.storage.tsdb.histograms import LATE as HIST_LATE
+from guardia.storage.tsdb.histograms import TAKEN as HIST_TAKEN
+from guardia.storage.tsdb.histograms import TOO_OLD as HIST_TOO_OLD
 from guardia.storage.tsdb.histograms import HistogramDecodeError, HistogramStore
 from guardia.storage.tsdb.histograms import Sample as HistogramSample
 from guardia.storage.tsdb.histograms import decode_columns as decode_histogram_columns
@@ -267,22 +271,25 @@ class TSDB:
         self.metrics.replay_seconds.set(self.replay.seconds)
         self.metrics.head_series_created.inc(self.head.num_series)
 
-    def _replay_histograms(self, payload: bytes) -> None:
+    def _replay_histograms(self, rtype: int, payload: bytes) -> None:
+        """One histogram record back into the store as its commit took it: any order (an
+        out-of-order sample goes to its place), the first sample of a timestamp winning;
+        samples below ``min_valid_t`` are in blocks already, except those of a late record
+        (``REC_HISTOGRAMS_LATE``), which wait for a block of their own."""
         try:
             labels, ts, cols = decode_histogram_columns(payload, self._replay_labels)
         except HistogramDecodeError as e:
             self.metrics.wal_corruptions.inc()
             log.warning("event=wal_corruption where=histogram_record error=%r action=skipped", str(e))
             return
-        whys, found = self.histograms.check_columns(labels, ts, cols)
-        if whys is not None:  # the refused ones left out
-            keep = [w is None for w in whys]
+        floor = self.histograms.min_valid_t
+        if rtype != wal.REC_HISTOGRAMS_LATE and ts and min(ts) < floor:
+            keep = [t >= floor for t in ts]
             labels = [x for x, k in zip(labels, keep, strict=True) if k]
             ts = [x for x, k in zip(ts, keep, strict=True) if k]
-            found = [x for x, k in zip(found, keep, strict=True) if k]
             cols = cols.take(np.array(keep, dtype=bool))
         if labels:
-            self.histograms.add_columns(labels, ts, cols, found)
+            self.histograms.add_columns(labels, ts, cols)
 
     def _commit_histograms(self, samples: list[HistogramSample],
                            batches: Sequence[tuple[list[Labels], I64, HistCols]] = ()) -> AppendStats:
@@ -299,50 +306,62 @@ class TSDB:
         with self._lock:
             if self._closed:
                 raise AppendError("the store is closed")
-            ok_labels: list[Labels] = []
-            ok_ts: list[I64] = []
-            ok_cols: list[HistCols] = []
-            ok_found: list[object] = []
+            window = self.head.ooo_window
+            newest = max(self.head.newest(), self.histograms.max_t)
+            ok: list[tuple[list[Labels], I64, HistCols, list[object]]] = []
+            late: list[tuple[list[Labels], I64, HistCols, list[object]]] = []
             for labels, ts, cols in parts:
-                whys, found = self.histograms.check_columns(labels, ts.tolist(), cols)
+                whys, found = self.histograms.check_columns(labels, ts.tolist(), cols, window, newest)
                 if whys is None:
-                    ok_labels += labels
-                    ok_found += found
-                    ok_ts.append(ts)
-                    ok_cols.append(cols)
+                    ok.append((labels, ts, cols, list(found)))
                     continue
-                keep = np.array([w is None for w in whys], dtype=bool)
-                for why in whys:
+                keep = np.ones(len(whys), dtype=bool)
+                below = np.zeros(len(whys), dtype=bool)
+                for k, why in enumerate(whys):
                     if why is None:
+                        continue
+                    if why in HIST_TAKEN:
+                        stats.ooo_appended += 1
+                        if why == HIST_LATE:
+                            keep[k] = False
+                            below[k] = True
+                        continue
+                    keep[k] = False
+                    if why == HIST_DROP:
                         continue
                     if why == "out of bounds":
                         stats.out_of_bounds += 1
+                    elif why == HIST_TOO_OLD:
+                        stats.too_old += 1
                     elif why.startswith("duplicate"):
                         stats.duplicate += 1
                     else:
                         stats.out_of_order += 1
-                ok_labels += [ls for ls, k in zip(labels, keep.tolist(), strict=True) if k]
-                ok_found += [s for s, k in zip(found, keep.tolist(), strict=True) if k]
-                ok_ts.append(ts[keep])
-                ok_cols.append(cols.take(keep))
+                for dest, sel in ((ok, keep), (late, below)):
+                    if sel.any():
+                        flags = sel.tolist()
+                        dest.append(([ls for ls, k in zip(labels, flags, strict=True) if k], ts[sel],
+                                     cols.take(sel), [f for f, k in zip(found, flags, strict=True) if k]))
             recs: list[bytes] = []
             if self._has_pending_series():
                 recs.append(self._series_record())
                 self.metrics.head_series_created.inc(self._created)
                 self._created = 0
                 self._pending_series = bytearray()
-            ts_all = np.concatenate(ok_ts) if ok_ts else np.zeros(0, dtype=np.int64)
-            cols_all = HistCols.concat(ok_cols) if ok_cols else None
-            if ok_labels and cols_all is not None:
-                payload = encode_histogram_columns(histogram_label_bytes(ok_labels), ts_all, cols_all)
-                recs.append(wal.frame(wal.REC_HISTOGRAMS, payload))
+            joined = [_join(x) for x in (ok, late)]
+            rtypes = (wal.REC_HISTOGRAMS, wal.REC_HISTOGRAMS_LATE)
+            for (j_labels, j_ts, j_cols, _), rtype in zip(joined, rtypes, strict=True):
+                if j_labels:
+                    payload = encode_histogram_columns(histogram_label_bytes(j_labels), j_ts, j_cols)
+                    recs.append(wal.frame(rtype, payload))
             if recs:
                 assert self._wal is not None
                 self._wal.write(b"".join(recs))
-            if ok_labels and cols_all is not None:
-                self.histograms.add_columns(ok_labels, ts_all.tolist(), cols_all, ok_found)  # type: ignore[arg-type]
-            stats.appended = len(ok_labels)
-            self._count(stats)
+            for j_labels, j_ts, j_cols, j_found in joined:
+                if j_labels:
+                    self.histograms.add_columns(j_labels, j_ts.tolist(), j_cols, j_found)  # type: ignore[arg-type]
+                    stats.appended += len(j_labels)
+            self._count_histograms(stats)
         return stats
 
     # --- Storage protocol -------------------------------------------------------------------
@@ -502,6 +521,15 @@ class TSDB:
         late = (refs[ok], ts[ok], vs[ok]) if ok.any() else None
         return refs[keep], ts[keep], vs[keep], late
 
+    def _count_histograms(self, stats: AppendStats) -> None:
+        """``_count`` for native histogram samples: Prometheus's counters, ``type="histogram"``."""
+        m = self.metrics
+        for n, child in ((stats.appended, m.appended_histogram), (stats.out_of_order, m.ooo_histogram),
+                         (stats.out_of_bounds, m.oob_histogram), (stats.too_old, m.too_old_histogram),
+                         (stats.ooo_appended, m.ooo_appended_histogram), (stats.duplicate, m.duplicate)):
+            if n:
+                child.inc(n)
+
     def _count(self, stats: AppendStats) -> None:
         m = self.metrics
         if stats.appended:
@@ -591,9 +619,12 @@ class TSDB:
         hi = max(h.maxt, self.histograms.max_t)
         if hi >= lo and hi - lo > r * 3 // 2:
             return True
-        if h.mint >= h.min_valid_t or not h.ooo:
+        hs = self.histograms
+        late_hist = hs.mint < hs.min_valid_t
+        if (h.mint >= h.min_valid_t or not h.ooo) and not late_hist:
             return False
-        return h.maxt < h.min_valid_t or h.late_samples() >= self.options.ooo_late_flush_samples
+        late = (h.late_samples() if h.ooo else 0) + (hs.late_samples() if late_hist else 0)
+        return h.maxt < h.min_valid_t or late >= self.options.ooo_late_flush_samples
 
     def _cut_head(self, rep: MaintenanceReport) -> None:
         """Write the head's oldest block range(s) into blocks and drop them from the head.
@@ -619,7 +650,8 @@ class TSDB:
         last_start: int | None = None
         while due:
             with self._lock:
-                below = h.mint < h.min_valid_t  # late samples (or older head data) wait
+                # late samples (or older head data) wait
+                below = h.mint < h.min_valid_t or hs.mint < hs.min_valid_t
                 lo = min(h.mint, hs.mint)  # native histogram samples are cut with the floats
                 if not below and not (newest >= lo and newest - lo > r * 3 // 2):
                     break
@@ -646,7 +678,7 @@ class TSDB:
                     self.blocks.sort(key=block_order)
                     rep.blocks_cut.append(path.name)
                 h.truncate(end, view.ooo)
-                hs.drop_before(end)  # the WAL keeps them until the checkpoint below
+                hs.drop_frozen(hview)  # the WAL keeps them until the checkpoint below
                 self._head_cuts += 1
                 self.metrics.head_truncations.inc()
             cut = True
@@ -712,6 +744,8 @@ class TSDB:
         self._pending_series = bytearray()  # the checkpoint holds every series now
         for payload in self.histograms.records():
             yield wal.frame(wal.REC_HISTOGRAMS, payload)
+        for payload in self.histograms.records(late=True):
+            yield wal.frame(wal.REC_HISTOGRAMS_LATE, payload)
 
     def _compact(self, rep: MaintenanceReport) -> None:
         while True:
@@ -837,6 +871,17 @@ class TSDB:
                 "block_samples": sum(b.num_samples for b in self.blocks),
                 "block_bytes": sum(b.size_bytes() for b in self.blocks),
             }
+
+
+def _join(parts: list[tuple[list[Labels], I64, HistCols, list[object]]]
+          ) -> tuple[list[Labels], I64, HistCols, list[object]]:
+    """Batches of one commit back to back (one WAL record, one ``add_columns``)."""
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        return [], np.zeros(0, dtype=np.int64), HistCols.concat([]), []
+    return ([x for p in parts for x in p[0]], np.concatenate([p[1] for p in parts]),
+            HistCols.concat([p[2] for p in parts]), [x for p in parts for x in p[3]])
 
 
 def _link_tree(src: Path, dst: Path) -> None:

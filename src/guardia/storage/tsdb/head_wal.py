@@ -40,8 +40,8 @@ class HeadWAL(HeadAppend, HeadTruncate):
     rejected again and the head comes back exactly as it was.
     """
 
-    # Where replay hands native histogram records (the store's ``HistogramStore``).
-    histogram_sink: Callable[[bytes], None] | None = None
+    # Where replay hands native histogram records (the record type, the payload).
+    histogram_sink: Callable[[int, bytes], None] | None = None
 
     def replay(self, waldir: Path, *, repair: bool, on_corruption: Callable[[str], None]) -> ReplayReport:
         """Load every record of the WAL in ``waldir``; a damaged record ends its segment
@@ -88,9 +88,9 @@ class HeadWAL(HeadAppend, HeadTruncate):
                 self.load_ooo(refs[ok], ts[ok], vs[ok])
             elif rtype == wal.REC_STATE:
                 self.min_valid_t = max(self.min_valid_t, wal.decode_state(payload))
-            elif rtype == wal.REC_HISTOGRAMS:
+            elif rtype in (wal.REC_HISTOGRAMS, wal.REC_HISTOGRAMS_LATE):
                 if self.histogram_sink is not None:
-                    self.histogram_sink(payload)
+                    self.histogram_sink(rtype, payload)
             elif rtype == wal.REC_GC:
                 # the same drop and renumbering as the live head did, at the same point of
                 # the log: later records use the new numbers, and dropped series stay dropped

@@ -135,6 +135,10 @@ class ColumnHistograms:
     def histogram_samples(self) -> int:
         return sum(len(ts) for ts, _, _ in self._series.values())
 
+    def timestamps(self) -> dict[Labels, list[int]]:
+        """Each series' timestamps in the view (what the head drops once the block is in)."""
+        return {lb: ts for lb, (ts, _, _) in self._series.items()}
+
     def span(self) -> tuple[int, int] | None:
         """The earliest and the latest timestamp held, or None."""
         got = [(ts[0], ts[-1]) for ts, _, _ in self._series.values() if ts]

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from guardia.model import Labels, Matcher
-from guardia.model.histogram import FloatHistogram
+from guardia.model.histogram import COUNTER_RESET, NOT_COUNTER_RESET, FloatHistogram
 from guardia.model.varint import encode_varint, read_varint
 
 if TYPE_CHECKING:  # the block modules load zstandard and numpy, which an agent reading the WAL
@@ -44,6 +44,13 @@ _F64 = struct.Struct("<d")
 _F64x2 = struct.Struct("<dd")
 _WHOLE = 1  # flag: every count is a whole number, written as a varint
 SUFFIX = ".nh"
+
+# what ``HistogramStore.check_columns`` says of a sample it takes (or drops) out of order
+OOO = "out of order, within the window"
+LATE = "below the head, within the window"
+DROP = "out of order at a timestamp held already"
+TOO_OLD = "too old sample"
+TAKEN = frozenset((OOO, LATE))
 
 
 class HistogramDecodeError(ValueError):
@@ -392,6 +399,51 @@ def decode_columns(buf: bytes | memoryview, label_cache: dict[bytes, Labels] | N
         raise HistogramDecodeError(f"damaged histogram record: {e}") from None
 
 
+def _holds(ts: list[int], t: int) -> bool:
+    k = bisect.bisect_left(ts, t)
+    return k < len(ts) and ts[k] == t
+
+
+class _UnknownHints:
+    """Rows whose counter-reset hint must become *unknown* because a sample was put among
+    a series' samples out of order: the inserted one and the one after it (its hint spoke of
+    a predecessor it no longer has).  Prometheus marks out-of-order histogram chunks so and
+    leaves the engine to detect resets there; a gauge keeps its hint.
+
+    Rows are copied (layouts are shared and never changed) into one new layout per source
+    layout, given its id at once and its matrix by ``finish``."""
+
+    __slots__ = ("_fixed", "_layouts", "_new")
+
+    def __init__(self, layouts: list[Layout]) -> None:
+        self._layouts = layouts
+        self._new: dict[int, tuple[int, list[int]]] = {}  # source layout -> (new id, its rows)
+        self._fixed: set[int] = set()
+
+    def unknown(self, li: int, r: int) -> tuple[int, int]:
+        if li in self._fixed or int(self._layouts[li].hint[r]) not in (COUNTER_RESET, NOT_COUNTER_RESET):
+            return li, r
+        got = self._new.get(li)
+        if got is None:
+            got = self._new[li] = (len(self._layouts), [])
+            self._layouts.append(self._layouts[li])  # a placeholder until ``finish``
+            self._fixed.add(got[0])
+        got[1].append(r)
+        return got[0], len(got[1]) - 1
+
+    def finish(self) -> None:
+        import dataclasses
+
+        import numpy as np
+
+        for li, (new, rows) in self._new.items():
+            lay = self._layouts[li]
+            idx = np.array(rows, dtype=np.int64)
+            self._layouts[new] = dataclasses.replace(
+                lay, m=lay.m[idx], hint=np.zeros(len(rows), dtype=np.int8),
+                keep=None if lay.keep is None else lay.keep[idx])
+
+
 class _Series:
     """One series' samples in memory: timestamps, and where each histogram is (the store's
     layout id and the row in it)."""
@@ -459,11 +511,20 @@ class HistogramStore:
             return "out of order sample"
         return None
 
-    def check_columns(self, labels: Sequence[Labels], ts: Sequence[int],
-                      cols: HistCols) -> tuple[list[str | None] | None, list[_Series | None]]:
+    def check_columns(self, labels: Sequence[Labels], ts: Sequence[int], cols: HistCols,
+                      window: int = 0, newest: int = -(2**63)
+                      ) -> tuple[list[str | None] | None, list[_Series | None]]:
         """``check`` of each sample of a batch (the histogram is built only to compare a
-        repeated timestamp's): the reasons (None when every sample would be taken), and
-        each sample's series as found (for ``add_columns``)."""
+        repeated timestamp's): the reasons (None when every sample would be taken in order),
+        and each sample's series as found (for ``add_columns``).
+
+        With an out-of-order window (``window`` > 0, counted back from ``newest``, the
+        head's newest sample: Prometheus 3's rule) a sample older than its series' newest is
+        taken as ``OOO``, one below ``min_valid_t`` (its range is in blocks) as ``LATE``, and
+        one at a timestamp the series holds already is ``DROP``ped (the first stored wins, no
+        error: Prometheus's out-of-order chunks do the same); those older than the window are
+        refused as ``TOO_OLD``.  The samples of one batch are checked against the store as
+        it was before it."""
         floor = self.min_valid_t
         get = self._mem.get
         found = [get(ls) for ls in labels]
@@ -471,14 +532,23 @@ class HistogramStore:
         for k, (s, t) in enumerate(zip(found, ts, strict=True)):
             why: str | None = None
             if t < floor:
-                why = "out of bounds"
+                if window <= 0:
+                    why = "out of bounds"
+                elif t < newest - window:
+                    why = TOO_OLD
+                else:
+                    why = DROP if s is not None and _holds(s.ts, t) else LATE
             elif s is not None and s.ts and t <= s.ts[-1]:
                 if t == s.ts[-1]:
                     h = cols.take(slice(k, k + 1)).objects()[0]
                     same = self._histograms(s, len(s.ts) - 1, len(s.ts))[0] == h
                     why = None if same else "duplicate sample for timestamp"
-                else:
+                elif window <= 0:
                     why = "out of order sample"
+                elif t < newest - window:
+                    why = TOO_OLD
+                else:
+                    why = DROP if _holds(s.ts, t) else OOO
             if why is not None:
                 if out is None:
                     out = [None] * len(found)
@@ -505,6 +575,7 @@ class HistogramStore:
             max_t = self.max_t
             if found is None:
                 found = [mem.get(ls) for ls in labels]
+            fix: _UnknownHints | None = None
             for ls, s, t, li, r in zip(labels, found, ts, (cols.lid + base).tolist(), cols.row.tolist(),
                                        strict=True):
                 if s is None:
@@ -512,17 +583,39 @@ class HistogramStore:
                     if s is None:
                         s = mem[ls] = _Series()
                 if s.ts and t <= s.ts[-1]:
-                    continue  # a duplicate of the newest (checked equal)
+                    # older than the series' newest: into its place unless the time is taken
+                    # (a duplicate of the newest checked equal, or an out-of-order one)
+                    k = bisect.bisect_left(s.ts, t)
+                    if s.ts[k] == t:
+                        continue
+                    if fix is None:
+                        fix = _UnknownHints(self._layouts)
+                    li, r = fix.unknown(li, r)
+                    s.lid[k], s.row[k] = fix.unknown(s.lid[k], s.row[k])
+                    s.ts.insert(k, t)
+                    s.lid.insert(k, li)
+                    s.row.insert(k, r)
+                    continue
                 s.ts.append(t)
                 s.lid.append(li)
                 s.row.append(r)
                 if t > max_t:
                     max_t = t
+            if fix is not None:
+                fix.finish()
             self.max_t = max_t
 
-    def _encode(self, items: Sequence[tuple[Labels, _Series]]) -> bytes:
-        """The samples of the given series as one record (label sets in the given order, each
-        series' samples in time order): ``encode_samples``'s bytes, from the columns."""
+    def late_samples(self) -> int:
+        """How many samples wait below ``min_valid_t`` (taken as ``LATE``) for a block of
+        their own."""
+        floor = self.min_valid_t
+        with self._lock:
+            return sum(bisect.bisect_left(s.ts, floor) for s in self._mem.values() if s.ts[0] < floor)
+
+    def _encode(self, items: Sequence[tuple[Labels, _Series, int, int]]) -> bytes:
+        """Samples ``[a, b)`` of the given (series, a, b) as one record (label sets in the
+        given order, each series' samples in time order): ``encode_samples``'s bytes, from
+        the columns."""
         import numpy as np
 
         from guardia.model.histcols import HistCols
@@ -532,22 +625,29 @@ class HistogramStore:
         ts: list[int] = []
         lid: list[int] = []
         row: list[int] = []
-        for ls, s in items:
-            labels += [ls] * len(s.ts)
-            ts += s.ts
-            lid += s.lid
-            row += s.row
+        for ls, s, a, b in items:
+            labels += [ls] * (b - a)
+            ts += s.ts[a:b]
+            lid += s.lid[a:b]
+            row += s.row[a:b]
         cols = HistCols(np.array(lid, dtype=np.int32), np.array(row, dtype=np.int64), self._layouts)
         return encode_columns(label_bytes(labels), np.array(ts, dtype=np.int64), cols)
 
-    def records(self) -> Iterator[bytes]:
-        """The samples in memory as WAL record payloads (for a checkpoint)."""
+    def records(self, late: bool = False) -> Iterator[bytes]:
+        """The samples in memory as WAL record payloads (for a checkpoint): those from
+        ``min_valid_t`` on, or with ``late`` those below it (``REC_HISTOGRAMS_LATE``
+        records, replayed without the bound)."""
         with self._lock:
-            batch: list[tuple[Labels, _Series]] = []
+            floor = self.min_valid_t
+            batch: list[tuple[Labels, _Series, int, int]] = []
             size = 0
             for labels, s in list(self._mem.items()):
-                batch.append((labels, s))
-                size += len(s.ts)
+                k = bisect.bisect_left(s.ts, floor) if s.ts[0] < floor else 0
+                a, b = (0, k) if late else (k, len(s.ts))
+                if a == b:
+                    continue
+                batch.append((labels, s, a, b))
+                size += b - a
                 if size >= 5000:
                     yield self._encode(batch)
                     batch, size = [], 0
@@ -577,6 +677,28 @@ class HistogramStore:
                     del s.ts[:k]
                     del s.lid[:k]
                     del s.row[:k]
+            self._mem = {lb: s for lb, s in self._mem.items() if s.ts}
+            self._drop_unused_layouts()
+
+    def drop_frozen(self, view: ColumnHistograms) -> None:
+        """Remove the samples of ``view`` (``frozen_before``'s, now in a block).  Late samples
+        taken while the block was written may sit among them: they stay for the next cut."""
+        with self._lock:
+            for labels, vts in view.timestamps().items():
+                s = self._mem.get(labels)
+                if s is None:
+                    continue
+                k = len(vts)
+                if s.ts[:k] == vts:  # nothing came in between (every cut but a rare late one)
+                    del s.ts[:k]
+                    del s.lid[:k]
+                    del s.row[:k]
+                    continue
+                gone = set(vts)
+                keep = [i for i, t in enumerate(s.ts) if t not in gone]
+                s.ts = [s.ts[i] for i in keep]
+                s.lid = [s.lid[i] for i in keep]
+                s.row = [s.row[i] for i in keep]
             self._mem = {lb: s for lb, s in self._mem.items() if s.ts}
             self._drop_unused_layouts()
 

@@ -83,5 +83,10 @@ class TSDBMetrics:
         self.oob_float = self.out_of_bound.labels("float")
         self.too_old_float = self.too_old.labels("float")
         self.ooo_appended_float = self.ooo_appended.labels("float")
+        self.appended_histogram = self.samples_appended.labels("histogram")
+        self.ooo_histogram = self.out_of_order.labels("histogram")
+        self.oob_histogram = self.out_of_bound.labels("histogram")
+        self.too_old_histogram = self.too_old.labels("histogram")
+        self.ooo_appended_histogram = self.ooo_appended.labels("histogram")
         self.lowest_timestamp = Gauge("prometheus_tsdb_lowest_timestamp",
                                       "Lowest timestamp value stored in the database (ms).", registry=r)

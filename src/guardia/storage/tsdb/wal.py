@@ -66,9 +66,12 @@ REC_GC = 7  # series garbage collection: these refs are dropped, the others renu
 REC_OOO_LATE = 8
 # native histogram samples, self-contained (label set, timestamp, histogram): see tsdb.histograms
 REC_HISTOGRAMS = 9
+# native histogram samples below the head's lower bound taken within the out-of-order window
+# (as REC_OOO_LATE for floats): replayed without the bound, first sample per timestamp wins
+REC_HISTOGRAMS_LATE = 10
 
 _KNOWN = frozenset((REC_SERIES, REC_SAMPLES_T, REC_SAMPLES, REC_PAGE, REC_OOO, REC_STATE, REC_GC,
-                    REC_OOO_LATE, REC_HISTOGRAMS))
+                    REC_OOO_LATE, REC_HISTOGRAMS, REC_HISTOGRAMS_LATE))
 
 _FRAME = struct.Struct("<BII")
 FRAME_SIZE = _FRAME.size  # a record's header: type, payload length, CRC-32
