@@ -26,6 +26,9 @@ classic histograms with 20 buckets, served as a protobuf body and as a text body
 flatten, series lookup, appends, staleness tracking and commit are all counted; the bodies
 are encoded beforehand and not counted.  The last line is native / classic (protobuf) CPU.
 
+``--via remote-write|remote-write-v2|otlp`` measures ingest as received by the remote write
+or OTLP receiver instead (``native_histograms_via.py``).
+
 ``--from-blocks`` measures only the query read from the hour's block (no WAL, no head):
 both blocks are written once, then the two queries run alternately ``--repeat`` times
 (default 5), each in a freshly opened store; the last line is the native / classic ratio
@@ -351,9 +354,16 @@ def main() -> None:
     ap.add_argument("--from-blocks", action="store_true", help="only the query read from the hour's block")
     ap.add_argument("--repeat", type=int, default=5, help="rounds of --from-blocks")
     ap.add_argument("--profile", action="store_true", help="with --from-blocks: cProfile one native query")
+    ap.add_argument("--via", choices=("remote-write", "remote-write-v2", "otlp"),
+                    help="ingest CPU as received through a receiver (native_histograms_via.py)")
     args = ap.parse_args()
     NOISY[0] = args.noisy
     n = args.series
+    if args.via:
+        from native_histograms_via import run
+
+        run(args.via, n)
+        return
     if args.scrape:
         scrape_mode(n)
         return

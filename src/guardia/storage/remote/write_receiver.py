@@ -21,16 +21,20 @@ Prometheus does: then ``increase`` over a counter's first window counts from zer
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 from prometheus_client import CollectorRegistry, Counter
 
 from guardia.model import Labels
+from guardia.model.histcols import HistCols
 from guardia.model.histogram import FloatHistogram
 from guardia.storage.exemplars import Exemplar, ExemplarStore
 from guardia.storage.interface import AppendError, Storage
 from guardia.storage.remote.decode import RemoteWriteError, decode_labels, decode_write_request, decompress
+from guardia.storage.remote.histcolumns import decode_columns
 from guardia.storage.remote.histograms import decode_histogram
 from guardia.storage.remote.metadata import METRIC_TYPES, Metadata
 
@@ -39,6 +43,17 @@ _METADATA_LIMIT = 100_000
 _TYPE_NAMES = {v: k for k, v in METRIC_TYPES.items()}
 SeriesSamples = tuple[Labels, list[tuple[int, float]]]
 HistogramSamples = list[tuple[Labels, int, FloatHistogram]]
+
+
+@dataclass(slots=True)
+class HistogramColumns:
+    """A request's native histograms as columns (``histcolumns``): position ``k`` is
+    ``series[k]``'s histogram at ``ts[k]``; a series is its label bytes (1.0) or its
+    ``Labels`` (2.0)."""
+
+    series: Sequence[Hashable]
+    ts: npt.NDArray[np.int64]
+    cols: HistCols
 
 
 @dataclass(slots=True)
@@ -51,6 +66,8 @@ class DecodedV2:
     exemplars: list[tuple[Labels, Exemplar]] = field(default_factory=list)
     # (series, created timestamp, its first sample's time, that sample's histogram or None)
     created: list[tuple[Labels, int, int, FloatHistogram | None]] = field(default_factory=list)
+    # the histograms as columns instead of ``histograms`` (then empty)
+    columns: HistogramColumns | None = None
 
 
 class StoreUnavailableError(RuntimeError):
@@ -126,11 +143,74 @@ class WriteReceiver:
             )
         return stats.appended
 
+    def _append_columns(self, hc: HistogramColumns, labels_of: Callable[[Hashable], Labels],
+                        cached: bool) -> int:
+        """``_append_histograms`` of columns: one ``append_histograms`` call, no object per
+        histogram; the same series created in the same order, the same samples stored and
+        refused.  ``labels_of`` gives a series' label set; ``cached``: the series are 1.0
+        label bytes, looked up (and kept) in the ref cache."""
+        n = len(hc.series)
+        if not n:
+            return 0
+        app = self._storage.appender()
+        if getattr(app, "append_histogram", None) is None:  # the agent's store
+            app.rollback()
+            self._histograms.inc(n)
+            return 0
+        batch = getattr(app, "append_histograms", None)
+        if batch is None:  # a store that takes objects only
+            app.rollback()
+            objs = hc.cols.objects().tolist()
+            return self._append_histograms([(labels_of(k), t, h) for k, t, h in
+                                            zip(hc.series, hc.ts.tolist(), objs, strict=True)])
+        try:
+            refs = self._series_refs(app, hc.series, labels_of, cached)
+            batch(refs, hc.ts, hc.cols)
+            stats = app.commit()
+        except AppendError as e:
+            app.rollback()
+            raise StoreUnavailableError(str(e)) from None
+        self._histograms_in.inc(stats.appended)
+        if stats.rejected:
+            self._rejected.inc(stats.rejected)
+            raise RemoteWriteError(
+                f"{stats.rejected} of {n} histogram samples refused: "
+                f"out_of_order={stats.out_of_order} duplicate={stats.duplicate} "
+                f"out_of_bounds={stats.out_of_bounds}"
+            )
+        return stats.appended
+
+    def _series_refs(self, app: object, series: Sequence[Hashable], labels_of: Callable[[Hashable], Labels],
+                     cached: bool) -> npt.NDArray[np.int64]:
+        """The ref of each position's series, new series created in order of first
+        appearance (as ``append_histogram`` one by one creates them)."""
+        ref = app.ref  # type: ignore[attr-defined]
+        found: dict[Hashable, int] = {}
+        if cached:
+            pin = getattr(app, "pin", None)
+            epoch = pin() if pin is not None else getattr(app, "ref_epoch", 0)
+            if epoch != self._cache_epoch:
+                self._cache.clear()
+                self._cache_epoch = epoch
+            cache = self._cache
+            for key in dict.fromkeys(series):
+                r = cache.get(key)  # type: ignore[call-overload]
+                if r is None:
+                    r = ref(labels_of(key))
+                    if len(cache) >= _REF_CACHE_LIMIT:
+                        cache.clear()
+                    cache[key] = r  # type: ignore[index]
+                found[key] = r
+        else:
+            for key in dict.fromkeys(series):
+                found[key] = ref(labels_of(key))
+        return np.fromiter(map(found.__getitem__, series), dtype=np.int64, count=len(series))
+
     def ingest_v2(self, payload: bytes) -> tuple[int, int, int]:
         """Decode and append one decompressed 2.0 Request; returns the samples, histograms and
         exemplars written (what the ``X-Prometheus-Remote-Write-*-Written`` headers say)."""
         try:
-            dec = self._decode_v2(payload)
+            dec = self._decode_v2_columns(payload)
         except RemoteWriteError:
             self._bad.inc()
             raise
@@ -163,7 +243,10 @@ class WriteReceiver:
                 f"{stats.rejected} of {n} samples refused: out_of_order={stats.out_of_order} "
                 f"duplicate={stats.duplicate} out_of_bounds={stats.out_of_bounds} too_old={stats.too_old}"
             )
-        written_h = self._append_histograms(hists)
+        if dec.columns is not None:
+            written_h = self._append_columns(dec.columns, _same_labels, cached=False)
+        else:
+            written_h = self._append_histograms(hists)
         written_e = 0
         if dec.exemplars and self.exemplars is not None:
             written_e = len(dec.exemplars) - self.exemplars.add_many(dec.exemplars)
@@ -188,10 +271,29 @@ class WriteReceiver:
             app.rollback()
 
     @staticmethod
+    def _decode_v2_columns(payload: bytes) -> DecodedV2:
+        """``_decode_v2`` with the native histograms as columns (``DecodedV2.columns``) when
+        ``histcolumns`` can give them.  A request the columns path cannot take or refuses is
+        decoded again the object way, which names the first error exactly as it always has."""
+        try:
+            dec = WriteReceiver._decode_v2_as(payload, columns=True)
+        except RemoteWriteError:
+            dec = None
+        return dec if dec is not None else WriteReceiver._decode_v2(payload)
+
+    @staticmethod
     def _decode_v2(payload: bytes) -> DecodedV2:
         """The request's series with their samples, metadata by family, native histogram
-        samples, exemplars and created timestamps; every reference is checked before anything
-        is stored."""
+        samples (objects), exemplars and created timestamps; every reference is checked
+        before anything is stored."""
+        dec = WriteReceiver._decode_v2_as(payload, columns=False)
+        assert dec is not None
+        return dec
+
+    @staticmethod
+    def _decode_v2_as(payload: bytes, columns: bool) -> DecodedV2 | None:
+        """``_decode_v2``, the histograms as objects or (``columns``) as columns; None when
+        they cannot be columns."""
         from guardia.storage.remote.proto import (  # see decode._decode
             ProtobufDecodeError,
             V2Exemplar,
@@ -209,19 +311,30 @@ class WriteReceiver:
         nsym = len(symbols)
         dec = DecodedV2()
         out, meta, hists = dec.series, dec.metadata, dec.histograms
+        h_series: list[Labels] = []  # columns: each histogram's series and message
+        h_raws: list[bytes] = []
+        h_created: list[tuple[int, Labels, int, int]] = []  # (at in created, series, from, to)
         for i, ts in enumerate(req.timeseries):
             labels = _labels_v2(list(ts.labels_refs), symbols, f"timeseries[{i}]")
             if not labels.name:
                 raise RemoteWriteError(f"timeseries[{i}]: no metric name (__name__): {dict(labels)}")
-            for k, raw in enumerate(ts.histograms):
-                t, h = decode_histogram(raw, f"timeseries[{i}].histograms[{k}]")
-                hists.append((labels, t, h))
+            if columns:
+                raws = list(ts.histograms)
+                h_series += [labels] * len(raws)
+                h_raws += raws
+            else:
+                for k, raw in enumerate(ts.histograms):
+                    t, h = decode_histogram(raw, f"timeseries[{i}].histograms[{k}]")
+                    hists.append((labels, t, h))
             if ts.samples and ts.histograms:
                 raise RemoteWriteError(f"timeseries[{i}]: samples and histograms in one series")
             if ts.created_timestamp < 0:
                 raise RemoteWriteError(f"timeseries[{i}]: negative created_timestamp")
             if ts.created_timestamp and ts.samples:
                 dec.created.append((labels, ts.created_timestamp, min(x.timestamp for x in ts.samples), None))
+            elif ts.created_timestamp and ts.histograms and columns:
+                h_created.append((len(dec.created), labels, len(h_raws) - len(ts.histograms), len(h_raws)))
+                dec.created.append((labels, ts.created_timestamp, 0, None))  # completed below
             elif ts.created_timestamp and ts.histograms:
                 first = min(hists[len(hists) - len(ts.histograms):], key=lambda e: e[1])
                 dec.created.append((labels, ts.created_timestamp, first[1], first[2]))
@@ -246,6 +359,16 @@ class WriteReceiver:
                                 symbols[md.unit_ref])
             if ts.samples:
                 out.append((labels, [(s.timestamp, s.value) for s in ts.samples]))
+        if h_raws:
+            got = decode_columns(h_raws)
+            if got is None:
+                return None
+            h_ts, cols = got
+            for at, labels, a, b in h_created:  # the series' first histogram, as the object path picks it
+                k = a + int(np.argmin(h_ts[a:b]))
+                dec.created[at] = (labels, dec.created[at][1], int(h_ts[k]),
+                                   cols.take(np.array([k])).objects()[0])
+            dec.columns = HistogramColumns(h_series, h_ts, cols)
         return dec
 
     def ingest(self, payload: bytes) -> int:
@@ -261,9 +384,11 @@ class WriteReceiver:
             dec = decode_write_request(payload, self._cache)
             new_labels = [decode_labels(k) for k in dec.new_keys]
             hists: HistogramSamples = []
-            for i, (key, raw) in enumerate(dec.histograms):
-                t, h = decode_histogram(raw, f"histogram {i}")
-                hists.append((decode_labels(key), t, h))
+            hcols, known = self._histogram_columns_v1(dec.histograms)
+            if hcols is None:
+                for i, (key, raw) in enumerate(dec.histograms):
+                    t, h = decode_histogram(raw, f"histogram {i}")
+                    hists.append((decode_labels(key), t, h))
         except RemoteWriteError:
             self._bad.inc()
             app.rollback()  # pinned: let GC go now, not when the appender is collected
@@ -305,7 +430,10 @@ class WriteReceiver:
         self._samples.inc(stats.appended)
         if dec.exemplars and self.exemplars is not None:
             self._store_exemplars(dec.exemplars)
-        self._append_histograms(hists)
+        if hcols is not None:
+            self._append_columns(hcols, _label_bytes_reader(known), cached=True)
+        else:
+            self._append_histograms(hists)
         if stats.rejected:
             self._rejected.inc(stats.rejected)
             raise RemoteWriteError(
@@ -313,6 +441,22 @@ class WriteReceiver:
                 f"duplicate={stats.duplicate} out_of_bounds={stats.out_of_bounds} too_old={stats.too_old}"
             )
         return stats.appended
+
+    def _histogram_columns_v1(self, found: list[tuple[bytes, bytes]]) -> tuple[HistogramColumns | None,
+                                                                                 dict[bytes, Labels]]:
+        """A 1.0 request's (label bytes, Histogram message) pairs as columns, with the label
+        sets of the series not in the ref cache (decoded, so checked, before anything is
+        stored); (None, {}) when the object path must decode them.  Every message is valid
+        here, so the first bad label set is the one the object path would name first."""
+        if not found:
+            return None, {}
+        got = decode_columns([raw for _, raw in found])
+        if got is None:
+            return None, {}
+        keys = [key for key, _ in found]
+        cache = self._cache
+        known = {key: decode_labels(key) for key in dict.fromkeys(keys) if key not in cache}
+        return HistogramColumns(keys, got[0], got[1]), known
 
     def _store_exemplars(self, found: list[tuple[bytes, bytes]]) -> None:
         """Exemplars are best effort, as in Prometheus: one out of order or malformed is
@@ -348,6 +492,24 @@ class WriteReceiver:
             self._bad.inc()
             raise
         return self.ingest_v2(payload)
+
+
+def _label_bytes_reader(known: dict[bytes, Labels]) -> Callable[[Hashable], Labels]:
+    """A 1.0 columns position's series: its label set, decoded already or now (a cached
+    series' bytes were checked when first seen)."""
+
+    def labels_of(series: Hashable) -> Labels:
+        assert isinstance(series, bytes)
+        got = known.get(series)
+        return got if got is not None else decode_labels(series)
+
+    return labels_of
+
+
+def _same_labels(series: Hashable) -> Labels:
+    """A 2.0 columns position's series is its label set already."""
+    assert isinstance(series, Labels)
+    return series
 
 
 def _labels_v2(refs: list[int], symbols: list[str], where: str) -> Labels:

@@ -1005,17 +1005,22 @@ class TSDBAppender:
                 labels = self._db.head.index.labels_of(np.array([int(ref)], dtype=np.int64))[0]
         self._hists.append((labels, int(t), h))
 
-    def append_histograms(self, refs: npt.NDArray[np.int64] | Sequence[SeriesRef], t: int,
-                          cols: HistCols) -> None:
-        """One native histogram per ref, all at timestamp ``t``, as columns
+    def append_histograms(self, refs: npt.NDArray[np.int64] | Sequence[SeriesRef],
+                          t: int | npt.NDArray[np.int64], cols: HistCols) -> None:
+        """One native histogram per ref, all at timestamp ``t`` (or each at its own: ``t``
+        an array beside ``refs``, as remote write sends them), as columns
         (``model.histcols``: position ``k`` of ``cols`` is ``refs[k]``'s histogram): the
         batch form of ``append_histogram``, with no Python object per histogram on the way
-        to the head and the WAL.  Histograms whose sum is the staleness marker are stored
-        as the float marker, as ``append_histogram`` does."""
+        to the head and the WAL, taken in the order given.  Histograms whose sum is the
+        staleness marker are stored as the float marker, as ``append_histogram`` does."""
         r = np.asarray(refs, dtype=np.int64)
         if r.ndim != 1 or cols.lid.shape != r.shape or bool((cols.lid < 0).any()):
             raise AppendError(f"append_histograms needs one histogram per ref (got {r.shape} refs and "
                               f"{cols.lid.shape} positions)")
+        ts = np.full(r.shape[0], int(t), dtype=np.int64) if np.ndim(t) == 0 else np.asarray(t, dtype=np.int64)
+        if ts.shape != r.shape:
+            raise AppendError(f"append_histograms needs one timestamp per ref (got {ts.shape} timestamps "
+                              f"and {r.shape} refs)")
         for k, layout in enumerate(cols.layouts):
             why = layout.problem()
             if why is not None:
@@ -1037,13 +1042,13 @@ class TSDBAppender:
             sums[at] = cols.layouts[li].m[cols.row[at], 2]
         stale = sums.view(np.uint64) == np.uint64(STALE_NAN_BITS)
         if stale.any():
-            for ref in r[stale].tolist():
-                self.append(ref, t, STALE_NAN)
+            for ref, st in zip(r[stale].tolist(), ts[stale].tolist(), strict=True):
+                self.append(ref, st, STALE_NAN)
             keep = ~stale
             labels = [ls for ls, k in zip(labels, keep.tolist(), strict=True) if k]
-            r, cols = r[keep], cols.take(keep)
+            r, ts, cols = r[keep], ts[keep], cols.take(keep)
         if labels:
-            self._hbatches.append((list(labels), np.full(len(labels), int(t), dtype=np.int64), cols))
+            self._hbatches.append((list(labels), ts, cols))
 
     def append_batch(
         self,
