@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from guardia.model import STALE_NAN, Labels
+from guardia.model import STALE_NAN, Labels, Matcher
 from guardia.model.histcols import HistCols
 from guardia.model.histogram import COUNTER_RESET, GAUGE, NOT_COUNTER_RESET, UNKNOWN, FloatHistogram
 from guardia.promql import Engine
@@ -265,6 +265,32 @@ def test_a_batch_refuses_what_single_appends_refuse(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(ValueError, match="one histogram per ref"):
         TSDB.open(tmp_path).appender().append_histograms(refs, 3000, HistCols.from_objects([h]))
+
+
+def test_a_batch_with_a_timestamp_per_histogram(tmp_path: Path) -> None:
+    """Remote write's form: each position its own time (a series twice, a staleness marker
+    among them), taken as single appends in the same order would be; a wrong count of
+    timestamps is refused and appends nothing."""
+    db = TSDB.open(tmp_path)
+    app = db.appender()
+    ls = [Labels({"__name__": "h", "i": str(i)}) for i in range(2)]
+    refs = np.array([app.ref(x) for x in ls], dtype=np.int64)
+    h = FloatHistogram(schema=0, count=2, sum=1.0, positive={0: 1.0, 1: 1.0})
+    stale = FloatHistogram(schema=0, count=2, sum=STALE_NAN, positive={0: 1.0, 1: 1.0})
+    with pytest.raises(ValueError, match="one timestamp per ref"):
+        app.append_histograms(refs, np.array([1000]), HistCols.from_objects([h, h]))
+    app.append_histograms(refs[[0, 1, 0, 1]], np.array([1000, 1000, 2000, 3000]),
+                          HistCols.from_objects([h, h, h, stale]))
+    assert app.commit().appended == 4
+    q = db.querier(0, 10_000)
+    try:
+        got = {s.labels.get("i"): (s.timestamps.tolist(), s.values.view(np.uint64).tolist())
+               for s in q.select([Matcher.equal("__name__", "h")])}
+    finally:
+        q.close()
+    assert got["0"][0] == [1000, 2000] and got["1"][0] == [1000, 3000]
+    assert got["1"][1][1] == np.float64(STALE_NAN).view(np.uint64)  # the float marker
+    db.close()
 
 
 def test_a_batch_built_by_hand_is_checked(tmp_path: Path) -> None:
