@@ -182,8 +182,8 @@ def _objects_only() -> Iterator[None]:
 class _Side:
     """One store and receiver; ``send`` records each answer."""
 
-    def __init__(self, path: Path) -> None:
-        self.db = TSDB.open(path, TSDBOptions())
+    def __init__(self, path: Path, ooo_ms: int) -> None:
+        self.db = TSDB.open(path, TSDBOptions(out_of_order_time_window_ms=ooo_ms))
         self.reg = CollectorRegistry()
         self.rx = WriteReceiver(self.db, self.reg)
         self.rx.ct_zero_ingestion = True
@@ -230,8 +230,8 @@ def _refused(answer: Any) -> bool:
     return isinstance(answer, tuple) and isinstance(answer[0], str)
 
 
-def _compare(tmp: Path, bodies: list[bytes], v2: bool) -> tuple[_Side, int]:
-    cols, objs = _Side(tmp / "columns"), _Side(tmp / "objects")
+def _compare(tmp: Path, bodies: list[bytes], v2: bool, ooo_ms: int = 0) -> tuple[_Side, int]:
+    cols, objs = _Side(tmp / "columns", ooo_ms), _Side(tmp / "objects", ooo_ms)
     taken = [0]
     real = histcolumns.decode_columns
 
@@ -256,13 +256,14 @@ def _compare(tmp: Path, bodies: list[bytes], v2: bool) -> tuple[_Side, int]:
     return cols, taken[0]
 
 
+@pytest.mark.parametrize("ooo_ms", [0, 600_000], ids=["in-order", "ooo-window"])
 @pytest.mark.parametrize("v2", [False, True], ids=["1.0", "2.0"])
-def test_random_payloads_store_the_same_as_the_object_path(tmp_path: Path, v2: bool) -> None:
+def test_random_payloads_store_the_same_as_the_object_path(tmp_path: Path, v2: bool, ooo_ms: int) -> None:
     rng = random.Random(27)
     taken = stored = 0
     for case in range(40):
         bodies = (_requests_v2 if v2 else _requests_v1)(rng, damage=0.0)
-        side, n = _compare(tmp_path / f"c{case}", bodies, v2)
+        side, n = _compare(tmp_path / f"c{case}", bodies, v2, ooo_ms)
         taken += n
         stored += sum(not _refused(a) for a in side.answers)
     assert taken >= 40  # the columns path answered for most requests, not the fallback
