@@ -34,6 +34,12 @@ both blocks are written once, then the two queries run alternately ``--repeat`` 
 (default 5), each in a freshly opened store; the last line is the native / classic ratio
 of the median query CPU.  For profiling: ``--from-blocks --profile`` prints cProfile's
 top functions of one native block query.
+
+``--ooo`` measures the out-of-order path (``out_of_order_time_window`` of 2 h): the hour's
+even scrapes are appended in order, then the odd ones newest first, each put among the
+others out of order; both halves through the columns (``append_histograms``) and through
+objects (``append_histogram``), in fresh stores.  The last line is the out-of-order /
+in-order CPU per histogram (columns).
 """
 
 from __future__ import annotations
@@ -51,7 +57,7 @@ from guardia.model.histbounds import exp_bound
 from guardia.model.histcols import HistCols, Layout
 from guardia.model.histogram import FloatHistogram
 from guardia.promql import Engine
-from guardia.storage.tsdb import TSDB
+from guardia.storage.tsdb import TSDB, TSDBOptions
 
 SCRAPES = 240
 STEP_MS = 15_000
@@ -139,6 +145,61 @@ def ingest_native_objects(path: Path, series: int) -> float:
     cpu = time.process_time() - t0
     db.close()
     return cpu
+
+
+def _native_layout(series: int, k: int) -> Layout:
+    counts = _counts(series, k)
+    m = np.empty((series, 23))
+    total = counts.sum(axis=1)
+    m[:, 0] = total
+    m[:, 1] = 0.0
+    m[:, 2] = total * 3.0
+    m[:, 3:] = counts
+    return Layout(SCHEMA, 2.0**-128, (), tuple(range(FIRST, FIRST + 20)), (), m,
+                  np.zeros(series, dtype=np.int8))
+
+
+def ingest_ooo(path: Path, series: int, objects: bool) -> tuple[float, float]:
+    """CPU seconds of the even scrapes in order and of the odd ones, newest first (out of
+    order), through columns or (``objects``) a ``FloatHistogram`` per sample."""
+    db = TSDB.open(path, TSDBOptions(out_of_order_time_window_ms=2 * 3_600_000))
+    labels = [Labels({"__name__": "rpc_seconds", "pod": f"p{i}"}) for i in range(series)]
+    app = db.appender()
+    refs = np.array([app.ref(ls) for ls in labels], dtype=np.int64)
+    app.commit()
+    rows = np.arange(series, dtype=np.int64)
+    lid = np.zeros(series, dtype=np.int32)
+    cpu: list[float] = []
+    for order in (range(0, SCRAPES, 2), range(SCRAPES - 1, 0, -2)):
+        layouts = {k: _native_layout(series, k) for k in order}
+        hists = {k: HistCols(lid, rows, [layouts[k]]).objects().tolist() for k in order} if objects else {}
+        t0 = time.process_time()
+        for k in order:
+            app = db.appender()
+            if objects:
+                for ls, h in zip(labels, hists[k], strict=True):
+                    app.append_histogram(ls, T0 + k * STEP_MS, h)
+            else:
+                app.append_histograms(refs, T0 + k * STEP_MS, HistCols(lid, rows, [layouts[k]]))
+            st = app.commit()
+            assert st.rejected == 0, st
+        cpu.append(time.process_time() - t0)
+    assert len(db.histograms) == series * SCRAPES
+    db.close()
+    return cpu[0], cpu[1]
+
+
+def ooo_mode(series: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        in_c, ooo_c = ingest_ooo(Path(tmp) / "c", series, False)
+        in_o, ooo_o = ingest_ooo(Path(tmp) / "o", series, True)
+    half = series * SCRAPES // 2
+    print(f"load average {os.getloadavg()[0]:.1f}; {series} histograms x {SCRAPES // 2} scrapes per half")
+    print(f"columns: in order {in_c:.2f} CPU s ({half / in_c:,.0f} histograms/s), out of order {ooo_c:.2f} "
+          f"({half / ooo_c:,.0f}/s)")
+    print(f"objects: in order {in_o:.2f} CPU s ({half / in_o:,.0f} histograms/s), out of order {ooo_o:.2f} "
+          f"({half / ooo_o:,.0f}/s); out-of-order/in-order {ooo_o / in_o:.2f}")
+    print(f"out-of-order/in-order ingest CPU (columns) {ooo_c / in_c:.2f}")
 
 
 def ingest_classic(path: Path, series: int) -> tuple[float, int, float]:
@@ -356,6 +417,7 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true", help="with --from-blocks: cProfile one native query")
     ap.add_argument("--via", choices=("remote-write", "remote-write-v2", "otlp"),
                     help="ingest CPU as received through a receiver (native_histograms_via.py)")
+    ap.add_argument("--ooo", action="store_true", help="ingest in order against out of order")
     args = ap.parse_args()
     NOISY[0] = args.noisy
     n = args.series
@@ -366,6 +428,9 @@ def main() -> None:
         return
     if args.scrape:
         scrape_mode(n)
+        return
+    if args.ooo:
+        ooo_mode(n)
         return
     if args.from_blocks:
         from_blocks(n, args.repeat, args.profile)

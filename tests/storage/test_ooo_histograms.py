@@ -389,3 +389,28 @@ def test_bad_histogram_input_out_of_order_is_refused_whole(tmp_path: Path) -> No
     app.rollback()
     expect(db, "int", [10 * MIN])
     db.close()
+
+
+def test_hints_where_a_late_histogram_meets_a_block_s_samples_become_unknown(tmp_path: Path) -> None:
+    """A late sample read (and compacted) among a block's samples: it and the block's sample
+    after it lose their reset / no-reset hints, in the query's merge and in the block the
+    vertical compaction writes; the others keep theirs."""
+    db = TSDB.open(tmp_path, opts(window=6 * H, block_range_ms=2 * H))
+    for t0 in range(0, 5 * H, 30 * MIN):
+        app = db.appender()
+        for t in range(t0 + MIN, t0 + 30 * MIN + 1, 2 * MIN):
+            app.append_histogram(series("int"), t, hist("int", t, NOT_COUNTER_RESET))
+        app.commit()
+    db.maintain()
+    assert db.histograms.min_valid_t == 2 * H
+    app = db.appender()
+    app.append_histogram(series("int"), H + 2 * MIN, hist("int", H + 2 * MIN, NOT_COUNTER_RESET))
+    assert app.commit().ooo_appended == 1
+    want = {H + 2 * MIN: UNKNOWN, H + 3 * MIN: UNKNOWN}
+    for when in ("query", "compacted"):
+        if when == "compacted":
+            rep = db.maintain()
+            assert rep.compacted, rep
+        got = {t: h.counter_reset_hint for t, h in stored(db, "int", H - 10 * MIN, H + 10 * MIN)}
+        assert got == {t: want.get(t, NOT_COUNTER_RESET) for t in got} and H + 2 * MIN in got, when
+    db.close()

@@ -37,7 +37,7 @@ import zstandard
 from guardia.model import Labels, Matcher
 from guardia.model.histcols import HistCols
 from guardia.model.histcols import Layout as HCLayout
-from guardia.model.histogram import FloatHistogram
+from guardia.model.histogram import COUNTER_RESET, NOT_COUNTER_RESET, UNKNOWN, FloatHistogram
 from guardia.storage.tsdb.blockindex import BlockCorruptError, read_index, write_index
 from guardia.storage.tsdb.histpages import (
     Columns,
@@ -196,12 +196,24 @@ def merge_columns(parts: Sequence[Columns]) -> Columns:
         return parts[0]
     if all(a[0][-1] < b[0][0] for a, b in itertools.pairwise(parts)):
         return [t for p in parts for t in p[0]], [h for p in parts for h in p[1]]
-    by_t: dict[int, FloatHistogram] = {}
-    for ts, hs in parts:
+    by_t: dict[int, tuple[int, FloatHistogram]] = {}
+    for i, (ts, hs) in enumerate(parts):
         for t, h in zip(ts, hs, strict=True):
-            by_t.setdefault(t, h)
+            by_t.setdefault(t, (i, h))
     order = sorted(by_t)
-    return order, [by_t[t] for t in order]
+    out: list[FloatHistogram] = []
+    prev = -1
+    for t in order:
+        i, h = by_t[t]
+        if prev not in (-1, i) and h.counter_reset_hint in (COUNTER_RESET, NOT_COUNTER_RESET):
+            # the sample before it came from another part (interleaved: an out-of-order
+            # block): its hint spoke of a predecessor it no longer has (Prometheus's merge
+            # makes it unknown the same way)
+            h = h.copy()
+            h.counter_reset_hint = UNKNOWN
+        out.append(h)
+        prev = i
+    return order, out
 
 
 def merge_selects(selects: Iterable[Mapping[Labels, Columns]]) -> dict[Labels, Columns]:

@@ -444,6 +444,38 @@ class _UnknownHints:
                 keep=None if lay.keep is None else lay.keep[idx])
 
 
+def unknown_hints(cols: HistCols, at: np.ndarray) -> HistCols:
+    """``cols`` with the counter-reset hints of positions ``at`` (a mask) made *unknown*
+    where they say reset or no reset: samples that follow one from another source in a
+    merge of interleaved sources.  The rows are copied into new layouts (shared ones are
+    never changed); the columns come back as they are when none needs it."""
+    import dataclasses
+
+    import numpy as np
+
+    from guardia.model.histcols import HistCols
+
+    idx = np.flatnonzero(at & (cols.lid >= 0))
+    if not idx.size:
+        return cols
+    layouts = list(cols.layouts)
+    lid, row = cols.lid.copy(), cols.row.copy()
+    changed = False
+    for li in np.unique(lid[idx]).tolist():
+        lay = layouts[li]
+        sel = idx[lid[idx] == li]
+        sel = sel[np.isin(lay.hint[row[sel]], (COUNTER_RESET, NOT_COUNTER_RESET))]
+        if not sel.size:
+            continue
+        rows = row[sel]
+        layouts.append(dataclasses.replace(lay, m=lay.m[rows], hint=np.zeros(len(rows), dtype=np.int8),
+                                           keep=None if lay.keep is None else lay.keep[rows]))
+        lid[sel] = len(layouts) - 1
+        row[sel] = np.arange(len(rows), dtype=np.int64)
+        changed = True
+    return HistCols(lid, row, layouts) if changed else cols
+
+
 class _Series:
     """One series' samples in memory: timestamps, and where each histogram is (the store's
     layout id and the row in it)."""

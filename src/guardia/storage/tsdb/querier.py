@@ -14,7 +14,7 @@ from guardia.storage.interface import Querier, SelectHints, SeriesSet, check_sel
 from guardia.storage.tsdb.block import Block
 from guardia.storage.tsdb.compact import block_order
 from guardia.storage.tsdb.histblock import BlockColumns
-from guardia.storage.tsdb.histograms import HeadColumns, HistogramStore, merge_into
+from guardia.storage.tsdb.histograms import HeadColumns, HistogramStore, merge_into, unknown_hints
 from guardia.storage.tsdb.histpages import LayoutKey, Run
 from guardia.storage.tsdb.merge import Fragment, assemble, trim
 from guardia.storage.tsdb.source import IndexedSource, SeriesSource, SourceCatalog
@@ -452,4 +452,8 @@ def _merge_columns(parts: Sequence[HeadColumns]) -> HeadColumns:
     for k, t in enumerate(t for p in parts for t in p[0]):
         first.setdefault(t, k)
     order = sorted(first)
-    return order, cols.take(np.array([first[t] for t in order], dtype=np.int64))
+    pick = np.array([first[t] for t in order], dtype=np.int64)
+    part = np.searchsorted(np.cumsum([len(p[0]) for p in parts]), pick, side="right")
+    switched = np.zeros(len(order), dtype=bool)
+    switched[1:] = part[1:] != part[:-1]  # interleaved parts (an out-of-order block or head)
+    return order, unknown_hints(cols.take(pick), switched)
