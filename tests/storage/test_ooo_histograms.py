@@ -414,3 +414,29 @@ def test_hints_where_a_late_histogram_meets_a_block_s_samples_become_unknown(tmp
         got = {t: h.counter_reset_hint for t, h in stored(db, "int", H - 10 * MIN, H + 10 * MIN)}
         assert got == {t: want.get(t, NOT_COUNTER_RESET) for t in got} and H + 2 * MIN in got, when
     db.close()
+
+
+def test_a_late_histogram_arriving_while_its_block_is_written_waits_for_the_next_cut(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import guardia.storage.tsdb.db as dbmod
+
+    db = _late_store(tmp_path)
+    put(db, [("int", H + 2 * MIN), ("int", H + 6 * MIN)])
+    real = dbmod.write_block
+    sneaked: list[Any] = []
+
+    def write_block(*a: Any, **kw: Any) -> Any:
+        if not sneaked:  # an append while the late block is written, among its samples
+            sneaked.append(put(db, [("int", H + 4 * MIN)], columns=True))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(dbmod, "write_block", write_block)
+    db.maintain()
+    assert sneaked[0].appended == 1
+    want = [*_in_order_times(), H + 2 * MIN, H + 4 * MIN, H + 6 * MIN]
+    expect(db, "int", want)
+    assert db.histograms.late_samples() == 1  # the one that came meanwhile, in the head still
+    db.maintain()
+    assert db.histograms.late_samples() == 0
+    expect(db, "int", want)
+    db.close()
