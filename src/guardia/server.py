@@ -32,8 +32,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
 
 from prometheus_client import CollectorRegistry, Gauge
-from starlette.routing import BaseRoute
-from starlette.types import ASGIApp
 
 from guardia.config.agent_mode import check_agent_config
 from guardia.config.errors import ConfigError
@@ -48,12 +46,15 @@ from guardia.storage.interface import Storage
 from guardia.storage.remote.write_storage import RemoteWriteStorage
 from guardia.web.agent import create_agent_app
 from guardia.web.auth import Auth, AuthMiddleware
+from guardia.web.plain import ASGIApp
+from guardia.web.plain_router import as_starlette
 from guardia.web.probe_api import probe_routes, push_routes
 from guardia.web.protocols import RuntimeView
 from guardia.web.selfmetrics import register_process_collectors
 
 if TYPE_CHECKING:  # full mode's subsystems: imported where built (agent mode never loads them)
     import uvicorn
+    from starlette.routing import BaseRoute
 
     from guardia.alerting import Alertmanager
     from guardia.audit.routing import Delivery
@@ -561,7 +562,7 @@ class GuardiaProcess:
         )
         self.probes = ProbeService(self.storage, external_labels=self._external_labels)
         self.reloaders.append(Reloader("probes", self.probes.apply_config))
-        routes.extend([*probe_routes(self.probes.modules), *push_routes(self.probes)])
+        routes.extend(as_starlette([*probe_routes(self.probes.modules), *push_routes(self.probes)]))
         self.status = StatusStore(
             Path(opts.storage_path) / "status" / "status.json",
             silences=SilencesInMs(self.alertmanager.silences) if self.alertmanager is not None else None,

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from guardia.probes.modules import load_modules_file
+from guardia.web.plain_router import Router
 from guardia.web.probe_api import probe_routes
 from tests.probes.conftest import Targets
 from tests.probes.servers import free_port
@@ -216,7 +216,7 @@ def exporter(modules_file: Path) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def guardia(modules_file: Path) -> Iterator[TestClient]:
     mods = load_modules_file(str(modules_file))
-    with TestClient(Starlette(routes=probe_routes(lambda: mods))) as client:
+    with TestClient(Router(probe_routes(lambda: mods))) as client:
         yield client
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from guardia.model import Labels, Matcher, MatchType
 from guardia.probes.config import ProbesConfig, load_probes
 from guardia.probes.service import ProbeService
 from guardia.storage.memory import MemoryStorage
+from guardia.web.plain_router import Router
 from guardia.web.probe_api import push_routes
 from tests.probes.conftest import Targets
 
@@ -129,7 +129,7 @@ probes:
     storage = MemoryStorage()
     svc = ProbeService(storage, clock=clock)
     svc.apply_config(cfg)
-    with TestClient(Starlette(routes=push_routes(svc))) as client:
+    with TestClient(Router(push_routes(svc))) as client:
         pushed = client.get("/api/push/nightly-backup-7f3a9c2e", params={"status": "up", "msg": "OK"})
         assert pushed.json() == {"ok": True}
         assert client.get("/api/push/wrong-token-000000000").status_code == 404

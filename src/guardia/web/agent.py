@@ -1,51 +1,59 @@
 """The HTTP surface of ``guardia serve --agent``: health, readiness, reload, ``/metrics`` and
 whatever forwarding subsystems serve (``/probe``, heartbeat pushes).  An agent keeps no
-samples, so the query API answers as Prometheus's agent does: 422, ``errorType: unavailable``."""
+samples, so the query API answers as Prometheus's agent does: 422, ``errorType: unavailable``.
+
+Plain ASGI routes (:mod:`guardia.web.plain_router`), not Starlette: an agent answers a few
+requests a minute, and Starlette with what it imports was about 4 MiB of each agent (#24)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
 from prometheus_client import CollectorRegistry
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp
 
+from guardia.web.metrics_text import CONTENT_TYPE, text_exposition
+from guardia.web.plain import PlainRequest, PlainResponse, json_answer, text
+from guardia.web.plain_router import Route, Router
 from guardia.web.protocols import Reloader
-from guardia.web.selfmetrics import metrics_endpoint
 
 UNAVAILABLE = "unavailable in agent mode: this guardia only forwards samples (query the central store)"
 
 
-def create_agent_app(registry: CollectorRegistry, reloader: Reloader, is_ready: Callable[[], bool],
-                     extra_routes: Sequence[BaseRoute] = ()) -> ASGIApp:
-    async def healthy(request: Request) -> Response:
-        return PlainTextResponse("Guardia Agent is Healthy.\n")
+def agent_routes(registry: CollectorRegistry, reloader: Reloader, is_ready: Callable[[], bool],
+                 extra_routes: Sequence[Route] = ()) -> list[Route]:
+    async def healthy(request: PlainRequest) -> PlainResponse:
+        return text("Guardia Agent is Healthy.\n")
 
-    async def ready(request: Request) -> Response:
+    async def ready(request: PlainRequest) -> PlainResponse:
         if is_ready():
-            return PlainTextResponse("Guardia Agent is Ready.\n")
-        return PlainTextResponse("Service Unavailable\n", status_code=503)
+            return text("Guardia Agent is Ready.\n")
+        return text("Service Unavailable\n", 503)
 
-    async def reload(request: Request) -> Response:
+    async def reload(request: PlainRequest) -> PlainResponse:
         try:
             await reloader.reload()
         except ValueError as e:
-            return PlainTextResponse(f"failed to reload config: {e}\n", status_code=500)
-        return PlainTextResponse("")
+            return text(f"failed to reload config: {e}\n", 500)
+        return text("")
 
-    async def unavailable(request: Request) -> Response:
-        return JSONResponse({"status": "error", "errorType": "unavailable", "error": UNAVAILABLE},
-                            status_code=422)
+    async def metrics(request: PlainRequest) -> PlainResponse:
+        # guardia.web.metrics_text: prometheus_client's exposition module (with its HTTP
+        # servers, urllib.request and email) is never imported in an agent
+        return PlainResponse(text_exposition(registry), content_type=CONTENT_TYPE)
 
-    routes: list[BaseRoute] = [
-        Route("/-/healthy", healthy, methods=["GET", "HEAD"]),
-        Route("/-/ready", ready, methods=["GET", "HEAD"]),
-        Route("/-/reload", reload, methods=["POST", "PUT"]),
-        Route("/metrics", metrics_endpoint(registry, own_writer=True), methods=["GET"]),
+    async def unavailable(request: PlainRequest) -> PlainResponse:
+        return json_answer({"status": "error", "errorType": "unavailable", "error": UNAVAILABLE}, 422)
+
+    return [
+        Route("/-/healthy", healthy, ("GET", "HEAD")),
+        Route("/-/ready", ready, ("GET", "HEAD")),
+        Route("/-/reload", reload, ("POST", "PUT")),
+        Route("/metrics", metrics, ("GET",)),
         *extra_routes,
-        Route("/api/v1/{rest:path}", unavailable, methods=["GET", "POST"]),
+        Route("/api/v1/{rest:path}", unavailable, ("GET", "POST")),
     ]
-    return Starlette(routes=routes)
+
+
+def create_agent_app(registry: CollectorRegistry, reloader: Reloader, is_ready: Callable[[], bool],
+                     extra_routes: Sequence[Route] = ()) -> Router:
+    return Router(agent_routes(registry, reloader, is_ready, extra_routes))

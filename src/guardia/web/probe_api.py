@@ -12,51 +12,48 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
-
 from guardia.config.schema import Model
 from guardia.probes.modules import Module
 from guardia.probes.prober import probe_timeout, run_probe
 from guardia.probes.service import ProbeService
+from guardia.web.plain import PlainRequest, PlainResponse, json_answer, text
+from guardia.web.plain_router import Route
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def probe_routes(modules: Callable[[], Mapping[str, Module]]) -> list[BaseRoute]:
+def probe_routes(modules: Callable[[], Mapping[str, Module]]) -> list[Route]:
     """The ``/probe`` route over the modules ``modules()`` returns at request time (hot reload)."""
 
-    async def probe(request: Request) -> Response:
-        params = request.query_params
+    async def probe(request: PlainRequest) -> PlainResponse:
+        params = request.query
         target = params.get("target", "")
         if not target:
-            return PlainTextResponse("Target parameter is missing\n", status_code=400)
+            return text("Target parameter is missing\n", 400)
         name = params.get("module", "http_2xx") or "http_2xx"
         module = modules().get(name)
         if module is None:
-            return PlainTextResponse(f'Unknown module "{name}"\n', status_code=400)
+            return text(f'Unknown module "{name}"\n', 400)
         scrape_timeout: float | None = None
-        header = request.headers.get("X-Prometheus-Scrape-Timeout-Seconds")
+        header = request.header("X-Prometheus-Scrape-Timeout-Seconds")
         if header:
             try:
                 scrape_timeout = float(header)
             except ValueError:
-                return PlainTextResponse(
-                    f"Failed to parse timeout from Prometheus header: {header!r} is not a number\n",
-                    status_code=500)
+                return text(f"Failed to parse timeout from Prometheus header: {header!r} is not a number\n",
+                            500)
         timeout = probe_timeout(module, scrape_timeout)
         result = await run_probe(target, module, timeout)
         if params.get("debug") == "true":
             verdict = "Probe succeeded" if result.success else f"Probe failed: {result.reason}"
-            text = (f"Probe of {target} with module {name} (prober {module.prober}, timeout {timeout:g}s):\n"
-                    f"{verdict}\nduration_seconds={result.duration_s:.6f}\n\n\n\n"
-                    f"Metrics that would have been returned:\n{result.render()}\n\n\n"
-                    f"Module configuration:\n{_dump(module)}\n")
-            return PlainTextResponse(text)
-        return Response(result.render(), media_type=CONTENT_TYPE)
+            debug = (f"Probe of {target} with module {name} (prober {module.prober}, timeout {timeout:g}s):\n"
+                     f"{verdict}\nduration_seconds={result.duration_s:.6f}\n\n\n\n"
+                     f"Metrics that would have been returned:\n{result.render()}\n\n\n"
+                     f"Module configuration:\n{_dump(module)}\n")
+            return text(debug)
+        return PlainResponse(result.render().encode("utf-8"), content_type=CONTENT_TYPE)
 
-    return [Route("/probe", probe, methods=["GET"], name="/probe")]
+    return [Route("/probe", probe, ("GET",), name="/probe")]
 
 
 def _dump(module: Module) -> str:
@@ -94,36 +91,36 @@ def monitors_view(service: ProbeService) -> list[dict[str, Any]]:
     return out
 
 
-def push_routes(service: ProbeService) -> list[BaseRoute]:
+def push_routes(service: ProbeService) -> list[Route]:
     """Heartbeat pushes: Uptime Kuma's ``/api/push/<token>?status=up&msg=OK`` and healthchecks'
     ``/ping/<token>`` (``/ping/<token>/fail`` reports a failure), so existing cron lines work."""
 
-    def push(token: str, status: str, msg: str) -> Response:
+    def push(token: str, status: str, msg: str) -> PlainResponse:
         if status not in ("up", "down"):
-            return JSONResponse({"ok": False, "msg": "status must be up or down"}, status_code=400)
+            return json_answer({"ok": False, "msg": "status must be up or down"}, 400)
         if service.push(token, status, msg) is None:
-            return JSONResponse({"ok": False, "msg": "Monitor not found or not active."}, status_code=404)
-        return JSONResponse({"ok": True})
+            return json_answer({"ok": False, "msg": "Monitor not found or not active."}, 404)
+        return json_answer({"ok": True})
 
-    async def kuma(request: Request) -> Response:
-        q = request.query_params
+    async def kuma(request: PlainRequest) -> PlainResponse:
+        q = request.query
         return push(request.path_params["token"], q.get("status", "up") or "up", q.get("msg", ""))
 
-    async def ping(request: Request) -> Response:
-        body = (await request.body())[:1000].decode("utf-8", "replace")
+    async def ping(request: PlainRequest) -> PlainResponse:
+        body = request.body[:1000].decode("utf-8", "replace")
         return push(request.path_params["token"], "up", body)
 
-    async def ping_fail(request: Request) -> Response:
-        body = (await request.body())[:1000].decode("utf-8", "replace")
+    async def ping_fail(request: PlainRequest) -> PlainResponse:
+        body = request.body[:1000].decode("utf-8", "replace")
         return push(request.path_params["token"], "down", body)
 
-    async def probes(request: Request) -> Response:
+    async def probes(request: PlainRequest) -> PlainResponse:
         out = monitors_view(service)
-        return JSONResponse({"status": "success", "data": out})
+        return json_answer({"status": "success", "data": out})
 
     return [
-        Route("/api/push/{token}", kuma, methods=["GET", "POST"], name="/api/push"),
-        Route("/ping/{token}", ping, methods=["GET", "POST"], name="/ping"),
-        Route("/ping/{token}/fail", ping_fail, methods=["GET", "POST"], name="/ping/fail"),
-        Route("/api/v1/probes", probes, methods=["GET"], name="/api/v1/probes"),
+        Route("/api/push/{token}", kuma, ("GET", "POST"), name="/api/push"),
+        Route("/ping/{token}", ping, ("GET", "POST"), name="/ping", reads_body=True),
+        Route("/ping/{token}/fail", ping_fail, ("GET", "POST"), name="/ping/fail", reads_body=True),
+        Route("/api/v1/probes", probes, ("GET",), name="/api/v1/probes"),
     ]

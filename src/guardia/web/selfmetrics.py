@@ -14,9 +14,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from guardia.web.plain import ASGIApp, Message, Receive, Scope, Send
 
 # Prometheus's own buckets for prometheus_http_request_duration_seconds.
 HTTP_BUCKETS = (0.1, 0.2, 0.4, 1, 3, 8, 20, 60, 120)
@@ -108,19 +107,12 @@ class HttpMetricsMiddleware:
             self.metrics.observe(handler, status[0], time.perf_counter() - started)
 
 
-def metrics_endpoint(registry: CollectorRegistry, *, own_writer: bool = False) -> Any:
-    """``/metrics``: prometheus_client's ``generate_latest``, or with ``own_writer`` (the agent)
-    :func:`guardia.web.metrics_text.text_exposition`, the same bytes without importing
-    ``prometheus_client.exposition`` (whose HTTP and e-mail modules an agent would otherwise
-    load for this one function)."""
-    if own_writer:
-        from guardia.web.metrics_text import CONTENT_TYPE, text_exposition
-
-        async def own(request: Request) -> Response:
-            return Response(text_exposition(registry), media_type=CONTENT_TYPE)
-
-        return own
+def metrics_endpoint(registry: CollectorRegistry) -> Any:
+    """``/metrics`` of full mode: prometheus_client's ``generate_latest`` (an agent writes it
+    with :mod:`guardia.web.metrics_text`, see :mod:`guardia.web.agent`)."""
     from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+    from starlette.requests import Request
+    from starlette.responses import Response
 
     async def handle(request: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -16,11 +16,13 @@ from tests.storage.remote.peers import SRC, Proc, flush_victoria, free_port, gua
 # write and scrapes use guardia's own clients; httpx loads only for a proxy or OAuth2), uvicorn
 # and what it brings (the agent serves HTTP with ``guardia.web.small_server``), what only runs
 # when configured (bcrypt for web users, the probers and dnslib for probes), full mode's
-# subsystems (zstandard: the head's pages), and numpy: the agent's scrape path, WAL records and
-# remote write encoders use Python arrays
+# subsystems (zstandard: the head's pages), numpy: the agent's scrape path, WAL records and
+# remote write encoders use Python arrays, and starlette with anyio, python_multipart and email:
+# the agent's routes are plain ASGI (``guardia.web.plain_router``)
 AGENT_NEVER = {"typer", "rich", "pygments", "pydantic", "websockets", "jinja2", "hypercorn", "cryptography",
                "httpx", "httpcore", "h11", "h2", "uvicorn", "click", "httptools", "uvloop", "multiprocessing",
-               "bcrypt", "dnslib", "zstandard", "numpy", "wsgiref", "socketserver"}
+               "bcrypt", "dnslib", "zstandard", "numpy", "wsgiref", "socketserver", "starlette", "anyio",
+               "sniffio", "multipart", "python_multipart", "email"}
 FULL_ONLY = ("guardia.promql", "guardia.web.ui", "guardia.rules", "guardia.alerting", "guardia.logs",
              "guardia.reports", "guardia.slo", "guardia.storage.tsdb.db", "guardia.web.api_v1",
              "google.protobuf", "guardia.storage.tsdb.chunks", "guardia.storage.tsdb.head_layout",
@@ -29,7 +31,7 @@ FULL_ONLY = ("guardia.promql", "guardia.web.ui", "guardia.rules", "guardia.alert
              # prometheus_client's __init__ and exposition (http.server, urllib.request, wsgiref):
              # guardia.web.light_client skips it, guardia.web.metrics_text writes /metrics
              "prometheus_client.exposition", "prometheus_client.openmetrics", "prometheus_client.asgi",
-             "http.server", "urllib.request")
+             "http.server", "urllib.request", "http.client")
 
 
 def test_an_agent_forwards_and_keeps_nothing_else(tmp_path: Path, procs: list[Proc]) -> None:
@@ -112,7 +114,7 @@ import sys
 import guardia.cli.serve, guardia.server
 heavy = ("guardia.promql", "guardia.web.ui", "guardia.rules", "guardia.alerting", "guardia.logs",
          "guardia.reports", "guardia.slo", "guardia.storage.tsdb.db", "guardia.web.api_v1", "jinja2",
-         "google.protobuf", "hypercorn", "cryptography", "uvicorn", "httpx")
+         "google.protobuf", "hypercorn", "cryptography", "uvicorn", "httpx", "starlette", "anyio")
 print(sorted({h for h in heavy for m in sys.modules if m == h or m.startswith(h + ".")}))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import hashlib
 import itertools
 import json
@@ -798,6 +797,8 @@ def _retry_after(value: str | None) -> float | None:
     value = value.strip()
     if value.isdigit():
         return float(value)
+    import email.utils  # here: the e-mail package is ~0.5 MiB in an agent that never sees a date here
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -15,12 +15,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, quote
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 from guardia.config.webconfig import PUBLIC_GROUPS
 from guardia.web.auth.identity import Auth, Identity, Refused
 from guardia.web.auth.passwords import constant_time_equal
 from guardia.web.auth.routes import OPEN, RANK, VIEWER, Rule, rule_for
+from guardia.web.plain import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("guardia.web.auth")
 
