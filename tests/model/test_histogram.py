@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import random
+import struct
 
 import pytest
 
@@ -30,9 +32,30 @@ def test_string_is_prometheus_string() -> None:
 @pytest.mark.parametrize(("v", "want"), [
     (1.0, "1"), (0.001, "0.001"), (1e-5, "1e-05"), (1e6, "1e+06"), (999999.0, "999999"),
     (1234567.0, "1.234567e+06"), (-2.5, "-2.5"), (math.inf, "+Inf"), (math.nan, "NaN"),
+    (0.1, "0.1"), (100.0, "100"), (0.00012345, "0.00012345"), (1.5e-5, "1.5e-05"), (5e-324, "5e-324"),
+    (1.7976931348623157e308, "1.7976931348623157e+308"), (-0.0, "-0"), (123456.7, "123456.7"),
+    (1e21, "1e+21"), (-1e-7, "-1e-07"), (0.30000000000000004, "0.30000000000000004"),
+    (2.0**53, "9.007199254740992e+15"), (-math.inf, "-Inf"), (120.0, "120"), (0.0001, "0.0001"),
 ])
 def test_go_g(v: float, want: str) -> None:
     assert go_g(v) == want
+
+
+def test_go_g_reads_back_with_the_shortest_digits() -> None:
+    """Any finite float64: the text parses back to it, with as many significant digits as
+    Python's shortest repr, and in exponent form exactly when Go uses it."""
+    rnd = random.Random(7)
+    for _ in range(20000):
+        v = struct.unpack("<d", struct.pack("<Q", rnd.getrandbits(64)))[0]
+        if not math.isfinite(v) or v == 0:
+            continue
+        text = go_g(v)
+        assert float(text) == v, (v, text)
+        mant = repr(abs(v)).partition("e")[0]
+        digits = mant.replace(".", "").strip("0")
+        assert text.lstrip("-").split("e")[0].replace(".", "").strip("0") == digits, (v, text)
+        x = math.floor(math.log10(abs(v)))
+        assert ("e" in text) == (x < -4 or x >= 6) or abs(abs(v) - 10.0 ** (x + 1)) < 1e-9 * abs(v), (v, text)
 
 
 def test_bounds() -> None:

@@ -22,7 +22,6 @@ import itertools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from guardia.model.histbounds import exp_bound
@@ -486,11 +485,15 @@ def go_g(v: float) -> str:
         return "+Inf" if v > 0 else "-Inf"
     if v == 0:
         return "-0" if math.copysign(1.0, v) < 0 else "0"
-    sign, digits, exp = Decimal(repr(v)).as_tuple()
-    ds = "".join(map(str, digits)).rstrip("0") or "0"
-    assert isinstance(exp, int)
-    x = exp + len("".join(map(str, digits))) - 1  # decimal exponent of the first digit
-    neg = "-" if sign else ""
+    # repr gives the shortest digits that read back; read them off it (decimal, whose module is
+    # ~0.3 MiB resident, is not loaded in an agent for this)
+    neg = "-" if v < 0 else ""
+    mant, _, e = repr(abs(v)).partition("e")
+    whole, _, frac = mant.partition(".")
+    whole = whole.lstrip("0")
+    # the decimal exponent of the first significant digit
+    x = int(e or 0) + (len(whole) - 1 if whole else len(frac.lstrip("0")) - len(frac) - 1)
+    ds = (whole + frac).lstrip("0").rstrip("0") or "0"
     if x < -4 or x >= 6:
         mant = ds[0] + ("." + ds[1:] if len(ds) > 1 else "")
         return f"{neg}{mant}e{'-' if x < 0 else '+'}{abs(x):02d}"

@@ -29,7 +29,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from guardia.model.labels import Labels
@@ -164,6 +163,8 @@ class ExemplarStore:
         """Read what ``save`` wrote; returns how many were stored.  A damaged line ends the
         reading there (what was read stays): exemplars are worth keeping, not worth refusing
         to start over."""
+        import orjson  # the store's files only (an agent relays exemplars, keeps none)
+
         items: list[tuple[Labels, Exemplar]] = []
         try:
             with path.open("rb") as f:
@@ -332,6 +333,8 @@ def _too_long(ex: Exemplar) -> bool:
 
 
 def _line(series: Labels, ex: Exemplar) -> bytes:
+    import orjson  # here: with what it loads (uuid, platform) ~0.3 MiB in an agent, which writes no line
+
     return orjson.dumps([list(series), list(ex.labels), ex.value, ex.timestamp_ms]) + b"\n"
 
 

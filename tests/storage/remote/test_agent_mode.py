@@ -18,11 +18,12 @@ from tests.storage.remote.peers import SRC, Proc, flush_victoria, free_port, gua
 # when configured (bcrypt for web users, the probers and dnslib for probes), full mode's
 # subsystems (zstandard: the head's pages), numpy: the agent's scrape path, WAL records and
 # remote write encoders use Python arrays, and starlette with anyio, python_multipart and email:
-# the agent's routes are plain ASGI (``guardia.web.plain_router``)
+# the agent's routes are plain ASGI (``guardia.web.plain_router``); decimal, orjson and difflib are
+# loaded where full mode uses them (Go's %g, the exemplar store's files, a misspelt config field)
 AGENT_NEVER = {"typer", "rich", "pygments", "pydantic", "websockets", "jinja2", "hypercorn", "cryptography",
                "httpx", "httpcore", "h11", "h2", "uvicorn", "click", "httptools", "uvloop", "multiprocessing",
                "bcrypt", "dnslib", "zstandard", "numpy", "wsgiref", "socketserver", "starlette", "anyio",
-               "sniffio", "multipart", "python_multipart", "email"}
+               "sniffio", "multipart", "python_multipart", "email", "decimal", "orjson", "difflib"}
 FULL_ONLY = ("guardia.promql", "guardia.web.ui", "guardia.rules", "guardia.alerting", "guardia.logs",
              "guardia.reports", "guardia.slo", "guardia.storage.tsdb.db", "guardia.web.api_v1",
              "google.protobuf", "guardia.storage.tsdb.chunks", "guardia.storage.tsdb.head_layout",
