@@ -10,6 +10,11 @@ self-contained: label set, timestamp, histogram), replayed on open; a checkpoint
 the samples still in memory.  When the head is cut, the histogram samples of the cut
 range go into the block with the floats (``histblock``, ``histpages``) and leave memory.
 
+Out of order (within ``out_of_order_time_window``) a sample is put in its place in its
+series' lists, which stay in time order, so reads, cuts and checkpoints need no merge; one
+below the head's lower bound (*late*: its range is in blocks) is logged as its own record
+(``REC_HISTOGRAMS_LATE``) and waits in the same lists for a block of its own.
+
 Encoding of WAL records (and of the range files older versions kept beside the blocks,
 read by ``histmigrate``), per histogram: the hint, the schema, then the zero threshold,
 zero count, count and sum, the custom bounds, and each side's buckets as (index delta,
@@ -530,25 +535,16 @@ class HistogramStore:
         out: list[FloatHistogram] = cols.objects().tolist()
         return out
 
-    def check(self, labels: Labels, t: int, h: FloatHistogram) -> str | None:
-        """Why a sample would be refused (None: it would be taken)."""
-        if t < self.min_valid_t:
-            return "out of bounds"
-        s = self._mem.get(labels)
-        if s is not None and s.ts and t <= s.ts[-1]:
-            # as the float head: only the newest sample's timestamp may come again (same value)
-            if t == s.ts[-1]:
-                return None if self._histograms(s, len(s.ts) - 1, len(s.ts))[0] == h else \
-                    "duplicate sample for timestamp"
-            return "out of order sample"
-        return None
-
     def check_columns(self, labels: Sequence[Labels], ts: Sequence[int], cols: HistCols,
                       window: int = 0, newest: int = -(2**63)
                       ) -> tuple[list[str | None] | None, list[_Series | None]]:
-        """``check`` of each sample of a batch (the histogram is built only to compare a
-        repeated timestamp's): the reasons (None when every sample would be taken in order),
-        and each sample's series as found (for ``add_columns``).
+        """Why each sample of a batch would be refused, or taken out of order (the histogram
+        is built only to compare a repeated newest timestamp's): the reasons (None when every
+        sample would be taken in order), and each sample's series as found (for
+        ``add_columns``).  Below ``min_valid_t`` a sample is "out of bounds"; older than its
+        series' newest "out of order sample"; at the newest timestamp with another
+        histogram "duplicate sample for timestamp" (the same one again is taken, and stored
+        once).
 
         With an out-of-order window (``window`` > 0, counted back from ``newest``, the
         head's newest sample: Prometheus 3's rule) a sample older than its series' newest is
