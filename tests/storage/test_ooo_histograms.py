@@ -214,7 +214,7 @@ def test_a_timestamp_held_already_keeps_its_first_sample(tmp_path: Path) -> None
     app.append_histogram(series("int"), 30_000, hist("int", 30_000))
     app.append_histogram(series("int"), 30_000, hist("int", 40_000))  # twice in one commit: first wins
     st = app.commit()
-    assert (st.rejected, st.ooo_appended) == (0, 2)
+    assert (st.rejected, st.ooo_appended, st.appended) == (0, 1, 1)  # only the one taken counts
     expect(db, "int", [0, 30_000, MIN, 2 * MIN])
     app = db.appender()
     app.append_histogram(series("int"), 2 * MIN, hist("int", 7 * MIN))
@@ -439,4 +439,31 @@ def test_a_late_histogram_arriving_while_its_block_is_written_waits_for_the_next
     db.maintain()
     assert db.histograms.late_samples() == 0
     expect(db, "int", want)
+    db.close()
+
+
+@pytest.mark.parametrize("window", [0, 30 * MIN])
+def test_a_series_twice_in_one_commit_is_checked_in_the_order_given(tmp_path: Path, window: int) -> None:
+    """Remote write sends a series' samples in one request: one older than the one before it
+    is out of order (refused without a window, taken within one), whichever append path."""
+    db = TSDB.open(tmp_path, opts(window=window))
+    put(db, [("int", 10 * MIN)])
+    app = db.appender()
+    for t in (20 * MIN, 15 * MIN, 20 * MIN, 25 * MIN):
+        app.append_histogram(series("int"), t, hist("int", t))
+    ref = app.ref(series("float"))
+    times = np.array([20 * MIN, 15 * MIN, 20 * MIN], dtype=np.int64)
+    app.append_histograms([ref] * 3, times, HistCols.from_objects([hist("float", int(t)) for t in times]))
+    st = app.commit()
+    if window:
+        assert (st.ooo_appended, st.out_of_order, st.rejected) == (2, 0, 0)
+        expect(db, "int", [10 * MIN, 15 * MIN, 20 * MIN, 25 * MIN])
+        expect(db, "float", [15 * MIN, 20 * MIN])
+    else:
+        assert (st.ooo_appended, st.out_of_order) == (0, 2)
+        expect(db, "int", [10 * MIN, 20 * MIN, 25 * MIN])
+        expect(db, "float", [20 * MIN])
+    db.close()
+    db = TSDB.open(tmp_path, opts(window=window))  # the WAL brings back the same
+    expect(db, "int", [10 * MIN, 15 * MIN, 20 * MIN, 25 * MIN] if window else [10 * MIN, 20 * MIN, 25 * MIN])
     db.close()

@@ -311,7 +311,9 @@ class TSDB:
             ok: list[tuple[list[Labels], I64, HistCols, list[object]]] = []
             late: list[tuple[list[Labels], I64, HistCols, list[object]]] = []
             for labels, ts, cols in parts:
-                whys, found = self.histograms.check_columns(labels, ts.tolist(), cols, window, newest)
+                # a series more than once at different times (remote write): checked in order
+                seq = ts.shape[0] > 1 and bool((ts != ts[0]).any()) and len(set(labels)) < len(labels)
+                whys, found = self.histograms.check_columns(labels, ts.tolist(), cols, window, newest, seq)
                 if whys is None:
                     ok.append((labels, ts, cols, list(found)))
                     continue

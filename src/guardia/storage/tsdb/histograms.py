@@ -536,7 +536,7 @@ class HistogramStore:
         return out
 
     def check_columns(self, labels: Sequence[Labels], ts: Sequence[int], cols: HistCols,
-                      window: int = 0, newest: int = -(2**63)
+                      window: int = 0, newest: int = -(2**63), sequential: bool = False
                       ) -> tuple[list[str | None] | None, list[_Series | None]]:
         """Why each sample of a batch would be refused, or taken out of order (the histogram
         is built only to compare a repeated newest timestamp's): the reasons (None when every
@@ -552,7 +552,11 @@ class HistogramStore:
         one at a timestamp the series holds already is ``DROP``ped (the first stored wins, no
         error: Prometheus's out-of-order chunks do the same); those older than the window are
         refused as ``TOO_OLD``.  The samples of one batch are checked against the store as
-        it was before it."""
+        it was before it, unless ``sequential`` (a batch where a series comes more than once
+        at different times, as remote write sends them): then each against the store with
+        the batch's samples before it taken."""
+        if sequential:
+            return self._check_sequential(labels, ts, cols, window, newest)
         floor = self.min_valid_t
         get = self._mem.get
         found = [get(ls) for ls in labels]
@@ -582,6 +586,46 @@ class HistogramStore:
                     out = [None] * len(found)
                 out[k] = why
         return out, found
+
+    def _check_sequential(self, labels: Sequence[Labels], ts: Sequence[int], cols: HistCols, window: int,
+                          newest: int) -> tuple[list[str | None] | None, list[_Series | None]]:
+        """``check_columns`` of a batch in its order: a sample older than one before it in
+        the batch is out of order (taken within the window), one at a time the batch has
+        taken already for its series is dropped (the first wins, as ``add_columns`` keeps
+        it)."""
+        floor = self.min_valid_t
+        get = self._mem.get
+        found = [get(ls) for ls in labels]
+        out: list[str | None] = [None] * len(found)
+        state: dict[Labels, tuple[int | None, set[int]]] = {}
+        for k, (ls, s, t) in enumerate(zip(labels, found, ts, strict=True)):
+            st = state.get(ls)
+            if st is None:
+                st = (s.ts[-1] if s is not None and s.ts else None, set())
+            last, taken = st
+            held = t in taken or (s is not None and _holds(s.ts, t))
+            why: str | None = None
+            if t < floor:
+                why = "out of bounds" if window <= 0 else TOO_OLD if t < newest - window else \
+                    DROP if held else LATE
+            elif last is None or t > last:
+                last = t
+            elif t == last:
+                if t in taken:
+                    why = DROP  # the batch's own repeat: its first stays
+                else:
+                    h = cols.take(slice(k, k + 1)).objects()[0]
+                    assert s is not None
+                    same = self._histograms(s, len(s.ts) - 1, len(s.ts))[0] == h
+                    why = None if same else "duplicate sample for timestamp"
+            else:
+                why = "out of order sample" if window <= 0 else TOO_OLD if t < newest - window else \
+                    DROP if held else OOO
+            if why is None or why in TAKEN:
+                taken.add(t)
+            state[ls] = (last, taken)
+            out[k] = why
+        return (out if any(w is not None for w in out) else None), found
 
     def add(self, samples: Sequence[Sample]) -> None:
         """Samples already checked (and logged): appended to their series."""
