@@ -67,115 +67,125 @@ def decode_columns(raws: Sequence[bytes]) -> tuple[I64, HistCols] | None:
 
 
 def _columns(msgs: Sequence[Any]) -> tuple[I64, HistCols] | None:
+    """The columns of parsed messages: per message a few attribute reads and one lookup of
+    its shape (schema, zero threshold bits, custom bounds, spans, bucket counts), which names
+    its layout; the numbers are gathered in bulk after."""
     n = len(msgs)
-    groups: dict[_Key, int] = {}
+    groups: dict[_Key, int] = {}  # by layout, as from_objects groups (two spellings, one layout)
     keys: list[_Key] = []
-    members: list[list[int]] = []
-    hints: list[list[int]] = []
-    lid = np.empty(n, dtype=np.int32)
-    row = np.empty(n, dtype=np.int64)
-    head = np.empty((n, 3), dtype=np.float64)  # count, zero count, sum
+    shapes: dict[tuple[Any, ...], tuple[int, int] | None] = {}  # -> (layout, width) or None: refused
+    lid: list[int] = []
+    heads: list[float] = []  # count, zero count, sum of each message
     ts: list[int] = []
-    ideltas: list[int] = []  # integer histograms' deltas, positive then negative, in order
-    iseg: list[int] = []  # the lengths of those runs (a side of a histogram each)
-    fcounts: list[float] = []  # float histograms' counts, positive then negative
-    is_int = np.empty(n, dtype=np.bool_)
-    width = np.empty(n, dtype=np.int64)
-    span_cache: dict[tuple[tuple[tuple[int, int], ...], int], tuple[int, ...] | None] = {}
-    for j, m in enumerate(msgs):
-        schema = m.schema
-        if not (MIN_SCHEMA <= schema <= MAX_SCHEMA or schema == CUSTOM_BUCKETS_SCHEMA):
-            return None
+    hint: list[int] = []
+    ints: list[Any] = []  # integer histograms' delta containers, positive then negative
+    floats: list[Any] = []  # float histograms' count containers
+    is_int: list[bool] = []
+    width: list[int] = []
+    pack = _F64.pack
+    for m in msgs:
         pc, nc = m.positive_counts, m.negative_counts
-        is_float = (m.WhichOneof("count") == "count_float" or m.WhichOneof("zero_count") == "zero_count_float"
-                    or bool(pc or nc))
-        if is_float:
-            pv: Sequence[Any] = pc
-            nv: Sequence[Any] = nc
-            head[j] = (m.count_float, m.zero_count_float, m.sum)
+        if pc or nc or m.WhichOneof("count") == "count_float" or \
+                m.WhichOneof("zero_count") == "zero_count_float":
+            pv, nv = pc, nc
+            heads += (m.count_float, m.zero_count_float, m.sum)
+            floats += (pv, nv)
+            is_int.append(False)
         else:
             pv, nv = m.positive_deltas, m.negative_deltas
-            head[j] = (float(m.count_int), float(m.zero_count_int), m.sum)
-        sides: list[tuple[int, ...]] = []
-        for spans_msg, vals in ((m.positive_spans, pv), (m.negative_spans, nv)):
-            sk = (tuple([(s.offset, s.length) for s in spans_msg]), len(vals))
-            if sk in span_cache:
-                idx = span_cache[sk]
-            else:
-                idx = span_cache[sk] = _indexes(*sk)
-            if idx is None:
-                return None
-            sides.append(idx)
-        pos, neg = sides
-        cv = tuple(m.custom_values)
-        if schema == CUSTOM_BUCKETS_SCHEMA and (
-                neg or any(not a < b for a, b in itertools.pairwise(cv)) or any(map(math.isinf, cv))):
+            heads += (float(m.count_int), float(m.zero_count_int), m.sum)
+            ints += (pv, nv)
+            is_int.append(True)
+        shape = (m.schema, pack(m.zero_threshold), tuple(m.custom_values),
+                 tuple([(s.offset, s.length) for s in m.positive_spans]), len(pv),
+                 tuple([(s.offset, s.length) for s in m.negative_spans]), len(nv))
+        got = shapes.get(shape, _NEW)
+        if got is _NEW:
+            got = shapes[shape] = _layout_of(shape, groups, keys)
+        if got is None:
             return None
-        zt = m.zero_threshold
-        key = (schema, _F64.pack(zt), cv, pos, neg)
-        g = groups.get(key)
-        if g is None:
-            g = groups[key] = len(keys)
-            keys.append(key)
-            members.append([])
-            hints.append([])
-        lid[j] = g
-        row[j] = len(members[g])
-        members[g].append(j)
-        rh = m.reset_hint
-        hints[g].append(rh if 0 <= rh <= 3 else 0)
+        lid.append(got[0])
+        width.append(got[1])
         ts.append(m.timestamp)
-        width[j] = len(pos) + len(neg)
-        if is_float:
-            is_int[j] = False
-            fcounts.extend(pv)
-            fcounts.extend(nv)
-        else:
-            is_int[j] = True
-            ideltas.extend(pv)
-            ideltas.extend(nv)
-            iseg.append(len(pos))
-            iseg.append(len(neg))
-    values = _bucket_values(ideltas, iseg, fcounts, is_int, width)
+        hint.append(m.reset_hint)
+    w = np.array(width, dtype=np.int64)
+    ii = np.array(is_int, dtype=np.bool_)
+    values = _bucket_values(ints, floats, ii, w, groups_of=np.array(lid, dtype=np.int32), keys=keys)
     if values is None:
         return None
+    lids = np.array(lid, dtype=np.int32)
+    head = np.array(heads, dtype=np.float64).reshape(n, 3)
+    raw_hints = np.array(hint, dtype=np.int32)
+    hints: npt.NDArray[np.int8] = np.where((raw_hints >= 0) & (raw_hints <= 3), raw_hints, 0).astype(np.int8)
     start = np.zeros(n, dtype=np.int64)
     if n > 1:
-        np.cumsum(width[:-1], out=start[1:])
+        np.cumsum(w[:-1], out=start[1:])
+    order = np.argsort(lids, kind="stable")
+    cuts = np.searchsorted(lids[order], np.arange(len(keys) + 1))
+    row = np.empty(n, dtype=np.int64)
     layouts: list[Layout] = []
-    for (schema, _, cv, pos, neg), js, hs in zip(keys, members, hints, strict=True):
-        at = np.array(js, dtype=np.int64)
-        w = len(pos) + len(neg)
-        mat = np.empty((at.size, 3 + w), dtype=np.float64)
+    for g, (schema, zt_bits, cv, pos, neg) in enumerate(keys):
+        at = order[cuts[g]:cuts[g + 1]]
+        row[at] = np.arange(at.size, dtype=np.int64)
+        k = len(pos) + len(neg)
+        mat = np.empty((at.size, 3 + k), dtype=np.float64)
         mat[:, :3] = head[at]
-        if w:
-            mat[:, 3:] = values[start[at][:, None] + np.arange(w)[None, :]]
-        zt = msgs[js[0]].zero_threshold
-        layouts.append(Layout(schema, zt, cv, pos, neg, mat, np.array(hs, dtype=np.int8)))
-    return np.array(ts, dtype=np.int64), HistCols(lid, row, layouts)
+        if k:
+            mat[:, 3:] = values[start[at][:, None] + np.arange(k)[None, :]]
+        zt = _F64.unpack(zt_bits)[0]
+        layouts.append(Layout(schema, zt, cv, pos, neg, mat, hints[at]))
+    return np.array(ts, dtype=np.int64), HistCols(lids, row, layouts)
 
 
-def _bucket_values(ideltas: list[int], iseg: list[int], fcounts: list[float], is_int: npt.NDArray[np.bool_],
-                   width: I64) -> npt.NDArray[np.float64] | None:
+_NEW: Any = object()
+
+
+def _layout_of(shape: tuple[Any, ...], groups: dict[_Key, int], keys: list[_Key]) -> tuple[int, int] | None:
+    """The layout number and bucket count of a message shape (a new layout when first seen),
+    or None when the object path refuses the shape (schema, spans, custom bounds)."""
+    schema, zt_bits, cv, pspans, npos, nspans, nneg = shape
+    if not (MIN_SCHEMA <= schema <= MAX_SCHEMA or schema == CUSTOM_BUCKETS_SCHEMA):
+        return None
+    pos, neg = _indexes(pspans, npos), _indexes(nspans, nneg)
+    if pos is None or neg is None:
+        return None
+    if schema == CUSTOM_BUCKETS_SCHEMA and (
+            neg or any(not a < b for a, b in itertools.pairwise(cv)) or any(map(math.isinf, cv))):
+        return None
+    key = (schema, zt_bits, cv, pos, neg)
+    g = groups.get(key)
+    if g is None:
+        g = groups[key] = len(keys)
+        keys.append(key)
+    return g, len(pos) + len(neg)
+
+
+def _bucket_values(ints: list[Any], floats: list[Any], is_int: npt.NDArray[np.bool_], width: I64,
+                   groups_of: npt.NDArray[np.int32], keys: list[_Key]) -> npt.NDArray[np.float64] | None:
     """Every histogram's bucket counts, laid end to end in message order (positive then
     negative each): integer deltas summed per side in int64, float counts as they are.
     None for a count that goes negative or deltas too large to sum exactly here."""
     values = np.empty(int(width.sum()), dtype=np.float64)
-    if ideltas:
-        d = np.array(ideltas, dtype=np.int64)
-        seg = np.array(iseg, dtype=np.int64)
-        if int(d.max()) > _BIG_DELTA or int(d.min()) < -_BIG_DELTA or int(seg.max()) > _LONG:
+    if ints:
+        d = np.fromiter(itertools.chain.from_iterable(ints), dtype=np.int64)
+        npos = np.array([len(k[3]) for k in keys], dtype=np.int64)[groups_of[is_int]]
+        seg = np.empty(2 * npos.size, dtype=np.int64)  # each side's length, positive then negative
+        seg[0::2] = npos
+        seg[1::2] = width[is_int] - npos
+        if d.size and (int(d.max()) > _BIG_DELTA or int(d.min()) < -_BIG_DELTA or int(seg.max()) > _LONG):
             return None
-        run = np.cumsum(d)
-        seg = seg[seg > 0]
-        first = np.zeros(seg.size, dtype=np.int64)
-        np.cumsum(seg[:-1], out=first[1:])
-        run -= np.repeat(run[first] - d[first], seg)  # each side's running sum from its own start
-        if bool((run < 0).any()):
-            return None  # the object path says which count goes negative
-        values[_positions(is_int, width)] = run
-    if fcounts:
-        values[_positions(~is_int, width)] = np.array(fcounts, dtype=np.float64)
+        if d.size:
+            run = np.cumsum(d)
+            seg = seg[seg > 0]
+            first = np.zeros(seg.size, dtype=np.int64)
+            np.cumsum(seg[:-1], out=first[1:])
+            run -= np.repeat(run[first] - d[first], seg)  # each side's running sum from its own start
+            if bool((run < 0).any()):
+                return None  # the object path says which count goes negative
+            values[_positions(is_int, width)] = run
+    if floats:
+        f = np.fromiter(itertools.chain.from_iterable(floats), dtype=np.float64)
+        values[_positions(~is_int, width)] = f
     return values
 
 

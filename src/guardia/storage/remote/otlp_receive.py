@@ -15,12 +15,15 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import orjson
 from prometheus_client import CollectorRegistry, Counter
 
+from guardia.model.labels import Labels
 from guardia.model.otlp_values import hex_ids_to_base64
 from guardia.storage.exemplars import ExemplarStore
 from guardia.storage.interface import AppendError, Storage
+from guardia.storage.remote.otlp_histograms import HistogramPoints
 from guardia.storage.remote.otlp_translate import OtlpSettings, Translation, translate
 
 PROTOBUF = "application/x-protobuf"
@@ -172,18 +175,16 @@ class OtlpReceiver:
             key=lambda s: (s[0], s[1]),
         )
         add_h = getattr(app, "append_histogram", None)  # the agent's store takes floats only
-        if not flat and not (tr.histograms and add_h is not None):
+        if not flat and not (tr.hist and add_h is not None):
             app.rollback()
             return 0
+        total = len(flat) + (len(tr.hist) if add_h is not None else 0)
         try:
             refs = [app.ref(labels) for labels in tr.samples]
             for t, i, v in flat:
                 app.append(refs[i], t, v)
-            if add_h is not None:
-                for labels, hs in tr.histograms.items():
-                    for t, h in sorted(hs, key=lambda x: x[0]):
-                        add_h(labels, t, h)
-                        flat.append((t, -1, 0.0))
+            if add_h is not None and tr.hist:
+                _append_histograms(app, tr.hist)
         except AppendError as e:
             app.rollback()
             raise OtlpStoreError(f"sample refused by the store: {e}", bad_request=True) from None
@@ -193,8 +194,26 @@ class OtlpReceiver:
             raise OtlpStoreError(f"the store is not accepting writes: {e}", bad_request=False) from None
         if stats.rejected:
             raise OtlpStoreError(
-                f"{stats.rejected} of {len(flat)} samples refused: out_of_order={stats.out_of_order} "
+                f"{stats.rejected} of {total} samples refused: out_of_order={stats.out_of_order} "
                 f"duplicate={stats.duplicate} out_of_bounds={stats.out_of_bounds} too_old={stats.too_old}",
                 bad_request=True)
         return stats.appended
 
+
+def _append_histograms(app: Any, hist: HistogramPoints) -> None:
+    """A request's native histograms, oldest first per series and series in first-seen
+    order: as columns in one ``append_histograms`` call where the store takes them (no
+    object per histogram), else (or where the columns could differ) one object each."""
+    batch = getattr(app, "append_histograms", None)
+    got = hist.columns() if batch is not None else None
+    if batch is None or got is None:
+        for labels, hs in hist.objects().items():
+            for t, h in sorted(hs, key=lambda x: x[0]):
+                app.append_histogram(labels, t, h)
+        return
+    series, ts, cols = got
+    ref_of: dict[Labels, int] = {}
+    for labels in series:  # new series created in the order one by one appends create them
+        if labels not in ref_of:
+            ref_of[labels] = app.ref(labels)
+    batch(np.fromiter(map(ref_of.__getitem__, series), dtype=np.int64, count=len(series)), ts, cols)

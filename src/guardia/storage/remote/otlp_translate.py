@@ -26,11 +26,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from guardia.model.histogram import CUSTOM_BUCKETS_SCHEMA, MAX_SCHEMA, MIN_SCHEMA, FloatHistogram
+from guardia.model.histogram import MAX_SCHEMA, MIN_SCHEMA, FloatHistogram
 from guardia.model.labels import Labels
 from guardia.model.otlp_values import plain_value
 from guardia.model.samples import STALE_NAN
 from guardia.storage.exemplars import Exemplar
+from guardia.storage.remote.otlp_histograms import HistogramPoints
 from guardia.storage.remote.otlp_names import Kind, Strategy, format_float, label_name, metric_name
 
 SERVICE_NAME = "service.name"
@@ -64,8 +65,9 @@ class Translation:
     """The series a request becomes, what was refused and why (one line per metric)."""
 
     samples: dict[Labels, list[tuple[int, float]]] = field(default_factory=dict)
-    # exponential histograms, as native histograms
-    histograms: dict[Labels, list[tuple[int, FloatHistogram]]] = field(default_factory=dict)
+    # exponential histograms (and NHCB ones), as native histograms: points, made columns or
+    # objects by ``otlp_histograms``
+    hist: HistogramPoints = field(default_factory=HistogramPoints)
     exemplars: dict[Labels, list[Exemplar]] = field(default_factory=dict)
     rejected_points: int = 0
     errors: list[str] = field(default_factory=list)
@@ -76,8 +78,13 @@ class Translation:
         self.samples.setdefault(labels, []).append((t, v))
 
     @property
+    def histograms(self) -> dict[Labels, list[tuple[int, FloatHistogram]]]:
+        """The native histograms by series, as objects."""
+        return self.hist.objects()
+
+    @property
     def sample_count(self) -> int:
-        return sum(len(s) for s in self.samples.values()) + sum(len(h) for h in self.histograms.values())
+        return sum(len(s) for s in self.samples.values()) + len(self.hist)
 
 
 def attribute_text(value: Any) -> str:
@@ -302,13 +309,7 @@ def _nhcb(out: Translation, p: Any, labels: Labels, t: int, stale: bool) -> None
     if stale:
         out.add(labels, t, STALE_NAN)
         return
-    h = FloatHistogram(schema=CUSTOM_BUCKETS_SCHEMA, count=float(p.count),
-                       sum=float(p.sum) if p.HasField("sum") else 0.0,
-                       custom_values=[float(b) for b in p.explicit_bounds])
-    for i, c in enumerate(p.bucket_counts):
-        if c:
-            h.positive[i] = float(c)
-    out.histograms.setdefault(labels, []).append((t, h))
+    out.hist.add_nhcb(labels, t, p)
     _exemplars(out, labels, p.exemplars)
 
 
@@ -328,16 +329,7 @@ def _exponential(out: Translation, points: Any, res: _Resource, scope: dict[str,
             out.errors.append(f"exponential histogram {otlp_name!r}: scale {scale} is below -4 (dropped)")
             out.rejected_points += 1
             continue
-        down = max(scale - MAX_SCHEMA, 0)
-        h = FloatHistogram(schema=scale - down, count=float(p.count),
-                           sum=float(p.sum) if p.HasField("sum") else 0.0,
-                           zero_threshold=float(p.zero_threshold), zero_count=float(p.zero_count))
-        for side, buckets in ((h.positive, p.positive), (h.negative, p.negative)):
-            for i, c in enumerate(buckets.bucket_counts):
-                if c:
-                    k = ((buckets.offset + i) >> down) + 1
-                    side[k] = side.get(k, 0.0) + float(c)
-        out.histograms.setdefault(labels, []).append((t, h))
+        out.hist.add_exponential(labels, t, p, scale, max(scale - MAX_SCHEMA, 0))
         _exemplars(out, labels, p.exemplars)
 
 
