@@ -13,7 +13,7 @@ import pytest
 
 from guardia.model import STALE_NAN, Labels, Matcher, MatchType
 from guardia.storage.interface import AppendError
-from guardia.storage.tsdb import TSDB, TSDBOptions
+from guardia.storage.tsdb import TSDB, TSDBOptions, head_append
 from guardia.storage.tsdb.chunks import _HEADER, frame_rows
 
 from .conftest import dump
@@ -432,15 +432,19 @@ def test_window_buffers_grow_in_place_within_their_reserved_map() -> None:
     assert not np.shares_memory(view, a) and np.array_equal(view[:19_999], a[1:])
 
 
+@pytest.mark.parametrize("spill_rows", [None, 1_000])
 def test_the_previous_window_is_spilled_when_the_next_opens_and_late_samples_still_land(
-    open_db: Open, tmp_path: Path
+    open_db: Open, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spill_rows: int | None
 ) -> None:
     """When the first sample of a window comes, the rows of the window before (still open for
-    late samples until it is quiet) go into a compressed page and its buffer's pages back to
+    late samples until it is quiet) go into compressed pages and its buffer's pages back to
     the OS, so two window buffers are not resident at once.  Late samples for it (a slow
     target) still land, in its emptied rows; every sample reads back bit for bit while it is
     open, once compressed, and after a restart (WAL replay).  6,000 series, so the buffers
-    are memory maps as in a server."""
+    are memory maps as in a server; with ``spill_rows`` the turn's spill is cut into pages
+    of at most that many rows (as a server's 100,000 series are, see ``_SPILL_ROWS``)."""
+    if spill_rows is not None:
+        monkeypatch.setattr(head_append, "_SPILL_ROWS", spill_rows)
     n = 6_000
     db = open_db()
     head = db.head
@@ -464,6 +468,7 @@ def test_the_previous_window_is_spilled_when_the_next_opens_and_late_samples_sti
     vacated = False
     for k in range((head.W + head.W // 2) // step):
         t = t0 + k * step
+        before = len(head.windows[first].spills) if first in head.windows else 0
         put(fast, fast_names, t)
         if k >= 1:  # the slow target's scrape of the round before lands now, a few seconds late
             put(slow, slow_names, t - step)
@@ -473,6 +478,9 @@ def test_the_previous_window_is_spilled_when_the_next_opens_and_late_samples_sti
             # the new window opened: the previous one holds spill pages, no buffered row but
             # the slow target's late ones (written after the new window opened)
             assert old.spills and set(np.flatnonzero(old.n).tolist()) <= set(slow.tolist())
+            turn = old.spills[before:]  # the pages the new window's first sample made
+            assert sum(p.nrows for p in turn) == n + n // 10
+            assert len(turn) == (1 if spill_rows is None else -(-(n + n // 10) // spill_rows))
             assert dump(db.querier(0, 2**62)) == expect
     assert vacated
     assert first not in head.windows  # compressed once quiet
