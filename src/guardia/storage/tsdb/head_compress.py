@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from guardia.storage.tsdb.chunks import FRAME_MAX_ROWS, row_starts
+from guardia.storage.tsdb.chunks import FRAME_MAX_ROWS, decode_page_rows_shared, row_starts
 from guardia.storage.tsdb.head_layout import (
     _FRAMES_PER_BATCH,
     _REOPENED_PATIENCE,
@@ -104,7 +104,16 @@ class HeadCompress(HeadRead):
             return
         # Spill pages are in ref order and batches in label order (every batch touches
         # every page): decode each page once, not once per batch.
-        spills = [(pr, *p.decode()) for pr, p in zip(spill_refs, w.spills, strict=True)]
+        decoded = [decode_page_rows_shared(p.blob, None) for p in w.spills]
+        grid = _WindowGrid.plan(w, spill_refs, decoded, refs, n)
+        if grid is not None:
+            self._add_span(w.base, w.base + self.W, refs, grid.rows_of, max_rows=WINDOW_FRAME_ROWS)
+            return
+        spills = [
+            (pr, c.astype(np.int64), _flat_ts(c, ts, row), vs)
+            for pr, (c, ts, row, vs) in zip(spill_refs, decoded, strict=True)
+        ]
+        del decoded
         starts = [row_starts(c.astype(np.int32)) for _, c, _, _ in spills]
         slot = np.full(n, -1, dtype=np.int64)  # ref → its row in the current batch
 
@@ -156,6 +165,15 @@ class HeadCompress(HeadRead):
             counts, ts, vs = rows_of(sub)
             pos = np.searchsorted(sub, in_label)  # label order, as rows of ``sub``
             pos = pos[counts[pos] > 0]
+            width = int(counts[0]) if counts.shape[0] else 0
+            if width > 0 and bool((counts == width).all()):  # rows of one length: a matrix's rows
+                tmat, vmat = ts.reshape(-1, width), vs.reshape(-1, width)
+                for f in range(0, pos.shape[0], rows):
+                    member = np.sort(pos[f : f + rows])  # rows in ascending ref order
+                    frame_of[sub[member]] = len(frames)
+                    frames.append(Page(sub[member], counts[member], tmat[member].ravel(),
+                                       vmat[member].ravel(), level, max_rows))
+                continue
             starts = row_starts(counts.astype(np.int32))
             for f in range(0, pos.shape[0], rows):
                 member = np.sort(pos[f : f + rows])  # rows in ascending ref order
@@ -221,3 +239,139 @@ class HeadCompress(HeadRead):
             self.spans = keep
             release_free_memory()
         return merged
+
+
+# A block of a window grid: rows of a spill page that start at one column and are equally
+# long (a page's rows, or some of them), as their refs, that column, that length, whether
+# they share one timestamp row, that row or their (rows × length) timestamps, and their
+# (rows × length) values.
+_GridBlock = tuple[I64, int, int, bool, I64, F64]
+
+# A page whose rows fall into more (column, length) groups than this is not worth cutting.
+_MAX_GROUPS = 16
+
+
+def _flat_ts(counts: npt.NDArray[np.int32], ts: I64 | None, row: I64 | None) -> I64:
+    if ts is not None:
+        return ts
+    assert row is not None
+    out: I64 = np.tile(row, counts.shape[0])
+    return out
+
+
+def _groups(col: I64, length: npt.NDArray[np.integer]) -> list[tuple[I64, int, int]] | None:
+    """Rows cut by (start column, length): (their positions, column, length) per group, or
+    None for too many groups.  One group, without a copy, when all rows agree."""
+    c0, k0 = int(col[0]), int(length[0])
+    if bool((col == c0).all()) and bool((length == k0).all()):
+        return [(np.arange(col.shape[0]), c0, k0)]
+    key = col * (int(length.max()) + 1) + length
+    u, inv = np.unique(key, return_inverse=True)
+    if u.shape[0] > _MAX_GROUPS:
+        return None
+    out: list[tuple[I64, int, int]] = []
+    for i in range(u.shape[0]):
+        pos = np.flatnonzero(inv == i)
+        out.append((pos, int(col[pos[0]]), int(length[pos[0]])))
+    return out
+
+
+class _WindowGrid:
+    """A window compressed through one (series × samples) matrix per batch, spill pages
+    copied into it as blocks.
+
+    The usual window: every target scraped at one interval.  A series' spills come in time
+    order and its buffered samples after them, so the rows of a spill page sit at one
+    column each; the pages made when a target's rows fill are one block, the page made
+    when the next window opens (``_vacate_before``: targets one scrape apart) a few.
+    Copying blocks into the matrix skips what the general way pays per page and batch (a
+    fragment of gathered samples, trimmed, checked and scattered) and per frame (a flat
+    gather of its samples).  ``plan`` returns None when the window is not such a grid
+    (targets of many intervals cutting pages into many pieces, samples out of time order),
+    and the general way is taken; both give the same bytes (``tests/storage/
+    test_head_window_grid.py``).
+    """
+
+    __slots__ = ("blocks", "buf_group", "buffered", "slot", "total", "w")
+
+    def __init__(self, w: Window, total: I64, blocks: list[_GridBlock], buf_group: npt.NDArray[np.int8],
+                 buffered: list[tuple[int, int]], n: int) -> None:
+        self.w, self.total, self.blocks = w, total, blocks  # ``total``: samples per ref
+        self.buf_group, self.buffered = buf_group, buffered  # ref → group; (column, length)
+        self.slot = np.full(n, -1, dtype=np.int64)  # ref → its row in the current batch
+
+    @classmethod
+    def plan(cls, w: Window, spill_refs: list[I64],
+             decoded: list[tuple[npt.NDArray[np.int32], I64 | None, I64 | None, F64]],
+             refs: I64, n: int) -> _WindowGrid | None:
+        cursor = np.zeros(n, dtype=np.int64)  # samples of each series placed so far
+        last = np.full(n, INT64_MIN, dtype=np.int64)  # and the newest of them
+        blocks: list[_GridBlock] = []
+        for pr, (counts, ts, row, vs) in zip(spill_refs, decoded, strict=True):
+            groups = _groups(cursor[pr], counts)
+            if groups is None or any(k <= 0 for _, _, k in groups):
+                return None
+            whole = len(groups) == 1
+            starts = None if whole else row_starts(counts)
+            for pos, c0, c in groups:
+                rr = pr if whole else pr[pos]
+                idx = None if starts is None else starts[pos][:, None] + np.arange(c)
+                vblock = vs.reshape(-1, c) if idx is None else vs[idx]
+                if ts is None:  # one timestamp row for every row of the page
+                    assert row is not None
+                    tblock: I64 = row
+                    first: I64 | int = int(row[0])
+                    newest: I64 | int = int(row[-1])
+                else:
+                    tblock = ts.reshape(-1, c) if idx is None else ts[idx]
+                    first, newest = tblock[:, 0], tblock[:, -1]
+                if bool((first <= last[rr]).any()):
+                    return None
+                last[rr] = newest
+                cursor[rr] = c0 + c
+                blocks.append((rr, c0, c, ts is None, tblock, vblock))
+        has = np.flatnonzero(w.n[:n])
+        buf_group = np.full(n, -1, dtype=np.int8)
+        buffered: list[tuple[int, int]] = []
+        if has.size:
+            if bool((w.offsets((has, 0)).astype(np.int64) + w.base <= last[has]).any()):
+                return None
+            bgroups = _groups(cursor[has], w.n[has])
+            if bgroups is None:
+                return None
+            for g, (pos, c0, k) in enumerate(bgroups):
+                buf_group[has[pos]] = g
+                buffered.append((c0, k))
+                cursor[has[pos]] = c0 + k
+        return cls(w, cursor, blocks, buf_group, buffered, n)
+
+    def rows_of(self, sub: I64) -> tuple[I64, I64, F64]:
+        """(counts, ts, vs) of the sorted refs ``sub``: rows of a matrix as wide as the longest,
+        the shorter ones (series that came or went in the window) cut out of it at the end."""
+        m, w, slot = sub.shape[0], self.w, self.slot
+        counts = self.total[sub]
+        width = int(counts.max())
+        tmat = np.empty((m, width), dtype=np.int64)
+        vmat = np.empty((m, width), dtype=np.float64)
+        slot[sub] = np.arange(m)
+        for pr, c0, c, shared, tblock, vblock in self.blocks:
+            qi = slot[pr]
+            sel = np.flatnonzero(qi >= 0)
+            if not sel.size:
+                continue
+            d = qi[sel]
+            tmat[d, c0 : c0 + c] = tblock if shared else tblock[sel]
+            vmat[d, c0 : c0 + c] = vblock[sel]
+        slot[sub] = -1
+        hs = np.flatnonzero(w.n[sub])
+        if hs.size:  # buffered samples: after the spilled ones, a block per (column, length)
+            g = self.buf_group[sub[hs]]
+            for i, (c0, k) in enumerate(self.buffered):
+                at = hs if len(self.buffered) == 1 else hs[g == i]
+                r = sub[at]
+                tmat[at, c0 : c0 + k] = w.offsets((r, slice(0, k))).astype(np.int64) + w.base
+                vmat[at, c0 : c0 + k] = w.vs[r, :k]
+        if bool((counts == width).all()):
+            return counts, tmat.ravel(), vmat.ravel()
+        mask = np.arange(width)[None, :] < counts[:, None]
+        return counts, tmat[mask], vmat[mask]
