@@ -26,8 +26,13 @@ I32 = npt.NDArray[np.int32]
 _TWO53 = float(2**53)
 
 
-def _zigzag(x: I64) -> U64:
-    return ((x << 1) ^ (x >> 63)).view(np.uint64)
+def _zigzag_own(x: I64) -> U64:
+    """Zig-zag (small magnitudes of either sign to small words) in place: ``x`` must be an
+    array nobody else holds; two temporaries fewer than a fresh result."""
+    sign = np.right_shift(x, 63)
+    np.left_shift(x, 1, out=x)
+    np.bitwise_xor(x, sign, out=x)
+    return x.view(np.uint64)
 
 
 def _unzigzag(u: U64) -> I64:
@@ -82,9 +87,9 @@ def encode_timestamps(ts: I64, counts: I32) -> tuple[bool, U64]:
         mat = ts.reshape(n, c)
         if (mat == mat[0]).all():
             row = mat[0]
-            return True, _zigzag(_dod(row, np.zeros(1, dtype=np.int64)))
+            return True, _zigzag_own(_dod(row, np.zeros(1, dtype=np.int64)))
     # Rows without samples add nothing to the words (and have no first sample).
-    return False, _zigzag(_dod(ts, row_starts(counts[counts > 0])))
+    return False, _zigzag_own(_dod(ts, row_starts(counts[counts > 0])))
 
 
 def _dod(ts: I64, starts: I64) -> I64:
@@ -146,11 +151,16 @@ def encode_values(vs: F64, counts: I32) -> tuple[npt.NDArray[np.bool_], U64]:
     starts = row_starts(counts)
     bits = vs.view(np.uint64)
     with np.errstate(invalid="ignore"):
-        elem_int = (vs == np.rint(vs)) & (np.abs(vs) < _TWO53) & ~((vs == 0) & np.signbit(vs))
+        ints = vs.astype(np.int64)
+    # A value is an integer when it comes back bit for bit from its int64 (NaN, the
+    # infinities, -0.0 and fractions do not) and is below 2**53 in magnitude: three passes
+    # fewer than testing each of those, and ``ints`` is then the integer form as well.
+    elem_int = ints.astype(np.float64).view(np.uint64) == bits
+    elem_int &= np.abs(vs) < _TWO53
     row_int = np.logical_and.reduceat(elem_int, starts) if starts.size else np.zeros(0, dtype=np.bool_)
     out: U64
     if row_int.all():
-        out = _zigzag(_seg_diff(vs.astype(np.int64), starts))
+        out = _zigzag_own(_seg_diff(ints, starts))
     elif not row_int.any():
         out = bits.copy()
         if bits.size:
@@ -158,14 +168,13 @@ def encode_values(vs: F64, counts: I32) -> tuple[npt.NDArray[np.bool_], U64]:
             out[starts] = bits[starts]
     else:
         mask = np.repeat(row_int, counts)
-        with np.errstate(invalid="ignore"):
-            ints = np.where(mask, vs, 0.0).astype(np.int64)
-        zi = _zigzag(_seg_diff(ints, starts))
+        ints[~mask] = 0
+        zi = _zigzag_own(_seg_diff(ints, starts))
         xb = np.where(mask, np.uint64(0), bits)
-        xo = xb.copy()
-        np.bitwise_xor(xb[1:], xb[:-1], out=xo[1:])
-        xo[starts] = xb[starts]
-        out = np.where(mask, zi, xo).astype(np.uint64)
+        out = xb.copy()
+        np.bitwise_xor(xb[1:], xb[:-1], out=out[1:])
+        out[starts] = xb[starts]
+        np.copyto(out, zi, where=mask)
     return row_int, out
 
 
