@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from guardia.model import Labels, Matcher
+from guardia.storage.digest_index import DigestIndex
 from guardia.storage.heap import release_free_memory
 from guardia.storage.interface import AppendError, AppendStats, SelectHints, SeriesRef, SeriesSet
 from guardia.storage.tsdb import wal
@@ -89,7 +90,7 @@ class AgentStorage:
     def __init__(self, path: Path, segment_bytes: int = SEGMENT_BYTES) -> None:
         self.path = path
         self.waldir = path / "wal"
-        self._refs: dict[bytes, int] = {}  # series_digest(series_key) -> ref
+        self._refs = DigestIndex()  # series_digest(series_key) -> ref
         self._pending = bytearray()
         self._lock = threading.Lock()
         self._closed = False
@@ -113,7 +114,9 @@ class AgentStorage:
             if rtype == wal.REC_SERIES:
                 for ref, key in split_series(payload):
                     if ref == len(self._refs):
-                        self._refs[series_digest(key)] = ref
+                        digest = series_digest(key)
+                        if self._refs.get(digest) is None:  # (a label set logged twice keeps its first ref)
+                            self._refs.add(digest)
 
     @property
     def num_series(self) -> int:
@@ -146,7 +149,7 @@ class AgentStorage:
         with self._lock:
             ref = self._refs.get(digest)
             if ref is None:
-                ref = self._refs[digest] = len(self._refs)
+                ref = self._refs.add(digest)
                 self._pending += _REF.pack(ref)
                 self._pending += key
             return ref
