@@ -10,6 +10,10 @@ and from those samples/s sent and CPU µs per sample sent.  The CPU is the whole
 (scraping, storing and sending), the same work on both sides; the target servers and
 VictoriaMetrics run in processes neither side is charged for.  The last line is guardia's CPU
 per sample sent divided by Prometheus's (target: ≤ 1).
+
+``REMOTE_WRITE_OUT_AGENT=1`` runs both as agents (``guardia serve --agent`` and Prometheus's
+``--enable-feature=agent``): scrape, WAL and send, nothing kept for queries.
+``REMOTE_WRITE_OUT_GUARDIA_SRC`` runs another checkout's guardia (to alternate old and new code).
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ SECONDS = float(os.environ.get("REMOTE_WRITE_OUT_SECONDS", "60"))
 WARMUP = float(os.environ.get("REMOTE_WRITE_OUT_WARMUP", "25"))
 TARGETS = int(os.environ.get("REMOTE_WRITE_OUT_TARGETS", "50"))
 INTERVAL = os.environ.get("REMOTE_WRITE_OUT_INTERVAL", "5s")
-SRC = Path(__file__).resolve().parents[1] / "src"
+AGENT = os.environ.get("REMOTE_WRITE_OUT_AGENT", "") not in ("", "0")
+SRC = Path(os.environ.get("REMOTE_WRITE_OUT_GUARDIA_SRC") or Path(__file__).resolve().parents[1] / "src")
 
 
 def _sent(base: str) -> float:
@@ -83,16 +88,19 @@ def main() -> None:
                 return path
 
             prom_port, g_port = _free_port(), _free_port()
+            prom_mode = ["--enable-feature=agent", f"--storage.agent.path={t / 'prom'}"] if AGENT \
+                else [f"--storage.tsdb.path={t / 'prom'}"]
+            g_mode = ["--agent", "--storage.agent.path", str(t / "guardia")] if AGENT \
+                else ["--storage.tsdb.path", str(t / "guardia")]
             prom = subprocess.Popen(
-                ["prometheus", f"--config.file={config('prometheus')}", f"--storage.tsdb.path={t / 'prom'}",
+                ["prometheus", f"--config.file={config('prometheus')}", *prom_mode,
                  f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=error"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             procs.append(prom)
             env = dict(os.environ, PYTHONPATH=str(SRC))
             g = subprocess.Popen(
                 [sys.executable, "-m", "guardia.cli.main", "serve", "--config", str(config("guardia")),
-                 "--web.listen-address", f"127.0.0.1:{g_port}", "--storage.tsdb.path", str(t / "guardia"),
-                 "--log.level", "warn"],
+                 "--web.listen-address", f"127.0.0.1:{g_port}", *g_mode, "--log.level", "warn"],
                 stdout=subprocess.DEVNULL, stderr=(t / "guardia.log").open("wb"), env=env, cwd=t)
             procs.append(g)
             pbase, gbase = f"http://127.0.0.1:{prom_port}", f"http://127.0.0.1:{g_port}"
@@ -124,7 +132,8 @@ def main() -> None:
     if not g_sent or not p_sent:
         raise SystemExit(f"nothing sent (guardia {g_sent}, prometheus {p_sent}): see {t / 'guardia.log'}")
     g_us, p_us = g_cpu / g_sent * 1e6, p_cpu / p_sent * 1e6
-    print(f"load: {TARGETS} targets x ~2,000 series every {INTERVAL}, both remote-writing to one "
+    print(f"load: {TARGETS} targets x ~2,000 series every {INTERVAL}, both{' as agents' if AGENT else ''} "
+          "remote-writing to one "
           f"VictoriaMetrics; window {wall:.0f} s after {WARMUP:.0f} s warm-up (shared 2-vCPU machine)")
     print(f"guardia:    {g_sent / wall:,.0f} samples/s sent, {g_cpu:.1f} CPU s, {g_us:.2f} µs CPU per sample "
           f"sent (scrape + store + send), RSS {g_rss / 1024:.0f} MiB")
