@@ -5,6 +5,7 @@ other 4xx drop the batch, relabeling drops series, and the position survives a n
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from pathlib import Path
 
@@ -15,11 +16,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from guardia.config.httpclient import ssl_context
 from guardia.config.prometheus import QueueConfig, RemoteWriteConfig
 from guardia.config.relabel import RelabelConfig
 from guardia.model import Labels
 from guardia.storage.remote.decode import decompress
 from guardia.storage.remote.metrics import RemoteWriteMetrics
+from guardia.storage.remote.post_client import PostClient
 from guardia.storage.remote.proto import WriteRequest
 from guardia.storage.remote.queue_manager import QueueManager, _retry_after
 from guardia.storage.remote.wal_watcher import Position, WALWatcher
@@ -288,3 +291,24 @@ def test_a_415_to_a_2_0_request_falls_back_to_1_0_and_loses_nothing(tmp_path: Pa
     assert not q.v2 and q.m.failed._value.get() == 0 and q.m.sent._value.get() == 20
     assert sorted({t for _, t, _ in rx.got}) == [T0, T0 + 1000]
     db.close()
+
+
+def test_a_tls_context_is_built_for_https_endpoints_only(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A default TLS context holds the system's CA certificates (~2 MiB): a plain-HTTP
+    endpoint's client is built without one, an https one with the ``tls_config``'s."""
+    from guardia.storage.remote import queue_manager
+
+    built: list[object] = []
+
+    def counted(tls: object) -> ssl.SSLContext:
+        built.append(tls)
+        return ssl_context(tls)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(queue_manager, "ssl_context", counted)
+    plain = _queue(tmp_path / "a", "http://127.0.0.1:9/write")._new_client()
+    assert isinstance(plain, PostClient) and plain.ssl is None and built == []
+    secure = _queue(tmp_path / "b", "https://127.0.0.1:9/write",
+                    tls_config={"insecure_skip_verify": True})._new_client()
+    assert isinstance(secure, PostClient) and isinstance(secure.ssl, ssl.SSLContext) and len(built) == 1
+    assert secure.ssl.verify_mode == ssl.CERT_NONE

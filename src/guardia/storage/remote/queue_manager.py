@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from itertools import compress as select
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 from guardia import __version__
 from guardia.config.httpclient import authorization_header, new_client, ssl_context
@@ -261,7 +262,10 @@ class QueueManager:
         auth = authorization_header(c)
         if auth is not None:
             headers["Authorization"] = auth
-        return PostClient(c.url, headers, ssl_context(c.tls_config), c.remote_timeout / 1000)
+        # a TLS context only for https: the default one holds the system's CA certificates,
+        # ~2 MiB resident (#24), which a plain-HTTP endpoint never uses
+        tls = ssl_context(c.tls_config) if urlsplit(c.url).scheme == "https" else None
+        return PostClient(c.url, headers, tls, c.remote_timeout / 1000)
 
     # -- the position ------------------------------------------------------------------------
 
