@@ -20,12 +20,10 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from guardia.config.alertmanager import AlertmanagerConfig, parse_alertmanager_config
-from guardia.config.coherence import check_coherence
 from guardia.config.errors import ConfigError, ConfigIssue
 from guardia.config.errors import Path as FieldPath
 from guardia.config.guardia_file import GuardiaSections, parse_guardia_sections, split_guardia
@@ -37,6 +35,9 @@ from guardia.config.rulefile import RuleFile, parse_rule_file
 from guardia.config.schema import Model, ValidationError
 from guardia.config.secrets import SecretResolutionError, expand_env
 from guardia.config.yamlsource import YamlSource, load_yaml
+
+if TYPE_CHECKING:  # imported where an alertmanager section is read: ~0.4 MiB an agent never uses
+    from guardia.config.alertmanager import AlertmanagerConfig
 
 _GLOB_CHARS = set("*?[")
 
@@ -143,6 +144,8 @@ def check_file(path: str | Path) -> CheckResult:
     if kind in (Kind.PROMETHEUS, Kind.GUARDIA):
         _, issues, rules = _load_source(src, kind)
     elif kind is Kind.ALERTMANAGER:
+        from guardia.config.alertmanager import parse_alertmanager_config
+
         try:
             am = parse_alertmanager_config(src)
             issues = []
@@ -179,6 +182,8 @@ def check_files(paths: Iterable[str | Path]) -> list[CheckResult]:
     out = []
     for r in results:
         if r.kind is Kind.ALERTMANAGER and r.alertmanager is not None and r.source is not None:
+            from guardia.config.coherence import check_coherence
+
             extra = check_coherence(r.alertmanager, r.source, rule_files.values())
             r = CheckResult(r.file, r.kind, r.issues + tuple(extra), r.rules, r.alertmanager, r.source)
         out.append(r)
@@ -187,6 +192,8 @@ def check_files(paths: Iterable[str | Path]) -> list[CheckResult]:
 
 def _schema_only_alertmanager(src: YamlSource) -> AlertmanagerConfig | None:
     """The alertmanager.yml's routes and inhibitions even when, say, a secret is a placeholder."""
+    from guardia.config.alertmanager import AlertmanagerConfig
+
     try:
         return AlertmanagerConfig.model_validate(src.data if src.data is not None else {})
     except ValidationError:
@@ -264,6 +271,9 @@ def _load_source(src: YamlSource, kind: Kind, proto_first: bool = False,
 
     am: AlertmanagerConfig | None = None
     am_file: str | None = None
+    if sections.alertmanager_file is not None or sections.alertmanager_inline is not None:
+        from guardia.config.alertmanager import parse_alertmanager_config
+        from guardia.config.coherence import check_coherence
     if sections.alertmanager_file is not None:
         am_file = _join(base_dir, sections.alertmanager_file)
         if not os.path.isfile(am_file):

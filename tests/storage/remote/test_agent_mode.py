@@ -29,6 +29,7 @@ FULL_ONLY = ("guardia.promql", "guardia.web.ui", "guardia.rules", "guardia.alert
              "google.protobuf", "guardia.storage.tsdb.chunks", "guardia.storage.tsdb.head_layout",
              "guardia.probes.http", "guardia.probes.dns", "guardia.probes.grpc",
              "guardia.scrape.fastpath", "guardia.scrape.protofast",  # numpy shortcuts of full mode
+             "guardia.config.alertmanager", "guardia.config.receivers",  # read with an alertmanager section
              # prometheus_client's __init__ and exposition (http.server, urllib.request, wsgiref):
              # guardia.web.light_client skips it, guardia.web.metrics_text writes /metrics
              "prometheus_client.exposition", "prometheus_client.openmetrics", "prometheus_client.asgi",
