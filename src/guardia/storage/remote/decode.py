@@ -328,7 +328,10 @@ def _decode_others(
     found_h: list[tuple[int, bytes]] = []
     refs, ts_arr, vals, histograms = _samples(buf, arr, label_end, ends, series_refs, found, found_h)
     exemplars = [(buf[int(first[i]):int(label_end[i])], raw) for i, raw in found]
-    hists = [(buf[int(first[i]):int(label_end[i])], raw) for i, raw in found_h]
+    hists: list[tuple[bytes, bytes]] = []
+    if found_h:
+        keys = list(map(buf.__getitem__, map(slice, first.tolist(), label_end.tolist())))
+        hists = [(keys[i], raw) for i, raw in found_h]
     return DecodedWrite(refs, ts_arr, vals, new_keys, histograms, exemplars, hists)
 
 
@@ -346,9 +349,12 @@ def _samples(
 
     All series are walked at once, one Sample field per round, so a sender that puts many
     samples in one series (an OpenTelemetry exporter, a backfill) costs numpy calls per
-    round, not Python steps per sample.  A series holding anything else (histograms, exemplars, fields out
-    of the usual order) is decoded by the general walker instead, which also names what is
-    wrong with a malformed one.
+    round, not Python steps per sample.  A series of native histograms only is walked the
+    same way (a Histogram field per round, its message's bytes kept for ``hists``).  A
+    series holding anything else (exemplars, samples and histograms together, fields out of
+    the usual order) is decoded by the general walker instead, which also names what is
+    wrong with a malformed one.  ``hists`` gets the histograms in series order, each
+    series' in field order, however they were found.
     """
     n = le.shape[0]
     cur = le.copy()
@@ -356,16 +362,29 @@ def _samples(
     starts: list[npt.NDArray[np.int64]] = []
     lengths: list[npt.NDArray[np.int64]] = []
     owners: list[npt.NDArray[np.int64]] = []
+    h_parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
     while True:
         live = np.flatnonzero((cur < ends) & ~odd)
         if not live.shape[0]:
             break
         c = cur[live]
+        tag = arr[c]
         ln = arr[c + 1].astype(np.int64)
-        nxt = c + 2 + ln
-        good = (arr[c] == 0x12) & (ln < 0x80) & (nxt <= ends[live])
-        odd[live[~good]] = True
-        live, c, ln = live[good], c[good], ln[good]
+        hdr = np.full(live.shape[0], 2, dtype=np.int64)
+        is_h = (tag == 0x22) if hists is not None else np.zeros(live.shape[0], dtype=bool)
+        if is_h.any():  # a Histogram field: its length a varint of up to 5 bytes
+            vlen, val = _varints_at(arr, c[is_h] + 1)
+            ln[is_h] = np.where(vlen > 0, val, 1 << 40)
+            hdr[is_h] = 1 + vlen
+        nxt = c + hdr + ln
+        fits = nxt <= ends[live]
+        good_s = (tag == 0x12) & (ln < 0x80) & fits
+        good_h = is_h & fits
+        odd[live[~(good_s | good_h)]] = True
+        if good_h.any():
+            h_parts.append((live[good_h], c[good_h] + hdr[good_h], nxt[good_h]))
+        cur[live[good_h]] = nxt[good_h]
+        live, c, ln = live[good_s], c[good_s], ln[good_s]
         starts.append(c + 2)
         lengths.append(ln)
         owners.append(live)
@@ -378,6 +397,19 @@ def _samples(
     valued = (arr[s] == 0x09) & (length >= 11) & (length <= 20) & (arr[s + 9] == 0x10)
     zero = (arr[s] == 0x10) & (length >= 2) & (length <= 11)
     odd[owner[~(valued | zero)]] = True
+    fast_h: list[tuple[int, bytes]] = []
+    if h_parts:
+        h_owner = np.concatenate([o for o, _, _ in h_parts])
+        mixed = np.zeros(n, dtype=bool)
+        mixed[h_owner] = True
+        odd |= mixed & np.isin(np.arange(n), owner)  # samples and histograms: the general walker
+        h_keep = ~odd[h_owner]
+        h_from = np.concatenate([a for _, a, _ in h_parts])[h_keep]
+        h_to = np.concatenate([b for _, _, b in h_parts])[h_keep]
+        h_owner = h_owner[h_keep]
+        order = np.argsort(h_owner, kind="stable")  # a series' histograms stay in field order
+        raws = map(buf.__getitem__, map(slice, h_from[order].tolist(), h_to[order].tolist()))
+        fast_h = list(zip(h_owner[order].tolist(), raws, strict=True))
     keep = ~odd[owner]
     vi = np.flatnonzero(valued & keep)
     zi = np.flatnonzero(zero & keep)
@@ -388,10 +420,11 @@ def _samples(
         _timestamps(arr, s[vi] + 10, length[vi] - 10, windows),
         _timestamps(arr, s[zi] + 1, length[zi] - 1, windows),
     ])
-    histograms = 0
+    histograms = len(fast_h)
     s_refs: list[int] = []
     s_vals: list[float] = []
     s_ts: list[int] = []
+    slow_h: list[tuple[int, bytes]] = []
     for i in np.flatnonzero(odd).tolist():
         mine: list[bytes] = []
         mine_h: list[bytes] = []
@@ -399,13 +432,18 @@ def _samples(
                                     mine, mine_h)
         if exemplars is not None:
             exemplars.extend((i, raw) for raw in mine)
-        if hists is not None:
-            hists.extend((i, raw) for raw in mine_h)
+        slow_h.extend((i, raw) for raw in mine_h)
+    if hists is not None:
+        hists.extend(sorted(fast_h + slow_h, key=_first) if fast_h and slow_h else fast_h or slow_h)
     if s_refs:
         refs = np.concatenate([refs, np.asarray(s_refs, dtype=np.int64)])
         vals = np.concatenate([vals, np.asarray(s_vals, dtype=np.float64)])
         ts = np.concatenate([ts, np.asarray(s_ts, dtype=np.int64)])
     return refs, ts, vals, histograms
+
+
+def _first(item: tuple[int, bytes]) -> int:
+    return item[0]
 
 
 def _walk_labels(

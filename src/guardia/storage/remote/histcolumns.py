@@ -29,11 +29,13 @@ import numpy.typing as npt
 
 from guardia.model.histcols import HistCols, Layout
 from guardia.model.histogram import CUSTOM_BUCKETS_SCHEMA, MAX_SCHEMA, MIN_SCHEMA
+from guardia.storage.remote import histwire
 
 I64 = npt.NDArray[np.int64]
 _F64 = struct.Struct("<d")
 _BIG_DELTA = 1 << 40  # |delta| up to this, segments up to _LONG: partial sums stay far inside int64
 _LONG = 1 << 22
+_EXACT = 1 << 53  # integer counts below this convert to float the same whichever way
 _Key = tuple[int, bytes, tuple[float, ...], tuple[int, ...], tuple[int, ...]]
 
 
@@ -58,12 +60,82 @@ def decode_columns(raws: Sequence[bytes]) -> tuple[I64, HistCols] | None:
     or None when the object path must answer (see the module's docstring)."""
     from guardia.storage.remote.proto import Histogram, ProtobufDecodeError  # see decode._decode
 
+    wire = histwire.read(list(raws))
+    if wire is not None:
+        got = _from_wire(wire)
+        if got is not None:
+            return got
     parse = Histogram.FromString
     try:
         msgs = [parse(r) for r in raws]
     except ProtobufDecodeError:
         return None
     return _columns(msgs)
+
+
+def _from_wire(w: histwire.Wire) -> tuple[I64, HistCols] | None:
+    """``_columns`` of messages read by ``histwire``: the shapes looked up per message (one
+    dict lookup of their bytes), everything else whole-array; None where the upb path must
+    decide (it answers None too for what the object path refuses)."""
+    from guardia.storage.remote.proto import Histogram, ProtobufDecodeError
+
+    n = w.n
+    val = w.val
+    raw_schema = val[:, histwire.SCHEMA]
+    if bool((raw_schema >= np.uint64(1 << 32)).any()):
+        return None
+    schema = ((raw_schema >> np.uint64(1)).astype(np.int64) ^ -(raw_schema & np.uint64(1)).astype(np.int64))
+    if w.is_float.all():
+        count, zero = w.doubles(histwire.COUNT_FLOAT), w.doubles(histwire.ZERO_COUNT_FLOAT)
+    else:
+        ci, zi = val[:, histwire.COUNT_INT], val[:, histwire.ZERO_COUNT_INT]
+        if bool((ci >= np.uint64(_EXACT)).any()) or bool((zi >= np.uint64(_EXACT)).any()):
+            return None
+        count, zero = ci.astype(np.float64), zi.astype(np.float64)
+    buf = w.buf
+    cut = buf.__getitem__
+    pf, pt = w.span_from[:, 0].tolist(), w.span_to[:, 0].tolist()
+    nf, nt = w.span_from[:, 1].tolist(), w.span_to[:, 1].tolist()
+    shapes_in = list(zip(schema.tolist(), val[:, histwire.ZERO_THRESHOLD].tolist(),
+                         map(cut, map(slice, w.cv_from.tolist(), w.cv_to.tolist())),
+                         map(cut, map(slice, pf, pt)), w.nvals[:, 0].tolist(),
+                         map(cut, map(slice, nf, nt)), w.nvals[:, 1].tolist(), strict=True))
+    groups: dict[_Key, int] = {}
+    keys: list[_Key] = []
+    shapes: dict[tuple[Any, ...], tuple[int, int] | None] = {}
+    for shape in dict.fromkeys(shapes_in):
+        sch, zt, cvb, psb, npos, nsb, nneg = shape
+        cv = tuple(np.frombuffer(cvb, dtype="<f8").tolist())
+        if any(x != x for x in cv):
+            return None  # NaN bounds: no two equal, as the objects group them
+        try:
+            ps = [(s.offset, s.length) for s in Histogram.FromString(psb).positive_spans]
+            ns = [(s.offset, s.length) for s in Histogram.FromString(nsb).negative_spans]
+        except ProtobufDecodeError:
+            return None
+        shapes[shape] = _layout_of((sch, struct.pack("<Q", zt), cv, tuple(ps), npos, tuple(ns), nneg),
+                                   groups, keys)
+    got = list(map(shapes.__getitem__, shapes_in))
+    if None in got:
+        return None
+    lid_w = np.array(got, dtype=np.int64).reshape(n, 2)
+    lids = lid_w[:, 0].astype(np.int32)
+    width = lid_w[:, 1]
+    if w.is_float.all():
+        values = np.asarray(w.values, dtype=np.float64)
+    else:
+        seg = w.nvals.reshape(-1)
+        values_or_none = _summed(np.asarray(w.values, dtype=np.int64), seg)
+        if values_or_none is None:
+            return None
+        values = values_or_none
+    head = np.empty((n, 3), dtype=np.float64)
+    head[:, 0], head[:, 1], head[:, 2] = count, zero, w.doubles(histwire.SUM)
+    raw_hint = (val[:, histwire.RESET_HINT] & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    raw_hint[raw_hint >= 1 << 31] -= 1 << 32
+    hints: npt.NDArray[np.int8] = np.where((raw_hint >= 0) & (raw_hint <= 3), raw_hint, 0).astype(np.int8)
+    ts: I64 = val[:, histwire.TIMESTAMP].view(np.int64).copy()
+    return ts, _gather(lids, width, head, hints, values, keys)
 
 
 def _columns(msgs: Sequence[Any]) -> tuple[I64, HistCols] | None:
@@ -117,9 +189,16 @@ def _columns(msgs: Sequence[Any]) -> tuple[I64, HistCols] | None:
     head = np.array(heads, dtype=np.float64).reshape(n, 3)
     raw_hints = np.array(hint, dtype=np.int32)
     hints: npt.NDArray[np.int8] = np.where((raw_hints >= 0) & (raw_hints <= 3), raw_hints, 0).astype(np.int8)
+    return np.array(ts, dtype=np.int64), _gather(lids, w, head, hints, values, keys)
+
+
+def _gather(lids: npt.NDArray[np.int32], width: I64, head: npt.NDArray[np.float64],
+            hints: npt.NDArray[np.int8], values: npt.NDArray[np.float64], keys: list[_Key]) -> HistCols:
+    """The columns: each layout's rows (its messages in order) gathered into its matrix."""
+    n = lids.size
     start = np.zeros(n, dtype=np.int64)
     if n > 1:
-        np.cumsum(w[:-1], out=start[1:])
+        np.cumsum(width[:-1], out=start[1:])
     order = np.argsort(lids, kind="stable")
     cuts = np.searchsorted(lids[order], np.arange(len(keys) + 1))
     row = np.empty(n, dtype=np.int64)
@@ -132,9 +211,8 @@ def _columns(msgs: Sequence[Any]) -> tuple[I64, HistCols] | None:
         mat[:, :3] = head[at]
         if k:
             mat[:, 3:] = values[start[at][:, None] + np.arange(k)[None, :]]
-        zt = _F64.unpack(zt_bits)[0]
-        layouts.append(Layout(schema, zt, cv, pos, neg, mat, hints[at]))
-    return np.array(ts, dtype=np.int64), HistCols(lids, row, layouts)
+        layouts.append(Layout(schema, _F64.unpack(zt_bits)[0], cv, pos, neg, mat, hints[at]))
+    return HistCols(lids, row, layouts)
 
 
 _NEW: Any = object()
@@ -172,21 +250,33 @@ def _bucket_values(ints: list[Any], floats: list[Any], is_int: npt.NDArray[np.bo
         seg = np.empty(2 * npos.size, dtype=np.int64)  # each side's length, positive then negative
         seg[0::2] = npos
         seg[1::2] = width[is_int] - npos
-        if d.size and (int(d.max()) > _BIG_DELTA or int(d.min()) < -_BIG_DELTA or int(seg.max()) > _LONG):
+        run = _summed(d, seg)
+        if run is None:
             return None
-        if d.size:
-            run = np.cumsum(d)
-            seg = seg[seg > 0]
-            first = np.zeros(seg.size, dtype=np.int64)
-            np.cumsum(seg[:-1], out=first[1:])
-            run -= np.repeat(run[first] - d[first], seg)  # each side's running sum from its own start
-            if bool((run < 0).any()):
-                return None  # the object path says which count goes negative
-            values[_positions(is_int, width)] = run
+        values[_positions(is_int, width)] = run
     if floats:
         f = np.fromiter(itertools.chain.from_iterable(floats), dtype=np.float64)
         values[_positions(~is_int, width)] = f
     return values
+
+
+def _summed(d: I64, seg: I64) -> npt.NDArray[np.float64] | None:
+    """Deltas summed per run (``seg``: the runs' lengths, back to back) into counts, as
+    floats; None for a count that goes negative (the object path names it) or deltas too
+    large to sum exactly in int64."""
+    if not d.size:
+        return np.zeros(0, dtype=np.float64)
+    if int(d.max()) > _BIG_DELTA or int(d.min()) < -_BIG_DELTA or int(seg.max()) > _LONG:
+        return None
+    run = np.cumsum(d)
+    seg = seg[seg > 0]
+    first = np.zeros(seg.size, dtype=np.int64)
+    np.cumsum(seg[:-1], out=first[1:])
+    run -= np.repeat(run[first] - d[first], seg)  # each side's running sum from its own start
+    if bool((run < 0).any()):
+        return None
+    out: npt.NDArray[np.float64] = run.astype(np.float64)
+    return out
 
 
 def _positions(sel: npt.NDArray[np.bool_], width: I64) -> I64:
