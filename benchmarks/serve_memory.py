@@ -11,8 +11,10 @@ mean and peak RSS of 5 s samples over the second half (guardia's head holds one 
 of uncompressed samples, two while one is handed over to compression, so its RSS steps by
 ~18 MiB at 100,000 series depending on the moment), PSS, anonymous memory, and the series
 each holds (so a side that fell behind shows); for guardia also its resident memory by mapping
-(heap, anonymous, shared libraries).  ``SERVE_MEMORY_SRC`` runs guardia from another checkout's ``src`` (to
-alternate two versions).  The last line is guardia's RSS divided by VictoriaMetrics's.
+(heap, thread arenas, anonymous, shared libraries); and the CPU seconds each spent from
+guardia's readiness to the end (the same scrapes: compare them across versions).
+``SERVE_MEMORY_SRC`` runs guardia from another checkout's ``src`` (to alternate two versions).
+The last line is guardia's RSS divided by VictoriaMetrics's.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from collections import Counter
 from pathlib import Path
 
 from benchmarks.scrape_e2e import (
+    _cpu_seconds,
     _free_port,
     _wait,
     start_targets,
@@ -53,17 +56,32 @@ def memory(pid: int) -> dict[str, float]:
     return out
 
 
+_HEAP_MAX = 64 << 20  # glibc's thread heaps: reserved 64 MiB at a time, aligned to it
+
+
 def by_mapping(pid: int, top: int = 8) -> str:
-    """Resident MiB by what is mapped: [heap] (malloc), [anon] (Python's arenas, numpy, thread
-    arenas) and each shared library."""
-    rss: Counter[str] = Counter()
-    name = ""
+    """Resident MiB by what is mapped: [heap] (malloc's main arena), [thread arena] (glibc's
+    other arenas, which worker threads allocate from), [anon] (Python's arenas, numpy's large
+    arrays, the head's window buffers) and each shared library."""
+    maps: list[tuple[int, int, str, str]] = []  # start, end, permissions, name
+    kib: list[int] = []
     for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
         p = line.split()
         if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
-            name = p[5].rsplit("/", 1)[-1] if len(p) > 5 else "[anon]"
+            lo, hi = (int(x, 16) for x in p[0].split("-"))
+            maps.append((lo, hi, p[1], p[5].rsplit("/", 1)[-1] if len(p) > 5 else "[anon]"))
+            kib.append(0)
         elif p[0] == "Rss:":
-            rss[name] += int(p[1])
+            kib[-1] = int(p[1])
+    rss: Counter[str] = Counter()
+    for i, (lo, hi, perm, name) in enumerate(maps):
+        # a thread heap: a read-write start at a 64 MiB boundary, the rest of the reservation
+        # (if any) following it unreadable
+        nxt = maps[i + 1] if i + 1 < len(maps) else (0, 0, "", "")
+        rest = nxt[0] == hi and nxt[2] == "---p" and nxt[1] - lo == _HEAP_MAX
+        if name == "[anon]" and perm == "rw-p" and lo % _HEAP_MAX == 0 and (hi - lo == _HEAP_MAX or rest):
+            name = "[thread arena]"
+        rss[name] += kib[i]
     return ", ".join(f"{k} {v / 1024:.1f}" for k, v in rss.most_common(top))
 
 
@@ -108,6 +126,7 @@ def main() -> None:
             _wait(vm_url + "/health")
             _wait(g_url + "/-/ready")
             seen: dict[str, list[float]] = {"guardia": [], "vm": []}
+            cpu0 = {"guardia": _cpu_seconds(g.pid), "vm": _cpu_seconds(vm.pid)}
             start = time.monotonic()
             end = start + SECONDS
             while time.monotonic() < end:
@@ -118,6 +137,7 @@ def main() -> None:
             peak = {k: max(v) for k, v in seen.items()}
             half = {k: statistics.mean([x for x in v if x]) for k, v in seen.items()}
             mem = {"guardia": memory(g.pid), "vm": memory(vm.pid)}
+            cpu = {"guardia": _cpu_seconds(g.pid) - cpu0["guardia"], "vm": _cpu_seconds(vm.pid) - cpu0["vm"]}
             maps = by_mapping(g.pid)
             with urllib.request.urlopen(vm_url + "/internal/force_flush", timeout=30):
                 pass
@@ -139,7 +159,8 @@ def main() -> None:
         m = mem[name]
         print(f"{label}: RSS {m['Rss']:.0f} MiB (second half: mean {half[name]:.0f}, peak {peak[name]:.0f}), "
               f"PSS {m['Pss']:.0f}, "
-              f"anonymous {m['Anonymous']:.0f}, series {series[name]:,.0f}")
+              f"anonymous {m['Anonymous']:.0f}, series {series[name]:,.0f}, "
+              f"CPU {cpu[name]:.1f} s from ready to the end")
     print(f"guardia resident by mapping (MiB): {maps}")
     print(f"{mem['guardia']['Rss'] / mem['vm']['Rss']:.2f}")
 
