@@ -11,6 +11,7 @@ import pytest
 
 from guardia.model import STALE_NAN, Labels
 from guardia.storage.tsdb import TSDB, TSDBOptions, head_compress
+from guardia.storage.tsdb.chunks import ChunkCorruptError
 
 from .conftest import dump
 
@@ -107,3 +108,25 @@ def test_a_grid_window_is_compressed_to_the_same_bytes_as_the_general_way(
         grid.close()
     assert len(want) >= 3 and got == want and got_dump == want_dump
     assert plans and (not all(plans) if name == "many-intervals" else all(plans)), plans
+
+
+def test_a_damaged_spill_page_stops_compression_with_a_clear_error(tmp_path: Path) -> None:
+    """Compression reads the window's spill pages back from their bytes: a damaged one is
+    reported as such (``ChunkCorruptError``), not turned into wrong samples."""
+    db = TSDB.open(tmp_path / "d", TSDBOptions(chunk_slots=4))
+    try:
+        app = db.appender()
+        refs = [app.ref(Labels({"__name__": "m", "i": str(i)})) for i in range(8)]
+        w = db.head.W
+        t0 = 1_700_000_000_000 // w * w
+        for k in range(10):  # two full spills of four slots per series, two samples buffered
+            app.append_batch(refs, t0 + k * 1000, [float(k)] * 8)
+            app.commit()
+        win = db.head.windows[t0 // w]
+        assert len(win.spills) == 2
+        page = win.spills[1]
+        page.blob = page.blob[:40] + bytes(len(page.blob) - 40)  # frames zeroed
+        with pytest.raises(ChunkCorruptError):
+            db.head.finalize(t0 // w)
+    finally:
+        db.close()
