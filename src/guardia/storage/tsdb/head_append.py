@@ -25,6 +25,10 @@ from guardia.storage.tsdb.head_layout import (
 # rows (2 MiB per array at 16 slots).
 _SPILL_ROWS = 16_384
 
+# Writes of a run of consecutive refs go through slices (``_write``); False only in tests,
+# which compare both ways.
+_RUNS = True
+
 
 class HeadAppend(HeadCompress):
     """The append path (one scrape is a handful of numpy writes)."""
@@ -124,18 +128,31 @@ class HeadAppend(HeadCompress):
         """In-order samples of one window (``r`` unique)."""
         t_first = t if isinstance(t, int) else int(t[0])
         w = self._window(t_first // self.W)
-        pos = w.n[r]
+        # A target's scrape is usually one run of consecutive refs (its series were created
+        # in body order, its report series right after): then every per-ref array is written
+        # through a slice, and when all its rows are at one slot, so are the window buffers.
+        key: I64 | slice = r
+        r0, r1 = int(r[0]), int(r[-1])
+        if _RUNS and r.shape[0] > 1 and r1 - r0 == r.shape[0] - 1 and bool((r[1:] > r[:-1]).all()):
+            key = slice(r0, r1 + 1)
+        pos = w.n[key].copy()  # a copy: ``w.n`` changes below, ``pos`` must not
         full = pos >= self.S
         if full.any():
             self._spill(w, r[full])
-            pos = w.n[r]
+            pos = w.n[key].copy()
         code = w.encode(t - w.base)  # before the store: it may turn ``w.ts`` into offsets
-        flat = r * self.S + pos  # 1-D stores: about three times cheaper than 2-D fancy ones
-        w.ts.reshape(-1)[flat] = code
-        w.vs.reshape(-1)[flat] = vs
-        w.n[r] = pos + 1
-        self.last_t[r] = t
-        self.last_bits[r] = bits
+        p0 = int(pos[0])
+        if isinstance(key, slice) and bool((pos == p0).all()):
+            w.ts[key, p0] = code
+            w.vs[key, p0] = vs
+            w.n[key] = p0 + 1
+        else:
+            flat = r * self.S + pos  # 1-D stores: about three times cheaper than 2-D fancy ones
+            w.ts.reshape(-1)[flat] = code
+            w.vs.reshape(-1)[flat] = vs
+            w.n[key] = pos + 1
+        self.last_t[key] = t
+        self.last_bits[key] = bits
         first = pos == 0
         if first.any():
             rf = r[first]
