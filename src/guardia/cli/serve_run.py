@@ -234,6 +234,9 @@ def _error(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+FULL_ARENAS = 1  # see limit_malloc_arenas
+
+
 def limit_malloc_arenas(arenas: int = 2) -> None:
     """At most ``arenas`` glibc malloc arenas, unless ``MALLOC_ARENA_MAX`` says otherwise.
 
@@ -241,7 +244,12 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
     in one stays resident there: the server's worker threads (WAL writes, remote-write
     encoding, maintenance) left 4-6 MiB in theirs in an agent at 20,000 series (76.7 against
     80.3-82.5 MiB, alternated runs).  Python allocates under the GIL, so the threads hardly
-    contend for a shared arena.  Called before any thread starts; not glibc: nothing to do."""
+    contend for a shared arena.  Called before any thread starts; not glibc: nothing to do.
+
+    A full server takes one arena (``FULL_ARENAS``): with two, the worker threads that share
+    the second (the first audit's queries and imports, maintenance, rule evaluation) kept
+    5.5-6 MiB resident there that the main heap, trimmed after every window compression and
+    maintenance round, would have reused."""
     if os.environ.get("MALLOC_ARENA_MAX"):
         return
     import ctypes
@@ -273,7 +281,7 @@ def fixed_mmap_threshold(threshold: int = 128 * 1024) -> None:
 
 def run(opts: ServeOptions, log_level: str) -> int:
     """Run the server until it is stopped; the exit status (1 when it could not start)."""
-    limit_malloc_arenas()
+    limit_malloc_arenas(2 if opts.agent else FULL_ARENAS)
     if opts.agent:
         fixed_mmap_threshold()
     from guardia.config.errors import ConfigError
