@@ -315,7 +315,7 @@ class TSDB:
                 seq = ts.shape[0] > 1 and bool((ts != ts[0]).any()) and len(set(labels)) < len(labels)
                 whys, found = self.histograms.check_columns(labels, ts.tolist(), cols, window, newest, seq)
                 if whys is None:
-                    ok.append((labels, ts, cols, list(found)))
+                    ok.append((labels, ts, cols, found))  # type: ignore[arg-type]
                     continue
                 keep = np.ones(len(whys), dtype=bool)
                 below = np.zeros(len(whys), dtype=bool)
@@ -350,16 +350,16 @@ class TSDB:
                 self.metrics.head_series_created.inc(self._created)
                 self._created = 0
                 self._pending_series = bytearray()
-            joined = [_join(x) for x in (ok, late)]
-            rtypes = (wal.REC_HISTOGRAMS, wal.REC_HISTOGRAMS_LATE)
-            for (j_labels, j_ts, j_cols, _), rtype in zip(joined, rtypes, strict=True):
+            kinds = ((wal.REC_HISTOGRAMS, ok), (wal.REC_HISTOGRAMS_LATE, late))
+            joined = [(rtype, _join(x)) for rtype, x in kinds if x]
+            for rtype, (j_labels, j_ts, j_cols, _) in joined:
                 if j_labels:
                     payload = encode_histogram_columns(histogram_label_bytes(j_labels), j_ts, j_cols)
                     recs.append(wal.frame(rtype, payload))
             if recs:
                 assert self._wal is not None
                 self._wal.write(b"".join(recs))
-            for j_labels, j_ts, j_cols, j_found in joined:
+            for _, (j_labels, j_ts, j_cols, j_found) in joined:
                 if j_labels:
                     self.histograms.add_columns(j_labels, j_ts.tolist(), j_cols, j_found)  # type: ignore[arg-type]
                     stats.appended += len(j_labels)
@@ -880,8 +880,6 @@ def _join(parts: list[tuple[list[Labels], I64, HistCols, list[object]]]
     """Batches of one commit back to back (one WAL record, one ``add_columns``)."""
     if len(parts) == 1:
         return parts[0]
-    if not parts:
-        return [], np.zeros(0, dtype=np.int64), HistCols.concat([]), []
     return ([x for p in parts for x in p[0]], np.concatenate([p[1] for p in parts]),
             HistCols.concat([p[2] for p in parts]), [x for p in parts for x in p[3]])
 
