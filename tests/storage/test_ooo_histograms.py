@@ -467,3 +467,24 @@ def test_a_series_twice_in_one_commit_is_checked_in_the_order_given(tmp_path: Pa
     db = TSDB.open(tmp_path, opts(window=window))  # the WAL brings back the same
     expect(db, "int", [10 * MIN, 15 * MIN, 20 * MIN, 25 * MIN] if window else [10 * MIN, 20 * MIN, 25 * MIN])
     db.close()
+
+
+def test_time_retention_takes_late_histograms_with_the_block_they_were_merged_into(tmp_path: Path) -> None:
+    db = _late_store(tmp_path)
+    late = list(range(H, H + 20 * MIN, 2 * MIN))
+    put(db, [(k, t) for t in late for k in KINDS])
+    db.maintain()  # the late block, merged into [0, 2h)
+    more = list(range(5 * H + MIN, 6 * H, 2 * MIN))
+    put(db, [(k, t) for t in more for k in KINDS])
+    db.maintain()  # the head now spans more than 1.5 ranges: [2h, 4h) is cut
+    assert sorted((b.mint, b.maxt) for b in db.blocks) == [(0, 2 * H - 1), (2 * H, 4 * H - 1)]
+    for k in KINDS:
+        expect(db, k, _in_order_times() + late + more)
+    db.close()
+    db = TSDB.open(tmp_path, TSDBOptions(out_of_order_time_window_ms=6 * H, block_range_ms=2 * H,
+                                         retention_ms=2 * H))
+    rep = db.maintain()
+    assert [why for _, why in rep.deleted] == ["time"]
+    for k in KINDS:
+        expect(db, k, [t for t in _in_order_times() + more if t >= 2 * H])
+    db.close()
