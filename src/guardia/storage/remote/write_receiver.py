@@ -32,7 +32,7 @@ from guardia.model import Labels
 from guardia.model.histcols import HistCols
 from guardia.model.histogram import FloatHistogram
 from guardia.storage.exemplars import Exemplar, ExemplarStore
-from guardia.storage.interface import AppendError, Storage
+from guardia.storage.interface import Appender, AppendError, Storage
 from guardia.storage.remote.decode import RemoteWriteError, decode_labels, decode_write_request, decompress
 from guardia.storage.remote.histcolumns import decode_columns
 from guardia.storage.remote.histograms import decode_histogram
@@ -126,9 +126,17 @@ class WriteReceiver:
             app.rollback()
             self._histograms.inc(len(hists))
             return 0
-        try:
+        def add_all() -> None:
             for labels, t, h in hists:
                 add(labels, t, h)
+
+        return self._commit_histograms(app, add_all, len(hists))
+
+    def _commit_histograms(self, app: Appender, fill: Callable[[], None], n: int) -> int:
+        """``fill`` the appender and commit: a store failure is a 503 (retried), refused samples
+        a 400 naming why (both receive paths count and word them alike)."""
+        try:
+            fill()
             stats = app.commit()
         except AppendError as e:
             app.rollback()
@@ -137,11 +145,11 @@ class WriteReceiver:
         if stats.rejected:
             self._rejected.inc(stats.rejected)
             raise RemoteWriteError(
-                f"{stats.rejected} of {len(hists)} histogram samples refused: "
+                f"{stats.rejected} of {n} histogram samples refused: "
                 f"out_of_order={stats.out_of_order} duplicate={stats.duplicate} "
                 f"out_of_bounds={stats.out_of_bounds}"
             )
-        return stats.appended
+        return int(stats.appended)
 
     def _append_columns(self, hc: HistogramColumns, labels_of: Callable[[Hashable], Labels],
                         cached: bool) -> int:
@@ -163,22 +171,10 @@ class WriteReceiver:
             objs = hc.cols.objects().tolist()
             return self._append_histograms([(labels_of(k), t, h) for k, t, h in
                                             zip(hc.series, hc.ts.tolist(), objs, strict=True)])
-        try:
-            refs = self._series_refs(app, hc.series, labels_of, cached)
-            batch(refs, hc.ts, hc.cols)
-            stats = app.commit()
-        except AppendError as e:
-            app.rollback()
-            raise StoreUnavailableError(str(e)) from None
-        self._histograms_in.inc(stats.appended)
-        if stats.rejected:
-            self._rejected.inc(stats.rejected)
-            raise RemoteWriteError(
-                f"{stats.rejected} of {n} histogram samples refused: "
-                f"out_of_order={stats.out_of_order} duplicate={stats.duplicate} "
-                f"out_of_bounds={stats.out_of_bounds}"
-            )
-        return stats.appended
+        def add_all() -> None:
+            batch(self._series_refs(app, hc.series, labels_of, cached), hc.ts, hc.cols)
+
+        return self._commit_histograms(app, add_all, n)
 
     def _series_refs(self, app: object, series: Sequence[Hashable], labels_of: Callable[[Hashable], Labels],
                      cached: bool) -> npt.NDArray[np.int64]:
