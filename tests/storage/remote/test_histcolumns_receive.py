@@ -17,15 +17,13 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from guardia.model import Matcher
 from guardia.model.histcols import HistCols
-from guardia.model.histogram import FloatHistogram
-from guardia.model.matchers import MatchType
 from guardia.storage.remote import WriteReceiver, histcolumns, histwire, write_receiver
 from guardia.storage.remote.decode import RemoteWriteError, decode_write_request
 from guardia.storage.remote.histograms import decode_histogram
 from guardia.storage.remote.proto import Histogram, TimeSeries, V2Request, WriteRequest
 from guardia.storage.tsdb import TSDB, TSDBOptions
+from tests.storage.remote.storebits import stored_bits, wal_bytes
 
 NOW = 1_700_000_000_000
 _STALE = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
@@ -200,33 +198,15 @@ class _Side:
             got = (type(e).__name__, str(e))
         self.answers.append(got)
 
-    def stored(self) -> list[tuple[Any, ...]]:
-        q = self.db.querier(-(2**62), 2**62)
-        try:
-            return [(s.labels, s.timestamps.tolist(), s.values.view(np.uint64).tolist(),
-                     None if s.histograms is None else [_bits(h) for h in s.histograms.tolist()])
-                    for s in q.select([Matcher("__name__", MatchType.REGEX, ".+")])]
-        finally:
-            q.close()
+    def stored(self) -> list[Any]:
+        return stored_bits(self.db)
 
     def counters(self) -> dict[str, float]:
         return {s.name: s.value for m in self.reg.collect() for s in m.samples
                 if not s.name.endswith("_created")}
 
     def wal(self) -> list[bytes]:
-        return [p.read_bytes() for p in sorted((self.path / "wal").rglob("*")) if p.is_file()]
-
-
-def _bits(h: FloatHistogram | None) -> Any:
-    if h is None:
-        return None
-
-    def f(x: float) -> int:
-        return int(np.float64(x).view(np.uint64))
-
-    return (h.schema, f(h.count), f(h.sum), f(h.zero_threshold), f(h.zero_count),
-            [(i, f(c)) for i, c in h.positive.items()], [(i, f(c)) for i, c in h.negative.items()],
-            [f(v) for v in h.custom_values], h.counter_reset_hint)
+        return wal_bytes(self.path)
 
 
 def test_a_request_histograms_are_found_in_series_then_field_order() -> None:

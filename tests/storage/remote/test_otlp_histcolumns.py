@@ -16,13 +16,12 @@ import numpy as np
 import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
-from guardia.model import Matcher, MatchType
 from guardia.model.histcols import HistCols
-from guardia.model.histogram import FloatHistogram
 from guardia.storage.remote import otlp_histograms
 from guardia.storage.remote.otlp_receive import OtlpReceiver, OtlpStoreError
 from guardia.storage.remote.otlp_translate import OtlpSettings, translate
 from guardia.storage.tsdb import TSDB, TSDBOptions
+from tests.storage.remote.storebits import stored_bits, wal_bytes
 
 T0_NS = 1_700_000_000_000 * 1_000_000
 
@@ -90,28 +89,10 @@ class _Side:
             self.answers.append((str(e), e.bad_request))
 
     def stored(self) -> list[Any]:
-        q = self.db.querier(-(2**62), 2**62)
-        try:
-            return [(s.labels, s.timestamps.tolist(), s.values.view(np.uint64).tolist(),
-                     None if s.histograms is None else [_bits(h) for h in s.histograms.tolist()])
-                    for s in q.select([Matcher("__name__", MatchType.REGEX, ".+")])]
-        finally:
-            q.close()
+        return stored_bits(self.db)
 
     def wal(self) -> list[bytes]:
-        return [p.read_bytes() for p in sorted((self.path / "wal").rglob("*")) if p.is_file()]
-
-
-def _bits(h: FloatHistogram | None) -> Any:
-    if h is None:
-        return None
-
-    def f(x: float) -> int:
-        return int(np.float64(x).view(np.uint64))
-
-    return (h.schema, f(h.count), f(h.sum), f(h.zero_threshold), f(h.zero_count),
-            [(i, f(c)) for i, c in h.positive.items()], [(i, f(c)) for i, c in h.negative.items()],
-            [f(v) for v in h.custom_values], h.counter_reset_hint)
+        return wal_bytes(self.path)
 
 
 @pytest.mark.parametrize("nhcb", [False, True], ids=["classic", "nhcb"])
