@@ -104,19 +104,11 @@ def ingest_native(path: Path, series: int) -> tuple[float, int, float]:
     app = db.appender()
     refs = np.array([app.ref(ls) for ls in labels], dtype=np.int64)
     app.commit()
-    pos = tuple(range(FIRST, FIRST + 20))
     rows = np.arange(series, dtype=np.int64)
     lid = np.zeros(series, dtype=np.int32)
     t0 = time.process_time()
     for k in range(SCRAPES):
-        counts = _counts(series, k)
-        m = np.empty((series, 23))
-        total = counts.sum(axis=1)
-        m[:, 0] = total
-        m[:, 1] = 0.0
-        m[:, 2] = total * 3.0
-        m[:, 3:] = counts
-        layout = Layout(SCHEMA, 2.0**-128, (), pos, (), m, np.zeros(series, dtype=np.int8))
+        layout = _native_layout(series, k)
         app = db.appender()
         app.append_histograms(refs, T0 + k * STEP_MS, HistCols(lid, rows, [layout]))
         app.commit()
