@@ -36,7 +36,7 @@ _F64 = struct.Struct("<d")
 _BIG_DELTA = 1 << 40  # |delta| up to this, segments up to _LONG: partial sums stay far inside int64
 _LONG = 1 << 22
 _EXACT = 1 << 53  # integer counts below this convert to float the same whichever way
-_Key = tuple[int, bytes, tuple[float, ...], tuple[int, ...], tuple[int, ...]]
+LayoutKey = tuple[int, bytes, tuple[float, ...], tuple[int, ...], tuple[int, ...]]
 
 
 def _indexes(spans: Sequence[tuple[int, int]], want: int) -> tuple[int, ...] | None:
@@ -100,8 +100,8 @@ def _from_wire(w: histwire.Wire) -> tuple[I64, HistCols] | None:
                          map(cut, map(slice, w.cv_from.tolist(), w.cv_to.tolist())),
                          map(cut, map(slice, pf, pt)), w.nvals[:, 0].tolist(),
                          map(cut, map(slice, nf, nt)), w.nvals[:, 1].tolist(), strict=True))
-    groups: dict[_Key, int] = {}
-    keys: list[_Key] = []
+    groups: dict[LayoutKey, int] = {}
+    keys: list[LayoutKey] = []
     shapes: dict[tuple[Any, ...], tuple[int, int] | None] = {}
     for shape in dict.fromkeys(shapes_in):
         sch, zt, cvb, psb, npos, nsb, nneg = shape
@@ -135,7 +135,7 @@ def _from_wire(w: histwire.Wire) -> tuple[I64, HistCols] | None:
     raw_hint[raw_hint >= 1 << 31] -= 1 << 32
     hints: npt.NDArray[np.int8] = np.where((raw_hint >= 0) & (raw_hint <= 3), raw_hint, 0).astype(np.int8)
     ts: I64 = val[:, histwire.TIMESTAMP].view(np.int64).copy()
-    return ts, _gather(lids, width, head, hints, values, keys)
+    return ts, gather_layouts(lids, width, head, hints, values, keys)
 
 
 def _columns(msgs: Sequence[Any]) -> tuple[I64, HistCols] | None:
@@ -143,8 +143,8 @@ def _columns(msgs: Sequence[Any]) -> tuple[I64, HistCols] | None:
     its shape (schema, zero threshold bits, custom bounds, spans, bucket counts), which names
     its layout; the numbers are gathered in bulk after."""
     n = len(msgs)
-    groups: dict[_Key, int] = {}  # by layout, as from_objects groups (two spellings, one layout)
-    keys: list[_Key] = []
+    groups: dict[LayoutKey, int] = {}  # by layout, as from_objects groups (two spellings, one layout)
+    keys: list[LayoutKey] = []
     shapes: dict[tuple[Any, ...], tuple[int, int] | None] = {}  # -> (layout, width) or None: refused
     lid: list[int] = []
     heads: list[float] = []  # count, zero count, sum of each message
@@ -189,12 +189,18 @@ def _columns(msgs: Sequence[Any]) -> tuple[I64, HistCols] | None:
     head = np.array(heads, dtype=np.float64).reshape(n, 3)
     raw_hints = np.array(hint, dtype=np.int32)
     hints: npt.NDArray[np.int8] = np.where((raw_hints >= 0) & (raw_hints <= 3), raw_hints, 0).astype(np.int8)
-    return np.array(ts, dtype=np.int64), _gather(lids, w, head, hints, values, keys)
+    return np.array(ts, dtype=np.int64), gather_layouts(lids, w, head, hints, values, keys)
 
 
-def _gather(lids: npt.NDArray[np.int32], width: I64, head: npt.NDArray[np.float64],
-            hints: npt.NDArray[np.int8], values: npt.NDArray[np.float64], keys: list[_Key]) -> HistCols:
-    """The columns: each layout's rows (its messages in order) gathered into its matrix."""
+def gather_layouts(lids: npt.NDArray[np.int32], width: I64, head: npt.NDArray[np.float64],
+                   hints: npt.NDArray[np.int8], values: npt.NDArray[np.float64],
+                   keys: list[LayoutKey]) -> HistCols:
+    """The columns: each layout's rows (its messages in order) gathered into its matrix.
+
+    ``lids`` is each histogram's layout (an index into ``keys``: schema, zero threshold bits,
+    custom bounds, positive and negative bucket indexes), ``width`` its bucket count (the
+    layout's), ``head`` its count, zero count and sum, and ``values`` every histogram's buckets
+    one after another.  The remote write and OTLP receivers both end here."""
     n = lids.size
     start = np.zeros(n, dtype=np.int64)
     if n > 1:
@@ -218,7 +224,8 @@ def _gather(lids: npt.NDArray[np.int32], width: I64, head: npt.NDArray[np.float6
 _NEW: Any = object()
 
 
-def _layout_of(shape: tuple[Any, ...], groups: dict[_Key, int], keys: list[_Key]) -> tuple[int, int] | None:
+def _layout_of(shape: tuple[Any, ...], groups: dict[LayoutKey, int],
+               keys: list[LayoutKey]) -> tuple[int, int] | None:
     """The layout number and bucket count of a message shape (a new layout when first seen),
     or None when the object path refuses the shape (schema, spans, custom bounds)."""
     schema, zt_bits, cv, pspans, npos, nspans, nneg = shape
@@ -239,7 +246,7 @@ def _layout_of(shape: tuple[Any, ...], groups: dict[_Key, int], keys: list[_Key]
 
 
 def _bucket_values(ints: list[Any], floats: list[Any], is_int: npt.NDArray[np.bool_], width: I64,
-                   groups_of: npt.NDArray[np.int32], keys: list[_Key]) -> npt.NDArray[np.float64] | None:
+                   groups_of: npt.NDArray[np.int32], keys: list[LayoutKey]) -> npt.NDArray[np.float64] | None:
     """Every histogram's bucket counts, laid end to end in message order (positive then
     negative each): integer deltas summed per side in int64, float counts as they are.
     None for a count that goes negative or deltas too large to sum exactly here."""

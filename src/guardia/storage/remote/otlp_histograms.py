@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from guardia.model.histcols import HistCols, Layout
+from guardia.model.histcols import HistCols
 from guardia.model.histogram import CUSTOM_BUCKETS_SCHEMA, FloatHistogram
 from guardia.model.labels import Labels
+from guardia.storage.remote.histcolumns import LayoutKey, gather_layouts
 
 I64 = npt.NDArray[np.int64]
 _F64 = struct.Struct("<d")
@@ -108,7 +109,7 @@ class HistogramPoints:
         k, side = k[starts], side[starts]
         per_side = np.bincount(side, minlength=2 * n)
         bounds = np.concatenate([[0], np.cumsum(per_side)]).tolist()
-        kb = k.tobytes()
+        kb = k.tobytes()  # layouts told apart by their indexes' bytes: cheaper keys than tuples
         groups: dict[tuple[int, bytes, tuple[float, ...], bytes, bytes], int] = {}
         lid = np.empty(n, dtype=np.int32)
         for j, (_, _, p, schema, _) in enumerate(pts):
@@ -116,29 +117,16 @@ class HistogramPoints:
             cv = tuple(float(x) for x in p.explicit_bounds) if schema == CUSTOM_BUCKETS_SCHEMA else ()
             key = (schema, _F64.pack(heads[4 * j + 2]), cv, kb[8 * a:8 * b], kb[8 * b:8 * e])
             lid[j] = groups.setdefault(key, len(groups))
-        head = np.array(heads, dtype=np.float64).reshape(n, 4)
-        width = np.diff(np.array(bounds[::2], dtype=np.int64)) if n else np.zeros(0, dtype=np.int64)
-        first = np.array(bounds[0:-1:2], dtype=np.int64)
-        order_l = np.argsort(lid, kind="stable")
-        cuts = np.searchsorted(lid[order_l], np.arange(len(groups) + 1))
-        row = np.empty(n, dtype=np.int64)
-        layouts: list[Layout] = []
-        for g, (schema, zt_bits, cv, pk, nk) in enumerate(groups):
-            at = order_l[cuts[g]:cuts[g + 1]]
-            row[at] = np.arange(at.size, dtype=np.int64)
-            w = int(width[at[0]])
-            m = np.empty((at.size, 3 + w), dtype=np.float64)
-            m[:, 0] = head[at, 0]
-            m[:, 1] = head[at, 3]
-            m[:, 2] = head[at, 1]
-            if w:
-                m[:, 3:] = vals[first[at][:, None] + np.arange(w)[None, :]]
-            pos = tuple(np.frombuffer(pk, dtype=np.int64).tolist())
-            neg = tuple(np.frombuffer(nk, dtype=np.int64).tolist())
-            layouts.append(Layout(schema, _F64.unpack(zt_bits)[0], cv, pos, neg, m,
-                                  np.zeros(at.size, dtype=np.int8)))
+        keys: list[LayoutKey] = [
+            (schema, zt, cv, tuple(np.frombuffer(pk, dtype=np.int64).tolist()),
+             tuple(np.frombuffer(nk, dtype=np.int64).tolist()))
+            for schema, zt, cv, pk, nk in groups
+        ]
+        head = np.array(heads, dtype=np.float64).reshape(n, 4)[:, [0, 3, 1]]  # count, zero count, sum
+        width = np.asarray(np.diff(np.array(bounds[::2], dtype=np.int64)), dtype=np.int64)
+        cols = gather_layouts(lid, width, head, np.zeros(n, dtype=np.int8), vals, keys)
         ts = np.array([t for _, t, _, _, _ in pts], dtype=np.int64)
-        return [ls for ls, _, _, _, _ in pts], ts, HistCols(lid, row, layouts)
+        return [ls for ls, _, _, _, _ in pts], ts, cols
 
 
 def _object(p: Any, schema: int, down: int) -> FloatHistogram:
