@@ -96,16 +96,21 @@ def _block(db: TSDB, dest: Path) -> tuple[int, float]:
     return _dir_bytes(dest), time.process_time() - c0
 
 
-def ingest_native(path: Path, series: int) -> tuple[float, int, float]:
-    """Each scrape's histograms as one batch of columns (``append_histograms``, as
-    ``ingest_classic`` appends each scrape's floats with ``append_batch``)."""
-    db = TSDB.open(path)
+def _series(db: TSDB, series: int) -> tuple[list[Labels], np.ndarray, np.ndarray, np.ndarray]:
+    """The benchmark's series created in ``db``: their labels and refs, and the layout ids
+    and rows of a scrape's columns (one layout, a row per series)."""
     labels = [Labels({"__name__": "rpc_seconds", "pod": f"p{i}"}) for i in range(series)]
     app = db.appender()
     refs = np.array([app.ref(ls) for ls in labels], dtype=np.int64)
     app.commit()
-    rows = np.arange(series, dtype=np.int64)
-    lid = np.zeros(series, dtype=np.int32)
+    return labels, refs, np.zeros(series, dtype=np.int32), np.arange(series, dtype=np.int64)
+
+
+def ingest_native(path: Path, series: int) -> tuple[float, int, float]:
+    """Each scrape's histograms as one batch of columns (``append_histograms``, as
+    ``ingest_classic`` appends each scrape's floats with ``append_batch``)."""
+    db = TSDB.open(path)
+    _, refs, lid, rows = _series(db, series)
     t0 = time.process_time()
     for k in range(SCRAPES):
         layout = _native_layout(series, k)
@@ -155,12 +160,7 @@ def ingest_ooo(path: Path, series: int, objects: bool) -> tuple[float, float]:
     """CPU seconds of the even scrapes in order and of the odd ones, newest first (out of
     order), through columns or (``objects``) a ``FloatHistogram`` per sample."""
     db = TSDB.open(path, TSDBOptions(out_of_order_time_window_ms=2 * 3_600_000))
-    labels = [Labels({"__name__": "rpc_seconds", "pod": f"p{i}"}) for i in range(series)]
-    app = db.appender()
-    refs = np.array([app.ref(ls) for ls in labels], dtype=np.int64)
-    app.commit()
-    rows = np.arange(series, dtype=np.int64)
-    lid = np.zeros(series, dtype=np.int32)
+    labels, refs, lid, rows = _series(db, series)
     cpu: list[float] = []
     for order in (range(0, SCRAPES, 2), range(SCRAPES - 1, 0, -2)):
         layouts = {k: _native_layout(series, k) for k in order}
