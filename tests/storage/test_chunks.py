@@ -16,6 +16,7 @@ from guardia.storage.tsdb.chunks import (
     decode_page_rows,
     decode_pages_rows,
     encode_page,
+    page_counts,
 )
 
 finite_or_special = st.one_of(
@@ -354,3 +355,42 @@ def test_a_batch_of_equal_row_pages_decodes_to_its_input(seed: int) -> None:
     assert got.counts.tolist() == want_c
     assert ts_got.tolist() == want_t
     assert got.vs.view(np.uint64).tolist() == want_v
+
+
+def test_row_counts_come_from_the_header_and_counts_stream_alone() -> None:
+    """``page_counts`` (what a window's compression plans from) gives the decoded counts of
+    pages of equal rows, of rows of different lengths and of format 1, and names what is
+    wrong with a damaged page instead of guessing."""
+    rng = np.random.default_rng(7)
+    counts = rng.integers(1, 20, 50).astype(np.int32)
+    ts = np.concatenate([np.arange(c, dtype=np.int64) * 1000 for c in counts.tolist()])
+    vs = rng.standard_normal(ts.shape[0])
+    equal = np.full(30, 16, dtype=np.int32)
+    ets = np.tile(np.arange(16, dtype=np.int64) * 5000, 30)
+    for c, blob in (
+        (counts, encode_page(counts, ts, vs)),
+        (equal, encode_page(equal, ets, rng.standard_normal(ets.shape[0]))),
+        (counts, _encode_page_v1(counts, ts, vs)),
+    ):
+        got = page_counts(blob)
+        assert got.dtype == np.int32 and got.tolist() == c.tolist() == decode_page(blob)[0].tolist()
+        # the frames are not read: zeroing them changes nothing here (decoding them fails)
+        assert page_counts(blob[:-8] + bytes(8)).tolist() == c.tolist()
+    blob = encode_page(counts, ts, vs)
+    head = list(_HEADER.unpack_from(blob))
+    more = bytearray(blob)
+    _HEADER.pack_into(more, 0, *head[:2], head[2] + 1, *head[3:])
+    odd = bytearray(encode_page(equal, ets, ets.astype(np.float64)))
+    ehead = list(_HEADER.unpack_from(odd))
+    _HEADER.pack_into(odd, 0, *ehead[:2], ehead[2] + 1, *ehead[3:])
+    cases = {
+        "truncated page header": blob[:10],
+        "bad page magic": b"XXXX" + blob[4:],
+        "shorter than its header": blob[: _HEADER.size + 3],
+        "row counts add up to": bytes(more),
+        "rows are equal but holds": bytes(odd),
+        "row counts does not decompress": blob[: _HEADER.size] + bytes(len(blob) - _HEADER.size),
+    }
+    for expected, bad in cases.items():
+        with pytest.raises(ChunkCorruptError, match=expected):
+            page_counts(bad)

@@ -65,6 +65,7 @@ __all__ = [
     "decode_page_rows_shared",
     "decode_pages_rows",
     "encode_page",
+    "page_counts",
     "row_starts",
 ]
 
@@ -185,6 +186,34 @@ def decode_page_rows(buf: bytes | memoryview, rows: npt.NDArray[np.int64] | None
         assert row is not None
         ts = np.tile(row, counts.shape[0])
     return counts, ts, vs
+
+
+def page_counts(buf: bytes | memoryview) -> I32:
+    """Each row's sample count, read from the header and the counts stream alone.
+
+    Compressing a head window plans where each spill page's rows go before reading any
+    samples, then reads them a batch of series at a time: planning from the counts
+    inflates no frame, so the window's samples are never all decoded at once.
+    """
+    try:
+        magic, n, total, flags, f1, f2, _, _ = _HEADER.unpack_from(buf, 0)
+    except struct.error as e:
+        raise ChunkCorruptError(f"truncated page header: {e}") from None
+    if magic == MAGIC and flags & _FLAG_EQUAL_ROWS:
+        if not n or total % n:
+            raise ChunkCorruptError(f"page says its {n} rows are equal but holds {total} samples")
+        return np.full(n, total // n, dtype=np.int32)
+    if magic not in (MAGIC, MAGIC_V1):
+        raise ChunkCorruptError(f"bad page magic {bytes(magic)!r} (expected {MAGIC!r} or {MAGIC_V1!r})")
+    lc = f2 if magic == MAGIC else f1  # format 1 has no rows-per-frame field before it
+    mv = memoryview(buf)
+    if _HEADER.size + lc > len(mv):
+        raise ChunkCorruptError(f"page of {len(mv)} bytes is shorter than its header says")
+    raw = _inflate(_decompressor(), mv[_HEADER.size : _HEADER.size + lc], "row counts", 4 * n)
+    counts = np.frombuffer(raw, dtype=np.int32)
+    if int(counts.sum()) != total or bool((counts < 0).any()):
+        raise ChunkCorruptError(f"page row counts add up to {int(counts.sum())}, header says {total}")
+    return counts
 
 
 def decode_page_rows_shared(

@@ -3,16 +3,23 @@ and spans of a longer aligned range are merged into one."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import numpy.typing as npt
 
-from guardia.storage.tsdb.chunks import FRAME_MAX_ROWS, decode_page_rows_shared, row_starts
+from guardia.storage.tsdb.chunks import (
+    FRAME_MAX_ROWS,
+    ChunkCorruptError,
+    decode_pages_rows,
+    page_counts,
+    row_starts,
+)
 from guardia.storage.tsdb.head_layout import (
     _FRAMES_PER_BATCH,
     _REOPENED_PATIENCE,
     F64,
+    I32,
     I64,
     INT64_MAX,
     INT64_MIN,
@@ -102,35 +109,28 @@ class HeadCompress(HeadRead):
         refs = np.nonzero(present)[0].astype(np.int64)
         if not refs.size:
             return
-        # Spill pages are in ref order and batches in label order (every batch touches
-        # every page): decode each page once, not once per batch.
-        decoded = [decode_page_rows_shared(p.blob, None) for p in w.spills]
-        grid = _WindowGrid.plan(w, spill_refs, decoded, refs, n)
-        if grid is not None:
-            self._add_span(w.base, w.base + self.W, refs, grid.rows_of, max_rows=WINDOW_FRAME_ROWS)
-            return
-        spills = [
-            (pr, c.astype(np.int64), _flat_ts(c, ts, row), vs)
-            for pr, (c, ts, row, vs) in zip(spill_refs, decoded, strict=True)
-        ]
-        del decoded
-        starts = [row_starts(c.astype(np.int32)) for _, c, _, _ in spills]
-        slot = np.full(n, -1, dtype=np.int64)  # ref → its row in the current batch
+        # Spill pages are read back a label batch at a time (only the frames holding the
+        # batch's rows), never all at once: at 100,000 series × 48 samples the whole
+        # window decoded is 77 MB, which stayed in the allocator's heap or at least in the
+        # process's peak resident memory.  Where the rows go is planned from the pages'
+        # row counts, which inflate no frame.
+        spills = _SpillRows(w.spills, spill_refs, n)
 
-        def rows_of(sub: I64) -> tuple[I64, I64, F64]:
-            frags: list[Fragment] = []
-            slot[sub] = np.arange(sub.shape[0])
-            for (pr, counts, ts, vs), st in zip(spills, starts, strict=True):
-                qi = slot[pr]
-                rows = np.nonzero(qi >= 0)[0]
-                if rows.size:
-                    idx, c = gather_rows(st, counts, rows)
-                    frags.append(Fragment(qi[rows], c, ts[idx], vs[idx]))
-            slot[sub] = -1
+        def general(sub: I64) -> tuple[I64, I64, F64]:
+            frags = [Fragment(dest, c.astype(np.int64), ts, vs) for _, _, dest, c, ts, vs in spills.read(sub)]
             hs = sub[w.n[sub] > 0]
             if hs.size:
                 frags.append(self._buffer_fragment(w, hs, np.searchsorted(sub, hs).astype(np.int64)))
             return assemble(sub.shape[0], frags, INT64_MIN, INT64_MAX)
+
+        grid = _WindowGrid.plan(w, spill_refs, [page_counts(p.blob) for p in w.spills], n)
+        if grid is None:
+            self._add_span(w.base, w.base + self.W, refs, general, max_rows=WINDOW_FRAME_ROWS)
+            return
+
+        def rows_of(sub: I64) -> tuple[I64, I64, F64]:
+            out = grid.rows_of(sub, spills)
+            return general(sub) if out is None else out
 
         self._add_span(w.base, w.base + self.W, refs, rows_of, max_rows=WINDOW_FRAME_ROWS)
 
@@ -162,24 +162,8 @@ class HeadCompress(HeadRead):
         for lo in range(0, by_label.shape[0], batch):
             in_label = by_label[lo : lo + batch]
             sub = np.sort(in_label)
-            counts, ts, vs = rows_of(sub)
-            pos = np.searchsorted(sub, in_label)  # label order, as rows of ``sub``
-            pos = pos[counts[pos] > 0]
-            width = int(counts[0]) if counts.shape[0] else 0
-            if width > 0 and bool((counts == width).all()):  # rows of one length: a matrix's rows
-                tmat, vmat = ts.reshape(-1, width), vs.reshape(-1, width)
-                for f in range(0, pos.shape[0], rows):
-                    member = np.sort(pos[f : f + rows])  # rows in ascending ref order
-                    frame_of[sub[member]] = len(frames)
-                    frames.append(Page(sub[member], counts[member], tmat[member].ravel(),
-                                       vmat[member].ravel(), level, max_rows))
-                continue
-            starts = row_starts(counts.astype(np.int32))
-            for f in range(0, pos.shape[0], rows):
-                member = np.sort(pos[f : f + rows])  # rows in ascending ref order
-                idx, c = gather_rows(starts, counts, member)
-                frame_of[sub[member]] = len(frames)
-                frames.append(Page(sub[member], c, ts[idx], vs[idx], level, max_rows))
+            # in a call of its own: a batch's samples are gone before the next one's come
+            _batch_frames(sub, in_label, rows_of(sub), frames, frame_of, rows, level, max_rows)
         if frames:
             self.spans.append(
                 Span(start, end, frames, frame_of, min(f.mint for f in frames), max(f.maxt for f in frames))
@@ -241,22 +225,107 @@ class HeadCompress(HeadRead):
         return merged
 
 
-# A block of a window grid: rows of a spill page that start at one column and are equally
-# long (a page's rows, or some of them), as their refs, that column, that length, whether
-# they share one timestamp row, that row or their (rows × length) timestamps, and their
-# (rows × length) values.
-_GridBlock = tuple[I64, int, int, bool, I64, F64]
+def _batch_frames(
+    sub: I64, in_label: I64, got: tuple[I64, I64, F64], frames: list[Page],
+    frame_of: npt.NDArray[np.int16] | npt.NDArray[np.int32], rows: int, level: int, max_rows: int,
+) -> None:
+    """The frames of one batch (``sub``: its refs sorted, ``in_label``: in label order, ``got``:
+    their samples) appended to ``frames``, and noted in ``frame_of``."""
+    counts, ts, vs = got
+    pos = np.searchsorted(sub, in_label)  # label order, as rows of ``sub``
+    pos = pos[counts[pos] > 0]
+    width = int(counts[0]) if counts.shape[0] else 0
+    if width > 0 and bool((counts == width).all()):  # rows of one length: a matrix's rows
+        tmat, vmat = ts.reshape(-1, width), vs.reshape(-1, width)
+        for f in range(0, pos.shape[0], rows):
+            member = np.sort(pos[f : f + rows])  # rows in ascending ref order
+            frame_of[sub[member]] = len(frames)
+            frames.append(Page(sub[member], counts[member], tmat[member].ravel(),
+                               vmat[member].ravel(), level, max_rows))
+        return
+    starts = row_starts(counts.astype(np.int32))
+    for f in range(0, pos.shape[0], rows):
+        member = np.sort(pos[f : f + rows])  # rows in ascending ref order
+        idx, c = gather_rows(starts, counts, member)
+        frame_of[sub[member]] = len(frames)
+        frames.append(Page(sub[member], c, ts[idx], vs[idx], level, max_rows))
+
+
+# One spill page's rows of a batch: the page's index, the rows' numbers in the page and
+# places in the batch, their counts, timestamps and values (rows concatenated, in page order).
+_PageRows = tuple[int, I64, I64, I32, I64, F64]
+
+
+class _SpillRows:
+    """A window's spill pages, read back a batch of series at a time.
+
+    Spill pages hold rows in ref order and a batch takes series in label order, so every
+    batch wants some rows of nearly every page; only the zstd frames holding them are
+    inflated.  A frame holding rows of two batches is inflated twice: the price of never
+    holding the whole window decoded (a frame is 64 rows; a scrape target's series are
+    consecutive refs and mostly consecutive in label order too, so a batch wants few runs
+    of rows per page).
+    """
+
+    __slots__ = ("pages", "refs", "slot")
+
+    def __init__(self, pages: list[Page], refs: list[I64], n: int) -> None:
+        self.pages, self.refs = pages, refs
+        self.slot = np.full(n, -1, dtype=np.int64)  # ref → its row in the current batch
+
+    def read(self, sub: I64) -> Iterator[_PageRows]:
+        """The rows of the sorted refs ``sub`` in each page holding some, in page order.
+
+        Pages are decoded a few at a time (about ``_READ_SAMPLES`` samples stored in them),
+        so the frames inflated at once stay a few MiB whatever the window's size.
+        """
+        slot = self.slot
+        slot[sub] = np.arange(sub.shape[0])
+        want: list[tuple[int, I64, I64]] = []
+        for i, pr in enumerate(self.refs):
+            qi = slot[pr]
+            rows = np.flatnonzero(qi >= 0)
+            if rows.size:
+                want.append((i, rows, qi[rows]))
+        slot[sub] = -1
+        lo = 0
+        while lo < len(want):
+            hi, budget = lo + 1, self.pages[want[lo][0]].nsamples
+            while hi < len(want) and budget + self.pages[want[hi][0]].nsamples <= _READ_SAMPLES:
+                budget += self.pages[want[hi][0]].nsamples
+                hi += 1
+            yield from self._decode(want[lo:hi])
+            lo = hi
+
+    def _decode(self, want: list[tuple[int, I64, I64]]) -> Iterator[_PageRows]:
+        got = decode_pages_rows(
+            [(self.pages[i].blob, None if r.shape[0] == self.refs[i].shape[0] else r) for i, r, _ in want]
+        )
+        if got.bad:
+            raise ChunkCorruptError(got.bad[0][1])
+        r0 = s0 = 0
+        for i, rows, dest in want:
+            k = dest.shape[0]
+            counts = got.counts[r0 : r0 + k]
+            m = int(counts.sum())
+            if got.ts is not None:
+                ts = got.ts[s0 : s0 + m]
+            else:  # every row of every page read has these very timestamps
+                assert got.row is not None
+                ts = np.tile(got.row, k)
+            yield i, rows, dest, counts, ts, got.vs[s0 : s0 + m]
+            r0 += k
+            s0 += m
+
+
+# Samples stored in the spill pages decoded by one call when a window is compressed: a
+# turn's page of 16,384 rows (4 MiB of words at most) or eight pages of a 2,000-series
+# target's full rows.
+_READ_SAMPLES = 1 << 18
+
 
 # A page whose rows fall into more (column, length) groups than this is not worth cutting.
 _MAX_GROUPS = 16
-
-
-def _flat_ts(counts: npt.NDArray[np.int32], ts: I64 | None, row: I64 | None) -> I64:
-    if ts is not None:
-        return ts
-    assert row is not None
-    out: I64 = np.tile(row, counts.shape[0])
-    return out
 
 
 def _groups(col: I64, length: npt.NDArray[np.integer]) -> list[tuple[I64, int, int]] | None:
@@ -277,8 +346,8 @@ def _groups(col: I64, length: npt.NDArray[np.integer]) -> list[tuple[I64, int, i
 
 
 class _WindowGrid:
-    """A window compressed through one (series × samples) matrix per batch, spill pages
-    copied into it as blocks.
+    """A window compressed through one (series × samples) matrix per batch, the batch's rows
+    of each spill page copied into it as blocks.
 
     The usual window: every target scraped at one interval.  A series' spills come in time
     order and its buffered samples after them, so the rows of a spill page sit at one
@@ -286,56 +355,40 @@ class _WindowGrid:
     when the next window opens (``_vacate_before``: targets one scrape apart) a few.
     Copying blocks into the matrix skips what the general way pays per page and batch (a
     fragment of gathered samples, trimmed, checked and scattered) and per frame (a flat
-    gather of its samples).  ``plan`` returns None when the window is not such a grid
-    (targets of many intervals cutting pages into many pieces, samples out of time order),
-    and the general way is taken; both give the same bytes (``tests/storage/
-    test_head_window_grid.py``).
+    gather of its samples).  ``plan`` (from the pages' row counts alone) returns None when
+    the window is not such a grid (targets of many intervals cutting pages into many
+    pieces), and the general way is taken; ``rows_of`` returns None for a batch whose rows
+    are not in time order across pages, which the general way then merges.  Both ways give
+    the same bytes (``tests/storage/test_head_window_grid.py``).
     """
 
-    __slots__ = ("blocks", "buf_group", "buffered", "slot", "total", "w")
+    __slots__ = ("buf_group", "buffered", "cuts", "total", "w")
 
-    def __init__(self, w: Window, total: I64, blocks: list[_GridBlock], buf_group: npt.NDArray[np.int8],
-                 buffered: list[tuple[int, int]], n: int) -> None:
-        self.w, self.total, self.blocks = w, total, blocks  # ``total``: samples per ref
+    def __init__(self, w: Window, total: I64, cuts: list[tuple[npt.NDArray[np.int8], list[tuple[int, int]]]],
+                 buf_group: npt.NDArray[np.int8], buffered: list[tuple[int, int]]) -> None:
+        self.w, self.total, self.cuts = w, total, cuts  # ``total``: samples per ref
         self.buf_group, self.buffered = buf_group, buffered  # ref → group; (column, length)
-        self.slot = np.full(n, -1, dtype=np.int64)  # ref → its row in the current batch
 
     @classmethod
-    def plan(cls, w: Window, spill_refs: list[I64],
-             decoded: list[tuple[npt.NDArray[np.int32], I64 | None, I64 | None, F64]],
-             refs: I64, n: int) -> _WindowGrid | None:
+    def plan(cls, w: Window, spill_refs: list[I64], counts: list[I32], n: int) -> _WindowGrid | None:
+        """Where each page's rows go: per page, each row's group and each group's (column,
+        length); per series, its samples in all."""
         cursor = np.zeros(n, dtype=np.int64)  # samples of each series placed so far
-        last = np.full(n, INT64_MIN, dtype=np.int64)  # and the newest of them
-        blocks: list[_GridBlock] = []
-        for pr, (counts, ts, row, vs) in zip(spill_refs, decoded, strict=True):
-            groups = _groups(cursor[pr], counts)
+        cuts: list[tuple[npt.NDArray[np.int8], list[tuple[int, int]]]] = []
+        for pr, c in zip(spill_refs, counts, strict=True):
+            groups = _groups(cursor[pr], c)
             if groups is None or any(k <= 0 for _, _, k in groups):
                 return None
-            whole = len(groups) == 1
-            starts = None if whole else row_starts(counts)
-            for pos, c0, c in groups:
-                rr = pr if whole else pr[pos]
-                idx = None if starts is None else starts[pos][:, None] + np.arange(c)
-                vblock = vs.reshape(-1, c) if idx is None else vs[idx]
-                if ts is None:  # one timestamp row for every row of the page
-                    assert row is not None
-                    tblock: I64 = row
-                    first: I64 | int = int(row[0])
-                    newest: I64 | int = int(row[-1])
-                else:
-                    tblock = ts.reshape(-1, c) if idx is None else ts[idx]
-                    first, newest = tblock[:, 0], tblock[:, -1]
-                if bool((first <= last[rr]).any()):
-                    return None
-                last[rr] = newest
-                cursor[rr] = c0 + c
-                blocks.append((rr, c0, c, ts is None, tblock, vblock))
+            group = np.zeros(pr.shape[0], dtype=np.int8)
+            for g, (pos, _, _) in enumerate(groups):
+                if g:
+                    group[pos] = g
+            cuts.append((group, [(c0, k) for _, c0, k in groups]))
+            cursor[pr] += c
         has = np.flatnonzero(w.n[:n])
         buf_group = np.full(n, -1, dtype=np.int8)
         buffered: list[tuple[int, int]] = []
         if has.size:
-            if bool((w.offsets((has, 0)).astype(np.int64) + w.base <= last[has]).any()):
-                return None
             bgroups = _groups(cursor[has], w.n[has])
             if bgroups is None:
                 return None
@@ -343,35 +396,48 @@ class _WindowGrid:
                 buf_group[has[pos]] = g
                 buffered.append((c0, k))
                 cursor[has[pos]] = c0 + k
-        return cls(w, cursor, blocks, buf_group, buffered, n)
+        return cls(w, cursor, cuts, buf_group, buffered)
 
-    def rows_of(self, sub: I64) -> tuple[I64, I64, F64]:
+    def rows_of(self, sub: I64, spills: _SpillRows) -> tuple[I64, I64, F64] | None:
         """(counts, ts, vs) of the sorted refs ``sub``: rows of a matrix as wide as the longest,
-        the shorter ones (series that came or went in the window) cut out of it at the end."""
-        m, w, slot = sub.shape[0], self.w, self.slot
+        the shorter ones (series that came or went in the window) cut out of it at the end;
+        None when a row's samples are not in time order."""
+        m, w = sub.shape[0], self.w
         counts = self.total[sub]
         width = int(counts.max())
         tmat = np.empty((m, width), dtype=np.int64)
         vmat = np.empty((m, width), dtype=np.float64)
-        slot[sub] = np.arange(m)
-        for pr, c0, c, shared, tblock, vblock in self.blocks:
-            qi = slot[pr]
-            sel = np.flatnonzero(qi >= 0)
-            if not sel.size:
+        for i, rows, dest, c, ts, vs in spills.read(sub):
+            group, spans = self.cuts[i]
+            if len(spans) == 1:
+                c0, k = spans[0]
+                tmat[dest, c0 : c0 + k] = ts.reshape(-1, k)
+                vmat[dest, c0 : c0 + k] = vs.reshape(-1, k)
                 continue
-            d = qi[sel]
-            tmat[d, c0 : c0 + c] = tblock if shared else tblock[sel]
-            vmat[d, c0 : c0 + c] = vblock[sel]
-        slot[sub] = -1
+            starts = row_starts(c)
+            g = group[rows]
+            for j, (c0, k) in enumerate(spans):
+                at = np.flatnonzero(g == j)
+                if at.size:
+                    idx = starts[at][:, None] + np.arange(k)
+                    tmat[dest[at], c0 : c0 + k] = ts[idx]
+                    vmat[dest[at], c0 : c0 + k] = vs[idx]
         hs = np.flatnonzero(w.n[sub])
         if hs.size:  # buffered samples: after the spilled ones, a block per (column, length)
-            g = self.buf_group[sub[hs]]
-            for i, (c0, k) in enumerate(self.buffered):
-                at = hs if len(self.buffered) == 1 else hs[g == i]
+            bg = self.buf_group[sub[hs]]
+            for j, (c0, k) in enumerate(self.buffered):
+                at = hs if len(self.buffered) == 1 else hs[bg == j]
                 r = sub[at]
                 tmat[at, c0 : c0 + k] = w.offsets((r, slice(0, k))).astype(np.int64) + w.base
                 vmat[at, c0 : c0 + k] = w.vs[r, :k]
-        if bool((counts == width).all()):
+        full = bool((counts == width).all())
+        if width > 1:
+            later = tmat[:, 1:] > tmat[:, :-1]
+            if not full:
+                later |= np.arange(1, width)[None, :] >= counts[:, None]
+            if not bool(later.all()):
+                return None
+        if full:
             return counts, tmat.ravel(), vmat.ravel()
         mask = np.arange(width)[None, :] < counts[:, None]
         return counts, tmat[mask], vmat[mask]
