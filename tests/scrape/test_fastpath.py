@@ -174,8 +174,11 @@ def test_split_keeps_newlines_in_the_skeleton() -> None:
     two = split(b"a 1\nb 2\n")
     assert one is not None and two is not None and one[0] != two[0]
     assert split(b"no newline at the end") is None
-    _digest, values, lines = split(b"# HELP x y z\nx 1.5\n\nx{a=\"b c\"} -2\n")  # type: ignore[misc]
-    assert values == b"1.5\n-2\n" and lines.tolist() == [1, 3]
+    parts = split(b"# HELP x y z\nx 1.5\n\nx{a=\"b c\"} -2\n")
+    assert parts is not None
+    assert parts.values == b"1.5\n-2\n" and parts.lines.tolist() == [1, 3]
+    # per line: its skeleton part's length, or -1 - its length when it has no value
+    assert parts.cuts.tolist() == [-13, 2, -1, 11]
 
 
 def test_the_cache_reset_after_a_series_gc_forgets_the_shape() -> None:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # numpy is imported by an Ingester that uses it (not an agent
     import numpy.typing as npt
 
     from guardia.model.histcols import HistCols
-    from guardia.scrape.fastpath import RepeatBody
+    from guardia.scrape.fastpath import Parts, RepeatBody
     from guardia.scrape.protofast import ProtoRepeat
 
     Refs = npt.NDArray[np.int64] | array[int]
@@ -218,11 +218,8 @@ class Ingester:
         """``ingest`` for the raw body: a body whose series lines repeat the last scrape's
         (see ``fastpath``) has only its values read; any other is decoded and parsed."""
         parts = None
-        if self._repeat is not None:
-            from guardia.scrape.fastpath import split
-
-            parts = split(body) if self._cache and openmetrics is self._openmetrics else None
-            hit = self._repeat.match(parts)
+        if self._repeat is not None and self._cache and openmetrics is self._openmetrics:
+            hit, parts = self._repeat.read(body)
             if hit is not None:
                 if _SHAPES:
                     _SHAPES.clear()  # targets repeat their series: no new ones to read for now
@@ -409,7 +406,7 @@ class Ingester:
         openmetrics: bool,
         app: Appender,
         scrape_ms: int,
-        parts: tuple[bytes, bytes, npt.NDArray[np.int64]] | None = None,
+        parts: Parts | None = None,
     ) -> IngestResult:
         """Parse ``text`` into refs/values; raises ``ScrapeError`` naming the line on bad input.
         ``parts`` is ``fastpath.split`` of the same body, when the caller made it: a scrape
@@ -438,7 +435,7 @@ class Ingester:
         lines: list[str],
         openmetrics: bool,
         app: Appender,
-        parts: tuple[bytes, bytes, npt.NDArray[np.int64]] | None,
+        parts: Parts | None,
     ) -> IngestResult:
         """``ingest`` after the checks of the whole text (the cache settles after it)."""
         fast = None if self.numpy_free else self._fast(lines, openmetrics)
@@ -652,7 +649,10 @@ class Ingester:
         if not mask.all():
             for i in np.flatnonzero(ra == _COMMENT).tolist():
                 if lines[i] not in self._comments:
-                    self._comment(lines[i], i + 1, openmetrics)
+                    try:  # a known comment's words changed ("# TYPE m gaugex"): name the line
+                        self._comment(lines[i], i + 1, openmetrics)
+                    except P.ParseError as e:
+                        raise ScrapeError(str(e)) from None
         texts = list(compress([p[2] for p in parts], mask.tolist()))
         if "_" in "".join(texts):
             return None
