@@ -16,7 +16,8 @@ from guardia.storage.memory import MemoryStorage
 
 TARGET = [("instance", "h:1"), ("job", "j")]
 VALUES = ["0", "1", "17", "-2.5", "1e3", "1.5E-07", "+4", "0.1", "123456789012345678901", "NaN",
-          "+Inf", "-Inf", "-0", ".5", "7.", "5e-324", "0.30000000000000004", "12\r", "x", "", "1_0", "\t3"]
+          "+Inf", "-Inf", "-0", ".5", "7.", "5e-324", "0.30000000000000004", "12\r", "x", "", "1_0", "\t3",
+          "1,2", "[1]", "]", "[", "1e-0", "-0e0", "true", "null", "\"1\"", "{}"]
 
 
 def _line(rng: random.Random, valid: bool = False) -> str:
@@ -94,8 +95,14 @@ def _check(remembered: Parts, body: bytes) -> bool:
     same = general is not None and general.digest == remembered.digest
     assert (like is not None and like[0] == remembered.digest) == same, body
     if same:
-        assert like is not None and general is not None and like[1] == general.values
+        assert like is not None and general is not None
+        assert like[1] == _json(general.values) and like[2] == general.lines.shape[0]
     return same
+
+
+def _json(values: bytes) -> bytes:
+    """``split``'s values as ``split_like`` gives them: one JSON array."""
+    return b"[" + values[:-1].replace(b"\n", b",") + b"]"
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -125,8 +132,11 @@ def test_cuts_of_an_unusual_body() -> None:
     assert split_like(b"a 1\n\nb 2 3\n", cuts) is None  # a space in what would be the value
     got = split_like(b"a 10\n\nb -2.5e3\n", cuts)
     parts = split(b"a 10\n\nb -2.5e3\n")
-    assert got is not None and parts is not None and got == (parts.digest, parts.values)
+    assert got is not None and parts is not None and got == (parts.digest, b"[10,-2.5e3]", 2)
     assert parts.values == b"10\n-2.5e3\n"
+    got = split_like(b"# only\n", np.array([-7], dtype=np.int16))
+    parts = split(b"# only\n")
+    assert got is not None and parts is not None and got == (parts.digest, b"[]", 0)
 
 
 def _ingest(ing: Ingester, storage: MemoryStorage, body: bytes) -> IngestResult | str:
