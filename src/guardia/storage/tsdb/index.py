@@ -13,12 +13,14 @@ import heapq
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import accumulate, chain
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from guardia.model import Labels, Matcher, MatchType
+from guardia.storage.tsdb import idtable
 
 IDs = npt.NDArray[np.int64]
 _EMPTY: IDs = np.zeros(0, dtype=np.int64)
@@ -37,6 +39,8 @@ _DENSE_PAIR_CODES = 1 << 22
 # Pair ids are kept in 2 bytes each while there are at most this many pairs (a head of
 # 100,000 series has ~5 pairs each: 1 MiB less than 4-byte ids), in 4 from then on.
 _NARROW_PAIRS = 1 << 16
+# From this many label sets on, ``get_or_add_many`` probes the table with numpy (``idtable``).
+_PROBE_BATCH = 64
 
 
 def _pid_array(pids: npt.NDArray[np.integer[Any]], npairs: int) -> array[int]:
@@ -81,6 +85,33 @@ def _top(items: Iterable[tuple[str, int]], limit: int) -> list[tuple[str, int]]:
     return heapq.nsmallest(limit, items, key=lambda kv: (-kv[1], kv[0]))
 
 
+class _PairIds(dict[tuple[str, str], int]):
+    """(name, value) → pair id, with what each pair owns: its one shared tuple (strings
+    interned), its postings list.  A pair looked up with ``[]`` and not there gets the next
+    id (``__missing__``), so a batch's pairs are numbered by one C-level ``map`` in order of
+    first appearance, a Python call only for the new ones."""
+
+    __slots__ = ("pair_of", "plists", "postings", "strings")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pair_of: list[tuple[str, str]] = []
+        self.strings: dict[str, str] = {}
+        self.postings: dict[str, dict[str, array[int]]] = {}
+        self.plists: list[array[int]] = []
+
+    def __missing__(self, pair: tuple[str, str]) -> int:
+        strs = self.strings
+        name, value = pair
+        q = (strs.setdefault(name, name), strs.setdefault(value, value))
+        pid = self[q] = len(self.pair_of)
+        self.pair_of.append(q)
+        lst: array[int] = array("i")
+        self.postings.setdefault(q[0], {})[q[1]] = lst
+        self.plists.append(lst)
+        return pid
+
+
 class MemIndex:
     """An append-only index; ``add`` must be called with ids 0, 1, 2, ... in order.  Series
     garbage collection does not delete in place: ``compacted`` builds the next index.
@@ -103,16 +134,16 @@ class MemIndex:
 
     def __init__(self) -> None:
         self._n = 0
-        self._pairs: dict[tuple[str, str], int] = {}  # pair → pair id
-        self._pair_of: list[tuple[str, str]] = []  # pair id → the one shared tuple
-        self._strings: dict[str, str] = {}
+        self._pairs = _PairIds()  # pair → pair id (``[]`` numbers a new pair)
+        self._pair_of = self._pairs.pair_of  # pair id → the one shared tuple
+        self._strings = self._pairs.strings
         self._set: array[int] = array("H")  # pair ids of all series, concatenated (see _NARROW_PAIRS)
         self._off: array[int] = array("I", [0])  # series i: _set[_off[i]:_off[i + 1]]
         self._hash: array[int] = array("q")  # hash() of each label set
         self._table: array[int] | None = None  # built on first lookup (blocks never look up)
         self._mask = 0
-        self._postings: dict[str, dict[str, array[int]]] = {}  # name → value → ids
-        self._plists: list[array[int]] = []  # pair id → the same postings lists
+        self._postings = self._pairs.postings  # name → value → ids
+        self._plists = self._pairs.plists  # pair id → the same postings lists
         self._arrays: dict[tuple[str, str], IDs] = {}
         self._cached_ids = 0
         self._built: dict[int, Labels] = {}  # id → label set built for a query (bounded)
@@ -141,51 +172,121 @@ class MemIndex:
 
     def get_or_add_many(self, sets: Sequence[Labels]) -> tuple[list[int], list[int]]:
         """``get_or_add`` of many label sets (a scrape's new lines): the ids, and the
-        positions in ``sets`` of those added now.  One pass with everything bound once; the
-        probe that finds no match leaves the slot where the new id goes.  Sets equal to an
-        earlier one of the same call get that one's id, as sequential calls would.  The
-        table is sized for all of them first, and the new ids join their postings at the
-        end, a pair's at once (readers see the new series together, once complete)."""
+        positions in ``sets`` of those added now.  Sets equal to an earlier one of the same
+        call get that one's id, as sequential calls would.
+
+        A scrape's batch is mostly new series, so what can be done for all of them at once
+        is: their hashes, lengths and pair ids are each one C-level ``map`` (pairs first
+        seen here get their ids in order of appearance, as one at a time they would), a
+        large batch probes the table, sized for all of them first, with numpy, and the pair
+        ids, offsets and hashes of the added series are appended in one call each.  The
+        new ids join their postings at the end, a pair's at once (readers see the new
+        series together, once complete)."""
         n = first = self._n
+        if not sets:
+            return [], []
         if self._lazy_hash or self._table is None or 2 * (n + len(sets)) > len(self._table):
             self._rebuild_table(len(sets))
-        tab, mask = self._table, self._mask
-        assert tab is not None
-        pairs_get = self._pairs.get
-        pair_id = self._pair_id
+        hs = list(map(hash, sets))
+        lens = list(map(len, sets))
+        # pairs no series has yet are numbered in order of first appearance, as one at a time
+        flat = list(map(self._pairs.__getitem__, chain.from_iterable(sets)))
+        self._widen()
+        starts = list(accumulate(lens, initial=0))
+        if len(sets) < _PROBE_BATCH:
+            ids, added = self._probe_each(hs, flat, starts)
+        else:
+            ids, added = self._probe_batch(sets, hs, flat, starts)
+        n = first + len(added)
         pset, off, hashes = self._set, self._off, self._hash
-        ids: list[int] = []
-        added: list[int] = []
-        for i, labels in enumerate(sets):
-            h = hash(labels)
-            pids = list(map(pairs_get, labels))
-            slot = h & mask
-            if None in pids:
-                pids = list(map(pair_id, labels))  # a new pair: no series has it yet
-                pset = self._set  # the ids may have just been widened
-                while tab[slot] >= 0:
-                    slot = (slot + 1) & mask
-            else:
-                sid = tab[slot]
-                while sid >= 0:
-                    if hashes[sid] == h and pset[off[sid] : off[sid + 1]].tolist() == pids:
-                        break
-                    slot = (slot + 1) & mask
-                    sid = tab[slot]
-                if sid >= 0:
-                    ids.append(sid)
-                    continue
-            pset.extend(pids)  # type: ignore[arg-type]
-            off.append(len(pset))
-            hashes.append(h)
-            tab[slot] = n
-            ids.append(n)
-            added.append(i)
-            n += 1
         if n > first:
+            if len(added) == len(sets):
+                pset.fromlist(flat)  # fromlist: half the time of extend from a list
+                hashes.fromlist(hs)
+                new_lens = lens
+            else:
+                for i in added:
+                    pset.fromlist(flat[starts[i] : starts[i + 1]])
+                hashes.fromlist(list(map(hs.__getitem__, added)))
+                new_lens = list(map(lens.__getitem__, added))
+            off.fromlist(list(accumulate(new_lens, initial=off[-1]))[1:])
             self._post(first, n)
             self._n = n  # readers see the series only once they are complete
         return ids, added
+
+    def _probe_each(self, hs: list[int], flat: list[int], starts: list[int]) -> tuple[list[int], list[int]]:
+        """``get_or_add_many``'s ids and additions for a small batch: each set probed in
+        turn, a new one's id put in the slot where its probe stopped."""
+        tab, mask = self._table, self._mask
+        assert tab is not None
+        pset, off, hashes = self._set, self._off, self._hash
+        n = first = self._n
+        ids: list[int] = []
+        added: list[int] = []
+        for i, h in enumerate(hs):
+            slot = h & mask
+            sid = tab[slot]
+            mine = flat[starts[i] : starts[i + 1]]
+            while sid >= 0:
+                if sid < first:  # an earlier call's series: its pair ids are in the arrays
+                    if hashes[sid] == h and pset[off[sid] : off[sid + 1]].tolist() == mine:
+                        break
+                else:  # added by this call: its pair ids are still in ``flat``
+                    j = added[sid - first]
+                    if hs[j] == h and flat[starts[j] : starts[j + 1]] == mine:
+                        break
+                slot = (slot + 1) & mask
+                sid = tab[slot]
+            if sid < 0:
+                sid = tab[slot] = n
+                added.append(i)
+                n += 1
+            ids.append(sid)
+        return ids, added
+
+    def _probe_batch(self, sets: Sequence[Labels], hs: list[int], flat: list[int],
+                     starts: list[int]) -> tuple[list[int], list[int]]:
+        """``_probe_each`` for a large batch, with numpy (``idtable``): the series already
+        known are found among the ids of the same hash on their probe paths; the others,
+        but for repeats of one another in the batch, get the next ids in order and are
+        placed in the table together."""
+        tab, mask = self._table, self._mask
+        assert tab is not None
+        first = self._n
+        harr = np.array(hs, dtype=np.int64)
+        found = np.full(len(hs), -1, dtype=np.int64)
+        if first:
+            pset, off = self._set, self._off
+            qs, cands = idtable.same_hash(tab, mask, harr, self._hash)
+            for q, sid in zip(qs, cands, strict=True):
+                if found[q] < 0 and pset[off[sid] : off[sid + 1]].tolist() == flat[starts[q] : starts[q + 1]]:
+                    found[q] = sid
+        new = np.flatnonzero(found < 0)
+        hn = harr[new]
+        order = np.argsort(hn, kind="stable")
+        same = hn[order][1:] == hn[order][:-1]
+        if same.any():  # sets of one hash among the new ones: repeats share the first's id
+            tied = np.zeros(new.size, dtype=np.bool_)
+            tied[order[1:][same]] = True
+            tied[order[:-1][same]] = True
+            owner: dict[Labels, int] = {}
+            repeat = np.zeros(new.size, dtype=np.bool_)
+            for k in np.flatnonzero(tied).tolist():
+                p = int(new[k])
+                o = owner.setdefault(sets[p], p)
+                if o != p:
+                    repeat[k] = True
+                    found[p] = -2 - o  # resolved below, once ``o`` has its id
+            added_arr = new[~repeat]
+        else:
+            added_arr = new
+        made = np.arange(first, first + added_arr.size, dtype=np.int64)
+        found[added_arr] = made
+        rep = np.flatnonzero(found < -1)
+        if rep.size:
+            found[rep] = found[-2 - found[rep]]
+        idtable.place(tab, mask, harr[added_arr], made.astype(np.int32))
+        return found.tolist(), added_arr.tolist()
 
     def _post(self, first: int, end: int) -> None:
         """Add the ids ``first``..``end - 1`` (just written to the pair arrays) to the
@@ -360,19 +461,13 @@ class MemIndex:
         return sid
 
     def _pair_id(self, pair: tuple[str, str]) -> int:
-        pid = self._pairs.get(pair)
-        if pid is None:
-            strs = self._strings
-            name, value = pair
-            q = (strs.setdefault(name, name), strs.setdefault(value, value))
-            pid = self._pairs[q] = len(self._pair_of)
-            if pid == _NARROW_PAIRS and self._set.typecode == "H":
-                self._set = array("i", self._set.tolist())  # widened once: ids from here need 4 bytes
-            self._pair_of.append(q)
-            lst: array[int] = array("i")
-            self._postings.setdefault(q[0], {})[q[1]] = lst
-            self._plists.append(lst)
+        pid = self._pairs[pair]
+        self._widen()
         return pid
+
+    def _widen(self) -> None:
+        if len(self._pair_of) > _NARROW_PAIRS and self._set.typecode == "H":
+            self._set = array("i", self._set.tolist())  # widened once: ids from here need 4 bytes
 
     def _insert(self, sid: int, h: int) -> None:
         tab, mask = self._table, self._mask
@@ -393,8 +488,9 @@ class MemIndex:
             size *= 2
         self._table = array("i", [-1]) * size
         self._mask = size - 1
-        for sid, h in enumerate(self._hash):
-            self._insert(sid, h)
+        if self._n:
+            idtable.place(self._table, self._mask, np.frombuffer(self._hash, dtype=np.int64),
+                          np.arange(self._n, dtype=np.int32))
 
     def labels_of(self, ids: IDs) -> list[Labels]:
         """Label sets of ``ids``: the recently built ones from a bounded cache, the rest built
