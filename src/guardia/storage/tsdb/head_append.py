@@ -30,6 +30,18 @@ _SPILL_ROWS = 16_384
 _RUNS = True
 
 
+def _run(refs: I64) -> slice | None:
+    """``refs`` as a slice when they are consecutive and ascending (a target's scrape: its
+    series were created in body order, its report series right after), else None."""
+    n = refs.shape[0]
+    if not _RUNS or n < 2:
+        return None
+    r0 = int(refs[0])
+    if int(refs[-1]) - r0 != n - 1 or not bool((refs[1:] > refs[:-1]).all()):
+        return None
+    return slice(r0, r0 + n)
+
+
 class HeadAppend(HeadCompress):
     """The append path (one scrape is a handful of numpy writes)."""
 
@@ -39,8 +51,9 @@ class HeadAppend(HeadCompress):
         if n == 0:
             return
         if isinstance(ts, int):
-            if self._unique(refs):
-                self._round(refs, ts, vs, stats)
+            run = _run(refs)
+            if run is not None or self._unique(refs):
+                self._round(refs, ts, vs, stats, run)
                 self._finalize_due()
                 return
             ts = np.full(n, ts, dtype=np.int64)
@@ -63,6 +76,8 @@ class HeadAppend(HeadCompress):
     def _unique(self, refs: I64) -> bool:
         if refs.shape[0] < 2:
             return True
+        if bool((refs[1:] > refs[:-1]).all()):
+            return True  # ascending (a target's scrape: its refs were made in body order)
         if refs.shape[0] < 64:
             return bool(len(set(refs.tolist())) == refs.shape[0])
         # Stamp each ref with its position; a repeated ref keeps only one stamp.  Stamps
@@ -75,12 +90,13 @@ class HeadAppend(HeadCompress):
         self._mark[refs] = pos
         return bool((self._mark[refs] == pos).all())
 
-    def _round(self, refs: I64, t: I64 | int, vs: F64, stats: AppendStats) -> None:
-        """Append at most one sample per series (``refs`` unique)."""
-        lt = self.last_t[refs]
+    def _round(self, refs: I64, t: I64 | int, vs: F64, stats: AppendStats, run: slice | None = None) -> None:
+        """Append at most one sample per series (``refs`` unique; ``run`` their slice when they
+        are consecutive)."""
+        lt = self.last_t[refs if run is None else run]
         bits = vs.view(np.uint64)
         if isinstance(t, int) and t >= self.min_valid_t and bool((lt < t).all()):
-            self._write(refs, t, vs, bits)
+            self._write(refs, t, vs, bits, run)
             stats.appended += refs.shape[0]
             return
         tt = np.full(refs.shape[0], t, dtype=np.int64) if isinstance(t, int) else t
@@ -124,28 +140,27 @@ class HeadAppend(HeadCompress):
             self.windows[wid] = w
         return w
 
-    def _write(self, r: I64, t: I64 | int, vs: F64, bits: U64) -> None:
-        """In-order samples of one window (``r`` unique)."""
+    def _write(self, r: I64, t: I64 | int, vs: F64, bits: U64, run: slice | None = None) -> None:
+        """In-order samples of one window (``r`` unique; ``run`` as in ``_round``)."""
         t_first = t if isinstance(t, int) else int(t[0])
         w = self._window(t_first // self.W)
         # A target's scrape is usually one run of consecutive refs (its series were created
         # in body order, its report series right after): then every per-ref array is written
         # through a slice, and when all its rows are at one slot, so are the window buffers.
-        key: I64 | slice = r
-        r0, r1 = int(r[0]), int(r[-1])
-        if _RUNS and r.shape[0] > 1 and r1 - r0 == r.shape[0] - 1 and bool((r[1:] > r[:-1]).all()):
-            key = slice(r0, r1 + 1)
+        if run is None:
+            run = _run(r)
+        key: I64 | slice = r if run is None else run
         pos = w.n[key].copy()  # a copy: ``w.n`` changes below, ``pos`` must not
-        full = pos >= self.S
-        if full.any():
-            self._spill(w, r[full])
+        lo, hi = int(pos.min()), int(pos.max())
+        if hi >= self.S:
+            self._spill(w, r[pos >= self.S])
             pos = w.n[key].copy()
+            lo, hi = int(pos.min()), int(pos.max())
         code = w.encode(t - w.base)  # before the store: it may turn ``w.ts`` into offsets
-        p0 = int(pos[0])
-        if isinstance(key, slice) and bool((pos == p0).all()):
-            w.ts[key, p0] = code
-            w.vs[key, p0] = vs
-            w.n[key] = p0 + 1
+        if isinstance(key, slice) and lo == hi:
+            w.ts[key, lo] = code
+            w.vs[key, lo] = vs
+            w.n[key] = lo + 1
         else:
             flat = r * self.S + pos  # 1-D stores: about three times cheaper than 2-D fancy ones
             w.ts.reshape(-1)[flat] = code
@@ -153,8 +168,8 @@ class HeadAppend(HeadCompress):
             w.n[key] = pos + 1
         self.last_t[key] = t
         self.last_bits[key] = bits
-        first = pos == 0
-        if first.any():
+        if lo == 0:
+            first = pos == 0
             rf = r[first]
             tf = t if isinstance(t, int) else t[first]
             self.first_t[rf] = np.minimum(self.first_t[rf], tf)
@@ -191,12 +206,19 @@ class HeadAppend(HeadCompress):
     def _spill(self, w: Window, refs: I64) -> None:
         """Compress full rows of a window into a page and empty them."""
         refs = np.sort(refs)
-        n = w.n[refs].astype(np.int64)
-        mask = np.arange(self.S)[None, :] < n[:, None]
-        ts = w.offsets(refs)[mask].astype(np.int64) + w.base
-        vs = w.vs[refs][mask]
+        run = _run(refs)
+        key: I64 | slice = refs if run is None else run  # consecutive refs: their rows are one block
+        n = w.n[key].astype(np.int64)
+        if isinstance(key, slice) and bool((n == self.S).all()):
+            # every row full (a target's scrape filled them together): the block itself, row by row
+            ts = w.offsets(key).reshape(-1).astype(np.int64) + w.base
+            vs = w.vs[key].reshape(-1)
+        else:
+            mask = np.arange(self.S)[None, :] < n[:, None]
+            ts = w.offsets(key)[mask].astype(np.int64) + w.base
+            vs = w.vs[key][mask]
         w.spills.append(Page(refs, n, ts, vs, self.options.head_zstd_level))
-        w.n[refs] = 0
+        w.n[key] = 0
 
     def newest(self) -> int:
         """The newest time the head has seen: its newest sample, or just below its lower
