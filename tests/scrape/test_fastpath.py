@@ -321,14 +321,21 @@ def test_new_lines_read_the_plain_way_match_the_general_way(openmetrics: bool) -
     The series texts it has taken apart are shared by all targets (``_SHAPES``): a second
     target with other labels (one of them a scraped label name), other metadata and the
     other format reads the same lines, from those shapes, with the same outcome as the
-    general way."""
+    general way; so do targets with the first one's label names but other values (their
+    final labels are built from the sorted labels of the first, ``_Shape.built``), one of
+    them with metadata under which ``h_bucket``'s ``le`` and ``s``'s ``quantile`` are no
+    bounds, and one with a label fewer."""
     from guardia.model import textparse as P
     from guardia.scrape import ingest
 
     ingest._SHAPES.clear()
     targets = [(TARGET, ("# TYPE h histogram", "# TYPE s summary", "# TYPE a_total counter"), openmetrics),
                ([("x", "t"), ("zone", "z")], ("# TYPE h gauge", "# TYPE a summary"), not openmetrics),
-               (TARGET, ("# TYPE h histogram", "# TYPE s summary", "# TYPE a_total counter"), openmetrics)]
+               (TARGET, ("# TYPE h histogram", "# TYPE s summary", "# TYPE a_total counter"), openmetrics),
+               ([("instance", "h:2"), ("job", "k")], ("# TYPE h gauge", "# TYPE s gauge"), openmetrics),
+               ([("job", "j2"), ("instance", "")], ("# TYPE h histogram", "# TYPE s summary"), openmetrics),
+               ([("instance", "h:3"), ("job", "j")], ("# TYPE h histogram", "# TYPE s summary"),
+                not openmetrics)]
     for n, (target, comments, om) in enumerate(targets):
         rng = random.Random(7)
         ing = Ingester(target, IngestOptions())
@@ -338,7 +345,8 @@ def test_new_lines_read_the_plain_way_match_the_general_way(openmetrics: bool) -
         for _ in range(6000):
             line = _random_line(rng)
             shaped = line.rpartition(" ")[0] in ingest._SHAPES
-            got = ing._plain_new(line, om)
+            key, _, value = line.rpartition(" ")
+            got = ing._plain_new(line, key, value, om)
             try:
                 s = P.parse_sample(line, 1, om)
             except P.ParseError:
@@ -388,3 +396,87 @@ def test_a_scrape_read_the_plain_way_equals_one_read_the_general_way() -> None:
             out.append(list(storage._by_labels.items()))  # every label set, in the order made
             outcomes.append(out)
         assert outcomes[0] == outcomes[1], body
+
+
+def _targets_first_scrapes(root: Path, plain: bool, bodies: list[str]) -> list[object]:
+    """Targets of one job (and one of another, with a label fewer) first- and second-scrape
+    ``bodies`` into one TSDB: what each scrape gave, the cache, the series record bytes, and
+    the head read back after a restart (replayed from the WAL)."""
+    from guardia.scrape import ingest
+    from guardia.storage.tsdb import TSDB
+
+    from ..storage.conftest import dump
+
+    ingest._SHAPES.clear()
+    db = TSDB.open(root)
+    out: list[object] = []
+    targets = [[("instance", f"h:{k}"), ("job", "j")] for k in range(4)] + [[("job", "other")]]
+    ings = [Ingester(target, IngestOptions()) for target in targets]
+    for ing in ings:
+        ing._plain_labels = plain and ing._plain_labels
+    for ts in (1000, 2000):
+        for k, ing in enumerate(ings):
+            app = db.appender()
+            try:
+                res = ing.ingest(bodies[k % len(bodies)], False, app, ts)
+            except ScrapeError as e:
+                out.append(str(e))
+            else:
+                app.append_batch(res.refs, ts, res.values)
+                out.append((res.refs.tolist(), res.values.view(np.uint64).tolist(), res.timestamped,
+                            res.scraped, res.duplicates))
+            app.commit()
+            out.append(sorted(ing._cache.items()))
+    out.append(bytes(db._pending_series))
+    db.close()
+    again = TSDB.open(root)
+    out.append(dump(again.querier(0, 10**9)))
+    out.append(again.head.index.labels_of(np.arange(again.head.num_series)))
+    again.close()
+    return out
+
+
+def test_targets_of_one_job_read_new_lines_as_the_general_way_does(tmp_path: Path) -> None:
+    """Several targets reading the same new lines (from the shared ``_SHAPES`` and the
+    final-label templates built for the first target with those label names): the same
+    refs in the same order, values, caches, WAL series records and replayed head as with
+    every line read the general way; with bucket bounds normalised by one target's
+    metadata and not another's, a series repeated in a body, a clash with a target label,
+    a timestamped line and a parse error halfway through one body (the series before it
+    are created, none after it)."""
+    good = (
+        "# TYPE h histogram\n"
+        'h_bucket{le="1",path="/a"} 1\n'
+        'h_bucket{le="+Inf",path="/a"} 2\n'
+        'h_bucket{le="1",path="/a"} 5\n'
+        'up{job="scraped"} 1\n'
+        'q{quantile="0.50"} 3\n'
+        't{a="1"} 4 1500\n'
+        'plain 5\n'
+    )
+    other = good.replace("# TYPE h histogram\n", "# TYPE h gauge\n# TYPE q summary\n")
+    broken = good.replace("plain 5\n", "bad{ 6\nlater 7\n")
+    for bodies in ([good, other], [good, broken, other]):
+        got = [_targets_first_scrapes(tmp_path / f"{len(bodies)}-{plain}", plain, bodies)
+               for plain in (True, False)]
+        assert got[0] == got[1]
+    assert any(isinstance(x, str) and "line 8" in x for x in got[0])
+
+
+def test_a_store_that_cannot_create_the_series_leaves_no_placeholder() -> None:
+    """``ref_many`` failing (the store refuses) raises, and the cache keeps nothing of that
+    scrape's new series: the next scrape creates them as a first one would."""
+    storage = MemoryStorage()
+
+    class Refusing:
+        def ref_many(self, sets: list[Labels]) -> list[int]:
+            raise OSError("disk full")
+
+    ing = Ingester(TARGET, IngestOptions())
+    body = 'a{x="1"} 1\nb 2\na{x="1"} 3\n'
+    with pytest.raises(OSError, match="disk full"):
+        ing.ingest(body, False, Refusing(), 1000)  # type: ignore[arg-type]
+    assert dict(ing._cache) == {}
+    res = ing.ingest(body, False, storage.appender(), 2000)
+    assert res.refs.tolist() == [0, 1] and res.duplicates == 1
+    assert dict(ing._cache) == {'a{x="1"}': 0, "b": 1}

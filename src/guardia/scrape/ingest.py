@@ -69,15 +69,29 @@ def _bound_text(v: str) -> str:
     return out
 
 
-# Series text → (name, its label pairs, whether its braces end with ",") of new series lines
-# ``_plain_new`` has taken apart, shared by all targets: the targets of one job expose the
-# same series texts, so when they start together (a restart, a deployment) the second and
-# later read each text with one look-up instead of a regex match and a label scan
-# (≈ 4 → 1.5 µs a new series).  Only what the text alone decides is kept; the checks that
-# depend on a target (its label names, its metadata, its format) run on every line.
-# Bounded, and emptied by a scrape that brings no new series.
-_SHAPES: dict[str, tuple[str, tuple[tuple[str, str], ...], bool]] = {}
+# Series text → its ``_Shape``, for new series lines ``_plain_new`` has taken apart, shared by
+# all targets: the targets of one job expose the same series texts, so when they start
+# together (a restart, a deployment) the second and later read each text with one look-up
+# instead of a regex match and a label scan (≈ 4 → 1.5 µs a new series).  Only what the text
+# alone decides is kept, and what it decides together with a target's label names and its
+# bound label (``_Shape.built``); the checks that depend on a target (its metadata, its
+# format, the value) run on every line.  Bounded, and emptied by a scrape that brings no new
+# series.
+_SHAPES: dict[str, _Shape] = {}
 _SHAPES_MAX = 8192
+
+
+@dataclass(slots=True, eq=False)
+class _Shape:
+    name: str
+    raw: tuple[tuple[str, str], ...]  # the scraped label pairs, as written
+    trailing_comma: bool  # the braces end with ",}" (OpenMetrics refuses it)
+    # the label a histogram's or summary's metadata would write as a float ("le" of a
+    # ``_bucket`` series, "quantile" of another), when the text has it; else ""
+    bound: str
+    # ``Ingester._layout[bound]`` → the final labels of this text for a target with those
+    # label names, its labels' places left to fill (None: a label clashes with them)
+    built: dict[str, tuple[list[tuple[str, str]], tuple[int, ...]] | None]
 
 
 class ScrapeError(Exception):
@@ -176,6 +190,11 @@ class Ingester:
                  numpy_free: bool = False) -> None:
         self.target_labels = tuple((k, v) for k, v in target_labels if v)  # empty = absent
         self._target_names = frozenset(k for k, _ in self.target_labels) | {"__name__"}
+        # the target's labels in name order, and for each bound label ("", "le", "quantile")
+        # the key of the final-label templates for such a target in ``_Shape.built``
+        self._target_sorted = tuple(sorted(self.target_labels))
+        names = "\x00".join(k for k, _ in self._target_sorted)
+        self._layout = {b: f"{names}\x01{b}" for b in ("", "le", "quantile")}
         self.options = options
         # No relabeling, limits, honor_labels or legacy names: a new series' final labels are
         # its scraped pairs, its name and the target's labels, sorted (see ``_plain_new``).
@@ -448,7 +467,9 @@ class Ingester:
                                       result.scraped, fast[2], result.duplicates)
             return result
         cache = self._cache
-        cache_get = cache.view().get
+        # a new series' placeholder goes into the view only (``_settle`` puts its ref in)
+        cache_view = cache.view()
+        cache_get = cache_view.get
         plain = self._plain_labels
         refs: list[int] = []
         vals: list[float] = []
@@ -482,6 +503,15 @@ class Ingester:
                     self._comment(line, lineno, openmetrics)
                     continue
                 if key:
+                    if plain and key in _SHAPES:  # (a series text: no timestamp after the value)
+                        got = self._plain_new(line, key, val, openmetrics)
+                        if got is not None:
+                            ref = cache_view[key] = _PENDING - len(new_sets)
+                            new_sets.append(got[0])
+                            new_keys.append(key)
+                            ra(ref)
+                            va(got[1])
+                            continue
                     # The line may carry a timestamp after the value.
                     key2, _, val2 = key.rpartition(" ")
                     ref = cache_get(key2)
@@ -498,9 +528,9 @@ class Ingester:
                             va(v)
                         continue
                 if plain:
-                    got = self._plain_new(line, openmetrics)
+                    got = self._plain_new(line, key, val, openmetrics)
                     if got is not None:
-                        ref = cache[key] = _PENDING - len(new_sets)
+                        ref = cache_view[key] = _PENDING - len(new_sets)
                         new_sets.append(got[0])
                         new_keys.append(key)
                         ra(ref)
@@ -516,7 +546,7 @@ class Ingester:
                     self._cache[key] = _DROPPED
                     dropped += 1
                     continue
-                ref = self._cache[key] = _PENDING - len(new_sets)
+                ref = cache_view[key] = _PENDING - len(new_sets)
                 new_sets.append(final)
                 new_keys.append(key)
                 if s.exemplar is not None:
@@ -556,14 +586,14 @@ class Ingester:
         result.exemplars = exemplars
         return result
 
-    def _plain_new(self, line: str, openmetrics: bool) -> tuple[Labels, float] | None:
+    def _plain_new(self, line: str, key: str, value: str, openmetrics: bool) -> tuple[Labels, float] | None:
         """Final labels and value of a new series line of the common shape (a name, plain
         label pairs, a value; no timestamp, exemplar, escape, empty value or clash with a
-        target label) for a job with ``_plain_labels``: one regex match and one sort, where
-        the general way builds a ``Sample`` and merges the labels in ``final_labels``.  None
-        sends the line the general way, which reads everything else and names any error;
-        a line taken here gives what that way gives (test_fastpath compares the two)."""
-        key, _, value = line.rpartition(" ")
+        target label) for a job with ``_plain_labels``: one regex match, where the general
+        way builds a ``Sample`` and merges the labels in ``final_labels``.  ``key`` and
+        ``value``: the line cut at its last space.  None sends the line the general way,
+        which reads everything else and names any error; a line taken here gives what that
+        way gives (test_fastpath compares the two)."""
         shape = _SHAPES.get(key)
         if shape is None:
             m = _SIMPLE_SAMPLE(line)
@@ -580,35 +610,69 @@ class Ingester:
                 names = dict(raw)
                 if len(names) != len(raw) or "" in names.values():
                     return None
+                bound = "le" if name.endswith("_bucket") else "quantile"
+                bound = bound if bound in names else ""
+            else:
+                bound = ""
             # ``key`` is the name and braces here: a line of this text with any value
             # that the pattern takes (no space, tab or "#") is taken apart the same way.
             if len(_SHAPES) >= _SHAPES_MAX:
                 _SHAPES.clear()
-            shape = _SHAPES[key] = (name, raw, braces.endswith(",}") if braces else False)
-        elif not value or "\t" in value or "#" in value:
+            shape = _SHAPES[key] = _Shape(name, raw, braces.endswith(",}") if braces else False, bound, {})
+            return self._plain_shaped(shape, value, openmetrics)
+        if not value or "\t" in value or "#" in value:
             return None  # what the pattern's value refuses: the general way says why
-        name, raw, trailing_comma = shape
-        if "_" in value or (openmetrics and trailing_comma):
+        return self._plain_shaped(shape, value, openmetrics)
+
+    def _plain_shaped(self, shape: _Shape, value: str, openmetrics: bool) -> tuple[Labels, float] | None:
+        """``_plain_new`` of a line whose text is taken apart (``shape``) and whose value
+        the pattern takes.  The final labels are the scraped pairs (the bound label, if
+        the metadata says so, written as a float), the name and the target's labels,
+        sorted: the same for every target with these label names, so they are sorted once
+        per text and such targets (``_Shape.built``), and each fills in its labels' values."""
+        if "_" in value or (openmetrics and shape.trailing_comma):
             return None
         try:
             v = float(value)
         except ValueError:
             return None
-        pairs = list(raw)
-        if raw:
-            if not self._target_names.isdisjoint([k for k, _ in raw]):
-                return None
-            if name.endswith("_bucket") or name in self.metadata:
-                bound = self._bound_label(name)
-                if bound:
-                    for i, (k, val) in enumerate(pairs):
-                        if k == bound:  # names are unique here: the only one
-                            pairs[i] = (k, _bound_text(val))
-                            break
-        pairs.append(("__name__", name))
-        pairs.extend(self.target_labels)
-        pairs.sort()
+        bound = shape.bound
+        if bound:
+            bound = self._bound_label(shape.name)  # bound or "": the metadata decides
+        layout = self._layout[bound]
+        try:
+            built = shape.built[layout]
+        except KeyError:
+            built = shape.built[layout] = self._template(shape, bound)
+        if built is None:
+            return None
+        template, places = built
+        pairs = template.copy()
+        tl = self._target_sorted
+        if len(tl) == 2:  # instance and job, most often: no loop
+            pairs[places[0]] = tl[0]
+            pairs[places[1]] = tl[1]
+        else:
+            for at, pair in zip(places, tl, strict=True):
+                pairs[at] = pair
         return Labels.from_sorted(pairs), v
+
+    def _template(self, shape: _Shape, bound: str) -> tuple[list[tuple[str, str]], tuple[int, ...]] | None:
+        """A text's final labels for targets with this one's label names, and the places of
+        the target's labels in them (filled with this target's); None when a scraped label
+        has a target label's name (the general way renames it)."""
+        pairs = list(shape.raw)
+        if not self._target_names.isdisjoint([k for k, _ in pairs]):
+            return None
+        if bound:
+            for i, (k, val) in enumerate(pairs):
+                if k == bound:  # names are unique here: the only one
+                    pairs[i] = (k, _bound_text(val))
+                    break
+        pairs.append(("__name__", shape.name))
+        pairs.extend(self._target_sorted)
+        pairs.sort()
+        return pairs, tuple(pairs.index(p) for p in self._target_sorted)
 
     def _settle(self, new_sets: list[Labels], new_keys: list[str], app: Appender) -> list[int]:
         """Refs for a scrape's new series, all in one call when the appender can (the
@@ -621,11 +685,9 @@ class Ingester:
             many = getattr(app, "ref_many", None)
             made: list[int] = many(new_sets) if many is not None else [app.ref(lb) for lb in new_sets]
         except BaseException:
-            for key in new_keys:
-                cache.pop(key, None)
+            cache.forget_view(new_keys)
             raise
-        for key, ref in zip(new_keys, made, strict=True):
-            cache[key] = ref
+        cache.update(new_keys, made)
         new_sets.clear()  # settled: a second call (error path) does nothing
         new_keys.clear()
         return made

@@ -25,7 +25,7 @@ from __future__ import annotations
 import zlib
 from array import array
 from bisect import bisect_left
-from collections.abc import ItemsView, KeysView, Sequence, ValuesView
+from collections.abc import ItemsView, Iterable, KeysView, Sequence, ValuesView
 from itertools import accumulate
 from operator import add
 from typing import TYPE_CHECKING
@@ -72,6 +72,21 @@ class SeriesCache:
         self._new[key] = ref
         if self._view is not None:
             self._view[key] = ref
+
+    def update(self, keys: Sequence[str], refs: Sequence[int]) -> None:
+        """``__setitem__`` of many (a scrape's new series texts and their refs)."""
+        added = dict(zip(keys, refs, strict=True))
+        self._new.update(added)
+        if self._view is not None:
+            self._view.update(added)
+
+    def forget_view(self, keys: Iterable[str]) -> None:
+        """Take ``keys`` out of the view, where a scrape put their placeholders while it
+        read them (its new series, which could not be created)."""
+        view = self._view
+        if view is not None:
+            for key in keys:
+                view.pop(key, None)
 
     def get(self, key: str) -> int | None:
         return self.view().get(key)
