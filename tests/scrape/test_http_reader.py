@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import os
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 
 import pytest
@@ -80,3 +81,50 @@ async def test_a_body_past_the_limit_is_refused_while_it_streams() -> None:
     finally:
         await http.close()
         sink.close()
+
+
+async def test_room_for_a_response_like_the_last_is_offered_before_the_request() -> None:
+    """From the second scrape on, the socket's first read is offered room for the whole
+    response (head and body, as long as the last one give or take its values), so a body
+    already in the socket is read at once; bodies that grow past that room, shrink, or come
+    in other framings still arrive whole, and the room goes with the response."""
+    sizes = [160_000, 160_300, 159_900, 700_000, 12, 160_000]
+    bodies = [(b"x %d\n" % i) * (n // len(b"x %d\n" % i)) for i, n in enumerate(sizes)]
+    served = iter(bodies)
+
+    def handler(req: BaseHTTPRequestHandler) -> None:
+        body = next(served)
+        req.send_response(200)
+        req.send_header("Content-Length", str(len(body)))
+        req.end_headers()
+        req.wfile.write(body)
+
+    sink = Sink(handler)
+    http = HTTPScraper(f"http://{sink.address}/metrics", {})
+    offered: list[int] = []
+    try:
+        for i, body in enumerate(bodies):
+            got, _ = await http.get()
+            assert got == body and type(got) is bytes
+            reader = http._reader
+            assert reader is not None and len(reader._buf) <= _SMALL
+            if i == 0:
+                reader.get_buffer = _watched(reader.get_buffer, offered)  # type: ignore[method-assign]
+            elif i in (1, 2):  # a response about as long as the one before
+                assert offered[0] >= len(body) + 40, (i, offered)
+            offered.clear()
+    finally:
+        await http.close()
+        sink.close()
+    assert len(sink.requests) == len(bodies)  # one kept-alive connection throughout
+
+
+def _watched(get_buffer: Callable[[int], memoryview], offered: list[int]) -> Callable[[int], memoryview]:
+    """``get_buffer`` noting how much room each socket read is offered."""
+
+    def watch(sizehint: int) -> memoryview:
+        view = get_buffer(sizehint)
+        offered.append(len(view))
+        return view
+
+    return watch
