@@ -46,6 +46,7 @@ _COMMENT = -2  # cache value: a comment line (checked against the full lines see
 # While a scrape is read, a new series' ref is a placeholder ``_PENDING - k`` (k: its place
 # among the scrape's new series); they get their refs in one ``ref_many`` at the end.
 _PENDING = -3
+_new_labels = tuple.__new__  # ``Labels.from_sorted`` of a new series' sorted pairs, inlined
 _SIMPLE_SAMPLE = P.SIMPLE_SAMPLE.fullmatch
 _SIMPLE_LABELS = P.SIMPLE_LABEL.findall
 
@@ -87,8 +88,11 @@ class _Shape:
     raw: tuple[tuple[str, str], ...]  # the scraped label pairs, as written
     trailing_comma: bool  # the braces end with ",}" (OpenMetrics refuses it)
     # the label a histogram's or summary's metadata would write as a float ("le" of a
-    # ``_bucket`` series, "quantile" of another), when the text has it; else ""
+    # ``_bucket`` series, "quantile" of another), when the text has it; else "" — and the
+    # metadata that decides it: its family's name and the type it must have
     bound: str
+    family: str
+    kind: str
     # ``Ingester._layout[bound]`` → the final labels of this text for a target with those
     # label names, its labels' places left to fill (None: a label clashes with them)
     built: dict[str, tuple[list[tuple[str, str]], tuple[int, ...]] | None]
@@ -471,6 +475,7 @@ class Ingester:
         cache_view = cache.view()
         cache_get = cache_view.get
         plain = self._plain_labels
+        shapes_get = _SHAPES.get
         refs: list[int] = []
         vals: list[float] = []
         ra = refs.append
@@ -503,8 +508,9 @@ class Ingester:
                     self._comment(line, lineno, openmetrics)
                     continue
                 if key:
-                    if plain and key in _SHAPES:  # (a series text: no timestamp after the value)
-                        got = self._plain_new(line, key, val, openmetrics)
+                    shape = shapes_get(key) if plain else None
+                    if shape is not None:  # a series text: no timestamp after the value
+                        got = self._plain_shaped(shape, val, openmetrics)
                         if got is not None:
                             ref = cache_view[key] = _PENDING - len(new_sets)
                             new_sets.append(got[0])
@@ -610,18 +616,17 @@ class Ingester:
                 names = dict(raw)
                 if len(names) != len(raw) or "" in names.values():
                     return None
-                bound = "le" if name.endswith("_bucket") else "quantile"
-                bound = bound if bound in names else ""
-            else:
+            # as ``_bound_label``: "le" of a histogram's ``_bucket`` series, "quantile" of a summary's
+            bucket = name.endswith("_bucket")
+            bound, family, kind = ("le", name[:-7], "histogram") if bucket else ("quantile", name, "summary")
+            if bound not in dict(raw):
                 bound = ""
             # ``key`` is the name and braces here: a line of this text with any value
             # that the pattern takes (no space, tab or "#") is taken apart the same way.
             if len(_SHAPES) >= _SHAPES_MAX:
                 _SHAPES.clear()
-            shape = _SHAPES[key] = _Shape(name, raw, braces.endswith(",}") if braces else False, bound, {})
-            return self._plain_shaped(shape, value, openmetrics)
-        if not value or "\t" in value or "#" in value:
-            return None  # what the pattern's value refuses: the general way says why
+            trailing_comma = braces.endswith(",}") if braces else False
+            shape = _SHAPES[key] = _Shape(name, raw, trailing_comma, bound, family, kind, {})
         return self._plain_shaped(shape, value, openmetrics)
 
     def _plain_shaped(self, shape: _Shape, value: str, openmetrics: bool) -> tuple[Labels, float] | None:
@@ -630,6 +635,8 @@ class Ingester:
         the metadata says so, written as a float), the name and the target's labels,
         sorted: the same for every target with these label names, so they are sorted once
         per text and such targets (``_Shape.built``), and each fills in its labels' values."""
+        if not value or "\t" in value or "#" in value:
+            return None  # what the pattern's value refuses: the general way says why
         if "_" in value or (openmetrics and shape.trailing_comma):
             return None
         try:
@@ -637,8 +644,10 @@ class Ingester:
         except ValueError:
             return None
         bound = shape.bound
-        if bound:
-            bound = self._bound_label(shape.name)  # bound or "": the metadata decides
+        if bound:  # the metadata decides (``_bound_label``)
+            md = self.metadata.get(shape.family)
+            if md is None or md.type != shape.kind:
+                bound = ""
         layout = self._layout[bound]
         try:
             built = shape.built[layout]
@@ -655,7 +664,7 @@ class Ingester:
         else:
             for at, pair in zip(places, tl, strict=True):
                 pairs[at] = pair
-        return Labels.from_sorted(pairs), v
+        return _new_labels(Labels, pairs), v  # ``Labels.from_sorted`` without its call
 
     def _template(self, shape: _Shape, bound: str) -> tuple[list[tuple[str, str]], tuple[int, ...]] | None:
         """A text's final labels for targets with this one's label names, and the places of
