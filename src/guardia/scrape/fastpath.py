@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import NamedTuple
 
 import numpy as np
@@ -51,7 +50,7 @@ class Shape:
 
     digest: bytes
     refs: npt.NDArray[np.int64]  # final refs (after drops and duplicates), in order
-    take: tuple[int, ...] | None  # which value lines give them (None: all, in order)
+    take: npt.NDArray[np.intp] | None  # which value lines give them (None: all, in order)
     scraped: int
     dropped: int
     duplicates: int
@@ -222,13 +221,13 @@ class RepeatBody:
         vals = _json_numbers(text, count)
         if vals is not None:
             if sh.take is not None:
-                vals = vals[np.array(sh.take, dtype=np.intp)]
+                vals = vals[sh.take]
             return vals
         texts = text[1:-1].split(b",")
         if len(texts) != count or text.count(b"[") != 1 or text.count(b"]") != 1:
             return None  # a comma or bracket in a value: the line path says what is wrong
         if sh.take is not None:
-            texts = list(itemgetter(*sh.take)(texts)) if len(sh.take) > 1 else [texts[i] for i in sh.take]
+            texts = [texts[i] for i in sh.take.tolist()]
         try:
             return np.fromiter(map(float, texts), dtype=np.float64, count=len(texts))
         except ValueError:
@@ -262,5 +261,5 @@ class RepeatBody:
         small = cuts.shape[0] == 0 or (int(cuts.min()) >= -(2**15) and int(cuts.max()) < 2**15)
         kept: npt.NDArray[np.int16] | npt.NDArray[np.int32] = (
             cuts.astype(np.int16) if small else cuts.astype(np.int32))
-        self.shape = Shape(digest, refs, None if all_lines else tuple(take.tolist()), scraped, dropped,
+        self.shape = Shape(digest, refs, None if all_lines else take.astype(np.intp), scraped, dropped,
                            duplicates, kept)
