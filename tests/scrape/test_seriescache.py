@@ -20,11 +20,14 @@ def _texts(n: int, seed: int) -> list[str]:
     return out
 
 
+@pytest.mark.parametrize("numpy", [False, True])
 @pytest.mark.parametrize("collide", [False, True])
-def test_the_cache_answers_as_a_dict_does(monkeypatch: pytest.MonkeyPatch, collide: bool) -> None:
+def test_the_cache_answers_as_a_dict_does(monkeypatch: pytest.MonkeyPatch, collide: bool,
+                                          numpy: bool) -> None:
+    """With its table merged in Python or with numpy (``SeriesCache(numpy=True)``)."""
     if collide:  # only 7 distinct hashes: every look-up must compare the texts themselves
         monkeypatch.setattr(seriescache, "_hash", lambda s: len(s) % 7 - 3)
-    cache = SeriesCache()
+    cache = SeriesCache(numpy=numpy)
     ref: dict[str, int] = {}
     texts = _texts(3000, 1)
     rnd = random.Random(2)
@@ -65,3 +68,24 @@ def test_the_cache_answers_as_a_dict_does(monkeypatch: pytest.MonkeyPatch, colli
     assert cache.get_many(known[:3]) is None
     empty = cache.get_many([])
     assert empty is not None and empty.size == 0 and empty.dtype == np.int64
+
+
+@pytest.mark.parametrize("collide", [False, True])
+def test_numpy_merge_builds_the_same_table(monkeypatch: pytest.MonkeyPatch, collide: bool) -> None:
+    """The table merged with numpy is the one merged in Python, array for array, after a
+    first batch into an empty table and after batches into a full one (texts set again
+    among them, equal hashes kept in the order they came)."""
+    if collide:
+        monkeypatch.setattr(seriescache, "_hash", lambda s: len(s) % 7 - 3)
+    caches = [SeriesCache(), SeriesCache(numpy=True)]
+    texts = _texts(2500, 3)
+    rnd = random.Random(4)
+    for batch in ([texts[:2000]] + [rnd.sample(texts, 300) for _ in range(3)]):
+        for k, t in enumerate(batch):
+            for c in caches:
+                c[t] = k
+        for c in caches:
+            c.settle()
+        a, b = caches
+        assert [a._hashes, a._refs, a._starts, a._lens, a._text()] == [b._hashes, b._refs, b._starts, b._lens,
+                                                                          b._text()]

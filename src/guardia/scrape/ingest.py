@@ -205,7 +205,7 @@ class Ingester:
         self._plain_labels = not (options.legacy_names or options.metric_relabel or options.honor_labels
                                   or options.label_limit or options.label_name_length_limit
                                   or options.label_value_length_limit)
-        self._cache = SeriesCache()
+        self._cache = SeriesCache(numpy=not numpy_free)
         self._comments: set[str] = set()
         self._openmetrics: bool | None = None
         self._unique_refs: Refs | None = None

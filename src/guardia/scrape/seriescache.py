@@ -16,8 +16,9 @@ went the line-by-line way; a scrape that repeats the last one's series lines (``
 does not look here at all.  Texts added since the last ``settle`` wait in a small dict, and
 ``settle`` merges them (once per scrape that brought new series).
 
-Only ``get_many`` (a whole scrape's look-ups at once) uses numpy, and an agent's numpy-free
-``Ingester`` never calls it: the rest works on the arrays as they are.
+Only ``get_many`` (a whole scrape's look-ups at once) and, when asked, ``settle``'s merge use
+numpy, and an agent's numpy-free ``Ingester`` never calls the one nor asks for the other: the
+rest works on the arrays as they are.
 """
 
 from __future__ import annotations
@@ -40,10 +41,13 @@ _hash = hash  # a name the tests can point at a colliding function
 class SeriesCache:
     """series text → ref (or a negative marker), for one target; see the module docstring."""
 
-    __slots__ = ("_hashes", "_lens", "_new", "_packed_text", "_plain", "_refs", "_starts", "_text_len",
-                 "_view")
+    __slots__ = ("_hashes", "_lens", "_new", "_numpy", "_packed_text", "_plain", "_refs", "_starts",
+                 "_text_len", "_view")
 
-    def __init__(self) -> None:
+    def __init__(self, numpy: bool = False) -> None:
+        # ``numpy``: merge with numpy (an argsort and four gathers: 0.3 against 1.3 ms for a
+        # first scrape's 2,000 texts); an agent's numpy-free Ingester leaves it off
+        self._numpy = numpy
         self._packed_text = zlib.compress(b"")  # the joined texts, UTF-8, compressed
         self._plain: str | None = None  # the joined texts while a scrape looks them up
         self._view: dict[str, int] | None = None  # all of it as a dict, while a scrape needs that
@@ -177,6 +181,24 @@ class SeriesCache:
             return None
         return np.array(refs, dtype=np.int64)
 
+    def _merge_numpy(self, keys: list[str], refs: list[int], starts: list[int], lens: list[int]) -> None:
+        """``_merge``'s new table, ordered with numpy: the same arrays."""
+        import numpy as np
+
+        hashes = np.concatenate((np.frombuffer(self._hashes, dtype=np.int64),
+                                 np.fromiter(map(_hash, keys), dtype=np.int64, count=len(keys))))
+        order = np.argsort(hashes, kind="stable")  # equal hashes keep their order
+
+        def merged(old: array[int], added: list[int]) -> array[int]:
+            dtype = np.dtype(old.typecode)
+            both = np.concatenate((np.frombuffer(old, dtype=dtype), np.array(added, dtype=dtype)))
+            return array(old.typecode, both[order].tobytes())
+
+        self._refs = merged(self._refs, refs)
+        self._starts = merged(self._starts, starts)
+        self._lens = merged(self._lens, lens)
+        self._hashes = array("q", hashes[order].tobytes())
+
     def settle(self) -> None:
         """Merge the texts added since the last call into the sorted arrays, and drop the
         decompressed joined texts until the next look-up."""
@@ -198,17 +220,20 @@ class SeriesCache:
         keys = list(new)
         lens = list(map(len, keys))
         starts = list(accumulate(lens[:-1], initial=self._text_len))
-        hashes = self._hashes + array("q", map(_hash, keys))
-        order = sorted(range(len(hashes)), key=hashes.__getitem__)  # stable: equal hashes keep their order
+        if self._numpy:
+            self._merge_numpy(keys, list(new.values()), starts, lens)
+        else:
+            hashes = self._hashes + array("q", map(_hash, keys))
+            order = sorted(range(len(hashes)), key=hashes.__getitem__)  # stable: equal hashes in order
 
-        def merged(old: array[int], added: Sequence[int]) -> array[int]:
-            both = old + array(old.typecode, added)
-            return array(old.typecode, map(both.__getitem__, order))
+            def merged(old: array[int], added: Sequence[int]) -> array[int]:
+                both = old + array(old.typecode, added)
+                return array(old.typecode, map(both.__getitem__, order))
 
-        self._refs = merged(self._refs, list(new.values()))
-        self._starts = merged(self._starts, starts)
-        self._lens = merged(self._lens, lens)
-        self._hashes = array("q", map(hashes.__getitem__, order))
+            self._refs = merged(self._refs, list(new.values()))
+            self._starts = merged(self._starts, starts)
+            self._lens = merged(self._lens, lens)
+            self._hashes = array("q", map(hashes.__getitem__, order))
         plain = self._plain = self._text() + "".join(keys)
         self._packed_text = zlib.compress(plain.encode("utf-8"), 1)
         self._text_len = len(plain)
