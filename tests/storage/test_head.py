@@ -480,7 +480,8 @@ def test_the_previous_window_is_spilled_when_the_next_opens_and_late_samples_sti
             assert old.spills and set(np.flatnonzero(old.n).tolist()) <= set(slow.tolist())
             turn = old.spills[before:]  # the pages the new window's first sample made
             assert sum(p.nrows for p in turn) == n + n // 10
-            assert len(turn) == (1 if spill_rows is None else -(-(n + n // 10) // spill_rows))
+            rows = head_append._SPILL_ROWS if spill_rows is None else spill_rows
+            assert len(turn) == -(-(n + n // 10) // rows)
             assert dump(db.querier(0, 2**62)) == expect
     assert vacated
     assert first not in head.windows  # compressed once quiet
