@@ -455,11 +455,15 @@ class TSDB:
     def _series_record(self) -> bytes:
         return wal.frame(wal.REC_SERIES, bytes(self._pending_series))
 
-    def _commit(self, refs: I64, t: int | I64, vs: F64, epoch: int | None = None) -> AppendStats:
+    def _commit(self, refs: I64, t: int | I64, vs: F64, epoch: int | None = None, *,
+                checked: bool = False) -> AppendStats:
         """Log then apply one commit's samples (one WAL record, replayed the same way).
 
         ``epoch`` is the GC epoch the refs were handed out at: refs one GC old are translated
-        (a scrape that was in flight during the GC), older ones refused."""
+        (a scrape that was in flight during the GC), older ones refused.  ``checked``: an
+        appender's refs, each checked against the head when queued; while the epoch is the
+        same they are still valid (series go only in a GC, which waits for the appender),
+        so the check is not made twice."""
         if self.read_only:
             raise AppendError("the store was opened read-only")
         stats = AppendStats()
@@ -472,7 +476,8 @@ class TSDB:
                     raise AppendError("series refs from before a series garbage collection: get them "
                                       "again with Appender.ref(labels)")
                 refs = moved
-            if refs.size and (int(refs.min()) < 0 or int(refs.max()) >= self.head.num_series):
+                checked = False
+            if not checked and refs.size and (int(refs.min()) < 0 or int(refs.max()) >= self.head.num_series):
                 raise AppendError("unknown series ref: get refs from Appender.ref(labels)")
             late: tuple[I64, I64, F64] | None = None
             if self.head.ooo_window > 0:
@@ -1100,7 +1105,7 @@ class TSDBAppender:
             raise AppendError("a series garbage collection ran while this appender was open: its refs "
                               "mix two numberings; nothing was appended")
         if len(chunks) == 1:
-            return self._db._commit(*chunks[0], epoch=epoch)
+            return self._db._commit(*chunks[0], epoch=epoch, checked=True)
         t0 = chunks[0][1]
         if all(isinstance(c[1], int) and c[1] == t0 for c in chunks):
             # A scrape: its samples, staleness markers and report series share one timestamp.
@@ -1108,13 +1113,13 @@ class TSDBAppender:
             # them as one round when the refs are distinct (the same order rule holds: a
             # repeated ref goes through the sorting path, first queued first).
             return self._db._commit(np.concatenate([c[0] for c in chunks]), t0,
-                                    np.concatenate([c[2] for c in chunks]), epoch=epoch)
+                                    np.concatenate([c[2] for c in chunks]), epoch=epoch, checked=True)
         refs = np.concatenate([c[0] for c in chunks])
         ts = np.concatenate(
             [np.full(c[0].shape[0], c[1], dtype=np.int64) if isinstance(c[1], int) else c[1] for c in chunks]
         )
         vs = np.concatenate([c[2] for c in chunks])
-        return self._db._commit(refs, ts, vs, epoch=epoch)
+        return self._db._commit(refs, ts, vs, epoch=epoch, checked=True)
 
     def rollback(self) -> None:
         self._mixed = False
