@@ -23,7 +23,8 @@ from tests.storage.remote.peers import SRC, Proc, flush_victoria, free_port, gua
 AGENT_NEVER = {"typer", "rich", "pygments", "pydantic", "websockets", "jinja2", "hypercorn", "cryptography",
                "httpx", "httpcore", "h11", "h2", "uvicorn", "click", "httptools", "uvloop", "multiprocessing",
                "bcrypt", "dnslib", "zstandard", "numpy", "wsgiref", "socketserver", "starlette", "anyio",
-               "sniffio", "multipart", "python_multipart", "email", "decimal", "orjson", "difflib"}
+               "sniffio", "multipart", "python_multipart", "email", "decimal", "orjson", "difflib",
+               "blake3"}  # full mode's repeated-body digest (guardia.scrape.fastpath)
 FULL_ONLY = ("guardia.promql", "guardia.web.ui", "guardia.rules", "guardia.alerting", "guardia.logs",
              "guardia.reports", "guardia.slo", "guardia.storage.tsdb.db", "guardia.web.api_v1",
              "google.protobuf", "guardia.storage.tsdb.chunks", "guardia.storage.tsdb.head_layout",
