@@ -261,10 +261,11 @@ class _SpillRows:
 
     Spill pages hold rows in ref order and a batch takes series in label order, so every
     batch wants some rows of nearly every page; only the zstd frames holding them are
-    inflated.  A frame holding rows of two batches is inflated twice: the price of never
-    holding the whole window decoded (a frame is 64 rows; a scrape target's series are
-    consecutive refs and mostly consecutive in label order too, so a batch wants few runs
-    of rows per page).
+    inflated.  A frame holding rows of several batches is inflated once for each: the price
+    of never holding the whole window decoded.  At 50 targets × 2,000 series (in-process)
+    a 64-row frame serves ~3 batches of 8,192 series, and compressing a window costs
+    ~0.08 CPU s more (0.38-0.41 → 0.47 s) for a peak of 18 MiB above the RSS before it
+    instead of 76.
     """
 
     __slots__ = ("pages", "refs", "slot")
