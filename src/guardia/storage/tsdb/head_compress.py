@@ -318,10 +318,9 @@ class _SpillRows:
             r0 += k
             s0 += m
 
-
-# Samples stored in the spill pages decoded by one call when a window is compressed: a
-# turn's page of 16,384 rows (4 MiB of words at most) or eight pages of a 2,000-series
-# target's full rows.
+# Samples stored in the spill pages decoded by one call when a window is compressed: four
+# of a turn's pages of 4,096 rows × 16 samples (4 MiB of words at most, less as only the
+# frames holding a batch's rows are inflated) or eight of a 2,000-series target's full rows.
 _READ_SAMPLES = 1 << 18
 
 
