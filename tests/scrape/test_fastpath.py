@@ -194,7 +194,7 @@ def test_the_cache_reset_after_a_series_gc_forgets_the_shape() -> None:
 
 
 def test_plain_numbers_read_by_orjson_equal_float_bit_for_bit() -> None:
-    from guardia.scrape.fastpath import _plain_numbers
+    from guardia.scrape.fastpath import _json_numbers
 
     rng = random.Random(5)
     texts: list[str] = []
@@ -220,7 +220,7 @@ def test_plain_numbers_read_by_orjson_equal_float_bit_for_bit() -> None:
                             "-9223372036854775809", "1.00000000000000011102230246251565404236316680908203125",
                             "1.00000000000000011102230246251565404236316680908203124"])
         texts.append(s)
-    got = _plain_numbers(("\n".join(texts) + "\n").encode())
+    got = _json_numbers(("[" + ",".join(texts) + "]").encode(), len(texts))
     assert got is not None
     want = np.array([float(s) for s in texts])
     np.testing.assert_array_equal(got.view(np.uint64), want.view(np.uint64))
@@ -229,9 +229,9 @@ def test_plain_numbers_read_by_orjson_equal_float_bit_for_bit() -> None:
 @pytest.mark.parametrize("text", [b"-0", b"+1", b".5", b"5.", b"01", b"NaN", b"+Inf", b"1e", b"1e400", b"1,2",
                                   b"[1]", b"1\r", b"\t1"])
 def test_values_json_reads_otherwise_are_left_to_float(text: bytes) -> None:
-    from guardia.scrape.fastpath import _plain_numbers
+    from guardia.scrape.fastpath import _json_numbers
 
-    assert _plain_numbers(b"1\n" + text + b"\n") is None
+    assert _json_numbers(b"[1," + text + b"]", 2) is None
 
 
 def test_new_series_made_in_one_batch_match_one_at_a_time(tmp_path: Path) -> None:

@@ -158,11 +158,6 @@ def split_like(
     return digest, values, vs.shape[0]
 
 
-def _plain_numbers(values: bytes) -> npt.NDArray[np.float64] | None:
-    """``_json_numbers`` of value texts each followed by a newline."""
-    return _json_numbers(b"[" + values[:-1].replace(b"\n", b",") + b"]", values.count(b"\n"))
-
-
 def _json_numbers(text: bytes, count: int) -> npt.NDArray[np.float64] | None:
     """``count`` values in a JSON array written as JSON numbers (digits, sign, point, exponent:
     what almost every exporter writes), read by orjson in one call; None when any is written
