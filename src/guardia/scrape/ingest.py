@@ -70,6 +70,16 @@ def _bound_text(v: str) -> str:
     return out
 
 
+def _bound_family(name: str) -> tuple[str, str, str]:
+    """The label a series of this name may write as a float, the family whose metadata
+    decides it and the type that family must have: ``le`` of a histogram's ``_bucket``
+    series (not a gaugehistogram's), ``quantile`` of a summary's.  Shared by
+    ``Ingester._bound_label`` and the new-series shapes, which decide it once per text."""
+    if name.endswith("_bucket"):
+        return "le", name[:-7], "histogram"
+    return "quantile", name, "summary"
+
+
 # Series text → its ``_Shape``, for new series lines ``_plain_new`` has taken apart, shared by
 # all targets: the targets of one job expose the same series texts, so when they start
 # together (a restart, a deployment) the second and later read each text with one look-up
@@ -616,9 +626,7 @@ class Ingester:
                 names = dict(raw)
                 if len(names) != len(raw) or "" in names.values():
                     return None
-            # as ``_bound_label``: "le" of a histogram's ``_bucket`` series, "quantile" of a summary's
-            bucket = name.endswith("_bucket")
-            bound, family, kind = ("le", name[:-7], "histogram") if bucket else ("quantile", name, "summary")
+            bound, family, kind = _bound_family(name)
             if bound not in dict(raw):
                 bound = ""
             # ``key`` is the name and braces here: a line of this text with any value
@@ -802,11 +810,9 @@ class Ingester:
     def _bound_label(self, name: str) -> str:
         """The label written as a float: ``le`` of a histogram's ``_bucket`` series,
         ``quantile`` of a summary's, else ""."""
-        if name.endswith("_bucket"):
-            md = self.metadata.get(name[:-7])
-            return "le" if md is not None and md.type == "histogram" else ""  # not gaugehistogram
-        md = self.metadata.get(name)
-        return "quantile" if md is not None and md.type == "summary" else ""
+        bound, family, kind = _bound_family(name)
+        md = self.metadata.get(family)
+        return bound if md is not None and md.type == kind else ""
 
     def _comment(self, line: str, lineno: int, openmetrics: bool) -> None:
         if line in self._comments:
