@@ -287,6 +287,25 @@ def _same_columns(a: HistCols, b: HistCols) -> None:
         assert x.hint.tolist() == y.hint.tolist() and x.keep is None and y.keep is None
 
 
+def _columns_are_the_objects(raws: list[bytes]) -> bool:
+    """``decode_columns`` of ``raws`` is what ``HistCols.from_objects`` makes of
+    ``decode_histogram``'s objects, or None where that refuses one or where a delta is too
+    large to sum here (handed back to the object path); True when columns were answered."""
+    got = histcolumns.decode_columns(raws)
+    try:
+        decoded = [decode_histogram(r) for r in raws]
+    except RemoteWriteError:
+        assert got is None
+        return False
+    if got is None:  # handed back: only for deltas too large to sum here
+        assert any(abs(d) > 2**40 for r in raws for m in [Histogram.FromString(r)]
+                   for d in [*m.positive_deltas, *m.negative_deltas])
+        return False
+    assert got[0].tolist() == [t for t, _ in decoded]
+    _same_columns(got[1], HistCols.from_objects([h for _, h in decoded]))
+    return True
+
+
 def test_columns_are_from_objects_of_the_decoded_histograms() -> None:
     """Straight from messages: the layouts, rows, matrices and hints ``HistCols.from_objects``
     makes of ``decode_histogram``'s objects, or None where the object path refuses one."""
@@ -295,19 +314,7 @@ def test_columns_are_from_objects_of_the_decoded_histograms() -> None:
     for _ in range(300):
         raws = [_histogram(rng, NOW + k, rng.random() < 0.05).SerializeToString()
                 for k in range(rng.randint(1, 30))]
-        got = histcolumns.decode_columns(raws)
-        try:
-            decoded = [decode_histogram(r) for r in raws]
-        except RemoteWriteError:
-            assert got is None
-            continue
-        if got is None:  # handed back: only for deltas too large to sum here
-            assert any(abs(d) > 2**40 for r in raws for m in [Histogram.FromString(r)]
-                       for d in [*m.positive_deltas, *m.negative_deltas])
-            continue
-        answered += 1
-        assert got[0].tolist() == [t for t, _ in decoded]
-        _same_columns(got[1], HistCols.from_objects([h for _, h in decoded]))
+        answered += _columns_are_the_objects(raws)
     assert answered >= 150
 
 
@@ -359,16 +366,5 @@ def test_the_numpy_reader_takes_what_upb_reads_the_same() -> None:
             continue
         wire = histwire.read(raws)
         by_wire += wire is not None and histcolumns._from_wire(wire) is not None
-        got = histcolumns.decode_columns(raws)
-        try:
-            decoded = [decode_histogram(r) for r in raws]
-        except RemoteWriteError:
-            assert got is None
-            continue
-        if got is None:
-            assert any(abs(d) > 2**40 for r in raws for m in [Histogram.FromString(r)]
-                       for d in [*m.positive_deltas, *m.negative_deltas])
-            continue
-        assert got[0].tolist() == [t for t, _ in decoded]
-        _same_columns(got[1], HistCols.from_objects([h for _, h in decoded]))
+        _columns_are_the_objects(raws)
     assert by_wire >= 150  # (a count past 2**53 in a batch sends it to upb: about half here)
